@@ -1,0 +1,94 @@
+//! Conversations: composes a turn (history + prompt → request) and starts it. Front ends
+//! (`ask`, the line chat) go through here so they behave alike. No SQL, no terminal.
+
+use crate::gemini::{AnswerStream, ApiError, Client, Content, GenerateContentRequest};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Model,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub role: Role,
+    pub text: String,
+}
+
+/// Everything that decides one answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    pub model: String,
+    pub system: Option<String>,
+    /// Earlier messages, oldest first.
+    pub history: Vec<Message>,
+    pub prompt: String,
+}
+
+impl Turn {
+    pub fn new(model: impl Into<String>, prompt: impl Into<String>) -> Self {
+        Turn {
+            model: model.into(),
+            system: None,
+            history: Vec::new(),
+            prompt: prompt.into(),
+        }
+    }
+
+    /// The wire request: history then the prompt, with the system prompt beside them.
+    pub fn request(&self) -> GenerateContentRequest {
+        let mut contents: Vec<Content> = self
+            .history
+            .iter()
+            .filter(|m| !m.text.is_empty())
+            .map(|m| match m.role {
+                Role::User => Content::user(&m.text),
+                Role::Model => Content::model(&m.text),
+            })
+            .collect();
+        contents.push(Content::user(&self.prompt));
+        GenerateContentRequest {
+            contents,
+            system_instruction: self.system.as_deref().map(Content::system),
+            generation_config: None,
+        }
+    }
+
+    /// Starts streaming the answer.
+    pub async fn start(&self, client: &Client) -> Result<AnswerStream, ApiError> {
+        client.stream_generate(&self.model, &self.request()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_holds_history_in_order_then_the_prompt() {
+        let mut turn = Turn::new("m", "and then?");
+        turn.system = Some("be brief".into());
+        turn.history = vec![
+            Message {
+                role: Role::User,
+                text: "hi".into(),
+            },
+            Message {
+                role: Role::Model,
+                text: "hello".into(),
+            },
+        ];
+        let json = serde_json::to_value(turn.request()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "contents": [
+                    {"role": "user", "parts": [{"text": "hi"}]},
+                    {"role": "model", "parts": [{"text": "hello"}]},
+                    {"role": "user", "parts": [{"text": "and then?"}]}
+                ],
+                "systemInstruction": {"parts": [{"text": "be brief"}]}
+            })
+        );
+    }
+}

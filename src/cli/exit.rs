@@ -1,0 +1,70 @@
+//! Exit codes (part of the public contract) and the one-line error report.
+
+use std::process::ExitCode;
+
+use crate::config::ConfigError;
+use crate::gemini::{ApiError, ErrorKind};
+
+pub const OK: u8 = 0;
+pub const FAILURE: u8 = 1;
+pub const USAGE: u8 = 2;
+pub const CONFIG: u8 = 3;
+pub const AUTH: u8 = 4;
+pub const REQUEST: u8 = 5;
+pub const RATE_LIMIT: u8 = 6;
+pub const UNAVAILABLE: u8 = 7;
+pub const REFUSED: u8 = 8;
+pub const INTERRUPTED: u8 = 130;
+
+pub fn code_for(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::NoKey => CONFIG,
+        ErrorKind::BadKey | ErrorKind::PermissionDenied => AUTH,
+        ErrorKind::BadRequest | ErrorKind::ModelNotFound => REQUEST,
+        ErrorKind::RateLimited | ErrorKind::QuotaExhausted => RATE_LIMIT,
+        ErrorKind::Server | ErrorKind::Network | ErrorKind::Timeout | ErrorKind::Truncated => {
+            UNAVAILABLE
+        }
+        ErrorKind::PromptBlocked | ErrorKind::AnswerStopped => REFUSED,
+        ErrorKind::Protocol => FAILURE,
+    }
+}
+
+/// A failure of a command: the sentence to print and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            code,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure::new(USAGE, message)
+    }
+
+    pub fn report(&self) -> ExitCode {
+        if !self.message.is_empty() {
+            eprintln!("geminal: {}", self.message);
+        }
+        ExitCode::from(self.code)
+    }
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure::new(code_for(e.kind()), e.to_string())
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::new(CONFIG, e.to_string())
+    }
+}

@@ -1,0 +1,164 @@
+//! The headless front end: flags in, text out. Pipe-friendly (no colour or spinner when not a
+//! terminal). No SQL and no HTTP here: turns go through `chat`, the wire stays in `gemini`.
+
+mod ask;
+pub mod exit;
+mod line_chat;
+mod models;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, Overrides, parse_seconds};
+use crate::gemini::fake::{Behavior, FakeGemini, FakeOptions};
+use crate::gemini::{Client, ClientOptions};
+use exit::Failure;
+
+#[derive(Debug, Parser)]
+#[command(name = "geminal", version, about = "A terminal chat client for Google Gemini.", long_about = None)]
+#[command(
+    after_help = "Set GEMINI_API_KEY (or GOOGLE_API_KEY) first, or add --demo to try everything against a built-in simulated Gemini.\n\nExit codes: 0 ok, 1 unexpected failure, 2 usage, 3 configuration (no key, bad config), 4 key rejected or no permission, 5 bad request or unknown model, 6 rate limit or quota, 7 service unavailable (server error, network, timeout, cut stream), 8 prompt or answer refused (blocked, safety, recitation, token limit), 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Use the built-in simulated Gemini (no key, no network).
+    #[arg(long, global = true)]
+    pub demo: bool,
+    /// Model to use [env: GEMINAL_MODEL; default: gemini-flash-latest].
+    #[arg(short, long, global = true, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Config file [env: GEMINAL_CONFIG].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// History database [env: GEMINAL_DB].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// API host root, without /v1beta [env: GOOGLE_GEMINI_BASE_URL].
+    #[arg(long, global = true, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Seconds allowed to connect.
+    #[arg(long, global = true, value_name = "SECS", value_parser = parse_seconds)]
+    pub connect_timeout: Option<Duration>,
+    /// Seconds allowed until the first part of the answer.
+    #[arg(long, global = true, value_name = "SECS", value_parser = parse_seconds)]
+    pub first_token_timeout: Option<Duration>,
+    /// Seconds allowed between two parts of the answer.
+    #[arg(long, global = true, value_name = "SECS", value_parser = parse_seconds)]
+    pub idle_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ask one question; the answer streams to stdout.
+    Ask(ask::AskArgs),
+    /// List the models the key can use, with their token limits.
+    Models(models::ModelsArgs),
+}
+
+impl GlobalArgs {
+    fn overrides(&self, total_timeout: Option<Duration>) -> Overrides {
+        Overrides {
+            config: self.config.clone(),
+            db: self.db.clone(),
+            model: self.model.clone(),
+            base_url: self.base_url.clone(),
+            demo: self.demo,
+            connect_timeout: self.connect_timeout,
+            first_token_timeout: self.first_token_timeout,
+            idle_timeout: self.idle_timeout,
+            total_timeout,
+        }
+    }
+}
+
+/// A client ready to use, and the simulated server behind it in demo mode.
+pub struct Connection {
+    pub client: Client,
+    pub config: Config,
+    _demo_server: Option<FakeGemini>,
+}
+
+/// Resolves the configuration and builds the client; in demo mode starts the simulated Gemini.
+pub async fn connect(
+    global: &GlobalArgs,
+    total_timeout: Option<Duration>,
+) -> Result<Connection, Failure> {
+    let mut config = Config::resolve(&global.overrides(total_timeout))?;
+    let demo_server = if config.demo {
+        let server = FakeGemini::start(FakeOptions::default(), Behavior::demo())
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    exit::FAILURE,
+                    format!("The demo server could not start ({e}): try again."),
+                )
+            })?;
+        config.base_url = server.base_url();
+        eprintln!("geminal: demo mode: answers come from a built-in simulated Gemini, not Google.");
+        Some(server)
+    } else {
+        None
+    };
+    let client = Client::new(ClientOptions {
+        base_url: config.base_url.clone(),
+        api_key: config.api_key.clone(),
+        timeouts: config.timeouts,
+    })?;
+    Ok(Connection {
+        client,
+        config,
+        _demo_server: demo_server,
+    })
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return Failure::new(
+                exit::FAILURE,
+                format!("Could not start the async runtime ({e})."),
+            )
+            .report();
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Some(Command::Ask(args)) => ask::run(&cli.global, args).await,
+            Some(Command::Models(args)) => models::run(&cli.global, args).await,
+            None => line_chat::run(&cli.global).await,
+        }
+    });
+    // Do not wait for tasks still parked on the network (e.g. an abandoned stream).
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => failure.report(),
+    }
+}

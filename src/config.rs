@@ -1,0 +1,472 @@
+//! Configuration, resolved in one place: flags > environment > config file > defaults.
+//! The API key comes only from the environment (`GOOGLE_API_KEY` wins over `GEMINI_API_KEY`,
+//! as Google's SDKs do) or the config file; it is held as a secret and never printed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::gemini::{DEFAULT_BASE_URL, Timeouts};
+
+pub const DEFAULT_MODEL: &str = "gemini-flash-latest";
+
+/// What the command line says; `None` means "not given".
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub db: Option<PathBuf>,
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    pub demo: bool,
+    pub connect_timeout: Option<Duration>,
+    pub first_token_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub total_timeout: Option<Duration>,
+}
+
+/// The config file (`config.toml`). Every field is optional; unknown fields are an error so a
+/// typo does not silently do nothing.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub api_key: Option<String>,
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    pub system_prompt: Option<String>,
+    pub connect_timeout_secs: Option<f64>,
+    pub first_token_timeout_secs: Option<f64>,
+    pub idle_timeout_secs: Option<f64>,
+    pub timeout_secs: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    GoogleApiKey,
+    GeminiApiKey,
+    ConfigFile,
+    Demo,
+    None,
+}
+
+/// The resolved configuration.
+#[derive(Clone)]
+pub struct Config {
+    pub api_key: Option<SecretString>,
+    pub key_source: KeySource,
+    pub base_url: String,
+    pub model: String,
+    pub system_prompt: Option<String>,
+    pub db_path: Option<PathBuf>,
+    pub config_path: Option<PathBuf>,
+    pub timeouts: Timeouts,
+    /// A deadline for a whole answer (`ask`); none by default in interactive use.
+    pub total_timeout: Option<Duration>,
+    pub demo: bool,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
+            .field("key_source", &self.key_source)
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("system_prompt", &self.system_prompt)
+            .field("db_path", &self.db_path)
+            .field("config_path", &self.config_path)
+            .field("timeouts", &self.timeouts)
+            .field("total_timeout", &self.total_timeout)
+            .field("demo", &self.demo)
+            .finish()
+    }
+}
+
+/// A configuration problem, as one sentence with the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("The config file {path} does not exist: create it or drop --config / GEMINAL_CONFIG.")]
+    Missing { path: String },
+    #[error("The config file {path} could not be read ({reason}): check its permissions.")]
+    Unreadable { path: String, reason: String },
+    #[error("The config file {path} is not valid: {reason}.")]
+    Invalid { path: String, reason: String },
+    #[error(
+        "The config file {path} holds an api_key but other users can read it: run `chmod 600 {path}`."
+    )]
+    KeyFileTooOpen { path: String },
+    #[error("The setting {name} must be a positive number of seconds, not {value}.")]
+    BadDuration { name: String, value: String },
+}
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "geminal")
+}
+
+pub fn default_config_path() -> Option<PathBuf> {
+    project_dirs().map(|d| d.config_dir().join("config.toml"))
+}
+
+pub fn default_db_path() -> Option<PathBuf> {
+    project_dirs().map(|d| d.data_dir().join("history.sqlite3"))
+}
+
+impl Config {
+    /// Resolves from the process environment.
+    pub fn resolve(overrides: &Overrides) -> Result<Config, ConfigError> {
+        Self::resolve_with(overrides, &|name| std::env::var(name).ok())
+    }
+
+    /// Resolves with `env` standing in for the environment (tests).
+    pub fn resolve_with(
+        overrides: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let env = |name: &str| {
+            env(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let (config_path, explicit) = match overrides
+            .config
+            .clone()
+            .or_else(|| env("GEMINAL_CONFIG").map(PathBuf::from))
+        {
+            Some(path) => (Some(path), true),
+            None => (default_config_path(), false),
+        };
+        let file = match &config_path {
+            Some(path) => load_file(path, explicit)?,
+            None => FileConfig::default(),
+        };
+
+        let (api_key, key_source) = if overrides.demo {
+            (Some(SecretString::from("demo-key")), KeySource::Demo)
+        } else if let Some(key) = env("GOOGLE_API_KEY") {
+            (Some(SecretString::from(key)), KeySource::GoogleApiKey)
+        } else if let Some(key) = env("GEMINI_API_KEY") {
+            (Some(SecretString::from(key)), KeySource::GeminiApiKey)
+        } else if let Some(key) = file
+            .api_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+        {
+            (
+                Some(SecretString::from(key.to_owned())),
+                KeySource::ConfigFile,
+            )
+        } else {
+            (None, KeySource::None)
+        };
+
+        let base_url = overrides
+            .base_url
+            .clone()
+            .or_else(|| env("GOOGLE_GEMINI_BASE_URL"))
+            .or(file.base_url.clone())
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let model = overrides
+            .model
+            .clone()
+            .or_else(|| env("GEMINAL_MODEL"))
+            .or(file.model.clone())
+            .unwrap_or_else(|| DEFAULT_MODEL.to_owned());
+        let db_path = overrides
+            .db
+            .clone()
+            .or_else(|| env("GEMINAL_DB").map(PathBuf::from))
+            .or_else(default_db_path);
+
+        let defaults = Timeouts::default();
+        let timeouts = Timeouts {
+            connect: pick(
+                overrides.connect_timeout,
+                file.connect_timeout_secs,
+                "connect_timeout_secs",
+            )?
+            .unwrap_or(defaults.connect),
+            first_token: pick(
+                overrides.first_token_timeout,
+                file.first_token_timeout_secs,
+                "first_token_timeout_secs",
+            )?
+            .unwrap_or(defaults.first_token),
+            idle: pick(
+                overrides.idle_timeout,
+                file.idle_timeout_secs,
+                "idle_timeout_secs",
+            )?
+            .unwrap_or(defaults.idle),
+        };
+        let total_timeout = pick(overrides.total_timeout, file.timeout_secs, "timeout_secs")?;
+
+        Ok(Config {
+            api_key,
+            key_source,
+            base_url,
+            model: model.trim().to_owned(),
+            system_prompt: file.system_prompt.filter(|s| !s.trim().is_empty()),
+            db_path,
+            config_path,
+            timeouts,
+            total_timeout,
+            demo: overrides.demo,
+        })
+    }
+}
+
+fn pick(
+    flag: Option<Duration>,
+    file: Option<f64>,
+    name: &str,
+) -> Result<Option<Duration>, ConfigError> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    file.map(|secs| {
+        if secs.is_finite() && secs > 0.0 && secs < 1e9 {
+            Ok(Duration::from_secs_f64(secs))
+        } else {
+            Err(ConfigError::BadDuration {
+                name: name.to_owned(),
+                value: secs.to_string(),
+            })
+        }
+    })
+    .transpose()
+}
+
+/// Parses a positive number of seconds from a flag value.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .trim_end_matches('s')
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if secs.is_finite() && secs > 0.0 && secs < 1e9 {
+        Ok(Duration::from_secs_f64(secs))
+    } else {
+        Err(format!("'{text}' must be a positive number of seconds"))
+    }
+}
+
+fn load_file(path: &Path, explicit: bool) -> Result<FileConfig, ConfigError> {
+    let shown = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            return Ok(FileConfig::default());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ConfigError::Missing { path: shown });
+        }
+        Err(e) => {
+            return Err(ConfigError::Unreadable {
+                path: shown,
+                reason: e.kind().to_string(),
+            });
+        }
+    };
+    let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+        path: shown.clone(),
+        reason: crate::sanitize::one_line(e.message(), 160)
+            .trim_end_matches('.')
+            .to_owned(),
+    })?;
+    if file.api_key.is_some() && readable_by_others(path) {
+        return Err(ConfigError::KeyFileTooOpen { path: shown });
+    }
+    Ok(file)
+}
+
+#[cfg(unix)]
+fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o077 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_: &Path) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    /// Resolves with `vars` as the whole environment; with no config given, an empty one is
+    /// used so the developer's own config file cannot leak into the test.
+    fn resolve(overrides: &Overrides, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = overrides.clone();
+        if o.config.is_none() {
+            let path = dir.path().join("empty.toml");
+            std::fs::write(&path, "").unwrap();
+            o.config = Some(path);
+        }
+        Config::resolve_with(&o, &|k| map.get(k).cloned())
+    }
+
+    fn key(c: &Config) -> Option<String> {
+        c.api_key.as_ref().map(|k| k.expose_secret().to_owned())
+    }
+
+    #[test]
+    fn google_api_key_wins_over_gemini_api_key() {
+        let c = resolve(
+            &Overrides::default(),
+            &[("GEMINI_API_KEY", "gem"), ("GOOGLE_API_KEY", "goo")],
+        )
+        .unwrap();
+        assert_eq!(
+            (key(&c).as_deref(), c.key_source),
+            (Some("goo"), KeySource::GoogleApiKey)
+        );
+        let c = resolve(&Overrides::default(), &[("GEMINI_API_KEY", " gem \n")]).unwrap();
+        assert_eq!(key(&c).as_deref(), Some("gem"));
+        let c = resolve(&Overrides::default(), &[("GEMINI_API_KEY", "  ")]).unwrap();
+        assert_eq!(c.key_source, KeySource::None);
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file_beat_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "model = \"file-model\"\nbase_url = \"http://file\"\nidle_timeout_secs = 7\n",
+        )
+        .unwrap();
+        let with_file = Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        };
+        let c = resolve(&with_file, &[]).unwrap();
+        assert_eq!(
+            (c.model.as_str(), c.base_url.as_str()),
+            ("file-model", "http://file")
+        );
+        assert_eq!(c.timeouts.idle, Duration::from_secs(7));
+        let c = resolve(
+            &with_file,
+            &[
+                ("GEMINAL_MODEL", "env-model"),
+                ("GOOGLE_GEMINI_BASE_URL", "http://env"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (c.model.as_str(), c.base_url.as_str()),
+            ("env-model", "http://env")
+        );
+        let flags = Overrides {
+            model: Some("flag-model".into()),
+            base_url: Some("http://flag".into()),
+            ..with_file
+        };
+        let c = resolve(
+            &flags,
+            &[
+                ("GEMINAL_MODEL", "env-model"),
+                ("GOOGLE_GEMINI_BASE_URL", "http://env"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (c.model.as_str(), c.base_url.as_str()),
+            ("flag-model", "http://flag")
+        );
+        let c = resolve(&Overrides::default(), &[]).unwrap();
+        assert_eq!(
+            (c.model.as_str(), c.base_url.as_str()),
+            (DEFAULT_MODEL, DEFAULT_BASE_URL)
+        );
+    }
+
+    #[test]
+    fn config_file_key_is_last_and_must_be_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "api_key = \"file-key\"\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let err = resolve(
+                &Overrides {
+                    config: Some(path.clone()),
+                    ..Overrides::default()
+                },
+                &[],
+            )
+            .unwrap_err();
+            assert!(matches!(err, ConfigError::KeyFileTooOpen { .. }), "{err}");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let o = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        assert_eq!(key(&resolve(&o, &[]).unwrap()).as_deref(), Some("file-key"));
+        assert_eq!(
+            key(&resolve(&o, &[("GEMINI_API_KEY", "env")]).unwrap()).as_deref(),
+            Some("env")
+        );
+    }
+
+    #[test]
+    fn config_problems_are_one_clear_sentence() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "modle = \"x\"\n").unwrap();
+        let err = resolve(
+            &Overrides {
+                config: Some(path.clone()),
+                ..Overrides::default()
+            },
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("unknown field") && err.contains("modle") && !err.contains('\n'),
+            "{err}"
+        );
+        let missing = resolve(
+            &Overrides {
+                config: Some(dir.path().join("nope.toml")),
+                ..Overrides::default()
+            },
+            &[],
+        )
+        .unwrap_err();
+        assert!(matches!(missing, ConfigError::Missing { .. }));
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let c = resolve(&Overrides::default(), &[("GEMINI_API_KEY", "AIzaSECRET")]).unwrap();
+        let text = format!("{c:?}");
+        assert!(
+            !text.contains("AIzaSECRET") && text.contains("[REDACTED]"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn seconds_parse() {
+        assert_eq!(parse_seconds("2.5"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_seconds("30s"), Ok(Duration::from_secs(30)));
+        assert!(parse_seconds("0").is_err() && parse_seconds("x").is_err());
+    }
+}

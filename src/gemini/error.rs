@@ -1,0 +1,545 @@
+//! `ApiError`: one variant per thing a caller acts on differently, built from HTTP statuses,
+//! Gemini's error JSON and stream faults. Display is one sentence for a person: what failed and
+//! what to do. It never holds the API key (server text is scrubbed) nor raw JSON.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::types::{ErrorBody, ErrorEnvelope};
+use crate::sanitize::one_line;
+
+/// Per-day quota, `limit: 0`, or a server delay longer than this is not worth waiting for.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    /// No key configured (and not in demo mode).
+    NoKey,
+    /// The key was rejected as invalid (400 API_KEY_INVALID, 401).
+    BadKey,
+    /// 403: the key is valid but may not do this.
+    PermissionDenied { detail: String },
+    /// 404 on a model path.
+    ModelNotFound { model: String },
+    /// 400 other than a bad key: the request itself is wrong.
+    BadRequest { detail: String },
+    /// 429 that is worth retrying after `retry_after` (the largest of the server's hints).
+    RateLimited { retry_after: Option<Duration> },
+    /// 429 that is not worth retrying: per-day quota, no free quota (`limit: 0`), or a very long delay.
+    QuotaExhausted {
+        retry_after: Option<Duration>,
+        daily: bool,
+    },
+    /// 5xx (and 408): the service failed or is overloaded.
+    Server { status: u16, overloaded: bool },
+    /// The prompt was refused before any answer (`promptFeedback.blockReason`).
+    PromptBlocked { reason: String },
+    /// The answer ended early for a reason other than STOP.
+    AnswerStopped { reason: StopReason },
+    /// Could not connect or send.
+    Network { detail: String },
+    /// A watchdog fired.
+    Timeout {
+        phase: TimeoutPhase,
+        after: Duration,
+    },
+    /// The stream ended (or was cut) before the answer was finished.
+    Truncated { detail: String },
+    /// The server said something we could not understand.
+    Protocol { detail: String },
+}
+
+/// A fieldless view of [`ApiError`], for exit codes, JSON output and retry policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    NoKey,
+    BadKey,
+    PermissionDenied,
+    ModelNotFound,
+    BadRequest,
+    RateLimited,
+    QuotaExhausted,
+    Server,
+    PromptBlocked,
+    AnswerStopped,
+    Network,
+    Timeout,
+    Truncated,
+    Protocol,
+}
+
+impl ErrorKind {
+    /// Stable snake_case name (used in JSON output).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NoKey => "no_key",
+            ErrorKind::BadKey => "bad_key",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::ModelNotFound => "model_not_found",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::QuotaExhausted => "quota_exhausted",
+            ErrorKind::Server => "server",
+            ErrorKind::PromptBlocked => "prompt_blocked",
+            ErrorKind::AnswerStopped => "answer_stopped",
+            ErrorKind::Network => "network",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Truncated => "truncated",
+            ErrorKind::Protocol => "protocol",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    MaxTokens,
+    Safety,
+    Recitation,
+    /// Blocklist, prohibited content, SPII, language, malformed function call, other...
+    Other(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutPhase {
+    Connect,
+    FirstToken,
+    Idle,
+    Total,
+}
+
+impl ApiError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ApiError::NoKey => ErrorKind::NoKey,
+            ApiError::BadKey => ErrorKind::BadKey,
+            ApiError::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            ApiError::ModelNotFound { .. } => ErrorKind::ModelNotFound,
+            ApiError::BadRequest { .. } => ErrorKind::BadRequest,
+            ApiError::RateLimited { .. } => ErrorKind::RateLimited,
+            ApiError::QuotaExhausted { .. } => ErrorKind::QuotaExhausted,
+            ApiError::Server { .. } => ErrorKind::Server,
+            ApiError::PromptBlocked { .. } => ErrorKind::PromptBlocked,
+            ApiError::AnswerStopped { .. } => ErrorKind::AnswerStopped,
+            ApiError::Network { .. } => ErrorKind::Network,
+            ApiError::Timeout { .. } => ErrorKind::Timeout,
+            ApiError::Truncated { .. } => ErrorKind::Truncated,
+            ApiError::Protocol { .. } => ErrorKind::Protocol,
+        }
+    }
+
+    /// Whether repeating the same request later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ApiError::RateLimited { .. }
+                | ApiError::Server { .. }
+                | ApiError::Network { .. }
+                | ApiError::Timeout { .. }
+                | ApiError::Truncated { .. }
+        )
+    }
+
+    /// The server's requested delay before a retry, if it gave one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::RateLimited { retry_after }
+            | ApiError::QuotaExhausted { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Builds the error for a non-success HTTP status from its body and `Retry-After` header.
+    /// `model` names the model of the request (for 404), `key` is scrubbed from server text.
+    pub fn from_status(
+        status: u16,
+        body: &str,
+        retry_after_header: Option<&str>,
+        model: Option<&str>,
+        key: Option<&str>,
+    ) -> Self {
+        let parsed = parse_error_body(body);
+        let body = parsed.unwrap_or_else(|| ErrorBody {
+            code: status,
+            ..ErrorBody::default()
+        });
+        classify(status, &body, retry_after_header, model, key)
+    }
+
+    /// Builds the error for an `{"error": ...}` object found inside a 200 stream.
+    pub fn from_stream_error(body: &ErrorBody, model: Option<&str>, key: Option<&str>) -> Self {
+        let status = if body.code == 0 {
+            status_for_rpc(&body.status)
+        } else {
+            body.code
+        };
+        classify(status, body, None, model, key)
+    }
+}
+
+/// Parses `{"error":{...}}` or the one-element-array variant `[{"error":{...}}]`.
+pub fn parse_error_body(text: &str) -> Option<ErrorBody> {
+    if let Ok(env) = serde_json::from_str::<ErrorEnvelope>(text) {
+        return Some(env.error);
+    }
+    serde_json::from_str::<Vec<ErrorEnvelope>>(text)
+        .ok()?
+        .into_iter()
+        .next()
+        .map(|e| e.error)
+}
+
+fn status_for_rpc(status: &str) -> u16 {
+    match status {
+        "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE" => 400,
+        "UNAUTHENTICATED" => 401,
+        "PERMISSION_DENIED" => 403,
+        "NOT_FOUND" => 404,
+        "RESOURCE_EXHAUSTED" => 429,
+        "UNAVAILABLE" => 503,
+        "DEADLINE_EXCEEDED" => 504,
+        _ => 500,
+    }
+}
+
+fn classify(
+    status: u16,
+    body: &ErrorBody,
+    retry_after_header: Option<&str>,
+    model: Option<&str>,
+    key: Option<&str>,
+) -> ApiError {
+    let detail = || server_detail(&body.message, key);
+    match status {
+        400 if is_bad_key(body) => ApiError::BadKey,
+        401 => ApiError::BadKey,
+        400 => ApiError::BadRequest { detail: detail() },
+        403 => ApiError::PermissionDenied { detail: detail() },
+        404 => ApiError::ModelNotFound {
+            model: model.unwrap_or("requested").to_owned(),
+        },
+        429 => classify_quota(body, retry_after_header),
+        408 | 500..=599 => ApiError::Server {
+            status,
+            overloaded: status == 503 && body.message.to_ascii_lowercase().contains("overload"),
+        },
+        _ => ApiError::Protocol {
+            detail: format!("unexpected HTTP status {status}"),
+        },
+    }
+}
+
+fn is_bad_key(body: &ErrorBody) -> bool {
+    let reason = body
+        .details
+        .iter()
+        .any(|d| d.get("reason").and_then(|r| r.as_str()) == Some("API_KEY_INVALID"));
+    let msg = body.message.to_ascii_lowercase();
+    reason
+        || msg.contains("api key not valid")
+        || msg.contains("api key not found")
+        || msg.contains("api key expired")
+}
+
+fn classify_quota(body: &ErrorBody, retry_after_header: Option<&str>) -> ApiError {
+    let delays = [
+        retry_info_delay(body),
+        retry_in_message(&body.message),
+        retry_after_header.and_then(parse_retry_after_header),
+    ];
+    let retry_after = delays.into_iter().flatten().max();
+    let daily = body.details.iter().any(|d| {
+        d.get("violations")
+            .and_then(|v| v.as_array())
+            .is_some_and(|vs| {
+                vs.iter().any(|v| {
+                    let id = v
+                        .get("quotaId")
+                        .and_then(|q| q.as_str())
+                        .unwrap_or_default();
+                    id.contains("PerDay") || id.contains("Daily")
+                })
+            })
+    });
+    let no_quota = body.message.contains("limit: 0");
+    let too_long = retry_after.is_some_and(|d| d > MAX_RETRY_DELAY);
+    if daily || no_quota || too_long {
+        ApiError::QuotaExhausted {
+            retry_after,
+            daily: daily || no_quota,
+        }
+    } else {
+        ApiError::RateLimited { retry_after }
+    }
+}
+
+fn retry_info_delay(body: &ErrorBody) -> Option<Duration> {
+    body.details.iter().find_map(|d| {
+        let is_retry_info = d
+            .get("@type")
+            .and_then(|t| t.as_str())
+            .is_some_and(|t| t.ends_with("google.rpc.RetryInfo"));
+        if !is_retry_info {
+            return None;
+        }
+        parse_proto_duration(d.get("retryDelay")?.as_str()?)
+    })
+}
+
+/// Parses a proto Duration string such as `"26s"`, `"0.5s"` or `"900ms"`.
+pub fn parse_proto_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 0.001)
+    } else {
+        (text.strip_suffix('s')?, 1.0)
+    };
+    let value: f64 = number.trim().parse().ok()?;
+    (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value * scale))
+}
+
+/// Finds "Please retry in 45.57s" (or "...in 900ms") in a message.
+fn retry_in_message(message: &str) -> Option<Duration> {
+    let lower = message.to_ascii_lowercase();
+    let at = lower.find("retry in ")? + "retry in ".len();
+    let rest = &lower[at..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'm' || c == 's'))
+        .unwrap_or(rest.len());
+    parse_proto_duration(rest[..end].trim_end_matches('.'))
+}
+
+/// `Retry-After` is either delta-seconds or an HTTP date.
+pub fn parse_retry_after_header(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+/// Server text made safe for one line of user output: no control characters, no key, bounded.
+fn server_detail(message: &str, key: Option<&str>) -> String {
+    let mut text = one_line(message, 200);
+    if let Some(key) = key.filter(|k| !k.is_empty()) {
+        text = text.replace(key, "[REDACTED]");
+    }
+    if text.is_empty() {
+        "no details given".to_owned()
+    } else {
+        text
+    }
+}
+
+/// A duration as a person reads it: "3s", "1.5s", "2m 5s".
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 10.0 && d.subsec_millis() != 0 {
+        format!("{secs:.1}s")
+    } else if secs < 60.0 {
+        format!("{}s", secs.round() as u64)
+    } else if secs < 3600.0 {
+        let s = secs.round() as u64;
+        format!("{}m {}s", s / 60, s % 60)
+    } else {
+        let m = (secs / 60.0).round() as u64;
+        format!("{}h {}m", m / 60, m % 60)
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::NoKey => write!(
+                f,
+                "No Gemini API key is set: export GEMINI_API_KEY (create one at https://aistudio.google.com/apikey), or run with --demo to try geminal without a key."
+            ),
+            ApiError::BadKey => write!(
+                f,
+                "Gemini rejected the API key as invalid: check GEMINI_API_KEY or GOOGLE_API_KEY (keys are at https://aistudio.google.com/apikey)."
+            ),
+            ApiError::PermissionDenied { detail } => write!(
+                f,
+                "Gemini refused the request for lack of permission ({detail}): check that the key's project may use this model."
+            ),
+            ApiError::ModelNotFound { model } => write!(
+                f,
+                "The model '{}' does not exist or cannot generate text: run `geminal models` to list the ones your key can use.",
+                one_line(model, 80)
+            ),
+            ApiError::BadRequest { detail } => {
+                write!(
+                    f,
+                    "Gemini rejected the request as invalid ({detail}): change the request or its settings and try again."
+                )
+            }
+            ApiError::RateLimited {
+                retry_after: Some(d),
+            } => {
+                write!(
+                    f,
+                    "Gemini's rate limit was reached: wait {} and try again, or lower the request rate.",
+                    human_duration(*d)
+                )
+            }
+            ApiError::RateLimited { retry_after: None } => {
+                write!(
+                    f,
+                    "Gemini's rate limit was reached: wait a minute and try again, or lower the request rate."
+                )
+            }
+            ApiError::QuotaExhausted { daily: true, .. } => write!(
+                f,
+                "The API key's quota for this model is used up for today: it resets at midnight Pacific time; try another model (--model) or a paid plan."
+            ),
+            ApiError::QuotaExhausted { retry_after, .. } => write!(
+                f,
+                "Gemini's quota is exhausted and asks for a wait of {}: try again later or use another model (--model).",
+                retry_after.map_or_else(|| "several minutes".to_owned(), human_duration)
+            ),
+            ApiError::Server {
+                overloaded: true, ..
+            } => write!(
+                f,
+                "The Gemini model is overloaded (HTTP 503): try again in a little while."
+            ),
+            ApiError::Server { status, .. } => write!(
+                f,
+                "Gemini had a server error (HTTP {status}): try again in a little while."
+            ),
+            ApiError::PromptBlocked { reason } => write!(
+                f,
+                "Gemini refused to answer this prompt (blocked: {}): rephrase the prompt.",
+                one_line(reason, 60)
+            ),
+            ApiError::AnswerStopped { reason } => match reason {
+                StopReason::MaxTokens => write!(
+                    f,
+                    "The answer was cut off at the output token limit: ask for a shorter answer or raise the limit."
+                ),
+                StopReason::Safety => write!(
+                    f,
+                    "Gemini stopped the answer for safety reasons: rephrase the prompt."
+                ),
+                StopReason::Recitation => {
+                    write!(
+                        f,
+                        "Gemini stopped the answer because it was reciting a source: ask for a summary in your own words."
+                    )
+                }
+                StopReason::Other(r) => write!(
+                    f,
+                    "Gemini stopped the answer early ({}): try again or rephrase the prompt.",
+                    one_line(r, 60)
+                ),
+            },
+            ApiError::Network { detail } => write!(
+                f,
+                "Could not reach Gemini ({detail}): check your network connection or the base URL."
+            ),
+            ApiError::Timeout { phase, after } => {
+                let after = human_duration(*after);
+                match phase {
+                    TimeoutPhase::Connect => write!(
+                        f,
+                        "Connecting to Gemini timed out after {after}: check your network connection or the base URL."
+                    ),
+                    TimeoutPhase::FirstToken => write!(
+                        f,
+                        "Gemini sent no answer within {after}: try again, or raise --first-token-timeout."
+                    ),
+                    TimeoutPhase::Idle => write!(
+                        f,
+                        "The answer stalled for {after}: try again, or raise --idle-timeout."
+                    ),
+                    TimeoutPhase::Total => write!(
+                        f,
+                        "The answer took longer than {after}: try again, or raise --timeout."
+                    ),
+                }
+            }
+            ApiError::Truncated { detail } => write!(
+                f,
+                "The answer stream ended before the answer was complete ({detail}): try again."
+            ),
+            ApiError::Protocol { detail } => {
+                write!(
+                    f,
+                    "Gemini sent a response geminal cannot understand ({detail}): try again, and check the base URL if it persists."
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proto_durations_parse() {
+        assert_eq!(parse_proto_duration("26s"), Some(Duration::from_secs(26)));
+        assert_eq!(
+            parse_proto_duration("0.539477544s"),
+            Some(Duration::from_secs_f64(0.539477544))
+        );
+        assert_eq!(
+            parse_proto_duration("900ms"),
+            Some(Duration::from_millis(900))
+        );
+        assert_eq!(parse_proto_duration("soon"), None);
+        assert_eq!(parse_proto_duration("-1s"), None);
+    }
+
+    #[test]
+    fn retry_hint_in_the_message_is_found() {
+        let m = "You exceeded your current quota...\nPlease retry in 45.578569677s.";
+        assert_eq!(
+            retry_in_message(m),
+            Some(Duration::from_secs_f64(45.578569677))
+        );
+        assert_eq!(retry_in_message("nothing here"), None);
+    }
+
+    #[test]
+    fn retry_after_header_takes_seconds_and_dates() {
+        assert_eq!(parse_retry_after_header("7"), Some(Duration::from_secs(7)));
+        let later = std::time::SystemTime::now() + Duration::from_secs(120);
+        let d = parse_retry_after_header(&httpdate::fmt_http_date(later)).unwrap();
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn the_largest_retry_hint_wins() {
+        let body = r#"{"error":{"code":429,"message":"Please retry in 5s.","status":"RESOURCE_EXHAUSTED",
+            "details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"3s"}]}}"#;
+        assert_eq!(
+            ApiError::from_status(429, body, Some("9"), None, None),
+            ApiError::RateLimited {
+                retry_after: Some(Duration::from_secs(9))
+            }
+        );
+        assert_eq!(
+            ApiError::from_status(429, body, None, None, None),
+            ApiError::RateLimited {
+                retry_after: Some(Duration::from_secs(5))
+            }
+        );
+    }
+
+    #[test]
+    fn human_durations_read_well() {
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human_duration(Duration::from_secs(26)), "26s");
+        assert_eq!(human_duration(Duration::from_secs(125)), "2m 5s");
+        assert_eq!(human_duration(Duration::from_secs(7300)), "2h 2m");
+    }
+}

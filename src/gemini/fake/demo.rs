@@ -1,0 +1,77 @@
+//! The demo corpus: readable markdown answers (assets/demo/answers.md), chosen by keyword.
+
+use std::sync::OnceLock;
+
+const CORPUS: &str = include_str!("../../../assets/demo/answers.md");
+
+struct Entry {
+    keywords: Vec<&'static str>,
+    body: &'static str,
+}
+
+fn entries() -> &'static [Entry] {
+    static ENTRIES: OnceLock<Vec<Entry>> = OnceLock::new();
+    ENTRIES.get_or_init(|| {
+        let mut entries = Vec::new();
+        for block in CORPUS
+            .split("=== keywords:")
+            .filter(|b| !b.trim().is_empty())
+        {
+            let (header, body) = block.split_once('\n').unwrap_or((block, ""));
+            let keywords = header
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .collect();
+            entries.push(Entry {
+                keywords,
+                body: body.trim(),
+            });
+        }
+        entries
+    })
+}
+
+/// The answer for `prompt`: the entry whose keywords match most words, else one picked by hash.
+pub fn demo_answer(prompt: &str) -> &'static str {
+    let lower = prompt.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let entries = entries();
+    let best = entries
+        .iter()
+        .map(|e| (e.keywords.iter().filter(|k| words.contains(k)).count(), e))
+        .filter(|(score, _)| *score > 0)
+        .max_by_key(|(score, _)| *score);
+    match best {
+        Some((_, entry)) => entry.body,
+        None => entries[(super::hash(prompt) % entries.len() as u64) as usize].body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_corpus_parses_into_varied_markdown_answers() {
+        let entries = entries();
+        assert!(entries.len() >= 10);
+        assert!(
+            entries
+                .iter()
+                .all(|e| e.keywords.len() >= 3 && e.body.len() > 300)
+        );
+        assert!(entries.iter().any(|e| e.body.contains("```rust")));
+        assert!(entries.iter().any(|e| e.body.contains("| ")));
+    }
+
+    #[test]
+    fn answers_follow_the_prompt() {
+        assert!(demo_answer("Why do birds migrate?").contains("migrat"));
+        assert!(demo_answer("explain rust borrowing").contains("```rust"));
+        assert_eq!(demo_answer("zzz qqq"), demo_answer("zzz qqq"));
+    }
+}

@@ -1,0 +1,631 @@
+//! A loopback Gemini server for `--demo`, tests and benchmarks. It speaks the real wire format
+//! (SSE with CRLF, pretty error JSON, pagination) and plays whatever a test scripts per request:
+//! pace, length, status errors, errors inside a 200 stream, cuts, stalls, truncation, split
+//! writes, thoughts, blocks and hostile text. It binds 127.0.0.1 only.
+
+mod behavior;
+mod demo;
+mod hostile;
+mod script;
+
+pub use behavior::{Answer, Behavior, Fault, LineEnding, Split};
+pub use demo::demo_answer;
+pub use hostile::{HOSTILE_PAYLOADS, hostile_answer};
+pub use script::Step;
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use super::types::{GenerateContentRequest, ListModelsResponse, Model};
+
+type Body = BoxBody<Bytes, std::io::Error>;
+type Router = Arc<dyn Fn(&RecordedRequest) -> Option<Behavior> + Send + Sync>;
+
+/// Settings fixed for the server's life.
+#[derive(Debug, Clone, Default)]
+pub struct FakeOptions {
+    /// When set, any other key gets the real 400 API_KEY_INVALID answer.
+    pub api_key: Option<String>,
+    /// When true, models not in [`FakeOptions::models`] get a 404.
+    pub strict_models: bool,
+    /// The model list; empty means [`default_models`].
+    pub models: Vec<Model>,
+}
+
+/// A request as the fake saw it.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub id: u64,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub received: Instant,
+}
+
+impl RecordedRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn generate_request(&self) -> Option<GenerateContentRequest> {
+        serde_json::from_str(&self.body).ok()
+    }
+
+    /// The text of the last user turn.
+    pub fn prompt(&self) -> String {
+        self.generate_request()
+            .and_then(|r| {
+                r.contents
+                    .iter()
+                    .rev()
+                    .find(|c| c.role.as_deref() != Some("model"))
+                    .map(|c| c.visible_text())
+            })
+            .unwrap_or_default()
+    }
+
+    /// The model id in the path, if this is a model call.
+    pub fn model(&self) -> Option<&str> {
+        let rest = self.path.strip_prefix("/v1beta/models/")?;
+        Some(rest.split(':').next().unwrap_or(rest))
+    }
+}
+
+/// How one streamed response ended, from the server's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    Completed,
+    /// The client went away before the script was done.
+    ClientClosed,
+}
+
+#[derive(Default)]
+struct Shared {
+    options: FakeOptions,
+    queue: Mutex<VecDeque<Behavior>>,
+    default: Mutex<Behavior>,
+    router: Mutex<Option<Router>>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    ends: Mutex<HashMap<u64, (StreamEnd, Instant)>>,
+    next_id: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A running fake. Dropping it stops the server.
+pub struct FakeGemini {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: tokio::task::AbortHandle,
+    _runtime: Option<RuntimeThread>,
+}
+
+struct RuntimeThread {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for RuntimeThread {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for FakeGemini {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+impl FakeGemini {
+    /// Starts on the current tokio runtime, on a free loopback port.
+    pub async fn start(options: FakeOptions, default: Behavior) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            options,
+            default: Mutex::new(default),
+            ..Shared::default()
+        });
+        let task = tokio::spawn(accept_loop(listener, shared.clone()));
+        Ok(FakeGemini {
+            addr,
+            shared,
+            accept: task.abort_handle(),
+            _runtime: None,
+        })
+    }
+
+    /// Starts on a runtime of its own, in a background thread (for synchronous tests).
+    pub fn start_in_thread(options: FakeOptions, default: Behavior) -> std::io::Result<Self> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("fake-gemini".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let _ = ready_tx.send(FakeGemini::start(options, default).await);
+                    let _ = stop_rx.await;
+                });
+            })?;
+        let mut fake = ready_rx.recv().map_err(std::io::Error::other)??;
+        fake._runtime = Some(RuntimeThread {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        });
+        Ok(fake)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL to give a client (host root; the client appends `/v1beta`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Queues a behaviour for the next generate request (first in, first out).
+    pub fn push(&self, behavior: Behavior) {
+        lock(&self.shared.queue).push_back(behavior);
+    }
+
+    /// The behaviour used when the queue is empty and no router matches.
+    pub fn set_default(&self, behavior: Behavior) {
+        *lock(&self.shared.default) = behavior;
+    }
+
+    /// Chooses behaviour per request (e.g. by prompt); returning `None` falls back to the queue.
+    pub fn set_router(
+        &self,
+        router: impl Fn(&RecordedRequest) -> Option<Behavior> + Send + Sync + 'static,
+    ) {
+        *lock(&self.shared.router) = Some(Arc::new(router));
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// Number of generate calls (stream or unary) received so far.
+    pub fn generate_count(&self) -> usize {
+        lock(&self.shared.requests)
+            .iter()
+            .filter(|r| {
+                r.path.contains(":streamGenerateContent") || r.path.contains(":generateContent")
+            })
+            .count()
+    }
+
+    /// How and when request `id`'s stream ended, if it has.
+    pub fn stream_end(&self, id: u64) -> Option<(StreamEnd, Instant)> {
+        lock(&self.shared.ends).get(&id).copied()
+    }
+}
+
+impl Shared {
+    fn behavior_for(&self, request: &RecordedRequest) -> Behavior {
+        let router = lock(&self.router).clone();
+        if let Some(b) = router.and_then(|r| r(request)) {
+            return b;
+        }
+        if let Some(b) = lock(&self.queue).pop_front() {
+            return b;
+        }
+        lock(&self.default).clone()
+    }
+
+    fn models(&self) -> Vec<Model> {
+        if self.options.models.is_empty() {
+            default_models()
+        } else {
+            self.options.models.clone()
+        }
+    }
+}
+
+/// A model list shaped like the real one.
+pub fn default_models() -> Vec<Model> {
+    let model = |id: &str, name: &str, input: u64, output: u64, thinking: bool| Model {
+        name: format!("models/{id}"),
+        display_name: Some(name.to_owned()),
+        description: Some(format!("{name} (simulated by geminal's fake server).")),
+        version: Some("001".to_owned()),
+        input_token_limit: Some(input),
+        output_token_limit: Some(output),
+        supported_generation_methods: vec!["generateContent".into(), "countTokens".into()],
+        thinking: Some(thinking),
+    };
+    vec![
+        model(
+            "gemini-flash-latest",
+            "Gemini Flash Latest",
+            1_048_576,
+            65_536,
+            true,
+        ),
+        model(
+            "gemini-flash-lite-latest",
+            "Gemini Flash-Lite Latest",
+            1_048_576,
+            65_536,
+            true,
+        ),
+        model(
+            "gemini-pro-latest",
+            "Gemini Pro Latest",
+            1_048_576,
+            65_536,
+            true,
+        ),
+        model(
+            "gemini-2.5-flash",
+            "Gemini 2.5 Flash",
+            1_048_576,
+            65_536,
+            true,
+        ),
+        model("gemini-2.5-pro", "Gemini 2.5 Pro", 1_048_576, 65_536, true),
+        model(
+            "gemini-2.5-flash-lite",
+            "Gemini 2.5 Flash-Lite",
+            1_048_576,
+            65_536,
+            true,
+        ),
+        model(
+            "gemini-3-flash-preview",
+            "Gemini 3 Flash Preview",
+            1_048_576,
+            65_536,
+            true,
+        ),
+        Model {
+            supported_generation_methods: vec!["embedContent".into()],
+            ..model(
+                "gemini-embedding-001",
+                "Gemini Embedding 001",
+                2048,
+                1,
+                false,
+            )
+        },
+    ]
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| handle(req, shared.clone()));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn full(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
+    let mut response = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never: Infallible| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, v);
+    }
+    response
+}
+
+const JSON: &str = "application/json; charset=UTF-8";
+const SSE: &str = "text/event-stream";
+
+async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Body>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let recorded = RecordedRequest {
+        id,
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        received: Instant::now(),
+    };
+    lock(&shared.requests).push(recorded.clone());
+    Ok(route(&recorded, &shared))
+}
+
+fn route(req: &RecordedRequest, shared: &Arc<Shared>) -> Response<Body> {
+    let is_stream = req.path.ends_with(":streamGenerateContent");
+    let content_type = if is_stream { SSE } else { JSON };
+    // Auth first, as Google does: no key is 403, a wrong key is 400.
+    let query_key = req
+        .query
+        .as_deref()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("key=")));
+    let key = req.header("x-goog-api-key").or(query_key);
+    match (key, &shared.options.api_key) {
+        (None, _) => return full(StatusCode::FORBIDDEN, content_type, behavior::no_key_body()),
+        (Some(given), Some(expected)) if given != expected => {
+            if let Fault::Status { body, .. } = Fault::bad_key() {
+                return full(StatusCode::BAD_REQUEST, content_type, body);
+            }
+        }
+        _ => {}
+    }
+    let Some(rest) = req.path.strip_prefix("/v1beta/models") else {
+        return full(StatusCode::NOT_FOUND, JSON, Fault::error_body(404));
+    };
+    if rest.is_empty() || rest == "/" {
+        return list_models(req, shared);
+    }
+    let rest = rest.trim_start_matches('/');
+    let (model, method) = rest.split_once(':').unwrap_or((rest, ""));
+    let known = shared.models().into_iter().find(|m| m.id() == model);
+    if shared.options.strict_models && known.is_none() {
+        return full(
+            StatusCode::NOT_FOUND,
+            content_type,
+            Fault::error_body(404).replace("models/nope", &format!("models/{model}")),
+        );
+    }
+    match (req.method.as_str(), method) {
+        ("GET", "") => match known {
+            Some(m) => full(StatusCode::OK, JSON, pretty(&m)),
+            None => full(StatusCode::NOT_FOUND, JSON, Fault::error_body(404)),
+        },
+        ("POST", "countTokens") => {
+            let tokens = script::tokens(&req.body).max(1);
+            full(
+                StatusCode::OK,
+                JSON,
+                pretty(
+                    &serde_json::json!({ "totalTokens": tokens, "promptTokensDetails": [{ "modality": "TEXT", "tokenCount": tokens }] }),
+                ),
+            )
+        }
+        ("POST", "generateContent" | "streamGenerateContent") => {
+            generate(req, shared, model, is_stream)
+        }
+        _ => full(StatusCode::NOT_FOUND, JSON, Fault::error_body(404)),
+    }
+}
+
+fn pretty<T: serde::Serialize>(value: &T) -> String {
+    let mut s = serde_json::to_string_pretty(value).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+fn list_models(req: &RecordedRequest, shared: &Shared) -> Response<Body> {
+    let param = |name: &str| {
+        req.query.as_deref().and_then(|q| {
+            q.split('&')
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+        })
+    };
+    let size = param("pageSize")
+        .and_then(|s| s.parse::<usize>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(50)
+        .min(1000);
+    let start = param("pageToken")
+        .and_then(|t| t.strip_prefix("p")?.parse::<usize>().ok())
+        .unwrap_or(0);
+    let models = shared.models();
+    let page: Vec<Model> = models.iter().skip(start).take(size).cloned().collect();
+    let next = (start + size < models.len()).then(|| format!("p{}", start + size));
+    full(
+        StatusCode::OK,
+        JSON,
+        pretty(&ListModelsResponse {
+            models: page,
+            next_page_token: next,
+        }),
+    )
+}
+
+fn generate(
+    req: &RecordedRequest,
+    shared: &Arc<Shared>,
+    model: &str,
+    is_stream: bool,
+) -> Response<Body> {
+    let content_type = if is_stream { SSE } else { JSON };
+    if is_stream
+        && !req
+            .query
+            .as_deref()
+            .unwrap_or_default()
+            .split('&')
+            .any(|kv| kv == "alt=sse")
+    {
+        let body = Fault::error_body(400).replace(
+            "Unknown name \\\"foo\\\": Cannot find field.",
+            "this fake serves streams only with alt=sse.",
+        );
+        return full(StatusCode::BAD_REQUEST, JSON, body);
+    }
+    if serde_json::from_str::<GenerateContentRequest>(&req.body).is_err() {
+        return full(
+            StatusCode::BAD_REQUEST,
+            content_type,
+            Fault::error_body(400),
+        );
+    }
+    let behavior = shared.behavior_for(req);
+    if let Some(Fault::Status {
+        status,
+        body,
+        headers,
+    }) = &behavior.fault
+    {
+        let mut response = full(
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            content_type,
+            body.clone(),
+        );
+        for (k, v) in headers {
+            if let (Ok(k), Ok(v)) = (
+                hyper::header::HeaderName::from_bytes(k.as_bytes()),
+                v.parse(),
+            ) {
+                response.headers_mut().insert(k, v);
+            }
+        }
+        return response;
+    }
+    let prompt = req.prompt();
+    let response_id = format!("fake{:08x}", hash(&format!("{}{prompt}", req.id)) as u32);
+    let steps = if is_stream {
+        script::stream_steps(
+            &behavior,
+            &prompt,
+            model,
+            &response_id,
+            hash(&prompt) ^ req.id,
+        )
+    } else {
+        script::unary_steps(&behavior, &prompt, model, &response_id)
+    };
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
+    tokio::spawn(play(steps, tx, shared.clone(), req.id));
+    let frames =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+    let mut response = Response::new(BodyExt::boxed(StreamBody::new(frames)));
+    if let Ok(v) = content_type.parse() {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, v);
+    }
+    response
+}
+
+/// Plays the steps into the body channel, noticing at once when the client goes away.
+async fn play(
+    steps: Vec<Step>,
+    tx: mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>,
+    shared: Arc<Shared>,
+    id: u64,
+) {
+    let mut end = StreamEnd::Completed;
+    for step in steps {
+        let gone = match step {
+            Step::Sleep(d) => tokio::select! {
+                _ = tokio::time::sleep(d) => false,
+                _ = tx.closed() => true,
+            },
+            Step::Write(bytes) => tx.send(Ok(Frame::data(bytes))).await.is_err(),
+            Step::Cut => {
+                let _ = tx
+                    .send(Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "fake cut",
+                    )))
+                    .await;
+                break;
+            }
+            Step::Stall => {
+                tx.closed().await;
+                true
+            }
+        };
+        if gone {
+            end = StreamEnd::ClientClosed;
+            break;
+        }
+    }
+    if end == StreamEnd::Completed {
+        // Let hyper finish the body before we record the end.
+        drop(tx);
+    }
+    lock(&shared.ends).insert(id, (end, Instant::now()));
+}
+
+/// FNV-1a, for stable choices from a prompt.
+pub(crate) fn hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf29ce484222325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// A tiny deterministic generator (xorshift) for natural-looking pace.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Rng(seed | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    /// Uniform in [0, 1).
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}

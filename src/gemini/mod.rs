@@ -1,0 +1,14 @@
+//! The wire: the only code that knows Gemini's JSON, SSE and HTTP. Everything above sees
+//! [`Client`], [`StreamEvent`] and [`ApiError`].
+
+mod client;
+pub mod error;
+pub mod fake;
+pub mod sse;
+pub mod stream;
+pub mod types;
+
+pub use client::{API_VERSION, Client, ClientOptions, DEFAULT_BASE_URL, Timeouts, model_path};
+pub use error::{ApiError, ErrorKind, StopReason, TimeoutPhase};
+pub use stream::{AnswerStream, FinishReason, StreamEvent};
+pub use types::{Content, GenerateContentRequest, GenerationConfig, Model, Part, UsageMetadata};

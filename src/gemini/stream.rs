@@ -1,0 +1,289 @@
+//! Turns a Gemini SSE byte stream into classified events (text, thought, usage, finish) and
+//! enforces the first-token and idle watchdogs. Dropping an [`AnswerStream`] closes its
+//! connection at once: that is how a caller cancels.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use tokio::time::Instant;
+
+use super::error::{ApiError, StopReason, TimeoutPhase};
+use super::sse::{SseDecoder, SseItem};
+use super::types::{GenerateContentResponse, UsageMetadata};
+
+/// One classified step of a streamed answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    /// Visible answer text (a delta).
+    Text(String),
+    /// A thought summary (only with `includeThoughts`); never part of the answer.
+    Thought(String),
+    /// Running token totals; the last one wins.
+    Usage(UsageMetadata),
+    /// The model that answered, as the server reports it.
+    ModelVersion(String),
+    /// The answer ended. `STOP` is success; anything else is [`FinishReason::into_error`].
+    Finished(FinishReason),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FinishReason {
+    Stop,
+    Stopped(StopReason),
+}
+
+impl FinishReason {
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "STOP" => FinishReason::Stop,
+            "MAX_TOKENS" => FinishReason::Stopped(StopReason::MaxTokens),
+            "SAFETY" | "IMAGE_SAFETY" => FinishReason::Stopped(StopReason::Safety),
+            "RECITATION" | "IMAGE_RECITATION" => FinishReason::Stopped(StopReason::Recitation),
+            other => FinishReason::Stopped(StopReason::Other(
+                other.to_ascii_lowercase().replace('_', " "),
+            )),
+        }
+    }
+
+    /// `None` for a complete answer, else the error that says why it is not.
+    pub fn into_error(self) -> Option<ApiError> {
+        match self {
+            FinishReason::Stop => None,
+            FinishReason::Stopped(reason) => Some(ApiError::AnswerStopped { reason }),
+        }
+    }
+}
+
+/// Classifies one parsed chunk into events, in wire order. Only candidate 0 is read (we never
+/// ask for more); a prompt-level block is an error.
+pub fn classify_chunk(
+    chunk: GenerateContentResponse,
+    out: &mut VecDeque<StreamEvent>,
+) -> Result<(), ApiError> {
+    if let Some(version) = chunk.model_version {
+        out.push_back(StreamEvent::ModelVersion(version));
+    }
+    let candidate = chunk
+        .candidates
+        .into_iter()
+        .find(|c| c.index.unwrap_or(0) == 0);
+    if candidate.is_none()
+        && let Some(reason) = chunk.prompt_feedback.and_then(|f| f.block_reason)
+    {
+        return Err(ApiError::PromptBlocked {
+            reason: reason.to_ascii_lowercase().replace('_', " "),
+        });
+    }
+    if let Some(candidate) = candidate {
+        for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
+            match part.text {
+                Some(text) if text.is_empty() => {}
+                Some(text) if part.thought => out.push_back(StreamEvent::Thought(text)),
+                Some(text) => out.push_back(StreamEvent::Text(text)),
+                None => {}
+            }
+        }
+        if let Some(usage) = chunk.usage_metadata {
+            out.push_back(StreamEvent::Usage(usage));
+        }
+        if let Some(reason) = candidate.finish_reason {
+            out.push_back(StreamEvent::Finished(FinishReason::parse(&reason)));
+        }
+    } else if let Some(usage) = chunk.usage_metadata {
+        out.push_back(StreamEvent::Usage(usage));
+    }
+    Ok(())
+}
+
+/// Parses one SSE item into a chunk, or the error it carries.
+pub fn parse_item(
+    item: SseItem,
+    model: &str,
+    key: Option<&str>,
+) -> Result<GenerateContentResponse, ApiError> {
+    match item {
+        SseItem::Data(data) => {
+            let chunk: GenerateContentResponse =
+                serde_json::from_str(&data).map_err(|e| ApiError::Protocol {
+                    detail: format!("a stream event is not valid JSON: {e}"),
+                })?;
+            match &chunk.error {
+                Some(body) => Err(ApiError::from_stream_error(body, Some(model), key)),
+                None => Ok(chunk),
+            }
+        }
+        SseItem::Json(json) => match super::error::parse_error_body(&json) {
+            Some(body) => Err(ApiError::from_stream_error(&body, Some(model), key)),
+            None => Err(ApiError::Protocol {
+                detail: "the stream held text that is neither an event nor an error".to_owned(),
+            }),
+        },
+    }
+}
+
+/// Decodes a whole captured stream into events (replay tests, benchmarks). Stops at the first error.
+pub fn replay(bytes: &[u8]) -> Result<Vec<StreamEvent>, ApiError> {
+    let items = super::sse::decode_all(bytes).map_err(|e| ApiError::Protocol {
+        detail: e.to_string(),
+    })?;
+    let mut events = VecDeque::new();
+    for item in items {
+        classify_chunk(parse_item(item, "model", None)?, &mut events)?;
+    }
+    Ok(events.into())
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+/// A streamed answer in progress. Call [`AnswerStream::next`] until it returns `None`.
+pub struct AnswerStream {
+    body: ByteStream,
+    decoder: SseDecoder,
+    items: Vec<SseItem>,
+    events: VecDeque<StreamEvent>,
+    model: String,
+    key: Option<String>,
+    first_event_deadline: Instant,
+    idle: Duration,
+    first_token: Duration,
+    seen_event: bool,
+    finished: bool,
+    done: bool,
+}
+
+impl std::fmt::Debug for AnswerStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnswerStream")
+            .field("model", &self.model)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AnswerStream {
+    pub(crate) fn new(
+        body: ByteStream,
+        model: &str,
+        key: Option<String>,
+        started: Instant,
+        first_token: Duration,
+        idle: Duration,
+    ) -> Self {
+        AnswerStream {
+            body,
+            decoder: SseDecoder::new(),
+            items: Vec::new(),
+            events: VecDeque::new(),
+            model: model.to_owned(),
+            key,
+            first_event_deadline: started + first_token,
+            idle,
+            first_token,
+            seen_event: false,
+            finished: false,
+            done: false,
+        }
+    }
+
+    /// The next event; `None` once the answer is over. After an error, the stream is over.
+    pub async fn next(&mut self) -> Option<Result<StreamEvent, ApiError>> {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Some(Ok(event));
+            }
+            if self.done {
+                return None;
+            }
+            if let Err(e) = self.pull().await {
+                self.done = true;
+                self.events.clear();
+                return Some(Err(e));
+            }
+        }
+    }
+
+    /// Reads from the network until at least one event is ready or the body ends.
+    async fn pull(&mut self) -> Result<(), ApiError> {
+        let (deadline, phase, budget) = if self.seen_event {
+            (Instant::now() + self.idle, TimeoutPhase::Idle, self.idle)
+        } else {
+            (
+                self.first_event_deadline,
+                TimeoutPhase::FirstToken,
+                self.first_token,
+            )
+        };
+        let read = tokio::time::timeout_at(deadline, self.body.next()).await;
+        let Ok(read) = read else {
+            return Err(ApiError::Timeout {
+                phase,
+                after: budget,
+            });
+        };
+        match read {
+            Some(Ok(bytes)) => {
+                let fed = self.decoder.feed(&bytes, &mut self.items);
+                fed.map_err(|e| ApiError::Protocol {
+                    detail: e.to_string(),
+                })?;
+            }
+            // After the finish reason the answer is whole; a late connection error changes nothing.
+            Some(Err(_)) if self.finished => self.done = true,
+            Some(Err(e)) => return Err(read_error(&e)),
+            None => {
+                self.done = true;
+                let fed = self.decoder.finish(&mut self.items);
+                fed.map_err(|e| ApiError::Protocol {
+                    detail: e.to_string(),
+                })?;
+            }
+        }
+        self.take_items()?;
+        if self.done && !self.finished && self.events.is_empty() {
+            return Err(ApiError::Truncated {
+                detail: "no finish reason was sent".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn take_items(&mut self) -> Result<(), ApiError> {
+        let key = self.key.as_deref();
+        for item in self.items.drain(..) {
+            self.seen_event = true;
+            let chunk = parse_item(item, &self.model, key)?;
+            let before = self.events.len();
+            classify_chunk(chunk, &mut self.events)?;
+            if self
+                .events
+                .iter()
+                .skip(before)
+                .any(|e| matches!(e, StreamEvent::Finished(_)))
+            {
+                self.finished = true;
+            }
+        }
+        if self.done && !self.finished && !self.events.is_empty() {
+            // Deliver what arrived, then report the truncation on the following call.
+            self.done = false;
+            self.body = Box::pin(futures::stream::empty());
+            self.decoder = SseDecoder::new();
+        }
+        Ok(())
+    }
+}
+
+fn read_error(e: &reqwest::Error) -> ApiError {
+    if e.is_timeout() {
+        return ApiError::Timeout {
+            phase: TimeoutPhase::Idle,
+            after: Duration::ZERO,
+        };
+    }
+    ApiError::Truncated {
+        detail: "the connection was cut mid-answer".to_owned(),
+    }
+}

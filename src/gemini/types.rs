@@ -1,0 +1,234 @@
+//! Serde types for the Gemini JSON on the wire (requests, stream chunks, models, errors).
+//! Every response type tolerates unknown and missing fields; nothing outside `gemini/` sees them.
+
+use serde::{Deserialize, Serialize};
+
+/// Body of `generateContent` / `streamGenerateContent`. Only fields we set are sent:
+/// the server rejects unknown ones, so `None` fields are skipped.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateContentRequest {
+    pub contents: Vec<Content>,
+    #[serde(skip_serializing_if = "Option::is_none", alias = "system_instruction")]
+    pub system_instruction: Option<Content>,
+    #[serde(skip_serializing_if = "Option::is_none", alias = "generation_config")]
+    pub generation_config: Option<GenerationConfig>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Content {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub parts: Vec<Part>,
+}
+
+impl Content {
+    pub fn user(text: impl Into<String>) -> Self {
+        Self::with_role("user", text)
+    }
+    pub fn model(text: impl Into<String>) -> Self {
+        Self::with_role("model", text)
+    }
+    pub fn system(text: impl Into<String>) -> Self {
+        Content {
+            role: None,
+            parts: vec![Part::text(text)],
+        }
+    }
+    fn with_role(role: &str, text: impl Into<String>) -> Self {
+        Content {
+            role: Some(role.to_owned()),
+            parts: vec![Part::text(text)],
+        }
+    }
+    /// The visible text of this content: text parts that are not thoughts, joined.
+    pub fn visible_text(&self) -> String {
+        self.parts
+            .iter()
+            .filter(|p| !p.thought)
+            .filter_map(|p| p.text.as_deref())
+            .collect()
+    }
+}
+
+/// One part. Non-text parts (function calls, inline data...) are kept opaque.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Part {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub thought: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thought_signature: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<serde_json::Value>,
+}
+
+impl Part {
+    pub fn text(text: impl Into<String>) -> Self {
+        Part {
+            text: Some(text.into()),
+            ..Part::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerationConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking_config: Option<ThinkingConfig>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ThinkingConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking_budget: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub include_thoughts: Option<bool>,
+}
+
+/// One `GenerateContentResponse`: a whole unary answer, or one SSE chunk of a stream.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateContentResponse {
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
+    #[serde(default)]
+    pub prompt_feedback: Option<PromptFeedback>,
+    #[serde(default)]
+    pub usage_metadata: Option<UsageMetadata>,
+    #[serde(default)]
+    pub model_version: Option<String>,
+    #[serde(default)]
+    pub response_id: Option<String>,
+    /// An error object inside a 200 stream (`data: {"error":{...}}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Candidate {
+    #[serde(default)]
+    pub content: Option<Content>,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(default)]
+    pub finish_message: Option<String>,
+    #[serde(default)]
+    pub index: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PromptFeedback {
+    #[serde(default)]
+    pub block_reason: Option<String>,
+}
+
+/// Token counts. Every chunk carries running totals; the last one wins (never sum).
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageMetadata {
+    #[serde(default)]
+    pub prompt_token_count: u32,
+    #[serde(default)]
+    pub candidates_token_count: u32,
+    #[serde(default)]
+    pub thoughts_token_count: u32,
+    #[serde(default)]
+    pub cached_content_token_count: u32,
+    #[serde(default)]
+    pub total_token_count: u32,
+}
+
+/// The `{"error": {...}}` envelope.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct ErrorBody {
+    #[serde(default)]
+    pub code: u16,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub details: Vec<serde_json::Value>,
+}
+
+/// One entry of `GET /v1beta/models`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Model {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub input_token_limit: Option<u64>,
+    #[serde(default)]
+    pub output_token_limit: Option<u64>,
+    #[serde(default)]
+    pub supported_generation_methods: Vec<String>,
+    #[serde(default)]
+    pub thinking: Option<bool>,
+}
+
+impl Model {
+    /// The id used in request paths: `models/gemini-2.5-flash` -> `gemini-2.5-flash`.
+    pub fn id(&self) -> &str {
+        self.name.strip_prefix("models/").unwrap_or(&self.name)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ListModelsResponse {
+    #[serde(default)]
+    pub models: Vec<Model>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CountTokensRequest {
+    pub generate_content_request: CountTokensInner,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CountTokensInner {
+    pub model: String,
+    #[serde(flatten)]
+    pub request: GenerateContentRequest,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CountTokensResponse {
+    #[serde(default)]
+    pub total_tokens: u64,
+    #[serde(default)]
+    pub cached_content_token_count: Option<u64>,
+}

@@ -1,0 +1,160 @@
+//! Makes untrusted text (model output, stored history, server messages) safe for a terminal.
+//! Every control character, escape sequence introducer, bidi override and invisible character
+//! becomes a visible stand-in, so nothing can move the cursor, set the title, write the
+//! clipboard or hide text. Only `\n` and `\t` pass through. Stored text stays raw; this runs
+//! at display time, in every output path.
+
+use std::borrow::Cow;
+
+/// Whether `c` may reach a terminal as itself.
+fn is_safe(c: char) -> bool {
+    match c {
+        '\n' | '\t' => true,
+        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' => false,
+        // Bidi embeddings, overrides, isolates and marks ("Trojan Source").
+        '\u{061c}'
+        | '\u{200e}'
+        | '\u{200f}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}' => false,
+        // Invisible characters that can hide or disguise text. ZWNJ/ZWJ (U+200C/D) stay: emoji need them.
+        '\u{00ad}'
+        | '\u{180e}'
+        | '\u{200b}'
+        | '\u{2028}'
+        | '\u{2029}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{feff}' => false,
+        '\u{fff9}'..='\u{fffb}' | '\u{e0000}'..='\u{e007f}' => false,
+        _ => true,
+    }
+}
+
+/// The visible stand-in for an unsafe character.
+fn push_visible(c: char, out: &mut String) {
+    match c {
+        '\u{1b}' => out.push('␛'),
+        '\r' => out.push('␍'),
+        '\u{7f}' => out.push('␡'),
+        // C0 controls map onto the Control Pictures block (U+2400 + code).
+        '\u{0}'..='\u{1f}' => out.push(char::from_u32(0x2400 + c as u32).unwrap_or('�')),
+        _ => {
+            use std::fmt::Write;
+            let _ = write!(out, "<U+{:04X}>", c as u32);
+        }
+    }
+}
+
+/// Sanitizes a whole string. `\r\n` becomes `\n`; every other unsafe character becomes visible.
+pub fn sanitize(text: &str) -> Cow<'_, str> {
+    if text.chars().all(is_safe) {
+        return Cow::Borrowed(text);
+    }
+    let mut s = StreamSanitizer::default();
+    let mut out = s.push(text);
+    out.push_str(&s.finish());
+    Cow::Owned(out)
+}
+
+/// Sanitizes text that arrives in pieces. Stateless per character except for `\r\n`, which may
+/// be split across pieces, so an escape sequence can never be reassembled across chunks.
+#[derive(Debug, Default, Clone)]
+pub struct StreamSanitizer {
+    pending_cr: bool,
+}
+
+impl StreamSanitizer {
+    pub fn push(&mut self, piece: &str) -> String {
+        let mut out = String::with_capacity(piece.len());
+        for c in piece.chars() {
+            if self.pending_cr {
+                self.pending_cr = false;
+                if c == '\n' {
+                    out.push('\n');
+                    continue;
+                }
+                push_visible('\r', &mut out);
+            }
+            if c == '\r' {
+                self.pending_cr = true;
+            } else if is_safe(c) {
+                out.push(c);
+            } else {
+                push_visible(c, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Flushes a trailing `\r` held back in case `\n` followed.
+    pub fn finish(&mut self) -> String {
+        let mut out = String::new();
+        if std::mem::take(&mut self.pending_cr) {
+            push_visible('\r', &mut out);
+        }
+        out
+    }
+}
+
+/// Sanitized text on one line: whitespace runs (newlines included) become one space, and the
+/// result is cut at `max_chars` with an ellipsis. For error messages, titles and status lines.
+pub fn one_line(text: &str, max_chars: usize) -> String {
+    let clean = sanitize(text);
+    let mut out = String::with_capacity(clean.len().min(max_chars * 4));
+    let mut count = 0;
+    for word in clean.split_whitespace() {
+        let needed = word.chars().count() + usize::from(count > 0);
+        if count + needed > max_chars {
+            let room = max_chars.saturating_sub(count + usize::from(count > 0) + 1);
+            if room > 0 {
+                if count > 0 {
+                    out.push(' ');
+                }
+                out.extend(word.chars().take(room));
+            }
+            out.push('…');
+            return out;
+        }
+        if count > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+        count += needed;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_become_visible() {
+        assert_eq!(sanitize("a\x1b]52;c;aGk=\x07b"), "a␛]52;c;aGk=␇b");
+        assert_eq!(sanitize("\x1b[2J\u{9b}31m"), "␛[2J<U+009B>31m");
+        assert_eq!(sanitize("x\u{202e}y\u{200b}z"), "x<U+202E>y<U+200B>z");
+    }
+
+    #[test]
+    fn newlines_tabs_and_emoji_pass_through() {
+        let s = "fn main() {\n\tprintln!(\"hi\");\n}\n👨‍👩‍👧 世界";
+        assert!(matches!(sanitize(s), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn crlf_becomes_lf_and_lone_cr_is_visible_even_when_split() {
+        let mut s = StreamSanitizer::default();
+        let mut out = s.push("a\r");
+        out += &s.push("\nb\r");
+        out += &s.push("c\r");
+        out += &s.finish();
+        assert_eq!(out, "a\nb␍c␍");
+    }
+
+    #[test]
+    fn one_line_collapses_and_cuts() {
+        assert_eq!(one_line("  a\n\nb\tc  ", 80), "a b c");
+        assert_eq!(one_line("abcdef ghijkl", 8), "abcdef…");
+        assert_eq!(one_line("abcdefghijkl", 5), "abcd…");
+    }
+}
