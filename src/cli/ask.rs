@@ -47,8 +47,9 @@ fn read_prompt(args: &AskArgs) -> Result<String, Failure> {
                 ))
             })?;
     }
+    let stdin_text = stdin_text.trim_end_matches(['\n', '\r']);
     let prompt = if args.prompt.is_empty() {
-        stdin_text
+        stdin_text.to_owned()
     } else {
         args.prompt
             .iter()

@@ -361,6 +361,9 @@ fn full(status: StatusCode, content_type: &str, body: String) -> Response<Body> 
     response
 }
 
+/// Pause before a scripted connection reset, so bytes already written reach the client.
+const CUT_GRACE: Duration = Duration::from_millis(30);
+
 const JSON: &str = "application/json; charset=UTF-8";
 const SSE: &str = "text/event-stream";
 
@@ -576,6 +579,8 @@ async fn play(
             },
             Step::Write(bytes) => tx.send(Ok(Frame::data(bytes))).await.is_err(),
             Step::Cut => {
+                // Give what was written time to leave before the reset, as on a real network.
+                tokio::time::sleep(CUT_GRACE).await;
                 let _ = tx
                     .send(Err(std::io::Error::new(
                         std::io::ErrorKind::ConnectionReset,

@@ -20,7 +20,7 @@ pub enum Step {
 }
 
 /// Gap between the pieces of a split event, so each arrives as its own read.
-const SPLIT_GAP: Duration = Duration::from_millis(2);
+const SPLIT_GAP: Duration = Duration::from_millis(1);
 
 const FILLER: &[&str] = &[
     "Streaming answers arrive in small pieces, so a client must join them without losing a byte.",
