@@ -55,7 +55,7 @@ fn read_prompt(args: &AskArgs) -> Result<String, Failure> {
             .iter()
             .map(|p| {
                 if p == "-" {
-                    stdin_text.as_str()
+                    stdin_text
                 } else {
                     p.as_str()
                 }
