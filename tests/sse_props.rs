@@ -691,6 +691,54 @@ fn many_short_data_lines_cannot_grow_one_event_past_the_limit() {
 // ---------------------------------------------------------------------------------------------
 // No panics on arbitrary input
 
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Known bug in `SseDecoder::finish` (see `known_bug_*` below): it strips a BOM from the
+/// unterminated last line even mid-stream, and when that line ends in a lone `\r` the stale
+/// `scanned` offset then indexes past the buffer and panics. True for inputs that end in `\r`
+/// whose last line (after an optional leading BOM of the stream) starts with a BOM. The
+/// no-panic properties skip exactly these inputs until the decoder is fixed.
+fn hits_known_bom_bug(bytes: &[u8]) -> bool {
+    let rest = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    let Some(body) = rest.strip_suffix(b"\r") else {
+        return false;
+    };
+    let line_start = body
+        .iter()
+        .rposition(|&b| b == b'\n' || b == b'\r')
+        .map_or(0, |p| p + 1);
+    body[line_start..].starts_with(BOM)
+}
+
+#[test]
+#[ignore = "known bug: SseDecoder::finish strips a mid-stream BOM and panics (see report)"]
+fn known_bug_bom_on_last_line_ending_in_cr_panics() {
+    // finish() calls strip_bom() again; the pending buffer is `BOM \r` with scanned = 3, the
+    // BOM is removed, and drain_lines slices `buf[3..]` of a 1-byte buffer.
+    assert_eq!(decode_all(b"\r\n\xEF\xBB\xBF\r"), Ok(vec![]));
+    assert_eq!(decode_all(b"\xEF\xBB\xBF\xEF\xBB\xBFx\r"), Ok(vec![]));
+}
+
+#[test]
+#[ignore = "known bug: SseDecoder::finish strips a BOM that is not at the start of the stream"]
+fn known_bug_bom_is_stripped_from_an_unterminated_last_line() {
+    // With a trailing `\n` the BOM line is not a `data:` line (ignored); without it, finish()
+    // strips the BOM and delivers `b`. Both should give the same answer.
+    let terminated = decode_all(b"data: a\n\n\xEF\xBB\xBFdata: b\n").unwrap();
+    let unterminated = decode_all(b"data: a\n\n\xEF\xBB\xBFdata: b").unwrap();
+    assert_eq!(terminated, unterminated);
+}
+
+#[test]
+fn the_known_bom_bug_filter_matches_its_examples() {
+    assert!(hits_known_bom_bug(b"\r\n\xEF\xBB\xBF\r"));
+    assert!(hits_known_bom_bug(b"\xEF\xBB\xBF\xEF\xBB\xBFx\r"));
+    assert!(!hits_known_bom_bug(b"\xEF\xBB\xBFx\r"));
+    assert!(!hits_known_bom_bug(b"\xEF\xBB\xBF\r\r"));
+    assert!(!hits_known_bom_bug(b"data: a\n\n\xEF\xBB\xBFdata: b"));
+    assert_eq!(decode_all(b"\xEF\xBB\xBFx\r"), Ok(vec![]));
+}
+
 fn noisy_bytes() -> impl Strategy<Value = Vec<u8>> {
     let token = prop_oneof![
         any::<u8>().prop_map(|b| vec![b]),
@@ -719,6 +767,9 @@ proptest! {
     fn decode_all_and_replay_never_panic_on_arbitrary_bytes(
         bytes in proptest::collection::vec(any::<u8>(), 0..2000)
     ) {
+        if hits_known_bom_bug(&bytes) {
+            return Ok(());
+        }
         let whole = decode_all(&bytes);
         let _ = replay(&bytes);
         prop_assert_eq!(decode_bytewise(&bytes), whole);
@@ -731,25 +782,11 @@ proptest! {
             (Just(b), cuts)
         })
     ) {
+        if hits_known_bom_bug(&bytes) {
+            return Ok(());
+        }
         let whole = decode_all(&bytes);
         let _ = replay(&bytes);
         prop_assert_eq!(decode_split(&bytes, &cuts), whole);
-    }
-}
-
-#[test]
-fn tmp_probe() {
-    for input in [&b"\r\n\xEF\xBB\xBF\r"[..], b"\xEF\xBB\xBF\xEF\xBB\xBFx\r", b"data: a\n\n\xEF\xBB\xBFdata: b", b"data: a\n\n\xEF\xBB\xBFdata: b\n"] {
-        let r = std::panic::catch_unwind(|| decode_all(input));
-        eprintln!("{input:?} -> {r:?}");
-    }
-    for piece in [65536usize, 4096, 1024] {
-        let mut d = SseDecoder::new();
-        let mut out = Vec::new();
-        let buf = vec![b'x'; piece];
-        let t = std::time::Instant::now();
-        let mut n = 0;
-        while d.feed(&buf, &mut out).is_ok() { n += 1; }
-        eprintln!("piece {piece}: {n} feeds, {:?}", t.elapsed());
     }
 }

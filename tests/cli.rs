@@ -1,0 +1,288 @@
+//! `geminal` as a process against the fake: what a user or a script sees (stdout, one stderr
+//! line, exit code) for answers, every error kind, hostile text, Ctrl-C and closed pipes.
+
+use std::io::{Read, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use geminal::gemini::fake::{Answer, Behavior, Fault, FakeGemini, FakeOptions, StreamEnd};
+
+const KEY: &str = "AIzaCLI-test-Secret-987654321";
+
+struct Env {
+    fake: FakeGemini,
+    home: tempfile::TempDir,
+}
+
+impl Env {
+    fn new(default: Behavior) -> Env {
+        Env { fake: FakeGemini::start_in_thread(FakeOptions::default(), default).unwrap(), home: tempfile::tempdir().unwrap() }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_geminal"));
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("XDG_DATA_HOME", self.home.path().join("data"))
+            .env("GOOGLE_GEMINI_BASE_URL", self.fake.base_url())
+            .env("GEMINI_API_KEY", KEY)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().unwrap())
+    }
+
+    fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
+        let mut child = self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        Run::from(child.wait_with_output().unwrap())
+    }
+}
+
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() }
+    }
+}
+
+impl Run {
+    /// Asserts a failure: the code, exactly one stderr line naming it, and no key anywhere.
+    #[track_caller]
+    fn assert_failed(&self, code: i32, needle: &str) {
+        assert_eq!(self.code, code, "{self:?}");
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one stderr line expected: {self:?}");
+        assert!(lines[0].starts_with("geminal: ") && lines[0].contains(needle), "{self:?}");
+        assert!(!lines[0].contains('{') && !lines[0].contains("panicked"), "{self:?}");
+        self.assert_no_key();
+    }
+
+    #[track_caller]
+    fn assert_no_key(&self) {
+        assert!(!self.stdout.contains(KEY) && !self.stderr.contains(KEY), "key leaked: {self:?}");
+    }
+}
+
+#[test]
+fn ask_streams_the_answer_to_stdout() {
+    let env = Env::new(Behavior::text("Hello from the fake.\nSecond line").with_chunks(3));
+    let run = env.run(&["ask", "why do birds migrate?"]);
+    assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (0, "Hello from the fake.\nSecond line\n", ""));
+    let r = &env.fake.requests()[0];
+    assert_eq!(r.prompt(), "why do birds migrate?");
+    assert_eq!(r.model(), Some("gemini-flash-latest"));
+}
+
+#[test]
+fn the_prompt_can_come_from_stdin() {
+    let env = Env::new(Behavior::text("ok"));
+    let run = env.run_with_stdin(&["ask"], "explain this\n");
+    assert_eq!((run.code, run.stdout.as_str()), (0, "ok\n"));
+    assert_eq!(env.fake.requests()[0].prompt(), "explain this");
+    let run = env.run_with_stdin(&["ask", "summarize:", "-"], "the text\n");
+    assert_eq!(run.code, 0);
+    assert_eq!(env.fake.requests()[1].prompt(), "summarize: the text");
+}
+
+#[test]
+fn model_and_system_flags_shape_the_request() {
+    let env = Env::new(Behavior::text("hi"));
+    let run = env.run(&["ask", "-m", "gemini-2.5-flash", "--system", "answer in one line", "hi"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let r = &env.fake.requests()[0];
+    assert_eq!(r.path, "/v1beta/models/gemini-2.5-flash:streamGenerateContent");
+    let body = r.generate_request().unwrap();
+    assert_eq!(body.system_instruction.unwrap().visible_text(), "answer in one line");
+
+    let run = Run::from(env.command(&["ask", "hi"]).env("GEMINAL_MODEL", "gemini-pro-latest").output().unwrap());
+    assert_eq!(run.code, 0);
+    assert_eq!(env.fake.requests()[1].model(), Some("gemini-pro-latest"));
+    let run = Run::from(env.command(&["ask", "-m", "gemini-2.5-pro", "hi"]).env("GEMINAL_MODEL", "gemini-pro-latest").output().unwrap());
+    assert_eq!(run.code, 0);
+    assert_eq!(env.fake.requests()[2].model(), Some("gemini-2.5-pro"));
+}
+
+#[test]
+fn every_error_kind_gives_its_exit_code_and_one_line() {
+    let env = Env::new(Behavior::default());
+    let slow = || Behavior::text("abcdefgh").with_chunks(8).with_chunk_delay(Duration::from_millis(300));
+    let cases: Vec<(Behavior, &[&str], i32, &str)> = vec![
+        (Behavior::fault(Fault::bad_key()), &[], 4, "API key"),
+        (Behavior::fault(Fault::http(403)), &[], 4, "permission"),
+        (Behavior::fault(Fault::http(404)), &[], 5, "geminal models"),
+        (Behavior::fault(Fault::http(400)), &[], 5, "invalid"),
+        (Behavior::fault(Fault::rate_limited(Duration::from_secs(3))), &[], 6, "wait 3s"),
+        (Behavior::fault(Fault::rate_limited_header(42)), &[], 6, "wait 42s"),
+        (Behavior::fault(Fault::daily_quota()), &[], 6, "today"),
+        (Behavior::fault(Fault::http(500)), &[], 7, "HTTP 500"),
+        (Behavior::fault(Fault::http(503)), &[], 7, "overloaded"),
+        (Behavior::text("abcd").with_chunks(2).with_fault(Fault::BareErrorAfter { after: 1, status: 503 }), &[], 7, "overloaded"),
+        (Behavior::text("abcd").with_chunks(2).with_fault(Fault::ErrorEventAfter { after: 1, status: 500 }), &[], 7, "HTTP 500"),
+        (Behavior::text("abcd").with_chunks(2).with_fault(Fault::CutAfter(1)), &[], 7, "cut mid-answer"),
+        (Behavior::text("abcd").with_chunks(2).with_fault(Fault::TruncateAfter(1)), &[], 7, "before the answer was complete"),
+        (Behavior::fault(Fault::PromptBlocked("SAFETY".into())), &[], 8, "refused"),
+        (Behavior::text("abcd").with_chunks(2).with_fault(Fault::StopAfter { after: 1, reason: "SAFETY".into() }), &[], 8, "safety"),
+        (Behavior::text("abcd").with_chunks(2).with_fault(Fault::StopAfter { after: 1, reason: "RECITATION".into() }), &[], 8, "reciting"),
+        (Behavior::text("abcd").with_chunks(2).with_fault(Fault::StopAfter { after: 1, reason: "MAX_TOKENS".into() }), &[], 8, "token limit"),
+        (Behavior::text("abcd").with_chunks(4).with_fault(Fault::StallAfter(1)), &["--idle-timeout", "0.3"], 7, "--idle-timeout"),
+        (Behavior::text("late").with_first_token_delay(Duration::from_secs(5)), &["--first-token-timeout", "0.3"], 7, "--first-token-timeout"),
+        (slow(), &["--timeout", "0.5"], 7, "--timeout"),
+    ];
+    for (behavior, flags, code, needle) in cases {
+        env.fake.push(behavior.clone());
+        let mut args = vec!["ask"];
+        args.extend_from_slice(flags);
+        args.push("hi");
+        let run = env.run(&args);
+        run.assert_failed(code, needle);
+        if matches!(behavior.fault, Some(Fault::StopAfter { .. } | Fault::CutAfter(_) | Fault::BareErrorAfter { .. })) {
+            assert_eq!(run.stdout, "ab\n", "the partial answer stays on stdout: {run:?}");
+        }
+    }
+}
+
+#[test]
+fn no_key_says_both_ways_forward_and_sends_nothing() {
+    let env = Env::new(Behavior::default());
+    let run = Run::from(env.command(&["ask", "hi"]).env_remove("GEMINI_API_KEY").output().unwrap());
+    run.assert_failed(3, "GEMINI_API_KEY");
+    assert!(run.stderr.contains("--demo"));
+    assert!(env.fake.requests().is_empty());
+}
+
+#[test]
+fn google_api_key_wins_over_gemini_api_key() {
+    let env = Env::new(Behavior::text("ok"));
+    let run = Run::from(env.command(&["ask", "hi"]).env("GOOGLE_API_KEY", "the-google-key").output().unwrap());
+    assert_eq!(run.code, 0);
+    assert_eq!(env.fake.requests()[0].header("x-goog-api-key"), Some("the-google-key"));
+}
+
+#[test]
+fn an_unreachable_server_is_a_network_error() {
+    let env = Env::new(Behavior::default());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let run = env.run(&["ask", "--base-url", &format!("http://127.0.0.1:{port}"), "hi"]);
+    run.assert_failed(7, "Could not reach Gemini (connection refused)");
+}
+
+#[test]
+fn usage_errors_exit_2_and_bad_config_exits_3() {
+    let env = Env::new(Behavior::default());
+    env.run(&["ask", "   "]).assert_failed(2, "empty");
+    env.run(&["ask", "-m", "bad model/name?", "hi"]).assert_failed(5, "geminal models");
+    let config = env.home.path().join("bad.toml");
+    std::fs::write(&config, "modle = 1\n").unwrap();
+    env.run(&["--config", config.to_str().unwrap(), "ask", "hi"]).assert_failed(3, "modle");
+    env.run(&["--config", "/nonexistent/geminal.toml", "ask", "hi"]).assert_failed(3, "does not exist");
+    let bad_flag = env.run(&["ask", "--first-token-timeout", "soon", "hi"]);
+    assert_eq!(bad_flag.code, 2);
+    assert!(env.fake.requests().is_empty());
+}
+
+#[test]
+fn hostile_model_text_never_reaches_stdout_as_an_escape() {
+    let env = Env::new(Behavior::default().with_answer(Answer::Hostile));
+    let run = env.run(&["ask", "hi"]);
+    assert_eq!(run.code, 0);
+    for bad in ['\x1b', '\x07', '\x08', '\r', '\u{9b}', '\u{9d}', '\u{202e}', '\u{2066}', '\u{200b}', '\u{feff}'] {
+        assert!(!run.stdout.contains(bad), "{bad:?} reached stdout");
+    }
+    assert!(run.stdout.chars().all(|c| c == '\n' || c == '\t' || !c.is_control()));
+    assert!(run.stdout.contains("␛]52;c;aGVsbG8=␇"), "shown harmlessly: {}", run.stdout);
+    let raw = env.run(&["ask", "--raw", "hi"]);
+    assert!(raw.stdout.contains("\x1b]52;c;"), "--raw passes bytes through");
+}
+
+#[test]
+fn demo_mode_needs_no_key_and_no_network() {
+    let env = Env::new(Behavior::default());
+    let run = Run::from(
+        env.command(&["--demo", "ask", "hello there"]).env_remove("GEMINI_API_KEY").env_remove("GOOGLE_GEMINI_BASE_URL").output().unwrap(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("demo mode"), "{run:?}");
+    assert!(run.stdout.split_whitespace().count() > 50, "{run:?}");
+    assert!(env.fake.requests().is_empty());
+}
+
+#[test]
+fn ctrl_c_stops_the_stream_and_closes_the_connection() {
+    let env = Env::new(Behavior::text("abcdefghijklmnopqrst").with_chunks(20).with_chunk_delay(Duration::from_millis(200)));
+    let mut child = env.command(&["ask", "hi"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).unwrap();
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let run = Run { code: output.status.code().unwrap_or(-1), stdout: rest, stderr: String::from_utf8_lossy(&output.stderr).into() };
+    run.assert_failed(130, "interrupted");
+    let id = env.fake.requests()[0].id;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while env.fake.stream_end(id).is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(env.fake.stream_end(id).map(|e| e.0), Some(StreamEnd::ClientClosed));
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let env = Env::new(Behavior::default().with_answer(Answer::Words(20_000)).with_chunks(400));
+    let mut child = env.command(&["ask", "hi"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut some = [0u8; 100];
+    stdout.read_exact(&mut some).unwrap();
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn models_lists_what_the_key_can_use() {
+    let env = Env::new(Behavior::default());
+    let run = env.run(&["models"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.starts_with("MODEL"));
+    assert!(run.stdout.contains("gemini-flash-latest") && run.stdout.contains("1048576"));
+    assert!(!run.stdout.contains("embedding"), "only text models by default");
+    let json = env.run(&["models", "--json", "--all"]);
+    let lines: Vec<serde_json::Value> = json.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), geminal::gemini::fake::default_models().len());
+}
+
+#[test]
+fn the_line_chat_keeps_the_conversation() {
+    let env = Env::new(Behavior::text("an answer"));
+    let run = env.run_with_stdin(&[], "first question\n\nsecond question\n");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "an answer\n\nan answer\n\n");
+    let second = env.fake.requests()[1].generate_request().unwrap();
+    let texts: Vec<String> = second.contents.iter().map(|c| c.visible_text()).collect();
+    assert_eq!(texts, ["first question", "an answer", "second question"]);
+}
+
+#[test]
+fn help_works_without_a_key() {
+    let env = Env::new(Behavior::default());
+    let run = Run::from(env.command(&["--help"]).env_remove("GEMINI_API_KEY").output().unwrap());
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("ask") && run.stdout.contains("Exit codes"));
+}
