@@ -53,13 +53,7 @@ fn read_prompt(args: &AskArgs) -> Result<String, Failure> {
     } else {
         args.prompt
             .iter()
-            .map(|p| {
-                if p == "-" {
-                    stdin_text
-                } else {
-                    p.as_str()
-                }
-            })
+            .map(|p| if p == "-" { stdin_text } else { p.as_str() })
             .collect::<Vec<_>>()
             .join(" ")
     };

@@ -419,6 +419,21 @@ mod tests {
     }
 
     #[test]
+    fn the_key_header_is_marked_sensitive() {
+        let client = Client::new(ClientOptions {
+            base_url: "http://127.0.0.1:1".into(),
+            api_key: Some(SecretString::from(" key-with-spaces-trimmed ")),
+            timeouts: Timeouts::default(),
+        })
+        .unwrap();
+        let headers = client.headers().unwrap();
+        let key = headers.get(API_KEY_HEADER).unwrap();
+        assert!(key.is_sensitive());
+        assert_eq!(key.to_str().unwrap(), "key-with-spaces-trimmed");
+        assert!(!format!("{headers:?}").contains("key-with"));
+    }
+
+    #[test]
     fn base_urls_must_be_http() {
         let make = |url: &str| {
             Client::new(ClientOptions {

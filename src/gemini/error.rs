@@ -343,7 +343,11 @@ pub fn human_duration(d: Duration) -> String {
         format!("{}s", secs.round() as u64)
     } else if secs < 3600.0 {
         let s = secs.round() as u64;
-        format!("{}m {}s", s / 60, s % 60)
+        if s % 60 == 0 {
+            format!("{}m", s / 60)
+        } else {
+            format!("{}m {}s", s / 60, s % 60)
+        }
     } else {
         let m = (secs / 60.0).round() as u64;
         format!("{}h {}m", m / 60, m % 60)
@@ -540,6 +544,7 @@ mod tests {
         assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(human_duration(Duration::from_secs(26)), "26s");
         assert_eq!(human_duration(Duration::from_secs(125)), "2m 5s");
+        assert_eq!(human_duration(Duration::from_secs(120)), "2m");
         assert_eq!(human_duration(Duration::from_secs(7300)), "2h 2m");
     }
 }
