@@ -1,6 +1,6 @@
 //! geminal: a terminal chat client for Google Gemini.
 //!
-//! Layers (arrows point one way): `cli` → `chat` → `gemini`. `sanitize` makes untrusted text
+//! Layers (arrows point one way): `cli` → `chat` → `gemini` and `store`. `sanitize` makes untrusted text
 //! safe for a terminal; `config` resolves flags, environment and the config file.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
@@ -10,3 +10,4 @@ pub mod cli;
 pub mod config;
 pub mod gemini;
 pub mod sanitize;
+pub mod store;

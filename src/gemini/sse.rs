@@ -107,7 +107,9 @@ impl SseDecoder {
         if self.failed {
             return Err(self.too_large());
         }
-        self.strip_bom();
+        if !self.bom_checked {
+            self.strip_bom();
+        }
         let result = self.drain_lines(true, out);
         self.fail_on_err(result)?;
         if !self.buf.is_empty() {
@@ -125,10 +127,12 @@ impl SseDecoder {
         Ok(())
     }
 
+    /// Removes a byte-order mark at the very start of the stream (and only there).
     fn strip_bom(&mut self) {
         self.bom_checked = true;
         if self.buf.starts_with(BOM) {
             self.buf.drain(..BOM.len());
+            self.scanned = 0;
         }
     }
 
@@ -154,6 +158,8 @@ impl SseDecoder {
         let mut from = start + self.scanned;
         let outcome = loop {
             let Some(offset) = memchr::memchr2(b'\n', b'\r', &buf[from..]) else {
+                // Remember how far we looked, so a long line is scanned once, not once per feed.
+                from = buf.len();
                 break Ok(());
             };
             let end = from + offset;

@@ -1,0 +1,109 @@
+//! Per-request metrics and the statistics `geminal stats` shows.
+
+use rusqlite::params;
+
+use super::{Store, StoreError, now_ms};
+
+/// One finished request (or cache hit).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metric {
+    pub model: String,
+    /// `ok`, or the error kind's name.
+    pub outcome: String,
+    pub cached: bool,
+    pub latency_ms: Option<i64>,
+    pub first_token_ms: Option<i64>,
+    pub prompt_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub retries: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub requests: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub cache_hits: i64,
+    pub retries: i64,
+    pub prompt_tokens: i64,
+    pub output_tokens: i64,
+    pub latency_p50_ms: Option<i64>,
+    pub latency_p95_ms: Option<i64>,
+    pub first_token_p50_ms: Option<i64>,
+    pub first_token_p95_ms: Option<i64>,
+    /// Failures by kind, most frequent first.
+    pub failures: Vec<(String, i64)>,
+    pub conversations: i64,
+    pub messages: i64,
+}
+
+impl Store {
+    pub fn record_metric(&self, m: &Metric) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO request_metrics (at, model, outcome, cached, latency_ms, first_token_ms, prompt_tokens, output_tokens, retries)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![now_ms(), m.model, m.outcome, m.cached, m.latency_ms, m.first_token_ms, m.prompt_tokens, m.output_tokens, m.retries],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Totals and latency percentiles of requests since `since_ms` (all time if `None`).
+    /// Latencies count only answers that came from the network.
+    pub fn stats(&self, since_ms: Option<i64>) -> Result<Stats, StoreError> {
+        let since = since_ms.unwrap_or(i64::MIN);
+        let conn = &self.conn;
+        let run = || -> rusqlite::Result<Stats> {
+            let mut s = conn.query_row(
+                "SELECT count(*), coalesce(sum(outcome = 'ok'), 0), coalesce(sum(outcome != 'ok'), 0), coalesce(sum(cached), 0),
+                        coalesce(sum(retries), 0), coalesce(sum(prompt_tokens), 0), coalesce(sum(output_tokens), 0)
+                 FROM request_metrics WHERE at >= ?1",
+                [since],
+                |r| {
+                    Ok(Stats {
+                        requests: r.get(0)?,
+                        succeeded: r.get(1)?,
+                        failed: r.get(2)?,
+                        cache_hits: r.get(3)?,
+                        retries: r.get(4)?,
+                        prompt_tokens: r.get(5)?,
+                        output_tokens: r.get(6)?,
+                        ..Stats::default()
+                    })
+                },
+            )?;
+            let percentile = |column: &str, p: f64| -> rusqlite::Result<Option<i64>> {
+                let filter = format!(
+                    "FROM request_metrics WHERE at >= ?1 AND cached = 0 AND outcome = 'ok' AND {column} IS NOT NULL"
+                );
+                let n: i64 =
+                    conn.query_row(&format!("SELECT count(*) {filter}"), [since], |r| r.get(0))?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                let offset = ((n as f64 * p).ceil() as i64 - 1).clamp(0, n - 1);
+                conn.query_row(
+                    &format!("SELECT {column} {filter} ORDER BY {column} LIMIT 1 OFFSET ?2"),
+                    params![since, offset],
+                    |r| r.get(0),
+                )
+            };
+            s.latency_p50_ms = percentile("latency_ms", 0.50)?;
+            s.latency_p95_ms = percentile("latency_ms", 0.95)?;
+            s.first_token_p50_ms = percentile("first_token_ms", 0.50)?;
+            s.first_token_p95_ms = percentile("first_token_ms", 0.95)?;
+            let mut stmt = conn.prepare(
+                "SELECT outcome, count(*) FROM request_metrics WHERE at >= ?1 AND outcome != 'ok' GROUP BY outcome ORDER BY 2 DESC, 1",
+            )?;
+            s.failures = stmt
+                .query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            s.conversations =
+                conn.query_row("SELECT count(*) FROM conversations", [], |r| r.get(0))?;
+            s.messages = conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?;
+            Ok(s)
+        };
+        run().map_err(|e| self.err(e))
+    }
+}

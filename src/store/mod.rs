@@ -1,0 +1,309 @@
+//! The history database: the only code that speaks SQL. Plain synchronous rusqlite calls,
+//! tested on temp files; async callers go through [`StoreHandle`], which runs them on a
+//! dedicated thread so no SQLite work ever blocks the async runtime.
+//!
+//! Opening is careful: a database from a newer geminal is refused untouched, a corrupt file is
+//! moved aside (never deleted), a backup is taken before any migration, and answers left
+//! `streaming` by a process that died are marked `interrupted`, their text kept.
+
+mod cache;
+mod conversations;
+mod error;
+mod handle;
+mod metrics;
+pub mod schema;
+mod writer_lock;
+
+pub use cache::CachedAnswer;
+pub use conversations::{
+    Conversation, ConversationSummary, MessageUpdate, NewMessage, SearchHit, StoredMessage,
+};
+pub use error::StoreError;
+pub use handle::StoreHandle;
+pub use metrics::{Metric, Stats};
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use writer_lock::WriterLock;
+
+/// How long a writer waits for another process's write lock before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A message's state in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageStatus {
+    Complete,
+    Streaming,
+    Interrupted,
+    Error,
+    Blocked,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Complete => "complete",
+            MessageStatus::Streaming => "streaming",
+            MessageStatus::Interrupted => "interrupted",
+            MessageStatus::Error => "error",
+            MessageStatus::Blocked => "blocked",
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "complete" => MessageStatus::Complete,
+            "streaming" => MessageStatus::Streaming,
+            "error" => MessageStatus::Error,
+            "blocked" => MessageStatus::Blocked,
+            _ => MessageStatus::Interrupted,
+        }
+    }
+}
+
+/// Things worth telling the user after opening (one sentence each).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    pub notices: Vec<String>,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    writer: Option<WriterLock>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` for reading and writing, recovering
+    /// answers left mid-stream by processes that are gone.
+    pub fn open(path: &Path) -> Result<(Store, OpenReport), StoreError> {
+        let mut report = OpenReport::default();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir).map_err(|e| StoreError::io(path, &e))?;
+        }
+        let conn = match open_checked(path) {
+            Err(StoreError::Corrupt { .. }) => {
+                let kept = move_aside(path)?;
+                report.notices.push(format!(
+                    "The history database {} was damaged; it was kept as {} and a new one was started.",
+                    path.display(),
+                    kept.display()
+                ));
+                open_checked(path)?
+            }
+            other => other?,
+        };
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+            writer: None,
+        };
+        store.prepare(&mut report)?;
+        store.writer = Some(WriterLock::acquire(path).map_err(|e| StoreError::io(path, &e))?);
+        let recovered = store.recover_interrupted()?;
+        if recovered > 0 {
+            report.notices.push(format!(
+                "{recovered} answer(s) cut off when geminal last stopped were kept and marked interrupted."
+            ));
+        }
+        Ok((store, report))
+    }
+
+    /// An in-memory database (tests, `--no-save` runs).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory()
+            .map_err(|e| StoreError::from_sqlite(Path::new(":memory:"), e))?;
+        let mut store = Store {
+            conn,
+            path: PathBuf::from(":memory:"),
+            writer: None,
+        };
+        store.prepare(&mut OpenReport::default())?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Direct access for tests and fault injection.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::from_sqlite(&self.path, e)
+    }
+
+    /// PRAGMAs, version check, backup, migrations.
+    fn prepare(&mut self, report: &mut OpenReport) -> Result<(), StoreError> {
+        let version = schema::user_version(&self.conn).map_err(|e| self.err(e))?;
+        let latest = schema::latest_version();
+        if version > latest {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                supported: latest,
+            });
+        }
+        let path = self.path.clone();
+        let conn = &self.conn;
+        let setup = || -> rusqlite::Result<()> {
+            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            if mode != "wal" && mode != "memory" {
+                conn.pragma_update(None, "journal_mode", "DELETE")?;
+            }
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.pragma_update(None, "foreign_keys", true)?;
+            conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+            conn.pragma_update(None, "temp_store", "MEMORY")?;
+            Ok(())
+        };
+        setup().map_err(|e| StoreError::from_sqlite(&path, e))?;
+        if version < latest {
+            if version > 0 && path.as_os_str() != ":memory:" {
+                let backup = backup_path(&path, version);
+                let _ = std::fs::remove_file(&backup);
+                self.conn
+                    .execute("VACUUM INTO ?1", [backup.to_string_lossy()])
+                    .map_err(|e| StoreError::from_sqlite(&path, e))?;
+                report.notices.push(format!(
+                    "The history database was upgraded; the old version is kept as {}.",
+                    backup.display()
+                ));
+            }
+            schema::migrate(&mut self.conn).map_err(|e| StoreError::Migration {
+                path: path.clone(),
+                reason: crate::sanitize::one_line(&e.to_string(), 120),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Marks `streaming` rows whose writer process is gone as `interrupted`; returns how many.
+    pub fn recover_interrupted(&self) -> Result<usize, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT writer FROM messages WHERE status = 'streaming'")
+            .map_err(|e| self.err(e))?;
+        let writers: Vec<Option<String>> = stmt
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
+        let mine = self.writer.as_ref().map(|w| w.id().to_owned());
+        let mut recovered = 0;
+        for writer in writers {
+            if writer.is_some() && writer == mine {
+                continue;
+            }
+            if writer
+                .as_deref()
+                .is_some_and(|w| WriterLock::is_alive(&self.path, w))
+            {
+                continue;
+            }
+            recovered += self
+                .conn
+                .execute(
+                    "UPDATE messages SET status = 'interrupted', writer = NULL
+                     WHERE status = 'streaming' AND writer IS ?1",
+                    [&writer],
+                )
+                .map_err(|e| self.err(e))?;
+            if let Some(w) = writer {
+                WriterLock::forget(&self.path, &w);
+            }
+        }
+        Ok(recovered)
+    }
+
+    fn writer_id(&self) -> Option<&str> {
+        self.writer.as_ref().map(WriterLock::id)
+    }
+}
+
+/// Opens the file and reads enough to know it is a database we can use.
+fn open_checked(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn =
+        Connection::open_with_flags(path, flags).map_err(|e| StoreError::from_sqlite(path, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| StoreError::from_sqlite(path, e))?;
+    let probe = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .and_then(|_| schema::user_version(&conn));
+    match probe {
+        Ok(_) => Ok(conn),
+        Err(e) => match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+                Err(StoreError::Corrupt {
+                    path: path.to_owned(),
+                })
+            }
+            _ => Err(StoreError::from_sqlite(path, e)),
+        },
+    }
+}
+
+fn backup_path(path: &Path, version: i64) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".v{version}.bak"));
+    path.with_file_name(name)
+}
+
+/// Renames a damaged database (and its -wal/-shm) to `<name>.corrupt-<unix seconds>`.
+fn move_aside(path: &Path) -> Result<PathBuf, StoreError> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".corrupt-{stamp}"));
+    let kept = path.with_file_name(&name);
+    std::fs::rename(path, &kept).map_err(|e| StoreError::io(path, &e))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let mut kept_side = kept.as_os_str().to_owned();
+        kept_side.push(suffix);
+        let _ = std::fs::rename(&side, &kept_side);
+    }
+    Ok(kept)
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

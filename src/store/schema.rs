@@ -1,0 +1,124 @@
+//! The schema as a const slice of migrations, applied in one transaction and tracked in
+//! `PRAGMA user_version`. Never edit a migration that has shipped: add a new one.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: conversations and their messages.
+    "CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL,
+        model TEXT NOT NULL,
+        system_prompt TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX conversations_by_update ON conversations(updated_at DESC, id DESC);
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('user', 'model')),
+        text TEXT NOT NULL,
+        model TEXT,
+        status TEXT NOT NULL CHECK (status IN ('complete', 'streaming', 'interrupted', 'error', 'blocked')),
+        error TEXT,
+        prompt_tokens INTEGER,
+        output_tokens INTEGER,
+        thought_tokens INTEGER,
+        cached INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        first_token_ms INTEGER,
+        duration_ms INTEGER,
+        writer TEXT
+    );
+    CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
+    CREATE INDEX messages_streaming ON messages(status) WHERE status = 'streaming';",
+    // 2: full-text search over every message, kept in step by triggers.
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(
+        text, content = 'messages', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
+    );
+    INSERT INTO messages_fts(rowid, text) SELECT id, text FROM messages;
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text);
+    END;",
+    // 3: the answer cache and per-request metrics.
+    "CREATE TABLE answer_cache (
+        key BLOB PRIMARY KEY,
+        model TEXT NOT NULL,
+        text TEXT NOT NULL,
+        prompt_tokens INTEGER,
+        output_tokens INTEGER,
+        created_at INTEGER NOT NULL,
+        last_used_at INTEGER NOT NULL,
+        hits INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE INDEX answer_cache_lru ON answer_cache(last_used_at);
+    CREATE TABLE request_metrics (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        cached INTEGER NOT NULL DEFAULT 0,
+        latency_ms INTEGER,
+        first_token_ms INTEGER,
+        prompt_tokens INTEGER,
+        output_tokens INTEGER,
+        retries INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX request_metrics_by_time ON request_metrics(at);",
+];
+
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+pub fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Applies every pending migration in one IMMEDIATE transaction: all or nothing.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current = user_version(&tx)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    }
+    tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_from_empty_and_are_idempotent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), latest_version());
+        migrate(&mut conn).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), latest_version());
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+    }
+
+    #[test]
+    fn every_prefix_of_the_migrations_is_a_valid_schema() {
+        for upto in 0..=MIGRATIONS.len() {
+            let conn = Connection::open_in_memory().unwrap();
+            for sql in &MIGRATIONS[..upto] {
+                conn.execute_batch(sql).unwrap();
+            }
+        }
+    }
+}
