@@ -39,6 +39,10 @@ pub struct FileConfig {
     pub first_token_timeout_secs: Option<f64>,
     pub idle_timeout_secs: Option<f64>,
     pub timeout_secs: Option<f64>,
+    /// Answer repeated questions from the cache (default true).
+    pub cache: Option<bool>,
+    /// Most answers kept in the persistent cache (default 10,000).
+    pub cache_max_entries: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +61,12 @@ pub struct Config {
     pub key_source: KeySource,
     pub base_url: String,
     pub model: String,
+    /// Whether the model was chosen by a flag or `GEMINAL_MODEL` (else a continued
+    /// conversation keeps its own model).
+    pub model_explicit: bool,
     pub system_prompt: Option<String>,
+    pub cache: bool,
+    pub cache_max_entries: usize,
     pub db_path: Option<PathBuf>,
     pub config_path: Option<PathBuf>,
     pub timeouts: Timeouts,
@@ -73,6 +82,9 @@ impl std::fmt::Debug for Config {
             .field("key_source", &self.key_source)
             .field("base_url", &self.base_url)
             .field("model", &self.model)
+            .field("model_explicit", &self.model_explicit)
+            .field("cache", &self.cache)
+            .field("cache_max_entries", &self.cache_max_entries)
             .field("system_prompt", &self.system_prompt)
             .field("db_path", &self.db_path)
             .field("config_path", &self.config_path)
@@ -167,6 +179,7 @@ impl Config {
             .or_else(|| env("GOOGLE_GEMINI_BASE_URL"))
             .or(file.base_url.clone())
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let model_explicit = overrides.model.is_some() || env("GEMINAL_MODEL").is_some();
         let model = overrides
             .model
             .clone()
@@ -207,6 +220,9 @@ impl Config {
             key_source,
             base_url,
             model: model.trim().to_owned(),
+            model_explicit,
+            cache: file.cache.unwrap_or(true),
+            cache_max_entries: file.cache_max_entries.unwrap_or(10_000),
             system_prompt: file.system_prompt.filter(|s| !s.trim().is_empty()),
             db_path,
             config_path,

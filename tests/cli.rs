@@ -36,7 +36,7 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).output().unwrap())
+        finish(&mut self.command(args))
     }
 
     fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
@@ -53,7 +53,34 @@ impl Env {
             .unwrap()
             .write_all(input.as_bytes())
             .unwrap();
-        Run::from(child.wait_with_output().unwrap())
+        wait_bounded(child)
+    }
+}
+
+/// Runs a command to completion, killing it if it hangs (a hung child must fail the test,
+/// not the whole CI run).
+fn finish(cmd: &mut Command) -> Run {
+    wait_bounded(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn wait_bounded(child: std::process::Child) -> Run {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(output) => Run::from(output.unwrap()),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            let run = rx.recv().map(|o| Run::from(o.unwrap()));
+            panic!("geminal hung and was killed: {run:?}");
+        }
     }
 }
 
@@ -148,19 +175,15 @@ fn model_and_system_flags_shape_the_request() {
         "answer in one line"
     );
 
-    let run = Run::from(
+    let run = finish(
         env.command(&["ask", "hi"])
-            .env("GEMINAL_MODEL", "gemini-pro-latest")
-            .output()
-            .unwrap(),
+            .env("GEMINAL_MODEL", "gemini-pro-latest"),
     );
     assert_eq!(run.code, 0);
     assert_eq!(env.fake.requests()[1].model(), Some("gemini-pro-latest"));
-    let run = Run::from(
+    let run = finish(
         env.command(&["ask", "-m", "gemini-2.5-pro", "hi"])
-            .env("GEMINAL_MODEL", "gemini-pro-latest")
-            .output()
-            .unwrap(),
+            .env("GEMINAL_MODEL", "gemini-pro-latest"),
     );
     assert_eq!(run.code, 0);
     assert_eq!(env.fake.requests()[2].model(), Some("gemini-2.5-pro"));
@@ -309,12 +332,7 @@ fn every_error_kind_gives_its_exit_code_and_one_line() {
 #[test]
 fn no_key_says_both_ways_forward_and_sends_nothing() {
     let env = Env::new(Behavior::default());
-    let run = Run::from(
-        env.command(&["ask", "hi"])
-            .env_remove("GEMINI_API_KEY")
-            .output()
-            .unwrap(),
-    );
+    let run = finish(env.command(&["ask", "hi"]).env_remove("GEMINI_API_KEY"));
     run.assert_failed(3, "GEMINI_API_KEY");
     assert!(run.stderr.contains("--demo"));
     assert!(env.fake.requests().is_empty());
@@ -323,11 +341,9 @@ fn no_key_says_both_ways_forward_and_sends_nothing() {
 #[test]
 fn google_api_key_wins_over_gemini_api_key() {
     let env = Env::new(Behavior::text("ok"));
-    let run = Run::from(
+    let run = finish(
         env.command(&["ask", "hi"])
-            .env("GOOGLE_API_KEY", "the-google-key")
-            .output()
-            .unwrap(),
+            .env("GOOGLE_API_KEY", "the-google-key"),
     );
     assert_eq!(run.code, 0);
     assert_eq!(
@@ -401,12 +417,10 @@ fn hostile_model_text_never_reaches_stdout_as_an_escape() {
 #[test]
 fn demo_mode_needs_no_key_and_no_network() {
     let env = Env::new(Behavior::default());
-    let run = Run::from(
+    let run = finish(
         env.command(&["--demo", "ask", "hello there"])
             .env_remove("GEMINI_API_KEY")
-            .env_remove("GOOGLE_GEMINI_BASE_URL")
-            .output()
-            .unwrap(),
+            .env_remove("GOOGLE_GEMINI_BASE_URL"),
     );
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("demo mode"), "{run:?}");
@@ -514,12 +528,7 @@ fn the_line_chat_keeps_the_conversation() {
 #[test]
 fn help_works_without_a_key() {
     let env = Env::new(Behavior::default());
-    let run = Run::from(
-        env.command(&["--help"])
-            .env_remove("GEMINI_API_KEY")
-            .output()
-            .unwrap(),
-    );
+    let run = finish(env.command(&["--help"]).env_remove("GEMINI_API_KEY"));
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("ask") && run.stdout.contains("Exit codes"));
 }

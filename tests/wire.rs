@@ -594,3 +594,35 @@ async fn replayed_captures_stream_through_the_client() {
     assert_eq!(got.text, "As of July 2026, the current");
     assert_eq!(got.usage.unwrap().prompt_token_count, 131);
 }
+
+#[tokio::test]
+async fn polling_next_inside_a_select_does_not_reset_the_idle_watchdog() {
+    let fake = fake().await;
+    let timeouts = Timeouts {
+        idle: Duration::from_millis(300),
+        ..quick_timeouts()
+    };
+    let client = client_for(&fake, timeouts);
+    fake.push(
+        Behavior::text("abcd")
+            .with_chunks(4)
+            .with_fault(Fault::StallAfter(1)),
+    );
+    let mut stream = client
+        .stream_generate(MODEL, &geminal::chat::Turn::new(MODEL, "hi").request())
+        .await
+        .unwrap();
+    let mut ticks = tokio::time::interval(Duration::from_millis(50));
+    let started = Instant::now();
+    let error = loop {
+        tokio::select! {
+            next = stream.next() => match next {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break e,
+                None => panic!("the stall must not end the stream cleanly"),
+            },
+            _ = ticks.tick() => assert!(started.elapsed() < Duration::from_secs(3), "the watchdog never fired"),
+        }
+    };
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+}

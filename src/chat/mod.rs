@@ -1,7 +1,17 @@
 //! Conversations: composes a turn (history + prompt → request) and starts it. Front ends
 //! (`ask`, the line chat) go through here so they behave alike. No SQL, no terminal.
 
-use crate::gemini::{AnswerStream, ApiError, Client, Content, GenerateContentRequest};
+mod cache_key;
+mod session;
+mod turn_state;
+
+pub use cache_key::{CacheKey, MemoryCache, cache_key};
+pub use session::{ChatError, ChatOptions, ChatSession, Outcome, Prepared, Target, TurnReport};
+pub use turn_state::{Effect, TurnEvent, TurnState};
+
+use crate::gemini::{
+    AnswerStream, ApiError, Client, Content, GenerateContentRequest, GenerationConfig,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -16,10 +26,11 @@ pub struct Message {
 }
 
 /// Everything that decides one answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Turn {
     pub model: String,
     pub system: Option<String>,
+    pub generation_config: Option<GenerationConfig>,
     /// Earlier messages, oldest first.
     pub history: Vec<Message>,
     pub prompt: String,
@@ -30,6 +41,7 @@ impl Turn {
         Turn {
             model: model.into(),
             system: None,
+            generation_config: None,
             history: Vec::new(),
             prompt: prompt.into(),
         }

@@ -1,4 +1,5 @@
-//! `geminal ask`: one question, the answer streamed to stdout as it arrives.
+//! `geminal ask`: one question, the answer streamed to stdout as it arrives and saved to the
+//! history as it grows; a repeated question is answered from the cache.
 
 use std::io::{IsTerminal, Read};
 use std::time::Duration;
@@ -6,9 +7,9 @@ use std::time::Duration;
 use clap::Args;
 
 use super::exit::{self, Failure};
-use super::output::{self, Spinner, Streamed};
-use super::{GlobalArgs, connect};
-use crate::chat::Turn;
+use super::output::AnswerPrinter;
+use super::{GlobalArgs, open_session};
+use crate::chat::{Outcome, Target, TurnEvent};
 use crate::config::parse_seconds;
 use crate::gemini::{ApiError, TimeoutPhase};
 
@@ -20,6 +21,18 @@ pub struct AskArgs {
     /// A system instruction for this answer (overrides the config file's system_prompt).
     #[arg(short, long, value_name = "TEXT")]
     pub system: Option<String>,
+    /// Continue the most recent conversation.
+    #[arg(short = 'c', long = "continue", conflicts_with = "conversation")]
+    pub continue_last: bool,
+    /// Continue conversation ID (see `geminal history`).
+    #[arg(long, value_name = "ID")]
+    pub conversation: Option<i64>,
+    /// Ask Gemini even if the answer is in the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Do not save this question and answer in the history.
+    #[arg(long)]
+    pub no_save: bool,
     /// Print the model's text byte for byte, control characters included (unsafe on a terminal).
     #[arg(long)]
     pub raw: bool,
@@ -67,47 +80,60 @@ fn read_prompt(args: &AskArgs) -> Result<String, Failure> {
 
 pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
     let prompt = read_prompt(args)?;
-    let conn = connect(global, args.timeout).await?;
-    let mut turn = Turn::new(conn.config.model.clone(), prompt);
-    turn.system = args.system.clone().or(conn.config.system_prompt.clone());
-
-    let mut stdout = std::io::stdout();
-    let mut streamed = Streamed::default();
-    let mut spinner = Spinner::start("waiting for Gemini…");
-    let answer = async {
-        let mut stream = turn.start(&conn.client).await?;
-        output::stream_to(
-            &mut stream,
-            &mut stdout,
-            args.raw,
-            &mut spinner,
-            &mut streamed,
+    let (conn, session) = open_session(global, args.timeout, args.no_cache, args.no_save).await?;
+    let target = match (args.conversation, args.continue_last) {
+        (Some(id), _) => Target::Conversation(id),
+        (None, true) => Target::Last,
+        (None, false) => Target::New,
+    };
+    let config = &conn.config;
+    let model = config.model_explicit.then(|| config.model.clone());
+    // A continued conversation keeps its own system prompt unless --system is given.
+    let default_system = if target == Target::New {
+        config.system_prompt.clone()
+    } else {
+        None
+    };
+    let prepared = session
+        .prepare(
+            target,
+            prompt,
+            model,
+            &config.model,
+            args.system.clone().or(default_system),
         )
-        .await
-    };
-    let total = conn.config.total_timeout;
-    let outcome = tokio::select! {
-        result = async {
+        .await?;
+
+    let mut printer = AnswerPrinter::new(args.raw);
+    let total = config.total_timeout;
+    let cancel = async {
+        let deadline = async {
             match total {
-                Some(limit) => tokio::time::timeout(limit, answer).await.unwrap_or(Err(ApiError::Timeout { phase: TimeoutPhase::Total, after: limit })),
-                None => answer.await,
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
             }
-        } => Some(result),
-        _ = tokio::signal::ctrl_c() => None,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => TurnEvent::Cancelled,
+            _ = deadline => TurnEvent::Failed(ApiError::Timeout { phase: TimeoutPhase::Total, after: total.unwrap_or_default() }),
+        }
     };
-    spinner.stop();
-    if streamed.pipe_closed {
+    let report = session
+        .run(prepared, &mut |text| printer.push(text), cancel)
+        .await;
+    printer.finish();
+    if printer.pipe_closed() {
         return Ok(exit::OK);
     }
-    if !streamed.ends_with_newline {
-        let _ = output::write_flush(&mut std::io::stdout(), b"\n");
-    }
-    match outcome {
-        Some(Ok(())) => Ok(exit::OK),
-        Some(Err(e)) => Err(e.into()),
-        None => Err(Failure::new(
+    match report.outcome {
+        Outcome::Complete => match report.save_error {
+            Some(e) => Err(e.into()),
+            None => Ok(exit::OK),
+        },
+        Outcome::Failed(e) => Err(e.into()),
+        Outcome::Cancelled => Err(Failure::new(
             exit::INTERRUPTED,
-            "Stopped: the answer was interrupted.",
+            "Stopped: the answer was interrupted and saved as far as it got.",
         )),
     }
 }

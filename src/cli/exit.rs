@@ -2,8 +2,10 @@
 
 use std::process::ExitCode;
 
+use crate::chat::ChatError;
 use crate::config::ConfigError;
 use crate::gemini::{ApiError, ErrorKind};
+use crate::store::StoreError;
 
 pub const OK: u8 = 0;
 pub const FAILURE: u8 = 1;
@@ -14,6 +16,7 @@ pub const REQUEST: u8 = 5;
 pub const RATE_LIMIT: u8 = 6;
 pub const UNAVAILABLE: u8 = 7;
 pub const REFUSED: u8 = 8;
+pub const STORAGE: u8 = 9;
 pub const INTERRUPTED: u8 = 130;
 
 pub fn code_for(kind: ErrorKind) -> u8 {
@@ -66,5 +69,25 @@ impl From<ApiError> for Failure {
 impl From<ConfigError> for Failure {
     fn from(e: ConfigError) -> Self {
         Failure::new(CONFIG, e.to_string())
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        let code = match e {
+            StoreError::BadQuery { .. } => USAGE,
+            StoreError::NoConversation { .. } => REQUEST,
+            _ => STORAGE,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+impl From<ChatError> for Failure {
+    fn from(e: ChatError) -> Self {
+        match e {
+            ChatError::Api(e) => e.into(),
+            ChatError::Store(e) => e.into(),
+        }
     }
 }

@@ -1,29 +1,30 @@
-//! `geminal` with no command: a line-by-line chat on stdin/stdout, keeping the conversation
-//! in memory. (The full-screen interface replaces this on a terminal once it lands.)
-//! Ctrl-C stops the current answer; Ctrl-D or `/quit` leaves.
+//! `geminal` with no command: a line-by-line chat on stdin/stdout, saved to the history like
+//! any other conversation. (The full-screen interface replaces this on a terminal once it
+//! lands.) Ctrl-C stops the current answer; Ctrl-D or `/quit` leaves.
 
 use std::io::IsTerminal;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::exit::{self, Failure};
-use super::output::{self, Spinner, Streamed};
-use super::{GlobalArgs, connect};
-use crate::chat::{Message, Role, Turn};
+use super::output::{self, AnswerPrinter};
+use super::{GlobalArgs, open_session};
+use crate::chat::{Outcome, Target, TurnEvent};
 
 const HELP: &str = "Type a question and press Enter. /new starts a new conversation, /quit (or Ctrl-D) leaves; Ctrl-C stops an answer.";
 
 pub async fn run(global: &GlobalArgs) -> Result<u8, Failure> {
-    let conn = connect(global, None).await?;
+    let (conn, session) = open_session(global, None, false, false).await?;
+    let config = &conn.config;
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     if interactive {
         eprintln!(
             "geminal {}: chatting with {}. {HELP}",
             env!("CARGO_PKG_VERSION"),
-            crate::sanitize::one_line(&conn.config.model, 60)
+            crate::sanitize::one_line(&config.model, 60)
         );
     }
-    let mut history: Vec<Message> = Vec::new();
+    let mut conversation: Option<i64> = None;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
         if interactive {
@@ -39,7 +40,7 @@ pub async fn run(global: &GlobalArgs) -> Result<u8, Failure> {
             "" => continue,
             "/quit" | "/exit" => break,
             "/new" => {
-                history.clear();
+                conversation = None;
                 eprintln!("geminal: new conversation.");
                 continue;
             }
@@ -49,44 +50,41 @@ pub async fn run(global: &GlobalArgs) -> Result<u8, Failure> {
             }
             _ => {}
         }
-        let mut turn = Turn::new(conn.config.model.clone(), prompt);
-        turn.system = conn.config.system_prompt.clone();
-        turn.history = history.clone();
-        let mut streamed = Streamed::default();
-        let mut spinner = Spinner::start("waiting for Gemini…");
-        let mut stdout = std::io::stdout();
-        let answer = async {
-            let mut stream = turn.start(&conn.client).await?;
-            output::stream_to(&mut stream, &mut stdout, false, &mut spinner, &mut streamed).await
+        let target = conversation.map_or(Target::New, Target::Conversation);
+        let model = config.model_explicit.then(|| config.model.clone());
+        let prepared = session
+            .prepare(
+                target,
+                prompt.to_owned(),
+                model,
+                &config.model,
+                config.system_prompt.clone(),
+            )
+            .await?;
+        let mut printer = AnswerPrinter::new(false);
+        let cancel = async {
+            let _ = tokio::signal::ctrl_c().await;
+            TurnEvent::Cancelled
         };
-        let outcome = tokio::select! {
-            result = answer => Some(result),
-            _ = tokio::signal::ctrl_c() => None,
-        };
-        spinner.stop();
-        if streamed.pipe_closed {
+        let report = session
+            .run(prepared, &mut |text| printer.push(text), cancel)
+            .await;
+        printer.finish();
+        if printer.pipe_closed() {
             return Ok(exit::OK);
         }
-        if !streamed.ends_with_newline {
-            let _ = output::write_flush(&mut std::io::stdout(), b"\n");
+        conversation = report.conversation_id.or(conversation);
+        match report.outcome {
+            Outcome::Complete => {}
+            Outcome::Failed(e) => eprintln!("geminal: {e}"),
+            Outcome::Cancelled => eprintln!("geminal: answer stopped."),
         }
-        match outcome {
-            Some(Ok(())) => {}
-            Some(Err(e)) => eprintln!("geminal: {e}"),
-            None => eprintln!("geminal: answer stopped."),
+        if let Some(e) = report.save_error {
+            eprintln!("geminal: {e}");
         }
         if !interactive {
             let _ = output::write_flush(&mut std::io::stdout(), b"\n");
         }
-        // A stopped or failed answer stays in the conversation as far as it got.
-        history.push(Message {
-            role: Role::User,
-            text: prompt.to_owned(),
-        });
-        history.push(Message {
-            role: Role::Model,
-            text: streamed.text,
-        });
     }
     Ok(exit::OK)
 }

@@ -3,9 +3,11 @@
 
 mod ask;
 pub mod exit;
+mod history;
 mod line_chat;
 mod models;
 mod output;
+mod stats;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,9 +15,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::chat::{ChatOptions, ChatSession};
 use crate::config::{Config, Overrides, parse_seconds};
 use crate::gemini::fake::{Behavior, FakeGemini, FakeOptions};
 use crate::gemini::{Client, ClientOptions};
+use crate::store::{Store, StoreHandle};
 use exit::Failure;
 
 #[derive(Debug, Parser)]
@@ -64,6 +68,10 @@ pub enum Command {
     Ask(ask::AskArgs),
     /// List the models the key can use, with their token limits.
     Models(models::ModelsArgs),
+    /// Browse, search, show, export and delete saved conversations.
+    History(history::HistoryArgs),
+    /// Requests, cache hits, tokens and latency so far.
+    Stats(stats::StatsArgs),
 }
 
 impl GlobalArgs {
@@ -122,6 +130,48 @@ pub async fn connect(
     })
 }
 
+/// Opens the history database on a blocking thread, tells the user what opening found
+/// (recovered answers, a damaged file moved aside, an upgrade), and hands it to its own thread.
+pub async fn open_store(config: &Config) -> Result<StoreHandle, Failure> {
+    let path = config.db_path.clone().ok_or_else(|| {
+        Failure::new(
+            exit::STORAGE,
+            "No place for the history database was found: pass --db PATH or set GEMINAL_DB.",
+        )
+    })?;
+    let opened = tokio::task::spawn_blocking(move || Store::open(&path))
+        .await
+        .map_err(|_| {
+            Failure::new(
+                exit::STORAGE,
+                "Opening the history database failed unexpectedly: try again.",
+            )
+        })?;
+    let (store, report) = opened?;
+    for notice in report.notices {
+        eprintln!("geminal: {notice}");
+    }
+    Ok(StoreHandle::spawn(store)?)
+}
+
+/// A client plus the history and cache behind it: what every command that asks needs.
+pub async fn open_session(
+    global: &GlobalArgs,
+    total_timeout: Option<Duration>,
+    no_cache: bool,
+    no_save: bool,
+) -> Result<(Connection, ChatSession), Failure> {
+    let conn = connect(global, total_timeout).await?;
+    let store = open_store(&conn.config).await?;
+    let options = ChatOptions {
+        use_cache: conn.config.cache && !no_cache,
+        save: !no_save,
+        cache_max_entries: conn.config.cache_max_entries,
+    };
+    let session = ChatSession::new(conn.client.clone(), Some(store), options);
+    Ok((conn, session))
+}
+
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -152,6 +202,8 @@ pub fn main() -> ExitCode {
         match &cli.command {
             Some(Command::Ask(args)) => ask::run(&cli.global, args).await,
             Some(Command::Models(args)) => models::run(&cli.global, args).await,
+            Some(Command::History(args)) => history::run(&cli.global, args).await,
+            Some(Command::Stats(args)) => stats::run(&cli.global, args).await,
             None => line_chat::run(&cli.global).await,
         }
     });

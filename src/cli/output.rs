@@ -1,23 +1,10 @@
-//! Streams an answer to a writer: sanitized (unless raw), flushed per chunk, with a spinner on
-//! a terminal's stderr until the first token. A closed pipe ends the answer quietly.
+//! Where answers go: stdout, sanitized (unless raw), flushed per piece, with a spinner on a
+//! terminal's stderr until the first word. A closed pipe (`| head`) ends output quietly.
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use crate::gemini::{AnswerStream, ApiError, StreamEvent, UsageMetadata};
 use crate::sanitize::StreamSanitizer;
-
-/// What came of one streamed answer.
-#[derive(Debug, Default)]
-pub struct Streamed {
-    /// The raw answer text as received (for history; never printed unsanitized).
-    pub text: String,
-    pub usage: Option<UsageMetadata>,
-    /// Whether output ended with a newline (so the caller knows whether to add one).
-    pub ends_with_newline: bool,
-    /// The reader of stdout went away (`| head`).
-    pub pipe_closed: bool,
-}
 
 pub struct Spinner(Option<indicatif::ProgressBar>);
 
@@ -47,47 +34,105 @@ impl Drop for Spinner {
     }
 }
 
-/// Writes the answer as it arrives. On error, `streamed` holds what was shown before it.
-pub async fn stream_to(
-    stream: &mut AnswerStream,
-    out: &mut dyn Write,
+/// Streams answer text to stdout.
+pub struct AnswerPrinter {
+    sanitizer: StreamSanitizer,
     raw: bool,
-    spinner: &mut Spinner,
-    streamed: &mut Streamed,
-) -> Result<(), ApiError> {
-    let mut sanitizer = StreamSanitizer::default();
-    streamed.ends_with_newline = true;
-    while let Some(event) = stream.next().await {
-        match event? {
-            StreamEvent::Text(text) => {
-                spinner.stop();
-                streamed.text.push_str(&text);
-                let shown = if raw { text } else { sanitizer.push(&text) };
-                if !shown.is_empty() {
-                    streamed.ends_with_newline = shown.ends_with('\n');
-                }
-                if !streamed.pipe_closed && write_flush(out, shown.as_bytes()).is_err() {
-                    streamed.pipe_closed = true;
-                }
-            }
-            StreamEvent::Usage(usage) => streamed.usage = Some(usage),
-            StreamEvent::Finished(reason) => {
-                let tail = sanitizer.finish();
-                if !tail.is_empty() && !streamed.pipe_closed {
-                    streamed.ends_with_newline = false;
-                    let _ = write_flush(out, tail.as_bytes());
-                }
-                if let Some(error) = reason.into_error() {
-                    return Err(error);
-                }
-            }
-            StreamEvent::Thought(_) | StreamEvent::ModelVersion(_) => {}
+    spinner: Spinner,
+    ends_with_newline: bool,
+    pipe_closed: bool,
+}
+
+impl AnswerPrinter {
+    pub fn new(raw: bool) -> Self {
+        AnswerPrinter {
+            sanitizer: StreamSanitizer::default(),
+            raw,
+            spinner: Spinner::start("waiting for Gemini…"),
+            ends_with_newline: true,
+            pipe_closed: false,
         }
     }
-    Ok(())
+
+    pub fn push(&mut self, text: &str) {
+        self.spinner.stop();
+        let shown = if self.raw {
+            text.to_owned()
+        } else {
+            self.sanitizer.push(text)
+        };
+        self.write(&shown);
+    }
+
+    /// Ends the answer: flushes a held-back `\r` and ends the line.
+    pub fn finish(&mut self) {
+        self.spinner.stop();
+        let tail = self.sanitizer.finish();
+        self.write(&tail);
+        if !self.ends_with_newline {
+            self.write("\n");
+        }
+    }
+
+    /// The reader of stdout went away.
+    pub fn pipe_closed(&self) -> bool {
+        self.pipe_closed
+    }
+
+    fn write(&mut self, text: &str) {
+        if text.is_empty() || self.pipe_closed {
+            return;
+        }
+        self.ends_with_newline = text.ends_with('\n');
+        if write_flush(&mut std::io::stdout(), text.as_bytes()).is_err() {
+            self.pipe_closed = true;
+        }
+    }
 }
 
 pub fn write_flush(out: &mut dyn Write, bytes: &[u8]) -> std::io::Result<()> {
     out.write_all(bytes)?;
     out.flush()
+}
+
+/// `n` units of time ago, in the largest unit that fits ("3m ago", "2d ago").
+pub fn ago(then_ms: i64, now_ms: i64) -> String {
+    let secs = (now_ms - then_ms).max(0) / 1000;
+    match secs {
+        0..60 => "just now".to_owned(),
+        60..3600 => format!("{}m ago", secs / 60),
+        3600..86_400 => format!("{}h ago", secs / 3600),
+        86_400..2_592_000 => format!("{}d ago", secs / 86_400),
+        _ => date(then_ms),
+    }
+}
+
+/// A UTC calendar date, YYYY-MM-DD (civil-from-days).
+pub fn date(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_ages_read_well() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(1_795_000_000_000), "2026-11-18");
+        assert_eq!(ago(0, 30_000), "just now");
+        assert_eq!(ago(0, 3 * 60_000), "3m ago");
+        assert_eq!(ago(0, 5 * 3_600_000), "5h ago");
+        assert_eq!(ago(0, 2 * 86_400_000), "2d ago");
+    }
 }

@@ -343,7 +343,7 @@ pub fn human_duration(d: Duration) -> String {
         format!("{}s", secs.round() as u64)
     } else if secs < 3600.0 {
         let s = secs.round() as u64;
-        if s % 60 == 0 {
+        if s.is_multiple_of(60) {
             format!("{}m", s / 60)
         } else {
             format!("{}m {}s", s / 60, s % 60)

@@ -147,6 +147,9 @@ pub struct AnswerStream {
     model: String,
     key: Option<String>,
     first_event_deadline: Instant,
+    /// When bytes last arrived; the idle watchdog counts from here, so polling `next` again
+    /// (e.g. after a caller's `select!` picked another branch) never resets it.
+    last_activity: Instant,
     idle: Duration,
     first_token: Duration,
     seen_event: bool,
@@ -180,6 +183,7 @@ impl AnswerStream {
             model: model.to_owned(),
             key,
             first_event_deadline: started + first_token,
+            last_activity: started,
             idle,
             first_token,
             seen_event: false,
@@ -208,7 +212,11 @@ impl AnswerStream {
     /// Reads from the network until at least one event is ready or the body ends.
     async fn pull(&mut self) -> Result<(), ApiError> {
         let (deadline, phase, budget) = if self.seen_event {
-            (Instant::now() + self.idle, TimeoutPhase::Idle, self.idle)
+            (
+                self.last_activity + self.idle,
+                TimeoutPhase::Idle,
+                self.idle,
+            )
         } else {
             (
                 self.first_event_deadline,
@@ -225,6 +233,7 @@ impl AnswerStream {
         };
         match read {
             Some(Ok(bytes)) => {
+                self.last_activity = Instant::now();
                 let fed = self.decoder.feed(&bytes, &mut self.items);
                 fed.map_err(|e| ApiError::Protocol {
                     detail: e.to_string(),

@@ -17,6 +17,7 @@ mod writer_lock;
 pub use cache::CachedAnswer;
 pub use conversations::{
     Conversation, ConversationSummary, MessageUpdate, NewMessage, SearchHit, StoredMessage,
+    title_from,
 };
 pub use error::StoreError;
 pub use handle::StoreHandle;

@@ -1,0 +1,325 @@
+//! One answer as a pure state machine: stream events, failures, cancellation and clock ticks go
+//! in; effects (show text, save the message, store in the cache, finish) come out. No I/O here,
+//! so every path is a plain unit test; the session performs the effects.
+
+use std::time::Duration;
+
+use super::session::Outcome;
+use crate::gemini::{ApiError, FinishReason, StopReason, StreamEvent, UsageMetadata};
+use crate::store::{MessageStatus, MessageUpdate};
+
+/// How often a growing answer is written to the database: a `kill -9` loses at most this much.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(150);
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TurnEvent {
+    Stream(StreamEvent),
+    /// The request or stream failed.
+    Failed(ApiError),
+    /// The user stopped the answer.
+    Cancelled,
+    /// Time passed (drives periodic saves when text arrives slowly).
+    Tick,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// New answer text to display (raw; the front end sanitizes).
+    Show(String),
+    /// Write this state of the answer to the database.
+    Save(MessageUpdate),
+    /// The answer is whole and may be cached.
+    Cache,
+    /// The turn is over.
+    Done(Outcome),
+}
+
+#[derive(Debug, Default)]
+pub struct TurnState {
+    text: String,
+    usage: Option<UsageMetadata>,
+    first_token: Option<Duration>,
+    last_save: Duration,
+    unsaved: bool,
+    done: bool,
+}
+
+impl TurnState {
+    pub fn new() -> Self {
+        TurnState::default()
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn usage(&self) -> Option<UsageMetadata> {
+        self.usage
+    }
+
+    pub fn first_token(&self) -> Option<Duration> {
+        self.first_token
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Handles one event at `now` (time since the turn started).
+    pub fn handle(&mut self, event: TurnEvent, now: Duration) -> Vec<Effect> {
+        if self.done {
+            return Vec::new();
+        }
+        match event {
+            TurnEvent::Stream(StreamEvent::Text(text)) => {
+                self.first_token.get_or_insert(now);
+                self.text.push_str(&text);
+                self.unsaved = true;
+                let mut effects = vec![Effect::Show(text)];
+                effects.extend(self.periodic_save(now));
+                effects
+            }
+            TurnEvent::Stream(StreamEvent::Usage(usage)) => {
+                self.usage = Some(usage);
+                Vec::new()
+            }
+            TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)) => {
+                let mut effects = vec![Effect::Save(self.update(
+                    MessageStatus::Complete,
+                    None,
+                    now,
+                ))];
+                if !self.text.is_empty() {
+                    effects.push(Effect::Cache);
+                }
+                effects.push(Effect::Done(Outcome::Complete));
+                self.done = true;
+                effects
+            }
+            TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stopped(reason))) => {
+                let status = if reason == StopReason::MaxTokens {
+                    MessageStatus::Interrupted
+                } else {
+                    MessageStatus::Blocked
+                };
+                self.finish(status, ApiError::AnswerStopped { reason }, now)
+            }
+            TurnEvent::Stream(StreamEvent::Thought(_) | StreamEvent::ModelVersion(_)) => Vec::new(),
+            TurnEvent::Failed(error) => {
+                let status = match error {
+                    ApiError::PromptBlocked { .. } => MessageStatus::Blocked,
+                    _ if !self.text.is_empty() => MessageStatus::Interrupted,
+                    _ => MessageStatus::Error,
+                };
+                self.finish(status, error, now)
+            }
+            TurnEvent::Cancelled => {
+                let update = self.update(
+                    MessageStatus::Interrupted,
+                    Some("stopped by the user".to_owned()),
+                    now,
+                );
+                self.done = true;
+                vec![Effect::Save(update), Effect::Done(Outcome::Cancelled)]
+            }
+            TurnEvent::Tick => self.periodic_save(now),
+        }
+    }
+
+    fn finish(&mut self, status: MessageStatus, error: ApiError, now: Duration) -> Vec<Effect> {
+        let update = self.update(status, Some(error.to_string()), now);
+        self.done = true;
+        vec![Effect::Save(update), Effect::Done(Outcome::Failed(error))]
+    }
+
+    fn periodic_save(&mut self, now: Duration) -> Vec<Effect> {
+        if self.unsaved && now.saturating_sub(self.last_save) >= FLUSH_INTERVAL {
+            self.last_save = now;
+            self.unsaved = false;
+            vec![Effect::Save(MessageUpdate {
+                text: self.text.clone(),
+                ..MessageUpdate::default()
+            })]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn update(
+        &mut self,
+        status: MessageStatus,
+        error: Option<String>,
+        now: Duration,
+    ) -> MessageUpdate {
+        self.unsaved = false;
+        self.last_save = now;
+        let usage = self.usage.unwrap_or_default();
+        let tokens = |n: u32| (self.usage.is_some()).then_some(i64::from(n));
+        MessageUpdate {
+            text: self.text.clone(),
+            status: Some(status),
+            error,
+            prompt_tokens: tokens(usage.prompt_token_count),
+            output_tokens: tokens(usage.candidates_token_count),
+            thought_tokens: tokens(usage.thoughts_token_count),
+            first_token_ms: self.first_token.map(|d| d.as_millis() as i64),
+            duration_ms: Some(now.as_millis() as i64),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn text(t: &str) -> TurnEvent {
+        TurnEvent::Stream(StreamEvent::Text(t.into()))
+    }
+
+    fn saves(effects: &[Effect]) -> Vec<&MessageUpdate> {
+        effects
+            .iter()
+            .filter_map(|e| {
+                if let Effect::Save(u) = e {
+                    Some(u)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn text_is_shown_at_once_and_saved_at_most_every_interval() {
+        let mut t = TurnState::new();
+        let first = t.handle(text("Hel"), ms(200));
+        assert_eq!(first[0], Effect::Show("Hel".into()));
+        assert_eq!(saves(&first).len(), 1, "the first text is saved right away");
+        assert!(
+            saves(&t.handle(text("lo"), ms(250))).is_empty(),
+            "too soon after the last save"
+        );
+        assert!(saves(&t.handle(TurnEvent::Tick, ms(300))).is_empty());
+        let later = t.handle(TurnEvent::Tick, ms(360));
+        assert_eq!(saves(&later)[0].text, "Hello");
+        assert_eq!(
+            saves(&later)[0].status,
+            None,
+            "a periodic save keeps the row streaming"
+        );
+        assert!(
+            t.handle(TurnEvent::Tick, ms(900)).is_empty(),
+            "nothing new, nothing saved"
+        );
+    }
+
+    #[test]
+    fn a_finished_answer_is_saved_complete_then_cached() {
+        let mut t = TurnState::new();
+        t.handle(text("Hi"), ms(100));
+        t.handle(
+            TurnEvent::Stream(StreamEvent::Usage(UsageMetadata {
+                prompt_token_count: 3,
+                candidates_token_count: 1,
+                ..Default::default()
+            })),
+            ms(100),
+        );
+        let effects = t.handle(
+            TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)),
+            ms(120),
+        );
+        let save = saves(&effects)[0];
+        assert_eq!(
+            (save.text.as_str(), save.status),
+            ("Hi", Some(MessageStatus::Complete))
+        );
+        assert_eq!(
+            (save.prompt_tokens, save.output_tokens, save.first_token_ms),
+            (Some(3), Some(1), Some(100))
+        );
+        assert!(effects.contains(&Effect::Cache));
+        assert_eq!(effects.last(), Some(&Effect::Done(Outcome::Complete)));
+        assert!(
+            t.handle(text("late"), ms(200)).is_empty(),
+            "nothing after the end"
+        );
+    }
+
+    #[test]
+    fn a_dropped_stream_keeps_its_text_marked_interrupted_and_is_not_cached() {
+        let mut t = TurnState::new();
+        t.handle(text("partial"), ms(10));
+        let error = ApiError::Truncated {
+            detail: "the connection was cut mid-answer".into(),
+        };
+        let effects = t.handle(TurnEvent::Failed(error.clone()), ms(20));
+        let save = saves(&effects)[0];
+        assert_eq!(
+            (save.text.as_str(), save.status),
+            ("partial", Some(MessageStatus::Interrupted))
+        );
+        assert!(save.error.as_deref().unwrap().contains("cut mid-answer"));
+        assert!(!effects.contains(&Effect::Cache));
+        assert_eq!(effects.last(), Some(&Effect::Done(Outcome::Failed(error))));
+    }
+
+    #[test]
+    fn a_failure_before_any_text_is_an_error_row() {
+        let mut t = TurnState::new();
+        let effects = t.handle(
+            TurnEvent::Failed(ApiError::Server {
+                status: 503,
+                overloaded: true,
+            }),
+            ms(5),
+        );
+        assert_eq!(saves(&effects)[0].status, Some(MessageStatus::Error));
+    }
+
+    #[test]
+    fn blocks_and_safety_stops_are_blocked_and_never_cached() {
+        let mut t = TurnState::new();
+        let effects = t.handle(
+            TurnEvent::Failed(ApiError::PromptBlocked {
+                reason: "safety".into(),
+            }),
+            ms(5),
+        );
+        assert_eq!(saves(&effects)[0].status, Some(MessageStatus::Blocked));
+        let mut t = TurnState::new();
+        t.handle(text("some"), ms(5));
+        let effects = t.handle(
+            TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stopped(
+                StopReason::Safety,
+            ))),
+            ms(6),
+        );
+        assert_eq!(saves(&effects)[0].status, Some(MessageStatus::Blocked));
+        assert!(!effects.contains(&Effect::Cache));
+        let mut t = TurnState::new();
+        t.handle(text("cut at the limit"), ms(5));
+        let effects = t.handle(
+            TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stopped(
+                StopReason::MaxTokens,
+            ))),
+            ms(6),
+        );
+        assert_eq!(saves(&effects)[0].status, Some(MessageStatus::Interrupted));
+        assert!(!effects.contains(&Effect::Cache));
+    }
+
+    #[test]
+    fn cancelling_keeps_the_partial_answer() {
+        let mut t = TurnState::new();
+        t.handle(text("half an ans"), ms(5));
+        let effects = t.handle(TurnEvent::Cancelled, ms(9));
+        assert_eq!(saves(&effects)[0].text, "half an ans");
+        assert_eq!(saves(&effects)[0].status, Some(MessageStatus::Interrupted));
+        assert_eq!(effects.last(), Some(&Effect::Done(Outcome::Cancelled)));
+    }
+}

@@ -1,0 +1,336 @@
+//! `geminal history`: list, search, show, export and delete saved conversations.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::exit::{self, Failure};
+use super::output::{self, ago, date};
+use super::{GlobalArgs, open_store};
+use crate::chat::Role;
+use crate::config::{Config, Overrides};
+use crate::sanitize::{one_line, sanitize};
+use crate::store::{Conversation, MessageStatus, SearchHit, StoreHandle, StoredMessage, now_ms};
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(subcommand)]
+    pub command: Option<HistoryCommand>,
+    /// How many conversations to list.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// Full-text search of every prompt and answer: words, "phrases", prefix*, AND/OR/NOT.
+    Search {
+        #[arg(value_name = "QUERY", required = true)]
+        query: Vec<String>,
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Show a conversation.
+    Show { id: i64 },
+    /// Export a conversation as Markdown or JSON (to stdout, or to a file with -o).
+    Export {
+        id: i64,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Md)]
+        format: ExportFormat,
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Delete a conversation (asks first on a terminal).
+    Rm {
+        id: i64,
+        /// Delete without asking.
+        #[arg(short, long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Md,
+    Json,
+}
+
+fn overrides(global: &GlobalArgs) -> Overrides {
+    Overrides {
+        config: global.config.clone(),
+        db: global.db.clone(),
+        demo: global.demo,
+        ..Overrides::default()
+    }
+}
+
+pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<u8, Failure> {
+    let config = Config::resolve(&overrides(global))?;
+    let store = open_store(&config).await?;
+    let text = match &args.command {
+        None => list(&store, args.limit).await?,
+        Some(HistoryCommand::Search { query, limit }) => {
+            search(&store, &query.join(" "), *limit).await?
+        }
+        Some(HistoryCommand::Show { id }) => show(&store, *id).await?,
+        Some(HistoryCommand::Export { id, format, output }) => {
+            return export(&store, *id, *format, output.as_deref()).await;
+        }
+        Some(HistoryCommand::Rm { id, yes }) => return remove(&store, *id, *yes).await,
+    };
+    let _ = output::write_flush(&mut std::io::stdout(), text.as_bytes());
+    Ok(exit::OK)
+}
+
+async fn list(store: &StoreHandle, limit: usize) -> Result<String, Failure> {
+    let rows = store.call(move |s| s.list_conversations(limit, 0)).await?;
+    if rows.is_empty() {
+        return Ok("No saved conversations yet: `geminal ask \"...\"` starts one.\n".to_owned());
+    }
+    let now = now_ms();
+    let mut out = format!(
+        "{:>5}  {:<9}  {:>4}  {:<22}  {}\n",
+        "ID", "UPDATED", "MSGS", "MODEL", "TITLE"
+    );
+    for c in rows {
+        out.push_str(&format!(
+            "{:>5}  {:<9}  {:>4}  {:<22}  {}\n",
+            c.id,
+            ago(c.updated_at, now),
+            c.messages,
+            one_line(&c.model, 22),
+            one_line(&c.title, 70)
+        ));
+    }
+    Ok(out)
+}
+
+async fn search(store: &StoreHandle, query: &str, limit: usize) -> Result<String, Failure> {
+    let owned = query.to_owned();
+    let hits = store.call(move |s| s.search(&owned, limit)).await?;
+    if hits.is_empty() {
+        return Ok(format!("Nothing matches {}.\n", one_line(query, 60)));
+    }
+    let color = std::io::stdout().is_terminal();
+    let (on, off) = if color {
+        ("\x1b[1;7m", "\x1b[0m")
+    } else {
+        ("[", "]")
+    };
+    let now = now_ms();
+    let mut out = String::new();
+    for hit in hits {
+        let who = if hit.role == Role::User {
+            "you"
+        } else {
+            "gemini"
+        };
+        // Sanitize first (the markers are private-use characters and survive), then mark.
+        let snippet = one_line(&hit.snippet, 400)
+            .replace(SearchHit::MARK_START, on)
+            .replace(SearchHit::MARK_END, off);
+        out.push_str(&format!(
+            "#{} {} ({})\n    {who}: {snippet}\n",
+            hit.conversation_id,
+            one_line(&hit.title, 70),
+            ago(hit.updated_at, now)
+        ));
+    }
+    Ok(out)
+}
+
+fn status_note(m: &StoredMessage) -> &'static str {
+    match m.status {
+        MessageStatus::Complete if m.cached => " (from cache)",
+        MessageStatus::Complete => "",
+        MessageStatus::Streaming => " (still being written)",
+        MessageStatus::Interrupted => " (interrupted)",
+        MessageStatus::Error => " (failed)",
+        MessageStatus::Blocked => " (blocked)",
+    }
+}
+
+async fn load(store: &StoreHandle, id: i64) -> Result<(Conversation, Vec<StoredMessage>), Failure> {
+    Ok(store
+        .call(move |s| Ok((s.conversation(id)?, s.messages(id)?)))
+        .await?)
+}
+
+async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
+    let (c, messages) = load(store, id).await?;
+    let bold = |s: &str| {
+        if std::io::stdout().is_terminal() {
+            format!("\x1b[1m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    };
+    let mut out = format!(
+        "{}\n",
+        bold(&format!("#{} {}", c.id, one_line(&c.title, 100)))
+    );
+    out.push_str(&format!(
+        "{} · {} · {} messages\n",
+        one_line(&c.model, 40),
+        date(c.created_at),
+        messages.len()
+    ));
+    if let Some(system) = &c.system_prompt {
+        out.push_str(&format!("system: {}\n", one_line(system, 200)));
+    }
+    for m in &messages {
+        let who = match m.role {
+            Role::User => "you".to_owned(),
+            Role::Model => one_line(m.model.as_deref().unwrap_or("gemini"), 40),
+        };
+        out.push_str(&format!(
+            "\n{}\n",
+            bold(&format!("── {who}{} ──", status_note(m)))
+        ));
+        out.push_str(&sanitize(&m.text));
+        if !m.text.ends_with('\n') {
+            out.push('\n');
+        }
+        if let (
+            Some(error),
+            MessageStatus::Error | MessageStatus::Blocked | MessageStatus::Interrupted,
+        ) = (&m.error, m.status)
+        {
+            out.push_str(&format!("[{}]\n", one_line(error, 200)));
+        }
+    }
+    Ok(out)
+}
+
+fn markdown(c: &Conversation, messages: &[StoredMessage]) -> String {
+    let mut out = format!("# {}\n\n*{} · {}*\n", c.title, c.model, date(c.created_at));
+    if let Some(system) = &c.system_prompt {
+        out.push_str(&format!("\n> System: {system}\n"));
+    }
+    for m in messages {
+        let who = if m.role == Role::User {
+            "You"
+        } else {
+            "Gemini"
+        };
+        out.push_str(&format!(
+            "\n## {who}{}\n\n{}\n",
+            status_note(m),
+            m.text.trim_end()
+        ));
+    }
+    out
+}
+
+fn json(c: &Conversation, messages: &[StoredMessage]) -> String {
+    let messages: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "id": m.id, "role": if m.role == Role::User { "user" } else { "model" }, "text": m.text,
+                "model": m.model, "status": m.status.as_str(), "error": m.error, "cached": m.cached,
+                "prompt_tokens": m.prompt_tokens, "output_tokens": m.output_tokens, "created_at": m.created_at,
+            })
+        })
+        .collect();
+    let value = serde_json::json!({
+        "id": c.id, "title": c.title, "model": c.model, "system_prompt": c.system_prompt,
+        "created_at": c.created_at, "updated_at": c.updated_at, "messages": messages,
+    });
+    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Escapes, inside JSON text, the characters a terminal must not receive raw (bidi overrides,
+/// zero-width...). serde_json already escapes control characters; the data stays exact.
+fn json_for_terminal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if sanitize(c.encode_utf8(&mut [0; 4])).chars().count() == 1 {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
+async fn export(
+    store: &StoreHandle,
+    id: i64,
+    format: ExportFormat,
+    output: Option<&std::path::Path>,
+) -> Result<u8, Failure> {
+    let (c, messages) = load(store, id).await?;
+    let text = match format {
+        ExportFormat::Md => markdown(&c, &messages),
+        ExportFormat::Json => json(&c, &messages),
+    };
+    match output {
+        // A file gets the exact text; the terminal gets it made safe.
+        Some(path) => std::fs::write(path, text).map_err(|e| {
+            Failure::new(
+                exit::FAILURE,
+                format!(
+                    "Could not write {} ({}): check the path and free space.",
+                    path.display(),
+                    e.kind()
+                ),
+            )
+        })?,
+        None => {
+            let shown = match format {
+                ExportFormat::Md => sanitize(&text).into_owned(),
+                ExportFormat::Json => json_for_terminal(&text),
+            };
+            let _ = output::write_flush(&mut std::io::stdout(), shown.as_bytes());
+        }
+    }
+    Ok(exit::OK)
+}
+
+async fn remove(store: &StoreHandle, id: i64, yes: bool) -> Result<u8, Failure> {
+    let (c, messages) = load(store, id).await?;
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Failure::usage(format!(
+                "Not deleting conversation {id} without confirmation: add --yes."
+            )));
+        }
+        eprint!(
+            "Delete conversation {id} \"{}\" ({} messages)? [y/N] ",
+            one_line(&c.title, 60),
+            messages.len()
+        );
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("geminal: nothing deleted.");
+            return Ok(exit::OK);
+        }
+    }
+    store.call(move |s| s.delete_conversation(id)).await?;
+    eprintln!("geminal: deleted conversation {id}.");
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_for_a_terminal_escapes_bidi_and_keeps_the_data() {
+        let text =
+            serde_json::to_string(&serde_json::json!({"t": "a\u{202e}b\u{1b}c 世界 🦀"})).unwrap();
+        let shown = json_for_terminal(&text);
+        assert!(!shown.contains('\u{202e}') && !shown.contains('\u{1b}'));
+        let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(back["t"], "a\u{202e}b\u{1b}c 世界 🦀");
+    }
+}
