@@ -316,15 +316,12 @@ impl Store {
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
-        rows.map_err(|e| match &e {
-            rusqlite::Error::SqliteFailure(_, Some(msg))
-                if msg.contains("fts5")
-                    || msg.contains("syntax")
-                    || msg.contains("no such column") =>
-            {
+        // A generic SQLITE_ERROR from MATCH is the query's fault (syntax, unknown column...).
+        rows.map_err(|e| match (&e, e.sqlite_error_code()) {
+            (rusqlite::Error::SqliteFailure(_, msg), Some(rusqlite::ErrorCode::Unknown)) => {
                 StoreError::BadQuery {
                     query: crate::sanitize::one_line(query, 60),
-                    reason: crate::sanitize::one_line(msg, 80),
+                    reason: crate::sanitize::one_line(msg.as_deref().unwrap_or("syntax error"), 80),
                 }
             }
             _ => self.err(e),

@@ -89,22 +89,30 @@ impl Store {
     /// Opens (creating if needed) the database at `path` for reading and writing, recovering
     /// answers left mid-stream by processes that are gone.
     pub fn open(path: &Path) -> Result<(Store, OpenReport), StoreError> {
-        let mut report = OpenReport::default();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir).map_err(|e| StoreError::io(path, &e))?;
         }
-        let conn = match open_checked(path) {
+        match Store::open_once(path) {
             Err(StoreError::Corrupt { .. }) => {
                 let kept = move_aside(path)?;
-                report.notices.push(format!(
-                    "The history database {} was damaged; it was kept as {} and a new one was started.",
-                    path.display(),
-                    kept.display()
-                ));
-                open_checked(path)?
+                let (store, mut report) = Store::open_once(path)?;
+                report.notices.insert(
+                    0,
+                    format!(
+                        "The history database {} was damaged; it was kept as {} and a new one was started.",
+                        path.display(),
+                        kept.display()
+                    ),
+                );
+                Ok((store, report))
             }
-            other => other?,
-        };
+            other => other,
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<(Store, OpenReport), StoreError> {
+        let mut report = OpenReport::default();
+        let conn = open_checked(path)?;
         let mut store = Store {
             conn,
             path: path.to_owned(),

@@ -1,0 +1,797 @@
+//! History-store benchmarks on a large database: 200,000 messages over 5,000 conversations
+//! (one of them 5,000 messages long) and 10,000 cached answers.
+//!
+//! Targets (from the issue): listing, search and opening a long conversation each ≤ 20 ms;
+//! a cache hit ≤ 2 ms.
+//!
+//! * `list_conversations_50`: the first page of the history list.
+//! * `fts_search_*`: full-text search (limit 20) for a common word, a rare word, a prefix and a
+//!   two-word phrase, plus a near-universal word as a worst case.
+//! * `open_5000_message_conversation`: `conversation(id)` + `messages(id)`.
+//! * `cache_hit_store`: `Store::cache_get` for a present key.
+//! * `cache_hit_session_*`: a whole cache-hit turn through `ChatSession` (prepare + run) with the
+//!   store on its own thread: `warm` answers from the session's memory layer, `cold` uses a new
+//!   session each time so the answer comes from SQLite; `save` also writes the turn to history
+//!   as a real `ask` does, `nosave` does not.
+//!
+//! The database is seeded once per run in a temporary directory (seeding takes a while; its
+//! time and the file size are printed).
+//!
+//! Run: `cargo bench --bench store` (or `-- --quick` for a short run).
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use geminal::chat::{ChatOptions, ChatSession, Target, TurnEvent, TurnReport};
+use geminal::gemini::fake::{Behavior, FakeGemini, FakeOptions};
+use geminal::gemini::{Client, ClientOptions, Timeouts};
+use geminal::store::{CachedAnswer, Store, StoreHandle};
+use rusqlite::params;
+
+const CONVERSATIONS: usize = 5_000;
+const MESSAGES: usize = 200_000;
+/// Messages in the one long conversation.
+const LONG_CONVERSATION_MESSAGES: usize = 5_000;
+/// Messages in each of the other 4,999 conversations. 195,000 / 4,999 is not whole: the first
+/// 39 of them get one more (39 × 40 + 4,960 × 39 = 195,000).
+const OTHER_CONVERSATION_MESSAGES: usize = 39;
+/// Which conversation (1-based, in insertion order) is the long one.
+const LONG_CONVERSATION_INDEX: usize = 2_500;
+const CACHE_ENTRIES: usize = 10_000;
+const SEARCH_LIMIT: usize = 20;
+const MODEL: &str = "gemini-flash-latest";
+const CACHED_PROMPT: &str = "How do I benchmark a SQLite history database in Rust?";
+
+/// A small deterministic PRNG (SplitMix64): the same database every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n`.
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// Uniform in `lo..=hi`.
+    fn between(&mut self, lo: usize, hi: usize) -> usize {
+        lo + self.below(hi - lo + 1)
+    }
+
+    /// True with probability 1 / `n`.
+    fn one_in(&mut self, n: usize) -> bool {
+        self.below(n) == 0
+    }
+
+    fn pick<'a>(&mut self, words: &[&'a str]) -> &'a str {
+        words[self.below(words.len())]
+    }
+}
+
+/// Short, very frequent words (about 40% of all words drawn).
+const FUNCTION_WORDS: &[&str] = &[
+    "the", "a", "an", "of", "to", "and", "in", "is", "it", "that", "for", "on", "with", "as",
+    "this", "be", "are", "you", "can", "by", "or", "from", "at", "if", "not", "but", "so", "we",
+    "your", "will", "then", "when", "which", "there", "also", "more", "into", "each",
+];
+
+/// Content words: technical and everyday vocabulary, drawn uniformly (each appears in a few
+/// percent of messages).
+const CONTENT_WORDS: &[&str] = &[
+    "function",
+    "value",
+    "error",
+    "data",
+    "file",
+    "server",
+    "client",
+    "request",
+    "response",
+    "query",
+    "index",
+    "table",
+    "column",
+    "row",
+    "string",
+    "number",
+    "list",
+    "array",
+    "vector",
+    "map",
+    "key",
+    "type",
+    "trait",
+    "struct",
+    "module",
+    "crate",
+    "package",
+    "library",
+    "version",
+    "update",
+    "change",
+    "build",
+    "test",
+    "run",
+    "compile",
+    "debug",
+    "release",
+    "deploy",
+    "config",
+    "option",
+    "setting",
+    "default",
+    "user",
+    "account",
+    "password",
+    "token",
+    "session",
+    "cache",
+    "memory",
+    "disk",
+    "thread",
+    "process",
+    "task",
+    "async",
+    "await",
+    "future",
+    "stream",
+    "buffer",
+    "read",
+    "write",
+    "open",
+    "close",
+    "send",
+    "receive",
+    "parse",
+    "format",
+    "print",
+    "log",
+    "output",
+    "input",
+    "result",
+    "return",
+    "call",
+    "method",
+    "object",
+    "class",
+    "instance",
+    "pointer",
+    "reference",
+    "lifetime",
+    "scope",
+    "variable",
+    "constant",
+    "loop",
+    "branch",
+    "condition",
+    "match",
+    "pattern",
+    "case",
+    "example",
+    "question",
+    "answer",
+    "problem",
+    "solution",
+    "idea",
+    "reason",
+    "way",
+    "time",
+    "day",
+    "week",
+    "year",
+    "morning",
+    "evening",
+    "travel",
+    "city",
+    "train",
+    "flight",
+    "hotel",
+    "museum",
+    "garden",
+    "river",
+    "mountain",
+    "weather",
+    "rain",
+    "summer",
+    "winter",
+    "recipe",
+    "bread",
+    "cheese",
+    "coffee",
+    "tea",
+    "soup",
+    "salad",
+    "kitchen",
+    "oven",
+    "minutes",
+    "temperature",
+    "book",
+    "chapter",
+    "story",
+    "author",
+    "character",
+    "history",
+    "science",
+    "physics",
+    "energy",
+    "light",
+    "planet",
+    "star",
+    "ocean",
+    "animal",
+    "bird",
+    "forest",
+    "music",
+    "guitar",
+    "piano",
+    "song",
+    "movie",
+    "game",
+    "team",
+    "player",
+    "score",
+    "health",
+    "sleep",
+    "exercise",
+    "running",
+    "walking",
+    "budget",
+    "price",
+    "market",
+    "company",
+    "project",
+    "deadline",
+    "meeting",
+    "email",
+    "letter",
+    "draft",
+    "summary",
+    "translate",
+    "language",
+    "grammar",
+    "sentence",
+    "word",
+    "meaning",
+    "explain",
+    "describe",
+    "compare",
+    "difference",
+    "similar",
+    "better",
+    "faster",
+    "slower",
+    "simple",
+    "complex",
+    "important",
+    "careful",
+    "quickly",
+    "usually",
+    "often",
+    "sometimes",
+    "probably",
+    "exactly",
+    "first",
+    "second",
+    "next",
+    "last",
+    "small",
+    "large",
+    "new",
+    "old",
+    "good",
+    "different",
+    "possible",
+    "available",
+    "correct",
+    "wrong",
+    "clear",
+    "useful",
+    "common",
+    "specific",
+    "general",
+    "local",
+    "remote",
+    "network",
+    "socket",
+    "port",
+    "address",
+    "protocol",
+    "header",
+    "body",
+    "status",
+    "timeout",
+    "retry",
+    "limit",
+    "page",
+    "offset",
+    "sort",
+    "filter",
+    "search",
+    "result",
+    "performance",
+    "benchmark",
+    "profile",
+    "measure",
+    "latency",
+    "throughput",
+    "terminal",
+    "window",
+    "screen",
+    "color",
+    "font",
+    "keyboard",
+    "shortcut",
+    "command",
+    "shell",
+    "script",
+    "path",
+    "directory",
+    "folder",
+    "backup",
+    "restore",
+    "schema",
+    "transaction",
+    "commit",
+    "rollback",
+    "lock",
+    "borrow",
+    "checker",
+    "compiler",
+    "macro",
+    "generic",
+    "closure",
+    "iterator",
+    "collect",
+    "filter",
+    "fold",
+    "sum",
+    "average",
+    "count",
+    "maximum",
+    "minimum",
+];
+
+/// Rarer words, each put into a known fraction of messages so searches have between one and
+/// thousands of hits. (`1 in n` messages, word.)
+const SPRINKLES: &[(usize, &str)] = &[
+    (40, "migration"),     // ~5,000 messages
+    (150, "migrations"),   // ~1,300
+    (300, "migrate"),      // ~670
+    (600, "migrated"),     // ~330
+    (200, "ownership"),    // ~1,000
+    (1_000, "sqlite"),     // ~200
+    (4_000, "café"),       // ~50
+    (20_000, "naïve"),     // ~10
+    (50_000, "zeitgeist"), // ~4
+];
+
+/// The one message that contains "Привет" (index in insertion order).
+const PRIVET_MESSAGE: usize = 123_457;
+
+/// One message of `words` words in sentences of 6–18 words.
+fn message_text(rng: &mut Rng, words: usize, index: usize) -> String {
+    let mut text = String::with_capacity(words * 7);
+    let mut sentence_left = 0;
+    for _ in 0..words {
+        let word = if rng.below(10) < 4 {
+            rng.pick(FUNCTION_WORDS)
+        } else {
+            rng.pick(CONTENT_WORDS)
+        };
+        if sentence_left == 0 {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            sentence_left = rng.between(6, 18);
+            let mut chars = word.chars();
+            if let Some(first) = chars.next() {
+                text.extend(first.to_uppercase());
+                text.push_str(chars.as_str());
+            }
+        } else {
+            text.push(' ');
+            text.push_str(word);
+        }
+        sentence_left -= 1;
+        if sentence_left == 0 {
+            text.push(if rng.one_in(8) { '?' } else { '.' });
+        } else if rng.one_in(15) {
+            text.push(',');
+        }
+    }
+    if sentence_left != 0 {
+        text.push('.');
+    }
+    for &(n, word) in SPRINKLES {
+        if rng.one_in(n) {
+            text.push_str(" About the ");
+            text.push_str(word);
+            text.push('.');
+        }
+    }
+    // A fixed phrase for the phrase search (~1 in 500 messages).
+    if rng.one_in(500) {
+        text.push_str(" The borrow checker rejects this because of ownership rules.");
+    }
+    if index == PRIVET_MESSAGE {
+        text.push_str(" Привет, мир!");
+    }
+    text
+}
+
+/// Number of messages of the conversation at `index` (1-based, in insertion order).
+fn messages_in(index: usize) -> usize {
+    if index == LONG_CONVERSATION_INDEX {
+        LONG_CONVERSATION_MESSAGES
+    } else if index <= (MESSAGES - LONG_CONVERSATION_MESSAGES) % (CONVERSATIONS - 1) {
+        OTHER_CONVERSATION_MESSAGES + 1
+    } else {
+        OTHER_CONVERSATION_MESSAGES
+    }
+}
+
+struct Seeded {
+    long_conversation: i64,
+    cache_key: Vec<u8>,
+}
+
+/// Fills a freshly opened store; returns the long conversation's id and a cached key.
+fn seed(store: &Store) -> rusqlite::Result<Seeded> {
+    const MODELS: &[&str] = &["gemini-flash-latest", "gemini-2.5-pro", "gemini-2.5-flash"];
+    let mut rng = Rng(0x5EED_0F_6E_4D_1A);
+    // Two years of history ending an hour ago, one conversation every ~3.5 hours.
+    let end = geminal::store::now_ms() - 3_600_000;
+    let span: i64 = 2 * 365 * 24 * 3_600_000;
+    let step = span / CONVERSATIONS as i64;
+    let start = end - span;
+
+    let conn = store.connection();
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let mut long_conversation = 0;
+    let mut cache_key = Vec::new();
+    {
+        let mut add_conversation = conn.prepare(
+            "INSERT INTO conversations (title, model, system_prompt, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        let mut add_message = conn.prepare(
+            "INSERT INTO messages (conversation_id, role, text, model, status, cached, created_at)
+             VALUES (?1, ?2, ?3, ?4, 'complete', ?5, ?6)",
+        )?;
+        let mut message_index = 0;
+        for index in 1..=CONVERSATIONS {
+            let count = messages_in(index);
+            let created = start + (index as i64 - 1) * step + rng.below(600_000) as i64;
+            // Long conversations span days; short ones minutes. Each message ~1–3 min apart.
+            let gaps: Vec<i64> = (0..count)
+                .map(|_| rng.between(20_000, 180_000) as i64)
+                .collect();
+            let updated = created + gaps.iter().sum::<i64>();
+            let model = rng.pick(MODELS);
+            let system = rng.one_in(10).then_some("You are a concise assistant.");
+            let title_words = rng.between(3, 9);
+            let title =
+                geminal::store::title_from(&message_text(&mut rng, title_words, usize::MAX));
+            add_conversation.execute(params![title, model, system, created, updated])?;
+            let id = conn.last_insert_rowid();
+            if index == LONG_CONVERSATION_INDEX {
+                long_conversation = id;
+            }
+            let mut at = created;
+            for (i, gap) in gaps.iter().enumerate() {
+                let user = i % 2 == 0;
+                let words = if user {
+                    rng.between(20, 60)
+                } else {
+                    rng.between(40, 120)
+                };
+                let text = message_text(&mut rng, words, message_index);
+                let (role, message_model, cached) = if user {
+                    ("user", None, false)
+                } else {
+                    ("model", Some(model), rng.one_in(50))
+                };
+                add_message.execute(params![id, role, text, message_model, cached, at])?;
+                at += gap;
+                message_index += 1;
+            }
+        }
+        assert_eq!(message_index, MESSAGES, "the message count is exact");
+
+        // The answer cache, filled directly (cache_put evicts on every call, which is slow to
+        // repeat 10,000 times and not what is being measured).
+        let mut add_answer = conn.prepare(
+            "INSERT INTO answer_cache (key, model, text, prompt_tokens, output_tokens, created_at, last_used_at, hits)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for i in 0..CACHE_ENTRIES {
+            let key: Vec<u8> = (0..4).flat_map(|_| rng.next().to_le_bytes()).collect();
+            let words = rng.between(40, 120);
+            let text = message_text(&mut rng, words, usize::MAX);
+            let created = end - rng.below(90 * 24 * 3_600_000) as i64;
+            let used = created + rng.below(3_600_000) as i64;
+            add_answer.execute(params![
+                key,
+                rng.pick(MODELS),
+                text,
+                rng.between(10, 2_000) as i64,
+                words as i64 * 4 / 3,
+                created,
+                used,
+                rng.below(5) as i64
+            ])?;
+            if i == CACHE_ENTRIES / 2 {
+                cache_key = key;
+            }
+        }
+    }
+    conn.execute_batch("COMMIT")?;
+    // As after a normal session: statistics for the planner, WAL folded into the file.
+    conn.execute_batch("PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE);")?;
+    Ok(Seeded {
+        long_conversation,
+        cache_key,
+    })
+}
+
+fn file_size(path: &Path) -> u64 {
+    let mut total = 0;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        total += std::fs::metadata(&name).map(|m| m.len()).unwrap_or(0);
+    }
+    total
+}
+
+fn count(store: &Store, sql: &str) -> i64 {
+    store
+        .connection()
+        .query_row(sql, [], |r| r.get(0))
+        .expect("a count query runs")
+}
+
+/// Prints the query plan of `sql` (the same SQL as the store's, for the report).
+fn explain(store: &Store, label: &str, sql: &str, params: &[&dyn rusqlite::ToSql]) {
+    let conn = store.connection();
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("the plan prepares");
+    let rows: Vec<String> = stmt
+        .query_map(params, |r| r.get::<_, String>(3))
+        .and_then(|rows| rows.collect())
+        .expect("the plan runs");
+    eprintln!("plan of {label}: {}", rows.join(" | "));
+}
+
+/// The searches measured, with the number of messages each matches.
+const SEARCHES: &[(&str, &str)] = &[
+    ("fts_search_common_word", "function"),
+    ("fts_search_rare_word", "sqlite"),
+    ("fts_search_prefix", "migrat*"),
+    ("fts_search_phrase", "\"borrow checker\""),
+    ("fts_search_very_common_word", "the"),
+];
+
+fn session(client: &Client, handle: &StoreHandle, save: bool) -> ChatSession {
+    ChatSession::new(
+        client.clone(),
+        Some(handle.clone()),
+        ChatOptions {
+            save,
+            ..ChatOptions::default()
+        },
+    )
+}
+
+async fn turn(session: &ChatSession) -> TurnReport {
+    let prepared = session
+        .prepare(Target::New, CACHED_PROMPT.to_owned(), None, MODEL, None)
+        .await
+        .expect("the turn prepares");
+    let mut shown = 0;
+    session
+        .run(
+            prepared,
+            &mut |t: &str| shown += t.len(),
+            std::future::pending::<TurnEvent>(),
+        )
+        .await
+}
+
+fn assert_hit(report: &TurnReport) {
+    assert!(
+        report.cached,
+        "the answer must come from the cache: {:?}",
+        report.outcome
+    );
+    assert!(report.save_error.is_none(), "{:?}", report.save_error);
+}
+
+fn history_200k(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("history.db");
+    let (store, _) = Store::open(&path).expect("the store opens");
+
+    let seeding = Instant::now();
+    let seeded = seed(&store).expect("the database seeds");
+    eprintln!(
+        "store: seeded {CONVERSATIONS} conversations, {MESSAGES} messages, {CACHE_ENTRIES} cached answers in {:.1} s; database {:.1} MB",
+        seeding.elapsed().as_secs_f64(),
+        file_size(&path) as f64 / 1e6
+    );
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM messages"),
+        MESSAGES as i64
+    );
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM conversations"),
+        CONVERSATIONS as i64
+    );
+    for (label, query) in SEARCHES {
+        let hits: i64 = store
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1",
+                [query],
+                |r| r.get(0),
+            )
+            .expect("the count runs");
+        eprintln!("store: {label} ({query}) matches {hits} messages");
+        assert!(hits >= 1, "{query} must match something");
+    }
+    let privet = store.search("Привет", SEARCH_LIMIT).expect("search runs");
+    assert_eq!(privet.len(), 1, "exactly one message says Привет");
+
+    let mut group = c.benchmark_group("history_200k");
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+
+    group.bench_function("list_conversations_50", |b| {
+        b.iter(|| {
+            let page = store.list_conversations(50, 0).expect("the list loads");
+            assert_eq!(page.len(), 50);
+            page
+        })
+    });
+
+    for (label, query) in SEARCHES {
+        group.bench_function(*label, |b| {
+            b.iter(|| {
+                let hits = store
+                    .search(black_box(query), SEARCH_LIMIT)
+                    .expect("the search runs");
+                assert!(!hits.is_empty());
+                hits
+            })
+        });
+    }
+
+    let long = seeded.long_conversation;
+    group.bench_function("open_5000_message_conversation", |b| {
+        b.iter(|| {
+            let conversation = store.conversation(black_box(long)).expect("it exists");
+            let messages = store.messages(long).expect("its messages load");
+            assert_eq!(messages.len(), LONG_CONVERSATION_MESSAGES);
+            (conversation, messages)
+        })
+    });
+
+    group.bench_function("cache_hit_store", |b| {
+        b.iter(|| {
+            store
+                .cache_get(black_box(&seeded.cache_key))
+                .expect("the lookup runs")
+                .expect("the key is cached")
+        })
+    });
+
+    // For the report: how the slow candidates are planned.
+    explain(
+        &store,
+        "list_conversations",
+        "SELECT c.id, c.title, c.model, c.updated_at,
+                (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)
+         FROM conversations c ORDER BY c.updated_at DESC, c.id DESC LIMIT 50 OFFSET 0",
+        &[],
+    );
+    explain(
+        &store,
+        "search",
+        "SELECT m.conversation_id, c.title, m.id, m.role,
+                snippet(messages_fts, 0, char(57344), char(57345), '…', 16), c.updated_at
+         FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
+         JOIN conversations c ON c.id = m.conversation_id
+         WHERE messages_fts MATCH ?1 ORDER BY rank LIMIT ?2",
+        &[&"function", &(SEARCH_LIMIT as i64)],
+    );
+
+    // Whole turns through ChatSession, with the store on its own thread as in the app. One
+    // real turn against the fake server puts the answer in the cache first.
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let fake = rt
+        .block_on(FakeGemini::start(
+            FakeOptions::default(),
+            Behavior::text("Use criterion, seed a temp database once, and time each query."),
+        ))
+        .expect("the fake server starts");
+    let client = Client::new(ClientOptions {
+        base_url: fake.base_url(),
+        api_key: Some(secrecy::SecretString::from("k")),
+        timeouts: Timeouts::default(),
+    })
+    .expect("the client builds");
+    let handle = StoreHandle::spawn(store).expect("the store thread starts");
+    let primer = session(&client, &handle, true);
+    let first = rt.block_on(turn(&primer));
+    assert!(!first.cached, "the first turn asks the fake server");
+    assert!(
+        first.save_error.is_none() && !first.text.is_empty(),
+        "{first:?}"
+    );
+    let cached: Option<CachedAnswer> = rt.block_on(async {
+        let key = geminal::chat::cache_key(&geminal::chat::Turn::new(MODEL, CACHED_PROMPT));
+        handle
+            .call(move |s| s.cache_get(&key))
+            .await
+            .expect("the lookup runs")
+    });
+    assert_eq!(
+        cached.map(|a| a.text),
+        Some(first.text.clone()),
+        "the first turn cached its answer"
+    );
+
+    for save in [false, true] {
+        let suffix = if save { "save" } else { "nosave" };
+        let warm = session(&client, &handle, save);
+        assert_hit(&rt.block_on(turn(&warm)));
+        group.bench_function(format!("cache_hit_session_warm_{suffix}"), |b| {
+            b.iter(|| {
+                let report = rt.block_on(turn(&warm));
+                assert_hit(&report);
+                report
+            })
+        });
+        group.bench_function(format!("cache_hit_session_cold_{suffix}"), |b| {
+            b.iter_batched(
+                || session(&client, &handle, save),
+                |cold| {
+                    let report = rt.block_on(turn(&cold));
+                    assert_hit(&report);
+                    (report, cold)
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+
+    let conversations = rt.block_on(handle.call(|s| {
+        s.connection()
+            .query_row("SELECT count(*) FROM conversations", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(|e| geminal::store::StoreError::from_sqlite(Path::new("bench"), e))
+    }));
+    eprintln!(
+        "store: after the session benchmarks: {} conversations, database {:.1} MB",
+        conversations.map_or_else(|e| e.to_string(), |n| n.to_string()),
+        file_size(&path) as f64 / 1e6
+    );
+    drop(handle);
+    drop(fake);
+}
+
+criterion_group!(benches, history_200k);
+criterion_main!(benches);
