@@ -32,10 +32,19 @@ impl Rng {
 
 #[test]
 fn sigkill_at_random_points_never_loses_committed_text() {
-    let runs: usize = std::env::var("GEMINAL_CRASH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let runs: usize = std::env::var("GEMINAL_CRASH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
     let answer = answer();
     let chunk_len = answer.len() / CHUNKS + 1;
-    let fake = FakeGemini::start_in_thread(FakeOptions::default(), Behavior::text(answer.clone()).with_chunks(CHUNKS).with_chunk_delay(Duration::from_millis(25))).unwrap();
+    let fake = FakeGemini::start_in_thread(
+        FakeOptions::default(),
+        Behavior::text(answer.clone())
+            .with_chunks(CHUNKS)
+            .with_chunk_delay(Duration::from_millis(25)),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.sqlite3");
     let mut rng = Rng(0x5eed_1234_abcd_0001);
@@ -80,23 +89,42 @@ fn sigkill_at_random_points_never_loses_committed_text() {
             std::thread::sleep(kill_after.saturating_sub(started.elapsed()));
             let _ = child.kill(); // SIGKILL
             let _ = child.wait();
-            shown_at_kill.insert(*run, String::from_utf8_lossy(&shown.lock().unwrap()).into_owned());
+            shown_at_kill.insert(
+                *run,
+                String::from_utf8_lossy(&shown.lock().unwrap()).into_owned(),
+            );
         }
 
         let (store, _) = Store::open(&db).unwrap();
         let conn = store.connection();
-        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(ok, "ok", "after batch {batch}");
-        let streaming: i64 = conn.query_row("SELECT count(*) FROM messages WHERE status = 'streaming'", [], |r| r.get(0)).unwrap();
+        let streaming: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM messages WHERE status = 'streaming'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
         assert_eq!(streaming, 0, "every dead writer's answer was recovered");
         for (id, text) in &completed {
-            let now: String = conn.query_row("SELECT text FROM messages WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+            let now: String = conn
+                .query_row("SELECT text FROM messages WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .unwrap();
             assert_eq!(&now, text, "completed message {id} changed");
         }
         let mut stmt = conn
             .prepare("SELECT m.id, c.title, m.status, m.text FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.role = 'model'")
             .unwrap();
-        let rows: Vec<(i64, String, String, String)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect();
+        let rows: Vec<(i64, String, String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         for (id, title, status, text) in rows {
             match status.as_str() {
                 "complete" => {
@@ -110,15 +138,28 @@ fn sigkill_at_random_points_never_loses_committed_text() {
                     let run: usize = title.trim_start_matches("question ").parse().unwrap();
                     if let Some(shown) = shown_at_kill.get(&run) {
                         interrupted_seen += 1;
-                        assert!(answer.starts_with(shown.as_str()), "{title}: the screen showed {shown:?}");
+                        assert!(
+                            answer.starts_with(shown.as_str()),
+                            "{title}: the screen showed {shown:?}"
+                        );
                         // At most one save interval (150 ms = 6 chunks of 25 ms) plus slack for a loaded machine.
-                        assert!(text.len() + 12 * chunk_len >= shown.len(), "{title}: saved {} bytes but {} were shown", text.len(), shown.len());
+                        assert!(
+                            text.len() + 12 * chunk_len >= shown.len(),
+                            "{title}: saved {} bytes but {} were shown",
+                            text.len(),
+                            shown.len()
+                        );
                     }
                 }
                 other => panic!("{title}: unexpected status {other}"),
             }
         }
     }
-    eprintln!("{runs} runs: {complete_seen} answers completed, {interrupted_seen} interrupted and recovered");
-    assert!(interrupted_seen > 0, "no kill landed mid-answer; the test proves nothing");
+    eprintln!(
+        "{runs} runs: {complete_seen} answers completed, {interrupted_seen} interrupted and recovered"
+    );
+    assert!(
+        interrupted_seen > 0,
+        "no kill landed mid-answer; the test proves nothing"
+    );
 }

@@ -1,6 +1,8 @@
 //! Shared helpers for integration tests: a fake Gemini and a client pointed at it.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::time::Duration;
 
 use geminal::gemini::fake::{Behavior, FakeGemini, FakeOptions};

@@ -1,0 +1,128 @@
+//! Running `geminal` as a process against an in-process fake, with a private home directory.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use geminal::gemini::fake::{Behavior, FakeGemini, FakeOptions};
+
+pub const KEY: &str = "AIzaCLI-test-Secret-987654321";
+
+pub struct Env {
+    pub fake: FakeGemini,
+    pub home: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new(default: Behavior) -> Env {
+        Env {
+            fake: FakeGemini::start_in_thread(FakeOptions::default(), default).unwrap(),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_geminal"));
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("XDG_DATA_HOME", self.home.path().join("data"))
+            .env("GOOGLE_GEMINI_BASE_URL", self.fake.base_url())
+            .env("GEMINI_API_KEY", KEY)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        finish(&mut self.command(args))
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        wait_bounded(child)
+    }
+}
+
+/// Runs a command to completion, killing it if it hangs (a hung child must fail the test,
+/// not the whole CI run).
+pub fn finish(cmd: &mut Command) -> Run {
+    wait_bounded(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+pub fn wait_bounded(child: std::process::Child) -> Run {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(output) => Run::from(output.unwrap()),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            let run = rx.recv().map(|o| Run::from(o.unwrap()));
+            panic!("geminal hung and was killed: {run:?}");
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into(),
+            stderr: String::from_utf8_lossy(&o.stderr).into(),
+        }
+    }
+}
+
+impl Run {
+    /// Asserts a failure: the code, exactly one stderr line naming it, and no key anywhere.
+    #[track_caller]
+    pub fn assert_failed(&self, code: i32, needle: &str) {
+        assert_eq!(self.code, code, "{self:?}");
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one stderr line expected: {self:?}");
+        assert!(
+            lines[0].starts_with("geminal: ") && lines[0].contains(needle),
+            "{self:?}"
+        );
+        assert!(
+            !lines[0].contains('{') && !lines[0].contains("panicked"),
+            "{self:?}"
+        );
+        self.assert_no_key();
+    }
+
+    #[track_caller]
+    pub fn assert_no_key(&self) {
+        assert!(
+            !self.stdout.contains(KEY) && !self.stderr.contains(KEY),
+            "key leaked: {self:?}"
+        );
+    }
+}
