@@ -480,6 +480,13 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_valid() {
+        let file: FileConfig = toml::from_str(include_str!("../assets/config.example.toml")).unwrap();
+        assert_eq!(file.model.as_deref(), Some(DEFAULT_MODEL));
+        assert_eq!(file.cache, Some(true));
+    }
+
+    #[test]
     fn seconds_parse() {
         assert_eq!(parse_seconds("2.5"), Ok(Duration::from_millis(2500)));
         assert_eq!(parse_seconds("30s"), Ok(Duration::from_secs(30)));
