@@ -7,6 +7,7 @@ mod history;
 mod line_chat;
 mod models;
 mod output;
+mod serve_fake;
 mod stats;
 
 use std::path::PathBuf;
@@ -72,6 +73,9 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Requests, cache hits, tokens and latency so far.
     Stats(stats::StatsArgs),
+    /// Run the simulated Gemini as a server (prints its base URL).
+    #[command(hide = true)]
+    ServeFake(serve_fake::ServeFakeArgs),
 }
 
 impl GlobalArgs {
@@ -204,6 +208,7 @@ pub fn main() -> ExitCode {
             Some(Command::Models(args)) => models::run(&cli.global, args).await,
             Some(Command::History(args)) => history::run(&cli.global, args).await,
             Some(Command::Stats(args)) => stats::run(&cli.global, args).await,
+            Some(Command::ServeFake(args)) => serve_fake::run(args).await,
             None => line_chat::run(&cli.global).await,
         }
     });
