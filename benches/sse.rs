@@ -40,10 +40,7 @@ fn capture_c_events() -> Vec<&'static [u8]> {
 /// Capture C's middle text chunk (`middle`) with its text replaced by `text`.
 fn middle_chunk_with_text(middle: &str, text: &str) -> Vec<u8> {
     let original = "\" Support (LTS) version of Node.js is **v24.18.0**, while the latest \\\"Current\\\" feature\"";
-    assert!(
-        middle.contains(original),
-        "capture C's middle chunk changed"
-    );
+    assert!(middle.contains(original), "capture C's middle chunk changed");
     let quoted = serde_json::to_string(text).expect("a string serialises");
     middle.replacen(original, &quoted, 1).into_bytes()
 }
@@ -54,14 +51,7 @@ fn large_stream() -> Vec<u8> {
     let events = capture_c_events();
     let middle = std::str::from_utf8(events[1]).expect("capture C is UTF-8");
     let mut stream = events[0].to_vec();
-    let extras = [
-        "",
-        " é",
-        " 世界",
-        " — ok",
-        " 🦀",
-        " and more words to vary the length",
-    ];
+    let extras = ["", " é", " 世界", " — ok", " 🦀", " and more words to vary the length"];
     let mut i = 0usize;
     while stream.len() < STREAM_BYTES {
         let text = format!(
@@ -96,15 +86,8 @@ fn sse_decode_throughput(c: &mut Criterion) {
     let stream = large_stream();
     let events = decode_in_pieces(&stream);
     let replayed = replay(&stream).expect("the large stream replays");
-    assert!(
-        replayed
-            .iter()
-            .any(|e| matches!(e, StreamEvent::Finished(_)))
-    );
-    eprintln!(
-        "sse_decode_throughput: {} bytes, {events} events",
-        stream.len()
-    );
+    assert!(replayed.iter().any(|e| matches!(e, StreamEvent::Finished(_))));
+    eprintln!("sse_decode_throughput: {} bytes, {events} events", stream.len());
 
     let mut group = c.benchmark_group("sse_decode_throughput");
     group
@@ -112,9 +95,7 @@ fn sse_decode_throughput(c: &mut Criterion) {
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    group.bench_function("decode_items_16KiB_reads", |b| {
-        b.iter(|| decode_in_pieces(black_box(&stream)))
-    });
+    group.bench_function("decode_items_16KiB_reads", |b| b.iter(|| decode_in_pieces(black_box(&stream))));
     group.bench_function("replay_decode_parse_classify", |b| {
         b.iter(|| replay(black_box(&stream)).expect("replays").len())
     });
@@ -125,10 +106,7 @@ fn chunk_to_text_latency(c: &mut Criterion) {
     let event = capture_c_events()[1].to_vec();
     let split = event.len() - LAST_BYTES;
     let (head, tail) = event.split_at(split);
-    eprintln!(
-        "chunk_to_text_latency: one {}-byte event, last {LAST_BYTES} bytes timed",
-        event.len()
-    );
+    eprintln!("chunk_to_text_latency: one {}-byte event, last {LAST_BYTES} bytes timed", event.len());
 
     let setup = || {
         let mut decoder = SseDecoder::new();
@@ -138,14 +116,8 @@ fn chunk_to_text_latency(c: &mut Criterion) {
         (decoder, items, VecDeque::with_capacity(8))
     };
     // The decoder and buffers are returned so that dropping them is not timed either.
-    let routine = |(mut decoder, mut items, mut events): (
-        SseDecoder,
-        Vec<SseItem>,
-        VecDeque<StreamEvent>,
-    )| {
-        decoder
-            .feed(black_box(tail), &mut items)
-            .expect("the tail decodes");
+    let routine = |(mut decoder, mut items, mut events): (SseDecoder, Vec<SseItem>, VecDeque<StreamEvent>)| {
+        decoder.feed(black_box(tail), &mut items).expect("the tail decodes");
         let item = items.pop().expect("the tail completes the event");
         let chunk = parse_item(item, "model", None).expect("the event parses");
         classify_chunk(chunk, &mut events).expect("the event classifies");
@@ -158,12 +130,8 @@ fn chunk_to_text_latency(c: &mut Criterion) {
     };
 
     let mut group = c.benchmark_group("chunk_to_text_latency");
-    group
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    group.bench_function("last_16_bytes_to_text", |b| {
-        b.iter_batched(setup, routine, BatchSize::SmallInput)
-    });
+    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    group.bench_function("last_16_bytes_to_text", |b| b.iter_batched(setup, routine, BatchSize::SmallInput));
     group.finish();
 }
 

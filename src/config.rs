@@ -8,6 +8,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::engine::{EngineConfig, RetryPolicy};
 use crate::gemini::{DEFAULT_BASE_URL, Timeouts};
 
 pub const DEFAULT_MODEL: &str = "gemini-flash-latest";
@@ -24,6 +25,9 @@ pub struct Overrides {
     pub first_token_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub total_timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub max_concurrent: Option<usize>,
+    pub rpm: Option<u32>,
 }
 
 /// The config file (`config.toml`). Every field is optional; unknown fields are an error so a
@@ -43,6 +47,16 @@ pub struct FileConfig {
     pub cache: Option<bool>,
     /// Most answers kept in the persistent cache (default 10,000).
     pub cache_max_entries: Option<usize>,
+    /// Answers in flight at once (default 16).
+    pub max_concurrent: Option<usize>,
+    /// Extra attempts after a failed one (default 4).
+    pub retries: Option<u32>,
+    /// Requests per minute for every model (unless listed in `rate_limits`).
+    pub rpm: Option<u32>,
+    /// Requests per minute, per model.
+    pub rate_limits: Option<std::collections::HashMap<String, u32>>,
+    /// Model used once another model's quota is exhausted.
+    pub fallback_model: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +81,7 @@ pub struct Config {
     pub system_prompt: Option<String>,
     pub cache: bool,
     pub cache_max_entries: usize,
+    pub engine: EngineConfig,
     pub db_path: Option<PathBuf>,
     pub config_path: Option<PathBuf>,
     pub timeouts: Timeouts,
@@ -85,6 +100,7 @@ impl std::fmt::Debug for Config {
             .field("model_explicit", &self.model_explicit)
             .field("cache", &self.cache)
             .field("cache_max_entries", &self.cache_max_entries)
+            .field("engine", &self.engine)
             .field("system_prompt", &self.system_prompt)
             .field("db_path", &self.db_path)
             .field("config_path", &self.config_path)
@@ -104,9 +120,7 @@ pub enum ConfigError {
     Unreadable { path: String, reason: String },
     #[error("The config file {path} is not valid: {reason}.")]
     Invalid { path: String, reason: String },
-    #[error(
-        "The config file {path} holds an api_key but other users can read it: run `chmod 600 {path}`."
-    )]
+    #[error("The config file {path} holds an api_key but other users can read it: run `chmod 600 {path}`.")]
     KeyFileTooOpen { path: String },
     #[error("The setting {name} must be a positive number of seconds, not {value}.")]
     BadDuration { name: String, value: String },
@@ -131,23 +145,17 @@ impl Config {
     }
 
     /// Resolves with `env` standing in for the environment (tests).
-    pub fn resolve_with(
-        overrides: &Overrides,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
-        let env = |name: &str| {
-            env(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let (config_path, explicit) = match overrides
-            .config
-            .clone()
-            .or_else(|| env("GEMINAL_CONFIG").map(PathBuf::from))
-        {
-            Some(path) => (Some(path), true),
-            None => (default_config_path(), false),
-        };
+    pub fn engine_config(&self) -> EngineConfig {
+        self.engine.clone()
+    }
+
+    pub fn resolve_with(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let env = |name: &str| env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let (config_path, explicit) =
+            match overrides.config.clone().or_else(|| env("GEMINAL_CONFIG").map(PathBuf::from)) {
+                Some(path) => (Some(path), true),
+                None => (default_config_path(), false),
+            };
         let file = match &config_path {
             Some(path) => load_file(path, explicit)?,
             None => FileConfig::default(),
@@ -159,16 +167,8 @@ impl Config {
             (Some(SecretString::from(key)), KeySource::GoogleApiKey)
         } else if let Some(key) = env("GEMINI_API_KEY") {
             (Some(SecretString::from(key)), KeySource::GeminiApiKey)
-        } else if let Some(key) = file
-            .api_key
-            .as_deref()
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-        {
-            (
-                Some(SecretString::from(key.to_owned())),
-                KeySource::ConfigFile,
-            )
+        } else if let Some(key) = file.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+            (Some(SecretString::from(key.to_owned())), KeySource::ConfigFile)
         } else {
             (None, KeySource::None)
         };
@@ -186,32 +186,19 @@ impl Config {
             .or_else(|| env("GEMINAL_MODEL"))
             .or(file.model.clone())
             .unwrap_or_else(|| DEFAULT_MODEL.to_owned());
-        let db_path = overrides
-            .db
-            .clone()
-            .or_else(|| env("GEMINAL_DB").map(PathBuf::from))
-            .or_else(default_db_path);
+        let db_path = overrides.db.clone().or_else(|| env("GEMINAL_DB").map(PathBuf::from)).or_else(default_db_path);
 
         let defaults = Timeouts::default();
         let timeouts = Timeouts {
-            connect: pick(
-                overrides.connect_timeout,
-                file.connect_timeout_secs,
-                "connect_timeout_secs",
-            )?
-            .unwrap_or(defaults.connect),
+            connect: pick(overrides.connect_timeout, file.connect_timeout_secs, "connect_timeout_secs")?
+                .unwrap_or(defaults.connect),
             first_token: pick(
                 overrides.first_token_timeout,
                 file.first_token_timeout_secs,
                 "first_token_timeout_secs",
             )?
             .unwrap_or(defaults.first_token),
-            idle: pick(
-                overrides.idle_timeout,
-                file.idle_timeout_secs,
-                "idle_timeout_secs",
-            )?
-            .unwrap_or(defaults.idle),
+            idle: pick(overrides.idle_timeout, file.idle_timeout_secs, "idle_timeout_secs")?.unwrap_or(defaults.idle),
         };
         let total_timeout = pick(overrides.total_timeout, file.timeout_secs, "timeout_secs")?;
 
@@ -223,6 +210,16 @@ impl Config {
             model_explicit,
             cache: file.cache.unwrap_or(true),
             cache_max_entries: file.cache_max_entries.unwrap_or(10_000),
+            engine: EngineConfig {
+                max_concurrent: overrides.max_concurrent.or(file.max_concurrent).unwrap_or(16).clamp(1, 4096),
+                rpm: file.rate_limits.clone().unwrap_or_default(),
+                default_rpm: overrides.rpm.or(file.rpm).filter(|r| *r > 0),
+                retry: RetryPolicy {
+                    max_attempts: overrides.retries.or(file.retries).unwrap_or(4).min(20) + 1,
+                    ..RetryPolicy::default()
+                },
+                fallback_model: file.fallback_model.clone().filter(|m| !m.trim().is_empty()),
+            },
             system_prompt: file.system_prompt.filter(|s| !s.trim().is_empty()),
             db_path,
             config_path,
@@ -233,11 +230,7 @@ impl Config {
     }
 }
 
-fn pick(
-    flag: Option<Duration>,
-    file: Option<f64>,
-    name: &str,
-) -> Result<Option<Duration>, ConfigError> {
+fn pick(flag: Option<Duration>, file: Option<f64>, name: &str) -> Result<Option<Duration>, ConfigError> {
     if flag.is_some() {
         return Ok(flag);
     }
@@ -245,10 +238,7 @@ fn pick(
         if secs.is_finite() && secs > 0.0 && secs < 1e9 {
             Ok(Duration::from_secs_f64(secs))
         } else {
-            Err(ConfigError::BadDuration {
-                name: name.to_owned(),
-                value: secs.to_string(),
-            })
+            Err(ConfigError::BadDuration { name: name.to_owned(), value: secs.to_string() })
         }
     })
     .transpose()
@@ -256,11 +246,8 @@ fn pick(
 
 /// Parses a positive number of seconds from a flag value.
 pub fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .trim()
-        .trim_end_matches('s')
-        .parse()
-        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    let secs: f64 =
+        text.trim().trim_end_matches('s').parse().map_err(|_| format!("'{text}' is not a number of seconds"))?;
     if secs.is_finite() && secs > 0.0 && secs < 1e9 {
         Ok(Duration::from_secs_f64(secs))
     } else {
@@ -279,17 +266,12 @@ fn load_file(path: &Path, explicit: bool) -> Result<FileConfig, ConfigError> {
             return Err(ConfigError::Missing { path: shown });
         }
         Err(e) => {
-            return Err(ConfigError::Unreadable {
-                path: shown,
-                reason: e.kind().to_string(),
-            });
+            return Err(ConfigError::Unreadable { path: shown, reason: e.kind().to_string() });
         }
     };
     let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
         path: shown.clone(),
-        reason: crate::sanitize::one_line(e.message(), 160)
-            .trim_end_matches('.')
-            .to_owned(),
+        reason: crate::sanitize::one_line(e.message(), 160).trim_end_matches('.').to_owned(),
     })?;
     if file.api_key.is_some() && readable_by_others(path) {
         return Err(ConfigError::KeyFileTooOpen { path: shown });
@@ -300,9 +282,7 @@ fn load_file(path: &Path, explicit: bool) -> Result<FileConfig, ConfigError> {
 #[cfg(unix)]
 fn readable_by_others(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o077 != 0)
-        .unwrap_or(false)
+    std::fs::metadata(path).map(|m| m.permissions().mode() & 0o077 != 0).unwrap_or(false)
 }
 
 #[cfg(not(unix))]
@@ -319,10 +299,7 @@ mod tests {
     /// Resolves with `vars` as the whole environment; with no config given, an empty one is
     /// used so the developer's own config file cannot leak into the test.
     fn resolve(overrides: &Overrides, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let dir = tempfile::tempdir().unwrap();
         let mut o = overrides.clone();
         if o.config.is_none() {
@@ -339,15 +316,8 @@ mod tests {
 
     #[test]
     fn google_api_key_wins_over_gemini_api_key() {
-        let c = resolve(
-            &Overrides::default(),
-            &[("GEMINI_API_KEY", "gem"), ("GOOGLE_API_KEY", "goo")],
-        )
-        .unwrap();
-        assert_eq!(
-            (key(&c).as_deref(), c.key_source),
-            (Some("goo"), KeySource::GoogleApiKey)
-        );
+        let c = resolve(&Overrides::default(), &[("GEMINI_API_KEY", "gem"), ("GOOGLE_API_KEY", "goo")]).unwrap();
+        assert_eq!((key(&c).as_deref(), c.key_source), (Some("goo"), KeySource::GoogleApiKey));
         let c = resolve(&Overrides::default(), &[("GEMINI_API_KEY", " gem \n")]).unwrap();
         assert_eq!(key(&c).as_deref(), Some("gem"));
         let c = resolve(&Overrides::default(), &[("GEMINI_API_KEY", "  ")]).unwrap();
@@ -358,55 +328,19 @@ mod tests {
     fn flags_beat_env_beat_file_beat_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
-        std::fs::write(
-            &path,
-            "model = \"file-model\"\nbase_url = \"http://file\"\nidle_timeout_secs = 7\n",
-        )
-        .unwrap();
-        let with_file = Overrides {
-            config: Some(path.clone()),
-            ..Overrides::default()
-        };
+        std::fs::write(&path, "model = \"file-model\"\nbase_url = \"http://file\"\nidle_timeout_secs = 7\n").unwrap();
+        let with_file = Overrides { config: Some(path.clone()), ..Overrides::default() };
         let c = resolve(&with_file, &[]).unwrap();
-        assert_eq!(
-            (c.model.as_str(), c.base_url.as_str()),
-            ("file-model", "http://file")
-        );
+        assert_eq!((c.model.as_str(), c.base_url.as_str()), ("file-model", "http://file"));
         assert_eq!(c.timeouts.idle, Duration::from_secs(7));
-        let c = resolve(
-            &with_file,
-            &[
-                ("GEMINAL_MODEL", "env-model"),
-                ("GOOGLE_GEMINI_BASE_URL", "http://env"),
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            (c.model.as_str(), c.base_url.as_str()),
-            ("env-model", "http://env")
-        );
-        let flags = Overrides {
-            model: Some("flag-model".into()),
-            base_url: Some("http://flag".into()),
-            ..with_file
-        };
-        let c = resolve(
-            &flags,
-            &[
-                ("GEMINAL_MODEL", "env-model"),
-                ("GOOGLE_GEMINI_BASE_URL", "http://env"),
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            (c.model.as_str(), c.base_url.as_str()),
-            ("flag-model", "http://flag")
-        );
+        let c =
+            resolve(&with_file, &[("GEMINAL_MODEL", "env-model"), ("GOOGLE_GEMINI_BASE_URL", "http://env")]).unwrap();
+        assert_eq!((c.model.as_str(), c.base_url.as_str()), ("env-model", "http://env"));
+        let flags = Overrides { model: Some("flag-model".into()), base_url: Some("http://flag".into()), ..with_file };
+        let c = resolve(&flags, &[("GEMINAL_MODEL", "env-model"), ("GOOGLE_GEMINI_BASE_URL", "http://env")]).unwrap();
+        assert_eq!((c.model.as_str(), c.base_url.as_str()), ("flag-model", "http://flag"));
         let c = resolve(&Overrides::default(), &[]).unwrap();
-        assert_eq!(
-            (c.model.as_str(), c.base_url.as_str()),
-            (DEFAULT_MODEL, DEFAULT_BASE_URL)
-        );
+        assert_eq!((c.model.as_str(), c.base_url.as_str()), (DEFAULT_MODEL, DEFAULT_BASE_URL));
     }
 
     #[test]
@@ -418,26 +352,13 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-            let err = resolve(
-                &Overrides {
-                    config: Some(path.clone()),
-                    ..Overrides::default()
-                },
-                &[],
-            )
-            .unwrap_err();
+            let err = resolve(&Overrides { config: Some(path.clone()), ..Overrides::default() }, &[]).unwrap_err();
             assert!(matches!(err, ConfigError::KeyFileTooOpen { .. }), "{err}");
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
-        let o = Overrides {
-            config: Some(path),
-            ..Overrides::default()
-        };
+        let o = Overrides { config: Some(path), ..Overrides::default() };
         assert_eq!(key(&resolve(&o, &[]).unwrap()).as_deref(), Some("file-key"));
-        assert_eq!(
-            key(&resolve(&o, &[("GEMINI_API_KEY", "env")]).unwrap()).as_deref(),
-            Some("env")
-        );
+        assert_eq!(key(&resolve(&o, &[("GEMINI_API_KEY", "env")]).unwrap()).as_deref(), Some("env"));
     }
 
     #[test]
@@ -445,27 +366,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
         std::fs::write(&path, "modle = \"x\"\n").unwrap();
-        let err = resolve(
-            &Overrides {
-                config: Some(path.clone()),
-                ..Overrides::default()
-            },
-            &[],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("unknown field") && err.contains("modle") && !err.contains('\n'),
-            "{err}"
-        );
-        let missing = resolve(
-            &Overrides {
-                config: Some(dir.path().join("nope.toml")),
-                ..Overrides::default()
-            },
-            &[],
-        )
-        .unwrap_err();
+        let err =
+            resolve(&Overrides { config: Some(path.clone()), ..Overrides::default() }, &[]).unwrap_err().to_string();
+        assert!(err.contains("unknown field") && err.contains("modle") && !err.contains('\n'), "{err}");
+        let missing = resolve(&Overrides { config: Some(dir.path().join("nope.toml")), ..Overrides::default() }, &[])
+            .unwrap_err();
         assert!(matches!(missing, ConfigError::Missing { .. }));
     }
 
@@ -473,10 +378,7 @@ mod tests {
     fn debug_never_shows_the_key() {
         let c = resolve(&Overrides::default(), &[("GEMINI_API_KEY", "AIzaSECRET")]).unwrap();
         let text = format!("{c:?}");
-        assert!(
-            !text.contains("AIzaSECRET") && text.contains("[REDACTED]"),
-            "{text}"
-        );
+        assert!(!text.contains("AIzaSECRET") && text.contains("[REDACTED]"), "{text}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod gemini;
 pub mod sanitize;
 pub mod store;

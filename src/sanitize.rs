@@ -12,19 +12,9 @@ fn is_safe(c: char) -> bool {
         '\n' | '\t' => true,
         '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' => false,
         // Bidi embeddings, overrides, isolates and marks ("Trojan Source").
-        '\u{061c}'
-        | '\u{200e}'
-        | '\u{200f}'
-        | '\u{202a}'..='\u{202e}'
-        | '\u{2066}'..='\u{2069}' => false,
+        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => false,
         // Invisible characters that can hide or disguise text. ZWNJ/ZWJ (U+200C/D) stay: emoji need them.
-        '\u{00ad}'
-        | '\u{180e}'
-        | '\u{200b}'
-        | '\u{2028}'
-        | '\u{2029}'
-        | '\u{2060}'..='\u{2064}'
-        | '\u{feff}' => false,
+        '\u{00ad}' | '\u{180e}' | '\u{200b}' | '\u{2028}' | '\u{2029}' | '\u{2060}'..='\u{2064}' | '\u{feff}' => false,
         '\u{fff9}'..='\u{fffb}' | '\u{e0000}'..='\u{e007f}' => false,
         _ => true,
     }

@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{client_for, fake, quick_timeouts};
-use geminal::chat::{ChatOptions, ChatSession, Outcome, Target, TurnEvent, TurnReport};
+use geminal::chat::{ChatOptions, ChatSession, Outcome, Shown, Target, TurnEvent, TurnReport};
+use geminal::engine::{Engine, EngineConfig, RetryPolicy};
 use geminal::gemini::fake::{Behavior, FakeGemini, Fault, StreamEnd};
 use geminal::store::{MessageStatus, Store, StoreError, StoreHandle};
 
@@ -26,17 +27,15 @@ async fn setup_with(prepare: impl FnOnce(&Store)) -> Setup {
     let db = dir.path().join("h.sqlite3");
     let (store, _) = Store::open(&db).unwrap();
     prepare(&store);
-    let session = ChatSession::new(
-        client_for(&fake, quick_timeouts()),
-        Some(StoreHandle::spawn(store).unwrap()),
-        ChatOptions::default(),
-    );
-    Setup {
-        fake,
-        session,
-        db,
-        _dir: dir,
-    }
+    let session = ChatSession::new(engine(&fake), Some(StoreHandle::spawn(store).unwrap()), ChatOptions::default());
+    Setup { fake, session, db, _dir: dir }
+}
+
+/// An engine that does not retry: these tests look at single failures.
+fn engine(fake: &FakeGemini) -> Engine {
+    let config =
+        EngineConfig { retry: RetryPolicy { max_attempts: 1, ..RetryPolicy::default() }, ..EngineConfig::default() };
+    Engine::new(client_for(fake, quick_timeouts()), config)
 }
 
 async fn setup() -> Setup {
@@ -52,19 +51,21 @@ async fn turn(
 ) -> (TurnReport, String) {
     let prepared = s
         .session
-        .prepare(
-            target,
-            prompt.into(),
-            model.map(str::to_owned),
-            MODEL,
-            system.map(str::to_owned),
-        )
+        .prepare(target, prompt.into(), model.map(str::to_owned), MODEL, system.map(str::to_owned))
         .await
         .unwrap();
     let mut shown = String::new();
     let report = s
         .session
-        .run(prepared, &mut |t| shown.push_str(t), std::future::pending())
+        .run(
+            prepared,
+            &mut |t| {
+                if let Shown::Text(t) = t {
+                    shown.push_str(&t)
+                }
+            },
+            std::future::pending(),
+        )
         .await;
     (report, shown)
 }
@@ -76,23 +77,12 @@ fn reader(s: &Setup) -> rusqlite::Connection {
 #[tokio::test]
 async fn a_repeated_question_is_answered_from_the_cache_without_a_request() {
     let s = setup().await;
-    s.fake
-        .set_default(Behavior::text("Birds follow food.").with_chunks(3));
+    s.fake.set_default(Behavior::text("Birds follow food.").with_chunks(3));
     let (first, shown) = turn(&s, Target::New, "why do birds migrate?", None, None).await;
-    assert_eq!(
-        (first.outcome.clone(), first.cached, shown.as_str()),
-        (Outcome::Complete, false, "Birds follow food.")
-    );
+    assert_eq!((first.outcome.clone(), first.cached, shown.as_str()), (Outcome::Complete, false, "Birds follow food."));
     let (second, shown) = turn(&s, Target::New, "why do birds migrate?", None, None).await;
-    assert_eq!(
-        (second.outcome, second.cached, shown.as_str()),
-        (Outcome::Complete, true, "Birds follow food.")
-    );
-    assert_eq!(
-        s.fake.generate_count(),
-        1,
-        "no request for the cached answer"
-    );
+    assert_eq!((second.outcome, second.cached, shown.as_str()), (Outcome::Complete, true, "Birds follow food."));
+    assert_eq!(s.fake.generate_count(), 1, "no request for the cached answer");
     let cached: i64 = reader(&s)
         .query_row(
             "SELECT cached FROM messages WHERE conversation_id = ?1 AND role = 'model'",
@@ -102,11 +92,7 @@ async fn a_repeated_question_is_answered_from_the_cache_without_a_request() {
         .unwrap();
     assert_eq!(cached, 1, "saved in history, marked as cached");
     let (hits, requests): (i64, i64) = reader(&s)
-        .query_row(
-            "SELECT sum(cached), count(*) FROM request_metrics",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT sum(cached), count(*) FROM request_metrics", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
     assert_eq!((hits, requests), (1, 2));
 }
@@ -117,18 +103,9 @@ async fn the_cache_is_persistent_across_sessions() {
     s.fake.set_default(Behavior::text("persisted"));
     turn(&s, Target::New, "q", None, None).await;
     let (store, _) = Store::open(&s.db).unwrap();
-    let fresh = ChatSession::new(
-        client_for(&s.fake, quick_timeouts()),
-        Some(StoreHandle::spawn(store).unwrap()),
-        ChatOptions::default(),
-    );
-    let prepared = fresh
-        .prepare(Target::New, "q".into(), None, MODEL, None)
-        .await
-        .unwrap();
-    let report = fresh
-        .run(prepared, &mut |_| {}, std::future::pending())
-        .await;
+    let fresh = ChatSession::new(engine(&s.fake), Some(StoreHandle::spawn(store).unwrap()), ChatOptions::default());
+    let prepared = fresh.prepare(Target::New, "q".into(), None, MODEL, None).await.unwrap();
+    let report = fresh.run(prepared, &mut |_| {}, std::future::pending()).await;
     assert!(report.cached);
     assert_eq!(report.text, "persisted");
     assert_eq!(s.fake.generate_count(), 1);
@@ -141,14 +118,7 @@ async fn a_change_of_model_system_or_history_misses_the_cache() {
     let (first, _) = turn(&s, Target::New, "q", None, None).await;
     turn(&s, Target::New, "q", Some("gemini-2.5-pro"), None).await;
     turn(&s, Target::New, "q", None, Some("be terse")).await;
-    let (continued, _) = turn(
-        &s,
-        Target::Conversation(first.conversation_id.unwrap()),
-        "q",
-        None,
-        None,
-    )
-    .await;
+    let (continued, _) = turn(&s, Target::Conversation(first.conversation_id.unwrap()), "q", None, None).await;
     assert!(!continued.cached, "same prompt, but after history");
     assert_eq!(s.fake.generate_count(), 4);
     let (again, _) = turn(&s, Target::New, "q", None, Some("be terse")).await;
@@ -162,41 +132,19 @@ async fn a_bad_answer_is_never_cached() {
     let faults = [
         Fault::CutAfter(1),
         Fault::TruncateAfter(1),
-        Fault::BareErrorAfter {
-            after: 1,
-            status: 503,
-        },
-        Fault::ErrorEventAfter {
-            after: 1,
-            status: 500,
-        },
-        Fault::StopAfter {
-            after: 1,
-            reason: "SAFETY".into(),
-        },
-        Fault::StopAfter {
-            after: 1,
-            reason: "RECITATION".into(),
-        },
-        Fault::StopAfter {
-            after: 1,
-            reason: "MAX_TOKENS".into(),
-        },
+        Fault::BareErrorAfter { after: 1, status: 503 },
+        Fault::ErrorEventAfter { after: 1, status: 500 },
+        Fault::StopAfter { after: 1, reason: "SAFETY".into() },
+        Fault::StopAfter { after: 1, reason: "RECITATION".into() },
+        Fault::StopAfter { after: 1, reason: "MAX_TOKENS".into() },
         Fault::PromptBlocked("SAFETY".into()),
         Fault::http(503),
     ];
     for (i, fault) in faults.iter().enumerate() {
         let prompt = format!("question {i}");
-        s.fake.push(
-            Behavior::text("abcdef")
-                .with_chunks(3)
-                .with_fault(fault.clone()),
-        );
+        s.fake.push(Behavior::text("abcdef").with_chunks(3).with_fault(fault.clone()));
         let (report, _) = turn(&s, Target::New, &prompt, None, None).await;
-        assert!(
-            matches!(report.outcome, Outcome::Failed(_)),
-            "{fault:?}: {report:?}"
-        );
+        assert!(matches!(report.outcome, Outcome::Failed(_)), "{fault:?}: {report:?}");
         let before = s.fake.generate_count();
         s.fake.push(Behavior::text("good"));
         let (retry, shown) = turn(&s, Target::New, &prompt, None, None).await;
@@ -212,37 +160,20 @@ async fn failures_are_saved_with_the_right_status_and_text() {
     let cases = [
         (Fault::CutAfter(1), MessageStatus::Interrupted, "ab"),
         (Fault::http(503), MessageStatus::Error, ""),
-        (
-            Fault::PromptBlocked("SAFETY".into()),
-            MessageStatus::Blocked,
-            "",
-        ),
-        (
-            Fault::StopAfter {
-                after: 1,
-                reason: "SAFETY".into(),
-            },
-            MessageStatus::Blocked,
-            "ab",
-        ),
+        (Fault::PromptBlocked("SAFETY".into()), MessageStatus::Blocked, ""),
+        (Fault::StopAfter { after: 1, reason: "SAFETY".into() }, MessageStatus::Blocked, "ab"),
     ];
     for (fault, status, text) in cases {
-        s.fake.push(
-            Behavior::text("abcdef")
-                .with_chunks(3)
-                .with_fault(fault.clone()),
-        );
+        s.fake.push(Behavior::text("abcdef").with_chunks(3).with_fault(fault.clone()));
         let (report, _) = turn(&s, Target::New, "q", None, None).await;
         let (got_status, got_text, error): (String, String, Option<String>) = reader(&s)
-            .query_row("SELECT status, text, error FROM messages WHERE conversation_id = ?1 AND role = 'model'", [report.conversation_id.unwrap()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT status, text, error FROM messages WHERE conversation_id = ?1 AND role = 'model'",
+                [report.conversation_id.unwrap()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .unwrap();
-        assert_eq!(
-            (got_status.as_str(), got_text.as_str()),
-            (status.as_str(), text),
-            "{fault:?}"
-        );
+        assert_eq!((got_status.as_str(), got_text.as_str()), (status.as_str(), text), "{fault:?}");
         assert!(error.is_some_and(|e| !e.is_empty()), "{fault:?}");
     }
 }
@@ -251,46 +182,26 @@ async fn failures_are_saved_with_the_right_status_and_text() {
 async fn an_answer_is_saved_while_it_streams() {
     let s = setup().await;
     let answer: String = (0..40).map(|i| format!("w{i:02} ")).collect();
-    s.fake.push(
-        Behavior::text(answer.clone())
-            .with_chunks(40)
-            .with_chunk_delay(Duration::from_millis(40)),
-    );
-    let prepared = s
-        .session
-        .prepare(Target::New, "slow".into(), None, MODEL, None)
-        .await
-        .unwrap();
+    s.fake.push(Behavior::text(answer.clone()).with_chunks(40).with_chunk_delay(Duration::from_millis(40)));
+    let prepared = s.session.prepare(Target::New, "slow".into(), None, MODEL, None).await.unwrap();
     let running = tokio::spawn({
         let db = s.db.clone();
         async move {
             tokio::time::sleep(Duration::from_millis(800)).await;
             let conn = rusqlite::Connection::open(&db).unwrap();
-            conn.query_row(
-                "SELECT status, text FROM messages WHERE role = 'model'",
-                [],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-            )
+            conn.query_row("SELECT status, text FROM messages WHERE role = 'model'", [], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .unwrap()
         }
     });
-    let report = s
-        .session
-        .run(prepared, &mut |_| {}, std::future::pending())
-        .await;
+    let report = s.session.run(prepared, &mut |_| {}, std::future::pending()).await;
     let (status, partial) = running.await.unwrap();
     assert_eq!(status, "streaming");
-    assert!(
-        !partial.is_empty() && partial.len() < answer.len() && answer.starts_with(&partial),
-        "{partial:?}"
-    );
+    assert!(!partial.is_empty() && partial.len() < answer.len() && answer.starts_with(&partial), "{partial:?}");
     assert_eq!(report.text, answer);
     let (status, text): (String, String) = reader(&s)
-        .query_row(
-            "SELECT status, text FROM messages WHERE role = 'model'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT status, text FROM messages WHERE role = 'model'", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
     assert_eq!((status.as_str(), text), ("complete", answer));
 }
@@ -298,16 +209,8 @@ async fn an_answer_is_saved_while_it_streams() {
 #[tokio::test]
 async fn cancelling_keeps_the_partial_answer_and_closes_the_connection() {
     let s = setup().await;
-    s.fake.push(
-        Behavior::text("abcdefghij")
-            .with_chunks(10)
-            .with_chunk_delay(Duration::from_millis(100)),
-    );
-    let prepared = s
-        .session
-        .prepare(Target::New, "q".into(), None, MODEL, None)
-        .await
-        .unwrap();
+    s.fake.push(Behavior::text("abcdefghij").with_chunks(10).with_chunk_delay(Duration::from_millis(100)));
+    let prepared = s.session.prepare(Target::New, "q".into(), None, MODEL, None).await.unwrap();
     let cancel = async {
         tokio::time::sleep(Duration::from_millis(350)).await;
         TurnEvent::Cancelled
@@ -320,32 +223,19 @@ async fn cancelling_keeps_the_partial_answer_and_closes_the_connection() {
         report.text
     );
     let (status, text): (String, String) = reader(&s)
-        .query_row(
-            "SELECT status, text FROM messages WHERE role = 'model'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT status, text FROM messages WHERE role = 'model'", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
     assert_eq!((status.as_str(), text), ("interrupted", report.text));
     let id = s.fake.requests().last().unwrap().id;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        s.fake.stream_end(id).map(|e| e.0),
-        Some(StreamEnd::ClientClosed)
-    );
+    assert_eq!(s.fake.stream_end(id).map(|e| e.0), Some(StreamEnd::ClientClosed));
 }
 
 #[tokio::test]
 async fn a_full_disk_loses_nothing_already_shown() {
     let s = setup_with(|store| {
-        let pages: i64 = store
-            .connection()
-            .query_row("PRAGMA page_count", [], |r| r.get(0))
-            .unwrap();
-        store
-            .connection()
-            .pragma_update(None, "max_page_count", pages + 3)
-            .unwrap();
+        let pages: i64 = store.connection().query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        store.connection().pragma_update(None, "max_page_count", pages + 3).unwrap();
     })
     .await;
     let answer = "long answer text ".repeat(2000);
@@ -362,14 +252,7 @@ async fn a_full_disk_loses_nothing_already_shown() {
 async fn continuing_sends_the_history_and_keeps_the_conversation_model() {
     let s = setup().await;
     s.fake.set_default(Behavior::text("first answer"));
-    let (first, _) = turn(
-        &s,
-        Target::New,
-        "first question",
-        Some("gemini-2.5-pro"),
-        Some("be brief"),
-    )
-    .await;
+    let (first, _) = turn(&s, Target::New, "first question", Some("gemini-2.5-pro"), Some("be brief")).await;
     s.fake.set_default(Behavior::text("second answer"));
     let (second, _) = turn(&s, Target::Last, "second question", None, None).await;
     assert_eq!(second.conversation_id, first.conversation_id);

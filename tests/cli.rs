@@ -15,10 +15,7 @@ use common::process::{Env, Run, finish};
 fn ask_streams_the_answer_to_stdout() {
     let env = Env::new(Behavior::text("Hello from the fake.\nSecond line").with_chunks(3));
     let run = env.run(&["ask", "why do birds migrate?"]);
-    assert_eq!(
-        (run.code, run.stdout.as_str(), run.stderr.as_str()),
-        (0, "Hello from the fake.\nSecond line\n", "")
-    );
+    assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (0, "Hello from the fake.\nSecond line\n", ""));
     let r = &env.fake.requests()[0];
     assert_eq!(r.prompt(), "why do birds migrate?");
     assert_eq!(r.model(), Some("gemini-flash-latest"));
@@ -38,36 +35,17 @@ fn the_prompt_can_come_from_stdin() {
 #[test]
 fn model_and_system_flags_shape_the_request() {
     let env = Env::new(Behavior::text("hi"));
-    let run = env.run(&[
-        "ask",
-        "-m",
-        "gemini-2.5-flash",
-        "--system",
-        "answer in one line",
-        "hi",
-    ]);
+    let run = env.run(&["ask", "-m", "gemini-2.5-flash", "--system", "answer in one line", "hi"]);
     assert_eq!(run.code, 0, "{run:?}");
     let r = &env.fake.requests()[0];
-    assert_eq!(
-        r.path,
-        "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
-    );
+    assert_eq!(r.path, "/v1beta/models/gemini-2.5-flash:streamGenerateContent");
     let body = r.generate_request().unwrap();
-    assert_eq!(
-        body.system_instruction.unwrap().visible_text(),
-        "answer in one line"
-    );
+    assert_eq!(body.system_instruction.unwrap().visible_text(), "answer in one line");
 
-    let run = finish(
-        env.command(&["ask", "hi"])
-            .env("GEMINAL_MODEL", "gemini-pro-latest"),
-    );
+    let run = finish(env.command(&["ask", "hi"]).env("GEMINAL_MODEL", "gemini-pro-latest"));
     assert_eq!(run.code, 0);
     assert_eq!(env.fake.requests()[1].model(), Some("gemini-pro-latest"));
-    let run = finish(
-        env.command(&["ask", "-m", "gemini-2.5-pro", "hi"])
-            .env("GEMINAL_MODEL", "gemini-pro-latest"),
-    );
+    let run = finish(env.command(&["ask", "-m", "gemini-2.5-pro", "hi"]).env("GEMINAL_MODEL", "gemini-pro-latest"));
     assert_eq!(run.code, 0);
     assert_eq!(env.fake.requests()[2].model(), Some("gemini-2.5-pro"));
 }
@@ -75,82 +53,39 @@ fn model_and_system_flags_shape_the_request() {
 #[test]
 fn every_error_kind_gives_its_exit_code_and_one_line() {
     let env = Env::new(Behavior::default());
-    let slow = || {
-        Behavior::text("abcdefgh")
-            .with_chunks(8)
-            .with_chunk_delay(Duration::from_millis(300))
-    };
+    let slow = || Behavior::text("abcdefgh").with_chunks(8).with_chunk_delay(Duration::from_millis(300));
     let cases: Vec<(Behavior, &[&str], i32, &str)> = vec![
         (Behavior::fault(Fault::bad_key()), &[], 4, "API key"),
         (Behavior::fault(Fault::http(403)), &[], 4, "permission"),
         (Behavior::fault(Fault::http(404)), &[], 5, "geminal models"),
         (Behavior::fault(Fault::http(400)), &[], 5, "invalid"),
-        (
-            Behavior::fault(Fault::rate_limited(Duration::from_secs(3))),
-            &[],
-            6,
-            "wait 3s",
-        ),
-        (
-            Behavior::fault(Fault::rate_limited_header(42)),
-            &[],
-            6,
-            "wait 42s",
-        ),
+        (Behavior::fault(Fault::rate_limited(Duration::from_secs(3))), &[], 6, "wait 3s"),
+        (Behavior::fault(Fault::rate_limited_header(42)), &[], 6, "wait 42s"),
         (Behavior::fault(Fault::daily_quota()), &[], 6, "today"),
         (Behavior::fault(Fault::http(500)), &[], 7, "HTTP 500"),
         (Behavior::fault(Fault::http(503)), &[], 7, "overloaded"),
         (
-            Behavior::text("abcd")
-                .with_chunks(2)
-                .with_fault(Fault::BareErrorAfter {
-                    after: 1,
-                    status: 503,
-                }),
+            Behavior::text("abcd").with_chunks(2).with_fault(Fault::BareErrorAfter { after: 1, status: 503 }),
             &[],
             7,
             "overloaded",
         ),
         (
-            Behavior::text("abcd")
-                .with_chunks(2)
-                .with_fault(Fault::ErrorEventAfter {
-                    after: 1,
-                    status: 500,
-                }),
+            Behavior::text("abcd").with_chunks(2).with_fault(Fault::ErrorEventAfter { after: 1, status: 500 }),
             &[],
             7,
             "HTTP 500",
         ),
+        (Behavior::text("abcd").with_chunks(2).with_fault(Fault::CutAfter(1)), &[], 7, "cut mid-answer"),
         (
-            Behavior::text("abcd")
-                .with_chunks(2)
-                .with_fault(Fault::CutAfter(1)),
-            &[],
-            7,
-            "cut mid-answer",
-        ),
-        (
-            Behavior::text("abcd")
-                .with_chunks(2)
-                .with_fault(Fault::TruncateAfter(1)),
+            Behavior::text("abcd").with_chunks(2).with_fault(Fault::TruncateAfter(1)),
             &[],
             7,
             "before the answer was complete",
         ),
+        (Behavior::fault(Fault::PromptBlocked("SAFETY".into())), &[], 8, "refused"),
         (
-            Behavior::fault(Fault::PromptBlocked("SAFETY".into())),
-            &[],
-            8,
-            "refused",
-        ),
-        (
-            Behavior::text("abcd")
-                .with_chunks(2)
-                .with_fault(Fault::StopAfter {
-                    after: 1,
-                    reason: "SAFETY".into(),
-                }),
+            Behavior::text("abcd").with_chunks(2).with_fault(Fault::StopAfter { after: 1, reason: "SAFETY".into() }),
             &[],
             8,
             "safety",
@@ -158,10 +93,7 @@ fn every_error_kind_gives_its_exit_code_and_one_line() {
         (
             Behavior::text("abcd")
                 .with_chunks(2)
-                .with_fault(Fault::StopAfter {
-                    after: 1,
-                    reason: "RECITATION".into(),
-                }),
+                .with_fault(Fault::StopAfter { after: 1, reason: "RECITATION".into() }),
             &[],
             8,
             "reciting",
@@ -169,18 +101,13 @@ fn every_error_kind_gives_its_exit_code_and_one_line() {
         (
             Behavior::text("abcd")
                 .with_chunks(2)
-                .with_fault(Fault::StopAfter {
-                    after: 1,
-                    reason: "MAX_TOKENS".into(),
-                }),
+                .with_fault(Fault::StopAfter { after: 1, reason: "MAX_TOKENS".into() }),
             &[],
             8,
             "token limit",
         ),
         (
-            Behavior::text("abcd")
-                .with_chunks(4)
-                .with_fault(Fault::StallAfter(1)),
+            Behavior::text("abcd").with_chunks(4).with_fault(Fault::StallAfter(1)),
             &["--idle-timeout", "0.3"],
             7,
             "--idle-timeout",
@@ -200,14 +127,8 @@ fn every_error_kind_gives_its_exit_code_and_one_line() {
         args.push("hi");
         let run = env.run(&args);
         run.assert_failed(code, needle);
-        if matches!(
-            behavior.fault,
-            Some(Fault::StopAfter { .. } | Fault::CutAfter(_) | Fault::BareErrorAfter { .. })
-        ) {
-            assert_eq!(
-                run.stdout, "ab\n",
-                "the partial answer stays on stdout: {run:?}"
-            );
+        if matches!(behavior.fault, Some(Fault::StopAfter { .. } | Fault::CutAfter(_) | Fault::BareErrorAfter { .. })) {
+            assert_eq!(run.stdout, "ab\n", "the partial answer stays on stdout: {run:?}");
         }
     }
 }
@@ -224,31 +145,16 @@ fn no_key_says_both_ways_forward_and_sends_nothing() {
 #[test]
 fn google_api_key_wins_over_gemini_api_key() {
     let env = Env::new(Behavior::text("ok"));
-    let run = finish(
-        env.command(&["ask", "hi"])
-            .env("GOOGLE_API_KEY", "the-google-key"),
-    );
+    let run = finish(env.command(&["ask", "hi"]).env("GOOGLE_API_KEY", "the-google-key"));
     assert_eq!(run.code, 0);
-    assert_eq!(
-        env.fake.requests()[0].header("x-goog-api-key"),
-        Some("the-google-key")
-    );
+    assert_eq!(env.fake.requests()[0].header("x-goog-api-key"), Some("the-google-key"));
 }
 
 #[test]
 fn an_unreachable_server_is_a_network_error() {
     let env = Env::new(Behavior::default());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let run = env.run(&[
-        "ask",
-        "--base-url",
-        &format!("http://127.0.0.1:{port}"),
-        "hi",
-    ]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let run = env.run(&["ask", "--base-url", &format!("http://127.0.0.1:{port}"), "hi"]);
     run.assert_failed(7, "Could not reach Gemini (connection refused)");
 }
 
@@ -256,14 +162,11 @@ fn an_unreachable_server_is_a_network_error() {
 fn usage_errors_exit_2_and_bad_config_exits_3() {
     let env = Env::new(Behavior::default());
     env.run(&["ask", "   "]).assert_failed(2, "empty");
-    env.run(&["ask", "-m", "bad model/name?", "hi"])
-        .assert_failed(5, "geminal models");
+    env.run(&["ask", "-m", "bad model/name?", "hi"]).assert_failed(5, "geminal models");
     let config = env.home.path().join("bad.toml");
     std::fs::write(&config, "modle = 1\n").unwrap();
-    env.run(&["--config", config.to_str().unwrap(), "ask", "hi"])
-        .assert_failed(3, "modle");
-    env.run(&["--config", "/nonexistent/geminal.toml", "ask", "hi"])
-        .assert_failed(3, "does not exist");
+    env.run(&["--config", config.to_str().unwrap(), "ask", "hi"]).assert_failed(3, "modle");
+    env.run(&["--config", "/nonexistent/geminal.toml", "ask", "hi"]).assert_failed(3, "does not exist");
     let bad_flag = env.run(&["ask", "--first-token-timeout", "soon", "hi"]);
     assert_eq!(bad_flag.code, 2);
     assert!(env.fake.requests().is_empty());
@@ -274,27 +177,13 @@ fn hostile_model_text_never_reaches_stdout_as_an_escape() {
     let env = Env::new(Behavior::default().with_answer(Answer::Hostile));
     let run = env.run(&["ask", "hi"]);
     assert_eq!(run.code, 0);
-    for bad in [
-        '\x1b', '\x07', '\x08', '\r', '\u{9b}', '\u{9d}', '\u{202e}', '\u{2066}', '\u{200b}',
-        '\u{feff}',
-    ] {
+    for bad in ['\x1b', '\x07', '\x08', '\r', '\u{9b}', '\u{9d}', '\u{202e}', '\u{2066}', '\u{200b}', '\u{feff}'] {
         assert!(!run.stdout.contains(bad), "{bad:?} reached stdout");
     }
-    assert!(
-        run.stdout
-            .chars()
-            .all(|c| c == '\n' || c == '\t' || !c.is_control())
-    );
-    assert!(
-        run.stdout.contains("␛]52;c;aGVsbG8=␇"),
-        "shown harmlessly: {}",
-        run.stdout
-    );
+    assert!(run.stdout.chars().all(|c| c == '\n' || c == '\t' || !c.is_control()));
+    assert!(run.stdout.contains("␛]52;c;aGVsbG8=␇"), "shown harmlessly: {}", run.stdout);
     let raw = env.run(&["ask", "--raw", "hi"]);
-    assert!(
-        raw.stdout.contains("\x1b]52;c;"),
-        "--raw passes bytes through"
-    );
+    assert!(raw.stdout.contains("\x1b]52;c;"), "--raw passes bytes through");
 }
 
 #[test]
@@ -313,24 +202,13 @@ fn demo_mode_needs_no_key_and_no_network() {
 
 #[test]
 fn ctrl_c_stops_the_stream_and_closes_the_connection() {
-    let env = Env::new(
-        Behavior::text("abcdefghijklmnopqrst")
-            .with_chunks(20)
-            .with_chunk_delay(Duration::from_millis(200)),
-    );
-    let mut child = env
-        .command(&["ask", "hi"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let env =
+        Env::new(Behavior::text("abcdefghijklmnopqrst").with_chunks(20).with_chunk_delay(Duration::from_millis(200)));
+    let mut child = env.command(&["ask", "hi"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let mut first = [0u8; 1];
     stdout.read_exact(&mut first).unwrap();
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let started = Instant::now();
     let output = child.wait_with_output().unwrap();
@@ -348,25 +226,13 @@ fn ctrl_c_stops_the_stream_and_closes_the_connection() {
     while env.fake.stream_end(id).is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(
-        env.fake.stream_end(id).map(|e| e.0),
-        Some(StreamEnd::ClientClosed)
-    );
+    assert_eq!(env.fake.stream_end(id).map(|e| e.0), Some(StreamEnd::ClientClosed));
 }
 
 #[test]
 fn a_closed_pipe_ends_quietly() {
-    let env = Env::new(
-        Behavior::default()
-            .with_answer(Answer::Words(20_000))
-            .with_chunks(400),
-    );
-    let mut child = env
-        .command(&["ask", "hi"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let env = Env::new(Behavior::default().with_answer(Answer::Words(20_000)).with_chunks(400));
+    let mut child = env.command(&["ask", "hi"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let mut some = [0u8; 100];
     stdout.read_exact(&mut some).unwrap();
@@ -384,16 +250,9 @@ fn models_lists_what_the_key_can_use() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.starts_with("MODEL"));
     assert!(run.stdout.contains("gemini-flash-latest") && run.stdout.contains("1048576"));
-    assert!(
-        !run.stdout.contains("embedding"),
-        "only text models by default"
-    );
+    assert!(!run.stdout.contains("embedding"), "only text models by default");
     let json = env.run(&["models", "--json", "--all"]);
-    let lines: Vec<serde_json::Value> = json
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> = json.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), geminal::gemini::fake::default_models().len());
 }
 

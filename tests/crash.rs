@@ -32,17 +32,12 @@ impl Rng {
 
 #[test]
 fn sigkill_at_random_points_never_loses_committed_text() {
-    let runs: usize = std::env::var("GEMINAL_CRASH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
+    let runs: usize = std::env::var("GEMINAL_CRASH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
     let answer = answer();
     let chunk_len = answer.len() / CHUNKS + 1;
     let fake = FakeGemini::start_in_thread(
         FakeOptions::default(),
-        Behavior::text(answer.clone())
-            .with_chunks(CHUNKS)
-            .with_chunk_delay(Duration::from_millis(25)),
+        Behavior::text(answer.clone()).with_chunks(CHUNKS).with_chunk_delay(Duration::from_millis(25)),
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -89,32 +84,18 @@ fn sigkill_at_random_points_never_loses_committed_text() {
             std::thread::sleep(kill_after.saturating_sub(started.elapsed()));
             let _ = child.kill(); // SIGKILL
             let _ = child.wait();
-            shown_at_kill.insert(
-                *run,
-                String::from_utf8_lossy(&shown.lock().unwrap()).into_owned(),
-            );
+            shown_at_kill.insert(*run, String::from_utf8_lossy(&shown.lock().unwrap()).into_owned());
         }
 
         let (store, _) = Store::open(&db).unwrap();
         let conn = store.connection();
-        let ok: String = conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
+        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
         assert_eq!(ok, "ok", "after batch {batch}");
-        let streaming: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM messages WHERE status = 'streaming'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let streaming: i64 =
+            conn.query_row("SELECT count(*) FROM messages WHERE status = 'streaming'", [], |r| r.get(0)).unwrap();
         assert_eq!(streaming, 0, "every dead writer's answer was recovered");
         for (id, text) in &completed {
-            let now: String = conn
-                .query_row("SELECT text FROM messages WHERE id = ?1", [id], |r| {
-                    r.get(0)
-                })
-                .unwrap();
+            let now: String = conn.query_row("SELECT text FROM messages WHERE id = ?1", [id], |r| r.get(0)).unwrap();
             assert_eq!(&now, text, "completed message {id} changed");
         }
         let mut stmt = conn
@@ -138,10 +119,7 @@ fn sigkill_at_random_points_never_loses_committed_text() {
                     let run: usize = title.trim_start_matches("question ").parse().unwrap();
                     if let Some(shown) = shown_at_kill.get(&run) {
                         interrupted_seen += 1;
-                        assert!(
-                            answer.starts_with(shown.as_str()),
-                            "{title}: the screen showed {shown:?}"
-                        );
+                        assert!(answer.starts_with(shown.as_str()), "{title}: the screen showed {shown:?}");
                         // At most one save interval (150 ms = 6 chunks of 25 ms) plus slack for a loaded machine.
                         assert!(
                             text.len() + 12 * chunk_len >= shown.len(),
@@ -155,11 +133,6 @@ fn sigkill_at_random_points_never_loses_committed_text() {
             }
         }
     }
-    eprintln!(
-        "{runs} runs: {complete_seen} answers completed, {interrupted_seen} interrupted and recovered"
-    );
-    assert!(
-        interrupted_seen > 0,
-        "no kill landed mid-answer; the test proves nothing"
-    );
+    eprintln!("{runs} runs: {complete_seen} answers completed, {interrupted_seen} interrupted and recovered");
+    assert!(interrupted_seen > 0, "no kill landed mid-answer; the test proves nothing");
 }

@@ -9,76 +9,29 @@ fn all_api_errors() -> Vec<ApiError> {
     vec![
         ApiError::NoKey,
         ApiError::BadKey,
-        ApiError::PermissionDenied {
-            detail: "The caller does not have permission".into(),
-        },
-        ApiError::ModelNotFound {
-            model: "gemini-9-ultra".into(),
-        },
+        ApiError::PermissionDenied { detail: "The caller does not have permission".into() },
+        ApiError::ModelNotFound { model: "gemini-9-ultra".into() },
         ApiError::BadRequest {
-            detail: "Invalid JSON payload received. Unknown name \"foo\": Cannot find field."
-                .into(),
+            detail: "Invalid JSON payload received. Unknown name \"foo\": Cannot find field.".into(),
         },
-        ApiError::RateLimited {
-            retry_after: Some(Duration::from_secs(26)),
-        },
+        ApiError::RateLimited { retry_after: Some(Duration::from_secs(26)) },
         ApiError::RateLimited { retry_after: None },
-        ApiError::QuotaExhausted {
-            retry_after: Some(Duration::from_secs(20)),
-            daily: true,
-        },
-        ApiError::QuotaExhausted {
-            retry_after: Some(Duration::from_secs(900)),
-            daily: false,
-        },
-        ApiError::Server {
-            status: 500,
-            overloaded: false,
-        },
-        ApiError::Server {
-            status: 503,
-            overloaded: true,
-        },
-        ApiError::PromptBlocked {
-            reason: "prohibited content".into(),
-        },
-        ApiError::AnswerStopped {
-            reason: StopReason::MaxTokens,
-        },
-        ApiError::AnswerStopped {
-            reason: StopReason::Safety,
-        },
-        ApiError::AnswerStopped {
-            reason: StopReason::Recitation,
-        },
-        ApiError::AnswerStopped {
-            reason: StopReason::Other("malformed function call".into()),
-        },
-        ApiError::Network {
-            detail: "connection refused".into(),
-        },
-        ApiError::Timeout {
-            phase: TimeoutPhase::Connect,
-            after: Duration::from_secs(10),
-        },
-        ApiError::Timeout {
-            phase: TimeoutPhase::FirstToken,
-            after: Duration::from_secs(120),
-        },
-        ApiError::Timeout {
-            phase: TimeoutPhase::Idle,
-            after: Duration::from_secs(60),
-        },
-        ApiError::Timeout {
-            phase: TimeoutPhase::Total,
-            after: Duration::from_millis(1500),
-        },
-        ApiError::Truncated {
-            detail: "the connection was cut mid-answer".into(),
-        },
-        ApiError::Protocol {
-            detail: "a stream event is not valid JSON".into(),
-        },
+        ApiError::QuotaExhausted { retry_after: Some(Duration::from_secs(20)), daily: true },
+        ApiError::QuotaExhausted { retry_after: Some(Duration::from_secs(900)), daily: false },
+        ApiError::Server { status: 500, overloaded: false },
+        ApiError::Server { status: 503, overloaded: true },
+        ApiError::PromptBlocked { reason: "prohibited content".into() },
+        ApiError::AnswerStopped { reason: StopReason::MaxTokens },
+        ApiError::AnswerStopped { reason: StopReason::Safety },
+        ApiError::AnswerStopped { reason: StopReason::Recitation },
+        ApiError::AnswerStopped { reason: StopReason::Other("malformed function call".into()) },
+        ApiError::Network { detail: "connection refused".into() },
+        ApiError::Timeout { phase: TimeoutPhase::Connect, after: Duration::from_secs(10) },
+        ApiError::Timeout { phase: TimeoutPhase::FirstToken, after: Duration::from_secs(120) },
+        ApiError::Timeout { phase: TimeoutPhase::Idle, after: Duration::from_secs(60) },
+        ApiError::Timeout { phase: TimeoutPhase::Total, after: Duration::from_millis(1500) },
+        ApiError::Truncated { detail: "the connection was cut mid-answer".into() },
+        ApiError::Protocol { detail: "a stream event is not valid JSON".into() },
     ]
 }
 
@@ -87,43 +40,24 @@ fn api_error_messages() {
     let errors = all_api_errors();
     for e in &errors {
         let text = e.to_string();
-        assert!(
-            !text.contains('\n') && text.ends_with('.') && text.len() < 240,
-            "{text}"
-        );
-        assert!(
-            text.contains(':'),
-            "says what failed, then what to do: {text}"
-        );
+        assert!(!text.contains('\n') && text.ends_with('.') && text.len() < 240, "{text}");
+        assert!(text.contains(':'), "says what failed, then what to do: {text}");
     }
-    let text: Vec<String> = errors
-        .iter()
-        .map(|e| format!("{:<17} {e}", e.kind().as_str()))
-        .collect();
+    let text: Vec<String> = errors.iter().map(|e| format!("{:<17} {e}", e.kind().as_str())).collect();
     insta::assert_snapshot!(text.join("\n"));
 }
 
 #[test]
 fn config_error_messages() {
     let errors = [
-        ConfigError::Missing {
-            path: "/home/u/.config/geminal/config.toml".into(),
-        },
-        ConfigError::Unreadable {
-            path: "/etc/geminal.toml".into(),
-            reason: "permission denied".into(),
-        },
+        ConfigError::Missing { path: "/home/u/.config/geminal/config.toml".into() },
+        ConfigError::Unreadable { path: "/etc/geminal.toml".into(), reason: "permission denied".into() },
         ConfigError::Invalid {
             path: "config.toml".into(),
             reason: "unknown field `modle`, expected one of `api_key`, `model`".into(),
         },
-        ConfigError::KeyFileTooOpen {
-            path: "config.toml".into(),
-        },
-        ConfigError::BadDuration {
-            name: "idle_timeout_secs".into(),
-            value: "-1".into(),
-        },
+        ConfigError::KeyFileTooOpen { path: "config.toml".into() },
+        ConfigError::BadDuration { name: "idle_timeout_secs".into(), value: "-1".into() },
     ];
     let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
     insta::assert_snapshot!(text.join("\n"));

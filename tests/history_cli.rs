@@ -20,21 +20,15 @@ fn conn(env: &Env) -> rusqlite::Connection {
 fn router_by_prompt(env: &Env) {
     env.fake.set_router(|r| {
         let prompt = r.prompt();
-        let answer = if prompt.contains("bird") {
-            "Birds migrate to follow food and daylight."
-        } else {
-            "A plain answer."
-        };
+        let answer =
+            if prompt.contains("bird") { "Birds migrate to follow food and daylight." } else { "A plain answer." };
         Some(Behavior::text(format!("{answer} (to: {prompt})")).with_chunks(3))
     });
 }
 
 fn no_escapes(run: &Run) {
     for bad in ['\x1b', '\x07', '\u{9b}', '\u{202e}', '\u{200b}'] {
-        assert!(
-            !run.stdout.contains(bad) && !run.stderr.contains(bad),
-            "{bad:?} reached the terminal: {run:?}"
-        );
+        assert!(!run.stdout.contains(bad) && !run.stderr.contains(bad), "{bad:?} reached the terminal: {run:?}");
     }
 }
 
@@ -42,11 +36,7 @@ fn no_escapes(run: &Run) {
 fn asked_questions_can_be_listed_searched_shown_exported_and_removed() {
     let env = Env::new(Behavior::default());
     router_by_prompt(&env);
-    for q in [
-        "why do birds migrate?",
-        "what is a monad?",
-        "how far do birds fly?",
-    ] {
+    for q in ["why do birds migrate?", "what is a monad?", "how far do birds fly?"] {
         assert_eq!(env.run(&["ask", q]).code, 0);
     }
     let list = env.run(&["history"]);
@@ -57,21 +47,13 @@ fn asked_questions_can_be_listed_searched_shown_exported_and_removed() {
         rows[1].contains("how far do birds fly?") && rows[3].contains("why do birds migrate?"),
         "newest first: {list:?}"
     );
-    assert!(
-        rows[1].contains("gemini-flash-latest") && rows[1].contains(" 2 "),
-        "{list:?}"
-    );
+    assert!(rows[1].contains("gemini-flash-latest") && rows[1].contains(" 2 "), "{list:?}");
 
     let search = env.run(&["history", "search", "migrat*"]);
     assert_eq!(search.code, 0, "{search:?}");
+    assert!(search.stdout.contains("#1 why do birds migrate?"), "{search:?}");
     assert!(
-        search.stdout.contains("#1 why do birds migrate?"),
-        "{search:?}"
-    );
-    assert!(
-        search.stdout.contains("[migrate]")
-            && search.stdout.contains("you:")
-            && search.stdout.contains("gemini:"),
+        search.stdout.contains("[migrate]") && search.stdout.contains("you:") && search.stdout.contains("gemini:"),
         "{search:?}"
     );
     let phrase = env.run(&["history", "search", "\"follow food\""]);
@@ -81,15 +63,10 @@ fn asked_questions_can_be_listed_searched_shown_exported_and_removed() {
 
     let show = env.run(&["history", "show", "1"]);
     assert_eq!(show.code, 0);
-    assert!(
-        show.stdout.starts_with("#1 why do birds migrate?\n"),
-        "{show:?}"
-    );
+    assert!(show.stdout.starts_with("#1 why do birds migrate?\n"), "{show:?}");
     assert!(
         show.stdout.contains("── you ──\nwhy do birds migrate?\n")
-            && show
-                .stdout
-                .contains("── gemini-flash-latest ──\nBirds migrate"),
+            && show.stdout.contains("── gemini-flash-latest ──\nBirds migrate"),
         "{show:?}"
     );
 
@@ -113,15 +90,9 @@ fn asked_questions_can_be_listed_searched_shown_exported_and_removed() {
     let rm = env.run(&["history", "rm", "1", "--yes"]);
     assert_eq!(rm.code, 0, "{rm:?}");
     assert_eq!(env.run(&["history"]).stdout.lines().count(), 3);
-    env.run(&["history", "show", "1"])
-        .assert_failed(5, "no conversation 1");
-    let left: i64 = conn(&env)
-        .query_row(
-            "SELECT count(*) FROM messages WHERE conversation_id = 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    env.run(&["history", "show", "1"]).assert_failed(5, "no conversation 1");
+    let left: i64 =
+        conn(&env).query_row("SELECT count(*) FROM messages WHERE conversation_id = 1", [], |r| r.get(0)).unwrap();
     assert_eq!(left, 0, "messages go with their conversation");
 }
 
@@ -132,30 +103,14 @@ fn ask_can_continue_the_last_or_a_chosen_conversation() {
     env.run(&["ask", "why do birds migrate?"]);
     env.run(&["ask", "what is a monad?"]);
     assert_eq!(env.run(&["ask", "-c", "tell me more"]).code, 0);
-    let last = env
-        .fake
-        .requests()
-        .last()
-        .unwrap()
-        .generate_request()
-        .unwrap();
+    let last = env.fake.requests().last().unwrap().generate_request().unwrap();
     assert_eq!(last.contents.len(), 3);
     assert_eq!(last.contents[0].visible_text(), "what is a monad?");
-    assert_eq!(
-        env.run(&["ask", "--conversation", "1", "and then?"]).code,
-        0
-    );
-    let last = env
-        .fake
-        .requests()
-        .last()
-        .unwrap()
-        .generate_request()
-        .unwrap();
+    assert_eq!(env.run(&["ask", "--conversation", "1", "and then?"]).code, 0);
+    let last = env.fake.requests().last().unwrap().generate_request().unwrap();
     assert_eq!(last.contents[0].visible_text(), "why do birds migrate?");
     assert_eq!(last.contents.len(), 3);
-    env.run(&["ask", "--conversation", "99", "hi"])
-        .assert_failed(5, "no conversation 99");
+    env.run(&["ask", "--conversation", "99", "hi"]).assert_failed(5, "no conversation 99");
 }
 
 #[test]
@@ -170,33 +125,21 @@ fn a_repeated_question_comes_from_the_cache_and_stats_count_it() {
     assert_eq!(env.fake.generate_count(), 2);
     env.run(&["ask", "--no-save", "unsaved question"]);
     let saved: i64 = conn(&env)
-        .query_row(
-            "SELECT count(*) FROM conversations WHERE title = 'unsaved question'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT count(*) FROM conversations WHERE title = 'unsaved question'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(saved, 0);
     let stats = env.run(&["stats"]);
     assert_eq!(stats.code, 0, "{stats:?}");
     assert!(
-        stats.stdout.contains("requests     4 (4 ok, 0 failed)")
-            && stats.stdout.contains("cache hits   1 (25%)"),
+        stats.stdout.contains("requests     4 (4 ok, 0 failed)") && stats.stdout.contains("cache hits   1 (25%)"),
         "{stats:?}"
     );
     assert!(
-        stats.stdout.contains("latency      p50 ")
-            && stats
-                .stdout
-                .contains("history      3 conversations, 6 messages"),
+        stats.stdout.contains("latency      p50 ") && stats.stdout.contains("history      3 conversations, 6 messages"),
         "{stats:?}"
     );
-    let json: serde_json::Value =
-        serde_json::from_str(&env.run(&["stats", "--json"]).stdout).unwrap();
-    assert_eq!(
-        (json["requests"].as_i64(), json["cache_hits"].as_i64()),
-        (Some(4), Some(1))
-    );
+    let json: serde_json::Value = serde_json::from_str(&env.run(&["stats", "--json"]).stdout).unwrap();
+    assert_eq!((json["requests"].as_i64(), json["cache_hits"].as_i64()), (Some(4), Some(1)));
 }
 
 #[test]
@@ -221,27 +164,13 @@ fn hostile_text_stored_in_the_database_is_shown_harmlessly() {
         assert_eq!(run.code, 0, "{args:?}: {run:?}");
         no_escapes(&run);
     }
-    assert!(
-        env.run(&["history", "show", "1"])
-            .stdout
-            .contains("␛]52;c;aGVsbG8=␇")
-    );
-    let json: serde_json::Value = serde_json::from_str(
-        &env.run(&["history", "export", "1", "--format", "json"])
-            .stdout,
-    )
-    .unwrap();
-    assert_eq!(
-        json["messages"][2]["text"],
-        format!("{evil} evilword"),
-        "JSON keeps the exact text, escaped"
-    );
+    assert!(env.run(&["history", "show", "1"]).stdout.contains("␛]52;c;aGVsbG8=␇"));
+    let json: serde_json::Value =
+        serde_json::from_str(&env.run(&["history", "export", "1", "--format", "json"]).stdout).unwrap();
+    assert_eq!(json["messages"][2]["text"], format!("{evil} evilword"), "JSON keeps the exact text, escaped");
     let file = env.home.path().join("raw.md");
     env.run(&["history", "export", "1", "-o", file.to_str().unwrap()]);
-    assert!(
-        std::fs::read_to_string(&file).unwrap().contains("\x1b]52;"),
-        "a file export stays raw"
-    );
+    assert!(std::fs::read_to_string(&file).unwrap().contains("\x1b]52;"), "a file export stays raw");
 }
 
 #[test]
@@ -251,16 +180,10 @@ fn bad_searches_and_bad_databases_get_one_clear_line() {
     let bad = env.run(&["history", "search", "\"unbalanced"]);
     bad.assert_failed(2, "is not valid");
     assert!(!bad.stderr.to_lowercase().contains("sql"), "{bad:?}");
-    conn(&env)
-        .execute_batch("PRAGMA user_version = 42;")
-        .unwrap();
+    conn(&env).execute_batch("PRAGMA user_version = 42;").unwrap();
     env.run(&["ask", "hi"]).assert_failed(9, "newer geminal");
     env.run(&["history"]).assert_failed(9, "newer geminal");
-    assert_eq!(
-        env.fake.generate_count(),
-        1,
-        "nothing is asked when history cannot be kept"
-    );
+    assert_eq!(env.fake.generate_count(), 1, "nothing is asked when history cannot be kept");
 }
 
 #[test]
@@ -269,48 +192,21 @@ fn a_damaged_database_is_set_aside_and_the_question_still_answered() {
     std::fs::create_dir_all(db(&env).parent().unwrap()).unwrap();
     std::fs::write(db(&env), b"garbage, not sqlite".repeat(100)).unwrap();
     let run = env.run(&["ask", "hi"]);
-    assert_eq!(
-        (run.code, run.stdout.as_str()),
-        (0, "still here\n"),
-        "{run:?}"
-    );
+    assert_eq!((run.code, run.stdout.as_str()), (0, "still here\n"), "{run:?}");
     assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
-    assert!(
-        run.stderr.contains("damaged") && run.stderr.contains(".corrupt-"),
-        "{run:?}"
-    );
+    assert!(run.stderr.contains("damaged") && run.stderr.contains(".corrupt-"), "{run:?}");
 }
 
 #[test]
 fn two_processes_can_share_one_database() {
-    let env = Env::new(
-        Behavior::text("abcdefghij")
-            .with_chunks(10)
-            .with_chunk_delay(Duration::from_millis(60)),
-    );
-    let spawn = |q: &str| {
-        env.command(&["ask", q])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let env = Env::new(Behavior::text("abcdefghij").with_chunks(10).with_chunk_delay(Duration::from_millis(60)));
+    let spawn = |q: &str| env.command(&["ask", q]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let (a, b) = (spawn("first"), spawn("second"));
     let (a, b) = (wait_bounded(a), wait_bounded(b));
-    assert_eq!(
-        (a.code, a.stdout.as_str(), a.stderr.as_str()),
-        (0, "abcdefghij\n", "")
-    );
-    assert_eq!(
-        (b.code, b.stdout.as_str(), b.stderr.as_str()),
-        (0, "abcdefghij\n", "")
-    );
+    assert_eq!((a.code, a.stdout.as_str(), a.stderr.as_str()), (0, "abcdefghij\n", ""));
+    assert_eq!((b.code, b.stdout.as_str(), b.stderr.as_str()), (0, "abcdefghij\n", ""));
     let complete: i64 = conn(&env)
-        .query_row(
-            "SELECT count(*) FROM messages WHERE role = 'model' AND status = 'complete'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT count(*) FROM messages WHERE role = 'model' AND status = 'complete'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(complete, 2);
 }

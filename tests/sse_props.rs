@@ -65,20 +65,15 @@ fn decode_bytewise(bytes: &[u8]) -> Result<Vec<SseItem>, SseError> {
 /// Offsets where a cut is most likely to break a naive decoder: right after a `\r`, inside a
 /// multi-byte UTF-8 sequence, right after a BOM byte.
 fn tricky_offsets(bytes: &[u8]) -> Vec<usize> {
-    (1..bytes.len())
-        .filter(|&i| bytes[i - 1] == b'\r' || (bytes[i] & 0xC0) == 0x80 || bytes[i - 1] == 0xEF)
-        .collect()
+    (1..bytes.len()).filter(|&i| bytes[i - 1] == b'\r' || (bytes[i] & 0xC0) == 0x80 || bytes[i - 1] == 0xEF).collect()
 }
 
 /// 0..=40 cut positions. Every offset in `0..=len` can be drawn; tricky offsets are favoured.
 fn cut_points(bytes: &[u8]) -> BoxedStrategy<Vec<usize>> {
     let len = bytes.len();
     let tricky = tricky_offsets(bytes);
-    let one = if tricky.is_empty() {
-        (0..=len).boxed()
-    } else {
-        prop_oneof![2 => 0..=len, 1 => select(tricky)].boxed()
-    };
+    let one =
+        if tricky.is_empty() { (0..=len).boxed() } else { prop_oneof![2 => 0..=len, 1 => select(tricky)].boxed() };
     proptest::collection::vec(one, 0..=40).boxed()
 }
 
@@ -87,8 +82,7 @@ fn events_until_error(bytes: &[u8]) -> (Vec<StreamEvent>, Option<ApiError>) {
     let items = decode_all(bytes).expect("the capture decodes");
     let mut events = VecDeque::new();
     for item in items {
-        let classified =
-            parse_item(item, "model", None).and_then(|c| classify_chunk(c, &mut events));
+        let classified = parse_item(item, "model", None).and_then(|c| classify_chunk(c, &mut events));
         if let Err(e) = classified {
             return (events.into(), Some(e));
         }
@@ -186,13 +180,7 @@ fn crlf_captures_really_use_crlf() {
         assert!(lf > 0 && lf == crlf);
         assert!(bytes.ends_with(b"}\r\n\r\n"));
     }
-    for bytes in [
-        A_PLAIN_TEXT,
-        B_THOUGHTS,
-        D_PROMPT_BLOCKED,
-        F_SAFETY,
-        H_ERROR_EVENT,
-    ] {
+    for bytes in [A_PLAIN_TEXT, B_THOUGHTS, D_PROMPT_BLOCKED, F_SAFETY, H_ERROR_EVENT] {
         assert!(!bytes.contains(&b'\r'));
     }
 }
@@ -233,11 +221,7 @@ fn every_single_split_point_and_bytewise_feeding_agree_on_every_capture() {
     for (name, bytes) in CAPTURES {
         let whole = decode_all(bytes).unwrap();
         for cut in 0..=bytes.len() {
-            assert_eq!(
-                decode_split(bytes, &[cut]).unwrap(),
-                whole,
-                "{name}: split at {cut}"
-            );
+            assert_eq!(decode_split(bytes, &[cut]).unwrap(), whole, "{name}: split at {cut}");
         }
         assert_eq!(decode_bytewise(bytes).unwrap(), whole, "{name}: bytewise");
     }
@@ -251,9 +235,7 @@ fn replay_is_split_invariant_too() {
         let mut events = VecDeque::new();
         let mut error = None;
         for item in items {
-            if let Err(e) =
-                parse_item(item, "model", None).and_then(|c| classify_chunk(c, &mut events))
-            {
+            if let Err(e) = parse_item(item, "model", None).and_then(|c| classify_chunk(c, &mut events)) {
                 error = Some(e);
                 break;
             }
@@ -335,37 +317,23 @@ fn event_strategy() -> impl Strategy<Value = Vec<Line>> {
 fn stream_strategy() -> impl Strategy<Value = GenStream> {
     (
         any::<bool>(),
-        prop_oneof![
-            Just(Endings::Lf),
-            Just(Endings::CrLf),
-            Just(Endings::Cr),
-            Just(Endings::Mixed)
-        ],
+        prop_oneof![Just(Endings::Lf), Just(Endings::CrLf), Just(Endings::Cr), Just(Endings::Mixed)],
         proptest::collection::vec(0u8..3, 1..16),
         proptest::collection::vec(event_strategy(), 0..8),
         any::<bool>(),
     )
         .prop_flat_map(|(bom, endings, mix, events, final_blank)| {
             let n = events.len();
-            (
-                Just(bom),
-                Just(endings),
-                Just(mix),
-                Just(events),
-                proptest::collection::vec(1u8..3, n),
-                Just(final_blank),
-            )
+            (Just(bom), Just(endings), Just(mix), Just(events), proptest::collection::vec(1u8..3, n), Just(final_blank))
         })
-        .prop_map(
-            |(bom, endings, mix, events, blanks, final_blank)| GenStream {
-                bom,
-                endings,
-                mix,
-                events,
-                blanks,
-                final_blank,
-            },
-        )
+        .prop_map(|(bom, endings, mix, events, blanks, final_blank)| GenStream {
+            bom,
+            endings,
+            mix,
+            events,
+            blanks,
+            final_blank,
+        })
 }
 
 impl GenStream {
@@ -386,11 +354,7 @@ impl GenStream {
                 Endings::Mixed => {
                     let c = self.mix[line_no % self.mix.len()];
                     // `\r` then an empty line ended by `\n` would read as one `\r\n`: avoid it.
-                    if c == 0 && prev_cr && content.is_empty() {
-                        1
-                    } else {
-                        c
-                    }
+                    if c == 0 && prev_cr && content.is_empty() { 1 } else { c }
                 }
             };
             line_no += 1;
@@ -405,10 +369,7 @@ impl GenStream {
                     Line::Data { value, style } => {
                         let (content, got) = match style {
                             0 => (format!("data: {value}"), value.clone()),
-                            1 => (
-                                format!("data:{value}"),
-                                value.strip_prefix(' ').unwrap_or(value).to_owned(),
-                            ),
+                            1 => (format!("data:{value}"), value.strip_prefix(' ').unwrap_or(value).to_owned()),
                             _ if value.is_empty() => ("data".to_owned(), String::new()),
                             _ => (format!("data:  {value}"), format!(" {value}")),
                         };
@@ -423,11 +384,7 @@ impl GenStream {
                 expected.push(SseItem::Data(values.join("\n")));
             }
             let last = i + 1 == self.events.len();
-            let blanks = if last && !self.final_blank {
-                0
-            } else {
-                self.blanks[i]
-            };
+            let blanks = if last && !self.final_blank { 0 } else { self.blanks[i] };
             for _ in 0..blanks {
                 push_line(&mut text, "");
             }
@@ -472,13 +429,8 @@ fn replay_a_plain_text() {
     assert_eq!(usage.thoughts_token_count, 186);
     assert_eq!(usage.total_token_count, 235);
     assert_eq!(finishes(&events), [&FinishReason::Stop]);
-    assert_eq!(
-        events.last(),
-        Some(&StreamEvent::Finished(FinishReason::Stop))
-    );
-    assert!(events.contains(&StreamEvent::ModelVersion(
-        "models/gemini-2.5-flash-preview-05-20".to_owned()
-    )));
+    assert_eq!(events.last(), Some(&StreamEvent::Finished(FinishReason::Stop)));
+    assert!(events.contains(&StreamEvent::ModelVersion("models/gemini-2.5-flash-preview-05-20".to_owned())));
 }
 
 #[test]
@@ -491,28 +443,12 @@ fn replay_b_thoughts_never_leak_into_text() {
     assert_eq!(texts(&events), ["Hi there! How can I help you today?"]);
     assert!(!text_of(&events).contains("**"));
     // The thoughts come before the answer, in wire order.
-    let first_text = events
-        .iter()
-        .position(|e| matches!(e, StreamEvent::Text(_)))
-        .unwrap();
-    let last_thought = events
-        .iter()
-        .rposition(|e| matches!(e, StreamEvent::Thought(_)))
-        .unwrap();
+    let first_text = events.iter().position(|e| matches!(e, StreamEvent::Text(_))).unwrap();
+    let last_thought = events.iter().rposition(|e| matches!(e, StreamEvent::Thought(_))).unwrap();
     assert!(last_thought < first_text);
     let usage = last_usage(&events);
-    assert_eq!(
-        (
-            usage.candidates_token_count,
-            usage.thoughts_token_count,
-            usage.total_token_count
-        ),
-        (7, 344, 353)
-    );
-    assert_eq!(
-        events.last(),
-        Some(&StreamEvent::Finished(FinishReason::Stop))
-    );
+    assert_eq!((usage.candidates_token_count, usage.thoughts_token_count, usage.total_token_count), (7, 344, 353));
+    assert_eq!(events.last(), Some(&StreamEvent::Finished(FinishReason::Stop)));
 }
 
 #[test]
@@ -535,10 +471,7 @@ fn replay_c_crlf_grounding() {
     assert_eq!(usage.thoughts_token_count, 591);
     assert_eq!(usage.total_token_count, 783);
     assert_eq!(finishes(&events), [&FinishReason::Stop]);
-    assert_eq!(
-        events.last(),
-        Some(&StreamEvent::Finished(FinishReason::Stop))
-    );
+    assert_eq!(events.last(), Some(&StreamEvent::Finished(FinishReason::Stop)));
 }
 
 #[test]
@@ -570,10 +503,7 @@ fn replay_e_max_tokens_after_thought() {
     let events = replay(E_MAX_TOKENS).unwrap();
     assert_eq!(thoughts(&events).len(), 1);
     assert_eq!(texts(&events), ["We"]);
-    let text_at = events
-        .iter()
-        .position(|e| *e == StreamEvent::Text("We".to_owned()))
-        .unwrap();
+    let text_at = events.iter().position(|e| *e == StreamEvent::Text("We".to_owned())).unwrap();
     let finish = StreamEvent::Finished(FinishReason::Stopped(StopReason::MaxTokens));
     let finish_at = events.iter().position(|e| *e == finish).unwrap();
     assert!(text_at < finish_at);
@@ -585,12 +515,7 @@ fn replay_e_max_tokens_after_thought() {
 fn replay_f_safety() {
     let events = replay(F_SAFETY).unwrap();
     assert!(texts(&events).is_empty());
-    assert_eq!(
-        events,
-        [StreamEvent::Finished(FinishReason::Stopped(
-            StopReason::Safety
-        ))]
-    );
+    assert_eq!(events, [StreamEvent::Finished(FinishReason::Stopped(StopReason::Safety))]);
 }
 
 #[test]
@@ -598,40 +523,16 @@ fn replay_g_bare_error_after_text() {
     let (events, error) = events_until_error(G_BARE_ERROR);
     assert_eq!(texts(&events), ["Voilà la réponse — « en bref » : 世界 🦀"]);
     assert!(finishes(&events).is_empty());
-    assert_eq!(
-        error,
-        Some(ApiError::Server {
-            status: 503,
-            overloaded: true
-        })
-    );
-    assert_eq!(
-        replay(G_BARE_ERROR),
-        Err(ApiError::Server {
-            status: 503,
-            overloaded: true
-        })
-    );
+    assert_eq!(error, Some(ApiError::Server { status: 503, overloaded: true }));
+    assert_eq!(replay(G_BARE_ERROR), Err(ApiError::Server { status: 503, overloaded: true }));
 }
 
 #[test]
 fn replay_h_error_event_after_text() {
     let (events, error) = events_until_error(H_ERROR_EVENT);
     assert_eq!(texts(&events), ["Sure, here is a first draft"]);
-    assert_eq!(
-        error,
-        Some(ApiError::Server {
-            status: 500,
-            overloaded: false
-        })
-    );
-    assert_eq!(
-        replay(H_ERROR_EVENT),
-        Err(ApiError::Server {
-            status: 500,
-            overloaded: false
-        })
-    );
+    assert_eq!(error, Some(ApiError::Server { status: 500, overloaded: false }));
+    assert_eq!(replay(H_ERROR_EVENT), Err(ApiError::Server { status: 500, overloaded: false }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -653,12 +554,7 @@ fn a_9_mib_line_without_newline_fails_before_it_is_all_fed() {
         }
         fed += PIECE;
     }
-    assert_eq!(
-        error,
-        Some(SseError::EventTooLarge {
-            limit: DEFAULT_MAX_EVENT_BYTES
-        })
-    );
+    assert_eq!(error, Some(SseError::EventTooLarge { limit: DEFAULT_MAX_EVENT_BYTES }));
     assert!(fed < TOTAL, "the error came only after all {fed} bytes");
     // It fails within one piece of the limit, i.e. it never held much more than the limit.
     assert!(fed <= DEFAULT_MAX_EVENT_BYTES + PIECE, "fed {fed}");

@@ -11,21 +11,14 @@ use rusqlite::Connection;
 
 fn fixture_db(dir: &Path, version: u32) -> PathBuf {
     let path = dir.join("history.sqlite3");
-    let sql = std::fs::read_to_string(format!(
-        "{}/tests/fixtures/schema_v{version}.sql",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
-    Connection::open(&path)
-        .unwrap()
-        .execute_batch(&sql)
+    let sql = std::fs::read_to_string(format!("{}/tests/fixtures/schema_v{version}.sql", env!("CARGO_MANIFEST_DIR")))
         .unwrap();
+    Connection::open(&path).unwrap().execute_batch(&sql).unwrap();
     path
 }
 
 fn pragma<T: rusqlite::types::FromSql>(conn: &Connection, name: &str) -> T {
-    conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
-        .unwrap()
+    conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).unwrap()
 }
 
 #[test]
@@ -35,29 +28,18 @@ fn a_new_database_is_created_with_the_expected_settings() {
     let (store, report) = Store::open(&path).unwrap();
     assert!(report.notices.is_empty(), "{report:?}");
     let conn = store.connection();
-    assert_eq!(
-        schema::user_version(conn).unwrap(),
-        schema::latest_version()
-    );
+    assert_eq!(schema::user_version(conn).unwrap(), schema::latest_version());
     assert_eq!(pragma::<String>(conn, "journal_mode"), "wal");
     assert_eq!(pragma::<i64>(conn, "synchronous"), 1, "NORMAL");
     assert_eq!(pragma::<i64>(conn, "foreign_keys"), 1);
     assert!(pragma::<i64>(conn, "busy_timeout") >= 5000);
-    let version: String = conn
-        .query_row("SELECT sqlite_version()", [], |r| r.get(0))
-        .unwrap();
+    let version: String = conn.query_row("SELECT sqlite_version()", [], |r| r.get(0)).unwrap();
     let parts: Vec<u32> = version.split('.').map(|p| p.parse().unwrap()).collect();
-    assert!(
-        parts >= vec![3, 51, 3],
-        "SQLite {version} has the WAL-reset bug"
-    );
+    assert!(parts >= vec![3, 51, 3], "SQLite {version} has the WAL-reset bug");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path.parent().unwrap())
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
     }
 }
@@ -68,39 +50,16 @@ fn every_released_schema_migrates_to_the_latest_keeping_its_data() {
         let dir = tempfile::tempdir().unwrap();
         let path = fixture_db(dir.path(), version);
         let (store, report) = Store::open(&path).unwrap();
-        assert_eq!(
-            schema::user_version(store.connection()).unwrap(),
-            schema::latest_version()
-        );
+        assert_eq!(schema::user_version(store.connection()).unwrap(), schema::latest_version());
         let backup = dir.path().join(format!("history.sqlite3.v{version}.bak"));
-        assert!(
-            backup.exists(),
-            "a backup is taken before migrating v{version}"
-        );
-        assert_eq!(
-            schema::user_version(&Connection::open(&backup).unwrap()).unwrap(),
-            i64::from(version)
-        );
-        assert!(
-            report.notices.iter().any(|n| n.contains("upgraded")),
-            "{report:?}"
-        );
+        assert!(backup.exists(), "a backup is taken before migrating v{version}");
+        assert_eq!(schema::user_version(&Connection::open(&backup).unwrap()).unwrap(), i64::from(version));
+        assert!(report.notices.iter().any(|n| n.contains("upgraded")), "{report:?}");
         let messages = store.messages(2).unwrap();
         assert_eq!(messages.len(), 2);
-        assert_eq!(
-            messages[1].status,
-            MessageStatus::Interrupted,
-            "a streaming row from a dead writer is recovered"
-        );
-        assert_eq!(
-            messages[1].text,
-            "Warm the milk, then pour it into strong coffee"
-        );
-        assert_eq!(
-            store.search("cafe", 10).unwrap().len(),
-            1,
-            "old rows are searchable (v{version})"
-        );
+        assert_eq!(messages[1].status, MessageStatus::Interrupted, "a streaming row from a dead writer is recovered");
+        assert_eq!(messages[1].text, "Warm the milk, then pour it into strong coffee");
+        assert_eq!(store.search("cafe", 10).unwrap().len(), 1, "old rows are searchable (v{version})");
         assert_eq!(store.search("migrate", 10).unwrap().len(), 2);
         assert_eq!(store.list_conversations(10, 0).unwrap().len(), 2);
     }
@@ -112,17 +71,12 @@ fn a_database_from_a_newer_geminal_is_refused_and_left_untouched() {
     let path = dir.path().join("history.sqlite3");
     {
         let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE future (x); INSERT INTO future VALUES (1); PRAGMA user_version = 99;",
-        )
-        .unwrap();
+        conn.execute_batch("CREATE TABLE future (x); INSERT INTO future VALUES (1); PRAGMA user_version = 99;")
+            .unwrap();
     }
     let before = std::fs::read(&path).unwrap();
     let error = Store::open(&path).unwrap_err();
-    assert!(
-        matches!(error, StoreError::TooNew { found: 99, .. }),
-        "{error}"
-    );
+    assert!(matches!(error, StoreError::TooNew { found: 99, .. }), "{error}");
     assert!(error.to_string().contains("newer geminal"));
     assert_eq!(std::fs::read(&path).unwrap(), before);
     assert!(!dir.path().join("history.sqlite3-wal").exists());
@@ -133,29 +87,16 @@ fn a_failed_migration_leaves_version_and_data_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let path = fixture_db(dir.path(), 2);
     // A table in the way makes migration 3 fail halfway through.
-    Connection::open(&path)
-        .unwrap()
-        .execute_batch("CREATE TABLE request_metrics (x);")
-        .unwrap();
+    Connection::open(&path).unwrap().execute_batch("CREATE TABLE request_metrics (x);").unwrap();
     let error = Store::open(&path).unwrap_err();
     assert!(matches!(error, StoreError::Migration { .. }), "{error}");
     assert!(error.to_string().contains("left unchanged"));
     let conn = Connection::open(&path).unwrap();
     assert_eq!(schema::user_version(&conn).unwrap(), 2);
-    let tables: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_schema WHERE name = 'answer_cache'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(
-        tables, 0,
-        "the first statement of the migration was rolled back too"
-    );
-    let messages: i64 = conn
-        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
-        .unwrap();
+    let tables: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'answer_cache'", [], |r| r.get(0)).unwrap();
+    assert_eq!(tables, 0, "the first statement of the migration was rolled back too");
+    let messages: i64 = conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).unwrap();
     assert_eq!(messages, 4);
 }
 
@@ -167,21 +108,14 @@ fn a_file_that_is_not_a_database_is_moved_aside_and_kept() {
     std::fs::write(&path, &junk).unwrap();
     let (store, report) = Store::open(&path).unwrap();
     assert_eq!(report.notices.len(), 1, "{report:?}");
-    assert!(
-        report.notices[0].contains("damaged") && report.notices[0].contains(".corrupt-"),
-        "{report:?}"
-    );
+    assert!(report.notices[0].contains("damaged") && report.notices[0].contains(".corrupt-"), "{report:?}");
     let kept: Vec<PathBuf> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().contains(".corrupt-"))
         .collect();
     assert_eq!(kept.len(), 1);
-    assert_eq!(
-        std::fs::read(&kept[0]).unwrap(),
-        junk,
-        "the damaged file is kept byte for byte"
-    );
+    assert_eq!(std::fs::read(&kept[0]).unwrap(), junk, "the damaged file is kept byte for byte");
     assert_eq!(store.list_conversations(10, 0).unwrap().len(), 0);
 }
 
@@ -207,30 +141,16 @@ fn a_truncated_database_is_moved_aside_too() {
                 )
                 .unwrap();
         }
-        store
-            .connection()
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-            .unwrap();
+        store.connection().execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
     }
     let len = std::fs::metadata(&path).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(len / 3)
-        .unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len / 3).unwrap();
     match Store::open(&path) {
         Ok((store, report)) => {
-            assert!(
-                report.notices.iter().any(|n| n.contains("damaged")),
-                "{report:?}"
-            );
+            assert!(report.notices.iter().any(|n| n.contains("damaged")), "{report:?}");
             assert_eq!(store.list_conversations(10, 0).unwrap().len(), 0);
         }
-        Err(e) => assert!(
-            matches!(e, StoreError::Corrupt { .. }),
-            "a clear error at worst: {e}"
-        ),
+        Err(e) => assert!(matches!(e, StoreError::Corrupt { .. }), "a clear error at worst: {e}"),
     }
 }
 
@@ -241,21 +161,12 @@ fn a_full_disk_is_an_error_that_names_the_file() {
     let (mut store, _) = Store::open(&path).unwrap();
     let id = store.create_conversation("t", "m", None).unwrap();
     let pages: i64 = pragma(store.connection(), "page_count");
-    store
-        .connection()
-        .pragma_update(None, "max_page_count", pages + 2)
-        .unwrap();
+    store.connection().pragma_update(None, "max_page_count", pages + 2).unwrap();
     let big = "x".repeat(64 * 1024);
     let error = store
         .add_message(
             id,
-            &NewMessage {
-                role: Role::User,
-                text: big,
-                model: None,
-                status: MessageStatus::Complete,
-                cached: false,
-            },
+            &NewMessage { role: Role::User, text: big, model: None, status: MessageStatus::Complete, cached: false },
         )
         .unwrap_err();
     assert!(matches!(error, StoreError::DiskFull { .. }), "{error}");
@@ -264,39 +175,24 @@ fn a_full_disk_is_an_error_that_names_the_file() {
 
 #[test]
 fn search_finds_prompts_and_answers_with_quotes_prefixes_and_accents() {
-    let (mut store, _) =
-        Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
+    let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
     let id = store.create_conversation("birds", "m", None).unwrap();
     let add = |store: &mut Store, role, text: &str| {
         store
             .add_message(
                 id,
-                &NewMessage {
-                    role,
-                    text: text.into(),
-                    model: None,
-                    status: MessageStatus::Complete,
-                    cached: false,
-                },
+                &NewMessage { role, text: text.into(), model: None, status: MessageStatus::Complete, cached: false },
             )
             .unwrap()
     };
     add(&mut store, Role::User, "Why do birds migrate every autumn?");
-    add(
-        &mut store,
-        Role::Model,
-        "Migration follows food. The Arctic tern flies farthest.",
-    );
+    add(&mut store, Role::Model, "Migration follows food. The Arctic tern flies farthest.");
     add(&mut store, Role::User, "Un café crème, s'il vous plaît");
     add(&mut store, Role::Model, "Привет, мир! 你好 世界");
     let count = |q: &str| store.search(q, 50).unwrap().len();
     assert_eq!(count("birds"), 1, "a prompt");
     assert_eq!(count("tern"), 1, "an answer");
-    assert_eq!(
-        count("migrat*"),
-        2,
-        "a prefix matches migrate and Migration"
-    );
+    assert_eq!(count("migrat*"), 2, "a prefix matches migrate and Migration");
     assert_eq!(count("\"arctic tern\""), 1, "a phrase");
     assert_eq!(count("\"tern arctic\""), 0, "order matters in a phrase");
     assert_eq!(count("cafe"), 1, "accents fold");
@@ -306,11 +202,7 @@ fn search_finds_prompts_and_answers_with_quotes_prefixes_and_accents() {
     assert_eq!(count("birds OR tern"), 2);
     assert_eq!(count("birds NOT autumn"), 0);
     let hit = &store.search("tern", 5).unwrap()[0];
-    assert!(
-        hit.snippet.contains("\u{E000}tern\u{E001}"),
-        "{:?}",
-        hit.snippet
-    );
+    assert!(hit.snippet.contains("\u{E000}tern\u{E001}"), "{:?}", hit.snippet);
     for bad in ["\"unbalanced", "birds AND", "(", "a:b", "*"] {
         let e = store.search(bad, 5).unwrap_err();
         assert!(matches!(e, StoreError::BadQuery { .. }), "{bad}: {e}");
@@ -321,23 +213,15 @@ fn search_finds_prompts_and_answers_with_quotes_prefixes_and_accents() {
 #[test]
 fn the_cache_evicts_the_least_recently_used() {
     let (store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
-    let answer = |t: &str| CachedAnswer {
-        model: "m".into(),
-        text: t.into(),
-        prompt_tokens: Some(1),
-        output_tokens: Some(2),
-    };
+    let answer =
+        |t: &str| CachedAnswer { model: "m".into(), text: t.into(), prompt_tokens: Some(1), output_tokens: Some(2) };
     store.cache_put(&[1; 32], &answer("one"), 3).unwrap();
     std::thread::sleep(Duration::from_millis(3));
     store.cache_put(&[2; 32], &answer("two"), 3).unwrap();
     std::thread::sleep(Duration::from_millis(3));
     store.cache_put(&[3; 32], &answer("three"), 3).unwrap();
     std::thread::sleep(Duration::from_millis(3));
-    assert_eq!(
-        store.cache_get(&[1; 32]).unwrap().unwrap().text,
-        "one",
-        "touching one makes two the oldest"
-    );
+    assert_eq!(store.cache_get(&[1; 32]).unwrap().unwrap().text, "one", "touching one makes two the oldest");
     std::thread::sleep(Duration::from_millis(3));
     store.cache_put(&[4; 32], &answer("four"), 3).unwrap();
     assert_eq!(store.cache_len().unwrap(), 3);
@@ -367,20 +251,13 @@ fn a_live_writer_keeps_its_streaming_answer_and_a_dead_one_loses_it_to_interrupt
     // A second process (here: a second store) opening the same file must not touch it.
     let (other, report) = Store::open(&path).unwrap();
     assert!(report.notices.is_empty(), "{report:?}");
-    assert_eq!(
-        other.messages(id).unwrap()[0].status,
-        MessageStatus::Streaming
-    );
+    assert_eq!(other.messages(id).unwrap()[0].status, MessageStatus::Streaming);
     drop(live);
     let (_, report) = Store::open(&path).unwrap();
     assert_eq!(report.notices.len(), 1, "{report:?}");
     let messages = other.messages(id).unwrap();
     assert_eq!(
-        (
-            messages[0].id,
-            messages[0].status,
-            messages[0].text.as_str()
-        ),
+        (messages[0].id, messages[0].status, messages[0].text.as_str()),
         (msg, MessageStatus::Interrupted, "growing")
     );
 }
@@ -404,13 +281,7 @@ fn a_locked_database_names_the_process_holding_it() {
     let path = dir.path().join("h.sqlite3");
     let (store, _) = Store::open(&path).unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "hold_the_database_lock",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "hold_the_database_lock", "--ignored", "--nocapture", "--test-threads=1"])
         .env("GEMINAL_TEST_HOLD_DB", &path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -420,19 +291,11 @@ fn a_locked_database_names_the_process_holding_it() {
     let mut line = String::new();
     while !line.contains("locked") {
         line.clear();
-        assert!(
-            std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
-            "the holder died"
-        );
+        assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0, "the holder died");
     }
     let error = store.create_conversation("t", "m", None).unwrap_err();
     let _ = child.kill();
     let _ = child.wait();
     assert!(matches!(error, StoreError::Locked { .. }), "{error}");
-    assert!(
-        error
-            .to_string()
-            .contains(&format!("process {}", child.id())),
-        "{error}"
-    );
+    assert!(error.to_string().contains(&format!("process {}", child.id())), "{error}");
 }

@@ -6,12 +6,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{KEY, ask, client_for, fake, quick_timeouts};
-use geminal::gemini::fake::{
-    Answer, Behavior, FakeGemini, FakeOptions, Fault, LineEnding, Split, StreamEnd,
-};
+use geminal::gemini::fake::{Answer, Behavior, FakeGemini, FakeOptions, Fault, LineEnding, Split, StreamEnd};
 use geminal::gemini::{
-    ApiError, Client, ClientOptions, ErrorKind, FinishReason, StopReason, StreamEvent,
-    TimeoutPhase, Timeouts,
+    ApiError, Client, ClientOptions, ErrorKind, FinishReason, StopReason, StreamEvent, TimeoutPhase, Timeouts,
 };
 use secrecy::SecretString;
 
@@ -22,10 +19,7 @@ fn assert_key_absent(e: &ApiError) {
         assert!(!text.contains(KEY), "key leaked in {text}");
     }
     let shown = e.to_string();
-    assert!(
-        !shown.contains('\n') && !shown.contains('{') && shown.ends_with('.'),
-        "not one clean sentence: {shown}"
-    );
+    assert!(!shown.contains('\n') && !shown.contains('{') && shown.ends_with('.'), "not one clean sentence: {shown}");
 }
 
 #[tokio::test]
@@ -33,26 +27,13 @@ async fn text_is_identical_under_every_split_and_line_ending() {
     let fake = fake().await;
     let client = client_for(&fake, quick_timeouts());
     let answer = "Héllo wörld — 世界 🦀 crab.\r\nLine two\n\tindented";
-    for split in [
-        Split::Whole,
-        Split::Bytes(5),
-        Split::Bytes(64),
-        Split::Tricky,
-    ] {
+    for split in [Split::Whole, Split::Bytes(5), Split::Bytes(64), Split::Tricky] {
         for ending in [LineEnding::Crlf, LineEnding::Lf] {
-            fake.push(
-                Behavior::text(answer)
-                    .with_chunks(6)
-                    .with_split(split)
-                    .with_line_ending(ending),
-            );
+            fake.push(Behavior::text(answer).with_chunks(6).with_split(split).with_line_ending(ending));
             let got = ask(&client, MODEL, "hi").await;
             assert_eq!(got.error, None, "{split:?} {ending:?}");
             assert_eq!(got.text, answer, "{split:?} {ending:?}");
-            assert_eq!(
-                got.events.last(),
-                Some(&StreamEvent::Finished(FinishReason::Stop))
-            );
+            assert_eq!(got.events.last(), Some(&StreamEvent::Finished(FinishReason::Stop)));
         }
     }
 }
@@ -61,11 +42,7 @@ async fn text_is_identical_under_every_split_and_line_ending() {
 async fn thoughts_stay_out_of_the_answer_and_usage_is_the_last_total() {
     let fake = fake().await;
     let client = client_for(&fake, quick_timeouts());
-    fake.push(
-        Behavior::text("The answer.")
-            .with_thoughts(2)
-            .with_chunks(2),
-    );
+    fake.push(Behavior::text("The answer.").with_thoughts(2).with_chunks(2));
     let got = ask(&client, MODEL, "think first").await;
     assert_eq!(got.error, None);
     assert_eq!(got.text, "The answer.");
@@ -84,83 +61,30 @@ async fn every_status_fault_becomes_its_error_kind() {
     let fake = fake().await;
     let client = client_for(&fake, quick_timeouts());
     let cases: Vec<(Fault, ApiError)> = vec![
-        (
-            Fault::http(400),
-            ApiError::BadRequest {
-                detail: String::new(),
-            },
-        ),
+        (Fault::http(400), ApiError::BadRequest { detail: String::new() }),
         (Fault::bad_key(), ApiError::BadKey),
-        (
-            Fault::http(403),
-            ApiError::PermissionDenied {
-                detail: String::new(),
-            },
-        ),
-        (
-            Fault::http(404),
-            ApiError::ModelNotFound {
-                model: MODEL.into(),
-            },
-        ),
+        (Fault::http(403), ApiError::PermissionDenied { detail: String::new() }),
+        (Fault::http(404), ApiError::ModelNotFound { model: MODEL.into() }),
         (
             Fault::rate_limited(Duration::from_secs(3)),
-            ApiError::RateLimited {
-                retry_after: Some(Duration::from_secs(3)),
-            },
+            ApiError::RateLimited { retry_after: Some(Duration::from_secs(3)) },
         ),
         (
             Fault::rate_limited_in_message(Duration::from_millis(7500)),
-            ApiError::RateLimited {
-                retry_after: Some(Duration::from_millis(7500)),
-            },
+            ApiError::RateLimited { retry_after: Some(Duration::from_millis(7500)) },
         ),
-        (
-            Fault::rate_limited_header(7),
-            ApiError::RateLimited {
-                retry_after: Some(Duration::from_secs(7)),
-            },
-        ),
-        (
-            Fault::daily_quota(),
-            ApiError::QuotaExhausted {
-                retry_after: Some(Duration::from_secs(20)),
-                daily: true,
-            },
-        ),
-        (
-            Fault::http(500),
-            ApiError::Server {
-                status: 500,
-                overloaded: false,
-            },
-        ),
-        (
-            Fault::http(503),
-            ApiError::Server {
-                status: 503,
-                overloaded: true,
-            },
-        ),
-        (
-            Fault::http(504),
-            ApiError::Server {
-                status: 504,
-                overloaded: false,
-            },
-        ),
+        (Fault::rate_limited_header(7), ApiError::RateLimited { retry_after: Some(Duration::from_secs(7)) }),
+        (Fault::daily_quota(), ApiError::QuotaExhausted { retry_after: Some(Duration::from_secs(20)), daily: true }),
+        (Fault::http(500), ApiError::Server { status: 500, overloaded: false }),
+        (Fault::http(503), ApiError::Server { status: 503, overloaded: true }),
+        (Fault::http(504), ApiError::Server { status: 504, overloaded: false }),
     ];
     for (fault, expected) in cases {
         fake.push(Behavior::fault(fault.clone()));
         let got = ask(&client, MODEL, "hi").await;
-        let error = got
-            .error
-            .unwrap_or_else(|| panic!("{fault:?} gave no error"));
+        let error = got.error.unwrap_or_else(|| panic!("{fault:?} gave no error"));
         assert_eq!(error.kind(), expected.kind(), "{fault:?}");
-        if !matches!(
-            expected,
-            ApiError::BadRequest { .. } | ApiError::PermissionDenied { .. }
-        ) {
+        if !matches!(expected, ApiError::BadRequest { .. } | ApiError::PermissionDenied { .. }) {
             assert_eq!(error, expected, "{fault:?}");
         }
         assert_key_absent(&error);
@@ -173,20 +97,12 @@ async fn retry_hints_and_quota_scope_decide_retryability() {
     let fake = fake().await;
     let client = client_for(&fake, quick_timeouts());
     fake.push(Behavior::fault(Fault::rate_limited(Duration::from_secs(3))));
-    assert!(
-        ask(&client, MODEL, "hi")
-            .await
-            .error
-            .unwrap()
-            .is_retryable()
-    );
+    assert!(ask(&client, MODEL, "hi").await.error.unwrap().is_retryable());
     fake.push(Behavior::fault(Fault::daily_quota()));
     let daily = ask(&client, MODEL, "hi").await.error.unwrap();
     assert!(!daily.is_retryable());
     assert!(daily.to_string().contains("today"), "{daily}");
-    fake.push(Behavior::fault(Fault::rate_limited(Duration::from_secs(
-        900,
-    ))));
+    fake.push(Behavior::fault(Fault::rate_limited(Duration::from_secs(900))));
     let long = ask(&client, MODEL, "hi").await.error.unwrap();
     assert_eq!(long.kind(), ErrorKind::QuotaExhausted);
     assert!(!long.is_retryable());
@@ -195,10 +111,7 @@ async fn retry_hints_and_quota_scope_decide_retryability() {
 #[tokio::test]
 async fn a_wrong_key_is_refused_by_a_strict_fake() {
     let fake = FakeGemini::start(
-        FakeOptions {
-            api_key: Some("the-right-key".into()),
-            ..FakeOptions::default()
-        },
+        FakeOptions { api_key: Some("the-right-key".into()), ..FakeOptions::default() },
         Behavior::default(),
     )
     .await
@@ -212,12 +125,8 @@ async fn a_wrong_key_is_refused_by_a_strict_fake() {
 #[tokio::test]
 async fn no_key_fails_before_any_request() {
     let fake = fake().await;
-    let client = Client::new(ClientOptions {
-        base_url: fake.base_url(),
-        api_key: None,
-        timeouts: quick_timeouts(),
-    })
-    .unwrap();
+    let client =
+        Client::new(ClientOptions { base_url: fake.base_url(), api_key: None, timeouts: quick_timeouts() }).unwrap();
     assert_eq!(ask(&client, MODEL, "hi").await.error, Some(ApiError::NoKey));
     assert!(fake.requests().is_empty());
 }
@@ -228,13 +137,7 @@ async fn the_key_travels_only_in_its_header() {
     let client = client_for(&fake, quick_timeouts());
     ask(&client, MODEL, "hi").await;
     client.list_models().await.unwrap();
-    client
-        .count_tokens(
-            MODEL,
-            &geminal::chat::Turn::new(MODEL, "count me").request(),
-        )
-        .await
-        .unwrap();
+    client.count_tokens(MODEL, &geminal::chat::Turn::new(MODEL, "count me").request()).await.unwrap();
     let requests = fake.requests();
     assert_eq!(requests.len(), 3);
     for r in requests {
@@ -253,29 +156,17 @@ async fn request_shape_matches_the_wire_reference() {
     let client = client_for(&fake, quick_timeouts());
     let mut turn = geminal::chat::Turn::new(MODEL, "hi");
     turn.system = Some("answer in one line".into());
-    client
-        .stream_generate(MODEL, &turn.request())
-        .await
-        .unwrap();
+    client.stream_generate(MODEL, &turn.request()).await.unwrap();
     let r = &fake.requests()[0];
     assert_eq!(r.method, "POST");
-    assert_eq!(
-        r.path,
-        "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
-    );
+    assert_eq!(r.path, "/v1beta/models/gemini-2.5-flash:streamGenerateContent");
     assert_eq!(r.query.as_deref(), Some("alt=sse"));
     assert_eq!(r.header("content-type"), Some("application/json"));
     let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(body["contents"][0]["role"], "user");
     assert_eq!(body["contents"][0]["parts"][0]["text"], "hi");
-    assert_eq!(
-        body["systemInstruction"]["parts"][0]["text"],
-        "answer in one line"
-    );
-    assert!(
-        body.get("generationConfig").is_none(),
-        "no empty fields are sent: {body}"
-    );
+    assert_eq!(body["systemInstruction"]["parts"][0]["text"], "answer in one line");
+    assert!(body.get("generationConfig").is_none(), "no empty fields are sent: {body}");
 }
 
 #[tokio::test]
@@ -283,41 +174,15 @@ async fn errors_inside_a_200_stream_keep_the_text_before_them() {
     let fake = fake().await;
     let client = client_for(&fake, quick_timeouts());
     let answer = "0123456789AB";
-    fake.push(
-        Behavior::text(answer)
-            .with_chunks(3)
-            .with_fault(Fault::BareErrorAfter {
-                after: 2,
-                status: 503,
-            }),
-    );
+    fake.push(Behavior::text(answer).with_chunks(3).with_fault(Fault::BareErrorAfter { after: 2, status: 503 }));
     let got = ask(&client, MODEL, "hi").await;
     assert_eq!(got.text, "01234567");
-    assert_eq!(
-        got.error,
-        Some(ApiError::Server {
-            status: 503,
-            overloaded: true
-        })
-    );
+    assert_eq!(got.error, Some(ApiError::Server { status: 503, overloaded: true }));
 
-    fake.push(
-        Behavior::text(answer)
-            .with_chunks(3)
-            .with_fault(Fault::ErrorEventAfter {
-                after: 1,
-                status: 500,
-            }),
-    );
+    fake.push(Behavior::text(answer).with_chunks(3).with_fault(Fault::ErrorEventAfter { after: 1, status: 500 }));
     let got = ask(&client, MODEL, "hi").await;
     assert_eq!(got.text, "0123");
-    assert_eq!(
-        got.error,
-        Some(ApiError::Server {
-            status: 500,
-            overloaded: false
-        })
-    );
+    assert_eq!(got.error, Some(ApiError::Server { status: 500, overloaded: false }));
 }
 
 #[tokio::test]
@@ -325,23 +190,11 @@ async fn a_cut_or_unfinished_stream_is_truncated_not_complete() {
     let fake = fake().await;
     let client = client_for(&fake, quick_timeouts());
     for fault in [Fault::CutAfter(2), Fault::TruncateAfter(2)] {
-        fake.push(
-            Behavior::text("aaabbbcccddd")
-                .with_chunks(4)
-                .with_fault(fault.clone()),
-        );
+        fake.push(Behavior::text("aaabbbcccddd").with_chunks(4).with_fault(fault.clone()));
         let got = ask(&client, MODEL, "hi").await;
         assert_eq!(got.text, "aaabbb", "{fault:?} {got:?}");
-        assert_eq!(
-            got.error.as_ref().map(ApiError::kind),
-            Some(ErrorKind::Truncated),
-            "{fault:?}"
-        );
-        assert!(
-            !got.events
-                .iter()
-                .any(|e| matches!(e, StreamEvent::Finished(_)))
-        );
+        assert_eq!(got.error.as_ref().map(ApiError::kind), Some(ErrorKind::Truncated), "{fault:?}");
+        assert!(!got.events.iter().any(|e| matches!(e, StreamEvent::Finished(_))));
     }
 }
 
@@ -349,98 +202,55 @@ async fn a_cut_or_unfinished_stream_is_truncated_not_complete() {
 async fn blocked_prompts_and_early_stops_are_reported() {
     let fake = fake().await;
     let client = client_for(&fake, quick_timeouts());
-    fake.push(Behavior::fault(Fault::PromptBlocked(
-        "PROHIBITED_CONTENT".into(),
-    )));
+    fake.push(Behavior::fault(Fault::PromptBlocked("PROHIBITED_CONTENT".into())));
     assert_eq!(
         ask(&client, MODEL, "bad").await.error,
-        Some(ApiError::PromptBlocked {
-            reason: "prohibited content".into()
-        })
+        Some(ApiError::PromptBlocked { reason: "prohibited content".into() })
     );
-    for (reason, stop) in [
-        ("SAFETY", StopReason::Safety),
-        ("RECITATION", StopReason::Recitation),
-        ("MAX_TOKENS", StopReason::MaxTokens),
-    ] {
+    for (reason, stop) in
+        [("SAFETY", StopReason::Safety), ("RECITATION", StopReason::Recitation), ("MAX_TOKENS", StopReason::MaxTokens)]
+    {
         fake.push(
-            Behavior::text("abcd")
-                .with_chunks(2)
-                .with_fault(Fault::StopAfter {
-                    after: 1,
-                    reason: reason.into(),
-                }),
+            Behavior::text("abcd").with_chunks(2).with_fault(Fault::StopAfter { after: 1, reason: reason.into() }),
         );
         let got = ask(&client, MODEL, "hi").await;
         assert_eq!(got.text, "ab");
-        assert_eq!(
-            got.events.last(),
-            Some(&StreamEvent::Finished(FinishReason::Stopped(stop)))
-        );
-        assert_eq!(
-            got.error, None,
-            "the stream itself ends normally; the caller judges the reason"
-        );
+        assert_eq!(got.events.last(), Some(&StreamEvent::Finished(FinishReason::Stopped(stop))));
+        assert_eq!(got.error, None, "the stream itself ends normally; the caller judges the reason");
     }
 }
 
 #[tokio::test]
 async fn a_stall_trips_the_idle_watchdog() {
     let fake = fake().await;
-    let timeouts = Timeouts {
-        idle: Duration::from_millis(300),
-        ..quick_timeouts()
-    };
+    let timeouts = Timeouts { idle: Duration::from_millis(300), ..quick_timeouts() };
     let client = client_for(&fake, timeouts);
-    fake.push(
-        Behavior::text("abcd")
-            .with_chunks(4)
-            .with_fault(Fault::StallAfter(1)),
-    );
+    fake.push(Behavior::text("abcd").with_chunks(4).with_fault(Fault::StallAfter(1)));
     let started = Instant::now();
     let got = ask(&client, MODEL, "hi").await;
     assert_eq!(got.text, "a");
-    assert_eq!(
-        got.error,
-        Some(ApiError::Timeout {
-            phase: TimeoutPhase::Idle,
-            after: Duration::from_millis(300)
-        })
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_eq!(got.error, Some(ApiError::Timeout { phase: TimeoutPhase::Idle, after: Duration::from_millis(300) }));
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
 }
 
 #[tokio::test]
 async fn a_slow_first_token_trips_the_first_token_watchdog() {
     let fake = fake().await;
-    let timeouts = Timeouts {
-        first_token: Duration::from_millis(300),
-        ..quick_timeouts()
-    };
+    let timeouts = Timeouts { first_token: Duration::from_millis(300), ..quick_timeouts() };
     let client = client_for(&fake, timeouts);
     fake.push(Behavior::text("late").with_first_token_delay(Duration::from_secs(3)));
     let got = ask(&client, MODEL, "hi").await;
     assert_eq!(
         got.error,
-        Some(ApiError::Timeout {
-            phase: TimeoutPhase::FirstToken,
-            after: Duration::from_millis(300)
-        })
+        Some(ApiError::Timeout { phase: TimeoutPhase::FirstToken, after: Duration::from_millis(300) })
     );
 }
 
 #[tokio::test]
 async fn a_slow_but_steady_stream_is_not_killed() {
     let fake = fake().await;
-    let timeouts = Timeouts {
-        first_token: Duration::from_millis(400),
-        idle: Duration::from_millis(400),
-        ..quick_timeouts()
-    };
+    let timeouts =
+        Timeouts { first_token: Duration::from_millis(400), idle: Duration::from_millis(400), ..quick_timeouts() };
     let client = client_for(&fake, timeouts);
     // Six chunks, 250 ms apart: 1.5 s in all, far beyond each watchdog, yet never idle too long.
     fake.push(
@@ -458,15 +268,8 @@ async fn a_slow_but_steady_stream_is_not_killed() {
 async fn dropping_the_stream_closes_the_connection_at_once() {
     let fake = fake().await;
     let client = client_for(&fake, quick_timeouts());
-    fake.push(
-        Behavior::text("a b c d e f")
-            .with_chunks(6)
-            .with_chunk_delay(Duration::from_secs(2)),
-    );
-    let mut stream = client
-        .stream_generate(MODEL, &geminal::chat::Turn::new(MODEL, "hi").request())
-        .await
-        .unwrap();
+    fake.push(Behavior::text("a b c d e f").with_chunks(6).with_chunk_delay(Duration::from_secs(2)));
+    let mut stream = client.stream_generate(MODEL, &geminal::chat::Turn::new(MODEL, "hi").request()).await.unwrap();
     assert!(matches!(stream.next().await, Some(Ok(_))));
     let id = fake.requests()[0].id;
     let dropped = Instant::now();
@@ -475,18 +278,11 @@ async fn dropping_the_stream_closes_the_connection_at_once() {
         if let Some(end) = fake.stream_end(id) {
             break end;
         }
-        assert!(
-            dropped.elapsed() < Duration::from_secs(1),
-            "the fake never saw the close"
-        );
+        assert!(dropped.elapsed() < Duration::from_secs(1), "the fake never saw the close");
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     assert_eq!(end.0, StreamEnd::ClientClosed);
-    assert!(
-        end.1.duration_since(dropped) < Duration::from_millis(100),
-        "{:?}",
-        end.1.duration_since(dropped)
-    );
+    assert!(end.1.duration_since(dropped) < Duration::from_millis(100), "{:?}", end.1.duration_since(dropped));
 }
 
 #[tokio::test]
@@ -519,10 +315,7 @@ async fn models_are_listed_across_pages() {
     assert_eq!(page.next_page_token.as_deref(), Some("p3"));
     let all = client.list_models().await.unwrap();
     assert_eq!(all.len(), geminal::gemini::fake::default_models().len());
-    assert!(
-        all.iter()
-            .any(|m| m.id() == "gemini-flash-latest" && m.input_token_limit == Some(1_048_576))
-    );
+    assert!(all.iter().any(|m| m.id() == "gemini-flash-latest" && m.input_token_limit == Some(1_048_576)));
 }
 
 #[tokio::test]
@@ -530,37 +323,13 @@ async fn unary_generate_and_count_tokens_work() {
     let fake = fake().await;
     let client = client_for(&fake, quick_timeouts());
     fake.push(Behavior::text("whole answer"));
-    let answer = client
-        .generate(MODEL, &geminal::chat::Turn::new(MODEL, "hi").request())
-        .await
-        .unwrap();
-    assert_eq!(
-        answer.candidates[0]
-            .content
-            .as_ref()
-            .unwrap()
-            .visible_text(),
-        "whole answer"
-    );
+    let answer = client.generate(MODEL, &geminal::chat::Turn::new(MODEL, "hi").request()).await.unwrap();
+    assert_eq!(answer.candidates[0].content.as_ref().unwrap().visible_text(), "whole answer");
     fake.push(Behavior::fault(Fault::http(503)));
-    let e = client
-        .generate(MODEL, &geminal::chat::Turn::new(MODEL, "hi").request())
-        .await
-        .unwrap_err();
-    assert_eq!(
-        e,
-        ApiError::Server {
-            status: 503,
-            overloaded: true
-        }
-    );
-    let n = client
-        .count_tokens(
-            MODEL,
-            &geminal::chat::Turn::new(MODEL, "a few words to count").request(),
-        )
-        .await
-        .unwrap();
+    let e = client.generate(MODEL, &geminal::chat::Turn::new(MODEL, "hi").request()).await.unwrap_err();
+    assert_eq!(e, ApiError::Server { status: 503, overloaded: true });
+    let n =
+        client.count_tokens(MODEL, &geminal::chat::Turn::new(MODEL, "a few words to count").request()).await.unwrap();
     assert!(n > 0);
 }
 
@@ -568,11 +337,7 @@ async fn unary_generate_and_count_tokens_work() {
 async fn hostile_text_arrives_intact_for_the_display_layer_to_neutralise() {
     let fake = fake().await;
     let client = client_for(&fake, quick_timeouts());
-    fake.push(
-        Behavior::default()
-            .with_answer(Answer::Hostile)
-            .with_split(Split::Tricky),
-    );
+    fake.push(Behavior::default().with_answer(Answer::Hostile).with_split(Split::Tricky));
     let got = ask(&client, MODEL, "hi").await;
     assert_eq!(got.error, None);
     assert_eq!(got.text, geminal::gemini::fake::hostile_answer());
@@ -598,20 +363,10 @@ async fn replayed_captures_stream_through_the_client() {
 #[tokio::test]
 async fn polling_next_inside_a_select_does_not_reset_the_idle_watchdog() {
     let fake = fake().await;
-    let timeouts = Timeouts {
-        idle: Duration::from_millis(300),
-        ..quick_timeouts()
-    };
+    let timeouts = Timeouts { idle: Duration::from_millis(300), ..quick_timeouts() };
     let client = client_for(&fake, timeouts);
-    fake.push(
-        Behavior::text("abcd")
-            .with_chunks(4)
-            .with_fault(Fault::StallAfter(1)),
-    );
-    let mut stream = client
-        .stream_generate(MODEL, &geminal::chat::Turn::new(MODEL, "hi").request())
-        .await
-        .unwrap();
+    fake.push(Behavior::text("abcd").with_chunks(4).with_fault(Fault::StallAfter(1)));
+    let mut stream = client.stream_generate(MODEL, &geminal::chat::Turn::new(MODEL, "hi").request()).await.unwrap();
     let mut ticks = tokio::time::interval(Duration::from_millis(50));
     let started = Instant::now();
     let error = loop {

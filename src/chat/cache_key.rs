@@ -25,24 +25,14 @@ struct KeyMaterial<'a> {
 pub fn cache_key(turn: &Turn) -> CacheKey {
     let material = KeyMaterial {
         v: 1,
-        model: crate::gemini::model_path(&turn.model).map_or(turn.model.as_str(), |_| {
-            turn.model.trim_start_matches("models/")
-        }),
+        model: crate::gemini::model_path(&turn.model)
+            .map_or(turn.model.as_str(), |_| turn.model.trim_start_matches("models/")),
         system: turn.system.as_deref(),
         generation_config: turn.generation_config.as_ref(),
         history: turn
             .history
             .iter()
-            .map(|m| {
-                (
-                    if m.role == Role::User {
-                        "user"
-                    } else {
-                        "model"
-                    },
-                    m.text.as_str(),
-                )
-            })
+            .map(|m| (if m.role == Role::User { "user" } else { "model" }, m.text.as_str()))
             .collect(),
         prompt: &turn.prompt,
     };
@@ -60,11 +50,7 @@ pub struct MemoryCache {
 
 impl MemoryCache {
     pub fn new(capacity: usize) -> Self {
-        MemoryCache {
-            capacity: capacity.max(1),
-            clock: 0,
-            entries: HashMap::new(),
-        }
+        MemoryCache { capacity: capacity.max(1), clock: 0, entries: HashMap::new() }
     }
 
     pub fn get(&mut self, key: &CacheKey) -> Option<CachedAnswer> {
@@ -79,13 +65,7 @@ impl MemoryCache {
     pub fn put(&mut self, key: CacheKey, answer: CachedAnswer) {
         self.clock += 1;
         let full = !self.entries.contains_key(&key) && self.entries.len() >= self.capacity;
-        if full
-            && let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| *k)
-        {
+        if full && let Some(oldest) = self.entries.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| *k) {
             self.entries.remove(&oldest);
         }
         self.entries.insert(key, (answer, self.clock));
@@ -108,16 +88,8 @@ mod tests {
     fn turn() -> Turn {
         let mut t = Turn::new("gemini-2.5-flash", "and then?");
         t.system = Some("be brief".into());
-        t.history = vec![
-            Message {
-                role: Role::User,
-                text: "hi".into(),
-            },
-            Message {
-                role: Role::Model,
-                text: "hello".into(),
-            },
-        ];
+        t.history =
+            vec![Message { role: Role::User, text: "hi".into() }, Message { role: Role::Model, text: "hello".into() }];
         t
     }
 
@@ -148,10 +120,7 @@ mod tests {
         t.prompt = "and then? ".into();
         assert_ne!(cache_key(&t), base);
         let mut t = turn();
-        t.generation_config = Some(crate::gemini::GenerationConfig {
-            temperature: Some(0.2),
-            ..Default::default()
-        });
+        t.generation_config = Some(crate::gemini::GenerationConfig { temperature: Some(0.2), ..Default::default() });
         assert_ne!(cache_key(&t), base);
         // Role matters too: the same texts said by the other side are another conversation.
         let mut t = turn();
@@ -161,12 +130,8 @@ mod tests {
 
     #[test]
     fn the_memory_layer_evicts_the_least_recently_used() {
-        let answer = |t: &str| CachedAnswer {
-            model: "m".into(),
-            text: t.into(),
-            prompt_tokens: None,
-            output_tokens: None,
-        };
+        let answer =
+            |t: &str| CachedAnswer { model: "m".into(), text: t.into(), prompt_tokens: None, output_tokens: None };
         let mut c = MemoryCache::new(2);
         c.put([1; 32], answer("one"));
         c.put([2; 32], answer("two"));

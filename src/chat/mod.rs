@@ -6,12 +6,10 @@ mod session;
 mod turn_state;
 
 pub use cache_key::{CacheKey, MemoryCache, cache_key};
-pub use session::{ChatError, ChatOptions, ChatSession, Outcome, Prepared, Target, TurnReport};
+pub use session::{ChatError, ChatOptions, ChatSession, Outcome, Prepared, Shown, Target, TurnReport};
 pub use turn_state::{Effect, TurnEvent, TurnState};
 
-use crate::gemini::{
-    AnswerStream, ApiError, Client, Content, GenerateContentRequest, GenerationConfig,
-};
+use crate::gemini::{AnswerStream, ApiError, Client, Content, GenerateContentRequest, GenerationConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -38,13 +36,7 @@ pub struct Turn {
 
 impl Turn {
     pub fn new(model: impl Into<String>, prompt: impl Into<String>) -> Self {
-        Turn {
-            model: model.into(),
-            system: None,
-            generation_config: None,
-            history: Vec::new(),
-            prompt: prompt.into(),
-        }
+        Turn { model: model.into(), system: None, generation_config: None, history: Vec::new(), prompt: prompt.into() }
     }
 
     /// The wire request: history then the prompt, with the system prompt beside them.
@@ -80,16 +72,8 @@ mod tests {
     fn a_request_holds_history_in_order_then_the_prompt() {
         let mut turn = Turn::new("m", "and then?");
         turn.system = Some("be brief".into());
-        turn.history = vec![
-            Message {
-                role: Role::User,
-                text: "hi".into(),
-            },
-            Message {
-                role: Role::Model,
-                text: "hello".into(),
-            },
-        ];
+        turn.history =
+            vec![Message { role: Role::User, text: "hi".into() }, Message { role: Role::Model, text: "hello".into() }];
         let json = serde_json::to_value(turn.request()).unwrap();
         assert_eq!(
             json,

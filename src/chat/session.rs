@@ -9,10 +9,9 @@ use std::time::Instant;
 use super::cache_key::{CacheKey, MemoryCache, cache_key};
 use super::turn_state::{Effect, FLUSH_INTERVAL, TurnEvent, TurnState};
 use super::{Message, Role, Turn};
-use crate::gemini::{ApiError, Client, UsageMetadata};
-use crate::store::{
-    CachedAnswer, MessageStatus, MessageUpdate, Metric, NewMessage, StoreError, StoreHandle,
-};
+use crate::engine::{Engine, Job, JobEvent};
+use crate::gemini::{ApiError, Client, UsageMetadata, error::human_duration};
+use crate::store::{CachedAnswer, MessageStatus, MessageUpdate, Metric, NewMessage, StoreError, StoreHandle};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChatOptions {
@@ -26,11 +25,7 @@ pub struct ChatOptions {
 
 impl Default for ChatOptions {
     fn default() -> Self {
-        ChatOptions {
-            use_cache: true,
-            save: true,
-            cache_max_entries: 10_000,
-        }
+        ChatOptions { use_cache: true, save: true, cache_max_entries: 10_000 }
     }
 }
 
@@ -76,8 +71,19 @@ pub struct TurnReport {
     pub save_error: Option<StoreError>,
 }
 
+/// What a front end shows while a turn runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shown {
+    /// More answer text (raw: sanitize before display).
+    Text(String),
+    /// The answer starts again; clear what was shown of it.
+    Restart,
+    /// A sentence about the turn that is not the answer ("retrying in 3s: ...").
+    Notice(String),
+}
+
 pub struct ChatSession {
-    client: Client,
+    engine: Engine,
     store: Option<StoreHandle>,
     memory: Mutex<MemoryCache>,
     options: ChatOptions,
@@ -86,17 +92,16 @@ pub struct ChatSession {
 const MEMORY_CACHE_ENTRIES: usize = 256;
 
 impl ChatSession {
-    pub fn new(client: Client, store: Option<StoreHandle>, options: ChatOptions) -> Self {
-        ChatSession {
-            client,
-            store,
-            memory: Mutex::new(MemoryCache::new(MEMORY_CACHE_ENTRIES)),
-            options,
-        }
+    pub fn new(engine: Engine, store: Option<StoreHandle>, options: ChatOptions) -> Self {
+        ChatSession { engine, store, memory: Mutex::new(MemoryCache::new(MEMORY_CACHE_ENTRIES)), options }
     }
 
     pub fn client(&self) -> &Client {
-        &self.client
+        self.engine.client()
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     pub fn store(&self) -> Option<&StoreHandle> {
@@ -122,21 +127,13 @@ impl ChatSession {
         let (Some(id), Some(store)) = (existing, store) else {
             let mut turn = Turn::new(model.unwrap_or_else(|| default_model.to_owned()), prompt);
             turn.system = system;
-            return Ok(Prepared {
-                turn,
-                conversation_id: None,
-            });
+            return Ok(Prepared { turn, conversation_id: None });
         };
-        let (conversation, messages) = store
-            .call(move |s| Ok((s.conversation(id)?, s.messages(id)?)))
-            .await?;
+        let (conversation, messages) = store.call(move |s| Ok((s.conversation(id)?, s.messages(id)?))).await?;
         let mut turn = Turn::new(model.unwrap_or(conversation.model), prompt);
         turn.system = system.or(conversation.system_prompt);
         turn.history = answered_pairs(&messages);
-        Ok(Prepared {
-            turn,
-            conversation_id: Some(id),
-        })
+        Ok(Prepared { turn, conversation_id: Some(id) })
     }
 
     /// Runs a prepared turn: `on_text` receives the answer as it arrives (raw text; sanitize
@@ -144,14 +141,11 @@ impl ChatSession {
     pub async fn run(
         &self,
         prepared: Prepared,
-        on_text: &mut (dyn FnMut(&str) + Send),
+        show: &mut (dyn FnMut(Shown) + Send),
         cancel: impl Future<Output = TurnEvent>,
     ) -> TurnReport {
         let started = Instant::now();
-        let Prepared {
-            turn,
-            conversation_id,
-        } = prepared;
+        let Prepared { turn, conversation_id } = prepared;
         let key = cache_key(&turn);
         let save_error: Arc<Mutex<Option<StoreError>>> = Arc::default();
         let mut report = TurnReport {
@@ -170,16 +164,15 @@ impl ChatSession {
                 Err(e) => report.save_error = Some(e),
             }
         }
-        let conversation_id = report
-            .conversation_id
-            .filter(|_| report.save_error.is_none() && self.options.save);
+        let conversation_id = report.conversation_id.filter(|_| report.save_error.is_none() && self.options.save);
 
         if self.options.use_cache
             && let Some(answer) = self.cache_lookup(&key).await
         {
-            on_text(&answer.text);
+            show(Shown::Text(answer.text.clone()));
             report.text = answer.text.clone();
             report.cached = true;
+            self.engine.metrics().cache_hit();
             if let (Some(store), Some(conversation)) = (&self.store, conversation_id) {
                 let message = NewMessage {
                     role: Role::Model,
@@ -233,10 +226,7 @@ impl ChatSession {
                     status: MessageStatus::Streaming,
                     cached: false,
                 };
-                match store
-                    .call(move |s| s.add_message(conversation, &message))
-                    .await
-                {
+                match store.call(move |s| s.add_message(conversation, &message)).await {
                     Ok(id) => Some(id),
                     Err(e) => {
                         report.save_error = Some(e);
@@ -247,43 +237,43 @@ impl ChatSession {
             _ => None,
         };
 
-        let request = turn.request();
+        let mut job = self.engine.submit(Job { model: turn.model.clone(), request: turn.request() });
         let mut state = TurnState::new();
         let mut cache_it = false;
+        let mut retries = 0;
         let outcome = {
             let mut cancel = std::pin::pin!(cancel);
             let mut ticks = tokio::time::interval(FLUSH_INTERVAL);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut stream = None;
             let mut pending = vec![];
-            let outcome = loop {
-                let event = match &mut stream {
-                    None => tokio::select! {
-                        started = self.client.stream_generate(&turn.model, &request) => match started {
-                            Ok(s) => { stream = Some(s); continue; }
-                            Err(e) => TurnEvent::Failed(e),
+            loop {
+                let event = tokio::select! {
+                    event = job.next() => match event {
+                        Some(event) => match turn_event(event, self.engine.retry_policy().max_attempts) {
+                            Some(event) => event,
+                            None => continue,
                         },
-                        event = &mut cancel => event,
+                        None => TurnEvent::Failed(ApiError::Protocol { detail: "the answer's job ended without a result".into() }),
                     },
-                    Some(s) => tokio::select! {
-                        next = s.next() => match next {
-                            Some(Ok(event)) => TurnEvent::Stream(event),
-                            Some(Err(e)) => TurnEvent::Failed(e),
-                            None => TurnEvent::Failed(ApiError::Truncated { detail: "the stream ended early".into() }),
-                        },
-                        _ = ticks.tick() => TurnEvent::Tick,
-                        event = &mut cancel => event,
-                    },
+                    _ = ticks.tick() => TurnEvent::Tick,
+                    event = &mut cancel => {
+                        // Cancelling the job drops its stream, which closes the connection.
+                        job.cancel();
+                        event
+                    }
                 };
+                if matches!(event, TurnEvent::Notice(_)) {
+                    retries += 1;
+                }
                 pending.clear();
                 pending.extend(state.handle(event, started.elapsed()));
                 let mut finished = None;
                 for effect in pending.drain(..) {
                     match effect {
-                        Effect::Show(text) => on_text(&text),
-                        Effect::Save(update) => {
-                            self.save_update(message_id, update, &save_error).await
-                        }
+                        Effect::Show(text) => show(Shown::Text(text)),
+                        Effect::Restart => show(Shown::Restart),
+                        Effect::Notice(text) => show(Shown::Notice(text)),
+                        Effect::Save(update) => self.save_update(message_id, update, &save_error).await,
                         Effect::Cache => cache_it = true,
                         Effect::Done(outcome) => finished = Some(outcome),
                     }
@@ -291,38 +281,28 @@ impl ChatSession {
                 if let Some(outcome) = finished {
                     break outcome;
                 }
-            };
-            // Dropping the stream here closes its connection at once.
-            drop(stream);
-            outcome
+            }
         };
+        drop(job);
 
         report.text = state.text().to_owned();
         report.usage = state.usage();
         if cache_it && self.options.use_cache {
             self.cache_store(key, &turn.model, &report).await;
         }
-        self.record(&turn, &outcome, &state, started).await;
+        self.record(&turn, &outcome, &state, started, retries).await;
         report.outcome = outcome;
         let late_error = save_error.lock().map(|mut e| e.take()).unwrap_or(None);
         report.save_error = report.save_error.or(late_error);
         report
     }
 
-    async fn save_prompt(
-        &self,
-        turn: &Turn,
-        conversation_id: Option<i64>,
-    ) -> Result<i64, StoreError> {
+    async fn save_prompt(&self, turn: &Turn, conversation_id: Option<i64>) -> Result<i64, StoreError> {
         let Some(store) = &self.store else {
             return Err(StoreError::Closed);
         };
-        let (title, model, system, prompt) = (
-            crate::store::title_from(&turn.prompt),
-            turn.model.clone(),
-            turn.system.clone(),
-            turn.prompt.clone(),
-        );
+        let (title, model, system, prompt) =
+            (crate::store::title_from(&turn.prompt), turn.model.clone(), turn.system.clone(), turn.prompt.clone());
         store
             .call(move |s| {
                 let id = match conversation_id {
@@ -346,12 +326,7 @@ impl ChatSession {
 
     /// Periodic saves are queued without waiting (the answer keeps streaming); the final one
     /// is awaited, so when a turn returns, all of it is on disk.
-    async fn save_update(
-        &self,
-        message_id: Option<i64>,
-        update: MessageUpdate,
-        slot: &Arc<Mutex<Option<StoreError>>>,
-    ) {
+    async fn save_update(&self, message_id: Option<i64>, update: MessageUpdate, slot: &Arc<Mutex<Option<StoreError>>>) {
         let (Some(store), Some(id)) = (&self.store, message_id) else {
             return;
         };
@@ -378,11 +353,7 @@ impl ChatSession {
         }
         let store = self.store.as_ref()?;
         let owned = *key;
-        let hit = store
-            .call(move |s| s.cache_get(&owned))
-            .await
-            .ok()
-            .flatten()?;
+        let hit = store.call(move |s| s.cache_get(&owned)).await.ok().flatten()?;
         if let Ok(mut m) = self.memory.lock() {
             m.put(*key, hit.clone());
         }
@@ -395,9 +366,7 @@ impl ChatSession {
             model: model.to_owned(),
             text: report.text.clone(),
             prompt_tokens: report.usage.map(|_| i64::from(usage.prompt_token_count)),
-            output_tokens: report
-                .usage
-                .map(|_| i64::from(usage.candidates_token_count)),
+            output_tokens: report.usage.map(|_| i64::from(usage.candidates_token_count)),
         };
         if let Ok(mut m) = self.memory.lock() {
             m.put(key, answer.clone());
@@ -408,7 +377,7 @@ impl ChatSession {
         }
     }
 
-    async fn record(&self, turn: &Turn, outcome: &Outcome, state: &TurnState, started: Instant) {
+    async fn record(&self, turn: &Turn, outcome: &Outcome, state: &TurnState, started: Instant, retries: i64) {
         let Some(store) = &self.store else { return };
         let usage = state.usage();
         let metric = Metric {
@@ -423,10 +392,34 @@ impl ChatSession {
             first_token_ms: state.first_token().map(|d| d.as_millis() as i64),
             prompt_tokens: usage.map(|u| i64::from(u.prompt_token_count)),
             output_tokens: usage.map(|u| i64::from(u.candidates_token_count)),
-            retries: 0,
+            retries,
         };
         let _ = store.call(move |s| s.record_metric(&metric)).await;
     }
+}
+
+/// What a job's event means for the turn; `None` for steps the turn does not need.
+fn turn_event(event: JobEvent, max_attempts: u32) -> Option<TurnEvent> {
+    Some(match event {
+        JobEvent::Queued | JobEvent::Started { .. } => return None,
+        JobEvent::Text(text) => TurnEvent::Stream(crate::gemini::StreamEvent::Text(text)),
+        JobEvent::Usage(usage) => TurnEvent::Stream(crate::gemini::StreamEvent::Usage(usage)),
+        JobEvent::Restarted { .. } => TurnEvent::Restarted,
+        JobEvent::Retrying { attempt, after, reason } => TurnEvent::Notice(format!(
+            "retrying in {} (attempt {attempt} of {max_attempts}) because: {}",
+            human_duration(after),
+            reason.to_string().split(':').next().unwrap_or_default().trim_end_matches('.')
+        )),
+        JobEvent::FallbackModel { first: false, .. } => return None,
+        JobEvent::FallbackModel { from, to, .. } => TurnEvent::Notice(format!(
+            "the quota for {} is used up; switching to {} for the rest of this session",
+            crate::sanitize::one_line(&from, 60),
+            crate::sanitize::one_line(&to, 60)
+        )),
+        JobEvent::Finished { finish, .. } => TurnEvent::Stream(crate::gemini::StreamEvent::Finished(finish)),
+        JobEvent::Failed(error) => TurnEvent::Failed(error),
+        JobEvent::Cancelled => TurnEvent::Cancelled,
+    })
 }
 
 /// The history sent with a new prompt: each user message with the answer that followed it.
@@ -438,19 +431,11 @@ fn answered_pairs(messages: &[crate::store::StoredMessage]) -> Vec<Message> {
         match m.role {
             Role::User => pending_user = Some(&m.text),
             Role::Model => {
-                let usable = matches!(
-                    m.status,
-                    MessageStatus::Complete | MessageStatus::Interrupted
-                ) && !m.text.trim().is_empty();
+                let usable = matches!(m.status, MessageStatus::Complete | MessageStatus::Interrupted)
+                    && !m.text.trim().is_empty();
                 if let (Some(user), true) = (pending_user.take(), usable) {
-                    history.push(Message {
-                        role: Role::User,
-                        text: user.to_owned(),
-                    });
-                    history.push(Message {
-                        role: Role::Model,
-                        text: m.text.clone(),
-                    });
+                    history.push(Message { role: Role::User, text: user.to_owned() });
+                    history.push(Message { role: Role::Model, text: m.text.clone() });
                 }
             }
         }

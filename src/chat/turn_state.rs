@@ -18,6 +18,10 @@ pub enum TurnEvent {
     Failed(ApiError),
     /// The user stopped the answer.
     Cancelled,
+    /// The answer starts again (a retry after a cut stream): the text so far is void.
+    Restarted,
+    /// Something the user should hear about that is not the answer (a retry, a fallback).
+    Notice(String),
     /// Time passed (drives periodic saves when text arrives slowly).
     Tick,
 }
@@ -26,6 +30,10 @@ pub enum TurnEvent {
 pub enum Effect {
     /// New answer text to display (raw; the front end sanitizes).
     Show(String),
+    /// Clear the answer shown so far: it starts again.
+    Restart,
+    /// Tell the user, apart from the answer.
+    Notice(String),
     /// Write this state of the answer to the database.
     Save(MessageUpdate),
     /// The answer is whole and may be cached.
@@ -84,11 +92,7 @@ impl TurnState {
                 Vec::new()
             }
             TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)) => {
-                let mut effects = vec![Effect::Save(self.update(
-                    MessageStatus::Complete,
-                    None,
-                    now,
-                ))];
+                let mut effects = vec![Effect::Save(self.update(MessageStatus::Complete, None, now))];
                 if !self.text.is_empty() {
                     effects.push(Effect::Cache);
                 }
@@ -97,11 +101,8 @@ impl TurnState {
                 effects
             }
             TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stopped(reason))) => {
-                let status = if reason == StopReason::MaxTokens {
-                    MessageStatus::Interrupted
-                } else {
-                    MessageStatus::Blocked
-                };
+                let status =
+                    if reason == StopReason::MaxTokens { MessageStatus::Interrupted } else { MessageStatus::Blocked };
                 self.finish(status, ApiError::AnswerStopped { reason }, now)
             }
             TurnEvent::Stream(StreamEvent::Thought(_) | StreamEvent::ModelVersion(_)) => Vec::new(),
@@ -114,15 +115,19 @@ impl TurnState {
                 self.finish(status, error, now)
             }
             TurnEvent::Cancelled => {
-                let update = self.update(
-                    MessageStatus::Interrupted,
-                    Some("stopped by the user".to_owned()),
-                    now,
-                );
+                let update = self.update(MessageStatus::Interrupted, Some("stopped by the user".to_owned()), now);
                 self.done = true;
                 vec![Effect::Save(update), Effect::Done(Outcome::Cancelled)]
             }
             TurnEvent::Tick => self.periodic_save(now),
+            TurnEvent::Restarted => {
+                self.text.clear();
+                self.unsaved = true;
+                let mut effects = vec![Effect::Restart];
+                effects.extend(self.periodic_save(now));
+                effects
+            }
+            TurnEvent::Notice(text) => vec![Effect::Notice(text)],
         }
     }
 
@@ -136,21 +141,13 @@ impl TurnState {
         if self.unsaved && now.saturating_sub(self.last_save) >= FLUSH_INTERVAL {
             self.last_save = now;
             self.unsaved = false;
-            vec![Effect::Save(MessageUpdate {
-                text: self.text.clone(),
-                ..MessageUpdate::default()
-            })]
+            vec![Effect::Save(MessageUpdate { text: self.text.clone(), ..MessageUpdate::default() })]
         } else {
             Vec::new()
         }
     }
 
-    fn update(
-        &mut self,
-        status: MessageStatus,
-        error: Option<String>,
-        now: Duration,
-    ) -> MessageUpdate {
+    fn update(&mut self, status: MessageStatus, error: Option<String>, now: Duration) -> MessageUpdate {
         self.unsaved = false;
         self.last_save = now;
         let usage = self.usage.unwrap_or_default();
@@ -181,16 +178,7 @@ mod tests {
     }
 
     fn saves(effects: &[Effect]) -> Vec<&MessageUpdate> {
-        effects
-            .iter()
-            .filter_map(|e| {
-                if let Effect::Save(u) = e {
-                    Some(u)
-                } else {
-                    None
-                }
-            })
-            .collect()
+        effects.iter().filter_map(|e| if let Effect::Save(u) = e { Some(u) } else { None }).collect()
     }
 
     #[test]
@@ -199,22 +187,12 @@ mod tests {
         let first = t.handle(text("Hel"), ms(200));
         assert_eq!(first[0], Effect::Show("Hel".into()));
         assert_eq!(saves(&first).len(), 1, "the first text is saved right away");
-        assert!(
-            saves(&t.handle(text("lo"), ms(250))).is_empty(),
-            "too soon after the last save"
-        );
+        assert!(saves(&t.handle(text("lo"), ms(250))).is_empty(), "too soon after the last save");
         assert!(saves(&t.handle(TurnEvent::Tick, ms(300))).is_empty());
         let later = t.handle(TurnEvent::Tick, ms(360));
         assert_eq!(saves(&later)[0].text, "Hello");
-        assert_eq!(
-            saves(&later)[0].status,
-            None,
-            "a periodic save keeps the row streaming"
-        );
-        assert!(
-            t.handle(TurnEvent::Tick, ms(900)).is_empty(),
-            "nothing new, nothing saved"
-        );
+        assert_eq!(saves(&later)[0].status, None, "a periodic save keeps the row streaming");
+        assert!(t.handle(TurnEvent::Tick, ms(900)).is_empty(), "nothing new, nothing saved");
     }
 
     #[test]
@@ -229,40 +207,23 @@ mod tests {
             })),
             ms(100),
         );
-        let effects = t.handle(
-            TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)),
-            ms(120),
-        );
+        let effects = t.handle(TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)), ms(120));
         let save = saves(&effects)[0];
-        assert_eq!(
-            (save.text.as_str(), save.status),
-            ("Hi", Some(MessageStatus::Complete))
-        );
-        assert_eq!(
-            (save.prompt_tokens, save.output_tokens, save.first_token_ms),
-            (Some(3), Some(1), Some(100))
-        );
+        assert_eq!((save.text.as_str(), save.status), ("Hi", Some(MessageStatus::Complete)));
+        assert_eq!((save.prompt_tokens, save.output_tokens, save.first_token_ms), (Some(3), Some(1), Some(100)));
         assert!(effects.contains(&Effect::Cache));
         assert_eq!(effects.last(), Some(&Effect::Done(Outcome::Complete)));
-        assert!(
-            t.handle(text("late"), ms(200)).is_empty(),
-            "nothing after the end"
-        );
+        assert!(t.handle(text("late"), ms(200)).is_empty(), "nothing after the end");
     }
 
     #[test]
     fn a_dropped_stream_keeps_its_text_marked_interrupted_and_is_not_cached() {
         let mut t = TurnState::new();
         t.handle(text("partial"), ms(10));
-        let error = ApiError::Truncated {
-            detail: "the connection was cut mid-answer".into(),
-        };
+        let error = ApiError::Truncated { detail: "the connection was cut mid-answer".into() };
         let effects = t.handle(TurnEvent::Failed(error.clone()), ms(20));
         let save = saves(&effects)[0];
-        assert_eq!(
-            (save.text.as_str(), save.status),
-            ("partial", Some(MessageStatus::Interrupted))
-        );
+        assert_eq!((save.text.as_str(), save.status), ("partial", Some(MessageStatus::Interrupted)));
         assert!(save.error.as_deref().unwrap().contains("cut mid-answer"));
         assert!(!effects.contains(&Effect::Cache));
         assert_eq!(effects.last(), Some(&Effect::Done(Outcome::Failed(error))));
@@ -271,46 +232,40 @@ mod tests {
     #[test]
     fn a_failure_before_any_text_is_an_error_row() {
         let mut t = TurnState::new();
-        let effects = t.handle(
-            TurnEvent::Failed(ApiError::Server {
-                status: 503,
-                overloaded: true,
-            }),
-            ms(5),
-        );
+        let effects = t.handle(TurnEvent::Failed(ApiError::Server { status: 503, overloaded: true }), ms(5));
         assert_eq!(saves(&effects)[0].status, Some(MessageStatus::Error));
     }
 
     #[test]
     fn blocks_and_safety_stops_are_blocked_and_never_cached() {
         let mut t = TurnState::new();
-        let effects = t.handle(
-            TurnEvent::Failed(ApiError::PromptBlocked {
-                reason: "safety".into(),
-            }),
-            ms(5),
-        );
+        let effects = t.handle(TurnEvent::Failed(ApiError::PromptBlocked { reason: "safety".into() }), ms(5));
         assert_eq!(saves(&effects)[0].status, Some(MessageStatus::Blocked));
         let mut t = TurnState::new();
         t.handle(text("some"), ms(5));
-        let effects = t.handle(
-            TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stopped(
-                StopReason::Safety,
-            ))),
-            ms(6),
-        );
+        let effects =
+            t.handle(TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stopped(StopReason::Safety))), ms(6));
         assert_eq!(saves(&effects)[0].status, Some(MessageStatus::Blocked));
         assert!(!effects.contains(&Effect::Cache));
         let mut t = TurnState::new();
         t.handle(text("cut at the limit"), ms(5));
-        let effects = t.handle(
-            TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stopped(
-                StopReason::MaxTokens,
-            ))),
-            ms(6),
-        );
+        let effects =
+            t.handle(TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stopped(StopReason::MaxTokens))), ms(6));
         assert_eq!(saves(&effects)[0].status, Some(MessageStatus::Interrupted));
         assert!(!effects.contains(&Effect::Cache));
+    }
+
+    #[test]
+    fn a_restart_replaces_the_partial_text_instead_of_appending() {
+        let mut t = TurnState::new();
+        t.handle(text("The first try was cu"), ms(10));
+        let effects = t.handle(TurnEvent::Restarted, ms(500));
+        assert_eq!(effects[0], Effect::Restart);
+        assert_eq!(saves(&effects)[0].text, "", "the void text leaves the database too");
+        t.handle(text("The answer."), ms(900));
+        let done = t.handle(TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)), ms(950));
+        assert_eq!(saves(&done)[0].text, "The answer.");
+        assert_eq!(t.text(), "The answer.");
     }
 
     #[test]

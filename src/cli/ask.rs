@@ -51,29 +51,21 @@ fn read_prompt(args: &AskArgs) -> Result<String, Failure> {
                 "No prompt given: run `geminal ask \"your question\"` or pipe text in (`echo question | geminal ask`).",
             ));
         }
-        std::io::stdin()
-            .read_to_string(&mut stdin_text)
-            .map_err(|e| {
-                Failure::usage(format!(
-                    "The prompt on stdin could not be read ({}): pass it as an argument instead.",
-                    e.kind()
-                ))
-            })?;
+        std::io::stdin().read_to_string(&mut stdin_text).map_err(|e| {
+            Failure::usage(format!(
+                "The prompt on stdin could not be read ({}): pass it as an argument instead.",
+                e.kind()
+            ))
+        })?;
     }
     let stdin_text = stdin_text.trim_end_matches(['\n', '\r']);
     let prompt = if args.prompt.is_empty() {
         stdin_text.to_owned()
     } else {
-        args.prompt
-            .iter()
-            .map(|p| if p == "-" { stdin_text } else { p.as_str() })
-            .collect::<Vec<_>>()
-            .join(" ")
+        args.prompt.iter().map(|p| if p == "-" { stdin_text } else { p.as_str() }).collect::<Vec<_>>().join(" ")
     };
     if prompt.trim().is_empty() {
-        return Err(Failure::usage(
-            "The prompt is empty: give a question as an argument or on stdin.",
-        ));
+        return Err(Failure::usage("The prompt is empty: give a question as an argument or on stdin."));
     }
     Ok(prompt)
 }
@@ -89,20 +81,9 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
     let config = &conn.config;
     let model = config.model_explicit.then(|| config.model.clone());
     // A continued conversation keeps its own system prompt unless --system is given.
-    let default_system = if target == Target::New {
-        config.system_prompt.clone()
-    } else {
-        None
-    };
-    let prepared = session
-        .prepare(
-            target,
-            prompt,
-            model,
-            &config.model,
-            args.system.clone().or(default_system),
-        )
-        .await?;
+    let default_system = if target == Target::New { config.system_prompt.clone() } else { None };
+    let prepared =
+        session.prepare(target, prompt, model, &config.model, args.system.clone().or(default_system)).await?;
 
     let mut printer = AnswerPrinter::new(args.raw);
     let total = config.total_timeout;
@@ -118,9 +99,7 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
             _ = deadline => TurnEvent::Failed(ApiError::Timeout { phase: TimeoutPhase::Total, after: total.unwrap_or_default() }),
         }
     };
-    let report = session
-        .run(prepared, &mut |text| printer.push(text), cancel)
-        .await;
+    let report = session.run(prepared, &mut |shown| printer.show(shown), cancel).await;
     printer.finish();
     if printer.pipe_closed() {
         return Ok(exit::OK);
@@ -131,9 +110,8 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
             None => Ok(exit::OK),
         },
         Outcome::Failed(e) => Err(e.into()),
-        Outcome::Cancelled => Err(Failure::new(
-            exit::INTERRUPTED,
-            "Stopped: the answer was interrupted and saved as far as it got.",
-        )),
+        Outcome::Cancelled => {
+            Err(Failure::new(exit::INTERRUPTED, "Stopped: the answer was interrupted and saved as far as it got."))
+        }
     }
 }

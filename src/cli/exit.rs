@@ -25,9 +25,7 @@ pub fn code_for(kind: ErrorKind) -> u8 {
         ErrorKind::BadKey | ErrorKind::PermissionDenied => AUTH,
         ErrorKind::BadRequest | ErrorKind::ModelNotFound => REQUEST,
         ErrorKind::RateLimited | ErrorKind::QuotaExhausted => RATE_LIMIT,
-        ErrorKind::Server | ErrorKind::Network | ErrorKind::Timeout | ErrorKind::Truncated => {
-            UNAVAILABLE
-        }
+        ErrorKind::Server | ErrorKind::Network | ErrorKind::Timeout | ErrorKind::Truncated => UNAVAILABLE,
         ErrorKind::PromptBlocked | ErrorKind::AnswerStopped => REFUSED,
         ErrorKind::Protocol => FAILURE,
     }
@@ -42,10 +40,7 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: u8, message: impl Into<String>) -> Self {
-        Failure {
-            message: message.into(),
-            code,
-        }
+        Failure { message: message.into(), code }
     }
 
     pub fn usage(message: impl Into<String>) -> Self {

@@ -57,12 +57,7 @@ pub enum ExportFormat {
 }
 
 fn overrides(global: &GlobalArgs) -> Overrides {
-    Overrides {
-        config: global.config.clone(),
-        db: global.db.clone(),
-        demo: global.demo,
-        ..Overrides::default()
-    }
+    Overrides { config: global.config.clone(), db: global.db.clone(), demo: global.demo, ..Overrides::default() }
 }
 
 pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<u8, Failure> {
@@ -70,9 +65,7 @@ pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<u8, Failure>
     let store = open_store(&config).await?;
     let text = match &args.command {
         None => list(&store, args.limit).await?,
-        Some(HistoryCommand::Search { query, limit }) => {
-            search(&store, &query.join(" "), *limit).await?
-        }
+        Some(HistoryCommand::Search { query, limit }) => search(&store, &query.join(" "), *limit).await?,
         Some(HistoryCommand::Show { id }) => show(&store, *id).await?,
         Some(HistoryCommand::Export { id, format, output }) => {
             return export(&store, *id, *format, output.as_deref()).await;
@@ -89,10 +82,7 @@ async fn list(store: &StoreHandle, limit: usize) -> Result<String, Failure> {
         return Ok("No saved conversations yet: `geminal ask \"...\"` starts one.\n".to_owned());
     }
     let now = now_ms();
-    let mut out = format!(
-        "{:>5}  {:<9}  {:>4}  {:<22}  {}\n",
-        "ID", "UPDATED", "MSGS", "MODEL", "TITLE"
-    );
+    let mut out = format!("{:>5}  {:<9}  {:>4}  {:<22}  {}\n", "ID", "UPDATED", "MSGS", "MODEL", "TITLE");
     for c in rows {
         out.push_str(&format!(
             "{:>5}  {:<9}  {:>4}  {:<22}  {}\n",
@@ -113,23 +103,13 @@ async fn search(store: &StoreHandle, query: &str, limit: usize) -> Result<String
         return Ok(format!("Nothing matches {}.\n", one_line(query, 60)));
     }
     let color = std::io::stdout().is_terminal();
-    let (on, off) = if color {
-        ("\x1b[1;7m", "\x1b[0m")
-    } else {
-        ("[", "]")
-    };
+    let (on, off) = if color { ("\x1b[1;7m", "\x1b[0m") } else { ("[", "]") };
     let now = now_ms();
     let mut out = String::new();
     for hit in hits {
-        let who = if hit.role == Role::User {
-            "you"
-        } else {
-            "gemini"
-        };
+        let who = if hit.role == Role::User { "you" } else { "gemini" };
         // Sanitize first (the markers are private-use characters and survive), then mark.
-        let snippet = one_line(&hit.snippet, 400)
-            .replace(SearchHit::MARK_START, on)
-            .replace(SearchHit::MARK_END, off);
+        let snippet = one_line(&hit.snippet, 400).replace(SearchHit::MARK_START, on).replace(SearchHit::MARK_END, off);
         out.push_str(&format!(
             "#{} {} ({})\n    {who}: {snippet}\n",
             hit.conversation_id,
@@ -152,30 +132,16 @@ fn status_note(m: &StoredMessage) -> &'static str {
 }
 
 async fn load(store: &StoreHandle, id: i64) -> Result<(Conversation, Vec<StoredMessage>), Failure> {
-    Ok(store
-        .call(move |s| Ok((s.conversation(id)?, s.messages(id)?)))
-        .await?)
+    Ok(store.call(move |s| Ok((s.conversation(id)?, s.messages(id)?))).await?)
 }
 
 async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
     let (c, messages) = load(store, id).await?;
     let bold = |s: &str| {
-        if std::io::stdout().is_terminal() {
-            format!("\x1b[1m{s}\x1b[0m")
-        } else {
-            s.to_owned()
-        }
+        if std::io::stdout().is_terminal() { format!("\x1b[1m{s}\x1b[0m") } else { s.to_owned() }
     };
-    let mut out = format!(
-        "{}\n",
-        bold(&format!("#{} {}", c.id, one_line(&c.title, 100)))
-    );
-    out.push_str(&format!(
-        "{} · {} · {} messages\n",
-        one_line(&c.model, 40),
-        date(c.created_at),
-        messages.len()
-    ));
+    let mut out = format!("{}\n", bold(&format!("#{} {}", c.id, one_line(&c.title, 100))));
+    out.push_str(&format!("{} · {} · {} messages\n", one_line(&c.model, 40), date(c.created_at), messages.len()));
     if let Some(system) = &c.system_prompt {
         out.push_str(&format!("system: {}\n", one_line(system, 200)));
     }
@@ -184,18 +150,13 @@ async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
             Role::User => "you".to_owned(),
             Role::Model => one_line(m.model.as_deref().unwrap_or("gemini"), 40),
         };
-        out.push_str(&format!(
-            "\n{}\n",
-            bold(&format!("── {who}{} ──", status_note(m)))
-        ));
+        out.push_str(&format!("\n{}\n", bold(&format!("── {who}{} ──", status_note(m)))));
         out.push_str(&sanitize(&m.text));
         if !m.text.ends_with('\n') {
             out.push('\n');
         }
-        if let (
-            Some(error),
-            MessageStatus::Error | MessageStatus::Blocked | MessageStatus::Interrupted,
-        ) = (&m.error, m.status)
+        if let (Some(error), MessageStatus::Error | MessageStatus::Blocked | MessageStatus::Interrupted) =
+            (&m.error, m.status)
         {
             out.push_str(&format!("[{}]\n", one_line(error, 200)));
         }
@@ -209,16 +170,8 @@ fn markdown(c: &Conversation, messages: &[StoredMessage]) -> String {
         out.push_str(&format!("\n> System: {system}\n"));
     }
     for m in messages {
-        let who = if m.role == Role::User {
-            "You"
-        } else {
-            "Gemini"
-        };
-        out.push_str(&format!(
-            "\n## {who}{}\n\n{}\n",
-            status_note(m),
-            m.text.trim_end()
-        ));
+        let who = if m.role == Role::User { "You" } else { "Gemini" };
+        out.push_str(&format!("\n## {who}{}\n\n{}\n", status_note(m), m.text.trim_end()));
     }
     out
 }
@@ -276,11 +229,7 @@ async fn export(
         Some(path) => std::fs::write(path, text).map_err(|e| {
             Failure::new(
                 exit::FAILURE,
-                format!(
-                    "Could not write {} ({}): check the path and free space.",
-                    path.display(),
-                    e.kind()
-                ),
+                format!("Could not write {} ({}): check the path and free space.", path.display(), e.kind()),
             )
         })?,
         None => {
@@ -298,15 +247,9 @@ async fn remove(store: &StoreHandle, id: i64, yes: bool) -> Result<u8, Failure> 
     let (c, messages) = load(store, id).await?;
     if !yes {
         if !std::io::stdin().is_terminal() {
-            return Err(Failure::usage(format!(
-                "Not deleting conversation {id} without confirmation: add --yes."
-            )));
+            return Err(Failure::usage(format!("Not deleting conversation {id} without confirmation: add --yes.")));
         }
-        eprint!(
-            "Delete conversation {id} \"{}\" ({} messages)? [y/N] ",
-            one_line(&c.title, 60),
-            messages.len()
-        );
+        eprint!("Delete conversation {id} \"{}\" ({} messages)? [y/N] ", one_line(&c.title, 60), messages.len());
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);
@@ -326,8 +269,7 @@ mod tests {
 
     #[test]
     fn json_for_a_terminal_escapes_bidi_and_keeps_the_data() {
-        let text =
-            serde_json::to_string(&serde_json::json!({"t": "a\u{202e}b\u{1b}c 世界 🦀"})).unwrap();
+        let text = serde_json::to_string(&serde_json::json!({"t": "a\u{202e}b\u{1b}c 世界 🦀"})).unwrap();
         let shown = json_for_terminal(&text);
         assert!(!shown.contains('\u{202e}') && !shown.contains('\u{1b}'));
         let back: serde_json::Value = serde_json::from_str(&shown).unwrap();

@@ -52,23 +52,14 @@ pub async fn run(global: &GlobalArgs) -> Result<u8, Failure> {
         }
         let target = conversation.map_or(Target::New, Target::Conversation);
         let model = config.model_explicit.then(|| config.model.clone());
-        let prepared = session
-            .prepare(
-                target,
-                prompt.to_owned(),
-                model,
-                &config.model,
-                config.system_prompt.clone(),
-            )
-            .await?;
+        let prepared =
+            session.prepare(target, prompt.to_owned(), model, &config.model, config.system_prompt.clone()).await?;
         let mut printer = AnswerPrinter::new(false);
         let cancel = async {
             let _ = tokio::signal::ctrl_c().await;
             TurnEvent::Cancelled
         };
-        let report = session
-            .run(prepared, &mut |text| printer.push(text), cancel)
-            .await;
+        let report = session.run(prepared, &mut |shown| printer.show(shown), cancel).await;
         printer.finish();
         if printer.pipe_closed() {
             return Ok(exit::OK);

@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::chat::{ChatOptions, ChatSession};
 use crate::config::{Config, Overrides, parse_seconds};
+use crate::engine::Engine;
 use crate::gemini::fake::{Behavior, FakeGemini, FakeOptions};
 use crate::gemini::{Client, ClientOptions};
 use crate::store::{Store, StoreHandle};
@@ -61,6 +62,9 @@ pub struct GlobalArgs {
     /// Seconds allowed between two parts of the answer.
     #[arg(long, global = true, value_name = "SECS", value_parser = parse_seconds)]
     pub idle_timeout: Option<Duration>,
+    /// Extra attempts after a failed one (rate limits, server errors, cut streams) [default: 4].
+    #[arg(long, global = true, value_name = "N")]
+    pub retries: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +94,9 @@ impl GlobalArgs {
             first_token_timeout: self.first_token_timeout,
             idle_timeout: self.idle_timeout,
             total_timeout,
+            retries: self.retries,
+            max_concurrent: None,
+            rpm: None,
         }
     }
 }
@@ -102,20 +109,12 @@ pub struct Connection {
 }
 
 /// Resolves the configuration and builds the client; in demo mode starts the simulated Gemini.
-pub async fn connect(
-    global: &GlobalArgs,
-    total_timeout: Option<Duration>,
-) -> Result<Connection, Failure> {
+pub async fn connect(global: &GlobalArgs, total_timeout: Option<Duration>) -> Result<Connection, Failure> {
     let mut config = Config::resolve(&global.overrides(total_timeout))?;
     let demo_server = if config.demo {
         let server = FakeGemini::start(FakeOptions::default(), Behavior::demo())
             .await
-            .map_err(|e| {
-                Failure::new(
-                    exit::FAILURE,
-                    format!("The demo server could not start ({e}): try again."),
-                )
-            })?;
+            .map_err(|e| Failure::new(exit::FAILURE, format!("The demo server could not start ({e}): try again.")))?;
         config.base_url = server.base_url();
         eprintln!("geminal: demo mode: answers come from a built-in simulated Gemini, not Google.");
         Some(server)
@@ -127,30 +126,18 @@ pub async fn connect(
         api_key: config.api_key.clone(),
         timeouts: config.timeouts,
     })?;
-    Ok(Connection {
-        client,
-        config,
-        _demo_server: demo_server,
-    })
+    Ok(Connection { client, config, _demo_server: demo_server })
 }
 
 /// Opens the history database on a blocking thread, tells the user what opening found
 /// (recovered answers, a damaged file moved aside, an upgrade), and hands it to its own thread.
 pub async fn open_store(config: &Config) -> Result<StoreHandle, Failure> {
     let path = config.db_path.clone().ok_or_else(|| {
-        Failure::new(
-            exit::STORAGE,
-            "No place for the history database was found: pass --db PATH or set GEMINAL_DB.",
-        )
+        Failure::new(exit::STORAGE, "No place for the history database was found: pass --db PATH or set GEMINAL_DB.")
     })?;
     let opened = tokio::task::spawn_blocking(move || Store::open(&path))
         .await
-        .map_err(|_| {
-            Failure::new(
-                exit::STORAGE,
-                "Opening the history database failed unexpectedly: try again.",
-            )
-        })?;
+        .map_err(|_| Failure::new(exit::STORAGE, "Opening the history database failed unexpectedly: try again."))?;
     let (store, report) = opened?;
     for notice in report.notices {
         eprintln!("geminal: {notice}");
@@ -172,7 +159,8 @@ pub async fn open_session(
         save: !no_save,
         cache_max_entries: conn.config.cache_max_entries,
     };
-    let session = ChatSession::new(conn.client.clone(), Some(store), options);
+    let engine = Engine::new(conn.client.clone(), conn.config.engine_config());
+    let session = ChatSession::new(engine, Some(store), options);
     Ok((conn, session))
 }
 
@@ -182,24 +170,13 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            });
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            return Failure::new(
-                exit::FAILURE,
-                format!("Could not start the async runtime ({e})."),
-            )
-            .report();
+            return Failure::new(exit::FAILURE, format!("Could not start the async runtime ({e}).")).report();
         }
     };
     let result = runtime.block_on(async {

@@ -20,11 +20,7 @@ pub async fn run(global: &GlobalArgs, args: &ModelsArgs) -> Result<u8, Failure> 
     let conn = connect(global, None).await?;
     let mut models = conn.client.list_models().await?;
     if !args.all {
-        models.retain(|m| {
-            m.supported_generation_methods
-                .iter()
-                .any(|g| g == "generateContent")
-        });
+        models.retain(|m| m.supported_generation_methods.iter().any(|g| g == "generateContent"));
     }
     models.sort_by(|a, b| a.id().cmp(b.id()));
     let mut out = String::new();
@@ -37,16 +33,8 @@ pub async fn run(global: &GlobalArgs, args: &ModelsArgs) -> Result<u8, Failure> 
             out.push_str(&format!("{line}\n"));
         }
     } else {
-        let width = models
-            .iter()
-            .map(|m| m.id().chars().count())
-            .max()
-            .unwrap_or(5)
-            .max(5);
-        out.push_str(&format!(
-            "{:<width$}  {:>9}  {:>9}  {}\n",
-            "MODEL", "INPUT", "OUTPUT", "NAME"
-        ));
+        let width = models.iter().map(|m| m.id().chars().count()).max().unwrap_or(5).max(5);
+        out.push_str(&format!("{:<width$}  {:>9}  {:>9}  {}\n", "MODEL", "INPUT", "OUTPUT", "NAME"));
         for m in &models {
             let limit = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
             out.push_str(&format!(

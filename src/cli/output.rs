@@ -4,6 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use crate::chat::Shown;
 use crate::sanitize::StreamSanitizer;
 
 pub struct Spinner(Option<indicatif::ProgressBar>);
@@ -54,13 +55,30 @@ impl AnswerPrinter {
         }
     }
 
+    /// Shows what a running turn produced. A restart cannot take back what is on stdout, so
+    /// the new answer begins on a fresh line and stderr says why.
+    pub fn show(&mut self, shown: Shown) {
+        match shown {
+            Shown::Text(text) => self.push(&text),
+            Shown::Restart => {
+                self.spinner.stop();
+                let tail = self.sanitizer.finish();
+                self.write(&tail);
+                if !self.ends_with_newline {
+                    self.write("\n");
+                }
+                eprintln!("geminal: the answer was cut off and starts again below.");
+            }
+            Shown::Notice(text) => {
+                self.spinner.stop();
+                eprintln!("geminal: {}", crate::sanitize::one_line(&text, 200));
+            }
+        }
+    }
+
     pub fn push(&mut self, text: &str) {
         self.spinner.stop();
-        let shown = if self.raw {
-            text.to_owned()
-        } else {
-            self.sanitizer.push(text)
-        };
+        let shown = if self.raw { text.to_owned() } else { self.sanitizer.push(text) };
         self.write(&shown);
     }
 

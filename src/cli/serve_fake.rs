@@ -38,24 +38,12 @@ pub async fn run(args: &ServeFakeArgs) -> Result<u8, Failure> {
     }
     if let Some(total) = args.stream_secs {
         let chunks = behavior.chunks.unwrap_or(20);
-        behavior = Behavior {
-            natural_pace: false,
-            ..Behavior::paced(chunks, total)
-        }
-        .with_answer(behavior.answer);
+        behavior = Behavior { natural_pace: false, ..Behavior::paced(chunks, total) }.with_answer(behavior.answer);
     }
     let fake = FakeGemini::start(FakeOptions::default(), behavior)
         .await
-        .map_err(|e| {
-            Failure::new(
-                exit::FAILURE,
-                format!("The fake server could not start ({e})."),
-            )
-        })?;
-    let _ = output::write_flush(
-        &mut std::io::stdout(),
-        format!("{}\n", fake.base_url()).as_bytes(),
-    );
+        .map_err(|e| Failure::new(exit::FAILURE, format!("The fake server could not start ({e}).")))?;
+    let _ = output::write_flush(&mut std::io::stdout(), format!("{}\n", fake.base_url()).as_bytes());
     let _ = tokio::signal::ctrl_c().await;
     Ok(exit::OK)
 }

@@ -17,31 +17,19 @@ pub struct StatsArgs {
 }
 
 fn secs(ms: Option<i64>) -> String {
-    ms.map_or_else(
-        || "-".to_owned(),
-        |ms| format!("{:.2}s", ms as f64 / 1000.0),
-    )
+    ms.map_or_else(|| "-".to_owned(), |ms| format!("{:.2}s", ms as f64 / 1000.0))
 }
 
 pub async fn run(global: &GlobalArgs, args: &StatsArgs) -> Result<u8, Failure> {
-    let overrides = Overrides {
-        config: global.config.clone(),
-        db: global.db.clone(),
-        demo: global.demo,
-        ..Overrides::default()
-    };
+    let overrides =
+        Overrides { config: global.config.clone(), db: global.db.clone(), demo: global.demo, ..Overrides::default() };
     let config = Config::resolve(&overrides)?;
     let store = open_store(&config).await?;
-    let since = args
-        .hours
-        .map(|h| crate::store::now_ms() - i64::from(h) * 3_600_000);
+    let since = args.hours.map(|h| crate::store::now_ms() - i64::from(h) * 3_600_000);
     let s = store.call(move |st| st.stats(since)).await?;
     let text = if args.json {
-        let failures: serde_json::Map<String, serde_json::Value> = s
-            .failures
-            .iter()
-            .map(|(k, n)| (k.clone(), (*n).into()))
-            .collect();
+        let failures: serde_json::Map<String, serde_json::Value> =
+            s.failures.iter().map(|(k, n)| (k.clone(), (*n).into())).collect();
         format!(
             "{}\n",
             serde_json::json!({
@@ -59,11 +47,7 @@ pub async fn run(global: &GlobalArgs, args: &StatsArgs) -> Result<u8, Failure> {
             let list: Vec<String> = s.failures.iter().map(|(k, n)| format!("{k} {n}")).collect();
             format!(": {}", list.join(", "))
         };
-        let hit_rate = if s.requests > 0 {
-            s.cache_hits as f64 * 100.0 / s.requests as f64
-        } else {
-            0.0
-        };
+        let hit_rate = if s.requests > 0 { s.cache_hits as f64 * 100.0 / s.requests as f64 } else { 0.0 };
         format!(
             "requests     {} ({} ok, {} failed{failures})\ncache hits   {} ({hit_rate:.0}%)\nretries      {}\ntokens       {} in, {} out\nlatency      p50 {}, p95 {}\nfirst token  p50 {}, p95 {}\nhistory      {} conversations, {} messages\n",
             s.requests,

@@ -13,8 +13,8 @@ use tokio::time::Instant;
 use super::error::{ApiError, TimeoutPhase};
 use super::stream::AnswerStream;
 use super::types::{
-    CountTokensInner, CountTokensRequest, CountTokensResponse, GenerateContentRequest,
-    GenerateContentResponse, ListModelsResponse, Model,
+    CountTokensInner, CountTokensRequest, CountTokensResponse, GenerateContentRequest, GenerateContentResponse,
+    ListModelsResponse, Model,
 };
 use crate::sanitize::one_line;
 
@@ -88,15 +88,9 @@ impl Client {
         let url = reqwest::Url::parse(base).map_err(|_| ApiError::Network {
             detail: format!("the base URL '{}' is not a valid URL", one_line(base, 80)),
         })?;
-        if !matches!(url.scheme(), "http" | "https")
-            || url.host_str().is_none()
-            || url.query().is_some()
-        {
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() || url.query().is_some() {
             return Err(ApiError::Network {
-                detail: format!(
-                    "the base URL '{}' must be an http(s) address",
-                    one_line(base, 80)
-                ),
+                detail: format!("the base URL '{}' must be an http(s) address", one_line(base, 80)),
             });
         }
         let http = reqwest::Client::builder()
@@ -109,12 +103,7 @@ impl Client {
             .map_err(|e| ApiError::Network {
                 detail: format!("the HTTP client could not start: {}", error_chain(&e)),
             })?;
-        Ok(Client {
-            http,
-            api_root: format!("{base}/{API_VERSION}"),
-            key: options.api_key,
-            timeouts: options.timeouts,
-        })
+        Ok(Client { http, api_root: format!("{base}/{API_VERSION}"), key: options.api_key, timeouts: options.timeouts })
     }
 
     pub fn timeouts(&self) -> Timeouts {
@@ -127,24 +116,11 @@ impl Client {
         model: &str,
         request: &GenerateContentRequest,
     ) -> Result<AnswerStream, ApiError> {
-        let url = format!(
-            "{}/{}:streamGenerateContent?alt=sse",
-            self.api_root,
-            model_path(model)?
-        );
+        let url = format!("{}/{}:streamGenerateContent?alt=sse", self.api_root, model_path(model)?);
         let started = Instant::now();
-        let response = self
-            .send(self.http.post(url), Some(request), Some(model), started)
-            .await?;
+        let response = self.send(self.http.post(url), Some(request), Some(model), started).await?;
         let body = Box::pin(response.bytes_stream());
-        Ok(AnswerStream::new(
-            body,
-            model,
-            self.key_text(),
-            started,
-            self.timeouts.first_token,
-            self.timeouts.idle,
-        ))
+        Ok(AnswerStream::new(body, model, self.key_text(), started, self.timeouts.first_token, self.timeouts.idle))
     }
 
     /// One whole answer (no streaming).
@@ -154,36 +130,20 @@ impl Client {
         request: &GenerateContentRequest,
     ) -> Result<GenerateContentResponse, ApiError> {
         let url = format!("{}/{}:generateContent", self.api_root, model_path(model)?);
-        let answer: GenerateContentResponse = self
-            .call_json(self.http.post(url), Some(request), Some(model))
-            .await?;
+        let answer: GenerateContentResponse = self.call_json(self.http.post(url), Some(request), Some(model)).await?;
         if let Some(body) = &answer.error {
-            return Err(ApiError::from_stream_error(
-                body,
-                Some(model),
-                self.key_text().as_deref(),
-            ));
+            return Err(ApiError::from_stream_error(body, Some(model), self.key_text().as_deref()));
         }
         Ok(answer)
     }
 
     /// Counts the prompt tokens `request` would use on `model`.
-    pub async fn count_tokens(
-        &self,
-        model: &str,
-        request: &GenerateContentRequest,
-    ) -> Result<u64, ApiError> {
+    pub async fn count_tokens(&self, model: &str, request: &GenerateContentRequest) -> Result<u64, ApiError> {
         let path = model_path(model)?;
         let url = format!("{}/{}:countTokens", self.api_root, path);
-        let body = CountTokensRequest {
-            generate_content_request: CountTokensInner {
-                model: path,
-                request: request.clone(),
-            },
-        };
-        let counted: CountTokensResponse = self
-            .call_json(self.http.post(url), Some(&body), Some(model))
-            .await?;
+        let body =
+            CountTokensRequest { generate_content_request: CountTokensInner { model: path, request: request.clone() } };
+        let counted: CountTokensResponse = self.call_json(self.http.post(url), Some(&body), Some(model)).await?;
         Ok(counted.total_tokens)
     }
 
@@ -193,18 +153,13 @@ impl Client {
         page_size: u32,
         page_token: Option<&str>,
     ) -> Result<ListModelsResponse, ApiError> {
-        let mut url = reqwest::Url::parse(&format!("{}/models", self.api_root)).map_err(|e| {
-            ApiError::Protocol {
-                detail: e.to_string(),
-            }
-        })?;
-        url.query_pairs_mut()
-            .append_pair("pageSize", &page_size.to_string());
+        let mut url = reqwest::Url::parse(&format!("{}/models", self.api_root))
+            .map_err(|e| ApiError::Protocol { detail: e.to_string() })?;
+        url.query_pairs_mut().append_pair("pageSize", &page_size.to_string());
         if let Some(token) = page_token {
             url.query_pairs_mut().append_pair("pageToken", token);
         }
-        self.call_json::<(), _>(self.http.get(url), None, None)
-            .await
+        self.call_json::<(), _>(self.http.get(url), None, None).await
     }
 
     /// Every model the key can see, following page tokens.
@@ -227,21 +182,14 @@ impl Client {
     }
 
     fn headers(&self) -> Result<HeaderMap, ApiError> {
-        let key = self
-            .key
-            .as_ref()
-            .map(|k| k.expose_secret().trim())
-            .filter(|k| !k.is_empty())
-            .ok_or(ApiError::NoKey)?;
+        let key =
+            self.key.as_ref().map(|k| k.expose_secret().trim()).filter(|k| !k.is_empty()).ok_or(ApiError::NoKey)?;
         let mut value = HeaderValue::from_str(key).map_err(|_| ApiError::BadKey)?;
         value.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(API_KEY_HEADER, value);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(
-            "x-goog-api-client",
-            HeaderValue::from_static(concat!("geminal/", env!("CARGO_PKG_VERSION"))),
-        );
+        headers.insert("x-goog-api-client", HeaderValue::from_static(concat!("geminal/", env!("CARGO_PKG_VERSION"))));
         Ok(headers)
     }
 
@@ -256,16 +204,10 @@ impl Client {
         let response = self.send(builder, body, model, started).await?;
         let bytes = tokio::time::timeout_at(deadline, response.bytes())
             .await
-            .map_err(|_| ApiError::Timeout {
-                phase: TimeoutPhase::FirstToken,
-                after: self.timeouts.first_token,
-            })?
-            .map_err(|_| ApiError::Truncated {
-                detail: "the connection was cut mid-response".to_owned(),
-            })?;
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::Protocol {
-            detail: format!("the response is not the expected JSON: {e}"),
-        })
+            .map_err(|_| ApiError::Timeout { phase: TimeoutPhase::FirstToken, after: self.timeouts.first_token })?
+            .map_err(|_| ApiError::Truncated { detail: "the connection was cut mid-response".to_owned() })?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::Protocol { detail: format!("the response is not the expected JSON: {e}") })
     }
 
     /// Sends a request and returns the response if its status is a success, else its error.
@@ -278,56 +220,32 @@ impl Client {
     ) -> Result<reqwest::Response, ApiError> {
         let mut builder = builder.headers(self.headers()?);
         if let Some(body) = body {
-            let json = serde_json::to_vec(body).map_err(|e| ApiError::Protocol {
-                detail: e.to_string(),
-            })?;
+            let json = serde_json::to_vec(body).map_err(|e| ApiError::Protocol { detail: e.to_string() })?;
             builder = builder.body(json);
         }
         let deadline = started + self.timeouts.first_token;
         let sent = tokio::time::timeout_at(deadline, builder.send())
             .await
-            .map_err(|_| ApiError::Timeout {
-                phase: TimeoutPhase::FirstToken,
-                after: self.timeouts.first_token,
-            })?;
+            .map_err(|_| ApiError::Timeout { phase: TimeoutPhase::FirstToken, after: self.timeouts.first_token })?;
         let response = sent.map_err(|e| self.send_error(e))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
         }
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let text = tokio::time::timeout_at(deadline, read_capped(response, MAX_ERROR_BODY_BYTES))
-            .await
-            .unwrap_or_default();
+        let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let text =
+            tokio::time::timeout_at(deadline, read_capped(response, MAX_ERROR_BODY_BYTES)).await.unwrap_or_default();
         let key = self.key_text();
-        Err(ApiError::from_status(
-            status.as_u16(),
-            &text,
-            retry_after.as_deref(),
-            model,
-            key.as_deref(),
-        ))
+        Err(ApiError::from_status(status.as_u16(), &text, retry_after.as_deref(), model, key.as_deref()))
     }
 
     fn send_error(&self, e: reqwest::Error) -> ApiError {
         let e = e.without_url();
         if e.is_connect() && e.is_timeout() {
-            return ApiError::Timeout {
-                phase: TimeoutPhase::Connect,
-                after: self.timeouts.connect,
-            };
+            return ApiError::Timeout { phase: TimeoutPhase::Connect, after: self.timeouts.connect };
         }
         let mut detail = error_chain(&e);
-        if let Some(key) = self
-            .key
-            .as_ref()
-            .map(|k| k.expose_secret())
-            .filter(|k| !k.is_empty())
-        {
+        if let Some(key) = self.key.as_ref().map(|k| k.expose_secret()).filter(|k| !k.is_empty()) {
             detail = detail.replace(key, "[REDACTED]");
         }
         ApiError::Network { detail }
@@ -366,13 +284,9 @@ pub fn model_path(model: &str) -> Result<String, ApiError> {
     };
     let valid = !id.is_empty()
         && id.len() <= 128
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
     if !valid {
-        return Err(ApiError::ModelNotFound {
-            model: model.to_owned(),
-        });
+        return Err(ApiError::ModelNotFound { model: model.to_owned() });
     }
     Ok(format!("{prefix}/{id}"))
 }
@@ -383,18 +297,9 @@ mod tests {
 
     #[test]
     fn model_paths_are_normalised_and_checked() {
-        assert_eq!(
-            model_path("gemini-2.5-flash").unwrap(),
-            "models/gemini-2.5-flash"
-        );
-        assert_eq!(
-            model_path("models/gemini-flash-latest").unwrap(),
-            "models/gemini-flash-latest"
-        );
-        assert_eq!(
-            model_path("tunedModels/my-model_1").unwrap(),
-            "tunedModels/my-model_1"
-        );
+        assert_eq!(model_path("gemini-2.5-flash").unwrap(), "models/gemini-2.5-flash");
+        assert_eq!(model_path("models/gemini-flash-latest").unwrap(), "models/gemini-flash-latest");
+        assert_eq!(model_path("tunedModels/my-model_1").unwrap(), "tunedModels/my-model_1");
         for bad in ["", "a/b", "x?key=1", "x#y", "x y", "models/"] {
             assert!(model_path(bad).is_err(), "{bad}");
         }
@@ -408,11 +313,7 @@ mod tests {
             timeouts: Timeouts::default(),
         };
         let client = Client::new(options.clone()).unwrap();
-        for text in [
-            format!("{options:?}"),
-            format!("{client:?}"),
-            format!("{options:#?}"),
-        ] {
+        for text in [format!("{options:?}"), format!("{client:?}"), format!("{options:#?}")] {
             assert!(!text.contains("SECRET"), "{text}");
             assert!(text.contains("[REDACTED]"), "{text}");
         }
@@ -436,18 +337,11 @@ mod tests {
     #[test]
     fn base_urls_must_be_http() {
         let make = |url: &str| {
-            Client::new(ClientOptions {
-                base_url: url.into(),
-                api_key: None,
-                timeouts: Timeouts::default(),
-            })
+            Client::new(ClientOptions { base_url: url.into(), api_key: None, timeouts: Timeouts::default() })
         };
         assert!(make("ftp://x").is_err());
         assert!(make("not a url").is_err());
         assert!(make("http://127.0.0.1:8080/").is_ok());
-        assert_eq!(
-            make("http://h/prefix/").unwrap().api_root,
-            "http://h/prefix/v1beta"
-        );
+        assert_eq!(make("http://h/prefix/").unwrap().api_root, "http://h/prefix/v1beta");
     }
 }

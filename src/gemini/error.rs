@@ -26,10 +26,7 @@ pub enum ApiError {
     /// 429 that is worth retrying after `retry_after` (the largest of the server's hints).
     RateLimited { retry_after: Option<Duration> },
     /// 429 that is not worth retrying: per-day quota, no free quota (`limit: 0`), or a very long delay.
-    QuotaExhausted {
-        retry_after: Option<Duration>,
-        daily: bool,
-    },
+    QuotaExhausted { retry_after: Option<Duration>, daily: bool },
     /// 5xx (and 408): the service failed or is overloaded.
     Server { status: u16, overloaded: bool },
     /// The prompt was refused before any answer (`promptFeedback.blockReason`).
@@ -39,10 +36,7 @@ pub enum ApiError {
     /// Could not connect or send.
     Network { detail: String },
     /// A watchdog fired.
-    Timeout {
-        phase: TimeoutPhase,
-        after: Duration,
-    },
+    Timeout { phase: TimeoutPhase, after: Duration },
     /// The stream ended (or was cut) before the answer was finished.
     Truncated { detail: String },
     /// The server said something we could not understand.
@@ -142,8 +136,7 @@ impl ApiError {
     /// The server's requested delay before a retry, if it gave one.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            ApiError::RateLimited { retry_after }
-            | ApiError::QuotaExhausted { retry_after, .. } => *retry_after,
+            ApiError::RateLimited { retry_after } | ApiError::QuotaExhausted { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -158,20 +151,13 @@ impl ApiError {
         key: Option<&str>,
     ) -> Self {
         let parsed = parse_error_body(body);
-        let body = parsed.unwrap_or_else(|| ErrorBody {
-            code: status,
-            ..ErrorBody::default()
-        });
+        let body = parsed.unwrap_or_else(|| ErrorBody { code: status, ..ErrorBody::default() });
         classify(status, &body, retry_after_header, model, key)
     }
 
     /// Builds the error for an `{"error": ...}` object found inside a 200 stream.
     pub fn from_stream_error(body: &ErrorBody, model: Option<&str>, key: Option<&str>) -> Self {
-        let status = if body.code == 0 {
-            status_for_rpc(&body.status)
-        } else {
-            body.code
-        };
+        let status = if body.code == 0 { status_for_rpc(&body.status) } else { body.code };
         classify(status, body, None, model, key)
     }
 }
@@ -181,11 +167,7 @@ pub fn parse_error_body(text: &str) -> Option<ErrorBody> {
     if let Ok(env) = serde_json::from_str::<ErrorEnvelope>(text) {
         return Some(env.error);
     }
-    serde_json::from_str::<Vec<ErrorEnvelope>>(text)
-        .ok()?
-        .into_iter()
-        .next()
-        .map(|e| e.error)
+    serde_json::from_str::<Vec<ErrorEnvelope>>(text).ok()?.into_iter().next().map(|e| e.error)
 }
 
 fn status_for_rpc(status: &str) -> u16 {
@@ -214,30 +196,20 @@ fn classify(
         401 => ApiError::BadKey,
         400 => ApiError::BadRequest { detail: detail() },
         403 => ApiError::PermissionDenied { detail: detail() },
-        404 => ApiError::ModelNotFound {
-            model: model.unwrap_or("requested").to_owned(),
-        },
+        404 => ApiError::ModelNotFound { model: model.unwrap_or("requested").to_owned() },
         429 => classify_quota(body, retry_after_header),
         408 | 500..=599 => ApiError::Server {
             status,
             overloaded: status == 503 && body.message.to_ascii_lowercase().contains("overload"),
         },
-        _ => ApiError::Protocol {
-            detail: format!("unexpected HTTP status {status}"),
-        },
+        _ => ApiError::Protocol { detail: format!("unexpected HTTP status {status}") },
     }
 }
 
 fn is_bad_key(body: &ErrorBody) -> bool {
-    let reason = body
-        .details
-        .iter()
-        .any(|d| d.get("reason").and_then(|r| r.as_str()) == Some("API_KEY_INVALID"));
+    let reason = body.details.iter().any(|d| d.get("reason").and_then(|r| r.as_str()) == Some("API_KEY_INVALID"));
     let msg = body.message.to_ascii_lowercase();
-    reason
-        || msg.contains("api key not valid")
-        || msg.contains("api key not found")
-        || msg.contains("api key expired")
+    reason || msg.contains("api key not valid") || msg.contains("api key not found") || msg.contains("api key expired")
 }
 
 fn classify_quota(body: &ErrorBody, retry_after_header: Option<&str>) -> ApiError {
@@ -248,25 +220,17 @@ fn classify_quota(body: &ErrorBody, retry_after_header: Option<&str>) -> ApiErro
     ];
     let retry_after = delays.into_iter().flatten().max();
     let daily = body.details.iter().any(|d| {
-        d.get("violations")
-            .and_then(|v| v.as_array())
-            .is_some_and(|vs| {
-                vs.iter().any(|v| {
-                    let id = v
-                        .get("quotaId")
-                        .and_then(|q| q.as_str())
-                        .unwrap_or_default();
-                    id.contains("PerDay") || id.contains("Daily")
-                })
+        d.get("violations").and_then(|v| v.as_array()).is_some_and(|vs| {
+            vs.iter().any(|v| {
+                let id = v.get("quotaId").and_then(|q| q.as_str()).unwrap_or_default();
+                id.contains("PerDay") || id.contains("Daily")
             })
+        })
     });
     let no_quota = body.message.contains("limit: 0");
     let too_long = retry_after.is_some_and(|d| d > MAX_RETRY_DELAY);
     if daily || no_quota || too_long {
-        ApiError::QuotaExhausted {
-            retry_after,
-            daily: daily || no_quota,
-        }
+        ApiError::QuotaExhausted { retry_after, daily: daily || no_quota }
     } else {
         ApiError::RateLimited { retry_after }
     }
@@ -274,10 +238,8 @@ fn classify_quota(body: &ErrorBody, retry_after_header: Option<&str>) -> ApiErro
 
 fn retry_info_delay(body: &ErrorBody) -> Option<Duration> {
     body.details.iter().find_map(|d| {
-        let is_retry_info = d
-            .get("@type")
-            .and_then(|t| t.as_str())
-            .is_some_and(|t| t.ends_with("google.rpc.RetryInfo"));
+        let is_retry_info =
+            d.get("@type").and_then(|t| t.as_str()).is_some_and(|t| t.ends_with("google.rpc.RetryInfo"));
         if !is_retry_info {
             return None;
         }
@@ -288,11 +250,8 @@ fn retry_info_delay(body: &ErrorBody) -> Option<Duration> {
 /// Parses a proto Duration string such as `"26s"`, `"0.5s"` or `"900ms"`.
 pub fn parse_proto_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
-        (ms, 0.001)
-    } else {
-        (text.strip_suffix('s')?, 1.0)
-    };
+    let (number, scale) =
+        if let Some(ms) = text.strip_suffix("ms") { (ms, 0.001) } else { (text.strip_suffix('s')?, 1.0) };
     let value: f64 = number.trim().parse().ok()?;
     (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value * scale))
 }
@@ -302,9 +261,7 @@ fn retry_in_message(message: &str) -> Option<Duration> {
     let lower = message.to_ascii_lowercase();
     let at = lower.find("retry in ")? + "retry in ".len();
     let rest = &lower[at..];
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'm' || c == 's'))
-        .unwrap_or(rest.len());
+    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'm' || c == 's')).unwrap_or(rest.len());
     parse_proto_duration(rest[..end].trim_end_matches('.'))
 }
 
@@ -315,10 +272,7 @@ pub fn parse_retry_after_header(value: &str) -> Option<Duration> {
         return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-    )
+    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
 /// Server text made safe for one line of user output: no control characters, no key, bounded.
@@ -327,11 +281,7 @@ fn server_detail(message: &str, key: Option<&str>) -> String {
     if let Some(key) = key.filter(|k| !k.is_empty()) {
         text = text.replace(key, "[REDACTED]");
     }
-    if text.is_empty() {
-        "no details given".to_owned()
-    } else {
-        text
-    }
+    if text.is_empty() { "no details given".to_owned() } else { text }
 }
 
 /// A duration as a person reads it: "3s", "1.5s", "2m 5s".
@@ -343,11 +293,7 @@ pub fn human_duration(d: Duration) -> String {
         format!("{}s", secs.round() as u64)
     } else if secs < 3600.0 {
         let s = secs.round() as u64;
-        if s.is_multiple_of(60) {
-            format!("{}m", s / 60)
-        } else {
-            format!("{}m {}s", s / 60, s % 60)
-        }
+        if s.is_multiple_of(60) { format!("{}m", s / 60) } else { format!("{}m {}s", s / 60, s % 60) }
     } else {
         let m = (secs / 60.0).round() as u64;
         format!("{}h {}m", m / 60, m % 60)
@@ -380,9 +326,7 @@ impl fmt::Display for ApiError {
                     "Gemini rejected the request as invalid ({detail}): change the request or its settings and try again."
                 )
             }
-            ApiError::RateLimited {
-                retry_after: Some(d),
-            } => {
+            ApiError::RateLimited { retry_after: Some(d) } => {
                 write!(
                     f,
                     "Gemini's rate limit was reached: wait {} and try again, or lower the request rate.",
@@ -390,10 +334,7 @@ impl fmt::Display for ApiError {
                 )
             }
             ApiError::RateLimited { retry_after: None } => {
-                write!(
-                    f,
-                    "Gemini's rate limit was reached: wait a minute and try again, or lower the request rate."
-                )
+                write!(f, "Gemini's rate limit was reached: wait a minute and try again, or lower the request rate.")
             }
             ApiError::QuotaExhausted { daily: true, .. } => write!(
                 f,
@@ -404,16 +345,12 @@ impl fmt::Display for ApiError {
                 "Gemini's quota is exhausted and asks for a wait of {}: try again later or use another model (--model).",
                 retry_after.map_or_else(|| "several minutes".to_owned(), human_duration)
             ),
-            ApiError::Server {
-                overloaded: true, ..
-            } => write!(
-                f,
-                "The Gemini model is overloaded (HTTP 503): try again in a little while."
-            ),
-            ApiError::Server { status, .. } => write!(
-                f,
-                "Gemini had a server error (HTTP {status}): try again in a little while."
-            ),
+            ApiError::Server { overloaded: true, .. } => {
+                write!(f, "The Gemini model is overloaded (HTTP 503): try again in a little while.")
+            }
+            ApiError::Server { status, .. } => {
+                write!(f, "Gemini had a server error (HTTP {status}): try again in a little while.")
+            }
             ApiError::PromptBlocked { reason } => write!(
                 f,
                 "Gemini refused to answer this prompt (blocked: {}): rephrase the prompt.",
@@ -424,10 +361,7 @@ impl fmt::Display for ApiError {
                     f,
                     "The answer was cut off at the output token limit: ask for a shorter answer or raise the limit."
                 ),
-                StopReason::Safety => write!(
-                    f,
-                    "Gemini stopped the answer for safety reasons: rephrase the prompt."
-                ),
+                StopReason::Safety => write!(f, "Gemini stopped the answer for safety reasons: rephrase the prompt."),
                 StopReason::Recitation => {
                     write!(
                         f,
@@ -440,10 +374,9 @@ impl fmt::Display for ApiError {
                     one_line(r, 60)
                 ),
             },
-            ApiError::Network { detail } => write!(
-                f,
-                "Could not reach Gemini ({detail}): check your network connection or the base URL."
-            ),
+            ApiError::Network { detail } => {
+                write!(f, "Could not reach Gemini ({detail}): check your network connection or the base URL.")
+            }
             ApiError::Timeout { phase, after } => {
                 let after = human_duration(*after);
                 match phase {
@@ -451,24 +384,20 @@ impl fmt::Display for ApiError {
                         f,
                         "Connecting to Gemini timed out after {after}: check your network connection or the base URL."
                     ),
-                    TimeoutPhase::FirstToken => write!(
-                        f,
-                        "Gemini sent no answer within {after}: try again, or raise --first-token-timeout."
-                    ),
-                    TimeoutPhase::Idle => write!(
-                        f,
-                        "The answer stalled for {after}: try again, or raise --idle-timeout."
-                    ),
-                    TimeoutPhase::Total => write!(
-                        f,
-                        "The answer took longer than {after}: try again, or raise --timeout."
-                    ),
+                    TimeoutPhase::FirstToken => {
+                        write!(f, "Gemini sent no answer within {after}: try again, or raise --first-token-timeout.")
+                    }
+                    TimeoutPhase::Idle => {
+                        write!(f, "The answer stalled for {after}: try again, or raise --idle-timeout.")
+                    }
+                    TimeoutPhase::Total => {
+                        write!(f, "The answer took longer than {after}: try again, or raise --timeout.")
+                    }
                 }
             }
-            ApiError::Truncated { detail } => write!(
-                f,
-                "The answer stream ended before the answer was complete ({detail}): try again."
-            ),
+            ApiError::Truncated { detail } => {
+                write!(f, "The answer stream ended before the answer was complete ({detail}): try again.")
+            }
             ApiError::Protocol { detail } => {
                 write!(
                     f,
@@ -488,14 +417,8 @@ mod tests {
     #[test]
     fn proto_durations_parse() {
         assert_eq!(parse_proto_duration("26s"), Some(Duration::from_secs(26)));
-        assert_eq!(
-            parse_proto_duration("0.539477544s"),
-            Some(Duration::from_secs_f64(0.539477544))
-        );
-        assert_eq!(
-            parse_proto_duration("900ms"),
-            Some(Duration::from_millis(900))
-        );
+        assert_eq!(parse_proto_duration("0.539477544s"), Some(Duration::from_secs_f64(0.539477544)));
+        assert_eq!(parse_proto_duration("900ms"), Some(Duration::from_millis(900)));
         assert_eq!(parse_proto_duration("soon"), None);
         assert_eq!(parse_proto_duration("-1s"), None);
     }
@@ -503,10 +426,7 @@ mod tests {
     #[test]
     fn retry_hint_in_the_message_is_found() {
         let m = "You exceeded your current quota...\nPlease retry in 45.578569677s.";
-        assert_eq!(
-            retry_in_message(m),
-            Some(Duration::from_secs_f64(45.578569677))
-        );
+        assert_eq!(retry_in_message(m), Some(Duration::from_secs_f64(45.578569677)));
         assert_eq!(retry_in_message("nothing here"), None);
     }
 
@@ -515,10 +435,7 @@ mod tests {
         assert_eq!(parse_retry_after_header("7"), Some(Duration::from_secs(7)));
         let later = std::time::SystemTime::now() + Duration::from_secs(120);
         let d = parse_retry_after_header(&httpdate::fmt_http_date(later)).unwrap();
-        assert!(
-            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
-            "{d:?}"
-        );
+        assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120), "{d:?}");
     }
 
     #[test]
@@ -527,15 +444,11 @@ mod tests {
             "details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"3s"}]}}"#;
         assert_eq!(
             ApiError::from_status(429, body, Some("9"), None, None),
-            ApiError::RateLimited {
-                retry_after: Some(Duration::from_secs(9))
-            }
+            ApiError::RateLimited { retry_after: Some(Duration::from_secs(9)) }
         );
         assert_eq!(
             ApiError::from_status(429, body, None, None, None),
-            ApiError::RateLimited {
-                retry_after: Some(Duration::from_secs(5))
-            }
+            ApiError::RateLimited { retry_after: Some(Duration::from_secs(5)) }
         );
     }
 

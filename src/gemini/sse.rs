@@ -33,11 +33,7 @@ impl fmt::Display for SseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SseError::EventTooLarge { limit } => {
-                write!(
-                    f,
-                    "a stream event was larger than {} MiB",
-                    limit / (1024 * 1024)
-                )
+                write!(f, "a stream event was larger than {} MiB", limit / (1024 * 1024))
             }
         }
     }
@@ -137,9 +133,7 @@ impl SseDecoder {
     }
 
     fn too_large(&self) -> SseError {
-        SseError::EventTooLarge {
-            limit: self.max_event_bytes,
-        }
+        SseError::EventTooLarge { limit: self.max_event_bytes }
     }
 
     fn fail_on_err(&mut self, result: Result<(), SseError>) -> Result<(), SseError> {
@@ -166,11 +160,7 @@ impl SseDecoder {
             let next = if buf[end] == b'\n' {
                 end + 1
             } else if end + 1 < buf.len() {
-                if buf[end + 1] == b'\n' {
-                    end + 2
-                } else {
-                    end + 1
-                }
+                if buf[end + 1] == b'\n' { end + 2 } else { end + 1 }
             } else if at_eof {
                 end + 1
             } else {
@@ -326,15 +316,8 @@ mod tests {
     fn crlf_lf_and_cr_delimiters_give_the_same_events() {
         for sep in ["\n", "\r\n", "\r"] {
             let text = format!("data: {{\"a\":1}}{sep}{sep}data:{{\"b\":2}}{sep}{sep}");
-            assert_eq!(
-                decode_all(text.as_bytes()).unwrap(),
-                [data("{\"a\":1}"), data("{\"b\":2}")],
-                "{sep:?}"
-            );
-            assert_eq!(
-                split_every_byte(text.as_bytes()),
-                [data("{\"a\":1}"), data("{\"b\":2}")]
-            );
+            assert_eq!(decode_all(text.as_bytes()).unwrap(), [data("{\"a\":1}"), data("{\"b\":2}")], "{sep:?}");
+            assert_eq!(split_every_byte(text.as_bytes()), [data("{\"a\":1}"), data("{\"b\":2}")]);
         }
     }
 
@@ -347,21 +330,15 @@ mod tests {
     #[test]
     fn a_last_event_without_blank_line_is_still_delivered() {
         assert_eq!(decode_all(b"data: {\"x\":1}").unwrap(), [data("{\"x\":1}")]);
-        assert_eq!(
-            decode_all(b"data: {\"x\":1}\r").unwrap(),
-            [data("{\"x\":1}")]
-        );
+        assert_eq!(decode_all(b"data: {\"x\":1}\r").unwrap(), [data("{\"x\":1}")]);
     }
 
     #[test]
     fn a_bare_pretty_printed_error_object_is_one_json_item() {
-        let body =
-            "{\n  \"error\": {\n    \"code\": 503,\n    \"message\": \"over {loaded}\"\n  }\n}\n";
+        let body = "{\n  \"error\": {\n    \"code\": 503,\n    \"message\": \"over {loaded}\"\n  }\n}\n";
         let items = decode_all(body.as_bytes()).unwrap();
         assert_eq!(items.len(), 1);
-        let SseItem::Json(json) = &items[0] else {
-            panic!("{items:?}")
-        };
+        let SseItem::Json(json) = &items[0] else { panic!("{items:?}") };
         let v: serde_json::Value = serde_json::from_str(json).unwrap();
         assert_eq!(v["error"]["code"], 503);
         assert_eq!(split_every_byte(body.as_bytes()), items);
@@ -376,10 +353,7 @@ mod tests {
     #[test]
     fn utf8_split_between_feeds_survives() {
         let text = "data: {\"t\":\"héllo 世界 🦀\"}\r\n\r\n";
-        assert_eq!(
-            split_every_byte(text.as_bytes()),
-            [data("{\"t\":\"héllo 世界 🦀\"}")]
-        );
+        assert_eq!(split_every_byte(text.as_bytes()), [data("{\"t\":\"héllo 世界 🦀\"}")]);
     }
 
     #[test]
@@ -396,10 +370,7 @@ mod tests {
             assert!(d.buf.len() <= 1024 + 100);
         }
         assert!(failed);
-        assert_eq!(
-            d.feed(b"\n\n", &mut out),
-            Err(SseError::EventTooLarge { limit: 1024 })
-        );
+        assert_eq!(d.feed(b"\n\n", &mut out), Err(SseError::EventTooLarge { limit: 1024 }));
     }
 
     #[test]

@@ -42,9 +42,7 @@ impl FinishReason {
             "MAX_TOKENS" => FinishReason::Stopped(StopReason::MaxTokens),
             "SAFETY" | "IMAGE_SAFETY" => FinishReason::Stopped(StopReason::Safety),
             "RECITATION" | "IMAGE_RECITATION" => FinishReason::Stopped(StopReason::Recitation),
-            other => FinishReason::Stopped(StopReason::Other(
-                other.to_ascii_lowercase().replace('_', " "),
-            )),
+            other => FinishReason::Stopped(StopReason::Other(other.to_ascii_lowercase().replace('_', " "))),
         }
     }
 
@@ -59,23 +57,15 @@ impl FinishReason {
 
 /// Classifies one parsed chunk into events, in wire order. Only candidate 0 is read (we never
 /// ask for more); a prompt-level block is an error.
-pub fn classify_chunk(
-    chunk: GenerateContentResponse,
-    out: &mut VecDeque<StreamEvent>,
-) -> Result<(), ApiError> {
+pub fn classify_chunk(chunk: GenerateContentResponse, out: &mut VecDeque<StreamEvent>) -> Result<(), ApiError> {
     if let Some(version) = chunk.model_version {
         out.push_back(StreamEvent::ModelVersion(version));
     }
-    let candidate = chunk
-        .candidates
-        .into_iter()
-        .find(|c| c.index.unwrap_or(0) == 0);
+    let candidate = chunk.candidates.into_iter().find(|c| c.index.unwrap_or(0) == 0);
     if candidate.is_none()
         && let Some(reason) = chunk.prompt_feedback.and_then(|f| f.block_reason)
     {
-        return Err(ApiError::PromptBlocked {
-            reason: reason.to_ascii_lowercase().replace('_', " "),
-        });
+        return Err(ApiError::PromptBlocked { reason: reason.to_ascii_lowercase().replace('_', " ") });
     }
     if let Some(candidate) = candidate {
         for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
@@ -99,17 +89,11 @@ pub fn classify_chunk(
 }
 
 /// Parses one SSE item into a chunk, or the error it carries.
-pub fn parse_item(
-    item: SseItem,
-    model: &str,
-    key: Option<&str>,
-) -> Result<GenerateContentResponse, ApiError> {
+pub fn parse_item(item: SseItem, model: &str, key: Option<&str>) -> Result<GenerateContentResponse, ApiError> {
     match item {
         SseItem::Data(data) => {
-            let chunk: GenerateContentResponse =
-                serde_json::from_str(&data).map_err(|e| ApiError::Protocol {
-                    detail: format!("a stream event is not valid JSON: {e}"),
-                })?;
+            let chunk: GenerateContentResponse = serde_json::from_str(&data)
+                .map_err(|e| ApiError::Protocol { detail: format!("a stream event is not valid JSON: {e}") })?;
             match &chunk.error {
                 Some(body) => Err(ApiError::from_stream_error(body, Some(model), key)),
                 None => Ok(chunk),
@@ -126,9 +110,7 @@ pub fn parse_item(
 
 /// Decodes a whole captured stream into events (replay tests, benchmarks). Stops at the first error.
 pub fn replay(bytes: &[u8]) -> Result<Vec<StreamEvent>, ApiError> {
-    let items = super::sse::decode_all(bytes).map_err(|e| ApiError::Protocol {
-        detail: e.to_string(),
-    })?;
+    let items = super::sse::decode_all(bytes).map_err(|e| ApiError::Protocol { detail: e.to_string() })?;
     let mut events = VecDeque::new();
     for item in items {
         classify_chunk(parse_item(item, "model", None)?, &mut events)?;
@@ -212,32 +194,19 @@ impl AnswerStream {
     /// Reads from the network until at least one event is ready or the body ends.
     async fn pull(&mut self) -> Result<(), ApiError> {
         let (deadline, phase, budget) = if self.seen_event {
-            (
-                self.last_activity + self.idle,
-                TimeoutPhase::Idle,
-                self.idle,
-            )
+            (self.last_activity + self.idle, TimeoutPhase::Idle, self.idle)
         } else {
-            (
-                self.first_event_deadline,
-                TimeoutPhase::FirstToken,
-                self.first_token,
-            )
+            (self.first_event_deadline, TimeoutPhase::FirstToken, self.first_token)
         };
         let read = tokio::time::timeout_at(deadline, self.body.next()).await;
         let Ok(read) = read else {
-            return Err(ApiError::Timeout {
-                phase,
-                after: budget,
-            });
+            return Err(ApiError::Timeout { phase, after: budget });
         };
         match read {
             Some(Ok(bytes)) => {
                 self.last_activity = Instant::now();
                 let fed = self.decoder.feed(&bytes, &mut self.items);
-                fed.map_err(|e| ApiError::Protocol {
-                    detail: e.to_string(),
-                })?;
+                fed.map_err(|e| ApiError::Protocol { detail: e.to_string() })?;
             }
             // After the finish reason the answer is whole; a late connection error changes nothing.
             Some(Err(_)) if self.finished => self.done = true,
@@ -245,16 +214,12 @@ impl AnswerStream {
             None => {
                 self.done = true;
                 let fed = self.decoder.finish(&mut self.items);
-                fed.map_err(|e| ApiError::Protocol {
-                    detail: e.to_string(),
-                })?;
+                fed.map_err(|e| ApiError::Protocol { detail: e.to_string() })?;
             }
         }
         self.take_items()?;
         if self.done && !self.finished && self.events.is_empty() {
-            return Err(ApiError::Truncated {
-                detail: "no finish reason was sent".to_owned(),
-            });
+            return Err(ApiError::Truncated { detail: "no finish reason was sent".to_owned() });
         }
         Ok(())
     }
@@ -266,12 +231,7 @@ impl AnswerStream {
             let chunk = parse_item(item, &self.model, key)?;
             let before = self.events.len();
             classify_chunk(chunk, &mut self.events)?;
-            if self
-                .events
-                .iter()
-                .skip(before)
-                .any(|e| matches!(e, StreamEvent::Finished(_)))
-            {
+            if self.events.iter().skip(before).any(|e| matches!(e, StreamEvent::Finished(_))) {
                 self.finished = true;
             }
         }
@@ -287,12 +247,7 @@ impl AnswerStream {
 
 fn read_error(e: &reqwest::Error) -> ApiError {
     if e.is_timeout() {
-        return ApiError::Timeout {
-            phase: TimeoutPhase::Idle,
-            after: Duration::ZERO,
-        };
+        return ApiError::Timeout { phase: TimeoutPhase::Idle, after: Duration::ZERO };
     }
-    ApiError::Truncated {
-        detail: "the connection was cut mid-answer".to_owned(),
-    }
+    ApiError::Truncated { detail: "the connection was cut mid-answer".to_owned() }
 }

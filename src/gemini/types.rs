@@ -32,24 +32,14 @@ impl Content {
         Self::with_role("model", text)
     }
     pub fn system(text: impl Into<String>) -> Self {
-        Content {
-            role: None,
-            parts: vec![Part::text(text)],
-        }
+        Content { role: None, parts: vec![Part::text(text)] }
     }
     fn with_role(role: &str, text: impl Into<String>) -> Self {
-        Content {
-            role: Some(role.to_owned()),
-            parts: vec![Part::text(text)],
-        }
+        Content { role: Some(role.to_owned()), parts: vec![Part::text(text)] }
     }
     /// The visible text of this content: text parts that are not thoughts, joined.
     pub fn visible_text(&self) -> String {
-        self.parts
-            .iter()
-            .filter(|p| !p.thought)
-            .filter_map(|p| p.text.as_deref())
-            .collect()
+        self.parts.iter().filter(|p| !p.thought).filter_map(|p| p.text.as_deref()).collect()
     }
 }
 
@@ -69,10 +59,7 @@ pub struct Part {
 
 impl Part {
     pub fn text(text: impl Into<String>) -> Self {
-        Part {
-            text: Some(text.into()),
-            ..Part::default()
-        }
+        Part { text: Some(text.into()), ..Part::default() }
     }
 }
 

@@ -18,9 +18,7 @@ impl Store {
     pub fn cache_get(&self, key: &[u8]) -> Result<Option<CachedAnswer>, StoreError> {
         let found = self
             .conn
-            .prepare_cached(
-                "SELECT model, text, prompt_tokens, output_tokens FROM answer_cache WHERE key = ?1",
-            )
+            .prepare_cached("SELECT model, text, prompt_tokens, output_tokens FROM answer_cache WHERE key = ?1")
             .and_then(|mut stmt| {
                 stmt.query_row([key], |r| {
                     Ok(CachedAnswer {
@@ -45,12 +43,7 @@ impl Store {
     }
 
     /// Stores an answer, then evicts the least recently used entries beyond `max_entries`.
-    pub fn cache_put(
-        &self,
-        key: &[u8],
-        answer: &CachedAnswer,
-        max_entries: usize,
-    ) -> Result<(), StoreError> {
+    pub fn cache_put(&self, key: &[u8], answer: &CachedAnswer, max_entries: usize) -> Result<(), StoreError> {
         let now = now_ms();
         self.conn
             .execute(
@@ -78,8 +71,6 @@ impl Store {
     }
 
     pub fn cache_len(&self) -> Result<i64, StoreError> {
-        self.conn
-            .query_row("SELECT count(*) FROM answer_cache", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+        self.conn.query_row("SELECT count(*) FROM answer_cache", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 }

@@ -87,11 +87,7 @@ fn role_str(role: Role) -> &'static str {
 }
 
 fn parse_role(text: &str) -> Role {
-    if text == "user" {
-        Role::User
-    } else {
-        Role::Model
-    }
+    if text == "user" { Role::User } else { Role::Model }
 }
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
@@ -114,11 +110,7 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
 pub fn title_from(prompt: &str) -> String {
     let line: String = prompt.split_whitespace().collect::<Vec<_>>().join(" ");
     if line.chars().count() <= 60 {
-        return if line.is_empty() {
-            "(empty)".to_owned()
-        } else {
-            line
-        };
+        return if line.is_empty() { "(empty)".to_owned() } else { line };
     }
     let cut: String = line.chars().take(60).collect();
     let cut = match cut.rfind(' ') {
@@ -145,14 +137,9 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    pub fn add_message(
-        &mut self,
-        conversation_id: i64,
-        message: &NewMessage,
-    ) -> Result<i64, StoreError> {
-        let writer = (message.status == MessageStatus::Streaming)
-            .then(|| self.writer_id().map(str::to_owned))
-            .flatten();
+    pub fn add_message(&mut self, conversation_id: i64, message: &NewMessage) -> Result<i64, StoreError> {
+        let writer =
+            (message.status == MessageStatus::Streaming).then(|| self.writer_id().map(str::to_owned)).flatten();
         let path = self.path.clone();
         let tx = self
             .conn
@@ -235,11 +222,7 @@ impl Store {
     /// The most recently updated conversation, if any.
     pub fn last_conversation_id(&self) -> Result<Option<i64>, StoreError> {
         self.conn
-            .query_row(
-                "SELECT id FROM conversations ORDER BY updated_at DESC, id DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT id FROM conversations ORDER BY updated_at DESC, id DESC LIMIT 1", [], |r| r.get(0))
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -252,18 +235,12 @@ impl Store {
                  FROM messages WHERE conversation_id = ?1 ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([conversation_id], message_from_row)
-            .and_then(|rows| rows.collect());
+        let rows = stmt.query_map([conversation_id], message_from_row).and_then(|rows| rows.collect());
         rows.map_err(|e| self.err(e))
     }
 
     /// Conversations, newest first.
-    pub fn list_conversations(
-        &self,
-        limit: usize,
-        offset: usize,
-    ) -> Result<Vec<ConversationSummary>, StoreError> {
+    pub fn list_conversations(&self, limit: usize, offset: usize) -> Result<Vec<ConversationSummary>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -288,10 +265,7 @@ impl Store {
 
     /// Deletes a conversation and its messages; false if it did not exist.
     pub fn delete_conversation(&self, id: i64) -> Result<bool, StoreError> {
-        let n = self
-            .conn
-            .execute("DELETE FROM conversations WHERE id = ?1", [id])
-            .map_err(|e| self.err(e))?;
+        let n = self.conn.execute("DELETE FROM conversations WHERE id = ?1", [id]).map_err(|e| self.err(e))?;
         Ok(n > 0)
     }
 
@@ -318,12 +292,10 @@ impl Store {
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
         // A generic SQLITE_ERROR from MATCH is the query's fault (syntax, unknown column...).
         rows.map_err(|e| match (&e, e.sqlite_error_code()) {
-            (rusqlite::Error::SqliteFailure(_, msg), Some(rusqlite::ErrorCode::Unknown)) => {
-                StoreError::BadQuery {
-                    query: crate::sanitize::one_line(query, 60),
-                    reason: crate::sanitize::one_line(msg.as_deref().unwrap_or("syntax error"), 80),
-                }
-            }
+            (rusqlite::Error::SqliteFailure(_, msg), Some(rusqlite::ErrorCode::Unknown)) => StoreError::BadQuery {
+                query: crate::sanitize::one_line(query, 60),
+                reason: crate::sanitize::one_line(msg.as_deref().unwrap_or("syntax error"), 80),
+            },
             _ => self.err(e),
         })
     }
@@ -335,10 +307,7 @@ mod tests {
 
     #[test]
     fn titles_are_one_short_line() {
-        assert_eq!(
-            title_from("  why do\n birds   migrate? "),
-            "why do birds migrate?"
-        );
+        assert_eq!(title_from("  why do\n birds   migrate? "), "why do birds migrate?");
         let long = "explain in great detail how the migration of arctic terns works across both hemispheres every year";
         let t = title_from(long);
         assert!(t.chars().count() <= 61 && t.ends_with('…'), "{t}");

@@ -9,36 +9,22 @@ pub enum StoreError {
     #[error(
         "The history database {path} was written by a newer geminal (schema {found}, this one knows up to {supported}): upgrade geminal, or use another file with --db."
     )]
-    TooNew {
-        path: PathBuf,
-        found: i64,
-        supported: i64,
-    },
+    TooNew { path: PathBuf, found: i64, supported: i64 },
     #[error("The history database {path} is damaged: move it away or use another file with --db.")]
     Corrupt { path: PathBuf },
-    #[error(
-        "The history database {path} is locked by {holders}: close it or try again in a moment."
-    )]
+    #[error("The history database {path} is locked by {holders}: close it or try again in a moment.")]
     Locked { path: PathBuf, holders: String },
-    #[error(
-        "The disk holding the history database {path} is full: free some space; this answer was not saved."
-    )]
+    #[error("The disk holding the history database {path} is full: free some space; this answer was not saved.")]
     DiskFull { path: PathBuf },
-    #[error(
-        "The history database {path} is read-only: check its permissions, or use another file with --db."
-    )]
+    #[error("The history database {path} is read-only: check its permissions, or use another file with --db.")]
     ReadOnly { path: PathBuf },
     #[error(
         "The history database {path} could not be upgraded ({reason}); it was left unchanged: report this, or use another file with --db."
     )]
     Migration { path: PathBuf, reason: String },
-    #[error(
-        "The history database {path} could not be opened ({reason}): check the path and its permissions."
-    )]
+    #[error("The history database {path} could not be opened ({reason}): check the path and its permissions.")]
     Io { path: PathBuf, reason: String },
-    #[error(
-        "The search {query:?} is not valid ({reason}): use words, \"quoted phrases\", prefix* and AND/OR/NOT."
-    )]
+    #[error("The search {query:?} is not valid ({reason}): use words, \"quoted phrases\", prefix* and AND/OR/NOT.")]
     BadQuery { query: String, reason: String },
     #[error("There is no conversation {id}: run `geminal history` to list them.")]
     NoConversation { id: i64 },
@@ -54,10 +40,7 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn io(path: &Path, e: &std::io::Error) -> Self {
-        StoreError::Io {
-            path: path.to_owned(),
-            reason: e.kind().to_string(),
-        }
+        StoreError::Io { path: path.to_owned(), reason: e.kind().to_string() }
     }
 
     pub fn from_sqlite(path: &Path, e: rusqlite::Error) -> Self {
@@ -69,17 +52,11 @@ impl StoreError {
             }
             Some(ErrorCode::DiskFull) => StoreError::DiskFull { path },
             Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
-            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
-                StoreError::Corrupt { path }
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt { path },
+            Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
+                StoreError::Io { path, reason: "cannot open the file".to_owned() }
             }
-            Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => StoreError::Io {
-                path,
-                reason: "cannot open the file".to_owned(),
-            },
-            _ => StoreError::Sqlite {
-                path,
-                reason: crate::sanitize::one_line(&e.to_string(), 120),
-            },
+            _ => StoreError::Sqlite { path, reason: crate::sanitize::one_line(&e.to_string(), 120) },
         }
     }
 }
@@ -88,11 +65,7 @@ impl StoreError {
 /// Linux; elsewhere, or when nothing is found, "another program".
 fn holders_of(path: &Path) -> String {
     let found = holders_from_proc(path);
-    if found.is_empty() {
-        "another program".to_owned()
-    } else {
-        found.join(", ")
-    }
+    if found.is_empty() { "another program".to_owned() } else { found.join(", ") }
 }
 
 #[cfg(target_os = "linux")]
@@ -106,11 +79,7 @@ fn holders_from_proc(path: &Path) -> Vec<String> {
         return found;
     };
     for entry in procs.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
         if pid == me {
@@ -119,15 +88,10 @@ fn holders_from_proc(path: &Path) -> Vec<String> {
         let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
             continue;
         };
-        let holds = fds
-            .flatten()
-            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == target));
+        let holds = fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == target));
         if holds {
             let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-            found.push(format!(
-                "process {pid} ({})",
-                crate::sanitize::one_line(name.trim(), 32)
-            ));
+            found.push(format!("process {pid} ({})", crate::sanitize::one_line(name.trim(), 32)));
         }
         if found.len() >= 3 {
             break;

@@ -16,9 +16,7 @@ pub struct StoreHandle {
 
 impl std::fmt::Debug for StoreHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreHandle")
-            .field("path", &self.path)
-            .finish()
+        f.debug_struct("StoreHandle").field("path", &self.path).finish()
     }
 }
 

@@ -77,8 +77,7 @@ impl Store {
                 let filter = format!(
                     "FROM request_metrics WHERE at >= ?1 AND cached = 0 AND outcome = 'ok' AND {column} IS NOT NULL"
                 );
-                let n: i64 =
-                    conn.query_row(&format!("SELECT count(*) {filter}"), [since], |r| r.get(0))?;
+                let n: i64 = conn.query_row(&format!("SELECT count(*) {filter}"), [since], |r| r.get(0))?;
                 if n == 0 {
                     return Ok(None);
                 }
@@ -96,11 +95,8 @@ impl Store {
             let mut stmt = conn.prepare(
                 "SELECT outcome, count(*) FROM request_metrics WHERE at >= ?1 AND outcome != 'ok' GROUP BY outcome ORDER BY 2 DESC, 1",
             )?;
-            s.failures = stmt
-                .query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            s.conversations =
-                conn.query_row("SELECT count(*) FROM conversations", [], |r| r.get(0))?;
+            s.failures = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+            s.conversations = conn.query_row("SELECT count(*) FROM conversations", [], |r| r.get(0))?;
             s.messages = conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?;
             Ok(s)
         };

@@ -16,8 +16,7 @@ mod writer_lock;
 
 pub use cache::CachedAnswer;
 pub use conversations::{
-    Conversation, ConversationSummary, MessageUpdate, NewMessage, SearchHit, StoredMessage,
-    title_from,
+    Conversation, ConversationSummary, MessageUpdate, NewMessage, SearchHit, StoredMessage, title_from,
 };
 pub use error::StoreError;
 pub use handle::StoreHandle;
@@ -79,9 +78,7 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
@@ -113,11 +110,7 @@ impl Store {
     fn open_once(path: &Path) -> Result<(Store, OpenReport), StoreError> {
         let mut report = OpenReport::default();
         let conn = open_checked(path)?;
-        let mut store = Store {
-            conn,
-            path: path.to_owned(),
-            writer: None,
-        };
+        let mut store = Store { conn, path: path.to_owned(), writer: None };
         store.prepare(&mut report)?;
         store.writer = Some(WriterLock::acquire(path).map_err(|e| StoreError::io(path, &e))?);
         let recovered = store.recover_interrupted()?;
@@ -131,13 +124,8 @@ impl Store {
 
     /// An in-memory database (tests, `--no-save` runs).
     pub fn open_in_memory() -> Result<Store, StoreError> {
-        let conn = Connection::open_in_memory()
-            .map_err(|e| StoreError::from_sqlite(Path::new(":memory:"), e))?;
-        let mut store = Store {
-            conn,
-            path: PathBuf::from(":memory:"),
-            writer: None,
-        };
+        let conn = Connection::open_in_memory().map_err(|e| StoreError::from_sqlite(Path::new(":memory:"), e))?;
+        let mut store = Store { conn, path: PathBuf::from(":memory:"), writer: None };
         store.prepare(&mut OpenReport::default())?;
         Ok(store)
     }
@@ -160,11 +148,7 @@ impl Store {
         let version = schema::user_version(&self.conn).map_err(|e| self.err(e))?;
         let latest = schema::latest_version();
         if version > latest {
-            return Err(StoreError::TooNew {
-                path: self.path.clone(),
-                found: version,
-                supported: latest,
-            });
+            return Err(StoreError::TooNew { path: self.path.clone(), found: version, supported: latest });
         }
         let path = self.path.clone();
         let conn = &self.conn;
@@ -206,20 +190,15 @@ impl Store {
             .conn
             .prepare("SELECT DISTINCT writer FROM messages WHERE status = 'streaming'")
             .map_err(|e| self.err(e))?;
-        let writers: Vec<Option<String>> = stmt
-            .query_map([], |r| r.get(0))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))?;
+        let writers: Vec<Option<String>> =
+            stmt.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(|e| self.err(e))?;
         let mine = self.writer.as_ref().map(|w| w.id().to_owned());
         let mut recovered = 0;
         for writer in writers {
             if writer.is_some() && writer == mine {
                 continue;
             }
-            if writer
-                .as_deref()
-                .is_some_and(|w| WriterLock::is_alive(&self.path, w))
-            {
+            if writer.as_deref().is_some_and(|w| WriterLock::is_alive(&self.path, w)) {
                 continue;
             }
             recovered += self
@@ -244,25 +223,17 @@ impl Store {
 
 /// Opens the file and reads enough to know it is a database we can use.
 fn open_checked(path: &Path) -> Result<Connection, StoreError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn =
-        Connection::open_with_flags(path, flags).map_err(|e| StoreError::from_sqlite(path, e))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(|e| StoreError::from_sqlite(path, e))?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::from_sqlite(path, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| StoreError::from_sqlite(path, e))?;
     let probe = conn
-        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
-            r.get::<_, i64>(0)
-        })
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0))
         .and_then(|_| schema::user_version(&conn));
     match probe {
         Ok(_) => Ok(conn),
         Err(e) => match e.sqlite_error_code() {
             Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
-                Err(StoreError::Corrupt {
-                    path: path.to_owned(),
-                })
+                Err(StoreError::Corrupt { path: path.to_owned() })
             }
             _ => Err(StoreError::from_sqlite(path, e)),
         },
@@ -277,10 +248,7 @@ fn backup_path(path: &Path, version: i64) -> PathBuf {
 
 /// Renames a damaged database (and its -wal/-shm) to `<name>.corrupt-<unix seconds>`.
 fn move_aside(path: &Path) -> Result<PathBuf, StoreError> {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".corrupt-{stamp}"));
     let kept = path.with_file_name(&name);
@@ -311,8 +279,5 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

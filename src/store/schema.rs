@@ -106,9 +106,7 @@ mod tests {
         assert_eq!(user_version(&conn).unwrap(), latest_version());
         migrate(&mut conn).unwrap();
         assert_eq!(user_version(&conn).unwrap(), latest_version());
-        let ok: String = conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
+        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
         assert_eq!(ok, "ok");
     }
 

@@ -23,23 +23,13 @@ impl WriterLock {
     pub fn acquire(db: &Path) -> std::io::Result<WriterLock> {
         let dir = dir_for(db);
         std::fs::create_dir_all(&dir)?;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let id = format!("{}-{nanos}", std::process::id());
         let path = dir.join(&id);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(&path)?;
+        let file = OpenOptions::new().create(true).truncate(true).write(true).open(&path)?;
         file.lock()?;
-        Ok(WriterLock {
-            id,
-            path,
-            _file: file,
-        })
+        Ok(WriterLock { id, path, _file: file })
     }
 
     pub fn id(&self) -> &str {

@@ -6,34 +6,22 @@ pub mod process;
 use std::time::Duration;
 
 use geminal::gemini::fake::{Behavior, FakeGemini, FakeOptions};
-use geminal::gemini::{
-    AnswerStream, ApiError, Client, ClientOptions, StreamEvent, Timeouts, UsageMetadata,
-};
+use geminal::gemini::{AnswerStream, ApiError, Client, ClientOptions, StreamEvent, Timeouts, UsageMetadata};
 use secrecy::SecretString;
 
 pub const KEY: &str = "AIzaTEST-key-Secret-0123456789";
 
 pub async fn fake() -> FakeGemini {
-    FakeGemini::start(FakeOptions::default(), Behavior::default())
-        .await
-        .expect("fake starts")
+    FakeGemini::start(FakeOptions::default(), Behavior::default()).await.expect("fake starts")
 }
 
 pub fn client_for(fake: &FakeGemini, timeouts: Timeouts) -> Client {
-    Client::new(ClientOptions {
-        base_url: fake.base_url(),
-        api_key: Some(SecretString::from(KEY)),
-        timeouts,
-    })
-    .expect("client")
+    Client::new(ClientOptions { base_url: fake.base_url(), api_key: Some(SecretString::from(KEY)), timeouts })
+        .expect("client")
 }
 
 pub fn quick_timeouts() -> Timeouts {
-    Timeouts {
-        connect: Duration::from_secs(2),
-        first_token: Duration::from_secs(5),
-        idle: Duration::from_secs(5),
-    }
+    Timeouts { connect: Duration::from_secs(2), first_token: Duration::from_secs(5), idle: Duration::from_secs(5) }
 }
 
 /// Everything one streamed answer produced.
@@ -73,9 +61,6 @@ pub async fn ask(client: &Client, model: &str, prompt: &str) -> Collected {
     let request = geminal::chat::Turn::new(model, prompt).request();
     match client.stream_generate(model, &request).await {
         Ok(stream) => collect(stream).await,
-        Err(e) => Collected {
-            error: Some(e),
-            ..Collected::default()
-        },
+        Err(e) => Collected { error: Some(e), ..Collected::default() },
     }
 }

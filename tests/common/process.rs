@@ -14,11 +14,14 @@ pub struct Env {
 }
 
 impl Env {
+    /// A fake serving `default`, and a home whose config turns retries off (tests of
+    /// retries ask for them with `--retries N`).
     pub fn new(default: Behavior) -> Env {
-        Env {
-            fake: FakeGemini::start_in_thread(FakeOptions::default(), default).unwrap(),
-            home: tempfile::tempdir().unwrap(),
-        }
+        let home = tempfile::tempdir().unwrap();
+        let config_dir = home.path().join("config/geminal");
+        std::fs::create_dir_all(&config_dir).unwrap();
+        std::fs::write(config_dir.join("config.toml"), "retries = 0\n").unwrap();
+        Env { fake: FakeGemini::start_in_thread(FakeOptions::default(), default).unwrap(), home }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -39,19 +42,9 @@ impl Env {
     }
 
     pub fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        let mut child =
+            self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         wait_bounded(child)
     }
 }
@@ -59,12 +52,7 @@ impl Env {
 /// Runs a command to completion, killing it if it hangs (a hung child must fail the test,
 /// not the whole CI run).
 pub fn finish(cmd: &mut Command) -> Run {
-    wait_bounded(
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    )
+    wait_bounded(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
 }
 
 pub fn wait_bounded(child: std::process::Child) -> Run {
@@ -107,22 +95,13 @@ impl Run {
         assert_eq!(self.code, code, "{self:?}");
         let lines: Vec<&str> = self.stderr.lines().collect();
         assert_eq!(lines.len(), 1, "one stderr line expected: {self:?}");
-        assert!(
-            lines[0].starts_with("geminal: ") && lines[0].contains(needle),
-            "{self:?}"
-        );
-        assert!(
-            !lines[0].contains('{') && !lines[0].contains("panicked"),
-            "{self:?}"
-        );
+        assert!(lines[0].starts_with("geminal: ") && lines[0].contains(needle), "{self:?}");
+        assert!(!lines[0].contains('{') && !lines[0].contains("panicked"), "{self:?}");
         self.assert_no_key();
     }
 
     #[track_caller]
     pub fn assert_no_key(&self) {
-        assert!(
-            !self.stdout.contains(KEY) && !self.stderr.contains(KEY),
-            "key leaked: {self:?}"
-        );
+        assert!(!self.stdout.contains(KEY) && !self.stderr.contains(KEY), "key leaked: {self:?}");
     }
 }

@@ -24,11 +24,7 @@ pub enum Answer {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
     /// The request fails with this HTTP status, body and extra headers.
-    Status {
-        status: u16,
-        body: String,
-        headers: Vec<(String, String)>,
-    },
+    Status { status: u16, body: String, headers: Vec<(String, String)> },
     /// After `after` chunks, a bare pretty-printed `{"error":...}` object, then the end (HTTP 200).
     BareErrorAfter { after: usize, status: u16 },
     /// After `after` chunks, a `data: {"error":...}` event, then the end.
@@ -119,35 +115,21 @@ impl Behavior {
     }
 
     pub fn text(text: impl Into<String>) -> Self {
-        Behavior {
-            answer: Answer::Text(text.into()),
-            ..Behavior::default()
-        }
+        Behavior { answer: Answer::Text(text.into()), ..Behavior::default() }
     }
 
     pub fn raw(bytes: impl Into<Bytes>) -> Self {
-        Behavior {
-            answer: Answer::Raw(bytes.into()),
-            ..Behavior::default()
-        }
+        Behavior { answer: Answer::Raw(bytes.into()), ..Behavior::default() }
     }
 
     pub fn fault(fault: Fault) -> Self {
-        Behavior {
-            fault: Some(fault),
-            ..Behavior::default()
-        }
+        Behavior { fault: Some(fault), ..Behavior::default() }
     }
 
     /// An answer of `chunks` chunks that takes `total` from first to last byte.
     pub fn paced(chunks: usize, total: Duration) -> Self {
         let per = total / chunks.max(1) as u32;
-        Behavior {
-            chunks: Some(chunks),
-            first_token_delay: per,
-            chunk_delay: per,
-            ..Behavior::default()
-        }
+        Behavior { chunks: Some(chunks), first_token_delay: per, chunk_delay: per, ..Behavior::default() }
     }
 
     pub fn with_answer(mut self, answer: Answer) -> Self {
@@ -190,19 +172,14 @@ fn status_body(code: u16, status: &str, message: &str, details: serde_json::Valu
         error["details"] = details;
     }
     // Google pretty-prints error bodies with a trailing newline.
-    let mut body =
-        serde_json::to_string_pretty(&serde_json::json!({ "error": error })).unwrap_or_default();
+    let mut body = serde_json::to_string_pretty(&serde_json::json!({ "error": error })).unwrap_or_default();
     body.push('\n');
     body
 }
 
 impl Fault {
     pub fn status(status: u16, body: String) -> Self {
-        Fault::Status {
-            status,
-            body,
-            headers: Vec::new(),
-        }
+        Fault::Status { status, body, headers: Vec::new() }
     }
 
     /// The error body Gemini sends for `code` (generic form).
@@ -214,12 +191,7 @@ impl Fault {
                 "Invalid JSON payload received. Unknown name \"foo\": Cannot find field.",
                 serde_json::json!([]),
             ),
-            403 => status_body(
-                403,
-                "PERMISSION_DENIED",
-                "The caller does not have permission",
-                serde_json::json!([]),
-            ),
+            403 => status_body(403, "PERMISSION_DENIED", "The caller does not have permission", serde_json::json!([])),
             404 => status_body(
                 404,
                 "NOT_FOUND",
@@ -280,10 +252,7 @@ impl Fault {
             "You exceeded your current quota, please check your plan and billing details. To monitor your current usage, head to: https://ai.dev/rate-limit. \n* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 10, model: gemini-2.5-flash\nPlease retry in {}s.",
             retry_delay.as_secs_f64()
         );
-        Fault::status(
-            429,
-            status_body(429, "RESOURCE_EXHAUSTED", &message, serde_json::json!([])),
-        )
+        Fault::status(429, status_body(429, "RESOURCE_EXHAUSTED", &message, serde_json::json!([])))
     }
 
     /// 429 with only a `Retry-After` header (a proxy in front of Gemini).
@@ -342,17 +311,8 @@ fn quota_body(quota_id: &str, message: &str, retry_delay: Option<Duration>) -> S
     ];
     if let Some(delay) = retry_delay {
         let secs = delay.as_secs_f64();
-        let text = if delay.subsec_nanos() == 0 {
-            format!("{}s", delay.as_secs())
-        } else {
-            format!("{secs}s")
-        };
+        let text = if delay.subsec_nanos() == 0 { format!("{}s", delay.as_secs()) } else { format!("{secs}s") };
         details.push(serde_json::json!({ "@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": text }));
     }
-    status_body(
-        429,
-        "RESOURCE_EXHAUSTED",
-        message,
-        serde_json::Value::Array(details),
-    )
+    status_body(429, "RESOURCE_EXHAUSTED", message, serde_json::Value::Array(details))
 }

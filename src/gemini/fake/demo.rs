@@ -13,20 +13,10 @@ fn entries() -> &'static [Entry] {
     static ENTRIES: OnceLock<Vec<Entry>> = OnceLock::new();
     ENTRIES.get_or_init(|| {
         let mut entries = Vec::new();
-        for block in CORPUS
-            .split("=== keywords:")
-            .filter(|b| !b.trim().is_empty())
-        {
+        for block in CORPUS.split("=== keywords:").filter(|b| !b.trim().is_empty()) {
             let (header, body) = block.split_once('\n').unwrap_or((block, ""));
-            let keywords = header
-                .split(',')
-                .map(str::trim)
-                .filter(|k| !k.is_empty())
-                .collect();
-            entries.push(Entry {
-                keywords,
-                body: body.trim(),
-            });
+            let keywords = header.split(',').map(str::trim).filter(|k| !k.is_empty()).collect();
+            entries.push(Entry { keywords, body: body.trim() });
         }
         entries
     })
@@ -35,10 +25,7 @@ fn entries() -> &'static [Entry] {
 /// The answer for `prompt`: the entry whose keywords match most words, else one picked by hash.
 pub fn demo_answer(prompt: &str) -> &'static str {
     let lower = prompt.to_lowercase();
-    let words: Vec<&str> = lower
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
     let entries = entries();
     let best = entries
         .iter()
@@ -59,11 +46,7 @@ mod tests {
     fn the_corpus_parses_into_varied_markdown_answers() {
         let entries = entries();
         assert!(entries.len() >= 10);
-        assert!(
-            entries
-                .iter()
-                .all(|e| e.keywords.len() >= 3 && e.body.len() > 300)
-        );
+        assert!(entries.iter().all(|e| e.keywords.len() >= 3 && e.body.len() > 300));
         assert!(entries.iter().any(|e| e.body.contains("```rust")));
         assert!(entries.iter().any(|e| e.body.contains("| ")));
     }

@@ -58,10 +58,7 @@ pub struct RecordedRequest {
 
 impl RecordedRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn generate_request(&self) -> Option<GenerateContentRequest> {
@@ -72,11 +69,7 @@ impl RecordedRequest {
     pub fn prompt(&self) -> String {
         self.generate_request()
             .and_then(|r| {
-                r.contents
-                    .iter()
-                    .rev()
-                    .find(|c| c.role.as_deref() != Some("model"))
-                    .map(|c| c.visible_text())
+                r.contents.iter().rev().find(|c| c.role.as_deref() != Some("model")).map(|c| c.visible_text())
             })
             .unwrap_or_default()
     }
@@ -146,48 +139,30 @@ impl FakeGemini {
     pub async fn start(options: FakeOptions, default: Behavior) -> std::io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            options,
-            default: Mutex::new(default),
-            ..Shared::default()
-        });
+        let shared = Arc::new(Shared { options, default: Mutex::new(default), ..Shared::default() });
         let task = tokio::spawn(accept_loop(listener, shared.clone()));
-        Ok(FakeGemini {
-            addr,
-            shared,
-            accept: task.abort_handle(),
-            _runtime: None,
-        })
+        Ok(FakeGemini { addr, shared, accept: task.abort_handle(), _runtime: None })
     }
 
     /// Starts on a runtime of its own, in a background thread (for synchronous tests).
     pub fn start_in_thread(options: FakeOptions, default: Behavior) -> std::io::Result<Self> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("fake-gemini".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let _ = ready_tx.send(FakeGemini::start(options, default).await);
-                    let _ = stop_rx.await;
-                });
-            })?;
+        let thread = std::thread::Builder::new().name("fake-gemini".into()).spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let _ = ready_tx.send(FakeGemini::start(options, default).await);
+                let _ = stop_rx.await;
+            });
+        })?;
         let mut fake = ready_rx.recv().map_err(std::io::Error::other)??;
-        fake._runtime = Some(RuntimeThread {
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        });
+        fake._runtime = Some(RuntimeThread { stop: Some(stop_tx), thread: Some(thread) });
         Ok(fake)
     }
 
@@ -211,10 +186,7 @@ impl FakeGemini {
     }
 
     /// Chooses behaviour per request (e.g. by prompt); returning `None` falls back to the queue.
-    pub fn set_router(
-        &self,
-        router: impl Fn(&RecordedRequest) -> Option<Behavior> + Send + Sync + 'static,
-    ) {
+    pub fn set_router(&self, router: impl Fn(&RecordedRequest) -> Option<Behavior> + Send + Sync + 'static) {
         *lock(&self.shared.router) = Some(Arc::new(router));
     }
 
@@ -227,9 +199,7 @@ impl FakeGemini {
     pub fn generate_count(&self) -> usize {
         lock(&self.shared.requests)
             .iter()
-            .filter(|r| {
-                r.path.contains(":streamGenerateContent") || r.path.contains(":generateContent")
-            })
+            .filter(|r| r.path.contains(":streamGenerateContent") || r.path.contains(":generateContent"))
             .count()
     }
 
@@ -252,11 +222,7 @@ impl Shared {
     }
 
     fn models(&self) -> Vec<Model> {
-        if self.options.models.is_empty() {
-            default_models()
-        } else {
-            self.options.models.clone()
-        }
+        if self.options.models.is_empty() { default_models() } else { self.options.models.clone() }
     }
 }
 
@@ -273,58 +239,16 @@ pub fn default_models() -> Vec<Model> {
         thinking: Some(thinking),
     };
     vec![
-        model(
-            "gemini-flash-latest",
-            "Gemini Flash Latest",
-            1_048_576,
-            65_536,
-            true,
-        ),
-        model(
-            "gemini-flash-lite-latest",
-            "Gemini Flash-Lite Latest",
-            1_048_576,
-            65_536,
-            true,
-        ),
-        model(
-            "gemini-pro-latest",
-            "Gemini Pro Latest",
-            1_048_576,
-            65_536,
-            true,
-        ),
-        model(
-            "gemini-2.5-flash",
-            "Gemini 2.5 Flash",
-            1_048_576,
-            65_536,
-            true,
-        ),
+        model("gemini-flash-latest", "Gemini Flash Latest", 1_048_576, 65_536, true),
+        model("gemini-flash-lite-latest", "Gemini Flash-Lite Latest", 1_048_576, 65_536, true),
+        model("gemini-pro-latest", "Gemini Pro Latest", 1_048_576, 65_536, true),
+        model("gemini-2.5-flash", "Gemini 2.5 Flash", 1_048_576, 65_536, true),
         model("gemini-2.5-pro", "Gemini 2.5 Pro", 1_048_576, 65_536, true),
-        model(
-            "gemini-2.5-flash-lite",
-            "Gemini 2.5 Flash-Lite",
-            1_048_576,
-            65_536,
-            true,
-        ),
-        model(
-            "gemini-3-flash-preview",
-            "Gemini 3 Flash Preview",
-            1_048_576,
-            65_536,
-            true,
-        ),
+        model("gemini-2.5-flash-lite", "Gemini 2.5 Flash-Lite", 1_048_576, 65_536, true),
+        model("gemini-3-flash-preview", "Gemini 3 Flash Preview", 1_048_576, 65_536, true),
         Model {
             supported_generation_methods: vec!["embedContent".into()],
-            ..model(
-                "gemini-embedding-001",
-                "Gemini Embedding 001",
-                2048,
-                1,
-                false,
-            )
+            ..model("gemini-embedding-001", "Gemini Embedding 001", 2048, 1, false)
         },
     ]
 }
@@ -339,24 +263,16 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let shared = shared.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| handle(req, shared.clone()));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
 
 fn full(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
-    let mut response = Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never: Infallible| match never {})
-            .boxed(),
-    );
+    let mut response = Response::new(Full::new(Bytes::from(body)).map_err(|never: Infallible| match never {}).boxed());
     *response.status_mut() = status;
     if let Ok(v) = content_type.parse() {
-        response
-            .headers_mut()
-            .insert(hyper::header::CONTENT_TYPE, v);
+        response.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
     response
 }
@@ -369,11 +285,7 @@ const SSE: &str = "text/event-stream";
 
 async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Body>, Infallible> {
     let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let recorded = RecordedRequest {
         id,
@@ -383,12 +295,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
         headers: parts
             .headers
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
         received: Instant::now(),
@@ -401,10 +308,7 @@ fn route(req: &RecordedRequest, shared: &Arc<Shared>) -> Response<Body> {
     let is_stream = req.path.ends_with(":streamGenerateContent");
     let content_type = if is_stream { SSE } else { JSON };
     // Auth first, as Google does: no key is 403, a wrong key is 400.
-    let query_key = req
-        .query
-        .as_deref()
-        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("key=")));
+    let query_key = req.query.as_deref().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("key=")));
     let key = req.header("x-goog-api-key").or(query_key);
     match (key, &shared.options.api_key) {
         (None, _) => return full(StatusCode::FORBIDDEN, content_type, behavior::no_key_body()),
@@ -446,9 +350,7 @@ fn route(req: &RecordedRequest, shared: &Arc<Shared>) -> Response<Body> {
                 ),
             )
         }
-        ("POST", "generateContent" | "streamGenerateContent") => {
-            generate(req, shared, model, is_stream)
-        }
+        ("POST", "generateContent" | "streamGenerateContent") => generate(req, shared, model, is_stream),
         _ => full(StatusCode::NOT_FOUND, JSON, Fault::error_body(404)),
     }
 }
@@ -461,77 +363,35 @@ fn pretty<T: serde::Serialize>(value: &T) -> String {
 
 fn list_models(req: &RecordedRequest, shared: &Shared) -> Response<Body> {
     let param = |name: &str| {
-        req.query.as_deref().and_then(|q| {
-            q.split('&')
-                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-        })
+        req.query.as_deref().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')))
     };
-    let size = param("pageSize")
-        .and_then(|s| s.parse::<usize>().ok())
-        .filter(|s| *s > 0)
-        .unwrap_or(50)
-        .min(1000);
-    let start = param("pageToken")
-        .and_then(|t| t.strip_prefix("p")?.parse::<usize>().ok())
-        .unwrap_or(0);
+    let size = param("pageSize").and_then(|s| s.parse::<usize>().ok()).filter(|s| *s > 0).unwrap_or(50).min(1000);
+    let start = param("pageToken").and_then(|t| t.strip_prefix("p")?.parse::<usize>().ok()).unwrap_or(0);
     let models = shared.models();
     let page: Vec<Model> = models.iter().skip(start).take(size).cloned().collect();
     let next = (start + size < models.len()).then(|| format!("p{}", start + size));
-    full(
-        StatusCode::OK,
-        JSON,
-        pretty(&ListModelsResponse {
-            models: page,
-            next_page_token: next,
-        }),
-    )
+    full(StatusCode::OK, JSON, pretty(&ListModelsResponse { models: page, next_page_token: next }))
 }
 
-fn generate(
-    req: &RecordedRequest,
-    shared: &Arc<Shared>,
-    model: &str,
-    is_stream: bool,
-) -> Response<Body> {
+fn generate(req: &RecordedRequest, shared: &Arc<Shared>, model: &str, is_stream: bool) -> Response<Body> {
     let content_type = if is_stream { SSE } else { JSON };
-    if is_stream
-        && !req
-            .query
-            .as_deref()
-            .unwrap_or_default()
-            .split('&')
-            .any(|kv| kv == "alt=sse")
-    {
-        let body = Fault::error_body(400).replace(
-            "Unknown name \\\"foo\\\": Cannot find field.",
-            "this fake serves streams only with alt=sse.",
-        );
+    if is_stream && !req.query.as_deref().unwrap_or_default().split('&').any(|kv| kv == "alt=sse") {
+        let body = Fault::error_body(400)
+            .replace("Unknown name \\\"foo\\\": Cannot find field.", "this fake serves streams only with alt=sse.");
         return full(StatusCode::BAD_REQUEST, JSON, body);
     }
     if serde_json::from_str::<GenerateContentRequest>(&req.body).is_err() {
-        return full(
-            StatusCode::BAD_REQUEST,
-            content_type,
-            Fault::error_body(400),
-        );
+        return full(StatusCode::BAD_REQUEST, content_type, Fault::error_body(400));
     }
     let behavior = shared.behavior_for(req);
-    if let Some(Fault::Status {
-        status,
-        body,
-        headers,
-    }) = &behavior.fault
-    {
+    if let Some(Fault::Status { status, body, headers }) = &behavior.fault {
         let mut response = full(
             StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             content_type,
             body.clone(),
         );
         for (k, v) in headers {
-            if let (Ok(k), Ok(v)) = (
-                hyper::header::HeaderName::from_bytes(k.as_bytes()),
-                v.parse(),
-            ) {
+            if let (Ok(k), Ok(v)) = (hyper::header::HeaderName::from_bytes(k.as_bytes()), v.parse()) {
                 response.headers_mut().insert(k, v);
             }
         }
@@ -540,36 +400,22 @@ fn generate(
     let prompt = req.prompt();
     let response_id = format!("fake{:08x}", hash(&format!("{}{prompt}", req.id)) as u32);
     let steps = if is_stream {
-        script::stream_steps(
-            &behavior,
-            &prompt,
-            model,
-            &response_id,
-            hash(&prompt) ^ req.id,
-        )
+        script::stream_steps(&behavior, &prompt, model, &response_id, hash(&prompt) ^ req.id)
     } else {
         script::unary_steps(&behavior, &prompt, model, &response_id)
     };
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
     tokio::spawn(play(steps, tx, shared.clone(), req.id));
-    let frames =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+    let frames = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
     let mut response = Response::new(BodyExt::boxed(StreamBody::new(frames)));
     if let Ok(v) = content_type.parse() {
-        response
-            .headers_mut()
-            .insert(hyper::header::CONTENT_TYPE, v);
+        response.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
     response
 }
 
 /// Plays the steps into the body channel, noticing at once when the client goes away.
-async fn play(
-    steps: Vec<Step>,
-    tx: mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>,
-    shared: Arc<Shared>,
-    id: u64,
-) {
+async fn play(steps: Vec<Step>, tx: mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>, shared: Arc<Shared>, id: u64) {
     let mut end = StreamEnd::Completed;
     for step in steps {
         let gone = match step {
@@ -581,12 +427,7 @@ async fn play(
             Step::Cut => {
                 // Give what was written time to leave before the reset, as on a real network.
                 tokio::time::sleep(CUT_GRACE).await;
-                let _ = tx
-                    .send(Err(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionReset,
-                        "fake cut",
-                    )))
-                    .await;
+                let _ = tx.send(Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "fake cut"))).await;
                 break;
             }
             Step::Stall => {
@@ -608,9 +449,7 @@ async fn play(
 
 /// FNV-1a, for stable choices from a prompt.
 pub(crate) fn hash(text: &str) -> u64 {
-    text.bytes().fold(0xcbf29ce484222325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-    })
+    text.bytes().fold(0xcbf29ce484222325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
 }
 
 /// A tiny deterministic generator (xorshift) for natural-looking pace.

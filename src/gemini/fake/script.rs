@@ -65,22 +65,12 @@ fn pieces(text: &str, behavior: &Behavior, rng: &mut Rng) -> Vec<String> {
     }
     if let Some(n) = behavior.chunks {
         let n = n.clamp(1, chars.len());
-        return (0..n)
-            .map(|i| {
-                chars[i * chars.len() / n..(i + 1) * chars.len() / n]
-                    .iter()
-                    .collect()
-            })
-            .collect();
+        return (0..n).map(|i| chars[i * chars.len() / n..(i + 1) * chars.len() / n].iter().collect()).collect();
     }
     let mut out = Vec::new();
     let mut current = String::new();
     let mut words = 0;
-    let mut target = if behavior.natural_pace {
-        2 + rng.below(6)
-    } else {
-        5
-    };
+    let mut target = if behavior.natural_pace { 2 + rng.below(6) } else { 5 };
     for (i, c) in chars.iter().enumerate() {
         current.push(*c);
         let at_word_end = c.is_whitespace() && chars.get(i + 1).is_some_and(|n| !n.is_whitespace());
@@ -89,11 +79,7 @@ fn pieces(text: &str, behavior: &Behavior, rng: &mut Rng) -> Vec<String> {
             if words >= target {
                 out.push(std::mem::take(&mut current));
                 words = 0;
-                target = if behavior.natural_pace {
-                    2 + rng.below(6)
-                } else {
-                    5
-                };
+                target = if behavior.natural_pace { 2 + rng.below(6) } else { 5 };
             }
         }
     }
@@ -112,16 +98,8 @@ struct Framer<'a> {
 
 impl Framer<'_> {
     fn pause(&mut self) {
-        let base = if self.events == 0 {
-            self.behavior.first_token_delay
-        } else {
-            self.behavior.chunk_delay
-        };
-        let delay = if self.behavior.natural_pace {
-            base.mul_f64(0.5 + self.rng.unit())
-        } else {
-            base
-        };
+        let base = if self.events == 0 { self.behavior.first_token_delay } else { self.behavior.chunk_delay };
+        let delay = if self.behavior.natural_pace { base.mul_f64(0.5 + self.rng.unit()) } else { base };
         if !delay.is_zero() {
             self.steps.push(Step::Sleep(delay));
         }
@@ -144,10 +122,7 @@ impl Framer<'_> {
     fn write_split(&mut self, bytes: Vec<u8>) {
         let cuts: Vec<usize> = match self.behavior.split {
             Split::Whole => Vec::new(),
-            Split::Bytes(n) => (1..)
-                .map(|i| i * n.max(1))
-                .take_while(|&c| c < bytes.len())
-                .collect(),
+            Split::Bytes(n) => (1..).map(|i| i * n.max(1)).take_while(|&c| c < bytes.len()).collect(),
             Split::Tricky => tricky_cuts(&bytes, self.behavior.line_ending),
         };
         let mut start = 0;
@@ -155,8 +130,7 @@ impl Framer<'_> {
             if start > 0 {
                 self.steps.push(Step::Sleep(SPLIT_GAP));
             }
-            self.steps
-                .push(Step::Write(Bytes::copy_from_slice(&bytes[start..cut])));
+            self.steps.push(Step::Write(Bytes::copy_from_slice(&bytes[start..cut])));
             start = cut;
         }
     }
@@ -195,13 +169,7 @@ fn usage(prompt_tokens: u32, answer_tokens: u32, thought_tokens: u32) -> Value {
     usage
 }
 
-fn chunk(
-    parts: Value,
-    finish: Option<&str>,
-    usage: Value,
-    model: &str,
-    response_id: &str,
-) -> Value {
+fn chunk(parts: Value, finish: Option<&str>, usage: Value, model: &str, response_id: &str) -> Value {
     let mut candidate = json!({ "content": { "parts": parts, "role": "model" }, "index": 0 });
     if let Some(reason) = finish {
         candidate["finishReason"] = json!(reason);
@@ -215,19 +183,8 @@ fn compact_error(status: u16) -> Value {
 }
 
 /// The steps of a `streamGenerateContent?alt=sse` body.
-pub fn stream_steps(
-    behavior: &Behavior,
-    prompt: &str,
-    model: &str,
-    response_id: &str,
-    seed: u64,
-) -> Vec<Step> {
-    let mut f = Framer {
-        behavior,
-        steps: Vec::new(),
-        rng: Rng::new(seed),
-        events: 0,
-    };
+pub fn stream_steps(behavior: &Behavior, prompt: &str, model: &str, response_id: &str, seed: u64) -> Vec<Step> {
+    let mut f = Framer { behavior, steps: Vec::new(), rng: Rng::new(seed), events: 0 };
     if let Answer::Raw(bytes) = &behavior.answer {
         f.pause();
         f.write_split(bytes.to_vec());
@@ -248,13 +205,7 @@ pub fn stream_steps(
         );
         thought_tokens += tokens(&text) * 4;
         let parts = json!([{ "text": text, "thought": true }]);
-        f.event(&chunk(
-            parts,
-            None,
-            usage(prompt_tokens, 0, thought_tokens),
-            model,
-            response_id,
-        ));
+        f.event(&chunk(parts, None, usage(prompt_tokens, 0, thought_tokens), model, response_id));
     }
     let text = answer_text(behavior, prompt);
     let mut rng = Rng::new(seed ^ 0x9e37);
@@ -287,8 +238,7 @@ pub fn stream_steps(
     let final_usage = usage(prompt_tokens, answer_tokens, thought_tokens);
     match stream_fault {
         None if signature_chunk => {
-            let parts =
-                json!([{ "text": "", "thoughtSignature": "EtEOCs4OARFNMg9sZmFrZS1zaWduYXR1cmU=" }]);
+            let parts = json!([{ "text": "", "thoughtSignature": "EtEOCs4OARFNMg9sZmFrZS1zaWduYXR1cmU=" }]);
             f.event(&chunk(parts, Some("STOP"), final_usage, model, response_id));
         }
         None => {}
@@ -325,23 +275,13 @@ pub fn unary_steps(behavior: &Behavior, prompt: &str, model: &str, response_id: 
             steps.push(Step::Stall);
             return steps;
         }
-        Some(Fault::BareErrorAfter { status, .. } | Fault::ErrorEventAfter { status, .. }) => {
-            compact_error(*status)
-        }
+        Some(Fault::BareErrorAfter { status, .. } | Fault::ErrorEventAfter { status, .. }) => compact_error(*status),
         Some(Fault::StopAfter { reason, .. }) => {
             json!({ "candidates": [{ "finishReason": reason, "index": 0 }], "usageMetadata": usage(prompt_tokens, 0, 0), "modelVersion": model, "responseId": response_id })
         }
-        _ => chunk(
-            json!([{ "text": text }]),
-            Some("STOP"),
-            usage(prompt_tokens, tokens(&text), 0),
-            model,
-            response_id,
-        ),
+        _ => chunk(json!([{ "text": text }]), Some("STOP"), usage(prompt_tokens, tokens(&text), 0), model, response_id),
     };
-    let mut body = serde_json::to_string_pretty(&value)
-        .unwrap_or_default()
-        .into_bytes();
+    let mut body = serde_json::to_string_pretty(&value).unwrap_or_default().into_bytes();
     body.push(b'\n');
     match &behavior.fault {
         Some(Fault::CutAfter(_) | Fault::TruncateAfter(_)) => {
@@ -359,32 +299,16 @@ mod tests {
     use super::*;
 
     fn body(steps: &[Step]) -> Vec<u8> {
-        steps
-            .iter()
-            .flat_map(|s| {
-                if let Step::Write(b) = s {
-                    b.to_vec()
-                } else {
-                    Vec::new()
-                }
-            })
-            .collect()
+        steps.iter().flat_map(|s| if let Step::Write(b) = s { b.to_vec() } else { Vec::new() }).collect()
     }
 
     #[test]
     fn chunk_count_is_honoured_and_text_is_whole() {
         let b = Behavior::text("one two three four five six seven").with_chunks(3);
-        let events =
-            crate::gemini::stream::replay(&body(&stream_steps(&b, "p", "m", "r", 1))).unwrap();
+        let events = crate::gemini::stream::replay(&body(&stream_steps(&b, "p", "m", "r", 1))).unwrap();
         let texts: Vec<_> = events
             .iter()
-            .filter_map(|e| {
-                if let crate::gemini::StreamEvent::Text(t) = e {
-                    Some(t.clone())
-                } else {
-                    None
-                }
-            })
+            .filter_map(|e| if let crate::gemini::StreamEvent::Text(t) = e { Some(t.clone()) } else { None })
             .collect();
         assert_eq!(texts.len(), 3);
         assert_eq!(texts.concat(), "one two three four five six seven");
@@ -392,29 +316,13 @@ mod tests {
 
     #[test]
     fn tricky_splits_cut_inside_characters_and_line_endings() {
-        let b = Behavior::text("héllo wörld")
-            .with_split(Split::Tricky)
-            .with_chunks(1);
+        let b = Behavior::text("héllo wörld").with_split(Split::Tricky).with_chunks(1);
         let steps = stream_steps(&b, "p", "m", "r", 1);
-        let writes: Vec<_> = steps
-            .iter()
-            .filter_map(|s| {
-                if let Step::Write(b) = s {
-                    Some(b.clone())
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let writes: Vec<_> =
+            steps.iter().filter_map(|s| if let Step::Write(b) = s { Some(b.clone()) } else { None }).collect();
         assert!(writes.len() >= 4, "{writes:?}");
-        assert!(
-            writes.iter().any(|w| std::str::from_utf8(w).is_err()),
-            "some write ends mid-codepoint"
-        );
-        assert!(
-            writes.iter().any(|w| w.ends_with(b"\r")),
-            "some write ends between CR and LF"
-        );
+        assert!(writes.iter().any(|w| std::str::from_utf8(w).is_err()), "some write ends mid-codepoint");
+        assert!(writes.iter().any(|w| w.ends_with(b"\r")), "some write ends between CR and LF");
     }
 
     #[test]

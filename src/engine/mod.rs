@@ -1,0 +1,348 @@
+//! The engine: many answers in flight on one runtime. Jobs run under a global concurrency
+//! limit and per-model request-rate limits, retry what is safe to retry (honouring the
+//! server's delay, with a 429 on one model slowing every job for that model), switch to a
+//! fallback model when a quota is exhausted, and report every step as an event. Cancelling a
+//! job (or dropping its handle) drops its stream, which closes the connection at once.
+//! Front ends never await a network call themselves: they read job events.
+
+mod gate;
+mod metrics;
+pub mod retry;
+
+pub use metrics::{EngineMetrics, MetricsSnapshot};
+pub use retry::{Decision, RetryPolicy};
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::gemini::{ApiError, Client, FinishReason, GenerateContentRequest, StreamEvent, UsageMetadata};
+use gate::ModelGate;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    /// Answers in flight at once, across all models.
+    pub max_concurrent: usize,
+    /// Requests per minute, per model id.
+    pub rpm: HashMap<String, u32>,
+    /// Requests per minute for models not in `rpm` (none: unlimited).
+    pub default_rpm: Option<u32>,
+    pub retry: RetryPolicy,
+    /// Where jobs go once a model's quota is exhausted.
+    pub fallback_model: Option<String>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_concurrent: 16,
+            rpm: HashMap::new(),
+            default_rpm: None,
+            retry: RetryPolicy::default(),
+            fallback_model: None,
+        }
+    }
+}
+
+/// One answer to produce.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub model: String,
+    pub request: GenerateContentRequest,
+}
+
+/// Every step of a job. `Finished`, `Failed` and `Cancelled` are last.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobEvent {
+    Queued,
+    Started {
+        attempt: u32,
+        model: String,
+    },
+    Text(String),
+    Usage(UsageMetadata),
+    /// The text received so far is void: a new attempt starts the answer again.
+    Restarted {
+        attempt: u32,
+    },
+    /// Attempt `attempt` will start after `after`, because of `reason`.
+    Retrying {
+        attempt: u32,
+        after: Duration,
+        reason: ApiError,
+    },
+    /// The model's quota is exhausted; this job (and later ones) use `to`. `first` is true for
+    /// the first job to learn it, so the user is told once.
+    FallbackModel {
+        from: String,
+        to: String,
+        first: bool,
+    },
+    Finished {
+        finish: FinishReason,
+        model: String,
+        first_token: Option<Duration>,
+    },
+    Failed(ApiError),
+    Cancelled,
+}
+
+impl JobEvent {
+    pub fn is_last(&self) -> bool {
+        matches!(self, JobEvent::Finished { .. } | JobEvent::Failed(_) | JobEvent::Cancelled)
+    }
+}
+
+/// The receiving end of a job. Dropping it cancels the job.
+#[derive(Debug)]
+pub struct JobHandle {
+    pub id: u64,
+    events: mpsc::UnboundedReceiver<JobEvent>,
+    token: CancellationToken,
+}
+
+impl JobHandle {
+    /// The next event; `None` after the last one.
+    pub async fn next(&mut self) -> Option<JobEvent> {
+        self.events.recv().await
+    }
+
+    pub fn cancel(&self) {
+        self.token.cancel();
+    }
+
+    /// A way to cancel this job from elsewhere.
+    pub fn canceller(&self) -> CancellationToken {
+        self.token.clone()
+    }
+}
+
+impl Drop for JobHandle {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+struct Inner {
+    client: Client,
+    config: EngineConfig,
+    permits: Arc<Semaphore>,
+    gates: Mutex<HashMap<String, Arc<ModelGate>>>,
+    exhausted: Mutex<HashSet<String>>,
+    metrics: EngineMetrics,
+    all: CancellationToken,
+    next_id: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("config", &self.inner.config).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub fn new(client: Client, config: EngineConfig) -> Self {
+        let permits = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
+        Engine {
+            inner: Arc::new(Inner {
+                client,
+                config,
+                permits,
+                gates: Mutex::default(),
+                exhausted: Mutex::default(),
+                metrics: EngineMetrics::default(),
+                all: CancellationToken::new(),
+                next_id: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.inner.config.retry
+    }
+
+    pub fn metrics(&self) -> &EngineMetrics {
+        &self.inner.metrics
+    }
+
+    /// Starts a job; its events arrive on the returned handle.
+    pub fn submit(&self, job: Job) -> JobHandle {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, events) = mpsc::unbounded_channel();
+        let token = self.inner.all.child_token();
+        self.inner.metrics.queued(1);
+        let _ = tx.send(JobEvent::Queued);
+        tokio::spawn(run_job(self.inner.clone(), job, tx, token.clone()));
+        JobHandle { id, events, token }
+    }
+
+    /// Cancels every job, running or waiting.
+    pub fn cancel_all(&self) {
+        self.inner.all.cancel();
+    }
+}
+
+impl Inner {
+    fn gate(&self, model: &str) -> Arc<ModelGate> {
+        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        gates
+            .entry(model.to_owned())
+            .or_insert_with(|| {
+                Arc::new(ModelGate::new(self.config.rpm.get(model).copied().or(self.config.default_rpm)))
+            })
+            .clone()
+    }
+
+    /// The model a job for `model` should use now (its fallback once its quota is gone).
+    fn route(&self, model: &str) -> String {
+        let exhausted = self.exhausted.lock().map(|e| e.contains(model)).unwrap_or(false);
+        match &self.config.fallback_model {
+            Some(fallback) if exhausted => fallback.clone(),
+            _ => model.to_owned(),
+        }
+    }
+
+    /// Marks `model` exhausted; true the first time.
+    fn exhaust(&self, model: &str) -> bool {
+        self.exhausted.lock().map(|mut e| e.insert(model.to_owned())).unwrap_or(false)
+    }
+}
+
+/// What one attempt produced.
+struct Attempt {
+    finish: FinishReason,
+    usage: Option<UsageMetadata>,
+    first_token: Option<Duration>,
+}
+
+async fn run_job(inner: Arc<Inner>, job: Job, tx: mpsc::UnboundedSender<JobEvent>, token: CancellationToken) {
+    let metrics = &inner.metrics;
+    let started = Instant::now();
+    let mut model = inner.route(&job.model);
+    let mut waited = Duration::ZERO;
+    let mut queued = true;
+    let mut attempt = 0;
+    let last = loop {
+        attempt += 1;
+        let gate = inner.gate(&model);
+        let permit = tokio::select! {
+            biased;
+            _ = token.cancelled() => break JobEvent::Cancelled,
+            permit = async {
+                gate.pass().await;
+                inner.permits.clone().acquire_owned().await
+            } => permit,
+        };
+        if std::mem::take(&mut queued) {
+            metrics.queued(-1);
+        }
+        metrics.started();
+        let _ = tx.send(JobEvent::Started { attempt, model: model.clone() });
+        let mut had_text = false;
+        let result = tokio::select! {
+            biased;
+            _ = token.cancelled() => None,
+            result = run_attempt(&inner.client, &model, &job.request, &tx, started, &mut had_text) => Some(result),
+        };
+        drop(permit);
+        metrics.attempt_over();
+        let error = match result {
+            None => break JobEvent::Cancelled,
+            Some(Ok(done)) => {
+                let usage = done.usage.unwrap_or_default();
+                metrics.succeeded(
+                    started.elapsed(),
+                    done.first_token,
+                    usage.prompt_token_count,
+                    usage.candidates_token_count,
+                );
+                break JobEvent::Finished { finish: done.finish, model, first_token: done.first_token };
+            }
+            Some(Err(error)) => error,
+        };
+        if let (ApiError::QuotaExhausted { .. }, Some(fallback)) = (&error, &inner.config.fallback_model)
+            && *fallback != model
+        {
+            let first = inner.exhaust(&model);
+            let _ = tx.send(JobEvent::FallbackModel { from: model.clone(), to: fallback.clone(), first });
+            model = fallback.clone();
+            if had_text {
+                let _ = tx.send(JobEvent::Restarted { attempt: attempt + 1 });
+            }
+            continue;
+        }
+        let wait = match inner.config.retry.decide(&error, attempt, waited, fastrand::f64()) {
+            Decision::GiveUp => break JobEvent::Failed(error),
+            Decision::RetryAfter(wait) => wait,
+        };
+        if matches!(error, ApiError::RateLimited { .. }) {
+            gate.cool_down(Instant::now() + wait);
+        }
+        metrics.retried();
+        if had_text {
+            let _ = tx.send(JobEvent::Restarted { attempt: attempt + 1 });
+        }
+        let _ = tx.send(JobEvent::Retrying { attempt: attempt + 1, after: wait, reason: error });
+        tokio::select! {
+            biased;
+            _ = token.cancelled() => break JobEvent::Cancelled,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        waited += wait;
+    };
+    if std::mem::take(&mut queued) {
+        metrics.queued(-1);
+    }
+    match &last {
+        JobEvent::Failed(_) => metrics.failed(),
+        JobEvent::Cancelled => metrics.cancelled(),
+        _ => {}
+    }
+    let _ = tx.send(last);
+}
+
+/// Streams one attempt, forwarding text as it arrives.
+async fn run_attempt(
+    client: &Client,
+    model: &str,
+    request: &GenerateContentRequest,
+    tx: &mpsc::UnboundedSender<JobEvent>,
+    job_started: Instant,
+    had_text: &mut bool,
+) -> Result<Attempt, ApiError> {
+    let mut stream = client.stream_generate(model, request).await?;
+    let mut usage = None;
+    let mut finish = None;
+    let mut first_token = None;
+    while let Some(event) = stream.next().await {
+        match event? {
+            StreamEvent::Text(text) => {
+                *had_text = true;
+                first_token.get_or_insert_with(|| job_started.elapsed());
+                let _ = tx.send(JobEvent::Text(text));
+            }
+            StreamEvent::Usage(u) => {
+                usage = Some(u);
+                let _ = tx.send(JobEvent::Usage(u));
+            }
+            StreamEvent::Finished(reason) => finish = Some(reason),
+            StreamEvent::Thought(_) | StreamEvent::ModelVersion(_) => {}
+        }
+    }
+    let finish = finish.ok_or_else(|| ApiError::Truncated { detail: "no finish reason was sent".to_owned() })?;
+    Ok(Attempt { finish, usage, first_token })
+}
