@@ -8,14 +8,15 @@
 //! * `fts_search_*`: full-text search (limit 20) for a common word, a rare word, a prefix and a
 //!   two-word phrase, plus a near-universal word as a worst case.
 //! * `open_5000_message_conversation`: `conversation(id)` + `messages(id)`.
-//! * `cache_hit_store`: `Store::cache_get` for a present key.
+//! * `cache_hit_store`: `Store::cache_get` for a present key (a read plus its LRU update).
 //! * `cache_hit_session_*`: a whole cache-hit turn through `ChatSession` (prepare + run) with the
 //!   store on its own thread: `warm` answers from the session's memory layer, `cold` uses a new
 //!   session each time so the answer comes from SQLite; `save` also writes the turn to history
 //!   as a real `ask` does, `nosave` does not.
 //!
 //! The database is seeded once per run in a temporary directory (seeding takes a while; its
-//! time and the file size are printed).
+//! time and the file size are printed). Set `GEMINAL_BENCH_KEEP_DB=<path>` to keep a copy of
+//! the seeded database there for inspection.
 //!
 //! Run: `cargo bench --bench store` (or `-- --quick` for a short run).
 
@@ -24,7 +25,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use geminal::chat::{ChatOptions, ChatSession, Target, TurnEvent, TurnReport};
+use geminal::chat::{ChatOptions, ChatSession, Shown, Target, TurnEvent, TurnReport};
+use geminal::engine::{Engine, EngineConfig};
 use geminal::gemini::fake::{Behavior, FakeGemini, FakeOptions};
 use geminal::gemini::{Client, ClientOptions, Timeouts};
 use geminal::store::{CachedAnswer, Store, StoreHandle};
@@ -77,6 +79,7 @@ impl Rng {
 }
 
 /// Short, very frequent words (about 40% of all words drawn).
+#[rustfmt::skip]
 const FUNCTION_WORDS: &[&str] = &[
     "the", "a", "an", "of", "to", "and", "in", "is", "it", "that", "for", "on", "with", "as",
     "this", "be", "are", "you", "can", "by", "or", "from", "at", "if", "not", "but", "so", "we",
@@ -85,278 +88,38 @@ const FUNCTION_WORDS: &[&str] = &[
 
 /// Content words: technical and everyday vocabulary, drawn uniformly (each appears in a few
 /// percent of messages).
+#[rustfmt::skip]
 const CONTENT_WORDS: &[&str] = &[
-    "function",
-    "value",
-    "error",
-    "data",
-    "file",
-    "server",
-    "client",
-    "request",
-    "response",
-    "query",
-    "index",
-    "table",
-    "column",
-    "row",
-    "string",
-    "number",
-    "list",
-    "array",
-    "vector",
-    "map",
-    "key",
-    "type",
-    "trait",
-    "struct",
-    "module",
-    "crate",
-    "package",
-    "library",
-    "version",
-    "update",
-    "change",
-    "build",
-    "test",
-    "run",
-    "compile",
-    "debug",
-    "release",
-    "deploy",
-    "config",
-    "option",
-    "setting",
-    "default",
-    "user",
-    "account",
-    "password",
-    "token",
-    "session",
-    "cache",
-    "memory",
-    "disk",
-    "thread",
-    "process",
-    "task",
-    "async",
-    "await",
-    "future",
-    "stream",
-    "buffer",
-    "read",
-    "write",
-    "open",
-    "close",
-    "send",
-    "receive",
-    "parse",
-    "format",
-    "print",
-    "log",
-    "output",
-    "input",
-    "result",
-    "return",
-    "call",
-    "method",
-    "object",
-    "class",
-    "instance",
-    "pointer",
-    "reference",
-    "lifetime",
-    "scope",
-    "variable",
-    "constant",
-    "loop",
-    "branch",
-    "condition",
-    "match",
-    "pattern",
-    "case",
-    "example",
-    "question",
-    "answer",
-    "problem",
-    "solution",
-    "idea",
-    "reason",
-    "way",
-    "time",
-    "day",
-    "week",
-    "year",
-    "morning",
-    "evening",
-    "travel",
-    "city",
-    "train",
-    "flight",
-    "hotel",
-    "museum",
-    "garden",
-    "river",
-    "mountain",
-    "weather",
-    "rain",
-    "summer",
-    "winter",
-    "recipe",
-    "bread",
-    "cheese",
-    "coffee",
-    "tea",
-    "soup",
-    "salad",
-    "kitchen",
-    "oven",
-    "minutes",
-    "temperature",
-    "book",
-    "chapter",
-    "story",
-    "author",
-    "character",
-    "history",
-    "science",
-    "physics",
-    "energy",
-    "light",
-    "planet",
-    "star",
-    "ocean",
-    "animal",
-    "bird",
-    "forest",
-    "music",
-    "guitar",
-    "piano",
-    "song",
-    "movie",
-    "game",
-    "team",
-    "player",
-    "score",
-    "health",
-    "sleep",
-    "exercise",
-    "running",
-    "walking",
-    "budget",
-    "price",
-    "market",
-    "company",
-    "project",
-    "deadline",
-    "meeting",
-    "email",
-    "letter",
-    "draft",
-    "summary",
-    "translate",
-    "language",
-    "grammar",
-    "sentence",
-    "word",
-    "meaning",
-    "explain",
-    "describe",
-    "compare",
-    "difference",
-    "similar",
-    "better",
-    "faster",
-    "slower",
-    "simple",
-    "complex",
-    "important",
-    "careful",
-    "quickly",
-    "usually",
-    "often",
-    "sometimes",
-    "probably",
-    "exactly",
-    "first",
-    "second",
-    "next",
-    "last",
-    "small",
-    "large",
-    "new",
-    "old",
-    "good",
-    "different",
-    "possible",
-    "available",
-    "correct",
-    "wrong",
-    "clear",
-    "useful",
-    "common",
-    "specific",
-    "general",
-    "local",
-    "remote",
-    "network",
-    "socket",
-    "port",
-    "address",
-    "protocol",
-    "header",
-    "body",
-    "status",
-    "timeout",
-    "retry",
-    "limit",
-    "page",
-    "offset",
-    "sort",
-    "filter",
-    "search",
-    "result",
-    "performance",
-    "benchmark",
-    "profile",
-    "measure",
-    "latency",
-    "throughput",
-    "terminal",
-    "window",
-    "screen",
-    "color",
-    "font",
-    "keyboard",
-    "shortcut",
-    "command",
-    "shell",
-    "script",
-    "path",
-    "directory",
-    "folder",
-    "backup",
-    "restore",
-    "schema",
-    "transaction",
-    "commit",
-    "rollback",
-    "lock",
-    "borrow",
-    "checker",
-    "compiler",
-    "macro",
-    "generic",
-    "closure",
-    "iterator",
-    "collect",
-    "filter",
-    "fold",
-    "sum",
-    "average",
-    "count",
-    "maximum",
-    "minimum",
+    "function", "value", "error", "data", "file", "server", "client", "request", "response",
+    "query", "index", "table", "column", "row", "string", "number", "list", "array", "vector",
+    "map", "key", "type", "trait", "struct", "module", "crate", "package", "library", "version",
+    "update", "change", "build", "test", "run", "compile", "debug", "release", "deploy", "config",
+    "option", "setting", "default", "user", "account", "password", "token", "session", "cache",
+    "memory", "disk", "thread", "process", "task", "async", "await", "future", "stream", "buffer",
+    "read", "write", "open", "close", "send", "receive", "parse", "format", "print", "log",
+    "output", "input", "result", "return", "call", "method", "object", "class", "instance",
+    "pointer", "reference", "lifetime", "scope", "variable", "constant", "loop", "branch",
+    "condition", "match", "pattern", "case", "example", "question", "answer", "problem",
+    "solution", "idea", "reason", "way", "time", "day", "week", "year", "morning", "evening",
+    "travel", "city", "train", "flight", "hotel", "museum", "garden", "river", "mountain",
+    "weather", "rain", "summer", "winter", "recipe", "bread", "cheese", "coffee", "tea", "soup",
+    "salad", "kitchen", "oven", "minutes", "temperature", "book", "chapter", "story", "author",
+    "character", "history", "science", "physics", "energy", "light", "planet", "star", "ocean",
+    "animal", "bird", "forest", "music", "guitar", "piano", "song", "movie", "game", "team",
+    "player", "score", "health", "sleep", "exercise", "running", "walking", "budget", "price",
+    "market", "company", "project", "deadline", "meeting", "email", "letter", "draft", "summary",
+    "translate", "language", "grammar", "sentence", "word", "meaning", "explain", "describe",
+    "compare", "difference", "similar", "better", "faster", "slower", "simple", "complex",
+    "important", "careful", "quickly", "usually", "often", "sometimes", "probably", "exactly",
+    "first", "second", "next", "last", "small", "large", "new", "old", "good", "different",
+    "possible", "available", "correct", "wrong", "clear", "useful", "common", "specific",
+    "general", "local", "remote", "network", "socket", "port", "address", "protocol", "header",
+    "body", "status", "timeout", "retry", "limit", "page", "offset", "sort", "filter", "search",
+    "result", "performance", "benchmark", "profile", "measure", "latency", "throughput",
+    "terminal", "window", "screen", "color", "font", "keyboard", "shortcut", "command", "shell",
+    "script", "path", "directory", "folder", "backup", "restore", "schema", "transaction",
+    "commit", "rollback", "lock", "borrow", "checker", "compiler", "macro", "generic", "closure",
+    "iterator", "collect", "filter", "fold", "sum", "average", "count", "maximum", "minimum",
 ];
 
 /// Rarer words, each put into a known fraction of messages so searches have between one and
@@ -381,11 +144,7 @@ fn message_text(rng: &mut Rng, words: usize, index: usize) -> String {
     let mut text = String::with_capacity(words * 7);
     let mut sentence_left = 0;
     for _ in 0..words {
-        let word = if rng.below(10) < 4 {
-            rng.pick(FUNCTION_WORDS)
-        } else {
-            rng.pick(CONTENT_WORDS)
-        };
+        let word = if rng.below(10) < 4 { rng.pick(FUNCTION_WORDS) } else { rng.pick(CONTENT_WORDS) };
         if sentence_left == 0 {
             if !text.is_empty() {
                 text.push(' ');
@@ -446,7 +205,7 @@ struct Seeded {
 /// Fills a freshly opened store; returns the long conversation's id and a cached key.
 fn seed(store: &Store) -> rusqlite::Result<Seeded> {
     const MODELS: &[&str] = &["gemini-flash-latest", "gemini-2.5-pro", "gemini-2.5-flash"];
-    let mut rng = Rng(0x5EED_0F_6E_4D_1A);
+    let mut rng = Rng(0x5EED_0F6E_4D1A);
     // Two years of history ending an hour ago, one conversation every ~3.5 hours.
     let end = geminal::store::now_ms() - 3_600_000;
     let span: i64 = 2 * 365 * 24 * 3_600_000;
@@ -470,16 +229,13 @@ fn seed(store: &Store) -> rusqlite::Result<Seeded> {
         for index in 1..=CONVERSATIONS {
             let count = messages_in(index);
             let created = start + (index as i64 - 1) * step + rng.below(600_000) as i64;
-            // Long conversations span days; short ones minutes. Each message ~1–3 min apart.
-            let gaps: Vec<i64> = (0..count)
-                .map(|_| rng.between(20_000, 180_000) as i64)
-                .collect();
+            // 20 s–3 min between messages: about an hour per short conversation.
+            let gaps: Vec<i64> = (0..count).map(|_| rng.between(20_000, 180_000) as i64).collect();
             let updated = created + gaps.iter().sum::<i64>();
             let model = rng.pick(MODELS);
             let system = rng.one_in(10).then_some("You are a concise assistant.");
             let title_words = rng.between(3, 9);
-            let title =
-                geminal::store::title_from(&message_text(&mut rng, title_words, usize::MAX));
+            let title = geminal::store::title_from(&message_text(&mut rng, title_words, usize::MAX));
             add_conversation.execute(params![title, model, system, created, updated])?;
             let id = conn.last_insert_rowid();
             if index == LONG_CONVERSATION_INDEX {
@@ -488,17 +244,10 @@ fn seed(store: &Store) -> rusqlite::Result<Seeded> {
             let mut at = created;
             for (i, gap) in gaps.iter().enumerate() {
                 let user = i % 2 == 0;
-                let words = if user {
-                    rng.between(20, 60)
-                } else {
-                    rng.between(40, 120)
-                };
+                let words = if user { rng.between(20, 60) } else { rng.between(40, 120) };
                 let text = message_text(&mut rng, words, message_index);
-                let (role, message_model, cached) = if user {
-                    ("user", None, false)
-                } else {
-                    ("model", Some(model), rng.one_in(50))
-                };
+                let (role, message_model, cached) =
+                    if user { ("user", None, false) } else { ("model", Some(model), rng.one_in(50)) };
                 add_message.execute(params![id, role, text, message_model, cached, at])?;
                 at += gap;
                 message_index += 1;
@@ -536,10 +285,7 @@ fn seed(store: &Store) -> rusqlite::Result<Seeded> {
     conn.execute_batch("COMMIT")?;
     // As after a normal session: statistics for the planner, WAL folded into the file.
     conn.execute_batch("PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE);")?;
-    Ok(Seeded {
-        long_conversation,
-        cache_key,
-    })
+    Ok(Seeded { long_conversation, cache_key })
 }
 
 fn file_size(path: &Path) -> u64 {
@@ -553,22 +299,15 @@ fn file_size(path: &Path) -> u64 {
 }
 
 fn count(store: &Store, sql: &str) -> i64 {
-    store
-        .connection()
-        .query_row(sql, [], |r| r.get(0))
-        .expect("a count query runs")
+    store.connection().query_row(sql, [], |r| r.get(0)).expect("a count query runs")
 }
 
 /// Prints the query plan of `sql` (the same SQL as the store's, for the report).
 fn explain(store: &Store, label: &str, sql: &str, params: &[&dyn rusqlite::ToSql]) {
     let conn = store.connection();
-    let mut stmt = conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-        .expect("the plan prepares");
-    let rows: Vec<String> = stmt
-        .query_map(params, |r| r.get::<_, String>(3))
-        .and_then(|rows| rows.collect())
-        .expect("the plan runs");
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).expect("the plan prepares");
+    let rows: Vec<String> =
+        stmt.query_map(params, |r| r.get::<_, String>(3)).and_then(|rows| rows.collect()).expect("the plan runs");
     eprintln!("plan of {label}: {}", rows.join(" | "));
 }
 
@@ -581,38 +320,24 @@ const SEARCHES: &[(&str, &str)] = &[
     ("fts_search_very_common_word", "the"),
 ];
 
-fn session(client: &Client, handle: &StoreHandle, save: bool) -> ChatSession {
-    ChatSession::new(
-        client.clone(),
-        Some(handle.clone()),
-        ChatOptions {
-            save,
-            ..ChatOptions::default()
-        },
-    )
+fn session(engine: &Engine, handle: &StoreHandle, save: bool) -> ChatSession {
+    ChatSession::new(engine.clone(), Some(handle.clone()), ChatOptions { save, ..ChatOptions::default() })
 }
 
 async fn turn(session: &ChatSession) -> TurnReport {
-    let prepared = session
-        .prepare(Target::New, CACHED_PROMPT.to_owned(), None, MODEL, None)
-        .await
-        .expect("the turn prepares");
+    let prepared =
+        session.prepare(Target::New, CACHED_PROMPT.to_owned(), None, MODEL, None).await.expect("the turn prepares");
     let mut shown = 0;
-    session
-        .run(
-            prepared,
-            &mut |t: &str| shown += t.len(),
-            std::future::pending::<TurnEvent>(),
-        )
-        .await
+    let mut show = |shown_now: Shown| {
+        if let Shown::Text(t) = shown_now {
+            shown += t.len();
+        }
+    };
+    session.run(prepared, &mut show, std::future::pending::<TurnEvent>()).await
 }
 
 fn assert_hit(report: &TurnReport) {
-    assert!(
-        report.cached,
-        "the answer must come from the cache: {:?}",
-        report.outcome
-    );
+    assert!(report.cached, "the answer must come from the cache: {:?}", report.outcome);
     assert!(report.save_error.is_none(), "{:?}", report.save_error);
 }
 
@@ -628,34 +353,30 @@ fn history_200k(c: &mut Criterion) {
         seeding.elapsed().as_secs_f64(),
         file_size(&path) as f64 / 1e6
     );
-    assert_eq!(
-        count(&store, "SELECT count(*) FROM messages"),
-        MESSAGES as i64
-    );
-    assert_eq!(
-        count(&store, "SELECT count(*) FROM conversations"),
-        CONVERSATIONS as i64
-    );
+    assert_eq!(count(&store, "SELECT count(*) FROM messages"), MESSAGES as i64);
+    assert_eq!(count(&store, "SELECT count(*) FROM conversations"), CONVERSATIONS as i64);
     for (label, query) in SEARCHES {
         let hits: i64 = store
             .connection()
-            .query_row(
-                "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1",
-                [query],
-                |r| r.get(0),
-            )
+            .query_row("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1", [query], |r| r.get(0))
             .expect("the count runs");
         eprintln!("store: {label} ({query}) matches {hits} messages");
         assert!(hits >= 1, "{query} must match something");
+    }
+    if let Some(keep) = std::env::var_os("GEMINAL_BENCH_KEEP_DB") {
+        // A copy of the seeded database, for poking at with the sqlite3 shell.
+        let _ = std::fs::remove_file(&keep);
+        store
+            .connection()
+            .execute("VACUUM INTO ?1", [Path::new(&keep).to_string_lossy()])
+            .expect("the copy is written");
+        eprintln!("store: kept a copy of the seeded database as {}", Path::new(&keep).display());
     }
     let privet = store.search("Привет", SEARCH_LIMIT).expect("search runs");
     assert_eq!(privet.len(), 1, "exactly one message says Привет");
 
     let mut group = c.benchmark_group("history_200k");
-    group
-        .sample_size(30)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    group.sample_size(30).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
 
     group.bench_function("list_conversations_50", |b| {
         b.iter(|| {
@@ -668,9 +389,7 @@ fn history_200k(c: &mut Criterion) {
     for (label, query) in SEARCHES {
         group.bench_function(*label, |b| {
             b.iter(|| {
-                let hits = store
-                    .search(black_box(query), SEARCH_LIMIT)
-                    .expect("the search runs");
+                let hits = store.search(black_box(query), SEARCH_LIMIT).expect("the search runs");
                 assert!(!hits.is_empty());
                 hits
             })
@@ -688,12 +407,7 @@ fn history_200k(c: &mut Criterion) {
     });
 
     group.bench_function("cache_hit_store", |b| {
-        b.iter(|| {
-            store
-                .cache_get(black_box(&seeded.cache_key))
-                .expect("the lookup runs")
-                .expect("the key is cached")
-        })
+        b.iter(|| store.cache_get(black_box(&seeded.cache_key)).expect("the lookup runs").expect("the key is cached"))
     });
 
     // For the report: how the slow candidates are planned.
@@ -731,30 +445,21 @@ fn history_200k(c: &mut Criterion) {
         timeouts: Timeouts::default(),
     })
     .expect("the client builds");
+    let engine = Engine::new(client, EngineConfig::default());
     let handle = StoreHandle::spawn(store).expect("the store thread starts");
-    let primer = session(&client, &handle, true);
+    let primer = session(&engine, &handle, true);
     let first = rt.block_on(turn(&primer));
     assert!(!first.cached, "the first turn asks the fake server");
-    assert!(
-        first.save_error.is_none() && !first.text.is_empty(),
-        "{first:?}"
-    );
+    assert!(first.save_error.is_none() && !first.text.is_empty(), "{first:?}");
     let cached: Option<CachedAnswer> = rt.block_on(async {
         let key = geminal::chat::cache_key(&geminal::chat::Turn::new(MODEL, CACHED_PROMPT));
-        handle
-            .call(move |s| s.cache_get(&key))
-            .await
-            .expect("the lookup runs")
+        handle.call(move |s| s.cache_get(&key)).await.expect("the lookup runs")
     });
-    assert_eq!(
-        cached.map(|a| a.text),
-        Some(first.text.clone()),
-        "the first turn cached its answer"
-    );
+    assert_eq!(cached.map(|a| a.text), Some(first.text.clone()), "the first turn cached its answer");
 
     for save in [false, true] {
         let suffix = if save { "save" } else { "nosave" };
-        let warm = session(&client, &handle, save);
+        let warm = session(&engine, &handle, save);
         assert_hit(&rt.block_on(turn(&warm)));
         group.bench_function(format!("cache_hit_session_warm_{suffix}"), |b| {
             b.iter(|| {
@@ -765,7 +470,7 @@ fn history_200k(c: &mut Criterion) {
         });
         group.bench_function(format!("cache_hit_session_cold_{suffix}"), |b| {
             b.iter_batched(
-                || session(&client, &handle, save),
+                || session(&engine, &handle, save),
                 |cold| {
                     let report = rt.block_on(turn(&cold));
                     assert_hit(&report);
@@ -779,9 +484,7 @@ fn history_200k(c: &mut Criterion) {
 
     let conversations = rt.block_on(handle.call(|s| {
         s.connection()
-            .query_row("SELECT count(*) FROM conversations", [], |r| {
-                r.get::<_, i64>(0)
-            })
+            .query_row("SELECT count(*) FROM conversations", [], |r| r.get::<_, i64>(0))
             .map_err(|e| geminal::store::StoreError::from_sqlite(Path::new("bench"), e))
     }));
     eprintln!(

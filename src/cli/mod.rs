@@ -2,6 +2,7 @@
 //! terminal). No SQL and no HTTP here: turns go through `chat`, the wire stays in `gemini`.
 
 mod ask;
+mod batch;
 pub mod exit;
 mod history;
 mod line_chat;
@@ -36,7 +37,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Use the built-in simulated Gemini (no key, no network).
     #[arg(long, global = true)]
@@ -65,12 +66,20 @@ pub struct GlobalArgs {
     /// Extra attempts after a failed one (rate limits, server errors, cut streams) [default: 4].
     #[arg(long, global = true, value_name = "N")]
     pub retries: Option<u32>,
+    /// Set by commands that run many answers at once (`batch -j`).
+    #[arg(skip)]
+    pub max_concurrent: Option<usize>,
+    /// Set by `batch --rpm`.
+    #[arg(skip)]
+    pub rpm: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Ask one question; the answer streams to stdout.
     Ask(ask::AskArgs),
+    /// Answer many prompts at once: one JSON line out per prompt.
+    Batch(batch::BatchArgs),
     /// List the models the key can use, with their token limits.
     Models(models::ModelsArgs),
     /// Browse, search, show, export and delete saved conversations.
@@ -95,8 +104,8 @@ impl GlobalArgs {
             idle_timeout: self.idle_timeout,
             total_timeout,
             retries: self.retries,
-            max_concurrent: None,
-            rpm: None,
+            max_concurrent: self.max_concurrent,
+            rpm: self.rpm,
         }
     }
 }
@@ -182,6 +191,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             Some(Command::Ask(args)) => ask::run(&cli.global, args).await,
+            Some(Command::Batch(args)) => batch::run(&cli.global, args).await,
             Some(Command::Models(args)) => models::run(&cli.global, args).await,
             Some(Command::History(args)) => history::run(&cli.global, args).await,
             Some(Command::Stats(args)) => stats::run(&cli.global, args).await,

@@ -52,20 +52,13 @@ impl Store {
                 params![key, answer.model, answer.text, answer.prompt_tokens, answer.output_tokens, now],
             )
             .map_err(|e| self.err(e))?;
+        // Least recently used first; the key breaks ties (the table has no rowid).
         self.conn
             .execute(
                 "DELETE FROM answer_cache WHERE key IN
-                   (SELECT key FROM answer_cache ORDER BY last_used_at DESC, rowid DESC LIMIT -1 OFFSET ?1)",
+                   (SELECT key FROM answer_cache ORDER BY last_used_at DESC, key DESC LIMIT -1 OFFSET ?1)",
                 [max_entries as i64],
             )
-            .or_else(|_| {
-                // WITHOUT ROWID tables have no rowid; order by key as the tie-breaker instead.
-                self.conn.execute(
-                    "DELETE FROM answer_cache WHERE key IN
-                       (SELECT key FROM answer_cache ORDER BY last_used_at DESC, key DESC LIMIT -1 OFFSET ?1)",
-                    [max_entries as i64],
-                )
-            })
             .map_err(|e| self.err(e))?;
         Ok(())
     }

@@ -269,29 +269,47 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Full-text search, best matches first. `query` uses FTS5 syntax (words, "phrases",
-    /// prefix*, AND/OR/NOT); a malformed query is [`StoreError::BadQuery`], not a SQL error.
+    /// Full-text search: the best matches among the most recent [`SEARCH_WINDOW`] that match,
+    /// best first. Ranking every match of a common word over years of history would cost more
+    /// than a keystroke allows, and recent conversations are the likelier target. `query` uses
+    /// FTS5 syntax (words, "phrases", prefix*, AND/OR/NOT); a malformed query is
+    /// [`StoreError::BadQuery`], not a SQL error.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError> {
-        let sql = "SELECT m.conversation_id, c.title, m.id, m.role,
-                          snippet(messages_fts, 0, char(57344), char(57345), '…', 16), c.updated_at
-                   FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
-                   JOIN conversations c ON c.id = m.conversation_id
-                   WHERE messages_fts MATCH ?1 ORDER BY rank LIMIT ?2";
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![query, limit as i64], |r| {
-                Ok(SearchHit {
-                    conversation_id: r.get(0)?,
-                    title: r.get(1)?,
-                    message_id: r.get(2)?,
-                    role: parse_role(&r.get::<_, String>(3)?),
-                    snippet: r.get(4)?,
-                    updated_at: r.get(5)?,
-                })
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        let run = || -> rusqlite::Result<Vec<SearchHit>> {
+            let mut best = self.conn.prepare_cached(
+                "SELECT id FROM (SELECT rowid AS id, rank FROM messages_fts WHERE messages_fts MATCH ?1
+                                 ORDER BY rowid DESC LIMIT ?3)
+                 ORDER BY rank LIMIT ?2",
+            )?;
+            let ids: Vec<i64> =
+                best.query_map(params![query, limit as i64, SEARCH_WINDOW], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            let mut hit = self.conn.prepare_cached(
+                "SELECT m.conversation_id, c.title, m.id, m.role,
+                        snippet(messages_fts, 0, char(57344), char(57345), '…', 16), c.updated_at
+                 FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
+                 JOIN conversations c ON c.id = m.conversation_id
+                 WHERE messages_fts MATCH ?1 AND messages_fts.rowid = ?2",
+            )?;
+            let mut hits = Vec::with_capacity(ids.len());
+            for id in ids {
+                let found = hit
+                    .query_row(params![query, id], |r| {
+                        Ok(SearchHit {
+                            conversation_id: r.get(0)?,
+                            title: r.get(1)?,
+                            message_id: r.get(2)?,
+                            role: parse_role(&r.get::<_, String>(3)?),
+                            snippet: r.get(4)?,
+                            updated_at: r.get(5)?,
+                        })
+                    })
+                    .optional()?;
+                hits.extend(found);
+            }
+            Ok(hits)
+        };
         // A generic SQLITE_ERROR from MATCH is the query's fault (syntax, unknown column...).
-        rows.map_err(|e| match (&e, e.sqlite_error_code()) {
+        run().map_err(|e| match (&e, e.sqlite_error_code()) {
             (rusqlite::Error::SqliteFailure(_, msg), Some(rusqlite::ErrorCode::Unknown)) => StoreError::BadQuery {
                 query: crate::sanitize::one_line(query, 60),
                 reason: crate::sanitize::one_line(msg.as_deref().unwrap_or("syntax error"), 80),
@@ -300,6 +318,9 @@ impl Store {
         })
     }
 }
+
+/// How many of the most recent matching messages a search ranks.
+pub const SEARCH_WINDOW: i64 = 2000;
 
 #[cfg(test)]
 mod tests {

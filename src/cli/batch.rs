@@ -1,0 +1,378 @@
+//! `geminal batch`: many prompts at once, one JSON line out per prompt as each finishes.
+//! Memory stays bounded by `-j`: prompts are read as workers free up, results written as they
+//! come. With `--resume OUT`, ids already answered in OUT are skipped and new lines appended.
+
+use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
+
+use super::exit::{self, Failure};
+use super::{GlobalArgs, open_session};
+use crate::chat::{ChatSession, Outcome, Target, TurnEvent};
+use crate::config::Config;
+use crate::sanitize::one_line;
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// Prompts: one per line, or JSON lines {"id", "prompt", "system", "model"}; `-` for stdin.
+    #[arg(value_name = "FILE")]
+    pub input: PathBuf,
+    /// Prompts answered at once.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 8)]
+    pub jobs: usize,
+    /// Requests per minute, for every model.
+    #[arg(long, value_name = "N")]
+    pub rpm: Option<u32>,
+    /// Append to this JSONL file (instead of stdout), skipping ids it already answers.
+    #[arg(long, value_name = "OUT")]
+    pub resume: Option<PathBuf>,
+    /// Do not save the prompts and answers in the history.
+    #[arg(long)]
+    pub no_save: bool,
+    /// Ask Gemini even for answers in the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct InputLine {
+    id: Option<serde_json::Value>,
+    prompt: String,
+    system: Option<String>,
+    model: Option<String>,
+}
+
+/// One prompt to answer.
+#[derive(Debug)]
+struct Prompt {
+    id: String,
+    prompt: String,
+    system: Option<String>,
+    model: Option<String>,
+}
+
+/// Parses one input line; `n` is its 1-based line number (the default id).
+fn parse_line(line: &str, n: usize) -> Result<Option<Prompt>, String> {
+    let trimmed = line.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    if !trimmed.starts_with('{') {
+        return Ok(Some(Prompt { id: n.to_string(), prompt: trimmed.to_owned(), system: None, model: None }));
+    }
+    let parsed: InputLine =
+        serde_json::from_str(trimmed).map_err(|e| format!("line {n} is not a valid prompt object: {e}"))?;
+    let id = match parsed.id {
+        None => n.to_string(),
+        Some(serde_json::Value::String(s)) => s,
+        Some(other) => other.to_string(),
+    };
+    if parsed.prompt.trim().is_empty() {
+        return Err(format!("line {n} has an empty prompt"));
+    }
+    Ok(Some(Prompt { id, prompt: parsed.prompt, system: parsed.system, model: parsed.model }))
+}
+
+/// Ids that already have an answer in a previous output file.
+fn answered_ids(path: &Path) -> Result<HashSet<String>, Failure> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
+        Err(e) => {
+            return Err(Failure::new(
+                exit::FAILURE,
+                format!("Could not read {} ({}): check the path.", path.display(), e.kind()),
+            ));
+        }
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("error").is_none_or(serde_json::Value::is_null))
+        .filter_map(|v| v.get("id").and_then(|id| id.as_str().map(str::to_owned)))
+        .collect())
+}
+
+struct Counts {
+    answered: u64,
+    cached: u64,
+    failed: u64,
+    skipped: u64,
+    bad_input: u64,
+}
+
+pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
+    let jobs = args.jobs.clamp(1, 4096);
+    let mut global_overrides = super::GlobalArgs { ..global.clone() };
+    global_overrides.max_concurrent = Some(jobs);
+    global_overrides.rpm = args.rpm.or(global.rpm);
+    let (conn, session) = open_session(&global_overrides, None, args.no_cache, args.no_save).await?;
+    let config = conn.config.clone();
+    let skip = match &args.resume {
+        Some(path) => answered_ids(path)?,
+        None => HashSet::new(),
+    };
+    let mut out: Box<dyn Write + Send> = match &args.resume {
+        Some(path) => {
+            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
+                Failure::new(
+                    exit::FAILURE,
+                    format!("Could not open {} ({}): check the path.", path.display(), e.kind()),
+                )
+            })?;
+            // A line torn by a kill stays on its own line, unparsed.
+            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            if len > 0 && !std::fs::read(path).map(|b| b.ends_with(b"\n")).unwrap_or(true) {
+                let _ = file.write_all(b"\n");
+            }
+            Box::new(file)
+        }
+        None => Box::new(std::io::stdout()),
+    };
+    let total = if args.input.as_os_str() == "-" { None } else { count_lines(&args.input) };
+    let progress = progress_bar(total);
+    let started = Instant::now();
+
+    let (prompts_tx, prompts_rx) = mpsc::channel::<Result<Prompt, String>>(jobs);
+    let (results_tx, mut results_rx) = mpsc::channel::<serde_json::Value>(jobs);
+    let stop_reading = tokio_util::sync::CancellationToken::new();
+    let reader = tokio::spawn(read_prompts(args.input.clone(), skip, prompts_tx, stop_reading.clone()));
+
+    let session = std::sync::Arc::new(session);
+    let prompts_rx = std::sync::Arc::new(tokio::sync::Mutex::new(prompts_rx));
+    let mut workers = Vec::new();
+    for _ in 0..jobs {
+        let (session, prompts_rx, results_tx, config) =
+            (session.clone(), prompts_rx.clone(), results_tx.clone(), config.clone());
+        let stop = stop_reading.clone();
+        workers.push(tokio::spawn(async move {
+            loop {
+                let next = prompts_rx.lock().await.recv().await;
+                // After a stop, prompts already read but not started are left for --resume.
+                let Some(next) = next.filter(|_| !stop.is_cancelled()) else { break };
+                let line = match next {
+                    Ok(prompt) => answer(&session, &config, prompt).await,
+                    Err(message) => {
+                        Some(serde_json::json!({ "id": null, "error": { "kind": "bad_input", "message": message } }))
+                    }
+                };
+                if let Some(line) = line
+                    && results_tx.send(line).await.is_err()
+                {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(results_tx);
+
+    let mut counts = Counts { answered: 0, cached: 0, failed: 0, skipped: 0, bad_input: 0 };
+    let mut interrupts = 0;
+    let mut write_error = None;
+    loop {
+        let line = tokio::select! {
+            line = results_rx.recv() => line,
+            _ = tokio::signal::ctrl_c() => {
+                interrupts += 1;
+                if interrupts == 1 {
+                    stop_reading.cancel();
+                    progress.suspend(|| eprintln!("geminal: stopping: no new prompts; running ones finish (Ctrl-C again cancels them)."));
+                } else {
+                    session.engine().cancel_all();
+                }
+                continue;
+            }
+        };
+        let Some(line) = line else { break };
+        match line.get("error").and_then(|e| e.get("kind")).and_then(|k| k.as_str()) {
+            None => {
+                counts.answered += 1;
+                if line["cached"] == true {
+                    counts.cached += 1;
+                }
+            }
+            Some("bad_input") => counts.bad_input += 1,
+            Some(_) => counts.failed += 1,
+        }
+        progress.inc(1);
+        if write_error.is_none() {
+            let mut text = line.to_string();
+            text.push('\n');
+            if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                write_error = Some(e);
+                stop_reading.cancel();
+            }
+        }
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+    counts.skipped = reader.await.unwrap_or(0);
+    progress.finish_and_clear();
+
+    let m = session.engine().metrics().snapshot();
+    let secs = |ms: Option<u32>| ms.map_or_else(|| "-".to_owned(), |ms| format!("{:.1}s", f64::from(ms) / 1000.0));
+    let elapsed = started.elapsed().as_secs_f64();
+    let done = counts.answered + counts.failed;
+    eprintln!(
+        "geminal: batch {}: {} answered ({} from cache), {} failed, {} skipped as already answered{} in {:.1}s ({:.1}/s); latency p50 {}, p95 {}; {} retries.",
+        if interrupts > 0 { "stopped" } else { "done" },
+        counts.answered,
+        counts.cached,
+        counts.failed,
+        counts.skipped,
+        if counts.bad_input > 0 { format!(", {} bad input lines", counts.bad_input) } else { String::new() },
+        elapsed,
+        done as f64 / elapsed.max(0.001),
+        secs(m.latency_p50_ms),
+        secs(m.latency_p95_ms),
+        m.retries
+    );
+    if let Some(e) = write_error {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Ok(exit::OK);
+        }
+        return Err(Failure::new(
+            exit::FAILURE,
+            format!("Writing the results failed ({}): check free space; rerun with --resume to finish.", e.kind()),
+        ));
+    }
+    if interrupts > 0 {
+        return Err(Failure::new(
+            exit::INTERRUPTED,
+            "Stopped before every prompt was answered: rerun with --resume OUT to finish.",
+        ));
+    }
+    if counts.failed + counts.bad_input > 0 {
+        return Err(Failure::new(
+            exit::FAILURE,
+            "Some prompts failed: see the error field of their lines; rerun with --resume to retry them.",
+        ));
+    }
+    Ok(exit::OK)
+}
+
+/// Answers one prompt; `None` if it was cancelled (not written, so `--resume` asks again).
+async fn answer(session: &ChatSession, config: &Config, p: Prompt) -> Option<serde_json::Value> {
+    let started = Instant::now();
+    let model = p.model.clone().or_else(|| config.model_explicit.then(|| config.model.clone()));
+    let system = p.system.clone().or(config.system_prompt.clone());
+    let prepared = match session.prepare(Target::New, p.prompt.clone(), model, &config.model, system).await {
+        Ok(prepared) => prepared,
+        Err(e) => return Some(error_line(&p, None, &e.to_string(), "storage", started)),
+    };
+    let model = prepared.turn.model.clone();
+    let report = session.run(prepared, &mut |_| {}, std::future::pending::<TurnEvent>()).await;
+    let usage = report.usage.unwrap_or_default();
+    match report.outcome {
+        Outcome::Cancelled => None,
+        Outcome::Complete => Some(serde_json::json!({
+            "id": p.id, "prompt": p.prompt, "answer": report.text, "model": model,
+            "prompt_tokens": usage.prompt_token_count, "output_tokens": usage.candidates_token_count,
+            "latency_ms": started.elapsed().as_millis() as u64, "cached": report.cached, "error": null,
+        })),
+        Outcome::Failed(e) => {
+            let mut line = error_line(&p, Some(&model), &e.to_string(), e.kind().as_str(), started);
+            line["answer"] = serde_json::Value::String(report.text);
+            Some(line)
+        }
+    }
+}
+
+fn error_line(p: &Prompt, model: Option<&str>, message: &str, kind: &str, started: Instant) -> serde_json::Value {
+    serde_json::json!({
+        "id": p.id, "prompt": p.prompt, "answer": null, "model": model, "prompt_tokens": null, "output_tokens": null,
+        "latency_ms": started.elapsed().as_millis() as u64, "cached": false,
+        "error": { "kind": kind, "message": one_line(message, 300) },
+    })
+}
+
+/// Feeds prompts to the workers as they free up; returns how many were skipped.
+async fn read_prompts(
+    input: PathBuf,
+    skip: HashSet<String>,
+    tx: mpsc::Sender<Result<Prompt, String>>,
+    stop: tokio_util::sync::CancellationToken,
+) -> u64 {
+    let reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if input.as_os_str() == "-" {
+        Box::new(tokio::io::stdin())
+    } else {
+        match tokio::fs::File::open(&input).await {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                let _ = tx.send(Err(format!("could not open {} ({})", input.display(), e.kind()))).await;
+                return 0;
+            }
+        }
+    };
+    let mut lines = BufReader::new(reader).lines();
+    let mut n = 0;
+    let mut skipped = 0;
+    loop {
+        let line = tokio::select! {
+            _ = stop.cancelled() => break,
+            line = lines.next_line() => line,
+        };
+        let Ok(Some(line)) = line else { break };
+        n += 1;
+        let item = match parse_line(&line, n) {
+            Ok(None) => continue,
+            Ok(Some(p)) if skip.contains(&p.id) => {
+                skipped += 1;
+                continue;
+            }
+            Ok(Some(p)) => Ok(p),
+            Err(message) => Err(message),
+        };
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            sent = tx.send(item) => if sent.is_err() { break },
+        }
+    }
+    skipped
+}
+
+fn count_lines(path: &Path) -> Option<u64> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).ok()?;
+    Some(std::io::BufReader::new(file).lines().map_while(Result::ok).filter(|l| !l.trim().is_empty()).count() as u64)
+}
+
+fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    let style = indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} prompts [{bar:30}] {per_sec} eta {eta}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_lines_are_text_or_json() {
+        let p = parse_line("  why is the sky blue?  ", 3).unwrap().unwrap();
+        assert_eq!((p.id.as_str(), p.prompt.as_str()), ("3", "why is the sky blue?"));
+        let p = parse_line(r#"{"id": "a1", "prompt": "hi", "system": "terse", "model": "m"}"#, 1).unwrap().unwrap();
+        assert_eq!((p.id.as_str(), p.system.as_deref(), p.model.as_deref()), ("a1", Some("terse"), Some("m")));
+        assert_eq!(parse_line(r#"{"id": 7, "prompt": "x"}"#, 1).unwrap().unwrap().id, "7");
+        assert!(parse_line("   ", 1).unwrap().is_none());
+        assert!(parse_line(r#"{"id": 1}"#, 4).unwrap_err().contains("line 4"));
+        assert!(parse_line(r#"{"prompt": "  "}"#, 5).is_err());
+    }
+}

@@ -1,0 +1,142 @@
+//! `geminal batch` as a process: one JSON line per prompt, failures isolated, rate limits on
+//! the wire, and `--resume` after a SIGKILL answering every prompt exactly once overall.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::process::{Env, wait_bounded};
+use geminal::gemini::fake::{Behavior, Fault};
+
+fn lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+fn write_prompts(env: &Env, name: &str, prompts: &[String]) -> String {
+    let path = env.home.path().join(name);
+    std::fs::write(&path, prompts.join("\n") + "\n").unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn every_prompt_gets_one_json_line_and_a_failure_stops_nothing() {
+    let env = Env::new(Behavior::default());
+    env.fake.set_router(|r| {
+        let prompt = r.prompt();
+        Some(if prompt.contains("broken") {
+            Behavior::fault(Fault::http(400))
+        } else {
+            Behavior::text(format!("answer to {prompt}")).with_chunks(2)
+        })
+    });
+    let mut prompts: Vec<String> = (1..=12).map(|i| format!("question {i}")).collect();
+    prompts.insert(5, "a broken question".into());
+    prompts.push(r#"{"id": "j1", "prompt": "json question", "system": "be brief", "model": "gemini-2.5-pro"}"#.into());
+    prompts.push("".into());
+    let file = write_prompts(&env, "p.txt", &prompts);
+    let run = env.run(&["batch", &file, "-j", "4"]);
+    assert_eq!(run.code, 1, "some failed: {run:?}");
+    let out = lines(&run.stdout);
+    assert_eq!(out.len(), 14, "{run:?}");
+    let by_id: HashMap<String, &serde_json::Value> =
+        out.iter().map(|v| (v["id"].as_str().unwrap().to_owned(), v)).collect();
+    assert_eq!(by_id.len(), 14, "ids are unique");
+    assert_eq!(by_id["1"]["answer"], "answer to question 1");
+    assert_eq!(by_id["1"]["error"], serde_json::Value::Null);
+    assert_eq!(by_id["1"]["cached"], false);
+    assert!(by_id["1"]["latency_ms"].is_u64() && by_id["1"]["output_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(by_id["6"]["error"]["kind"], "bad_request", "line 6 is the broken one");
+    assert_eq!(by_id["j1"]["model"], "gemini-2.5-pro");
+    let j1 = env.fake.requests().into_iter().find(|r| r.prompt() == "json question").unwrap();
+    assert_eq!(j1.generate_request().unwrap().system_instruction.unwrap().visible_text(), "be brief");
+    let summary: Vec<&str> = run.stderr.lines().collect();
+    assert!(summary[0].contains("13 answered") && summary[0].contains("1 failed"), "{run:?}");
+    assert_eq!(summary.len(), 2, "a summary and one failure line: {run:?}");
+}
+
+#[test]
+fn a_second_run_comes_from_the_cache() {
+    let env = Env::new(Behavior::text("same"));
+    let file = write_prompts(&env, "p.txt", &["a".into(), "b".into()]);
+    assert_eq!(env.run(&["batch", &file]).code, 0);
+    let again = env.run(&["batch", &file]);
+    assert!(lines(&again.stdout).iter().all(|v| v["cached"] == true), "{again:?}");
+    assert_eq!(env.fake.generate_count(), 2);
+    assert!(again.stderr.contains("2 answered (2 from cache)"), "{again:?}");
+}
+
+#[test]
+fn prompts_can_come_from_stdin() {
+    let env = Env::new(Behavior::text("ok"));
+    let run = env.run_with_stdin(&["batch", "-", "--no-save"], "one\ntwo\nthree\n");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(lines(&run.stdout).len(), 3);
+}
+
+#[test]
+fn the_rate_limit_holds_on_the_wire() {
+    let env = Env::new(Behavior::text("ok"));
+    let prompts: Vec<String> = (0..5).map(|i| format!("p{i}")).collect();
+    let file = write_prompts(&env, "p.txt", &prompts);
+    let run = env.run(&["batch", &file, "-j", "5", "--rpm", "120", "--no-cache"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let times: Vec<Instant> = env.fake.requests().iter().map(|r| r.received).collect();
+    // 120 per minute: one each 500 ms, so no 1 s window holds more than 2.
+    for w in times.windows(3) {
+        assert!(w[2].duration_since(w[0]) >= Duration::from_millis(980), "{times:?}");
+    }
+}
+
+#[test]
+fn resume_after_a_sigkill_answers_every_prompt_exactly_once() {
+    let env = Env::new(Behavior::text("an answer").with_chunks(3).with_chunk_delay(Duration::from_millis(100)));
+    let prompts: Vec<String> = (1..=30).map(|i| format!("prompt {i}")).collect();
+    let file = write_prompts(&env, "p.txt", &prompts);
+    let out = env.home.path().join("answers.jsonl");
+    let out_arg = out.to_string_lossy().into_owned();
+    let mut child = env
+        .command(&["batch", &file, "-j", "4", "--resume", &out_arg])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let first = lines(&std::fs::read_to_string(&out).unwrap_or_default()).len();
+    assert!(first > 0 && first < 30, "the kill landed mid-run: {first} answered");
+    let child = env
+        .command(&["batch", &file, "-j", "4", "--resume", &out_arg])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = wait_bounded(child);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains(&format!("{first} skipped as already answered")), "{run:?}");
+    let all = lines(&std::fs::read_to_string(&out).unwrap());
+    let mut ids: Vec<String> =
+        all.iter().filter(|v| v["error"].is_null()).map(|v| v["id"].as_str().unwrap().to_owned()).collect();
+    ids.sort_by_key(|id| id.parse::<u32>().unwrap());
+    let expected: Vec<String> = (1..=30).map(|i| i.to_string()).collect();
+    assert_eq!(ids, expected, "each prompt answered exactly once");
+}
+
+#[test]
+fn a_first_ctrl_c_lets_running_prompts_finish_and_keeps_their_lines() {
+    let env = Env::new(Behavior::text("done").with_chunks(4).with_chunk_delay(Duration::from_millis(250)));
+    let prompts: Vec<String> = (1..=20).map(|i| format!("q{i}")).collect();
+    let file = write_prompts(&env, "p.txt", &prompts);
+    let child =
+        env.command(&["batch", &file, "-j", "3"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let run = wait_bounded(child);
+    assert_eq!(run.code, 130, "{run:?}");
+    let out = lines(&run.stdout);
+    assert_eq!(out.len(), 3, "the three running prompts finished: {run:?}");
+    assert!(out.iter().all(|v| v["answer"] == "done"));
+    assert!(run.stderr.contains("--resume"), "{run:?}");
+}
