@@ -182,7 +182,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // One thread drives every answer: the work is waiting on sockets, and a single thread
+    // costs less CPU and memory than a pool (measured: 1,024 streams at once use ~0.4 s CPU).
+    // SQLite has a thread of its own (StoreHandle).
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             return Failure::new(exit::FAILURE, format!("Could not start the async runtime ({e}).")).report();

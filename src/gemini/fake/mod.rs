@@ -137,7 +137,11 @@ impl Drop for FakeGemini {
 impl FakeGemini {
     /// Starts on the current tokio runtime, on a free loopback port.
     pub async fn start(options: FakeOptions, default: Behavior) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        // A deep accept queue: benchmarks open a thousand connections at once, and a full
+        // queue costs a one-second SYN retransmit that would be measured as client latency.
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let listener = socket.listen(4096)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared { options, default: Mutex::new(default), ..Shared::default() });
         let task = tokio::spawn(accept_loop(listener, shared.clone()));
