@@ -274,3 +274,51 @@ fn help_works_without_a_key() {
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("ask") && run.stdout.contains("Exit codes"));
 }
+
+#[test]
+fn ask_retries_what_is_worth_retrying_and_says_so() {
+    let env = Env::new(Behavior::default());
+    env.fake.push(Behavior::fault(Fault::http(503)));
+    env.fake.push(Behavior::text("recovered"));
+    let run = env.run(&["ask", "--retries", "2", "hi"]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "recovered\n"), "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("overloaded")
+            && run.stderr.contains("retrying in")
+            && run.stderr.contains("attempt 2 of 3"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_cut_answer_starts_again_and_history_keeps_it_once() {
+    let env = Env::new(Behavior::default());
+    env.fake.push(Behavior::text("abcdef").with_chunks(3).with_fault(Fault::CutAfter(1)));
+    env.fake.push(Behavior::text("abcdef").with_chunks(3));
+    let run = env.run(&["ask", "--retries", "1", "hi"]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "ab\nabcdef\n"), "{run:?}");
+    assert!(run.stderr.contains("starts again"), "{run:?}");
+    let db = env.home.path().join("data/geminal/history.sqlite3");
+    let text: String = rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row("SELECT text FROM messages WHERE role = 'model'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(text, "abcdef", "the retry replaced the partial text");
+}
+
+#[test]
+fn an_exhausted_quota_switches_to_the_fallback_model_once() {
+    let env = Env::new(Behavior::text("from the fallback"));
+    std::fs::write(
+        env.home.path().join("config/geminal/config.toml"),
+        "retries = 1\nfallback_model = \"gemini-flash-lite-latest\"\n",
+    )
+    .unwrap();
+    env.fake.set_router(|r| (r.model() == Some("gemini-flash-latest")).then(|| Behavior::fault(Fault::daily_quota())));
+    let run = env.run(&["ask", "hi"]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "from the fallback\n"), "{run:?}");
+    assert!(run.stderr.contains("switching to gemini-flash-lite-latest"), "{run:?}");
+    let models: Vec<String> = env.fake.requests().iter().filter_map(|r| r.model().map(str::to_owned)).collect();
+    assert_eq!(models, ["gemini-flash-latest", "gemini-flash-lite-latest"]);
+}

@@ -7,9 +7,40 @@ mod turn_state;
 
 pub use cache_key::{CacheKey, MemoryCache, cache_key};
 pub use session::{ChatError, ChatOptions, ChatSession, Outcome, Prepared, Shown, Target, TurnReport};
+
 pub use turn_state::{Effect, TurnEvent, TurnState};
 
+use std::time::Duration;
+
+use crate::gemini::error::human_duration;
 use crate::gemini::{AnswerStream, ApiError, Client, Content, GenerateContentRequest, GenerationConfig};
+
+/// Something a turn tells the user that is not the answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// Attempt `attempt` of `of` starts after `after`, because `reason`.
+    Retrying { attempt: u32, of: u32, after: Duration, reason: ApiError },
+    /// The quota of `from` is used up; answers come from `to` from now on.
+    Fallback { from: String, to: String },
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Retrying { attempt, of, after, reason } => {
+                let why = reason.to_string();
+                let why = why.split(':').next().unwrap_or_default().trim_end_matches('.');
+                write!(f, "{why}; retrying in {} (attempt {attempt} of {of}).", human_duration(*after))
+            }
+            Notice::Fallback { from, to } => write!(
+                f,
+                "The quota for {} is used up; switching to {} for the rest of this run.",
+                crate::sanitize::one_line(from, 60),
+                crate::sanitize::one_line(to, 60)
+            ),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

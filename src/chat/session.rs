@@ -6,11 +6,12 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use super::Notice;
 use super::cache_key::{CacheKey, MemoryCache, cache_key};
 use super::turn_state::{Effect, FLUSH_INTERVAL, TurnEvent, TurnState};
 use super::{Message, Role, Turn};
 use crate::engine::{Engine, Job, JobEvent};
-use crate::gemini::{ApiError, Client, UsageMetadata, error::human_duration};
+use crate::gemini::{ApiError, Client, UsageMetadata};
 use crate::store::{CachedAnswer, MessageStatus, MessageUpdate, Metric, NewMessage, StoreError, StoreHandle};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,14 +73,14 @@ pub struct TurnReport {
 }
 
 /// What a front end shows while a turn runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Shown {
     /// More answer text (raw: sanitize before display).
     Text(String),
     /// The answer starts again; clear what was shown of it.
     Restart,
-    /// A sentence about the turn that is not the answer ("retrying in 3s: ...").
-    Notice(String),
+    /// Something about the turn that is not the answer (a retry, a fallback model).
+    Notice(Notice),
 }
 
 pub struct ChatSession {
@@ -262,7 +263,7 @@ impl ChatSession {
                         event
                     }
                 };
-                if matches!(event, TurnEvent::Notice(_)) {
+                if matches!(event, TurnEvent::Notice(Notice::Retrying { .. })) {
                     retries += 1;
                 }
                 pending.clear();
@@ -405,17 +406,11 @@ fn turn_event(event: JobEvent, max_attempts: u32) -> Option<TurnEvent> {
         JobEvent::Text(text) => TurnEvent::Stream(crate::gemini::StreamEvent::Text(text)),
         JobEvent::Usage(usage) => TurnEvent::Stream(crate::gemini::StreamEvent::Usage(usage)),
         JobEvent::Restarted { .. } => TurnEvent::Restarted,
-        JobEvent::Retrying { attempt, after, reason } => TurnEvent::Notice(format!(
-            "retrying in {} (attempt {attempt} of {max_attempts}) because: {}",
-            human_duration(after),
-            reason.to_string().split(':').next().unwrap_or_default().trim_end_matches('.')
-        )),
+        JobEvent::Retrying { attempt, after, reason } => {
+            TurnEvent::Notice(Notice::Retrying { attempt, of: max_attempts, after, reason })
+        }
         JobEvent::FallbackModel { first: false, .. } => return None,
-        JobEvent::FallbackModel { from, to, .. } => TurnEvent::Notice(format!(
-            "the quota for {} is used up; switching to {} for the rest of this session",
-            crate::sanitize::one_line(&from, 60),
-            crate::sanitize::one_line(&to, 60)
-        )),
+        JobEvent::FallbackModel { from, to, .. } => TurnEvent::Notice(Notice::Fallback { from, to }),
         JobEvent::Finished { finish, .. } => TurnEvent::Stream(crate::gemini::StreamEvent::Finished(finish)),
         JobEvent::Failed(error) => TurnEvent::Failed(error),
         JobEvent::Cancelled => TurnEvent::Cancelled,

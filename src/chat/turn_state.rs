@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::Notice;
 use super::session::Outcome;
 use crate::gemini::{ApiError, FinishReason, StopReason, StreamEvent, UsageMetadata};
 use crate::store::{MessageStatus, MessageUpdate};
@@ -21,7 +22,7 @@ pub enum TurnEvent {
     /// The answer starts again (a retry after a cut stream): the text so far is void.
     Restarted,
     /// Something the user should hear about that is not the answer (a retry, a fallback).
-    Notice(String),
+    Notice(Notice),
     /// Time passed (drives periodic saves when text arrives slowly).
     Tick,
 }
@@ -33,7 +34,7 @@ pub enum Effect {
     /// Clear the answer shown so far: it starts again.
     Restart,
     /// Tell the user, apart from the answer.
-    Notice(String),
+    Notice(Notice),
     /// Write this state of the answer to the database.
     Save(MessageUpdate),
     /// The answer is whole and may be cached.

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::exit::{self, Failure};
 use super::{GlobalArgs, open_session};
-use crate::chat::{ChatSession, Outcome, Target, TurnEvent};
+use crate::chat::{ChatSession, Notice, Outcome, Shown, Target, TurnEvent};
 use crate::config::Config;
 use crate::sanitize::one_line;
 
@@ -260,6 +260,12 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
 
 /// Answers one prompt; `None` if it was cancelled (not written, so `--resume` asks again).
 async fn answer(session: &ChatSession, config: &Config, p: Prompt) -> Option<serde_json::Value> {
+    // Retries are counted in the summary; a switch of model is worth a line (once per run).
+    let mut show = |shown: Shown| {
+        if let Shown::Notice(notice @ Notice::Fallback { .. }) = shown {
+            eprintln!("geminal: {notice}");
+        }
+    };
     let started = Instant::now();
     let model = p.model.clone().or_else(|| config.model_explicit.then(|| config.model.clone()));
     let system = p.system.clone().or(config.system_prompt.clone());
@@ -268,7 +274,7 @@ async fn answer(session: &ChatSession, config: &Config, p: Prompt) -> Option<ser
         Err(e) => return Some(error_line(&p, None, &e.to_string(), "storage", started)),
     };
     let model = prepared.turn.model.clone();
-    let report = session.run(prepared, &mut |_| {}, std::future::pending::<TurnEvent>()).await;
+    let report = session.run(prepared, &mut show, std::future::pending::<TurnEvent>()).await;
     let usage = report.usage.unwrap_or_default();
     match report.outcome {
         Outcome::Cancelled => None,

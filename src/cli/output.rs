@@ -69,9 +69,9 @@ impl AnswerPrinter {
                 }
                 eprintln!("geminal: the answer was cut off and starts again below.");
             }
-            Shown::Notice(text) => {
+            Shown::Notice(notice) => {
                 self.spinner.stop();
-                eprintln!("geminal: {}", crate::sanitize::one_line(&text, 200));
+                eprintln!("geminal: {}", crate::sanitize::one_line(&notice.to_string(), 240));
             }
         }
     }
