@@ -9,6 +9,8 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod format;
 pub mod gemini;
 pub mod sanitize;
 pub mod store;
+pub mod tui;

@@ -59,6 +59,8 @@ pub enum ChatError {
 pub struct Prepared {
     pub turn: Turn,
     pub conversation_id: Option<i64>,
+    /// Ask again even if the answer is cached ("regenerate").
+    pub fresh: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -128,13 +130,13 @@ impl ChatSession {
         let (Some(id), Some(store)) = (existing, store) else {
             let mut turn = Turn::new(model.unwrap_or_else(|| default_model.to_owned()), prompt);
             turn.system = system;
-            return Ok(Prepared { turn, conversation_id: None });
+            return Ok(Prepared { turn, conversation_id: None, fresh: false });
         };
         let (conversation, messages) = store.call(move |s| Ok((s.conversation(id)?, s.messages(id)?))).await?;
         let mut turn = Turn::new(model.unwrap_or(conversation.model), prompt);
         turn.system = system.or(conversation.system_prompt);
         turn.history = answered_pairs(&messages);
-        Ok(Prepared { turn, conversation_id: Some(id) })
+        Ok(Prepared { turn, conversation_id: Some(id), fresh: false })
     }
 
     /// Runs a prepared turn: `on_text` receives the answer as it arrives (raw text; sanitize
@@ -146,7 +148,7 @@ impl ChatSession {
         cancel: impl Future<Output = TurnEvent>,
     ) -> TurnReport {
         let started = Instant::now();
-        let Prepared { turn, conversation_id } = prepared;
+        let Prepared { turn, conversation_id, fresh } = prepared;
         let key = cache_key(&turn);
         let save_error: Arc<Mutex<Option<StoreError>>> = Arc::default();
         let mut report = TurnReport {
@@ -168,6 +170,7 @@ impl ChatSession {
         let conversation_id = report.conversation_id.filter(|_| report.save_error.is_none() && self.options.save);
 
         if self.options.use_cache
+            && !fresh
             && let Some(answer) = self.cache_lookup(&key).await
         {
             show(Shown::Text(answer.text.clone()));

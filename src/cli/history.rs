@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::exit::{self, Failure};
-use super::output::{self, ago, date};
+use super::output;
 use super::{GlobalArgs, open_store};
 use crate::chat::Role;
 use crate::config::{Config, Overrides};
+use crate::format::{ago, date};
 use crate::sanitize::{one_line, sanitize};
 use crate::store::{Conversation, MessageStatus, SearchHit, StoreHandle, StoredMessage, now_ms};
 

@@ -173,6 +173,20 @@ pub async fn open_session(
     Ok((conn, session))
 }
 
+/// `geminal` alone: the full-screen interface on a terminal, the line chat otherwise.
+async fn full_screen_or_line_chat(global: &GlobalArgs) -> Result<u8, Failure> {
+    use std::io::IsTerminal;
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        return line_chat::run(global).await;
+    }
+    let (conn, session) = open_session(global, None, false, false).await?;
+    let config = &conn.config;
+    crate::tui::run(session, &config.model, config.system_prompt.clone(), config.demo)
+        .await
+        .map(|()| exit::OK)
+        .map_err(|message| Failure::new(exit::FAILURE, message))
+}
+
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -199,7 +213,7 @@ pub fn main() -> ExitCode {
             Some(Command::History(args)) => history::run(&cli.global, args).await,
             Some(Command::Stats(args)) => stats::run(&cli.global, args).await,
             Some(Command::ServeFake(args)) => serve_fake::run(args).await,
-            None => line_chat::run(&cli.global).await,
+            None => full_screen_or_line_chat(&cli.global).await,
         }
     });
     // Do not wait for tasks still parked on the network (e.g. an abandoned stream).

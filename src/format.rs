@@ -1,0 +1,43 @@
+//! Human-readable formats shared by the front ends: "3m ago", calendar dates.
+
+/// `n` units of time ago, in the largest unit that fits ("3m ago", "2d ago").
+pub fn ago(then_ms: i64, now_ms: i64) -> String {
+    let secs = (now_ms - then_ms).max(0) / 1000;
+    match secs {
+        0..60 => "just now".to_owned(),
+        60..3600 => format!("{}m ago", secs / 60),
+        3600..86_400 => format!("{}h ago", secs / 3600),
+        86_400..2_592_000 => format!("{}d ago", secs / 86_400),
+        _ => date(then_ms),
+    }
+}
+
+/// A UTC calendar date, YYYY-MM-DD (civil-from-days).
+pub fn date(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_ages_read_well() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(1_795_000_000_000), "2026-11-18");
+        assert_eq!(ago(0, 30_000), "just now");
+        assert_eq!(ago(0, 3 * 60_000), "3m ago");
+        assert_eq!(ago(0, 5 * 3_600_000), "5h ago");
+        assert_eq!(ago(0, 2 * 86_400_000), "2d ago");
+    }
+}

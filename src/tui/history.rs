@@ -1,0 +1,101 @@
+//! The history browser's state: a query typed live, the matching conversations, a selection and
+//! its preview. Searches run elsewhere; each carries a generation so an answer to an older query
+//! (typed faster than the database replied) is dropped.
+
+use crate::store::StoredMessage;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    pub conversation_id: i64,
+    pub title: String,
+    pub updated_at: i64,
+    /// The matching passage (with the store's match markers), for a search.
+    pub snippet: Option<String>,
+    pub messages: Option<i64>,
+}
+
+#[derive(Debug, Default)]
+pub struct HistoryBrowser {
+    pub query: String,
+    pub rows: Vec<HistoryRow>,
+    pub selected: usize,
+    pub generation: u64,
+    pub preview: Option<(i64, Vec<StoredMessage>)>,
+    pub error: Option<String>,
+    pub loading: bool,
+}
+
+impl HistoryBrowser {
+    /// A new query: bump the generation; the caller asks the store.
+    pub fn query_changed(&mut self) -> u64 {
+        self.generation += 1;
+        self.loading = true;
+        self.generation
+    }
+
+    /// Results for `generation`; false (and ignored) if a newer query was typed since.
+    pub fn results(&mut self, generation: u64, rows: Result<Vec<HistoryRow>, String>) -> bool {
+        if generation != self.generation {
+            return false;
+        }
+        self.loading = false;
+        match rows {
+            Ok(rows) => {
+                self.rows = rows;
+                self.error = None;
+            }
+            Err(e) => {
+                self.rows.clear();
+                self.error = Some(e);
+            }
+        }
+        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+        true
+    }
+
+    pub fn selected_id(&self) -> Option<i64> {
+        self.rows.get(self.selected).map(|r| r.conversation_id)
+    }
+
+    pub fn move_selection(&mut self, delta: isize) {
+        if self.rows.is_empty() {
+            return;
+        }
+        let last = self.rows.len() as isize - 1;
+        self.selected = (self.selected as isize + delta).clamp(0, last) as usize;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64) -> HistoryRow {
+        HistoryRow { conversation_id: id, title: format!("t{id}"), updated_at: 0, snippet: None, messages: None }
+    }
+
+    #[test]
+    fn results_of_an_older_query_are_dropped() {
+        let mut b = HistoryBrowser::default();
+        let first = b.query_changed();
+        let second = b.query_changed();
+        assert!(!b.results(first, Ok(vec![row(1)])));
+        assert!(b.rows.is_empty() && b.loading);
+        assert!(b.results(second, Ok(vec![row(2), row(3)])));
+        assert_eq!(b.selected_id(), Some(2));
+    }
+
+    #[test]
+    fn the_selection_stays_in_range() {
+        let mut b = HistoryBrowser::default();
+        let g = b.query_changed();
+        b.results(g, Ok(vec![row(1), row(2)]));
+        b.move_selection(5);
+        assert_eq!(b.selected_id(), Some(2));
+        b.move_selection(-9);
+        assert_eq!(b.selected_id(), Some(1));
+        let g = b.query_changed();
+        b.results(g, Err("bad query".into()));
+        assert_eq!((b.selected_id(), b.error.as_deref()), (None, Some("bad query")));
+    }
+}

@@ -1,0 +1,193 @@
+//! Key bindings: a key press becomes an [`Action`], so every binding is a unit test without a
+//! terminal. What the keys do is decided in `app`; this file only names them.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+/// Where keys go at the moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    /// The conversation and its input.
+    Chat,
+    History,
+    Help,
+    ModelPicker,
+    /// A yes/no question is open.
+    Confirm,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    Send,
+    Newline,
+    NewTab,
+    CloseTab,
+    NextTab,
+    PrevTab,
+    GoToTab(usize),
+    /// Stop the answer being written (or close an overlay).
+    Stop,
+    Regenerate,
+    EditLast,
+    CopyAnswer,
+    CopyCode,
+    OpenHistory,
+    OpenHelp,
+    OpenModels,
+    ScrollUp(usize),
+    ScrollDown(usize),
+    ScrollTop,
+    ScrollBottom,
+    Up,
+    Down,
+    Select,
+    Delete,
+    Yes,
+    No,
+    /// Anything else goes to the text input of the current focus.
+    Input(KeyEvent),
+    Ignore,
+}
+
+/// The list of bindings shown in the help overlay, in order.
+pub const HELP: &[(&str, &str)] = &[
+    ("Enter", "send the prompt"),
+    ("Alt-Enter / Shift-Enter", "new line in the prompt"),
+    ("Esc", "stop the answer being written; close a window"),
+    ("Ctrl-T / Ctrl-W", "new tab / close tab"),
+    ("Ctrl-← / Ctrl-→, Alt-1..9", "switch tabs"),
+    ("PgUp / PgDn, wheel", "scroll the conversation"),
+    ("Home / End", "top / bottom (when the prompt is empty)"),
+    ("Ctrl-G", "regenerate the last answer"),
+    ("Ctrl-E", "edit the last prompt again"),
+    ("Ctrl-Y / Alt-Y", "copy the last answer / its last code block"),
+    ("Ctrl-R", "history: search, reopen, delete conversations"),
+    ("F2", "choose this tab's model"),
+    ("/system TEXT", "set this tab's system prompt (/system alone clears it)"),
+    ("? or F1", "this help (? when the prompt is empty)"),
+    ("Ctrl-Q / Ctrl-C", "quit"),
+];
+
+/// Maps a key press to an action for the current focus. `input_empty` tells whether the prompt
+/// is empty (then `?`, Home and End act on the window instead of the text).
+pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
+    if key.kind == KeyEventKind::Release {
+        return Action::Ignore;
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let alt = key.modifiers.contains(KeyModifiers::ALT);
+    let shift = key.modifiers.contains(KeyModifiers::SHIFT);
+    match (key.code, ctrl) {
+        (KeyCode::Char('q' | 'c'), true) => return Action::Quit,
+        (KeyCode::Char('r'), true) if focus == Focus::Chat => return Action::OpenHistory,
+        (KeyCode::F(1), _) => return Action::OpenHelp,
+        _ => {}
+    }
+    match focus {
+        Focus::Help => match key.code {
+            KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q' | '?') => Action::Stop,
+            _ => Action::Ignore,
+        },
+        Focus::Confirm => match key.code {
+            KeyCode::Char('y' | 'Y') => Action::Yes,
+            _ => Action::No,
+        },
+        Focus::History | Focus::ModelPicker => match key.code {
+            KeyCode::Esc => Action::Stop,
+            KeyCode::Enter => Action::Select,
+            KeyCode::Up => Action::Up,
+            KeyCode::Down => Action::Down,
+            KeyCode::PageUp => Action::ScrollUp(10),
+            KeyCode::PageDown => Action::ScrollDown(10),
+            KeyCode::Delete if focus == Focus::History => Action::Delete,
+            KeyCode::Char('d') if ctrl && focus == Focus::History => Action::Delete,
+            _ => Action::Input(key),
+        },
+        Focus::Chat => match key.code {
+            KeyCode::Enter if alt || shift => Action::Newline,
+            KeyCode::Enter => Action::Send,
+            KeyCode::Esc => Action::Stop,
+            KeyCode::Char('t') if ctrl => Action::NewTab,
+            KeyCode::Char('w') if ctrl => Action::CloseTab,
+            KeyCode::Char('g') if ctrl => Action::Regenerate,
+            KeyCode::Char('e') if ctrl => Action::EditLast,
+            KeyCode::Char('y') if ctrl => Action::CopyAnswer,
+            KeyCode::Char('y') if alt => Action::CopyCode,
+            KeyCode::Char(d @ '1'..='9') if alt => Action::GoToTab(d as usize - '1' as usize),
+            KeyCode::Right if ctrl => Action::NextTab,
+            KeyCode::Left if ctrl => Action::PrevTab,
+            KeyCode::F(2) => Action::OpenModels,
+            KeyCode::Char('?') if input_empty => Action::OpenHelp,
+            KeyCode::PageUp => Action::ScrollUp(0),
+            KeyCode::PageDown => Action::ScrollDown(0),
+            KeyCode::Home if input_empty || ctrl => Action::ScrollTop,
+            KeyCode::End if input_empty || ctrl => Action::ScrollBottom,
+            _ => Action::Input(key),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, modifiers)
+    }
+
+    fn chat(code: KeyCode, modifiers: KeyModifiers) -> Action {
+        action_for(key(code, modifiers), Focus::Chat, true)
+    }
+
+    #[test]
+    fn enter_sends_and_alt_or_shift_enter_breaks_the_line() {
+        assert_eq!(chat(KeyCode::Enter, KeyModifiers::NONE), Action::Send);
+        assert_eq!(chat(KeyCode::Enter, KeyModifiers::ALT), Action::Newline);
+        assert_eq!(chat(KeyCode::Enter, KeyModifiers::SHIFT), Action::Newline);
+    }
+
+    #[test]
+    fn tabs_are_opened_closed_and_switched() {
+        assert_eq!(chat(KeyCode::Char('t'), KeyModifiers::CONTROL), Action::NewTab);
+        assert_eq!(chat(KeyCode::Char('w'), KeyModifiers::CONTROL), Action::CloseTab);
+        assert_eq!(chat(KeyCode::Right, KeyModifiers::CONTROL), Action::NextTab);
+        assert_eq!(chat(KeyCode::Left, KeyModifiers::CONTROL), Action::PrevTab);
+        assert_eq!(chat(KeyCode::Char('3'), KeyModifiers::ALT), Action::GoToTab(2));
+    }
+
+    #[test]
+    fn question_mark_is_help_only_when_the_prompt_is_empty() {
+        assert_eq!(action_for(key(KeyCode::Char('?'), KeyModifiers::NONE), Focus::Chat, true), Action::OpenHelp);
+        let typed = key(KeyCode::Char('?'), KeyModifiers::NONE);
+        assert_eq!(action_for(typed, Focus::Chat, false), Action::Input(typed));
+        assert_eq!(chat(KeyCode::F(1), KeyModifiers::NONE), Action::OpenHelp);
+    }
+
+    #[test]
+    fn home_and_end_scroll_only_when_the_prompt_is_empty() {
+        assert_eq!(chat(KeyCode::Home, KeyModifiers::NONE), Action::ScrollTop);
+        let home = key(KeyCode::Home, KeyModifiers::NONE);
+        assert_eq!(action_for(home, Focus::Chat, false), Action::Input(home));
+        assert_eq!(action_for(key(KeyCode::End, KeyModifiers::CONTROL), Focus::Chat, false), Action::ScrollBottom);
+    }
+
+    #[test]
+    fn esc_stops_and_ctrl_r_opens_history_and_ctrl_q_quits_everywhere() {
+        assert_eq!(chat(KeyCode::Esc, KeyModifiers::NONE), Action::Stop);
+        assert_eq!(chat(KeyCode::Char('r'), KeyModifiers::CONTROL), Action::OpenHistory);
+        for focus in [Focus::Chat, Focus::History, Focus::Help, Focus::ModelPicker, Focus::Confirm] {
+            assert_eq!(action_for(key(KeyCode::Char('q'), KeyModifiers::CONTROL), focus, true), Action::Quit);
+        }
+    }
+
+    #[test]
+    fn the_history_browser_takes_typing_and_navigation() {
+        let typed = key(KeyCode::Char('m'), KeyModifiers::NONE);
+        assert_eq!(action_for(typed, Focus::History, true), Action::Input(typed));
+        assert_eq!(action_for(key(KeyCode::Down, KeyModifiers::NONE), Focus::History, true), Action::Down);
+        assert_eq!(action_for(key(KeyCode::Enter, KeyModifiers::NONE), Focus::History, true), Action::Select);
+        assert_eq!(action_for(key(KeyCode::Delete, KeyModifiers::NONE), Focus::History, true), Action::Delete);
+        assert_eq!(action_for(key(KeyCode::Char('y'), KeyModifiers::NONE), Focus::Confirm, true), Action::Yes);
+        assert_eq!(action_for(key(KeyCode::Char('n'), KeyModifiers::NONE), Focus::Confirm, true), Action::No);
+    }
+}

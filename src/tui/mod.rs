@@ -1,0 +1,354 @@
+//! The full-screen interface: tabs of conversations streaming at once and a history browser.
+//! One `tokio::select!` loop over terminal events, turn events and a frame tick; state changes
+//! in `app`, drawing in `view` (which only reads), a frame only when something changed (at
+//! most ~60 per second). All I/O goes through `chat` (turns) and the store's handle (history).
+//! The terminal is restored on every way out: normal exit, panic, SIGTERM and SIGHUP.
+
+pub mod app;
+pub mod history;
+pub mod keys;
+pub mod markdown;
+pub mod tab;
+pub mod view;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
+
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, EventStream,
+};
+use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use futures::{FutureExt, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::{Backend, CrosstermBackend};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::chat::{ChatSession, Outcome, Target, TurnEvent, TurnReport};
+use crate::gemini::ApiError;
+use crate::store::StoreHandle;
+use app::{App, AppEvent, Command};
+use history::HistoryRow;
+
+/// Time between frames when something changed: at most ~60 frames per second.
+pub const FRAME_INTERVAL: Duration = Duration::from_millis(16);
+/// How long quitting waits for running answers to be saved.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// The clipboard gets at most this much through OSC 52.
+const MAX_COPY_BYTES: usize = 100_000;
+
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static PANIC: Mutex<Option<String>> = Mutex::new(None);
+static HOOK: Once = Once::new();
+
+/// Puts the terminal back as it was: cooked mode, main screen, cursor, no mouse reporting or
+/// bracketed paste. Safe to call more than once; only the first call acts.
+pub fn restore_terminal() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = disable_raw_mode();
+        let mut out = std::io::stdout();
+        let _ = crossterm::execute!(
+            out,
+            DisableMouseCapture,
+            DisableBracketedPaste,
+            LeaveAlternateScreen,
+            crossterm::cursor::Show
+        );
+        let _ = out.flush();
+    }
+}
+
+fn enter_terminal() -> std::io::Result<Terminal<CrosstermBackend<std::io::Stdout>>> {
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if ACTIVE.load(Ordering::SeqCst) {
+                // Printing now would land in the alternate screen; keep it for after restoring.
+                if let Ok(mut slot) = PANIC.lock() {
+                    slot.get_or_insert_with(|| info.to_string());
+                }
+            } else {
+                previous(info);
+            }
+        }));
+    });
+    enable_raw_mode()?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    let mut out = std::io::stdout();
+    crossterm::execute!(out, EnterAlternateScreen, EnableBracketedPaste, EnableMouseCapture)?;
+    Terminal::new(CrosstermBackend::new(out))
+}
+
+/// Runs the interface until the user quits. Returns a message for stderr on failure.
+pub async fn run(session: ChatSession, default_model: &str, system: Option<String>, demo: bool) -> Result<(), String> {
+    let session = Arc::new(session);
+    let mut app = App::new(default_model, demo);
+    app.tab_mut().system = system.clone();
+    let mut terminal = enter_terminal().map_err(|e| {
+        restore_terminal();
+        format!("The terminal could not be set up ({e}): run geminal in a terminal, or use `geminal ask`.")
+    })?;
+    let outcome = AssertUnwindSafe(event_loop(&mut terminal, &mut app, session)).catch_unwind().await;
+    restore_terminal();
+    let panic = PANIC.lock().ok().and_then(|mut p| p.take());
+    match (outcome, panic) {
+        (Ok(result), None) => result,
+        (Ok(_), Some(message)) | (Err(_), Some(message)) => Err(format!(
+            "geminal hit an internal error and closed ({}); your saved history is intact.",
+            crate::sanitize::one_line(&message, 200)
+        )),
+        (Err(_), None) => Err("geminal hit an internal error and closed; your saved history is intact.".to_owned()),
+    }
+}
+
+#[cfg(unix)]
+fn quit_signals() -> std::io::Result<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)> {
+    use tokio::signal::unix::{SignalKind, signal};
+    Ok((signal(SignalKind::terminate())?, signal(SignalKind::hangup())?))
+}
+
+async fn event_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    session: Arc<ChatSession>,
+) -> Result<(), String> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
+    let mut runner = Runner { session, tx, cancels: HashMap::new() };
+    let mut events = EventStream::new();
+    let mut frames = tokio::time::interval(FRAME_INTERVAL);
+    frames.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    #[cfg(unix)]
+    let (mut sigterm, mut sighup) = quit_signals().map_err(|e| format!("Signals could not be set up ({e})."))?;
+    draw(terminal, app)?;
+    loop {
+        #[cfg(unix)]
+        let signals = async {
+            tokio::select! {
+                _ = sigterm.recv() => {},
+                _ = sighup.recv() => {},
+            }
+        };
+        #[cfg(not(unix))]
+        let signals = std::future::pending::<()>();
+        tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(event)) => app.on_terminal(event),
+                _ => app.quit = true,
+            },
+            Some(event) = rx.recv() => {
+                if let AppEvent::TurnDone { tab, .. } | AppEvent::TurnFailedToStart { tab, .. } = &event {
+                    runner.cancels.remove(tab);
+                }
+                app.on_event(event);
+            }
+            _ = frames.tick() => {
+                let live = runner.session.engine().metrics().live();
+                if live != app.metrics {
+                    app.metrics = live;
+                    app.dirty = true;
+                }
+                if app.dirty {
+                    draw(terminal, app)?;
+                }
+            }
+            _ = signals => app.quit = true,
+        }
+        for command in std::mem::take(&mut app.commands) {
+            runner.perform(command, app);
+        }
+        if app.quit {
+            break;
+        }
+    }
+    // Stop running answers and give their final saves a moment, so nothing shown is lost.
+    for (_, cancel) in runner.cancels.drain() {
+        let _ = cancel.send(());
+    }
+    let grace = tokio::time::sleep(SHUTDOWN_GRACE);
+    tokio::pin!(grace);
+    while app.tabs.iter().any(|t| t.streaming) {
+        tokio::select! {
+            Some(event) = rx.recv() => app.on_event(event),
+            _ = &mut grace => break,
+        }
+    }
+    Ok(())
+}
+
+/// Brings caches up to date, then draws from `&App`.
+pub fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &mut App) -> Result<(), String> {
+    let size = terminal.size().map_err(|e| format!("The terminal size could not be read ({e})."))?;
+    let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+    prepare(app, area);
+    terminal.draw(|frame| view::draw(frame, app)).map_err(|e| format!("Drawing failed ({e})."))?;
+    app.dirty = false;
+    Ok(())
+}
+
+/// Renders what the next frame needs (the active tab's messages at the current width).
+pub fn prepare(app: &mut App, area: ratatui::layout::Rect) {
+    let input_rows = app.tab().input.lines().len() as u16;
+    let [_, body, ..] = view::layout(area, input_rows);
+    app.page_height = usize::from(body.height);
+    let tab = app.tab_mut();
+    tab.prepare(body.width, usize::from(body.height));
+    tab.clamp_scroll(usize::from(body.height));
+}
+
+struct Runner {
+    session: Arc<ChatSession>,
+    tx: mpsc::UnboundedSender<AppEvent>,
+    cancels: HashMap<u64, oneshot::Sender<()>>,
+}
+
+impl Runner {
+    fn store(&self) -> Option<StoreHandle> {
+        self.session.store().cloned()
+    }
+
+    fn perform(&mut self, command: Command, app: &App) {
+        let tx = self.tx.clone();
+        match command {
+            Command::Send { tab, prompt, fresh } => {
+                let Some(t) = app.tabs.iter().find(|t| t.id == tab) else { return };
+                let (cancel_tx, cancel_rx) = oneshot::channel();
+                self.cancels.insert(tab, cancel_tx);
+                let target = t.conversation_id.map_or(Target::New, Target::Conversation);
+                let (model, system, session) = (t.model.clone(), t.system.clone(), self.session.clone());
+                tokio::spawn(async move {
+                    let prepared = match session.prepare(target, prompt, Some(model.clone()), &model, system).await {
+                        Ok(mut p) => {
+                            p.fresh = fresh;
+                            p
+                        }
+                        Err(e) => {
+                            let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
+                            return;
+                        }
+                    };
+                    let cancel = async move {
+                        match cancel_rx.await {
+                            Ok(()) => TurnEvent::Cancelled,
+                            Err(_) => std::future::pending().await,
+                        }
+                    };
+                    let shown_tx = tx.clone();
+                    let mut show = move |shown| {
+                        let _ = shown_tx.send(AppEvent::Turn { tab, shown });
+                    };
+                    let run = AssertUnwindSafe(session.run(prepared, &mut show, cancel)).catch_unwind().await;
+                    let report = run.unwrap_or_else(|_| TurnReport {
+                        conversation_id: None,
+                        text: String::new(),
+                        outcome: Outcome::Failed(ApiError::Protocol {
+                            detail: "an internal error stopped this answer".into(),
+                        }),
+                        cached: false,
+                        usage: None,
+                        save_error: None,
+                    });
+                    let _ = tx.send(AppEvent::TurnDone { tab, report: Box::new(report) });
+                });
+            }
+            Command::Cancel { tab } => {
+                if let Some(cancel) = self.cancels.remove(&tab) {
+                    let _ = cancel.send(());
+                }
+            }
+            Command::Search { query, generation } => {
+                let Some(store) = self.store() else { return };
+                tokio::spawn(async move {
+                    let rows = if query.trim().is_empty() {
+                        store.call(|s| s.list_conversations(200, 0)).await.map(|list| {
+                            list.into_iter()
+                                .map(|c| HistoryRow {
+                                    conversation_id: c.id,
+                                    title: c.title,
+                                    updated_at: c.updated_at,
+                                    snippet: None,
+                                    messages: Some(c.messages),
+                                })
+                                .collect()
+                        })
+                    } else {
+                        store.call(move |s| s.search(&query, 100)).await.map(|hits| {
+                            let mut seen = std::collections::HashSet::new();
+                            hits.into_iter()
+                                .filter(|h| seen.insert(h.conversation_id))
+                                .map(|h| HistoryRow {
+                                    conversation_id: h.conversation_id,
+                                    title: h.title,
+                                    updated_at: h.updated_at,
+                                    snippet: Some(h.snippet),
+                                    messages: None,
+                                })
+                                .collect()
+                        })
+                    };
+                    let _ = tx.send(AppEvent::SearchResults { generation, rows: rows.map_err(|e| e.to_string()) });
+                });
+            }
+            Command::Preview { id } => {
+                let Some(store) = self.store() else { return };
+                tokio::spawn(async move {
+                    if let Ok(messages) = store.call(move |s| s.messages(id)).await {
+                        let _ = tx.send(AppEvent::Preview { id, messages });
+                    }
+                });
+            }
+            Command::Open { id } => {
+                let Some(store) = self.store() else { return };
+                tokio::spawn(async move {
+                    let event = match store.call(move |s| Ok((s.conversation(id)?, s.messages(id)?))).await {
+                        Ok((c, messages)) => {
+                            AppEvent::Opened { id, title: c.title, model: c.model, system: c.system_prompt, messages }
+                        }
+                        Err(e) => AppEvent::Error(e.to_string()),
+                    };
+                    let _ = tx.send(event);
+                });
+            }
+            Command::Delete { id } => {
+                let Some(store) = self.store() else { return };
+                tokio::spawn(async move {
+                    let event = match store.call(move |s| s.delete_conversation(id)).await {
+                        Ok(_) => AppEvent::Deleted { id },
+                        Err(e) => AppEvent::Error(e.to_string()),
+                    };
+                    let _ = tx.send(event);
+                });
+            }
+            Command::LoadModels => {
+                let client = self.session.client().clone();
+                tokio::spawn(async move {
+                    let models = client.list_models().await.map(|models| {
+                        models
+                            .into_iter()
+                            .filter(|m| m.supported_generation_methods.iter().any(|g| g == "generateContent"))
+                            .map(|m| m.id().to_owned())
+                            .collect()
+                    });
+                    let _ = tx.send(AppEvent::Models(models.map_err(|e| e.to_string())));
+                });
+            }
+            Command::Copy { text } => copy_to_clipboard(&text),
+        }
+    }
+}
+
+/// Puts text on the clipboard with the terminal's OSC 52, written by geminal itself for text
+/// the user chose (model output never writes the clipboard on its own).
+fn copy_to_clipboard(text: &str) {
+    use base64::Engine as _;
+    let mut end = text.len().min(MAX_COPY_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&text.as_bytes()[..end]);
+    let mut out = std::io::stdout();
+    let _ = write!(out, "\x1b]52;c;{encoded}\x07");
+    let _ = out.flush();
+}

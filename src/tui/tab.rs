@@ -1,0 +1,349 @@
+//! One tab: a conversation, its prompt input, the answer being written, and the rendered lines
+//! of its messages, cached per width so a frame costs what is visible, not the history length.
+
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui_textarea::TextArea;
+use unicode_width::UnicodeWidthChar;
+
+use super::markdown::render_markdown;
+use crate::chat::Role;
+use crate::sanitize::sanitize;
+use crate::store::MessageStatus;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub text: String,
+    pub status: MessageStatus,
+    pub model: Option<String>,
+    pub cached: bool,
+    pub error: Option<String>,
+}
+
+impl ChatMessage {
+    pub fn user(text: impl Into<String>) -> Self {
+        ChatMessage {
+            role: Role::User,
+            text: text.into(),
+            status: MessageStatus::Complete,
+            model: None,
+            cached: false,
+            error: None,
+        }
+    }
+
+    pub fn answer(model: &str) -> Self {
+        ChatMessage {
+            role: Role::Model,
+            text: String::new(),
+            status: MessageStatus::Streaming,
+            model: Some(model.to_owned()),
+            cached: false,
+            error: None,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Rendered {
+    width: u16,
+    /// `text.len()` and status when rendered: text only grows or is replaced as a whole.
+    key: (usize, u64, Option<MessageStatus>),
+    lines: Vec<Line<'static>>,
+}
+
+pub struct Tab {
+    pub id: u64,
+    pub conversation_id: Option<i64>,
+    pub title: String,
+    pub model: String,
+    pub system: Option<String>,
+    pub messages: Vec<ChatMessage>,
+    pub input: TextArea<'static>,
+    /// An answer is being written.
+    pub streaming: bool,
+    /// A sentence about the running answer ("retrying in 7s...").
+    pub notice: Option<String>,
+    pub unread: bool,
+    pub error: Option<String>,
+    /// Lines between the bottom of the conversation and the bottom of the view (0: follow).
+    pub scroll_from_bottom: usize,
+    /// Tokens of this conversation so far (prompt + output of the last answer).
+    pub tokens: u64,
+    /// Bumped whenever a message's text is replaced rather than extended.
+    pub revision: u64,
+    rendered: Vec<Rendered>,
+    /// Messages from this index on are rendered at the current width.
+    fresh_from: usize,
+}
+
+fn new_input() -> TextArea<'static> {
+    let mut input = TextArea::default();
+    input.set_placeholder_text("Ask Gemini… (Enter sends, Alt-Enter new line, ? help)");
+    input.set_cursor_line_style(Style::default());
+    input
+}
+
+impl Tab {
+    pub fn new(id: u64, model: &str) -> Self {
+        Tab {
+            id,
+            conversation_id: None,
+            title: "new chat".to_owned(),
+            model: model.to_owned(),
+            system: None,
+            messages: Vec::new(),
+            input: new_input(),
+            streaming: false,
+            notice: None,
+            unread: false,
+            error: None,
+            scroll_from_bottom: 0,
+            tokens: 0,
+            revision: 0,
+            rendered: Vec::new(),
+            fresh_from: 0,
+        }
+    }
+
+    pub fn input_text(&self) -> String {
+        self.input.lines().join("\n")
+    }
+
+    pub fn input_is_empty(&self) -> bool {
+        self.input.lines().iter().all(|l| l.is_empty())
+    }
+
+    pub fn set_input(&mut self, text: &str) {
+        self.input = new_input();
+        self.input.insert_str(text);
+    }
+
+    pub fn clear_input(&mut self) {
+        self.input = new_input();
+    }
+
+    pub fn last_answer(&self) -> Option<&ChatMessage> {
+        self.messages.iter().rev().find(|m| m.role == Role::Model && !m.text.is_empty())
+    }
+
+    pub fn last_prompt(&self) -> Option<&ChatMessage> {
+        self.messages.iter().rev().find(|m| m.role == Role::User)
+    }
+
+    /// Brings the rendered lines up to date for `width`, from the newest message back until
+    /// `height` lines above the scroll position are covered. Older messages are rendered only
+    /// when scrolled to, so opening or resizing a 5,000-message conversation costs a screenful.
+    pub fn prepare(&mut self, width: u16, height: usize) {
+        let before = self.total_lines();
+        let old_fresh_from = self.fresh_from.min(self.messages.len());
+        let resized = self.rendered.last().is_some_and(|r| r.width != width);
+        self.rendered.truncate(self.messages.len());
+        self.rendered.resize_with(self.messages.len(), Rendered::default);
+        let need = self.scroll_from_bottom.saturating_add(height);
+        let mut have = 0;
+        self.fresh_from = self.messages.len();
+        for (message, rendered) in self.messages.iter().zip(self.rendered.iter_mut()).rev() {
+            if have >= need {
+                break;
+            }
+            let key = (message.text.len(), self.revision, Some(message.status));
+            if rendered.width != width || rendered.key != key {
+                rendered.lines = render_message(message, width);
+                rendered.width = width;
+                rendered.key = key;
+            }
+            have += rendered.lines.len();
+            self.fresh_from -= 1;
+        }
+        // Text added below a reader who scrolled up must not move what they are reading.
+        // (Only lines of messages that were already on screen or below count, not older
+        // messages rendered just now above them.)
+        if self.scroll_from_bottom > 0 && !resized {
+            let after: usize =
+                self.rendered.iter().skip(old_fresh_from.max(self.fresh_from)).map(|r| r.lines.len()).sum();
+            let before = if self.fresh_from > old_fresh_from { before.min(after) } else { before };
+            self.scroll_from_bottom = (self.scroll_from_bottom + after).saturating_sub(before);
+        }
+    }
+
+    /// All lines, in order (for tests and snapshots).
+    pub fn all_lines(&self) -> Vec<&Line<'static>> {
+        self.rendered.iter().skip(self.fresh_from).flat_map(|r| r.lines.iter()).collect()
+    }
+
+    /// Lines of the messages rendered at the current width (the newest ones; see `prepare`).
+    pub fn total_lines(&self) -> usize {
+        self.rendered.iter().skip(self.fresh_from).map(|r| r.lines.len()).sum()
+    }
+
+    /// The `height` lines ending `scroll_from_bottom` lines above the bottom, walking back from
+    /// the end so the cost is what is visible.
+    pub fn visible_lines(&self, height: usize) -> Vec<Line<'static>> {
+        let mut skip = self.scroll_from_bottom;
+        let mut out: Vec<Line<'static>> = Vec::with_capacity(height);
+        'outer: for rendered in self.rendered.iter().skip(self.fresh_from).rev() {
+            for line in rendered.lines.iter().rev() {
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
+                }
+                out.push(line.clone());
+                if out.len() == height {
+                    break 'outer;
+                }
+            }
+        }
+        out.reverse();
+        out
+    }
+
+    /// Scrolls up by `n` lines, never past the top.
+    /// Scrolls up by `n` lines, never past the top (older messages are rendered on the next
+    /// frame, so the limit is only known once everything above is rendered).
+    pub fn scroll_up(&mut self, n: usize, height: usize) {
+        let target = self.scroll_from_bottom.saturating_add(n);
+        self.scroll_from_bottom =
+            if self.fresh_from == 0 { target.min(self.total_lines().saturating_sub(height)) } else { target };
+    }
+
+    /// After `prepare`, keeps the scroll position within the conversation.
+    pub fn clamp_scroll(&mut self, height: usize) {
+        if self.fresh_from == 0 {
+            self.scroll_from_bottom = self.scroll_from_bottom.min(self.total_lines().saturating_sub(height));
+        }
+    }
+
+    /// Home: renders everything (once) and shows the first message.
+    pub fn on_home(&mut self, height: usize) {
+        self.scroll_from_bottom = usize::MAX / 4;
+        if let Some(width) = self.rendered.last().map(|r| r.width) {
+            self.prepare(width, usize::MAX / 2);
+        }
+        self.clamp_scroll(height);
+    }
+
+    pub fn scroll_down(&mut self, n: usize) {
+        self.scroll_from_bottom = self.scroll_from_bottom.saturating_sub(n);
+    }
+}
+
+fn status_note(m: &ChatMessage) -> &'static str {
+    match m.status {
+        MessageStatus::Complete if m.cached => " · from cache",
+        MessageStatus::Complete => "",
+        MessageStatus::Streaming => " · writing…",
+        MessageStatus::Interrupted => " · interrupted",
+        MessageStatus::Error => " · failed",
+        MessageStatus::Blocked => " · blocked",
+    }
+}
+
+fn render_message(m: &ChatMessage, width: u16) -> Vec<Line<'static>> {
+    let (who, color) = match m.role {
+        Role::User => ("you".to_owned(), Color::Green),
+        Role::Model => (crate::sanitize::one_line(m.model.as_deref().unwrap_or("gemini"), 40), Color::Magenta),
+    };
+    let mut lines = vec![Line::from(vec![
+        Span::styled(who, Style::default().fg(color).add_modifier(Modifier::BOLD)),
+        Span::styled(status_note(m).to_owned(), Style::default().fg(Color::DarkGray)),
+    ])];
+    match m.role {
+        Role::User => lines.extend(wrap_plain(&m.text, width, Style::default())),
+        Role::Model => lines.extend(render_markdown(&m.text, width)),
+    }
+    if let Some(error) = &m.error {
+        lines.extend(wrap_plain(error, width, Style::default().fg(Color::Red)));
+    }
+    lines.push(Line::default());
+    lines
+}
+
+/// Sanitized text wrapped at word boundaries to `width` columns (wide characters never split).
+pub fn wrap_plain(text: &str, width: u16, style: Style) -> Vec<Line<'static>> {
+    let width = usize::from(width.max(1));
+    let clean = sanitize(text).replace('\t', "    ");
+    let mut out = Vec::new();
+    for para in clean.split('\n') {
+        let mut line = String::new();
+        let mut used = 0;
+        for word in para.split_inclusive(' ') {
+            let w: usize = word.chars().map(|c| c.width().unwrap_or(0)).sum();
+            if used + w > width && used > 0 {
+                out.push(Line::styled(std::mem::take(&mut line).trim_end().to_owned(), style));
+                used = 0;
+            }
+            if w > width {
+                for c in word.chars() {
+                    let cw = c.width().unwrap_or(0);
+                    if used + cw > width {
+                        out.push(Line::styled(std::mem::take(&mut line), style));
+                        used = 0;
+                    }
+                    line.push(c);
+                    used += cw;
+                }
+            } else {
+                line.push_str(word);
+                used += w;
+            }
+        }
+        out.push(Line::styled(line.trim_end().to_owned(), style));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(lines: &[Line<'_>]) -> Vec<String> {
+        lines.iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect()
+    }
+
+    #[test]
+    fn plain_text_wraps_at_words_and_never_splits_wide_characters() {
+        assert_eq!(text(&wrap_plain("one two three four", 9, Style::default())), ["one two", "three", "four"]);
+        let cjk = wrap_plain("世界世界世界", 5, Style::default());
+        assert_eq!(text(&cjk), ["世界", "世界", "世界"]);
+        assert_eq!(text(&wrap_plain("a\tb\x1b[2J", 40, Style::default())), ["a    b␛[2J"]);
+    }
+
+    #[test]
+    fn only_what_is_needed_for_the_screen_is_rendered() {
+        let mut tab = Tab::new(1, "m");
+        for i in 0..1000 {
+            tab.messages.push(ChatMessage::user(format!("message {i}")));
+        }
+        tab.prepare(40, 9);
+        assert_eq!(tab.total_lines(), 9, "three messages of three lines fill nine rows");
+        assert_eq!(text(&tab.visible_lines(3)), ["you", "message 999", ""]);
+        tab.scroll_up(30, 9);
+        tab.prepare(40, 9);
+        assert_eq!(text(&tab.visible_lines(3)), ["you", "message 989", ""]);
+        tab.on_home(9);
+        assert_eq!(tab.total_lines(), 3000);
+        assert_eq!(text(&tab.visible_lines(9))[1], "message 0");
+    }
+
+    #[test]
+    fn visible_lines_follow_the_bottom_and_scroll_back() {
+        let mut tab = Tab::new(1, "m");
+        for i in 0..10 {
+            tab.messages.push(ChatMessage::user(format!("line {i}")));
+        }
+        tab.prepare(40, 100);
+        assert_eq!(tab.total_lines(), 30, "header, text, blank per message");
+        let bottom = tab.visible_lines(3);
+        assert_eq!(text(&bottom), ["you", "line 9", ""]);
+        tab.scroll_up(3, 3);
+        assert_eq!(text(&tab.visible_lines(3)), ["you", "line 8", ""]);
+        tab.scroll_up(1000, 3);
+        tab.prepare(40, 3);
+        tab.clamp_scroll(3);
+        assert_eq!(text(&tab.visible_lines(3))[1], "line 0");
+        tab.scroll_down(1000);
+        assert_eq!(tab.scroll_from_bottom, 0);
+    }
+}

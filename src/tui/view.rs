@@ -1,0 +1,298 @@
+//! Drawing: functions of `&App` only, never changing state. Every string from the model, the
+//! history or a server passes through `sanitize` (directly or via the markdown renderer).
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+
+use super::app::{App, Confirm};
+use super::keys::{Focus, HELP};
+use super::tab::wrap_plain;
+use crate::chat::Role;
+use crate::sanitize::one_line;
+use crate::store::SearchHit;
+
+pub const MIN_WIDTH: u16 = 40;
+pub const MIN_HEIGHT: u16 = 12;
+
+/// The conversation area's height for a terminal of `height` rows with `input_rows` of prompt.
+pub fn layout(area: Rect, input_rows: u16) -> [Rect; 5] {
+    let input = (input_rows + 2).clamp(3, 10).min(area.height.saturating_sub(6).max(3));
+    Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(input),
+        Constraint::Length(1),
+    ])
+    .areas(area)
+}
+
+pub fn draw(frame: &mut Frame<'_>, app: &App) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text =
+            format!("Terminal too small: geminal needs {MIN_WIDTH}×{MIN_HEIGHT} (now {}×{}).", area.width, area.height);
+        frame.render_widget(Paragraph::new(wrap_plain(&text, area.width, Style::default().fg(Color::Yellow))), area);
+        return;
+    }
+    let tab = app.tab();
+    let [tabs_area, body, note, input_area, status] = layout(area, tab.input.lines().len() as u16);
+    draw_tab_bar(frame, app, tabs_area);
+    draw_conversation(frame, app, body);
+    draw_note(frame, app, note);
+    let mut input = tab.input.clone();
+    let title = match &tab.system {
+        Some(s) => format!(" prompt · system: {} ", one_line(s, 40)),
+        None => " prompt ".to_owned(),
+    };
+    let border = if app.focus == Focus::Chat { Color::Cyan } else { Color::DarkGray };
+    input.set_block(Block::default().borders(Borders::ALL).border_style(Style::default().fg(border)).title(title));
+    frame.render_widget(&input, input_area);
+    draw_status(frame, app, status);
+    match app.focus {
+        Focus::Help => draw_help(frame, area),
+        Focus::History | Focus::Confirm => draw_history(frame, app, area),
+        Focus::ModelPicker => draw_models(frame, app, area),
+        Focus::Chat => {}
+    }
+    if let (Focus::Confirm, Some(Confirm::DeleteConversation { id, title })) = (app.focus, &app.confirm) {
+        let text = format!("Delete conversation {id} “{}”? y / n", one_line(title, 40));
+        let popup = centered(area, (text.chars().count() as u16 + 4).min(area.width), 3);
+        frame.render_widget(Clear, popup);
+        frame.render_widget(
+            Paragraph::new(text)
+                .block(Block::default().borders(Borders::ALL).border_style(Style::default().fg(Color::Red))),
+            popup,
+        );
+    }
+}
+
+fn draw_tab_bar(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let mut spans = Vec::new();
+    for (i, tab) in app.tabs.iter().enumerate() {
+        let mark = if tab.error.is_some() {
+            Span::styled("!", Style::default().fg(Color::Red).add_modifier(Modifier::BOLD))
+        } else if tab.streaming {
+            Span::styled("●", Style::default().fg(Color::Yellow))
+        } else if tab.unread {
+            Span::styled("•", Style::default().fg(Color::Cyan))
+        } else {
+            Span::raw(" ")
+        };
+        let style = if i == app.active {
+            Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        } else {
+            Style::default().fg(Color::Gray)
+        };
+        spans.push(Span::styled(format!(" {} {} ", i + 1, one_line(&tab.title, 18)), style));
+        spans.push(mark);
+        spans.push(Span::raw(" "));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_conversation(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let tab = app.tab();
+    if tab.messages.is_empty() {
+        let hint = vec![
+            Line::default(),
+            Line::styled("Ask anything.", Style::default().add_modifier(Modifier::BOLD)),
+            Line::styled(
+                "Enter sends · Ctrl-T new tab · Ctrl-R history · F2 model · ? help",
+                Style::default().fg(Color::DarkGray),
+            ),
+        ];
+        frame.render_widget(Paragraph::new(hint).alignment(Alignment::Center), area);
+        return;
+    }
+    let lines = tab.visible_lines(usize::from(area.height));
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn draw_note(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let tab = app.tab();
+    let line = if let Some(error) = &tab.error {
+        Line::styled(one_line(error, usize::from(area.width)), Style::default().fg(Color::Red))
+    } else if let Some(notice) = &tab.notice {
+        Line::styled(one_line(notice, usize::from(area.width)), Style::default().fg(Color::Yellow))
+    } else if tab.scroll_from_bottom > 0 {
+        Line::styled(
+            format!("↑ {} lines above the bottom · End to follow", tab.scroll_from_bottom),
+            Style::default().fg(Color::DarkGray),
+        )
+    } else if let Some(flash) = &app.flash {
+        Line::styled(one_line(flash, usize::from(area.width)), Style::default().fg(Color::Green))
+    } else {
+        Line::default()
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let tab = app.tab();
+    let m = &app.metrics;
+    let retrying = app.tabs.iter().filter(|t| t.notice.as_deref().is_some_and(|n| n.contains("retrying"))).count();
+    let mut text = format!(
+        " {} · {} tokens · {} running · {} queued · {} cached",
+        one_line(&tab.model, 30),
+        tab.tokens,
+        m.in_flight.max(0),
+        m.queued.max(0),
+        m.cache_hits
+    );
+    if retrying > 0 {
+        text.push_str(&format!(" · {retrying} retrying"));
+    }
+    let right = if app.demo { " demo · F1 help " } else { " F1 help " };
+    let [left_area, right_area] =
+        Layout::horizontal([Constraint::Min(1), Constraint::Length(right.len() as u16)]).areas(area);
+    let style = Style::default().bg(Color::DarkGray).fg(Color::White);
+    frame.render_widget(Paragraph::new(one_line(&text, usize::from(left_area.width))).style(style), left_area);
+    let right_style = if app.demo { style.fg(Color::Yellow).add_modifier(Modifier::BOLD) } else { style };
+    frame.render_widget(Paragraph::new(right).style(right_style), right_area);
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
+}
+
+fn draw_help(frame: &mut Frame<'_>, area: Rect) {
+    let keys_width = HELP.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(10);
+    let lines: Vec<Line<'_>> = HELP
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!(" {k:<keys_width$}  "), Style::default().fg(Color::Cyan)),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    let what_width = HELP.iter().map(|(_, w)| w.chars().count()).max().unwrap_or(10);
+    let popup = centered(area, (keys_width + what_width + 6) as u16, lines.len() as u16 + 2);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" keys · Esc closes ")),
+        popup,
+    );
+}
+
+/// A snippet with its match markers turned into highlighted spans.
+fn snippet_line(snippet: &str, width: usize) -> Line<'static> {
+    let clean = one_line(snippet, width.saturating_sub(4));
+    let mut spans = vec![Span::raw("   ")];
+    let mut highlighted = false;
+    for part in clean.split_inclusive([SearchHit::MARK_START, SearchHit::MARK_END]) {
+        let (text, marker) = match part.chars().last() {
+            Some(c @ (SearchHit::MARK_START | SearchHit::MARK_END)) => (&part[..part.len() - c.len_utf8()], Some(c)),
+            _ => (part, None),
+        };
+        let style = if highlighted {
+            Style::default().fg(Color::Black).bg(Color::Yellow)
+        } else {
+            Style::default().fg(Color::Gray)
+        };
+        spans.push(Span::styled(text.to_owned(), style));
+        if let Some(m) = marker {
+            highlighted = m == SearchHit::MARK_START;
+        }
+    }
+    Line::from(spans)
+}
+
+fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let popup = centered(area, area.width.saturating_sub(4), area.height.saturating_sub(2));
+    frame.render_widget(Clear, popup);
+    let block =
+        Block::default().borders(Borders::ALL).title(" history · type to search · Enter opens · Del deletes · Esc ");
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    let [query_area, body] = Layout::vertical([Constraint::Length(2), Constraint::Min(1)]).areas(inner);
+    let h = &app.history;
+    let status = if h.loading { " …" } else { "" };
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(" search: ", Style::default().fg(Color::Cyan)),
+            Span::raw(one_line(&h.query, 200)),
+            Span::styled("▏", Style::default().fg(Color::Cyan)),
+            Span::styled(status, Style::default().fg(Color::DarkGray)),
+        ])),
+        query_area,
+    );
+    let [list_area, preview_area] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
+    let width = usize::from(list_area.width);
+    let mut lines = Vec::new();
+    if let Some(error) = &h.error {
+        lines.extend(wrap_plain(error, list_area.width, Style::default().fg(Color::Red)));
+    } else if h.rows.is_empty() && !h.loading {
+        lines.push(Line::styled(" no conversations match", Style::default().fg(Color::DarkGray)));
+    }
+    let now = crate::store::now_ms();
+    for (i, row) in h.rows.iter().enumerate() {
+        let selected = i == h.selected;
+        let style = if selected { Style::default().add_modifier(Modifier::REVERSED) } else { Style::default() };
+        let size = row.messages.map(|n| format!(" · {n} msgs")).unwrap_or_default();
+        let head = format!(
+            " #{} {} ({}{size})",
+            row.conversation_id,
+            one_line(&row.title, 60),
+            crate::format::ago(row.updated_at, now)
+        );
+        lines.push(Line::styled(one_line(&head, width), style));
+        if let Some(snippet) = &row.snippet {
+            lines.push(snippet_line(snippet, width));
+        }
+    }
+    // Keep the selection in view.
+    let selected_line = h.rows.iter().take(h.selected).map(|r| 1 + usize::from(r.snippet.is_some())).sum::<usize>();
+    let skip = selected_line.saturating_sub(usize::from(list_area.height).saturating_sub(3));
+    frame.render_widget(Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>()), list_area);
+    let mut preview = Vec::new();
+    if let Some((_, messages)) = &h.preview {
+        for m in messages.iter().take(40) {
+            let (who, color) = if m.role == Role::User { ("you", Color::Green) } else { ("gemini", Color::Magenta) };
+            preview.push(Line::styled(who, Style::default().fg(color).add_modifier(Modifier::BOLD)));
+            preview.extend(
+                wrap_plain(&m.text, preview_area.width.saturating_sub(1), Style::default()).into_iter().take(12),
+            );
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(preview)
+            .block(Block::default().borders(Borders::LEFT).border_style(Style::default().fg(Color::DarkGray))),
+        preview_area,
+    );
+}
+
+fn draw_models(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let height = (app.models.len() as u16 + 2).clamp(3, area.height.saturating_sub(2));
+    let popup = centered(area, 50, height);
+    frame.render_widget(Clear, popup);
+    let lines: Vec<Line<'_>> = if app.models.is_empty() {
+        vec![Line::styled(" loading the model list…", Style::default().fg(Color::DarkGray))]
+    } else {
+        app.models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let style = if i == app.model_selected {
+                    Style::default().add_modifier(Modifier::REVERSED)
+                } else {
+                    Style::default()
+                };
+                Line::styled(format!(" {}", one_line(m, 46)), style)
+            })
+            .collect()
+    };
+    let skip = app.model_selected.saturating_sub(usize::from(height.saturating_sub(3)));
+    frame.render_widget(
+        Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>())
+            .block(Block::default().borders(Borders::ALL).title(" model for this tab · Enter · Esc ")),
+        popup,
+    );
+}

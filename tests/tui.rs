@@ -1,0 +1,274 @@
+//! The full-screen interface drawn on a test backend: snapshots of the main screens, and the
+//! hostile corpus through the real render path (no cell holds a control character; the bytes a
+//! real terminal would receive carry no OSC/DCS/APC/PM/SOS and no CSI but the app's own).
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use geminal::chat::{Outcome, Shown, TurnReport};
+use geminal::gemini::ApiError;
+use geminal::store::{MessageStatus, StoredMessage};
+use geminal::tui::app::{App, AppEvent};
+use geminal::tui::history::HistoryRow;
+use geminal::tui::keys::Action;
+use ratatui::Terminal;
+use ratatui::backend::{CrosstermBackend, TestBackend};
+
+const ANSWER: &str = "## Ownership in Rust\n\nEvery value has **one owner**; borrowing lends it *without* moving it.\n\n```rust\nfn main() {\n    let s = String::from(\"hi\");\n    let r = &s;\n    println!(\"{r}\");\n}\n```\n\n| rule | meaning |\n|---|---|\n| one owner | freed when the owner goes |\n| `&T` | many readers |\n\n- moves transfer ownership\n- borrows do not\n";
+
+fn key(code: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.on_terminal(key(KeyCode::Char(c)));
+    }
+}
+
+fn report(text: &str, outcome: Outcome) -> Box<TurnReport> {
+    Box::new(TurnReport {
+        conversation_id: Some(1),
+        text: text.into(),
+        outcome,
+        cached: false,
+        usage: None,
+        save_error: None,
+    })
+}
+
+/// Sends `prompt` in the active tab and streams `answer` into it in three pieces.
+fn ask(app: &mut App, prompt: &str, answer: &str, finish: bool) {
+    type_text(app, prompt);
+    app.on_terminal(key(KeyCode::Enter));
+    let tab = app.tab().id;
+    app.commands.clear();
+    let chars: Vec<char> = answer.chars().collect();
+    for piece in chars.chunks(chars.len().div_ceil(3).max(1)) {
+        app.on_event(AppEvent::Turn { tab, shown: Shown::Text(piece.iter().collect()) });
+    }
+    if finish {
+        app.on_event(AppEvent::TurnDone { tab, report: report(answer, Outcome::Complete) });
+    }
+}
+
+fn screen(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    geminal::tui::draw(&mut terminal, app).unwrap();
+    terminal
+}
+
+#[test]
+fn empty_tab() {
+    let mut app = App::new("gemini-flash-latest", true);
+    insta::assert_snapshot!(screen(&mut app, 80, 20).backend());
+}
+
+#[test]
+fn a_streamed_markdown_answer_with_code_and_a_table() {
+    let mut app = App::new("gemini-flash-latest", false);
+    ask(&mut app, "explain rust ownership", ANSWER, true);
+    insta::assert_snapshot!(screen(&mut app, 80, 40).backend());
+}
+
+#[test]
+fn several_tabs_with_status_marks() {
+    let mut app = App::new("gemini-flash-latest", false);
+    ask(&mut app, "first question", "The first answer is done.", true);
+    app.on_action(Action::NewTab);
+    ask(&mut app, "second question", "Still writing this one", false);
+    app.on_action(Action::NewTab);
+    ask(&mut app, "third question", "", false);
+    let third = app.tab().id;
+    app.on_event(AppEvent::TurnDone {
+        tab: third,
+        report: report("", Outcome::Failed(ApiError::RateLimited { retry_after: None })),
+    });
+    app.on_action(Action::NewTab);
+    ask(&mut app, "fourth question", "Writing", false);
+    // A background tab that finished while we were away is marked unread.
+    let second = app.tabs[1].id;
+    app.on_event(AppEvent::TurnDone {
+        tab: second,
+        report: report("Still writing this one, now done.", Outcome::Complete),
+    });
+    app.on_action(Action::GoToTab(0));
+    insta::assert_snapshot!(screen(&mut app, 90, 16).backend());
+}
+
+#[test]
+fn an_error_in_a_tab() {
+    let mut app = App::new("gemini-flash-latest", false);
+    type_text(&mut app, "hello");
+    app.on_terminal(key(KeyCode::Enter));
+    let tab = app.tab().id;
+    app.on_event(AppEvent::Turn { tab, shown: Shown::Text("Partial answ".into()) });
+    app.on_event(AppEvent::TurnDone {
+        tab,
+        report: report(
+            "Partial answ",
+            Outcome::Failed(ApiError::Truncated { detail: "the connection was cut mid-answer".into() }),
+        ),
+    });
+    insta::assert_snapshot!(screen(&mut app, 80, 16).backend());
+}
+
+#[test]
+fn the_help_overlay() {
+    let mut app = App::new("gemini-flash-latest", false);
+    app.on_terminal(key(KeyCode::Char('?')));
+    insta::assert_snapshot!(screen(&mut app, 90, 24).backend());
+}
+
+#[test]
+fn the_history_browser_with_a_search() {
+    let mut app = App::new("gemini-flash-latest", false);
+    app.on_action(Action::OpenHistory);
+    type_text(&mut app, "migrat*");
+    let generation = app.history.generation;
+    let rows = vec![
+        HistoryRow {
+            conversation_id: 12,
+            title: "why do birds migrate?".into(),
+            updated_at: 0,
+            snippet: Some("why do birds \u{E000}migrate\u{E001} every autumn?".into()),
+            messages: None,
+        },
+        HistoryRow {
+            conversation_id: 7,
+            title: "arctic terns".into(),
+            updated_at: 0,
+            snippet: Some("the longest \u{E000}migration\u{E001} of any bird".into()),
+            messages: None,
+        },
+    ];
+    app.on_event(AppEvent::SearchResults { generation, rows: Ok(rows) });
+    let message = |id, role, text: &str| StoredMessage {
+        id,
+        conversation_id: 12,
+        role,
+        text: text.into(),
+        model: None,
+        status: MessageStatus::Complete,
+        error: None,
+        prompt_tokens: None,
+        output_tokens: None,
+        cached: false,
+        created_at: 0,
+    };
+    app.on_event(AppEvent::Preview {
+        id: 12,
+        messages: vec![
+            message(1, geminal::chat::Role::User, "why do birds migrate every autumn?"),
+            message(2, geminal::chat::Role::Model, "Birds migrate to follow food and daylight."),
+        ],
+    });
+    insta::assert_snapshot!(screen(&mut app, 100, 20).backend());
+}
+
+#[test]
+fn a_tiny_terminal_gets_a_short_message() {
+    let mut app = App::new("gemini-flash-latest", false);
+    insta::assert_snapshot!(screen(&mut app, 30, 8).backend());
+}
+
+/// What a crossterm backend writes, kept for inspection.
+#[derive(Clone, Default)]
+struct SharedBytes(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBytes {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn forbidden(c: char) -> bool {
+    (c.is_control() && c != '\n')
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}' | '\u{200e}' | '\u{200f}' | '\u{feff}' | '\u{61c}')
+}
+
+/// Checks terminal bytes: escape sequences only of the kinds the app itself writes.
+fn assert_only_own_sequences(bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    assert!(
+        !text.contains('\u{9b}') && !text.contains('\u{9d}') && !text.contains('\u{90}'),
+        "8-bit C1 control written"
+    );
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != 0x1b {
+            assert!(
+                bytes[i] >= 0x20 || bytes[i] == b'\n' || bytes[i] == b'\r',
+                "raw control byte {:#x} at {i}",
+                bytes[i]
+            );
+            i += 1;
+            continue;
+        }
+        let next = bytes.get(i + 1).copied().unwrap_or(0);
+        assert_eq!(next, b'[', "ESC {:?} (OSC/DCS/APC/PM/SOS or other) at {i}", next as char);
+        let mut j = i + 2;
+        while j < bytes.len() && !(0x40..=0x7e).contains(&bytes[j]) {
+            j += 1;
+        }
+        let params = String::from_utf8_lossy(&bytes[i + 2..j]).into_owned();
+        let final_byte = bytes.get(j).copied().unwrap_or(0) as char;
+        let allowed =
+            matches!(final_byte, 'm' | 'H' | 'J' | 'K') || (params == "?25" && matches!(final_byte, 'l' | 'h'));
+        assert!(allowed, "CSI {params}{final_byte} is not one of the app's own");
+        i = j + 1;
+    }
+}
+
+#[test]
+fn hostile_text_never_reaches_a_cell_or_the_terminal() {
+    let hostile = geminal::gemini::fake::hostile_answer();
+    let mut app = App::new("gemini-flash-latest", false);
+    // In the answer, in a code block, in a table, in the prompt, in the title and in an error.
+    let answer =
+        format!("{hostile}\n```\n{hostile}\n```\n| a | b |\n|---|---|\n| {} | x |\n", hostile.replace('\n', " "));
+    ask(&mut app, &format!("tell me {}", geminal::gemini::fake::HOSTILE_PAYLOADS[0]), &answer, false);
+    let tab = app.tab().id;
+    app.on_event(AppEvent::TurnDone {
+        tab,
+        report: report(&answer, Outcome::Failed(ApiError::BadRequest { detail: hostile.replace('\n', " ") })),
+    });
+    let terminal = screen(&mut app, 100, 60);
+    for cell in terminal.backend().buffer().content() {
+        assert!(!cell.symbol().chars().any(forbidden), "cell holds {:?}", cell.symbol());
+    }
+    let bytes = SharedBytes::default();
+    let mut real = Terminal::new(CrosstermBackend::new(bytes.clone())).unwrap();
+    geminal::tui::prepare(&mut app, ratatui::layout::Rect::new(0, 0, 100, 60));
+    real.resize(ratatui::layout::Rect::new(0, 0, 100, 60)).unwrap();
+    real.draw(|f| geminal::tui::view::draw(f, &app)).unwrap();
+    let written = bytes.0.lock().unwrap().clone();
+    assert!(written.len() > 1000, "the frame was written");
+    assert_only_own_sequences(&written);
+}
+
+#[test]
+fn streaming_follows_the_bottom_only_when_the_user_is_there() {
+    let mut app = App::new("m", false);
+    let long: String = (0..80).map(|i| format!("line {i}\n\n")).collect();
+    ask(&mut app, "long", &long, true);
+    screen(&mut app, 60, 20);
+    app.on_action(Action::ScrollUp(5));
+    assert_eq!(app.tab().scroll_from_bottom, 5);
+    // New text while scrolled up: the view stays put.
+    type_text(&mut app, "more");
+    app.on_terminal(key(KeyCode::Enter));
+    let tab = app.tab().id;
+    app.on_event(AppEvent::Turn { tab, shown: Shown::Text("new text".into()) });
+    assert_eq!(app.tab().scroll_from_bottom, 0, "sending returns to the bottom");
+    screen(&mut app, 60, 20);
+    app.on_action(Action::ScrollUp(4));
+    let before = app.tab().visible_lines(10);
+    app.on_event(AppEvent::Turn { tab, shown: Shown::Text("\n\nmany\n\nnew\n\nlines".into()) });
+    screen(&mut app, 60, 20);
+    assert_eq!(app.tab().visible_lines(10), before, "the view stays put while the answer grows below");
+    app.on_action(Action::ScrollBottom);
+    assert_eq!(app.tab().scroll_from_bottom, 0);
+}

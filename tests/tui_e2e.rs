@@ -1,0 +1,145 @@
+//! End to end in a real terminal: drives `geminal --demo` in tmux like a person would: three
+//! tabs streaming at once, switching, stopping one with Esc, the history browser with a search,
+//! reopening a conversation, quitting; then checks the database holds all of it and the terminal
+//! is back in its normal state. Needs tmux (CI installs it; GEMINAL_E2E_REQUIRE=1 makes its
+//! absence a failure instead of a skip).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").args(args).output().expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", &self.session];
+        args.extend_from_slice(keys);
+        self.run(&args);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    fn text(&self, text: &str) {
+        self.run(&["send-keys", "-t", &self.session, "-l", text]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", &self.session])
+    }
+
+    #[track_caller]
+    fn wait_for(&self, what: impl Fn(&str) -> bool, label: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if what(&screen) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {label}; screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn pane(&self, format: &str) -> String {
+        self.run(&["display-message", "-p", "-t", &self.session, format]).trim().to_owned()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.session]).output();
+    }
+}
+
+fn have_tmux() -> bool {
+    Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn three_tabs_stream_at_once_and_everything_is_saved() {
+    if !have_tmux() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite3");
+    let stty = dir.path().join("stty.txt");
+    let tmux = Tmux { session: format!("geminal-e2e-{}", std::process::id()) };
+    let bin = env!("CARGO_BIN_EXE_geminal");
+    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "120", "-y", "40", "bash", "--norc", "--noprofile"]);
+    tmux.text(&format!(
+        "env -u GEMINI_API_KEY -u GOOGLE_API_KEY HOME={home} {bin} --demo --db {db}; stty -a > {stty}; echo GEMINAL-EXITED-$?",
+        home = dir.path().display(),
+        db = db.display(),
+        stty = stty.display()
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
+    assert_eq!(tmux.pane("#{alternate_on}"), "1", "the interface uses the alternate screen");
+
+    for (i, prompt) in
+        ["why do birds migrate?", "explain rust ownership and borrowing", "how does sqlite wal mode work?"]
+            .iter()
+            .enumerate()
+    {
+        if i > 0 {
+            tmux.keys(&["C-t"]);
+        }
+        tmux.text(prompt);
+        tmux.keys(&["Enter"]);
+    }
+    let screen = tmux.wait_for(|s| s.matches('●').count() >= 2, "several tabs streaming at once");
+    assert!(screen.contains(" 3 "), "three tabs:\n{screen}");
+    // Switch to the second tab and stop its answer.
+    tmux.keys(&["C-Left"]);
+    tmux.wait_for(|s| s.contains("explain rust ownership"), "the second tab");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for(|s| s.contains("interrupted"), "the stopped answer marked interrupted");
+    // Let the other two finish.
+    tmux.wait_for(|s| !s.contains('●'), "every answer finished");
+
+    // The history browser: search, then reopen a conversation in a tab.
+    tmux.keys(&["C-r"]);
+    tmux.wait_for(|s| s.contains("history"), "the history browser");
+    tmux.text("migrat*");
+    tmux.wait_for(|s| s.contains("why do birds migrate?") && s.contains("#1"), "the search result");
+    tmux.keys(&["Enter"]);
+    let screen =
+        tmux.wait_for(|s| s.contains(" 4 ") && s.contains("Birds migrate"), "the reopened conversation in a new tab");
+    assert!(screen.contains("why do birds migrate?"), "{screen}");
+
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+    assert_eq!(tmux.pane("#{alternate_on}"), "0", "back on the main screen");
+    assert_eq!(tmux.pane("#{mouse_any_flag}"), "0", "mouse reporting is off");
+    let modes = std::fs::read_to_string(&stty).unwrap();
+    assert!(modes.contains(" icanon") && modes.contains(" echo "), "cooked mode restored: {modes}");
+
+    check_database(&db);
+}
+
+fn check_database(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    let statuses: Vec<(String, String, i64)> = conn
+        .prepare("SELECT c.title, m.status, length(m.text) FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.role = 'model' ORDER BY m.id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(statuses.len(), 3, "{statuses:?}");
+    let interrupted: Vec<_> = statuses.iter().filter(|(_, s, _)| s == "interrupted").collect();
+    assert_eq!(interrupted.len(), 1, "{statuses:?}");
+    assert!(interrupted[0].0.contains("rust"), "{statuses:?}");
+    assert!(statuses.iter().filter(|(_, s, n)| s == "complete" && *n > 200).count() == 2, "{statuses:?}");
+}
