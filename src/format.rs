@@ -27,9 +27,42 @@ pub fn date(ms: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// Untrusted text on one line, cut to at most `columns` terminal columns (wide characters
+/// count two) with an ellipsis.
+pub fn fit(text: &str, columns: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let line = crate::sanitize::one_line(text, usize::MAX);
+    let total: usize = line.chars().map(|c| c.width().unwrap_or(0)).sum();
+    if total <= columns {
+        return line;
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in line.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > columns {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    if columns > 0 {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fitting_counts_columns_not_characters() {
+        assert_eq!(fit("short", 10), "short");
+        assert_eq!(fit("世界世界世界", 7), "世界世…");
+        assert_eq!(fit("abcdefgh", 5), "abcd…");
+        assert_eq!(fit("a\x1b[2Jb", 20), "a␛[2Jb");
+    }
 
     #[test]
     fn dates_and_ages_read_well() {

@@ -90,7 +90,7 @@ impl StreamSanitizer {
 /// result is cut at `max_chars` with an ellipsis. For error messages, titles and status lines.
 pub fn one_line(text: &str, max_chars: usize) -> String {
     let clean = sanitize(text);
-    let mut out = String::with_capacity(clean.len().min(max_chars * 4));
+    let mut out = String::with_capacity(clean.len().min(max_chars.saturating_mul(4)));
     let mut count = 0;
     for word in clean.split_whitespace() {
         let needed = word.chars().count() + usize::from(count > 0);
@@ -146,5 +146,6 @@ mod tests {
         assert_eq!(one_line("  a\n\nb\tc  ", 80), "a b c");
         assert_eq!(one_line("abcdef ghijkl", 8), "abcdef…");
         assert_eq!(one_line("abcdefghijkl", 5), "abcd…");
+        assert_eq!(one_line("no limit", usize::MAX), "no limit");
     }
 }

@@ -272,3 +272,36 @@ fn streaming_follows_the_bottom_only_when_the_user_is_there() {
     app.on_action(Action::ScrollBottom);
     assert_eq!(app.tab().scroll_from_bottom, 0);
 }
+
+#[test]
+fn wide_characters_never_break_the_layout() {
+    let mut app = App::new("gemini-flash-latest", false);
+    ask(
+        &mut app,
+        "世界で一番長い川は？🦀",
+        "世界で一番長い川はナイル川です。👨‍👩‍👧 家族\n\n| 川 | 長さ |\n|---|---|\n| ナイル川 | 6650 km |\n\n```\n漢字のコード 🦀\n```\n",
+        true,
+    );
+    app.on_action(Action::NewTab);
+    type_text(&mut app, "中文输入");
+    let terminal = screen(&mut app, 50, 24);
+    let buffer = terminal.backend().buffer();
+    // No wide character hangs over the right edge of a row.
+    let mut rows = Vec::new();
+    for y in 0..buffer.area.height {
+        let (mut x, mut row) = (0, String::new());
+        while x < buffer.area.width {
+            let symbol = buffer[(x, y)].symbol();
+            let w = unicode_width::UnicodeWidthStr::width(symbol).max(1) as u16;
+            assert!(x + w <= buffer.area.width, "row {y}: {symbol:?} at column {x} spills over the edge");
+            row.push_str(symbol);
+            x += w;
+        }
+        rows.push(row);
+    }
+    // The prompt box's right border is intact on its rows.
+    let input_rows: Vec<&String> = rows.iter().filter(|r| r.starts_with('│')).collect();
+    assert!(!input_rows.is_empty() && input_rows.iter().all(|r| r.ends_with('│')), "{rows:#?}");
+    app.on_action(Action::GoToTab(0));
+    insta::assert_snapshot!(screen(&mut app, 50, 24).backend());
+}

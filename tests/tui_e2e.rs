@@ -143,3 +143,51 @@ fn check_database(db: &Path) {
     assert!(interrupted[0].0.contains("rust"), "{statuses:?}");
     assert!(statuses.iter().filter(|(_, s, n)| s == "complete" && *n > 200).count() == 2, "{statuses:?}");
 }
+
+#[test]
+fn sigterm_and_sighup_restore_the_terminal_and_keep_the_partial_answer() {
+    if !have_tmux() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    for signal in ["TERM", "HUP"] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("history.sqlite3");
+        let stty = dir.path().join("stty.txt");
+        let tmux = Tmux { session: format!("geminal-sig-{signal}-{}", std::process::id()) };
+        tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "100", "-y", "30", "bash", "--norc", "--noprofile"]);
+        // The database path is unique to this run: it finds the process to signal.
+        let marker = db.display().to_string();
+        tmux.text(&format!(
+            "HOME={home} {bin} --demo --db {db}; stty -a > {stty}; echo GEMINAL-EXITED",
+            home = dir.path().display(),
+            bin = env!("CARGO_BIN_EXE_geminal"),
+            db = db.display(),
+            stty = stty.display()
+        ));
+        tmux.keys(&["Enter"]);
+        tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
+        tmux.text("why do birds migrate?");
+        tmux.keys(&["Enter"]);
+        tmux.wait_for(|s| s.contains("Birds migrate"), "the answer streaming");
+        let sent = Instant::now();
+        let killed = Command::new("pkill")
+            .args([&format!("-{signal}"), "-f", &format!("geminal --demo --db {marker}")])
+            .status()
+            .unwrap();
+        assert!(killed.success(), "SIG{signal}: no process matched");
+        tmux.wait_for(|s| s.contains("GEMINAL-EXITED"), "geminal to exit");
+        assert!(sent.elapsed() < Duration::from_secs(3), "SIG{signal}: took {:?}", sent.elapsed());
+        assert_eq!(tmux.pane("#{alternate_on}"), "0", "SIG{signal}: back on the main screen");
+        let modes = std::fs::read_to_string(&stty).unwrap();
+        assert!(modes.contains(" icanon") && modes.contains(" echo "), "SIG{signal}: cooked mode: {modes}");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let (status, len): (String, i64) = conn
+            .query_row("SELECT status, length(text) FROM messages WHERE role = 'model'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(status, "interrupted", "SIG{signal}");
+        assert!(len > 10, "SIG{signal}: the partial answer was saved ({len} bytes)");
+    }
+}

@@ -87,7 +87,7 @@ fn draw_tab_bar(frame: &mut Frame<'_>, app: &App, area: Rect) {
         } else {
             Style::default().fg(Color::Gray)
         };
-        spans.push(Span::styled(format!(" {} {} ", i + 1, one_line(&tab.title, 18)), style));
+        spans.push(Span::styled(format!(" {} {} ", i + 1, crate::format::fit(&tab.title, 18)), style));
         spans.push(mark);
         spans.push(Span::raw(" "));
     }
@@ -150,7 +150,8 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let [left_area, right_area] =
         Layout::horizontal([Constraint::Min(1), Constraint::Length(right.len() as u16)]).areas(area);
     let style = Style::default().bg(Color::DarkGray).fg(Color::White);
-    frame.render_widget(Paragraph::new(one_line(&text, usize::from(left_area.width))).style(style), left_area);
+    frame
+        .render_widget(Paragraph::new(crate::format::fit(&text, usize::from(left_area.width))).style(style), left_area);
     let right_style = if app.demo { style.fg(Color::Yellow).add_modifier(Modifier::BOLD) } else { style };
     frame.render_widget(Paragraph::new(right).style(right_style), right_area);
 }
@@ -243,7 +244,7 @@ fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
             one_line(&row.title, 60),
             crate::format::ago(row.updated_at, now)
         );
-        lines.push(Line::styled(one_line(&head, width), style));
+        lines.push(Line::styled(crate::format::fit(&head, width), style));
         if let Some(snippet) = &row.snippet {
             lines.push(snippet_line(snippet, width));
         }
