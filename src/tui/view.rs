@@ -258,9 +258,12 @@ fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
         for m in messages.iter().take(40) {
             let (who, color) = if m.role == Role::User { ("you", Color::Green) } else { ("gemini", Color::Magenta) };
             preview.push(Line::styled(who, Style::default().fg(color).add_modifier(Modifier::BOLD)));
-            preview.extend(
-                wrap_plain(&m.text, preview_area.width.saturating_sub(1), Style::default()).into_iter().take(12),
-            );
+            let width = preview_area.width.saturating_sub(1);
+            let body = match m.role {
+                Role::User => wrap_plain(&m.text, width, Style::default()),
+                Role::Model => super::markdown::render_markdown(&m.text, width),
+            };
+            preview.extend(body.into_iter().take(12));
         }
     }
     frame.render_widget(
