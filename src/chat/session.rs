@@ -177,14 +177,7 @@ impl ChatSession {
             report.text = answer.text.clone();
             report.cached = true;
             self.engine.metrics().cache_hit();
-            if let (Some(store), Some(conversation)) = (&self.store, conversation_id) {
-                let message = NewMessage {
-                    role: Role::Model,
-                    text: answer.text.clone(),
-                    model: Some(turn.model.clone()),
-                    status: MessageStatus::Complete,
-                    cached: true,
-                };
+            if let Some(store) = &self.store {
                 let metric = Metric {
                     model: turn.model.clone(),
                     outcome: "ok".into(),
@@ -192,31 +185,31 @@ impl ChatSession {
                     latency_ms: Some(started.elapsed().as_millis() as i64),
                     ..Metric::default()
                 };
+                let model = turn.model.clone();
                 let saved = store
                     .call(move |s| {
-                        let id = s.add_message(conversation, &message)?;
-                        s.update_message(
-                            id,
-                            &MessageUpdate {
-                                text: message.text.clone(),
+                        // The hit is saved like any answer (when history is kept), marked cached.
+                        if let Some(conversation) = conversation_id {
+                            let message = NewMessage {
+                                role: Role::Model,
+                                text: answer.text.clone(),
+                                model: Some(model),
+                                status: MessageStatus::Complete,
+                                cached: true,
+                            };
+                            let id = s.add_message(conversation, &message)?;
+                            let update = MessageUpdate {
+                                text: message.text,
                                 prompt_tokens: answer.prompt_tokens,
                                 output_tokens: answer.output_tokens,
                                 ..MessageUpdate::default()
-                            },
-                        )?;
+                            };
+                            s.update_message(id, &update)?;
+                        }
                         s.record_metric(&metric)
                     })
                     .await;
                 report.save_error = report.save_error.or(saved.err());
-            } else if let Some(store) = &self.store {
-                let metric = Metric {
-                    model: turn.model.clone(),
-                    outcome: "ok".into(),
-                    cached: true,
-                    latency_ms: Some(started.elapsed().as_millis() as i64),
-                    ..Metric::default()
-                };
-                let _ = store.call(move |s| s.record_metric(&metric)).await;
             }
             return report;
         }

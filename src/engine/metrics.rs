@@ -114,25 +114,11 @@ impl EngineMetrics {
         }
     }
 
+    /// The counters with latency percentiles (sorts the recent latencies: not for every frame).
     pub fn snapshot(&self) -> MetricsSnapshot {
         let (latency_p50_ms, latency_p95_ms) = percentiles(&self.latencies_ms);
         let (first_token_p50_ms, first_token_p95_ms) = percentiles(&self.first_tokens_ms);
-        MetricsSnapshot {
-            requests: self.requests.load(Ordering::Relaxed),
-            in_flight: self.in_flight.load(Ordering::Relaxed),
-            queued: self.queued.load(Ordering::Relaxed),
-            retries: self.retries.load(Ordering::Relaxed),
-            succeeded: self.succeeded.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
-            cancelled: self.cancelled.load(Ordering::Relaxed),
-            cache_hits: self.cache_hits.load(Ordering::Relaxed),
-            tokens_in: self.tokens_in.load(Ordering::Relaxed),
-            tokens_out: self.tokens_out.load(Ordering::Relaxed),
-            latency_p50_ms,
-            latency_p95_ms,
-            first_token_p50_ms,
-            first_token_p95_ms,
-        }
+        MetricsSnapshot { latency_p50_ms, latency_p95_ms, first_token_p50_ms, first_token_p95_ms, ..self.live() }
     }
 }
 
