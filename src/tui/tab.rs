@@ -50,7 +50,11 @@ struct Rendered {
     width: u16,
     /// `text.len()` and status when rendered: text only grows or is replaced as a whole.
     key: (usize, u64, Option<MessageStatus>),
-    lines: Vec<Line<'static>>,
+    /// How many lines the message takes at `width`.
+    count: usize,
+    /// The lines themselves, kept only near the view (memory stays a few screens' worth
+    /// however long the conversation).
+    lines: Option<Vec<Line<'static>>>,
 }
 
 pub struct Tab {
@@ -136,12 +140,20 @@ impl Tab {
     /// `height` lines above the scroll position are covered. Older messages are rendered only
     /// when scrolled to, so opening or resizing a 5,000-message conversation costs a screenful.
     pub fn prepare(&mut self, width: u16, height: usize) {
+        let need = self.scroll_from_bottom.saturating_add(height);
+        // Lines (counted from the bottom) whose rendering is kept: the view and a screen around it.
+        let keep = self.scroll_from_bottom.saturating_sub(height)..need.saturating_add(height);
+        self.render_back(width, need, keep);
+    }
+
+    /// Renders from the newest message back until `need` lines are known, keeping the lines of
+    /// messages inside `keep` (lines from the bottom) and only the line counts of the others.
+    fn render_back(&mut self, width: u16, need: usize, keep: std::ops::Range<usize>) {
         let before = self.total_lines();
         let old_fresh_from = self.fresh_from.min(self.messages.len());
         let resized = self.rendered.last().is_some_and(|r| r.width != width);
         self.rendered.truncate(self.messages.len());
         self.rendered.resize_with(self.messages.len(), Rendered::default);
-        let need = self.scroll_from_bottom.saturating_add(height);
         let mut have = 0;
         self.fresh_from = self.messages.len();
         for (message, rendered) in self.messages.iter().zip(self.rendered.iter_mut()).rev() {
@@ -149,33 +161,40 @@ impl Tab {
                 break;
             }
             let key = (message.text.len(), self.revision, Some(message.status));
-            if rendered.width != width || rendered.key != key {
-                rendered.lines = render_message(message, width);
+            let stale = rendered.width != width || rendered.key != key;
+            let below = have;
+            let near = |count: usize| below < keep.end && below + count > keep.start;
+            if stale || (rendered.lines.is_none() && near(rendered.count)) {
+                let lines = render_message(message, width);
+                rendered.count = lines.len();
                 rendered.width = width;
                 rendered.key = key;
+                rendered.lines = Some(lines);
             }
-            have += rendered.lines.len();
+            if !near(rendered.count) {
+                rendered.lines = None;
+            }
+            have += rendered.count;
             self.fresh_from -= 1;
         }
         // Text added below a reader who scrolled up must not move what they are reading.
         // (Only lines of messages that were already on screen or below count, not older
         // messages rendered just now above them.)
         if self.scroll_from_bottom > 0 && !resized {
-            let after: usize =
-                self.rendered.iter().skip(old_fresh_from.max(self.fresh_from)).map(|r| r.lines.len()).sum();
+            let after: usize = self.rendered.iter().skip(old_fresh_from.max(self.fresh_from)).map(|r| r.count).sum();
             let before = if self.fresh_from > old_fresh_from { before.min(after) } else { before };
             self.scroll_from_bottom = (self.scroll_from_bottom + after).saturating_sub(before);
         }
     }
 
-    /// All lines, in order (for tests and snapshots).
+    /// The lines kept for display, in order (for tests and snapshots).
     pub fn all_lines(&self) -> Vec<&Line<'static>> {
-        self.rendered.iter().skip(self.fresh_from).flat_map(|r| r.lines.iter()).collect()
+        self.rendered.iter().skip(self.fresh_from).filter_map(|r| r.lines.as_ref()).flatten().collect()
     }
 
     /// Lines of the messages rendered at the current width (the newest ones; see `prepare`).
     pub fn total_lines(&self) -> usize {
-        self.rendered.iter().skip(self.fresh_from).map(|r| r.lines.len()).sum()
+        self.rendered.iter().skip(self.fresh_from).map(|r| r.count).sum()
     }
 
     /// The `height` lines ending `scroll_from_bottom` lines above the bottom, walking back from
@@ -183,17 +202,21 @@ impl Tab {
     pub fn visible_lines(&self, height: usize) -> Vec<Line<'static>> {
         let mut skip = self.scroll_from_bottom;
         let mut out: Vec<Line<'static>> = Vec::with_capacity(height);
-        'outer: for rendered in self.rendered.iter().skip(self.fresh_from).rev() {
-            for line in rendered.lines.iter().rev() {
-                if skip > 0 {
-                    skip -= 1;
-                    continue;
-                }
+        for rendered in self.rendered.iter().skip(self.fresh_from).rev() {
+            if skip >= rendered.count {
+                skip -= rendered.count;
+                continue;
+            }
+            let blank = vec![Line::default(); rendered.count];
+            let lines = rendered.lines.as_ref().unwrap_or(&blank);
+            for line in lines.iter().rev().skip(skip) {
                 out.push(line.clone());
                 if out.len() == height {
-                    break 'outer;
+                    out.reverse();
+                    return out;
                 }
             }
+            skip = 0;
         }
         out.reverse();
         out
@@ -217,11 +240,12 @@ impl Tab {
 
     /// Home: renders everything (once) and shows the first message.
     pub fn on_home(&mut self, height: usize) {
-        self.scroll_from_bottom = usize::MAX / 4;
-        if let Some(width) = self.rendered.last().map(|r| r.width) {
-            self.prepare(width, usize::MAX / 2);
-        }
-        self.clamp_scroll(height);
+        let Some(width) = self.rendered.last().map(|r| r.width) else { return };
+        // Measure every message (keeping no lines), then render just the top screen.
+        self.scroll_from_bottom = 0;
+        self.render_back(width, usize::MAX, 0..0);
+        self.scroll_from_bottom = self.total_lines().saturating_sub(height);
+        self.prepare(width, height);
     }
 
     pub fn scroll_down(&mut self, n: usize) {
@@ -325,6 +349,7 @@ mod tests {
         tab.on_home(9);
         assert_eq!(tab.total_lines(), 3000);
         assert_eq!(text(&tab.visible_lines(9))[1], "message 0");
+        assert!(tab.all_lines().len() <= 9 * 4, "only lines near the view are kept: {}", tab.all_lines().len());
     }
 
     #[test]
