@@ -329,14 +329,11 @@ impl ChatSession {
         };
         if update.status.is_none() {
             let slot = slot.clone();
-            store.send(
-                move |s| s.update_message(id, &update),
-                move |e| {
-                    if let Ok(mut guard) = slot.lock() {
-                        guard.get_or_insert(e);
-                    }
-                },
-            );
+            store.save_progress(id, update, move |e| {
+                if let Ok(mut guard) = slot.lock() {
+                    guard.get_or_insert(e);
+                }
+            });
         } else if let Err(e) = store.call(move |s| s.update_message(id, &update)).await
             && let Ok(mut guard) = slot.lock()
         {

@@ -198,6 +198,24 @@ impl Store {
         Ok(())
     }
 
+    /// Several updates in one transaction (progressive saves of many streams at once).
+    pub fn update_messages(&mut self, updates: &[(i64, MessageUpdate)]) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::from_sqlite(&path, e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached("UPDATE messages SET text = ?2 WHERE id = ?1 AND status = 'streaming'")
+                .map_err(|e| StoreError::from_sqlite(&path, e))?;
+            for (id, update) in updates {
+                stmt.execute(params![id, update.text]).map_err(|e| StoreError::from_sqlite(&path, e))?;
+            }
+        }
+        tx.commit().map_err(|e| StoreError::from_sqlite(&path, e))
+    }
+
     pub fn conversation(&self, id: i64) -> Result<Conversation, StoreError> {
         self.conn
             .query_row(

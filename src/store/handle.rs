@@ -2,16 +2,27 @@
 //! runs jobs in the order they are sent, so a caller that awaits its last write knows every
 //! earlier write is done, and the async runtime's workers never wait on SQLite.
 
-use std::sync::mpsc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, mpsc};
 
-use super::{Store, StoreError};
+use super::{MessageUpdate, Store, StoreError};
 
 type Job = Box<dyn FnOnce(&mut Store) + Send>;
+type OnError = Box<dyn FnOnce(StoreError) + Send>;
+
+/// Progressive saves waiting for the store thread, newest per message, and whether a job to
+/// write them is already queued.
+#[derive(Default)]
+struct Progress {
+    updates: HashMap<i64, (MessageUpdate, OnError)>,
+    queued: bool,
+}
 
 #[derive(Clone)]
 pub struct StoreHandle {
     jobs: mpsc::Sender<Job>,
     path: std::path::PathBuf,
+    progress: Arc<Mutex<Progress>>,
 }
 
 impl std::fmt::Debug for StoreHandle {
@@ -33,7 +44,7 @@ impl StoreHandle {
                 }
             })
             .map_err(|e| StoreError::io(&path, &e))?;
-        Ok(StoreHandle { jobs, path })
+        Ok(StoreHandle { jobs, path, progress: Arc::default() })
     }
 
     pub fn path(&self) -> &std::path::Path {
@@ -54,19 +65,32 @@ impl StoreHandle {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Queues `f` without waiting; a failure is reported through `on_error` on the store thread.
-    pub fn send(
-        &self,
-        f: impl FnOnce(&mut Store) -> Result<(), StoreError> + Send + 'static,
-        on_error: impl FnOnce(StoreError) + Send + 'static,
-    ) {
-        let queued = self.jobs.send(Box::new(move |store| {
-            if let Err(e) = f(store) {
-                on_error(e);
+    /// Saves a growing answer without waiting. Saves of many answers that arrive while the
+    /// store is busy are written together in one transaction, and a newer save of a message
+    /// replaces an older one still waiting, so a thousand streams cost a few commits, not
+    /// thousands. Saves are written before any job queued after them.
+    pub fn save_progress(&self, id: i64, update: MessageUpdate, on_error: impl FnOnce(StoreError) + Send + 'static) {
+        let Ok(mut progress) = self.progress.lock() else { return };
+        progress.updates.insert(id, (update, Box::new(on_error)));
+        if std::mem::replace(&mut progress.queued, true) {
+            return;
+        }
+        drop(progress);
+        let pending = self.progress.clone();
+        let _ = self.jobs.send(Box::new(move |store| {
+            let batch = match pending.lock() {
+                Ok(mut p) => {
+                    p.queued = false;
+                    std::mem::take(&mut p.updates)
+                }
+                Err(_) => return,
+            };
+            let (updates, callbacks): (Vec<_>, Vec<_>) = batch.into_iter().map(|(id, (u, cb))| ((id, u), cb)).unzip();
+            if let Err(e) = store.update_messages(&updates) {
+                for callback in callbacks {
+                    callback(e.clone());
+                }
             }
         }));
-        if queued.is_err() {
-            // The store thread is gone; callers learn it on their next `call`.
-        }
     }
 }

@@ -74,6 +74,22 @@ pub const MIGRATIONS: &[&str] = &[
         retries INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX request_metrics_by_time ON request_metrics(at);",
+    // 4: an answer enters the search index when it stops streaming, not on every progressive
+    // save (re-indexing a growing text each 150 ms cost more than the rest of the write).
+    "DROP TRIGGER messages_fts_insert;
+    DROP TRIGGER messages_fts_delete;
+    DROP TRIGGER messages_fts_update;
+    INSERT INTO messages_fts(messages_fts, rowid, text) SELECT 'delete', id, text FROM messages WHERE status = 'streaming';
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.status != 'streaming' BEGIN
+        INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.status != 'streaming' BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, status ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, text) SELECT 'delete', old.id, old.text WHERE old.status != 'streaming';
+        INSERT INTO messages_fts(rowid, text) SELECT new.id, new.text WHERE new.status != 'streaming';
+    END;",
 ];
 
 pub fn latest_version() -> i64 {
@@ -108,6 +124,30 @@ mod tests {
         assert_eq!(user_version(&conn).unwrap(), latest_version());
         let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
         assert_eq!(ok, "ok");
+    }
+
+    #[test]
+    fn the_search_index_follows_messages_through_streaming_and_deletion() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO conversations VALUES (1, 't', 'm', NULL, 0, 0);
+             INSERT INTO messages (id, conversation_id, role, text, status, created_at) VALUES (1, 1, 'model', 'alpha', 'streaming', 0);",
+        )
+        .unwrap();
+        let hits = |conn: &Connection, q: &str| -> i64 {
+            conn.query_row("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1", [q], |r| r.get(0)).unwrap()
+        };
+        assert_eq!(hits(&conn, "alpha"), 0, "not indexed while streaming");
+        conn.execute("UPDATE messages SET text = 'alpha beta' WHERE id = 1", []).unwrap();
+        assert_eq!(hits(&conn, "beta"), 0);
+        conn.execute("UPDATE messages SET status = 'interrupted' WHERE id = 1", []).unwrap();
+        assert_eq!(hits(&conn, "beta"), 1, "indexed once it stops");
+        conn.execute("UPDATE messages SET text = 'gamma' WHERE id = 1", []).unwrap();
+        assert_eq!((hits(&conn, "beta"), hits(&conn, "gamma")), (0, 1));
+        conn.execute("DELETE FROM messages WHERE id = 1", []).unwrap();
+        assert_eq!(hits(&conn, "gamma"), 0);
+        conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')", []).unwrap();
     }
 
     #[test]
