@@ -139,6 +139,9 @@ fn no_key_says_both_ways_forward_and_sends_nothing() {
     let run = finish(env.command(&["ask", "hi"]).env_remove("GEMINI_API_KEY"));
     run.assert_failed(3, "GEMINI_API_KEY");
     assert!(run.stderr.contains("--demo"));
+    for args in [&["models"][..], &["batch", "-"], &[]] {
+        finish(env.command(args).env_remove("GEMINI_API_KEY")).assert_failed(3, "GEMINI_API_KEY");
+    }
     assert!(env.fake.requests().is_empty());
 }
 

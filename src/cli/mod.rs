@@ -120,6 +120,10 @@ pub struct Connection {
 /// Resolves the configuration and builds the client; in demo mode starts the simulated Gemini.
 pub async fn connect(global: &GlobalArgs, total_timeout: Option<Duration>) -> Result<Connection, Failure> {
     let mut config = Config::resolve(&global.overrides(total_timeout))?;
+    // Every command that talks to Gemini needs a key: say so before anything starts.
+    if config.api_key.is_none() && !config.demo {
+        return Err(crate::gemini::ApiError::NoKey.into());
+    }
     let demo_server = if config.demo {
         let server = FakeGemini::start(FakeOptions::default(), Behavior::demo())
             .await
