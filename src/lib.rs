@@ -1,7 +1,9 @@
 //! geminal: a terminal chat client for Google Gemini.
 //!
-//! Layers (arrows point one way): `cli` → `chat` → `gemini` and `store`. `sanitize` makes untrusted text
-//! safe for a terminal; `config` resolves flags, environment and the config file.
+//! Layers (arrows point one way): front ends `tui` and `cli` → `chat` (a turn) → `engine`
+//! (jobs, limits, retries) → `gemini` (the wire), with `chat` → `store` (the only SQL).
+//! `sanitize` makes untrusted text safe for a terminal; `config` resolves flags, environment
+//! and the config file; `format` holds shared human-readable formats.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
