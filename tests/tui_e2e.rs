@@ -159,7 +159,7 @@ fn sigterm_and_sighup_restore_the_terminal_and_keep_the_partial_answer() {
         // The database path is unique to this run: it finds the process to signal.
         let marker = db.display().to_string();
         tmux.text(&format!(
-            "HOME={home} {bin} --demo --db {db}; stty -a > {stty}; echo GEMINAL-EXITED",
+            "HOME={home} {bin} --demo --db {db}; stty -a > {stty}; echo GEMINAL-EXITED-$?",
             home = dir.path().display(),
             bin = env!("CARGO_BIN_EXE_geminal"),
             db = db.display(),
@@ -176,7 +176,8 @@ fn sigterm_and_sighup_restore_the_terminal_and_keep_the_partial_answer() {
             .status()
             .unwrap();
         assert!(killed.success(), "SIG{signal}: no process matched");
-        tmux.wait_for(|s| s.contains("GEMINAL-EXITED"), "geminal to exit");
+        // (The typed command line shows "GEMINAL-EXITED-$?"; only the echo prints a digit.)
+        tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
         assert!(sent.elapsed() < Duration::from_secs(3), "SIG{signal}: took {:?}", sent.elapsed());
         assert_eq!(tmux.pane("#{alternate_on}"), "0", "SIG{signal}: back on the main screen");
         let modes = std::fs::read_to_string(&stty).unwrap();
