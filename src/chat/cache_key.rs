@@ -25,8 +25,8 @@ struct KeyMaterial<'a> {
 pub fn cache_key(turn: &Turn) -> CacheKey {
     let material = KeyMaterial {
         v: 1,
-        model: crate::gemini::model_path(&turn.model)
-            .map_or(turn.model.as_str(), |_| turn.model.trim_start_matches("models/")),
+        // `models/x` and `x` name the same model.
+        model: turn.model.trim_start_matches("models/"),
         system: turn.system.as_deref(),
         generation_config: turn.generation_config.as_ref(),
         history: turn

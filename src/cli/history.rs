@@ -121,15 +121,8 @@ async fn search(store: &StoreHandle, query: &str, limit: usize) -> Result<String
     Ok(out)
 }
 
-fn status_note(m: &StoredMessage) -> &'static str {
-    match m.status {
-        MessageStatus::Complete if m.cached => " (from cache)",
-        MessageStatus::Complete => "",
-        MessageStatus::Streaming => " (still being written)",
-        MessageStatus::Interrupted => " (interrupted)",
-        MessageStatus::Error => " (failed)",
-        MessageStatus::Blocked => " (blocked)",
-    }
+fn status_note(m: &StoredMessage) -> String {
+    m.status.label(m.cached).map(|l| format!(" ({l})")).unwrap_or_default()
 }
 
 async fn load(store: &StoreHandle, id: i64) -> Result<(Conversation, Vec<StoredMessage>), Failure> {

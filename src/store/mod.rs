@@ -53,6 +53,18 @@ impl MessageStatus {
         }
     }
 
+    /// How a front end labels a message in this state (`None` for a plain complete one).
+    pub fn label(self, cached: bool) -> Option<&'static str> {
+        match self {
+            MessageStatus::Complete if cached => Some("from cache"),
+            MessageStatus::Complete => None,
+            MessageStatus::Streaming => Some("writing…"),
+            MessageStatus::Interrupted => Some("interrupted"),
+            MessageStatus::Error => Some("failed"),
+            MessageStatus::Blocked => Some("blocked"),
+        }
+    }
+
     pub fn parse(text: &str) -> Self {
         match text {
             "complete" => MessageStatus::Complete,

@@ -253,15 +253,8 @@ impl Tab {
     }
 }
 
-fn status_note(m: &ChatMessage) -> &'static str {
-    match m.status {
-        MessageStatus::Complete if m.cached => " · from cache",
-        MessageStatus::Complete => "",
-        MessageStatus::Streaming => " · writing…",
-        MessageStatus::Interrupted => " · interrupted",
-        MessageStatus::Error => " · failed",
-        MessageStatus::Blocked => " · blocked",
-    }
+fn status_note(m: &ChatMessage) -> String {
+    m.status.label(m.cached).map(|l| format!(" · {l}")).unwrap_or_default()
 }
 
 fn render_message(m: &ChatMessage, width: u16) -> Vec<Line<'static>> {
@@ -271,7 +264,7 @@ fn render_message(m: &ChatMessage, width: u16) -> Vec<Line<'static>> {
     };
     let mut lines = vec![Line::from(vec![
         Span::styled(who, Style::default().fg(color).add_modifier(Modifier::BOLD)),
-        Span::styled(status_note(m).to_owned(), Style::default().fg(Color::DarkGray)),
+        Span::styled(status_note(m), Style::default().fg(Color::DarkGray)),
     ])];
     match m.role {
         Role::User => lines.extend(wrap_plain(&m.text, width, Style::default())),
