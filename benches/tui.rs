@@ -37,6 +37,8 @@ fn stored(n: usize) -> Vec<StoredMessage> {
             output_tokens: None,
             cached: false,
             created_at: 0,
+            parent_id: None,
+            alternatives: Default::default(),
         })
         .collect()
 }

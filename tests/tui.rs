@@ -25,8 +25,17 @@ fn type_text(app: &mut App, text: &str) {
 }
 
 fn report(text: &str, outcome: Outcome) -> Box<TurnReport> {
+    let status = match &outcome {
+        Outcome::Complete => MessageStatus::Complete,
+        Outcome::Cancelled => MessageStatus::Interrupted,
+        Outcome::Failed(_) if !text.is_empty() => MessageStatus::Interrupted,
+        Outcome::Failed(_) => MessageStatus::Error,
+    };
     Box::new(TurnReport {
         conversation_id: Some(1),
+        prompt_id: None,
+        answer_id: None,
+        status,
         text: text.into(),
         outcome,
         cached: false,
@@ -153,6 +162,8 @@ fn the_history_browser_with_a_search() {
         output_tokens: None,
         cached: false,
         created_at: 0,
+        parent_id: None,
+        alternatives: Default::default(),
     };
     app.on_event(AppEvent::Preview {
         id: 12,

@@ -6,7 +6,7 @@ mod session;
 mod turn_state;
 
 pub use cache_key::{CacheKey, MemoryCache, cache_key};
-pub use session::{ChatError, ChatOptions, ChatSession, Outcome, Prepared, Shown, Target, TurnReport};
+pub use session::{Branch, ChatError, ChatOptions, ChatSession, Outcome, Prepared, Shown, Target, TurnReport};
 
 pub use turn_state::{Effect, TurnEvent, TurnState};
 

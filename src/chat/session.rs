@@ -12,7 +12,9 @@ use super::turn_state::{Effect, FLUSH_INTERVAL, TurnEvent, TurnState};
 use super::{Message, Role, Turn};
 use crate::engine::{Engine, Job, JobEvent};
 use crate::gemini::{ApiError, Client, UsageMetadata};
-use crate::store::{CachedAnswer, MessageStatus, MessageUpdate, Metric, NewMessage, StoreError, StoreHandle};
+use crate::store::{
+    CachedAnswer, MessageStatus, MessageUpdate, Metric, NewMessage, Parent, Store, StoreError, StoreHandle,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChatOptions {
@@ -55,19 +57,41 @@ pub enum ChatError {
 }
 
 /// A turn ready to run: its request and where it will be saved.
+/// How a prompt joins a saved conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Branch {
+    /// After the last message of the branch shown.
+    Continue,
+    /// A new answer to saved prompt `prompt_id`. It replaces the answer shown, which stays as an
+    /// alternative (browsable, never sent to the model again).
+    Regenerate { prompt_id: i64 },
+    /// A new version of saved prompt `prompt_id`: the conversation goes on from it, and the old
+    /// prompt with everything after it stays as a sibling branch.
+    Edit { prompt_id: i64 },
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prepared {
     pub turn: Turn,
     pub conversation_id: Option<i64>,
     /// Ask again even if the answer is cached ("regenerate").
     pub fresh: bool,
+    /// Where the prompt is saved in the conversation's tree.
+    pub parent: Parent,
+    /// The prompt is saved already (a regenerated answer goes under it).
+    pub prompt_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TurnReport {
     pub conversation_id: Option<i64>,
+    /// The saved prompt and answer (when history is kept and saving worked).
+    pub prompt_id: Option<i64>,
+    pub answer_id: Option<i64>,
     pub text: String,
     pub outcome: Outcome,
+    /// How the answer ended, as saved: the one status front ends show.
+    pub status: MessageStatus,
     pub cached: bool,
     pub usage: Option<UsageMetadata>,
     /// The answer was shown but could not (all) be saved.
@@ -111,8 +135,9 @@ impl ChatSession {
         self.store.as_ref()
     }
 
-    /// Builds the turn. A new conversation uses `model` (else `default_model`) and `system`;
-    /// an existing one brings its history and keeps its own model unless `model` is given.
+    /// Builds the turn for a new prompt that continues `target`. A new conversation uses `model`
+    /// (else `default_model`) and `system`; an existing one brings the branch shown as history
+    /// and keeps its own model and system prompt unless they are given.
     pub async fn prepare(
         &self,
         target: Target,
@@ -126,21 +151,68 @@ impl ChatSession {
             (Target::Conversation(id), Some(_)) => Some(id),
             (Target::Last, Some(store)) => store.call(|s| s.last_conversation_id()).await?,
         };
-        let store = self.store.as_ref();
-        let (Some(id), Some(store)) = (existing, store) else {
-            let mut turn = Turn::new(model.unwrap_or_else(|| default_model.to_owned()), prompt);
-            turn.system = system;
-            return Ok(Prepared { turn, conversation_id: None, fresh: false });
-        };
-        let (conversation, messages) = store.call(move |s| Ok((s.conversation(id)?, s.messages(id)?))).await?;
+        match existing {
+            Some(id) => self.prepare_branch(id, Branch::Continue, prompt, model, system).await,
+            None => {
+                let mut turn = Turn::new(model.unwrap_or_else(|| default_model.to_owned()), prompt);
+                turn.system = system;
+                Ok(Prepared { turn, conversation_id: None, fresh: false, parent: Parent::Root, prompt_id: None })
+            }
+        }
+    }
+
+    /// Builds a turn inside saved conversation `id`: continuing it, answering one of its prompts
+    /// again (`Regenerate`: `prompt` is ignored, the saved prompt is asked again, without the
+    /// cache), or asking an edited prompt in place of an earlier one (`Edit`). The history sent is
+    /// the path that leads to the new prompt, so the model never sees the branch replaced.
+    pub async fn prepare_branch(
+        &self,
+        id: i64,
+        branch: Branch,
+        prompt: String,
+        model: Option<String>,
+        system: Option<String>,
+    ) -> Result<Prepared, ChatError> {
+        let store = self.store.as_ref().ok_or(StoreError::Closed)?;
+        let (conversation, path, parent, prompt_id, prompt) = store
+            .call(move |s| {
+                let conversation = s.conversation(id)?;
+                let saved_prompt = |s: &Store, prompt_id: i64| {
+                    let mut path = s.path_to(prompt_id)?;
+                    match path.pop() {
+                        Some(p) if p.conversation_id == id && p.role == Role::User => Ok((path, p)),
+                        _ => Err(StoreError::NoMessage { id: prompt_id }),
+                    }
+                };
+                match branch {
+                    Branch::Continue => {
+                        let path = s.active_path(id)?;
+                        let parent = path.last().map_or(Parent::Root, |m| Parent::Message(m.id));
+                        Ok((conversation, path, parent, None, prompt))
+                    }
+                    Branch::Regenerate { prompt_id } => {
+                        let (path, old) = saved_prompt(s, prompt_id)?;
+                        Ok((conversation, path, Parent::Message(prompt_id), Some(prompt_id), old.text))
+                    }
+                    Branch::Edit { prompt_id } => {
+                        let (path, old) = saved_prompt(s, prompt_id)?;
+                        let parent = old.parent_id.map_or(Parent::Root, Parent::Message);
+                        Ok((conversation, path, parent, None, prompt))
+                    }
+                }
+            })
+            .await?;
         let mut turn = Turn::new(model.unwrap_or(conversation.model), prompt);
         turn.system = system.or(conversation.system_prompt);
-        turn.history = answered_pairs(&messages);
-        Ok(Prepared { turn, conversation_id: Some(id), fresh: false })
+        turn.history = answered_pairs(&path);
+        let fresh = matches!(branch, Branch::Regenerate { .. });
+        Ok(Prepared { turn, conversation_id: Some(id), fresh, parent, prompt_id })
     }
 
     /// Runs a prepared turn: `on_text` receives the answer as it arrives (raw text; sanitize
     /// before display); `cancel` resolving stops it (`TurnEvent::Cancelled` or a failure).
+    /// A cached answer goes through the same state machine as a streamed one, so both are saved,
+    /// reported and shown alike.
     pub async fn run(
         &self,
         prepared: Prepared,
@@ -148,13 +220,16 @@ impl ChatSession {
         cancel: impl Future<Output = TurnEvent>,
     ) -> TurnReport {
         let started = Instant::now();
-        let Prepared { turn, conversation_id, fresh } = prepared;
+        let Prepared { turn, conversation_id, fresh, parent, prompt_id } = prepared;
         let key = cache_key(&turn);
         let save_error: Arc<Mutex<Option<StoreError>>> = Arc::default();
         let mut report = TurnReport {
             conversation_id,
+            prompt_id: None,
+            answer_id: None,
             text: String::new(),
             outcome: Outcome::Complete,
+            status: MessageStatus::Streaming,
             cached: false,
             usage: None,
             save_error: None,
@@ -162,60 +237,20 @@ impl ChatSession {
 
         // The prompt is saved before anything is asked, so it is never lost.
         if self.options.save {
-            match self.save_prompt(&turn, conversation_id).await {
-                Ok(id) => report.conversation_id = Some(id),
-                Err(e) => report.save_error = Some(e),
+            match (prompt_id, conversation_id) {
+                (Some(prompt), Some(_)) => report.prompt_id = Some(prompt),
+                _ => match self.save_prompt(&turn, conversation_id, parent).await {
+                    Ok((conversation, prompt)) => {
+                        report.conversation_id = Some(conversation);
+                        report.prompt_id = Some(prompt);
+                    }
+                    Err(e) => report.save_error = Some(e),
+                },
             }
         }
-        let conversation_id = report.conversation_id.filter(|_| report.save_error.is_none() && self.options.save);
-
-        if self.options.use_cache
-            && !fresh
-            && let Some(answer) = self.cache_lookup(&key).await
-        {
-            show(Shown::Text(answer.text.clone()));
-            report.text = answer.text.clone();
-            report.cached = true;
-            self.engine.metrics().cache_hit();
-            if let Some(store) = &self.store {
-                let metric = Metric {
-                    model: turn.model.clone(),
-                    outcome: "ok".into(),
-                    cached: true,
-                    latency_ms: Some(started.elapsed().as_millis() as i64),
-                    ..Metric::default()
-                };
-                let model = turn.model.clone();
-                let saved = store
-                    .call(move |s| {
-                        // The hit is saved like any answer (when history is kept), marked cached.
-                        if let Some(conversation) = conversation_id {
-                            let message = NewMessage {
-                                role: Role::Model,
-                                text: answer.text.clone(),
-                                model: Some(model),
-                                status: MessageStatus::Complete,
-                                cached: true,
-                            };
-                            let id = s.add_message(conversation, &message)?;
-                            let update = MessageUpdate {
-                                text: message.text,
-                                prompt_tokens: answer.prompt_tokens,
-                                output_tokens: answer.output_tokens,
-                                ..MessageUpdate::default()
-                            };
-                            s.update_message(id, &update)?;
-                        }
-                        s.record_metric(&metric)
-                    })
-                    .await;
-                report.save_error = report.save_error.or(saved.err());
-            }
-            return report;
-        }
-
-        let message_id = match (&self.store, conversation_id) {
-            (Some(store), Some(conversation)) => {
+        let saved_prompt = report.prompt_id.filter(|_| report.save_error.is_none() && self.options.save);
+        let message_id = match (&self.store, report.conversation_id, saved_prompt) {
+            (Some(store), Some(conversation), Some(prompt)) => {
                 let message = NewMessage {
                     role: Role::Model,
                     text: String::new(),
@@ -223,7 +258,7 @@ impl ChatSession {
                     status: MessageStatus::Streaming,
                     cached: false,
                 };
-                match store.call(move |s| s.add_message(conversation, &message)).await {
+                match store.call(move |s| s.add_message_to(conversation, Parent::Message(prompt), &message)).await {
                     Ok(id) => Some(id),
                     Err(e) => {
                         report.save_error = Some(e);
@@ -233,16 +268,21 @@ impl ChatSession {
             }
             _ => None,
         };
+        report.answer_id = message_id;
 
-        let mut job = self.engine.submit(Job { model: turn.model.clone(), request: turn.request() });
         let mut state = TurnState::new();
         let mut cache_it = false;
         let mut retries = 0;
-        let outcome = {
+        let hit = if self.options.use_cache && !fresh { self.cache_lookup(&key).await } else { None };
+        let outcome = if let Some(answer) = hit {
+            self.engine.metrics().cache_hit();
+            let effects = state.handle(TurnEvent::CacheHit(answer), started.elapsed());
+            self.perform(effects, show, message_id, &save_error, &mut cache_it).await.unwrap_or(Outcome::Complete)
+        } else {
+            let mut job = self.engine.submit(Job { model: turn.model.clone(), request: turn.request() });
             let mut cancel = std::pin::pin!(cancel);
             let mut ticks = tokio::time::interval(FLUSH_INTERVAL);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut pending = vec![];
             loop {
                 let event = tokio::select! {
                     event = job.next() => match event {
@@ -262,28 +302,17 @@ impl ChatSession {
                 if matches!(event, TurnEvent::Notice(Notice::Retrying { .. })) {
                     retries += 1;
                 }
-                pending.clear();
-                pending.extend(state.handle(event, started.elapsed()));
-                let mut finished = None;
-                for effect in pending.drain(..) {
-                    match effect {
-                        Effect::Show(text) => show(Shown::Text(text)),
-                        Effect::Restart => show(Shown::Restart),
-                        Effect::Notice(text) => show(Shown::Notice(text)),
-                        Effect::Save(update) => self.save_update(message_id, update, &save_error).await,
-                        Effect::Cache => cache_it = true,
-                        Effect::Done(outcome) => finished = Some(outcome),
-                    }
-                }
-                if let Some(outcome) = finished {
+                let effects = state.handle(event, started.elapsed());
+                if let Some(outcome) = self.perform(effects, show, message_id, &save_error, &mut cache_it).await {
                     break outcome;
                 }
             }
         };
-        drop(job);
 
         report.text = state.text().to_owned();
         report.usage = state.usage();
+        report.status = state.status();
+        report.cached = state.cached();
         if cache_it && self.options.use_cache {
             self.cache_store(key, &turn.model, &report).await;
         }
@@ -294,7 +323,37 @@ impl ChatSession {
         report
     }
 
-    async fn save_prompt(&self, turn: &Turn, conversation_id: Option<i64>) -> Result<i64, StoreError> {
+    /// Performs a turn's effects; the outcome once the turn is over.
+    async fn perform(
+        &self,
+        effects: Vec<Effect>,
+        show: &mut (dyn FnMut(Shown) + Send),
+        message_id: Option<i64>,
+        save_error: &Arc<Mutex<Option<StoreError>>>,
+        cache_it: &mut bool,
+    ) -> Option<Outcome> {
+        let mut finished = None;
+        for effect in effects {
+            match effect {
+                Effect::Show(text) => show(Shown::Text(text)),
+                Effect::Restart => show(Shown::Restart),
+                Effect::Notice(text) => show(Shown::Notice(text)),
+                Effect::Save(update) => self.save_update(message_id, update, save_error).await,
+                Effect::Cache => *cache_it = true,
+                Effect::Done(outcome) => finished = Some(outcome),
+            }
+        }
+        finished
+    }
+
+    /// Saves the prompt (creating the conversation if needed) after `parent`; returns the
+    /// conversation's id and the prompt's.
+    async fn save_prompt(
+        &self,
+        turn: &Turn,
+        conversation_id: Option<i64>,
+        parent: Parent,
+    ) -> Result<(i64, i64), StoreError> {
         let Some(store) = &self.store else {
             return Err(StoreError::Closed);
         };
@@ -302,21 +361,14 @@ impl ChatSession {
             (crate::store::title_from(&turn.prompt), turn.model.clone(), turn.system.clone(), turn.prompt.clone());
         store
             .call(move |s| {
-                let id = match conversation_id {
-                    Some(id) => id,
-                    None => s.create_conversation(&title, &model, system.as_deref())?,
+                let (id, parent) = match conversation_id {
+                    Some(id) => (id, parent),
+                    None => (s.create_conversation(&title, &model, system.as_deref())?, Parent::Root),
                 };
-                s.add_message(
-                    id,
-                    &NewMessage {
-                        role: Role::User,
-                        text: prompt,
-                        model: None,
-                        status: MessageStatus::Complete,
-                        cached: false,
-                    },
-                )?;
-                Ok(id)
+                let message =
+                    NewMessage { role: Role::User, text: prompt, model: None, status: MessageStatus::Complete, cached: false };
+                let prompt_id = s.add_message_to(id, parent, &message)?;
+                Ok((id, prompt_id))
             })
             .await
     }
@@ -381,9 +433,9 @@ impl ChatSession {
                 Outcome::Cancelled => "cancelled".to_owned(),
                 Outcome::Failed(e) => e.kind().as_str().to_owned(),
             },
-            cached: false,
+            cached: state.cached(),
             latency_ms: Some(started.elapsed().as_millis() as i64),
-            first_token_ms: state.first_token().map(|d| d.as_millis() as i64),
+            first_token_ms: state.first_token().filter(|_| !state.cached()).map(|d| d.as_millis() as i64),
             prompt_tokens: usage.map(|u| i64::from(u.prompt_token_count)),
             output_tokens: usage.map(|u| i64::from(u.candidates_token_count)),
             retries,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::Notice;
 use super::session::Outcome;
 use crate::gemini::{ApiError, FinishReason, StopReason, StreamEvent, UsageMetadata};
-use crate::store::{MessageStatus, MessageUpdate};
+use crate::store::{CachedAnswer, MessageStatus, MessageUpdate};
 
 /// How often a growing answer is written to the database: a `kill -9` loses at most this much.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(150);
@@ -25,6 +25,8 @@ pub enum TurnEvent {
     Notice(Notice),
     /// Time passed (drives periodic saves when text arrives slowly).
     Tick,
+    /// The answer was found in the cache: the whole of it, at once.
+    CacheHit(CachedAnswer),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,8 +45,11 @@ pub enum Effect {
     Done(Outcome),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TurnState {
+    /// The answer's state, decided here only: front ends show it, the database stores it.
+    status: MessageStatus,
+    cached: bool,
     text: String,
     usage: Option<UsageMetadata>,
     first_token: Option<Duration>,
@@ -53,9 +58,34 @@ pub struct TurnState {
     done: bool,
 }
 
+impl Default for TurnState {
+    fn default() -> Self {
+        TurnState {
+            status: MessageStatus::Streaming,
+            cached: false,
+            text: String::new(),
+            usage: None,
+            first_token: None,
+            last_save: Duration::ZERO,
+            unsaved: false,
+            done: false,
+        }
+    }
+}
+
 impl TurnState {
     pub fn new() -> Self {
         TurnState::default()
+    }
+
+    /// `Streaming` until the turn is over, then how it ended.
+    pub fn status(&self) -> MessageStatus {
+        self.status
+    }
+
+    /// The answer came from the cache.
+    pub fn cached(&self) -> bool {
+        self.cached
     }
 
     pub fn text(&self) -> &str {
@@ -93,6 +123,7 @@ impl TurnState {
                 Vec::new()
             }
             TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)) => {
+                self.status = MessageStatus::Complete;
                 let mut effects = vec![Effect::Save(self.update(MessageStatus::Complete, None, now))];
                 if !self.text.is_empty() {
                     effects.push(Effect::Cache);
@@ -115,7 +146,20 @@ impl TurnState {
                 };
                 self.finish(status, error, now)
             }
+            TurnEvent::CacheHit(answer) => {
+                self.first_token = Some(now);
+                self.text = answer.text;
+                self.cached = true;
+                self.status = MessageStatus::Complete;
+                self.done = true;
+                let mut update = self.update(MessageStatus::Complete, None, now);
+                update.cached = Some(true);
+                update.prompt_tokens = answer.prompt_tokens;
+                update.output_tokens = answer.output_tokens;
+                vec![Effect::Show(self.text.clone()), Effect::Save(update), Effect::Done(Outcome::Complete)]
+            }
             TurnEvent::Cancelled => {
+                self.status = MessageStatus::Interrupted;
                 let update = self.update(MessageStatus::Interrupted, Some("stopped by the user".to_owned()), now);
                 self.done = true;
                 vec![Effect::Save(update), Effect::Done(Outcome::Cancelled)]
@@ -133,6 +177,7 @@ impl TurnState {
     }
 
     fn finish(&mut self, status: MessageStatus, error: ApiError, now: Duration) -> Vec<Effect> {
+        self.status = status;
         let update = self.update(status, Some(error.to_string()), now);
         self.done = true;
         vec![Effect::Save(update), Effect::Done(Outcome::Failed(error))]
@@ -162,6 +207,7 @@ impl TurnState {
             thought_tokens: tokens(usage.thoughts_token_count),
             first_token_ms: self.first_token.map(|d| d.as_millis() as i64),
             duration_ms: Some(now.as_millis() as i64),
+            cached: None,
         }
     }
 }

@@ -122,11 +122,19 @@ async fn search(store: &StoreHandle, query: &str, limit: usize) -> Result<String
 }
 
 fn status_note(m: &StoredMessage) -> String {
-    m.status.label(m.cached).map(|l| format!(" ({l})")).unwrap_or_default()
+    let mut note = String::new();
+    if m.alternatives.count > 1 {
+        note.push_str(&format!(" ({} of {})", m.alternatives.index, m.alternatives.count));
+    }
+    if let Some(label) = m.status.label(m.cached) {
+        note.push_str(&format!(" ({label})"));
+    }
+    note
 }
 
+/// A conversation and the branch shown of it (what the model was last sent).
 async fn load(store: &StoreHandle, id: i64) -> Result<(Conversation, Vec<StoredMessage>), Failure> {
-    Ok(store.call(move |s| Ok((s.conversation(id)?, s.messages(id)?))).await?)
+    Ok(store.call(move |s| Ok((s.conversation(id)?, s.active_path(id)?))).await?)
 }
 
 async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
@@ -170,20 +178,27 @@ fn markdown(c: &Conversation, messages: &[StoredMessage]) -> String {
     out
 }
 
-fn json(c: &Conversation, messages: &[StoredMessage]) -> String {
-    let messages: Vec<serde_json::Value> = messages
-        .iter()
-        .map(|m| {
-            serde_json::json!({
-                "id": m.id, "role": if m.role == Role::User { "user" } else { "model" }, "text": m.text,
-                "model": m.model, "status": m.status.as_str(), "error": m.error, "cached": m.cached,
-                "prompt_tokens": m.prompt_tokens, "output_tokens": m.output_tokens, "created_at": m.created_at,
+/// `messages` is the branch shown; `all_messages` every message of every branch (regenerated
+/// answers, edited prompts and what followed them), linked by `parent_id`.
+fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage]) -> String {
+    let rows = |messages: &[StoredMessage]| -> Vec<serde_json::Value> {
+        messages
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "id": m.id, "parent_id": m.parent_id, "role": if m.role == Role::User { "user" } else { "model" },
+                    "text": m.text, "model": m.model, "status": m.status.as_str(), "error": m.error,
+                    "cached": m.cached, "prompt_tokens": m.prompt_tokens, "output_tokens": m.output_tokens,
+                    "created_at": m.created_at,
+                    "alternative": { "index": m.alternatives.index, "count": m.alternatives.count },
+                })
             })
-        })
-        .collect();
+            .collect()
+    };
     let value = serde_json::json!({
         "id": c.id, "title": c.title, "model": c.model, "system_prompt": c.system_prompt,
-        "created_at": c.created_at, "updated_at": c.updated_at, "messages": messages,
+        "created_at": c.created_at, "updated_at": c.updated_at, "head_id": c.head_id,
+        "messages": rows(messages), "all_messages": rows(all),
     });
     let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
     text.push('\n');
@@ -216,7 +231,7 @@ async fn export(
     let (c, messages) = load(store, id).await?;
     let text = match format {
         ExportFormat::Md => markdown(&c, &messages),
-        ExportFormat::Json => json(&c, &messages),
+        ExportFormat::Json => json(&c, &messages, &store.call(move |s| s.messages(id)).await?),
     };
     match output {
         // A file gets the exact text; the terminal gets it made safe.

@@ -1,6 +1,8 @@
 //! Conversations and messages: create, append, update as a stream grows, list, open, search,
 //! delete. Every write is one short IMMEDIATE transaction (WAL readers never block it).
 
+use std::collections::HashMap;
+
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{MessageStatus, Store, StoreError, now_ms};
@@ -14,6 +16,8 @@ pub struct Conversation {
     pub system_prompt: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The last message of the branch shown and continued (`None` while empty).
+    pub head_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +42,24 @@ pub struct StoredMessage {
     pub output_tokens: Option<i64>,
     pub cached: bool,
     pub created_at: i64,
+    /// The message this one follows (`None` for a conversation's first prompts).
+    pub parent_id: Option<i64>,
+    /// Where this message stands among the messages that follow the same parent: regenerated
+    /// answers, edited prompts.
+    pub alternatives: Alternatives,
+}
+
+/// The position of a message among its siblings: `index` of `count`, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Alternatives {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Default for Alternatives {
+    fn default() -> Self {
+        Alternatives { index: 1, count: 1 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +82,8 @@ pub struct MessageUpdate {
     pub thought_tokens: Option<i64>,
     pub first_token_ms: Option<i64>,
     pub duration_ms: Option<i64>,
+    /// The answer came from the cache.
+    pub cached: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +101,17 @@ impl SearchHit {
     /// Private-use characters: they survive sanitizing and never occur in real text.
     pub const MARK_START: char = '\u{E000}';
     pub const MARK_END: char = '\u{E001}';
+}
+
+/// Where a new message goes in the conversation's tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parent {
+    /// After the last message of the branch shown.
+    Head,
+    /// As a first prompt (a conversation's first, or an edit of it).
+    Root,
+    /// After this message.
+    Message(i64),
 }
 
 fn role_str(role: Role) -> &'static str {
@@ -103,8 +138,14 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
         output_tokens: r.get(8)?,
         cached: r.get(9)?,
         created_at: r.get(10)?,
+        parent_id: r.get(11)?,
+        alternatives: Alternatives::default(),
     })
 }
+
+/// The columns `message_from_row` reads, for a `messages m` table alias.
+const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.role, m.text, m.model, m.status, m.error, m.prompt_tokens, \
+     m.output_tokens, m.cached, m.created_at, m.parent_id";
 
 /// A conversation title from its first prompt: one line, cut at a word near 60 characters.
 pub fn title_from(prompt: &str) -> String {
@@ -137,7 +178,22 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Appends a message to the branch shown (after the conversation's head) and makes it the head.
     pub fn add_message(&mut self, conversation_id: i64, message: &NewMessage) -> Result<i64, StoreError> {
+        self.add_message_to(conversation_id, Parent::Head, message)
+    }
+
+    /// Adds a message after `parent` and makes it the conversation's head: after the head to
+    /// continue, after an earlier message to branch (a regenerated answer follows the same prompt
+    /// as the answer it replaces; an edited prompt follows the same message as the original). An
+    /// answer also records its model as the conversation's, so a reopened conversation continues
+    /// with the model it last used.
+    pub fn add_message_to(
+        &mut self,
+        conversation_id: i64,
+        parent: Parent,
+        message: &NewMessage,
+    ) -> Result<i64, StoreError> {
         let writer =
             (message.status == MessageStatus::Streaming).then(|| self.writer_id().map(str::to_owned)).flatten();
         let path = self.path.clone();
@@ -147,9 +203,22 @@ impl Store {
             .map_err(|e| StoreError::from_sqlite(&path, e))?;
         let now = now_ms();
         let id = (|| {
+            let parent_id: Option<i64> = match parent {
+                Parent::Head => tx
+                    .query_row(
+                        "SELECT coalesce(head_id, (SELECT max(id) FROM messages WHERE conversation_id = ?1))
+                         FROM conversations WHERE id = ?1",
+                        [conversation_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .flatten(),
+                Parent::Root => None,
+                Parent::Message(id) => Some(id),
+            };
             tx.execute(
-                "INSERT INTO messages (conversation_id, role, text, model, status, cached, created_at, writer)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO messages (conversation_id, role, text, model, status, cached, created_at, writer, parent_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     conversation_id,
                     role_str(message.role),
@@ -158,11 +227,16 @@ impl Store {
                     message.status.as_str(),
                     message.cached,
                     now,
-                    writer
+                    writer,
+                    parent_id
                 ],
             )?;
             let id = tx.last_insert_rowid();
-            tx.execute("UPDATE conversations SET updated_at = ?2 WHERE id = ?1", params![conversation_id, now])?;
+            let model = message.model.as_deref().filter(|_| message.role == Role::Model);
+            tx.execute(
+                "UPDATE conversations SET updated_at = ?2, head_id = ?3, model = coalesce(?4, model) WHERE id = ?1",
+                params![conversation_id, now, id, model],
+            )?;
             tx.commit()?;
             Ok(id)
         })()
@@ -178,7 +252,7 @@ impl Store {
                     status = coalesce(?3, status), error = coalesce(?4, error),
                     prompt_tokens = coalesce(?5, prompt_tokens), output_tokens = coalesce(?6, output_tokens),
                     thought_tokens = coalesce(?7, thought_tokens), first_token_ms = coalesce(?8, first_token_ms),
-                    duration_ms = coalesce(?9, duration_ms),
+                    duration_ms = coalesce(?9, duration_ms), cached = coalesce(?11, cached),
                     writer = CASE WHEN ?10 THEN NULL ELSE writer END
                  WHERE id = ?1",
                 params![
@@ -191,7 +265,8 @@ impl Store {
                     update.thought_tokens,
                     update.first_token_ms,
                     update.duration_ms,
-                    writer_cleared
+                    writer_cleared,
+                    update.cached
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -219,7 +294,7 @@ impl Store {
     pub fn conversation(&self, id: i64) -> Result<Conversation, StoreError> {
         self.conn
             .query_row(
-                "SELECT id, title, model, system_prompt, created_at, updated_at FROM conversations WHERE id = ?1",
+                "SELECT id, title, model, system_prompt, created_at, updated_at, head_id FROM conversations WHERE id = ?1",
                 [id],
                 |r| {
                     Ok(Conversation {
@@ -229,6 +304,7 @@ impl Store {
                         system_prompt: r.get(3)?,
                         created_at: r.get(4)?,
                         updated_at: r.get(5)?,
+                        head_id: r.get(6)?,
                     })
                 },
             )
@@ -245,16 +321,121 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Every message of a conversation, all branches, oldest first.
     pub fn messages(&self, conversation_id: i64) -> Result<Vec<StoredMessage>, StoreError> {
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 ORDER BY m.id");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows: Vec<StoredMessage> =
+            stmt.query_map([conversation_id], message_from_row).and_then(|rows| rows.collect()).map_err(|e| self.err(e))?;
+        self.with_alternatives(conversation_id, rows)
+    }
+
+    /// The branch shown: from the first prompt to the conversation's head, oldest first. This is
+    /// what is displayed, exported and sent to the model; other branches are only counted (in
+    /// each message's `alternatives`).
+    pub fn active_path(&self, conversation_id: i64) -> Result<Vec<StoredMessage>, StoreError> {
+        let head: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT coalesce(head_id, (SELECT max(id) FROM messages WHERE conversation_id = ?1))
+                 FROM conversations WHERE id = ?1",
+                [conversation_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or(StoreError::NoConversation { id: conversation_id })?;
+        match head {
+            Some(head) => self.path_to(head),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The messages from the first prompt down to `message_id` (included), oldest first.
+    pub fn path_to(&self, message_id: i64) -> Result<Vec<StoredMessage>, StoreError> {
+        let sql = format!(
+            "WITH RECURSIVE path(id, depth) AS (
+                SELECT ?1, 0
+                UNION ALL
+                SELECT m.parent_id, path.depth + 1 FROM messages m JOIN path ON m.id = path.id
+                WHERE m.parent_id IS NOT NULL AND m.parent_id < m.id
+             )
+             SELECT {MESSAGE_COLUMNS} FROM path JOIN messages m ON m.id = path.id ORDER BY path.depth DESC"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows: Vec<StoredMessage> =
+            stmt.query_map([message_id], message_from_row).and_then(|rows| rows.collect()).map_err(|e| self.err(e))?;
+        match rows.first().map(|m| m.conversation_id) {
+            Some(conversation) => self.with_alternatives(conversation, rows),
+            None => Ok(rows),
+        }
+    }
+
+    /// Fills in each message's place among its siblings.
+    fn with_alternatives(
+        &self,
+        conversation_id: i64,
+        mut rows: Vec<StoredMessage>,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT id, conversation_id, role, text, model, status, error, prompt_tokens, output_tokens, cached, created_at
-                 FROM messages WHERE conversation_id = ?1 ORDER BY id",
-            )
+            .prepare_cached("SELECT id, parent_id FROM messages WHERE conversation_id = ?1 ORDER BY id")
             .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([conversation_id], message_from_row).and_then(|rows| rows.collect());
-        rows.map_err(|e| self.err(e))
+        let links: Vec<(i64, Option<i64>)> = stmt
+            .query_map([conversation_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
+        let mut children: HashMap<Option<i64>, Vec<i64>> = HashMap::new();
+        for (id, parent) in links {
+            children.entry(parent).or_default().push(id);
+        }
+        for m in &mut rows {
+            if let Some(siblings) = children.get(&m.parent_id)
+                && let Some(at) = siblings.iter().position(|id| *id == m.id)
+            {
+                m.alternatives = Alternatives { index: at + 1, count: siblings.len() };
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Shows another alternative of `message_id`: the sibling `step` places away (clamped to the
+    /// first and last), continued down its most recent branch. Returns the sibling shown.
+    pub fn switch_alternative(&mut self, message_id: i64, step: isize) -> Result<i64, StoreError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::from_sqlite(&path, e))?;
+        let chosen = (|| {
+            let (conversation, parent): (i64, Option<i64>) = tx.query_row(
+                "SELECT conversation_id, parent_id FROM messages WHERE id = ?1",
+                [message_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let siblings: Vec<i64> = tx
+                .prepare_cached("SELECT id FROM messages WHERE conversation_id = ?1 AND parent_id IS ?2 ORDER BY id")?
+                .query_map(params![conversation, parent], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let at = siblings.iter().position(|id| *id == message_id).unwrap_or(0) as isize;
+            let chosen = siblings[(at + step).clamp(0, siblings.len() as isize - 1) as usize];
+            // The newest message under the chosen one is the leaf of its most recent branch.
+            let head: i64 = tx.query_row(
+                "WITH RECURSIVE below(id) AS (
+                    SELECT ?1 UNION ALL SELECT m.id FROM messages m JOIN below ON m.parent_id = below.id
+                 )
+                 SELECT max(id) FROM below",
+                [chosen],
+                |r| r.get(0),
+            )?;
+            tx.execute("UPDATE conversations SET head_id = ?2 WHERE id = ?1", params![conversation, head])?;
+            tx.commit()?;
+            Ok(chosen)
+        })();
+        chosen.map_err(|e: rusqlite::Error| match e {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NoMessage { id: message_id },
+            e => StoreError::from_sqlite(&path, e),
+        })
     }
 
     /// Conversations, newest first.

@@ -28,6 +28,8 @@ pub enum StoreError {
     BadQuery { query: String, reason: String },
     #[error("There is no conversation {id}: run `geminal history` to list them.")]
     NoConversation { id: i64 },
+    #[error("There is no message {id} in the history (it may have been deleted): reopen the conversation.")]
+    NoMessage { id: i64 },
     #[error(
         "The history database {path} failed ({reason}): try again; if it persists, check the file with another SQLite tool."
     )]

@@ -16,7 +16,8 @@ mod writer_lock;
 
 pub use cache::CachedAnswer;
 pub use conversations::{
-    Conversation, ConversationSummary, MessageUpdate, NewMessage, SearchHit, StoredMessage, title_from,
+    Alternatives, Conversation, ConversationSummary, MessageUpdate, NewMessage, Parent, SearchHit, StoredMessage,
+    title_from,
 };
 pub use error::StoreError;
 pub use handle::StoreHandle;

@@ -90,6 +90,16 @@ pub const MIGRATIONS: &[&str] = &[
         INSERT INTO messages_fts(messages_fts, rowid, text) SELECT 'delete', old.id, old.text WHERE old.status != 'streaming';
         INSERT INTO messages_fts(rowid, text) SELECT new.id, new.text WHERE new.status != 'streaming';
     END;",
+    // 5: conversations become trees. Each message points at the one it follows; a regenerated
+    // answer is a sibling of the answer it replaces, an edited prompt a sibling of the prompt it
+    // replaces. `head_id` is the last message of the branch shown (and sent to the model). Existing
+    // conversations become single branches in the order they were written.
+    "ALTER TABLE messages ADD COLUMN parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE;
+    ALTER TABLE conversations ADD COLUMN head_id INTEGER;
+    UPDATE messages SET parent_id =
+        (SELECT max(p.id) FROM messages p WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id);
+    UPDATE conversations SET head_id = (SELECT max(m.id) FROM messages m WHERE m.conversation_id = conversations.id);
+    CREATE INDEX messages_by_parent ON messages(parent_id);",
 ];
 
 pub fn latest_version() -> i64 {
@@ -131,7 +141,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         conn.execute_batch(
-            "INSERT INTO conversations VALUES (1, 't', 'm', NULL, 0, 0);
+            "INSERT INTO conversations (id, title, model, created_at, updated_at) VALUES (1, 't', 'm', 0, 0);
              INSERT INTO messages (id, conversation_id, role, text, status, created_at) VALUES (1, 1, 'model', 'alpha', 'streaming', 0);",
         )
         .unwrap();

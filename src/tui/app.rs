@@ -7,19 +7,26 @@ use ratatui_textarea::Input;
 
 use super::history::{HistoryBrowser, HistoryRow};
 use super::keys::{Action, Focus, action_for};
-use super::tab::{ChatMessage, Tab};
-use crate::chat::{Outcome, Role, Shown, TurnReport};
+use super::tab::{ChatMessage, Editing, Tab};
+use crate::chat::{Branch, Outcome, Role, Shown, TurnReport};
 use crate::engine::MetricsSnapshot;
-use crate::store::{MessageStatus, StoredMessage};
+use crate::store::{Alternatives, MessageStatus, StoredMessage};
 
 /// Work for the runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Start a turn in tab `tab` for `prompt` (`fresh`: skip the cache).
+    /// Start a turn in tab `tab` for `prompt`, joining its conversation as `branch` says
+    /// (a regenerated answer skips the cache).
     Send {
         tab: u64,
         prompt: String,
-        fresh: bool,
+        branch: Branch,
+    },
+    /// Show another alternative of a saved message in tab `tab` (`step` places away).
+    SwitchAlternative {
+        tab: u64,
+        message_id: i64,
+        step: isize,
     },
     Cancel {
         tab: u64,
@@ -58,6 +65,9 @@ pub enum AppEvent {
     SearchResults { generation: u64, rows: Result<Vec<HistoryRow>, String> },
     Preview { id: i64, messages: Vec<StoredMessage> },
     Opened { id: i64, title: String, model: String, system: Option<String>, messages: Vec<StoredMessage> },
+    /// The branch shown in tab `tab` changed (another alternative): its messages now, and the
+    /// alternative chosen.
+    Reloaded { tab: u64, conversation_id: i64, messages: Vec<StoredMessage>, chosen: i64 },
     Deleted { id: i64 },
     Models(Result<Vec<String>, String>),
     Error(String),
@@ -129,9 +139,26 @@ impl App {
 
     fn switch_to(&mut self, index: usize) {
         if index < self.tabs.len() {
+            self.leave_messages();
             self.active = index;
             self.tabs[index].unread = false;
         }
+    }
+
+    /// Back from selecting messages to the prompt.
+    fn leave_messages(&mut self) {
+        if self.focus == Focus::Messages {
+            self.focus = Focus::Chat;
+        }
+        if self.tab().selected.is_some() {
+            let tab = self.tab_mut();
+            tab.selected = None;
+        }
+    }
+
+    /// The selected message while selecting, else none.
+    fn selection(&self) -> Option<usize> {
+        if self.focus == Focus::Messages { self.tab().selected } else { None }
     }
 
     /// Handles a terminal event.
@@ -179,24 +206,31 @@ impl App {
             Action::GoToTab(i) => self.switch_to(i),
             Action::Stop => match self.focus {
                 Focus::Chat => {
-                    if self.tab().streaming {
+                    if self.tab().editing.is_some() {
+                        self.cancel_edit();
+                    } else if self.tab().streaming {
                         let id = self.tab().id;
                         self.commands.push(Command::Cancel { tab: id });
                     }
                 }
+                Focus::Messages => self.leave_messages(),
                 _ => self.focus = Focus::Chat,
             },
-            Action::Regenerate => {
-                if let Some(prompt) = self.tab().last_prompt().map(|m| m.text.clone())
-                    && !self.tab().streaming
-                {
-                    let id = self.tab().id;
-                    self.start(id, prompt, true);
+            Action::Regenerate => self.regenerate(),
+            Action::Edit => self.begin_edit(),
+            Action::SelectMessages => {
+                if let Some(last) = self.tab().messages.len().checked_sub(1) {
+                    self.focus = Focus::Messages;
+                    self.tab_mut().selected = Some(last);
+                    self.flash = Some("↑↓ choose a message · e edit · r regenerate · [ ] alternatives · y copy · Esc back".into());
                 }
             }
-            Action::EditLast => {
-                if let Some(prompt) = self.tab().last_prompt().map(|m| m.text.clone()) {
-                    self.tab_mut().set_input(&prompt);
+            Action::Alternative(step) => self.alternative(step),
+            Action::CopyAnswer if self.selection().is_some() => {
+                if let Some(m) = self.selection().and_then(|i| self.tab().messages.get(i)) {
+                    let (text, what) =
+                        (m.text.clone(), if m.role == Role::User { "the prompt" } else { "the answer" });
+                    self.copy(text, what);
                 }
             }
             Action::CopyAnswer => match self.tab().last_answer().map(|m| m.text.clone()) {
@@ -234,11 +268,22 @@ impl App {
                     self.tab_mut().scroll_down(n);
                 }
             },
+            Action::ScrollTop if self.focus == Focus::Messages => self.tab_mut().selected = Some(0),
+            Action::ScrollBottom if self.focus == Focus::Messages => {
+                let last = self.tab().messages.len().saturating_sub(1);
+                self.tab_mut().selected = Some(last);
+            }
             Action::ScrollTop => self.tab_mut().on_home(page),
             Action::ScrollBottom => self.tab_mut().scroll_from_bottom = 0,
             Action::Up | Action::Down => {
                 let delta = if action == Action::Up { -1 } else { 1 };
                 match self.focus {
+                    Focus::Messages => {
+                        let tab = self.tab_mut();
+                        let last = tab.messages.len().saturating_sub(1) as isize;
+                        let at = tab.selected.map_or(last, |i| i as isize);
+                        tab.selected = Some((at + delta).clamp(0, last.max(0)) as usize);
+                    }
                     Focus::History => {
                         self.history.move_selection(delta);
                         self.preview();
@@ -250,8 +295,8 @@ impl App {
             Action::Select => match self.focus {
                 Focus::History => {
                     if let Some(id) = self.history.selected_id() {
-                        self.commands.push(Command::Open { id });
                         self.focus = Focus::Chat;
+                        self.open(id);
                     }
                 }
                 Focus::ModelPicker => {
@@ -285,6 +330,10 @@ impl App {
     }
 
     fn type_key(&mut self, key: KeyEvent) {
+        if self.focus == Focus::Messages {
+            // Typing goes back to the prompt.
+            self.leave_messages();
+        }
         match self.focus {
             Focus::Chat => {
                 self.tab_mut().input.input(Input::from(key));
@@ -330,20 +379,39 @@ impl App {
     }
 
     fn close_tab(&mut self) {
-        let id = self.tab().id;
-        if self.tab().streaming {
+        self.close_tab_at(self.active);
+    }
+
+    fn close_tab_at(&mut self, index: usize) {
+        self.leave_messages();
+        let id = self.tabs[index].id;
+        if self.tabs[index].streaming {
             self.commands.push(Command::Cancel { tab: id });
         }
         if self.tabs.len() == 1 {
             self.tabs[0] = Tab::new(self.next_tab_id, &self.default_model);
             self.next_tab_id += 1;
         } else {
-            self.tabs.remove(self.active);
+            self.tabs.remove(index);
+            if self.active > index {
+                self.active -= 1;
+            }
             self.active = self.active.min(self.tabs.len() - 1);
         }
     }
 
-    /// Enter: commands (`/system`) or a prompt.
+    /// Opens saved conversation `id`: its tab if one shows it already, else a tab.
+    fn open(&mut self, id: i64) {
+        match self.tabs.iter().position(|t| t.conversation_id == Some(id)) {
+            Some(index) => {
+                self.switch_to(index);
+                self.flash = Some(format!("Conversation {id} is open in tab {}.", index + 1));
+            }
+            None => self.commands.push(Command::Open { id }),
+        }
+    }
+
+    /// Enter: commands (`/system`) or a prompt (an edited prompt starts a branch).
     fn send(&mut self) {
         let text = self.tab().input_text();
         let prompt = text.trim();
@@ -368,23 +436,162 @@ impl App {
         }
         let prompt = prompt.to_owned();
         let id = self.tab().id;
-        self.tab_mut().clear_input();
-        self.start(id, prompt, false);
+        let branch = match self.tab_mut().editing.take() {
+            Some(Editing { prompt_id, draft }) => {
+                // The draft put aside for the edit comes back.
+                match draft {
+                    Some(draft) => {
+                        self.tab_mut().set_input(&draft);
+                        self.flash = Some("Sent as a new branch; your unsent draft is back in the prompt.".into());
+                    }
+                    None => self.tab_mut().clear_input(),
+                }
+                Branch::Edit { prompt_id }
+            }
+            None => {
+                self.tab_mut().clear_input();
+                Branch::Continue
+            }
+        };
+        self.start(id, prompt, branch);
     }
 
-    fn start(&mut self, tab_id: u64, prompt: String, fresh: bool) {
-        let Some((_, tab)) = self.tab_by_id(tab_id) else { return };
-        if tab.messages.is_empty() {
-            tab.title = crate::store::title_from(&prompt);
+    /// The prompt that regenerate or edit acts on: the selected message's, else the last.
+    fn target_prompt(&self) -> Option<usize> {
+        let tab = self.tab();
+        match self.selection() {
+            Some(i) => tab.prompt_of(i),
+            None => tab.messages.iter().rposition(|m| m.role == Role::User),
         }
-        tab.messages.push(ChatMessage::user(prompt.clone()));
-        let model = tab.model.clone();
-        tab.messages.push(ChatMessage::answer(&model));
+    }
+
+    /// Checks that a saved prompt can start a branch now; says why not otherwise.
+    fn branchable(&mut self, prompt: Option<usize>, what: &str) -> Option<(usize, i64)> {
+        let tab = self.tab();
+        let found = prompt.and_then(|i| Some((i, tab.messages[i].id?)));
+        let why = if tab.streaming {
+            "An answer is still being written: wait, or press Esc to stop it."
+        } else if prompt.is_none() {
+            "There is no prompt here yet."
+        } else if found.is_none() || tab.conversation_id.is_none() {
+            "This prompt was not saved in the history, so it cannot be answered again or edited."
+        } else {
+            return found;
+        };
+        self.flash = Some(format!("Cannot {what}: {}", why.to_lowercase()));
+        None
+    }
+
+    /// Ctrl-G / r: the prompt is asked again; the new answer replaces the one shown.
+    fn regenerate(&mut self) {
+        let Some((_, prompt_id)) = self.branchable(self.target_prompt(), "regenerate") else { return };
+        self.leave_messages();
+        let id = self.tab().id;
+        self.start(id, String::new(), Branch::Regenerate { prompt_id });
+    }
+
+    /// Ctrl-E / e: the prompt goes into the input for editing; a draft there is put aside.
+    fn begin_edit(&mut self) {
+        let Some((index, prompt_id)) = self.branchable(self.target_prompt(), "edit") else { return };
+        self.leave_messages();
+        let text = self.tab().messages[index].text.clone();
+        let tab = self.tab_mut();
+        let draft = match tab.editing.take() {
+            Some(previous) => previous.draft,
+            None => Some(tab.input_text()).filter(|t| !t.trim().is_empty()),
+        };
+        let kept = draft.is_some();
+        tab.editing = Some(Editing { prompt_id, draft });
+        tab.set_input(&text);
+        self.flash = Some(if kept {
+            "Editing: Enter sends it as a new branch, Esc cancels. Your draft is kept and comes back after.".into()
+        } else {
+            "Editing: Enter sends it as a new branch, Esc cancels.".into()
+        });
+    }
+
+    /// Esc while editing: the prompt goes back to what it held before.
+    fn cancel_edit(&mut self) {
+        let tab = self.tab_mut();
+        if let Some(editing) = tab.editing.take() {
+            match editing.draft {
+                Some(draft) => tab.set_input(&draft),
+                None => tab.clear_input(),
+            }
+            self.flash = Some("Edit cancelled.".into());
+        }
+    }
+
+    /// [ / ]: another alternative of the selected message, else of the last answer.
+    fn alternative(&mut self, step: isize) {
+        let tab = self.tab();
+        let index = self.selection().or_else(|| tab.messages.iter().rposition(|m| m.role == Role::Model));
+        let Some(message) = index.and_then(|i| tab.messages.get(i)) else {
+            self.flash = Some("There is no answer here yet.".into());
+            return;
+        };
+        let what = if message.role == Role::User { "prompt" } else { "answer" };
+        let flash = if tab.streaming {
+            Some("An answer is still being written: wait, or press Esc to stop it.".to_owned())
+        } else if message.alternatives.count <= 1 {
+            Some(format!("This {what} has no alternatives (Ctrl-G regenerates an answer, Ctrl-E edits a prompt)."))
+        } else if (step < 0 && message.alternatives.index == 1)
+            || (step > 0 && message.alternatives.index == message.alternatives.count)
+        {
+            let end = if step < 0 { "first" } else { "last" };
+            Some(format!("This is the {end} of {} alternatives.", message.alternatives.count))
+        } else {
+            None
+        };
+        if let Some(flash) = flash {
+            self.flash = Some(flash);
+            return;
+        }
+        if let Some(message_id) = message.id {
+            let tab = tab.id;
+            self.commands.push(Command::SwitchAlternative { tab, message_id, step });
+        }
+    }
+
+    fn start(&mut self, tab_id: u64, prompt: String, branch: Branch) {
+        let Some((_, tab)) = self.tab_by_id(tab_id) else { return };
+        let position = |tab: &Tab, id: i64| tab.messages.iter().position(|m| m.id == Some(id));
+        let next = |a: Alternatives| Alternatives { index: a.count + 1, count: a.count + 1 };
+        let mut answer = ChatMessage::answer(&tab.model);
+        let prompt = match branch {
+            Branch::Continue => {
+                if tab.messages.is_empty() {
+                    tab.title = crate::store::title_from(&prompt);
+                }
+                tab.messages.push(ChatMessage::user(prompt.clone()));
+                prompt
+            }
+            Branch::Regenerate { prompt_id } => {
+                let Some(index) = position(tab, prompt_id) else { return };
+                if let Some(old) = tab.answer_of(index) {
+                    answer.alternatives = next(tab.messages[old].alternatives);
+                }
+                tab.messages.truncate(index + 1);
+                tab.messages[index].text.clone()
+            }
+            Branch::Edit { prompt_id } => {
+                let Some(index) = position(tab, prompt_id) else { return };
+                let alternatives = next(tab.messages[index].alternatives);
+                tab.messages.truncate(index);
+                let mut edited = ChatMessage::user(prompt.clone());
+                edited.alternatives = alternatives;
+                tab.messages.push(edited);
+                prompt
+            }
+        };
+        tab.messages.push(answer);
+        tab.revision += 1;
+        tab.selected = None;
         tab.streaming = true;
         tab.error = None;
         tab.notice = None;
         tab.scroll_from_bottom = 0;
-        self.commands.push(Command::Send { tab: tab_id, prompt, fresh });
+        self.commands.push(Command::Send { tab: tab_id, prompt, branch });
     }
 
     /// Handles what the runner reports.
@@ -421,20 +628,16 @@ impl App {
                 if let Some(u) = report.usage {
                     t.tokens += u64::from(u.prompt_token_count) + u64::from(u.candidates_token_count);
                 }
+                let count = t.messages.len();
+                if count >= 2 && t.messages[count - 2].role == Role::User && report.prompt_id.is_some() {
+                    t.messages[count - 2].id = report.prompt_id;
+                }
                 if let Some(answer) = t.messages.last_mut().filter(|m| m.role == Role::Model) {
+                    answer.id = report.answer_id;
                     answer.text = report.text.clone();
                     answer.cached = report.cached;
+                    answer.status = report.status;
                     t.revision += 1;
-                    answer.status = match &report.outcome {
-                        Outcome::Complete => MessageStatus::Complete,
-                        Outcome::Cancelled => MessageStatus::Interrupted,
-                        Outcome::Failed(
-                            crate::gemini::ApiError::PromptBlocked { .. }
-                            | crate::gemini::ApiError::AnswerStopped { .. },
-                        ) => MessageStatus::Blocked,
-                        Outcome::Failed(_) if !report.text.is_empty() => MessageStatus::Interrupted,
-                        Outcome::Failed(_) => MessageStatus::Error,
-                    };
                     if let Outcome::Failed(e) = &report.outcome {
                         answer.error = Some(e.to_string());
                         t.error = Some(e.to_string());
@@ -468,6 +671,10 @@ impl App {
                 }
             }
             AppEvent::Opened { id, title, model, system, messages } => {
+                if let Some(index) = self.tabs.iter().position(|t| t.conversation_id == Some(id)) {
+                    self.switch_to(index);
+                    return;
+                }
                 let tab = if self.tab().messages.is_empty() && !self.tab().streaming {
                     self.tab_mut()
                 } else {
@@ -477,25 +684,45 @@ impl App {
                 tab.title = title;
                 tab.model = model;
                 tab.system = system;
-                tab.messages = messages
-                    .into_iter()
-                    .map(|m| ChatMessage {
-                        role: m.role,
-                        text: m.text,
-                        status: m.status,
-                        model: m.model,
-                        cached: m.cached,
-                        error: m.error.filter(|_| m.status != MessageStatus::Complete),
-                    })
-                    .collect();
+                tab.messages = messages.into_iter().map(ChatMessage::from).collect();
                 tab.revision += 1;
                 tab.scroll_from_bottom = 0;
             }
+            AppEvent::Reloaded { tab, conversation_id, messages, chosen } => {
+                let selecting = self.focus == Focus::Messages && self.tab().id == tab;
+                let Some((_, t)) = self.tab_by_id(tab) else { return };
+                if t.conversation_id != Some(conversation_id) || t.streaming {
+                    return;
+                }
+                t.messages = messages.into_iter().map(ChatMessage::from).collect();
+                t.revision += 1;
+                let at = t.messages.iter().position(|m| m.id == Some(chosen));
+                t.selected = if selecting { at } else { None };
+                if !selecting {
+                    t.scroll_from_bottom = 0;
+                }
+                if let Some(m) = at.map(|i| &t.messages[i]) {
+                    let what = if m.role == Role::User { "Prompt" } else { "Answer" };
+                    self.flash = Some(format!("{what} {} of {}.", m.alternatives.index, m.alternatives.count));
+                }
+            }
             AppEvent::Deleted { id } => {
                 self.flash = Some(format!("Deleted conversation {id}."));
-                for t in &mut self.tabs {
-                    if t.conversation_id == Some(id) {
-                        t.conversation_id = None;
+                // A tab showing it closes; one holding an unsent draft keeps the draft and starts afresh.
+                while let Some(index) = self.tabs.iter().position(|t| t.conversation_id == Some(id)) {
+                    let tab = &mut self.tabs[index];
+                    if tab.input_is_empty() {
+                        self.close_tab_at(index);
+                    } else {
+                        if tab.streaming {
+                            let tab_id = tab.id;
+                            self.commands.push(Command::Cancel { tab: tab_id });
+                        }
+                        let mut fresh = Tab::new(tab.id, &tab.model);
+                        std::mem::swap(&mut fresh.input, &mut tab.input);
+                        *tab = fresh;
+                        tab.notice =
+                            Some(format!("Conversation {id} was deleted; your draft is kept and starts a new one."));
                     }
                 }
                 self.search();
@@ -547,15 +774,54 @@ mod tests {
         }
     }
 
+    /// A turn's report as `ChatSession` gives it (status as the turn state machine decides it).
     fn report(text: &str, outcome: Outcome) -> Box<TurnReport> {
+        report_ids(text, outcome, 1, 2)
+    }
+
+    fn report_ids(text: &str, outcome: Outcome, prompt_id: i64, answer_id: i64) -> Box<TurnReport> {
+        let status = match &outcome {
+            Outcome::Complete => MessageStatus::Complete,
+            Outcome::Cancelled => MessageStatus::Interrupted,
+            Outcome::Failed(_) if !text.is_empty() => MessageStatus::Interrupted,
+            Outcome::Failed(_) => MessageStatus::Error,
+        };
         Box::new(TurnReport {
             conversation_id: Some(7),
+            prompt_id: Some(prompt_id),
+            answer_id: Some(answer_id),
             text: text.into(),
             outcome,
+            status,
             cached: false,
             usage: None,
             save_error: None,
         })
+    }
+
+    fn ctrl(c: char) -> Event {
+        Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+    }
+
+    fn alt(code: KeyCode) -> Event {
+        Event::Key(KeyEvent::new(code, KeyModifiers::ALT))
+    }
+
+    /// A tab holding `exchanges` saved prompt/answer pairs (ids 1, 2, 3, ...).
+    fn conversation(exchanges: usize) -> App {
+        let mut app = App::new("m", false);
+        for i in 0..exchanges {
+            typed(&mut app, &format!("question {i}"));
+            app.on_terminal(key(KeyCode::Enter));
+            let id = 2 * i as i64 + 1;
+            app.on_event(AppEvent::TurnDone {
+                tab: 1,
+                report: report_ids(&format!("answer {i}"), Outcome::Complete, id, id + 1),
+            });
+        }
+        app.commands.clear();
+        app.flash = None;
+        app
     }
 
     #[test]
@@ -563,7 +829,10 @@ mod tests {
         let mut app = App::new("gemini-flash-latest", false);
         typed(&mut app, "hello there");
         app.on_terminal(key(KeyCode::Enter));
-        assert_eq!(app.commands, [Command::Send { tab: 1, prompt: "hello there".into(), fresh: false }]);
+        assert_eq!(
+            app.commands,
+            [Command::Send { tab: 1, prompt: "hello there".into(), branch: Branch::Continue }]
+        );
         let tab = app.tab();
         assert!(tab.streaming && tab.input_is_empty());
         assert_eq!(tab.title, "hello there");
@@ -677,7 +946,7 @@ mod tests {
     }
 
     #[test]
-    fn copy_regenerate_and_edit_work_on_the_last_exchange() {
+    fn copy_works_on_the_last_answer_and_its_code() {
         let mut app = App::new("m", false);
         typed(&mut app, "show code");
         app.on_terminal(key(KeyCode::Enter));
@@ -688,11 +957,143 @@ mod tests {
         app.commands.clear();
         app.on_action(Action::CopyCode);
         assert_eq!(app.commands, [Command::Copy { text: "fn main() {}".into() }]);
-        app.on_action(Action::EditLast);
-        assert_eq!(app.tab().input_text(), "show code");
+    }
+
+    #[test]
+    fn ctrl_g_replaces_the_last_answer_and_keeps_the_old_one_as_an_alternative() {
+        let mut app = conversation(2);
+        app.on_terminal(ctrl('g'));
+        assert_eq!(
+            app.commands,
+            [Command::Send { tab: 1, prompt: "question 1".into(), branch: Branch::Regenerate { prompt_id: 3 } }]
+        );
+        let tab = app.tab();
+        let texts: Vec<&str> = tab.messages.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["question 0", "answer 0", "question 1", ""], "one answer to the prompt, being written");
+        assert_eq!(tab.messages[3].alternatives, Alternatives { index: 2, count: 2 });
+        app.on_event(AppEvent::TurnDone { tab: 1, report: report_ids("again", Outcome::Complete, 3, 5) });
+        assert_eq!((app.tab().messages[3].id, app.tab().messages.len()), (Some(5), 4));
+    }
+
+    #[test]
+    fn an_edited_earlier_prompt_starts_a_branch_from_it() {
+        let mut app = conversation(2);
+        app.on_terminal(alt(KeyCode::Up));
+        assert_eq!((app.focus, app.tab().selected), (Focus::Messages, Some(3)));
+        for _ in 0..3 {
+            app.on_terminal(key(KeyCode::Up));
+        }
+        assert_eq!(app.tab().selected, Some(0));
+        app.on_terminal(key(KeyCode::Char('e')));
+        assert_eq!((app.focus, app.tab().input_text().as_str()), (Focus::Chat, "question 0"));
+        typed(&mut app, " in spring");
+        app.on_terminal(key(KeyCode::Enter));
+        assert_eq!(
+            app.commands,
+            [Command::Send {
+                tab: 1,
+                prompt: "question 0 in spring".into(),
+                branch: Branch::Edit { prompt_id: 1 }
+            }]
+        );
+        let tab = app.tab();
+        assert_eq!(tab.messages.len(), 2, "the old continuation is no longer shown");
+        assert_eq!(tab.messages[0].text, "question 0 in spring");
+        assert_eq!(tab.messages[0].alternatives, Alternatives { index: 2, count: 2 });
+        assert!(tab.editing.is_none() && tab.input_is_empty());
+    }
+
+    #[test]
+    fn an_unsent_draft_survives_an_edit_sent_or_cancelled() {
+        let mut app = conversation(1);
+        typed(&mut app, "my half-written thought");
+        app.on_terminal(ctrl('e'));
+        assert_eq!(app.tab().input_text(), "question 0");
+        assert!(app.flash.as_deref().unwrap().contains("draft is kept"), "{:?}", app.flash);
+        app.on_terminal(key(KeyCode::Esc));
+        assert_eq!(app.tab().input_text(), "my half-written thought", "Esc brings the draft back");
+        assert!(app.commands.is_empty(), "Esc while editing stops nothing");
+        app.on_terminal(ctrl('e'));
+        typed(&mut app, "!");
+        app.on_terminal(key(KeyCode::Enter));
+        assert!(matches!(app.commands[0], Command::Send { branch: Branch::Edit { prompt_id: 1 }, .. }));
+        assert_eq!(app.tab().input_text(), "my half-written thought", "sending the edit brings the draft back");
+    }
+
+    #[test]
+    fn brackets_browse_the_alternatives_of_the_last_answer() {
+        let mut app = conversation(1);
+        app.on_terminal(key(KeyCode::Char(']')));
+        assert!(app.commands.is_empty());
+        assert!(app.flash.as_deref().unwrap().contains("no alternatives"), "{:?}", app.flash);
+        app.tab_mut().messages[1].alternatives = Alternatives { index: 2, count: 2 };
+        app.on_terminal(key(KeyCode::Char('[')));
+        assert_eq!(app.commands, [Command::SwitchAlternative { tab: 1, message_id: 2, step: -1 }]);
+        let stored = |id, role, text: &str, index| StoredMessage {
+            id,
+            conversation_id: 7,
+            role,
+            text: text.into(),
+            model: None,
+            status: MessageStatus::Complete,
+            error: None,
+            prompt_tokens: None,
+            output_tokens: None,
+            cached: false,
+            created_at: 0,
+            parent_id: None,
+            alternatives: Alternatives { index, count: 2 },
+        };
+        app.tab_mut().conversation_id = Some(7);
+        app.on_event(AppEvent::Reloaded {
+            tab: 1,
+            conversation_id: 7,
+            messages: vec![stored(1, Role::User, "question 0", 1), stored(9, Role::Model, "the first answer", 1)],
+            chosen: 9,
+        });
+        assert_eq!(app.tab().messages[1].text, "the first answer");
+        assert_eq!(app.flash.as_deref(), Some("Answer 1 of 2."));
+        typed(&mut app, "a [b]");
+        assert_eq!(app.tab().input_text(), "a [b]", "brackets typed into a prompt are text");
+    }
+
+    #[test]
+    fn nothing_branches_while_an_answer_is_written() {
+        let mut app = conversation(1);
+        typed(&mut app, "next");
+        app.on_terminal(key(KeyCode::Enter));
         app.commands.clear();
-        app.on_action(Action::Regenerate);
-        assert_eq!(app.commands, [Command::Send { tab: 1, prompt: "show code".into(), fresh: true }]);
+        app.on_terminal(ctrl('g'));
+        app.on_terminal(ctrl('e'));
+        assert!(app.commands.is_empty());
+        assert!(app.flash.as_deref().unwrap().contains("still being written"));
+    }
+
+    #[test]
+    fn a_conversation_lives_in_one_tab() {
+        let mut app = conversation(1);
+        app.tab_mut().conversation_id = Some(7);
+        app.on_action(Action::NewTab);
+        app.on_action(Action::OpenHistory);
+        let g = app.history.generation;
+        let row = HistoryRow { conversation_id: 7, title: "q".into(), updated_at: 0, snippet: None, messages: None };
+        app.on_event(AppEvent::SearchResults { generation: g, rows: Ok(vec![row]) });
+        app.commands.clear();
+        app.on_terminal(key(KeyCode::Enter));
+        assert!(!app.commands.iter().any(|c| matches!(c, Command::Open { .. })), "{:?}", app.commands);
+        assert_eq!((app.active, app.tabs.len()), (0, 2), "its tab is focused");
+        // Deleting it closes its tab...
+        app.on_event(AppEvent::Deleted { id: 7 });
+        assert_eq!(app.tabs.len(), 1);
+        assert!(app.tabs.iter().all(|t| t.conversation_id != Some(7)));
+        // ...or, with a draft in it, keeps the draft in a fresh tab.
+        let mut app = conversation(1);
+        app.tab_mut().conversation_id = Some(7);
+        typed(&mut app, "unsent");
+        app.on_event(AppEvent::Deleted { id: 7 });
+        let tab = app.tab();
+        assert_eq!((tab.conversation_id, tab.messages.len(), tab.input_text().as_str()), (None, 0, "unsent"));
+        assert!(tab.notice.as_deref().unwrap().contains("deleted"));
     }
 
     #[test]

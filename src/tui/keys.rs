@@ -8,6 +8,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 pub enum Focus {
     /// The conversation and its input.
     Chat,
+    /// A message of the conversation is selected (keys act on it).
+    Messages,
     History,
     Help,
     ModelPicker,
@@ -27,8 +29,15 @@ pub enum Action {
     GoToTab(usize),
     /// Stop the answer being written (or close an overlay).
     Stop,
+    /// Answer the prompt again (the selected one, else the last): the new answer replaces the
+    /// one shown, which stays as an alternative.
     Regenerate,
-    EditLast,
+    /// Edit a prompt (the selected one, else the last); sending it starts a branch.
+    Edit,
+    /// Select messages with the keyboard (starting from the last one).
+    SelectMessages,
+    /// Show the previous (-1) or next (+1) alternative of the selected message, else of the last answer.
+    Alternative(isize),
     CopyAnswer,
     CopyCode,
     OpenHistory,
@@ -58,8 +67,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("Ctrl-← / Ctrl-→, Alt-1..9", "switch tabs"),
     ("PgUp / PgDn, wheel", "scroll the conversation"),
     ("Home / End", "top / bottom (when the prompt is empty)"),
-    ("Ctrl-G", "regenerate the last answer"),
-    ("Ctrl-E", "edit the last prompt again"),
+    ("Ctrl-G", "regenerate the last answer (the old one stays as an alternative)"),
+    ("Ctrl-E", "edit the last prompt: sending it starts a branch, Esc cancels"),
+    ("[ / ]", "previous / next alternative of the last answer (prompt empty)"),
+    ("Alt-↑ / Ctrl-↑", "select messages: ↑↓ move, e edit, r regenerate, [ ] alternatives, y copy, Esc back"),
     ("Ctrl-Y / Alt-Y", "copy the last answer / its last code block"),
     ("Ctrl-R", "history: search, reopen, delete conversations"),
     ("F2", "choose this tab's model"),
@@ -79,7 +90,7 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
     let shift = key.modifiers.contains(KeyModifiers::SHIFT);
     match (key.code, ctrl) {
         (KeyCode::Char('q' | 'c'), true) => return Action::Quit,
-        (KeyCode::Char('r'), true) if focus == Focus::Chat => return Action::OpenHistory,
+        (KeyCode::Char('r'), true) if matches!(focus, Focus::Chat | Focus::Messages) => return Action::OpenHistory,
         (KeyCode::F(1), _) => return Action::OpenHelp,
         _ => {}
     }
@@ -91,6 +102,25 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
         Focus::Confirm => match key.code {
             KeyCode::Char('y' | 'Y') => Action::Yes,
             _ => Action::No,
+        },
+        Focus::Messages => match key.code {
+            KeyCode::Esc => Action::Stop,
+            KeyCode::Up | KeyCode::Char('k') => Action::Up,
+            KeyCode::Down | KeyCode::Char('j') => Action::Down,
+            KeyCode::Home => Action::ScrollTop,
+            KeyCode::End => Action::ScrollBottom,
+            KeyCode::PageUp => Action::ScrollUp(0),
+            KeyCode::PageDown => Action::ScrollDown(0),
+            KeyCode::Char('[') => Action::Alternative(-1),
+            KeyCode::Char(']') => Action::Alternative(1),
+            KeyCode::Char('e') | KeyCode::Enter => Action::Edit,
+            KeyCode::Char('r') => Action::Regenerate,
+            KeyCode::Char('g') if ctrl => Action::Regenerate,
+            KeyCode::Char('y') => Action::CopyAnswer,
+            KeyCode::Char('t') if ctrl => Action::NewTab,
+            KeyCode::Right if ctrl => Action::NextTab,
+            KeyCode::Left if ctrl => Action::PrevTab,
+            _ => Action::Input(key),
         },
         Focus::History | Focus::ModelPicker => match key.code {
             KeyCode::Esc => Action::Stop,
@@ -110,7 +140,10 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
             KeyCode::Char('t') if ctrl => Action::NewTab,
             KeyCode::Char('w') if ctrl => Action::CloseTab,
             KeyCode::Char('g') if ctrl => Action::Regenerate,
-            KeyCode::Char('e') if ctrl => Action::EditLast,
+            KeyCode::Char('e') if ctrl => Action::Edit,
+            KeyCode::Up if alt || ctrl => Action::SelectMessages,
+            KeyCode::Char('[') if input_empty => Action::Alternative(-1),
+            KeyCode::Char(']') if input_empty => Action::Alternative(1),
             KeyCode::Char('y') if ctrl => Action::CopyAnswer,
             KeyCode::Char('y') if alt => Action::CopyCode,
             KeyCode::Char(d @ '1'..='9') if alt => Action::GoToTab(d as usize - '1' as usize),

@@ -212,18 +212,19 @@ impl Runner {
     fn perform(&mut self, command: Command, app: &App) {
         let tx = self.tx.clone();
         match command {
-            Command::Send { tab, prompt, fresh } => {
+            Command::Send { tab, prompt, branch } => {
                 let Some(t) = app.tabs.iter().find(|t| t.id == tab) else { return };
                 let (cancel_tx, cancel_rx) = oneshot::channel();
                 self.cancels.insert(tab, cancel_tx);
-                let target = t.conversation_id.map_or(Target::New, Target::Conversation);
+                let conversation = t.conversation_id;
                 let (model, system, session) = (t.model.clone(), t.system.clone(), self.session.clone());
                 tokio::spawn(async move {
-                    let prepared = match session.prepare(target, prompt, Some(model.clone()), &model, system).await {
-                        Ok(mut p) => {
-                            p.fresh = fresh;
-                            p
-                        }
+                    let prepared = match conversation {
+                        Some(id) => session.prepare_branch(id, branch, prompt, Some(model), system).await,
+                        None => session.prepare(Target::New, prompt, Some(model.clone()), &model, system).await,
+                    };
+                    let prepared = match prepared {
+                        Ok(p) => p,
                         Err(e) => {
                             let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
                             return;
@@ -242,6 +243,9 @@ impl Runner {
                     let run = AssertUnwindSafe(session.run(prepared, &mut show, cancel)).catch_unwind().await;
                     let report = run.unwrap_or_else(|_| TurnReport {
                         conversation_id: None,
+                        prompt_id: None,
+                        answer_id: None,
+                        status: crate::store::MessageStatus::Error,
                         text: String::new(),
                         outcome: Outcome::Failed(ApiError::Protocol {
                             detail: "an internal error stopped this answer".into(),
@@ -294,7 +298,7 @@ impl Runner {
             Command::Preview { id } => {
                 let Some(store) = self.store() else { return };
                 tokio::spawn(async move {
-                    if let Ok(messages) = store.call(move |s| s.messages(id)).await {
+                    if let Ok(messages) = store.call(move |s| s.active_path(id)).await {
                         let _ = tx.send(AppEvent::Preview { id, messages });
                     }
                 });
@@ -302,10 +306,30 @@ impl Runner {
             Command::Open { id } => {
                 let Some(store) = self.store() else { return };
                 tokio::spawn(async move {
-                    let event = match store.call(move |s| Ok((s.conversation(id)?, s.messages(id)?))).await {
+                    let event = match store.call(move |s| Ok((s.conversation(id)?, s.active_path(id)?))).await {
                         Ok((c, messages)) => {
                             AppEvent::Opened { id, title: c.title, model: c.model, system: c.system_prompt, messages }
                         }
+                        Err(e) => AppEvent::Error(e.to_string()),
+                    };
+                    let _ = tx.send(event);
+                });
+            }
+            Command::SwitchAlternative { tab, message_id, step } => {
+                let Some(store) = self.store() else { return };
+                let Some(conversation_id) = app.tabs.iter().find(|t| t.id == tab).and_then(|t| t.conversation_id)
+                else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let switched = store
+                        .call(move |s| {
+                            let chosen = s.switch_alternative(message_id, step)?;
+                            Ok((chosen, s.active_path(conversation_id)?))
+                        })
+                        .await;
+                    let event = match switched {
+                        Ok((chosen, messages)) => AppEvent::Reloaded { tab, conversation_id, messages, chosen },
                         Err(e) => AppEvent::Error(e.to_string()),
                     };
                     let _ = tx.send(event);

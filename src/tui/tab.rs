@@ -9,47 +9,79 @@ use unicode_width::UnicodeWidthChar;
 use super::markdown::render_markdown;
 use crate::chat::Role;
 use crate::sanitize::sanitize;
-use crate::store::MessageStatus;
+use crate::store::{Alternatives, MessageStatus, StoredMessage};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatMessage {
+    /// The saved message (none until its turn reports it, or if saving failed).
+    pub id: Option<i64>,
     pub role: Role,
     pub text: String,
     pub status: MessageStatus,
     pub model: Option<String>,
     pub cached: bool,
     pub error: Option<String>,
+    /// Regenerated answers / edited prompts at this place ("2/3").
+    pub alternatives: Alternatives,
 }
 
 impl ChatMessage {
     pub fn user(text: impl Into<String>) -> Self {
         ChatMessage {
+            id: None,
             role: Role::User,
             text: text.into(),
             status: MessageStatus::Complete,
             model: None,
             cached: false,
             error: None,
+            alternatives: Alternatives::default(),
         }
     }
 
     pub fn answer(model: &str) -> Self {
         ChatMessage {
+            id: None,
             role: Role::Model,
             text: String::new(),
             status: MessageStatus::Streaming,
             model: Some(model.to_owned()),
             cached: false,
             error: None,
+            alternatives: Alternatives::default(),
         }
     }
+}
+
+impl From<StoredMessage> for ChatMessage {
+    fn from(m: StoredMessage) -> Self {
+        ChatMessage {
+            id: Some(m.id),
+            role: m.role,
+            text: m.text,
+            error: m.error.filter(|_| m.status != MessageStatus::Complete),
+            status: m.status,
+            model: m.model,
+            cached: m.cached,
+            alternatives: m.alternatives,
+        }
+    }
+}
+
+/// A saved prompt being edited in the input; sending it starts a branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Editing {
+    pub prompt_id: i64,
+    /// What the input held before the edit began; it comes back when the edit is sent or dropped.
+    pub draft: Option<String>,
 }
 
 #[derive(Debug, Default, Clone)]
 struct Rendered {
     width: u16,
-    /// `text.len()` and status when rendered: text only grows or is replaced as a whole.
-    key: (usize, u64, Option<MessageStatus>),
+    /// `text.len()`, revision, status and selection when rendered: text only grows or is
+    /// replaced as a whole (which bumps the revision).
+    key: (usize, u64, Option<MessageStatus>, bool),
     /// How many lines the message takes at `width`.
     count: usize,
     /// The lines themselves, kept only near the view (memory stays a few screens' worth
@@ -77,6 +109,10 @@ pub struct Tab {
     pub tokens: u64,
     /// Bumped whenever a message's text is replaced rather than extended.
     pub revision: u64,
+    /// The message chosen with the keyboard (to edit, regenerate, browse alternatives, copy).
+    pub selected: Option<usize>,
+    /// A saved prompt is being edited in the input.
+    pub editing: Option<Editing>,
     rendered: Vec<Rendered>,
     /// Messages from this index on are rendered at the current width.
     fresh_from: usize,
@@ -106,6 +142,8 @@ impl Tab {
             scroll_from_bottom: 0,
             tokens: 0,
             revision: 0,
+            selected: None,
+            editing: None,
             rendered: Vec::new(),
             fresh_from: 0,
         }
@@ -136,14 +174,54 @@ impl Tab {
         self.messages.iter().rev().find(|m| m.role == Role::User)
     }
 
+    /// The prompt a message belongs to: itself for a prompt, the one before it for an answer.
+    pub fn prompt_of(&self, index: usize) -> Option<usize> {
+        (0..=index.min(self.messages.len().checked_sub(1)?)).rev().find(|i| self.messages[*i].role == Role::User)
+    }
+
+    /// The answer that follows prompt `index`, if one is shown.
+    pub fn answer_of(&self, prompt: usize) -> Option<usize> {
+        self.messages.get(prompt + 1).filter(|m| m.role == Role::Model).map(|_| prompt + 1)
+    }
+
     /// Brings the rendered lines up to date for `width`, from the newest message back until
     /// `height` lines above the scroll position are covered. Older messages are rendered only
     /// when scrolled to, so opening or resizing a 5,000-message conversation costs a screenful.
     pub fn prepare(&mut self, width: u16, height: usize) {
+        if let Some(selected) = self.selected.filter(|i| *i < self.messages.len()) {
+            self.reveal(selected, width, height);
+        }
         let need = self.scroll_from_bottom.saturating_add(height);
         // Lines (counted from the bottom) whose rendering is kept: the view and a screen around it.
         let keep = self.scroll_from_bottom.saturating_sub(height)..need.saturating_add(height);
         self.render_back(width, need, keep);
+    }
+
+    /// Scrolls so that message `index` is in view (its start first, if it is taller than the view).
+    fn reveal(&mut self, index: usize, width: u16, height: usize) {
+        // Measure from the newest message back to the selected one (line counts only).
+        let measured = self.rendered.len() == self.messages.len()
+            && self.fresh_from <= index
+            && self.rendered.last().is_some_and(|r| r.width == width);
+        if !measured {
+            let keep = self.scroll_from_bottom..self.scroll_from_bottom.saturating_add(height);
+            let mut need = self.scroll_from_bottom.saturating_add(height);
+            loop {
+                self.render_back(width, need, keep.clone());
+                if self.fresh_from <= index || need == usize::MAX {
+                    break;
+                }
+                need = need.saturating_mul(2);
+            }
+        }
+        let below: usize = self.rendered.iter().skip(index + 1).map(|r| r.count).sum();
+        let lines = self.rendered.get(index).map_or(1, |r| r.count);
+        if below < self.scroll_from_bottom {
+            self.scroll_from_bottom = below;
+        }
+        if below + lines > self.scroll_from_bottom + height {
+            self.scroll_from_bottom = (below + lines).saturating_sub(height);
+        }
     }
 
     /// Renders from the newest message back until `need` lines are known, keeping the lines of
@@ -156,16 +234,18 @@ impl Tab {
         self.rendered.resize_with(self.messages.len(), Rendered::default);
         let mut have = 0;
         self.fresh_from = self.messages.len();
-        for (message, rendered) in self.messages.iter().zip(self.rendered.iter_mut()).rev() {
+        let selected = self.selected;
+        for (index, (message, rendered)) in self.messages.iter().zip(self.rendered.iter_mut()).enumerate().rev() {
             if have >= need {
                 break;
             }
-            let key = (message.text.len(), self.revision, Some(message.status));
+            let is_selected = selected == Some(index);
+            let key = (message.text.len(), self.revision, Some(message.status), is_selected);
             let stale = rendered.width != width || rendered.key != key;
             let below = have;
             let near = |count: usize| below < keep.end && below + count > keep.start;
             if stale || (rendered.lines.is_none() && near(rendered.count)) {
-                let lines = render_message(message, width);
+                let lines = render_message(message, width, is_selected);
                 rendered.count = lines.len();
                 rendered.width = width;
                 rendered.key = key;
@@ -254,18 +334,30 @@ impl Tab {
 }
 
 fn status_note(m: &ChatMessage) -> String {
-    m.status.label(m.cached).map(|l| format!(" · {l}")).unwrap_or_default()
+    let mut note = String::new();
+    if m.alternatives.count > 1 {
+        note.push_str(&format!(" ‹{}/{}›", m.alternatives.index, m.alternatives.count));
+    }
+    if let Some(label) = m.status.label(m.cached) {
+        note.push_str(&format!(" · {label}"));
+    }
+    note
 }
 
-fn render_message(m: &ChatMessage, width: u16) -> Vec<Line<'static>> {
+fn render_message(m: &ChatMessage, width: u16, selected: bool) -> Vec<Line<'static>> {
     let (who, color) = match m.role {
         Role::User => ("you".to_owned(), Color::Green),
         Role::Model => (crate::sanitize::one_line(m.model.as_deref().unwrap_or("gemini"), 40), Color::Magenta),
     };
-    let mut lines = vec![Line::from(vec![
-        Span::styled(who, Style::default().fg(color).add_modifier(Modifier::BOLD)),
-        Span::styled(status_note(m), Style::default().fg(Color::DarkGray)),
-    ])];
+    let mut who_style = Style::default().fg(color).add_modifier(Modifier::BOLD);
+    let mut header = Vec::new();
+    if selected {
+        who_style = who_style.add_modifier(Modifier::REVERSED);
+        header.push(Span::styled("▶ ", Style::default().fg(Color::Cyan).add_modifier(Modifier::BOLD)));
+    }
+    header.push(Span::styled(who, who_style));
+    header.push(Span::styled(status_note(m), Style::default().fg(Color::DarkGray)));
+    let mut lines = vec![Line::from(header)];
     match m.role {
         Role::User => lines.extend(wrap_plain(&m.text, width, Style::default())),
         Role::Model => lines.extend(render_markdown(&m.text, width)),

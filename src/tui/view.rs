@@ -44,11 +44,15 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     draw_conversation(frame, app, body);
     draw_note(frame, app, note);
     let mut input = tab.input.clone();
-    let title = match &tab.system {
+    let mut title = match &tab.system {
         Some(s) => format!(" prompt · system: {} ", one_line(s, 40)),
         None => " prompt ".to_owned(),
     };
-    let border = if app.focus == Focus::Chat { Color::Cyan } else { Color::DarkGray };
+    let mut border = if app.focus == Focus::Chat { Color::Cyan } else { Color::DarkGray };
+    if tab.editing.is_some() {
+        title = " editing a prompt · Enter sends it as a new branch · Esc cancels ".to_owned();
+        border = Color::Yellow;
+    }
     input.set_block(Block::default().borders(Borders::ALL).border_style(Style::default().fg(border)).title(title));
     frame.render_widget(&input, input_area);
     draw_status(frame, app, status);
@@ -56,7 +60,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
         Focus::Help => draw_help(frame, area),
         Focus::History | Focus::Confirm => draw_history(frame, app, area),
         Focus::ModelPicker => draw_models(frame, app, area),
-        Focus::Chat => {}
+        Focus::Chat | Focus::Messages => {}
     }
     if let (Focus::Confirm, Some(Confirm::DeleteConversation { id, title })) = (app.focus, &app.confirm) {
         let text = format!("Delete conversation {id} “{}”? y / n", one_line(title, 40));
