@@ -7,10 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::{client_for, fake, quick_timeouts};
-use geminal::chat::{ChatOptions, ChatSession, Outcome, Shown, Target, TurnEvent, TurnReport};
+use geminal::chat::{Branch, ChatOptions, ChatSession, Outcome, Shown, Target, TurnEvent, TurnReport};
 use geminal::engine::{Engine, EngineConfig, RetryPolicy};
 use geminal::gemini::fake::{Behavior, FakeGemini, Fault, StreamEnd};
-use geminal::store::{MessageStatus, Store, StoreError, StoreHandle};
+use geminal::store::{Alternatives, MessageStatus, Store, StoreError, StoreHandle, StoredMessage};
 
 const MODEL: &str = "gemini-2.5-flash";
 
@@ -262,4 +262,177 @@ async fn continuing_sends_the_history_and_keeps_the_conversation_model() {
     let texts: Vec<String> = body.contents.iter().map(|c| c.visible_text()).collect();
     assert_eq!(texts, ["first question", "first answer", "second question"]);
     assert_eq!(body.system_instruction.unwrap().visible_text(), "be brief");
+}
+
+/// Runs a turn in saved conversation `id`, joined as `branch` says.
+async fn branch_turn(s: &Setup, id: i64, branch: Branch, prompt: &str, answer: &str) -> TurnReport {
+    s.fake.push(Behavior::text(answer).with_chunks(2));
+    let prepared = s.session.prepare_branch(id, branch, prompt.into(), None, None).await.unwrap();
+    s.session.run(prepared, &mut |_| {}, std::future::pending()).await
+}
+
+/// The texts of the last request's contents, in order.
+fn sent(s: &Setup) -> Vec<String> {
+    let body = s.fake.requests().last().unwrap().generate_request().unwrap();
+    body.contents.iter().map(|c| c.visible_text()).collect()
+}
+
+fn store(s: &Setup) -> Store {
+    Store::open(&s.db).unwrap().0
+}
+
+fn texts(messages: &[StoredMessage]) -> Vec<&str> {
+    messages.iter().map(|m| m.text.as_str()).collect()
+}
+
+/// q1/A1, q2/A2 saved in one conversation; returns its id and the reports.
+async fn two_exchanges(s: &Setup) -> (i64, TurnReport, TurnReport) {
+    s.fake.push(Behavior::text("A1"));
+    let (first, _) = turn(s, Target::New, "q1", None, None).await;
+    let id = first.conversation_id.unwrap();
+    let second = branch_turn(s, id, Branch::Continue, "q2", "A2").await;
+    (id, first, second)
+}
+
+#[tokio::test]
+async fn regenerate_replaces_the_answer_sent_and_shown_and_keeps_the_old_one_as_an_alternative() {
+    let s = setup().await;
+    let (id, _, second) = two_exchanges(&s).await;
+    let prompt_id = second.prompt_id.unwrap();
+    let before = s.fake.generate_count();
+    // The same question in the same place is cached (A2), yet regenerate asks again.
+    let again = branch_turn(&s, id, Branch::Regenerate { prompt_id }, "", "A2 again").await;
+    assert_eq!(s.fake.generate_count(), before + 1, "regenerate bypasses the cache");
+    assert!(!again.cached);
+    assert_eq!(sent(&s), ["q1", "A1", "q2"], "the replaced answer is not sent");
+    assert_eq!(again.prompt_id, Some(prompt_id), "no second copy of the prompt");
+    let store = store(&s);
+    let shown = store.active_path(id).unwrap();
+    assert_eq!(texts(&shown), ["q1", "A1", "q2", "A2 again"], "one answer to that prompt is shown");
+    assert_eq!(shown[3].alternatives, Alternatives { index: 2, count: 2 });
+    assert_eq!(store.messages(id).unwrap().len(), 5, "the old answer is kept");
+    // The old answer can be shown again; what follows is asked with it, never with both.
+    drop(store);
+    let mut store = self::store(&s);
+    store.switch_alternative(again.answer_id.unwrap(), -1).unwrap();
+    assert_eq!(texts(&store.active_path(id).unwrap()), ["q1", "A1", "q2", "A2"]);
+    drop(store);
+    branch_turn(&s, id, Branch::Continue, "q3", "A3").await;
+    assert_eq!(sent(&s), ["q1", "A1", "q2", "A2", "q3"]);
+}
+
+#[tokio::test]
+async fn an_edited_prompt_branches_and_the_model_never_sees_both() {
+    let s = setup().await;
+    let (id, first, second) = two_exchanges(&s).await;
+    branch_turn(&s, id, Branch::Continue, "q3", "A3").await;
+    let edited = branch_turn(&s, id, Branch::Edit { prompt_id: second.prompt_id.unwrap() }, "q2 edited", "B2").await;
+    assert_eq!(sent(&s), ["q1", "A1", "q2 edited"]);
+    branch_turn(&s, id, Branch::Continue, "q3 again", "B3").await;
+    assert_eq!(sent(&s), ["q1", "A1", "q2 edited", "B2", "q3 again"]);
+    let mut store = store(&s);
+    let shown = store.active_path(id).unwrap();
+    assert_eq!(texts(&shown), ["q1", "A1", "q2 edited", "B2", "q3 again", "B3"]);
+    assert_eq!(shown[2].alternatives, Alternatives { index: 2, count: 2 });
+    assert_eq!(shown[2].parent_id, first.answer_id, "a sibling of the prompt it replaces");
+    // The old branch is whole, down to its last answer.
+    store.switch_alternative(edited.prompt_id.unwrap(), -1).unwrap();
+    assert_eq!(texts(&store.active_path(id).unwrap()), ["q1", "A1", "q2", "A2", "q3", "A3"]);
+    // Editing the very first prompt branches at the root.
+    drop(store);
+    let root = branch_turn(&s, id, Branch::Edit { prompt_id: first.prompt_id.unwrap() }, "q1 edited", "C1").await;
+    assert_eq!(sent(&s), ["q1 edited"]);
+    let store = self::store(&s);
+    let shown = store.active_path(id).unwrap();
+    assert_eq!(texts(&shown), ["q1 edited", "C1"]);
+    assert_eq!((shown[0].parent_id, shown[0].alternatives.count), (None, 2));
+    assert_eq!(root.conversation_id, Some(id));
+}
+
+#[tokio::test]
+async fn a_branch_cannot_start_from_another_conversations_message() {
+    let s = setup().await;
+    let (_, _, second) = two_exchanges(&s).await;
+    s.fake.push(Behavior::text("other"));
+    let (other, _) = turn(&s, Target::New, "elsewhere", None, None).await;
+    let prompt_id = second.prompt_id.unwrap();
+    let wrong = s
+        .session
+        .prepare_branch(other.conversation_id.unwrap(), Branch::Regenerate { prompt_id }, String::new(), None, None)
+        .await
+        .unwrap_err();
+    assert!(wrong.to_string().contains(&format!("no message {prompt_id}")), "{wrong}");
+    let answer = second.answer_id.unwrap();
+    let not_a_prompt = s
+        .session
+        .prepare_branch(other.conversation_id.unwrap(), Branch::Edit { prompt_id: answer }, "x".into(), None, None)
+        .await;
+    assert!(not_a_prompt.is_err());
+}
+
+#[tokio::test]
+async fn a_cache_hit_is_saved_by_the_same_state_machine_as_a_streamed_answer() {
+    let s = setup().await;
+    s.fake.set_default(Behavior::text("Birds follow food."));
+    let (first, _) = turn(&s, Target::New, "why?", None, None).await;
+    let (hit, shown) = turn(&s, Target::New, "why?", None, None).await;
+    assert_eq!(shown, "Birds follow food.");
+    assert_eq!((hit.status, hit.cached, hit.outcome.clone()), (MessageStatus::Complete, true, Outcome::Complete));
+    let store = store(&s);
+    let path = store.active_path(hit.conversation_id.unwrap()).unwrap();
+    assert_eq!(texts(&path), ["why?", "Birds follow food."]);
+    let (answer, streamed) = (&path[1], &store.active_path(first.conversation_id.unwrap()).unwrap()[1]);
+    assert_eq!((answer.status, answer.cached, answer.parent_id), (MessageStatus::Complete, true, hit.prompt_id));
+    assert_eq!(answer.output_tokens, streamed.output_tokens, "the tokens of the cached answer are kept");
+    assert_eq!(Some(answer.id), hit.answer_id);
+}
+
+#[tokio::test]
+async fn a_conversation_reopens_with_the_model_it_last_used() {
+    let s = setup().await;
+    s.fake.set_default(Behavior::text("ok"));
+    let (first, _) = turn(&s, Target::New, "q1", Some("gemini-2.5-pro"), None).await;
+    let id = first.conversation_id.unwrap();
+    turn(&s, Target::Conversation(id), "q2", Some("gemini-2.5-flash-lite"), None).await;
+    assert_eq!(store(&s).conversation(id).unwrap().model, "gemini-2.5-flash-lite");
+    turn(&s, Target::Conversation(id), "q3", None, None).await;
+    assert_eq!(s.fake.requests().last().unwrap().model(), Some("gemini-2.5-flash-lite"));
+}
+
+/// The seam between the turn and the interface: a MAX_TOKENS stop, driven through ChatSession
+/// into the TUI's state, shows the status that is saved, while streaming, when done and reopened.
+#[tokio::test]
+async fn a_max_tokens_stop_has_one_status_in_the_tui_the_database_and_after_reopening() {
+    use geminal::tui::app::{App, AppEvent};
+    let s = setup().await;
+    s.fake.push(
+        Behavior::text("abcdef").with_chunks(3).with_fault(Fault::StopAfter { after: 2, reason: "MAX_TOKENS".into() }),
+    );
+    let mut app = App::new(MODEL, false);
+    for c in "write a lot".chars() {
+        app.on_terminal(crossterm::event::Event::Key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Char(c),
+            crossterm::event::KeyModifiers::NONE,
+        )));
+    }
+    app.on_action(geminal::tui::keys::Action::Send);
+    let tab = app.tab().id;
+    let prepared = s.session.prepare(Target::New, "write a lot".into(), Some(MODEL.into()), MODEL, None).await.unwrap();
+    let mut shown = Vec::new();
+    let report = s.session.run(prepared, &mut |event| shown.push(event), std::future::pending()).await;
+    for event in shown {
+        app.on_event(AppEvent::Turn { tab, shown: event });
+        assert_eq!(app.tab().messages[1].status, MessageStatus::Streaming);
+    }
+    app.on_event(AppEvent::TurnDone { tab, report: Box::new(report.clone()) });
+    let in_tab = app.tab().messages[1].status;
+    let store = store(&s);
+    let saved = store.active_path(report.conversation_id.unwrap()).unwrap();
+    assert_eq!((in_tab, saved[1].status), (MessageStatus::Interrupted, MessageStatus::Interrupted));
+    assert_eq!(app.tab().messages[1].text, "abcd");
+    assert!(app.tab().messages[1].error.as_deref().unwrap().contains("token limit"));
+    let mut reopened = App::new(MODEL, false);
+    let c = store.conversation(report.conversation_id.unwrap()).unwrap();
+    reopened.on_event(AppEvent::Opened { id: c.id, title: c.title, model: c.model, system: None, messages: saved });
+    assert_eq!(reopened.tab().messages[1].status, in_tab);
 }

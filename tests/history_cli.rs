@@ -149,7 +149,7 @@ fn hostile_text_stored_in_the_database_is_shown_harmlessly() {
     let evil = "hi \x1b]52;c;aGVsbG8=\x07 \x1b[2J \u{9b}31m \u{202e}gpj.exe \u{200b}x";
     conn(&env)
         .execute_batch(&format!(
-            "UPDATE conversations SET title = '{0}'; INSERT INTO messages (conversation_id, role, text, status, created_at) VALUES (1, 'model', '{0} evilword', 'complete', 0);",
+            "UPDATE conversations SET title = '{0}'; INSERT INTO messages (conversation_id, role, text, status, created_at, parent_id) VALUES (1, 'model', '{0} evilword', 'complete', 0, 2); UPDATE conversations SET head_id = last_insert_rowid();",
             evil.replace('\'', "''")
         ))
         .unwrap();

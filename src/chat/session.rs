@@ -365,8 +365,13 @@ impl ChatSession {
                     Some(id) => (id, parent),
                     None => (s.create_conversation(&title, &model, system.as_deref())?, Parent::Root),
                 };
-                let message =
-                    NewMessage { role: Role::User, text: prompt, model: None, status: MessageStatus::Complete, cached: false };
+                let message = NewMessage {
+                    role: Role::User,
+                    text: prompt,
+                    model: None,
+                    status: MessageStatus::Complete,
+                    cached: false,
+                };
                 let prompt_id = s.add_message_to(id, parent, &message)?;
                 Ok((id, prompt_id))
             })

@@ -325,8 +325,10 @@ impl Store {
     pub fn messages(&self, conversation_id: i64) -> Result<Vec<StoredMessage>, StoreError> {
         let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 ORDER BY m.id");
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows: Vec<StoredMessage> =
-            stmt.query_map([conversation_id], message_from_row).and_then(|rows| rows.collect()).map_err(|e| self.err(e))?;
+        let rows: Vec<StoredMessage> = stmt
+            .query_map([conversation_id], message_from_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
         self.with_alternatives(conversation_id, rows)
     }
 
@@ -408,11 +410,10 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| StoreError::from_sqlite(&path, e))?;
         let chosen = (|| {
-            let (conversation, parent): (i64, Option<i64>) = tx.query_row(
-                "SELECT conversation_id, parent_id FROM messages WHERE id = ?1",
-                [message_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
+            let (conversation, parent): (i64, Option<i64>) =
+                tx.query_row("SELECT conversation_id, parent_id FROM messages WHERE id = ?1", [message_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
             let siblings: Vec<i64> = tx
                 .prepare_cached("SELECT id FROM messages WHERE conversation_id = ?1 AND parent_id IS ?2 ORDER BY id")?
                 .query_map(params![conversation, parent], |r| r.get(0))?

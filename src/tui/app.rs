@@ -59,16 +59,44 @@ pub enum Confirm {
 /// What the runner reports back.
 #[derive(Debug)]
 pub enum AppEvent {
-    Turn { tab: u64, shown: Shown },
-    TurnDone { tab: u64, report: Box<TurnReport> },
-    TurnFailedToStart { tab: u64, message: String },
-    SearchResults { generation: u64, rows: Result<Vec<HistoryRow>, String> },
-    Preview { id: i64, messages: Vec<StoredMessage> },
-    Opened { id: i64, title: String, model: String, system: Option<String>, messages: Vec<StoredMessage> },
+    Turn {
+        tab: u64,
+        shown: Shown,
+    },
+    TurnDone {
+        tab: u64,
+        report: Box<TurnReport>,
+    },
+    TurnFailedToStart {
+        tab: u64,
+        message: String,
+    },
+    SearchResults {
+        generation: u64,
+        rows: Result<Vec<HistoryRow>, String>,
+    },
+    Preview {
+        id: i64,
+        messages: Vec<StoredMessage>,
+    },
+    Opened {
+        id: i64,
+        title: String,
+        model: String,
+        system: Option<String>,
+        messages: Vec<StoredMessage>,
+    },
     /// The branch shown in tab `tab` changed (another alternative): its messages now, and the
     /// alternative chosen.
-    Reloaded { tab: u64, conversation_id: i64, messages: Vec<StoredMessage>, chosen: i64 },
-    Deleted { id: i64 },
+    Reloaded {
+        tab: u64,
+        conversation_id: i64,
+        messages: Vec<StoredMessage>,
+        chosen: i64,
+    },
+    Deleted {
+        id: i64,
+    },
     Models(Result<Vec<String>, String>),
     Error(String),
 }
@@ -222,14 +250,15 @@ impl App {
                 if let Some(last) = self.tab().messages.len().checked_sub(1) {
                     self.focus = Focus::Messages;
                     self.tab_mut().selected = Some(last);
-                    self.flash = Some("↑↓ choose a message · e edit · r regenerate · [ ] alternatives · y copy · Esc back".into());
+                    self.flash = Some(
+                        "↑↓ choose a message · e edit · r regenerate · [ ] alternatives · y copy · Esc back".into(),
+                    );
                 }
             }
             Action::Alternative(step) => self.alternative(step),
             Action::CopyAnswer if self.selection().is_some() => {
                 if let Some(m) = self.selection().and_then(|i| self.tab().messages.get(i)) {
-                    let (text, what) =
-                        (m.text.clone(), if m.role == Role::User { "the prompt" } else { "the answer" });
+                    let (text, what) = (m.text.clone(), if m.role == Role::User { "the prompt" } else { "the answer" });
                     self.copy(text, what);
                 }
             }
@@ -829,10 +858,7 @@ mod tests {
         let mut app = App::new("gemini-flash-latest", false);
         typed(&mut app, "hello there");
         app.on_terminal(key(KeyCode::Enter));
-        assert_eq!(
-            app.commands,
-            [Command::Send { tab: 1, prompt: "hello there".into(), branch: Branch::Continue }]
-        );
+        assert_eq!(app.commands, [Command::Send { tab: 1, prompt: "hello there".into(), branch: Branch::Continue }]);
         let tab = app.tab();
         assert!(tab.streaming && tab.input_is_empty());
         assert_eq!(tab.title, "hello there");
@@ -990,11 +1016,7 @@ mod tests {
         app.on_terminal(key(KeyCode::Enter));
         assert_eq!(
             app.commands,
-            [Command::Send {
-                tab: 1,
-                prompt: "question 0 in spring".into(),
-                branch: Branch::Edit { prompt_id: 1 }
-            }]
+            [Command::Send { tab: 1, prompt: "question 0 in spring".into(), branch: Branch::Edit { prompt_id: 1 } }]
         );
         let tab = app.tab();
         assert_eq!(tab.messages.len(), 2, "the old continuation is no longer shown");
