@@ -192,3 +192,81 @@ fn sigterm_and_sighup_restore_the_terminal_and_keep_the_partial_answer() {
         assert!(len > 10, "SIG{signal}: the partial answer was saved ({len} bytes)");
     }
 }
+
+/// Regenerate, browse back to the first answer, continue, then edit the first prompt through the
+/// message selection: the database holds the whole tree and shows the edited branch.
+#[test]
+fn regenerate_and_edit_branch_the_conversation_in_the_database() {
+    if !have_tmux() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite3");
+    let tmux = Tmux { session: format!("geminal-branch-{}", std::process::id()) };
+    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "110", "-y", "60", "bash", "--norc", "--noprofile"]);
+    tmux.text(&format!(
+        "HOME={home} {bin} --demo --db {db}; echo GEMINAL-EXITED-$?",
+        home = dir.path().display(),
+        bin = env!("CARGO_BIN_EXE_geminal"),
+        db = db.display(),
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
+    let idle = |s: &str| !s.contains('●') && !s.contains("writing…");
+    tmux.text("why do birds migrate?");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("Birds migrate") && idle(s), "the first answer");
+    tmux.keys(&["C-g"]);
+    tmux.wait_for(|s| s.contains("answer 2/2") && s.contains("Birds migrate") && idle(s), "the regenerated answer, 2/2");
+    tmux.keys(&["["]);
+    tmux.wait_for(|s| s.contains("answer 1/2") && s.contains("Answer 1 of 2."), "back to the first answer");
+    tmux.text("and which fly farthest?");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("and which fly farthest?") && idle(s), "the follow-up answered");
+    // Select the first prompt (four messages up from nothing: answer, prompt, answer, prompt) and edit it.
+    tmux.keys(&["M-Up"]);
+    for _ in 0..3 {
+        tmux.keys(&["Up"]);
+    }
+    tmux.keys(&["e"]);
+    tmux.wait_for(|s| s.contains("editing a prompt"), "the prompt in the input for editing");
+    tmux.text(" in winter");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for(
+        |s| s.contains("why do birds migrate? in winter") && s.contains("‹2/2›") && idle(s),
+        "the edited branch answered",
+    );
+    assert!(!screen.contains("and which fly farthest?"), "the old continuation is not shown:\n{screen}");
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let rows: Vec<(i64, Option<i64>, String, String)> = conn
+        .prepare("SELECT id, parent_id, role, text FROM messages ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let prompts: Vec<&str> = rows.iter().filter(|r| r.2 == "user").map(|r| r.3.as_str()).collect();
+    assert_eq!(
+        prompts,
+        ["why do birds migrate?", "and which fly farthest?", "why do birds migrate? in winter"],
+        "one copy of each prompt: {rows:?}"
+    );
+    let first_prompt = rows[0].0;
+    let answers_to_first: Vec<i64> =
+        rows.iter().filter(|r| r.1 == Some(first_prompt) && r.2 == "model").map(|r| r.0).collect();
+    assert_eq!(answers_to_first.len(), 2, "the regenerated answer is kept beside the first: {rows:?}");
+    let follow_up = rows.iter().find(|r| r.3 == "and which fly farthest?").unwrap();
+    assert_eq!(follow_up.1, Some(answers_to_first[0]), "asked after the first answer, chosen with [");
+    let edited = rows.iter().find(|r| r.3.ends_with("in winter")).unwrap();
+    assert_eq!(edited.1, None, "the edit is a sibling of the first prompt");
+    let head: i64 = conn.query_row("SELECT head_id FROM conversations", [], |r| r.get(0)).unwrap();
+    let last_answer = rows.iter().rfind(|r| r.2 == "model").unwrap();
+    assert_eq!((head, last_answer.1), (last_answer.0, Some(edited.0)), "the edited branch is the one shown");
+    let statuses: Vec<String> =
+        conn.prepare("SELECT status FROM messages").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    assert!(statuses.iter().all(|s| s == "complete"), "{statuses:?}");
+}

@@ -150,6 +150,12 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     if retrying > 0 {
         text.push_str(&format!(" · {retrying} retrying"));
     }
+    // The last answer's alternatives stay in sight when its header has scrolled away.
+    if let Some(a) = tab.messages.iter().rev().find(|m| m.role == Role::Model).map(|m| m.alternatives)
+        && a.count > 1
+    {
+        text.push_str(&format!(" · answer {}/{} ([ ])", a.index, a.count));
+    }
     let right = if app.demo { " demo · F1 help " } else { " F1 help " };
     let [left_area, right_area] =
         Layout::horizontal([Constraint::Min(1), Constraint::Length(right.len() as u16)]).areas(area);
