@@ -7,7 +7,7 @@
 //! * `list_conversations_50`: the first page of the history list.
 //! * `fts_search_*`: full-text search (limit 20) for a common word, a rare word, a prefix and a
 //!   two-word phrase, plus a near-universal word as a worst case.
-//! * `open_5000_message_conversation`: `conversation(id)` + `messages(id)`.
+//! * `open_5000_message_conversation`: `conversation(id)` + `active_path(id)` (the branch shown).
 //! * `tui_startup_to_first_frame`: opening this database as `geminal` does, building the
 //!   interface and drawing its first frame (target ≤ 100 ms).
 //! * `cache_hit_store`: `Store::cache_get` for a present key (a read plus its LRU update).
@@ -224,9 +224,10 @@ fn seed(store: &Store) -> rusqlite::Result<Seeded> {
              VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         let mut add_message = conn.prepare(
-            "INSERT INTO messages (conversation_id, role, text, model, status, cached, created_at)
-             VALUES (?1, ?2, ?3, ?4, 'complete', ?5, ?6)",
+            "INSERT INTO messages (conversation_id, role, text, model, status, cached, created_at, parent_id)
+             VALUES (?1, ?2, ?3, ?4, 'complete', ?5, ?6, ?7)",
         )?;
+        let mut set_head = conn.prepare("UPDATE conversations SET head_id = ?2 WHERE id = ?1")?;
         let mut message_index = 0;
         for index in 1..=CONVERSATIONS {
             let count = messages_in(index);
@@ -244,16 +245,19 @@ fn seed(store: &Store) -> rusqlite::Result<Seeded> {
                 long_conversation = id;
             }
             let mut at = created;
+            let mut parent: Option<i64> = None;
             for (i, gap) in gaps.iter().enumerate() {
                 let user = i % 2 == 0;
                 let words = if user { rng.between(20, 60) } else { rng.between(40, 120) };
                 let text = message_text(&mut rng, words, message_index);
                 let (role, message_model, cached) =
                     if user { ("user", None, false) } else { ("model", Some(model), rng.one_in(50)) };
-                add_message.execute(params![id, role, text, message_model, cached, at])?;
+                add_message.execute(params![id, role, text, message_model, cached, at, parent])?;
+                parent = Some(conn.last_insert_rowid());
                 at += gap;
                 message_index += 1;
             }
+            set_head.execute(params![id, parent])?;
         }
         assert_eq!(message_index, MESSAGES, "the message count is exact");
 
@@ -416,7 +420,7 @@ fn history_200k(c: &mut Criterion) {
     group.bench_function("open_5000_message_conversation", |b| {
         b.iter(|| {
             let conversation = store.conversation(black_box(long)).expect("it exists");
-            let messages = store.messages(long).expect("its messages load");
+            let messages = store.active_path(long).expect("its messages load");
             assert_eq!(messages.len(), LONG_CONVERSATION_MESSAGES);
             (conversation, messages)
         })
