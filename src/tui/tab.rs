@@ -438,6 +438,24 @@ mod tests {
     }
 
     #[test]
+    fn a_selected_message_is_scrolled_into_view_and_marked() {
+        let mut tab = Tab::new(1, "m");
+        for i in 0..1000 {
+            tab.messages.push(ChatMessage::user(format!("message {i}")));
+        }
+        tab.prepare(40, 9);
+        tab.selected = Some(10);
+        tab.prepare(40, 9);
+        let shown = text(&tab.visible_lines(9));
+        assert!(shown.contains(&"▶ you".to_owned()) && shown.contains(&"message 10".to_owned()), "{shown:?}");
+        tab.selected = Some(998);
+        tab.prepare(40, 9);
+        let shown = text(&tab.visible_lines(9));
+        assert!(shown.contains(&"message 998".to_owned()) && shown.contains(&"▶ you".to_owned()), "{shown:?}");
+        assert!(tab.all_lines().len() <= 9 * 4, "still only lines near the view: {}", tab.all_lines().len());
+    }
+
+    #[test]
     fn visible_lines_follow_the_bottom_and_scroll_back() {
         let mut tab = Tab::new(1, "m");
         for i in 0..10 {
