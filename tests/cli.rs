@@ -9,7 +9,7 @@ use geminal::gemini::fake::{Answer, Behavior, Fault, StreamEnd};
 
 mod common;
 
-use common::process::{Env, Run, finish};
+use common::process::{Env, Run, finish, wait_bounded};
 
 #[test]
 fn ask_streams_the_answer_to_stdout() {
@@ -30,6 +30,17 @@ fn the_prompt_can_come_from_stdin() {
     let run = env.run_with_stdin(&["ask", "summarize:", "-"], "the text\n");
     assert_eq!(run.code, 0);
     assert_eq!(env.fake.requests()[1].prompt(), "summarize: the text");
+}
+
+#[test]
+fn piped_text_beside_a_prompt_is_sent_after_it() {
+    let env = Env::new(Behavior::text("ok"));
+    let run = env.run_with_stdin(&["ask", "summarize"], "the notes\nsecond line\n");
+    assert_eq!((run.code, run.stdout.as_str()), (0, "ok\n"), "{run:?}");
+    assert_eq!(env.fake.requests()[0].prompt(), "summarize\n\nthe notes\nsecond line");
+    let run = env.run_with_stdin(&["ask", "summarize"], "");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(env.fake.requests()[1].prompt(), "summarize", "nothing piped, nothing added");
 }
 
 #[test]
@@ -176,6 +187,103 @@ fn usage_errors_exit_2_and_bad_config_exits_3() {
 }
 
 #[test]
+fn an_unknown_conversation_is_a_usage_error_and_asks_nothing() {
+    let env = Env::new(Behavior::text("ok"));
+    env.run(&["ask", "--conversation", "999", "hi"]).assert_failed(2, "geminal history");
+    for args in [&["history", "show", "999"][..], &["history", "export", "999"], &["history", "rm", "999", "--yes"]] {
+        env.run(args).assert_failed(2, "no conversation 999");
+    }
+    assert!(env.fake.requests().is_empty());
+}
+
+/// The exit codes in a piece of text: numbers that begin a table row or a comma-separated item.
+fn codes_in(items: impl Iterator<Item = String>) -> std::collections::BTreeSet<u8> {
+    items.filter_map(|item| item.split_whitespace().next()?.parse().ok()).collect()
+}
+
+#[test]
+fn readme_help_and_the_code_agree_on_every_exit_code() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = std::fs::read_to_string(root.join("src/cli/exit.rs")).unwrap();
+    let constants = codes_in(
+        source
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub const ")?.split_once(": u8 = "))
+            .map(|(_, v)| v.replace(';', "")),
+    );
+    assert!(constants.contains(&9) && constants.contains(&130), "{constants:?}");
+
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let table = readme.split("### Exit codes").nth(1).unwrap().split("\n\n").nth(1).unwrap();
+    let in_readme = codes_in(table.lines().filter_map(|l| l.strip_prefix("| ")).map(str::to_owned));
+    assert_eq!(in_readme, constants, "README's exit-code table");
+
+    let env = Env::new(Behavior::default());
+    let help = env.run(&["--help"]).stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let paragraph = help.split("Exit codes:").nth(1).unwrap().split(". ").next().unwrap();
+    let in_help = codes_in(paragraph.split(", ").map(str::to_owned));
+    assert_eq!(in_help, constants, "--help: {paragraph}");
+}
+
+#[test]
+fn no_run_leaves_a_lock_file_behind() {
+    let env = Env::new(Behavior::text("ok"));
+    let writers = env.home.path().join("data/geminal/history.sqlite3.writers");
+    let litter = || std::fs::read_dir(&writers).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(env.run(&["ask", "hi"]).code, 0);
+    assert_eq!(litter(), 0, "after an answer");
+    env.fake.push(Behavior::fault(Fault::http(503)));
+    assert_eq!(env.run(&["ask", "--no-cache", "hi"]).code, 7);
+    assert_eq!(litter(), 0, "after a failure");
+    env.fake.push(Behavior::text("abcdefghij").with_chunks(10).with_chunk_delay(Duration::from_millis(200)));
+    assert_eq!(interrupt_mid_answer(&env, &["ask", "--no-cache", "slow"]).code, 130);
+    assert_eq!(litter(), 0, "after Ctrl-C");
+    assert_eq!(env.run(&["history"]).code, 0);
+    assert_eq!(env.run(&["history", "show", "999"]).code, 2);
+    assert_eq!(env.run(&["stats"]).code, 0);
+    assert_eq!(env.run_with_stdin(&["batch", "-"], "one\ntwo\n").code, 0);
+    assert_eq!(litter(), 0, "after history, stats and batch");
+    assert!(!writers.exists(), "the empty directory goes too");
+}
+
+#[test]
+fn a_cache_hit_is_announced_on_a_terminal_only() {
+    let env = Env::new(Behavior::text("cached answer"));
+    assert_eq!(env.run(&["ask", "hi"]).code, 0);
+    let piped = env.run(&["ask", "hi"]);
+    assert_eq!((piped.code, piped.stdout.as_str(), piped.stderr.as_str()), (0, "cached answer\n", ""));
+    assert_eq!(env.fake.requests().len(), 1, "the second answer came from the cache");
+    if Command::new("script").arg("--version").output().is_err() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "script (util-linux) is required for this test");
+        eprintln!("skipped: script (util-linux) is not installed");
+        return;
+    }
+    let in_a_terminal = |args: &[&str]| {
+        let base = env.command(args);
+        let line = std::iter::once(base.get_program())
+            .chain(base.get_args())
+            .map(|a| format!("'{}'", a.to_str().unwrap()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"]).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        for (k, v) in base.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        finish(&mut cmd)
+    };
+    let hit = in_a_terminal(&["ask", "hi"]);
+    assert_eq!(hit.code, 0, "{hit:?}");
+    assert!(hit.stdout.contains("cached answer"), "{hit:?}");
+    assert!(hit.stdout.contains("geminal: answered from the cache; --no-cache asks Gemini again."), "{hit:?}");
+    let miss = in_a_terminal(&["ask", "--no-cache", "hi"]);
+    assert_eq!(miss.code, 0, "{miss:?}");
+    assert!(miss.stdout.contains("cached answer") && !miss.stdout.contains("from the cache"), "{miss:?}");
+}
+
+#[test]
 fn hostile_model_text_never_reaches_stdout_as_an_escape() {
     let env = Env::new(Behavior::default().with_answer(Answer::Hostile));
     let run = env.run(&["ask", "hi"]);
@@ -203,33 +311,57 @@ fn demo_mode_needs_no_key_and_no_network() {
     assert!(env.fake.requests().is_empty());
 }
 
+/// Starts `geminal ARGS`, waits until the fake has received its request and sent a few chunks,
+/// then sends SIGINT (as Ctrl-C does) and collects the run.
+fn interrupt_mid_answer(env: &Env, args: &[&str]) -> Run {
+    let child = env.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.fake.requests().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let run = wait_bounded(child);
+    assert!(started.elapsed() < Duration::from_secs(2), "{run:?}");
+    run
+}
+
 #[test]
 fn ctrl_c_stops_the_stream_and_closes_the_connection() {
     let env =
         Env::new(Behavior::text("abcdefghijklmnopqrst").with_chunks(20).with_chunk_delay(Duration::from_millis(200)));
-    let mut child = env.command(&["ask", "hi"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 1];
-    stdout.read_exact(&mut first).unwrap();
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let started = Instant::now();
-    let output = child.wait_with_output().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(2));
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: rest,
-        stderr: String::from_utf8_lossy(&output.stderr).into(),
-    };
+    let run = interrupt_mid_answer(&env, &["ask", "hi"]);
     run.assert_failed(130, "interrupted");
+    let partial = run.stdout.strip_suffix('\n').unwrap_or_else(|| panic!("one line: {run:?}"));
+    assert!(!partial.is_empty() && "abcdefghijklmnopq".starts_with(partial), "the saved part, once: {run:?}");
     let id = env.fake.requests()[0].id;
     let deadline = Instant::now() + Duration::from_secs(2);
     while env.fake.stream_end(id).is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(env.fake.stream_end(id).map(|e| e.0), Some(StreamEnd::ClientClosed));
+    let db = env.home.path().join("data/geminal/history.sqlite3");
+    let saved: String = rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row("SELECT text FROM messages WHERE role = 'model'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(format!("{saved}\n"), run.stdout, "stdout holds exactly what was saved");
+}
+
+#[test]
+fn with_stream_a_pipe_gets_text_as_it_arrives() {
+    let env =
+        Env::new(Behavior::text("abcdefghijklmnopqrst").with_chunks(20).with_chunk_delay(Duration::from_millis(200)));
+    let mut child =
+        env.command(&["ask", "--stream", "hi"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut first = [0u8; 1];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"a", "the first chunk arrived before the answer was complete");
+    assert!(env.fake.stream_end(env.fake.requests()[0].id).is_none(), "the answer is still streaming");
+    let run = wait_bounded(child);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "bcdefghijklmnopqrst\n"), "{run:?}");
 }
 
 #[test]
@@ -294,20 +426,68 @@ fn ask_retries_what_is_worth_retrying_and_says_so() {
     );
 }
 
+fn model_text(env: &Env) -> String {
+    let db = env.home.path().join("data/geminal/history.sqlite3");
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row("SELECT text FROM messages WHERE role = 'model'", [], |r| r.get(0))
+        .unwrap()
+}
+
 #[test]
-fn a_cut_answer_starts_again_and_history_keeps_it_once() {
+fn a_cut_answer_that_is_retried_reaches_a_pipe_exactly_once() {
     let env = Env::new(Behavior::default());
     env.fake.push(Behavior::text("abcdef").with_chunks(3).with_fault(Fault::CutAfter(1)));
     env.fake.push(Behavior::text("abcdef").with_chunks(3));
     let run = env.run(&["ask", "--retries", "1", "hi"]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "abcdef\n"), "{run:?}");
+    assert!(run.stderr.contains("retrying") && !run.stderr.contains("starts again"), "{run:?}");
+    assert_eq!(env.fake.requests().len(), 2);
+    assert_eq!(model_text(&env), "abcdef", "the retry replaced the partial text");
+}
+
+#[test]
+fn a_stalled_answer_that_is_retried_reaches_a_pipe_exactly_once() {
+    let env = Env::new(Behavior::default());
+    env.fake.push(Behavior::text("abcdef").with_chunks(3).with_fault(Fault::StallAfter(1)));
+    env.fake.push(Behavior::text("abcdef").with_chunks(3));
+    let run = env.run(&["ask", "--retries", "1", "--idle-timeout", "0.3", "hi"]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "abcdef\n"), "{run:?}");
+    assert_eq!(env.fake.requests().len(), 2);
+}
+
+#[test]
+fn with_stream_a_cut_answer_starts_again_on_a_new_line_and_history_keeps_it_once() {
+    let env = Env::new(Behavior::default());
+    env.fake.push(Behavior::text("abcdef").with_chunks(3).with_fault(Fault::CutAfter(1)));
+    env.fake.push(Behavior::text("abcdef").with_chunks(3));
+    let run = env.run(&["ask", "--stream", "--retries", "1", "hi"]);
     assert_eq!((run.code, run.stdout.as_str()), (0, "ab\nabcdef\n"), "{run:?}");
     assert!(run.stderr.contains("starts again"), "{run:?}");
-    let db = env.home.path().join("data/geminal/history.sqlite3");
-    let text: String = rusqlite::Connection::open(db)
-        .unwrap()
-        .query_row("SELECT text FROM messages WHERE role = 'model'", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(text, "abcdef", "the retry replaced the partial text");
+    assert_eq!(model_text(&env), "abcdef", "the retry replaced the partial text");
+}
+
+#[test]
+fn the_line_chat_writes_each_retried_answer_to_a_pipe_once() {
+    let env = Env::new(Behavior::text("fine"));
+    std::fs::write(env.home.path().join("config/geminal/config.toml"), "retries = 1\n").unwrap();
+    env.fake.push(Behavior::text("abcdef").with_chunks(3).with_fault(Fault::CutAfter(1)));
+    env.fake.push(Behavior::text("abcdef").with_chunks(3));
+    let run = env.run_with_stdin(&[], "first\nsecond\n");
+    assert_eq!((run.code, run.stdout.as_str()), (0, "abcdef\n\nfine\n\n"), "{run:?}");
+}
+
+#[test]
+fn a_503_with_retry_after_is_retried_no_sooner_than_asked() {
+    let env = Env::new(Behavior::text("recovered"));
+    env.fake.push(Behavior::fault(Fault::http_with_retry_after(503, 2)));
+    let run = env.run(&["ask", "--retries", "1", "hi"]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "recovered\n"), "{run:?}");
+    assert!(run.stderr.contains("retrying in 2"), "{run:?}");
+    let times: Vec<Instant> = env.fake.requests().iter().map(|r| r.received).collect();
+    assert_eq!(times.len(), 2);
+    let gap = times[1].duration_since(times[0]);
+    assert!(gap >= Duration::from_secs(2) && gap < Duration::from_secs(3), "{gap:?}");
 }
 
 #[test]

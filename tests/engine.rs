@@ -102,6 +102,23 @@ async fn a_429_makes_the_next_attempt_wait_the_servers_delay() {
 }
 
 #[tokio::test]
+async fn a_503_with_retry_after_waits_the_servers_delay_not_the_backoff() {
+    let fake = fake().await;
+    fake.push(Behavior::fault(Fault::http_with_retry_after(503, 2)));
+    fake.push(Behavior::text("finally"));
+    let engine = Engine::new(
+        client_for(&fake, quick_timeouts()),
+        EngineConfig { retry: fast_retries(3), ..EngineConfig::default() },
+    );
+    let (text, events) = finish(engine.submit(job("q"))).await;
+    assert_eq!(text, "finally");
+    assert!(events.iter().any(|e| matches!(e, JobEvent::Retrying { attempt: 2, after, reason: ApiError::Server { status: 503, .. } } if *after >= Duration::from_secs(2))), "{events:?}");
+    let times = request_times(&fake);
+    let gap = times[1].duration_since(times[0]);
+    assert!(gap >= Duration::from_secs(2) && gap < Duration::from_millis(2800), "{gap:?}");
+}
+
+#[tokio::test]
 async fn a_429_on_one_job_holds_back_every_job_for_that_model() {
     let fake = fake().await;
     fake.push(Behavior::fault(Fault::rate_limited(Duration::from_secs(2))));
@@ -175,7 +192,10 @@ async fn attempts_are_bounded() {
         EngineConfig { retry: fast_retries(3), ..EngineConfig::default() },
     );
     let (_, events) = finish(engine.submit(job("q"))).await;
-    assert_eq!(last(&events), &JobEvent::Failed(ApiError::Server { status: 500, overloaded: false }));
+    assert_eq!(
+        last(&events),
+        &JobEvent::Failed(ApiError::Server { status: 500, overloaded: false, retry_after: None })
+    );
     assert_eq!(fake.generate_count(), 3);
 }
 

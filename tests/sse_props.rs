@@ -523,16 +523,16 @@ fn replay_g_bare_error_after_text() {
     let (events, error) = events_until_error(G_BARE_ERROR);
     assert_eq!(texts(&events), ["Voilà la réponse — « en bref » : 世界 🦀"]);
     assert!(finishes(&events).is_empty());
-    assert_eq!(error, Some(ApiError::Server { status: 503, overloaded: true }));
-    assert_eq!(replay(G_BARE_ERROR), Err(ApiError::Server { status: 503, overloaded: true }));
+    assert_eq!(error, Some(ApiError::Server { status: 503, overloaded: true, retry_after: None }));
+    assert_eq!(replay(G_BARE_ERROR), Err(ApiError::Server { status: 503, overloaded: true, retry_after: None }));
 }
 
 #[test]
 fn replay_h_error_event_after_text() {
     let (events, error) = events_until_error(H_ERROR_EVENT);
     assert_eq!(texts(&events), ["Sure, here is a first draft"]);
-    assert_eq!(error, Some(ApiError::Server { status: 500, overloaded: false }));
-    assert_eq!(replay(H_ERROR_EVENT), Err(ApiError::Server { status: 500, overloaded: false }));
+    assert_eq!(error, Some(ApiError::Server { status: 500, overloaded: false, retry_after: None }));
+    assert_eq!(replay(H_ERROR_EVENT), Err(ApiError::Server { status: 500, overloaded: false, retry_after: None }));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -75,9 +75,9 @@ async fn every_status_fault_becomes_its_error_kind() {
         ),
         (Fault::rate_limited_header(7), ApiError::RateLimited { retry_after: Some(Duration::from_secs(7)) }),
         (Fault::daily_quota(), ApiError::QuotaExhausted { retry_after: Some(Duration::from_secs(20)), daily: true }),
-        (Fault::http(500), ApiError::Server { status: 500, overloaded: false }),
-        (Fault::http(503), ApiError::Server { status: 503, overloaded: true }),
-        (Fault::http(504), ApiError::Server { status: 504, overloaded: false }),
+        (Fault::http(500), ApiError::Server { status: 500, overloaded: false, retry_after: None }),
+        (Fault::http(503), ApiError::Server { status: 503, overloaded: true, retry_after: None }),
+        (Fault::http(504), ApiError::Server { status: 504, overloaded: false, retry_after: None }),
     ];
     for (fault, expected) in cases {
         fake.push(Behavior::fault(fault.clone()));
@@ -177,12 +177,12 @@ async fn errors_inside_a_200_stream_keep_the_text_before_them() {
     fake.push(Behavior::text(answer).with_chunks(3).with_fault(Fault::BareErrorAfter { after: 2, status: 503 }));
     let got = ask(&client, MODEL, "hi").await;
     assert_eq!(got.text, "01234567");
-    assert_eq!(got.error, Some(ApiError::Server { status: 503, overloaded: true }));
+    assert_eq!(got.error, Some(ApiError::Server { status: 503, overloaded: true, retry_after: None }));
 
     fake.push(Behavior::text(answer).with_chunks(3).with_fault(Fault::ErrorEventAfter { after: 1, status: 500 }));
     let got = ask(&client, MODEL, "hi").await;
     assert_eq!(got.text, "0123");
-    assert_eq!(got.error, Some(ApiError::Server { status: 500, overloaded: false }));
+    assert_eq!(got.error, Some(ApiError::Server { status: 500, overloaded: false, retry_after: None }));
 }
 
 #[tokio::test]
@@ -327,7 +327,7 @@ async fn unary_generate_and_count_tokens_work() {
     assert_eq!(answer.candidates[0].content.as_ref().unwrap().visible_text(), "whole answer");
     fake.push(Behavior::fault(Fault::http(503)));
     let e = client.generate(MODEL, &geminal::chat::Turn::new(MODEL, "hi").request()).await.unwrap_err();
-    assert_eq!(e, ApiError::Server { status: 503, overloaded: true });
+    assert_eq!(e, ApiError::Server { status: 503, overloaded: true, retry_after: None });
     let n =
         client.count_tokens(MODEL, &geminal::chat::Turn::new(MODEL, "a few words to count").request()).await.unwrap();
     assert!(n > 0);

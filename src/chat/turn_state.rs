@@ -279,7 +279,8 @@ mod tests {
     #[test]
     fn a_failure_before_any_text_is_an_error_row() {
         let mut t = TurnState::new();
-        let effects = t.handle(TurnEvent::Failed(ApiError::Server { status: 503, overloaded: true }), ms(5));
+        let effects =
+            t.handle(TurnEvent::Failed(ApiError::Server { status: 503, overloaded: true, retry_after: None }), ms(5));
         assert_eq!(saves(&effects)[0].status, Some(MessageStatus::Error));
     }
 

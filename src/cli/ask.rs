@@ -1,5 +1,6 @@
-//! `geminal ask`: one question, the answer streamed to stdout as it arrives and saved to the
-//! history as it grows; a repeated question is answered from the cache.
+//! `geminal ask`: one question, the answer streamed to a terminal as it arrives (held whole for
+//! a pipe or file, so it receives exactly one answer) and saved to the history as it grows; a
+//! repeated question is answered from the cache.
 
 use std::io::{IsTerminal, Read};
 use std::time::Duration;
@@ -7,15 +8,18 @@ use std::time::Duration;
 use clap::Args;
 
 use super::exit::{self, Failure};
-use super::output::AnswerPrinter;
+use super::output::{AnswerPrinter, Delivery};
 use super::{GlobalArgs, open_session};
 use crate::chat::{Outcome, Target, TurnEvent};
 use crate::config::parse_seconds;
 use crate::gemini::{ApiError, TimeoutPhase};
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Stdin: without a PROMPT the question is read from stdin; with one, piped text is sent after it (`cat notes.txt | geminal ask \"summarize\"`); a lone `-` puts stdin at that place instead.\n\nStdout: a terminal sees the answer as it streams, restarts included. A pipe or file receives exactly one answer, written when it is complete (or, on a failure or Ctrl-C, the part that was saved); --stream writes it as it arrives instead."
+)]
 pub struct AskArgs {
-    /// The question. Without it, the prompt is read from stdin; a lone `-` stands for stdin.
+    /// The question. Piped stdin is sent after it; a lone `-` stands for stdin; without it, stdin is the prompt.
     #[arg(value_name = "PROMPT")]
     pub prompt: Vec<String>,
     /// A system instruction for this answer (overrides the config file's system_prompt).
@@ -36,21 +40,27 @@ pub struct AskArgs {
     /// Print the model's text byte for byte, control characters included (unsafe on a terminal).
     #[arg(long)]
     pub raw: bool,
+    /// Write to a pipe or file as the answer arrives, not once it is complete (a restart then
+    /// shows as on a terminal).
+    #[arg(long)]
+    pub stream: bool,
     /// Seconds allowed for the whole answer.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
 }
 
-/// The prompt from the arguments, stdin, or both (`-` marks where stdin goes).
+/// The prompt from the arguments, stdin, or both: piped text follows the arguments after a
+/// blank line (as llm and aichat do), or takes the place of a lone `-`.
 fn read_prompt(args: &AskArgs) -> Result<String, Failure> {
-    let wants_stdin = args.prompt.is_empty() || args.prompt.iter().any(|p| p == "-");
+    let placeholder = args.prompt.iter().any(|p| p == "-");
+    let stdin_is_terminal = std::io::stdin().is_terminal();
+    if args.prompt.is_empty() && stdin_is_terminal {
+        return Err(Failure::usage(
+            "No prompt given: run `geminal ask \"your question\"` or pipe text in (`echo question | geminal ask`).",
+        ));
+    }
     let mut stdin_text = String::new();
-    if wants_stdin {
-        if std::io::stdin().is_terminal() && args.prompt.is_empty() {
-            return Err(Failure::usage(
-                "No prompt given: run `geminal ask \"your question\"` or pipe text in (`echo question | geminal ask`).",
-            ));
-        }
+    if args.prompt.is_empty() || placeholder || !stdin_is_terminal {
         std::io::stdin().read_to_string(&mut stdin_text).map_err(|e| {
             Failure::usage(format!(
                 "The prompt on stdin could not be read ({}): pass it as an argument instead.",
@@ -58,16 +68,21 @@ fn read_prompt(args: &AskArgs) -> Result<String, Failure> {
             ))
         })?;
     }
-    let stdin_text = stdin_text.trim_end_matches(['\n', '\r']);
-    let prompt = if args.prompt.is_empty() {
-        stdin_text.to_owned()
-    } else {
-        args.prompt.iter().map(|p| if p == "-" { stdin_text } else { p.as_str() }).collect::<Vec<_>>().join(" ")
-    };
+    let prompt = compose_prompt(&args.prompt, &stdin_text);
     if prompt.trim().is_empty() {
         return Err(Failure::usage("The prompt is empty: give a question as an argument or on stdin."));
     }
     Ok(prompt)
+}
+
+fn compose_prompt(words: &[String], stdin_text: &str) -> String {
+    let stdin_text = stdin_text.trim_end_matches(['\n', '\r']);
+    if words.is_empty() {
+        return stdin_text.to_owned();
+    }
+    let placeholder = words.iter().any(|p| p == "-");
+    let prompt = words.iter().map(|p| if p == "-" { stdin_text } else { p.as_str() }).collect::<Vec<_>>().join(" ");
+    if placeholder || stdin_text.trim().is_empty() { prompt } else { format!("{prompt}\n\n{stdin_text}") }
 }
 
 pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
@@ -85,7 +100,7 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
     let prepared =
         session.prepare(target, prompt, model, &config.model, args.system.clone().or(default_system)).await?;
 
-    let mut printer = AnswerPrinter::new(args.raw);
+    let mut printer = AnswerPrinter::new(args.raw, Delivery::for_stdout(args.stream));
     let total = config.total_timeout;
     let cancel = async {
         let deadline = async {
@@ -104,6 +119,9 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
     if printer.pipe_closed() {
         return Ok(exit::OK);
     }
+    if report.cached && std::io::stderr().is_terminal() {
+        eprintln!("geminal: answered from the cache; --no-cache asks Gemini again.");
+    }
     match report.outcome {
         Outcome::Complete => match report.save_error {
             Some(e) => Err(e.into()),
@@ -113,5 +131,27 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
         Outcome::Cancelled => {
             Err(Failure::new(exit::INTERRUPTED, "Stopped: the answer was interrupted and saved as far as it got."))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compose_prompt;
+
+    fn words(w: &[&str]) -> Vec<String> {
+        w.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn piped_text_follows_the_prompt_after_a_blank_line() {
+        assert_eq!(compose_prompt(&words(&["summarize"]), "the notes\n"), "summarize\n\nthe notes");
+        assert_eq!(compose_prompt(&words(&["summarize", "this"]), ""), "summarize this", "nothing piped");
+        assert_eq!(compose_prompt(&words(&["summarize"]), " \n"), "summarize", "only blanks piped");
+    }
+
+    #[test]
+    fn a_dash_places_stdin_and_no_words_make_stdin_the_prompt() {
+        assert_eq!(compose_prompt(&words(&["summarize:", "-", "briefly"]), "text\r\n"), "summarize: text briefly");
+        assert_eq!(compose_prompt(&[], "explain this\n"), "explain this");
     }
 }

@@ -70,8 +70,8 @@ impl From<ConfigError> for Failure {
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
         let code = match e {
-            StoreError::BadQuery { .. } => USAGE,
-            StoreError::NoConversation { .. } => REQUEST,
+            // A conversation id that does not exist is the caller's mistake, like a bad flag.
+            StoreError::BadQuery { .. } | StoreError::NoConversation { .. } => USAGE,
             _ => STORAGE,
         };
         Failure::new(code, e.to_string())

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::exit::{self, Failure};
-use super::output::{self, AnswerPrinter};
+use super::output::{self, AnswerPrinter, Delivery};
 use super::{GlobalArgs, open_session};
 use crate::chat::{Outcome, Target, TurnEvent};
 
@@ -54,7 +54,8 @@ pub async fn run(global: &GlobalArgs) -> Result<u8, Failure> {
         let model = config.model_explicit.then(|| config.model.clone());
         let prepared =
             session.prepare(target, prompt.to_owned(), model, &config.model, config.system_prompt.clone()).await?;
-        let mut printer = AnswerPrinter::new(false);
+        // A pipe gets each answer once, whole; a terminal sees it stream.
+        let mut printer = AnswerPrinter::new(false, Delivery::for_stdout(false));
         let cancel = async {
             let _ = tokio::signal::ctrl_c().await;
             TurnEvent::Cancelled

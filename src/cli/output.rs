@@ -1,5 +1,6 @@
-//! Where answers go: stdout, sanitized (unless raw), flushed per piece, with a spinner on a
-//! terminal's stderr until the first word. A closed pipe (`| head`) ends output quietly.
+//! Where answers go: stdout, sanitized (unless raw), streamed to a terminal and held whole for
+//! a pipe or file, with a spinner on a terminal's stderr while waiting. A closed pipe (`| head`)
+//! ends output quietly.
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -22,6 +23,12 @@ impl Spinner {
         Spinner(Some(bar))
     }
 
+    pub fn set_message(&self, message: &'static str) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(message);
+        }
+    }
+
     pub fn stop(&mut self) {
         if let Some(bar) = self.0.take() {
             bar.finish_and_clear();
@@ -35,31 +42,58 @@ impl Drop for Spinner {
     }
 }
 
-/// Streams answer text to stdout.
+/// When answer text reaches stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// As it arrives; a restart begins again on a fresh line, and stderr says why.
+    Stream,
+    /// Once the turn is over, so stdout receives exactly one answer: the complete one, or on a
+    /// failure or Ctrl-C the part that was saved. A restart silently drops the held text.
+    Whole,
+}
+
+impl Delivery {
+    /// Streams to a terminal (or when asked to); holds the answer for anything else.
+    pub fn for_stdout(stream: bool) -> Delivery {
+        if stream || std::io::stdout().is_terminal() { Delivery::Stream } else { Delivery::Whole }
+    }
+}
+
+/// Writes one answer to stdout.
 pub struct AnswerPrinter {
     sanitizer: StreamSanitizer,
     raw: bool,
+    delivery: Delivery,
+    /// The answer so far, when it is delivered whole.
+    held: String,
     spinner: Spinner,
     ends_with_newline: bool,
     pipe_closed: bool,
 }
 
 impl AnswerPrinter {
-    pub fn new(raw: bool) -> Self {
+    pub fn new(raw: bool, delivery: Delivery) -> Self {
         AnswerPrinter {
             sanitizer: StreamSanitizer::default(),
             raw,
+            delivery,
+            held: String::new(),
             spinner: Spinner::start("waiting for Gemini…"),
             ends_with_newline: true,
             pipe_closed: false,
         }
     }
 
-    /// Shows what a running turn produced. A restart cannot take back what is on stdout, so
-    /// the new answer begins on a fresh line and stderr says why.
+    /// Shows what a running turn produced. When streaming, a restart cannot take back what is
+    /// on stdout, so the new answer begins on a fresh line and stderr says why; when the answer
+    /// is held, the cut text is simply replaced.
     pub fn show(&mut self, shown: Shown) {
         match shown {
             Shown::Text(text) => self.push(&text),
+            Shown::Restart if self.delivery == Delivery::Whole => {
+                self.held.clear();
+                self.sanitizer = StreamSanitizer::default();
+            }
             Shown::Restart => {
                 self.spinner.stop();
                 let tail = self.sanitizer.finish();
@@ -76,15 +110,27 @@ impl AnswerPrinter {
         }
     }
 
-    pub fn push(&mut self, text: &str) {
-        self.spinner.stop();
+    fn push(&mut self, text: &str) {
         let shown = if self.raw { text.to_owned() } else { self.sanitizer.push(text) };
-        self.write(&shown);
+        match self.delivery {
+            Delivery::Stream => {
+                self.spinner.stop();
+                self.write(&shown);
+            }
+            Delivery::Whole => {
+                if self.held.is_empty() {
+                    self.spinner.set_message("receiving the answer…");
+                }
+                self.held.push_str(&shown);
+            }
+        }
     }
 
-    /// Ends the answer: flushes a held-back `\r` and ends the line.
+    /// Ends the answer: writes what was held, flushes a held-back `\r` and ends the line.
     pub fn finish(&mut self) {
         self.spinner.stop();
+        let held = std::mem::take(&mut self.held);
+        self.write(&held);
         let tail = self.sanitizer.finish();
         self.write(&tail);
         if !self.ends_with_newline {

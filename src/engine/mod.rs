@@ -289,7 +289,8 @@ async fn run_job(inner: Arc<Inner>, job: Job, tx: mpsc::UnboundedSender<JobEvent
             Decision::GiveUp => break JobEvent::Failed(error),
             Decision::RetryAfter(wait) => wait,
         };
-        if matches!(error, ApiError::RateLimited { .. }) {
+        // A rate limit, or any status that names its own delay, holds back every job of the model.
+        if matches!(error, ApiError::RateLimited { .. }) || error.retry_after().is_some() {
             gate.cool_down(Instant::now() + wait);
         }
         metrics.retried();

@@ -82,8 +82,28 @@ mod tests {
     }
 
     #[test]
+    fn a_server_error_with_a_retry_after_waits_at_least_that_long() {
+        let e = ApiError::Server { status: 503, overloaded: false, retry_after: Some(Duration::from_secs(3)) };
+        assert_eq!(secs(&policy().decide(&e, 1, Duration::ZERO, 0.0)), 3.0, "not the 0.7 s backoff");
+        assert!((secs(&policy().decide(&e, 1, Duration::ZERO, 0.999)) - 3.6).abs() < 0.01);
+        let later = policy().decide(&e, 4, Duration::ZERO, 0.0);
+        assert_eq!(secs(&later), 8.0, "a longer backoff still wins over a shorter server delay");
+        for status in [408, 500, 504] {
+            let e = ApiError::Server { status, overloaded: false, retry_after: Some(Duration::from_secs(5)) };
+            assert!(secs(&policy().decide(&e, 1, Duration::ZERO, 0.5)) >= 5.0, "{status}");
+        }
+    }
+
+    #[test]
+    fn a_server_delay_too_long_to_wait_gives_up() {
+        let e = ApiError::Server { status: 503, overloaded: false, retry_after: Some(Duration::from_secs(900)) };
+        assert_eq!(policy().decide(&e, 1, Duration::ZERO, 0.5), Decision::GiveUp);
+        assert!(e.to_string().contains("try again in 15m"), "{e}");
+    }
+
+    #[test]
     fn server_errors_back_off_exponentially_with_jitter() {
-        let e = ApiError::Server { status: 503, overloaded: true };
+        let e = ApiError::Server { status: 503, overloaded: true, retry_after: None };
         let mid: Vec<f64> = (1..5).map(|n| secs(&policy().decide(&e, n, Duration::ZERO, 0.5))).collect();
         assert_eq!(mid, [1.0, 2.0, 4.0, 8.0]);
         assert!((secs(&policy().decide(&e, 1, Duration::ZERO, 0.0)) - 0.7).abs() < 1e-9);

@@ -27,8 +27,9 @@ pub enum ApiError {
     RateLimited { retry_after: Option<Duration> },
     /// 429 that is not worth retrying: per-day quota, no free quota (`limit: 0`), or a very long delay.
     QuotaExhausted { retry_after: Option<Duration>, daily: bool },
-    /// 5xx (and 408): the service failed or is overloaded.
-    Server { status: u16, overloaded: bool },
+    /// 5xx (and 408): the service failed or is overloaded; `retry_after` is the server's own
+    /// delay (`Retry-After` or `RetryInfo`), when it gave one.
+    Server { status: u16, overloaded: bool, retry_after: Option<Duration> },
     /// The prompt was refused before any answer (`promptFeedback.blockReason`).
     PromptBlocked { reason: String },
     /// The answer ended early for a reason other than STOP.
@@ -136,7 +137,9 @@ impl ApiError {
     /// The server's requested delay before a retry, if it gave one.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            ApiError::RateLimited { retry_after } | ApiError::QuotaExhausted { retry_after, .. } => *retry_after,
+            ApiError::RateLimited { retry_after }
+            | ApiError::QuotaExhausted { retry_after, .. }
+            | ApiError::Server { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -201,6 +204,10 @@ fn classify(
         408 | 500..=599 => ApiError::Server {
             status,
             overloaded: status == 503 && body.message.to_ascii_lowercase().contains("overload"),
+            retry_after: [retry_info_delay(body), retry_after_header.and_then(parse_retry_after_header)]
+                .into_iter()
+                .flatten()
+                .max(),
         },
         _ => ApiError::Protocol { detail: format!("unexpected HTTP status {status}") },
     }
@@ -345,11 +352,14 @@ impl fmt::Display for ApiError {
                 "Gemini's quota is exhausted and asks for a wait of {}: try again later or use another model (--model).",
                 retry_after.map_or_else(|| "several minutes".to_owned(), human_duration)
             ),
-            ApiError::Server { overloaded: true, .. } => {
-                write!(f, "The Gemini model is overloaded (HTTP 503): try again in a little while.")
-            }
-            ApiError::Server { status, .. } => {
-                write!(f, "Gemini had a server error (HTTP {status}): try again in a little while.")
+            ApiError::Server { status, overloaded, retry_after } => {
+                let when =
+                    retry_after.map_or_else(|| "in a little while".to_owned(), |d| format!("in {}", human_duration(d)));
+                if *overloaded {
+                    write!(f, "The Gemini model is overloaded (HTTP {status}): try again {when}.")
+                } else {
+                    write!(f, "Gemini had a server error (HTTP {status}): try again {when}.")
+                }
             }
             ApiError::PromptBlocked { reason } => write!(
                 f,
@@ -450,6 +460,18 @@ mod tests {
             ApiError::from_status(429, body, None, None, None),
             ApiError::RateLimited { retry_after: Some(Duration::from_secs(5)) }
         );
+    }
+
+    #[test]
+    fn server_errors_keep_the_servers_delay() {
+        let plain = ApiError::from_status(503, "", Some("3"), None, None);
+        assert_eq!(plain.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(plain.kind(), ErrorKind::Server);
+        let body = r#"{"error":{"code":500,"message":"Internal error","status":"INTERNAL",
+            "details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"4s"}]}}"#;
+        assert_eq!(ApiError::from_status(500, body, Some("2"), None, None).retry_after(), Some(Duration::from_secs(4)));
+        assert_eq!(ApiError::from_status(504, "", None, None, None).retry_after(), None);
+        assert_eq!(ApiError::from_status(408, "", Some("1"), None, None).retry_after(), Some(Duration::from_secs(1)));
     }
 
     #[test]

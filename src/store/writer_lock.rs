@@ -22,12 +22,20 @@ fn dir_for(db: &Path) -> PathBuf {
 impl WriterLock {
     pub fn acquire(db: &Path) -> std::io::Result<WriterLock> {
         let dir = dir_for(db);
-        std::fs::create_dir_all(&dir)?;
         let nanos =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let id = format!("{}-{nanos}", std::process::id());
         let path = dir.join(&id);
-        let file = OpenOptions::new().create(true).truncate(true).write(true).open(&path)?;
+        // Another process may remove the directory (its last writer leaving) between our
+        // creating it and our file: then create it again.
+        let mut tries = 0;
+        let file = loop {
+            std::fs::create_dir_all(&dir)?;
+            match OpenOptions::new().create(true).truncate(true).write(true).open(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => tries += 1,
+                other => break other?,
+            }
+        };
         file.lock()?;
         Ok(WriterLock { id, path, _file: file })
     }
@@ -50,13 +58,47 @@ impl WriterLock {
     /// Removes the lock file of a writer known to be gone.
     pub fn forget(db: &Path, id: &str) {
         if !id.contains(['/', '\\']) && !id.starts_with('.') {
-            let _ = std::fs::remove_file(dir_for(db).join(id));
+            let dir = dir_for(db);
+            let _ = std::fs::remove_file(dir.join(id));
+            remove_if_empty(&dir);
         }
     }
 }
 
+/// Removes the writers' directory when no writer is left in it (fails harmlessly otherwise).
+fn remove_if_empty(dir: &Path) {
+    let _ = std::fs::remove_dir(dir);
+}
+
 impl Drop for WriterLock {
     fn drop(&mut self) {
+        // Remove the file while still holding its lock, so no other process can take a lock
+        // on it and judge this writer dead while it is still closing.
         let _ = std::fs::remove_file(&self.path);
+        if let Some(dir) = self.path.parent() {
+            remove_if_empty(dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_writer_to_leave_removes_the_directory() {
+        let home = tempfile::tempdir().unwrap();
+        let db = home.path().join("history.sqlite3");
+        let first = WriterLock::acquire(&db).unwrap();
+        let second = WriterLock::acquire(&db).unwrap();
+        assert!(WriterLock::is_alive(&db, first.id()) && WriterLock::is_alive(&db, second.id()));
+        let first_id = first.id().to_owned();
+        drop(first);
+        assert!(!WriterLock::is_alive(&db, &first_id));
+        assert!(dir_for(&db).is_dir(), "the second writer's file keeps it");
+        drop(second);
+        assert!(!dir_for(&db).exists(), "nothing left behind");
+        let again = WriterLock::acquire(&db).unwrap();
+        assert!(WriterLock::is_alive(&db, again.id()), "a later writer creates it again");
     }
 }

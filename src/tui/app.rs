@@ -902,7 +902,7 @@ mod tests {
         typed(&mut app, "q");
         app.on_terminal(key(KeyCode::Enter));
         app.on_action(Action::NewTab);
-        let error = ApiError::Server { status: 503, overloaded: true };
+        let error = ApiError::Server { status: 503, overloaded: true, retry_after: None };
         app.on_event(AppEvent::TurnDone { tab: 1, report: report("", Outcome::Failed(error.clone())) });
         assert_eq!(app.tabs[0].error.as_deref(), Some(error.to_string().as_str()));
         assert!(app.tabs[0].unread, "the tab in the background shows it");

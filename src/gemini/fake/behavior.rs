@@ -257,9 +257,14 @@ impl Fault {
 
     /// 429 with only a `Retry-After` header (a proxy in front of Gemini).
     pub fn rate_limited_header(seconds: u64) -> Self {
+        Fault::http_with_retry_after(429, seconds)
+    }
+
+    /// Any error status (e.g. 503) whose response carries `Retry-After: seconds`.
+    pub fn http_with_retry_after(code: u16, seconds: u64) -> Self {
         Fault::Status {
-            status: 429,
-            body: Fault::error_body(429),
+            status: code,
+            body: Fault::error_body(code),
             headers: vec![("retry-after".into(), seconds.to_string())],
         }
     }
