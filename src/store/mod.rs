@@ -12,15 +12,17 @@ mod error;
 mod handle;
 mod metrics;
 pub mod schema;
+mod search;
 mod writer_lock;
 
 pub use cache::CachedAnswer;
 pub use conversations::{
-    Conversation, ConversationSummary, MessageUpdate, NewMessage, SearchHit, StoredMessage, title_from,
+    Conversation, ConversationSummary, MessageUpdate, NewMessage, StoredMessage, title_from,
 };
 pub use error::StoreError;
 pub use handle::StoreHandle;
 pub use metrics::{Metric, Stats};
+pub use search::{MatchedIn, SearchHit};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
