@@ -323,6 +323,19 @@ fn title_matches_take_at_most_half_the_results_when_messages_match_too() {
 }
 
 #[test]
+fn the_best_matching_messages_come_first() {
+    let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
+    let id = store.create_conversation("t", "m", None).unwrap();
+    let filler = "a long answer about rivers, lakes, weather and many other things ".repeat(4);
+    let once = add(&mut store, id, Role::Model, &format!("{filler} and one otter"));
+    let often = add(&mut store, id, Role::Model, "otters: an otter and another otter");
+    let twice = add(&mut store, id, Role::Model, &format!("an otter, {filler} and an otter"));
+    let order: Vec<MatchedIn> = store.search("otter", 10).unwrap().into_iter().map(|h| h.matched_in).collect();
+    let message = |id| MatchedIn::Message { id, role: Role::Model };
+    assert_eq!(order, [message(often), message(twice), message(once)]);
+}
+
+#[test]
 fn a_v4_database_migrates_and_plain_words_find_its_old_messages() {
     let dir = tempfile::tempdir().unwrap();
     let path = fixture_db(dir.path(), 4);
@@ -386,8 +399,7 @@ fn typed_query() -> impl Strategy<Value = String> {
         any::<String>(),
     ];
     let separator = prop_oneof![Just(""), Just(" "), Just("\t"), Just("\n")];
-    prop::collection::vec((piece, separator), 0..24)
-        .prop_map(|pieces| pieces.into_iter().map(|(p, s)| p + s).collect())
+    prop::collection::vec((piece, separator), 0..24).prop_map(|pieces| pieces.into_iter().map(|(p, s)| p + s).collect())
 }
 
 proptest! {

@@ -16,9 +16,7 @@ mod search;
 mod writer_lock;
 
 pub use cache::CachedAnswer;
-pub use conversations::{
-    Conversation, ConversationSummary, MessageUpdate, NewMessage, StoredMessage, title_from,
-};
+pub use conversations::{Conversation, ConversationSummary, MessageUpdate, NewMessage, StoredMessage, title_from};
 pub use error::StoreError;
 pub use handle::StoreHandle;
 pub use metrics::{Metric, Stats};

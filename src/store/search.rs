@@ -19,7 +19,7 @@
 //! - A term with no letter or digit is ignored; a query with no term finds nothing. Only the
 //!   first [`MAX_TERMS`] terms count.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use rust_stemmers::{Algorithm, Stemmer};
 
 use super::conversations::parse_role;
@@ -262,28 +262,37 @@ impl Store {
         )?;
         let ids: Vec<i64> =
             best.query_map(params![expr, limit as i64, SEARCH_WINDOW], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        let mut hit = self.conn.prepare_cached(
+        let (Some(&low), Some(&high)) = (ids.iter().min(), ids.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        // Snippets for the best ids in one pass over the window's id range. Asking for each id
+        // alone would expand a prefix term (every word starting with "function"...) once per id;
+        // the `+` keeps SQLite from doing just that with the id list.
+        let mut snippets = self.conn.prepare_cached(
             "SELECT m.conversation_id, c.title, m.id, m.role,
                     snippet(messages_fts, 0, char(57344), char(57345), '…', 16), c.updated_at
              FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
              JOIN conversations c ON c.id = m.conversation_id
-             WHERE messages_fts MATCH ?1 AND messages_fts.rowid = ?2",
+             WHERE messages_fts MATCH ?1 AND messages_fts.rowid BETWEEN ?2 AND ?3
+               AND +messages_fts.rowid IN (SELECT value FROM json_each(?4))",
         )?;
-        let mut hits = Vec::with_capacity(ids.len());
-        for id in ids {
-            let found = hit
-                .query_row(params![expr, id], |r| {
-                    Ok(SearchHit {
-                        conversation_id: r.get(0)?,
-                        title: r.get(1)?,
-                        matched_in: MatchedIn::Message { id: r.get(2)?, role: parse_role(&r.get::<_, String>(3)?) },
-                        snippet: r.get(4)?,
-                        updated_at: r.get(5)?,
-                    })
+        let wanted = format!("[{}]", ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+        let mut hits = snippets
+            .query_map(params![expr, low, high, wanted], |r| {
+                Ok(SearchHit {
+                    conversation_id: r.get(0)?,
+                    title: r.get(1)?,
+                    matched_in: MatchedIn::Message { id: r.get(2)?, role: parse_role(&r.get::<_, String>(3)?) },
+                    snippet: r.get(4)?,
+                    updated_at: r.get(5)?,
                 })
-                .optional()?;
-            hits.extend(found);
-        }
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let best_first = |hit: &SearchHit| match hit.matched_in {
+            MatchedIn::Message { id, .. } => ids.iter().position(|&i| i == id),
+            MatchedIn::Title => None,
+        };
+        hits.sort_by_key(best_first);
         Ok(hits)
     }
 }
