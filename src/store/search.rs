@@ -1,23 +1,10 @@
 //! Search: what the user types, parsed into an FTS5 expression that is always valid, then run
 //! over message texts and conversation titles. Nothing typed reaches FTS5 unquoted.
 //!
-//! The query language, as a user expects it:
-//! - Terms are separated by spaces; every term must match (implicit AND).
-//! - A plain word matches as a word prefix and with simple inflections: `migr` finds
-//!   "migrate", `bird` finds "birds", `migrating` finds "migration" (an English Snowball stem of
-//!   the word, matched as a prefix). A single letter or digit matches only that whole word.
-//! - `word*` is an explicit prefix (even of one letter), without stemming.
-//! - `"..."` is an exact phrase; an unclosed quote runs to the end; `"..."*` makes its last
-//!   word a prefix.
-//! - Upper-case `AND`, `OR`, `NOT` between two terms are operators; anywhere else (leading,
-//!   trailing, the first of two in a row) they are words, as are lower-case and/or/not. `OR`
-//!   binds tighter than AND and NOT: `birds OR bees NOT wasps` is (birds or bees) without wasps.
-//! - Everything else is literal: `c++`, `TCP/UDP`, `3.5`, `&str`, `use-after-free`, `don't`,
-//!   parentheses, `:`, `^`, `-`, `+`, `NEAR`, `text:foo`. Such a term is split into words exactly
-//!   as the index splits the text (so `use-after-free` is the phrase "use after free", `c++` the
-//!   word "c"), and its last word is a prefix when it has two characters or more.
-//! - A term with no letter or digit is ignored; a query with no term finds nothing. Only the
-//!   first [`MAX_TERMS`] terms count.
+//! The query language is described on [`Store::search`]. Inflections are handled on the query
+//! side (a stem of the typed word, matched as a prefix) while the index keeps words as written:
+//! a porter index would store "migrat" for "migration", and "migrati", typed on the way there,
+//! would find nothing.
 
 use rusqlite::params;
 use rust_stemmers::{Algorithm, Stemmer};
@@ -206,11 +193,28 @@ fn render(item: &Item, stemmer: &Stemmer) -> String {
 }
 
 impl Store {
-    /// Searches message texts and conversation titles with the query language described in
-    /// this module's documentation. Any text is a valid query: one with nothing to search for
-    /// finds nothing. Title matches come first (best first) but take at most half of `limit`
-    /// when messages match too; then the best messages among the most recent
-    /// [`SEARCH_WINDOW`] that match.
+    /// Searches message texts and conversation titles. Any text is a valid query: one with
+    /// nothing to search for finds nothing. Title matches come first (best first) but take at
+    /// most half of `limit` when messages match too; then the best messages among the 2,000
+    /// most recent that match.
+    ///
+    /// The query language, as a user expects it:
+    /// - Terms are separated by spaces; every term must match (implicit AND).
+    /// - A plain word matches as a word prefix and with simple inflections: `migr` finds
+    ///   "migrate", `bird` finds "birds", `migrating` finds "migration" (an English Snowball stem of
+    ///   the word, matched as a prefix). A single letter or digit matches only that whole word.
+    /// - `word*` is an explicit prefix (even of one letter), without stemming.
+    /// - `"..."` is an exact phrase; an unclosed quote runs to the end; `"..."*` makes its last
+    ///   word a prefix.
+    /// - Upper-case `AND`, `OR`, `NOT` between two terms are operators; anywhere else (leading,
+    ///   trailing, the first of two in a row) they are words, as are lower-case and/or/not. `OR`
+    ///   binds tighter than AND and NOT: `birds OR bees NOT wasps` is (birds or bees) without wasps.
+    /// - Everything else is literal: `c++`, `TCP/UDP`, `3.5`, `&str`, `use-after-free`, `don't`,
+    ///   parentheses, `:`, `^`, `-`, `+`, `NEAR`, `text:foo`. Such a term is split into words exactly
+    ///   as the index splits the text (so `use-after-free` is the phrase "use after free", `c++` the
+    ///   word "c"), and its last word is a prefix when it has two characters or more.
+    /// - A term with no letter or digit is ignored; a query with no term finds nothing. Only the
+    ///   first 32 terms count.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError> {
         let Some(expr) = fts_query(query) else {
             return Ok(Vec::new());
