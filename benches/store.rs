@@ -324,6 +324,8 @@ const SEARCHES: &[(&str, &str)] = &[
     ("fts_search_prefix", "migrat*"),
     ("fts_search_phrase", "\"borrow checker\""),
     ("fts_search_very_common_word", "the"),
+    // What the history browser searches after the first two keystrokes (a 2-letter prefix).
+    ("fts_search_two_letters", "th*"),
 ];
 
 fn session(engine: &Engine, handle: &StoreHandle, save: bool) -> ChatSession {

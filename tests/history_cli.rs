@@ -97,6 +97,27 @@ fn asked_questions_can_be_listed_searched_shown_exported_and_removed() {
 }
 
 #[test]
+fn search_takes_code_words_and_punctuation_as_typed() {
+    let env = Env::new(Behavior::default());
+    router_by_prompt(&env);
+    assert_eq!(env.run(&["ask", "is a use-after-free in c++ undefined? I don't know"]).code, 0);
+    assert_eq!(env.run(&["ask", "what is a monad?"]).code, 0);
+    for query in ["c++", "use-after-free", "don't"] {
+        let run = env.run(&["history", "search", query]);
+        assert_eq!(run.code, 0, "{query}: {run:?}");
+        assert!(run.stdout.starts_with("#1 is a use-after-free") && run.stdout.contains("    title: "), "{run:?}");
+        assert!(run.stdout.contains("    you: ") && !run.stdout.contains("#2"), "{query}: {run:?}");
+        no_escapes(&run);
+    }
+    for nothing in ["(", "*", "\"", "--", ":"] {
+        let run = env.run(&["history", "search", "--", nothing]);
+        assert_eq!((run.code, run.stdout.trim()), (0, format!("Nothing matches {nothing}.").as_str()), "{run:?}");
+    }
+    let plural = env.run(&["history", "search", "monads"]);
+    assert!(plural.stdout.contains("#2 what is a monad?") && plural.stdout.contains("[monad]"), "{plural:?}");
+}
+
+#[test]
 fn ask_can_continue_the_last_or_a_chosen_conversation() {
     let env = Env::new(Behavior::default());
     router_by_prompt(&env);
@@ -174,12 +195,12 @@ fn hostile_text_stored_in_the_database_is_shown_harmlessly() {
 }
 
 #[test]
-fn bad_searches_and_bad_databases_get_one_clear_line() {
+fn an_unclosed_quote_searches_and_a_bad_database_gets_one_clear_line() {
     let env = Env::new(Behavior::text("ok"));
     env.run(&["ask", "seed"]);
-    let bad = env.run(&["history", "search", "\"unbalanced"]);
-    bad.assert_failed(2, "is not valid");
-    assert!(!bad.stderr.to_lowercase().contains("sql"), "{bad:?}");
+    let unclosed = env.run(&["history", "search", "\"seed"]);
+    assert_eq!(unclosed.code, 0, "{unclosed:?}");
+    assert!(unclosed.stdout.contains("you: [seed]") && unclosed.stderr.is_empty(), "{unclosed:?}");
     conn(&env).execute_batch("PRAGMA user_version = 42;").unwrap();
     env.run(&["ask", "hi"]).assert_failed(9, "newer geminal");
     env.run(&["history"]).assert_failed(9, "newer geminal");

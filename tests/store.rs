@@ -6,7 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use geminal::chat::Role;
-use geminal::store::{CachedAnswer, MessageStatus, NewMessage, Store, StoreError, schema};
+use geminal::store::{CachedAnswer, MatchedIn, MessageStatus, NewMessage, Store, StoreError, schema};
+use proptest::prelude::*;
 use rusqlite::Connection;
 
 fn fixture_db(dir: &Path, version: u32) -> PathBuf {
@@ -15,6 +16,38 @@ fn fixture_db(dir: &Path, version: u32) -> PathBuf {
         .unwrap();
     Connection::open(&path).unwrap().execute_batch(&sql).unwrap();
     path
+}
+
+/// The ids of the messages `query` finds, sorted.
+fn message_hits(store: &Store, query: &str) -> Vec<i64> {
+    let hits = store.search(query, 50).unwrap_or_else(|e| panic!("{query:?}: {e}"));
+    let mut ids: Vec<i64> = hits
+        .iter()
+        .filter_map(|h| match h.matched_in {
+            MatchedIn::Message { id, .. } => Some(id),
+            MatchedIn::Title => None,
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// The ids of the conversations whose title `query` finds, sorted.
+fn title_hits(store: &Store, query: &str) -> Vec<i64> {
+    let hits = store.search(query, 50).unwrap_or_else(|e| panic!("{query:?}: {e}"));
+    let mut ids: Vec<i64> =
+        hits.iter().filter(|h| h.matched_in == MatchedIn::Title).map(|h| h.conversation_id).collect();
+    ids.sort_unstable();
+    ids
+}
+
+fn add(store: &mut Store, conversation: i64, role: Role, text: &str) -> i64 {
+    store
+        .add_message(
+            conversation,
+            &NewMessage { role, text: text.into(), model: None, status: MessageStatus::Complete, cached: false },
+        )
+        .unwrap()
 }
 
 fn pragma<T: rusqlite::types::FromSql>(conn: &Connection, name: &str) -> T {
@@ -59,8 +92,10 @@ fn every_released_schema_migrates_to_the_latest_keeping_its_data() {
         assert_eq!(messages.len(), 2);
         assert_eq!(messages[1].status, MessageStatus::Interrupted, "a streaming row from a dead writer is recovered");
         assert_eq!(messages[1].text, "Warm the milk, then pour it into strong coffee");
-        assert_eq!(store.search("cafe", 10).unwrap().len(), 1, "old rows are searchable (v{version})");
-        assert_eq!(store.search("migrate", 10).unwrap().len(), 2);
+        assert_eq!(message_hits(&store, "cafe"), [3], "old rows are searchable (v{version})");
+        assert_eq!(message_hits(&store, "migrate"), [1, 2]);
+        assert_eq!(message_hits(&store, "coffee"), [4], "the recovered answer is indexed once it stops");
+        assert_eq!(title_hits(&store, "cafe"), [2], "old titles are searchable (v{version})");
         assert_eq!(store.list_conversations(10, 0).unwrap().len(), 2);
     }
 }
@@ -176,37 +211,246 @@ fn a_full_disk_is_an_error_that_names_the_file() {
 #[test]
 fn search_finds_prompts_and_answers_with_quotes_prefixes_and_accents() {
     let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
-    let id = store.create_conversation("birds", "m", None).unwrap();
-    let add = |store: &mut Store, role, text: &str| {
-        store
-            .add_message(
-                id,
-                &NewMessage { role, text: text.into(), model: None, status: MessageStatus::Complete, cached: false },
-            )
-            .unwrap()
-    };
-    add(&mut store, Role::User, "Why do birds migrate every autumn?");
-    add(&mut store, Role::Model, "Migration follows food. The Arctic tern flies farthest.");
-    add(&mut store, Role::User, "Un café crème, s'il vous plaît");
-    add(&mut store, Role::Model, "Привет, мир! 你好 世界");
-    let count = |q: &str| store.search(q, 50).unwrap().len();
-    assert_eq!(count("birds"), 1, "a prompt");
-    assert_eq!(count("tern"), 1, "an answer");
-    assert_eq!(count("migrat*"), 2, "a prefix matches migrate and Migration");
-    assert_eq!(count("\"arctic tern\""), 1, "a phrase");
-    assert_eq!(count("\"tern arctic\""), 0, "order matters in a phrase");
-    assert_eq!(count("cafe"), 1, "accents fold");
-    assert_eq!(count("CAFÉ"), 1);
-    assert_eq!(count("привет"), 1, "Cyrillic, case-insensitive");
-    assert_eq!(count("世界"), 1, "CJK words separated by spaces");
-    assert_eq!(count("birds OR tern"), 2);
-    assert_eq!(count("birds NOT autumn"), 0);
+    let id = store.create_conversation("holiday plans", "m", None).unwrap();
+    let birds = add(&mut store, id, Role::User, "Why do birds migrate every autumn?");
+    let tern = add(&mut store, id, Role::Model, "Migration follows food. The Arctic tern flies farthest.");
+    let cafe = add(&mut store, id, Role::User, "Un café crème, s'il vous plaît");
+    let privet = add(&mut store, id, Role::Model, "Привет, мир! 你好 世界");
+    let hits = |q: &str| message_hits(&store, q);
+    assert_eq!(hits("birds"), [birds], "a prompt");
+    assert_eq!(hits("tern"), [tern], "an answer");
+    assert_eq!(hits("migrat*"), [birds, tern], "a prefix matches migrate and Migration");
+    assert_eq!(hits("\"arctic tern\""), [tern], "a phrase");
+    assert!(hits("\"tern arctic\"").is_empty(), "order matters in a phrase");
+    assert_eq!(hits("cafe"), [cafe], "accents fold");
+    assert_eq!(hits("CAFÉ"), [cafe]);
+    assert_eq!(hits("привет"), [privet], "Cyrillic, case-insensitive");
+    assert_eq!(hits("世界"), [privet], "CJK words separated by spaces");
+    assert_eq!(hits("birds OR tern").len(), 2);
+    assert!(hits("birds NOT autumn").is_empty());
     let hit = &store.search("tern", 5).unwrap()[0];
     assert!(hit.snippet.contains("\u{E000}tern\u{E001}"), "{:?}", hit.snippet);
-    for bad in ["\"unbalanced", "birds AND", "(", "a:b", "*"] {
-        let e = store.search(bad, 5).unwrap_err();
-        assert!(matches!(e, StoreError::BadQuery { .. }), "{bad}: {e}");
-        assert!(!e.to_string().to_lowercase().contains("sql"), "{e}");
+}
+
+#[test]
+fn plain_words_match_as_prefixes_and_simple_inflections() {
+    let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
+    let id = store.create_conversation("t", "m", None).unwrap();
+    let birds = add(&mut store, id, Role::User, "birds migrate south");
+    let running = add(&mut store, id, Role::Model, "She was running configurations all night.");
+    let hits = |q: &str| message_hits(&store, q);
+    assert_eq!(hits("migr"), [birds]);
+    assert_eq!(hits("bird"), [birds]);
+    assert_eq!(hits("migr bird"), [birds], "both words, in any order");
+    assert_eq!(hits("migrating"), [birds], "an inflection of the query finds the text's");
+    assert_eq!(hits("bird migration"), [birds]);
+    assert_eq!(hits("run configuration"), [running]);
+    for typed in (2..="configurations".len()).map(|n| &"configurations"[..n]) {
+        assert_eq!(hits(typed), [running], "every prefix typed on the way finds it: {typed:?}");
+    }
+    assert!(hits("birdz").is_empty());
+    assert!(hits("s").is_empty(), "a single letter is a whole word, not every word starting with it");
+    assert_eq!(hits("s*"), [birds, running], "unless starred");
+}
+
+#[test]
+fn punctuation_and_operator_words_are_searched_literally() {
+    let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
+    let id = store.create_conversation("t", "m", None).unwrap();
+    let dont = add(&mut store, id, Role::User, "I don't like it");
+    let cpp = add(&mut store, id, Role::Model, "In C++ templates are compiled per use.");
+    let tcp = add(&mut store, id, Role::User, "Is DNS over TCP/UDP or both?");
+    let version = add(&mut store, id, Role::Model, "Python 3.5 added async and await.");
+    let string = add(&mut store, id, Role::Model, "Take a &str instead of a String.");
+    let uaf = add(&mut store, id, Role::Model, "That is a use-after-free: the buffer was freed.");
+    let near = add(&mut store, id, Role::User, "the NEAR(column, caret) call, text:foo (see ^caret) - and + too");
+    let hits = |q: &str| message_hits(&store, q);
+    assert_eq!(hits("don't"), [dont]);
+    assert_eq!(hits("c++"), [cpp]);
+    assert_eq!(hits("TCP/UDP"), [tcp]);
+    assert_eq!(hits("3.5"), [version]);
+    assert_eq!(hits("&str"), [string]);
+    assert_eq!(hits("use-after-free"), [uaf]);
+    assert_eq!(hits("\"use after free\""), [uaf]);
+    assert_eq!(hits("text:foo"), [near], "not a column filter");
+    assert_eq!(hits("NEAR(column caret)"), [near]);
+    assert_eq!(hits("^caret -"), [near]);
+    assert_eq!(hits("(see"), [near]);
+    assert_eq!(hits("AND too"), [near], "a leading operator is a word");
+    assert_eq!(hits("too AND"), [near], "so is a trailing one");
+    assert!(hits("too and dns").is_empty(), "lower-case and is a word, and this message has no dns");
+    assert_eq!(hits("too OR dns"), [tcp, near]);
+    assert_eq!(hits("dns OR OR"), [tcp], "the first of two operators is a word, and so is a trailing one");
+    assert_eq!(hits("\"use after"), [uaf], "an unclosed quote runs to the end");
+    for nothing in ["", "  ", "\"", "*", "++", "()", "\"\"", "- + ^ :"] {
+        assert_eq!(store.search(nothing, 10).unwrap(), [], "{nothing:?}");
+    }
+}
+
+#[test]
+fn titles_are_searched_and_listed_first() {
+    let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
+    let kayak = store.create_conversation("Kayaking in Norway", "m", None).unwrap();
+    add(&mut store, kayak, Role::User, "Which fjord is calmest?");
+    let other = store.create_conversation("packing list", "m", None).unwrap();
+    let tent = add(&mut store, other, Role::User, "a tent for my kayak trip");
+    let hits = store.search("kayak", 10).unwrap();
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    assert_eq!((hits[0].conversation_id, hits[0].matched_in), (kayak, MatchedIn::Title));
+    assert_eq!(hits[0].snippet, "\u{E000}Kayaking\u{E001} in Norway");
+    assert_eq!(hits[1].matched_in, MatchedIn::Message { id: tent, role: Role::User });
+    assert!(message_hits(&store, "norway").is_empty() && title_hits(&store, "norway") == [kayak]);
+    store.delete_conversation(kayak).unwrap();
+    assert!(title_hits(&store, "kayak").is_empty(), "a deleted conversation leaves the title index");
+    store.connection().execute("UPDATE conversations SET title = 'canoe trip' WHERE id = ?1", [other]).unwrap();
+    assert_eq!(title_hits(&store, "canoe"), [other]);
+    let integrity = "INSERT INTO titles_fts(titles_fts) VALUES ('integrity-check')";
+    store.connection().execute(integrity, []).unwrap();
+}
+
+#[test]
+fn title_matches_take_at_most_half_the_results_when_messages_match_too() {
+    let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
+    for i in 0..10 {
+        let id = store.create_conversation(&format!("otter {i}"), "m", None).unwrap();
+        add(&mut store, id, Role::User, "otters hold hands");
+    }
+    let hits = store.search("otter", 6).unwrap();
+    let titles = hits.iter().filter(|h| h.matched_in == MatchedIn::Title).count();
+    assert_eq!((hits.len(), titles), (6, 3));
+    let hits = store.search("otter 3", 6).unwrap();
+    assert_eq!(hits.len(), 1, "only the title has a 3: {hits:?}");
+}
+
+#[test]
+fn the_best_matching_messages_come_first() {
+    let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
+    let id = store.create_conversation("t", "m", None).unwrap();
+    let filler = "a long answer about rivers, lakes, weather and many other things ".repeat(4);
+    let once = add(&mut store, id, Role::Model, &format!("{filler} and one otter"));
+    let often = add(&mut store, id, Role::Model, "otters: an otter and another otter");
+    let twice = add(&mut store, id, Role::Model, &format!("an otter, {filler} and an otter"));
+    let order: Vec<MatchedIn> = store.search("otter", 10).unwrap().into_iter().map(|h| h.matched_in).collect();
+    let message = |id| MatchedIn::Message { id, role: Role::Model };
+    assert_eq!(order, [message(often), message(twice), message(once)]);
+}
+
+#[test]
+fn a_v4_database_migrates_and_plain_words_find_its_old_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture_db(dir.path(), 4);
+    let before: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'bird'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(before, 0, "in the v4 index a word was not a prefix: bird missed birds");
+    let (store, _) = Store::open(&path).unwrap();
+    assert_eq!(message_hits(&store, "bird"), [1, 2]);
+    assert_eq!(message_hits(&store, "migr daylight"), [2]);
+    assert_eq!(message_hits(&store, "milk"), [4], "the answer left streaming is indexed once recovered");
+    assert_eq!(title_hits(&store, "recipes"), [2]);
+    for table in ["messages_fts", "titles_fts"] {
+        let check = format!("INSERT INTO {table}({table}) VALUES ('integrity-check')");
+        store.connection().execute(&check, []).unwrap();
+    }
+}
+
+#[test]
+fn every_released_conversation_becomes_one_branch_in_the_order_it_was_written() {
+    for version in 1..schema::latest_version() as u32 {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&fixture_db(dir.path(), version)).unwrap();
+        for (conversation, ids) in [(1, [1, 2]), (2, [3, 4])] {
+            let path = store.active_path(conversation).unwrap();
+            let links: Vec<(i64, Option<i64>)> = path.iter().map(|m| (m.id, m.parent_id)).collect();
+            assert_eq!(links, [(ids[0], None), (ids[1], Some(ids[0]))], "v{version}");
+            assert!(path.iter().all(|m| m.alternatives.count == 1), "v{version}");
+            assert_eq!(store.conversation(conversation).unwrap().head_id, Some(ids[1]), "v{version}");
+        }
+    }
+}
+
+#[test]
+fn the_v5_fixture_is_the_schema_that_migrations_one_to_five_build() {
+    let objects = |conn: &Connection| -> Vec<(String, String)> {
+        let mut stmt = conn.prepare("SELECT type, name FROM sqlite_schema ORDER BY type, name").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Connection::open(fixture_db(dir.path(), 5)).unwrap();
+    let built = Connection::open_in_memory().unwrap();
+    for sql in &schema::MIGRATIONS[..5] {
+        built.execute_batch(sql).unwrap();
+    }
+    assert_eq!(objects(&fixture), objects(&built));
+}
+
+#[test]
+fn the_v4_fixture_is_the_schema_that_migrations_one_to_four_build() {
+    let objects = |conn: &Connection| -> Vec<(String, String)> {
+        let mut stmt = conn.prepare("SELECT type, name FROM sqlite_schema ORDER BY type, name").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Connection::open(fixture_db(dir.path(), 4)).unwrap();
+    let built = Connection::open_in_memory().unwrap();
+    for sql in &schema::MIGRATIONS[..4] {
+        built.execute_batch(sql).unwrap();
+    }
+    assert_eq!(objects(&fixture), objects(&built));
+}
+
+/// Queries made of the characters that mean something to FTS5, words and anything at all.
+fn typed_query() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("\"".to_owned()),
+        Just("*".to_owned()),
+        Just("AND".to_owned()),
+        Just("OR".to_owned()),
+        Just("NOT".to_owned()),
+        Just("NEAR".to_owned()),
+        Just("(".to_owned()),
+        Just(")".to_owned()),
+        Just(":".to_owned()),
+        Just("^".to_owned()),
+        Just("-".to_owned()),
+        Just("+".to_owned()),
+        Just("{text}".to_owned()),
+        Just("c++".to_owned()),
+        Just("don't".to_owned()),
+        Just("birds".to_owned()),
+        Just("a".to_owned()),
+        Just("café".to_owned()),
+        Just("世界".to_owned()),
+        Just("\u{0}".to_owned()),
+        Just("\u{301}".to_owned()),
+        Just("\u{E000}".to_owned()),
+        "[a-z]{1,6}",
+        any::<String>(),
+    ];
+    let separator = prop_oneof![Just(""), Just(" "), Just("\t"), Just("\n")];
+    prop::collection::vec((piece, separator), 0..24).prop_map(|pieces| pieces.into_iter().map(|(p, s)| p + s).collect())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn anything_typed_into_search_gives_results_or_nothing_never_an_error(query in typed_query()) {
+        thread_local! {
+            static STORE: Store = {
+                let mut store = Store::open_in_memory().unwrap();
+                let id = store.create_conversation("why do birds migrate? (c++)", "m", None).unwrap();
+                add(&mut store, id, Role::User, "why do birds migrate? I don't know: c++ AND (NEAR) text:foo");
+                add(&mut store, id, Role::Model, "Un café, 世界, a \"quoted\" word* and OR NOT");
+                store
+            };
+        }
+        STORE.with(|store| {
+            let found = store.search(&query, 20);
+            prop_assert!(found.is_ok(), "{query:?}: {:?}", found.err());
+            Ok(())
+        })?;
     }
 }
 

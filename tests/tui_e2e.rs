@@ -218,7 +218,10 @@ fn regenerate_and_edit_branch_the_conversation_in_the_database() {
     tmux.keys(&["Enter"]);
     tmux.wait_for(|s| s.contains("Birds migrate") && idle(s), "the first answer");
     tmux.keys(&["C-g"]);
-    tmux.wait_for(|s| s.contains("answer 2/2") && s.contains("Birds migrate") && idle(s), "the regenerated answer, 2/2");
+    tmux.wait_for(
+        |s| s.contains("answer 2/2") && s.contains("Birds migrate") && idle(s),
+        "the regenerated answer, 2/2",
+    );
     tmux.keys(&["["]);
     tmux.wait_for(|s| s.contains("answer 1/2") && s.contains("Answer 1 of 2."), "back to the first answer");
     tmux.text("and which fly farthest?");
@@ -266,7 +269,12 @@ fn regenerate_and_edit_branch_the_conversation_in_the_database() {
     let head: i64 = conn.query_row("SELECT head_id FROM conversations", [], |r| r.get(0)).unwrap();
     let last_answer = rows.iter().rfind(|r| r.2 == "model").unwrap();
     assert_eq!((head, last_answer.1), (last_answer.0, Some(edited.0)), "the edited branch is the one shown");
-    let statuses: Vec<String> =
-        conn.prepare("SELECT status FROM messages").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let statuses: Vec<String> = conn
+        .prepare("SELECT status FROM messages")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     assert!(statuses.iter().all(|s| s == "complete"), "{statuses:?}");
 }

@@ -12,7 +12,7 @@ use crate::chat::Role;
 use crate::config::{Config, Overrides};
 use crate::format::{ago, date};
 use crate::sanitize::{one_line, sanitize};
-use crate::store::{Conversation, MessageStatus, SearchHit, StoreHandle, StoredMessage, now_ms};
+use crate::store::{Conversation, MatchedIn, MessageStatus, SearchHit, StoreHandle, StoredMessage, now_ms};
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
@@ -25,7 +25,8 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum HistoryCommand {
-    /// Full-text search of every prompt and answer: words, "phrases", prefix*, AND/OR/NOT.
+    /// Search every prompt, answer and title: words match as prefixes (birds finds bird),
+    /// "exact phrases", prefix*, and upper-case AND/OR/NOT between words; the rest is literal.
     Search {
         #[arg(value_name = "QUERY", required = true)]
         query: Vec<String>,
@@ -108,7 +109,11 @@ async fn search(store: &StoreHandle, query: &str, limit: usize) -> Result<String
     let now = now_ms();
     let mut out = String::new();
     for hit in hits {
-        let who = if hit.role == Role::User { "you" } else { "gemini" };
+        let who = match hit.matched_in {
+            MatchedIn::Title => "title",
+            MatchedIn::Message { role: Role::User, .. } => "you",
+            MatchedIn::Message { role: Role::Model, .. } => "gemini",
+        };
         // Sanitize first (the markers are private-use characters and survive), then mark.
         let snippet = one_line(&hit.snippet, 400).replace(SearchHit::MARK_START, on).replace(SearchHit::MARK_END, off);
         out.push_str(&format!(

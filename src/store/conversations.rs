@@ -1,5 +1,5 @@
-//! Conversations and messages: create, append, update as a stream grows, list, open, search,
-//! delete. Every write is one short IMMEDIATE transaction (WAL readers never block it).
+//! Conversations and messages: create, append, update as a stream grows, list, open, delete
+//! (search is in `search.rs`). Every write is one short IMMEDIATE transaction (WAL readers never block it).
 
 use std::collections::HashMap;
 
@@ -86,23 +86,6 @@ pub struct MessageUpdate {
     pub cached: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchHit {
-    pub conversation_id: i64,
-    pub title: String,
-    pub message_id: i64,
-    pub role: Role,
-    /// The matching passage; matches are wrapped in [`SearchHit::MARK_START`] / [`SearchHit::MARK_END`].
-    pub snippet: String,
-    pub updated_at: i64,
-}
-
-impl SearchHit {
-    /// Private-use characters: they survive sanitizing and never occur in real text.
-    pub const MARK_START: char = '\u{E000}';
-    pub const MARK_END: char = '\u{E001}';
-}
-
 /// Where a new message goes in the conversation's tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parent {
@@ -121,7 +104,7 @@ fn role_str(role: Role) -> &'static str {
     }
 }
 
-fn parse_role(text: &str) -> Role {
+pub(super) fn parse_role(text: &str) -> Role {
     if text == "user" { Role::User } else { Role::Model }
 }
 
@@ -468,59 +451,7 @@ impl Store {
         let n = self.conn.execute("DELETE FROM conversations WHERE id = ?1", [id]).map_err(|e| self.err(e))?;
         Ok(n > 0)
     }
-
-    /// Full-text search: the best matches among the most recent [`SEARCH_WINDOW`] that match,
-    /// best first. Ranking every match of a common word over years of history would cost more
-    /// than a keystroke allows, and recent conversations are the likelier target. `query` uses
-    /// FTS5 syntax (words, "phrases", prefix*, AND/OR/NOT); a malformed query is
-    /// [`StoreError::BadQuery`], not a SQL error.
-    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError> {
-        let run = || -> rusqlite::Result<Vec<SearchHit>> {
-            let mut best = self.conn.prepare_cached(
-                "SELECT id FROM (SELECT rowid AS id, rank FROM messages_fts WHERE messages_fts MATCH ?1
-                                 ORDER BY rowid DESC LIMIT ?3)
-                 ORDER BY rank LIMIT ?2",
-            )?;
-            let ids: Vec<i64> =
-                best.query_map(params![query, limit as i64, SEARCH_WINDOW], |r| r.get(0))?.collect::<Result<_, _>>()?;
-            let mut hit = self.conn.prepare_cached(
-                "SELECT m.conversation_id, c.title, m.id, m.role,
-                        snippet(messages_fts, 0, char(57344), char(57345), '…', 16), c.updated_at
-                 FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
-                 JOIN conversations c ON c.id = m.conversation_id
-                 WHERE messages_fts MATCH ?1 AND messages_fts.rowid = ?2",
-            )?;
-            let mut hits = Vec::with_capacity(ids.len());
-            for id in ids {
-                let found = hit
-                    .query_row(params![query, id], |r| {
-                        Ok(SearchHit {
-                            conversation_id: r.get(0)?,
-                            title: r.get(1)?,
-                            message_id: r.get(2)?,
-                            role: parse_role(&r.get::<_, String>(3)?),
-                            snippet: r.get(4)?,
-                            updated_at: r.get(5)?,
-                        })
-                    })
-                    .optional()?;
-                hits.extend(found);
-            }
-            Ok(hits)
-        };
-        // A generic SQLITE_ERROR from MATCH is the query's fault (syntax, unknown column...).
-        run().map_err(|e| match (&e, e.sqlite_error_code()) {
-            (rusqlite::Error::SqliteFailure(_, msg), Some(rusqlite::ErrorCode::Unknown)) => StoreError::BadQuery {
-                query: crate::sanitize::one_line(query, 60),
-                reason: crate::sanitize::one_line(msg.as_deref().unwrap_or("syntax error"), 80),
-            },
-            _ => self.err(e),
-        })
-    }
 }
-
-/// How many of the most recent matching messages a search ranks.
-pub const SEARCH_WINDOW: i64 = 2000;
 
 #[cfg(test)]
 mod tests {

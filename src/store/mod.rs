@@ -12,16 +12,17 @@ mod error;
 mod handle;
 mod metrics;
 pub mod schema;
+mod search;
 mod writer_lock;
 
 pub use cache::CachedAnswer;
 pub use conversations::{
-    Alternatives, Conversation, ConversationSummary, MessageUpdate, NewMessage, Parent, SearchHit, StoredMessage,
-    title_from,
+    Alternatives, Conversation, ConversationSummary, MessageUpdate, NewMessage, Parent, StoredMessage, title_from,
 };
 pub use error::StoreError;
 pub use handle::StoreHandle;
 pub use metrics::{Metric, Stats};
+pub use search::{MatchedIn, SearchHit};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

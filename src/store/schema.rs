@@ -90,7 +90,44 @@ pub const MIGRATIONS: &[&str] = &[
         INSERT INTO messages_fts(messages_fts, rowid, text) SELECT 'delete', old.id, old.text WHERE old.status != 'streaming';
         INSERT INTO messages_fts(rowid, text) SELECT new.id, new.text WHERE new.status != 'streaming';
     END;",
-    // 5: conversations become trees. Each message points at the one it follows; a regenerated
+    // 5: search by word prefix as the user types: the message index gains prefix indexes (two
+    // and three characters, so a short prefix reads one list instead of merging thousands);
+    // conversation titles get an index of their own. Streaming rows stay out, as in 4.
+    "DROP TRIGGER messages_fts_insert;
+    DROP TRIGGER messages_fts_delete;
+    DROP TRIGGER messages_fts_update;
+    DROP TABLE messages_fts;
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        text, content = 'messages', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2',
+        prefix = '2 3'
+    );
+    INSERT INTO messages_fts(rowid, text) SELECT id, text FROM messages WHERE status != 'streaming';
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.status != 'streaming' BEGIN
+        INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.status != 'streaming' BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, status ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, text) SELECT 'delete', old.id, old.text WHERE old.status != 'streaming';
+        INSERT INTO messages_fts(rowid, text) SELECT new.id, new.text WHERE new.status != 'streaming';
+    END;
+    CREATE VIRTUAL TABLE titles_fts USING fts5(
+        title, content = 'conversations', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2',
+        prefix = '2 3'
+    );
+    INSERT INTO titles_fts(rowid, title) SELECT id, title FROM conversations;
+    CREATE TRIGGER titles_fts_insert AFTER INSERT ON conversations BEGIN
+        INSERT INTO titles_fts(rowid, title) VALUES (new.id, new.title);
+    END;
+    CREATE TRIGGER titles_fts_delete AFTER DELETE ON conversations BEGIN
+        INSERT INTO titles_fts(titles_fts, rowid, title) VALUES ('delete', old.id, old.title);
+    END;
+    CREATE TRIGGER titles_fts_update AFTER UPDATE OF title ON conversations BEGIN
+        INSERT INTO titles_fts(titles_fts, rowid, title) VALUES ('delete', old.id, old.title);
+        INSERT INTO titles_fts(rowid, title) VALUES (new.id, new.title);
+    END;",
+    // 6: conversations become trees. Each message points at the one it follows; a regenerated
     // answer is a sibling of the answer it replaces, an edited prompt a sibling of the prompt it
     // replaces. `head_id` is the last message of the branch shown (and sent to the model). Existing
     // conversations become single branches in the order they were written.
@@ -158,6 +195,22 @@ mod tests {
         conn.execute("DELETE FROM messages WHERE id = 1", []).unwrap();
         assert_eq!(hits(&conn, "gamma"), 0);
         conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')", []).unwrap();
+    }
+
+    #[test]
+    fn the_title_index_is_written_only_when_a_title_changes() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch("INSERT INTO conversations VALUES (1, 'birds', 'm', NULL, 0, 0);").unwrap();
+        let before = conn.total_changes();
+        conn.execute("UPDATE conversations SET updated_at = 5 WHERE id = 1", []).unwrap();
+        assert_eq!(conn.total_changes() - before, 1, "a new message touches updated_at, not the index");
+        conn.execute("UPDATE conversations SET title = 'otters' WHERE id = 1", []).unwrap();
+        let hits = |q: &str| -> i64 {
+            conn.query_row("SELECT count(*) FROM titles_fts WHERE titles_fts MATCH ?1", [q], |r| r.get(0)).unwrap()
+        };
+        assert_eq!((hits("birds"), hits("otters")), (0, 1));
+        conn.execute("INSERT INTO titles_fts(titles_fts) VALUES ('integrity-check')", []).unwrap();
     }
 
     #[test]

@@ -282,7 +282,10 @@ impl App {
                 }
             }
             Action::ScrollUp(n) => match self.focus {
-                Focus::History => self.history.move_selection(-(n.max(1) as isize)),
+                Focus::History => {
+                    self.history.move_selection(-(n.max(1) as isize));
+                    self.preview();
+                }
                 Focus::ModelPicker => self.move_model(-(n.max(1) as isize)),
                 _ => {
                     let n = if n == 0 { page.saturating_sub(2).max(1) } else { n };
@@ -290,7 +293,10 @@ impl App {
                 }
             },
             Action::ScrollDown(n) => match self.focus {
-                Focus::History => self.history.move_selection(n.max(1) as isize),
+                Focus::History => {
+                    self.history.move_selection(n.max(1) as isize);
+                    self.preview();
+                }
                 Focus::ModelPicker => self.move_model(n.max(1) as isize),
                 _ => {
                     let n = if n == 0 { page.saturating_sub(2).max(1) } else { n };
@@ -944,6 +950,46 @@ mod tests {
         app.on_terminal(key(KeyCode::Enter));
         assert!(app.commands.contains(&Command::Open { id: 9 }));
         assert_eq!(app.focus, Focus::Chat);
+    }
+
+    #[test]
+    fn the_preview_never_shows_a_conversation_that_is_not_the_selected_result() {
+        let mut app = App::new("m", false);
+        app.on_action(Action::OpenHistory);
+        typed(&mut app, "bird");
+        let row = |id: i64| HistoryRow {
+            conversation_id: id,
+            title: format!("t{id}"),
+            updated_at: 0,
+            snippet: None,
+            messages: None,
+        };
+        app.on_event(AppEvent::SearchResults { generation: app.history.generation, rows: Ok(vec![row(9), row(4)]) });
+        app.on_event(AppEvent::Preview { id: 9, messages: Vec::new() });
+        assert_eq!(app.history.preview.as_ref().map(|p| p.0), Some(9));
+
+        typed(&mut app, "z");
+        app.on_event(AppEvent::SearchResults { generation: app.history.generation, rows: Ok(Vec::new()) });
+        assert_eq!(app.history.preview, None, "no match: nothing previewed");
+
+        app.on_terminal(key(KeyCode::Backspace));
+        app.on_event(AppEvent::SearchResults { generation: app.history.generation, rows: Ok(vec![row(9)]) });
+        app.on_event(AppEvent::Preview { id: 9, messages: Vec::new() });
+        typed(&mut app, "(");
+        let failed = Err("The search failed.".to_owned());
+        app.on_event(AppEvent::SearchResults { generation: app.history.generation, rows: failed });
+        assert_eq!(app.history.preview, None, "an error: nothing previewed");
+
+        app.on_terminal(key(KeyCode::Backspace));
+        app.commands.clear();
+        app.on_event(AppEvent::SearchResults { generation: app.history.generation, rows: Ok(vec![row(4), row(9)]) });
+        assert_eq!(app.history.preview, None, "another conversation on top: the old preview goes");
+        assert_eq!(app.commands, [Command::Preview { id: 4 }]);
+        app.on_event(AppEvent::Preview { id: 4, messages: Vec::new() });
+        app.commands.clear();
+        app.on_terminal(key(KeyCode::PageDown));
+        assert_eq!((app.history.selected_id(), app.history.preview.as_ref().map(|p| p.0)), (Some(9), None));
+        assert_eq!(app.commands, [Command::Preview { id: 9 }], "scrolling asks for the new one");
     }
 
     #[test]

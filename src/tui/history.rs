@@ -50,6 +50,7 @@ impl HistoryBrowser {
             }
         }
         self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+        self.forget_stale_preview();
         true
     }
 
@@ -63,6 +64,16 @@ impl HistoryBrowser {
         }
         let last = self.rows.len() as isize - 1;
         self.selected = (self.selected as isize + delta).clamp(0, last) as usize;
+        self.forget_stale_preview();
+    }
+
+    /// The preview shows the selected conversation or nothing, never another one: with no
+    /// results, after an error, or once the selection moves on, it is dropped (and the caller
+    /// asks for the selected one).
+    fn forget_stale_preview(&mut self) {
+        if self.preview.as_ref().map(|(id, _)| *id) != self.selected_id() {
+            self.preview = None;
+        }
     }
 }
 
@@ -83,6 +94,56 @@ mod tests {
         assert!(b.rows.is_empty() && b.loading);
         assert!(b.results(second, Ok(vec![row(2), row(3)])));
         assert_eq!(b.selected_id(), Some(2));
+    }
+
+    fn previewing(b: &mut HistoryBrowser, id: i64) {
+        let g = b.query_changed();
+        b.results(g, Ok(vec![row(id), row(id + 1)]));
+        b.preview = Some((id, Vec::new()));
+    }
+
+    #[test]
+    fn no_results_clear_the_preview() {
+        let mut b = HistoryBrowser::default();
+        previewing(&mut b, 1);
+        let g = b.query_changed();
+        assert!(b.results(g, Ok(Vec::new())));
+        assert_eq!(b.preview, None);
+    }
+
+    #[test]
+    fn an_error_clears_the_preview() {
+        let mut b = HistoryBrowser::default();
+        previewing(&mut b, 1);
+        let g = b.query_changed();
+        b.results(g, Err("The search failed.".into()));
+        assert_eq!(b.preview, None);
+    }
+
+    #[test]
+    fn results_without_the_previewed_conversation_on_the_selected_row_clear_it() {
+        let mut b = HistoryBrowser::default();
+        previewing(&mut b, 1);
+        let g = b.query_changed();
+        b.results(g, Ok(vec![row(5), row(1)]));
+        assert_eq!((b.selected_id(), b.preview.as_ref().map(|p| p.0)), (Some(5), None));
+    }
+
+    #[test]
+    fn results_that_keep_the_previewed_conversation_selected_keep_its_preview() {
+        let mut b = HistoryBrowser::default();
+        previewing(&mut b, 1);
+        let g = b.query_changed();
+        b.results(g, Ok(vec![row(1)]));
+        assert_eq!(b.preview.as_ref().map(|p| p.0), Some(1));
+    }
+
+    #[test]
+    fn moving_the_selection_drops_the_old_preview() {
+        let mut b = HistoryBrowser::default();
+        previewing(&mut b, 1);
+        b.move_selection(1);
+        assert_eq!((b.selected_id(), b.preview.as_ref().map(|p| p.0)), (Some(2), None));
     }
 
     #[test]

@@ -1,0 +1,361 @@
+//! Search: what the user types, parsed into an FTS5 expression that is always valid, then run
+//! over message texts and conversation titles. Nothing typed reaches FTS5 unquoted.
+//!
+//! The query language is described on [`Store::search`]. Inflections are handled on the query
+//! side (a stem of the typed word, matched as a prefix) while the index keeps words as written:
+//! a porter index would store "migrat" for "migration", and "migrati", typed on the way there,
+//! would find nothing.
+
+use rusqlite::params;
+use rust_stemmers::{Algorithm, Stemmer};
+
+use super::conversations::parse_role;
+use super::{Store, StoreError};
+use crate::chat::Role;
+
+/// How many of the most recent matching messages a search ranks. Ranking every match of a
+/// common word over years of history would cost more than a keystroke allows, and recent
+/// conversations are the likelier target.
+pub(crate) const SEARCH_WINDOW: i64 = 2000;
+
+/// Terms beyond this many are ignored (a pasted paragraph is not a query).
+pub(crate) const MAX_TERMS: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchHit {
+    pub conversation_id: i64,
+    pub title: String,
+    pub matched_in: MatchedIn,
+    /// The matching passage (or the whole title); matches are wrapped in
+    /// [`SearchHit::MARK_START`] / [`SearchHit::MARK_END`].
+    pub snippet: String,
+    pub updated_at: i64,
+}
+
+/// Where a hit was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchedIn {
+    Title,
+    Message { id: i64, role: Role },
+}
+
+impl SearchHit {
+    /// Private-use characters: they survive sanitizing and never occur in real text.
+    pub const MARK_START: char = '\u{E000}';
+    pub const MARK_END: char = '\u{E001}';
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    And,
+    Or,
+    Not,
+}
+
+/// One piece of the typed query, before operators are told from words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Item {
+    /// Text between spaces (never containing a quote).
+    Bare(String),
+    /// The text inside quotes, and whether a `*` followed the closing quote.
+    Phrase(String, bool),
+}
+
+impl Item {
+    fn operator(&self) -> Option<Op> {
+        match self {
+            Item::Bare(w) if w == "AND" => Some(Op::And),
+            Item::Bare(w) if w == "OR" => Some(Op::Or),
+            Item::Bare(w) if w == "NOT" => Some(Op::Not),
+            _ => None,
+        }
+    }
+
+    fn has_word_chars(&self) -> bool {
+        match self {
+            Item::Bare(t) | Item::Phrase(t, _) => t.chars().any(char::is_alphanumeric),
+        }
+    }
+}
+
+/// Splits at spaces (and control characters); a `"` starts a phrase wherever it stands.
+fn lex(query: &str) -> Vec<Item> {
+    let mut items = Vec::new();
+    let mut chars = query.chars().peekable();
+    let mut word = String::new();
+    let flush = |word: &mut String, items: &mut Vec<Item>| {
+        if !word.is_empty() {
+            items.push(Item::Bare(std::mem::take(word)));
+        }
+    };
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            flush(&mut word, &mut items);
+            let mut phrase = String::new();
+            for c in chars.by_ref() {
+                if c == '"' {
+                    break;
+                }
+                phrase.push(if c.is_control() { ' ' } else { c });
+            }
+            let star = chars.next_if_eq(&'*').is_some();
+            items.push(Item::Phrase(phrase, star));
+        } else if c.is_whitespace() || c.is_control() {
+            flush(&mut word, &mut items);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut items);
+    items
+}
+
+/// The FTS5 expression for `query`, or `None` when it has no term to search for.
+pub(crate) fn fts_query(query: &str) -> Option<String> {
+    let items: Vec<Item> = lex(query).into_iter().filter(Item::has_word_chars).collect();
+    // Tell operators from words: an operator stands between two terms, and is not followed by
+    // another operator word.
+    let mut terms: Vec<(Op, String)> = Vec::new();
+    let mut pending: Option<Op> = None;
+    let stemmer = Stemmer::create(Algorithm::English);
+    for (i, item) in items.iter().enumerate() {
+        let next_is_term = items.get(i + 1).is_some_and(|n| n.operator().is_none());
+        if let Some(op) = item.operator()
+            && pending.is_none()
+            && !terms.is_empty()
+            && next_is_term
+        {
+            pending = Some(op);
+            continue;
+        }
+        if terms.len() == MAX_TERMS {
+            break;
+        }
+        terms.push((pending.take().unwrap_or(Op::And), render(item, &stemmer)));
+    }
+    if terms.is_empty() {
+        return None;
+    }
+    // OR binds tightest: runs joined by OR form groups; each group is required or excluded.
+    let mut groups: Vec<(Op, Vec<String>)> = Vec::new();
+    for (op, term) in terms {
+        match (op, groups.last_mut()) {
+            (Op::Or, Some((_, group))) => group.push(term),
+            _ => groups.push((op, vec![term])),
+        }
+    }
+    let group = |terms: &[String]| {
+        if terms.len() == 1 { terms[0].clone() } else { format!("({})", terms.join(" OR ")) }
+    };
+    let required: Vec<String> = groups.iter().filter(|(op, _)| *op != Op::Not).map(|(_, g)| group(g)).collect();
+    let excluded: Vec<String> = groups.iter().filter(|(op, _)| *op == Op::Not).map(|(_, g)| group(g)).collect();
+    let mut expr = format!("({})", required.join(" AND "));
+    if !excluded.is_empty() {
+        expr.push_str(&format!(" NOT ({})", excluded.join(" OR ")));
+    }
+    Some(expr)
+}
+
+/// An FTS5 string: inside double quotes nothing is syntax, and FTS5 splits it into words with
+/// the same tokenizer as the indexed text.
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+fn render(item: &Item, stemmer: &Stemmer) -> String {
+    match item {
+        Item::Phrase(text, star) => format!("{}{}", quoted(text), if *star { "*" } else { "" }),
+        Item::Bare(text) => {
+            let explicit_prefix = text.ends_with('*');
+            // Punctuation at either end separates nothing: the tokenizer would drop it.
+            let core = text.trim_matches(|c: char| !c.is_alphanumeric());
+            if explicit_prefix {
+                return format!("{}*", quoted(core));
+            }
+            let last_word = core.rsplit(|c: char| !c.is_alphanumeric()).next().unwrap_or(core);
+            if last_word.chars().count() < 2 {
+                return quoted(core);
+            }
+            if core.chars().count() >= 4 && core.chars().all(char::is_alphabetic) {
+                let lower = core.to_lowercase();
+                let stem = stemmer.stem(&lower);
+                if stem.chars().count() >= 3 && stem != lower {
+                    return if lower.starts_with(stem.as_ref()) {
+                        format!("{}*", quoted(&stem))
+                    } else {
+                        format!("({}* OR {}*)", quoted(&lower), quoted(&stem))
+                    };
+                }
+            }
+            format!("{}*", quoted(core))
+        }
+    }
+}
+
+impl Store {
+    /// Searches message texts and conversation titles. Any text is a valid query: one with
+    /// nothing to search for finds nothing. Title matches come first (best first) but take at
+    /// most half of `limit` when messages match too; then the best messages among the 2,000
+    /// most recent that match.
+    ///
+    /// The query language, as a user expects it:
+    /// - Terms are separated by spaces; every term must match (implicit AND).
+    /// - A plain word matches as a word prefix and with simple inflections: `migr` finds
+    ///   "migrate", `bird` finds "birds", `migrating` finds "migration" (an English Snowball stem of
+    ///   the word, matched as a prefix). A single letter or digit matches only that whole word.
+    /// - `word*` is an explicit prefix (even of one letter), without stemming.
+    /// - `"..."` is an exact phrase; an unclosed quote runs to the end; `"..."*` makes its last
+    ///   word a prefix.
+    /// - Upper-case `AND`, `OR`, `NOT` between two terms are operators; anywhere else (leading,
+    ///   trailing, the first of two in a row) they are words, as are lower-case and/or/not. `OR`
+    ///   binds tighter than AND and NOT: `birds OR bees NOT wasps` is (birds or bees) without wasps.
+    /// - Everything else is literal: `c++`, `TCP/UDP`, `3.5`, `&str`, `use-after-free`, `don't`,
+    ///   parentheses, `:`, `^`, `-`, `+`, `NEAR`, `text:foo`. Such a term is split into words exactly
+    ///   as the index splits the text (so `use-after-free` is the phrase "use after free", `c++` the
+    ///   word "c"), and its last word is a prefix when it has two characters or more.
+    /// - A term with no letter or digit is ignored; a query with no term finds nothing. Only the
+    ///   first 32 terms count.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError> {
+        let Some(expr) = fts_query(query) else {
+            return Ok(Vec::new());
+        };
+        let found = (|| -> rusqlite::Result<Vec<SearchHit>> {
+            let titles = self.title_hits(&expr, limit)?;
+            let messages = self.message_hits(&expr, limit)?;
+            let titles_kept = titles.len().min(limit - messages.len().min(limit / 2));
+            let mut hits: Vec<SearchHit> = titles.into_iter().take(titles_kept).collect();
+            hits.extend(messages.into_iter().take(limit - titles_kept));
+            Ok(hits)
+        })();
+        // The expression is valid by construction; should FTS5 still reject it (a limit we
+        // do not know of), say so as a bad query rather than a database failure.
+        found.map_err(|e| match (&e, e.sqlite_error_code()) {
+            (rusqlite::Error::SqliteFailure(_, msg), Some(rusqlite::ErrorCode::Unknown)) => StoreError::BadQuery {
+                query: crate::sanitize::one_line(query, 60),
+                reason: crate::sanitize::one_line(msg.as_deref().unwrap_or("syntax error"), 80),
+            },
+            _ => self.err(e),
+        })
+    }
+
+    fn title_hits(&self, expr: &str, limit: usize) -> rusqlite::Result<Vec<SearchHit>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, title, hl, updated_at FROM (
+                 SELECT c.id, c.title, highlight(titles_fts, 0, char(57344), char(57345)) AS hl, c.updated_at, rank
+                 FROM titles_fts JOIN conversations c ON c.id = titles_fts.rowid
+                 WHERE titles_fts MATCH ?1 ORDER BY titles_fts.rowid DESC LIMIT ?3)
+             ORDER BY rank, updated_at DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![expr, limit as i64, SEARCH_WINDOW], |r| {
+            Ok(SearchHit {
+                conversation_id: r.get(0)?,
+                title: r.get(1)?,
+                matched_in: MatchedIn::Title,
+                snippet: r.get(2)?,
+                updated_at: r.get(3)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    fn message_hits(&self, expr: &str, limit: usize) -> rusqlite::Result<Vec<SearchHit>> {
+        let mut best = self.conn.prepare_cached(
+            "SELECT id FROM (SELECT rowid AS id, rank FROM messages_fts WHERE messages_fts MATCH ?1
+                             ORDER BY rowid DESC LIMIT ?3)
+             ORDER BY rank LIMIT ?2",
+        )?;
+        let ids: Vec<i64> =
+            best.query_map(params![expr, limit as i64, SEARCH_WINDOW], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let (Some(&low), Some(&high)) = (ids.iter().min(), ids.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        // Snippets for the best ids in one pass over the window's id range. Asking for each id
+        // alone would expand a prefix term (every word starting with "function"...) once per id;
+        // the `+` keeps SQLite from doing just that with the id list.
+        let mut snippets = self.conn.prepare_cached(
+            "SELECT m.conversation_id, c.title, m.id, m.role,
+                    snippet(messages_fts, 0, char(57344), char(57345), '…', 16), c.updated_at
+             FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
+             JOIN conversations c ON c.id = m.conversation_id
+             WHERE messages_fts MATCH ?1 AND messages_fts.rowid BETWEEN ?2 AND ?3
+               AND +messages_fts.rowid IN (SELECT value FROM json_each(?4))",
+        )?;
+        let wanted = format!("[{}]", ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+        let mut hits = snippets
+            .query_map(params![expr, low, high, wanted], |r| {
+                Ok(SearchHit {
+                    conversation_id: r.get(0)?,
+                    title: r.get(1)?,
+                    matched_in: MatchedIn::Message { id: r.get(2)?, role: parse_role(&r.get::<_, String>(3)?) },
+                    snippet: r.get(4)?,
+                    updated_at: r.get(5)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let best_first = |hit: &SearchHit| match hit.matched_in {
+            MatchedIn::Message { id, .. } => ids.iter().position(|&i| i == id),
+            MatchedIn::Title => None,
+        };
+        hits.sort_by_key(best_first);
+        Ok(hits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(text: &str) -> Option<String> {
+        fts_query(text)
+    }
+
+    #[test]
+    fn plain_words_are_stemmed_prefixes_joined_by_and() {
+        assert_eq!(q("migr birds").as_deref(), Some(r#"("migr"* AND "bird"*)"#));
+        assert_eq!(q("migrating").as_deref(), Some(r#"("migrat"*)"#));
+        assert_eq!(q("Café").as_deref(), Some(r#"("Café"*)"#));
+    }
+
+    #[test]
+    fn a_single_letter_is_a_whole_word_unless_starred() {
+        assert_eq!(q("a x*").as_deref(), Some(r#"("a" AND "x"*)"#));
+    }
+
+    #[test]
+    fn punctuation_is_literal_and_splits_like_the_index() {
+        assert_eq!(q("c++").as_deref(), Some(r#"("c")"#));
+        assert_eq!(q("use-after-free").as_deref(), Some(r#"("use-after-free"*)"#));
+        assert_eq!(q("3.5 don't").as_deref(), Some(r#"("3.5" AND "don't")"#));
+        assert_eq!(q("text:foo NEAR(a").as_deref(), Some(r#"("text:foo"* AND "NEAR(a")"#));
+        assert_eq!(q("migrate?").as_deref(), Some(r#"("migrat"*)"#));
+    }
+
+    #[test]
+    fn phrases_are_exact_and_an_unclosed_quote_runs_to_the_end() {
+        assert_eq!(q(r#""arctic tern" "bo"#).as_deref(), Some(r#"("arctic tern" AND "bo")"#));
+        assert_eq!(q(r#""arctic te"*"#).as_deref(), Some(r#"("arctic te"*)"#));
+        assert_eq!(q(r#"say"hi there"#).as_deref(), Some(r#"("say"* AND "hi there")"#));
+    }
+
+    #[test]
+    fn only_upper_case_operators_between_two_terms_are_operators() {
+        assert_eq!(q("birds OR bees NOT wasps").as_deref(), Some(r#"(("bird"* OR "bee"*)) NOT ("wasp"*)"#));
+        assert_eq!(q("birds or bees").as_deref(), Some(r#"("bird"* AND "or"* AND "bee"*)"#));
+        assert_eq!(q("NOT birds AND").as_deref(), Some(r#"("NOT"* AND "bird"* AND "AND"*)"#));
+        assert_eq!(q("AND").as_deref(), Some(r#"("AND"*)"#), "alone, an operator is a word");
+        assert_eq!(q("a OR OR b").as_deref(), Some(r#"("a" AND ("OR"* OR "b"))"#));
+    }
+
+    #[test]
+    fn a_query_without_letters_or_digits_searches_nothing() {
+        for nothing in ["", "   ", "*", "\"\"", "++ -- ()", "\" \"*", "\u{0}\u{7}"] {
+            assert_eq!(q(nothing), None, "{nothing:?}");
+        }
+    }
+
+    #[test]
+    fn terms_beyond_the_limit_are_ignored() {
+        let many = (0..100).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+        assert_eq!(q(&many).unwrap().matches(" AND ").count(), MAX_TERMS - 1);
+    }
+}
