@@ -171,6 +171,8 @@ pub async fn open_session(
         use_cache: conn.config.cache && !no_cache,
         save: !no_save,
         cache_max_entries: conn.config.cache_max_entries,
+        cache_namespace: conn.config.cache_namespace(),
+        cache_ttl: conn.config.cache_ttl,
     };
     let engine = Engine::new(conn.client.clone(), conn.config.engine_config());
     let session = ChatSession::new(engine, Some(store), options);

@@ -14,7 +14,7 @@ mod metrics;
 pub mod schema;
 mod writer_lock;
 
-pub use cache::CachedAnswer;
+pub use cache::{CacheStats, CachedAnswer};
 pub use conversations::{
     Alternatives, Conversation, ConversationSummary, MessageUpdate, NewMessage, Parent, SearchHit, StoredMessage,
     title_from,
