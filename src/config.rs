@@ -13,6 +13,10 @@ use crate::gemini::{DEFAULT_BASE_URL, Timeouts};
 
 pub const DEFAULT_MODEL: &str = "gemini-flash-latest";
 
+/// How long a cached answer may answer again: a working day's repeats are free, yet a moving
+/// `-latest` model or a changed world is never answered for from weeks ago.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
+
 /// What the command line says; `None` means "not given".
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -47,6 +51,8 @@ pub struct FileConfig {
     pub cache: Option<bool>,
     /// Most answers kept in the persistent cache (default 10,000).
     pub cache_max_entries: Option<usize>,
+    /// How long a cached answer stays usable: "30m", "24h", "7d" or "never" (default 24h).
+    pub cache_ttl: Option<String>,
     /// Answers in flight at once (default 16).
     pub max_concurrent: Option<usize>,
     /// Extra attempts after a failed one (default 4).
@@ -81,6 +87,8 @@ pub struct Config {
     pub system_prompt: Option<String>,
     pub cache: bool,
     pub cache_max_entries: usize,
+    /// How long a cached answer stays usable; `None` is forever.
+    pub cache_ttl: Option<Duration>,
     pub engine: EngineConfig,
     pub db_path: Option<PathBuf>,
     pub config_path: Option<PathBuf>,
@@ -100,6 +108,7 @@ impl std::fmt::Debug for Config {
             .field("model_explicit", &self.model_explicit)
             .field("cache", &self.cache)
             .field("cache_max_entries", &self.cache_max_entries)
+            .field("cache_ttl", &self.cache_ttl)
             .field("engine", &self.engine)
             .field("system_prompt", &self.system_prompt)
             .field("db_path", &self.db_path)
@@ -124,6 +133,10 @@ pub enum ConfigError {
     KeyFileTooOpen { path: String },
     #[error("The setting {name} must be a positive number of seconds, not {value}.")]
     BadDuration { name: String, value: String },
+    #[error(
+        "The setting cache_ttl must be a duration such as \"30m\", \"24h\" or \"7d\", or \"never\", not \"{value}\"."
+    )]
+    BadCacheTtl { value: String },
 }
 
 fn project_dirs() -> Option<directories::ProjectDirs> {
@@ -138,17 +151,46 @@ pub fn default_db_path() -> Option<PathBuf> {
     project_dirs().map(|d| d.data_dir().join("history.sqlite3"))
 }
 
+/// The demo's own database beside `path`: `history.sqlite3` → `history-demo.sqlite3`, so
+/// simulated conversations stay out of the real history and its stats.
+pub fn demo_db_path(path: &Path) -> PathBuf {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-demo.{}", ext.to_string_lossy()),
+        None => format!("{stem}-demo"),
+    };
+    path.with_file_name(name)
+}
+
+/// Parses `cache_ttl`: a positive duration ("90s", "30m", "24h", "7d") or "never".
+pub fn parse_cache_ttl(text: &str) -> Result<Option<Duration>, ConfigError> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("never") {
+        return Ok(None);
+    }
+    match humantime::parse_duration(text) {
+        Ok(ttl) if !ttl.is_zero() => Ok(Some(ttl)),
+        _ => Err(ConfigError::BadCacheTtl { value: crate::sanitize::one_line(text, 40) }),
+    }
+}
+
 impl Config {
     /// Resolves from the process environment.
     pub fn resolve(overrides: &Overrides) -> Result<Config, ConfigError> {
         Self::resolve_with(overrides, &|name| std::env::var(name).ok())
     }
 
-    /// Resolves with `env` standing in for the environment (tests).
     pub fn engine_config(&self) -> EngineConfig {
         self.engine.clone()
     }
 
+    /// Which answers the cache may give: those from this endpoint. Demo mode is one fixed
+    /// namespace (its loopback port changes every run); a real endpoint is its base URL.
+    pub fn cache_namespace(&self) -> String {
+        if self.demo { "demo".to_owned() } else { self.base_url.trim().trim_end_matches('/').to_owned() }
+    }
+
+    /// Resolves with `env` standing in for the environment (tests).
     pub fn resolve_with(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let env = |name: &str| env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let (config_path, explicit) =
@@ -186,7 +228,18 @@ impl Config {
             .or_else(|| env("GEMINAL_MODEL"))
             .or(file.model.clone())
             .unwrap_or_else(|| DEFAULT_MODEL.to_owned());
-        let db_path = overrides.db.clone().or_else(|| env("GEMINAL_DB").map(PathBuf::from)).or_else(default_db_path);
+        // `--db` is taken as given; otherwise the demo keeps its own file beside the real one.
+        let db_path = match &overrides.db {
+            Some(path) => Some(path.clone()),
+            None => env("GEMINAL_DB")
+                .map(PathBuf::from)
+                .or_else(default_db_path)
+                .map(|path| if overrides.demo { demo_db_path(&path) } else { path }),
+        };
+        let cache_ttl = match &file.cache_ttl {
+            Some(text) => parse_cache_ttl(text)?,
+            None => Some(DEFAULT_CACHE_TTL),
+        };
 
         let defaults = Timeouts::default();
         let timeouts = Timeouts {
@@ -210,6 +263,7 @@ impl Config {
             model_explicit,
             cache: file.cache.unwrap_or(true),
             cache_max_entries: file.cache_max_entries.unwrap_or(10_000),
+            cache_ttl,
             engine: EngineConfig {
                 max_concurrent: overrides.max_concurrent.or(file.max_concurrent).unwrap_or(16).clamp(1, 4096),
                 rpm: file.rate_limits.clone().unwrap_or_default(),
@@ -386,6 +440,50 @@ mod tests {
         let file: FileConfig = toml::from_str(include_str!("../assets/config.example.toml")).unwrap();
         assert_eq!(file.model.as_deref(), Some(DEFAULT_MODEL));
         assert_eq!(file.cache, Some(true));
+        assert_eq!(parse_cache_ttl(file.cache_ttl.as_deref().unwrap()), Ok(Some(DEFAULT_CACHE_TTL)));
+    }
+
+    #[test]
+    fn the_cache_ttl_is_a_human_duration_or_never() {
+        assert_eq!(parse_cache_ttl("24h"), Ok(Some(Duration::from_secs(86_400))));
+        assert_eq!(parse_cache_ttl("30m"), Ok(Some(Duration::from_secs(1_800))));
+        assert_eq!(parse_cache_ttl(" 7d "), Ok(Some(Duration::from_secs(7 * 86_400))));
+        assert_eq!(parse_cache_ttl("1h 30m"), Ok(Some(Duration::from_secs(5_400))));
+        assert_eq!(parse_cache_ttl("never"), Ok(None));
+        for bad in ["0s", "soon", "24", "-1h", ""] {
+            assert!(matches!(parse_cache_ttl(bad), Err(ConfigError::BadCacheTtl { .. })), "{bad}");
+        }
+        assert_eq!(resolve(&Overrides::default(), &[]).unwrap().cache_ttl, Some(DEFAULT_CACHE_TTL));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "cache_ttl = \"never\"\n").unwrap();
+        let c = resolve(&Overrides { config: Some(path.clone()), ..Overrides::default() }, &[]).unwrap();
+        assert_eq!(c.cache_ttl, None);
+        std::fs::write(&path, "cache_ttl = \"tomorrow\"\n").unwrap();
+        let err = resolve(&Overrides { config: Some(path), ..Overrides::default() }, &[]).unwrap_err();
+        assert!(err.to_string().contains("cache_ttl") && err.to_string().contains("tomorrow"), "{err}");
+    }
+
+    #[test]
+    fn the_demo_keeps_its_own_database_unless_db_is_given() {
+        assert_eq!(demo_db_path(Path::new("/d/history.sqlite3")), PathBuf::from("/d/history-demo.sqlite3"));
+        assert_eq!(demo_db_path(Path::new("/d/mine")), PathBuf::from("/d/mine-demo"));
+        let demo = Overrides { demo: true, ..Overrides::default() };
+        let c = resolve(&demo, &[("GEMINAL_DB", "/d/h.sqlite3")]).unwrap();
+        assert_eq!(c.db_path, Some(PathBuf::from("/d/h-demo.sqlite3")));
+        let real = resolve(&Overrides::default(), &[("GEMINAL_DB", "/d/h.sqlite3")]).unwrap();
+        assert_eq!(real.db_path, Some(PathBuf::from("/d/h.sqlite3")));
+        let flag = Overrides { db: Some("/d/h.sqlite3".into()), ..demo };
+        assert_eq!(resolve(&flag, &[]).unwrap().db_path, Some(PathBuf::from("/d/h.sqlite3")));
+    }
+
+    #[test]
+    fn the_cache_namespace_names_the_endpoint_or_the_demo() {
+        let c = resolve(&Overrides::default(), &[("GOOGLE_GEMINI_BASE_URL", "http://127.0.0.1:8080/")]).unwrap();
+        assert_eq!(c.cache_namespace(), "http://127.0.0.1:8080");
+        let mut demo = resolve(&Overrides { demo: true, ..Overrides::default() }, &[]).unwrap();
+        demo.base_url = "http://127.0.0.1:41234".into();
+        assert_eq!(demo.cache_namespace(), "demo", "the demo's port changes every run; its cache must not");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Human-readable formats shared by the front ends: "3m ago", calendar dates.
+//! Human-readable formats shared by the front ends: "3m ago", calendar dates, sizes.
 
 /// `n` units of time ago, in the largest unit that fits ("3m ago", "2d ago").
 pub fn ago(then_ms: i64, now_ms: i64) -> String {
@@ -52,6 +52,21 @@ pub fn fit(text: &str, columns: usize) -> String {
     out
 }
 
+/// A size in bytes, in the largest binary unit that keeps it at least 1 ("812 B", "48.2 KiB").
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut size = n as f64 / 1024.0;
+    let mut unit = 0;
+    while size >= 1024.0 && unit + 1 < UNITS.len() {
+        size /= 1024.0;
+        unit += 1;
+    }
+    format!("{size:.1} {}", UNITS[unit])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +87,14 @@ mod tests {
         assert_eq!(ago(0, 3 * 60_000), "3m ago");
         assert_eq!(ago(0, 5 * 3_600_000), "5h ago");
         assert_eq!(ago(0, 2 * 86_400_000), "2d ago");
+    }
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1024), "1.0 KiB");
+        assert_eq!(bytes(49_357), "48.2 KiB");
+        assert_eq!(bytes(3 * 1024 * 1024 + 200_000), "3.2 MiB");
     }
 }

@@ -59,6 +59,7 @@ fn config_error_messages() {
         },
         ConfigError::KeyFileTooOpen { path: "config.toml".into() },
         ConfigError::BadDuration { name: "idle_timeout_secs".into(), value: "-1".into() },
+        ConfigError::BadCacheTtl { value: "tomorrow".into() },
     ];
     let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
     insta::assert_snapshot!(text.join("\n"));

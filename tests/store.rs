@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use geminal::chat::Role;
-use geminal::store::{CachedAnswer, MatchedIn, MessageStatus, NewMessage, Store, StoreError, schema};
+use geminal::store::{CachedAnswer, MatchedIn, MessageStatus, NewMessage, Store, StoreError, now_ms, schema};
 use proptest::prelude::*;
 use rusqlite::Connection;
 
@@ -454,24 +454,85 @@ proptest! {
     }
 }
 
+fn cached(text: &str, created_at: i64) -> CachedAnswer {
+    CachedAnswer { model: "m".into(), text: text.into(), prompt_tokens: Some(1), output_tokens: Some(2), created_at }
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+const DAY_MS: i64 = 86_400_000;
+
 #[test]
 fn the_cache_evicts_the_least_recently_used() {
     let (store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
-    let answer =
-        |t: &str| CachedAnswer { model: "m".into(), text: t.into(), prompt_tokens: Some(1), output_tokens: Some(2) };
-    store.cache_put(&[1; 32], &answer("one"), 3).unwrap();
+    let answer = |t: &str| cached(t, now_ms());
+    store.cache_put(&[1; 32], &answer("one"), 3, Some(DAY)).unwrap();
     std::thread::sleep(Duration::from_millis(3));
-    store.cache_put(&[2; 32], &answer("two"), 3).unwrap();
+    store.cache_put(&[2; 32], &answer("two"), 3, Some(DAY)).unwrap();
     std::thread::sleep(Duration::from_millis(3));
-    store.cache_put(&[3; 32], &answer("three"), 3).unwrap();
+    store.cache_put(&[3; 32], &answer("three"), 3, Some(DAY)).unwrap();
     std::thread::sleep(Duration::from_millis(3));
-    assert_eq!(store.cache_get(&[1; 32]).unwrap().unwrap().text, "one", "touching one makes two the oldest");
+    assert_eq!(store.cache_get(&[1; 32], Some(DAY)).unwrap().unwrap().text, "one", "touching one makes two the oldest");
     std::thread::sleep(Duration::from_millis(3));
-    store.cache_put(&[4; 32], &answer("four"), 3).unwrap();
+    store.cache_put(&[4; 32], &answer("four"), 3, Some(DAY)).unwrap();
     assert_eq!(store.cache_len().unwrap(), 3);
-    assert!(store.cache_get(&[2; 32]).unwrap().is_none());
-    assert!(store.cache_get(&[1; 32]).unwrap().is_some());
-    assert_eq!(store.cache_get(&[9; 32]).unwrap(), None);
+    assert!(store.cache_get(&[2; 32], Some(DAY)).unwrap().is_none());
+    assert!(store.cache_get(&[1; 32], Some(DAY)).unwrap().is_some());
+    assert_eq!(store.cache_get(&[9; 32], Some(DAY)).unwrap(), None);
+}
+
+#[test]
+fn an_expired_answer_is_never_returned_and_is_deleted_when_met() {
+    let (store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
+    let two_days_ago = now_ms() - 2 * DAY_MS;
+    store.cache_put(&[1; 32], &cached("old", two_days_ago), 100, None).unwrap();
+    store.cache_put(&[2; 32], &cached("new", now_ms()), 100, None).unwrap();
+    assert_eq!(store.cache_get(&[1; 32], None).unwrap().map(|a| a.created_at), Some(two_days_ago), "no TTL");
+    assert_eq!(store.cache_get(&[1; 32], Some(3 * DAY)).unwrap().map(|a| a.text), Some("old".into()));
+    assert_eq!(store.cache_get(&[1; 32], Some(DAY)).unwrap(), None, "older than a day");
+    assert_eq!(store.cache_len().unwrap(), 1, "the expired answer is gone");
+    assert!(store.cache_get(&[2; 32], Some(DAY)).unwrap().is_some());
+}
+
+#[test]
+fn storing_an_answer_purges_expired_ones_that_nobody_used() {
+    let (store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
+    let conn = store.connection();
+    for (key, age_days) in [(1u8, 3), (2, 2), (3, 0)] {
+        let at = now_ms() - age_days * DAY_MS;
+        conn.execute(
+            "INSERT INTO answer_cache (key, model, text, created_at, last_used_at) VALUES (?1, 'm', 't', ?2, ?2)",
+            rusqlite::params![vec![key; 32], at],
+        )
+        .unwrap();
+    }
+    store.cache_put(&[4; 32], &cached("fresh", now_ms()), 100, Some(DAY)).unwrap();
+    let mut left: Vec<Vec<u8>> =
+        conn.prepare("SELECT key FROM answer_cache").unwrap().query_map([], |r| r.get(0)).unwrap().flatten().collect();
+    left.sort();
+    assert_eq!(left, vec![vec![3; 32], vec![4; 32]]);
+    store.cache_put(&[5; 32], &cached("forever", now_ms()), 100, None).unwrap();
+    assert_eq!(store.cache_len().unwrap(), 3, "without a TTL nothing expires");
+}
+
+#[test]
+fn cache_stats_and_clearing() {
+    let (store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
+    assert_eq!(store.cache_stats(Some(DAY)).unwrap(), geminal::store::CacheStats::default());
+    let old = now_ms() - 2 * DAY_MS;
+    store.cache_put(&[1; 32], &cached("héllo", old), 100, None).unwrap();
+    let new = now_ms();
+    store.cache_put(&[2; 32], &cached("world", new), 100, None).unwrap();
+    store.cache_get(&[2; 32], Some(DAY)).unwrap();
+    store.cache_get(&[2; 32], Some(DAY)).unwrap();
+    let stats = store.cache_stats(Some(DAY)).unwrap();
+    assert_eq!((stats.entries, stats.text_bytes, stats.hits, stats.expired), (2, 11, 2, 1), "{stats:?}");
+    assert_eq!((stats.oldest_at, stats.newest_at), (Some(old), Some(new)));
+    assert_eq!(store.cache_stats(None).unwrap().expired, 0);
+    assert_eq!(store.cache_clear_expired(None).unwrap(), 0);
+    assert_eq!(store.cache_clear_expired(Some(DAY)).unwrap(), 1);
+    assert_eq!(store.cache_len().unwrap(), 1);
+    assert_eq!(store.cache_clear().unwrap(), 1);
+    assert_eq!(store.cache_len().unwrap(), 0);
 }
 
 #[test]

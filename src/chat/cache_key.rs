@@ -1,8 +1,11 @@
 //! The answer cache's key and its in-memory layer. The key hashes everything that decides an
 //! answer: model, system prompt, generation config, the whole history before the turn, and the
-//! prompt. Change any of them and it is a different question.
+//! prompt. Change any of them and it is a different question. An answer is stored under that
+//! question's key scoped to the endpoint that gave it ([`scoped_key`]), so the demo's answers
+//! never answer for Google, nor one server's for another's.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -22,9 +25,11 @@ struct KeyMaterial<'a> {
     prompt: &'a str,
 }
 
+/// The question's key: what decides the answer, whoever answers it.
 pub fn cache_key(turn: &Turn) -> CacheKey {
     let material = KeyMaterial {
-        v: 1,
+        // v2: answers are stored under `scoped_key`, so no v1 entry is ever met again.
+        v: 2,
         // `models/x` and `x` name the same model.
         model: turn.model.trim_start_matches("models/"),
         system: turn.system.as_deref(),
@@ -40,26 +45,44 @@ pub fn cache_key(turn: &Turn) -> CacheKey {
     Sha256::digest(&bytes).into()
 }
 
-/// A small least-recently-used map in front of the persistent cache.
+/// The key an answer is stored under: the question's key within `namespace`, which names the
+/// endpoint (see `Config::cache_namespace`). Length-prefixed, so no two (namespace, question)
+/// pairs share their bytes.
+pub fn scoped_key(namespace: &str, question: &CacheKey) -> CacheKey {
+    let mut hash = Sha256::new();
+    hash.update(b"geminal answer cache v2\0");
+    hash.update((namespace.len() as u64).to_le_bytes());
+    hash.update(namespace.as_bytes());
+    hash.update(question);
+    hash.finalize().into()
+}
+
+/// A small least-recently-used map in front of the persistent cache. Entries older than the
+/// time to live are never returned (`None` keeps them forever).
 #[derive(Debug)]
 pub struct MemoryCache {
     capacity: usize,
+    ttl: Option<Duration>,
     clock: u64,
     entries: HashMap<CacheKey, (CachedAnswer, u64)>,
 }
 
 impl MemoryCache {
-    pub fn new(capacity: usize) -> Self {
-        MemoryCache { capacity: capacity.max(1), clock: 0, entries: HashMap::new() }
+    pub fn new(capacity: usize, ttl: Option<Duration>) -> Self {
+        MemoryCache { capacity: capacity.max(1), ttl, clock: 0, entries: HashMap::new() }
     }
 
-    pub fn get(&mut self, key: &CacheKey) -> Option<CachedAnswer> {
+    /// The answer for `key` if it is still fresh at `now_ms`; an expired one is dropped.
+    pub fn get(&mut self, key: &CacheKey, now_ms: i64) -> Option<CachedAnswer> {
         self.clock += 1;
         let clock = self.clock;
-        self.entries.get_mut(key).map(|(answer, used)| {
-            *used = clock;
-            answer.clone()
-        })
+        let (answer, used) = self.entries.get_mut(key)?;
+        if answer.is_expired(self.ttl, now_ms) {
+            self.entries.remove(key);
+            return None;
+        }
+        *used = clock;
+        Some(answer.clone())
     }
 
     pub fn put(&mut self, key: CacheKey, answer: CachedAnswer) {
@@ -129,16 +152,42 @@ mod tests {
     }
 
     #[test]
+    fn the_same_question_at_two_endpoints_has_two_keys() {
+        let question = cache_key(&turn());
+        let demo = scoped_key("demo", &question);
+        let google = scoped_key("https://generativelanguage.googleapis.com", &question);
+        assert_ne!(demo, google);
+        assert_ne!(demo, question, "the stored key is never the bare question key");
+        assert_eq!(demo, scoped_key("demo", &cache_key(&turn())));
+        // The length prefix keeps the namespace and the question apart.
+        assert_ne!(scoped_key("", &question), scoped_key("demo", &question));
+    }
+
+    fn answer(text: &str, created_at: i64) -> CachedAnswer {
+        CachedAnswer { model: "m".into(), text: text.into(), prompt_tokens: None, output_tokens: None, created_at }
+    }
+
+    #[test]
     fn the_memory_layer_evicts_the_least_recently_used() {
-        let answer =
-            |t: &str| CachedAnswer { model: "m".into(), text: t.into(), prompt_tokens: None, output_tokens: None };
-        let mut c = MemoryCache::new(2);
-        c.put([1; 32], answer("one"));
-        c.put([2; 32], answer("two"));
-        assert!(c.get(&[1; 32]).is_some());
-        c.put([3; 32], answer("three"));
+        let mut c = MemoryCache::new(2, None);
+        c.put([1; 32], answer("one", 0));
+        c.put([2; 32], answer("two", 0));
+        assert!(c.get(&[1; 32], 0).is_some());
+        c.put([3; 32], answer("three", 0));
         assert_eq!(c.len(), 2);
-        assert!(c.get(&[2; 32]).is_none(), "two was least recently used");
-        assert_eq!(c.get(&[1; 32]).unwrap().text, "one");
+        assert!(c.get(&[2; 32], 0).is_none(), "two was least recently used");
+        assert_eq!(c.get(&[1; 32], 0).unwrap().text, "one");
+    }
+
+    #[test]
+    fn the_memory_layer_never_returns_an_expired_answer() {
+        let mut c = MemoryCache::new(8, Some(Duration::from_secs(60)));
+        c.put([1; 32], answer("one", 1_000));
+        assert!(c.get(&[1; 32], 1_000 + 60_000).is_some(), "exactly the time to live is still fresh");
+        assert!(c.get(&[1; 32], 1_000 + 60_001).is_none());
+        assert!(c.is_empty(), "the expired answer was dropped when met");
+        let mut forever = MemoryCache::new(8, None);
+        forever.put([1; 32], answer("one", 0));
+        assert!(forever.get(&[1; 32], i64::MAX / 2).is_some());
     }
 }

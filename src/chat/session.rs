@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::Notice;
-use super::cache_key::{CacheKey, MemoryCache, cache_key};
+use super::cache_key::{CacheKey, MemoryCache, cache_key, scoped_key};
 use super::turn_state::{Effect, FLUSH_INTERVAL, TurnEvent, TurnState};
 use super::{Message, Role, Turn};
 use crate::engine::{Engine, Job, JobEvent};
@@ -16,7 +16,7 @@ use crate::store::{
     CachedAnswer, MessageStatus, MessageUpdate, Metric, NewMessage, Parent, Store, StoreError, StoreHandle,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatOptions {
     /// Answer repeated questions from the cache, and cache new complete answers.
     pub use_cache: bool,
@@ -24,11 +24,21 @@ pub struct ChatOptions {
     pub save: bool,
     /// Bound on the persistent cache (least recently used entries go first).
     pub cache_max_entries: usize,
+    /// The endpoint whose answers this session's cache holds (`Config::cache_namespace`).
+    pub cache_namespace: String,
+    /// How long a cached answer may answer again; `None` is forever.
+    pub cache_ttl: Option<std::time::Duration>,
 }
 
 impl Default for ChatOptions {
     fn default() -> Self {
-        ChatOptions { use_cache: true, save: true, cache_max_entries: 10_000 }
+        ChatOptions {
+            use_cache: true,
+            save: true,
+            cache_max_entries: 10_000,
+            cache_namespace: String::new(),
+            cache_ttl: Some(crate::config::DEFAULT_CACHE_TTL),
+        }
     }
 }
 
@@ -120,7 +130,8 @@ const MEMORY_CACHE_ENTRIES: usize = 256;
 
 impl ChatSession {
     pub fn new(engine: Engine, store: Option<StoreHandle>, options: ChatOptions) -> Self {
-        ChatSession { engine, store, memory: Mutex::new(MemoryCache::new(MEMORY_CACHE_ENTRIES)), options }
+        let memory = Mutex::new(MemoryCache::new(MEMORY_CACHE_ENTRIES, options.cache_ttl));
+        ChatSession { engine, store, memory, options }
     }
 
     pub fn client(&self) -> &Client {
@@ -398,33 +409,37 @@ impl ChatSession {
         }
     }
 
-    async fn cache_lookup(&self, key: &CacheKey) -> Option<CachedAnswer> {
-        if let Some(hit) = self.memory.lock().ok().and_then(|mut m| m.get(key)) {
+    /// `question` is the turn's own key; answers are looked up within this session's endpoint.
+    async fn cache_lookup(&self, question: &CacheKey) -> Option<CachedAnswer> {
+        let key = scoped_key(&self.options.cache_namespace, question);
+        if let Some(hit) = self.memory.lock().ok().and_then(|mut m| m.get(&key, crate::store::now_ms())) {
             return Some(hit);
         }
         let store = self.store.as_ref()?;
-        let owned = *key;
-        let hit = store.call(move |s| s.cache_get(&owned)).await.ok().flatten()?;
+        let ttl = self.options.cache_ttl;
+        let hit = store.call(move |s| s.cache_get(&key, ttl)).await.ok().flatten()?;
         if let Ok(mut m) = self.memory.lock() {
-            m.put(*key, hit.clone());
+            m.put(key, hit.clone());
         }
         Some(hit)
     }
 
-    async fn cache_store(&self, key: CacheKey, model: &str, report: &TurnReport) {
+    async fn cache_store(&self, question: CacheKey, model: &str, report: &TurnReport) {
+        let key = scoped_key(&self.options.cache_namespace, &question);
         let usage = report.usage.unwrap_or_default();
         let answer = CachedAnswer {
             model: model.to_owned(),
             text: report.text.clone(),
             prompt_tokens: report.usage.map(|_| i64::from(usage.prompt_token_count)),
             output_tokens: report.usage.map(|_| i64::from(usage.candidates_token_count)),
+            created_at: crate::store::now_ms(),
         };
         if let Ok(mut m) = self.memory.lock() {
             m.put(key, answer.clone());
         }
         if let Some(store) = &self.store {
-            let max = self.options.cache_max_entries;
-            let _ = store.call(move |s| s.cache_put(&key, &answer, max)).await;
+            let (max, ttl) = (self.options.cache_max_entries, self.options.cache_ttl);
+            let _ = store.call(move |s| s.cache_put(&key, &answer, max, ttl)).await;
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod ask;
 mod batch;
+mod cache;
 pub mod exit;
 mod history;
 mod line_chat;
@@ -39,7 +40,7 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Use the built-in simulated Gemini (no key, no network).
+    /// Use the built-in simulated Gemini (no key, no network; its own history-demo.sqlite3 unless --db).
     #[arg(long, global = true)]
     pub demo: bool,
     /// Model to use [env: GEMINAL_MODEL; default: gemini-flash-latest].
@@ -86,6 +87,8 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Requests, cache hits, tokens and latency so far.
     Stats(stats::StatsArgs),
+    /// The answer cache: entries, size, hits and time to live; `cache clear` empties it.
+    Cache(cache::CacheArgs),
     /// Run the simulated Gemini as a server (prints its base URL).
     #[command(hide = true)]
     ServeFake(serve_fake::ServeFakeArgs),
@@ -171,6 +174,8 @@ pub async fn open_session(
         use_cache: conn.config.cache && !no_cache,
         save: !no_save,
         cache_max_entries: conn.config.cache_max_entries,
+        cache_namespace: conn.config.cache_namespace(),
+        cache_ttl: conn.config.cache_ttl,
     };
     let engine = Engine::new(conn.client.clone(), conn.config.engine_config());
     let session = ChatSession::new(engine, Some(store), options);
@@ -216,6 +221,7 @@ pub fn main() -> ExitCode {
             Some(Command::Models(args)) => models::run(&cli.global, args).await,
             Some(Command::History(args)) => history::run(&cli.global, args).await,
             Some(Command::Stats(args)) => stats::run(&cli.global, args).await,
+            Some(Command::Cache(args)) => cache::run(&cli.global, args).await,
             Some(Command::ServeFake(args)) => serve_fake::run(args).await,
             None => full_screen_or_line_chat(&cli.global).await,
         }

@@ -15,7 +15,7 @@ pub mod schema;
 mod search;
 mod writer_lock;
 
-pub use cache::CachedAnswer;
+pub use cache::{CacheStats, CachedAnswer};
 pub use conversations::{
     Alternatives, Conversation, ConversationSummary, MessageUpdate, NewMessage, Parent, StoredMessage, title_from,
 };
