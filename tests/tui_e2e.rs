@@ -112,8 +112,19 @@ fn three_tabs_stream_at_once_and_everything_is_saved() {
     tmux.text("migrat*");
     tmux.wait_for(|s| s.contains("why do birds migrate?") && s.contains("#1"), "the search result");
     tmux.keys(&["Enter"]);
-    let screen =
-        tmux.wait_for(|s| s.contains(" 4 ") && s.contains("Birds migrate"), "the reopened conversation in a new tab");
+    // It is open already: its tab comes forward instead of a second copy.
+    let screen = tmux.wait_for(|s| s.contains("open in tab 1") && s.contains("Birds migrate"), "the tab showing it");
+    assert!(!screen.contains(" 4 "), "no second tab for one conversation:\n{screen}");
+    // Once its tab is closed, it reopens in a tab of its own.
+    tmux.keys(&["C-w"]);
+    tmux.wait_for(|s| s.contains(" 1 explain rust"), "the first tab closed");
+    tmux.keys(&["C-r"]);
+    tmux.wait_for(|s| s.contains("why do birds migrate?") && s.contains("#1"), "the search, kept, found again");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for(
+        |s| s.contains(" 3 why do birds") && s.contains("Birds migrate"),
+        "the reopened conversation in a tab",
+    );
     assert!(screen.contains("why do birds migrate?"), "{screen}");
 
     tmux.keys(&["C-q"]);

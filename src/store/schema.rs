@@ -201,7 +201,10 @@ mod tests {
     fn the_title_index_is_written_only_when_a_title_changes() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
-        conn.execute_batch("INSERT INTO conversations VALUES (1, 'birds', 'm', NULL, 0, 0);").unwrap();
+        conn.execute_batch(
+            "INSERT INTO conversations (id, title, model, created_at, updated_at) VALUES (1, 'birds', 'm', 0, 0);",
+        )
+        .unwrap();
         let before = conn.total_changes();
         conn.execute("UPDATE conversations SET updated_at = 5 WHERE id = 1", []).unwrap();
         assert_eq!(conn.total_changes() - before, 1, "a new message touches updated_at, not the index");
