@@ -306,13 +306,8 @@ impl Store {
 
     /// Every message of a conversation, all branches, oldest first.
     pub fn messages(&self, conversation_id: i64) -> Result<Vec<StoredMessage>, StoreError> {
-        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 ORDER BY m.id");
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows: Vec<StoredMessage> = stmt
-            .query_map([conversation_id], message_from_row)
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))?;
-        self.with_alternatives(conversation_id, rows)
+        let links = self.links(conversation_id)?;
+        self.messages_where(conversation_id, &links, |_| true)
     }
 
     /// The branch shown: from the first prompt to the conversation's head, oldest first. This is
@@ -331,47 +326,68 @@ impl Store {
             .map_err(|e| self.err(e))?
             .ok_or(StoreError::NoConversation { id: conversation_id })?;
         match head {
-            Some(head) => self.path_to(head),
+            Some(head) => self.path_in(conversation_id, head),
             None => Ok(Vec::new()),
         }
     }
 
     /// The messages from the first prompt down to `message_id` (included), oldest first.
     pub fn path_to(&self, message_id: i64) -> Result<Vec<StoredMessage>, StoreError> {
-        let sql = format!(
-            "WITH RECURSIVE path(id, depth) AS (
-                SELECT ?1, 0
-                UNION ALL
-                SELECT m.parent_id, path.depth + 1 FROM messages m JOIN path ON m.id = path.id
-                WHERE m.parent_id IS NOT NULL AND m.parent_id < m.id
-             )
-             SELECT {MESSAGE_COLUMNS} FROM path JOIN messages m ON m.id = path.id ORDER BY path.depth DESC"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows: Vec<StoredMessage> =
-            stmt.query_map([message_id], message_from_row).and_then(|rows| rows.collect()).map_err(|e| self.err(e))?;
-        match rows.first().map(|m| m.conversation_id) {
-            Some(conversation) => self.with_alternatives(conversation, rows),
-            None => Ok(rows),
+        let conversation: Option<i64> = self
+            .conn
+            .query_row("SELECT conversation_id FROM messages WHERE id = ?1", [message_id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        match conversation {
+            Some(conversation) => self.path_in(conversation, message_id),
+            None => Ok(Vec::new()),
         }
     }
 
-    /// Fills in each message's place among its siblings.
-    fn with_alternatives(
-        &self,
-        conversation_id: i64,
-        mut rows: Vec<StoredMessage>,
-    ) -> Result<Vec<StoredMessage>, StoreError> {
+    /// The path to `message_id`, walked over the conversation's links (one index-only read),
+    /// then its rows in one pass in id order (a parent is always older than its children).
+    fn path_in(&self, conversation_id: i64, message_id: i64) -> Result<Vec<StoredMessage>, StoreError> {
+        let links = self.links(conversation_id)?;
+        let parents: HashMap<i64, Option<i64>> = links.iter().copied().collect();
+        let mut on_path = std::collections::HashSet::new();
+        let mut at = Some(message_id);
+        while let Some(id) = at.filter(|id| on_path.insert(*id)) {
+            at = parents.get(&id).copied().flatten();
+        }
+        self.messages_where(conversation_id, &links, |id| on_path.contains(&id))
+    }
+
+    /// `(id, parent_id)` of every message of a conversation, oldest first.
+    fn links(&self, conversation_id: i64) -> Result<Vec<(i64, Option<i64>)>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id, parent_id FROM messages WHERE conversation_id = ?1 ORDER BY id")
             .map_err(|e| self.err(e))?;
-        let links: Vec<(i64, Option<i64>)> = stmt
-            .query_map([conversation_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        stmt.query_map([conversation_id], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(e))
+    }
+
+    /// The conversation's messages whose id passes `keep`, oldest first, each with its place
+    /// among its siblings.
+    fn messages_where(
+        &self,
+        conversation_id: i64,
+        links: &[(i64, Option<i64>)],
+        keep: impl Fn(i64) -> bool,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 ORDER BY m.id");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let mut rows = Vec::new();
+        let mut query = stmt.query([conversation_id]).map_err(|e| self.err(e))?;
+        while let Some(row) = query.next().map_err(|e| self.err(e))? {
+            if keep(row.get(0).map_err(|e| self.err(e))?) {
+                rows.push(message_from_row(row).map_err(|e| self.err(e))?);
+            }
+        }
+        drop(query);
         let mut children: HashMap<Option<i64>, Vec<i64>> = HashMap::new();
-        for (id, parent) in links {
+        for &(id, parent) in links {
             children.entry(parent).or_default().push(id);
         }
         for m in &mut rows {

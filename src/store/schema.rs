@@ -136,7 +136,8 @@ pub const MIGRATIONS: &[&str] = &[
     UPDATE messages SET parent_id =
         (SELECT max(p.id) FROM messages p WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id);
     UPDATE conversations SET head_id = (SELECT max(m.id) FROM messages m WHERE m.conversation_id = conversations.id);
-    CREATE INDEX messages_by_parent ON messages(parent_id);",
+    CREATE INDEX messages_by_parent ON messages(parent_id);
+    CREATE INDEX messages_tree ON messages(conversation_id, parent_id);",
 ];
 
 pub fn latest_version() -> i64 {
