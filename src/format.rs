@@ -1,5 +1,18 @@
 //! Human-readable formats shared by the front ends: "3m ago", calendar dates, sizes.
 
+/// How a front end labels a message in state `status` (`None` for a plain complete one).
+pub fn status_label(status: crate::domain::MessageStatus, cached: bool) -> Option<&'static str> {
+    use crate::domain::MessageStatus;
+    match status {
+        MessageStatus::Complete if cached => Some("from cache"),
+        MessageStatus::Complete => None,
+        MessageStatus::Streaming => Some("writing…"),
+        MessageStatus::Interrupted => Some("interrupted"),
+        MessageStatus::Error => Some("failed"),
+        MessageStatus::Blocked => Some("blocked"),
+    }
+}
+
 /// `n` units of time ago, in the largest unit that fits ("3m ago", "2d ago").
 pub fn ago(then_ms: i64, now_ms: i64) -> String {
     let secs = (now_ms - then_ms).max(0) / 1000;

@@ -2,7 +2,8 @@
 //!
 //! Layers (arrows point one way): front ends `tui` and `cli` → `chat` (a turn) → `engine`
 //! (jobs, limits, retries) → `gemini` (the wire), with `chat` → `store` (the only SQL).
-//! `sanitize` makes untrusted text safe for a terminal; `config` resolves flags, environment
+//! `domain` holds the types every layer shares (role, message status); `sanitize` makes
+//! untrusted text safe for a terminal; `config` resolves flags, environment
 //! and the config file; `format` holds shared human-readable formats.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
@@ -10,6 +11,7 @@
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod domain;
 pub mod engine;
 pub mod format;
 pub mod gemini;

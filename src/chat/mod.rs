@@ -42,11 +42,7 @@ impl std::fmt::Display for Notice {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    User,
-    Model,
-}
+pub use crate::domain::Role;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {

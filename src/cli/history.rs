@@ -131,7 +131,7 @@ fn status_note(m: &StoredMessage) -> String {
     if m.alternatives.count > 1 {
         note.push_str(&format!(" ({} of {})", m.alternatives.index, m.alternatives.count));
     }
-    if let Some(label) = m.status.label(m.cached) {
+    if let Some(label) = crate::format::status_label(m.status, m.cached) {
         note.push_str(&format!(" ({label})"));
     }
     note

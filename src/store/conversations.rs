@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{OptionalExtension, Row, ToSql, TransactionBehavior, params};
 
 use super::{MessageStatus, Store, StoreError, now_ms};
-use crate::chat::Role;
+use crate::domain::Role;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conversation {
@@ -97,25 +98,40 @@ pub enum Parent {
     Message(i64),
 }
 
-fn role_str(role: Role) -> &'static str {
-    match role {
-        Role::User => "user",
-        Role::Model => "model",
+impl ToSql for Role {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
     }
 }
 
-pub(super) fn parse_role(text: &str) -> Role {
-    if text == "user" { Role::User } else { Role::Model }
+impl FromSql for Role {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        Role::parse(text).ok_or_else(|| FromSqlError::Other(format!("unknown role {text:?}").into()))
+    }
+}
+
+impl ToSql for MessageStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for MessageStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        MessageStatus::parse(text).ok_or_else(|| FromSqlError::Other(format!("unknown message status {text:?}").into()))
+    }
 }
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     Ok(StoredMessage {
         id: r.get(0)?,
         conversation_id: r.get(1)?,
-        role: parse_role(&r.get::<_, String>(2)?),
+        role: r.get(2)?,
         text: r.get(3)?,
         model: r.get(4)?,
-        status: MessageStatus::parse(&r.get::<_, String>(5)?),
+        status: r.get(5)?,
         error: r.get(6)?,
         prompt_tokens: r.get(7)?,
         output_tokens: r.get(8)?,
@@ -204,10 +220,10 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     conversation_id,
-                    role_str(message.role),
+                    message.role,
                     message.text,
                     message.model,
-                    message.status.as_str(),
+                    message.status,
                     message.cached,
                     now,
                     writer,
@@ -241,7 +257,7 @@ impl Store {
                 params![
                     id,
                     update.text,
-                    update.status.map(MessageStatus::as_str),
+                    update.status,
                     update.error,
                     update.prompt_tokens,
                     update.output_tokens,
@@ -361,11 +377,15 @@ impl Store {
     fn links(&self, conversation_id: i64) -> Result<Vec<(i64, Option<i64>)>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT id, parent_id FROM messages WHERE conversation_id = ?1 ORDER BY id")
+            .prepare_cached("SELECT id, parent_id FROM messages WHERE conversation_id = ?1")
             .map_err(|e| self.err(e))?;
-        stmt.query_map([conversation_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        // Unordered, so SQLite reads the covering index `messages_tree` instead of every row.
+        let mut links: Vec<(i64, Option<i64>)> = stmt
+            .query_map([conversation_id], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        links.sort_unstable();
+        Ok(links)
     }
 
     /// The conversation's messages whose id passes `keep`, oldest first, each with its place
@@ -472,6 +492,17 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_and_statuses_are_read_strictly() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let role = |text: &str| conn.query_row("SELECT ?1", [text], |r| r.get::<_, Role>(0));
+        assert_eq!(role("model").unwrap(), Role::Model);
+        assert!(role("assistant").is_err(), "an unknown role is an error, not a guess");
+        let status = |text: &str| conn.query_row("SELECT ?1", [text], |r| r.get::<_, MessageStatus>(0));
+        assert_eq!(status("blocked").unwrap(), MessageStatus::Blocked);
+        assert!(status("done").is_err());
+    }
 
     #[test]
     fn titles_are_one_short_line() {

@@ -15,6 +15,7 @@ pub mod schema;
 mod search;
 mod writer_lock;
 
+pub use crate::domain::MessageStatus;
 pub use cache::{CacheStats, CachedAnswer};
 pub use conversations::{
     Alternatives, Conversation, ConversationSummary, MessageUpdate, NewMessage, Parent, StoredMessage, title_from,
@@ -33,50 +34,6 @@ use writer_lock::WriterLock;
 
 /// How long a writer waits for another process's write lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A message's state in the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageStatus {
-    Complete,
-    Streaming,
-    Interrupted,
-    Error,
-    Blocked,
-}
-
-impl MessageStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageStatus::Complete => "complete",
-            MessageStatus::Streaming => "streaming",
-            MessageStatus::Interrupted => "interrupted",
-            MessageStatus::Error => "error",
-            MessageStatus::Blocked => "blocked",
-        }
-    }
-
-    /// How a front end labels a message in this state (`None` for a plain complete one).
-    pub fn label(self, cached: bool) -> Option<&'static str> {
-        match self {
-            MessageStatus::Complete if cached => Some("from cache"),
-            MessageStatus::Complete => None,
-            MessageStatus::Streaming => Some("writing…"),
-            MessageStatus::Interrupted => Some("interrupted"),
-            MessageStatus::Error => Some("failed"),
-            MessageStatus::Blocked => Some("blocked"),
-        }
-    }
-
-    pub fn parse(text: &str) -> Self {
-        match text {
-            "complete" => MessageStatus::Complete,
-            "streaming" => MessageStatus::Streaming,
-            "error" => MessageStatus::Error,
-            "blocked" => MessageStatus::Blocked,
-            _ => MessageStatus::Interrupted,
-        }
-    }
-}
 
 /// Things worth telling the user after opening (one sentence each).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

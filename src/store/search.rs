@@ -9,9 +9,8 @@
 use rusqlite::params;
 use rust_stemmers::{Algorithm, Stemmer};
 
-use super::conversations::parse_role;
 use super::{Store, StoreError};
-use crate::chat::Role;
+use crate::domain::Role;
 
 /// How many of the most recent matching messages a search ranks. Ranking every match of a
 /// common word over years of history would cost more than a keystroke allows, and recent
@@ -286,7 +285,7 @@ impl Store {
                 Ok(SearchHit {
                     conversation_id: r.get(0)?,
                     title: r.get(1)?,
-                    matched_in: MatchedIn::Message { id: r.get(2)?, role: parse_role(&r.get::<_, String>(3)?) },
+                    matched_in: MatchedIn::Message { id: r.get(2)?, role: r.get(3)? },
                     snippet: r.get(4)?,
                     updated_at: r.get(5)?,
                 })

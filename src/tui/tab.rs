@@ -338,7 +338,7 @@ fn status_note(m: &ChatMessage) -> String {
     if m.alternatives.count > 1 {
         note.push_str(&format!(" ‹{}/{}›", m.alternatives.index, m.alternatives.count));
     }
-    if let Some(label) = m.status.label(m.cached) {
+    if let Some(label) = crate::format::status_label(m.status, m.cached) {
         note.push_str(&format!(" · {label}"));
     }
     note

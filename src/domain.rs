@@ -1,0 +1,86 @@
+//! Shared domain types: the words every layer uses for a conversation (who said a message, what
+//! state it is in). A leaf: it imports nothing from the crate, and every layer may import it.
+//! How they are written to the database lives in `store/`, how they are labelled in `format`.
+
+/// Who said a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    User,
+    Model,
+}
+
+impl Role {
+    /// The stable name (the database's, and Gemini's own).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Model => "model",
+        }
+    }
+
+    /// The role named `text`; `None` for anything else (never a guess).
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "user" => Some(Role::User),
+            "model" => Some(Role::Model),
+            _ => None,
+        }
+    }
+}
+
+/// A message's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageStatus {
+    Complete,
+    /// Being written (or left so by a process that died, until the next start marks it).
+    Streaming,
+    /// Cut off: stopped by the user, a failure after some text, or the token limit.
+    Interrupted,
+    /// Failed before any text.
+    Error,
+    /// Refused: the prompt was blocked, or the answer stopped for safety or recitation.
+    Blocked,
+}
+
+impl MessageStatus {
+    pub const ALL: [MessageStatus; 5] = [
+        MessageStatus::Complete,
+        MessageStatus::Streaming,
+        MessageStatus::Interrupted,
+        MessageStatus::Error,
+        MessageStatus::Blocked,
+    ];
+
+    /// The stable name (the database's, and JSON output's).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Complete => "complete",
+            MessageStatus::Streaming => "streaming",
+            MessageStatus::Interrupted => "interrupted",
+            MessageStatus::Error => "error",
+            MessageStatus::Blocked => "blocked",
+        }
+    }
+
+    /// The status named `text`; `None` for anything else (never a guess).
+    pub fn parse(text: &str) -> Option<MessageStatus> {
+        MessageStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_refused() {
+        for s in MessageStatus::ALL {
+            assert_eq!(MessageStatus::parse(s.as_str()), Some(s));
+        }
+        for r in [Role::User, Role::Model] {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(MessageStatus::parse("Complete"), None);
+        assert_eq!(Role::parse("assistant"), None);
+    }
+}
