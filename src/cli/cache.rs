@@ -51,7 +51,7 @@ pub async fn run(global: &GlobalArgs, args: &CacheArgs) -> Result<u8, Failure> {
 }
 
 fn ttl_text(ttl: Option<Duration>) -> String {
-    ttl.map_or_else(|| "never".to_owned(), |ttl| humantime::format_duration(ttl).to_string())
+    ttl.map_or_else(|| "never".to_owned(), crate::gemini::error::human_duration)
 }
 
 async fn stats(store: &StoreHandle, ttl: Option<Duration>, json: bool) -> Result<u8, Failure> {
@@ -140,7 +140,7 @@ mod tests {
         let text = stats_text(&s, Some(Duration::from_secs(86_400)), 2 * 3_600_000 + 5_000);
         assert_eq!(
             text,
-            "entries       3\nsize          48.2 KiB of answers\nhits          7\ntime to live  1day\noldest        2h ago\nnewest        just now\nexpired       1 (removed when met, or now with `geminal cache clear --expired`)\n"
+            "entries       3\nsize          48.2 KiB of answers\nhits          7\ntime to live  24h\noldest        2h ago\nnewest        just now\nexpired       1 (removed when met, or now with `geminal cache clear --expired`)\n"
         );
         let empty = stats_text(&CacheStats::default(), None, 0);
         assert!(empty.contains("time to live  never\n") && empty.contains("oldest        -\n"), "{empty}");

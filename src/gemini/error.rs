@@ -303,7 +303,11 @@ pub fn human_duration(d: Duration) -> String {
         if s.is_multiple_of(60) { format!("{}m", s / 60) } else { format!("{}m {}s", s / 60, s % 60) }
     } else {
         let m = (secs / 60.0).round() as u64;
-        format!("{}h {}m", m / 60, m % 60)
+        match (m / 60, m % 60) {
+            (h, 0) if h >= 48 && h % 24 == 0 => format!("{}d", h / 24),
+            (h, 0) => format!("{h}h"),
+            (h, m) => format!("{h}h {m}m"),
+        }
     }
 }
 
@@ -481,5 +485,7 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(125)), "2m 5s");
         assert_eq!(human_duration(Duration::from_secs(120)), "2m");
         assert_eq!(human_duration(Duration::from_secs(7300)), "2h 2m");
+        assert_eq!(human_duration(Duration::from_secs(86_400)), "24h");
+        assert_eq!(human_duration(Duration::from_secs(7 * 86_400)), "7d");
     }
 }

@@ -219,6 +219,8 @@ impl App {
 
     pub fn on_action(&mut self, action: Action) {
         self.dirty = true;
+        // A flash is about the last action; the next one replaces or clears it.
+        self.flash = None;
         let page = self.page_height.max(1);
         match action {
             Action::Quit => self.quit = true,
@@ -250,9 +252,6 @@ impl App {
                 if let Some(last) = self.tab().messages.len().checked_sub(1) {
                     self.focus = Focus::Messages;
                     self.tab_mut().selected = Some(last);
-                    self.flash = Some(
-                        "↑↓ choose a message · e edit · r regenerate · [ ] alternatives · y copy · Esc back".into(),
-                    );
                 }
             }
             Action::Alternative(step) => self.alternative(step),

@@ -122,13 +122,20 @@ fn draw_note(frame: &mut Frame<'_>, app: &App, area: Rect) {
         Line::styled(one_line(error, usize::from(area.width)), Style::default().fg(Color::Red))
     } else if let Some(notice) = &tab.notice {
         Line::styled(one_line(notice, usize::from(area.width)), Style::default().fg(Color::Yellow))
+    } else if let Some(flash) = &app.flash {
+        Line::styled(one_line(flash, usize::from(area.width)), Style::default().fg(Color::Green))
+    } else if let (Focus::Messages, Some(i)) = (app.focus, tab.selected) {
+        let hint = format!(
+            "message {} of {} · ↑↓ move · e edit · r regenerate · [ ] alternatives · y copy · Esc back",
+            i + 1,
+            tab.messages.len()
+        );
+        Line::styled(one_line(&hint, usize::from(area.width)), Style::default().fg(Color::Cyan))
     } else if tab.scroll_from_bottom > 0 {
         Line::styled(
             format!("↑ {} lines above the bottom · End to follow", tab.scroll_from_bottom),
             Style::default().fg(Color::DarkGray),
         )
-    } else if let Some(flash) = &app.flash {
-        Line::styled(one_line(flash, usize::from(area.width)), Style::default().fg(Color::Green))
     } else {
         Line::default()
     };
@@ -154,7 +161,7 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     if let Some(a) = tab.messages.iter().rev().find(|m| m.role == Role::Model).map(|m| m.alternatives)
         && a.count > 1
     {
-        text.push_str(&format!(" · answer {}/{} ([ ])", a.index, a.count));
+        text.push_str(&format!(" · answer {}/{}", a.index, a.count));
     }
     let right = if app.demo { " demo · F1 help " } else { " F1 help " };
     let [left_area, right_area] =
