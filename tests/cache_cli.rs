@@ -85,7 +85,7 @@ fn a_repeat_is_answered_once_counted_by_cache_stats_and_asked_again_after_cache_
     // No key needed: the cache commands only open the database.
     let text = run_keyless(&env, &["cache", "stats"]);
     assert_eq!(text.code, 0, "{text:?}");
-    for line in ["entries       1\n", "hits          1\n", "time to live  1day\n", "expired       0\n"] {
+    for line in ["entries       1\n", "hits          1\n", "time to live  24h\n", "expired       0\n"] {
         assert!(text.stdout.contains(line), "{line:?} in {text:?}");
     }
     assert!(text.stdout.contains(&format!("size          {} B of answers", REAL_ANSWER.len())), "{text:?}");
