@@ -371,33 +371,20 @@ fn every_released_conversation_becomes_one_branch_in_the_order_it_was_written() 
 }
 
 #[test]
-fn the_v5_fixture_is_the_schema_that_migrations_one_to_five_build() {
+fn each_fixture_is_the_schema_that_the_migrations_up_to_it_build() {
     let objects = |conn: &Connection| -> Vec<(String, String)> {
         let mut stmt = conn.prepare("SELECT type, name FROM sqlite_schema ORDER BY type, name").unwrap();
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
     };
-    let dir = tempfile::tempdir().unwrap();
-    let fixture = Connection::open(fixture_db(dir.path(), 5)).unwrap();
-    let built = Connection::open_in_memory().unwrap();
-    for sql in &schema::MIGRATIONS[..5] {
-        built.execute_batch(sql).unwrap();
+    for version in 1..schema::latest_version() as u32 {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = Connection::open(fixture_db(dir.path(), version)).unwrap();
+        let built = Connection::open_in_memory().unwrap();
+        for sql in &schema::MIGRATIONS[..version as usize] {
+            built.execute_batch(sql).unwrap();
+        }
+        assert_eq!(objects(&fixture), objects(&built), "v{version}");
     }
-    assert_eq!(objects(&fixture), objects(&built));
-}
-
-#[test]
-fn the_v4_fixture_is_the_schema_that_migrations_one_to_four_build() {
-    let objects = |conn: &Connection| -> Vec<(String, String)> {
-        let mut stmt = conn.prepare("SELECT type, name FROM sqlite_schema ORDER BY type, name").unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let fixture = Connection::open(fixture_db(dir.path(), 4)).unwrap();
-    let built = Connection::open_in_memory().unwrap();
-    for sql in &schema::MIGRATIONS[..4] {
-        built.execute_batch(sql).unwrap();
-    }
-    assert_eq!(objects(&fixture), objects(&built));
 }
 
 /// Queries made of the characters that mean something to FTS5, words and anything at all.
