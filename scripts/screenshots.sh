@@ -37,5 +37,14 @@ shot history-search
 tmux send-keys -t "$S" Escape F1
 sleep 0.3
 shot help
+# Regenerate an answer, then select its prompt: "‹2/2›" and the selection keys.
+tmux send-keys -t "$S" Escape; sleep 0.3
+tmux send-keys -t "$S" M-3; sleep 0.3
+tmux send-keys -t "$S" C-g
+wait_for "answer 2/2"
+for _ in $(seq 200); do tmux capture-pane -p -t "$S" | grep -q "●" || break; sleep 0.1; done
+tmux send-keys -t "$S" M-Up; sleep 0.2
+tmux send-keys -t "$S" Up; sleep 0.3
+shot branches
 tmux send-keys -t "$S" Escape C-q
 echo "wrote $(ls "$OUT" | wc -l) screenshots to $OUT"

@@ -12,6 +12,9 @@ use crate::chat::{Branch, Outcome, Role, Shown, TurnReport};
 use crate::engine::MetricsSnapshot;
 use crate::store::{Alternatives, MessageStatus, StoredMessage};
 
+/// PgUp / PgDn move a message selection this far.
+const MESSAGES_PER_PAGE: usize = 6;
+
 /// Work for the runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -184,6 +187,14 @@ impl App {
         }
     }
 
+    /// Moves the message selection by `delta`, staying within the conversation.
+    fn move_selection(&mut self, delta: isize) {
+        let tab = self.tab_mut();
+        let last = tab.messages.len().saturating_sub(1) as isize;
+        let at = tab.selected.map_or(last, |i| i as isize);
+        tab.selected = Some((at + delta).clamp(0, last.max(0)) as usize);
+    }
+
     /// The selected message while selecting, else none.
     fn selection(&self) -> Option<usize> {
         if self.focus == Focus::Messages { self.tab().selected } else { None }
@@ -286,6 +297,7 @@ impl App {
                     self.preview();
                 }
                 Focus::ModelPicker => self.move_model(-(n.max(1) as isize)),
+                Focus::Messages => self.move_selection(-(MESSAGES_PER_PAGE as isize)),
                 _ => {
                     let n = if n == 0 { page.saturating_sub(2).max(1) } else { n };
                     self.tab_mut().scroll_up(n, page);
@@ -297,6 +309,7 @@ impl App {
                     self.preview();
                 }
                 Focus::ModelPicker => self.move_model(n.max(1) as isize),
+                Focus::Messages => self.move_selection(MESSAGES_PER_PAGE as isize),
                 _ => {
                     let n = if n == 0 { page.saturating_sub(2).max(1) } else { n };
                     self.tab_mut().scroll_down(n);
@@ -312,12 +325,7 @@ impl App {
             Action::Up | Action::Down => {
                 let delta = if action == Action::Up { -1 } else { 1 };
                 match self.focus {
-                    Focus::Messages => {
-                        let tab = self.tab_mut();
-                        let last = tab.messages.len().saturating_sub(1) as isize;
-                        let at = tab.selected.map_or(last, |i| i as isize);
-                        tab.selected = Some((at + delta).clamp(0, last.max(0)) as usize);
-                    }
+                    Focus::Messages => self.move_selection(delta),
                     Focus::History => {
                         self.history.move_selection(delta);
                         self.preview();

@@ -120,6 +120,7 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
             KeyCode::Char('t') if ctrl => Action::NewTab,
             KeyCode::Right if ctrl => Action::NextTab,
             KeyCode::Left if ctrl => Action::PrevTab,
+            KeyCode::Char(d @ '1'..='9') if alt => Action::GoToTab(d as usize - '1' as usize),
             _ => Action::Input(key),
         },
         Focus::History | Focus::ModelPicker => match key.code {
@@ -211,6 +212,23 @@ mod tests {
         for focus in [Focus::Chat, Focus::History, Focus::Help, Focus::ModelPicker, Focus::Confirm] {
             assert_eq!(action_for(key(KeyCode::Char('q'), KeyModifiers::CONTROL), focus, true), Action::Quit);
         }
+    }
+
+    #[test]
+    fn a_selected_message_takes_its_own_keys_and_brackets_are_text_in_a_prompt() {
+        let on = |code, modifiers| action_for(key(code, modifiers), Focus::Messages, true);
+        assert_eq!(chat(KeyCode::Up, KeyModifiers::ALT), Action::SelectMessages);
+        assert_eq!(chat(KeyCode::Up, KeyModifiers::CONTROL), Action::SelectMessages);
+        assert_eq!(on(KeyCode::Up, KeyModifiers::NONE), Action::Up);
+        assert_eq!(on(KeyCode::Char('e'), KeyModifiers::NONE), Action::Edit);
+        assert_eq!(on(KeyCode::Char('r'), KeyModifiers::NONE), Action::Regenerate);
+        assert_eq!(on(KeyCode::Char('['), KeyModifiers::NONE), Action::Alternative(-1));
+        assert_eq!(on(KeyCode::Char('2'), KeyModifiers::ALT), Action::GoToTab(1));
+        assert_eq!(on(KeyCode::Char('r'), KeyModifiers::CONTROL), Action::OpenHistory);
+        assert_eq!(on(KeyCode::Esc, KeyModifiers::NONE), Action::Stop);
+        assert_eq!(chat(KeyCode::Char(']'), KeyModifiers::NONE), Action::Alternative(1));
+        let typed = key(KeyCode::Char(']'), KeyModifiers::NONE);
+        assert_eq!(action_for(typed, Focus::Chat, false), Action::Input(typed));
     }
 
     #[test]
