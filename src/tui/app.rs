@@ -648,13 +648,17 @@ impl App {
                     Shown::Text(text) => {
                         answer.text.push_str(&text);
                         t.notice = None;
+                        t.retrying = false;
                     }
                     Shown::Restart => {
                         answer.text.clear();
                         t.revision += 1;
                         t.notice = Some("The answer was cut off and starts again.".into());
                     }
-                    Shown::Notice(notice) => t.notice = Some(notice.to_string()),
+                    Shown::Notice(notice) => {
+                        t.retrying = matches!(notice, crate::chat::Notice::Retrying { .. });
+                        t.notice = Some(notice.to_string());
+                    }
                 }
                 if tab != active_id {
                     t.unread = true;
@@ -664,6 +668,7 @@ impl App {
                 let Some((_, t)) = self.tab_by_id(tab) else { return };
                 t.streaming = false;
                 t.notice = None;
+                t.retrying = false;
                 if report.conversation_id.is_some() {
                     t.conversation_id = report.conversation_id;
                 }
@@ -921,6 +926,26 @@ mod tests {
         assert!(app.tabs[0].unread, "the tab in the background shows it");
         assert_eq!(app.tabs[1].error, None);
         assert_eq!(app.tabs[0].messages[1].status, MessageStatus::Error);
+    }
+
+    #[test]
+    fn a_retry_is_known_by_its_kind_not_its_wording() {
+        let mut app = App::new("m", false);
+        typed(&mut app, "q");
+        app.on_terminal(key(KeyCode::Enter));
+        let notice = crate::chat::Notice::Retrying {
+            attempt: 2,
+            of: 3,
+            after: std::time::Duration::from_secs(2),
+            reason: ApiError::Server { status: 503, overloaded: true, retry_after: None },
+        };
+        app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Notice(notice) });
+        assert!(app.tab().retrying);
+        let fallback = crate::chat::Notice::Fallback { from: "a".into(), to: "retrying-model".into() };
+        app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Notice(fallback) });
+        assert!(!app.tab().retrying, "a model named 'retrying' is not a retry");
+        app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Text("back".into()) });
+        assert!(!app.tab().retrying);
     }
 
     #[test]

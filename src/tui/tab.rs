@@ -101,6 +101,8 @@ pub struct Tab {
     pub streaming: bool,
     /// A sentence about the running answer ("retrying in 7s...").
     pub notice: Option<String>,
+    /// The running answer waits to be tried again (a typed fact, for the status bar's count).
+    pub retrying: bool,
     pub unread: bool,
     pub error: Option<String>,
     /// Lines between the bottom of the conversation and the bottom of the view (0: follow).
@@ -137,6 +139,7 @@ impl Tab {
             input: new_input(),
             streaming: false,
             notice: None,
+            retrying: false,
             unread: false,
             error: None,
             scroll_from_bottom: 0,

@@ -145,7 +145,7 @@ fn draw_note(frame: &mut Frame<'_>, app: &App, area: Rect) {
 fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let tab = app.tab();
     let m = &app.metrics;
-    let retrying = app.tabs.iter().filter(|t| t.notice.as_deref().is_some_and(|n| n.contains("retrying"))).count();
+    let retrying = app.tabs.iter().filter(|t| t.retrying).count();
     let mut text = format!(
         " {} · {} tokens · {} running · {} queued · {} cached",
         one_line(&tab.model, 30),
