@@ -477,8 +477,10 @@ fn history_200k(c: &mut Criterion) {
     assert!(!first.cached, "the first turn asks the fake server");
     assert!(first.save_error.is_none() && !first.text.is_empty(), "{first:?}");
     let cached: Option<CachedAnswer> = rt.block_on(async {
-        let question = geminal::chat::cache_key(&geminal::chat::Turn::new(MODEL, CACHED_PROMPT));
-        let key = geminal::chat::scoped_key(&ChatOptions::default().cache_namespace, &question);
+        let key = geminal::chat::cache_key(
+            &ChatOptions::default().cache_namespace,
+            &geminal::chat::Turn::new(MODEL, CACHED_PROMPT),
+        );
         handle.call(move |s| s.cache_get(&key, None)).await.expect("the lookup runs")
     });
     assert_eq!(cached.map(|a| a.text), Some(first.text.clone()), "the first turn cached its answer");

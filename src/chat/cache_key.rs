@@ -1,8 +1,8 @@
 //! The answer cache's key and its in-memory layer. The key hashes everything that decides an
 //! answer: model, system prompt, generation config, the whole history before the turn, and the
-//! prompt. Change any of them and it is a different question. An answer is stored under that
-//! question's key scoped to the endpoint that gave it ([`scoped_key`]), so the demo's answers
-//! never answer for Google, nor one server's for another's.
+//! prompt, and the endpoint asked (see `Config::cache_namespace`), so the demo's answers never
+//! answer for Google, nor one server's for another's. Change any of them and it is a different
+//! question.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -18,6 +18,7 @@ pub type CacheKey = [u8; 32];
 #[derive(Serialize)]
 struct KeyMaterial<'a> {
     v: u32,
+    endpoint: &'a str,
     model: &'a str,
     system: Option<&'a str>,
     generation_config: Option<&'a crate::gemini::GenerationConfig>,
@@ -25,11 +26,12 @@ struct KeyMaterial<'a> {
     prompt: &'a str,
 }
 
-/// The question's key: what decides the answer, whoever answers it.
-pub fn cache_key(turn: &Turn) -> CacheKey {
+/// The key of `turn` asked of `endpoint`: everything that decides the answer.
+pub fn cache_key(endpoint: &str, turn: &Turn) -> CacheKey {
     let material = KeyMaterial {
-        // v2: answers are stored under `scoped_key`, so no v1 entry is ever met again.
-        v: 2,
+        // v3: the endpoint is part of the key, so no older entry is ever met again.
+        v: 3,
+        endpoint,
         // `models/x` and `x` name the same model.
         model: turn.model.trim_start_matches("models/"),
         system: turn.system.as_deref(),
@@ -43,18 +45,6 @@ pub fn cache_key(turn: &Turn) -> CacheKey {
     };
     let bytes = serde_json::to_vec(&material).unwrap_or_default();
     Sha256::digest(&bytes).into()
-}
-
-/// The key an answer is stored under: the question's key within `namespace`, which names the
-/// endpoint (see `Config::cache_namespace`). Length-prefixed, so no two (namespace, question)
-/// pairs share their bytes.
-pub fn scoped_key(namespace: &str, question: &CacheKey) -> CacheKey {
-    let mut hash = Sha256::new();
-    hash.update(b"geminal answer cache v2\0");
-    hash.update((namespace.len() as u64).to_le_bytes());
-    hash.update(namespace.as_bytes());
-    hash.update(question);
-    hash.finalize().into()
 }
 
 /// A small least-recently-used map in front of the persistent cache. Entries older than the
@@ -118,49 +108,46 @@ mod tests {
 
     #[test]
     fn the_same_question_has_the_same_key() {
-        assert_eq!(cache_key(&turn()), cache_key(&turn()));
+        assert_eq!(cache_key("demo", &turn()), cache_key("demo", &turn()));
         let mut prefixed = turn();
         prefixed.model = "models/gemini-2.5-flash".into();
-        assert_eq!(cache_key(&prefixed), cache_key(&turn()));
+        assert_eq!(cache_key("demo", &prefixed), cache_key("demo", &turn()));
     }
 
     #[test]
     fn any_change_that_decides_the_answer_changes_the_key() {
-        let base = cache_key(&turn());
+        let base = cache_key("demo", &turn());
         let mut t = turn();
         t.model = "gemini-2.5-pro".into();
-        assert_ne!(cache_key(&t), base);
+        assert_ne!(cache_key("demo", &t), base);
         let mut t = turn();
         t.system = None;
-        assert_ne!(cache_key(&t), base);
+        assert_ne!(cache_key("demo", &t), base);
         let mut t = turn();
         t.history[1].text = "hello!".into();
-        assert_ne!(cache_key(&t), base);
+        assert_ne!(cache_key("demo", &t), base);
         let mut t = turn();
         t.history.clear();
-        assert_ne!(cache_key(&t), base);
+        assert_ne!(cache_key("demo", &t), base);
         let mut t = turn();
         t.prompt = "and then? ".into();
-        assert_ne!(cache_key(&t), base);
+        assert_ne!(cache_key("demo", &t), base);
         let mut t = turn();
         t.generation_config = Some(crate::gemini::GenerationConfig { temperature: Some(0.2), ..Default::default() });
-        assert_ne!(cache_key(&t), base);
+        assert_ne!(cache_key("demo", &t), base);
         // Role matters too: the same texts said by the other side are another conversation.
         let mut t = turn();
         t.history[0].role = Role::Model;
-        assert_ne!(cache_key(&t), base);
+        assert_ne!(cache_key("demo", &t), base);
     }
 
     #[test]
     fn the_same_question_at_two_endpoints_has_two_keys() {
-        let question = cache_key(&turn());
-        let demo = scoped_key("demo", &question);
-        let google = scoped_key("https://generativelanguage.googleapis.com", &question);
+        let demo = cache_key("demo", &turn());
+        let google = cache_key("https://generativelanguage.googleapis.com", &turn());
         assert_ne!(demo, google);
-        assert_ne!(demo, question, "the stored key is never the bare question key");
-        assert_eq!(demo, scoped_key("demo", &cache_key(&turn())));
-        // The length prefix keeps the namespace and the question apart.
-        assert_ne!(scoped_key("", &question), scoped_key("demo", &question));
+        assert_eq!(demo, cache_key("demo", &turn()));
+        assert_ne!(cache_key("", &turn()), demo);
     }
 
     fn answer(text: &str, created_at: i64) -> CachedAnswer {

@@ -5,7 +5,7 @@ mod cache_key;
 mod session;
 mod turn_state;
 
-pub use cache_key::{CacheKey, MemoryCache, cache_key, scoped_key};
+pub use cache_key::{CacheKey, MemoryCache, cache_key};
 pub use session::{Branch, ChatError, ChatOptions, ChatSession, Outcome, Prepared, Shown, Target, TurnReport};
 
 pub use turn_state::{Effect, TurnEvent, TurnState};

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::Notice;
-use super::cache_key::{CacheKey, MemoryCache, cache_key, scoped_key};
+use super::cache_key::{CacheKey, MemoryCache, cache_key};
 use super::turn_state::{Effect, FLUSH_INTERVAL, TurnEvent, TurnState};
 use super::{Message, Role, Turn};
 use crate::engine::{Engine, Job, JobEvent};
@@ -232,7 +232,7 @@ impl ChatSession {
     ) -> TurnReport {
         let started = Instant::now();
         let Prepared { turn, conversation_id, fresh, parent, prompt_id } = prepared;
-        let key = cache_key(&turn);
+        let key = cache_key(&self.options.cache_namespace, &turn);
         let save_error: Arc<Mutex<Option<StoreError>>> = Arc::default();
         let mut report = TurnReport {
             conversation_id,
@@ -410,8 +410,8 @@ impl ChatSession {
     }
 
     /// `question` is the turn's own key; answers are looked up within this session's endpoint.
-    async fn cache_lookup(&self, question: &CacheKey) -> Option<CachedAnswer> {
-        let key = scoped_key(&self.options.cache_namespace, question);
+    async fn cache_lookup(&self, key: &CacheKey) -> Option<CachedAnswer> {
+        let key = *key;
         if let Some(hit) = self.memory.lock().ok().and_then(|mut m| m.get(&key, crate::store::now_ms())) {
             return Some(hit);
         }
@@ -424,8 +424,7 @@ impl ChatSession {
         Some(hit)
     }
 
-    async fn cache_store(&self, question: CacheKey, model: &str, report: &TurnReport) {
-        let key = scoped_key(&self.options.cache_namespace, &question);
+    async fn cache_store(&self, key: CacheKey, model: &str, report: &TurnReport) {
         let usage = report.usage.unwrap_or_default();
         let answer = CachedAnswer {
             model: model.to_owned(),

@@ -173,10 +173,6 @@ impl Tab {
         self.messages.iter().rev().find(|m| m.role == Role::Model && !m.text.is_empty())
     }
 
-    pub fn last_prompt(&self) -> Option<&ChatMessage> {
-        self.messages.iter().rev().find(|m| m.role == Role::User)
-    }
-
     /// The prompt a message belongs to: itself for a prompt, the one before it for an answer.
     pub fn prompt_of(&self, index: usize) -> Option<usize> {
         (0..=index.min(self.messages.len().checked_sub(1)?)).rev().find(|i| self.messages[*i].role == Role::User)
