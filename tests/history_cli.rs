@@ -231,3 +231,30 @@ fn two_processes_can_share_one_database() {
         .unwrap();
     assert_eq!(complete, 2);
 }
+
+/// A pasted 10 MB log made `history search` run for over ten minutes (FTS5's `snippet()` reads
+/// and tokenizes the whole text) and a question asked meanwhile waited behind it, unsaved.
+/// Now a snippet reads a bounded start of the text, and searches run on a connection of their
+/// own: the search returns (the benchmark `search_with_huge_messages` puts it in milliseconds)
+/// and the question asked while it runs is saved.
+#[test]
+fn a_ten_megabyte_message_neither_slows_search_nor_delays_a_question() {
+    let env = Env::new(Behavior::text("Noted.").with_chunks(1));
+    let log = "lorem ipsum dolor sit amet ".repeat(400_000);
+    assert!(log.len() > 10_000_000);
+    let pasted = env.run_with_stdin(&["ask", "summarize this log"], &log);
+    assert_eq!(pasted.code, 0, "{}", pasted.stderr);
+
+    let spawn = |args: &[&str]| env.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let search = spawn(&["history", "search", "lorem"]);
+    let question = spawn(&["ask", "a question asked meanwhile"]);
+    let (search, question) = (wait_bounded(search), wait_bounded(question));
+    assert_eq!((question.code, question.stdout.as_str()), (0, "Noted.\n"), "{question:?}");
+    assert_eq!(search.code, 0, "{search:?}");
+    assert!(search.stdout.contains("[lorem] ipsum dolor sit amet"), "the hit shows its passage: {search:?}");
+    assert!(search.stdout.len() < 2_000, "a snippet, not the message: {} bytes", search.stdout.len());
+    let saved: i64 = conn(&env)
+        .query_row("SELECT count(*) FROM messages WHERE text = 'a question asked meanwhile'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(saved, 1);
+}

@@ -79,7 +79,7 @@ pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<u8, Failure>
 }
 
 async fn list(store: &StoreHandle, limit: usize) -> Result<String, Failure> {
-    let rows = store.call(move |s| s.list_conversations(limit, 0)).await?;
+    let rows = store.read(move |s| s.list_conversations(limit, 0)).await?;
     if rows.is_empty() {
         return Ok("No saved conversations yet: `geminal ask \"...\"` starts one.\n".to_owned());
     }
@@ -100,7 +100,7 @@ async fn list(store: &StoreHandle, limit: usize) -> Result<String, Failure> {
 
 async fn search(store: &StoreHandle, query: &str, limit: usize) -> Result<String, Failure> {
     let owned = query.to_owned();
-    let hits = store.call(move |s| s.search(&owned, limit)).await?;
+    let hits = store.search(owned, limit).await?;
     if hits.is_empty() {
         return Ok(format!("Nothing matches {}.\n", one_line(query, 60)));
     }
@@ -139,7 +139,7 @@ fn status_note(m: &StoredMessage) -> String {
 
 /// A conversation and the branch shown of it (what the model was last sent).
 async fn load(store: &StoreHandle, id: i64) -> Result<(Conversation, Vec<StoredMessage>), Failure> {
-    Ok(store.call(move |s| Ok((s.conversation(id)?, s.active_path(id)?))).await?)
+    Ok(store.read(move |s| Ok((s.conversation(id)?, s.active_path(id)?))).await?)
 }
 
 async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
@@ -236,7 +236,7 @@ async fn export(
     let (c, messages) = load(store, id).await?;
     let text = match format {
         ExportFormat::Md => markdown(&c, &messages),
-        ExportFormat::Json => json(&c, &messages, &store.call(move |s| s.messages(id)).await?),
+        ExportFormat::Json => json(&c, &messages, &store.read(move |s| s.messages(id)).await?),
     };
     match output {
         // A file gets the exact text; the terminal gets it made safe.

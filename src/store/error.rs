@@ -34,6 +34,8 @@ pub enum StoreError {
         "The history database {path} failed ({reason}): try again; if it persists, check the file with another SQLite tool."
     )]
     Sqlite { path: PathBuf, reason: String },
+    #[error("This search was replaced by a newer one before it finished.")]
+    Cancelled,
     #[error(
         "The history database stopped working: the program is shutting down or the database thread failed; try again."
     )]
@@ -52,6 +54,7 @@ impl StoreError {
                 let holders = holders_of(&path);
                 StoreError::Locked { path, holders }
             }
+            Some(ErrorCode::OperationInterrupted) => StoreError::Cancelled,
             Some(ErrorCode::DiskFull) => StoreError::DiskFull { path },
             Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
             Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt { path },

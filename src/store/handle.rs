@@ -1,13 +1,17 @@
-//! `StoreHandle`: the async face of the store. One dedicated thread owns the connection and
-//! runs jobs in the order they are sent, so a caller that awaits its last write knows every
-//! earlier write is done, and the async runtime's workers never wait on SQLite. Dropping the
-//! last handle finishes the queued jobs, closes the store (releasing its writer lock) and joins
-//! the thread, so a process that drops its handles before exiting leaves nothing behind.
+//! `StoreHandle`: the async face of the store. One dedicated thread owns the writing
+//! connection and runs jobs in the order they are sent, so a caller that awaits its last write
+//! knows every earlier write is done, and the async runtime's workers never wait on SQLite.
+//! Reads that may take a while (search, listing, opening a conversation) run on a second thread
+//! with a read-only connection of its own, so saving a question or an answer never waits behind
+//! them; a newer search interrupts an older one still running. Dropping the last handle
+//! finishes the queued writes, closes the store (releasing its writer lock) and joins the
+//! threads, so a process that drops its handles before exiting leaves nothing behind.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
-use super::{MessageUpdate, Store, StoreError};
+use super::{MessageUpdate, SearchHit, Store, StoreError};
 
 type Job = Box<dyn FnOnce(&mut Store) + Send>;
 type OnError = Box<dyn FnOnce(StoreError) + Send>;
@@ -23,8 +27,52 @@ struct Progress {
 #[derive(Clone)]
 pub struct StoreHandle {
     thread: Arc<StoreThread>,
+    /// The read-only connection's thread; `None` for an in-memory store (reads then run on
+    /// the one thread, in order with the writes).
+    reader: Option<Arc<Reader>>,
     path: std::path::PathBuf,
     progress: Arc<Mutex<Progress>>,
+}
+
+/// The reader thread, and which search it runs, so that a newer one can interrupt it.
+struct Reader {
+    thread: StoreThread,
+    interrupt: rusqlite::InterruptHandle,
+    searches: Arc<Searches>,
+}
+
+#[derive(Default)]
+struct Searches {
+    /// The generation of the newest search asked for.
+    latest: AtomicU64,
+    /// The generation of the search running now, if any. Interrupting happens under this lock,
+    /// so it can only ever reach the search it was meant for.
+    running: Mutex<Option<u64>>,
+}
+
+impl Reader {
+    /// Makes every search asked for so far out of date (interrupting the one running) and
+    /// returns the generation of the next one.
+    fn supersede_searches(&self) -> u64 {
+        let generation = self.searches.latest.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Ok(running) = self.searches.running.lock()
+            && running.is_some_and(|g| g < generation)
+        {
+            self.interrupt.interrupt();
+        }
+        generation
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        // A search still running is of no use to anyone now: stop it rather than wait for it.
+        if let Ok(running) = self.searches.running.lock()
+            && running.is_some()
+        {
+            self.interrupt.interrupt();
+        }
+    }
 }
 
 /// The store thread and the only sender of its queue; dropped with the last handle.
@@ -34,6 +82,31 @@ struct StoreThread {
 }
 
 impl StoreThread {
+    fn start(name: &str, mut store: Store) -> Result<StoreThread, StoreError> {
+        let path = store.path().to_owned();
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let join = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                for job in queue {
+                    job(&mut store);
+                }
+            })
+            .map_err(|e| StoreError::io(&path, &e))?;
+        Ok(StoreThread { jobs: Some(jobs), join: Some(join) })
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(Box::new(move |store| {
+            let _ = tx.send(f(store));
+        }))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
     fn send(&self, job: Job) -> Result<(), StoreError> {
         self.jobs.as_ref().ok_or(StoreError::Closed)?.send(job).map_err(|_| StoreError::Closed)
     }
@@ -62,35 +135,86 @@ impl StoreHandle {
     /// Moves the store onto its own thread. Dropping the last handle waits for the jobs
     /// already queued, closes the store and joins the thread (unless it is dropped on that
     /// thread itself, by a job holding a handle: then the thread ends on its own).
-    pub fn spawn(mut store: Store) -> Result<StoreHandle, StoreError> {
+    pub fn spawn(store: Store) -> Result<StoreHandle, StoreError> {
         let path = store.path().to_owned();
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let join = std::thread::Builder::new()
-            .name("geminal-store".into())
-            .spawn(move || {
-                for job in queue {
-                    job(&mut store);
-                }
-            })
-            .map_err(|e| StoreError::io(&path, &e))?;
-        let thread = StoreThread { jobs: Some(jobs), join: Some(join) };
-        Ok(StoreHandle { thread: Arc::new(thread), path, progress: Arc::default() })
+        let reader = match store.open_reader()? {
+            Some(reading) => {
+                let interrupt = reading.connection().get_interrupt_handle();
+                let thread = StoreThread::start("geminal-store-read", reading)?;
+                Some(Arc::new(Reader { thread, interrupt, searches: Arc::default() }))
+            }
+            None => None,
+        };
+        let thread = StoreThread::start("geminal-store", store)?;
+        Ok(StoreHandle { thread: Arc::new(thread), reader, path, progress: Arc::default() })
     }
 
     pub fn path(&self) -> &std::path::Path {
         &self.path
     }
 
-    /// Runs `f` on the store thread and waits for its result.
+    /// Runs `f` on the store thread (the writer) and waits for its result.
     pub async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.thread.send(Box::new(move |store| {
-            let _ = tx.send(f(store));
-        }))?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.thread.call(f).await
+    }
+
+    /// Runs a read on the reader thread, so it never delays a write. It sees every write that
+    /// was awaited before it was asked for (progressive saves still queued may not be there
+    /// yet). Without a reader (an in-memory store) it runs on the store thread.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        match &self.reader {
+            Some(reader) => reader.thread.call(move |store| f(store)).await,
+            None => self.thread.call(move |store| f(store)).await,
+        }
+    }
+
+    /// Stops the search running on the reader thread, if any, and skips those still queued
+    /// (the user cleared the query, or left the search).
+    pub fn cancel_searches(&self) {
+        if let Some(reader) = &self.reader {
+            reader.supersede_searches();
+        }
+    }
+
+    /// Searches on the reader thread. A newer search interrupts this one if it is still
+    /// running (or skips it if it has not started): it then ends with [`StoreError::Cancelled`].
+    pub async fn search(&self, query: String, limit: usize) -> Result<Vec<SearchHit>, StoreError> {
+        self.superseding(move |store| store.search(&query, limit)).await
+    }
+
+    /// Runs `f` on the reader thread as the newest search, interrupting any older one.
+    async fn superseding<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let Some(reader) = &self.reader else {
+            return self.thread.call(move |store| f(store)).await;
+        };
+        let generation = reader.supersede_searches();
+        let searches = reader.searches.clone();
+        reader
+            .thread
+            .call(move |store| {
+                {
+                    let Ok(mut running) = searches.running.lock() else { return Err(StoreError::Closed) };
+                    if searches.latest.load(Ordering::SeqCst) != generation {
+                        return Err(StoreError::Cancelled);
+                    }
+                    *running = Some(generation);
+                }
+                let found = f(store);
+                if let Ok(mut running) = searches.running.lock() {
+                    *running = None;
+                }
+                found
+            })
+            .await
     }
 
     /// Saves a growing answer without waiting. Saves of many answers that arrive while the
@@ -148,6 +272,111 @@ mod tests {
         other.save_progress(1, MessageUpdate::default(), |_| {});
         drop(other);
         assert!(!writers_dir(&home).exists(), "the lock is gone as soon as the last handle is");
+    }
+
+    /// A query that never ends by itself: only an interrupt stops it.
+    fn endless(store: &Store) -> Result<i64, StoreError> {
+        store
+            .connection()
+            .query_row(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| StoreError::from_sqlite(store.path(), e))
+    }
+
+    fn conversation(store: &mut Store) -> Result<i64, StoreError> {
+        let message = super::super::NewMessage {
+            role: crate::domain::Role::User,
+            text: "saved while a search runs".into(),
+            model: None,
+            status: crate::domain::MessageStatus::Complete,
+            cached: false,
+        };
+        let id = store.create_conversation("t", "m", None)?;
+        store.add_message(id, &message)?;
+        Ok(id)
+    }
+
+    #[tokio::test]
+    async fn writes_and_other_reads_never_wait_behind_a_running_read() {
+        let home = tempfile::tempdir().unwrap();
+        let handle = open(&home);
+        let (release, blocked) = mpsc::channel::<()>();
+        let (started, wait_started) = tokio::sync::oneshot::channel();
+        let reader = tokio::spawn({
+            let handle = handle.clone();
+            async move {
+                handle
+                    .read(move |_| {
+                        let _ = started.send(());
+                        let _ = blocked.recv();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        wait_started.await.unwrap();
+        // The reader thread is busy; the writer is not. (The timeout only turns a hang into a
+        // failure: the write takes milliseconds.)
+        let write = tokio::time::timeout(std::time::Duration::from_secs(20), handle.call(conversation));
+        let id = write.await.expect("the write does not wait for the read").unwrap();
+        let listed = handle.call(|s| s.list_conversations(10, 0)).await.unwrap();
+        assert_eq!(listed.iter().map(|c| c.id).collect::<Vec<_>>(), vec![id]);
+        release.send(()).unwrap();
+        reader.await.unwrap().unwrap();
+        let read = handle.read(move |s| s.active_path(id)).await.unwrap();
+        assert_eq!(read.len(), 1, "a read after an awaited write sees it");
+    }
+
+    #[tokio::test]
+    async fn a_newer_search_interrupts_the_one_running_and_skips_those_queued() {
+        let home = tempfile::tempdir().unwrap();
+        let handle = open(&home);
+        handle.call(conversation).await.unwrap();
+        let running = tokio::spawn({
+            let handle = handle.clone();
+            async move { handle.superseding(endless).await }
+        });
+        // Wait until the endless query runs, then queue one more behind it.
+        while handle.reader.as_ref().unwrap().searches.running.lock().unwrap().is_none() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let queued = tokio::spawn({
+            let handle = handle.clone();
+            async move { handle.superseding(endless).await }
+        });
+        tokio::task::yield_now().await;
+        let newest = handle.search("saved".into(), 10).await.unwrap();
+        assert_eq!(newest.len(), 1, "the newest search runs and finds the message");
+        assert_eq!(running.await.unwrap(), Err(StoreError::Cancelled));
+        assert_eq!(queued.await.unwrap(), Err(StoreError::Cancelled));
+    }
+
+    #[test]
+    fn closing_the_store_stops_a_running_search() {
+        let home = tempfile::tempdir().unwrap();
+        let handle = open(&home);
+        let reader = handle.reader.clone().unwrap();
+        let searches = reader.searches.clone();
+        let (done, result) = mpsc::channel();
+        reader
+            .thread
+            .send(Box::new(move |store| {
+                *searches.running.lock().unwrap() = Some(1);
+                let found = endless(store);
+                *searches.running.lock().unwrap() = None;
+                done.send(found).unwrap();
+            }))
+            .unwrap();
+        while reader.searches.running.lock().unwrap().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // Dropping the last handle joins the threads: it returns only if the search stopped.
+        drop(reader);
+        drop(handle);
+        assert_eq!(result.recv().unwrap(), Err(StoreError::Cancelled));
     }
 
     #[test]

@@ -101,6 +101,19 @@ impl Store {
         Ok(store)
     }
 
+    /// A second, read-only connection to the same file, for reads that must not delay
+    /// writes (WAL lets it read while this one writes). `None` for an in-memory database.
+    pub fn open_reader(&self) -> Result<Option<Store>, StoreError> {
+        if self.path.as_os_str() == ":memory:" {
+            return Ok(None);
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags).map_err(|e| self.err(e))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
+        conn.pragma_update(None, "temp_store", "MEMORY").map_err(|e| self.err(e))?;
+        Ok(Some(Store { conn, path: self.path.clone(), writer: None }))
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

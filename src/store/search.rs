@@ -6,8 +6,11 @@
 //! a porter index would store "migrat" for "migration", and "migrati", typed on the way there,
 //! would find nothing.
 
-use rusqlite::params;
+use std::io::Read;
+
+use rusqlite::{MAIN_DB, OptionalExtension, params};
 use rust_stemmers::{Algorithm, Stemmer};
+use unicode_normalization::UnicodeNormalization;
 
 use super::{Store, StoreError};
 use crate::domain::Role;
@@ -19,6 +22,18 @@ pub(crate) const SEARCH_WINDOW: i64 = 2000;
 
 /// Terms beyond this many are ignored (a pasted paragraph is not a query).
 pub(crate) const MAX_TERMS: usize = 32;
+
+/// How much of a message's text (from its start) is read to find the passage shown for a hit.
+/// A snippet costs at most this much, whatever the message's size: FTS5's own `snippet()`
+/// reads and tokenizes the whole text, which takes seconds for a megabyte and minutes for a
+/// pasted 10 MB log. A match further in shows the message's start.
+pub(crate) const SNIPPET_SCAN_BYTES: usize = 256 * 1024;
+
+/// Words in a snippet, and how many of them come before the first match.
+const SNIPPET_WORDS: usize = 16;
+const SNIPPET_WORDS_BEFORE: usize = 4;
+/// Characters kept after the last word at the end of a text.
+const SNIPPET_TAIL_CHARS: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchHit {
@@ -109,12 +124,67 @@ fn lex(query: &str) -> Vec<Item> {
     items
 }
 
-/// The FTS5 expression for `query`, or `None` when it has no term to search for.
-pub(crate) fn fts_query(query: &str) -> Option<String> {
+/// A query ready to run: the FTS5 expression, and the words a snippet highlights.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Parsed {
+    pub expr: String,
+    pub highlights: Vec<Pattern>,
+}
+
+/// One word to highlight, folded as the index folds words (lower case, no diacritics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pattern {
+    word: String,
+    prefix: bool,
+}
+
+impl Pattern {
+    fn new(word: &str, prefix: bool) -> Pattern {
+        Pattern { word: fold(word), prefix }
+    }
+
+    /// Whether `word` (one word of the text, as the tokenizer splits it) matches.
+    fn matches(&self, word: &str) -> bool {
+        if word.is_ascii() {
+            let n = self.word.len();
+            return if self.prefix {
+                word.len() >= n && word.as_bytes()[..n].eq_ignore_ascii_case(self.word.as_bytes())
+            } else {
+                word.eq_ignore_ascii_case(&self.word)
+            };
+        }
+        let folded = fold(word);
+        if self.prefix { folded.starts_with(&self.word) } else { folded == self.word }
+    }
+}
+
+/// Lower case without diacritics, like the index's `unicode61 remove_diacritics 2`.
+fn fold(word: &str) -> String {
+    word.nfd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
+}
+
+/// The words of `text` as the index's tokenizer splits them: runs of letters and digits.
+fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(move |w| {
+        // `split` yields subslices of `text`: their offset is their distance from its start.
+        (w.as_ptr() as usize - text.as_ptr() as usize, w)
+    })
+}
+
+/// Patterns for every word of `text`: exact, but the last one a prefix when `last_prefix`.
+fn word_patterns(text: &str, last_prefix: bool) -> Vec<Pattern> {
+    let all: Vec<&str> = words(text).map(|(_, w)| w).collect();
+    let last = all.len().saturating_sub(1);
+    all.iter().enumerate().map(|(i, w)| Pattern::new(w, last_prefix && i == last)).collect()
+}
+
+/// The query to run for what the user typed, or `None` when it has no term to search for.
+pub(crate) fn parse(query: &str) -> Option<Parsed> {
     let items: Vec<Item> = lex(query).into_iter().filter(Item::has_word_chars).collect();
     // Tell operators from words: an operator stands between two terms, and is not followed by
     // another operator word.
     let mut terms: Vec<(Op, String)> = Vec::new();
+    let mut highlights: Vec<Pattern> = Vec::new();
     let mut pending: Option<Op> = None;
     let stemmer = Stemmer::create(Algorithm::English);
     for (i, item) in items.iter().enumerate() {
@@ -130,7 +200,12 @@ pub(crate) fn fts_query(query: &str) -> Option<String> {
         if terms.len() == MAX_TERMS {
             break;
         }
-        terms.push((pending.take().unwrap_or(Op::And), render(item, &stemmer)));
+        let op = pending.take().unwrap_or(Op::And);
+        let (term, patterns) = render(item, &stemmer);
+        if op != Op::Not {
+            highlights.extend(patterns);
+        }
+        terms.push((op, term));
     }
     if terms.is_empty() {
         return None;
@@ -152,7 +227,7 @@ pub(crate) fn fts_query(query: &str) -> Option<String> {
     if !excluded.is_empty() {
         expr.push_str(&format!(" NOT ({})", excluded.join(" OR ")));
     }
-    Some(expr)
+    Some(Parsed { expr, highlights })
 }
 
 /// An FTS5 string: inside double quotes nothing is syntax, and FTS5 splits it into words with
@@ -161,34 +236,108 @@ fn quoted(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
-fn render(item: &Item, stemmer: &Stemmer) -> String {
+/// The FTS5 term for one item, and the words it makes a snippet highlight.
+fn render(item: &Item, stemmer: &Stemmer) -> (String, Vec<Pattern>) {
     match item {
-        Item::Phrase(text, star) => format!("{}{}", quoted(text), if *star { "*" } else { "" }),
+        Item::Phrase(text, star) => {
+            (format!("{}{}", quoted(text), if *star { "*" } else { "" }), word_patterns(text, *star))
+        }
         Item::Bare(text) => {
             let explicit_prefix = text.ends_with('*');
             // Punctuation at either end separates nothing: the tokenizer would drop it.
             let core = text.trim_matches(|c: char| !c.is_alphanumeric());
             if explicit_prefix {
-                return format!("{}*", quoted(core));
+                return (format!("{}*", quoted(core)), word_patterns(core, true));
             }
             let last_word = core.rsplit(|c: char| !c.is_alphanumeric()).next().unwrap_or(core);
             if last_word.chars().count() < 2 {
-                return quoted(core);
+                return (quoted(core), word_patterns(core, false));
             }
             if core.chars().count() >= 4 && core.chars().all(char::is_alphabetic) {
                 let lower = core.to_lowercase();
                 let stem = stemmer.stem(&lower);
                 if stem.chars().count() >= 3 && stem != lower {
                     return if lower.starts_with(stem.as_ref()) {
-                        format!("{}*", quoted(&stem))
+                        (format!("{}*", quoted(&stem)), vec![Pattern::new(&stem, true)])
                     } else {
-                        format!("({}* OR {}*)", quoted(&lower), quoted(&stem))
+                        (
+                            format!("({}* OR {}*)", quoted(&lower), quoted(&stem)),
+                            vec![Pattern::new(&lower, true), Pattern::new(&stem, true)],
+                        )
                     };
                 }
             }
-            format!("{}*", quoted(core))
+            (format!("{}*", quoted(core)), word_patterns(core, true))
         }
     }
+}
+
+/// The passage shown for a hit: about [`SNIPPET_WORDS`] words from `text` starting a little
+/// before the first highlighted word, each highlight wrapped in the hit markers, with `…`
+/// where text was left out (`more` says whether `text` is only the start of the message).
+/// Without a highlight in `text`, its first words.
+pub(crate) fn snippet(text: &str, highlights: &[Pattern], more: bool) -> String {
+    let is_match = |w: &str| highlights.iter().any(|p| p.matches(w));
+    let mut first_words: Vec<(usize, &str)> = Vec::with_capacity(SNIPPET_WORDS);
+    let mut before: std::collections::VecDeque<(usize, &str)> = std::collections::VecDeque::new();
+    let mut window: Vec<(usize, &str)> = Vec::new();
+    let mut seen = 0usize;
+    let mut rest = false;
+    for (offset, word) in words(text) {
+        if !window.is_empty() {
+            if window.len() == SNIPPET_WORDS {
+                rest = true;
+                break;
+            }
+            window.push((offset, word));
+            continue;
+        }
+        seen += 1;
+        if first_words.len() < SNIPPET_WORDS {
+            first_words.push((offset, word));
+        }
+        if is_match(word) {
+            window.extend(before.drain(..));
+            window.push((offset, word));
+            continue;
+        }
+        if before.len() == SNIPPET_WORDS_BEFORE {
+            before.pop_front();
+        }
+        before.push_back((offset, word));
+    }
+    if window.is_empty() {
+        rest = seen > first_words.len();
+        window = first_words;
+    }
+    let (Some(&(start, _)), Some(&(last, last_word))) = (window.first(), window.last()) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    if text[..start].chars().any(char::is_alphanumeric) {
+        out.push('…');
+    }
+    let mut at = start;
+    for (offset, word) in window {
+        out.push_str(&text[at..offset]);
+        if is_match(word) {
+            out.push(SearchHit::MARK_START);
+            out.push_str(word);
+            out.push(SearchHit::MARK_END);
+        } else {
+            out.push_str(word);
+        }
+        at = offset + word.len();
+    }
+    debug_assert_eq!(at, last + last_word.len());
+    if !rest {
+        // The text's end: keep its closing punctuation (within reason).
+        out.extend(text[at..].chars().take(SNIPPET_TAIL_CHARS));
+    }
+    if rest || more {
+        out.push('…');
+    }
+    out
 }
 
 impl Store {
@@ -215,12 +364,12 @@ impl Store {
     /// - A term with no letter or digit is ignored; a query with no term finds nothing. Only the
     ///   first 32 terms count.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError> {
-        let Some(expr) = fts_query(query) else {
+        let Some(parsed) = parse(query) else {
             return Ok(Vec::new());
         };
         let found = (|| -> rusqlite::Result<Vec<SearchHit>> {
-            let titles = self.title_hits(&expr, limit)?;
-            let messages = self.message_hits(&expr, limit)?;
+            let titles = self.title_hits(&parsed.expr, limit)?;
+            let messages = self.message_hits(&parsed, limit)?;
             let titles_kept = titles.len().min(limit - messages.len().min(limit / 2));
             let mut hits: Vec<SearchHit> = titles.into_iter().take(titles_kept).collect();
             hits.extend(messages.into_iter().take(limit - titles_kept));
@@ -257,46 +406,62 @@ impl Store {
         rows.collect()
     }
 
-    fn message_hits(&self, expr: &str, limit: usize) -> rusqlite::Result<Vec<SearchHit>> {
+    fn message_hits(&self, parsed: &Parsed, limit: usize) -> rusqlite::Result<Vec<SearchHit>> {
         let mut best = self.conn.prepare_cached(
             "SELECT id FROM (SELECT rowid AS id, rank FROM messages_fts WHERE messages_fts MATCH ?1
                              ORDER BY rowid DESC LIMIT ?3)
              ORDER BY rank LIMIT ?2",
         )?;
-        let ids: Vec<i64> =
-            best.query_map(params![expr, limit as i64, SEARCH_WINDOW], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        let (Some(&low), Some(&high)) = (ids.iter().min(), ids.iter().max()) else {
-            return Ok(Vec::new());
-        };
-        // Snippets for the best ids in one pass over the window's id range. Asking for each id
-        // alone would expand a prefix term (every word starting with "function"...) once per id;
-        // the `+` keeps SQLite from doing just that with the id list.
-        let mut snippets = self.conn.prepare_cached(
-            "SELECT m.conversation_id, c.title, m.id, m.role,
-                    snippet(messages_fts, 0, char(57344), char(57345), '…', 16), c.updated_at
-             FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
-             JOIN conversations c ON c.id = m.conversation_id
-             WHERE messages_fts MATCH ?1 AND messages_fts.rowid BETWEEN ?2 AND ?3
-               AND +messages_fts.rowid IN (SELECT value FROM json_each(?4))",
+        let ids: Vec<i64> = best
+            .query_map(params![parsed.expr, limit as i64, SEARCH_WINDOW], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        // The columns read here all come before `text` in the row, so a huge message costs no
+        // more than a small one; its text is then read only as far as a snippet needs.
+        let mut about = self.conn.prepare_cached(
+            "SELECT m.conversation_id, c.title, m.role, c.updated_at
+             FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?1",
         )?;
-        let wanted = format!("[{}]", ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
-        let mut hits = snippets
-            .query_map(params![expr, low, high, wanted], |r| {
-                Ok(SearchHit {
-                    conversation_id: r.get(0)?,
-                    title: r.get(1)?,
-                    matched_in: MatchedIn::Message { id: r.get(2)?, role: r.get(3)? },
-                    snippet: r.get(4)?,
-                    updated_at: r.get(5)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        let best_first = |hit: &SearchHit| match hit.matched_in {
-            MatchedIn::Message { id, .. } => ids.iter().position(|&i| i == id),
-            MatchedIn::Title => None,
-        };
-        hits.sort_by_key(best_first);
+        let mut hits = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some((conversation_id, title, role, updated_at)) =
+                about.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional()?
+            else {
+                continue;
+            };
+            let (start, more) = self.text_start(id, SNIPPET_SCAN_BYTES)?;
+            hits.push(SearchHit {
+                conversation_id,
+                title,
+                matched_in: MatchedIn::Message { id, role },
+                snippet: snippet(&start, &parsed.highlights, more),
+                updated_at,
+            });
+        }
         Ok(hits)
+    }
+
+    /// The first `max` bytes of message `id`'s text (cut back to a whole character), read
+    /// incrementally so the rest of a long text is never loaded, and whether there is more.
+    fn text_start(&self, id: i64, max: usize) -> rusqlite::Result<(String, bool)> {
+        let blob = self.conn.blob_open(MAIN_DB, c"messages", c"text", id, true)?;
+        let len = blob.len();
+        let mut bytes = Vec::with_capacity(len.min(max));
+        blob.take(max as u64).read_to_end(&mut bytes).map_err(|e| {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                Some(format!("reading a message failed: {e}")),
+            )
+        })?;
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let mut bytes = e.into_bytes();
+                bytes.truncate(valid);
+                String::from_utf8(bytes).unwrap_or_default()
+            }
+        };
+        Ok((text, len > max))
     }
 }
 
@@ -305,7 +470,41 @@ mod tests {
     use super::*;
 
     fn q(text: &str) -> Option<String> {
-        fts_query(text)
+        parse(text).map(|p| p.expr)
+    }
+
+    fn snip(query: &str, text: &str) -> String {
+        let marked = snippet(text, &parse(query).unwrap().highlights, false);
+        marked.replace(SearchHit::MARK_START, "[").replace(SearchHit::MARK_END, "]")
+    }
+
+    #[test]
+    fn a_snippet_highlights_what_the_query_matches_as_the_index_does() {
+        assert_eq!(
+            snip("migrating birds", "Birds migrate; the migration of birds."),
+            "[Birds] [migrate]; the [migration] of [birds]."
+        );
+        assert_eq!(snip("cafe", "Un café, CAFÉ et cafés."), "Un [café], [CAFÉ] et [cafés].");
+        assert_eq!(snip(r#""arctic tern""#, "An arctic tern, arctics."), "An [arctic] [tern], arctics.");
+        assert_eq!(snip("use-after-free", "a use after freedom"), "a [use] [after] [freedom]");
+        assert_eq!(snip("a", "a b ab"), "[a] b ab", "one letter is a whole word");
+        assert_eq!(snip("birds NOT wasps", "birds and wasps"), "[birds] and wasps", "excluded terms are not marked");
+    }
+
+    #[test]
+    fn a_snippet_is_a_window_around_the_first_match() {
+        let words: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();
+        let mut text = words.join(" ");
+        text.push_str(" target");
+        text.push_str(&format!(" {}", words.join(" ")));
+        let s = snip("target", &text);
+        assert_eq!(s, "…w96 w97 w98 w99 [target] w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 w10…");
+        assert_eq!(snip("target", "target at the start"), "[target] at the start");
+        assert_eq!(snip("nothing", "no match here"), "no match here", "without a match, the start");
+        let many = words.join(" ");
+        assert_eq!(snip("nothing", &many), format!("{}…", words[..16].join(" ")));
+        assert_eq!(snippet("", &parse("x").unwrap().highlights, true), "");
+        assert!(snippet("cut short", &parse("cut").unwrap().highlights, true).ends_with('…'), "more text follows");
     }
 
     #[test]

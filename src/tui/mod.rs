@@ -266,7 +266,8 @@ impl Runner {
                 let Some(store) = self.store() else { return };
                 tokio::spawn(async move {
                     let rows = if query.trim().is_empty() {
-                        store.call(|s| s.list_conversations(200, 0)).await.map(|list| {
+                        store.cancel_searches();
+                        store.read(|s| s.list_conversations(200, 0)).await.map(|list| {
                             list.into_iter()
                                 .map(|c| HistoryRow {
                                     conversation_id: c.id,
@@ -278,7 +279,7 @@ impl Runner {
                                 .collect()
                         })
                     } else {
-                        store.call(move |s| s.search(&query, 100)).await.map(|hits| {
+                        store.search(query, 100).await.map(|hits| {
                             let mut seen = std::collections::HashSet::new();
                             hits.into_iter()
                                 .filter(|h| seen.insert(h.conversation_id))
@@ -298,7 +299,7 @@ impl Runner {
             Command::Preview { id } => {
                 let Some(store) = self.store() else { return };
                 tokio::spawn(async move {
-                    if let Ok(messages) = store.call(move |s| s.active_path(id)).await {
+                    if let Ok(messages) = store.read(move |s| s.active_path(id)).await {
                         let _ = tx.send(AppEvent::Preview { id, messages });
                     }
                 });
@@ -306,7 +307,7 @@ impl Runner {
             Command::Open { id } => {
                 let Some(store) = self.store() else { return };
                 tokio::spawn(async move {
-                    let event = match store.call(move |s| Ok((s.conversation(id)?, s.active_path(id)?))).await {
+                    let event = match store.read(move |s| Ok((s.conversation(id)?, s.active_path(id)?))).await {
                         Ok((c, messages)) => {
                             AppEvent::Opened { id, title: c.title, model: c.model, system: c.system_prompt, messages }
                         }
