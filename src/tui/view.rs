@@ -222,6 +222,9 @@ fn snippet_line(snippet: &str, width: usize) -> Line<'static> {
     Line::from(spans)
 }
 
+/// How much of each message the history browser's preview lays out.
+const PREVIEW_BYTES: usize = 8 * 1024;
+
 fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let popup = centered(area, area.width.saturating_sub(4), area.height.saturating_sub(2));
     frame.render_widget(Clear, popup);
@@ -276,9 +279,12 @@ fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
             let (who, color) = if m.role == Role::User { ("you", Color::Green) } else { ("gemini", Color::Magenta) };
             preview.push(Line::styled(who, Style::default().fg(color).add_modifier(Modifier::BOLD)));
             let width = preview_area.width.saturating_sub(1);
+            // Twelve lines show at most a few kilobytes: a pasted 10 MB log is not wrapped
+            // whole on every frame.
+            let text = &m.text[..m.text.floor_char_boundary(PREVIEW_BYTES)];
             let body = match m.role {
-                Role::User => wrap_plain(&m.text, width, Style::default()),
-                Role::Model => super::markdown::render_markdown(&m.text, width),
+                Role::User => wrap_plain(text, width, Style::default()),
+                Role::Model => super::markdown::render_markdown(text, width),
             };
             preview.extend(body.into_iter().take(12));
         }
