@@ -281,7 +281,11 @@ fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
             let width = preview_area.width.saturating_sub(1);
             // Twelve lines show at most a few kilobytes: a pasted 10 MB log is not wrapped
             // whole on every frame.
-            let text = &m.text[..m.text.floor_char_boundary(PREVIEW_BYTES)];
+            let mut end = m.text.len().min(PREVIEW_BYTES);
+            while !m.text.is_char_boundary(end) {
+                end -= 1;
+            }
+            let text = &m.text[..end];
             let body = match m.role {
                 Role::User => wrap_plain(text, width, Style::default()),
                 Role::Model => super::markdown::render_markdown(text, width),
