@@ -289,3 +289,53 @@ fn regenerate_and_edit_branch_the_conversation_in_the_database() {
         .collect();
     assert!(statuses.iter().all(|s| s == "complete"), "{statuses:?}");
 }
+
+/// The audit's case: a 10 MB pasted log in the history, a search for one of its words in the
+/// history browser (Ctrl-R), then a new question. The search once ran for minutes on the one
+/// database thread, the question sat at "writing…" unsent and was lost at Ctrl-Q. Now the
+/// search runs on a reader connection with a bounded snippet and the question goes straight
+/// through.
+#[test]
+fn a_question_asked_after_searching_a_huge_message_is_answered_and_saved() {
+    if !have_tmux() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite3");
+    let bin = env!("CARGO_BIN_EXE_geminal");
+    let mut paste = Command::new(bin)
+        .args(["--demo", "--db", &db.to_string_lossy(), "ask", "summarize this log"])
+        .env("HOME", dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = "lorem ipsum dolor sit amet ".repeat(400_000);
+    std::io::Write::write_all(&mut paste.stdin.take().unwrap(), log.as_bytes()).unwrap();
+    assert!(paste.wait().unwrap().success(), "the 10 MB prompt is saved");
+
+    let tmux = Tmux { session: format!("geminal-huge-{}", std::process::id()) };
+    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "110", "-y", "40", "bash", "--norc", "--noprofile"]);
+    tmux.text(&format!(
+        "HOME={home} {bin} --demo --db {db}; echo GEMINAL-EXITED-$?",
+        home = dir.path().display(),
+        db = db.display(),
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
+    tmux.keys(&["C-r"]);
+    tmux.text("lorem");
+    tmux.wait_for(|s| s.contains("search: lorem") && s.contains("lorem ipsum dolor sit amet"), "the search's hit");
+    tmux.keys(&["Escape"]);
+    tmux.text("what is a monad?");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("what is a monad?") && !s.contains("writing…"), "the answer to start");
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let saved: i64 =
+        conn.query_row("SELECT count(*) FROM messages WHERE text = 'what is a monad?'", [], |r| r.get(0)).unwrap();
+    assert_eq!(saved, 1, "the question asked after the search is saved");
+}
