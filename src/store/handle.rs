@@ -137,7 +137,8 @@ impl StoreHandle {
     /// thread itself, by a job holding a handle: then the thread ends on its own).
     pub fn spawn(store: Store) -> Result<StoreHandle, StoreError> {
         let path = store.path().to_owned();
-        let reader = match store.open_reader()? {
+        // Without a reader (it could not be opened), reads share the writer's thread as before.
+        let reader = match store.open_reader().ok().flatten() {
             Some(reading) => {
                 let interrupt = reading.connection().get_interrupt_handle();
                 let thread = StoreThread::start("geminal-store-read", reading)?;
