@@ -172,6 +172,36 @@ fn an_unreachable_server_is_a_network_error() {
     run.assert_failed(7, "Could not reach Gemini (connection refused)");
 }
 
+/// Each stderr line starts with "geminal: " and its parentheses close, in order.
+#[track_caller]
+fn assert_well_formed_lines(run: &Run) {
+    for line in run.stderr.lines() {
+        assert!(line.starts_with("geminal: "), "{run:?}");
+        let mut depth = 0i32;
+        for c in line.chars() {
+            depth += i32::from(c == '(') - i32::from(c == ')');
+            assert!(depth >= 0, "{line}");
+        }
+        assert_eq!(depth, 0, "unbalanced: {line}");
+    }
+}
+
+#[test]
+fn retry_notices_for_network_failures_are_whole_lines() {
+    let env = Env::new(Behavior::default());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let refused = format!("http://127.0.0.1:{port}");
+    for (base_url, needle) in [(refused.as_str(), "connection refused"), ("http://nonexistent.invalid", "")] {
+        let run = env.run(&["ask", "--retries", "1", "--base-url", base_url, "hi"]);
+        assert_eq!(run.code, 7, "{run:?}");
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "a notice, then the error: {run:?}");
+        assert!(lines[0].starts_with("geminal: Could not reach Gemini (") && lines[0].contains(needle), "{run:?}");
+        assert!(lines[0].ends_with("(attempt 2 of 2)."), "{run:?}");
+        assert_well_formed_lines(&run);
+    }
+}
+
 #[test]
 fn usage_errors_exit_2_and_bad_config_exits_3() {
     let env = Env::new(Behavior::default());

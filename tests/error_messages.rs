@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use geminal::chat::Notice;
 use geminal::config::ConfigError;
 use geminal::gemini::{ApiError, StopReason, TimeoutPhase};
 
@@ -45,6 +46,20 @@ fn api_error_messages() {
         assert!(text.contains(':'), "says what failed, then what to do: {text}");
     }
     let text: Vec<String> = errors.iter().map(|e| format!("{:<17} {e}", e.kind().as_str())).collect();
+    insta::assert_snapshot!(text.join("\n"));
+}
+
+#[test]
+fn retry_notices_are_one_well_formed_line_each() {
+    let mut text = Vec::new();
+    for reason in all_api_errors() {
+        let notice = Notice::Retrying { attempt: 2, of: 5, after: Duration::from_millis(800), reason };
+        let line = notice.to_string();
+        let opened = line.matches('(').count();
+        assert_eq!(opened, line.matches(')').count(), "{line}");
+        assert!(!line.contains('\n') && line.ends_with("(attempt 2 of 5).") && line.len() < 240, "{line}");
+        text.push(line);
+    }
     insta::assert_snapshot!(text.join("\n"));
 }
 
