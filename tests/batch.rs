@@ -37,7 +37,7 @@ fn every_prompt_gets_one_json_line_and_a_failure_stops_nothing() {
     prompts.push("".into());
     let file = write_prompts(&env, "p.txt", &prompts);
     let run = env.run(&["batch", &file, "-j", "4"]);
-    assert_eq!(run.code, 1, "some failed: {run:?}");
+    assert_eq!(run.code, 10, "some failed has its own code: {run:?}");
     let out = lines(&run.stdout);
     assert_eq!(out.len(), 14, "{run:?}");
     let by_id: HashMap<String, &serde_json::Value> =

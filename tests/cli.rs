@@ -203,6 +203,21 @@ fn retry_notices_for_network_failures_are_whole_lines() {
 }
 
 #[test]
+fn a_malformed_base_url_is_a_configuration_error_naming_its_source() {
+    let env = Env::new(Behavior::default());
+    for bad in ["not a url", "ftp://x", "http://"] {
+        let run = env.run(&["ask", "--base-url", bad, "hi"]);
+        run.assert_failed(3, "--base-url");
+        assert!(!run.stderr.contains("network"), "{run:?}");
+    }
+    let run = finish(env.command(&["ask", "hi"]).env("GOOGLE_GEMINI_BASE_URL", "ftp://x"));
+    run.assert_failed(3, "from GOOGLE_GEMINI_BASE_URL");
+    let batch = finish(env.command(&["batch", "-"]).env("GOOGLE_GEMINI_BASE_URL", "localhost:8080"));
+    batch.assert_failed(3, "GOOGLE_GEMINI_BASE_URL");
+    assert!(env.fake.requests().is_empty());
+}
+
+#[test]
 fn usage_errors_exit_2_and_bad_config_exits_3() {
     let env = Env::new(Behavior::default());
     env.run(&["ask", "   "]).assert_failed(2, "empty");

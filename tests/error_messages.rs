@@ -75,6 +75,11 @@ fn config_error_messages() {
         ConfigError::KeyFileTooOpen { path: "config.toml".into() },
         ConfigError::BadDuration { name: "idle_timeout_secs".into(), value: "-1".into() },
         ConfigError::BadCacheTtl { value: "tomorrow".into() },
+        ConfigError::BadBaseUrl {
+            value: "ftp://x".into(),
+            source_name: "--base-url".into(),
+            reason: "is not an http(s) address".into(),
+        },
     ];
     let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
     insta::assert_snapshot!(text.join("\n"));

@@ -251,7 +251,7 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
     }
     if counts.failed + counts.bad_input > 0 {
         return Err(Failure::new(
-            exit::FAILURE,
+            exit::SOME_FAILED,
             "Some prompts failed: see the error field of their lines; rerun with --resume to retry them.",
         ));
     }

@@ -17,6 +17,8 @@ pub const RATE_LIMIT: u8 = 6;
 pub const UNAVAILABLE: u8 = 7;
 pub const REFUSED: u8 = 8;
 pub const STORAGE: u8 = 9;
+/// `batch` answered some prompts but not all: the lines with an `error` say which.
+pub const SOME_FAILED: u8 = 10;
 pub const INTERRUPTED: u8 = 130;
 
 pub fn code_for(kind: ErrorKind) -> u8 {
