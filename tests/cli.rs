@@ -218,6 +218,17 @@ fn a_malformed_base_url_is_a_configuration_error_naming_its_source() {
 }
 
 #[test]
+fn history_with_n_0_lists_nothing_and_does_not_claim_the_history_is_empty() {
+    let env = Env::new(Behavior::text("an answer"));
+    assert_eq!(env.run(&["ask", "birds"]).code, 0);
+    for args in [&["history", "-n", "0"][..], &["history", "search", "-n", "0", "birds"]] {
+        let run = env.run(args);
+        assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (0, "", ""), "{args:?}: {run:?}");
+    }
+    assert!(env.run(&["history", "-n", "1"]).stdout.contains("birds"));
+}
+
+#[test]
 fn usage_errors_exit_2_and_bad_config_exits_3() {
     let env = Env::new(Behavior::default());
     env.run(&["ask", "   "]).assert_failed(2, "empty");

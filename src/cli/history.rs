@@ -18,7 +18,7 @@ use crate::store::{Conversation, MatchedIn, MessageStatus, SearchHit, StoreHandl
 pub struct HistoryArgs {
     #[command(subcommand)]
     pub command: Option<HistoryCommand>,
-    /// How many conversations to list.
+    /// How many conversations to list (0 lists none).
     #[arg(short = 'n', long, default_value_t = 20)]
     pub limit: usize,
 }
@@ -79,6 +79,10 @@ pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<u8, Failure>
 }
 
 async fn list(store: &StoreHandle, limit: usize) -> Result<String, Failure> {
+    // `-n 0` asks for no rows, as `head -n 0` does: nothing, not "no conversations yet".
+    if limit == 0 {
+        return Ok(String::new());
+    }
     let rows = store.call(move |s| s.list_conversations(limit, 0)).await?;
     if rows.is_empty() {
         return Ok("No saved conversations yet: `geminal ask \"...\"` starts one.\n".to_owned());
@@ -99,6 +103,9 @@ async fn list(store: &StoreHandle, limit: usize) -> Result<String, Failure> {
 }
 
 async fn search(store: &StoreHandle, query: &str, limit: usize) -> Result<String, Failure> {
+    if limit == 0 {
+        return Ok(String::new());
+    }
     let owned = query.to_owned();
     let hits = store.call(move |s| s.search(&owned, limit)).await?;
     if hits.is_empty() {
