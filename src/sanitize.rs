@@ -3,6 +3,12 @@
 //! becomes a visible stand-in, so nothing can move the cursor, set the title, write the
 //! clipboard or hide text. Only `\n` and `\t` pass through. Stored text stays raw; this runs
 //! at display time, in every output path.
+//!
+//! Carriage returns follow one rule everywhere, in answers and prompts, on stdout and in the
+//! full-screen interface: `\r\n` is a line ending and becomes `\n`; a lone `\r` (which would send
+//! the cursor back so later text overwrites earlier text) is shown as `␍`. It is not taken as a
+//! line break, since that would hide that the text held one. Markdown rendering runs
+//! [`carriage_returns`] before parsing, because a markdown parser reads a lone `\r` as a line end.
 
 use std::borrow::Cow;
 
@@ -44,6 +50,15 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
     let mut out = s.push(text);
     out.push_str(&s.finish());
     Cow::Owned(out)
+}
+
+/// Applies the carriage-return rule alone (`\r\n` → `\n`, lone `\r` → `␍`) and leaves every
+/// other character as it is: for text that is parsed (markdown) before it is sanitized.
+pub fn carriage_returns(text: &str) -> Cow<'_, str> {
+    if !text.contains('\r') {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.replace("\r\n", "\n").replace('\r', "␍"))
 }
 
 /// Sanitizes text that arrives in pieces. Stateless per character except for `\r\n`, which may
@@ -139,6 +154,15 @@ mod tests {
         out += &s.push("c\r");
         out += &s.finish();
         assert_eq!(out, "a\nb␍c␍");
+    }
+
+    #[test]
+    fn a_lone_cr_is_shown_the_same_by_every_function() {
+        let text = "over\rwrite\r\nnext\r";
+        assert_eq!(sanitize(text), "over␍write\nnext␍");
+        assert_eq!(carriage_returns(text), "over␍write\nnext␍");
+        assert_eq!(sanitize(&carriage_returns(text)), sanitize(text), "the two compose");
+        assert_eq!(one_line(text, 80), "over␍write next␍");
     }
 
     #[test]
