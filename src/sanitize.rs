@@ -61,6 +61,32 @@ pub fn carriage_returns(text: &str) -> Cow<'_, str> {
     Cow::Owned(text.replace("\r\n", "\n").replace('\r', "␍"))
 }
 
+/// JSON text made safe for a terminal with the data unchanged: every character [`sanitize`]
+/// would replace is written as a `\uXXXX` escape (a surrogate pair above U+FFFF), so the text
+/// is still valid JSON and parses to the same value. `json` must be JSON text as serde_json
+/// writes it: outside strings it holds only ASCII punctuation, letters, digits, spaces and
+/// newlines, none of which is escaped, and inside strings serde_json has already escaped C0
+/// controls. Used for every JSON that geminal writes to a terminal; a file or pipe gets the
+/// text as serde_json wrote it.
+pub fn json_for_terminal(json: &str) -> Cow<'_, str> {
+    if json.chars().all(is_safe) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if is_safe(c) {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                use std::fmt::Write;
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Sanitizes text that arrives in pieces. Stateless per character except for `\r\n`, which may
 /// be split across pieces, so an escape sequence can never be reassembled across chunks.
 #[derive(Debug, Default, Clone)]
@@ -163,6 +189,16 @@ mod tests {
         assert_eq!(carriage_returns(text), "over␍write\nnext␍");
         assert_eq!(sanitize(&carriage_returns(text)), sanitize(text), "the two compose");
         assert_eq!(one_line(text, 80), "over␍write next␍");
+    }
+
+    #[test]
+    fn json_for_a_terminal_escapes_what_sanitize_replaces_and_keeps_the_data() {
+        let value = serde_json::json!({"t": "a\u{202e}b\u{1b}c\u{9b}d\u{7f}e\u{2028} 世界 🦀 \u{e0041}"});
+        let text = serde_json::to_string(&value).unwrap();
+        let shown = json_for_terminal(&text);
+        assert_eq!(shown, r#"{"t":"a\u202eb\u001bc\u009bd\u007fe\u2028 世界 🦀 \udb40\udc41"}"#);
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&shown).unwrap(), value);
+        assert!(matches!(json_for_terminal("{\"a\": [1, \"x\"]}\n"), Cow::Borrowed(_)));
     }
 
     #[test]

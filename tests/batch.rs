@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::process::{Env, wait_bounded};
-use geminal::gemini::fake::{Behavior, Fault};
+use geminal::gemini::fake::{Answer, Behavior, Fault};
 
 fn lines(text: &str) -> Vec<serde_json::Value> {
     text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
@@ -139,4 +139,35 @@ fn a_first_ctrl_c_lets_running_prompts_finish_and_keeps_their_lines() {
     assert_eq!(out.len(), 3, "the three running prompts finished: {run:?}");
     assert!(out.iter().all(|v| v["answer"] == "done"));
     assert!(run.stderr.contains("--resume"), "{run:?}");
+}
+
+/// What no JSON line may carry raw to a terminal.
+const UNSAFE: [char; 10] =
+    ['\u{1b}', '\u{9b}', '\u{9d}', '\u{85}', '\u{202e}', '\u{2066}', '\u{200b}', '\u{feff}', '\u{2028}', '\u{7}'];
+
+#[test]
+fn json_lines_on_a_terminal_escape_hostile_text_and_a_pipe_gets_it_raw() {
+    let env = Env::new(Behavior::default().with_answer(Answer::Hostile));
+    let prompt = "look\u{9b}31m \u{202e}txt \u{2066}x\u{2069} zero\u{200b}w \u{feff}bom \u{2028}ls \u{85}nel";
+    let input = serde_json::json!({ "id": "h", "prompt": prompt }).to_string();
+    let file = write_prompts(&env, "hostile.jsonl", &[input]);
+
+    let piped = env.run(&["batch", &file, "--no-cache"]);
+    assert_eq!(piped.code, 0, "{piped:?}");
+    let raw = lines(&piped.stdout);
+    assert_eq!((raw.len(), raw[0]["prompt"].as_str()), (1, Some(prompt)), "{piped:?}");
+    assert!(piped.stdout.contains('\u{9b}') && piped.stdout.contains('\u{202e}'), "a pipe gets the exact text");
+
+    let Some(shown) = env.run_in_terminal(&["batch", &file, "--no-cache"]) else { return };
+    assert_eq!(shown.code, 0, "{shown:?}");
+    for bad in UNSAFE {
+        assert!(!shown.stdout.contains(bad), "{bad:?} reached the terminal: {shown:?}");
+    }
+    let on_terminal: Vec<serde_json::Value> =
+        shown.stdout.lines().map(|l| serde_json::from_str(l.trim_end_matches('\r')).unwrap()).collect();
+    assert_eq!(on_terminal.len(), 1, "{shown:?}");
+    for field in ["prompt", "answer"] {
+        assert_eq!(on_terminal[0][field], raw[0][field], "the same data once parsed: {field}");
+    }
+    assert!(shown.stdout.contains(r"\u009b") && shown.stdout.contains(r"\u202e"), "{shown:?}");
 }

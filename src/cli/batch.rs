@@ -135,6 +135,8 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
         }
         None => Box::new(std::io::stdout()),
     };
+    // JSON lines on a terminal have their unsafe characters escaped; a file or pipe gets them raw.
+    let to_terminal = args.resume.is_none() && std::io::stdout().is_terminal();
     let total = if args.input.as_os_str() == "-" { None } else { count_lines(&args.input) };
     let progress = progress_bar(total);
     let started = Instant::now();
@@ -202,8 +204,7 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
         }
         progress.inc(1);
         if write_error.is_none() {
-            let mut text = line.to_string();
-            text.push('\n');
+            let text = output_line(&line, to_terminal);
             if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
                 write_error = Some(e);
                 stop_reading.cancel();
@@ -291,6 +292,14 @@ async fn answer(session: &ChatSession, config: &Config, p: Prompt) -> Option<ser
     }
 }
 
+/// One line of output: the JSON object, escaped for a terminal (the same data once parsed), and
+/// a newline.
+fn output_line(value: &serde_json::Value, to_terminal: bool) -> String {
+    let mut text = super::output::json_for(&value.to_string(), to_terminal).into_owned();
+    text.push('\n');
+    text
+}
+
 fn error_line(p: &Prompt, model: Option<&str>, message: &str, kind: &str, started: Instant) -> serde_json::Value {
     serde_json::json!({
         "id": p.id, "prompt": p.prompt, "answer": null, "model": model, "prompt_tokens": null, "output_tokens": null,
@@ -369,6 +378,52 @@ fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Code points a terminal must never receive raw inside JSON text.
+    fn forbidden(c: char) -> bool {
+        matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            || matches!(c, '\u{200b}' | '\u{2060}'..='\u{2064}' | '\u{feff}' | '\u{2028}' | '\u{2029}' | '\u{00ad}')
+    }
+
+    /// Text biased towards what attacks a terminal: C0, C1, bidi, zero-width, BOM, line and
+    /// paragraph separators, escape sequences, mixed with ordinary and wide characters.
+    fn hostile_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            3 => any::<char>().prop_map(String::from),
+            2 => (0u32..0x20).prop_map(|c| char::from_u32(c).unwrap().to_string()),
+            2 => (0x7fu32..0xa0).prop_map(|c| char::from_u32(c).unwrap().to_string()),
+            2 => prop::sample::select(vec![
+                '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}',
+                '\u{2069}', '\u{200e}', '\u{200f}', '\u{061c}', '\u{200b}', '\u{200c}', '\u{200d}', '\u{2060}',
+                '\u{feff}', '\u{2028}', '\u{2029}', '\u{00ad}', '\u{e0041}',
+            ])
+            .prop_map(String::from),
+            2 => prop::sample::select(vec!["\x1b[2J", "\x1b]52;c;aGk=\x07", "\u{9b}31m", "\u{9d}0;t\x1b\\", "\r\n", "\\u001b"])
+                .prop_map(str::to_owned),
+            1 => "[a-z 世界🦀\"\\\\]{1,8}",
+        ];
+        prop::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn a_line_for_a_terminal_holds_no_unsafe_code_point_and_parses_back(prompt in hostile_text(), answer in hostile_text()) {
+            let value = serde_json::json!({ "id": "1", "prompt": prompt, "answer": answer, "error": null });
+            let line = output_line(&value, true);
+            let body = line.strip_suffix('\n').expect("one line, ended by a newline");
+            prop_assert!(!body.chars().any(forbidden), "{body:?}");
+            let back: serde_json::Value = serde_json::from_str(body).unwrap();
+            prop_assert_eq!(back, value);
+        }
+
+        #[test]
+        fn a_line_for_a_file_is_exactly_what_serde_json_wrote(answer in hostile_text()) {
+            let value = serde_json::json!({ "answer": answer });
+            prop_assert_eq!(output_line(&value, false), format!("{value}\n"));
+        }
+    }
 
     #[test]
     fn input_lines_are_text_or_json() {

@@ -217,23 +217,6 @@ fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage]) -> 
     text
 }
 
-/// Escapes, inside JSON text, the characters a terminal must not receive raw (bidi overrides,
-/// zero-width...). serde_json already escapes control characters; the data stays exact.
-fn json_for_terminal(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if sanitize(c.encode_utf8(&mut [0; 4])).chars().count() == 1 {
-            out.push(c);
-        } else {
-            let mut units = [0u16; 2];
-            for unit in c.encode_utf16(&mut units) {
-                out.push_str(&format!("\\u{unit:04x}"));
-            }
-        }
-    }
-    out
-}
-
 async fn export(
     store: &StoreHandle,
     id: i64,
@@ -253,10 +236,11 @@ async fn export(
                 format!("Could not write {} ({}): check the path and free space.", path.display(), e.kind()),
             )
         })?,
+        // Stdout gets it made safe even on a pipe (like Markdown); JSON keeps the exact data.
         None => {
             let shown = match format {
-                ExportFormat::Md => sanitize(&text).into_owned(),
-                ExportFormat::Json => json_for_terminal(&text),
+                ExportFormat::Md => sanitize(&text),
+                ExportFormat::Json => output::json_for(&text, true),
             };
             let _ = output::write_flush(&mut std::io::stdout(), shown.as_bytes());
         }
@@ -291,9 +275,10 @@ mod tests {
     #[test]
     fn json_for_a_terminal_escapes_bidi_and_keeps_the_data() {
         let text = serde_json::to_string(&serde_json::json!({"t": "a\u{202e}b\u{1b}c 世界 🦀"})).unwrap();
-        let shown = json_for_terminal(&text);
+        let shown = output::json_for(&text, true);
         assert!(!shown.contains('\u{202e}') && !shown.contains('\u{1b}'));
         let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
         assert_eq!(back["t"], "a\u{202e}b\u{1b}c 世界 🦀");
+        assert_eq!(output::json_for(&text, false), text, "a pipe gets the exact text");
     }
 }
