@@ -229,6 +229,28 @@ fn history_with_n_0_lists_nothing_and_does_not_claim_the_history_is_empty() {
 }
 
 #[test]
+fn ask_no_save_needs_no_database_and_writes_nothing_to_the_cache() {
+    let env = Env::new(Behavior::text("an answer"));
+    let nowhere = "/proc/geminal-nope/h.sqlite3";
+    let run = env.run(&["--db", nowhere, "ask", "--no-save", "hi"]);
+    assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (0, "an answer\n", ""), "{run:?}");
+    let demo = finish(env.command(&["--demo", "--db", nowhere, "ask", "--no-save", "hi"]).env_remove("GEMINI_API_KEY"));
+    assert_eq!(demo.code, 0, "{demo:?}");
+    assert_eq!(env.run(&["--db", nowhere, "ask", "hi"]).code, 9, "saving needs the database");
+    assert_eq!(env.run(&["--db", nowhere, "ask", "--no-save", "-c", "hi"]).code, 9, "so does continuing");
+    assert_eq!(env.run_with_stdin(&["--db", nowhere, "batch", "-", "--no-save"], "one\n").code, 0);
+
+    // With a database: a cached answer is used, but an unsaved answer is not cached.
+    assert_eq!(env.run(&["ask", "cached question"]).code, 0);
+    let before = env.fake.requests().len();
+    assert_eq!(env.run(&["ask", "--no-save", "cached question"]).stdout, "an answer\n");
+    assert_eq!(env.fake.requests().len(), before, "answered from the cache");
+    assert_eq!(env.run(&["ask", "--no-save", "private question"]).code, 0);
+    assert_eq!(env.run(&["ask", "private question"]).code, 0);
+    assert_eq!(env.fake.requests().len(), before + 2, "the unsaved answer was not cached");
+}
+
+#[test]
 fn usage_errors_exit_2_and_bad_config_exits_3() {
     let env = Env::new(Behavior::default());
     env.run(&["ask", "   "]).assert_failed(2, "empty");

@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use super::exit::{self, Failure};
-use super::{GlobalArgs, open_session};
+use super::{GlobalArgs, HistoryUse, open_session};
 use crate::chat::{ChatSession, Notice, Outcome, Shown, Target, TurnEvent};
 use crate::config::Config;
 use crate::sanitize::one_line;
@@ -32,7 +32,8 @@ pub struct BatchArgs {
     /// Append to this JSONL file (instead of stdout), skipping ids it already answers.
     #[arg(long, value_name = "OUT")]
     pub resume: Option<PathBuf>,
-    /// Do not save the prompts and answers in the history.
+    /// Do not save the prompts and answers (in the history or the cache); no writable history
+    /// database is needed. A cached answer is still used when the database opens.
     #[arg(long)]
     pub no_save: bool,
     /// Ask Gemini even for answers in the cache.
@@ -112,7 +113,8 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
     let mut global_overrides = super::GlobalArgs { ..global.clone() };
     global_overrides.max_concurrent = Some(jobs);
     global_overrides.rpm = args.rpm.or(global.rpm);
-    let (conn, session) = open_session(&global_overrides, None, args.no_cache, args.no_save).await?;
+    let history = if args.no_save { HistoryUse::Optional } else { HistoryUse::Save };
+    let (conn, session) = open_session(&global_overrides, None, args.no_cache, history).await?;
     let config = conn.config.clone();
     let skip = match &args.resume {
         Some(path) => answered_ids(path)?,

@@ -8,13 +8,13 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::exit::{self, Failure};
 use super::output::{self, AnswerPrinter, Delivery};
-use super::{GlobalArgs, open_session};
+use super::{GlobalArgs, HistoryUse, open_session};
 use crate::chat::{Outcome, Target, TurnEvent};
 
 const HELP: &str = "Type a question and press Enter. /new starts a new conversation, /quit (or Ctrl-D) leaves; Ctrl-C stops an answer.";
 
 pub async fn run(global: &GlobalArgs) -> Result<u8, Failure> {
-    let (conn, session) = open_session(global, None, false, false).await?;
+    let (conn, session) = open_session(global, None, false, HistoryUse::Save).await?;
     let config = &conn.config;
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     if interactive {

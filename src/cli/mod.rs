@@ -161,24 +161,40 @@ pub async fn open_store(config: &Config) -> Result<StoreHandle, Failure> {
     Ok(StoreHandle::spawn(store)?)
 }
 
+/// What a command needs of the history database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryUse {
+    /// Every turn is saved: the database must open.
+    Save,
+    /// Nothing is saved, but a saved conversation is continued: the database must open.
+    ReadOnly,
+    /// Nothing is saved or read (`--no-save` on a new conversation): the database serves only
+    /// as the answer cache, read and never written, when it opens, and is skipped when it does not.
+    Optional,
+}
+
 /// A client plus the history and cache behind it: what every command that asks needs.
 pub async fn open_session(
     global: &GlobalArgs,
     total_timeout: Option<Duration>,
     no_cache: bool,
-    no_save: bool,
+    history: HistoryUse,
 ) -> Result<(Connection, ChatSession), Failure> {
     let conn = connect(global, total_timeout).await?;
-    let store = open_store(&conn.config).await?;
+    let store = match open_store(&conn.config).await {
+        Ok(store) => Some(store),
+        Err(_) if history == HistoryUse::Optional => None,
+        Err(failure) => return Err(failure),
+    };
     let options = ChatOptions {
         use_cache: conn.config.cache && !no_cache,
-        save: !no_save,
+        save: history == HistoryUse::Save,
         cache_max_entries: conn.config.cache_max_entries,
         cache_namespace: conn.config.cache_namespace(),
         cache_ttl: conn.config.cache_ttl,
     };
     let engine = Engine::new(conn.client.clone(), conn.config.engine_config());
-    let session = ChatSession::new(engine, Some(store), options);
+    let session = ChatSession::new(engine, store, options);
     Ok((conn, session))
 }
 
@@ -188,7 +204,7 @@ async fn full_screen_or_line_chat(global: &GlobalArgs) -> Result<u8, Failure> {
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
         return line_chat::run(global).await;
     }
-    let (conn, session) = open_session(global, None, false, false).await?;
+    let (conn, session) = open_session(global, None, false, HistoryUse::Save).await?;
     let config = &conn.config;
     crate::tui::run(session, &config.model, config.system_prompt.clone(), config.demo)
         .await
