@@ -141,6 +141,29 @@ fn a_first_ctrl_c_lets_running_prompts_finish_and_keeps_their_lines() {
     assert!(run.stderr.contains("--resume"), "{run:?}");
 }
 
+#[test]
+fn sigterm_and_sighup_stop_batch_at_once_keeping_what_is_saved() {
+    for (signal, code) in [("TERM", 143), ("HUP", 129)] {
+        let env = Env::new(Behavior::text("done").with_chunks(4).with_chunk_delay(Duration::from_millis(400)));
+        let prompts: Vec<String> = (1..=20).map(|i| format!("q{i}")).collect();
+        let file = write_prompts(&env, "p.txt", &prompts);
+        let child =
+            env.command(&["batch", &file, "-j", "3"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+        let started = Instant::now();
+        let run = wait_bounded(child);
+        assert!(started.elapsed() < Duration::from_secs(2), "{run:?}");
+        assert_eq!(run.code, code, "{run:?}");
+        assert!(lines(&run.stdout).is_empty(), "running prompts were cancelled, not finished: {run:?}");
+        let last = run.stderr.lines().last().unwrap_or_default();
+        assert!(last.starts_with(&format!("geminal: Stopped by SIG{signal}")) && last.contains("--resume"), "{run:?}");
+        let export = env.run(&["history", "export", "1", "--format", "json"]);
+        let json: serde_json::Value = serde_json::from_str(&export.stdout).unwrap();
+        assert_eq!(json["messages"][1]["status"], "interrupted", "{export:?}");
+    }
+}
+
 /// What no JSON line may carry raw to a terminal.
 const UNSAFE: [char; 10] =
     ['\u{1b}', '\u{9b}', '\u{9d}', '\u{85}', '\u{202e}', '\u{2066}', '\u{200b}', '\u{feff}', '\u{2028}', '\u{7}'];

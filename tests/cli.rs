@@ -392,13 +392,18 @@ fn demo_mode_needs_no_key_and_no_network() {
 /// Starts `geminal ARGS`, waits until the fake has received its request and sent a few chunks,
 /// then sends SIGINT (as Ctrl-C does) and collects the run.
 fn interrupt_mid_answer(env: &Env, args: &[&str]) -> Run {
+    signal_mid_answer(env, args, "INT")
+}
+
+/// As [`interrupt_mid_answer`], with signal `signal` ("TERM", "HUP"...).
+fn signal_mid_answer(env: &Env, args: &[&str], signal: &str) -> Run {
     let child = env.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while env.fake.requests().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let started = Instant::now();
     let run = wait_bounded(child);
@@ -426,6 +431,67 @@ fn ctrl_c_stops_the_stream_and_closes_the_connection() {
         .query_row("SELECT text FROM messages WHERE role = 'model'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(format!("{saved}\n"), run.stdout, "stdout holds exactly what was saved");
+}
+
+/// The saved answer of conversation 1: its text and status, read through `history export`.
+fn saved_answer(env: &Env) -> (String, String) {
+    let export = env.run(&["history", "export", "1", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&export.stdout).unwrap_or_else(|_| panic!("{export:?}"));
+    let answer = &json["messages"][1];
+    (answer["text"].as_str().unwrap().to_owned(), answer["status"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn sigterm_and_sighup_stop_ask_like_ctrl_c_with_their_own_codes() {
+    for (signal, code) in [("TERM", 143), ("HUP", 129)] {
+        let env = Env::new(
+            Behavior::text("abcdefghijklmnopqrst").with_chunks(20).with_chunk_delay(Duration::from_millis(200)),
+        );
+        let run = signal_mid_answer(&env, &["ask", "hi"], signal);
+        run.assert_failed(code, &format!("Stopped by SIG{signal}: the answer was interrupted and saved"));
+        let (text, status) = saved_answer(&env);
+        assert_eq!(status, "interrupted", "SIG{signal}");
+        assert!(!text.is_empty() && format!("{text}\n") == run.stdout, "stdout holds what was saved: {run:?}");
+    }
+}
+
+#[test]
+fn sigterm_ends_the_line_chat_with_the_answer_saved_and_sighup_at_the_prompt_exits_129() {
+    let env =
+        Env::new(Behavior::text("abcdefghijklmnopqrst").with_chunks(20).with_chunk_delay(Duration::from_millis(200)));
+    let start = || {
+        let mut child =
+            env.command(&[]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        (child, stdin)
+    };
+    let (child, mut stdin) = start();
+    std::io::Write::write_all(&mut stdin, b"first question\n").unwrap();
+    let run = signal_mid_answer_of(&env, child, "TERM");
+    drop(stdin);
+    run.assert_failed(143, "Stopped by SIGTERM");
+    assert_eq!(saved_answer(&env).1, "interrupted");
+
+    let (child, stdin) = start();
+    std::thread::sleep(Duration::from_millis(500));
+    Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap();
+    let run = wait_bounded(child);
+    drop(stdin);
+    assert_eq!((run.code, run.stderr.as_str()), (129, ""), "{run:?}");
+}
+
+/// Waits for the fake's first request and a few chunks, then sends `signal` to `child`.
+fn signal_mid_answer_of(env: &Env, child: std::process::Child, signal: &str) -> Run {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.fake.requests().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+    let started = Instant::now();
+    let run = wait_bounded(child);
+    assert!(started.elapsed() < Duration::from_secs(2), "{run:?}");
+    run
 }
 
 #[test]

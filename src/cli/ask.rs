@@ -9,6 +9,7 @@ use clap::Args;
 
 use super::exit::{self, Failure};
 use super::output::{AnswerPrinter, Delivery};
+use super::signals::{Signals, Stop, stopped_answer};
 use super::{GlobalArgs, HistoryUse, open_session};
 use crate::chat::{Outcome, Target, TurnEvent};
 use crate::config::parse_seconds;
@@ -99,6 +100,8 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
         (true, Target::New) => HistoryUse::Optional,
         (true, _) => HistoryUse::ReadOnly,
     };
+    // From here Ctrl-C, SIGTERM and SIGHUP stop the answer, which is saved as far as it got.
+    let mut signals = Signals::new()?;
     let (conn, session) = open_session(global, args.timeout, args.no_cache, history).await?;
     let config = &conn.config;
     let model = config.model_explicit.then(|| config.model.clone());
@@ -109,6 +112,7 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
 
     let mut printer = AnswerPrinter::new(args.raw, Delivery::for_stdout(args.stream));
     let total = config.total_timeout;
+    let mut stopped = None;
     let cancel = async {
         let deadline = async {
             match total {
@@ -117,7 +121,10 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
             }
         };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => TurnEvent::Cancelled,
+            stop = signals.recv() => {
+                stopped = Some(stop);
+                TurnEvent::Cancelled
+            }
             _ = deadline => TurnEvent::Failed(ApiError::Timeout { phase: TimeoutPhase::Total, after: total.unwrap_or_default() }),
         }
     };
@@ -135,9 +142,7 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
             None => Ok(exit::OK),
         },
         Outcome::Failed(e) => Err(e.into()),
-        Outcome::Cancelled => {
-            Err(Failure::new(exit::INTERRUPTED, "Stopped: the answer was interrupted and saved as far as it got."))
-        }
+        Outcome::Cancelled => Err(stopped_answer(stopped.unwrap_or(Stop::Interrupt))),
     }
 }
 

@@ -13,6 +13,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use super::exit::{self, Failure};
+use super::signals::{Signals, Stop};
 use super::{GlobalArgs, HistoryUse, open_session};
 use crate::chat::{ChatSession, Notice, Outcome, Shown, Target, TurnEvent};
 use crate::config::Config;
@@ -114,6 +115,8 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
     global_overrides.max_concurrent = Some(jobs);
     global_overrides.rpm = args.rpm.or(global.rpm);
     let history = if args.no_save { HistoryUse::Optional } else { HistoryUse::Save };
+    // Ctrl-C stops in two stages; SIGTERM and SIGHUP stop at once, as a second Ctrl-C does.
+    let mut signals = Signals::new()?;
     let (conn, session) = open_session(&global_overrides, None, args.no_cache, history).await?;
     let config = conn.config.clone();
     let skip = match &args.resume {
@@ -178,16 +181,19 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
 
     let mut counts = Counts { answered: 0, cached: 0, failed: 0, skipped: 0, bad_input: 0 };
     let mut interrupts = 0;
+    let mut stopped_by = None;
     let mut write_error = None;
     loop {
         let line = tokio::select! {
             line = results_rx.recv() => line,
-            _ = tokio::signal::ctrl_c() => {
+            stop = signals.recv() => {
                 interrupts += 1;
-                if interrupts == 1 {
+                stopped_by = Some(stop);
+                if interrupts == 1 && stop == Stop::Interrupt {
                     stop_reading.cancel();
-                    progress.suspend(|| eprintln!("geminal: stopping: no new prompts; running ones finish (Ctrl-C again cancels them)."));
+                    progress.suspend(|| exit::say("stopping: no new prompts; running ones finish (Ctrl-C again cancels them)."));
                 } else {
+                    stop_reading.cancel();
                     session.engine().cancel_all();
                 }
                 continue;
@@ -223,8 +229,9 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
     let secs = |ms: Option<u32>| ms.map_or_else(|| "-".to_owned(), |ms| format!("{:.1}s", f64::from(ms) / 1000.0));
     let elapsed = started.elapsed().as_secs_f64();
     let done = counts.answered + counts.failed;
-    eprintln!(
-        "geminal: batch {}: {} answered ({} from cache), {} failed, {} skipped as already answered{} in {:.1}s ({:.1}/s); latency p50 {}, p95 {}; {} retries.",
+    // Not eprintln!: after SIGHUP stderr may be gone, and that must not turn into a panic.
+    exit::say(&format!(
+        "batch {}: {} answered ({} from cache), {} failed, {} skipped as already answered{} in {:.1}s ({:.1}/s); latency p50 {}, p95 {}; {} retries.",
         if interrupts > 0 { "stopped" } else { "done" },
         counts.answered,
         counts.cached,
@@ -236,7 +243,7 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
         secs(m.latency_p50_ms),
         secs(m.latency_p95_ms),
         m.retries
-    );
+    ));
     if let Some(e) = write_error {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             return Ok(exit::OK);
@@ -246,10 +253,11 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
             format!("Writing the results failed ({}): check free space; rerun with --resume to finish.", e.kind()),
         ));
     }
-    if interrupts > 0 {
+    if let Some(stop) = stopped_by {
+        let by = if stop == Stop::Interrupt { String::new() } else { format!(" by {}", stop.name()) };
         return Err(Failure::new(
-            exit::INTERRUPTED,
-            "Stopped before every prompt was answered: rerun with --resume OUT to finish.",
+            stop.exit_code(),
+            format!("Stopped{by} before every prompt was answered: rerun with --resume OUT to finish."),
         ));
     }
     if counts.failed + counts.bad_input > 0 {

@@ -10,6 +10,7 @@ mod line_chat;
 mod models;
 mod output;
 mod serve_fake;
+pub mod signals;
 mod stats;
 
 use std::path::PathBuf;
@@ -29,7 +30,7 @@ use exit::Failure;
 #[derive(Debug, Parser)]
 #[command(name = "geminal", version, about = "A terminal chat client for Google Gemini.", long_about = None)]
 #[command(
-    after_help = "Set GEMINI_API_KEY (or GOOGLE_API_KEY) first, or add --demo to try everything against a built-in simulated Gemini.\n\nExit codes: 0 ok, 1 unexpected failure, 2 usage (bad flag, empty prompt, no such conversation), 3 configuration (no key, bad config or base URL), 4 key rejected or no permission, 5 bad request or unknown model, 6 rate limit or quota, 7 service unavailable (server error, network, timeout, cut stream), 8 prompt or answer refused (blocked, safety, recitation, token limit), 9 history database problem (newer version, locked, read-only, disk full), 10 batch: some prompts failed (see their error lines), 130 interrupted."
+    after_help = "Set GEMINI_API_KEY (or GOOGLE_API_KEY) first, or add --demo to try everything against a built-in simulated Gemini.\n\nExit codes: 0 ok, 1 unexpected failure, 2 usage (bad flag, empty prompt, no such conversation), 3 configuration (no key, bad config or base URL), 4 key rejected or no permission, 5 bad request or unknown model, 6 rate limit or quota, 7 service unavailable (server error, network, timeout, cut stream), 8 prompt or answer refused (blocked, safety, recitation, token limit), 9 history database problem (newer version, locked, read-only, disk full), 10 batch: some prompts failed (see their error lines), 129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -208,7 +209,7 @@ async fn full_screen_or_line_chat(global: &GlobalArgs) -> Result<u8, Failure> {
     let config = &conn.config;
     crate::tui::run(session, &config.model, config.system_prompt.clone(), config.demo)
         .await
-        .map(|()| exit::OK)
+        .map(|stop| stop.map_or(exit::OK, signals::Stop::exit_code))
         .map_err(|message| Failure::new(exit::FAILURE, message))
 }
 
