@@ -169,8 +169,9 @@ pub enum HistoryUse {
     Save,
     /// Nothing is saved, but a saved conversation is continued: the database must open.
     ReadOnly,
-    /// Nothing is saved or read (`--no-save` on a new conversation): the database serves only
-    /// as the answer cache, read and never written, when it opens, and is skipped when it does not.
+    /// Nothing is saved or read (`--no-save` on a new conversation): when the database opens it
+    /// answers from the cache (nothing is added to it) and counts the request for `stats`; when
+    /// it does not, it is skipped without a word.
     Optional,
 }
 
