@@ -100,8 +100,6 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
         (true, Target::New) => HistoryUse::Optional,
         (true, _) => HistoryUse::ReadOnly,
     };
-    // From here Ctrl-C, SIGTERM and SIGHUP stop the answer, which is saved as far as it got.
-    let mut signals = Signals::new()?;
     let (conn, session) = open_session(global, args.timeout, args.no_cache, history).await?;
     let config = &conn.config;
     let model = config.model_explicit.then(|| config.model.clone());
@@ -110,6 +108,9 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
     let prepared =
         session.prepare(target, prompt, model, &config.model, args.system.clone().or(default_system)).await?;
 
+    // From here Ctrl-C, SIGTERM and SIGHUP stop the answer, which is saved as far as it got
+    // (before, nothing is saved yet, and they end the process as usual).
+    let mut signals = Signals::new()?;
     let mut printer = AnswerPrinter::new(args.raw, Delivery::for_stdout(args.stream));
     let total = config.total_timeout;
     let mut stopped = None;

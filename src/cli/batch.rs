@@ -115,9 +115,9 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
     global_overrides.max_concurrent = Some(jobs);
     global_overrides.rpm = args.rpm.or(global.rpm);
     let history = if args.no_save { HistoryUse::Optional } else { HistoryUse::Save };
+    let (conn, session) = open_session(&global_overrides, None, args.no_cache, history).await?;
     // Ctrl-C stops in two stages; SIGTERM and SIGHUP stop at once, as a second Ctrl-C does.
     let mut signals = Signals::new()?;
-    let (conn, session) = open_session(&global_overrides, None, args.no_cache, history).await?;
     let config = conn.config.clone();
     let skip = match &args.resume {
         Some(path) => answered_ids(path)?,

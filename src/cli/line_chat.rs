@@ -15,9 +15,9 @@ use crate::chat::{Outcome, Target, TurnEvent};
 const HELP: &str = "Type a question and press Enter. /new starts a new conversation, /quit (or Ctrl-D) leaves; Ctrl-C stops an answer.";
 
 pub async fn run(global: &GlobalArgs) -> Result<u8, Failure> {
+    let (conn, session) = open_session(global, None, false, HistoryUse::Save).await?;
     // Ctrl-C stops an answer and the chat goes on; SIGTERM and SIGHUP stop it and end the chat.
     let mut signals = Signals::new()?;
-    let (conn, session) = open_session(global, None, false, HistoryUse::Save).await?;
     let config = &conn.config;
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     if interactive {
