@@ -137,6 +137,8 @@ pub enum ConfigError {
         "The setting cache_ttl must be a duration such as \"30m\", \"24h\" or \"7d\", or \"never\", not \"{value}\"."
     )]
     BadCacheTtl { value: String },
+    #[error("The base URL '{value}' from {source_name} {reason}: use an address such as {default}, or remove it.", default = DEFAULT_BASE_URL)]
+    BadBaseUrl { value: String, source_name: String, reason: String },
 }
 
 fn project_dirs() -> Option<directories::ProjectDirs> {
@@ -215,12 +217,27 @@ impl Config {
             (None, KeySource::None)
         };
 
-        let base_url = overrides
-            .base_url
-            .clone()
-            .or_else(|| env("GOOGLE_GEMINI_BASE_URL"))
-            .or(file.base_url.clone())
-            .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let (base_url, base_url_source) = if let Some(url) = overrides.base_url.clone() {
+            (url, "--base-url".to_owned())
+        } else if let Some(url) = env("GOOGLE_GEMINI_BASE_URL") {
+            (url, "GOOGLE_GEMINI_BASE_URL".to_owned())
+        } else if let Some(url) = file.base_url.clone() {
+            let path = config_path.as_deref().map_or_else(String::new, |p| format!(" in {}", p.display()));
+            (url, format!("base_url{path}"))
+        } else {
+            (DEFAULT_BASE_URL.to_owned(), "the default".to_owned())
+        };
+        // A malformed address is a configuration mistake, found before anything connects.
+        // (Demo mode replaces the address with its own server's.)
+        if !overrides.demo
+            && let Err(reason) = crate::gemini::check_base_url(&base_url)
+        {
+            return Err(ConfigError::BadBaseUrl {
+                value: crate::sanitize::one_line(&base_url, 80),
+                source_name: base_url_source,
+                reason: reason.to_owned(),
+            });
+        }
         let model_explicit = overrides.model.is_some() || env("GEMINAL_MODEL").is_some();
         let model = overrides
             .model
@@ -395,6 +412,26 @@ mod tests {
         assert_eq!((c.model.as_str(), c.base_url.as_str()), ("flag-model", "http://flag"));
         let c = resolve(&Overrides::default(), &[]).unwrap();
         assert_eq!((c.model.as_str(), c.base_url.as_str()), (DEFAULT_MODEL, DEFAULT_BASE_URL));
+    }
+
+    #[test]
+    fn a_base_url_that_is_not_an_http_address_is_refused_naming_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "base_url = \"generativelanguage.googleapis.com\"\n").unwrap();
+        let from_file = Overrides { config: Some(path.clone()), ..Overrides::default() };
+        let source = |o: &Overrides, env: &[(&str, &str)]| match resolve(o, env) {
+            Err(ConfigError::BadBaseUrl { source_name, .. }) => source_name,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(source(&from_file, &[]), format!("base_url in {}", path.display()));
+        assert_eq!(source(&from_file, &[("GOOGLE_GEMINI_BASE_URL", "http://")]), "GOOGLE_GEMINI_BASE_URL");
+        for bad in ["not a url", "ftp://x", "http://", "http://h?x=1"] {
+            let flag = Overrides { base_url: Some(bad.into()), ..from_file.clone() };
+            assert_eq!(source(&flag, &[]), "--base-url", "{bad}");
+        }
+        let demo = Overrides { demo: true, ..from_file };
+        assert!(resolve(&demo, &[]).is_ok(), "the demo uses its own server's address");
     }
 
     #[test]

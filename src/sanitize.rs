@@ -3,6 +3,12 @@
 //! becomes a visible stand-in, so nothing can move the cursor, set the title, write the
 //! clipboard or hide text. Only `\n` and `\t` pass through. Stored text stays raw; this runs
 //! at display time, in every output path.
+//!
+//! Carriage returns follow one rule everywhere, in answers and prompts, on stdout and in the
+//! full-screen interface: `\r\n` is a line ending and becomes `\n`; a lone `\r` (which would send
+//! the cursor back so later text overwrites earlier text) is shown as `␍`. It is not taken as a
+//! line break, since that would hide that the text held one. Markdown rendering runs
+//! [`carriage_returns`] before parsing, because a markdown parser reads a lone `\r` as a line end.
 
 use std::borrow::Cow;
 
@@ -43,6 +49,41 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
     let mut s = StreamSanitizer::default();
     let mut out = s.push(text);
     out.push_str(&s.finish());
+    Cow::Owned(out)
+}
+
+/// Applies the carriage-return rule alone (`\r\n` → `\n`, lone `\r` → `␍`) and leaves every
+/// other character as it is: for text that is parsed (markdown) before it is sanitized.
+pub fn carriage_returns(text: &str) -> Cow<'_, str> {
+    if !text.contains('\r') {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.replace("\r\n", "\n").replace('\r', "␍"))
+}
+
+/// JSON text made safe for a terminal with the data unchanged: every character [`sanitize`]
+/// would replace is written as a `\uXXXX` escape (a surrogate pair above U+FFFF), so the text
+/// is still valid JSON and parses to the same value. `json` must be JSON text as serde_json
+/// writes it: outside strings it holds only ASCII punctuation, letters, digits, spaces and
+/// newlines, none of which is escaped, and inside strings serde_json has already escaped C0
+/// controls. Used for every JSON that geminal writes to a terminal; a file or pipe gets the
+/// text as serde_json wrote it.
+pub fn json_for_terminal(json: &str) -> Cow<'_, str> {
+    if json.chars().all(is_safe) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if is_safe(c) {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                use std::fmt::Write;
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        }
+    }
     Cow::Owned(out)
 }
 
@@ -139,6 +180,25 @@ mod tests {
         out += &s.push("c\r");
         out += &s.finish();
         assert_eq!(out, "a\nb␍c␍");
+    }
+
+    #[test]
+    fn a_lone_cr_is_shown_the_same_by_every_function() {
+        let text = "over\rwrite\r\nnext\r";
+        assert_eq!(sanitize(text), "over␍write\nnext␍");
+        assert_eq!(carriage_returns(text), "over␍write\nnext␍");
+        assert_eq!(sanitize(&carriage_returns(text)), sanitize(text), "the two compose");
+        assert_eq!(one_line(text, 80), "over␍write next␍");
+    }
+
+    #[test]
+    fn json_for_a_terminal_escapes_what_sanitize_replaces_and_keeps_the_data() {
+        let value = serde_json::json!({"t": "a\u{202e}b\u{1b}c\u{9b}d\u{7f}e\u{2028} 世界 🦀 \u{e0041}"});
+        let text = serde_json::to_string(&value).unwrap();
+        let shown = json_for_terminal(&text);
+        assert_eq!(shown, r#"{"t":"a\u202eb\u001bc\u009bd\u007fe\u2028 世界 🦀 \udb40\udc41"}"#);
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&shown).unwrap(), value);
+        assert!(matches!(json_for_terminal("{\"a\": [1, \"x\"]}\n"), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::process::{Env, wait_bounded};
-use geminal::gemini::fake::{Behavior, Fault};
+use geminal::gemini::fake::{Answer, Behavior, Fault};
 
 fn lines(text: &str) -> Vec<serde_json::Value> {
     text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
@@ -37,7 +37,7 @@ fn every_prompt_gets_one_json_line_and_a_failure_stops_nothing() {
     prompts.push("".into());
     let file = write_prompts(&env, "p.txt", &prompts);
     let run = env.run(&["batch", &file, "-j", "4"]);
-    assert_eq!(run.code, 1, "some failed: {run:?}");
+    assert_eq!(run.code, 10, "some failed has its own code: {run:?}");
     let out = lines(&run.stdout);
     assert_eq!(out.len(), 14, "{run:?}");
     let by_id: HashMap<String, &serde_json::Value> =
@@ -139,4 +139,58 @@ fn a_first_ctrl_c_lets_running_prompts_finish_and_keeps_their_lines() {
     assert_eq!(out.len(), 3, "the three running prompts finished: {run:?}");
     assert!(out.iter().all(|v| v["answer"] == "done"));
     assert!(run.stderr.contains("--resume"), "{run:?}");
+}
+
+#[test]
+fn sigterm_and_sighup_stop_batch_at_once_keeping_what_is_saved() {
+    for (signal, code) in [("TERM", 143), ("HUP", 129)] {
+        let env = Env::new(Behavior::text("done").with_chunks(4).with_chunk_delay(Duration::from_millis(400)));
+        let prompts: Vec<String> = (1..=20).map(|i| format!("q{i}")).collect();
+        let file = write_prompts(&env, "p.txt", &prompts);
+        let child =
+            env.command(&["batch", &file, "-j", "3"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+        let started = Instant::now();
+        let run = wait_bounded(child);
+        assert!(started.elapsed() < Duration::from_secs(2), "{run:?}");
+        assert_eq!(run.code, code, "{run:?}");
+        assert!(lines(&run.stdout).is_empty(), "running prompts were cancelled, not finished: {run:?}");
+        let last = run.stderr.lines().last().unwrap_or_default();
+        assert!(last.starts_with(&format!("geminal: Stopped by SIG{signal}")) && last.contains("--resume"), "{run:?}");
+        let export = env.run(&["history", "export", "1", "--format", "json"]);
+        let json: serde_json::Value = serde_json::from_str(&export.stdout).unwrap();
+        assert_eq!(json["messages"][1]["status"], "interrupted", "{export:?}");
+    }
+}
+
+/// What no JSON line may carry raw to a terminal.
+const UNSAFE: [char; 10] =
+    ['\u{1b}', '\u{9b}', '\u{9d}', '\u{85}', '\u{202e}', '\u{2066}', '\u{200b}', '\u{feff}', '\u{2028}', '\u{7}'];
+
+#[test]
+fn json_lines_on_a_terminal_escape_hostile_text_and_a_pipe_gets_it_raw() {
+    let env = Env::new(Behavior::default().with_answer(Answer::Hostile));
+    let prompt = "look\u{9b}31m \u{202e}txt \u{2066}x\u{2069} zero\u{200b}w \u{feff}bom \u{2028}ls \u{85}nel";
+    let input = serde_json::json!({ "id": "h", "prompt": prompt }).to_string();
+    let file = write_prompts(&env, "hostile.jsonl", &[input]);
+
+    let piped = env.run(&["batch", &file, "--no-cache"]);
+    assert_eq!(piped.code, 0, "{piped:?}");
+    let raw = lines(&piped.stdout);
+    assert_eq!((raw.len(), raw[0]["prompt"].as_str()), (1, Some(prompt)), "{piped:?}");
+    assert!(piped.stdout.contains('\u{9b}') && piped.stdout.contains('\u{202e}'), "a pipe gets the exact text");
+
+    let Some(shown) = env.run_in_terminal(&["batch", &file, "--no-cache"]) else { return };
+    assert_eq!(shown.code, 0, "{shown:?}");
+    for bad in UNSAFE {
+        assert!(!shown.stdout.contains(bad), "{bad:?} reached the terminal: {shown:?}");
+    }
+    let on_terminal: Vec<serde_json::Value> =
+        shown.stdout.lines().map(|l| serde_json::from_str(l.trim_end_matches('\r')).unwrap()).collect();
+    assert_eq!(on_terminal.len(), 1, "{shown:?}");
+    for field in ["prompt", "answer"] {
+        assert_eq!(on_terminal[0][field], raw[0][field], "the same data once parsed: {field}");
+    }
+    assert!(shown.stdout.contains(r"\u009b") && shown.stdout.contains(r"\u202e"), "{shown:?}");
 }

@@ -172,6 +172,84 @@ fn an_unreachable_server_is_a_network_error() {
     run.assert_failed(7, "Could not reach Gemini (connection refused)");
 }
 
+/// Each stderr line starts with "geminal: " and its parentheses close, in order.
+#[track_caller]
+fn assert_well_formed_lines(run: &Run) {
+    for line in run.stderr.lines() {
+        assert!(line.starts_with("geminal: "), "{run:?}");
+        let mut depth = 0i32;
+        for c in line.chars() {
+            depth += i32::from(c == '(') - i32::from(c == ')');
+            assert!(depth >= 0, "{line}");
+        }
+        assert_eq!(depth, 0, "unbalanced: {line}");
+    }
+}
+
+#[test]
+fn retry_notices_for_network_failures_are_whole_lines() {
+    let env = Env::new(Behavior::default());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let refused = format!("http://127.0.0.1:{port}");
+    for (base_url, needle) in [(refused.as_str(), "connection refused"), ("http://nonexistent.invalid", "")] {
+        let run = env.run(&["ask", "--retries", "1", "--base-url", base_url, "hi"]);
+        assert_eq!(run.code, 7, "{run:?}");
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "a notice, then the error: {run:?}");
+        assert!(lines[0].starts_with("geminal: Could not reach Gemini (") && lines[0].contains(needle), "{run:?}");
+        assert!(lines[0].ends_with("(attempt 2 of 2)."), "{run:?}");
+        assert_well_formed_lines(&run);
+    }
+}
+
+#[test]
+fn a_malformed_base_url_is_a_configuration_error_naming_its_source() {
+    let env = Env::new(Behavior::default());
+    for bad in ["not a url", "ftp://x", "http://"] {
+        let run = env.run(&["ask", "--base-url", bad, "hi"]);
+        run.assert_failed(3, "--base-url");
+        assert!(!run.stderr.contains("network"), "{run:?}");
+    }
+    let run = finish(env.command(&["ask", "hi"]).env("GOOGLE_GEMINI_BASE_URL", "ftp://x"));
+    run.assert_failed(3, "from GOOGLE_GEMINI_BASE_URL");
+    let batch = finish(env.command(&["batch", "-"]).env("GOOGLE_GEMINI_BASE_URL", "localhost:8080"));
+    batch.assert_failed(3, "GOOGLE_GEMINI_BASE_URL");
+    assert!(env.fake.requests().is_empty());
+}
+
+#[test]
+fn history_with_n_0_lists_nothing_and_does_not_claim_the_history_is_empty() {
+    let env = Env::new(Behavior::text("an answer"));
+    assert_eq!(env.run(&["ask", "birds"]).code, 0);
+    for args in [&["history", "-n", "0"][..], &["history", "search", "-n", "0", "birds"]] {
+        let run = env.run(args);
+        assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (0, "", ""), "{args:?}: {run:?}");
+    }
+    assert!(env.run(&["history", "-n", "1"]).stdout.contains("birds"));
+}
+
+#[test]
+fn ask_no_save_needs_no_database_and_writes_nothing_to_the_cache() {
+    let env = Env::new(Behavior::text("an answer"));
+    let nowhere = "/proc/geminal-nope/h.sqlite3";
+    let run = env.run(&["--db", nowhere, "ask", "--no-save", "hi"]);
+    assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (0, "an answer\n", ""), "{run:?}");
+    let demo = finish(env.command(&["--demo", "--db", nowhere, "ask", "--no-save", "hi"]).env_remove("GEMINI_API_KEY"));
+    assert_eq!(demo.code, 0, "{demo:?}");
+    assert_eq!(env.run(&["--db", nowhere, "ask", "hi"]).code, 9, "saving needs the database");
+    assert_eq!(env.run(&["--db", nowhere, "ask", "--no-save", "-c", "hi"]).code, 9, "so does continuing");
+    assert_eq!(env.run_with_stdin(&["--db", nowhere, "batch", "-", "--no-save"], "one\n").code, 0);
+
+    // With a database: a cached answer is used, but an unsaved answer is not cached.
+    assert_eq!(env.run(&["ask", "cached question"]).code, 0);
+    let before = env.fake.requests().len();
+    assert_eq!(env.run(&["ask", "--no-save", "cached question"]).stdout, "an answer\n");
+    assert_eq!(env.fake.requests().len(), before, "answered from the cache");
+    assert_eq!(env.run(&["ask", "--no-save", "private question"]).code, 0);
+    assert_eq!(env.run(&["ask", "private question"]).code, 0);
+    assert_eq!(env.fake.requests().len(), before + 2, "the unsaved answer was not cached");
+}
+
 #[test]
 fn usage_errors_exit_2_and_bad_config_exits_3() {
     let env = Env::new(Behavior::default());
@@ -314,13 +392,18 @@ fn demo_mode_needs_no_key_and_no_network() {
 /// Starts `geminal ARGS`, waits until the fake has received its request and sent a few chunks,
 /// then sends SIGINT (as Ctrl-C does) and collects the run.
 fn interrupt_mid_answer(env: &Env, args: &[&str]) -> Run {
+    signal_mid_answer(env, args, "INT")
+}
+
+/// As [`interrupt_mid_answer`], with signal `signal` ("TERM", "HUP"...).
+fn signal_mid_answer(env: &Env, args: &[&str], signal: &str) -> Run {
     let child = env.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while env.fake.requests().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let started = Instant::now();
     let run = wait_bounded(child);
@@ -348,6 +431,67 @@ fn ctrl_c_stops_the_stream_and_closes_the_connection() {
         .query_row("SELECT text FROM messages WHERE role = 'model'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(format!("{saved}\n"), run.stdout, "stdout holds exactly what was saved");
+}
+
+/// The saved answer of conversation 1: its text and status, read through `history export`.
+fn saved_answer(env: &Env) -> (String, String) {
+    let export = env.run(&["history", "export", "1", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&export.stdout).unwrap_or_else(|_| panic!("{export:?}"));
+    let answer = &json["messages"][1];
+    (answer["text"].as_str().unwrap().to_owned(), answer["status"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn sigterm_and_sighup_stop_ask_like_ctrl_c_with_their_own_codes() {
+    for (signal, code) in [("TERM", 143), ("HUP", 129)] {
+        let env = Env::new(
+            Behavior::text("abcdefghijklmnopqrst").with_chunks(20).with_chunk_delay(Duration::from_millis(200)),
+        );
+        let run = signal_mid_answer(&env, &["ask", "hi"], signal);
+        run.assert_failed(code, &format!("Stopped by SIG{signal}: the answer was interrupted and saved"));
+        let (text, status) = saved_answer(&env);
+        assert_eq!(status, "interrupted", "SIG{signal}");
+        assert!(!text.is_empty() && format!("{text}\n") == run.stdout, "stdout holds what was saved: {run:?}");
+    }
+}
+
+#[test]
+fn sigterm_ends_the_line_chat_with_the_answer_saved_and_sighup_at_the_prompt_exits_129() {
+    let env =
+        Env::new(Behavior::text("abcdefghijklmnopqrst").with_chunks(20).with_chunk_delay(Duration::from_millis(200)));
+    let start = || {
+        let mut child =
+            env.command(&[]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        (child, stdin)
+    };
+    let (child, mut stdin) = start();
+    std::io::Write::write_all(&mut stdin, b"first question\n").unwrap();
+    let run = signal_mid_answer_of(&env, child, "TERM");
+    drop(stdin);
+    run.assert_failed(143, "Stopped by SIGTERM");
+    assert_eq!(saved_answer(&env).1, "interrupted");
+
+    let (child, stdin) = start();
+    std::thread::sleep(Duration::from_millis(500));
+    Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap();
+    let run = wait_bounded(child);
+    drop(stdin);
+    assert_eq!((run.code, run.stderr.as_str()), (129, ""), "{run:?}");
+}
+
+/// Waits for the fake's first request and a few chunks, then sends `signal` to `child`.
+fn signal_mid_answer_of(env: &Env, child: std::process::Child, signal: &str) -> Run {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.fake.requests().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+    let started = Instant::now();
+    let run = wait_bounded(child);
+    assert!(started.elapsed() < Duration::from_secs(2), "{run:?}");
+    run
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use geminal::chat::Notice;
 use geminal::config::ConfigError;
 use geminal::gemini::{ApiError, StopReason, TimeoutPhase};
 
@@ -49,6 +50,20 @@ fn api_error_messages() {
 }
 
 #[test]
+fn retry_notices_are_one_well_formed_line_each() {
+    let mut text = Vec::new();
+    for reason in all_api_errors() {
+        let notice = Notice::Retrying { attempt: 2, of: 5, after: Duration::from_millis(800), reason };
+        let line = notice.to_string();
+        let opened = line.matches('(').count();
+        assert_eq!(opened, line.matches(')').count(), "{line}");
+        assert!(!line.contains('\n') && line.ends_with("(attempt 2 of 5).") && line.len() < 240, "{line}");
+        text.push(line);
+    }
+    insta::assert_snapshot!(text.join("\n"));
+}
+
+#[test]
 fn config_error_messages() {
     let errors = [
         ConfigError::Missing { path: "/home/u/.config/geminal/config.toml".into() },
@@ -60,6 +75,11 @@ fn config_error_messages() {
         ConfigError::KeyFileTooOpen { path: "config.toml".into() },
         ConfigError::BadDuration { name: "idle_timeout_secs".into(), value: "-1".into() },
         ConfigError::BadCacheTtl { value: "tomorrow".into() },
+        ConfigError::BadBaseUrl {
+            value: "ftp://x".into(),
+            source_name: "--base-url".into(),
+            reason: "is not an http(s) address".into(),
+        },
     ];
     let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
     insta::assert_snapshot!(text.join("\n"));

@@ -76,7 +76,7 @@ fn three_tabs_stream_at_once_and_everything_is_saved() {
     let bin = env!("CARGO_BIN_EXE_geminal");
     tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "120", "-y", "40", "bash", "--norc", "--noprofile"]);
     tmux.text(&format!(
-        "env -u GEMINI_API_KEY -u GOOGLE_API_KEY HOME={home} {bin} --demo --db {db}; stty -a > {stty}; echo GEMINAL-EXITED-$?",
+        "env -u GEMINI_API_KEY -u GOOGLE_API_KEY HOME={home} {bin} --demo --db {db}; code=$?; stty -a > {stty}; echo GEMINAL-EXITED-$code",
         home = dir.path().display(),
         db = db.display(),
         stty = stty.display()
@@ -156,12 +156,12 @@ fn check_database(db: &Path) {
 }
 
 #[test]
-fn sigterm_and_sighup_restore_the_terminal_and_keep_the_partial_answer() {
+fn sigterm_and_sighup_restore_the_terminal_keep_the_partial_answer_and_exit_143_or_129() {
     if !have_tmux() {
         assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
         return;
     }
-    for signal in ["TERM", "HUP"] {
+    for (signal, code) in [("TERM", 143), ("HUP", 129)] {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("history.sqlite3");
         let stty = dir.path().join("stty.txt");
@@ -170,7 +170,7 @@ fn sigterm_and_sighup_restore_the_terminal_and_keep_the_partial_answer() {
         // The database path is unique to this run: it finds the process to signal.
         let marker = db.display().to_string();
         tmux.text(&format!(
-            "HOME={home} {bin} --demo --db {db}; stty -a > {stty}; echo GEMINAL-EXITED-$?",
+            "HOME={home} {bin} --demo --db {db}; code=$?; stty -a > {stty}; echo GEMINAL-EXITED-$code",
             home = dir.path().display(),
             bin = env!("CARGO_BIN_EXE_geminal"),
             db = db.display(),
@@ -187,8 +187,9 @@ fn sigterm_and_sighup_restore_the_terminal_and_keep_the_partial_answer() {
             .status()
             .unwrap();
         assert!(killed.success(), "SIG{signal}: no process matched");
-        // (The typed command line shows "GEMINAL-EXITED-$?"; only the echo prints a digit.)
-        tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+        // (The typed command line shows "GEMINAL-EXITED-$code"; only the echo prints a digit.)
+        let exited = format!("GEMINAL-EXITED-{code}");
+        tmux.wait_for(|s| s.contains(&exited), &format!("geminal to exit with status {code}"));
         assert!(sent.elapsed() < Duration::from_secs(3), "SIG{signal}: took {:?}", sent.elapsed());
         assert_eq!(tmux.pane("#{alternate_on}"), "0", "SIG{signal}: back on the main screen");
         let modes = std::fs::read_to_string(&stty).unwrap();

@@ -28,8 +28,8 @@ impl std::fmt::Display for Notice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Notice::Retrying { attempt, of, after, reason } => {
-                let why = reason.to_string();
-                let why = why.split(':').next().unwrap_or_default().trim_end_matches('.');
+                // Built from the typed error, never by cutting its sentence apart.
+                let why = reason.short_reason();
                 write!(f, "{why}; retrying in {} (attempt {attempt} of {of}).", human_duration(*after))
             }
             Notice::Fallback { from, to } => write!(
@@ -94,6 +94,61 @@ impl Turn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn balanced(text: &str) -> bool {
+        let mut depth = 0i32;
+        for c in text.chars() {
+            depth += match c {
+                '(' => 1,
+                ')' => -1,
+                _ => 0,
+            };
+            if depth < 0 {
+                return false;
+            }
+        }
+        depth == 0
+    }
+
+    fn retrying(reason: ApiError) -> String {
+        Notice::Retrying { attempt: 2, of: 5, after: Duration::from_millis(800), reason }.to_string()
+    }
+
+    #[test]
+    fn a_dns_retry_notice_keeps_its_whole_reason() {
+        let reason =
+            ApiError::Network { detail: "failed to lookup address information: name or service not known".into() };
+        assert_eq!(
+            retrying(reason),
+            "Could not reach Gemini (failed to lookup address information: name or service not known); retrying in 0.8s (attempt 2 of 5)."
+        );
+    }
+
+    #[test]
+    fn every_retry_notice_is_one_line_with_balanced_parentheses() {
+        use crate::gemini::{StopReason, TimeoutPhase};
+        let odd = "a (b: c\nd) e) f ( g:\n h".to_owned();
+        let reasons = [
+            ApiError::Network { detail: odd.clone() },
+            ApiError::Truncated { detail: odd.clone() },
+            ApiError::Protocol { detail: odd.clone() },
+            ApiError::PromptBlocked { reason: odd.clone() },
+            ApiError::AnswerStopped { reason: StopReason::Other(odd.clone()) },
+            ApiError::ModelNotFound { model: odd.clone() },
+            ApiError::BadRequest { detail: odd.clone() },
+            ApiError::Server { status: 503, overloaded: true, retry_after: None },
+            ApiError::Server { status: 500, overloaded: false, retry_after: Some(Duration::from_secs(3)) },
+            ApiError::RateLimited { retry_after: None },
+            ApiError::Timeout { phase: TimeoutPhase::Connect, after: Duration::from_secs(10) },
+            ApiError::Timeout { phase: TimeoutPhase::Idle, after: Duration::from_secs(30) },
+        ];
+        for reason in reasons {
+            let text = retrying(reason.clone());
+            assert!(balanced(&text), "{text}");
+            assert!(!text.contains('\n') && text.ends_with("(attempt 2 of 5)."), "{text}");
+            assert!(text.starts_with(&reason.short_reason()), "{text}");
+        }
+    }
 
     #[test]
     fn a_request_holds_history_in_order_then_the_prompt() {

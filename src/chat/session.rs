@@ -18,7 +18,8 @@ use crate::store::{
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatOptions {
-    /// Answer repeated questions from the cache, and cache new complete answers.
+    /// Answer repeated questions from the cache, and cache new complete answers (in memory, and
+    /// in the store when `save` is on).
     pub use_cache: bool,
     /// Save the conversation in the history.
     pub save: bool,
@@ -436,7 +437,8 @@ impl ChatSession {
         if let Ok(mut m) = self.memory.lock() {
             m.put(key, answer.clone());
         }
-        if let Some(store) = &self.store {
+        // A turn that is not saved leaves nothing on disk, not even in the cache.
+        if let Some(store) = self.store.as_ref().filter(|_| self.options.save) {
             let (max, ttl) = (self.options.cache_max_entries, self.options.cache_ttl);
             let _ = store.call(move |s| s.cache_put(&key, &answer, max, ttl)).await;
         }

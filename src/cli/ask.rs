@@ -9,7 +9,8 @@ use clap::Args;
 
 use super::exit::{self, Failure};
 use super::output::{AnswerPrinter, Delivery};
-use super::{GlobalArgs, open_session};
+use super::signals::{Signals, Stop, stopped_answer};
+use super::{GlobalArgs, HistoryUse, open_session};
 use crate::chat::{Outcome, Target, TurnEvent};
 use crate::config::parse_seconds;
 use crate::gemini::{ApiError, TimeoutPhase};
@@ -34,7 +35,9 @@ pub struct AskArgs {
     /// Ask Gemini even if the answer is in the cache.
     #[arg(long)]
     pub no_cache: bool,
-    /// Do not save this question and answer in the history.
+    /// Do not save this question and answer (in the history or the cache); no writable history
+    /// database is needed. A cached answer is still used when the database opens; with -c or
+    /// --conversation the database is read for the conversation so far.
     #[arg(long)]
     pub no_save: bool,
     /// Print the model's text byte for byte, control characters included (unsafe on a terminal).
@@ -87,12 +90,17 @@ fn compose_prompt(words: &[String], stdin_text: &str) -> String {
 
 pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
     let prompt = read_prompt(args)?;
-    let (conn, session) = open_session(global, args.timeout, args.no_cache, args.no_save).await?;
     let target = match (args.conversation, args.continue_last) {
         (Some(id), _) => Target::Conversation(id),
         (None, true) => Target::Last,
         (None, false) => Target::New,
     };
+    let history = match (args.no_save, target) {
+        (false, _) => HistoryUse::Save,
+        (true, Target::New) => HistoryUse::Optional,
+        (true, _) => HistoryUse::ReadOnly,
+    };
+    let (conn, session) = open_session(global, args.timeout, args.no_cache, history).await?;
     let config = &conn.config;
     let model = config.model_explicit.then(|| config.model.clone());
     // A continued conversation keeps its own system prompt unless --system is given.
@@ -100,8 +108,12 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
     let prepared =
         session.prepare(target, prompt, model, &config.model, args.system.clone().or(default_system)).await?;
 
+    // From here Ctrl-C, SIGTERM and SIGHUP stop the answer, which is saved as far as it got
+    // (before, nothing is saved yet, and they end the process as usual).
+    let mut signals = Signals::new()?;
     let mut printer = AnswerPrinter::new(args.raw, Delivery::for_stdout(args.stream));
     let total = config.total_timeout;
+    let mut stopped = None;
     let cancel = async {
         let deadline = async {
             match total {
@@ -110,7 +122,10 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
             }
         };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => TurnEvent::Cancelled,
+            stop = signals.recv() => {
+                stopped = Some(stop);
+                TurnEvent::Cancelled
+            }
             _ = deadline => TurnEvent::Failed(ApiError::Timeout { phase: TimeoutPhase::Total, after: total.unwrap_or_default() }),
         }
     };
@@ -128,9 +143,7 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
             None => Ok(exit::OK),
         },
         Outcome::Failed(e) => Err(e.into()),
-        Outcome::Cancelled => {
-            Err(Failure::new(exit::INTERRUPTED, "Stopped: the answer was interrupted and saved as far as it got."))
-        }
+        Outcome::Cancelled => Err(stopped_answer(stopped.unwrap_or(Stop::Interrupt))),
     }
 }
 

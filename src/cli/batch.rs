@@ -13,7 +13,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use super::exit::{self, Failure};
-use super::{GlobalArgs, open_session};
+use super::signals::{Signals, Stop};
+use super::{GlobalArgs, HistoryUse, open_session};
 use crate::chat::{ChatSession, Notice, Outcome, Shown, Target, TurnEvent};
 use crate::config::Config;
 use crate::sanitize::one_line;
@@ -32,7 +33,8 @@ pub struct BatchArgs {
     /// Append to this JSONL file (instead of stdout), skipping ids it already answers.
     #[arg(long, value_name = "OUT")]
     pub resume: Option<PathBuf>,
-    /// Do not save the prompts and answers in the history.
+    /// Do not save the prompts and answers (in the history or the cache); no writable history
+    /// database is needed. A cached answer is still used when the database opens.
     #[arg(long)]
     pub no_save: bool,
     /// Ask Gemini even for answers in the cache.
@@ -112,7 +114,10 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
     let mut global_overrides = super::GlobalArgs { ..global.clone() };
     global_overrides.max_concurrent = Some(jobs);
     global_overrides.rpm = args.rpm.or(global.rpm);
-    let (conn, session) = open_session(&global_overrides, None, args.no_cache, args.no_save).await?;
+    let history = if args.no_save { HistoryUse::Optional } else { HistoryUse::Save };
+    let (conn, session) = open_session(&global_overrides, None, args.no_cache, history).await?;
+    // Ctrl-C stops in two stages; SIGTERM and SIGHUP stop at once, as a second Ctrl-C does.
+    let mut signals = Signals::new()?;
     let config = conn.config.clone();
     let skip = match &args.resume {
         Some(path) => answered_ids(path)?,
@@ -135,6 +140,8 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
         }
         None => Box::new(std::io::stdout()),
     };
+    // JSON lines on a terminal have their unsafe characters escaped; a file or pipe gets them raw.
+    let to_terminal = args.resume.is_none() && std::io::stdout().is_terminal();
     let total = if args.input.as_os_str() == "-" { None } else { count_lines(&args.input) };
     let progress = progress_bar(total);
     let started = Instant::now();
@@ -174,16 +181,19 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
 
     let mut counts = Counts { answered: 0, cached: 0, failed: 0, skipped: 0, bad_input: 0 };
     let mut interrupts = 0;
+    let mut stopped_by = None;
     let mut write_error = None;
     loop {
         let line = tokio::select! {
             line = results_rx.recv() => line,
-            _ = tokio::signal::ctrl_c() => {
+            stop = signals.recv() => {
                 interrupts += 1;
-                if interrupts == 1 {
+                stopped_by = Some(stop);
+                if interrupts == 1 && stop == Stop::Interrupt {
                     stop_reading.cancel();
-                    progress.suspend(|| eprintln!("geminal: stopping: no new prompts; running ones finish (Ctrl-C again cancels them)."));
+                    progress.suspend(|| exit::say("stopping: no new prompts; running ones finish (Ctrl-C again cancels them)."));
                 } else {
+                    stop_reading.cancel();
                     session.engine().cancel_all();
                 }
                 continue;
@@ -202,8 +212,7 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
         }
         progress.inc(1);
         if write_error.is_none() {
-            let mut text = line.to_string();
-            text.push('\n');
+            let text = output_line(&line, to_terminal);
             if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
                 write_error = Some(e);
                 stop_reading.cancel();
@@ -220,8 +229,9 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
     let secs = |ms: Option<u32>| ms.map_or_else(|| "-".to_owned(), |ms| format!("{:.1}s", f64::from(ms) / 1000.0));
     let elapsed = started.elapsed().as_secs_f64();
     let done = counts.answered + counts.failed;
-    eprintln!(
-        "geminal: batch {}: {} answered ({} from cache), {} failed, {} skipped as already answered{} in {:.1}s ({:.1}/s); latency p50 {}, p95 {}; {} retries.",
+    // Not eprintln!: after SIGHUP stderr may be gone, and that must not turn into a panic.
+    exit::say(&format!(
+        "batch {}: {} answered ({} from cache), {} failed, {} skipped as already answered{} in {:.1}s ({:.1}/s); latency p50 {}, p95 {}; {} retries.",
         if interrupts > 0 { "stopped" } else { "done" },
         counts.answered,
         counts.cached,
@@ -233,7 +243,7 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
         secs(m.latency_p50_ms),
         secs(m.latency_p95_ms),
         m.retries
-    );
+    ));
     if let Some(e) = write_error {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             return Ok(exit::OK);
@@ -243,15 +253,16 @@ pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
             format!("Writing the results failed ({}): check free space; rerun with --resume to finish.", e.kind()),
         ));
     }
-    if interrupts > 0 {
+    if let Some(stop) = stopped_by {
+        let by = if stop == Stop::Interrupt { String::new() } else { format!(" by {}", stop.name()) };
         return Err(Failure::new(
-            exit::INTERRUPTED,
-            "Stopped before every prompt was answered: rerun with --resume OUT to finish.",
+            stop.exit_code(),
+            format!("Stopped{by} before every prompt was answered: rerun with --resume OUT to finish."),
         ));
     }
     if counts.failed + counts.bad_input > 0 {
         return Err(Failure::new(
-            exit::FAILURE,
+            exit::SOME_FAILED,
             "Some prompts failed: see the error field of their lines; rerun with --resume to retry them.",
         ));
     }
@@ -289,6 +300,14 @@ async fn answer(session: &ChatSession, config: &Config, p: Prompt) -> Option<ser
             Some(line)
         }
     }
+}
+
+/// One line of output: the JSON object, escaped for a terminal (the same data once parsed), and
+/// a newline.
+fn output_line(value: &serde_json::Value, to_terminal: bool) -> String {
+    let mut text = super::output::json_for(&value.to_string(), to_terminal).into_owned();
+    text.push('\n');
+    text
 }
 
 fn error_line(p: &Prompt, model: Option<&str>, message: &str, kind: &str, started: Instant) -> serde_json::Value {
@@ -369,6 +388,52 @@ fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Code points a terminal must never receive raw inside JSON text.
+    fn forbidden(c: char) -> bool {
+        matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            || matches!(c, '\u{200b}' | '\u{2060}'..='\u{2064}' | '\u{feff}' | '\u{2028}' | '\u{2029}' | '\u{00ad}')
+    }
+
+    /// Text biased towards what attacks a terminal: C0, C1, bidi, zero-width, BOM, line and
+    /// paragraph separators, escape sequences, mixed with ordinary and wide characters.
+    fn hostile_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            3 => any::<char>().prop_map(String::from),
+            2 => (0u32..0x20).prop_map(|c| char::from_u32(c).unwrap().to_string()),
+            2 => (0x7fu32..0xa0).prop_map(|c| char::from_u32(c).unwrap().to_string()),
+            2 => prop::sample::select(vec![
+                '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}',
+                '\u{2069}', '\u{200e}', '\u{200f}', '\u{061c}', '\u{200b}', '\u{200c}', '\u{200d}', '\u{2060}',
+                '\u{feff}', '\u{2028}', '\u{2029}', '\u{00ad}', '\u{e0041}',
+            ])
+            .prop_map(String::from),
+            2 => prop::sample::select(vec!["\x1b[2J", "\x1b]52;c;aGk=\x07", "\u{9b}31m", "\u{9d}0;t\x1b\\", "\r\n", "\\u001b"])
+                .prop_map(str::to_owned),
+            1 => "[a-z 世界🦀\"\\\\]{1,8}",
+        ];
+        prop::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn a_line_for_a_terminal_holds_no_unsafe_code_point_and_parses_back(prompt in hostile_text(), answer in hostile_text()) {
+            let value = serde_json::json!({ "id": "1", "prompt": prompt, "answer": answer, "error": null });
+            let line = output_line(&value, true);
+            let body = line.strip_suffix('\n').expect("one line, ended by a newline");
+            prop_assert!(!body.chars().any(forbidden), "{body:?}");
+            let back: serde_json::Value = serde_json::from_str(body).unwrap();
+            prop_assert_eq!(back, value);
+        }
+
+        #[test]
+        fn a_line_for_a_file_is_exactly_what_serde_json_wrote(answer in hostile_text()) {
+            let value = serde_json::json!({ "answer": answer });
+            prop_assert_eq!(output_line(&value, false), format!("{value}\n"));
+        }
+    }
 
     #[test]
     fn input_lines_are_text_or_json() {

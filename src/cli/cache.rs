@@ -56,8 +56,11 @@ fn ttl_text(ttl: Option<Duration>) -> String {
 
 async fn stats(store: &StoreHandle, ttl: Option<Duration>, json: bool) -> Result<u8, Failure> {
     let s = store.call(move |st| st.cache_stats(ttl)).await?;
-    let text = if json { stats_json(&s, ttl) } else { stats_text(&s, ttl, now_ms()) };
-    let _ = output::write_flush(&mut std::io::stdout(), text.as_bytes());
+    if json {
+        output::print_json(&stats_json(&s, ttl));
+    } else {
+        let _ = output::write_flush(&mut std::io::stdout(), stats_text(&s, ttl, now_ms()).as_bytes());
+    }
     Ok(exit::OK)
 }
 

@@ -17,7 +17,14 @@ pub const RATE_LIMIT: u8 = 6;
 pub const UNAVAILABLE: u8 = 7;
 pub const REFUSED: u8 = 8;
 pub const STORAGE: u8 = 9;
+/// `batch` answered some prompts but not all: the lines with an `error` say which.
+pub const SOME_FAILED: u8 = 10;
+/// SIGHUP (the terminal went away): 128 + 1.
+pub const HUNG_UP: u8 = 129;
+/// Ctrl-C (SIGINT): 128 + 2.
 pub const INTERRUPTED: u8 = 130;
+/// SIGTERM: 128 + 15.
+pub const TERMINATED: u8 = 143;
 
 pub fn code_for(kind: ErrorKind) -> u8 {
     match kind {
@@ -49,10 +56,17 @@ impl Failure {
 
     pub fn report(&self) -> ExitCode {
         if !self.message.is_empty() {
-            eprintln!("geminal: {}", self.message);
+            say(&self.message);
         }
         ExitCode::from(self.code)
     }
+}
+
+/// Writes `geminal: LINE` to stderr. Unlike `eprintln!`, it never panics: after SIGHUP the
+/// terminal may be gone, and the exit code must still be the documented one.
+pub fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "geminal: {line}");
 }
 
 impl From<ApiError> for Failure {

@@ -18,7 +18,7 @@ use crate::store::{Conversation, MatchedIn, MessageStatus, SearchHit, StoreHandl
 pub struct HistoryArgs {
     #[command(subcommand)]
     pub command: Option<HistoryCommand>,
-    /// How many conversations to list.
+    /// How many conversations to list (0 lists none).
     #[arg(short = 'n', long, default_value_t = 20)]
     pub limit: usize,
 }
@@ -79,6 +79,10 @@ pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<u8, Failure>
 }
 
 async fn list(store: &StoreHandle, limit: usize) -> Result<String, Failure> {
+    // `-n 0` asks for no rows, as `head -n 0` does: nothing, not "no conversations yet".
+    if limit == 0 {
+        return Ok(String::new());
+    }
     let rows = store.read(move |s| s.list_conversations(limit, 0)).await?;
     if rows.is_empty() {
         return Ok("No saved conversations yet: `geminal ask \"...\"` starts one.\n".to_owned());
@@ -99,6 +103,9 @@ async fn list(store: &StoreHandle, limit: usize) -> Result<String, Failure> {
 }
 
 async fn search(store: &StoreHandle, query: &str, limit: usize) -> Result<String, Failure> {
+    if limit == 0 {
+        return Ok(String::new());
+    }
     let owned = query.to_owned();
     let hits = store.search(owned, limit).await?;
     if hits.is_empty() {
@@ -210,23 +217,6 @@ fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage]) -> 
     text
 }
 
-/// Escapes, inside JSON text, the characters a terminal must not receive raw (bidi overrides,
-/// zero-width...). serde_json already escapes control characters; the data stays exact.
-fn json_for_terminal(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if sanitize(c.encode_utf8(&mut [0; 4])).chars().count() == 1 {
-            out.push(c);
-        } else {
-            let mut units = [0u16; 2];
-            for unit in c.encode_utf16(&mut units) {
-                out.push_str(&format!("\\u{unit:04x}"));
-            }
-        }
-    }
-    out
-}
-
 async fn export(
     store: &StoreHandle,
     id: i64,
@@ -246,10 +236,11 @@ async fn export(
                 format!("Could not write {} ({}): check the path and free space.", path.display(), e.kind()),
             )
         })?,
+        // Stdout gets it made safe even on a pipe (like Markdown); JSON keeps the exact data.
         None => {
             let shown = match format {
-                ExportFormat::Md => sanitize(&text).into_owned(),
-                ExportFormat::Json => json_for_terminal(&text),
+                ExportFormat::Md => sanitize(&text),
+                ExportFormat::Json => output::json_for(&text, true),
             };
             let _ = output::write_flush(&mut std::io::stdout(), shown.as_bytes());
         }
@@ -284,9 +275,10 @@ mod tests {
     #[test]
     fn json_for_a_terminal_escapes_bidi_and_keeps_the_data() {
         let text = serde_json::to_string(&serde_json::json!({"t": "a\u{202e}b\u{1b}c 世界 🦀"})).unwrap();
-        let shown = json_for_terminal(&text);
+        let shown = output::json_for(&text, true);
         assert!(!shown.contains('\u{202e}') && !shown.contains('\u{1b}'));
         let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
         assert_eq!(back["t"], "a\u{202e}b\u{1b}c 世界 🦀");
+        assert_eq!(output::json_for(&text, false), text, "a pipe gets the exact text");
     }
 }

@@ -8,13 +8,16 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::exit::{self, Failure};
 use super::output::{self, AnswerPrinter, Delivery};
-use super::{GlobalArgs, open_session};
+use super::signals::{Signals, Stop, stopped_answer};
+use super::{GlobalArgs, HistoryUse, open_session};
 use crate::chat::{Outcome, Target, TurnEvent};
 
 const HELP: &str = "Type a question and press Enter. /new starts a new conversation, /quit (or Ctrl-D) leaves; Ctrl-C stops an answer.";
 
 pub async fn run(global: &GlobalArgs) -> Result<u8, Failure> {
-    let (conn, session) = open_session(global, None, false, false).await?;
+    let (conn, session) = open_session(global, None, false, HistoryUse::Save).await?;
+    // Ctrl-C stops an answer and the chat goes on; SIGTERM and SIGHUP stop it and end the chat.
+    let mut signals = Signals::new()?;
     let config = &conn.config;
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     if interactive {
@@ -32,7 +35,7 @@ pub async fn run(global: &GlobalArgs) -> Result<u8, Failure> {
         }
         let line = tokio::select! {
             line = lines.next_line() => line,
-            _ = tokio::signal::ctrl_c() => return Ok(exit::INTERRUPTED),
+            stop = signals.recv() => return Ok(stop.exit_code()),
         };
         let Ok(Some(line)) = line else { break };
         let prompt = line.trim();
@@ -56,8 +59,9 @@ pub async fn run(global: &GlobalArgs) -> Result<u8, Failure> {
             session.prepare(target, prompt.to_owned(), model, &config.model, config.system_prompt.clone()).await?;
         // A pipe gets each answer once, whole; a terminal sees it stream.
         let mut printer = AnswerPrinter::new(false, Delivery::for_stdout(false));
+        let mut stopped = None;
         let cancel = async {
-            let _ = tokio::signal::ctrl_c().await;
+            stopped = Some(signals.recv().await);
             TurnEvent::Cancelled
         };
         let report = session.run(prepared, &mut |shown| printer.show(shown), cancel).await;
@@ -69,7 +73,10 @@ pub async fn run(global: &GlobalArgs) -> Result<u8, Failure> {
         match report.outcome {
             Outcome::Complete => {}
             Outcome::Failed(e) => eprintln!("geminal: {e}"),
-            Outcome::Cancelled => eprintln!("geminal: answer stopped."),
+            Outcome::Cancelled => match stopped {
+                Some(stop @ (Stop::Terminate | Stop::HangUp)) => return Err(stopped_answer(stop)),
+                _ => eprintln!("geminal: answer stopped."),
+            },
         }
         if let Some(e) = report.save_error {
             eprintln!("geminal: {e}");

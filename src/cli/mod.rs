@@ -10,6 +10,7 @@ mod line_chat;
 mod models;
 mod output;
 mod serve_fake;
+pub mod signals;
 mod stats;
 
 use std::path::PathBuf;
@@ -29,7 +30,7 @@ use exit::Failure;
 #[derive(Debug, Parser)]
 #[command(name = "geminal", version, about = "A terminal chat client for Google Gemini.", long_about = None)]
 #[command(
-    after_help = "Set GEMINI_API_KEY (or GOOGLE_API_KEY) first, or add --demo to try everything against a built-in simulated Gemini.\n\nExit codes: 0 ok, 1 unexpected failure, 2 usage (bad flag, empty prompt, no such conversation), 3 configuration (no key, bad config), 4 key rejected or no permission, 5 bad request or unknown model, 6 rate limit or quota, 7 service unavailable (server error, network, timeout, cut stream), 8 prompt or answer refused (blocked, safety, recitation, token limit), 9 history database problem (newer version, locked, read-only, disk full), 130 interrupted."
+    after_help = "Set GEMINI_API_KEY (or GOOGLE_API_KEY) first, or add --demo to try everything against a built-in simulated Gemini.\n\nExit codes: 0 ok, 1 unexpected failure, 2 usage (bad flag, empty prompt, no such conversation), 3 configuration (no key, bad config or base URL), 4 key rejected or no permission, 5 bad request or unknown model, 6 rate limit or quota, 7 service unavailable (server error, network, timeout, cut stream), 8 prompt or answer refused (blocked, safety, recitation, token limit), 9 history database problem (newer version, locked, read-only, disk full), 10 batch: some prompts failed (see their error lines), 129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -161,24 +162,41 @@ pub async fn open_store(config: &Config) -> Result<StoreHandle, Failure> {
     Ok(StoreHandle::spawn(store)?)
 }
 
+/// What a command needs of the history database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryUse {
+    /// Every turn is saved: the database must open.
+    Save,
+    /// Nothing is saved, but a saved conversation is continued: the database must open.
+    ReadOnly,
+    /// Nothing is saved or read (`--no-save` on a new conversation): when the database opens it
+    /// answers from the cache (nothing is added to it) and counts the request for `stats`; when
+    /// it does not, it is skipped without a word.
+    Optional,
+}
+
 /// A client plus the history and cache behind it: what every command that asks needs.
 pub async fn open_session(
     global: &GlobalArgs,
     total_timeout: Option<Duration>,
     no_cache: bool,
-    no_save: bool,
+    history: HistoryUse,
 ) -> Result<(Connection, ChatSession), Failure> {
     let conn = connect(global, total_timeout).await?;
-    let store = open_store(&conn.config).await?;
+    let store = match open_store(&conn.config).await {
+        Ok(store) => Some(store),
+        Err(_) if history == HistoryUse::Optional => None,
+        Err(failure) => return Err(failure),
+    };
     let options = ChatOptions {
         use_cache: conn.config.cache && !no_cache,
-        save: !no_save,
+        save: history == HistoryUse::Save,
         cache_max_entries: conn.config.cache_max_entries,
         cache_namespace: conn.config.cache_namespace(),
         cache_ttl: conn.config.cache_ttl,
     };
     let engine = Engine::new(conn.client.clone(), conn.config.engine_config());
-    let session = ChatSession::new(engine, Some(store), options);
+    let session = ChatSession::new(engine, store, options);
     Ok((conn, session))
 }
 
@@ -188,11 +206,11 @@ async fn full_screen_or_line_chat(global: &GlobalArgs) -> Result<u8, Failure> {
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
         return line_chat::run(global).await;
     }
-    let (conn, session) = open_session(global, None, false, false).await?;
+    let (conn, session) = open_session(global, None, false, HistoryUse::Save).await?;
     let config = &conn.config;
     crate::tui::run(session, &config.model, config.system_prompt.clone(), config.demo)
         .await
-        .map(|()| exit::OK)
+        .map(|stop| stop.map_or(exit::OK, signals::Stop::exit_code))
         .map_err(|message| Failure::new(exit::FAILURE, message))
 }
 

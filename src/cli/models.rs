@@ -46,6 +46,10 @@ pub async fn run(global: &GlobalArgs, args: &ModelsArgs) -> Result<u8, Failure> 
             ));
         }
     }
-    let _ = super::output::write_flush(&mut std::io::stdout(), out.as_bytes());
+    if args.json {
+        super::output::print_json(&out);
+    } else {
+        let _ = super::output::write_flush(&mut std::io::stdout(), out.as_bytes());
+    }
     Ok(exit::OK)
 }

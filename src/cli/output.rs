@@ -154,6 +154,18 @@ impl AnswerPrinter {
     }
 }
 
+/// JSON text as it should reach its destination: escaped for a terminal (see
+/// [`crate::sanitize::json_for_terminal`]), exact for a file or pipe.
+pub fn json_for(text: &str, to_terminal: bool) -> std::borrow::Cow<'_, str> {
+    if to_terminal { crate::sanitize::json_for_terminal(text) } else { std::borrow::Cow::Borrowed(text) }
+}
+
+/// Writes JSON text to stdout, escaped when stdout is a terminal. A closed pipe ends quietly.
+pub fn print_json(text: &str) {
+    let shown = json_for(text, std::io::stdout().is_terminal());
+    let _ = write_flush(&mut std::io::stdout(), shown.as_bytes());
+}
+
 pub fn write_flush(out: &mut dyn Write, bytes: &[u8]) -> std::io::Result<()> {
     out.write_all(bytes)?;
     out.flush()

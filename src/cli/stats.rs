@@ -65,6 +65,10 @@ pub async fn run(global: &GlobalArgs, args: &StatsArgs) -> Result<u8, Failure> {
             s.messages,
         )
     };
-    let _ = output::write_flush(&mut std::io::stdout(), text.as_bytes());
+    if args.json {
+        output::print_json(&text);
+    } else {
+        let _ = output::write_flush(&mut std::io::stdout(), text.as_bytes());
+    }
     Ok(exit::OK)
 }

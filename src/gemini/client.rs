@@ -85,14 +85,9 @@ impl std::fmt::Debug for Client {
 impl Client {
     pub fn new(options: ClientOptions) -> Result<Self, ApiError> {
         let base = options.base_url.trim().trim_end_matches('/');
-        let url = reqwest::Url::parse(base).map_err(|_| ApiError::Network {
-            detail: format!("the base URL '{}' is not a valid URL", one_line(base, 80)),
+        check_base_url(base).map_err(|reason| ApiError::Network {
+            detail: format!("the base URL '{}' {reason}", one_line(base, 80)),
         })?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() || url.query().is_some() {
-            return Err(ApiError::Network {
-                detail: format!("the base URL '{}' must be an http(s) address", one_line(base, 80)),
-            });
-        }
         let http = reqwest::Client::builder()
             .connect_timeout(options.timeouts.connect)
             .tcp_nodelay(true)
@@ -250,6 +245,16 @@ impl Client {
         }
         ApiError::Network { detail }
     }
+}
+
+/// Whether `base` can be the API host root: an absolute http(s) URL with a host and no query.
+/// The error completes "the base URL ... " ("is not a valid URL").
+pub fn check_base_url(base: &str) -> Result<(), &'static str> {
+    let url = reqwest::Url::parse(base.trim().trim_end_matches('/')).map_err(|_| "is not a valid URL")?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) || url.query().is_some() {
+        return Err("is not an http(s) address");
+    }
+    Ok(())
 }
 
 /// The innermost cause of an error, which is the one a person can act on

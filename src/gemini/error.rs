@@ -134,6 +134,55 @@ impl ApiError {
         )
     }
 
+    /// What went wrong in a few words, without the advice that follows in `Display`: the
+    /// first half of a retry notice ("Could not reach Gemini (connection refused)"). Always one
+    /// line whose parentheses balance, whatever the detail text holds.
+    pub fn short_reason(&self) -> String {
+        // Server and OS text goes inside our parentheses, so its own become brackets.
+        let inner = |detail: &str| one_line(detail, 120).replace('(', "[").replace(')', "]");
+        match self {
+            ApiError::NoKey => "No Gemini API key is set".to_owned(),
+            ApiError::BadKey => "Gemini rejected the API key as invalid".to_owned(),
+            ApiError::PermissionDenied { .. } => "Gemini refused the request for lack of permission".to_owned(),
+            ApiError::ModelNotFound { model } => format!("The model '{}' does not exist", inner(model)),
+            ApiError::BadRequest { .. } => "Gemini rejected the request as invalid".to_owned(),
+            ApiError::RateLimited { .. } => "Gemini's rate limit was reached".to_owned(),
+            ApiError::QuotaExhausted { daily: true, .. } => "The quota for this model is used up for today".to_owned(),
+            ApiError::QuotaExhausted { .. } => "Gemini's quota is exhausted".to_owned(),
+            ApiError::Server { status, overloaded: true, .. } => {
+                format!("The Gemini model is overloaded (HTTP {status})")
+            }
+            ApiError::Server { status, .. } => format!("Gemini had a server error (HTTP {status})"),
+            ApiError::PromptBlocked { reason } => format!("Gemini refused the prompt (blocked: {})", inner(reason)),
+            ApiError::AnswerStopped { reason: StopReason::MaxTokens } => {
+                "The answer reached the output token limit".to_owned()
+            }
+            ApiError::AnswerStopped { reason: StopReason::Safety } => {
+                "Gemini stopped the answer for safety reasons".to_owned()
+            }
+            ApiError::AnswerStopped { reason: StopReason::Recitation } => {
+                "Gemini stopped the answer because it was reciting a source".to_owned()
+            }
+            ApiError::AnswerStopped { reason: StopReason::Other(r) } => {
+                format!("Gemini stopped the answer early ({})", inner(r))
+            }
+            ApiError::Network { detail } => format!("Could not reach Gemini ({})", inner(detail)),
+            ApiError::Timeout { phase, after } => {
+                let after = human_duration(*after);
+                match phase {
+                    TimeoutPhase::Connect => format!("Connecting to Gemini timed out after {after}"),
+                    TimeoutPhase::FirstToken => format!("Gemini sent no answer within {after}"),
+                    TimeoutPhase::Idle => format!("The answer stalled for {after}"),
+                    TimeoutPhase::Total => format!("The answer took longer than {after}"),
+                }
+            }
+            ApiError::Truncated { detail } => format!("The answer stream ended early ({})", inner(detail)),
+            ApiError::Protocol { detail } => {
+                format!("Gemini sent a response geminal cannot understand ({})", inner(detail))
+            }
+        }
+    }
+
     /// The server's requested delay before a retry, if it gave one.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

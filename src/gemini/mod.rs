@@ -8,7 +8,7 @@ pub mod sse;
 pub mod stream;
 pub mod types;
 
-pub use client::{API_VERSION, Client, ClientOptions, DEFAULT_BASE_URL, Timeouts, model_path};
+pub use client::{API_VERSION, Client, ClientOptions, DEFAULT_BASE_URL, Timeouts, check_base_url, model_path};
 pub use error::{ApiError, ErrorKind, StopReason, TimeoutPhase};
 pub use stream::{AnswerStream, FinishReason, StreamEvent};
 pub use types::{Content, GenerateContentRequest, GenerationConfig, Model, Part, UsageMetadata};

@@ -949,6 +949,23 @@ mod tests {
     }
 
     #[test]
+    fn a_dns_retry_shows_one_whole_sentence_in_the_tab() {
+        let mut app = App::new("m", false);
+        typed(&mut app, "q");
+        app.on_terminal(key(KeyCode::Enter));
+        let reason = ApiError::Network { detail: "failed to lookup address information: no such host".into() };
+        let after = std::time::Duration::from_millis(800);
+        let notice = crate::chat::Notice::Retrying { attempt: 2, of: 5, after, reason };
+        app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Notice(notice) });
+        assert_eq!(
+            app.tab().notice.as_deref(),
+            Some(
+                "Could not reach Gemini (failed to lookup address information: no such host); retrying in 0.8s (attempt 2 of 5)."
+            )
+        );
+    }
+
+    #[test]
     fn tabs_open_switch_and_close() {
         let mut app = App::new("m", false);
         app.on_action(Action::NewTab);

@@ -29,7 +29,9 @@ const MIN_FRAME_WIDTH: usize = 6;
 pub fn render_markdown(text: &str, width: u16) -> Vec<Line<'static>> {
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut renderer = Renderer::new(usize::from(width).max(MIN_WIDTH));
-    for event in Parser::new_ext(text, options) {
+    // A lone `\r` would be parsed as a line end (shown as a space); the one rule shows it as `␍`.
+    let text = crate::sanitize::carriage_returns(text);
+    for event in Parser::new_ext(&text, options) {
         renderer.event(event);
     }
     renderer.finish()
@@ -887,6 +889,15 @@ mod tests {
 
     fn render(text: &str, width: u16) -> Vec<String> {
         texts(&render_markdown(text, width))
+    }
+
+    #[test]
+    fn a_lone_carriage_return_shows_as_in_a_prompt() {
+        let answer = render("over\rwrite", 40);
+        let prompt = texts(&crate::tui::tab::wrap_plain("over\rwrite", 40, Style::default()));
+        assert_eq!(answer, ["over␍write"]);
+        assert_eq!(prompt, answer, "prompts and answers follow one rule");
+        assert_eq!(render("a\r\nb", 40), render("a\nb", 40), "CRLF is a line ending");
     }
 
     fn line_width(line: &Line) -> usize {

@@ -28,6 +28,7 @@ use ratatui::backend::{Backend, CrosstermBackend};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chat::{ChatSession, Outcome, Target, TurnEvent, TurnReport};
+use crate::cli::signals::Stop;
 use crate::gemini::ApiError;
 use crate::store::StoreHandle;
 use app::{App, AppEvent, Command};
@@ -82,8 +83,14 @@ fn enter_terminal() -> std::io::Result<Terminal<CrosstermBackend<std::io::Stdout
     Terminal::new(CrosstermBackend::new(out))
 }
 
-/// Runs the interface until the user quits. Returns a message for stderr on failure.
-pub async fn run(session: ChatSession, default_model: &str, system: Option<String>, demo: bool) -> Result<(), String> {
+/// Runs the interface until the user quits, or a signal (SIGTERM, SIGHUP) ends it: then that
+/// signal, for the exit code. Returns a message for stderr on failure.
+pub async fn run(
+    session: ChatSession,
+    default_model: &str,
+    system: Option<String>,
+    demo: bool,
+) -> Result<Option<Stop>, String> {
     let session = Arc::new(session);
     let mut app = App::new(default_model, demo);
     app.tab_mut().system = system.clone();
@@ -114,7 +121,7 @@ async fn event_loop<B: Backend>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     session: Arc<ChatSession>,
-) -> Result<(), String> {
+) -> Result<Option<Stop>, String> {
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
     let mut runner = Runner { session, tx, cancels: HashMap::new() };
     let mut events = EventStream::new();
@@ -122,17 +129,18 @@ async fn event_loop<B: Backend>(
     frames.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     #[cfg(unix)]
     let (mut sigterm, mut sighup) = quit_signals().map_err(|e| format!("Signals could not be set up ({e})."))?;
+    let mut stopped = None;
     draw(terminal, app)?;
     loop {
         #[cfg(unix)]
         let signals = async {
             tokio::select! {
-                _ = sigterm.recv() => {},
-                _ = sighup.recv() => {},
+                _ = sigterm.recv() => Stop::Terminate,
+                _ = sighup.recv() => Stop::HangUp,
             }
         };
         #[cfg(not(unix))]
-        let signals = std::future::pending::<()>();
+        let signals = std::future::pending::<Stop>();
         tokio::select! {
             event = events.next() => match event {
                 Some(Ok(event)) => app.on_terminal(event),
@@ -154,7 +162,10 @@ async fn event_loop<B: Backend>(
                     draw(terminal, app)?;
                 }
             }
-            _ = signals => app.quit = true,
+            stop = signals => {
+                stopped = Some(stop);
+                app.quit = true;
+            }
         }
         for command in std::mem::take(&mut app.commands) {
             runner.perform(command, app);
@@ -175,7 +186,7 @@ async fn event_loop<B: Backend>(
             _ = &mut grace => break,
         }
     }
-    Ok(())
+    Ok(stopped)
 }
 
 /// Brings caches up to date, then draws from `&App`.

@@ -49,6 +49,35 @@ impl Env {
     }
 }
 
+impl Env {
+    /// Runs `geminal ARGS` with stdout on a terminal (a pty made by util-linux `script`) and
+    /// stderr discarded; `None` when `script` is not installed (unless GEMINAL_E2E_REQUIRE is
+    /// set, which makes that a failure). The pty turns each `\n` into `\r\n`.
+    pub fn run_in_terminal(&self, args: &[&str]) -> Option<Run> {
+        if Command::new("script").arg("--version").output().is_err() {
+            assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "script (util-linux) is required for this test");
+            eprintln!("skipped: script (util-linux) is not installed");
+            return None;
+        }
+        let base = self.command(args);
+        let line = std::iter::once(base.get_program())
+            .chain(base.get_args())
+            .map(|a| format!("'{}'", a.to_str().unwrap().replace('\'', r"'\''")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &format!("{line} 2>/dev/null"), "/dev/null"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        for (k, v) in base.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        Some(finish(&mut cmd))
+    }
+}
+
 /// Runs a command to completion, killing it if it hangs (a hung child must fail the test,
 /// not the whole CI run).
 pub fn finish(cmd: &mut Command) -> Run {
