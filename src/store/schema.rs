@@ -138,6 +138,29 @@ pub const MIGRATIONS: &[&str] = &[
     UPDATE conversations SET head_id = (SELECT max(m.id) FROM messages m WHERE m.conversation_id = conversations.id);
     CREATE INDEX messages_by_parent ON messages(parent_id);
     CREATE INDEX messages_tree ON messages(conversation_id, parent_id);",
+    // 7: the search index holds the first 1,048,576 characters of each message (the constant
+    // `search::INDEXED_CHARS`). A pasted 10 MB log made every search that matched it cost tens
+    // of milliseconds (ranking walks every occurrence of a word); now no message costs more to
+    // search than a 1 MiB one. Messages already longer are re-indexed with their start.
+    "DROP TRIGGER messages_fts_insert;
+    DROP TRIGGER messages_fts_delete;
+    DROP TRIGGER messages_fts_update;
+    INSERT INTO messages_fts(messages_fts, rowid, text)
+        SELECT 'delete', id, text FROM messages WHERE status != 'streaming' AND length(text) > 1048576;
+    INSERT INTO messages_fts(rowid, text)
+        SELECT id, substr(text, 1, 1048576) FROM messages WHERE status != 'streaming' AND length(text) > 1048576;
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.status != 'streaming' BEGIN
+        INSERT INTO messages_fts(rowid, text) VALUES (new.id, substr(new.text, 1, 1048576));
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.status != 'streaming' BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, substr(old.text, 1, 1048576));
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, status ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, text)
+            SELECT 'delete', old.id, substr(old.text, 1, 1048576) WHERE old.status != 'streaming';
+        INSERT INTO messages_fts(rowid, text)
+            SELECT new.id, substr(new.text, 1, 1048576) WHERE new.status != 'streaming';
+    END;",
 ];
 
 pub fn latest_version() -> i64 {
@@ -195,6 +218,65 @@ mod tests {
         assert_eq!((hits(&conn, "beta"), hits(&conn, "gamma")), (0, 1));
         conn.execute("DELETE FROM messages WHERE id = 1", []).unwrap();
         assert_eq!(hits(&conn, "gamma"), 0);
+        conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')", []).unwrap();
+    }
+
+    #[test]
+    fn only_the_start_of_a_huge_message_is_indexed_and_the_index_stays_consistent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let cap = crate::store::search::INDEXED_CHARS;
+        // Multi-byte characters: the cap counts characters, as substr does.
+        let filler = "é ".repeat((cap - 12) / 2);
+        let text = format!("early {filler}edges beyond");
+        assert!(text.chars().count() > cap && text.chars().take(cap).collect::<String>().ends_with("edges "));
+        conn.execute_batch(
+            "INSERT INTO conversations (id, title, model, created_at, updated_at) VALUES (1, 't', 'm', 0, 0);",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO messages (id, conversation_id, role, text, status, created_at) VALUES (1, 1, 'user', ?1, 'complete', 0)",
+            [&text],
+        )
+        .unwrap();
+        let hits = |conn: &Connection, q: &str| -> i64 {
+            conn.query_row("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1", [q], |r| r.get(0)).unwrap()
+        };
+        assert_eq!((hits(&conn, "early"), hits(&conn, "edges"), hits(&conn, "beyond")), (1, 1, 0));
+        conn.execute("UPDATE messages SET text = ?1 || ' later' WHERE id = 1", [&text]).unwrap();
+        assert_eq!((hits(&conn, "early"), hits(&conn, "later")), (1, 0));
+        conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')", []).unwrap();
+        conn.execute("DELETE FROM messages WHERE id = 1", []).unwrap();
+        assert_eq!(hits(&conn, "early"), 0, "a deleted huge message leaves nothing in the index");
+        conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')", []).unwrap();
+        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok");
+    }
+
+    #[test]
+    fn migrating_re_indexes_a_huge_message_with_its_start() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 6).unwrap();
+        let text = format!("early {} beyond", "x ".repeat(crate::store::search::INDEXED_CHARS / 2));
+        conn.execute_batch(
+            "INSERT INTO conversations (id, title, model, created_at, updated_at) VALUES (1, 't', 'm', 0, 0);",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO messages (id, conversation_id, role, text, status, created_at) VALUES (1, 1, 'user', ?1, 'complete', 0)",
+            [&text],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let hits = |q: &str| -> i64 {
+            conn.query_row("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1", [q], |r| r.get(0)).unwrap()
+        };
+        assert_eq!((hits("early"), hits("beyond")), (1, 0));
+        conn.execute("DELETE FROM messages WHERE id = 1", []).unwrap();
+        assert_eq!(hits("early"), 0);
         conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')", []).unwrap();
     }
 

@@ -23,6 +23,12 @@ pub(crate) const SEARCH_WINDOW: i64 = 2000;
 /// Terms beyond this many are ignored (a pasted paragraph is not a query).
 pub(crate) const MAX_TERMS: usize = 32;
 
+/// How many characters of each message (from its start) the search index holds: words beyond
+/// are not found. Ranking walks every occurrence of a matching word, so a pasted 10 MB log
+/// would make each search that matches it slow; this bounds what any one message costs. The
+/// number is written into the index's triggers (schema migration 7).
+pub const INDEXED_CHARS: usize = 1_048_576;
+
 /// How much of a message's text (from its start) is read to find the passage shown for a hit.
 /// A snippet costs at most this much, whatever the message's size: FTS5's own `snippet()`
 /// reads and tokenizes the whole text, which takes seconds for a megabyte and minutes for a
