@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::process::{Env, Run, wait_bounded};
+use common::process::{Env, Run, finish, wait_bounded};
 use geminal::gemini::fake::Behavior;
 
 fn db(env: &Env) -> PathBuf {
@@ -230,4 +230,19 @@ fn two_processes_can_share_one_database() {
         .query_row("SELECT count(*) FROM messages WHERE role = 'model' AND status = 'complete'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(complete, 2);
+}
+
+#[test]
+fn a_given_database_path_in_a_missing_directory_is_refused_not_created() {
+    let env = Env::new(Behavior::text("ok"));
+    let missing = env.home.path().join("no/such/dir");
+    let path = missing.join("h.sqlite3");
+    let run = env.run(&["--db", path.to_str().unwrap(), "ask", "hi"]);
+    run.assert_failed(9, &format!("The directory {} for the history database does not exist", missing.display()));
+    let by_env = finish(env.command(&["history"]).env("GEMINAL_DB", &path));
+    by_env.assert_failed(9, "create it or choose another --db path");
+    assert!(!env.home.path().join("no").exists(), "no directory was created");
+    assert_eq!(env.fake.generate_count(), 0, "nothing is asked when history cannot be kept");
+    assert_eq!(env.run(&["ask", "hi"]).code, 0, "the default data directory is still created");
+    assert!(db(&env).is_file());
 }

@@ -58,7 +58,7 @@ fn pragma<T: rusqlite::types::FromSql>(conn: &Connection, name: &str) -> T {
 fn a_new_database_is_created_with_the_expected_settings() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sub/dir/history.sqlite3");
-    let (store, report) = Store::open(&path).unwrap();
+    let (store, report) = Store::open_default(&path).unwrap();
     assert!(report.notices.is_empty(), "{report:?}");
     let conn = store.connection();
     assert_eq!(schema::user_version(conn).unwrap(), schema::latest_version());

@@ -151,9 +151,11 @@ pub async fn open_store(config: &Config) -> Result<StoreHandle, Failure> {
     let path = config.db_path.clone().ok_or_else(|| {
         Failure::new(exit::STORAGE, "No place for the history database was found: pass --db PATH or set GEMINAL_DB.")
     })?;
-    let opened = tokio::task::spawn_blocking(move || Store::open(&path))
-        .await
-        .map_err(|_| Failure::new(exit::STORAGE, "Opening the history database failed unexpectedly: try again."))?;
+    let explicit = config.db_path_explicit;
+    let opened =
+        tokio::task::spawn_blocking(move || if explicit { Store::open(&path) } else { Store::open_default(&path) })
+            .await
+            .map_err(|_| Failure::new(exit::STORAGE, "Opening the history database failed unexpectedly: try again."))?;
     let (store, report) = opened?;
     for notice in report.notices {
         eprintln!("geminal: {notice}");

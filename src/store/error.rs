@@ -22,6 +22,8 @@ pub enum StoreError {
         "The history database {path} could not be upgraded ({reason}); it was left unchanged: report this, or use another file with --db."
     )]
     Migration { path: PathBuf, reason: String },
+    #[error("The directory {dir} for the history database does not exist: create it or choose another --db path.")]
+    NoDirectory { dir: PathBuf },
     #[error("The history database {path} could not be opened ({reason}): check the path and its permissions.")]
     Io { path: PathBuf, reason: String },
     #[error("The search {query:?} is not valid ({reason}): use words, \"quoted phrases\", prefix* and AND/OR/NOT.")]

@@ -54,11 +54,22 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` for reading and writing, recovering
-    /// answers left mid-stream by processes that are gone.
-    pub fn open(path: &Path) -> Result<(Store, OpenReport), StoreError> {
+    /// Opens the database at its default place, creating that directory (0700) first.
+    pub fn open_default(path: &Path) -> Result<(Store, OpenReport), StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir).map_err(|e| StoreError::io(path, &e))?;
+        }
+        Store::open(path)
+    }
+
+    /// Opens (creating if needed) the database at `path` for reading and writing, recovering
+    /// answers left mid-stream by processes that are gone. The directory must exist: a path the
+    /// user gave is never a reason to create directories.
+    pub fn open(path: &Path) -> Result<(Store, OpenReport), StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            return Err(StoreError::NoDirectory { dir: dir.to_owned() });
         }
         match Store::open_once(path) {
             Err(StoreError::Corrupt { .. }) => {
