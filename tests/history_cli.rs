@@ -246,3 +246,58 @@ fn a_given_database_path_in_a_missing_directory_is_refused_not_created() {
     assert_eq!(env.run(&["ask", "hi"]).code, 0, "the default data directory is still created");
     assert!(db(&env).is_file());
 }
+
+/// `geminal args` run with umask 000, so any file not made private on purpose is world-readable.
+fn under_umask_000(env: &Env, args: &[&str]) -> std::process::Command {
+    let plain = env.command(args);
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c").arg("umask 000; exec \"$0\" \"$@\"").arg(plain.get_program()).args(args).env_clear();
+    for (key, value) in plain.get_envs() {
+        if let Some(value) = value {
+            cmd.env(key, value);
+        }
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+fn side(path: &std::path::Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
+#[cfg(unix)]
+#[test]
+fn history_files_are_private_whatever_the_umask() {
+    let env = Env::new(Behavior::text("abcdefghij").with_chunks(10).with_chunk_delay(Duration::from_millis(80)));
+    let child = under_umask_000(&env, &["ask", "hi"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (wal, shm) = (side(&db(&env), "-wal"), side(&db(&env), "-shm"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !(wal.exists() && shm.exists()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (wal_mode, shm_mode) = (mode(&wal), mode(&shm));
+    let run = wait_bounded(child);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!((mode(&db(&env)), wal_mode, shm_mode), (0o600, 0o600, 0o600), "database, WAL and SHM");
+
+    // An older database left readable by others is narrowed at open; its pre-upgrade backup too.
+    let old = env.home.path().join("old.sqlite3");
+    let sql = std::fs::read_to_string(format!("{}/tests/fixtures/schema_v1.sql", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    rusqlite::Connection::open(&old).unwrap().execute_batch(&sql).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = finish(&mut under_umask_000(&env, &["--db", old.to_str().unwrap(), "history"]));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("old.sqlite3.v1.bak"), "{run:?}");
+    assert_eq!(mode(&old), 0o600);
+    assert_eq!(mode(&env.home.path().join("old.sqlite3.v1.bak")), 0o600);
+}

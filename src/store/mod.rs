@@ -71,6 +71,7 @@ impl Store {
         {
             return Err(StoreError::NoDirectory { dir: dir.to_owned() });
         }
+        make_private(path).map_err(|e| StoreError::io(path, &e))?;
         match Store::open_once(path) {
             Err(StoreError::Corrupt { .. }) => {
                 let kept = move_aside(path)?;
@@ -150,6 +151,8 @@ impl Store {
             if version > 0 && path.as_os_str() != ":memory:" {
                 let backup = backup_path(&path, version);
                 let _ = std::fs::remove_file(&backup);
+                // VACUUM INTO accepts an empty file: create it private first.
+                create_private_file(&backup).map_err(|e| StoreError::io(&backup, &e))?;
                 self.conn
                     .execute("VACUUM INTO ?1", [backup.to_string_lossy()])
                     .map_err(|e| StoreError::from_sqlite(&path, e))?;
@@ -236,13 +239,56 @@ fn move_aside(path: &Path) -> Result<PathBuf, StoreError> {
     let kept = path.with_file_name(&name);
     std::fs::rename(path, &kept).map_err(|e| StoreError::io(path, &e))?;
     for suffix in ["-wal", "-shm"] {
-        let mut side = path.as_os_str().to_owned();
-        side.push(suffix);
-        let mut kept_side = kept.as_os_str().to_owned();
-        kept_side.push(suffix);
-        let _ = std::fs::rename(&side, &kept_side);
+        let _ = std::fs::rename(side_file(path, suffix), side_file(&kept, suffix));
     }
     Ok(kept)
+}
+
+/// Creates `path` as an empty file only its owner can read and write (0600 whatever the
+/// umask); fails if it exists.
+pub(crate) fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        // The umask may have taken bits away (0277 would leave it unwritable): set them exactly.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}
+
+/// Makes the database private before SQLite opens it: a new file is created 0600 (SQLite then
+/// creates its -wal and -shm with the same mode), and an existing database, -wal or -shm that
+/// others can read is narrowed to 0600. A file we may not change (another user's) is left as is.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    match create_private_file(path) {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    #[cfg(unix)]
+    for file in [path.as_os_str().to_owned(), side_file(path, "-wal"), side_file(path, "-shm")] {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(&file)
+            && meta.is_file()
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
+        }
+    }
+    Ok(())
+}
+
+/// `path` with `suffix` appended to its file name (`h.sqlite3` → `h.sqlite3-wal`).
+fn side_file(path: &Path, suffix: &str) -> std::ffi::OsString {
+    let mut side = path.as_os_str().to_owned();
+    side.push(suffix);
+    side
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
