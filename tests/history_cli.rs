@@ -267,7 +267,6 @@ fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
 }
 
-#[cfg(unix)]
 fn side(path: &std::path::Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
@@ -300,4 +299,61 @@ fn history_files_are_private_whatever_the_umask() {
     assert!(run.stderr.contains("old.sqlite3.v1.bak"), "{run:?}");
     assert_eq!(mode(&old), 0o600);
     assert_eq!(mode(&env.home.path().join("old.sqlite3.v1.bak")), 0o600);
+}
+
+fn conversations_in(path: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn.prepare("SELECT title FROM conversations ORDER BY id").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
+#[test]
+fn the_database_file_alone_holds_the_history_after_a_clean_exit() {
+    let env = Env::new(Behavior::text("kept"));
+    assert_eq!(env.run(&["ask", "seed"]).code, 0);
+    // Another program keeps the database open (a TUI, a second geminal, a viewer), so SQLite's
+    // own checkpoint at the last close never happens.
+    let other = conn(&env);
+    other.query_row("SELECT count(*) FROM conversations", [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(env.run(&["ask", "why do birds migrate?"]).code, 0);
+    let copy = env.home.path().join("copy.sqlite3");
+    std::fs::copy(db(&env), &copy).unwrap();
+    assert_eq!(conversations_in(&copy), ["seed", "why do birds migrate?"], "the main file alone");
+    drop(other);
+}
+
+#[test]
+fn history_backup_writes_a_private_standalone_copy_while_another_process_writes() {
+    let env = Env::new(Behavior::text("abcdefghij").with_chunks(10).with_chunk_delay(Duration::from_millis(100)));
+    env.fake.set_router(|r| (r.prompt() == "seed").then(|| Behavior::text("fast")));
+    assert_eq!(env.run(&["ask", "seed"]).code, 0);
+    let busy = env.command(&["ask", "slow one"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let streaming = || {
+        conn(&env)
+            .query_row("SELECT count(*) FROM messages WHERE status = 'streaming'", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+            > 0
+    };
+    while !streaming() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let file = env.home.path().join("backup.sqlite3");
+    let run = env.run(&["history", "backup", file.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("copied to"), "{run:?}");
+    assert_eq!(wait_bounded(busy).code, 0);
+    assert!(!side(&file, "-wal").exists() && !side(&file, "-journal").exists(), "one file");
+    assert_eq!(conversations_in(&file), ["seed", "slow one"]);
+    let check: String =
+        rusqlite::Connection::open(&file).unwrap().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    #[cfg(unix)]
+    assert_eq!(mode(&file), 0o600);
+
+    env.run(&["history", "backup", file.to_str().unwrap()]).assert_failed(2, "--force");
+    let forced = env.run(&["history", "backup", "--force", file.to_str().unwrap()]);
+    assert_eq!(forced.code, 0, "{forced:?}");
+    assert_eq!(conversations_in(&file).len(), 2);
+    env.run(&["history", "backup", "--force", db(&env).to_str().unwrap()]).assert_failed(9, "history database itself");
 }

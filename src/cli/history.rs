@@ -1,4 +1,4 @@
-//! `geminal history`: list, search, show, export and delete saved conversations.
+//! `geminal history`: list, search, show, export and delete saved conversations; back up the file.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -43,6 +43,15 @@ pub enum HistoryCommand {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Copy the whole history to FILE: one consistent, standalone database, even while geminal
+    /// runs elsewhere (copying the database file by hand may miss what is still in its -wal).
+    Backup {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Delete a conversation (asks first on a terminal).
     Rm {
         id: i64,
@@ -73,6 +82,7 @@ pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<u8, Failure>
             return export(&store, *id, *format, output.as_deref()).await;
         }
         Some(HistoryCommand::Rm { id, yes }) => return remove(&store, *id, *yes).await,
+        Some(HistoryCommand::Backup { file, force }) => return backup(&store, file, *force).await,
     };
     let _ = output::write_flush(&mut std::io::stdout(), text.as_bytes());
     Ok(exit::OK)
@@ -254,6 +264,19 @@ async fn export(
             let _ = output::write_flush(&mut std::io::stdout(), shown.as_bytes());
         }
     }
+    Ok(exit::OK)
+}
+
+async fn backup(store: &StoreHandle, file: &std::path::Path, force: bool) -> Result<u8, Failure> {
+    if !force && std::fs::symlink_metadata(file).is_ok() {
+        return Err(Failure::usage(format!(
+            "The file {} already exists: choose another name, or add --force to replace it.",
+            file.display()
+        )));
+    }
+    let dest = file.to_owned();
+    store.call(move |s| s.backup_to(&dest)).await?;
+    eprintln!("geminal: the history was copied to {}.", file.display());
     Ok(exit::OK)
 }
 

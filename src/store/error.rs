@@ -26,6 +26,8 @@ pub enum StoreError {
     NoDirectory { dir: PathBuf },
     #[error("The history database {path} could not be opened ({reason}): check the path and its permissions.")]
     Io { path: PathBuf, reason: String },
+    #[error("The backup {path} could not be written ({reason}): check the path and free space.")]
+    Backup { path: PathBuf, reason: String },
     #[error("The search {query:?} is not valid ({reason}): use words, \"quoted phrases\", prefix* and AND/OR/NOT.")]
     BadQuery { query: String, reason: String },
     #[error("There is no conversation {id}: run `geminal history` to list them.")]

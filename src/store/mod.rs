@@ -6,6 +6,7 @@
 //! moved aside (never deleted), a backup is taken before any migration, and answers left
 //! `streaming` by a process that died are marked `interrupted`, their text kept.
 
+mod backup;
 mod cache;
 mod conversations;
 mod error;
@@ -203,6 +204,15 @@ impl Store {
 
     fn writer_id(&self) -> Option<&str> {
         self.writer.as_ref().map(WriterLock::id)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Only a store that writes (opened from a file, not in memory) leaves a WAL behind.
+        if self.writer.is_some() {
+            self.checkpoint_at_close();
+        }
     }
 }
 
