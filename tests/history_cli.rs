@@ -357,3 +357,61 @@ fn history_backup_writes_a_private_standalone_copy_while_another_process_writes(
     assert_eq!(conversations_in(&file).len(), 2);
     env.run(&["history", "backup", "--force", db(&env).to_str().unwrap()]).assert_failed(9, "history database itself");
 }
+
+#[test]
+fn a_damaged_message_stops_writing_until_history_repair_keeps_what_can_be_read() {
+    let env = Env::new(Behavior::text("an answer"));
+    for q in ["first question", "second question"] {
+        assert_eq!(env.run(&["ask", q]).code, 0);
+    }
+    {
+        // Damage inside an otherwise healthy file: the first answer's text is no longer UTF-8.
+        let c = conn(&env);
+        c.execute("UPDATE messages SET text = CAST(X'616e20616e73776572ff' AS TEXT) WHERE id = 2", []).unwrap();
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    }
+    assert_eq!(env.run(&["history"]).code, 0, "the list reads no message text");
+    let damaged = "is damaged: run `geminal history repair` to keep what can still be read";
+    env.run(&["history", "show", "1"]).assert_failed(9, damaged);
+    let bytes = std::fs::read(db(&env)).unwrap();
+    env.run(&["ask", "third question"]).assert_failed(9, damaged);
+    env.run(&["history", "rm", "2", "--yes"]).assert_failed(9, damaged);
+    assert_eq!(env.fake.generate_count(), 2, "nothing is asked when the answer cannot be kept");
+    let show = env.run(&["history", "show", "2"]);
+    assert!(show.code == 0 && show.stdout.contains("second question"), "what is healthy still reads: {show:?}");
+    assert_eq!(std::fs::read(db(&env)).unwrap(), bytes, "nothing more was written into the damaged file");
+
+    let repair = env.run(&["history", "repair"]);
+    assert_eq!(repair.code, 0, "{repair:?}");
+    assert!(
+        repair.stdout.contains(
+            "was damaged: kept 2 conversations and 3 messages; 1 message could not be read; the damaged file is kept as "
+        ),
+        "{repair:?}"
+    );
+    let kept: Vec<_> = std::fs::read_dir(db(&env).parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("history.sqlite3.corrupt-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read(kept[0].path()).unwrap(), bytes);
+    let show = env.run(&["history", "show", "1"]);
+    assert!(show.code == 0 && show.stdout.contains("first question"), "{show:?}");
+    assert_eq!(env.run(&["ask", "-c", "third question"]).code, 0);
+    assert_eq!(env.run(&["history"]).stdout.lines().count(), 3);
+    let healthy = std::fs::read(db(&env)).unwrap();
+    let again = env.run(&["history", "repair"]);
+    assert_eq!(std::fs::read(db(&env)).unwrap(), healthy, "a healthy file is left as it is");
+    assert_eq!(
+        (again.code, again.stdout.trim_end()),
+        (
+            0,
+            format!(
+                "The history database {} is healthy (2 conversations and 5 messages): nothing to repair.",
+                db(&env).display()
+            )
+            .as_str()
+        ),
+    );
+}

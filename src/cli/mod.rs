@@ -172,6 +172,10 @@ pub async fn open_session(
 ) -> Result<(Connection, ChatSession), Failure> {
     let conn = connect(global, total_timeout).await?;
     let store = open_store(&conn.config).await?;
+    if !no_save {
+        // A damaged database takes no more writes: say so before anything is asked.
+        store.call(|s| s.ensure_writable()).await?;
+    }
     let options = ChatOptions {
         use_cache: conn.config.cache && !no_cache,
         save: !no_save,

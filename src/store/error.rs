@@ -10,7 +10,9 @@ pub enum StoreError {
         "The history database {path} was written by a newer geminal (schema {found}, this one knows up to {supported}): upgrade geminal, or use another file with --db."
     )]
     TooNew { path: PathBuf, found: i64, supported: i64 },
-    #[error("The history database {path} is damaged: move it away or use another file with --db.")]
+    #[error(
+        "The history database {path} is damaged: run `geminal history repair` to keep what can still be read, or move the file away to start a new one."
+    )]
     Corrupt { path: PathBuf },
     #[error("The history database {path} is locked by {holders}: close it or try again in a moment.")]
     Locked { path: PathBuf, holders: String },
@@ -51,6 +53,17 @@ impl StoreError {
 
     pub fn from_sqlite(path: &Path, e: rusqlite::Error) -> Self {
         let path = path.to_owned();
+        // Our columns hold only what we wrote: text that is not UTF-8, a value of the wrong type
+        // or an unknown role/status can only come from damage to the file.
+        if matches!(
+            e,
+            rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::InvalidColumnType(..)
+                | rusqlite::Error::Utf8Error(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+        ) {
+            return StoreError::Corrupt { path };
+        }
         match e.sqlite_error_code() {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
                 let holders = holders_of(&path);

@@ -4,14 +4,17 @@
 //!
 //! Opening is careful: a database from a newer geminal is refused untouched, a corrupt file is
 //! moved aside (never deleted), a backup is taken before any migration, and answers left
-//! `streaming` by a process that died are marked `interrupted`, their text kept.
+//! `streaming` by a process that died are marked `interrupted`, their text kept. Damage met
+//! later, in the middle of the file, stops all writing until `history repair` (see `damage.rs`).
 
 mod backup;
 mod cache;
 mod conversations;
+mod damage;
 mod error;
 mod handle;
 mod metrics;
+mod repair;
 pub mod schema;
 mod search;
 mod writer_lock;
@@ -24,9 +27,11 @@ pub use conversations::{
 pub use error::StoreError;
 pub use handle::StoreHandle;
 pub use metrics::{Metric, Stats};
+pub use repair::Repair;
 pub use search::{MatchedIn, SearchHit};
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -46,6 +51,8 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     writer: Option<WriterLock>,
+    /// Set once damage was met (or marked by an earlier process): see `damage.rs`.
+    damaged: AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -76,6 +83,7 @@ impl Store {
         match Store::open_once(path) {
             Err(StoreError::Corrupt { .. }) => {
                 let kept = move_aside(path)?;
+                damage::clear_marker(path);
                 let (store, mut report) = Store::open_once(path)?;
                 report.notices.insert(
                     0,
@@ -94,10 +102,20 @@ impl Store {
     fn open_once(path: &Path) -> Result<(Store, OpenReport), StoreError> {
         let mut report = OpenReport::default();
         let conn = open_checked(path)?;
-        let mut store = Store { conn, path: path.to_owned(), writer: None };
+        // A file an earlier process found damaged is opened for reading only, and never migrated.
+        let marked = damage::is_marked(path);
+        if marked
+            && schema::user_version(&conn).map_err(|e| StoreError::from_sqlite(path, e))? < schema::latest_version()
+        {
+            return Err(StoreError::Corrupt { path: path.to_owned() });
+        }
+        let mut store = Store { conn, path: path.to_owned(), writer: None, damaged: AtomicBool::new(false) };
         store.prepare(&mut report)?;
+        if marked {
+            store.mark_damaged();
+        }
         store.writer = Some(WriterLock::acquire(path).map_err(|e| StoreError::io(path, &e))?);
-        let recovered = store.recover_interrupted()?;
+        let recovered = if store.is_damaged() { 0 } else { store.recover_interrupted()? };
         if recovered > 0 {
             report.notices.push(format!(
                 "{recovered} answer(s) cut off when geminal last stopped were kept and marked interrupted."
@@ -109,7 +127,7 @@ impl Store {
     /// An in-memory database (tests, `--no-save` runs).
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let conn = Connection::open_in_memory().map_err(|e| StoreError::from_sqlite(Path::new(":memory:"), e))?;
-        let mut store = Store { conn, path: PathBuf::from(":memory:"), writer: None };
+        let mut store = Store { conn, path: PathBuf::from(":memory:"), writer: None, damaged: AtomicBool::new(false) };
         store.prepare(&mut OpenReport::default())?;
         Ok(store)
     }
@@ -124,7 +142,7 @@ impl Store {
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
-        StoreError::from_sqlite(&self.path, e)
+        self.noted(StoreError::from_sqlite(&self.path, e))
     }
 
     /// PRAGMAs, version check, backup, migrations.
@@ -209,8 +227,9 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        // Only a store that writes (opened from a file, not in memory) leaves a WAL behind.
-        if self.writer.is_some() {
+        // Only a store that writes (opened from a file, not in memory) leaves a WAL behind; a
+        // damaged one leaves it untouched.
+        if self.writer.is_some() && !self.is_damaged() {
             self.checkpoint_at_close();
         }
     }
