@@ -663,3 +663,23 @@ fn a_damaged_page_stops_writing_and_repair_keeps_every_row_still_readable() {
     drop(store);
     assert!(matches!(Store::repair(&path).unwrap(), Repair::Healthy { conversations: 61, .. }));
 }
+
+#[test]
+fn moving_a_damaged_database_away_lets_a_new_one_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite3");
+    let (mut store, _) = Store::open(&path).unwrap();
+    let c = store.create_conversation("hello", "m", None).unwrap();
+    add(&mut store, c, Role::User, "hello");
+    store.connection().execute("UPDATE conversations SET title = CAST(X'ff00' AS TEXT)", []).unwrap();
+    assert!(matches!(store.conversation(c), Err(StoreError::Corrupt { .. })), "text that is not UTF-8");
+    assert!(matches!(store.create_conversation("more", "m", None), Err(StoreError::Corrupt { .. })));
+    drop(store);
+    assert!(Store::open(&path).unwrap().0.is_damaged(), "the next process knows");
+
+    std::fs::rename(&path, dir.path().join("old.sqlite3")).unwrap();
+    let (mut store, _) = Store::open(&path).unwrap();
+    assert!(!store.is_damaged(), "a new file in its place is not the damaged one");
+    let c = store.create_conversation("fresh", "m", None).unwrap();
+    add(&mut store, c, Role::User, "works");
+}
