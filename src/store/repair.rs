@@ -12,7 +12,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 
 use super::conversations::{CONVERSATION_COLUMNS, MESSAGE_COLUMNS, conversation_from_row, message_from_row};
 use super::writer_lock::WriterLock;
-use super::{BUSY_TIMEOUT, Store, StoreError, damage, move_aside, schema, side_file};
+use super::{BUSY_TIMEOUT, Store, StoreError, damage, make_private, move_aside, schema, side_file};
 
 /// What `history repair` found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +79,8 @@ impl Store {
             let _ = std::fs::remove_file(side_file(path, "-shm"));
         }
 
+        // The damaged file stays private where it is kept, like the database it was.
+        make_private(path).map_err(|e| StoreError::io(path, &e))?;
         let kept_as = move_aside(path)?;
         for suffix in ["", "-wal", "-shm"] {
             let from = side_file(&fresh_path, suffix);
