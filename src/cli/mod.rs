@@ -83,7 +83,7 @@ pub enum Command {
     Batch(batch::BatchArgs),
     /// List the models the key can use, with their token limits.
     Models(models::ModelsArgs),
-    /// Browse, search, show, export and delete saved conversations.
+    /// Browse, search, show, export and delete saved conversations; back up or repair the database.
     History(history::HistoryArgs),
     /// Requests, cache hits, tokens and latency so far.
     Stats(stats::StatsArgs),
