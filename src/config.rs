@@ -91,6 +91,9 @@ pub struct Config {
     pub cache_ttl: Option<Duration>,
     pub engine: EngineConfig,
     pub db_path: Option<PathBuf>,
+    /// Whether the database path was given (`--db`, `GEMINAL_DB`): then its directory must
+    /// exist; only the default data directory is created.
+    pub db_path_explicit: bool,
     pub config_path: Option<PathBuf>,
     pub timeouts: Timeouts,
     /// A deadline for a whole answer (`ask`); none by default in interactive use.
@@ -112,6 +115,7 @@ impl std::fmt::Debug for Config {
             .field("engine", &self.engine)
             .field("system_prompt", &self.system_prompt)
             .field("db_path", &self.db_path)
+            .field("db_path_explicit", &self.db_path_explicit)
             .field("config_path", &self.config_path)
             .field("timeouts", &self.timeouts)
             .field("total_timeout", &self.total_timeout)
@@ -246,6 +250,7 @@ impl Config {
             .or(file.model.clone())
             .unwrap_or_else(|| DEFAULT_MODEL.to_owned());
         // `--db` is taken as given; otherwise the demo keeps its own file beside the real one.
+        let db_path_explicit = overrides.db.is_some() || env("GEMINAL_DB").is_some();
         let db_path = match &overrides.db {
             Some(path) => Some(path.clone()),
             None => env("GEMINAL_DB")
@@ -293,6 +298,7 @@ impl Config {
             },
             system_prompt: file.system_prompt.filter(|s| !s.trim().is_empty()),
             db_path,
+            db_path_explicit,
             config_path,
             timeouts,
             total_timeout,
@@ -510,6 +516,7 @@ mod tests {
         assert_eq!(c.db_path, Some(PathBuf::from("/d/h-demo.sqlite3")));
         let real = resolve(&Overrides::default(), &[("GEMINAL_DB", "/d/h.sqlite3")]).unwrap();
         assert_eq!(real.db_path, Some(PathBuf::from("/d/h.sqlite3")));
+        assert!(real.db_path_explicit && !resolve(&Overrides::default(), &[]).unwrap().db_path_explicit);
         let flag = Overrides { db: Some("/d/h.sqlite3".into()), ..demo };
         assert_eq!(resolve(&flag, &[]).unwrap().db_path, Some(PathBuf::from("/d/h.sqlite3")));
     }

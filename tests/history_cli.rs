@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::process::{Env, Run, wait_bounded};
+use common::process::{Env, Run, finish, wait_bounded};
 use geminal::gemini::fake::Behavior;
 
 fn db(env: &Env) -> PathBuf {
@@ -257,4 +257,188 @@ fn a_ten_megabyte_message_neither_slows_search_nor_delays_a_question() {
         .query_row("SELECT count(*) FROM messages WHERE text = 'a question asked meanwhile'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(saved, 1);
+}
+
+#[test]
+fn a_given_database_path_in_a_missing_directory_is_refused_not_created() {
+    let env = Env::new(Behavior::text("ok"));
+    let missing = env.home.path().join("no/such/dir");
+    let path = missing.join("h.sqlite3");
+    let run = env.run(&["--db", path.to_str().unwrap(), "ask", "hi"]);
+    run.assert_failed(9, &format!("The directory {} for the history database does not exist", missing.display()));
+    let by_env = finish(env.command(&["history"]).env("GEMINAL_DB", &path));
+    by_env.assert_failed(9, "create it or choose another --db path");
+    assert!(!env.home.path().join("no").exists(), "no directory was created");
+    assert_eq!(env.fake.generate_count(), 0, "nothing is asked when history cannot be kept");
+    assert_eq!(env.run(&["ask", "hi"]).code, 0, "the default data directory is still created");
+    assert!(db(&env).is_file());
+}
+
+/// `geminal args` run with umask 000, so any file not made private on purpose is world-readable.
+fn under_umask_000(env: &Env, args: &[&str]) -> std::process::Command {
+    let plain = env.command(args);
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c").arg("umask 000; exec \"$0\" \"$@\"").arg(plain.get_program()).args(args).env_clear();
+    for (key, value) in plain.get_envs() {
+        if let Some(value) = value {
+            cmd.env(key, value);
+        }
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+fn side(path: &std::path::Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
+#[cfg(unix)]
+#[test]
+fn history_files_are_private_whatever_the_umask() {
+    let env = Env::new(Behavior::text("abcdefghij").with_chunks(10).with_chunk_delay(Duration::from_millis(80)));
+    let child = under_umask_000(&env, &["ask", "hi"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (wal, shm) = (side(&db(&env), "-wal"), side(&db(&env), "-shm"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !(wal.exists() && shm.exists()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (wal_mode, shm_mode) = (mode(&wal), mode(&shm));
+    let run = wait_bounded(child);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!((mode(&db(&env)), wal_mode, shm_mode), (0o600, 0o600, 0o600), "database, WAL and SHM");
+
+    // An older database left readable by others is narrowed at open; its pre-upgrade backup too.
+    let old = env.home.path().join("old.sqlite3");
+    let sql = std::fs::read_to_string(format!("{}/tests/fixtures/schema_v1.sql", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    rusqlite::Connection::open(&old).unwrap().execute_batch(&sql).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = finish(&mut under_umask_000(&env, &["--db", old.to_str().unwrap(), "history"]));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("old.sqlite3.v1.bak"), "{run:?}");
+    assert_eq!(mode(&old), 0o600);
+    assert_eq!(mode(&env.home.path().join("old.sqlite3.v1.bak")), 0o600);
+}
+
+fn conversations_in(path: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn.prepare("SELECT title FROM conversations ORDER BY id").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
+#[test]
+fn the_database_file_alone_holds_the_history_after_a_clean_exit() {
+    let env = Env::new(Behavior::text("kept"));
+    assert_eq!(env.run(&["ask", "seed"]).code, 0);
+    // Another program keeps the database open (a TUI, a second geminal, a viewer), so SQLite's
+    // own checkpoint at the last close never happens.
+    let other = conn(&env);
+    other.query_row("SELECT count(*) FROM conversations", [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(env.run(&["ask", "why do birds migrate?"]).code, 0);
+    let copy = env.home.path().join("copy.sqlite3");
+    std::fs::copy(db(&env), &copy).unwrap();
+    assert_eq!(conversations_in(&copy), ["seed", "why do birds migrate?"], "the main file alone");
+    drop(other);
+}
+
+#[test]
+fn history_backup_writes_a_private_standalone_copy_while_another_process_writes() {
+    let env = Env::new(Behavior::text("abcdefghij").with_chunks(10).with_chunk_delay(Duration::from_millis(100)));
+    env.fake.set_router(|r| (r.prompt() == "seed").then(|| Behavior::text("fast")));
+    assert_eq!(env.run(&["ask", "seed"]).code, 0);
+    let busy = env.command(&["ask", "slow one"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let streaming = || {
+        conn(&env)
+            .query_row("SELECT count(*) FROM messages WHERE status = 'streaming'", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+            > 0
+    };
+    while !streaming() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let file = env.home.path().join("backup.sqlite3");
+    let run = env.run(&["history", "backup", file.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("copied to"), "{run:?}");
+    assert_eq!(wait_bounded(busy).code, 0);
+    assert!(!side(&file, "-wal").exists() && !side(&file, "-journal").exists(), "one file");
+    assert_eq!(conversations_in(&file), ["seed", "slow one"]);
+    let check: String =
+        rusqlite::Connection::open(&file).unwrap().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    #[cfg(unix)]
+    assert_eq!(mode(&file), 0o600);
+
+    env.run(&["history", "backup", file.to_str().unwrap()]).assert_failed(2, "--force");
+    let forced = env.run(&["history", "backup", "--force", file.to_str().unwrap()]);
+    assert_eq!(forced.code, 0, "{forced:?}");
+    assert_eq!(conversations_in(&file).len(), 2);
+    env.run(&["history", "backup", "--force", db(&env).to_str().unwrap()]).assert_failed(9, "history database itself");
+}
+
+#[test]
+fn a_damaged_message_stops_writing_until_history_repair_keeps_what_can_be_read() {
+    let env = Env::new(Behavior::text("an answer"));
+    for q in ["first question", "second question"] {
+        assert_eq!(env.run(&["ask", q]).code, 0);
+    }
+    {
+        // Damage inside an otherwise healthy file: the first answer's text is no longer UTF-8.
+        let c = conn(&env);
+        c.execute("UPDATE messages SET text = CAST(X'616e20616e73776572ff' AS TEXT) WHERE id = 2", []).unwrap();
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    }
+    assert_eq!(env.run(&["history"]).code, 0, "the list reads no message text");
+    let damaged = "is damaged: run `geminal history repair` to keep what can still be read";
+    env.run(&["history", "show", "1"]).assert_failed(9, damaged);
+    let bytes = std::fs::read(db(&env)).unwrap();
+    env.run(&["ask", "third question"]).assert_failed(9, damaged);
+    env.run(&["history", "rm", "2", "--yes"]).assert_failed(9, damaged);
+    assert_eq!(env.fake.generate_count(), 2, "nothing is asked when the answer cannot be kept");
+    let show = env.run(&["history", "show", "2"]);
+    assert!(show.code == 0 && show.stdout.contains("second question"), "what is healthy still reads: {show:?}");
+    assert_eq!(std::fs::read(db(&env)).unwrap(), bytes, "nothing more was written into the damaged file");
+
+    let repair = env.run(&["history", "repair"]);
+    assert_eq!(repair.code, 0, "{repair:?}");
+    assert!(
+        repair.stdout.contains(
+            "was damaged: kept 2 conversations and 3 messages; 1 message could not be read; the damaged file is kept as "
+        ),
+        "{repair:?}"
+    );
+    let kept: Vec<_> = std::fs::read_dir(db(&env).parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("history.sqlite3.corrupt-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read(kept[0].path()).unwrap(), bytes);
+    let show = env.run(&["history", "show", "1"]);
+    assert!(show.code == 0 && show.stdout.contains("first question"), "{show:?}");
+    assert_eq!(env.run(&["ask", "-c", "third question"]).code, 0);
+    assert_eq!(env.run(&["history"]).stdout.lines().count(), 3);
+    let healthy = std::fs::read(db(&env)).unwrap();
+    let again = env.run(&["history", "repair"]);
+    assert_eq!(std::fs::read(db(&env)).unwrap(), healthy, "a healthy file is left as it is");
+    assert_eq!(
+        (again.code, again.stdout.trim_end()),
+        (
+            0,
+            format!(
+                "The history database {} is healthy (2 conversations and 5 messages): nothing to repair.",
+                db(&env).display()
+            )
+            .as_str()
+        ),
+    );
 }

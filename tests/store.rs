@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use geminal::chat::Role;
-use geminal::store::{CachedAnswer, MatchedIn, MessageStatus, NewMessage, Store, StoreError, now_ms, schema};
+use geminal::store::{CachedAnswer, MatchedIn, MessageStatus, NewMessage, Repair, Store, StoreError, now_ms, schema};
 use proptest::prelude::*;
 use rusqlite::Connection;
 
@@ -58,7 +58,7 @@ fn pragma<T: rusqlite::types::FromSql>(conn: &Connection, name: &str) -> T {
 fn a_new_database_is_created_with_the_expected_settings() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sub/dir/history.sqlite3");
-    let (store, report) = Store::open(&path).unwrap();
+    let (store, report) = Store::open_default(&path).unwrap();
     assert!(report.notices.is_empty(), "{report:?}");
     let conn = store.connection();
     assert_eq!(schema::user_version(conn).unwrap(), schema::latest_version());
@@ -590,4 +590,96 @@ fn a_locked_database_names_the_process_holding_it() {
     let _ = child.wait();
     assert!(matches!(error, StoreError::Locked { .. }), "{error}");
     assert!(error.to_string().contains(&format!("process {}", child.id())), "{error}");
+}
+
+/// Writes garbage over page `page` (1-based) of the file, as a failing disk or a stray write would.
+fn scribble_over_page(path: &Path, page: i64, page_size: i64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.seek(SeekFrom::Start(((page - 1) * page_size) as u64)).unwrap();
+    file.write_all(&vec![0xa5; page_size as usize]).unwrap();
+}
+
+#[test]
+fn a_damaged_page_stops_writing_and_repair_keeps_every_row_still_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite3");
+    let (mut store, _) = Store::open(&path).unwrap();
+    for i in 0..60 {
+        let c = store.create_conversation(&format!("conversation {i}"), "m", None).unwrap();
+        add(&mut store, c, Role::User, &format!("question {i} {}", "q".repeat(300)));
+        add(&mut store, c, Role::Model, &format!("answer {i} {}", "a".repeat(300)));
+    }
+    drop(store);
+    let conn = Connection::open(&path).unwrap();
+    let leaves: Vec<i64> = conn
+        .prepare("SELECT pageno FROM dbstat WHERE name = 'messages' AND pagetype = 'leaf' ORDER BY pageno")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let page_size: i64 = pragma(&conn, "page_size");
+    drop(conn);
+    assert!(leaves.len() > 10, "a multi-page table: {leaves:?}");
+    scribble_over_page(&path, leaves[leaves.len() / 2], page_size);
+
+    let (store, _) = Store::open(&path).unwrap();
+    let unreadable: Vec<i64> = (1..=60).filter(|id| store.active_path(*id).is_err()).collect();
+    assert!(!unreadable.is_empty() && unreadable.len() < 10, "{unreadable:?}");
+    assert!(matches!(store.active_path(unreadable[0]), Err(StoreError::Corrupt { .. })));
+    let before = std::fs::read(&path).unwrap();
+    let refused = store.create_conversation("one more", "m", None).unwrap_err();
+    assert!(refused.to_string().contains("geminal history repair"), "{refused}");
+    drop(store);
+    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing more was written into the damaged file");
+
+    // The next process is told too: it reads what it can and writes nothing.
+    let (store, _) = Store::open(&path).unwrap();
+    assert_eq!(store.list_conversations(100, 0).unwrap().len(), 60);
+    assert!(matches!(store.create_conversation("one more", "m", None), Err(StoreError::Corrupt { .. })));
+    drop(store);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+
+    let Repair::Rebuilt { conversations, messages, lost_messages, kept_as, .. } = Store::repair(&path).unwrap() else {
+        panic!("the file is damaged");
+    };
+    assert_eq!(conversations, 60);
+    assert!(lost_messages > 0 && messages + lost_messages == 120, "{messages} kept, {lost_messages} lost");
+    assert_eq!(std::fs::read(&kept_as).unwrap(), before, "the damaged file is kept as it was");
+    let (mut store, _) = Store::open(&path).unwrap();
+    for id in 1..=60 {
+        let path = store.active_path(id).unwrap();
+        if !unreadable.contains(&id) {
+            assert_eq!(path.len(), 2, "conversation {id} is whole");
+            assert!(path[1].text.starts_with(&format!("answer {} ", id - 1)));
+        }
+    }
+    let whole = (1..=60).find(|id| !unreadable.contains(id)).unwrap();
+    let prompt = store.active_path(whole).unwrap()[0].id;
+    assert_eq!(message_hits(&store, &format!("\"question {}\"", whole - 1)), [prompt], "the search index is rebuilt");
+    let c = store.create_conversation("one more", "m", None).unwrap();
+    add(&mut store, c, Role::User, "writing works again");
+    drop(store);
+    assert!(matches!(Store::repair(&path).unwrap(), Repair::Healthy { conversations: 61, .. }));
+}
+
+#[test]
+fn moving_a_damaged_database_away_lets_a_new_one_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite3");
+    let (mut store, _) = Store::open(&path).unwrap();
+    let c = store.create_conversation("hello", "m", None).unwrap();
+    add(&mut store, c, Role::User, "hello");
+    store.connection().execute("UPDATE conversations SET title = CAST(X'ff00' AS TEXT)", []).unwrap();
+    assert!(matches!(store.conversation(c), Err(StoreError::Corrupt { .. })), "text that is not UTF-8");
+    assert!(matches!(store.create_conversation("more", "m", None), Err(StoreError::Corrupt { .. })));
+    drop(store);
+    assert!(Store::open(&path).unwrap().0.is_damaged(), "the next process knows");
+
+    std::fs::rename(&path, dir.path().join("old.sqlite3")).unwrap();
+    let (mut store, _) = Store::open(&path).unwrap();
+    assert!(!store.is_damaged(), "a new file in its place is not the damaged one");
+    let c = store.create_conversation("fresh", "m", None).unwrap();
+    add(&mut store, c, Role::User, "works");
 }

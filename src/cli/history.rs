@@ -1,4 +1,5 @@
-//! `geminal history`: list, search, show, export and delete saved conversations.
+//! `geminal history`: list, search, show, export and delete saved conversations; back up and
+//! repair the file.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -12,7 +13,9 @@ use crate::chat::Role;
 use crate::config::{Config, Overrides};
 use crate::format::{ago, date};
 use crate::sanitize::{one_line, sanitize};
-use crate::store::{Conversation, MatchedIn, MessageStatus, SearchHit, StoreHandle, StoredMessage, now_ms};
+use crate::store::{
+    Conversation, MatchedIn, MessageStatus, Repair, SearchHit, Store, StoreHandle, StoredMessage, now_ms,
+};
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
@@ -43,6 +46,18 @@ pub enum HistoryCommand {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Copy the whole history to FILE: one consistent, standalone database, even while geminal
+    /// runs elsewhere (copying the database file by hand may miss what is still in its -wal).
+    Backup {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the database, and if it is damaged, rebuild it from every row that can still be
+    /// read (the damaged file is kept aside as <name>.corrupt-<time>).
+    Repair,
     /// Delete a conversation (asks first on a terminal).
     Rm {
         id: i64,
@@ -64,7 +79,11 @@ fn overrides(global: &GlobalArgs) -> Overrides {
 
 pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<u8, Failure> {
     let config = Config::resolve(&overrides(global))?;
-    let store = open_store(&config).await?;
+    // Repair works on the file itself: opening the store would set a file it cannot read aside.
+    let store = match args.command {
+        Some(HistoryCommand::Repair) => return repair(&config).await,
+        _ => open_store(&config).await?,
+    };
     let text = match &args.command {
         None => list(&store, args.limit).await?,
         Some(HistoryCommand::Search { query, limit }) => search(&store, &query.join(" "), *limit).await?,
@@ -73,6 +92,8 @@ pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<u8, Failure>
             return export(&store, *id, *format, output.as_deref()).await;
         }
         Some(HistoryCommand::Rm { id, yes }) => return remove(&store, *id, *yes).await,
+        Some(HistoryCommand::Repair) => return repair(&config).await,
+        Some(HistoryCommand::Backup { file, force }) => return backup(&store, file, *force).await,
     };
     let _ = output::write_flush(&mut std::io::stdout(), text.as_bytes());
     Ok(exit::OK)
@@ -245,6 +266,56 @@ async fn export(
             let _ = output::write_flush(&mut std::io::stdout(), shown.as_bytes());
         }
     }
+    Ok(exit::OK)
+}
+
+async fn backup(store: &StoreHandle, file: &std::path::Path, force: bool) -> Result<u8, Failure> {
+    if !force && std::fs::symlink_metadata(file).is_ok() {
+        return Err(Failure::usage(format!(
+            "The file {} already exists: choose another name, or add --force to replace it.",
+            file.display()
+        )));
+    }
+    let dest = file.to_owned();
+    store.call(move |s| s.backup_to(&dest)).await?;
+    eprintln!("geminal: the history was copied to {}.", file.display());
+    Ok(exit::OK)
+}
+
+async fn repair(config: &Config) -> Result<u8, Failure> {
+    let path = config.db_path.clone().ok_or_else(|| {
+        Failure::new(exit::STORAGE, "No place for the history database was found: pass --db PATH or set GEMINAL_DB.")
+    })?;
+    let shown = path.clone();
+    let repaired = tokio::task::spawn_blocking(move || Store::repair(&path))
+        .await
+        .map_err(|_| Failure::new(exit::STORAGE, "Repairing the history database failed unexpectedly: try again."))??;
+    let counted = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let text = match repaired {
+        Repair::Healthy { conversations, messages } => format!(
+            "The history database {} is healthy ({} and {}): nothing to repair.\n",
+            shown.display(),
+            counted(conversations, "conversation"),
+            counted(messages, "message")
+        ),
+        Repair::Rebuilt { conversations, messages, lost_conversations, lost_messages, kept_as } => {
+            let mut lost = String::new();
+            if lost_conversations > 0 {
+                lost.push_str(&format!("; {} could not be read", counted(lost_conversations, "conversation")));
+            }
+            if lost_messages > 0 {
+                lost.push_str(&format!("; {} could not be read", counted(lost_messages, "message")));
+            }
+            format!(
+                "The history database {} was damaged: kept {} and {}{lost}; the damaged file is kept as {}.\n",
+                shown.display(),
+                counted(conversations, "conversation"),
+                counted(messages, "message"),
+                kept_as.display()
+            )
+        }
+    };
+    let _ = output::write_flush(&mut std::io::stdout(), text.as_bytes());
     Ok(exit::OK)
 }
 

@@ -84,7 +84,7 @@ pub enum Command {
     Batch(batch::BatchArgs),
     /// List the models the key can use, with their token limits.
     Models(models::ModelsArgs),
-    /// Browse, search, show, export and delete saved conversations.
+    /// Browse, search, show, export and delete saved conversations; back up or repair the database.
     History(history::HistoryArgs),
     /// Requests, cache hits, tokens and latency so far.
     Stats(stats::StatsArgs),
@@ -152,9 +152,11 @@ pub async fn open_store(config: &Config) -> Result<StoreHandle, Failure> {
     let path = config.db_path.clone().ok_or_else(|| {
         Failure::new(exit::STORAGE, "No place for the history database was found: pass --db PATH or set GEMINAL_DB.")
     })?;
-    let opened = tokio::task::spawn_blocking(move || Store::open(&path))
-        .await
-        .map_err(|_| Failure::new(exit::STORAGE, "Opening the history database failed unexpectedly: try again."))?;
+    let explicit = config.db_path_explicit;
+    let opened =
+        tokio::task::spawn_blocking(move || if explicit { Store::open(&path) } else { Store::open_default(&path) })
+            .await
+            .map_err(|_| Failure::new(exit::STORAGE, "Opening the history database failed unexpectedly: try again."))?;
     let (store, report) = opened?;
     for notice in report.notices {
         eprintln!("geminal: {notice}");
@@ -188,6 +190,12 @@ pub async fn open_session(
         Err(_) if history == HistoryUse::Optional => None,
         Err(failure) => return Err(failure),
     };
+    if history == HistoryUse::Save
+        && let Some(store) = &store
+    {
+        // A damaged database takes no more writes: say so before anything is asked.
+        store.call(|s| s.ensure_writable()).await?;
+    }
     let options = ChatOptions {
         use_cache: conn.config.cache && !no_cache,
         save: history == HistoryUse::Save,

@@ -124,7 +124,7 @@ impl FromSql for MessageStatus {
     }
 }
 
-fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
+pub(super) fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     Ok(StoredMessage {
         id: r.get(0)?,
         conversation_id: r.get(1)?,
@@ -142,8 +142,22 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     })
 }
 
+pub(super) const CONVERSATION_COLUMNS: &str = "id, title, model, system_prompt, created_at, updated_at, head_id";
+
+pub(super) fn conversation_from_row(r: &Row<'_>) -> rusqlite::Result<Conversation> {
+    Ok(Conversation {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        model: r.get(2)?,
+        system_prompt: r.get(3)?,
+        created_at: r.get(4)?,
+        updated_at: r.get(5)?,
+        head_id: r.get(6)?,
+    })
+}
+
 /// The columns `message_from_row` reads, for a `messages m` table alias.
-const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.role, m.text, m.model, m.status, m.error, m.prompt_tokens, \
+pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.role, m.text, m.model, m.status, m.error, m.prompt_tokens, \
      m.output_tokens, m.cached, m.created_at, m.parent_id";
 
 /// A conversation title from its first prompt: one line, cut at a word near 60 characters.
@@ -188,6 +202,15 @@ impl Store {
     /// answer also records its model as the conversation's, so a reopened conversation continues
     /// with the model it last used.
     pub fn add_message_to(
+        &mut self,
+        conversation_id: i64,
+        parent: Parent,
+        message: &NewMessage,
+    ) -> Result<i64, StoreError> {
+        self.add_message_in_transaction(conversation_id, parent, message).map_err(|e| self.noted(e))
+    }
+
+    fn add_message_in_transaction(
         &mut self,
         conversation_id: i64,
         parent: Parent,
@@ -274,6 +297,10 @@ impl Store {
 
     /// Several updates in one transaction (progressive saves of many streams at once).
     pub fn update_messages(&mut self, updates: &[(i64, MessageUpdate)]) -> Result<(), StoreError> {
+        self.update_messages_in_transaction(updates).map_err(|e| self.noted(e))
+    }
+
+    fn update_messages_in_transaction(&mut self, updates: &[(i64, MessageUpdate)]) -> Result<(), StoreError> {
         let path = self.path.clone();
         let tx = self
             .conn
@@ -292,21 +319,9 @@ impl Store {
 
     pub fn conversation(&self, id: i64) -> Result<Conversation, StoreError> {
         self.conn
-            .query_row(
-                "SELECT id, title, model, system_prompt, created_at, updated_at, head_id FROM conversations WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(Conversation {
-                        id: r.get(0)?,
-                        title: r.get(1)?,
-                        model: r.get(2)?,
-                        system_prompt: r.get(3)?,
-                        created_at: r.get(4)?,
-                        updated_at: r.get(5)?,
-                        head_id: r.get(6)?,
-                    })
-                },
-            )
+            .query_row(&format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1"), [id], |r| {
+                conversation_from_row(r)
+            })
             .optional()
             .map_err(|e| self.err(e))?
             .ok_or(StoreError::NoConversation { id })
@@ -423,6 +438,10 @@ impl Store {
     /// Shows another alternative of `message_id`: the sibling `step` places away (clamped to the
     /// first and last), continued down its most recent branch. Returns the sibling shown.
     pub fn switch_alternative(&mut self, message_id: i64, step: isize) -> Result<i64, StoreError> {
+        self.switch_alternative_in_transaction(message_id, step).map_err(|e| self.noted(e))
+    }
+
+    fn switch_alternative_in_transaction(&mut self, message_id: i64, step: isize) -> Result<i64, StoreError> {
         let path = self.path.clone();
         let tx = self
             .conn

@@ -10,7 +10,9 @@ pub enum StoreError {
         "The history database {path} was written by a newer geminal (schema {found}, this one knows up to {supported}): upgrade geminal, or use another file with --db."
     )]
     TooNew { path: PathBuf, found: i64, supported: i64 },
-    #[error("The history database {path} is damaged: move it away or use another file with --db.")]
+    #[error(
+        "The history database {path} is damaged: run `geminal history repair` to keep what can still be read, or move the file away to start a new one."
+    )]
     Corrupt { path: PathBuf },
     #[error("The history database {path} is locked by {holders}: close it or try again in a moment.")]
     Locked { path: PathBuf, holders: String },
@@ -22,8 +24,12 @@ pub enum StoreError {
         "The history database {path} could not be upgraded ({reason}); it was left unchanged: report this, or use another file with --db."
     )]
     Migration { path: PathBuf, reason: String },
+    #[error("The directory {dir} for the history database does not exist: create it or choose another --db path.")]
+    NoDirectory { dir: PathBuf },
     #[error("The history database {path} could not be opened ({reason}): check the path and its permissions.")]
     Io { path: PathBuf, reason: String },
+    #[error("The backup {path} could not be written ({reason}): check the path and free space.")]
+    Backup { path: PathBuf, reason: String },
     #[error("The search {query:?} is not valid ({reason}): use words, \"quoted phrases\", prefix* and AND/OR/NOT.")]
     BadQuery { query: String, reason: String },
     #[error("There is no conversation {id}: run `geminal history` to list them.")]
@@ -49,6 +55,17 @@ impl StoreError {
 
     pub fn from_sqlite(path: &Path, e: rusqlite::Error) -> Self {
         let path = path.to_owned();
+        // Our columns hold only what we wrote: text that is not UTF-8, a value of the wrong type
+        // or an unknown role/status can only come from damage to the file.
+        if matches!(
+            e,
+            rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::InvalidColumnType(..)
+                | rusqlite::Error::Utf8Error(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+        ) {
+            return StoreError::Corrupt { path };
+        }
         match e.sqlite_error_code() {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
                 let holders = holders_of(&path);

@@ -89,6 +89,8 @@ impl StoreThread {
             .name(name.into())
             .spawn(move || {
                 for job in queue {
+                    // Damage the other connection met stops this one from writing too.
+                    store.apply_damage();
                     job(&mut store);
                 }
             })
@@ -378,6 +380,35 @@ mod tests {
         drop(reader);
         drop(handle);
         assert_eq!(result.recv().unwrap(), Err(StoreError::Cancelled));
+    }
+
+    #[tokio::test]
+    async fn damage_the_reader_meets_stops_the_writer_too() {
+        let home = tempfile::tempdir().unwrap();
+        let handle = open(&home);
+        let id = handle.call(conversation).await.unwrap();
+        // A value no healthy database of ours holds: a message text that is not UTF-8.
+        handle
+            .call(|s| {
+                s.connection()
+                    .execute("UPDATE messages SET text = CAST(x'80ff' AS TEXT)", [])
+                    .map_err(|e| StoreError::from_sqlite(s.path(), e))
+            })
+            .await
+            .unwrap();
+        let read = handle.read(move |s| s.active_path(id)).await;
+        assert!(matches!(read, Err(StoreError::Corrupt { .. })), "{read:?}");
+        let write = handle.call(conversation).await;
+        assert!(matches!(write, Err(StoreError::Corrupt { .. })), "the writer refuses too: {write:?}");
+        let count = handle
+            .call(|s| {
+                s.connection()
+                    .query_row("SELECT count(*) FROM conversations", [], |r| r.get::<_, i64>(0))
+                    .map_err(|e| StoreError::from_sqlite(s.path(), e))
+            })
+            .await
+            .unwrap();
+        assert_eq!(count, 1, "nothing more was written");
     }
 
     #[test]

@@ -4,13 +4,17 @@
 //!
 //! Opening is careful: a database from a newer geminal is refused untouched, a corrupt file is
 //! moved aside (never deleted), a backup is taken before any migration, and answers left
-//! `streaming` by a process that died are marked `interrupted`, their text kept.
+//! `streaming` by a process that died are marked `interrupted`, their text kept. Damage met
+//! later, in the middle of the file, stops all writing until `history repair` (see `damage.rs`).
 
+mod backup;
 mod cache;
 mod conversations;
+mod damage;
 mod error;
 mod handle;
 mod metrics;
+mod repair;
 pub mod schema;
 mod search;
 mod writer_lock;
@@ -23,9 +27,12 @@ pub use conversations::{
 pub use error::StoreError;
 pub use handle::StoreHandle;
 pub use metrics::{Metric, Stats};
-pub use search::{MatchedIn, SearchHit};
+pub use repair::Repair;
+pub use search::{INDEXED_CHARS, MatchedIn, SearchHit};
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -45,6 +52,11 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     writer: Option<WriterLock>,
+    /// Set once damage was met (or marked by an earlier process): see `damage.rs`.
+    /// Shared by the writer and its reader connection: damage either meets stops both.
+    damaged: Arc<AtomicBool>,
+    /// Whether this connection has been made read-only because of damage.
+    damage_applied: AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -54,15 +66,28 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` for reading and writing, recovering
-    /// answers left mid-stream by processes that are gone.
-    pub fn open(path: &Path) -> Result<(Store, OpenReport), StoreError> {
+    /// Opens the database at its default place, creating that directory (0700) first.
+    pub fn open_default(path: &Path) -> Result<(Store, OpenReport), StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir).map_err(|e| StoreError::io(path, &e))?;
         }
+        Store::open(path)
+    }
+
+    /// Opens (creating if needed) the database at `path` for reading and writing, recovering
+    /// answers left mid-stream by processes that are gone. The directory must exist: a path the
+    /// user gave is never a reason to create directories.
+    pub fn open(path: &Path) -> Result<(Store, OpenReport), StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            return Err(StoreError::NoDirectory { dir: dir.to_owned() });
+        }
+        make_private(path).map_err(|e| StoreError::io(path, &e))?;
         match Store::open_once(path) {
             Err(StoreError::Corrupt { .. }) => {
                 let kept = move_aside(path)?;
+                damage::clear_marker(path);
                 let (store, mut report) = Store::open_once(path)?;
                 report.notices.insert(
                     0,
@@ -81,10 +106,26 @@ impl Store {
     fn open_once(path: &Path) -> Result<(Store, OpenReport), StoreError> {
         let mut report = OpenReport::default();
         let conn = open_checked(path)?;
-        let mut store = Store { conn, path: path.to_owned(), writer: None };
+        // A file an earlier process found damaged is opened for reading only, and never migrated.
+        let marked = damage::is_marked(path);
+        if marked
+            && schema::user_version(&conn).map_err(|e| StoreError::from_sqlite(path, e))? < schema::latest_version()
+        {
+            return Err(StoreError::Corrupt { path: path.to_owned() });
+        }
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+            writer: None,
+            damaged: Arc::default(),
+            damage_applied: AtomicBool::new(false),
+        };
         store.prepare(&mut report)?;
+        if marked {
+            store.mark_damaged();
+        }
         store.writer = Some(WriterLock::acquire(path).map_err(|e| StoreError::io(path, &e))?);
-        let recovered = store.recover_interrupted()?;
+        let recovered = if store.is_damaged() { 0 } else { store.recover_interrupted()? };
         if recovered > 0 {
             report.notices.push(format!(
                 "{recovered} answer(s) cut off when geminal last stopped were kept and marked interrupted."
@@ -96,7 +137,13 @@ impl Store {
     /// An in-memory database (tests, `--no-save` runs).
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let conn = Connection::open_in_memory().map_err(|e| StoreError::from_sqlite(Path::new(":memory:"), e))?;
-        let mut store = Store { conn, path: PathBuf::from(":memory:"), writer: None };
+        let mut store = Store {
+            conn,
+            path: PathBuf::from(":memory:"),
+            writer: None,
+            damaged: Arc::default(),
+            damage_applied: AtomicBool::new(false),
+        };
         store.prepare(&mut OpenReport::default())?;
         Ok(store)
     }
@@ -111,7 +158,13 @@ impl Store {
         let conn = Connection::open_with_flags(&self.path, flags).map_err(|e| self.err(e))?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
         conn.pragma_update(None, "temp_store", "MEMORY").map_err(|e| self.err(e))?;
-        Ok(Some(Store { conn, path: self.path.clone(), writer: None }))
+        Ok(Some(Store {
+            conn,
+            path: self.path.clone(),
+            writer: None,
+            damaged: self.damaged.clone(),
+            damage_applied: AtomicBool::new(false),
+        }))
     }
 
     pub fn path(&self) -> &Path {
@@ -124,7 +177,7 @@ impl Store {
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
-        StoreError::from_sqlite(&self.path, e)
+        self.noted(StoreError::from_sqlite(&self.path, e))
     }
 
     /// PRAGMAs, version check, backup, migrations.
@@ -152,6 +205,8 @@ impl Store {
             if version > 0 && path.as_os_str() != ":memory:" {
                 let backup = backup_path(&path, version);
                 let _ = std::fs::remove_file(&backup);
+                // VACUUM INTO accepts an empty file: create it private first.
+                create_private_file(&backup).map_err(|e| StoreError::io(&backup, &e))?;
                 self.conn
                     .execute("VACUUM INTO ?1", [backup.to_string_lossy()])
                     .map_err(|e| StoreError::from_sqlite(&path, e))?;
@@ -205,6 +260,16 @@ impl Store {
     }
 }
 
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Only a store that writes (opened from a file, not in memory) leaves a WAL behind; a
+        // damaged one leaves it untouched.
+        if self.writer.is_some() && !self.is_damaged() {
+            self.checkpoint_at_close();
+        }
+    }
+}
+
 /// Opens the file and reads enough to know it is a database we can use.
 fn open_checked(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -238,13 +303,56 @@ fn move_aside(path: &Path) -> Result<PathBuf, StoreError> {
     let kept = path.with_file_name(&name);
     std::fs::rename(path, &kept).map_err(|e| StoreError::io(path, &e))?;
     for suffix in ["-wal", "-shm"] {
-        let mut side = path.as_os_str().to_owned();
-        side.push(suffix);
-        let mut kept_side = kept.as_os_str().to_owned();
-        kept_side.push(suffix);
-        let _ = std::fs::rename(&side, &kept_side);
+        let _ = std::fs::rename(side_file(path, suffix), side_file(&kept, suffix));
     }
     Ok(kept)
+}
+
+/// Creates `path` as an empty file only its owner can read and write (0600 whatever the
+/// umask); fails if it exists.
+pub(crate) fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        // The umask may have taken bits away (0277 would leave it unwritable): set them exactly.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}
+
+/// Makes the database private before SQLite opens it: a new file is created 0600 (SQLite then
+/// creates its -wal and -shm with the same mode), and an existing database, -wal or -shm that
+/// others can read is narrowed to 0600. A file we may not change (another user's) is left as is.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    match create_private_file(path) {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    #[cfg(unix)]
+    for file in [path.as_os_str().to_owned(), side_file(path, "-wal"), side_file(path, "-shm")] {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(&file)
+            && meta.is_file()
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
+        }
+    }
+    Ok(())
+}
+
+/// `path` with `suffix` appended to its file name (`h.sqlite3` → `h.sqlite3-wal`).
+fn side_file(path: &Path, suffix: &str) -> std::ffi::OsString {
+    let mut side = path.as_os_str().to_owned();
+    side.push(suffix);
+    side
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {

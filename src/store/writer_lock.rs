@@ -55,6 +55,14 @@ impl WriterLock {
         matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
     }
 
+    /// Whether any writer of `db` still runs.
+    pub fn any_alive(db: &Path) -> bool {
+        let Ok(entries) = std::fs::read_dir(dir_for(db)) else {
+            return false;
+        };
+        entries.flatten().any(|e| e.file_name().to_str().is_some_and(|id| WriterLock::is_alive(db, id)))
+    }
+
     /// Removes the lock file of a writer known to be gone.
     pub fn forget(db: &Path, id: &str) {
         if !id.contains(['/', '\\']) && !id.starts_with('.') {
