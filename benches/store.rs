@@ -26,6 +26,8 @@
 //! time and the file size are printed). Set `GEMINAL_BENCH_KEEP_DB=<path>` to keep a copy of
 //! the seeded database there for inspection.
 //!
+//! Set `GEMINAL_BENCH_REUSE_DB=<path>` to start from such a copy instead of seeding again.
+//!
 //! Run: `cargo bench --bench store` (or `-- --quick` for a short run).
 
 use std::hint::black_box;
@@ -329,6 +331,24 @@ fn seed(store: &Store) -> rusqlite::Result<Seeded> {
     Ok(Seeded { long_conversation, cache_key })
 }
 
+/// What `seed` returns, read back from a database it seeded earlier.
+fn reseeded(store: &Store) -> Seeded {
+    let conn = store.connection();
+    let long_conversation = conn
+        .query_row(
+            "SELECT conversation_id FROM messages GROUP BY conversation_id HAVING count(*) = ?1",
+            [LONG_CONVERSATION_MESSAGES as i64],
+            |r| r.get(0),
+        )
+        .expect("the long conversation is there");
+    let cache_key = conn
+        .query_row("SELECT key FROM answer_cache ORDER BY key LIMIT 1 OFFSET ?1", [CACHE_ENTRIES as i64 / 2], |r| {
+            r.get(0)
+        })
+        .expect("the cached key is there");
+    Seeded { long_conversation, cache_key }
+}
+
 fn file_size(path: &Path) -> u64 {
     let mut total = 0;
     for suffix in ["", "-wal", "-shm"] {
@@ -390,10 +410,15 @@ fn assert_hit(report: &TurnReport) {
 fn history_200k(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("history.db");
+    // A copy kept by an earlier run (GEMINAL_BENCH_KEEP_DB) spares the minute of seeding.
+    let reuse = std::env::var_os("GEMINAL_BENCH_REUSE_DB");
+    if let Some(copy) = &reuse {
+        std::fs::copy(copy, &path).expect("the kept database copies");
+    }
     let (store, _) = Store::open(&path).expect("the store opens");
 
     let seeding = Instant::now();
-    let seeded = seed(&store).expect("the database seeds");
+    let seeded = if reuse.is_some() { reseeded(&store) } else { seed(&store).expect("the database seeds") };
     eprintln!(
         "store: seeded {CONVERSATIONS} conversations, {MESSAGES} messages, {CACHE_ENTRIES} cached answers in {:.1} s; database {:.1} MB",
         seeding.elapsed().as_secs_f64(),
