@@ -338,6 +338,9 @@ fn conversations_in(path: &std::path::Path) -> Vec<String> {
 fn the_database_file_alone_holds_the_history_after_a_clean_exit() {
     let env = Env::new(Behavior::text("kept"));
     assert_eq!(env.run(&["ask", "seed"]).code, 0);
+    assert_eq!(env.run(&["history", "search", "seed"]).code, 0);
+    // Alone, the last connection to close (the writer's, after the reader's) removes the side files.
+    assert!(!side(&db(&env), "-wal").exists() && !side(&db(&env), "-shm").exists(), "no -wal or -shm left");
     // Another program keeps the database open (a TUI, a second geminal, a viewer), so SQLite's
     // own checkpoint at the last close never happens.
     let other = conn(&env);

@@ -278,7 +278,7 @@ async fn backup(store: &StoreHandle, file: &std::path::Path, force: bool) -> Res
     }
     let dest = file.to_owned();
     store.call(move |s| s.backup_to(&dest)).await?;
-    eprintln!("geminal: the history was copied to {}.", file.display());
+    eprintln!("geminal: The history was copied to {}.", file.display());
     Ok(exit::OK)
 }
 

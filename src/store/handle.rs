@@ -26,10 +26,12 @@ struct Progress {
 
 #[derive(Clone)]
 pub struct StoreHandle {
-    thread: Arc<StoreThread>,
     /// The read-only connection's thread; `None` for an in-memory store (reads then run on
-    /// the one thread, in order with the writes).
+    /// the one thread, in order with the writes). Declared first so that it closes first:
+    /// the writer's connection is then the last one, and closing it folds the WAL into the
+    /// file and removes `-wal` and `-shm`.
     reader: Option<Arc<Reader>>,
+    thread: Arc<StoreThread>,
     path: std::path::PathBuf,
     progress: Arc<Mutex<Progress>>,
 }
