@@ -221,6 +221,24 @@ mod tests {
         conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')", []).unwrap();
     }
 
+    /// How many messages the search index finds for `q`.
+    fn indexed(conn: &Connection, q: &str) -> i64 {
+        conn.query_row("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1", [q], |r| r.get(0)).unwrap()
+    }
+
+    /// Message 1, of conversation 1, saying `text`.
+    fn one_message(conn: &Connection, text: &str) {
+        conn.execute_batch(
+            "INSERT INTO conversations (id, title, model, created_at, updated_at) VALUES (1, 't', 'm', 0, 0);",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO messages (id, conversation_id, role, text, status, created_at) VALUES (1, 1, 'user', ?1, 'complete', 0)",
+            [text],
+        )
+        .unwrap();
+    }
+
     #[test]
     fn only_the_start_of_a_huge_message_is_indexed_and_the_index_stays_consistent() {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -230,24 +248,13 @@ mod tests {
         let filler = "é ".repeat((cap - 12) / 2);
         let text = format!("early {filler}edges beyond");
         assert!(text.chars().count() > cap && text.chars().take(cap).collect::<String>().ends_with("edges "));
-        conn.execute_batch(
-            "INSERT INTO conversations (id, title, model, created_at, updated_at) VALUES (1, 't', 'm', 0, 0);",
-        )
-        .unwrap();
-        conn.execute(
-            "INSERT INTO messages (id, conversation_id, role, text, status, created_at) VALUES (1, 1, 'user', ?1, 'complete', 0)",
-            [&text],
-        )
-        .unwrap();
-        let hits = |conn: &Connection, q: &str| -> i64 {
-            conn.query_row("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1", [q], |r| r.get(0)).unwrap()
-        };
-        assert_eq!((hits(&conn, "early"), hits(&conn, "edges"), hits(&conn, "beyond")), (1, 1, 0));
+        one_message(&conn, &text);
+        assert_eq!((indexed(&conn, "early"), indexed(&conn, "edges"), indexed(&conn, "beyond")), (1, 1, 0));
         conn.execute("UPDATE messages SET text = ?1 || ' later' WHERE id = 1", [&text]).unwrap();
-        assert_eq!((hits(&conn, "early"), hits(&conn, "later")), (1, 0));
+        assert_eq!((indexed(&conn, "early"), indexed(&conn, "later")), (1, 0));
         conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')", []).unwrap();
         conn.execute("DELETE FROM messages WHERE id = 1", []).unwrap();
-        assert_eq!(hits(&conn, "early"), 0, "a deleted huge message leaves nothing in the index");
+        assert_eq!(indexed(&conn, "early"), 0, "a deleted huge message leaves nothing in the index");
         conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')", []).unwrap();
         let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
         assert_eq!(ok, "ok");
@@ -260,23 +267,12 @@ mod tests {
             conn.execute_batch(sql).unwrap();
         }
         conn.pragma_update(None, "user_version", 6).unwrap();
-        let text = format!("early {} beyond", "x ".repeat(crate::store::search::INDEXED_CHARS / 2));
-        conn.execute_batch(
-            "INSERT INTO conversations (id, title, model, created_at, updated_at) VALUES (1, 't', 'm', 0, 0);",
-        )
-        .unwrap();
-        conn.execute(
-            "INSERT INTO messages (id, conversation_id, role, text, status, created_at) VALUES (1, 1, 'user', ?1, 'complete', 0)",
-            [&text],
-        )
-        .unwrap();
+        one_message(&conn, &format!("early {} beyond", "x ".repeat(crate::store::search::INDEXED_CHARS / 2)));
+        assert_eq!(indexed(&conn, "beyond"), 1, "before: the whole text");
         migrate(&mut conn).unwrap();
-        let hits = |q: &str| -> i64 {
-            conn.query_row("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1", [q], |r| r.get(0)).unwrap()
-        };
-        assert_eq!((hits("early"), hits("beyond")), (1, 0));
+        assert_eq!((indexed(&conn, "early"), indexed(&conn, "beyond")), (1, 0));
         conn.execute("DELETE FROM messages WHERE id = 1", []).unwrap();
-        assert_eq!(hits("early"), 0);
+        assert_eq!(indexed(&conn, "early"), 0);
         conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')", []).unwrap();
     }
 
