@@ -7,10 +7,13 @@ use ratatui_textarea::Input;
 
 use super::history::{HistoryBrowser, HistoryRow};
 use super::keys::{Action, Focus, action_for};
-use super::tab::{ChatMessage, Editing, Tab};
+use super::tab::{ChatMessage, Editing, Flash, Tab};
 use crate::chat::{Branch, Outcome, Role, Shown, TurnReport};
 use crate::engine::MetricsSnapshot;
 use crate::store::{Alternatives, MessageStatus, StoredMessage};
+
+/// How long a flash stays in the note line when no key is pressed.
+pub const FLASH_FOR: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// PgUp / PgDn move a message selection this far.
 const MESSAGES_PER_PAGE: usize = 6;
@@ -56,7 +59,22 @@ pub enum Command {
 /// A question awaiting y/n.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirm {
-    DeleteConversation { id: i64, title: String },
+    DeleteConversation {
+        id: i64,
+        title: String,
+    },
+    /// Close tab `tab` (shown as number `number`), which has an answer running and/or an
+    /// unsent draft.
+    CloseTab {
+        tab: u64,
+        number: usize,
+        running: bool,
+        draft: bool,
+    },
+    /// Quit while `running` answers are being written (they are kept, marked interrupted).
+    Quit {
+        running: usize,
+    },
 }
 
 /// What the runner reports back.
@@ -112,11 +130,11 @@ pub struct App {
     pub models: Vec<String>,
     pub model_selected: usize,
     pub confirm: Option<Confirm>,
+    /// Where keys go once the question is answered.
+    confirm_from: Focus,
     pub demo: bool,
     pub default_model: String,
     pub metrics: MetricsSnapshot,
-    /// A short message for the status bar ("copied 120 characters").
-    pub flash: Option<String>,
     pub quit: bool,
     pub dirty: bool,
     /// Height of the conversation area at the last frame (for paging).
@@ -135,16 +153,39 @@ impl App {
             models: Vec::new(),
             model_selected: 0,
             confirm: None,
+            confirm_from: Focus::Chat,
             demo,
             default_model: default_model.to_owned(),
             metrics: MetricsSnapshot::default(),
-            flash: None,
             quit: false,
             dirty: true,
             page_height: 20,
             commands: Vec::new(),
             next_tab_id: 2,
         }
+    }
+
+    /// A short sentence about the last action, shown in the active tab's note line until the
+    /// next action or [`FLASH_FOR`] has passed (see [`App::expire_flashes`]).
+    fn say(&mut self, text: impl Into<String>) {
+        self.tab_mut().flash = Some(Flash { text: text.into(), at: std::time::Instant::now() });
+    }
+
+    /// The active tab's flash, if any.
+    pub fn flash(&self) -> Option<&str> {
+        self.tab().flash.as_ref().map(|f| f.text.as_str())
+    }
+
+    /// Clears flashes shown for longer than [`FLASH_FOR`]; tells whether any was.
+    pub fn expire_flashes(&mut self, now: std::time::Instant) -> bool {
+        let mut cleared = false;
+        for tab in &mut self.tabs {
+            if tab.flash.as_ref().is_some_and(|f| now.saturating_duration_since(f.at) >= FLASH_FOR) {
+                tab.flash = None;
+                cleared = true;
+            }
+        }
+        cleared
     }
 
     pub fn tab(&self) -> &Tab {
@@ -230,18 +271,62 @@ impl App {
 
     pub fn on_action(&mut self, action: Action) {
         self.dirty = true;
-        // A flash is about the last action; the next one replaces or clears it.
-        self.flash = None;
+        // A flash is about the last action; the next one (in any tab) replaces or clears it.
+        for tab in &mut self.tabs {
+            tab.flash = None;
+        }
         let page = self.page_height.max(1);
         match action {
-            Action::Quit => self.quit = true,
+            Action::Quit => {
+                let running = self.tabs.iter().filter(|t| t.streaming).count();
+                if running == 0 || matches!(self.confirm, Some(Confirm::Quit { .. })) {
+                    self.quit = true;
+                } else {
+                    self.ask(Confirm::Quit { running });
+                }
+            }
+            Action::ClearInput => {
+                let tab = self.tab_mut();
+                if !tab.input_is_empty() {
+                    tab.input.select_all();
+                    tab.input.cut();
+                    self.say("Prompt cleared: Ctrl-Z brings it back.");
+                }
+            }
+            Action::DeleteToLineStart => {
+                self.tab_mut().input.delete_line_by_head();
+            }
+            Action::Undo => {
+                self.tab_mut().input.undo();
+            }
+            Action::Redo => {
+                self.tab_mut().input.redo();
+            }
             Action::Ignore => {}
             Action::Send => self.send(),
             Action::Newline => self.tab_mut().input.insert_newline(),
             Action::NewTab => {
                 self.new_tab();
             }
-            Action::CloseTab => self.close_tab(),
+            Action::CloseTab => match self.confirm.take() {
+                Some(Confirm::CloseTab { tab, .. }) => {
+                    self.focus = self.confirm_from;
+                    if let Some(index) = self.tabs.iter().position(|t| t.id == tab) {
+                        self.close_tab_at(index);
+                    }
+                }
+                other => {
+                    self.confirm = other;
+                    let tab = self.tab();
+                    let (running, draft) = (tab.streaming, !tab.input_is_empty() || tab.editing.is_some());
+                    if running || draft {
+                        let (tab, number) = (tab.id, self.active + 1);
+                        self.ask(Confirm::CloseTab { tab, number, running, draft });
+                    } else {
+                        self.close_tab();
+                    }
+                }
+            },
             Action::NextTab => self.switch_to((self.active + 1) % self.tabs.len()),
             Action::PrevTab => self.switch_to((self.active + self.tabs.len() - 1) % self.tabs.len()),
             Action::GoToTab(i) => self.switch_to(i),
@@ -274,11 +359,11 @@ impl App {
             }
             Action::CopyAnswer => match self.tab().last_answer().map(|m| m.text.clone()) {
                 Some(text) => self.copy(text, "the last answer"),
-                None => self.flash = Some("Nothing to copy yet.".into()),
+                None => self.say("Nothing to copy yet."),
             },
             Action::CopyCode => match self.tab().last_answer().and_then(|m| last_code_block(&m.text)) {
                 Some(code) => self.copy(code, "the last code block"),
-                None => self.flash = Some("The last answer has no code block.".into()),
+                None => self.say("The last answer has no code block."),
             },
             Action::OpenHistory => {
                 self.focus = Focus::History;
@@ -344,7 +429,7 @@ impl App {
                 Focus::ModelPicker => {
                     if let Some(model) = self.models.get(self.model_selected).cloned() {
                         self.tab_mut().model = model.clone();
-                        self.flash = Some(format!("This tab now uses {model}."));
+                        self.say(format!("This tab now uses {model}."));
                     }
                     self.focus = Focus::Chat;
                 }
@@ -352,20 +437,26 @@ impl App {
             },
             Action::Delete => {
                 if let Some(row) = self.history.rows.get(self.history.selected) {
-                    self.confirm =
-                        Some(Confirm::DeleteConversation { id: row.conversation_id, title: row.title.clone() });
-                    self.focus = Focus::Confirm;
+                    let (id, title) = (row.conversation_id, row.title.clone());
+                    self.ask(Confirm::DeleteConversation { id, title });
                 }
             }
             Action::Yes => {
-                if let Some(Confirm::DeleteConversation { id, .. }) = self.confirm.take() {
-                    self.commands.push(Command::Delete { id });
+                self.focus = self.confirm_from;
+                match self.confirm.take() {
+                    Some(Confirm::DeleteConversation { id, .. }) => self.commands.push(Command::Delete { id }),
+                    Some(Confirm::CloseTab { tab, .. }) => {
+                        if let Some(index) = self.tabs.iter().position(|t| t.id == tab) {
+                            self.close_tab_at(index);
+                        }
+                    }
+                    Some(Confirm::Quit { .. }) => self.quit = true,
+                    None => {}
                 }
-                self.focus = Focus::History;
             }
             Action::No => {
                 self.confirm = None;
-                self.focus = Focus::History;
+                self.focus = self.confirm_from;
             }
             Action::Input(key) => self.type_key(key),
         }
@@ -416,8 +507,17 @@ impl App {
     }
 
     fn copy(&mut self, text: String, what: &str) {
-        self.flash = Some(format!("Copied {what} ({} characters).", text.chars().count()));
+        self.say(format!("Copied {what} ({} characters).", text.chars().count()));
         self.commands.push(Command::Copy { text });
+    }
+
+    /// Opens a y/n question; keys go back where they were once it is answered.
+    fn ask(&mut self, confirm: Confirm) {
+        if self.focus != Focus::Confirm {
+            self.confirm_from = self.focus;
+        }
+        self.confirm = Some(confirm);
+        self.focus = Focus::Confirm;
     }
 
     fn close_tab(&mut self) {
@@ -447,7 +547,7 @@ impl App {
         match self.tabs.iter().position(|t| t.conversation_id == Some(id)) {
             Some(index) => {
                 self.switch_to(index);
-                self.flash = Some(format!("Conversation {id} is open in tab {}.", index + 1));
+                self.say(format!("Conversation {id} is open in tab {}.", index + 1));
             }
             None => self.commands.push(Command::Open { id }),
         }
@@ -465,15 +565,11 @@ impl App {
             let tab = self.tab_mut();
             tab.system = (!system.is_empty()).then(|| system.to_owned());
             tab.clear_input();
-            self.flash = Some(if system.is_empty() {
-                "System prompt cleared.".into()
-            } else {
-                "System prompt set for this tab.".into()
-            });
+            self.say(if system.is_empty() { "System prompt cleared." } else { "System prompt set for this tab." });
             return;
         }
         if self.tab().streaming {
-            self.flash = Some("An answer is still being written: wait, or press Esc to stop it.".into());
+            self.say("An answer is still being written: wait, or press Esc to stop it.");
             return;
         }
         let prompt = prompt.to_owned();
@@ -484,7 +580,7 @@ impl App {
                 match draft {
                     Some(draft) => {
                         self.tab_mut().set_input(&draft);
-                        self.flash = Some("Sent as a new branch; your unsent draft is back in the prompt.".into());
+                        self.say("Sent as a new branch; your unsent draft is back in the prompt.");
                     }
                     None => self.tab_mut().clear_input(),
                 }
@@ -520,7 +616,7 @@ impl App {
         } else {
             return found;
         };
-        self.flash = Some(format!("Cannot {what}: {}", why.to_lowercase()));
+        self.say(format!("Cannot {what}: {}", why.to_lowercase()));
         None
     }
 
@@ -545,10 +641,10 @@ impl App {
         let kept = draft.is_some();
         tab.editing = Some(Editing { prompt_id, draft });
         tab.set_input(&text);
-        self.flash = Some(if kept {
-            "Editing: Enter sends it as a new branch, Esc cancels. Your draft is kept and comes back after.".into()
+        self.say(if kept {
+            "Editing: Enter sends it as a new branch, Esc cancels. Your draft is kept and comes back after."
         } else {
-            "Editing: Enter sends it as a new branch, Esc cancels.".into()
+            "Editing: Enter sends it as a new branch, Esc cancels."
         });
     }
 
@@ -560,7 +656,7 @@ impl App {
                 Some(draft) => tab.set_input(&draft),
                 None => tab.clear_input(),
             }
-            self.flash = Some("Edit cancelled.".into());
+            self.say("Edit cancelled.");
         }
     }
 
@@ -569,7 +665,7 @@ impl App {
         let tab = self.tab();
         let index = self.selection().or_else(|| tab.messages.iter().rposition(|m| m.role == Role::Model));
         let Some(message) = index.and_then(|i| tab.messages.get(i)) else {
-            self.flash = Some("There is no answer here yet.".into());
+            self.say("There is no answer here yet.");
             return;
         };
         let what = if message.role == Role::User { "prompt" } else { "answer" };
@@ -586,7 +682,7 @@ impl App {
             None
         };
         if let Some(flash) = flash {
-            self.flash = Some(flash);
+            self.say(flash);
             return;
         }
         if let Some(message_id) = message.id {
@@ -749,12 +845,14 @@ impl App {
                     t.scroll_from_bottom = 0;
                 }
                 if let Some(m) = at.map(|i| &t.messages[i]) {
+                    // Said in the tab that changed, whichever tab is shown now.
                     let what = if m.role == Role::User { "Prompt" } else { "Answer" };
-                    self.flash = Some(format!("{what} {} of {}.", m.alternatives.index, m.alternatives.count));
+                    let text = format!("{what} {} of {}.", m.alternatives.index, m.alternatives.count);
+                    t.flash = Some(Flash { text, at: std::time::Instant::now() });
                 }
             }
             AppEvent::Deleted { id } => {
-                self.flash = Some(format!("Deleted conversation {id}."));
+                self.say(format!("Deleted conversation {id}."));
                 // A tab showing it closes; one holding an unsent draft keeps the draft and starts afresh.
                 while let Some(index) = self.tabs.iter().position(|t| t.conversation_id == Some(id)) {
                     let tab = &mut self.tabs[index];
@@ -850,6 +948,97 @@ mod tests {
         Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
     }
 
+    /// An app whose tab 1 is writing an answer to "q".
+    fn answering() -> App {
+        let mut app = App::new("m", false);
+        typed(&mut app, "q");
+        app.on_terminal(key(KeyCode::Enter));
+        assert!(app.tab().streaming);
+        app
+    }
+
+    #[test]
+    fn ctrl_c_clears_a_typed_prompt_which_ctrl_z_brings_back_and_never_quits() {
+        let mut app = App::new("m", false);
+        typed(&mut app, "a long question");
+        app.on_terminal(ctrl('c'));
+        assert!(!app.quit, "text in the prompt: Ctrl-C does not quit");
+        assert_eq!(app.tab().input_text(), "");
+        assert!(app.flash().unwrap().contains("Ctrl-Z"), "{:?}", app.flash());
+        app.on_terminal(ctrl('z'));
+        assert_eq!(app.tab().input_text(), "a long question", "restored");
+        app.on_terminal(ctrl('u'));
+        assert_eq!(app.tab().input_text(), "", "Ctrl-U deletes to the start of the line");
+        app.on_terminal(ctrl('c'));
+        assert!(app.quit, "an empty prompt and nothing running: Ctrl-C quits");
+    }
+
+    #[test]
+    fn quitting_with_answers_running_asks_once_and_a_second_press_quits() {
+        let mut app = answering();
+        app.on_terminal(ctrl('t'));
+        typed(&mut app, "r");
+        app.on_terminal(key(KeyCode::Enter));
+        app.on_terminal(ctrl('q'));
+        assert!(!app.quit);
+        assert_eq!((app.focus, &app.confirm), (Focus::Confirm, &Some(Confirm::Quit { running: 2 })));
+        app.on_terminal(key(KeyCode::Char('n')));
+        assert_eq!((app.focus, app.quit), (Focus::Chat, false), "n stays");
+        app.on_terminal(ctrl('c'));
+        assert!(!app.quit, "asks again");
+        app.on_terminal(ctrl('c'));
+        assert!(app.quit, "the second press quits");
+        let mut app = answering();
+        app.on_terminal(ctrl('q'));
+        app.on_terminal(key(KeyCode::Char('y')));
+        assert!(app.quit, "y quits");
+    }
+
+    #[test]
+    fn closing_a_tab_with_a_draft_or_a_running_answer_asks_first() {
+        let mut app = App::new("m", false);
+        app.on_terminal(ctrl('t'));
+        typed(&mut app, "unsent draft");
+        app.on_terminal(ctrl('w'));
+        assert_eq!(
+            app.confirm,
+            Some(Confirm::CloseTab { tab: app.tabs[1].id, number: 2, running: false, draft: true })
+        );
+        app.on_terminal(key(KeyCode::Esc));
+        assert_eq!((app.tabs.len(), app.tab().input_text(), app.focus), (2, "unsent draft".into(), Focus::Chat));
+        app.on_terminal(ctrl('w'));
+        app.on_terminal(ctrl('w'));
+        assert_eq!(app.tabs.len(), 1, "Ctrl-W twice closes it");
+
+        let mut app = answering();
+        app.on_terminal(ctrl('t'));
+        app.on_terminal(ctrl('w'));
+        assert_eq!((app.tabs.len(), app.confirm.is_none()), (1, true), "an empty idle tab closes at once");
+        app.on_terminal(ctrl('w'));
+        assert!(matches!(app.confirm, Some(Confirm::CloseTab { running: true, draft: false, .. })));
+        app.on_terminal(key(KeyCode::Char('y')));
+        assert!(app.commands.contains(&Command::Cancel { tab: 1 }), "its answer is stopped, and so kept");
+        assert!(!app.tab().streaming && app.tab().messages.is_empty(), "a fresh tab takes its place");
+    }
+
+    #[test]
+    fn a_flash_belongs_to_its_tab_and_fades() {
+        let mut app = App::new("m", false);
+        app.on_action(Action::CopyAnswer);
+        assert_eq!(app.flash(), Some("Nothing to copy yet."));
+        app.on_terminal(ctrl('t'));
+        assert_eq!(app.flash(), None, "another tab does not show it");
+        app.tabs[0].flash = Some(Flash { text: "model changed".into(), at: std::time::Instant::now() });
+        assert_eq!(app.flash(), None, "a model change in tab 1 is not announced in tab 2");
+        app.on_terminal(alt(KeyCode::Char('1')));
+        assert_eq!(app.flash(), None, "the next action ends it");
+        app.on_action(Action::CopyAnswer);
+        let later = std::time::Instant::now() + FLASH_FOR;
+        assert!(app.expire_flashes(later));
+        assert_eq!(app.flash(), None, "faded");
+        assert!(!app.expire_flashes(later), "nothing left to fade");
+    }
+
     fn alt(code: KeyCode) -> Event {
         Event::Key(KeyEvent::new(code, KeyModifiers::ALT))
     }
@@ -867,7 +1056,7 @@ mod tests {
             });
         }
         app.commands.clear();
-        app.flash = None;
+        app.tab_mut().flash = None;
         app
     }
 
@@ -1126,7 +1315,7 @@ mod tests {
         typed(&mut app, "my half-written thought");
         app.on_terminal(ctrl('e'));
         assert_eq!(app.tab().input_text(), "question 0");
-        assert!(app.flash.as_deref().unwrap().contains("draft is kept"), "{:?}", app.flash);
+        assert!(app.flash().unwrap().contains("draft is kept"), "{:?}", app.flash());
         app.on_terminal(key(KeyCode::Esc));
         assert_eq!(app.tab().input_text(), "my half-written thought", "Esc brings the draft back");
         assert!(app.commands.is_empty(), "Esc while editing stops nothing");
@@ -1142,7 +1331,7 @@ mod tests {
         let mut app = conversation(1);
         app.on_terminal(key(KeyCode::Char(']')));
         assert!(app.commands.is_empty());
-        assert!(app.flash.as_deref().unwrap().contains("no alternatives"), "{:?}", app.flash);
+        assert!(app.flash().unwrap().contains("no alternatives"), "{:?}", app.flash());
         app.tab_mut().messages[1].alternatives = Alternatives { index: 2, count: 2 };
         app.on_terminal(key(KeyCode::Char('[')));
         assert_eq!(app.commands, [Command::SwitchAlternative { tab: 1, message_id: 2, step: -1 }]);
@@ -1169,7 +1358,7 @@ mod tests {
             chosen: 9,
         });
         assert_eq!(app.tab().messages[1].text, "the first answer");
-        assert_eq!(app.flash.as_deref(), Some("Answer 1 of 2."));
+        assert_eq!(app.flash(), Some("Answer 1 of 2."));
         typed(&mut app, "a [b]");
         assert_eq!(app.tab().input_text(), "a [b]", "brackets typed into a prompt are text");
     }
@@ -1183,7 +1372,7 @@ mod tests {
         app.on_terminal(ctrl('g'));
         app.on_terminal(ctrl('e'));
         assert!(app.commands.is_empty());
-        assert!(app.flash.as_deref().unwrap().contains("still being written"));
+        assert!(app.flash().unwrap().contains("still being written"));
     }
 
     #[test]

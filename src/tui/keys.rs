@@ -53,6 +53,13 @@ pub enum Action {
     Delete,
     Yes,
     No,
+    /// Ctrl-C with text in the prompt: empty it (Ctrl-Z brings the text back).
+    ClearInput,
+    /// Ctrl-U: delete from the cursor to the start of the line (as in a shell).
+    DeleteToLineStart,
+    /// Ctrl-Z / Ctrl-Shift-Z: undo / redo the last change to the prompt.
+    Undo,
+    Redo,
     /// Anything else goes to the text input of the current focus.
     Input(KeyEvent),
     Ignore,
@@ -63,7 +70,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Enter", "send the prompt"),
     ("Alt-Enter / Shift-Enter", "new line in the prompt"),
     ("Esc", "stop the answer being written; close a window"),
-    ("Ctrl-T / Ctrl-W", "new tab / close tab"),
+    ("Ctrl-T / Ctrl-W", "new tab / close tab (asks if work would be lost)"),
     ("Ctrl-← / Ctrl-→, Alt-1..9", "switch tabs"),
     ("PgUp / PgDn, wheel", "scroll the conversation"),
     ("Home / End", "top / bottom (when the prompt is empty)"),
@@ -76,7 +83,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("F2", "choose this tab's model"),
     ("/system TEXT", "set this tab's system prompt (/system alone clears it)"),
     ("? or F1", "this help (? when the prompt is empty)"),
-    ("Ctrl-Q / Ctrl-C", "quit"),
+    ("Ctrl-U / Ctrl-K, Alt-⌫", "in the prompt: delete to line start / end, the word before"),
+    ("Ctrl-Z / Ctrl-Shift-Z", "in the prompt: undo / redo"),
+    ("Ctrl-C", "clear the prompt (Ctrl-Z undoes); quit if it is empty"),
+    ("Ctrl-Q", "quit (asks once while answers are running)"),
 ];
 
 /// Maps a key press to an action for the current focus. `input_empty` tells whether the prompt
@@ -89,6 +99,8 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
     let alt = key.modifiers.contains(KeyModifiers::ALT);
     let shift = key.modifiers.contains(KeyModifiers::SHIFT);
     match (key.code, ctrl) {
+        // Ctrl-C never throws away a prompt being typed: it clears it (undoably) instead.
+        (KeyCode::Char('c'), true) if focus == Focus::Chat && !input_empty => return Action::ClearInput,
         (KeyCode::Char('q' | 'c'), true) => return Action::Quit,
         (KeyCode::Char('r'), true) if matches!(focus, Focus::Chat | Focus::Messages) => return Action::OpenHistory,
         (KeyCode::F(1), _) => return Action::OpenHelp,
@@ -101,6 +113,8 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
         },
         Focus::Confirm => match key.code {
             KeyCode::Char('y' | 'Y') => Action::Yes,
+            // Ctrl-W again confirms closing the tab it asked about.
+            KeyCode::Char('w') if ctrl => Action::CloseTab,
             _ => Action::No,
         },
         Focus::Messages => match key.code {
@@ -142,6 +156,9 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
             KeyCode::Char('w') if ctrl => Action::CloseTab,
             KeyCode::Char('g') if ctrl => Action::Regenerate,
             KeyCode::Char('e') if ctrl => Action::Edit,
+            KeyCode::Char('u') if ctrl => Action::DeleteToLineStart,
+            KeyCode::Char('z' | 'Z') if ctrl && (shift || key.code == KeyCode::Char('Z')) => Action::Redo,
+            KeyCode::Char('z') if ctrl => Action::Undo,
             KeyCode::Up if alt || ctrl => Action::SelectMessages,
             KeyCode::Char('[') if input_empty => Action::Alternative(-1),
             KeyCode::Char(']') if input_empty => Action::Alternative(1),
@@ -229,6 +246,41 @@ mod tests {
         assert_eq!(chat(KeyCode::Char(']'), KeyModifiers::NONE), Action::Alternative(1));
         let typed = key(KeyCode::Char(']'), KeyModifiers::NONE);
         assert_eq!(action_for(typed, Focus::Chat, false), Action::Input(typed));
+    }
+
+    #[test]
+    fn ctrl_c_clears_a_typed_prompt_and_quits_from_an_empty_one() {
+        let ctrl_c = key(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(action_for(ctrl_c, Focus::Chat, false), Action::ClearInput);
+        assert_eq!(action_for(ctrl_c, Focus::Chat, true), Action::Quit);
+        assert_eq!(action_for(ctrl_c, Focus::History, false), Action::Quit);
+        assert_eq!(action_for(key(KeyCode::Char('q'), KeyModifiers::CONTROL), Focus::Chat, false), Action::Quit);
+    }
+
+    #[test]
+    fn line_editing_keys_mean_what_they_mean_in_a_shell() {
+        let typing = |code, modifiers| action_for(key(code, modifiers), Focus::Chat, false);
+        assert_eq!(typing(KeyCode::Char('u'), KeyModifiers::CONTROL), Action::DeleteToLineStart);
+        assert_eq!(typing(KeyCode::Char('z'), KeyModifiers::CONTROL), Action::Undo);
+        assert_eq!(typing(KeyCode::Char('z'), KeyModifiers::CONTROL | KeyModifiers::SHIFT), Action::Redo);
+        assert_eq!(typing(KeyCode::Char('Z'), KeyModifiers::CONTROL | KeyModifiers::SHIFT), Action::Redo);
+        // Ctrl-K, Ctrl-A and Alt-Backspace go to the text area, which gives them their shell meaning.
+        for (code, modifiers) in [
+            (KeyCode::Char('k'), KeyModifiers::CONTROL),
+            (KeyCode::Char('a'), KeyModifiers::CONTROL),
+            (KeyCode::Backspace, KeyModifiers::ALT),
+        ] {
+            assert_eq!(typing(code, modifiers), Action::Input(key(code, modifiers)));
+        }
+    }
+
+    #[test]
+    fn a_confirmation_takes_y_or_the_same_key_again() {
+        let confirm = |code, modifiers| action_for(key(code, modifiers), Focus::Confirm, true);
+        assert_eq!(confirm(KeyCode::Char('y'), KeyModifiers::NONE), Action::Yes);
+        assert_eq!(confirm(KeyCode::Char('w'), KeyModifiers::CONTROL), Action::CloseTab);
+        assert_eq!(confirm(KeyCode::Char('q'), KeyModifiers::CONTROL), Action::Quit);
+        assert_eq!(confirm(KeyCode::Esc, KeyModifiers::NONE), Action::No);
     }
 
     #[test]

@@ -153,6 +153,9 @@ async fn event_loop<B: Backend>(
                 app.on_event(event);
             }
             _ = frames.tick() => {
+                if app.expire_flashes(std::time::Instant::now()) {
+                    app.dirty = true;
+                }
                 let live = runner.session.engine().metrics().live();
                 if live != app.metrics {
                     app.metrics = live;

@@ -68,6 +68,13 @@ impl From<StoredMessage> for ChatMessage {
     }
 }
 
+/// A sentence about the last action in a tab ("Copied the answer.") and when it was said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    pub text: String,
+    pub at: std::time::Instant,
+}
+
 /// A saved prompt being edited in the input; sending it starts a branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Editing {
@@ -115,6 +122,8 @@ pub struct Tab {
     pub selected: Option<usize>,
     /// A saved prompt is being edited in the input.
     pub editing: Option<Editing>,
+    /// The last action's sentence, shown in this tab only.
+    pub flash: Option<Flash>,
     rendered: Vec<Rendered>,
     /// Messages from this index on are rendered at the current width.
     fresh_from: usize,
@@ -147,6 +156,7 @@ impl Tab {
             revision: 0,
             selected: None,
             editing: None,
+            flash: None,
             rendered: Vec::new(),
             fresh_from: 0,
         }

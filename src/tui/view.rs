@@ -58,19 +58,48 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     draw_status(frame, app, status);
     match app.focus {
         Focus::Help => draw_help(frame, area),
-        Focus::History | Focus::Confirm => draw_history(frame, app, area),
+        Focus::History => draw_history(frame, app, area),
+        Focus::Confirm if matches!(app.confirm, Some(Confirm::DeleteConversation { .. })) => {
+            draw_history(frame, app, area)
+        }
         Focus::ModelPicker => draw_models(frame, app, area),
-        Focus::Chat | Focus::Messages => {}
+        Focus::Chat | Focus::Messages | Focus::Confirm => {}
     }
-    if let (Focus::Confirm, Some(Confirm::DeleteConversation { id, title })) = (app.focus, &app.confirm) {
-        let text = format!("Delete conversation {id} “{}”? y / n", one_line(title, 40));
-        let popup = centered(area, (text.chars().count() as u16 + 4).min(area.width), 3);
+    if let (Focus::Confirm, Some(confirm)) = (app.focus, &app.confirm) {
+        let text = question(confirm);
+        // Wrapped to at most 70 columns (and the screen), the box as tall as the text needs.
+        let chars = text.chars().count();
+        let width = (chars + 4).min(74).min(usize::from(area.width)).max(10);
+        let rows = chars.div_ceil(width.saturating_sub(10).max(1)) + 2;
+        let popup = centered(area, width as u16, rows as u16);
         frame.render_widget(Clear, popup);
         frame.render_widget(
             Paragraph::new(text)
+                .wrap(ratatui::widgets::Wrap { trim: true })
                 .block(Block::default().borders(Borders::ALL).border_style(Style::default().fg(Color::Red))),
             popup,
         );
+    }
+}
+
+/// The sentence a y/n question asks.
+fn question(confirm: &Confirm) -> String {
+    match confirm {
+        Confirm::DeleteConversation { id, title } => {
+            format!("Delete conversation {id} “{}”? y / n", one_line(title, 40))
+        }
+        Confirm::CloseTab { number, running, draft, .. } => {
+            let what = match (running, draft) {
+                (true, true) => "its answer stops (kept, marked interrupted) and its unsent draft is lost",
+                (true, false) => "its answer stops (kept, marked interrupted)",
+                _ => "its unsent draft is lost",
+            };
+            format!("Close tab {number}? {what}. y / n")
+        }
+        Confirm::Quit { running } => {
+            let answers = if *running == 1 { "1 answer is".to_owned() } else { format!("{running} answers are") };
+            format!("{answers} running: quit and keep them interrupted? y (or Ctrl-Q again) / n")
+        }
     }
 }
 
@@ -122,7 +151,7 @@ fn draw_note(frame: &mut Frame<'_>, app: &App, area: Rect) {
         Line::styled(one_line(error, usize::from(area.width)), Style::default().fg(Color::Red))
     } else if let Some(notice) = &tab.notice {
         Line::styled(one_line(notice, usize::from(area.width)), Style::default().fg(Color::Yellow))
-    } else if let Some(flash) = &app.flash {
+    } else if let Some(flash) = app.flash() {
         Line::styled(one_line(flash, usize::from(area.width)), Style::default().fg(Color::Green))
     } else if let (Focus::Messages, Some(i)) = (app.focus, tab.selected) {
         let hint = format!(
