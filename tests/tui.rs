@@ -103,6 +103,50 @@ fn several_tabs_with_status_marks() {
     insta::assert_snapshot!(screen(&mut app, 90, 16).backend());
 }
 
+/// Thirty tabs at 80 columns: the bar scrolls to keep the active tab in sight, and the overflow
+/// markers count the hidden tabs and carry the most urgent mark among them.
+#[test]
+fn thirty_tabs_scroll_the_tab_bar() {
+    let mut app = App::new("gemini-flash-latest", false);
+    for i in 1..=30 {
+        if i > 1 {
+            app.on_action(Action::NewTab);
+        }
+        ask(&mut app, &format!("question {i}"), "Answered.", true);
+    }
+    // Tab 3 failed and tab 27 is still writing, both out of sight.
+    app.tabs[2].error = Some("failed".into());
+    app.tabs[26].streaming = true;
+    app.on_action(Action::GoToTab(0));
+    for _ in 0..14 {
+        app.on_action(Action::NextTab);
+    }
+    assert_eq!(app.active, 14);
+    let terminal = screen(&mut app, 80, 12);
+    let bar: String = (0..80).map(|x| terminal.backend().buffer()[(x, 0)].symbol().to_owned()).collect();
+    assert!(bar.contains(" 15 question 15 "), "the active tab is shown: {bar:?}");
+    let left = bar.split_whitespace().next().unwrap();
+    assert!(left.starts_with('‹') && left.ends_with('!'), "hidden on the left, one with an error: {bar:?}");
+    assert!(bar.trim_end().ends_with('›') && bar.contains("●"), "hidden on the right, one writing: {bar:?}");
+    let hidden_left: usize = left.trim_start_matches('‹').trim_end_matches('!').parse().unwrap();
+    let right = bar.split_whitespace().last().unwrap();
+    let hidden_right: usize = right.trim_start_matches('●').trim_end_matches('›').parse().unwrap();
+    let shown = bar.matches(" question ").count();
+    assert_eq!(hidden_left + shown + hidden_right, 30, "every tab is shown or counted: {bar:?}");
+    insta::assert_snapshot!(terminal.backend());
+
+    // At either end, only one marker.
+    app.on_action(Action::GoToTab(0));
+    let first = screen(&mut app, 80, 12);
+    let bar: String = (0..80).map(|x| first.backend().buffer()[(x, 0)].symbol().to_owned()).collect();
+    assert!(bar.starts_with(" 1 question 1 ") && !bar.contains('‹') && bar.trim_end().ends_with('›'), "{bar:?}");
+    app.on_action(Action::PrevTab);
+    assert_eq!(app.active, 29);
+    let last = screen(&mut app, 80, 12);
+    let bar: String = (0..80).map(|x| last.backend().buffer()[(x, 0)].symbol().to_owned()).collect();
+    assert!(bar.contains(" 30 question 30 ") && bar.starts_with('‹') && !bar.contains('›'), "{bar:?}");
+}
+
 #[test]
 fn an_error_in_a_tab() {
     let mut app = App::new("gemini-flash-latest", false);

@@ -103,26 +103,100 @@ fn question(confirm: &Confirm) -> String {
     }
 }
 
+/// The mark after a tab's label: error, streaming, unread, or nothing.
+fn tab_mark(tab: &super::tab::Tab) -> Span<'static> {
+    if tab.error.is_some() {
+        Span::styled("!", Style::default().fg(Color::Red).add_modifier(Modifier::BOLD))
+    } else if tab.streaming {
+        Span::styled("●", Style::default().fg(Color::Yellow))
+    } else if tab.unread {
+        Span::styled("•", Style::default().fg(Color::Cyan))
+    } else {
+        Span::raw(" ")
+    }
+}
+
+/// Columns kept for an overflow marker ("‹12●" plus a space).
+const TAB_MARKER_WIDTH: usize = 5;
+
+/// The tabs shown: as many as fit around the active one, which is always among them (more
+/// after it than before when both cannot be). Returns the first and last index shown.
+pub fn visible_tabs(widths: &[usize], active: usize, width: usize) -> (usize, usize) {
+    let last = widths.len().saturating_sub(1);
+    let fits = |start: usize, end: usize| {
+        let markers = usize::from(start > 0) + usize::from(end < last);
+        widths[start..=end].iter().sum::<usize>() + markers * TAB_MARKER_WIDTH <= width
+    };
+    let (mut start, mut end) = (active.min(last), active.min(last));
+    loop {
+        let mut grew = false;
+        if end < last && fits(start, end + 1) {
+            end += 1;
+            grew = true;
+        }
+        if start > 0 && fits(start - 1, end) {
+            start -= 1;
+            grew = true;
+        }
+        if !grew {
+            return (start, end);
+        }
+    }
+}
+
+/// An overflow marker: how many tabs are hidden on that side, and the most urgent mark among
+/// them (an error before a running answer before unread text), so nothing happens out of sight.
+fn overflow_marker(hidden: &[super::tab::Tab], left: bool) -> Vec<Span<'static>> {
+    let urgent = hidden
+        .iter()
+        .map(tab_mark)
+        .max_by_key(|m| match m.content.as_ref() {
+            "!" => 3,
+            "●" => 2,
+            "•" => 1,
+            _ => 0,
+        })
+        .unwrap_or_else(|| Span::raw(" "));
+    let count = Span::styled(
+        if left { format!("‹{}", hidden.len()) } else { format!("{}›", hidden.len()) },
+        Style::default().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+    );
+    if left { vec![count, urgent, Span::raw(" ")] } else { vec![Span::raw(" "), urgent, count] }
+}
+
 fn draw_tab_bar(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    use unicode_width::UnicodeWidthStr;
+    let labels: Vec<String> = app
+        .tabs
+        .iter()
+        .enumerate()
+        .map(|(i, tab)| format!(" {} {} ", i + 1, crate::format::fit(&tab.title, 18)))
+        .collect();
+    // Each tab: its label, its mark and a space.
+    let widths: Vec<usize> = labels.iter().map(|l| l.width() + 2).collect();
+    let (start, end) = visible_tabs(&widths, app.active, usize::from(area.width));
     let mut spans = Vec::new();
-    for (i, tab) in app.tabs.iter().enumerate() {
-        let mark = if tab.error.is_some() {
-            Span::styled("!", Style::default().fg(Color::Red).add_modifier(Modifier::BOLD))
-        } else if tab.streaming {
-            Span::styled("●", Style::default().fg(Color::Yellow))
-        } else if tab.unread {
-            Span::styled("•", Style::default().fg(Color::Cyan))
-        } else {
-            Span::raw(" ")
-        };
+    if start > 0 {
+        spans.extend(overflow_marker(&app.tabs[..start], true));
+    }
+    for (i, (tab, label)) in app.tabs.iter().zip(labels).enumerate().take(end + 1).skip(start) {
         let style = if i == app.active {
             Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
         } else {
             Style::default().fg(Color::Gray)
         };
-        spans.push(Span::styled(format!(" {} {} ", i + 1, crate::format::fit(&tab.title, 18)), style));
-        spans.push(mark);
+        spans.push(Span::styled(label, style));
+        spans.push(tab_mark(tab));
         spans.push(Span::raw(" "));
+    }
+    if end + 1 < app.tabs.len() {
+        // Right-aligned, so the marker sits at the edge whatever the labels' widths.
+        let used: usize = spans.iter().map(|s| s.content.width()).sum();
+        let marker = overflow_marker(&app.tabs[end + 1..], false);
+        let marker_width: usize = marker.iter().map(|s| s.content.width()).sum();
+        let pad = usize::from(area.width).saturating_sub(used + marker_width);
+        spans.push(Span::raw(" ".repeat(pad)));
+        spans.extend(marker);
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
