@@ -683,3 +683,23 @@ fn moving_a_damaged_database_away_lets_a_new_one_start() {
     let c = store.create_conversation("fresh", "m", None).unwrap();
     add(&mut store, c, Role::User, "works");
 }
+
+#[test]
+fn recent_prompts_are_newest_first_each_once_without_pasted_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = Store::open(&dir.path().join("h.sqlite3")).unwrap();
+    let log = "x".repeat(geminal::store::RECALLED_PROMPT_MAX_BYTES + 1);
+    for prompt in ["first", "second", log.as_str(), "first", "third"] {
+        let id = store.create_conversation("t", "m", None).unwrap();
+        let message = NewMessage {
+            role: Role::User,
+            text: prompt.into(),
+            model: None,
+            status: MessageStatus::Complete,
+            cached: false,
+        };
+        store.add_message(id, &message).unwrap();
+    }
+    assert_eq!(store.recent_prompts(10).unwrap(), ["third", "first", "second"]);
+    assert_eq!(store.recent_prompts(2).unwrap(), ["third", "first"]);
+}

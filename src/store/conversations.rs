@@ -174,6 +174,9 @@ pub fn title_from(prompt: &str) -> String {
     format!("{}…", cut.trim_end_matches([',', '.', ';', ':']))
 }
 
+/// The longest prompt [`Store::recent_prompts`] offers for recalling.
+pub const RECALLED_PROMPT_MAX_BYTES: usize = 8 * 1024;
+
 impl Store {
     pub fn create_conversation(
         &self,
@@ -333,6 +336,26 @@ impl Store {
             .query_row("SELECT id FROM conversations ORDER BY updated_at DESC, id DESC LIMIT 1", [], |r| r.get(0))
             .optional()
             .map_err(|e| self.err(e))
+    }
+
+    /// The prompts asked most recently, newest first and each once, for recalling them with ↑
+    /// in the prompt. Prompts longer than [`RECALLED_PROMPT_MAX_BYTES`] (a pasted log) are left
+    /// out; at most `limit`.
+    pub fn recent_prompts(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT text FROM messages WHERE role = 'user' AND length(CAST(text AS BLOB)) <= ?2
+                 ORDER BY id DESC LIMIT ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        // Read a few more than asked, as repeats are dropped.
+        let rows = stmt
+            .query_map(params![(limit * 2) as i64, RECALLED_PROMPT_MAX_BYTES as i64], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e))?;
+        let mut seen = std::collections::HashSet::new();
+        Ok(rows.into_iter().filter(|t| seen.insert(t.clone())).take(limit).collect())
     }
 
     /// Every message of a conversation, all branches, oldest first.

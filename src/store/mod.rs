@@ -22,7 +22,8 @@ mod writer_lock;
 pub use crate::domain::MessageStatus;
 pub use cache::{CacheStats, CachedAnswer};
 pub use conversations::{
-    Alternatives, Conversation, ConversationSummary, MessageUpdate, NewMessage, Parent, StoredMessage, title_from,
+    Alternatives, Conversation, ConversationSummary, MessageUpdate, NewMessage, Parent, RECALLED_PROMPT_MAX_BYTES,
+    StoredMessage, title_from,
 };
 pub use error::StoreError;
 pub use handle::StoreHandle;

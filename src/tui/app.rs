@@ -51,6 +51,8 @@ pub enum Command {
         id: i64,
     },
     LoadModels,
+    /// Load the prompts asked before (for ↑ in an empty prompt).
+    LoadPrompts,
     Copy {
         text: String,
     },
@@ -119,6 +121,8 @@ pub enum AppEvent {
         id: i64,
     },
     Models(Result<Vec<String>, String>),
+    /// Prompts asked before, newest first.
+    Prompts(Vec<String>),
     Error(String),
 }
 
@@ -140,6 +144,8 @@ pub struct App {
     /// Height of the conversation area at the last frame (for paging).
     pub page_height: usize,
     pub commands: Vec<Command>,
+    /// Prompts asked before in any conversation, newest first (↑ recalls them after the tab's own).
+    pub past_prompts: Vec<String>,
     next_tab_id: u64,
 }
 
@@ -161,6 +167,7 @@ impl App {
             dirty: true,
             page_height: 20,
             commands: Vec::new(),
+            past_prompts: Vec::new(),
             next_tab_id: 2,
         }
     }
@@ -469,7 +476,17 @@ impl App {
         }
         match self.focus {
             Focus::Chat => {
-                self.tab_mut().input.input(Input::from(key));
+                use crossterm::event::KeyCode;
+                let tab = self.tab();
+                let recalling = tab.recall.as_ref().is_some_and(|r| r.shown == tab.input_text());
+                let plain = key.modifiers.difference(KeyModifiers::SHIFT).is_empty();
+                match key.code {
+                    KeyCode::Up if plain && (tab.input_is_empty() || recalling) => self.recall(1),
+                    KeyCode::Down if plain && recalling => self.recall(-1),
+                    _ => {
+                        self.tab_mut().input.input(Input::from(key));
+                    }
+                }
             }
             Focus::History => {
                 use crossterm::event::KeyCode;
@@ -484,6 +501,32 @@ impl App {
             }
             _ => {}
         }
+    }
+
+    /// What ↑ goes through: this tab's prompts, newest first, then those asked anywhere before.
+    fn recall_entries(&self) -> Vec<&str> {
+        let mut seen = std::collections::HashSet::new();
+        let own = self.tab().messages.iter().rev().filter(|m| m.role == Role::User).map(|m| m.text.as_str());
+        own.chain(self.past_prompts.iter().map(String::as_str)).filter(|p| seen.insert(*p)).collect()
+    }
+
+    /// ↑ (`step` 1) shows the prompt before the one recalled, ↓ (-1) the one after; ↓ from the
+    /// newest empties the prompt again.
+    fn recall(&mut self, step: isize) {
+        let at = self.tab().recall.as_ref().map_or(-1, |r| r.at as isize) + step;
+        if at < 0 {
+            let tab = self.tab_mut();
+            tab.recall = None;
+            tab.clear_input();
+            return;
+        }
+        let Some(text) = self.recall_entries().get(at as usize).map(|p| p.to_string()) else {
+            self.say(if at == 0 { "No prompt asked yet." } else { "No earlier prompt." });
+            return;
+        };
+        let tab = self.tab_mut();
+        tab.set_input(&text);
+        tab.recall = Some(super::tab::Recall { at: at as usize, shown: text });
     }
 
     fn move_model(&mut self, delta: isize) {
@@ -574,6 +617,9 @@ impl App {
         }
         let prompt = prompt.to_owned();
         let id = self.tab().id;
+        self.tab_mut().recall = None;
+        self.past_prompts.retain(|p| *p != prompt);
+        self.past_prompts.insert(0, prompt.clone());
         let branch = match self.tab_mut().editing.take() {
             Some(Editing { prompt_id, draft }) => {
                 // The draft put aside for the edit comes back.
@@ -876,6 +922,14 @@ impl App {
                 self.model_selected = models.iter().position(|m| *m == self.tab().model).unwrap_or(0);
                 self.models = models;
             }
+            AppEvent::Prompts(prompts) => {
+                // Prompts sent since the load began stay first.
+                for p in prompts {
+                    if !self.past_prompts.contains(&p) {
+                        self.past_prompts.push(p);
+                    }
+                }
+            }
             AppEvent::Models(Err(e)) | AppEvent::Error(e) => {
                 self.tab_mut().error = Some(e);
                 if self.focus == Focus::ModelPicker {
@@ -1019,6 +1073,43 @@ mod tests {
         app.on_terminal(key(KeyCode::Char('y')));
         assert!(app.commands.contains(&Command::Cancel { tab: 1 }), "its answer is stopped, and so kept");
         assert!(!app.tab().streaming && app.tab().messages.is_empty(), "a fresh tab takes its place");
+    }
+
+    #[test]
+    fn up_in_an_empty_prompt_recalls_this_tabs_prompts_then_earlier_ones() {
+        let mut app = App::new("m", false);
+        app.on_event(AppEvent::Prompts(vec!["from yesterday".into(), "second".into(), "older still".into()]));
+        for prompt in ["first", "second"] {
+            typed(&mut app, prompt);
+            app.on_terminal(key(KeyCode::Enter));
+            app.on_event(AppEvent::TurnDone { tab: 1, report: report("ok", Outcome::Complete) });
+        }
+        let up = |app: &mut App| {
+            app.on_terminal(key(KeyCode::Up));
+            app.tab().input_text()
+        };
+        let down = |app: &mut App| {
+            app.on_terminal(key(KeyCode::Down));
+            app.tab().input_text()
+        };
+        assert_eq!(up(&mut app), "second");
+        assert_eq!(up(&mut app), "first");
+        assert_eq!(up(&mut app), "from yesterday", "then history's, each once");
+        assert_eq!(up(&mut app), "older still");
+        assert_eq!(up(&mut app), "older still", "the oldest stays");
+        assert_eq!(app.flash(), Some("No earlier prompt."));
+        assert_eq!(down(&mut app), "from yesterday");
+        assert_eq!(down(&mut app), "first");
+        assert_eq!(down(&mut app), "second");
+        assert_eq!(down(&mut app), "", "past the newest: empty again");
+        // Once a recalled prompt is changed, the arrows move the cursor in it.
+        up(&mut app);
+        typed(&mut app, " again");
+        assert_eq!(up(&mut app), "second again");
+        app.on_terminal(key(KeyCode::Enter));
+        assert_eq!(app.past_prompts[0], "second again", "a sent prompt is recalled first everywhere");
+        app.on_terminal(ctrl('t'));
+        assert_eq!(up(&mut app), "second again", "a new tab recalls the other tabs' prompts too");
     }
 
     #[test]

@@ -85,6 +85,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("? or F1", "this help (? when the prompt is empty)"),
     ("Ctrl-U / Ctrl-K, Alt-⌫", "in the prompt: delete to line start / end, the word before"),
     ("Ctrl-Z / Ctrl-Shift-Z", "in the prompt: undo / redo"),
+    ("↑ / ↓", "in an empty prompt: earlier prompts (this tab's, then all)"),
     ("Ctrl-C", "clear the prompt (Ctrl-Z undoes); quit if it is empty"),
     ("Ctrl-Q", "quit (asks once while answers are running)"),
 ];

@@ -131,6 +131,8 @@ async fn event_loop<B: Backend>(
     let (mut sigterm, mut sighup) = quit_signals().map_err(|e| format!("Signals could not be set up ({e})."))?;
     let mut stopped = None;
     draw(terminal, app)?;
+    // The prompts asked before, for ↑ in an empty prompt.
+    runner.perform(Command::LoadPrompts, app);
     loop {
         #[cfg(unix)]
         let signals = async {
@@ -358,6 +360,14 @@ impl Runner {
                         Err(e) => AppEvent::Error(e.to_string()),
                     };
                     let _ = tx.send(event);
+                });
+            }
+            Command::LoadPrompts => {
+                let Some(store) = self.store() else { return };
+                tokio::spawn(async move {
+                    if let Ok(prompts) = store.read(|s| s.recent_prompts(500)).await {
+                        let _ = tx.send(AppEvent::Prompts(prompts));
+                    }
                 });
             }
             Command::LoadModels => {

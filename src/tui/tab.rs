@@ -75,6 +75,14 @@ pub struct Flash {
     pub at: std::time::Instant,
 }
 
+/// An earlier prompt recalled into the input with ↑: which one, and its text (typing changes
+/// the text, and ↑↓ then move the cursor again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recall {
+    pub at: usize,
+    pub shown: String,
+}
+
 /// A saved prompt being edited in the input; sending it starts a branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Editing {
@@ -124,6 +132,8 @@ pub struct Tab {
     pub editing: Option<Editing>,
     /// The last action's sentence, shown in this tab only.
     pub flash: Option<Flash>,
+    /// An earlier prompt recalled with ↑.
+    pub recall: Option<Recall>,
     rendered: Vec<Rendered>,
     /// Messages from this index on are rendered at the current width.
     fresh_from: usize,
@@ -157,6 +167,7 @@ impl Tab {
             selected: None,
             editing: None,
             flash: None,
+            recall: None,
             rendered: Vec::new(),
             fresh_from: 0,
         }
