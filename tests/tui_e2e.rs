@@ -348,3 +348,72 @@ fn a_question_asked_after_searching_a_huge_message_is_answered_and_saved() {
         conn.query_row("SELECT count(*) FROM messages WHERE text = 'what is a monad?'", [], |r| r.get(0)).unwrap();
     assert_eq!(saved, 1, "the question asked after the search is saved");
 }
+
+/// Thirty tabs, every one asking at once: quitting asks first (the answers are kept,
+/// interrupted), and the next start puts the thirty tabs back, the active one with its draft,
+/// the tab bar scrolled to it. `geminal --conversation N` then focuses N's restored tab.
+#[test]
+fn thirty_tabs_survive_a_quit_with_answers_running_and_come_back() {
+    if !have_tmux() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite3");
+    let tmux = Tmux { session: format!("geminal-tabs-{}", std::process::id()) };
+    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "80", "-y", "24", "bash", "--norc", "--noprofile"]);
+    let start = |extra: &str| {
+        tmux.text(&format!(
+            "HOME={home} {bin} --demo --db {db}{extra}; echo GEMINAL-EXITED-$?",
+            home = dir.path().display(),
+            bin = env!("CARGO_BIN_EXE_geminal"),
+            db = db.display(),
+        ));
+        tmux.keys(&["Enter"]);
+    };
+    start("");
+    tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
+    for i in 1..=30 {
+        if i > 1 {
+            tmux.keys(&["C-t"]);
+        }
+        tmux.text(&format!("question {i}"));
+        tmux.keys(&["Enter"]);
+    }
+    tmux.keys(&["C-t"]);
+    tmux.text("a draft in the last tab");
+    tmux.wait_for(|s| s.contains("31 new chat") && s.contains('‹'), "the tab bar scrolled to tab 31");
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("answers are running: quit and keep them interrupted?"), "the question");
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+
+    tmux.run(&["send-keys", "-t", &tmux.session, "clear", "Enter"]);
+    start("");
+    let screen = tmux.wait_for(|s| s.contains("a draft in the last tab"), "the draft restored in the active tab");
+    assert!(screen.contains("31 new chat") && screen.contains('‹'), "thirty tabs before it:\n{screen}");
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.matches("GEMINAL-EXITED-0").count() == 1, "geminal to exit again");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let kept: Vec<(Option<i64>, String, bool)> = conn
+        .prepare("SELECT conversation_id, draft, active FROM open_tabs ORDER BY position")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(kept.len(), 31, "{kept:?}");
+    assert!(kept[..30].iter().all(|(c, d, a)| c.is_some() && d.is_empty() && !a), "{kept:?}");
+    assert_eq!(kept[30], (None, "a draft in the last tab".to_owned(), true));
+    let interrupted: i64 = conn
+        .query_row("SELECT count(*) FROM messages WHERE role = 'model' AND status = 'interrupted'", [], |r| r.get(0))
+        .unwrap();
+    assert!(interrupted > 0, "answers running at the quit are kept, interrupted");
+
+    // Conversation 3 was asked in tab 3: --conversation 3 starts on it.
+    tmux.run(&["send-keys", "-t", &tmux.session, "clear", "Enter"]);
+    start(" --conversation 3");
+    tmux.wait_for(|s| s.contains("question 3") && !s.contains("a draft in the last tab"), "tab 3 active");
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit a third time");
+}

@@ -35,6 +35,12 @@ use exit::Failure;
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// Open the last conversation in the full-screen interface (beside the tabs restored from last time).
+    #[arg(short = 'c', long = "continue", conflicts_with = "conversation")]
+    pub continue_last: bool,
+    /// Open conversation N in the full-screen interface.
+    #[arg(long, value_name = "N")]
+    pub conversation: Option<i64>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -209,14 +215,21 @@ pub async fn open_session(
 }
 
 /// `geminal` alone: the full-screen interface on a terminal, the line chat otherwise.
-async fn full_screen_or_line_chat(global: &GlobalArgs) -> Result<u8, Failure> {
+async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
     use std::io::IsTerminal;
+    let global = &cli.global;
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
         return line_chat::run(global).await;
     }
     let (conn, session) = open_session(global, None, false, HistoryUse::Save).await?;
+    // A conversation asked for on the command line must exist: say so before the screen changes.
+    let open = match (cli.continue_last, cli.conversation, session.store()) {
+        (_, Some(id), Some(store)) => Some(store.read(move |s| s.conversation(id).map(|c| c.id)).await?),
+        (true, None, Some(store)) => store.read(|s| s.last_conversation_id()).await?,
+        _ => None,
+    };
     let config = &conn.config;
-    crate::tui::run(session, &config.model, config.system_prompt.clone(), config.demo)
+    crate::tui::run(session, &config.model, config.system_prompt.clone(), config.demo, open)
         .await
         .map(|stop| stop.map_or(exit::OK, signals::Stop::exit_code))
         .map_err(|message| Failure::new(exit::FAILURE, message))
@@ -249,7 +262,7 @@ pub fn main() -> ExitCode {
             Some(Command::Stats(args)) => stats::run(&cli.global, args).await,
             Some(Command::Cache(args)) => cache::run(&cli.global, args).await,
             Some(Command::ServeFake(args)) => serve_fake::run(args).await,
-            None => full_screen_or_line_chat(&cli.global).await,
+            None => full_screen_or_line_chat(&cli).await,
         }
     });
     // Do not wait for tasks still parked on the network (e.g. an abandoned stream).

@@ -14,6 +14,7 @@ mod damage;
 mod error;
 mod handle;
 mod metrics;
+mod open_tabs;
 mod repair;
 pub mod schema;
 mod search;
@@ -28,6 +29,7 @@ pub use conversations::{
 pub use error::StoreError;
 pub use handle::StoreHandle;
 pub use metrics::{Metric, Stats};
+pub use open_tabs::OpenTab;
 pub use repair::Repair;
 pub use search::{INDEXED_CHARS, MatchedIn, SearchHit};
 

@@ -161,6 +161,15 @@ pub const MIGRATIONS: &[&str] = &[
         INSERT INTO messages_fts(rowid, text)
             SELECT new.id, substr(new.text, 1, 1048576) WHERE new.status != 'streaming';
     END;",
+    // 8: the tabs open when the interface last closed, in order, so the next start restores
+    // them: the conversation each shows (none for a new one; a deleted conversation leaves the
+    // tab's draft), its unsent draft, and which one was active.
+    "CREATE TABLE open_tabs (
+        position INTEGER PRIMARY KEY,
+        conversation_id INTEGER REFERENCES conversations(id) ON DELETE SET NULL,
+        draft TEXT NOT NULL DEFAULT '',
+        active INTEGER NOT NULL DEFAULT 0 CHECK (active IN (0, 1))
+    );",
 ];
 
 pub fn latest_version() -> i64 {

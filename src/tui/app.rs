@@ -58,6 +58,24 @@ pub enum Command {
     },
 }
 
+/// A tab to put back at start ([`App::restore`]).
+#[derive(Debug, Clone, Default)]
+pub struct Restored {
+    /// The conversation it showed, if it still exists.
+    pub conversation: Option<RestoredConversation>,
+    pub draft: String,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RestoredConversation {
+    pub id: i64,
+    pub title: String,
+    pub model: String,
+    pub system: Option<String>,
+    pub messages: Vec<StoredMessage>,
+}
+
 /// A question awaiting y/n.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirm {
@@ -585,6 +603,51 @@ impl App {
         }
     }
 
+    /// Puts back the tabs open when the interface last closed, in order, with their drafts,
+    /// and makes the one that was active active again. Replaces the (empty) tabs there are.
+    pub fn restore(&mut self, tabs: Vec<Restored>) {
+        if tabs.is_empty() {
+            return;
+        }
+        let system = self.tab().system.clone();
+        self.tabs.clear();
+        self.active = 0;
+        for (i, restored) in tabs.into_iter().enumerate() {
+            let tab = self.new_tab();
+            tab.system = system.clone();
+            if let Some(c) = restored.conversation {
+                tab.show(c.id, c.title, c.model, c.system, c.messages);
+            }
+            tab.set_input(&restored.draft);
+            if restored.active {
+                self.active = i;
+            }
+        }
+    }
+
+    /// The tabs to keep for the next start.
+    pub fn open_tabs(&self) -> Vec<crate::store::OpenTab> {
+        self.tabs
+            .iter()
+            .enumerate()
+            .map(|(i, tab)| crate::store::OpenTab {
+                conversation_id: tab.conversation_id,
+                // While a prompt is being edited, the draft put aside is the unsent work.
+                draft: match &tab.editing {
+                    Some(editing) => editing.draft.clone().unwrap_or_default(),
+                    None => tab.input_text(),
+                },
+                active: i == self.active,
+            })
+            .collect()
+    }
+
+    /// Opens saved conversation `id` (from the command line): its tab if one shows it already,
+    /// else a tab.
+    pub fn open_conversation(&mut self, id: i64) {
+        self.open(id);
+    }
+
     /// Opens saved conversation `id`: its tab if one shows it already, else a tab.
     fn open(&mut self, id: i64) {
         match self.tabs.iter().position(|t| t.conversation_id == Some(id)) {
@@ -869,13 +932,7 @@ impl App {
                 } else {
                     self.new_tab()
                 };
-                tab.conversation_id = Some(id);
-                tab.title = title;
-                tab.model = model;
-                tab.system = system;
-                tab.messages = messages.into_iter().map(ChatMessage::from).collect();
-                tab.revision += 1;
-                tab.scroll_from_bottom = 0;
+                tab.show(id, title, model, system, messages);
             }
             AppEvent::Reloaded { tab, conversation_id, messages, chosen } => {
                 let selecting = self.focus == Focus::Messages && self.tab().id == tab;
@@ -1110,6 +1167,63 @@ mod tests {
         assert_eq!(app.past_prompts[0], "second again", "a sent prompt is recalled first everywhere");
         app.on_terminal(ctrl('t'));
         assert_eq!(up(&mut app), "second again", "a new tab recalls the other tabs' prompts too");
+    }
+
+    #[test]
+    fn tabs_are_kept_with_their_drafts_and_put_back_in_order() {
+        let mut app = App::new("m", false);
+        typed(&mut app, "q");
+        app.on_terminal(key(KeyCode::Enter));
+        app.on_event(AppEvent::TurnDone { tab: 1, report: report("ok", Outcome::Complete) });
+        app.on_terminal(ctrl('t'));
+        typed(&mut app, "half a question");
+        app.on_terminal(ctrl('t'));
+        app.on_terminal(alt(KeyCode::Char('2')));
+        let kept = app.open_tabs();
+        assert_eq!(
+            kept.iter().map(|t| (t.conversation_id, t.draft.as_str(), t.active)).collect::<Vec<_>>(),
+            [(Some(7), "", false), (None, "half a question", true), (None, "", false)]
+        );
+        let stored = |id, role, text: &str| StoredMessage {
+            id,
+            conversation_id: 7,
+            parent_id: None,
+            role,
+            text: text.into(),
+            model: None,
+            status: MessageStatus::Complete,
+            error: None,
+            cached: false,
+            created_at: 0,
+            prompt_tokens: None,
+            output_tokens: None,
+            alternatives: Alternatives::default(),
+        };
+        let mut fresh = App::new("m", false);
+        fresh.tab_mut().system = Some("be brief".into());
+        fresh.restore(vec![
+            Restored {
+                conversation: Some(RestoredConversation {
+                    id: 7,
+                    title: "q".into(),
+                    model: "gemini-2.5-pro".into(),
+                    system: None,
+                    messages: vec![stored(1, Role::User, "q"), stored(2, Role::Model, "ok")],
+                }),
+                draft: String::new(),
+                active: false,
+            },
+            Restored { conversation: None, draft: "half a question".into(), active: true },
+        ]);
+        assert_eq!(fresh.tabs.len(), 2);
+        assert_eq!(fresh.active, 1, "the tab that was active");
+        assert_eq!(fresh.tab().input_text(), "half a question", "its draft");
+        assert_eq!(fresh.tab().system.as_deref(), Some("be brief"), "a new tab gets the configured system prompt");
+        let first = &fresh.tabs[0];
+        assert_eq!((first.conversation_id, first.model.as_str(), first.messages.len()), (Some(7), "gemini-2.5-pro", 2));
+        fresh.open_conversation(7);
+        assert_eq!(fresh.active, 0, "opening a restored conversation focuses its tab");
+        assert!(fresh.commands.is_empty(), "nothing to load");
     }
 
     #[test]

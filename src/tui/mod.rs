@@ -90,10 +90,20 @@ pub async fn run(
     default_model: &str,
     system: Option<String>,
     demo: bool,
+    open: Option<i64>,
 ) -> Result<Option<Stop>, String> {
     let session = Arc::new(session);
     let mut app = App::new(default_model, demo);
     app.tab_mut().system = system.clone();
+    if let Some(store) = session.store() {
+        // The tabs of last time come back; if they cannot be read, a fresh start is no loss.
+        if let Ok(tabs) = store.read(restorable_tabs).await {
+            app.restore(tabs);
+        }
+    }
+    if let Some(id) = open {
+        app.open_conversation(id);
+    }
     let mut terminal = enter_terminal().map_err(|e| {
         restore_terminal();
         format!("The terminal could not be set up ({e}): run geminal in a terminal, or use `geminal ask`.")
@@ -109,6 +119,28 @@ pub async fn run(
         )),
         (Err(_), None) => Err("geminal hit an internal error and closed; your saved history is intact.".to_owned()),
     }
+}
+
+/// The tabs kept when the interface last closed, each with its conversation as it is now.
+fn restorable_tabs(store: &crate::store::Store) -> Result<Vec<app::Restored>, crate::store::StoreError> {
+    let mut restored = Vec::new();
+    for tab in store.open_tabs()? {
+        let conversation = match tab.conversation_id {
+            Some(id) => {
+                let c = store.conversation(id)?;
+                Some(app::RestoredConversation {
+                    id,
+                    title: c.title,
+                    model: c.model,
+                    system: c.system_prompt,
+                    messages: store.active_path(id)?,
+                })
+            }
+            None => None,
+        };
+        restored.push(app::Restored { conversation, draft: tab.draft, active: tab.active });
+    }
+    Ok(restored)
 }
 
 #[cfg(unix)]
@@ -190,6 +222,11 @@ async fn event_loop<B: Backend>(
             Some(event) = rx.recv() => app.on_event(event),
             _ = &mut grace => break,
         }
+    }
+    // Which tabs were open (and their drafts), for the next start.
+    if let Some(store) = runner.store() {
+        let tabs = app.open_tabs();
+        let _ = store.call(move |s| s.save_open_tabs(&tabs)).await;
     }
     Ok(stopped)
 }

@@ -173,6 +173,24 @@ impl Tab {
         }
     }
 
+    /// Shows saved conversation `id` in this tab.
+    pub fn show(
+        &mut self,
+        id: i64,
+        title: String,
+        model: String,
+        system: Option<String>,
+        messages: Vec<StoredMessage>,
+    ) {
+        self.conversation_id = Some(id);
+        self.title = title;
+        self.model = model;
+        self.system = system;
+        self.messages = messages.into_iter().map(ChatMessage::from).collect();
+        self.revision += 1;
+        self.scroll_from_bottom = 0;
+    }
+
     pub fn input_text(&self) -> String {
         self.input.lines().join("\n")
     }
