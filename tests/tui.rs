@@ -148,6 +148,15 @@ fn thirty_tabs_scroll_the_tab_bar() {
 }
 
 #[test]
+fn slash_command_completion_as_you_type() {
+    let mut app = App::new("gemini-flash-latest", false);
+    type_text(&mut app, "/");
+    insta::assert_snapshot!("slash_all", screen(&mut app, 80, 12).backend());
+    type_text(&mut app, "re");
+    insta::assert_snapshot!("slash_one", screen(&mut app, 80, 12).backend());
+}
+
+#[test]
 fn an_error_in_a_tab() {
     let mut app = App::new("gemini-flash-latest", false);
     type_text(&mut app, "hello");

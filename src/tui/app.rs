@@ -7,6 +7,7 @@ use ratatui_textarea::Input;
 
 use super::history::{HistoryBrowser, HistoryRow};
 use super::keys::{Action, Focus, action_for};
+use super::slash::Slash;
 use super::tab::{ChatMessage, Editing, Flash, Tab};
 use crate::chat::{Branch, Outcome, Role, Shown, TurnReport};
 use crate::engine::MetricsSnapshot;
@@ -51,6 +52,11 @@ pub enum Command {
         id: i64,
     },
     LoadModels,
+    /// Give conversation `id` a new title.
+    Rename {
+        id: i64,
+        title: String,
+    },
     /// Load the prompts asked before (for ↑ in an empty prompt).
     LoadPrompts,
     Copy {
@@ -141,6 +147,11 @@ pub enum AppEvent {
     Models(Result<Vec<String>, String>),
     /// Prompts asked before, newest first.
     Prompts(Vec<String>),
+    /// Conversation `id` now has this title.
+    Renamed {
+        id: i64,
+        title: String,
+    },
     Error(String),
 }
 
@@ -499,6 +510,7 @@ impl App {
                 let recalling = tab.recall.as_ref().is_some_and(|r| r.shown == tab.input_text());
                 let plain = key.modifiers.difference(KeyModifiers::SHIFT).is_empty();
                 match key.code {
+                    KeyCode::Tab if plain => self.complete(key),
                     KeyCode::Up if plain && (tab.input_is_empty() || recalling) => self.recall(1),
                     KeyCode::Down if plain && recalling => self.recall(-1),
                     _ => {
@@ -666,14 +678,12 @@ impl App {
         if prompt.is_empty() {
             return;
         }
-        if let Some(rest) = prompt.strip_prefix("/system") {
-            let system = rest.trim();
-            let tab = self.tab_mut();
-            tab.system = (!system.is_empty()).then(|| system.to_owned());
-            tab.clear_input();
-            self.say(if system.is_empty() { "System prompt cleared." } else { "System prompt set for this tab." });
-            return;
-        }
+        let prompt = match super::slash::parse(prompt) {
+            None => prompt.to_owned(),
+            Some(Slash::Literal(text)) => text,
+            Some(command) => return self.slash(command),
+        };
+        let prompt = prompt.as_str();
         if self.tab().streaming {
             self.say("An answer is still being written: wait, or press Esc to stop it.");
             return;
@@ -701,6 +711,116 @@ impl App {
             }
         };
         self.start(id, prompt, branch);
+    }
+
+    /// Carries out a slash command typed in the prompt. The prompt is emptied when it worked;
+    /// a mistake (an unknown command, a missing argument) stays there to be corrected.
+    fn slash(&mut self, command: Slash) {
+        let done = match command {
+            Slash::Help => {
+                self.focus = Focus::Help;
+                true
+            }
+            Slash::ShowSystem => {
+                let shown = match &self.tab().system {
+                    Some(system) => format!("System prompt: {system} (/system clear removes it)."),
+                    None => "No system prompt in this tab: /system TEXT sets one.".to_owned(),
+                };
+                self.say(shown);
+                true
+            }
+            Slash::ClearSystem => {
+                self.tab_mut().system = None;
+                self.say("System prompt cleared.");
+                true
+            }
+            Slash::SetSystem(text) => {
+                self.tab_mut().system = Some(text);
+                self.say("System prompt set for this tab.");
+                true
+            }
+            Slash::ModelPicker => {
+                self.on_action(Action::OpenModels);
+                true
+            }
+            Slash::Model(name) => {
+                self.say(format!("This tab now uses {name}."));
+                self.tab_mut().model = name;
+                true
+            }
+            Slash::Rename(title) => match self.tab().conversation_id {
+                Some(id) => {
+                    self.commands.push(Command::Rename { id, title });
+                    true
+                }
+                None => {
+                    self.say("Nothing to rename yet: the conversation starts with the first answer.");
+                    false
+                }
+            },
+            Slash::Clear => {
+                if self.tab().streaming {
+                    self.say("An answer is still being written: wait, or press Esc to stop it.");
+                    false
+                } else {
+                    let tab = self.tab_mut();
+                    let saved = tab.conversation_id.is_some();
+                    tab.messages.clear();
+                    tab.conversation_id = None;
+                    tab.title = "new chat".into();
+                    tab.editing = None;
+                    tab.error = None;
+                    tab.revision += 1;
+                    tab.scroll_from_bottom = 0;
+                    self.say(if saved {
+                        "A new conversation; the last one is in the history (Ctrl-R)."
+                    } else {
+                        "A new conversation."
+                    });
+                    true
+                }
+            }
+            Slash::MissingArgument(name) => {
+                let args = super::slash::COMMANDS.iter().find(|c| c.name == name).map_or("", |c| c.args);
+                self.say(format!("{name} needs {args}."));
+                false
+            }
+            Slash::Unknown(word) => {
+                self.say(format!(
+                    "{} is not a command (type / to see them); start with // to send a line that begins with /.",
+                    crate::sanitize::one_line(&word, 30)
+                ));
+                false
+            }
+            Slash::Literal(_) => false,
+        };
+        if done {
+            self.tab_mut().clear_input();
+        }
+    }
+
+    /// Tab in the prompt: completes a command name; anywhere else it is typed.
+    fn complete(&mut self, key: KeyEvent) {
+        match super::slash::complete(&self.tab().input_text()) {
+            Some(completed) => self.tab_mut().set_input(&completed),
+            None if self.tab().input_text().starts_with('/') => {}
+            None => {
+                self.tab_mut().input.input(Input::from(key));
+            }
+        }
+    }
+
+    /// While a command name is being typed: the commands it could become, for the note line.
+    pub fn slash_hint(&self) -> Option<String> {
+        if self.focus != Focus::Chat {
+            return None;
+        }
+        let matches = super::slash::completions(&self.tab().input_text());
+        match matches.as_slice() {
+            [] => None,
+            [one] => Some(format!("{} {} · {} · Tab completes", one.name, one.args, one.what)),
+            many => Some(format!("{} · Tab completes", many.iter().map(|c| c.name).collect::<Vec<_>>().join("  "))),
+        }
     }
 
     /// The prompt that regenerate or edit acts on: the selected message's, else the last.
@@ -979,6 +1099,12 @@ impl App {
                 self.model_selected = models.iter().position(|m| *m == self.tab().model).unwrap_or(0);
                 self.models = models;
             }
+            AppEvent::Renamed { id, title } => {
+                for tab in self.tabs.iter_mut().filter(|t| t.conversation_id == Some(id)) {
+                    tab.title = title.clone();
+                }
+                self.say(format!("Renamed to “{}”.", crate::sanitize::one_line(&title, 40)));
+            }
             AppEvent::Prompts(prompts) => {
                 // Prompts sent since the load began stay first.
                 for p in prompts {
@@ -1224,6 +1350,61 @@ mod tests {
         fresh.open_conversation(7);
         assert_eq!(fresh.active, 0, "opening a restored conversation focuses its tab");
         assert!(fresh.commands.is_empty(), "nothing to load");
+    }
+
+    fn enter(app: &mut App, line: &str) {
+        typed(app, line);
+        app.on_terminal(key(KeyCode::Enter));
+    }
+
+    #[test]
+    fn slash_commands_act_and_are_never_sent_to_the_model() {
+        let mut app = App::new("m", false);
+        enter(&mut app, "/system be brief");
+        assert_eq!(app.tab().system.as_deref(), Some("be brief"));
+        enter(&mut app, "/system");
+        assert_eq!(app.tab().system.as_deref(), Some("be brief"), "bare /system shows, it does not clear");
+        assert!(app.flash().unwrap().contains("be brief"), "{:?}", app.flash());
+        enter(&mut app, "/system clear");
+        assert_eq!(app.tab().system, None);
+        enter(&mut app, "/model gemini-2.5-pro");
+        assert_eq!(app.tab().model, "gemini-2.5-pro");
+        enter(&mut app, "/frobnicate the data");
+        assert!(app.flash().unwrap().contains("/frobnicate is not a command"), "{:?}", app.flash());
+        assert_eq!(app.tab().input_text(), "/frobnicate the data", "kept to be corrected");
+        app.on_terminal(ctrl('u'));
+        enter(&mut app, "/rename Bird notes");
+        assert!(app.flash().unwrap().contains("Nothing to rename yet"), "{:?}", app.flash());
+        app.on_terminal(ctrl('u'));
+        assert!(app.commands.iter().all(|c| !matches!(c, Command::Send { .. })), "nothing reached the model");
+        enter(&mut app, "//etc/hosts: what is it?");
+        assert!(app.commands.contains(&Command::Send {
+            tab: 1,
+            prompt: "/etc/hosts: what is it?".into(),
+            branch: Branch::Continue
+        }));
+        app.on_event(AppEvent::TurnDone { tab: 1, report: report("A file.", Outcome::Complete) });
+        enter(&mut app, "/rename Bird notes");
+        assert!(app.commands.contains(&Command::Rename { id: 7, title: "Bird notes".into() }));
+        app.on_event(AppEvent::Renamed { id: 7, title: "Bird notes".into() });
+        assert_eq!(app.tab().title, "Bird notes");
+        enter(&mut app, "/clear");
+        assert!(app.tab().messages.is_empty() && app.tab().conversation_id.is_none());
+        assert!(app.flash().unwrap().contains("in the history"), "{:?}", app.flash());
+        enter(&mut app, "/help");
+        assert_eq!(app.focus, Focus::Help);
+    }
+
+    #[test]
+    fn a_command_completes_as_it_is_typed() {
+        let mut app = App::new("m", false);
+        typed(&mut app, "/");
+        assert!(app.slash_hint().unwrap().contains("/system  /model"), "{:?}", app.slash_hint());
+        typed(&mut app, "sy");
+        assert!(app.slash_hint().unwrap().starts_with("/system [TEXT | clear]"), "{:?}", app.slash_hint());
+        app.on_terminal(key(KeyCode::Tab));
+        assert_eq!(app.tab().input_text(), "/system ");
+        assert_eq!(app.slash_hint(), None, "the name is whole");
     }
 
     #[test]

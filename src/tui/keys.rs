@@ -81,7 +81,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Ctrl-Y / Alt-Y", "copy the last answer / its last code block"),
     ("Ctrl-R", "history: search, reopen, delete conversations"),
     ("F2", "choose this tab's model"),
-    ("/system TEXT", "set this tab's system prompt (/system alone clears it)"),
+    ("/system /model /rename /clear", "commands in the prompt (type / to list them, Tab completes)"),
     ("? or F1", "this help (? when the prompt is empty)"),
     ("Ctrl-U / Ctrl-K, Alt-⌫", "in the prompt: delete to line start / end, the word before"),
     ("Ctrl-Z / Ctrl-Shift-Z", "in the prompt: undo / redo"),

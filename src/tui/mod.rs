@@ -8,6 +8,7 @@ pub mod app;
 pub mod history;
 pub mod keys;
 pub mod markdown;
+pub mod slash;
 pub mod tab;
 pub mod view;
 
@@ -394,6 +395,22 @@ impl Runner {
                 tokio::spawn(async move {
                     let event = match store.call(move |s| s.delete_conversation(id)).await {
                         Ok(_) => AppEvent::Deleted { id },
+                        Err(e) => AppEvent::Error(e.to_string()),
+                    };
+                    let _ = tx.send(event);
+                });
+            }
+            Command::Rename { id, title } => {
+                let Some(store) = self.store() else { return };
+                tokio::spawn(async move {
+                    let event = match store
+                        .call(move |s| {
+                            s.rename_conversation(id, &title)
+                                .map(|()| title.split_whitespace().collect::<Vec<_>>().join(" "))
+                        })
+                        .await
+                    {
+                        Ok(title) => AppEvent::Renamed { id, title },
                         Err(e) => AppEvent::Error(e.to_string()),
                     };
                     let _ = tx.send(event);

@@ -227,6 +227,8 @@ fn draw_note(frame: &mut Frame<'_>, app: &App, area: Rect) {
         Line::styled(one_line(notice, usize::from(area.width)), Style::default().fg(Color::Yellow))
     } else if let Some(flash) = app.flash() {
         Line::styled(one_line(flash, usize::from(area.width)), Style::default().fg(Color::Green))
+    } else if let Some(hint) = app.slash_hint() {
+        Line::styled(one_line(&hint, usize::from(area.width)), Style::default().fg(Color::Cyan))
     } else if let (Focus::Messages, Some(i)) = (app.focus, tab.selected) {
         let hint = format!(
             "message {} of {} · ↑↓ move · e edit · r regenerate · [ ] alternatives · y copy · Esc back",

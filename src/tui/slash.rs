@@ -1,0 +1,124 @@
+//! Slash commands typed in the prompt (`/system`, `/model`, ...): what they are, how a line is
+//! read as one, and what completes as you type. A line starting with `/` is never sent to the
+//! model unless it starts with `//` (which sends the rest with one `/`).
+
+/// One command, as the help and the completion hint show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlashCommand {
+    pub name: &'static str,
+    pub args: &'static str,
+    pub what: &'static str,
+}
+
+pub const COMMANDS: &[SlashCommand] = &[
+    SlashCommand { name: "/help", args: "", what: "every key and command" },
+    SlashCommand { name: "/system", args: "[TEXT | clear]", what: "show, set or clear this tab's system prompt" },
+    SlashCommand { name: "/model", args: "[NAME]", what: "this tab's model (without a name: the picker)" },
+    SlashCommand { name: "/rename", args: "TITLE", what: "rename this conversation" },
+    SlashCommand {
+        name: "/clear",
+        args: "",
+        what: "a new conversation in this tab (the last one stays in the history)",
+    },
+];
+
+/// What a line typed in the prompt asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slash {
+    Help,
+    /// `/system` alone: show the system prompt.
+    ShowSystem,
+    ClearSystem,
+    SetSystem(String),
+    /// `/model` alone: the picker.
+    ModelPicker,
+    Model(String),
+    Rename(String),
+    Clear,
+    /// A command that needs an argument, given none (its name).
+    MissingArgument(&'static str),
+    /// Not a command geminal knows (the word typed).
+    Unknown(String),
+    /// `//text`: the text `/text`, to send as a prompt.
+    Literal(String),
+}
+
+/// Reads `line` (trimmed) as a slash command; `None` when it does not start with `/`.
+pub fn parse(line: &str) -> Option<Slash> {
+    let line = line.trim();
+    if let Some(rest) = line.strip_prefix("//") {
+        return Some(Slash::Literal(format!("/{rest}")));
+    }
+    if !line.starts_with('/') {
+        return None;
+    }
+    let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    let rest = rest.trim();
+    Some(match (word, rest) {
+        ("/help", _) => Slash::Help,
+        ("/system", "") => Slash::ShowSystem,
+        ("/system", "clear") => Slash::ClearSystem,
+        ("/system", text) => Slash::SetSystem(text.to_owned()),
+        ("/model", "") => Slash::ModelPicker,
+        ("/model", name) => Slash::Model(name.to_owned()),
+        ("/rename", "") => Slash::MissingArgument("/rename"),
+        ("/rename", title) => Slash::Rename(title.to_owned()),
+        ("/clear", _) => Slash::Clear,
+        (word, _) => Slash::Unknown(word.to_owned()),
+    })
+}
+
+/// The commands that what is typed so far could become: while the line is a `/` followed by
+/// the start of a name (no space yet).
+pub fn completions(typed: &str) -> Vec<&'static SlashCommand> {
+    if !typed.starts_with('/') || typed.starts_with("//") || typed.contains(char::is_whitespace) {
+        return Vec::new();
+    }
+    COMMANDS.iter().filter(|c| c.name.starts_with(typed)).collect()
+}
+
+/// What Tab makes of the typed start of a command: the whole name (and a space) when one
+/// command matches, else the longest start they share; `None` when nothing would change.
+pub fn complete(typed: &str) -> Option<String> {
+    let matches = completions(typed);
+    let first = matches.first()?;
+    if matches.len() == 1 {
+        return Some(format!("{} ", first.name));
+    }
+    let common = matches.iter().fold(first.name.to_owned(), |common, c| {
+        common.chars().zip(c.name.chars()).take_while(|(a, b)| a == b).map(|(a, _)| a).collect()
+    });
+    (common.len() > typed.len()).then_some(common)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_read_as_commands() {
+        assert_eq!(parse("hello"), None);
+        assert_eq!(parse("/system"), Some(Slash::ShowSystem));
+        assert_eq!(parse("/system clear"), Some(Slash::ClearSystem));
+        assert_eq!(parse(" /system  be brief "), Some(Slash::SetSystem("be brief".into())));
+        assert_eq!(parse("/model"), Some(Slash::ModelPicker));
+        assert_eq!(parse("/model gemini-2.5-pro"), Some(Slash::Model("gemini-2.5-pro".into())));
+        assert_eq!(parse("/rename"), Some(Slash::MissingArgument("/rename")));
+        assert_eq!(parse("/rename Bird notes"), Some(Slash::Rename("Bird notes".into())));
+        assert_eq!(parse("/clear"), Some(Slash::Clear));
+        assert_eq!(parse("/help"), Some(Slash::Help));
+        assert_eq!(parse("/etc/passwd is what?"), Some(Slash::Unknown("/etc/passwd".into())));
+        assert_eq!(parse("//etc/passwd is what?"), Some(Slash::Literal("/etc/passwd is what?".into())));
+    }
+
+    #[test]
+    fn completion_follows_what_is_typed() {
+        let names = |typed| completions(typed).iter().map(|c| c.name).collect::<Vec<_>>();
+        assert_eq!(names("/"), ["/help", "/system", "/model", "/rename", "/clear"]);
+        assert_eq!(names("/s"), ["/system"]);
+        assert!(names("/system x").is_empty() && names("hi").is_empty() && names("//").is_empty());
+        assert_eq!(complete("/s").as_deref(), Some("/system "));
+        assert_eq!(complete("/x"), None);
+        assert_eq!(complete("/"), None, "nothing shared beyond the slash");
+    }
+}
