@@ -397,6 +397,7 @@ impl App {
                 Some(text) => self.copy(text, "the last answer"),
                 None => self.say("Nothing to copy yet."),
             },
+            Action::CopyCode if self.selection().is_some() => self.copy_next_block(),
             Action::CopyCode => match self.tab().last_answer().and_then(|m| last_code_block(&m.text)) {
                 Some(code) => self.copy(code, "the last code block"),
                 None => self.say("The last answer has no code block."),
@@ -577,6 +578,24 @@ impl App {
         {
             self.commands.push(Command::Preview { id });
         }
+    }
+
+    /// `c` on a selected message: copies its first code block, then the next at each press.
+    fn copy_next_block(&mut self) {
+        let Some(index) = self.selection() else { return };
+        let blocks = code_blocks(&self.tab().messages[index].text);
+        if blocks.is_empty() {
+            self.say("This message has no code block.");
+            return;
+        }
+        let tab = self.tab_mut();
+        let next = match tab.copied_block {
+            Some((i, b)) if i == index => (b + 1) % blocks.len(),
+            _ => 0,
+        };
+        tab.copied_block = Some((index, next));
+        let what = format!("code block {} of {}", next + 1, blocks.len());
+        self.copy(blocks[next].clone(), &what);
     }
 
     fn copy(&mut self, text: String, what: &str) {
@@ -1125,6 +1144,11 @@ impl App {
 
 /// The last fenced code block of a markdown text (its content, without the fences).
 pub fn last_code_block(text: &str) -> Option<String> {
+    code_blocks(text).pop()
+}
+
+/// Every fenced code block of `text`, in order, without its fences.
+pub fn code_blocks(text: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<Vec<&str>> = None;
     for line in text.lines() {
@@ -1137,7 +1161,7 @@ pub fn last_code_block(text: &str) -> Option<String> {
             lines.push(line);
         }
     }
-    blocks.pop()
+    blocks
 }
 
 #[cfg(test)]
@@ -1405,6 +1429,28 @@ mod tests {
         app.on_terminal(key(KeyCode::Tab));
         assert_eq!(app.tab().input_text(), "/system ");
         assert_eq!(app.slash_hint(), None, "the name is whole");
+    }
+
+    #[test]
+    fn c_on_a_selected_message_copies_each_of_its_code_blocks_in_turn() {
+        let mut app = App::new("m", false);
+        enter(&mut app, "two snippets");
+        let answer = "First:\n```sh\nls -l\n```\nSecond:\n```rust\nfn main() {}\n```\n";
+        app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Text(answer.into()) });
+        app.on_event(AppEvent::TurnDone { tab: 1, report: report(answer, Outcome::Complete) });
+        app.commands.clear();
+        app.on_terminal(alt(KeyCode::Up));
+        let c = || key(KeyCode::Char('c'));
+        app.on_terminal(c());
+        assert_eq!(app.commands.last(), Some(&Command::Copy { text: "ls -l".into() }));
+        assert!(app.flash().unwrap().contains("code block 1 of 2"), "{:?}", app.flash());
+        app.on_terminal(c());
+        assert_eq!(app.commands.last(), Some(&Command::Copy { text: "fn main() {}".into() }));
+        app.on_terminal(c());
+        assert_eq!(app.commands.last(), Some(&Command::Copy { text: "ls -l".into() }), "round again");
+        app.on_terminal(key(KeyCode::Up));
+        app.on_terminal(c());
+        assert_eq!(app.flash(), Some("This message has no code block."), "the prompt has none");
     }
 
     #[test]

@@ -134,6 +134,8 @@ pub struct Tab {
     pub flash: Option<Flash>,
     /// An earlier prompt recalled with ↑.
     pub recall: Option<Recall>,
+    /// The message and code block `c` copied last (the next press copies the next block).
+    pub copied_block: Option<(usize, usize)>,
     rendered: Vec<Rendered>,
     /// Messages from this index on are rendered at the current width.
     fresh_from: usize,
@@ -168,6 +170,7 @@ impl Tab {
             editing: None,
             flash: None,
             recall: None,
+            copied_block: None,
             rendered: Vec::new(),
             fresh_from: 0,
         }

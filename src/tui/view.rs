@@ -231,7 +231,7 @@ fn draw_note(frame: &mut Frame<'_>, app: &App, area: Rect) {
         Line::styled(one_line(&hint, usize::from(area.width)), Style::default().fg(Color::Cyan))
     } else if let (Focus::Messages, Some(i)) = (app.focus, tab.selected) {
         let hint = format!(
-            "message {} of {} · ↑↓ move · e edit · r regenerate · [ ] alternatives · y copy · Esc back",
+            "message {} of {} · ↑↓ move · e edit · r regenerate · [ ] alternatives · y copy · c code blocks · Esc back",
             i + 1,
             tab.messages.len()
         );
