@@ -649,3 +649,37 @@ fn an_exhausted_quota_switches_to_the_fallback_model_once() {
     let models: Vec<String> = env.fake.requests().iter().filter_map(|r| r.model().map(str::to_owned)).collect();
     assert_eq!(models, ["gemini-flash-latest", "gemini-flash-lite-latest"]);
 }
+
+#[test]
+fn each_command_help_shows_only_the_flags_that_apply_to_it() {
+    let env = Env::new(Behavior::default());
+    let connection = ["--retries", "--idle-timeout", "--base-url", "--model", "--connect-timeout"];
+    for command in ["history", "stats", "cache"] {
+        let run = env.run(&[command, "--help"]);
+        assert_eq!(run.code, 0, "{run:?}");
+        for flag in connection {
+            assert!(!run.stdout.contains(flag), "{command} --help lists {flag}: {}", run.stdout);
+        }
+        assert!(run.stdout.contains("--db") && run.stdout.contains("--demo"), "{command}: {}", run.stdout);
+    }
+    for command in [&["ask", "--help"][..], &["batch", "--help"], &["models", "--help"], &["--help"]] {
+        let run = env.run(command);
+        for flag in connection {
+            assert!(run.stdout.contains(flag), "{command:?} lacks {flag}: {}", run.stdout);
+        }
+    }
+}
+
+#[test]
+fn a_connection_flag_before_the_command_applies_to_it_and_is_refused_where_it_does_nothing() {
+    let env = Env::new(Behavior::text("hi"));
+    let run = env.run(&["-m", "gemini-2.5-flash", "ask", "hi"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(env.fake.requests()[0].model(), Some("gemini-2.5-flash"));
+    let run = env.run(&["-m", "gemini-2.5-flash", "ask", "-m", "gemini-2.5-pro", "hi"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(env.fake.requests()[1].model(), Some("gemini-2.5-pro"), "the command's own flag wins");
+    env.run(&["--retries", "2", "history"]).assert_failed(2, "--retries");
+    let run = env.run(&["history", "--retries", "2"]);
+    assert!(run.code == 2 && run.stderr.contains("unexpected argument '--retries'"), "{run:?}");
+}

@@ -10,7 +10,7 @@ use clap::Args;
 use super::exit::{self, Failure};
 use super::output::{AnswerPrinter, Delivery};
 use super::signals::{Signals, Stop, stopped_answer};
-use super::{GlobalArgs, HistoryUse, open_session};
+use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
 use crate::chat::{Outcome, Target, TurnEvent};
 use crate::config::parse_seconds;
 use crate::gemini::{ApiError, TimeoutPhase};
@@ -50,6 +50,8 @@ pub struct AskArgs {
     /// Seconds allowed for the whole answer.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// The prompt from the arguments, stdin, or both: piped text follows the arguments after a
@@ -88,7 +90,7 @@ fn compose_prompt(words: &[String], stdin_text: &str) -> String {
     if placeholder || stdin_text.trim().is_empty() { prompt } else { format!("{prompt}\n\n{stdin_text}") }
 }
 
-pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
+pub async fn run(global: &GlobalArgs, flags: &ConnectArgs, args: &AskArgs) -> Result<u8, Failure> {
     let prompt = read_prompt(args)?;
     let target = match (args.conversation, args.continue_last) {
         (Some(id), _) => Target::Conversation(id),
@@ -100,7 +102,7 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
         (true, Target::New) => HistoryUse::Optional,
         (true, _) => HistoryUse::ReadOnly,
     };
-    let (conn, session) = open_session(global, args.timeout, args.no_cache, history).await?;
+    let (conn, session) = open_session(global, flags, args.timeout, args.no_cache, history).await?;
     let config = &conn.config;
     let model = config.model_explicit.then(|| config.model.clone());
     // A continued conversation keeps its own system prompt unless --system is given.
