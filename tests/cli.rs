@@ -683,3 +683,29 @@ fn a_connection_flag_before_the_command_applies_to_it_and_is_refused_where_it_do
     let run = env.run(&["history", "--retries", "2"]);
     assert!(run.code == 2 && run.stderr.contains("unexpected argument '--retries'"), "{run:?}");
 }
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_parser() {
+    let env = Env::new(Behavior::default());
+    let bash = finish(env.command(&["completions", "bash"]).env_remove("GEMINI_API_KEY"));
+    assert_eq!(bash.code, 0, "{bash:?}");
+    assert!(bash.stdout.contains("geminal") && bash.stdout.contains("ask") && bash.stdout.contains("history"));
+    assert!(bash.stdout.contains("--idle-timeout"), "flags are completed too");
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let run = env.run(&["completions", shell]);
+        assert!(run.code == 0 && run.stdout.contains("history"), "{shell}: {run:?}");
+    }
+    let run = env.run(&["completions", "tcsh"]);
+    assert_eq!(run.code, 2, "{run:?}");
+
+    let man = finish(env.command(&["man"]).env_remove("GEMINI_API_KEY"));
+    assert_eq!(man.code, 0, "{man:?}");
+    // The page opens with its string definitions (.ie/.el), then the title header.
+    let th = man.stdout.lines().find(|l| !l.starts_with(".ie") && !l.starts_with(".el"));
+    assert!(th.is_some_and(|l| l.starts_with(".TH geminal 1")), "{}", man.stdout);
+    assert!(man.stdout.contains("history") && man.stdout.contains("Exit codes"), "{}", man.stdout);
+    let history = env.run(&["man", "history"]);
+    assert!(history.code == 0 && history.stdout.contains(".TH geminal-history 1"), "{history:?}");
+    assert!(history.stdout.contains("search") && !history.stdout.contains("idle"), "{history:?}");
+    env.run(&["man", "nope"]).assert_failed(2, "nope");
+}

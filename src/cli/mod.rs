@@ -4,6 +4,7 @@
 mod ask;
 mod batch;
 mod cache;
+mod docs;
 pub mod exit;
 mod history;
 mod line_chat;
@@ -131,6 +132,10 @@ pub enum Command {
     Stats(stats::StatsArgs),
     /// The answer cache: entries, size, hits and time to live; `cache clear` empties it.
     Cache(cache::CacheArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page (roff): `geminal man > ~/.local/share/man/man1/geminal.1`.
+    Man(docs::ManArgs),
     /// Run the simulated Gemini as a server (prints its base URL).
     #[command(hide = true)]
     ServeFake(serve_fake::ServeFakeArgs),
@@ -290,6 +295,8 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
         Some(Command::History(args)) => history::run(global, args).await,
         Some(Command::Stats(args)) => stats::run(global, args).await,
         Some(Command::Cache(args)) => cache::run(global, args).await,
+        Some(Command::Completions(args)) => docs::completions(args),
+        Some(Command::Man(args)) => docs::man(args),
         Some(Command::ServeFake(args)) => serve_fake::run(args).await,
         None => full_screen_or_line_chat(global, outer).await,
     }
