@@ -709,3 +709,53 @@ fn completions_and_the_manual_page_come_from_the_parser() {
     assert!(history.stdout.contains("search") && !history.stdout.contains("idle"), "{history:?}");
     env.run(&["man", "nope"]).assert_failed(2, "nope");
 }
+
+#[test]
+fn config_path_show_and_init() {
+    let env = Env::new(Behavior::default());
+    let default_path = env.home.path().join("config/geminal/config.toml");
+    let run = env.run(&["config", "path"]);
+    assert_eq!((run.code, run.stdout.trim()), (0, default_path.to_str().unwrap()), "{run:?}");
+    let elsewhere = env.home.path().join("other.toml");
+    let run = env.run(&["--config", elsewhere.to_str().unwrap(), "config", "path"]);
+    assert_eq!(run.stdout.trim(), elsewhere.to_str().unwrap(), "{run:?}");
+
+    // The process environment holds the key: it is named, never shown.
+    let run = finish(env.command(&["config", "show", "-m", "flag-model"]).env("GEMINAL_DB", "/nowhere/h.sqlite3"));
+    assert_eq!(run.code, 0, "{run:?}");
+    run.assert_no_key();
+    let line = |name: &str| -> Vec<String> {
+        let found = run.stdout.lines().find(|l| l.split_whitespace().next() == Some(name));
+        found.unwrap_or_else(|| panic!("no {name}: {}", run.stdout)).split_whitespace().map(str::to_owned).collect()
+    };
+    assert_eq!(line("api_key"), ["api_key", "[REDACTED]", "env", "GEMINI_API_KEY"]);
+    assert_eq!(line("model"), ["model", "flag-model", "flag", "--model"]);
+    assert_eq!(line("retries"), ["retries", "0", "config", "file"], "the test home's config says retries = 0");
+    assert_eq!(line("db"), ["db", "/nowhere/h.sqlite3", "env", "GEMINAL_DB"]);
+    assert_eq!(line("idle_timeout_secs"), ["idle_timeout_secs", "60", "default"]);
+    assert!(line("base_url").ends_with(&["env".to_owned(), "GOOGLE_GEMINI_BASE_URL".to_owned()]));
+    let keyless = finish(env.command(&["config", "show"]).env_remove("GEMINI_API_KEY"));
+    assert!(keyless.stdout.lines().any(|l| l.starts_with("api_key") && l.ends_with("not set")), "{keyless:?}");
+
+    // init writes the example where geminal reads it, private, and keeps an existing file.
+    let fresh = Env::new(Behavior::default());
+    let dir = fresh.home.path().join("config/geminal");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let run = fresh.run(&["config", "init"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let written = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(written.contains("# api_key") && written.contains("cache_ttl"), "{written}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&dir.join("config.toml")), mode(&dir)), (0o600, 0o700));
+    }
+    let show = fresh.run(&["config", "show"]);
+    assert!(show.stdout.lines().any(|l| l.starts_with("model") && l.ends_with("config file")), "{show:?}");
+    std::fs::write(dir.join("config.toml"), "retries = 1\n").unwrap();
+    fresh.run(&["config", "init"]).assert_failed(2, "--force");
+    assert_eq!(std::fs::read_to_string(dir.join("config.toml")).unwrap(), "retries = 1\n", "kept");
+    assert_eq!(fresh.run(&["config", "init", "--force"]).code, 0);
+    assert_eq!(std::fs::read_to_string(dir.join("config.toml")).unwrap(), written);
+}

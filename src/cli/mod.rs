@@ -4,6 +4,7 @@
 mod ask;
 mod batch;
 mod cache;
+mod config;
 mod docs;
 pub mod exit;
 mod history;
@@ -132,6 +133,8 @@ pub enum Command {
     Stats(stats::StatsArgs),
     /// The answer cache: entries, size, hits and time to live; `cache clear` empties it.
     Cache(cache::CacheArgs),
+    /// The config file: `config path`, `config show` (every setting and where it came from), `config init`.
+    Config(config::ConfigArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(docs::CompletionsArgs),
     /// Print the manual page (roff): `geminal man > ~/.local/share/man/man1/geminal.1`.
@@ -281,11 +284,16 @@ async fn full_screen_or_line_chat(global: &GlobalArgs, flags: &ConnectArgs) -> R
 async fn run(cli: &Cli) -> Result<u8, Failure> {
     let (global, outer) = (&cli.global, &cli.connect);
     // Connection flags before a command that does not connect would silently do nothing.
+    let shows_them = |command: &Command| match command {
+        Command::Ask(_) | Command::Batch(_) | Command::Models(_) => true,
+        Command::Config(args) => matches!(args.command, config::ConfigCommand::Show(_)),
+        _ => false,
+    };
     if let (Some(command), Some(flag)) = (&cli.command, outer.first_given())
-        && !matches!(command, Command::Ask(_) | Command::Batch(_) | Command::Models(_))
+        && !shows_them(command)
     {
         return Err(Failure::usage(format!(
-            "{flag} applies only to the commands that talk to Gemini (ask, batch, models, or none): remove it."
+            "{flag} applies only to the commands that talk to Gemini (ask, batch, models, or none) and to `config show`: remove it."
         )));
     }
     match &cli.command {
@@ -295,6 +303,13 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
         Some(Command::History(args)) => history::run(global, args).await,
         Some(Command::Stats(args)) => stats::run(global, args).await,
         Some(Command::Cache(args)) => cache::run(global, args).await,
+        Some(Command::Config(args)) => {
+            let inner = match &args.command {
+                config::ConfigCommand::Show(show) => show.connect.or(outer),
+                _ => ConnectArgs::default(),
+            };
+            config::run(global, &inner, args)
+        }
         Some(Command::Completions(args)) => docs::completions(args),
         Some(Command::Man(args)) => docs::man(args),
         Some(Command::ServeFake(args)) => serve_fake::run(args).await,
