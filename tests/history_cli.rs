@@ -445,3 +445,23 @@ fn a_damaged_message_stops_writing_until_history_repair_keeps_what_can_be_read()
         ),
     );
 }
+
+#[test]
+fn history_rename_changes_the_listed_and_searched_title() {
+    let env = Env::new(Behavior::text("An answer."));
+    assert_eq!(env.run(&["ask", "what is a monad?"]).code, 0);
+    let run = env.run(&["history", "rename", "1", "Category", "theory\tnotes\n"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let list = env.run(&["history"]);
+    assert!(list.stdout.lines().nth(1).is_some_and(|row| row.ends_with("Category theory notes")), "{list:?}");
+    assert!(!list.stdout.contains("monad"), "{list:?}");
+    let search = env.run(&["history", "search", "categ"]);
+    assert!(search.code == 0 && search.stdout.contains("#1 Category theory notes"), "{search:?}");
+    let old = env.run(&["history", "search", "monad"]);
+    assert!(!old.stdout.contains("#1 what is a monad?"), "the old title is gone from the index: {old:?}");
+
+    env.run(&["history", "rename", "99", "x"]).assert_failed(2, "99");
+    env.run(&["history", "rename", "1", " "]).assert_failed(2, "empty");
+    let missing = env.run(&["history", "rename", "1"]);
+    assert_eq!(missing.code, 2, "{missing:?}");
+}

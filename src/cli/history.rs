@@ -58,6 +58,13 @@ pub enum HistoryCommand {
     /// Check the database, and if it is damaged, rebuild it from every row that can still be
     /// read (the damaged file is kept aside as <name>.corrupt-<time>).
     Repair,
+    /// Give a conversation a new title: `history rename 42 Bird migration notes`.
+    Rename {
+        id: i64,
+        /// The new title (several words need no quotes).
+        #[arg(required = true, value_name = "TITLE")]
+        title: Vec<String>,
+    },
     /// Delete a conversation (asks first on a terminal).
     Rm {
         id: i64,
@@ -87,6 +94,7 @@ pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<u8, Failure>
         Some(HistoryCommand::Export { id, format, output }) => {
             return export(&store, *id, *format, output.as_deref()).await;
         }
+        Some(HistoryCommand::Rename { id, title }) => return rename(&store, *id, &title.join(" ")).await,
         Some(HistoryCommand::Rm { id, yes }) => return remove(&store, *id, *yes).await,
         Some(HistoryCommand::Repair) => return repair(&config).await,
         Some(HistoryCommand::Backup { file, force }) => return backup(&store, file, *force).await,
@@ -312,6 +320,19 @@ async fn repair(config: &Config) -> Result<u8, Failure> {
         }
     };
     let _ = output::write_flush(&mut std::io::stdout(), text.as_bytes());
+    Ok(exit::OK)
+}
+
+async fn rename(store: &StoreHandle, id: i64, title: &str) -> Result<u8, Failure> {
+    if title.trim().is_empty() {
+        return Err(Failure::usage(
+            "The new title is empty: give a few words, e.g. `geminal history rename 42 Trip plans`.",
+        ));
+    }
+    let title = title.to_owned();
+    store.call(|s| s.ensure_writable()).await?;
+    store.call(move |s| s.rename_conversation(id, &title)).await?;
+    eprintln!("geminal: renamed conversation {id}.");
     Ok(exit::OK)
 }
 

@@ -501,6 +501,17 @@ impl Store {
         rows.map_err(|e| self.err(e))
     }
 
+    /// Gives a conversation a new title (made one line; the title search index follows by
+    /// trigger). Its place in the list (last update) does not change.
+    pub fn rename_conversation(&self, id: i64, title: &str) -> Result<(), StoreError> {
+        let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+        let n = self
+            .conn
+            .execute("UPDATE conversations SET title = ?2 WHERE id = ?1", params![id, title])
+            .map_err(|e| self.err(e))?;
+        if n == 0 { Err(StoreError::NoConversation { id }) } else { Ok(()) }
+    }
+
     /// Deletes a conversation and its messages; false if it did not exist.
     pub fn delete_conversation(&self, id: i64) -> Result<bool, StoreError> {
         let n = self.conn.execute("DELETE FROM conversations WHERE id = ?1", [id]).map_err(|e| self.err(e))?;
