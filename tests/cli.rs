@@ -759,3 +759,46 @@ fn config_path_show_and_init() {
     assert_eq!(fresh.run(&["config", "init", "--force"]).code, 0);
     assert_eq!(std::fs::read_to_string(dir.join("config.toml")).unwrap(), written);
 }
+
+/// Every escape sequence in `text`, each up to its final letter.
+fn escape_sequences(text: &str) -> Vec<String> {
+    text.match_indices('\x1b')
+        .map(|(at, _)| {
+            let rest = &text[at..];
+            let end = rest
+                .char_indices()
+                .skip(1)
+                .find(|(_, c)| c.is_ascii_alphabetic())
+                .map_or(rest.len(), |(i, c)| i + c.len_utf8());
+            rest[..end].to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn ask_renders_markdown_on_a_terminal_only_and_plain_keeps_it_as_written() {
+    let answer = "# Birds\n\nThey **migrate** far.\n\n- food\n- light\n\n```\nlet x = 1;\n```\n";
+    let env = Env::new(Behavior::text(answer).with_chunks(7));
+    let piped = env.run(&["ask", "--no-cache", "hi"]);
+    assert_eq!(piped.stdout, answer, "a pipe gets the text exactly as today");
+
+    let Some(rendered) = env.run_in_terminal(&["ask", "--no-cache", "hi"]) else { return };
+    assert_eq!(rendered.code, 0, "{rendered:?}");
+    let text = &rendered.stdout;
+    assert!(text.contains("migrate") && text.contains("let x = 1;"), "{text:?}");
+    assert!(!text.contains("**") && !text.contains("# Birds") && !text.contains("```"), "rendered: {text:?}");
+    assert!(text.contains("• food") || text.contains("- food"), "{text:?}");
+    let sequences = escape_sequences(text);
+    assert!(!sequences.is_empty(), "headings and bold are styled: {text:?}");
+    assert!(sequences.iter().all(|s| s.starts_with("\x1b[") && s.ends_with('m')), "only SGR: {sequences:?}");
+
+    let plain = env.run_in_terminal(&["ask", "--no-cache", "--plain", "hi"]).unwrap();
+    assert!(plain.stdout.contains("They **migrate** far.") && !plain.stdout.contains('\x1b'), "{plain:?}");
+
+    let hostile = Env::new(Behavior::default().with_answer(Answer::Hostile));
+    let run = hostile.run_in_terminal(&["ask", "hi"]).unwrap();
+    assert_eq!(run.code, 0, "{run:?}");
+    let sequences = escape_sequences(&run.stdout);
+    assert!(sequences.iter().all(|s| s.starts_with("\x1b[") && s.ends_with('m')), "only our SGR: {sequences:?}");
+    assert!(run.stdout.contains("␛]52;c;aGVsbG8=␇"), "shown harmlessly: {:?}", run.stdout);
+}

@@ -9,6 +9,7 @@ mod docs;
 pub mod exit;
 mod history;
 mod line_chat;
+mod markdown;
 mod models;
 mod output;
 mod serve_fake;
