@@ -792,6 +792,13 @@ fn ask_renders_markdown_on_a_terminal_only_and_plain_keeps_it_as_written() {
     assert!(!sequences.is_empty(), "headings and bold are styled: {text:?}");
     assert!(sequences.iter().all(|s| s.starts_with("\x1b[") && s.ends_with('m')), "only SGR: {sequences:?}");
 
+    let mut no_color = env.command(&["ask", "--no-cache", "hi"]);
+    no_color.env("NO_COLOR", "1");
+    let no_color = env.run_command_in_terminal(&no_color).unwrap();
+    let sequences = escape_sequences(&no_color.stdout);
+    assert!(sequences.contains(&"\x1b[1m".to_owned()), "bold stays: {sequences:?}");
+    assert!(sequences.iter().all(|s| !s.contains("38;") && !s.starts_with("\x1b[3")), "no colour: {sequences:?}");
+
     let plain = env.run_in_terminal(&["ask", "--no-cache", "--plain", "hi"]).unwrap();
     assert!(plain.stdout.contains("They **migrate** far.") && !plain.stdout.contains('\x1b'), "{plain:?}");
 

@@ -184,3 +184,28 @@ fn init(path: &Path, force: bool) -> Result<(), Failure> {
     }
     file.write_all(EXAMPLE.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| fail("write", e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+
+    #[test]
+    fn every_setting_shown_has_a_value_and_a_source_and_the_key_is_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "rpm = 10\n[rate_limits]\n\"gemini-2.5-pro\" = 5\n").unwrap();
+        let o = Overrides { config: Some(path), ..Overrides::default() };
+        let config = Config::resolve_with(&o, &|k| (k == "GOOGLE_API_KEY").then(|| "AIzaSECRET".to_owned())).unwrap();
+        let shown = show(&config);
+        assert_eq!(shown.lines().count(), config.sources.len());
+        for line in shown.lines() {
+            assert!(line.split_whitespace().count() >= 3, "a name, a value and a source: {line:?}");
+        }
+        assert!(!shown.contains("AIzaSECRET"), "{shown}");
+        let row = |name: &str| shown.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap().to_owned();
+        assert!(row("api_key").contains("[REDACTED]") && row("api_key").ends_with("env GOOGLE_API_KEY"));
+        assert!(row("rate_limits").contains("gemini-2.5-pro=5") && row("rate_limits").ends_with("config file"));
+        assert!(row("rpm").contains(" 10 ") && row("cache_ttl").ends_with("default"));
+    }
+}
