@@ -44,15 +44,16 @@ pub struct InitArgs {
     pub force: bool,
 }
 
-pub fn run(global: &GlobalArgs, flags: &ConnectArgs, args: &ConfigArgs) -> Result<u8, Failure> {
+/// Runs `config ...`; `outer` holds the connection flags given before the command (for `show`).
+pub fn run(global: &GlobalArgs, outer: &ConnectArgs, args: &ConfigArgs) -> Result<u8, Failure> {
     match &args.command {
         ConfigCommand::Path => {
             let path = config_file(global)?;
             print(&format!("{}\n", path.display()));
             Ok(exit::OK)
         }
-        ConfigCommand::Show(_) => {
-            let config = Config::resolve(&global.connect_overrides(flags, None))?;
+        ConfigCommand::Show(show_args) => {
+            let config = Config::resolve(&global.connect_overrides(&show_args.connect.or(outer), None))?;
             print(&show(&config));
             Ok(exit::OK)
         }

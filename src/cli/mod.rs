@@ -304,13 +304,7 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
         Some(Command::History(args)) => history::run(global, args).await,
         Some(Command::Stats(args)) => stats::run(global, args).await,
         Some(Command::Cache(args)) => cache::run(global, args).await,
-        Some(Command::Config(args)) => {
-            let inner = match &args.command {
-                config::ConfigCommand::Show(show) => show.connect.or(outer),
-                _ => ConnectArgs::default(),
-            };
-            config::run(global, &inner, args)
-        }
+        Some(Command::Config(args)) => config::run(global, outer, args),
         Some(Command::Completions(args)) => docs::completions(args),
         Some(Command::Man(args)) => docs::man(args),
         Some(Command::ServeFake(args)) => serve_fake::run(args).await,
