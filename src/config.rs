@@ -74,6 +74,43 @@ pub enum KeySource {
     None,
 }
 
+/// Where a setting's value came from (`config show`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A command-line flag, by name.
+    Flag(&'static str),
+    /// An environment variable, by name.
+    Env(&'static str),
+    /// The config file.
+    File,
+    /// `--demo` (its key, its database).
+    Demo,
+    /// Nothing set it.
+    Default,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Flag(name) => write!(f, "flag {name}"),
+            Source::Env(name) => write!(f, "env {name}"),
+            Source::File => f.write_str("config file"),
+            Source::Demo => f.write_str("flag --demo"),
+            Source::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// The first source that gave a value: the flag, else the variable, else the file.
+fn source(flag: Option<&'static str>, env: Option<&'static str>, file: bool) -> Source {
+    match (flag, env) {
+        (Some(name), _) => Source::Flag(name),
+        (None, Some(name)) => Source::Env(name),
+        (None, None) if file => Source::File,
+        (None, None) => Source::Default,
+    }
+}
+
 /// The resolved configuration.
 #[derive(Clone)]
 pub struct Config {
@@ -99,6 +136,15 @@ pub struct Config {
     /// A deadline for a whole answer (`ask`); none by default in interactive use.
     pub total_timeout: Option<Duration>,
     pub demo: bool,
+    /// Where each setting came from, by its config-file name (`config show`), in file order.
+    pub sources: Vec<(&'static str, Source)>,
+}
+
+impl Config {
+    /// Where the setting named as in the config file came from.
+    pub fn source_of(&self, name: &str) -> Option<Source> {
+        self.sources.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -120,6 +166,7 @@ impl std::fmt::Debug for Config {
             .field("timeouts", &self.timeouts)
             .field("total_timeout", &self.total_timeout)
             .field("demo", &self.demo)
+            .field("sources", &self.sources)
             .finish()
     }
 }
@@ -198,12 +245,11 @@ impl Config {
 
     /// Resolves with `env` standing in for the environment (tests).
     pub fn resolve_with(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let (config_path, config_source) = config_path_with(overrides, env);
+        let explicit = config_source != Source::Default;
         let env = |name: &str| env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let (config_path, explicit) =
-            match overrides.config.clone().or_else(|| env("GEMINAL_CONFIG").map(PathBuf::from)) {
-                Some(path) => (Some(path), true),
-                None => (default_config_path(), false),
-            };
+        // The variable's name when it is set, for `source`.
+        let set = |name: &'static str| env(name).map(|_| name);
         let file = match &config_path {
             Some(path) => load_file(path, explicit)?,
             None => FileConfig::default(),
@@ -277,7 +323,81 @@ impl Config {
         };
         let total_timeout = pick(overrides.total_timeout, file.timeout_secs, "timeout_secs")?;
 
+        let flag = |given: bool, name: &'static str| given.then_some(name);
+        let key_env = match key_source {
+            KeySource::GoogleApiKey => Some("GOOGLE_API_KEY"),
+            KeySource::GeminiApiKey => Some("GEMINI_API_KEY"),
+            _ => None,
+        };
+        let db_source = match (overrides.db.is_some(), set("GEMINAL_DB")) {
+            (true, _) => Source::Flag("--db"),
+            (false, Some(name)) => Source::Env(name),
+            (false, None) if overrides.demo => Source::Demo,
+            (false, None) => Source::Default,
+        };
+        let sources = vec![
+            ("config", config_source),
+            ("db", db_source),
+            (
+                "api_key",
+                if overrides.demo { Source::Demo } else { source(None, key_env, key_source == KeySource::ConfigFile) },
+            ),
+            ("model", source(flag(overrides.model.is_some(), "--model"), set("GEMINAL_MODEL"), file.model.is_some())),
+            (
+                "base_url",
+                source(
+                    flag(overrides.base_url.is_some(), "--base-url"),
+                    set("GOOGLE_GEMINI_BASE_URL"),
+                    file.base_url.is_some(),
+                ),
+            ),
+            ("system_prompt", source(None, None, file.system_prompt.as_deref().is_some_and(|s| !s.trim().is_empty()))),
+            (
+                "connect_timeout_secs",
+                source(
+                    flag(overrides.connect_timeout.is_some(), "--connect-timeout"),
+                    None,
+                    file.connect_timeout_secs.is_some(),
+                ),
+            ),
+            (
+                "first_token_timeout_secs",
+                source(
+                    flag(overrides.first_token_timeout.is_some(), "--first-token-timeout"),
+                    None,
+                    file.first_token_timeout_secs.is_some(),
+                ),
+            ),
+            (
+                "idle_timeout_secs",
+                source(
+                    flag(overrides.idle_timeout.is_some(), "--idle-timeout"),
+                    None,
+                    file.idle_timeout_secs.is_some(),
+                ),
+            ),
+            (
+                "timeout_secs",
+                source(flag(overrides.total_timeout.is_some(), "--timeout"), None, file.timeout_secs.is_some()),
+            ),
+            ("cache", source(None, None, file.cache.is_some())),
+            ("cache_max_entries", source(None, None, file.cache_max_entries.is_some())),
+            ("cache_ttl", source(None, None, file.cache_ttl.is_some())),
+            (
+                "max_concurrent",
+                source(flag(overrides.max_concurrent.is_some(), "--jobs"), None, file.max_concurrent.is_some()),
+            ),
+            ("retries", source(flag(overrides.retries.is_some(), "--retries"), None, file.retries.is_some())),
+            ("rpm", source(flag(overrides.rpm.is_some(), "--rpm"), None, file.rpm.is_some())),
+            ("rate_limits", source(None, None, file.rate_limits.is_some())),
+            (
+                "fallback_model",
+                source(None, None, file.fallback_model.as_deref().is_some_and(|m| !m.trim().is_empty())),
+            ),
+        ];
+
         Ok(Config {
+            sources,
             api_key,
             key_source,
             base_url,
@@ -304,6 +424,21 @@ impl Config {
             total_timeout,
             demo: overrides.demo,
         })
+    }
+}
+
+/// The config file to read and where that choice came from: `--config`, `GEMINAL_CONFIG`, or
+/// the default place (`None` when the system has no config directory).
+pub fn config_path(overrides: &Overrides) -> (Option<PathBuf>, Source) {
+    config_path_with(overrides, &|name| std::env::var(name).ok())
+}
+
+fn config_path_with(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> (Option<PathBuf>, Source) {
+    let from_env = env("GEMINAL_CONFIG").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    match (&overrides.config, from_env) {
+        (Some(path), _) => (Some(path.clone()), Source::Flag("--config")),
+        (None, Some(path)) => (Some(PathBuf::from(path)), Source::Env("GEMINAL_CONFIG")),
+        (None, None) => (default_config_path(), Source::Default),
     }
 }
 
@@ -528,6 +663,43 @@ mod tests {
         let mut demo = resolve(&Overrides { demo: true, ..Overrides::default() }, &[]).unwrap();
         demo.base_url = "http://127.0.0.1:41234".into();
         assert_eq!(demo.cache_namespace(), "demo", "the demo's port changes every run; its cache must not");
+    }
+
+    #[test]
+    fn every_setting_says_where_it_came_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "model = \"file-model\"\nretries = 2\ncache_ttl = \"1h\"\n").unwrap();
+        let o = Overrides { config: Some(path), idle_timeout: Some(Duration::from_secs(5)), ..Overrides::default() };
+        let c = resolve(&o, &[("GEMINI_API_KEY", "k"), ("GOOGLE_GEMINI_BASE_URL", "http://env")]).unwrap();
+        assert_eq!(c.source_of("config"), Some(Source::Flag("--config")));
+        assert_eq!(c.source_of("api_key"), Some(Source::Env("GEMINI_API_KEY")));
+        assert_eq!(c.source_of("model"), Some(Source::File));
+        assert_eq!(c.source_of("base_url"), Some(Source::Env("GOOGLE_GEMINI_BASE_URL")));
+        assert_eq!(c.source_of("idle_timeout_secs"), Some(Source::Flag("--idle-timeout")));
+        assert_eq!(c.source_of("retries"), Some(Source::File));
+        assert_eq!(c.source_of("cache_ttl"), Some(Source::File));
+        assert_eq!(c.source_of("connect_timeout_secs"), Some(Source::Default));
+        assert_eq!(c.source_of("db"), Some(Source::Default));
+        let flags = Overrides { model: Some("m".into()), ..o };
+        let c = resolve(&flags, &[("GEMINAL_MODEL", "e"), ("GEMINAL_DB", "/d/h.sqlite3")]).unwrap();
+        assert_eq!(c.source_of("model"), Some(Source::Flag("--model")));
+        assert_eq!(c.source_of("db"), Some(Source::Env("GEMINAL_DB")));
+        assert_eq!(c.source_of("api_key"), Some(Source::Default), "no key anywhere");
+        let demo = resolve(&Overrides { demo: true, ..Overrides::default() }, &[("GOOGLE_API_KEY", "k")]).unwrap();
+        assert_eq!((demo.source_of("api_key"), demo.source_of("db")), (Some(Source::Demo), Some(Source::Demo)));
+        // Every setting of the config file is accounted for (the rest are `config` and `db`).
+        let names: Vec<&str> = demo.sources.iter().map(|(n, _)| *n).collect();
+        for line in include_str!("../assets/config.example.toml").lines() {
+            let setting = line.trim_start_matches(['#', ' ']).split([' ', '=']).next().unwrap_or("");
+            if line.contains(" = ")
+                && setting.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                && !setting.is_empty()
+            {
+                assert!(names.contains(&setting), "{setting} has no source");
+            }
+        }
+        assert!(names.contains(&"rate_limits"));
     }
 
     #[test]

@@ -649,3 +649,163 @@ fn an_exhausted_quota_switches_to_the_fallback_model_once() {
     let models: Vec<String> = env.fake.requests().iter().filter_map(|r| r.model().map(str::to_owned)).collect();
     assert_eq!(models, ["gemini-flash-latest", "gemini-flash-lite-latest"]);
 }
+
+#[test]
+fn each_command_help_shows_only_the_flags_that_apply_to_it() {
+    let env = Env::new(Behavior::default());
+    let connection = ["--retries", "--idle-timeout", "--base-url", "--model", "--connect-timeout"];
+    for command in ["history", "stats", "cache"] {
+        let run = env.run(&[command, "--help"]);
+        assert_eq!(run.code, 0, "{run:?}");
+        for flag in connection {
+            assert!(!run.stdout.contains(flag), "{command} --help lists {flag}: {}", run.stdout);
+        }
+        assert!(run.stdout.contains("--db") && run.stdout.contains("--demo"), "{command}: {}", run.stdout);
+    }
+    for command in [&["ask", "--help"][..], &["batch", "--help"], &["models", "--help"], &["--help"]] {
+        let run = env.run(command);
+        for flag in connection {
+            assert!(run.stdout.contains(flag), "{command:?} lacks {flag}: {}", run.stdout);
+        }
+    }
+}
+
+#[test]
+fn a_connection_flag_before_the_command_applies_to_it_and_is_refused_where_it_does_nothing() {
+    let env = Env::new(Behavior::text("hi"));
+    let run = env.run(&["-m", "gemini-2.5-flash", "ask", "hi"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(env.fake.requests()[0].model(), Some("gemini-2.5-flash"));
+    let run = env.run(&["-m", "gemini-2.5-flash", "ask", "-m", "gemini-2.5-pro", "hi"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(env.fake.requests()[1].model(), Some("gemini-2.5-pro"), "the command's own flag wins");
+    env.run(&["--retries", "2", "history"]).assert_failed(2, "--retries");
+    let run = env.run(&["history", "--retries", "2"]);
+    assert!(run.code == 2 && run.stderr.contains("unexpected argument '--retries'"), "{run:?}");
+}
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_parser() {
+    let env = Env::new(Behavior::default());
+    let bash = finish(env.command(&["completions", "bash"]).env_remove("GEMINI_API_KEY"));
+    assert_eq!(bash.code, 0, "{bash:?}");
+    assert!(bash.stdout.contains("geminal") && bash.stdout.contains("ask") && bash.stdout.contains("history"));
+    assert!(bash.stdout.contains("--idle-timeout"), "flags are completed too");
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let run = env.run(&["completions", shell]);
+        assert!(run.code == 0 && run.stdout.contains("history"), "{shell}: {run:?}");
+    }
+    let run = env.run(&["completions", "tcsh"]);
+    assert_eq!(run.code, 2, "{run:?}");
+
+    let man = finish(env.command(&["man"]).env_remove("GEMINI_API_KEY"));
+    assert_eq!(man.code, 0, "{man:?}");
+    // The page opens with its string definitions (.ie/.el), then the title header.
+    let th = man.stdout.lines().find(|l| !l.starts_with(".ie") && !l.starts_with(".el"));
+    assert!(th.is_some_and(|l| l.starts_with(".TH geminal 1")), "{}", man.stdout);
+    assert!(man.stdout.contains("history") && man.stdout.contains("Exit codes"), "{}", man.stdout);
+    let history = env.run(&["man", "history"]);
+    assert!(history.code == 0 && history.stdout.contains(".TH geminal-history 1"), "{history:?}");
+    assert!(history.stdout.contains("search") && !history.stdout.contains("idle"), "{history:?}");
+    env.run(&["man", "nope"]).assert_failed(2, "nope");
+}
+
+#[test]
+fn config_path_show_and_init() {
+    let env = Env::new(Behavior::default());
+    let default_path = env.home.path().join("config/geminal/config.toml");
+    let run = env.run(&["config", "path"]);
+    assert_eq!((run.code, run.stdout.trim()), (0, default_path.to_str().unwrap()), "{run:?}");
+    let elsewhere = env.home.path().join("other.toml");
+    let run = env.run(&["--config", elsewhere.to_str().unwrap(), "config", "path"]);
+    assert_eq!(run.stdout.trim(), elsewhere.to_str().unwrap(), "{run:?}");
+
+    // The process environment holds the key: it is named, never shown.
+    let run = finish(env.command(&["config", "show", "-m", "flag-model"]).env("GEMINAL_DB", "/nowhere/h.sqlite3"));
+    assert_eq!(run.code, 0, "{run:?}");
+    run.assert_no_key();
+    let line = |name: &str| -> Vec<String> {
+        let found = run.stdout.lines().find(|l| l.split_whitespace().next() == Some(name));
+        found.unwrap_or_else(|| panic!("no {name}: {}", run.stdout)).split_whitespace().map(str::to_owned).collect()
+    };
+    assert_eq!(line("api_key"), ["api_key", "[REDACTED]", "env", "GEMINI_API_KEY"]);
+    assert_eq!(line("model"), ["model", "flag-model", "flag", "--model"]);
+    assert_eq!(line("retries"), ["retries", "0", "config", "file"], "the test home's config says retries = 0");
+    assert_eq!(line("db"), ["db", "/nowhere/h.sqlite3", "env", "GEMINAL_DB"]);
+    assert_eq!(line("idle_timeout_secs"), ["idle_timeout_secs", "60", "default"]);
+    assert!(line("base_url").ends_with(&["env".to_owned(), "GOOGLE_GEMINI_BASE_URL".to_owned()]));
+    let keyless = finish(env.command(&["config", "show"]).env_remove("GEMINI_API_KEY"));
+    assert!(keyless.stdout.lines().any(|l| l.starts_with("api_key") && l.ends_with("not set")), "{keyless:?}");
+
+    // init writes the example where geminal reads it, private, and keeps an existing file.
+    let fresh = Env::new(Behavior::default());
+    let dir = fresh.home.path().join("config/geminal");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let run = fresh.run(&["config", "init"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let written = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(written.contains("# api_key") && written.contains("cache_ttl"), "{written}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&dir.join("config.toml")), mode(&dir)), (0o600, 0o700));
+    }
+    let show = fresh.run(&["config", "show"]);
+    assert!(show.stdout.lines().any(|l| l.starts_with("model") && l.ends_with("config file")), "{show:?}");
+    std::fs::write(dir.join("config.toml"), "retries = 1\n").unwrap();
+    fresh.run(&["config", "init"]).assert_failed(2, "--force");
+    assert_eq!(std::fs::read_to_string(dir.join("config.toml")).unwrap(), "retries = 1\n", "kept");
+    assert_eq!(fresh.run(&["config", "init", "--force"]).code, 0);
+    assert_eq!(std::fs::read_to_string(dir.join("config.toml")).unwrap(), written);
+}
+
+/// Every escape sequence in `text`, each up to its final letter.
+fn escape_sequences(text: &str) -> Vec<String> {
+    text.match_indices('\x1b')
+        .map(|(at, _)| {
+            let rest = &text[at..];
+            let end = rest
+                .char_indices()
+                .skip(1)
+                .find(|(_, c)| c.is_ascii_alphabetic())
+                .map_or(rest.len(), |(i, c)| i + c.len_utf8());
+            rest[..end].to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn ask_renders_markdown_on_a_terminal_only_and_plain_keeps_it_as_written() {
+    let answer = "# Birds\n\nThey **migrate** far.\n\n- food\n- light\n\n```\nlet x = 1;\n```\n";
+    let env = Env::new(Behavior::text(answer).with_chunks(7));
+    let piped = env.run(&["ask", "--no-cache", "hi"]);
+    assert_eq!(piped.stdout, answer, "a pipe gets the text exactly as today");
+
+    let Some(rendered) = env.run_in_terminal(&["ask", "--no-cache", "hi"]) else { return };
+    assert_eq!(rendered.code, 0, "{rendered:?}");
+    let text = &rendered.stdout;
+    assert!(text.contains("migrate") && text.contains("let x = 1;"), "{text:?}");
+    assert!(!text.contains("**") && !text.contains("# Birds") && !text.contains("```"), "rendered: {text:?}");
+    assert!(text.contains("• food") || text.contains("- food"), "{text:?}");
+    let sequences = escape_sequences(text);
+    assert!(!sequences.is_empty(), "headings and bold are styled: {text:?}");
+    assert!(sequences.iter().all(|s| s.starts_with("\x1b[") && s.ends_with('m')), "only SGR: {sequences:?}");
+
+    let mut no_color = env.command(&["ask", "--no-cache", "hi"]);
+    no_color.env("NO_COLOR", "1");
+    let no_color = env.run_command_in_terminal(&no_color).unwrap();
+    let sequences = escape_sequences(&no_color.stdout);
+    assert!(sequences.contains(&"\x1b[1m".to_owned()), "bold stays: {sequences:?}");
+    assert!(sequences.iter().all(|s| !s.contains("38;") && !s.starts_with("\x1b[3")), "no colour: {sequences:?}");
+
+    let plain = env.run_in_terminal(&["ask", "--no-cache", "--plain", "hi"]).unwrap();
+    assert!(plain.stdout.contains("They **migrate** far.") && !plain.stdout.contains('\x1b'), "{plain:?}");
+
+    let hostile = Env::new(Behavior::default().with_answer(Answer::Hostile));
+    let run = hostile.run_in_terminal(&["ask", "hi"]).unwrap();
+    assert_eq!(run.code, 0, "{run:?}");
+    let sequences = escape_sequences(&run.stdout);
+    assert!(sequences.iter().all(|s| s.starts_with("\x1b[") && s.ends_with('m')), "only our SGR: {sequences:?}");
+    assert!(run.stdout.contains("␛]52;c;aGVsbG8=␇"), "shown harmlessly: {:?}", run.stdout);
+}

@@ -10,14 +10,14 @@ use clap::Args;
 use super::exit::{self, Failure};
 use super::output::{AnswerPrinter, Delivery};
 use super::signals::{Signals, Stop, stopped_answer};
-use super::{GlobalArgs, HistoryUse, open_session};
+use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
 use crate::chat::{Outcome, Target, TurnEvent};
 use crate::config::parse_seconds;
 use crate::gemini::{ApiError, TimeoutPhase};
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Stdin: without a PROMPT the question is read from stdin; with one, piped text is sent after it (`cat notes.txt | geminal ask \"summarize\"`); a lone `-` puts stdin at that place instead.\n\nStdout: a terminal sees the answer as it streams, restarts included. A pipe or file receives exactly one answer, written when it is complete (or, on a failure or Ctrl-C, the part that was saved); --stream writes it as it arrives instead."
+    after_help = "Stdin: without a PROMPT the question is read from stdin; with one, piped text is sent after it (`cat notes.txt | geminal ask \"summarize\"`); a lone `-` puts stdin at that place instead.\n\nStdout: a terminal sees the answer as it streams, restarts included, rendered as markdown a block at a time (each paragraph, list, table or code block once it is complete; --plain prints it as written). A pipe or file receives exactly one answer, written when it is complete (or, on a failure or Ctrl-C, the part that was saved); --stream writes it as it arrives instead."
 )]
 pub struct AskArgs {
     /// The question. Piped stdin is sent after it; a lone `-` stands for stdin; without it, stdin is the prompt.
@@ -41,8 +41,12 @@ pub struct AskArgs {
     #[arg(long)]
     pub no_save: bool,
     /// Print the model's text byte for byte, control characters included (unsafe on a terminal).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "plain")]
     pub raw: bool,
+    /// On a terminal, print the answer's markdown as written instead of rendered (a pipe always
+    /// gets it as written).
+    #[arg(long)]
+    pub plain: bool,
     /// Write to a pipe or file as the answer arrives, not once it is complete (a restart then
     /// shows as on a terminal).
     #[arg(long)]
@@ -50,6 +54,8 @@ pub struct AskArgs {
     /// Seconds allowed for the whole answer.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// The prompt from the arguments, stdin, or both: piped text follows the arguments after a
@@ -88,7 +94,7 @@ fn compose_prompt(words: &[String], stdin_text: &str) -> String {
     if placeholder || stdin_text.trim().is_empty() { prompt } else { format!("{prompt}\n\n{stdin_text}") }
 }
 
-pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
+pub async fn run(global: &GlobalArgs, flags: &ConnectArgs, args: &AskArgs) -> Result<u8, Failure> {
     let prompt = read_prompt(args)?;
     let target = match (args.conversation, args.continue_last) {
         (Some(id), _) => Target::Conversation(id),
@@ -100,7 +106,7 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
         (true, Target::New) => HistoryUse::Optional,
         (true, _) => HistoryUse::ReadOnly,
     };
-    let (conn, session) = open_session(global, args.timeout, args.no_cache, history).await?;
+    let (conn, session) = open_session(global, flags, args.timeout, args.no_cache, history).await?;
     let config = &conn.config;
     let model = config.model_explicit.then(|| config.model.clone());
     // A continued conversation keeps its own system prompt unless --system is given.
@@ -112,6 +118,9 @@ pub async fn run(global: &GlobalArgs, args: &AskArgs) -> Result<u8, Failure> {
     // (before, nothing is saved yet, and they end the process as usual).
     let mut signals = Signals::new()?;
     let mut printer = AnswerPrinter::new(args.raw, Delivery::for_stdout(args.stream));
+    if !args.raw && !args.plain && std::io::stdout().is_terminal() {
+        printer = printer.with_markdown(super::markdown::terminal_width());
+    }
     let total = config.total_timeout;
     let mut stopped = None;
     let cancel = async {

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::exit::{self, Failure};
 use super::signals::{Signals, Stop};
-use super::{GlobalArgs, HistoryUse, open_session};
+use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
 use crate::chat::{ChatSession, Notice, Outcome, Shown, Target, TurnEvent};
 use crate::config::Config;
 use crate::sanitize::one_line;
@@ -40,6 +40,8 @@ pub struct BatchArgs {
     /// Ask Gemini even for answers in the cache.
     #[arg(long)]
     pub no_cache: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,13 +111,11 @@ struct Counts {
     bad_input: u64,
 }
 
-pub async fn run(global: &GlobalArgs, args: &BatchArgs) -> Result<u8, Failure> {
+pub async fn run(global: &GlobalArgs, flags: &ConnectArgs, args: &BatchArgs) -> Result<u8, Failure> {
     let jobs = args.jobs.clamp(1, 4096);
-    let mut global_overrides = super::GlobalArgs { ..global.clone() };
-    global_overrides.max_concurrent = Some(jobs);
-    global_overrides.rpm = args.rpm.or(global.rpm);
+    let flags = ConnectArgs { max_concurrent: Some(jobs), rpm: args.rpm.or(flags.rpm), ..flags.clone() };
     let history = if args.no_save { HistoryUse::Optional } else { HistoryUse::Save };
-    let (conn, session) = open_session(&global_overrides, None, args.no_cache, history).await?;
+    let (conn, session) = open_session(global, &flags, None, args.no_cache, history).await?;
     // Ctrl-C stops in two stages; SIGTERM and SIGHUP stop at once, as a second Ctrl-C does.
     let mut signals = Signals::new()?;
     let config = conn.config.clone();

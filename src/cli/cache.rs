@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::exit::{self, Failure};
 use super::{GlobalArgs, open_store, output};
-use crate::config::{Config, Overrides};
+use crate::config::Config;
 use crate::format::{ago, bytes};
 use crate::store::{CacheStats, StoreHandle, now_ms};
 
@@ -38,9 +38,7 @@ pub enum CacheCommand {
 }
 
 pub async fn run(global: &GlobalArgs, args: &CacheArgs) -> Result<u8, Failure> {
-    let overrides =
-        Overrides { config: global.config.clone(), db: global.db.clone(), demo: global.demo, ..Overrides::default() };
-    let config = Config::resolve(&overrides)?;
+    let config = Config::resolve(&global.overrides())?;
     let store = open_store(&config).await?;
     let ttl = config.cache_ttl;
     match args.command {

@@ -10,7 +10,7 @@ use super::exit::{self, Failure};
 use super::output;
 use super::{GlobalArgs, open_store};
 use crate::chat::Role;
-use crate::config::{Config, Overrides};
+use crate::config::Config;
 use crate::format::{ago, date};
 use crate::sanitize::{one_line, sanitize};
 use crate::store::{
@@ -80,12 +80,8 @@ pub enum ExportFormat {
     Json,
 }
 
-fn overrides(global: &GlobalArgs) -> Overrides {
-    Overrides { config: global.config.clone(), db: global.db.clone(), demo: global.demo, ..Overrides::default() }
-}
-
 pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<u8, Failure> {
-    let config = Config::resolve(&overrides(global))?;
+    let config = Config::resolve(&global.overrides())?;
     // Repair works on the file itself: opening the store would set a file it cannot read aside.
     let store = match args.command {
         Some(HistoryCommand::Repair) => return repair(&config).await,

@@ -9,13 +9,13 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use super::exit::{self, Failure};
 use super::output::{self, AnswerPrinter, Delivery};
 use super::signals::{Signals, Stop, stopped_answer};
-use super::{GlobalArgs, HistoryUse, open_session};
+use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
 use crate::chat::{Outcome, Target, TurnEvent};
 
 const HELP: &str = "Type a question and press Enter. /new starts a new conversation, /quit (or Ctrl-D) leaves; Ctrl-C stops an answer.";
 
-pub async fn run(global: &GlobalArgs) -> Result<u8, Failure> {
-    let (conn, session) = open_session(global, None, false, HistoryUse::Save).await?;
+pub async fn run(global: &GlobalArgs, flags: &ConnectArgs) -> Result<u8, Failure> {
+    let (conn, session) = open_session(global, flags, None, false, HistoryUse::Save).await?;
     // Ctrl-C stops an answer and the chat goes on; SIGTERM and SIGHUP stop it and end the chat.
     let mut signals = Signals::new()?;
     let config = &conn.config;

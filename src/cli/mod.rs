@@ -4,9 +4,12 @@
 mod ask;
 mod batch;
 mod cache;
+mod config;
+mod docs;
 pub mod exit;
 mod history;
 mod line_chat;
+mod markdown;
 mod models;
 mod output;
 mod serve_fake;
@@ -35,6 +38,8 @@ use exit::Failure;
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     /// Open the last conversation in the full-screen interface (beside the tabs restored from last time).
     #[arg(short = 'c', long = "continue", conflicts_with = "conversation")]
     pub continue_last: bool,
@@ -45,34 +50,43 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// Flags for every command: which history, which config, real or simulated Gemini.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Use the built-in simulated Gemini (no key, no network; its own history-demo.sqlite3 unless --db).
     #[arg(long, global = true)]
     pub demo: bool,
-    /// Model to use [env: GEMINAL_MODEL; default: gemini-flash-latest].
-    #[arg(short, long, global = true, value_name = "MODEL")]
-    pub model: Option<String>,
     /// Config file [env: GEMINAL_CONFIG].
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// History database [env: GEMINAL_DB].
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
+}
+
+/// Flags for the commands that talk to Gemini (the interface, `ask`, `batch`, `models`): they
+/// appear in those commands' help only. Given before the command (`geminal -m X ask`), they
+/// apply to it unless the command repeats them.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Connection")]
+pub struct ConnectArgs {
+    /// Model to use [env: GEMINAL_MODEL; default: gemini-flash-latest].
+    #[arg(short, long, value_name = "MODEL")]
+    pub model: Option<String>,
     /// API host root, without /v1beta [env: GOOGLE_GEMINI_BASE_URL].
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
     /// Seconds allowed to connect.
-    #[arg(long, global = true, value_name = "SECS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub connect_timeout: Option<Duration>,
     /// Seconds allowed until the first part of the answer.
-    #[arg(long, global = true, value_name = "SECS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub first_token_timeout: Option<Duration>,
     /// Seconds allowed between two parts of the answer.
-    #[arg(long, global = true, value_name = "SECS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub idle_timeout: Option<Duration>,
     /// Extra attempts after a failed one (rate limits, server errors, cut streams) [default: 4].
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
     /// Set by commands that run many answers at once (`batch -j`).
     #[arg(skip)]
@@ -80,6 +94,36 @@ pub struct GlobalArgs {
     /// Set by `batch --rpm`.
     #[arg(skip)]
     pub rpm: Option<u32>,
+}
+
+impl ConnectArgs {
+    /// These flags, each taken from `outer` (given before the command) where not given here.
+    fn or(&self, outer: &ConnectArgs) -> ConnectArgs {
+        ConnectArgs {
+            model: self.model.clone().or_else(|| outer.model.clone()),
+            base_url: self.base_url.clone().or_else(|| outer.base_url.clone()),
+            connect_timeout: self.connect_timeout.or(outer.connect_timeout),
+            first_token_timeout: self.first_token_timeout.or(outer.first_token_timeout),
+            idle_timeout: self.idle_timeout.or(outer.idle_timeout),
+            retries: self.retries.or(outer.retries),
+            max_concurrent: self.max_concurrent.or(outer.max_concurrent),
+            rpm: self.rpm.or(outer.rpm),
+        }
+    }
+
+    /// The first flag given, by name (for a command it does not apply to).
+    fn first_given(&self) -> Option<&'static str> {
+        [
+            (self.model.is_some(), "--model"),
+            (self.base_url.is_some(), "--base-url"),
+            (self.connect_timeout.is_some(), "--connect-timeout"),
+            (self.first_token_timeout.is_some(), "--first-token-timeout"),
+            (self.idle_timeout.is_some(), "--idle-timeout"),
+            (self.retries.is_some(), "--retries"),
+        ]
+        .into_iter()
+        .find_map(|(given, name)| given.then_some(name))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,26 +140,36 @@ pub enum Command {
     Stats(stats::StatsArgs),
     /// The answer cache: entries, size, hits and time to live; `cache clear` empties it.
     Cache(cache::CacheArgs),
+    /// The config file: `config path`, `config show` (every setting and where it came from), `config init`.
+    Config(config::ConfigArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page (roff): `geminal man > ~/.local/share/man/man1/geminal.1`.
+    Man(docs::ManArgs),
     /// Run the simulated Gemini as a server (prints its base URL).
     #[command(hide = true)]
     ServeFake(serve_fake::ServeFakeArgs),
 }
 
 impl GlobalArgs {
-    fn overrides(&self, total_timeout: Option<Duration>) -> Overrides {
+    /// What the flags say, for a command that does not talk to Gemini.
+    fn overrides(&self) -> Overrides {
+        Overrides { config: self.config.clone(), db: self.db.clone(), demo: self.demo, ..Overrides::default() }
+    }
+
+    /// What the flags say, for a command that talks to Gemini.
+    fn connect_overrides(&self, connect: &ConnectArgs, total_timeout: Option<Duration>) -> Overrides {
         Overrides {
-            config: self.config.clone(),
-            db: self.db.clone(),
-            model: self.model.clone(),
-            base_url: self.base_url.clone(),
-            demo: self.demo,
-            connect_timeout: self.connect_timeout,
-            first_token_timeout: self.first_token_timeout,
-            idle_timeout: self.idle_timeout,
+            model: connect.model.clone(),
+            base_url: connect.base_url.clone(),
+            connect_timeout: connect.connect_timeout,
+            first_token_timeout: connect.first_token_timeout,
+            idle_timeout: connect.idle_timeout,
             total_timeout,
-            retries: self.retries,
-            max_concurrent: self.max_concurrent,
-            rpm: self.rpm,
+            retries: connect.retries,
+            max_concurrent: connect.max_concurrent,
+            rpm: connect.rpm,
+            ..self.overrides()
         }
     }
 }
@@ -128,8 +182,12 @@ pub struct Connection {
 }
 
 /// Resolves the configuration and builds the client; in demo mode starts the simulated Gemini.
-pub async fn connect(global: &GlobalArgs, total_timeout: Option<Duration>) -> Result<Connection, Failure> {
-    let mut config = Config::resolve(&global.overrides(total_timeout))?;
+pub async fn connect(
+    global: &GlobalArgs,
+    flags: &ConnectArgs,
+    total_timeout: Option<Duration>,
+) -> Result<Connection, Failure> {
+    let mut config = Config::resolve(&global.connect_overrides(flags, total_timeout))?;
     // Every command that talks to Gemini needs a key: say so before anything starts.
     if config.api_key.is_none() && !config.demo {
         return Err(crate::gemini::ApiError::NoKey.into());
@@ -186,11 +244,12 @@ pub enum HistoryUse {
 /// A client plus the history and cache behind it: what every command that asks needs.
 pub async fn open_session(
     global: &GlobalArgs,
+    flags: &ConnectArgs,
     total_timeout: Option<Duration>,
     no_cache: bool,
     history: HistoryUse,
 ) -> Result<(Connection, ChatSession), Failure> {
-    let conn = connect(global, total_timeout).await?;
+    let conn = connect(global, flags, total_timeout).await?;
     let store = match open_store(&conn.config).await {
         Ok(store) => Some(store),
         Err(_) if history == HistoryUse::Optional => None,
@@ -217,11 +276,11 @@ pub async fn open_session(
 /// `geminal` alone: the full-screen interface on a terminal, the line chat otherwise.
 async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
     use std::io::IsTerminal;
-    let global = &cli.global;
+    let (global, flags) = (&cli.global, &cli.connect);
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
-        return line_chat::run(global).await;
+        return line_chat::run(global, flags).await;
     }
-    let (conn, session) = open_session(global, None, false, HistoryUse::Save).await?;
+    let (conn, session) = open_session(global, flags, None, false, HistoryUse::Save).await?;
     // A conversation asked for on the command line must exist: say so before the screen changes.
     let open = match (cli.continue_last, cli.conversation, session.store()) {
         (_, Some(id), Some(store)) => Some(store.read(move |s| s.conversation(id).map(|c| c.id)).await?),
@@ -233,6 +292,43 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         .await
         .map(|stop| stop.map_or(exit::OK, signals::Stop::exit_code))
         .map_err(|message| Failure::new(exit::FAILURE, message))
+}
+
+/// Runs a parsed command line.
+async fn run(cli: &Cli) -> Result<u8, Failure> {
+    let (global, outer) = (&cli.global, &cli.connect);
+    // Connection flags before a command that does not connect would silently do nothing.
+    let shows_them = |command: &Command| match command {
+        Command::Ask(_) | Command::Batch(_) | Command::Models(_) => true,
+        Command::Config(args) => matches!(args.command, config::ConfigCommand::Show(_)),
+        _ => false,
+    };
+    if let (Some(command), Some(flag)) = (&cli.command, outer.first_given())
+        && !shows_them(command)
+    {
+        return Err(Failure::usage(format!(
+            "{flag} applies only to the commands that talk to Gemini (ask, batch, models, or none) and to `config show`: remove it."
+        )));
+    }
+    if cli.command.is_some() && (cli.continue_last || cli.conversation.is_some()) {
+        let flag = if cli.continue_last { "-c" } else { "--conversation" };
+        return Err(Failure::usage(format!(
+            "{flag} before a command opens nothing: use it alone (`geminal {flag}`), or `ask -c` / `ask --conversation N`."
+        )));
+    }
+    match &cli.command {
+        Some(Command::Ask(args)) => ask::run(global, &args.connect.or(outer), args).await,
+        Some(Command::Batch(args)) => batch::run(global, &args.connect.or(outer), args).await,
+        Some(Command::Models(args)) => models::run(global, &args.connect.or(outer), args).await,
+        Some(Command::History(args)) => history::run(global, args).await,
+        Some(Command::Stats(args)) => stats::run(global, args).await,
+        Some(Command::Cache(args)) => cache::run(global, args).await,
+        Some(Command::Config(args)) => config::run(global, outer, args),
+        Some(Command::Completions(args)) => docs::completions(args),
+        Some(Command::Man(args)) => docs::man(args),
+        Some(Command::ServeFake(args)) => serve_fake::run(args).await,
+        None => full_screen_or_line_chat(cli).await,
+    }
 }
 
 /// Parses the command line and runs it.
@@ -253,18 +349,7 @@ pub fn main() -> ExitCode {
             return Failure::new(exit::FAILURE, format!("Could not start the async runtime ({e}).")).report();
         }
     };
-    let result = runtime.block_on(async {
-        match &cli.command {
-            Some(Command::Ask(args)) => ask::run(&cli.global, args).await,
-            Some(Command::Batch(args)) => batch::run(&cli.global, args).await,
-            Some(Command::Models(args)) => models::run(&cli.global, args).await,
-            Some(Command::History(args)) => history::run(&cli.global, args).await,
-            Some(Command::Stats(args)) => stats::run(&cli.global, args).await,
-            Some(Command::Cache(args)) => cache::run(&cli.global, args).await,
-            Some(Command::ServeFake(args)) => serve_fake::run(args).await,
-            None => full_screen_or_line_chat(&cli).await,
-        }
-    });
+    let result = runtime.block_on(run(&cli));
     // Do not wait for tasks still parked on the network (e.g. an abandoned stream).
     runtime.shutdown_timeout(Duration::from_millis(100));
     match result {

@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::exit::{self, Failure};
-use super::{GlobalArgs, connect};
+use super::{ConnectArgs, GlobalArgs, connect};
 use crate::sanitize::one_line;
 
 #[derive(Debug, Args)]
@@ -14,10 +14,12 @@ pub struct ModelsArgs {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
-pub async fn run(global: &GlobalArgs, args: &ModelsArgs) -> Result<u8, Failure> {
-    let conn = connect(global, None).await?;
+pub async fn run(global: &GlobalArgs, flags: &ConnectArgs, args: &ModelsArgs) -> Result<u8, Failure> {
+    let conn = connect(global, flags, None).await?;
     let mut models = conn.client.list_models().await?;
     if !args.all {
         models.retain(|m| m.supported_generation_methods.iter().any(|g| g == "generateContent"));

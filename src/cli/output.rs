@@ -5,6 +5,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use super::markdown::MarkdownStream;
 use crate::chat::Shown;
 use crate::sanitize::StreamSanitizer;
 
@@ -67,6 +68,8 @@ pub struct AnswerPrinter {
     /// The answer so far, when it is delivered whole.
     held: String,
     spinner: Spinner,
+    /// Set when the answer is shown as rendered markdown (`ask` on a terminal).
+    markdown: Option<MarkdownStream>,
     ends_with_newline: bool,
     pipe_closed: bool,
 }
@@ -79,9 +82,19 @@ impl AnswerPrinter {
             delivery,
             held: String::new(),
             spinner: Spinner::start("waiting for Gemini…"),
+            markdown: None,
             ends_with_newline: true,
             pipe_closed: false,
         }
+    }
+
+    /// Renders the answer as markdown `width` columns wide, a block at a time (streaming only:
+    /// the text stays sanitized; the only escapes added are the renderer's styles).
+    pub fn with_markdown(mut self, width: u16) -> Self {
+        if self.delivery == Delivery::Stream && !self.raw {
+            self.markdown = Some(MarkdownStream::new(width));
+        }
+        self
     }
 
     /// Shows what a running turn produced. When streaming, a restart cannot take back what is
@@ -96,8 +109,7 @@ impl AnswerPrinter {
             }
             Shown::Restart => {
                 self.spinner.stop();
-                let tail = self.sanitizer.finish();
-                self.write(&tail);
+                self.flush_sanitizer();
                 if !self.ends_with_newline {
                     self.write("\n");
                 }
@@ -113,10 +125,21 @@ impl AnswerPrinter {
     fn push(&mut self, text: &str) {
         let shown = if self.raw { text.to_owned() } else { self.sanitizer.push(text) };
         match self.delivery {
-            Delivery::Stream => {
-                self.spinner.stop();
-                self.write(&shown);
-            }
+            Delivery::Stream => match &mut self.markdown {
+                Some(markdown) => {
+                    let rendered = markdown.push(&shown);
+                    if rendered.is_empty() {
+                        self.spinner.set_message("receiving the answer…");
+                    } else {
+                        self.spinner.stop();
+                        self.write(&rendered);
+                    }
+                }
+                None => {
+                    self.spinner.stop();
+                    self.write(&shown);
+                }
+            },
             Delivery::Whole => {
                 if self.held.is_empty() {
                     self.spinner.set_message("receiving the answer…");
@@ -131,10 +154,22 @@ impl AnswerPrinter {
         self.spinner.stop();
         let held = std::mem::take(&mut self.held);
         self.write(&held);
-        let tail = self.sanitizer.finish();
-        self.write(&tail);
+        self.flush_sanitizer();
         if !self.ends_with_newline {
             self.write("\n");
+        }
+    }
+
+    /// Writes the text the sanitizer held back, and with markdown the block still pending.
+    fn flush_sanitizer(&mut self) {
+        let tail = self.sanitizer.finish();
+        match &mut self.markdown {
+            Some(markdown) => {
+                let mut rendered = markdown.push(&tail);
+                rendered.push_str(&markdown.finish());
+                self.write(&rendered);
+            }
+            None => self.write(&tail),
         }
     }
 

@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::exit::{self, Failure};
 use super::{GlobalArgs, open_store, output};
-use crate::config::{Config, Overrides};
+use crate::config::Config;
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
@@ -21,9 +21,7 @@ fn secs(ms: Option<i64>) -> String {
 }
 
 pub async fn run(global: &GlobalArgs, args: &StatsArgs) -> Result<u8, Failure> {
-    let overrides =
-        Overrides { config: global.config.clone(), db: global.db.clone(), demo: global.demo, ..Overrides::default() };
-    let config = Config::resolve(&overrides)?;
+    let config = Config::resolve(&global.overrides())?;
     let store = open_store(&config).await?;
     let since = args.hours.map(|h| crate::store::now_ms() - i64::from(h) * 3_600_000);
     let s = store.call(move |st| st.stats(since)).await?;

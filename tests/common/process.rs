@@ -54,12 +54,16 @@ impl Env {
     /// stderr discarded; `None` when `script` is not installed (unless GEMINAL_E2E_REQUIRE is
     /// set, which makes that a failure). The pty turns each `\n` into `\r\n`.
     pub fn run_in_terminal(&self, args: &[&str]) -> Option<Run> {
+        self.run_command_in_terminal(&self.command(args))
+    }
+
+    /// [`Env::run_in_terminal`] for a command made by [`Env::command`] (with its own variables).
+    pub fn run_command_in_terminal(&self, base: &Command) -> Option<Run> {
         if Command::new("script").arg("--version").output().is_err() {
             assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "script (util-linux) is required for this test");
             eprintln!("skipped: script (util-linux) is not installed");
             return None;
         }
-        let base = self.command(args);
         let line = std::iter::once(base.get_program())
             .chain(base.get_args())
             .map(|a| format!("'{}'", a.to_str().unwrap().replace('\'', r"'\''")))

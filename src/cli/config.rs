@@ -1,0 +1,212 @@
+//! `geminal config path | show | init`: where the config file is, what every setting resolves
+//! to and where each came from (the key only as `[REDACTED]`), and a commented example to start.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use super::exit::{self, Failure};
+use super::{ConnectArgs, GlobalArgs, output};
+use crate::config::{Config, KeySource, Source};
+use crate::sanitize::one_line;
+
+/// The example `config init` writes: every setting, commented.
+const EXAMPLE: &str = include_str!("../../assets/config.example.toml");
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the path of the config file geminal reads (--config, GEMINAL_CONFIG, or the default).
+    Path,
+    /// Print every setting as geminal resolves it, and where it came from (flag, env, config file, default).
+    Show(ShowArgs),
+    /// Write a commented example config (mode 0600) where geminal reads it.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Replace an existing config file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Runs `config ...`; `outer` holds the connection flags given before the command (for `show`).
+pub fn run(global: &GlobalArgs, outer: &ConnectArgs, args: &ConfigArgs) -> Result<u8, Failure> {
+    match &args.command {
+        ConfigCommand::Path => {
+            let path = config_file(global)?;
+            print(&format!("{}\n", path.display()));
+            Ok(exit::OK)
+        }
+        ConfigCommand::Show(show_args) => {
+            let config = Config::resolve(&global.connect_overrides(&show_args.connect.or(outer), None))?;
+            print(&show(&config));
+            Ok(exit::OK)
+        }
+        ConfigCommand::Init(init_args) => {
+            let path = config_file(global)?;
+            init(&path, init_args.force)?;
+            print(&format!(
+                "Wrote an example config to {} (readable only by you): uncomment what you want to change.\n",
+                path.display()
+            ));
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn config_file(global: &GlobalArgs) -> Result<std::path::PathBuf, Failure> {
+    crate::config::config_path(&global.overrides()).0.ok_or_else(|| {
+        Failure::new(exit::CONFIG, "No config directory was found: pass --config PATH or set GEMINAL_CONFIG.")
+    })
+}
+
+fn print(text: &str) {
+    let _ = output::write_flush(&mut std::io::stdout(), text.as_bytes());
+}
+
+fn secs(d: Duration) -> String {
+    format!("{}", d.as_secs_f64())
+}
+
+/// One line per setting: name, value, source; the key never appears, only whether it is set.
+fn show(config: &Config) -> String {
+    let engine = &config.engine;
+    let path =
+        |p: &Option<std::path::PathBuf>| p.as_ref().map_or_else(|| "(none)".to_owned(), |p| p.display().to_string());
+    let value = |name: &str| -> String {
+        match name {
+            "config" => {
+                let shown = path(&config.config_path);
+                match &config.config_path {
+                    Some(p) if !p.exists() => format!("{shown} (not found)"),
+                    _ => shown,
+                }
+            }
+            "db" => path(&config.db_path),
+            "api_key" => match config.key_source {
+                KeySource::None => "(not set)".to_owned(),
+                KeySource::Demo => "(the demo's own)".to_owned(),
+                _ => "[REDACTED]".to_owned(),
+            },
+            "model" => config.model.clone(),
+            "base_url" if config.demo => "(the demo's own server)".to_owned(),
+            "base_url" => config.base_url.clone(),
+            "system_prompt" => config.system_prompt.clone().unwrap_or_else(|| "(none)".to_owned()),
+            "connect_timeout_secs" => secs(config.timeouts.connect),
+            "first_token_timeout_secs" => secs(config.timeouts.first_token),
+            "idle_timeout_secs" => secs(config.timeouts.idle),
+            "timeout_secs" => config.total_timeout.map_or_else(|| "(none)".to_owned(), secs),
+            "cache" => config.cache.to_string(),
+            "cache_max_entries" => config.cache_max_entries.to_string(),
+            "cache_ttl" => {
+                config.cache_ttl.map_or_else(|| "never".to_owned(), |ttl| humantime::format_duration(ttl).to_string())
+            }
+            "max_concurrent" => engine.max_concurrent.to_string(),
+            "retries" => engine.retry.max_attempts.saturating_sub(1).to_string(),
+            "rpm" => engine.default_rpm.map_or_else(|| "(unlimited)".to_owned(), |r| r.to_string()),
+            "rate_limits" if engine.rpm.is_empty() => "(none)".to_owned(),
+            "rate_limits" => {
+                let mut limits: Vec<String> = engine.rpm.iter().map(|(m, r)| format!("{m}={r}")).collect();
+                limits.sort();
+                limits.join(", ")
+            }
+            "fallback_model" => engine.fallback_model.clone().unwrap_or_else(|| "(none)".to_owned()),
+            _ => String::new(),
+        }
+    };
+    let rows: Vec<(&str, String, Source)> =
+        config.sources.iter().map(|(name, source)| (*name, one_line(&value(name), 100), *source)).collect();
+    let name_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let value_width = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (name, value, source) in rows {
+        let from = match (name, config.key_source) {
+            // No key has a default: say plainly that none was found.
+            ("api_key", KeySource::None) => "not set".to_owned(),
+            _ => source.to_string(),
+        };
+        out.push_str(&format!("{name:<name_width$}  {value:<value_width$}  {from}\n"));
+    }
+    out
+}
+
+/// Writes the example at `path`: mode 0600, its directory (when created) 0700; an existing
+/// file is kept unless `force`.
+fn init(path: &Path, force: bool) -> Result<(), Failure> {
+    let fail = |what: &str, e: std::io::Error| {
+        Failure::new(exit::CONFIG, format!("Could not {what} {} ({}): check the path.", path.display(), e.kind()))
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|e| fail("create the directory of", e))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Failure::usage(format!(
+                "The config file {} already exists: edit it, or pass --force to replace it with the example.",
+                path.display()
+            )));
+        }
+        Err(e) => return Err(fail("write", e)),
+    };
+    // An existing file keeps its mode when opened: make it private before the example goes in.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| fail("restrict", e))?;
+    }
+    file.write_all(EXAMPLE.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| fail("write", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+
+    #[test]
+    fn every_setting_shown_has_a_value_and_a_source_and_the_key_is_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "rpm = 10\n[rate_limits]\n\"gemini-2.5-pro\" = 5\n").unwrap();
+        let o = Overrides { config: Some(path), ..Overrides::default() };
+        let config = Config::resolve_with(&o, &|k| (k == "GOOGLE_API_KEY").then(|| "AIzaSECRET".to_owned())).unwrap();
+        let shown = show(&config);
+        assert_eq!(shown.lines().count(), config.sources.len());
+        for line in shown.lines() {
+            assert!(line.split_whitespace().count() >= 3, "a name, a value and a source: {line:?}");
+        }
+        assert!(!shown.contains("AIzaSECRET"), "{shown}");
+        let row = |name: &str| shown.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap().to_owned();
+        assert!(row("api_key").contains("[REDACTED]") && row("api_key").ends_with("env GOOGLE_API_KEY"));
+        assert!(row("rate_limits").contains("gemini-2.5-pro=5") && row("rate_limits").ends_with("config file"));
+        assert!(row("rpm").contains(" 10 ") && row("cache_ttl").ends_with("default"));
+    }
+}
