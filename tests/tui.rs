@@ -2,11 +2,11 @@
 //! hostile corpus through the real render path (no cell holds a control character; the bytes a
 //! real terminal would receive carry no OSC/DCS/APC/PM/SOS and no CSI but the app's own).
 
-use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use geminal::chat::{Outcome, Shown, TurnReport};
 use geminal::gemini::ApiError;
 use geminal::store::{MessageStatus, StoredMessage};
-use geminal::tui::app::{App, AppEvent};
+use geminal::tui::app::{App, AppEvent, Command};
 use geminal::tui::history::HistoryRow;
 use geminal::tui::keys::Action;
 use ratatui::Terminal;
@@ -134,6 +134,33 @@ fn thirty_tabs_scroll_the_tab_bar() {
     let shown = bar.matches(" question ").count();
     assert_eq!(hidden_left + shown + hidden_right, 30, "every tab is shown or counted: {bar:?}");
     insta::assert_snapshot!(terminal.backend());
+
+    // Clicks: on a tab shown, and on each overflow marker (the nearest hidden tab).
+    let click = |app: &mut App, column: u16| {
+        app.on_terminal(Event::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column,
+            row: 0,
+            modifiers: KeyModifiers::NONE,
+        }))
+    };
+    let column = bar.chars().collect::<Vec<_>>().windows(3).position(|w| w == ['1', '6', ' ']).unwrap() as u16;
+    click(&mut app, column);
+    assert_eq!(app.active, 15, "tab 16 clicked");
+    let numbers_shown = |app: &mut App| -> Vec<usize> {
+        let t = screen(app, 80, 12);
+        let bar: String = (0..80).map(|x| t.backend().buffer()[(x, 0)].symbol().to_owned()).collect();
+        bar.split(" question ").filter_map(|part| part.split_whitespace().last()?.parse().ok()).collect()
+    };
+    let shown = numbers_shown(&mut app);
+    click(&mut app, 0);
+    assert_eq!(app.active + 1, shown[0] - 1, "the left marker: the hidden tab just before those shown {shown:?}");
+    let shown = numbers_shown(&mut app);
+    click(&mut app, 79);
+    assert_eq!(app.active + 1, shown.last().unwrap() + 1, "the right marker: the tab just after {shown:?}");
+    app.on_terminal(Event::Key(KeyEvent::new(KeyCode::F(4), KeyModifiers::NONE)));
+    assert!(!app.mouse_capture && app.commands.contains(&Command::MouseCapture(false)), "F4 gives the mouse back");
+    app.on_action(Action::GoToTab(14));
 
     // At either end, only one marker.
     app.on_action(Action::GoToTab(0));

@@ -52,6 +52,8 @@ pub enum Command {
         id: i64,
     },
     LoadModels,
+    /// Take the mouse (true) or leave it to the terminal's text selection.
+    MouseCapture(bool),
     /// Give conversation `id` a new title.
     Rename {
         id: i64,
@@ -172,6 +174,11 @@ pub struct App {
     pub dirty: bool,
     /// Height of the conversation area at the last frame (for paging).
     pub page_height: usize,
+    /// Width of the screen at the last frame (for mouse clicks on the tab bar).
+    pub width: u16,
+    /// Whether geminal takes the mouse (clicks, wheel) or leaves it to the terminal's own
+    /// text selection (F4 switches).
+    pub mouse_capture: bool,
     pub commands: Vec<Command>,
     /// Prompts asked before in any conversation, newest first (↑ recalls them after the tab's own).
     pub past_prompts: Vec<String>,
@@ -195,6 +202,8 @@ impl App {
             quit: false,
             dirty: true,
             page_height: 20,
+            width: 80,
+            mouse_capture: true,
             commands: Vec::new(),
             past_prompts: Vec::new(),
             next_tab_id: 2,
@@ -298,6 +307,13 @@ impl App {
             Event::Mouse(mouse) => match mouse.kind {
                 MouseEventKind::ScrollUp => self.on_action(Action::ScrollUp(3)),
                 MouseEventKind::ScrollDown => self.on_action(Action::ScrollDown(3)),
+                MouseEventKind::Down(crossterm::event::MouseButton::Left)
+                    if mouse.row == 0 && matches!(self.focus, Focus::Chat | Focus::Messages) =>
+                {
+                    if let Some(index) = super::view::tab_at(self, self.width, mouse.column) {
+                        self.on_action(Action::GoToTab(index));
+                    }
+                }
                 _ => {}
             },
             Event::Resize(..) => {}
@@ -407,6 +423,15 @@ impl App {
                 self.search();
             }
             Action::OpenHelp => self.focus = Focus::Help,
+            Action::ToggleMouse => {
+                self.mouse_capture = !self.mouse_capture;
+                self.commands.push(Command::MouseCapture(self.mouse_capture));
+                self.say(if self.mouse_capture {
+                    "geminal takes the mouse again: click a tab, scroll with the wheel (F4 gives it back)."
+                } else {
+                    "The mouse is the terminal's again: select and copy text as usual (F4 takes it back)."
+                });
+            }
             Action::OpenModels => {
                 self.focus = Focus::ModelPicker;
                 if self.models.is_empty() {

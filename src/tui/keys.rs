@@ -43,6 +43,8 @@ pub enum Action {
     OpenHistory,
     OpenHelp,
     OpenModels,
+    /// Take the mouse, or leave it to the terminal's own text selection.
+    ToggleMouse,
     ScrollUp(usize),
     ScrollDown(usize),
     ScrollTop,
@@ -81,6 +83,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Ctrl-Y / Alt-Y", "copy the last answer / its last code block"),
     ("Ctrl-R", "history: search, reopen, delete conversations"),
     ("F2", "choose this tab's model"),
+    ("F4", "mouse: leave it to the terminal's text selection / take it back"),
     ("/system /model /rename /clear", "commands in the prompt (type / to list them, Tab completes)"),
     ("? or F1", "this help (? when the prompt is empty)"),
     ("Ctrl-U / Ctrl-K, Alt-⌫", "in the prompt: delete to line start / end, the word before"),
@@ -105,6 +108,7 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
         (KeyCode::Char('q' | 'c'), true) => return Action::Quit,
         (KeyCode::Char('r'), true) if matches!(focus, Focus::Chat | Focus::Messages) => return Action::OpenHistory,
         (KeyCode::F(1), _) => return Action::OpenHelp,
+        (KeyCode::F(4), _) => return Action::ToggleMouse,
         _ => {}
     }
     match focus {

@@ -244,6 +244,7 @@ pub fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &mut App) -> Result<(),
 
 /// Renders what the next frame needs (the active tab's messages at the current width).
 pub fn prepare(app: &mut App, area: ratatui::layout::Rect) {
+    app.width = area.width;
     let input_rows = app.tab().input.lines().len() as u16;
     let [_, body, ..] = view::layout(area, input_rows);
     app.page_height = usize::from(body.height);
@@ -399,6 +400,14 @@ impl Runner {
                     };
                     let _ = tx.send(event);
                 });
+            }
+            Command::MouseCapture(on) => {
+                let mut out = std::io::stdout();
+                let _ = if on {
+                    crossterm::execute!(out, EnableMouseCapture)
+                } else {
+                    crossterm::execute!(out, DisableMouseCapture)
+                };
             }
             Command::Rename { id, title } => {
                 let Some(store) = self.store() else { return };

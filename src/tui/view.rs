@@ -164,14 +164,34 @@ fn overflow_marker(hidden: &[super::tab::Tab], left: bool) -> Vec<Span<'static>>
     if left { vec![count, urgent, Span::raw(" ")] } else { vec![Span::raw(" "), urgent, count] }
 }
 
+/// Each tab's label in the bar (" 3 title ").
+fn tab_labels(app: &App) -> Vec<String> {
+    app.tabs.iter().enumerate().map(|(i, tab)| format!(" {} {} ", i + 1, crate::format::fit(&tab.title, 18))).collect()
+}
+
+/// Which tab a click at column `x` of the tab bar (`width` wide) means: a tab shown, or the
+/// nearest hidden one for a click on an overflow marker.
+pub fn tab_at(app: &App, width: u16, x: u16) -> Option<usize> {
+    use unicode_width::UnicodeWidthStr;
+    let widths: Vec<usize> = tab_labels(app).iter().map(|l| l.width() + 2).collect();
+    let (start, end) = visible_tabs(&widths, app.active, usize::from(width));
+    let x = usize::from(x);
+    let mut at = if start > 0 { TAB_MARKER_WIDTH } else { 0 };
+    if x < at {
+        return Some(start - 1);
+    }
+    for (i, w) in widths.iter().enumerate().take(end + 1).skip(start) {
+        if x < at + w {
+            return Some(i);
+        }
+        at += w;
+    }
+    (end + 1 < app.tabs.len() && x >= usize::from(width).saturating_sub(TAB_MARKER_WIDTH)).then_some(end + 1)
+}
+
 fn draw_tab_bar(frame: &mut Frame<'_>, app: &App, area: Rect) {
     use unicode_width::UnicodeWidthStr;
-    let labels: Vec<String> = app
-        .tabs
-        .iter()
-        .enumerate()
-        .map(|(i, tab)| format!(" {} {} ", i + 1, crate::format::fit(&tab.title, 18)))
-        .collect();
+    let labels = tab_labels(app);
     // Each tab: its label, its mark and a space.
     let widths: Vec<usize> = labels.iter().map(|l| l.width() + 2).collect();
     let (start, end) = visible_tabs(&widths, app.active, usize::from(area.width));
