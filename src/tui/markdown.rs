@@ -18,6 +18,8 @@ const CODE_TAB: usize = 4;
 const LONG_WORD_MIN_FILL: usize = 5;
 /// Code blocks need this much room for a frame; below it they render unframed.
 const MIN_FRAME_WIDTH: usize = 6;
+/// Table columns at least this wide wrap their cells onto more lines; narrower ones cut them with `…`.
+const MIN_WRAP_COLUMN: usize = 3;
 
 /// Renders model markdown into terminal lines of at most `width` display columns.
 ///
@@ -25,7 +27,8 @@ const MIN_FRAME_WIDTH: usize = 6;
 /// table as the rows so far. Code lines are never word-wrapped: a line longer than the frame is cut at
 /// the frame's inner width and each continuation row starts with a dim `↪` in the frame's left margin.
 /// Table columns keep their natural width when they fit; otherwise the widest columns shrink first and
-/// cut cells end with `…`.
+/// their cells wrap onto more lines (only a column too narrow to wrap in cuts its cells with `…`).
+/// A single line break inside a paragraph is kept as a line break.
 pub fn render_markdown(text: &str, width: u16) -> Vec<Line<'static>> {
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut renderer = Renderer::new(usize::from(width).max(MIN_WIDTH));
@@ -178,7 +181,8 @@ impl Renderer {
             }
             Event::InlineHtml(text) => self.push_text(&text, self.style()),
             Event::FootnoteReference(label) => self.push_text(&format!("[^{label}]"), self.style()),
-            Event::SoftBreak => self.push_text(" ", self.style()),
+            // A single line break inside a paragraph is kept: poems, addresses and lyrics are not flattened.
+            Event::SoftBreak => self.inline.push(Frag::Break),
             Event::HardBreak => self.inline.push(Frag::Break),
             Event::Rule => {
                 self.flush();
@@ -537,18 +541,31 @@ impl Renderer {
             if r == table.head_rows && r > 0 {
                 self.emit(border("├", "┼", "┤"));
             }
-            let mut spans = vec![Span::styled("│ ", dim())];
-            for (i, &width) in widths.iter().enumerate() {
-                if i > 0 {
-                    spans.push(Span::styled(" │ ", dim()));
+            let header = r < table.head_rows;
+            let cells: Vec<Vec<Vec<Span<'static>>>> = widths
+                .iter()
+                .enumerate()
+                .map(|(i, &width)| {
+                    let align = table.aligns.get(i).copied().unwrap_or(Alignment::None);
+                    let empty = Cell { pieces: Vec::new(), width: 0 };
+                    wrap_cell(row.get(i).unwrap_or(&empty), width, align, header)
+                })
+                .collect();
+            let height = cells.iter().map(Vec::len).max().unwrap_or(1).max(1);
+            for k in 0..height {
+                let mut spans = vec![Span::styled("│ ", dim())];
+                for (i, &width) in widths.iter().enumerate() {
+                    if i > 0 {
+                        spans.push(Span::styled(" │ ", dim()));
+                    }
+                    match cells[i].get(k) {
+                        Some(line) => spans.extend(line.iter().cloned()),
+                        None => spans.push(Span::raw(" ".repeat(width))),
+                    }
                 }
-                let align = table.aligns.get(i).copied().unwrap_or(Alignment::None);
-                let empty = Cell { pieces: Vec::new(), width: 0 };
-                let cell = row.get(i).unwrap_or(&empty);
-                spans.extend(fit_cell(cell, width, align, r < table.head_rows));
+                spans.push(Span::styled(" │", dim()));
+                self.emit(spans);
             }
-            spans.push(Span::styled(" │", dim()));
-            self.emit(spans);
         }
         self.emit(border("└", "┴", "┘"));
     }
@@ -837,6 +854,39 @@ fn fit_columns(natural: &[usize], room: usize) -> Vec<usize> {
     widths
 }
 
+/// One cell's lines, each exactly `width` columns: the text wrapped at words (a word longer than the
+/// column is split across lines), each line aligned and padded. A column narrower than
+/// [`MIN_WRAP_COLUMN`] cannot hold a readable piece of a word, so its cell is cut with `…` instead.
+fn wrap_cell(cell: &Cell, width: usize, align: Alignment, header: bool) -> Vec<Vec<Span<'static>>> {
+    if cell.width <= width || width < MIN_WRAP_COLUMN {
+        return vec![fit_cell(cell, width, align, header)];
+    }
+    let mut wrapper = Wrapper::new(width);
+    for (text, style) in &cell.pieces {
+        wrapper.push(text, if header { style.add_modifier(Modifier::BOLD) } else { *style });
+    }
+    wrapper
+        .finish()
+        .into_iter()
+        .map(|mut spans| {
+            let used: usize = spans.iter().map(|span| span.content.width()).sum();
+            let pad = width.saturating_sub(used);
+            let (before, after) = match align {
+                Alignment::Right => (pad, 0),
+                Alignment::Center => (pad / 2, pad - pad / 2),
+                Alignment::Left | Alignment::None => (0, pad),
+            };
+            if before > 0 {
+                spans.insert(0, Span::raw(" ".repeat(before)));
+            }
+            if after > 0 {
+                spans.push(Span::raw(" ".repeat(after)));
+            }
+            spans
+        })
+        .collect()
+}
+
 /// One cell's spans, exactly `width` columns: aligned and padded, or cut with `…`.
 fn fit_cell(cell: &Cell, width: usize, align: Alignment, header: bool) -> Vec<Span<'static>> {
     let style_of = |style: Style| if header { style.add_modifier(Modifier::BOLD) } else { style };
@@ -1026,7 +1076,7 @@ mod tests {
     }
 
     #[test]
-    fn wide_tables_shrink_their_widest_columns_and_cut_cells() {
+    fn wide_tables_shrink_their_widest_columns_and_wrap_cells() {
         let text = "| Aspect | WAL |\n|---|---|\n| Concurrent readers during a write | Yes |\n";
         assert_eq!(
             render(text, 24),
@@ -1034,9 +1084,16 @@ mod tests {
                 "┌────────────────┬─────┐",
                 "│ Aspect         │ WAL │",
                 "├────────────────┼─────┤",
-                "│ Concurrent re… │ Yes │",
+                "│ Concurrent     │ Yes │",
+                "│ readers during │     │",
+                "│ a write        │     │",
                 "└────────────────┴─────┘",
             ]
+        );
+        // A word longer than its column continues on the next line; nothing is lost.
+        assert_eq!(
+            render("| k | v |\n|---|--:|\n| x | abcdefghij |", 13),
+            ["┌───┬───────┐", "│ k │     v │", "├───┼───────┤", "│ x │ abcde │", "│   │ fghij │", "└───┴───────┘"]
         );
         // Too narrow for a box: rows become lines.
         assert_eq!(
@@ -1046,12 +1103,45 @@ mod tests {
     }
 
     #[test]
+    fn single_line_breaks_inside_a_paragraph_are_kept() {
+        let poem = "Roses are red,\nviolets are blue,\nsugar is sweet.\n\nNew stanza\nhere.";
+        assert_eq!(
+            render(poem, 40),
+            ["Roses are red,", "violets are blue,", "sugar is sweet.", "", "New stanza", "here."]
+        );
+        // A kept break still wraps a long line at words, and lists and quotes keep their prefixes.
+        assert_eq!(render("> one\n> two", 20), ["│ one", "│ two"]);
+        assert_eq!(render("- first line\n  second line", 20), ["• first line", "  second line"]);
+    }
+
+    #[test]
+    fn poem_snapshot_60() {
+        let poem = "Here is a short poem:\n\nThe fog comes\non little cat feet.\n\nIt sits looking\n\
+                    over harbor and city\non silent haunches\nand then moves on, a line long enough to wrap \
+                    at sixty columns.\n\n*Ada Lovelace*  \n12 Example Street\nLondon";
+        insta::assert_snapshot!("poem_60", render(poem, 60).join("\n"));
+    }
+
+    #[test]
+    fn wide_table_snapshot_60() {
+        let table = "| Setting | Default | What it does |\n|---|:---:|---|\n\
+                     | `journal_mode` | `delete` | Chooses how SQLite keeps its rollback journal; WAL lets readers \
+                     and a writer work at the same time |\n\
+                     | `synchronous` | `full` | How often SQLite waits for the disk: `normal` is safe with WAL and \
+                     much faster |\n| `busy_timeout` | 0 | Milliseconds to wait for a lock before failing |";
+        let lines = render(table, 60);
+        assert!(!lines.iter().any(|line| line.contains('…')), "a cell was cut: {lines:#?}");
+        assert_fits(&render_markdown(table, 60), 60, "wide table");
+        insta::assert_snapshot!("wide_table_60", lines.join("\n"));
+    }
+
+    #[test]
     fn half_a_table_renders_what_has_arrived() {
         assert_eq!(
             render("| a | b |\n|---|---|\n| 1 |", 20),
             ["┌───┬───┐", "│ a │ b │", "├───┼───┤", "│ 1 │   │", "└───┴───┘"]
         );
-        assert_eq!(render("| a | b |\n|--", 20), ["| a | b | |--"]);
+        assert_eq!(render("| a | b |\n|--", 20), ["| a | b |", "|--"]);
     }
 
     #[test]
