@@ -63,6 +63,17 @@ pub struct FileConfig {
     pub rate_limits: Option<std::collections::HashMap<String, u32>>,
     /// Model used once another model's quota is exhausted.
     pub fallback_model: Option<String>,
+    /// The interface's colours: "dark" (the default) or "light".
+    pub theme: Option<ThemeName>,
+}
+
+/// The interface's colour theme (`theme = "dark" | "light"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThemeName {
+    #[default]
+    Dark,
+    Light,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +110,7 @@ pub struct Config {
     /// A deadline for a whole answer (`ask`); none by default in interactive use.
     pub total_timeout: Option<Duration>,
     pub demo: bool,
+    pub theme: ThemeName,
 }
 
 impl std::fmt::Debug for Config {
@@ -120,6 +132,7 @@ impl std::fmt::Debug for Config {
             .field("timeouts", &self.timeouts)
             .field("total_timeout", &self.total_timeout)
             .field("demo", &self.demo)
+            .field("theme", &self.theme)
             .finish()
     }
 }
@@ -303,6 +316,7 @@ impl Config {
             timeouts,
             total_timeout,
             demo: overrides.demo,
+            theme: file.theme.unwrap_or_default(),
         })
     }
 }
@@ -418,6 +432,19 @@ mod tests {
         assert_eq!((c.model.as_str(), c.base_url.as_str()), ("flag-model", "http://flag"));
         let c = resolve(&Overrides::default(), &[]).unwrap();
         assert_eq!((c.model.as_str(), c.base_url.as_str()), (DEFAULT_MODEL, DEFAULT_BASE_URL));
+    }
+
+    #[test]
+    fn the_theme_is_dark_unless_the_file_chooses_light() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        assert_eq!(resolve(&Overrides::default(), &[]).unwrap().theme, ThemeName::Dark);
+        std::fs::write(&path, "theme = \"light\"\n").unwrap();
+        let o = Overrides { config: Some(path.clone()), ..Overrides::default() };
+        assert_eq!(resolve(&o, &[]).unwrap().theme, ThemeName::Light);
+        std::fs::write(&path, "theme = \"blue\"\n").unwrap();
+        let err = resolve(&o, &[]).unwrap_err().to_string();
+        assert!(err.contains("is not valid") && err.contains("dark") && err.contains("light"), "{err}");
     }
 
     #[test]

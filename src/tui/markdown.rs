@@ -4,10 +4,12 @@
 use std::borrow::Cow;
 
 use pulldown_cmark::{Alignment, CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
+use super::highlight::{StyledLines, highlight};
+use super::theme::{self, Theme};
 use crate::sanitize::sanitize;
 
 /// Widths below this are rendered at this width (the caller's clipping hides the overflow).
@@ -44,15 +46,11 @@ fn dim() -> Style {
     Style::new().add_modifier(Modifier::DIM)
 }
 
-fn inline_code_style() -> Style {
-    Style::new().fg(Color::Yellow)
-}
-
-fn heading_style(level: HeadingLevel) -> Style {
+fn heading_style(level: HeadingLevel, theme: &Theme) -> Style {
     let bold = Style::new().add_modifier(Modifier::BOLD);
     match level {
-        HeadingLevel::H1 => bold.fg(Color::Cyan).add_modifier(Modifier::UNDERLINED),
-        HeadingLevel::H2 => bold.fg(Color::Cyan),
+        HeadingLevel::H1 => bold.patch(theme.accent).add_modifier(Modifier::UNDERLINED),
+        HeadingLevel::H2 => bold.patch(theme.accent),
         _ => bold,
     }
 }
@@ -102,6 +100,7 @@ struct Cell {
 
 struct Renderer {
     width: usize,
+    theme: Theme,
     out: Vec<Line<'static>>,
     /// A blank line is due before the next line; it carries the prefixes of this many containers.
     pending_blank: Option<usize>,
@@ -126,6 +125,7 @@ impl Renderer {
     fn new(width: usize) -> Self {
         Renderer {
             width,
+            theme: theme::current(),
             out: Vec::new(),
             pending_blank: None,
             last_blank: false,
@@ -169,7 +169,7 @@ impl Renderer {
                 None => self.push_text(&text, self.style()),
             },
             Event::Code(text) | Event::InlineMath(text) | Event::DisplayMath(text) => {
-                self.push_text(&text, self.style().patch(inline_code_style()))
+                self.push_text(&text, self.style().patch(self.theme.inline_code))
             }
             Event::Html(text) => {
                 for (i, line) in text.split('\n').enumerate() {
@@ -364,7 +364,7 @@ impl Renderer {
 
     /// The style of inline text at this point: heading, emphasis and link state.
     fn style(&self) -> Style {
-        let mut style = self.heading.map(heading_style).unwrap_or_default();
+        let mut style = self.heading.map(|level| heading_style(level, &self.theme)).unwrap_or_default();
         if self.bold > 0 {
             style = style.add_modifier(Modifier::BOLD);
         }
@@ -375,7 +375,7 @@ impl Renderer {
             style = style.add_modifier(Modifier::CROSSED_OUT);
         }
         if !self.links.is_empty() {
-            style = style.fg(Color::LightBlue).add_modifier(Modifier::UNDERLINED);
+            style = style.patch(self.theme.link);
         }
         style
     }
@@ -503,11 +503,18 @@ impl Renderer {
             format!("┌─ {label} {}┐", "─".repeat(fill))
         };
         self.emit(vec![Span::styled(top, dim())]);
-        for line in lines {
-            for (i, (row, row_width)) in hard_wrap(&expand_tabs(line), inner).into_iter().enumerate() {
+        let expanded: Vec<Cow<'_, str>> = lines.iter().map(|line| expand_tabs(line)).collect();
+        let expanded: Vec<&str> = expanded.iter().map(AsRef::as_ref).collect();
+        let styled: StyledLines = highlight(&expanded, &code.label, &self.theme)
+            .unwrap_or_else(|| expanded.iter().map(|line| vec![((*line).to_owned(), Style::default())]).collect());
+        for pieces in &styled {
+            for (i, (row, row_width)) in hard_wrap_styled(pieces, inner).into_iter().enumerate() {
                 let left = if i == 0 { "│ " } else { "│↪" };
-                let pad = " ".repeat(inner - row_width.min(inner));
-                self.emit(vec![Span::styled(left, dim()), Span::raw(row + &pad), Span::styled(" │", dim())]);
+                let mut spans = vec![Span::styled(left, dim())];
+                spans.extend(to_spans(row));
+                spans.push(Span::raw(" ".repeat(inner - row_width.min(inner))));
+                spans.push(Span::styled(" │", dim()));
+                self.emit(spans);
             }
         }
         self.emit(vec![Span::styled(format!("└{}┘", "─".repeat(avail - 2)), dim())]);
@@ -804,6 +811,26 @@ fn hard_wrap(line: &str, width: usize) -> Vec<(String, usize)> {
     rows
 }
 
+/// Styled pieces cut into rows of at most `width` columns without splitting a cluster; always at
+/// least one row.
+fn hard_wrap_styled(pieces: &[(String, Style)], width: usize) -> Vec<(Vec<(String, Style)>, usize)> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut row_width = 0;
+    for (text, style) in pieces {
+        for (cluster, w) in clusters(text) {
+            if row_width + w > width && !row.is_empty() {
+                rows.push((std::mem::take(&mut row), row_width));
+                row_width = 0;
+            }
+            push_piece(&mut row, cluster, *style);
+            row_width += w;
+        }
+    }
+    rows.push((row, row_width));
+    rows
+}
+
 /// `text` cut to `max` columns, ending with `…` when cut.
 fn truncate(text: &str, max: usize) -> String {
     if text.width() <= max {
@@ -928,6 +955,14 @@ fn fit_cell(cell: &Cell, width: usize, align: Alignment, header: bool) -> Vec<Sp
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tui::theme::ThemeName;
+    use ratatui::style::Color;
+
+    /// Renders in the dark theme with colour, whatever the environment's `NO_COLOR`.
+    fn render_markdown(text: &str, width: u16) -> Vec<Line<'static>> {
+        theme::set(Theme::new(ThemeName::Dark, true));
+        super::render_markdown(text, width)
+    }
 
     fn text_of(line: &Line) -> String {
         line.spans.iter().map(|s| s.content.as_ref()).collect()
@@ -1100,6 +1135,38 @@ mod tests {
             render("| a | b | c | d |\n|---|---|---|---|\n| 1 | 2 | 3 | 4 |", 12),
             ["a │ b │ c │", "d", "1 │ 2 │ 3 │", "4"]
         );
+    }
+
+    /// Each line as its spans, a coloured span written `text«colour»`.
+    fn styled_texts(lines: &[Line]) -> String {
+        let mut out = String::new();
+        for line in lines {
+            for span in &line.spans {
+                match span.style.fg {
+                    Some(color) => out.push_str(&format!("{}«{color}»", span.content)),
+                    None => out.push_str(&span.content),
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn code_blocks_are_coloured_by_language_and_keep_their_text() {
+        let text = "```rust\nfn main() {\n    let s = \"hi\"; // greet\n}\n```";
+        let lines = render_markdown(text, 40);
+        let keyword = span(&lines, "fn");
+        assert!(keyword.style.fg.is_some(), "{keyword:?}");
+        assert_ne!(span(&lines, "\"hi\"").style.fg, keyword.style.fg, "strings and keywords differ");
+        let plain = render("```\nfn main() {\n    let s = \"hi\"; // greet\n}\n```", 40);
+        assert_eq!(texts(&lines)[1..], plain[1..], "colour never changes the text");
+        assert!(lines.iter().flat_map(|l| &l.spans).all(|s| !s.content.contains('\x1b')));
+        insta::assert_snapshot!("highlighted_rust_40", styled_texts(&lines));
+        // Without colour the same block is plain.
+        theme::set(Theme::new(ThemeName::Dark, false));
+        let lines = super::render_markdown(text, 40);
+        assert!(lines.iter().flat_map(|l| &l.spans).all(|s| s.style.fg.is_none() && s.style.bg.is_none()));
     }
 
     #[test]

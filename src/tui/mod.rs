@@ -5,10 +5,12 @@
 //! The terminal is restored on every way out: normal exit, panic, SIGTERM and SIGHUP.
 
 pub mod app;
+pub mod highlight;
 pub mod history;
 pub mod keys;
 pub mod markdown;
 pub mod tab;
+pub mod theme;
 pub mod view;
 
 use std::collections::HashMap;
