@@ -285,6 +285,19 @@ impl App {
                 self.search();
             }
             Action::OpenHelp => self.focus = Focus::Help,
+            Action::ToggleTheme => {
+                let theme = super::theme::current().toggled();
+                super::theme::set(theme);
+                // Rendered messages carry the old theme's styles: render them again.
+                for tab in &mut self.tabs {
+                    tab.revision += 1;
+                }
+                let name = match theme.name {
+                    super::theme::ThemeName::Dark => "dark",
+                    super::theme::ThemeName::Light => "light",
+                };
+                self.flash = Some(format!("{name} theme (F3 switches)"));
+            }
             Action::OpenModels => {
                 self.focus = Focus::ModelPicker;
                 if self.models.is_empty() {

@@ -43,6 +43,8 @@ pub enum Action {
     OpenHistory,
     OpenHelp,
     OpenModels,
+    /// Switch between the dark and the light theme.
+    ToggleTheme,
     ScrollUp(usize),
     ScrollDown(usize),
     ScrollTop,
@@ -75,6 +77,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Ctrl-R", "history: search, reopen, delete conversations"),
     ("F2", "choose this tab's model"),
     ("/system TEXT", "set this tab's system prompt (/system alone clears it)"),
+    ("F3", "switch between the dark and light theme"),
     ("? or F1", "this help (? when the prompt is empty)"),
     ("Ctrl-Q / Ctrl-C", "quit"),
 ];
@@ -92,6 +95,7 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
         (KeyCode::Char('q' | 'c'), true) => return Action::Quit,
         (KeyCode::Char('r'), true) if matches!(focus, Focus::Chat | Focus::Messages) => return Action::OpenHistory,
         (KeyCode::F(1), _) => return Action::OpenHelp,
+        (KeyCode::F(3), _) => return Action::ToggleTheme,
         _ => {}
     }
     match focus {
