@@ -267,6 +267,46 @@ mod tests {
         assert_eq!(styled[0][0].1, styled[1][0].1);
     }
 
+    /// Peak resident memory of this process so far, in KiB (Linux).
+    fn peak_rss_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("VmHWM: 0 kB");
+        line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0)
+    }
+
+    /// The one-off cost of the first code block (loading the syntaxes and a theme) and of later ones:
+    /// `cargo test --release --lib tui::highlight::tests::first_block_cost -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn first_block_cost() {
+        let theme = Theme::new(ThemeName::Dark, true);
+        let rss = peak_rss_kib();
+        let code = ["fn main() {", "    let s = \"hi\"; // c", "}"];
+        let start = std::time::Instant::now();
+        assert!(highlight(&code, "rust", &theme).is_some());
+        println!("first rust block: {:?}, peak RSS +{} KiB", start.elapsed(), peak_rss_kib() - rss);
+        let start = std::time::Instant::now();
+        for (i, lang) in ["python", "js", "go", "cpp", "java", "bash", "sql", "json", "yaml", "toml"].iter().enumerate()
+        {
+            let line = format!("x = {i} # y");
+            assert!(highlight(&[line.as_str()], lang, &theme).is_some());
+        }
+        println!(
+            "first block of ten more languages: {:?}, peak RSS now +{} KiB",
+            start.elapsed(),
+            peak_rss_kib() - rss
+        );
+        let lines: Vec<String> =
+            (0..1000).map(|i| format!("    let v{i} = values.iter().map(|x| x * {i}).sum(); // step")).collect();
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let start = std::time::Instant::now();
+        highlight(&lines, "rust", &theme);
+        println!("1,000 new Rust lines: {:?}", start.elapsed());
+        let start = std::time::Instant::now();
+        highlight(&lines, "rust", &theme);
+        println!("the same block again (cached): {:?}", start.elapsed());
+    }
+
     #[test]
     fn colours_are_readable_on_their_background_and_fit_256_colours() {
         let white = SynColor { r: 250, g: 250, b: 250, a: 255 };
