@@ -81,14 +81,16 @@ thread_local! {
 
 /// `lines` (one code block, tabs already expanded) as styled pieces, or `None` when the theme has
 /// no colour or the language is unknown. A line that cannot be parsed keeps its text unstyled.
-pub fn highlight(lines: &[&str], lang: &str, theme: &Theme) -> Option<StyledLines> {
+/// `last_complete` says the last line ended with its newline (else it may still grow, while an
+/// answer streams, and its highlighting is not kept).
+pub fn highlight(lines: &[&str], lang: &str, last_complete: bool, theme: &Theme) -> Option<StyledLines> {
     if !theme.color || lines.is_empty() {
         return None;
     }
     let syntax = syntax_for(lang)?;
     let code_theme = code_theme(theme.name);
     let highlighter = Highlighter::new(code_theme);
-    let complete = &lines[..lines.len() - 1];
+    let complete = if last_complete { lines } else { &lines[..lines.len() - 1] };
     BLOCKS.with(|blocks| {
         let mut blocks = blocks.borrow_mut();
         // The longest cached progress of this syntax and theme whose lines start this block.
@@ -119,10 +121,12 @@ pub fn highlight(lines: &[&str], lang: &str, theme: &Theme) -> Option<StyledLine
             progress.styled.push(styled);
             progress.done.push((*line).to_owned());
         }
-        let mut out = progress.styled.clone();
-        // The last line may still grow (a streamed block): highlighted on copies of the state.
-        let (mut parse, mut state) = (progress.parse.clone(), progress.highlight.clone());
-        out.push(highlight_line(lines[lines.len() - 1], &mut parse, &mut state, &highlighter, theme));
+        let mut out = progress.styled[..complete.len()].to_vec();
+        if !last_complete {
+            // The last line may still grow (a streamed block): highlighted on copies of the state.
+            let (mut parse, mut state) = (progress.parse.clone(), progress.highlight.clone());
+            out.push(highlight_line(lines[lines.len() - 1], &mut parse, &mut state, &highlighter, theme));
+        }
         blocks.insert(0, progress);
         blocks.truncate(CACHED_BLOCKS);
         Some(out)
@@ -237,7 +241,7 @@ mod tests {
         ];
         for (lang, code) in samples {
             let lines: Vec<&str> = code.split('\n').collect();
-            let styled = highlight(&lines, lang, &theme).unwrap_or_else(|| panic!("{lang} is not highlighted"));
+            let styled = highlight(&lines, lang, true, &theme).unwrap_or_else(|| panic!("{lang} is not highlighted"));
             assert!(colours(&styled) >= 2, "{lang}: {styled:?}");
             let text: Vec<String> = styled.iter().map(|l| l.iter().map(|(t, _)| t.as_str()).collect()).collect();
             assert_eq!(text, lines, "{lang}: the text is unchanged");
@@ -246,9 +250,9 @@ mod tests {
 
     #[test]
     fn no_colour_and_unknown_languages_stay_plain() {
-        assert!(highlight(&["fn main() {}"], "rust", &Theme::new(ThemeName::Dark, false)).is_none());
-        assert!(highlight(&["fn main() {}"], "no-such-language", &Theme::new(ThemeName::Dark, true)).is_none());
-        assert!(highlight(&["fn main() {}"], "", &Theme::new(ThemeName::Dark, true)).is_none());
+        assert!(highlight(&["fn main() {}"], "rust", true, &Theme::new(ThemeName::Dark, false)).is_none());
+        assert!(highlight(&["fn main() {}"], "no-such-language", true, &Theme::new(ThemeName::Dark, true)).is_none());
+        assert!(highlight(&["fn main() {}"], "", true, &Theme::new(ThemeName::Dark, true)).is_none());
     }
 
     #[test]
@@ -258,10 +262,15 @@ mod tests {
         let lines: Vec<&str> = code.split('\n').collect();
         let mut grown = None;
         for n in 1..=lines.len() {
-            grown = highlight(&lines[..n], "rust", &theme);
+            // Each line arrives in two pieces: first half, then whole.
+            let half = &lines[n - 1][..lines[n - 1].len() / 2];
+            let mut partial = lines[..n - 1].to_vec();
+            partial.push(half);
+            highlight(&partial, "rust", false, &theme);
+            grown = highlight(&lines[..n], "rust", true, &theme);
         }
         BLOCKS.with(|b| b.borrow_mut().clear());
-        assert_eq!(grown, highlight(&lines, "rust", &theme));
+        assert_eq!(grown, highlight(&lines, "rust", true, &theme));
         // Inside the multi-line comment, the second line is coloured as a comment, like the first.
         let styled = grown.unwrap();
         assert_eq!(styled[0][0].1, styled[1][0].1);
@@ -283,13 +292,13 @@ mod tests {
         let rss = peak_rss_kib();
         let code = ["fn main() {", "    let s = \"hi\"; // c", "}"];
         let start = std::time::Instant::now();
-        assert!(highlight(&code, "rust", &theme).is_some());
+        assert!(highlight(&code, "rust", true, &theme).is_some());
         println!("first rust block: {:?}, peak RSS +{} KiB", start.elapsed(), peak_rss_kib() - rss);
         let start = std::time::Instant::now();
         for (i, lang) in ["python", "js", "go", "cpp", "java", "bash", "sql", "json", "yaml", "toml"].iter().enumerate()
         {
             let line = format!("x = {i} # y");
-            assert!(highlight(&[line.as_str()], lang, &theme).is_some());
+            assert!(highlight(&[line.as_str()], lang, true, &theme).is_some());
         }
         println!(
             "first block of ten more languages: {:?}, peak RSS now +{} KiB",
@@ -300,10 +309,10 @@ mod tests {
             (0..1000).map(|i| format!("    let v{i} = values.iter().map(|x| x * {i}).sum(); // step")).collect();
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
         let start = std::time::Instant::now();
-        highlight(&lines, "rust", &theme);
+        highlight(&lines, "rust", true, &theme);
         println!("1,000 new Rust lines: {:?}", start.elapsed());
         let start = std::time::Instant::now();
-        highlight(&lines, "rust", &theme);
+        highlight(&lines, "rust", true, &theme);
         println!("the same block again (cached): {:?}", start.elapsed());
     }
 

@@ -505,7 +505,7 @@ impl Renderer {
         self.emit(vec![Span::styled(top, dim())]);
         let expanded: Vec<Cow<'_, str>> = lines.iter().map(|line| expand_tabs(line)).collect();
         let expanded: Vec<&str> = expanded.iter().map(AsRef::as_ref).collect();
-        let styled: StyledLines = highlight(&expanded, &code.label, &self.theme)
+        let styled: StyledLines = highlight(&expanded, &code.label, text.ends_with('\n'), &self.theme)
             .unwrap_or_else(|| expanded.iter().map(|line| vec![((*line).to_owned(), Style::default())]).collect());
         for pieces in &styled {
             for (i, (row, row_width)) in hard_wrap_styled(pieces, inner).into_iter().enumerate() {
