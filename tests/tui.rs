@@ -440,3 +440,17 @@ fn f3_switches_the_theme_and_redraws_rendered_messages() {
     app.on_terminal(key(KeyCode::F(3)));
     assert_eq!(theme::current().name, ThemeName::Dark);
 }
+
+#[test]
+fn copied_code_is_the_message_text_even_when_shown_in_colour() {
+    theme::set(Theme::new(ThemeName::Dark, true));
+    let mut app = App::new("gemini-flash-latest", false);
+    let code = "fn main() {\n\tlet s = \"hi\"; // greet\n}";
+    ask(&mut app, "code please", &format!("Here:\n\n```rust\n{code}\n```\n"), true);
+    let terminal = screen(&mut app, 60, 20);
+    let coloured = terminal.backend().buffer().content().iter().filter(|c| matches!(c.fg, Color::Rgb(..))).count();
+    assert!(coloured > 0, "the block is shown in colour");
+    app.commands.clear();
+    app.on_action(Action::CopyCode);
+    assert_eq!(app.commands, [geminal::tui::app::Command::Copy { text: code.into() }], "tabs and text as written");
+}
