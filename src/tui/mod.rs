@@ -12,6 +12,7 @@ pub mod markdown;
 pub mod tab;
 pub mod theme;
 pub mod view;
+mod wrap;
 
 use std::collections::HashMap;
 use std::io::Write;
