@@ -23,6 +23,11 @@ pub type StyledLines = Vec<Vec<(String, Style)>>;
 
 /// Highlighting progress of recently seen blocks; the least recently used is dropped beyond this.
 const CACHED_BLOCKS: usize = 64;
+/// Blocks larger than this stay plain: highlighting costs about 0.1 ms a line, so a pasted log of
+/// 100,000 lines would freeze the interface for seconds (and its cache would hold it twice).
+const MAX_BLOCK_BYTES: usize = 256 * 1024;
+/// Blocks with a line longer than this stay plain (a minified file on one line).
+const MAX_LINE_BYTES: usize = 4 * 1024;
 
 fn syntaxes() -> &'static SyntaxSet {
     static SYNTAXES: OnceLock<SyntaxSet> = OnceLock::new();
@@ -86,6 +91,13 @@ thread_local! {
 pub fn highlight(lines: &[&str], lang: &str, last_complete: bool, theme: &Theme) -> Option<StyledLines> {
     if !theme.color || lines.is_empty() {
         return None;
+    }
+    let mut bytes = 0;
+    for line in lines {
+        bytes += line.len() + 1;
+        if line.len() > MAX_LINE_BYTES || bytes > MAX_BLOCK_BYTES {
+            return None;
+        }
     }
     let syntax = syntax_for(lang)?;
     let code_theme = code_theme(theme.name);
@@ -253,6 +265,16 @@ mod tests {
         assert!(highlight(&["fn main() {}"], "rust", true, &Theme::new(ThemeName::Dark, false)).is_none());
         assert!(highlight(&["fn main() {}"], "no-such-language", true, &Theme::new(ThemeName::Dark, true)).is_none());
         assert!(highlight(&["fn main() {}"], "", true, &Theme::new(ThemeName::Dark, true)).is_none());
+    }
+
+    #[test]
+    fn huge_blocks_and_huge_lines_stay_plain() {
+        let theme = Theme::new(ThemeName::Dark, true);
+        let long = "x".repeat(MAX_LINE_BYTES + 1);
+        assert!(highlight(&["fn a() {}", &long], "rust", true, &theme).is_none());
+        let many = vec!["let x = 1;"; MAX_BLOCK_BYTES / 10];
+        assert!(highlight(&many, "rust", true, &theme).is_none());
+        assert!(highlight(&many[..1000], "rust", true, &theme).is_some());
     }
 
     #[test]
