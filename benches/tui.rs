@@ -7,6 +7,11 @@
 //! * `open_5000_message_conversation`: the first frame after reopening a 5,000-message
 //!   conversation (every message rendered once, cold).
 //!
+//! * `frame_16_tabs_streaming_code_5000_open`: as the first, but every answer is code in several
+//!   languages (syntax colour on) and the chunks arrive inside an open code block.
+//! * `open_5000_code_message_conversation`: the first frame of a 5,000-message conversation whose
+//!   answers are all different code blocks, none highlighted before (cold highlighting).
+//!
 //! Targets (issue): ≤ 2 ms per frame; a chunk on screen within one frame.
 //! Run: `cargo bench --bench tui`.
 
@@ -23,13 +28,27 @@ use ratatui::backend::TestBackend;
 
 const ANSWER: &str = "## A heading\n\nSome **bold** and *italic* text with `code`, long enough to wrap across the width of the terminal more than once.\n\n```rust\nfn main() {\n    println!(\"hello\");\n}\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n- one\n- two\n";
 
+/// An answer made of code blocks in four languages; `salt` makes each one's code different.
+fn code_answer(salt: usize) -> String {
+    format!(
+        "Three versions:\n\n```rust\nfn answer_{salt}(x: u64) -> u64 {{\n    // doubles\n    x * {salt} + \"s\".len() as u64\n}}\n```\n\n\
+         ```python\ndef answer_{salt}(x):\n    \"\"\"Doubles.\"\"\"\n    return x * {salt}  # note\n```\n\n\
+         ```sql\nSELECT id, title FROM conversations WHERE id = {salt} ORDER BY updated_at DESC;\n```\n\n\
+         ```json\n{{\"id\": {salt}, \"ok\": true, \"tags\": [\"a\", \"b\"]}}\n```\n"
+    )
+}
+
 fn stored(n: usize) -> Vec<StoredMessage> {
+    stored_with(n, |_| ANSWER.to_owned())
+}
+
+fn stored_with(n: usize, answer: impl Fn(usize) -> String) -> Vec<StoredMessage> {
     (0..n)
         .map(|i| StoredMessage {
             id: i as i64,
             conversation_id: 1,
             role: if i % 2 == 0 { Role::User } else { Role::Model },
-            text: if i % 2 == 0 { format!("question number {i}, asked plainly?") } else { ANSWER.to_owned() },
+            text: if i % 2 == 0 { format!("question number {i}, asked plainly?") } else { answer(i) },
             model: Some("gemini-flash-latest".into()),
             status: MessageStatus::Complete,
             error: None,
@@ -44,19 +63,27 @@ fn stored(n: usize) -> Vec<StoredMessage> {
 }
 
 fn open(app: &mut App, n: usize) {
+    open_messages(app, stored(n));
+}
+
+fn open_messages(app: &mut App, messages: Vec<StoredMessage>) {
     app.on_event(AppEvent::Opened {
         id: 1,
         title: "long".into(),
         model: "gemini-flash-latest".into(),
         system: None,
-        messages: stored(n),
+        messages,
     });
 }
 
 /// 16 tabs with an answer being written; the first shows a 5,000-message conversation.
 fn busy_app() -> App {
+    busy_app_with(stored(5_000))
+}
+
+fn busy_app_with(messages: Vec<StoredMessage>) -> App {
     let mut app = App::new("gemini-flash-latest", false);
-    open(&mut app, 5_000);
+    open_messages(&mut app, messages);
     for _ in 0..15 {
         app.on_action(Action::NewTab);
     }
@@ -72,11 +99,15 @@ fn busy_app() -> App {
 /// Keeps streamed answers at a realistic size (a long answer is ~4,000 characters): a longer
 /// one starts over, as the next answer would.
 fn restart_long_answers(app: &mut App) {
+    restart_long_answers_with(app, ANSWER);
+}
+
+fn restart_long_answers_with(app: &mut App, start: &str) {
     for tab in &mut app.tabs {
         if let Some(answer) = tab.messages.last_mut()
             && answer.text.len() > ANSWER_SIZE
         {
-            answer.text = ANSWER.to_owned();
+            answer.text = start.to_owned();
             tab.revision += 1;
         }
     }
@@ -113,7 +144,46 @@ fn frames(c: &mut Criterion) {
         })
     });
 
+    // Code everywhere, syntax colour on: the streamed chunks land inside an open ```rust block.
+    geminal::tui::theme::set(geminal::tui::theme::Theme::new(geminal::tui::theme::ThemeName::Dark, true));
+    let open_fence = format!("{}\n```rust\nfn streamed() {{\n", code_answer(0));
+    let mut app = busy_app_with(stored_with(5_000, code_answer));
+    for tab in &mut app.tabs {
+        if let Some(answer) = tab.messages.last_mut() {
+            answer.text = open_fence.clone();
+        }
+    }
+    geminal::tui::draw(&mut terminal, &mut app).unwrap();
+    let ids: Vec<u64> = app.tabs.iter().map(|t| t.id).collect();
+    let mut n = 0u64;
+    group.bench_function("frame_16_tabs_streaming_code_5000_open", |b| {
+        b.iter(|| {
+            n += 1;
+            for &tab in &ids {
+                let chunk = format!("    let v{n} = values.iter().map(|x| x * {n}).sum::<u64>(); // step\n");
+                app.on_event(AppEvent::Turn { tab, shown: Shown::Text(chunk) });
+            }
+            restart_long_answers_with(&mut app, &open_fence);
+            geminal::tui::draw(&mut terminal, &mut app).unwrap();
+        })
+    });
+
     group.sample_size(10);
+    let mut salt = 0;
+    group.bench_function("open_5000_code_message_conversation", |b| {
+        b.iter_batched(
+            || {
+                salt += 5_000;
+                (App::new("gemini-flash-latest", false), stored_with(5_000, |i| code_answer(salt + i)))
+            },
+            |(mut app, messages)| {
+                open_messages(&mut app, messages);
+                geminal::tui::draw(&mut terminal, &mut app).unwrap();
+            },
+            BatchSize::LargeInput,
+        )
+    });
+
     group.bench_function("open_5000_message_conversation", |b| {
         b.iter_batched(
             || App::new("gemini-flash-latest", false),

@@ -63,6 +63,17 @@ pub struct FileConfig {
     pub rate_limits: Option<std::collections::HashMap<String, u32>>,
     /// Model used once another model's quota is exhausted.
     pub fallback_model: Option<String>,
+    /// The interface's colours: "dark" (the default) or "light".
+    pub theme: Option<ThemeName>,
+}
+
+/// The interface's colour theme (`theme = "dark" | "light"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThemeName {
+    #[default]
+    Dark,
+    Light,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +149,7 @@ pub struct Config {
     pub demo: bool,
     /// Where each setting came from, by its config-file name (`config show`), in file order.
     pub sources: Vec<(&'static str, Source)>,
+    pub theme: ThemeName,
 }
 
 impl Config {
@@ -167,6 +179,7 @@ impl std::fmt::Debug for Config {
             .field("total_timeout", &self.total_timeout)
             .field("demo", &self.demo)
             .field("sources", &self.sources)
+            .field("theme", &self.theme)
             .finish()
     }
 }
@@ -394,6 +407,7 @@ impl Config {
                 "fallback_model",
                 source(None, None, file.fallback_model.as_deref().is_some_and(|m| !m.trim().is_empty())),
             ),
+            ("theme", source(None, None, file.theme.is_some())),
         ];
 
         Ok(Config {
@@ -423,6 +437,7 @@ impl Config {
             timeouts,
             total_timeout,
             demo: overrides.demo,
+            theme: file.theme.unwrap_or_default(),
         })
     }
 }
@@ -553,6 +568,19 @@ mod tests {
         assert_eq!((c.model.as_str(), c.base_url.as_str()), ("flag-model", "http://flag"));
         let c = resolve(&Overrides::default(), &[]).unwrap();
         assert_eq!((c.model.as_str(), c.base_url.as_str()), (DEFAULT_MODEL, DEFAULT_BASE_URL));
+    }
+
+    #[test]
+    fn the_theme_is_dark_unless_the_file_chooses_light() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        assert_eq!(resolve(&Overrides::default(), &[]).unwrap().theme, ThemeName::Dark);
+        std::fs::write(&path, "theme = \"light\"\n").unwrap();
+        let o = Overrides { config: Some(path.clone()), ..Overrides::default() };
+        assert_eq!(resolve(&o, &[]).unwrap().theme, ThemeName::Light);
+        std::fs::write(&path, "theme = \"blue\"\n").unwrap();
+        let err = resolve(&o, &[]).unwrap_err().to_string();
+        assert!(err.contains("is not valid") && err.contains("dark") && err.contains("light"), "{err}");
     }
 
     #[test]

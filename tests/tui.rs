@@ -396,3 +396,141 @@ fn wide_characters_never_break_the_layout() {
     app.on_action(Action::GoToTab(0));
     insta::assert_snapshot!(screen(&mut app, 50, 24).backend());
 }
+
+// ---- Themes and NO_COLOR ----
+
+use geminal::tui::theme::{self, Theme, ThemeName};
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
+
+/// A conversation showing most styles: a streamed answer with a heading, inline code, a link, a
+/// highlighted code block and a table; an error; a second tab streaming.
+fn styled_app() -> App {
+    let mut app = App::new("gemini-flash-latest", true);
+    let answer = "## Heading\n\nSee `code` and [docs](https://example.com).\n\n```rust\nfn main() {}\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n";
+    ask(&mut app, "first", answer, true);
+    app.on_action(Action::NewTab);
+    ask(&mut app, "second", "Partial", false);
+    app.on_action(Action::GoToTab(0));
+    app
+}
+
+/// The buffer as rows of text, each run of one style written `⟦fg bg modifiers⟧text`.
+fn styled_dump(buffer: &Buffer) -> String {
+    let area = buffer.area;
+    let mut out = String::new();
+    for y in 0..area.height {
+        let mut last = None;
+        for x in 0..area.width {
+            let cell = &buffer[(x, y)];
+            let style = (cell.fg, cell.bg, cell.modifier);
+            if last != Some(style) {
+                let color = |c: Color| if c == Color::Reset { "-".to_owned() } else { c.to_string() };
+                out.push_str(&format!("⟦{} {} {:?}⟧", color(cell.fg), color(cell.bg), cell.modifier));
+                last = Some(style);
+            }
+            out.push_str(cell.symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn draw_in(theme: Theme, width: u16, height: u16) -> Terminal<TestBackend> {
+    theme::set(theme);
+    let mut app = styled_app();
+    screen(&mut app, width, height)
+}
+
+#[test]
+fn no_color_leaves_no_colour_in_any_cell_but_keeps_attributes() {
+    for name in [ThemeName::Dark, ThemeName::Light] {
+        let terminal = draw_in(Theme::new(name, false), 60, 24);
+        let buffer = terminal.backend().buffer();
+        for cell in buffer.content() {
+            assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset), "{name:?}: {cell:?}");
+        }
+        let modifiers = buffer.content().iter().fold(Modifier::empty(), |all, cell| all | cell.modifier);
+        assert!(modifiers.contains(Modifier::BOLD | Modifier::REVERSED | Modifier::UNDERLINED), "{modifiers:?}");
+    }
+    let terminal = draw_in(Theme::new(ThemeName::Dark, false), 60, 24);
+    insta::assert_snapshot!("no_color_styled", styled_dump(terminal.backend().buffer()));
+}
+
+fn luminance(color: Color) -> Option<f32> {
+    let (r, g, b) = match color {
+        Color::Rgb(r, g, b) => (r, g, b),
+        Color::White | Color::Gray | Color::LightYellow | Color::LightCyan => return Some(0.85),
+        Color::Yellow => return Some(0.8),
+        Color::Black | Color::DarkGray | Color::Blue => return Some(0.1),
+        Color::Indexed(i @ 232..=255) => {
+            let v = 8 + 10 * (i - 232);
+            (v, v, v)
+        }
+        _ => return None,
+    };
+    Some((0.2126 * f32::from(r) + 0.7152 * f32::from(g) + 0.0722 * f32::from(b)) / 255.0)
+}
+
+#[test]
+fn text_is_readable_on_its_kind_of_terminal_in_both_themes() {
+    for (name, readable) in
+        [(ThemeName::Light, (|l: f32| l < 0.6) as fn(f32) -> bool), (ThemeName::Dark, |l: f32| l > 0.3)]
+    {
+        let terminal = draw_in(Theme::new(name, true), 60, 24);
+        let buffer = terminal.backend().buffer();
+        let mut coloured = 0;
+        for cell in buffer.content() {
+            // Text on the terminal's own background (cells with a background bring their own contrast).
+            if cell.bg != Color::Reset || cell.symbol().trim().is_empty() {
+                continue;
+            }
+            if let Some(l) = luminance(cell.fg) {
+                coloured += 1;
+                assert!(readable(l), "{name:?}: {:?} on the terminal's background: {cell:?}", cell.symbol());
+            }
+        }
+        assert!(coloured > 0, "{name:?}: some text is coloured");
+    }
+}
+
+#[test]
+fn dark_and_light_theme_snapshots() {
+    let dark = draw_in(Theme::new(ThemeName::Dark, true), 60, 24);
+    insta::assert_snapshot!("dark_styled", styled_dump(dark.backend().buffer()));
+    let light = draw_in(Theme::new(ThemeName::Light, true), 60, 24);
+    insta::assert_snapshot!("light_styled", styled_dump(light.backend().buffer()));
+}
+
+#[test]
+fn f3_switches_the_theme_and_redraws_rendered_messages() {
+    theme::set(Theme::new(ThemeName::Dark, true));
+    let mut app = styled_app();
+    let heading = |terminal: &Terminal<TestBackend>| {
+        let buffer = terminal.backend().buffer();
+        let cell = buffer.content().iter().find(|c| c.symbol() == "H" && c.modifier.contains(Modifier::BOLD));
+        cell.map(|c| c.fg)
+    };
+    let before = heading(&screen(&mut app, 60, 24));
+    app.on_terminal(key(KeyCode::F(3)));
+    assert_eq!(theme::current().name, ThemeName::Light);
+    let after = heading(&screen(&mut app, 60, 24));
+    assert_eq!(before, Some(Color::Cyan));
+    assert_eq!(after, Theme::new(ThemeName::Light, true).accent.fg, "the cached answer was rendered again");
+    app.on_terminal(key(KeyCode::F(3)));
+    assert_eq!(theme::current().name, ThemeName::Dark);
+}
+
+#[test]
+fn copied_code_is_the_message_text_even_when_shown_in_colour() {
+    theme::set(Theme::new(ThemeName::Dark, true));
+    let mut app = App::new("gemini-flash-latest", false);
+    let code = "fn main() {\n\tlet s = \"hi\"; // greet\n}";
+    ask(&mut app, "code please", &format!("Here:\n\n```rust\n{code}\n```\n"), true);
+    let terminal = screen(&mut app, 60, 20);
+    let coloured = terminal.backend().buffer().content().iter().filter(|c| matches!(c.fg, Color::Rgb(..))).count();
+    assert!(coloured > 0, "the block is shown in colour");
+    app.commands.clear();
+    app.on_action(Action::CopyCode);
+    assert_eq!(app.commands, [geminal::tui::app::Command::Copy { text: code.into() }], "tabs and text as written");
+}

@@ -126,6 +126,10 @@ fn show(config: &Config) -> String {
                 limits.join(", ")
             }
             "fallback_model" => engine.fallback_model.clone().unwrap_or_else(|| "(none)".to_owned()),
+            "theme" => match config.theme {
+                crate::config::ThemeName::Dark => "dark".to_owned(),
+                crate::config::ThemeName::Light => "light".to_owned(),
+            },
             _ => String::new(),
         }
     };

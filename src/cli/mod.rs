@@ -288,6 +288,8 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         _ => None,
     };
     let config = &conn.config;
+    // The interface draws on this thread: its theme is chosen here (colourless under NO_COLOR).
+    crate::tui::theme::use_named(config.theme);
     crate::tui::run(session, &config.model, config.system_prompt.clone(), config.demo, open)
         .await
         .map(|stop| stop.map_or(exit::OK, signals::Stop::exit_code))

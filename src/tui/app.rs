@@ -432,6 +432,19 @@ impl App {
                     "The mouse is the terminal's again: select and copy text as usual (F4 takes it back)."
                 });
             }
+            Action::ToggleTheme => {
+                let theme = super::theme::current().toggled();
+                super::theme::set(theme);
+                // Rendered messages carry the old theme's styles: render them again.
+                for tab in &mut self.tabs {
+                    tab.revision += 1;
+                }
+                let name = match theme.name {
+                    super::theme::ThemeName::Dark => "dark",
+                    super::theme::ThemeName::Light => "light",
+                };
+                self.say(format!("The {name} theme (F3 switches)."));
+            }
             Action::OpenModels => {
                 self.focus = Focus::ModelPicker;
                 if self.models.is_empty() {

@@ -43,6 +43,8 @@ pub enum Action {
     OpenHistory,
     OpenHelp,
     OpenModels,
+    /// Switch between the dark and the light theme.
+    ToggleTheme,
     /// Take the mouse, or leave it to the terminal's own text selection.
     ToggleMouse,
     ScrollUp(usize),
@@ -73,24 +75,23 @@ pub const HELP: &[(&str, &str)] = &[
     ("Alt-Enter / Shift-Enter", "new line in the prompt"),
     ("Esc", "stop the answer being written; close a window"),
     ("Ctrl-T / Ctrl-W", "new tab / close tab (asks if work would be lost)"),
-    ("Ctrl-← / Ctrl-→, Alt-1..9", "switch tabs"),
+    ("Ctrl-← / Ctrl-→, Alt-1..9", "switch tabs (or click one)"),
     ("PgUp / PgDn, wheel", "scroll the conversation"),
     ("Home / End", "top / bottom (when the prompt is empty)"),
     ("Ctrl-G", "regenerate the last answer (the old one is kept)"),
     ("Ctrl-E", "edit the last prompt: Enter sends it as a branch"),
     ("[ / ]", "previous / next alternative of the last answer"),
-    ("Alt-↑ / Ctrl-↑", "select a message, then ↑↓ e r [ ] y, c its code blocks, Esc back"),
+    ("Alt-↑ / Ctrl-↑", "select a message: ↑↓ e r [ ] y, c code blocks, Esc"),
     ("Ctrl-Y / Alt-Y", "copy the last answer / its last code block"),
     ("Ctrl-R", "history: search, reopen, delete conversations"),
-    ("F2", "choose this tab's model"),
-    ("F4", "mouse: leave it to the terminal's text selection / take it back"),
-    ("/system /model /rename /clear", "commands in the prompt (type / to list them, Tab completes)"),
+    ("F2 / F3", "this tab's model / dark or light theme"),
+    ("F4", "leave the mouse to the terminal's selection, or take it"),
+    ("/", "/system /model /rename /clear /help (Tab completes)"),
     ("? or F1", "this help (? when the prompt is empty)"),
-    ("Ctrl-U / Ctrl-K, Alt-⌫", "in the prompt: delete to line start / end, the word before"),
-    ("Ctrl-Z / Ctrl-Shift-Z", "in the prompt: undo / redo"),
-    ("↑ / ↓", "in an empty prompt: earlier prompts (this tab's, then all)"),
-    ("Ctrl-C", "clear the prompt (Ctrl-Z undoes); quit if it is empty"),
-    ("Ctrl-Q", "quit (asks once while answers are running)"),
+    ("Ctrl-U / Ctrl-K, Alt-⌫", "prompt: delete to line start / end, word before"),
+    ("Ctrl-Z / Ctrl-Shift-Z", "prompt: undo / redo"),
+    ("↑ / ↓", "in an empty prompt: earlier prompts"),
+    ("Ctrl-C / Ctrl-Q", "clear the prompt (Ctrl-Z undoes) / quit (asks once)"),
 ];
 
 /// Maps a key press to an action for the current focus. `input_empty` tells whether the prompt
@@ -108,6 +109,7 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
         (KeyCode::Char('q' | 'c'), true) => return Action::Quit,
         (KeyCode::Char('r'), true) if matches!(focus, Focus::Chat | Focus::Messages) => return Action::OpenHistory,
         (KeyCode::F(1), _) => return Action::OpenHelp,
+        (KeyCode::F(3), _) => return Action::ToggleTheme,
         (KeyCode::F(4), _) => return Action::ToggleMouse,
         _ => {}
     }

@@ -4,20 +4,21 @@
 use std::borrow::Cow;
 
 use pulldown_cmark::{Alignment, CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+use unicode_width::UnicodeWidthStr;
 
+use super::highlight::{StyledLines, highlight};
+use super::theme::{self, Theme};
+use super::wrap::{Wrapper, clusters, expand_tabs, hard_wrap, hard_wrap_styled, push_piece, to_spans, truncate};
 use crate::sanitize::sanitize;
 
 /// Widths below this are rendered at this width (the caller's clipping hides the overflow).
 const MIN_WIDTH: usize = 4;
-/// Tab stops inside code blocks.
-const CODE_TAB: usize = 4;
-/// A word longer than a whole line starts on the current line only if this much room is left there.
-const LONG_WORD_MIN_FILL: usize = 5;
 /// Code blocks need this much room for a frame; below it they render unframed.
 const MIN_FRAME_WIDTH: usize = 6;
+/// Table columns at least this wide wrap their cells onto more lines; narrower ones cut them with `…`.
+const MIN_WRAP_COLUMN: usize = 3;
 
 /// Renders model markdown into terminal lines of at most `width` display columns.
 ///
@@ -25,7 +26,8 @@ const MIN_FRAME_WIDTH: usize = 6;
 /// table as the rows so far. Code lines are never word-wrapped: a line longer than the frame is cut at
 /// the frame's inner width and each continuation row starts with a dim `↪` in the frame's left margin.
 /// Table columns keep their natural width when they fit; otherwise the widest columns shrink first and
-/// cut cells end with `…`.
+/// their cells wrap onto more lines (only a column too narrow to wrap in cuts its cells with `…`).
+/// A single line break inside a paragraph is kept as a line break.
 pub fn render_markdown(text: &str, width: u16) -> Vec<Line<'static>> {
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut renderer = Renderer::new(usize::from(width).max(MIN_WIDTH));
@@ -41,15 +43,11 @@ fn dim() -> Style {
     Style::new().add_modifier(Modifier::DIM)
 }
 
-fn inline_code_style() -> Style {
-    Style::new().fg(Color::Yellow)
-}
-
-fn heading_style(level: HeadingLevel) -> Style {
+fn heading_style(level: HeadingLevel, theme: &Theme) -> Style {
     let bold = Style::new().add_modifier(Modifier::BOLD);
     match level {
-        HeadingLevel::H1 => bold.fg(Color::Cyan).add_modifier(Modifier::UNDERLINED),
-        HeadingLevel::H2 => bold.fg(Color::Cyan),
+        HeadingLevel::H1 => bold.patch(theme.accent).add_modifier(Modifier::UNDERLINED),
+        HeadingLevel::H2 => bold.patch(theme.accent),
         _ => bold,
     }
 }
@@ -99,6 +97,7 @@ struct Cell {
 
 struct Renderer {
     width: usize,
+    theme: Theme,
     out: Vec<Line<'static>>,
     /// A blank line is due before the next line; it carries the prefixes of this many containers.
     pending_blank: Option<usize>,
@@ -123,6 +122,7 @@ impl Renderer {
     fn new(width: usize) -> Self {
         Renderer {
             width,
+            theme: theme::current(),
             out: Vec::new(),
             pending_blank: None,
             last_blank: false,
@@ -166,7 +166,7 @@ impl Renderer {
                 None => self.push_text(&text, self.style()),
             },
             Event::Code(text) | Event::InlineMath(text) | Event::DisplayMath(text) => {
-                self.push_text(&text, self.style().patch(inline_code_style()))
+                self.push_text(&text, self.style().patch(self.theme.inline_code))
             }
             Event::Html(text) => {
                 for (i, line) in text.split('\n').enumerate() {
@@ -178,7 +178,8 @@ impl Renderer {
             }
             Event::InlineHtml(text) => self.push_text(&text, self.style()),
             Event::FootnoteReference(label) => self.push_text(&format!("[^{label}]"), self.style()),
-            Event::SoftBreak => self.push_text(" ", self.style()),
+            // A single line break inside a paragraph is kept: poems, addresses and lyrics are not flattened.
+            Event::SoftBreak => self.inline.push(Frag::Break),
             Event::HardBreak => self.inline.push(Frag::Break),
             Event::Rule => {
                 self.flush();
@@ -360,7 +361,7 @@ impl Renderer {
 
     /// The style of inline text at this point: heading, emphasis and link state.
     fn style(&self) -> Style {
-        let mut style = self.heading.map(heading_style).unwrap_or_default();
+        let mut style = self.heading.map(|level| heading_style(level, &self.theme)).unwrap_or_default();
         if self.bold > 0 {
             style = style.add_modifier(Modifier::BOLD);
         }
@@ -371,7 +372,7 @@ impl Renderer {
             style = style.add_modifier(Modifier::CROSSED_OUT);
         }
         if !self.links.is_empty() {
-            style = style.fg(Color::LightBlue).add_modifier(Modifier::UNDERLINED);
+            style = style.patch(self.theme.link);
         }
         style
     }
@@ -499,11 +500,18 @@ impl Renderer {
             format!("┌─ {label} {}┐", "─".repeat(fill))
         };
         self.emit(vec![Span::styled(top, dim())]);
-        for line in lines {
-            for (i, (row, row_width)) in hard_wrap(&expand_tabs(line), inner).into_iter().enumerate() {
+        let expanded: Vec<Cow<'_, str>> = lines.iter().map(|line| expand_tabs(line)).collect();
+        let expanded: Vec<&str> = expanded.iter().map(AsRef::as_ref).collect();
+        let styled: StyledLines = highlight(&expanded, &code.label, text.ends_with('\n'), &self.theme)
+            .unwrap_or_else(|| expanded.iter().map(|line| vec![((*line).to_owned(), Style::default())]).collect());
+        for pieces in &styled {
+            for (i, (row, row_width)) in hard_wrap_styled(pieces, inner).into_iter().enumerate() {
                 let left = if i == 0 { "│ " } else { "│↪" };
-                let pad = " ".repeat(inner - row_width.min(inner));
-                self.emit(vec![Span::styled(left, dim()), Span::raw(row + &pad), Span::styled(" │", dim())]);
+                let mut spans = vec![Span::styled(left, dim())];
+                spans.extend(to_spans(row));
+                spans.push(Span::raw(" ".repeat(inner - row_width.min(inner))));
+                spans.push(Span::styled(" │", dim()));
+                self.emit(spans);
             }
         }
         self.emit(vec![Span::styled(format!("└{}┘", "─".repeat(avail - 2)), dim())]);
@@ -537,18 +545,31 @@ impl Renderer {
             if r == table.head_rows && r > 0 {
                 self.emit(border("├", "┼", "┤"));
             }
-            let mut spans = vec![Span::styled("│ ", dim())];
-            for (i, &width) in widths.iter().enumerate() {
-                if i > 0 {
-                    spans.push(Span::styled(" │ ", dim()));
+            let header = r < table.head_rows;
+            let cells: Vec<Vec<Vec<Span<'static>>>> = widths
+                .iter()
+                .enumerate()
+                .map(|(i, &width)| {
+                    let align = table.aligns.get(i).copied().unwrap_or(Alignment::None);
+                    let empty = Cell { pieces: Vec::new(), width: 0 };
+                    wrap_cell(row.get(i).unwrap_or(&empty), width, align, header)
+                })
+                .collect();
+            let height = cells.iter().map(Vec::len).max().unwrap_or(1).max(1);
+            for k in 0..height {
+                let mut spans = vec![Span::styled("│ ", dim())];
+                for (i, &width) in widths.iter().enumerate() {
+                    if i > 0 {
+                        spans.push(Span::styled(" │ ", dim()));
+                    }
+                    match cells[i].get(k) {
+                        Some(line) => spans.extend(line.iter().cloned()),
+                        None => spans.push(Span::raw(" ".repeat(width))),
+                    }
                 }
-                let align = table.aligns.get(i).copied().unwrap_or(Alignment::None);
-                let empty = Cell { pieces: Vec::new(), width: 0 };
-                let cell = row.get(i).unwrap_or(&empty);
-                spans.extend(fit_cell(cell, width, align, r < table.head_rows));
+                spans.push(Span::styled(" │", dim()));
+                self.emit(spans);
             }
-            spans.push(Span::styled(" │", dim()));
-            self.emit(spans);
         }
         self.emit(border("└", "┴", "┘"));
     }
@@ -577,232 +598,6 @@ impl Renderer {
 fn clean_inline(text: &str) -> String {
     let clean = sanitize(text);
     if clean.contains(['\t', '\n']) { clean.replace(['\t', '\n'], " ") } else { clean.into_owned() }
-}
-
-fn is_regional_indicator(c: char) -> bool {
-    ('\u{1f1e6}'..='\u{1f1ff}').contains(&c)
-}
-
-/// Splits text into the units a line may never break inside, with their display widths: a character
-/// with its zero-width followers (combining marks, variation selectors, joiners), a character a ZWJ
-/// joins into one emoji, a flag's pair of regional indicators. The widths of a string's clusters add up
-/// to at least the string's width, so lines measured cluster by cluster never overflow.
-fn clusters(text: &str) -> Clusters<'_> {
-    Clusters { rest: text }
-}
-
-struct Clusters<'a> {
-    rest: &'a str,
-}
-
-impl<'a> Iterator for Clusters<'a> {
-    type Item = (&'a str, usize);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let rest = self.rest;
-        let mut chars = rest.char_indices();
-        let (_, first) = chars.next()?;
-        let mut end = first.len_utf8();
-        if first.is_ascii() && rest.as_bytes().get(end).is_none_or(u8::is_ascii) {
-            self.rest = &rest[end..];
-            return Some((&rest[..end], usize::from(first.is_ascii_graphic() || first == ' ')));
-        }
-        let mut prev = first;
-        let mut open_flag = is_regional_indicator(first);
-        for (i, c) in chars {
-            let next_end = i + c.len_utf8();
-            let join = c.width() == Some(0)
-                || (prev == '\u{200d}' && rest[..next_end].width() <= 2)
-                || (open_flag && is_regional_indicator(c));
-            if !join {
-                break;
-            }
-            open_flag = false;
-            end = next_end;
-            prev = c;
-        }
-        self.rest = &rest[end..];
-        let cluster = &rest[..end];
-        Some((cluster, cluster.width()))
-    }
-}
-
-/// Appends text to a list of styled pieces, merging with the last piece when the style matches.
-fn push_piece(pieces: &mut Vec<(String, Style)>, text: &str, style: Style) {
-    match pieces.last_mut() {
-        Some((last, last_style)) if *last_style == style => last.push_str(text),
-        _ => pieces.push((text.to_string(), style)),
-    }
-}
-
-fn to_spans(pieces: Vec<(String, Style)>) -> Vec<Span<'static>> {
-    pieces.into_iter().map(|(text, style)| Span::styled(text, style)).collect()
-}
-
-/// Greedy word wrapper over styled text. Spaces separate words (runs collapse to one); a word wider
-/// than the line is cut between clusters.
-struct Wrapper {
-    width: usize,
-    lines: Vec<Vec<Span<'static>>>,
-    line: Vec<(String, Style)>,
-    line_width: usize,
-    word: Vec<(String, Style)>,
-    word_width: usize,
-    /// The style of a space seen after the line's last word.
-    space: Option<Style>,
-}
-
-impl Wrapper {
-    fn new(width: usize) -> Self {
-        Wrapper {
-            width: width.max(1),
-            lines: Vec::new(),
-            line: Vec::new(),
-            line_width: 0,
-            word: Vec::new(),
-            word_width: 0,
-            space: None,
-        }
-    }
-
-    fn push(&mut self, text: &str, style: Style) {
-        for (cluster, width) in clusters(text) {
-            if cluster == " " {
-                self.end_word();
-                if !self.line.is_empty() {
-                    self.space = Some(style);
-                }
-            } else {
-                push_piece(&mut self.word, cluster, style);
-                self.word_width += width;
-            }
-        }
-    }
-
-    fn hard_break(&mut self) {
-        self.end_word();
-        self.break_line();
-    }
-
-    fn finish(mut self) -> Vec<Vec<Span<'static>>> {
-        self.end_word();
-        if !self.line.is_empty() {
-            self.break_line();
-        }
-        self.lines
-    }
-
-    fn break_line(&mut self) {
-        let line = std::mem::take(&mut self.line);
-        self.lines.push(to_spans(line));
-        self.line_width = 0;
-        self.space = None;
-    }
-
-    fn push_space(&mut self, style: Style) {
-        push_piece(&mut self.line, " ", style);
-        self.line_width += 1;
-    }
-
-    fn end_word(&mut self) {
-        if self.word.is_empty() {
-            return;
-        }
-        let word = std::mem::take(&mut self.word);
-        let word_width = std::mem::take(&mut self.word_width);
-        let space = self.space.take().filter(|_| !self.line.is_empty());
-        let space_width = usize::from(space.is_some());
-        if self.line_width + space_width + word_width <= self.width {
-            if let Some(style) = space {
-                self.push_space(style);
-            }
-        } else if word_width <= self.width {
-            self.break_line();
-        } else {
-            // Longer than a whole line: fill this line if there is room worth using, then cut.
-            if !self.line.is_empty() {
-                match space {
-                    Some(style) if self.width.saturating_sub(self.line_width + space_width) >= LONG_WORD_MIN_FILL => {
-                        self.push_space(style)
-                    }
-                    _ => self.break_line(),
-                }
-            }
-            for (text, style) in &word {
-                for (cluster, width) in clusters(text) {
-                    if self.line_width + width > self.width && !self.line.is_empty() {
-                        self.break_line();
-                    }
-                    push_piece(&mut self.line, cluster, *style);
-                    self.line_width += width;
-                }
-            }
-            return;
-        }
-        for (text, style) in &word {
-            push_piece(&mut self.line, text, *style);
-        }
-        self.line_width += word_width;
-    }
-}
-
-/// Expands tabs to the next multiple of [`CODE_TAB`] columns.
-fn expand_tabs(line: &str) -> Cow<'_, str> {
-    if !line.contains('\t') {
-        return Cow::Borrowed(line);
-    }
-    let mut out = String::with_capacity(line.len() + 8);
-    let mut column = 0;
-    for (cluster, width) in clusters(line) {
-        match cluster.strip_prefix('\t') {
-            Some(rest) => {
-                let spaces = CODE_TAB - column % CODE_TAB;
-                out.extend(std::iter::repeat_n(' ', spaces));
-                out.push_str(rest);
-                column += spaces;
-            }
-            None => {
-                out.push_str(cluster);
-                column += width;
-            }
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// Cuts a line into rows of at most `width` columns without splitting a cluster; always at least one row.
-fn hard_wrap(line: &str, width: usize) -> Vec<(String, usize)> {
-    let mut rows = Vec::new();
-    let mut row = String::new();
-    let mut row_width = 0;
-    for (cluster, w) in clusters(line) {
-        if row_width + w > width && !row.is_empty() {
-            rows.push((std::mem::take(&mut row), row_width));
-            row_width = 0;
-        }
-        row.push_str(cluster);
-        row_width += w;
-    }
-    rows.push((row, row_width));
-    rows
-}
-
-/// `text` cut to `max` columns, ending with `…` when cut.
-fn truncate(text: &str, max: usize) -> String {
-    if text.width() <= max {
-        return text.to_string();
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for (cluster, width) in clusters(text) {
-        if used + width + 1 > max {
-            break;
-        }
-        out.push_str(cluster);
-        used += width;
-    }
-    out.push('…');
-    out
 }
 
 fn to_cell(frags: &[Frag]) -> Cell {
@@ -835,6 +630,39 @@ fn fit_columns(natural: &[usize], room: usize) -> Vec<usize> {
         left -= widths[i];
     }
     widths
+}
+
+/// One cell's lines, each exactly `width` columns: the text wrapped at words (a word longer than the
+/// column is split across lines), each line aligned and padded. A column narrower than
+/// [`MIN_WRAP_COLUMN`] cannot hold a readable piece of a word, so its cell is cut with `…` instead.
+fn wrap_cell(cell: &Cell, width: usize, align: Alignment, header: bool) -> Vec<Vec<Span<'static>>> {
+    if cell.width <= width || width < MIN_WRAP_COLUMN {
+        return vec![fit_cell(cell, width, align, header)];
+    }
+    let mut wrapper = Wrapper::new(width);
+    for (text, style) in &cell.pieces {
+        wrapper.push(text, if header { style.add_modifier(Modifier::BOLD) } else { *style });
+    }
+    wrapper
+        .finish()
+        .into_iter()
+        .map(|mut spans| {
+            let used: usize = spans.iter().map(|span| span.content.width()).sum();
+            let pad = width.saturating_sub(used);
+            let (before, after) = match align {
+                Alignment::Right => (pad, 0),
+                Alignment::Center => (pad / 2, pad - pad / 2),
+                Alignment::Left | Alignment::None => (0, pad),
+            };
+            if before > 0 {
+                spans.insert(0, Span::raw(" ".repeat(before)));
+            }
+            if after > 0 {
+                spans.push(Span::raw(" ".repeat(after)));
+            }
+            spans
+        })
+        .collect()
 }
 
 /// One cell's spans, exactly `width` columns: aligned and padded, or cut with `…`.
@@ -878,6 +706,15 @@ fn fit_cell(cell: &Cell, width: usize, align: Alignment, header: bool) -> Vec<Sp
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tui::theme::ThemeName;
+    use ratatui::style::Color;
+    use unicode_width::UnicodeWidthChar;
+
+    /// Renders in the dark theme with colour, whatever the environment's `NO_COLOR`.
+    fn render_markdown(text: &str, width: u16) -> Vec<Line<'static>> {
+        theme::set(Theme::new(ThemeName::Dark, true));
+        super::render_markdown(text, width)
+    }
 
     fn text_of(line: &Line) -> String {
         line.spans.iter().map(|s| s.content.as_ref()).collect()
@@ -1026,7 +863,7 @@ mod tests {
     }
 
     #[test]
-    fn wide_tables_shrink_their_widest_columns_and_cut_cells() {
+    fn wide_tables_shrink_their_widest_columns_and_wrap_cells() {
         let text = "| Aspect | WAL |\n|---|---|\n| Concurrent readers during a write | Yes |\n";
         assert_eq!(
             render(text, 24),
@@ -1034,9 +871,16 @@ mod tests {
                 "┌────────────────┬─────┐",
                 "│ Aspect         │ WAL │",
                 "├────────────────┼─────┤",
-                "│ Concurrent re… │ Yes │",
+                "│ Concurrent     │ Yes │",
+                "│ readers during │     │",
+                "│ a write        │     │",
                 "└────────────────┴─────┘",
             ]
+        );
+        // A word longer than its column continues on the next line; nothing is lost.
+        assert_eq!(
+            render("| k | v |\n|---|--:|\n| x | abcdefghij |", 13),
+            ["┌───┬───────┐", "│ k │     v │", "├───┼───────┤", "│ x │ abcde │", "│   │ fghij │", "└───┴───────┘"]
         );
         // Too narrow for a box: rows become lines.
         assert_eq!(
@@ -1045,13 +889,78 @@ mod tests {
         );
     }
 
+    /// Each line as its spans, a coloured span written `text«colour»`.
+    fn styled_texts(lines: &[Line]) -> String {
+        let mut out = String::new();
+        for line in lines {
+            for span in &line.spans {
+                match span.style.fg {
+                    Some(color) => out.push_str(&format!("{}«{color}»", span.content)),
+                    None => out.push_str(&span.content),
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn code_blocks_are_coloured_by_language_and_keep_their_text() {
+        let text = "```rust\nfn main() {\n    let s = \"hi\"; // greet\n}\n```";
+        let lines = render_markdown(text, 40);
+        let keyword = span(&lines, "fn");
+        assert!(keyword.style.fg.is_some(), "{keyword:?}");
+        assert_ne!(span(&lines, "\"hi\"").style.fg, keyword.style.fg, "strings and keywords differ");
+        let plain = render("```\nfn main() {\n    let s = \"hi\"; // greet\n}\n```", 40);
+        assert_eq!(texts(&lines)[1..], plain[1..], "colour never changes the text");
+        assert!(lines.iter().flat_map(|l| &l.spans).all(|s| !s.content.contains('\x1b')));
+        insta::assert_snapshot!("highlighted_rust_40", styled_texts(&lines));
+        // Without colour the same block is plain.
+        theme::set(Theme::new(ThemeName::Dark, false));
+        let lines = super::render_markdown(text, 40);
+        assert!(lines.iter().flat_map(|l| &l.spans).all(|s| s.style.fg.is_none() && s.style.bg.is_none()));
+    }
+
+    #[test]
+    fn single_line_breaks_inside_a_paragraph_are_kept() {
+        let poem = "Roses are red,\nviolets are blue,\nsugar is sweet.\n\nNew stanza\nhere.";
+        assert_eq!(
+            render(poem, 40),
+            ["Roses are red,", "violets are blue,", "sugar is sweet.", "", "New stanza", "here."]
+        );
+        // A kept break still wraps a long line at words, and lists and quotes keep their prefixes.
+        assert_eq!(render("> one\n> two", 20), ["│ one", "│ two"]);
+        assert_eq!(render("- first line\n  second line", 20), ["• first line", "  second line"]);
+    }
+
+    #[test]
+    fn poem_snapshot_60() {
+        let poem = "Here is a short poem:\n\nThe fog comes\non little cat feet.\n\nIt sits looking\n\
+                    over harbor and city\non silent haunches\nand then moves on, a line long enough to wrap \
+                    at sixty columns.\n\n*Ada Lovelace*  \n12 Example Street\nLondon";
+        insta::assert_snapshot!("poem_60", render(poem, 60).join("\n"));
+    }
+
+    #[test]
+    fn wide_table_snapshot_60() {
+        let table = "| Setting | Default | What it does |\n|---|:---:|---|\n\
+                     | `journal_mode` | `delete` | Chooses how SQLite keeps its rollback journal; WAL lets readers \
+                     and a writer work at the same time |\n\
+                     | `synchronous` | `full` | How often SQLite waits for the disk: `normal` is safe with WAL and \
+                     much faster |\n| `busy_timeout` | 0 | Milliseconds to wait for a lock before failing |";
+        let lines = render(table, 60);
+        assert!(!lines.iter().any(|line| line.contains('…')), "a cell was cut: {lines:#?}");
+        assert_fits(&render_markdown(table, 60), 60, "wide table");
+        insta::assert_snapshot!("wide_table_60", lines.join("\n"));
+    }
+
     #[test]
     fn half_a_table_renders_what_has_arrived() {
         assert_eq!(
             render("| a | b |\n|---|---|\n| 1 |", 20),
             ["┌───┬───┐", "│ a │ b │", "├───┼───┤", "│ 1 │   │", "└───┴───┘"]
         );
-        assert_eq!(render("| a | b |\n|--", 20), ["| a | b | |--"]);
+        assert_eq!(render("| a | b |\n|--", 20), ["| a | b |", "|--"]);
     }
 
     #[test]

@@ -5,12 +5,15 @@
 //! The terminal is restored on every way out: normal exit, panic, SIGTERM and SIGHUP.
 
 pub mod app;
+pub mod highlight;
 pub mod history;
 pub mod keys;
 pub mod markdown;
 pub mod slash;
 pub mod tab;
+pub mod theme;
 pub mod view;
+mod wrap;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -1,7 +1,7 @@
 //! One tab: a conversation, its prompt input, the answer being written, and the rendered lines
 //! of its messages, cached per width so a frame costs what is visible, not the history length.
 
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui_textarea::TextArea;
 use unicode_width::UnicodeWidthChar;
@@ -386,25 +386,26 @@ fn status_note(m: &ChatMessage) -> String {
 }
 
 fn render_message(m: &ChatMessage, width: u16, selected: bool) -> Vec<Line<'static>> {
+    let theme = super::theme::current();
     let (who, color) = match m.role {
-        Role::User => ("you".to_owned(), Color::Green),
-        Role::Model => (crate::sanitize::one_line(m.model.as_deref().unwrap_or("gemini"), 40), Color::Magenta),
+        Role::User => ("you".to_owned(), theme.user),
+        Role::Model => (crate::sanitize::one_line(m.model.as_deref().unwrap_or("gemini"), 40), theme.model),
     };
-    let mut who_style = Style::default().fg(color).add_modifier(Modifier::BOLD);
+    let mut who_style = color.add_modifier(Modifier::BOLD);
     let mut header = Vec::new();
     if selected {
         who_style = who_style.add_modifier(Modifier::REVERSED);
-        header.push(Span::styled("▶ ", Style::default().fg(Color::Cyan).add_modifier(Modifier::BOLD)));
+        header.push(Span::styled("▶ ", theme.accent.add_modifier(Modifier::BOLD)));
     }
     header.push(Span::styled(who, who_style));
-    header.push(Span::styled(status_note(m), Style::default().fg(Color::DarkGray)));
+    header.push(Span::styled(status_note(m), theme.muted));
     let mut lines = vec![Line::from(header)];
     match m.role {
         Role::User => lines.extend(wrap_plain(&m.text, width, Style::default())),
         Role::Model => lines.extend(render_markdown(&m.text, width)),
     }
     if let Some(error) = &m.error {
-        lines.extend(wrap_plain(error, width, Style::default().fg(Color::Red)));
+        lines.extend(wrap_plain(error, width, theme.error));
     }
     lines.push(Line::default());
     lines

@@ -3,13 +3,14 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::app::{App, Confirm};
 use super::keys::{Focus, HELP};
 use super::tab::wrap_plain;
+use super::theme::{self, Theme};
 use crate::chat::Role;
 use crate::sanitize::one_line;
 use crate::store::SearchHit;
@@ -32,10 +33,11 @@ pub fn layout(area: Rect, input_rows: u16) -> [Rect; 5] {
 
 pub fn draw(frame: &mut Frame<'_>, app: &App) {
     let area = frame.area();
+    let theme = theme::current();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text =
             format!("Terminal too small: geminal needs {MIN_WIDTH}×{MIN_HEIGHT} (now {}×{}).", area.width, area.height);
-        frame.render_widget(Paragraph::new(wrap_plain(&text, area.width, Style::default().fg(Color::Yellow))), area);
+        frame.render_widget(Paragraph::new(wrap_plain(&text, area.width, theme.warning)), area);
         return;
     }
     let tab = app.tab();
@@ -44,20 +46,21 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     draw_conversation(frame, app, body);
     draw_note(frame, app, note);
     let mut input = tab.input.clone();
+    input.set_placeholder_style(theme.muted);
     let mut title = match &tab.system {
         Some(s) => format!(" prompt · system: {} ", one_line(s, 40)),
         None => " prompt ".to_owned(),
     };
-    let mut border = if app.focus == Focus::Chat { Color::Cyan } else { Color::DarkGray };
+    let mut border = if app.focus == Focus::Chat { theme.accent } else { theme.muted };
     if tab.editing.is_some() {
         title = " editing a prompt · Enter sends it as a new branch · Esc cancels ".to_owned();
-        border = Color::Yellow;
+        border = theme.warning;
     }
-    input.set_block(Block::default().borders(Borders::ALL).border_style(Style::default().fg(border)).title(title));
+    input.set_block(Block::default().borders(Borders::ALL).border_style(border).title(title));
     frame.render_widget(&input, input_area);
     draw_status(frame, app, status);
     match app.focus {
-        Focus::Help => draw_help(frame, area),
+        Focus::Help => draw_help(frame, area, &theme),
         Focus::History => draw_history(frame, app, area),
         Focus::Confirm if matches!(app.confirm, Some(Confirm::DeleteConversation { .. })) => {
             draw_history(frame, app, area)
@@ -76,7 +79,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
         frame.render_widget(
             Paragraph::new(text)
                 .wrap(ratatui::widgets::Wrap { trim: true })
-                .block(Block::default().borders(Borders::ALL).border_style(Style::default().fg(Color::Red))),
+                .block(Block::default().borders(Borders::ALL).border_style(theme.error)),
             popup,
         );
     }
@@ -105,12 +108,13 @@ fn question(confirm: &Confirm) -> String {
 
 /// The mark after a tab's label: error, streaming, unread, or nothing.
 fn tab_mark(tab: &super::tab::Tab) -> Span<'static> {
+    let theme = theme::current();
     if tab.error.is_some() {
-        Span::styled("!", Style::default().fg(Color::Red).add_modifier(Modifier::BOLD))
+        Span::styled("!", theme.error.add_modifier(Modifier::BOLD))
     } else if tab.streaming {
-        Span::styled("●", Style::default().fg(Color::Yellow))
+        Span::styled("●", theme.warning)
     } else if tab.unread {
-        Span::styled("•", Style::default().fg(Color::Cyan))
+        Span::styled("•", theme.accent)
     } else {
         Span::raw(" ")
     }
@@ -159,7 +163,7 @@ fn overflow_marker(hidden: &[super::tab::Tab], left: bool) -> Vec<Span<'static>>
         .unwrap_or_else(|| Span::raw(" "));
     let count = Span::styled(
         if left { format!("‹{}", hidden.len()) } else { format!("{}›", hidden.len()) },
-        Style::default().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+        theme::current().accent.add_modifier(Modifier::BOLD),
     );
     if left { vec![count, urgent, Span::raw(" ")] } else { vec![Span::raw(" "), urgent, count] }
 }
@@ -191,6 +195,7 @@ pub fn tab_at(app: &App, width: u16, x: u16) -> Option<usize> {
 
 fn draw_tab_bar(frame: &mut Frame<'_>, app: &App, area: Rect) {
     use unicode_width::UnicodeWidthStr;
+    let theme = theme::current();
     let labels = tab_labels(app);
     // Each tab: its label, its mark and a space.
     let widths: Vec<usize> = labels.iter().map(|l| l.width() + 2).collect();
@@ -203,7 +208,7 @@ fn draw_tab_bar(frame: &mut Frame<'_>, app: &App, area: Rect) {
         let style = if i == app.active {
             Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
         } else {
-            Style::default().fg(Color::Gray)
+            theme.muted
         };
         spans.push(Span::styled(label, style));
         spans.push(tab_mark(tab));
@@ -222,15 +227,13 @@ fn draw_tab_bar(frame: &mut Frame<'_>, app: &App, area: Rect) {
 }
 
 fn draw_conversation(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let theme = theme::current();
     let tab = app.tab();
     if tab.messages.is_empty() {
         let hint = vec![
             Line::default(),
             Line::styled("Ask anything.", Style::default().add_modifier(Modifier::BOLD)),
-            Line::styled(
-                "Enter sends · Ctrl-T new tab · Ctrl-R history · F2 model · ? help",
-                Style::default().fg(Color::DarkGray),
-            ),
+            Line::styled("Enter sends · Ctrl-T new tab · Ctrl-R history · F2 model · ? help", theme.muted),
         ];
         frame.render_widget(Paragraph::new(hint).alignment(Alignment::Center), area);
         return;
@@ -240,27 +243,25 @@ fn draw_conversation(frame: &mut Frame<'_>, app: &App, area: Rect) {
 }
 
 fn draw_note(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let theme = theme::current();
     let tab = app.tab();
     let line = if let Some(error) = &tab.error {
-        Line::styled(one_line(error, usize::from(area.width)), Style::default().fg(Color::Red))
+        Line::styled(one_line(error, usize::from(area.width)), theme.error)
     } else if let Some(notice) = &tab.notice {
-        Line::styled(one_line(notice, usize::from(area.width)), Style::default().fg(Color::Yellow))
+        Line::styled(one_line(notice, usize::from(area.width)), theme.warning)
     } else if let Some(flash) = app.flash() {
-        Line::styled(one_line(flash, usize::from(area.width)), Style::default().fg(Color::Green))
+        Line::styled(one_line(flash, usize::from(area.width)), theme.success)
     } else if let Some(hint) = app.slash_hint() {
-        Line::styled(one_line(&hint, usize::from(area.width)), Style::default().fg(Color::Cyan))
+        Line::styled(one_line(&hint, usize::from(area.width)), theme.accent)
     } else if let (Focus::Messages, Some(i)) = (app.focus, tab.selected) {
         let hint = format!(
             "message {} of {} · ↑↓ move · e edit · r regenerate · [ ] alternatives · y copy · c code blocks · Esc back",
             i + 1,
             tab.messages.len()
         );
-        Line::styled(one_line(&hint, usize::from(area.width)), Style::default().fg(Color::Cyan))
+        Line::styled(one_line(&hint, usize::from(area.width)), theme.accent)
     } else if tab.scroll_from_bottom > 0 {
-        Line::styled(
-            format!("↑ {} lines above the bottom · End to follow", tab.scroll_from_bottom),
-            Style::default().fg(Color::DarkGray),
-        )
+        Line::styled(format!("↑ {} lines above the bottom · End to follow", tab.scroll_from_bottom), theme.muted)
     } else {
         Line::default()
     };
@@ -291,10 +292,11 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let right = if app.demo { " demo · F1 help " } else { " F1 help " };
     let [left_area, right_area] =
         Layout::horizontal([Constraint::Min(1), Constraint::Length(right.len() as u16)]).areas(area);
-    let style = Style::default().bg(Color::DarkGray).fg(Color::White);
+    let theme = theme::current();
+    let style = theme.status_bar;
     frame
         .render_widget(Paragraph::new(crate::format::fit(&text, usize::from(left_area.width))).style(style), left_area);
-    let right_style = if app.demo { style.fg(Color::Yellow).add_modifier(Modifier::BOLD) } else { style };
+    let right_style = if app.demo { style.add_modifier(Modifier::BOLD) } else { style };
     frame.render_widget(Paragraph::new(right).style(right_style), right_area);
 }
 
@@ -304,16 +306,11 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
     Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
 }
 
-fn draw_help(frame: &mut Frame<'_>, area: Rect) {
+fn draw_help(frame: &mut Frame<'_>, area: Rect, theme: &Theme) {
     let keys_width = HELP.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(10);
     let lines: Vec<Line<'_>> = HELP
         .iter()
-        .map(|(k, what)| {
-            Line::from(vec![
-                Span::styled(format!(" {k:<keys_width$}  "), Style::default().fg(Color::Cyan)),
-                Span::raw(*what),
-            ])
-        })
+        .map(|(k, what)| Line::from(vec![Span::styled(format!(" {k:<keys_width$}  "), theme.accent), Span::raw(*what)]))
         .collect();
     let what_width = HELP.iter().map(|(_, w)| w.chars().count()).max().unwrap_or(10);
     let popup = centered(area, (keys_width + what_width + 6) as u16, lines.len() as u16 + 2);
@@ -325,7 +322,7 @@ fn draw_help(frame: &mut Frame<'_>, area: Rect) {
 }
 
 /// A snippet with its match markers turned into highlighted spans.
-fn snippet_line(snippet: &str, width: usize) -> Line<'static> {
+fn snippet_line(snippet: &str, width: usize, theme: &Theme) -> Line<'static> {
     let clean = one_line(snippet, width.saturating_sub(4));
     let mut spans = vec![Span::raw("   ")];
     let mut highlighted = false;
@@ -334,11 +331,7 @@ fn snippet_line(snippet: &str, width: usize) -> Line<'static> {
             Some(c @ (SearchHit::MARK_START | SearchHit::MARK_END)) => (&part[..part.len() - c.len_utf8()], Some(c)),
             _ => (part, None),
         };
-        let style = if highlighted {
-            Style::default().fg(Color::Black).bg(Color::Yellow)
-        } else {
-            Style::default().fg(Color::Gray)
-        };
+        let style = if highlighted { theme.matched } else { theme.muted };
         spans.push(Span::styled(text.to_owned(), style));
         if let Some(m) = marker {
             highlighted = m == SearchHit::MARK_START;
@@ -351,6 +344,7 @@ fn snippet_line(snippet: &str, width: usize) -> Line<'static> {
 const PREVIEW_BYTES: usize = 8 * 1024;
 
 fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let theme = theme::current();
     let popup = centered(area, area.width.saturating_sub(4), area.height.saturating_sub(2));
     frame.render_widget(Clear, popup);
     let block =
@@ -362,10 +356,10 @@ fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let status = if h.loading { " …" } else { "" };
     frame.render_widget(
         Paragraph::new(Line::from(vec![
-            Span::styled(" search: ", Style::default().fg(Color::Cyan)),
+            Span::styled(" search: ", theme.accent),
             Span::raw(one_line(&h.query, 200)),
-            Span::styled("▏", Style::default().fg(Color::Cyan)),
-            Span::styled(status, Style::default().fg(Color::DarkGray)),
+            Span::styled("▏", theme.accent),
+            Span::styled(status, theme.muted),
         ])),
         query_area,
     );
@@ -374,9 +368,9 @@ fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let width = usize::from(list_area.width);
     let mut lines = Vec::new();
     if let Some(error) = &h.error {
-        lines.extend(wrap_plain(error, list_area.width, Style::default().fg(Color::Red)));
+        lines.extend(wrap_plain(error, list_area.width, theme.error));
     } else if h.rows.is_empty() && !h.loading {
-        lines.push(Line::styled(" no conversations match", Style::default().fg(Color::DarkGray)));
+        lines.push(Line::styled(" no conversations match", theme.muted));
     }
     let now = crate::store::now_ms();
     for (i, row) in h.rows.iter().enumerate() {
@@ -391,7 +385,7 @@ fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
         );
         lines.push(Line::styled(crate::format::fit(&head, width), style));
         if let Some(snippet) = &row.snippet {
-            lines.push(snippet_line(snippet, width));
+            lines.push(snippet_line(snippet, width, &theme));
         }
     }
     // Keep the selection in view.
@@ -401,8 +395,8 @@ fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let mut preview = Vec::new();
     if let Some((_, messages)) = &h.preview {
         for m in messages.iter().take(40) {
-            let (who, color) = if m.role == Role::User { ("you", Color::Green) } else { ("gemini", Color::Magenta) };
-            preview.push(Line::styled(who, Style::default().fg(color).add_modifier(Modifier::BOLD)));
+            let (who, style) = if m.role == Role::User { ("you", theme.user) } else { ("gemini", theme.model) };
+            preview.push(Line::styled(who, style.add_modifier(Modifier::BOLD)));
             let width = preview_area.width.saturating_sub(1);
             // Twelve lines show at most a few kilobytes: a pasted 10 MB log is not wrapped
             // whole on every frame.
@@ -419,18 +413,18 @@ fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
         }
     }
     frame.render_widget(
-        Paragraph::new(preview)
-            .block(Block::default().borders(Borders::LEFT).border_style(Style::default().fg(Color::DarkGray))),
+        Paragraph::new(preview).block(Block::default().borders(Borders::LEFT).border_style(theme.muted)),
         preview_area,
     );
 }
 
 fn draw_models(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let theme = theme::current();
     let height = (app.models.len() as u16 + 2).clamp(3, area.height.saturating_sub(2));
     let popup = centered(area, 50, height);
     frame.render_widget(Clear, popup);
     let lines: Vec<Line<'_>> = if app.models.is_empty() {
-        vec![Line::styled(" loading the model list…", Style::default().fg(Color::DarkGray))]
+        vec![Line::styled(" loading the model list…", theme.muted)]
     } else {
         app.models
             .iter()
