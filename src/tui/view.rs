@@ -93,9 +93,9 @@ fn question(confirm: &Confirm) -> String {
         }
         Confirm::CloseTab { number, running, draft, .. } => {
             let what = match (running, draft) {
-                (true, true) => "its answer stops (kept, marked interrupted) and its unsent draft is lost",
-                (true, false) => "its answer stops (kept, marked interrupted)",
-                _ => "its unsent draft is lost",
+                (true, true) => "Its answer stops (kept, marked interrupted) and its unsent draft is lost",
+                (true, false) => "Its answer stops (kept, marked interrupted)",
+                _ => "Its unsent draft is lost",
             };
             format!("Close tab {number}? {what}. y / n")
         }
