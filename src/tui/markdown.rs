@@ -648,21 +648,25 @@ fn wrap_cell(cell: &Cell, width: usize, align: Alignment, header: bool) -> Vec<V
         .into_iter()
         .map(|mut spans| {
             let used: usize = spans.iter().map(|span| span.content.width()).sum();
-            let pad = width.saturating_sub(used);
-            let (before, after) = match align {
-                Alignment::Right => (pad, 0),
-                Alignment::Center => (pad / 2, pad - pad / 2),
-                Alignment::Left | Alignment::None => (0, pad),
-            };
-            if before > 0 {
-                spans.insert(0, Span::raw(" ".repeat(before)));
-            }
-            if after > 0 {
-                spans.push(Span::raw(" ".repeat(after)));
-            }
+            pad_to(&mut spans, width.saturating_sub(used), align);
             spans
         })
         .collect()
+}
+
+/// Pads a cell's spans with `pad` spaces placed as `align` says.
+fn pad_to(spans: &mut Vec<Span<'static>>, pad: usize, align: Alignment) {
+    let (before, after) = match align {
+        Alignment::Right => (pad, 0),
+        Alignment::Center => (pad / 2, pad - pad / 2),
+        Alignment::Left | Alignment::None => (0, pad),
+    };
+    if before > 0 {
+        spans.insert(0, Span::raw(" ".repeat(before)));
+    }
+    if after > 0 {
+        spans.push(Span::raw(" ".repeat(after)));
+    }
 }
 
 /// One cell's spans, exactly `width` columns: aligned and padded, or cut with `…`.
@@ -688,18 +692,7 @@ fn fit_cell(cell: &Cell, width: usize, align: Alignment, header: bool) -> Vec<Sp
         spans.extend(to_spans(pieces));
         used + 1
     };
-    let pad = width - used;
-    let (before, after) = match align {
-        Alignment::Right => (pad, 0),
-        Alignment::Center => (pad / 2, pad - pad / 2),
-        Alignment::Left | Alignment::None => (0, pad),
-    };
-    if before > 0 {
-        spans.insert(0, Span::raw(" ".repeat(before)));
-    }
-    if after > 0 {
-        spans.push(Span::raw(" ".repeat(after)));
-    }
+    pad_to(&mut spans, width - used, align);
     spans
 }
 
