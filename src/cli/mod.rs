@@ -41,10 +41,10 @@ pub struct Cli {
     #[command(flatten)]
     pub connect: ConnectArgs,
     /// Open the last conversation in the full-screen interface (beside the tabs restored from last time).
-    #[arg(short = 'c', long = "continue", conflicts_with = "conversation")]
+    #[arg(short = 'c', long = "continue", conflicts_with = "conversation", help_heading = "Full-screen interface")]
     pub continue_last: bool,
     /// Open conversation N in the full-screen interface.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Full-screen interface")]
     pub conversation: Option<i64>,
     #[command(subcommand)]
     pub command: Option<Command>,
