@@ -164,6 +164,8 @@ pub struct App {
     pub history: HistoryBrowser,
     pub models: Vec<String>,
     pub model_selected: usize,
+    /// What is typed in the model picker: only models containing every word of it are shown.
+    pub model_filter: String,
     pub confirm: Option<Confirm>,
     /// Where keys go once the question is answered.
     confirm_from: Focus,
@@ -194,6 +196,7 @@ impl App {
             history: HistoryBrowser::default(),
             models: Vec::new(),
             model_selected: 0,
+            model_filter: String::new(),
             confirm: None,
             confirm_from: Focus::Chat,
             demo,
@@ -447,6 +450,8 @@ impl App {
             }
             Action::OpenModels => {
                 self.focus = Focus::ModelPicker;
+                self.model_filter.clear();
+                self.model_selected = self.shown_models().iter().position(|m| *m == self.tab().model).unwrap_or(0);
                 if self.models.is_empty() {
                     self.commands.push(Command::LoadModels);
                 }
@@ -502,7 +507,7 @@ impl App {
                     }
                 }
                 Focus::ModelPicker => {
-                    if let Some(model) = self.models.get(self.model_selected).cloned() {
+                    if let Some(model) = self.shown_models().get(self.model_selected).map(|m| m.to_string()) {
                         self.tab_mut().model = model.clone();
                         self.say(format!("This tab now uses {model}."));
                     }
@@ -557,6 +562,17 @@ impl App {
                     }
                 }
             }
+            Focus::ModelPicker => {
+                use crossterm::event::KeyCode;
+                match key.code {
+                    KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => self.model_filter.push(c),
+                    KeyCode::Backspace => {
+                        self.model_filter.pop();
+                    }
+                    _ => return,
+                }
+                self.model_selected = 0;
+            }
             Focus::History => {
                 use crossterm::event::KeyCode;
                 match key.code {
@@ -598,9 +614,23 @@ impl App {
         tab.recall = Some(super::tab::Recall { at: at as usize, shown: text });
     }
 
+    /// The models the picker shows: those containing every word typed (any case), in order.
+    pub fn shown_models(&self) -> Vec<&str> {
+        let words: Vec<String> = self.model_filter.split_whitespace().map(str::to_lowercase).collect();
+        self.models
+            .iter()
+            .filter(|m| {
+                let m = m.to_lowercase();
+                words.iter().all(|w| m.contains(w.as_str()))
+            })
+            .map(String::as_str)
+            .collect()
+    }
+
     fn move_model(&mut self, delta: isize) {
-        if !self.models.is_empty() {
-            let last = self.models.len() as isize - 1;
+        let shown = self.shown_models().len();
+        if shown > 0 {
+            let last = shown as isize - 1;
             self.model_selected = (self.model_selected as isize + delta).clamp(0, last) as usize;
         }
     }
@@ -1152,9 +1182,10 @@ impl App {
                 }
                 self.search();
             }
-            AppEvent::Models(Ok(models)) => {
-                self.model_selected = models.iter().position(|m| *m == self.tab().model).unwrap_or(0);
+            AppEvent::Models(Ok(mut models)) => {
+                models.sort_by_key(|m| model_order(m));
                 self.models = models;
+                self.model_selected = self.shown_models().iter().position(|m| *m == self.tab().model).unwrap_or(0);
             }
             AppEvent::Renamed { id, title } => {
                 for tab in self.tabs.iter_mut().filter(|t| t.conversation_id == Some(id)) {
@@ -1183,6 +1214,25 @@ impl App {
 /// The last fenced code block of a markdown text (its content, without the fences).
 pub fn last_code_block(text: &str) -> Option<String> {
     code_blocks(text).pop()
+}
+
+/// How the model picker orders models: the `-latest` aliases first, then the numbered
+/// families newest first (gemini-3 before gemini-2.5 before gemini-2.0), then the rest, each
+/// group by name.
+fn model_order(name: &str) -> (u8, std::cmp::Reverse<(u32, u32)>, String) {
+    let version = name.strip_prefix("gemini-").and_then(|rest| rest.split('-').next()).and_then(|v| {
+        let mut parts = v.split('.');
+        let major = parts.next()?.parse().ok()?;
+        Some((major, parts.next().and_then(|m| m.parse().ok()).unwrap_or(0)))
+    });
+    let group = if name.ends_with("-latest") {
+        0
+    } else if version.is_some() {
+        1
+    } else {
+        2
+    };
+    (group, std::cmp::Reverse(version.unwrap_or((0, 0))), name.to_owned())
 }
 
 /// Every fenced code block of `text`, in order, without its fences.
@@ -1489,6 +1539,41 @@ mod tests {
         app.on_terminal(key(KeyCode::Up));
         app.on_terminal(c());
         assert_eq!(app.flash(), Some("This message has no code block."), "the prompt has none");
+    }
+
+    #[test]
+    fn the_model_picker_sorts_newest_first_and_filters_as_you_type() {
+        let mut app = App::new("gemini-2.5-flash", false);
+        app.on_action(Action::OpenModels);
+        let list = [
+            "gemini-2.0-flash",
+            "gemma-3-27b-it",
+            "gemini-2.5-pro",
+            "gemini-flash-latest",
+            "gemini-3-pro-preview",
+            "gemini-2.5-flash",
+        ];
+        app.on_event(AppEvent::Models(Ok(list.iter().map(|m| m.to_string()).collect())));
+        assert_eq!(
+            app.shown_models(),
+            [
+                "gemini-flash-latest",
+                "gemini-3-pro-preview",
+                "gemini-2.5-flash",
+                "gemini-2.5-pro",
+                "gemini-2.0-flash",
+                "gemma-3-27b-it"
+            ]
+        );
+        assert_eq!(app.model_selected, 2, "the tab's model is selected");
+        typed(&mut app, "PRO");
+        assert_eq!(app.shown_models(), ["gemini-3-pro-preview", "gemini-2.5-pro"]);
+        typed(&mut app, " 2.5");
+        assert_eq!(app.shown_models(), ["gemini-2.5-pro"]);
+        app.on_terminal(key(KeyCode::Enter));
+        assert_eq!(app.tab().model, "gemini-2.5-pro");
+        app.on_action(Action::OpenModels);
+        assert_eq!((app.model_filter.as_str(), app.model_selected), ("", 3), "a fresh filter, the new model selected");
     }
 
     #[test]

@@ -420,13 +420,16 @@ fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
 
 fn draw_models(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let theme = theme::current();
-    let height = (app.models.len() as u16 + 2).clamp(3, area.height.saturating_sub(2));
+    let shown = app.shown_models();
+    let height = (shown.len().max(1) as u16 + 2).clamp(3, area.height.saturating_sub(2));
     let popup = centered(area, 50, height);
     frame.render_widget(Clear, popup);
     let lines: Vec<Line<'_>> = if app.models.is_empty() {
         vec![Line::styled(" loading the model list…", theme.muted)]
+    } else if shown.is_empty() {
+        vec![Line::styled(format!(" no model matches “{}”", one_line(&app.model_filter, 30)), theme.muted)]
     } else {
-        app.models
+        shown
             .iter()
             .enumerate()
             .map(|(i, m)| {
@@ -440,9 +443,14 @@ fn draw_models(frame: &mut Frame<'_>, app: &App, area: Rect) {
             .collect()
     };
     let skip = app.model_selected.saturating_sub(usize::from(height.saturating_sub(3)));
+    let title = if app.model_filter.is_empty() {
+        " model for this tab · type to filter · Enter · Esc ".to_owned()
+    } else {
+        format!(" filter: {}▏· Enter · Esc ", one_line(&app.model_filter, 24))
+    };
     frame.render_widget(
         Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>())
-            .block(Block::default().borders(Borders::ALL).title(" model for this tab · Enter · Esc ")),
+            .block(Block::default().borders(Borders::ALL).title(title)),
         popup,
     );
 }
