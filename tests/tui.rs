@@ -184,6 +184,33 @@ fn slash_command_completion_as_you_type() {
 }
 
 #[test]
+fn found_text_is_highlighted_in_the_conversation() {
+    use ratatui::style::Modifier;
+    let mut app = App::new("gemini-flash-latest", false);
+    ask(&mut app, "explain rust ownership", ANSWER, true);
+    app.on_terminal(Event::Key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::CONTROL)));
+    type_text(&mut app, "OWNER");
+    let terminal = screen(&mut app, 80, 40);
+    let buffer = terminal.backend().buffer();
+    let mut marked = Vec::new();
+    for y in 0..40 {
+        let row: String = (0..80)
+            .filter(|&x| buffer[(x, y)].modifier.contains(Modifier::REVERSED) && y > 0 && y < 36)
+            .map(|x| buffer[(x, y)].symbol().to_owned())
+            .collect();
+        if !row.is_empty() {
+            marked.push(row);
+        }
+    }
+    // The selected message's header is shown reversed too: it is the match chosen, not a match.
+    marked.retain(|r| r != "gemini-flash-latest");
+    assert!(marked.iter().all(|r| r.to_lowercase().replace("owner", "").trim().is_empty()), "{marked:?}");
+    assert!(marked.len() >= 3, "every \"owner\" on screen is marked (any case): {marked:?}");
+    let rows: Vec<String> = (0..40).map(|y| (0..80).map(|x| buffer[(x, y)].symbol().to_owned()).collect()).collect();
+    assert!(rows.iter().any(|r| r.starts_with("find: OWNER▏ · message 2 of 2 with it")), "the find bar: {rows:#?}");
+}
+
+#[test]
 fn an_error_in_a_tab() {
     let mut app = App::new("gemini-flash-latest", false);
     type_text(&mut app, "hello");

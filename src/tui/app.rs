@@ -164,6 +164,8 @@ pub struct App {
     pub history: HistoryBrowser,
     pub models: Vec<String>,
     pub model_selected: usize,
+    /// What is typed in the find bar (Ctrl-F).
+    pub find: String,
     /// What is typed in the model picker: only models containing every word of it are shown.
     pub model_filter: String,
     pub confirm: Option<Confirm>,
@@ -197,6 +199,7 @@ impl App {
             models: Vec::new(),
             model_selected: 0,
             model_filter: String::new(),
+            find: String::new(),
             confirm: None,
             confirm_from: Focus::Chat,
             demo,
@@ -395,6 +398,10 @@ impl App {
                     }
                 }
                 Focus::Messages => self.leave_messages(),
+                Focus::Find => {
+                    self.focus = Focus::Chat;
+                    self.tab_mut().selected = None;
+                }
                 _ => self.focus = Focus::Chat,
             },
             Action::Regenerate => self.regenerate(),
@@ -421,6 +428,14 @@ impl App {
                 Some(code) => self.copy(code, "the last code block"),
                 None => self.say("The last answer has no code block."),
             },
+            Action::OpenFind => {
+                if self.focus != Focus::Find {
+                    self.focus = Focus::Find;
+                    self.find_step(0);
+                } else {
+                    self.find_step(-1);
+                }
+            }
             Action::OpenHistory => {
                 self.focus = Focus::History;
                 self.search();
@@ -490,6 +505,7 @@ impl App {
             Action::Up | Action::Down => {
                 let delta = if action == Action::Up { -1 } else { 1 };
                 match self.focus {
+                    Focus::Find => self.find_step(delta),
                     Focus::Messages => self.move_selection(delta),
                     Focus::History => {
                         self.history.move_selection(delta);
@@ -562,6 +578,17 @@ impl App {
                     }
                 }
             }
+            Focus::Find => {
+                use crossterm::event::KeyCode;
+                match key.code {
+                    KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => self.find.push(c),
+                    KeyCode::Backspace => {
+                        self.find.pop();
+                    }
+                    _ => return,
+                }
+                self.find_step(0);
+            }
             Focus::ModelPicker => {
                 use crossterm::event::KeyCode;
                 match key.code {
@@ -612,6 +639,29 @@ impl App {
         let tab = self.tab_mut();
         tab.set_input(&text);
         tab.recall = Some(super::tab::Recall { at: at as usize, shown: text });
+    }
+
+    /// The messages of this tab that contain what the find bar holds (any case).
+    pub fn find_matches(&self) -> Vec<usize> {
+        let needle = self.find.to_lowercase();
+        if needle.is_empty() {
+            return Vec::new();
+        }
+        let tab = self.tab();
+        (0..tab.messages.len()).filter(|&i| tab.messages[i].text.to_lowercase().contains(&needle)).collect()
+    }
+
+    /// Selects a message that matches: the latest one (`step` 0, as the text changes), or the
+    /// one before (-1) or after (1) the message selected now, staying at the ends.
+    fn find_step(&mut self, step: isize) {
+        let matches = self.find_matches();
+        let current = self.tab().selected;
+        let chosen = match (step, current) {
+            (0, _) | (_, None) => matches.last().copied(),
+            (s, Some(at)) if s < 0 => matches.iter().rev().find(|&&i| i < at).or(matches.first()).copied(),
+            (_, Some(at)) => matches.iter().find(|&&i| i > at).or(matches.last()).copied(),
+        };
+        self.tab_mut().selected = chosen;
     }
 
     /// The models the picker shows: those containing every word typed (any case), in order.
@@ -1574,6 +1624,34 @@ mod tests {
         assert_eq!(app.tab().model, "gemini-2.5-pro");
         app.on_action(Action::OpenModels);
         assert_eq!((app.model_filter.as_str(), app.model_selected), ("", 3), "a fresh filter, the new model selected");
+    }
+
+    #[test]
+    fn ctrl_f_finds_text_in_the_conversation_and_moves_between_matches() {
+        let mut app = App::new("m", false);
+        for (q, a) in
+            [("about rust", "Rust has ownership."), ("about go", "Go has goroutines."), ("more rust", "RUST again.")]
+        {
+            enter(&mut app, q);
+            app.on_event(AppEvent::TurnDone { tab: 1, report: report(a, Outcome::Complete) });
+        }
+        app.on_terminal(ctrl('f'));
+        assert_eq!(app.focus, Focus::Find);
+        typed(&mut app, "rust");
+        assert_eq!(app.find_matches(), [0, 1, 4, 5], "any case, prompts and answers");
+        assert_eq!(app.tab().selected, Some(5), "the latest match first");
+        app.on_terminal(key(KeyCode::Enter));
+        assert_eq!(app.tab().selected, Some(4), "Enter goes to the earlier one");
+        app.on_terminal(key(KeyCode::Up));
+        app.on_terminal(key(KeyCode::Up));
+        app.on_terminal(key(KeyCode::Up));
+        assert_eq!(app.tab().selected, Some(0), "and stops at the first");
+        app.on_terminal(key(KeyCode::Down));
+        assert_eq!(app.tab().selected, Some(1));
+        typed(&mut app, "x");
+        assert_eq!((app.find_matches().len(), app.tab().selected), (0, None), "no match, nothing selected");
+        app.on_terminal(key(KeyCode::Esc));
+        assert_eq!((app.focus, app.tab().selected), (Focus::Chat, None));
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub enum Focus {
     History,
     Help,
     ModelPicker,
+    /// Finding text in the open conversation (Ctrl-F).
+    Find,
     /// A yes/no question is open.
     Confirm,
 }
@@ -47,6 +49,8 @@ pub enum Action {
     ToggleTheme,
     /// Take the mouse, or leave it to the terminal's own text selection.
     ToggleMouse,
+    /// Find text in the open conversation.
+    OpenFind,
     ScrollUp(usize),
     ScrollDown(usize),
     ScrollTop,
@@ -84,6 +88,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Alt-↑ / Ctrl-↑", "select a message: ↑↓ e r [ ] y, c code blocks, Esc"),
     ("Ctrl-Y / Alt-Y", "copy the last answer / its last code block"),
     ("Ctrl-R", "history: search, reopen, delete conversations"),
+    ("Ctrl-F", "find in this conversation: Enter / ↑ earlier, ↓ later, Esc"),
     ("F2 / F3", "this tab's model / dark or light theme"),
     ("F4", "leave the mouse to the terminal's selection, or take it"),
     ("/", "/system /model /rename /clear /help (Tab completes)"),
@@ -108,6 +113,9 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
         (KeyCode::Char('c'), true) if focus == Focus::Chat && !input_empty => return Action::ClearInput,
         (KeyCode::Char('q' | 'c'), true) => return Action::Quit,
         (KeyCode::Char('r'), true) if matches!(focus, Focus::Chat | Focus::Messages) => return Action::OpenHistory,
+        (KeyCode::Char('f'), true) if matches!(focus, Focus::Chat | Focus::Messages | Focus::Find) => {
+            return Action::OpenFind;
+        }
         (KeyCode::F(1), _) => return Action::OpenHelp,
         (KeyCode::F(3), _) => return Action::ToggleTheme,
         (KeyCode::F(4), _) => return Action::ToggleMouse,
@@ -124,7 +132,14 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
             KeyCode::Char('w') if ctrl => Action::CloseTab,
             _ => Action::No,
         },
+        Focus::Find => match key.code {
+            KeyCode::Esc => Action::Stop,
+            KeyCode::Enter | KeyCode::Up => Action::Up,
+            KeyCode::Down => Action::Down,
+            _ => Action::Input(key),
+        },
         Focus::Messages => match key.code {
+            KeyCode::Char('/') => Action::OpenFind,
             KeyCode::Esc => Action::Stop,
             KeyCode::Up | KeyCode::Char('k') => Action::Up,
             KeyCode::Down | KeyCode::Char('j') => Action::Down,

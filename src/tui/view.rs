@@ -66,7 +66,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
             draw_history(frame, app, area)
         }
         Focus::ModelPicker => draw_models(frame, app, area),
-        Focus::Chat | Focus::Messages | Focus::Confirm => {}
+        Focus::Chat | Focus::Messages | Focus::Confirm | Focus::Find => {}
     }
     if let (Focus::Confirm, Some(confirm)) = (app.focus, &app.confirm) {
         let text = question(confirm);
@@ -238,8 +238,45 @@ fn draw_conversation(frame: &mut Frame<'_>, app: &App, area: Rect) {
         frame.render_widget(Paragraph::new(hint).alignment(Alignment::Center), area);
         return;
     }
-    let lines = tab.visible_lines(usize::from(area.height));
+    let mut lines = tab.visible_lines(usize::from(area.height));
+    if app.focus == Focus::Find && !app.find.is_empty() {
+        let mark = theme.warning.add_modifier(Modifier::REVERSED);
+        lines = lines.into_iter().map(|line| highlight_found(line, &app.find, mark)).collect();
+    }
     frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// `line` with every occurrence of `needle` (any case) in `mark`'s style, even across spans.
+fn highlight_found(line: Line<'static>, needle: &str, mark: Style) -> Line<'static> {
+    let chars: Vec<(char, Style)> =
+        line.spans.iter().flat_map(|span| span.content.chars().map(move |c| (c, span.style))).collect();
+    let lower: Vec<char> = chars.iter().map(|(c, _)| c.to_lowercase().next().unwrap_or(*c)).collect();
+    let needle: Vec<char> = needle.chars().map(|c| c.to_lowercase().next().unwrap_or(c)).collect();
+    if needle.is_empty() || lower.len() < needle.len() {
+        return line;
+    }
+    let mut marked = vec![false; chars.len()];
+    let mut i = 0;
+    while i + needle.len() <= lower.len() {
+        if lower[i..i + needle.len()] == needle[..] {
+            marked[i..i + needle.len()].iter_mut().for_each(|m| *m = true);
+            i += needle.len();
+        } else {
+            i += 1;
+        }
+    }
+    if !marked.contains(&true) {
+        return line;
+    }
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    for ((c, style), found) in chars.into_iter().zip(marked) {
+        let style = if found { style.patch(mark) } else { style };
+        match spans.last_mut() {
+            Some(last) if last.style == style => last.content.to_mut().push(c),
+            _ => spans.push(Span::styled(c.to_string(), style)),
+        }
+    }
+    Line { spans, ..line }
 }
 
 fn draw_note(frame: &mut Frame<'_>, app: &App, area: Rect) {
@@ -253,6 +290,17 @@ fn draw_note(frame: &mut Frame<'_>, app: &App, area: Rect) {
         Line::styled(one_line(flash, usize::from(area.width)), theme.success)
     } else if let Some(hint) = app.slash_hint() {
         Line::styled(one_line(&hint, usize::from(area.width)), theme.accent)
+    } else if app.focus == Focus::Find {
+        let matches = app.find_matches();
+        let at = tab.selected.and_then(|s| matches.iter().position(|&m| m == s));
+        let count = match (at, matches.len()) {
+            (_, 0) if app.find.is_empty() => "type to find".to_owned(),
+            (_, 0) => "no match".to_owned(),
+            (Some(at), n) => format!("message {} of {n} with it", at + 1),
+            (None, n) => format!("{n} messages with it"),
+        };
+        let text = format!("find: {}▏ · {count} · Enter/↑ earlier · ↓ later · Esc", one_line(&app.find, 40));
+        Line::styled(one_line(&text, usize::from(area.width)), theme.accent)
     } else if let (Focus::Messages, Some(i)) = (app.focus, tab.selected) {
         let hint = format!(
             "message {} of {} · ↑↓ move · e edit · r regenerate · [ ] alternatives · y copy · c code blocks · Esc back",
