@@ -131,6 +131,7 @@ fn a_first_ctrl_c_lets_running_prompts_finish_and_keeps_their_lines() {
     let file = write_prompts(&env, "p.txt", &prompts);
     let child =
         env.command(&["batch", &file, "-j", "3"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    common::process::wait_until_catching(child.id(), 2);
     std::thread::sleep(Duration::from_millis(600));
     std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let run = wait_bounded(child);
@@ -143,13 +144,19 @@ fn a_first_ctrl_c_lets_running_prompts_finish_and_keeps_their_lines() {
 
 #[test]
 fn sigterm_and_sighup_stop_batch_at_once_keeping_what_is_saved() {
-    for (signal, code) in [("TERM", 143), ("HUP", 129)] {
+    for (signal, number, code) in [("TERM", 15, 143), ("HUP", 1, 129)] {
         let env = Env::new(Behavior::text("done").with_chunks(4).with_chunk_delay(Duration::from_millis(400)));
         let prompts: Vec<String> = (1..=20).map(|i| format!("q{i}")).collect();
         let file = write_prompts(&env, "p.txt", &prompts);
         let child =
             env.command(&["batch", &file, "-j", "3"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(700));
+        // Once the handler is in place and the first answers are being written.
+        common::process::wait_until_catching(child.id(), number);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while env.fake.requests().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(300));
         std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
         let started = Instant::now();
         let run = wait_bounded(child);

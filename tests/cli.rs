@@ -395,9 +395,19 @@ fn interrupt_mid_answer(env: &Env, args: &[&str]) -> Run {
     signal_mid_answer(env, args, "INT")
 }
 
+fn signal_number(signal: &str) -> u32 {
+    match signal {
+        "HUP" => 1,
+        "INT" => 2,
+        "TERM" => 15,
+        other => panic!("no number for SIG{other}"),
+    }
+}
+
 /// As [`interrupt_mid_answer`], with signal `signal` ("TERM", "HUP"...).
 fn signal_mid_answer(env: &Env, args: &[&str], signal: &str) -> Run {
     let child = env.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    common::process::wait_until_catching(child.id(), signal_number(signal));
     let deadline = Instant::now() + Duration::from_secs(10);
     while env.fake.requests().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
@@ -473,7 +483,7 @@ fn sigterm_ends_the_line_chat_with_the_answer_saved_and_sighup_at_the_prompt_exi
     assert_eq!(saved_answer(&env).1, "interrupted");
 
     let (child, stdin) = start();
-    std::thread::sleep(Duration::from_millis(500));
+    common::process::wait_until_catching(child.id(), 1);
     Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap();
     let run = wait_bounded(child);
     drop(stdin);
@@ -482,6 +492,7 @@ fn sigterm_ends_the_line_chat_with_the_answer_saved_and_sighup_at_the_prompt_exi
 
 /// Waits for the fake's first request and a few chunks, then sends `signal` to `child`.
 fn signal_mid_answer_of(env: &Env, child: std::process::Child, signal: &str) -> Run {
+    common::process::wait_until_catching(child.id(), signal_number(signal));
     let deadline = Instant::now() + Duration::from_secs(10);
     while env.fake.requests().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));

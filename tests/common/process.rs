@@ -138,3 +138,26 @@ impl Run {
         assert!(!self.stdout.contains(KEY) && !self.stderr.contains(KEY), "key leaked: {self:?}");
     }
 }
+
+/// Waits until process `pid` has a handler for signal number `signum` (Linux: its `SigCgt`
+/// mask in /proc), so that a signal sent next is handled rather than fatal however slow the
+/// machine is. Where /proc cannot tell, it waits a second.
+#[allow(dead_code)]
+pub fn wait_until_catching(pid: u32, signum: u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            std::thread::sleep(Duration::from_secs(1));
+            return;
+        };
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .is_some_and(|mask| mask & (1 << (signum - 1)) != 0);
+        if caught {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
