@@ -579,35 +579,20 @@ impl App {
                 }
             }
             Focus::Find => {
-                use crossterm::event::KeyCode;
-                match key.code {
-                    KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => self.find.push(c),
-                    KeyCode::Backspace => {
-                        self.find.pop();
-                    }
-                    _ => return,
+                if !edit_line(&mut self.find, key) {
+                    return;
                 }
                 self.find_step(0);
             }
             Focus::ModelPicker => {
-                use crossterm::event::KeyCode;
-                match key.code {
-                    KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => self.model_filter.push(c),
-                    KeyCode::Backspace => {
-                        self.model_filter.pop();
-                    }
-                    _ => return,
+                if !edit_line(&mut self.model_filter, key) {
+                    return;
                 }
                 self.model_selected = 0;
             }
             Focus::History => {
-                use crossterm::event::KeyCode;
-                match key.code {
-                    KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => self.history.query.push(c),
-                    KeyCode::Backspace => {
-                        self.history.query.pop();
-                    }
-                    _ => return,
+                if !edit_line(&mut self.history.query, key) {
+                    return;
                 }
                 self.search();
             }
@@ -1264,6 +1249,20 @@ impl App {
 /// The last fenced code block of a markdown text (its content, without the fences).
 pub fn last_code_block(text: &str) -> Option<String> {
     code_blocks(text).pop()
+}
+
+/// A one-line text field (history search, find, model filter) takes a typed character or a
+/// Backspace; false for any other key (the field does not take it).
+fn edit_line(text: &mut String, key: KeyEvent) -> bool {
+    use crossterm::event::KeyCode;
+    match key.code {
+        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => text.push(c),
+        KeyCode::Backspace => {
+            text.pop();
+        }
+        _ => return false,
+    }
+    true
 }
 
 /// How the model picker orders models: the `-latest` aliases first, then the numbered
