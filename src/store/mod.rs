@@ -203,7 +203,20 @@ impl Store {
             conn.pragma_update(None, "temp_store", "MEMORY")?;
             Ok(())
         };
-        setup().map_err(|e| StoreError::from_sqlite(&path, e))?;
+        // Two processes opening a new file at once both try to switch it to WAL; SQLite answers
+        // the loser with SQLITE_BUSY at once, without consulting the busy handler, so wait here.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match setup() {
+                Err(e)
+                    if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                done => break done.map_err(|e| StoreError::from_sqlite(&path, e))?,
+            }
+        }
         if version < latest {
             if version > 0 && path.as_os_str() != ":memory:" {
                 let backup = backup_path(&path, version);
