@@ -557,6 +557,27 @@ fn the_line_chat_keeps_the_conversation() {
     assert_eq!(texts, ["first question", "an answer", "second question"]);
 }
 
+/// `geminal -c` and `geminal --conversation N` on a pipe continue that conversation, as they
+/// do in the full-screen interface (the line chat used to start a new one).
+#[test]
+fn the_line_chat_continues_the_conversation_asked_for() {
+    let env = Env::new(Behavior::text("an answer"));
+    assert_eq!(env.run(&["ask", "the first conversation"]).code, 0);
+    assert_eq!(env.run(&["ask", "the second conversation"]).code, 0);
+    let sent = |index: usize| -> Vec<String> {
+        let request = env.fake.requests()[index].generate_request().unwrap();
+        request.contents.iter().map(|c| c.visible_text()).collect()
+    };
+    let last = env.run_with_stdin(&["-c"], "and then?\n");
+    assert_eq!(last.code, 0, "{last:?}");
+    assert_eq!(sent(2), ["the second conversation", "an answer", "and then?"]);
+    let chosen = env.run_with_stdin(&["--conversation", "1"], "more?\n");
+    assert_eq!(chosen.code, 0, "{chosen:?}");
+    assert_eq!(sent(3), ["the first conversation", "an answer", "more?"]);
+    env.run_with_stdin(&["--conversation", "99"], "hello\n").assert_failed(2, "no conversation 99");
+    assert_eq!(env.fake.requests().len(), 4, "an unknown conversation sends nothing");
+}
+
 #[test]
 fn help_works_without_a_key() {
     let env = Env::new(Behavior::default());

@@ -6,16 +6,17 @@ use std::io::IsTerminal;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use super::Connection;
 use super::exit::{self, Failure};
 use super::output::{self, AnswerPrinter, Delivery};
 use super::signals::{Signals, Stop, stopped_answer};
-use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
+use crate::chat::ChatSession;
 use crate::chat::{Outcome, Target, TurnEvent};
 
 const HELP: &str = "Type a question and press Enter. /new starts a new conversation, /quit (or Ctrl-D) leaves; Ctrl-C stops an answer.";
 
-pub async fn run(global: &GlobalArgs, flags: &ConnectArgs) -> Result<u8, Failure> {
-    let (conn, session) = open_session(global, flags, None, false, HistoryUse::Save).await?;
+/// Chats on stdin/stdout, continuing conversation `open` if given (`-c`, `--conversation N`).
+pub async fn run(conn: Connection, session: ChatSession, open: Option<i64>) -> Result<u8, Failure> {
     // Ctrl-C stops an answer and the chat goes on; SIGTERM and SIGHUP stop it and end the chat.
     let mut signals = Signals::new()?;
     let config = &conn.config;
@@ -27,7 +28,7 @@ pub async fn run(global: &GlobalArgs, flags: &ConnectArgs) -> Result<u8, Failure
             crate::sanitize::one_line(&config.model, 60)
         );
     }
-    let mut conversation: Option<i64> = None;
+    let mut conversation: Option<i64> = open;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
         if interactive {

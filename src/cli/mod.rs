@@ -277,9 +277,6 @@ pub async fn open_session(
 async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
     use std::io::IsTerminal;
     let (global, flags) = (&cli.global, &cli.connect);
-    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
-        return line_chat::run(global, flags).await;
-    }
     let (conn, session) = open_session(global, flags, None, false, HistoryUse::Save).await?;
     // A conversation asked for on the command line must exist: say so before the screen changes.
     let open = match (cli.continue_last, cli.conversation, session.store()) {
@@ -287,6 +284,9 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         (true, None, Some(store)) => store.read(|s| s.last_conversation_id()).await?,
         _ => None,
     };
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        return line_chat::run(conn, session, open).await;
+    }
     let config = &conn.config;
     // The interface draws on this thread: its theme is chosen here (colourless under NO_COLOR).
     crate::tui::theme::use_named(config.theme);
