@@ -234,6 +234,21 @@ fn the_help_overlay() {
     insta::assert_snapshot!(screen(&mut app, 90, 24).backend());
 }
 
+/// On a short screen the help scrolls, so the last key and every slash command can be read.
+#[test]
+fn the_help_scrolls_to_its_end_on_a_short_screen() {
+    let mut app = App::new("gemini-flash-latest", false);
+    app.on_terminal(key(KeyCode::Char('?')));
+    app.on_terminal(key(KeyCode::End));
+    let shown = screen(&mut app, 90, 24).backend().to_string();
+    assert!(shown.contains("Ctrl-C / Ctrl-Q") && shown.contains("/clear"), "{shown}");
+    insta::assert_snapshot!(shown);
+    // Up from the end moves at once (the scroll was clamped to the end, not left past it).
+    app.on_terminal(key(KeyCode::Up));
+    let moved = screen(&mut app, 90, 24).backend().to_string();
+    assert_ne!(moved, shown);
+}
+
 #[test]
 fn the_history_browser_with_a_search() {
     let mut app = App::new("gemini-flash-latest", false);

@@ -417,3 +417,52 @@ fn thirty_tabs_survive_a_quit_with_answers_running_and_come_back() {
     tmux.keys(&["C-q"]);
     tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit a third time");
 }
+
+/// Ctrl-X hands the prompt to `$EDITOR` on the normal screen, in cooked mode, with the keyboard
+/// its own (what is typed there lands in the file, not in geminal); what the editor leaves
+/// becomes the prompt, which Enter then sends and the history keeps.
+#[test]
+fn ctrl_x_writes_the_prompt_in_the_editor_and_sends_what_it_left() {
+    if !have_tmux() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite3");
+    let editor = dir.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nstty -a | grep -q -- '-icanon' && echo EDITOR-IN-RAW-MODE || echo EDITOR-RUNNING\n\
+         IFS= read -r line\nprintf '\\n%s\\n' \"$line\" >> \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let bin = env!("CARGO_BIN_EXE_geminal");
+    let tmux = Tmux { session: format!("geminal-editor-{}", std::process::id()) };
+    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "100", "-y", "30", "bash", "--norc", "--noprofile"]);
+    tmux.text(&format!(
+        "HOME={home} VISUAL= EDITOR={editor} {bin} --demo --db {db}; echo GEMINAL-EXITED-$?",
+        home = dir.path().display(),
+        editor = editor.display(),
+        db = db.display(),
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
+    tmux.text("a draft begun here");
+    tmux.keys(&["C-x"]);
+    let screen = tmux.wait_for(|s| s.contains("EDITOR-"), "the editor");
+    assert!(screen.contains("EDITOR-RUNNING"), "the editor gets a cooked terminal:\n{screen}");
+    assert_eq!(tmux.pane("#{alternate_on}"), "0", "the editor runs on the normal screen");
+    tmux.text("and finished in the editor");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for(|s| s.contains("back from the editor"), "the prompt back in geminal");
+    assert!(screen.contains("a draft begun here") && screen.contains("and finished in the editor"), "{screen}");
+    assert_eq!(tmux.pane("#{alternate_on}"), "1", "the full screen is back");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("Ask Gemini") && s.contains("tweaks") && !s.contains('●'), "the answer");
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let sent: String = conn.query_row("SELECT text FROM messages WHERE role = 'user'", [], |r| r.get(0)).unwrap();
+    assert_eq!(sent, "a draft begun here\nand finished in the editor");
+}

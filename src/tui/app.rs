@@ -64,6 +64,11 @@ pub enum Command {
     Copy {
         text: String,
     },
+    /// Hand tab `tab`'s prompt to the user's editor; the result comes back through [`App::edited`].
+    EditPrompt {
+        tab: u64,
+        text: String,
+    },
 }
 
 /// A tab to put back at start ([`App::restore`]).
@@ -164,6 +169,8 @@ pub struct App {
     pub history: HistoryBrowser,
     pub models: Vec<String>,
     pub model_selected: usize,
+    /// The first line of the help shown (it scrolls when the screen is short).
+    pub help_scroll: usize,
     /// What is typed in the find bar (Ctrl-F).
     pub find: String,
     /// What is typed in the model picker: only models containing every word of it are shown.
@@ -198,6 +205,7 @@ impl App {
             history: HistoryBrowser::default(),
             models: Vec::new(),
             model_selected: 0,
+            help_scroll: 0,
             model_filter: String::new(),
             find: String::new(),
             confirm: None,
@@ -360,6 +368,10 @@ impl App {
             Action::Redo => {
                 self.tab_mut().input.redo();
             }
+            Action::OpenEditor => {
+                let (tab, text) = (self.tab().id, self.tab().input_text());
+                self.commands.push(Command::EditPrompt { tab, text });
+            }
             Action::Ignore => {}
             Action::Send => self.send(),
             Action::Newline => self.tab_mut().input.insert_newline(),
@@ -440,7 +452,10 @@ impl App {
                 self.focus = Focus::History;
                 self.search();
             }
-            Action::OpenHelp => self.focus = Focus::Help,
+            Action::OpenHelp => {
+                self.focus = Focus::Help;
+                self.help_scroll = 0;
+            }
             Action::ToggleMouse => {
                 self.mouse_capture = !self.mouse_capture;
                 self.commands.push(Command::MouseCapture(self.mouse_capture));
@@ -471,6 +486,15 @@ impl App {
                     self.commands.push(Command::LoadModels);
                 }
             }
+            Action::ScrollUp(n) | Action::ScrollDown(n) if self.focus == Focus::Help => {
+                let n = n.max(1);
+                self.help_scroll = match action {
+                    Action::ScrollUp(_) => self.help_scroll.saturating_sub(n),
+                    _ => self.help_scroll + n,
+                };
+            }
+            Action::ScrollTop if self.focus == Focus::Help => self.help_scroll = 0,
+            Action::ScrollBottom if self.focus == Focus::Help => self.help_scroll = usize::MAX,
             Action::ScrollUp(n) => match self.focus {
                 Focus::History => {
                     self.history.move_selection(-(n.max(1) as isize));
@@ -512,6 +536,7 @@ impl App {
                         self.preview();
                     }
                     Focus::ModelPicker => self.move_model(delta),
+                    Focus::Help => self.help_scroll = self.help_scroll.saturating_add_signed(delta),
                     _ => {}
                 }
             }
@@ -706,6 +731,27 @@ impl App {
         self.commands.push(Command::Copy { text });
     }
 
+    /// The prompt of tab `tab` as the editor left it: `Ok(None)` keeps the prompt as it was (the
+    /// editor failed or left nothing), `Err` is why the editor could not run. Ctrl-Z undoes it.
+    pub fn edited(&mut self, tab: u64, result: Result<Option<String>, String>) {
+        self.dirty = true;
+        let Some((_, t)) = self.tab_by_id(tab) else { return };
+        let flash = match result {
+            Ok(Some(text)) => {
+                t.input.select_all();
+                t.input.cut();
+                t.input.insert_str(&text);
+                "The prompt is back from the editor: Enter sends it, Ctrl-Z undoes the edit."
+            }
+            Ok(None) => "The editor left no text (or failed): the prompt is as it was.",
+            Err(message) => {
+                self.say(message);
+                return;
+            }
+        };
+        self.say(flash);
+    }
+
     /// Opens a y/n question; keys go back where they were once it is answered.
     fn ask(&mut self, confirm: Confirm) {
         if self.focus != Focus::Confirm {
@@ -841,6 +887,7 @@ impl App {
         let done = match command {
             Slash::Help => {
                 self.focus = Focus::Help;
+                self.help_scroll = 0;
                 true
             }
             Slash::ShowSystem => {
@@ -1344,6 +1391,28 @@ mod tests {
 
     fn ctrl(c: char) -> Event {
         Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+    }
+
+    #[test]
+    fn ctrl_x_hands_the_prompt_to_the_editor_and_takes_back_what_it_left() {
+        let mut app = App::new("m", false);
+        typed(&mut app, "first draft");
+        app.on_terminal(ctrl('x'));
+        let tab = app.tab().id;
+        assert_eq!(app.commands, [Command::EditPrompt { tab, text: "first draft".into() }]);
+        app.edited(tab, Ok(Some("first draft\nrewritten at length".into())));
+        assert_eq!(app.tab().input_text(), "first draft\nrewritten at length");
+        assert!(app.flash().is_some_and(|f| f.contains("back from the editor")));
+        // Undo gives the draft back as it was before the editor (the text in, the draft out).
+        app.on_terminal(ctrl('z'));
+        app.on_terminal(ctrl('z'));
+        assert_eq!(app.tab().input_text(), "first draft");
+        // A failed editor leaves the prompt alone and says why.
+        app.edited(tab, Err("There is no editor nope: set $VISUAL or $EDITOR to one that is installed.".into()));
+        assert_eq!(app.tab().input_text(), "first draft");
+        assert!(app.flash().is_some_and(|f| f.starts_with("There is no editor nope")));
+        app.edited(tab, Ok(None));
+        assert_eq!(app.tab().input_text(), "first draft");
     }
 
     /// An app whose tab 1 is writing an answer to "q".

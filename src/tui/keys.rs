@@ -65,6 +65,8 @@ pub enum Action {
     ClearInput,
     /// Ctrl-U: delete from the cursor to the start of the line (as in a shell).
     DeleteToLineStart,
+    /// Ctrl-X: write the prompt in `$VISUAL` / `$EDITOR`.
+    OpenEditor,
     /// Ctrl-Z / Ctrl-Shift-Z: undo / redo the last change to the prompt.
     Undo,
     Redo,
@@ -91,10 +93,11 @@ pub const HELP: &[(&str, &str)] = &[
     ("Ctrl-F", "find in this conversation: Enter / ↑ earlier, ↓ later, Esc"),
     ("F2 / F3", "this tab's model / dark or light theme"),
     ("F4", "leave the mouse to the terminal's selection, or take it"),
-    ("/", "/system /model /rename /clear /help (Tab completes)"),
+    ("/", "a command (listed below; Tab completes)"),
     ("? or F1", "this help (? when the prompt is empty)"),
     ("Ctrl-U / Ctrl-K, Alt-⌫", "prompt: delete to line start / end, word before"),
     ("Ctrl-Z / Ctrl-Shift-Z", "prompt: undo / redo"),
+    ("Ctrl-X", "write the prompt in $VISUAL / $EDITOR"),
     ("↑ / ↓", "in an empty prompt: earlier prompts"),
     ("Ctrl-C / Ctrl-Q", "clear the prompt (Ctrl-Z undoes) / quit (asks once)"),
 ];
@@ -124,6 +127,12 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
     match focus {
         Focus::Help => match key.code {
             KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q' | '?') => Action::Stop,
+            KeyCode::Up | KeyCode::Char('k') => Action::Up,
+            KeyCode::Down | KeyCode::Char('j') => Action::Down,
+            KeyCode::PageUp => Action::ScrollUp(10),
+            KeyCode::PageDown => Action::ScrollDown(10),
+            KeyCode::Home => Action::ScrollTop,
+            KeyCode::End => Action::ScrollBottom,
             _ => Action::Ignore,
         },
         Focus::Confirm => match key.code {
@@ -180,6 +189,7 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
             KeyCode::Char('g') if ctrl => Action::Regenerate,
             KeyCode::Char('e') if ctrl => Action::Edit,
             KeyCode::Char('u') if ctrl => Action::DeleteToLineStart,
+            KeyCode::Char('x') if ctrl => Action::OpenEditor,
             KeyCode::Char('z' | 'Z') if ctrl && (shift || key.code == KeyCode::Char('Z')) => Action::Redo,
             KeyCode::Char('z') if ctrl => Action::Undo,
             KeyCode::Up if alt || ctrl => Action::SelectMessages,
@@ -284,6 +294,7 @@ mod tests {
     fn line_editing_keys_mean_what_they_mean_in_a_shell() {
         let typing = |code, modifiers| action_for(key(code, modifiers), Focus::Chat, false);
         assert_eq!(typing(KeyCode::Char('u'), KeyModifiers::CONTROL), Action::DeleteToLineStart);
+        assert_eq!(typing(KeyCode::Char('x'), KeyModifiers::CONTROL), Action::OpenEditor);
         assert_eq!(typing(KeyCode::Char('z'), KeyModifiers::CONTROL), Action::Undo);
         assert_eq!(typing(KeyCode::Char('z'), KeyModifiers::CONTROL | KeyModifiers::SHIFT), Action::Redo);
         assert_eq!(typing(KeyCode::Char('Z'), KeyModifiers::CONTROL | KeyModifiers::SHIFT), Action::Redo);

@@ -5,6 +5,7 @@
 //! The terminal is restored on every way out: normal exit, panic, SIGTERM and SIGHUP.
 
 pub mod app;
+pub mod editor;
 pub mod highlight;
 pub mod history;
 pub mod keys;
@@ -147,6 +148,35 @@ fn restorable_tabs(store: &crate::store::Store) -> Result<Vec<app::Restored>, cr
     Ok(restored)
 }
 
+/// Leaves the full screen for the user's editor and comes back when it exits. Answers keep
+/// streaming (and being saved) meanwhile; the screen catches up on return.
+async fn run_editor(text: String, mouse: bool) -> Result<Option<String>, String> {
+    let mut out = std::io::stdout();
+    let _ = disable_raw_mode();
+    let _ = crossterm::execute!(
+        out,
+        DisableMouseCapture,
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+    let command = editor::editor_command();
+    let result = tokio::task::spawn_blocking(move || editor::edit(&text, &command))
+        .await
+        .unwrap_or_else(|_| Err("The editor could not be run.".to_owned()));
+    let _ = enable_raw_mode();
+    let _ = crossterm::execute!(
+        out,
+        EnterAlternateScreen,
+        crossterm::terminal::Clear(crossterm::terminal::ClearType::All),
+        EnableBracketedPaste
+    );
+    if mouse {
+        let _ = crossterm::execute!(out, EnableMouseCapture);
+    }
+    result
+}
+
 #[cfg(unix)]
 fn quit_signals() -> std::io::Result<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -165,6 +195,10 @@ async fn event_loop<B: Backend>(
     frames.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     #[cfg(unix)]
     let (mut sigterm, mut sighup) = quit_signals().map_err(|e| format!("Signals could not be set up ({e})."))?;
+    // Ctrl-C is a key here; while an editor (Ctrl-X) has the terminal in its own mode it may
+    // arrive as SIGINT instead, which must not end geminal: held, never acted on.
+    #[cfg(unix)]
+    let _interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
     let mut stopped = None;
     draw(terminal, app)?;
     // The prompts asked before, for ↑ in an empty prompt.
@@ -209,7 +243,22 @@ async fn event_loop<B: Backend>(
             }
         }
         for command in std::mem::take(&mut app.commands) {
-            runner.perform(command, app);
+            match command {
+                Command::EditPrompt { tab, text } => {
+                    // The editor owns the terminal until it exits: nothing else may read keys.
+                    drop(events);
+                    let result = run_editor(text, app.mouse_capture).await;
+                    events = EventStream::new();
+                    // The screen was cleared on the way back; a blank frame tells ratatui so,
+                    // and the next frame draws every cell. (`Terminal::clear` would ask the
+                    // terminal for its cursor, an answer the event stream then eats.)
+                    terminal
+                        .draw(|frame| frame.render_widget(ratatui::widgets::Clear, frame.area()))
+                        .map_err(|e| format!("Drawing failed ({e})."))?;
+                    app.edited(tab, result);
+                }
+                command => runner.perform(command, app),
+            }
         }
         if app.quit {
             break;
@@ -248,6 +297,9 @@ pub fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &mut App) -> Result<(),
 /// Renders what the next frame needs (the active tab's messages at the current width).
 pub fn prepare(app: &mut App, area: ratatui::layout::Rect) {
     app.width = area.width;
+    if app.focus == keys::Focus::Help {
+        app.help_scroll = app.help_scroll.min(view::help_max_scroll(area));
+    }
     let input_rows = app.tab().input.lines().len() as u16;
     let [_, body, ..] = view::layout(area, input_rows);
     app.page_height = usize::from(body.height);
@@ -450,6 +502,8 @@ impl Runner {
                 });
             }
             Command::Copy { text } => copy_to_clipboard(&text),
+            // Run by the event loop, which owns the terminal.
+            Command::EditPrompt { .. } => {}
         }
     }
 }

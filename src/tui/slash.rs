@@ -15,11 +15,7 @@ pub const COMMANDS: &[SlashCommand] = &[
     SlashCommand { name: "/system", args: "[TEXT | clear]", what: "show, set or clear this tab's system prompt" },
     SlashCommand { name: "/model", args: "[NAME]", what: "this tab's model (without a name: the picker)" },
     SlashCommand { name: "/rename", args: "TITLE", what: "rename this conversation" },
-    SlashCommand {
-        name: "/clear",
-        args: "",
-        what: "a new conversation in this tab (the last one stays in the history)",
-    },
+    SlashCommand { name: "/clear", args: "", what: "a new conversation in this tab (the old one is kept)" },
 ];
 
 /// What a line typed in the prompt asks for.

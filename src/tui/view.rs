@@ -60,7 +60,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     frame.render_widget(&input, input_area);
     draw_status(frame, app, status);
     match app.focus {
-        Focus::Help => draw_help(frame, area, &theme),
+        Focus::Help => draw_help(frame, area, &theme, app.help_scroll),
         Focus::History => draw_history(frame, app, area),
         Focus::Confirm if matches!(app.confirm, Some(Confirm::DeleteConversation { .. })) => {
             draw_history(frame, app, area)
@@ -354,17 +354,49 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
     Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
 }
 
-fn draw_help(frame: &mut Frame<'_>, area: Rect, theme: &Theme) {
-    let keys_width = HELP.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(10);
-    let lines: Vec<Line<'_>> = HELP
+/// The help's lines: every key, then every slash command.
+fn help_lines(theme: &Theme) -> (Vec<Line<'static>>, usize) {
+    let commands: Vec<(String, &str)> = super::slash::COMMANDS
         .iter()
-        .map(|(k, what)| Line::from(vec![Span::styled(format!(" {k:<keys_width$}  "), theme.accent), Span::raw(*what)]))
+        .map(|c| (format!("{} {}", c.name, c.args).trim_end().to_owned(), c.what))
         .collect();
-    let what_width = HELP.iter().map(|(_, w)| w.chars().count()).max().unwrap_or(10);
-    let popup = centered(area, (keys_width + what_width + 6) as u16, lines.len() as u16 + 2);
+    let keys_width = HELP.iter().map(|(k, _)| k.chars().count()).chain(commands.iter().map(|(c, _)| c.chars().count()));
+    let keys_width = keys_width.max().unwrap_or(10);
+    let row = |key: &str, what: &str| {
+        Line::from(vec![Span::styled(format!(" {key:<keys_width$}  "), theme.accent), Span::raw(what.to_owned())])
+    };
+    let mut lines: Vec<Line<'static>> = HELP.iter().map(|(k, what)| row(k, what)).collect();
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        " Commands, typed in the prompt (// sends a line that starts with /)",
+        theme.muted,
+    )));
+    lines.extend(commands.iter().map(|(c, what)| row(c, what)));
+    let what_width = HELP.iter().map(|(_, w)| w.chars().count()).chain(commands.iter().map(|(_, w)| w.chars().count()));
+    let width = keys_width + what_width.max().unwrap_or(10) + 6;
+    (lines, width)
+}
+
+/// How far the help can scroll on a screen of `area`.
+pub fn help_max_scroll(area: Rect) -> usize {
+    let (lines, _) = help_lines(&theme::current());
+    lines.len().saturating_sub(usize::from(area.height.saturating_sub(2)))
+}
+
+fn draw_help(frame: &mut Frame<'_>, area: Rect, theme: &Theme, scroll: usize) {
+    let (lines, width) = help_lines(theme);
+    let total = lines.len();
+    let popup = centered(area, width as u16, total as u16 + 2);
+    let shown = usize::from(popup.height.saturating_sub(2));
+    let scroll = scroll.min(total.saturating_sub(shown));
+    let title = if shown < total {
+        format!(" keys {}-{} of {total} · ↑↓ PgUp PgDn scroll · Esc closes ", scroll + 1, scroll + shown)
+    } else {
+        " keys · Esc closes ".to_owned()
+    };
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" keys · Esc closes ")),
+        Paragraph::new(lines).scroll((scroll as u16, 0)).block(Block::default().borders(Borders::ALL).title(title)),
         popup,
     );
 }
