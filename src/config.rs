@@ -65,6 +65,23 @@ pub struct FileConfig {
     pub fallback_model: Option<String>,
     /// The interface's colours: "dark" (the default) or "light".
     pub theme: Option<ThemeName>,
+    /// Whether the interface takes the mouse at start (default true; F4 switches).
+    pub mouse: Option<bool>,
+    /// Where copies go: "auto" (the default), "terminal" (OSC 52) or "system".
+    pub clipboard: Option<ClipboardMode>,
+}
+
+/// Where the interface's copies go (`clipboard = "auto" | "terminal" | "system"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClipboardMode {
+    /// The system clipboard when geminal runs on a local display, else the terminal's OSC 52.
+    #[default]
+    Auto,
+    /// Always the terminal's OSC 52 (works over SSH and in tmux with `set-clipboard on`).
+    Terminal,
+    /// Always the system clipboard (X11, or Wayland through XWayland; macOS; Windows).
+    System,
 }
 
 /// The interface's colour theme (`theme = "dark" | "light"`).
@@ -150,6 +167,8 @@ pub struct Config {
     /// Where each setting came from, by its config-file name (`config show`), in file order.
     pub sources: Vec<(&'static str, Source)>,
     pub theme: ThemeName,
+    pub mouse: bool,
+    pub clipboard: ClipboardMode,
 }
 
 impl Config {
@@ -180,6 +199,8 @@ impl std::fmt::Debug for Config {
             .field("demo", &self.demo)
             .field("sources", &self.sources)
             .field("theme", &self.theme)
+            .field("mouse", &self.mouse)
+            .field("clipboard", &self.clipboard)
             .finish()
     }
 }
@@ -408,6 +429,8 @@ impl Config {
                 source(None, None, file.fallback_model.as_deref().is_some_and(|m| !m.trim().is_empty())),
             ),
             ("theme", source(None, None, file.theme.is_some())),
+            ("mouse", source(None, None, file.mouse.is_some())),
+            ("clipboard", source(None, None, file.clipboard.is_some())),
         ];
 
         Ok(Config {
@@ -438,6 +461,8 @@ impl Config {
             total_timeout,
             demo: overrides.demo,
             theme: file.theme.unwrap_or_default(),
+            mouse: file.mouse.unwrap_or(true),
+            clipboard: file.clipboard.unwrap_or_default(),
         })
     }
 }
@@ -581,6 +606,22 @@ mod tests {
         std::fs::write(&path, "theme = \"blue\"\n").unwrap();
         let err = resolve(&o, &[]).unwrap_err().to_string();
         assert!(err.contains("is not valid") && err.contains("dark") && err.contains("light"), "{err}");
+    }
+
+    #[test]
+    fn mouse_and_clipboard_default_to_taking_the_mouse_and_choosing_the_clipboard() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let c = resolve(&Overrides::default(), &[]).unwrap();
+        assert_eq!((c.mouse, c.clipboard), (true, ClipboardMode::Auto));
+        std::fs::write(&path, "mouse = false\nclipboard = \"terminal\"\n").unwrap();
+        let o = Overrides { config: Some(path.clone()), ..Overrides::default() };
+        let c = resolve(&o, &[]).unwrap();
+        assert_eq!((c.mouse, c.clipboard), (false, ClipboardMode::Terminal));
+        assert_eq!(c.source_of("mouse"), Some(Source::File));
+        std::fs::write(&path, "clipboard = \"xclip\"\n").unwrap();
+        let err = resolve(&o, &[]).unwrap_err().to_string();
+        assert!(err.contains("is not valid") && err.contains("terminal") && err.contains("system"), "{err}");
     }
 
     #[test]

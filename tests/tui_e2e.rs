@@ -466,3 +466,35 @@ fn ctrl_x_writes_the_prompt_in_the_editor_and_sends_what_it_left() {
     let sent: String = conn.query_row("SELECT text FROM messages WHERE role = 'user'", [], |r| r.get(0)).unwrap();
     assert_eq!(sent, "a draft begun here\nand finished in the editor");
 }
+
+/// `mouse = false` in the config leaves the mouse to the terminal from the start (tmux sees no
+/// mouse reporting asked for); F4 takes it, F4 again gives it back.
+#[test]
+fn the_config_can_leave_the_mouse_to_the_terminal_and_f4_switches() {
+    if !have_tmux() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "mouse = false\n").unwrap();
+    let bin = env!("CARGO_BIN_EXE_geminal");
+    let tmux = Tmux { session: format!("geminal-mouse-{}", std::process::id()) };
+    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "100", "-y", "30", "bash", "--norc", "--noprofile"]);
+    tmux.text(&format!(
+        "HOME={home} {bin} --demo --config {config} --db {home}/h.sqlite3; echo GEMINAL-EXITED-$?",
+        home = dir.path().display(),
+        config = config.display(),
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
+    assert_eq!(tmux.pane("#{mouse_any_flag}"), "0", "no mouse reporting at start");
+    tmux.keys(&["F4"]);
+    tmux.wait_for(|s| s.contains("takes the mouse again"), "the notice");
+    assert_eq!(tmux.pane("#{mouse_any_flag}"), "1", "F4 takes the mouse");
+    tmux.keys(&["F4"]);
+    tmux.wait_for(|s| s.contains("The mouse is the terminal's again"), "the notice");
+    assert_eq!(tmux.pane("#{mouse_any_flag}"), "0");
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+}

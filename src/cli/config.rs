@@ -130,6 +130,12 @@ fn show(config: &Config) -> String {
                 crate::config::ThemeName::Dark => "dark".to_owned(),
                 crate::config::ThemeName::Light => "light".to_owned(),
             },
+            "mouse" => config.mouse.to_string(),
+            "clipboard" => match config.clipboard {
+                crate::config::ClipboardMode::Auto => "auto".to_owned(),
+                crate::config::ClipboardMode::Terminal => "terminal".to_owned(),
+                crate::config::ClipboardMode::System => "system".to_owned(),
+            },
             _ => String::new(),
         }
     };

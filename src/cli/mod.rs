@@ -290,7 +290,15 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
     let config = &conn.config;
     // The interface draws on this thread: its theme is chosen here (colourless under NO_COLOR).
     crate::tui::theme::use_named(config.theme);
-    crate::tui::run(session, &config.model, config.system_prompt.clone(), config.demo, open)
+    let options = crate::tui::Options {
+        model: config.model.clone(),
+        system: config.system_prompt.clone(),
+        demo: config.demo,
+        open,
+        mouse: config.mouse,
+        clipboard: config.clipboard,
+    };
+    crate::tui::run(session, options)
         .await
         .map(|stop| stop.map_or(exit::OK, signals::Stop::exit_code))
         .map_err(|message| Failure::new(exit::FAILURE, message))

@@ -160,6 +160,8 @@ pub enum AppEvent {
         title: String,
     },
     Error(String),
+    /// Where the last copy went, or why nothing was copied.
+    Copied(Result<super::clipboard::Via, String>),
 }
 
 pub struct App {
@@ -169,6 +171,8 @@ pub struct App {
     pub history: HistoryBrowser,
     pub models: Vec<String>,
     pub model_selected: usize,
+    /// The tab and description of the copy under way (for the flash that reports it).
+    copying: Option<(u64, String)>,
     /// The first line of the help shown (it scrolls when the screen is short).
     pub help_scroll: usize,
     /// What is typed in the find bar (Ctrl-F).
@@ -206,6 +210,7 @@ impl App {
             models: Vec::new(),
             model_selected: 0,
             help_scroll: 0,
+            copying: None,
             model_filter: String::new(),
             find: String::new(),
             confirm: None,
@@ -726,8 +731,9 @@ impl App {
         self.copy(blocks[next].clone(), &what);
     }
 
+    /// Asks for `text` to be copied; the flash says where it went once it has ([`AppEvent::Copied`]).
     fn copy(&mut self, text: String, what: &str) {
-        self.say(format!("Copied {what} ({} characters).", text.chars().count()));
+        self.copying = Some((self.tab().id, format!("{what} ({} characters)", text.chars().count())));
         self.commands.push(Command::Copy { text });
     }
 
@@ -1289,6 +1295,16 @@ impl App {
                     self.focus = Focus::Chat;
                 }
             }
+            AppEvent::Copied(copied) => {
+                let Some((tab, what)) = self.copying.take() else { return };
+                let said = match copied {
+                    Ok(via) => format!("Copied {what} {}.", via.said()),
+                    Err(why) => why,
+                };
+                if let Some((_, t)) = self.tab_by_id(tab) {
+                    t.flash = Some(Flash { text: said, at: std::time::Instant::now() });
+                }
+            }
         }
     }
 }
@@ -1388,6 +1404,8 @@ mod tests {
             save_error: None,
         })
     }
+
+    use super::super::clipboard::Via;
 
     fn ctrl(c: char) -> Event {
         Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
@@ -1649,6 +1667,7 @@ mod tests {
         let c = || key(KeyCode::Char('c'));
         app.on_terminal(c());
         assert_eq!(app.commands.last(), Some(&Command::Copy { text: "ls -l".into() }));
+        app.on_event(AppEvent::Copied(Ok(Via::Terminal)));
         assert!(app.flash().unwrap().contains("code block 1 of 2"), "{:?}", app.flash());
         app.on_terminal(c());
         assert_eq!(app.commands.last(), Some(&Command::Copy { text: "fn main() {}".into() }));
@@ -1968,6 +1987,20 @@ mod tests {
         app.commands.clear();
         app.on_action(Action::CopyCode);
         assert_eq!(app.commands, [Command::Copy { text: "fn main() {}".into() }]);
+        // The flash says where the text went once it has gone, or why it did not.
+        app.on_event(AppEvent::Copied(Ok(Via::System)));
+        assert_eq!(app.flash(), Some("Copied the last code block (12 characters) to the system clipboard."));
+        app.on_action(Action::CopyAnswer);
+        app.on_event(AppEvent::Copied(Ok(Via::TerminalInstead("no display".into()))));
+        assert_eq!(
+            app.flash(),
+            Some(
+                "Copied the last answer (31 characters) through the terminal (OSC 52): the system clipboard failed (no display)."
+            )
+        );
+        app.on_action(Action::CopyAnswer);
+        app.on_event(AppEvent::Copied(Err("Nothing was copied: the terminal could not be written.".into())));
+        assert_eq!(app.flash(), Some("Nothing was copied: the terminal could not be written."));
     }
 
     #[test]

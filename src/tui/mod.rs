@@ -5,6 +5,7 @@
 //! The terminal is restored on every way out: normal exit, panic, SIGTERM and SIGHUP.
 
 pub mod app;
+pub mod clipboard;
 pub mod editor;
 pub mod highlight;
 pub mod history;
@@ -43,8 +44,6 @@ use history::HistoryRow;
 pub const FRAME_INTERVAL: Duration = Duration::from_millis(16);
 /// How long quitting waits for running answers to be saved.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-/// The clipboard gets at most this much through OSC 52.
-const MAX_COPY_BYTES: usize = 100_000;
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static PANIC: Mutex<Option<String>> = Mutex::new(None);
@@ -67,7 +66,7 @@ pub fn restore_terminal() {
     }
 }
 
-fn enter_terminal() -> std::io::Result<Terminal<CrosstermBackend<std::io::Stdout>>> {
+fn enter_terminal(mouse: bool) -> std::io::Result<Terminal<CrosstermBackend<std::io::Stdout>>> {
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
@@ -84,36 +83,50 @@ fn enter_terminal() -> std::io::Result<Terminal<CrosstermBackend<std::io::Stdout
     enable_raw_mode()?;
     ACTIVE.store(true, Ordering::SeqCst);
     let mut out = std::io::stdout();
-    crossterm::execute!(out, EnterAlternateScreen, EnableBracketedPaste, EnableMouseCapture)?;
+    crossterm::execute!(out, EnterAlternateScreen, EnableBracketedPaste)?;
+    if mouse {
+        crossterm::execute!(out, EnableMouseCapture)?;
+    }
     Terminal::new(CrosstermBackend::new(out))
+}
+
+/// What the interface starts with.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The model of a new tab.
+    pub model: String,
+    /// The system prompt of the first tab.
+    pub system: Option<String>,
+    pub demo: bool,
+    /// A conversation to open at start (`-c`, `--conversation N`).
+    pub open: Option<i64>,
+    /// Whether to take the mouse at start (F4 switches).
+    pub mouse: bool,
+    pub clipboard: crate::config::ClipboardMode,
 }
 
 /// Runs the interface until the user quits, or a signal (SIGTERM, SIGHUP) ends it: then that
 /// signal, for the exit code. Returns a message for stderr on failure.
-pub async fn run(
-    session: ChatSession,
-    default_model: &str,
-    system: Option<String>,
-    demo: bool,
-    open: Option<i64>,
-) -> Result<Option<Stop>, String> {
+pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>, String> {
     let session = Arc::new(session);
-    let mut app = App::new(default_model, demo);
-    app.tab_mut().system = system.clone();
+    let mut app = App::new(&options.model, options.demo);
+    app.tab_mut().system = options.system.clone();
+    app.mouse_capture = options.mouse;
     if let Some(store) = session.store() {
         // The tabs of last time come back; if they cannot be read, a fresh start is no loss.
         if let Ok(tabs) = store.read(restorable_tabs).await {
             app.restore(tabs);
         }
     }
-    if let Some(id) = open {
+    if let Some(id) = options.open {
         app.open_conversation(id);
     }
-    let mut terminal = enter_terminal().map_err(|e| {
+    let mut terminal = enter_terminal(options.mouse).map_err(|e| {
         restore_terminal();
         format!("The terminal could not be set up ({e}): run geminal in a terminal, or use `geminal ask`.")
     })?;
-    let outcome = AssertUnwindSafe(event_loop(&mut terminal, &mut app, session)).catch_unwind().await;
+    let outcome =
+        AssertUnwindSafe(event_loop(&mut terminal, &mut app, session, options.clipboard)).catch_unwind().await;
     restore_terminal();
     let panic = PANIC.lock().ok().and_then(|mut p| p.take());
     match (outcome, panic) {
@@ -187,9 +200,10 @@ async fn event_loop<B: Backend>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     session: Arc<ChatSession>,
+    clipboard: crate::config::ClipboardMode,
 ) -> Result<Option<Stop>, String> {
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
-    let mut runner = Runner { session, tx, cancels: HashMap::new() };
+    let mut runner = Runner { session, clipboard: clipboard::Clipboard::new(clipboard), tx, cancels: HashMap::new() };
     let mut events = EventStream::new();
     let mut frames = tokio::time::interval(FRAME_INTERVAL);
     frames.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -310,6 +324,7 @@ pub fn prepare(app: &mut App, area: ratatui::layout::Rect) {
 
 struct Runner {
     session: Arc<ChatSession>,
+    clipboard: clipboard::Clipboard,
     tx: mpsc::UnboundedSender<AppEvent>,
     cancels: HashMap<u64, oneshot::Sender<()>>,
 }
@@ -501,23 +516,12 @@ impl Runner {
                     let _ = tx.send(AppEvent::Models(models.map_err(|e| e.to_string())));
                 });
             }
-            Command::Copy { text } => copy_to_clipboard(&text),
+            Command::Copy { text } => {
+                let copied = self.clipboard.copy(&text, &mut std::io::stdout());
+                let _ = tx.send(AppEvent::Copied(copied));
+            }
             // Run by the event loop, which owns the terminal.
             Command::EditPrompt { .. } => {}
         }
     }
-}
-
-/// Puts text on the clipboard with the terminal's OSC 52, written by geminal itself for text
-/// the user chose (model output never writes the clipboard on its own).
-fn copy_to_clipboard(text: &str) {
-    use base64::Engine as _;
-    let mut end = text.len().min(MAX_COPY_BYTES);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let encoded = base64::engine::general_purpose::STANDARD.encode(&text.as_bytes()[..end]);
-    let mut out = std::io::stdout();
-    let _ = write!(out, "\x1b]52;c;{encoded}\x07");
-    let _ = out.flush();
 }
