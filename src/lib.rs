@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod export;
 pub mod format;
 pub mod gemini;
 pub mod sanitize;

@@ -498,3 +498,51 @@ fn the_config_can_leave_the_mouse_to_the_terminal_and_f4_switches() {
     tmux.keys(&["C-q"]);
     tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
 }
+
+/// `/export` writes the conversation shown to a file (Markdown, or JSON for a .json name), says
+/// where, and never replaces a file that exists.
+#[test]
+fn slash_export_writes_the_conversation_to_a_file() {
+    if !have_tmux() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_geminal");
+    let tmux = Tmux { session: format!("geminal-export-{}", std::process::id()) };
+    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "120", "-y", "30", "bash", "--norc", "--noprofile"]);
+    tmux.text(&format!(
+        "cd {home} && HOME={home} {bin} --demo --db {home}/h.sqlite3; echo GEMINAL-EXITED-$?",
+        home = dir.path().display(),
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
+    tmux.text("/export");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("Nothing to export yet"), "the refusal before any answer");
+    // A refused command stays in the prompt to be fixed; Ctrl-U empties it.
+    tmux.keys(&["C-u"]);
+    tmux.text("why do birds migrate?");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains(" 0 running") && !s.contains(" 0 tokens"), "the answer");
+    tmux.text("/export");
+    tmux.keys(&["Enter"]);
+    let md = dir.path().join("geminal-1-why-do-birds-migrate.md");
+    tmux.wait_for(|s| s.contains("Exported 2 messages to"), "the export's notice");
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(text.starts_with("# why do birds migrate?\n"), "{text}");
+    assert!(text.contains("## You\n\nwhy do birds migrate?") && text.contains("## Gemini"), "{text}");
+    tmux.text("/export");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("already exists: give /export another file name"), "the refusal to overwrite");
+    assert_eq!(std::fs::read_to_string(&md).unwrap(), text, "the first export is untouched");
+    tmux.text("/export ~/birds.json");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("birds.json"), "the JSON export's notice");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("birds.json")).unwrap()).unwrap();
+    assert_eq!(json["messages"][0]["text"], "why do birds migrate?");
+    assert_eq!(json["messages"].as_array().unwrap().len(), 2);
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+}

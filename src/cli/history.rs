@@ -158,17 +158,6 @@ async fn search(store: &StoreHandle, query: &str, limit: usize) -> Result<String
     Ok(out)
 }
 
-fn status_note(m: &StoredMessage) -> String {
-    let mut note = String::new();
-    if m.alternatives.count > 1 {
-        note.push_str(&format!(" ({} of {})", m.alternatives.index, m.alternatives.count));
-    }
-    if let Some(label) = crate::format::status_label(m.status, m.cached) {
-        note.push_str(&format!(" ({label})"));
-    }
-    note
-}
-
 /// A conversation and the branch shown of it (what the model was last sent).
 async fn load(store: &StoreHandle, id: i64) -> Result<(Conversation, Vec<StoredMessage>), Failure> {
     Ok(store.read(move |s| Ok((s.conversation(id)?, s.active_path(id)?))).await?)
@@ -189,7 +178,7 @@ async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
             Role::User => "you".to_owned(),
             Role::Model => one_line(m.model.as_deref().unwrap_or("gemini"), 40),
         };
-        out.push_str(&format!("\n{}\n", bold(&format!("── {who}{} ──", status_note(m)))));
+        out.push_str(&format!("\n{}\n", bold(&format!("── {who}{} ──", crate::export::status_note(m)))));
         out.push_str(&sanitize(&m.text));
         if !m.text.ends_with('\n') {
             out.push('\n');
@@ -203,45 +192,6 @@ async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
     Ok(out)
 }
 
-fn markdown(c: &Conversation, messages: &[StoredMessage]) -> String {
-    let mut out = format!("# {}\n\n*{} · {}*\n", c.title, c.model, date(c.created_at));
-    if let Some(system) = &c.system_prompt {
-        out.push_str(&format!("\n> System: {system}\n"));
-    }
-    for m in messages {
-        let who = if m.role == Role::User { "You" } else { "Gemini" };
-        out.push_str(&format!("\n## {who}{}\n\n{}\n", status_note(m), m.text.trim_end()));
-    }
-    out
-}
-
-/// `messages` is the branch shown; `all_messages` every message of every branch (regenerated
-/// answers, edited prompts and what followed them), linked by `parent_id`.
-fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage]) -> String {
-    let rows = |messages: &[StoredMessage]| -> Vec<serde_json::Value> {
-        messages
-            .iter()
-            .map(|m| {
-                serde_json::json!({
-                    "id": m.id, "parent_id": m.parent_id, "role": if m.role == Role::User { "user" } else { "model" },
-                    "text": m.text, "model": m.model, "status": m.status.as_str(), "error": m.error,
-                    "cached": m.cached, "prompt_tokens": m.prompt_tokens, "output_tokens": m.output_tokens,
-                    "created_at": m.created_at,
-                    "alternative": { "index": m.alternatives.index, "count": m.alternatives.count },
-                })
-            })
-            .collect()
-    };
-    let value = serde_json::json!({
-        "id": c.id, "title": c.title, "model": c.model, "system_prompt": c.system_prompt,
-        "created_at": c.created_at, "updated_at": c.updated_at, "head_id": c.head_id,
-        "messages": rows(messages), "all_messages": rows(all),
-    });
-    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
-    text.push('\n');
-    text
-}
-
 async fn export(
     store: &StoreHandle,
     id: i64,
@@ -250,8 +200,8 @@ async fn export(
 ) -> Result<u8, Failure> {
     let (c, messages) = load(store, id).await?;
     let text = match format {
-        ExportFormat::Md => markdown(&c, &messages),
-        ExportFormat::Json => json(&c, &messages, &store.read(move |s| s.messages(id)).await?),
+        ExportFormat::Md => crate::export::markdown(&c, &messages),
+        ExportFormat::Json => crate::export::json(&c, &messages, &store.read(move |s| s.messages(id)).await?),
     };
     match output {
         // A file gets the exact text; the terminal gets it made safe.

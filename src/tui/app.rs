@@ -64,6 +64,12 @@ pub enum Command {
     Copy {
         text: String,
     },
+    /// Write conversation `id` (shown in tab `tab`) to `file`, or to a name made from its title.
+    Export {
+        tab: u64,
+        id: i64,
+        file: Option<String>,
+    },
     /// Hand tab `tab`'s prompt to the user's editor; the result comes back through [`App::edited`].
     EditPrompt {
         tab: u64,
@@ -160,6 +166,11 @@ pub enum AppEvent {
         title: String,
     },
     Error(String),
+    /// Tab `tab`'s conversation was written to this file (or why not).
+    Exported {
+        tab: u64,
+        written: Result<String, String>,
+    },
     /// Where the last copy went, or why nothing was copied.
     Copied(Result<super::clipboard::Via, String>),
 }
@@ -933,6 +944,17 @@ impl App {
                     false
                 }
             },
+            Slash::Export(file) => match self.tab().conversation_id {
+                Some(id) => {
+                    let tab = self.tab().id;
+                    self.commands.push(Command::Export { tab, id, file });
+                    true
+                }
+                None => {
+                    self.say("Nothing to export yet: the conversation starts with the first answer.");
+                    false
+                }
+            },
             Slash::Clear => {
                 if self.tab().streaming {
                     self.say("An answer is still being written: wait, or press Esc to stop it.");
@@ -1293,6 +1315,12 @@ impl App {
                 self.tab_mut().error = Some(e);
                 if self.focus == Focus::ModelPicker {
                     self.focus = Focus::Chat;
+                }
+            }
+            AppEvent::Exported { tab, written } => {
+                let said = written.unwrap_or_else(|why| why);
+                if let Some((_, t)) = self.tab_by_id(tab) {
+                    t.flash = Some(Flash { text: said, at: std::time::Instant::now() });
                 }
             }
             AppEvent::Copied(copied) => {

@@ -520,8 +520,87 @@ impl Runner {
                 let copied = self.clipboard.copy(&text, &mut std::io::stdout());
                 let _ = tx.send(AppEvent::Copied(copied));
             }
+            Command::Export { tab, id, file } => {
+                let Some(store) = self.store() else { return };
+                tokio::spawn(async move {
+                    let loaded =
+                        store.read(move |s| Ok((s.conversation(id)?, s.active_path(id)?, s.messages(id)?))).await;
+                    let written = match loaded {
+                        Ok((conversation, shown, all)) => tokio::task::spawn_blocking(move || {
+                            export_to_file(&conversation, &shown, &all, file.as_deref())
+                        })
+                        .await
+                        .unwrap_or_else(|_| Err("The export failed unexpectedly: try again.".to_owned())),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = tx.send(AppEvent::Exported { tab, written });
+                });
+            }
             // Run by the event loop, which owns the terminal.
             Command::EditPrompt { .. } => {}
         }
+    }
+}
+
+/// Writes a conversation for `/export`: JSON when the file name ends in `.json`, else Markdown,
+/// to `file` (a leading `~/` is the home directory) or to `geminal-<id>-<title>.md` in the
+/// current directory. An existing file is never replaced. Returns the sentence for the tab.
+fn export_to_file(
+    conversation: &crate::store::Conversation,
+    shown: &[crate::store::StoredMessage],
+    all: &[crate::store::StoredMessage],
+    file: Option<&str>,
+) -> Result<String, String> {
+    use std::path::PathBuf;
+    let path = match file.map(str::trim) {
+        Some(name) => match (name.strip_prefix("~/"), std::env::var_os("HOME")) {
+            (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+            _ => PathBuf::from(name),
+        },
+        None => PathBuf::from(default_export_name(conversation.id, &conversation.title)),
+    };
+    let json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let text =
+        if json { crate::export::json(conversation, shown, all) } else { crate::export::markdown(conversation, shown) };
+    let shown_path = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+    let shown_path = crate::sanitize::one_line(&shown_path.display().to_string(), 120);
+    let mut out = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            format!("{shown_path} already exists: give /export another file name.")
+        }
+        kind => format!("Could not write {shown_path} ({kind}): check the path and free space."),
+    })?;
+    out.write_all(text.as_bytes())
+        .map_err(|e| format!("Could not write {shown_path} ({}): check the path and free space.", e.kind()))?;
+    Ok(format!("Exported {} message{} to {shown_path}.", shown.len(), if shown.len() == 1 { "" } else { "s" }))
+}
+
+/// `geminal-42-why-do-birds-migrate.md`: the id and up to 40 characters of the title.
+fn default_export_name(id: i64, title: &str) -> String {
+    let mut slug = String::new();
+    for c in title.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+        if slug.chars().count() >= 40 {
+            break;
+        }
+    }
+    let slug = slug.trim_end_matches('-');
+    if slug.is_empty() { format!("geminal-{id}.md") } else { format!("geminal-{id}-{slug}.md") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_export_is_named_after_its_conversation() {
+        assert_eq!(default_export_name(42, "Why do birds migrate?"), "geminal-42-why-do-birds-migrate.md");
+        assert_eq!(default_export_name(7, "../../etc/passwd"), "geminal-7-etc-passwd.md");
+        assert_eq!(default_export_name(3, "🦀🦀"), "geminal-3.md");
+        assert_eq!(default_export_name(1, "Café: crème brûlée"), "geminal-1-café-crème-brûlée.md");
     }
 }

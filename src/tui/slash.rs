@@ -15,6 +15,7 @@ pub const COMMANDS: &[SlashCommand] = &[
     SlashCommand { name: "/system", args: "[TEXT | clear]", what: "show, set or clear this tab's system prompt" },
     SlashCommand { name: "/model", args: "[NAME]", what: "this tab's model (without a name: the picker)" },
     SlashCommand { name: "/rename", args: "TITLE", what: "rename this conversation" },
+    SlashCommand { name: "/export", args: "[FILE]", what: "write this conversation to FILE (.md, or .json)" },
     SlashCommand { name: "/clear", args: "", what: "a new conversation in this tab (the old one is kept)" },
 ];
 
@@ -30,6 +31,8 @@ pub enum Slash {
     ModelPicker,
     Model(String),
     Rename(String),
+    /// `/export [FILE]`: write the conversation to FILE (or a name made from its title).
+    Export(Option<String>),
     Clear,
     /// A command that needs an argument, given none (its name).
     MissingArgument(&'static str),
@@ -59,6 +62,8 @@ pub fn parse(line: &str) -> Option<Slash> {
         ("/model", name) => Slash::Model(name.to_owned()),
         ("/rename", "") => Slash::MissingArgument("/rename"),
         ("/rename", title) => Slash::Rename(title.to_owned()),
+        ("/export", "") => Slash::Export(None),
+        ("/export", file) => Slash::Export(Some(file.to_owned())),
         ("/clear", _) => Slash::Clear,
         (word, _) => Slash::Unknown(word.to_owned()),
     })
@@ -110,7 +115,9 @@ mod tests {
     #[test]
     fn completion_follows_what_is_typed() {
         let names = |typed| completions(typed).iter().map(|c| c.name).collect::<Vec<_>>();
-        assert_eq!(names("/"), ["/help", "/system", "/model", "/rename", "/clear"]);
+        assert_eq!(names("/"), ["/help", "/system", "/model", "/rename", "/export", "/clear"]);
+        assert_eq!(parse("/export"), Some(Slash::Export(None)));
+        assert_eq!(parse("/export  notes/birds.json "), Some(Slash::Export(Some("notes/birds.json".into()))));
         assert_eq!(names("/s"), ["/system"]);
         assert!(names("/system x").is_empty() && names("hi").is_empty() && names("//").is_empty());
         assert_eq!(complete("/s").as_deref(), Some("/system "));

@@ -1,0 +1,58 @@
+//! Conversations written out as Markdown or JSON: `history export` and the interface's
+//! `/export` give the same text.
+
+use crate::chat::Role;
+use crate::format::date;
+use crate::store::{Conversation, StoredMessage};
+
+/// " (2 of 3)" for a message with alternatives, " (interrupted)" and the like for its status.
+pub fn status_note(m: &StoredMessage) -> String {
+    let mut note = String::new();
+    if m.alternatives.count > 1 {
+        note.push_str(&format!(" ({} of {})", m.alternatives.index, m.alternatives.count));
+    }
+    if let Some(label) = crate::format::status_label(m.status, m.cached) {
+        note.push_str(&format!(" ({label})"));
+    }
+    note
+}
+
+/// The branch shown, as Markdown: a title, the model and date, then each message under a heading.
+pub fn markdown(c: &Conversation, messages: &[StoredMessage]) -> String {
+    let mut out = format!("# {}\n\n*{} · {}*\n", c.title, c.model, date(c.created_at));
+    if let Some(system) = &c.system_prompt {
+        out.push_str(&format!("\n> System: {system}\n"));
+    }
+    for m in messages {
+        let who = if m.role == Role::User { "You" } else { "Gemini" };
+        out.push_str(&format!("\n## {who}{}\n\n{}\n", status_note(m), m.text.trim_end()));
+    }
+    out
+}
+
+/// `messages` is the branch shown; `all_messages` every message of every branch (regenerated
+/// answers, edited prompts and what followed them), linked by `parent_id`.
+pub fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage]) -> String {
+    let rows = |messages: &[StoredMessage]| -> Vec<serde_json::Value> {
+        messages
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "id": m.id, "parent_id": m.parent_id, "role": if m.role == Role::User { "user" } else { "model" },
+                    "text": m.text, "model": m.model, "status": m.status.as_str(), "error": m.error,
+                    "cached": m.cached, "prompt_tokens": m.prompt_tokens, "output_tokens": m.output_tokens,
+                    "created_at": m.created_at,
+                    "alternative": { "index": m.alternatives.index, "count": m.alternatives.count },
+                })
+            })
+            .collect()
+    };
+    let value = serde_json::json!({
+        "id": c.id, "title": c.title, "model": c.model, "system_prompt": c.system_prompt,
+        "created_at": c.created_at, "updated_at": c.updated_at, "head_id": c.head_id,
+        "messages": rows(messages), "all_messages": rows(all),
+    });
+    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    text.push('\n');
+    text
+}
