@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Regenerates the README's screenshots (assets/screenshots/*.txt) from the real app: runs
-# `geminal --demo` in a detached tmux window and captures the screen at a few moments.
+# Regenerates the README's screenshots from the real app: runs `geminal --demo` in a detached
+# tmux window and captures the screen at a few moments, each as text (assets/screenshots/*.txt)
+# and as an SVG image with its colours (*.svg, drawn by examples/ansi_svg.rs).
 #   scripts/screenshots.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+cargo build --release --quiet --bin geminal --example ansi_svg
 BIN=$PWD/target/release/geminal
+SVG=$PWD/target/release/examples/ansi_svg
 OUT=$PWD/assets/screenshots
 WORK=$(mktemp -d)
 S=geminal-screens-$$
@@ -14,7 +16,10 @@ mkdir -p "$OUT"
 
 tmux new-session -d -s "$S" -x 100 -y 32 "env HOME=$WORK $BIN --demo --db $WORK/h.sqlite3"
 wait_for() { for _ in $(seq 200); do tmux capture-pane -p -t "$S" | grep -q -- "$1" && return 0; sleep 0.1; done; echo "timed out waiting for $1" >&2; exit 1; }
-shot() { tmux capture-pane -p -t "$S" | sed -e 's/[[:space:]]*$//' > "$OUT/$1.txt"; }
+shot() {
+  tmux capture-pane -p -t "$S" | sed -e 's/[[:space:]]*$//' > "$OUT/$1.txt"
+  tmux capture-pane -e -p -t "$S" | "$SVG" > "$OUT/$1.svg"
+}
 
 wait_for "Ask anything"
 tmux send-keys -t "$S" -l "How do I count words in a file with Python?"; tmux send-keys -t "$S" Enter
