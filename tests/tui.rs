@@ -40,6 +40,7 @@ fn report(text: &str, outcome: Outcome) -> Box<TurnReport> {
         outcome,
         cached: false,
         usage: None,
+        thoughts: String::new(),
         save_error: None,
     })
 }
@@ -270,6 +271,8 @@ fn the_history_browser_with_a_search() {
         cached: false,
         created_at: 0,
         parent_id: None,
+        thought_tokens: None,
+        thoughts: None,
         alternatives: Default::default(),
     };
     app.on_event(AppEvent::Preview {

@@ -10,11 +10,11 @@ use super::exit::{self, Failure};
 use super::output::{self, AnswerPrinter, Delivery};
 use super::signals::{Signals, Stop, stopped_answer};
 use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
-use crate::chat::{Outcome, Target, TurnEvent};
+use crate::chat::{Outcome, Settings, Target, TurnEvent};
 
 const HELP: &str = "Type a question and press Enter. /new starts a new conversation, /quit (or Ctrl-D) leaves; Ctrl-C stops an answer.";
 
-pub async fn run(global: &GlobalArgs, flags: &ConnectArgs) -> Result<u8, Failure> {
+pub async fn run(global: &GlobalArgs, flags: &ConnectArgs, settings: &Settings) -> Result<u8, Failure> {
     let (conn, session) = open_session(global, flags, None, false, HistoryUse::Save).await?;
     // Ctrl-C stops an answer and the chat goes on; SIGTERM and SIGHUP stop it and end the chat.
     let mut signals = Signals::new()?;
@@ -55,8 +55,12 @@ pub async fn run(global: &GlobalArgs, flags: &ConnectArgs) -> Result<u8, Failure
         }
         let target = conversation.map_or(Target::New, Target::Conversation);
         let model = config.model_explicit.then(|| config.model.clone());
-        let prepared =
+        let mut prepared =
             session.prepare(target, prompt.to_owned(), model, &config.model, config.system_prompt.clone()).await?;
+        if let Err(e) = prepared.configure(settings) {
+            // The settings do not change between lines: the chat cannot go on.
+            return Err(Failure::usage(e.to_string()));
+        }
         // A pipe gets each answer once, whole; a terminal sees it stream.
         let mut printer = AnswerPrinter::new(false, Delivery::for_stdout(false));
         let mut stopped = None;

@@ -65,6 +65,8 @@ pub enum JobEvent {
         model: String,
     },
     Text(String),
+    /// A thought summary (only when asked for with `includeThoughts`); never answer text.
+    Thought(String),
     Usage(UsageMetadata),
     /// The text received so far is void: a new attempt starts the answer again.
     Restarted {
@@ -341,7 +343,10 @@ async fn run_attempt(
                 let _ = tx.send(JobEvent::Usage(u));
             }
             StreamEvent::Finished(reason) => finish = Some(reason),
-            StreamEvent::Thought(_) | StreamEvent::ModelVersion(_) => {}
+            StreamEvent::Thought(text) => {
+                let _ = tx.send(JobEvent::Thought(text));
+            }
+            StreamEvent::ModelVersion(_) => {}
         }
     }
     let finish = finish.ok_or_else(|| ApiError::Truncated { detail: "no finish reason was sent".to_owned() })?;

@@ -95,10 +95,13 @@ pub async fn run(
     system: Option<String>,
     demo: bool,
     open: Option<i64>,
+    settings: crate::chat::Settings,
 ) -> Result<Option<Stop>, String> {
     let session = Arc::new(session);
     let mut app = App::new(default_model, demo);
     app.tab_mut().system = system.clone();
+    app.tab_mut().settings = settings.clone();
+    app.default_settings = settings;
     if let Some(store) = session.store() {
         // The tabs of last time come back; if they cannot be read, a fresh start is no loss.
         if let Ok(tabs) = store.read(restorable_tabs).await {
@@ -276,18 +279,24 @@ impl Runner {
                 self.cancels.insert(tab, cancel_tx);
                 let conversation = t.conversation_id;
                 let (model, system, session) = (t.model.clone(), t.system.clone(), self.session.clone());
+                let settings = t.settings.clone();
                 tokio::spawn(async move {
                     let prepared = match conversation {
                         Some(id) => session.prepare_branch(id, branch, prompt, Some(model), system).await,
                         None => session.prepare(Target::New, prompt, Some(model.clone()), &model, system).await,
                     };
-                    let prepared = match prepared {
+                    let mut prepared = match prepared {
                         Ok(p) => p,
                         Err(e) => {
                             let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
                             return;
                         }
                     };
+                    // What the tab's model cannot take is refused before anything is sent.
+                    if let Err(e) = prepared.configure(&settings) {
+                        let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
+                        return;
+                    }
                     let cancel = async move {
                         match cancel_rx.await {
                             Ok(()) => TurnEvent::Cancelled,
@@ -310,6 +319,7 @@ impl Runner {
                         }),
                         cached: false,
                         usage: None,
+                        thoughts: String::new(),
                         save_error: None,
                     });
                     let _ = tx.send(AppEvent::TurnDone { tab, report: Box::new(report) });
