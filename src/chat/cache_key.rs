@@ -147,7 +147,8 @@ mod tests {
         t.generation_config = Some(crate::gemini::GenerationConfig { temperature: Some(0.2), ..Default::default() });
         assert_ne!(cache_key("demo", &t), base);
         let mut cooler = turn();
-        cooler.generation_config = Some(crate::gemini::GenerationConfig { temperature: Some(0.3), ..Default::default() });
+        cooler.generation_config =
+            Some(crate::gemini::GenerationConfig { temperature: Some(0.3), ..Default::default() });
         assert_ne!(cache_key("demo", &cooler), cache_key("demo", &t), "another temperature is another question");
         // Seeing the thoughts does not change the answer, so it is the same question.
         let mut thoughts = turn();

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use super::Notice;
 use super::cache_key::{CacheKey, MemoryCache, cache_key};
-use super::turn_state::{Effect, FLUSH_INTERVAL, TurnEvent, TurnState};
 use super::settings::{Settings, SettingsError};
+use super::turn_state::{Effect, FLUSH_INTERVAL, TurnEvent, TurnState};
 use super::{Message, Role, Turn};
 use crate::engine::{Engine, Job, JobEvent};
 use crate::gemini::{ApiError, Client, UsageMetadata};
@@ -198,7 +198,14 @@ impl ChatSession {
                 let mut turn = Turn::new(model.unwrap_or_else(|| default_model.to_owned()), prompt);
                 turn.system = system;
                 let settings = self.default_settings.clone();
-                Ok(Prepared { turn, conversation_id: None, fresh: false, parent: Parent::Root, prompt_id: None, settings })
+                Ok(Prepared {
+                    turn,
+                    conversation_id: None,
+                    fresh: false,
+                    parent: Parent::Root,
+                    prompt_id: None,
+                    settings,
+                })
             }
         }
     }
@@ -248,8 +255,8 @@ impl ChatSession {
         turn.system = system.or(conversation.system_prompt);
         turn.history = answered_pairs(&path);
         let fresh = matches!(branch, Branch::Regenerate { .. });
-        let settings = Settings::from_stored(conversation.settings.as_deref())
-            .unwrap_or_else(|| self.default_settings.clone());
+        let settings =
+            Settings::from_stored(conversation.settings.as_deref()).unwrap_or_else(|| self.default_settings.clone());
         Ok(Prepared { turn, conversation_id: Some(id), fresh, parent, prompt_id, settings })
     }
 

@@ -356,7 +356,12 @@ mod tests {
         t.handle(thought("Second idea."), ms(20));
         assert_eq!(t.first_token(), None, "thoughts are not the answer's first token");
         t.handle(text("Answer."), ms(30));
-        let usage = UsageMetadata { prompt_token_count: 2, candidates_token_count: 1, thoughts_token_count: 40, ..Default::default() };
+        let usage = UsageMetadata {
+            prompt_token_count: 2,
+            candidates_token_count: 1,
+            thoughts_token_count: 40,
+            ..Default::default()
+        };
         t.handle(TurnEvent::Stream(StreamEvent::Usage(usage)), ms(30));
         let effects = t.handle(TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)), ms(40));
         let save = saves(&effects)[0];

@@ -135,16 +135,16 @@ fn show(config: &Config) -> String {
                 crate::config::ThemeName::Dark => "dark".to_owned(),
                 crate::config::ThemeName::Light => "light".to_owned(),
             },
-            "thinking" => config.settings.thinking.map_or_else(|| "(the model's default)".to_owned(), |t| t.to_string()),
+            "thinking" => {
+                config.settings.thinking.map_or_else(|| "(the model's default)".to_owned(), |t| t.to_string())
+            }
             "show_thoughts" => config.settings.shows_thoughts().to_string(),
             "temperature" => opt(config.settings.temperature),
             "top_p" => opt(config.settings.top_p),
             "max_tokens" => opt(config.settings.max_tokens),
             "seed" => opt(config.settings.seed),
             "stop" => match &config.settings.stop {
-                Some(stop) if !stop.is_empty() => {
-                    stop.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
-                }
+                Some(stop) if !stop.is_empty() => stop.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", "),
                 _ => "(none)".to_owned(),
             },
             _ => String::new(),

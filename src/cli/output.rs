@@ -230,7 +230,10 @@ impl AnswerPrinter {
 
 /// `text` dimmed (SGR 2), line by line, so each line stands alone if a terminal wraps or clears.
 pub fn dimmed(text: &str) -> String {
-    text.split('\n').map(|line| if line.is_empty() { String::new() } else { format!("\x1b[2m{line}\x1b[22m") }).collect::<Vec<_>>().join("\n")
+    text.split('\n')
+        .map(|line| if line.is_empty() { String::new() } else { format!("\x1b[2m{line}\x1b[22m") })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// JSON text as it should reach its destination: escaped for a terminal (see
