@@ -442,7 +442,14 @@ fn render_thoughts(m: &ChatMessage, width: u16) -> Vec<Line<'static>> {
             lines.push(Line::styled(format!("▸ thoughts ({count} line{plural}; t shows them)"), dim));
         } else {
             lines.push(Line::styled("▾ thoughts (t folds them)".to_owned(), dim));
-            lines.extend(wrap_plain(thoughts, width, dim));
+            // Rendered as the markdown they are (headings, bold), all of it dimmed.
+            lines.extend(render_markdown(thoughts, width).into_iter().map(|mut line| {
+                line.style = line.style.patch(dim);
+                for span in &mut line.spans {
+                    span.style = span.style.patch(dim);
+                }
+                line
+            }));
         }
     }
     if m.status == MessageStatus::Streaming && m.text.is_empty() && !thoughts.is_empty() {
