@@ -259,3 +259,21 @@ fn json_schema_asks_for_json_and_checks_the_answer() {
     std::fs::write(&schema, "{ not json").unwrap();
     env.run(&["ask", "--json-schema", schema.to_str().unwrap(), "q"]).assert_failed(2, "is not valid JSON (line 1");
 }
+
+#[test]
+fn the_recorded_thoughts_transcript_plays_through_ask() {
+    // Transcript B of the wire reference (includeThoughts: true, gemini-2.5-flash), served as captured.
+    let env = Env::new(Behavior::raw(&include_bytes!("data/captures/b_thoughts.sse")[..]));
+    let run = env.run(&["ask", "-m", "gemini-2.5-flash", "--show-thoughts", "hi"]);
+    ok(&run);
+    assert_eq!(run.stdout, "Hi there! How can I help you today?\n");
+    assert!(run.stderr.contains("**Considering First Interactions**"), "{run:?}");
+    assert!(run.stderr.contains("**Developing Optimal Response Strategies**"), "{run:?}");
+    let (thoughts, tokens): (String, i64) = db(&env)
+        .query_row("SELECT thoughts, thought_tokens FROM messages WHERE role = 'model'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert!(thoughts.starts_with("**Considering First Interactions**"), "{thoughts}");
+    assert_eq!(tokens, 344, "the last usage total wins");
+}
