@@ -255,6 +255,10 @@ fn json_schema_asks_for_json_and_checks_the_answer() {
     let run = env.run(&["ask", "--json-schema", schema.to_str().unwrap(), "capital of Italy?"]);
     run.assert_failed(11, "not valid JSON");
     assert_eq!(run.stdout, "Sure! The capital is Paris.\n", "the answer is still shown");
+    let asked = env.fake.generate_count();
+    env.run(&["ask", "--json-schema", schema.to_str().unwrap(), "capital of Italy?"])
+        .assert_failed(11, "not valid JSON");
+    assert_eq!(env.fake.generate_count(), asked + 1, "an answer that is not JSON is never cached");
 
     std::fs::write(&schema, "{ not json").unwrap();
     env.run(&["ask", "--json-schema", schema.to_str().unwrap(), "q"]).assert_failed(2, "is not valid JSON (line 1");

@@ -8,7 +8,7 @@ mod turn_state;
 
 pub use cache_key::{CacheKey, MemoryCache, cache_key};
 pub use session::{Branch, ChatError, ChatOptions, ChatSession, Outcome, Prepared, Shown, Target, TurnReport};
-pub use settings::{Settings, SettingsError};
+pub use settings::{Settings, SettingsError, json_answer_problem};
 
 pub use turn_state::{Effect, TurnEvent, TurnState};
 

@@ -366,7 +366,10 @@ impl ChatSession {
         report.status = state.status();
         report.cached = state.cached();
         report.thoughts = state.thoughts().to_owned();
-        if cache_it && self.options.use_cache {
+        // An answer asked for as JSON that is not JSON is kept (and reported) but never cached:
+        // asking again may do better.
+        let malformed = settings.json_schema.is_some() && super::settings::json_answer_problem(&report.text).is_some();
+        if cache_it && self.options.use_cache && !malformed {
             self.cache_store(key, &turn.model, &report).await;
         }
         self.record(&turn, &outcome, &state, started, retries).await;

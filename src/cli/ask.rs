@@ -8,10 +8,11 @@ use std::time::Duration;
 use clap::Args;
 
 use super::exit::{self, Failure};
-use super::generation::{GenerationArgs, json_answer_problem, read_json_schema};
+use super::generation::{GenerationArgs, read_json_schema};
 use super::output::{AnswerPrinter, Delivery};
 use super::signals::{Signals, Stop, stopped_answer};
 use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
+use crate::chat::json_answer_problem;
 use crate::chat::{Outcome, Target, TurnEvent};
 use crate::config::parse_seconds;
 use crate::gemini::{ApiError, TimeoutPhase};

@@ -13,9 +13,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use super::exit::{self, Failure};
-use super::generation::{GenerationArgs, json_answer_problem, read_json_schema};
+use super::generation::{GenerationArgs, read_json_schema};
 use super::signals::{Signals, Stop};
 use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
+use crate::chat::json_answer_problem;
 use crate::chat::{ChatSession, Notice, Outcome, Settings, Shown, Target, TurnEvent};
 use crate::config::Config;
 use crate::sanitize::one_line;

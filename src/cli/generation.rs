@@ -111,24 +111,6 @@ pub fn read_json_schema(path: &Path) -> Result<serde_json::Value, Failure> {
     Ok(schema)
 }
 
-/// Checks an answer asked for as JSON: `None` when it parses, else the sentence to print.
-pub fn json_answer_problem(answer: &str) -> Option<String> {
-    let trimmed = answer.trim();
-    match serde_json::from_str::<serde_json::Value>(trimmed) {
-        Ok(_) => None,
-        Err(e) => Some(format!(
-            "The answer is not valid JSON as --json-schema asked (line {}, column {}: {}): ask again, or with --no-cache.",
-            e.line(),
-            e.column(),
-            match e.classify() {
-                serde_json::error::Category::Eof => "it ends too early",
-                serde_json::error::Category::Syntax => "a syntax error",
-                _ => "not JSON",
-            }
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,13 +123,5 @@ mod tests {
         assert_eq!((both.temperature, both.seed), (Some(0.1), Some(3)));
         assert_eq!(outer.first_given(), Some("--temperature"));
         assert_eq!(GenerationArgs::default().first_given(), None);
-    }
-
-    #[test]
-    fn a_json_answer_is_checked_for_well_formedness() {
-        assert_eq!(json_answer_problem(" {\"a\": [1, 2]}\n"), None);
-        let problem = json_answer_problem("{\"a\": [1, 2").unwrap();
-        assert!(problem.contains("not valid JSON") && problem.contains("ends too early"), "{problem}");
-        assert!(json_answer_problem("Sure! Here is the JSON: {}").is_some());
     }
 }
