@@ -179,6 +179,16 @@ fn thoughts_are_stored_and_never_sent_back_and_settings_carry_over() {
     assert_eq!(last_body(&env)["generationConfig"]["temperature"], json!(0.8));
     ok(&env.run(&["ask", "-c", "fourth"]));
     assert_eq!(last_body(&env)["generationConfig"]["temperature"], json!(0.8));
+
+    // The history shows the thoughts apart from the answer, and exports them with the settings.
+    let shown = env.run(&["history", "show", "1"]).stdout;
+    let thoughts_at = shown.find("thoughts:\n**Thinking step 1**").expect("thoughts shown");
+    assert!(thoughts_at < shown.find("First answer.").unwrap(), "{shown}");
+    let export: Value = serde_json::from_str(&env.run(&["history", "export", "1", "--format", "json"]).stdout).unwrap();
+    assert!(export["messages"][1]["thoughts"].as_str().unwrap().contains("Thinking step 2"), "{export}");
+    assert_eq!(export["messages"][3]["thoughts"], Value::Null);
+    assert_eq!(export["settings"]["temperature"], json!(0.8));
+    assert_eq!(export["settings"]["thinking"], json!("low"));
 }
 
 #[test]

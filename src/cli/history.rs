@@ -190,6 +190,12 @@ async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
             Role::Model => one_line(m.model.as_deref().unwrap_or("gemini"), 40),
         };
         out.push_str(&format!("\n{}\n", bold(&format!("── {who}{} ──", status_note(m)))));
+        if let Some(thoughts) = m.thoughts.as_deref().map(|t| t.trim_matches('\n')).filter(|t| !t.is_empty()) {
+            // The model's thoughts, apart from (and above) the answer: dimmed on a terminal.
+            let thoughts = format!("thoughts:\n{}", sanitize(thoughts));
+            let shown = if std::io::stdout().is_terminal() { super::output::dimmed(&thoughts) } else { thoughts };
+            out.push_str(&format!("{shown}\n\n"));
+        }
         out.push_str(&sanitize(&m.text));
         if !m.text.ends_with('\n') {
             out.push('\n');
@@ -210,7 +216,11 @@ fn markdown(c: &Conversation, messages: &[StoredMessage]) -> String {
     }
     for m in messages {
         let who = if m.role == Role::User { "You" } else { "Gemini" };
-        out.push_str(&format!("\n## {who}{}\n\n{}\n", status_note(m), m.text.trim_end()));
+        out.push_str(&format!("\n## {who}{}\n\n", status_note(m)));
+        if let Some(thoughts) = m.thoughts.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            out.push_str(&format!("<details><summary>Thoughts</summary>\n\n{thoughts}\n\n</details>\n\n"));
+        }
+        out.push_str(&format!("{}\n", m.text.trim_end()));
     }
     out
 }
@@ -226,6 +236,7 @@ fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage]) -> 
                     "id": m.id, "parent_id": m.parent_id, "role": if m.role == Role::User { "user" } else { "model" },
                     "text": m.text, "model": m.model, "status": m.status.as_str(), "error": m.error,
                     "cached": m.cached, "prompt_tokens": m.prompt_tokens, "output_tokens": m.output_tokens,
+                    "thought_tokens": m.thought_tokens, "thoughts": m.thoughts,
                     "created_at": m.created_at,
                     "alternative": { "index": m.alternatives.index, "count": m.alternatives.count },
                 })
@@ -235,6 +246,8 @@ fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage]) -> 
     let value = serde_json::json!({
         "id": c.id, "title": c.title, "model": c.model, "system_prompt": c.system_prompt,
         "created_at": c.created_at, "updated_at": c.updated_at, "head_id": c.head_id,
+        // As stored (written by `chat::Settings`; parsed here as plain JSON, so 0.8 stays 0.8).
+        "settings": c.settings.as_deref().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()),
         "messages": rows(messages), "all_messages": rows(all),
     });
     let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
