@@ -255,10 +255,13 @@ async fn run_job(inner: Arc<Inner>, job: Job, tx: mpsc::UnboundedSender<JobEvent
         metrics.started();
         let _ = tx.send(JobEvent::Started { attempt, model: model.clone() });
         let mut had_text = false;
+        // A fallback model of another family would refuse the thinking chosen for the first.
+        let refitted = crate::gemini::thinking::refit(&job.request, &job.model, &model);
+        let request = refitted.as_ref().unwrap_or(&job.request);
         let result = tokio::select! {
             biased;
             _ = token.cancelled() => None,
-            result = run_attempt(&inner.client, &model, &job.request, &tx, started, &mut had_text) => Some(result),
+            result = run_attempt(&inner.client, &model, request, &tx, started, &mut had_text) => Some(result),
         };
         drop(permit);
         metrics.attempt_over();

@@ -3,7 +3,7 @@
 //! models take a `thinkingBudget` whose range depends on the model (wire reference, section 2).
 //! A choice the model cannot take is refused here, before anything is sent.
 
-use super::types::{ThinkingConfig, ThinkingLevel};
+use super::types::{GenerateContentRequest, ThinkingConfig, ThinkingLevel};
 
 /// What the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -150,6 +150,25 @@ pub fn thinking_config(model: &str, thinking: Thinking) -> Result<ThinkingConfig
     }
 }
 
+/// A request made for `made_for`, refitted for `model` (a fallback after a spent quota): a
+/// thinking level or budget chosen for another family is dropped, so the model thinks at its own
+/// default rather than refusing the request; thought summaries stay asked for. `None` when the
+/// request may go as it is.
+pub fn refit(request: &GenerateContentRequest, made_for: &str, model: &str) -> Option<GenerateContentRequest> {
+    let thinking = request.generation_config.as_ref()?.thinking_config.as_ref()?;
+    let chosen = thinking.thinking_level.is_some() || thinking.thinking_budget.is_some();
+    if !chosen || family(made_for) == family(model) {
+        return None;
+    }
+    let mut refitted = request.clone();
+    if let Some(config) = refitted.generation_config.as_mut() {
+        config.thinking_config = thinking
+            .include_thoughts
+            .map(|include| ThinkingConfig { include_thoughts: Some(include), ..ThinkingConfig::default() });
+    }
+    Some(refitted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,5 +223,25 @@ mod tests {
             assert_eq!(text.parse::<Thinking>().unwrap().to_string(), text);
         }
         assert!("lots".parse::<Thinking>().is_err());
+    }
+
+    #[test]
+    fn a_fallback_model_of_another_family_thinks_at_its_default() {
+        let mut request = GenerateContentRequest::default();
+        request.generation_config = Some(crate::gemini::GenerationConfig {
+            temperature: Some(0.5),
+            thinking_config: Some(ThinkingConfig {
+                thinking_budget: Some(32_768),
+                include_thoughts: Some(true),
+                ..ThinkingConfig::default()
+            }),
+            ..Default::default()
+        });
+        assert_eq!(refit(&request, "gemini-2.5-pro", "models/gemini-2.5-pro"), None, "the same family");
+        let refitted = refit(&request, "gemini-2.5-pro", "gemini-2.5-flash-lite").unwrap();
+        let config = refitted.generation_config.unwrap();
+        assert_eq!(config.temperature, Some(0.5), "the rest stays");
+        assert_eq!(config.thinking_config, Some(ThinkingConfig { include_thoughts: Some(true), ..Default::default() }));
+        assert_eq!(refit(&GenerateContentRequest::default(), "gemini-2.5-pro", "gemini-3-pro-preview"), None);
     }
 }
