@@ -227,8 +227,7 @@ mod tests {
 
     #[test]
     fn a_fallback_model_of_another_family_thinks_at_its_default() {
-        let mut request = GenerateContentRequest::default();
-        request.generation_config = Some(crate::gemini::GenerationConfig {
+        let config = Some(crate::gemini::GenerationConfig {
             temperature: Some(0.5),
             thinking_config: Some(ThinkingConfig {
                 thinking_budget: Some(32_768),
@@ -237,6 +236,7 @@ mod tests {
             }),
             ..Default::default()
         });
+        let request = GenerateContentRequest { generation_config: config, ..GenerateContentRequest::default() };
         assert_eq!(refit(&request, "gemini-2.5-pro", "models/gemini-2.5-pro"), None, "the same family");
         let refitted = refit(&request, "gemini-2.5-pro", "gemini-2.5-flash-lite").unwrap();
         let config = refitted.generation_config.unwrap();
