@@ -643,6 +643,8 @@ fn thinking_and_settings_commands_are_checked_against_the_tabs_model() {
     app.on_action(Action::ClearInput);
     enter(&mut app, "/thinking high");
     assert_eq!(app.tab().settings.thinking, Some(Thinking::High));
+    let status = rows(&screen(&mut app, 80, 12)).into_iter().find(|r| r.contains(" running · ")).unwrap_or_default();
+    assert!(status.contains("gemini-2.5-pro · thinking high · "), "the status bar says so: {status:?}");
     enter(&mut app, "/thoughts");
     assert_eq!(app.tab().settings.show_thoughts, Some(true));
     enter(&mut app, "/set temperature 0.3");

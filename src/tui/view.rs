@@ -320,8 +320,10 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let tab = app.tab();
     let m = &app.metrics;
     let retrying = app.tabs.iter().filter(|t| t.retrying).count();
+    // This tab's own thinking choice (`/thinking`, or the launch flag) beside its model.
+    let thinking = tab.settings.thinking.map(|t| format!(" · thinking {t}")).unwrap_or_default();
     let mut text = format!(
-        " {} · {} tokens · {} running · {} queued · {} cached",
+        " {}{thinking} · {} tokens · {} running · {} queued · {} cached",
         one_line(&tab.model, 30),
         tab.tokens,
         m.in_flight.max(0),
