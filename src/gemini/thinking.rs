@@ -136,6 +136,8 @@ pub fn thinking_config(model: &str, thinking: Thinking) -> Result<ThinkingConfig
         (_, Thinking::Off) => budget(0),
         (_, Thinking::Low) => budget(LOW_BUDGET),
         (_, Thinking::Medium) => budget(MEDIUM_BUDGET),
+        // An alias may stand for a Flash model today: the most every thinking model accepts.
+        (Family::Other, Thinking::High) => budget(FLASH_MAX_BUDGET),
         (_, Thinking::High) => budget(max),
         (_, Thinking::Budget(n)) => {
             let fits = n <= max && n >= min && !(lite && n > 0 && n < 512);
@@ -198,6 +200,8 @@ mod tests {
         assert_eq!(c.thinking_budget, Some(24_576));
         let c = thinking_config("gemini-2.5-pro", Thinking::High).unwrap();
         assert_eq!(c.thinking_budget, Some(32_768));
+        let c = thinking_config("gemini-flash-latest", Thinking::High).unwrap();
+        assert_eq!(c.thinking_budget, Some(24_576), "an alias gets what any thinking model takes");
         let c = thinking_config("gemini-2.5-flash-lite", Thinking::Budget(600)).unwrap();
         assert_eq!(c.thinking_budget, Some(600));
     }
