@@ -581,6 +581,12 @@ fn ask_with_thoughts(app: &mut App, answer: &str) -> u64 {
         app.on_event(AppEvent::Turn { tab, shown: Shown::Text(answer.into()) });
         let mut done = report(answer, Outcome::Complete);
         done.thoughts = THOUGHT.into();
+        done.usage = Some(geminal::gemini::UsageMetadata {
+            prompt_token_count: 5,
+            candidates_token_count: 7,
+            thoughts_token_count: 30,
+            ..Default::default()
+        });
         app.on_event(AppEvent::TurnDone { tab, report: done });
     }
     tab
@@ -615,6 +621,7 @@ fn thoughts_are_dimmed_above_the_answer_and_fold_with_t() {
     assert!(buffer[(x, thought_row as u16)].modifier.contains(Modifier::DIM), "thoughts are dimmed");
     assert!(!buffer[(0, answer_row as u16)].modifier.contains(Modifier::DIM), "the answer is not");
     assert_eq!(app.tab().messages[1].text, "Birds follow **food**.");
+    assert!(shown.last().unwrap().contains("42 tokens"), "thinking tokens count: {shown:?}");
     insta::assert_snapshot!("thoughts_unfolded", terminal.backend());
 
     // Select the answer and fold its thoughts.

@@ -1207,7 +1207,10 @@ impl App {
                     t.conversation_id = report.conversation_id;
                 }
                 if let Some(u) = report.usage {
-                    t.tokens += u64::from(u.prompt_token_count) + u64::from(u.candidates_token_count);
+                    // Thinking tokens are billed as output: they count too.
+                    t.tokens += u64::from(u.prompt_token_count)
+                        + u64::from(u.candidates_token_count)
+                        + u64::from(u.thoughts_token_count);
                 }
                 let count = t.messages.len();
                 if count >= 2 && t.messages[count - 2].role == Role::User && report.prompt_id.is_some() {

@@ -135,7 +135,7 @@ pub struct Tab {
     pub error: Option<String>,
     /// Lines between the bottom of the conversation and the bottom of the view (0: follow).
     pub scroll_from_bottom: usize,
-    /// Tokens of this conversation so far (prompt + output of the last answer).
+    /// Tokens of this conversation so far (prompt, output and thinking of each answer).
     pub tokens: u64,
     /// Bumped whenever a message's text is replaced rather than extended.
     pub revision: u64,
