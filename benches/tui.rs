@@ -57,6 +57,8 @@ fn stored_with(n: usize, answer: impl Fn(usize) -> String) -> Vec<StoredMessage>
             cached: false,
             created_at: 0,
             parent_id: None,
+            thought_tokens: None,
+            thoughts: None,
             alternatives: Default::default(),
         })
         .collect()

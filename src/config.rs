@@ -69,6 +69,15 @@ pub struct FileConfig {
     pub mouse: Option<bool>,
     /// Where copies go: "auto" (the default), "terminal" (OSC 52) or "system".
     pub clipboard: Option<ClipboardMode>,
+    /// How much the model thinks: "off", "low", "medium", "high" or a budget in tokens.
+    pub thinking: Option<ThinkingSetting>,
+    /// Ask for thought summaries and show them.
+    pub show_thoughts: Option<bool>,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub max_tokens: Option<u32>,
+    pub seed: Option<i64>,
+    pub stop: Option<Vec<String>>,
 }
 
 /// Where the interface's copies go (`clipboard = "auto" | "terminal" | "system"`).
@@ -82,6 +91,14 @@ pub enum ClipboardMode {
     Terminal,
     /// Always the system clipboard (X11, or Wayland through XWayland; macOS; Windows).
     System,
+}
+
+/// `thinking = "high"` or `thinking = 2048`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ThinkingSetting {
+    Budget(u32),
+    Text(String),
 }
 
 /// The interface's colour theme (`theme = "dark" | "light"`).
@@ -169,6 +186,8 @@ pub struct Config {
     pub theme: ThemeName,
     pub mouse: bool,
     pub clipboard: ClipboardMode,
+    /// Generation settings a new conversation starts with (flags and tabs override them).
+    pub settings: crate::chat::Settings,
 }
 
 impl Config {
@@ -201,6 +220,7 @@ impl std::fmt::Debug for Config {
             .field("theme", &self.theme)
             .field("mouse", &self.mouse)
             .field("clipboard", &self.clipboard)
+            .field("settings", &self.settings)
             .finish()
     }
 }
@@ -343,6 +363,11 @@ impl Config {
             None => Some(DEFAULT_CACHE_TTL),
         };
 
+        let settings = file_settings(&file).map_err(|reason| ConfigError::Invalid {
+            path: config_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+            reason,
+        })?;
+
         let defaults = Timeouts::default();
         let timeouts = Timeouts {
             connect: pick(overrides.connect_timeout, file.connect_timeout_secs, "connect_timeout_secs")?
@@ -431,6 +456,13 @@ impl Config {
             ("theme", source(None, None, file.theme.is_some())),
             ("mouse", source(None, None, file.mouse.is_some())),
             ("clipboard", source(None, None, file.clipboard.is_some())),
+            ("thinking", source(None, None, file.thinking.is_some())),
+            ("show_thoughts", source(None, None, file.show_thoughts.is_some())),
+            ("temperature", source(None, None, file.temperature.is_some())),
+            ("top_p", source(None, None, file.top_p.is_some())),
+            ("max_tokens", source(None, None, file.max_tokens.is_some())),
+            ("seed", source(None, None, file.seed.is_some())),
+            ("stop", source(None, None, file.stop.is_some())),
         ];
 
         Ok(Config {
@@ -463,8 +495,34 @@ impl Config {
             theme: file.theme.unwrap_or_default(),
             mouse: file.mouse.unwrap_or(true),
             clipboard: file.clipboard.unwrap_or_default(),
+            settings,
         })
     }
+}
+
+/// The generation settings of the config file, checked (the reason has no final period).
+fn file_settings(file: &FileConfig) -> Result<crate::chat::Settings, String> {
+    let thinking = match &file.thinking {
+        None => None,
+        Some(ThinkingSetting::Budget(n)) => Some(crate::gemini::Thinking::Budget(*n)),
+        Some(ThinkingSetting::Text(text)) => Some(text.parse()?),
+    };
+    let settings = crate::chat::Settings {
+        thinking,
+        show_thoughts: file.show_thoughts,
+        temperature: file.temperature,
+        top_p: file.top_p,
+        max_tokens: file.max_tokens,
+        seed: file.seed,
+        stop: file.stop.clone(),
+        json_schema: None,
+    };
+    settings.validate().map_err(|e| {
+        let text = e.0.trim_end_matches('.');
+        let mut chars = text.chars();
+        chars.next().map(|c| c.to_lowercase().chain(chars).collect::<String>()).unwrap_or_default()
+    })?;
+    Ok(settings)
 }
 
 /// The config file to read and where that choice came from: `--config`, `GEMINAL_CONFIG`, or
@@ -769,6 +827,25 @@ mod tests {
             }
         }
         assert!(names.contains(&"rate_limits"));
+    }
+
+    #[test]
+    fn generation_settings_come_from_the_file_and_bad_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let o = Overrides { config: Some(path.clone()), ..Overrides::default() };
+        std::fs::write(&path, "thinking = 2048\ntemperature = 0.4\nstop = [\"END\"]\nshow_thoughts = true\n").unwrap();
+        let c = resolve(&o, &[]).unwrap();
+        assert_eq!(c.settings.thinking, Some(crate::gemini::Thinking::Budget(2048)));
+        assert_eq!((c.settings.temperature, c.settings.show_thoughts), (Some(0.4), Some(true)));
+        assert_eq!(c.source_of("temperature"), Some(Source::File));
+        std::fs::write(&path, "thinking = \"high\"\n").unwrap();
+        assert_eq!(resolve(&o, &[]).unwrap().settings.thinking, Some(crate::gemini::Thinking::High));
+        std::fs::write(&path, "temperature = 3.0\n").unwrap();
+        let e = resolve(&o, &[]).unwrap_err().to_string();
+        assert!(e.contains("the temperature must be between 0 and 2") && e.ends_with('.') && !e.ends_with(".."), "{e}");
+        std::fs::write(&path, "thinking = \"lots\"\n").unwrap();
+        assert!(resolve(&o, &[]).unwrap_err().to_string().contains("thinking must be off, low"));
     }
 
     #[test]

@@ -17,7 +17,8 @@ pub fn status_note(m: &StoredMessage) -> String {
     note
 }
 
-/// The branch shown, as Markdown: a title, the model and date, then each message under a heading.
+/// The branch shown, as Markdown: a title, the model and date, then each message under a heading
+/// (an answer's thoughts folded in a details block above it).
 pub fn markdown(c: &Conversation, messages: &[StoredMessage]) -> String {
     let mut out = format!("# {}\n\n*{} · {}*\n", c.title, c.model, date(c.created_at));
     if let Some(system) = &c.system_prompt {
@@ -25,7 +26,11 @@ pub fn markdown(c: &Conversation, messages: &[StoredMessage]) -> String {
     }
     for m in messages {
         let who = if m.role == Role::User { "You" } else { "Gemini" };
-        out.push_str(&format!("\n## {who}{}\n\n{}\n", status_note(m), m.text.trim_end()));
+        out.push_str(&format!("\n## {who}{}\n\n", status_note(m)));
+        if let Some(thoughts) = m.thoughts.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            out.push_str(&format!("<details><summary>Thoughts</summary>\n\n{thoughts}\n\n</details>\n\n"));
+        }
+        out.push_str(&format!("{}\n", m.text.trim_end()));
     }
     out
 }
@@ -41,6 +46,7 @@ pub fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage])
                     "id": m.id, "parent_id": m.parent_id, "role": if m.role == Role::User { "user" } else { "model" },
                     "text": m.text, "model": m.model, "status": m.status.as_str(), "error": m.error,
                     "cached": m.cached, "prompt_tokens": m.prompt_tokens, "output_tokens": m.output_tokens,
+                    "thought_tokens": m.thought_tokens, "thoughts": m.thoughts,
                     "created_at": m.created_at,
                     "alternative": { "index": m.alternatives.index, "count": m.alternatives.count },
                 })
@@ -50,6 +56,8 @@ pub fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage])
     let value = serde_json::json!({
         "id": c.id, "title": c.title, "model": c.model, "system_prompt": c.system_prompt,
         "created_at": c.created_at, "updated_at": c.updated_at, "head_id": c.head_id,
+        // As stored (written by `chat::Settings`; parsed here as plain JSON, so 0.8 stays 0.8).
+        "settings": c.settings.as_deref().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()),
         "messages": rows(messages), "all_messages": rows(all),
     });
     let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();

@@ -354,6 +354,33 @@ async fn an_exhausted_quota_moves_jobs_to_the_fallback_model_and_says_so_once() 
 }
 
 #[tokio::test]
+async fn a_fallback_of_another_family_gets_no_thinking_budget_it_would_refuse() {
+    let fake = fake().await;
+    fake.set_router(|r| (r.model() == Some("gemini-2.5-pro")).then(Fault::daily_quota).map(Behavior::fault));
+    fake.set_default(Behavior::text("from the fallback"));
+    let config = EngineConfig {
+        fallback_model: Some("gemini-2.5-flash-lite".into()),
+        retry: fast_retries(3),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(client_for(&fake, quick_timeouts()), config);
+    let mut turn = geminal::chat::Turn::new("gemini-2.5-pro", "think hard");
+    turn.generation_config = Some(geminal::gemini::GenerationConfig {
+        thinking_config: Some(geminal::gemini::ThinkingConfig {
+            thinking_budget: Some(32_768),
+            include_thoughts: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let (text, _) = finish(engine.submit(Job { model: "gemini-2.5-pro".into(), request: turn.request() })).await;
+    assert_eq!(text, "from the fallback", "a budget of 32768 would be refused by Flash-Lite");
+    let sent: Vec<serde_json::Value> = fake.requests().iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+    assert_eq!(sent[0]["generationConfig"]["thinkingConfig"]["thinkingBudget"], 32_768);
+    assert_eq!(sent[1]["generationConfig"]["thinkingConfig"], serde_json::json!({"includeThoughts": true}));
+}
+
+#[tokio::test]
 async fn simultaneous_retries_are_spread_by_jitter() {
     let fake = fake().await;
     let first_round = Arc::new(AtomicUsize::new(0));

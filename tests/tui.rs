@@ -40,6 +40,7 @@ fn report(text: &str, outcome: Outcome) -> Box<TurnReport> {
         outcome,
         cached: false,
         usage: None,
+        thoughts: String::new(),
         save_error: None,
     })
 }
@@ -285,6 +286,8 @@ fn the_history_browser_with_a_search() {
         cached: false,
         created_at: 0,
         parent_id: None,
+        thought_tokens: None,
+        thoughts: None,
         alternatives: Default::default(),
     };
     app.on_event(AppEvent::Preview {
@@ -575,4 +578,105 @@ fn copied_code_is_the_message_text_even_when_shown_in_colour() {
     app.commands.clear();
     app.on_action(Action::CopyCode);
     assert_eq!(app.commands, [geminal::tui::app::Command::Copy { text: code.into() }], "tabs and text as written");
+}
+
+// ---- Thoughts and generation settings ----
+
+const THOUGHT: &str =
+    "**Weighing the question**\n\nThe user asks about birds; migration follows food and daylight.\n\n";
+
+/// A prompt whose answer is preceded by a thought summary; the turn is left running when
+/// `answer` is empty.
+fn ask_with_thoughts(app: &mut App, answer: &str) -> u64 {
+    type_text(app, "why do birds migrate?");
+    app.on_terminal(key(KeyCode::Enter));
+    let tab = app.tab().id;
+    app.on_event(AppEvent::Turn { tab, shown: Shown::Thought(THOUGHT.into()) });
+    if !answer.is_empty() {
+        app.on_event(AppEvent::Turn { tab, shown: Shown::Text(answer.into()) });
+        let mut done = report(answer, Outcome::Complete);
+        done.thoughts = THOUGHT.into();
+        done.usage = Some(geminal::gemini::UsageMetadata {
+            prompt_token_count: 5,
+            candidates_token_count: 7,
+            thoughts_token_count: 30,
+            ..Default::default()
+        });
+        app.on_event(AppEvent::TurnDone { tab, report: done });
+    }
+    tab
+}
+
+fn rows(terminal: &Terminal<TestBackend>) -> Vec<String> {
+    let buffer = terminal.backend().buffer();
+    (0..buffer.area.height).map(|y| (0..buffer.area.width).map(|x| buffer[(x, y)].symbol()).collect()).collect()
+}
+
+#[test]
+fn thinking_shows_while_only_thoughts_arrive() {
+    let mut app = App::new("gemini-2.5-flash", false);
+    ask_with_thoughts(&mut app, "");
+    let terminal = screen(&mut app, 70, 14);
+    assert!(rows(&terminal).iter().any(|r| r.trim() == "thinking…"), "{:#?}", rows(&terminal));
+    insta::assert_snapshot!("thoughts_while_thinking", terminal.backend());
+}
+
+#[test]
+fn thoughts_are_dimmed_above_the_answer_and_fold_with_t() {
+    let mut app = App::new("gemini-2.5-flash", false);
+    ask_with_thoughts(&mut app, "Birds follow **food**.");
+    let terminal = screen(&mut app, 70, 16);
+    let shown = rows(&terminal);
+    let thought_row = shown.iter().position(|r| r.contains("migration follows food")).expect("the thought");
+    let answer_row = shown.iter().position(|r| r.contains("Birds follow food.")).expect("the answer");
+    assert!(thought_row < answer_row, "{shown:#?}");
+    assert!(!shown[answer_row].contains("migration"), "never mixed into the answer");
+    let buffer = terminal.backend().buffer();
+    let x = shown[thought_row].find("migration").unwrap() as u16;
+    assert!(buffer[(x, thought_row as u16)].modifier.contains(Modifier::DIM), "thoughts are dimmed");
+    assert!(!buffer[(0, answer_row as u16)].modifier.contains(Modifier::DIM), "the answer is not");
+    assert_eq!(app.tab().messages[1].text, "Birds follow **food**.");
+    assert!(shown.last().unwrap().contains("42 tokens"), "thinking tokens count: {shown:?}");
+    insta::assert_snapshot!("thoughts_unfolded", terminal.backend());
+
+    // Select the answer and fold its thoughts.
+    app.on_action(Action::SelectMessages);
+    app.on_terminal(key(KeyCode::Char('t')));
+    let terminal = screen(&mut app, 70, 16);
+    assert!(!rows(&terminal).iter().any(|r| r.contains("migration follows food")), "folded");
+    assert!(rows(&terminal).iter().any(|r| r.contains("▸ thoughts (2 lines; t shows them)")), "{:#?}", rows(&terminal));
+    insta::assert_snapshot!("thoughts_folded", terminal.backend());
+    app.on_terminal(key(KeyCode::Char('t')));
+    assert!(rows(&screen(&mut app, 70, 16)).iter().any(|r| r.contains("migration follows food")), "unfolded again");
+}
+
+#[test]
+fn thinking_and_settings_commands_are_checked_against_the_tabs_model() {
+    use geminal::gemini::Thinking;
+    let mut app = App::new("gemini-2.5-pro", false);
+    let enter = |app: &mut App, line: &str| {
+        type_text(app, line);
+        app.on_terminal(key(KeyCode::Enter));
+    };
+    enter(&mut app, "/thinking off");
+    assert!(app.flash().unwrap().contains("cannot turn thinking off"), "{:?}", app.flash());
+    assert_eq!(app.tab().input_text(), "/thinking off", "a refused command stays to be corrected");
+    assert_eq!(app.tab().settings.thinking, None);
+    app.on_action(Action::ClearInput);
+    enter(&mut app, "/thinking high");
+    assert_eq!(app.tab().settings.thinking, Some(Thinking::High));
+    let status = rows(&screen(&mut app, 80, 12)).into_iter().find(|r| r.contains(" running · ")).unwrap_or_default();
+    assert!(status.contains("gemini-2.5-pro · thinking high · "), "the status bar says so: {status:?}");
+    enter(&mut app, "/thoughts");
+    assert_eq!(app.tab().settings.show_thoughts, Some(true));
+    enter(&mut app, "/set temperature 0.3");
+    enter(&mut app, "/set");
+    assert_eq!(app.flash(), Some("This tab: thinking high · thoughts shown · temperature 0.3."));
+    enter(&mut app, "/set temperature 7");
+    assert!(app.flash().unwrap().contains("between 0 and 2"));
+    assert_eq!(app.tab().settings.temperature, Some(0.3));
+    assert!(app.commands.iter().all(|c| !matches!(c, Command::Send { .. })), "no command is sent to the model");
+    // A new tab starts from the launch settings, not another tab's.
+    app.on_action(Action::NewTab);
+    assert_eq!(app.tab().settings, app.default_settings);
 }

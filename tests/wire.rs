@@ -43,7 +43,12 @@ async fn thoughts_stay_out_of_the_answer_and_usage_is_the_last_total() {
     let fake = fake().await;
     let client = client_for(&fake, quick_timeouts());
     fake.push(Behavior::text("The answer.").with_thoughts(2).with_chunks(2));
-    let got = ask(&client, MODEL, "think first").await;
+    let mut turn = geminal::chat::Turn::new(MODEL, "think first");
+    turn.generation_config = Some(geminal::gemini::GenerationConfig {
+        thinking_config: Some(geminal::gemini::ThinkingConfig { include_thoughts: Some(true), ..Default::default() }),
+        ..Default::default()
+    });
+    let got = common::collect(client.stream_generate(MODEL, &turn.request()).await.unwrap()).await;
     assert_eq!(got.error, None);
     assert_eq!(got.text, "The answer.");
     assert_eq!(got.thoughts.len(), 2);
@@ -54,6 +59,45 @@ async fn thoughts_stay_out_of_the_answer_and_usage_is_the_last_total() {
         usage.total_token_count,
         usage.prompt_token_count + usage.candidates_token_count + usage.thoughts_token_count
     );
+    // Not asked for, the thoughts stay on the server's side, but they are billed all the same.
+    fake.push(Behavior::text("The answer.").with_thoughts(2).with_chunks(2));
+    let got = ask(&client, MODEL, "think first").await;
+    assert_eq!((got.text.as_str(), got.thoughts.len()), ("The answer.", 0));
+    assert!(got.usage.expect("usage").thoughts_token_count > 0);
+}
+
+#[tokio::test]
+async fn the_fake_refuses_a_thinking_config_the_model_cannot_take() {
+    let fake = fake().await;
+    let client = client_for(&fake, quick_timeouts());
+    let ask_with = |model: &'static str, thinking: geminal::gemini::ThinkingConfig| {
+        let mut turn = geminal::chat::Turn::new(model, "hi");
+        turn.generation_config =
+            Some(geminal::gemini::GenerationConfig { thinking_config: Some(thinking), ..Default::default() });
+        let client = client.clone();
+        async move { client.stream_generate(model, &turn.request()).await.map(|_| ()) }
+    };
+    let both = geminal::gemini::ThinkingConfig {
+        thinking_budget: Some(1024),
+        thinking_level: Some(geminal::gemini::ThinkingLevel::Low),
+        ..Default::default()
+    };
+    let off = geminal::gemini::ThinkingConfig { thinking_budget: Some(0), ..Default::default() };
+    for (model, thinking, needle) in [
+        ("gemini-3-flash-preview", both, "only set one"),
+        ("gemini-2.5-pro", off.clone(), "only works in thinking mode"),
+        (
+            "gemini-2.5-flash",
+            geminal::gemini::ThinkingConfig { thinking_budget: Some(99_999), ..Default::default() },
+            "between 0 and 24576",
+        ),
+    ] {
+        match ask_with(model, thinking).await {
+            Err(ApiError::BadRequest { detail }) => assert!(detail.contains(needle), "{model}: {detail}"),
+            other => panic!("{model}: {other:?}"),
+        }
+    }
+    assert_eq!(ask_with("gemini-2.5-flash", off).await, Ok(()), "2.5 Flash may stop thinking");
 }
 
 #[tokio::test]

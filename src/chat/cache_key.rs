@@ -28,6 +28,17 @@ struct KeyMaterial<'a> {
 
 /// The key of `turn` asked of `endpoint`: everything that decides the answer.
 pub fn cache_key(endpoint: &str, turn: &Turn) -> CacheKey {
+    // Asking to see thought summaries does not change the answer: it is not part of the key.
+    let answer_config = turn.generation_config.clone().map(|mut c| {
+        if let Some(thinking) = &mut c.thinking_config {
+            thinking.include_thoughts = None;
+            if *thinking == crate::gemini::ThinkingConfig::default() {
+                c.thinking_config = None;
+            }
+        }
+        c
+    });
+    let answer_config = answer_config.filter(|c| !c.is_empty());
     let material = KeyMaterial {
         // v3: the endpoint is part of the key, so no older entry is ever met again.
         v: 3,
@@ -35,7 +46,7 @@ pub fn cache_key(endpoint: &str, turn: &Turn) -> CacheKey {
         // `models/x` and `x` name the same model.
         model: turn.model.trim_start_matches("models/"),
         system: turn.system.as_deref(),
-        generation_config: turn.generation_config.as_ref(),
+        generation_config: answer_config.as_ref(),
         history: turn
             .history
             .iter()
@@ -135,6 +146,17 @@ mod tests {
         let mut t = turn();
         t.generation_config = Some(crate::gemini::GenerationConfig { temperature: Some(0.2), ..Default::default() });
         assert_ne!(cache_key("demo", &t), base);
+        let mut cooler = turn();
+        cooler.generation_config =
+            Some(crate::gemini::GenerationConfig { temperature: Some(0.3), ..Default::default() });
+        assert_ne!(cache_key("demo", &cooler), cache_key("demo", &t), "another temperature is another question");
+        // Seeing the thoughts does not change the answer, so it is the same question.
+        let mut thoughts = turn();
+        thoughts.generation_config = Some(crate::gemini::GenerationConfig {
+            thinking_config: Some(crate::gemini::ThinkingConfig { include_thoughts: Some(true), ..Default::default() }),
+            ..Default::default()
+        });
+        assert_eq!(cache_key("demo", &thoughts), base);
         // Role matters too: the same texts said by the other side are another conversation.
         let mut t = turn();
         t.history[0].role = Role::Model;

@@ -3,10 +3,12 @@
 
 mod cache_key;
 mod session;
+mod settings;
 mod turn_state;
 
 pub use cache_key::{CacheKey, MemoryCache, cache_key};
 pub use session::{Branch, ChatError, ChatOptions, ChatSession, Outcome, Prepared, Shown, Target, TurnReport};
+pub use settings::{Settings, SettingsError, json_answer_problem};
 
 pub use turn_state::{Effect, TurnEvent, TurnState};
 
@@ -66,7 +68,8 @@ impl Turn {
         Turn { model: model.into(), system: None, generation_config: None, history: Vec::new(), prompt: prompt.into() }
     }
 
-    /// The wire request: history then the prompt, with the system prompt beside them.
+    /// The wire request: history then the prompt, with the system prompt and the generation
+    /// settings beside them. Earlier answers go back as their text only, never their thoughts.
     pub fn request(&self) -> GenerateContentRequest {
         let mut contents: Vec<Content> = self
             .history
@@ -81,7 +84,7 @@ impl Turn {
         GenerateContentRequest {
             contents,
             system_instruction: self.system.as_deref().map(Content::system),
-            generation_config: None,
+            generation_config: self.generation_config.clone().filter(|c| !c.is_empty()),
         }
     }
 
@@ -168,5 +171,26 @@ mod tests {
                 "systemInstruction": {"parts": [{"text": "be brief"}]}
             })
         );
+    }
+
+    #[test]
+    fn a_request_sends_the_generation_config_it_is_keyed_by() {
+        let mut turn = Turn::new("m", "hi");
+        turn.generation_config = Some(GenerationConfig {
+            temperature: Some(0.25),
+            top_p: Some(0.5),
+            max_output_tokens: Some(64),
+            seed: Some(7),
+            stop_sequences: Some(vec!["END".into()]),
+            ..GenerationConfig::default()
+        });
+        let json = serde_json::to_value(turn.request()).unwrap();
+        assert_eq!(
+            json["generationConfig"],
+            serde_json::json!({"temperature": 0.25, "topP": 0.5, "maxOutputTokens": 64, "seed": 7, "stopSequences": ["END"]})
+        );
+        turn.generation_config = Some(GenerationConfig::default());
+        let json = serde_json::to_value(turn.request()).unwrap();
+        assert!(json.get("generationConfig").is_none(), "an empty config is not sent: {json}");
     }
 }

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use super::Notice;
 use super::cache_key::{CacheKey, MemoryCache, cache_key};
+use super::settings::{Settings, SettingsError};
 use super::turn_state::{Effect, FLUSH_INTERVAL, TurnEvent, TurnState};
 use super::{Message, Role, Turn};
 use crate::engine::{Engine, Job, JobEvent};
@@ -91,6 +92,22 @@ pub struct Prepared {
     pub parent: Parent,
     /// The prompt is saved already (a regenerated answer goes under it).
     pub prompt_id: Option<i64>,
+    /// The generation settings the turn runs with: the conversation's own (else the session's
+    /// defaults), then whatever [`Prepared::configure`] lays over them. Saved with the
+    /// conversation, so it continues with them.
+    pub settings: Settings,
+}
+
+impl Prepared {
+    /// Lays `overrides` (flags, a tab's `/set`, a batch line) over the settings, checks them
+    /// for the turn's model and makes them the request's `generationConfig`. Call it before
+    /// [`ChatSession::run`]; a refusal means nothing was sent or saved.
+    pub fn configure(&mut self, overrides: &Settings) -> Result<(), SettingsError> {
+        let settings = self.settings.with(overrides);
+        self.turn.generation_config = settings.generation_config(&self.turn.model)?;
+        self.settings = settings;
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +122,8 @@ pub struct TurnReport {
     pub status: MessageStatus,
     pub cached: bool,
     pub usage: Option<UsageMetadata>,
+    /// Thought summaries received (when asked for), apart from the answer.
+    pub thoughts: String,
     /// The answer was shown but could not (all) be saved.
     pub save_error: Option<StoreError>,
 }
@@ -114,6 +133,8 @@ pub struct TurnReport {
 pub enum Shown {
     /// More answer text (raw: sanitize before display).
     Text(String),
+    /// A thought summary (raw: sanitize before display); never part of the answer.
+    Thought(String),
     /// The answer starts again; clear what was shown of it.
     Restart,
     /// Something about the turn that is not the answer (a retry, a fallback model).
@@ -125,6 +146,8 @@ pub struct ChatSession {
     store: Option<StoreHandle>,
     memory: Mutex<MemoryCache>,
     options: ChatOptions,
+    /// Settings a new conversation starts with (the config file's).
+    default_settings: Settings,
 }
 
 const MEMORY_CACHE_ENTRIES: usize = 256;
@@ -132,7 +155,13 @@ const MEMORY_CACHE_ENTRIES: usize = 256;
 impl ChatSession {
     pub fn new(engine: Engine, store: Option<StoreHandle>, options: ChatOptions) -> Self {
         let memory = Mutex::new(MemoryCache::new(MEMORY_CACHE_ENTRIES, options.cache_ttl));
-        ChatSession { engine, store, memory, options }
+        ChatSession { engine, store, memory, options, default_settings: Settings::default() }
+    }
+
+    /// The settings a new conversation (or one saved without settings) starts with.
+    pub fn with_default_settings(mut self, settings: Settings) -> Self {
+        self.default_settings = settings;
+        self
     }
 
     pub fn client(&self) -> &Client {
@@ -168,7 +197,15 @@ impl ChatSession {
             None => {
                 let mut turn = Turn::new(model.unwrap_or_else(|| default_model.to_owned()), prompt);
                 turn.system = system;
-                Ok(Prepared { turn, conversation_id: None, fresh: false, parent: Parent::Root, prompt_id: None })
+                let settings = self.default_settings.clone();
+                Ok(Prepared {
+                    turn,
+                    conversation_id: None,
+                    fresh: false,
+                    parent: Parent::Root,
+                    prompt_id: None,
+                    settings,
+                })
             }
         }
     }
@@ -218,7 +255,9 @@ impl ChatSession {
         turn.system = system.or(conversation.system_prompt);
         turn.history = answered_pairs(&path);
         let fresh = matches!(branch, Branch::Regenerate { .. });
-        Ok(Prepared { turn, conversation_id: Some(id), fresh, parent, prompt_id })
+        let settings =
+            Settings::from_stored(conversation.settings.as_deref()).unwrap_or_else(|| self.default_settings.clone());
+        Ok(Prepared { turn, conversation_id: Some(id), fresh, parent, prompt_id, settings })
     }
 
     /// Runs a prepared turn: `on_text` receives the answer as it arrives (raw text; sanitize
@@ -232,7 +271,7 @@ impl ChatSession {
         cancel: impl Future<Output = TurnEvent>,
     ) -> TurnReport {
         let started = Instant::now();
-        let Prepared { turn, conversation_id, fresh, parent, prompt_id } = prepared;
+        let Prepared { turn, conversation_id, fresh, parent, prompt_id, settings } = prepared;
         let key = cache_key(&self.options.cache_namespace, &turn);
         let save_error: Arc<Mutex<Option<StoreError>>> = Arc::default();
         let mut report = TurnReport {
@@ -244,6 +283,7 @@ impl ChatSession {
             status: MessageStatus::Streaming,
             cached: false,
             usage: None,
+            thoughts: String::new(),
             save_error: None,
         };
 
@@ -251,7 +291,7 @@ impl ChatSession {
         if self.options.save {
             match (prompt_id, conversation_id) {
                 (Some(prompt), Some(_)) => report.prompt_id = Some(prompt),
-                _ => match self.save_prompt(&turn, conversation_id, parent).await {
+                _ => match self.save_prompt(&turn, conversation_id, parent, settings.to_stored()).await {
                     Ok((conversation, prompt)) => {
                         report.conversation_id = Some(conversation);
                         report.prompt_id = Some(prompt);
@@ -325,7 +365,11 @@ impl ChatSession {
         report.usage = state.usage();
         report.status = state.status();
         report.cached = state.cached();
-        if cache_it && self.options.use_cache {
+        report.thoughts = state.thoughts().to_owned();
+        // An answer asked for as JSON that is not JSON is kept (and reported) but never cached:
+        // asking again may do better.
+        let malformed = settings.json_schema.is_some() && super::settings::json_answer_problem(&report.text).is_some();
+        if cache_it && self.options.use_cache && !malformed {
             self.cache_store(key, &turn.model, &report).await;
         }
         self.record(&turn, &outcome, &state, started, retries).await;
@@ -348,6 +392,7 @@ impl ChatSession {
         for effect in effects {
             match effect {
                 Effect::Show(text) => show(Shown::Text(text)),
+                Effect::ShowThought(text) => show(Shown::Thought(text)),
                 Effect::Restart => show(Shown::Restart),
                 Effect::Notice(text) => show(Shown::Notice(text)),
                 Effect::Save(update) => self.save_update(message_id, update, save_error).await,
@@ -365,6 +410,7 @@ impl ChatSession {
         turn: &Turn,
         conversation_id: Option<i64>,
         parent: Parent,
+        settings: Option<String>,
     ) -> Result<(i64, i64), StoreError> {
         let Some(store) = &self.store else {
             return Err(StoreError::Closed);
@@ -385,6 +431,8 @@ impl ChatSession {
                     cached: false,
                 };
                 let prompt_id = s.add_message_to(id, parent, &message)?;
+                // The settings it last ran with: a reopened conversation continues with them.
+                s.set_conversation_settings(id, settings.as_deref())?;
                 Ok((id, prompt_id))
             })
             .await
@@ -459,6 +507,7 @@ impl ChatSession {
             first_token_ms: state.first_token().filter(|_| !state.cached()).map(|d| d.as_millis() as i64),
             prompt_tokens: usage.map(|u| i64::from(u.prompt_token_count)),
             output_tokens: usage.map(|u| i64::from(u.candidates_token_count)),
+            thought_tokens: usage.filter(|_| !state.cached()).map(|u| i64::from(u.thoughts_token_count)),
             retries,
         };
         let _ = store.call(move |s| s.record_metric(&metric)).await;
@@ -470,6 +519,7 @@ fn turn_event(event: JobEvent, max_attempts: u32) -> Option<TurnEvent> {
     Some(match event {
         JobEvent::Queued | JobEvent::Started { .. } => return None,
         JobEvent::Text(text) => TurnEvent::Stream(crate::gemini::StreamEvent::Text(text)),
+        JobEvent::Thought(text) => TurnEvent::Stream(crate::gemini::StreamEvent::Thought(text)),
         JobEvent::Usage(usage) => TurnEvent::Stream(crate::gemini::StreamEvent::Usage(usage)),
         JobEvent::Restarted { .. } => TurnEvent::Restarted,
         JobEvent::Retrying { attempt, after, reason } => {

@@ -33,6 +33,8 @@ pub enum TurnEvent {
 pub enum Effect {
     /// New answer text to display (raw; the front end sanitizes).
     Show(String),
+    /// A thought summary to display apart from the answer (raw; the front end sanitizes).
+    ShowThought(String),
     /// Clear the answer shown so far: it starts again.
     Restart,
     /// Tell the user, apart from the answer.
@@ -51,6 +53,8 @@ pub struct TurnState {
     status: MessageStatus,
     cached: bool,
     text: String,
+    /// Thought summaries received, kept apart from the answer (never sent back, never cached).
+    thoughts: String,
     usage: Option<UsageMetadata>,
     first_token: Option<Duration>,
     last_save: Duration,
@@ -64,6 +68,7 @@ impl Default for TurnState {
             status: MessageStatus::Streaming,
             cached: false,
             text: String::new(),
+            thoughts: String::new(),
             usage: None,
             first_token: None,
             last_save: Duration::ZERO,
@@ -90,6 +95,11 @@ impl TurnState {
 
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// The thought summaries received (empty unless they were asked for).
+    pub fn thoughts(&self) -> &str {
+        &self.thoughts
     }
 
     pub fn usage(&self) -> Option<UsageMetadata> {
@@ -137,7 +147,14 @@ impl TurnState {
                     if reason == StopReason::MaxTokens { MessageStatus::Interrupted } else { MessageStatus::Blocked };
                 self.finish(status, ApiError::AnswerStopped { reason }, now)
             }
-            TurnEvent::Stream(StreamEvent::Thought(_) | StreamEvent::ModelVersion(_)) => Vec::new(),
+            TurnEvent::Stream(StreamEvent::Thought(text)) => {
+                if !self.thoughts.is_empty() && !self.thoughts.ends_with('\n') {
+                    self.thoughts.push('\n');
+                }
+                self.thoughts.push_str(&text);
+                vec![Effect::ShowThought(text)]
+            }
+            TurnEvent::Stream(StreamEvent::ModelVersion(_)) => Vec::new(),
             TurnEvent::Failed(error) => {
                 let status = match error {
                     ApiError::PromptBlocked { .. } => MessageStatus::Blocked,
@@ -167,6 +184,7 @@ impl TurnState {
             TurnEvent::Tick => self.periodic_save(now),
             TurnEvent::Restarted => {
                 self.text.clear();
+                self.thoughts.clear();
                 self.unsaved = true;
                 let mut effects = vec![Effect::Restart];
                 effects.extend(self.periodic_save(now));
@@ -205,6 +223,7 @@ impl TurnState {
             prompt_tokens: tokens(usage.prompt_token_count),
             output_tokens: tokens(usage.candidates_token_count),
             thought_tokens: tokens(usage.thoughts_token_count),
+            thoughts: (!self.thoughts.is_empty()).then(|| self.thoughts.clone()),
             first_token_ms: self.first_token.map(|d| d.as_millis() as i64),
             duration_ms: Some(now.as_millis() as i64),
             cached: None,
@@ -324,5 +343,31 @@ mod tests {
         assert_eq!(saves(&effects)[0].text, "half an ans");
         assert_eq!(saves(&effects)[0].status, Some(MessageStatus::Interrupted));
         assert_eq!(effects.last(), Some(&Effect::Done(Outcome::Cancelled)));
+    }
+
+    #[test]
+    fn thoughts_are_shown_and_saved_apart_from_the_answer_and_dropped_on_a_restart() {
+        let thought = |t: &str| TurnEvent::Stream(StreamEvent::Thought(t.into()));
+        let mut t = TurnState::new();
+        assert_eq!(t.handle(thought("Lost thought"), ms(5)), vec![Effect::ShowThought("Lost thought".into())]);
+        t.handle(TurnEvent::Restarted, ms(6));
+        assert_eq!(t.thoughts(), "", "a restart voids the thoughts too");
+        t.handle(thought("**Planning**\n\nFirst idea."), ms(10));
+        t.handle(thought("Second idea."), ms(20));
+        assert_eq!(t.first_token(), None, "thoughts are not the answer's first token");
+        t.handle(text("Answer."), ms(30));
+        let usage = UsageMetadata {
+            prompt_token_count: 2,
+            candidates_token_count: 1,
+            thoughts_token_count: 40,
+            ..Default::default()
+        };
+        t.handle(TurnEvent::Stream(StreamEvent::Usage(usage)), ms(30));
+        let effects = t.handle(TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)), ms(40));
+        let save = saves(&effects)[0];
+        assert_eq!(save.text, "Answer.", "no thought in the answer");
+        assert_eq!(save.thoughts.as_deref(), Some("**Planning**\n\nFirst idea.\nSecond idea."));
+        assert_eq!(save.thought_tokens, Some(40));
+        assert!(effects.contains(&Effect::Cache));
     }
 }

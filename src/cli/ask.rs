@@ -8,9 +8,11 @@ use std::time::Duration;
 use clap::Args;
 
 use super::exit::{self, Failure};
+use super::generation::{GenerationArgs, read_json_schema};
 use super::output::{AnswerPrinter, Delivery};
 use super::signals::{Signals, Stop, stopped_answer};
 use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
+use crate::chat::json_answer_problem;
 use crate::chat::{Outcome, Target, TurnEvent};
 use crate::config::parse_seconds;
 use crate::gemini::{ApiError, TimeoutPhase};
@@ -54,8 +56,14 @@ pub struct AskArgs {
     /// Seconds allowed for the whole answer.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
+    /// Ask for JSON that follows this JSON Schema (sent as responseJsonSchema); an answer that
+    /// is not valid JSON exits with code 11. Saved with the conversation, so -c keeps it.
+    #[arg(long, value_name = "FILE")]
+    pub json_schema: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub generation: GenerationArgs,
 }
 
 /// The prompt from the arguments, stdin, or both: piped text follows the arguments after a
@@ -94,7 +102,16 @@ fn compose_prompt(words: &[String], stdin_text: &str) -> String {
     if placeholder || stdin_text.trim().is_empty() { prompt } else { format!("{prompt}\n\n{stdin_text}") }
 }
 
-pub async fn run(global: &GlobalArgs, flags: &ConnectArgs, args: &AskArgs) -> Result<u8, Failure> {
+pub async fn run(
+    global: &GlobalArgs,
+    flags: &ConnectArgs,
+    generation: &GenerationArgs,
+    args: &AskArgs,
+) -> Result<u8, Failure> {
+    let mut settings = generation.settings()?;
+    if let Some(path) = &args.json_schema {
+        settings.json_schema = Some(read_json_schema(path)?);
+    }
     let prompt = read_prompt(args)?;
     let target = match (args.conversation, args.continue_last) {
         (Some(id), _) => Target::Conversation(id),
@@ -111,13 +128,17 @@ pub async fn run(global: &GlobalArgs, flags: &ConnectArgs, args: &AskArgs) -> Re
     let model = config.model_explicit.then(|| config.model.clone());
     // A continued conversation keeps its own system prompt unless --system is given.
     let default_system = if target == Target::New { config.system_prompt.clone() } else { None };
-    let prepared =
+    let mut prepared =
         session.prepare(target, prompt, model, &config.model, args.system.clone().or(default_system)).await?;
+    // What the model cannot take is refused before anything is sent or saved.
+    prepared.configure(&settings).map_err(|e| Failure::usage(e.to_string()))?;
+    let wants_json = prepared.settings.json_schema.is_some();
 
     // From here Ctrl-C, SIGTERM and SIGHUP stop the answer, which is saved as far as it got
     // (before, nothing is saved yet, and they end the process as usual).
     let mut signals = Signals::new()?;
-    let mut printer = AnswerPrinter::new(args.raw, Delivery::for_stdout(args.stream));
+    let mut printer = AnswerPrinter::new(args.raw, Delivery::for_stdout(args.stream))
+        .with_thoughts_on_stdout(std::io::stdout().is_terminal());
     if !args.raw && !args.plain && std::io::stdout().is_terminal() {
         printer = printer.with_markdown(super::markdown::terminal_width());
     }
@@ -149,7 +170,10 @@ pub async fn run(global: &GlobalArgs, flags: &ConnectArgs, args: &AskArgs) -> Re
     match report.outcome {
         Outcome::Complete => match report.save_error {
             Some(e) => Err(e.into()),
-            None => Ok(exit::OK),
+            None => match json_answer_problem(&report.text).filter(|_| wants_json) {
+                Some(problem) => Err(Failure::new(exit::BAD_JSON, problem)),
+                None => Ok(exit::OK),
+            },
         },
         Outcome::Failed(e) => Err(e.into()),
         Outcome::Cancelled => Err(stopped_answer(stopped.unwrap_or(Stop::Interrupt))),

@@ -13,15 +13,18 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use super::exit::{self, Failure};
+use super::generation::{GenerationArgs, read_json_schema};
 use super::signals::{Signals, Stop};
 use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
-use crate::chat::{ChatSession, Notice, Outcome, Shown, Target, TurnEvent};
+use crate::chat::json_answer_problem;
+use crate::chat::{ChatSession, Notice, Outcome, Settings, Shown, Target, TurnEvent};
 use crate::config::Config;
 use crate::sanitize::one_line;
 
 #[derive(Debug, Args)]
 pub struct BatchArgs {
-    /// Prompts: one per line, or JSON lines {"id", "prompt", "system", "model"}; `-` for stdin.
+    /// Prompts: one per line, or JSON lines {"id", "prompt", "system", "model", "temperature", "top_p",
+    /// "max_tokens", "seed", "stop", "thinking"} (a line's own settings win over the flags); `-` for stdin.
     #[arg(value_name = "FILE")]
     pub input: PathBuf,
     /// Prompts answered at once.
@@ -40,8 +43,14 @@ pub struct BatchArgs {
     /// Ask Gemini even for answers in the cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Ask every prompt for JSON that follows this JSON Schema; a line whose answer is not valid
+    /// JSON gets the error kind "invalid_json".
+    #[arg(long, value_name = "FILE")]
+    pub json_schema: Option<PathBuf>,
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub generation: GenerationArgs,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +59,13 @@ struct InputLine {
     prompt: String,
     system: Option<String>,
     model: Option<String>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    max_tokens: Option<u32>,
+    seed: Option<i64>,
+    stop: Option<Vec<String>>,
+    /// "off", "low", "medium", "high" or a number of tokens.
+    thinking: Option<serde_json::Value>,
 }
 
 /// One prompt to answer.
@@ -59,6 +75,8 @@ struct Prompt {
     prompt: String,
     system: Option<String>,
     model: Option<String>,
+    /// The line's own generation settings (over the flags').
+    settings: Settings,
 }
 
 /// Parses one input line; `n` is its 1-based line number (the default id).
@@ -68,7 +86,13 @@ fn parse_line(line: &str, n: usize) -> Result<Option<Prompt>, String> {
         return Ok(None);
     }
     if !trimmed.starts_with('{') {
-        return Ok(Some(Prompt { id: n.to_string(), prompt: trimmed.to_owned(), system: None, model: None }));
+        return Ok(Some(Prompt {
+            id: n.to_string(),
+            prompt: trimmed.to_owned(),
+            system: None,
+            model: None,
+            settings: Settings::default(),
+        }));
     }
     let parsed: InputLine =
         serde_json::from_str(trimmed).map_err(|e| format!("line {n} is not a valid prompt object: {e}"))?;
@@ -80,7 +104,22 @@ fn parse_line(line: &str, n: usize) -> Result<Option<Prompt>, String> {
     if parsed.prompt.trim().is_empty() {
         return Err(format!("line {n} has an empty prompt"));
     }
-    Ok(Some(Prompt { id, prompt: parsed.prompt, system: parsed.system, model: parsed.model }))
+    let thinking = match &parsed.thinking {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(text)) => Some(text.parse().map_err(|e| format!("line {n}: {e}"))?),
+        Some(other) => Some(other.to_string().parse().map_err(|e| format!("line {n}: {e}"))?),
+    };
+    let settings = Settings {
+        thinking,
+        temperature: parsed.temperature,
+        top_p: parsed.top_p,
+        max_tokens: parsed.max_tokens,
+        seed: parsed.seed,
+        stop: parsed.stop,
+        ..Settings::default()
+    };
+    settings.validate().map_err(|e| format!("line {n}: {}", e.0.trim_end_matches('.')))?;
+    Ok(Some(Prompt { id, prompt: parsed.prompt, system: parsed.system, model: parsed.model, settings }))
 }
 
 /// Ids that already have an answer in a previous output file.
@@ -111,7 +150,16 @@ struct Counts {
     bad_input: u64,
 }
 
-pub async fn run(global: &GlobalArgs, flags: &ConnectArgs, args: &BatchArgs) -> Result<u8, Failure> {
+pub async fn run(
+    global: &GlobalArgs,
+    flags: &ConnectArgs,
+    generation: &GenerationArgs,
+    args: &BatchArgs,
+) -> Result<u8, Failure> {
+    let mut settings = generation.settings()?;
+    if let Some(path) = &args.json_schema {
+        settings.json_schema = Some(read_json_schema(path)?);
+    }
     let jobs = args.jobs.clamp(1, 4096);
     let flags = ConnectArgs { max_concurrent: Some(jobs), rpm: args.rpm.or(flags.rpm), ..flags.clone() };
     let history = if args.no_save { HistoryUse::Optional } else { HistoryUse::Save };
@@ -155,8 +203,8 @@ pub async fn run(global: &GlobalArgs, flags: &ConnectArgs, args: &BatchArgs) -> 
     let prompts_rx = std::sync::Arc::new(tokio::sync::Mutex::new(prompts_rx));
     let mut workers = Vec::new();
     for _ in 0..jobs {
-        let (session, prompts_rx, results_tx, config) =
-            (session.clone(), prompts_rx.clone(), results_tx.clone(), config.clone());
+        let (session, prompts_rx, results_tx, config, settings) =
+            (session.clone(), prompts_rx.clone(), results_tx.clone(), config.clone(), settings.clone());
         let stop = stop_reading.clone();
         workers.push(tokio::spawn(async move {
             loop {
@@ -164,7 +212,7 @@ pub async fn run(global: &GlobalArgs, flags: &ConnectArgs, args: &BatchArgs) -> 
                 // After a stop, prompts already read but not started are left for --resume.
                 let Some(next) = next.filter(|_| !stop.is_cancelled()) else { break };
                 let line = match next {
-                    Ok(prompt) => answer(&session, &config, prompt).await,
+                    Ok(prompt) => answer(&session, &config, &settings, prompt).await,
                     Err(message) => {
                         Some(serde_json::json!({ "id": null, "error": { "kind": "bad_input", "message": message } }))
                     }
@@ -270,7 +318,7 @@ pub async fn run(global: &GlobalArgs, flags: &ConnectArgs, args: &BatchArgs) -> 
 }
 
 /// Answers one prompt; `None` if it was cancelled (not written, so `--resume` asks again).
-async fn answer(session: &ChatSession, config: &Config, p: Prompt) -> Option<serde_json::Value> {
+async fn answer(session: &ChatSession, config: &Config, flags: &Settings, p: Prompt) -> Option<serde_json::Value> {
     // Retries are counted in the summary; a switch of model is worth a line (once per run).
     let mut show = |shown: Shown| {
         if let Shown::Notice(notice @ Notice::Fallback { .. }) = shown {
@@ -280,20 +328,38 @@ async fn answer(session: &ChatSession, config: &Config, p: Prompt) -> Option<ser
     let started = Instant::now();
     let model = p.model.clone().or_else(|| config.model_explicit.then(|| config.model.clone()));
     let system = p.system.clone().or(config.system_prompt.clone());
-    let prepared = match session.prepare(Target::New, p.prompt.clone(), model, &config.model, system).await {
+    let mut prepared = match session.prepare(Target::New, p.prompt.clone(), model, &config.model, system).await {
         Ok(prepared) => prepared,
         Err(e) => return Some(error_line(&p, None, &e.to_string(), "storage", started)),
     };
     let model = prepared.turn.model.clone();
+    // The line's own settings win over the flags'; what the model cannot take is refused unsent.
+    if let Err(e) = prepared.configure(&flags.with(&p.settings)) {
+        return Some(error_line(&p, Some(&model), &e.to_string(), "bad_input", started));
+    }
+    let wants_json = prepared.settings.json_schema.is_some();
     let report = session.run(prepared, &mut show, std::future::pending::<TurnEvent>()).await;
     let usage = report.usage.unwrap_or_default();
     match report.outcome {
         Outcome::Cancelled => None,
-        Outcome::Complete => Some(serde_json::json!({
-            "id": p.id, "prompt": p.prompt, "answer": report.text, "model": model,
-            "prompt_tokens": usage.prompt_token_count, "output_tokens": usage.candidates_token_count,
-            "latency_ms": started.elapsed().as_millis() as u64, "cached": report.cached, "error": null,
-        })),
+        Outcome::Complete if wants_json && json_answer_problem(&report.text).is_some() => {
+            let problem = json_answer_problem(&report.text).unwrap_or_default();
+            let mut line = error_line(&p, Some(&model), &problem, "invalid_json", started);
+            line["answer"] = serde_json::Value::String(report.text);
+            Some(line)
+        }
+        Outcome::Complete => {
+            let mut line = serde_json::json!({
+                "id": p.id, "prompt": p.prompt, "answer": report.text, "model": model,
+                "prompt_tokens": usage.prompt_token_count, "output_tokens": usage.candidates_token_count,
+                "thought_tokens": usage.thoughts_token_count,
+                "latency_ms": started.elapsed().as_millis() as u64, "cached": report.cached, "error": null,
+            });
+            if !report.thoughts.is_empty() {
+                line["thoughts"] = serde_json::Value::String(report.thoughts);
+            }
+            Some(line)
+        }
         Outcome::Failed(e) => {
             let mut line = error_line(&p, Some(&model), &e.to_string(), e.kind().as_str(), started);
             line["answer"] = serde_json::Value::String(report.text);

@@ -79,6 +79,11 @@ fn print(text: &str) {
     let _ = output::write_flush(&mut std::io::stdout(), text.as_bytes());
 }
 
+/// A value, or what stands in when it is not set.
+fn opt<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "(the model's default)".to_owned(), |v| v.to_string())
+}
+
 fn secs(d: Duration) -> String {
     format!("{}", d.as_secs_f64())
 }
@@ -135,6 +140,18 @@ fn show(config: &Config) -> String {
                 crate::config::ClipboardMode::Auto => "auto".to_owned(),
                 crate::config::ClipboardMode::Terminal => "terminal".to_owned(),
                 crate::config::ClipboardMode::System => "system".to_owned(),
+            },
+            "thinking" => {
+                config.settings.thinking.map_or_else(|| "(the model's default)".to_owned(), |t| t.to_string())
+            }
+            "show_thoughts" => config.settings.shows_thoughts().to_string(),
+            "temperature" => opt(config.settings.temperature),
+            "top_p" => opt(config.settings.top_p),
+            "max_tokens" => opt(config.settings.max_tokens),
+            "seed" => opt(config.settings.seed),
+            "stop" => match &config.settings.stop {
+                Some(stop) if !stop.is_empty() => stop.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", "),
+                _ => "(none)".to_owned(),
             },
             _ => String::new(),
         }

@@ -19,6 +19,8 @@ pub const REFUSED: u8 = 8;
 pub const STORAGE: u8 = 9;
 /// `batch` answered some prompts but not all: the lines with an `error` say which.
 pub const SOME_FAILED: u8 = 10;
+/// The answer asked for as JSON (`--json-schema`) is not valid JSON.
+pub const BAD_JSON: u8 = 11;
 /// SIGHUP (the terminal went away): 128 + 1.
 pub const HUNG_UP: u8 = 129;
 /// Ctrl-C (SIGINT): 128 + 2.

@@ -179,6 +179,12 @@ async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
             Role::Model => one_line(m.model.as_deref().unwrap_or("gemini"), 40),
         };
         out.push_str(&format!("\n{}\n", bold(&format!("── {who}{} ──", crate::export::status_note(m)))));
+        if let Some(thoughts) = m.thoughts.as_deref().map(|t| t.trim_matches('\n')).filter(|t| !t.is_empty()) {
+            // The model's thoughts, apart from (and above) the answer: dimmed on a terminal.
+            let thoughts = format!("thoughts:\n{}", sanitize(thoughts));
+            let shown = if std::io::stdout().is_terminal() { super::output::dimmed(&thoughts) } else { thoughts };
+            out.push_str(&format!("{shown}\n\n"));
+        }
         out.push_str(&sanitize(&m.text));
         if !m.text.ends_with('\n') {
             out.push('\n');

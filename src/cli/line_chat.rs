@@ -11,12 +11,17 @@ use super::exit::{self, Failure};
 use super::output::{self, AnswerPrinter, Delivery};
 use super::signals::{Signals, Stop, stopped_answer};
 use crate::chat::ChatSession;
-use crate::chat::{Outcome, Target, TurnEvent};
+use crate::chat::{Outcome, Settings, Target, TurnEvent};
 
 const HELP: &str = "Type a question and press Enter. /new starts a new conversation, /quit (or Ctrl-D) leaves; Ctrl-C stops an answer.";
 
 /// Chats on stdin/stdout, continuing conversation `open` if given (`-c`, `--conversation N`).
-pub async fn run(conn: Connection, session: ChatSession, open: Option<i64>) -> Result<u8, Failure> {
+pub async fn run(
+    conn: Connection,
+    session: ChatSession,
+    open: Option<i64>,
+    settings: &Settings,
+) -> Result<u8, Failure> {
     // Ctrl-C stops an answer and the chat goes on; SIGTERM and SIGHUP stop it and end the chat.
     let mut signals = Signals::new()?;
     let config = &conn.config;
@@ -56,8 +61,12 @@ pub async fn run(conn: Connection, session: ChatSession, open: Option<i64>) -> R
         }
         let target = conversation.map_or(Target::New, Target::Conversation);
         let model = config.model_explicit.then(|| config.model.clone());
-        let prepared =
+        let mut prepared =
             session.prepare(target, prompt.to_owned(), model, &config.model, config.system_prompt.clone()).await?;
+        if let Err(e) = prepared.configure(settings) {
+            // The settings do not change between lines: the chat cannot go on.
+            return Err(Failure::usage(e.to_string()));
+        }
         // A pipe gets each answer once, whole; a terminal sees it stream.
         let mut printer = AnswerPrinter::new(false, Delivery::for_stdout(false));
         let mut stopped = None;

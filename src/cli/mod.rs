@@ -7,6 +7,7 @@ mod cache;
 mod config;
 mod docs;
 pub mod exit;
+mod generation;
 mod history;
 mod line_chat;
 mod markdown;
@@ -33,13 +34,15 @@ use exit::Failure;
 #[derive(Debug, Parser)]
 #[command(name = "geminal", version, about = "A terminal chat client for Google Gemini.", long_about = None)]
 #[command(
-    after_help = "Set GEMINI_API_KEY (or GOOGLE_API_KEY) first, or add --demo to try everything against a built-in simulated Gemini.\n\nExit codes: 0 ok, 1 unexpected failure, 2 usage (bad flag, empty prompt, no such conversation), 3 configuration (no key, bad config or base URL), 4 key rejected or no permission, 5 bad request or unknown model, 6 rate limit or quota, 7 service unavailable (server error, network, timeout, cut stream), 8 prompt or answer refused (blocked, safety, recitation, token limit), 9 history database problem (newer version, locked, read-only, disk full, damaged: see `history repair`, directory missing), 10 batch: some prompts failed (see their error lines), 129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."
+    after_help = "Set GEMINI_API_KEY (or GOOGLE_API_KEY) first, or add --demo to try everything against a built-in simulated Gemini.\n\nExit codes: 0 ok, 1 unexpected failure, 2 usage (bad flag, empty prompt, no such conversation), 3 configuration (no key, bad config or base URL), 4 key rejected or no permission, 5 bad request or unknown model, 6 rate limit or quota, 7 service unavailable (server error, network, timeout, cut stream), 8 prompt or answer refused (blocked, safety, recitation, token limit), 9 history database problem (newer version, locked, read-only, disk full, damaged: see `history repair`, directory missing), 10 batch: some prompts failed (see their error lines), 11 the answer asked for with --json-schema is not valid JSON, 129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."
 )]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub generation: generation::GenerationArgs,
     /// Open the last conversation in the full-screen interface (beside the tabs restored from last time).
     #[arg(short = 'c', long = "continue", conflicts_with = "conversation", help_heading = "Full-screen interface")]
     pub continue_last: bool,
@@ -269,7 +272,7 @@ pub async fn open_session(
         cache_ttl: conn.config.cache_ttl,
     };
     let engine = Engine::new(conn.client.clone(), conn.config.engine_config());
-    let session = ChatSession::new(engine, store, options);
+    let session = ChatSession::new(engine, store, options).with_default_settings(conn.config.settings.clone());
     Ok((conn, session))
 }
 
@@ -277,6 +280,7 @@ pub async fn open_session(
 async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
     use std::io::IsTerminal;
     let (global, flags) = (&cli.global, &cli.connect);
+    let settings = cli.generation.settings()?;
     let (conn, session) = open_session(global, flags, None, false, HistoryUse::Save).await?;
     // A conversation asked for on the command line must exist: say so before the screen changes.
     let open = match (cli.continue_last, cli.conversation, session.store()) {
@@ -285,7 +289,7 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         _ => None,
     };
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
-        return line_chat::run(conn, session, open).await;
+        return line_chat::run(conn, session, open, &settings).await;
     }
     let config = &conn.config;
     // The interface draws on this thread: its theme is chosen here (colourless under NO_COLOR).
@@ -297,6 +301,7 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         open,
         mouse: config.mouse,
         clipboard: config.clipboard,
+        settings,
     };
     crate::tui::run(session, options)
         .await
@@ -320,6 +325,14 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
             "{flag} applies only to the commands that talk to Gemini (ask, batch, models, or none) and to `config show`: remove it."
         )));
     }
+    let takes_generation = |command: &Command| matches!(command, Command::Ask(_) | Command::Batch(_));
+    if let (Some(command), Some(flag)) = (&cli.command, cli.generation.first_given())
+        && !takes_generation(command)
+    {
+        return Err(Failure::usage(format!(
+            "{flag} applies only to ask, batch and the interface (no command): remove it."
+        )));
+    }
     if cli.command.is_some() && (cli.continue_last || cli.conversation.is_some()) {
         let flag = if cli.continue_last { "-c" } else { "--conversation" };
         return Err(Failure::usage(format!(
@@ -327,8 +340,12 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
         )));
     }
     match &cli.command {
-        Some(Command::Ask(args)) => ask::run(global, &args.connect.or(outer), args).await,
-        Some(Command::Batch(args)) => batch::run(global, &args.connect.or(outer), args).await,
+        Some(Command::Ask(args)) => {
+            ask::run(global, &args.connect.or(outer), &args.generation.or(&cli.generation), args).await
+        }
+        Some(Command::Batch(args)) => {
+            batch::run(global, &args.connect.or(outer), &args.generation.or(&cli.generation), args).await
+        }
         Some(Command::Models(args)) => models::run(global, &args.connect.or(outer), args).await,
         Some(Command::History(args)) => history::run(global, args).await,
         Some(Command::Stats(args)) => stats::run(global, args).await,

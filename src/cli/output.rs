@@ -24,6 +24,14 @@ impl Spinner {
         Spinner(Some(bar))
     }
 
+    /// Runs `f` with the spinner hidden (so text written meanwhile is not drawn over).
+    pub fn suspend(&self, f: impl FnOnce()) {
+        match &self.0 {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
     pub fn set_message(&self, message: &'static str) {
         if let Some(bar) = &self.0 {
             bar.set_message(message);
@@ -72,6 +80,8 @@ pub struct AnswerPrinter {
     markdown: Option<MarkdownStream>,
     ends_with_newline: bool,
     pipe_closed: bool,
+    /// Thought summaries go to stdout, dimmed, above the answer (a terminal); else to stderr.
+    thoughts_on_stdout: bool,
 }
 
 impl AnswerPrinter {
@@ -85,7 +95,15 @@ impl AnswerPrinter {
             markdown: None,
             ends_with_newline: true,
             pipe_closed: false,
+            thoughts_on_stdout: false,
         }
+    }
+
+    /// Shows thought summaries dimmed on stdout, above the answer (for a terminal). Without
+    /// this they go to stderr (dimmed when it is a terminal), so stdout holds only the answer.
+    pub fn with_thoughts_on_stdout(mut self, on_stdout: bool) -> Self {
+        self.thoughts_on_stdout = on_stdout && self.delivery == Delivery::Stream;
+        self
     }
 
     /// Renders the answer as markdown `width` columns wide, a block at a time (streaming only:
@@ -103,6 +121,7 @@ impl AnswerPrinter {
     pub fn show(&mut self, shown: Shown) {
         match shown {
             Shown::Text(text) => self.push(&text),
+            Shown::Thought(text) => self.thought(&text),
             Shown::Restart if self.delivery == Delivery::Whole => {
                 self.held.clear();
                 self.sanitizer = StreamSanitizer::default();
@@ -119,6 +138,26 @@ impl AnswerPrinter {
                 self.spinner.stop();
                 eprintln!("geminal: {}", crate::sanitize::one_line(&notice.to_string(), 240));
             }
+        }
+    }
+
+    /// One thought summary: sanitized always (even with --raw: it is not the answer), dimmed.
+    fn thought(&mut self, text: &str) {
+        let clean = crate::sanitize::sanitize(text.trim_matches('\n'));
+        if clean.trim().is_empty() {
+            return;
+        }
+        self.spinner.set_message("thinking…");
+        if self.thoughts_on_stdout {
+            let shown = format!("{}\n\n", dimmed(&clean));
+            let mut failed = false;
+            self.spinner.suspend(|| failed = write_flush(&mut std::io::stdout(), shown.as_bytes()).is_err());
+            self.pipe_closed |= failed;
+        } else {
+            let shown = if std::io::stderr().is_terminal() { dimmed(&clean) } else { clean.into_owned() };
+            self.spinner.suspend(|| {
+                let _ = write_flush(&mut std::io::stderr(), format!("{shown}\n\n").as_bytes());
+            });
         }
     }
 
@@ -187,6 +226,14 @@ impl AnswerPrinter {
             self.pipe_closed = true;
         }
     }
+}
+
+/// `text` dimmed (SGR 2), line by line, so each line stands alone if a terminal wraps or clears.
+pub fn dimmed(text: &str) -> String {
+    text.split('\n')
+        .map(|line| if line.is_empty() { String::new() } else { format!("\x1b[2m{line}\x1b[22m") })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// JSON text as it should reach its destination: escaped for a terminal (see

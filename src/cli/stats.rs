@@ -32,7 +32,7 @@ pub async fn run(global: &GlobalArgs, args: &StatsArgs) -> Result<u8, Failure> {
             "{}\n",
             serde_json::json!({
                 "requests": s.requests, "succeeded": s.succeeded, "failed": s.failed, "cache_hits": s.cache_hits,
-                "retries": s.retries, "prompt_tokens": s.prompt_tokens, "output_tokens": s.output_tokens,
+                "retries": s.retries, "prompt_tokens": s.prompt_tokens, "output_tokens": s.output_tokens, "thought_tokens": s.thought_tokens,
                 "latency_p50_ms": s.latency_p50_ms, "latency_p95_ms": s.latency_p95_ms,
                 "first_token_p50_ms": s.first_token_p50_ms, "first_token_p95_ms": s.first_token_p95_ms,
                 "failures": failures, "conversations": s.conversations, "messages": s.messages,
@@ -47,7 +47,7 @@ pub async fn run(global: &GlobalArgs, args: &StatsArgs) -> Result<u8, Failure> {
         };
         let hit_rate = if s.requests > 0 { s.cache_hits as f64 * 100.0 / s.requests as f64 } else { 0.0 };
         format!(
-            "requests     {} ({} ok, {} failed{failures})\ncache hits   {} ({hit_rate:.0}%)\nretries      {}\ntokens       {} in, {} out\nlatency      p50 {}, p95 {}\nfirst token  p50 {}, p95 {}\nhistory      {} conversations, {} messages\n",
+            "requests     {} ({} ok, {} failed{failures})\ncache hits   {} ({hit_rate:.0}%)\nretries      {}\ntokens       {} in, {} out, {} thinking\nlatency      p50 {}, p95 {}\nfirst token  p50 {}, p95 {}\nhistory      {} conversations, {} messages\n",
             s.requests,
             s.succeeded,
             s.failed,
@@ -55,6 +55,7 @@ pub async fn run(global: &GlobalArgs, args: &StatsArgs) -> Result<u8, Failure> {
             s.retries,
             s.prompt_tokens,
             s.output_tokens,
+            s.thought_tokens,
             secs(s.latency_p50_ms),
             secs(s.latency_p95_ms),
             secs(s.first_token_p50_ms),

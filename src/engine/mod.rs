@@ -65,6 +65,8 @@ pub enum JobEvent {
         model: String,
     },
     Text(String),
+    /// A thought summary (only when asked for with `includeThoughts`); never answer text.
+    Thought(String),
     Usage(UsageMetadata),
     /// The text received so far is void: a new attempt starts the answer again.
     Restarted {
@@ -253,10 +255,13 @@ async fn run_job(inner: Arc<Inner>, job: Job, tx: mpsc::UnboundedSender<JobEvent
         metrics.started();
         let _ = tx.send(JobEvent::Started { attempt, model: model.clone() });
         let mut had_text = false;
+        // A fallback model of another family would refuse the thinking chosen for the first.
+        let refitted = crate::gemini::thinking::refit(&job.request, &job.model, &model);
+        let request = refitted.as_ref().unwrap_or(&job.request);
         let result = tokio::select! {
             biased;
             _ = token.cancelled() => None,
-            result = run_attempt(&inner.client, &model, &job.request, &tx, started, &mut had_text) => Some(result),
+            result = run_attempt(&inner.client, &model, request, &tx, started, &mut had_text) => Some(result),
         };
         drop(permit);
         metrics.attempt_over();
@@ -341,7 +346,10 @@ async fn run_attempt(
                 let _ = tx.send(JobEvent::Usage(u));
             }
             StreamEvent::Finished(reason) => finish = Some(reason),
-            StreamEvent::Thought(_) | StreamEvent::ModelVersion(_) => {}
+            StreamEvent::Thought(text) => {
+                let _ = tx.send(JobEvent::Thought(text));
+            }
+            StreamEvent::ModelVersion(_) => {}
         }
     }
     let finish = finish.ok_or_else(|| ApiError::Truncated { detail: "no finish reason was sent".to_owned() })?;

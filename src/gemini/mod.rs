@@ -6,9 +6,13 @@ pub mod error;
 pub mod fake;
 pub mod sse;
 pub mod stream;
+pub mod thinking;
 pub mod types;
 
 pub use client::{API_VERSION, Client, ClientOptions, DEFAULT_BASE_URL, Timeouts, check_base_url, model_path};
 pub use error::{ApiError, ErrorKind, StopReason, TimeoutPhase};
 pub use stream::{AnswerStream, FinishReason, StreamEvent};
-pub use types::{Content, GenerateContentRequest, GenerationConfig, Model, Part, UsageMetadata};
+pub use thinking::Thinking;
+pub use types::{
+    Content, GenerateContentRequest, GenerationConfig, Model, Part, ThinkingConfig, ThinkingLevel, UsageMetadata,
+};

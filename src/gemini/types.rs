@@ -76,15 +76,46 @@ pub struct GenerationConfig {
     pub max_output_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thinking_config: Option<ThinkingConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_sequences: Option<Vec<String>>,
+    /// `application/json` for structured output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_mime_type: Option<String>,
+    /// A JSON Schema document the answer must follow (`responseJsonSchema` takes JSON Schema as
+    /// written; `responseSchema` takes only an OpenAPI subset and rejects e.g. `additionalProperties`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_json_schema: Option<serde_json::Value>,
 }
 
+impl GenerationConfig {
+    /// True when nothing is set (then no `generationConfig` is sent at all).
+    pub fn is_empty(&self) -> bool {
+        *self == GenerationConfig::default()
+    }
+}
+
+/// `thinkingConfig`: a level (Gemini 3+) or a budget (2.5), never both (the API answers 400).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ThinkingConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thinking_budget: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_level: Option<ThinkingLevel>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub include_thoughts: Option<bool>,
+}
+
+/// `thinkingLevel` values (Gemini 3+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ThinkingLevel {
+    Minimal,
+    Low,
+    Medium,
+    High,
 }
 
 /// One `GenerateContentResponse`: a whole unary answer, or one SSE chunk of a stream.

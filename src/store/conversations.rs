@@ -19,6 +19,8 @@ pub struct Conversation {
     pub updated_at: i64,
     /// The last message of the branch shown and continued (`None` while empty).
     pub head_id: Option<i64>,
+    /// The generation settings it continues with (opaque here: JSON written by `chat`).
+    pub settings: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +43,9 @@ pub struct StoredMessage {
     pub error: Option<String>,
     pub prompt_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
+    pub thought_tokens: Option<i64>,
+    /// The model's thought summaries before this answer (shown apart, never sent back).
+    pub thoughts: Option<String>,
     pub cached: bool,
     pub created_at: i64,
     /// The message this one follows (`None` for a conversation's first prompts).
@@ -81,6 +86,8 @@ pub struct MessageUpdate {
     pub prompt_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
     pub thought_tokens: Option<i64>,
+    /// The thought summaries so far (`None` leaves them as they are).
+    pub thoughts: Option<String>,
     pub first_token_ms: Option<i64>,
     pub duration_ms: Option<i64>,
     /// The answer came from the cache.
@@ -138,11 +145,14 @@ pub(super) fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
         cached: r.get(9)?,
         created_at: r.get(10)?,
         parent_id: r.get(11)?,
+        thought_tokens: r.get(12)?,
+        thoughts: r.get(13)?,
         alternatives: Alternatives::default(),
     })
 }
 
-pub(super) const CONVERSATION_COLUMNS: &str = "id, title, model, system_prompt, created_at, updated_at, head_id";
+pub(super) const CONVERSATION_COLUMNS: &str =
+    "id, title, model, system_prompt, created_at, updated_at, head_id, settings";
 
 pub(super) fn conversation_from_row(r: &Row<'_>) -> rusqlite::Result<Conversation> {
     Ok(Conversation {
@@ -153,12 +163,13 @@ pub(super) fn conversation_from_row(r: &Row<'_>) -> rusqlite::Result<Conversatio
         created_at: r.get(4)?,
         updated_at: r.get(5)?,
         head_id: r.get(6)?,
+        settings: r.get(7)?,
     })
 }
 
 /// The columns `message_from_row` reads, for a `messages m` table alias.
 pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.role, m.text, m.model, m.status, m.error, m.prompt_tokens, \
-     m.output_tokens, m.cached, m.created_at, m.parent_id";
+     m.output_tokens, m.cached, m.created_at, m.parent_id, m.thought_tokens, m.thoughts";
 
 /// A conversation title from its first prompt: one line, cut at a word near 60 characters.
 pub fn title_from(prompt: &str) -> String {
@@ -278,6 +289,7 @@ impl Store {
                     prompt_tokens = coalesce(?5, prompt_tokens), output_tokens = coalesce(?6, output_tokens),
                     thought_tokens = coalesce(?7, thought_tokens), first_token_ms = coalesce(?8, first_token_ms),
                     duration_ms = coalesce(?9, duration_ms), cached = coalesce(?11, cached),
+                    thoughts = coalesce(?12, thoughts),
                     writer = CASE WHEN ?10 THEN NULL ELSE writer END
                  WHERE id = ?1",
                 params![
@@ -291,7 +303,8 @@ impl Store {
                     update.first_token_ms,
                     update.duration_ms,
                     writer_cleared,
-                    update.cached
+                    update.cached,
+                    update.thoughts
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -318,6 +331,14 @@ impl Store {
             }
         }
         tx.commit().map_err(|e| StoreError::from_sqlite(&path, e))
+    }
+
+    /// Stores the generation settings conversation `id` continues with (`None`: none).
+    pub fn set_conversation_settings(&self, id: i64, settings: Option<&str>) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE conversations SET settings = ?2 WHERE id = ?1", params![id, settings])
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     pub fn conversation(&self, id: i64) -> Result<Conversation, StoreError> {

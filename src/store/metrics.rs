@@ -15,6 +15,7 @@ pub struct Metric {
     pub first_token_ms: Option<i64>,
     pub prompt_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
+    pub thought_tokens: Option<i64>,
     pub retries: i64,
 }
 
@@ -27,6 +28,8 @@ pub struct Stats {
     pub retries: i64,
     pub prompt_tokens: i64,
     pub output_tokens: i64,
+    /// Thinking tokens (billed as output, counted apart).
+    pub thought_tokens: i64,
     pub latency_p50_ms: Option<i64>,
     pub latency_p95_ms: Option<i64>,
     pub first_token_p50_ms: Option<i64>,
@@ -41,9 +44,9 @@ impl Store {
     pub fn record_metric(&self, m: &Metric) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "INSERT INTO request_metrics (at, model, outcome, cached, latency_ms, first_token_ms, prompt_tokens, output_tokens, retries)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![now_ms(), m.model, m.outcome, m.cached, m.latency_ms, m.first_token_ms, m.prompt_tokens, m.output_tokens, m.retries],
+                "INSERT INTO request_metrics (at, model, outcome, cached, latency_ms, first_token_ms, prompt_tokens, output_tokens, retries, thought_tokens)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![now_ms(), m.model, m.outcome, m.cached, m.latency_ms, m.first_token_ms, m.prompt_tokens, m.output_tokens, m.retries, m.thought_tokens],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -57,7 +60,8 @@ impl Store {
         let run = || -> rusqlite::Result<Stats> {
             let mut s = conn.query_row(
                 "SELECT count(*), coalesce(sum(outcome = 'ok'), 0), coalesce(sum(outcome != 'ok'), 0), coalesce(sum(cached), 0),
-                        coalesce(sum(retries), 0), coalesce(sum(prompt_tokens), 0), coalesce(sum(output_tokens), 0)
+                        coalesce(sum(retries), 0), coalesce(sum(prompt_tokens), 0), coalesce(sum(output_tokens), 0),
+                        coalesce(sum(thought_tokens), 0)
                  FROM request_metrics WHERE at >= ?1",
                 [since],
                 |r| {
@@ -69,6 +73,7 @@ impl Store {
                         retries: r.get(4)?,
                         prompt_tokens: r.get(5)?,
                         output_tokens: r.get(6)?,
+                        thought_tokens: r.get(7)?,
                         ..Stats::default()
                     })
                 },

@@ -170,6 +170,12 @@ pub const MIGRATIONS: &[&str] = &[
         draft TEXT NOT NULL DEFAULT '',
         active INTEGER NOT NULL DEFAULT 0 CHECK (active IN (0, 1))
     );",
+    // 9: thought summaries beside each answer (never part of its text, so never searched or
+    // sent back), a conversation's generation settings (JSON written by `chat::Settings`), and
+    // the thinking tokens each request was billed for.
+    "ALTER TABLE messages ADD COLUMN thoughts TEXT;
+    ALTER TABLE conversations ADD COLUMN settings TEXT;
+    ALTER TABLE request_metrics ADD COLUMN thought_tokens INTEGER;",
 ];
 
 pub fn latest_version() -> i64 {

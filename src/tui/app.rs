@@ -208,6 +208,8 @@ pub struct App {
     pub commands: Vec<Command>,
     /// Prompts asked before in any conversation, newest first (↑ recalls them after the tab's own).
     pub past_prompts: Vec<String>,
+    /// Generation settings every new tab starts with (the launch flags).
+    pub default_settings: crate::chat::Settings,
     next_tab_id: u64,
 }
 
@@ -236,6 +238,7 @@ impl App {
             mouse_capture: true,
             commands: Vec::new(),
             past_prompts: Vec::new(),
+            default_settings: crate::chat::Settings::default(),
             next_tab_id: 2,
         }
     }
@@ -276,7 +279,8 @@ impl App {
     }
 
     pub fn new_tab(&mut self) -> &mut Tab {
-        let tab = Tab::new(self.next_tab_id, &self.default_model);
+        let mut tab = Tab::new(self.next_tab_id, &self.default_model);
+        tab.settings = self.default_settings.clone();
         self.next_tab_id += 1;
         self.tabs.push(tab);
         self.active = self.tabs.len() - 1;
@@ -433,6 +437,7 @@ impl App {
                 _ => self.focus = Focus::Chat,
             },
             Action::Regenerate => self.regenerate(),
+            Action::ToggleThoughts => self.toggle_thoughts(),
             Action::Edit => self.begin_edit(),
             Action::SelectMessages => {
                 if let Some(last) = self.tab().messages.len().checked_sub(1) {
@@ -990,10 +995,84 @@ impl App {
                 false
             }
             Slash::Literal(_) => false,
+            Slash::Thinking(level) => self.set_thinking(level.as_deref()),
+            Slash::Thoughts(on) => {
+                let tab = self.tab_mut();
+                let on = on.unwrap_or(!tab.settings.shows_thoughts());
+                tab.settings.show_thoughts = Some(on);
+                self.say(if on {
+                    "Thoughts are asked for and shown above the answers in this tab."
+                } else {
+                    "Thoughts are no longer asked for in this tab."
+                });
+                true
+            }
+            Slash::Set(None) => {
+                let summary = self.tab().settings.summary();
+                self.say(if summary.is_empty() {
+                    "No settings of this tab's own: /set NAME VALUE (temperature, top-p, max-tokens, seed, stop, thinking, thoughts).".to_owned()
+                } else {
+                    format!("This tab: {summary}.")
+                });
+                true
+            }
+            Slash::Set(Some((name, value))) => match self.tab_mut().settings.set(&name, &value) {
+                Ok(said) => {
+                    self.say(said);
+                    true
+                }
+                Err(e) => {
+                    self.say(e.to_string());
+                    false
+                }
+            },
         };
         if done {
             self.tab_mut().clear_input();
         }
+    }
+
+    /// `/thinking LEVEL`: checked against the tab's model at once; alone, says what it is.
+    fn set_thinking(&mut self, level: Option<&str>) -> bool {
+        let Some(level) = level else {
+            let shown = match self.tab().settings.thinking {
+                Some(t) => format!("Thinking: {t} in this tab (/thinking off|low|medium|high|N changes it)."),
+                None => "Thinking: the model's default (/thinking off|low|medium|high|N changes it).".to_owned(),
+            };
+            self.say(shown);
+            return true;
+        };
+        let parsed = level.parse::<crate::gemini::Thinking>();
+        let checked = parsed.and_then(|t| crate::gemini::thinking::thinking_config(&self.tab().model, t).map(|_| t));
+        match checked {
+            Ok(t) => {
+                self.tab_mut().settings.thinking = Some(t);
+                self.say(format!("Thinking: {t} in this tab."));
+                true
+            }
+            Err(e) => {
+                let mut e = e;
+                if !e.ends_with('.') {
+                    e.push('.');
+                }
+                let mut chars = e.chars();
+                let e: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+                self.say(e);
+                false
+            }
+        }
+    }
+
+    /// `t` on a selected answer: folds or unfolds its thoughts.
+    fn toggle_thoughts(&mut self) {
+        let Some(index) = self.selection() else { return };
+        let tab = self.tab_mut();
+        let Some(m) = tab.messages.get_mut(index).filter(|m| !m.thoughts.is_empty()) else {
+            self.say("This message has no thoughts to show.");
+            return;
+        };
+        m.thoughts_folded = !m.thoughts_folded;
+        tab.revision += 1;
     }
 
     /// Tab in the prompt: completes a command name; anywhere else it is typed.
@@ -1172,8 +1251,16 @@ impl App {
                         t.notice = None;
                         t.retrying = false;
                     }
+                    Shown::Thought(text) => {
+                        if !answer.thoughts.is_empty() && !answer.thoughts.ends_with('\n') {
+                            answer.thoughts.push('\n');
+                        }
+                        answer.thoughts.push_str(&text);
+                        t.revision += 1;
+                    }
                     Shown::Restart => {
                         answer.text.clear();
+                        answer.thoughts.clear();
                         t.revision += 1;
                         t.notice = Some("The answer was cut off and starts again.".into());
                     }
@@ -1195,7 +1282,10 @@ impl App {
                     t.conversation_id = report.conversation_id;
                 }
                 if let Some(u) = report.usage {
-                    t.tokens += u64::from(u.prompt_token_count) + u64::from(u.candidates_token_count);
+                    // Thinking tokens are billed as output: they count too.
+                    t.tokens += u64::from(u.prompt_token_count)
+                        + u64::from(u.candidates_token_count)
+                        + u64::from(u.thoughts_token_count);
                 }
                 let count = t.messages.len();
                 if count >= 2 && t.messages[count - 2].role == Role::User && report.prompt_id.is_some() {
@@ -1204,6 +1294,7 @@ impl App {
                 if let Some(answer) = t.messages.last_mut().filter(|m| m.role == Role::Model) {
                     answer.id = report.answer_id;
                     answer.text = report.text.clone();
+                    answer.thoughts = report.thoughts.clone();
                     answer.cached = report.cached;
                     answer.status = report.status;
                     t.revision += 1;
@@ -1429,6 +1520,7 @@ mod tests {
             status,
             cached: false,
             usage: None,
+            thoughts: String::new(),
             save_error: None,
         })
     }
@@ -1590,6 +1682,8 @@ mod tests {
             id,
             conversation_id: 7,
             parent_id: None,
+            thought_tokens: None,
+            thoughts: None,
             role,
             text: text.into(),
             model: None,
@@ -2110,6 +2204,8 @@ mod tests {
             cached: false,
             created_at: 0,
             parent_id: None,
+            thought_tokens: None,
+            thoughts: None,
             alternatives: Alternatives { index, count: 2 },
         };
         app.tab_mut().conversation_id = Some(7);

@@ -103,6 +103,8 @@ pub struct Options {
     /// Whether to take the mouse at start (F4 switches).
     pub mouse: bool,
     pub clipboard: crate::config::ClipboardMode,
+    /// Generation settings every new tab starts with (launch flags over the config file).
+    pub settings: crate::chat::Settings,
 }
 
 /// Runs the interface until the user quits, or a signal (SIGTERM, SIGHUP) ends it: then that
@@ -112,6 +114,8 @@ pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>,
     let mut app = App::new(&options.model, options.demo);
     app.tab_mut().system = options.system.clone();
     app.mouse_capture = options.mouse;
+    app.tab_mut().settings = options.settings.clone();
+    app.default_settings = options.settings;
     if let Some(store) = session.store() {
         // The tabs of last time come back; if they cannot be read, a fresh start is no loss.
         if let Ok(tabs) = store.read(restorable_tabs).await {
@@ -343,18 +347,24 @@ impl Runner {
                 self.cancels.insert(tab, cancel_tx);
                 let conversation = t.conversation_id;
                 let (model, system, session) = (t.model.clone(), t.system.clone(), self.session.clone());
+                let settings = t.settings.clone();
                 tokio::spawn(async move {
                     let prepared = match conversation {
                         Some(id) => session.prepare_branch(id, branch, prompt, Some(model), system).await,
                         None => session.prepare(Target::New, prompt, Some(model.clone()), &model, system).await,
                     };
-                    let prepared = match prepared {
+                    let mut prepared = match prepared {
                         Ok(p) => p,
                         Err(e) => {
                             let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
                             return;
                         }
                     };
+                    // What the tab's model cannot take is refused before anything is sent.
+                    if let Err(e) = prepared.configure(&settings) {
+                        let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
+                        return;
+                    }
                     let cancel = async move {
                         match cancel_rx.await {
                             Ok(()) => TurnEvent::Cancelled,
@@ -377,6 +387,7 @@ impl Runner {
                         }),
                         cached: false,
                         usage: None,
+                        thoughts: String::new(),
                         save_error: None,
                     });
                     let _ = tx.send(AppEvent::TurnDone { tab, report: Box::new(report) });

@@ -16,6 +16,9 @@ pub const COMMANDS: &[SlashCommand] = &[
     SlashCommand { name: "/model", args: "[NAME]", what: "this tab's model (without a name: the picker)" },
     SlashCommand { name: "/rename", args: "TITLE", what: "rename this conversation" },
     SlashCommand { name: "/export", args: "[FILE]", what: "write this conversation to FILE (.md, or .json)" },
+    SlashCommand { name: "/thinking", args: "[off|low|medium|high|N]", what: "how much this tab's model thinks" },
+    SlashCommand { name: "/thoughts", args: "[on|off]", what: "ask for and show thought summaries" },
+    SlashCommand { name: "/set", args: "[NAME VALUE]", what: "temperature top-p max-tokens seed stop …" },
     SlashCommand { name: "/clear", args: "", what: "a new conversation in this tab (the old one is kept)" },
 ];
 
@@ -40,6 +43,12 @@ pub enum Slash {
     Unknown(String),
     /// `//text`: the text `/text`, to send as a prompt.
     Literal(String),
+    /// `/thinking [LEVEL]` (alone: show it).
+    Thinking(Option<String>),
+    /// `/thoughts [on|off]` (alone: switch).
+    Thoughts(Option<bool>),
+    /// `/set NAME VALUE` (alone: show this tab's settings).
+    Set(Option<(String, String)>),
 }
 
 /// Reads `line` (trimmed) as a slash command; `None` when it does not start with `/`.
@@ -65,6 +74,17 @@ pub fn parse(line: &str) -> Option<Slash> {
         ("/export", "") => Slash::Export(None),
         ("/export", file) => Slash::Export(Some(file.to_owned())),
         ("/clear", _) => Slash::Clear,
+        ("/thinking", "") => Slash::Thinking(None),
+        ("/thinking", level) => Slash::Thinking(Some(level.to_owned())),
+        ("/thoughts", "") => Slash::Thoughts(None),
+        ("/thoughts", "on") => Slash::Thoughts(Some(true)),
+        ("/thoughts", "off") => Slash::Thoughts(Some(false)),
+        ("/thoughts", _) => Slash::MissingArgument("/thoughts"),
+        ("/set", "") => Slash::Set(None),
+        ("/set", rest) => match rest.split_once(char::is_whitespace) {
+            Some((name, value)) => Slash::Set(Some((name.to_owned(), value.trim().to_owned()))),
+            None => Slash::MissingArgument("/set"),
+        },
         (word, _) => Slash::Unknown(word.to_owned()),
     })
 }
@@ -108,6 +128,13 @@ mod tests {
         assert_eq!(parse("/rename Bird notes"), Some(Slash::Rename("Bird notes".into())));
         assert_eq!(parse("/clear"), Some(Slash::Clear));
         assert_eq!(parse("/help"), Some(Slash::Help));
+        assert_eq!(parse("/thinking"), Some(Slash::Thinking(None)));
+        assert_eq!(parse("/thinking high"), Some(Slash::Thinking(Some("high".into()))));
+        assert_eq!(parse("/thoughts"), Some(Slash::Thoughts(None)));
+        assert_eq!(parse("/thoughts off"), Some(Slash::Thoughts(Some(false))));
+        assert_eq!(parse("/set"), Some(Slash::Set(None)));
+        assert_eq!(parse("/set temperature  0.2"), Some(Slash::Set(Some(("temperature".into(), "0.2".into())))));
+        assert_eq!(parse("/set temperature"), Some(Slash::MissingArgument("/set")));
         assert_eq!(parse("/etc/passwd is what?"), Some(Slash::Unknown("/etc/passwd".into())));
         assert_eq!(parse("//etc/passwd is what?"), Some(Slash::Literal("/etc/passwd is what?".into())));
     }
@@ -115,12 +142,18 @@ mod tests {
     #[test]
     fn completion_follows_what_is_typed() {
         let names = |typed| completions(typed).iter().map(|c| c.name).collect::<Vec<_>>();
-        assert_eq!(names("/"), ["/help", "/system", "/model", "/rename", "/export", "/clear"]);
+        assert_eq!(
+            names("/"),
+            ["/help", "/system", "/model", "/rename", "/export", "/thinking", "/thoughts", "/set", "/clear"]
+        );
         assert_eq!(parse("/export"), Some(Slash::Export(None)));
         assert_eq!(parse("/export  notes/birds.json "), Some(Slash::Export(Some("notes/birds.json".into()))));
-        assert_eq!(names("/s"), ["/system"]);
+        assert_eq!(names("/s"), ["/system", "/set"]);
+        assert_eq!(names("/th"), ["/thinking", "/thoughts"]);
+        assert_eq!(complete("/thi").as_deref(), Some("/thinking "));
+        assert_eq!(complete("/th"), None, "nothing shared beyond /th");
         assert!(names("/system x").is_empty() && names("hi").is_empty() && names("//").is_empty());
-        assert_eq!(complete("/s").as_deref(), Some("/system "));
+        assert_eq!(complete("/sy").as_deref(), Some("/system "));
         assert_eq!(complete("/x"), None);
         assert_eq!(complete("/"), None, "nothing shared beyond the slash");
     }

@@ -23,6 +23,10 @@ pub struct ChatMessage {
     pub error: Option<String>,
     /// Regenerated answers / edited prompts at this place ("2/3").
     pub alternatives: Alternatives,
+    /// The model's thought summaries before this answer (shown dimmed above it, never part of it).
+    pub thoughts: String,
+    /// Thoughts are folded to one line (`t` on the selected message unfolds them).
+    pub thoughts_folded: bool,
 }
 
 impl ChatMessage {
@@ -36,6 +40,8 @@ impl ChatMessage {
             cached: false,
             error: None,
             alternatives: Alternatives::default(),
+            thoughts: String::new(),
+            thoughts_folded: false,
         }
     }
 
@@ -49,6 +55,8 @@ impl ChatMessage {
             cached: false,
             error: None,
             alternatives: Alternatives::default(),
+            thoughts: String::new(),
+            thoughts_folded: false,
         }
     }
 }
@@ -64,6 +72,8 @@ impl From<StoredMessage> for ChatMessage {
             model: m.model,
             cached: m.cached,
             alternatives: m.alternatives,
+            thoughts: m.thoughts.unwrap_or_default(),
+            thoughts_folded: false,
         }
     }
 }
@@ -110,6 +120,9 @@ pub struct Tab {
     pub title: String,
     pub model: String,
     pub system: Option<String>,
+    /// This tab's generation settings (`/thinking`, `/thoughts`, `/set`), over the
+    /// conversation's own and the config file's.
+    pub settings: crate::chat::Settings,
     pub messages: Vec<ChatMessage>,
     pub input: TextArea<'static>,
     /// An answer is being written.
@@ -122,7 +135,7 @@ pub struct Tab {
     pub error: Option<String>,
     /// Lines between the bottom of the conversation and the bottom of the view (0: follow).
     pub scroll_from_bottom: usize,
-    /// Tokens of this conversation so far (prompt + output of the last answer).
+    /// Tokens of this conversation so far (prompt, output and thinking of each answer).
     pub tokens: u64,
     /// Bumped whenever a message's text is replaced rather than extended.
     pub revision: u64,
@@ -156,6 +169,7 @@ impl Tab {
             title: "new chat".to_owned(),
             model: model.to_owned(),
             system: None,
+            settings: crate::chat::Settings::default(),
             messages: Vec::new(),
             input: new_input(),
             streaming: false,
@@ -400,6 +414,9 @@ fn render_message(m: &ChatMessage, width: u16, selected: bool) -> Vec<Line<'stat
     header.push(Span::styled(who, who_style));
     header.push(Span::styled(status_note(m), theme.muted));
     let mut lines = vec![Line::from(header)];
+    if m.role == Role::Model {
+        lines.extend(render_thoughts(m, width));
+    }
     match m.role {
         Role::User => lines.extend(wrap_plain(&m.text, width, Style::default())),
         Role::Model => lines.extend(render_markdown(&m.text, width)),
@@ -408,6 +425,38 @@ fn render_message(m: &ChatMessage, width: u16, selected: bool) -> Vec<Line<'stat
         lines.extend(wrap_plain(error, width, theme.error));
     }
     lines.push(Line::default());
+    lines
+}
+
+/// The thoughts above an answer: dimmed, or folded to one line; "thinking…" while only
+/// thoughts have arrived.
+fn render_thoughts(m: &ChatMessage, width: u16) -> Vec<Line<'static>> {
+    let theme = super::theme::current();
+    let dim = theme.muted.add_modifier(Modifier::DIM | Modifier::ITALIC);
+    let mut lines = Vec::new();
+    let thoughts = m.thoughts.trim_matches('\n');
+    if !thoughts.is_empty() {
+        if m.thoughts_folded {
+            let count = thoughts.lines().filter(|l| !l.trim().is_empty()).count();
+            let plural = if count == 1 { "" } else { "s" };
+            lines.push(Line::styled(format!("▸ thoughts ({count} line{plural}; t shows them)"), dim));
+        } else {
+            lines.push(Line::styled("▾ thoughts (t folds them)".to_owned(), dim));
+            // Rendered as the markdown they are (headings, bold), all of it dimmed.
+            lines.extend(render_markdown(thoughts, width).into_iter().map(|mut line| {
+                line.style = line.style.patch(dim);
+                for span in &mut line.spans {
+                    span.style = span.style.patch(dim);
+                }
+                line
+            }));
+        }
+    }
+    if m.status == MessageStatus::Streaming && m.text.is_empty() && !thoughts.is_empty() {
+        lines.push(Line::styled("thinking…".to_owned(), dim));
+    } else if !thoughts.is_empty() && !m.thoughts_folded {
+        lines.push(Line::default());
+    }
     lines
 }
 

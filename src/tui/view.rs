@@ -303,7 +303,7 @@ fn draw_note(frame: &mut Frame<'_>, app: &App, area: Rect) {
         Line::styled(one_line(&text, usize::from(area.width)), theme.accent)
     } else if let (Focus::Messages, Some(i)) = (app.focus, tab.selected) {
         let hint = format!(
-            "message {} of {} · ↑↓ move · e edit · r regenerate · [ ] alternatives · y copy · c code blocks · Esc back",
+            "message {} of {} · ↑↓ move · e edit · r regenerate · [ ] alternatives · y copy · c code blocks · t thoughts · Esc back",
             i + 1,
             tab.messages.len()
         );
@@ -320,8 +320,10 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let tab = app.tab();
     let m = &app.metrics;
     let retrying = app.tabs.iter().filter(|t| t.retrying).count();
+    // This tab's own thinking choice (`/thinking`, or the launch flag) beside its model.
+    let thinking = tab.settings.thinking.map(|t| format!(" · thinking {t}")).unwrap_or_default();
     let mut text = format!(
-        " {} · {} tokens · {} running · {} queued · {} cached",
+        " {}{thinking} · {} tokens · {} running · {} queued · {} cached",
         one_line(&tab.model, 30),
         tab.tokens,
         m.in_flight.max(0),

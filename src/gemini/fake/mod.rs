@@ -384,10 +384,21 @@ fn generate(req: &RecordedRequest, shared: &Arc<Shared>, model: &str, is_stream:
             .replace("Unknown name \\\"foo\\\": Cannot find field.", "this fake serves streams only with alt=sse.");
         return full(StatusCode::BAD_REQUEST, JSON, body);
     }
-    if serde_json::from_str::<GenerateContentRequest>(&req.body).is_err() {
+    let Ok(request) = serde_json::from_str::<GenerateContentRequest>(&req.body) else {
         return full(StatusCode::BAD_REQUEST, content_type, Fault::error_body(400));
+    };
+    let thinking = request.generation_config.as_ref().and_then(|c| c.thinking_config.as_ref());
+    if let Some(message) = thinking.and_then(|t| refused_thinking(model, t)) {
+        let body = Fault::error_body(400)
+            .replace("Invalid JSON payload received. Unknown name \\\"foo\\\": Cannot find field.", &message);
+        return full(StatusCode::BAD_REQUEST, content_type, body);
     }
-    let behavior = shared.behavior_for(req);
+    let include_thoughts = thinking.and_then(|t| t.include_thoughts) == Some(true);
+    let mut behavior = shared.behavior_for(req);
+    // The demo thinks aloud when asked to.
+    if include_thoughts && behavior.answer == Answer::Demo && behavior.thoughts == 0 {
+        behavior.thoughts = 2;
+    }
     if let Some(Fault::Status { status, body, headers }) = &behavior.fault {
         let mut response = full(
             StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -404,7 +415,7 @@ fn generate(req: &RecordedRequest, shared: &Arc<Shared>, model: &str, is_stream:
     let prompt = req.prompt();
     let response_id = format!("fake{:08x}", hash(&format!("{}{prompt}", req.id)) as u32);
     let steps = if is_stream {
-        script::stream_steps(&behavior, &prompt, model, &response_id, hash(&prompt) ^ req.id)
+        script::stream_steps(&behavior, &prompt, model, &response_id, hash(&prompt) ^ req.id, include_thoughts)
     } else {
         script::unary_steps(&behavior, &prompt, model, &response_id)
     };
@@ -416,6 +427,26 @@ fn generate(req: &RecordedRequest, shared: &Arc<Shared>, model: &str, is_stream:
         response.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
     response
+}
+
+/// The 400 Gemini answers for a `thinkingConfig` the model cannot take (the fake's wording):
+/// both a level and a budget, or a budget out of the model's range.
+fn refused_thinking(model: &str, t: &super::types::ThinkingConfig) -> Option<String> {
+    use super::thinking::{Family, family};
+    if t.thinking_level.is_some() && t.thinking_budget.is_some() {
+        return Some("You can only set one of thinking budget and thinking level.".to_owned());
+    }
+    let budget = t.thinking_budget?;
+    let (min, max) = match family(model) {
+        Family::Pro25 if budget == 0 => {
+            return Some("Budget 0 is invalid. This model only works in thinking mode.".to_owned());
+        }
+        Family::Pro25 => (128, 32_768),
+        Family::Flash25 | Family::FlashLite25 => (0, 24_576),
+        _ => (-1, 32_768),
+    };
+    (budget != -1 && !(min..=max).contains(&budget))
+        .then(|| format!("The thinking budget {budget} is invalid. Please choose a value between {min} and {max}."))
 }
 
 /// Plays the steps into the body channel, noticing at once when the client goes away.

@@ -182,8 +182,16 @@ fn compact_error(status: u16) -> Value {
     serde_json::from_str(&pretty).unwrap_or(Value::Null)
 }
 
-/// The steps of a `streamGenerateContent?alt=sse` body.
-pub fn stream_steps(behavior: &Behavior, prompt: &str, model: &str, response_id: &str, seed: u64) -> Vec<Step> {
+/// The steps of a `streamGenerateContent?alt=sse` body. Thought summaries are sent as parts
+/// only when the request asked for them (`include_thoughts`); their tokens are billed either way.
+pub fn stream_steps(
+    behavior: &Behavior,
+    prompt: &str,
+    model: &str,
+    response_id: &str,
+    seed: u64,
+    include_thoughts: bool,
+) -> Vec<Step> {
     let mut f = Framer { behavior, steps: Vec::new(), rng: Rng::new(seed), events: 0 };
     if let Answer::Raw(bytes) = &behavior.answer {
         f.pause();
@@ -204,8 +212,10 @@ pub fn stream_steps(behavior: &Behavior, prompt: &str, model: &str, response_id:
             crate::sanitize::one_line(prompt, 40)
         );
         thought_tokens += tokens(&text) * 4;
-        let parts = json!([{ "text": text, "thought": true }]);
-        f.event(&chunk(parts, None, usage(prompt_tokens, 0, thought_tokens), model, response_id));
+        if include_thoughts {
+            let parts = json!([{ "text": text, "thought": true }]);
+            f.event(&chunk(parts, None, usage(prompt_tokens, 0, thought_tokens), model, response_id));
+        }
     }
     let text = answer_text(behavior, prompt);
     let mut rng = Rng::new(seed ^ 0x9e37);
@@ -305,7 +315,7 @@ mod tests {
     #[test]
     fn chunk_count_is_honoured_and_text_is_whole() {
         let b = Behavior::text("one two three four five six seven").with_chunks(3);
-        let events = crate::gemini::stream::replay(&body(&stream_steps(&b, "p", "m", "r", 1))).unwrap();
+        let events = crate::gemini::stream::replay(&body(&stream_steps(&b, "p", "m", "r", 1, false))).unwrap();
         let texts: Vec<_> = events
             .iter()
             .filter_map(|e| if let crate::gemini::StreamEvent::Text(t) = e { Some(t.clone()) } else { None })
@@ -317,7 +327,7 @@ mod tests {
     #[test]
     fn tricky_splits_cut_inside_characters_and_line_endings() {
         let b = Behavior::text("héllo wörld").with_split(Split::Tricky).with_chunks(1);
-        let steps = stream_steps(&b, "p", "m", "r", 1);
+        let steps = stream_steps(&b, "p", "m", "r", 1, false);
         let writes: Vec<_> =
             steps.iter().filter_map(|s| if let Step::Write(b) = s { Some(b.clone()) } else { None }).collect();
         assert!(writes.len() >= 4, "{writes:?}");
