@@ -58,6 +58,7 @@ fn stored_with(n: usize, answer: impl Fn(usize) -> String) -> Vec<StoredMessage>
             created_at: 0,
             parent_id: None,
             alternatives: Default::default(),
+            attachments: Vec::new(),
         })
         .collect()
 }

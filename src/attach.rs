@@ -69,6 +69,8 @@ pub enum AttachError {
     Gone { name: String, why: &'static str },
     #[error("Cannot attach {name}: it changed while it was being sent; try again.")]
     Changed { name: String },
+    #[error("Gemini could not process the attachment {name}: check that the file plays or opens, or attach another.")]
+    Unprocessable { name: String },
 }
 
 impl Attachment {

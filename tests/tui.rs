@@ -271,6 +271,7 @@ fn the_history_browser_with_a_search() {
         created_at: 0,
         parent_id: None,
         alternatives: Default::default(),
+        attachments: Vec::new(),
     };
     app.on_event(AppEvent::Preview {
         id: 12,

@@ -3,14 +3,16 @@
 //! repeated question is answered from the cache.
 
 use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 
 use super::exit::{self, Failure};
-use super::output::{AnswerPrinter, Delivery};
+use super::output::{AnswerPrinter, Delivery, UploadBar};
 use super::signals::{Signals, Stop, stopped_answer};
 use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
+use crate::attach::{self, Attachment};
 use crate::chat::{Outcome, Target, TurnEvent};
 use crate::config::parse_seconds;
 use crate::gemini::{ApiError, TimeoutPhase};
@@ -23,6 +25,11 @@ pub struct AskArgs {
     /// The question. Piped stdin is sent after it; a lone `-` stands for stdin; without it, stdin is the prompt.
     #[arg(value_name = "PROMPT")]
     pub prompt: Vec<String>,
+    /// Attach a file (repeatable): text, an image (PNG, JPEG, WebP, HEIC/HEIF, GIF), PDF, audio
+    /// or video, its type told from its content. `-a -` attaches stdin (the prompt is then the
+    /// arguments).
+    #[arg(short = 'a', long = "attach", value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
     /// A system instruction for this answer (overrides the config file's system_prompt).
     #[arg(short, long, value_name = "TEXT")]
     pub system: Option<String>,
@@ -62,6 +69,14 @@ pub struct AskArgs {
 /// blank line (as llm and aichat do), or takes the place of a lone `-`.
 fn read_prompt(args: &AskArgs) -> Result<String, Failure> {
     let placeholder = args.prompt.iter().any(|p| p == "-");
+    if attaches_stdin(args) {
+        if args.prompt.is_empty() || placeholder {
+            return Err(Failure::usage(
+                "With -a - stdin is the attachment: give the prompt as an argument (`geminal ask -a - \"what is this?\"`).",
+            ));
+        }
+        return Ok(compose_prompt(&args.prompt, ""));
+    }
     let stdin_is_terminal = std::io::stdin().is_terminal();
     if args.prompt.is_empty() && stdin_is_terminal {
         return Err(Failure::usage(
@@ -94,8 +109,26 @@ fn compose_prompt(words: &[String], stdin_text: &str) -> String {
     if placeholder || stdin_text.trim().is_empty() { prompt } else { format!("{prompt}\n\n{stdin_text}") }
 }
 
+fn attaches_stdin(args: &AskArgs) -> bool {
+    args.attach.iter().any(|p| p.as_os_str() == "-")
+}
+
+/// Reads every `-a FILE` (stdin for `-`) before anything is asked: a file that cannot go is
+/// refused with one sentence and nothing is sent.
+fn read_attachments(args: &AskArgs) -> Result<Vec<Attachment>, Failure> {
+    if args.attach.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(Failure::usage("-a - attaches stdin once: give it only once."));
+    }
+    args.attach
+        .iter()
+        .map(|path| if path.as_os_str() == "-" { attach::read_stdin() } else { attach::read_path(path) })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Failure::from)
+}
+
 pub async fn run(global: &GlobalArgs, flags: &ConnectArgs, args: &AskArgs) -> Result<u8, Failure> {
     let prompt = read_prompt(args)?;
+    let attachments = read_attachments(args)?;
     let target = match (args.conversation, args.continue_last) {
         (Some(id), _) => Target::Conversation(id),
         (None, true) => Target::Last,
@@ -111,8 +144,13 @@ pub async fn run(global: &GlobalArgs, flags: &ConnectArgs, args: &AskArgs) -> Re
     let model = config.model_explicit.then(|| config.model.clone());
     // A continued conversation keeps its own system prompt unless --system is given.
     let default_system = if target == Target::New { config.system_prompt.clone() } else { None };
-    let prepared =
+    let mut prepared =
         session.prepare(target, prompt, model, &config.model, args.system.clone().or(default_system)).await?;
+    // Large files are uploaded now (a bar on a terminal); a continued conversation's earlier
+    // attachments are made ready too.
+    let bar = UploadBar::new();
+    session.attach(&mut prepared, attachments, &|p| bar.show(&p)).await?;
+    bar.finish();
 
     // From here Ctrl-C, SIGTERM and SIGHUP stop the answer, which is saved as far as it got
     // (before, nothing is saved yet, and they end the process as usual).

@@ -21,7 +21,8 @@ use crate::sanitize::one_line;
 
 #[derive(Debug, Args)]
 pub struct BatchArgs {
-    /// Prompts: one per line, or JSON lines {"id", "prompt", "system", "model"}; `-` for stdin.
+    /// Prompts: one per line, or JSON lines {"id", "prompt", "system", "model", "attachments"}
+    /// (attachments: file paths, relative to FILE's directory); `-` for stdin.
     #[arg(value_name = "FILE")]
     pub input: PathBuf,
     /// Prompts answered at once.
@@ -50,6 +51,7 @@ struct InputLine {
     prompt: String,
     system: Option<String>,
     model: Option<String>,
+    attachments: Option<Vec<PathBuf>>,
 }
 
 /// One prompt to answer.
@@ -59,6 +61,8 @@ struct Prompt {
     prompt: String,
     system: Option<String>,
     model: Option<String>,
+    /// Files to attach, as given (relative ones are taken from the input file's directory).
+    attachments: Vec<PathBuf>,
 }
 
 /// Parses one input line; `n` is its 1-based line number (the default id).
@@ -68,7 +72,13 @@ fn parse_line(line: &str, n: usize) -> Result<Option<Prompt>, String> {
         return Ok(None);
     }
     if !trimmed.starts_with('{') {
-        return Ok(Some(Prompt { id: n.to_string(), prompt: trimmed.to_owned(), system: None, model: None }));
+        return Ok(Some(Prompt {
+            id: n.to_string(),
+            prompt: trimmed.to_owned(),
+            system: None,
+            model: None,
+            attachments: Vec::new(),
+        }));
     }
     let parsed: InputLine =
         serde_json::from_str(trimmed).map_err(|e| format!("line {n} is not a valid prompt object: {e}"))?;
@@ -80,7 +90,13 @@ fn parse_line(line: &str, n: usize) -> Result<Option<Prompt>, String> {
     if parsed.prompt.trim().is_empty() {
         return Err(format!("line {n} has an empty prompt"));
     }
-    Ok(Some(Prompt { id, prompt: parsed.prompt, system: parsed.system, model: parsed.model }))
+    Ok(Some(Prompt {
+        id,
+        prompt: parsed.prompt,
+        system: parsed.system,
+        model: parsed.model,
+        attachments: parsed.attachments.unwrap_or_default(),
+    }))
 }
 
 /// Ids that already have an answer in a previous output file.
@@ -280,10 +296,30 @@ async fn answer(session: &ChatSession, config: &Config, p: Prompt) -> Option<ser
     let started = Instant::now();
     let model = p.model.clone().or_else(|| config.model_explicit.then(|| config.model.clone()));
     let system = p.system.clone().or(config.system_prompt.clone());
-    let prepared = match session.prepare(Target::New, p.prompt.clone(), model, &config.model, system).await {
+    let mut prepared = match session.prepare(Target::New, p.prompt.clone(), model, &config.model, system).await {
         Ok(prepared) => prepared,
         Err(e) => return Some(error_line(&p, None, &e.to_string(), "storage", started)),
     };
+    if !p.attachments.is_empty() {
+        let paths = p.attachments.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            paths.iter().map(|path| crate::attach::read_path(path)).collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+        let attachments = match read {
+            Ok(Ok(attachments)) => attachments,
+            Ok(Err(e)) => return Some(error_line(&p, None, &e.to_string(), "bad_input", started)),
+            Err(_) => return Some(error_line(&p, None, "the attachments could not be read", "bad_input", started)),
+        };
+        if let Err(e) = session.attach(&mut prepared, attachments, &|_| {}).await {
+            let kind = match &e {
+                crate::chat::ChatError::Api(e) => e.kind().as_str(),
+                crate::chat::ChatError::Store(_) => "storage",
+                crate::chat::ChatError::Attachment(_) => "bad_input",
+            };
+            return Some(error_line(&p, None, &e.to_string(), kind, started));
+        }
+    }
     let model = prepared.turn.model.clone();
     let report = session.run(prepared, &mut show, std::future::pending::<TurnEvent>()).await;
     let usage = report.usage.unwrap_or_default();
@@ -336,6 +372,11 @@ async fn read_prompts(
             }
         }
     };
+    // Relative attachment paths are taken from the input file's directory.
+    let base = match input.parent() {
+        Some(dir) if input.as_os_str() != "-" => dir.to_owned(),
+        _ => PathBuf::new(),
+    };
     let mut lines = BufReader::new(reader).lines();
     let mut n = 0;
     let mut skipped = 0;
@@ -352,7 +393,10 @@ async fn read_prompts(
                 skipped += 1;
                 continue;
             }
-            Ok(Some(p)) => Ok(p),
+            Ok(Some(mut p)) => {
+                p.attachments = p.attachments.iter().map(|a| base.join(a)).collect();
+                Ok(p)
+            }
             Err(message) => Err(message),
         };
         tokio::select! {

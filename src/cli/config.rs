@@ -130,6 +130,7 @@ fn show(config: &Config) -> String {
                 crate::config::ThemeName::Dark => "dark".to_owned(),
                 crate::config::ThemeName::Light => "light".to_owned(),
             },
+            "attachments.store_max_bytes" => config.attachment_store_max_bytes.to_string(),
             _ => String::new(),
         }
     };

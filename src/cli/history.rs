@@ -190,6 +190,9 @@ async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
             Role::Model => one_line(m.model.as_deref().unwrap_or("gemini"), 40),
         };
         out.push_str(&format!("\n{}\n", bold(&format!("── {who}{} ──", status_note(m)))));
+        for a in &m.attachments {
+            out.push_str(&format!("{}\n", crate::attach::label(a)));
+        }
         out.push_str(&sanitize(&m.text));
         if !m.text.ends_with('\n') {
             out.push('\n');
@@ -210,7 +213,14 @@ fn markdown(c: &Conversation, messages: &[StoredMessage]) -> String {
     }
     for m in messages {
         let who = if m.role == Role::User { "You" } else { "Gemini" };
-        out.push_str(&format!("\n## {who}{}\n\n{}\n", status_note(m), m.text.trim_end()));
+        out.push_str(&format!("\n## {who}{}\n\n", status_note(m)));
+        for a in &m.attachments {
+            out.push_str(&format!("{}  \n", crate::attach::label(a)));
+        }
+        if !m.attachments.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&format!("{}\n", m.text.trim_end()));
     }
     out
 }
@@ -228,6 +238,9 @@ fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage]) -> 
                     "cached": m.cached, "prompt_tokens": m.prompt_tokens, "output_tokens": m.output_tokens,
                     "created_at": m.created_at,
                     "alternative": { "index": m.alternatives.index, "count": m.alternatives.count },
+                    "attachments": m.attachments.iter().map(|a| serde_json::json!({
+                        "name": a.name, "mime_type": a.mime, "size": a.size, "sha256": a.sha256,
+                    })).collect::<Vec<_>>(),
                 })
             })
             .collect()

@@ -267,6 +267,9 @@ pub async fn open_session(
         cache_max_entries: conn.config.cache_max_entries,
         cache_namespace: conn.config.cache_namespace(),
         cache_ttl: conn.config.cache_ttl,
+        inline_max_bytes: conn.config.inline_max_bytes,
+        store_max_bytes: conn.config.attachment_store_max_bytes,
+        upload_namespace: conn.config.base_url.trim().trim_end_matches('/').to_owned(),
     };
     let engine = Engine::new(conn.client.clone(), conn.config.engine_config());
     let session = ChatSession::new(engine, store, options);

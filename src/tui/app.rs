@@ -1485,6 +1485,7 @@ mod tests {
             prompt_tokens: None,
             output_tokens: None,
             alternatives: Alternatives::default(),
+            attachments: Vec::new(),
         };
         let mut fresh = App::new("m", false);
         fresh.tab_mut().system = Some("be brief".into());
@@ -1981,6 +1982,7 @@ mod tests {
             created_at: 0,
             parent_id: None,
             alternatives: Alternatives { index, count: 2 },
+            attachments: Vec::new(),
         };
         app.tab_mut().conversation_id = Some(7);
         app.on_event(AppEvent::Reloaded {
