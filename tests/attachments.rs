@@ -203,3 +203,144 @@ fn an_upload_cut_midway_resumes_from_the_offset_the_server_reports() {
     );
     assert!(generates(&env).len() == 1 && user_parts(&last_body(&env), 0)[0].file_data.is_some());
 }
+
+#[test]
+fn an_uploaded_file_is_reused_while_it_lives_and_uploaded_again_once_it_expired() {
+    let env = Env::new(Behavior::text("ok"));
+    let bytes = big_png(MIB);
+    let path = write(&env, "reused.png", &bytes);
+    let ask = |prompt: &str| {
+        ok(&finish(env.command(&["ask", "-a", arg(&path), prompt]).env("GEMINAL_INLINE_MAX_BYTES", "100000")));
+        user_parts(&last_body(&env), 0)[0].file_data.clone().expect("sent by uri").file_uri
+    };
+    let first = ask("one");
+    assert_eq!(ask("two"), first, "the same copy");
+    assert_eq!(env.fake.uploads_started(), 1, "no second upload within its lifetime");
+    let conn = rusqlite::Connection::open(db(&env)).unwrap();
+    let expires: i64 = conn.query_row("SELECT expires_at FROM attachment_uploads", [], |r| r.get(0)).unwrap();
+    let in_47h =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 + 47 * 3_600_000;
+    assert!(expires > in_47h, "the server's expirationTime (48 h) is kept: {expires}");
+    conn.execute("UPDATE attachment_uploads SET expires_at = 1000", []).unwrap();
+    let third = ask("three");
+    assert_eq!(env.fake.uploads_started(), 2, "an expired copy is uploaded again");
+    assert_ne!(third, first);
+}
+
+#[test]
+fn history_keeps_attachments_shows_them_and_a_continued_conversation_sends_them_again() {
+    let env = Env::new(Behavior::text("Seen."));
+    let config = env.home.path().join("config/geminal/config.toml");
+    // Bytes up to 100 are kept; the larger text file only by path and hash.
+    std::fs::write(&config, "retries = 0\n[attachments]\nstore_max_bytes = 100\n").unwrap();
+    let png = write(&env, "photo.png", TINY_PNG);
+    let long_text = "a line of the report\n".repeat(20);
+    let report = write(&env, "report.txt", long_text.as_bytes());
+    ok(&env.run(&["ask", "-a", arg(&png), "-a", arg(&report), "compare them"]));
+
+    let conn = rusqlite::Connection::open(db(&env)).unwrap();
+    let rows: Vec<(String, String, String, Option<Vec<u8>>, Option<String>)> = conn
+        .prepare(
+            "SELECT ma.name, a.mime, a.sha256, a.data, a.path FROM message_attachments ma
+             JOIN attachments a USING (sha256) ORDER BY ma.position",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].0.as_str(), rows[0].1.as_str()), ("photo.png", "image/png"));
+    assert_eq!((rows[0].2.clone(), rows[0].3.clone()), (sha256(TINY_PNG), Some(TINY_PNG.to_vec())));
+    assert_eq!((rows[1].0.as_str(), rows[1].1.as_str()), ("report.txt", "text/plain"));
+    assert_eq!(rows[1].3, None, "over the cap: not kept");
+    assert_eq!(rows[1].4.as_deref(), Some(arg(&report)), "its path is");
+
+    let shown = env.run(&["history", "show", "1"]);
+    ok(&shown);
+    assert_eq!(TINY_PNG.len(), 70);
+    assert!(shown.stdout.contains("📎 photo.png · 70 B\n📎 report.txt · 420 B\ncompare them"), "{}", shown.stdout);
+    let exported = env.run(&["history", "export", "1", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&exported.stdout).unwrap();
+    assert_eq!(
+        json["messages"][0]["attachments"],
+        serde_json::json!([
+            { "name": "photo.png", "mime_type": "image/png", "size": 70, "sha256": sha256(TINY_PNG) },
+            { "name": "report.txt", "mime_type": "text/plain", "size": 420, "sha256": sha256(long_text.as_bytes()) },
+        ])
+    );
+
+    // Continued: the first prompt goes again with both (the text read again from its path).
+    std::fs::remove_file(&png).unwrap();
+    ok(&env.run(&["ask", "-c", "and now?"]));
+    let body = last_body(&env);
+    assert_eq!(body.contents.len(), 3);
+    let first = user_parts(&body, 0);
+    assert_eq!(first[0].inline_data.as_ref().unwrap().data, base64::engine::general_purpose::STANDARD.encode(TINY_PNG));
+    assert_eq!(first[1].text.as_deref(), Some(format!("--- report.txt ---\n{long_text}").as_str()));
+    assert_eq!(first[2].text.as_deref(), Some("compare them"));
+    assert_eq!(user_parts(&body, 2).len(), 1, "the new prompt has none of its own");
+
+    // The file kept only by path changed: the conversation cannot go on with it, and says which.
+    std::fs::write(&report, "something else").unwrap();
+    let before = generates(&env).len();
+    env.run(&["ask", "-c", "and then?"])
+        .assert_failed(2, "The attachment report.txt of this conversation is no longer available");
+    assert_eq!(generates(&env).len(), before, "nothing was sent");
+}
+
+#[test]
+fn the_same_prompt_with_another_image_is_asked_again_not_answered_from_the_cache() {
+    let env = Env::new(Behavior::text("ok"));
+    let a = write(&env, "a.png", TINY_PNG);
+    let mut other = TINY_PNG.to_vec();
+    other[60] ^= 1;
+    let b = write(&env, "b.png", &other);
+    ok(&env.run(&["ask", "-a", arg(&a), "what is it?"]));
+    ok(&env.run(&["ask", "-a", arg(&b), "what is it?"]));
+    assert_eq!(generates(&env).len(), 2, "another image is another question");
+    let again = env.run(&["ask", "-a", arg(&a), "what is it?"]);
+    ok(&again);
+    assert_eq!(generates(&env).len(), 2, "the same image and prompt: from the cache");
+}
+
+#[test]
+fn a_video_still_processing_is_waited_for_before_the_question_is_sent() {
+    let env = Env::new(Behavior::text("A short clip."));
+    env.fake.set_processing_polls(2);
+    let mut mp4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom".to_vec();
+    mp4.resize(300_000, 7);
+    let path = write(&env, "clip.mp4", &mp4);
+    ok(&finish(env.command(&["ask", "-a", arg(&path), "what happens?"]).env("GEMINAL_INLINE_MAX_BYTES", "100000")));
+    let requests = env.fake.requests();
+    let polls: Vec<usize> =
+        requests.iter().enumerate().filter(|(_, r)| r.path.starts_with("/v1beta/files/")).map(|(i, _)| i).collect();
+    let generate = requests.iter().position(|r| r.path.contains(":streamGenerateContent")).unwrap();
+    assert_eq!(polls.len(), 2, "polled until ACTIVE");
+    assert!(polls.iter().all(|p| *p < generate), "asked only once the file was ready");
+    assert_eq!(user_parts(&last_body(&env), 0)[0].file_data.as_ref().unwrap().mime_type, "video/mp4");
+}
+
+#[test]
+fn batch_lines_attach_files_relative_to_the_input_file() {
+    let env = Env::new(Behavior::text("ok"));
+    let dir = env.home.path().join("job");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("pixel.png"), TINY_PNG).unwrap();
+    let input = dir.join("prompts.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\": \"p\", \"prompt\": \"what is it?\", \"attachments\": [\"pixel.png\"]}\n{\"id\": \"q\", \"prompt\": \"and this?\", \"attachments\": [\"missing.png\"]}\n",
+    )
+    .unwrap();
+    let run = env.run(&["batch", arg(&input), "-j", "1"]);
+    assert_eq!(run.code, 10, "{run:?}");
+    let lines: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let line = |id: &str| lines.iter().find(|l| l["id"] == id).unwrap().clone();
+    assert_eq!(line("p")["error"], serde_json::Value::Null);
+    assert_eq!(line("q")["error"]["kind"], "bad_input");
+    assert!(line("q")["error"]["message"].as_str().unwrap().contains("missing.png: there is no such file"));
+    assert_eq!(generates(&env).len(), 1, "the bad line was never sent");
+    let parts = user_parts(&last_body(&env), 0);
+    assert_eq!(parts[0].inline_data.as_ref().unwrap().mime_type, "image/png");
+}
