@@ -136,6 +136,9 @@ fn bad_attachments_are_refused_in_one_sentence_before_anything_is_sent() {
     assert!(!db(&env).exists() || count(&env, "SELECT count(*) FROM messages") == 0, "nothing was saved");
 }
 
+/// A kept attachment: name, type, hash, bytes, path.
+type KeptRow = (String, String, String, Option<Vec<u8>>, Option<String>);
+
 fn count(env: &Env, sql: &str) -> i64 {
     rusqlite::Connection::open(db(env)).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
 }
@@ -239,7 +242,7 @@ fn history_keeps_attachments_shows_them_and_a_continued_conversation_sends_them_
     ok(&env.run(&["ask", "-a", arg(&png), "-a", arg(&report), "compare them"]));
 
     let conn = rusqlite::Connection::open(db(&env)).unwrap();
-    let rows: Vec<(String, String, String, Option<Vec<u8>>, Option<String>)> = conn
+    let rows: Vec<KeptRow> = conn
         .prepare(
             "SELECT ma.name, a.mime, a.sha256, a.data, a.path FROM message_attachments ma
              JOIN attachments a USING (sha256) ORDER BY ma.position",

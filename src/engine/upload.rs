@@ -138,7 +138,7 @@ impl Engine {
                 }
             };
             match status {
-                UploadStatus::Final(file) => break file,
+                UploadStatus::Final(file) => break *file,
                 UploadStatus::Active { received } if received <= upload.size => {
                     offset = received;
                     progress(offset);

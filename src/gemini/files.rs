@@ -19,7 +19,7 @@ pub enum UploadStatus {
     /// The session holds this many bytes and waits for more.
     Active { received: u64 },
     /// The upload is complete: the file.
-    Final(File),
+    Final(Box<File>),
 }
 
 impl Client {
@@ -69,7 +69,7 @@ impl Client {
         let response = self.send_built(builder, None, Instant::now()).await?;
         let status = upload_status(&response);
         match status.as_deref() {
-            Some("final") => Ok(UploadStatus::Final(self.file_body(response).await?)),
+            Some("final") => Ok(UploadStatus::Final(Box::new(self.file_body(response).await?))),
             Some("active") => Ok(UploadStatus::Active { received: offset + chunk.len() as u64 }),
             Some("cancelled") => Err(ApiError::Protocol { detail: "the server cancelled the upload".to_owned() }),
             // Neither SDK trusts a chunk the server did not acknowledge: treat it as a cut.
@@ -82,7 +82,7 @@ impl Client {
         let builder = self.http.post(session).headers(self.headers()?).header("X-Goog-Upload-Command", "query");
         let response = self.send_built(builder, None, Instant::now()).await?;
         if upload_status(&response).as_deref() == Some("final") {
-            return Ok(UploadStatus::Final(self.file_body(response).await?));
+            return Ok(UploadStatus::Final(Box::new(self.file_body(response).await?)));
         }
         let received = response
             .headers()

@@ -23,6 +23,8 @@ pub struct ChatMessage {
     pub error: Option<String>,
     /// Regenerated answers / edited prompts at this place ("2/3").
     pub alternatives: Alternatives,
+    /// What a prompt had attached ("📎 report.pdf · 2.1 MiB" above its text).
+    pub attachments: Vec<crate::domain::AttachmentInfo>,
 }
 
 impl ChatMessage {
@@ -36,6 +38,7 @@ impl ChatMessage {
             cached: false,
             error: None,
             alternatives: Alternatives::default(),
+            attachments: Vec::new(),
         }
     }
 
@@ -49,6 +52,7 @@ impl ChatMessage {
             cached: false,
             error: None,
             alternatives: Alternatives::default(),
+            attachments: Vec::new(),
         }
     }
 }
@@ -64,6 +68,7 @@ impl From<StoredMessage> for ChatMessage {
             model: m.model,
             cached: m.cached,
             alternatives: m.alternatives,
+            attachments: m.attachments,
         }
     }
 }
@@ -136,6 +141,8 @@ pub struct Tab {
     pub recall: Option<Recall>,
     /// The message and code block `c` copied last (the next press copies the next block).
     pub copied_block: Option<(usize, usize)>,
+    /// Files attached to the next prompt (`/attach`, `@path`).
+    pub pending: Vec<crate::attach::Attachment>,
     rendered: Vec<Rendered>,
     /// Messages from this index on are rendered at the current width.
     fresh_from: usize,
@@ -171,6 +178,7 @@ impl Tab {
             flash: None,
             recall: None,
             copied_block: None,
+            pending: Vec::new(),
             rendered: Vec::new(),
             fresh_from: 0,
         }
@@ -400,6 +408,9 @@ fn render_message(m: &ChatMessage, width: u16, selected: bool) -> Vec<Line<'stat
     header.push(Span::styled(who, who_style));
     header.push(Span::styled(status_note(m), theme.muted));
     let mut lines = vec![Line::from(header)];
+    for a in &m.attachments {
+        lines.extend(wrap_plain(&crate::attach::label(a), width, theme.muted));
+    }
     match m.role {
         Role::User => lines.extend(wrap_plain(&m.text, width, Style::default())),
         Role::Model => lines.extend(render_markdown(&m.text, width)),
