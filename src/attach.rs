@@ -113,7 +113,8 @@ pub fn read_path(path: &Path) -> Result<Attachment, AttachError> {
     let file = std::fs::File::open(path).map_err(unreadable)?;
     if !meta.is_file() || meta.len() <= IN_MEMORY_MAX_BYTES {
         // Small files, and pipes or devices whose size is not known, are read whole.
-        let mut bytes = Vec::new();
+        // Sized up front: a growing buffer would hold up to twice the file for a moment.
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
         file.take(FILES_API_MAX_BYTES + 1).read_to_end(&mut bytes).map_err(unreadable)?;
         let mut attachment = from_bytes(&name, bytes).map_err(|e| with_path(e, &shown))?;
         attachment.path = meta.is_file().then(|| absolute(path));

@@ -347,3 +347,16 @@ fn batch_lines_attach_files_relative_to_the_input_file() {
     let parts = user_parts(&last_body(&env), 0);
     assert_eq!(parts[0].inline_data.as_ref().unwrap().mime_type, "image/png");
 }
+
+#[test]
+fn the_inline_limit_keeps_requests_under_the_size_gemini_refuses() {
+    let env = Env::new(Behavior::text("ok"));
+    // 15 MiB is under Gemini's 20 MB, but not once in base64.
+    let bytes = big_png(15 * MIB);
+    let path = write(&env, "scan.png", &bytes);
+    let run = finish(env.command(&["ask", "-a", arg(&path), "read it"]).env("GEMINAL_INLINE_MAX_BYTES", "40000000"));
+    run.assert_failed(5, "Request payload size exceeds the limit");
+    ok(&env.run(&["ask", "-a", arg(&path), "read it"]));
+    assert_eq!(env.fake.uploaded_files().len(), 1, "with the real limit it is uploaded instead");
+    assert!(generates(&env).last().unwrap().body_len < 4096);
+}

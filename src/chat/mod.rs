@@ -223,4 +223,46 @@ mod tests {
             })
         );
     }
+
+    fn attached(name: &str, mime: &str, bytes: &'static [u8]) -> Attachment {
+        Attachment {
+            info: crate::domain::AttachmentInfo {
+                name: name.into(),
+                mime: mime.into(),
+                size: bytes.len() as u64,
+                sha256: String::new(),
+            },
+            data: AttachmentData::Bytes(bytes::Bytes::from_static(bytes)),
+            path: None,
+            remote: None,
+        }
+    }
+
+    #[test]
+    fn attachments_go_before_the_text_of_their_own_prompt() {
+        let mut turn = Turn::new("m", "and these?");
+        let mut first = Message::new(Role::User, "look");
+        first.attachments = vec![attached("a.png", "image/png", b"\x89PNG")];
+        turn.history = vec![first, Message::new(Role::Model, "a picture")];
+        let mut uploaded = attached("clip.mp4", "video/mp4", b"....");
+        uploaded.remote =
+            Some(crate::attach::RemoteFile { uri: "https://g/v1beta/files/abc".into(), expires_at_ms: i64::MAX });
+        turn.attachments = vec![attached("notes.txt", crate::domain::TEXT_MIME, b"line one\n"), uploaded];
+        let json = serde_json::to_value(turn.request()).unwrap();
+        assert_eq!(
+            json["contents"],
+            serde_json::json!([
+                {"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": "iVBORw=="}}, {"text": "look"}]},
+                {"role": "model", "parts": [{"text": "a picture"}]},
+                {"role": "user", "parts": [
+                    {"text": "--- notes.txt ---\nline one\n"},
+                    {"fileData": {"mimeType": "video/mp4", "fileUri": "https://g/v1beta/files/abc"}},
+                    {"text": "and these?"}
+                ]}
+            ])
+        );
+        assert!(turn.attachments_ready());
+        turn.attachments[0].data = AttachmentData::Missing;
+        assert!(!turn.attachments_ready(), "bytes not at hand must be read (or found gone) first");
+    }
 }
