@@ -144,13 +144,21 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Forgets contents no message lists any more (after a conversation is deleted).
+    /// Forgets contents no message lists any more (after a conversation is deleted), and
+    /// uploaded copies of them or past their expiry.
     pub(super) fn drop_unlisted_attachments(&self) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "DELETE FROM attachments WHERE NOT EXISTS
                     (SELECT 1 FROM message_attachments ma WHERE ma.sha256 = attachments.sha256)",
                 [],
+            )
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .execute(
+                "DELETE FROM attachment_uploads WHERE expires_at < ?1
+                    OR NOT EXISTS (SELECT 1 FROM attachments a WHERE a.sha256 = attachment_uploads.sha256)",
+                [super::now_ms()],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -197,9 +205,11 @@ mod tests {
         let kept = store.attachment_contents(second).unwrap();
         assert_eq!(kept[0].data.as_deref(), Some(&b"abc"[..]), "the bytes stay known");
         assert_eq!(kept[0].path.as_deref(), Some("/x/again.png"));
+        store.record_upload("aa", "https://g", "https://g/v1beta/files/x", i64::MAX).unwrap();
         assert!(store.delete_conversation(c).unwrap());
         let count: i64 = store.conn.query_row("SELECT count(*) FROM attachments", [], |r| r.get(0)).unwrap();
         assert_eq!(count, 0, "a deleted conversation takes its attachments' bytes with it");
+        assert_eq!(store.live_upload("aa", "https://g", 0).unwrap(), None, "and the record of their upload");
     }
 
     #[test]

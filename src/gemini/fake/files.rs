@@ -248,7 +248,7 @@ impl Files {
                         "Invalid value at 'contents[0].parts[0].inline_data.data' (TYPE_BYTES), Base64 decoding failed.",
                     );
                 }
-                if !ACCEPTED.contains(&blob.mime_type.as_str()) || blob.mime_type == "text/plain" {
+                if !ACCEPTED.contains(&blob.mime_type.as_str()) {
                     return invalid(&format!("Unsupported MIME type: {}", blob.mime_type));
                 }
             }
