@@ -64,6 +64,15 @@ impl Store {
 
     /// What is attached to each message of a conversation (without the bytes), in order.
     pub fn attachment_infos(&self, conversation_id: i64) -> Result<HashMap<i64, Vec<AttachmentInfo>>, StoreError> {
+        // A history without attachments (the usual case) pays one probe, not one per message.
+        let any: bool = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM message_attachments)")
+            .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
+            .map_err(|e| self.err(e))?;
+        if !any {
+            return Ok(HashMap::new());
+        }
         let mut stmt = self
             .conn
             .prepare_cached(
