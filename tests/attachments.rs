@@ -360,3 +360,13 @@ fn the_inline_limit_keeps_requests_under_the_size_gemini_refuses() {
     assert_eq!(env.fake.uploaded_files().len(), 1, "with the real limit it is uploaded instead");
     assert!(generates(&env).last().unwrap().body_len < 4096);
 }
+
+#[test]
+fn the_demo_answers_a_question_about_a_picture_by_what_it_was_sent() {
+    let env = Env::new(Behavior { answer: geminal::gemini::fake::Answer::Demo, ..Behavior::default() });
+    let png = write(&env, "pixel.png", TINY_PNG);
+    let run = env.run(&["ask", "-a", arg(&png), "what is this?"]);
+    ok(&run);
+    assert!(run.stdout.contains("I was given **an image** with your question, “what is this?”."), "{}", run.stdout);
+    assert!(run.stdout.contains("| 1 | image/png | 70 B |"), "{}", run.stdout);
+}

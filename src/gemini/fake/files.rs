@@ -286,6 +286,28 @@ impl Files {
     }
 }
 
+impl Files {
+    /// The media sent with the last user turn of `request`: type and size of each.
+    pub(super) fn media_of_last_prompt(&self, request: &GenerateContentRequest) -> Vec<(String, u64)> {
+        let Some(last) = request.contents.iter().rev().find(|c| c.role.as_deref() != Some("model")) else {
+            return Vec::new();
+        };
+        last.parts
+            .iter()
+            .filter_map(|p| {
+                if let Some(blob) = &p.inline_data {
+                    let padding = blob.data.bytes().rev().take_while(|b| *b == b'=').count();
+                    return Some((blob.mime_type.clone(), (blob.data.len() / 4 * 3).saturating_sub(padding) as u64));
+                }
+                let data = p.file_data.as_ref()?;
+                let id = data.file_uri.rsplit('/').next().unwrap_or_default();
+                let size = self.files.iter().find(|f| f.name == format!("files/{id}")).map_or(0, |f| f.size);
+                Some((data.mime_type.clone(), size))
+            })
+            .collect()
+    }
+}
+
 fn wire_file(f: &FakeFile, host: &str) -> File {
     let digest: Vec<u8> =
         (0..f.sha256.len() / 2).filter_map(|i| u8::from_str_radix(&f.sha256[2 * i..2 * i + 2], 16).ok()).collect();

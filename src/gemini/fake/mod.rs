@@ -471,7 +471,14 @@ fn generate(req: &RecordedRequest, shared: &Arc<Shared>, model: &str, is_stream:
     if let Some((status, body)) = lock(&shared.files).check_parts(&request, req.body_len) {
         return full(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), content_type, body);
     }
-    let behavior = shared.behavior_for(req);
+    let mut behavior = shared.behavior_for(req);
+    // The demo answers a question about a picture (or any media) by what it was sent.
+    if behavior.answer == Answer::Demo {
+        let media = lock(&shared.files).media_of_last_prompt(&request);
+        if !media.is_empty() {
+            behavior.answer = Answer::Text(demo::attachment_answer(&media, &req.prompt()));
+        }
+    }
     if let Some(Fault::Status { status, body, headers }) = &behavior.fault {
         let mut response = full(
             StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
