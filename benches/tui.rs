@@ -60,6 +60,7 @@ fn stored_with(n: usize, answer: impl Fn(usize) -> String) -> Vec<StoredMessage>
             thought_tokens: None,
             thoughts: None,
             alternatives: Default::default(),
+            attachments: Vec::new(),
         })
         .collect()
 }

@@ -17,6 +17,11 @@ pub const DEFAULT_MODEL: &str = "gemini-flash-latest";
 /// `-latest` model or a changed world is never answered for from weeks ago.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// Attachments up to this size are kept in the history database (larger ones by path and hash).
+pub const DEFAULT_ATTACHMENT_STORE_MAX_BYTES: u64 = 4 * 1024 * 1024;
+/// The most `attachments.store_max_bytes` may be: bytes kept are the ones held in memory.
+pub const ATTACHMENT_STORE_MAX_BYTES_LIMIT: u64 = crate::attach::IN_MEMORY_MAX_BYTES;
+
 /// What the command line says; `None` means "not given".
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -78,6 +83,8 @@ pub struct FileConfig {
     pub max_tokens: Option<u32>,
     pub seed: Option<i64>,
     pub stop: Option<Vec<String>>,
+    /// `[attachments]`: how files sent with prompts are kept.
+    pub attachments: Option<AttachmentsConfig>,
 }
 
 /// Where the interface's copies go (`clipboard = "auto" | "terminal" | "system"`).
@@ -99,6 +106,14 @@ pub enum ClipboardMode {
 pub enum ThinkingSetting {
     Budget(u32),
     Text(String),
+}
+
+/// `[attachments]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentsConfig {
+    /// Attachments up to this many bytes are kept in the history (default 4 MiB, at most 20 MiB).
+    pub store_max_bytes: Option<u64>,
 }
 
 /// The interface's colour theme (`theme = "dark" | "light"`).
@@ -188,6 +203,11 @@ pub struct Config {
     pub clipboard: ClipboardMode,
     /// Generation settings a new conversation starts with (flags and tabs override them).
     pub settings: crate::chat::Settings,
+    /// Attachments up to this size are kept in the history (`attachments.store_max_bytes`).
+    pub attachment_store_max_bytes: u64,
+    /// Requests with inline attachments stay under this size; larger files are uploaded. Only
+    /// tests change it (`GEMINAL_INLINE_MAX_BYTES`), to upload without 20 MB files.
+    pub inline_max_bytes: usize,
 }
 
 impl Config {
@@ -221,6 +241,8 @@ impl std::fmt::Debug for Config {
             .field("mouse", &self.mouse)
             .field("clipboard", &self.clipboard)
             .field("settings", &self.settings)
+            .field("attachment_store_max_bytes", &self.attachment_store_max_bytes)
+            .field("inline_max_bytes", &self.inline_max_bytes)
             .finish()
     }
 }
@@ -463,7 +485,20 @@ impl Config {
             ("max_tokens", source(None, None, file.max_tokens.is_some())),
             ("seed", source(None, None, file.seed.is_some())),
             ("stop", source(None, None, file.stop.is_some())),
+            (
+                "attachments.store_max_bytes",
+                source(None, None, file.attachments.as_ref().is_some_and(|a| a.store_max_bytes.is_some())),
+            ),
         ];
+        let attachment_store_max_bytes = file
+            .attachments
+            .as_ref()
+            .and_then(|a| a.store_max_bytes)
+            .unwrap_or(DEFAULT_ATTACHMENT_STORE_MAX_BYTES)
+            .min(ATTACHMENT_STORE_MAX_BYTES_LIMIT);
+        let inline_max_bytes = env("GEMINAL_INLINE_MAX_BYTES")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(crate::chat::INLINE_REQUEST_MAX_BYTES);
 
         Ok(Config {
             sources,
@@ -496,6 +531,8 @@ impl Config {
             mouse: file.mouse.unwrap_or(true),
             clipboard: file.clipboard.unwrap_or_default(),
             settings,
+            attachment_store_max_bytes,
+            inline_max_bytes,
         })
     }
 }
@@ -817,13 +854,20 @@ mod tests {
         assert_eq!((demo.source_of("api_key"), demo.source_of("db")), (Some(Source::Demo), Some(Source::Demo)));
         // Every setting of the config file is accounted for (the rest are `config` and `db`).
         let names: Vec<&str> = demo.sources.iter().map(|(n, _)| *n).collect();
+        let mut table = String::new();
         for line in include_str!("../assets/config.example.toml").lines() {
-            let setting = line.trim_start_matches(['#', ' ']).split([' ', '=']).next().unwrap_or("");
+            let bare = line.trim_start_matches(['#', ' ']);
+            if let Some(name) = bare.strip_prefix('[') {
+                table = name.split(']').next().unwrap_or("").to_owned();
+                continue;
+            }
+            let setting = bare.split([' ', '=']).next().unwrap_or("");
             if line.contains(" = ")
                 && setting.chars().all(|c| c.is_ascii_lowercase() || c == '_')
                 && !setting.is_empty()
             {
-                assert!(names.contains(&setting), "{setting} has no source");
+                let name = if table.is_empty() { setting.to_owned() } else { format!("{table}.{setting}") };
+                assert!(names.contains(&name.as_str()), "{name} has no source");
             }
         }
         assert!(names.contains(&"rate_limits"));

@@ -68,6 +68,29 @@ impl MessageStatus {
     }
 }
 
+/// What is known of an attachment without its bytes: enough to show it ("📎 report.pdf · 2.1
+/// MiB"), export it and find its content again (by hash).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AttachmentInfo {
+    /// The file name it was attached under (untrusted: sanitize before display).
+    pub name: String,
+    /// The type sniffed from its content (`text/plain` for text).
+    pub mime: String,
+    pub size: u64,
+    /// SHA-256 of the content, lowercase hex.
+    pub sha256: String,
+}
+
+impl AttachmentInfo {
+    /// Text goes to the model as a named text part; anything else as media.
+    pub fn is_text(&self) -> bool {
+        self.mime == TEXT_MIME
+    }
+}
+
+/// The type given to attachments that are UTF-8 text.
+pub const TEXT_MIME: &str = "text/plain";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,12 @@ pub fn markdown(c: &Conversation, messages: &[StoredMessage]) -> String {
     for m in messages {
         let who = if m.role == Role::User { "You" } else { "Gemini" };
         out.push_str(&format!("\n## {who}{}\n\n", status_note(m)));
+        for a in &m.attachments {
+            out.push_str(&format!("{}  \n", crate::attach::label(a)));
+        }
+        if !m.attachments.is_empty() {
+            out.push('\n');
+        }
         if let Some(thoughts) = m.thoughts.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             out.push_str(&format!("<details><summary>Thoughts</summary>\n\n{thoughts}\n\n</details>\n\n"));
         }
@@ -49,6 +55,9 @@ pub fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage])
                     "thought_tokens": m.thought_tokens, "thoughts": m.thoughts,
                     "created_at": m.created_at,
                     "alternative": { "index": m.alternatives.index, "count": m.alternatives.count },
+                    "attachments": m.attachments.iter().map(|a| serde_json::json!({
+                        "name": a.name, "mime_type": a.mime, "size": a.size, "sha256": a.sha256,
+                    })).collect::<Vec<_>>(),
                 })
             })
             .collect()

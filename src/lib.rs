@@ -4,10 +4,12 @@
 //! (jobs, limits, retries) → `gemini` (the wire), with `chat` → `store` (the only SQL).
 //! `domain` holds the types every layer shares (role, message status); `sanitize` makes
 //! untrusted text safe for a terminal; `config` resolves flags, environment
-//! and the config file; `format` holds shared human-readable formats.
+//! and the config file; `format` holds shared human-readable formats; `attach` reads the
+//! files a user attaches.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod attach;
 pub mod chat;
 pub mod cli;
 pub mod config;

@@ -289,6 +289,7 @@ fn the_history_browser_with_a_search() {
         thought_tokens: None,
         thoughts: None,
         alternatives: Default::default(),
+        attachments: Vec::new(),
     };
     app.on_event(AppEvent::Preview {
         id: 12,

@@ -24,6 +24,10 @@ struct KeyMaterial<'a> {
     generation_config: Option<&'a crate::gemini::GenerationConfig>,
     history: Vec<(&'a str, &'a str)>,
     prompt: &'a str,
+    /// The attachments of the prompt and of each earlier message (by index), by name, type and
+    /// content hash. Absent when there are none, so keys of text-only turns are unchanged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<(usize, &'a str, &'a str, &'a str)>,
 }
 
 /// The key of `turn` asked of `endpoint`: everything that decides the answer.
@@ -53,6 +57,16 @@ pub fn cache_key(endpoint: &str, turn: &Turn) -> CacheKey {
             .map(|m| (if m.role == Role::User { "user" } else { "model" }, m.text.as_str()))
             .collect(),
         prompt: &turn.prompt,
+        attachments: turn
+            .history
+            .iter()
+            .map(|m| &m.attachments)
+            .chain(std::iter::once(&turn.attachments))
+            .enumerate()
+            .flat_map(|(at, list)| {
+                list.iter().map(move |a| (at, a.info.name.as_str(), a.info.mime.as_str(), a.info.sha256.as_str()))
+            })
+            .collect(),
     };
     let bytes = serde_json::to_vec(&material).unwrap_or_default();
     Sha256::digest(&bytes).into()
@@ -112,8 +126,7 @@ mod tests {
     fn turn() -> Turn {
         let mut t = Turn::new("gemini-2.5-flash", "and then?");
         t.system = Some("be brief".into());
-        t.history =
-            vec![Message { role: Role::User, text: "hi".into() }, Message { role: Role::Model, text: "hello".into() }];
+        t.history = vec![Message::new(Role::User, "hi"), Message::new(Role::Model, "hello")];
         t
     }
 
@@ -157,6 +170,27 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(cache_key("demo", &thoughts), base);
+        // Another attachment (here: the same name, other content) is another question.
+        let attached = |sha: &str| crate::attach::Attachment {
+            info: crate::domain::AttachmentInfo {
+                name: "photo.png".into(),
+                mime: "image/png".into(),
+                size: 3,
+                sha256: sha.into(),
+            },
+            data: crate::attach::AttachmentData::Missing,
+            path: None,
+            remote: None,
+        };
+        let mut t = turn();
+        t.attachments = vec![attached("aa")];
+        let with_one = cache_key("demo", &t);
+        assert_ne!(with_one, base);
+        t.attachments = vec![attached("bb")];
+        assert_ne!(cache_key("demo", &t), with_one);
+        let mut t = turn();
+        t.history[0].attachments = vec![attached("aa")];
+        assert_ne!(cache_key("demo", &t), with_one, "the same file on an earlier message is another conversation");
         // Role matters too: the same texts said by the other side are another conversation.
         let mut t = turn();
         t.history[0].role = Role::Model;

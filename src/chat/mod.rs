@@ -1,11 +1,13 @@
 //! Conversations: composes a turn (history + prompt → request) and starts it. Front ends
 //! (`ask`, the line chat) go through here so they behave alike. No SQL, no terminal.
 
+mod attachments;
 mod cache_key;
 mod session;
 mod settings;
 mod turn_state;
 
+pub use attachments::{INLINE_REQUEST_MAX_BYTES, UploadProgress};
 pub use cache_key::{CacheKey, MemoryCache, cache_key};
 pub use session::{Branch, ChatError, ChatOptions, ChatSession, Outcome, Prepared, Shown, Target, TurnReport};
 pub use settings::{Settings, SettingsError, json_answer_problem};
@@ -14,8 +16,9 @@ pub use turn_state::{Effect, TurnEvent, TurnState};
 
 use std::time::Duration;
 
+use crate::attach::{Attachment, AttachmentData};
 use crate::gemini::error::human_duration;
-use crate::gemini::{AnswerStream, ApiError, Client, Content, GenerateContentRequest, GenerationConfig};
+use crate::gemini::{AnswerStream, ApiError, Client, Content, GenerateContentRequest, GenerationConfig, Part};
 
 /// Something a turn tells the user that is not the answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +53,14 @@ pub use crate::domain::Role;
 pub struct Message {
     pub role: Role,
     pub text: String,
+    /// What a prompt had attached (sent again with it, before its text).
+    pub attachments: Vec<Attachment>,
+}
+
+impl Message {
+    pub fn new(role: Role, text: impl Into<String>) -> Self {
+        Message { role, text: text.into(), attachments: Vec::new() }
+    }
 }
 
 /// Everything that decides one answer.
@@ -61,11 +72,20 @@ pub struct Turn {
     /// Earlier messages, oldest first.
     pub history: Vec<Message>,
     pub prompt: String,
+    /// Files sent with the prompt, before its text (see `ChatSession::attach`).
+    pub attachments: Vec<Attachment>,
 }
 
 impl Turn {
     pub fn new(model: impl Into<String>, prompt: impl Into<String>) -> Self {
-        Turn { model: model.into(), system: None, generation_config: None, history: Vec::new(), prompt: prompt.into() }
+        Turn {
+            model: model.into(),
+            system: None,
+            generation_config: None,
+            history: Vec::new(),
+            prompt: prompt.into(),
+            attachments: Vec::new(),
+        }
     }
 
     /// The wire request: history then the prompt, with the system prompt and the generation
@@ -74,13 +94,13 @@ impl Turn {
         let mut contents: Vec<Content> = self
             .history
             .iter()
-            .filter(|m| !m.text.is_empty())
+            .filter(|m| !m.text.is_empty() || !m.attachments.is_empty())
             .map(|m| match m.role {
-                Role::User => Content::user(&m.text),
+                Role::User => user_content(&m.text, &m.attachments),
                 Role::Model => Content::model(&m.text),
             })
             .collect();
-        contents.push(Content::user(&self.prompt));
+        contents.push(user_content(&self.prompt, &self.attachments));
         GenerateContentRequest {
             contents,
             system_instruction: self.system.as_deref().map(Content::system),
@@ -88,10 +108,45 @@ impl Turn {
         }
     }
 
+    /// Every attachment, the prompt's and the history's.
+    pub fn all_attachments(&self) -> impl Iterator<Item = &Attachment> {
+        self.history.iter().flat_map(|m| &m.attachments).chain(&self.attachments)
+    }
+
+    /// Whether every attachment can go on the wire as it is: uploaded, or its bytes at hand.
+    pub fn attachments_ready(&self) -> bool {
+        self.all_attachments().all(|a| a.remote.is_some() || matches!(a.data, AttachmentData::Bytes(_)))
+    }
+
     /// Starts streaming the answer.
     pub async fn start(&self, client: &Client) -> Result<AnswerStream, ApiError> {
         client.stream_generate(&self.model, &self.request()).await
     }
+}
+
+/// A user turn: its attachments (text ones as named text parts, media inline or by file), then
+/// its text.
+fn user_content(text: &str, attachments: &[Attachment]) -> Content {
+    let mut parts: Vec<Part> = attachments.iter().filter_map(attachment_part).collect();
+    if !text.is_empty() || parts.is_empty() {
+        parts.push(Part::text(text));
+    }
+    Content { role: Some("user".to_owned()), parts }
+}
+
+/// How an attachment travels: an uploaded file by its URI; text as a part headed by its name
+/// (`--- report.txt ---`, then the content); other bytes inline. `None` for one whose bytes are
+/// not at hand (never after `ChatSession::attach`).
+fn attachment_part(a: &Attachment) -> Option<Part> {
+    if let Some(remote) = &a.remote {
+        return Some(Part::file(&a.info.mime, &remote.uri));
+    }
+    let AttachmentData::Bytes(bytes) = &a.data else { return None };
+    Some(if a.info.is_text() {
+        Part::text(format!("--- {} ---\n{}", a.info.name, String::from_utf8_lossy(bytes)))
+    } else {
+        Part::inline(&a.info.mime, bytes)
+    })
 }
 
 #[cfg(test)]
@@ -157,8 +212,7 @@ mod tests {
     fn a_request_holds_history_in_order_then_the_prompt() {
         let mut turn = Turn::new("m", "and then?");
         turn.system = Some("be brief".into());
-        turn.history =
-            vec![Message { role: Role::User, text: "hi".into() }, Message { role: Role::Model, text: "hello".into() }];
+        turn.history = vec![Message::new(Role::User, "hi"), Message::new(Role::Model, "hello")];
         let json = serde_json::to_value(turn.request()).unwrap();
         assert_eq!(
             json,
@@ -192,5 +246,47 @@ mod tests {
         turn.generation_config = Some(GenerationConfig::default());
         let json = serde_json::to_value(turn.request()).unwrap();
         assert!(json.get("generationConfig").is_none(), "an empty config is not sent: {json}");
+    }
+
+    fn attached(name: &str, mime: &str, bytes: &'static [u8]) -> Attachment {
+        Attachment {
+            info: crate::domain::AttachmentInfo {
+                name: name.into(),
+                mime: mime.into(),
+                size: bytes.len() as u64,
+                sha256: String::new(),
+            },
+            data: AttachmentData::Bytes(bytes::Bytes::from_static(bytes)),
+            path: None,
+            remote: None,
+        }
+    }
+
+    #[test]
+    fn attachments_go_before_the_text_of_their_own_prompt() {
+        let mut turn = Turn::new("m", "and these?");
+        let mut first = Message::new(Role::User, "look");
+        first.attachments = vec![attached("a.png", "image/png", b"\x89PNG")];
+        turn.history = vec![first, Message::new(Role::Model, "a picture")];
+        let mut uploaded = attached("clip.mp4", "video/mp4", b"....");
+        uploaded.remote =
+            Some(crate::attach::RemoteFile { uri: "https://g/v1beta/files/abc".into(), expires_at_ms: i64::MAX });
+        turn.attachments = vec![attached("notes.txt", crate::domain::TEXT_MIME, b"line one\n"), uploaded];
+        let json = serde_json::to_value(turn.request()).unwrap();
+        assert_eq!(
+            json["contents"],
+            serde_json::json!([
+                {"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": "iVBORw=="}}, {"text": "look"}]},
+                {"role": "model", "parts": [{"text": "a picture"}]},
+                {"role": "user", "parts": [
+                    {"text": "--- notes.txt ---\nline one\n"},
+                    {"fileData": {"mimeType": "video/mp4", "fileUri": "https://g/v1beta/files/abc"}},
+                    {"text": "and these?"}
+                ]}
+            ])
+        );
+        assert!(turn.attachments_ready());
+        turn.attachments[0].data = AttachmentData::Missing;
+        assert!(!turn.attachments_ready(), "bytes not at hand must be read (or found gone) first");
     }
 }

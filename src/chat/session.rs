@@ -2,6 +2,7 @@
 //! from the cache when it can, streams otherwise, saves the answer as it grows, and records the
 //! request's metrics. `ask` and the line chat use it; so will the TUI and `batch`.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -11,10 +12,12 @@ use super::cache_key::{CacheKey, MemoryCache, cache_key};
 use super::settings::{Settings, SettingsError};
 use super::turn_state::{Effect, FLUSH_INTERVAL, TurnEvent, TurnState};
 use super::{Message, Role, Turn};
+use crate::attach::{AttachError, Attachment, AttachmentData};
 use crate::engine::{Engine, Job, JobEvent};
 use crate::gemini::{ApiError, Client, UsageMetadata};
 use crate::store::{
-    CachedAnswer, MessageStatus, MessageUpdate, Metric, NewMessage, Parent, Store, StoreError, StoreHandle,
+    CachedAnswer, MessageStatus, MessageUpdate, Metric, NewAttachment, NewMessage, Parent, Store, StoreError,
+    StoreHandle, StoredAttachment,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +33,12 @@ pub struct ChatOptions {
     pub cache_namespace: String,
     /// How long a cached answer may answer again; `None` is forever.
     pub cache_ttl: Option<std::time::Duration>,
+    /// A request with inline attachments stays under this size; larger files are uploaded.
+    pub inline_max_bytes: usize,
+    /// Attachments up to this size are kept in the history; larger ones by path and hash.
+    pub store_max_bytes: u64,
+    /// The server uploaded files belong to (its base URL): a file is reused only there.
+    pub upload_namespace: String,
 }
 
 impl Default for ChatOptions {
@@ -40,6 +49,9 @@ impl Default for ChatOptions {
             cache_max_entries: 10_000,
             cache_namespace: String::new(),
             cache_ttl: Some(crate::config::DEFAULT_CACHE_TTL),
+            inline_max_bytes: super::INLINE_REQUEST_MAX_BYTES,
+            store_max_bytes: crate::config::DEFAULT_ATTACHMENT_STORE_MAX_BYTES,
+            upload_namespace: String::new(),
         }
     }
 }
@@ -66,6 +78,8 @@ pub enum ChatError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Attachment(#[from] AttachError),
 }
 
 /// A turn ready to run: its request and where it will be saved.
@@ -142,10 +156,10 @@ pub enum Shown {
 }
 
 pub struct ChatSession {
-    engine: Engine,
-    store: Option<StoreHandle>,
+    pub(super) engine: Engine,
+    pub(super) store: Option<StoreHandle>,
     memory: Mutex<MemoryCache>,
-    options: ChatOptions,
+    pub(super) options: ChatOptions,
     /// Settings a new conversation starts with (the config file's).
     default_settings: Settings,
 }
@@ -223,7 +237,7 @@ impl ChatSession {
         system: Option<String>,
     ) -> Result<Prepared, ChatError> {
         let store = self.store.as_ref().ok_or(StoreError::Closed)?;
-        let (conversation, path, parent, prompt_id, prompt) = store
+        let (conversation, path, parent, prompt_id, prompt, mut kept) = store
             .call(move |s| {
                 let conversation = s.conversation(id)?;
                 let saved_prompt = |s: &Store, prompt_id: i64| {
@@ -233,27 +247,43 @@ impl ChatSession {
                         _ => Err(StoreError::NoMessage { id: prompt_id }),
                     }
                 };
+                // What earlier prompts had attached goes again with them; a regenerated or
+                // edited prompt keeps its own (key `None`).
+                let contents = |s: &Store, path: &[crate::store::StoredMessage], own: Option<i64>| {
+                    let mut kept = HashMap::new();
+                    for m in path.iter().filter(|m| m.role == Role::User && !m.attachments.is_empty()) {
+                        kept.insert(Some(m.id), s.attachment_contents(m.id)?);
+                    }
+                    if let Some(own) = own {
+                        kept.insert(None, s.attachment_contents(own)?);
+                    }
+                    Ok::<_, StoreError>(kept)
+                };
                 match branch {
                     Branch::Continue => {
                         let path = s.active_path(id)?;
                         let parent = path.last().map_or(Parent::Root, |m| Parent::Message(m.id));
-                        Ok((conversation, path, parent, None, prompt))
+                        let kept = contents(s, &path, None)?;
+                        Ok((conversation, path, parent, None, prompt, kept))
                     }
                     Branch::Regenerate { prompt_id } => {
                         let (path, old) = saved_prompt(s, prompt_id)?;
-                        Ok((conversation, path, Parent::Message(prompt_id), Some(prompt_id), old.text))
+                        let kept = contents(s, &path, Some(prompt_id))?;
+                        Ok((conversation, path, Parent::Message(prompt_id), Some(prompt_id), old.text, kept))
                     }
                     Branch::Edit { prompt_id } => {
                         let (path, old) = saved_prompt(s, prompt_id)?;
                         let parent = old.parent_id.map_or(Parent::Root, Parent::Message);
-                        Ok((conversation, path, parent, None, prompt))
+                        let kept = contents(s, &path, Some(prompt_id))?;
+                        Ok((conversation, path, parent, None, prompt, kept))
                     }
                 }
             })
             .await?;
         let mut turn = Turn::new(model.unwrap_or(conversation.model), prompt);
         turn.system = system.or(conversation.system_prompt);
-        turn.history = answered_pairs(&path);
+        turn.history = answered_pairs(&path, &mut kept);
+        turn.attachments = kept.remove(&None).unwrap_or_default().into_iter().map(kept_attachment).collect();
         let fresh = matches!(branch, Branch::Regenerate { .. });
         let settings =
             Settings::from_stored(conversation.settings.as_deref()).unwrap_or_else(|| self.default_settings.clone());
@@ -326,12 +356,19 @@ impl ChatSession {
         let mut cache_it = false;
         let mut retries = 0;
         let hit = if self.options.use_cache && !fresh { self.cache_lookup(&key).await } else { None };
+        let mut resolved = None;
         let outcome = if let Some(answer) = hit {
             self.engine.metrics().cache_hit();
             let effects = state.handle(TurnEvent::CacheHit(answer), started.elapsed());
             self.perform(effects, show, message_id, &save_error, &mut cache_it).await.unwrap_or(Outcome::Complete)
+        } else if let Err(failure) = self.make_ready(&turn, &mut resolved).await {
+            let effects = state.handle(TurnEvent::Failed(failure.clone()), started.elapsed());
+            self.perform(effects, show, message_id, &save_error, &mut cache_it)
+                .await
+                .unwrap_or(Outcome::Failed(failure))
         } else {
-            let mut job = self.engine.submit(Job { model: turn.model.clone(), request: turn.request() });
+            let request = resolved.as_ref().unwrap_or(&turn).request();
+            let mut job = self.engine.submit(Job { model: turn.model.clone(), request });
             let mut cancel = std::pin::pin!(cancel);
             let mut ticks = tokio::time::interval(FLUSH_INTERVAL);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -379,6 +416,21 @@ impl ChatSession {
         report
     }
 
+    /// Front ends call `attach` first (with upload progress); this only catches a turn whose
+    /// attachments were never made ready, resolving a copy of it into `resolved`.
+    async fn make_ready(&self, turn: &Turn, resolved: &mut Option<Turn>) -> Result<(), ApiError> {
+        if turn.attachments_ready() {
+            return Ok(());
+        }
+        let mut copy = turn.clone();
+        self.resolve(&mut copy, &|_| {}).await.map_err(|e| match e {
+            ChatError::Api(e) => e,
+            other => ApiError::BadRequest { detail: other.to_string() },
+        })?;
+        *resolved = Some(copy);
+        Ok(())
+    }
+
     /// Performs a turn's effects; the outcome once the turn is over.
     async fn perform(
         &self,
@@ -417,6 +469,19 @@ impl ChatSession {
         };
         let (title, model, system, prompt) =
             (crate::store::title_from(&turn.prompt), turn.model.clone(), turn.system.clone(), turn.prompt.clone());
+        let cap = self.options.store_max_bytes;
+        let attachments: Vec<NewAttachment> = turn
+            .attachments
+            .iter()
+            .map(|a| NewAttachment {
+                info: a.info.clone(),
+                data: match &a.data {
+                    AttachmentData::Bytes(bytes) if a.info.size <= cap => Some(bytes.clone()),
+                    _ => None,
+                },
+                path: a.path.as_ref().map(|p| p.to_string_lossy().into_owned()),
+            })
+            .collect();
         store
             .call(move |s| {
                 let (id, parent) = match conversation_id {
@@ -433,6 +498,7 @@ impl ChatSession {
                 let prompt_id = s.add_message_to(id, parent, &message)?;
                 // The settings it last ran with: a reopened conversation continues with them.
                 s.set_conversation_settings(id, settings.as_deref())?;
+                s.add_attachments(prompt_id, &attachments)?;
                 Ok((id, prompt_id))
             })
             .await
@@ -534,22 +600,43 @@ fn turn_event(event: JobEvent, max_attempts: u32) -> Option<TurnEvent> {
 }
 
 /// The history sent with a new prompt: each user message with the answer that followed it.
-/// Prompts that got no answer (errors, blocks) are left out, so roles alternate.
-fn answered_pairs(messages: &[crate::store::StoredMessage]) -> Vec<Message> {
+/// Prompts that got no answer (errors, blocks) are left out, so roles alternate. A prompt's
+/// attachments come from `kept` (by message id).
+fn answered_pairs(
+    messages: &[crate::store::StoredMessage],
+    kept: &mut HashMap<Option<i64>, Vec<StoredAttachment>>,
+) -> Vec<Message> {
     let mut history = Vec::new();
-    let mut pending_user: Option<&str> = None;
+    let mut pending_user: Option<&crate::store::StoredMessage> = None;
     for m in messages {
         match m.role {
-            Role::User => pending_user = Some(&m.text),
+            Role::User => pending_user = Some(m),
             Role::Model => {
                 let usable = matches!(m.status, MessageStatus::Complete | MessageStatus::Interrupted)
                     && !m.text.trim().is_empty();
                 if let (Some(user), true) = (pending_user.take(), usable) {
-                    history.push(Message { role: Role::User, text: user.to_owned() });
-                    history.push(Message { role: Role::Model, text: m.text.clone() });
+                    let attachments = kept.remove(&Some(user.id)).unwrap_or_default();
+                    history.push(Message {
+                        role: Role::User,
+                        text: user.text.clone(),
+                        attachments: attachments.into_iter().map(kept_attachment).collect(),
+                    });
+                    history.push(Message::new(Role::Model, m.text.clone()));
                 }
             }
         }
     }
     history
+}
+
+/// An attachment as the history kept it: its bytes, else the path it was read from (checked
+/// against its hash when it is sent), else nothing (sending it then says it is gone).
+fn kept_attachment(kept: StoredAttachment) -> Attachment {
+    let path = kept.path.map(std::path::PathBuf::from);
+    let data = match (kept.data, &path) {
+        (Some(bytes), _) => AttachmentData::Bytes(bytes::Bytes::from(bytes)),
+        (None, Some(path)) => AttachmentData::File(path.clone()),
+        (None, None) => AttachmentData::Missing,
+    };
+    Attachment { info: kept.info, data, path, remote: None }
 }

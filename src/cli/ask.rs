@@ -3,15 +3,17 @@
 //! repeated question is answered from the cache.
 
 use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 
 use super::exit::{self, Failure};
 use super::generation::{GenerationArgs, read_json_schema};
-use super::output::{AnswerPrinter, Delivery};
+use super::output::{AnswerPrinter, Delivery, UploadBar};
 use super::signals::{Signals, Stop, stopped_answer};
 use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
+use crate::attach::{self, Attachment};
 use crate::chat::json_answer_problem;
 use crate::chat::{Outcome, Target, TurnEvent};
 use crate::config::parse_seconds;
@@ -25,6 +27,11 @@ pub struct AskArgs {
     /// The question. Piped stdin is sent after it; a lone `-` stands for stdin; without it, stdin is the prompt.
     #[arg(value_name = "PROMPT")]
     pub prompt: Vec<String>,
+    /// Attach a file (repeatable): text, an image (PNG, JPEG, WebP, HEIC/HEIF, GIF), PDF, audio
+    /// or video, its type told from its content. `-a -` attaches stdin (the prompt is then the
+    /// arguments).
+    #[arg(short = 'a', long = "attach", value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
     /// A system instruction for this answer (overrides the config file's system_prompt).
     #[arg(short, long, value_name = "TEXT")]
     pub system: Option<String>,
@@ -70,6 +77,14 @@ pub struct AskArgs {
 /// blank line (as llm and aichat do), or takes the place of a lone `-`.
 fn read_prompt(args: &AskArgs) -> Result<String, Failure> {
     let placeholder = args.prompt.iter().any(|p| p == "-");
+    if attaches_stdin(args) {
+        if args.prompt.is_empty() || placeholder {
+            return Err(Failure::usage(
+                "With -a - stdin is the attachment: give the prompt as an argument (`geminal ask -a - \"what is this?\"`).",
+            ));
+        }
+        return Ok(compose_prompt(&args.prompt, ""));
+    }
     let stdin_is_terminal = std::io::stdin().is_terminal();
     if args.prompt.is_empty() && stdin_is_terminal {
         return Err(Failure::usage(
@@ -102,6 +117,23 @@ fn compose_prompt(words: &[String], stdin_text: &str) -> String {
     if placeholder || stdin_text.trim().is_empty() { prompt } else { format!("{prompt}\n\n{stdin_text}") }
 }
 
+fn attaches_stdin(args: &AskArgs) -> bool {
+    args.attach.iter().any(|p| p.as_os_str() == "-")
+}
+
+/// Reads every `-a FILE` (stdin for `-`) before anything is asked: a file that cannot go is
+/// refused with one sentence and nothing is sent.
+fn read_attachments(args: &AskArgs) -> Result<Vec<Attachment>, Failure> {
+    if args.attach.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(Failure::usage("-a - attaches stdin once: give it only once."));
+    }
+    args.attach
+        .iter()
+        .map(|path| if path.as_os_str() == "-" { attach::read_stdin() } else { attach::read_path(path) })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Failure::from)
+}
+
 pub async fn run(
     global: &GlobalArgs,
     flags: &ConnectArgs,
@@ -113,6 +145,7 @@ pub async fn run(
         settings.json_schema = Some(read_json_schema(path)?);
     }
     let prompt = read_prompt(args)?;
+    let attachments = read_attachments(args)?;
     let target = match (args.conversation, args.continue_last) {
         (Some(id), _) => Target::Conversation(id),
         (None, true) => Target::Last,
@@ -133,6 +166,11 @@ pub async fn run(
     // What the model cannot take is refused before anything is sent or saved.
     prepared.configure(&settings).map_err(|e| Failure::usage(e.to_string()))?;
     let wants_json = prepared.settings.json_schema.is_some();
+    // Large files are uploaded now (a bar on a terminal); a continued conversation's earlier
+    // attachments are made ready too.
+    let bar = UploadBar::new();
+    session.attach(&mut prepared, attachments, &|p| bar.show(&p)).await?;
+    bar.finish();
 
     // From here Ctrl-C, SIGTERM and SIGHUP stop the answer, which is saved as far as it got
     // (before, nothing is saved yet, and they end the process as usual).

@@ -23,8 +23,9 @@ use crate::sanitize::one_line;
 
 #[derive(Debug, Args)]
 pub struct BatchArgs {
-    /// Prompts: one per line, or JSON lines {"id", "prompt", "system", "model", "temperature", "top_p",
-    /// "max_tokens", "seed", "stop", "thinking"} (a line's own settings win over the flags); `-` for stdin.
+    /// Prompts: one per line, or JSON lines {"id", "prompt", "system", "model", "attachments", "temperature",
+    /// "top_p", "max_tokens", "seed", "stop", "thinking"} (a line's own settings win over the flags; attachments:
+    /// file paths, relative to FILE's directory); `-` for stdin.
     #[arg(value_name = "FILE")]
     pub input: PathBuf,
     /// Prompts answered at once.
@@ -66,6 +67,7 @@ struct InputLine {
     stop: Option<Vec<String>>,
     /// "off", "low", "medium", "high" or a number of tokens.
     thinking: Option<serde_json::Value>,
+    attachments: Option<Vec<PathBuf>>,
 }
 
 /// One prompt to answer.
@@ -77,6 +79,8 @@ struct Prompt {
     model: Option<String>,
     /// The line's own generation settings (over the flags').
     settings: Settings,
+    /// Files to attach, as given (relative ones are taken from the input file's directory).
+    attachments: Vec<PathBuf>,
 }
 
 /// Parses one input line; `n` is its 1-based line number (the default id).
@@ -92,6 +96,7 @@ fn parse_line(line: &str, n: usize) -> Result<Option<Prompt>, String> {
             system: None,
             model: None,
             settings: Settings::default(),
+            attachments: Vec::new(),
         }));
     }
     let parsed: InputLine =
@@ -119,7 +124,14 @@ fn parse_line(line: &str, n: usize) -> Result<Option<Prompt>, String> {
         ..Settings::default()
     };
     settings.validate().map_err(|e| format!("line {n}: {}", e.0.trim_end_matches('.')))?;
-    Ok(Some(Prompt { id, prompt: parsed.prompt, system: parsed.system, model: parsed.model, settings }))
+    Ok(Some(Prompt {
+        id,
+        prompt: parsed.prompt,
+        system: parsed.system,
+        model: parsed.model,
+        settings,
+        attachments: parsed.attachments.unwrap_or_default(),
+    }))
 }
 
 /// Ids that already have an answer in a previous output file.
@@ -332,6 +344,26 @@ async fn answer(session: &ChatSession, config: &Config, flags: &Settings, p: Pro
         Ok(prepared) => prepared,
         Err(e) => return Some(error_line(&p, None, &e.to_string(), "storage", started)),
     };
+    if !p.attachments.is_empty() {
+        let paths = p.attachments.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            paths.iter().map(|path| crate::attach::read_path(path)).collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+        let attachments = match read {
+            Ok(Ok(attachments)) => attachments,
+            Ok(Err(e)) => return Some(error_line(&p, None, &e.to_string(), "bad_input", started)),
+            Err(_) => return Some(error_line(&p, None, "the attachments could not be read", "bad_input", started)),
+        };
+        if let Err(e) = session.attach(&mut prepared, attachments, &|_| {}).await {
+            let kind = match &e {
+                crate::chat::ChatError::Api(e) => e.kind().as_str(),
+                crate::chat::ChatError::Store(_) => "storage",
+                crate::chat::ChatError::Attachment(_) => "bad_input",
+            };
+            return Some(error_line(&p, None, &e.to_string(), kind, started));
+        }
+    }
     let model = prepared.turn.model.clone();
     // The line's own settings win over the flags'; what the model cannot take is refused unsent.
     if let Err(e) = prepared.configure(&flags.with(&p.settings)) {
@@ -402,6 +434,11 @@ async fn read_prompts(
             }
         }
     };
+    // Relative attachment paths are taken from the input file's directory.
+    let base = match input.parent() {
+        Some(dir) if input.as_os_str() != "-" => dir.to_owned(),
+        _ => PathBuf::new(),
+    };
     let mut lines = BufReader::new(reader).lines();
     let mut n = 0;
     let mut skipped = 0;
@@ -418,7 +455,10 @@ async fn read_prompts(
                 skipped += 1;
                 continue;
             }
-            Ok(Some(p)) => Ok(p),
+            Ok(Some(mut p)) => {
+                p.attachments = p.attachments.iter().map(|a| base.join(a)).collect();
+                Ok(p)
+            }
             Err(message) => Err(message),
         };
         tokio::select! {

@@ -153,6 +153,7 @@ fn show(config: &Config) -> String {
                 Some(stop) if !stop.is_empty() => stop.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", "),
                 _ => "(none)".to_owned(),
             },
+            "attachments.store_max_bytes" => config.attachment_store_max_bytes.to_string(),
             _ => String::new(),
         }
     };

@@ -94,11 +94,19 @@ impl From<StoreError> for Failure {
     }
 }
 
+impl From<crate::attach::AttachError> for Failure {
+    /// An attachment that cannot go is bad input, like a bad flag.
+    fn from(e: crate::attach::AttachError) -> Self {
+        Failure::new(USAGE, e.to_string())
+    }
+}
+
 impl From<ChatError> for Failure {
     fn from(e: ChatError) -> Self {
         match e {
             ChatError::Api(e) => e.into(),
             ChatError::Store(e) => e.into(),
+            ChatError::Attachment(e) => e.into(),
         }
     }
 }

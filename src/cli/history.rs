@@ -179,6 +179,9 @@ async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
             Role::Model => one_line(m.model.as_deref().unwrap_or("gemini"), 40),
         };
         out.push_str(&format!("\n{}\n", bold(&format!("── {who}{} ──", crate::export::status_note(m)))));
+        for a in &m.attachments {
+            out.push_str(&format!("{}\n", crate::attach::label(a)));
+        }
         if let Some(thoughts) = m.thoughts.as_deref().map(|t| t.trim_matches('\n')).filter(|t| !t.is_empty()) {
             // The model's thoughts, apart from (and above) the answer: dimmed on a terminal.
             let thoughts = format!("thoughts:\n{}", sanitize(thoughts));

@@ -34,7 +34,7 @@ use exit::Failure;
 #[derive(Debug, Parser)]
 #[command(name = "geminal", version, about = "A terminal chat client for Google Gemini.", long_about = None)]
 #[command(
-    after_help = "Set GEMINI_API_KEY (or GOOGLE_API_KEY) first, or add --demo to try everything against a built-in simulated Gemini.\n\nExit codes: 0 ok, 1 unexpected failure, 2 usage (bad flag, empty prompt, no such conversation), 3 configuration (no key, bad config or base URL), 4 key rejected or no permission, 5 bad request or unknown model, 6 rate limit or quota, 7 service unavailable (server error, network, timeout, cut stream), 8 prompt or answer refused (blocked, safety, recitation, token limit), 9 history database problem (newer version, locked, read-only, disk full, damaged: see `history repair`, directory missing), 10 batch: some prompts failed (see their error lines), 11 the answer asked for with --json-schema is not valid JSON, 129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."
+    after_help = "Set GEMINI_API_KEY (or GOOGLE_API_KEY) first, or add --demo to try everything against a built-in simulated Gemini.\n\nExit codes: 0 ok, 1 unexpected failure, 2 usage (bad flag, empty prompt, no such conversation, an attachment that cannot be sent), 3 configuration (no key, bad config or base URL), 4 key rejected or no permission, 5 bad request or unknown model, 6 rate limit or quota, 7 service unavailable (server error, network, timeout, cut stream), 8 prompt or answer refused (blocked, safety, recitation, token limit), 9 history database problem (newer version, locked, read-only, disk full, damaged: see `history repair`, directory missing), 10 batch: some prompts failed (see their error lines), 11 the answer asked for with --json-schema is not valid JSON, 129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -270,6 +270,9 @@ pub async fn open_session(
         cache_max_entries: conn.config.cache_max_entries,
         cache_namespace: conn.config.cache_namespace(),
         cache_ttl: conn.config.cache_ttl,
+        inline_max_bytes: conn.config.inline_max_bytes,
+        store_max_bytes: conn.config.attachment_store_max_bytes,
+        upload_namespace: conn.config.base_url.trim().trim_end_matches('/').to_owned(),
     };
     let engine = Engine::new(conn.client.clone(), conn.config.engine_config());
     let session = ChatSession::new(engine, store, options).with_default_settings(conn.config.settings.clone());

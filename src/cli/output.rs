@@ -252,3 +252,49 @@ pub fn write_flush(out: &mut dyn Write, bytes: &[u8]) -> std::io::Result<()> {
     out.write_all(bytes)?;
     out.flush()
 }
+
+/// Upload progress on stderr: a bar per file on a terminal, nothing on a pipe.
+pub struct UploadBar {
+    bar: indicatif::ProgressBar,
+    current: std::sync::Mutex<Option<String>>,
+}
+
+impl UploadBar {
+    pub fn new() -> Self {
+        use std::io::IsTerminal;
+        let bar = if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+            let style = indicatif::ProgressStyle::with_template(
+                "uploading {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style.progress_chars("=> "));
+            bar
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        UploadBar { bar, current: std::sync::Mutex::new(None) }
+    }
+
+    pub fn show(&self, progress: &crate::chat::UploadProgress) {
+        if let Ok(mut current) = self.current.lock()
+            && current.as_deref() != Some(progress.name.as_str())
+        {
+            *current = Some(progress.name.clone());
+            self.bar.reset();
+            self.bar.set_length(progress.total);
+            self.bar.set_message(crate::format::fit(&progress.name, 40));
+        }
+        self.bar.set_position(progress.sent);
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Default for UploadBar {
+    fn default() -> Self {
+        Self::new()
+    }
+}

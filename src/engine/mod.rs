@@ -8,9 +8,11 @@
 mod gate;
 mod metrics;
 pub mod retry;
+mod upload;
 
 pub use metrics::{EngineMetrics, MetricsSnapshot};
 pub use retry::{Decision, RetryPolicy};
+pub use upload::{Upload, UploadError, UploadSource};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

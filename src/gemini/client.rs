@@ -22,7 +22,7 @@ pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
 pub const API_VERSION: &str = "v1beta";
 const API_KEY_HEADER: &str = "x-goog-api-key";
 /// An error body bigger than this is not read further (it would be a proxy page, not Gemini).
-const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+pub(super) const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 /// `list_models` follows at most this many pages, in case a server repeats its page token.
 const MAX_MODEL_PAGES: usize = 100;
 
@@ -65,11 +65,11 @@ impl std::fmt::Debug for ClientOptions {
 
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     /// `<base>/v1beta`, without a trailing slash.
-    api_root: String,
+    pub(super) api_root: String,
     key: Option<SecretString>,
-    timeouts: Timeouts,
+    pub(super) timeouts: Timeouts,
 }
 
 impl std::fmt::Debug for Client {
@@ -172,11 +172,11 @@ impl Client {
         Ok(models)
     }
 
-    fn key_text(&self) -> Option<String> {
+    pub(super) fn key_text(&self) -> Option<String> {
         self.key.as_ref().map(|k| k.expose_secret().to_owned())
     }
 
-    fn headers(&self) -> Result<HeaderMap, ApiError> {
+    pub(super) fn headers(&self) -> Result<HeaderMap, ApiError> {
         let key =
             self.key.as_ref().map(|k| k.expose_secret().trim()).filter(|k| !k.is_empty()).ok_or(ApiError::NoKey)?;
         let mut value = HeaderValue::from_str(key).map_err(|_| ApiError::BadKey)?;
@@ -206,7 +206,7 @@ impl Client {
     }
 
     /// Sends a request and returns the response if its status is a success, else its error.
-    async fn send<B: Serialize>(
+    pub(super) async fn send<B: Serialize>(
         &self,
         builder: reqwest::RequestBuilder,
         body: Option<&B>,
@@ -218,6 +218,16 @@ impl Client {
             let json = serde_json::to_vec(body).map_err(|e| ApiError::Protocol { detail: e.to_string() })?;
             builder = builder.body(json);
         }
+        self.send_built(builder, model, started).await
+    }
+
+    /// Sends a request whose headers and body are set; the response if its status is a success.
+    pub(super) async fn send_built(
+        &self,
+        builder: reqwest::RequestBuilder,
+        model: Option<&str>,
+        started: Instant,
+    ) -> Result<reqwest::Response, ApiError> {
         let deadline = started + self.timeouts.first_token;
         let sent = tokio::time::timeout_at(deadline, builder.send())
             .await
@@ -269,7 +279,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     one_line(text, 120).to_lowercase()
 }
 
-async fn read_capped(mut response: reqwest::Response, cap: usize) -> String {
+pub(super) async fn read_capped(mut response: reqwest::Response, cap: usize) -> String {
     let mut body = Vec::new();
     while let Ok(Some(chunk)) = response.chunk().await {
         body.extend_from_slice(&chunk);

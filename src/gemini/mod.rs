@@ -4,6 +4,7 @@
 mod client;
 pub mod error;
 pub mod fake;
+mod files;
 pub mod sse;
 pub mod stream;
 pub mod thinking;
@@ -11,8 +12,9 @@ pub mod types;
 
 pub use client::{API_VERSION, Client, ClientOptions, DEFAULT_BASE_URL, Timeouts, check_base_url, model_path};
 pub use error::{ApiError, ErrorKind, StopReason, TimeoutPhase};
+pub use files::{UPLOAD_CHUNK_BYTES, UploadStatus};
 pub use stream::{AnswerStream, FinishReason, StreamEvent};
 pub use thinking::Thinking;
 pub use types::{
-    Content, GenerateContentRequest, GenerationConfig, Model, Part, ThinkingConfig, ThinkingLevel, UsageMetadata,
+    Content, File, GenerateContentRequest, GenerationConfig, Model, Part, ThinkingConfig, ThinkingLevel, UsageMetadata,
 };

@@ -55,12 +55,84 @@ pub struct Part {
     pub thought_signature: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_call: Option<serde_json::Value>,
+    /// Bytes sent with the request (standard base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline_data: Option<Blob>,
+    /// A file uploaded with the Files API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_data: Option<FileData>,
 }
 
 impl Part {
     pub fn text(text: impl Into<String>) -> Self {
         Part { text: Some(text.into()), ..Part::default() }
     }
+
+    /// `bytes` of type `mime`, inline.
+    pub fn inline(mime: impl Into<String>, bytes: &[u8]) -> Self {
+        use base64::Engine as _;
+        let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+        Part { inline_data: Some(Blob { mime_type: mime.into(), data }), ..Part::default() }
+    }
+
+    /// An uploaded file.
+    pub fn file(mime: impl Into<String>, uri: impl Into<String>) -> Self {
+        Part { file_data: Some(FileData { mime_type: mime.into(), file_uri: uri.into() }), ..Part::default() }
+    }
+}
+
+/// `inlineData`: a media type and its bytes in base64.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Blob {
+    pub mime_type: String,
+    pub data: String,
+}
+
+/// `fileData`: a reference to a file uploaded with the Files API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FileData {
+    #[serde(default)]
+    pub mime_type: String,
+    pub file_uri: String,
+}
+
+/// A file of the Files API, as `upload, finalize` and `GET files/NAME` return it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct File {
+    /// `files/<id>`.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub mime_type: String,
+    /// An int64 as a JSON string.
+    #[serde(default)]
+    pub size_bytes: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_time: Option<String>,
+    /// RFC 3339; the file is deleted then (48 hours after the upload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_time: Option<String>,
+    /// Standard base64 of the SHA-256 of the content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256_hash: Option<String>,
+    #[serde(default)]
+    pub uri: String,
+    /// `PROCESSING` (video, until ready), `ACTIVE` or `FAILED`.
+    #[serde(default)]
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<serde_json::Value>,
+}
+
+/// The body of the final upload response.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FileEnvelope {
+    pub file: File,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

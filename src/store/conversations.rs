@@ -53,6 +53,8 @@ pub struct StoredMessage {
     /// Where this message stands among the messages that follow the same parent: regenerated
     /// answers, edited prompts.
     pub alternatives: Alternatives,
+    /// What a prompt had attached, in order (filled by the reads that show messages).
+    pub attachments: Vec<crate::domain::AttachmentInfo>,
 }
 
 /// The position of a message among its siblings: `index` of `count`, 1-based.
@@ -148,6 +150,7 @@ pub(super) fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
         thought_tokens: r.get(12)?,
         thoughts: r.get(13)?,
         alternatives: Alternatives::default(),
+        attachments: Vec::new(),
     })
 }
 
@@ -465,6 +468,12 @@ impl Store {
             }
         }
         drop(query);
+        let mut attached = self.attachment_infos(conversation_id)?;
+        for m in &mut rows {
+            if let Some(list) = attached.remove(&m.id) {
+                m.attachments = list;
+            }
+        }
         let mut children: HashMap<Option<i64>, Vec<i64>> = HashMap::new();
         for &(id, parent) in links {
             children.entry(parent).or_default().push(id);
@@ -559,6 +568,9 @@ impl Store {
     /// Deletes a conversation and its messages; false if it did not exist.
     pub fn delete_conversation(&self, id: i64) -> Result<bool, StoreError> {
         let n = self.conn.execute("DELETE FROM conversations WHERE id = ?1", [id]).map_err(|e| self.err(e))?;
+        if n > 0 {
+            self.drop_unlisted_attachments()?;
+        }
         Ok(n > 0)
     }
 }

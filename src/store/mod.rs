@@ -7,6 +7,7 @@
 //! `streaming` by a process that died are marked `interrupted`, their text kept. Damage met
 //! later, in the middle of the file, stops all writing until `history repair` (see `damage.rs`).
 
+mod attachments;
 mod backup;
 mod cache;
 mod conversations;
@@ -21,6 +22,7 @@ mod search;
 mod writer_lock;
 
 pub use crate::domain::MessageStatus;
+pub use attachments::{NewAttachment, StoredAttachment};
 pub use cache::{CacheStats, CachedAnswer};
 pub use conversations::{
     Alternatives, Conversation, ConversationSummary, MessageUpdate, NewMessage, Parent, RECALLED_PROMPT_MAX_BYTES,

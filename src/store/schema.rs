@@ -176,6 +176,34 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE messages ADD COLUMN thoughts TEXT;
     ALTER TABLE conversations ADD COLUMN settings TEXT;
     ALTER TABLE request_metrics ADD COLUMN thought_tokens INTEGER;",
+    // 10: attachments, content-addressed by their SHA-256 (hex): the bytes up to a configured
+    // size (`attachments.store_max_bytes`), above it only the path they were read from. Each
+    // prompt lists its attachments in order, under the name they were attached with. Files
+    // uploaded with the Files API are remembered per endpoint until they expire, so the same
+    // content is not uploaded twice in their 48 hours.
+    "CREATE TABLE attachments (
+        sha256 TEXT PRIMARY KEY,
+        mime TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        data BLOB,
+        path TEXT,
+        created_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE message_attachments (
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        sha256 TEXT NOT NULL REFERENCES attachments(sha256),
+        name TEXT NOT NULL,
+        PRIMARY KEY (message_id, position)
+    ) WITHOUT ROWID;
+    CREATE INDEX message_attachments_by_hash ON message_attachments(sha256);
+    CREATE TABLE attachment_uploads (
+        sha256 TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        uri TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (sha256, endpoint)
+    ) WITHOUT ROWID;",
 ];
 
 pub fn latest_version() -> i64 {

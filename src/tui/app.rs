@@ -9,6 +9,7 @@ use super::history::{HistoryBrowser, HistoryRow};
 use super::keys::{Action, Focus, action_for};
 use super::slash::Slash;
 use super::tab::{ChatMessage, Editing, Flash, Tab};
+use crate::attach::Attachment;
 use crate::chat::{Branch, Outcome, Role, Shown, TurnReport};
 use crate::engine::MetricsSnapshot;
 use crate::store::{Alternatives, MessageStatus, StoredMessage};
@@ -28,6 +29,15 @@ pub enum Command {
         tab: u64,
         prompt: String,
         branch: Branch,
+        /// Files attached to this prompt (read already; uploaded when too big to go inline).
+        attachments: Vec<Attachment>,
+    },
+    /// Read the files at `paths` for tab `tab`'s next prompt; then send the prompt if `then_send`
+    /// (its `@path` words named them).
+    Attach {
+        tab: u64,
+        paths: Vec<std::path::PathBuf>,
+        then_send: bool,
     },
     /// Show another alternative of a saved message in tab `tab` (`step` places away).
     SwitchAlternative {
@@ -130,6 +140,18 @@ pub enum AppEvent {
     TurnFailedToStart {
         tab: u64,
         message: String,
+    },
+    /// Files read for tab `tab`'s next prompt, and the sentences of those that could not be.
+    Attached {
+        tab: u64,
+        attachments: Vec<Attachment>,
+        errors: Vec<String>,
+        then_send: bool,
+    },
+    /// An attachment of tab `tab`'s prompt is being uploaded.
+    Uploading {
+        tab: u64,
+        progress: crate::chat::UploadProgress,
     },
     SearchResults {
         generation: u64,
@@ -878,8 +900,22 @@ impl App {
             self.say("An answer is still being written: wait, or press Esc to stop it.");
             return;
         }
+        // `@path` words that name files not attached yet are read first; the prompt goes after.
+        let unread: Vec<std::path::PathBuf> = super::slash::at_paths(prompt)
+            .into_iter()
+            .filter(|p| {
+                let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+                !self.tab().pending.iter().any(|a| a.path.as_ref() == Some(&p))
+            })
+            .collect();
+        if !unread.is_empty() {
+            let tab = self.tab().id;
+            self.commands.push(Command::Attach { tab, paths: unread, then_send: true });
+            return;
+        }
         let prompt = prompt.to_owned();
         let id = self.tab().id;
+        let attachments = std::mem::take(&mut self.tab_mut().pending);
         self.tab_mut().recall = None;
         self.past_prompts.retain(|p| *p != prompt);
         self.past_prompts.insert(0, prompt.clone());
@@ -900,7 +936,7 @@ impl App {
                 Branch::Continue
             }
         };
-        self.start(id, prompt, branch);
+        self.start(id, prompt, branch, attachments);
     }
 
     /// Carries out a slash command typed in the prompt. The prompt is emptied when it worked;
@@ -960,6 +996,33 @@ impl App {
                     false
                 }
             },
+            Slash::Attach(path) => {
+                let tab = self.tab().id;
+                let path = super::slash::expand_home(&path);
+                self.commands.push(Command::Attach { tab, paths: vec![path], then_send: false });
+                true
+            }
+            Slash::ShowAttachments => {
+                let pending = &self.tab().pending;
+                let shown = if pending.is_empty() {
+                    "Nothing is attached to the next prompt: /attach PATH (or @path in the prompt) adds a file."
+                        .to_owned()
+                } else {
+                    let list: Vec<String> = pending.iter().map(|a| crate::attach::label(&a.info)).collect();
+                    format!("Attached to the next prompt: {} (/attach clear removes them).", list.join(", "))
+                };
+                self.say(shown);
+                true
+            }
+            Slash::ClearAttachments => {
+                let n = std::mem::take(&mut self.tab_mut().pending).len();
+                self.say(match n {
+                    0 => "Nothing was attached.".to_owned(),
+                    1 => "The attachment was removed.".to_owned(),
+                    n => format!("The {n} attachments were removed."),
+                });
+                true
+            }
             Slash::Clear => {
                 if self.tab().streaming {
                     self.say("An answer is still being written: wait, or press Esc to stop it.");
@@ -1077,7 +1140,23 @@ impl App {
 
     /// Tab in the prompt: completes a command name; anywhere else it is typed.
     fn complete(&mut self, key: KeyEvent) {
-        match super::slash::complete(&self.tab().input_text()) {
+        let text = self.tab().input_text();
+        // A path after `/attach ` or `@` completes from the file system.
+        let path_start = match text.strip_prefix("/attach ") {
+            Some(_) => Some("/attach ".len()),
+            None => text
+                .rfind(|c: char| c.is_whitespace())
+                .map_or(Some(0), |at| Some(at + 1))
+                .filter(|at| text[*at..].starts_with('@') && !text[*at..].contains(char::is_whitespace))
+                .map(|at| at + 1),
+        };
+        if let Some(at) = path_start {
+            if let Some(completed) = super::slash::complete_path(&text[at..]) {
+                self.tab_mut().set_input(&format!("{}{completed}", &text[..at]));
+            }
+            return;
+        }
+        match super::slash::complete(&text) {
             Some(completed) => self.tab_mut().set_input(&completed),
             None if self.tab().input_text().starts_with('/') => {}
             None => {
@@ -1130,7 +1209,7 @@ impl App {
         let Some((_, prompt_id)) = self.branchable(self.target_prompt(), "regenerate") else { return };
         self.leave_messages();
         let id = self.tab().id;
-        self.start(id, String::new(), Branch::Regenerate { prompt_id });
+        self.start(id, String::new(), Branch::Regenerate { prompt_id }, Vec::new());
     }
 
     /// Ctrl-E / e: the prompt goes into the input for editing; a draft there is put aside.
@@ -1196,8 +1275,9 @@ impl App {
         }
     }
 
-    fn start(&mut self, tab_id: u64, prompt: String, branch: Branch) {
+    fn start(&mut self, tab_id: u64, prompt: String, branch: Branch, attachments: Vec<Attachment>) {
         let Some((_, tab)) = self.tab_by_id(tab_id) else { return };
+        let infos: Vec<crate::domain::AttachmentInfo> = attachments.iter().map(|a| a.info.clone()).collect();
         let position = |tab: &Tab, id: i64| tab.messages.iter().position(|m| m.id == Some(id));
         let next = |a: Alternatives| Alternatives { index: a.count + 1, count: a.count + 1 };
         let mut answer = ChatMessage::answer(&tab.model);
@@ -1206,7 +1286,9 @@ impl App {
                 if tab.messages.is_empty() {
                     tab.title = crate::store::title_from(&prompt);
                 }
-                tab.messages.push(ChatMessage::user(prompt.clone()));
+                let mut message = ChatMessage::user(prompt.clone());
+                message.attachments = infos;
+                tab.messages.push(message);
                 prompt
             }
             Branch::Regenerate { prompt_id } => {
@@ -1220,9 +1302,13 @@ impl App {
             Branch::Edit { prompt_id } => {
                 let Some(index) = position(tab, prompt_id) else { return };
                 let alternatives = next(tab.messages[index].alternatives);
+                // An edited prompt keeps what the original had attached.
+                let mut kept = std::mem::take(&mut tab.messages[index].attachments);
                 tab.messages.truncate(index);
                 let mut edited = ChatMessage::user(prompt.clone());
                 edited.alternatives = alternatives;
+                kept.extend(infos);
+                edited.attachments = kept;
                 tab.messages.push(edited);
                 prompt
             }
@@ -1234,7 +1320,7 @@ impl App {
         tab.error = None;
         tab.notice = None;
         tab.scroll_from_bottom = 0;
-        self.commands.push(Command::Send { tab: tab_id, prompt, branch });
+        self.commands.push(Command::Send { tab: tab_id, prompt, branch, attachments });
     }
 
     /// Handles what the runner reports.
@@ -1309,6 +1395,28 @@ impl App {
                 if tab != active_id {
                     t.unread = true;
                 }
+            }
+            AppEvent::Attached { tab, attachments, errors, then_send } => {
+                let Some((_, t)) = self.tab_by_id(tab) else { return };
+                for a in attachments {
+                    if !t.pending.iter().any(|p| p.info.sha256 == a.info.sha256 && p.info.name == a.info.name) {
+                        t.pending.push(a);
+                    }
+                }
+                if let Some(first) = errors.into_iter().next() {
+                    t.flash = Some(Flash { text: first, at: std::time::Instant::now() });
+                } else if then_send && tab == active_id && self.focus == Focus::Chat {
+                    self.send();
+                }
+            }
+            AppEvent::Uploading { tab, progress } => {
+                let Some((_, t)) = self.tab_by_id(tab) else { return };
+                let percent = (progress.sent * 100).checked_div(progress.total).unwrap_or(100);
+                t.notice = Some(format!(
+                    "Uploading {}: {percent}% of {}…",
+                    crate::sanitize::one_line(&progress.name, 40),
+                    crate::format::bytes(progress.total)
+                ));
             }
             AppEvent::TurnFailedToStart { tab, message } => {
                 let Some((_, t)) = self.tab_by_id(tab) else { return };
@@ -1694,6 +1802,7 @@ mod tests {
             prompt_tokens: None,
             output_tokens: None,
             alternatives: Alternatives::default(),
+            attachments: Vec::new(),
         };
         let mut fresh = App::new("m", false);
         fresh.tab_mut().system = Some("be brief".into());
@@ -1751,7 +1860,8 @@ mod tests {
         assert!(app.commands.contains(&Command::Send {
             tab: 1,
             prompt: "/etc/hosts: what is it?".into(),
-            branch: Branch::Continue
+            branch: Branch::Continue,
+            attachments: Vec::new(),
         }));
         app.on_event(AppEvent::TurnDone { tab: 1, report: report("A file.", Outcome::Complete) });
         enter(&mut app, "/rename Bird notes");
@@ -1907,7 +2017,10 @@ mod tests {
         let mut app = App::new("gemini-flash-latest", false);
         typed(&mut app, "hello there");
         app.on_terminal(key(KeyCode::Enter));
-        assert_eq!(app.commands, [Command::Send { tab: 1, prompt: "hello there".into(), branch: Branch::Continue }]);
+        assert_eq!(
+            app.commands,
+            [Command::Send { tab: 1, prompt: "hello there".into(), branch: Branch::Continue, attachments: Vec::new() }]
+        );
         let tab = app.tab();
         assert!(tab.streaming && tab.input_is_empty());
         assert_eq!(tab.title, "hello there");
@@ -2131,7 +2244,12 @@ mod tests {
         app.on_terminal(ctrl('g'));
         assert_eq!(
             app.commands,
-            [Command::Send { tab: 1, prompt: "question 1".into(), branch: Branch::Regenerate { prompt_id: 3 } }]
+            [Command::Send {
+                tab: 1,
+                prompt: "question 1".into(),
+                branch: Branch::Regenerate { prompt_id: 3 },
+                attachments: Vec::new()
+            }]
         );
         let tab = app.tab();
         let texts: Vec<&str> = tab.messages.iter().map(|m| m.text.as_str()).collect();
@@ -2156,7 +2274,12 @@ mod tests {
         app.on_terminal(key(KeyCode::Enter));
         assert_eq!(
             app.commands,
-            [Command::Send { tab: 1, prompt: "question 0 in spring".into(), branch: Branch::Edit { prompt_id: 1 } }]
+            [Command::Send {
+                tab: 1,
+                prompt: "question 0 in spring".into(),
+                branch: Branch::Edit { prompt_id: 1 },
+                attachments: Vec::new()
+            }]
         );
         let tab = app.tab();
         assert_eq!(tab.messages.len(), 2, "the old continuation is no longer shown");
@@ -2207,6 +2330,7 @@ mod tests {
             thought_tokens: None,
             thoughts: None,
             alternatives: Alternatives { index, count: 2 },
+            attachments: Vec::new(),
         };
         app.tab_mut().conversation_id = Some(7);
         app.on_event(AppEvent::Reloaded {

@@ -341,7 +341,7 @@ impl Runner {
     fn perform(&mut self, command: Command, app: &App) {
         let tx = self.tx.clone();
         match command {
-            Command::Send { tab, prompt, branch } => {
+            Command::Send { tab, prompt, branch, attachments } => {
                 let Some(t) = app.tabs.iter().find(|t| t.id == tab) else { return };
                 let (cancel_tx, cancel_rx) = oneshot::channel();
                 self.cancels.insert(tab, cancel_tx);
@@ -362,6 +362,13 @@ impl Runner {
                     };
                     // What the tab's model cannot take is refused before anything is sent.
                     if let Err(e) = prepared.configure(&settings) {
+                        let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
+                        return;
+                    }
+                    // Large files are uploaded now; the tab's note shows how far.
+                    let upload_tx = tx.clone();
+                    let progress = move |progress| drop(upload_tx.send(AppEvent::Uploading { tab, progress }));
+                    if let Err(e) = session.attach(&mut prepared, attachments, &progress).await {
                         let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
                         return;
                     }
@@ -391,6 +398,28 @@ impl Runner {
                         save_error: None,
                     });
                     let _ = tx.send(AppEvent::TurnDone { tab, report: Box::new(report) });
+                });
+            }
+            Command::Attach { tab, paths, then_send } => {
+                tokio::spawn(async move {
+                    let read = tokio::task::spawn_blocking(move || {
+                        let mut attachments = Vec::new();
+                        let mut errors = Vec::new();
+                        for path in paths {
+                            match crate::attach::read_path(&path) {
+                                Ok(a) => attachments.push(a),
+                                Err(crate::attach::AttachError::Directory { path }) => errors.push(format!(
+                                    "Cannot attach {path}: it is a directory; attach the files inside instead, one /attach each."
+                                )),
+                                Err(e) => errors.push(e.to_string()),
+                            }
+                        }
+                        (attachments, errors)
+                    })
+                    .await;
+                    let (attachments, errors) =
+                        read.unwrap_or_else(|_| (Vec::new(), vec!["The files could not be read.".to_owned()]));
+                    let _ = tx.send(AppEvent::Attached { tab, attachments, errors, then_send });
                 });
             }
             Command::Cancel { tab } => {

@@ -19,6 +19,7 @@ pub const COMMANDS: &[SlashCommand] = &[
     SlashCommand { name: "/thinking", args: "[off|low|medium|high|N]", what: "how much this tab's model thinks" },
     SlashCommand { name: "/thoughts", args: "[on|off]", what: "ask for and show thought summaries" },
     SlashCommand { name: "/set", args: "[NAME VALUE]", what: "temperature top-p max-tokens seed stop …" },
+    SlashCommand { name: "/attach", args: "[PATH | clear]", what: "attach a file to the next prompt (alone: list)" },
     SlashCommand { name: "/clear", args: "", what: "a new conversation in this tab (the old one is kept)" },
 ];
 
@@ -36,6 +37,12 @@ pub enum Slash {
     Rename(String),
     /// `/export [FILE]`: write the conversation to FILE (or a name made from its title).
     Export(Option<String>),
+    /// `/attach PATH`: attach a file to the next prompt.
+    Attach(String),
+    /// `/attach` alone: list what is attached to the next prompt.
+    ShowAttachments,
+    /// `/attach clear`: attach nothing after all.
+    ClearAttachments,
     Clear,
     /// A command that needs an argument, given none (its name).
     MissingArgument(&'static str),
@@ -73,6 +80,9 @@ pub fn parse(line: &str) -> Option<Slash> {
         ("/rename", title) => Slash::Rename(title.to_owned()),
         ("/export", "") => Slash::Export(None),
         ("/export", file) => Slash::Export(Some(file.to_owned())),
+        ("/attach", "") => Slash::ShowAttachments,
+        ("/attach", "clear") => Slash::ClearAttachments,
+        ("/attach", path) => Slash::Attach(path.to_owned()),
         ("/clear", _) => Slash::Clear,
         ("/thinking", "") => Slash::Thinking(None),
         ("/thinking", level) => Slash::Thinking(Some(level.to_owned())),
@@ -112,6 +122,57 @@ pub fn complete(typed: &str) -> Option<String> {
     (common.len() > typed.len()).then_some(common)
 }
 
+/// The files `@path` words of a prompt name: each word starting with `@` whose rest (without
+/// trailing punctuation) is an existing file. Anything else (`@user`, an e-mail address) is
+/// left as text.
+pub fn at_paths(prompt: &str) -> Vec<std::path::PathBuf> {
+    let mut paths = Vec::new();
+    for word in prompt.split_whitespace() {
+        let Some(rest) = word.strip_prefix('@').filter(|r| !r.is_empty()) else { continue };
+        let trimmed = rest.trim_end_matches(['.', ',', ';', ':', '!', '?', ')', '"', '\'']);
+        let found = [rest, trimmed].into_iter().map(expand_home).find(|p| p.is_file());
+        if let Some(path) = found
+            && !paths.contains(&path)
+        {
+            paths.push(path);
+        }
+    }
+    paths
+}
+
+/// `~/x` as a path under the home directory; anything else as written.
+pub fn expand_home(path: &str) -> std::path::PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => std::path::Path::new(&home).join(rest),
+        _ => std::path::PathBuf::from(path),
+    }
+}
+
+/// What Tab makes of the start of a path: the whole name when one entry matches (with a `/`
+/// for a directory), else the longest start the matches share; `None` when nothing would change.
+pub fn complete_path(typed: &str) -> Option<String> {
+    let (dir, start) = match typed.rfind('/') {
+        Some(at) => (&typed[..=at], &typed[at + 1..]),
+        None => ("", typed),
+    };
+    let read_from = if dir.is_empty() { std::path::PathBuf::from(".") } else { expand_home(dir) };
+    let mut matches: Vec<(String, bool)> = std::fs::read_dir(read_from)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path().is_dir())))
+        .filter(|(name, _)| name.starts_with(start) && (start.starts_with('.') || !name.starts_with('.')))
+        .collect();
+    matches.sort();
+    let (first, is_dir) = matches.first()?.clone();
+    if matches.len() == 1 {
+        return Some(format!("{dir}{first}{}", if is_dir { "/" } else { "" }));
+    }
+    let common = matches.iter().fold(first, |common, (name, _)| {
+        common.chars().zip(name.chars()).take_while(|(a, b)| a == b).map(|(a, _)| a).collect()
+    });
+    (common.len() > start.len()).then(|| format!("{dir}{common}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,7 +205,7 @@ mod tests {
         let names = |typed| completions(typed).iter().map(|c| c.name).collect::<Vec<_>>();
         assert_eq!(
             names("/"),
-            ["/help", "/system", "/model", "/rename", "/export", "/thinking", "/thoughts", "/set", "/clear"]
+            ["/help", "/system", "/model", "/rename", "/export", "/thinking", "/thoughts", "/set", "/attach", "/clear"]
         );
         assert_eq!(parse("/export"), Some(Slash::Export(None)));
         assert_eq!(parse("/export  notes/birds.json "), Some(Slash::Export(Some("notes/birds.json".into()))));
@@ -156,5 +217,36 @@ mod tests {
         assert_eq!(complete("/sy").as_deref(), Some("/system "));
         assert_eq!(complete("/x"), None);
         assert_eq!(complete("/"), None, "nothing shared beyond the slash");
+    }
+
+    #[test]
+    fn attach_reads_a_path_lists_or_clears() {
+        assert_eq!(parse("/attach notes/report.pdf"), Some(Slash::Attach("notes/report.pdf".into())));
+        assert_eq!(parse("/attach"), Some(Slash::ShowAttachments));
+        assert_eq!(parse("/attach clear"), Some(Slash::ClearAttachments));
+    }
+
+    #[test]
+    fn at_words_name_files_only_when_they_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("notes.txt");
+        std::fs::write(&file, "x").unwrap();
+        let f = file.display().to_string();
+        let prompt = format!("summarize @{f}, mail bob@example.com or ask @alice about @{f}");
+        assert_eq!(at_paths(&prompt), [file], "the file once; the address and the name are text");
+        assert!(at_paths(&format!("@{}", dir.path().display())).is_empty(), "a directory is not attached");
+    }
+
+    #[test]
+    fn paths_complete_to_the_one_match_or_the_shared_start() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("report-2025.pdf"), "x").unwrap();
+        std::fs::write(dir.path().join("report-2026.pdf"), "x").unwrap();
+        std::fs::create_dir(dir.path().join("photos")).unwrap();
+        let base = format!("{}/", dir.path().display());
+        assert_eq!(complete_path(&format!("{base}rep")), Some(format!("{base}report-202")));
+        assert_eq!(complete_path(&format!("{base}ph")), Some(format!("{base}photos/")));
+        assert_eq!(complete_path(&format!("{base}report-2026")), Some(format!("{base}report-2026.pdf")));
+        assert_eq!(complete_path(&format!("{base}zzz")), None);
     }
 }

@@ -27,6 +27,8 @@ pub struct ChatMessage {
     pub thoughts: String,
     /// Thoughts are folded to one line (`t` on the selected message unfolds them).
     pub thoughts_folded: bool,
+    /// What a prompt had attached ("📎 report.pdf · 2.1 MiB" above its text).
+    pub attachments: Vec<crate::domain::AttachmentInfo>,
 }
 
 impl ChatMessage {
@@ -42,6 +44,7 @@ impl ChatMessage {
             alternatives: Alternatives::default(),
             thoughts: String::new(),
             thoughts_folded: false,
+            attachments: Vec::new(),
         }
     }
 
@@ -57,6 +60,7 @@ impl ChatMessage {
             alternatives: Alternatives::default(),
             thoughts: String::new(),
             thoughts_folded: false,
+            attachments: Vec::new(),
         }
     }
 }
@@ -74,6 +78,7 @@ impl From<StoredMessage> for ChatMessage {
             alternatives: m.alternatives,
             thoughts: m.thoughts.unwrap_or_default(),
             thoughts_folded: false,
+            attachments: m.attachments,
         }
     }
 }
@@ -149,6 +154,8 @@ pub struct Tab {
     pub recall: Option<Recall>,
     /// The message and code block `c` copied last (the next press copies the next block).
     pub copied_block: Option<(usize, usize)>,
+    /// Files attached to the next prompt (`/attach`, `@path`).
+    pub pending: Vec<crate::attach::Attachment>,
     rendered: Vec<Rendered>,
     /// Messages from this index on are rendered at the current width.
     fresh_from: usize,
@@ -185,6 +192,7 @@ impl Tab {
             flash: None,
             recall: None,
             copied_block: None,
+            pending: Vec::new(),
             rendered: Vec::new(),
             fresh_from: 0,
         }
@@ -414,6 +422,9 @@ fn render_message(m: &ChatMessage, width: u16, selected: bool) -> Vec<Line<'stat
     header.push(Span::styled(who, who_style));
     header.push(Span::styled(status_note(m), theme.muted));
     let mut lines = vec![Line::from(header)];
+    for a in &m.attachments {
+        lines.extend(wrap_plain(&crate::attach::label(a), width, theme.muted));
+    }
     if m.role == Role::Model {
         lines.extend(render_thoughts(m, width));
     }

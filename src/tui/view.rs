@@ -51,6 +51,12 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
         Some(s) => format!(" prompt · system: {} ", one_line(s, 40)),
         None => " prompt ".to_owned(),
     };
+    if !tab.pending.is_empty() {
+        // What goes with the next prompt, on its top border.
+        let list: Vec<String> = tab.pending.iter().map(|a| crate::attach::label(&a.info)).collect();
+        let text = format!("{}· {} · /attach clear ", title, list.join("  "));
+        title = crate::format::fit(&text, usize::from(input_area.width.saturating_sub(2)));
+    }
     let mut border = if app.focus == Focus::Chat { theme.accent } else { theme.muted };
     if tab.editing.is_some() {
         title = " editing a prompt · Enter sends it as a new branch · Esc cancels ".to_owned();

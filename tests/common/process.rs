@@ -42,9 +42,13 @@ impl Env {
     }
 
     pub fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
+        self.run_with_stdin_bytes(args, input.as_bytes())
+    }
+
+    pub fn run_with_stdin_bytes(&self, args: &[&str], input: &[u8]) -> Run {
         let mut child =
             self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
         wait_bounded(child)
     }
 }

@@ -166,7 +166,7 @@ impl Behavior {
     }
 }
 
-fn status_body(code: u16, status: &str, message: &str, details: serde_json::Value) -> String {
+pub(super) fn status_body(code: u16, status: &str, message: &str, details: serde_json::Value) -> String {
     let mut error = serde_json::json!({ "code": code, "message": message, "status": status });
     if details.as_array().is_some_and(|d| !d.is_empty()) {
         error["details"] = details;

@@ -38,6 +38,33 @@ pub fn demo_answer(prompt: &str) -> &'static str {
     }
 }
 
+/// The demo's answer to a prompt sent with media (`(type, size)` of each): what it was given,
+/// and what the real Gemini does with such files.
+pub fn attachment_answer(media: &[(String, u64)], prompt: &str) -> String {
+    let what = |mime: &str| match mime.split('/').next().unwrap_or("") {
+        "image" => "an image",
+        "audio" => "a recording",
+        "video" => "a video",
+        _ if mime == "application/pdf" => "a PDF document",
+        _ => "a file",
+    };
+    let first = media.first().map_or("a file", |(mime, _)| what(mime));
+    let mut out = format!(
+        "## What you sent\n\nI was given **{}** with your question, “{}”.\n\n| # | type | size |\n|---|---|---|\n",
+        if media.len() == 1 { first.to_owned() } else { format!("{} attachments", media.len()) },
+        crate::sanitize::one_line(prompt, 80)
+    );
+    for (i, (mime, size)) in media.iter().enumerate() {
+        out.push_str(&format!("| {} | {mime} | {} |\n", i + 1, crate::format::bytes(*size)));
+    }
+    out.push_str(
+        "\nThis is the simulated Gemini, so it cannot look inside them. The real one would describe \
+         what the picture shows, read any text in it (signs, labels, handwriting), transcribe speech \
+         in a recording, summarize a document page by page, and answer your question from all of it.\n",
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +83,13 @@ mod tests {
         assert!(demo_answer("Why do birds migrate?").contains("migrat"));
         assert!(demo_answer("explain rust borrowing").contains("```rust"));
         assert_eq!(demo_answer("zzz qqq"), demo_answer("zzz qqq"));
+    }
+
+    #[test]
+    fn a_prompt_with_a_picture_is_answered_about_the_picture() {
+        let answer = attachment_answer(&[("image/png".into(), 70)], "what is this?");
+        assert!(answer.contains("**an image**") && answer.contains("| 1 | image/png | 70 B |"), "{answer}");
+        let two = attachment_answer(&[("image/png".into(), 70), ("video/mp4".into(), 2048)], "compare");
+        assert!(two.contains("**2 attachments**") && two.contains("| 2 | video/mp4 | 2.0 KiB |"), "{two}");
     }
 }

@@ -5,11 +5,13 @@
 
 mod behavior;
 mod demo;
+mod files;
 mod hostile;
 mod script;
 
 pub use behavior::{Answer, Behavior, Fault, LineEnding, Split};
 pub use demo::demo_answer;
+pub use files::{FILE_LIFETIME, FakeFile, INLINE_REQUEST_LIMIT_BYTES};
 pub use hostile::{HOSTILE_PAYLOADS, hostile_answer};
 pub use script::Step;
 
@@ -52,7 +54,9 @@ pub struct RecordedRequest {
     pub path: String,
     pub query: Option<String>,
     pub headers: Vec<(String, String)>,
+    /// The body as text (empty for upload chunks, whose bytes only count in `body_len`).
     pub body: String,
+    pub body_len: usize,
     pub received: Instant,
 }
 
@@ -98,6 +102,7 @@ struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     ends: Mutex<HashMap<u64, (StreamEnd, Instant)>>,
     next_id: AtomicU64,
+    files: Mutex<files::Files>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -144,6 +149,7 @@ impl FakeGemini {
         let listener = socket.listen(4096)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared { options, default: Mutex::new(default), ..Shared::default() });
+        lock(&shared.files).processing_polls = 1;
         let task = tokio::spawn(accept_loop(listener, shared.clone()));
         Ok(FakeGemini { addr, shared, accept: task.abort_handle(), _runtime: None })
     }
@@ -205,6 +211,35 @@ impl FakeGemini {
             .iter()
             .filter(|r| r.path.contains(":streamGenerateContent") || r.path.contains(":generateContent"))
             .count()
+    }
+
+    /// Files uploaded so far (finalized), oldest first.
+    pub fn uploaded_files(&self) -> Vec<FakeFile> {
+        lock(&self.shared.files).files.clone()
+    }
+
+    /// Upload sessions started so far (a resumed upload is one).
+    pub fn uploads_started(&self) -> usize {
+        lock(&self.shared.files).started
+    }
+
+    /// The next upload breaks its connection once this many bytes have arrived (the client must
+    /// ask the session what it holds and resume from there).
+    pub fn cut_upload_at(&self, bytes: u64) {
+        lock(&self.shared.files).cut_at = Some(bytes);
+    }
+
+    /// How many `GET files/NAME` calls a new video stays PROCESSING for (default 1).
+    pub fn set_processing_polls(&self, polls: u32) {
+        lock(&self.shared.files).processing_polls = polls;
+    }
+
+    /// Every uploaded file expires now (as Google deletes them after 48 hours).
+    pub fn expire_files(&self) {
+        let past = std::time::SystemTime::now() - Duration::from_secs(1);
+        for f in &mut lock(&self.shared.files).files {
+            f.expires = past;
+        }
     }
 
     /// How and when request `id`'s stream ended, if it has.
@@ -287,10 +322,11 @@ const CUT_GRACE: Duration = Duration::from_millis(30);
 const JSON: &str = "application/json; charset=UTF-8";
 const SSE: &str = "text/event-stream";
 
-async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Body>, Infallible> {
+async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Body>, std::io::Error> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let is_upload = parts.uri.path().starts_with("/upload/");
     let recorded = RecordedRequest {
         id,
         method: parts.method.to_string(),
@@ -301,11 +337,51 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
             .iter()
             .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect(),
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body: if is_upload { String::new() } else { String::from_utf8_lossy(&body).into_owned() },
+        body_len: body.len(),
         received: Instant::now(),
     };
     lock(&shared.requests).push(recorded.clone());
+    if is_upload && authorized(&recorded, &shared).is_none() {
+        return upload(&recorded, &shared, &body);
+    }
     Ok(route(&recorded, &shared))
+}
+
+/// The answer to a request without a valid key (`None`: the key is fine).
+fn authorized(req: &RecordedRequest, shared: &Shared) -> Option<Response<Body>> {
+    let query_key = req.query.as_deref().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("key=")));
+    match (req.header("x-goog-api-key").or(query_key), &shared.options.api_key) {
+        (None, _) => Some(full(StatusCode::FORBIDDEN, JSON, behavior::no_key_body())),
+        (Some(given), Some(expected)) if given != expected => match Fault::bad_key() {
+            Fault::Status { body, .. } => Some(full(StatusCode::BAD_REQUEST, JSON, body)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A resumable upload request; a scripted cut drops the connection without an answer.
+fn upload(req: &RecordedRequest, shared: &Shared, body: &Bytes) -> Result<Response<Body>, std::io::Error> {
+    let host = req.header("host").unwrap_or("127.0.0.1").to_owned();
+    let header = |name: &str| req.header(name).map(str::to_owned);
+    let reply = lock(&shared.files).upload(&host, req.query.as_deref(), &header, body);
+    reply_to_response(reply)
+}
+
+fn reply_to_response(reply: files::Reply) -> Result<Response<Body>, std::io::Error> {
+    match reply {
+        files::Reply::Cut => Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "fake upload cut")),
+        files::Reply::Json { status, headers, body } => {
+            let mut response = full(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), JSON, body);
+            for (k, v) in headers {
+                if let Ok(v) = v.parse() {
+                    response.headers_mut().insert(k, v);
+                }
+            }
+            Ok(response)
+        }
+    }
 }
 
 fn route(req: &RecordedRequest, shared: &Arc<Shared>) -> Response<Body> {
@@ -322,6 +398,11 @@ fn route(req: &RecordedRequest, shared: &Arc<Shared>) -> Response<Body> {
             }
         }
         _ => {}
+    }
+    if let (Some(id), "GET") = (req.path.strip_prefix("/v1beta/files/"), req.method.as_str()) {
+        let host = req.header("host").unwrap_or("127.0.0.1").to_owned();
+        let reply = lock(&shared.files).get(&host, id);
+        return reply_to_response(reply).unwrap_or_else(|_| full(StatusCode::NOT_FOUND, JSON, Fault::error_body(404)));
     }
     let Some(rest) = req.path.strip_prefix("/v1beta/models") else {
         return full(StatusCode::NOT_FOUND, JSON, Fault::error_body(404));
@@ -387,6 +468,9 @@ fn generate(req: &RecordedRequest, shared: &Arc<Shared>, model: &str, is_stream:
     let Ok(request) = serde_json::from_str::<GenerateContentRequest>(&req.body) else {
         return full(StatusCode::BAD_REQUEST, content_type, Fault::error_body(400));
     };
+    if let Some((status, body)) = lock(&shared.files).check_parts(&request, req.body_len) {
+        return full(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), content_type, body);
+    }
     let thinking = request.generation_config.as_ref().and_then(|c| c.thinking_config.as_ref());
     if let Some(message) = thinking.and_then(|t| refused_thinking(model, t)) {
         let body = Fault::error_body(400)
@@ -398,6 +482,13 @@ fn generate(req: &RecordedRequest, shared: &Arc<Shared>, model: &str, is_stream:
     // The demo thinks aloud when asked to.
     if include_thoughts && behavior.answer == Answer::Demo && behavior.thoughts == 0 {
         behavior.thoughts = 2;
+    }
+    // The demo answers a question about a picture (or any media) by what it was sent.
+    if behavior.answer == Answer::Demo {
+        let media = lock(&shared.files).media_of_last_prompt(&request);
+        if !media.is_empty() {
+            behavior.answer = Answer::Text(demo::attachment_answer(&media, &req.prompt()));
+        }
     }
     if let Some(Fault::Status { status, body, headers }) = &behavior.fault {
         let mut response = full(
