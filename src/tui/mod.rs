@@ -53,17 +53,22 @@ static HOOK: Once = Once::new();
 /// bracketed paste. Safe to call more than once; only the first call acts.
 pub fn restore_terminal() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
-        let _ = disable_raw_mode();
-        let mut out = std::io::stdout();
-        let _ = crossterm::execute!(
-            out,
-            DisableMouseCapture,
-            DisableBracketedPaste,
-            LeaveAlternateScreen,
-            crossterm::cursor::Show
-        );
-        let _ = out.flush();
+        leave_screen();
     }
+}
+
+/// Cooked mode, the main screen and its cursor, no mouse reporting or bracketed paste.
+fn leave_screen() {
+    let _ = disable_raw_mode();
+    let mut out = std::io::stdout();
+    let _ = crossterm::execute!(
+        out,
+        DisableMouseCapture,
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+    let _ = out.flush();
 }
 
 fn enter_terminal(mouse: bool) -> std::io::Result<Terminal<CrosstermBackend<std::io::Stdout>>> {
@@ -168,20 +173,13 @@ fn restorable_tabs(store: &crate::store::Store) -> Result<Vec<app::Restored>, cr
 /// Leaves the full screen for the user's editor and comes back when it exits. Answers keep
 /// streaming (and being saved) meanwhile; the screen catches up on return.
 async fn run_editor(text: String, mouse: bool) -> Result<Option<String>, String> {
-    let mut out = std::io::stdout();
-    let _ = disable_raw_mode();
-    let _ = crossterm::execute!(
-        out,
-        DisableMouseCapture,
-        DisableBracketedPaste,
-        LeaveAlternateScreen,
-        crossterm::cursor::Show
-    );
+    leave_screen();
     let command = editor::editor_command();
     let result = tokio::task::spawn_blocking(move || editor::edit(&text, &command))
         .await
         .unwrap_or_else(|_| Err("The editor could not be run.".to_owned()));
     let _ = enable_raw_mode();
+    let mut out = std::io::stdout();
     let _ = crossterm::execute!(
         out,
         EnterAlternateScreen,
