@@ -981,7 +981,8 @@ impl App {
                     true
                 }
                 None => {
-                    self.say("Nothing to rename yet: the conversation starts with the first answer.");
+                    let when = self.not_saved_yet();
+                    self.say(format!("Nothing to rename yet: {when}"));
                     false
                 }
             },
@@ -992,7 +993,8 @@ impl App {
                     true
                 }
                 None => {
-                    self.say("Nothing to export yet: the conversation starts with the first answer.");
+                    let when = self.not_saved_yet();
+                    self.say(format!("Nothing to export yet: {when}"));
                     false
                 }
             },
@@ -1136,6 +1138,15 @@ impl App {
         };
         m.thoughts_folded = !m.thoughts_folded;
         tab.revision += 1;
+    }
+
+    /// Why the active tab has no saved conversation to act on, and when it will.
+    fn not_saved_yet(&self) -> &'static str {
+        if self.tab().streaming {
+            "the conversation is saved once this first answer ends; try again then."
+        } else {
+            "the conversation starts with the first answer."
+        }
     }
 
     /// Tab in the prompt: completes a command name; anywhere else it is typed.
