@@ -78,6 +78,10 @@ pub struct FileConfig {
     pub max_tokens: Option<u32>,
     pub seed: Option<i64>,
     pub stop: Option<Vec<String>>,
+    /// Ground answers in Google Search (and show their sources).
+    pub search: Option<bool>,
+    /// Let the model read the pages the prompt links to.
+    pub url_context: Option<bool>,
 }
 
 /// Where the interface's copies go (`clipboard = "auto" | "terminal" | "system"`).
@@ -463,6 +467,8 @@ impl Config {
             ("max_tokens", source(None, None, file.max_tokens.is_some())),
             ("seed", source(None, None, file.seed.is_some())),
             ("stop", source(None, None, file.stop.is_some())),
+            ("search", source(None, None, file.search.is_some())),
+            ("url_context", source(None, None, file.url_context.is_some())),
         ];
 
         Ok(Config {
@@ -516,6 +522,8 @@ fn file_settings(file: &FileConfig) -> Result<crate::chat::Settings, String> {
         seed: file.seed,
         stop: file.stop.clone(),
         json_schema: None,
+        search: file.search,
+        url_context: file.url_context,
     };
     settings.validate().map_err(|e| {
         let text = e.0.trim_end_matches('.');

@@ -41,6 +41,7 @@ fn report(text: &str, outcome: Outcome) -> Box<TurnReport> {
         cached: false,
         usage: None,
         thoughts: String::new(),
+        grounding: None,
         save_error: None,
     })
 }
@@ -288,6 +289,7 @@ fn the_history_browser_with_a_search() {
         parent_id: None,
         thought_tokens: None,
         thoughts: None,
+        grounding: None,
         alternatives: Default::default(),
     };
     app.on_event(AppEvent::Preview {

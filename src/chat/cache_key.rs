@@ -24,6 +24,9 @@ struct KeyMaterial<'a> {
     generation_config: Option<&'a crate::gemini::GenerationConfig>,
     history: Vec<(&'a str, &'a str)>,
     prompt: &'a str,
+    /// Left out when empty, so keys made before tools existed still match.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tools: &'a [crate::gemini::Tool],
 }
 
 /// The key of `turn` asked of `endpoint`: everything that decides the answer.
@@ -53,6 +56,7 @@ pub fn cache_key(endpoint: &str, turn: &Turn) -> CacheKey {
             .map(|m| (if m.role == Role::User { "user" } else { "model" }, m.text.as_str()))
             .collect(),
         prompt: &turn.prompt,
+        tools: &turn.tools,
     };
     let bytes = serde_json::to_vec(&material).unwrap_or_default();
     Sha256::digest(&bytes).into()

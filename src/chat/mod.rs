@@ -15,7 +15,7 @@ pub use turn_state::{Effect, TurnEvent, TurnState};
 use std::time::Duration;
 
 use crate::gemini::error::human_duration;
-use crate::gemini::{AnswerStream, ApiError, Client, Content, GenerateContentRequest, GenerationConfig};
+use crate::gemini::{AnswerStream, ApiError, Client, Content, GenerateContentRequest, GenerationConfig, Tool};
 
 /// Something a turn tells the user that is not the answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +58,8 @@ pub struct Turn {
     pub model: String,
     pub system: Option<String>,
     pub generation_config: Option<GenerationConfig>,
+    /// Built-in tools (Google Search, URL context), sent as the request's top-level `tools`.
+    pub tools: Vec<Tool>,
     /// Earlier messages, oldest first.
     pub history: Vec<Message>,
     pub prompt: String,
@@ -65,7 +67,14 @@ pub struct Turn {
 
 impl Turn {
     pub fn new(model: impl Into<String>, prompt: impl Into<String>) -> Self {
-        Turn { model: model.into(), system: None, generation_config: None, history: Vec::new(), prompt: prompt.into() }
+        Turn {
+            model: model.into(),
+            system: None,
+            generation_config: None,
+            tools: Vec::new(),
+            history: Vec::new(),
+            prompt: prompt.into(),
+        }
     }
 
     /// The wire request: history then the prompt, with the system prompt and the generation
@@ -85,6 +94,7 @@ impl Turn {
             contents,
             system_instruction: self.system.as_deref().map(Content::system),
             generation_config: self.generation_config.clone().filter(|c| !c.is_empty()),
+            tools: self.tools.clone(),
         }
     }
 
@@ -192,5 +202,16 @@ mod tests {
         turn.generation_config = Some(GenerationConfig::default());
         let json = serde_json::to_value(turn.request()).unwrap();
         assert!(json.get("generationConfig").is_none(), "an empty config is not sent: {json}");
+    }
+
+    #[test]
+    fn tools_go_at_the_top_level_of_the_request() {
+        let mut turn = Turn::new("m", "hi");
+        assert!(serde_json::to_value(turn.request()).unwrap().get("tools").is_none(), "none unless asked");
+        turn.tools = vec![Tool::google_search(), Tool::url_context()];
+        turn.generation_config = Some(GenerationConfig { temperature: Some(0.5), ..GenerationConfig::default() });
+        let json = serde_json::to_value(turn.request()).unwrap();
+        assert_eq!(json["tools"], serde_json::json!([{"googleSearch": {}}, {"urlContext": {}}]));
+        assert!(json["generationConfig"].get("tools").is_none());
     }
 }

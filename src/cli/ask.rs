@@ -137,8 +137,11 @@ pub async fn run(
     // From here Ctrl-C, SIGTERM and SIGHUP stop the answer, which is saved as far as it got
     // (before, nothing is saved yet, and they end the process as usual).
     let mut signals = Signals::new()?;
-    let mut printer = AnswerPrinter::new(args.raw, Delivery::for_stdout(args.stream))
-        .with_thoughts_on_stdout(std::io::stdout().is_terminal());
+    // A grounded answer's markers need its sources, which come at its end: a terminal then gets
+    // it whole, rendered with them (--stream streams it, with the sources listed below).
+    let grounded = !prepared.settings.tools().is_empty();
+    let delivery = if grounded && !args.stream { Delivery::Whole } else { Delivery::for_stdout(args.stream) };
+    let mut printer = AnswerPrinter::new(args.raw, delivery).with_thoughts_on_stdout(std::io::stdout().is_terminal());
     if !args.raw && !args.plain && std::io::stdout().is_terminal() {
         printer = printer.with_markdown(super::markdown::terminal_width());
     }
@@ -160,6 +163,9 @@ pub async fn run(
         }
     };
     let report = session.run(prepared, &mut |shown| printer.show(shown), cancel).await;
+    if let Some(grounding) = &report.grounding {
+        printer.sources(&report.text, grounding);
+    }
     printer.finish();
     if printer.pipe_closed() {
         return Ok(exit::OK);

@@ -14,5 +14,5 @@ pub use error::{ApiError, ErrorKind, StopReason, TimeoutPhase};
 pub use stream::{AnswerStream, FinishReason, StreamEvent};
 pub use thinking::Thinking;
 pub use types::{
-    Content, GenerateContentRequest, GenerationConfig, Model, Part, ThinkingConfig, ThinkingLevel, UsageMetadata,
+    Content, GenerateContentRequest, GenerationConfig, Model, Part, ThinkingConfig, ThinkingLevel, Tool, UsageMetadata,
 };

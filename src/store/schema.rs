@@ -176,6 +176,9 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE messages ADD COLUMN thoughts TEXT;
     ALTER TABLE conversations ADD COLUMN settings TEXT;
     ALTER TABLE request_metrics ADD COLUMN thought_tokens INTEGER;",
+    // 10: an answer's sources (Google Search, URL context) as JSON written by
+    // `grounding::Grounding`, beside its text, which never holds their markers.
+    "ALTER TABLE messages ADD COLUMN grounding TEXT;",
 ];
 
 pub fn latest_version() -> i64 {

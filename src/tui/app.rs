@@ -1295,6 +1295,7 @@ impl App {
                     answer.id = report.answer_id;
                     answer.text = report.text.clone();
                     answer.thoughts = report.thoughts.clone();
+                    answer.grounding = report.grounding.clone();
                     answer.cached = report.cached;
                     answer.status = report.status;
                     t.revision += 1;
@@ -1521,6 +1522,7 @@ mod tests {
             cached: false,
             usage: None,
             thoughts: String::new(),
+            grounding: None,
             save_error: None,
         })
     }
@@ -1684,6 +1686,7 @@ mod tests {
             parent_id: None,
             thought_tokens: None,
             thoughts: None,
+            grounding: None,
             role,
             text: text.into(),
             model: None,
@@ -2206,6 +2209,7 @@ mod tests {
             parent_id: None,
             thought_tokens: None,
             thoughts: None,
+            grounding: None,
             alternatives: Alternatives { index, count: 2 },
         };
         app.tab_mut().conversation_id = Some(7);

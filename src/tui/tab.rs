@@ -27,6 +27,8 @@ pub struct ChatMessage {
     pub thoughts: String,
     /// Thoughts are folded to one line (`t` on the selected message unfolds them).
     pub thoughts_folded: bool,
+    /// The answer's sources: markers in its text and the list below it, added when drawn.
+    pub grounding: Option<crate::grounding::Grounding>,
 }
 
 impl ChatMessage {
@@ -42,6 +44,7 @@ impl ChatMessage {
             alternatives: Alternatives::default(),
             thoughts: String::new(),
             thoughts_folded: false,
+            grounding: None,
         }
     }
 
@@ -57,6 +60,7 @@ impl ChatMessage {
             alternatives: Alternatives::default(),
             thoughts: String::new(),
             thoughts_folded: false,
+            grounding: None,
         }
     }
 }
@@ -74,6 +78,7 @@ impl From<StoredMessage> for ChatMessage {
             alternatives: m.alternatives,
             thoughts: m.thoughts.unwrap_or_default(),
             thoughts_folded: false,
+            grounding: crate::grounding::Grounding::from_stored(m.grounding.as_deref()),
         }
     }
 }
@@ -419,7 +424,14 @@ fn render_message(m: &ChatMessage, width: u16, selected: bool) -> Vec<Line<'stat
     }
     match m.role {
         Role::User => lines.extend(wrap_plain(&m.text, width, Style::default())),
-        Role::Model => lines.extend(render_markdown(&m.text, width)),
+        Role::Model => match &m.grounding {
+            Some(g) => {
+                let marked = crate::grounding::annotate(&m.text, g, crate::grounding::Marker::Delimited);
+                lines.extend(super::sources::style_markers(render_markdown(&marked, width)));
+                lines.extend(super::sources::render_sources(g, width));
+            }
+            None => lines.extend(render_markdown(&m.text, width)),
+        },
     }
     if let Some(error) = &m.error {
         lines.extend(wrap_plain(error, width, theme.error));
