@@ -142,7 +142,32 @@ impl Grounding {
             .collect();
         let urls: Vec<serde_json::Value> =
             self.urls.iter().map(|u| serde_json::json!({ "url": u.url, "status": u.status })).collect();
-        serde_json::json!({ "sources": sources, "citations": citations, "queries": self.queries, "urls": urls })
+        serde_json::json!({ "sources": sources, "citations": citations, "search_queries": self.queries, "urls_read": urls })
+    }
+
+    /// Adds the fields of [`Grounding::to_json`] to a JSON object (an export's message, a batch
+    /// line); `None` adds `"sources": null`, so every answer has the field.
+    pub fn add_json_fields(grounding: Option<&Grounding>, object: &mut serde_json::Value) {
+        let Some(map) = object.as_object_mut() else { return };
+        match grounding.map(Grounding::to_json) {
+            Some(serde_json::Value::Object(fields)) => map.extend(fields),
+            _ => {
+                map.insert("sources".to_owned(), serde_json::Value::Null);
+            }
+        }
+    }
+
+    /// The sources as a Markdown list of links, numbered as the markers are (one line each; a
+    /// title's brackets and a link's angle brackets escaped).
+    pub fn markdown_sources(&self) -> String {
+        let mut out = String::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            let title = clean(&s.title, 200).replace('\\', "\\\\").replace('[', "\\[").replace(']', "\\]");
+            let uri = clean(&s.uri, 2000).replace('<', "%3C").replace('>', "%3E").replace(' ', "%20");
+            let title = if title.is_empty() { uri.clone() } else { title };
+            out.push_str(&format!("{}. [{title}](<{uri}>)\n", i + 1));
+        }
+        out
     }
 }
 
