@@ -1010,7 +1010,7 @@ impl App {
             Slash::Set(None) => {
                 let summary = self.tab().settings.summary();
                 self.say(if summary.is_empty() {
-                    "No settings of this tab's own: /set NAME VALUE (temperature, top-p, max-tokens, seed, stop, thinking, thoughts).".to_owned()
+                    "No settings of this tab's own: /set NAME VALUE (temperature, top-p, max-tokens, seed, stop, thinking, thoughts, search, url-context).".to_owned()
                 } else {
                     format!("This tab: {summary}.")
                 });
