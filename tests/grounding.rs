@@ -295,3 +295,19 @@ async fn the_fake_refuses_an_unknown_tool_shape_with_the_apis_400() {
         "Invalid JSON payload received. Unknown name \"google_search_tool\" at 'tools[0]': Cannot find field."
     );
 }
+
+#[test]
+fn the_line_chat_on_a_pipe_shows_sources_and_sends_clean_history() {
+    let env = Env::new(Behavior::text(ANSWER));
+    let run = env.run_with_stdin(&["--search"], "first question\nsecond question\n");
+    ok(&run);
+    assert!(
+        run.stdout.starts_with("Birds migrate to find food.[1] They return in spring.[2][3]\n\nSources:\n[1] "),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.stdout.matches("\nSources:\n").count(), 2, "each answer has its sources: {}", run.stdout);
+    let second = last_body(&env);
+    assert_eq!(second["tools"], json!([{"googleSearch": {}}]));
+    assert_eq!(second["contents"][1]["parts"][0]["text"], ANSWER);
+}
