@@ -220,12 +220,18 @@ fn a_grounded_answer_is_never_answered_from_the_cache() {
     ok(&run);
     assert_eq!(env.fake.generate_count(), 2, "the second identical question was asked again");
     assert!(run.stdout.contains("[1]"), "{run:?}");
+    // --raw writes the model's text exactly: the markers stay out, the sources go to stderr.
+    let raw = env.run(&["ask", "--search", "--raw", "news today?"]);
+    ok(&raw);
+    assert_eq!(raw.stdout, format!("{ANSWER}\n"));
+    assert!(raw.stderr.contains("Sources:\n[1] "), "{raw:?}");
     let cached: i64 = db(&env).query_row("SELECT count(*) FROM answer_cache", [], |r| r.get(0)).unwrap();
     assert_eq!(cached, 0);
     // Without tools the cache works as before.
     ok(&env.run(&["ask", "plain question"]));
     ok(&env.run(&["ask", "plain question"]));
-    assert_eq!(env.fake.generate_count(), 3);
+    // (three searched asks and one plain one reached the server)
+    assert_eq!(env.fake.generate_count(), 4);
 }
 
 #[test]

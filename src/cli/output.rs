@@ -124,10 +124,10 @@ impl AnswerPrinter {
     /// held answer gets its numbered markers (placed in `text`, the raw answer, so stored
     /// text never holds them), and any answer gets the list of sources below it.
     pub fn sources(&mut self, text: &str, grounding: &Grounding) {
-        if self.delivery == Delivery::Whole {
+        // --raw writes the model's text exactly as sent: no markers (the sources go to stderr).
+        if self.delivery == Delivery::Whole && !self.raw {
             let marker = if self.markdown.is_some() { Marker::Delimited } else { Marker::Plain };
-            let marked = annotate(text, grounding, marker);
-            self.held = if self.raw { marked } else { crate::sanitize::sanitize(&marked).into_owned() };
+            self.held = crate::sanitize::sanitize(&annotate(text, grounding, marker)).into_owned();
             self.sanitizer = StreamSanitizer::default();
         }
         self.source_lines = source_lines(grounding);
@@ -231,7 +231,11 @@ impl AnswerPrinter {
                 text.push_str(line);
                 text.push('\n');
             }
-            self.write(&text);
+            if self.raw {
+                let _ = write_flush(&mut std::io::stderr(), text.trim_start_matches('\n').as_bytes());
+            } else {
+                self.write(&text);
+            }
         }
     }
 
