@@ -19,7 +19,7 @@ use crate::gemini::{ApiError, TimeoutPhase};
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Stdin: without a PROMPT the question is read from stdin; with one, piped text is sent after it (`cat notes.txt | geminal ask \"summarize\"`); a lone `-` puts stdin at that place instead.\n\nStdout: a terminal sees the answer as it streams, restarts included, rendered as markdown a block at a time (each paragraph, list, table or code block once it is complete; --plain prints it as written). A pipe or file receives exactly one answer, written when it is complete (or, on a failure or Ctrl-C, the part that was saved); --stream writes it as it arrives instead."
+    after_help = "Stdin: without a PROMPT the question is read from stdin; with one, piped text is sent after it (`cat notes.txt | geminal ask \"summarize\"`); a lone `-` puts stdin at that place instead.\n\nStdout: a terminal sees the answer as it streams, restarts included, rendered as markdown a block at a time (each paragraph, list, table or code block once it is complete; --plain prints it as written). A pipe or file receives exactly one answer, written when it is complete (or, on a failure or Ctrl-C, the part that was saved); --stream writes it as it arrives instead.\n\nSources: an answer grounded by --search or --url-context gets numbered markers and a list of sources below it; its sources come with its end, so a terminal too gets it whole once complete (--stream streams it without markers; --raw puts the sources on stderr)."
 )]
 pub struct AskArgs {
     /// The question. Piped stdin is sent after it; a lone `-` stands for stdin; without it, stdin is the prompt.

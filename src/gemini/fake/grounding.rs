@@ -121,8 +121,9 @@ fn sentences(text: &str, max: usize) -> Vec<(usize, usize)> {
     out
 }
 
+/// Titles of the simulated search results (Google gives a site's domain as its title).
 const SEARCH_SOURCES: &[&str] =
-    &["en.wikipedia.org", "ai.google.dev", "developer.mozilla.org", "nodejs.org", "rust-lang.org", "nature.com"];
+    &["en.wikipedia.org", "britannica.com", "nature.com", "nationalgeographic.com", "sciencedaily.com", "bbc.co.uk"];
 
 /// URLs written in the prompt (what URL context reads).
 fn urls_in(prompt: &str) -> Vec<String> {
