@@ -162,9 +162,9 @@ impl Grounding {
     pub fn markdown_sources(&self) -> String {
         let mut out = String::new();
         for (i, s) in self.sources.iter().enumerate() {
-            let title = clean(&s.title, 200).replace('\\', "\\\\").replace('[', "\\[").replace(']', "\\]");
+            let shown = if s.title.trim().is_empty() { &s.uri } else { &s.title };
+            let title = clean(shown, 200).replace('\\', "\\\\").replace('[', "\\[").replace(']', "\\]");
             let uri = clean(&s.uri, 2000).replace('<', "%3C").replace('>', "%3E").replace(' ', "%20");
-            let title = if title.is_empty() { uri.clone() } else { title };
             out.push_str(&format!("{}. [{title}](<{uri}>)\n", i + 1));
         }
         out
@@ -391,6 +391,21 @@ mod tests {
         assert_eq!(g.sources.len(), 3);
         assert_eq!(g.citations, vec![cite(0, 1, "a", &[1]), cite(2, 3, "b", &[2])]);
         assert_eq!(Grounding::from_stored(g.to_stored().as_deref()), Some(g));
+    }
+
+    #[test]
+    fn markdown_sources_are_links_whatever_the_title_or_link_holds() {
+        let g = Grounding {
+            sources: vec![
+                Source { title: "a [b] c".into(), uri: "https://x.org/a b>".into() },
+                Source { title: String::new(), uri: "https://y.org/]".into() },
+            ],
+            ..Grounding::default()
+        };
+        assert_eq!(
+            g.markdown_sources(),
+            "1. [a \\[b\\] c](<https://x.org/a%20b%3E>)\n2. [https://y.org/\\]](<https://y.org/]>)\n"
+        );
     }
 
     #[test]
