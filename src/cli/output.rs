@@ -212,6 +212,8 @@ impl AnswerPrinter {
         let held = std::mem::take(&mut self.held);
         match &mut self.markdown {
             Some(markdown) if self.delivery == Delivery::Whole => {
+                // Whatever the sanitizer held back belongs to the last block.
+                let held = held + &self.sanitizer.finish();
                 let mut rendered = markdown.push(&held);
                 rendered.push_str(&markdown.finish());
                 self.write(&rendered);
