@@ -59,6 +59,7 @@ fn stored_with(n: usize, answer: impl Fn(usize) -> String) -> Vec<StoredMessage>
             parent_id: None,
             thought_tokens: None,
             thoughts: None,
+            grounding: None,
             alternatives: Default::default(),
             attachments: Vec::new(),
         })

@@ -85,6 +85,10 @@ pub struct FileConfig {
     pub stop: Option<Vec<String>>,
     /// `[attachments]`: how files sent with prompts are kept.
     pub attachments: Option<AttachmentsConfig>,
+    /// Ground answers in Google Search (and show their sources).
+    pub search: Option<bool>,
+    /// Let the model read the pages the prompt links to.
+    pub url_context: Option<bool>,
 }
 
 /// Where the interface's copies go (`clipboard = "auto" | "terminal" | "system"`).
@@ -489,6 +493,8 @@ impl Config {
                 "attachments.store_max_bytes",
                 source(None, None, file.attachments.as_ref().is_some_and(|a| a.store_max_bytes.is_some())),
             ),
+            ("search", source(None, None, file.search.is_some())),
+            ("url_context", source(None, None, file.url_context.is_some())),
         ];
         let attachment_store_max_bytes = file
             .attachments
@@ -553,6 +559,8 @@ fn file_settings(file: &FileConfig) -> Result<crate::chat::Settings, String> {
         seed: file.seed,
         stop: file.stop.clone(),
         json_schema: None,
+        search: file.search,
+        url_context: file.url_context,
     };
     settings.validate().map_err(|e| {
         let text = e.0.trim_end_matches('.');

@@ -3,6 +3,7 @@
 
 use crate::chat::Role;
 use crate::format::date;
+use crate::grounding::{Grounding, Marker, annotate};
 use crate::store::{Conversation, StoredMessage};
 
 /// " (2 of 3)" for a message with alternatives, " (interrupted)" and the like for its status.
@@ -36,7 +37,15 @@ pub fn markdown(c: &Conversation, messages: &[StoredMessage]) -> String {
         if let Some(thoughts) = m.thoughts.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             out.push_str(&format!("<details><summary>Thoughts</summary>\n\n{thoughts}\n\n</details>\n\n"));
         }
-        out.push_str(&format!("{}\n", m.text.trim_end()));
+        match Grounding::from_stored(m.grounding.as_deref()) {
+            Some(g) => {
+                out.push_str(&format!("{}\n", annotate(&m.text, &g, Marker::Plain).trim_end()));
+                if !g.sources.is_empty() {
+                    out.push_str(&format!("\n**Sources**\n\n{}", g.markdown_sources()));
+                }
+            }
+            None => out.push_str(&format!("{}\n", m.text.trim_end())),
+        }
     }
     out
 }
@@ -48,7 +57,7 @@ pub fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage])
         messages
             .iter()
             .map(|m| {
-                serde_json::json!({
+                let mut row = serde_json::json!({
                     "id": m.id, "parent_id": m.parent_id, "role": if m.role == Role::User { "user" } else { "model" },
                     "text": m.text, "model": m.model, "status": m.status.as_str(), "error": m.error,
                     "cached": m.cached, "prompt_tokens": m.prompt_tokens, "output_tokens": m.output_tokens,
@@ -58,7 +67,13 @@ pub fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage])
                     "attachments": m.attachments.iter().map(|a| serde_json::json!({
                         "name": a.name, "mime_type": a.mime, "size": a.size, "sha256": a.sha256,
                     })).collect::<Vec<_>>(),
-                })
+                });
+                // The text stays as the model wrote it; sources and citations (byte offsets
+                // into it) beside it.
+                if m.role == Role::Model {
+                    Grounding::add_json_fields(Grounding::from_stored(m.grounding.as_deref()).as_ref(), &mut row);
+                }
+                row
             })
             .collect()
     };

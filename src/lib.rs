@@ -2,7 +2,8 @@
 //!
 //! Layers (arrows point one way): front ends `tui` and `cli` → `chat` (a turn) → `engine`
 //! (jobs, limits, retries) → `gemini` (the wire), with `chat` → `store` (the only SQL).
-//! `domain` holds the types every layer shares (role, message status); `sanitize` makes
+//! `domain` holds the types every layer shares (role, message status), `grounding` an answer's
+//! sources; `sanitize` makes
 //! untrusted text safe for a terminal; `config` resolves flags, environment
 //! and the config file; `format` holds shared human-readable formats; `attach` reads the
 //! files a user attaches.
@@ -18,6 +19,7 @@ pub mod engine;
 pub mod export;
 pub mod format;
 pub mod gemini;
+pub mod grounding;
 pub mod sanitize;
 pub mod store;
 pub mod tui;

@@ -470,6 +470,22 @@ fn replay_c_crlf_grounding() {
     assert_eq!(usage.candidates_token_count, 61);
     assert_eq!(usage.thoughts_token_count, 591);
     assert_eq!(usage.total_token_count, 783);
+    // The grounding of the last chunk: its one source and the passage it supports (byte
+    // offsets into the whole answer); the search entry point's HTML is not read.
+    let grounding: Vec<&geminal::grounding::Grounding> =
+        events.iter().filter_map(|e| if let StreamEvent::Grounding(g) = e { Some(g) } else { None }).collect();
+    assert_eq!(grounding.len(), 1);
+    let g = grounding[0];
+    assert_eq!(g.sources.len(), 1);
+    assert_eq!(g.sources[0].title, "nodejs.org");
+    assert!(g.sources[0].uri.starts_with("https://vertexaisearch.cloud.google.com/grounding-api-redirect/"));
+    assert_eq!(
+        g.citations,
+        [geminal::grounding::Citation { start: 148, end: 153, text: "5.0**".into(), sources: vec![0] }]
+    );
+    assert_eq!(g.queries, ["Node js current LTS version"]);
+    let answer: String = texts(&events).concat();
+    assert_eq!(&answer[148..153], "5.0**", "the offsets are UTF-8 bytes into the whole answer");
     assert_eq!(finishes(&events), [&FinishReason::Stop]);
     assert_eq!(events.last(), Some(&StreamEvent::Finished(FinishReason::Stop)));
 }

@@ -41,6 +41,7 @@ fn report(text: &str, outcome: Outcome) -> Box<TurnReport> {
         cached: false,
         usage: None,
         thoughts: String::new(),
+        grounding: None,
         save_error: None,
     })
 }
@@ -288,6 +289,7 @@ fn the_history_browser_with_a_search() {
         parent_id: None,
         thought_tokens: None,
         thoughts: None,
+        grounding: None,
         alternatives: Default::default(),
         attachments: Vec::new(),
     };
@@ -680,4 +682,88 @@ fn thinking_and_settings_commands_are_checked_against_the_tabs_model() {
     // A new tab starts from the launch settings, not another tab's.
     app.on_action(Action::NewTab);
     assert_eq!(app.tab().settings, app.default_settings);
+}
+
+/// Sources of an answer: two pages, the first sentence supported by the first, the second by
+/// both; plus a title that tries to write to the terminal.
+fn birds_grounding() -> geminal::grounding::Grounding {
+    use geminal::grounding::{Citation, Grounding, Source};
+    Grounding {
+        sources: vec![
+            Source { title: "en.wikipedia.org".into(), uri: "https://en.wikipedia.org/wiki/Bird_migration".into() },
+            Source {
+                title: "audubon\u{1b}]52;c;aGk=\u{7}.org".into(),
+                uri: "https://www.audubon.org/migration".into(),
+            },
+        ],
+        citations: vec![
+            Citation { start: 0, end: 27, text: "Birds follow **food** south".into(), sources: vec![0] },
+            Citation { start: 29, end: 51, text: "Days shorten in autumn".into(), sources: vec![0, 1] },
+        ],
+        queries: vec!["why do birds migrate".into()],
+        ..Grounding::default()
+    }
+}
+
+#[test]
+fn an_answer_with_sources_shows_styled_markers_and_the_list_below() {
+    let answer = "Birds follow **food** south. Days shorten in autumn.";
+    let mut app = App::new("gemini-flash-latest", false);
+    type_text(&mut app, "/search");
+    app.on_terminal(key(KeyCode::Enter));
+    assert_eq!(app.tab().settings.search, Some(true), "/search alone switches it on");
+    type_text(&mut app, "why do birds migrate?");
+    app.on_terminal(key(KeyCode::Enter));
+    let tab = app.tab().id;
+    app.on_event(AppEvent::Turn { tab, shown: Shown::Text(answer.into()) });
+    let mut done = report(answer, Outcome::Complete);
+    done.grounding = Some(birds_grounding());
+    app.on_event(AppEvent::TurnDone { tab, report: done });
+    let terminal = screen(&mut app, 70, 16);
+    let shown = rows(&terminal);
+    let row = shown.iter().position(|r| r.contains("Birds follow food south.[1] Days shorten in autumn.[1][2]"));
+    let row = row.unwrap_or_else(|| panic!("markers after the full stops: {shown:#?}"));
+    let x = shown[row].find("[1]").unwrap() as u16;
+    let buffer = terminal.backend().buffer();
+    assert!(buffer[(x, row as u16)].modifier.contains(Modifier::BOLD), "the marker is styled");
+    assert!(shown.iter().any(|r| r.contains("[2] audubon␛]52;c;aGk=␇.org — https://www.audubon.org/migration")));
+    assert!(shown.last().unwrap().contains("· search ·"), "the status bar says search is on: {shown:?}");
+    assert_eq!(app.tab().messages[1].text, answer, "the answer itself holds no marker");
+    insta::assert_snapshot!("answer_with_sources", terminal.backend());
+    // Reopened from the history, the stored sources are shown the same way.
+    let mut reopened = App::new("gemini-flash-latest", false);
+    let stored = |id, role, text: &str, grounding: Option<String>| StoredMessage {
+        id,
+        conversation_id: 1,
+        role,
+        text: text.into(),
+        model: None,
+        status: MessageStatus::Complete,
+        error: None,
+        prompt_tokens: None,
+        output_tokens: None,
+        thought_tokens: None,
+        thoughts: None,
+        grounding,
+        cached: false,
+        created_at: 0,
+        parent_id: None,
+        alternatives: Default::default(),
+        attachments: Vec::new(),
+    };
+    reopened.tab_mut().show(
+        1,
+        "birds".into(),
+        "gemini-flash-latest".into(),
+        None,
+        vec![
+            stored(1, geminal::chat::Role::User, "why do birds migrate?", None),
+            stored(2, geminal::chat::Role::Model, answer, birds_grounding().to_stored()),
+        ],
+    );
+    let again = rows(&screen(&mut reopened, 70, 16));
+    assert!(
+        again.iter().any(|r| r.contains("autumn.[1][2]")) && again.iter().any(|r| r.trim() == "Sources:"),
+        "{again:#?}"
+    );
 }

@@ -87,6 +87,7 @@ fn an_attached_file_rides_on_the_next_prompt_and_shows_on_the_message() {
             usage: None,
             save_error: None,
             thoughts: String::new(),
+            grounding: None,
         }),
     });
     insta::assert_snapshot!(screen(&mut app, 60, 14).backend());
@@ -127,6 +128,7 @@ fn an_at_path_of_an_existing_file_is_read_first_and_anything_else_is_text() {
             usage: None,
             save_error: None,
             thoughts: String::new(),
+            grounding: None,
         }),
     });
 
@@ -171,6 +173,7 @@ fn a_reopened_conversation_shows_what_its_prompts_had_attached() {
         output_tokens: None,
         thought_tokens: None,
         thoughts: None,
+        grounding: None,
         cached: false,
         created_at: 0,
         parent_id: None,

@@ -28,6 +28,9 @@ struct KeyMaterial<'a> {
     /// content hash. Absent when there are none, so keys of text-only turns are unchanged.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     attachments: Vec<(usize, &'a str, &'a str, &'a str)>,
+    /// Left out when empty, so keys made before tools existed still match.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tools: &'a [crate::gemini::Tool],
 }
 
 /// The key of `turn` asked of `endpoint`: everything that decides the answer.
@@ -67,6 +70,7 @@ pub fn cache_key(endpoint: &str, turn: &Turn) -> CacheKey {
                 list.iter().map(move |a| (at, a.info.name.as_str(), a.info.mime.as_str(), a.info.sha256.as_str()))
             })
             .collect(),
+        tools: &turn.tools,
     };
     let bytes = serde_json::to_vec(&material).unwrap_or_default();
     Sha256::digest(&bytes).into()

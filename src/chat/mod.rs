@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::attach::{Attachment, AttachmentData};
 use crate::gemini::error::human_duration;
-use crate::gemini::{AnswerStream, ApiError, Client, Content, GenerateContentRequest, GenerationConfig, Part};
+use crate::gemini::{AnswerStream, ApiError, Client, Content, GenerateContentRequest, GenerationConfig, Part, Tool};
 
 /// Something a turn tells the user that is not the answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +69,8 @@ pub struct Turn {
     pub model: String,
     pub system: Option<String>,
     pub generation_config: Option<GenerationConfig>,
+    /// Built-in tools (Google Search, URL context), sent as the request's top-level `tools`.
+    pub tools: Vec<Tool>,
     /// Earlier messages, oldest first.
     pub history: Vec<Message>,
     pub prompt: String,
@@ -82,6 +84,7 @@ impl Turn {
             model: model.into(),
             system: None,
             generation_config: None,
+            tools: Vec::new(),
             history: Vec::new(),
             prompt: prompt.into(),
             attachments: Vec::new(),
@@ -105,6 +108,7 @@ impl Turn {
             contents,
             system_instruction: self.system.as_deref().map(Content::system),
             generation_config: self.generation_config.clone().filter(|c| !c.is_empty()),
+            tools: self.tools.clone(),
         }
     }
 
@@ -288,5 +292,16 @@ mod tests {
         assert!(turn.attachments_ready());
         turn.attachments[0].data = AttachmentData::Missing;
         assert!(!turn.attachments_ready(), "bytes not at hand must be read (or found gone) first");
+    }
+
+    #[test]
+    fn tools_go_at_the_top_level_of_the_request() {
+        let mut turn = Turn::new("m", "hi");
+        assert!(serde_json::to_value(turn.request()).unwrap().get("tools").is_none(), "none unless asked");
+        turn.tools = vec![Tool::google_search(), Tool::url_context()];
+        turn.generation_config = Some(GenerationConfig { temperature: Some(0.5), ..GenerationConfig::default() });
+        let json = serde_json::to_value(turn.request()).unwrap();
+        assert_eq!(json["tools"], serde_json::json!([{"googleSearch": {}}, {"urlContext": {}}]));
+        assert!(json["generationConfig"].get("tools").is_none());
     }
 }

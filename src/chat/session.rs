@@ -119,6 +119,7 @@ impl Prepared {
     pub fn configure(&mut self, overrides: &Settings) -> Result<(), SettingsError> {
         let settings = self.settings.with(overrides);
         self.turn.generation_config = settings.generation_config(&self.turn.model)?;
+        self.turn.tools = settings.tools();
         self.settings = settings;
         Ok(())
     }
@@ -138,6 +139,9 @@ pub struct TurnReport {
     pub usage: Option<UsageMetadata>,
     /// Thought summaries received (when asked for), apart from the answer.
     pub thoughts: String,
+    /// The answer's sources (Google Search, URL context), apart from its text: front ends add
+    /// the markers when they show it.
+    pub grounding: Option<crate::grounding::Grounding>,
     /// The answer was shown but could not (all) be saved.
     pub save_error: Option<StoreError>,
 }
@@ -314,6 +318,7 @@ impl ChatSession {
             cached: false,
             usage: None,
             thoughts: String::new(),
+            grounding: None,
             save_error: None,
         };
 
@@ -355,7 +360,9 @@ impl ChatSession {
         let mut state = TurnState::new();
         let mut cache_it = false;
         let mut retries = 0;
-        let hit = if self.options.use_cache && !fresh { self.cache_lookup(&key).await } else { None };
+        // A turn with tools (Google Search, URL context) asks the web of now: never the cache.
+        let cacheable = self.options.use_cache && turn.tools.is_empty();
+        let hit = if cacheable && !fresh { self.cache_lookup(&key).await } else { None };
         let mut resolved = None;
         let outcome = if let Some(answer) = hit {
             self.engine.metrics().cache_hit();
@@ -403,10 +410,11 @@ impl ChatSession {
         report.status = state.status();
         report.cached = state.cached();
         report.thoughts = state.thoughts().to_owned();
+        report.grounding = state.grounding().cloned();
         // An answer asked for as JSON that is not JSON is kept (and reported) but never cached:
         // asking again may do better.
         let malformed = settings.json_schema.is_some() && super::settings::json_answer_problem(&report.text).is_some();
-        if cache_it && self.options.use_cache && !malformed {
+        if cache_it && cacheable && !malformed {
             self.cache_store(key, &turn.model, &report).await;
         }
         self.record(&turn, &outcome, &state, started, retries).await;
@@ -587,6 +595,7 @@ fn turn_event(event: JobEvent, max_attempts: u32) -> Option<TurnEvent> {
         JobEvent::Text(text) => TurnEvent::Stream(crate::gemini::StreamEvent::Text(text)),
         JobEvent::Thought(text) => TurnEvent::Stream(crate::gemini::StreamEvent::Thought(text)),
         JobEvent::Usage(usage) => TurnEvent::Stream(crate::gemini::StreamEvent::Usage(usage)),
+        JobEvent::Grounding(g) => TurnEvent::Stream(crate::gemini::StreamEvent::Grounding(g)),
         JobEvent::Restarted { .. } => TurnEvent::Restarted,
         JobEvent::Retrying { attempt, after, reason } => {
             TurnEvent::Notice(Notice::Retrying { attempt, of: max_attempts, after, reason })

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::gemini::thinking::thinking_config;
-use crate::gemini::{GenerationConfig, Thinking};
+use crate::gemini::{GenerationConfig, Thinking, Tool};
 
 /// Every field is optional: `None` leaves the choice to the layer below (and in the end to
 /// the model's own default).
@@ -33,6 +33,12 @@ pub struct Settings {
     /// A JSON Schema the answer must follow (the answer is then JSON).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub json_schema: Option<serde_json::Value>,
+    /// Ground answers in Google Search (the `googleSearch` tool); they then show their sources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<bool>,
+    /// Let the model read the pages whose URLs the prompt holds (the `urlContext` tool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_context: Option<bool>,
 }
 
 /// The API takes at most this many stop sequences.
@@ -55,7 +61,21 @@ impl Settings {
             seed: over.seed.or(self.seed),
             stop: over.stop.clone().or_else(|| self.stop.clone()),
             json_schema: over.json_schema.clone().or_else(|| self.json_schema.clone()),
+            search: over.search.or(self.search),
+            url_context: over.url_context.or(self.url_context),
         }
+    }
+
+    /// The request's built-in tools: Google Search and URL context when they are on.
+    pub fn tools(&self) -> Vec<Tool> {
+        let mut tools = Vec::new();
+        if self.search == Some(true) {
+            tools.push(Tool::google_search());
+        }
+        if self.url_context == Some(true) {
+            tools.push(Tool::url_context());
+        }
+        tools
     }
 
     pub fn is_empty(&self) -> bool {
@@ -160,6 +180,12 @@ impl Settings {
         if self.json_schema.is_some() {
             parts.push("JSON schema".to_owned());
         }
+        if self.search == Some(true) {
+            parts.push("search".to_owned());
+        }
+        if self.url_context == Some(true) {
+            parts.push("URL context".to_owned());
+        }
         parts.join(" · ")
     }
 
@@ -205,6 +231,28 @@ impl Settings {
                 }
             }
             "thinking" => next.thinking = if clear { None } else { Some(value.parse().map_err(SettingsError)?) },
+            "search" | "url-context" | "urlcontext" => {
+                let current = if name == "search" { self.search } else { self.url_context };
+                let on = match value.to_ascii_lowercase().as_str() {
+                    "on" | "true" | "yes" => Some(true),
+                    "off" | "false" | "no" => Some(false),
+                    "" | "toggle" => Some(current != Some(true)),
+                    _ if clear => None,
+                    _ => return Err(SettingsError(format!("{name} is on or off."))),
+                };
+                let said = match (name.as_str(), on) {
+                    ("search", Some(true)) => "Google Search is on: answers show their sources.",
+                    ("search", _) => "Google Search is off.",
+                    (_, Some(true)) => "URL context is on: the model reads the pages whose links the prompt holds.",
+                    _ => "URL context is off.",
+                };
+                if name == "search" {
+                    self.search = on;
+                } else {
+                    self.url_context = on;
+                }
+                return Ok(said.to_owned());
+            }
             "thoughts" | "show-thoughts" => {
                 next.show_thoughts = match value.to_ascii_lowercase().as_str() {
                     "on" | "true" | "yes" => Some(true),
@@ -215,7 +263,7 @@ impl Settings {
             }
             _ => {
                 return Err(SettingsError(format!(
-                    "{} is not a setting: use temperature, top-p, max-tokens, seed, stop, thinking or thoughts.",
+                    "{} is not a setting: use temperature, top-p, max-tokens, seed, stop, thinking, thoughts, search or url-context.",
                     crate::sanitize::one_line(&name, 20)
                 )));
             }
@@ -308,6 +356,23 @@ mod tests {
         s.set("temperature", "default").unwrap();
         assert_eq!(s.temperature, None);
         assert_eq!(s.summary(), "thinking high · stop \"END\" \"STOP\"");
+    }
+
+    #[test]
+    fn search_and_url_context_become_top_level_tools_and_toggle() {
+        let mut s = Settings::default();
+        assert!(s.tools().is_empty());
+        assert!(s.set("search", "on").unwrap().contains("sources"));
+        s.set("url-context", "toggle").unwrap();
+        assert_eq!(s.tools(), vec![Tool::google_search(), Tool::url_context()]);
+        assert_eq!(s.summary(), "search · URL context");
+        s.set("search", "toggle").unwrap();
+        assert_eq!(s.search, Some(false));
+        assert!(s.set("search", "maybe").is_err());
+        let back = Settings::from_stored(s.to_stored().as_deref()).unwrap();
+        assert_eq!(back.tools(), vec![Tool::url_context()], "stored with the conversation");
+        let flags = Settings { search: Some(true), ..Settings::default() };
+        assert_eq!(back.with(&flags).tools().len(), 2);
     }
 
     #[test]

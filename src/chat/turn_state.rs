@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::Notice;
 use super::session::Outcome;
 use crate::gemini::{ApiError, FinishReason, StopReason, StreamEvent, UsageMetadata};
+use crate::grounding::Grounding;
 use crate::store::{CachedAnswer, MessageStatus, MessageUpdate};
 
 /// How often a growing answer is written to the database: a `kill -9` loses at most this much.
@@ -55,6 +56,8 @@ pub struct TurnState {
     text: String,
     /// Thought summaries received, kept apart from the answer (never sent back, never cached).
     thoughts: String,
+    /// The answer's sources, kept apart from its text (markers are added at display time).
+    grounding: Option<Grounding>,
     usage: Option<UsageMetadata>,
     first_token: Option<Duration>,
     last_save: Duration,
@@ -69,6 +72,7 @@ impl Default for TurnState {
             cached: false,
             text: String::new(),
             thoughts: String::new(),
+            grounding: None,
             usage: None,
             first_token: None,
             last_save: Duration::ZERO,
@@ -100,6 +104,11 @@ impl TurnState {
     /// The thought summaries received (empty unless they were asked for).
     pub fn thoughts(&self) -> &str {
         &self.thoughts
+    }
+
+    /// The sources received (Google Search, URL context), if any.
+    pub fn grounding(&self) -> Option<&Grounding> {
+        self.grounding.as_ref()
     }
 
     pub fn usage(&self) -> Option<UsageMetadata> {
@@ -135,7 +144,8 @@ impl TurnState {
             TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)) => {
                 self.status = MessageStatus::Complete;
                 let mut effects = vec![Effect::Save(self.update(MessageStatus::Complete, None, now))];
-                if !self.text.is_empty() {
+                // A grounded answer is what the web said at that moment: never answered again.
+                if !self.text.is_empty() && self.grounding.is_none() {
                     effects.push(Effect::Cache);
                 }
                 effects.push(Effect::Done(Outcome::Complete));
@@ -155,6 +165,10 @@ impl TurnState {
                 vec![Effect::ShowThought(text)]
             }
             TurnEvent::Stream(StreamEvent::ModelVersion(_)) => Vec::new(),
+            TurnEvent::Stream(StreamEvent::Grounding(grounding)) => {
+                self.grounding.get_or_insert_with(Grounding::default).merge(grounding);
+                Vec::new()
+            }
             TurnEvent::Failed(error) => {
                 let status = match error {
                     ApiError::PromptBlocked { .. } => MessageStatus::Blocked,
@@ -185,6 +199,7 @@ impl TurnState {
             TurnEvent::Restarted => {
                 self.text.clear();
                 self.thoughts.clear();
+                self.grounding = None;
                 self.unsaved = true;
                 let mut effects = vec![Effect::Restart];
                 effects.extend(self.periodic_save(now));
@@ -224,6 +239,7 @@ impl TurnState {
             output_tokens: tokens(usage.candidates_token_count),
             thought_tokens: tokens(usage.thoughts_token_count),
             thoughts: (!self.thoughts.is_empty()).then(|| self.thoughts.clone()),
+            grounding: self.grounding.as_ref().and_then(Grounding::to_stored),
             first_token_ms: self.first_token.map(|d| d.as_millis() as i64),
             duration_ms: Some(now.as_millis() as i64),
             cached: None,
@@ -369,5 +385,28 @@ mod tests {
         assert_eq!(save.thoughts.as_deref(), Some("**Planning**\n\nFirst idea.\nSecond idea."));
         assert_eq!(save.thought_tokens, Some(40));
         assert!(effects.contains(&Effect::Cache));
+    }
+
+    #[test]
+    fn sources_are_saved_beside_the_text_and_a_grounded_answer_is_never_cached() {
+        use crate::grounding::{Citation, Source};
+        let mut t = TurnState::new();
+        t.handle(text("Node 26 is current."), ms(5));
+        let g = Grounding {
+            sources: vec![Source { title: "nodejs.org".into(), uri: "https://nodejs.org".into() }],
+            citations: vec![Citation { start: 0, end: 18, text: String::new(), sources: vec![0] }],
+            ..Grounding::default()
+        };
+        assert!(t.handle(TurnEvent::Stream(StreamEvent::Grounding(g.clone())), ms(6)).is_empty());
+        let effects = t.handle(TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)), ms(7));
+        let save = saves(&effects)[0];
+        assert_eq!(save.text, "Node 26 is current.", "no marker in the stored text");
+        assert_eq!(Grounding::from_stored(save.grounding.as_deref()), Some(g.clone()));
+        assert!(!effects.contains(&Effect::Cache));
+        assert_eq!(t.grounding(), Some(&g));
+        let mut t = TurnState::new();
+        t.handle(TurnEvent::Stream(StreamEvent::Grounding(g)), ms(1));
+        t.handle(TurnEvent::Restarted, ms(2));
+        assert_eq!(t.grounding(), None, "a restart voids the sources too");
     }
 }

@@ -21,7 +21,7 @@ use crate::gemini::{ApiError, TimeoutPhase};
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Stdin: without a PROMPT the question is read from stdin; with one, piped text is sent after it (`cat notes.txt | geminal ask \"summarize\"`); a lone `-` puts stdin at that place instead.\n\nStdout: a terminal sees the answer as it streams, restarts included, rendered as markdown a block at a time (each paragraph, list, table or code block once it is complete; --plain prints it as written). A pipe or file receives exactly one answer, written when it is complete (or, on a failure or Ctrl-C, the part that was saved); --stream writes it as it arrives instead."
+    after_help = "Stdin: without a PROMPT the question is read from stdin; with one, piped text is sent after it (`cat notes.txt | geminal ask \"summarize\"`); a lone `-` puts stdin at that place instead.\n\nStdout: a terminal sees the answer as it streams, restarts included, rendered as markdown a block at a time (each paragraph, list, table or code block once it is complete; --plain prints it as written). A pipe or file receives exactly one answer, written when it is complete (or, on a failure or Ctrl-C, the part that was saved); --stream writes it as it arrives instead.\n\nSources: an answer grounded by --search or --url-context gets numbered markers and a list of sources below it; its sources come with its end, so a terminal too gets it whole once complete (--stream streams it without markers; --raw puts the sources on stderr)."
 )]
 pub struct AskArgs {
     /// The question. Piped stdin is sent after it; a lone `-` stands for stdin; without it, stdin is the prompt.
@@ -175,8 +175,11 @@ pub async fn run(
     // From here Ctrl-C, SIGTERM and SIGHUP stop the answer, which is saved as far as it got
     // (before, nothing is saved yet, and they end the process as usual).
     let mut signals = Signals::new()?;
-    let mut printer = AnswerPrinter::new(args.raw, Delivery::for_stdout(args.stream))
-        .with_thoughts_on_stdout(std::io::stdout().is_terminal());
+    // A grounded answer's markers need its sources, which come at its end: a terminal then gets
+    // it whole, rendered with them (--stream streams it, with the sources listed below).
+    let grounded = !prepared.settings.tools().is_empty();
+    let delivery = if grounded && !args.stream { Delivery::Whole } else { Delivery::for_stdout(args.stream) };
+    let mut printer = AnswerPrinter::new(args.raw, delivery).with_thoughts_on_stdout(std::io::stdout().is_terminal());
     if !args.raw && !args.plain && std::io::stdout().is_terminal() {
         printer = printer.with_markdown(super::markdown::terminal_width());
     }
@@ -198,6 +201,9 @@ pub async fn run(
         }
     };
     let report = session.run(prepared, &mut |shown| printer.show(shown), cancel).await;
+    if let Some(grounding) = &report.grounding {
+        printer.sources(&report.text, grounding);
+    }
     printer.finish();
     if printer.pipe_closed() {
         return Ok(exit::OK);

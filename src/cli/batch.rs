@@ -24,8 +24,9 @@ use crate::sanitize::one_line;
 #[derive(Debug, Args)]
 pub struct BatchArgs {
     /// Prompts: one per line, or JSON lines {"id", "prompt", "system", "model", "attachments", "temperature",
-    /// "top_p", "max_tokens", "seed", "stop", "thinking"} (a line's own settings win over the flags; attachments:
-    /// file paths, relative to FILE's directory); `-` for stdin.
+    /// "top_p", "max_tokens", "seed", "stop", "thinking", "search", "url_context"} (a line's own settings win over the
+    /// flags; attachments: file paths, relative to FILE's directory); `-` for stdin. A grounded answer's line has
+    /// "sources" and "citations".
     #[arg(value_name = "FILE")]
     pub input: PathBuf,
     /// Prompts answered at once.
@@ -68,6 +69,10 @@ struct InputLine {
     /// "off", "low", "medium", "high" or a number of tokens.
     thinking: Option<serde_json::Value>,
     attachments: Option<Vec<PathBuf>>,
+    /// Google Search grounding for this line.
+    search: Option<bool>,
+    /// URL context for this line.
+    url_context: Option<bool>,
 }
 
 /// One prompt to answer.
@@ -121,6 +126,8 @@ fn parse_line(line: &str, n: usize) -> Result<Option<Prompt>, String> {
         max_tokens: parsed.max_tokens,
         seed: parsed.seed,
         stop: parsed.stop,
+        search: parsed.search,
+        url_context: parsed.url_context,
         ..Settings::default()
     };
     settings.validate().map_err(|e| format!("line {n}: {}", e.0.trim_end_matches('.')))?;
@@ -389,6 +396,10 @@ async fn answer(session: &ChatSession, config: &Config, flags: &Settings, p: Pro
             });
             if !report.thoughts.is_empty() {
                 line["thoughts"] = serde_json::Value::String(report.thoughts);
+            }
+            // The answer as written; its sources and citations (byte offsets into it) beside it.
+            if let Some(grounding) = &report.grounding {
+                crate::grounding::Grounding::add_json_fields(Some(grounding), &mut line);
             }
             Some(line)
         }

@@ -145,6 +145,8 @@ fn show(config: &Config) -> String {
                 config.settings.thinking.map_or_else(|| "(the model's default)".to_owned(), |t| t.to_string())
             }
             "show_thoughts" => config.settings.shows_thoughts().to_string(),
+            "search" => (config.settings.search == Some(true)).to_string(),
+            "url_context" => (config.settings.url_context == Some(true)).to_string(),
             "temperature" => opt(config.settings.temperature),
             "top_p" => opt(config.settings.top_p),
             "max_tokens" => opt(config.settings.max_tokens),

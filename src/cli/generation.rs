@@ -36,6 +36,30 @@ pub struct GenerationArgs {
     /// Stop the answer where this text appears (repeatable, at most 5) [config: stop].
     #[arg(long, value_name = "TEXT")]
     pub stop: Vec<String>,
+    /// Ground the answer in Google Search: it shows numbered markers and its sources below
+    /// (never answered from the cache) [config: search].
+    #[arg(long, overrides_with = "no_search")]
+    pub search: bool,
+    /// Do not use Google Search (for a conversation or config that has it on).
+    #[arg(long)]
+    pub no_search: bool,
+    /// Let the model read the pages whose URLs the prompt holds (URL context) [config: url_context].
+    #[arg(long, overrides_with = "no_url_context")]
+    pub url_context: bool,
+    /// Do not use URL context (for a conversation or config that has it on).
+    #[arg(long)]
+    pub no_url_context: bool,
+}
+
+/// `Some(true)` for `--x`, `Some(false)` for `--no-x`, `None` for neither.
+fn switch(on: bool, off: bool) -> Option<bool> {
+    if on {
+        Some(true)
+    } else if off {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 fn parse_thinking(text: &str) -> Result<Thinking, String> {
@@ -53,6 +77,10 @@ impl GenerationArgs {
             max_tokens: self.max_tokens.or(outer.max_tokens),
             seed: self.seed.or(outer.seed),
             stop: if self.stop.is_empty() { outer.stop.clone() } else { self.stop.clone() },
+            search: self.search || (outer.search && !self.no_search),
+            no_search: self.no_search || (outer.no_search && !self.search),
+            url_context: self.url_context || (outer.url_context && !self.no_url_context),
+            no_url_context: self.no_url_context || (outer.no_url_context && !self.url_context),
         }
     }
 
@@ -66,6 +94,10 @@ impl GenerationArgs {
             (self.max_tokens.is_some(), "--max-tokens"),
             (self.seed.is_some(), "--seed"),
             (!self.stop.is_empty(), "--stop"),
+            (self.search, "--search"),
+            (self.no_search, "--no-search"),
+            (self.url_context, "--url-context"),
+            (self.no_url_context, "--no-url-context"),
         ]
         .into_iter()
         .find_map(|(given, name)| given.then_some(name))
@@ -83,6 +115,8 @@ impl GenerationArgs {
             seed: self.seed,
             stop: (!self.stop.is_empty()).then(|| self.stop.clone()),
             json_schema: None,
+            search: switch(self.search, self.no_search),
+            url_context: switch(self.url_context, self.no_url_context),
         };
         settings.validate().map_err(|e| Failure::usage(e.to_string()))?;
         Ok(settings)

@@ -188,8 +188,10 @@ async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
             let shown = if std::io::stdout().is_terminal() { super::output::dimmed(&thoughts) } else { thoughts };
             out.push_str(&format!("{shown}\n\n"));
         }
-        out.push_str(&sanitize(&m.text));
-        if !m.text.ends_with('\n') {
+        let grounding = crate::grounding::Grounding::from_stored(m.grounding.as_deref());
+        let text = crate::grounding::plain_answer(&m.text, grounding.as_ref());
+        out.push_str(&text);
+        if !text.ends_with('\n') {
             out.push('\n');
         }
         if let (Some(error), MessageStatus::Error | MessageStatus::Blocked | MessageStatus::Interrupted) =

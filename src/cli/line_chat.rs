@@ -75,6 +75,9 @@ pub async fn run(
             TurnEvent::Cancelled
         };
         let report = session.run(prepared, &mut |shown| printer.show(shown), cancel).await;
+        if let Some(grounding) = &report.grounding {
+            printer.sources(&report.text, grounding);
+        }
         printer.finish();
         if printer.pipe_closed() {
             return Ok(exit::OK);

@@ -56,7 +56,7 @@ impl MarkdownStream {
     }
 
     fn render(&mut self, markdown: &str) -> String {
-        let lines = render_markdown(markdown, self.width);
+        let lines = crate::tui::sources::style_markers(render_markdown(markdown, self.width));
         if lines.is_empty() {
             return String::new();
         }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::markdown::MarkdownStream;
 use crate::chat::Shown;
+use crate::grounding::{Grounding, Marker, annotate, source_lines};
 use crate::sanitize::StreamSanitizer;
 
 pub struct Spinner(Option<indicatif::ProgressBar>);
@@ -82,6 +83,8 @@ pub struct AnswerPrinter {
     pipe_closed: bool,
     /// Thought summaries go to stdout, dimmed, above the answer (a terminal); else to stderr.
     thoughts_on_stdout: bool,
+    /// The answer's sources, written below it (see [`AnswerPrinter::sources`]).
+    source_lines: Vec<String>,
 }
 
 impl AnswerPrinter {
@@ -96,6 +99,7 @@ impl AnswerPrinter {
             ends_with_newline: true,
             pipe_closed: false,
             thoughts_on_stdout: false,
+            source_lines: Vec::new(),
         }
     }
 
@@ -106,13 +110,27 @@ impl AnswerPrinter {
         self
     }
 
-    /// Renders the answer as markdown `width` columns wide, a block at a time (streaming only:
-    /// the text stays sanitized; the only escapes added are the renderer's styles).
+    /// Renders the answer as markdown `width` columns wide: a block at a time when streaming, the
+    /// whole of it at the end when held (the text stays sanitized; the only escapes added are the
+    /// renderer's styles). For a terminal only.
     pub fn with_markdown(mut self, width: u16) -> Self {
-        if self.delivery == Delivery::Stream && !self.raw {
+        if !self.raw {
             self.markdown = Some(MarkdownStream::new(width));
         }
         self
+    }
+
+    /// The answer's sources, once the turn is over (call before [`AnswerPrinter::finish`]): a
+    /// held answer gets its numbered markers (placed in `text`, the raw answer, so stored
+    /// text never holds them), and any answer gets the list of sources below it.
+    pub fn sources(&mut self, text: &str, grounding: &Grounding) {
+        // --raw writes the model's text exactly as sent: no markers (the sources go to stderr).
+        if self.delivery == Delivery::Whole && !self.raw {
+            let marker = if self.markdown.is_some() { Marker::Delimited } else { Marker::Plain };
+            self.held = crate::sanitize::sanitize(&annotate(text, grounding, marker)).into_owned();
+            self.sanitizer = StreamSanitizer::default();
+        }
+        self.source_lines = source_lines(grounding);
     }
 
     /// Shows what a running turn produced. When streaming, a restart cannot take back what is
@@ -192,10 +210,34 @@ impl AnswerPrinter {
     pub fn finish(&mut self) {
         self.spinner.stop();
         let held = std::mem::take(&mut self.held);
-        self.write(&held);
+        match &mut self.markdown {
+            Some(markdown) if self.delivery == Delivery::Whole => {
+                // Whatever the sanitizer held back belongs to the last block.
+                let held = held + &self.sanitizer.finish();
+                let mut rendered = markdown.push(&held);
+                rendered.push_str(&markdown.finish());
+                self.write(&rendered);
+            }
+            _ => self.write(&held),
+        }
         self.flush_sanitizer();
         if !self.ends_with_newline {
             self.write("\n");
+        }
+        let lines = std::mem::take(&mut self.source_lines);
+        if let Some((header, rest)) = lines.split_first() {
+            // Styled on a terminal only (markdown is rendered only there).
+            let header = if self.markdown.is_some() { format!("\x1b[1m{header}\x1b[22m") } else { header.clone() };
+            let mut text = format!("\n{header}\n");
+            for line in rest {
+                text.push_str(line);
+                text.push('\n');
+            }
+            if self.raw {
+                let _ = write_flush(&mut std::io::stderr(), text.trim_start_matches('\n').as_bytes());
+            } else {
+                self.write(&text);
+            }
         }
     }
 

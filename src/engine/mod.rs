@@ -70,6 +70,8 @@ pub enum JobEvent {
     /// A thought summary (only when asked for with `includeThoughts`); never answer text.
     Thought(String),
     Usage(UsageMetadata),
+    /// The answer's sources (Google Search, URL context).
+    Grounding(crate::grounding::Grounding),
     /// The text received so far is void: a new attempt starts the answer again.
     Restarted {
         attempt: u32,
@@ -350,6 +352,9 @@ async fn run_attempt(
             StreamEvent::Finished(reason) => finish = Some(reason),
             StreamEvent::Thought(text) => {
                 let _ = tx.send(JobEvent::Thought(text));
+            }
+            StreamEvent::Grounding(grounding) => {
+                let _ = tx.send(JobEvent::Grounding(grounding));
             }
             StreamEvent::ModelVersion(_) => {}
         }

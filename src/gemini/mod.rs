@@ -16,5 +16,6 @@ pub use files::{UPLOAD_CHUNK_BYTES, UploadStatus};
 pub use stream::{AnswerStream, FinishReason, StreamEvent};
 pub use thinking::Thinking;
 pub use types::{
-    Content, File, GenerateContentRequest, GenerationConfig, Model, Part, ThinkingConfig, ThinkingLevel, UsageMetadata,
+    Content, File, GenerateContentRequest, GenerationConfig, Model, Part, ThinkingConfig, ThinkingLevel, Tool,
+    UsageMetadata,
 };

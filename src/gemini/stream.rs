@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::error::{ApiError, StopReason, TimeoutPhase};
 use super::sse::{SseDecoder, SseItem};
-use super::types::{GenerateContentResponse, UsageMetadata};
+use super::types::{GenerateContentResponse, GroundingMetadata, UsageMetadata};
 
 /// One classified step of a streamed answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +25,9 @@ pub enum StreamEvent {
     Usage(UsageMetadata),
     /// The model that answered, as the server reports it.
     ModelVersion(String),
+    /// The answer's sources (Google Search, URL context); usually with the last chunk. Several
+    /// of these merge ([`crate::grounding::Grounding::merge`]).
+    Grounding(crate::grounding::Grounding),
     /// The answer ended. `STOP` is success; anything else is [`FinishReason::into_error`].
     Finished(FinishReason),
 }
@@ -75,6 +78,11 @@ pub fn classify_chunk(chunk: GenerateContentResponse, out: &mut VecDeque<StreamE
                 Some(text) => out.push_back(StreamEvent::Text(text)),
                 None => {}
             }
+        }
+        let grounding =
+            GroundingMetadata::parse(candidate.grounding_metadata.as_ref(), candidate.url_context_metadata.as_ref());
+        if let Some(grounding) = grounding {
+            out.push_back(StreamEvent::Grounding(grounding));
         }
         if let Some(usage) = chunk.usage_metadata {
             out.push_back(StreamEvent::Usage(usage));

@@ -13,7 +13,34 @@ pub struct GenerateContentRequest {
     pub system_instruction: Option<Content>,
     #[serde(skip_serializing_if = "Option::is_none", alias = "generation_config")]
     pub generation_config: Option<GenerationConfig>,
+    /// Built-in tools (Google Search, URL context): top level, beside `generationConfig`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<Tool>,
 }
+
+/// One entry of `tools`. Each built-in tool is an empty object on the wire:
+/// `{"googleSearch":{}}`, `{"urlContext":{}}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Tool {
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "google_search")]
+    pub google_search: Option<EmptyObject>,
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "url_context")]
+    pub url_context: Option<EmptyObject>,
+}
+
+impl Tool {
+    pub fn google_search() -> Self {
+        Tool { google_search: Some(EmptyObject {}), ..Tool::default() }
+    }
+    pub fn url_context() -> Self {
+        Tool { url_context: Some(EmptyObject {}), ..Tool::default() }
+    }
+}
+
+/// `{}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EmptyObject {}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -220,6 +247,129 @@ pub struct Candidate {
     pub finish_message: Option<String>,
     #[serde(default)]
     pub index: Option<u32>,
+    /// Kept as JSON and read leniently ([`GroundingMetadata::parse`]): a malformed one must never
+    /// cost the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grounding_metadata: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_context_metadata: Option<serde_json::Value>,
+}
+
+/// `groundingMetadata` (Google Search and URL context). `searchEntryPoint` (HTML for a web
+/// page) and `retrievalMetadata` are not read.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GroundingMetadata {
+    #[serde(default)]
+    pub grounding_chunks: Vec<GroundingChunk>,
+    #[serde(default)]
+    pub grounding_supports: Vec<GroundingSupport>,
+    #[serde(default)]
+    pub web_search_queries: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GroundingChunk {
+    #[serde(default)]
+    pub web: Option<WebChunk>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WebChunk {
+    #[serde(default)]
+    pub uri: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GroundingSupport {
+    #[serde(default)]
+    pub segment: Option<Segment>,
+    #[serde(default)]
+    pub grounding_chunk_indices: Vec<i64>,
+}
+
+/// A passage of the answer: UTF-8 byte offsets into the text (proto3 leaves out a 0 start).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Segment {
+    #[serde(default)]
+    pub start_index: i64,
+    #[serde(default)]
+    pub end_index: i64,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlContextMetadata {
+    #[serde(default)]
+    pub url_metadata: Vec<UrlMetadata>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlMetadata {
+    #[serde(default)]
+    pub retrieved_url: Option<String>,
+    #[serde(default)]
+    pub url_retrieval_status: Option<String>,
+}
+
+impl GroundingMetadata {
+    /// The sources of one candidate, from its `groundingMetadata` and `urlContextMetadata`;
+    /// `None` when neither holds anything readable. Negative indices are dropped.
+    pub fn parse(
+        grounding: Option<&serde_json::Value>,
+        url_context: Option<&serde_json::Value>,
+    ) -> Option<crate::grounding::Grounding> {
+        use crate::grounding::{Citation, Grounding, Source, UrlRead};
+        let metadata = grounding.and_then(|v| serde_json::from_value::<GroundingMetadata>(v.clone()).ok());
+        let urls = url_context.and_then(|v| serde_json::from_value::<UrlContextMetadata>(v.clone()).ok());
+        let mut out = Grounding::default();
+        if let Some(m) = metadata {
+            out.sources = m
+                .grounding_chunks
+                .into_iter()
+                .map(|c| {
+                    let web = c.web.unwrap_or_default();
+                    Source { title: web.title.unwrap_or_default(), uri: web.uri.unwrap_or_default() }
+                })
+                .collect();
+            let index = |n: i64| usize::try_from(n).ok();
+            out.citations = m
+                .grounding_supports
+                .into_iter()
+                .filter_map(|s| {
+                    let segment = s.segment?;
+                    Some(Citation {
+                        start: index(segment.start_index).unwrap_or(0),
+                        end: index(segment.end_index)?,
+                        text: segment.text.unwrap_or_default(),
+                        sources: s.grounding_chunk_indices.into_iter().filter_map(index).collect(),
+                    })
+                })
+                .collect();
+            out.queries = m.web_search_queries.into_iter().filter(|q| !q.trim().is_empty()).collect();
+        }
+        if let Some(u) = urls {
+            out.urls = u
+                .url_metadata
+                .into_iter()
+                .filter_map(|m| {
+                    let status = m.url_retrieval_status.unwrap_or_default();
+                    let status = status.strip_prefix("URL_RETRIEVAL_STATUS_").unwrap_or(&status).to_ascii_lowercase();
+                    Some(UrlRead { url: m.retrieved_url?, status })
+                })
+                .collect();
+        }
+        (!out.is_empty()).then_some(out)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

@@ -46,6 +46,9 @@ pub struct StoredMessage {
     pub thought_tokens: Option<i64>,
     /// The model's thought summaries before this answer (shown apart, never sent back).
     pub thoughts: Option<String>,
+    /// The answer's sources (Google Search, URL context) as JSON, opaque here (written by
+    /// `grounding::Grounding`); the text itself never holds their markers.
+    pub grounding: Option<String>,
     pub cached: bool,
     pub created_at: i64,
     /// The message this one follows (`None` for a conversation's first prompts).
@@ -90,6 +93,8 @@ pub struct MessageUpdate {
     pub thought_tokens: Option<i64>,
     /// The thought summaries so far (`None` leaves them as they are).
     pub thoughts: Option<String>,
+    /// The answer's sources as JSON (written by `grounding::Grounding`; `None` leaves them).
+    pub grounding: Option<String>,
     pub first_token_ms: Option<i64>,
     pub duration_ms: Option<i64>,
     /// The answer came from the cache.
@@ -149,6 +154,7 @@ pub(super) fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
         parent_id: r.get(11)?,
         thought_tokens: r.get(12)?,
         thoughts: r.get(13)?,
+        grounding: r.get(14)?,
         alternatives: Alternatives::default(),
         attachments: Vec::new(),
     })
@@ -172,7 +178,7 @@ pub(super) fn conversation_from_row(r: &Row<'_>) -> rusqlite::Result<Conversatio
 
 /// The columns `message_from_row` reads, for a `messages m` table alias.
 pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.role, m.text, m.model, m.status, m.error, m.prompt_tokens, \
-     m.output_tokens, m.cached, m.created_at, m.parent_id, m.thought_tokens, m.thoughts";
+     m.output_tokens, m.cached, m.created_at, m.parent_id, m.thought_tokens, m.thoughts, m.grounding";
 
 /// A conversation title from its first prompt: one line, cut at a word near 60 characters.
 pub fn title_from(prompt: &str) -> String {
@@ -292,7 +298,7 @@ impl Store {
                     prompt_tokens = coalesce(?5, prompt_tokens), output_tokens = coalesce(?6, output_tokens),
                     thought_tokens = coalesce(?7, thought_tokens), first_token_ms = coalesce(?8, first_token_ms),
                     duration_ms = coalesce(?9, duration_ms), cached = coalesce(?11, cached),
-                    thoughts = coalesce(?12, thoughts),
+                    thoughts = coalesce(?12, thoughts), grounding = coalesce(?13, grounding),
                     writer = CASE WHEN ?10 THEN NULL ELSE writer END
                  WHERE id = ?1",
                 params![
@@ -307,7 +313,8 @@ impl Store {
                     update.duration_ms,
                     writer_cleared,
                     update.cached,
-                    update.thoughts
+                    update.thoughts,
+                    update.grounding
                 ],
             )
             .map_err(|e| self.err(e))?;

@@ -204,6 +204,9 @@ pub const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL,
         PRIMARY KEY (sha256, endpoint)
     ) WITHOUT ROWID;",
+    // 11: an answer's sources (Google Search, URL context) as JSON written by
+    // `grounding::Grounding`, beside its text, which never holds their markers.
+    "ALTER TABLE messages ADD COLUMN grounding TEXT;",
 ];
 
 pub fn latest_version() -> i64 {

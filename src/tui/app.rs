@@ -1075,7 +1075,7 @@ impl App {
             Slash::Set(None) => {
                 let summary = self.tab().settings.summary();
                 self.say(if summary.is_empty() {
-                    "No settings of this tab's own: /set NAME VALUE (temperature, top-p, max-tokens, seed, stop, thinking, thoughts).".to_owned()
+                    "No settings of this tab's own: /set NAME VALUE (temperature, top-p, max-tokens, seed, stop, thinking, thoughts, search, url-context).".to_owned()
                 } else {
                     format!("This tab: {summary}.")
                 });
@@ -1392,6 +1392,7 @@ impl App {
                     answer.id = report.answer_id;
                     answer.text = report.text.clone();
                     answer.thoughts = report.thoughts.clone();
+                    answer.grounding = report.grounding.clone();
                     answer.cached = report.cached;
                     answer.status = report.status;
                     t.revision += 1;
@@ -1640,6 +1641,7 @@ mod tests {
             cached: false,
             usage: None,
             thoughts: String::new(),
+            grounding: None,
             save_error: None,
         })
     }
@@ -1803,6 +1805,7 @@ mod tests {
             parent_id: None,
             thought_tokens: None,
             thoughts: None,
+            grounding: None,
             role,
             text: text.into(),
             model: None,
@@ -2340,6 +2343,7 @@ mod tests {
             parent_id: None,
             thought_tokens: None,
             thoughts: None,
+            grounding: None,
             alternatives: Alternatives { index, count: 2 },
             attachments: Vec::new(),
         };

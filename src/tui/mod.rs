@@ -12,6 +12,7 @@ pub mod history;
 pub mod keys;
 pub mod markdown;
 pub mod slash;
+pub mod sources;
 pub mod tab;
 pub mod theme;
 pub mod view;
@@ -393,6 +394,7 @@ impl Runner {
                         cached: false,
                         usage: None,
                         thoughts: String::new(),
+                        grounding: None,
                         save_error: None,
                     });
                     let _ = tx.send(AppEvent::TurnDone { tab, report: Box::new(report) });

@@ -18,6 +18,8 @@ pub const COMMANDS: &[SlashCommand] = &[
     SlashCommand { name: "/export", args: "[FILE]", what: "write this conversation to FILE (.md, or .json)" },
     SlashCommand { name: "/thinking", args: "[off|low|medium|high|N]", what: "how much this tab's model thinks" },
     SlashCommand { name: "/thoughts", args: "[on|off]", what: "ask for and show thought summaries" },
+    SlashCommand { name: "/search", args: "[on|off]", what: "ground answers in Google Search, with sources" },
+    SlashCommand { name: "/urlcontext", args: "[on|off]", what: "let the model read the pages the prompt links to" },
     SlashCommand { name: "/set", args: "[NAME VALUE]", what: "temperature top-p max-tokens seed stop …" },
     SlashCommand { name: "/attach", args: "[PATH | clear]", what: "attach a file to the next prompt (alone: list)" },
     SlashCommand { name: "/clear", args: "", what: "a new conversation in this tab (the old one is kept)" },
@@ -90,6 +92,12 @@ pub fn parse(line: &str) -> Option<Slash> {
         ("/thoughts", "on") => Slash::Thoughts(Some(true)),
         ("/thoughts", "off") => Slash::Thoughts(Some(false)),
         ("/thoughts", _) => Slash::MissingArgument("/thoughts"),
+        // Tab settings like any other (`/set search on` does the same); alone, they switch.
+        ("/search" | "/urlcontext", value) => {
+            let name = if word == "/search" { "search" } else { "url-context" };
+            let value = if value.is_empty() { "toggle" } else { value };
+            Slash::Set(Some((name.to_owned(), value.to_owned())))
+        }
         ("/set", "") => Slash::Set(None),
         ("/set", rest) => match rest.split_once(char::is_whitespace) {
             Some((name, value)) => Slash::Set(Some((name.to_owned(), value.trim().to_owned()))),
@@ -196,6 +204,9 @@ mod tests {
         assert_eq!(parse("/set"), Some(Slash::Set(None)));
         assert_eq!(parse("/set temperature  0.2"), Some(Slash::Set(Some(("temperature".into(), "0.2".into())))));
         assert_eq!(parse("/set temperature"), Some(Slash::MissingArgument("/set")));
+        assert_eq!(parse("/search"), Some(Slash::Set(Some(("search".into(), "toggle".into())))));
+        assert_eq!(parse("/search off"), Some(Slash::Set(Some(("search".into(), "off".into())))));
+        assert_eq!(parse("/urlcontext on"), Some(Slash::Set(Some(("url-context".into(), "on".into())))));
         assert_eq!(parse("/etc/passwd is what?"), Some(Slash::Unknown("/etc/passwd".into())));
         assert_eq!(parse("//etc/passwd is what?"), Some(Slash::Literal("/etc/passwd is what?".into())));
     }
@@ -205,11 +216,27 @@ mod tests {
         let names = |typed| completions(typed).iter().map(|c| c.name).collect::<Vec<_>>();
         assert_eq!(
             names("/"),
-            ["/help", "/system", "/model", "/rename", "/export", "/thinking", "/thoughts", "/set", "/attach", "/clear"]
+            [
+                "/help",
+                "/system",
+                "/model",
+                "/rename",
+                "/export",
+                "/thinking",
+                "/thoughts",
+                "/search",
+                "/urlcontext",
+                "/set",
+                "/attach",
+                "/clear"
+            ]
         );
         assert_eq!(parse("/export"), Some(Slash::Export(None)));
         assert_eq!(parse("/export  notes/birds.json "), Some(Slash::Export(Some("notes/birds.json".into()))));
-        assert_eq!(names("/s"), ["/system", "/set"]);
+        assert_eq!(names("/s"), ["/system", "/search", "/set"]);
+        assert_eq!(complete("/se"), None, "/search and /set share only /se");
+        assert_eq!(complete("/sea").as_deref(), Some("/search "));
+        assert_eq!(complete("/u").as_deref(), Some("/urlcontext "));
         assert_eq!(names("/th"), ["/thinking", "/thoughts"]);
         assert_eq!(complete("/thi").as_deref(), Some("/thinking "));
         assert_eq!(complete("/th"), None, "nothing shared beyond /th");

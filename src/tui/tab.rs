@@ -29,6 +29,8 @@ pub struct ChatMessage {
     pub thoughts_folded: bool,
     /// What a prompt had attached ("📎 report.pdf · 2.1 MiB" above its text).
     pub attachments: Vec<crate::domain::AttachmentInfo>,
+    /// The answer's sources: markers in its text and the list below it, added when drawn.
+    pub grounding: Option<crate::grounding::Grounding>,
 }
 
 impl ChatMessage {
@@ -45,6 +47,7 @@ impl ChatMessage {
             thoughts: String::new(),
             thoughts_folded: false,
             attachments: Vec::new(),
+            grounding: None,
         }
     }
 
@@ -61,6 +64,7 @@ impl ChatMessage {
             thoughts: String::new(),
             thoughts_folded: false,
             attachments: Vec::new(),
+            grounding: None,
         }
     }
 }
@@ -79,6 +83,7 @@ impl From<StoredMessage> for ChatMessage {
             thoughts: m.thoughts.unwrap_or_default(),
             thoughts_folded: false,
             attachments: m.attachments,
+            grounding: crate::grounding::Grounding::from_stored(m.grounding.as_deref()),
         }
     }
 }
@@ -430,7 +435,14 @@ fn render_message(m: &ChatMessage, width: u16, selected: bool) -> Vec<Line<'stat
     }
     match m.role {
         Role::User => lines.extend(wrap_plain(&m.text, width, Style::default())),
-        Role::Model => lines.extend(render_markdown(&m.text, width)),
+        Role::Model => match &m.grounding {
+            Some(g) => {
+                let marked = crate::grounding::annotate(&m.text, g, crate::grounding::Marker::Delimited);
+                lines.extend(super::sources::style_markers(render_markdown(&marked, width)));
+                lines.extend(super::sources::render_sources(g, width));
+            }
+            None => lines.extend(render_markdown(&m.text, width)),
+        },
     }
     if let Some(error) = &m.error {
         lines.extend(wrap_plain(error, width, theme.error));

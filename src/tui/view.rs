@@ -327,7 +327,14 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let m = &app.metrics;
     let retrying = app.tabs.iter().filter(|t| t.retrying).count();
     // This tab's own thinking choice (`/thinking`, or the launch flag) beside its model.
-    let thinking = tab.settings.thinking.map(|t| format!(" · thinking {t}")).unwrap_or_default();
+    let mut thinking = tab.settings.thinking.map(|t| format!(" · thinking {t}")).unwrap_or_default();
+    // And its tools (`/search`, `/urlcontext`).
+    if tab.settings.search == Some(true) {
+        thinking.push_str(" · search");
+    }
+    if tab.settings.url_context == Some(true) {
+        thinking.push_str(" · URL context");
+    }
     let mut text = format!(
         " {}{thinking} · {} tokens · {} running · {} queued · {} cached",
         one_line(&tab.model, 30),

@@ -84,6 +84,9 @@ pub struct Behavior {
     pub line_ending: LineEnding,
     /// Vary chunk sizes and delays a little, as a real model does (demo mode).
     pub natural_pace: bool,
+    /// The built-in tools the request asked for (the fake sets this from the request): Google
+    /// Search and URL context add their metadata to the answer's last chunk.
+    pub tools: super::grounding::ToolsAsked,
 }
 
 impl Default for Behavior {
@@ -98,6 +101,7 @@ impl Default for Behavior {
             split: Split::Whole,
             line_ending: LineEnding::Crlf,
             natural_pace: false,
+            tools: super::grounding::ToolsAsked::default(),
         }
     }
 }

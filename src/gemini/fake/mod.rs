@@ -6,12 +6,14 @@
 mod behavior;
 mod demo;
 mod files;
+mod grounding;
 mod hostile;
 mod script;
 
 pub use behavior::{Answer, Behavior, Fault, LineEnding, Split};
 pub use demo::demo_answer;
 pub use files::{FILE_LIFETIME, FakeFile, INLINE_REQUEST_LIMIT_BYTES};
+pub use grounding::ToolsAsked;
 pub use hostile::{HOSTILE_PAYLOADS, hostile_answer};
 pub use script::Step;
 
@@ -477,8 +479,19 @@ fn generate(req: &RecordedRequest, shared: &Arc<Shared>, model: &str, is_stream:
             .replace("Invalid JSON payload received. Unknown name \\\"foo\\\": Cannot find field.", &message);
         return full(StatusCode::BAD_REQUEST, content_type, body);
     }
+    let tools = match grounding::tools_asked(&req.body) {
+        Ok(tools) => tools,
+        Err(message) => {
+            let body = Fault::error_body(400).replace(
+                "Invalid JSON payload received. Unknown name \\\"foo\\\": Cannot find field.",
+                &message.replace('"', "\\\""),
+            );
+            return full(StatusCode::BAD_REQUEST, content_type, body);
+        }
+    };
     let include_thoughts = thinking.and_then(|t| t.include_thoughts) == Some(true);
     let mut behavior = shared.behavior_for(req);
+    behavior.tools = tools;
     // The demo thinks aloud when asked to.
     if include_thoughts && behavior.answer == Answer::Demo && behavior.thoughts == 0 {
         behavior.thoughts = 2;

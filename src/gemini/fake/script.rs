@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::behavior::{Answer, Behavior, Fault, LineEnding, Split};
-use super::{Rng, demo, hostile};
+use super::{Rng, demo, grounding, hostile};
 
 /// One thing the fake does on the wire.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,6 +177,25 @@ fn chunk(parts: Value, finish: Option<&str>, usage: Value, model: &str, response
     json!({ "candidates": [candidate], "usageMetadata": usage, "modelVersion": model, "responseId": response_id })
 }
 
+/// Puts the metadata of the tools the request asked for on the chunk's candidate.
+fn add_tool_metadata(chunk: &mut Value, behavior: &Behavior, text: &str, prompt: &str, seed: u64) {
+    if !behavior.tools.any() {
+        return;
+    }
+    let (grounding, url_context) = grounding::metadata(text, prompt, behavior.tools, seed);
+    let candidate = &mut chunk["candidates"][0];
+    if let Some(g) = grounding {
+        candidate["groundingMetadata"] = g;
+    }
+    if let Some(u) = url_context {
+        candidate["urlContextMetadata"] = u;
+    }
+}
+
+fn hash_seed(prompt: &str) -> u64 {
+    super::hash(prompt)
+}
+
 fn compact_error(status: u16) -> Value {
     let pretty = Fault::error_body(status);
     serde_json::from_str(&pretty).unwrap_or(Value::Null)
@@ -231,7 +250,9 @@ pub fn stream_steps(
         ) => ((*after).min(pieces.len()), Some(fault)),
         _ => (pieces.len(), None),
     };
-    let signature_chunk = behavior.thoughts > 0;
+    // As in real captures, the last chunk holds an empty text part with a signature after
+    // thinking, and the grounding metadata when tools were used.
+    let signature_chunk = behavior.thoughts > 0 || behavior.tools.any();
     let mut answer_tokens = 0;
     for (i, piece) in pieces.iter().take(stop_at).enumerate() {
         answer_tokens += tokens(piece);
@@ -249,7 +270,9 @@ pub fn stream_steps(
     match stream_fault {
         None if signature_chunk => {
             let parts = json!([{ "text": "", "thoughtSignature": "EtEOCs4OARFNMg9sZmFrZS1zaWduYXR1cmU=" }]);
-            f.event(&chunk(parts, Some("STOP"), final_usage, model, response_id));
+            let mut last = chunk(parts, Some("STOP"), final_usage, model, response_id);
+            add_tool_metadata(&mut last, behavior, &text, prompt, hash_seed(prompt));
+            f.event(&last);
         }
         None => {}
         Some(Fault::BareErrorAfter { status, .. }) => f.bare(Fault::error_body(*status)),
@@ -289,7 +312,17 @@ pub fn unary_steps(behavior: &Behavior, prompt: &str, model: &str, response_id: 
         Some(Fault::StopAfter { reason, .. }) => {
             json!({ "candidates": [{ "finishReason": reason, "index": 0 }], "usageMetadata": usage(prompt_tokens, 0, 0), "modelVersion": model, "responseId": response_id })
         }
-        _ => chunk(json!([{ "text": text }]), Some("STOP"), usage(prompt_tokens, tokens(&text), 0), model, response_id),
+        _ => {
+            let mut value = chunk(
+                json!([{ "text": text }]),
+                Some("STOP"),
+                usage(prompt_tokens, tokens(&text), 0),
+                model,
+                response_id,
+            );
+            add_tool_metadata(&mut value, behavior, &text, prompt, hash_seed(prompt));
+            value
+        }
     };
     let mut body = serde_json::to_string_pretty(&value).unwrap_or_default().into_bytes();
     body.push(b'\n');
