@@ -50,6 +50,21 @@ struct Searches {
     /// The generation of the search running now, if any. Interrupting happens under this lock,
     /// so it can only ever reach the search it was meant for.
     running: Mutex<Option<u64>>,
+    /// The same generation (0: none), for the progress handler, which must not wait on a lock.
+    current: AtomicU64,
+    /// The store is closing: whatever the reader runs is of no use any more.
+    closing: std::sync::atomic::AtomicBool,
+}
+
+impl Searches {
+    /// Whether the statement running on the reader connection should stop now: it is a search
+    /// a newer one superseded, or the store is closing. Asked by SQLite every few thousand
+    /// steps, so an interrupt can never be lost: `sqlite3_interrupt` called in the instant
+    /// before a statement starts is a no-op, and that statement would then run to its end.
+    fn should_stop(&self) -> bool {
+        let current = self.current.load(Ordering::SeqCst);
+        self.closing.load(Ordering::SeqCst) || (current != 0 && self.latest.load(Ordering::SeqCst) > current)
+    }
 }
 
 impl Reader {
@@ -69,6 +84,7 @@ impl Reader {
 impl Drop for Reader {
     fn drop(&mut self) {
         // A search still running is of no use to anyone now: stop it rather than wait for it.
+        self.searches.closing.store(true, Ordering::SeqCst);
         if let Ok(running) = self.searches.running.lock()
             && running.is_some()
         {
@@ -143,10 +159,14 @@ impl StoreHandle {
         let path = store.path().to_owned();
         // Without a reader (it could not be opened), reads share the writer's thread as before.
         let reader = match store.open_reader().ok().flatten() {
-            Some(reading) => {
+            Some(mut reading) => {
                 let interrupt = reading.connection().get_interrupt_handle();
+                let searches: Arc<Searches> = Arc::default();
+                let asked = searches.clone();
+                // A failure here only loses the race-free stop; the interrupt still works.
+                let _ = reading.conn.progress_handler(4_000, Some(move || asked.should_stop()));
                 let thread = StoreThread::start("geminal-store-read", reading)?;
-                Some(Arc::new(Reader { thread, interrupt, searches: Arc::default() }))
+                Some(Arc::new(Reader { thread, interrupt, searches }))
             }
             None => None,
         };
@@ -212,10 +232,12 @@ impl StoreHandle {
                         return Err(StoreError::Cancelled);
                     }
                     *running = Some(generation);
+                    searches.current.store(generation, Ordering::SeqCst);
                 }
                 let found = f(store);
                 if let Ok(mut running) = searches.running.lock() {
                     *running = None;
+                    searches.current.store(0, Ordering::SeqCst);
                 }
                 found
             })
@@ -359,6 +381,35 @@ mod tests {
         assert_eq!(queued.await.unwrap(), Err(StoreError::Cancelled));
     }
 
+    /// `sqlite3_interrupt` in the instant between a search starting and its statement starting
+    /// is a no-op: the superseded search then ran to its end (here: forever; the lib tests hung
+    /// once under load). SQLite now asks whether to stop every few thousand steps.
+    #[tokio::test]
+    async fn a_search_superseded_just_before_its_query_starts_still_stops() {
+        let home = tempfile::tempdir().unwrap();
+        let handle = open(&home);
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let search = tokio::spawn({
+            let handle = handle.clone();
+            async move {
+                handle
+                    .superseding(move |store| {
+                        ready_tx.send(()).unwrap();
+                        go_rx.recv().unwrap();
+                        endless(store)
+                    })
+                    .await
+            }
+        });
+        tokio::task::spawn_blocking(move || ready_rx.recv().unwrap()).await.unwrap();
+        // Superseded while no statement runs: the interrupt itself reaches nothing.
+        handle.cancel_searches();
+        go_tx.send(()).unwrap();
+        let stopped = tokio::time::timeout(std::time::Duration::from_secs(20), search).await;
+        assert_eq!(stopped.expect("the superseded search stops").unwrap(), Err(StoreError::Cancelled));
+    }
+
     #[test]
     fn closing_the_store_stops_a_running_search() {
         let home = tempfile::tempdir().unwrap();
@@ -370,8 +421,10 @@ mod tests {
             .thread
             .send(Box::new(move |store| {
                 *searches.running.lock().unwrap() = Some(1);
+                searches.current.store(1, Ordering::SeqCst);
                 let found = endless(store);
                 *searches.running.lock().unwrap() = None;
+                searches.current.store(0, Ordering::SeqCst);
                 done.send(found).unwrap();
             }))
             .unwrap();
