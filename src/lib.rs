@@ -16,6 +16,7 @@ pub mod engine;
 pub mod export;
 pub mod format;
 pub mod gemini;
+pub mod roles;
 pub mod sanitize;
 pub mod store;
 pub mod tui;

@@ -2,11 +2,15 @@
 //! (`ask`, the line chat) go through here so they behave alike. No SQL, no terminal.
 
 mod cache_key;
+mod context;
+mod role;
 mod session;
 mod settings;
 mod turn_state;
 
 pub use cache_key::{CacheKey, MemoryCache, cache_key};
+pub use context::{ContextError, ContextOverflow, Trimmed, estimate_tokens, short_tokens};
+pub use role::{INPUT_PLACEHOLDER, NamedRole, RoleSource, unknown_role};
 pub use session::{Branch, ChatError, ChatOptions, ChatSession, Outcome, Prepared, Shown, Target, TurnReport};
 pub use settings::{Settings, SettingsError, json_answer_problem};
 

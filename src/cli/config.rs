@@ -153,6 +153,9 @@ fn show(config: &Config) -> String {
                 Some(stop) if !stop.is_empty() => stop.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", "),
                 _ => "(none)".to_owned(),
             },
+            "context_overflow" => config.context_overflow.to_string(),
+            "roles" if config.roles.is_empty() => "(none)".to_owned(),
+            "roles" => config.roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "),
             _ => String::new(),
         }
     };

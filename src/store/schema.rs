@@ -176,6 +176,9 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE messages ADD COLUMN thoughts TEXT;
     ALTER TABLE conversations ADD COLUMN settings TEXT;
     ALTER TABLE request_metrics ADD COLUMN thought_tokens INTEGER;",
+    // 10: the role a conversation runs with (its name; what the role says is in the config), so a
+    // continued conversation keeps it.
+    "ALTER TABLE conversations ADD COLUMN role TEXT;",
 ];
 
 pub fn latest_version() -> i64 {
