@@ -48,7 +48,7 @@ pub fn short_tokens(n: u64) -> String {
     match n {
         0..1_000 => n.to_string(),
         1_000..1_000_000 => format!("{}k", (n + 500) / 1_000),
-        _ if n % 1_048_576 == 0 => format!("{}M", n / 1_048_576),
+        _ if n.is_multiple_of(1_048_576) => format!("{}M", n / 1_048_576),
         _ => format!("{:.1}M", n as f64 / 1_000_000.0),
     }
 }
