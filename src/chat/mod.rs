@@ -28,6 +28,8 @@ pub enum Notice {
     Retrying { attempt: u32, of: u32, after: Duration, reason: ApiError },
     /// The quota of `from` is used up; answers come from `to` from now on.
     Fallback { from: String, to: String },
+    /// The conversation is longer than the model takes: its oldest exchanges were left out.
+    ContextTrimmed(Trimmed),
 }
 
 impl std::fmt::Display for Notice {
@@ -44,6 +46,7 @@ impl std::fmt::Display for Notice {
                 crate::sanitize::one_line(from, 60),
                 crate::sanitize::one_line(to, 60)
             ),
+            Notice::ContextTrimmed(trimmed) => write!(f, "{trimmed}"),
         }
     }
 }

@@ -215,14 +215,16 @@ impl ChatSession {
     }
 
     /// Reads every model's input limit from the model list, once (the interface's meters).
-    pub async fn load_input_limits(&self) -> Result<(), ApiError> {
+    pub async fn load_input_limits(&self) -> Result<HashMap<String, u64>, ApiError> {
         let models = self.client().list_models().await?;
+        let known: HashMap<String, u64> =
+            models.iter().filter_map(|m| Some((m.id().to_owned(), m.input_token_limit?))).collect();
         if let Ok(mut limits) = self.input_limits.lock() {
             for m in models {
                 limits.insert(m.id().to_owned(), m.input_token_limit);
             }
         }
-        Ok(())
+        Ok(known)
     }
 
     /// The input limit of `model`: looked up once (`GET models/{model}`), then remembered.

@@ -307,6 +307,7 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         mouse: config.mouse,
         clipboard: config.clipboard,
         settings,
+        roles: config.roles.clone(),
     };
     crate::tui::run(session, options)
         .await
