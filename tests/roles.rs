@@ -194,6 +194,11 @@ fn a_continued_conversation_keeps_its_role() {
     assert_eq!(texts, ["Translate into French:\n\ngood morning", "ok", "Translate into French:\n\ngood night"]);
     let role: Option<String> = db(&env).query_row("SELECT role FROM conversations", [], |r| r.get(0)).unwrap();
     assert_eq!(role.as_deref(), Some("french"));
+    let export = env.run(&["history", "export", "1", "--format", "json"]);
+    ok(&export);
+    assert_eq!(serde_json::from_str::<Value>(&export.stdout).unwrap()["role"], "french");
+    let export = env.run(&["history", "export", "1", "--format", "md"]);
+    assert!(export.stdout.lines().nth(2).unwrap().ends_with(" · role french*"), "{}", export.stdout);
 
     // A system-prompt role keeps its prompt, model and settings; -r switches to another.
     ok(&env.run(&["ask", "-r", "reviewer", "review this"]));

@@ -726,6 +726,10 @@ fn the_context_meter_shows_the_tokens_used_of_the_models_input_limit() {
     app.on_event(AppEvent::InputLimits([("gemini-2.5-flash".to_owned(), 14_000)].into()));
     assert!(status_row(&screen(&mut app, 90, 12)).1.contains(" · ctx 12k/14k · "));
     assert_ne!(style_of(&mut app, "ctx"), style_of(&mut app, "tokens"), "12.4k of 14k is near the limit");
+    // A new conversation in the tab starts the meter again.
+    type_text(&mut app, "/clear");
+    app.on_terminal(key(KeyCode::Enter));
+    assert!(status_row(&screen(&mut app, 90, 12)).1.contains(" · ctx 0/14k · "));
 }
 
 #[test]

@@ -409,7 +409,7 @@ impl fmt::Display for ApiError {
                 };
                 write!(
                     f,
-                    "The conversation is longer than the model's input limit{size}: start a new conversation (/clear in the interface), or set context_overflow = \"drop-oldest\" so only its newest turns are sent."
+                    "The conversation is longer than the model's input limit{size}: start a new conversation (/clear in the interface) or send a shorter prompt."
                 )
             }
             ApiError::BadRequest { detail } => {

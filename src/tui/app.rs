@@ -989,6 +989,7 @@ impl App {
                     let tab = self.tab_mut();
                     let saved = tab.conversation_id.is_some();
                     tab.messages.clear();
+                    tab.context_used = None;
                     tab.conversation_id = None;
                     tab.title = "new chat".into();
                     tab.editing = None;

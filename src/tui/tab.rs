@@ -209,6 +209,7 @@ impl Tab {
         self.title = title;
         self.model = model;
         self.system = system;
+        self.context_used = None;
         self.messages = messages.into_iter().map(ChatMessage::from).collect();
         self.revision += 1;
         self.scroll_from_bottom = 0;
