@@ -28,10 +28,6 @@ fn long_prompt(tag: &str) -> String {
     format!("{tag} {}", "word ".repeat(1_598))
 }
 
-fn count(env: &Env, method: &str) -> usize {
-    env.fake.requests().iter().filter(|r| r.path.ends_with(method)).count()
-}
-
 fn generate_requests(env: &Env) -> Vec<RecordedRequest> {
     env.fake.requests().into_iter().filter(|r| r.path.contains("enerateContent")).collect()
 }
@@ -62,16 +58,16 @@ fn a_conversation_over_the_limit_sends_only_its_newest_turns_and_says_so() {
     let env = env();
     ok(&env.run(&["ask", &long_prompt("first")]));
     ok(&env.run(&["ask", "-c", &long_prompt("second")]));
-    assert_eq!(count(&env, ":countTokens"), 0, "still far enough from the limit: nothing counted");
+    assert_eq!(env.fake.count_tokens_count(), 0, "still far enough from the limit: nothing counted");
     let run = env.run(&["ask", "-c", &long_prompt("third")]);
     ok(&run);
     assert_eq!(
         run.stderr.trim(),
         format!(
-            "geminal: This conversation is longer than {TINY}'s input limit of {LIMIT} tokens: its oldest 1 exchange was left out of what was sent (the history keeps them)."
+            "geminal: This conversation is longer than {TINY}'s input limit of {LIMIT} tokens: its oldest 1 exchange was left out of what was sent (the history keeps it)."
         )
     );
-    assert_eq!(count(&env, ":countTokens"), 1);
+    assert_eq!(env.fake.count_tokens_count(), 1);
     let last = generate_requests(&env).pop().unwrap();
     assert_eq!(sent_texts(&last), ["second", "ok", "third"], "the oldest exchange is not sent");
     assert_eq!(messages_saved(&env), 6, "the history keeps every turn");
@@ -98,7 +94,7 @@ fn short_prompts_cost_no_extra_request() {
     ok(&env.run(&["ask", "hello"]));
     ok(&env.run(&["ask", "-c", "and again"]));
     let paths: Vec<String> = env.fake.requests().iter().map(|r| r.path.clone()).collect();
-    assert_eq!(count(&env, ":countTokens"), 0, "{paths:?}");
+    assert_eq!(env.fake.count_tokens_count(), 0, "{paths:?}");
     assert_eq!(paths.len(), 2, "only the two answers were asked for: {paths:?}");
 }
 

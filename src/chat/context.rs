@@ -77,10 +77,10 @@ pub struct Trimmed {
 
 impl std::fmt::Display for Trimmed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let turns = if self.dropped == 1 { "exchange was" } else { "exchanges were" };
+        let (turns, them) = if self.dropped == 1 { ("exchange was", "it") } else { ("exchanges were", "them") };
         write!(
             f,
-            "This conversation is longer than {}'s input limit of {} tokens: its oldest {} {turns} left out of what was sent (the history keeps them).",
+            "This conversation is longer than {}'s input limit of {} tokens: its oldest {} {turns} left out of what was sent (the history keeps {them}).",
             crate::sanitize::one_line(&self.model, 60),
             self.limit,
             self.dropped

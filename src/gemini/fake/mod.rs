@@ -207,6 +207,11 @@ impl FakeGemini {
             .count()
     }
 
+    /// Number of `countTokens` calls received so far.
+    pub fn count_tokens_count(&self) -> usize {
+        lock(&self.shared.requests).iter().filter(|r| r.path.ends_with(":countTokens")).count()
+    }
+
     /// How and when request `id`'s stream ended, if it has.
     pub fn stream_end(&self, id: u64) -> Option<(StreamEnd, Instant)> {
         lock(&self.shared.ends).get(&id).copied()
