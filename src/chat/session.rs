@@ -138,7 +138,10 @@ impl Prepared {
         if role.prompt.is_some() && !keep_system {
             self.turn.system = role.system_instruction().map(str::to_owned);
         }
-        self.turn.prompt = role.message_for(&self.turn.prompt);
+        // A regenerated answer's prompt is saved already, filled in when it was first sent.
+        if self.prompt_id.is_none() {
+            self.turn.prompt = role.message_for(&self.turn.prompt);
+        }
         self.role = Some(role.name.clone());
     }
 }
