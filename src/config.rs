@@ -89,6 +89,11 @@ pub struct FileConfig {
     pub search: Option<bool>,
     /// Let the model read the pages the prompt links to.
     pub url_context: Option<bool>,
+    /// Named roles: `[roles.NAME]` with `system`, `model` and generation settings.
+    pub roles: Option<std::collections::BTreeMap<String, crate::roles::RoleConfig>>,
+    /// A conversation longer than the model's input limit: "drop-oldest" (the default) sends
+    /// only its newest turns; "refuse" sends nothing.
+    pub context_overflow: Option<crate::chat::ContextOverflow>,
 }
 
 /// Where the interface's copies go (`clipboard = "auto" | "terminal" | "system"`).
@@ -212,9 +217,17 @@ pub struct Config {
     /// Requests with inline attachments stay under this size; larger files are uploaded. Only
     /// tests change it (`GEMINAL_INLINE_MAX_BYTES`), to upload without 20 MB files.
     pub inline_max_bytes: usize,
+    /// Every role, by name (the config file's `[roles.NAME]`, then `roles/NAME.md` files).
+    pub roles: Vec<crate::chat::NamedRole>,
+    pub context_overflow: crate::chat::ContextOverflow,
 }
 
 impl Config {
+    /// The role named `name`, or the sentence naming the known ones.
+    pub fn role(&self, name: &str) -> Result<&crate::chat::NamedRole, String> {
+        self.roles.iter().find(|r| r.name == name.trim()).ok_or_else(|| crate::chat::unknown_role(name, &self.roles))
+    }
+
     /// Where the setting named as in the config file came from.
     pub fn source_of(&self, name: &str) -> Option<Source> {
         self.sources.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
@@ -247,6 +260,8 @@ impl std::fmt::Debug for Config {
             .field("settings", &self.settings)
             .field("attachment_store_max_bytes", &self.attachment_store_max_bytes)
             .field("inline_max_bytes", &self.inline_max_bytes)
+            .field("roles", &self.roles)
+            .field("context_overflow", &self.context_overflow)
             .finish()
     }
 }
@@ -495,6 +510,8 @@ impl Config {
             ),
             ("search", source(None, None, file.search.is_some())),
             ("url_context", source(None, None, file.url_context.is_some())),
+            ("context_overflow", source(None, None, file.context_overflow.is_some())),
+            ("roles", source(None, None, file.roles.as_ref().is_some_and(|r| !r.is_empty()))),
         ];
         let attachment_store_max_bytes = file
             .attachments
@@ -505,6 +522,11 @@ impl Config {
         let inline_max_bytes = env("GEMINAL_INLINE_MAX_BYTES")
             .and_then(|v| v.parse().ok())
             .unwrap_or(crate::chat::INLINE_REQUEST_MAX_BYTES);
+        let roles =
+            crate::roles::load(file.roles.as_ref(), config_path.as_deref()).map_err(|reason| ConfigError::Invalid {
+                path: config_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+                reason,
+            })?;
 
         Ok(Config {
             sources,
@@ -539,28 +561,53 @@ impl Config {
             settings,
             attachment_store_max_bytes,
             inline_max_bytes,
+            roles,
+            context_overflow: file.context_overflow.unwrap_or_default(),
         })
     }
 }
 
 /// The generation settings of the config file, checked (the reason has no final period).
 fn file_settings(file: &FileConfig) -> Result<crate::chat::Settings, String> {
-    let thinking = match &file.thinking {
+    generation_settings(
+        file.thinking.as_ref(),
+        file.show_thoughts,
+        file.temperature,
+        file.top_p,
+        file.max_tokens,
+        file.seed,
+        file.stop.clone(),
+    )
+    .map(|settings| crate::chat::Settings { search: file.search, url_context: file.url_context, ..settings })
+}
+
+/// Generation settings as the config file (or a role) writes them, checked (the reason has no
+/// final period and starts in lower case, to follow "is not valid: ").
+pub(crate) fn generation_settings(
+    thinking: Option<&ThinkingSetting>,
+    show_thoughts: Option<bool>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    max_tokens: Option<u32>,
+    seed: Option<i64>,
+    stop: Option<Vec<String>>,
+) -> Result<crate::chat::Settings, String> {
+    let thinking = match thinking {
         None => None,
         Some(ThinkingSetting::Budget(n)) => Some(crate::gemini::Thinking::Budget(*n)),
         Some(ThinkingSetting::Text(text)) => Some(text.parse()?),
     };
     let settings = crate::chat::Settings {
         thinking,
-        show_thoughts: file.show_thoughts,
-        temperature: file.temperature,
-        top_p: file.top_p,
-        max_tokens: file.max_tokens,
-        seed: file.seed,
-        stop: file.stop.clone(),
+        show_thoughts,
+        temperature,
+        top_p,
+        max_tokens,
+        seed,
+        stop,
         json_schema: None,
-        search: file.search,
-        url_context: file.url_context,
+        search: None,
+        url_context: None,
     };
     settings.validate().map_err(|e| {
         let text = e.0.trim_end_matches('.');
@@ -788,6 +835,15 @@ mod tests {
     #[test]
     fn the_example_config_is_valid() {
         let file: FileConfig = toml::from_str(include_str!("../assets/config.example.toml")).unwrap();
+        // Its commented role, uncommented, is a valid role too.
+        let example = include_str!("../assets/config.example.toml");
+        let role: String = example[example.find("# [roles.").unwrap()..]
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start().split("  #").next().unwrap()))
+            .collect();
+        let with_role: FileConfig = toml::from_str(&role).unwrap();
+        assert!(with_role.roles.unwrap().contains_key("reviewer"), "{role}");
         assert_eq!(file.model.as_deref(), Some(DEFAULT_MODEL));
         assert_eq!(file.cache, Some(true));
         assert_eq!(parse_cache_ttl(file.cache_ttl.as_deref().unwrap()), Ok(Some(DEFAULT_CACHE_TTL)));
@@ -863,7 +919,11 @@ mod tests {
         // Every setting of the config file is accounted for (the rest are `config` and `db`).
         let names: Vec<&str> = demo.sources.iter().map(|(n, _)| *n).collect();
         let mut table = String::new();
-        for line in include_str!("../assets/config.example.toml").lines() {
+        // A role's keys (under `[roles.NAME]`) are the role's, not settings of their own.
+        let example = include_str!("../assets/config.example.toml");
+        let settings_part = example.split("# [roles.").next().unwrap_or(example);
+        assert!(settings_part.len() < example.len(), "the example shows a role");
+        for line in settings_part.lines() {
             let bare = line.trim_start_matches(['#', ' ']);
             if let Some(name) = bare.strip_prefix('[') {
                 table = name.split(']').next().unwrap_or("").to_owned();
@@ -878,7 +938,7 @@ mod tests {
                 assert!(names.contains(&name.as_str()), "{name} has no source");
             }
         }
-        assert!(names.contains(&"rate_limits"));
+        assert!(names.contains(&"rate_limits") && names.contains(&"roles"));
     }
 
     #[test]

@@ -21,7 +21,8 @@ pub fn status_note(m: &StoredMessage) -> String {
 /// The branch shown, as Markdown: a title, the model and date, then each message under a heading
 /// (an answer's thoughts folded in a details block above it).
 pub fn markdown(c: &Conversation, messages: &[StoredMessage]) -> String {
-    let mut out = format!("# {}\n\n*{} · {}*\n", c.title, c.model, date(c.created_at));
+    let role = c.role.as_deref().map(|r| format!(" · role {r}")).unwrap_or_default();
+    let mut out = format!("# {}\n\n*{} · {}{role}*\n", c.title, c.model, date(c.created_at));
     if let Some(system) = &c.system_prompt {
         out.push_str(&format!("\n> System: {system}\n"));
     }
@@ -79,7 +80,7 @@ pub fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage])
     };
     let value = serde_json::json!({
         "id": c.id, "title": c.title, "model": c.model, "system_prompt": c.system_prompt,
-        "created_at": c.created_at, "updated_at": c.updated_at, "head_id": c.head_id,
+        "created_at": c.created_at, "updated_at": c.updated_at, "head_id": c.head_id, "role": c.role,
         // As stored (written by `chat::Settings`; parsed here as plain JSON, so 0.8 stays 0.8).
         "settings": c.settings.as_deref().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()),
         "messages": rows(messages), "all_messages": rows(all),

@@ -436,3 +436,35 @@ async fn a_max_tokens_stop_has_one_status_in_the_tui_the_database_and_after_reop
     reopened.on_event(AppEvent::Opened { id: c.id, title: c.title, model: c.model, system: None, messages: saved });
     assert_eq!(reopened.tab().messages[1].status, in_tab);
 }
+
+#[tokio::test]
+async fn a_template_roles_prompt_is_filled_in_once_even_when_regenerated() {
+    use geminal::chat::{NamedRole, RoleSource, Settings};
+    let s = setup().await;
+    let role = NamedRole {
+        name: "fr".into(),
+        prompt: Some("French: {{input}}".into()),
+        model: None,
+        settings: Settings::default(),
+        source: RoleSource::File("roles/fr.md".into()),
+    };
+    s.fake.push(Behavior::text("Bonjour"));
+    let mut prepared = s.session.prepare(Target::New, "hello".into(), None, MODEL, None).await.unwrap();
+    prepared.use_role(&role, false, false, &Settings::default()).unwrap();
+    let first = s.session.run(prepared, &mut |_| {}, std::future::pending()).await;
+    assert_eq!(sent(&s), ["French: hello"]);
+    let (id, prompt_id) = (first.conversation_id.unwrap(), first.prompt_id.unwrap());
+    s.fake.push(Behavior::text("Salut"));
+    let regenerate = Branch::Regenerate { prompt_id };
+    let mut again = s.session.prepare_branch(id, regenerate, String::new(), None, None).await.unwrap();
+    assert_eq!(again.role.as_deref(), Some("fr"), "the conversation was saved with its role");
+    again.continue_role(&role, false);
+    s.session.run(again, &mut |_| {}, std::future::pending()).await;
+    assert_eq!(sent(&s), ["French: hello"], "the saved prompt is sent as it was, not filled in again");
+    // A new prompt in the conversation is filled in.
+    s.fake.push(Behavior::text("Bonne nuit"));
+    let mut next = s.session.prepare_branch(id, Branch::Continue, "good night".into(), None, None).await.unwrap();
+    next.continue_role(&role, false);
+    s.session.run(next, &mut |_| {}, std::future::pending()).await;
+    assert_eq!(sent(&s), ["French: hello", "Salut", "French: good night"]);
+}

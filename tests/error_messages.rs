@@ -15,6 +15,8 @@ fn all_api_errors() -> Vec<ApiError> {
         ApiError::BadRequest {
             detail: "Invalid JSON payload received. Unknown name \"foo\": Cannot find field.".into(),
         },
+        ApiError::InputTooLong { tokens: Some(1_200_000), limit: Some(1_048_576) },
+        ApiError::InputTooLong { tokens: None, limit: None },
         ApiError::RateLimited { retry_after: Some(Duration::from_secs(26)) },
         ApiError::RateLimited { retry_after: None },
         ApiError::QuotaExhausted { retry_after: Some(Duration::from_secs(20)), daily: true },

@@ -767,3 +767,98 @@ fn an_answer_with_sources_shows_styled_markers_and_the_list_below() {
         "{again:#?}"
     );
 }
+
+/// The status bar row of a screen.
+fn status_row(terminal: &Terminal<TestBackend>) -> (u16, String) {
+    let rows = rows(terminal);
+    let y = rows.iter().rposition(|r| r.contains(" running · ")).expect("a status bar");
+    (y as u16, rows[y].clone())
+}
+
+#[test]
+fn the_context_meter_shows_the_tokens_used_of_the_models_input_limit() {
+    let mut app = App::new("gemini-2.5-flash", false);
+    // Unknown limit (the model list not read yet): no meter.
+    assert!(!status_row(&screen(&mut app, 90, 12)).1.contains("ctx"));
+    app.on_event(AppEvent::InputLimits([("gemini-2.5-flash".to_owned(), 1_048_576)].into()));
+    // Before the first answer: an estimate from the text (about four bytes a token).
+    type_text(&mut app, &"x".repeat(40));
+    app.on_terminal(key(KeyCode::Enter));
+    app.commands.clear();
+    assert!(
+        status_row(&screen(&mut app, 90, 12)).1.contains(" · ctx 10/1M · "),
+        "{:?}",
+        status_row(&screen(&mut app, 90, 12))
+    );
+    let tab = app.tab().id;
+    let mut done = report("ok", Outcome::Complete);
+    done.usage = Some(geminal::gemini::UsageMetadata {
+        prompt_token_count: 12_000,
+        candidates_token_count: 400,
+        thoughts_token_count: 900,
+        ..Default::default()
+    });
+    app.on_event(AppEvent::TurnDone { tab, report: done.clone() });
+    insta::assert_snapshot!(screen(&mut app, 90, 12).backend());
+
+    // Near the limit the meter takes the warning colour; elsewhere the bar's own.
+    let style_of = |app: &mut App, needle: &str| {
+        let terminal = screen(app, 90, 12);
+        let (y, row) = status_row(&terminal);
+        let x = row.find(needle).unwrap() as u16;
+        terminal.backend().buffer()[(x, y)].style()
+    };
+    let calm = style_of(&mut app, "ctx");
+    assert_eq!(calm, style_of(&mut app, "tokens"), "far from the limit the meter looks like the bar");
+    app.on_event(AppEvent::InputLimits([("gemini-2.5-flash".to_owned(), 14_000)].into()));
+    assert!(status_row(&screen(&mut app, 90, 12)).1.contains(" · ctx 12k/14k · "));
+    assert_ne!(style_of(&mut app, "ctx"), style_of(&mut app, "tokens"), "12.4k of 14k is near the limit");
+    // A new conversation in the tab starts the meter again.
+    type_text(&mut app, "/clear");
+    app.on_terminal(key(KeyCode::Enter));
+    assert!(status_row(&screen(&mut app, 90, 12)).1.contains(" · ctx 0/14k · "));
+}
+
+#[test]
+fn role_sets_the_tabs_role_model_and_system_prompt_and_completes_names() {
+    use geminal::chat::{NamedRole, RoleSource, Settings};
+    let role = |name: &str, prompt: &str, model: Option<&str>| NamedRole {
+        name: name.into(),
+        prompt: Some(prompt.into()),
+        model: model.map(str::to_owned),
+        settings: Settings::default(),
+        source: RoleSource::File(format!("roles/{name}.md").into()),
+    };
+    let mut app = App::new("gemini-2.5-flash", false);
+    app.roles = vec![
+        role("french", "Translate into French: {{input}}", None),
+        role("reviewer", "You review code.", Some("gemini-2.5-pro")),
+    ];
+    app.default_system = Some("be brief".into());
+    app.tab_mut().system = Some("be brief".into());
+    let enter = |app: &mut App, line: &str| {
+        type_text(app, line);
+        app.on_terminal(key(KeyCode::Enter));
+    };
+    type_text(&mut app, "/role re");
+    app.on_terminal(key(KeyCode::Tab));
+    assert_eq!(app.tab().input_text(), "/role reviewer");
+    app.on_terminal(key(KeyCode::Enter));
+    assert_eq!(app.tab().role.as_deref(), Some("reviewer"));
+    assert_eq!((app.tab().model.as_str(), app.tab().system.as_deref()), ("gemini-2.5-pro", Some("You review code.")));
+    assert!(status_row(&screen(&mut app, 90, 12)).1.starts_with("gemini-2.5-pro · role reviewer · "));
+    enter(&mut app, "/role french");
+    assert_eq!(app.tab().system, None, "a template gives no system prompt");
+    enter(&mut app, "/role nobody");
+    assert_eq!(
+        app.flash(),
+        Some("There is no role named nobody: the roles are french, reviewer (see `geminal roles`).")
+    );
+    assert_eq!(app.tab().role.as_deref(), Some("french"), "a refused role changes nothing");
+    app.on_action(Action::ClearInput);
+    enter(&mut app, "/role");
+    assert_eq!(app.flash(), Some("This tab is french. Roles: french, reviewer (/role NAME; /role none for none)."));
+    enter(&mut app, "/role none");
+    assert_eq!((app.tab().role.as_deref(), app.tab().system.as_deref()), (None, Some("be brief")));
+    assert!(app.commands.iter().all(|c| !matches!(c, Command::Send { .. })), "no command is sent to the model");
+}

@@ -3,12 +3,16 @@
 
 mod attachments;
 mod cache_key;
+mod context;
+mod role;
 mod session;
 mod settings;
 mod turn_state;
 
 pub use attachments::{INLINE_REQUEST_MAX_BYTES, UploadProgress};
 pub use cache_key::{CacheKey, MemoryCache, cache_key};
+pub use context::{ContextError, ContextOverflow, Trimmed, estimate_tokens, short_tokens};
+pub use role::{INPUT_PLACEHOLDER, NamedRole, RoleSource, unknown_role};
 pub use session::{Branch, ChatError, ChatOptions, ChatSession, Outcome, Prepared, Shown, Target, TurnReport};
 pub use settings::{Settings, SettingsError, json_answer_problem};
 
@@ -27,6 +31,8 @@ pub enum Notice {
     Retrying { attempt: u32, of: u32, after: Duration, reason: ApiError },
     /// The quota of `from` is used up; answers come from `to` from now on.
     Fallback { from: String, to: String },
+    /// The conversation is longer than the model takes: its oldest exchanges were left out.
+    ContextTrimmed(Trimmed),
 }
 
 impl std::fmt::Display for Notice {
@@ -43,6 +49,7 @@ impl std::fmt::Display for Notice {
                 crate::sanitize::one_line(from, 60),
                 crate::sanitize::one_line(to, 60)
             ),
+            Notice::ContextTrimmed(trimmed) => write!(f, "{trimmed}"),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use super::Notice;
 use super::cache_key::{CacheKey, MemoryCache, cache_key};
+use super::context::{CHECK_FROM_TOKENS, ContextError, ContextOverflow, Trimmed, estimate_tokens, fit, worth_counting};
 use super::settings::{Settings, SettingsError};
 use super::turn_state::{Effect, FLUSH_INTERVAL, TurnEvent, TurnState};
 use super::{Message, Role, Turn};
@@ -110,6 +111,9 @@ pub struct Prepared {
     /// defaults), then whatever [`Prepared::configure`] lays over them. Saved with the
     /// conversation, so it continues with them.
     pub settings: Settings,
+    /// The role the turn runs with (its name), saved with the conversation: a continued
+    /// conversation starts with the role it was saved with.
+    pub role: Option<String>,
 }
 
 impl Prepared {
@@ -122,6 +126,37 @@ impl Prepared {
         self.turn.tools = settings.tools();
         self.settings = settings;
         Ok(())
+    }
+
+    /// Makes `role` this turn's: its prompt becomes the system instruction (a template instead
+    /// wraps the user's text and gives none) unless `keep_system` (a `--system` flag), its model
+    /// is used unless `keep_model` (a `--model` flag), and its settings go under `overrides`
+    /// (flags), which [`Prepared::configure`] then applies.
+    pub fn use_role(
+        &mut self,
+        role: &super::NamedRole,
+        keep_model: bool,
+        keep_system: bool,
+        overrides: &Settings,
+    ) -> Result<(), SettingsError> {
+        if let Some(model) = role.model.as_ref().filter(|_| !keep_model) {
+            self.turn.model = model.clone();
+        }
+        self.continue_role(role, keep_system);
+        self.configure(&role.settings.with(overrides))
+    }
+
+    /// Goes on with `role` in a conversation saved with it: its prompt (as in
+    /// [`Prepared::use_role`]), but the model and settings the conversation saved.
+    pub fn continue_role(&mut self, role: &super::NamedRole, keep_system: bool) {
+        if role.prompt.is_some() && !keep_system {
+            self.turn.system = role.system_instruction().map(str::to_owned);
+        }
+        // A regenerated answer's prompt is saved already, filled in when it was first sent.
+        if self.prompt_id.is_none() {
+            self.turn.prompt = role.message_for(&self.turn.prompt);
+        }
+        self.role = Some(role.name.clone());
     }
 }
 
@@ -166,6 +201,10 @@ pub struct ChatSession {
     pub(super) options: ChatOptions,
     /// Settings a new conversation starts with (the config file's).
     default_settings: Settings,
+    /// What to do with a conversation longer than the model's input limit.
+    overflow: ContextOverflow,
+    /// Each model's input limit once looked up (`None`: the server did not say).
+    input_limits: Mutex<HashMap<String, Option<u64>>>,
 }
 
 const MEMORY_CACHE_ENTRIES: usize = 256;
@@ -173,7 +212,78 @@ const MEMORY_CACHE_ENTRIES: usize = 256;
 impl ChatSession {
     pub fn new(engine: Engine, store: Option<StoreHandle>, options: ChatOptions) -> Self {
         let memory = Mutex::new(MemoryCache::new(MEMORY_CACHE_ENTRIES, options.cache_ttl));
-        ChatSession { engine, store, memory, options, default_settings: Settings::default() }
+        ChatSession {
+            engine,
+            store,
+            memory,
+            options,
+            default_settings: Settings::default(),
+            overflow: ContextOverflow::default(),
+            input_limits: Mutex::default(),
+        }
+    }
+
+    /// What to do with a conversation longer than the model's input limit (`context_overflow`).
+    pub fn with_context_overflow(mut self, overflow: ContextOverflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+
+    /// The input limit of `model` if it was looked up already (no request).
+    pub fn known_input_limit(&self, model: &str) -> Option<u64> {
+        self.input_limits.lock().ok().and_then(|l| l.get(model).copied().flatten())
+    }
+
+    /// Reads every model's input limit from the model list, once (the interface's meters).
+    pub async fn load_input_limits(&self) -> Result<HashMap<String, u64>, ApiError> {
+        let models = self.client().list_models().await?;
+        let known: HashMap<String, u64> =
+            models.iter().filter_map(|m| Some((m.id().to_owned(), m.input_token_limit?))).collect();
+        if let Ok(mut limits) = self.input_limits.lock() {
+            for m in models {
+                limits.insert(m.id().to_owned(), m.input_token_limit);
+            }
+        }
+        Ok(known)
+    }
+
+    /// The input limit of `model`: looked up once (`GET models/{model}`), then remembered.
+    async fn input_limit(&self, model: &str) -> Option<u64> {
+        if let Some(known) = self.input_limits.lock().ok().and_then(|l| l.get(model).copied()) {
+            return known;
+        }
+        let limit = self.client().model(model).await.ok().and_then(|m| m.input_token_limit);
+        if let Ok(mut limits) = self.input_limits.lock() {
+            limits.insert(model.to_owned(), limit);
+        }
+        limit
+    }
+
+    /// Makes sure the prepared turn fits its model's input limit, by the policy chosen
+    /// (`context_overflow`): `Ok(Some(_))` when older exchanges were left out of the request
+    /// (the history keeps them), an error when it may not be sent. The server counts tokens
+    /// (`countTokens`) only when the local estimate comes within 20% of the limit, so ordinary
+    /// turns cost no extra request; a limit is looked up only past [`CHECK_FROM_TOKENS`].
+    pub async fn fit_context(&self, prepared: &mut Prepared) -> Result<Option<Trimmed>, ContextError> {
+        let turn = &mut prepared.turn;
+        let estimate = estimate_tokens(turn);
+        let limit = match self.known_input_limit(&turn.model) {
+            Some(limit) => limit,
+            None if estimate >= CHECK_FROM_TOKENS => match self.input_limit(&turn.model).await {
+                Some(limit) => limit,
+                None => return Ok(None),
+            },
+            None => return Ok(None),
+        };
+        if !worth_counting(estimate, limit) {
+            return Ok(None);
+        }
+        // When counting fails, the turn is sent as it is: a refusal still reaches the user as
+        // the API's own "too long" error, in a sentence.
+        let Ok(counted) = self.client().count_tokens(&turn.model, &turn.request()).await else {
+            return Ok(None);
+        };
+        fit(turn, counted, limit, self.overflow)
     }
 
     /// The settings a new conversation (or one saved without settings) starts with.
@@ -217,6 +327,7 @@ impl ChatSession {
                 turn.system = system;
                 let settings = self.default_settings.clone();
                 Ok(Prepared {
+                    role: None,
                     turn,
                     conversation_id: None,
                     fresh: false,
@@ -291,7 +402,7 @@ impl ChatSession {
         let fresh = matches!(branch, Branch::Regenerate { .. });
         let settings =
             Settings::from_stored(conversation.settings.as_deref()).unwrap_or_else(|| self.default_settings.clone());
-        Ok(Prepared { turn, conversation_id: Some(id), fresh, parent, prompt_id, settings })
+        Ok(Prepared { turn, conversation_id: Some(id), fresh, parent, prompt_id, settings, role: conversation.role })
     }
 
     /// Runs a prepared turn: `on_text` receives the answer as it arrives (raw text; sanitize
@@ -305,7 +416,7 @@ impl ChatSession {
         cancel: impl Future<Output = TurnEvent>,
     ) -> TurnReport {
         let started = Instant::now();
-        let Prepared { turn, conversation_id, fresh, parent, prompt_id, settings } = prepared;
+        let Prepared { turn, conversation_id, fresh, parent, prompt_id, settings, role } = prepared;
         let key = cache_key(&self.options.cache_namespace, &turn);
         let save_error: Arc<Mutex<Option<StoreError>>> = Arc::default();
         let mut report = TurnReport {
@@ -326,7 +437,7 @@ impl ChatSession {
         if self.options.save {
             match (prompt_id, conversation_id) {
                 (Some(prompt), Some(_)) => report.prompt_id = Some(prompt),
-                _ => match self.save_prompt(&turn, conversation_id, parent, settings.to_stored()).await {
+                _ => match self.save_prompt(&turn, conversation_id, parent, settings.to_stored(), role).await {
                     Ok((conversation, prompt)) => {
                         report.conversation_id = Some(conversation);
                         report.prompt_id = Some(prompt);
@@ -471,6 +582,7 @@ impl ChatSession {
         conversation_id: Option<i64>,
         parent: Parent,
         settings: Option<String>,
+        role: Option<String>,
     ) -> Result<(i64, i64), StoreError> {
         let Some(store) = &self.store else {
             return Err(StoreError::Closed);
@@ -507,6 +619,7 @@ impl ChatSession {
                 // The settings it last ran with: a reopened conversation continues with them.
                 s.set_conversation_settings(id, settings.as_deref())?;
                 s.add_attachments(prompt_id, &attachments)?;
+                s.set_conversation_role(id, role.as_deref())?;
                 Ok((id, prompt_id))
             })
             .await

@@ -32,9 +32,13 @@ pub struct AskArgs {
     /// arguments).
     #[arg(short = 'a', long = "attach", value_name = "FILE")]
     pub attach: Vec<PathBuf>,
-    /// A system instruction for this answer (overrides the config file's system_prompt).
+    /// A system instruction for this answer (overrides the role's and the config file's system_prompt).
     #[arg(short, long, value_name = "TEXT")]
     pub system: Option<String>,
+    /// Answer as role NAME: its system prompt, model and settings (flags still win); saved with
+    /// the conversation, so -c goes on with it. `geminal roles` lists them.
+    #[arg(short, long, value_name = "NAME")]
+    pub role: Option<String>,
     /// Continue the most recent conversation.
     #[arg(short = 'c', long = "continue", conflicts_with = "conversation")]
     pub continue_last: bool,
@@ -158,13 +162,32 @@ pub async fn run(
     };
     let (conn, session) = open_session(global, flags, args.timeout, args.no_cache, history).await?;
     let config = &conn.config;
+    // An unknown role is refused before anything is asked.
+    let role = args.role.as_deref().map(|name| config.role(name).map_err(Failure::usage)).transpose()?;
     let model = config.model_explicit.then(|| config.model.clone());
     // A continued conversation keeps its own system prompt unless --system is given.
     let default_system = if target == Target::New { config.system_prompt.clone() } else { None };
     let mut prepared =
         session.prepare(target, prompt, model, &config.model, args.system.clone().or(default_system)).await?;
     // What the model cannot take is refused before anything is sent or saved.
-    prepared.configure(&settings).map_err(|e| Failure::usage(e.to_string()))?;
+    let (keep_model, keep_system) = (flags.model.is_some(), args.system.is_some());
+    let configured = match (role, prepared.role.clone()) {
+        (Some(role), _) => prepared.use_role(role, keep_model, keep_system, &settings),
+        (None, saved) => {
+            // A continued conversation goes on with the role it was saved with (while it exists).
+            if let Some(role) = saved.as_deref().and_then(|name| config.role(name).ok()) {
+                prepared.continue_role(role, keep_system);
+            }
+            prepared.configure(&settings)
+        }
+    };
+    configured.map_err(|e| Failure::usage(e.to_string()))?;
+    // A conversation longer than the model takes: its newest turns only, or nothing (config).
+    match session.fit_context(&mut prepared).await {
+        Ok(Some(trimmed)) => exit::say(&trimmed.to_string()),
+        Ok(None) => {}
+        Err(e) => return Err(Failure::new(exit::REQUEST, e.to_string())),
+    }
     let wants_json = prepared.settings.json_schema.is_some();
     // Large files are uploaded now (a bar on a terminal); a continued conversation's earlier
     // attachments are made ready too.

@@ -23,10 +23,10 @@ use crate::sanitize::one_line;
 
 #[derive(Debug, Args)]
 pub struct BatchArgs {
-    /// Prompts: one per line, or JSON lines {"id", "prompt", "system", "model", "attachments", "temperature",
-    /// "top_p", "max_tokens", "seed", "stop", "thinking", "search", "url_context"} (a line's own settings win over the
-    /// flags; attachments: file paths, relative to FILE's directory); `-` for stdin. A grounded answer's line has
-    /// "sources" and "citations".
+    /// Prompts: one per line, or JSON lines {"id", "prompt", "role", "system", "model", "attachments",
+    /// "temperature", "top_p", "max_tokens", "seed", "stop", "thinking", "search", "url_context"} (a line's own
+    /// settings win over the flags; attachments: file paths, relative to FILE's directory); `-` for stdin. A
+    /// grounded answer's line has "sources" and "citations".
     #[arg(value_name = "FILE")]
     pub input: PathBuf,
     /// Prompts answered at once.
@@ -49,6 +49,9 @@ pub struct BatchArgs {
     /// JSON gets the error kind "invalid_json".
     #[arg(long, value_name = "FILE")]
     pub json_schema: Option<PathBuf>,
+    /// Answer every prompt as role NAME (a line's own "role" wins); `geminal roles` lists them.
+    #[arg(short, long, value_name = "NAME")]
+    pub role: Option<String>,
     #[command(flatten)]
     pub connect: ConnectArgs,
     #[command(flatten)]
@@ -59,6 +62,7 @@ pub struct BatchArgs {
 struct InputLine {
     id: Option<serde_json::Value>,
     prompt: String,
+    role: Option<String>,
     system: Option<String>,
     model: Option<String>,
     temperature: Option<f32>,
@@ -80,6 +84,8 @@ struct InputLine {
 struct Prompt {
     id: String,
     prompt: String,
+    /// The line's own role (over `--role`).
+    role: Option<String>,
     system: Option<String>,
     model: Option<String>,
     /// The line's own generation settings (over the flags').
@@ -98,6 +104,7 @@ fn parse_line(line: &str, n: usize) -> Result<Option<Prompt>, String> {
         return Ok(Some(Prompt {
             id: n.to_string(),
             prompt: trimmed.to_owned(),
+            role: None,
             system: None,
             model: None,
             settings: Settings::default(),
@@ -134,6 +141,7 @@ fn parse_line(line: &str, n: usize) -> Result<Option<Prompt>, String> {
     Ok(Some(Prompt {
         id,
         prompt: parsed.prompt,
+        role: parsed.role,
         system: parsed.system,
         model: parsed.model,
         settings,
@@ -183,6 +191,11 @@ pub async fn run(
     let flags = ConnectArgs { max_concurrent: Some(jobs), rpm: args.rpm.or(flags.rpm), ..flags.clone() };
     let history = if args.no_save { HistoryUse::Optional } else { HistoryUse::Save };
     let (conn, session) = open_session(global, &flags, None, args.no_cache, history).await?;
+    // An unknown role is refused before anything is asked.
+    if let Some(name) = &args.role {
+        conn.config.role(name).map_err(Failure::usage)?;
+    }
+    let choice = RoleChoice { role: args.role.clone(), model_flag: flags.model.is_some() };
     // Ctrl-C stops in two stages; SIGTERM and SIGHUP stop at once, as a second Ctrl-C does.
     let mut signals = Signals::new()?;
     let config = conn.config.clone();
@@ -222,8 +235,8 @@ pub async fn run(
     let prompts_rx = std::sync::Arc::new(tokio::sync::Mutex::new(prompts_rx));
     let mut workers = Vec::new();
     for _ in 0..jobs {
-        let (session, prompts_rx, results_tx, config, settings) =
-            (session.clone(), prompts_rx.clone(), results_tx.clone(), config.clone(), settings.clone());
+        let (session, prompts_rx, results_tx, config, settings, choice) =
+            (session.clone(), prompts_rx.clone(), results_tx.clone(), config.clone(), settings.clone(), choice.clone());
         let stop = stop_reading.clone();
         workers.push(tokio::spawn(async move {
             loop {
@@ -231,7 +244,7 @@ pub async fn run(
                 // After a stop, prompts already read but not started are left for --resume.
                 let Some(next) = next.filter(|_| !stop.is_cancelled()) else { break };
                 let line = match next {
-                    Ok(prompt) => answer(&session, &config, &settings, prompt).await,
+                    Ok(prompt) => answer(&session, &config, &settings, &choice, prompt).await,
                     Err(message) => {
                         Some(serde_json::json!({ "id": null, "error": { "kind": "bad_input", "message": message } }))
                     }
@@ -336,8 +349,21 @@ pub async fn run(
     Ok(exit::OK)
 }
 
+/// The batch-wide role (`--role`) and whether `--model` was given (it beats a role's model).
+#[derive(Debug, Clone)]
+struct RoleChoice {
+    role: Option<String>,
+    model_flag: bool,
+}
+
 /// Answers one prompt; `None` if it was cancelled (not written, so `--resume` asks again).
-async fn answer(session: &ChatSession, config: &Config, flags: &Settings, p: Prompt) -> Option<serde_json::Value> {
+async fn answer(
+    session: &ChatSession,
+    config: &Config,
+    flags: &Settings,
+    choice: &RoleChoice,
+    p: Prompt,
+) -> Option<serde_json::Value> {
     // Retries are counted in the summary; a switch of model is worth a line (once per run).
     let mut show = |shown: Shown| {
         if let Shown::Notice(notice @ Notice::Fallback { .. }) = shown {
@@ -345,12 +371,28 @@ async fn answer(session: &ChatSession, config: &Config, flags: &Settings, p: Pro
         }
     };
     let started = Instant::now();
+    // A line's own role wins over --role; an unknown one fails that line, unsent.
+    let role = match p.role.as_deref().or(choice.role.as_deref()).map(|name| config.role(name)).transpose() {
+        Ok(role) => role,
+        Err(e) => return Some(error_line(&p, None, &e, "bad_input", started)),
+    };
     let model = p.model.clone().or_else(|| config.model_explicit.then(|| config.model.clone()));
     let system = p.system.clone().or(config.system_prompt.clone());
     let mut prepared = match session.prepare(Target::New, p.prompt.clone(), model, &config.model, system).await {
         Ok(prepared) => prepared,
         Err(e) => return Some(error_line(&p, None, &e.to_string(), "storage", started)),
     };
+    // The line's own settings win over the flags', which win over the role's; what the model
+    // cannot take is refused unsent.
+    let overrides = flags.with(&p.settings);
+    let configured = match role {
+        Some(role) => prepared.use_role(role, p.model.is_some() || choice.model_flag, p.system.is_some(), &overrides),
+        None => prepared.configure(&overrides),
+    };
+    let model = prepared.turn.model.clone();
+    if let Err(e) = configured {
+        return Some(error_line(&p, Some(&model), &e.to_string(), "bad_input", started));
+    }
     if !p.attachments.is_empty() {
         let paths = p.attachments.clone();
         let read = tokio::task::spawn_blocking(move || {
@@ -371,10 +413,8 @@ async fn answer(session: &ChatSession, config: &Config, flags: &Settings, p: Pro
             return Some(error_line(&p, None, &e.to_string(), kind, started));
         }
     }
-    let model = prepared.turn.model.clone();
-    // The line's own settings win over the flags'; what the model cannot take is refused unsent.
-    if let Err(e) = prepared.configure(&flags.with(&p.settings)) {
-        return Some(error_line(&p, Some(&model), &e.to_string(), "bad_input", started));
+    if let Err(e) = session.fit_context(&mut prepared).await {
+        return Some(error_line(&p, Some(&model), &e.to_string(), "input_too_long", started));
     }
     let wants_json = prepared.settings.json_schema.is_some();
     let report = session.run(prepared, &mut show, std::future::pending::<TurnEvent>()).await;

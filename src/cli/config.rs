@@ -156,6 +156,9 @@ fn show(config: &Config) -> String {
                 _ => "(none)".to_owned(),
             },
             "attachments.store_max_bytes" => config.attachment_store_max_bytes.to_string(),
+            "context_overflow" => config.context_overflow.to_string(),
+            "roles" if config.roles.is_empty() => "(none)".to_owned(),
+            "roles" => config.roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "),
             _ => String::new(),
         }
     };

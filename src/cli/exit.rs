@@ -32,7 +32,7 @@ pub fn code_for(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::NoKey => CONFIG,
         ErrorKind::BadKey | ErrorKind::PermissionDenied => AUTH,
-        ErrorKind::BadRequest | ErrorKind::ModelNotFound => REQUEST,
+        ErrorKind::BadRequest | ErrorKind::InputTooLong | ErrorKind::ModelNotFound => REQUEST,
         ErrorKind::RateLimited | ErrorKind::QuotaExhausted => RATE_LIMIT,
         ErrorKind::Server | ErrorKind::Network | ErrorKind::Timeout | ErrorKind::Truncated => UNAVAILABLE,
         ErrorKind::PromptBlocked | ErrorKind::AnswerStopped => REFUSED,

@@ -63,9 +63,19 @@ pub async fn run(
         let model = config.model_explicit.then(|| config.model.clone());
         let mut prepared =
             session.prepare(target, prompt.to_owned(), model, &config.model, config.system_prompt.clone()).await?;
+        // A continued conversation goes on with the role it was saved with (while it exists).
+        if let Some(role) = prepared.role.clone().and_then(|name| config.role(&name).ok().cloned()) {
+            prepared.continue_role(&role, false);
+        }
         if let Err(e) = prepared.configure(settings) {
             // The settings do not change between lines: the chat cannot go on.
             return Err(Failure::usage(e.to_string()));
+        }
+        // A conversation longer than the model takes: its newest turns only, or nothing.
+        match session.fit_context(&mut prepared).await {
+            Ok(Some(trimmed)) => exit::say(&trimmed.to_string()),
+            Ok(None) => {}
+            Err(e) => return Err(Failure::new(exit::REQUEST, e.to_string())),
         }
         // A pipe gets each answer once, whole; a terminal sees it stream.
         let mut printer = AnswerPrinter::new(false, Delivery::for_stdout(false));

@@ -13,6 +13,7 @@ mod line_chat;
 mod markdown;
 mod models;
 mod output;
+mod roles;
 mod serve_fake;
 pub mod signals;
 mod stats;
@@ -137,6 +138,8 @@ pub enum Command {
     Batch(batch::BatchArgs),
     /// List the models the key can use, with their token limits.
     Models(models::ModelsArgs),
+    /// List the roles (named system prompts with a model and settings) for `ask -r NAME`.
+    Roles(roles::RolesArgs),
     /// Browse, search, show, export and delete saved conversations; back up or repair the database.
     History(history::HistoryArgs),
     /// Requests, cache hits, tokens and latency so far.
@@ -275,7 +278,9 @@ pub async fn open_session(
         upload_namespace: conn.config.base_url.trim().trim_end_matches('/').to_owned(),
     };
     let engine = Engine::new(conn.client.clone(), conn.config.engine_config());
-    let session = ChatSession::new(engine, store, options).with_default_settings(conn.config.settings.clone());
+    let session = ChatSession::new(engine, store, options)
+        .with_default_settings(conn.config.settings.clone())
+        .with_context_overflow(conn.config.context_overflow);
     Ok((conn, session))
 }
 
@@ -305,6 +310,7 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         mouse: config.mouse,
         clipboard: config.clipboard,
         settings,
+        roles: config.roles.clone(),
     };
     crate::tui::run(session, options)
         .await
@@ -350,6 +356,7 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
             batch::run(global, &args.connect.or(outer), &args.generation.or(&cli.generation), args).await
         }
         Some(Command::Models(args)) => models::run(global, &args.connect.or(outer), args).await,
+        Some(Command::Roles(args)) => roles::run(global, args),
         Some(Command::History(args)) => history::run(global, args).await,
         Some(Command::Stats(args)) => stats::run(global, args).await,
         Some(Command::Cache(args)) => cache::run(global, args).await,

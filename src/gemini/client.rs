@@ -142,6 +142,13 @@ impl Client {
         Ok(counted.total_tokens)
     }
 
+    /// One model's description (its token limits).
+    pub async fn model(&self, model: &str) -> Result<Model, ApiError> {
+        let path = model_path(model)?;
+        let url = format!("{}/{}", self.api_root, path);
+        self.call_json::<(), _>(self.http.get(url), None, Some(model)).await
+    }
+
     /// One page of the model list.
     pub async fn list_models_page(
         &self,

@@ -23,6 +23,9 @@ pub enum ApiError {
     ModelNotFound { model: String },
     /// 400 other than a bad key: the request itself is wrong.
     BadRequest { detail: String },
+    /// 400 "The input token count (N) exceeds the maximum number of tokens allowed (M)": the
+    /// conversation no longer fits the model.
+    InputTooLong { tokens: Option<u64>, limit: Option<u64> },
     /// 429 that is worth retrying after `retry_after` (the largest of the server's hints).
     RateLimited { retry_after: Option<Duration> },
     /// 429 that is not worth retrying: per-day quota, no free quota (`limit: 0`), or a very long delay.
@@ -52,6 +55,7 @@ pub enum ErrorKind {
     PermissionDenied,
     ModelNotFound,
     BadRequest,
+    InputTooLong,
     RateLimited,
     QuotaExhausted,
     Server,
@@ -72,6 +76,7 @@ impl ErrorKind {
             ErrorKind::PermissionDenied => "permission_denied",
             ErrorKind::ModelNotFound => "model_not_found",
             ErrorKind::BadRequest => "bad_request",
+            ErrorKind::InputTooLong => "input_too_long",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::QuotaExhausted => "quota_exhausted",
             ErrorKind::Server => "server",
@@ -110,6 +115,7 @@ impl ApiError {
             ApiError::PermissionDenied { .. } => ErrorKind::PermissionDenied,
             ApiError::ModelNotFound { .. } => ErrorKind::ModelNotFound,
             ApiError::BadRequest { .. } => ErrorKind::BadRequest,
+            ApiError::InputTooLong { .. } => ErrorKind::InputTooLong,
             ApiError::RateLimited { .. } => ErrorKind::RateLimited,
             ApiError::QuotaExhausted { .. } => ErrorKind::QuotaExhausted,
             ApiError::Server { .. } => ErrorKind::Server,
@@ -146,6 +152,7 @@ impl ApiError {
             ApiError::PermissionDenied { .. } => "Gemini refused the request for lack of permission".to_owned(),
             ApiError::ModelNotFound { model } => format!("The model '{}' does not exist", inner(model)),
             ApiError::BadRequest { .. } => "Gemini rejected the request as invalid".to_owned(),
+            ApiError::InputTooLong { .. } => "The conversation is longer than the model's input limit".to_owned(),
             ApiError::RateLimited { .. } => "Gemini's rate limit was reached".to_owned(),
             ApiError::QuotaExhausted { daily: true, .. } => "The quota for this model is used up for today".to_owned(),
             ApiError::QuotaExhausted { .. } => "Gemini's quota is exhausted".to_owned(),
@@ -246,6 +253,10 @@ fn classify(
     match status {
         400 if is_bad_key(body) => ApiError::BadKey,
         401 => ApiError::BadKey,
+        400 if is_input_too_long(&body.message) => {
+            let numbers = numbers_in(&body.message);
+            ApiError::InputTooLong { tokens: numbers.first().copied(), limit: numbers.get(1).copied() }
+        }
         400 => ApiError::BadRequest { detail: detail() },
         403 => ApiError::PermissionDenied { detail: detail() },
         404 => ApiError::ModelNotFound { model: model.unwrap_or("requested").to_owned() },
@@ -260,6 +271,17 @@ fn classify(
         },
         _ => ApiError::Protocol { detail: format!("unexpected HTTP status {status}") },
     }
+}
+
+/// "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)."
+fn is_input_too_long(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("input token count") && m.contains("exceeds the maximum")
+}
+
+/// The whole numbers in `text`, in order.
+fn numbers_in(text: &str) -> Vec<u64> {
+    text.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect()
 }
 
 fn is_bad_key(body: &ErrorBody) -> bool {
@@ -380,6 +402,16 @@ impl fmt::Display for ApiError {
                 "The model '{}' does not exist or cannot generate text: run `geminal models` to list the ones your key can use.",
                 one_line(model, 80)
             ),
+            ApiError::InputTooLong { tokens, limit } => {
+                let size = match (tokens, limit) {
+                    (Some(t), Some(l)) => format!(" ({t} tokens; the model takes {l})"),
+                    _ => String::new(),
+                };
+                write!(
+                    f,
+                    "The conversation is longer than the model's input limit{size}: start a new conversation (/clear in the interface) or send a shorter prompt."
+                )
+            }
             ApiError::BadRequest { detail } => {
                 write!(
                     f,

@@ -21,6 +21,8 @@ pub struct Conversation {
     pub head_id: Option<i64>,
     /// The generation settings it continues with (opaque here: JSON written by `chat`).
     pub settings: Option<String>,
+    /// The name of the role it runs with, if any.
+    pub role: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,7 +163,7 @@ pub(super) fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
 }
 
 pub(super) const CONVERSATION_COLUMNS: &str =
-    "id, title, model, system_prompt, created_at, updated_at, head_id, settings";
+    "id, title, model, system_prompt, created_at, updated_at, head_id, settings, role";
 
 pub(super) fn conversation_from_row(r: &Row<'_>) -> rusqlite::Result<Conversation> {
     Ok(Conversation {
@@ -173,6 +175,7 @@ pub(super) fn conversation_from_row(r: &Row<'_>) -> rusqlite::Result<Conversatio
         updated_at: r.get(5)?,
         head_id: r.get(6)?,
         settings: r.get(7)?,
+        role: r.get(8)?,
     })
 }
 
@@ -341,6 +344,14 @@ impl Store {
             }
         }
         tx.commit().map_err(|e| StoreError::from_sqlite(&path, e))
+    }
+
+    /// Stores the role conversation `id` continues with (`None`: none).
+    pub fn set_conversation_role(&self, id: i64, role: Option<&str>) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE conversations SET role = ?2 WHERE id = ?1", params![id, role])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
     }
 
     /// Stores the generation settings conversation `id` continues with (`None`: none).

@@ -207,6 +207,9 @@ pub const MIGRATIONS: &[&str] = &[
     // 11: an answer's sources (Google Search, URL context) as JSON written by
     // `grounding::Grounding`, beside its text, which never holds their markers.
     "ALTER TABLE messages ADD COLUMN grounding TEXT;",
+    // 12: the role a conversation runs with (its name; what the role says is in the config), so a
+    // continued conversation keeps it.
+    "ALTER TABLE conversations ADD COLUMN role TEXT;",
 ];
 
 pub fn latest_version() -> i64 {

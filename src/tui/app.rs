@@ -62,6 +62,8 @@ pub enum Command {
         id: i64,
     },
     LoadModels,
+    /// Read each model's input limit once (for the context meters).
+    LoadInputLimits,
     /// Take the mouse (true) or leave it to the terminal's text selection.
     MouseCapture(bool),
     /// Give conversation `id` a new title.
@@ -102,6 +104,8 @@ pub struct RestoredConversation {
     pub title: String,
     pub model: String,
     pub system: Option<String>,
+    /// The role it runs with.
+    pub role: Option<String>,
     pub messages: Vec<StoredMessage>,
 }
 
@@ -182,6 +186,13 @@ pub enum AppEvent {
     Models(Result<Vec<String>, String>),
     /// Prompts asked before, newest first.
     Prompts(Vec<String>),
+    /// Conversation `conversation_id`, just opened, runs with this role.
+    TabRole {
+        conversation_id: i64,
+        role: Option<String>,
+    },
+    /// Each model's input limit, in tokens (for the context meters).
+    InputLimits(std::collections::HashMap<String, u64>),
     /// Conversation `id` now has this title.
     Renamed {
         id: i64,
@@ -232,6 +243,12 @@ pub struct App {
     pub past_prompts: Vec<String>,
     /// Generation settings every new tab starts with (the launch flags).
     pub default_settings: crate::chat::Settings,
+    /// The roles `/role` offers.
+    pub roles: Vec<crate::chat::NamedRole>,
+    /// The system prompt of a tab without a role (the config file's).
+    pub default_system: Option<String>,
+    /// Each model's input limit in tokens, once read (the status bar's context meter).
+    pub input_limits: std::collections::HashMap<String, u64>,
     next_tab_id: u64,
 }
 
@@ -261,6 +278,9 @@ impl App {
             commands: Vec::new(),
             past_prompts: Vec::new(),
             default_settings: crate::chat::Settings::default(),
+            roles: Vec::new(),
+            default_system: None,
+            input_limits: std::collections::HashMap::new(),
             next_tab_id: 2,
         }
     }
@@ -841,6 +861,7 @@ impl App {
             tab.system = system.clone();
             if let Some(c) = restored.conversation {
                 tab.show(c.id, c.title, c.model, c.system, c.messages);
+                tab.role = c.role;
             }
             tab.set_input(&restored.draft);
             if restored.active {
@@ -1033,6 +1054,7 @@ impl App {
                     let tab = self.tab_mut();
                     let saved = tab.conversation_id.is_some();
                     tab.messages.clear();
+                    tab.context_used = None;
                     tab.conversation_id = None;
                     tab.title = "new chat".into();
                     tab.editing = None;
@@ -1061,6 +1083,7 @@ impl App {
             }
             Slash::Literal(_) => false,
             Slash::Thinking(level) => self.set_thinking(level.as_deref()),
+            Slash::Role(name) => self.set_role(name.as_deref()),
             Slash::Thoughts(on) => {
                 let tab = self.tab_mut();
                 let on = on.unwrap_or(!tab.settings.shows_thoughts());
@@ -1095,6 +1118,46 @@ impl App {
         if done {
             self.tab_mut().clear_input();
         }
+    }
+
+    /// `/role NAME`: the tab answers as role NAME from now on (its prompt as the system prompt,
+    /// its model; its settings under the tab's own); `none` goes back to no role; alone, the
+    /// list of roles.
+    fn set_role(&mut self, name: Option<&str>) -> bool {
+        let Some(name) = name else {
+            let names: Vec<&str> = self.roles.iter().map(|r| r.name.as_str()).collect();
+            let current = self.tab().role.as_deref().map(|r| format!("This tab is {r}. ")).unwrap_or_default();
+            self.say(if names.is_empty() {
+                format!("{current}No roles are defined: add [roles.NAME] to the config file, or a roles/NAME.md file beside it.")
+            } else {
+                format!("{current}Roles: {} (/role NAME; /role none for none).", names.join(", "))
+            });
+            return true;
+        };
+        if name == "none" {
+            let system = self.default_system.clone();
+            let tab = self.tab_mut();
+            tab.role = None;
+            tab.system = system;
+            self.say("No role in this tab; the system prompt is the default again.");
+            return true;
+        }
+        let Some(role) = self.roles.iter().find(|r| r.name == name).cloned() else {
+            self.say(crate::chat::unknown_role(name, &self.roles));
+            return false;
+        };
+        let tab = self.tab_mut();
+        if role.prompt.is_some() {
+            tab.system = role.system_instruction().map(str::to_owned);
+        }
+        if let Some(model) = &role.model {
+            tab.model = model.clone();
+        }
+        tab.role = Some(role.name.clone());
+        let model = role.model.as_deref().map(|m| format!(" on {m}")).unwrap_or_default();
+        let template = if role.is_template() { " (your text fills in its template)" } else { "" };
+        self.say(format!("This tab now answers as {}{model}{template}.", role.name));
+        true
     }
 
     /// `/thinking LEVEL`: checked against the tab's model at once; alone, says what it is.
@@ -1151,6 +1214,10 @@ impl App {
 
     /// Tab in the prompt: completes a command name; anywhere else it is typed.
     fn complete(&mut self, key: KeyEvent) {
+        if let Some(completed) = super::slash::complete_role(&self.tab().input_text(), &self.roles) {
+            self.tab_mut().set_input(&completed);
+            return;
+        }
         let text = self.tab().input_text();
         // A path after `/attach ` or `@` completes from the file system.
         let path_start = match text.strip_prefix("/attach ") {
@@ -1180,6 +1247,10 @@ impl App {
     pub fn slash_hint(&self) -> Option<String> {
         if self.focus != Focus::Chat {
             return None;
+        }
+        let roles = super::slash::role_completions(&self.tab().input_text(), &self.roles);
+        if !roles.is_empty() {
+            return Some(format!("{} · Tab completes", roles.join("  ")));
         }
         let matches = super::slash::completions(&self.tab().input_text());
         match matches.as_slice() {
@@ -1361,6 +1432,10 @@ impl App {
                         t.revision += 1;
                         t.notice = Some("The answer was cut off and starts again.".into());
                     }
+                    // Said once, in the tab's own line, and kept out of the running notice.
+                    Shown::Notice(crate::chat::Notice::ContextTrimmed(trimmed)) => {
+                        t.flash = Some(Flash { text: trimmed.to_string(), at: std::time::Instant::now() });
+                    }
                     Shown::Notice(notice) => {
                         t.retrying = matches!(notice, crate::chat::Notice::Retrying { .. });
                         t.notice = Some(notice.to_string());
@@ -1379,6 +1454,8 @@ impl App {
                     t.conversation_id = report.conversation_id;
                 }
                 if let Some(u) = report.usage {
+                    // What the next request sends again: this prompt and this answer.
+                    t.context_used = Some(u64::from(u.prompt_token_count) + u64::from(u.candidates_token_count));
                     // Thinking tokens are billed as output: they count too.
                     t.tokens += u64::from(u.prompt_token_count)
                         + u64::from(u.candidates_token_count)
@@ -1513,6 +1590,16 @@ impl App {
                     tab.title = title.clone();
                 }
                 self.say(format!("Renamed to “{}”.", crate::sanitize::one_line(&title, 40)));
+            }
+            AppEvent::TabRole { conversation_id, role } => {
+                if let Some(t) = self.tabs.iter_mut().find(|t| t.conversation_id == Some(conversation_id)) {
+                    t.role = role;
+                    self.dirty = true;
+                }
+            }
+            AppEvent::InputLimits(limits) => {
+                self.input_limits = limits;
+                self.dirty = true;
             }
             AppEvent::Prompts(prompts) => {
                 // Prompts sent since the load began stay first.
@@ -1827,6 +1914,7 @@ mod tests {
                     title: "q".into(),
                     model: "gemini-2.5-pro".into(),
                     system: None,
+                    role: None,
                     messages: vec![stored(1, Role::User, "q"), stored(2, Role::Model, "ok")],
                 }),
                 draft: String::new(),

@@ -111,6 +111,8 @@ pub struct Options {
     pub clipboard: crate::config::ClipboardMode,
     /// Generation settings every new tab starts with (launch flags over the config file).
     pub settings: crate::chat::Settings,
+    /// The roles `/role` offers.
+    pub roles: Vec<crate::chat::NamedRole>,
 }
 
 /// Runs the interface until the user quits, or a signal (SIGTERM, SIGHUP) ends it: then that
@@ -119,6 +121,8 @@ pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>,
     let session = Arc::new(session);
     let mut app = App::new(&options.model, options.demo);
     app.tab_mut().system = options.system.clone();
+    app.default_system = options.system.clone();
+    app.roles = options.roles.clone();
     app.mouse_capture = options.mouse;
     app.tab_mut().settings = options.settings.clone();
     app.default_settings = options.settings;
@@ -161,6 +165,7 @@ fn restorable_tabs(store: &crate::store::Store) -> Result<Vec<app::Restored>, cr
                     title: c.title,
                     model: c.model,
                     system: c.system_prompt,
+                    role: c.role,
                     messages: store.active_path(id)?,
                 })
             }
@@ -220,6 +225,8 @@ async fn event_loop<B: Backend>(
     draw(terminal, app)?;
     // The prompts asked before, for ↑ in an empty prompt.
     runner.perform(Command::LoadPrompts, app);
+    // Each model's input limit, once, for the context meters.
+    runner.perform(Command::LoadInputLimits, app);
     loop {
         #[cfg(unix)]
         let signals = async {
@@ -347,6 +354,8 @@ impl Runner {
                 let conversation = t.conversation_id;
                 let (model, system, session) = (t.model.clone(), t.system.clone(), self.session.clone());
                 let settings = t.settings.clone();
+                let tab_role = t.role.clone();
+                let role = tab_role.as_ref().and_then(|name| app.roles.iter().find(|r| &r.name == name)).cloned();
                 tokio::spawn(async move {
                     let prepared = match conversation {
                         Some(id) => session.prepare_branch(id, branch, prompt, Some(model), system).await,
@@ -359,8 +368,14 @@ impl Runner {
                             return;
                         }
                     };
-                    // What the tab's model cannot take is refused before anything is sent.
-                    if let Err(e) = prepared.configure(&settings) {
+                    // The tab's role (its model and system prompt are the tab's already, since
+                    // /role set them); what the tab's model cannot take is refused unsent.
+                    let configured = match &role {
+                        Some(role) => prepared.use_role(role, true, true, &settings),
+                        None => prepared.configure(&settings),
+                    };
+                    prepared.role = tab_role;
+                    if let Err(e) = configured {
                         let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
                         return;
                     }
@@ -370,6 +385,18 @@ impl Runner {
                     if let Err(e) = session.attach(&mut prepared, attachments, &progress).await {
                         let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
                         return;
+                    }
+                    // A conversation longer than the model takes: its newest turns, or nothing.
+                    match session.fit_context(&mut prepared).await {
+                        Ok(Some(trimmed)) => {
+                            let shown = crate::chat::Shown::Notice(crate::chat::Notice::ContextTrimmed(trimmed));
+                            let _ = tx.send(AppEvent::Turn { tab, shown });
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
+                            return;
+                        }
                     }
                     let cancel = async move {
                         match cancel_rx.await {
@@ -474,7 +501,15 @@ impl Runner {
                 tokio::spawn(async move {
                     let event = match store.read(move |s| Ok((s.conversation(id)?, s.active_path(id)?))).await {
                         Ok((c, messages)) => {
-                            AppEvent::Opened { id, title: c.title, model: c.model, system: c.system_prompt, messages }
+                            let role = AppEvent::TabRole { conversation_id: id, role: c.role };
+                            let _ = tx.send(AppEvent::Opened {
+                                id,
+                                title: c.title,
+                                model: c.model,
+                                system: c.system_prompt,
+                                messages,
+                            });
+                            role
                         }
                         Err(e) => AppEvent::Error(e.to_string()),
                     };
@@ -540,6 +575,14 @@ impl Runner {
                 tokio::spawn(async move {
                     if let Ok(prompts) = store.read(|s| s.recent_prompts(500)).await {
                         let _ = tx.send(AppEvent::Prompts(prompts));
+                    }
+                });
+            }
+            Command::LoadInputLimits => {
+                let session = self.session.clone();
+                tokio::spawn(async move {
+                    if let Ok(limits) = session.load_input_limits().await {
+                        let _ = tx.send(AppEvent::InputLimits(limits));
                     }
                 });
             }

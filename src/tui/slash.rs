@@ -23,6 +23,7 @@ pub const COMMANDS: &[SlashCommand] = &[
     SlashCommand { name: "/set", args: "[NAME VALUE]", what: "temperature top-p max-tokens seed stop …" },
     SlashCommand { name: "/attach", args: "[PATH | clear]", what: "attach a file to the next prompt (alone: list)" },
     SlashCommand { name: "/clear", args: "", what: "a new conversation in this tab (the old one is kept)" },
+    SlashCommand { name: "/role", args: "[NAME | none]", what: "answer as a role (alone: list them)" },
 ];
 
 /// What a line typed in the prompt asks for.
@@ -58,6 +59,8 @@ pub enum Slash {
     Thoughts(Option<bool>),
     /// `/set NAME VALUE` (alone: show this tab's settings).
     Set(Option<(String, String)>),
+    /// `/role NAME` (`none` clears it; alone: list the roles).
+    Role(Option<String>),
 }
 
 /// Reads `line` (trimmed) as a slash command; `None` when it does not start with `/`.
@@ -98,6 +101,8 @@ pub fn parse(line: &str) -> Option<Slash> {
             let value = if value.is_empty() { "toggle" } else { value };
             Slash::Set(Some((name.to_owned(), value.to_owned())))
         }
+        ("/role", "") => Slash::Role(None),
+        ("/role", name) => Slash::Role(Some(name.to_owned())),
         ("/set", "") => Slash::Set(None),
         ("/set", rest) => match rest.split_once(char::is_whitespace) {
             Some((name, value)) => Slash::Set(Some((name.to_owned(), value.trim().to_owned()))),
@@ -114,6 +119,31 @@ pub fn completions(typed: &str) -> Vec<&'static SlashCommand> {
         return Vec::new();
     }
     COMMANDS.iter().filter(|c| c.name.starts_with(typed)).collect()
+}
+
+/// The role names that complete `/role START` (none unless the line is that command).
+pub fn role_completions<'a>(typed: &str, roles: &'a [crate::chat::NamedRole]) -> Vec<&'a str> {
+    let Some(start) = typed.strip_prefix("/role ") else { return Vec::new() };
+    if start.contains(char::is_whitespace) {
+        return Vec::new();
+    }
+    let mut names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).chain(["none"]).collect();
+    names.retain(|n| n.starts_with(start));
+    names
+}
+
+/// What Tab makes of `/role START`: the whole name when one role matches, else the longest
+/// start the matches share; `None` when nothing would change.
+pub fn complete_role(typed: &str, roles: &[crate::chat::NamedRole]) -> Option<String> {
+    let matches = role_completions(typed, roles);
+    let first = *matches.first()?;
+    if matches.len() == 1 {
+        return Some(format!("/role {first}"));
+    }
+    let common: String = matches.iter().fold(first.to_owned(), |common, n| {
+        common.chars().zip(n.chars()).take_while(|(a, b)| a == b).map(|(a, _)| a).collect()
+    });
+    (common.len() + "/role ".len() > typed.len()).then(|| format!("/role {common}"))
 }
 
 /// What Tab makes of the typed start of a command: the whole name (and a space) when one
@@ -228,7 +258,8 @@ mod tests {
                 "/urlcontext",
                 "/set",
                 "/attach",
-                "/clear"
+                "/clear",
+                "/role"
             ]
         );
         assert_eq!(parse("/export"), Some(Slash::Export(None)));
@@ -275,5 +306,25 @@ mod tests {
         assert_eq!(complete_path(&format!("{base}ph")), Some(format!("{base}photos/")));
         assert_eq!(complete_path(&format!("{base}report-2026")), Some(format!("{base}report-2026.pdf")));
         assert_eq!(complete_path(&format!("{base}zzz")), None);
+    }
+
+    #[test]
+    fn role_names_complete_after_slash_role() {
+        let role = |name: &str| crate::chat::NamedRole {
+            name: name.into(),
+            prompt: None,
+            model: None,
+            settings: crate::chat::Settings::default(),
+            source: crate::chat::RoleSource::File("r.md".into()),
+        };
+        let roles = [role("reviewer"), role("rewriter"), role("poet")];
+        assert_eq!(parse("/role"), Some(Slash::Role(None)));
+        assert_eq!(parse("/role  poet "), Some(Slash::Role(Some("poet".into()))));
+        assert_eq!(role_completions("/role re", &roles), ["reviewer", "rewriter"]);
+        assert_eq!(complete_role("/role p", &roles).as_deref(), Some("/role poet"));
+        assert_eq!(complete_role("/role r", &roles).as_deref(), Some("/role re"));
+        assert_eq!(complete_role("/role re", &roles), None, "nothing more is shared");
+        assert_eq!(complete_role("/role n", &roles).as_deref(), Some("/role none"));
+        assert!(role_completions("/model x", &roles).is_empty());
     }
 }

@@ -133,6 +133,10 @@ pub struct Tab {
     /// This tab's generation settings (`/thinking`, `/thoughts`, `/set`), over the
     /// conversation's own and the config file's.
     pub settings: crate::chat::Settings,
+    /// The role this tab answers as (`/role`), saved with its conversation.
+    pub role: Option<String>,
+    /// Tokens the conversation takes of the model's input: the last answer's prompt and output.
+    pub context_used: Option<u64>,
     pub messages: Vec<ChatMessage>,
     pub input: TextArea<'static>,
     /// An answer is being written.
@@ -182,6 +186,8 @@ impl Tab {
             model: model.to_owned(),
             system: None,
             settings: crate::chat::Settings::default(),
+            role: None,
+            context_used: None,
             messages: Vec::new(),
             input: new_input(),
             streaming: false,
@@ -216,9 +222,20 @@ impl Tab {
         self.title = title;
         self.model = model;
         self.system = system;
+        self.context_used = None;
         self.messages = messages.into_iter().map(ChatMessage::from).collect();
         self.revision += 1;
         self.scroll_from_bottom = 0;
+    }
+
+    /// The tokens this conversation takes of the model's input: the last answer's count, else
+    /// an estimate from its text (about four bytes a token).
+    pub fn context_tokens(&self) -> u64 {
+        self.context_used.unwrap_or_else(|| {
+            let bytes: usize =
+                self.messages.iter().map(|m| m.text.len()).sum::<usize>() + self.system.as_deref().map_or(0, str::len);
+            (bytes as u64).div_ceil(4)
+        })
     }
 
     pub fn input_text(&self) -> String {

@@ -11,7 +11,7 @@ use super::app::{App, Confirm};
 use super::keys::{Focus, HELP};
 use super::tab::wrap_plain;
 use super::theme::{self, Theme};
-use crate::chat::Role;
+use crate::chat::{Role, short_tokens};
 use crate::sanitize::one_line;
 use crate::store::SearchHit;
 
@@ -335,9 +335,14 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     if tab.settings.url_context == Some(true) {
         thinking.push_str(" · URL context");
     }
+    let role = tab.role.as_deref().map(|r| format!(" · role {}", one_line(r, 20))).unwrap_or_default();
+    // The context meter, once the model's input limit is known.
+    let context = app.input_limits.get(&tab.model).map(|&limit| (tab.context_tokens(), limit));
+    let meter = context.map(|(used, limit)| format!("ctx {}/{}", short_tokens(used), short_tokens(limit)));
+    let head = format!("{}{role}{thinking} · ", one_line(&tab.model, 30));
     let mut text = format!(
-        " {}{thinking} · {} tokens · {} running · {} queued · {} cached",
-        one_line(&tab.model, 30),
+        "{head}{}{} tokens · {} running · {} queued · {} cached",
+        meter.as_deref().map(|m| format!("{m} · ")).unwrap_or_default(),
         tab.tokens,
         m.in_flight.max(0),
         m.queued.max(0),
@@ -357,8 +362,18 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
         Layout::horizontal([Constraint::Min(1), Constraint::Length(right.len() as u16)]).areas(area);
     let theme = theme::current();
     let style = theme.status_bar;
-    frame
-        .render_widget(Paragraph::new(crate::format::fit(&text, usize::from(left_area.width))).style(style), left_area);
+    let fitted = crate::format::fit(&text, usize::from(left_area.width));
+    // Near the limit (80% and more) the meter takes the warning colour.
+    let near = context.is_some_and(|(used, limit)| used.saturating_mul(5) >= limit.saturating_mul(4));
+    let line = match meter.filter(|_| near) {
+        Some(meter) if fitted.starts_with(&format!("{head}{meter}")) => {
+            let rest = fitted[head.len() + meter.len()..].to_owned();
+            let warning = style.patch(theme.warning).add_modifier(Modifier::BOLD);
+            Line::from(vec![Span::styled(head, style), Span::styled(meter, warning), Span::styled(rest, style)])
+        }
+        _ => Line::styled(fitted, style),
+    };
+    frame.render_widget(Paragraph::new(line).style(style), left_area);
     let right_style = if app.demo { style.add_modifier(Modifier::BOLD) } else { style };
     frame.render_widget(Paragraph::new(right).style(right_style), right_area);
 }

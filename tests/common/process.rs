@@ -17,11 +17,28 @@ impl Env {
     /// A fake serving `default`, and a home whose config turns retries off (tests of
     /// retries ask for them with `--retries N`).
     pub fn new(default: Behavior) -> Env {
+        Env::with_options(FakeOptions::default(), default)
+    }
+
+    /// [`Env::new`] with a fake of its own options (a model list, a key...).
+    pub fn with_options(options: FakeOptions, default: Behavior) -> Env {
         let home = tempfile::tempdir().unwrap();
         let config_dir = home.path().join("config/geminal");
         std::fs::create_dir_all(&config_dir).unwrap();
         std::fs::write(config_dir.join("config.toml"), "retries = 0\n").unwrap();
-        Env { fake: FakeGemini::start_in_thread(FakeOptions::default(), default).unwrap(), home }
+        Env { fake: FakeGemini::start_in_thread(options, default).unwrap(), home }
+    }
+
+    /// The config directory (`config.toml` and `roles/` live there).
+    pub fn config_dir(&self) -> std::path::PathBuf {
+        self.home.path().join("config/geminal")
+    }
+
+    /// Adds `text` to the config file (which turns retries off).
+    pub fn add_config(&self, text: &str) {
+        let path = self.config_dir().join("config.toml");
+        let before = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(path, format!("{before}{text}")).unwrap();
     }
 
     pub fn command(&self, args: &[&str]) -> Command {

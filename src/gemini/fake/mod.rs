@@ -244,6 +244,11 @@ impl FakeGemini {
         }
     }
 
+    /// Number of `countTokens` calls received so far.
+    pub fn count_tokens_count(&self) -> usize {
+        lock(&self.shared.requests).iter().filter(|r| r.path.ends_with(":countTokens")).count()
+    }
+
     /// How and when request `id`'s stream ended, if it has.
     pub fn stream_end(&self, id: u64) -> Option<(StreamEnd, Instant)> {
         lock(&self.shared.ends).get(&id).copied()
@@ -489,6 +494,20 @@ fn generate(req: &RecordedRequest, shared: &Arc<Shared>, model: &str, is_stream:
             return full(StatusCode::BAD_REQUEST, content_type, body);
         }
     };
+    // A request longer than the model takes is refused as Google does (counted as countTokens
+    // counts, so a client that counted first is never surprised).
+    let limit = shared.models().into_iter().find(|m| m.id() == model).and_then(|m| m.input_token_limit);
+    if let Some(limit) = limit
+        && u64::from(script::tokens(&req.body)) > limit
+    {
+        let message = format!(
+            "The input token count ({}) exceeds the maximum number of tokens allowed ({limit}).",
+            script::tokens(&req.body)
+        );
+        let body = Fault::error_body(400)
+            .replace("Invalid JSON payload received. Unknown name \\\"foo\\\": Cannot find field.", &message);
+        return full(StatusCode::BAD_REQUEST, content_type, body);
+    }
     let include_thoughts = thinking.and_then(|t| t.include_thoughts) == Some(true);
     let mut behavior = shared.behavior_for(req);
     behavior.tools = tools;
