@@ -8,7 +8,7 @@ use geminal::gemini::ApiError;
 use geminal::store::{MessageStatus, StoredMessage};
 use geminal::tui::app::{App, AppEvent, Command};
 use geminal::tui::history::HistoryRow;
-use geminal::tui::keys::Action;
+use geminal::tui::keys::{Action, Focus};
 use ratatui::Terminal;
 use ratatui::backend::{CrosstermBackend, TestBackend};
 
@@ -856,8 +856,15 @@ fn role_sets_the_tabs_role_model_and_system_prompt_and_completes_names() {
     );
     assert_eq!(app.tab().role.as_deref(), Some("french"), "a refused role changes nothing");
     app.on_action(Action::ClearInput);
+    // `/role` alone is a picker: type to filter, Enter takes the role shown.
     enter(&mut app, "/role");
-    assert_eq!(app.flash(), Some("This tab is french. Roles: french, reviewer (/role NAME; /role none for none)."));
+    assert_eq!(app.focus, Focus::ModelPicker);
+    assert_eq!(app.shown_models(), ["french", "reviewer", "none"], "the roles, and none since the tab has one");
+    insta::assert_snapshot!("role_picker", screen(&mut app, 70, 12).backend());
+    type_text(&mut app, "rev");
+    assert_eq!(app.shown_models(), ["reviewer"]);
+    app.on_terminal(key(KeyCode::Enter));
+    assert_eq!((app.focus, app.tab().role.as_deref()), (Focus::Chat, Some("reviewer")));
     enter(&mut app, "/role none");
     assert_eq!((app.tab().role.as_deref(), app.tab().system.as_deref()), (None, Some("be brief")));
     assert!(app.commands.iter().all(|c| !matches!(c, Command::Send { .. })), "no command is sent to the model");

@@ -245,6 +245,8 @@ pub struct App {
     pub default_settings: crate::chat::Settings,
     /// The roles `/role` offers.
     pub roles: Vec<crate::chat::NamedRole>,
+    /// The picker (F2, `/model`, `/role`) lists roles instead of models.
+    pub picking_roles: bool,
     /// The system prompt of a tab without a role (the config file's).
     pub default_system: Option<String>,
     /// Each model's input limit in tokens, once read (the status bar's context meter).
@@ -261,6 +263,7 @@ impl App {
             history: HistoryBrowser::default(),
             models: Vec::new(),
             model_selected: 0,
+            picking_roles: false,
             help_scroll: 0,
             copying: None,
             model_filter: String::new(),
@@ -542,6 +545,7 @@ impl App {
                 self.say(format!("The {name} theme (F3 switches)."));
             }
             Action::OpenModels => {
+                self.picking_roles = false;
                 self.focus = Focus::ModelPicker;
                 self.model_filter.clear();
                 self.model_selected = self.shown_models().iter().position(|m| *m == self.tab().model).unwrap_or(0);
@@ -608,6 +612,12 @@ impl App {
                     if let Some(id) = self.history.selected_id() {
                         self.focus = Focus::Chat;
                         self.open(id);
+                    }
+                }
+                Focus::ModelPicker if self.picking_roles => {
+                    self.focus = Focus::Chat;
+                    if let Some(role) = self.shown_models().get(self.model_selected).map(|r| r.to_string()) {
+                        self.set_role(Some(&role));
                     }
                 }
                 Focus::ModelPicker => {
@@ -738,15 +748,22 @@ impl App {
     }
 
     /// The models the picker shows: those containing every word typed (any case), in order.
+    /// What the picker lists, filtered by what is typed: the models, or the roles (and "none"
+    /// when the tab has one).
     pub fn shown_models(&self) -> Vec<&str> {
         let words: Vec<String> = self.model_filter.split_whitespace().map(str::to_lowercase).collect();
-        self.models
-            .iter()
+        let items: Vec<&str> = if self.picking_roles {
+            let none = self.tab().role.is_some().then_some("none");
+            self.roles.iter().map(|r| r.name.as_str()).chain(none).collect()
+        } else {
+            self.models.iter().map(String::as_str).collect()
+        };
+        items
+            .into_iter()
             .filter(|m| {
                 let m = m.to_lowercase();
                 words.iter().all(|w| m.contains(w.as_str()))
             })
-            .map(String::as_str)
             .collect()
     }
 
@@ -1125,13 +1142,18 @@ impl App {
     /// list of roles.
     fn set_role(&mut self, name: Option<&str>) -> bool {
         let Some(name) = name else {
-            let names: Vec<&str> = self.roles.iter().map(|r| r.name.as_str()).collect();
-            let current = self.tab().role.as_deref().map(|r| format!("This tab is {r}. ")).unwrap_or_default();
-            self.say(if names.is_empty() {
-                format!("{current}No roles are defined: add [roles.NAME] to the config file, or a roles/NAME.md file beside it.")
-            } else {
-                format!("{current}Roles: {} (/role NAME; /role none for none).", names.join(", "))
-            });
+            if self.roles.is_empty() {
+                self.say(
+                    "No roles are defined: add [roles.NAME] to the config file, or a roles/NAME.md file beside it.",
+                );
+                return true;
+            }
+            // The picker: the tab's role first in view, type to filter, Enter takes one.
+            self.picking_roles = true;
+            self.focus = Focus::ModelPicker;
+            self.model_filter.clear();
+            let current = self.tab().role.clone();
+            self.model_selected = self.shown_models().iter().position(|r| Some(*r) == current.as_deref()).unwrap_or(0);
             return true;
         };
         if name == "none" {

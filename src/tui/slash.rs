@@ -23,7 +23,7 @@ pub const COMMANDS: &[SlashCommand] = &[
     SlashCommand { name: "/set", args: "[NAME VALUE]", what: "temperature top-p max-tokens seed stop …" },
     SlashCommand { name: "/attach", args: "[PATH | clear]", what: "attach a file to the next prompt (alone: list)" },
     SlashCommand { name: "/clear", args: "", what: "a new conversation in this tab (the old one is kept)" },
-    SlashCommand { name: "/role", args: "[NAME | none]", what: "answer as a role (alone: list them)" },
+    SlashCommand { name: "/role", args: "[NAME | none]", what: "answer as a role (alone: pick one)" },
 ];
 
 /// What a line typed in the prompt asks for.

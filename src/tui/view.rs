@@ -534,10 +534,11 @@ fn draw_models(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let height = (shown.len().max(1) as u16 + 2).clamp(3, area.height.saturating_sub(2));
     let popup = centered(area, 50, height);
     frame.render_widget(Clear, popup);
-    let lines: Vec<Line<'_>> = if app.models.is_empty() {
+    let lines: Vec<Line<'_>> = if app.models.is_empty() && !app.picking_roles {
         vec![Line::styled(" loading the model list…", theme.muted)]
     } else if shown.is_empty() {
-        vec![Line::styled(format!(" no model matches “{}”", one_line(&app.model_filter, 30)), theme.muted)]
+        let what = if app.picking_roles { "role" } else { "model" };
+        vec![Line::styled(format!(" no {what} matches “{}”", one_line(&app.model_filter, 30)), theme.muted)]
     } else {
         shown
             .iter()
@@ -548,13 +549,21 @@ fn draw_models(frame: &mut Frame<'_>, app: &App, area: Rect) {
                 } else {
                     Style::default()
                 };
-                Line::styled(format!(" {}", one_line(m, 46)), style)
+                // A role shows its model beside its name.
+                let model =
+                    app.roles.iter().find(|r| app.picking_roles && r.name == *m).and_then(|r| r.model.as_deref());
+                let shown = match model {
+                    Some(model) => format!(" {} · {}", one_line(m, 24), one_line(model, 20)),
+                    None => format!(" {}", one_line(m, 46)),
+                };
+                Line::styled(shown, style)
             })
             .collect()
     };
     let skip = app.model_selected.saturating_sub(usize::from(height.saturating_sub(3)));
     let title = if app.model_filter.is_empty() {
-        " model for this tab · type to filter · Enter · Esc ".to_owned()
+        let what = if app.picking_roles { "role" } else { "model" };
+        format!(" {what} for this tab · type to filter · Enter · Esc ")
     } else {
         format!(" filter: {}▏· Enter · Esc ", one_line(&app.model_filter, 24))
     };
