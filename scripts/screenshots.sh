@@ -39,17 +39,21 @@ tmux send-keys -t "$S" -l "migrat*"
 wait_for "#3"
 sleep 0.3
 shot history-search
-tmux send-keys -t "$S" Escape F1
+tmux send-keys -t "$S" Escape; sleep 0.3
+tmux send-keys -t "$S" F1
 sleep 0.3
 shot help
 # Regenerate an answer, then select its prompt: "‹2/2›" and the selection keys.
 tmux send-keys -t "$S" Escape; sleep 0.3
 tmux send-keys -t "$S" M-3; sleep 0.3
 tmux send-keys -t "$S" C-g
-wait_for "answer 2/2"
+wait_for "‹2/2›"
 for _ in $(seq 200); do tmux capture-pane -p -t "$S" | grep -q "●" || break; sleep 0.1; done
 tmux send-keys -t "$S" M-Up; sleep 0.2
 tmux send-keys -t "$S" Up; sleep 0.3
 shot branches
-tmux send-keys -t "$S" Escape C-q
+tmux send-keys -t "$S" Escape; sleep 0.3
+tmux send-keys -t "$S" C-q; sleep 0.3
+# A second Ctrl-Q only if answers were still running (the first then asked).
+tmux send-keys -t "$S" C-q 2>/dev/null || true
 echo "wrote $(ls "$OUT" | wc -l) screenshots to $OUT"
