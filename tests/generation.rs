@@ -117,6 +117,22 @@ fn thoughts_on_a_pipe_go_to_stderr_never_into_the_answer() {
     assert_eq!((run.stdout.as_str(), run.stderr.contains("Thinking step")), ("The answer.\n", false));
 }
 
+/// `show_thoughts = true` in the config file asks for thoughts on every answer; one ask can
+/// turn that off with `--no-show-thoughts`.
+#[test]
+fn no_show_thoughts_turns_off_what_the_config_file_turns_on() {
+    let env = Env::new(Behavior::text("The answer.").with_thoughts(2));
+    std::fs::create_dir_all(env.config_dir()).unwrap();
+    std::fs::write(env.config_dir().join("config.toml"), "show_thoughts = true\n").unwrap();
+    let run = env.run(&["ask", "think about it"]);
+    ok(&run);
+    assert!(run.stderr.contains("Thinking step 1"), "the config file's choice: {run:?}");
+    let run = env.run(&["ask", "--no-show-thoughts", "think less"]);
+    ok(&run);
+    assert!(!run.stderr.contains("Thinking step"), "{run:?}");
+    assert_eq!(last_body(&env)["generationConfig"].get("thinkingConfig"), None, "not asked for");
+}
+
 #[test]
 fn thoughts_on_a_terminal_are_dimmed_above_the_answer() {
     let env = Env::new(Behavior::text("The answer.").with_thoughts(1));

@@ -19,8 +19,11 @@ pub struct GenerationArgs {
     pub thinking: Option<Thinking>,
     /// Ask for the model's thought summaries and show them dimmed above the answer (on a pipe
     /// they go to stderr; never into the answer) [config: show_thoughts].
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_show_thoughts")]
     pub show_thoughts: bool,
+    /// Do not ask for thoughts (for a config file or conversation that has them on).
+    #[arg(long)]
+    pub no_show_thoughts: bool,
     /// Sampling temperature, 0 to 2 [config: temperature].
     #[arg(long, value_name = "T")]
     pub temperature: Option<f32>,
@@ -71,7 +74,8 @@ impl GenerationArgs {
     pub fn or(&self, outer: &GenerationArgs) -> GenerationArgs {
         GenerationArgs {
             thinking: self.thinking.or(outer.thinking),
-            show_thoughts: self.show_thoughts || outer.show_thoughts,
+            show_thoughts: self.show_thoughts || (outer.show_thoughts && !self.no_show_thoughts),
+            no_show_thoughts: self.no_show_thoughts || (outer.no_show_thoughts && !self.show_thoughts),
             temperature: self.temperature.or(outer.temperature),
             top_p: self.top_p.or(outer.top_p),
             max_tokens: self.max_tokens.or(outer.max_tokens),
@@ -89,6 +93,7 @@ impl GenerationArgs {
         [
             (self.thinking.is_some(), "--thinking"),
             (self.show_thoughts, "--show-thoughts"),
+            (self.no_show_thoughts, "--no-show-thoughts"),
             (self.temperature.is_some(), "--temperature"),
             (self.top_p.is_some(), "--top-p"),
             (self.max_tokens.is_some(), "--max-tokens"),
@@ -108,7 +113,7 @@ impl GenerationArgs {
     pub fn settings(&self) -> Result<Settings, Failure> {
         let settings = Settings {
             thinking: self.thinking,
-            show_thoughts: self.show_thoughts.then_some(true),
+            show_thoughts: switch(self.show_thoughts, self.no_show_thoughts),
             temperature: self.temperature,
             top_p: self.top_p,
             max_tokens: self.max_tokens,
