@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::process::{Env, Run};
+use common::process::{Env, ok};
 use geminal::gemini::fake::{Behavior, FakeOptions, Fault, RecordedRequest, default_models};
 use serde_json::Value;
 
@@ -28,10 +28,6 @@ fn long_prompt(tag: &str) -> String {
     format!("{tag} {}", "word ".repeat(1_598))
 }
 
-fn generate_requests(env: &Env) -> Vec<RecordedRequest> {
-    env.fake.requests().into_iter().filter(|r| r.path.contains("enerateContent")).collect()
-}
-
 fn sent_texts(request: &RecordedRequest) -> Vec<String> {
     let body: Value = serde_json::from_str(&request.body).unwrap();
     body["contents"]
@@ -46,11 +42,6 @@ fn messages_saved(env: &Env) -> i64 {
     let path = env.home.path().join("data/geminal/history.sqlite3");
     let db = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     db.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).unwrap()
-}
-
-#[track_caller]
-fn ok(run: &Run) {
-    assert_eq!(run.code, 0, "{run:?}");
 }
 
 #[test]
@@ -68,12 +59,12 @@ fn a_conversation_over_the_limit_sends_only_its_newest_turns_and_says_so() {
         )
     );
     assert_eq!(env.fake.count_tokens_count(), 1);
-    let last = generate_requests(&env).pop().unwrap();
+    let last = env.generate_requests().pop().unwrap();
     assert_eq!(sent_texts(&last), ["second", "ok", "third"], "the oldest exchange is not sent");
     assert_eq!(messages_saved(&env), 6, "the history keeps every turn");
     // The next turn is still measured against the whole history and trimmed again.
     ok(&env.run(&["ask", "-c", &long_prompt("fourth")]));
-    assert_eq!(sent_texts(&generate_requests(&env).pop().unwrap()), ["third", "ok", "fourth"]);
+    assert_eq!(sent_texts(&env.generate_requests().pop().unwrap()), ["third", "ok", "fourth"]);
 }
 
 #[test]
@@ -84,7 +75,7 @@ fn under_refuse_a_conversation_over_the_limit_is_not_sent() {
     ok(&env.run(&["ask", "-c", &long_prompt("second")]));
     let run = env.run(&["ask", "-c", &long_prompt("third")]);
     run.assert_failed(5, &format!("over {TINY}'s input limit of {LIMIT}: start a new conversation"));
-    assert_eq!(generate_requests(&env).len(), 2, "nothing sent");
+    assert_eq!(env.generate_requests().len(), 2, "nothing sent");
     assert_eq!(messages_saved(&env), 4, "nothing saved either");
 }
 
@@ -104,7 +95,7 @@ fn a_prompt_longer_than_the_limit_on_its_own_is_refused_unsent() {
     let huge = "word ".repeat(6_000);
     let run = env.run(&["ask", &huge]);
     run.assert_failed(5, "The prompt alone is about");
-    assert!(generate_requests(&env).is_empty());
+    assert!(env.generate_requests().is_empty());
 }
 
 #[test]

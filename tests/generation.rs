@@ -5,33 +5,9 @@
 
 mod common;
 
-use common::process::{Env, Run};
-use geminal::gemini::fake::{Behavior, RecordedRequest};
+use common::process::{Env, ok};
+use geminal::gemini::fake::Behavior;
 use serde_json::{Value, json};
-
-fn generate_requests(env: &Env) -> Vec<RecordedRequest> {
-    env.fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.contains(":streamGenerateContent") || r.path.contains(":generateContent"))
-        .collect()
-}
-
-/// The JSON body of the last generate request (parsed from what went over the wire).
-fn last_body(env: &Env) -> Value {
-    let request = generate_requests(env).pop().expect("a generate request");
-    serde_json::from_str(&request.body).unwrap()
-}
-
-fn db(env: &Env) -> rusqlite::Connection {
-    let path = env.home.path().join("data/geminal/history.sqlite3");
-    rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
-}
-
-#[track_caller]
-fn ok(run: &Run) {
-    assert_eq!(run.code, 0, "{run:?}");
-}
 
 #[test]
 fn the_model_receives_exactly_the_generation_config_given() {
@@ -54,18 +30,18 @@ fn the_model_receives_exactly_the_generation_config_given() {
     ]);
     ok(&run);
     assert_eq!(
-        last_body(&env)["generationConfig"],
+        env.last_body()["generationConfig"],
         json!({"temperature": 0.2, "topP": 0.9, "maxOutputTokens": 100, "seed": -7, "stopSequences": ["END", "STOP"]})
     );
     // Without flags nothing is sent: the model's own defaults apply.
     ok(&env.run(&["ask", "another question"]));
-    assert!(last_body(&env).get("generationConfig").is_none(), "{}", last_body(&env));
+    assert!(env.last_body().get("generationConfig").is_none(), "{}", env.last_body());
 }
 
 #[test]
 fn thinking_is_a_level_for_gemini_3_and_a_budget_for_2_5() {
     let env = Env::new(Behavior::text("ok"));
-    let thinking = |env: &Env| last_body(env)["generationConfig"]["thinkingConfig"].clone();
+    let thinking = |env: &Env| env.last_body()["generationConfig"]["thinkingConfig"].clone();
     ok(&env.run(&["ask", "-m", "gemini-3-flash-preview", "--thinking", "high", "q1"]));
     assert_eq!(thinking(&env), json!({"thinkingLevel": "HIGH"}));
     ok(&env.run(&["ask", "-m", "gemini-3-flash-preview", "--thinking", "off", "q2"]));
@@ -99,7 +75,7 @@ fn what_a_model_cannot_take_is_refused_before_any_request() {
     }
     env.run(&["--temperature", "0.2", "history"]).assert_failed(2, "--temperature applies only to ask, batch");
     assert_eq!(env.fake.generate_count(), 0, "nothing was sent");
-    let conversations: i64 = db(&env).query_row("SELECT count(*) FROM conversations", [], |r| r.get(0)).unwrap();
+    let conversations: i64 = env.history().query_row("SELECT count(*) FROM conversations", [], |r| r.get(0)).unwrap();
     assert_eq!(conversations, 0, "nothing was saved");
 }
 
@@ -111,7 +87,7 @@ fn thoughts_on_a_pipe_go_to_stderr_never_into_the_answer() {
     assert_eq!(run.stdout, "The answer.\n", "stdout holds the answer only");
     assert!(run.stderr.contains("Thinking step 1") && run.stderr.contains("Thinking step 2"), "{run:?}");
     assert!(!run.stderr.contains('\x1b'), "no styling on a pipe: {run:?}");
-    assert_eq!(last_body(&env)["generationConfig"]["thinkingConfig"], json!({"includeThoughts": true}));
+    assert_eq!(env.last_body()["generationConfig"]["thinkingConfig"], json!({"includeThoughts": true}));
     // Without --show-thoughts they are not asked for, and nothing is shown.
     let run = env.run(&["ask", "think again"]);
     assert_eq!((run.stdout.as_str(), run.stderr.contains("Thinking step")), ("The answer.\n", false));
@@ -130,7 +106,7 @@ fn no_show_thoughts_turns_off_what_the_config_file_turns_on() {
     let run = env.run(&["ask", "--no-show-thoughts", "think less"]);
     ok(&run);
     assert!(!run.stderr.contains("Thinking step"), "{run:?}");
-    assert_eq!(last_body(&env)["generationConfig"].get("thinkingConfig"), None, "not asked for");
+    assert_eq!(env.last_body()["generationConfig"].get("thinkingConfig"), None, "not asked for");
 }
 
 #[test]
@@ -170,19 +146,21 @@ fn thoughts_are_stored_and_never_sent_back_and_settings_carry_over() {
         "0.4",
         "first",
     ]));
-    let (thoughts, thought_tokens): (String, i64) = db(&env)
+    let (thoughts, thought_tokens): (String, i64) = env
+        .history()
         .query_row("SELECT thoughts, thought_tokens FROM messages WHERE role = 'model'", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .unwrap();
     assert!(thoughts.contains("Thinking step 1") && thoughts.contains("Thinking step 2"), "{thoughts}");
     assert!(thought_tokens > 0);
-    let text: String = db(&env).query_row("SELECT text FROM messages WHERE role = 'model'", [], |r| r.get(0)).unwrap();
+    let text: String =
+        env.history().query_row("SELECT text FROM messages WHERE role = 'model'", [], |r| r.get(0)).unwrap();
     assert_eq!(text, "First answer.", "the answer holds no thought");
 
     env.fake.set_default(Behavior::text("Second answer."));
     ok(&env.run(&["ask", "-c", "second"]));
-    let body = last_body(&env);
+    let body = env.last_body();
     assert!(!body["contents"].to_string().contains("Thinking step"), "thoughts are never sent back: {body}");
     assert_eq!(body["contents"][1], json!({"role": "model", "parts": [{"text": "First answer."}]}));
     // The conversation continues with the settings it was started with...
@@ -192,9 +170,9 @@ fn thoughts_are_stored_and_never_sent_back_and_settings_carry_over() {
     );
     // ...unless a flag overrides one of them (and then it continues with that).
     ok(&env.run(&["ask", "-c", "--temperature", "0.8", "third"]));
-    assert_eq!(last_body(&env)["generationConfig"]["temperature"], json!(0.8));
+    assert_eq!(env.last_body()["generationConfig"]["temperature"], json!(0.8));
     ok(&env.run(&["ask", "-c", "fourth"]));
-    assert_eq!(last_body(&env)["generationConfig"]["temperature"], json!(0.8));
+    assert_eq!(env.last_body()["generationConfig"]["temperature"], json!(0.8));
 
     // The history shows the thoughts apart from the answer, and exports them with the settings.
     let shown = env.run(&["history", "show", "1"]).stdout;
@@ -215,7 +193,7 @@ fn thought_tokens_are_counted_in_stats() {
     ok(&run);
     let stats: Value = serde_json::from_str(&run.stdout).unwrap();
     let billed: i64 =
-        db(&env).query_row("SELECT thought_tokens FROM messages WHERE role = 'model'", [], |r| r.get(0)).unwrap();
+        env.history().query_row("SELECT thought_tokens FROM messages WHERE role = 'model'", [], |r| r.get(0)).unwrap();
     assert!(billed > 0);
     assert_eq!(stats["thought_tokens"], json!(billed), "{stats}");
     let text = env.run(&["stats"]).stdout;
@@ -234,7 +212,7 @@ fn a_batch_lines_own_settings_win_over_the_flags() {
     let run = env.run(&["batch", "-m", "gemini-2.5-flash", "--temperature", "0.1", input.to_str().unwrap()]);
     ok(&run);
     let config_for = |prompt: &str| {
-        let request = generate_requests(&env).into_iter().find(|r| r.prompt() == prompt).unwrap();
+        let request = env.generate_requests().into_iter().find(|r| r.prompt() == prompt).unwrap();
         serde_json::from_str::<Value>(&request.body).unwrap()["generationConfig"].clone()
     };
     assert_eq!(config_for("line one"), json!({"temperature": 0.9, "thinkingConfig": {"thinkingBudget": 512}}));
@@ -273,7 +251,7 @@ fn json_schema_asks_for_json_and_checks_the_answer() {
     let run = env.run(&["ask", "--json-schema", schema.to_str().unwrap(), "capital of France?"]);
     ok(&run);
     assert_eq!(run.stdout, "{\"city\": \"Paris\"}\n");
-    let config = &last_body(&env)["generationConfig"];
+    let config = &env.last_body()["generationConfig"];
     assert_eq!(config["responseMimeType"], "application/json");
     assert_eq!(config["responseJsonSchema"]["additionalProperties"], json!(false));
 
@@ -299,7 +277,8 @@ fn the_recorded_thoughts_transcript_plays_through_ask() {
     assert_eq!(run.stdout, "Hi there! How can I help you today?\n");
     assert!(run.stderr.contains("**Considering First Interactions**"), "{run:?}");
     assert!(run.stderr.contains("**Developing Optimal Response Strategies**"), "{run:?}");
-    let (thoughts, tokens): (String, i64) = db(&env)
+    let (thoughts, tokens): (String, i64) = env
+        .history()
         .query_row("SELECT thoughts, thought_tokens FROM messages WHERE role = 'model'", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })

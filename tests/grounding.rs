@@ -5,32 +5,9 @@
 
 mod common;
 
-use common::process::{Env, Run, finish};
-use geminal::gemini::fake::{Behavior, RecordedRequest};
+use common::process::{Env, finish, ok};
+use geminal::gemini::fake::Behavior;
 use serde_json::{Value, json};
-
-fn generate_requests(env: &Env) -> Vec<RecordedRequest> {
-    env.fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.contains(":streamGenerateContent") || r.path.contains(":generateContent"))
-        .collect()
-}
-
-fn last_body(env: &Env) -> Value {
-    let request = generate_requests(env).pop().expect("a generate request");
-    serde_json::from_str(&request.body).unwrap()
-}
-
-fn db(env: &Env) -> rusqlite::Connection {
-    let path = env.home.path().join("data/geminal/history.sqlite3");
-    rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
-}
-
-#[track_caller]
-fn ok(run: &Run) {
-    assert_eq!(run.code, 0, "{run:?}");
-}
 
 const ANSWER: &str = "Birds migrate to find food. They return in spring.";
 
@@ -38,27 +15,27 @@ const ANSWER: &str = "Birds migrate to find food. They return in spring.";
 fn the_model_receives_search_and_url_context_as_top_level_tools() {
     let env = Env::new(Behavior::text("ok"));
     ok(&env.run(&["ask", "--search", "q1"]));
-    assert_eq!(last_body(&env)["tools"], json!([{"googleSearch": {}}]));
-    assert!(last_body(&env).get("generationConfig").is_none(), "tools are not generation settings");
+    assert_eq!(env.last_body()["tools"], json!([{"googleSearch": {}}]));
+    assert!(env.last_body().get("generationConfig").is_none(), "tools are not generation settings");
     ok(&env.run(&["ask", "--url-context", "q2 https://example.com"]));
-    assert_eq!(last_body(&env)["tools"], json!([{"urlContext": {}}]));
+    assert_eq!(env.last_body()["tools"], json!([{"urlContext": {}}]));
     ok(&env.run(&["--search", "ask", "--url-context", "--temperature", "0.3", "q3"]));
-    let body = last_body(&env);
+    let body = env.last_body();
     assert_eq!(body["tools"], json!([{"googleSearch": {}}, {"urlContext": {}}]));
     assert_eq!(body["generationConfig"], json!({"temperature": 0.3}));
     ok(&env.run(&["ask", "q4"]));
-    assert!(last_body(&env).get("tools").is_none(), "no tools unless asked: {}", last_body(&env));
+    assert!(env.last_body().get("tools").is_none(), "no tools unless asked: {}", env.last_body());
     // A continued conversation keeps them (stored with it); --no-search turns search off.
     ok(&env.run(&["ask", "--search", "first"]));
     ok(&env.run(&["ask", "-c", "second"]));
-    assert_eq!(last_body(&env)["tools"], json!([{"googleSearch": {}}]));
+    assert_eq!(env.last_body()["tools"], json!([{"googleSearch": {}}]));
     ok(&env.run(&["ask", "-c", "--no-search", "third"]));
-    assert!(last_body(&env).get("tools").is_none());
+    assert!(env.last_body().get("tools").is_none());
     // The config file's key.
     let config = env.home.path().join("config/geminal/config.toml");
     std::fs::write(&config, "retries = 0\nsearch = true\nurl_context = true\n").unwrap();
     ok(&env.run(&["ask", "q5"]));
-    assert_eq!(last_body(&env)["tools"], json!([{"googleSearch": {}}, {"urlContext": {}}]));
+    assert_eq!(env.last_body()["tools"], json!([{"googleSearch": {}}, {"urlContext": {}}]));
     let shown = env.run(&["config", "show"]).stdout;
     assert!(shown.lines().any(|l| l.starts_with("search ") && l.contains("true")), "{shown}");
     assert!(shown.lines().any(|l| l.starts_with("url_context ") && l.contains("true")), "{shown}");
@@ -149,7 +126,8 @@ fn the_recorded_grounding_transcript_plays_through_ask() {
 fn stored_text_and_the_next_turns_history_hold_no_markers() {
     let env = Env::new(Behavior::text(ANSWER));
     ok(&env.run(&["ask", "--search", "why do birds migrate?"]));
-    let (text, grounding): (String, String) = db(&env)
+    let (text, grounding): (String, String) = env
+        .history()
         .query_row("SELECT text, grounding FROM messages WHERE role = 'model'", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
     assert_eq!(text, ANSWER, "the stored answer is as the model wrote it");
@@ -157,7 +135,7 @@ fn stored_text_and_the_next_turns_history_hold_no_markers() {
     assert_eq!(grounding["sources"].as_array().unwrap().len(), 3);
     assert_eq!(grounding["citations"][0]["end"], json!("Birds migrate to find food.".len()));
     ok(&env.run(&["ask", "-c", "and then?"]));
-    let body = last_body(&env);
+    let body = env.last_body();
     assert_eq!(body["contents"][1], json!({"role": "model", "parts": [{"text": ANSWER}]}));
     assert!(!body.to_string().contains("[1]"), "{body}");
 }
@@ -195,7 +173,7 @@ fn batch_lines_ask_for_search_and_carry_sources() {
     ok(&run);
     let body_for = |prompt: &str| {
         // The latest request with this prompt.
-        let request = generate_requests(&env).into_iter().rev().find(|r| r.prompt() == prompt).unwrap();
+        let request = env.generate_requests().into_iter().rev().find(|r| r.prompt() == prompt).unwrap();
         serde_json::from_str::<Value>(&request.body).unwrap()
     };
     assert_eq!(body_for("searched")["tools"], json!([{"googleSearch": {}}]));
@@ -225,7 +203,7 @@ fn a_grounded_answer_is_never_answered_from_the_cache() {
     ok(&raw);
     assert_eq!(raw.stdout, format!("{ANSWER}\n"));
     assert!(raw.stderr.contains("Sources:\n[1] "), "{raw:?}");
-    let cached: i64 = db(&env).query_row("SELECT count(*) FROM answer_cache", [], |r| r.get(0)).unwrap();
+    let cached: i64 = env.history().query_row("SELECT count(*) FROM answer_cache", [], |r| r.get(0)).unwrap();
     assert_eq!(cached, 0);
     // Without tools the cache works as before.
     ok(&env.run(&["ask", "plain question"]));
@@ -313,7 +291,7 @@ fn the_line_chat_on_a_pipe_shows_sources_and_sends_clean_history() {
         run.stdout
     );
     assert_eq!(run.stdout.matches("\nSources:\n").count(), 2, "each answer has its sources: {}", run.stdout);
-    let second = last_body(&env);
+    let second = env.last_body();
     assert_eq!(second["tools"], json!([{"googleSearch": {}}]));
     assert_eq!(second["contents"][1]["parts"][0]["text"], ANSWER);
 }

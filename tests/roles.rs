@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::process::{Env, Run};
+use common::process::{Env, ok};
 use geminal::gemini::fake::{Behavior, RecordedRequest};
 use serde_json::{Value, json};
 
@@ -19,27 +19,13 @@ thinking = "low"
 system = "You answer in haiku."
 "#;
 
-fn generate_requests(env: &Env) -> Vec<RecordedRequest> {
-    env.fake.requests().into_iter().filter(|r| r.path.contains("enerateContent")).collect()
-}
-
 fn body(request: &RecordedRequest) -> Value {
     serde_json::from_str(&request.body).unwrap()
 }
 
 fn last(env: &Env) -> (String, Value) {
-    let request = generate_requests(env).pop().expect("a generate request");
+    let request = env.generate_requests().pop().expect("a generate request");
     (request.model().unwrap_or_default().to_owned(), body(&request))
-}
-
-fn db(env: &Env) -> rusqlite::Connection {
-    let path = env.home.path().join("data/geminal/history.sqlite3");
-    rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
-}
-
-#[track_caller]
-fn ok(run: &Run) {
-    assert_eq!(run.code, 0, "{run:?}");
 }
 
 fn env_with_roles() -> Env {
@@ -148,7 +134,7 @@ fn a_batch_lines_role_wins_over_the_batch_role() {
     assert_eq!(line("c")["error"]["kind"], "bad_input");
     assert!(line("c")["error"]["message"].as_str().unwrap().contains("no role named ghost"));
     let sent: Vec<(String, Value)> =
-        generate_requests(&env).iter().map(|r| (r.model().unwrap_or_default().to_owned(), body(r))).collect();
+        env.generate_requests().iter().map(|r| (r.model().unwrap_or_default().to_owned(), body(r))).collect();
     assert_eq!(sent.len(), 3, "the unknown role's line is never sent");
     let by_prompt = |text: &str| {
         sent.iter().find(|(_, b)| b["contents"][0]["parts"][0]["text"].as_str().unwrap().ends_with(text)).unwrap()
@@ -192,7 +178,7 @@ fn a_continued_conversation_keeps_its_role() {
     let texts: Vec<&str> =
         body["contents"].as_array().unwrap().iter().map(|c| c["parts"][0]["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["Translate into French:\n\ngood morning", "ok", "Translate into French:\n\ngood night"]);
-    let role: Option<String> = db(&env).query_row("SELECT role FROM conversations", [], |r| r.get(0)).unwrap();
+    let role: Option<String> = env.history().query_row("SELECT role FROM conversations", [], |r| r.get(0)).unwrap();
     assert_eq!(role.as_deref(), Some("french"));
     let export = env.run(&["history", "export", "1", "--format", "json"]);
     ok(&export);
@@ -210,7 +196,7 @@ fn a_continued_conversation_keeps_its_role() {
     ok(&env.run(&["ask", "-c", "-r", "poet", "now a poem"]));
     assert_eq!(last(&env).1["systemInstruction"]["parts"][0]["text"], "You answer in haiku.");
     let role: Option<String> =
-        db(&env).query_row("SELECT role FROM conversations ORDER BY id DESC LIMIT 1", [], |r| r.get(0)).unwrap();
+        env.history().query_row("SELECT role FROM conversations ORDER BY id DESC LIMIT 1", [], |r| r.get(0)).unwrap();
     assert_eq!(role.as_deref(), Some("poet"));
 }
 
@@ -219,9 +205,9 @@ fn the_roles_system_prompt_is_part_of_the_cache_key() {
     let env = env_with_roles();
     ok(&env.run(&["ask", "-r", "reviewer", "same question"]));
     ok(&env.run(&["ask", "-r", "reviewer", "-m", "gemini-2.5-pro", "same question"]));
-    assert_eq!(generate_requests(&env).len(), 1, "the same role and question: answered from the cache");
+    assert_eq!(env.generate_requests().len(), 1, "the same role and question: answered from the cache");
     // Another role with the same model and settings but another prompt is asked again.
     env.add_config("\n[roles.other]\nsystem = \"Another prompt.\"\nmodel = \"gemini-2.5-pro\"\ntemperature = 0.3\nthinking = \"low\"\n");
     ok(&env.run(&["ask", "-r", "other", "same question"]));
-    assert_eq!(generate_requests(&env).len(), 2, "another system prompt is another question");
+    assert_eq!(env.generate_requests().len(), 2, "another system prompt is another question");
 }

@@ -30,6 +30,23 @@ impl Env {
     }
 
     /// The config directory (`config.toml` and `roles/` live there).
+    /// The generate requests the fake received (streamed or not), oldest first.
+    pub fn generate_requests(&self) -> Vec<geminal::gemini::fake::RecordedRequest> {
+        self.fake.requests().into_iter().filter(|r| r.path.contains("enerateContent")).collect()
+    }
+
+    /// The JSON body of the last generate request, as it went over the wire.
+    pub fn last_body(&self) -> serde_json::Value {
+        let request = self.generate_requests().pop().expect("a generate request");
+        serde_json::from_str(&request.body).unwrap()
+    }
+
+    /// The history database at its default place, opened read-only.
+    pub fn history(&self) -> rusqlite::Connection {
+        let path = self.home.path().join("data/geminal/history.sqlite3");
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
+    }
+
     pub fn config_dir(&self) -> std::path::PathBuf {
         self.home.path().join("config/geminal")
     }
@@ -181,4 +198,10 @@ pub fn wait_until_catching(pid: u32, signum: u32) {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Asserts that the run exited 0, showing all of it if not.
+#[track_caller]
+pub fn ok(run: &Run) {
+    assert_eq!(run.code, 0, "{run:?}");
 }
