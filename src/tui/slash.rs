@@ -21,7 +21,7 @@ pub const COMMANDS: &[SlashCommand] = &[
     SlashCommand { name: "/search", args: "[on|off]", what: "ground answers in Google Search, with sources" },
     SlashCommand { name: "/urlcontext", args: "[on|off]", what: "let the model read the pages the prompt links to" },
     SlashCommand { name: "/set", args: "[NAME VALUE]", what: "temperature top-p max-tokens seed stop …" },
-    SlashCommand { name: "/attach", args: "[PATH | clear]", what: "attach a file to the next prompt (alone: list)" },
+    SlashCommand { name: "/attach", args: "[PATH | clear]", what: "a file for the next prompt (alone: list)" },
     SlashCommand { name: "/clear", args: "", what: "a new conversation in this tab (the old one is kept)" },
     SlashCommand { name: "/role", args: "[NAME | none]", what: "answer as a role (alone: pick one)" },
 ];

@@ -386,9 +386,11 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 
 /// The help's lines: every key, then every slash command.
 fn help_lines(theme: &Theme) -> (Vec<Line<'static>>, usize) {
-    let commands: Vec<(String, &str)> = super::slash::COMMANDS
+    // A command's name in the key column, its arguments at the start of what it does: the
+    // longest arguments would otherwise widen the key column for every row.
+    let commands: Vec<(String, String)> = super::slash::COMMANDS
         .iter()
-        .map(|c| (format!("{} {}", c.name, c.args).trim_end().to_owned(), c.what))
+        .map(|c| (c.name.to_owned(), format!("{} {}", c.args, c.what).trim_start().to_owned()))
         .collect();
     let keys_width = HELP.iter().map(|(k, _)| k.chars().count()).chain(commands.iter().map(|(c, _)| c.chars().count()));
     let keys_width = keys_width.max().unwrap_or(10);
