@@ -665,6 +665,52 @@ fn a_damaged_page_stops_writing_and_repair_keeps_every_row_still_readable() {
 }
 
 #[test]
+fn repair_keeps_the_attachments_and_open_tabs_of_what_it_keeps() {
+    use geminal::domain::AttachmentInfo;
+    use geminal::store::{NewAttachment, OpenTab};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite3");
+    let (mut store, _) = Store::open(&path).unwrap();
+    let kept = store.create_conversation("kept", "m", None).unwrap();
+    let prompt = add(&mut store, kept, Role::User, "what is in this file?");
+    let info = |name: &str, sha: char| AttachmentInfo {
+        name: name.into(),
+        mime: "text/plain".into(),
+        size: 4,
+        sha256: sha.to_string().repeat(64),
+    };
+    let attachments = [
+        NewAttachment { info: info("a.txt", 'a'), data: Some(bytes::Bytes::from_static(b"test")), path: None },
+        NewAttachment { info: info("b.bin", 'b'), data: None, path: Some("/data/b.bin".into()) },
+    ];
+    store.add_attachments(prompt, &attachments).unwrap();
+    let damaged = store.create_conversation("damaged", "m", None).unwrap();
+    let lost = add(&mut store, damaged, Role::User, "this one is lost");
+    store.add_attachments(lost, &[NewAttachment { info: info("c.txt", 'c'), data: None, path: None }]).unwrap();
+    store
+        .save_open_tabs(&[
+            OpenTab { conversation_id: Some(kept), draft: "a draft".into(), active: true },
+            OpenTab { conversation_id: None, draft: "another".into(), active: false },
+        ])
+        .unwrap();
+    let before = store.attachment_contents(prompt).unwrap();
+    assert_eq!(before.len(), 2);
+    store.connection().execute("UPDATE messages SET text = CAST(X'ff00' AS TEXT) WHERE id = ?1", [lost]).unwrap();
+    drop(store);
+
+    let Repair::Rebuilt { lost_messages, .. } = Store::repair(&path).unwrap() else {
+        panic!("the file is damaged");
+    };
+    assert_eq!(lost_messages, 1);
+    let (store, _) = Store::open(&path).unwrap();
+    assert_eq!(store.attachment_contents(prompt).unwrap(), before, "the kept prompt's attachments, bytes and all");
+    assert!(store.attachment_contents(lost).unwrap().is_empty());
+    let tabs = store.open_tabs().unwrap();
+    assert_eq!(tabs.iter().map(|t| t.draft.as_str()).collect::<Vec<_>>(), ["a draft", "another"]);
+    assert_eq!(tabs[0].conversation_id, Some(kept));
+}
+
+#[test]
 fn moving_a_damaged_database_away_lets_a_new_one_start() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.sqlite3");

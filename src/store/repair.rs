@@ -32,8 +32,13 @@ struct Salvage {
     lost_messages: usize,
 }
 
-/// The tables copied, parents first; the FTS indexes are rebuilt by the new database's triggers.
-const TABLES: [&str; 4] = ["conversations", "messages", "answer_cache", "request_metrics"];
+/// The tables copied row by row id, parents first; the FTS indexes are rebuilt by the new
+/// database's triggers.
+const TABLES: [&str; 5] = ["conversations", "messages", "answer_cache", "request_metrics", "open_tabs"];
+
+/// Tables without row ids, copied by one scan in key order after [`TABLES`], parents first. A row
+/// the new database's constraints refuse (its message was lost) is left out.
+const KEYED_TABLES: [&str; 2] = ["attachments", "message_attachments"];
 
 impl Store {
     /// Checks the database at `path` and rebuilds it if anything is damaged. No geminal may be
@@ -133,7 +138,7 @@ fn salvage(from: &Connection, version: i64, into: Option<(&Connection, &Path)>) 
         let write =
             format!("INSERT INTO {table} ({}) VALUES ({})", columns.join(", "), vec!["?"; columns.len()].join(", "));
         let at = |name: &str| columns.iter().position(|c| c == name);
-        for id in 1..=max_rowid(from, table) {
+        for id in 0..=max_rowid(from, table) {
             let row = match read_row(from, &read, id) {
                 Ok(Some(row)) if !strict || strictly_readable(from, table, id) => row,
                 Ok(None) => continue,
@@ -214,6 +219,13 @@ fn salvage(from: &Connection, version: i64, into: Option<(&Connection, &Path)>) 
             }
         }
     }
+    for table in KEYED_TABLES {
+        let columns = common_columns(from, into, table);
+        if !columns.is_empty() {
+            copy_by_scan(from, into, table, &columns, &kept_messages)
+                .map_err(|e| StoreError::from_sqlite(target, e))?;
+        }
+    }
     if let Some(into) = into {
         // A conversation whose head was lost shows its newest message kept.
         into.execute_batch(
@@ -223,6 +235,42 @@ fn salvage(from: &Connection, version: i64, into: Option<(&Connection, &Path)>) 
         .map_err(|e| StoreError::from_sqlite(target, e))?;
     }
     Ok(found)
+}
+
+/// Copies the readable rows of `table` (one without row ids) into `into`, in key order, up to the
+/// first damaged page, leaving out those of a message that was not kept and those the new
+/// database's constraints refuse. Only a failure to prepare the copy is an error.
+fn copy_by_scan(
+    from: &Connection,
+    into: Option<&Connection>,
+    table: &str,
+    columns: &[String],
+    kept_messages: &HashSet<i64>,
+) -> rusqlite::Result<()> {
+    let Some(into) = into else {
+        return Ok(());
+    };
+    let message = columns.iter().position(|c| c == "message_id");
+    let mut read = from.prepare(&format!("SELECT {} FROM {table}", columns.join(", ")))?;
+    let mut write = into.prepare(&format!(
+        "INSERT OR IGNORE INTO {table} ({}) VALUES ({})",
+        columns.join(", "),
+        vec!["?"; columns.len()].join(", ")
+    ))?;
+    let mut rows = read.query([])?;
+    while let Ok(Some(row)) = rows.next() {
+        let Ok(values) = (0..columns.len()).map(|i| row.get::<_, Value>(i)).collect::<rusqlite::Result<Vec<_>>>()
+        else {
+            continue;
+        };
+        if let Some(i) = message
+            && !as_int(&values[i]).is_some_and(|id| kept_messages.contains(&id))
+        {
+            continue;
+        }
+        let _ = write.execute(params_from_iter(values.iter()));
+    }
+    Ok(())
 }
 
 /// The columns `table` has in both databases (only the damaged one's when checking).
