@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use common::process::{Env, Run, finish};
 use geminal::gemini::fake::Behavior;
@@ -111,17 +110,25 @@ fn a_repeat_is_answered_once_counted_by_cache_stats_and_asked_again_after_cache_
 #[test]
 fn an_answer_past_its_time_to_live_is_asked_again() {
     let env = Env::new(Behavior::text(REAL_ANSWER));
-    std::fs::write(env.home.path().join("config/geminal/config.toml"), "retries = 0\ncache_ttl = \"1s\"\n").unwrap();
+    std::fs::write(env.home.path().join("config/geminal/config.toml"), "retries = 0\ncache_ttl = \"1h\"\n").unwrap();
     assert_eq!(env.run(&["ask", Q]).code, 0);
     assert_eq!(env.run(&["ask", "and where to?"]).code, 0);
     assert_eq!(env.run(&["ask", Q]).code, 0);
     assert_eq!(env.fake.generate_count(), 2, "fresh within its time to live");
-    std::thread::sleep(Duration::from_millis(1_100));
+    // An hour and a second pass: the answers are made that much older (no test waits an hour,
+    // and none depends on how fast a loaded machine runs the asks above).
+    let conn = rusqlite::Connection::open(data_dir(&env).join("history.sqlite3")).unwrap();
+    conn.execute(
+        "UPDATE answer_cache SET created_at = created_at - 3601000, last_used_at = last_used_at - 3601000",
+        [],
+    )
+    .unwrap();
+    drop(conn);
 
     let stats = json(&env.run(&["cache", "stats", "--json"]));
     assert_eq!(
         (stats["entries"].as_i64(), stats["expired"].as_i64(), stats["ttl_secs"].as_i64()),
-        (Some(2), Some(2), Some(1))
+        (Some(2), Some(2), Some(3600))
     );
     let late = env.run(&["ask", Q]);
     assert_eq!(late.stdout.trim(), REAL_ANSWER, "{late:?}");
