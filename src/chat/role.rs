@@ -60,6 +60,28 @@ impl NamedRole {
         }
     }
 
+    /// What the user typed for `message`, a message this template filled in (so editing it
+    /// offers the user's own text, which sending fills in again); `None` when the role is no
+    /// template or `message` is not one it filled in.
+    pub fn input_of(&self, message: &str) -> Option<String> {
+        let template = self.prompt.as_deref().filter(|_| self.is_template())?;
+        let mut pieces = template.split(INPUT_PLACEHOLDER);
+        let (before, after) = (pieces.next()?, pieces.next()?);
+        let rest = message.strip_prefix(before)?;
+        // With the placeholder once, the input runs to the template's tail; with it more often,
+        // up to the text that follows its first use. Either way, filling it in must give back
+        // exactly `message`.
+        let end = if template.matches(INPUT_PLACEHOLDER).count() == 1 {
+            rest.len().checked_sub(after.len()).filter(|&end| rest[end..] == *after && rest.is_char_boundary(end))?
+        } else if after.is_empty() {
+            return None;
+        } else {
+            rest.find(after)?
+        };
+        let input = &rest[..end];
+        (self.message_for(input) == message).then(|| input.to_owned())
+    }
+
     /// The start of the prompt on one line (for lists).
     pub fn prompt_start(&self, chars: usize) -> String {
         let text = self.prompt.as_deref().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
@@ -92,6 +114,18 @@ mod tests {
             settings: Settings::default(),
             source: RoleSource::File("roles/r.md".into()),
         }
+    }
+
+    #[test]
+    fn editing_a_filled_in_message_gets_back_the_users_own_text() {
+        let once = role("Translate into French:\n\n{{input}}\n\nOnly the translation.");
+        let sent = once.message_for("good morning, {{input}} café");
+        assert_eq!(once.input_of(&sent).as_deref(), Some("good morning, {{input}} café"));
+        assert_eq!(once.input_of("something typed before the role was chosen"), None);
+        let twice = role("Q: {{input}}\nAgain: {{input}}");
+        assert_eq!(twice.input_of(&twice.message_for("héllo")).as_deref(), Some("héllo"));
+        assert_eq!(twice.input_of("Q: a\nAgain: b"), None, "no single input fills it in");
+        assert_eq!(role("be brief").input_of("be brief"), None, "not a template");
     }
 
     #[test]

@@ -1320,7 +1320,13 @@ impl App {
     fn begin_edit(&mut self) {
         let Some((index, prompt_id)) = self.branchable(self.target_prompt(), "edit") else { return };
         self.leave_messages();
-        let text = self.tab().messages[index].text.clone();
+        let mut text = self.tab().messages[index].text.clone();
+        // A template role filled this prompt in: the user edits what they typed, which sending
+        // fills in again (editing the filled-in text would wrap it in the template twice).
+        let role = self.tab().role.as_ref().and_then(|name| self.roles.iter().find(|r| &r.name == name));
+        if let Some(input) = role.and_then(|role| role.input_of(&text)) {
+            text = input;
+        }
         let tab = self.tab_mut();
         let draft = match tab.editing.take() {
             Some(previous) => previous.draft,
@@ -2410,6 +2416,30 @@ mod tests {
         assert_eq!(tab.messages[0].text, "question 0 in spring");
         assert_eq!(tab.messages[0].alternatives, Alternatives { index: 2, count: 2 });
         assert!(tab.editing.is_none() && tab.input_is_empty());
+    }
+
+    #[test]
+    fn editing_a_prompt_a_template_role_filled_in_offers_what_was_typed() {
+        let mut app = conversation(1);
+        app.roles = vec![crate::chat::NamedRole {
+            name: "french".into(),
+            prompt: Some("Translate into French:\n{{input}}".into()),
+            model: None,
+            settings: Default::default(),
+            source: crate::chat::RoleSource::File("roles/french.md".into()),
+        }];
+        // As a reopened conversation shows it: the prompt as sent, filled in.
+        app.tab_mut().messages[0].text = "Translate into French:\ngood morning".into();
+        app.tab_mut().role = Some("french".into());
+        app.on_terminal(ctrl('e'));
+        assert_eq!(app.tab().input_text(), "good morning");
+        typed(&mut app, " to you");
+        app.on_terminal(key(KeyCode::Enter));
+        assert!(
+            matches!(&app.commands[0], Command::Send { prompt, .. } if prompt == "good morning to you"),
+            "sending fills it in once: {:?}",
+            app.commands
+        );
     }
 
     #[test]
