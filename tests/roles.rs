@@ -211,3 +211,42 @@ fn the_roles_system_prompt_is_part_of_the_cache_key() {
     ok(&env.run(&["ask", "-r", "other", "same question"]));
     assert_eq!(env.generate_requests().len(), 2, "another system prompt is another question");
 }
+
+#[test]
+fn the_line_chat_launched_with_a_role_answers_as_it() {
+    let env = env_with_roles();
+    let run = env.run_with_stdin(&["-r", "french"], "good morning\nand good night\n");
+    ok(&run);
+    let requests = env.generate_requests();
+    assert_eq!(requests.len(), 2, "{run:?}");
+    let first = body(&requests[0]);
+    assert!(first.get("systemInstruction").is_none(), "a template gives none: {first}");
+    assert_eq!(first["contents"][0]["parts"][0]["text"], "Translate into French:\n\ngood morning");
+    // The second line goes on in the same conversation, filled in again (once).
+    let second = body(&requests[1]);
+    let texts: Vec<&str> =
+        second["contents"].as_array().unwrap().iter().map(|c| c["parts"][0]["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["Translate into French:\n\ngood morning", "ok", "Translate into French:\n\nand good night"]);
+    let role: Option<String> = env.history().query_row("SELECT role FROM conversations", [], |r| r.get(0)).unwrap();
+    assert_eq!(role.as_deref(), Some("french"));
+
+    // A role with a model: the model flag still wins.
+    ok(&env.run_with_stdin(&["--role", "reviewer"], "fn main() {}\n"));
+    let (model, body) = last(&env);
+    assert_eq!(model, "gemini-2.5-pro");
+    assert_eq!(body["systemInstruction"]["parts"][0]["text"], "You review code. Bugs first.");
+    ok(&env.run_with_stdin(&["-r", "reviewer", "-m", "gemini-2.5-flash"], "x\n"));
+    assert_eq!(last(&env).0, "gemini-2.5-flash");
+}
+
+#[test]
+fn a_launch_role_that_does_not_exist_or_comes_before_a_command_is_refused_unsent() {
+    let env = env_with_roles();
+    let unknown = env.run_with_stdin(&["-r", "nobody"], "hello\n");
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(unknown.stderr.contains("nobody") && unknown.stderr.contains("reviewer"), "{unknown:?}");
+    let misplaced = env.run(&["-r", "reviewer", "ask", "hello"]);
+    assert_eq!(misplaced.code, 2, "{misplaced:?}");
+    assert!(misplaced.stderr.contains("geminal ask -r NAME"), "{misplaced:?}");
+    assert!(env.generate_requests().is_empty());
+}

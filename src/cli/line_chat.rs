@@ -15,22 +15,36 @@ use crate::chat::{Outcome, Settings, Target, TurnEvent};
 
 const HELP: &str = "Type a question and press Enter. /new starts a new conversation, /quit (or Ctrl-D) leaves; Ctrl-C stops an answer.";
 
-/// Chats on stdin/stdout, continuing conversation `open` if given (`-c`, `--conversation N`).
+/// The role given at launch (`geminal -r NAME`).
+pub struct LaunchRole {
+    pub role: crate::chat::NamedRole,
+    /// A `--model` flag was given: it wins over the role's model.
+    pub keep_model: bool,
+}
+
+/// Chats on stdin/stdout, continuing conversation `open` if given (`-c`, `--conversation N`),
+/// answering as `role` if given.
 pub async fn run(
     conn: Connection,
     session: ChatSession,
     open: Option<i64>,
     settings: &Settings,
+    role: Option<LaunchRole>,
 ) -> Result<u8, Failure> {
     // Ctrl-C stops an answer and the chat goes on; SIGTERM and SIGHUP stop it and end the chat.
     let mut signals = Signals::new()?;
     let config = &conn.config;
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     if interactive {
+        let model = match &role {
+            Some(launch) if !launch.keep_model => launch.role.model.as_deref().unwrap_or(&config.model),
+            _ => &config.model,
+        };
+        let as_role = role.as_ref().map(|launch| format!(" as {}", launch.role.name)).unwrap_or_default();
         eprintln!(
-            "geminal {}: chatting with {}. {HELP}",
+            "geminal {}: chatting with {}{as_role}. {HELP}",
             env!("CARGO_PKG_VERSION"),
-            crate::sanitize::one_line(&config.model, 60)
+            crate::sanitize::one_line(model, 60)
         );
     }
     let mut conversation: Option<i64> = open;
@@ -63,11 +77,17 @@ pub async fn run(
         let model = config.model_explicit.then(|| config.model.clone());
         let mut prepared =
             session.prepare(target, prompt.to_owned(), model, &config.model, config.system_prompt.clone()).await?;
-        // A continued conversation goes on with the role it was saved with (while it exists).
-        if let Some(role) = prepared.role.clone().and_then(|name| config.role(&name).ok().cloned()) {
-            prepared.continue_role(&role, false);
-        }
-        if let Err(e) = prepared.configure(settings) {
+        let configured = match (&role, prepared.role.clone()) {
+            (Some(launch), _) => prepared.use_role(&launch.role, launch.keep_model, false, settings),
+            (None, saved) => {
+                // A continued conversation goes on with the role it was saved with (while it exists).
+                if let Some(role) = saved.and_then(|name| config.role(&name).ok().cloned()) {
+                    prepared.continue_role(&role, false);
+                }
+                prepared.configure(settings)
+            }
+        };
+        if let Err(e) = configured {
             // The settings do not change between lines: the chat cannot go on.
             return Err(Failure::usage(e.to_string()));
         }

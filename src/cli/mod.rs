@@ -50,6 +50,9 @@ pub struct Cli {
     /// Open conversation N in the full-screen interface.
     #[arg(long, value_name = "N", help_heading = "Full-screen interface")]
     pub conversation: Option<i64>,
+    /// Answer as role NAME in every new tab (and in the line chat); `geminal roles` lists them.
+    #[arg(short = 'r', long, value_name = "NAME", help_heading = "Full-screen interface")]
+    pub role: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -296,8 +299,11 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         (true, None, Some(store)) => store.read(|s| s.last_conversation_id()).await?,
         _ => None,
     };
+    // An unknown role is refused before the screen changes or anything is asked.
+    let role = cli.role.as_deref().map(|name| conn.config.role(name).cloned().map_err(Failure::usage)).transpose()?;
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
-        return line_chat::run(conn, session, open, &settings).await;
+        let role = role.map(|role| line_chat::LaunchRole { role, keep_model: cli.connect.model.is_some() });
+        return line_chat::run(conn, session, open, &settings, role).await;
     }
     let config = &conn.config;
     // The interface draws on this thread: its theme is chosen here (colourless under NO_COLOR).
@@ -311,6 +317,7 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         clipboard: config.clipboard,
         settings,
         roles: config.roles.clone(),
+        role: role.map(|role| role.name),
     };
     crate::tui::run(session, options)
         .await
@@ -347,6 +354,11 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
         return Err(Failure::usage(format!(
             "{flag} before a command opens nothing: use it alone (`geminal {flag}`), or `ask -c` / `ask --conversation N`."
         )));
+    }
+    if cli.command.is_some() && cli.role.is_some() {
+        return Err(Failure::usage(
+            "-r before a command sets the interface's role: put it after the command (`geminal ask -r NAME`, `geminal batch --role NAME`).",
+        ));
     }
     match &cli.command {
         Some(Command::Ask(args)) => {

@@ -249,6 +249,8 @@ pub struct App {
     pub picking_roles: bool,
     /// The system prompt of a tab without a role (the config file's).
     pub default_system: Option<String>,
+    /// The role every new tab starts with (`geminal -r NAME`).
+    pub default_role: Option<String>,
     /// Each model's input limit in tokens, once read (the status bar's context meter).
     pub input_limits: std::collections::HashMap<String, u64>,
     next_tab_id: u64,
@@ -283,6 +285,7 @@ impl App {
             default_settings: crate::chat::Settings::default(),
             roles: Vec::new(),
             default_system: None,
+            default_role: None,
             input_limits: std::collections::HashMap::new(),
             next_tab_id: 2,
         }
@@ -324,13 +327,34 @@ impl App {
     }
 
     pub fn new_tab(&mut self) -> &mut Tab {
-        let mut tab = Tab::new(self.next_tab_id, &self.default_model);
-        tab.settings = self.default_settings.clone();
-        self.next_tab_id += 1;
+        let tab = self.fresh_tab();
         self.tabs.push(tab);
         self.active = self.tabs.len() - 1;
         self.tabs[self.active].unread = false;
         &mut self.tabs[self.active]
+    }
+
+    /// A tab with nothing in it yet, as the launch flags and config start every one: the model,
+    /// system prompt, settings and role.
+    fn fresh_tab(&mut self) -> Tab {
+        let mut tab = Tab::new(self.next_tab_id, &self.default_model);
+        self.next_tab_id += 1;
+        tab.settings = self.default_settings.clone();
+        tab.system = self.default_system.clone();
+        // The launch role (`geminal -r NAME`) is every new tab's until /role changes it.
+        if let Some(role) = self.default_role.as_ref().and_then(|name| self.roles.iter().find(|r| &r.name == name)) {
+            apply_role(&mut tab, role);
+        }
+        tab
+    }
+
+    /// Makes role `name` (one of [`App::roles`]) the launch role: the first tab's now, and every
+    /// new tab's.
+    pub fn use_launch_role(&mut self, name: &str) {
+        self.default_role = Some(name.to_owned());
+        if let Some(role) = self.roles.iter().find(|r| r.name == name).cloned() {
+            apply_role(self.tab_mut(), &role);
+        }
     }
 
     fn switch_to(&mut self, index: usize) {
@@ -853,8 +877,7 @@ impl App {
             self.commands.push(Command::Cancel { tab: id });
         }
         if self.tabs.len() == 1 {
-            self.tabs[0] = Tab::new(self.next_tab_id, &self.default_model);
-            self.next_tab_id += 1;
+            self.tabs[0] = self.fresh_tab();
         } else {
             self.tabs.remove(index);
             if self.active > index {
@@ -1168,14 +1191,7 @@ impl App {
             self.say(crate::chat::unknown_role(name, &self.roles));
             return false;
         };
-        let tab = self.tab_mut();
-        if role.prompt.is_some() {
-            tab.system = role.system_instruction().map(str::to_owned);
-        }
-        if let Some(model) = &role.model {
-            tab.model = model.clone();
-        }
-        tab.role = Some(role.name.clone());
+        apply_role(self.tab_mut(), &role);
         let model = role.model.as_deref().map(|m| format!(" on {m}")).unwrap_or_default();
         let template = if role.is_template() { " (your text fills in its template)" } else { "" };
         self.say(format!("This tab now answers as {}{model}{template}.", role.name));
@@ -1716,6 +1732,18 @@ pub fn code_blocks(text: &str) -> Vec<String> {
         }
     }
     blocks
+}
+
+/// Makes `role` the tab's: its prompt the tab's system prompt (a template gives none), its model
+/// the tab's model.
+fn apply_role(tab: &mut Tab, role: &crate::chat::NamedRole) {
+    if role.prompt.is_some() {
+        tab.system = role.system_instruction().map(str::to_owned);
+    }
+    if let Some(model) = &role.model {
+        tab.model = model.clone();
+    }
+    tab.role = Some(role.name.clone());
 }
 
 #[cfg(test)]
@@ -2416,6 +2444,33 @@ mod tests {
         assert_eq!(tab.messages[0].text, "question 0 in spring");
         assert_eq!(tab.messages[0].alternatives, Alternatives { index: 2, count: 2 });
         assert!(tab.editing.is_none() && tab.input_is_empty());
+    }
+
+    #[test]
+    fn the_launch_role_is_every_new_tabs_until_role_changes_one() {
+        let mut app = App::new("gemini-flash-latest", false);
+        app.default_system = Some("be brief".into());
+        app.roles = vec![crate::chat::NamedRole {
+            name: "reviewer".into(),
+            prompt: Some("You review code.".into()),
+            model: Some("gemini-2.5-pro".into()),
+            settings: Default::default(),
+            source: crate::chat::RoleSource::File("roles/reviewer.md".into()),
+        }];
+        app.use_launch_role("reviewer");
+        let shows = |app: &App| (app.tab().role.clone(), app.tab().system.clone(), app.tab().model.clone());
+        let reviewer = (Some("reviewer".to_owned()), Some("You review code.".to_owned()), "gemini-2.5-pro".to_owned());
+        assert_eq!(shows(&app), reviewer);
+        typed(&mut app, "/role none");
+        app.on_terminal(key(KeyCode::Enter));
+        assert_eq!(app.tab().role, None);
+        assert_eq!(app.tab().system.as_deref(), Some("be brief"));
+        app.on_terminal(ctrl('t'));
+        assert_eq!(shows(&app), reviewer, "a new tab starts with the launch role");
+        app.on_terminal(ctrl('w'));
+        app.on_terminal(ctrl('w'));
+        assert_eq!(app.tabs.len(), 1);
+        assert_eq!(shows(&app), reviewer, "closing the last tab leaves a fresh one, as launched");
     }
 
     #[test]

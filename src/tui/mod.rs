@@ -113,6 +113,8 @@ pub struct Options {
     pub settings: crate::chat::Settings,
     /// The roles `/role` offers.
     pub roles: Vec<crate::chat::NamedRole>,
+    /// The role every new tab answers as (`geminal -r NAME`; one of `roles`).
+    pub role: Option<String>,
 }
 
 /// Runs the interface until the user quits, or a signal (SIGTERM, SIGHUP) ends it: then that
@@ -126,6 +128,9 @@ pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>,
     app.mouse_capture = options.mouse;
     app.tab_mut().settings = options.settings.clone();
     app.default_settings = options.settings;
+    if let Some(role) = &options.role {
+        app.use_launch_role(role);
+    }
     if let Some(store) = session.store() {
         // The tabs of last time come back; if they cannot be read, a fresh start is no loss.
         if let Ok(tabs) = store.read(restorable_tabs).await {
