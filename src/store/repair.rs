@@ -238,7 +238,7 @@ fn salvage(from: &Connection, version: i64, into: Option<(&Connection, &Path)>) 
 }
 
 /// Copies the readable rows of `table` (one without row ids) into `into`, in key order, up to the
-/// first damaged page, leaving out those of a message that was not kept and those the new
+/// first damaged page, leaving out those of a message that was not kept (one with none is kept) and those the new
 /// database's constraints refuse. Only a failure to prepare the copy is an error.
 fn copy_by_scan(
     from: &Connection,
@@ -264,7 +264,7 @@ fn copy_by_scan(
             continue;
         };
         if let Some(i) = message
-            && !as_int(&values[i]).is_some_and(|id| kept_messages.contains(&id))
+            && as_int(&values[i]).is_some_and(|id| !kept_messages.contains(&id))
         {
             continue;
         }
