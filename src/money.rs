@@ -249,7 +249,7 @@ struct TableFile {
 }
 
 /// A model's price, found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Priced {
     /// The `provider:model` row it came from.
     pub key: String,
@@ -258,7 +258,7 @@ pub struct Priced {
 }
 
 /// The price table in use: the shipped one with the config's `[prices]` laid over it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriceBook {
     as_of: String,
     models: BTreeMap<String, (Price, Option<String>)>,
@@ -349,6 +349,17 @@ impl PriceBook {
         by_version.or_else(|| (!requested.ends_with("-latest")).then(|| self.lookup(requested)).flatten())
     }
 
+    /// What `usage` would cost at the dearest of `provider`'s rows: the worst case for a model
+    /// the table cannot name before it answers (an alias).
+    pub fn dearest(&self, provider: &str, usage: &Usage) -> Option<Usd> {
+        let prefix = format!("{provider}:");
+        self.models
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(_, (price, _))| cost(usage, price, false))
+            .max()
+    }
+
     /// Every row, by key.
     pub fn rows(&self) -> impl Iterator<Item = (&str, &Price, Option<&str>)> {
         self.models.iter().map(|(k, (p, s))| (k.as_str(), p, s.as_deref()))
@@ -388,6 +399,31 @@ impl fmt::Display for Total {
     }
 }
 
+/// What an answer cost, as saved with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AnswerCost {
+    /// `None`: unknown (no price for the model, or no usage reported).
+    pub cost: Option<Usd>,
+    /// A cache hit costs nothing; this is what the original answer cost.
+    pub saved: Option<Usd>,
+    /// The price-table row used (`provider:model`).
+    pub priced_as: Option<String>,
+}
+
+impl AnswerCost {
+    /// How the cost of an answer reads beside it: `$0.0012`, `$0.00 (cached, saved $0.0012)`,
+    /// `price unknown`; `None` when nothing was reported (a failure before any usage).
+    pub fn label(&self, reported: bool, cached: bool) -> Option<String> {
+        if cached {
+            return Some(match self.saved {
+                Some(saved) => format!("$0.00 (cached, saved {saved})"),
+                None => "$0.00 (cached)".to_owned(),
+            });
+        }
+        (reported || self.cost.is_some()).then(|| show(self.cost))
+    }
+}
+
 /// How an optional cost reads: the amount, or "price unknown" (never $0).
 pub fn show(cost: Option<Usd>) -> String {
     cost.map_or_else(|| "price unknown".to_owned(), |c| c.to_string())
@@ -415,6 +451,50 @@ pub fn budget_level(spent: Usd, limit: Usd) -> BudgetLevel {
     } else {
         BudgetLevel::Under
     }
+}
+
+/// Output tokens assumed for a request that sets no `max_tokens` when its worst-case cost is
+/// estimated (`batch --budget`): the largest output of current Gemini models, thinking included.
+pub const WORST_CASE_OUTPUT_TOKENS: u64 = 65_536;
+
+/// What the history says was spent: this UTC day and this UTC month.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spending {
+    pub today: Usd,
+    pub month: Usd,
+}
+
+/// What the budgets say about one more request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BudgetCheck {
+    Fine,
+    /// 80% or more of a budget is spent: this sentence tells the user.
+    Near(String),
+    /// A budget is spent: new requests are refused with this sentence (unless `--over-budget`).
+    Over(String),
+}
+
+/// Checks `spent` against a daily and a monthly budget (`None`: no limit); the monthly one is
+/// named first when both are spent, as it lasts longer.
+pub fn check_budgets(spent: Spending, daily: Option<Usd>, monthly: Option<Usd>) -> BudgetCheck {
+    let budgets = [("monthly", "this month", spent.month, monthly), ("daily", "today", spent.today, daily)];
+    let mut near = None;
+    for (name, period, spent, limit) in budgets {
+        let Some(limit) = limit else { continue };
+        match budget_level(spent, limit) {
+            BudgetLevel::Over => {
+                return BudgetCheck::Over(format!(
+                    "The {name} budget of {limit} is spent ({spent} {period}): nothing was sent; add --over-budget to ask anyway, or raise budget.{name} in the config."
+                ));
+            }
+            BudgetLevel::Near if near.is_none() => {
+                let percent = i128::from(spent.0) * 100 / i128::from(limit.0.max(1));
+                near = Some(format!("{spent} of the {name} budget of {limit} is spent {period} ({percent}%)."));
+            }
+            _ => {}
+        }
+    }
+    near.map_or(BudgetCheck::Fine, BudgetCheck::Near)
 }
 
 #[cfg(test)]
@@ -588,6 +668,14 @@ mod tests {
     }
 
     #[test]
+    fn the_dearest_row_bounds_an_alias_from_above() {
+        let u = Usage { prompt: 1_000, output: 1_000, ..Usage::default() };
+        // The 3.x Pro rows: 1,000 × $2/M + 1,000 × $12/M = $0.014.
+        assert_eq!(book().dearest("gemini", &u), Some(usd("0.014")));
+        assert_eq!(book().dearest("ollama", &u), None);
+    }
+
+    #[test]
     fn amounts_read_in_cents_or_in_small_decimals_never_as_free() {
         assert_eq!(usd("1.234").to_string(), "$1.23");
         assert_eq!(usd("0.015").to_string(), "$0.02");
@@ -611,6 +699,20 @@ mod tests {
         let mut u = Total::default();
         u.add(None);
         assert_eq!(u.to_string(), "price unknown (1 answer)");
+    }
+
+    #[test]
+    fn a_spent_budget_refuses_with_a_sentence_naming_it_and_the_way_out() {
+        let spent = Spending { today: usd("1.02"), month: usd("5") };
+        let BudgetCheck::Over(text) = check_budgets(spent, Some(usd("1")), Some(usd("20"))) else { panic!() };
+        assert_eq!(
+            text,
+            "The daily budget of $1.00 is spent ($1.02 today): nothing was sent; add --over-budget to ask anyway, or raise budget.daily in the config."
+        );
+        let BudgetCheck::Near(text) = check_budgets(spent, None, Some(usd("6"))) else { panic!() };
+        assert_eq!(text, "$5.00 of the monthly budget of $6.00 is spent this month (83%).");
+        assert_eq!(check_budgets(spent, None, None), BudgetCheck::Fine);
+        assert_eq!(check_budgets(spent, Some(usd("2")), Some(usd("10"))), BudgetCheck::Fine);
     }
 
     #[test]

@@ -40,6 +40,7 @@ fn report(text: &str, outcome: Outcome) -> Box<TurnReport> {
         outcome,
         cached: false,
         usage: None,
+        cost: Default::default(),
         thoughts: String::new(),
         grounding: None,
         save_error: None,
@@ -292,6 +293,7 @@ fn the_history_browser_with_a_search() {
         grounding: None,
         alternatives: Default::default(),
         attachments: Vec::new(),
+        cost: Default::default(),
     };
     app.on_event(AppEvent::Preview {
         id: 12,
@@ -750,6 +752,7 @@ fn an_answer_with_sources_shows_styled_markers_and_the_list_below() {
         parent_id: None,
         alternatives: Default::default(),
         attachments: Vec::new(),
+        cost: Default::default(),
     };
     reopened.tab_mut().show(
         1,

@@ -1749,6 +1749,7 @@ mod tests {
             status,
             cached: false,
             usage: None,
+            cost: Default::default(),
             thoughts: String::new(),
             grounding: None,
             save_error: None,
@@ -1926,6 +1927,7 @@ mod tests {
             output_tokens: None,
             alternatives: Alternatives::default(),
             attachments: Vec::new(),
+            cost: Default::default(),
         };
         let mut fresh = App::new("m", false);
         fresh.tab_mut().system = Some("be brief".into());
@@ -2456,6 +2458,7 @@ mod tests {
             grounding: None,
             alternatives: Alternatives { index, count: 2 },
             attachments: Vec::new(),
+            cost: Default::default(),
         };
         app.tab_mut().conversation_id = Some(7);
         app.on_event(AppEvent::Reloaded {
