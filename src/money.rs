@@ -59,8 +59,8 @@ impl std::iter::Sum for Usd {
     }
 }
 
-/// `$1.23` from a cent up; smaller amounts with up to six decimals (`$0.000123`), so a tiny
-/// answer never reads as free; `<$0.000001` below that.
+/// Cents from $10 up (`$12.35`); below, up to six decimals (`$0.0183`, `$0.000123`, at least
+/// two: `$1.50`), so a small answer never reads as free; `<$0.000001` below that.
 impl fmt::Display for Usd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let nanos = self.0;
@@ -69,7 +69,7 @@ impl fmt::Display for Usd {
         if n == 0 {
             return f.write_str("$0.00");
         }
-        if n >= 10_000_000 {
+        if n >= 10 * NANOS_PER_USD as u64 {
             let cents = (n + 5_000_000) / 10_000_000;
             return write!(f, "{sign}${}.{:02}", cents / 100, cents % 100);
         }
@@ -77,8 +77,10 @@ impl fmt::Display for Usd {
         if micros == 0 {
             return write!(f, "{sign}<$0.000001");
         }
-        let digits = format!("{micros:06}");
-        write!(f, "{sign}$0.{}", digits.trim_end_matches('0'))
+        let digits = format!("{:06}", micros % 1_000_000);
+        let trimmed = digits.trim_end_matches('0');
+        let fraction = if trimmed.len() < 2 { &digits[..2] } else { trimmed };
+        write!(f, "{sign}${}.{fraction}", micros / 1_000_000)
     }
 }
 
@@ -209,20 +211,20 @@ impl PriceFields {
             value
                 .map(|v| {
                     Rate::per_million(v).ok_or_else(|| {
-                        format!("The price {key:?} has a {name} of {v}: give a positive number of USD per 1M tokens.")
+                        format!("the price {key:?} has a {name} of {v}: give a positive number of USD per 1M tokens.")
                     })
                 })
                 .transpose()
         };
         let needed = |name: &str, value: Option<f64>| -> Result<Rate, String> {
             rate(name, value)?.ok_or_else(|| {
-                format!("The price {key:?} has no {name}: give both `input` and `output` (USD per 1M tokens).")
+                format!("the price {key:?} has no {name}: give both `input` and `output` (USD per 1M tokens).")
             })
         };
         let batch_bp = match self.batch {
             Some(b) if (0.0..=1.0).contains(&b) => Some((b * WHOLE_BP as f64).round() as u32),
             Some(b) => {
-                return Err(format!("The price {key:?} has a batch of {b}: give a fraction from 0 to 1 (0.5 = half)."));
+                return Err(format!("the price {key:?} has a batch of {b}: give a fraction from 0 to 1 (0.5 = half)."));
             }
             None => None,
         };
@@ -411,13 +413,13 @@ pub struct AnswerCost {
 }
 
 impl AnswerCost {
-    /// How the cost of an answer reads beside it: `$0.0012`, `$0.00 (cached, saved $0.0012)`,
+    /// How the cost of an answer reads beside it: `$0.0012`, a cache hit's `$0.00 (saved $0.0012)`,
     /// `price unknown`; `None` when nothing was reported (a failure before any usage).
     pub fn label(&self, reported: bool, cached: bool) -> Option<String> {
         if cached {
             return Some(match self.saved {
-                Some(saved) => format!("$0.00 (cached, saved {saved})"),
-                None => "$0.00 (cached)".to_owned(),
+                Some(saved) => format!("$0.00 (saved {saved})"),
+                None => "$0.00".to_owned(),
             });
         }
         (reported || self.cost.is_some()).then(|| show(self.cost))
@@ -677,8 +679,10 @@ mod tests {
 
     #[test]
     fn amounts_read_in_cents_or_in_small_decimals_never_as_free() {
-        assert_eq!(usd("1.234").to_string(), "$1.23");
-        assert_eq!(usd("0.015").to_string(), "$0.02");
+        assert_eq!(usd("12.345").to_string(), "$12.35");
+        assert_eq!(usd("1.234").to_string(), "$1.234");
+        assert_eq!(usd("1.5").to_string(), "$1.50");
+        assert_eq!(usd("0.0183").to_string(), "$0.0183");
         assert_eq!(usd("0.01").to_string(), "$0.01");
         assert_eq!(usd("0.000123").to_string(), "$0.000123");
         assert_eq!(usd("0.00155").to_string(), "$0.00155");

@@ -720,6 +720,7 @@ fn turn_event(event: JobEvent, max_attempts: u32) -> Option<TurnEvent> {
         JobEvent::Text(text) => TurnEvent::Stream(crate::gemini::StreamEvent::Text(text)),
         JobEvent::Thought(text) => TurnEvent::Stream(crate::gemini::StreamEvent::Thought(text)),
         JobEvent::Usage(usage) => TurnEvent::Stream(crate::gemini::StreamEvent::Usage(usage)),
+        JobEvent::ModelVersion(v) => TurnEvent::Stream(crate::gemini::StreamEvent::ModelVersion(v)),
         JobEvent::Grounding(g) => TurnEvent::Stream(crate::gemini::StreamEvent::Grounding(g)),
         JobEvent::Restarted { .. } => TurnEvent::Restarted,
         JobEvent::Retrying { attempt, after, reason } => {
