@@ -391,6 +391,17 @@ impl Total {
     }
 }
 
+impl Total {
+    /// For a status bar: `$0.42`, `$0.42 + 3 unpriced`, `price unknown`.
+    pub fn short(&self) -> String {
+        match self.unknown {
+            0 => self.known.to_string(),
+            _ if self.known == Usd::ZERO => "price unknown".to_owned(),
+            n => format!("{} + {n} unpriced", self.known),
+        }
+    }
+}
+
 impl fmt::Display for Total {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.unknown {

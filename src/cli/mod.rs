@@ -321,6 +321,8 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
     let (global, flags) = (&cli.global, &cli.connect);
     let settings = cli.generation.settings()?;
     let (conn, session) = open_session(global, flags, None, false, HistoryUse::Save).await?;
+    // A spent budget is said before the screen changes (and refuses, unless --over-budget).
+    check_budget(&conn, &session, flags.over_budget).await?;
     // A conversation asked for on the command line must exist: say so before the screen changes.
     let open = match (cli.continue_last, cli.conversation, session.store()) {
         (_, Some(id), Some(store)) => Some(store.read(move |s| s.conversation(id).map(|c| c.id)).await?),

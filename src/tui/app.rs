@@ -1493,6 +1493,7 @@ impl App {
                     answer.thoughts = report.thoughts.clone();
                     answer.grounding = report.grounding.clone();
                     answer.cached = report.cached;
+                    answer.cost = (report.usage.is_some() || report.cached).then(|| report.cost.clone());
                     answer.status = report.status;
                     t.revision += 1;
                     if let Outcome::Failed(e) = &report.outcome {
