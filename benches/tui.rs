@@ -62,6 +62,7 @@ fn stored_with(n: usize, answer: impl Fn(usize) -> String) -> Vec<StoredMessage>
             grounding: None,
             alternatives: Default::default(),
             attachments: Vec::new(),
+            cost: Default::default(),
         })
         .collect()
 }

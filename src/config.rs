@@ -94,6 +94,25 @@ pub struct FileConfig {
     /// A conversation longer than the model's input limit: "drop-oldest" (the default) sends
     /// only its newest turns; "refuse" sends nothing.
     pub context_overflow: Option<crate::chat::ContextOverflow>,
+    /// `[prices."provider:model"]`: fields laid over the shipped price table, or new models.
+    pub prices: Option<std::collections::BTreeMap<String, crate::money::PriceFields>>,
+    /// `[budget]`: how much may be spent a day and a month (USD).
+    pub budget: Option<BudgetConfig>,
+}
+
+/// `[budget]` in the config file: USD a UTC day / a UTC month may cost.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetConfig {
+    pub daily: Option<f64>,
+    pub monthly: Option<f64>,
+}
+
+/// The budgets in force (`None`: no limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Budgets {
+    pub daily: Option<crate::money::Usd>,
+    pub monthly: Option<crate::money::Usd>,
 }
 
 /// Where the interface's copies go (`clipboard = "auto" | "terminal" | "system"`).
@@ -220,6 +239,9 @@ pub struct Config {
     /// Every role, by name (the config file's `[roles.NAME]`, then `roles/NAME.md` files).
     pub roles: Vec<crate::chat::NamedRole>,
     pub context_overflow: crate::chat::ContextOverflow,
+    /// The price table: the shipped one with the config's `[prices]` over it.
+    pub prices: std::sync::Arc<crate::money::PriceBook>,
+    pub budgets: Budgets,
 }
 
 impl Config {
@@ -262,6 +284,8 @@ impl std::fmt::Debug for Config {
             .field("inline_max_bytes", &self.inline_max_bytes)
             .field("roles", &self.roles)
             .field("context_overflow", &self.context_overflow)
+            .field("prices", &self.prices.overridden())
+            .field("budgets", &self.budgets)
             .finish()
     }
 }
@@ -512,7 +536,31 @@ impl Config {
             ("url_context", source(None, None, file.url_context.is_some())),
             ("context_overflow", source(None, None, file.context_overflow.is_some())),
             ("roles", source(None, None, file.roles.as_ref().is_some_and(|r| !r.is_empty()))),
+            ("prices", source(None, None, file.prices.as_ref().is_some_and(|p| !p.is_empty()))),
+            ("budget.daily", source(None, None, file.budget.as_ref().is_some_and(|b| b.daily.is_some()))),
+            ("budget.monthly", source(None, None, file.budget.as_ref().is_some_and(|b| b.monthly.is_some()))),
         ];
+        let invalid = |reason: String| ConfigError::Invalid {
+            path: config_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+            reason: reason.trim_end_matches('.').to_owned(),
+        };
+        let prices = std::sync::Arc::new(
+            crate::money::PriceBook::with_overrides(&file.prices.clone().unwrap_or_default()).map_err(invalid)?,
+        );
+        let budget_amount = |name: &str, value: Option<f64>| -> Result<Option<crate::money::Usd>, ConfigError> {
+            value
+                .map(|v| {
+                    crate::money::Usd::from_dollars(v).filter(|u| *u > crate::money::Usd::ZERO).ok_or_else(|| {
+                        invalid(format!("budget.{name} must be a positive amount of US dollars, not {v}"))
+                    })
+                })
+                .transpose()
+        };
+        let budget = file.budget.clone().unwrap_or_default();
+        let budgets = Budgets {
+            daily: budget_amount("daily", budget.daily)?,
+            monthly: budget_amount("monthly", budget.monthly)?,
+        };
         let attachment_store_max_bytes = file
             .attachments
             .as_ref()
@@ -563,6 +611,8 @@ impl Config {
             inline_max_bytes,
             roles,
             context_overflow: file.context_overflow.unwrap_or_default(),
+            prices,
+            budgets,
         })
     }
 }

@@ -6,7 +6,7 @@
 //! sources; `sanitize` makes
 //! untrusted text safe for a terminal; `config` resolves flags, environment
 //! and the config file; `format` holds shared human-readable formats; `attach` reads the
-//! files a user attaches.
+//! files a user attaches; `money` prices answers (the price table, costs, budgets).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
@@ -20,6 +20,7 @@ pub mod export;
 pub mod format;
 pub mod gemini;
 pub mod grounding;
+pub mod money;
 pub mod roles;
 pub mod sanitize;
 pub mod store;

@@ -66,7 +66,8 @@ fn asked_questions_can_be_listed_searched_shown_exported_and_removed() {
     assert!(show.stdout.starts_with("#1 why do birds migrate?\n"), "{show:?}");
     assert!(
         show.stdout.contains("── you ──\nwhy do birds migrate?\n")
-            && show.stdout.contains("── gemini-flash-latest ──\nBirds migrate"),
+            && show.stdout.contains("── gemini-flash-latest · $0.0")
+            && show.stdout.contains(" ──\nBirds migrate"),
         "{show:?}"
     );
 

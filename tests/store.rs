@@ -442,7 +442,14 @@ proptest! {
 }
 
 fn cached(text: &str, created_at: i64) -> CachedAnswer {
-    CachedAnswer { model: "m".into(), text: text.into(), prompt_tokens: Some(1), output_tokens: Some(2), created_at }
+    CachedAnswer {
+        model: "m".into(),
+        text: text.into(),
+        prompt_tokens: Some(1),
+        output_tokens: Some(2),
+        cost: None,
+        created_at,
+    }
 }
 
 const DAY: Duration = Duration::from_secs(86_400);

@@ -40,6 +40,7 @@ fn report(text: &str, outcome: Outcome) -> Box<TurnReport> {
         outcome,
         cached: false,
         usage: None,
+        cost: Default::default(),
         thoughts: String::new(),
         grounding: None,
         save_error: None,
@@ -292,6 +293,7 @@ fn the_history_browser_with_a_search() {
         grounding: None,
         alternatives: Default::default(),
         attachments: Vec::new(),
+        cost: Default::default(),
     };
     app.on_event(AppEvent::Preview {
         id: 12,
@@ -750,6 +752,7 @@ fn an_answer_with_sources_shows_styled_markers_and_the_list_below() {
         parent_id: None,
         alternatives: Default::default(),
         attachments: Vec::new(),
+        cost: Default::default(),
     };
     reopened.tab_mut().show(
         1,
@@ -868,4 +871,37 @@ fn role_sets_the_tabs_role_model_and_system_prompt_and_completes_names() {
     enter(&mut app, "/role none");
     assert_eq!((app.tab().role.as_deref(), app.tab().system.as_deref()), (None, Some("be brief")));
     assert!(app.commands.iter().all(|c| !matches!(c, Command::Send { .. })), "no command is sent to the model");
+}
+
+#[test]
+fn each_answer_shows_its_cost_and_the_status_bar_the_conversations_total() {
+    use geminal::money::{AnswerCost, Usd};
+    let mut app = App::new("gemini-2.5-flash", false);
+    let priced = |nanos: i64| AnswerCost {
+        cost: Some(Usd::from_nanos(nanos)),
+        saved: None,
+        priced_as: Some("gemini:gemini-2.5-flash".into()),
+    };
+    let usage =
+        geminal::gemini::UsageMetadata { prompt_token_count: 1_000, candidates_token_count: 500, ..Default::default() };
+    for (prompt, nanos) in [("one", 1_550_000), ("two", 2_000_000)] {
+        ask(&mut app, prompt, "fine", false);
+        let mut done = report("fine", Outcome::Complete);
+        done.usage = Some(usage);
+        done.cost = priced(nanos);
+        app.on_event(AppEvent::TurnDone { tab: app.tab().id, report: done });
+    }
+    let terminal = screen(&mut app, 100, 16);
+    let all = rows(&terminal).join("\n");
+    assert!(all.contains("gemini-2.5-flash · $0.00155"), "{all}");
+    assert!(all.contains("gemini-2.5-flash · $0.002"), "{all}");
+    assert!(status_row(&terminal).1.contains(" tokens · $0.00355 · "), "{:?}", status_row(&terminal));
+    // An answer of unknown price is said so, and the total says how many.
+    ask(&mut app, "three", "fine", false);
+    let mut done = report("fine", Outcome::Complete);
+    done.usage = Some(usage);
+    app.on_event(AppEvent::TurnDone { tab: app.tab().id, report: done });
+    let terminal = screen(&mut app, 120, 16);
+    assert!(rows(&terminal).join("\n").contains("· price unknown"));
+    assert!(status_row(&terminal).1.contains(" · $0.00355 + 1 unpriced · "), "{:?}", status_row(&terminal));
 }

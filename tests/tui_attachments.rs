@@ -85,6 +85,7 @@ fn an_attached_file_rides_on_the_next_prompt_and_shows_on_the_message() {
             outcome: Outcome::Complete,
             cached: false,
             usage: None,
+            cost: Default::default(),
             save_error: None,
             thoughts: String::new(),
             grounding: None,
@@ -126,6 +127,7 @@ fn an_at_path_of_an_existing_file_is_read_first_and_anything_else_is_text() {
             outcome: Outcome::Complete,
             cached: false,
             usage: None,
+            cost: Default::default(),
             save_error: None,
             thoughts: String::new(),
             grounding: None,
@@ -179,6 +181,7 @@ fn a_reopened_conversation_shows_what_its_prompts_had_attached() {
         parent_id: None,
         alternatives: Default::default(),
         attachments,
+        cost: Default::default(),
     };
     app.on_event(AppEvent::Opened {
         id: 3,

@@ -211,7 +211,14 @@ mod tests {
     }
 
     fn answer(text: &str, created_at: i64) -> CachedAnswer {
-        CachedAnswer { model: "m".into(), text: text.into(), prompt_tokens: None, output_tokens: None, created_at }
+        CachedAnswer {
+            model: "m".into(),
+            text: text.into(),
+            prompt_tokens: None,
+            output_tokens: None,
+            cost: None,
+            created_at,
+        }
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct ChatOptions {
     pub store_max_bytes: u64,
     /// The server uploaded files belong to (its base URL): a file is reused only there.
     pub upload_namespace: String,
+    /// The price table answers are priced with.
+    pub prices: Arc<crate::money::PriceBook>,
 }
 
 impl Default for ChatOptions {
@@ -53,6 +55,7 @@ impl Default for ChatOptions {
             inline_max_bytes: super::INLINE_REQUEST_MAX_BYTES,
             store_max_bytes: crate::config::DEFAULT_ATTACHMENT_STORE_MAX_BYTES,
             upload_namespace: String::new(),
+            prices: Arc::new(crate::money::PriceBook::builtin()),
         }
     }
 }
@@ -172,6 +175,8 @@ pub struct TurnReport {
     pub status: MessageStatus,
     pub cached: bool,
     pub usage: Option<UsageMetadata>,
+    /// What the answer cost (as saved with it).
+    pub cost: crate::money::AnswerCost,
     /// Thought summaries received (when asked for), apart from the answer.
     pub thoughts: String,
     /// The answer's sources (Google Search, URL context), apart from its text: front ends add
@@ -428,6 +433,7 @@ impl ChatSession {
             status: MessageStatus::Streaming,
             cached: false,
             usage: None,
+            cost: crate::money::AnswerCost::default(),
             thoughts: String::new(),
             grounding: None,
             save_error: None,
@@ -468,7 +474,11 @@ impl ChatSession {
         };
         report.answer_id = message_id;
 
-        let mut state = TurnState::new();
+        let mut state = TurnState::new().with_pricing(super::turn_state::Pricing {
+            book: self.options.prices.clone(),
+            model: turn.model.clone(),
+            batch: false,
+        });
         let mut cache_it = false;
         let mut retries = 0;
         // A turn with tools (Google Search, URL context) asks the web of now: never the cache.
@@ -518,6 +528,7 @@ impl ChatSession {
 
         report.text = state.text().to_owned();
         report.usage = state.usage();
+        report.cost = state.cost();
         report.status = state.status();
         report.cached = state.cached();
         report.thoughts = state.thoughts().to_owned();
@@ -667,6 +678,7 @@ impl ChatSession {
             text: report.text.clone(),
             prompt_tokens: report.usage.map(|_| i64::from(usage.prompt_token_count)),
             output_tokens: report.usage.map(|_| i64::from(usage.candidates_token_count)),
+            cost: report.cost.cost,
             created_at: crate::store::now_ms(),
         };
         if let Ok(mut m) = self.memory.lock() {
@@ -708,6 +720,7 @@ fn turn_event(event: JobEvent, max_attempts: u32) -> Option<TurnEvent> {
         JobEvent::Text(text) => TurnEvent::Stream(crate::gemini::StreamEvent::Text(text)),
         JobEvent::Thought(text) => TurnEvent::Stream(crate::gemini::StreamEvent::Thought(text)),
         JobEvent::Usage(usage) => TurnEvent::Stream(crate::gemini::StreamEvent::Usage(usage)),
+        JobEvent::ModelVersion(v) => TurnEvent::Stream(crate::gemini::StreamEvent::ModelVersion(v)),
         JobEvent::Grounding(g) => TurnEvent::Stream(crate::gemini::StreamEvent::Grounding(g)),
         JobEvent::Restarted { .. } => TurnEvent::Restarted,
         JobEvent::Retrying { attempt, after, reason } => {

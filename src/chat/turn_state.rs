@@ -2,12 +2,14 @@
 //! in; effects (show text, save the message, store in the cache, finish) come out. No I/O here,
 //! so every path is a plain unit test; the session performs the effects.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Notice;
 use super::session::Outcome;
 use crate::gemini::{ApiError, FinishReason, StopReason, StreamEvent, UsageMetadata};
 use crate::grounding::Grounding;
+use crate::money::{AnswerCost, PriceBook, Usd};
 use crate::store::{CachedAnswer, MessageStatus, MessageUpdate};
 
 /// How often a growing answer is written to the database: a `kill -9` loses at most this much.
@@ -48,6 +50,14 @@ pub enum Effect {
     Done(Outcome),
 }
 
+/// How a turn's answer is priced: the table, the model asked for, and whether at Batch API rates.
+#[derive(Debug, Clone)]
+pub struct Pricing {
+    pub book: Arc<PriceBook>,
+    pub model: String,
+    pub batch: bool,
+}
+
 #[derive(Debug)]
 pub struct TurnState {
     /// The answer's state, decided here only: front ends show it, the database stores it.
@@ -59,6 +69,11 @@ pub struct TurnState {
     /// The answer's sources, kept apart from its text (markers are added at display time).
     grounding: Option<Grounding>,
     usage: Option<UsageMetadata>,
+    /// The model that answered, as the server names it (`modelVersion`).
+    model_version: Option<String>,
+    pricing: Option<Pricing>,
+    /// A cache hit: what the answer cost when it was first asked.
+    saved: Option<Usd>,
     first_token: Option<Duration>,
     last_save: Duration,
     unsaved: bool,
@@ -74,6 +89,9 @@ impl Default for TurnState {
             thoughts: String::new(),
             grounding: None,
             usage: None,
+            model_version: None,
+            pricing: None,
+            saved: None,
             first_token: None,
             last_save: Duration::ZERO,
             unsaved: false,
@@ -85,6 +103,31 @@ impl Default for TurnState {
 impl TurnState {
     pub fn new() -> Self {
         TurnState::default()
+    }
+
+    /// Prices the answer (without this, its cost is unknown).
+    pub fn with_pricing(mut self, pricing: Pricing) -> Self {
+        self.pricing = Some(pricing);
+        self
+    }
+
+    /// What the answer cost so far: nothing for a cache hit (which says what it saved), unknown
+    /// without usage or a price. Priced by the model that answered (see `PriceBook::for_answer`).
+    pub fn cost(&self) -> AnswerCost {
+        if self.cached {
+            return AnswerCost { cost: Some(Usd::ZERO), saved: self.saved, priced_as: None };
+        }
+        let (Some(usage), Some(pricing)) = (self.usage, &self.pricing) else {
+            return AnswerCost::default();
+        };
+        match pricing.book.for_answer(&pricing.model, self.model_version.as_deref()) {
+            Some(priced) => AnswerCost {
+                cost: crate::money::cost(&usage.billed(), &priced.price, pricing.batch),
+                saved: None,
+                priced_as: Some(priced.key),
+            },
+            None => AnswerCost::default(),
+        }
     }
 
     /// `Streaming` until the turn is over, then how it ended.
@@ -164,7 +207,10 @@ impl TurnState {
                 self.thoughts.push_str(&text);
                 vec![Effect::ShowThought(text)]
             }
-            TurnEvent::Stream(StreamEvent::ModelVersion(_)) => Vec::new(),
+            TurnEvent::Stream(StreamEvent::ModelVersion(version)) => {
+                self.model_version = Some(version);
+                Vec::new()
+            }
             TurnEvent::Stream(StreamEvent::Grounding(grounding)) => {
                 self.grounding.get_or_insert_with(Grounding::default).merge(grounding);
                 Vec::new()
@@ -181,6 +227,7 @@ impl TurnState {
                 self.first_token = Some(now);
                 self.text = answer.text;
                 self.cached = true;
+                self.saved = answer.cost;
                 self.status = MessageStatus::Complete;
                 self.done = true;
                 let mut update = self.update(MessageStatus::Complete, None, now);
@@ -243,6 +290,7 @@ impl TurnState {
             first_token_ms: self.first_token.map(|d| d.as_millis() as i64),
             duration_ms: Some(now.as_millis() as i64),
             cached: None,
+            cost: Some(self.cost()),
         }
     }
 }
@@ -408,5 +456,61 @@ mod tests {
         t.handle(TurnEvent::Stream(StreamEvent::Grounding(g)), ms(1));
         t.handle(TurnEvent::Restarted, ms(2));
         assert_eq!(t.grounding(), None, "a restart voids the sources too");
+    }
+
+    fn priced(model: &str) -> TurnState {
+        TurnState::new().with_pricing(Pricing {
+            book: Arc::new(PriceBook::builtin()),
+            model: model.into(),
+            batch: false,
+        })
+    }
+
+    fn usage(prompt: u32, output: u32) -> TurnEvent {
+        TurnEvent::Stream(StreamEvent::Usage(UsageMetadata {
+            prompt_token_count: prompt,
+            candidates_token_count: output,
+            ..Default::default()
+        }))
+    }
+
+    #[test]
+    fn an_alias_answer_is_priced_by_the_model_that_answered_and_saved_with_its_cost() {
+        let mut t = priced("gemini-flash-latest");
+        t.handle(TurnEvent::Stream(StreamEvent::ModelVersion("gemini-2.5-flash".into())), ms(1));
+        t.handle(text("Hi"), ms(2));
+        t.handle(usage(1_000, 500), ms(2));
+        let effects = t.handle(TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)), ms(3));
+        // 1,000 × $0.30/M + 500 × $2.50/M = $0.00155.
+        let cost = saves(&effects)[0].cost.clone().unwrap();
+        assert_eq!(cost.cost, Some(Usd::from_nanos(1_550_000)));
+        assert_eq!(cost.priced_as.as_deref(), Some("gemini:gemini-2.5-flash"));
+    }
+
+    #[test]
+    fn an_unknown_model_or_a_missing_usage_leaves_the_cost_unknown() {
+        let mut t = priced("gemini-flash-latest");
+        t.handle(TurnEvent::Stream(StreamEvent::ModelVersion("gemini-99-flash".into())), ms(1));
+        t.handle(usage(10, 5), ms(2));
+        assert_eq!(t.cost(), AnswerCost::default());
+        let mut t = priced("gemini-2.5-pro");
+        let effects = t.handle(TurnEvent::Failed(ApiError::Network { detail: "down".into() }), ms(2));
+        assert_eq!(saves(&effects)[0].cost.clone().unwrap().cost, None);
+    }
+
+    #[test]
+    fn a_cache_hit_costs_nothing_and_says_what_it_saved() {
+        let mut t = priced("gemini-2.5-pro");
+        let answer = CachedAnswer {
+            model: "gemini-2.5-pro".into(),
+            text: "Cached.".into(),
+            prompt_tokens: Some(10),
+            output_tokens: Some(2),
+            cost: Some(Usd::from_nanos(32_500)),
+            created_at: 0,
+        };
+        let effects = t.handle(TurnEvent::CacheHit(answer), ms(1));
+        let cost = saves(&effects)[0].cost.clone().unwrap();
+        assert_eq!((cost.cost, cost.saved), (Some(Usd::ZERO), Some(Usd::from_nanos(32_500))));
     }
 }

@@ -182,6 +182,8 @@ pub async fn run(
         }
     };
     configured.map_err(|e| Failure::usage(e.to_string()))?;
+    // A spent budget refuses before anything is sent (uploads and token counts included).
+    super::check_budget(&conn, &session, flags.over_budget).await?;
     // A conversation longer than the model takes: its newest turns only, or nothing (config).
     match session.fit_context(&mut prepared).await {
         Ok(Some(trimmed)) => exit::say(&trimmed.to_string()),
@@ -231,8 +233,13 @@ pub async fn run(
     if printer.pipe_closed() {
         return Ok(exit::OK);
     }
-    if report.cached && std::io::stderr().is_terminal() {
-        eprintln!("geminal: answered from the cache; --no-cache asks Gemini again.");
+    if std::io::stderr().is_terminal() {
+        if let Some(line) = cost_line(&report) {
+            exit::say(&line);
+        }
+        if report.cached {
+            eprintln!("geminal: answered from the cache; --no-cache asks Gemini again.");
+        }
     }
     match report.outcome {
         Outcome::Complete => match report.save_error {
@@ -245,6 +252,25 @@ pub async fn run(
         Outcome::Failed(e) => Err(e.into()),
         Outcome::Cancelled => Err(stopped_answer(stopped.unwrap_or(Stop::Interrupt))),
     }
+}
+
+/// What the answer cost, for a terminal's stderr: `cost $0.00155 (gemini:gemini-2.5-flash)`,
+/// what a cache hit saved, or why the price is unknown; nothing when nothing was reported.
+fn cost_line(report: &crate::chat::TurnReport) -> Option<String> {
+    let cost = &report.cost;
+    if report.cached {
+        return Some(match cost.saved {
+            Some(saved) => format!("cost $0.00 (from the cache; saved {saved})"),
+            None => "cost $0.00 (from the cache)".to_owned(),
+        });
+    }
+    report.usage?;
+    Some(match (cost.cost, &cost.priced_as) {
+        (Some(c), Some(row)) => format!("cost {c} ({row})"),
+        (Some(c), None) => format!("cost {c}"),
+        (None, Some(row)) => format!("cost: price unknown ({row} has no price for what this answer used)"),
+        (None, None) => "cost: price unknown (no price for this model: see [prices] in the config)".to_owned(),
+    })
 }
 
 #[cfg(test)]

@@ -49,6 +49,11 @@ pub struct BatchArgs {
     /// JSON gets the error kind "invalid_json".
     #[arg(long, value_name = "FILE")]
     pub json_schema: Option<PathBuf>,
+    /// Spend at most this many US dollars on this run: a prompt whose worst case (its estimated
+    /// input, plus its max_tokens or 65,536 output tokens) could exceed it is not launched, nor any
+    /// after it (exit code 12). Answers of models with no known price are refused under a budget.
+    #[arg(long, value_name = "USD", value_parser = parse_usd)]
+    pub budget: Option<crate::money::Usd>,
     /// Answer every prompt as role NAME (a line's own "role" wins); `geminal roles` lists them.
     #[arg(short, long, value_name = "NAME")]
     pub role: Option<String>,
@@ -56,6 +61,16 @@ pub struct BatchArgs {
     pub connect: ConnectArgs,
     #[command(flatten)]
     pub generation: GenerationArgs,
+}
+
+fn parse_usd(text: &str) -> Result<crate::money::Usd, String> {
+    text.trim()
+        .trim_start_matches('$')
+        .parse::<f64>()
+        .ok()
+        .and_then(crate::money::Usd::from_dollars)
+        .filter(|u| *u > crate::money::Usd::ZERO)
+        .ok_or_else(|| format!("{text:?} is not a positive amount of US dollars (such as 2.50)"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,6 +211,21 @@ pub async fn run(
         conn.config.role(name).map_err(Failure::usage)?;
     }
     let choice = RoleChoice { role: args.role.clone(), model_flag: flags.model.is_some() };
+    // A spent budget refuses the run before anything is sent; what is left of the config's
+    // budgets bounds it as --budget does.
+    let spent = super::check_budget(&conn, &session, flags.over_budget).await?;
+    let left = |limit: Option<crate::money::Usd>, spent: crate::money::Usd| {
+        limit.map(|l| crate::money::Usd::from_nanos(l.nanos().saturating_sub(spent.nanos())))
+    };
+    let limit = [
+        args.budget,
+        left(conn.config.budgets.daily, spent.today).filter(|_| !flags.over_budget),
+        left(conn.config.budgets.monthly, spent.month).filter(|_| !flags.over_budget),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    let budget = std::sync::Arc::new(super::batch_budget::RunBudget::new(limit, conn.config.prices.clone()));
     // Ctrl-C stops in two stages; SIGTERM and SIGHUP stop at once, as a second Ctrl-C does.
     let mut signals = Signals::new()?;
     let config = conn.config.clone();
@@ -235,8 +265,15 @@ pub async fn run(
     let prompts_rx = std::sync::Arc::new(tokio::sync::Mutex::new(prompts_rx));
     let mut workers = Vec::new();
     for _ in 0..jobs {
-        let (session, prompts_rx, results_tx, config, settings, choice) =
-            (session.clone(), prompts_rx.clone(), results_tx.clone(), config.clone(), settings.clone(), choice.clone());
+        let (session, prompts_rx, results_tx, config, settings, choice, budget) = (
+            session.clone(),
+            prompts_rx.clone(),
+            results_tx.clone(),
+            config.clone(),
+            settings.clone(),
+            choice.clone(),
+            budget.clone(),
+        );
         let stop = stop_reading.clone();
         workers.push(tokio::spawn(async move {
             loop {
@@ -244,7 +281,7 @@ pub async fn run(
                 // After a stop, prompts already read but not started are left for --resume.
                 let Some(next) = next.filter(|_| !stop.is_cancelled()) else { break };
                 let line = match next {
-                    Ok(prompt) => answer(&session, &config, &settings, &choice, prompt).await,
+                    Ok(prompt) => answer(&session, &config, &settings, &choice, &budget, prompt).await,
                     Err(message) => {
                         Some(serde_json::json!({ "id": null, "error": { "kind": "bad_input", "message": message } }))
                     }
@@ -310,9 +347,10 @@ pub async fn run(
     let elapsed = started.elapsed().as_secs_f64();
     let done = counts.answered + counts.failed;
     // Not eprintln!: after SIGHUP stderr may be gone, and that must not turn into a panic.
+    let stopped_by_budget = budget.stopped();
     exit::say(&format!(
-        "batch {}: {} answered ({} from cache), {} failed, {} skipped as already answered{} in {:.1}s ({:.1}/s); latency p50 {}, p95 {}; {} retries.",
-        if interrupts > 0 { "stopped" } else { "done" },
+        "batch {}: {} answered ({} from cache), {} failed, {} skipped as already answered{} in {:.1}s ({:.1}/s); latency p50 {}, p95 {}; {} retries; cost {}.",
+        if interrupts > 0 || stopped_by_budget.is_some() { "stopped" } else { "done" },
         counts.answered,
         counts.cached,
         counts.failed,
@@ -322,7 +360,8 @@ pub async fn run(
         done as f64 / elapsed.max(0.001),
         secs(m.latency_p50_ms),
         secs(m.latency_p95_ms),
-        m.retries
+        m.retries,
+        budget.spent()
     ));
     if let Some(e) = write_error {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -338,6 +377,16 @@ pub async fn run(
         return Err(Failure::new(
             stop.exit_code(),
             format!("Stopped{by} before every prompt was answered: rerun with --resume OUT to finish."),
+        ));
+    }
+    if let (Some(not_launched), Some(limit)) = (stopped_by_budget, budget.limit()) {
+        return Err(Failure::new(
+            exit::BUDGET,
+            format!(
+                "The budget of {limit} would be passed by the next prompt: {} spent, {not_launched} prompt{} not launched; rerun with --resume OUT and a larger --budget to finish.",
+                budget.spent(),
+                if not_launched == 1 { " was" } else { "s were" }
+            ),
         ));
     }
     if counts.failed + counts.bad_input > 0 {
@@ -362,6 +411,7 @@ async fn answer(
     config: &Config,
     flags: &Settings,
     choice: &RoleChoice,
+    budget: &super::batch_budget::RunBudget,
     p: Prompt,
 ) -> Option<serde_json::Value> {
     // Retries are counted in the summary; a switch of model is worth a line (once per run).
@@ -393,6 +443,16 @@ async fn answer(
     if let Err(e) = configured {
         return Some(error_line(&p, Some(&model), &e.to_string(), "bad_input", started));
     }
+    // Under a budget, the prompt's worst case is reserved before anything is sent; a prompt
+    // that could pass it is not launched (nor written: --resume asks it later).
+    let estimate = crate::chat::estimate_tokens(&prepared.turn);
+    let reserved = match budget.reserve(&model, estimate, prepared.settings.max_tokens) {
+        Ok(reserved) => reserved,
+        Err(super::batch_budget::NotLaunched::OverBudget) => return None,
+        Err(super::batch_budget::NotLaunched::Unpriced(why)) => {
+            return Some(error_line(&p, Some(&model), &why, "unknown_price", started));
+        }
+    };
     if !p.attachments.is_empty() {
         let paths = p.attachments.clone();
         let read = tokio::task::spawn_blocking(move || {
@@ -418,13 +478,16 @@ async fn answer(
     }
     let wants_json = prepared.settings.json_schema.is_some();
     let report = session.run(prepared, &mut show, std::future::pending::<TurnEvent>()).await;
+    budget.settle(&model, reserved, &report.cost, report.usage.is_some() || report.cached);
     let usage = report.usage.unwrap_or_default();
+    let cost_usd = report.cost.cost.map(crate::money::Usd::as_dollars);
     match report.outcome {
         Outcome::Cancelled => None,
         Outcome::Complete if wants_json && json_answer_problem(&report.text).is_some() => {
             let problem = json_answer_problem(&report.text).unwrap_or_default();
             let mut line = error_line(&p, Some(&model), &problem, "invalid_json", started);
             line["answer"] = serde_json::Value::String(report.text);
+            line["cost_usd"] = serde_json::json!(cost_usd);
             Some(line)
         }
         Outcome::Complete => {
@@ -433,7 +496,11 @@ async fn answer(
                 "prompt_tokens": usage.prompt_token_count, "output_tokens": usage.candidates_token_count,
                 "thought_tokens": usage.thoughts_token_count,
                 "latency_ms": started.elapsed().as_millis() as u64, "cached": report.cached, "error": null,
+                "cost_usd": cost_usd,
             });
+            if let Some(saved) = report.cost.saved {
+                line["saved_usd"] = serde_json::json!(saved.as_dollars());
+            }
             if !report.thoughts.is_empty() {
                 line["thoughts"] = serde_json::Value::String(report.thoughts);
             }
@@ -446,6 +513,7 @@ async fn answer(
         Outcome::Failed(e) => {
             let mut line = error_line(&p, Some(&model), &e.to_string(), e.kind().as_str(), started);
             line["answer"] = serde_json::Value::String(report.text);
+            line["cost_usd"] = serde_json::json!(cost_usd);
             Some(line)
         }
     }
@@ -462,7 +530,7 @@ fn output_line(value: &serde_json::Value, to_terminal: bool) -> String {
 fn error_line(p: &Prompt, model: Option<&str>, message: &str, kind: &str, started: Instant) -> serde_json::Value {
     serde_json::json!({
         "id": p.id, "prompt": p.prompt, "answer": null, "model": model, "prompt_tokens": null, "output_tokens": null,
-        "latency_ms": started.elapsed().as_millis() as u64, "cached": false,
+        "latency_ms": started.elapsed().as_millis() as u64, "cached": false, "cost_usd": null,
         "error": { "kind": kind, "message": one_line(message, 300) },
     })
 }

@@ -159,6 +159,10 @@ fn show(config: &Config) -> String {
             "context_overflow" => config.context_overflow.to_string(),
             "roles" if config.roles.is_empty() => "(none)".to_owned(),
             "roles" => config.roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "),
+            "prices" if config.prices.overridden().is_empty() => format!("(the table of {})", config.prices.as_of()),
+            "prices" => format!("table of {}; set: {}", config.prices.as_of(), config.prices.overridden().join(", ")),
+            "budget.daily" => config.budgets.daily.map_or_else(|| "(none)".to_owned(), |b| b.to_string()),
+            "budget.monthly" => config.budgets.monthly.map_or_else(|| "(none)".to_owned(), |b| b.to_string()),
             _ => String::new(),
         }
     };

@@ -21,6 +21,8 @@ pub const STORAGE: u8 = 9;
 pub const SOME_FAILED: u8 = 10;
 /// The answer asked for as JSON (`--json-schema`) is not valid JSON.
 pub const BAD_JSON: u8 = 11;
+/// A budget (`budget.daily`, `budget.monthly`, `batch --budget`) is spent: nothing more was sent.
+pub const BUDGET: u8 = 12;
 /// SIGHUP (the terminal went away): 128 + 1.
 pub const HUNG_UP: u8 = 129;
 /// Ctrl-C (SIGINT): 128 + 2.

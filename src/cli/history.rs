@@ -165,18 +165,35 @@ async fn load(store: &StoreHandle, id: i64) -> Result<(Conversation, Vec<StoredM
 
 async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
     let (c, messages) = load(store, id).await?;
+    // The conversation's cost counts every answer, those of other branches too.
+    let every = store.read(move |s| s.messages(id)).await?;
+    let mut total = crate::money::Total::default();
+    for m in every.iter().filter(|m| m.role == Role::Model && (m.prompt_tokens.is_some() || m.cached)) {
+        total.add(m.cost.cost);
+    }
     let bold = |s: &str| {
         if std::io::stdout().is_terminal() { format!("\x1b[1m{s}\x1b[0m") } else { s.to_owned() }
     };
     let mut out = format!("{}\n", bold(&format!("#{} {}", c.id, one_line(&c.title, 100))));
-    out.push_str(&format!("{} · {} · {} messages\n", one_line(&c.model, 40), date(c.created_at), messages.len()));
+    out.push_str(&format!(
+        "{} · {} · {} messages · cost {total}\n",
+        one_line(&c.model, 40),
+        date(c.created_at),
+        messages.len()
+    ));
     if let Some(system) = &c.system_prompt {
         out.push_str(&format!("system: {}\n", one_line(system, 200)));
     }
     for m in &messages {
         let who = match m.role {
             Role::User => "you".to_owned(),
-            Role::Model => one_line(m.model.as_deref().unwrap_or("gemini"), 40),
+            Role::Model => {
+                let model = one_line(m.model.as_deref().unwrap_or("gemini"), 40);
+                match m.cost.label(m.prompt_tokens.is_some(), m.cached) {
+                    Some(cost) => format!("{model} · {cost}"),
+                    None => model,
+                }
+            }
         };
         out.push_str(&format!("\n{}\n", bold(&format!("── {who}{} ──", crate::export::status_note(m)))));
         for a in &m.attachments {

@@ -3,6 +3,7 @@
 
 mod ask;
 mod batch;
+mod batch_budget;
 mod cache;
 mod config;
 mod docs;
@@ -35,7 +36,7 @@ use exit::Failure;
 #[derive(Debug, Parser)]
 #[command(name = "geminal", version, about = "A terminal chat client for Google Gemini.", long_about = None)]
 #[command(
-    after_help = "Set GEMINI_API_KEY (or GOOGLE_API_KEY) first, or add --demo to try everything against a built-in simulated Gemini.\n\nExit codes: 0 ok, 1 unexpected failure, 2 usage (bad flag, empty prompt, no such conversation, an attachment that cannot be sent), 3 configuration (no key, bad config or base URL), 4 key rejected or no permission, 5 bad request or unknown model, 6 rate limit or quota, 7 service unavailable (server error, network, timeout, cut stream), 8 prompt or answer refused (blocked, safety, recitation, token limit), 9 history database problem (newer version, locked, read-only, disk full, damaged: see `history repair`, directory missing), 10 batch: some prompts failed (see their error lines), 11 the answer asked for with --json-schema is not valid JSON, 129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."
+    after_help = "Set GEMINI_API_KEY (or GOOGLE_API_KEY) first, or add --demo to try everything against a built-in simulated Gemini.\n\nExit codes: 0 ok, 1 unexpected failure, 2 usage (bad flag, empty prompt, no such conversation, an attachment that cannot be sent), 3 configuration (no key, bad config or base URL), 4 key rejected or no permission, 5 bad request or unknown model, 6 rate limit or quota, 7 service unavailable (server error, network, timeout, cut stream), 8 prompt or answer refused (blocked, safety, recitation, token limit), 9 history database problem (newer version, locked, read-only, disk full, damaged: see `history repair`, directory missing), 10 batch: some prompts failed (see their error lines), 11 the answer asked for with --json-schema is not valid JSON, 12 a budget is spent and nothing was sent (budget.daily, budget.monthly, batch --budget; --over-budget asks anyway), 129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -95,6 +96,9 @@ pub struct ConnectArgs {
     /// Extra attempts after a failed one (rate limits, server errors, cut streams) [default: 4].
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
+    /// Send even when a budget (budget.daily, budget.monthly in the config) is spent.
+    #[arg(long)]
+    pub over_budget: bool,
     /// Set by commands that run many answers at once (`batch -j`).
     #[arg(skip)]
     pub max_concurrent: Option<usize>,
@@ -115,6 +119,7 @@ impl ConnectArgs {
             retries: self.retries.or(outer.retries),
             max_concurrent: self.max_concurrent.or(outer.max_concurrent),
             rpm: self.rpm.or(outer.rpm),
+            over_budget: self.over_budget || outer.over_budget,
         }
     }
 
@@ -279,6 +284,7 @@ pub async fn open_session(
         inline_max_bytes: conn.config.inline_max_bytes,
         store_max_bytes: conn.config.attachment_store_max_bytes,
         upload_namespace: conn.config.base_url.trim().trim_end_matches('/').to_owned(),
+        prices: conn.config.prices.clone(),
     };
     let engine = Engine::new(conn.client.clone(), conn.config.engine_config());
     let session = ChatSession::new(engine, store, options)
@@ -287,12 +293,39 @@ pub async fn open_session(
     Ok((conn, session))
 }
 
+/// Checks the budgets before anything is asked: a warning at 80% (on stderr), a refusal at
+/// 100% unless `--over-budget`. Without a history there is nothing to count.
+pub async fn check_budget(
+    conn: &Connection,
+    session: &ChatSession,
+    over_budget: bool,
+) -> Result<crate::money::Spending, Failure> {
+    let budgets = conn.config.budgets;
+    let (Some(store), true) = (session.store(), budgets.daily.is_some() || budgets.monthly.is_some()) else {
+        return Ok(crate::money::Spending::default());
+    };
+    let spent = store.read(|s| s.spending()).await?;
+    match crate::money::check_budgets(spent, budgets.daily, budgets.monthly) {
+        crate::money::BudgetCheck::Fine => {}
+        crate::money::BudgetCheck::Near(text) => exit::say(&text),
+        crate::money::BudgetCheck::Over(text) if over_budget => {
+            exit::say(
+                &text.replace("nothing was sent; add --over-budget to ask anyway", "asking anyway (--over-budget)"),
+            );
+        }
+        crate::money::BudgetCheck::Over(text) => return Err(Failure::new(exit::BUDGET, text)),
+    }
+    Ok(spent)
+}
+
 /// `geminal` alone: the full-screen interface on a terminal, the line chat otherwise.
 async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
     use std::io::IsTerminal;
     let (global, flags) = (&cli.global, &cli.connect);
     let settings = cli.generation.settings()?;
     let (conn, session) = open_session(global, flags, None, false, HistoryUse::Save).await?;
+    // A spent budget is said before the screen changes (and refuses, unless --over-budget).
+    check_budget(&conn, &session, flags.over_budget).await?;
     // A conversation asked for on the command line must exist: say so before the screen changes.
     let open = match (cli.continue_last, cli.conversation, session.store()) {
         (_, Some(id), Some(store)) => Some(store.read(move |s| s.conversation(id).map(|c| c.id)).await?),

@@ -70,6 +70,8 @@ pub enum JobEvent {
     /// A thought summary (only when asked for with `includeThoughts`); never answer text.
     Thought(String),
     Usage(UsageMetadata),
+    /// The model that answers, as the server names it (`modelVersion`: an alias's real model).
+    ModelVersion(String),
     /// The answer's sources (Google Search, URL context).
     Grounding(crate::grounding::Grounding),
     /// The text received so far is void: a new attempt starts the answer again.
@@ -338,6 +340,7 @@ async fn run_attempt(
     let mut usage = None;
     let mut finish = None;
     let mut first_token = None;
+    let mut version: Option<String> = None;
     while let Some(event) = stream.next().await {
         match event? {
             StreamEvent::Text(text) => {
@@ -356,7 +359,13 @@ async fn run_attempt(
             StreamEvent::Grounding(grounding) => {
                 let _ = tx.send(JobEvent::Grounding(grounding));
             }
-            StreamEvent::ModelVersion(_) => {}
+            StreamEvent::ModelVersion(v) => {
+                // Every chunk names it: passed on once.
+                if version.as_deref() != Some(v.as_str()) {
+                    version = Some(v.clone());
+                    let _ = tx.send(JobEvent::ModelVersion(v));
+                }
+            }
         }
     }
     let finish = finish.ok_or_else(|| ApiError::Truncated { detail: "no finish reason was sent".to_owned() })?;

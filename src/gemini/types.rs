@@ -379,20 +379,109 @@ pub struct PromptFeedback {
     pub block_reason: Option<String>,
 }
 
-/// Token counts. Every chunk carries running totals; the last one wins (never sum).
+/// Token counts. Every chunk carries running totals; the last one wins (never sum). The
+/// per-modality lists are read only for what is billed apart (audio).
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "UsageWire", into = "UsageWire")]
 pub struct UsageMetadata {
-    #[serde(default)]
     pub prompt_token_count: u32,
-    #[serde(default)]
     pub candidates_token_count: u32,
-    #[serde(default)]
     pub thoughts_token_count: u32,
-    #[serde(default)]
     pub cached_content_token_count: u32,
-    #[serde(default)]
+    pub tool_use_prompt_token_count: u32,
     pub total_token_count: u32,
+    /// Of the prompt, audio tokens (`promptTokensDetails`).
+    pub prompt_audio_token_count: u32,
+    /// Of the cached tokens, audio (`cacheTokensDetails`).
+    pub cached_audio_token_count: u32,
+}
+
+impl UsageMetadata {
+    /// The counts as billed.
+    pub fn billed(&self) -> crate::money::Usage {
+        crate::money::Usage {
+            prompt: u64::from(self.prompt_token_count),
+            cached: u64::from(self.cached_content_token_count),
+            prompt_audio: u64::from(self.prompt_audio_token_count),
+            cached_audio: u64::from(self.cached_audio_token_count),
+            tool_use_prompt: u64::from(self.tool_use_prompt_token_count),
+            output: u64::from(self.candidates_token_count),
+            thoughts: u64::from(self.thoughts_token_count),
+        }
+    }
+}
+
+/// `usageMetadata` as it is on the wire.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UsageWire {
+    #[serde(default)]
+    prompt_token_count: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    candidates_token_count: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    thoughts_token_count: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    cached_content_token_count: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    tool_use_prompt_token_count: u32,
+    #[serde(default)]
+    total_token_count: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    prompt_tokens_details: Vec<ModalityTokenCount>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    cache_tokens_details: Vec<ModalityTokenCount>,
+}
+
+/// One `{modality, tokenCount}` entry of a usage's details.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ModalityTokenCount {
+    #[serde(default)]
+    modality: String,
+    #[serde(default)]
+    token_count: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn audio_tokens(details: &[ModalityTokenCount]) -> u32 {
+    details.iter().filter(|d| d.modality == "AUDIO").fold(0, |sum, d| sum.saturating_add(d.token_count))
+}
+
+impl From<UsageWire> for UsageMetadata {
+    fn from(w: UsageWire) -> Self {
+        UsageMetadata {
+            prompt_token_count: w.prompt_token_count,
+            candidates_token_count: w.candidates_token_count,
+            thoughts_token_count: w.thoughts_token_count,
+            cached_content_token_count: w.cached_content_token_count,
+            tool_use_prompt_token_count: w.tool_use_prompt_token_count,
+            total_token_count: w.total_token_count,
+            prompt_audio_token_count: audio_tokens(&w.prompt_tokens_details),
+            cached_audio_token_count: audio_tokens(&w.cache_tokens_details),
+        }
+    }
+}
+
+impl From<UsageMetadata> for UsageWire {
+    fn from(u: UsageMetadata) -> Self {
+        let audio = |n: u32| {
+            (n > 0).then(|| ModalityTokenCount { modality: "AUDIO".to_owned(), token_count: n }).into_iter().collect()
+        };
+        UsageWire {
+            prompt_token_count: u.prompt_token_count,
+            candidates_token_count: u.candidates_token_count,
+            thoughts_token_count: u.thoughts_token_count,
+            cached_content_token_count: u.cached_content_token_count,
+            tool_use_prompt_token_count: u.tool_use_prompt_token_count,
+            total_token_count: u.total_token_count,
+            prompt_tokens_details: audio(u.prompt_audio_token_count),
+            cache_tokens_details: audio(u.cached_audio_token_count),
+        }
+    }
 }
 
 /// The `{"error": {...}}` envelope.

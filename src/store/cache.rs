@@ -14,6 +14,8 @@ pub struct CachedAnswer {
     pub text: String,
     pub prompt_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
+    /// What the answer cost when it was asked (`None`: unknown): what a hit saves.
+    pub cost: Option<crate::money::Usd>,
     /// When the answer was cached (ms since the epoch); its age counts from here.
     pub created_at: i64,
 }
@@ -50,7 +52,7 @@ impl Store {
         let found = self
             .conn
             .prepare_cached(
-                "SELECT model, text, prompt_tokens, output_tokens, created_at FROM answer_cache WHERE key = ?1",
+                "SELECT model, text, prompt_tokens, output_tokens, created_at, cost_nanos FROM answer_cache WHERE key = ?1",
             )
             .and_then(|mut stmt| {
                 stmt.query_row([key], |r| {
@@ -60,6 +62,7 @@ impl Store {
                         prompt_tokens: r.get(2)?,
                         output_tokens: r.get(3)?,
                         created_at: r.get(4)?,
+                        cost: r.get::<_, Option<i64>>(5)?.map(crate::money::Usd::from_nanos),
                     })
                 })
                 .optional()
@@ -89,9 +92,18 @@ impl Store {
         let now = now_ms();
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO answer_cache (key, model, text, prompt_tokens, output_tokens, created_at, last_used_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![key, answer.model, answer.text, answer.prompt_tokens, answer.output_tokens, answer.created_at, now],
+                "INSERT OR REPLACE INTO answer_cache (key, model, text, prompt_tokens, output_tokens, created_at, last_used_at, cost_nanos)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    key,
+                    answer.model,
+                    answer.text,
+                    answer.prompt_tokens,
+                    answer.output_tokens,
+                    answer.created_at,
+                    now,
+                    answer.cost.map(crate::money::Usd::nanos)
+                ],
             )
             .map_err(|e| self.err(e))?;
         if ttl.is_some() {

@@ -60,6 +60,8 @@ pub struct StoredMessage {
     pub alternatives: Alternatives,
     /// What a prompt had attached, in order (filled by the reads that show messages).
     pub attachments: Vec<crate::domain::AttachmentInfo>,
+    /// What the answer cost (nothing known for prompts).
+    pub cost: crate::money::AnswerCost,
 }
 
 /// The position of a message among its siblings: `index` of `count`, 1-based.
@@ -101,6 +103,8 @@ pub struct MessageUpdate {
     pub duration_ms: Option<i64>,
     /// The answer came from the cache.
     pub cached: Option<bool>,
+    /// What it cost (`None` leaves it).
+    pub cost: Option<crate::money::AnswerCost>,
 }
 
 /// Where a new message goes in the conversation's tree.
@@ -159,6 +163,11 @@ pub(super) fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
         grounding: r.get(14)?,
         alternatives: Alternatives::default(),
         attachments: Vec::new(),
+        cost: crate::money::AnswerCost {
+            cost: r.get::<_, Option<i64>>(15)?.map(crate::money::Usd::from_nanos),
+            saved: r.get::<_, Option<i64>>(16)?.map(crate::money::Usd::from_nanos),
+            priced_as: r.get(17)?,
+        },
     })
 }
 
@@ -181,7 +190,8 @@ pub(super) fn conversation_from_row(r: &Row<'_>) -> rusqlite::Result<Conversatio
 
 /// The columns `message_from_row` reads, for a `messages m` table alias.
 pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.role, m.text, m.model, m.status, m.error, m.prompt_tokens, \
-     m.output_tokens, m.cached, m.created_at, m.parent_id, m.thought_tokens, m.thoughts, m.grounding";
+     m.output_tokens, m.cached, m.created_at, m.parent_id, m.thought_tokens, m.thoughts, m.grounding, \
+     m.cost_nanos, m.saved_nanos, m.priced_as";
 
 /// A conversation title from its first prompt: one line, cut at a word near 60 characters.
 pub fn title_from(prompt: &str) -> String {
@@ -302,6 +312,8 @@ impl Store {
                     thought_tokens = coalesce(?7, thought_tokens), first_token_ms = coalesce(?8, first_token_ms),
                     duration_ms = coalesce(?9, duration_ms), cached = coalesce(?11, cached),
                     thoughts = coalesce(?12, thoughts), grounding = coalesce(?13, grounding),
+                    cost_nanos = coalesce(?14, cost_nanos), saved_nanos = coalesce(?15, saved_nanos),
+                    priced_as = coalesce(?16, priced_as),
                     writer = CASE WHEN ?10 THEN NULL ELSE writer END
                  WHERE id = ?1",
                 params![
@@ -317,7 +329,10 @@ impl Store {
                     writer_cleared,
                     update.cached,
                     update.thoughts,
-                    update.grounding
+                    update.grounding,
+                    update.cost.as_ref().and_then(|c| c.cost).map(crate::money::Usd::nanos),
+                    update.cost.as_ref().and_then(|c| c.saved).map(crate::money::Usd::nanos),
+                    update.cost.as_ref().and_then(|c| c.priced_as.clone())
                 ],
             )
             .map_err(|e| self.err(e))?;

@@ -40,7 +40,82 @@ pub struct Stats {
     pub messages: i64,
 }
 
+/// What answers cost in one group (a model, a UTC day).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendRow {
+    /// The model (the one that answered, as priced, when known) or the day (`YYYY-MM-DD`).
+    pub group: String,
+    /// Answers with usage (cache hits included).
+    pub answers: i64,
+    /// Sum of the known costs, in nano-dollars.
+    pub cost_nanos: i64,
+    /// Answers of unknown price.
+    pub unknown: i64,
+    /// What cache hits saved, in nano-dollars.
+    pub saved_nanos: i64,
+    pub cache_hits: i64,
+}
+
+/// Money by model and by UTC day.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpendStats {
+    pub by_model: Vec<SpendRow>,
+    pub by_day: Vec<SpendRow>,
+}
+
 impl Store {
+    /// What answers since `since_ms` cost (all time if `None`), by model and by UTC day, most
+    /// recent day first.
+    pub fn spend_stats(&self, since_ms: Option<i64>) -> Result<SpendStats, StoreError> {
+        let since = since_ms.unwrap_or(i64::MIN);
+        let query = |group: &str, order: &str| -> rusqlite::Result<Vec<SpendRow>> {
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT {group} AS g, count(*), coalesce(sum(cost_nanos), 0), count(*) - count(cost_nanos),
+                        coalesce(sum(saved_nanos), 0), coalesce(sum(cached), 0)
+                 FROM messages
+                 WHERE role = 'model' AND created_at >= ?1 AND (prompt_tokens IS NOT NULL OR cached = 1)
+                 GROUP BY g ORDER BY {order}"
+            ))?;
+            stmt.query_map([since], |r| {
+                Ok(SpendRow {
+                    group: r.get(0)?,
+                    answers: r.get(1)?,
+                    cost_nanos: r.get(2)?,
+                    unknown: r.get(3)?,
+                    saved_nanos: r.get(4)?,
+                    cache_hits: r.get(5)?,
+                })
+            })?
+            .collect()
+        };
+        let run = || -> rusqlite::Result<SpendStats> {
+            Ok(SpendStats {
+                by_model: query("coalesce(priced_as, model, '')", "3 DESC, 1")?,
+                by_day: query("date(created_at / 1000, 'unixepoch')", "1 DESC")?,
+            })
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// What answers cost this UTC day and this UTC month (answers of unknown price count 0).
+    pub fn spending(&self) -> Result<crate::money::Spending, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT coalesce(sum(CASE WHEN created_at >= CAST(strftime('%s', 'now', 'start of day') AS INTEGER) * 1000
+                                     THEN cost_nanos END), 0),
+                        coalesce(sum(cost_nanos), 0)
+                 FROM messages WHERE role = 'model' AND created_at >= CAST(strftime('%s', 'now', 'start of month') AS INTEGER) * 1000",
+                [],
+                |r| {
+                    Ok(crate::money::Spending {
+                        today: crate::money::Usd::from_nanos(r.get(0)?),
+                        month: crate::money::Usd::from_nanos(r.get(1)?),
+                    })
+                },
+            )
+            .map_err(|e| self.err(e))
+    }
+
     pub fn record_metric(&self, m: &Metric) -> Result<(), StoreError> {
         self.conn
             .execute(

@@ -30,7 +30,7 @@ pub use conversations::{
 };
 pub use error::StoreError;
 pub use handle::StoreHandle;
-pub use metrics::{Metric, Stats};
+pub use metrics::{Metric, SpendRow, SpendStats, Stats};
 pub use open_tabs::OpenTab;
 pub use repair::Repair;
 pub use search::{INDEXED_CHARS, MatchedIn, SearchHit};

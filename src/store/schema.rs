@@ -210,6 +210,14 @@ pub const MIGRATIONS: &[&str] = &[
     // 12: the role a conversation runs with (its name; what the role says is in the config), so a
     // continued conversation keeps it.
     "ALTER TABLE conversations ADD COLUMN role TEXT;",
+    // 13: money. What an answer cost in nano-dollars (NULL: unknown, or nothing reported), what
+    // a cache hit saved (the original answer's cost), and the price-table row used; a cached
+    // answer keeps its cost so a hit can say what it saved.
+    "ALTER TABLE messages ADD COLUMN cost_nanos INTEGER;
+    ALTER TABLE messages ADD COLUMN saved_nanos INTEGER;
+    ALTER TABLE messages ADD COLUMN priced_as TEXT;
+    ALTER TABLE answer_cache ADD COLUMN cost_nanos INTEGER;
+    CREATE INDEX messages_spent_by_time ON messages(created_at) WHERE role = 'model';",
 ];
 
 pub fn latest_version() -> i64 {

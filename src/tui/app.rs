@@ -1515,6 +1515,7 @@ impl App {
                     answer.thoughts = report.thoughts.clone();
                     answer.grounding = report.grounding.clone();
                     answer.cached = report.cached;
+                    answer.cost = (report.usage.is_some() || report.cached).then(|| report.cost.clone());
                     answer.status = report.status;
                     t.revision += 1;
                     if let Outcome::Failed(e) = &report.outcome {
@@ -1783,6 +1784,7 @@ mod tests {
             status,
             cached: false,
             usage: None,
+            cost: Default::default(),
             thoughts: String::new(),
             grounding: None,
             save_error: None,
@@ -1960,6 +1962,7 @@ mod tests {
             output_tokens: None,
             alternatives: Alternatives::default(),
             attachments: Vec::new(),
+            cost: Default::default(),
         };
         let mut fresh = App::new("m", false);
         fresh.tab_mut().system = Some("be brief".into());
@@ -2541,6 +2544,7 @@ mod tests {
             grounding: None,
             alternatives: Alternatives { index, count: 2 },
             attachments: Vec::new(),
+            cost: Default::default(),
         };
         app.tab_mut().conversation_id = Some(7);
         app.on_event(AppEvent::Reloaded {

@@ -425,6 +425,7 @@ impl Runner {
                         }),
                         cached: false,
                         usage: None,
+                        cost: Default::default(),
                         thoughts: String::new(),
                         grounding: None,
                         save_error: None,

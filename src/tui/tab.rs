@@ -31,6 +31,8 @@ pub struct ChatMessage {
     pub attachments: Vec<crate::domain::AttachmentInfo>,
     /// The answer's sources: markers in its text and the list below it, added when drawn.
     pub grounding: Option<crate::grounding::Grounding>,
+    /// What the answer cost (`None`: nothing was reported, as for a prompt).
+    pub cost: Option<crate::money::AnswerCost>,
 }
 
 impl ChatMessage {
@@ -48,6 +50,7 @@ impl ChatMessage {
             thoughts_folded: false,
             attachments: Vec::new(),
             grounding: None,
+            cost: None,
         }
     }
 
@@ -65,6 +68,7 @@ impl ChatMessage {
             thoughts_folded: false,
             attachments: Vec::new(),
             grounding: None,
+            cost: None,
         }
     }
 }
@@ -84,6 +88,7 @@ impl From<StoredMessage> for ChatMessage {
             thoughts_folded: false,
             attachments: m.attachments,
             grounding: crate::grounding::Grounding::from_stored(m.grounding.as_deref()),
+            cost: (m.role == Role::Model && (m.prompt_tokens.is_some() || m.cached)).then_some(m.cost),
         }
     }
 }
@@ -226,6 +231,17 @@ impl Tab {
         self.messages = messages.into_iter().map(ChatMessage::from).collect();
         self.revision += 1;
         self.scroll_from_bottom = 0;
+    }
+
+    /// What the answers shown cost (`None`: none reported any usage).
+    pub fn cost(&self) -> Option<crate::money::Total> {
+        let mut total = crate::money::Total::default();
+        let mut any = false;
+        for cost in self.messages.iter().filter_map(|m| m.cost.as_ref()) {
+            total.add(cost.cost);
+            any = true;
+        }
+        any.then_some(total)
     }
 
     /// The tokens this conversation takes of the model's input: the last answer's count, else
@@ -425,6 +441,9 @@ fn status_note(m: &ChatMessage) -> String {
     }
     if let Some(label) = crate::format::status_label(m.status, m.cached) {
         note.push_str(&format!(" · {label}"));
+    }
+    if let Some(cost) = m.cost.as_ref().and_then(|c| c.label(true, m.cached)) {
+        note.push_str(&format!(" · {cost}"));
     }
     note
 }

@@ -341,9 +341,10 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let meter = context.map(|(used, limit)| format!("ctx {}/{}", short_tokens(used), short_tokens(limit)));
     let head = format!("{}{role}{thinking} · ", one_line(&tab.model, 30));
     let mut text = format!(
-        "{head}{}{} tokens · {} running · {} queued · {} cached",
+        "{head}{}{} tokens{} · {} running · {} queued · {} cached",
         meter.as_deref().map(|m| format!("{m} · ")).unwrap_or_default(),
         tab.tokens,
+        tab.cost().map(|c| format!(" · {}", c.short())).unwrap_or_default(),
         m.in_flight.max(0),
         m.queued.max(0),
         m.cache_hits

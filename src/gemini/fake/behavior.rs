@@ -87,6 +87,12 @@ pub struct Behavior {
     /// The built-in tools the request asked for (the fake sets this from the request): Google
     /// Search and URL context add their metadata to the answer's last chunk.
     pub tools: super::grounding::ToolsAsked,
+    /// The `usageMetadata` every chunk carries, as given (per-modality details, cached and
+    /// tool tokens...); `None` counts it from the text.
+    pub usage: Option<serde_json::Value>,
+    /// The `modelVersion` the answer names; `None`: the model asked for, an alias (`-latest`)
+    /// resolved to the model it stands for, as Google's does.
+    pub model_version: Option<String>,
 }
 
 impl Default for Behavior {
@@ -102,6 +108,8 @@ impl Default for Behavior {
             line_ending: LineEnding::Crlf,
             natural_pace: false,
             tools: super::grounding::ToolsAsked::default(),
+            usage: None,
+            model_version: None,
         }
     }
 }
@@ -134,6 +142,18 @@ impl Behavior {
     pub fn paced(chunks: usize, total: Duration) -> Self {
         let per = total / chunks.max(1) as u32;
         Behavior { chunks: Some(chunks), first_token_delay: per, chunk_delay: per, ..Behavior::default() }
+    }
+
+    /// Sends `usage` as every chunk's `usageMetadata`.
+    pub fn with_usage(mut self, usage: serde_json::Value) -> Self {
+        self.usage = Some(usage);
+        self
+    }
+
+    /// Names `version` as the model that answered.
+    pub fn with_model_version(mut self, version: impl Into<String>) -> Self {
+        self.model_version = Some(version.into());
+        self
     }
 
     pub fn with_answer(mut self, answer: Answer) -> Self {

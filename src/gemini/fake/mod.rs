@@ -537,10 +537,11 @@ fn generate(req: &RecordedRequest, shared: &Arc<Shared>, model: &str, is_stream:
     }
     let prompt = req.prompt();
     let response_id = format!("fake{:08x}", hash(&format!("{}{prompt}", req.id)) as u32);
+    let version = behavior.model_version.clone().unwrap_or_else(|| answering_model(model).to_owned());
     let steps = if is_stream {
-        script::stream_steps(&behavior, &prompt, model, &response_id, hash(&prompt) ^ req.id, include_thoughts)
+        script::stream_steps(&behavior, &prompt, &version, &response_id, hash(&prompt) ^ req.id, include_thoughts)
     } else {
-        script::unary_steps(&behavior, &prompt, model, &response_id)
+        script::unary_steps(&behavior, &prompt, &version, &response_id)
     };
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
     tokio::spawn(play(steps, tx, shared.clone(), req.id));
@@ -550,6 +551,17 @@ fn generate(req: &RecordedRequest, shared: &Arc<Shared>, model: &str, is_stream:
         response.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
     response
+}
+
+/// The model an alias stands for, named in `modelVersion` as Google's does (any other name
+/// answers as itself).
+fn answering_model(model: &str) -> &str {
+    match model {
+        "gemini-flash-latest" => "gemini-2.5-flash",
+        "gemini-flash-lite-latest" => "gemini-2.5-flash-lite",
+        "gemini-pro-latest" => "gemini-2.5-pro",
+        other => other,
+    }
 }
 
 /// The 400 Gemini answers for a `thinkingConfig` the model cannot take (the fake's wording):

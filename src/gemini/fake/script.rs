@@ -169,6 +169,11 @@ fn usage(prompt_tokens: u32, answer_tokens: u32, thought_tokens: u32) -> Value {
     usage
 }
 
+/// The usage a chunk carries: the behaviour's own, else counted.
+fn counted(behavior: &Behavior, prompt_tokens: u32, answer_tokens: u32, thought_tokens: u32) -> Value {
+    behavior.usage.clone().unwrap_or_else(|| usage(prompt_tokens, answer_tokens, thought_tokens))
+}
+
 fn chunk(parts: Value, finish: Option<&str>, usage: Value, model: &str, response_id: &str) -> Value {
     let mut candidate = json!({ "content": { "parts": parts, "role": "model" }, "index": 0 });
     if let Some(reason) = finish {
@@ -219,7 +224,7 @@ pub fn stream_steps(
     }
     let prompt_tokens = tokens(prompt).max(1);
     if let Some(Fault::PromptBlocked(reason)) = &behavior.fault {
-        let value = json!({ "promptFeedback": { "blockReason": reason }, "usageMetadata": usage(prompt_tokens, 0, 0), "modelVersion": model });
+        let value = json!({ "promptFeedback": { "blockReason": reason }, "usageMetadata": counted(behavior, prompt_tokens, 0, 0), "modelVersion": model });
         f.event(&value);
         return f.steps;
     }
@@ -233,7 +238,7 @@ pub fn stream_steps(
         thought_tokens += tokens(&text) * 4;
         if include_thoughts {
             let parts = json!([{ "text": text, "thought": true }]);
-            f.event(&chunk(parts, None, usage(prompt_tokens, 0, thought_tokens), model, response_id));
+            f.event(&chunk(parts, None, counted(behavior, prompt_tokens, 0, thought_tokens), model, response_id));
         }
     }
     let text = answer_text(behavior, prompt);
@@ -261,12 +266,12 @@ pub fn stream_steps(
         f.event(&chunk(
             parts,
             last.then_some("STOP"),
-            usage(prompt_tokens, answer_tokens, thought_tokens),
+            counted(behavior, prompt_tokens, answer_tokens, thought_tokens),
             model,
             response_id,
         ));
     }
-    let final_usage = usage(prompt_tokens, answer_tokens, thought_tokens);
+    let final_usage = counted(behavior, prompt_tokens, answer_tokens, thought_tokens);
     match stream_fault {
         None if signature_chunk => {
             let parts = json!([{ "text": "", "thoughtSignature": "EtEOCs4OARFNMg9sZmFrZS1zaWduYXR1cmU=" }]);
@@ -302,7 +307,7 @@ pub fn unary_steps(behavior: &Behavior, prompt: &str, model: &str, response_id: 
     let text = answer_text(behavior, prompt);
     let value = match &behavior.fault {
         Some(Fault::PromptBlocked(reason)) => {
-            json!({ "promptFeedback": { "blockReason": reason }, "usageMetadata": usage(prompt_tokens, 0, 0), "modelVersion": model })
+            json!({ "promptFeedback": { "blockReason": reason }, "usageMetadata": counted(behavior, prompt_tokens, 0, 0), "modelVersion": model })
         }
         Some(Fault::StallAfter(_)) => {
             steps.push(Step::Stall);
@@ -310,13 +315,13 @@ pub fn unary_steps(behavior: &Behavior, prompt: &str, model: &str, response_id: 
         }
         Some(Fault::BareErrorAfter { status, .. } | Fault::ErrorEventAfter { status, .. }) => compact_error(*status),
         Some(Fault::StopAfter { reason, .. }) => {
-            json!({ "candidates": [{ "finishReason": reason, "index": 0 }], "usageMetadata": usage(prompt_tokens, 0, 0), "modelVersion": model, "responseId": response_id })
+            json!({ "candidates": [{ "finishReason": reason, "index": 0 }], "usageMetadata": counted(behavior, prompt_tokens, 0, 0), "modelVersion": model, "responseId": response_id })
         }
         _ => {
             let mut value = chunk(
                 json!([{ "text": text }]),
                 Some("STOP"),
-                usage(prompt_tokens, tokens(&text), 0),
+                counted(behavior, prompt_tokens, tokens(&text), 0),
                 model,
                 response_id,
             );
