@@ -66,8 +66,17 @@ pub struct FileConfig {
     pub rpm: Option<u32>,
     /// Requests per minute, per model.
     pub rate_limits: Option<std::collections::HashMap<String, u32>>,
-    /// Model used once another model's quota is exhausted.
+    /// Model used once another model's quota is exhausted (a one-entry `fallback`).
     pub fallback_model: Option<String>,
+    /// Where a turn goes, in order, when its model's quota is spent, the model is unknown or
+    /// its provider is down after its retries: `provider:model` names.
+    pub fallback: Option<Vec<String>>,
+    /// The provider a bare model name means (default "gemini").
+    pub default_provider: Option<String>,
+    /// Named endpoints: `[providers.NAME]` with `kind`, `base_url`, `api_key_env`...
+    pub providers: Option<std::collections::BTreeMap<String, crate::provider::settings::ProviderFile>>,
+    /// Equivalent endpoints sharing the load: `[pools.NAME]` with `members`.
+    pub pools: Option<std::collections::BTreeMap<String, crate::provider::settings::PoolFile>>,
     /// The interface's colours: "dark" (the default) or "light".
     pub theme: Option<ThemeName>,
     /// Whether the interface takes the mouse at start (default true; F4 switches).
@@ -220,6 +229,12 @@ pub struct Config {
     /// Every role, by name (the config file's `[roles.NAME]`, then `roles/NAME.md` files).
     pub roles: Vec<crate::chat::NamedRole>,
     pub context_overflow: crate::chat::ContextOverflow,
+    /// `[providers.NAME]`, resolved (keys read from their variables).
+    pub providers: Vec<crate::provider::settings::Endpoint>,
+    /// `[pools.NAME]`, resolved.
+    pub pools: Vec<crate::provider::settings::PoolSpec>,
+    /// Which provider names exist and which one a bare model name means.
+    pub names: crate::provider::Names,
 }
 
 impl Config {
@@ -262,6 +277,9 @@ impl std::fmt::Debug for Config {
             .field("inline_max_bytes", &self.inline_max_bytes)
             .field("roles", &self.roles)
             .field("context_overflow", &self.context_overflow)
+            .field("providers", &self.providers)
+            .field("pools", &self.pools)
+            .field("names", &self.names)
             .finish()
     }
 }
@@ -275,7 +293,7 @@ pub enum ConfigError {
     Unreadable { path: String, reason: String },
     #[error("The config file {path} is not valid: {reason}.")]
     Invalid { path: String, reason: String },
-    #[error("The config file {path} holds an api_key but other users can read it: run `chmod 600 {path}`.")]
+    #[error("The config file {path} holds an API key but other users can read it: run `chmod 600 {path}`.")]
     KeyFileTooOpen { path: String },
     #[error("The setting {name} must be a positive number of seconds, not {value}.")]
     BadDuration { name: String, value: String },
@@ -512,6 +530,10 @@ impl Config {
             ("url_context", source(None, None, file.url_context.is_some())),
             ("context_overflow", source(None, None, file.context_overflow.is_some())),
             ("roles", source(None, None, file.roles.as_ref().is_some_and(|r| !r.is_empty()))),
+            ("fallback", source(None, None, file.fallback.as_ref().is_some_and(|f| !f.is_empty()))),
+            ("default_provider", source(None, None, file.default_provider.is_some())),
+            ("providers", source(None, None, file.providers.as_ref().is_some_and(|p| !p.is_empty()))),
+            ("pools", source(None, None, file.pools.as_ref().is_some_and(|p| !p.is_empty()))),
         ];
         let attachment_store_max_bytes = file
             .attachments
@@ -528,12 +550,50 @@ impl Config {
                 reason,
             })?;
 
+        let invalid = |reason: String| ConfigError::Invalid {
+            path: config_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+            reason,
+        };
+        let (providers, pools) =
+            crate::provider::settings::resolve(file.providers.as_ref(), file.pools.as_ref(), &env).map_err(invalid)?;
+        let default_provider = file.default_provider.as_deref().map(str::trim).filter(|d| !d.is_empty());
+        let names = crate::provider::Names::new(
+            providers.iter().map(|p| p.name.clone()).chain(pools.iter().map(|p| p.name.clone())),
+            default_provider,
+        );
+        if let Some(name) = default_provider.filter(|d| !names.is_known(d)) {
+            return Err(invalid(format!(
+                "default_provider names {}, which is not a provider",
+                crate::sanitize::one_line(name, 40)
+            )));
+        }
+        // Every model name a user wrote, made canonical: a bare name means the default provider.
+        let mut fallback: Vec<String> = file.fallback.iter().flatten().map(|m| names.canonical(m)).collect();
+        if let Some(one) = file.fallback_model.as_deref().filter(|m| !m.trim().is_empty()) {
+            let one = names.canonical(one);
+            if !fallback.contains(&one) {
+                fallback.push(one);
+            }
+        }
+        fallback.retain(|m| !m.is_empty());
+        let model = names.canonical(&model);
+        let roles = roles
+            .into_iter()
+            .map(|mut role| {
+                role.model = role.model.map(|m| names.canonical(&m));
+                role
+            })
+            .collect();
+
         Ok(Config {
+            providers,
+            pools,
+            names,
             sources,
             api_key,
             key_source,
             base_url,
-            model: model.trim().to_owned(),
+            model,
             model_explicit,
             cache: file.cache.unwrap_or(true),
             cache_max_entries: file.cache_max_entries.unwrap_or(10_000),
@@ -546,7 +606,7 @@ impl Config {
                     max_attempts: overrides.retries.or(file.retries).unwrap_or(4).min(20) + 1,
                     ..RetryPolicy::default()
                 },
-                fallback_model: file.fallback_model.clone().filter(|m| !m.trim().is_empty()),
+                fallback,
             },
             system_prompt: file.system_prompt.filter(|s| !s.trim().is_empty()),
             db_path,
@@ -675,7 +735,8 @@ fn load_file(path: &Path, explicit: bool) -> Result<FileConfig, ConfigError> {
         path: shown.clone(),
         reason: crate::sanitize::one_line(e.message(), 160).trim_end_matches('.').to_owned(),
     })?;
-    if file.api_key.is_some() && readable_by_others(path) {
+    let holds_key = file.api_key.is_some() || crate::provider::settings::holds_a_key(file.providers.as_ref());
+    if holds_key && readable_by_others(path) {
         return Err(ConfigError::KeyFileTooOpen { path: shown });
     }
     Ok(file)

@@ -20,6 +20,8 @@ pub mod export;
 pub mod format;
 pub mod gemini;
 pub mod grounding;
+pub mod openai;
+pub mod provider;
 pub mod roles;
 pub mod sanitize;
 pub mod store;

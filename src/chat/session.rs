@@ -714,7 +714,7 @@ fn turn_event(event: JobEvent, max_attempts: u32) -> Option<TurnEvent> {
             TurnEvent::Notice(Notice::Retrying { attempt, of: max_attempts, after, reason })
         }
         JobEvent::FallbackModel { first: false, .. } => return None,
-        JobEvent::FallbackModel { from, to, .. } => TurnEvent::Notice(Notice::Fallback { from, to }),
+        JobEvent::FallbackModel { from, to, reason, .. } => TurnEvent::Notice(Notice::Fallback { from, to, reason }),
         JobEvent::Finished { finish, .. } => TurnEvent::Stream(crate::gemini::StreamEvent::Finished(finish)),
         JobEvent::Failed(error) => TurnEvent::Failed(error),
         JobEvent::Cancelled => TurnEvent::Cancelled,

@@ -2209,7 +2209,11 @@ mod tests {
         };
         app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Notice(notice) });
         assert!(app.tab().retrying);
-        let fallback = crate::chat::Notice::Fallback { from: "a".into(), to: "retrying-model".into() };
+        let fallback = crate::chat::Notice::Fallback {
+            from: "a".into(),
+            to: "retrying-model".into(),
+            reason: crate::engine::FallbackReason::QuotaSpent,
+        };
         app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Notice(fallback) });
         assert!(!app.tab().retrying, "a model named 'retrying' is not a retry");
         app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Text("back".into()) });
