@@ -252,7 +252,8 @@ impl ChatSession {
         if let Some(known) = self.input_limits.lock().ok().and_then(|l| l.get(model).copied()) {
             return known;
         }
-        let limit = self.client().model(model).await.ok().and_then(|m| m.input_token_limit);
+        let (provider, id) = self.engine.providers().resolve(model);
+        let limit = provider.model_info(id).await.ok().flatten().and_then(|m| m.input_token_limit);
         if let Ok(mut limits) = self.input_limits.lock() {
             limits.insert(model.to_owned(), limit);
         }
@@ -280,7 +281,8 @@ impl ChatSession {
         }
         // When counting fails, the turn is sent as it is: a refusal still reaches the user as
         // the API's own "too long" error, in a sentence.
-        let Ok(counted) = self.client().count_tokens(&turn.model, &turn.request()).await else {
+        let (provider, id) = self.engine.providers().resolve(&turn.model);
+        let Ok(Some(counted)) = provider.count_tokens(id, &turn.request()).await else {
             return Ok(None);
         };
         fit(turn, counted, limit, self.overflow)
@@ -294,6 +296,23 @@ impl ChatSession {
 
     pub fn client(&self) -> &Client {
         self.engine.client()
+    }
+
+    /// Every provider's models that can answer, as canonical names (`provider:model`, bare for
+    /// Gemini); an error only when no provider could list any.
+    pub async fn list_models(&self) -> Result<Vec<String>, ApiError> {
+        let listing = self.engine.providers().list_models(None).await;
+        if listing.models.is_empty()
+            && let Some((_, error)) = listing.failed.into_iter().next()
+        {
+            return Err(error);
+        }
+        Ok(listing
+            .models
+            .into_iter()
+            .filter(|(_, m)| m.supported_generation_methods.iter().any(|g| g == "generateContent"))
+            .map(|(name, _)| name)
+            .collect())
     }
 
     pub fn engine(&self) -> &Engine {

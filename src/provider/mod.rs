@@ -171,19 +171,30 @@ impl ProviderSet {
         }
     }
 
-    /// Every provider's models, as canonical names (`provider` limits it to one).
-    pub async fn list_models(&self, provider: Option<&str>) -> Result<Vec<(String, Model)>, ApiError> {
-        let mut all = Vec::new();
-        for (name, p) in &self.providers {
-            if provider.is_some_and(|wanted| wanted != name) {
-                continue;
-            }
-            for model in p.list_models().await? {
-                all.push((join(name, model.id()), model));
+    /// Every provider's models, as canonical names (`only` limits it to one provider), with
+    /// the providers that could not list theirs and why. An unknown `only` lists nothing.
+    pub async fn list_models(&self, only: Option<&str>) -> ModelListing {
+        let mut listing = ModelListing::default();
+        let asked = self.providers.iter().filter(|(name, _)| only.is_none_or(|wanted| wanted == name.as_str()));
+        let lists =
+            futures::future::join_all(asked.map(|(name, p)| async move { (name, p.list_models().await) })).await;
+        for (name, listed) in lists {
+            match listed {
+                Ok(models) => listing.models.extend(models.into_iter().map(|m| (join(name, m.id()), m))),
+                Err(error) => listing.failed.push((name.clone(), error)),
             }
         }
-        Ok(all)
+        listing
     }
+}
+
+/// What [`ProviderSet::list_models`] found.
+#[derive(Debug, Default)]
+pub struct ModelListing {
+    /// Canonical name and description.
+    pub models: Vec<(String, Model)>,
+    /// Providers that could not list their models.
+    pub failed: Vec<(String, ApiError)>,
 }
 
 /// Builds every configured provider and pool beside the built-in `gemini` (`gemini`): openai

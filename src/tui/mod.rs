@@ -587,15 +587,9 @@ impl Runner {
                 });
             }
             Command::LoadModels => {
-                let client = self.session.client().clone();
+                let session = self.session.clone();
                 tokio::spawn(async move {
-                    let models = client.list_models().await.map(|models| {
-                        models
-                            .into_iter()
-                            .filter(|m| m.supported_generation_methods.iter().any(|g| g == "generateContent"))
-                            .map(|m| m.id().to_owned())
-                            .collect()
-                    });
+                    let models = session.list_models().await;
                     let _ = tx.send(AppEvent::Models(models.map_err(|e| e.to_string())));
                 });
             }
