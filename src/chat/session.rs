@@ -179,6 +179,10 @@ pub struct TurnReport {
     pub grounding: Option<crate::grounding::Grounding>,
     /// The answer was shown but could not (all) be saved.
     pub save_error: Option<StoreError>,
+    /// The model that answered, as a canonical name (the fallback chain may have moved the
+    /// turn); `None` when no request was made (a cache hit, a turn refused before sending).
+    /// [`crate::provider::ProviderSet::split`] gives its provider and model id.
+    pub answered_by: Option<String>,
 }
 
 /// What a front end shows while a turn runs.
@@ -450,6 +454,7 @@ impl ChatSession {
             thoughts: String::new(),
             grounding: None,
             save_error: None,
+            answered_by: None,
         };
 
         // The prompt is saved before anything is asked, so it is never lost.
@@ -512,6 +517,10 @@ impl ChatSession {
             loop {
                 let event = tokio::select! {
                     event = job.next() => match event {
+                        Some(JobEvent::Started { model, .. }) => {
+                            report.answered_by = Some(model);
+                            continue;
+                        }
                         Some(event) => match turn_event(event, self.engine.retry_policy().max_attempts) {
                             Some(event) => event,
                             None => continue,

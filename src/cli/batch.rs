@@ -376,7 +376,12 @@ async fn answer(
         Ok(role) => role,
         Err(e) => return Some(error_line(&p, None, &e, "bad_input", started)),
     };
-    let model = p.model.clone().or_else(|| config.model_explicit.then(|| config.model.clone()));
+    // A line's model is as the user wrote it: a bare name means the default provider.
+    let model = p
+        .model
+        .as_deref()
+        .map(|m| config.names.canonical(m))
+        .or_else(|| config.model_explicit.then(|| config.model.clone()));
     let system = p.system.clone().or(config.system_prompt.clone());
     let mut prepared = match session.prepare(Target::New, p.prompt.clone(), model, &config.model, system).await {
         Ok(prepared) => prepared,

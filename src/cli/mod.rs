@@ -330,6 +330,7 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         clipboard: config.clipboard,
         settings,
         roles: config.roles.clone(),
+        names: config.names.clone(),
     };
     crate::tui::run(session, options)
         .await

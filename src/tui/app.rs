@@ -245,6 +245,8 @@ pub struct App {
     pub default_settings: crate::chat::Settings,
     /// The roles `/role` offers.
     pub roles: Vec<crate::chat::NamedRole>,
+    /// Provider names, for `/model NAME` (`provider:model`, or bare for the default provider).
+    pub names: crate::provider::Names,
     /// The picker (F2, `/model`, `/role`) lists roles instead of models.
     pub picking_roles: bool,
     /// The system prompt of a tab without a role (the config file's).
@@ -282,6 +284,7 @@ impl App {
             past_prompts: Vec::new(),
             default_settings: crate::chat::Settings::default(),
             roles: Vec::new(),
+            names: crate::provider::Names::default(),
             default_system: None,
             input_limits: std::collections::HashMap::new(),
             next_tab_id: 2,
@@ -1009,6 +1012,8 @@ impl App {
                 true
             }
             Slash::Model(name) => {
+                // A bare name means the default provider; `provider:model` names another.
+                let name = self.names.canonical(&name);
                 self.say(format!("This tab now uses {name}."));
                 self.tab_mut().model = name;
                 true
@@ -1752,6 +1757,7 @@ mod tests {
             thoughts: String::new(),
             grounding: None,
             save_error: None,
+            answered_by: None,
         })
     }
 

@@ -113,6 +113,8 @@ pub struct Options {
     pub settings: crate::chat::Settings,
     /// The roles `/role` offers.
     pub roles: Vec<crate::chat::NamedRole>,
+    /// Provider names (what `/model NAME` means).
+    pub names: crate::provider::Names,
 }
 
 /// Runs the interface until the user quits, or a signal (SIGTERM, SIGHUP) ends it: then that
@@ -123,6 +125,7 @@ pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>,
     app.tab_mut().system = options.system.clone();
     app.default_system = options.system.clone();
     app.roles = options.roles.clone();
+    app.names = options.names.clone();
     app.mouse_capture = options.mouse;
     app.tab_mut().settings = options.settings.clone();
     app.default_settings = options.settings;
@@ -423,6 +426,7 @@ impl Runner {
                         thoughts: String::new(),
                         grounding: None,
                         save_error: None,
+                        answered_by: None,
                     });
                     let _ = tx.send(AppEvent::TurnDone { tab, report: Box::new(report) });
                 });
