@@ -442,3 +442,6 @@ async fn run_attempt(
     let finish = finish.ok_or_else(|| ApiError::Truncated { detail: "no finish reason was sent".to_owned() })?;
     Ok(Attempt { finish, usage, first_token })
 }
+
+#[cfg(test)]
+mod tests;
