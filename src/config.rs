@@ -904,6 +904,20 @@ mod tests {
             .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start().split("  #").next().unwrap()))
             .collect();
         let with_role: FileConfig = toml::from_str(&role).unwrap();
+        // Its commented providers and pool, uncommented, resolve too.
+        let providers: String = example[example.find("# [providers.").unwrap()..]
+            .lines()
+            .filter(|l| l.starts_with("# [") || l.starts_with("# ") && l.contains(" = "))
+            .map(|l| format!("{}\n", l.trim_start_matches("# ")))
+            .collect();
+        let with_providers: FileConfig = toml::from_str(&providers).unwrap();
+        let (endpoints, pools) = crate::provider::settings::resolve(
+            with_providers.providers.as_ref(),
+            with_providers.pools.as_ref(),
+            &|_| None,
+        )
+        .unwrap_or_else(|reason| panic!("{reason}"));
+        assert_eq!((endpoints.len(), pools.len()), (4, 1), "{providers}");
         assert!(with_role.roles.unwrap().contains_key("reviewer"), "{role}");
         assert_eq!(file.model.as_deref(), Some(DEFAULT_MODEL));
         assert_eq!(file.cache, Some(true));
