@@ -66,8 +66,17 @@ pub struct FileConfig {
     pub rpm: Option<u32>,
     /// Requests per minute, per model.
     pub rate_limits: Option<std::collections::HashMap<String, u32>>,
-    /// Model used once another model's quota is exhausted.
+    /// Model used once another model's quota is exhausted (a one-entry `fallback`).
     pub fallback_model: Option<String>,
+    /// Where a turn goes, in order, when its model's quota is spent, the model is unknown or
+    /// its provider is down after its retries: `provider:model` names.
+    pub fallback: Option<Vec<String>>,
+    /// The provider a bare model name means (default "gemini").
+    pub default_provider: Option<String>,
+    /// Named endpoints: `[providers.NAME]` with `kind`, `base_url`, `api_key_env`...
+    pub providers: Option<std::collections::BTreeMap<String, crate::provider::settings::ProviderFile>>,
+    /// Equivalent endpoints sharing the load: `[pools.NAME]` with `members`.
+    pub pools: Option<std::collections::BTreeMap<String, crate::provider::settings::PoolFile>>,
     /// The interface's colours: "dark" (the default) or "light".
     pub theme: Option<ThemeName>,
     /// Whether the interface takes the mouse at start (default true; F4 switches).
@@ -242,6 +251,12 @@ pub struct Config {
     /// The price table: the shipped one with the config's `[prices]` over it.
     pub prices: std::sync::Arc<crate::money::PriceBook>,
     pub budgets: Budgets,
+    /// `[providers.NAME]`, resolved (keys read from their variables).
+    pub providers: Vec<crate::provider::settings::Endpoint>,
+    /// `[pools.NAME]`, resolved.
+    pub pools: Vec<crate::provider::settings::PoolSpec>,
+    /// Which provider names exist and which one a bare model name means.
+    pub names: crate::provider::Names,
 }
 
 impl Config {
@@ -286,6 +301,9 @@ impl std::fmt::Debug for Config {
             .field("context_overflow", &self.context_overflow)
             .field("prices", &self.prices.overridden())
             .field("budgets", &self.budgets)
+            .field("providers", &self.providers)
+            .field("pools", &self.pools)
+            .field("names", &self.names)
             .finish()
     }
 }
@@ -299,7 +317,7 @@ pub enum ConfigError {
     Unreadable { path: String, reason: String },
     #[error("The config file {path} is not valid: {reason}.")]
     Invalid { path: String, reason: String },
-    #[error("The config file {path} holds an api_key but other users can read it: run `chmod 600 {path}`.")]
+    #[error("The config file {path} holds an API key but other users can read it: run `chmod 600 {path}`.")]
     KeyFileTooOpen { path: String },
     #[error("The setting {name} must be a positive number of seconds, not {value}.")]
     BadDuration { name: String, value: String },
@@ -539,6 +557,10 @@ impl Config {
             ("prices", source(None, None, file.prices.as_ref().is_some_and(|p| !p.is_empty()))),
             ("budget.daily", source(None, None, file.budget.as_ref().is_some_and(|b| b.daily.is_some()))),
             ("budget.monthly", source(None, None, file.budget.as_ref().is_some_and(|b| b.monthly.is_some()))),
+            ("fallback", source(None, None, file.fallback.as_ref().is_some_and(|f| !f.is_empty()))),
+            ("default_provider", source(None, None, file.default_provider.is_some())),
+            ("providers", source(None, None, file.providers.as_ref().is_some_and(|p| !p.is_empty()))),
+            ("pools", source(None, None, file.pools.as_ref().is_some_and(|p| !p.is_empty()))),
         ];
         let invalid = |reason: String| ConfigError::Invalid {
             path: config_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
@@ -576,12 +598,50 @@ impl Config {
                 reason,
             })?;
 
+        let invalid = |reason: String| ConfigError::Invalid {
+            path: config_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+            reason,
+        };
+        let (providers, pools) =
+            crate::provider::settings::resolve(file.providers.as_ref(), file.pools.as_ref(), &env).map_err(invalid)?;
+        let default_provider = file.default_provider.as_deref().map(str::trim).filter(|d| !d.is_empty());
+        let names = crate::provider::Names::new(
+            providers.iter().map(|p| p.name.clone()).chain(pools.iter().map(|p| p.name.clone())),
+            default_provider,
+        );
+        if let Some(name) = default_provider.filter(|d| !names.is_known(d)) {
+            return Err(invalid(format!(
+                "default_provider names {}, which is not a provider",
+                crate::sanitize::one_line(name, 40)
+            )));
+        }
+        // Every model name a user wrote, made canonical: a bare name means the default provider.
+        let mut fallback: Vec<String> = file.fallback.iter().flatten().map(|m| names.canonical(m)).collect();
+        if let Some(one) = file.fallback_model.as_deref().filter(|m| !m.trim().is_empty()) {
+            let one = names.canonical(one);
+            if !fallback.contains(&one) {
+                fallback.push(one);
+            }
+        }
+        fallback.retain(|m| !m.is_empty());
+        let model = names.canonical(&model);
+        let roles = roles
+            .into_iter()
+            .map(|mut role| {
+                role.model = role.model.map(|m| names.canonical(&m));
+                role
+            })
+            .collect();
+
         Ok(Config {
+            providers,
+            pools,
+            names,
             sources,
             api_key,
             key_source,
             base_url,
-            model: model.trim().to_owned(),
+            model,
             model_explicit,
             cache: file.cache.unwrap_or(true),
             cache_max_entries: file.cache_max_entries.unwrap_or(10_000),
@@ -594,7 +654,7 @@ impl Config {
                     max_attempts: overrides.retries.or(file.retries).unwrap_or(4).min(20) + 1,
                     ..RetryPolicy::default()
                 },
-                fallback_model: file.fallback_model.clone().filter(|m| !m.trim().is_empty()),
+                fallback,
             },
             system_prompt: file.system_prompt.filter(|s| !s.trim().is_empty()),
             db_path,
@@ -725,7 +785,8 @@ fn load_file(path: &Path, explicit: bool) -> Result<FileConfig, ConfigError> {
         path: shown.clone(),
         reason: crate::sanitize::one_line(e.message(), 160).trim_end_matches('.').to_owned(),
     })?;
-    if file.api_key.is_some() && readable_by_others(path) {
+    let holds_key = file.api_key.is_some() || crate::provider::settings::holds_a_key(file.providers.as_ref());
+    if holds_key && readable_by_others(path) {
         return Err(ConfigError::KeyFileTooOpen { path: shown });
     }
     Ok(file)
@@ -893,6 +954,20 @@ mod tests {
             .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start().split("  #").next().unwrap()))
             .collect();
         let with_role: FileConfig = toml::from_str(&role).unwrap();
+        // Its commented providers and pool, uncommented, resolve too.
+        let providers: String = example[example.find("# [providers.").unwrap()..]
+            .lines()
+            .filter(|l| l.starts_with("# [") || l.starts_with("# ") && l.contains(" = "))
+            .map(|l| format!("{}\n", l.trim_start_matches("# ")))
+            .collect();
+        let with_providers: FileConfig = toml::from_str(&providers).unwrap();
+        let (endpoints, pools) = crate::provider::settings::resolve(
+            with_providers.providers.as_ref(),
+            with_providers.pools.as_ref(),
+            &|_| None,
+        )
+        .unwrap_or_else(|reason| panic!("{reason}"));
+        assert_eq!((endpoints.len(), pools.len()), (4, 1), "{providers}");
         assert!(with_role.roles.unwrap().contains_key("reviewer"), "{role}");
         assert_eq!(file.model.as_deref(), Some(DEFAULT_MODEL));
         assert_eq!(file.cache, Some(true));

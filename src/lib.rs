@@ -21,6 +21,8 @@ pub mod format;
 pub mod gemini;
 pub mod grounding;
 pub mod money;
+pub mod openai;
+pub mod provider;
 pub mod roles;
 pub mod sanitize;
 pub mod store;

@@ -332,7 +332,7 @@ async fn an_exhausted_quota_moves_jobs_to_the_fallback_model_and_says_so_once() 
     });
     fake.set_default(Behavior::text("from the fallback"));
     let config = EngineConfig {
-        fallback_model: Some("gemini-flash-lite-latest".into()),
+        fallback: vec!["gemini-flash-lite-latest".into()],
         retry: fast_retries(3),
         ..EngineConfig::default()
     };
@@ -342,7 +342,8 @@ async fn an_exhausted_quota_moves_jobs_to_the_fallback_model_and_says_so_once() 
     assert!(events.contains(&JobEvent::FallbackModel {
         from: MODEL.into(),
         to: "gemini-flash-lite-latest".into(),
-        first: true
+        first: true,
+        reason: geminal::engine::FallbackReason::QuotaSpent,
     }));
     let (_, events) = finish(engine.submit(job("q2"))).await;
     assert!(
@@ -359,7 +360,7 @@ async fn a_fallback_of_another_family_gets_no_thinking_budget_it_would_refuse() 
     fake.set_router(|r| (r.model() == Some("gemini-2.5-pro")).then(Fault::daily_quota).map(Behavior::fault));
     fake.set_default(Behavior::text("from the fallback"));
     let config = EngineConfig {
-        fallback_model: Some("gemini-2.5-flash-lite".into()),
+        fallback: vec!["gemini-2.5-flash-lite".into()],
         retry: fast_retries(3),
         ..EngineConfig::default()
     };

@@ -44,6 +44,7 @@ fn report(text: &str, outcome: Outcome) -> Box<TurnReport> {
         thoughts: String::new(),
         grounding: None,
         save_error: None,
+        answered_by: None,
     })
 }
 

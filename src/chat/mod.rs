@@ -29,8 +29,9 @@ use crate::gemini::{AnswerStream, ApiError, Client, Content, GenerateContentRequ
 pub enum Notice {
     /// Attempt `attempt` of `of` starts after `after`, because `reason`.
     Retrying { attempt: u32, of: u32, after: Duration, reason: ApiError },
-    /// The quota of `from` is used up; answers come from `to` from now on.
-    Fallback { from: String, to: String },
+    /// The answer moves from `from` to `to`, the next model of the fallback chain, because of
+    /// `reason` (a spent quota or unknown model: from now on; a provider down: this answer).
+    Fallback { from: String, to: String, reason: crate::engine::FallbackReason },
     /// The conversation is longer than the model takes: its oldest exchanges were left out.
     ContextTrimmed(Trimmed),
 }
@@ -43,12 +44,20 @@ impl std::fmt::Display for Notice {
                 let why = reason.short_reason();
                 write!(f, "{why}; retrying in {} (attempt {attempt} of {of}).", human_duration(*after))
             }
-            Notice::Fallback { from, to } => write!(
-                f,
-                "The quota for {} is used up; switching to {} for the rest of this run.",
-                crate::sanitize::one_line(from, 60),
-                crate::sanitize::one_line(to, 60)
-            ),
+            Notice::Fallback { from, to, reason } => {
+                let (from, to) = (crate::sanitize::one_line(from, 60), crate::sanitize::one_line(to, 60));
+                match reason {
+                    crate::engine::FallbackReason::QuotaSpent => {
+                        write!(f, "The quota for {from} is used up; switching to {to} for the rest of this run.")
+                    }
+                    crate::engine::FallbackReason::ModelUnknown => {
+                        write!(f, "The model {from} does not exist; switching to {to} for the rest of this run.")
+                    }
+                    crate::engine::FallbackReason::ProviderDown(error) => {
+                        write!(f, "{} after every retry; {to} answers instead of {from}.", error.short_reason())
+                    }
+                }
+            }
             Notice::ContextTrimmed(trimmed) => write!(f, "{trimmed}"),
         }
     }

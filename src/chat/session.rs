@@ -184,6 +184,10 @@ pub struct TurnReport {
     pub grounding: Option<crate::grounding::Grounding>,
     /// The answer was shown but could not (all) be saved.
     pub save_error: Option<StoreError>,
+    /// The model that answered, as a canonical name (the fallback chain may have moved the
+    /// turn); `None` when no request was made (a cache hit, a turn refused before sending).
+    /// [`crate::provider::ProviderSet::split`] gives its provider and model id.
+    pub answered_by: Option<String>,
 }
 
 /// What a front end shows while a turn runs.
@@ -257,7 +261,8 @@ impl ChatSession {
         if let Some(known) = self.input_limits.lock().ok().and_then(|l| l.get(model).copied()) {
             return known;
         }
-        let limit = self.client().model(model).await.ok().and_then(|m| m.input_token_limit);
+        let (provider, id) = self.engine.providers().resolve(model);
+        let limit = provider.model_info(id).await.ok().flatten().and_then(|m| m.input_token_limit);
         if let Ok(mut limits) = self.input_limits.lock() {
             limits.insert(model.to_owned(), limit);
         }
@@ -285,7 +290,8 @@ impl ChatSession {
         }
         // When counting fails, the turn is sent as it is: a refusal still reaches the user as
         // the API's own "too long" error, in a sentence.
-        let Ok(counted) = self.client().count_tokens(&turn.model, &turn.request()).await else {
+        let (provider, id) = self.engine.providers().resolve(&turn.model);
+        let Ok(Some(counted)) = provider.count_tokens(id, &turn.request()).await else {
             return Ok(None);
         };
         fit(turn, counted, limit, self.overflow)
@@ -299,6 +305,23 @@ impl ChatSession {
 
     pub fn client(&self) -> &Client {
         self.engine.client()
+    }
+
+    /// Every provider's models that can answer, as canonical names (`provider:model`, bare for
+    /// Gemini); an error only when no provider could list any.
+    pub async fn list_models(&self) -> Result<Vec<String>, ApiError> {
+        let listing = self.engine.providers().list_models(None).await;
+        if listing.models.is_empty()
+            && let Some((_, error)) = listing.failed.into_iter().next()
+        {
+            return Err(error);
+        }
+        Ok(listing
+            .models
+            .into_iter()
+            .filter(|(_, m)| m.supported_generation_methods.iter().any(|g| g == "generateContent"))
+            .map(|(name, _)| name)
+            .collect())
     }
 
     pub fn engine(&self) -> &Engine {
@@ -437,6 +460,7 @@ impl ChatSession {
             thoughts: String::new(),
             grounding: None,
             save_error: None,
+            answered_by: None,
         };
 
         // The prompt is saved before anything is asked, so it is never lost.
@@ -503,6 +527,11 @@ impl ChatSession {
             loop {
                 let event = tokio::select! {
                     event = job.next() => match event {
+                        Some(JobEvent::Started { model, .. }) => {
+                            state.attempt_on(&model);
+                            report.answered_by = Some(model);
+                            continue;
+                        }
                         Some(event) => match turn_event(event, self.engine.retry_policy().max_attempts) {
                             Some(event) => event,
                             None => continue,
@@ -727,7 +756,7 @@ fn turn_event(event: JobEvent, max_attempts: u32) -> Option<TurnEvent> {
             TurnEvent::Notice(Notice::Retrying { attempt, of: max_attempts, after, reason })
         }
         JobEvent::FallbackModel { first: false, .. } => return None,
-        JobEvent::FallbackModel { from, to, .. } => TurnEvent::Notice(Notice::Fallback { from, to }),
+        JobEvent::FallbackModel { from, to, reason, .. } => TurnEvent::Notice(Notice::Fallback { from, to, reason }),
         JobEvent::Finished { finish, .. } => TurnEvent::Stream(crate::gemini::StreamEvent::Finished(finish)),
         JobEvent::Failed(error) => TurnEvent::Failed(error),
         JobEvent::Cancelled => TurnEvent::Cancelled,

@@ -71,6 +71,8 @@ pub struct TurnState {
     usage: Option<UsageMetadata>,
     /// The model that answered, as the server names it (`modelVersion`).
     model_version: Option<String>,
+    /// The model the last attempt asked (canonical name), saved as the answer's model.
+    attempted: Option<String>,
     pricing: Option<Pricing>,
     /// A cache hit: what the answer cost when it was first asked.
     saved: Option<Usd>,
@@ -90,6 +92,7 @@ impl Default for TurnState {
             grounding: None,
             usage: None,
             model_version: None,
+            attempted: None,
             pricing: None,
             saved: None,
             first_token: None,
@@ -109,6 +112,17 @@ impl TurnState {
     pub fn with_pricing(mut self, pricing: Pricing) -> Self {
         self.pricing = Some(pricing);
         self
+    }
+
+    /// An attempt starts on `model` (a fallback chain may have moved the turn to another
+    /// provider's model): the answer is priced as that model's, and what an earlier attempt's
+    /// server said answered no longer counts.
+    pub fn attempt_on(&mut self, model: &str) {
+        if let Some(pricing) = &mut self.pricing {
+            pricing.model = model.to_owned();
+        }
+        self.model_version = None;
+        self.attempted = Some(model.to_owned());
     }
 
     /// What the answer cost so far: nothing for a cache hit (which says what it saved), unknown
@@ -291,6 +305,7 @@ impl TurnState {
             duration_ms: Some(now.as_millis() as i64),
             cached: None,
             cost: Some(self.cost()),
+            model: self.attempted.clone(),
         }
     }
 }

@@ -426,7 +426,12 @@ async fn answer(
         Ok(role) => role,
         Err(e) => return Some(error_line(&p, None, &e, "bad_input", started)),
     };
-    let model = p.model.clone().or_else(|| config.model_explicit.then(|| config.model.clone()));
+    // A line's model is as the user wrote it: a bare name means the default provider.
+    let model = p
+        .model
+        .as_deref()
+        .map(|m| config.names.canonical(m))
+        .or_else(|| config.model_explicit.then(|| config.model.clone()));
     let system = p.system.clone().or(config.system_prompt.clone());
     let mut prepared = match session.prepare(Target::New, p.prompt.clone(), model, &config.model, system).await {
         Ok(prepared) => prepared,
@@ -492,7 +497,8 @@ async fn answer(
         }
         Outcome::Complete => {
             let mut line = serde_json::json!({
-                "id": p.id, "prompt": p.prompt, "answer": report.text, "model": model,
+                "id": p.id, "prompt": p.prompt, "answer": report.text,
+                "model": report.answered_by.as_deref().unwrap_or(&model),
                 "prompt_tokens": usage.prompt_token_count, "output_tokens": usage.candidates_token_count,
                 "thought_tokens": usage.thoughts_token_count,
                 "latency_ms": started.elapsed().as_millis() as u64, "cached": report.cached, "error": null,

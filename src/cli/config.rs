@@ -130,7 +130,34 @@ fn show(config: &Config) -> String {
                 limits.sort();
                 limits.join(", ")
             }
-            "fallback_model" => engine.fallback_model.clone().unwrap_or_else(|| "(none)".to_owned()),
+            // `fallback_model` is the last entry of the chain (added unless already listed).
+            "fallback_model" | "fallback" if engine.fallback.is_empty() => "(none)".to_owned(),
+            "fallback_model" => engine.fallback.last().cloned().unwrap_or_default(),
+            "fallback" => engine.fallback.join(", "),
+            "default_provider" => config.names.default_provider().to_owned(),
+            // Each provider with its kind, address and whether its key is set: never the key.
+            "providers" if config.providers.is_empty() => "(only the built-in gemini)".to_owned(),
+            "providers" => config
+                .providers
+                .iter()
+                .map(|p| {
+                    let key = match (&p.api_key, &p.api_key_env) {
+                        (Some(_), _) => "key set".to_owned(),
+                        (None, Some(env)) => format!("{env} not set"),
+                        (None, None) => "no key".to_owned(),
+                    };
+                    let url = p.base_url.as_deref().unwrap_or("(Gemini's)");
+                    format!("{} ({} at {url}, {key})", p.name, p.kind.as_str())
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            "pools" if config.pools.is_empty() => "(none)".to_owned(),
+            "pools" => config
+                .pools
+                .iter()
+                .map(|p| format!("{} = {}", p.name, p.members.join(" + ")))
+                .collect::<Vec<_>>()
+                .join("; "),
             "theme" => match config.theme {
                 crate::config::ThemeName::Dark => "dark".to_owned(),
                 crate::config::ThemeName::Light => "light".to_owned(),
@@ -167,7 +194,7 @@ fn show(config: &Config) -> String {
         }
     };
     let rows: Vec<(&str, String, Source)> =
-        config.sources.iter().map(|(name, source)| (*name, one_line(&value(name), 100), *source)).collect();
+        config.sources.iter().map(|(name, source)| (*name, one_line(&value(name), 200), *source)).collect();
     let name_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
     let value_width = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
     let mut out = String::new();

@@ -191,6 +191,8 @@ impl GlobalArgs {
 /// A client ready to use, and the simulated server behind it in demo mode.
 pub struct Connection {
     pub client: Client,
+    /// Every provider (the built-in Gemini through `client`, and the config's).
+    pub providers: crate::provider::ProviderSet,
     pub config: Config,
     _demo_server: Option<FakeGemini>,
 }
@@ -202,9 +204,18 @@ pub async fn connect(
     total_timeout: Option<Duration>,
 ) -> Result<Connection, Failure> {
     let mut config = Config::resolve(&global.connect_overrides(flags, total_timeout))?;
-    // Every command that talks to Gemini needs a key: say so before anything starts.
-    if config.api_key.is_none() && !config.demo {
-        return Err(crate::gemini::ApiError::NoKey.into());
+    // The model's provider needs its key: say so before anything starts.
+    let (provider, _) = crate::provider::name::split_canonical(&config.model, &|p| config.names.is_known(p));
+    let endpoint = config.providers.iter().find(|e| e.name == provider);
+    match endpoint {
+        None if provider == crate::provider::GEMINI && config.api_key.is_none() && !config.demo => {
+            return Err(crate::gemini::ApiError::NoKey.into());
+        }
+        Some(e) if e.api_key.is_none() && e.api_key_env.is_some() => {
+            let env = e.api_key_env.clone().unwrap_or_default();
+            return Err(crate::gemini::ApiError::NoProviderKey { provider: e.name.clone(), env }.into());
+        }
+        _ => {}
     }
     let demo_server = if config.demo {
         let server = FakeGemini::start(FakeOptions::default(), Behavior::demo())
@@ -221,7 +232,15 @@ pub async fn connect(
         api_key: config.api_key.clone(),
         timeouts: config.timeouts,
     })?;
-    Ok(Connection { client, config, _demo_server: demo_server })
+    let providers = crate::provider::build(
+        client.clone(),
+        config.api_key.as_ref(),
+        &config.providers,
+        &config.pools,
+        config.names.default_provider(),
+        config.timeouts,
+    )?;
+    Ok(Connection { client, providers, config, _demo_server: demo_server })
 }
 
 /// Opens the history database on a blocking thread, tells the user what opening found
@@ -286,7 +305,7 @@ pub async fn open_session(
         upload_namespace: conn.config.base_url.trim().trim_end_matches('/').to_owned(),
         prices: conn.config.prices.clone(),
     };
-    let engine = Engine::new(conn.client.clone(), conn.config.engine_config());
+    let engine = Engine::with_providers(conn.providers.clone(), conn.config.engine_config());
     let session = ChatSession::new(engine, store, options)
         .with_default_settings(conn.config.settings.clone())
         .with_context_overflow(conn.config.context_overflow);
@@ -351,6 +370,7 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         settings,
         roles: config.roles.clone(),
         role: role.map(|role| role.name),
+        names: config.names.clone(),
     };
     crate::tui::run(session, options)
         .await

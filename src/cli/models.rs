@@ -1,4 +1,6 @@
-//! `geminal models`: the models the key can use for text, with their token limits.
+//! `geminal models`: every provider's models (`--provider NAME` for one), with their token
+//! limits where the provider gives them. A provider that cannot list its models is one line
+//! on stderr; the others are still listed.
 
 use clap::Args;
 
@@ -14,34 +16,62 @@ pub struct ModelsArgs {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Only this provider's models (a name from the config's [providers], or gemini).
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
 
 pub async fn run(global: &GlobalArgs, flags: &ConnectArgs, args: &ModelsArgs) -> Result<u8, Failure> {
     let conn = connect(global, flags, None).await?;
-    let mut models = conn.client.list_models().await?;
-    if !args.all {
-        models.retain(|m| m.supported_generation_methods.iter().any(|g| g == "generateContent"));
+    let providers = &conn.providers;
+    if let Some(name) = args.provider.as_deref()
+        && providers.get(name).is_none()
+    {
+        let known = providers.provider_names().collect::<Vec<_>>().join(", ");
+        return Err(Failure::usage(format!(
+            "There is no provider called {}: use one of {known}, or add [providers.{}] to the config file.",
+            one_line(name, 40),
+            one_line(name, 40)
+        )));
     }
-    models.sort_by(|a, b| a.id().cmp(b.id()));
+    let listing = providers.list_models(args.provider.as_deref()).await;
+    // With one provider asked for (or only one configured), its failure is the command's.
+    let single = args.provider.is_some() || providers.provider_names().count() == 1;
+    if listing.models.is_empty()
+        && single
+        && let Some((_, error)) = listing.failed.first()
+    {
+        return Err(error.clone().into());
+    }
+    for (name, error) in &listing.failed {
+        eprintln!("geminal: the models of provider {name} could not be listed: {error}");
+    }
+    let mut models = listing.models;
+    if !args.all {
+        models.retain(|(_, m)| m.supported_generation_methods.iter().any(|g| g == "generateContent"));
+    }
+    models.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = String::new();
     if args.json {
-        for m in &models {
+        for (id, m) in &models {
+            let (provider, model) = providers.split(id);
             let line = serde_json::json!({
-                "id": m.id(), "name": m.display_name, "input_token_limit": m.input_token_limit,
-                "output_token_limit": m.output_token_limit, "thinking": m.thinking,
+                "id": id, "provider": provider, "model": model, "name": m.display_name,
+                "input_token_limit": m.input_token_limit, "output_token_limit": m.output_token_limit,
+                "thinking": m.thinking,
             });
             out.push_str(&format!("{line}\n"));
         }
     } else {
-        let width = models.iter().map(|m| m.id().chars().count()).max().unwrap_or(5).max(5);
+        let width = models.iter().map(|(id, _)| id.chars().count()).max().unwrap_or(5).max(5);
         out.push_str(&format!("{:<width$}  {:>9}  {:>9}  {}\n", "MODEL", "INPUT", "OUTPUT", "NAME"));
-        for m in &models {
+        for (id, m) in &models {
             let limit = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
             out.push_str(&format!(
                 "{:<width$}  {:>9}  {:>9}  {}\n",
-                one_line(m.id(), 60),
+                one_line(id, 60),
                 limit(m.input_token_limit),
                 limit(m.output_token_limit),
                 one_line(m.display_name.as_deref().unwrap_or(""), 60)

@@ -1,7 +1,9 @@
 //! The engine: many answers in flight on one runtime. Jobs run under a global concurrency
 //! limit and per-model request-rate limits, retry what is safe to retry (honouring the
-//! server's delay, with a 429 on one model slowing every job for that model), switch to a
-//! fallback model when a quota is exhausted, and report every step as an event. Cancelling a
+//! server's delay, with a 429 on one model slowing every job for that model), move a job along
+//! its fallback chain when a quota is spent, a model is unknown or a provider stays down, and
+//! report every step as an event. Jobs run over [`crate::provider::Provider`]s, so all of this
+//! is the same for every provider. Cancelling a
 //! job (or dropping its handle) drops its stream, which closes the connection at once.
 //! Front ends never await a network call themselves: they read job events.
 
@@ -23,7 +25,10 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use futures::StreamExt;
+
 use crate::gemini::{ApiError, Client, FinishReason, GenerateContentRequest, StreamEvent, UsageMetadata};
+use crate::provider::ProviderSet;
 use gate::ModelGate;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -35,8 +40,10 @@ pub struct EngineConfig {
     /// Requests per minute for models not in `rpm` (none: unlimited).
     pub default_rpm: Option<u32>,
     pub retry: RetryPolicy,
-    /// Where jobs go once a model's quota is exhausted.
-    pub fallback_model: Option<String>,
+    /// Where a job goes, in order, once its model's quota is spent, its model is unknown, or
+    /// its provider is still down after the retries (canonical model names). The config's
+    /// `fallback_model` is a one-entry chain.
+    pub fallback: Vec<String>,
 }
 
 impl Default for EngineConfig {
@@ -46,7 +53,7 @@ impl Default for EngineConfig {
             rpm: HashMap::new(),
             default_rpm: None,
             retry: RetryPolicy::default(),
-            fallback_model: None,
+            fallback: Vec::new(),
         }
     }
 }
@@ -84,12 +91,14 @@ pub enum JobEvent {
         after: Duration,
         reason: ApiError,
     },
-    /// The model's quota is exhausted; this job (and later ones) use `to`. `first` is true for
-    /// the first job to learn it, so the user is told once.
+    /// The job moves from `from` to the next model of its fallback chain, `to`, because of
+    /// `reason` (a spent quota or an unknown model also sends later jobs straight to `to`).
+    /// `first` is true for the first job to make this move, so the user is told once.
     FallbackModel {
         from: String,
         to: String,
         first: bool,
+        reason: FallbackReason,
     },
     Finished {
         finish: FinishReason,
@@ -98,6 +107,24 @@ pub enum JobEvent {
     },
     Failed(ApiError),
     Cancelled,
+}
+
+/// Why a job left a model for the next one of its fallback chain.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FallbackReason {
+    /// The model's quota is spent (a daily limit, no free tier): for the rest of the run.
+    QuotaSpent,
+    /// The provider does not know the model: for the rest of the run.
+    ModelUnknown,
+    /// The provider still failed after every retry (the last error): for this job.
+    ProviderDown(ApiError),
+}
+
+impl FallbackReason {
+    /// Whether later jobs skip the model too.
+    pub fn is_lasting(&self) -> bool {
+        !matches!(self, FallbackReason::ProviderDown(_))
+    }
 }
 
 impl JobEvent {
@@ -137,11 +164,14 @@ impl Drop for JobHandle {
 }
 
 struct Inner {
-    client: Client,
+    providers: ProviderSet,
     config: EngineConfig,
     permits: Arc<Semaphore>,
     gates: Mutex<HashMap<String, Arc<ModelGate>>>,
+    /// Models no job should use any more (quota spent, unknown).
     exhausted: Mutex<HashSet<String>>,
+    /// Fallback moves already told (`from`, `to`).
+    told: Mutex<HashSet<(String, String)>>,
     metrics: EngineMetrics,
     all: CancellationToken,
     next_id: AtomicU64,
@@ -159,15 +189,22 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
+    /// An engine whose only provider is Gemini, through `client`.
     pub fn new(client: Client, config: EngineConfig) -> Self {
+        Self::with_providers(ProviderSet::new(client), config)
+    }
+
+    /// An engine over every provider of `providers`.
+    pub fn with_providers(providers: ProviderSet, config: EngineConfig) -> Self {
         let permits = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
         Engine {
             inner: Arc::new(Inner {
-                client,
+                providers,
                 config,
                 permits,
                 gates: Mutex::default(),
                 exhausted: Mutex::default(),
+                told: Mutex::default(),
                 metrics: EngineMetrics::default(),
                 all: CancellationToken::new(),
                 next_id: AtomicU64::new(1),
@@ -175,8 +212,13 @@ impl Engine {
         }
     }
 
+    /// The built-in Gemini provider's client (uploads, files, Gemini-only calls).
     pub fn client(&self) -> &Client {
-        &self.inner.client
+        self.inner.providers.gemini()
+    }
+
+    pub fn providers(&self) -> &ProviderSet {
+        &self.inner.providers
     }
 
     pub fn retry_policy(&self) -> RetryPolicy {
@@ -215,18 +257,51 @@ impl Inner {
             .clone()
     }
 
-    /// The model a job for `model` should use now (its fallback once its quota is gone).
+    /// The model a job for `model` should use now: itself, or once it is spent, the first
+    /// usable model of the chain after it.
     fn route(&self, model: &str) -> String {
         let exhausted = self.exhausted.lock().map(|e| e.contains(model)).unwrap_or(false);
-        match &self.config.fallback_model {
-            Some(fallback) if exhausted => fallback.clone(),
-            _ => model.to_owned(),
+        if !exhausted {
+            return model.to_owned();
+        }
+        self.next_in_chain(model).unwrap_or_else(|| model.to_owned())
+    }
+
+    /// The chain's next usable model after `model` (from its start when `model` is not in it).
+    fn next_in_chain(&self, model: &str) -> Option<String> {
+        let chain = &self.config.fallback;
+        let start = chain.iter().position(|m| m == model).map_or(0, |i| i + 1);
+        let exhausted = self.exhausted.lock().unwrap_or_else(|p| p.into_inner());
+        chain[start..].iter().find(|m| *m != model && !exhausted.contains(*m)).cloned()
+    }
+
+    /// Marks `model` as one no job should use any more.
+    fn exhaust(&self, model: &str) {
+        if let Ok(mut e) = self.exhausted.lock() {
+            e.insert(model.to_owned());
         }
     }
 
-    /// Marks `model` exhausted; true the first time.
-    fn exhaust(&self, model: &str) -> bool {
-        self.exhausted.lock().map(|mut e| e.insert(model.to_owned())).unwrap_or(false)
+    /// Whether the move `from` → `to` is told for the first time.
+    fn first_told(&self, from: &str, to: &str) -> bool {
+        self.told.lock().map(|mut t| t.insert((from.to_owned(), to.to_owned()))).unwrap_or(false)
+    }
+
+    /// Where a job whose attempt on `model` failed with `error` goes next, if the chain says
+    /// so: a spent quota or unknown model moves at once; a provider that is down moves only
+    /// once the retries gave up (`gave_up`).
+    fn fallback_for(&self, model: &str, error: &ApiError, gave_up: bool) -> Option<(String, FallbackReason)> {
+        let reason = match error {
+            ApiError::QuotaExhausted { .. } => FallbackReason::QuotaSpent,
+            ApiError::ModelNotFound { .. } => FallbackReason::ModelUnknown,
+            e if gave_up && e.is_retryable() => FallbackReason::ProviderDown(e.clone()),
+            _ => return None,
+        };
+        let next = self.next_in_chain(model)?;
+        if reason.is_lasting() {
+            self.exhaust(model);
+        }
+        Some((next, reason))
     }
 }
 
@@ -244,6 +319,8 @@ async fn run_job(inner: Arc<Inner>, job: Job, tx: mpsc::UnboundedSender<JobEvent
     let mut waited = Duration::ZERO;
     let mut queued = true;
     let mut attempt = 0;
+    // Attempts spent on models the job has left.
+    let mut skipped = 0;
     let last = loop {
         attempt += 1;
         let gate = inner.gate(&model);
@@ -267,7 +344,7 @@ async fn run_job(inner: Arc<Inner>, job: Job, tx: mpsc::UnboundedSender<JobEvent
         let result = tokio::select! {
             biased;
             _ = token.cancelled() => None,
-            result = run_attempt(&inner.client, &model, request, &tx, started, &mut had_text) => Some(result),
+            result = run_attempt(&inner.providers, &model, request, &tx, started, &mut had_text) => Some(result),
         };
         drop(permit);
         metrics.attempt_over();
@@ -285,18 +362,20 @@ async fn run_job(inner: Arc<Inner>, job: Job, tx: mpsc::UnboundedSender<JobEvent
             }
             Some(Err(error)) => error,
         };
-        if let (ApiError::QuotaExhausted { .. }, Some(fallback)) = (&error, &inner.config.fallback_model)
-            && *fallback != model
-        {
-            let first = inner.exhaust(&model);
-            let _ = tx.send(JobEvent::FallbackModel { from: model.clone(), to: fallback.clone(), first });
-            model = fallback.clone();
+        // Each model of the chain gets the full number of attempts.
+        let decision = inner.config.retry.decide(&error, attempt - skipped, waited, fastrand::f64());
+        let gave_up = decision == Decision::GiveUp;
+        if let Some((next, reason)) = inner.fallback_for(&model, &error, gave_up) {
+            let first = inner.first_told(&model, &next);
+            let _ = tx.send(JobEvent::FallbackModel { from: model.clone(), to: next.clone(), first, reason });
+            model = next;
+            (skipped, waited) = (attempt, Duration::ZERO);
             if had_text {
                 let _ = tx.send(JobEvent::Restarted { attempt: attempt + 1 });
             }
             continue;
         }
-        let wait = match inner.config.retry.decide(&error, attempt, waited, fastrand::f64()) {
+        let wait = match decision {
             Decision::GiveUp => break JobEvent::Failed(error),
             Decision::RetryAfter(wait) => wait,
         };
@@ -329,14 +408,15 @@ async fn run_job(inner: Arc<Inner>, job: Job, tx: mpsc::UnboundedSender<JobEvent
 
 /// Streams one attempt, forwarding text as it arrives.
 async fn run_attempt(
-    client: &Client,
+    providers: &ProviderSet,
     model: &str,
     request: &GenerateContentRequest,
     tx: &mpsc::UnboundedSender<JobEvent>,
     job_started: Instant,
     had_text: &mut bool,
 ) -> Result<Attempt, ApiError> {
-    let mut stream = client.stream_generate(model, request).await?;
+    let (provider, id) = providers.resolve(model);
+    let mut stream = provider.stream_generate(id, request).await?;
     let mut usage = None;
     let mut finish = None;
     let mut first_token = None;
@@ -371,3 +451,6 @@ async fn run_attempt(
     let finish = finish.ok_or_else(|| ApiError::Truncated { detail: "no finish reason was sent".to_owned() })?;
     Ok(Attempt { finish, usage, first_token })
 }
+
+#[cfg(test)]
+mod tests;

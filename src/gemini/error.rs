@@ -45,6 +45,13 @@ pub enum ApiError {
     Truncated { detail: String },
     /// The server said something we could not understand.
     Protocol { detail: String },
+    /// A configured provider needs a key (its `api_key_env`) and none is set.
+    NoProviderKey { provider: String, env: String },
+    /// A configured provider rejected its key (HTTP 401).
+    ProviderKeyRejected { provider: String, env: Option<String> },
+    /// The chosen model's provider cannot do what the request asks (an attachment type, a
+    /// Gemini-only tool); `what` is the whole sentence, naming the model and the way forward.
+    Unsupported { what: String },
 }
 
 /// A fieldless view of [`ApiError`], for exit codes, JSON output and retry policy.
@@ -125,6 +132,9 @@ impl ApiError {
             ApiError::Timeout { .. } => ErrorKind::Timeout,
             ApiError::Truncated { .. } => ErrorKind::Truncated,
             ApiError::Protocol { .. } => ErrorKind::Protocol,
+            ApiError::NoProviderKey { .. } => ErrorKind::NoKey,
+            ApiError::ProviderKeyRejected { .. } => ErrorKind::BadKey,
+            ApiError::Unsupported { .. } => ErrorKind::BadRequest,
         }
     }
 
@@ -187,6 +197,13 @@ impl ApiError {
             ApiError::Protocol { detail } => {
                 format!("Gemini sent a response geminal cannot understand ({})", inner(detail))
             }
+            ApiError::NoProviderKey { provider, env } => {
+                format!("No API key is set for the provider {} ({} is empty)", inner(provider), inner(env))
+            }
+            ApiError::ProviderKeyRejected { provider, .. } => {
+                format!("The provider {} rejected the API key", inner(provider))
+            }
+            ApiError::Unsupported { what } => one_line(what.trim_end_matches('.'), 200),
         }
     }
 
@@ -499,6 +516,26 @@ impl fmt::Display for ApiError {
                     "Gemini sent a response geminal cannot understand ({detail}): try again, and check the base URL if it persists."
                 )
             }
+            ApiError::NoProviderKey { provider, env } => write!(
+                f,
+                "No API key is set for the provider {}: export {} (the provider's api_key_env in the config file).",
+                one_line(provider, 40),
+                one_line(env, 60)
+            ),
+            ApiError::ProviderKeyRejected { provider, env } => match env {
+                Some(env) => write!(
+                    f,
+                    "The provider {} rejected the API key: check {}.",
+                    one_line(provider, 40),
+                    one_line(env, 60)
+                ),
+                None => write!(
+                    f,
+                    "The provider {} asks for an API key: set api_key_env for it in the config file.",
+                    one_line(provider, 40)
+                ),
+            },
+            ApiError::Unsupported { what } => write!(f, "{}", one_line(what, 300)),
         }
     }
 }

@@ -105,6 +105,8 @@ pub struct MessageUpdate {
     pub cached: Option<bool>,
     /// What it cost (`None` leaves it).
     pub cost: Option<crate::money::AnswerCost>,
+    /// The model that answered, when a fallback moved the answer to another (`None` leaves it).
+    pub model: Option<String>,
 }
 
 /// Where a new message goes in the conversation's tree.
@@ -313,7 +315,7 @@ impl Store {
                     duration_ms = coalesce(?9, duration_ms), cached = coalesce(?11, cached),
                     thoughts = coalesce(?12, thoughts), grounding = coalesce(?13, grounding),
                     cost_nanos = coalesce(?14, cost_nanos), saved_nanos = coalesce(?15, saved_nanos),
-                    priced_as = coalesce(?16, priced_as),
+                    priced_as = coalesce(?16, priced_as), model = coalesce(?17, model),
                     writer = CASE WHEN ?10 THEN NULL ELSE writer END
                  WHERE id = ?1",
                 params![
@@ -332,7 +334,8 @@ impl Store {
                     update.grounding,
                     update.cost.as_ref().and_then(|c| c.cost).map(crate::money::Usd::nanos),
                     update.cost.as_ref().and_then(|c| c.saved).map(crate::money::Usd::nanos),
-                    update.cost.as_ref().and_then(|c| c.priced_as.clone())
+                    update.cost.as_ref().and_then(|c| c.priced_as.clone()),
+                    update.model
                 ],
             )
             .map_err(|e| self.err(e))?;

@@ -245,6 +245,8 @@ pub struct App {
     pub default_settings: crate::chat::Settings,
     /// The roles `/role` offers.
     pub roles: Vec<crate::chat::NamedRole>,
+    /// Provider names, for `/model NAME` (`provider:model`, or bare for the default provider).
+    pub names: crate::provider::Names,
     /// The picker (F2, `/model`, `/role`) lists roles instead of models.
     pub picking_roles: bool,
     /// The system prompt of a tab without a role (the config file's).
@@ -284,6 +286,7 @@ impl App {
             past_prompts: Vec::new(),
             default_settings: crate::chat::Settings::default(),
             roles: Vec::new(),
+            names: crate::provider::Names::default(),
             default_system: None,
             default_role: None,
             input_limits: std::collections::HashMap::new(),
@@ -1032,6 +1035,8 @@ impl App {
                 true
             }
             Slash::Model(name) => {
+                // A bare name means the default provider; `provider:model` names another.
+                let name = self.names.canonical(&name);
                 self.say(format!("This tab now uses {name}."));
                 self.tab_mut().model = name;
                 true
@@ -1788,6 +1793,7 @@ mod tests {
             thoughts: String::new(),
             grounding: None,
             save_error: None,
+            answered_by: None,
         })
     }
 
@@ -2246,7 +2252,11 @@ mod tests {
         };
         app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Notice(notice) });
         assert!(app.tab().retrying);
-        let fallback = crate::chat::Notice::Fallback { from: "a".into(), to: "retrying-model".into() };
+        let fallback = crate::chat::Notice::Fallback {
+            from: "a".into(),
+            to: "retrying-model".into(),
+            reason: crate::engine::FallbackReason::QuotaSpent,
+        };
         app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Notice(fallback) });
         assert!(!app.tab().retrying, "a model named 'retrying' is not a retry");
         app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Text("back".into()) });

@@ -115,6 +115,8 @@ pub struct Options {
     pub roles: Vec<crate::chat::NamedRole>,
     /// The role every new tab answers as (`geminal -r NAME`; one of `roles`).
     pub role: Option<String>,
+    /// Provider names (what `/model NAME` means).
+    pub names: crate::provider::Names,
 }
 
 /// Runs the interface until the user quits, or a signal (SIGTERM, SIGHUP) ends it: then that
@@ -125,6 +127,7 @@ pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>,
     app.tab_mut().system = options.system.clone();
     app.default_system = options.system.clone();
     app.roles = options.roles.clone();
+    app.names = options.names.clone();
     app.mouse_capture = options.mouse;
     app.tab_mut().settings = options.settings.clone();
     app.default_settings = options.settings;
@@ -429,6 +432,7 @@ impl Runner {
                         thoughts: String::new(),
                         grounding: None,
                         save_error: None,
+                        answered_by: None,
                     });
                     let _ = tx.send(AppEvent::TurnDone { tab, report: Box::new(report) });
                 });
@@ -593,15 +597,9 @@ impl Runner {
                 });
             }
             Command::LoadModels => {
-                let client = self.session.client().clone();
+                let session = self.session.clone();
                 tokio::spawn(async move {
-                    let models = client.list_models().await.map(|models| {
-                        models
-                            .into_iter()
-                            .filter(|m| m.supported_generation_methods.iter().any(|g| g == "generateContent"))
-                            .map(|m| m.id().to_owned())
-                            .collect()
-                    });
+                    let models = session.list_models().await;
                     let _ = tx.send(AppEvent::Models(models.map_err(|e| e.to_string())));
                 });
             }
