@@ -192,7 +192,9 @@ impl BatchOperation {
 
     /// The results of an inline job, in request order.
     pub fn inlined_responses(&self) -> Option<&[InlinedResponse]> {
-        let from = |o: &BatchOutput| o.inlined_responses.as_ref().map(|r| r.inlined_responses.as_slice());
+        fn from(o: &BatchOutput) -> Option<&[InlinedResponse]> {
+            o.inlined_responses.as_ref().map(|r| r.inlined_responses.as_slice())
+        }
         self.metadata.output.as_ref().and_then(from).or_else(|| self.response.as_ref().and_then(from))
     }
 
