@@ -20,6 +20,7 @@ pub mod export;
 pub mod format;
 pub mod gemini;
 pub mod grounding;
+pub mod jobs;
 pub mod roles;
 pub mod sanitize;
 pub mod store;

@@ -296,6 +296,10 @@ impl ChatSession {
         self.engine.client()
     }
 
+    pub fn options(&self) -> &ChatOptions {
+        &self.options
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

@@ -52,6 +52,22 @@ pub struct BatchArgs {
     /// Answer every prompt as role NAME (a line's own "role" wins); `geminal roles` lists them.
     #[arg(short, long, value_name = "NAME")]
     pub role: Option<String>,
+    /// Run on Gemini's Batch API (half price, answered within 24 hours): the job is recorded in
+    /// the history as soon as it is submitted; `geminal jobs` follows it.
+    #[arg(long)]
+    pub remote: bool,
+    /// With --remote: submit, print the job id(s) and return; `geminal jobs wait ID` collects.
+    #[arg(long, requires = "remote")]
+    pub detach: bool,
+    /// With --remote: the job's priority on Gemini's side (higher runs first; may be negative).
+    #[arg(long, value_name = "N", requires = "remote", allow_negative_numbers = true)]
+    pub priority: Option<i64>,
+    /// With --remote: a request file up to this size goes inline, a larger one is uploaded.
+    #[arg(long, value_name = "BYTES", requires = "remote", hide = true)]
+    pub inline_max_bytes: Option<u64>,
+    /// With --remote: a request file never passes this size; the rest goes to further jobs.
+    #[arg(long, value_name = "BYTES", requires = "remote", hide = true)]
+    pub job_max_bytes: Option<u64>,
     #[command(flatten)]
     pub connect: ConnectArgs,
     #[command(flatten)]
@@ -81,9 +97,9 @@ struct InputLine {
 
 /// One prompt to answer.
 #[derive(Debug)]
-struct Prompt {
-    id: String,
-    prompt: String,
+pub(super) struct Prompt {
+    pub(super) id: String,
+    pub(super) prompt: String,
     /// The line's own role (over `--role`).
     role: Option<String>,
     system: Option<String>,
@@ -150,7 +166,7 @@ fn parse_line(line: &str, n: usize) -> Result<Option<Prompt>, String> {
 }
 
 /// Ids that already have an answer in a previous output file.
-fn answered_ids(path: &Path) -> Result<HashSet<String>, Failure> {
+pub(super) fn answered_ids(path: &Path) -> Result<HashSet<String>, Failure> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
@@ -186,6 +202,9 @@ pub async fn run(
     let mut settings = generation.settings()?;
     if let Some(path) = &args.json_schema {
         settings.json_schema = Some(read_json_schema(path)?);
+    }
+    if args.remote {
+        return super::remote_batch::run(global, flags, settings, args).await;
     }
     let jobs = args.jobs.clamp(1, 4096);
     let flags = ConnectArgs { max_concurrent: Some(jobs), rpm: args.rpm.or(flags.rpm), ..flags.clone() };
@@ -351,9 +370,67 @@ pub async fn run(
 
 /// The batch-wide role (`--role`) and whether `--model` was given (it beats a role's model).
 #[derive(Debug, Clone)]
-struct RoleChoice {
-    role: Option<String>,
-    model_flag: bool,
+pub(super) struct RoleChoice {
+    pub(super) role: Option<String>,
+    pub(super) model_flag: bool,
+}
+
+/// Composes one prompt's turn as `answer` and a remote job send it: role, model, system,
+/// settings, attachments, context; a line that cannot be sent gets its error line instead.
+pub(super) async fn prepare_line(
+    session: &ChatSession,
+    config: &Config,
+    flags: &Settings,
+    choice: &RoleChoice,
+    p: &Prompt,
+    started: Instant,
+) -> Result<crate::chat::Prepared, serde_json::Value> {
+    // A line's own role wins over --role; an unknown one fails that line, unsent.
+    let role = match p.role.as_deref().or(choice.role.as_deref()).map(|name| config.role(name)).transpose() {
+        Ok(role) => role,
+        Err(e) => return Err(error_line(p, None, &e, "bad_input", started)),
+    };
+    let model = p.model.clone().or_else(|| config.model_explicit.then(|| config.model.clone()));
+    let system = p.system.clone().or(config.system_prompt.clone());
+    let mut prepared = match session.prepare(Target::New, p.prompt.clone(), model, &config.model, system).await {
+        Ok(prepared) => prepared,
+        Err(e) => return Err(error_line(p, None, &e.to_string(), "storage", started)),
+    };
+    // The line's own settings win over the flags', which win over the role's; what the model
+    // cannot take is refused unsent.
+    let overrides = flags.with(&p.settings);
+    let configured = match role {
+        Some(role) => prepared.use_role(role, p.model.is_some() || choice.model_flag, p.system.is_some(), &overrides),
+        None => prepared.configure(&overrides),
+    };
+    let model = prepared.turn.model.clone();
+    if let Err(e) = configured {
+        return Err(error_line(p, Some(&model), &e.to_string(), "bad_input", started));
+    }
+    if !p.attachments.is_empty() {
+        let paths = p.attachments.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            paths.iter().map(|path| crate::attach::read_path(path)).collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+        let attachments = match read {
+            Ok(Ok(attachments)) => attachments,
+            Ok(Err(e)) => return Err(error_line(p, None, &e.to_string(), "bad_input", started)),
+            Err(_) => return Err(error_line(p, None, "the attachments could not be read", "bad_input", started)),
+        };
+        if let Err(e) = session.attach(&mut prepared, attachments, &|_| {}).await {
+            let kind = match &e {
+                crate::chat::ChatError::Api(e) => e.kind().as_str(),
+                crate::chat::ChatError::Store(_) => "storage",
+                crate::chat::ChatError::Attachment(_) => "bad_input",
+            };
+            return Err(error_line(p, None, &e.to_string(), kind, started));
+        }
+    }
+    if let Err(e) = session.fit_context(&mut prepared).await {
+        return Err(error_line(p, Some(&model), &e.to_string(), "input_too_long", started));
+    }
+    Ok(prepared)
 }
 
 /// Answers one prompt; `None` if it was cancelled (not written, so `--resume` asks again).
@@ -371,51 +448,11 @@ async fn answer(
         }
     };
     let started = Instant::now();
-    // A line's own role wins over --role; an unknown one fails that line, unsent.
-    let role = match p.role.as_deref().or(choice.role.as_deref()).map(|name| config.role(name)).transpose() {
-        Ok(role) => role,
-        Err(e) => return Some(error_line(&p, None, &e, "bad_input", started)),
-    };
-    let model = p.model.clone().or_else(|| config.model_explicit.then(|| config.model.clone()));
-    let system = p.system.clone().or(config.system_prompt.clone());
-    let mut prepared = match session.prepare(Target::New, p.prompt.clone(), model, &config.model, system).await {
+    let prepared = match prepare_line(session, config, flags, choice, &p, started).await {
         Ok(prepared) => prepared,
-        Err(e) => return Some(error_line(&p, None, &e.to_string(), "storage", started)),
-    };
-    // The line's own settings win over the flags', which win over the role's; what the model
-    // cannot take is refused unsent.
-    let overrides = flags.with(&p.settings);
-    let configured = match role {
-        Some(role) => prepared.use_role(role, p.model.is_some() || choice.model_flag, p.system.is_some(), &overrides),
-        None => prepared.configure(&overrides),
+        Err(line) => return Some(line),
     };
     let model = prepared.turn.model.clone();
-    if let Err(e) = configured {
-        return Some(error_line(&p, Some(&model), &e.to_string(), "bad_input", started));
-    }
-    if !p.attachments.is_empty() {
-        let paths = p.attachments.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            paths.iter().map(|path| crate::attach::read_path(path)).collect::<Result<Vec<_>, _>>()
-        })
-        .await;
-        let attachments = match read {
-            Ok(Ok(attachments)) => attachments,
-            Ok(Err(e)) => return Some(error_line(&p, None, &e.to_string(), "bad_input", started)),
-            Err(_) => return Some(error_line(&p, None, "the attachments could not be read", "bad_input", started)),
-        };
-        if let Err(e) = session.attach(&mut prepared, attachments, &|_| {}).await {
-            let kind = match &e {
-                crate::chat::ChatError::Api(e) => e.kind().as_str(),
-                crate::chat::ChatError::Store(_) => "storage",
-                crate::chat::ChatError::Attachment(_) => "bad_input",
-            };
-            return Some(error_line(&p, None, &e.to_string(), kind, started));
-        }
-    }
-    if let Err(e) = session.fit_context(&mut prepared).await {
-        return Some(error_line(&p, Some(&model), &e.to_string(), "input_too_long", started));
-    }
     let wants_json = prepared.settings.json_schema.is_some();
     let report = session.run(prepared, &mut show, std::future::pending::<TurnEvent>()).await;
     let usage = report.usage.unwrap_or_default();
@@ -453,13 +490,19 @@ async fn answer(
 
 /// One line of output: the JSON object, escaped for a terminal (the same data once parsed), and
 /// a newline.
-fn output_line(value: &serde_json::Value, to_terminal: bool) -> String {
+pub(super) fn output_line(value: &serde_json::Value, to_terminal: bool) -> String {
     let mut text = super::output::json_for(&value.to_string(), to_terminal).into_owned();
     text.push('\n');
     text
 }
 
-fn error_line(p: &Prompt, model: Option<&str>, message: &str, kind: &str, started: Instant) -> serde_json::Value {
+pub(super) fn error_line(
+    p: &Prompt,
+    model: Option<&str>,
+    message: &str,
+    kind: &str,
+    started: Instant,
+) -> serde_json::Value {
     serde_json::json!({
         "id": p.id, "prompt": p.prompt, "answer": null, "model": model, "prompt_tokens": null, "output_tokens": null,
         "latency_ms": started.elapsed().as_millis() as u64, "cached": false,
@@ -468,7 +511,7 @@ fn error_line(p: &Prompt, model: Option<&str>, message: &str, kind: &str, starte
 }
 
 /// Feeds prompts to the workers as they free up; returns how many were skipped.
-async fn read_prompts(
+pub(super) async fn read_prompts(
     input: PathBuf,
     skip: HashSet<String>,
     tx: mpsc::Sender<Result<Prompt, String>>,
@@ -520,13 +563,13 @@ async fn read_prompts(
     skipped
 }
 
-fn count_lines(path: &Path) -> Option<u64> {
+pub(super) fn count_lines(path: &Path) -> Option<u64> {
     use std::io::BufRead;
     let file = std::fs::File::open(path).ok()?;
     Some(std::io::BufReader::new(file).lines().map_while(Result::ok).filter(|l| !l.trim().is_empty()).count() as u64)
 }
 
-fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
+pub(super) fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }

@@ -167,18 +167,20 @@ impl Store {
         tx.commit().map_err(sqlite)
     }
 
-    /// Gemini accepted the job: its name (and the request file it reads, if any).
+    /// Gemini accepted the job: its name, the request file it reads (if any), the file's hash.
     pub fn set_job_submitted(
         &self,
         job_id: i64,
         remote_name: &str,
         input_file: Option<&str>,
         state: &str,
+        input_hash: &str,
     ) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "UPDATE jobs SET remote_name = ?2, input_file = ?3, state = ?4, updated_at = ?5 WHERE id = ?1",
-                params![job_id, remote_name, input_file, state, now_ms()],
+                "UPDATE jobs SET remote_name = ?2, input_file = ?3, state = ?4, updated_at = ?5, input_hash = ?6
+                 WHERE id = ?1",
+                params![job_id, remote_name, input_file, state, now_ms(), input_hash],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
