@@ -168,14 +168,14 @@ impl JobRunner {
         }
         let line = LineResult::Answered {
             key: input.id.clone(),
-            turn: BatchTurn {
+            turn: Box::new(BatchTurn {
                 title: crate::store::title_from(&input.prompt),
                 model: input.model.clone(),
                 system: input.system.clone(),
                 settings: input.settings.clone(),
                 role: input.role.clone(),
                 prompt: input.prompt.clone(),
-            },
+            }),
             answer,
             thoughts: (!thoughts.is_empty()).then_some(thoughts),
             prompt_tokens: Some(i64::from(usage.prompt_token_count)),

@@ -81,7 +81,7 @@ pub struct BatchTurn {
 pub enum LineResult {
     Answered {
         key: String,
-        turn: BatchTurn,
+        turn: Box<BatchTurn>,
         answer: String,
         thoughts: Option<String>,
         prompt_tokens: Option<i64>,
@@ -410,14 +410,14 @@ mod tests {
     fn answered(key: &str) -> LineResult {
         LineResult::Answered {
             key: key.to_owned(),
-            turn: BatchTurn {
+            turn: Box::new(BatchTurn {
                 title: "t".into(),
                 model: "m".into(),
                 system: None,
                 settings: None,
                 role: None,
                 prompt: format!("prompt {key}"),
-            },
+            }),
             answer: format!("answer {key}"),
             thoughts: None,
             prompt_tokens: Some(3),
@@ -465,7 +465,7 @@ mod tests {
             .unwrap();
         s.add_job_lines(job, &[("a".into(), 1, "{}".into())]).unwrap();
         let failed = LineResult::Failed { key: "a".into(), kind: "blocked".into(), message: "no".into() };
-        assert_eq!(s.save_job_results(job, &[failed.clone()], 100).unwrap(), vec![true]);
+        assert_eq!(s.save_job_results(job, std::slice::from_ref(&failed), 100).unwrap(), vec![true]);
         assert_eq!(s.save_job_results(job, &[failed], 100).unwrap(), vec![false]);
         assert_eq!(s.job_lines(job, Some("failed"), 0, 10).unwrap().len(), 1);
         assert_eq!(s.save_job_results(job, &[answered("a")], 100).unwrap(), vec![true]);
