@@ -193,7 +193,7 @@ fn an_expired_job_says_what_was_lost() {
 #[test]
 fn failed_lines_become_a_dead_letter_with_their_kind() {
     let env = env(Duration::from_millis(30));
-    env.fake.fail_batch_lines_containing("joke");
+    env.fake.fail_batch_lines_containing(Some("joke"));
     let file = prompts(&env, PROMPTS);
     let run1 = geminal(&env, &["batch", &file, "--remote"]);
     assert_eq!(run1.code, 10, "{run1:?}");
@@ -206,6 +206,39 @@ fn failed_lines_become_a_dead_letter_with_their_kind() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0]["id"], "x");
     assert_eq!(batch_answers(&env), 2);
+
+    // Sent again, remotely: only the failed line, as it was composed (its system prompt).
+    env.fake.fail_batch_lines_containing(None);
+    let retried = geminal(&env, &["batch", "--retry-failed", "1"]);
+    ok(&retried);
+    let out = lines(&retried.stdout);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0]["id"], "x");
+    assert_answers_match_prompts(&out);
+    let bodies = create_bodies(&env);
+    assert_eq!(bodies.len(), 2);
+    let requests = bodies[1]["batch"]["inputConfig"]["requests"]["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0]["request"]["systemInstruction"]["parts"][0]["text"], "be brief");
+    assert_eq!(batch_answers(&env), 3);
+}
+
+#[test]
+fn an_expired_job_can_be_answered_locally() {
+    let env = env(Duration::from_millis(30));
+    env.fake.set_batch_end(BatchEnd::Expire);
+    let file = prompts(&env, PROMPTS);
+    assert_eq!(geminal(&env, &["batch", &file, "--remote"]).code, 10);
+    let retried = geminal(&env, &["batch", "--retry-failed", "1", "--local"]);
+    ok(&retried);
+    let out = lines(&retried.stdout);
+    let mut ids: Vec<&str> = out.iter().map(|l| l["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["1", "2", "x"]);
+    assert_answers_match_prompts(&out);
+    let asked_here = env.generate_requests().iter().filter(|r| !r.path.ends_with(":batchGenerateContent")).count();
+    assert_eq!(asked_here, 3, "answered here, one request each");
+    assert_eq!(env.fake.batches_created(), 1);
 }
 
 #[test]

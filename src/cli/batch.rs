@@ -21,14 +21,14 @@ use crate::chat::{ChatSession, Notice, Outcome, Settings, Shown, Target, TurnEve
 use crate::config::Config;
 use crate::sanitize::one_line;
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct BatchArgs {
     /// Prompts: one per line, or JSON lines {"id", "prompt", "role", "system", "model", "attachments",
     /// "temperature", "top_p", "max_tokens", "seed", "stop", "thinking", "search", "url_context"} (a line's own
     /// settings win over the flags; attachments: file paths, relative to FILE's directory); `-` for stdin. A
     /// grounded answer's line has "sources" and "citations".
-    #[arg(value_name = "FILE")]
-    pub input: PathBuf,
+    #[arg(value_name = "FILE", required_unless_present = "retry_failed")]
+    pub input: Option<PathBuf>,
     /// Prompts answered at once.
     #[arg(short = 'j', long, value_name = "N", default_value_t = 8)]
     pub jobs: usize,
@@ -56,6 +56,13 @@ pub struct BatchArgs {
     /// the history as soon as it is submitted; `geminal jobs` follows it.
     #[arg(long)]
     pub remote: bool,
+    /// Send again only the lines of job ID that failed or were never answered (remotely for a
+    /// remote job, unless --local).
+    #[arg(long, value_name = "ID", conflicts_with = "input")]
+    pub retry_failed: Option<i64>,
+    /// With --retry-failed: answer them here rather than on Gemini's Batch API.
+    #[arg(long, requires = "retry_failed", conflicts_with = "remote")]
+    pub local: bool,
     /// With --remote: submit, print the job id(s) and return; `geminal jobs wait ID` collects.
     #[arg(long, requires = "remote")]
     pub detach: bool,
@@ -203,8 +210,19 @@ pub async fn run(
     if let Some(path) = &args.json_schema {
         settings.json_schema = Some(read_json_schema(path)?);
     }
+    if let Some(id) = args.retry_failed {
+        let (input, remote) = super::jobs::retry_input(global, id).await?;
+        let args = BatchArgs {
+            input: Some(input.path().to_owned()),
+            retry_failed: None,
+            remote: (remote && !args.local) || args.remote,
+            ..args.clone()
+        };
+        return Box::pin(run(global, flags, generation, &args)).await;
+    }
+    let input = args.input.clone().unwrap_or_else(|| PathBuf::from("-"));
     if args.remote {
-        return super::remote_batch::run(global, flags, settings, args).await;
+        return super::remote_batch::run(global, flags, settings, args, &input).await;
     }
     let jobs = args.jobs.clamp(1, 4096);
     let flags = ConnectArgs { max_concurrent: Some(jobs), rpm: args.rpm.or(flags.rpm), ..flags.clone() };
@@ -241,14 +259,14 @@ pub async fn run(
     };
     // JSON lines on a terminal have their unsafe characters escaped; a file or pipe gets them raw.
     let to_terminal = args.resume.is_none() && std::io::stdout().is_terminal();
-    let total = if args.input.as_os_str() == "-" { None } else { count_lines(&args.input) };
+    let total = if input.as_os_str() == "-" { None } else { count_lines(&input) };
     let progress = progress_bar(total);
     let started = Instant::now();
 
     let (prompts_tx, prompts_rx) = mpsc::channel::<Result<Prompt, String>>(jobs);
     let (results_tx, mut results_rx) = mpsc::channel::<serde_json::Value>(jobs);
     let stop_reading = tokio_util::sync::CancellationToken::new();
-    let reader = tokio::spawn(read_prompts(args.input.clone(), skip, prompts_tx, stop_reading.clone()));
+    let reader = tokio::spawn(read_prompts(input.clone(), skip, prompts_tx, stop_reading.clone()));
 
     let session = std::sync::Arc::new(session);
     let prompts_rx = std::sync::Arc::new(tokio::sync::Mutex::new(prompts_rx));

@@ -199,6 +199,55 @@ async fn collect(global: &GlobalArgs, id: i64, out: Option<&Path>, wait: bool) -
     wait_and_collect(&runner, &[id], &mut write, wait).await
 }
 
+/// The lines of job `id` that failed or were never answered, as a batch input file (each line
+/// with the model, system prompt, role and settings it was composed with); whether the job ran
+/// remotely.
+pub(super) async fn retry_input(global: &GlobalArgs, id: i64) -> Result<(tempfile::NamedTempFile, bool), Failure> {
+    let store = store_only(global).await?;
+    let job = store
+        .read(move |s| s.job(id))
+        .await?
+        .ok_or_else(|| Failure::usage(format!("There is no job {id}: `geminal jobs` lists them.")))?;
+    let over = crate::jobs::state_is_over(&job.state) || job.state == "submitting";
+    if !over {
+        return Err(Failure::usage(format!(
+            "Job {id} is still {}: wait for it (`geminal jobs wait {id}`) before retrying its failed lines.",
+            job.state
+        )));
+    }
+    let io =
+        |e: std::io::Error| Failure::new(exit::FAILURE, format!("Could not write the lines to retry ({}).", e.kind()));
+    let mut file = tempfile::Builder::new().prefix("geminal-retry-").suffix(".jsonl").tempfile().map_err(io)?;
+    let mut count = 0;
+    for state in ["failed", "pending"] {
+        let mut after = 0;
+        loop {
+            let page = store.read(move |s| s.job_lines(id, Some(state), after, 500)).await?;
+            let Some(last) = page.last() else { break };
+            after = last.line;
+            for line in page {
+                let Ok(input) = serde_json::from_str::<StoredInput>(&line.input) else { continue };
+                let settings = crate::chat::Settings::from_stored(input.settings.as_deref()).unwrap_or_default();
+                let value = serde_json::json!({
+                    "id": input.id, "prompt": input.prompt, "model": input.model, "system": input.system,
+                    "role": input.role, "temperature": settings.temperature, "top_p": settings.top_p,
+                    "max_tokens": settings.max_tokens, "seed": settings.seed, "stop": settings.stop,
+                    "thinking": settings.thinking.map(|t| t.to_string()), "search": settings.search,
+                    "url_context": settings.url_context,
+                });
+                writeln!(file, "{value}").map_err(io)?;
+                count += 1;
+            }
+        }
+    }
+    if count == 0 {
+        return Err(Failure::usage(format!("Job {id} has no failed or unanswered lines: nothing to retry.")));
+    }
+    file.flush().map_err(io)?;
+    exit::say(&format!("retrying {count} lines of job {id}."));
+    Ok((file, job.kind == "remote"))
+}
+
 async fn store_only(global: &GlobalArgs) -> Result<crate::store::StoreHandle, Failure> {
     let config = Config::resolve(&global.overrides())?;
     open_store(&config).await

@@ -20,6 +20,7 @@ pub async fn run(
     flags: &super::ConnectArgs,
     settings: Settings,
     args: &BatchArgs,
+    input: &std::path::Path,
 ) -> Result<u8, Failure> {
     if args.no_save {
         return Err(Failure::usage(
@@ -49,12 +50,12 @@ pub async fn run(
         inline_max_bytes: args.inline_max_bytes.unwrap_or(defaults.inline_max_bytes),
         file_max_bytes: args.job_max_bytes.unwrap_or(defaults.file_max_bytes).max(1),
     };
-    let input_path = (args.input.as_os_str() != "-")
-        .then(|| std::fs::canonicalize(&args.input).unwrap_or(args.input.clone()).display().to_string());
+    let input_path = (input.as_os_str() != "-")
+        .then(|| std::fs::canonicalize(input).unwrap_or(input.to_owned()).display().to_string());
     let mut builder = JobBuilder::new(runner.clone(), limits, input_path, args.priority.unwrap_or(0));
 
     let (tx, mut rx) = mpsc::channel::<Result<Prompt, String>>(64);
-    let reader = tokio::spawn(read_prompts(args.input.clone(), skip, tx, tokio_util::sync::CancellationToken::new()));
+    let reader = tokio::spawn(read_prompts(input.to_owned(), skip, tx, tokio_util::sync::CancellationToken::new()));
     let mut seen = HashSet::new();
     let (mut lines, mut bad) = (0i64, 0u64);
     let namespace = session.options().cache_namespace.clone();

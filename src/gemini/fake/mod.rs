@@ -257,9 +257,10 @@ impl FakeGemini {
         lock(&self.shared.batches).end = end;
     }
 
-    /// Lines of a batch whose prompt contains `text` fail (the job still succeeds).
-    pub fn fail_batch_lines_containing(&self, text: &str) {
-        lock(&self.shared.batches).fail_lines_containing = Some(text.to_owned());
+    /// Lines of a batch whose prompt contains `text` fail (the job still succeeds); `None`:
+    /// no line fails.
+    pub fn fail_batch_lines_containing(&self, text: Option<&str>) {
+        lock(&self.shared.batches).fail_lines_containing = text.map(str::to_owned);
     }
 
     /// Batch jobs created so far.
