@@ -282,3 +282,41 @@ fn a_large_input_is_split_across_jobs_and_every_line_answered_once() {
     assert_eq!(env.fake.batch_priorities(), vec![7; jobs]);
     assert_eq!(batch_answers(&env), 12);
 }
+
+#[test]
+fn a_local_run_is_a_job_that_retry_failed_finishes_into_its_own_output_file() {
+    let env = Env::new(Behavior::demo());
+    let broken = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = broken.clone();
+    env.fake.set_router(move |r| {
+        (r.prompt().contains("joke") && flag.load(std::sync::atomic::Ordering::SeqCst))
+            .then(|| Behavior::fault(geminal::gemini::fake::Fault::http(400)))
+    });
+    let file = prompts(&env, PROMPTS);
+    let out = env.home.path().join("answers.jsonl");
+    let first = geminal(&env, &["batch", &file, "--resume", out.to_str().unwrap()]);
+    assert_eq!(first.code, 10, "{first:?}");
+    let listed = run_ok(&env, &["jobs"]);
+    assert!(listed.lines().any(|l| l.contains("local") && l.contains("succeeded")), "{listed}");
+    let dead = lines(&run_ok(&env, &["jobs", "show", "1", "--failed"]));
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0]["id"].as_str(), dead[0]["error"]["kind"].as_str()), (Some("x"), Some("bad_request")));
+
+    // Finished later without naming the files: only the failed line is asked, into the same file.
+    broken.store(false, std::sync::atomic::Ordering::SeqCst);
+    let asked_before = env.generate_requests().len();
+    ok(&geminal(&env, &["batch", "--retry-failed", "1"]));
+    assert_eq!(env.generate_requests().len(), asked_before + 1);
+    let written = lines(&std::fs::read_to_string(&out).unwrap());
+    let answered: Vec<&serde_json::Value> = written.iter().filter(|l| l["error"].is_null()).collect();
+    let mut ids: Vec<&str> = answered.iter().map(|l| l["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["1", "2", "x"]);
+    let system: String = env
+        .last_body()
+        .pointer("/systemInstruction/parts/0/text")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(system, "be brief", "the line was sent as written");
+}

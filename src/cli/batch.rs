@@ -19,6 +19,7 @@ use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
 use crate::chat::json_answer_problem;
 use crate::chat::{ChatSession, Notice, Outcome, Settings, Shown, Target, TurnEvent};
 use crate::config::Config;
+use crate::jobs::LocalJob;
 use crate::sanitize::one_line;
 
 #[derive(Debug, Clone, Args)]
@@ -60,6 +61,9 @@ pub struct BatchArgs {
     /// remote job, unless --local).
     #[arg(long, value_name = "ID", conflicts_with = "input")]
     pub retry_failed: Option<i64>,
+    /// The input a retry's lines came from (recorded with the run's job).
+    #[arg(skip)]
+    pub origin: Option<PathBuf>,
     /// With --retry-failed: answer them here rather than on Gemini's Batch API.
     #[arg(long, requires = "retry_failed", conflicts_with = "remote")]
     pub local: bool,
@@ -118,7 +122,7 @@ pub(super) struct Prompt {
 }
 
 /// Parses one input line; `n` is its 1-based line number (the default id).
-fn parse_line(line: &str, n: usize) -> Result<Option<Prompt>, String> {
+pub(super) fn parse_line(line: &str, n: usize) -> Result<Option<Prompt>, String> {
     let trimmed = line.trim();
     if trimmed.is_empty() {
         return Ok(None);
@@ -211,11 +215,13 @@ pub async fn run(
         settings.json_schema = Some(read_json_schema(path)?);
     }
     if let Some(id) = args.retry_failed {
-        let (input, remote) = super::jobs::retry_input(global, id).await?;
+        let retry = super::jobs::retry_input(global, id).await?;
         let args = BatchArgs {
-            input: Some(input.path().to_owned()),
+            input: Some(retry.file.path().to_owned()),
             retry_failed: None,
-            remote: (remote && !args.local) || args.remote,
+            remote: (retry.remote && !args.local) || args.remote,
+            resume: args.resume.clone().or(retry.output),
+            origin: retry.origin,
             ..args.clone()
         };
         return Box::pin(run(global, flags, generation, &args)).await;
@@ -236,6 +242,23 @@ pub async fn run(
     // Ctrl-C stops in two stages; SIGTERM and SIGHUP stop at once, as a second Ctrl-C does.
     let mut signals = Signals::new()?;
     let config = conn.config.clone();
+    // A saved run from a file is a job too: `geminal jobs` shows it (going, or interrupted), and
+    // `batch --retry-failed ID` finishes it without naming the files again.
+    let mut local_job = match (session.store(), args.no_save || input.as_os_str() == "-") {
+        (Some(store), false) => {
+            let absolute = |p: &Path| std::path::absolute(p).unwrap_or(p.to_owned()).display().to_string();
+            let origin = args.origin.clone().unwrap_or_else(|| input.clone());
+            LocalJob::start(
+                store.clone(),
+                config.model.clone(),
+                Some(absolute(&origin)),
+                args.resume.as_deref().map(absolute),
+            )
+            .await
+            .ok()
+        }
+        _ => None,
+    };
     let skip = match &args.resume {
         Some(path) => answered_ids(path)?,
         None => HashSet::new(),
@@ -328,6 +351,13 @@ pub async fn run(
             Some(_) => counts.failed += 1,
         }
         progress.inc(1);
+        if let Some(job) = &mut local_job
+            && job.record(&line).await.is_err()
+        {
+            // The answers go on; only the run's record in `geminal jobs` stops.
+            progress.suspend(|| exit::say("the run's job record could not be written; the answers are still saved."));
+            local_job = None;
+        }
         if write_error.is_none() {
             let text = output_line(&line, to_terminal);
             if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
@@ -369,6 +399,10 @@ pub async fn run(
             exit::FAILURE,
             format!("Writing the results failed ({}): check free space; rerun with --resume to finish.", e.kind()),
         ));
+    }
+    if let Some(job) = local_job {
+        let state = if stopped_by.is_some() || write_error.is_some() { "interrupted" } else { "succeeded" };
+        let _ = job.finish(state).await;
     }
     if let Some(stop) = stopped_by {
         let by = if stop == Stop::Interrupt { String::new() } else { format!(" by {}", stop.name()) };

@@ -199,16 +199,27 @@ async fn collect(global: &GlobalArgs, id: i64, out: Option<&Path>, wait: bool) -
     wait_and_collect(&runner, &[id], &mut write, wait).await
 }
 
-/// The lines of job `id` that failed or were never answered, as a batch input file (each line
-/// with the model, system prompt, role and settings it was composed with); whether the job ran
-/// remotely.
-pub(super) async fn retry_input(global: &GlobalArgs, id: i64) -> Result<(tempfile::NamedTempFile, bool), Failure> {
+/// What `batch --retry-failed ID` runs: an input file of the lines to send again, where.
+pub(super) struct Retry {
+    pub(super) file: tempfile::NamedTempFile,
+    /// The job ran on Gemini's Batch API.
+    pub(super) remote: bool,
+    /// A local run's output file (appended to, as `--resume` does).
+    pub(super) output: Option<PathBuf>,
+    /// The input the lines came from.
+    pub(super) origin: Option<PathBuf>,
+}
+
+/// The lines of job `id` to send again. For a remote job: those that failed or were never
+/// answered, each as it was composed (model, system prompt, role, settings). For a local run:
+/// every line of its input not answered yet (an interrupted run never read the rest).
+pub(super) async fn retry_input(global: &GlobalArgs, id: i64) -> Result<Retry, Failure> {
     let store = store_only(global).await?;
     let job = store
         .read(move |s| s.job(id))
         .await?
         .ok_or_else(|| Failure::usage(format!("There is no job {id}: `geminal jobs` lists them.")))?;
-    let over = crate::jobs::state_is_over(&job.state) || job.state == "submitting";
+    let over = crate::jobs::state_is_over(&job.state) || job.state == "submitting" || job.kind == "local";
     if !over {
         return Err(Failure::usage(format!(
             "Job {id} is still {}: wait for it (`geminal jobs wait {id}`) before retrying its failed lines.",
@@ -218,6 +229,31 @@ pub(super) async fn retry_input(global: &GlobalArgs, id: i64) -> Result<(tempfil
     let io =
         |e: std::io::Error| Failure::new(exit::FAILURE, format!("Could not write the lines to retry ({}).", e.kind()));
     let mut file = tempfile::Builder::new().prefix("geminal-retry-").suffix(".jsonl").tempfile().map_err(io)?;
+    let count = if job.kind == "local" {
+        local_retry_lines(&store, &job, &mut file).await?
+    } else {
+        remote_retry_lines(&store, id, &mut file).await?
+    };
+    if count == 0 {
+        return Err(Failure::usage(format!("Job {id} has no failed or unanswered lines: nothing to retry.")));
+    }
+    file.flush().map_err(io)?;
+    exit::say(&format!("retrying {count} lines of job {id}."));
+    Ok(Retry {
+        file,
+        remote: job.kind == "remote",
+        output: job.output_path.map(PathBuf::from),
+        origin: job.input_path.map(PathBuf::from),
+    })
+}
+
+async fn remote_retry_lines(
+    store: &crate::store::StoreHandle,
+    id: i64,
+    file: &mut tempfile::NamedTempFile,
+) -> Result<u64, Failure> {
+    let io =
+        |e: std::io::Error| Failure::new(exit::FAILURE, format!("Could not write the lines to retry ({}).", e.kind()));
     let mut count = 0;
     for state in ["failed", "pending"] {
         let mut after = 0;
@@ -240,12 +276,60 @@ pub(super) async fn retry_input(global: &GlobalArgs, id: i64) -> Result<(tempfil
             }
         }
     }
-    if count == 0 {
-        return Err(Failure::usage(format!("Job {id} has no failed or unanswered lines: nothing to retry.")));
+    Ok(count)
+}
+
+/// The lines of a local run's input whose id it has not answered (by its record).
+async fn local_retry_lines(
+    store: &crate::store::StoreHandle,
+    job: &JobRecord,
+    file: &mut tempfile::NamedTempFile,
+) -> Result<u64, Failure> {
+    let io =
+        |e: std::io::Error| Failure::new(exit::FAILURE, format!("Could not write the lines to retry ({}).", e.kind()));
+    let Some(path) = job.input_path.clone() else {
+        return Err(Failure::usage(format!("Job {} read its prompts from stdin: it cannot be read again.", job.id)));
+    };
+    let id = job.id;
+    let mut done = std::collections::HashSet::new();
+    let mut after = 0;
+    loop {
+        let page = store.read(move |s| s.job_lines(id, Some("done"), after, 1000)).await?;
+        let Some(last) = page.last() else { break };
+        after = last.line;
+        done.extend(page.into_iter().map(|l| l.key));
     }
-    file.flush().map_err(io)?;
-    exit::say(&format!("retrying {count} lines of job {id}."));
-    Ok((file, job.kind == "remote"))
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Failure::new(
+            exit::FAILURE,
+            format!("Could not read {path} ({}), the input of job {id}: check the path.", e.kind()),
+        )
+    })?;
+    let dir = std::path::Path::new(&path).parent().map(std::path::Path::to_owned).unwrap_or_default();
+    let mut count = 0;
+    for (n, line) in text.lines().enumerate() {
+        let Ok(Some(prompt)) = super::batch::parse_line(line, n + 1) else { continue };
+        if done.contains(&prompt.id) {
+            continue;
+        }
+        // The line keeps its own id (its number in the original file) and its attachments' place.
+        let mut value: serde_json::Value = if line.trim_start().starts_with('{') {
+            serde_json::from_str(line).unwrap_or_default()
+        } else {
+            serde_json::json!({ "prompt": line.trim() })
+        };
+        value["id"] = serde_json::Value::String(prompt.id.clone());
+        if let Some(list) = value.get_mut("attachments").and_then(|a| a.as_array_mut()) {
+            for a in list.iter_mut() {
+                if let Some(p) = a.as_str() {
+                    *a = serde_json::Value::String(dir.join(p).display().to_string());
+                }
+            }
+        }
+        writeln!(file, "{value}").map_err(io)?;
+        count += 1;
+    }
+    Ok(count)
 }
 
 async fn store_only(global: &GlobalArgs) -> Result<crate::store::StoreHandle, Failure> {

@@ -133,6 +133,7 @@ impl JobBuilder {
             kind: "remote".to_owned(),
             model: model.to_owned(),
             input_path: self.input_path.clone(),
+            output_path: None,
             input_hash: String::new(),
             priority: self.priority,
         };

@@ -6,9 +6,11 @@
 
 mod build;
 mod collect;
+mod local;
 
 pub use build::{JobBuilder, JobLimits, ReadyLine, StoredInput};
 pub use collect::{Collected, output_error_line};
+pub use local::LocalJob;
 
 use std::time::Duration;
 
@@ -167,7 +169,7 @@ impl JobRunner {
     }
 }
 
-/// A state's name as shown (`jobs`): Gemini's word, lowercase.
+/// Whether a job in this state will not change any more.
 pub fn state_is_over(state: &str) -> bool {
-    matches!(state, "succeeded" | "failed" | "cancelled" | "expired")
+    matches!(state, "succeeded" | "failed" | "cancelled" | "expired" | "interrupted")
 }

@@ -19,6 +19,8 @@ pub struct JobRecord {
     /// `batches/<id>` once Gemini has accepted the job.
     pub remote_name: Option<String>,
     pub input_path: Option<String>,
+    /// Where a local run wrote its lines (`--resume OUT`), if not to stdout.
+    pub output_path: Option<String>,
     pub input_hash: String,
     /// The uploaded request file (`files/<id>`), when the job was not sent inline.
     pub input_file: Option<String>,
@@ -39,6 +41,7 @@ pub struct NewJob {
     pub kind: String,
     pub model: String,
     pub input_path: Option<String>,
+    pub output_path: Option<String>,
     pub input_hash: String,
     pub priority: i64,
 }
@@ -108,6 +111,7 @@ impl LineResult {
 }
 
 const JOB_COLUMNS: &str = "j.id, j.kind, j.state, j.model, j.remote_name, j.input_path, j.input_hash, j.input_file,
+    j.output_path,
     j.result_file, j.priority, j.total,
     (SELECT count(*) FROM job_lines l WHERE l.job_id = j.id AND l.state = 'done'),
     (SELECT count(*) FROM job_lines l WHERE l.job_id = j.id AND l.state = 'failed'),
@@ -123,27 +127,28 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         input_path: r.get(5)?,
         input_hash: r.get(6)?,
         input_file: r.get(7)?,
-        result_file: r.get(8)?,
-        priority: r.get(9)?,
-        total: r.get(10)?,
-        done: r.get(11)?,
-        failed: r.get(12)?,
-        error: r.get(13)?,
-        created_at: r.get(14)?,
-        updated_at: r.get(15)?,
-        finished_at: r.get(16)?,
+        output_path: r.get(8)?,
+        result_file: r.get(9)?,
+        priority: r.get(10)?,
+        total: r.get(11)?,
+        done: r.get(12)?,
+        failed: r.get(13)?,
+        error: r.get(14)?,
+        created_at: r.get(15)?,
+        updated_at: r.get(16)?,
+        finished_at: r.get(17)?,
     })
 }
 
 impl Store {
-    /// Records a new job in state `submitting`; returns its id.
+    /// Records a new job (a remote one `submitting`, a local one `running`); returns its id.
     pub fn create_job(&self, job: &NewJob) -> Result<i64, StoreError> {
         let now = now_ms();
         self.conn
             .execute(
-                "INSERT INTO jobs (kind, state, model, input_path, input_hash, priority, created_at, updated_at)
-                 VALUES (?1, 'submitting', ?2, ?3, ?4, ?5, ?6, ?6)",
-                params![job.kind, job.model, job.input_path, job.input_hash, job.priority, now],
+                "INSERT INTO jobs (kind, state, model, input_path, output_path, input_hash, priority, created_at, updated_at)
+                 VALUES (?1, CASE ?1 WHEN 'local' THEN 'running' ELSE 'submitting' END, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                params![job.kind, job.model, job.input_path, job.output_path, job.input_hash, job.priority, now],
             )
             .map_err(|e| self.err(e))?;
         Ok(self.conn.last_insert_rowid())
@@ -367,6 +372,38 @@ impl Store {
         Ok(saved)
     }
 
+    /// Records lines a local run finished `(key, line number, input, error kind and message if
+    /// it failed)`, in one transaction; a line recorded again takes the new state.
+    pub fn record_local_lines(
+        &mut self,
+        job_id: i64,
+        lines: &[(String, i64, String, Option<(String, String)>)],
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sqlite = |e| StoreError::from_sqlite(&path, e);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO job_lines (job_id, key, line, input, state, error_kind, error_message)
+                     VALUES (?1, ?2, ?3, ?4, CASE WHEN ?5 IS NULL THEN 'done' ELSE 'failed' END, ?5, ?6)
+                     ON CONFLICT (job_id, key) DO UPDATE SET state = excluded.state,
+                        error_kind = excluded.error_kind, error_message = excluded.error_message",
+                )
+                .map_err(sqlite)?;
+            for (key, line, input, error) in lines {
+                let (kind, message) = error.as_ref().map(|(k, m)| (Some(k), Some(m))).unwrap_or_default();
+                upsert.execute(params![job_id, key, line, input, kind, message]).map_err(sqlite)?;
+            }
+        }
+        tx.execute(
+            "UPDATE jobs SET total = (SELECT count(*) FROM job_lines WHERE job_id = ?1), updated_at = ?2 WHERE id = ?1",
+            params![job_id, now_ms()],
+        )
+        .map_err(sqlite)?;
+        tx.commit().map_err(sqlite)
+    }
+
     /// Tokens of a job's answered lines: (prompt, output, thoughts).
     pub fn job_tokens(&self, job_id: i64) -> Result<(i64, i64, i64), StoreError> {
         self.conn
@@ -436,6 +473,7 @@ mod tests {
                 kind: "remote".into(),
                 model: "m".into(),
                 input_path: None,
+                output_path: None,
                 input_hash: "h".into(),
                 priority: 0,
             })
@@ -459,6 +497,7 @@ mod tests {
                 kind: "remote".into(),
                 model: "m".into(),
                 input_path: None,
+                output_path: None,
                 input_hash: "h".into(),
                 priority: 0,
             })

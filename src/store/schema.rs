@@ -221,6 +221,7 @@ pub const MIGRATIONS: &[&str] = &[
         model TEXT NOT NULL,
         remote_name TEXT,
         input_path TEXT,
+        output_path TEXT,
         input_hash TEXT NOT NULL,
         input_file TEXT,
         result_file TEXT,
