@@ -4,7 +4,7 @@
 
 use super::JobError;
 use super::build::StoredInput;
-use crate::store::{JobUpdate, NewJob, StoreHandle};
+use crate::store::{JobUpdate, LocalLine, NewJob, StoreHandle};
 
 /// Lines recorded in one transaction.
 const RECORD_GROUP: usize = 256;
@@ -13,7 +13,7 @@ pub struct LocalJob {
     store: StoreHandle,
     pub id: i64,
     lines: i64,
-    unsaved: Vec<(String, i64, String, Option<(String, String)>)>,
+    unsaved: Vec<LocalLine>,
 }
 
 impl LocalJob {

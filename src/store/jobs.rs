@@ -59,6 +59,9 @@ pub struct JobLine {
     pub error_message: Option<String>,
 }
 
+/// A line a local run finished: key, line number, input, and its error (kind, message) if it failed.
+pub type LocalLine = (String, i64, String, Option<(String, String)>);
+
 /// What Gemini said about a job (from a `get`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobUpdate {
@@ -374,11 +377,7 @@ impl Store {
 
     /// Records lines a local run finished `(key, line number, input, error kind and message if
     /// it failed)`, in one transaction; a line recorded again takes the new state.
-    pub fn record_local_lines(
-        &mut self,
-        job_id: i64,
-        lines: &[(String, i64, String, Option<(String, String)>)],
-    ) -> Result<(), StoreError> {
+    pub fn record_local_lines(&mut self, job_id: i64, lines: &[LocalLine]) -> Result<(), StoreError> {
         let path = self.path.clone();
         let sqlite = |e| StoreError::from_sqlite(&path, e);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
