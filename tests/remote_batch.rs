@@ -320,3 +320,21 @@ fn a_local_run_is_a_job_that_retry_failed_finishes_into_its_own_output_file() {
         .to_owned();
     assert_eq!(system, "be brief", "the line was sent as written");
 }
+
+#[test]
+fn a_job_whose_name_was_never_recorded_is_found_again_by_its_display_name() {
+    let env = env(Duration::from_millis(30));
+    let file = prompts(&env, PROMPTS);
+    ok(&geminal(&env, &["batch", &file, "--remote", "--detach"]));
+    // As if the process had stopped between Gemini's answer and recording it.
+    let path = env.home.path().join("data/geminal/history.sqlite3");
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute("UPDATE jobs SET remote_name = NULL, state = 'submitting' WHERE id = 1", [])
+        .unwrap();
+    let waited = lines(&run_ok(&env, &["jobs", "wait", "1"]));
+    assert_eq!(waited.len(), 3);
+    assert_answers_match_prompts(&waited);
+    assert!(env.fake.requests().iter().any(|r| r.path == "/v1beta/batches" && r.method == "GET"), "found by listing");
+    assert_eq!(env.fake.batches_created(), 1);
+}

@@ -187,7 +187,11 @@ impl JobBuilder {
     }
 
     async fn send(&self, built: Built, progress: &(dyn Fn(u64) + Send + Sync)) -> Result<(), JobError> {
-        let display_name = format!("geminal-job-{}-{}", built.job_id, &built.sha256[..12]);
+        let display_name = super::display_name(built.job_id, &built.sha256);
+        // The hash is recorded first: should this process stop before Gemini's answer is
+        // recorded, the job is found again by its display name.
+        let (job_id, hash) = (built.job_id, built.sha256.clone());
+        self.runner.store.call(move |s| s.set_job_hash(job_id, &hash)).await?;
         let (input, input_file) = if built.bytes <= self.limits.inline_max_bytes {
             let text = std::fs::read_to_string(built.file.path()).map_err(|e| JobError::Io(e.kind().to_string()))?;
             let mut requests = Vec::new();

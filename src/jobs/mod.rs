@@ -51,6 +51,14 @@ pub struct JobRunner {
     pub first_poll: Duration,
 }
 
+/// How many pages of Gemini's job list are searched for a job whose name was never recorded.
+const MAX_LIST_PAGES: usize = 50;
+
+/// The display name a job is created with: its id here and the start of its request file's hash.
+pub(crate) fn display_name(id: i64, input_hash: &str) -> String {
+    format!("geminal-job-{id}-{}", input_hash.get(..12).unwrap_or(""))
+}
+
 /// The longest pause between two looks at a running job.
 pub const POLL_MAX: Duration = Duration::from_secs(60);
 /// The first pause, unless `GEMINAL_BATCH_POLL_MS` says otherwise.
@@ -78,8 +86,35 @@ impl JobRunner {
         if job.kind != "remote" {
             return Err(JobError::Local(id));
         }
-        let name = job.remote_name.clone().ok_or(JobError::NotSubmitted(id))?;
+        if let Some(name) = job.remote_name.clone() {
+            return Ok((job, name));
+        }
+        // A process that stopped between Gemini accepting the job and recording its name: the
+        // job is found again by the display name it was created with.
+        let name =
+            self.find_by_display_name(&display_name(id, &job.input_hash)).await?.ok_or(JobError::NotSubmitted(id))?;
+        let (remote, file, hash) = (name.clone(), job.input_file.clone(), job.input_hash.clone());
+        self.store.call(move |s| s.set_job_submitted(id, &remote, file.as_deref(), "pending", &hash)).await?;
         Ok((job, name))
+    }
+
+    /// The name of the job Gemini holds under `display`, following the list's pages.
+    async fn find_by_display_name(&self, display: &str) -> Result<Option<String>, JobError> {
+        if display.ends_with('-') {
+            return Ok(None);
+        }
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_LIST_PAGES {
+            let page = self.with_retries(|| self.client().list_batches(100, token.as_deref())).await?;
+            if let Some(op) = page.operations.iter().find(|op| op.metadata.display_name == display) {
+                return Ok(Some(op.name.clone()));
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(next) if Some(&next) != token.as_ref() => token = Some(next),
+                _ => break,
+            }
+        }
+        Ok(None)
     }
 
     /// Asks Gemini once for the job's state and records it.

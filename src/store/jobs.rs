@@ -194,6 +194,14 @@ impl Store {
         Ok(())
     }
 
+    /// The hash of the job's request file, recorded before it is sent.
+    pub fn set_job_hash(&self, job_id: i64, input_hash: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE jobs SET input_hash = ?2 WHERE id = ?1", params![job_id, input_hash])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// The job's latest state as Gemini (or the local run) reports it.
     pub fn update_job(&self, job_id: i64, update: &JobUpdate) -> Result<(), StoreError> {
         let now = now_ms();
