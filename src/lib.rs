@@ -23,6 +23,7 @@ pub mod grounding;
 pub mod money;
 pub mod openai;
 pub mod provider;
+pub mod jobs;
 pub mod roles;
 pub mod sanitize;
 pub mod store;

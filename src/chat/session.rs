@@ -324,6 +324,10 @@ impl ChatSession {
             .collect())
     }
 
+    pub fn options(&self) -> &ChatOptions {
+        &self.options
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

@@ -19,16 +19,17 @@ use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
 use crate::chat::json_answer_problem;
 use crate::chat::{ChatSession, Notice, Outcome, Settings, Shown, Target, TurnEvent};
 use crate::config::Config;
+use crate::jobs::LocalJob;
 use crate::sanitize::one_line;
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct BatchArgs {
     /// Prompts: one per line, or JSON lines {"id", "prompt", "role", "system", "model", "attachments",
     /// "temperature", "top_p", "max_tokens", "seed", "stop", "thinking", "search", "url_context"} (a line's own
     /// settings win over the flags; attachments: file paths, relative to FILE's directory); `-` for stdin. A
     /// grounded answer's line has "sources" and "citations".
-    #[arg(value_name = "FILE")]
-    pub input: PathBuf,
+    #[arg(value_name = "FILE", required_unless_present = "retry_failed")]
+    pub input: Option<PathBuf>,
     /// Prompts answered at once.
     #[arg(short = 'j', long, value_name = "N", default_value_t = 8)]
     pub jobs: usize,
@@ -57,6 +58,32 @@ pub struct BatchArgs {
     /// Answer every prompt as role NAME (a line's own "role" wins); `geminal roles` lists them.
     #[arg(short, long, value_name = "NAME")]
     pub role: Option<String>,
+    /// Run on Gemini's Batch API (half price, answered within 24 hours): the job is recorded in
+    /// the history as soon as it is submitted; `geminal jobs` follows it.
+    #[arg(long)]
+    pub remote: bool,
+    /// Send again only the lines of job ID that failed or were never answered (remotely for a
+    /// remote job, unless --local).
+    #[arg(long, value_name = "ID", conflicts_with = "input")]
+    pub retry_failed: Option<i64>,
+    /// The input a retry's lines came from (recorded with the run's job).
+    #[arg(skip)]
+    pub origin: Option<PathBuf>,
+    /// With --retry-failed: answer them here rather than on Gemini's Batch API.
+    #[arg(long, requires = "retry_failed", conflicts_with = "remote")]
+    pub local: bool,
+    /// With --remote: submit, print the job id(s) and return; `geminal jobs wait ID` collects.
+    #[arg(long, requires = "remote")]
+    pub detach: bool,
+    /// With --remote: the job's priority on Gemini's side (higher runs first; may be negative).
+    #[arg(long, value_name = "N", requires = "remote", allow_negative_numbers = true)]
+    pub priority: Option<i64>,
+    /// With --remote: a request file up to this size goes inline, a larger one is uploaded.
+    #[arg(long, value_name = "BYTES", requires = "remote", hide = true)]
+    pub inline_max_bytes: Option<u64>,
+    /// With --remote: a request file never passes this size; the rest goes to further jobs.
+    #[arg(long, value_name = "BYTES", requires = "remote", hide = true)]
+    pub job_max_bytes: Option<u64>,
     #[command(flatten)]
     pub connect: ConnectArgs,
     #[command(flatten)]
@@ -96,9 +123,9 @@ struct InputLine {
 
 /// One prompt to answer.
 #[derive(Debug)]
-struct Prompt {
-    id: String,
-    prompt: String,
+pub(super) struct Prompt {
+    pub(super) id: String,
+    pub(super) prompt: String,
     /// The line's own role (over `--role`).
     role: Option<String>,
     system: Option<String>,
@@ -110,7 +137,7 @@ struct Prompt {
 }
 
 /// Parses one input line; `n` is its 1-based line number (the default id).
-fn parse_line(line: &str, n: usize) -> Result<Option<Prompt>, String> {
+pub(super) fn parse_line(line: &str, n: usize) -> Result<Option<Prompt>, String> {
     let trimmed = line.trim();
     if trimmed.is_empty() {
         return Ok(None);
@@ -165,7 +192,7 @@ fn parse_line(line: &str, n: usize) -> Result<Option<Prompt>, String> {
 }
 
 /// Ids that already have an answer in a previous output file.
-fn answered_ids(path: &Path) -> Result<HashSet<String>, Failure> {
+pub(super) fn answered_ids(path: &Path) -> Result<HashSet<String>, Failure> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
@@ -202,6 +229,22 @@ pub async fn run(
     if let Some(path) = &args.json_schema {
         settings.json_schema = Some(read_json_schema(path)?);
     }
+    if let Some(id) = args.retry_failed {
+        let retry = super::jobs::retry_input(global, id).await?;
+        let args = BatchArgs {
+            input: Some(retry.file.path().to_owned()),
+            retry_failed: None,
+            remote: (retry.remote && !args.local) || args.remote,
+            resume: args.resume.clone().or(retry.output),
+            origin: retry.origin,
+            ..args.clone()
+        };
+        return Box::pin(run(global, flags, generation, &args)).await;
+    }
+    let input = args.input.clone().unwrap_or_else(|| PathBuf::from("-"));
+    if args.remote {
+        return super::remote_batch::run(global, flags, settings, args, &input).await;
+    }
     let jobs = args.jobs.clamp(1, 4096);
     let flags = ConnectArgs { max_concurrent: Some(jobs), rpm: args.rpm.or(flags.rpm), ..flags.clone() };
     let history = if args.no_save { HistoryUse::Optional } else { HistoryUse::Save };
@@ -229,6 +272,23 @@ pub async fn run(
     // Ctrl-C stops in two stages; SIGTERM and SIGHUP stop at once, as a second Ctrl-C does.
     let mut signals = Signals::new()?;
     let config = conn.config.clone();
+    // A saved run from a file is a job too: `geminal jobs` shows it (going, or interrupted), and
+    // `batch --retry-failed ID` finishes it without naming the files again.
+    let mut local_job = match (session.store(), args.no_save || input.as_os_str() == "-") {
+        (Some(store), false) => {
+            let absolute = |p: &Path| std::path::absolute(p).unwrap_or(p.to_owned()).display().to_string();
+            let origin = args.origin.clone().unwrap_or_else(|| input.clone());
+            LocalJob::start(
+                store.clone(),
+                config.model.clone(),
+                Some(absolute(&origin)),
+                args.resume.as_deref().map(absolute),
+            )
+            .await
+            .ok()
+        }
+        _ => None,
+    };
     let skip = match &args.resume {
         Some(path) => answered_ids(path)?,
         None => HashSet::new(),
@@ -252,14 +312,14 @@ pub async fn run(
     };
     // JSON lines on a terminal have their unsafe characters escaped; a file or pipe gets them raw.
     let to_terminal = args.resume.is_none() && std::io::stdout().is_terminal();
-    let total = if args.input.as_os_str() == "-" { None } else { count_lines(&args.input) };
+    let total = if input.as_os_str() == "-" { None } else { count_lines(&input) };
     let progress = progress_bar(total);
     let started = Instant::now();
 
     let (prompts_tx, prompts_rx) = mpsc::channel::<Result<Prompt, String>>(jobs);
     let (results_tx, mut results_rx) = mpsc::channel::<serde_json::Value>(jobs);
     let stop_reading = tokio_util::sync::CancellationToken::new();
-    let reader = tokio::spawn(read_prompts(args.input.clone(), skip, prompts_tx, stop_reading.clone()));
+    let reader = tokio::spawn(read_prompts(input.clone(), skip, prompts_tx, stop_reading.clone()));
 
     let session = std::sync::Arc::new(session);
     let prompts_rx = std::sync::Arc::new(tokio::sync::Mutex::new(prompts_rx));
@@ -328,6 +388,13 @@ pub async fn run(
             Some(_) => counts.failed += 1,
         }
         progress.inc(1);
+        if let Some(job) = &mut local_job
+            && job.record(&line).await.is_err()
+        {
+            // The answers go on; only the run's record in `geminal jobs` stops.
+            progress.suspend(|| exit::say("the run's job record could not be written; the answers are still saved."));
+            local_job = None;
+        }
         if write_error.is_none() {
             let text = output_line(&line, to_terminal);
             if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
@@ -372,6 +439,10 @@ pub async fn run(
             format!("Writing the results failed ({}): check free space; rerun with --resume to finish.", e.kind()),
         ));
     }
+    if let Some(job) = local_job {
+        let state = if stopped_by.is_some() || write_error.is_some() { "interrupted" } else { "succeeded" };
+        let _ = job.finish(state).await;
+    }
     if let Some(stop) = stopped_by {
         let by = if stop == Stop::Interrupt { String::new() } else { format!(" by {}", stop.name()) };
         return Err(Failure::new(
@@ -400,9 +471,72 @@ pub async fn run(
 
 /// The batch-wide role (`--role`) and whether `--model` was given (it beats a role's model).
 #[derive(Debug, Clone)]
-struct RoleChoice {
-    role: Option<String>,
-    model_flag: bool,
+pub(super) struct RoleChoice {
+    pub(super) role: Option<String>,
+    pub(super) model_flag: bool,
+}
+
+/// Composes one prompt's turn as `answer` and a remote job send it: role, model, system,
+/// settings, attachments, context; a line that cannot be sent gets its error line instead.
+pub(super) async fn prepare_line(
+    session: &ChatSession,
+    config: &Config,
+    flags: &Settings,
+    choice: &RoleChoice,
+    p: &Prompt,
+    started: Instant,
+) -> Result<crate::chat::Prepared, serde_json::Value> {
+    // A line's own role wins over --role; an unknown one fails that line, unsent.
+    let role = match p.role.as_deref().or(choice.role.as_deref()).map(|name| config.role(name)).transpose() {
+        Ok(role) => role,
+        Err(e) => return Err(error_line(p, None, &e, "bad_input", started)),
+    };
+    // A line's model is as the user wrote it: a bare name means the default provider.
+    let model = p
+        .model
+        .as_deref()
+        .map(|m| config.names.canonical(m))
+        .or_else(|| config.model_explicit.then(|| config.model.clone()));
+    let system = p.system.clone().or(config.system_prompt.clone());
+    let mut prepared = match session.prepare(Target::New, p.prompt.clone(), model, &config.model, system).await {
+        Ok(prepared) => prepared,
+        Err(e) => return Err(error_line(p, None, &e.to_string(), "storage", started)),
+    };
+    // The line's own settings win over the flags', which win over the role's; what the model
+    // cannot take is refused unsent.
+    let overrides = flags.with(&p.settings);
+    let configured = match role {
+        Some(role) => prepared.use_role(role, p.model.is_some() || choice.model_flag, p.system.is_some(), &overrides),
+        None => prepared.configure(&overrides),
+    };
+    let model = prepared.turn.model.clone();
+    if let Err(e) = configured {
+        return Err(error_line(p, Some(&model), &e.to_string(), "bad_input", started));
+    }
+    if !p.attachments.is_empty() {
+        let paths = p.attachments.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            paths.iter().map(|path| crate::attach::read_path(path)).collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+        let attachments = match read {
+            Ok(Ok(attachments)) => attachments,
+            Ok(Err(e)) => return Err(error_line(p, None, &e.to_string(), "bad_input", started)),
+            Err(_) => return Err(error_line(p, None, "the attachments could not be read", "bad_input", started)),
+        };
+        if let Err(e) = session.attach(&mut prepared, attachments, &|_| {}).await {
+            let kind = match &e {
+                crate::chat::ChatError::Api(e) => e.kind().as_str(),
+                crate::chat::ChatError::Store(_) => "storage",
+                crate::chat::ChatError::Attachment(_) => "bad_input",
+            };
+            return Err(error_line(p, None, &e.to_string(), kind, started));
+        }
+    }
+    if let Err(e) = session.fit_context(&mut prepared).await {
+        return Err(error_line(p, Some(&model), &e.to_string(), "input_too_long", started));
+    }
+    Ok(prepared)
 }
 
 /// Answers one prompt; `None` if it was cancelled (not written, so `--resume` asks again).
@@ -421,33 +555,11 @@ async fn answer(
         }
     };
     let started = Instant::now();
-    // A line's own role wins over --role; an unknown one fails that line, unsent.
-    let role = match p.role.as_deref().or(choice.role.as_deref()).map(|name| config.role(name)).transpose() {
-        Ok(role) => role,
-        Err(e) => return Some(error_line(&p, None, &e, "bad_input", started)),
-    };
-    // A line's model is as the user wrote it: a bare name means the default provider.
-    let model = p
-        .model
-        .as_deref()
-        .map(|m| config.names.canonical(m))
-        .or_else(|| config.model_explicit.then(|| config.model.clone()));
-    let system = p.system.clone().or(config.system_prompt.clone());
-    let mut prepared = match session.prepare(Target::New, p.prompt.clone(), model, &config.model, system).await {
+    let prepared = match prepare_line(session, config, flags, choice, &p, started).await {
         Ok(prepared) => prepared,
-        Err(e) => return Some(error_line(&p, None, &e.to_string(), "storage", started)),
-    };
-    // The line's own settings win over the flags', which win over the role's; what the model
-    // cannot take is refused unsent.
-    let overrides = flags.with(&p.settings);
-    let configured = match role {
-        Some(role) => prepared.use_role(role, p.model.is_some() || choice.model_flag, p.system.is_some(), &overrides),
-        None => prepared.configure(&overrides),
+        Err(line) => return Some(line),
     };
     let model = prepared.turn.model.clone();
-    if let Err(e) = configured {
-        return Some(error_line(&p, Some(&model), &e.to_string(), "bad_input", started));
-    }
     // Under a budget, the prompt's worst case is reserved before anything is sent; a prompt
     // that could pass it is not launched (nor written: --resume asks it later).
     let estimate = crate::chat::estimate_tokens(&prepared.turn);
@@ -458,29 +570,6 @@ async fn answer(
             return Some(error_line(&p, Some(&model), &why, "unknown_price", started));
         }
     };
-    if !p.attachments.is_empty() {
-        let paths = p.attachments.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            paths.iter().map(|path| crate::attach::read_path(path)).collect::<Result<Vec<_>, _>>()
-        })
-        .await;
-        let attachments = match read {
-            Ok(Ok(attachments)) => attachments,
-            Ok(Err(e)) => return Some(error_line(&p, None, &e.to_string(), "bad_input", started)),
-            Err(_) => return Some(error_line(&p, None, "the attachments could not be read", "bad_input", started)),
-        };
-        if let Err(e) = session.attach(&mut prepared, attachments, &|_| {}).await {
-            let kind = match &e {
-                crate::chat::ChatError::Api(e) => e.kind().as_str(),
-                crate::chat::ChatError::Store(_) => "storage",
-                crate::chat::ChatError::Attachment(_) => "bad_input",
-            };
-            return Some(error_line(&p, None, &e.to_string(), kind, started));
-        }
-    }
-    if let Err(e) = session.fit_context(&mut prepared).await {
-        return Some(error_line(&p, Some(&model), &e.to_string(), "input_too_long", started));
-    }
     let wants_json = prepared.settings.json_schema.is_some();
     let report = session.run(prepared, &mut show, std::future::pending::<TurnEvent>()).await;
     budget.settle(&model, reserved, &report.cost, report.usage.is_some() || report.cached);
@@ -527,13 +616,19 @@ async fn answer(
 
 /// One line of output: the JSON object, escaped for a terminal (the same data once parsed), and
 /// a newline.
-fn output_line(value: &serde_json::Value, to_terminal: bool) -> String {
+pub(super) fn output_line(value: &serde_json::Value, to_terminal: bool) -> String {
     let mut text = super::output::json_for(&value.to_string(), to_terminal).into_owned();
     text.push('\n');
     text
 }
 
-fn error_line(p: &Prompt, model: Option<&str>, message: &str, kind: &str, started: Instant) -> serde_json::Value {
+pub(super) fn error_line(
+    p: &Prompt,
+    model: Option<&str>,
+    message: &str,
+    kind: &str,
+    started: Instant,
+) -> serde_json::Value {
     serde_json::json!({
         "id": p.id, "prompt": p.prompt, "answer": null, "model": model, "prompt_tokens": null, "output_tokens": null,
         "latency_ms": started.elapsed().as_millis() as u64, "cached": false, "cost_usd": null,
@@ -542,7 +637,7 @@ fn error_line(p: &Prompt, model: Option<&str>, message: &str, kind: &str, starte
 }
 
 /// Feeds prompts to the workers as they free up; returns how many were skipped.
-async fn read_prompts(
+pub(super) async fn read_prompts(
     input: PathBuf,
     skip: HashSet<String>,
     tx: mpsc::Sender<Result<Prompt, String>>,
@@ -594,13 +689,13 @@ async fn read_prompts(
     skipped
 }
 
-fn count_lines(path: &Path) -> Option<u64> {
+pub(super) fn count_lines(path: &Path) -> Option<u64> {
     use std::io::BufRead;
     let file = std::fs::File::open(path).ok()?;
     Some(std::io::BufReader::new(file).lines().map_while(Result::ok).filter(|l| !l.trim().is_empty()).count() as u64)
 }
 
-fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
+pub(super) fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }

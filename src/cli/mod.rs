@@ -10,10 +10,12 @@ mod docs;
 pub mod exit;
 mod generation;
 mod history;
+mod jobs;
 mod line_chat;
 mod markdown;
 mod models;
 mod output;
+mod remote_batch;
 mod roles;
 mod serve_fake;
 pub mod signals;
@@ -144,6 +146,8 @@ pub enum Command {
     Ask(ask::AskArgs),
     /// Answer many prompts at once: one JSON line out per prompt.
     Batch(batch::BatchArgs),
+    /// Batch jobs, local and on Gemini's Batch API: `jobs`, `jobs show|wait|fetch|cancel|rm ID`.
+    Jobs(jobs::JobsArgs),
     /// List the models the key can use, with their token limits.
     Models(models::ModelsArgs),
     /// List the roles (named system prompts with a model and settings) for `ask -r NAME`.
@@ -421,6 +425,7 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
             batch::run(global, &args.connect.or(outer), &args.generation.or(&cli.generation), args).await
         }
         Some(Command::Models(args)) => models::run(global, &args.connect.or(outer), args).await,
+        Some(Command::Jobs(args)) => jobs::run(global, args).await,
         Some(Command::Roles(args)) => roles::run(global, args),
         Some(Command::History(args)) => history::run(global, args).await,
         Some(Command::Stats(args)) => stats::run(global, args).await,

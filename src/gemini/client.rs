@@ -195,7 +195,7 @@ impl Client {
         Ok(headers)
     }
 
-    async fn call_json<B: Serialize, T: DeserializeOwned>(
+    pub(super) async fn call_json<B: Serialize, T: DeserializeOwned>(
         &self,
         builder: reqwest::RequestBuilder,
         body: Option<&B>,

@@ -1,6 +1,7 @@
 //! The wire: the only code that knows Gemini's JSON, SSE and HTTP. Everything above sees
 //! [`Client`], [`StreamEvent`] and [`ApiError`].
 
+pub mod batch;
 mod client;
 pub mod error;
 pub mod fake;

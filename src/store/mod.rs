@@ -14,6 +14,7 @@ mod conversations;
 mod damage;
 mod error;
 mod handle;
+mod jobs;
 mod metrics;
 mod open_tabs;
 mod repair;
@@ -30,6 +31,7 @@ pub use conversations::{
 };
 pub use error::StoreError;
 pub use handle::StoreHandle;
+pub use jobs::{BatchTurn, JobLine, JobRecord, JobUpdate, LineResult, LocalLine, NewJob};
 pub use metrics::{Metric, SpendRow, SpendStats, Stats};
 pub use open_tabs::OpenTab;
 pub use repair::Repair;

@@ -218,6 +218,43 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN priced_as TEXT;
     ALTER TABLE answer_cache ADD COLUMN cost_nanos INTEGER;
     CREATE INDEX messages_spent_by_time ON messages(created_at) WHERE role = 'model';",
+    // 14: batch jobs (local and Gemini's Batch API), durable from the moment they are submitted,
+    // and their lines: what each asked, and whether its result is already in the history
+    // (so a second `jobs wait` never writes it twice). Answers from a remote job are billed at
+    // the batch price: `messages.batch_priced`.
+    "CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('local', 'remote')),
+        state TEXT NOT NULL,
+        model TEXT NOT NULL,
+        remote_name TEXT,
+        input_path TEXT,
+        output_path TEXT,
+        input_hash TEXT NOT NULL,
+        input_file TEXT,
+        result_file TEXT,
+        priority INTEGER NOT NULL DEFAULT 0,
+        total INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        finished_at INTEGER
+    );
+    CREATE TABLE job_lines (
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        input TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),
+        error_kind TEXT,
+        error_message TEXT,
+        message_id INTEGER REFERENCES messages(id) ON DELETE SET NULL,
+        prompt_tokens INTEGER,
+        output_tokens INTEGER,
+        thought_tokens INTEGER,
+        PRIMARY KEY (job_id, key)
+    ) WITHOUT ROWID;
+    ALTER TABLE messages ADD COLUMN batch_priced INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub fn latest_version() -> i64 {

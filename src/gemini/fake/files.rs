@@ -58,6 +58,8 @@ pub struct FakeFile {
     /// `GET files/NAME` calls left while it is PROCESSING.
     pub polls_left: u32,
     pub expires: SystemTime,
+    /// The content of a JSONL file (a batch's requests), which the fake reads back.
+    pub content: Option<Bytes>,
 }
 
 struct Session {
@@ -67,6 +69,8 @@ struct Session {
     hasher: Sha256,
     received: u64,
     file: Option<String>,
+    /// Kept only for JSONL (a batch's requests).
+    content: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -131,7 +135,15 @@ impl Files {
             let id = format!("up{:06}", self.next);
             self.sessions.insert(
                 id.clone(),
-                Session { size, mime, display_name, hasher: Sha256::new(), received: 0, file: None },
+                Session {
+                    content: mime.contains("jsonl").then(Vec::new),
+                    size,
+                    mime,
+                    display_name,
+                    hasher: Sha256::new(),
+                    received: 0,
+                    file: None,
+                },
             );
             let url = format!("http://{host}/upload/v1beta/files?upload_id={id}&upload_protocol=resumable");
             return Reply::Json {
@@ -180,11 +192,17 @@ impl Files {
             // Part of the chunk arrived before the connection broke.
             let kept = (cut - session.received) as usize;
             session.hasher.update(&body[..kept]);
+            if let Some(content) = &mut session.content {
+                content.extend_from_slice(&body[..kept]);
+            }
             session.received = cut;
             self.cut_at = None;
             return Reply::Cut;
         }
         session.hasher.update(body);
+        if let Some(content) = &mut session.content {
+            content.extend_from_slice(body);
+        }
         session.received += body.len() as u64;
         if !finalize {
             return Reply::Json {
@@ -210,6 +228,7 @@ impl Files {
             state: if processing { "PROCESSING" } else { "ACTIVE" }.to_owned(),
             polls_left: if processing { self.processing_polls } else { 0 },
             expires: SystemTime::now() + FILE_LIFETIME,
+            content: session.content.take().map(Bytes::from),
         };
         let body = pretty(&FileEnvelope { file: wire_file(&file, host) });
         self.files.push(file);
@@ -233,6 +252,18 @@ impl Files {
             }
         }
         Reply::Json { status: 200, headers: Vec::new(), body: pretty(&wire_file(file, host)) }
+    }
+
+    /// The content of a live JSONL file (`files/<id>`), for a batch that reads it.
+    pub(super) fn content(&self, name: &str) -> Option<Bytes> {
+        self.files.iter().find(|f| f.name == name && f.expires > SystemTime::now()).and_then(|f| f.content.clone())
+    }
+
+    /// `DELETE /v1beta/files/ID`.
+    pub(super) fn delete(&mut self, id: &str) -> bool {
+        let before = self.files.len();
+        self.files.retain(|f| f.name != format!("files/{id}"));
+        self.files.len() < before
     }
 
     /// What Gemini would say about the media parts of `request` (`None`: they are fine).

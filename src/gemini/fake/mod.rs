@@ -3,6 +3,7 @@
 //! pace, length, status errors, errors inside a 200 stream, cuts, stalls, truncation, split
 //! writes, thoughts, blocks and hostile text. It binds 127.0.0.1 only.
 
+mod batch;
 mod behavior;
 mod demo;
 mod files;
@@ -10,6 +11,7 @@ mod grounding;
 mod hostile;
 mod script;
 
+pub use batch::{BatchEnd, DEFAULT_BATCH_STEP};
 pub use behavior::{Answer, Behavior, Fault, LineEnding, Split};
 pub use demo::demo_answer;
 pub use files::{FILE_LIFETIME, FakeFile, INLINE_REQUEST_LIMIT_BYTES};
@@ -105,6 +107,7 @@ struct Shared {
     ends: Mutex<HashMap<u64, (StreamEnd, Instant)>>,
     next_id: AtomicU64,
     files: Mutex<files::Files>,
+    batches: Mutex<batch::Batches>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -242,6 +245,32 @@ impl FakeGemini {
         for f in &mut lock(&self.shared.files).files {
             f.expires = past;
         }
+    }
+
+    /// How long a new batch job stays in each state (PENDING, then RUNNING) before it ends.
+    pub fn set_batch_step(&self, step: Duration) {
+        lock(&self.shared.batches).step = step;
+    }
+
+    /// How batch jobs created from now on end.
+    pub fn set_batch_end(&self, end: BatchEnd) {
+        lock(&self.shared.batches).end = end;
+    }
+
+    /// Lines of a batch whose prompt contains `text` fail (the job still succeeds); `None`:
+    /// no line fails.
+    pub fn fail_batch_lines_containing(&self, text: Option<&str>) {
+        lock(&self.shared.batches).fail_lines_containing = text.map(str::to_owned);
+    }
+
+    /// Batch jobs created so far.
+    pub fn batches_created(&self) -> usize {
+        lock(&self.shared.batches).created
+    }
+
+    /// The priority of every batch job still held, oldest first.
+    pub fn batch_priorities(&self) -> Vec<i64> {
+        lock(&self.shared.batches).priorities()
     }
 
     /// Number of `countTokens` calls received so far.
@@ -406,6 +435,9 @@ fn route(req: &RecordedRequest, shared: &Arc<Shared>) -> Response<Body> {
         }
         _ => {}
     }
+    if let Some(response) = batch_route(req, shared) {
+        return response;
+    }
     if let (Some(id), "GET") = (req.path.strip_prefix("/v1beta/files/"), req.method.as_str()) {
         let host = req.header("host").unwrap_or("127.0.0.1").to_owned();
         let reply = lock(&shared.files).get(&host, id);
@@ -443,8 +475,48 @@ fn route(req: &RecordedRequest, shared: &Arc<Shared>) -> Response<Body> {
             )
         }
         ("POST", "generateContent" | "streamGenerateContent") => generate(req, shared, model, is_stream),
+        ("POST", "batchGenerateContent") => {
+            let files = &shared.files;
+            let (status, body) = lock(&shared.batches).create(model, &req.body, &|name| lock(files).content(name));
+            full(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), JSON, body)
+        }
         _ => full(StatusCode::NOT_FOUND, JSON, Fault::error_body(404)),
     }
+}
+
+/// The Batch API's paths, the result file's download and file deletion (`None`: not one of them).
+fn batch_route(req: &RecordedRequest, shared: &Shared) -> Option<Response<Body>> {
+    let reply = |(status, body): batch::Reply| full(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), JSON, body);
+    let download = req
+        .path
+        .strip_prefix("/download/v1beta/files/")
+        .or_else(|| req.path.strip_prefix("/v1beta/files/").filter(|p| p.ends_with(":download")));
+    if let Some(rest) = download {
+        let id = rest.strip_suffix(":download").unwrap_or(rest);
+        let answers = lock(&shared.default).clone();
+        return Some(match lock(&shared.batches).result_file(id, &answers) {
+            Some(text) => full(StatusCode::OK, "application/octet-stream", text),
+            None => full(StatusCode::NOT_FOUND, JSON, Fault::error_body(404)),
+        });
+    }
+    if let (Some(id), "DELETE") = (req.path.strip_prefix("/v1beta/files/"), req.method.as_str()) {
+        let deleted = lock(&shared.files).delete(id);
+        return Some(if deleted {
+            full(StatusCode::OK, JSON, "{}\n".to_owned())
+        } else {
+            full(StatusCode::NOT_FOUND, JSON, Fault::error_body(404))
+        });
+    }
+    let rest = req.path.strip_prefix("/v1beta/batches")?;
+    let rest = rest.trim_start_matches('/');
+    let mut batches = lock(&shared.batches);
+    Some(match (req.method.as_str(), rest.split_once(':')) {
+        ("GET", None) if rest.is_empty() => reply(batches.list(req.query.as_deref())),
+        ("GET", None) => reply(batches.get(rest, &lock(&shared.default).clone())),
+        ("DELETE", None) => reply(batches.delete(rest)),
+        ("POST", Some((id, "cancel"))) => reply(batches.cancel(id)),
+        _ => full(StatusCode::NOT_FOUND, JSON, Fault::error_body(404)),
+    })
 }
 
 fn pretty<T: serde::Serialize>(value: &T) -> String {

@@ -1,0 +1,233 @@
+//! Collecting a finished job's results: read line by line from the result file as it downloads
+//! (or from the inline answers), join each to its job line by key, save it to the history and
+//! the cache once (a line already saved is not saved again), and hand its JSON line, in the
+//! format of a local `batch`, to the caller.
+
+use std::collections::HashMap;
+
+use futures::StreamExt;
+
+use super::build::StoredInput;
+use super::{JobError, JobRunner};
+use crate::gemini::batch::{BatchOperation, ResultLine};
+use crate::gemini::types::GenerateContentResponse;
+use crate::sanitize::one_line;
+use crate::store::{BatchTurn, JobLine, LineResult};
+
+/// Result lines saved in one transaction.
+const SAVE_GROUP: usize = 256;
+
+/// What a collection did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Collected {
+    /// Answers (saved now or before).
+    pub answered: u64,
+    /// Failed lines (saved now or before).
+    pub failed: u64,
+    /// Lines saved to the history by this collection (the others were saved before).
+    pub saved_now: u64,
+    /// Result lines whose key is not one of the job's.
+    pub unknown: u64,
+}
+
+type Out<'a> = &'a mut (dyn FnMut(&serde_json::Value) -> std::io::Result<()> + Send);
+
+impl JobRunner {
+    /// Collects the results of job `id` as `op` (its latest state) has them; `out` receives
+    /// every line's JSON (an error from it stops the collection; what was saved stays saved).
+    pub async fn collect(&self, id: i64, op: &BatchOperation, out: Out<'_>) -> Result<Collected, JobError> {
+        let mut counts = Collected::default();
+        let mut group = Vec::with_capacity(SAVE_GROUP);
+        if let Some(inline) = op.inlined_responses() {
+            for item in inline {
+                group.push(ResultLine {
+                    key: item.metadata.get("key").cloned().unwrap_or_default(),
+                    response: item.response.clone(),
+                    status: item.error.clone(),
+                    error: None,
+                });
+                if group.len() == SAVE_GROUP {
+                    self.settle(id, std::mem::take(&mut group), &mut counts, out).await?;
+                }
+            }
+        } else if let Some(file) = op.responses_file() {
+            let mut body = Box::pin(self.engine.client().download_file(file).await?);
+            let mut pending: Vec<u8> = Vec::new();
+            loop {
+                let chunk = body.next().await.transpose()?;
+                let at_end = chunk.is_none();
+                if let Some(chunk) = chunk {
+                    pending.extend_from_slice(&chunk);
+                }
+                let mut start = 0;
+                while let Some(n) = pending[start..].iter().position(|b| *b == b'\n') {
+                    let line = &pending[start..start + n];
+                    start += n + 1;
+                    if let Some(result) = parse_result(line) {
+                        group.push(result);
+                    }
+                    if group.len() == SAVE_GROUP {
+                        self.settle(id, std::mem::take(&mut group), &mut counts, out).await?;
+                    }
+                }
+                pending.drain(..start);
+                if at_end {
+                    if let Some(result) = parse_result(&pending) {
+                        group.push(result);
+                    }
+                    break;
+                }
+            }
+        }
+        if !group.is_empty() {
+            self.settle(id, group, &mut counts, out).await?;
+        }
+        Ok(counts)
+    }
+
+    async fn settle(
+        &self,
+        id: i64,
+        group: Vec<ResultLine>,
+        counts: &mut Collected,
+        out: Out<'_>,
+    ) -> Result<(), JobError> {
+        let keys: Vec<String> = group.iter().map(|r| r.key.clone()).collect();
+        let lines: HashMap<String, JobLine> = self
+            .store
+            .call(move |s| s.job_lines_by_key(id, &keys))
+            .await?
+            .into_iter()
+            .map(|l| (l.key.clone(), l))
+            .collect();
+        let mut results = Vec::with_capacity(group.len());
+        let mut outputs = Vec::with_capacity(group.len());
+        for result in group {
+            let Some(input) = lines.get(&result.key).and_then(|l| serde_json::from_str::<StoredInput>(&l.input).ok())
+            else {
+                counts.unknown += 1;
+                continue;
+            };
+            let (line, output) = self.judge(&input, &result);
+            match line {
+                LineResult::Answered { .. } => counts.answered += 1,
+                LineResult::Failed { .. } => counts.failed += 1,
+            }
+            results.push(line);
+            outputs.push(output);
+        }
+        let max = self.cache.as_ref().map_or(0, |(_, max)| *max);
+        let saved = self.store.call(move |s| s.save_job_results(id, &results, max)).await?;
+        counts.saved_now += saved.iter().filter(|s| **s).count() as u64;
+        for output in &outputs {
+            out(output).map_err(|e| JobError::Io(e.kind().to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// A result line as a saved result and a JSON output line.
+    fn judge(&self, input: &StoredInput, result: &ResultLine) -> (LineResult, serde_json::Value) {
+        let failed = |kind: &str, message: &str| {
+            let output = output_error_line(input, kind, message);
+            (
+                LineResult::Failed { key: input.id.clone(), kind: kind.to_owned(), message: one_line(message, 300) },
+                output,
+            )
+        };
+        if let Some(status) = result.failure() {
+            return failed(grpc_kind(status.code), &status.message);
+        }
+        let Some(response) = &result.response else {
+            return failed("protocol", "the result line has neither an answer nor an error");
+        };
+        let (answer, thoughts) = texts(response);
+        if response.candidates.is_empty() {
+            let reason = response
+                .prompt_feedback
+                .as_ref()
+                .and_then(|f| f.block_reason.clone())
+                .unwrap_or_else(|| "no answer".to_owned());
+            return failed("prompt_blocked", &format!("the prompt was blocked ({reason})"));
+        }
+        let finish = response.candidates[0].finish_reason.as_deref().unwrap_or("STOP");
+        if answer.is_empty() && !matches!(finish, "STOP" | "MAX_TOKENS") {
+            return failed("answer_stopped", &format!("the answer was stopped ({finish})"));
+        }
+        let usage = response.usage_metadata.unwrap_or_default();
+        let cache_key = match &self.cache {
+            Some(_) => input.cache_key.as_deref().and_then(from_hex),
+            None => None,
+        };
+        let mut output = serde_json::json!({
+            "id": input.id, "prompt": input.prompt, "answer": answer, "model": input.model,
+            "prompt_tokens": usage.prompt_token_count, "output_tokens": usage.candidates_token_count,
+            "thought_tokens": usage.thoughts_token_count, "latency_ms": null, "cached": false, "error": null,
+        });
+        if !thoughts.is_empty() {
+            output["thoughts"] = serde_json::Value::String(thoughts.clone());
+        }
+        let line = LineResult::Answered {
+            key: input.id.clone(),
+            turn: Box::new(BatchTurn {
+                title: crate::store::title_from(&input.prompt),
+                model: input.model.clone(),
+                system: input.system.clone(),
+                settings: input.settings.clone(),
+                role: input.role.clone(),
+                prompt: input.prompt.clone(),
+            }),
+            answer,
+            thoughts: (!thoughts.is_empty()).then_some(thoughts),
+            prompt_tokens: Some(i64::from(usage.prompt_token_count)),
+            output_tokens: Some(i64::from(usage.candidates_token_count)),
+            thought_tokens: Some(i64::from(usage.thoughts_token_count)),
+            batch_priced: true,
+            cache_key,
+        };
+        (line, output)
+    }
+}
+
+/// A failed line's JSON, in the format of a local `batch`.
+pub fn output_error_line(input: &StoredInput, kind: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": input.id, "prompt": input.prompt, "answer": null, "model": input.model, "prompt_tokens": null,
+        "output_tokens": null, "latency_ms": null, "cached": false,
+        "error": { "kind": kind, "message": one_line(message, 300) },
+    })
+}
+
+fn parse_result(line: &[u8]) -> Option<ResultLine> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    Some(serde_json::from_slice(line).unwrap_or_else(|_| ResultLine { key: String::new(), ..ResultLine::default() }))
+}
+
+/// The answer's text and its thought summaries.
+fn texts(response: &GenerateContentResponse) -> (String, String) {
+    let (mut answer, mut thoughts) = (String::new(), String::new());
+    for part in response.candidates.first().and_then(|c| c.content.as_ref()).map(|c| c.parts.as_slice()).unwrap_or(&[])
+    {
+        if let Some(text) = &part.text {
+            if part.thought { thoughts.push_str(text) } else { answer.push_str(text) }
+        }
+    }
+    (answer, thoughts)
+}
+
+/// A line's error kind from its status code (google.rpc.Code), in the words of `ErrorKind`.
+fn grpc_kind(code: i64) -> &'static str {
+    match code {
+        3 | 9 | 11 => "bad_request",
+        4 => "timeout",
+        5 => "model_not_found",
+        7 | 16 => "permission_denied",
+        8 => "quota_exhausted",
+        _ => "server",
+    }
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    (0..text.len() / 2).map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()).collect()
+}

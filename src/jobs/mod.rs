@@ -1,0 +1,210 @@
+//! Batch jobs on Gemini's Batch API, at the level of `chat`: build the request file from lines
+//! already composed as turns (streamed to a temp file, hashed while written, never all in
+//! memory), record the job durably, submit it (inline when small, else uploaded), poll it with
+//! backoff, and stream its results into the history, the cache and JSONL lines exactly once.
+//! No SQL (that is `store::jobs`) and no wire JSON (that is `gemini::batch`) here.
+
+mod build;
+mod collect;
+mod local;
+
+pub use build::{JobBuilder, JobLimits, ReadyLine, StoredInput};
+pub use collect::{Collected, output_error_line};
+pub use local::LocalJob;
+
+use std::time::Duration;
+
+use crate::engine::{Decision, Engine, UploadError};
+use crate::gemini::batch::BatchOperation;
+use crate::gemini::{ApiError, Client};
+use crate::store::{JobRecord, JobUpdate, StoreError, StoreHandle};
+
+/// What went wrong with a job, for the front end to say in one sentence.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the request file could not be uploaded: {0}")]
+    Upload(#[from] UploadError),
+    #[error("the request file could not be written or read ({0})")]
+    Io(String),
+    #[error("there is no job {0}: `geminal jobs` lists them")]
+    NoSuchJob(i64),
+    #[error(
+        "job {0} was never accepted by Gemini (the process stopped while submitting it): resubmit with `geminal batch --retry-failed {0}`"
+    )]
+    NotSubmitted(i64),
+    #[error("job {0} runs locally, not on Gemini's side")]
+    Local(i64),
+}
+
+/// Everything a job needs: the wire, the retry policy and uploads, the history.
+#[derive(Clone)]
+pub struct JobRunner {
+    pub engine: Engine,
+    pub store: StoreHandle,
+    /// The cache's endpoint namespace and bound (see `ChatOptions`); `None`: do not cache.
+    pub cache: Option<(String, usize)>,
+    /// The first pause between two looks at a running job; it grows ×1.5 to [`POLL_MAX`].
+    pub first_poll: Duration,
+}
+
+/// How many pages of Gemini's job list are searched for a job whose name was never recorded.
+const MAX_LIST_PAGES: usize = 50;
+
+/// The display name a job is created with: its id here and the start of its request file's hash.
+pub(crate) fn display_name(id: i64, input_hash: &str) -> String {
+    format!("geminal-job-{id}-{}", input_hash.get(..12).unwrap_or(""))
+}
+
+/// The longest pause between two looks at a running job.
+pub const POLL_MAX: Duration = Duration::from_secs(60);
+/// The first pause, unless `GEMINAL_BATCH_POLL_MS` says otherwise.
+pub const POLL_FIRST: Duration = Duration::from_secs(5);
+
+/// The first poll interval: `GEMINAL_BATCH_POLL_MS`, else [`POLL_FIRST`].
+pub fn first_poll_from_env() -> Duration {
+    std::env::var("GEMINAL_BATCH_POLL_MS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map_or(POLL_FIRST, Duration::from_millis)
+}
+
+impl JobRunner {
+    fn client(&self) -> &Client {
+        self.engine.client()
+    }
+
+    pub async fn job(&self, id: i64) -> Result<JobRecord, JobError> {
+        self.store.read(move |s| s.job(id)).await?.ok_or(JobError::NoSuchJob(id))
+    }
+
+    async fn remote_name(&self, id: i64) -> Result<(JobRecord, String), JobError> {
+        let job = self.job(id).await?;
+        if job.kind != "remote" {
+            return Err(JobError::Local(id));
+        }
+        if let Some(name) = job.remote_name.clone() {
+            return Ok((job, name));
+        }
+        // A process that stopped between Gemini accepting the job and recording its name: the
+        // job is found again by the display name it was created with.
+        let name =
+            self.find_by_display_name(&display_name(id, &job.input_hash)).await?.ok_or(JobError::NotSubmitted(id))?;
+        let (remote, file, hash) = (name.clone(), job.input_file.clone(), job.input_hash.clone());
+        self.store.call(move |s| s.set_job_submitted(id, &remote, file.as_deref(), "pending", &hash)).await?;
+        Ok((job, name))
+    }
+
+    /// The name of the job Gemini holds under `display`, following the list's pages.
+    async fn find_by_display_name(&self, display: &str) -> Result<Option<String>, JobError> {
+        if display.ends_with('-') {
+            return Ok(None);
+        }
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_LIST_PAGES {
+            let page = self.with_retries(|| self.client().list_batches(100, token.as_deref())).await?;
+            if let Some(op) = page.operations.iter().find(|op| op.metadata.display_name == display) {
+                return Ok(Some(op.name.clone()));
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(next) if Some(&next) != token.as_ref() => token = Some(next),
+                _ => break,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Asks Gemini once for the job's state and records it.
+    pub async fn refresh(&self, id: i64) -> Result<BatchOperation, JobError> {
+        let (_, name) = self.remote_name(id).await?;
+        let op = self.with_retries(|| self.client().get_batch(&name)).await?;
+        self.record(id, &op).await?;
+        Ok(op)
+    }
+
+    async fn record(&self, id: i64, op: &BatchOperation) -> Result<(), JobError> {
+        let state = op.state();
+        let update = JobUpdate {
+            state: state.as_str().to_owned(),
+            result_file: op.responses_file().map(str::to_owned),
+            error: op.error.as_ref().map(|e| crate::sanitize::one_line(&e.message, 200)),
+            finished: state.is_over(),
+        };
+        self.store.call(move |s| s.update_job(id, &update)).await?;
+        Ok(())
+    }
+
+    /// Polls until the job is over, pausing longer each time; `progress` hears each state.
+    pub async fn wait(
+        &self,
+        id: i64,
+        progress: &mut (dyn FnMut(&BatchOperation) + Send),
+    ) -> Result<BatchOperation, JobError> {
+        let mut pause = self.first_poll;
+        loop {
+            let op = self.refresh(id).await?;
+            progress(&op);
+            if op.state().is_over() {
+                return Ok(op);
+            }
+            tokio::time::sleep(pause).await;
+            pause = pause.mul_f64(1.5).min(POLL_MAX);
+        }
+    }
+
+    /// Asks Gemini to cancel the job.
+    pub async fn cancel(&self, id: i64) -> Result<BatchOperation, JobError> {
+        let (_, name) = self.remote_name(id).await?;
+        self.with_retries(|| self.client().cancel_batch(&name)).await?;
+        self.refresh(id).await
+    }
+
+    /// Forgets the job here and, for a remote one that is over, on Gemini's side with its files.
+    pub async fn remove(&self, id: i64) -> Result<(), JobError> {
+        let job = self.job(id).await?;
+        if let Some(name) = &job.remote_name {
+            match self.client().delete_batch(name).await {
+                Ok(()) | Err(ApiError::ModelNotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            for file in [&job.input_file, &job.result_file].into_iter().flatten() {
+                let _ = self.client().delete_file(file).await;
+            }
+        }
+        self.store.call(move |s| s.delete_job(id)).await?;
+        Ok(())
+    }
+
+    /// Runs `call` under the engine's retry policy (rate limits wait as the server says).
+    async fn with_retries<T, F, Fut>(&self, call: F) -> Result<T, ApiError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        let policy = self.engine.retry_policy();
+        let (mut failures, mut waited) = (0, Duration::ZERO);
+        loop {
+            match call().await {
+                Ok(value) => return Ok(value),
+                Err(e) => {
+                    failures += 1;
+                    match policy.decide(&e, failures, waited, fastrand::f64()) {
+                        Decision::GiveUp => return Err(e),
+                        Decision::RetryAfter(wait) => {
+                            tokio::time::sleep(wait).await;
+                            waited += wait;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether a job in this state will not change any more.
+pub fn state_is_over(state: &str) -> bool {
+    matches!(state, "succeeded" | "failed" | "cancelled" | "expired" | "interrupted")
+}
