@@ -344,6 +344,8 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         clipboard: config.clipboard,
         settings,
         roles: config.roles.clone(),
+        budgets: config.budgets,
+        over_budget: flags.over_budget,
     };
     crate::tui::run(session, options)
         .await
