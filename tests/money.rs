@@ -84,6 +84,13 @@ fn an_alias_is_priced_by_the_model_that_answered_and_an_unknown_one_is_never_fre
     assert!(show.stdout.contains("· cost price unknown (1 answer)\n"), "{show:?}");
     let money = &stats_json(&env)["money"];
     assert_eq!((money["cost_usd"].clone(), money["unknown_price_answers"].clone()), (json!(0.00155), json!(1)));
+    assert_eq!(
+        money["by_model"],
+        json!([
+            { "model": "gemini:gemini-2.5-flash", "cost_usd": 0.00155, "unknown_price_answers": 0, "answers": 1 },
+            { "model": "gemini:gemini-flash-latest", "cost_usd": null, "unknown_price_answers": 1, "answers": 1 },
+        ])
+    );
     let stats = env.run(&["stats"]);
     assert!(stats.stdout.contains("cost         $0.00155 + 1 answer of unknown price"), "{stats:?}");
 }
