@@ -245,8 +245,9 @@ impl PriceFields {
 #[serde(deny_unknown_fields)]
 struct TableFile {
     as_of: String,
-    #[serde(default)]
-    source: Option<String>,
+    /// Where the table as a whole comes from (for its readers; each row has its own).
+    #[serde(default, rename = "source")]
+    _source: Option<String>,
     models: BTreeMap<String, PriceFields>,
 }
 
@@ -298,7 +299,6 @@ impl PriceBook {
     /// A table in the shipped format.
     pub fn parse(text: &str) -> Result<PriceBook, String> {
         let table: TableFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        let _ = table.source;
         PriceBook::from_rows(table.as_of, table.models)
     }
 
@@ -341,14 +341,15 @@ impl PriceBook {
 
     /// The price of an answer to a request for `requested`, which the server says `answered_by`
     /// (its `modelVersion`): that model's price when the table knows it, else the requested
-    /// model's unless that is an alias (`-latest`), whose model changes without notice.
+    /// model's. The shipped table names no alias (`-latest`, whose model changes without
+    /// notice), so an alias is priced by its own name only when the config gives it a row.
     pub fn for_answer(&self, requested: &str, answered_by: Option<&str>) -> Option<Priced> {
         let provider = provider_of(requested);
         let by_version = answered_by.and_then(|v| {
             let v = v.strip_prefix("models/").unwrap_or(v);
             self.lookup(&format!("{provider}:{v}"))
         });
-        by_version.or_else(|| (!requested.ends_with("-latest")).then(|| self.lookup(requested)).flatten())
+        by_version.or_else(|| self.lookup(requested))
     }
 
     /// What `usage` would cost at the dearest of `provider`'s rows: the worst case for a model
@@ -676,6 +677,16 @@ mod tests {
         );
         assert_eq!(book.for_answer("gemini-flash-latest", Some("gemini-9-flash")), None);
         assert_eq!(book.for_answer("gemini-flash-latest", None), None);
+        let mut over = BTreeMap::new();
+        over.insert(
+            "gemini-flash-latest".to_owned(),
+            PriceFields { input: Some(1.0), output: Some(2.0), ..PriceFields::default() },
+        );
+        let mine = PriceBook::with_overrides(&over).unwrap();
+        assert_eq!(
+            mine.for_answer("gemini-flash-latest", Some("gemini-9-flash")).unwrap().key,
+            "gemini:gemini-flash-latest"
+        );
         assert_eq!(book.for_answer("gemini-2.5-pro", Some("gemini-2.5-pro-exp")).unwrap().key, "gemini:gemini-2.5-pro");
         assert_eq!(book.for_answer("gemini-2.5-pro", None).unwrap().key, "gemini:gemini-2.5-pro");
     }

@@ -84,6 +84,13 @@ fn an_alias_is_priced_by_the_model_that_answered_and_an_unknown_one_is_never_fre
     assert!(show.stdout.contains("· cost price unknown (1 answer)\n"), "{show:?}");
     let money = &stats_json(&env)["money"];
     assert_eq!((money["cost_usd"].clone(), money["unknown_price_answers"].clone()), (json!(0.00155), json!(1)));
+    assert_eq!(
+        money["by_model"],
+        json!([
+            { "model": "gemini:gemini-2.5-flash", "cost_usd": 0.00155, "unknown_price_answers": 0, "answers": 1 },
+            { "model": "gemini:gemini-flash-latest", "cost_usd": null, "unknown_price_answers": 1, "answers": 1 },
+        ])
+    );
     let stats = env.run(&["stats"]);
     assert!(stats.stdout.contains("cost         $0.00155 + 1 answer of unknown price"), "{stats:?}");
 }
@@ -214,4 +221,25 @@ fn stderr_in_terminal(env: &Env, args: &[&str]) -> Option<Run> {
         }
     }
     Some(finish(&mut cmd))
+}
+
+#[test]
+fn under_a_budget_an_answer_of_unknown_price_is_said_to_count_as_nothing() {
+    let env = Env::new(Behavior::text("Fine.").with_usage(small_usage()).with_model_version("gemini-9-flash"));
+    env.add_config("[budget]\nmonthly = 5\n");
+    let run = env.run(&["ask", "q"]);
+    ok(&run);
+    assert!(
+        run.stderr.contains(
+            "geminal: the price of gemini:gemini-flash-latest is unknown, so this answer does not count toward the budget: add [prices.\"gemini:gemini-flash-latest\"] to the config."
+        ),
+        "{run:?}"
+    );
+    // The row it suggests prices the next answer.
+    env.add_config("[prices.\"gemini:gemini-flash-latest\"]\ninput = 1.0\noutput = 2.0\n");
+    let priced = env.run(&["ask", "q2"]);
+    ok(&priced);
+    assert!(!priced.stderr.contains("unknown"), "{priced:?}");
+    // 1,000 × $1/M + 500 × $2/M = $0.002.
+    assert_eq!(answers(&env)[1], (Some(2_000_000), None, Some("gemini:gemini-flash-latest".to_owned())));
 }

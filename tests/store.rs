@@ -776,3 +776,51 @@ fn opening_a_new_file_waits_while_another_connection_is_about_to_write_it() {
     let (store, _) = opened.unwrap();
     assert_eq!(pragma::<String>(store.connection(), "journal_mode"), "wal");
 }
+
+#[test]
+fn spending_counts_this_utc_day_and_month_and_stats_group_answers_by_model_and_day() {
+    let mut store = Store::open_in_memory().unwrap();
+    let c = store.create_conversation("t", "gemini-flash-latest", None).unwrap();
+    let conn = store.connection();
+    let start_of_day: i64 = conn
+        .query_row("SELECT CAST(strftime('%s', 'now', 'start of day') AS INTEGER) * 1000", [], |r| r.get(0))
+        .unwrap();
+    let start_of_month: i64 = conn
+        .query_row("SELECT CAST(strftime('%s', 'now', 'start of month') AS INTEGER) * 1000", [], |r| r.get(0))
+        .unwrap();
+    let answer = |store: &mut Store, at: i64, cost: Option<i64>, priced_as: Option<&str>| {
+        let id = add(store, c, Role::Model, "a");
+        store
+            .connection()
+            .execute(
+                "UPDATE messages SET created_at = ?2, cost_nanos = ?3, priced_as = ?4, prompt_tokens = 10,
+                 model = 'gemini-flash-latest' WHERE id = ?1",
+                rusqlite::params![id, at, cost, priced_as],
+            )
+            .unwrap();
+    };
+    answer(&mut store, start_of_day + 1, Some(3_000), Some("gemini:gemini-2.5-flash"));
+    answer(&mut store, start_of_day - 1, Some(20_000), Some("gemini:gemini-2.5-pro"));
+    answer(&mut store, start_of_month - 1, Some(500_000), Some("gemini:gemini-2.5-pro"));
+    answer(&mut store, start_of_day + 2, None, None);
+    let spent = store.spending().unwrap();
+    if start_of_day == start_of_month {
+        // The first day of a month: yesterday is last month.
+        assert_eq!((spent.today.nanos(), spent.month.nanos()), (3_000, 3_000));
+    } else {
+        assert_eq!((spent.today.nanos(), spent.month.nanos()), (3_000, 23_000));
+    }
+    let stats = store.spend_stats(None).unwrap();
+    let by_model: Vec<(&str, i64, i64, i64)> =
+        stats.by_model.iter().map(|r| (r.group.as_str(), r.answers, r.cost_nanos, r.unknown)).collect();
+    assert_eq!(
+        by_model,
+        [
+            ("gemini:gemini-2.5-pro", 2, 520_000, 0),
+            ("gemini:gemini-2.5-flash", 1, 3_000, 0),
+            ("gemini-flash-latest", 1, 0, 1),
+        ],
+        "an answer of unknown price is counted under the model asked for"
+    );
+    assert_eq!(stats.by_day.first().map(|r| (r.cost_nanos, r.unknown)), Some((3_000, 1)), "today first");
+}

@@ -896,7 +896,7 @@ fn each_answer_shows_its_cost_and_the_status_bar_the_conversations_total() {
     let all = rows(&terminal).join("\n");
     assert!(all.contains("gemini-2.5-flash · $0.00155"), "{all}");
     assert!(all.contains("gemini-2.5-flash · $0.002"), "{all}");
-    assert!(status_row(&terminal).1.contains(" tokens · $0.00355 · "), "{:?}", status_row(&terminal));
+    assert!(status_row(&terminal).1.contains(" cached · $0.00355 "), "{:?}", status_row(&terminal));
     // An answer of unknown price is said so, and the total says how many.
     ask(&mut app, "three", "fine", false);
     let mut done = report("fine", Outcome::Complete);
@@ -904,5 +904,5 @@ fn each_answer_shows_its_cost_and_the_status_bar_the_conversations_total() {
     app.on_event(AppEvent::TurnDone { tab: app.tab().id, report: done });
     let terminal = screen(&mut app, 120, 16);
     assert!(rows(&terminal).join("\n").contains("· price unknown"));
-    assert!(status_row(&terminal).1.contains(" · $0.00355 + 1 unpriced · "), "{:?}", status_row(&terminal));
+    assert!(status_row(&terminal).1.contains(" cached · $0.00355 + 1 unpriced "), "{:?}", status_row(&terminal));
 }

@@ -548,3 +548,41 @@ fn slash_export_writes_the_conversation_to_a_file() {
     tmux.keys(&["C-q"]);
     tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
 }
+
+/// A budget spent during a session refuses the next prompt in its tab, before anything is sent
+/// or saved.
+#[test]
+fn a_budget_spent_during_a_session_refuses_the_next_prompt() {
+    if !have_tmux() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite3");
+    let config = dir.path().join("config.toml");
+    // Any demo answer (priced as gemini-2.5-flash, which gemini-flash-latest stands for) costs more.
+    std::fs::write(&config, "[budget]\ndaily = 0.000001\n").unwrap();
+    let tmux = Tmux { session: format!("geminal-budget-{}", std::process::id()) };
+    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "120", "-y", "30", "bash", "--norc", "--noprofile"]);
+    tmux.text(&format!(
+        "HOME={home} {bin} --demo --db {db} --config {config}; echo GEMINAL-EXITED-$?",
+        home = dir.path().display(),
+        bin = env!("CARGO_BIN_EXE_geminal"),
+        db = db.display(),
+        config = config.display(),
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
+    let idle = |s: &str| !s.contains('●') && !s.contains("writing…");
+    tmux.text("why do birds migrate?");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("0 cached · $") && idle(s), "a priced answer");
+    tmux.text("and where to?");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("The daily budget of $0.000001 is spent"), "the refusal in the tab");
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let prompts: i64 = conn.query_row("SELECT count(*) FROM messages WHERE role = 'user'", [], |r| r.get(0)).unwrap();
+    assert_eq!(prompts, 1, "the refused prompt was not saved");
+}

@@ -225,6 +225,7 @@ pub async fn run(
             _ = deadline => TurnEvent::Failed(ApiError::Timeout { phase: TimeoutPhase::Total, after: total.unwrap_or_default() }),
         }
     };
+    let model_asked = prepared.turn.model.clone();
     let report = session.run(prepared, &mut |shown| printer.show(shown), cancel).await;
     if let Some(grounding) = &report.grounding {
         printer.sources(&report.text, grounding);
@@ -232,6 +233,14 @@ pub async fn run(
     printer.finish();
     if printer.pipe_closed() {
         return Ok(exit::OK);
+    }
+    // Under a budget, an answer whose price is unknown is said once: it counts as nothing.
+    let budgeted = config.budgets.daily.is_some() || config.budgets.monthly.is_some();
+    if budgeted && report.usage.is_some() && !report.cached && report.cost.cost.is_none() {
+        let model = report.cost.priced_as.clone().unwrap_or_else(|| crate::money::price_key(&model_asked));
+        exit::say(&format!(
+            "the price of {model} is unknown, so this answer does not count toward the budget: add [prices.\"{model}\"] to the config."
+        ));
     }
     if std::io::stderr().is_terminal() {
         if let Some(line) = cost_line(&report) {

@@ -268,7 +268,11 @@ pub async fn run(
     .into_iter()
     .flatten()
     .min();
-    let budget = std::sync::Arc::new(super::batch_budget::RunBudget::new(limit, conn.config.prices.clone()));
+    let budget = std::sync::Arc::new(super::batch_budget::RunBudget::new(
+        limit,
+        args.budget.is_some(),
+        conn.config.prices.clone(),
+    ));
     // Ctrl-C stops in two stages; SIGTERM and SIGHUP stop at once, as a second Ctrl-C does.
     let mut signals = Signals::new()?;
     let config = conn.config.clone();

@@ -30,13 +30,16 @@ struct Spend {
 pub struct RunBudget {
     /// `None`: no limit (spending is still counted for the summary).
     limit: Option<Usd>,
+    /// The limit was asked for this run (`--budget`): a model of unknown price cannot run under
+    /// it. Under the config's budgets alone such answers run and count as nothing, as in `ask`.
+    strict: bool,
     prices: Arc<PriceBook>,
     spend: Mutex<Spend>,
 }
 
 impl RunBudget {
-    pub fn new(limit: Option<Usd>, prices: Arc<PriceBook>) -> RunBudget {
-        RunBudget { limit, prices, spend: Mutex::default() }
+    pub fn new(limit: Option<Usd>, strict: bool, prices: Arc<PriceBook>) -> RunBudget {
+        RunBudget { limit, strict, prices, spend: Mutex::default() }
     }
 
     pub fn limit(&self) -> Option<Usd> {
@@ -70,6 +73,9 @@ impl RunBudget {
             return Err(NotLaunched::OverBudget);
         }
         let Some(worst) = self.worst_case(&spend, model, prompt_tokens, max_output) else {
+            if !self.strict {
+                return Ok(Usd::ZERO);
+            }
             return Err(NotLaunched::Unpriced(format!(
                 "{model} has no known price, so --budget cannot bound it: add [prices.\"{}\"] to the config, or drop --budget",
                 crate::money::price_key(model)
@@ -122,7 +128,7 @@ mod tests {
     #[test]
     fn a_prompt_whose_worst_case_could_pass_the_budget_is_not_launched_and_nothing_after_it() {
         // 2.5 Flash, 1,000 in and at most 1,000 out: $0.0003 + $0.0025 = $0.0028 worst case.
-        let b = RunBudget::new(Some(usd(0.006)), Arc::new(PriceBook::builtin()));
+        let b = RunBudget::new(Some(usd(0.006)), true, Arc::new(PriceBook::builtin()));
         let first = b.reserve("gemini-2.5-flash", 1_000, Some(1_000)).unwrap();
         assert_eq!(first, usd(0.0028));
         let second = b.reserve("gemini-2.5-flash", 1_000, Some(1_000)).unwrap();
@@ -137,7 +143,7 @@ mod tests {
 
     #[test]
     fn an_alias_is_bounded_by_the_dearest_price_until_it_answers_then_by_its_model() {
-        let b = RunBudget::new(Some(usd(10.0)), Arc::new(PriceBook::builtin()));
+        let b = RunBudget::new(Some(usd(10.0)), true, Arc::new(PriceBook::builtin()));
         // The dearest Gemini row (3.x Pro): 1,000 × $2/M + 1,000 × $12/M.
         let r = b.reserve("gemini-flash-latest", 1_000, Some(1_000)).unwrap();
         assert_eq!(r, usd(0.014));
@@ -147,9 +153,11 @@ mod tests {
 
     #[test]
     fn a_model_of_unknown_price_cannot_run_under_a_budget_but_can_without_one() {
-        let b = RunBudget::new(Some(usd(1.0)), Arc::new(PriceBook::builtin()));
+        let b = RunBudget::new(Some(usd(1.0)), true, Arc::new(PriceBook::builtin()));
         assert!(matches!(b.reserve("ollama:qwen3:8b", 10, None), Err(NotLaunched::Unpriced(_))));
-        let free = RunBudget::new(None, Arc::new(PriceBook::builtin()));
+        let config_only = RunBudget::new(Some(usd(1.0)), false, Arc::new(PriceBook::builtin()));
+        assert_eq!(config_only.reserve("ollama:qwen3:8b", 10, None), Ok(Usd::ZERO), "as in ask: it runs");
+        let free = RunBudget::new(None, false, Arc::new(PriceBook::builtin()));
         assert_eq!(free.reserve("ollama:qwen3:8b", 10, None), Ok(Usd::ZERO));
         free.settle("ollama:qwen3:8b", Usd::ZERO, &AnswerCost::default(), true);
         assert_eq!(free.spent().to_string(), "price unknown (1 answer)");

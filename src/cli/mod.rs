@@ -375,6 +375,8 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         roles: config.roles.clone(),
         role: role.map(|role| role.name),
         names: config.names.clone(),
+        budgets: config.budgets,
+        over_budget: flags.over_budget,
     };
     crate::tui::run(session, options)
         .await

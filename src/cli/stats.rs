@@ -111,11 +111,25 @@ impl Money {
             entry.1 += row.answers;
         }
         let rows = |rows: &[SpendRow]| rows.iter().map(|r| (r.group.clone(), total_of(r), r.answers)).collect();
+        // Models by their `provider:model` name, whether the answer was priced or not.
+        let mut models: Vec<(String, Total, i64)> = Vec::new();
+        for row in &spend.by_model {
+            let key = crate::money::price_key(&row.group);
+            let t = total_of(row);
+            match models.iter_mut().find(|(k, _, _)| *k == key) {
+                Some((_, total, n)) => {
+                    total.known = total.known.saturating_add(t.known);
+                    total.unknown += t.unknown;
+                    *n += row.answers;
+                }
+                None => models.push((key, t, row.answers)),
+            }
+        }
         Money {
             total,
             saved,
             saved_hits,
-            by_model: rows(&spend.by_model),
+            by_model: models,
             by_provider: providers.into_iter().map(|(p, (t, n))| (p, t, n)).collect(),
             by_day: rows(&spend.by_day),
         }

@@ -117,12 +117,16 @@ pub struct Options {
     pub role: Option<String>,
     /// Provider names (what `/model NAME` means).
     pub names: crate::provider::Names,
+    /// The budgets every prompt is checked against, unless `over_budget`.
+    pub budgets: crate::config::Budgets,
+    pub over_budget: bool,
 }
 
 /// Runs the interface until the user quits, or a signal (SIGTERM, SIGHUP) ends it: then that
 /// signal, for the exit code. Returns a message for stderr on failure.
 pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>, String> {
     let session = Arc::new(session);
+    let budgets = if options.over_budget { crate::config::Budgets::default() } else { options.budgets };
     let mut app = App::new(&options.model, options.demo);
     app.tab_mut().system = options.system.clone();
     app.default_system = options.system.clone();
@@ -148,7 +152,7 @@ pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>,
         format!("The terminal could not be set up ({e}): run geminal in a terminal, or use `geminal ask`.")
     })?;
     let outcome =
-        AssertUnwindSafe(event_loop(&mut terminal, &mut app, session, options.clipboard)).catch_unwind().await;
+        AssertUnwindSafe(event_loop(&mut terminal, &mut app, session, options.clipboard, budgets)).catch_unwind().await;
     restore_terminal();
     let panic = PANIC.lock().ok().and_then(|mut p| p.take());
     match (outcome, panic) {
@@ -217,9 +221,11 @@ async fn event_loop<B: Backend>(
     app: &mut App,
     session: Arc<ChatSession>,
     clipboard: crate::config::ClipboardMode,
+    budgets: crate::config::Budgets,
 ) -> Result<Option<Stop>, String> {
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
-    let mut runner = Runner { session, clipboard: clipboard::Clipboard::new(clipboard), tx, cancels: HashMap::new() };
+    let mut runner =
+        Runner { session, clipboard: clipboard::Clipboard::new(clipboard), tx, cancels: HashMap::new(), budgets };
     let mut events = EventStream::new();
     let mut frames = tokio::time::interval(FRAME_INTERVAL);
     frames.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -340,11 +346,27 @@ pub fn prepare(app: &mut App, area: ratatui::layout::Rect) {
     tab.clamp_scroll(usize::from(body.height));
 }
 
+/// The sentence refusing a prompt when a budget is spent (`None`: send it).
+async fn spent_budget(session: &ChatSession, budgets: crate::config::Budgets) -> Option<String> {
+    if budgets.daily.is_none() && budgets.monthly.is_none() {
+        return None;
+    }
+    let spent = session.store()?.read(|s| s.spending()).await.ok()?;
+    match crate::money::check_budgets(spent, budgets.daily, budgets.monthly) {
+        crate::money::BudgetCheck::Over(text) => {
+            Some(text.replace("add --over-budget to ask anyway", "start geminal with --over-budget to ask anyway"))
+        }
+        _ => None,
+    }
+}
+
 struct Runner {
     session: Arc<ChatSession>,
     clipboard: clipboard::Clipboard,
     tx: mpsc::UnboundedSender<AppEvent>,
     cancels: HashMap<u64, oneshot::Sender<()>>,
+    /// Checked before each prompt is sent (none with `--over-budget`).
+    budgets: crate::config::Budgets,
 }
 
 impl Runner {
@@ -364,7 +386,13 @@ impl Runner {
                 let settings = t.settings.clone();
                 let tab_role = t.role.clone();
                 let role = tab_role.as_ref().and_then(|name| app.roles.iter().find(|r| &r.name == name)).cloned();
+                let budgets = self.budgets;
                 tokio::spawn(async move {
+                    // A budget spent during the session refuses before anything is sent.
+                    if let Some(text) = spent_budget(&session, budgets).await {
+                        let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: text });
+                        return;
+                    }
                     let prepared = match conversation {
                         Some(id) => session.prepare_branch(id, branch, prompt, Some(model), system).await,
                         None => session.prepare(Target::New, prompt, Some(model.clone()), &model, system).await,

@@ -341,10 +341,9 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let meter = context.map(|(used, limit)| format!("ctx {}/{}", short_tokens(used), short_tokens(limit)));
     let head = format!("{}{role}{thinking} · ", one_line(&tab.model, 30));
     let mut text = format!(
-        "{head}{}{} tokens{} · {} running · {} queued · {} cached",
+        "{head}{}{} tokens · {} running · {} queued · {} cached",
         meter.as_deref().map(|m| format!("{m} · ")).unwrap_or_default(),
         tab.tokens,
-        tab.cost().map(|c| format!(" · {}", c.short())).unwrap_or_default(),
         m.in_flight.max(0),
         m.queued.max(0),
         m.cache_hits
@@ -357,6 +356,10 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
         && a.count > 1
     {
         text.push_str(&format!(" · answer {}/{}", a.index, a.count));
+    }
+    // What the conversation cost, last: where the bar is cut, the counts above matter more.
+    if let Some(cost) = tab.cost() {
+        text.push_str(&format!(" · {}", cost.short()));
     }
     let right = if app.demo { " demo · F1 help " } else { " F1 help " };
     let [left_area, right_area] =
