@@ -293,7 +293,7 @@ pub enum ConfigError {
     Unreadable { path: String, reason: String },
     #[error("The config file {path} is not valid: {reason}.")]
     Invalid { path: String, reason: String },
-    #[error("The config file {path} holds an API key but other users can read it: run `chmod 600 {path}`.")]
+    #[error("The config file {path} holds an api_key but other users can read it: run `chmod 600 {path}`.")]
     KeyFileTooOpen { path: String },
     #[error("The setting {name} must be a positive number of seconds, not {value}.")]
     BadDuration { name: String, value: String },
