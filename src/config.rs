@@ -581,6 +581,7 @@ impl Config {
             .into_iter()
             .map(|mut role| {
                 role.model = role.model.map(|m| names.canonical(&m));
+                role.fallback = role.fallback.iter().map(|m| names.canonical(m)).collect();
                 role
             })
             .collect();
