@@ -317,7 +317,7 @@ pub enum ConfigError {
     Unreadable { path: String, reason: String },
     #[error("The config file {path} is not valid: {reason}.")]
     Invalid { path: String, reason: String },
-    #[error("The config file {path} holds an API key but other users can read it: run `chmod 600 {path}`.")]
+    #[error("The config file {path} holds an api_key but other users can read it: run `chmod 600 {path}`.")]
     KeyFileTooOpen { path: String },
     #[error("The setting {name} must be a positive number of seconds, not {value}.")]
     BadDuration { name: String, value: String },
@@ -629,6 +629,7 @@ impl Config {
             .into_iter()
             .map(|mut role| {
                 role.model = role.model.map(|m| names.canonical(&m));
+                role.fallback = role.fallback.iter().map(|m| names.canonical(m)).collect();
                 role
             })
             .collect();

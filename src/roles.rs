@@ -26,6 +26,8 @@ pub struct RoleConfig {
     pub max_tokens: Option<u32>,
     pub seed: Option<i64>,
     pub stop: Option<Vec<String>>,
+    /// This role's fallback chain (`provider:model` names), instead of the global `fallback`.
+    pub fallback: Option<Vec<String>>,
 }
 
 impl RoleConfig {
@@ -45,6 +47,13 @@ impl RoleConfig {
             model: self.model.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()),
             settings,
             source,
+            fallback: self
+                .fallback
+                .unwrap_or_default()
+                .into_iter()
+                .map(|m| m.trim().to_owned())
+                .filter(|m| !m.is_empty())
+                .collect(),
         })
     }
 }

@@ -447,6 +447,7 @@ async fn a_template_roles_prompt_is_filled_in_once_even_when_regenerated() {
         model: None,
         settings: Settings::default(),
         source: RoleSource::File("roles/fr.md".into()),
+        fallback: Vec::new(),
     };
     s.fake.push(Behavior::text("Bonjour"));
     let mut prepared = s.session.prepare(Target::New, "hello".into(), None, MODEL, None).await.unwrap();

@@ -86,3 +86,35 @@ fn config_error_messages() {
     let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
     insta::assert_snapshot!(text.join("\n"));
 }
+
+#[test]
+fn provider_error_messages_and_fallback_notices() {
+    use geminal::engine::FallbackReason;
+    let errors = [
+        ApiError::NoProviderKey { provider: "openai".into(), env: "OPENAI_API_KEY".into() },
+        ApiError::ProviderKeyRejected { provider: "openai".into(), env: Some("OPENAI_API_KEY".into()) },
+        ApiError::ProviderKeyRejected { provider: "ollama".into(), env: None },
+        ApiError::Unsupported {
+            what: "ollama:qwen3:8b cannot take PDF files (only text and images go to an OpenAI-compatible provider): remove the attachment or pick a Gemini model.".into(),
+        },
+    ];
+    let mut text: Vec<String> = Vec::new();
+    for e in &errors {
+        let line = e.to_string();
+        assert!(!line.contains('\n') && line.ends_with('.') && line.contains(':'), "{line}");
+        let short = e.short_reason();
+        assert!(!short.ends_with('.') && short.matches('(').count() == short.matches(')').count(), "{short}");
+        text.push(format!("{:<17} {line}", e.kind().as_str()));
+    }
+    for reason in [
+        FallbackReason::QuotaSpent,
+        FallbackReason::ModelUnknown,
+        FallbackReason::ProviderDown(ApiError::Network { detail: "connection refused".into() }),
+    ] {
+        let notice = Notice::Fallback { from: "gemini-2.5-pro".into(), to: "ollama:qwen3:8b".into(), reason };
+        let line = notice.to_string();
+        assert!(!line.contains('\n') && line.ends_with('.'), "{line}");
+        text.push(format!("notice            {line}"));
+    }
+    insta::assert_snapshot!(text.join("\n"));
+}

@@ -218,3 +218,21 @@ fn an_answer_moved_down_the_fallback_chain_is_priced_and_saved_as_the_model_that
         .unwrap();
     assert_eq!((model.as_str(), cost), ("backup:gpt-4.1-mini", 8_800));
 }
+
+#[test]
+fn a_roles_own_fallback_chain_wins_over_the_global_one() {
+    let env = Env::new(Behavior::fault(GeminiFault::daily_quota()));
+    let global = openai_fake(Options::default(), Reply::text("from the global chain"));
+    let roles = openai_fake(Options::default(), Reply::text("from the role's chain"));
+    env.add_config(&format!(
+        "fallback = [\"global:m\"]\n{}{}\n[roles.careful]\nsystem = \"be careful\"\nfallback = [\"mine:m\"]\n",
+        provider("global", &global, ""),
+        provider("mine", &roles, "")
+    ));
+    let run = env.run(&["ask", "-r", "careful", "hi"]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "from the role's chain\n"), "{run:?}");
+    assert!(run.stderr.contains("switching to mine:m"), "{run:?}");
+    assert!(global.chat_requests().is_empty());
+    let run = env.run(&["ask", "hi"]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "from the global chain\n"), "{run:?}");
+}

@@ -92,6 +92,8 @@ pub struct Turn {
     pub prompt: String,
     /// Files sent with the prompt, before its text (see `ChatSession::attach`).
     pub attachments: Vec<Attachment>,
+    /// The fallback chain of this turn's role (canonical names); `None`: the engine's own.
+    pub fallback: Option<Vec<String>>,
 }
 
 impl Turn {
@@ -104,6 +106,7 @@ impl Turn {
             history: Vec::new(),
             prompt: prompt.into(),
             attachments: Vec::new(),
+            fallback: None,
         }
     }
 

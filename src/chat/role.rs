@@ -39,6 +39,8 @@ pub struct NamedRole {
     /// Its generation settings, over the config file's and under the flags.
     pub settings: Settings,
     pub source: RoleSource,
+    /// Its fallback chain (canonical model names); empty: the global one.
+    pub fallback: Vec<String>,
 }
 
 impl NamedRole {
@@ -113,6 +115,7 @@ mod tests {
             model: None,
             settings: Settings::default(),
             source: RoleSource::File("roles/r.md".into()),
+            fallback: Vec::new(),
         }
     }
 

@@ -160,6 +160,9 @@ impl Prepared {
             self.turn.prompt = role.message_for(&self.turn.prompt);
         }
         self.role = Some(role.name.clone());
+        if !role.fallback.is_empty() {
+            self.turn.fallback = Some(role.fallback.clone());
+        }
     }
 }
 
@@ -524,7 +527,8 @@ impl ChatSession {
                 .unwrap_or(Outcome::Failed(failure))
         } else {
             let request = resolved.as_ref().unwrap_or(&turn).request();
-            let mut job = self.engine.submit(Job { model: turn.model.clone(), request });
+            let job = Job { model: turn.model.clone(), request };
+            let mut job = self.engine.submit_with_fallback(job, turn.fallback.clone());
             let mut cancel = std::pin::pin!(cancel);
             let mut ticks = tokio::time::interval(FLUSH_INTERVAL);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

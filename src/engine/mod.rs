@@ -231,12 +231,19 @@ impl Engine {
 
     /// Starts a job; its events arrive on the returned handle.
     pub fn submit(&self, job: Job) -> JobHandle {
+        self.submit_with_fallback(job, None)
+    }
+
+    /// [`Engine::submit`] with a fallback chain of the job's own (a role's) instead of the
+    /// configured one.
+    pub fn submit_with_fallback(&self, job: Job, fallback: Option<Vec<String>>) -> JobHandle {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, events) = mpsc::unbounded_channel();
         let token = self.inner.all.child_token();
         self.inner.metrics.queued(1);
         let _ = tx.send(JobEvent::Queued);
-        tokio::spawn(run_job(self.inner.clone(), job, tx, token.clone()));
+        let chain = fallback.unwrap_or_else(|| self.inner.config.fallback.clone());
+        tokio::spawn(run_job(self.inner.clone(), job, chain, tx, token.clone()));
         JobHandle { id, events, token }
     }
 
@@ -259,17 +266,16 @@ impl Inner {
 
     /// The model a job for `model` should use now: itself, or once it is spent, the first
     /// usable model of the chain after it.
-    fn route(&self, model: &str) -> String {
+    fn route(&self, model: &str, chain: &[String]) -> String {
         let exhausted = self.exhausted.lock().map(|e| e.contains(model)).unwrap_or(false);
         if !exhausted {
             return model.to_owned();
         }
-        self.next_in_chain(model).unwrap_or_else(|| model.to_owned())
+        self.next_in_chain(model, chain).unwrap_or_else(|| model.to_owned())
     }
 
     /// The chain's next usable model after `model` (from its start when `model` is not in it).
-    fn next_in_chain(&self, model: &str) -> Option<String> {
-        let chain = &self.config.fallback;
+    fn next_in_chain(&self, model: &str, chain: &[String]) -> Option<String> {
         let start = chain.iter().position(|m| m == model).map_or(0, |i| i + 1);
         let exhausted = self.exhausted.lock().unwrap_or_else(|p| p.into_inner());
         chain[start..].iter().find(|m| *m != model && !exhausted.contains(*m)).cloned()
@@ -290,14 +296,20 @@ impl Inner {
     /// Where a job whose attempt on `model` failed with `error` goes next, if the chain says
     /// so: a spent quota or unknown model moves at once; a provider that is down moves only
     /// once the retries gave up (`gave_up`).
-    fn fallback_for(&self, model: &str, error: &ApiError, gave_up: bool) -> Option<(String, FallbackReason)> {
+    fn fallback_for(
+        &self,
+        model: &str,
+        chain: &[String],
+        error: &ApiError,
+        gave_up: bool,
+    ) -> Option<(String, FallbackReason)> {
         let reason = match error {
             ApiError::QuotaExhausted { .. } => FallbackReason::QuotaSpent,
             ApiError::ModelNotFound { .. } => FallbackReason::ModelUnknown,
             e if gave_up && e.is_retryable() => FallbackReason::ProviderDown(e.clone()),
             _ => return None,
         };
-        let next = self.next_in_chain(model)?;
+        let next = self.next_in_chain(model, chain)?;
         if reason.is_lasting() {
             self.exhaust(model);
         }
@@ -312,10 +324,16 @@ struct Attempt {
     first_token: Option<Duration>,
 }
 
-async fn run_job(inner: Arc<Inner>, job: Job, tx: mpsc::UnboundedSender<JobEvent>, token: CancellationToken) {
+async fn run_job(
+    inner: Arc<Inner>,
+    job: Job,
+    chain: Vec<String>,
+    tx: mpsc::UnboundedSender<JobEvent>,
+    token: CancellationToken,
+) {
     let metrics = &inner.metrics;
     let started = Instant::now();
-    let mut model = inner.route(&job.model);
+    let mut model = inner.route(&job.model, &chain);
     let mut waited = Duration::ZERO;
     let mut queued = true;
     let mut attempt = 0;
@@ -365,7 +383,7 @@ async fn run_job(inner: Arc<Inner>, job: Job, tx: mpsc::UnboundedSender<JobEvent
         // Each model of the chain gets the full number of attempts.
         let decision = inner.config.retry.decide(&error, attempt - skipped, waited, fastrand::f64());
         let gave_up = decision == Decision::GiveUp;
-        if let Some((next, reason)) = inner.fallback_for(&model, &error, gave_up) {
+        if let Some((next, reason)) = inner.fallback_for(&model, &chain, &error, gave_up) {
             let first = inner.first_told(&model, &next);
             let _ = tx.send(JobEvent::FallbackModel { from: model.clone(), to: next.clone(), first, reason });
             model = next;

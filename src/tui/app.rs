@@ -2468,6 +2468,7 @@ mod tests {
             prompt: Some("You review code.".into()),
             model: Some("gemini-2.5-pro".into()),
             settings: Default::default(),
+            fallback: Vec::new(),
             source: crate::chat::RoleSource::File("roles/reviewer.md".into()),
         }];
         app.use_launch_role("reviewer");
@@ -2494,6 +2495,7 @@ mod tests {
             prompt: Some("Translate into French:\n{{input}}".into()),
             model: None,
             settings: Default::default(),
+            fallback: Vec::new(),
             source: crate::chat::RoleSource::File("roles/french.md".into()),
         }];
         // As a reopened conversation shows it: the prompt as sent, filled in.

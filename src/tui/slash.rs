@@ -316,6 +316,7 @@ mod tests {
             model: None,
             settings: crate::chat::Settings::default(),
             source: crate::chat::RoleSource::File("r.md".into()),
+            fallback: Vec::new(),
         };
         let roles = [role("reviewer"), role("rewriter"), role("poet")];
         assert_eq!(parse("/role"), Some(Slash::Role(None)));
