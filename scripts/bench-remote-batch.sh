@@ -26,6 +26,7 @@ export GEMINAL_BATCH_POLL_MS=100
 
 for n in $NS; do
   export XDG_DATA_HOME=$WORK/data-$n
+  rm -f "$WORK/answers.jsonl"
   seq "$n" | awk '{ printf "{\"id\": \"p%d\", \"prompt\": \"question number %d: why is the sky blue at noon?\"}\n", $1, $1 }' > "$WORK/prompts.jsonl"
   extra=()
   [ -n "${INLINE:-}" ] && extra=(--inline-max-bytes "$INLINE")

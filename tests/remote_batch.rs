@@ -338,3 +338,21 @@ fn a_job_whose_name_was_never_recorded_is_found_again_by_its_display_name() {
     assert!(env.fake.requests().iter().any(|r| r.path == "/v1beta/batches" && r.method == "GET"), "found by listing");
     assert_eq!(env.fake.batches_created(), 1);
 }
+
+#[test]
+fn the_demo_runs_a_remote_batch_on_its_own_simulated_batch_api() {
+    let env = env(Duration::from_millis(30));
+    let file = prompts(&env, PROMPTS);
+    let run = finish(
+        env.command(&["--demo", "batch", &file, "--remote"])
+            .env("GEMINAL_FAKE_BATCH_STEP_MS", "20")
+            .env("GEMINAL_BATCH_POLL_MS", "20"),
+    );
+    ok(&run);
+    let out = lines(&run.stdout);
+    assert_eq!(out.len(), 3);
+    assert_answers_match_prompts(&out);
+    assert_eq!(env.fake.batches_created(), 0, "the demo asks its own simulated Gemini");
+    let detached = geminal(&env, &["--demo", "batch", &file, "--remote", "--detach"]);
+    detached.assert_failed(2, "--detach needs a real Gemini");
+}

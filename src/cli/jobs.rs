@@ -188,6 +188,11 @@ pub async fn run(global: &GlobalArgs, args: &JobsArgs) -> Result<u8, Failure> {
 }
 
 async fn collect(global: &GlobalArgs, id: i64, out: Option<&Path>, wait: bool) -> Result<u8, Failure> {
+    if global.demo {
+        return Err(Failure::usage(
+            "The demo's simulated jobs end with the process that ran them: run `geminal --demo batch FILE --remote` without --detach.",
+        ));
+    }
     let (_conn, session) = open_session(global, &ConnectArgs::default(), None, false, HistoryUse::Save).await?;
     let runner = runner(&session)?;
     let mut file = open_output(out)?;

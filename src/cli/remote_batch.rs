@@ -48,6 +48,7 @@ pub async fn run(
     let defaults = JobLimits::default();
     let limits = JobLimits {
         inline_max_bytes: args.inline_max_bytes.unwrap_or(defaults.inline_max_bytes),
+        inline_max_lines: defaults.inline_max_lines,
         file_max_bytes: args.job_max_bytes.unwrap_or(defaults.file_max_bytes).max(1),
     };
     let input_path = (input.as_os_str() != "-")
@@ -123,6 +124,9 @@ pub async fn run(
         }
         exit::say("detached: `geminal jobs wait ID` collects the answers (`geminal jobs` lists the jobs).");
         return Ok(if bad > 0 { exit::SOME_FAILED } else { exit::OK });
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        exit::say("waiting for Gemini; Ctrl-C leaves the job running (`geminal jobs wait ID` collects it later).");
     }
     let code = super::jobs::wait_and_collect(
         &runner,

@@ -287,8 +287,15 @@ impl Client {
     }
 
     pub async fn get_batch(&self, name: &str) -> Result<BatchOperation, ApiError> {
-        let url = format!("{}/{}", self.api_root, batch_path(name)?);
-        self.call_json::<(), _>(self.http.get(url), None, None).await
+        let path = batch_path(name)?;
+        let url = format!("{}/{path}", self.api_root);
+        self.call_json::<(), _>(self.http.get(url), None, None).await.map_err(|e| match e {
+            // A 404 here is about the job, not a model.
+            ApiError::ModelNotFound { .. } => {
+                ApiError::BadRequest { detail: format!("Gemini no longer has the job {path} (deleted, or expired)") }
+            }
+            other => other,
+        })
     }
 
     /// One page of the jobs Gemini holds for the key.

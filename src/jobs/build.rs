@@ -49,15 +49,18 @@ pub struct ReadyLine {
 /// How big one job may be.
 #[derive(Debug, Clone, Copy)]
 pub struct JobLimits {
-    /// A request file up to this size is sent inline in the create call (Gemini takes < 20 MB).
+    /// A request file up to this size and [`JobLimits::inline_max_lines`] is sent inline in the
+    /// create call (Gemini takes < 20 MB). An inline job's answers come back inside the job, read
+    /// whole, so only small jobs go inline; the others' answers stream from a result file.
     pub inline_max_bytes: u64,
+    pub inline_max_lines: u64,
     /// A request file never passes this size: the rest goes to another job (Gemini takes 2 GB).
     pub file_max_bytes: u64,
 }
 
 impl Default for JobLimits {
     fn default() -> Self {
-        JobLimits { inline_max_bytes: 18 * 1024 * 1024, file_max_bytes: 1_900 * 1024 * 1024 }
+        JobLimits { inline_max_bytes: 2 * 1024 * 1024, inline_max_lines: 1000, file_max_bytes: 1_900 * 1024 * 1024 }
     }
 }
 
@@ -79,6 +82,7 @@ struct Built {
     file: tempfile::NamedTempFile,
     sha256: String,
     bytes: u64,
+    lines: u64,
 }
 
 /// Collects lines into jobs, then submits them.
@@ -166,6 +170,7 @@ impl JobBuilder {
             file: b.file,
             sha256: crate::attach::hex(&b.hasher.finalize()),
             bytes: b.bytes,
+            lines: b.lines,
         })
     }
 
@@ -192,7 +197,9 @@ impl JobBuilder {
         // recorded, the job is found again by its display name.
         let (job_id, hash) = (built.job_id, built.sha256.clone());
         self.runner.store.call(move |s| s.set_job_hash(job_id, &hash)).await?;
-        let (input, input_file) = if built.bytes <= self.limits.inline_max_bytes {
+        let (input, input_file) = if built.bytes <= self.limits.inline_max_bytes
+            && built.lines <= self.limits.inline_max_lines
+        {
             let text = std::fs::read_to_string(built.file.path()).map_err(|e| JobError::Io(e.kind().to_string()))?;
             let mut requests = Vec::new();
             for line in text.lines() {

@@ -36,7 +36,7 @@ pub enum JobError {
         "job {0} was never accepted by Gemini (the process stopped while submitting it): resubmit with `geminal batch --retry-failed {0}`"
     )]
     NotSubmitted(i64),
-    #[error("job {0} runs locally, not on Gemini's side")]
+    #[error("job {0} ran locally, not on Gemini's side: `geminal batch --retry-failed {0}` finishes it")]
     Local(i64),
 }
 

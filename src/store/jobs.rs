@@ -317,21 +317,24 @@ impl Store {
                     batch_priced,
                     cache_key,
                 } => {
-                    tx.execute(
+                    exec(
+                        &tx,
                         "INSERT INTO conversations (title, model, system_prompt, created_at, updated_at, settings, role)
                          VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
                         params![turn.title, turn.model, turn.system, now, turn.settings, turn.role],
                     )
                     .map_err(sqlite)?;
                     let conversation = tx.last_insert_rowid();
-                    tx.execute(
+                    exec(
+                        &tx,
                         "INSERT INTO messages (conversation_id, role, text, status, created_at)
                          VALUES (?1, 'user', ?2, 'complete', ?3)",
                         params![conversation, turn.prompt, now],
                     )
                     .map_err(sqlite)?;
                     let prompt_id = tx.last_insert_rowid();
-                    tx.execute(
+                    exec(
+                        &tx,
                         "INSERT INTO messages (conversation_id, role, text, model, status, created_at, parent_id,
                             prompt_tokens, output_tokens, thought_tokens, thoughts, batch_priced)
                          VALUES (?1, 'model', ?2, ?3, 'complete', ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -350,10 +353,11 @@ impl Store {
                     )
                     .map_err(sqlite)?;
                     let answer_id = tx.last_insert_rowid();
-                    tx.execute("UPDATE conversations SET head_id = ?2 WHERE id = ?1", params![conversation, answer_id])
+                    exec(&tx, "UPDATE conversations SET head_id = ?2 WHERE id = ?1", params![conversation, answer_id])
                         .map_err(sqlite)?;
                     if let Some(cache_key) = cache_key {
-                        tx.execute(
+                        exec(
+                            &tx,
                             "INSERT OR REPLACE INTO answer_cache
                                 (key, model, text, prompt_tokens, output_tokens, created_at, last_used_at)
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -361,7 +365,8 @@ impl Store {
                         )
                         .map_err(sqlite)?;
                     }
-                    tx.execute(
+                    exec(
+                        &tx,
                         "UPDATE job_lines SET state = 'done', message_id = ?3, error_kind = NULL, error_message = NULL,
                             prompt_tokens = ?4, output_tokens = ?5, thought_tokens = ?6
                          WHERE job_id = ?1 AND key = ?2",
@@ -372,13 +377,14 @@ impl Store {
                 }
             }
         }
-        tx.execute(
+        exec(
+            &tx,
             "DELETE FROM answer_cache WHERE key IN
                (SELECT key FROM answer_cache ORDER BY last_used_at DESC, key DESC LIMIT -1 OFFSET ?1)",
-            [cache_max_entries as i64],
+            params![cache_max_entries as i64],
         )
         .map_err(sqlite)?;
-        tx.execute("UPDATE jobs SET updated_at = ?2 WHERE id = ?1", params![job_id, now]).map_err(sqlite)?;
+        exec(&tx, "UPDATE jobs SET updated_at = ?2 WHERE id = ?1", params![job_id, now]).map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
         Ok(saved)
     }
@@ -428,6 +434,11 @@ impl Store {
         let n = self.conn.execute("DELETE FROM jobs WHERE id = ?1", [id]).map_err(|e| self.err(e))?;
         Ok(n > 0)
     }
+}
+
+/// Runs a statement through the connection's statement cache (one save runs each many times).
+fn exec(tx: &rusqlite::Transaction<'_>, sql: &str, params: &[&dyn rusqlite::ToSql]) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(params)
 }
 
 fn line_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobLine> {
