@@ -356,3 +356,40 @@ fn the_demo_runs_a_remote_batch_on_its_own_simulated_batch_api() {
     let detached = geminal(&env, &["--demo", "batch", &file, "--remote", "--detach"]);
     detached.assert_failed(2, "--detach needs a real Gemini");
 }
+
+#[test]
+fn remote_answers_are_priced_at_the_batch_rate_and_another_providers_model_stays_local() {
+    let env = env(Duration::from_millis(20));
+    env.add_config("[providers.local]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n");
+    let file = prompts(
+        &env,
+        "why is the sky blue?\nwhat is rust ownership?\n{\"id\": \"o\", \"prompt\": \"hi\", \"model\": \"local:qwen3:8b\"}\n",
+    );
+    let run = geminal(&env, &["batch", &file, "--remote", "-m", "gemini-2.5-flash"]);
+    let out = lines(&run.stdout);
+    assert_eq!(out.len(), 3, "{run:?}");
+    let refused = out.iter().find(|l| l["id"] == "o").unwrap();
+    assert_eq!(refused["error"]["kind"], "bad_input", "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("without --remote"), "{refused}");
+    let bodies = create_bodies(&env);
+    let sent = bodies[0]["batch"]["inputConfig"]["requests"]["requests"].as_array().unwrap().len();
+    assert_eq!((bodies.len(), sent), (1, 2), "only Gemini's lines went to the Batch API");
+    // gemini-2.5-flash: $0.30 in and $2.50 out per 1M tokens, half of it in a batch.
+    let mut total = 0;
+    for line in out.iter().filter(|l| l["error"].is_null()) {
+        let (p, o) = (line["prompt_tokens"].as_i64().unwrap(), line["output_tokens"].as_i64().unwrap());
+        let nanos = (p * 300 + o * 2_500 + 1) / 2;
+        assert!((line["cost_usd"].as_f64().unwrap() * 1e9 - nanos as f64).abs() < 1.0, "{line}");
+        total += nanos;
+    }
+    let stored: i64 = env
+        .history()
+        .query_row("SELECT sum(cost_nanos) FROM messages WHERE role = 'model' AND batch_priced = 1", [], |r| r.get(0))
+        .unwrap();
+    assert!((stored - total).abs() <= 2, "{stored} saved, {total} computed");
+    let show = geminal(&env, &["jobs", "show", "1"]);
+    let cost = format!("{}", geminal::money::Usd::from_nanos(stored));
+    assert!(show.stdout.contains(&format!("cost         {cost} (batch price)")), "{show:?}");
+    let list = geminal(&env, &["jobs"]);
+    assert!(list.stdout.lines().nth(1).unwrap().contains(&cost), "{list:?}");
+}

@@ -78,6 +78,7 @@ pub(super) fn runner(session: &ChatSession) -> Result<JobRunner, Failure> {
         store,
         cache: options.use_cache.then(|| (options.cache_namespace.clone(), options.cache_max_entries)),
         first_poll: crate::jobs::first_poll_from_env(),
+        prices: options.prices.clone(),
     })
 }
 
@@ -362,12 +363,13 @@ async fn list(global: &GlobalArgs) -> Result<u8, Failure> {
     }
     let _ = writeln!(
         stdout,
-        "{:>5}  {:<6}  {:<10}  {:>7}  {:>7}  {:>7}  {:>5}  model",
-        "id", "kind", "state", "total", "done", "failed", "age"
+        "{:>5}  {:<6}  {:<10}  {:>7}  {:>7}  {:>7}  {:>5}  {:>10}  model",
+        "id", "kind", "state", "total", "done", "failed", "age", "cost"
     );
     for job in jobs {
+        let cost = if job.done > 0 { job.cost.short() } else { "—".to_owned() };
         let line = format!(
-            "{:>5}  {:<6}  {:<10}  {:>7}  {:>7}  {:>7}  {:>5}  {}",
+            "{:>5}  {:<6}  {:<10}  {:>7}  {:>7}  {:>7}  {:>5}  {:>10}  {}",
             job.id,
             job.kind,
             job.state,
@@ -375,6 +377,7 @@ async fn list(global: &GlobalArgs) -> Result<u8, Failure> {
             job.done,
             job.failed,
             age(job.created_at),
+            cost,
             one_line(&job.model, 40)
         );
         if writeln!(stdout, "{line}").is_err() {
@@ -445,8 +448,11 @@ async fn show(global: &GlobalArgs, id: i64, failed: bool) -> Result<u8, Failure>
             job.total - job.done - job.failed
         ),
     );
-    text +=
-        &field("tokens", &format!("{prompt_tokens} in, {output_tokens} out, {thought_tokens} thinking (batch price)"));
+    let priced = if job.kind == "remote" { " (batch price)" } else { "" };
+    text += &field("tokens", &format!("{prompt_tokens} in, {output_tokens} out, {thought_tokens} thinking{priced}"));
+    if job.done > 0 {
+        text += &field("cost", &format!("{}{priced}", job.cost));
+    }
     text += &field("priority", &job.priority.to_string());
     text += &field("age", &age(job.created_at));
     if let Some(error) = &job.error {

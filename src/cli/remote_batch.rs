@@ -36,6 +36,8 @@ pub async fn run(
     if let Some(name) = &args.role {
         conn.config.role(name).map_err(Failure::usage)?;
     }
+    // A spent budget refuses a job before anything is built or sent (unless --over-budget).
+    super::check_budget(&conn, &session, flags.over_budget).await?;
     let runner = super::jobs::runner(&session)?;
     let config = conn.config.clone();
     let choice = RoleChoice { role: args.role.clone(), model_flag: flags.model.is_some() };
@@ -90,6 +92,18 @@ pub async fn run(
             }
         };
         let turn = &prepared.turn;
+        // The Batch API is Gemini's, reached with the gemini provider's key: another
+        // provider's model is answered locally or not at all.
+        let (provider, _) = crate::provider::name::split_canonical(&turn.model, &|p| config.names.is_known(p));
+        if provider != crate::provider::name::GEMINI {
+            bad += 1;
+            let message = format!(
+                "{} is a model of provider {provider}, and remote batches run on Gemini's Batch API: send this line without --remote",
+                crate::sanitize::one_line(&turn.model, 80)
+            );
+            write(&super::batch::error_line(&prompt, Some(&turn.model), &message, "bad_input", started))?;
+            continue;
+        }
         let cache_key =
             (use_cache && turn.tools.is_empty()).then(|| crate::attach::hex(&crate::chat::cache_key(&namespace, turn)));
         let stored = StoredInput {

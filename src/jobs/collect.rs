@@ -158,10 +158,20 @@ impl JobRunner {
             Some(_) => input.cache_key.as_deref().and_then(from_hex),
             None => None,
         };
+        // Priced at the Batch API's rate, as the model that answered (an alias names its real model).
+        let cost = match self.prices.for_answer(&input.model, response.model_version.as_deref()) {
+            Some(priced) => crate::money::AnswerCost {
+                cost: crate::money::cost(&usage.billed(), &priced.price, true),
+                saved: None,
+                priced_as: Some(priced.key),
+            },
+            None => crate::money::AnswerCost::default(),
+        };
         let mut output = serde_json::json!({
             "id": input.id, "prompt": input.prompt, "answer": answer, "model": input.model,
             "prompt_tokens": usage.prompt_token_count, "output_tokens": usage.candidates_token_count,
             "thought_tokens": usage.thoughts_token_count, "latency_ms": null, "cached": false, "error": null,
+            "cost_usd": cost.cost.map(crate::money::Usd::as_dollars),
         });
         if !thoughts.is_empty() {
             output["thoughts"] = serde_json::Value::String(thoughts.clone());
@@ -182,6 +192,7 @@ impl JobRunner {
             output_tokens: Some(i64::from(usage.candidates_token_count)),
             thought_tokens: Some(i64::from(usage.thoughts_token_count)),
             batch_priced: true,
+            cost,
             cache_key,
         };
         (line, output)
@@ -192,7 +203,7 @@ impl JobRunner {
 pub fn output_error_line(input: &StoredInput, kind: &str, message: &str) -> serde_json::Value {
     serde_json::json!({
         "id": input.id, "prompt": input.prompt, "answer": null, "model": input.model, "prompt_tokens": null,
-        "output_tokens": null, "latency_ms": null, "cached": false,
+        "output_tokens": null, "latency_ms": null, "cached": false, "cost_usd": null,
         "error": { "kind": kind, "message": one_line(message, 300) },
     })
 }

@@ -49,6 +49,8 @@ pub struct JobRunner {
     pub cache: Option<(String, usize)>,
     /// The first pause between two looks at a running job; it grows ×1.5 to [`POLL_MAX`].
     pub first_poll: Duration,
+    /// The price table results are priced with, at the batch rate.
+    pub prices: std::sync::Arc<crate::money::PriceBook>,
 }
 
 /// How many pages of Gemini's job list are searched for a job whose name was never recorded.

@@ -33,6 +33,8 @@ pub struct JobRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    /// What its answers saved in the history cost (a remote job's at the batch price).
+    pub cost: crate::money::Total,
 }
 
 /// A new job: its lines are added with [`Store::add_job_lines`].
@@ -95,6 +97,8 @@ pub enum LineResult {
         thought_tokens: Option<i64>,
         /// Priced at the batch rate (a remote job's answers).
         batch_priced: bool,
+        /// What it cost (unknown without a price).
+        cost: crate::money::AnswerCost,
         /// The answer-cache key, when the answer may be cached.
         cache_key: Option<Vec<u8>>,
     },
@@ -118,7 +122,11 @@ const JOB_COLUMNS: &str = "j.id, j.kind, j.state, j.model, j.remote_name, j.inpu
     j.result_file, j.priority, j.total,
     (SELECT count(*) FROM job_lines l WHERE l.job_id = j.id AND l.state = 'done'),
     (SELECT count(*) FROM job_lines l WHERE l.job_id = j.id AND l.state = 'failed'),
-    j.error, j.created_at, j.updated_at, j.finished_at";
+    j.error, j.created_at, j.updated_at, j.finished_at,
+    (SELECT coalesce(sum(m.cost_nanos), 0) FROM job_lines l JOIN messages m ON m.id = l.message_id
+        WHERE l.job_id = j.id),
+    (SELECT count(*) FROM job_lines l JOIN messages m ON m.id = l.message_id
+        WHERE l.job_id = j.id AND m.cost_nanos IS NULL)";
 
 fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     Ok(JobRecord {
@@ -140,6 +148,10 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         created_at: r.get(15)?,
         updated_at: r.get(16)?,
         finished_at: r.get(17)?,
+        cost: crate::money::Total {
+            known: crate::money::Usd::from_nanos(r.get(18)?),
+            unknown: r.get::<_, i64>(19)?.max(0) as u64,
+        },
     })
 }
 
@@ -315,6 +327,7 @@ impl Store {
                     output_tokens,
                     thought_tokens,
                     batch_priced,
+                    cost,
                     cache_key,
                 } => {
                     exec(
@@ -336,8 +349,8 @@ impl Store {
                     exec(
                         &tx,
                         "INSERT INTO messages (conversation_id, role, text, model, status, created_at, parent_id,
-                            prompt_tokens, output_tokens, thought_tokens, thoughts, batch_priced)
-                         VALUES (?1, 'model', ?2, ?3, 'complete', ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                            prompt_tokens, output_tokens, thought_tokens, thoughts, batch_priced, cost_nanos, priced_as)
+                         VALUES (?1, 'model', ?2, ?3, 'complete', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                         params![
                             conversation,
                             answer,
@@ -348,7 +361,9 @@ impl Store {
                             output_tokens,
                             thought_tokens,
                             thoughts,
-                            batch_priced
+                            batch_priced,
+                            cost.cost.map(crate::money::Usd::nanos),
+                            cost.priced_as
                         ],
                     )
                     .map_err(sqlite)?;
@@ -359,9 +374,17 @@ impl Store {
                         exec(
                             &tx,
                             "INSERT OR REPLACE INTO answer_cache
-                                (key, model, text, prompt_tokens, output_tokens, created_at, last_used_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                            params![cache_key, turn.model, answer, prompt_tokens, output_tokens, now],
+                                (key, model, text, prompt_tokens, output_tokens, created_at, last_used_at, cost_nanos)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+                            params![
+                                cache_key,
+                                turn.model,
+                                answer,
+                                prompt_tokens,
+                                output_tokens,
+                                now,
+                                cost.cost.map(crate::money::Usd::nanos)
+                            ],
                         )
                         .map_err(sqlite)?;
                     }
@@ -479,6 +502,7 @@ mod tests {
             output_tokens: Some(5),
             thought_tokens: None,
             batch_priced: true,
+            cost: crate::money::AnswerCost::default(),
             cache_key: Some(vec![1, 2, key.len() as u8]),
         }
     }
