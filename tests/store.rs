@@ -672,7 +672,7 @@ fn a_damaged_page_stops_writing_and_repair_keeps_every_row_still_readable() {
 }
 
 #[test]
-fn repair_keeps_the_attachments_and_open_tabs_of_what_it_keeps() {
+fn repair_keeps_the_attachments_open_tabs_and_jobs_of_what_it_keeps() {
     use geminal::domain::AttachmentInfo;
     use geminal::store::{NewAttachment, OpenTab};
     let dir = tempfile::tempdir().unwrap();
@@ -700,6 +700,17 @@ fn repair_keeps_the_attachments_and_open_tabs_of_what_it_keeps() {
             OpenTab { conversation_id: None, draft: "another".into(), active: false },
         ])
         .unwrap();
+    let job = store
+        .create_job(&geminal::store::NewJob {
+            kind: "remote".into(),
+            model: "gemini-2.5-flash".into(),
+            input_path: Some("prompts.jsonl".into()),
+            output_path: None,
+            input_hash: "ab".repeat(32),
+            priority: 0,
+        })
+        .unwrap();
+    store.add_job_lines(job, &[("1".into(), 1, "{}".into()), ("2".into(), 2, "{}".into())]).unwrap();
     let before = store.attachment_contents(prompt).unwrap();
     assert_eq!(before.len(), 2);
     store.connection().execute("UPDATE messages SET text = CAST(X'ff00' AS TEXT) WHERE id = ?1", [lost]).unwrap();
@@ -715,6 +726,10 @@ fn repair_keeps_the_attachments_and_open_tabs_of_what_it_keeps() {
     let tabs = store.open_tabs().unwrap();
     assert_eq!(tabs.iter().map(|t| t.draft.as_str()).collect::<Vec<_>>(), ["a draft", "another"]);
     assert_eq!(tabs[0].conversation_id, Some(kept));
+    let kept_job = store.job(job).unwrap().expect("the job is kept");
+    assert_eq!((kept_job.kind.as_str(), kept_job.total), ("remote", 2));
+    let lines = store.job_lines(job, None, 0, 10).unwrap();
+    assert_eq!(lines.iter().map(|l| l.key.as_str()).collect::<Vec<_>>(), ["1", "2"], "its lines, still to collect");
 }
 
 #[test]

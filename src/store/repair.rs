@@ -34,11 +34,11 @@ struct Salvage {
 
 /// The tables copied row by row id, parents first; the FTS indexes are rebuilt by the new
 /// database's triggers.
-const TABLES: [&str; 5] = ["conversations", "messages", "answer_cache", "request_metrics", "open_tabs"];
+const TABLES: [&str; 6] = ["conversations", "messages", "answer_cache", "request_metrics", "open_tabs", "jobs"];
 
 /// Tables without row ids, copied by one scan in key order after [`TABLES`], parents first. A row
 /// the new database's constraints refuse (its message was lost) is left out.
-const KEYED_TABLES: [&str; 2] = ["attachments", "message_attachments"];
+const KEYED_TABLES: [&str; 3] = ["attachments", "message_attachments", "job_lines"];
 
 impl Store {
     /// Checks the database at `path` and rebuilds it if anything is damaged. No geminal may be
