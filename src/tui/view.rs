@@ -340,14 +340,21 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let context = app.input_limits.get(&tab.model).map(|&limit| (tab.context_tokens(), limit));
     let meter = context.map(|(used, limit)| format!("ctx {}/{}", short_tokens(used), short_tokens(limit)));
     let head = format!("{}{role}{thinking} · ", one_line(&tab.model, 30));
+    // This conversation's tokens and cost, then the engine's counts (those at zero left out,
+    // so a narrow bar keeps what matters).
+    let cost = tab.cost().map(|cost| format!(" · {}", cost.short())).unwrap_or_default();
     let mut text = format!(
-        "{head}{}{} tokens · {} running · {} queued · {} cached",
+        "{head}{}{} tokens{cost} · {} running",
         meter.as_deref().map(|m| format!("{m} · ")).unwrap_or_default(),
         tab.tokens,
         m.in_flight.max(0),
-        m.queued.max(0),
-        m.cache_hits
     );
+    if m.queued > 0 {
+        text.push_str(&format!(" · {} queued", m.queued));
+    }
+    if m.cache_hits > 0 {
+        text.push_str(&format!(" · {} cached", m.cache_hits));
+    }
     if retrying > 0 {
         text.push_str(&format!(" · {retrying} retrying"));
     }
@@ -356,10 +363,6 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
         && a.count > 1
     {
         text.push_str(&format!(" · answer {}/{}", a.index, a.count));
-    }
-    // What the conversation cost, last: where the bar is cut, the counts above matter more.
-    if let Some(cost) = tab.cost() {
-        text.push_str(&format!(" · {}", cost.short()));
     }
     let right = if app.demo { " demo · F1 help " } else { " F1 help " };
     let [left_area, right_area] =
