@@ -23,22 +23,8 @@ fn fast_retries(attempts: u32) -> RetryPolicy {
 }
 
 /// Drives a job to its end, applying restarts as a display would: the final text and events.
-async fn finish(mut handle: JobHandle) -> (String, Vec<JobEvent>) {
-    let mut text = String::new();
-    let mut events = Vec::new();
-    while let Some(event) = handle.next().await {
-        match &event {
-            JobEvent::Text(t) => text.push_str(t),
-            JobEvent::Restarted { .. } => text.clear(),
-            _ => {}
-        }
-        let last = event.is_last();
-        events.push(event);
-        if last {
-            break;
-        }
-    }
-    (text, events)
+async fn finish(handle: JobHandle) -> (String, Vec<JobEvent>) {
+    handle.collect().await
 }
 
 fn last(events: &[JobEvent]) -> &JobEvent {

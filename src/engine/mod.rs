@@ -151,6 +151,26 @@ impl JobHandle {
         self.token.cancel();
     }
 
+    /// Runs the job to its end, applying restarts as a display would (a restart clears the
+    /// text so far): the final text and every event.
+    pub async fn collect(mut self) -> (String, Vec<JobEvent>) {
+        let mut text = String::new();
+        let mut events = Vec::new();
+        while let Some(event) = self.next().await {
+            match &event {
+                JobEvent::Text(t) => text.push_str(t),
+                JobEvent::Restarted { .. } => text.clear(),
+                _ => {}
+            }
+            let last = event.is_last();
+            events.push(event);
+            if last {
+                break;
+            }
+        }
+        (text, events)
+    }
+
     /// A way to cancel this job from elsewhere.
     pub fn canceller(&self) -> CancellationToken {
         self.token.clone()

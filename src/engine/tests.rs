@@ -79,21 +79,7 @@ fn engine(providers: ProviderSet, attempts: u32) -> Engine {
 }
 
 async fn run(engine: &Engine, model: &str) -> (String, Vec<JobEvent>) {
-    let mut handle = engine.submit(Job { model: model.into(), request: GenerateContentRequest::default() });
-    let (mut text, mut events) = (String::new(), Vec::new());
-    while let Some(event) = handle.next().await {
-        match &event {
-            JobEvent::Text(t) => text.push_str(t),
-            JobEvent::Restarted { .. } => text.clear(),
-            _ => {}
-        }
-        let last = event.is_last();
-        events.push(event);
-        if last {
-            break;
-        }
-    }
-    (text, events)
+    engine.submit(Job { model: model.into(), request: GenerateContentRequest::default() }).collect().await
 }
 
 #[tokio::test(start_paused = true)]
