@@ -236,3 +236,19 @@ fn a_roles_own_fallback_chain_wins_over_the_global_one() {
     let run = env.run(&["ask", "hi"]);
     assert_eq!((run.code, run.stdout.as_str()), (0, "from the global chain\n"), "{run:?}");
 }
+
+#[test]
+fn a_failure_of_another_provider_names_that_provider_not_gemini() {
+    let env = Env::new(Behavior::text("from Gemini"));
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/v1", listener.local_addr().unwrap())
+    };
+    env.add_config(&format!("\n[providers.local]\nkind = \"openai\"\nbase_url = \"{dead}\"\n"));
+    let run = env.run(&["ask", "--retries", "1", "-m", "local:qwen3:8b", "hi"]);
+    assert_eq!(run.code, 7, "service unavailable: {run:?}");
+    assert!(run.stderr.contains("Could not reach provider local"), "{run:?}");
+    assert!(run.stderr.contains("(attempt 2 of 2)"), "the retry notice names it too: {run:?}");
+    assert!(!run.stderr.contains("Gemini"), "{run:?}");
+    assert!(env.generate_requests().is_empty());
+}

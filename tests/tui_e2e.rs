@@ -576,7 +576,7 @@ fn a_budget_spent_during_a_session_refuses_the_next_prompt() {
     let idle = |s: &str| !s.contains('●') && !s.contains("writing…");
     tmux.text("why do birds migrate?");
     tmux.keys(&["Enter"]);
-    tmux.wait_for(|s| s.contains("0 cached · $") && idle(s), "a priced answer");
+    tmux.wait_for(|s| s.contains(" tokens · $") && idle(s), "a priced answer");
     tmux.text("and where to?");
     tmux.keys(&["Enter"]);
     tmux.wait_for(|s| s.contains("The daily budget of $0.000001 is spent"), "the refusal in the tab");

@@ -230,7 +230,7 @@ impl TurnState {
                 Vec::new()
             }
             TurnEvent::Failed(error) => {
-                let status = match error {
+                let status = match error.unwrapped() {
                     ApiError::PromptBlocked { .. } => MessageStatus::Blocked,
                     _ if !self.text.is_empty() => MessageStatus::Interrupted,
                     _ => MessageStatus::Error,

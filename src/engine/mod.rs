@@ -326,7 +326,9 @@ impl Inner {
         let reason = match error {
             ApiError::QuotaExhausted { .. } => FallbackReason::QuotaSpent,
             ApiError::ModelNotFound { .. } => FallbackReason::ModelUnknown,
-            e if gave_up && e.is_retryable() => FallbackReason::ProviderDown(e.clone()),
+            e if gave_up && e.is_retryable() => {
+                FallbackReason::ProviderDown(e.clone().from_provider(self.providers.split(model).0))
+            }
             _ => return None,
         };
         let next = self.next_in_chain(model, chain)?;
@@ -402,6 +404,8 @@ async fn run_job(
         };
         // Each model of the chain gets the full number of attempts.
         let decision = inner.config.retry.decide(&error, attempt - skipped, waited, fastrand::f64());
+        // Told as the model's provider says it (not "Gemini" for another provider's model).
+        let provider = inner.providers.split(&model).0.to_owned();
         let gave_up = decision == Decision::GiveUp;
         if let Some((next, reason)) = inner.fallback_for(&model, &chain, &error, gave_up) {
             let first = inner.first_told(&model, &next);
@@ -414,7 +418,7 @@ async fn run_job(
             continue;
         }
         let wait = match decision {
-            Decision::GiveUp => break JobEvent::Failed(error),
+            Decision::GiveUp => break JobEvent::Failed(error.from_provider(&provider)),
             Decision::RetryAfter(wait) => wait,
         };
         // A rate limit, or any status that names its own delay, holds back every job of the model.
@@ -425,7 +429,9 @@ async fn run_job(
         if had_text {
             let _ = tx.send(JobEvent::Restarted { attempt: attempt + 1 });
         }
-        let _ = tx.send(JobEvent::Retrying { attempt: attempt + 1, after: wait, reason: error });
+        // Numbered within the model's own attempts (a fallback model starts again at 2).
+        let (next, reason) = (attempt - skipped + 1, error.from_provider(&provider));
+        let _ = tx.send(JobEvent::Retrying { attempt: next, after: wait, reason });
         tokio::select! {
             biased;
             _ = token.cancelled() => break JobEvent::Cancelled,

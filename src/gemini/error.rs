@@ -52,6 +52,9 @@ pub enum ApiError {
     /// The chosen model's provider cannot do what the request asks (an attachment type, a
     /// Gemini-only tool); `what` is the whole sentence, naming the model and the way forward.
     Unsupported { what: String },
+    /// `error` from a provider other than the built-in Gemini one: the same kind, told with the
+    /// provider's name where the sentence would say "Gemini".
+    Via { provider: String, error: Box<ApiError> },
 }
 
 /// A fieldless view of [`ApiError`], for exit codes, JSON output and retry policy.
@@ -115,8 +118,30 @@ pub enum TimeoutPhase {
 }
 
 impl ApiError {
+    /// `self` as provider `provider`'s (for any provider but the built-in `gemini`).
+    pub fn from_provider(self, provider: &str) -> ApiError {
+        match self {
+            // These name their provider already.
+            ApiError::Via { .. }
+            | ApiError::NoProviderKey { .. }
+            | ApiError::ProviderKeyRejected { .. }
+            | ApiError::Unsupported { .. } => self,
+            error if provider == "gemini" => error,
+            error => ApiError::Via { provider: provider.to_owned(), error: Box::new(error) },
+        }
+    }
+
+    /// The error itself, whichever provider said it.
+    pub fn unwrapped(&self) -> &ApiError {
+        match self {
+            ApiError::Via { error, .. } => error.unwrapped(),
+            error => error,
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
+            ApiError::Via { error, .. } => error.kind(),
             ApiError::NoKey => ErrorKind::NoKey,
             ApiError::BadKey => ErrorKind::BadKey,
             ApiError::PermissionDenied { .. } => ErrorKind::PermissionDenied,
@@ -141,7 +166,7 @@ impl ApiError {
     /// Whether repeating the same request later may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(
-            self,
+            self.unwrapped(),
             ApiError::RateLimited { .. }
                 | ApiError::Server { .. }
                 | ApiError::Network { .. }
@@ -157,6 +182,7 @@ impl ApiError {
         // Server and OS text goes inside our parentheses, so its own become brackets.
         let inner = |detail: &str| one_line(detail, 120).replace('(', "[").replace(')', "]");
         match self {
+            ApiError::Via { provider, error } => said_by(&error.short_reason(), provider),
             ApiError::NoKey => "No Gemini API key is set".to_owned(),
             ApiError::BadKey => "Gemini rejected the API key as invalid".to_owned(),
             ApiError::PermissionDenied { .. } => "Gemini refused the request for lack of permission".to_owned(),
@@ -209,7 +235,7 @@ impl ApiError {
 
     /// The server's requested delay before a retry, if it gave one.
     pub fn retry_after(&self) -> Option<Duration> {
-        match self {
+        match self.unwrapped() {
             ApiError::RateLimited { retry_after }
             | ApiError::QuotaExhausted { retry_after, .. }
             | ApiError::Server { retry_after, .. } => *retry_after,
@@ -399,9 +425,28 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
+/// `sentence` (one that names Gemini) as provider `provider` says it.
+fn said_by(sentence: &str, provider: &str) -> String {
+    let provider = one_line(provider, 40);
+    let sentence = sentence.replace("The Gemini model", &format!("The model of provider {provider}"));
+    let mut out = String::with_capacity(sentence.len() + 16);
+    let mut rest = sentence.as_str();
+    while let Some(at) = rest.find("Gemini") {
+        let (before, after) = rest.split_at(at);
+        out.push_str(before);
+        let starts_sentence = out.trim_end().is_empty() || out.trim_end().ends_with(['.', ':']);
+        out.push_str(if starts_sentence { "Provider " } else { "provider " });
+        out.push_str(&provider);
+        rest = &after["Gemini".len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ApiError::Via { provider, error } => write!(f, "{}", said_by(&error.to_string(), provider)),
             ApiError::NoKey => write!(
                 f,
                 "No Gemini API key is set: export GEMINI_API_KEY (create one at https://aistudio.google.com/apikey), or run with --demo to try geminal without a key."
@@ -545,6 +590,32 @@ impl std::error::Error for ApiError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_providers_error_names_it_where_gemini_would_stand() {
+        let said = |e: ApiError| e.from_provider("ollama").to_string();
+        assert_eq!(
+            said(ApiError::Server { status: 503, overloaded: false, retry_after: None }),
+            "Provider ollama had a server error (HTTP 503): try again in a little while."
+        );
+        assert!(
+            said(ApiError::Server { status: 503, overloaded: true, retry_after: None })
+                .starts_with("The model of provider ollama is overloaded (HTTP 503)"),
+        );
+        let rate = said(ApiError::RateLimited { retry_after: Some(Duration::from_secs(20)) });
+        assert!(rate.starts_with("Provider ollama's rate limit was reached: wait 20s"), "{rate}");
+        let network = ApiError::Network { detail: "connection refused".into() }.from_provider("ollama");
+        assert_eq!(network.short_reason(), "Could not reach provider ollama (connection refused)");
+        assert_eq!(network.kind(), ErrorKind::Network);
+        assert!(network.is_retryable());
+        let quota = ApiError::QuotaExhausted { retry_after: Some(Duration::from_secs(60)), daily: false };
+        assert_eq!(quota.clone().from_provider("work").retry_after(), Some(Duration::from_secs(60)));
+        assert!(!said(quota).contains("Gemini"));
+        // The built-in provider's errors are Gemini's, and wrapping twice changes nothing.
+        let gemini = ApiError::BadKey.from_provider("gemini");
+        assert_eq!(gemini, ApiError::BadKey);
+        assert_eq!(network.clone().from_provider("other"), network);
+    }
 
     #[test]
     fn proto_durations_parse() {
