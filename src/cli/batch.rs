@@ -458,9 +458,15 @@ pub async fn run(
         return Err(Failure::new(
             exit::BUDGET,
             format!(
-                "The budget of {limit} would be passed by the next prompt: {} spent, {not_launched} prompt{} not launched; rerun with --resume OUT and a larger --budget to finish.",
+                "The budget of {limit} would be passed by the next prompt: {} spent, {not_launched} prompt{} not launched; rerun with --resume OUT and a larger --budget to finish{}.",
                 budget.spent(),
-                if not_launched == 1 { " was" } else { "s were" }
+                if not_launched == 1 { " was" } else { "s were" },
+                // Without a cap, a prompt is reserved at the model's longest answer.
+                if settings.max_tokens.is_none() {
+                    " (or set --max-tokens: each prompt is reserved at its longest possible answer)"
+                } else {
+                    ""
+                }
             ),
         ));
     }

@@ -332,9 +332,10 @@ pub async fn check_budget(
         crate::money::BudgetCheck::Fine => {}
         crate::money::BudgetCheck::Near(text) => exit::say(&text),
         crate::money::BudgetCheck::Over(text) if over_budget => {
-            exit::say(
-                &text.replace("nothing was sent; add --over-budget to ask anyway", "asking anyway (--over-budget)"),
-            );
+            exit::say(&format!(
+                "{}: asking anyway (--over-budget).",
+                text.split(": nothing was sent").next().unwrap_or(&text)
+            ));
         }
         crate::money::BudgetCheck::Over(text) => return Err(Failure::new(exit::BUDGET, text)),
     }
