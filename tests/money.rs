@@ -188,6 +188,9 @@ fn a_batch_stops_launching_when_the_next_prompt_could_pass_its_budget() {
         "{run:?}"
     );
     assert!(!run.stderr.contains(KEY));
+    // The run is a job left unfinished, not one that succeeded.
+    let state: String = env.history().query_row("SELECT state FROM jobs", [], |r| r.get(0)).unwrap();
+    assert_eq!(state, "interrupted");
 }
 
 #[test]

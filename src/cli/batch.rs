@@ -444,7 +444,9 @@ pub async fn run(
         ));
     }
     if let Some(job) = local_job {
-        let state = if stopped_by.is_some() || write_error.is_some() { "interrupted" } else { "succeeded" };
+        // A run its budget stopped is unfinished, as one stopped by a signal.
+        let stopped = stopped_by.is_some() || write_error.is_some() || stopped_by_budget.is_some();
+        let state = if stopped { "interrupted" } else { "succeeded" };
         let _ = job.finish(state).await;
     }
     if let Some(stop) = stopped_by {
