@@ -17,6 +17,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod export;
+mod fake_runtime;
 pub mod format;
 pub mod gemini;
 pub mod grounding;

@@ -174,7 +174,7 @@ pub struct FakeOpenAi {
     addr: SocketAddr,
     shared: Arc<Shared>,
     accept: tokio::task::AbortHandle,
-    _thread: Option<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)>,
+    _thread: Option<crate::fake_runtime::RuntimeThread>,
 }
 
 impl Drop for FakeOpenAi {
@@ -196,23 +196,9 @@ impl FakeOpenAi {
 
     /// Starts on a runtime of its own (process tests).
     pub fn start_in_thread(options: Options, default: Reply) -> std::io::Result<Self> {
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new().name("fake-openai".into()).spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                    return;
-                }
-            };
-            runtime.block_on(async move {
-                let _ = ready_tx.send(FakeOpenAi::start(options, default).await);
-                let _ = stop_rx.await;
-            });
-        })?;
-        let mut fake = ready_rx.recv().map_err(std::io::Error::other)??;
-        fake._thread = Some((stop_tx, thread));
+        let (mut fake, thread) =
+            crate::fake_runtime::start_in_thread("fake-openai", move || FakeOpenAi::start(options, default))?;
+        fake._thread = Some(thread);
         Ok(fake)
     }
 

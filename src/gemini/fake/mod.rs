@@ -119,23 +119,7 @@ pub struct FakeGemini {
     addr: SocketAddr,
     shared: Arc<Shared>,
     accept: tokio::task::AbortHandle,
-    _runtime: Option<RuntimeThread>,
-}
-
-struct RuntimeThread {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for RuntimeThread {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    _runtime: Option<crate::fake_runtime::RuntimeThread>,
 }
 
 impl Drop for FakeGemini {
@@ -161,23 +145,9 @@ impl FakeGemini {
 
     /// Starts on a runtime of its own, in a background thread (for synchronous tests).
     pub fn start_in_thread(options: FakeOptions, default: Behavior) -> std::io::Result<Self> {
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new().name("fake-gemini".into()).spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                    return;
-                }
-            };
-            runtime.block_on(async move {
-                let _ = ready_tx.send(FakeGemini::start(options, default).await);
-                let _ = stop_rx.await;
-            });
-        })?;
-        let mut fake = ready_rx.recv().map_err(std::io::Error::other)??;
-        fake._runtime = Some(RuntimeThread { stop: Some(stop_tx), thread: Some(thread) });
+        let (mut fake, thread) =
+            crate::fake_runtime::start_in_thread("fake-gemini", move || FakeGemini::start(options, default))?;
+        fake._runtime = Some(thread);
         Ok(fake)
     }
 
