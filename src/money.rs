@@ -14,7 +14,7 @@ const BUILTIN_TABLE: &str = include_str!("../assets/prices.toml");
 pub const LONG_PROMPT_TOKENS: u64 = 200_000;
 
 /// The provider a bare model name belongs to.
-pub const DEFAULT_PROVIDER: &str = "gemini";
+pub const DEFAULT_PROVIDER: &str = crate::provider::name::GEMINI;
 
 const NANOS_PER_USD: i64 = 1_000_000_000;
 /// Rates are nano-dollars per this many tokens.
@@ -166,12 +166,18 @@ pub fn cost(usage: &Usage, price: &Price, batch: bool) -> Option<Usd> {
 /// `provider:model` for a model name (a bare name is the default provider's).
 pub fn price_key(model: &str) -> String {
     let model = model.strip_prefix("models/").unwrap_or(model);
-    if model.contains(':') { model.to_owned() } else { format!("{DEFAULT_PROVIDER}:{model}") }
+    let (provider, model) = split(model);
+    crate::provider::name::qualified(provider, model)
 }
 
 /// The provider part of a model name.
 pub fn provider_of(model: &str) -> &str {
-    model.split_once(':').map_or(DEFAULT_PROVIDER, |(provider, _)| provider)
+    split(model).0
+}
+
+/// A canonical model name's provider and model (a bare name is Gemini's).
+fn split(model: &str) -> (&str, &str) {
+    crate::provider::name::split_canonical(model, &|provider| !provider.is_empty())
 }
 
 /// One model's row of a price table, as written (USD per 1M tokens).
