@@ -1,17 +1,18 @@
 //! `geminal batch`: many prompts at once, one JSON line out per prompt as each finishes.
-//! Memory stays bounded by `-j`: prompts are read as workers free up, results written as they
-//! come. With `--resume OUT`, ids already answered in OUT are skipped and new lines appended.
+//! Memory stays bounded by `-j`: prompts are read as workers free up (`batch_input` reads the
+//! input once), results written as they come. With `--resume OUT`, ids already answered in OUT
+//! are skipped and new lines appended. A run from a file is recorded as a job, every line of it.
 
-use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+pub(super) use super::batch_input::Prompt;
+use super::batch_input::{self, Item, Written};
 use super::exit::{self, Failure};
 use super::generation::{GenerationArgs, read_json_schema};
 use super::signals::{Signals, Stop};
@@ -19,15 +20,17 @@ use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
 use crate::chat::json_answer_problem;
 use crate::chat::{ChatSession, Notice, Outcome, Settings, Shown, Target, TurnEvent};
 use crate::config::Config;
-use crate::jobs::LocalJob;
+use crate::jobs::{LocalJob, StoredInput};
 use crate::sanitize::one_line;
+use crate::store::LocalState;
 
 #[derive(Debug, Clone, Args)]
 pub struct BatchArgs {
-    /// Prompts: one per line, or JSON lines {"id", "prompt", "role", "system", "model", "attachments",
-    /// "temperature", "top_p", "max_tokens", "seed", "stop", "thinking", "search", "url_context"} (a line's own
-    /// settings win over the flags; attachments: file paths, relative to FILE's directory); `-` for stdin. A
-    /// grounded answer's line has "sources" and "citations".
+    /// Prompts: a .jsonl (or .ndjson, .json) file holds JSON lines {"id", "prompt", "role", "system", "model",
+    /// "attachments", "temperature", "top_p", "max_tokens", "seed", "stop", "thinking", "search", "url_context"}
+    /// (a line's own settings win over the flags; attachments: file paths, relative to FILE's directory); any
+    /// other file one prompt a line; a name without an extension (`-` for stdin, a pipe) is read as its first
+    /// line says. A grounded answer's line has "sources" and "citations".
     #[arg(value_name = "FILE", required_unless_present = "retry_failed")]
     pub input: Option<PathBuf>,
     /// Prompts answered at once.
@@ -69,6 +72,9 @@ pub struct BatchArgs {
     /// The input a retry's lines came from (recorded with the run's job).
     #[arg(skip)]
     pub origin: Option<PathBuf>,
+    /// The flags of the run a retry finishes (this run's own win over them).
+    #[arg(skip)]
+    pub recorded: Option<Box<RunFlags>>,
     /// With --retry-failed: answer them here rather than on Gemini's Batch API.
     #[arg(long, requires = "retry_failed", conflicts_with = "remote")]
     pub local: bool,
@@ -100,123 +106,88 @@ fn parse_usd(text: &str) -> Result<crate::money::Usd, String> {
         .ok_or_else(|| format!("{text:?} is not a positive amount of US dollars (such as 2.50)"))
 }
 
-#[derive(Debug, Deserialize)]
-struct InputLine {
-    id: Option<serde_json::Value>,
-    prompt: String,
-    role: Option<String>,
-    system: Option<String>,
-    model: Option<String>,
-    temperature: Option<f32>,
-    top_p: Option<f32>,
-    max_tokens: Option<u32>,
-    seed: Option<i64>,
-    stop: Option<Vec<String>>,
-    /// "off", "low", "medium", "high" or a number of tokens.
-    thinking: Option<serde_json::Value>,
-    attachments: Option<Vec<PathBuf>>,
-    /// Google Search grounding for this line.
-    search: Option<bool>,
-    /// URL context for this line.
-    url_context: Option<bool>,
-}
-
-/// One prompt to answer.
-#[derive(Debug)]
-pub(super) struct Prompt {
-    pub(super) id: String,
-    pub(super) prompt: String,
-    /// The line's own role (over `--role`).
-    role: Option<String>,
-    system: Option<String>,
-    model: Option<String>,
-    /// The line's own generation settings (over the flags').
-    settings: Settings,
-    /// Files to attach, as given (relative ones are taken from the input file's directory).
-    attachments: Vec<PathBuf>,
-}
-
-/// Parses one input line; `n` is its 1-based line number (the default id).
-pub(super) fn parse_line(line: &str, n: usize) -> Result<Option<Prompt>, String> {
-    let trimmed = line.trim();
-    if trimmed.is_empty() {
-        return Ok(None);
-    }
-    if !trimmed.starts_with('{') {
-        return Ok(Some(Prompt {
-            id: n.to_string(),
-            prompt: trimmed.to_owned(),
-            role: None,
-            system: None,
-            model: None,
-            settings: Settings::default(),
-            attachments: Vec::new(),
-        }));
-    }
-    let parsed: InputLine =
-        serde_json::from_str(trimmed).map_err(|e| format!("line {n} is not a valid prompt object: {e}"))?;
-    let id = match parsed.id {
-        None => n.to_string(),
-        Some(serde_json::Value::String(s)) => s,
-        Some(other) => other.to_string(),
-    };
-    if parsed.prompt.trim().is_empty() {
-        return Err(format!("line {n} has an empty prompt"));
-    }
-    let thinking = match &parsed.thinking {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(text)) => Some(text.parse().map_err(|e| format!("line {n}: {e}"))?),
-        Some(other) => Some(other.to_string().parse().map_err(|e| format!("line {n}: {e}"))?),
-    };
-    let settings = Settings {
-        thinking,
-        temperature: parsed.temperature,
-        top_p: parsed.top_p,
-        max_tokens: parsed.max_tokens,
-        seed: parsed.seed,
-        stop: parsed.stop,
-        search: parsed.search,
-        url_context: parsed.url_context,
-        ..Settings::default()
-    };
-    settings.validate().map_err(|e| format!("line {n}: {}", e.0.trim_end_matches('.')))?;
-    Ok(Some(Prompt {
-        id,
-        prompt: parsed.prompt,
-        role: parsed.role,
-        system: parsed.system,
-        model: parsed.model,
-        settings,
-        attachments: parsed.attachments.unwrap_or_default(),
-    }))
-}
-
-/// Ids that already have an answer in a previous output file.
-pub(super) fn answered_ids(path: &Path) -> Result<HashSet<String>, Failure> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
-        Err(e) => {
-            return Err(Failure::new(
-                exit::FAILURE,
-                format!("Could not read {} ({}): check the path.", path.display(), e.kind()),
-            ));
-        }
-    };
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("error").is_none_or(serde_json::Value::is_null))
-        .filter_map(|v| v.get("id").and_then(|id| id.as_str().map(str::to_owned)))
-        .collect())
+/// The flags of a run that shape what it sends: recorded with a local run's job, so that
+/// `batch --retry-failed ID` sends its lines as the run did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunFlags {
+    /// `-m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// `--role`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The generation flags and `--json-schema`.
+    #[serde(default)]
+    pub settings: Settings,
 }
 
 struct Counts {
     answered: u64,
     cached: u64,
     failed: u64,
-    skipped: u64,
     bad_input: u64,
+}
+
+/// What a worker did with one item of the input.
+enum Finished {
+    /// A line written to the output: its line in the input, what the job records of it, and
+    /// its answer as saved in the history.
+    Written { value: serde_json::Value, line: usize, input: StoredInput, answer_id: Option<i64> },
+    /// Composed but not launched: the budget was reached.
+    NotLaunched { line: usize, input: StoredInput },
+    /// Already answered in the `--resume` file.
+    Skipped { id: String, line: usize },
+}
+
+/// What a job records of a prompt (the composed model, when known).
+fn stored(p: &Prompt, model: Option<&str>) -> StoredInput {
+    StoredInput {
+        id: p.id.clone(),
+        prompt: p.prompt.clone(),
+        model: model.or(p.model.as_deref()).unwrap_or_default().to_owned(),
+        system: p.system.clone(),
+        role: p.role.clone(),
+        settings: p.settings.to_stored(),
+        cache_key: None,
+        attachments: p.attachments.iter().map(|a| a.display().to_string()).collect(),
+        run: None,
+    }
+}
+
+/// Records one finished item in the run's job; `false` when the record could not be written.
+async fn record(job: &mut LocalJob, done: &Finished) -> bool {
+    let result = match done {
+        Finished::Skipped { id, line } => {
+            let input = StoredInput {
+                id: id.clone(),
+                prompt: String::new(),
+                model: String::new(),
+                system: None,
+                role: None,
+                settings: None,
+                cache_key: None,
+                attachments: Vec::new(),
+                run: None,
+            };
+            job.record(*line, input, LocalState::Done, None, [None; 3]).await
+        }
+        Finished::NotLaunched { line, input } => {
+            job.record(*line, input.clone(), LocalState::Pending, None, [None; 3]).await
+        }
+        Finished::Written { value, line, input, answer_id } => {
+            let state = match value["error"].as_object() {
+                None => LocalState::Done,
+                Some(error) => {
+                    let text = |k: &str| error.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+                    LocalState::Failed(text("kind"), text("message"))
+                }
+            };
+            let answered = state == LocalState::Done;
+            let tokens = ["prompt_tokens", "output_tokens", "thought_tokens"].map(|k| value[k].as_i64());
+            job.record(*line, input.clone(), state, answer_id.filter(|_| answered), tokens).await
+        }
+    };
+    result.is_ok()
 }
 
 pub async fn run(
@@ -237,13 +208,20 @@ pub async fn run(
             remote: (retry.remote && !args.local) || args.remote,
             resume: args.resume.clone().or(retry.output),
             origin: retry.origin,
+            recorded: retry.run.map(Box::new),
             ..args.clone()
         };
         return Box::pin(run(global, flags, generation, &args)).await;
     }
-    let input = args.input.clone().unwrap_or_else(|| PathBuf::from("-"));
+    // A retry sends its lines with the flags of the run it finishes, under this run's own.
+    let recorded = args.recorded.as_deref().cloned().unwrap_or_default();
+    let settings = recorded.settings.with(&settings);
+    let flags = &ConnectArgs { model: flags.model.clone().or(recorded.model), ..flags.clone() };
+    let args = &BatchArgs { role: args.role.clone().or(recorded.role), ..args.clone() };
+    // A missing input, or a file whose ids repeat, is refused before anything is sent.
+    let input = batch_input::check(args.input.as_deref().unwrap_or(Path::new("-"))).await?;
     if args.remote {
-        return super::remote_batch::run(global, flags, settings, args, &input).await;
+        return super::remote_batch::run(global, flags, settings, args, input).await;
     }
     let jobs = args.jobs.clamp(1, 4096);
     let flags = ConnectArgs { max_concurrent: Some(jobs), rpm: args.rpm.or(flags.rpm), ..flags.clone() };
@@ -277,26 +255,27 @@ pub async fn run(
     let mut signals = Signals::new()?;
     let config = conn.config.clone();
     // A saved run from a file is a job too: `geminal jobs` shows it (going, or interrupted), and
-    // `batch --retry-failed ID` finishes it without naming the files again.
-    let mut local_job = match (session.store(), args.no_save || input.as_os_str() == "-") {
+    // `batch --retry-failed ID` finishes it without naming the files again. A stream (stdin, a
+    // pipe) cannot be read again, so it is not one.
+    let mut local_job = match (session.store(), args.no_save || !input.is_file()) {
         (Some(store), false) => {
             let absolute = |p: &Path| std::path::absolute(p).unwrap_or(p.to_owned()).display().to_string();
-            let origin = args.origin.clone().unwrap_or_else(|| input.clone());
+            let origin = args.origin.clone().unwrap_or_else(|| input.path.clone());
+            let run = RunFlags { model: flags.model.clone(), role: args.role.clone(), settings: settings.clone() };
             LocalJob::start(
                 store.clone(),
                 config.model.clone(),
                 Some(absolute(&origin)),
                 args.resume.as_deref().map(absolute),
+                input.total,
+                serde_json::to_value(&run).unwrap_or_default(),
             )
             .await
             .ok()
         }
         _ => None,
     };
-    let skip = match &args.resume {
-        Some(path) => answered_ids(path)?,
-        None => HashSet::new(),
-    };
+    let skip = Written::read(args.resume.as_deref())?;
     let mut out: Box<dyn Write + Send> = match &args.resume {
         Some(path) => {
             let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
@@ -316,14 +295,14 @@ pub async fn run(
     };
     // JSON lines on a terminal have their unsafe characters escaped; a file or pipe gets them raw.
     let to_terminal = args.resume.is_none() && std::io::stdout().is_terminal();
-    let total = if input.as_os_str() == "-" { None } else { count_lines(&input) };
-    let progress = progress_bar(total);
+    // A stream is never read ahead to count it: its bar has no total.
+    let progress = progress_bar(input.total);
     let started = Instant::now();
 
-    let (prompts_tx, prompts_rx) = mpsc::channel::<Result<Prompt, String>>(jobs);
-    let (results_tx, mut results_rx) = mpsc::channel::<serde_json::Value>(jobs);
+    let (prompts_tx, prompts_rx) = mpsc::channel::<Item>(jobs);
+    let (results_tx, mut results_rx) = mpsc::channel::<Finished>(jobs);
     let stop_reading = tokio_util::sync::CancellationToken::new();
-    let reader = tokio::spawn(read_prompts(input.clone(), skip, prompts_tx, stop_reading.clone()));
+    let reader = tokio::spawn(batch_input::read_prompts(input, skip, prompts_tx, stop_reading.clone()));
 
     let session = std::sync::Arc::new(session);
     let prompts_rx = std::sync::Arc::new(tokio::sync::Mutex::new(prompts_rx));
@@ -344,14 +323,28 @@ pub async fn run(
                 let next = prompts_rx.lock().await.recv().await;
                 // After a stop, prompts already read but not started are left for --resume.
                 let Some(next) = next.filter(|_| !stop.is_cancelled()) else { break };
-                let line = match next {
-                    Ok(prompt) => answer(&session, &config, &settings, &choice, &budget, prompt).await,
-                    Err(message) => {
-                        Some(serde_json::json!({ "id": null, "error": { "kind": "bad_input", "message": message } }))
-                    }
+                let done = match next {
+                    Item::Prompt(prompt) => answer(&session, &config, &settings, &choice, &budget, *prompt).await,
+                    Item::Bad(bad) => Some(Finished::Written {
+                        value: bad.output(),
+                        line: bad.line,
+                        input: StoredInput {
+                            id: bad.id.clone(),
+                            prompt: String::new(),
+                            model: String::new(),
+                            system: None,
+                            role: None,
+                            settings: None,
+                            cache_key: None,
+                            attachments: Vec::new(),
+                            run: None,
+                        },
+                        answer_id: None,
+                    }),
+                    Item::Skipped(id, line) => Some(Finished::Skipped { id, line }),
                 };
-                if let Some(line) = line
-                    && results_tx.send(line).await.is_err()
+                if let Some(done) = done
+                    && results_tx.send(done).await.is_err()
                 {
                     break;
                 }
@@ -360,13 +353,13 @@ pub async fn run(
     }
     drop(results_tx);
 
-    let mut counts = Counts { answered: 0, cached: 0, failed: 0, skipped: 0, bad_input: 0 };
+    let mut counts = Counts { answered: 0, cached: 0, failed: 0, bad_input: 0 };
     let mut interrupts = 0;
     let mut stopped_by = None;
     let mut write_error = None;
     loop {
-        let line = tokio::select! {
-            line = results_rx.recv() => line,
+        let done = tokio::select! {
+            done = results_rx.recv() => done,
             stop = signals.recv() => {
                 interrupts += 1;
                 stopped_by = Some(stop);
@@ -380,7 +373,15 @@ pub async fn run(
                 continue;
             }
         };
-        let Some(line) = line else { break };
+        let Some(done) = done else { break };
+        if let Some(job) = &mut local_job
+            && !record(job, &done).await
+        {
+            // The answers go on; only the run's record in `geminal jobs` stops.
+            progress.suspend(|| exit::say("the run's job record could not be written; the answers are still saved."));
+            local_job = None;
+        }
+        let Finished::Written { value: line, .. } = done else { continue };
         match line.get("error").and_then(|e| e.get("kind")).and_then(|k| k.as_str()) {
             None => {
                 counts.answered += 1;
@@ -392,13 +393,6 @@ pub async fn run(
             Some(_) => counts.failed += 1,
         }
         progress.inc(1);
-        if let Some(job) = &mut local_job
-            && job.record(&line).await.is_err()
-        {
-            // The answers go on; only the run's record in `geminal jobs` stops.
-            progress.suspend(|| exit::say("the run's job record could not be written; the answers are still saved."));
-            local_job = None;
-        }
         if write_error.is_none() {
             let text = output_line(&line, to_terminal);
             if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
@@ -410,7 +404,7 @@ pub async fn run(
     for w in workers {
         let _ = w.await;
     }
-    counts.skipped = reader.await.unwrap_or(0);
+    let read = reader.await.unwrap_or_default();
     progress.finish_and_clear();
 
     let m = session.engine().metrics().snapshot();
@@ -421,12 +415,16 @@ pub async fn run(
     let stopped_by_budget = budget.stopped();
     exit::say(&format!(
         "batch {}: {} answered ({} from cache), {} failed, {} skipped as already answered{} in {:.1}s ({:.1}/s); latency p50 {}, p95 {}; {} retries; cost {}.",
-        if interrupts > 0 || stopped_by_budget.is_some() { "stopped" } else { "done" },
+        if interrupts > 0 || stopped_by_budget.is_some() || read.error.is_some() { "stopped" } else { "done" },
         counts.answered,
         counts.cached,
         counts.failed,
-        counts.skipped,
-        if counts.bad_input > 0 { format!(", {} bad input lines", counts.bad_input) } else { String::new() },
+        read.skipped,
+        match (counts.bad_input, read.bad_again) {
+            (0, 0) => String::new(),
+            (bad, 0) => format!(", {bad} bad input lines"),
+            (bad, again) => format!(", {bad} bad input lines ({again} more already reported in the output)"),
+        },
         elapsed,
         done as f64 / elapsed.max(0.001),
         secs(m.latency_p50_ms),
@@ -434,6 +432,13 @@ pub async fn run(
         m.retries,
         budget.spent()
     ));
+    if let Some(job) = local_job {
+        // A run its budget, a signal, a write or a read stopped is unfinished.
+        let stopped =
+            stopped_by.is_some() || write_error.is_some() || stopped_by_budget.is_some() || read.error.is_some();
+        let state = if stopped { "interrupted" } else { "succeeded" };
+        let _ = job.finish(state).await;
+    }
     if let Some(e) = write_error {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             return Ok(exit::OK);
@@ -443,17 +448,19 @@ pub async fn run(
             format!("Writing the results failed ({}): check free space; rerun with --resume to finish.", e.kind()),
         ));
     }
-    if let Some(job) = local_job {
-        // A run its budget stopped is unfinished, as one stopped by a signal.
-        let stopped = stopped_by.is_some() || write_error.is_some() || stopped_by_budget.is_some();
-        let state = if stopped { "interrupted" } else { "succeeded" };
-        let _ = job.finish(state).await;
-    }
     if let Some(stop) = stopped_by {
         let by = if stop == Stop::Interrupt { String::new() } else { format!(" by {}", stop.name()) };
         return Err(Failure::new(
             stop.exit_code(),
             format!("Stopped{by} before every prompt was answered: rerun with --resume OUT to finish."),
+        ));
+    }
+    if let Some(why) = read.error {
+        return Err(Failure::new(
+            exit::FAILURE,
+            format!(
+                "Stopped before the end of the input: {why}; the lines read were answered (rerun with --resume OUT to finish)."
+            ),
         ));
     }
     if let (Some(not_launched), Some(limit)) = (stopped_by_budget, budget.limit()) {
@@ -559,7 +566,13 @@ async fn answer(
     choice: &RoleChoice,
     budget: &super::batch_budget::RunBudget,
     p: Prompt,
-) -> Option<serde_json::Value> {
+) -> Option<Finished> {
+    let written = |value: serde_json::Value, model: Option<&str>, answer_id: Option<i64>| Finished::Written {
+        value,
+        line: p.line,
+        input: stored(&p, model),
+        answer_id,
+    };
     // Retries are counted in the summary; a switch of model is worth a line (once per run).
     let mut show = |shown: Shown| {
         if let Shown::Notice(notice @ Notice::Fallback { .. }) = shown {
@@ -569,17 +582,21 @@ async fn answer(
     let started = Instant::now();
     let prepared = match prepare_line(session, config, flags, choice, &p, started).await {
         Ok(prepared) => prepared,
-        Err(line) => return Some(line),
+        Err(line) => return Some(written(line, None, None)),
     };
     let model = prepared.turn.model.clone();
     // Under a budget, the prompt's worst case is reserved before anything is sent; a prompt
-    // that could pass it is not launched (nor written: --resume asks it later).
+    // that could pass it is not launched (nor written: --resume asks it later; the job records
+    // it as never sent).
     let estimate = crate::chat::estimate_tokens(&prepared.turn);
     let reserved = match budget.reserve(&model, estimate, prepared.settings.max_tokens) {
         Ok(reserved) => reserved,
-        Err(super::batch_budget::NotLaunched::OverBudget) => return None,
+        Err(super::batch_budget::NotLaunched::OverBudget) => {
+            return Some(Finished::NotLaunched { line: p.line, input: stored(&p, Some(&model)) });
+        }
         Err(super::batch_budget::NotLaunched::Unpriced(why)) => {
-            return Some(error_line(&p, Some(&model), &why, "unknown_price", started));
+            let line = error_line(&p, Some(&model), &why, "unknown_price", started);
+            return Some(written(line, Some(&model), None));
         }
     };
     let wants_json = prepared.settings.json_schema.is_some();
@@ -587,7 +604,8 @@ async fn answer(
     budget.settle(&model, reserved, &report.cost, report.usage.is_some() || report.cached);
     let usage = report.usage.unwrap_or_default();
     let cost_usd = report.cost.cost.map(crate::money::Usd::as_dollars);
-    match report.outcome {
+    let answer_id = report.answer_id;
+    let value = match report.outcome {
         Outcome::Cancelled => None,
         Outcome::Complete if wants_json && json_answer_problem(&report.text).is_some() => {
             let problem = json_answer_problem(&report.text).unwrap_or_default();
@@ -623,7 +641,8 @@ async fn answer(
             line["cost_usd"] = serde_json::json!(cost_usd);
             Some(line)
         }
-    }
+    };
+    value.map(|value| written(value, Some(&model), answer_id))
 }
 
 /// One line of output: the JSON object, escaped for a terminal (the same data once parsed), and
@@ -646,65 +665,6 @@ pub(super) fn error_line(
         "latency_ms": started.elapsed().as_millis() as u64, "cached": false, "cost_usd": null,
         "error": { "kind": kind, "message": one_line(message, 300) },
     })
-}
-
-/// Feeds prompts to the workers as they free up; returns how many were skipped.
-pub(super) async fn read_prompts(
-    input: PathBuf,
-    skip: HashSet<String>,
-    tx: mpsc::Sender<Result<Prompt, String>>,
-    stop: tokio_util::sync::CancellationToken,
-) -> u64 {
-    let reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if input.as_os_str() == "-" {
-        Box::new(tokio::io::stdin())
-    } else {
-        match tokio::fs::File::open(&input).await {
-            Ok(f) => Box::new(f),
-            Err(e) => {
-                let _ = tx.send(Err(format!("could not open {} ({})", input.display(), e.kind()))).await;
-                return 0;
-            }
-        }
-    };
-    // Relative attachment paths are taken from the input file's directory.
-    let base = match input.parent() {
-        Some(dir) if input.as_os_str() != "-" => dir.to_owned(),
-        _ => PathBuf::new(),
-    };
-    let mut lines = BufReader::new(reader).lines();
-    let mut n = 0;
-    let mut skipped = 0;
-    loop {
-        let line = tokio::select! {
-            _ = stop.cancelled() => break,
-            line = lines.next_line() => line,
-        };
-        let Ok(Some(line)) = line else { break };
-        n += 1;
-        let item = match parse_line(&line, n) {
-            Ok(None) => continue,
-            Ok(Some(p)) if skip.contains(&p.id) => {
-                skipped += 1;
-                continue;
-            }
-            Ok(Some(mut p)) => {
-                p.attachments = p.attachments.iter().map(|a| base.join(a)).collect();
-                Ok(p)
-            }
-            Err(message) => Err(message),
-        };
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            sent = tx.send(item) => if sent.is_err() { break },
-        }
-    }
-    skipped
-}
-
-pub(super) fn count_lines(path: &Path) -> Option<u64> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(path).ok()?;
-    Some(std::io::BufReader::new(file).lines().map_while(Result::ok).filter(|l| !l.trim().is_empty()).count() as u64)
 }
 
 pub(super) fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
@@ -771,17 +731,5 @@ mod tests {
             let value = serde_json::json!({ "answer": answer });
             prop_assert_eq!(output_line(&value, false), format!("{value}\n"));
         }
-    }
-
-    #[test]
-    fn input_lines_are_text_or_json() {
-        let p = parse_line("  why is the sky blue?  ", 3).unwrap().unwrap();
-        assert_eq!((p.id.as_str(), p.prompt.as_str()), ("3", "why is the sky blue?"));
-        let p = parse_line(r#"{"id": "a1", "prompt": "hi", "system": "terse", "model": "m"}"#, 1).unwrap().unwrap();
-        assert_eq!((p.id.as_str(), p.system.as_deref(), p.model.as_deref()), ("a1", Some("terse"), Some("m")));
-        assert_eq!(parse_line(r#"{"id": 7, "prompt": "x"}"#, 1).unwrap().unwrap().id, "7");
-        assert!(parse_line("   ", 1).unwrap().is_none());
-        assert!(parse_line(r#"{"id": 1}"#, 4).unwrap_err().contains("line 4"));
-        assert!(parse_line(r#"{"prompt": "  "}"#, 5).is_err());
     }
 }

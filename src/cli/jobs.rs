@@ -33,15 +33,22 @@ pub enum JobsCommand {
     /// Wait for a remote job to end (polling, with longer pauses as it runs), then collect it.
     Wait {
         id: i64,
-        /// Write the result lines to this file (instead of stdout).
+        /// Write the result lines to this new file (instead of stdout; private to you).
         #[arg(short, value_name = "OUT")]
         o: Option<PathBuf>,
+        /// Replace OUT if it exists.
+        #[arg(long, requires = "o")]
+        force: bool,
     },
     /// Collect a remote job that is over: its result lines to stdout or `-o OUT`.
     Fetch {
         id: i64,
+        /// Write the result lines to this new file (instead of stdout; private to you).
         #[arg(short, value_name = "OUT")]
         o: Option<PathBuf>,
+        /// Replace OUT if it exists.
+        #[arg(long, requires = "o")]
+        force: bool,
     },
     /// Ask Gemini to cancel a remote job (answers already made are kept).
     Cancel { id: i64 },
@@ -145,6 +152,17 @@ pub(super) async fn wait_and_collect(
             if unanswered > 0 { format!(", {unanswered} never answered") } else { String::new() }
         ));
         match state.as_str() {
+            "succeeded" if unanswered > 0 => {
+                code = exit::SOME_FAILED;
+                let unreadable = if collected.unknown > 0 {
+                    format!(" ({} result lines could not be read or matched)", collected.unknown)
+                } else {
+                    String::new()
+                };
+                problem.get_or_insert(format!(
+                    "Job {id} succeeded but {unanswered} prompts were not answered{unreadable}: `geminal batch --retry-failed {id}` sends them again."
+                ));
+            }
             "succeeded" if collected.failed > 0 => {
                 code = exit::SOME_FAILED;
                 problem.get_or_insert(format!(
@@ -171,8 +189,8 @@ pub async fn run(global: &GlobalArgs, args: &JobsArgs) -> Result<u8, Failure> {
     match &args.command {
         None => list(global).await,
         Some(JobsCommand::Show { id, failed }) => show(global, *id, *failed).await,
-        Some(JobsCommand::Wait { id, o }) => collect(global, *id, o.as_deref(), true).await,
-        Some(JobsCommand::Fetch { id, o }) => collect(global, *id, o.as_deref(), false).await,
+        Some(JobsCommand::Wait { id, o, force }) => collect(global, *id, o.as_deref(), *force, true).await,
+        Some(JobsCommand::Fetch { id, o, force }) => collect(global, *id, o.as_deref(), *force, false).await,
         Some(JobsCommand::Cancel { id }) => {
             let (_conn, session) = open_session(global, &ConnectArgs::default(), None, false, HistoryUse::Save).await?;
             let op = runner(&session)?.cancel(*id).await.map_err(failure)?;
@@ -188,7 +206,39 @@ pub async fn run(global: &GlobalArgs, args: &JobsArgs) -> Result<u8, Failure> {
     }
 }
 
-async fn collect(global: &GlobalArgs, id: i64, out: Option<&Path>, wait: bool) -> Result<u8, Failure> {
+/// A new file for `-o OUT`, private (0600): an existing one is refused unless `force`, then
+/// replaced (never appended to: a second fetch would write every line twice).
+fn create_output(path: &Path, force: bool) -> Result<std::fs::File, Failure> {
+    if !force && std::fs::symlink_metadata(path).is_ok() {
+        return Err(Failure::usage(format!(
+            "The file {} already exists: choose another name, or add --force to replace it.",
+            path.display()
+        )));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path).map_err(|e| {
+        Failure::new(exit::FAILURE, format!("Could not create {} ({}): check the path.", path.display(), e.kind()))
+    })?;
+    // A replaced file keeps its old mode: it is made private too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+            Failure::new(exit::FAILURE, format!("Could not make {} private ({}).", path.display(), e.kind()))
+        })?;
+    }
+    Ok(file)
+}
+
+async fn collect(global: &GlobalArgs, id: i64, out: Option<&Path>, force: bool, wait: bool) -> Result<u8, Failure> {
     if global.demo {
         return Err(Failure::usage(
             "The demo's simulated jobs end with the process that ran them: run `geminal --demo batch FILE --remote` without --detach.",
@@ -196,7 +246,12 @@ async fn collect(global: &GlobalArgs, id: i64, out: Option<&Path>, wait: bool) -
     }
     let (_conn, session) = open_session(global, &ConnectArgs::default(), None, false, HistoryUse::Save).await?;
     let runner = runner(&session)?;
-    let mut file = open_output(out)?;
+    // No file is made for a job that does not exist.
+    runner.job(id).await.map_err(failure)?;
+    let mut file: Box<dyn Write + Send> = match out {
+        Some(path) => Box::new(std::io::BufWriter::new(create_output(path, force)?)),
+        None => Box::new(std::io::stdout()),
+    };
     let to_terminal = out.is_none() && std::io::stdout().is_terminal();
     let mut write = |value: &serde_json::Value| {
         file.write_all(super::batch::output_line(value, to_terminal).as_bytes())?;
@@ -214,11 +269,14 @@ pub(super) struct Retry {
     pub(super) output: Option<PathBuf>,
     /// The input the lines came from.
     pub(super) origin: Option<PathBuf>,
+    /// A local run's flags, which its lines are sent with again.
+    pub(super) run: Option<super::batch::RunFlags>,
 }
 
 /// The lines of job `id` to send again. For a remote job: those that failed or were never
-/// answered, each as it was composed (model, system prompt, role, settings). For a local run:
-/// every line of its input not answered yet (an interrupted run never read the rest).
+/// answered, each as it was composed (model, system prompt, role, settings, attachments). For a
+/// local run: every line of its input not answered yet (an interrupted run never read the
+/// rest), to be sent with the run's flags.
 pub(super) async fn retry_input(global: &GlobalArgs, id: i64) -> Result<Retry, Failure> {
     let store = store_only(global).await?;
     let job = store
@@ -235,10 +293,10 @@ pub(super) async fn retry_input(global: &GlobalArgs, id: i64) -> Result<Retry, F
     let io =
         |e: std::io::Error| Failure::new(exit::FAILURE, format!("Could not write the lines to retry ({}).", e.kind()));
     let mut file = tempfile::Builder::new().prefix("geminal-retry-").suffix(".jsonl").tempfile().map_err(io)?;
-    let count = if job.kind == "local" {
+    let (count, run) = if job.kind == "local" {
         local_retry_lines(&store, &job, &mut file).await?
     } else {
-        remote_retry_lines(&store, id, &mut file).await?
+        (remote_retry_lines(&store, id, &mut file).await?, None)
     };
     if count == 0 {
         return Err(Failure::usage(format!("Job {id} has no failed or unanswered lines: nothing to retry.")));
@@ -250,6 +308,7 @@ pub(super) async fn retry_input(global: &GlobalArgs, id: i64) -> Result<Retry, F
         remote: job.kind == "remote",
         output: job.output_path.map(PathBuf::from),
         origin: job.input_path.map(PathBuf::from),
+        run,
     })
 }
 
@@ -269,13 +328,11 @@ async fn remote_retry_lines(
             after = last.line;
             for line in page {
                 let Ok(input) = serde_json::from_str::<StoredInput>(&line.input) else { continue };
+                // Every setting as composed (a JSON schema too), and the files it carried.
                 let settings = crate::chat::Settings::from_stored(input.settings.as_deref()).unwrap_or_default();
                 let value = serde_json::json!({
                     "id": input.id, "prompt": input.prompt, "model": input.model, "system": input.system,
-                    "role": input.role, "temperature": settings.temperature, "top_p": settings.top_p,
-                    "max_tokens": settings.max_tokens, "seed": settings.seed, "stop": settings.stop,
-                    "thinking": settings.thinking.map(|t| t.to_string()), "search": settings.search,
-                    "url_context": settings.url_context,
+                    "role": input.role, "settings": settings, "attachments": input.attachments,
                 });
                 writeln!(file, "{value}").map_err(io)?;
                 count += 1;
@@ -285,26 +342,43 @@ async fn remote_retry_lines(
     Ok(count)
 }
 
-/// The lines of a local run's input whose id it has not answered (by its record).
+/// The lines of a local run's input whose id it has not answered (by its record), and the
+/// flags the run was started with (when nothing recorded them: its model).
 async fn local_retry_lines(
     store: &crate::store::StoreHandle,
     job: &JobRecord,
     file: &mut tempfile::NamedTempFile,
-) -> Result<u64, Failure> {
+) -> Result<(u64, Option<super::batch::RunFlags>), Failure> {
+    use super::batch_input::{Format, parse_line};
     let io =
         |e: std::io::Error| Failure::new(exit::FAILURE, format!("Could not write the lines to retry ({}).", e.kind()));
     let Some(path) = job.input_path.clone() else {
-        return Err(Failure::usage(format!("Job {} read its prompts from stdin: it cannot be read again.", job.id)));
+        return Err(Failure::usage(format!(
+            "Job {} read its prompts from a stream (stdin or a pipe): it cannot be read again.",
+            job.id
+        )));
     };
     let id = job.id;
     let mut done = std::collections::HashSet::new();
+    let mut run = None;
     let mut after = 0;
     loop {
-        let page = store.read(move |s| s.job_lines(id, Some("done"), after, 1000)).await?;
+        let page = store.read(move |s| s.job_lines(id, None, after, 1000)).await?;
         let Some(last) = page.last() else { break };
         after = last.line;
-        done.extend(page.into_iter().map(|l| l.key));
+        for line in page {
+            if run.is_none() {
+                run = serde_json::from_str::<StoredInput>(&line.input)
+                    .ok()
+                    .and_then(|i| i.run)
+                    .and_then(|r| serde_json::from_value::<super::batch::RunFlags>(r).ok());
+            }
+            if line.state == "done" {
+                done.insert(line.key);
+            }
+        }
     }
+    let run = run.unwrap_or_else(|| super::batch::RunFlags { model: Some(job.model.clone()), ..Default::default() });
     let text = std::fs::read_to_string(&path).map_err(|e| {
         Failure::new(
             exit::FAILURE,
@@ -312,17 +386,20 @@ async fn local_retry_lines(
         )
     })?;
     let dir = std::path::Path::new(&path).parent().map(std::path::Path::to_owned).unwrap_or_default();
+    // The input's format, decided as the run decided it.
+    let format = Format::by_name(std::path::Path::new(&path))
+        .or_else(|| text.lines().find(|l| !l.trim().is_empty()).map(Format::by_first_line))
+        .unwrap_or(Format::Text);
     let mut count = 0;
     for (n, line) in text.lines().enumerate() {
-        let Ok(Some(prompt)) = super::batch::parse_line(line, n + 1) else { continue };
+        let Ok(Some(prompt)) = parse_line(line, n + 1, format) else { continue };
         if done.contains(&prompt.id) {
             continue;
         }
         // The line keeps its own id (its number in the original file) and its attachments' place.
-        let mut value: serde_json::Value = if line.trim_start().starts_with('{') {
-            serde_json::from_str(line).unwrap_or_default()
-        } else {
-            serde_json::json!({ "prompt": line.trim() })
+        let mut value: serde_json::Value = match format {
+            Format::Json => serde_json::from_str(line).unwrap_or_default(),
+            Format::Text => serde_json::json!({ "prompt": prompt.prompt }),
         };
         value["id"] = serde_json::Value::String(prompt.id.clone());
         if let Some(list) = value.get_mut("attachments").and_then(|a| a.as_array_mut()) {
@@ -335,7 +412,7 @@ async fn local_retry_lines(
         writeln!(file, "{value}").map_err(io)?;
         count += 1;
     }
-    Ok(count)
+    Ok((count, Some(run)))
 }
 
 async fn store_only(global: &GlobalArgs) -> Result<crate::store::StoreHandle, Failure> {

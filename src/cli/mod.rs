@@ -4,6 +4,7 @@
 mod ask;
 mod batch;
 mod batch_budget;
+mod batch_input;
 mod cache;
 mod config;
 mod docs;

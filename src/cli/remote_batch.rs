@@ -3,13 +3,13 @@
 //! jobs are recorded before anything is sent, and (unless `--detach`) waited for and collected
 //! into the same JSON lines as a local batch.
 
-use std::collections::HashSet;
 use std::io::Write;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::batch::{BatchArgs, Prompt, RoleChoice, answered_ids, output_line, prepare_line, read_prompts};
+use super::batch::{BatchArgs, RoleChoice, output_line, prepare_line};
+use super::batch_input::{self, Input, Item, Written};
 use super::exit::{self, Failure};
 use super::{GlobalArgs, HistoryUse, open_session};
 use crate::chat::Settings;
@@ -20,7 +20,7 @@ pub async fn run(
     flags: &super::ConnectArgs,
     settings: Settings,
     args: &BatchArgs,
-    input: &std::path::Path,
+    input: Input,
 ) -> Result<u8, Failure> {
     if args.no_save {
         return Err(Failure::usage(
@@ -41,10 +41,7 @@ pub async fn run(
     let runner = super::jobs::runner(&session)?;
     let config = conn.config.clone();
     let choice = RoleChoice { role: args.role.clone(), model_flag: flags.model.is_some() };
-    let skip = match &args.resume {
-        Some(path) => answered_ids(path)?,
-        None => HashSet::new(),
-    };
+    let skip = Written::read(args.resume.as_deref())?;
     let mut out = super::jobs::open_output(args.resume.as_deref())?;
     let to_terminal = args.resume.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let defaults = JobLimits::default();
@@ -53,36 +50,30 @@ pub async fn run(
         inline_max_lines: defaults.inline_max_lines,
         file_max_bytes: args.job_max_bytes.unwrap_or(defaults.file_max_bytes).max(1),
     };
-    let input_path = (input.as_os_str() != "-")
-        .then(|| std::fs::canonicalize(input).unwrap_or(input.to_owned()).display().to_string());
+    let input_path = (!input.is_stdin())
+        .then(|| std::fs::canonicalize(&input.path).unwrap_or(input.path.clone()).display().to_string());
     let mut builder = JobBuilder::new(runner.clone(), limits, input_path, args.priority.unwrap_or(0));
 
-    let (tx, mut rx) = mpsc::channel::<Result<Prompt, String>>(64);
-    let reader = tokio::spawn(read_prompts(input.to_owned(), skip, tx, tokio_util::sync::CancellationToken::new()));
-    let mut seen = HashSet::new();
-    let (mut lines, mut bad) = (0i64, 0u64);
+    let (tx, mut rx) = mpsc::channel::<Item>(64);
+    let reader = tokio::spawn(batch_input::read_prompts(input, skip, tx, tokio_util::sync::CancellationToken::new()));
+    let mut bad = 0u64;
     let namespace = session.options().cache_namespace.clone();
     let use_cache = session.options().use_cache;
     let mut write = |value: &serde_json::Value| -> Result<(), Failure> {
         out.write_all(output_line(value, to_terminal).as_bytes()).map_err(|e| write_failed(&e))
     };
     while let Some(item) = rx.recv().await {
-        lines += 1;
         let started = Instant::now();
         let prompt = match item {
-            Ok(p) => p,
-            Err(message) => {
+            Item::Prompt(p) => *p,
+            Item::Skipped(..) => continue,
+            Item::Bad(line) => {
                 bad += 1;
-                write(&serde_json::json!({ "id": null, "error": { "kind": "bad_input", "message": message } }))?;
+                write(&line.output())?;
                 continue;
             }
         };
-        if !seen.insert(prompt.id.clone()) {
-            bad += 1;
-            let message = format!("the id {} is used by an earlier line: ids must be unique", prompt.id);
-            write(&super::batch::error_line(&prompt, None, &message, "bad_input", started))?;
-            continue;
-        }
+        let line = i64::try_from(prompt.line).unwrap_or(i64::MAX);
         let prepared = match prepare_line(&session, &config, &settings, &choice, &prompt, started).await {
             Ok(prepared) => prepared,
             Err(line) => {
@@ -114,10 +105,20 @@ pub async fn run(
             role: prepared.role.clone(),
             settings: prepared.settings.to_stored(),
             cache_key,
+            attachments: prompt.attachments.iter().map(|a| a.display().to_string()).collect(),
+            run: None,
         };
-        builder.add(ReadyLine { line: lines, request: turn.request(), stored }).await.map_err(super::jobs::failure)?;
+        builder.add(ReadyLine { line, request: turn.request(), stored }).await.map_err(super::jobs::failure)?;
     }
-    let skipped = reader.await.unwrap_or(0);
+    let read = reader.await.unwrap_or_default();
+    if let Some(why) = read.error {
+        // Nothing is submitted from an input that could not be read to its end.
+        return Err(Failure::new(
+            exit::FAILURE,
+            format!("Nothing was submitted: {why}; check the input and try again."),
+        ));
+    }
+    let skipped = read.skipped;
     let ids = builder.submit(&|_| {}).await.map_err(super::jobs::failure)?;
     for id in &ids {
         let job = runner.job(*id).await.map_err(super::jobs::failure)?;

@@ -35,6 +35,13 @@ pub struct StoredInput {
     /// The answer-cache key (hex), when the answer may be cached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_key: Option<String>,
+    /// The files attached to the prompt (absolute paths), so a retry sends them again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
+    /// What the front end recorded about the whole run (its flags), once per job, so a retry
+    /// of a local run sends its other lines as the run did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<serde_json::Value>,
 }
 
 /// A line composed as a turn, ready to be sent.

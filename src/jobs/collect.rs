@@ -3,7 +3,7 @@
 //! the cache once (a line already saved is not saved again), and hand its JSON line, in the
 //! format of a local `batch`, to the caller.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use futures::StreamExt;
 
@@ -26,8 +26,10 @@ pub struct Collected {
     pub failed: u64,
     /// Lines saved to the history by this collection (the others were saved before).
     pub saved_now: u64,
-    /// Result lines whose key is not one of the job's.
+    /// Result lines that could not be read, or whose key is not one of the job's.
     pub unknown: u64,
+    /// Result lines for a key already collected (written once).
+    pub repeated: u64,
 }
 
 type Out<'a> = &'a mut (dyn FnMut(&serde_json::Value) -> std::io::Result<()> + Send);
@@ -38,6 +40,8 @@ impl JobRunner {
     pub async fn collect(&self, id: i64, op: &BatchOperation, out: Out<'_>) -> Result<Collected, JobError> {
         let mut counts = Collected::default();
         let mut group = Vec::with_capacity(SAVE_GROUP);
+        // The keys collected so far: a key the results hold twice is written once.
+        let mut seen = HashSet::new();
         if let Some(inline) = op.inlined_responses() {
             for item in inline {
                 group.push(ResultLine {
@@ -47,7 +51,7 @@ impl JobRunner {
                     error: None,
                 });
                 if group.len() == SAVE_GROUP {
-                    self.settle(id, std::mem::take(&mut group), &mut counts, out).await?;
+                    self.settle(id, std::mem::take(&mut group), &mut seen, &mut counts, out).await?;
                 }
             }
         } else if let Some(file) = op.responses_file() {
@@ -67,7 +71,7 @@ impl JobRunner {
                         group.push(result);
                     }
                     if group.len() == SAVE_GROUP {
-                        self.settle(id, std::mem::take(&mut group), &mut counts, out).await?;
+                        self.settle(id, std::mem::take(&mut group), &mut seen, &mut counts, out).await?;
                     }
                 }
                 pending.drain(..start);
@@ -80,7 +84,7 @@ impl JobRunner {
             }
         }
         if !group.is_empty() {
-            self.settle(id, group, &mut counts, out).await?;
+            self.settle(id, group, &mut seen, &mut counts, out).await?;
         }
         Ok(counts)
     }
@@ -88,10 +92,19 @@ impl JobRunner {
     async fn settle(
         &self,
         id: i64,
-        group: Vec<ResultLine>,
+        mut group: Vec<ResultLine>,
+        seen: &mut HashSet<String>,
         counts: &mut Collected,
         out: Out<'_>,
     ) -> Result<(), JobError> {
+        // An unreadable line (no key) is not one of the job's; a repeated key is dropped.
+        group.retain(|r| {
+            let first = r.key.is_empty() || seen.insert(r.key.clone());
+            if !first {
+                counts.repeated += 1;
+            }
+            first
+        });
         let keys: Vec<String> = group.iter().map(|r| r.key.clone()).collect();
         let lines: HashMap<String, JobLine> = self
             .store

@@ -1,10 +1,12 @@
-//! A local `batch` run recorded as a job: its lines' outcomes are written in groups as they
-//! finish (never one transaction per answer), so `geminal jobs` shows a run that is going or
-//! was interrupted, and `batch --retry-failed ID` finishes it without the output file's name.
+//! A local `batch` run recorded as a job: its lines are written in groups as they finish (never
+//! one transaction per answer), each with its state (answered with its saved answer and tokens,
+//! failed, or never sent), so `geminal jobs` shows a run that is going, stopped or done with its
+//! true totals, tokens and cost, and `batch --retry-failed ID` finishes it without the output
+//! file's name, sending its lines as the run did (the run's flags ride on its first line).
 
 use super::JobError;
 use super::build::StoredInput;
-use crate::store::{JobUpdate, LocalLine, NewJob, StoreHandle};
+use crate::store::{JobUpdate, LocalLine, LocalState, NewJob, StoreHandle};
 
 /// Lines recorded in one transaction.
 const RECORD_GROUP: usize = 256;
@@ -12,42 +14,49 @@ const RECORD_GROUP: usize = 256;
 pub struct LocalJob {
     store: StoreHandle,
     pub id: i64,
-    lines: i64,
     unsaved: Vec<LocalLine>,
+    /// The run's flags, until the first line recorded carries them.
+    run: Option<serde_json::Value>,
 }
 
 impl LocalJob {
+    /// Records a new run of `total` input lines (when known before it starts) whose flags are
+    /// `run` (the front end's business).
     pub async fn start(
         store: StoreHandle,
         model: String,
         input_path: Option<String>,
         output_path: Option<String>,
+        total: Option<u64>,
+        run: serde_json::Value,
     ) -> Result<LocalJob, JobError> {
         let job =
             NewJob { kind: "local".to_owned(), model, input_path, output_path, input_hash: String::new(), priority: 0 };
         let id = store.call(move |s| s.create_job(&job)).await?;
-        Ok(LocalJob { store, id, lines: 0, unsaved: Vec::new() })
+        if let Some(total) = total {
+            let total = i64::try_from(total).unwrap_or(i64::MAX);
+            store.call(move |s| s.set_job_total(id, total)).await?;
+        }
+        Ok(LocalJob { store, id, unsaved: Vec::new(), run: Some(run) })
     }
 
-    /// Records one output line of the run (a line without an id, bad input, is not one).
-    pub async fn record(&mut self, line: &serde_json::Value) -> Result<(), JobError> {
-        self.lines += 1;
-        let Some(id) = line["id"].as_str() else { return Ok(()) };
-        let input = StoredInput {
-            id: id.to_owned(),
-            prompt: line["prompt"].as_str().unwrap_or_default().to_owned(),
-            model: line["model"].as_str().unwrap_or_default().to_owned(),
-            system: None,
-            role: None,
-            settings: None,
-            cache_key: None,
-        };
-        let error = line["error"].is_object().then(|| {
-            let text = |k: &str| line["error"][k].as_str().unwrap_or_default().to_owned();
-            (text("kind"), text("message"))
-        });
+    /// Records line `line` of the input (1-based) as it stands now; `message_id` is its answer
+    /// saved in the history, `tokens` its prompt, output and thought tokens.
+    pub async fn record(
+        &mut self,
+        line: usize,
+        mut input: StoredInput,
+        state: LocalState,
+        message_id: Option<i64>,
+        tokens: [Option<i64>; 3],
+    ) -> Result<(), JobError> {
+        if input.run.is_none() {
+            input.run = self.run.take();
+        }
+        let key = input.id.clone();
         let input = serde_json::to_string(&input).map_err(|e| JobError::Io(e.to_string()))?;
-        self.unsaved.push((id.to_owned(), self.lines, input, error));
+        let line = i64::try_from(line).unwrap_or(i64::MAX);
+        self.unsaved.push(LocalLine { key, line, input, state, message_id, tokens });
         if self.unsaved.len() >= RECORD_GROUP {
             self.flush().await?;
         }
@@ -62,7 +71,7 @@ impl LocalJob {
         Ok(())
     }
 
-    /// Records what is left and the run's end: `succeeded`, `failed` (some lines) or `interrupted`.
+    /// Records what is left and the run's end: `succeeded` or `interrupted`.
     pub async fn finish(mut self, state: &str) -> Result<(), JobError> {
         self.flush().await?;
         let (id, update) =

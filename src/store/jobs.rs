@@ -61,8 +61,29 @@ pub struct JobLine {
     pub error_message: Option<String>,
 }
 
-/// A line a local run finished: key, line number, input, and its error (kind, message) if it failed.
-pub type LocalLine = (String, i64, String, Option<(String, String)>);
+/// A line of a local run, as it stands: answered (`done`, with its saved answer and tokens),
+/// `failed` (with its error), or `pending` (read but never sent: a budget stopped the run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalLine {
+    pub key: String,
+    /// Its place in the input (1-based).
+    pub line: i64,
+    pub input: String,
+    pub state: LocalState,
+    /// The answer saved in the history (its cost is the line's).
+    pub message_id: Option<i64>,
+    /// Prompt, output and thought tokens.
+    pub tokens: [Option<i64>; 3],
+}
+
+/// Where a local run's line stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalState {
+    Done,
+    /// Its error: kind and message.
+    Failed(String, String),
+    Pending,
+}
 
 /// What Gemini said about a job (from a `get`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -412,8 +433,8 @@ impl Store {
         Ok(saved)
     }
 
-    /// Records lines a local run finished `(key, line number, input, error kind and message if
-    /// it failed)`, in one transaction; a line recorded again takes the new state.
+    /// Records lines of a local run, in one transaction; a line recorded again takes its new
+    /// state. The job's total never drops below what it was set to (its input's lines).
     pub fn record_local_lines(&mut self, job_id: i64, lines: &[LocalLine]) -> Result<(), StoreError> {
         let path = self.path.clone();
         let sqlite = |e| StoreError::from_sqlite(&path, e);
@@ -421,23 +442,53 @@ impl Store {
         {
             let mut upsert = tx
                 .prepare_cached(
-                    "INSERT INTO job_lines (job_id, key, line, input, state, error_kind, error_message)
-                     VALUES (?1, ?2, ?3, ?4, CASE WHEN ?5 IS NULL THEN 'done' ELSE 'failed' END, ?5, ?6)
-                     ON CONFLICT (job_id, key) DO UPDATE SET state = excluded.state,
-                        error_kind = excluded.error_kind, error_message = excluded.error_message",
+                    "INSERT INTO job_lines (job_id, key, line, input, state, error_kind, error_message, message_id,
+                        prompt_tokens, output_tokens, thought_tokens)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     ON CONFLICT (job_id, key) DO UPDATE SET state = excluded.state, input = excluded.input,
+                        error_kind = excluded.error_kind, error_message = excluded.error_message,
+                        message_id = excluded.message_id, prompt_tokens = excluded.prompt_tokens,
+                        output_tokens = excluded.output_tokens, thought_tokens = excluded.thought_tokens",
                 )
                 .map_err(sqlite)?;
-            for (key, line, input, error) in lines {
-                let (kind, message) = error.as_ref().map(|(k, m)| (Some(k), Some(m))).unwrap_or_default();
-                upsert.execute(params![job_id, key, line, input, kind, message]).map_err(sqlite)?;
+            for l in lines {
+                let (state, kind, message) = match &l.state {
+                    LocalState::Done => ("done", None, None),
+                    LocalState::Failed(kind, message) => ("failed", Some(kind), Some(message)),
+                    LocalState::Pending => ("pending", None, None),
+                };
+                upsert
+                    .execute(params![
+                        job_id,
+                        l.key,
+                        l.line,
+                        l.input,
+                        state,
+                        kind,
+                        message,
+                        l.message_id,
+                        l.tokens[0],
+                        l.tokens[1],
+                        l.tokens[2]
+                    ])
+                    .map_err(sqlite)?;
             }
         }
         tx.execute(
-            "UPDATE jobs SET total = (SELECT count(*) FROM job_lines WHERE job_id = ?1), updated_at = ?2 WHERE id = ?1",
+            "UPDATE jobs SET total = max(total, (SELECT count(*) FROM job_lines WHERE job_id = ?1)), updated_at = ?2
+             WHERE id = ?1",
             params![job_id, now_ms()],
         )
         .map_err(sqlite)?;
         tx.commit().map_err(sqlite)
+    }
+
+    /// A local run's total: the lines of its input, counted before it starts.
+    pub fn set_job_total(&self, job_id: i64, total: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE jobs SET total = ?2 WHERE id = ?1", params![job_id, total])
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// Tokens of a job's answered lines: (prompt, output, thoughts).

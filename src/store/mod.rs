@@ -31,7 +31,7 @@ pub use conversations::{
 };
 pub use error::StoreError;
 pub use handle::StoreHandle;
-pub use jobs::{BatchTurn, JobLine, JobRecord, JobUpdate, LineResult, LocalLine, NewJob};
+pub use jobs::{BatchTurn, JobLine, JobRecord, JobUpdate, LineResult, LocalLine, LocalState, NewJob};
 pub use metrics::{Metric, SpendRow, SpendStats, Stats};
 pub use open_tabs::OpenTab;
 pub use repair::Repair;
