@@ -31,11 +31,11 @@ fn every_prompt_gets_one_json_line_and_a_failure_stops_nothing() {
             Behavior::text(format!("answer to {prompt}")).with_chunks(2)
         })
     });
-    let mut prompts: Vec<String> = (1..=12).map(|i| format!("question {i}")).collect();
-    prompts.insert(5, "a broken question".into());
+    let mut prompts: Vec<String> = (1..=12).map(|i| format!(r#"{{"prompt": "question {i}"}}"#)).collect();
+    prompts.insert(5, r#"{"prompt": "a broken question"}"#.into());
     prompts.push(r#"{"id": "j1", "prompt": "json question", "system": "be brief", "model": "gemini-2.5-pro"}"#.into());
     prompts.push("".into());
-    let file = write_prompts(&env, "p.txt", &prompts);
+    let file = write_prompts(&env, "p.jsonl", &prompts);
     let run = env.run(&["batch", &file, "-j", "4"]);
     assert_eq!(run.code, 10, "some failed has its own code: {run:?}");
     let out = lines(&run.stdout);

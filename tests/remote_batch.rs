@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::process::{Env, Run, finish, ok, wait_bounded};
 use geminal::gemini::fake::{BatchEnd, Behavior, demo_answer};
 
-const PROMPTS: &str = "why is the sky blue?\nwhat is rust ownership?\n{\"id\": \"x\", \"prompt\": \"tell me a joke\", \"system\": \"be brief\"}\n";
+const PROMPTS: &str = "{\"prompt\": \"why is the sky blue?\"}\n{\"prompt\": \"what is rust ownership?\"}\n{\"id\": \"x\", \"prompt\": \"tell me a joke\", \"system\": \"be brief\"}\n";
 
 fn env(step: Duration) -> Env {
     let env = Env::new(Behavior::demo());
@@ -18,8 +18,9 @@ fn env(step: Duration) -> Env {
     env
 }
 
+/// Writes the prompts to a file without an extension: its first line says how it is read.
 fn prompts(env: &Env, text: &str) -> String {
-    let path = env.home.path().join("prompts.txt");
+    let path = env.home.path().join("prompts");
     std::fs::write(&path, text).unwrap();
     path.to_string_lossy().into_owned()
 }
@@ -363,7 +364,7 @@ fn remote_answers_are_priced_at_the_batch_rate_and_another_providers_model_stays
     env.add_config("[providers.local]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n");
     let file = prompts(
         &env,
-        "why is the sky blue?\nwhat is rust ownership?\n{\"id\": \"o\", \"prompt\": \"hi\", \"model\": \"local:qwen3:8b\"}\n",
+        "{\"prompt\": \"why is the sky blue?\"}\n{\"prompt\": \"what is rust ownership?\"}\n{\"id\": \"o\", \"prompt\": \"hi\", \"model\": \"local:qwen3:8b\"}\n",
     );
     let run = geminal(&env, &["batch", &file, "--remote", "-m", "gemini-2.5-flash"]);
     let out = lines(&run.stdout);
