@@ -423,7 +423,8 @@ pub async fn run(
         match (counts.bad_input, read.bad_again) {
             (0, 0) => String::new(),
             (bad, 0) => format!(", {bad} bad input lines"),
-            (bad, again) => format!(", {bad} bad input lines ({again} more already reported in the output)"),
+            (0, again) => format!(", {again} bad input lines already reported"),
+            (bad, again) => format!(", {bad} bad input lines (and {again} already reported)"),
         },
         elapsed,
         done as f64 / elapsed.max(0.001),
@@ -479,7 +480,8 @@ pub async fn run(
             ),
         ));
     }
-    if counts.failed + counts.bad_input > 0 {
+    // A bad line reported by an earlier run is still not answered.
+    if counts.failed + counts.bad_input + read.bad_again > 0 {
         return Err(Failure::new(
             exit::SOME_FAILED,
             "Some prompts failed: see the error field of their lines; rerun with --resume to retry them.",

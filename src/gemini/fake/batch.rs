@@ -49,7 +49,12 @@ pub(super) struct Batches {
     pub(super) fail_lines_containing: Option<String>,
     /// Jobs created so far.
     pub(super) created: usize,
+    /// Rewrites a result file as served (a damaged or repeated line, as a test asks).
+    pub(super) edit_results: Option<ResultEdit>,
 }
+
+/// A rewrite of a result file's text.
+pub type ResultEdit = std::sync::Arc<dyn Fn(&str) -> String + Send + Sync>;
 
 impl Default for Batches {
     fn default() -> Self {
@@ -57,7 +62,15 @@ impl Default for Batches {
             .ok()
             .and_then(|v| v.trim().parse().ok())
             .map_or(DEFAULT_BATCH_STEP, Duration::from_millis);
-        Batches { batches: Vec::new(), next: 0, step, end: BatchEnd::Succeed, fail_lines_containing: None, created: 0 }
+        Batches {
+            batches: Vec::new(),
+            next: 0,
+            step,
+            end: BatchEnd::Succeed,
+            fail_lines_containing: None,
+            created: 0,
+            edit_results: None,
+        }
     }
 }
 
@@ -334,7 +347,10 @@ impl Batches {
             out.push_str(&serde_json::to_string(&line).unwrap_or_default());
             out.push('\n');
         }
-        Some(out)
+        Some(match &self.edit_results {
+            Some(edit) => edit(&out),
+            None => out,
+        })
     }
 
     /// The priority each job was created with, oldest first.

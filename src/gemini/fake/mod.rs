@@ -11,7 +11,7 @@ mod grounding;
 mod hostile;
 mod script;
 
-pub use batch::{BatchEnd, DEFAULT_BATCH_STEP};
+pub use batch::{BatchEnd, DEFAULT_BATCH_STEP, ResultEdit};
 pub use behavior::{Answer, Behavior, Fault, LineEnding, Split};
 pub use demo::demo_answer;
 pub use files::{FILE_LIFETIME, FakeFile, INLINE_REQUEST_LIMIT_BYTES};
@@ -231,6 +231,12 @@ impl FakeGemini {
     /// no line fails.
     pub fn fail_batch_lines_containing(&self, text: Option<&str>) {
         lock(&self.shared.batches).fail_lines_containing = text.map(str::to_owned);
+    }
+
+    /// Result files are served as `edit` rewrites them (a line cut short, a line twice...);
+    /// `None`: as they are.
+    pub fn edit_batch_results(&self, edit: Option<ResultEdit>) {
+        lock(&self.shared.batches).edit_results = edit;
     }
 
     /// Batch jobs created so far.
