@@ -394,3 +394,81 @@ fn remote_answers_are_priced_at_the_batch_rate_and_another_providers_model_stays
     let list = geminal(&env, &["jobs"]);
     assert!(list.stdout.lines().nth(1).unwrap().contains(&cost), "{list:?}");
 }
+
+#[test]
+fn retry_failed_sends_a_remote_lines_attachments_again() {
+    let env = env(Duration::from_millis(30));
+    env.fake.fail_batch_lines_containing(Some("joke"));
+    std::fs::write(env.home.path().join("notes.txt"), "the secret word is plum\n").unwrap();
+    let file =
+        prompts(&env, "{\"id\": \"a\", \"prompt\": \"tell me a joke about this\", \"attachments\": [\"notes.txt\"]}\n");
+    assert_eq!(geminal(&env, &["batch", &file, "--remote"]).code, 10);
+    env.fake.fail_batch_lines_containing(None);
+    let retried = geminal(&env, &["batch", "--retry-failed", "1"]);
+    ok(&retried);
+    let bodies = create_bodies(&env);
+    assert_eq!(bodies.len(), 2);
+    let first = &bodies[0]["batch"]["inputConfig"]["requests"]["requests"][0]["request"]["contents"];
+    let again = &bodies[1]["batch"]["inputConfig"]["requests"]["requests"][0]["request"]["contents"];
+    assert!(first.to_string().contains("plum") || first.to_string().contains("fileData"), "{first}");
+    assert_eq!(again, first, "the line is sent again as it was, its attachment with it");
+}
+
+/// Runs a remote batch of three lines whose result file the fake serves as `edit` rewrites it.
+fn remote_with_results(edit: impl Fn(&str) -> String + Send + Sync + 'static) -> (Env, Run) {
+    let env = env(Duration::from_millis(20));
+    env.fake.edit_batch_results(Some(std::sync::Arc::new(edit)));
+    let file = prompts(&env, PROMPTS);
+    let run = geminal(&env, &["batch", &file, "--remote", "--inline-max-bytes", "0"]);
+    (env, run)
+}
+
+#[test]
+fn a_result_line_that_cannot_be_read_makes_the_exit_code_say_so() {
+    // The second line cut short.
+    let (env, run) = remote_with_results(|text| {
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let half = lines[1].len() / 2;
+        lines[1].truncate(half);
+        lines.join("\n") + "\n"
+    });
+    assert_eq!(run.code, 10, "{run:?}");
+    assert_eq!(lines(&run.stdout).len(), 2, "{run:?}");
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("1 prompt was not answered") && last.contains("--retry-failed 1"), "{run:?}");
+    assert_eq!(batch_answers(&env), 2);
+}
+
+#[test]
+fn a_result_line_given_twice_is_written_once() {
+    let (env, run) = remote_with_results(|text| {
+        let first = text.lines().next().unwrap_or_default().to_owned();
+        format!("{text}{first}\n")
+    });
+    ok(&run);
+    let ids: Vec<String> = lines(&run.stdout).iter().map(|l| l["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids, ["1", "2", "x"], "{run:?}");
+    assert_eq!(batch_answers(&env), 3);
+}
+
+#[test]
+fn jobs_fetch_refuses_an_existing_file_unless_forced_and_writes_a_private_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = env(Duration::from_millis(20));
+    let file = prompts(&env, PROMPTS);
+    ok(&geminal(&env, &["batch", &file, "--remote"]));
+    let out = env.home.path().join("f.jsonl");
+    let out_arg = out.to_str().unwrap();
+    ok(&geminal(&env, &["jobs", "fetch", "1", "-o", out_arg]));
+    let first = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(lines(&first).len(), 3);
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    let again = geminal(&env, &["jobs", "fetch", "1", "-o", out_arg]);
+    again.assert_failed(2, "already exists");
+    assert!(again.stderr.contains("--force"), "{again:?}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), first, "nothing was added");
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
+    ok(&geminal(&env, &["jobs", "fetch", "1", "-o", out_arg, "--force"]));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), first, "replaced, not appended to");
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+}

@@ -159,8 +159,10 @@ pub(super) async fn wait_and_collect(
                 } else {
                     String::new()
                 };
+                let prompts =
+                    if unanswered == 1 { "1 prompt was".to_owned() } else { format!("{unanswered} prompts were") };
                 problem.get_or_insert(format!(
-                    "Job {id} succeeded but {unanswered} prompts were not answered{unreadable}: `geminal batch --retry-failed {id}` sends them again."
+                    "Job {id} succeeded but {prompts} not answered{unreadable}: `geminal batch --retry-failed {id}` sends them again."
                 ));
             }
             "succeeded" if collected.failed > 0 => {
