@@ -1,7 +1,8 @@
 //! Collecting a finished job's results: read line by line from the result file as it downloads
 //! (or from the inline answers), join each to its job line by key, save it to the history and
 //! the cache once (a line already saved is not saved again), and hand its JSON line, in the
-//! format of a local `batch`, to the caller.
+//! format of a local `batch`, to the caller: once per key, however often the results hold it.
+//! A line that cannot be read is counted, so the caller can say the job is incomplete.
 
 use std::collections::{HashMap, HashSet};
 
