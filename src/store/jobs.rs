@@ -583,6 +583,43 @@ mod tests {
     }
 
     #[test]
+    fn a_local_run_counts_every_line_of_its_input_and_keeps_each_lines_state() {
+        let (_dir, mut s) = store();
+        let job = s
+            .create_job(&NewJob {
+                kind: "local".into(),
+                model: "m".into(),
+                input_path: Some("/p.txt".into()),
+                output_path: None,
+                input_hash: String::new(),
+                priority: 0,
+            })
+            .unwrap();
+        s.set_job_total(job, 4).unwrap();
+        let line = |key: &str, n: i64, state: LocalState, tokens: [Option<i64>; 3]| LocalLine {
+            key: key.into(),
+            line: n,
+            input: "{}".into(),
+            state,
+            message_id: None,
+            tokens,
+        };
+        s.record_local_lines(
+            job,
+            &[
+                line("1", 1, LocalState::Done, [Some(10), Some(5), None]),
+                line("2", 2, LocalState::Failed("server".into(), "down".into()), [None; 3]),
+                line("3", 3, LocalState::Pending, [None; 3]),
+            ],
+        )
+        .unwrap();
+        let record = s.job(job).unwrap().unwrap();
+        assert_eq!((record.total, record.done, record.failed), (4, 1, 1), "the total stays the input's");
+        assert_eq!(s.job_tokens(job).unwrap(), (10, 5, 0));
+        assert_eq!(s.job_lines(job, Some("pending"), 0, 10).unwrap()[0].key, "3");
+    }
+
+    #[test]
     fn a_failed_line_can_be_answered_later_but_not_failed_twice() {
         let (_dir, mut s) = store();
         let job = s
