@@ -154,23 +154,25 @@ fn stored(p: &Prompt, model: Option<&str>) -> StoredInput {
     }
 }
 
+/// What a job records of a line it knows only by its id (bad input, or skipped).
+fn bare(id: &str) -> StoredInput {
+    StoredInput {
+        id: id.to_owned(),
+        prompt: String::new(),
+        model: String::new(),
+        system: None,
+        role: None,
+        settings: None,
+        cache_key: None,
+        attachments: Vec::new(),
+        run: None,
+    }
+}
+
 /// Records one finished item in the run's job; `false` when the record could not be written.
 async fn record(job: &mut LocalJob, done: &Finished) -> bool {
     let result = match done {
-        Finished::Skipped { id, line } => {
-            let input = StoredInput {
-                id: id.clone(),
-                prompt: String::new(),
-                model: String::new(),
-                system: None,
-                role: None,
-                settings: None,
-                cache_key: None,
-                attachments: Vec::new(),
-                run: None,
-            };
-            job.record(*line, input, LocalState::Done, None, [None; 3]).await
-        }
+        Finished::Skipped { id, line } => job.record(*line, bare(id), LocalState::Done, None, [None; 3]).await,
         Finished::NotLaunched { line, input } => {
             job.record(*line, input.clone(), LocalState::Pending, None, [None; 3]).await
         }
@@ -328,17 +330,7 @@ pub async fn run(
                     Item::Bad(bad) => Some(Finished::Written {
                         value: bad.output(),
                         line: bad.line,
-                        input: StoredInput {
-                            id: bad.id.clone(),
-                            prompt: String::new(),
-                            model: String::new(),
-                            system: None,
-                            role: None,
-                            settings: None,
-                            cache_key: None,
-                            attachments: Vec::new(),
-                            run: None,
-                        },
+                        input: bare(&bad.id),
                         answer_id: None,
                     }),
                     Item::Skipped(id, line) => Some(Finished::Skipped { id, line }),
@@ -381,6 +373,8 @@ pub async fn run(
             progress.suspend(|| exit::say("the run's job record could not be written; the answers are still saved."));
             local_job = None;
         }
+        // Every line of the input moves the bar, its total counted them all.
+        progress.inc(1);
         let Finished::Written { value: line, .. } = done else { continue };
         match line.get("error").and_then(|e| e.get("kind")).and_then(|k| k.as_str()) {
             None => {
@@ -392,7 +386,6 @@ pub async fn run(
             Some("bad_input") => counts.bad_input += 1,
             Some(_) => counts.failed += 1,
         }
-        progress.inc(1);
         if write_error.is_none() {
             let text = output_line(&line, to_terminal);
             if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
