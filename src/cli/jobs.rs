@@ -489,7 +489,8 @@ async fn show(global: &GlobalArgs, id: i64, failed: bool) -> Result<u8, Failure>
                     let input = serde_json::from_str::<StoredInput>(&line.input).ok();
                     let value = serde_json::json!({
                         "id": line.key,
-                        "prompt": input.as_ref().map(|i| i.prompt.clone()),
+                        // A bad input line has no prompt.
+                        "prompt": input.as_ref().map(|i| i.prompt.clone()).filter(|p| !p.is_empty()),
                         "error": {
                             "kind": line.error_kind.as_deref().unwrap_or(if job.state == "expired" { "expired" } else { "not_answered" }),
                             "message": line.error_message.as_deref().unwrap_or("the job ended before this line was answered"),
