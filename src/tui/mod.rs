@@ -21,7 +21,7 @@ mod wrap;
 use std::collections::HashMap;
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
@@ -34,10 +34,10 @@ use ratatui::Terminal;
 use ratatui::backend::{Backend, CrosstermBackend};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::chat::{ChatSession, Outcome, Target, TurnEvent, TurnReport};
+use crate::chat::{Branch, ChatError, ChatSession, Outcome, Shown, Target, TurnEvent, TurnReport};
 use crate::cli::signals::Stop;
 use crate::gemini::ApiError;
-use crate::store::StoreHandle;
+use crate::store::{StoreError, StoreHandle};
 use app::{App, AppEvent, Command};
 use history::HistoryRow;
 
@@ -45,6 +45,9 @@ use history::HistoryRow;
 pub const FRAME_INTERVAL: Duration = Duration::from_millis(16);
 /// How long quitting waits for running answers to be saved.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// How often the open tabs and drafts are saved when they changed: a crash (`kill -9`) loses
+/// at most this much typing.
+pub const TABS_SAVE_INTERVAL: Duration = Duration::from_millis(250);
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static PANIC: Mutex<Option<String>> = Mutex::new(None);
@@ -225,7 +228,7 @@ async fn event_loop<B: Backend>(
 ) -> Result<Option<Stop>, String> {
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
     let mut runner =
-        Runner { session, clipboard: clipboard::Clipboard::new(clipboard), tx, cancels: HashMap::new(), budgets };
+        Runner { session, clipboard: clipboard::Clipboard::new(clipboard), tx, turns: HashMap::new(), budgets };
     let mut events = EventStream::new();
     let mut frames = tokio::time::interval(FRAME_INTERVAL);
     frames.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -236,6 +239,10 @@ async fn event_loop<B: Backend>(
     #[cfg(unix)]
     let _interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
     let mut stopped = None;
+    // The tabs as last saved (restored from there), and a timer to save them as they change.
+    let mut kept_tabs = app.open_tabs();
+    let mut tab_saves = tokio::time::interval(TABS_SAVE_INTERVAL);
+    tab_saves.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     draw(terminal, app)?;
     // The prompts asked before, for ↑ in an empty prompt.
     runner.perform(Command::LoadPrompts, app);
@@ -257,8 +264,11 @@ async fn event_loop<B: Backend>(
                 _ => app.quit = true,
             },
             Some(event) = rx.recv() => {
-                if let AppEvent::TurnDone { tab, .. } | AppEvent::TurnFailedToStart { tab, .. } = &event {
-                    runner.cancels.remove(tab);
+                if let AppEvent::TurnDone { turn, .. }
+                | AppEvent::TurnFailedToStart { turn, .. }
+                | AppEvent::ConversationGone { turn, .. } = &event
+                {
+                    runner.turns.remove(turn);
                 }
                 app.on_event(event);
             }
@@ -273,6 +283,11 @@ async fn event_loop<B: Backend>(
                 }
                 if app.dirty {
                     draw(terminal, app)?;
+                }
+            }
+            _ = tab_saves.tick() => {
+                if let Some(store) = runner.store() {
+                    keep_tabs(app, &store, &mut kept_tabs);
                 }
             }
             stop = signals => {
@@ -303,8 +318,10 @@ async fn event_loop<B: Backend>(
         }
     }
     // Stop running answers and give their final saves a moment, so nothing shown is lost.
-    for (_, cancel) in runner.cancels.drain() {
-        let _ = cancel.send(());
+    for (_, running) in runner.turns.drain() {
+        if let Some(cancel) = running.cancel {
+            let _ = cancel.send(());
+        }
     }
     let grace = tokio::time::sleep(SHUTDOWN_GRACE);
     tokio::pin!(grace);
@@ -320,6 +337,16 @@ async fn event_loop<B: Backend>(
         let _ = store.call(move |s| s.save_open_tabs(&tabs)).await;
     }
     Ok(stopped)
+}
+
+/// Saves the open tabs, their drafts and which is active if they changed since `kept` (queued
+/// on the store's writer, coalesced with a save still waiting there).
+pub fn keep_tabs(app: &App, store: &StoreHandle, kept: &mut Vec<crate::store::OpenTab>) {
+    let tabs = app.open_tabs();
+    if tabs != *kept {
+        store.save_open_tabs_soon(tabs.clone());
+        *kept = tabs;
+    }
 }
 
 /// Brings caches up to date, then draws from `&App`.
@@ -360,11 +387,24 @@ async fn spent_budget(session: &ChatSession, budgets: crate::config::Budgets) ->
     }
 }
 
+/// A turn the runner started, by its turn id.
+struct Running {
+    /// The tab it runs in.
+    tab: u64,
+    /// Sending stops the turn (its answer is kept, marked interrupted).
+    cancel: Option<oneshot::Sender<()>>,
+    /// The conversation it writes into (0 until its prompt is saved, for a new one).
+    conversation: Arc<AtomicI64>,
+    /// The task running it: done once its final save is.
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
 struct Runner {
     session: Arc<ChatSession>,
     clipboard: clipboard::Clipboard,
     tx: mpsc::UnboundedSender<AppEvent>,
-    cancels: HashMap<u64, oneshot::Sender<()>>,
+    /// The turns running, by turn id.
+    turns: HashMap<u64, Running>,
     /// Checked before each prompt is sent (none with `--over-budget`).
     budgets: crate::config::Budgets,
 }
@@ -377,30 +417,44 @@ impl Runner {
     fn perform(&mut self, command: Command, app: &App) {
         let tx = self.tx.clone();
         match command {
-            Command::Send { tab, prompt, branch, attachments } => {
+            Command::Send { tab, turn, prompt, branch, attachments } => {
                 let Some(t) = app.tabs.iter().find(|t| t.id == tab) else { return };
                 let (cancel_tx, cancel_rx) = oneshot::channel();
-                self.cancels.insert(tab, cancel_tx);
                 let conversation = t.conversation_id;
+                let writes_into = Arc::new(AtomicI64::new(conversation.unwrap_or(0)));
+                let saved_into = writes_into.clone();
                 let (model, system, session) = (t.model.clone(), t.system.clone(), self.session.clone());
                 let settings = t.settings.clone();
                 let tab_role = t.role.clone();
                 let role = tab_role.as_ref().and_then(|name| app.roles.iter().find(|r| &r.name == name)).cloned();
                 let budgets = self.budgets;
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     // A budget spent during the session refuses before anything is sent.
                     if let Some(text) = spent_budget(&session, budgets).await {
-                        let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: text });
+                        let _ = tx.send(AppEvent::TurnFailedToStart { turn, message: text });
                         return;
                     }
+                    // Kept to give back if the conversation is gone.
+                    let asked = (!matches!(branch, Branch::Regenerate { .. })).then(|| prompt.clone());
                     let prepared = match conversation {
                         Some(id) => session.prepare_branch(id, branch, prompt, Some(model), system).await,
                         None => session.prepare(Target::New, prompt, Some(model.clone()), &model, system).await,
                     };
                     let mut prepared = match prepared {
                         Ok(p) => p,
+                        // Deleted by another tab or process since this tab showed it: nothing is
+                        // sent, and the prompt goes back.
+                        Err(ChatError::Store(StoreError::NoConversation { id })) if conversation == Some(id) => {
+                            let _ = tx.send(AppEvent::ConversationGone {
+                                turn,
+                                conversation_id: id,
+                                prompt: asked,
+                                attachments,
+                            });
+                            return;
+                        }
                         Err(e) => {
-                            let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
+                            let _ = tx.send(AppEvent::TurnFailedToStart { turn, message: e.to_string() });
                             return;
                         }
                     };
@@ -412,25 +466,25 @@ impl Runner {
                     };
                     prepared.role = tab_role;
                     if let Err(e) = configured {
-                        let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
+                        let _ = tx.send(AppEvent::TurnFailedToStart { turn, message: e.to_string() });
                         return;
                     }
                     // Large files are uploaded now; the tab's note shows how far.
                     let upload_tx = tx.clone();
-                    let progress = move |progress| drop(upload_tx.send(AppEvent::Uploading { tab, progress }));
+                    let progress = move |progress| drop(upload_tx.send(AppEvent::Uploading { turn, progress }));
                     if let Err(e) = session.attach(&mut prepared, attachments, &progress).await {
-                        let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
+                        let _ = tx.send(AppEvent::TurnFailedToStart { turn, message: e.to_string() });
                         return;
                     }
                     // A conversation longer than the model takes: its newest turns, or nothing.
                     match session.fit_context(&mut prepared).await {
                         Ok(Some(trimmed)) => {
                             let shown = crate::chat::Shown::Notice(crate::chat::Notice::ContextTrimmed(trimmed));
-                            let _ = tx.send(AppEvent::Turn { tab, shown });
+                            let _ = tx.send(AppEvent::Turn { turn, shown });
                         }
                         Ok(None) => {}
                         Err(e) => {
-                            let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
+                            let _ = tx.send(AppEvent::TurnFailedToStart { turn, message: e.to_string() });
                             return;
                         }
                     }
@@ -442,10 +496,13 @@ impl Runner {
                     };
                     let shown_tx = tx.clone();
                     let mut show = move |shown| {
-                        let _ = shown_tx.send(AppEvent::Turn { tab, shown });
+                        if let Shown::Saved { conversation_id, .. } = &shown {
+                            saved_into.store(*conversation_id, Ordering::SeqCst);
+                        }
+                        let _ = shown_tx.send(AppEvent::Turn { turn, shown });
                     };
                     let run = AssertUnwindSafe(session.run(prepared, &mut show, cancel)).catch_unwind().await;
-                    let report = run.unwrap_or_else(|_| TurnReport {
+                    let mut report = run.unwrap_or_else(|_| TurnReport {
                         conversation_id: None,
                         prompt_id: None,
                         answer_id: None,
@@ -462,8 +519,20 @@ impl Runner {
                         save_error: None,
                         answered_by: None,
                     });
-                    let _ = tx.send(AppEvent::TurnDone { tab, report: Box::new(report) });
+                    // A save that failed may mean the conversation was deleted meanwhile (by
+                    // another process): the store says whether it is still there.
+                    if let (Some(_), Some(id), Some(store)) =
+                        (&report.save_error, report.conversation_id, session.store())
+                        && let Ok(false) = store.read(move |s| s.conversation_exists(id)).await
+                    {
+                        report.save_error = Some(StoreError::NoConversation { id });
+                    }
+                    let _ = tx.send(AppEvent::TurnDone { turn, report: Box::new(report) });
                 });
+                self.turns.insert(
+                    turn,
+                    Running { tab, cancel: Some(cancel_tx), conversation: writes_into, task: Some(task) },
+                );
             }
             Command::Attach { tab, paths, then_send } => {
                 tokio::spawn(async move {
@@ -488,8 +557,10 @@ impl Runner {
                 });
             }
             Command::Cancel { tab } => {
-                if let Some(cancel) = self.cancels.remove(&tab) {
-                    let _ = cancel.send(());
+                for running in self.turns.values_mut().filter(|r| r.tab == tab) {
+                    if let Some(cancel) = running.cancel.take() {
+                        let _ = cancel.send(());
+                    }
                 }
             }
             Command::Search { query, generation } => {
@@ -576,7 +647,21 @@ impl Runner {
             }
             Command::Delete { id } => {
                 let Some(store) = self.store() else { return };
+                // A turn writing into it is stopped first, and its last save awaited, so
+                // nothing is written into the conversation after it is deleted.
+                let mut stopping = Vec::new();
+                for running in self.turns.values_mut() {
+                    if running.conversation.load(Ordering::SeqCst) == id {
+                        if let Some(cancel) = running.cancel.take() {
+                            let _ = cancel.send(());
+                        }
+                        stopping.extend(running.task.take());
+                    }
+                }
                 tokio::spawn(async move {
+                    for task in stopping {
+                        let _ = tokio::time::timeout(SHUTDOWN_GRACE, task).await;
+                    }
                     let event = match store.call(move |s| s.delete_conversation(id)).await {
                         Ok(_) => AppEvent::Deleted { id },
                         Err(e) => AppEvent::Error(e.to_string()),
