@@ -2711,4 +2711,159 @@ mod tests {
         app.on_terminal(Event::Paste("line one\r\nline two".into()));
         assert_eq!(app.tab().input_text(), "line one\nline two");
     }
+
+    /// Issue 20: a conversation deleted in the history browser while its first answer streams.
+    /// The tab knew no conversation until the answer ended, so the delete passed it by, the
+    /// cancelled turn's late "done" gave it the deleted id, and the next prompt failed and was
+    /// lost. Now the saved prompt names the conversation at once, and events of a turn the tab
+    /// no longer runs land nowhere.
+    #[test]
+    fn a_conversation_deleted_while_its_first_answer_streams_never_takes_the_next_prompt() {
+        let mut app = App::new("m", false);
+        typed(&mut app, "first question");
+        app.on_terminal(key(KeyCode::Enter));
+        let turn = app.tab().turn.expect("a turn runs");
+        app.on_event(AppEvent::Turn { turn, shown: Shown::Saved { conversation_id: 10, prompt_id: 1 } });
+        assert_eq!(app.tab().conversation_id, Some(10), "known as soon as the prompt is saved");
+        assert_eq!(app.tab().messages[0].id, Some(1));
+        app.on_event(AppEvent::Turn { turn, shown: Shown::Text("Half an ans".into()) });
+        typed(&mut app, "a draft typed meanwhile");
+        app.commands.clear();
+        app.on_event(AppEvent::Deleted { id: 10 });
+        assert!(app.commands.contains(&Command::Cancel { tab: 1 }), "its answer is stopped: {:?}", app.commands);
+        // The stopped turn's last words arrive late, naming the deleted conversation.
+        app.on_event(AppEvent::Turn { turn, shown: Shown::Text("swer".into()) });
+        let mut late = report_ids("Half an answer", Outcome::Cancelled, 1, 2);
+        late.conversation_id = Some(10);
+        app.on_event(AppEvent::TurnDone { turn, report: late });
+        let tab = app.tab();
+        assert_eq!(
+            (tab.conversation_id, tab.messages.len(), tab.streaming, tab.input_text().as_str()),
+            (None, 0, false, "a draft typed meanwhile"),
+            "nothing of the stopped turn landed"
+        );
+        assert!(tab.notice.as_deref().is_some_and(|n| n.contains("Conversation 10 was deleted")), "{:?}", tab.notice);
+        app.commands.clear();
+        app.on_terminal(key(KeyCode::Enter));
+        assert_eq!(
+            app.commands,
+            [Command::Send {
+                tab: 1,
+                turn: turn + 1,
+                prompt: "a draft typed meanwhile".into(),
+                branch: Branch::Continue,
+                attachments: Vec::new()
+            }]
+        );
+        assert_eq!(app.tab().conversation_id, None, "the draft starts a new conversation");
+    }
+
+    /// A turn replaced by a newer one in the same tab (stopped, then a new prompt sent before the
+    /// old one reported back) never writes into the newer one.
+    #[test]
+    fn a_late_event_of_an_earlier_turn_never_lands_in_the_turn_after_it() {
+        let mut app = conversation(1);
+        typed(&mut app, "slow one");
+        app.on_terminal(key(KeyCode::Enter));
+        let old = app.tab().turn.unwrap();
+        app.on_terminal(key(KeyCode::Esc));
+        // The stop is reported as failed to start (say, the budget check raced it); a newer
+        // turn begins before the old turn's own words arrive.
+        app.on_event(AppEvent::TurnFailedToStart { turn: old, message: "Stopped.".into() });
+        typed(&mut app, "fast one");
+        app.on_terminal(key(KeyCode::Enter));
+        let new = app.tab().turn.unwrap();
+        assert_ne!(old, new, "turn ids are never reused");
+        app.on_event(AppEvent::Turn { turn: old, shown: Shown::Text("stale words".into()) });
+        app.on_event(AppEvent::TurnDone { turn: old, report: report_ids("stale words", Outcome::Complete, 9, 9) });
+        let tab = app.tab();
+        assert!(tab.streaming, "the newer turn still runs");
+        assert_eq!(tab.messages.last().unwrap().text, "", "no stale text in the newer answer");
+        app.on_event(AppEvent::Turn { turn: new, shown: Shown::Text("fresh".into()) });
+        assert_eq!(app.tab().messages.last().unwrap().text, "fresh");
+    }
+
+    /// Issue 20: the conversation a tab shows was deleted by another process. Sending finds it
+    /// gone before anything reaches the model: the prompt comes back into the input, the tab
+    /// says so, and the next prompt starts a new conversation.
+    #[test]
+    fn a_prompt_for_a_conversation_deleted_elsewhere_comes_back_unsent() {
+        let mut app = conversation(1);
+        assert_eq!(app.tab().conversation_id, Some(7));
+        typed(&mut app, "and then?");
+        app.on_terminal(key(KeyCode::Enter));
+        let turn = app.tab().turn.unwrap();
+        assert!(matches!(&app.commands[..], [Command::Send { prompt, .. }] if prompt == "and then?"));
+        typed(&mut app, "more");
+        let note = Attachment {
+            info: crate::domain::AttachmentInfo {
+                name: "n.txt".into(),
+                mime: "text/plain".into(),
+                size: 1,
+                sha256: "ab".into(),
+            },
+            data: crate::attach::AttachmentData::Bytes(vec![b'x'].into()),
+            path: None,
+            remote: None,
+        };
+        app.on_event(AppEvent::ConversationGone {
+            turn,
+            conversation_id: 7,
+            prompt: Some("and then?".into()),
+            attachments: vec![note.clone()],
+        });
+        let tab = app.tab();
+        assert_eq!(tab.input_text(), "and then?\nmore", "the prompt, then what was typed since");
+        assert_eq!((tab.conversation_id, tab.messages.len(), tab.streaming), (None, 0, false));
+        assert_eq!(tab.pending, [note], "its attachment is kept for the next prompt");
+        let said = tab.error.clone().unwrap();
+        assert!(said.starts_with("Conversation 7 was deleted; your prompt was not sent"), "{said}");
+        app.commands.clear();
+        app.on_terminal(key(KeyCode::Enter));
+        match &app.commands[..] {
+            [Command::Send { turn: next, prompt, branch: Branch::Continue, attachments, .. }] => {
+                assert_eq!((*next, prompt.as_str(), attachments.len()), (turn + 1, "and then?\nmore", 1));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((app.tab().conversation_id, app.tab().error.as_ref()), (None, None));
+    }
+
+    /// Issue 20: an answer streaming when another process deleted its conversation. Its final
+    /// save finds nothing to write into: the answer stays on screen, the tab says it was not
+    /// saved, and the next prompt starts a new conversation without it.
+    #[test]
+    fn an_answer_whose_conversation_was_deleted_while_it_streamed_is_said_unsaved() {
+        let mut app = conversation(1);
+        typed(&mut app, "next");
+        app.on_terminal(key(KeyCode::Enter));
+        let turn = app.tab().turn.unwrap();
+        app.on_event(AppEvent::Turn { turn, shown: Shown::Text("An answer nobody saved".into()) });
+        let mut done = report_ids("An answer nobody saved", Outcome::Complete, 3, 4);
+        done.save_error = Some(crate::store::StoreError::NoConversation { id: 7 });
+        app.on_event(AppEvent::TurnDone { turn, report: done });
+        let tab = app.tab();
+        assert_eq!(tab.messages.last().unwrap().text, "An answer nobody saved", "still shown");
+        assert_eq!(tab.conversation_id, None);
+        let said = tab.error.clone().unwrap();
+        assert!(said.starts_with("Conversation 7 was deleted while this answer was written"), "{said}");
+        app.commands.clear();
+        typed(&mut app, "new question");
+        app.on_terminal(key(KeyCode::Enter));
+        assert!(matches!(&app.commands[..], [Command::Send { branch: Branch::Continue, .. }]), "{:?}", app.commands);
+        let texts: Vec<&str> = app.tab().messages.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["new question", ""], "the unsaved conversation is not continued");
+        assert_eq!(app.tab().conversation_id, None);
+    }
+
+    /// Issue 20 item 3: the tab that was active comes back active, wherever it stood.
+    #[test]
+    fn the_active_tab_comes_back_active_wherever_it_stood() {
+        let tab = |draft: &str, active| Restored { conversation: None, draft: draft.into(), active };
+        let mut app = App::new("m", false);
+        app.restore(vec![tab("one", false), tab("two", true), tab("three", false)]);
+        assert_eq!((app.active, app.tab().input_text().as_str()), (1, "two"));
+        let kept: Vec<bool> = app.open_tabs().iter().map(|t| t.active).collect();
+        assert_eq!(kept, [false, true, false]);
+    }
 }

@@ -795,6 +795,62 @@ fn default_export_name(id: i64, title: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+
+    fn press(app: &mut App, code: KeyCode, modifiers: KeyModifiers) {
+        app.on_terminal(Event::Key(KeyEvent::new(code, modifiers)));
+    }
+
+    fn type_in(app: &mut App, text: &str) {
+        for c in text.chars() {
+            press(app, KeyCode::Char(c), KeyModifiers::NONE);
+        }
+    }
+
+    /// Issue 20 item 3: tabs opened and drafts typed since the last clean exit were lost to a
+    /// `kill -9`. They are saved as they change; here the process "dies" without the exit's
+    /// save, and the next start brings back the tabs, their drafts and the active one.
+    #[tokio::test]
+    async fn tabs_drafts_and_the_active_tab_survive_a_crash() {
+        let home = tempfile::tempdir().unwrap();
+        let path = home.path().join("history.sqlite3");
+        let (mut store, _) = crate::store::Store::open(&path).unwrap();
+        let id = store.create_conversation("birds", "m", None).unwrap();
+        let hi = crate::store::NewMessage {
+            role: crate::domain::Role::User,
+            text: "why do birds migrate?".into(),
+            model: None,
+            status: crate::store::MessageStatus::Complete,
+            cached: false,
+        };
+        store.add_message(id, &hi).unwrap();
+        let messages = store.active_path(id).unwrap();
+        let handle = StoreHandle::spawn(store).unwrap();
+
+        let mut app = App::new("m", false);
+        let mut kept = app.open_tabs();
+        app.on_event(AppEvent::Opened { id, title: "birds".into(), model: "m".into(), system: None, messages });
+        type_in(&mut app, "and in wint");
+        keep_tabs(&app, &handle, &mut kept);
+        press(&mut app, KeyCode::Char('t'), KeyModifiers::CONTROL);
+        type_in(&mut app, "a second draft");
+        keep_tabs(&app, &handle, &mut kept);
+        press(&mut app, KeyCode::Char('1'), KeyModifiers::ALT);
+        type_in(&mut app, "er?");
+        keep_tabs(&app, &handle, &mut kept);
+        // The writer has done what was queued (a fraction of a second in a live process); then
+        // the process dies: no exit save.
+        handle.call(|_| Ok(())).await.unwrap();
+        drop(handle);
+
+        let (store, _) = crate::store::Store::open(&path).unwrap();
+        let mut next = App::new("m", false);
+        next.restore(restorable_tabs(&store).unwrap());
+        let tabs: Vec<(Option<i64>, String)> = next.tabs.iter().map(|t| (t.conversation_id, t.input_text())).collect();
+        assert_eq!(tabs, [(Some(id), "and in winter?".to_owned()), (None, "a second draft".to_owned())]);
+        assert_eq!(next.active, 0, "the first tab was active");
+        assert_eq!(next.tab().messages.len(), 1, "with its conversation");
+    }
 
     #[test]
     fn an_export_is_named_after_its_conversation() {
