@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use geminal::gemini::fake::Behavior;
+use geminal::gemini::fake::{Answer, Behavior, StreamEnd};
 
 struct Tmux {
     session: String,
@@ -741,4 +741,67 @@ fn tabs_and_drafts_survive_kill_9_and_the_active_tab_comes_back() {
     tmux.wait_for(|s| s.contains("a first draft"), "and the first");
     tmux.keys(&["C-q"]);
     tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+}
+
+/// Issue 20 item 1, in one process: deleting a conversation in the history browser while its
+/// first answer streams stops that answer first (the model's stream is closed at once, not
+/// left to run and be saved nowhere), and the next prompt starts a new conversation, with an
+/// id never used before, that carries nothing of the deleted one.
+#[test]
+fn deleting_a_conversation_while_it_streams_stops_its_answer_first() {
+    if !have_tmux() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    let env = common::process::Env::new(Behavior::text("A quick answer.").with_chunks(2));
+    // The first answer takes half a minute, unless stopped.
+    env.fake.push(Behavior::paced(60, Duration::from_secs(30)).with_answer(Answer::Words(600)));
+    let tmux = Tmux { session: format!("geminal-delstream-{}", std::process::id()) };
+    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "140", "-y", "30", "bash", "--norc", "--noprofile"]);
+    let home = env.home.path();
+    tmux.text(&format!(
+        "env -i TERM=\"$TERM\" PATH=\"$PATH\" HOME={home} XDG_CONFIG_HOME={home}/config XDG_DATA_HOME={home}/data GOOGLE_GEMINI_BASE_URL={url} GEMINI_API_KEY={key} {bin}; echo GEMINAL-EXITED-$?",
+        home = home.display(),
+        url = env.fake.base_url(),
+        key = common::process::KEY,
+        bin = env!("CARGO_BIN_EXE_geminal"),
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
+    tmux.text("a long story please");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains('●'), "the answer streaming");
+    let stream = env.generate_requests()[0].id;
+    tmux.keys(&["C-r"]);
+    tmux.wait_for(|s| s.contains("a long story please") && s.contains("#1"), "the conversation in the history");
+    tmux.keys(&["Delete"]);
+    tmux.wait_for(|s| s.contains("Delete conversation 1"), "the question");
+    let asked = Instant::now();
+    tmux.keys(&["y"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.fake.stream_end(stream).is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (end, at) = env.fake.stream_end(stream).expect("the answer's stream ended");
+    assert_eq!(end, StreamEnd::ClientClosed, "stopped, not run to its end");
+    assert!(at.duration_since(asked) < Duration::from_secs(5), "stopped when deleted");
+    tmux.wait_for(|s| s.contains("no conversations match") && s.contains(" 1 new chat"), "deleted, its tab closed");
+    tmux.keys(&["Escape"]);
+    tmux.text("a short one");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("A quick answer.") && !s.contains('●'), "the next answer");
+    let last = env.generate_requests().pop().unwrap();
+    assert_eq!(last.prompt(), "a short one");
+    assert!(!last.body.contains("a long story please"), "nothing of the deleted conversation: {}", last.body);
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+    let db = env.history();
+    let rows: Vec<(i64, String)> = db
+        .prepare("SELECT conversation_id, text FROM messages ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows, [(2, "a short one".to_owned()), (2, "A quick answer.".to_owned())]);
 }
