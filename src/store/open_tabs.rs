@@ -1,5 +1,6 @@
-//! The tabs open when the interface last closed (which conversation each shows, its unsent
-//! draft, which one was active), so the next start puts them back.
+//! The tabs open in the interface (which conversation each shows, its unsent draft, which one
+//! is active), saved as they change and when it closes, so the next start puts them back, even
+//! after a crash.
 
 use rusqlite::{TransactionBehavior, params};
 

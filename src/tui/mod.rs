@@ -1,5 +1,6 @@
 //! The full-screen interface: tabs of conversations streaming at once and a history browser.
-//! One `tokio::select!` loop over terminal events, turn events and a frame tick; state changes
+//! One `tokio::select!` loop over terminal events, turn events, a frame tick and a timer that
+//! saves the open tabs and drafts as they change (so a crash keeps them); state changes
 //! in `app`, drawing in `view` (which only reads), a frame only when something changed (at
 //! most ~60 per second). All I/O goes through `chat` (turns) and the store's handle (history).
 //! The terminal is restored on every way out: normal exit, panic, SIGTERM and SIGHUP.
