@@ -805,3 +805,53 @@ fn deleting_a_conversation_while_it_streams_stops_its_answer_first() {
         .collect();
     assert_eq!(rows, [(2, "a short one".to_owned()), (2, "A quick answer.".to_owned())]);
 }
+
+/// Issue 20 item 1: another process deletes the conversation whose answer is streaming in the
+/// interface. The answer is not silently lost: it stays on screen and the tab says it was not
+/// saved; the next prompt starts a new conversation without it.
+#[test]
+fn an_answer_whose_conversation_another_process_deleted_is_said_unsaved() {
+    if !have_tmux() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    let env = common::process::Env::new(Behavior::text("A quick answer.").with_chunks(2));
+    env.fake.push(Behavior::paced(20, Duration::from_secs(4)).with_answer(Answer::Text("streamed ".repeat(20))));
+    let tmux = Tmux { session: format!("geminal-delother-{}", std::process::id()) };
+    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "160", "-y", "30", "bash", "--norc", "--noprofile"]);
+    let home = env.home.path();
+    tmux.text(&format!(
+        "env -i TERM=\"$TERM\" PATH=\"$PATH\" HOME={home} XDG_CONFIG_HOME={home}/config XDG_DATA_HOME={home}/data GOOGLE_GEMINI_BASE_URL={url} GEMINI_API_KEY={key} {bin}; echo GEMINAL-EXITED-$?",
+        home = home.display(),
+        url = env.fake.base_url(),
+        key = common::process::KEY,
+        bin = env!("CARGO_BIN_EXE_geminal"),
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
+    tmux.text("stream something");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("streamed streamed"), "the answer streaming");
+    let removed = env.run(&["history", "rm", "1", "--yes"]);
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    let screen =
+        tmux.wait_for(|s| s.contains("Conversation 1 was deleted while this answer was written"), "the tab saying so");
+    assert!(screen.matches("streamed").count() >= 20, "the answer is still shown:\n{screen}");
+    tmux.text("start again");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("A quick answer.") && !s.contains('●'), "the next answer");
+    let last = env.generate_requests().pop().unwrap();
+    assert_eq!(last.prompt(), "start again");
+    assert!(!last.body.contains("stream something"), "nothing of the deleted conversation: {}", last.body);
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+    let db = env.history();
+    let rows: Vec<(i64, String)> = db
+        .prepare("SELECT conversation_id, text FROM messages ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows, [(2, "start again".to_owned()), (2, "A quick answer.".to_owned())]);
+}
