@@ -2,8 +2,8 @@
 //! tabs streaming at once, switching, stopping one with Esc, the history browser with a search,
 //! reopening a conversation, quitting; then checks the database holds all of it and the terminal
 //! is back in its normal state. Others run geminal against the loopback fake beside a second
-//! geminal process on the same database, or kill it with SIGKILL. Needs tmux (CI installs it; GEMINAL_E2E_REQUIRE=1 makes its
-//! absence a failure instead of a skip).
+//! geminal process on the same database, or kill it with SIGKILL. Needs tmux (CI installs it;
+//! GEMINAL_E2E_REQUIRE=1 makes its absence a failure instead of a skip).
 
 mod common;
 
