@@ -96,6 +96,8 @@ fn busy_app_with(messages: Vec<StoredMessage>) -> App {
         tab.messages.push(geminal::tui::tab::ChatMessage::user("a question"));
         tab.messages.push(geminal::tui::tab::ChatMessage::answer("gemini-flash-latest"));
         tab.streaming = true;
+        // Each tab runs a turn of its own (numbered like the tabs, for the events below).
+        tab.turn = Some(tab.id);
     }
     app.on_action(Action::GoToTab(0));
     app
@@ -131,7 +133,7 @@ fn frames(c: &mut Criterion) {
     group.bench_function("frame_16_tabs_streaming_5000_open", |b| {
         b.iter(|| {
             for &tab in &ids {
-                app.on_event(AppEvent::Turn { tab, shown: Shown::Text("more words of the answer ".into()) });
+                app.on_event(AppEvent::Turn { turn: tab, shown: Shown::Text("more words of the answer ".into()) });
             }
             restart_long_answers(&mut app);
             geminal::tui::draw(&mut terminal, &mut app).unwrap();
@@ -143,7 +145,7 @@ fn frames(c: &mut Criterion) {
     let visible = app.tab().id;
     group.bench_function("chunk_to_screen", |b| {
         b.iter(|| {
-            app.on_event(AppEvent::Turn { tab: visible, shown: Shown::Text(black_box("a chunk of text ").into()) });
+            app.on_event(AppEvent::Turn { turn: visible, shown: Shown::Text(black_box("a chunk of text ").into()) });
             restart_long_answers(&mut app);
             geminal::tui::draw(&mut terminal, &mut app).unwrap();
         })
@@ -166,7 +168,7 @@ fn frames(c: &mut Criterion) {
             n += 1;
             for &tab in &ids {
                 let chunk = format!("    let v{n} = values.iter().map(|x| x * {n}).sum::<u64>(); // step\n");
-                app.on_event(AppEvent::Turn { tab, shown: Shown::Text(chunk) });
+                app.on_event(AppEvent::Turn { turn: tab, shown: Shown::Text(chunk) });
             }
             restart_long_answers_with(&mut app, &open_fence);
             geminal::tui::draw(&mut terminal, &mut app).unwrap();

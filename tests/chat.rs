@@ -416,15 +416,15 @@ async fn a_max_tokens_stop_has_one_status_in_the_tui_the_database_and_after_reop
         )));
     }
     app.on_action(geminal::tui::keys::Action::Send);
-    let tab = app.tab().id;
+    let turn = app.tab().turn.expect("a turn runs in the tab");
     let prepared = s.session.prepare(Target::New, "write a lot".into(), Some(MODEL.into()), MODEL, None).await.unwrap();
     let mut shown = Vec::new();
     let report = s.session.run(prepared, &mut |event| shown.push(event), std::future::pending()).await;
     for event in shown {
-        app.on_event(AppEvent::Turn { tab, shown: event });
+        app.on_event(AppEvent::Turn { turn, shown: event });
         assert_eq!(app.tab().messages[1].status, MessageStatus::Streaming);
     }
-    app.on_event(AppEvent::TurnDone { tab, report: Box::new(report.clone()) });
+    app.on_event(AppEvent::TurnDone { turn, report: Box::new(report.clone()) });
     let in_tab = app.tab().messages[1].status;
     let store = store(&s);
     let saved = store.active_path(report.conversation_id.unwrap()).unwrap();

@@ -468,3 +468,34 @@ fn history_rename_changes_the_listed_and_searched_title() {
     let missing = env.run(&["history", "rename", "1"]);
     assert_eq!(missing.code, 2, "{missing:?}");
 }
+
+/// Issue 20: deleting the newest conversation gave its id to the next one, so `--conversation`
+/// with the old id (from a script, a note, another window) continued a stranger's conversation.
+#[test]
+fn a_deleted_conversation_id_is_never_given_again() {
+    let env = Env::new(Behavior::text("ok"));
+    for prompt in ["one", "two"] {
+        assert_eq!(env.run(&["ask", prompt]).code, 0);
+    }
+    assert_eq!(env.run(&["history", "rm", "2", "--yes"]).code, 0);
+    assert_eq!(env.run(&["ask", "three"]).code, 0);
+    let ids: Vec<i64> = conn(&env)
+        .prepare("SELECT id FROM conversations ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ids, [1, 3], "not 2 again");
+    let sent = env.generate_requests().len();
+    env.run(&["ask", "--conversation", "2", "four"]).assert_failed(2, "There is no conversation 2");
+    assert_eq!(env.generate_requests().len(), sent, "nothing was asked");
+    let texts: Vec<String> = conn(&env)
+        .prepare("SELECT text FROM messages WHERE conversation_id = 3 ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(texts, ["three", "ok"], "conversation 3 holds only its own");
+}

@@ -839,3 +839,55 @@ fn spending_counts_this_utc_day_and_month_and_stats_group_answers_by_model_and_d
     );
     assert_eq!(stats.by_day.first().map(|r| (r.cost_nanos, r.unknown)), Some((3_000, 1)), "today first");
 }
+
+/// Issue 20: `history rm 11` then a new `ask` gave the new conversation id 11, and a tab (or a
+/// script) still holding 11 reached it. Released databases are rebuilt so that no id of a
+/// conversation or a message is ever handed out twice, the highest one included (the case
+/// plain rowids reuse), and everything that points at them by id still does.
+#[test]
+fn no_id_is_handed_out_twice_after_migrating_a_released_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture_db(dir.path(), 14);
+    let (mut store, _) = Store::open(&path).unwrap();
+    let count = |store: &Store, sql: &str| -> i64 { store.connection().query_row(sql, [], |r| r.get(0)).unwrap() };
+    // The rows keep their ids, and what points at them by id still finds them.
+    assert_eq!(store.active_path(1).unwrap().iter().map(|m| m.id).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(store.active_path(1).unwrap()[0].attachments.len(), 1, "the attachment of prompt 1");
+    assert_eq!(store.active_path(2).unwrap().iter().map(|m| m.id).collect::<Vec<_>>(), [3, 4]);
+    assert_eq!(count(&store, "SELECT message_id FROM job_lines WHERE job_id = 1"), 2, "the job line's answer");
+    let tabs: Vec<_> = store.open_tabs().unwrap().into_iter().map(|t| (t.conversation_id, t.active)).collect();
+    assert_eq!(tabs, [(Some(2), true), (None, false)]);
+    assert_eq!(message_hits(&store, "migrate"), [1, 2]);
+    assert_eq!(title_hits(&store, "cafe"), [2]);
+    let check: String = store.connection().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    assert_eq!(count(&store, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    assert_eq!(count(&store, "PRAGMA foreign_keys"), 1, "foreign keys are enforced again after the rebuild");
+    store.connection().execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')", []).unwrap();
+    store.connection().execute("INSERT INTO titles_fts(titles_fts) VALUES ('integrity-check')", []).unwrap();
+
+    // Delete the newest conversation (holding the highest message ids too): its ids stay taken.
+    assert!(store.delete_conversation(2).unwrap());
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM messages WHERE conversation_id = 2"),
+        0,
+        "its messages went with it"
+    );
+    let next = store.create_conversation("a new one", "m", None).unwrap();
+    assert_eq!(next, 3, "not 2 again");
+    let prompt = add(&mut store, next, Role::User, "fresh question");
+    assert_eq!(prompt, 5, "not 3 again");
+    assert_eq!(message_hits(&store, "fresh"), [5]);
+    assert_eq!(title_hits(&store, "cafe"), Vec::<i64>::new(), "the deleted title left the index");
+    // The tab that showed conversation 2 (the active one) keeps its place, not the new conversation.
+    let tabs: Vec<_> = store.open_tabs().unwrap().into_iter().map(|t| (t.conversation_id, t.active)).collect();
+    assert_eq!(tabs, [(None, true), (None, false)]);
+    // And again with the new highest: deleted, then never given again, also after reopening.
+    assert!(store.delete_conversation(next).unwrap());
+    drop(store);
+    let (mut store, _) = Store::open(&path).unwrap();
+    let again = store.create_conversation("another", "m", None).unwrap();
+    assert_eq!(again, 4);
+    assert_eq!(add(&mut store, again, Role::User, "another question"), 6);
+    assert!(store.conversation(2).is_err() && store.conversation(3).is_err());
+}

@@ -52,14 +52,14 @@ fn report(text: &str, outcome: Outcome) -> Box<TurnReport> {
 fn ask(app: &mut App, prompt: &str, answer: &str, finish: bool) {
     type_text(app, prompt);
     app.on_terminal(key(KeyCode::Enter));
-    let tab = app.tab().id;
+    let turn = app.tab().turn.unwrap();
     app.commands.clear();
     let chars: Vec<char> = answer.chars().collect();
     for piece in chars.chunks(chars.len().div_ceil(3).max(1)) {
-        app.on_event(AppEvent::Turn { tab, shown: Shown::Text(piece.iter().collect()) });
+        app.on_event(AppEvent::Turn { turn, shown: Shown::Text(piece.iter().collect()) });
     }
     if finish {
-        app.on_event(AppEvent::TurnDone { tab, report: report(answer, Outcome::Complete) });
+        app.on_event(AppEvent::TurnDone { turn, report: report(answer, Outcome::Complete) });
     }
 }
 
@@ -92,7 +92,7 @@ fn several_tabs_with_status_marks() {
     ask(&mut app, "third question", "", false);
     let third = app.tab().id;
     app.on_event(AppEvent::TurnDone {
-        tab: third,
+        turn: third,
         report: report("", Outcome::Failed(ApiError::RateLimited { retry_after: None })),
     });
     app.on_action(Action::NewTab);
@@ -100,7 +100,7 @@ fn several_tabs_with_status_marks() {
     // A background tab that finished while we were away is marked unread.
     let second = app.tabs[1].id;
     app.on_event(AppEvent::TurnDone {
-        tab: second,
+        turn: second,
         report: report("Still writing this one, now done.", Outcome::Complete),
     });
     app.on_action(Action::GoToTab(0));
@@ -219,10 +219,10 @@ fn an_error_in_a_tab() {
     let mut app = App::new("gemini-flash-latest", false);
     type_text(&mut app, "hello");
     app.on_terminal(key(KeyCode::Enter));
-    let tab = app.tab().id;
-    app.on_event(AppEvent::Turn { tab, shown: Shown::Text("Partial answ".into()) });
+    let turn = app.tab().turn.unwrap();
+    app.on_event(AppEvent::Turn { turn, shown: Shown::Text("Partial answ".into()) });
     app.on_event(AppEvent::TurnDone {
-        tab,
+        turn,
         report: report(
             "Partial answ",
             Outcome::Failed(ApiError::Truncated { detail: "the connection was cut mid-answer".into() }),
@@ -372,9 +372,9 @@ fn hostile_text_never_reaches_a_cell_or_the_terminal() {
     let answer =
         format!("{hostile}\n```\n{hostile}\n```\n| a | b |\n|---|---|\n| {} | x |\n", hostile.replace('\n', " "));
     ask(&mut app, &format!("tell me {}", geminal::gemini::fake::HOSTILE_PAYLOADS[0]), &answer, false);
-    let tab = app.tab().id;
+    let turn = app.tab().turn.unwrap();
     app.on_event(AppEvent::TurnDone {
-        tab,
+        turn,
         report: report(&answer, Outcome::Failed(ApiError::BadRequest { detail: hostile.replace('\n', " ") })),
     });
     let terminal = screen(&mut app, 100, 60);
@@ -402,13 +402,13 @@ fn streaming_follows_the_bottom_only_when_the_user_is_there() {
     // New text while scrolled up: the view stays put.
     type_text(&mut app, "more");
     app.on_terminal(key(KeyCode::Enter));
-    let tab = app.tab().id;
-    app.on_event(AppEvent::Turn { tab, shown: Shown::Text("new text".into()) });
+    let turn = app.tab().turn.unwrap();
+    app.on_event(AppEvent::Turn { turn, shown: Shown::Text("new text".into()) });
     assert_eq!(app.tab().scroll_from_bottom, 0, "sending returns to the bottom");
     screen(&mut app, 60, 20);
     app.on_action(Action::ScrollUp(4));
     let before = app.tab().visible_lines(10);
-    app.on_event(AppEvent::Turn { tab, shown: Shown::Text("\n\nmany\n\nnew\n\nlines".into()) });
+    app.on_event(AppEvent::Turn { turn, shown: Shown::Text("\n\nmany\n\nnew\n\nlines".into()) });
     screen(&mut app, 60, 20);
     assert_eq!(app.tab().visible_lines(10), before, "the view stays put while the answer grows below");
     app.on_action(Action::ScrollBottom);
@@ -596,10 +596,10 @@ const THOUGHT: &str =
 fn ask_with_thoughts(app: &mut App, answer: &str) -> u64 {
     type_text(app, "why do birds migrate?");
     app.on_terminal(key(KeyCode::Enter));
-    let tab = app.tab().id;
-    app.on_event(AppEvent::Turn { tab, shown: Shown::Thought(THOUGHT.into()) });
+    let turn = app.tab().turn.unwrap();
+    app.on_event(AppEvent::Turn { turn, shown: Shown::Thought(THOUGHT.into()) });
     if !answer.is_empty() {
-        app.on_event(AppEvent::Turn { tab, shown: Shown::Text(answer.into()) });
+        app.on_event(AppEvent::Turn { turn, shown: Shown::Text(answer.into()) });
         let mut done = report(answer, Outcome::Complete);
         done.thoughts = THOUGHT.into();
         done.usage = Some(geminal::gemini::UsageMetadata {
@@ -608,9 +608,9 @@ fn ask_with_thoughts(app: &mut App, answer: &str) -> u64 {
             thoughts_token_count: 30,
             ..Default::default()
         });
-        app.on_event(AppEvent::TurnDone { tab, report: done });
+        app.on_event(AppEvent::TurnDone { turn, report: done });
     }
-    tab
+    turn
 }
 
 fn rows(terminal: &Terminal<TestBackend>) -> Vec<String> {
@@ -717,11 +717,11 @@ fn an_answer_with_sources_shows_styled_markers_and_the_list_below() {
     assert_eq!(app.tab().settings.search, Some(true), "/search alone switches it on");
     type_text(&mut app, "why do birds migrate?");
     app.on_terminal(key(KeyCode::Enter));
-    let tab = app.tab().id;
-    app.on_event(AppEvent::Turn { tab, shown: Shown::Text(answer.into()) });
+    let turn = app.tab().turn.unwrap();
+    app.on_event(AppEvent::Turn { turn, shown: Shown::Text(answer.into()) });
     let mut done = report(answer, Outcome::Complete);
     done.grounding = Some(birds_grounding());
-    app.on_event(AppEvent::TurnDone { tab, report: done });
+    app.on_event(AppEvent::TurnDone { turn, report: done });
     let terminal = screen(&mut app, 70, 16);
     let shown = rows(&terminal);
     let row = shown.iter().position(|r| r.contains("Birds follow food south.[1] Days shorten in autumn.[1][2]"));
@@ -794,7 +794,7 @@ fn the_context_meter_shows_the_tokens_used_of_the_models_input_limit() {
         "{:?}",
         status_row(&screen(&mut app, 90, 12))
     );
-    let tab = app.tab().id;
+    let turn = app.tab().turn.unwrap();
     let mut done = report("ok", Outcome::Complete);
     done.usage = Some(geminal::gemini::UsageMetadata {
         prompt_token_count: 12_000,
@@ -802,7 +802,7 @@ fn the_context_meter_shows_the_tokens_used_of_the_models_input_limit() {
         thoughts_token_count: 900,
         ..Default::default()
     });
-    app.on_event(AppEvent::TurnDone { tab, report: done.clone() });
+    app.on_event(AppEvent::TurnDone { turn, report: done.clone() });
     insta::assert_snapshot!(screen(&mut app, 90, 12).backend());
 
     // Near the limit the meter takes the warning colour; elsewhere the bar's own.
@@ -891,7 +891,7 @@ fn each_answer_shows_its_cost_and_the_status_bar_the_conversations_total() {
         let mut done = report("fine", Outcome::Complete);
         done.usage = Some(usage);
         done.cost = priced(nanos);
-        app.on_event(AppEvent::TurnDone { tab: app.tab().id, report: done });
+        app.on_event(AppEvent::TurnDone { turn: app.tab().turn.unwrap(), report: done });
     }
     let terminal = screen(&mut app, 100, 16);
     let all = rows(&terminal).join("\n");
@@ -902,7 +902,7 @@ fn each_answer_shows_its_cost_and_the_status_bar_the_conversations_total() {
     ask(&mut app, "three", "fine", false);
     let mut done = report("fine", Outcome::Complete);
     done.usage = Some(usage);
-    app.on_event(AppEvent::TurnDone { tab: app.tab().id, report: done });
+    app.on_event(AppEvent::TurnDone { turn: app.tab().turn.unwrap(), report: done });
     let terminal = screen(&mut app, 120, 16);
     assert!(rows(&terminal).join("\n").contains("· price unknown"));
     assert!(status_row(&terminal).1.contains(" tokens · $0.00355 + 1 unpriced · "), "{:?}", status_row(&terminal));

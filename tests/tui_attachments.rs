@@ -66,16 +66,16 @@ fn an_attached_file_rides_on_the_next_prompt_and_shows_on_the_message() {
 
     enter(&mut app, "summarize it");
     match app.commands.as_slice() {
-        [Command::Send { tab: 1, prompt, branch: Branch::Continue, attachments }] => {
+        [Command::Send { tab: 1, turn: 1, prompt, branch: Branch::Continue, attachments }] => {
             assert_eq!(prompt, "summarize it");
             assert_eq!(attachments, &vec![pdf()]);
         }
         other => panic!("{other:?}"),
     }
     assert!(app.tab().pending.is_empty(), "sent with this prompt only");
-    app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Text("It reports growth.".into()) });
+    app.on_event(AppEvent::Turn { turn: 1, shown: Shown::Text("It reports growth.".into()) });
     app.on_event(AppEvent::TurnDone {
-        tab: 1,
+        turn: 1,
         report: Box::new(TurnReport {
             conversation_id: Some(1),
             prompt_id: Some(1),
@@ -118,7 +118,7 @@ fn an_at_path_of_an_existing_file_is_read_first_and_anything_else_is_text() {
     assert!(matches!(&app.commands[..], [Command::Send { attachments, .. }] if attachments.is_empty()));
     app.commands.clear();
     app.on_event(AppEvent::TurnDone {
-        tab: 1,
+        turn: 1,
         report: Box::new(TurnReport {
             conversation_id: None,
             prompt_id: None,

@@ -1,12 +1,17 @@
 //! End to end in a real terminal: drives `geminal --demo` in tmux like a person would: three
 //! tabs streaming at once, switching, stopping one with Esc, the history browser with a search,
 //! reopening a conversation, quitting; then checks the database holds all of it and the terminal
-//! is back in its normal state. Needs tmux (CI installs it; GEMINAL_E2E_REQUIRE=1 makes its
-//! absence a failure instead of a skip).
+//! is back in its normal state. Others run geminal against the loopback fake beside a second
+//! geminal process on the same database, or kill it with SIGKILL. Needs tmux (CI installs it;
+//! GEMINAL_E2E_REQUIRE=1 makes its absence a failure instead of a skip).
+
+mod common;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+use geminal::gemini::fake::{Answer, Behavior, StreamEnd};
 
 struct Tmux {
     session: String,
@@ -585,4 +590,269 @@ fn a_budget_spent_during_a_session_refuses_the_next_prompt() {
     let conn = rusqlite::Connection::open(&db).unwrap();
     let prompts: i64 = conn.query_row("SELECT count(*) FROM messages WHERE role = 'user'", [], |r| r.get(0)).unwrap();
     assert_eq!(prompts, 1, "the refused prompt was not saved");
+}
+
+/// The pid of the program running in the pane: the child of its shell (read from /proc, so
+/// no process is looked up by name).
+fn program_in(tmux: &Tmux) -> String {
+    let shell = tmux.pane("#{pane_pid}");
+    let parent_of = |pid: &str| -> Option<String> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // "pid (comm) state ppid ...": comm may hold spaces, so read after its last ')'.
+        stat.rsplit_once(')')?.1.split_whitespace().nth(1).map(str::to_owned)
+    };
+    let children: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| parent_of(pid).as_deref() == Some(shell.as_str()))
+        .collect();
+    assert_eq!(children.len(), 1, "one program runs in the pane: {children:?}");
+    children[0].clone()
+}
+
+/// Issue 20 item 1, two processes on one database: the interface shows conversation 1 while a
+/// command deletes it and asks a new question. The new conversation never gets id 1 again, and
+/// the interface's next prompt neither carries the new conversation's messages to the model
+/// nor lands in it: the tab says conversation 1 is gone, keeps the prompt, and sending it again
+/// starts a conversation of its own.
+#[test]
+fn a_conversation_deleted_by_another_process_never_takes_the_next_prompt() {
+    if !have_tmux() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    let env = common::process::Env::new(Behavior::text("An answer from the fake.").with_chunks(2));
+    let tmux = Tmux { session: format!("geminal-gone-{}", std::process::id()) };
+    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "140", "-y", "30", "bash", "--norc", "--noprofile"]);
+    let home = env.home.path();
+    tmux.text(&format!(
+        "env -i TERM=\"$TERM\" PATH=\"$PATH\" HOME={home} XDG_CONFIG_HOME={home}/config XDG_DATA_HOME={home}/data GOOGLE_GEMINI_BASE_URL={url} GEMINI_API_KEY={key} {bin}; echo GEMINAL-EXITED-$?",
+        home = home.display(),
+        url = env.fake.base_url(),
+        key = common::process::KEY,
+        bin = env!("CARGO_BIN_EXE_geminal"),
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
+    let idle = |s: &str| !s.contains('●') && !s.contains("writing…");
+    tmux.text("tell me about tabs");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("An answer from the fake.") && idle(s), "the first answer");
+
+    // Another process deletes conversation 1 and starts a new one.
+    let removed = env.run(&["history", "rm", "1", "--yes"]);
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    let asked = env.run(&["ask", "a secret of the other process"]);
+    assert_eq!(asked.code, 0, "{}", asked.stderr);
+    let db = env.history();
+    let ids: Vec<i64> = db
+        .prepare("SELECT id FROM conversations")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ids, [2], "the new conversation does not take the deleted id");
+    assert_eq!(env.generate_requests().len(), 2);
+
+    // The interface's tab still shows conversation 1: its next prompt is not sent.
+    tmux.text("and what about drafts?");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for(|s| s.contains("Conversation 1 was deleted"), "the tab saying so");
+    assert!(screen.contains("and what about drafts?"), "the prompt is back in the input:\n{screen}");
+    assert_eq!(env.generate_requests().len(), 2, "nothing reached the model");
+
+    // Sent again, it starts a conversation of its own.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(
+        |s| !s.contains("Conversation 1 was deleted") && s.contains("An answer from the fake.") && idle(s),
+        "its answer",
+    );
+    let requests = env.generate_requests();
+    assert_eq!(requests.len(), 3);
+    let last = &requests[2];
+    assert_eq!(last.prompt(), "and what about drafts?");
+    assert!(!last.body.contains("a secret of the other process"), "no other conversation's messages: {}", last.body);
+    assert!(!last.body.contains("tell me about tabs"), "nor the deleted one's: {}", last.body);
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+
+    let rows: Vec<(i64, String, String)> = db
+        .prepare("SELECT conversation_id, role, text FROM messages ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let expected = [
+        (2, "user", "a secret of the other process"),
+        (2, "model", "An answer from the fake."),
+        (3, "user", "and what about drafts?"),
+        (3, "model", "An answer from the fake."),
+    ];
+    let rows: Vec<(i64, &str, &str)> = rows.iter().map(|(c, r, t)| (*c, r.as_str(), t.as_str())).collect();
+    assert_eq!(rows, expected, "each conversation holds only its own messages");
+}
+
+/// Issue 20 item 3: tabs opened and drafts typed since the last clean exit survive `kill -9`,
+/// and the tab that was active is active again.
+#[test]
+fn tabs_and_drafts_survive_kill_9_and_the_active_tab_comes_back() {
+    if !have_tmux() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite3");
+    let tmux = Tmux { session: format!("geminal-kill-{}", std::process::id()) };
+    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "100", "-y", "24", "bash", "--norc", "--noprofile"]);
+    let start = || {
+        tmux.text(&format!(
+            "HOME={home} {bin} --demo --db {db}; echo GEMINAL-EXITED-$?",
+            home = dir.path().display(),
+            bin = env!("CARGO_BIN_EXE_geminal"),
+            db = db.display(),
+        ));
+        tmux.keys(&["Enter"]);
+    };
+    start();
+    tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
+    tmux.text("a first draft");
+    tmux.keys(&["C-t"]);
+    tmux.text("a second draft");
+    tmux.keys(&["C-t"]);
+    tmux.text("a third draft");
+    tmux.keys(&["M-2"]);
+    tmux.wait_for(|s| s.contains("a second draft") && !s.contains("a third draft"), "the second tab shown");
+    // A moment for the debounced save, then the process dies without its exit.
+    std::thread::sleep(Duration::from_millis(700));
+    let pid = program_in(&tmux);
+    assert!(Command::new("bash").args(["-c", &format!("kill -9 {pid}")]).status().unwrap().success());
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-137"), "geminal killed");
+    tmux.run(&["send-keys", "-t", &tmux.session, "reset; clear", "Enter"]);
+    std::thread::sleep(Duration::from_millis(500));
+
+    start();
+    let screen = tmux.wait_for(|s| s.contains("a second draft"), "the active tab's draft");
+    assert!(!screen.contains("a third draft") && !screen.contains("a first draft"), "tab 2 active:\n{screen}");
+    tmux.keys(&["M-3"]);
+    tmux.wait_for(|s| s.contains("a third draft"), "the third tab kept too");
+    tmux.keys(&["M-1"]);
+    tmux.wait_for(|s| s.contains("a first draft"), "and the first");
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+}
+
+/// Issue 20 item 1, in one process: deleting a conversation in the history browser while its
+/// first answer streams stops that answer first (the model's stream is closed at once, not
+/// left to run and be saved nowhere), and the next prompt starts a new conversation, with an
+/// id never used before, that carries nothing of the deleted one.
+#[test]
+fn deleting_a_conversation_while_it_streams_stops_its_answer_first() {
+    if !have_tmux() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    let env = common::process::Env::new(Behavior::text("A quick answer.").with_chunks(2));
+    // The first answer takes half a minute, unless stopped.
+    env.fake.push(Behavior::paced(60, Duration::from_secs(30)).with_answer(Answer::Words(600)));
+    let tmux = Tmux { session: format!("geminal-delstream-{}", std::process::id()) };
+    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "140", "-y", "30", "bash", "--norc", "--noprofile"]);
+    let home = env.home.path();
+    tmux.text(&format!(
+        "env -i TERM=\"$TERM\" PATH=\"$PATH\" HOME={home} XDG_CONFIG_HOME={home}/config XDG_DATA_HOME={home}/data GOOGLE_GEMINI_BASE_URL={url} GEMINI_API_KEY={key} {bin}; echo GEMINAL-EXITED-$?",
+        home = home.display(),
+        url = env.fake.base_url(),
+        key = common::process::KEY,
+        bin = env!("CARGO_BIN_EXE_geminal"),
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
+    tmux.text("a long story please");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains('●'), "the answer streaming");
+    let stream = env.generate_requests()[0].id;
+    tmux.keys(&["C-r"]);
+    tmux.wait_for(|s| s.contains("a long story please") && s.contains("#1"), "the conversation in the history");
+    tmux.keys(&["Delete"]);
+    tmux.wait_for(|s| s.contains("Delete conversation 1"), "the question");
+    let asked = Instant::now();
+    tmux.keys(&["y"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.fake.stream_end(stream).is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (end, at) = env.fake.stream_end(stream).expect("the answer's stream ended");
+    assert_eq!(end, StreamEnd::ClientClosed, "stopped, not run to its end");
+    assert!(at.duration_since(asked) < Duration::from_secs(5), "stopped when deleted");
+    tmux.wait_for(|s| s.contains("no conversations match") && s.contains(" 1 new chat"), "deleted, its tab closed");
+    tmux.keys(&["Escape"]);
+    tmux.text("a short one");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("A quick answer.") && !s.contains('●'), "the next answer");
+    let last = env.generate_requests().pop().unwrap();
+    assert_eq!(last.prompt(), "a short one");
+    assert!(!last.body.contains("a long story please"), "nothing of the deleted conversation: {}", last.body);
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+    let db = env.history();
+    let rows: Vec<(i64, String)> = db
+        .prepare("SELECT conversation_id, text FROM messages ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows, [(2, "a short one".to_owned()), (2, "A quick answer.".to_owned())]);
+}
+
+/// Issue 20 item 1: another process deletes the conversation whose answer is streaming in the
+/// interface. The answer is not silently lost: it stays on screen and the tab says it was not
+/// saved; the next prompt starts a new conversation without it.
+#[test]
+fn an_answer_whose_conversation_another_process_deleted_is_said_unsaved() {
+    if !have_tmux() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    let env = common::process::Env::new(Behavior::text("A quick answer.").with_chunks(2));
+    env.fake.push(Behavior::paced(20, Duration::from_secs(4)).with_answer(Answer::Text("streamed ".repeat(20))));
+    let tmux = Tmux { session: format!("geminal-delother-{}", std::process::id()) };
+    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "160", "-y", "30", "bash", "--norc", "--noprofile"]);
+    let home = env.home.path();
+    tmux.text(&format!(
+        "env -i TERM=\"$TERM\" PATH=\"$PATH\" HOME={home} XDG_CONFIG_HOME={home}/config XDG_DATA_HOME={home}/data GOOGLE_GEMINI_BASE_URL={url} GEMINI_API_KEY={key} {bin}; echo GEMINAL-EXITED-$?",
+        home = home.display(),
+        url = env.fake.base_url(),
+        key = common::process::KEY,
+        bin = env!("CARGO_BIN_EXE_geminal"),
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
+    tmux.text("stream something");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("streamed streamed"), "the answer streaming");
+    let removed = env.run(&["history", "rm", "1", "--yes"]);
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    let screen =
+        tmux.wait_for(|s| s.contains("Conversation 1 was deleted while this answer was written"), "the tab saying so");
+    assert!(screen.matches("streamed").count() >= 20, "the answer is still shown:\n{screen}");
+    tmux.text("start again");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("A quick answer.") && !s.contains('●'), "the next answer");
+    let last = env.generate_requests().pop().unwrap();
+    assert_eq!(last.prompt(), "start again");
+    assert!(!last.body.contains("stream something"), "nothing of the deleted conversation: {}", last.body);
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+    let db = env.history();
+    let rows: Vec<(i64, String)> = db
+        .prepare("SELECT conversation_id, text FROM messages ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows, [(2, "start again".to_owned()), (2, "A quick answer.".to_owned())]);
 }

@@ -204,6 +204,10 @@ pub enum Shown {
     Restart,
     /// Something about the turn that is not the answer (a retry, a fallback model).
     Notice(Notice),
+    /// The prompt was saved: the conversation the turn writes into (new or not) and the
+    /// prompt's id, known before the answer starts, so a front end can tell which turn a
+    /// deleted conversation stops.
+    Saved { conversation_id: i64, prompt_id: i64 },
 }
 
 pub struct ChatSession {
@@ -478,6 +482,7 @@ impl ChatSession {
                     Ok((conversation, prompt)) => {
                         report.conversation_id = Some(conversation);
                         report.prompt_id = Some(prompt);
+                        show(Shown::Saved { conversation_id: conversation, prompt_id: prompt });
                     }
                     Err(e) => report.save_error = Some(e),
                 },

@@ -152,6 +152,8 @@ impl AnswerPrinter {
                 }
                 eprintln!("geminal: the answer was cut off and starts again below.");
             }
+            // Where the prompt was saved: `ask` reports it with the answer.
+            Shown::Saved { .. } => {}
             Shown::Notice(notice) => {
                 self.spinner.stop();
                 eprintln!("geminal: {}", crate::sanitize::one_line(&notice.to_string(), 240));

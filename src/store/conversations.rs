@@ -262,6 +262,15 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| StoreError::from_sqlite(&path, e))?;
         let now = now_ms();
+        // A conversation deleted meanwhile (by another tab or process) is said so, not as a
+        // failed constraint.
+        let exists = tx
+            .query_row("SELECT 1 FROM conversations WHERE id = ?1", [conversation_id], |_| Ok(()))
+            .optional()
+            .map_err(|e| StoreError::from_sqlite(&path, e))?;
+        if exists.is_none() {
+            return Err(StoreError::NoConversation { id: conversation_id });
+        }
         let id = (|| {
             let parent_id: Option<i64> = match parent {
                 Parent::Head => tx
@@ -304,9 +313,12 @@ impl Store {
         Ok(id)
     }
 
+    /// Writes a message's new state; [`StoreError::NoMessage`] if it is gone (its conversation
+    /// was deleted while it was written), so an answer is never reported saved when it was not.
     pub fn update_message(&self, id: i64, update: &MessageUpdate) -> Result<(), StoreError> {
         let writer_cleared = update.status.is_some_and(|s| s != MessageStatus::Streaming);
-        self.conn
+        let changed = self
+            .conn
             .execute(
                 "UPDATE messages SET text = ?2,
                     status = coalesce(?3, status), error = coalesce(?4, error),
@@ -339,7 +351,7 @@ impl Store {
                 ],
             )
             .map_err(|e| self.err(e))?;
-        Ok(())
+        if changed == 0 { Err(StoreError::NoMessage { id }) } else { Ok(()) }
     }
 
     /// Several updates in one transaction (progressive saves of many streams at once).
@@ -388,6 +400,15 @@ impl Store {
             .optional()
             .map_err(|e| self.err(e))?
             .ok_or(StoreError::NoConversation { id })
+    }
+
+    /// Whether conversation `id` is still there (another process may have deleted it).
+    pub fn conversation_exists(&self, id: i64) -> Result<bool, StoreError> {
+        self.conn
+            .query_row("SELECT 1 FROM conversations WHERE id = ?1", [id], |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|e| self.err(e))
     }
 
     /// The most recently updated conversation, if any.

@@ -5,13 +5,15 @@
 //! with a read-only connection of its own, so saving a question or an answer never waits behind
 //! them; a newer search interrupts an older one still running. Dropping the last handle
 //! finishes the queued writes, closes the store (releasing its writer lock) and joins the
-//! threads, so a process that drops its handles before exiting leaves nothing behind.
+//! threads, so a process that drops its handles before exiting leaves nothing behind. The open
+//! tabs are saved the same way as growing answers: without waiting, the newest state replacing
+//! one still queued.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
-use super::{MessageUpdate, SearchHit, Store, StoreError};
+use super::{MessageUpdate, OpenTab, SearchHit, Store, StoreError};
 
 type Job = Box<dyn FnOnce(&mut Store) + Send>;
 type OnError = Box<dyn FnOnce(StoreError) + Send>;
@@ -34,6 +36,8 @@ pub struct StoreHandle {
     thread: Arc<StoreThread>,
     path: std::path::PathBuf,
     progress: Arc<Mutex<Progress>>,
+    /// The open tabs waiting to be saved (newest only), and whether a job to save them is queued.
+    tabs: Arc<Mutex<(Option<Vec<OpenTab>>, bool)>>,
 }
 
 /// The reader thread, and which search it runs, so that a newer one can interrupt it.
@@ -171,7 +175,7 @@ impl StoreHandle {
             None => None,
         };
         let thread = StoreThread::start("geminal-store", store)?;
-        Ok(StoreHandle { thread: Arc::new(thread), reader, path, progress: Arc::default() })
+        Ok(StoreHandle { thread: Arc::new(thread), reader, path, progress: Arc::default(), tabs: Arc::default() })
     }
 
     pub fn path(&self) -> &std::path::Path {
@@ -242,6 +246,32 @@ impl StoreHandle {
                 found
             })
             .await
+    }
+
+    /// Saves the open tabs (and their drafts) without waiting, as they change: a newer state
+    /// replaces one still waiting, so typing costs one small write per store round, and a crash
+    /// loses at most what changed since the last one. Failures are not reported: the tabs are
+    /// saved again at the next change and when the interface closes.
+    pub fn save_open_tabs_soon(&self, tabs: Vec<OpenTab>) {
+        let Ok(mut pending) = self.tabs.lock() else { return };
+        pending.0 = Some(tabs);
+        if std::mem::replace(&mut pending.1, true) {
+            return;
+        }
+        drop(pending);
+        let pending = self.tabs.clone();
+        let _ = self.thread.send(Box::new(move |store| {
+            let tabs = match pending.lock() {
+                Ok(mut p) => {
+                    p.1 = false;
+                    p.0.take()
+                }
+                Err(_) => return,
+            };
+            if let Some(tabs) = tabs {
+                let _ = store.save_open_tabs(&tabs);
+            }
+        }));
     }
 
     /// Saves a growing answer without waiting. Saves of many answers that arrive while the
@@ -464,6 +494,50 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count, 1, "nothing more was written");
+    }
+
+    #[tokio::test]
+    async fn open_tabs_saved_while_the_store_is_busy_are_written_once_newest_first() {
+        let home = tempfile::tempdir().unwrap();
+        let handle = open(&home);
+        async fn changes(handle: &StoreHandle) -> i64 {
+            let total = handle.call(|s| {
+                s.connection()
+                    .query_row("SELECT total_changes()", [], |r| r.get::<_, i64>(0))
+                    .map_err(|e| StoreError::from_sqlite(s.path(), e))
+            });
+            total.await.unwrap()
+        }
+        let before = changes(&handle).await;
+        let (release, blocked) = mpsc::channel::<()>();
+        let busy = tokio::spawn({
+            let handle = handle.clone();
+            async move {
+                handle
+                    .call(move |_| {
+                        let _ = blocked.recv();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        let tab = |draft: &str, active| OpenTab { conversation_id: None, draft: draft.into(), active };
+        // Typing while the writer is busy: only the newest state is written, once.
+        for draft in ["h", "he", "hel", "hello"] {
+            handle.save_open_tabs_soon(vec![tab(draft, false), tab("", true)]);
+        }
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        let kept = handle.read(|s| s.open_tabs()).await.unwrap();
+        assert_eq!(kept, [tab("hello", false), tab("", true)]);
+        let writes = changes(&handle).await - before;
+        // One save: 0 rows deleted, 2 inserted (four saves would have deleted and inserted 14).
+        assert_eq!(writes, 2, "one write for four changes");
+        // A save queued just before the last handle goes is written, not dropped.
+        handle.save_open_tabs_soon(vec![tab("kept at the end", true)]);
+        drop(handle);
+        let (store, _) = Store::open(&home.path().join("history.sqlite3")).unwrap();
+        assert_eq!(store.open_tabs().unwrap(), [tab("kept at the end", true)]);
     }
 
     #[test]

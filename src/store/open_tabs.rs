@@ -1,5 +1,6 @@
-//! The tabs open when the interface last closed (which conversation each shows, its unsent
-//! draft, which one was active), so the next start puts them back.
+//! The tabs open in the interface (which conversation each shows, its unsent draft, which one
+//! is active), saved as they change and when it closes, so the next start puts them back, even
+//! after a crash.
 
 use rusqlite::{TransactionBehavior, params};
 
@@ -17,7 +18,7 @@ pub struct OpenTab {
 
 impl Store {
     /// Replaces the kept tabs with `tabs`, in order. Tabs with neither a conversation nor a
-    /// draft are not kept (there is nothing to restore).
+    /// draft are not kept (there is nothing to restore), unless active (it comes back active).
     pub fn save_open_tabs(&mut self, tabs: &[OpenTab]) -> Result<(), StoreError> {
         let path = self.path.clone();
         let sqlite = |e| StoreError::from_sqlite(&path, e);
@@ -28,7 +29,8 @@ impl Store {
                 let mut insert = tx
                     .prepare("INSERT INTO open_tabs (position, conversation_id, draft, active) VALUES (?1, ?2, ?3, ?4)")
                     .map_err(sqlite)?;
-                let kept = tabs.iter().filter(|t| t.conversation_id.is_some() || !t.draft.trim().is_empty());
+                let kept =
+                    tabs.iter().filter(|t| t.conversation_id.is_some() || !t.draft.trim().is_empty() || t.active);
                 for (position, tab) in kept.enumerate() {
                     insert
                         .execute(params![position as i64, tab.conversation_id, tab.draft, tab.active])
@@ -41,13 +43,14 @@ impl Store {
     }
 
     /// The tabs kept by [`Store::save_open_tabs`], in order. A tab whose conversation was
-    /// deleted since keeps its draft (as a new tab), or is gone if it had none.
+    /// deleted since keeps its draft (as a new tab), or is gone if it had none and was not the
+    /// active one.
     pub fn open_tabs(&self) -> Result<Vec<OpenTab>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT conversation_id, draft, active FROM open_tabs
-                 WHERE conversation_id IS NOT NULL OR draft != '' ORDER BY position",
+                 WHERE conversation_id IS NOT NULL OR draft != '' OR active ORDER BY position",
             )
             .map_err(|e| self.err(e))?;
         stmt.query_map([], |r| Ok(OpenTab { conversation_id: r.get(0)?, draft: r.get(1)?, active: r.get(2)? }))

@@ -1,7 +1,7 @@
 //! The schema as a const slice of migrations, applied in one transaction and tracked in
 //! `PRAGMA user_version`. Never edit a migration that has shipped: add a new one.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
@@ -255,7 +255,94 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (job_id, key)
     ) WITHOUT ROWID;
     ALTER TABLE messages ADD COLUMN batch_priced INTEGER NOT NULL DEFAULT 0;",
+    // 15: ids are never reused. Without AUTOINCREMENT SQLite hands out the highest id plus one,
+    // so deleting the newest conversation gave its id (and its messages' ids) to the next one,
+    // and a tab, a script or a job line still holding the old id reached the new conversation.
+    // Both tables are rebuilt with AUTOINCREMENT (`sqlite_sequence` remembers the highest id
+    // ever given); rows keep their ids, so the search indexes, open tabs, attachments and job
+    // lines still point at the same rows. Dropping a table drops its triggers and indexes: they
+    // are made again as 5, 6, 7 and 13 left them. Run with foreign keys off (see `migrate`).
+    "CREATE TABLE new_conversations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        title TEXT NOT NULL,
+        model TEXT NOT NULL,
+        system_prompt TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        head_id INTEGER,
+        settings TEXT,
+        role TEXT
+    );
+    INSERT INTO new_conversations (id, title, model, system_prompt, created_at, updated_at, head_id, settings, role)
+        SELECT id, title, model, system_prompt, created_at, updated_at, head_id, settings, role FROM conversations;
+    CREATE TABLE new_messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('user', 'model')),
+        text TEXT NOT NULL,
+        model TEXT,
+        status TEXT NOT NULL CHECK (status IN ('complete', 'streaming', 'interrupted', 'error', 'blocked')),
+        error TEXT,
+        prompt_tokens INTEGER,
+        output_tokens INTEGER,
+        thought_tokens INTEGER,
+        cached INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        first_token_ms INTEGER,
+        duration_ms INTEGER,
+        writer TEXT,
+        parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+        thoughts TEXT,
+        grounding TEXT,
+        cost_nanos INTEGER,
+        saved_nanos INTEGER,
+        priced_as TEXT,
+        batch_priced INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO new_messages (id, conversation_id, role, text, model, status, error, prompt_tokens, output_tokens,
+            thought_tokens, cached, created_at, first_token_ms, duration_ms, writer, parent_id, thoughts, grounding,
+            cost_nanos, saved_nanos, priced_as, batch_priced)
+        SELECT id, conversation_id, role, text, model, status, error, prompt_tokens, output_tokens,
+            thought_tokens, cached, created_at, first_token_ms, duration_ms, writer, parent_id, thoughts, grounding,
+            cost_nanos, saved_nanos, priced_as, batch_priced FROM messages;
+    DROP TABLE messages;
+    DROP TABLE conversations;
+    ALTER TABLE new_conversations RENAME TO conversations;
+    ALTER TABLE new_messages RENAME TO messages;
+    CREATE INDEX conversations_by_update ON conversations(updated_at DESC, id DESC);
+    CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
+    CREATE INDEX messages_streaming ON messages(status) WHERE status = 'streaming';
+    CREATE INDEX messages_by_parent ON messages(parent_id);
+    CREATE INDEX messages_tree ON messages(conversation_id, parent_id);
+    CREATE INDEX messages_spent_by_time ON messages(created_at) WHERE role = 'model';
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.status != 'streaming' BEGIN
+        INSERT INTO messages_fts(rowid, text) VALUES (new.id, substr(new.text, 1, 1048576));
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.status != 'streaming' BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, substr(old.text, 1, 1048576));
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, status ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, text)
+            SELECT 'delete', old.id, substr(old.text, 1, 1048576) WHERE old.status != 'streaming';
+        INSERT INTO messages_fts(rowid, text)
+            SELECT new.id, substr(new.text, 1, 1048576) WHERE new.status != 'streaming';
+    END;
+    CREATE TRIGGER titles_fts_insert AFTER INSERT ON conversations BEGIN
+        INSERT INTO titles_fts(rowid, title) VALUES (new.id, new.title);
+    END;
+    CREATE TRIGGER titles_fts_delete AFTER DELETE ON conversations BEGIN
+        INSERT INTO titles_fts(titles_fts, rowid, title) VALUES ('delete', old.id, old.title);
+    END;
+    CREATE TRIGGER titles_fts_update AFTER UPDATE OF title ON conversations BEGIN
+        INSERT INTO titles_fts(titles_fts, rowid, title) VALUES ('delete', old.id, old.title);
+        INSERT INTO titles_fts(rowid, title) VALUES (new.id, new.title);
+    END;",
 ];
+
+/// Migrations that rebuild a table other tables point at (see 15): they run with foreign keys
+/// off, as SQLite's own recipe for changing a table asks (dropping the old table would
+/// otherwise delete, in cascade, every row that points at it), and are checked before commit.
+const REBUILDS: &[usize] = &[15];
 
 pub fn latest_version() -> i64 {
     MIGRATIONS.len() as i64
@@ -265,15 +352,38 @@ pub fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
 }
 
-/// Applies every pending migration in one IMMEDIATE transaction: all or nothing.
+/// Applies every pending migration in one IMMEDIATE transaction: all or nothing. When one of
+/// them rebuilds a table ([`REBUILDS`]), foreign keys are off meanwhile (a pragma that cannot
+/// change inside a transaction) and every reference is checked before the commit.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let current = user_version(&tx)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    let current = user_version(conn)?;
+    let rebuilds = REBUILDS.iter().any(|v| (*v as i64) > current);
+    let enforced: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    if rebuilds && enforced {
+        conn.pragma_update(None, "foreign_keys", false)?;
     }
-    tx.commit()
+    let migrated = (|| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current = user_version(&tx)?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        if rebuilds {
+            let broken: Option<String> = tx.query_row("PRAGMA foreign_key_check", [], |r| r.get(0)).optional()?;
+            if let Some(table) = broken {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+                    Some(format!("a row of {table} points at a row that does not exist")),
+                ));
+            }
+        }
+        tx.commit()
+    })();
+    if rebuilds && enforced {
+        conn.pragma_update(None, "foreign_keys", true)?;
+    }
+    migrated
 }
 
 #[cfg(test)]
@@ -393,6 +503,8 @@ mod tests {
     fn every_prefix_of_the_migrations_is_a_valid_schema() {
         for upto in 0..=MIGRATIONS.len() {
             let conn = Connection::open_in_memory().unwrap();
+            // As `migrate` runs them: a table rebuild needs foreign keys off (on by default here).
+            conn.pragma_update(None, "foreign_keys", false).unwrap();
             for sql in &MIGRATIONS[..upto] {
                 conn.execute_batch(sql).unwrap();
             }

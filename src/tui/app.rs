@@ -23,10 +23,11 @@ const MESSAGES_PER_PAGE: usize = 6;
 /// Work for the runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Start a turn in tab `tab` for `prompt`, joining its conversation as `branch` says
-    /// (a regenerated answer skips the cache).
+    /// Start turn `turn` (an id never reused) in tab `tab` for `prompt`, joining its
+    /// conversation as `branch` says (a regenerated answer skips the cache).
     Send {
         tab: u64,
+        turn: u64,
         prompt: String,
         branch: Branch,
         /// Files attached to this prompt (read already; uploaded when too big to go inline).
@@ -130,20 +131,30 @@ pub enum Confirm {
     },
 }
 
-/// What the runner reports back.
+/// What the runner reports back. What a turn reports is keyed by its turn id, never reused,
+/// and lands only in the tab still running that turn: a tab closed, rebuilt or running a newer
+/// turn ignores it.
 #[derive(Debug)]
 pub enum AppEvent {
     Turn {
-        tab: u64,
+        turn: u64,
         shown: Shown,
     },
     TurnDone {
-        tab: u64,
+        turn: u64,
         report: Box<TurnReport>,
     },
     TurnFailedToStart {
-        tab: u64,
+        turn: u64,
         message: String,
+    },
+    /// Turn `turn` was not sent: its conversation was deleted (by another tab or process).
+    /// The prompt (none for a regenerated answer) and its attachments go back to the tab.
+    ConversationGone {
+        turn: u64,
+        conversation_id: i64,
+        prompt: Option<String>,
+        attachments: Vec<Attachment>,
     },
     /// Files read for tab `tab`'s next prompt, and the sentences of those that could not be.
     Attached {
@@ -152,9 +163,9 @@ pub enum AppEvent {
         errors: Vec<String>,
         then_send: bool,
     },
-    /// An attachment of tab `tab`'s prompt is being uploaded.
+    /// An attachment of turn `turn`'s prompt is being uploaded.
     Uploading {
-        tab: u64,
+        turn: u64,
         progress: crate::chat::UploadProgress,
     },
     SearchResults {
@@ -256,6 +267,8 @@ pub struct App {
     /// Each model's input limit in tokens, once read (the status bar's context meter).
     pub input_limits: std::collections::HashMap<String, u64>,
     next_tab_id: u64,
+    /// The id of the next turn: each turn's own, never reused.
+    next_turn_id: u64,
 }
 
 impl App {
@@ -291,6 +304,7 @@ impl App {
             default_role: None,
             input_limits: std::collections::HashMap::new(),
             next_tab_id: 2,
+            next_turn_id: 1,
         }
     }
 
@@ -327,6 +341,11 @@ impl App {
 
     fn tab_by_id(&mut self, id: u64) -> Option<(usize, &mut Tab)> {
         self.tabs.iter_mut().enumerate().find(|(_, t)| t.id == id)
+    }
+
+    /// The tab running turn `turn`, if one still is.
+    fn tab_by_turn(&mut self, turn: u64) -> Option<&mut Tab> {
+        self.tabs.iter_mut().find(|t| t.turn == Some(turn))
     }
 
     pub fn new_tab(&mut self) -> &mut Tab {
@@ -898,7 +917,7 @@ impl App {
         }
         let system = self.tab().system.clone();
         self.tabs.clear();
-        self.active = 0;
+        let mut active = 0;
         for (i, restored) in tabs.into_iter().enumerate() {
             let tab = self.new_tab();
             tab.system = system.clone();
@@ -908,9 +927,11 @@ impl App {
             }
             tab.set_input(&restored.draft);
             if restored.active {
-                self.active = i;
+                active = i;
             }
         }
+        // Each new tab became active as it was made: the one that was active is again.
+        self.switch_to(active);
     }
 
     /// The tabs to keep for the next start.
@@ -1407,7 +1428,15 @@ impl App {
     }
 
     fn start(&mut self, tab_id: u64, prompt: String, branch: Branch, attachments: Vec<Attachment>) {
+        let turn = self.next_turn_id;
         let Some((_, tab)) = self.tab_by_id(tab_id) else { return };
+        // What a deleted conversation left on screen goes: this prompt starts a new one.
+        let branch = if tab.unsaved {
+            tab.forget_conversation();
+            Branch::Continue
+        } else {
+            branch
+        };
         let infos: Vec<crate::domain::AttachmentInfo> = attachments.iter().map(|a| a.info.clone()).collect();
         let position = |tab: &Tab, id: i64| tab.messages.iter().position(|m| m.id == Some(id));
         let next = |a: Alternatives| Alternatives { index: a.count + 1, count: a.count + 1 };
@@ -1448,10 +1477,12 @@ impl App {
         tab.revision += 1;
         tab.selected = None;
         tab.streaming = true;
+        tab.turn = Some(turn);
         tab.error = None;
         tab.notice = None;
         tab.scroll_from_bottom = 0;
-        self.commands.push(Command::Send { tab: tab_id, prompt, branch, attachments });
+        self.next_turn_id += 1;
+        self.commands.push(Command::Send { tab: tab_id, turn, prompt, branch, attachments });
     }
 
     /// Handles what the runner reports.
@@ -1459,8 +1490,18 @@ impl App {
         self.dirty = true;
         let active_id = self.tab().id;
         match event {
-            AppEvent::Turn { tab, shown } => {
-                let Some((_, t)) = self.tab_by_id(tab) else { return };
+            AppEvent::Turn { turn, shown } => {
+                let Some(t) = self.tab_by_turn(turn) else { return };
+                let tab = t.id;
+                if let Shown::Saved { conversation_id, prompt_id } = shown {
+                    // Known now, not when the answer ends: deleting it stops this turn first.
+                    t.conversation_id = Some(conversation_id);
+                    let count = t.messages.len();
+                    if count >= 2 && t.messages[count - 2].role == Role::User {
+                        t.messages[count - 2].id = Some(prompt_id);
+                    }
+                    return;
+                }
                 let Some(answer) = t.messages.last_mut().filter(|m| m.role == Role::Model) else { return };
                 match shown {
                     Shown::Text(text) => {
@@ -1489,17 +1530,26 @@ impl App {
                         t.retrying = matches!(notice, crate::chat::Notice::Retrying { .. });
                         t.notice = Some(notice.to_string());
                     }
+                    Shown::Saved { .. } => {}
                 }
                 if tab != active_id {
                     t.unread = true;
                 }
             }
-            AppEvent::TurnDone { tab, report } => {
-                let Some((_, t)) = self.tab_by_id(tab) else { return };
+            AppEvent::TurnDone { turn, report } => {
+                let Some(t) = self.tab_by_turn(turn) else { return };
+                let tab = t.id;
                 t.streaming = false;
+                t.turn = None;
                 t.notice = None;
                 t.retrying = false;
-                if report.conversation_id.is_some() {
+                // Deleted while the answer was written (the runner asked the store): the answer
+                // stays on screen, said unsaved, and the next prompt starts a new conversation.
+                let gone = match &report.save_error {
+                    Some(crate::store::StoreError::NoConversation { id }) => Some(*id),
+                    _ => None,
+                };
+                if gone.is_none() && report.conversation_id.is_some() {
                     t.conversation_id = report.conversation_id;
                 }
                 if let Some(u) = report.usage {
@@ -1528,10 +1578,36 @@ impl App {
                         t.error = Some(e.to_string());
                     }
                 }
-                if let Some(e) = &report.save_error {
+                if let Some(id) = gone {
+                    t.conversation_id = None;
+                    t.unsaved = true;
+                    t.error = Some(format!(
+                        "Conversation {id} was deleted while this answer was written: it is shown here but not saved; your next prompt starts a new conversation."
+                    ));
+                } else if let Some(e) = &report.save_error {
                     t.error = Some(e.to_string());
                 }
                 if tab != active_id {
+                    t.unread = true;
+                }
+            }
+            AppEvent::ConversationGone { turn, conversation_id, prompt, attachments } => {
+                let Some(t) = self.tab_by_turn(turn) else { return };
+                let typed = t.input_text();
+                let back = match prompt {
+                    Some(prompt) if typed.trim().is_empty() => prompt,
+                    Some(prompt) => format!("{prompt}\n{typed}"),
+                    None => typed,
+                };
+                t.forget_conversation();
+                t.set_input(&back);
+                let mut kept = attachments;
+                kept.append(&mut t.pending);
+                t.pending = kept;
+                t.error = Some(format!(
+                    "Conversation {conversation_id} was deleted; your prompt was not sent and is back in the input: send it again to start a new conversation."
+                ));
+                if t.id != active_id {
                     t.unread = true;
                 }
             }
@@ -1548,8 +1624,8 @@ impl App {
                     self.send();
                 }
             }
-            AppEvent::Uploading { tab, progress } => {
-                let Some((_, t)) = self.tab_by_id(tab) else { return };
+            AppEvent::Uploading { turn, progress } => {
+                let Some(t) = self.tab_by_turn(turn) else { return };
                 let percent = (progress.sent * 100).checked_div(progress.total).unwrap_or(100);
                 t.notice = Some(format!(
                     "Uploading {}: {percent}% of {}…",
@@ -1557,9 +1633,10 @@ impl App {
                     crate::format::bytes(progress.total)
                 ));
             }
-            AppEvent::TurnFailedToStart { tab, message } => {
-                let Some((_, t)) = self.tab_by_id(tab) else { return };
+            AppEvent::TurnFailedToStart { turn, message } => {
+                let Some(t) = self.tab_by_turn(turn) else { return };
                 t.streaming = false;
+                t.turn = None;
                 if let Some(answer) = t.messages.last_mut().filter(|m| m.role == Role::Model) {
                     answer.status = MessageStatus::Error;
                     answer.error = Some(message.clone());
@@ -1621,9 +1698,7 @@ impl App {
                             let tab_id = tab.id;
                             self.commands.push(Command::Cancel { tab: tab_id });
                         }
-                        let mut fresh = Tab::new(tab.id, &tab.model);
-                        std::mem::swap(&mut fresh.input, &mut tab.input);
-                        *tab = fresh;
+                        tab.forget_conversation();
                         tab.notice =
                             Some(format!("Conversation {id} was deleted; your draft is kept and starts a new one."));
                     }
@@ -1905,7 +1980,8 @@ mod tests {
         for prompt in ["first", "second"] {
             typed(&mut app, prompt);
             app.on_terminal(key(KeyCode::Enter));
-            app.on_event(AppEvent::TurnDone { tab: 1, report: report("ok", Outcome::Complete) });
+            let turn = app.tab().turn.unwrap();
+            app.on_event(AppEvent::TurnDone { turn, report: report("ok", Outcome::Complete) });
         }
         let up = |app: &mut App| {
             app.on_terminal(key(KeyCode::Up));
@@ -1940,7 +2016,7 @@ mod tests {
         let mut app = App::new("m", false);
         typed(&mut app, "q");
         app.on_terminal(key(KeyCode::Enter));
-        app.on_event(AppEvent::TurnDone { tab: 1, report: report("ok", Outcome::Complete) });
+        app.on_event(AppEvent::TurnDone { turn: 1, report: report("ok", Outcome::Complete) });
         app.on_terminal(ctrl('t'));
         typed(&mut app, "half a question");
         app.on_terminal(ctrl('t'));
@@ -2026,11 +2102,12 @@ mod tests {
         enter(&mut app, "//etc/hosts: what is it?");
         assert!(app.commands.contains(&Command::Send {
             tab: 1,
+            turn: 1,
             prompt: "/etc/hosts: what is it?".into(),
             branch: Branch::Continue,
             attachments: Vec::new(),
         }));
-        app.on_event(AppEvent::TurnDone { tab: 1, report: report("A file.", Outcome::Complete) });
+        app.on_event(AppEvent::TurnDone { turn: 1, report: report("A file.", Outcome::Complete) });
         enter(&mut app, "/rename Bird notes");
         assert!(app.commands.contains(&Command::Rename { id: 7, title: "Bird notes".into() }));
         app.on_event(AppEvent::Renamed { id: 7, title: "Bird notes".into() });
@@ -2059,8 +2136,8 @@ mod tests {
         let mut app = App::new("m", false);
         enter(&mut app, "two snippets");
         let answer = "First:\n```sh\nls -l\n```\nSecond:\n```rust\nfn main() {}\n```\n";
-        app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Text(answer.into()) });
-        app.on_event(AppEvent::TurnDone { tab: 1, report: report(answer, Outcome::Complete) });
+        app.on_event(AppEvent::Turn { turn: 1, shown: Shown::Text(answer.into()) });
+        app.on_event(AppEvent::TurnDone { turn: 1, report: report(answer, Outcome::Complete) });
         app.commands.clear();
         app.on_terminal(alt(KeyCode::Up));
         let c = || key(KeyCode::Char('c'));
@@ -2119,7 +2196,8 @@ mod tests {
             [("about rust", "Rust has ownership."), ("about go", "Go has goroutines."), ("more rust", "RUST again.")]
         {
             enter(&mut app, q);
-            app.on_event(AppEvent::TurnDone { tab: 1, report: report(a, Outcome::Complete) });
+            let turn = app.tab().turn.unwrap();
+            app.on_event(AppEvent::TurnDone { turn, report: report(a, Outcome::Complete) });
         }
         app.on_terminal(ctrl('f'));
         assert_eq!(app.focus, Focus::Find);
@@ -2170,7 +2248,7 @@ mod tests {
             app.on_terminal(key(KeyCode::Enter));
             let id = 2 * i as i64 + 1;
             app.on_event(AppEvent::TurnDone {
-                tab: 1,
+                turn: i as u64 + 1,
                 report: report_ids(&format!("answer {i}"), Outcome::Complete, id, id + 1),
             });
         }
@@ -2186,7 +2264,13 @@ mod tests {
         app.on_terminal(key(KeyCode::Enter));
         assert_eq!(
             app.commands,
-            [Command::Send { tab: 1, prompt: "hello there".into(), branch: Branch::Continue, attachments: Vec::new() }]
+            [Command::Send {
+                tab: 1,
+                turn: 1,
+                prompt: "hello there".into(),
+                branch: Branch::Continue,
+                attachments: Vec::new()
+            }]
         );
         let tab = app.tab();
         assert!(tab.streaming && tab.input_is_empty());
@@ -2200,11 +2284,11 @@ mod tests {
         let mut app = App::new("m", false);
         typed(&mut app, "q");
         app.on_terminal(key(KeyCode::Enter));
-        app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Text("partial ".into()) });
-        app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Restart });
-        app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Text("whole".into()) });
+        app.on_event(AppEvent::Turn { turn: 1, shown: Shown::Text("partial ".into()) });
+        app.on_event(AppEvent::Turn { turn: 1, shown: Shown::Restart });
+        app.on_event(AppEvent::Turn { turn: 1, shown: Shown::Text("whole".into()) });
         assert_eq!(app.tab().messages[1].text, "whole");
-        app.on_event(AppEvent::TurnDone { tab: 1, report: report("whole", Outcome::Complete) });
+        app.on_event(AppEvent::TurnDone { turn: 1, report: report("whole", Outcome::Complete) });
         let tab = app.tab();
         assert!(!tab.streaming);
         assert_eq!((tab.messages[1].status, tab.conversation_id), (MessageStatus::Complete, Some(7)));
@@ -2218,7 +2302,7 @@ mod tests {
         app.commands.clear();
         app.on_terminal(key(KeyCode::Esc));
         assert_eq!(app.commands, [Command::Cancel { tab: 1 }]);
-        app.on_event(AppEvent::TurnDone { tab: 1, report: report("half", Outcome::Cancelled) });
+        app.on_event(AppEvent::TurnDone { turn: 1, report: report("half", Outcome::Cancelled) });
         assert_eq!(
             (app.tab().messages[1].text.as_str(), app.tab().messages[1].status),
             ("half", MessageStatus::Interrupted)
@@ -2232,7 +2316,7 @@ mod tests {
         app.on_terminal(key(KeyCode::Enter));
         app.on_action(Action::NewTab);
         let error = ApiError::Server { status: 503, overloaded: true, retry_after: None };
-        app.on_event(AppEvent::TurnDone { tab: 1, report: report("", Outcome::Failed(error.clone())) });
+        app.on_event(AppEvent::TurnDone { turn: 1, report: report("", Outcome::Failed(error.clone())) });
         assert_eq!(app.tabs[0].error.as_deref(), Some(error.to_string().as_str()));
         assert!(app.tabs[0].unread, "the tab in the background shows it");
         assert_eq!(app.tabs[1].error, None);
@@ -2250,16 +2334,16 @@ mod tests {
             after: std::time::Duration::from_secs(2),
             reason: ApiError::Server { status: 503, overloaded: true, retry_after: None },
         };
-        app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Notice(notice) });
+        app.on_event(AppEvent::Turn { turn: 1, shown: Shown::Notice(notice) });
         assert!(app.tab().retrying);
         let fallback = crate::chat::Notice::Fallback {
             from: "a".into(),
             to: "retrying-model".into(),
             reason: crate::engine::FallbackReason::QuotaSpent,
         };
-        app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Notice(fallback) });
+        app.on_event(AppEvent::Turn { turn: 1, shown: Shown::Notice(fallback) });
         assert!(!app.tab().retrying, "a model named 'retrying' is not a retry");
-        app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Text("back".into()) });
+        app.on_event(AppEvent::Turn { turn: 1, shown: Shown::Text("back".into()) });
         assert!(!app.tab().retrying);
     }
 
@@ -2271,7 +2355,7 @@ mod tests {
         let reason = ApiError::Network { detail: "failed to lookup address information: no such host".into() };
         let after = std::time::Duration::from_millis(800);
         let notice = crate::chat::Notice::Retrying { attempt: 2, of: 5, after, reason };
-        app.on_event(AppEvent::Turn { tab: 1, shown: Shown::Notice(notice) });
+        app.on_event(AppEvent::Turn { turn: 1, shown: Shown::Notice(notice) });
         assert_eq!(
             app.tab().notice.as_deref(),
             Some(
@@ -2387,7 +2471,7 @@ mod tests {
         typed(&mut app, "show code");
         app.on_terminal(key(KeyCode::Enter));
         app.on_event(AppEvent::TurnDone {
-            tab: 1,
+            turn: 1,
             report: report("Here:\n```rust\nfn main() {}\n```\n", Outcome::Complete),
         });
         app.commands.clear();
@@ -2417,6 +2501,7 @@ mod tests {
             app.commands,
             [Command::Send {
                 tab: 1,
+                turn: 3,
                 prompt: "question 1".into(),
                 branch: Branch::Regenerate { prompt_id: 3 },
                 attachments: Vec::new()
@@ -2426,7 +2511,7 @@ mod tests {
         let texts: Vec<&str> = tab.messages.iter().map(|m| m.text.as_str()).collect();
         assert_eq!(texts, ["question 0", "answer 0", "question 1", ""], "one answer to the prompt, being written");
         assert_eq!(tab.messages[3].alternatives, Alternatives { index: 2, count: 2 });
-        app.on_event(AppEvent::TurnDone { tab: 1, report: report_ids("again", Outcome::Complete, 3, 5) });
+        app.on_event(AppEvent::TurnDone { turn: 3, report: report_ids("again", Outcome::Complete, 3, 5) });
         assert_eq!((app.tab().messages[3].id, app.tab().messages.len()), (Some(5), 4));
     }
 
@@ -2447,6 +2532,7 @@ mod tests {
             app.commands,
             [Command::Send {
                 tab: 1,
+                turn: 3,
                 prompt: "question 0 in spring".into(),
                 branch: Branch::Edit { prompt_id: 1 },
                 attachments: Vec::new()
@@ -2624,5 +2710,160 @@ mod tests {
         let mut app = App::new("m", false);
         app.on_terminal(Event::Paste("line one\r\nline two".into()));
         assert_eq!(app.tab().input_text(), "line one\nline two");
+    }
+
+    /// Issue 20: a conversation deleted in the history browser while its first answer streams.
+    /// The tab knew no conversation until the answer ended, so the delete passed it by, the
+    /// cancelled turn's late "done" gave it the deleted id, and the next prompt failed and was
+    /// lost. Now the saved prompt names the conversation at once, and events of a turn the tab
+    /// no longer runs land nowhere.
+    #[test]
+    fn a_conversation_deleted_while_its_first_answer_streams_never_takes_the_next_prompt() {
+        let mut app = App::new("m", false);
+        typed(&mut app, "first question");
+        app.on_terminal(key(KeyCode::Enter));
+        let turn = app.tab().turn.expect("a turn runs");
+        app.on_event(AppEvent::Turn { turn, shown: Shown::Saved { conversation_id: 10, prompt_id: 1 } });
+        assert_eq!(app.tab().conversation_id, Some(10), "known as soon as the prompt is saved");
+        assert_eq!(app.tab().messages[0].id, Some(1));
+        app.on_event(AppEvent::Turn { turn, shown: Shown::Text("Half an ans".into()) });
+        typed(&mut app, "a draft typed meanwhile");
+        app.commands.clear();
+        app.on_event(AppEvent::Deleted { id: 10 });
+        assert!(app.commands.contains(&Command::Cancel { tab: 1 }), "its answer is stopped: {:?}", app.commands);
+        // The stopped turn's last words arrive late, naming the deleted conversation.
+        app.on_event(AppEvent::Turn { turn, shown: Shown::Text("swer".into()) });
+        let mut late = report_ids("Half an answer", Outcome::Cancelled, 1, 2);
+        late.conversation_id = Some(10);
+        app.on_event(AppEvent::TurnDone { turn, report: late });
+        let tab = app.tab();
+        assert_eq!(
+            (tab.conversation_id, tab.messages.len(), tab.streaming, tab.input_text().as_str()),
+            (None, 0, false, "a draft typed meanwhile"),
+            "nothing of the stopped turn landed"
+        );
+        assert!(tab.notice.as_deref().is_some_and(|n| n.contains("Conversation 10 was deleted")), "{:?}", tab.notice);
+        app.commands.clear();
+        app.on_terminal(key(KeyCode::Enter));
+        assert_eq!(
+            app.commands,
+            [Command::Send {
+                tab: 1,
+                turn: turn + 1,
+                prompt: "a draft typed meanwhile".into(),
+                branch: Branch::Continue,
+                attachments: Vec::new()
+            }]
+        );
+        assert_eq!(app.tab().conversation_id, None, "the draft starts a new conversation");
+    }
+
+    /// A turn replaced by a newer one in the same tab (stopped, then a new prompt sent before the
+    /// old one reported back) never writes into the newer one.
+    #[test]
+    fn a_late_event_of_an_earlier_turn_never_lands_in_the_turn_after_it() {
+        let mut app = conversation(1);
+        typed(&mut app, "slow one");
+        app.on_terminal(key(KeyCode::Enter));
+        let old = app.tab().turn.unwrap();
+        app.on_terminal(key(KeyCode::Esc));
+        // The stop is reported as failed to start (say, the budget check raced it); a newer
+        // turn begins before the old turn's own words arrive.
+        app.on_event(AppEvent::TurnFailedToStart { turn: old, message: "Stopped.".into() });
+        typed(&mut app, "fast one");
+        app.on_terminal(key(KeyCode::Enter));
+        let new = app.tab().turn.unwrap();
+        assert_ne!(old, new, "turn ids are never reused");
+        app.on_event(AppEvent::Turn { turn: old, shown: Shown::Text("stale words".into()) });
+        app.on_event(AppEvent::TurnDone { turn: old, report: report_ids("stale words", Outcome::Complete, 9, 9) });
+        let tab = app.tab();
+        assert!(tab.streaming, "the newer turn still runs");
+        assert_eq!(tab.messages.last().unwrap().text, "", "no stale text in the newer answer");
+        app.on_event(AppEvent::Turn { turn: new, shown: Shown::Text("fresh".into()) });
+        assert_eq!(app.tab().messages.last().unwrap().text, "fresh");
+    }
+
+    /// Issue 20: the conversation a tab shows was deleted by another process. Sending finds it
+    /// gone before anything reaches the model: the prompt comes back into the input, the tab
+    /// says so, and the next prompt starts a new conversation.
+    #[test]
+    fn a_prompt_for_a_conversation_deleted_elsewhere_comes_back_unsent() {
+        let mut app = conversation(1);
+        assert_eq!(app.tab().conversation_id, Some(7));
+        typed(&mut app, "and then?");
+        app.on_terminal(key(KeyCode::Enter));
+        let turn = app.tab().turn.unwrap();
+        assert!(matches!(&app.commands[..], [Command::Send { prompt, .. }] if prompt == "and then?"));
+        typed(&mut app, "more");
+        let note = Attachment {
+            info: crate::domain::AttachmentInfo {
+                name: "n.txt".into(),
+                mime: "text/plain".into(),
+                size: 1,
+                sha256: "ab".into(),
+            },
+            data: crate::attach::AttachmentData::Bytes(vec![b'x'].into()),
+            path: None,
+            remote: None,
+        };
+        app.on_event(AppEvent::ConversationGone {
+            turn,
+            conversation_id: 7,
+            prompt: Some("and then?".into()),
+            attachments: vec![note.clone()],
+        });
+        let tab = app.tab();
+        assert_eq!(tab.input_text(), "and then?\nmore", "the prompt, then what was typed since");
+        assert_eq!((tab.conversation_id, tab.messages.len(), tab.streaming), (None, 0, false));
+        assert_eq!(tab.pending, [note], "its attachment is kept for the next prompt");
+        let said = tab.error.clone().unwrap();
+        assert!(said.starts_with("Conversation 7 was deleted; your prompt was not sent"), "{said}");
+        app.commands.clear();
+        app.on_terminal(key(KeyCode::Enter));
+        match &app.commands[..] {
+            [Command::Send { turn: next, prompt, branch: Branch::Continue, attachments, .. }] => {
+                assert_eq!((*next, prompt.as_str(), attachments.len()), (turn + 1, "and then?\nmore", 1));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((app.tab().conversation_id, app.tab().error.as_ref()), (None, None));
+    }
+
+    /// Issue 20: an answer streaming when another process deleted its conversation. Its final
+    /// save finds nothing to write into: the answer stays on screen, the tab says it was not
+    /// saved, and the next prompt starts a new conversation without it.
+    #[test]
+    fn an_answer_whose_conversation_was_deleted_while_it_streamed_is_said_unsaved() {
+        let mut app = conversation(1);
+        typed(&mut app, "next");
+        app.on_terminal(key(KeyCode::Enter));
+        let turn = app.tab().turn.unwrap();
+        app.on_event(AppEvent::Turn { turn, shown: Shown::Text("An answer nobody saved".into()) });
+        let mut done = report_ids("An answer nobody saved", Outcome::Complete, 3, 4);
+        done.save_error = Some(crate::store::StoreError::NoConversation { id: 7 });
+        app.on_event(AppEvent::TurnDone { turn, report: done });
+        let tab = app.tab();
+        assert_eq!(tab.messages.last().unwrap().text, "An answer nobody saved", "still shown");
+        assert_eq!(tab.conversation_id, None);
+        let said = tab.error.clone().unwrap();
+        assert!(said.starts_with("Conversation 7 was deleted while this answer was written"), "{said}");
+        app.commands.clear();
+        typed(&mut app, "new question");
+        app.on_terminal(key(KeyCode::Enter));
+        assert!(matches!(&app.commands[..], [Command::Send { branch: Branch::Continue, .. }]), "{:?}", app.commands);
+        let texts: Vec<&str> = app.tab().messages.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["new question", ""], "the unsaved conversation is not continued");
+        assert_eq!(app.tab().conversation_id, None);
+    }
+
+    /// Issue 20 item 3: the tab that was active comes back active, wherever it stood.
+    #[test]
+    fn the_active_tab_comes_back_active_wherever_it_stood() {
+        let tab = |draft: &str, active| Restored { conversation: None, draft: draft.into(), active };
+        let mut app = App::new("m", false);
+        app.restore(vec![tab("one", false), tab("two", true), tab("three", false)]);
+        assert_eq!((app.active, app.tab().input_text().as_str()), (1, "two"));
+        let kept: Vec<bool> = app.open_tabs().iter().map(|t| t.active).collect();
+        assert_eq!(kept, [false, true, false]);
     }
 }

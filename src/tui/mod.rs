@@ -1,5 +1,6 @@
 //! The full-screen interface: tabs of conversations streaming at once and a history browser.
-//! One `tokio::select!` loop over terminal events, turn events and a frame tick; state changes
+//! One `tokio::select!` loop over terminal events, turn events, a frame tick and a timer that
+//! saves the open tabs and drafts as they change (so a crash keeps them); state changes
 //! in `app`, drawing in `view` (which only reads), a frame only when something changed (at
 //! most ~60 per second). All I/O goes through `chat` (turns) and the store's handle (history).
 //! The terminal is restored on every way out: normal exit, panic, SIGTERM and SIGHUP.
@@ -21,7 +22,7 @@ mod wrap;
 use std::collections::HashMap;
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
@@ -34,10 +35,10 @@ use ratatui::Terminal;
 use ratatui::backend::{Backend, CrosstermBackend};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::chat::{ChatSession, Outcome, Target, TurnEvent, TurnReport};
+use crate::chat::{Branch, ChatError, ChatSession, Outcome, Shown, Target, TurnEvent, TurnReport};
 use crate::cli::signals::Stop;
 use crate::gemini::ApiError;
-use crate::store::StoreHandle;
+use crate::store::{StoreError, StoreHandle};
 use app::{App, AppEvent, Command};
 use history::HistoryRow;
 
@@ -45,6 +46,9 @@ use history::HistoryRow;
 pub const FRAME_INTERVAL: Duration = Duration::from_millis(16);
 /// How long quitting waits for running answers to be saved.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// How often the open tabs and drafts are saved when they changed: a crash (`kill -9`) loses
+/// at most this much typing.
+pub const TABS_SAVE_INTERVAL: Duration = Duration::from_millis(250);
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static PANIC: Mutex<Option<String>> = Mutex::new(None);
@@ -225,7 +229,7 @@ async fn event_loop<B: Backend>(
 ) -> Result<Option<Stop>, String> {
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
     let mut runner =
-        Runner { session, clipboard: clipboard::Clipboard::new(clipboard), tx, cancels: HashMap::new(), budgets };
+        Runner { session, clipboard: clipboard::Clipboard::new(clipboard), tx, turns: HashMap::new(), budgets };
     let mut events = EventStream::new();
     let mut frames = tokio::time::interval(FRAME_INTERVAL);
     frames.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -236,6 +240,10 @@ async fn event_loop<B: Backend>(
     #[cfg(unix)]
     let _interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
     let mut stopped = None;
+    // The tabs as last saved (restored from there), and a timer to save them as they change.
+    let mut kept_tabs = app.open_tabs();
+    let mut tab_saves = tokio::time::interval(TABS_SAVE_INTERVAL);
+    tab_saves.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     draw(terminal, app)?;
     // The prompts asked before, for ↑ in an empty prompt.
     runner.perform(Command::LoadPrompts, app);
@@ -257,8 +265,11 @@ async fn event_loop<B: Backend>(
                 _ => app.quit = true,
             },
             Some(event) = rx.recv() => {
-                if let AppEvent::TurnDone { tab, .. } | AppEvent::TurnFailedToStart { tab, .. } = &event {
-                    runner.cancels.remove(tab);
+                if let AppEvent::TurnDone { turn, .. }
+                | AppEvent::TurnFailedToStart { turn, .. }
+                | AppEvent::ConversationGone { turn, .. } = &event
+                {
+                    runner.turns.remove(turn);
                 }
                 app.on_event(event);
             }
@@ -273,6 +284,11 @@ async fn event_loop<B: Backend>(
                 }
                 if app.dirty {
                     draw(terminal, app)?;
+                }
+            }
+            _ = tab_saves.tick() => {
+                if let Some(store) = runner.store() {
+                    keep_tabs(app, &store, &mut kept_tabs);
                 }
             }
             stop = signals => {
@@ -303,8 +319,10 @@ async fn event_loop<B: Backend>(
         }
     }
     // Stop running answers and give their final saves a moment, so nothing shown is lost.
-    for (_, cancel) in runner.cancels.drain() {
-        let _ = cancel.send(());
+    for (_, running) in runner.turns.drain() {
+        if let Some(cancel) = running.cancel {
+            let _ = cancel.send(());
+        }
     }
     let grace = tokio::time::sleep(SHUTDOWN_GRACE);
     tokio::pin!(grace);
@@ -320,6 +338,16 @@ async fn event_loop<B: Backend>(
         let _ = store.call(move |s| s.save_open_tabs(&tabs)).await;
     }
     Ok(stopped)
+}
+
+/// Saves the open tabs, their drafts and which is active if they changed since `kept` (queued
+/// on the store's writer, coalesced with a save still waiting there).
+pub fn keep_tabs(app: &App, store: &StoreHandle, kept: &mut Vec<crate::store::OpenTab>) {
+    let tabs = app.open_tabs();
+    if tabs != *kept {
+        store.save_open_tabs_soon(tabs.clone());
+        *kept = tabs;
+    }
 }
 
 /// Brings caches up to date, then draws from `&App`.
@@ -360,11 +388,24 @@ async fn spent_budget(session: &ChatSession, budgets: crate::config::Budgets) ->
     }
 }
 
+/// A turn the runner started, by its turn id.
+struct Running {
+    /// The tab it runs in.
+    tab: u64,
+    /// Sending stops the turn (its answer is kept, marked interrupted).
+    cancel: Option<oneshot::Sender<()>>,
+    /// The conversation it writes into (0 until its prompt is saved, for a new one).
+    conversation: Arc<AtomicI64>,
+    /// The task running it: done once its final save is.
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
 struct Runner {
     session: Arc<ChatSession>,
     clipboard: clipboard::Clipboard,
     tx: mpsc::UnboundedSender<AppEvent>,
-    cancels: HashMap<u64, oneshot::Sender<()>>,
+    /// The turns running, by turn id.
+    turns: HashMap<u64, Running>,
     /// Checked before each prompt is sent (none with `--over-budget`).
     budgets: crate::config::Budgets,
 }
@@ -377,30 +418,44 @@ impl Runner {
     fn perform(&mut self, command: Command, app: &App) {
         let tx = self.tx.clone();
         match command {
-            Command::Send { tab, prompt, branch, attachments } => {
+            Command::Send { tab, turn, prompt, branch, attachments } => {
                 let Some(t) = app.tabs.iter().find(|t| t.id == tab) else { return };
                 let (cancel_tx, cancel_rx) = oneshot::channel();
-                self.cancels.insert(tab, cancel_tx);
                 let conversation = t.conversation_id;
+                let writes_into = Arc::new(AtomicI64::new(conversation.unwrap_or(0)));
+                let saved_into = writes_into.clone();
                 let (model, system, session) = (t.model.clone(), t.system.clone(), self.session.clone());
                 let settings = t.settings.clone();
                 let tab_role = t.role.clone();
                 let role = tab_role.as_ref().and_then(|name| app.roles.iter().find(|r| &r.name == name)).cloned();
                 let budgets = self.budgets;
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     // A budget spent during the session refuses before anything is sent.
                     if let Some(text) = spent_budget(&session, budgets).await {
-                        let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: text });
+                        let _ = tx.send(AppEvent::TurnFailedToStart { turn, message: text });
                         return;
                     }
+                    // Kept to give back if the conversation is gone.
+                    let asked = (!matches!(branch, Branch::Regenerate { .. })).then(|| prompt.clone());
                     let prepared = match conversation {
                         Some(id) => session.prepare_branch(id, branch, prompt, Some(model), system).await,
                         None => session.prepare(Target::New, prompt, Some(model.clone()), &model, system).await,
                     };
                     let mut prepared = match prepared {
                         Ok(p) => p,
+                        // Deleted by another tab or process since this tab showed it: nothing is
+                        // sent, and the prompt goes back.
+                        Err(ChatError::Store(StoreError::NoConversation { id })) if conversation == Some(id) => {
+                            let _ = tx.send(AppEvent::ConversationGone {
+                                turn,
+                                conversation_id: id,
+                                prompt: asked,
+                                attachments,
+                            });
+                            return;
+                        }
                         Err(e) => {
-                            let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
+                            let _ = tx.send(AppEvent::TurnFailedToStart { turn, message: e.to_string() });
                             return;
                         }
                     };
@@ -412,25 +467,25 @@ impl Runner {
                     };
                     prepared.role = tab_role;
                     if let Err(e) = configured {
-                        let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
+                        let _ = tx.send(AppEvent::TurnFailedToStart { turn, message: e.to_string() });
                         return;
                     }
                     // Large files are uploaded now; the tab's note shows how far.
                     let upload_tx = tx.clone();
-                    let progress = move |progress| drop(upload_tx.send(AppEvent::Uploading { tab, progress }));
+                    let progress = move |progress| drop(upload_tx.send(AppEvent::Uploading { turn, progress }));
                     if let Err(e) = session.attach(&mut prepared, attachments, &progress).await {
-                        let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
+                        let _ = tx.send(AppEvent::TurnFailedToStart { turn, message: e.to_string() });
                         return;
                     }
                     // A conversation longer than the model takes: its newest turns, or nothing.
                     match session.fit_context(&mut prepared).await {
                         Ok(Some(trimmed)) => {
                             let shown = crate::chat::Shown::Notice(crate::chat::Notice::ContextTrimmed(trimmed));
-                            let _ = tx.send(AppEvent::Turn { tab, shown });
+                            let _ = tx.send(AppEvent::Turn { turn, shown });
                         }
                         Ok(None) => {}
                         Err(e) => {
-                            let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: e.to_string() });
+                            let _ = tx.send(AppEvent::TurnFailedToStart { turn, message: e.to_string() });
                             return;
                         }
                     }
@@ -442,10 +497,13 @@ impl Runner {
                     };
                     let shown_tx = tx.clone();
                     let mut show = move |shown| {
-                        let _ = shown_tx.send(AppEvent::Turn { tab, shown });
+                        if let Shown::Saved { conversation_id, .. } = &shown {
+                            saved_into.store(*conversation_id, Ordering::SeqCst);
+                        }
+                        let _ = shown_tx.send(AppEvent::Turn { turn, shown });
                     };
                     let run = AssertUnwindSafe(session.run(prepared, &mut show, cancel)).catch_unwind().await;
-                    let report = run.unwrap_or_else(|_| TurnReport {
+                    let mut report = run.unwrap_or_else(|_| TurnReport {
                         conversation_id: None,
                         prompt_id: None,
                         answer_id: None,
@@ -462,8 +520,20 @@ impl Runner {
                         save_error: None,
                         answered_by: None,
                     });
-                    let _ = tx.send(AppEvent::TurnDone { tab, report: Box::new(report) });
+                    // A save that failed may mean the conversation was deleted meanwhile (by
+                    // another process): the store says whether it is still there.
+                    if let (Some(_), Some(id), Some(store)) =
+                        (&report.save_error, report.conversation_id, session.store())
+                        && let Ok(false) = store.read(move |s| s.conversation_exists(id)).await
+                    {
+                        report.save_error = Some(StoreError::NoConversation { id });
+                    }
+                    let _ = tx.send(AppEvent::TurnDone { turn, report: Box::new(report) });
                 });
+                self.turns.insert(
+                    turn,
+                    Running { tab, cancel: Some(cancel_tx), conversation: writes_into, task: Some(task) },
+                );
             }
             Command::Attach { tab, paths, then_send } => {
                 tokio::spawn(async move {
@@ -488,8 +558,10 @@ impl Runner {
                 });
             }
             Command::Cancel { tab } => {
-                if let Some(cancel) = self.cancels.remove(&tab) {
-                    let _ = cancel.send(());
+                for running in self.turns.values_mut().filter(|r| r.tab == tab) {
+                    if let Some(cancel) = running.cancel.take() {
+                        let _ = cancel.send(());
+                    }
                 }
             }
             Command::Search { query, generation } => {
@@ -576,7 +648,21 @@ impl Runner {
             }
             Command::Delete { id } => {
                 let Some(store) = self.store() else { return };
+                // A turn writing into it is stopped first, and its last save awaited, so
+                // nothing is written into the conversation after it is deleted.
+                let mut stopping = Vec::new();
+                for running in self.turns.values_mut() {
+                    if running.conversation.load(Ordering::SeqCst) == id {
+                        if let Some(cancel) = running.cancel.take() {
+                            let _ = cancel.send(());
+                        }
+                        stopping.extend(running.task.take());
+                    }
+                }
                 tokio::spawn(async move {
+                    for task in stopping {
+                        let _ = tokio::time::timeout(SHUTDOWN_GRACE, task).await;
+                    }
                     let event = match store.call(move |s| s.delete_conversation(id)).await {
                         Ok(_) => AppEvent::Deleted { id },
                         Err(e) => AppEvent::Error(e.to_string()),
@@ -710,6 +796,62 @@ fn default_export_name(id: i64, title: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+
+    fn press(app: &mut App, code: KeyCode, modifiers: KeyModifiers) {
+        app.on_terminal(Event::Key(KeyEvent::new(code, modifiers)));
+    }
+
+    fn type_in(app: &mut App, text: &str) {
+        for c in text.chars() {
+            press(app, KeyCode::Char(c), KeyModifiers::NONE);
+        }
+    }
+
+    /// Issue 20 item 3: tabs opened and drafts typed since the last clean exit were lost to a
+    /// `kill -9`. They are saved as they change; here the process "dies" without the exit's
+    /// save, and the next start brings back the tabs, their drafts and the active one.
+    #[tokio::test]
+    async fn tabs_drafts_and_the_active_tab_survive_a_crash() {
+        let home = tempfile::tempdir().unwrap();
+        let path = home.path().join("history.sqlite3");
+        let (mut store, _) = crate::store::Store::open(&path).unwrap();
+        let id = store.create_conversation("birds", "m", None).unwrap();
+        let hi = crate::store::NewMessage {
+            role: crate::domain::Role::User,
+            text: "why do birds migrate?".into(),
+            model: None,
+            status: crate::store::MessageStatus::Complete,
+            cached: false,
+        };
+        store.add_message(id, &hi).unwrap();
+        let messages = store.active_path(id).unwrap();
+        let handle = StoreHandle::spawn(store).unwrap();
+
+        let mut app = App::new("m", false);
+        let mut kept = app.open_tabs();
+        app.on_event(AppEvent::Opened { id, title: "birds".into(), model: "m".into(), system: None, messages });
+        type_in(&mut app, "and in wint");
+        keep_tabs(&app, &handle, &mut kept);
+        press(&mut app, KeyCode::Char('t'), KeyModifiers::CONTROL);
+        type_in(&mut app, "a second draft");
+        keep_tabs(&app, &handle, &mut kept);
+        press(&mut app, KeyCode::Char('1'), KeyModifiers::ALT);
+        type_in(&mut app, "er?");
+        keep_tabs(&app, &handle, &mut kept);
+        // The writer has done what was queued (a fraction of a second in a live process); then
+        // the process dies: no exit save.
+        handle.call(|_| Ok(())).await.unwrap();
+        drop(handle);
+
+        let (store, _) = crate::store::Store::open(&path).unwrap();
+        let mut next = App::new("m", false);
+        next.restore(restorable_tabs(&store).unwrap());
+        let tabs: Vec<(Option<i64>, String)> = next.tabs.iter().map(|t| (t.conversation_id, t.input_text())).collect();
+        assert_eq!(tabs, [(Some(id), "and in winter?".to_owned()), (None, "a second draft".to_owned())]);
+        assert_eq!(next.active, 0, "the first tab was active");
+        assert_eq!(next.tab().messages.len(), 1, "with its conversation");
+    }
 
     #[test]
     fn an_export_is_named_after_its_conversation() {

@@ -146,6 +146,11 @@ pub struct Tab {
     pub input: TextArea<'static>,
     /// An answer is being written.
     pub streaming: bool,
+    /// The turn running in this tab (its id, never reused): only its events land here.
+    pub turn: Option<u64>,
+    /// The messages shown belong to a conversation deleted while the last answer was written:
+    /// nothing here is saved, and the next prompt starts a new conversation without them.
+    pub unsaved: bool,
     /// A sentence about the running answer ("retrying in 7s...").
     pub notice: Option<String>,
     /// The running answer waits to be tried again (a typed fact, for the status bar's count).
@@ -196,6 +201,8 @@ impl Tab {
             messages: Vec::new(),
             input: new_input(),
             streaming: false,
+            turn: None,
+            unsaved: false,
             notice: None,
             retrying: false,
             unread: false,
@@ -231,6 +238,24 @@ impl Tab {
         self.messages = messages.into_iter().map(ChatMessage::from).collect();
         self.revision += 1;
         self.scroll_from_bottom = 0;
+    }
+
+    /// Stops showing a conversation (it was deleted): the tab becomes a new chat with the
+    /// same model, system prompt, settings and role, and keeps what is typed in its prompt.
+    pub fn forget_conversation(&mut self) {
+        self.conversation_id = None;
+        self.title = "new chat".to_owned();
+        self.messages.clear();
+        self.context_used = None;
+        self.tokens = 0;
+        self.revision += 1;
+        self.selected = None;
+        self.editing = None;
+        self.copied_block = None;
+        self.scroll_from_bottom = 0;
+        self.streaming = false;
+        self.turn = None;
+        self.unsaved = false;
     }
 
     /// What the answers shown cost (`None`: none reported any usage).
