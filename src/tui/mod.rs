@@ -353,8 +353,15 @@ async fn spent_budget(session: &ChatSession, budgets: crate::config::Budgets) ->
     }
     let spent = session.store()?.read(|s| s.spending()).await.ok()?;
     match crate::money::check_budgets(spent, budgets.daily, budgets.monthly) {
-        crate::money::BudgetCheck::Over(text) => {
-            Some(text.replace("add --over-budget to ask anyway", "start geminal with --over-budget to ask anyway"))
+        crate::money::BudgetCheck::Over(r) => {
+            let (name, period) = match r.period {
+                crate::money::Period::Day => ("daily", "today"),
+                crate::money::Period::Month => ("monthly", "this month"),
+            };
+            Some(format!(
+                "The {name} budget of {} is spent ({} {period}): nothing was sent; start geminal with --over-budget to ask anyway, or raise budget.{name} in the config.",
+                r.limit, r.spent
+            ))
         }
         _ => None,
     }
