@@ -101,7 +101,8 @@ pub struct RunBudget {
     strict: bool,
     /// The configured budgets (daily, monthly) and the database that holds everyone's spending.
     shared: Option<(StoreHandle, Option<Usd>, Option<Usd>)>,
-    /// Worst cases at the Batch API's price (a remote batch).
+    /// Worst cases at the Batch API's price, for every line (a remote batch, which reserves
+    /// them in the database itself).
     batch: bool,
     prices: Arc<PriceBook>,
     spend: Mutex<Spend>,
@@ -156,7 +157,8 @@ impl RunBudget {
         prompt_tokens: u64,
         max_output: Option<u32>,
     ) -> Result<Reservation, NotLaunched> {
-        if self.limit.is_none() && self.shared.is_none() {
+        // A remote batch prices every line: its worst cases are reserved in the database.
+        if self.limit.is_none() && self.shared.is_none() && !self.batch {
             return Ok(Reservation::default());
         }
         let worst = {
