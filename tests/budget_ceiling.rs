@@ -59,7 +59,10 @@ fn batch_creates(env: &Env) -> usize {
 fn a_remote_batch_under_budget_refuses_what_its_worst_case_would_pass_and_submits_nothing() {
     let env = remote_env();
     let prompts = file(&env, "p.txt", PROMPTS);
-    let run = finish(env.command(&["batch", &prompts, "--remote", "--budget", "0.0001"]).env("GEMINAL_BATCH_POLL_MS", "20"));
+    let run = finish(
+        env.command(&["batch", &prompts, "--remote", "-m", "gemini-2.5-flash", "--budget", "0.0001"])
+            .env("GEMINAL_BATCH_POLL_MS", "20"),
+    );
     let spent = spent_nanos(&lines(&run));
     report("batch --remote --budget 0.0001", 0.0001, spent);
     run.assert_failed(
@@ -76,7 +79,9 @@ fn a_remote_batch_under_an_unspent_daily_budget_reserves_its_worst_case_first() 
     let env = remote_env();
     env.add_config("[budget]\ndaily = 0.001\n");
     let prompts = file(&env, "p.txt", PROMPTS);
-    let run = finish(env.command(&["batch", &prompts, "--remote"]).env("GEMINAL_BATCH_POLL_MS", "20"));
+    let run = finish(
+        env.command(&["batch", &prompts, "--remote", "-m", "gemini-2.5-flash"]).env("GEMINAL_BATCH_POLL_MS", "20"),
+    );
     let spent = spent_nanos(&lines(&run));
     report("--remote under [budget] daily = 0.001", 0.001, spent);
     run.assert_failed(12, "The daily budget of $0.001 would be passed by the next prompt at its worst case (the batch price): $0.00 spent today and $0.00 held by requests and jobs still running, 3 prompts were not submitted");
@@ -89,8 +94,18 @@ fn a_remote_batch_that_fits_holds_its_reservation_with_its_job_and_counts_its_an
     env.add_config("[budget]\ndaily = 1\n");
     let prompts = file(&env, "p.txt", PROMPTS);
     let run = finish(
-        env.command(&["batch", &prompts, "--remote", "-m", "gemini-2.5-flash", "--max-tokens", "100", "--budget", "0.01"])
-            .env("GEMINAL_BATCH_POLL_MS", "20"),
+        env.command(&[
+            "batch",
+            &prompts,
+            "--remote",
+            "-m",
+            "gemini-2.5-flash",
+            "--max-tokens",
+            "100",
+            "--budget",
+            "0.01",
+        ])
+        .env("GEMINAL_BATCH_POLL_MS", "20"),
     );
     ok(&run);
     let out = lines(&run);
@@ -150,10 +165,16 @@ fn attachments_are_reserved_with_the_prompt() {
     let env = Env::new(Behavior::text("ok").with_first_token_delay(Duration::from_millis(30)));
     let notes = file(&env, "notes.txt", &"All work and no play. ".repeat(200_000 / 22 + 1));
     let text: String = (1..=64)
-        .map(|i| format!("{}\n", json!({ "id": i.to_string(), "prompt": format!("summarise, part {i}"), "attachments": [notes] })))
+        .map(|i| {
+            format!(
+                "{}\n",
+                json!({ "id": i.to_string(), "prompt": format!("summarise, part {i}"), "attachments": [notes] })
+            )
+        })
         .collect();
     let prompts = file(&env, "p.jsonl", &text);
-    let run = env.run(&["batch", &prompts, "-j", "16", "-m", "gemini-2.5-flash", "--max-tokens", "1000", "--budget", "0.05"]);
+    let run =
+        env.run(&["batch", &prompts, "-j", "16", "-m", "gemini-2.5-flash", "--max-tokens", "1000", "--budget", "0.05"]);
     let spent = spent_nanos(&lines(&run));
     report("64 prompts with a 200 KB attachment, --budget 0.05", 0.05, spent);
     assert_stopped(&run, "The budget of $0.05 would be passed by the next prompt");
@@ -170,7 +191,8 @@ fn an_answer_billed_past_its_reservation_stops_the_run_before_the_next_launch() 
     let env = Env::new(Behavior::text("ok").with_usage(usage));
     let text: String = (1..=20).map(|i| format!("question {i}\n")).collect();
     let prompts = file(&env, "p.txt", &text);
-    let run = env.run(&["batch", &prompts, "-j", "1", "-m", "gemini-2.5-flash", "--max-tokens", "100", "--budget", "0.05"]);
+    let run =
+        env.run(&["batch", &prompts, "-j", "1", "-m", "gemini-2.5-flash", "--max-tokens", "100", "--budget", "0.05"]);
     let spent = spent_nanos(&lines(&run));
     report("9,056 output tokens reported under --max-tokens 100, --budget 0.05", 0.05, spent);
     assert_stopped(&run, "An answer cost $0.022643, more than the $0.000256 reserved for it");
