@@ -255,4 +255,51 @@ mod tests {
         .unwrap();
         assert_eq!(b.reserved().unwrap(), Usd::ZERO, "a job that is over with nothing to collect holds nothing");
     }
+
+    #[test]
+    fn the_migration_copies_every_priced_answer_into_the_ledger_once() {
+        use crate::store::schema::{MIGRATIONS, migrate, user_version};
+        let ledger = MIGRATIONS.iter().position(|m| m.contains("CREATE TABLE spend_ledger")).unwrap();
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..ledger] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", ledger as i64).unwrap();
+        conn.execute_batch(
+            "INSERT INTO conversations (id, title, model, created_at, updated_at) VALUES (1, 't', 'm', 0, 0);
+             INSERT INTO messages (conversation_id, role, text, status, created_at) VALUES (1, 'user', 'q', 'complete', 1);
+             INSERT INTO messages (conversation_id, role, text, model, status, created_at, prompt_tokens, output_tokens, cost_nanos, priced_as)
+                 VALUES (1, 'model', 'a', 'gemini-2.5-flash', 'complete', 2, 1000, 500, 1550000, 'gemini:gemini-2.5-flash');
+             INSERT INTO messages (conversation_id, role, text, model, status, created_at, prompt_tokens, output_tokens, cost_nanos)
+                 VALUES (1, 'model', 'b', 'ollama:m', 'complete', 3, 10, 5, NULL);
+             INSERT INTO messages (conversation_id, role, text, model, status, created_at, cached, cost_nanos, saved_nanos)
+                 VALUES (1, 'model', 'a', 'gemini-2.5-flash', 'complete', 4, 1, 0, 1550000);
+             INSERT INTO messages (conversation_id, role, text, model, status, created_at, prompt_tokens, output_tokens, cost_nanos, batch_priced)
+                 VALUES (1, 'model', 'c', 'gemini-2.5-flash', 'complete', 5, 1000, 500, 775000, 1);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), MIGRATIONS.len() as i64);
+        let rows: Vec<(i64, String, Option<i64>, Option<i64>, bool)> = conn
+            .prepare("SELECT at, model, cost_nanos, prompt_tokens, batch_priced FROM spend_ledger ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (2, "gemini-2.5-flash".to_owned(), Some(1_550_000), Some(1000), false),
+                (3, "ollama:m".to_owned(), None, Some(10), false),
+                (5, "gemini-2.5-flash".to_owned(), Some(775_000), Some(1000), true),
+            ],
+            "answers with usage, once each; no prompt, no cache hit"
+        );
+        // The history can go now: the ledger keeps what was spent.
+        conn.execute_batch("DELETE FROM messages; DELETE FROM conversations;").unwrap();
+        let left: i64 = conn.query_row("SELECT sum(cost_nanos) FROM spend_ledger", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 2_325_000);
+    }
 }
