@@ -232,3 +232,29 @@ fn without_a_database_a_budgeted_run_says_its_spending_is_not_counted() {
         "{run:?}"
     );
 }
+
+#[test]
+fn ask_counts_what_other_processes_hold_and_gives_back_what_it_held() {
+    let usage = json!({ "promptTokenCount": 1_000, "candidatesTokenCount": 500, "totalTokenCount": 1_500 });
+    let env = Env::new(Behavior::text("ok").with_usage(usage));
+    env.add_config("[budget]\ndaily = 0.01\n");
+    let db = env.home.path().join("data/geminal/history.sqlite3");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    // Another live process holds the whole budget for requests still running.
+    let (mut other, _) = geminal::store::Store::open(&db).unwrap();
+    let all = geminal::money::Usd::from_dollars(0.01).unwrap();
+    let held = other.reserve(all, Some(all), None).unwrap().unwrap();
+    let refused = env.run(&["ask", "-m", "gemini-2.5-flash", "q"]);
+    refused.assert_failed(
+        12,
+        "Nothing is left of the daily budget of $0.01: $0.00 spent today and $0.01 held by requests still running: nothing was sent",
+    );
+    assert_eq!(env.generate_requests().len(), 0);
+    other.release_reservation(held).unwrap();
+    ok(&env.run(&["ask", "-m", "gemini-2.5-flash", "q"]));
+    assert_eq!(ledger_nanos(&env), 1_550_000);
+    // What it held while it ran went with its answer: no row is left.
+    let rows: i64 = env.history().query_row("SELECT count(*) FROM budget_reservations", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 0);
+    drop(other);
+}

@@ -33,6 +33,11 @@ pub fn refusal_text(r: &Refusal) -> String {
     let (name, period) = words(r.period);
     let why = if r.spent >= r.limit {
         spent_text(r)
+    } else if r.asked == Usd::ZERO {
+        format!(
+            "Nothing is left of the {name} budget of {}: {} spent {period} and {} held by requests still running",
+            r.limit, r.spent, r.reserved
+        )
     } else {
         format!(
             "The {name} budget of {} would be passed: {} spent {period} and {} held by requests still running, and this one may cost up to {}",
@@ -242,7 +247,8 @@ impl RunBudget {
         let spent = self.spent();
         let count = format!("{not_launched} prompt{} not launched", if not_launched == 1 { " was" } else { "s were" });
         // Without a cap, a prompt is reserved at the model's longest answer.
-        let cap_hint = if capped { "" } else { " (or set --max-tokens: each prompt is reserved at its longest possible answer)" };
+        let cap_hint =
+            if capped { "" } else { " (or set --max-tokens: each prompt is reserved at its longest possible answer)" };
         Some(match stopped {
             Stopped::RunBudget(limit) => format!(
                 "The budget of {limit} would be passed by the next prompt: {spent} spent, {count}; rerun with --resume OUT and a larger --budget to finish{cap_hint}."
@@ -269,7 +275,8 @@ impl RunBudget {
 /// (`capped`: `--max-tokens` was given).
 pub fn not_submitted_text(stopped: &Stopped, count: u64, capped: bool) -> String {
     let count = format!("{count} prompt{} not submitted", if count == 1 { " was" } else { "s were" });
-    let cap_hint = if capped { "" } else { " (or set --max-tokens: each prompt is reserved at its longest possible answer)" };
+    let cap_hint =
+        if capped { "" } else { " (or set --max-tokens: each prompt is reserved at its longest possible answer)" };
     match stopped {
         Stopped::Shared(r) => {
             let (name, period) = words(r.period);
@@ -322,7 +329,9 @@ mod tests {
         b.settle("gemini-2.5-flash", r, &known(0.0227), true).await;
         assert_eq!(b.reserve("gemini-2.5-flash", 1_000, Some(100)).await, Err(NotLaunched::OverBudget));
         assert_eq!(b.stopped(), Some((Stopped::Overrun { reserved: usd(0.00055), cost: usd(0.0227) }, 1)));
-        assert!(b.stop_text(true).unwrap().starts_with("An answer cost $0.0227, more than the $0.00055 reserved for it"));
+        assert!(
+            b.stop_text(true).unwrap().starts_with("An answer cost $0.0227, more than the $0.00055 reserved for it")
+        );
     }
 
     #[tokio::test]
@@ -349,13 +358,8 @@ mod tests {
 
     #[test]
     fn budget_sentences_name_the_budget_the_figures_and_the_way_out() {
-        let r = Refusal {
-            period: Period::Day,
-            limit: usd(1.0),
-            spent: usd(1.02),
-            reserved: Usd::ZERO,
-            asked: Usd::ZERO,
-        };
+        let r =
+            Refusal { period: Period::Day, limit: usd(1.0), spent: usd(1.02), reserved: Usd::ZERO, asked: Usd::ZERO };
         assert_eq!(
             refusal_text(&r),
             "The daily budget of $1.00 is spent ($1.02 today): nothing was sent; add --over-budget to ask anyway, or raise budget.daily in the config."

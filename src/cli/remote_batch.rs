@@ -11,8 +11,8 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::batch::{BatchArgs, Prompt, RoleChoice, answered_ids, output_line, prepare_line, read_prompts};
-use super::exit::{self, Failure};
 use super::batch_budget::{NotLaunched, RunBudget, Stopped};
+use super::exit::{self, Failure};
 use super::{GlobalArgs, HistoryUse, open_session};
 use crate::chat::{Settings, worst_prompt_tokens};
 use crate::jobs::{JobBuilder, JobLimits, ReadyLine, StoredInput};

@@ -70,7 +70,12 @@ pub struct Refusal {
 pub enum BudgetCheck {
     Fine,
     /// 80% or more of a budget is spent (`percent` of `limit`).
-    Near { period: Period, spent: Usd, limit: Usd, percent: u32 },
+    Near {
+        period: Period,
+        spent: Usd,
+        limit: Usd,
+        percent: u32,
+    },
     /// A budget is spent: new requests are refused (unless `--over-budget`).
     Over(Refusal),
 }
@@ -102,11 +107,21 @@ pub fn check_budgets(spent: Spending, daily: Option<Usd>, monthly: Option<Usd>) 
 
 /// Whether a request whose worst case is `asked` fits under the budgets, with `spent` already
 /// in the ledger and `reserved` held by requests still running: `spent + reserved + asked`
-/// must not pass a limit (and a spent budget takes nothing more, not even a free request).
-pub fn admit(spent: Spending, reserved: Usd, asked: Usd, daily: Option<Usd>, monthly: Option<Usd>) -> Result<(), Refusal> {
+/// must not pass a limit (and a spent budget takes nothing more, nor does one whose rest is
+/// all held, a request of no known worst case).
+pub fn admit(
+    spent: Spending,
+    reserved: Usd,
+    asked: Usd,
+    daily: Option<Usd>,
+    monthly: Option<Usd>,
+) -> Result<(), Refusal> {
     for (period, spent, limit) in budgets(spent, daily, monthly) {
         let total = i128::from(spent.nanos()) + i128::from(reserved.nanos()) + i128::from(asked.nanos());
-        if spent >= limit || total > i128::from(limit.nanos()) {
+        // A request of no known cost needs something left.
+        let passes =
+            if asked == Usd::ZERO { total >= i128::from(limit.nanos()) } else { total > i128::from(limit.nanos()) };
+        if spent >= limit || passes {
             return Err(Refusal { period, limit, spent, reserved, asked });
         }
     }

@@ -75,7 +75,13 @@ fn reservations_on(conn: &Connection, db: &std::path::Path, mine: Option<&str>) 
          FROM budget_reservations r",
     )?;
     let rows = stmt.query_map([now_ms()], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, i64>(2)?, r.get::<_, bool>(3)?, r.get::<_, bool>(4)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, bool>(3)?,
+            r.get::<_, bool>(4)?,
+        ))
     })?;
     let (mut live, mut lapsed) = (0i64, Vec::new());
     for row in rows {
@@ -132,6 +138,31 @@ impl Store {
         daily: Option<Usd>,
         monthly: Option<Usd>,
     ) -> Result<Result<i64, Refusal>, StoreError> {
+        self.reserve_checked(onto, amount, amount, daily, monthly)
+    }
+
+    /// Holds `amount` for one interactive turn (`ask`, a tab of the interface) when what is
+    /// spent and held leaves something of the budgets: such a turn may pass a budget by at most
+    /// its own answer, as before, but what it holds counts against every other request.
+    pub fn reserve_turn(
+        &mut self,
+        amount: Usd,
+        daily: Option<Usd>,
+        monthly: Option<Usd>,
+    ) -> Result<Result<i64, Refusal>, StoreError> {
+        self.reserve_checked(None, amount, Usd::ZERO, daily, monthly)
+    }
+
+    /// Adds `amount` (onto `onto` when given) if `checked` fits with the ledger and every live
+    /// reservation under the budgets.
+    fn reserve_checked(
+        &mut self,
+        onto: Option<i64>,
+        amount: Usd,
+        checked: Usd,
+        daily: Option<Usd>,
+        monthly: Option<Usd>,
+    ) -> Result<Result<i64, Refusal>, StoreError> {
         let mine = self.writer_id().map(str::to_owned);
         let path = self.path.clone();
         let run = |conn: &mut Connection| -> rusqlite::Result<Result<i64, Refusal>> {
@@ -141,18 +172,19 @@ impl Store {
                 tx.execute("DELETE FROM budget_reservations WHERE id = ?1", [id])?;
             }
             let spent = spending_on(&tx)?;
-            if let Err(refusal) = crate::money::admit(spent, reserved, amount, daily, monthly) {
+            if let Err(refusal) = crate::money::admit(spent, reserved, checked, daily, monthly) {
                 tx.commit()?;
                 return Ok(Err(refusal));
             }
             let now = now_ms();
-            let grown = match onto {
-                Some(id) => tx.execute(
-                    "UPDATE budget_reservations SET amount_nanos = amount_nanos + ?2 WHERE id = ?1 AND owner IS ?3",
-                    params![id, amount.nanos(), mine],
-                )? == 1,
-                None => false,
-            };
+            let grown =
+                match onto {
+                    Some(id) => tx.execute(
+                        "UPDATE budget_reservations SET amount_nanos = amount_nanos + ?2 WHERE id = ?1 AND owner IS ?3",
+                        params![id, amount.nanos(), mine],
+                    )? == 1,
+                    None => false,
+                };
             if !grown {
                 tx.execute(
                     "INSERT INTO budget_reservations (owner, amount_nanos, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
@@ -179,7 +211,10 @@ impl Store {
         let run = |conn: &mut Connection| -> rusqlite::Result<()> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for job in jobs {
-                tx.execute("INSERT OR IGNORE INTO reservation_jobs (reservation_id, job_id) VALUES (?1, ?2)", [id, *job])?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO reservation_jobs (reservation_id, job_id) VALUES (?1, ?2)",
+                    [id, *job],
+                )?;
             }
             tx.execute(
                 "UPDATE budget_reservations SET owner = NULL, expires_at = ?2 WHERE id = ?1",
@@ -215,7 +250,10 @@ mod tests {
         b.reserve(usd("0.02"), limit, None).unwrap().unwrap();
         // 0.01 spent + 0.04 reserved: another 0.000000001 would pass $0.05.
         let refused = a.reserve(Usd::from_nanos(1), limit, None).unwrap().unwrap_err();
-        assert_eq!((refused.spent, refused.reserved, refused.period), (usd("0.01"), usd("0.04"), crate::money::Period::Day));
+        assert_eq!(
+            (refused.spent, refused.reserved, refused.period),
+            (usd("0.01"), usd("0.04"), crate::money::Period::Day)
+        );
         assert_eq!(b.reserved().unwrap(), usd("0.04"));
         // The first answer cost 0.005: priced, then released.
         a.record_spend(&spend("0.005")).unwrap();

@@ -346,6 +346,18 @@ pub fn prepare(app: &mut App, area: ratatui::layout::Rect) {
     tab.clamp_scroll(usize::from(body.height));
 }
 
+/// The sentence refusing a prompt when what is spent and held leaves nothing of a budget.
+fn held_text(r: &crate::money::Refusal) -> String {
+    let (name, period) = match r.period {
+        crate::money::Period::Day => ("daily", "today"),
+        crate::money::Period::Month => ("monthly", "this month"),
+    };
+    format!(
+        "Nothing is left of the {name} budget of {}: {} spent {period} and {} held by requests still running; nothing was sent; wait for them, or start geminal with --over-budget to ask anyway.",
+        r.limit, r.spent, r.reserved
+    )
+}
+
 /// The sentence refusing a prompt when a budget is spent (`None`: send it).
 async fn spent_budget(session: &ChatSession, budgets: crate::config::Budgets) -> Option<String> {
     if budgets.daily.is_none() && budgets.monthly.is_none() {
@@ -451,7 +463,17 @@ impl Runner {
                     let mut show = move |shown| {
                         let _ = shown_tx.send(AppEvent::Turn { tab, shown });
                     };
+                    // Its worst case is held against the budgets while it runs (other tabs and
+                    // processes count it); nothing is left of one: refused, unsent.
+                    let hold = match session.hold(&prepared, budgets.daily, budgets.monthly).await {
+                        Ok(hold) => hold,
+                        Err(refusal) => {
+                            let _ = tx.send(AppEvent::TurnFailedToStart { tab, message: held_text(&refusal) });
+                            return;
+                        }
+                    };
                     let run = AssertUnwindSafe(session.run(prepared, &mut show, cancel)).catch_unwind().await;
+                    session.release(hold).await;
                     let report = run.unwrap_or_else(|_| TurnReport {
                         conversation_id: None,
                         prompt_id: None,
