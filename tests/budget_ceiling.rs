@@ -126,7 +126,7 @@ fn a_remote_batch_that_fits_holds_its_reservation_with_its_job_and_counts_its_an
         )
         .unwrap();
     assert_eq!(job, 1);
-    assert!(held >= 3 * 125_000 && held < 3 * 140_000, "3 × (100 × $2.50/M ÷ 2 + the prompt): {held}");
+    assert!((3 * 125_000..3 * 140_000).contains(&held), "3 × (100 × $2.50/M ÷ 2 + the prompt): {held}");
 }
 
 #[test]

@@ -194,7 +194,7 @@ impl RunBudget {
         let taken = store.call(move |s| s.reserve(worst, daily, monthly)).await;
         let mut spend = self.lock();
         match taken {
-            Ok(Ok(id)) => return Ok(Reservation { worst, id: Some(id) }),
+            Ok(Ok(id)) => Ok(Reservation { worst, id: Some(id) }),
             Ok(Err(refusal)) => {
                 spend.reserved = Usd::from_nanos(spend.reserved.nanos().saturating_sub(worst.nanos()));
                 Err(self.refuse(&mut spend, Stopped::Shared(refusal)))

@@ -319,7 +319,8 @@ mod tests {
         migrate(&mut conn).unwrap();
         migrate(&mut conn).unwrap();
         assert_eq!(user_version(&conn).unwrap(), MIGRATIONS.len() as i64);
-        let rows: Vec<(i64, String, Option<i64>, Option<i64>, bool)> = conn
+        type Row = (i64, String, Option<i64>, Option<i64>, bool);
+        let rows: Vec<Row> = conn
             .prepare("SELECT at, model, cost_nanos, prompt_tokens, batch_priced FROM spend_ledger ORDER BY id")
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
