@@ -152,7 +152,9 @@ fn four_batch_processes_on_one_database_share_one_daily_budget() {
     report("4 batch processes at once, [budget] daily = 0.05", 0.05, spent);
     let worst_answer = 2_600_000;
     assert!(spent <= 50_000_000 + worst_answer, "spent ${} of $0.05: {runs:?}", spent as f64 / 1e9);
-    assert!(spent >= 40_000_000, "the budget was used, not refused early: {spent}");
+    // Processes stop at their first refusal, while others' worst cases are still held: most of
+    // the budget is used, not all of it.
+    assert!(spent >= 30_000_000, "the budget was used, not refused early: {spent}");
     assert_eq!(ledger_nanos(&env), spent, "every answer is in the ledger");
     for run in &runs {
         assert_stopped(run, "The daily budget of $0.05 would be passed by the next prompt");
