@@ -260,3 +260,26 @@ fn ask_counts_what_other_processes_hold_and_gives_back_what_it_held() {
     assert_eq!(rows, 0);
     drop(other);
 }
+
+#[test]
+fn the_line_chat_holds_each_answer_and_refuses_a_line_when_nothing_is_left() {
+    let usage = json!({ "promptTokenCount": 1_000, "candidatesTokenCount": 500, "totalTokenCount": 1_500 });
+    let env = Env::new(Behavior::text("ok").with_usage(usage));
+    env.add_config("[budget]\ndaily = 0.01\n");
+    let db = env.home.path().join("data/geminal/history.sqlite3");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let (mut other, _) = geminal::store::Store::open(&db).unwrap();
+    let all = geminal::money::Usd::from_dollars(0.01).unwrap();
+    other.reserve(all, Some(all), None).unwrap().unwrap();
+    let run = env.run_with_stdin(&["-m", "gemini-2.5-flash"], "first\nsecond\n");
+    ok(&run);
+    assert_eq!(
+        run.stderr.matches("geminal: Nothing is left of the daily budget of $0.01: $0.00 spent today and $0.01 held by requests still running: nothing was sent").count(),
+        2,
+        "{run:?}"
+    );
+    assert_eq!(env.generate_requests().len(), 0, "no line was sent");
+    drop(other);
+    ok(&env.run_with_stdin(&["-m", "gemini-2.5-flash"], "third\n"));
+    assert_eq!((env.generate_requests().len(), ledger_nanos(&env)), (1, 1_550_000));
+}

@@ -364,7 +364,8 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
     let role = cli.role.as_deref().map(|name| conn.config.role(name).cloned().map_err(Failure::usage)).transpose()?;
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
         let role = role.map(|role| line_chat::LaunchRole { role, keep_model: cli.connect.model.is_some() });
-        return line_chat::run(conn, session, open, &settings, role).await;
+        let budgets = if flags.over_budget { crate::config::Budgets::default() } else { conn.config.budgets };
+        return line_chat::run(conn, session, open, &settings, role, budgets).await;
     }
     let config = &conn.config;
     // The interface draws on this thread: its theme is chosen here (colourless under NO_COLOR).
