@@ -1,6 +1,6 @@
 //! `ChatSession`: performs turns. It composes the request from the stored conversation, answers
 //! from the cache when it can, streams otherwise, saves the answer as it grows, and records the
-//! request's metrics. `ask` and the line chat use it; so will the TUI and `batch`.
+//! request's metrics and its cost in the spending ledger (saved or not). `ask` and the line chat use it; so will the TUI and `batch`.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -50,9 +50,10 @@ pub struct BatchArgs {
     /// JSON gets the error kind "invalid_json".
     #[arg(long, value_name = "FILE")]
     pub json_schema: Option<PathBuf>,
-    /// Spend at most this many US dollars on this run: a prompt whose worst case (its estimated
-    /// input, plus its max_tokens or 65,536 output tokens) could exceed it is not launched, nor any
-    /// after it (exit code 12). Answers of models with no known price are refused under a budget.
+    /// Spend at most this many US dollars on this run: a prompt whose worst case (everything it
+    /// sends, attachments included, plus its max_tokens or 65,536 output tokens; at the batch
+    /// price with --remote) could exceed it is not launched, nor any after it (exit code 12).
+    /// Answers of models with no known price are refused under a budget.
     #[arg(long, value_name = "USD", value_parser = parse_usd)]
     pub budget: Option<crate::money::Usd>,
     /// Answer every prompt as role NAME (a line's own "role" wins); `geminal roles` lists them.
