@@ -1,11 +1,19 @@
-//! Money: the price table, what a request costs, and budget arithmetic. A leaf every layer may
-//! import (the batch runner and the remote Batch API price with [`cost`]); it does no I/O and
-//! knows no wire format. Amounts are exact integers of nano-dollars ([`Usd`]), never float sums.
+//! Money: the price table and what a request costs; budgets as data are in `budget.rs`. A leaf
+//! every layer may import (the batch runner and the remote Batch API price with [`cost`]); it
+//! does no I/O and knows no wire format. Amounts are exact integers of nano-dollars ([`Usd`]),
+//! never float sums.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
+
+mod budget;
+
+pub use budget::{
+    BUDGET_WARN_PERCENT, BudgetCheck, BudgetLevel, Period, Refusal, Spending, WORST_CASE_OUTPUT_TOKENS, admit,
+    budget_level, check_budgets, worst_usage,
+};
 
 /// The table that ships with geminal (`assets/prices.toml`).
 const BUILTIN_TABLE: &str = include_str!("../assets/prices.toml");
@@ -449,74 +457,6 @@ pub fn show(cost: Option<Usd>) -> String {
     cost.map_or_else(|| "price unknown".to_owned(), |c| c.to_string())
 }
 
-/// Where spending stands against a budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BudgetLevel {
-    Under,
-    /// 80% or more: the user is told.
-    Near,
-    /// 100% or more: new requests are refused (unless `--over-budget`).
-    Over,
-}
-
-/// Spending at which a budget warns, in percent.
-pub const BUDGET_WARN_PERCENT: i128 = 80;
-
-pub fn budget_level(spent: Usd, limit: Usd) -> BudgetLevel {
-    let (spent, limit) = (i128::from(spent.0), i128::from(limit.0));
-    if spent >= limit {
-        BudgetLevel::Over
-    } else if spent * 100 >= limit * BUDGET_WARN_PERCENT {
-        BudgetLevel::Near
-    } else {
-        BudgetLevel::Under
-    }
-}
-
-/// Output tokens assumed for a request that sets no `max_tokens` when its worst-case cost is
-/// estimated (`batch --budget`): the largest output of current Gemini models, thinking included.
-pub const WORST_CASE_OUTPUT_TOKENS: u64 = 65_536;
-
-/// What the history says was spent: this UTC day and this UTC month.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Spending {
-    pub today: Usd,
-    pub month: Usd,
-}
-
-/// What the budgets say about one more request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BudgetCheck {
-    Fine,
-    /// 80% or more of a budget is spent: this sentence tells the user.
-    Near(String),
-    /// A budget is spent: new requests are refused with this sentence (unless `--over-budget`).
-    Over(String),
-}
-
-/// Checks `spent` against a daily and a monthly budget (`None`: no limit); the monthly one is
-/// named first when both are spent, as it lasts longer.
-pub fn check_budgets(spent: Spending, daily: Option<Usd>, monthly: Option<Usd>) -> BudgetCheck {
-    let budgets = [("monthly", "this month", spent.month, monthly), ("daily", "today", spent.today, daily)];
-    let mut near = None;
-    for (name, period, spent, limit) in budgets {
-        let Some(limit) = limit else { continue };
-        match budget_level(spent, limit) {
-            BudgetLevel::Over => {
-                return BudgetCheck::Over(format!(
-                    "The {name} budget of {limit} is spent ({spent} {period}): nothing was sent; add --over-budget to ask anyway, or raise budget.{name} in the config."
-                ));
-            }
-            BudgetLevel::Near if near.is_none() => {
-                let percent = i128::from(spent.0) * 100 / i128::from(limit.0.max(1));
-                near = Some(format!("{spent} of the {name} budget of {limit} is spent {period} ({percent}%)."));
-            }
-            _ => {}
-        }
-    }
-    near.map_or(BudgetCheck::Fine, BudgetCheck::Near)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -731,28 +671,5 @@ mod tests {
         let mut u = Total::default();
         u.add(None);
         assert_eq!(u.to_string(), "price unknown (1 answer)");
-    }
-
-    #[test]
-    fn a_spent_budget_refuses_with_a_sentence_naming_it_and_the_way_out() {
-        let spent = Spending { today: usd("1.02"), month: usd("5") };
-        let BudgetCheck::Over(text) = check_budgets(spent, Some(usd("1")), Some(usd("20"))) else { panic!() };
-        assert_eq!(
-            text,
-            "The daily budget of $1.00 is spent ($1.02 today): nothing was sent; add --over-budget to ask anyway, or raise budget.daily in the config."
-        );
-        let BudgetCheck::Near(text) = check_budgets(spent, None, Some(usd("6"))) else { panic!() };
-        assert_eq!(text, "$5.00 of the monthly budget of $6.00 is spent this month (83%).");
-        assert_eq!(check_budgets(spent, None, None), BudgetCheck::Fine);
-        assert_eq!(check_budgets(spent, Some(usd("2")), Some(usd("10"))), BudgetCheck::Fine);
-    }
-
-    #[test]
-    fn budgets_warn_at_80_percent_and_stop_at_100() {
-        let limit = usd("1.00");
-        assert_eq!(budget_level(usd("0.79"), limit), BudgetLevel::Under);
-        assert_eq!(budget_level(usd("0.80"), limit), BudgetLevel::Near);
-        assert_eq!(budget_level(usd("0.999999999"), limit), BudgetLevel::Near);
-        assert_eq!(budget_level(usd("1.00"), limit), BudgetLevel::Over);
     }
 }

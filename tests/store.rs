@@ -97,6 +97,12 @@ fn every_released_schema_migrates_to_the_latest_keeping_its_data() {
         assert_eq!(message_hits(&store, "coffee"), [4], "the recovered answer is indexed once it stops");
         assert_eq!(title_hits(&store, "cafe"), [2], "old titles are searchable (v{version})");
         assert_eq!(store.list_conversations(10, 0).unwrap().len(), 2);
+        // A released answer's cost is carried into the spending ledger (costs date from v13).
+        let ledger: i64 = store
+            .connection()
+            .query_row("SELECT coalesce(sum(cost_nanos), 0) FROM spend_ledger", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ledger, if version >= 13 { 8_800 } else { 0 }, "v{version}");
     }
 }
 
@@ -812,6 +818,19 @@ fn spending_counts_this_utc_day_and_month_and_stats_group_answers_by_model_and_d
                  model = 'gemini-flash-latest' WHERE id = ?1",
                 rusqlite::params![id, at, cost, priced_as],
             )
+            .unwrap();
+        // Spending is counted in the ledger, beside the history.
+        let spend = geminal::store::SpendEntry {
+            model: "gemini-flash-latest".into(),
+            priced_as: priced_as.map(str::to_owned),
+            cost: cost.map(geminal::money::Usd::from_nanos),
+            prompt_tokens: Some(10),
+            ..Default::default()
+        };
+        store.record_spend(&spend).unwrap();
+        store
+            .connection()
+            .execute("UPDATE spend_ledger SET at = ?1 WHERE id = (SELECT max(id) FROM spend_ledger)", [at])
             .unwrap();
     };
     answer(&mut store, start_of_day + 1, Some(3_000), Some("gemini:gemini-2.5-flash"));

@@ -38,6 +38,41 @@ pub fn estimate_tokens(turn: &Turn) -> u64 {
     (chars as u64).div_ceil(4)
 }
 
+/// Tokens a budget reserves for an image: Gemini bills an image by its 768-pixel tiles (258
+/// tokens each); sixteen tiles bound any image it takes at default resolution.
+const IMAGE_TOKENS_BOUND: u64 = 16 * 258;
+/// Bytes per token a budget assumes for audio, video and documents: fewer tokens than this
+/// would be billed for any of them (audio is 32 tokens a second, video 263, a PDF page 258).
+const MEDIA_BYTES_PER_TOKEN: u64 = 8;
+/// Tokens a budget adds per message and per tool for the request's own structure.
+const STRUCTURE_TOKENS: u64 = 8;
+
+/// An estimate from above of the tokens `turn` is billed for as input, for a budget's
+/// reservation: everything that is sent (history, system prompt, prompt, every attachment,
+/// the generation settings and tools), text at three characters a token.
+pub fn worst_prompt_tokens(turn: &Turn) -> u64 {
+    let text = |chars: usize| (chars as u64).div_ceil(3);
+    let messages = turn.history.iter().map(|m| text(m.text.chars().count())).sum::<u64>()
+        + text(turn.prompt.chars().count())
+        + turn.system.as_deref().map_or(0, |s| text(s.chars().count()));
+    let attachments: u64 = turn
+        .all_attachments()
+        .map(|a| {
+            let size = a.info.size;
+            if a.info.is_text() {
+                size.div_ceil(3) + text(a.info.name.chars().count()) + STRUCTURE_TOKENS
+            } else if a.info.mime.starts_with("image/") {
+                IMAGE_TOKENS_BOUND
+            } else {
+                size.div_ceil(MEDIA_BYTES_PER_TOKEN).max(258)
+            }
+        })
+        .sum();
+    let settings = turn.generation_config.as_ref().map_or(0, |g| text(serde_json::to_string(g).map_or(0, |j| j.len())));
+    let structure = (turn.history.len() as u64 + 1 + turn.tools.len() as u64) * STRUCTURE_TOKENS;
+    messages + attachments + settings + structure
+}
+
 /// Whether an estimate is near enough to `limit` (within 20%) to ask the server for the count.
 pub fn worth_counting(estimate: u64, limit: u64) -> bool {
     estimate.saturating_mul(5) >= limit.saturating_mul(4)
@@ -182,5 +217,19 @@ mod tests {
         assert_eq!(short_tokens(12_400), "12k");
         assert_eq!(short_tokens(1_048_576), "1M");
         assert_eq!(short_tokens(2_500_000), "2.5M");
+    }
+
+    #[test]
+    fn a_budget_reserves_for_everything_sent_not_only_the_prompt() {
+        let bare = worst_prompt_tokens(&Turn::new("m", "q".repeat(300)));
+        // 300 characters at three a token, and the prompt's own structure.
+        assert_eq!(bare, 100 + STRUCTURE_TOKENS);
+        let mut t = turn(1, 300);
+        t.system = Some("s".repeat(30));
+        t.attachments.push(crate::attach::from_bytes("notes.txt", vec![b'a'; 200_000]).unwrap());
+        // Two earlier messages, the system prompt, 200,000 bytes of text and its name.
+        let expected = 3 * 100 + 10 + 66_667 + 3 + STRUCTURE_TOKENS + 3 * STRUCTURE_TOKENS;
+        assert_eq!(worst_prompt_tokens(&t), expected);
+        assert!(worst_prompt_tokens(&t) > estimate_tokens(&t) + 50_000, "the context estimate leaves attachments out");
     }
 }

@@ -2,6 +2,7 @@
 //! (`ask`, the line chat) go through here so they behave alike. No SQL, no terminal.
 
 mod attachments;
+mod budget;
 mod cache_key;
 mod context;
 mod role;
@@ -10,8 +11,9 @@ mod settings;
 mod turn_state;
 
 pub use attachments::{INLINE_REQUEST_MAX_BYTES, UploadProgress};
+pub use budget::Hold;
 pub use cache_key::{CacheKey, MemoryCache, cache_key};
-pub use context::{ContextError, ContextOverflow, Trimmed, estimate_tokens, short_tokens};
+pub use context::{ContextError, ContextOverflow, Trimmed, estimate_tokens, short_tokens, worst_prompt_tokens};
 pub use role::{INPUT_PLACEHOLDER, NamedRole, RoleSource, unknown_role};
 pub use session::{Branch, ChatError, ChatOptions, ChatSession, Outcome, Prepared, Shown, Target, TurnReport};
 pub use settings::{Settings, SettingsError, json_answer_problem};

@@ -1,6 +1,6 @@
 //! `ChatSession`: performs turns. It composes the request from the stored conversation, answers
 //! from the cache when it can, streams otherwise, saves the answer as it grows, and records the
-//! request's metrics. `ask` and the line chat use it; so will the TUI and `batch`.
+//! request's metrics and its cost in the spending ledger (saved or not). `ask` and the line chat use it; so will the TUI and `batch`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -751,7 +751,27 @@ impl ChatSession {
             thought_tokens: usage.filter(|_| !state.cached()).map(|u| i64::from(u.thoughts_token_count)),
             retries,
         };
-        let _ = store.call(move |s| s.record_metric(&metric)).await;
+        // What the answer cost goes to the spending ledger, saved or not (a cache hit cost nothing).
+        let spend = usage.filter(|_| !state.cached()).map(|u| {
+            let cost = state.cost();
+            crate::store::SpendEntry {
+                model: turn.model.clone(),
+                priced_as: cost.priced_as,
+                cost: cost.cost,
+                prompt_tokens: Some(i64::from(u.prompt_token_count)),
+                output_tokens: Some(i64::from(u.candidates_token_count)),
+                thought_tokens: Some(i64::from(u.thoughts_token_count)),
+                batch: false,
+            }
+        });
+        let _ = store
+            .call(move |s| {
+                if let Some(spend) = &spend {
+                    s.record_spend(spend)?;
+                }
+                s.record_metric(&metric)
+            })
+            .await;
     }
 }
 

@@ -226,7 +226,16 @@ pub async fn run(
         }
     };
     let model_asked = prepared.turn.model.clone();
+    // Its worst case is held against the budgets while it runs, so other processes count it.
+    let hold = match flags.over_budget {
+        true => crate::chat::Hold::default(),
+        false => session
+            .hold(&prepared, config.budgets.daily, config.budgets.monthly)
+            .await
+            .map_err(|refusal| Failure::new(exit::BUDGET, super::batch_budget::refusal_text(&refusal)))?,
+    };
     let report = session.run(prepared, &mut |shown| printer.show(shown), cancel).await;
+    session.release(hold).await;
     if let Some(grounding) = &report.grounding {
         printer.sources(&report.text, grounding);
     }

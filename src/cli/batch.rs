@@ -53,9 +53,10 @@ pub struct BatchArgs {
     /// JSON gets the error kind "invalid_json".
     #[arg(long, value_name = "FILE")]
     pub json_schema: Option<PathBuf>,
-    /// Spend at most this many US dollars on this run: a prompt whose worst case (its estimated
-    /// input, plus its max_tokens or 65,536 output tokens) could exceed it is not launched, nor any
-    /// after it (exit code 12). Answers of models with no known price are refused under a budget.
+    /// Spend at most this many US dollars on this run: a prompt whose worst case (everything it
+    /// sends, attachments included, plus its max_tokens or 65,536 output tokens; at the batch
+    /// price with --remote) could exceed it is not launched, nor any after it (exit code 12).
+    /// Answers of models with no known price are refused under a budget.
     #[arg(long, value_name = "USD", value_parser = parse_usd)]
     pub budget: Option<crate::money::Usd>,
     /// Answer every prompt as role NAME (a line's own "role" wins); `geminal roles` lists them.
@@ -234,25 +235,14 @@ pub async fn run(
         conn.config.role(name).map_err(Failure::usage)?;
     }
     let choice = RoleChoice { role: args.role.clone(), model_flag: flags.model.is_some() };
-    // A spent budget refuses the run before anything is sent; what is left of the config's
-    // budgets bounds it as --budget does.
-    let spent = super::check_budget(&conn, &session, flags.over_budget).await?;
-    let left = |limit: Option<crate::money::Usd>, spent: crate::money::Usd| {
-        limit.map(|l| crate::money::Usd::from_nanos(l.nanos().saturating_sub(spent.nanos())))
-    };
-    let limit = [
-        args.budget,
-        left(conn.config.budgets.daily, spent.today).filter(|_| !flags.over_budget),
-        left(conn.config.budgets.monthly, spent.month).filter(|_| !flags.over_budget),
-    ]
-    .into_iter()
-    .flatten()
-    .min();
-    let budget = std::sync::Arc::new(super::batch_budget::RunBudget::new(
-        limit,
-        args.budget.is_some(),
-        conn.config.prices.clone(),
-    ));
+    // A spent budget refuses the run before anything is sent; the config's budgets bound it
+    // through reservations in the database, shared with every process using it.
+    super::check_budget(&conn, &session, flags.over_budget).await?;
+    let budgets = if flags.over_budget { crate::config::Budgets::default() } else { conn.config.budgets };
+    let budget = std::sync::Arc::new(
+        super::batch_budget::RunBudget::new(args.budget, args.budget.is_some(), conn.config.prices.clone())
+            .with_shared(session.store().cloned(), budgets.daily, budgets.monthly),
+    );
     // Ctrl-C stops in two stages; SIGTERM and SIGHUP stop at once, as a second Ctrl-C does.
     let mut signals = Signals::new()?;
     let config = conn.config.clone();
@@ -457,21 +447,8 @@ pub async fn run(
             ),
         ));
     }
-    if let (Some(not_launched), Some(limit)) = (stopped_by_budget, budget.limit()) {
-        return Err(Failure::new(
-            exit::BUDGET,
-            format!(
-                "The budget of {limit} would be passed by the next prompt: {} spent, {not_launched} prompt{} not launched; rerun with --resume OUT and a larger --budget to finish{}.",
-                budget.spent(),
-                if not_launched == 1 { " was" } else { "s were" },
-                // Without a cap, a prompt is reserved at the model's longest answer.
-                if settings.max_tokens.is_none() {
-                    " (or set --max-tokens: each prompt is reserved at its longest possible answer)"
-                } else {
-                    ""
-                }
-            ),
-        ));
+    if let Some(text) = budget.stop_text(settings.max_tokens.is_some()) {
+        return Err(Failure::new(exit::BUDGET, text));
     }
     // A bad line reported by an earlier run is still not answered.
     if counts.failed + counts.bad_input + read.bad_again > 0 {
@@ -583,8 +560,8 @@ async fn answer(
     // Under a budget, the prompt's worst case is reserved before anything is sent; a prompt
     // that could pass it is not launched (nor written: --resume asks it later; the job records
     // it as never sent).
-    let estimate = crate::chat::estimate_tokens(&prepared.turn);
-    let reserved = match budget.reserve(&model, estimate, prepared.settings.max_tokens) {
+    let estimate = crate::chat::worst_prompt_tokens(&prepared.turn);
+    let reserved = match budget.reserve(&model, estimate, prepared.settings.max_tokens).await {
         Ok(reserved) => reserved,
         Err(super::batch_budget::NotLaunched::OverBudget) => {
             return Some(Finished::NotLaunched { line: p.line, input: stored(&p, Some(&model)) });
@@ -596,7 +573,7 @@ async fn answer(
     };
     let wants_json = prepared.settings.json_schema.is_some();
     let report = session.run(prepared, &mut show, std::future::pending::<TurnEvent>()).await;
-    budget.settle(&model, reserved, &report.cost, report.usage.is_some() || report.cached);
+    budget.settle(&model, reserved, &report.cost, report.usage.is_some() || report.cached).await;
     let usage = report.usage.unwrap_or_default();
     let cost_usd = report.cost.cost.map(crate::money::Usd::as_dollars);
     let answer_id = report.answer_id;

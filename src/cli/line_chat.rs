@@ -23,13 +23,14 @@ pub struct LaunchRole {
 }
 
 /// Chats on stdin/stdout, continuing conversation `open` if given (`-c`, `--conversation N`),
-/// answering as `role` if given.
+/// answering as `role` if given; each answer holds its worst case against `budgets` while it runs.
 pub async fn run(
     conn: Connection,
     session: ChatSession,
     open: Option<i64>,
     settings: &Settings,
     role: Option<LaunchRole>,
+    budgets: crate::config::Budgets,
 ) -> Result<u8, Failure> {
     // Ctrl-C stops an answer and the chat goes on; SIGTERM and SIGHUP stop it and end the chat.
     let mut signals = Signals::new()?;
@@ -104,7 +105,17 @@ pub async fn run(
             stopped = Some(signals.recv().await);
             TurnEvent::Cancelled
         };
+        // Nothing left of a budget (spent, or held by requests still running): not sent, and
+        // the chat goes on.
+        let hold = match session.hold(&prepared, budgets.daily, budgets.monthly).await {
+            Ok(hold) => hold,
+            Err(refusal) => {
+                exit::say(&super::batch_budget::refusal_text(&refusal));
+                continue;
+            }
+        };
         let report = session.run(prepared, &mut |shown| printer.show(shown), cancel).await;
+        session.release(hold).await;
         if let Some(grounding) = &report.grounding {
             printer.sources(&report.text, grounding);
         }

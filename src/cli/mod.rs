@@ -274,8 +274,8 @@ pub enum HistoryUse {
     /// Nothing is saved, but a saved conversation is continued: the database must open.
     ReadOnly,
     /// Nothing is saved or read (`--no-save` on a new conversation): when the database opens it
-    /// answers from the cache (nothing is added to it) and counts the request for `stats`; when
-    /// it does not, it is skipped without a word.
+    /// answers from the cache (nothing is added to it) and counts the request for `stats` and its
+    /// cost in the spending ledger; when it does not, it is skipped (said only under a budget).
     Optional,
 }
 
@@ -318,27 +318,31 @@ pub async fn open_session(
 }
 
 /// Checks the budgets before anything is asked: a warning at 80% (on stderr), a refusal at
-/// 100% unless `--over-budget`. Without a history there is nothing to count.
+/// 100% unless `--over-budget`. Without a history there is nothing to count: said once when a
+/// budget is set, as what is spent then is not counted.
 pub async fn check_budget(
     conn: &Connection,
     session: &ChatSession,
     over_budget: bool,
 ) -> Result<crate::money::Spending, Failure> {
     let budgets = conn.config.budgets;
-    let (Some(store), true) = (session.store(), budgets.daily.is_some() || budgets.monthly.is_some()) else {
+    if budgets.daily.is_none() && budgets.monthly.is_none() {
+        return Ok(crate::money::Spending::default());
+    }
+    let Some(store) = session.store() else {
+        exit::say(batch_budget::NOT_COUNTED);
         return Ok(crate::money::Spending::default());
     };
     let spent = store.read(|s| s.spending()).await?;
     match crate::money::check_budgets(spent, budgets.daily, budgets.monthly) {
         crate::money::BudgetCheck::Fine => {}
-        crate::money::BudgetCheck::Near(text) => exit::say(&text),
-        crate::money::BudgetCheck::Over(text) if over_budget => {
-            exit::say(&format!(
-                "{}: asking anyway (--over-budget).",
-                text.split(": nothing was sent").next().unwrap_or(&text)
-            ));
+        near @ crate::money::BudgetCheck::Near { .. } => exit::say(&batch_budget::near_text(&near)),
+        crate::money::BudgetCheck::Over(refusal) if over_budget => {
+            exit::say(&format!("{}: asking anyway (--over-budget).", batch_budget::spent_text(&refusal)));
         }
-        crate::money::BudgetCheck::Over(text) => return Err(Failure::new(exit::BUDGET, text)),
+        crate::money::BudgetCheck::Over(refusal) => {
+            return Err(Failure::new(exit::BUDGET, batch_budget::refusal_text(&refusal)));
+        }
     }
     Ok(spent)
 }
@@ -361,7 +365,8 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
     let role = cli.role.as_deref().map(|name| conn.config.role(name).cloned().map_err(Failure::usage)).transpose()?;
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
         let role = role.map(|role| line_chat::LaunchRole { role, keep_model: cli.connect.model.is_some() });
-        return line_chat::run(conn, session, open, &settings, role).await;
+        let budgets = if flags.over_budget { crate::config::Budgets::default() } else { conn.config.budgets };
+        return line_chat::run(conn, session, open, &settings, role, budgets).await;
     }
     let config = &conn.config;
     // The interface draws on this thread: its theme is chosen here (colourless under NO_COLOR).

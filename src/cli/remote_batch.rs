@@ -1,7 +1,8 @@
 //! `geminal batch FILE --remote`: each line is composed as `batch` composes it, the lines go to
 //! Gemini's Batch API as one job per model (more when the request file would be too big), the
 //! jobs are recorded before anything is sent, and (unless `--detach`) waited for and collected
-//! into the same JSON lines as a local batch.
+//! into the same JSON lines as a local batch. Each line's worst case at the batch price is
+//! reserved against the budgets before it goes into a job.
 
 use std::io::Write;
 use std::time::Instant;
@@ -9,10 +10,11 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::batch::{BatchArgs, RoleChoice, output_line, prepare_line};
+use super::batch_budget::{NotLaunched, RunBudget, Stopped};
 use super::batch_input::{self, Input, Item, Written};
 use super::exit::{self, Failure};
 use super::{GlobalArgs, HistoryUse, open_session};
-use crate::chat::Settings;
+use crate::chat::{Settings, worst_prompt_tokens};
 use crate::jobs::{JobBuilder, JobLimits, ReadyLine, StoredInput};
 
 pub async fn run(
@@ -38,6 +40,14 @@ pub async fn run(
     }
     // A spent budget refuses a job before anything is built or sent (unless --over-budget).
     super::check_budget(&conn, &session, flags.over_budget).await?;
+    // Each line's worst case at the batch price is reserved before it goes into a job: against
+    // --budget here, and against the config's budgets in the database (one reservation that
+    // grows line by line, handed to the jobs once they are submitted). A line that could pass
+    // either is not submitted, nor any after it.
+    let budgets = if flags.over_budget { crate::config::Budgets::default() } else { conn.config.budgets };
+    let budget = RunBudget::new(args.budget, args.budget.is_some(), conn.config.prices.clone()).at_batch_price();
+    let shared = session.store().cloned().filter(|_| budgets.daily.is_some() || budgets.monthly.is_some());
+    let (mut held, mut refused, mut not_sent): (Option<i64>, Option<Stopped>, u64) = (None, None, 0);
     let runner = super::jobs::runner(&session)?;
     let config = conn.config.clone();
     let choice = RoleChoice { role: args.role.clone(), model_flag: flags.model.is_some() };
@@ -95,6 +105,31 @@ pub async fn run(
             write(&super::batch::error_line(&prompt, Some(&turn.model), &message, "bad_input", started))?;
             continue;
         }
+        if refused.is_some() {
+            not_sent += 1;
+            continue;
+        }
+        let worst = match budget.reserve(&turn.model, worst_prompt_tokens(turn), prepared.settings.max_tokens).await {
+            Ok(reservation) => reservation.worst,
+            // Not written: --resume sends it later.
+            Err(NotLaunched::OverBudget) => continue,
+            Err(NotLaunched::Unpriced(why)) => {
+                bad += 1;
+                write(&super::batch::error_line(&prompt, Some(&turn.model), &why, "unknown_price", started))?;
+                continue;
+            }
+        };
+        if let Some(store) = shared.as_ref().filter(|_| worst > crate::money::Usd::ZERO) {
+            let (daily, monthly, onto) = (budgets.daily, budgets.monthly, held);
+            match store.call(move |s| s.reserve_onto(onto, worst, daily, monthly)).await? {
+                Ok(id) => held = Some(id),
+                Err(refusal) => {
+                    refused = Some(Stopped::Shared(refusal));
+                    not_sent += 1;
+                    continue;
+                }
+            }
+        }
         let cache_key =
             (use_cache && turn.tools.is_empty()).then(|| crate::attach::hex(&crate::chat::cache_key(&namespace, turn)));
         let stored = StoredInput {
@@ -113,13 +148,35 @@ pub async fn run(
     let read = reader.await.unwrap_or_default();
     if let Some(why) = read.error {
         // Nothing is submitted from an input that could not be read to its end.
+        if let (Some(store), Some(id)) = (&shared, held) {
+            store.call(move |s| s.release_reservation(id)).await?;
+        }
         return Err(Failure::new(
             exit::FAILURE,
             format!("Nothing was submitted: {why}; check the input and try again."),
         ));
     }
     let skipped = read.skipped;
-    let ids = builder.submit(&|_| {}).await.map_err(super::jobs::failure)?;
+    let submitted = builder.submit(&|_| {}).await;
+    // The reservation lives with the jobs (until they are collected), or goes if none was sent.
+    if let (Some(store), Some(id)) = (&shared, held) {
+        let jobs = submitted.as_ref().map(Vec::clone).unwrap_or_default();
+        let handed = match jobs.is_empty() {
+            true => store.call(move |s| s.release_reservation(id)).await,
+            false => store.call(move |s| s.hand_reservation_to_jobs(id, &jobs)).await,
+        };
+        handed?;
+    }
+    let ids = submitted.map_err(super::jobs::failure)?;
+    let capped = settings.max_tokens.is_some();
+    let stopped = match (refused, budget.stopped()) {
+        (Some(stopped), _) => Some((stopped, not_sent)),
+        (None, Some((stopped, count))) => Some((stopped, count)),
+        (None, None) => None,
+    };
+    let budget_stop = stopped.map(|(stopped, count)| {
+        Failure::new(exit::BUDGET, super::batch_budget::not_submitted_text(&stopped, count, capped))
+    });
     for id in &ids {
         let job = runner.job(*id).await.map_err(super::jobs::failure)?;
         exit::say(&format!(
@@ -132,12 +189,20 @@ pub async fn run(
     if skipped > 0 {
         exit::say(&format!("{skipped} prompts skipped as already answered."));
     }
+    if ids.is_empty()
+        && let Some(stop) = budget_stop
+    {
+        return Err(stop);
+    }
     if args.detach {
         let mut stdout = std::io::stdout();
         for id in &ids {
             let _ = writeln!(stdout, "{id}");
         }
         exit::say("detached: `geminal jobs wait ID` collects the answers (`geminal jobs` lists the jobs).");
+        if let Some(stop) = budget_stop {
+            return Err(stop);
+        }
         return Ok(if bad > 0 { exit::SOME_FAILED } else { exit::OK });
     }
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -150,6 +215,9 @@ pub async fn run(
         true,
     )
     .await?;
+    if let Some(stop) = budget_stop.filter(|_| code == exit::OK) {
+        return Err(stop);
+    }
     if bad > 0 && code == exit::OK {
         return Err(Failure::new(
             exit::SOME_FAILED,

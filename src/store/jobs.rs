@@ -391,6 +391,17 @@ impl Store {
                     let answer_id = tx.last_insert_rowid();
                     exec(&tx, "UPDATE conversations SET head_id = ?2 WHERE id = ?1", params![conversation, answer_id])
                         .map_err(sqlite)?;
+                    // What it cost goes to the spending ledger with it (a budget counts it there).
+                    let spend = super::SpendEntry {
+                        model: turn.model.clone(),
+                        priced_as: cost.priced_as.clone(),
+                        cost: cost.cost,
+                        prompt_tokens: *prompt_tokens,
+                        output_tokens: *output_tokens,
+                        thought_tokens: *thought_tokens,
+                        batch: *batch_priced,
+                    };
+                    super::ledger::insert_spend(&tx, &spend).map_err(sqlite)?;
                     if let Some(cache_key) = cache_key {
                         exec(
                             &tx,

@@ -97,25 +97,6 @@ impl Store {
         run().map_err(|e| self.err(e))
     }
 
-    /// What answers cost this UTC day and this UTC month (answers of unknown price count 0).
-    pub fn spending(&self) -> Result<crate::money::Spending, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT coalesce(sum(CASE WHEN created_at >= CAST(strftime('%s', 'now', 'start of day') AS INTEGER) * 1000
-                                     THEN cost_nanos END), 0),
-                        coalesce(sum(cost_nanos), 0)
-                 FROM messages WHERE role = 'model' AND created_at >= CAST(strftime('%s', 'now', 'start of month') AS INTEGER) * 1000",
-                [],
-                |r| {
-                    Ok(crate::money::Spending {
-                        today: crate::money::Usd::from_nanos(r.get(0)?),
-                        month: crate::money::Usd::from_nanos(r.get(1)?),
-                    })
-                },
-            )
-            .map_err(|e| self.err(e))
-    }
-
     pub fn record_metric(&self, m: &Metric) -> Result<(), StoreError> {
         self.conn
             .execute(

@@ -15,6 +15,7 @@ mod damage;
 mod error;
 mod handle;
 mod jobs;
+mod ledger;
 mod metrics;
 mod open_tabs;
 mod repair;
@@ -32,6 +33,7 @@ pub use conversations::{
 pub use error::StoreError;
 pub use handle::StoreHandle;
 pub use jobs::{BatchTurn, JobLine, JobRecord, JobUpdate, LineResult, LocalLine, LocalState, NewJob};
+pub use ledger::SpendEntry;
 pub use metrics::{Metric, SpendRow, SpendStats, Stats};
 pub use open_tabs::OpenTab;
 pub use repair::Repair;

@@ -337,6 +337,41 @@ pub const MIGRATIONS: &[&str] = &[
         INSERT INTO titles_fts(titles_fts, rowid, title) VALUES ('delete', old.id, old.title);
         INSERT INTO titles_fts(rowid, title) VALUES (new.id, new.title);
     END;",
+    // 16: the spending ledger, apart from the history (deleting a conversation refunds nothing;
+    // `--no-save` answers are counted): money and tokens, never text. Every answer priced so far
+    // is copied into it once. Budget reservations: the worst case of each request in flight, so
+    // processes sharing a database share one budget. A reservation belongs to a live process
+    // (`owner`: its writer lock) or, once handed over, to remote jobs not yet finished
+    // (`reservation_jobs`); either way it lapses at `expires_at`.
+    "CREATE TABLE spend_ledger (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        priced_as TEXT,
+        cost_nanos INTEGER,
+        prompt_tokens INTEGER,
+        output_tokens INTEGER,
+        thought_tokens INTEGER,
+        batch_priced INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX spend_ledger_by_time ON spend_ledger(at);
+    INSERT INTO spend_ledger (at, model, priced_as, cost_nanos, prompt_tokens, output_tokens, thought_tokens, batch_priced)
+        SELECT created_at, coalesce(model, ''), priced_as, cost_nanos, prompt_tokens, output_tokens, thought_tokens, batch_priced
+        FROM messages
+        WHERE role = 'model' AND cached = 0 AND (cost_nanos IS NOT NULL OR prompt_tokens IS NOT NULL)
+        ORDER BY id;
+    CREATE TABLE budget_reservations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner TEXT,
+        amount_nanos INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE TABLE reservation_jobs (
+        reservation_id INTEGER NOT NULL REFERENCES budget_reservations(id) ON DELETE CASCADE,
+        job_id INTEGER NOT NULL,
+        PRIMARY KEY (reservation_id, job_id)
+    ) WITHOUT ROWID;",
 ];
 
 /// Migrations that rebuild a table other tables point at (see 15): they run with foreign keys

@@ -374,6 +374,18 @@ pub fn prepare(app: &mut App, area: ratatui::layout::Rect) {
     tab.clamp_scroll(usize::from(body.height));
 }
 
+/// The sentence refusing a prompt when what is spent and held leaves nothing of a budget.
+fn held_text(r: &crate::money::Refusal) -> String {
+    let (name, period) = match r.period {
+        crate::money::Period::Day => ("daily", "today"),
+        crate::money::Period::Month => ("monthly", "this month"),
+    };
+    format!(
+        "Nothing is left of the {name} budget of {}: {} spent {period} and {} held by requests still running; nothing was sent; wait for them, or start geminal with --over-budget to ask anyway.",
+        r.limit, r.spent, r.reserved
+    )
+}
+
 /// The sentence refusing a prompt when a budget is spent (`None`: send it).
 async fn spent_budget(session: &ChatSession, budgets: crate::config::Budgets) -> Option<String> {
     if budgets.daily.is_none() && budgets.monthly.is_none() {
@@ -381,8 +393,15 @@ async fn spent_budget(session: &ChatSession, budgets: crate::config::Budgets) ->
     }
     let spent = session.store()?.read(|s| s.spending()).await.ok()?;
     match crate::money::check_budgets(spent, budgets.daily, budgets.monthly) {
-        crate::money::BudgetCheck::Over(text) => {
-            Some(text.replace("add --over-budget to ask anyway", "start geminal with --over-budget to ask anyway"))
+        crate::money::BudgetCheck::Over(r) => {
+            let (name, period) = match r.period {
+                crate::money::Period::Day => ("daily", "today"),
+                crate::money::Period::Month => ("monthly", "this month"),
+            };
+            Some(format!(
+                "The {name} budget of {} is spent ({} {period}): nothing was sent; start geminal with --over-budget to ask anyway, or raise budget.{name} in the config.",
+                r.limit, r.spent
+            ))
         }
         _ => None,
     }
@@ -502,7 +521,17 @@ impl Runner {
                         }
                         let _ = shown_tx.send(AppEvent::Turn { turn, shown });
                     };
+                    // Its worst case is held against the budgets while it runs (other tabs and
+                    // processes count it); nothing is left of one: refused, unsent.
+                    let hold = match session.hold(&prepared, budgets.daily, budgets.monthly).await {
+                        Ok(hold) => hold,
+                        Err(refusal) => {
+                            let _ = tx.send(AppEvent::TurnFailedToStart { turn, message: held_text(&refusal) });
+                            return;
+                        }
+                    };
                     let run = AssertUnwindSafe(session.run(prepared, &mut show, cancel)).catch_unwind().await;
+                    session.release(hold).await;
                     let mut report = run.unwrap_or_else(|_| TurnReport {
                         conversation_id: None,
                         prompt_id: None,
