@@ -510,17 +510,21 @@ mod tests {
         }
         let before = changes(&handle).await;
         let (release, blocked) = mpsc::channel::<()>();
+        let (started_tx, started) = mpsc::channel::<()>();
         let busy = tokio::spawn({
             let handle = handle.clone();
             async move {
                 handle
                     .call(move |_| {
+                        let _ = started_tx.send(());
                         let _ = blocked.recv();
                         Ok(())
                     })
                     .await
             }
         });
+        // The writer is busy before the first save is queued (else that one is written alone).
+        tokio::task::spawn_blocking(move || started.recv()).await.unwrap().unwrap();
         let tab = |draft: &str, active| OpenTab { conversation_id: None, draft: draft.into(), active };
         // Typing while the writer is busy: only the newest state is written, once.
         for draft in ["h", "he", "hel", "hello"] {
