@@ -183,6 +183,8 @@ impl Client {
         self.key.as_ref().map(|k| k.expose_secret().to_owned())
     }
 
+    /// The headers of every request: the key and the client's name. A request with a body adds
+    /// its own `content-type` (one per request: a strict server refuses a repeated one).
     pub(super) fn headers(&self) -> Result<HeaderMap, ApiError> {
         let key =
             self.key.as_ref().map(|k| k.expose_secret().trim()).filter(|k| !k.is_empty()).ok_or(ApiError::NoKey)?;
@@ -190,7 +192,6 @@ impl Client {
         value.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(API_KEY_HEADER, value);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert("x-goog-api-client", HeaderValue::from_static(concat!("geminal/", env!("CARGO_PKG_VERSION"))));
         Ok(headers)
     }
@@ -223,7 +224,7 @@ impl Client {
         let mut builder = builder.headers(self.headers()?);
         if let Some(body) = body {
             let json = serde_json::to_vec(body).map_err(|e| ApiError::Protocol { detail: e.to_string() })?;
-            builder = builder.body(json);
+            builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json")).body(json);
         }
         self.send_built(builder, model, started).await
     }

@@ -348,6 +348,9 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
         received: Instant::now(),
     };
     lock(&shared.requests).push(recorded.clone());
+    if let Some(name) = crate::fake_runtime::repeated_single_value_header(&parts.headers) {
+        return Ok(full(StatusCode::BAD_REQUEST, "text/plain", crate::fake_runtime::repeated_header_body(name)));
+    }
     if is_upload && authorized(&recorded, &shared).is_none() {
         return upload(&recorded, &shared, &body);
     }
