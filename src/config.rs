@@ -317,7 +317,9 @@ pub enum ConfigError {
     Unreadable { path: String, reason: String },
     #[error("The config file {path} is not valid: {reason}.")]
     Invalid { path: String, reason: String },
-    #[error("The config file {path} holds an api_key but other users can read it: run `chmod 600 {path}`.")]
+    #[error(
+        "The config file {path} holds a secret (an api_key or a provider's headers) but other users can read it: run `chmod 600 {path}`."
+    )]
     KeyFileTooOpen { path: String },
     #[error("The setting {name} must be a positive number of seconds, not {value}.")]
     BadDuration { name: String, value: String },
@@ -904,6 +906,23 @@ mod tests {
         }
         let demo = Overrides { demo: true, ..from_file };
         assert!(resolve(&demo, &[]).is_ok(), "the demo uses its own server's address");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_config_with_provider_headers_holds_a_secret_and_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let text = "[providers.proxy]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\nheaders = { x-proxy-token = \"tok-0123456789\" }\n";
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let o = Overrides { config: Some(path.clone()), ..Overrides::default() };
+        let err = resolve(&o, &[]).unwrap_err();
+        assert!(matches!(err, ConfigError::KeyFileTooOpen { .. }), "{err}");
+        assert!(!err.to_string().contains("tok-"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(resolve(&o, &[]).is_ok());
     }
 
     #[test]

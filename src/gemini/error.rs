@@ -396,12 +396,10 @@ pub fn parse_retry_after_header(value: &str) -> Option<Duration> {
     Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
-/// Server text made safe for one line of user output: no control characters, no key, bounded.
+/// Server text made safe for one line of user output: no control characters, no key (redacted
+/// before the text is cut, so no part of it survives), bounded.
 fn server_detail(message: &str, key: Option<&str>) -> String {
-    let mut text = one_line(message, 200);
-    if let Some(key) = key.filter(|k| !k.is_empty()) {
-        text = text.replace(key, "[REDACTED]");
-    }
+    let text = crate::sanitize::redacted_line(message, key.as_slice(), 200);
     if text.is_empty() { "no details given".to_owned() } else { text }
 }
 

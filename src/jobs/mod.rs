@@ -132,7 +132,7 @@ impl JobRunner {
         let update = JobUpdate {
             state: state.as_str().to_owned(),
             result_file: op.responses_file().map(str::to_owned),
-            error: op.error.as_ref().map(|e| crate::sanitize::one_line(&e.message, 200)),
+            error: op.error.as_ref().map(|e| crate::sanitize::one_line(&self.client().redact(&e.message), 200)),
             finished: state.is_over(),
         };
         self.store.call(move |s| s.update_job(id, &update)).await?;

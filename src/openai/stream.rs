@@ -36,7 +36,7 @@ pub fn replay(bytes: &[u8]) -> Result<Vec<StreamEvent>, ApiError> {
     decoder.feed(bytes, &mut items).map_err(|e| ApiError::Protocol { detail: e.to_string() })?;
     decoder.finish(&mut items).map_err(|e| ApiError::Protocol { detail: e.to_string() })?;
     for item in items {
-        reader.item(item, None)?;
+        reader.item(item, &[])?;
     }
     reader.end()?;
     reader.events.into_iter().collect()
@@ -51,7 +51,8 @@ struct Reader {
 }
 
 impl Reader {
-    fn item(&mut self, item: SseItem, key: Option<&str>) -> Result<(), ApiError> {
+    /// Reads one item; `secrets` are redacted from any error text the server sends.
+    fn item(&mut self, item: SseItem, secrets: &[String]) -> Result<(), ApiError> {
         let data = match item {
             SseItem::Data(data) if data.trim() == "[DONE]" => {
                 self.done = true;
@@ -62,10 +63,7 @@ impl Reader {
         let chunk: Chunk = serde_json::from_str(&data)
             .map_err(|e| ApiError::Protocol { detail: format!("a stream event is not valid JSON: {e}") })?;
         if let Some(error) = chunk.error {
-            let mut detail = crate::sanitize::one_line(&error.message, 200);
-            if let Some(key) = key.filter(|k| !k.is_empty()) {
-                detail = detail.replace(key, "[REDACTED]");
-            }
+            let detail = crate::sanitize::redacted_line(&error.message, secrets, 200);
             return Err(ApiError::Truncated { detail: format!("the server reported an error mid-answer: {detail}") });
         }
         if let Some(model) = chunk.model.filter(|m| !m.is_empty())
@@ -106,7 +104,8 @@ struct State {
     body: ByteStream,
     decoder: SseDecoder,
     reader: Reader,
-    key: Option<String>,
+    /// The provider's key and header values: never shown.
+    secrets: Vec<String>,
     first_deadline: Instant,
     last_activity: Option<Instant>,
     timeouts: Timeouts,
@@ -159,7 +158,7 @@ impl State {
             }
         }
         for item in items {
-            self.reader.item(item, self.key.as_deref())?;
+            self.reader.item(item, &self.secrets)?;
         }
         if self.over {
             // Deliver what arrived before reporting a truncation.
@@ -176,13 +175,13 @@ pub(crate) fn answer_stream(
     body: ByteStream,
     first_deadline: Instant,
     timeouts: Timeouts,
-    key: Option<String>,
+    secrets: Vec<String>,
 ) -> EventStream {
     let state = State {
         body,
         decoder: SseDecoder::new(),
         reader: Reader::default(),
-        key,
+        secrets,
         first_deadline,
         last_activity: None,
         timeouts,
