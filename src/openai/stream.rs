@@ -60,8 +60,9 @@ impl Reader {
             }
             SseItem::Data(data) | SseItem::Json(data) => data,
         };
+        // A mangled event is a damaged stream, retried as a cut one is.
         let chunk: Chunk = serde_json::from_str(&data)
-            .map_err(|e| ApiError::Protocol { detail: format!("a stream event is not valid JSON: {e}") })?;
+            .map_err(|e| ApiError::Truncated { detail: format!("a stream event is not valid JSON: {e}") })?;
         if let Some(error) = chunk.error {
             let detail = crate::sanitize::redacted_line(&error.message, secrets, 200);
             return Err(ApiError::Truncated { detail: format!("the server reported an error mid-answer: {detail}") });
@@ -141,8 +142,11 @@ impl State {
         let mut items = Vec::new();
         match read {
             Some(Ok(bytes)) => {
-                self.last_activity = Some(Instant::now());
                 self.decoder.feed(&bytes, &mut items).map_err(|e| ApiError::Protocol { detail: e.to_string() })?;
+                // Only a whole event resets the idle watchdog: a byte at a time cannot hold it off.
+                if !items.is_empty() {
+                    self.last_activity = Some(Instant::now());
+                }
             }
             // After `[DONE]` (or a finish reason) the answer is whole; a late reset changes nothing.
             Some(Err(_)) if self.reader.done || self.reader.finish.is_some() => {
