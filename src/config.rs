@@ -230,7 +230,8 @@ pub struct Config {
     pub db_path_explicit: bool,
     pub config_path: Option<PathBuf>,
     pub timeouts: Timeouts,
-    /// A deadline for a whole answer (`ask`); none by default in interactive use.
+    /// A deadline for a whole answer, retries included (`timeout_secs`, `--timeout`; 10 minutes
+    /// by default): the engine holds every front end's answers to it.
     pub total_timeout: Option<Duration>,
     pub demo: bool,
     /// Where each setting came from, by its config-file name (`config show`), in file order.
@@ -465,7 +466,8 @@ impl Config {
             .unwrap_or(defaults.first_token),
             idle: pick(overrides.idle_timeout, file.idle_timeout_secs, "idle_timeout_secs")?.unwrap_or(defaults.idle),
         };
-        let total_timeout = pick(overrides.total_timeout, file.timeout_secs, "timeout_secs")?;
+        let total_timeout = pick(overrides.total_timeout, file.timeout_secs, "timeout_secs")?
+            .or(Some(crate::engine::DEFAULT_TOTAL_TIMEOUT));
 
         let flag = |given: bool, name: &'static str| given.then_some(name);
         let key_env = match key_source {
@@ -658,6 +660,7 @@ impl Config {
                     ..RetryPolicy::default()
                 },
                 fallback,
+                total_timeout,
             },
             system_prompt: file.system_prompt.filter(|s| !s.trim().is_empty()),
             db_path,

@@ -146,3 +146,24 @@ fn a_provider_echoing_its_key_and_header_values_at_any_offset_never_shows_a_part
         }
     }
 }
+
+#[test]
+fn a_slow_answer_in_a_batch_stops_at_the_configured_total_deadline() {
+    // Each event comes well within the idle limit, but the whole answer would take 4 s.
+    let slow = Behavior::text("one two three four five six seven eight nine ten eleven twelve thirteen fourteen")
+        .with_chunks(20)
+        .with_chunk_delay(std::time::Duration::from_millis(200));
+    let env = Env::new(slow);
+    env.add_config("timeout_secs = 1\n");
+    let input = env.home.path().join("prompts.txt");
+    std::fs::write(&input, "first\nsecond\n").unwrap();
+    let started = std::time::Instant::now();
+    let run = env.run(&["batch", input.to_str().unwrap()]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+    let lines: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{run:?}");
+    for line in &lines {
+        assert_eq!(line["error"]["kind"], "timeout", "{line}");
+        assert!(line["error"]["message"].as_str().unwrap().contains("took longer than 1s"), "{line}");
+    }
+}

@@ -17,7 +17,6 @@ use crate::attach::{self, Attachment};
 use crate::chat::json_answer_problem;
 use crate::chat::{Outcome, Target, TurnEvent};
 use crate::config::parse_seconds;
-use crate::gemini::{ApiError, TimeoutPhase};
 
 #[derive(Debug, Args)]
 #[command(
@@ -208,22 +207,11 @@ pub async fn run(
     if !args.raw && !args.plain && std::io::stdout().is_terminal() {
         printer = printer.with_markdown(super::markdown::terminal_width());
     }
-    let total = config.total_timeout;
+    // The answer's total deadline (`--timeout`, `timeout_secs`) is the engine's.
     let mut stopped = None;
     let cancel = async {
-        let deadline = async {
-            match total {
-                Some(limit) => tokio::time::sleep(limit).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            stop = signals.recv() => {
-                stopped = Some(stop);
-                TurnEvent::Cancelled
-            }
-            _ = deadline => TurnEvent::Failed(ApiError::Timeout { phase: TimeoutPhase::Total, after: total.unwrap_or_default() }),
-        }
+        stopped = Some(signals.recv().await);
+        TurnEvent::Cancelled
     };
     let model_asked = prepared.turn.model.clone();
     let report = session.run(prepared, &mut |shown| printer.show(shown), cancel).await;

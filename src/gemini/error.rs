@@ -546,7 +546,10 @@ impl fmt::Display for ApiError {
                         write!(f, "The answer stalled for {after}: try again, or raise --idle-timeout.")
                     }
                     TimeoutPhase::Total => {
-                        write!(f, "The answer took longer than {after}: try again, or raise --timeout.")
+                        write!(
+                            f,
+                            "The answer took longer than {after}: try again, or raise --timeout (timeout_secs in the config file)."
+                        )
                     }
                 }
             }
