@@ -187,7 +187,7 @@ impl JobRunner {
         let job = self.job(id).await?;
         if let Some(name) = &job.remote_name {
             match self.client().delete_batch(name).await {
-                Ok(()) | Err(ApiError::ModelNotFound { .. }) => {}
+                Ok(()) | Err(ApiError::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
             for file in [&job.input_file, &job.result_file].into_iter().flatten() {
