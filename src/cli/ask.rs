@@ -203,7 +203,9 @@ pub async fn run(
     // it whole, rendered with them (--stream streams it, with the sources listed below).
     let grounded = !prepared.settings.tools().is_empty();
     let delivery = if grounded && !args.stream { Delivery::Whole } else { Delivery::for_stdout(args.stream) };
-    let mut printer = AnswerPrinter::new(args.raw, delivery).with_thoughts_on_stdout(std::io::stdout().is_terminal());
+    let mut printer = AnswerPrinter::new(args.raw, delivery)
+        .waiting_for(&prepared.turn.model, &config.names)
+        .with_thoughts_on_stdout(std::io::stdout().is_terminal());
     if !args.raw && !args.plain && std::io::stdout().is_terminal() {
         printer = printer.with_markdown(super::markdown::terminal_width());
     }
