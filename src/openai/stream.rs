@@ -244,4 +244,27 @@ data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"yes\"},\"finish_reason
         assert_eq!(events[0], StreamEvent::Thought("hmm".into()));
         assert_eq!(events[1], StreamEvent::Text("yes".into()));
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_byte_at_a_time_does_not_hold_off_the_idle_watchdog() {
+        let first = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n";
+        let slow = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"bcdefghijklmnopqrstuvwxyz\"}}]}\n\n";
+        let pieces: Vec<Bytes> =
+            std::iter::once(Bytes::from(first)).chain(slow.bytes().map(|b| Bytes::copy_from_slice(&[b]))).collect();
+        // One byte every 100 ms: never quiet for the 300 ms idle limit, but no event for seconds.
+        let body = futures::stream::unfold(pieces.into_iter(), |mut rest| async move {
+            let next = rest.next()?;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            Some((Ok(next), rest))
+        });
+        let timeouts = Timeouts { idle: std::time::Duration::from_millis(300), ..Timeouts::default() };
+        let started = Instant::now();
+        let mut events = answer_stream(Box::pin(body), started + timeouts.first_token, timeouts, Vec::new());
+        assert_eq!(events.next().await, Some(Ok(StreamEvent::Text("a".into()))));
+        assert_eq!(
+            events.next().await,
+            Some(Err(ApiError::Timeout { phase: TimeoutPhase::Idle, after: std::time::Duration::from_millis(300) }))
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+    }
 }
