@@ -230,7 +230,8 @@ pub struct Config {
     pub db_path_explicit: bool,
     pub config_path: Option<PathBuf>,
     pub timeouts: Timeouts,
-    /// A deadline for a whole answer (`ask`); none by default in interactive use.
+    /// A deadline for a whole answer, retries included (`timeout_secs`, `--timeout`; 10 minutes
+    /// by default): the engine holds every front end's answers to it.
     pub total_timeout: Option<Duration>,
     pub demo: bool,
     /// Where each setting came from, by its config-file name (`config show`), in file order.
@@ -317,7 +318,9 @@ pub enum ConfigError {
     Unreadable { path: String, reason: String },
     #[error("The config file {path} is not valid: {reason}.")]
     Invalid { path: String, reason: String },
-    #[error("The config file {path} holds an api_key but other users can read it: run `chmod 600 {path}`.")]
+    #[error(
+        "The config file {path} holds a secret (an api_key or a provider's headers) but other users can read it: run `chmod 600 {path}`."
+    )]
     KeyFileTooOpen { path: String },
     #[error("The setting {name} must be a positive number of seconds, not {value}.")]
     BadDuration { name: String, value: String },
@@ -463,7 +466,8 @@ impl Config {
             .unwrap_or(defaults.first_token),
             idle: pick(overrides.idle_timeout, file.idle_timeout_secs, "idle_timeout_secs")?.unwrap_or(defaults.idle),
         };
-        let total_timeout = pick(overrides.total_timeout, file.timeout_secs, "timeout_secs")?;
+        let total_timeout = pick(overrides.total_timeout, file.timeout_secs, "timeout_secs")?
+            .or(Some(crate::engine::DEFAULT_TOTAL_TIMEOUT));
 
         let flag = |given: bool, name: &'static str| given.then_some(name);
         let key_env = match key_source {
@@ -656,6 +660,7 @@ impl Config {
                     ..RetryPolicy::default()
                 },
                 fallback,
+                total_timeout,
             },
             system_prompt: file.system_prompt.filter(|s| !s.trim().is_empty()),
             db_path,
@@ -904,6 +909,23 @@ mod tests {
         }
         let demo = Overrides { demo: true, ..from_file };
         assert!(resolve(&demo, &[]).is_ok(), "the demo uses its own server's address");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_config_with_provider_headers_holds_a_secret_and_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let text = "[providers.proxy]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\nheaders = { x-proxy-token = \"tok-0123456789\" }\n";
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let o = Overrides { config: Some(path.clone()), ..Overrides::default() };
+        let err = resolve(&o, &[]).unwrap_err();
+        assert!(matches!(err, ConfigError::KeyFileTooOpen { .. }), "{err}");
+        assert!(!err.to_string().contains("tok-"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(resolve(&o, &[]).is_ok());
     }
 
     #[test]

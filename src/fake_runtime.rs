@@ -1,5 +1,6 @@
 //! A loopback fake server on a runtime of its own, in a background thread, for synchronous
-//! tests and `serve-fake`: shared by the Gemini and the OpenAI-compatible fakes.
+//! tests and `serve-fake`, and the HTTP strictness both fakes share with real servers (a
+//! repeated single-value header is refused): shared by the Gemini and the OpenAI-compatible fakes.
 
 use std::future::Future;
 
@@ -45,4 +46,44 @@ where
     })?;
     let started = ready_rx.recv().map_err(std::io::Error::other)??;
     Ok((started, RuntimeThread { stop: Some(stop_tx), thread: Some(thread) }))
+}
+
+/// Header fields a request may carry once (RFC 9110 singletons, and the APIs' credentials and
+/// upload protocol fields): a strict server (aiohttp, Google's front end) refuses a request that
+/// repeats one, so the fakes do too.
+pub(crate) const SINGLE_VALUE_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "host",
+    "authorization",
+    "x-goog-api-key",
+    "x-goog-upload-command",
+    "x-goog-upload-offset",
+    "x-goog-upload-protocol",
+];
+
+/// The first single-value header `headers` repeats, if any.
+pub(crate) fn repeated_single_value_header(headers: &hyper::HeaderMap) -> Option<&'static str> {
+    SINGLE_VALUE_HEADERS.iter().copied().find(|name| headers.get_all(*name).iter().count() > 1)
+}
+
+/// What a strict server answers to a repeated single-value header: 400 with a plain-text body.
+pub(crate) fn repeated_header_body(name: &str) -> String {
+    format!("400: Bad Request (duplicate {name} header)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_single_value_header_is_found_and_repeatable_ones_are_not() {
+        let mut headers = hyper::HeaderMap::new();
+        headers.append("accept", "text/plain".parse().unwrap());
+        headers.append("accept", "application/json".parse().unwrap());
+        headers.append("content-type", "application/json".parse().unwrap());
+        assert_eq!(repeated_single_value_header(&headers), None);
+        headers.append("content-type", "application/octet-stream".parse().unwrap());
+        assert_eq!(repeated_single_value_header(&headers), Some("content-type"));
+    }
 }

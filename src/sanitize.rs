@@ -127,6 +127,27 @@ impl StreamSanitizer {
     }
 }
 
+/// What a secret becomes in any text shown or kept.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// `text` with every non-empty secret of `secrets` replaced by [`REDACTED`]. Run it on the whole
+/// text before anything cuts it ([`redacted_line`]): a secret cut in two is no longer found,
+/// and its first part would show.
+pub fn redact<S: AsRef<str>>(text: &str, secrets: &[S]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets.iter().map(AsRef::as_ref).filter(|s| !s.is_empty()) {
+        if out.contains(secret) {
+            out = out.replace(secret, REDACTED);
+        }
+    }
+    out
+}
+
+/// Server text for one line of output: secrets redacted first, then [`one_line`].
+pub fn redacted_line<S: AsRef<str>>(text: &str, secrets: &[S], max_chars: usize) -> String {
+    one_line(&redact(text, secrets), max_chars)
+}
+
 /// Sanitized text on one line: whitespace runs (newlines included) become one space, and the
 /// result is cut at `max_chars` with an ellipsis. For error messages, titles and status lines.
 pub fn one_line(text: &str, max_chars: usize) -> String {
@@ -207,5 +228,18 @@ mod tests {
         assert_eq!(one_line("abcdef ghijkl", 8), "abcdef…");
         assert_eq!(one_line("abcdefghijkl", 5), "abcd…");
         assert_eq!(one_line("no limit", usize::MAX), "no limit");
+    }
+
+    #[test]
+    fn a_secret_is_redacted_before_the_text_is_cut_wherever_it_stands() {
+        let key = "AIzaSyD-0123456789abcdefghijklmnopqrstu";
+        for offset in 0..260 {
+            let text = format!("{}{key} and more text after it", "x".repeat(offset));
+            let line = redacted_line(&text, &[key], 200);
+            for window in 0..key.len() - 3 {
+                assert!(!line.contains(&key[window..window + 4]), "offset {offset}: {line}");
+            }
+        }
+        assert_eq!(redact("a  b", &["", " "]), "a[REDACTED][REDACTED]b");
     }
 }

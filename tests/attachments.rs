@@ -169,6 +169,34 @@ fn a_file_too_big_to_inline_is_uploaded_in_8_mib_chunks_and_sent_by_uri() {
 }
 
 #[test]
+fn every_upload_request_carries_one_content_type_the_protocol_names() {
+    // The fake refuses a repeated single-value header with a 400, as aiohttp and RFC 9110 do.
+    let env = Env::new(Behavior::text("A big picture."));
+    let path = write(&env, "big.png", &big_png(9 * MIB));
+    let run = finish(env.command(&["ask", "-a", arg(&path), "describe"]).env("GEMINAL_INLINE_MAX_BYTES", "100000"));
+    ok(&run);
+    let requests = env.fake.requests();
+    let uploads: Vec<&RecordedRequest> = requests.iter().filter(|r| r.path.starts_with("/upload/")).collect();
+    assert_eq!(uploads.len(), 3, "start and two chunks");
+    for request in &requests {
+        let types: Vec<&str> = request
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        let command = request.header("x-goog-upload-command").unwrap_or("");
+        let expected: &[&str] = match (request.method.as_str(), command) {
+            (_, "upload" | "upload, finalize") => &["application/octet-stream"],
+            (_, "query") => &[],
+            ("POST", _) => &["application/json"],
+            _ => &[],
+        };
+        assert_eq!(types, expected, "{} {} ({command})", request.method, request.path);
+    }
+}
+
+#[test]
 fn a_real_file_over_the_20_mb_inline_limit_is_uploaded_with_the_default_settings() {
     let env = Env::new(Behavior::text("ok"));
     let bytes = big_png(21 * MIB);

@@ -118,3 +118,11 @@ fn provider_error_messages_and_fallback_notices() {
     }
     insta::assert_snapshot!(text.join("\n"));
 }
+
+#[test]
+fn a_full_disk_does_not_claim_the_answer_saved_so_far_was_lost() {
+    let e = geminal::store::StoreError::DiskFull { path: "history.sqlite3".into() };
+    let text = e.to_string();
+    assert!(!text.contains("this answer was not saved"), "{text}");
+    assert!(text.contains("what was saved before stays"), "{text}");
+}

@@ -472,3 +472,53 @@ fn jobs_fetch_refuses_an_existing_file_unless_forced_and_writes_a_private_one() 
     assert_eq!(std::fs::read_to_string(&out).unwrap(), first, "replaced, not appended to");
     assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
 }
+
+#[test]
+fn a_create_whose_answer_was_lost_is_found_by_its_display_name_not_created_twice() {
+    let env = env(Duration::from_millis(30));
+    // Gemini makes the job, but its answer never arrives: the client sees a cut connection.
+    env.fake.lose_batch_create_answers(1);
+    let file = prompts(&env, PROMPTS);
+    let run = geminal(&env, &["batch", &file, "--remote", "--retries", "3"]);
+    ok(&run);
+    assert_answers_match_prompts(&lines(&run.stdout));
+    assert_eq!(env.fake.batches_created(), 1, "one submission, one billed job");
+    assert_eq!(create_bodies(&env).len(), 1, "found by listing, not created again");
+    assert!(env.fake.requests().iter().any(|r| r.path == "/v1beta/batches" && r.method == "GET"));
+    let (state, remote): (String, Option<String>) = env
+        .history()
+        .query_row("SELECT state, remote_name FROM jobs WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!((state.as_str(), remote.as_deref()), ("succeeded", Some("batches/fakebatch000001")));
+}
+
+#[test]
+fn a_job_gemini_refused_is_marked_failed_with_the_reason_and_so_are_the_jobs_not_sent_after_it() {
+    let options = geminal::gemini::fake::FakeOptions { strict_models: true, ..Default::default() };
+    let env = Env::with_options(options, Behavior::demo());
+    env.fake.set_batch_step(Duration::from_millis(30));
+    let file = prompts(
+        &env,
+        "{\"id\": \"a\", \"prompt\": \"hi\", \"model\": \"gemini-9-nope\"}\n{\"id\": \"b\", \"prompt\": \"hello\", \"model\": \"gemini-2.5-flash\"}\n",
+    );
+    let run = geminal(&env, &["batch", &file, "--remote"]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("gemini-9-nope"), "{run:?}");
+    let jobs: Vec<(i64, String, Option<String>)> = env
+        .history()
+        .prepare("SELECT id, state, error FROM jobs ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert!(jobs.iter().all(|(_, state, _)| state == "failed"), "none left submitting: {jobs:?}");
+    assert!(jobs[0].2.as_deref().unwrap().contains("gemini-9-nope"), "{jobs:?}");
+    assert!(jobs[1].2.as_deref().unwrap().contains("not submitted, because job 1"), "{jobs:?}");
+    assert_eq!(env.fake.batches_created(), 0);
+    // A failed job is sent again by --retry-failed, every line of it.
+    let retried = geminal(&env, &["batch", "--retry-failed", "2", "--remote"]);
+    ok(&retried);
+    assert_answers_match_prompts(&lines(&retried.stdout));
+}

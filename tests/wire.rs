@@ -278,6 +278,34 @@ async fn a_stall_trips_the_idle_watchdog() {
 }
 
 #[tokio::test]
+async fn a_server_dribbling_a_byte_at_a_time_trips_the_idle_watchdog() {
+    // Slowloris: after one event, a byte every 100 ms of an event that would take seconds to
+    // complete. The connection is never quiet for the 300 ms idle limit, yet no event arrives.
+    let fake = fake().await;
+    let timeouts = Timeouts { idle: Duration::from_millis(300), ..quick_timeouts() };
+    let client = client_for(&fake, timeouts);
+    let gap = Duration::from_millis(100);
+    fake.push(Behavior::text("abcd").with_chunks(4).with_fault(Fault::DribbleAfter { after: 1, gap }));
+    let started = Instant::now();
+    let got = ask(&client, MODEL, "hi").await;
+    assert_eq!(got.text, "a");
+    assert_eq!(got.error, Some(ApiError::Timeout { phase: TimeoutPhase::Idle, after: Duration::from_millis(300) }));
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_malformed_stream_event_is_retried_like_a_cut_stream() {
+    let fake = fake().await;
+    let client = client_for(&fake, quick_timeouts());
+    fake.push(Behavior::text("abcd").with_chunks(4).with_fault(Fault::MalformedAfter(2)));
+    let got = ask(&client, MODEL, "hi").await;
+    assert_eq!(got.text, "ab");
+    let error = got.error.expect("an error");
+    assert_eq!(error.kind(), ErrorKind::Truncated, "{error:?}");
+    assert!(error.is_retryable());
+}
+
+#[tokio::test]
 async fn a_slow_first_token_trips_the_first_token_watchdog() {
     let fake = fake().await;
     let timeouts = Timeouts { first_token: Duration::from_millis(300), ..quick_timeouts() };

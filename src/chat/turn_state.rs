@@ -212,7 +212,15 @@ impl TurnState {
             TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stopped(reason))) => {
                 let status =
                     if reason == StopReason::MaxTokens { MessageStatus::Interrupted } else { MessageStatus::Blocked };
-                self.finish(status, ApiError::AnswerStopped { reason }, now)
+                // Told as the answering model's provider says it (canonical names are
+                // `provider:model`, a Gemini model's bare).
+                let provider = self
+                    .attempted
+                    .as_deref()
+                    .and_then(|m| m.split_once(':'))
+                    .map_or(crate::provider::name::GEMINI, |(p, _)| p)
+                    .to_owned();
+                self.finish(status, ApiError::AnswerStopped { reason }.from_provider(&provider), now)
             }
             TurnEvent::Stream(StreamEvent::Thought(text)) => {
                 if !self.thoughts.is_empty() && !self.thoughts.ends_with('\n') {
@@ -380,6 +388,26 @@ mod tests {
         let effects =
             t.handle(TurnEvent::Failed(ApiError::Server { status: 503, overloaded: true, retry_after: None }), ms(5));
         assert_eq!(saves(&effects)[0].status, Some(MessageStatus::Error));
+    }
+
+    #[test]
+    fn another_providers_stop_names_it_not_gemini() {
+        let stop =
+            || TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stopped(StopReason::Other("tool call".into()))));
+        let failed = |effects: Vec<Effect>| {
+            effects
+                .into_iter()
+                .find_map(|e| if let Effect::Done(Outcome::Failed(e)) = e { Some(e.to_string()) } else { None })
+                .expect("a failed outcome")
+        };
+        let mut t = TurnState::new();
+        t.attempt_on("local:qwen3:8b");
+        t.handle(text("some"), ms(5));
+        let told = failed(t.handle(stop(), ms(6)));
+        assert!(told.starts_with("Provider local stopped the answer early (tool call)"), "{told}");
+        let mut t = TurnState::new();
+        t.attempt_on("gemini-2.5-flash");
+        assert!(failed(t.handle(stop(), ms(6))).starts_with("Gemini stopped the answer early"));
     }
 
     #[test]

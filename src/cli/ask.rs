@@ -17,7 +17,6 @@ use crate::attach::{self, Attachment};
 use crate::chat::json_answer_problem;
 use crate::chat::{Outcome, Target, TurnEvent};
 use crate::config::parse_seconds;
-use crate::gemini::{ApiError, TimeoutPhase};
 
 #[derive(Debug, Args)]
 #[command(
@@ -204,26 +203,17 @@ pub async fn run(
     // it whole, rendered with them (--stream streams it, with the sources listed below).
     let grounded = !prepared.settings.tools().is_empty();
     let delivery = if grounded && !args.stream { Delivery::Whole } else { Delivery::for_stdout(args.stream) };
-    let mut printer = AnswerPrinter::new(args.raw, delivery).with_thoughts_on_stdout(std::io::stdout().is_terminal());
+    let mut printer = AnswerPrinter::new(args.raw, delivery)
+        .waiting_for(&prepared.turn.model, &config.names)
+        .with_thoughts_on_stdout(std::io::stdout().is_terminal());
     if !args.raw && !args.plain && std::io::stdout().is_terminal() {
         printer = printer.with_markdown(super::markdown::terminal_width());
     }
-    let total = config.total_timeout;
+    // The answer's total deadline (`--timeout`, `timeout_secs`) is the engine's.
     let mut stopped = None;
     let cancel = async {
-        let deadline = async {
-            match total {
-                Some(limit) => tokio::time::sleep(limit).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            stop = signals.recv() => {
-                stopped = Some(stop);
-                TurnEvent::Cancelled
-            }
-            _ = deadline => TurnEvent::Failed(ApiError::Timeout { phase: TimeoutPhase::Total, after: total.unwrap_or_default() }),
-        }
+        stopped = Some(signals.recv().await);
+        TurnEvent::Cancelled
     };
     let model_asked = prepared.turn.model.clone();
     // Its worst case is held against the budgets while it runs, so other processes count it.

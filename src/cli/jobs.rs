@@ -59,7 +59,8 @@ pub enum JobsCommand {
 /// A job error as one sentence.
 pub(super) fn failure(e: JobError) -> Failure {
     match e {
-        JobError::Api(e) => e.into(),
+        // The error's own sentence already says what to do.
+        JobError::Api(e) | JobError::Upload(crate::engine::UploadError::Api(e)) => e.into(),
         JobError::Store(e) => e.into(),
         JobError::NoSuchJob(_) | JobError::NotSubmitted(_) | JobError::Local(_) => {
             Failure::usage(format!("{}.", capitalize(&e.to_string())))
@@ -540,4 +541,22 @@ async fn show(global: &GlobalArgs, id: i64, failed: bool) -> Result<u8, Failure>
     }
     let _ = stdout.write_all(text.as_bytes());
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_failure_says_what_to_do_once() {
+        let server = crate::gemini::ApiError::Server { status: 503, overloaded: false, retry_after: None };
+        let failure = failure(JobError::Upload(crate::engine::UploadError::Api(server)));
+        assert_eq!(failure.message.matches("try again").count(), 1, "{}", failure.message);
+        let read = failure_message(JobError::Upload(crate::engine::UploadError::Changed));
+        assert!(read.ends_with("changed while it was uploaded: try again."), "{read}");
+    }
+
+    fn failure_message(e: JobError) -> String {
+        failure(e).message
+    }
 }

@@ -99,7 +99,8 @@ pub async fn run(
             Err(e) => return Err(Failure::new(exit::REQUEST, e.to_string())),
         }
         // A pipe gets each answer once, whole; a terminal sees it stream.
-        let mut printer = AnswerPrinter::new(false, Delivery::for_stdout(false));
+        let mut printer =
+            AnswerPrinter::new(false, Delivery::for_stdout(false)).waiting_for(&prepared.turn.model, &config.names);
         let mut stopped = None;
         let cancel = async {
             stopped = Some(signals.recv().await);

@@ -52,6 +52,14 @@ impl Drop for Spinner {
     }
 }
 
+/// "waiting for Gemini…", or for the provider that answers `model`.
+fn waiting_message(model: &str, names: &crate::provider::Names) -> String {
+    match crate::provider::name::split_canonical(model, &|p| names.is_known(p)).0 {
+        crate::provider::name::GEMINI => "waiting for Gemini…".to_owned(),
+        provider => format!("waiting for provider {}…", crate::sanitize::one_line(provider, 40)),
+    }
+}
+
 /// When answer text reaches stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -101,6 +109,14 @@ impl AnswerPrinter {
             thoughts_on_stdout: false,
             source_lines: Vec::new(),
         }
+    }
+
+    /// The spinner names who is awaited: Gemini, or the provider of `model` (a canonical name).
+    pub fn waiting_for(self, model: &str, names: &crate::provider::Names) -> Self {
+        if let Some(bar) = &self.spinner.0 {
+            bar.set_message(waiting_message(model, names));
+        }
+        self
     }
 
     /// Shows thought summaries dimmed on stdout, above the answer (for a terminal). Without
@@ -340,5 +356,17 @@ impl UploadBar {
 impl Default for UploadBar {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod waiting_tests {
+    use super::*;
+
+    #[test]
+    fn the_spinner_waits_for_the_provider_that_answers() {
+        let names = crate::provider::Names::new(["gemini".to_owned(), "local".to_owned()], None);
+        assert_eq!(waiting_message("gemini-2.5-flash", &names), "waiting for Gemini…");
+        assert_eq!(waiting_message("local:qwen3:8b", &names), "waiting for provider local…");
     }
 }

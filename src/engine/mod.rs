@@ -2,7 +2,8 @@
 //! limit and per-model request-rate limits, retry what is safe to retry (honouring the
 //! server's delay, with a 429 on one model slowing every job for that model), move a job along
 //! its fallback chain when a quota is spent, a model is unknown or a provider stays down, and
-//! report every step as an event. Jobs run over [`crate::provider::Provider`]s, so all of this
+//! report every step as an event. Each answer has a total deadline (`timeout_secs`), retries
+//! included, whatever front end asked for it. Jobs run over [`crate::provider::Provider`]s, so all of this
 //! is the same for every provider. Cancelling a
 //! job (or dropping its handle) drops its stream, which closes the connection at once.
 //! Front ends never await a network call themselves: they read job events.
@@ -27,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use futures::StreamExt;
 
-use crate::gemini::{ApiError, Client, FinishReason, GenerateContentRequest, StreamEvent, UsageMetadata};
+use crate::gemini::{ApiError, Client, FinishReason, GenerateContentRequest, StreamEvent, TimeoutPhase, UsageMetadata};
 use crate::provider::ProviderSet;
 use gate::ModelGate;
 
@@ -44,7 +45,13 @@ pub struct EngineConfig {
     /// its provider is still down after the retries (canonical model names). The config's
     /// `fallback_model` is a one-entry chain.
     pub fallback: Vec<String>,
+    /// The longest one answer may take, retries included, counted from its first attempt's
+    /// start (time queued behind other jobs is not counted); `None`: no limit.
+    pub total_timeout: Option<Duration>,
 }
+
+/// How long one answer may take unless `timeout_secs` says otherwise.
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -54,6 +61,7 @@ impl Default for EngineConfig {
             default_rpm: None,
             retry: RetryPolicy::default(),
             fallback: Vec::new(),
+            total_timeout: Some(DEFAULT_TOTAL_TIMEOUT),
         }
     }
 }
@@ -361,12 +369,18 @@ async fn run_job(
     let mut attempt = 0;
     // Attempts spent on models the job has left.
     let mut skipped = 0;
+    // The answer's total deadline, from its first attempt's start.
+    let total = inner.config.total_timeout;
+    let mut deadline: Option<Instant> = None;
+    let timed_out =
+        || JobEvent::Failed(ApiError::Timeout { phase: TimeoutPhase::Total, after: total.unwrap_or_default() });
     let last = loop {
         attempt += 1;
         let gate = inner.gate(&model);
         let permit = tokio::select! {
             biased;
             _ = token.cancelled() => break JobEvent::Cancelled,
+            _ = passed(deadline) => break timed_out(),
             permit = async {
                 gate.pass().await;
                 inner.permits.clone().acquire_owned().await
@@ -374,6 +388,9 @@ async fn run_job(
         };
         if std::mem::take(&mut queued) {
             metrics.queued(-1);
+        }
+        if deadline.is_none() {
+            deadline = total.map(|t| Instant::now() + t);
         }
         metrics.started();
         let _ = tx.send(JobEvent::Started { attempt, model: model.clone() });
@@ -384,13 +401,15 @@ async fn run_job(
         let result = tokio::select! {
             biased;
             _ = token.cancelled() => None,
-            result = run_attempt(&inner.providers, &model, request, &tx, started, &mut had_text) => Some(result),
+            _ = passed(deadline) => Some(None),
+            result = run_attempt(&inner.providers, &model, request, &tx, started, &mut had_text) => Some(Some(result)),
         };
         drop(permit);
         metrics.attempt_over();
         let error = match result {
             None => break JobEvent::Cancelled,
-            Some(Ok(done)) => {
+            Some(None) => break timed_out(),
+            Some(Some(Ok(done))) => {
                 let usage = done.usage.unwrap_or_default();
                 metrics.succeeded(
                     started.elapsed(),
@@ -400,7 +419,7 @@ async fn run_job(
                 );
                 break JobEvent::Finished { finish: done.finish, model, first_token: done.first_token };
             }
-            Some(Err(error)) => error,
+            Some(Some(Err(error))) => error,
         };
         // Each model of the chain gets the full number of attempts.
         let decision = inner.config.retry.decide(&error, attempt - skipped, waited, fastrand::f64());
@@ -435,6 +454,7 @@ async fn run_job(
         tokio::select! {
             biased;
             _ = token.cancelled() => break JobEvent::Cancelled,
+            _ = passed(deadline) => break timed_out(),
             _ = tokio::time::sleep(wait) => {}
         }
         waited += wait;
@@ -448,6 +468,14 @@ async fn run_job(
         _ => {}
     }
     let _ = tx.send(last);
+}
+
+/// Resolves once `deadline` has passed; never without one.
+async fn passed(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Streams one attempt, forwarding text as it arrives.

@@ -168,3 +168,65 @@ async fn an_unknown_model_moves_along_the_chain_and_later_jobs_skip_it() {
     assert_eq!(p.calls().len(), 1, "an unknown model is not asked again");
     assert_eq!(q.calls().len(), 2);
 }
+
+/// A provider whose answer never ends: a word every second, no finish.
+#[derive(Debug)]
+struct Endless;
+
+impl Provider for Endless {
+    fn kind(&self) -> Kind {
+        Kind::OpenAi
+    }
+
+    fn stream_generate<'a>(
+        &'a self,
+        _model: &'a str,
+        _request: &'a GenerateContentRequest,
+    ) -> BoxFuture<'a, Result<EventStream, ApiError>> {
+        let words = futures::stream::unfold((), |()| async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Some((Ok(StreamEvent::Text("more ".into())), ()))
+        });
+        async move { Ok(words.boxed()) }.boxed()
+    }
+
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<Model>, ApiError>> {
+        async { Ok(Vec::new()) }.boxed()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_that_never_ends_fails_at_its_total_deadline() {
+    let config = EngineConfig { total_timeout: Some(Duration::from_secs(90)), ..EngineConfig::default() };
+    let engine = Engine::with_providers(ProviderSet::new(gemini()).with("p", Arc::new(Endless)), config);
+    let started = Instant::now();
+    let (text, events) = run(&engine, "p:m").await;
+    assert_eq!(started.elapsed(), Duration::from_secs(90));
+    assert!(text.starts_with("more more"), "{text}");
+    assert_eq!(
+        events.last(),
+        Some(&JobEvent::Failed(ApiError::Timeout { phase: TimeoutPhase::Total, after: Duration::from_secs(90) }))
+    );
+    assert_eq!(engine.metrics().snapshot().failed, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_total_deadline_counts_retries_and_their_waits() {
+    let p = Scripted::new(vec![down()]);
+    let config = EngineConfig {
+        total_timeout: Some(Duration::from_secs(5)),
+        retry: RetryPolicy { max_attempts: 20, initial_backoff: Duration::from_secs(4), ..RetryPolicy::default() },
+        ..EngineConfig::default()
+    };
+    let engine = Engine::with_providers(ProviderSet::new(gemini()).with("p", p.clone()), config);
+    let started = Instant::now();
+    let (_, events) = run(&engine, "p:m").await;
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+    assert!(matches!(events.last(), Some(JobEvent::Failed(ApiError::Timeout { phase: TimeoutPhase::Total, .. }))));
+    assert!(p.calls().len() < 20, "stopped by the deadline, not by the attempts");
+}
+
+#[test]
+fn the_default_engine_holds_an_answer_to_ten_minutes() {
+    assert_eq!(EngineConfig::default().total_timeout, Some(Duration::from_secs(600)));
+}

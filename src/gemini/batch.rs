@@ -291,7 +291,7 @@ impl Client {
         let url = format!("{}/{path}", self.api_root);
         self.call_json::<(), _>(self.http.get(url), None, None).await.map_err(|e| match e {
             // A 404 here is about the job, not a model.
-            ApiError::ModelNotFound { .. } => {
+            ApiError::NotFound { .. } => {
                 ApiError::BadRequest { detail: format!("Gemini no longer has the job {path} (deleted, or expired)") }
             }
             other => other,

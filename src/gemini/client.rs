@@ -96,7 +96,7 @@ impl Client {
             .user_agent(concat!("geminal/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Network {
-                detail: format!("the HTTP client could not start: {}", error_chain(&e)),
+                detail: format!("the HTTP client could not start: {}", one_line(&error_chain(&e), 120).to_lowercase()),
             })?;
         Ok(Client { http, api_root: format!("{base}/{API_VERSION}"), key: options.api_key, timeouts: options.timeouts })
     }
@@ -183,6 +183,8 @@ impl Client {
         self.key.as_ref().map(|k| k.expose_secret().to_owned())
     }
 
+    /// The headers of every request: the key and the client's name. A request with a body adds
+    /// its own `content-type` (one per request: a strict server refuses a repeated one).
     pub(super) fn headers(&self) -> Result<HeaderMap, ApiError> {
         let key =
             self.key.as_ref().map(|k| k.expose_secret().trim()).filter(|k| !k.is_empty()).ok_or(ApiError::NoKey)?;
@@ -190,7 +192,6 @@ impl Client {
         value.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(API_KEY_HEADER, value);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert("x-goog-api-client", HeaderValue::from_static(concat!("geminal/", env!("CARGO_PKG_VERSION"))));
         Ok(headers)
     }
@@ -223,7 +224,7 @@ impl Client {
         let mut builder = builder.headers(self.headers()?);
         if let Some(body) = body {
             let json = serde_json::to_vec(body).map_err(|e| ApiError::Protocol { detail: e.to_string() })?;
-            builder = builder.body(json);
+            builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json")).body(json);
         }
         self.send_built(builder, model, started).await
     }
@@ -256,11 +257,14 @@ impl Client {
         if e.is_connect() && e.is_timeout() {
             return ApiError::Timeout { phase: TimeoutPhase::Connect, after: self.timeouts.connect };
         }
-        let mut detail = error_chain(&e);
-        if let Some(key) = self.key.as_ref().map(|k| k.expose_secret()).filter(|k| !k.is_empty()) {
-            detail = detail.replace(key, "[REDACTED]");
-        }
-        ApiError::Network { detail }
+        ApiError::Network { detail: one_line(&self.redact(&error_chain(&e)), 120).to_lowercase() }
+    }
+
+    /// `text` (a server's or the network's words) without the key, to show or keep. Redact
+    /// before cutting the text: a key cut in two is no longer found.
+    pub fn redact(&self, text: &str) -> String {
+        let key = self.key.as_ref().map(|k| k.expose_secret().trim()).filter(|k| !k.is_empty());
+        crate::sanitize::redact(text, key.as_slice())
     }
 }
 
@@ -275,7 +279,7 @@ pub fn check_base_url(base: &str) -> Result<(), &'static str> {
 }
 
 /// The innermost cause of an error, which is the one a person can act on
-/// ("Connection refused", "failed to lookup address information").
+/// ("Connection refused", "failed to lookup address information"), whole: redact, then cut.
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut last: &dyn std::error::Error = e;
     while let Some(next) = last.source() {
@@ -283,7 +287,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     }
     let text = last.to_string();
     let text = text.split(" (os error").next().unwrap_or(&text);
-    one_line(text, 120).to_lowercase()
+    text.to_owned()
 }
 
 pub(super) async fn read_capped(mut response: reqwest::Response, cap: usize) -> String {

@@ -21,6 +21,8 @@ pub enum ApiError {
     PermissionDenied { detail: String },
     /// 404 on a model path.
     ModelNotFound { model: String },
+    /// 404 on anything else (an upload session, a file, a job): Gemini holds nothing there.
+    NotFound { detail: String },
     /// 400 other than a bad key: the request itself is wrong.
     BadRequest { detail: String },
     /// 400 "The input token count (N) exceeds the maximum number of tokens allowed (M)": the
@@ -146,6 +148,7 @@ impl ApiError {
             ApiError::BadKey => ErrorKind::BadKey,
             ApiError::PermissionDenied { .. } => ErrorKind::PermissionDenied,
             ApiError::ModelNotFound { .. } => ErrorKind::ModelNotFound,
+            ApiError::NotFound { .. } => ErrorKind::BadRequest,
             ApiError::BadRequest { .. } => ErrorKind::BadRequest,
             ApiError::InputTooLong { .. } => ErrorKind::InputTooLong,
             ApiError::RateLimited { .. } => ErrorKind::RateLimited,
@@ -187,6 +190,7 @@ impl ApiError {
             ApiError::BadKey => "Gemini rejected the API key as invalid".to_owned(),
             ApiError::PermissionDenied { .. } => "Gemini refused the request for lack of permission".to_owned(),
             ApiError::ModelNotFound { model } => format!("The model '{}' does not exist", inner(model)),
+            ApiError::NotFound { detail } => format!("Gemini has nothing at the address asked ({})", inner(detail)),
             ApiError::BadRequest { .. } => "Gemini rejected the request as invalid".to_owned(),
             ApiError::InputTooLong { .. } => "The conversation is longer than the model's input limit".to_owned(),
             ApiError::RateLimited { .. } => "Gemini's rate limit was reached".to_owned(),
@@ -302,7 +306,10 @@ fn classify(
         }
         400 => ApiError::BadRequest { detail: detail() },
         403 => ApiError::PermissionDenied { detail: detail() },
-        404 => ApiError::ModelNotFound { model: model.unwrap_or("requested").to_owned() },
+        404 => match model {
+            Some(model) => ApiError::ModelNotFound { model: model.to_owned() },
+            None => ApiError::NotFound { detail: detail() },
+        },
         429 => classify_quota(body, retry_after_header),
         408 | 500..=599 => ApiError::Server {
             status,
@@ -396,12 +403,10 @@ pub fn parse_retry_after_header(value: &str) -> Option<Duration> {
     Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
-/// Server text made safe for one line of user output: no control characters, no key, bounded.
+/// Server text made safe for one line of user output: no control characters, no key (redacted
+/// before the text is cut, so no part of it survives), bounded.
 fn server_detail(message: &str, key: Option<&str>) -> String {
-    let mut text = one_line(message, 200);
-    if let Some(key) = key.filter(|k| !k.is_empty()) {
-        text = text.replace(key, "[REDACTED]");
-    }
+    let text = crate::sanitize::redacted_line(message, key.as_slice(), 200);
     if text.is_empty() { "no details given".to_owned() } else { text }
 }
 
@@ -463,6 +468,10 @@ impl fmt::Display for ApiError {
                 f,
                 "The model '{}' does not exist or cannot generate text: run `geminal models` to list the ones your key can use.",
                 one_line(model, 80)
+            ),
+            ApiError::NotFound { detail } => write!(
+                f,
+                "Gemini has nothing at the address asked ({detail}): an upload or a job may have expired or been deleted; start it again."
             ),
             ApiError::InputTooLong { tokens, limit } => {
                 let size = match (tokens, limit) {
@@ -548,7 +557,10 @@ impl fmt::Display for ApiError {
                         write!(f, "The answer stalled for {after}: try again, or raise --idle-timeout.")
                     }
                     TimeoutPhase::Total => {
-                        write!(f, "The answer took longer than {after}: try again, or raise --timeout.")
+                        write!(
+                            f,
+                            "The answer took longer than {after}: try again, or raise --timeout (timeout_secs in the config file)."
+                        )
                     }
                 }
             }
@@ -615,6 +627,19 @@ mod tests {
         let gemini = ApiError::BadKey.from_provider("gemini");
         assert_eq!(gemini, ApiError::BadKey);
         assert_eq!(network.clone().from_provider("other"), network);
+    }
+
+    #[test]
+    fn a_404_on_anything_but_a_model_does_not_blame_a_model() {
+        let body = r#"{"error":{"code":404,"message":"Upload session not found.","status":"NOT_FOUND"}}"#;
+        let e = ApiError::from_status(404, body, None, None, None);
+        assert_eq!(e, ApiError::NotFound { detail: "Upload session not found.".into() });
+        let text = e.to_string();
+        assert!(!text.contains("requested") && !text.contains("model"), "{text}");
+        assert_eq!(
+            ApiError::from_status(404, body, None, Some("gemini-9"), None),
+            ApiError::ModelNotFound { model: "gemini-9".into() }
+        );
     }
 
     #[test]

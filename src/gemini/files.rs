@@ -40,6 +40,7 @@ impl Client {
             .header("X-Goog-Upload-Command", "start")
             .header("X-Goog-Upload-Header-Content-Length", size.to_string())
             .header("X-Goog-Upload-Header-Content-Type", header_value(mime)?)
+            .header(CONTENT_TYPE, "application/json")
             .body(body.to_string());
         let response = self.send_built(builder, None, Instant::now()).await?;
         let session = response

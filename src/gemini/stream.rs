@@ -100,8 +100,9 @@ pub fn classify_chunk(chunk: GenerateContentResponse, out: &mut VecDeque<StreamE
 pub fn parse_item(item: SseItem, model: &str, key: Option<&str>) -> Result<GenerateContentResponse, ApiError> {
     match item {
         SseItem::Data(data) => {
+            // A mangled event is a damaged stream, retried as a cut one is.
             let chunk: GenerateContentResponse = serde_json::from_str(&data)
-                .map_err(|e| ApiError::Protocol { detail: format!("a stream event is not valid JSON: {e}") })?;
+                .map_err(|e| ApiError::Truncated { detail: format!("a stream event is not valid JSON: {e}") })?;
             match &chunk.error {
                 Some(body) => Err(ApiError::from_stream_error(body, Some(model), key)),
                 None => Ok(chunk),
@@ -137,8 +138,9 @@ pub struct AnswerStream {
     model: String,
     key: Option<String>,
     first_event_deadline: Instant,
-    /// When bytes last arrived; the idle watchdog counts from here, so polling `next` again
-    /// (e.g. after a caller's `select!` picked another branch) never resets it.
+    /// When the last whole event arrived; the idle watchdog counts from here. Bytes that
+    /// complete no event do not reset it (a server dribbling a byte at a time cannot hold the
+    /// answer open), nor does polling `next` again after a caller's `select!` chose another branch.
     last_activity: Instant,
     idle: Duration,
     first_token: Duration,
@@ -212,9 +214,11 @@ impl AnswerStream {
         };
         match read {
             Some(Ok(bytes)) => {
-                self.last_activity = Instant::now();
                 let fed = self.decoder.feed(&bytes, &mut self.items);
                 fed.map_err(|e| ApiError::Protocol { detail: e.to_string() })?;
+                if !self.items.is_empty() {
+                    self.last_activity = Instant::now();
+                }
             }
             // After the finish reason the answer is whole; a late connection error changes nothing.
             Some(Err(_)) if self.finished => self.done = true,

@@ -9,11 +9,11 @@ use std::io::Write;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{JobError, JobRunner};
+use super::{JobError, JobRunner, Unsent};
 use crate::engine::{Upload, UploadSource};
 use crate::gemini::GenerateContentRequest;
 use crate::gemini::batch::{BatchInput, BatchState, InlinedRequest, KeyedRequest};
-use crate::store::NewJob;
+use crate::store::{JobUpdate, NewJob};
 
 /// Lines written to the history in one transaction while building.
 const STORE_GROUP: usize = 512;
@@ -181,8 +181,12 @@ impl JobBuilder {
         })
     }
 
-    /// Submits every job built; returns their ids (in the order they were started). A job that
-    /// fails to submit stays recorded as `submitting`, with its lines, and the error is returned.
+    /// Submits every job built; returns their ids (in the order they were started). On the
+    /// first job that fails to submit, the error is returned; that job and the ones not sent
+    /// after it keep their lines and are recorded as `failed` with the reason (so
+    /// `batch --retry-failed` sends them again), unless Gemini may hold it after all (its create
+    /// answer was lost): then it stays `submitting`, with the reason, and is found again by
+    /// its display name.
     pub async fn submit(mut self, progress: &(dyn Fn(u64) + Send + Sync)) -> Result<Vec<i64>, JobError> {
         let open: Vec<Building> = self.open.drain().map(|(_, b)| b).collect();
         for b in open {
@@ -191,19 +195,38 @@ impl JobBuilder {
         }
         self.done.sort_by_key(|b| b.job_id);
         let mut ids = Vec::new();
-        for built in std::mem::take(&mut self.done) {
-            ids.push(built.job_id);
-            self.send(built, progress).await?;
+        let mut built_jobs = std::mem::take(&mut self.done).into_iter();
+        while let Some(built) = built_jobs.next() {
+            let job_id = built.job_id;
+            ids.push(job_id);
+            if let Err(unsent) = self.send(built, progress).await {
+                let reason = crate::sanitize::one_line(&unsent.error.to_string(), 300);
+                let state = if unsent.maybe_accepted { "submitting" } else { "failed" };
+                self.mark_unsent(job_id, state, reason.clone()).await;
+                for later in built_jobs {
+                    let why = format!("not submitted, because job {job_id} before it could not be: {reason}");
+                    self.mark_unsent(later.job_id, "failed", why).await;
+                }
+                return Err(unsent.error);
+            }
         }
         Ok(ids)
     }
 
-    async fn send(&self, built: Built, progress: &(dyn Fn(u64) + Send + Sync)) -> Result<(), JobError> {
+    /// Records why job `job_id` was not submitted (best effort: the submission's own error is
+    /// the one reported).
+    async fn mark_unsent(&self, job_id: i64, state: &'static str, reason: String) {
+        let update =
+            JobUpdate { state: state.to_owned(), result_file: None, error: Some(reason), finished: state == "failed" };
+        let _ = self.runner.store.call(move |s| s.update_job(job_id, &update)).await;
+    }
+
+    async fn send(&self, built: Built, progress: &(dyn Fn(u64) + Send + Sync)) -> Result<(), Unsent> {
         let display_name = super::display_name(built.job_id, &built.sha256);
         // The hash is recorded first: should this process stop before Gemini's answer is
         // recorded, the job is found again by its display name.
         let (job_id, hash) = (built.job_id, built.sha256.clone());
-        self.runner.store.call(move |s| s.set_job_hash(job_id, &hash)).await?;
+        self.runner.store.call(move |s| s.set_job_hash(job_id, &hash)).await.map_err(JobError::from)?;
         let (input, input_file) = if built.bytes <= self.limits.inline_max_bytes
             && built.lines <= self.limits.inline_max_lines
         {
@@ -225,21 +248,26 @@ impl JobBuilder {
                 display_name: display_name.clone(),
                 sha256: built.sha256.clone(),
             };
-            let file = self.runner.engine.upload(&upload, progress).await?;
+            let file = self.runner.engine.upload(&upload, progress).await.map_err(JobError::from)?;
             (BatchInput::File(file.name.clone()), Some(file.name))
         };
         let (model, priority) = (built.model.clone(), self.priority);
         let client = self.runner.engine.client().clone();
-        let op = self.runner.with_retries(|| client.create_batch(&model, &display_name, &input, priority)).await?;
+        let op = self
+            .runner
+            .create_once(&display_name, || client.create_batch(&model, &display_name, &input, priority))
+            .await?;
         let state = match op.state() {
             BatchState::Unknown => "pending",
             other => other.as_str(),
         };
         let (job_id, name, hash) = (built.job_id, op.name.clone(), built.sha256.clone());
+        // Gemini holds the job now: should recording it fail, it is found again by its display name.
         self.runner
             .store
             .call(move |s| s.set_job_submitted(job_id, &name, input_file.as_deref(), state, &hash))
-            .await?;
+            .await
+            .map_err(|e| Unsent { error: e.into(), maybe_accepted: true })?;
         Ok(())
     }
 }

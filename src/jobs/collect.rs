@@ -149,7 +149,7 @@ impl JobRunner {
             )
         };
         if let Some(status) = result.failure() {
-            return failed(grpc_kind(status.code), &status.message);
+            return failed(grpc_kind(status.code), &self.engine.client().redact(&status.message));
         }
         let Some(response) = &result.response else {
             return failed("protocol", "the result line has neither an answer nor an error");

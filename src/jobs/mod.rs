@@ -40,6 +40,21 @@ pub enum JobError {
     Local(i64),
 }
 
+/// A job that could not be submitted: why, and whether Gemini may hold it all the same (a
+/// create whose answer was lost), in which case it stays `submitting` and is found again by
+/// its display name.
+#[derive(Debug)]
+pub(crate) struct Unsent {
+    pub error: JobError,
+    pub maybe_accepted: bool,
+}
+
+impl From<JobError> for Unsent {
+    fn from(error: JobError) -> Self {
+        Unsent { error, maybe_accepted: false }
+    }
+}
+
 /// Everything a job needs: the wire, the retry policy and uploads, the history.
 #[derive(Clone)]
 pub struct JobRunner {
@@ -93,23 +108,26 @@ impl JobRunner {
         }
         // A process that stopped between Gemini accepting the job and recording its name: the
         // job is found again by the display name it was created with.
-        let name =
-            self.find_by_display_name(&display_name(id, &job.input_hash)).await?.ok_or(JobError::NotSubmitted(id))?;
+        let name = self
+            .find_by_display_name(&display_name(id, &job.input_hash))
+            .await?
+            .map(|op| op.name)
+            .ok_or(JobError::NotSubmitted(id))?;
         let (remote, file, hash) = (name.clone(), job.input_file.clone(), job.input_hash.clone());
         self.store.call(move |s| s.set_job_submitted(id, &remote, file.as_deref(), "pending", &hash)).await?;
         Ok((job, name))
     }
 
-    /// The name of the job Gemini holds under `display`, following the list's pages.
-    async fn find_by_display_name(&self, display: &str) -> Result<Option<String>, JobError> {
+    /// The job Gemini holds under `display`, following the list's pages.
+    async fn find_by_display_name(&self, display: &str) -> Result<Option<BatchOperation>, JobError> {
         if display.ends_with('-') {
             return Ok(None);
         }
         let mut token: Option<String> = None;
         for _ in 0..MAX_LIST_PAGES {
             let page = self.with_retries(|| self.client().list_batches(100, token.as_deref())).await?;
-            if let Some(op) = page.operations.iter().find(|op| op.metadata.display_name == display) {
-                return Ok(Some(op.name.clone()));
+            if let Some(op) = page.operations.into_iter().find(|op| op.metadata.display_name == display) {
+                return Ok(Some(op));
             }
             match page.next_page_token.filter(|t| !t.is_empty()) {
                 Some(next) if Some(&next) != token.as_ref() => token = Some(next),
@@ -132,7 +150,7 @@ impl JobRunner {
         let update = JobUpdate {
             state: state.as_str().to_owned(),
             result_file: op.responses_file().map(str::to_owned),
-            error: op.error.as_ref().map(|e| crate::sanitize::one_line(&e.message, 200)),
+            error: op.error.as_ref().map(|e| crate::sanitize::one_line(&self.client().redact(&e.message), 200)),
             finished: state.is_over(),
         };
         self.store.call(move |s| s.update_job(id, &update)).await?;
@@ -169,7 +187,7 @@ impl JobRunner {
         let job = self.job(id).await?;
         if let Some(name) = &job.remote_name {
             match self.client().delete_batch(name).await {
-                Ok(()) | Err(ApiError::ModelNotFound { .. }) => {}
+                Ok(()) | Err(ApiError::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
             for file in [&job.input_file, &job.result_file].into_iter().flatten() {
@@ -178,6 +196,42 @@ impl JobRunner {
         }
         self.store.call(move |s| s.delete_job(id)).await?;
         Ok(())
+    }
+
+    /// Creates the job named `display` once, under the engine's retry policy. After a failed
+    /// create the request may still have reached Gemini (its answer lost on the way back): the
+    /// job is looked for by its display name before it is created again, so a submission is
+    /// never two billed jobs. The error says whether Gemini may hold the job after all.
+    async fn create_once<F, Fut>(&self, display: &str, create: F) -> Result<BatchOperation, Unsent>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<BatchOperation, ApiError>>,
+    {
+        let policy = self.engine.retry_policy();
+        let (mut failures, mut waited, mut maybe_accepted) = (0, Duration::ZERO, false);
+        loop {
+            let error = match create().await {
+                Ok(op) => return Ok(op),
+                Err(e) => e,
+            };
+            // A request refused outright created nothing; any other failure may have.
+            maybe_accepted |= error.is_retryable();
+            failures += 1;
+            match policy.decide(&error, failures, waited, fastrand::f64()) {
+                Decision::GiveUp => return Err(Unsent { error: error.into(), maybe_accepted }),
+                Decision::RetryAfter(wait) => {
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                }
+            }
+            if maybe_accepted {
+                match self.find_by_display_name(display).await {
+                    Ok(Some(op)) => return Ok(op),
+                    Ok(None) => {}
+                    Err(error) => return Err(Unsent { error, maybe_accepted }),
+                }
+            }
+        }
     }
 
     /// Runs `call` under the engine's retry policy (rate limits wait as the server says).

@@ -15,7 +15,10 @@ use super::wire::{ChatRequest, ErrorEnvelope, ModelList, chat_request};
 use crate::gemini::error::{MAX_RETRY_DELAY, parse_retry_after_header};
 use crate::gemini::{ApiError, GenerateContentRequest, Model, TimeoutPhase, Timeouts};
 use crate::provider::{EventStream, Kind, Provider};
-use crate::sanitize::one_line;
+use crate::sanitize::{one_line, redacted_line};
+
+/// A configured header value this long or longer is treated as a secret.
+const MIN_SECRET_HEADER_CHARS: usize = 8;
 
 /// What an [`OpenAiClient`] needs.
 #[derive(Clone)]
@@ -147,11 +150,16 @@ impl OpenAiClient {
         if e.is_connect() && e.is_timeout() {
             return ApiError::Timeout { phase: TimeoutPhase::Connect, after: self.options.timeouts.connect };
         }
-        let mut detail = format!("provider {}: {}", self.options.name, error_chain(&e));
-        if let Some(key) = self.key() {
-            detail = detail.replace(key, "[REDACTED]");
-        }
-        ApiError::Network { detail }
+        let detail = redacted_line(&error_chain(&e), &self.secrets(), 200);
+        ApiError::Network { detail: format!("provider {}: {detail}", self.options.name) }
+    }
+
+    /// What must never show in an error: the key, and the values of the configured headers
+    /// (a proxy's token travels there). Values shorter than [`MIN_SECRET_HEADER_CHARS`] are
+    /// not secrets, and redacting them would garble the text.
+    fn secrets(&self) -> Vec<String> {
+        let headers = self.options.headers.iter().map(|(_, v)| v.trim()).filter(|v| v.len() >= MIN_SECRET_HEADER_CHARS);
+        self.key().into_iter().chain(headers).map(str::to_owned).collect()
     }
 
     /// The error for a non-success status: the kinds the engine acts on, from OpenAI's codes.
@@ -159,10 +167,7 @@ impl OpenAiClient {
         let error = serde_json::from_str::<ErrorEnvelope>(body).map(|e| e.error).unwrap_or_default();
         let code = error.code.as_ref().and_then(|c| c.as_str().map(str::to_owned)).unwrap_or_default();
         let kind = error.kind.clone().unwrap_or_default();
-        let mut detail = one_line(&error.message, 200);
-        if let Some(key) = self.key() {
-            detail = detail.replace(key, "[REDACTED]");
-        }
+        let mut detail = redacted_line(&error.message, &self.secrets(), 200);
         if detail.is_empty() {
             detail = format!("HTTP {status} from provider {}", self.options.name);
         }
@@ -235,7 +240,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         }
         source = inner.source();
     }
-    one_line(&text, 200)
+    text
 }
 
 impl Provider for OpenAiClient {
@@ -255,7 +260,7 @@ impl Provider for OpenAiClient {
             let response = self.send(self.http.post(url), Some(&body), Some(model), started).await?;
             let timeouts = self.options.timeouts;
             let body = Box::pin(response.bytes_stream());
-            Ok(answer_stream(body, started + timeouts.first_token, timeouts, self.key().map(str::to_owned)))
+            Ok(answer_stream(body, started + timeouts.first_token, timeouts, self.secrets()))
         }
         .boxed()
     }

@@ -273,6 +273,13 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
         body: String::from_utf8_lossy(&body).into_owned(),
     };
     lock(&shared.requests).push(recorded.clone());
+    if let Some(name) = crate::fake_runtime::repeated_single_value_header(&parts.headers) {
+        let mut response = full(400, crate::fake_runtime::repeated_header_body(name), &[]);
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain"));
+        return Ok(response);
+    }
     if let Some(expected) = &shared.options.api_key
         && recorded.header("authorization") != Some(format!("Bearer {expected}").as_str())
     {

@@ -36,7 +36,7 @@ pub fn replay(bytes: &[u8]) -> Result<Vec<StreamEvent>, ApiError> {
     decoder.feed(bytes, &mut items).map_err(|e| ApiError::Protocol { detail: e.to_string() })?;
     decoder.finish(&mut items).map_err(|e| ApiError::Protocol { detail: e.to_string() })?;
     for item in items {
-        reader.item(item, None)?;
+        reader.item(item, &[])?;
     }
     reader.end()?;
     reader.events.into_iter().collect()
@@ -51,7 +51,8 @@ struct Reader {
 }
 
 impl Reader {
-    fn item(&mut self, item: SseItem, key: Option<&str>) -> Result<(), ApiError> {
+    /// Reads one item; `secrets` are redacted from any error text the server sends.
+    fn item(&mut self, item: SseItem, secrets: &[String]) -> Result<(), ApiError> {
         let data = match item {
             SseItem::Data(data) if data.trim() == "[DONE]" => {
                 self.done = true;
@@ -59,13 +60,11 @@ impl Reader {
             }
             SseItem::Data(data) | SseItem::Json(data) => data,
         };
+        // A mangled event is a damaged stream, retried as a cut one is.
         let chunk: Chunk = serde_json::from_str(&data)
-            .map_err(|e| ApiError::Protocol { detail: format!("a stream event is not valid JSON: {e}") })?;
+            .map_err(|e| ApiError::Truncated { detail: format!("a stream event is not valid JSON: {e}") })?;
         if let Some(error) = chunk.error {
-            let mut detail = crate::sanitize::one_line(&error.message, 200);
-            if let Some(key) = key.filter(|k| !k.is_empty()) {
-                detail = detail.replace(key, "[REDACTED]");
-            }
+            let detail = crate::sanitize::redacted_line(&error.message, secrets, 200);
             return Err(ApiError::Truncated { detail: format!("the server reported an error mid-answer: {detail}") });
         }
         if let Some(model) = chunk.model.filter(|m| !m.is_empty())
@@ -106,7 +105,8 @@ struct State {
     body: ByteStream,
     decoder: SseDecoder,
     reader: Reader,
-    key: Option<String>,
+    /// The provider's key and header values: never shown.
+    secrets: Vec<String>,
     first_deadline: Instant,
     last_activity: Option<Instant>,
     timeouts: Timeouts,
@@ -142,8 +142,11 @@ impl State {
         let mut items = Vec::new();
         match read {
             Some(Ok(bytes)) => {
-                self.last_activity = Some(Instant::now());
                 self.decoder.feed(&bytes, &mut items).map_err(|e| ApiError::Protocol { detail: e.to_string() })?;
+                // Only a whole event resets the idle watchdog: a byte at a time cannot hold it off.
+                if !items.is_empty() {
+                    self.last_activity = Some(Instant::now());
+                }
             }
             // After `[DONE]` (or a finish reason) the answer is whole; a late reset changes nothing.
             Some(Err(_)) if self.reader.done || self.reader.finish.is_some() => {
@@ -159,7 +162,7 @@ impl State {
             }
         }
         for item in items {
-            self.reader.item(item, self.key.as_deref())?;
+            self.reader.item(item, &self.secrets)?;
         }
         if self.over {
             // Deliver what arrived before reporting a truncation.
@@ -176,13 +179,13 @@ pub(crate) fn answer_stream(
     body: ByteStream,
     first_deadline: Instant,
     timeouts: Timeouts,
-    key: Option<String>,
+    secrets: Vec<String>,
 ) -> EventStream {
     let state = State {
         body,
         decoder: SseDecoder::new(),
         reader: Reader::default(),
-        key,
+        secrets,
         first_deadline,
         last_activity: None,
         timeouts,
@@ -240,5 +243,28 @@ data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"yes\"},\"finish_reason
         let events = replay(sse).unwrap();
         assert_eq!(events[0], StreamEvent::Thought("hmm".into()));
         assert_eq!(events[1], StreamEvent::Text("yes".into()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_byte_at_a_time_does_not_hold_off_the_idle_watchdog() {
+        let first = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n";
+        let slow = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"bcdefghijklmnopqrstuvwxyz\"}}]}\n\n";
+        let pieces: Vec<Bytes> =
+            std::iter::once(Bytes::from(first)).chain(slow.bytes().map(|b| Bytes::copy_from_slice(&[b]))).collect();
+        // One byte every 100 ms: never quiet for the 300 ms idle limit, but no event for seconds.
+        let body = futures::stream::unfold(pieces.into_iter(), |mut rest| async move {
+            let next = rest.next()?;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            Some((Ok(next), rest))
+        });
+        let timeouts = Timeouts { idle: std::time::Duration::from_millis(300), ..Timeouts::default() };
+        let started = Instant::now();
+        let mut events = answer_stream(Box::pin(body), started + timeouts.first_token, timeouts, Vec::new());
+        assert_eq!(events.next().await, Some(Ok(StreamEvent::Text("a".into()))));
+        assert_eq!(
+            events.next().await,
+            Some(Err(ApiError::Timeout { phase: TimeoutPhase::Idle, after: std::time::Duration::from_millis(300) }))
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
     }
 }

@@ -157,9 +157,12 @@ pub fn resolve(
     Ok((endpoints, specs))
 }
 
-/// Whether the file holds a key anywhere (then it must be private).
+/// Whether the file holds a secret anywhere (then it must be private): a provider's key, or any
+/// provider header (a proxy's token travels in one, and which ones are secret cannot be told).
 pub fn holds_a_key(providers: Option<&BTreeMap<String, ProviderFile>>) -> bool {
-    providers.into_iter().flatten().any(|(_, p)| p.api_key.as_deref().is_some_and(|k| !k.trim().is_empty()))
+    providers.into_iter().flatten().any(|(_, p)| {
+        p.api_key.as_deref().is_some_and(|k| !k.trim().is_empty()) || p.headers.as_ref().is_some_and(|h| !h.is_empty())
+    })
 }
 
 #[cfg(test)]

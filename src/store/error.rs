@@ -16,7 +16,9 @@ pub enum StoreError {
     Corrupt { path: PathBuf },
     #[error("The history database {path} is locked by {holders}: close it or try again in a moment.")]
     Locked { path: PathBuf, holders: String },
-    #[error("The disk holding the history database {path} is full: free some space; this answer was not saved.")]
+    #[error(
+        "The disk holding the history database {path} is full: free some space; what was saved before stays, the latest changes were not saved."
+    )]
     DiskFull { path: PathBuf },
     #[error("The history database {path} is read-only: check its permissions, or use another file with --db.")]
     ReadOnly { path: PathBuf },

@@ -39,6 +39,11 @@ pub enum Fault {
     PromptBlocked(String),
     /// After `after` chunks the answer ends with this finish reason (SAFETY, RECITATION, MAX_TOKENS...).
     StopAfter { after: usize, reason: String },
+    /// Slowloris: after `after` chunks, the rest of the answer comes as one event written a
+    /// byte at a time, one every `gap`: the connection is never idle, yet no event completes.
+    DribbleAfter { after: usize, gap: std::time::Duration },
+    /// After `after` chunks, an event whose data is not JSON (then the end).
+    MalformedAfter(usize),
 }
 
 /// How the bytes of each event are cut into separate network writes.

@@ -108,6 +108,8 @@ struct Shared {
     next_id: AtomicU64,
     files: Mutex<files::Files>,
     batches: Mutex<batch::Batches>,
+    /// Batch creates still to answer by cutting the connection once the job exists.
+    lost_create_answers: Mutex<u32>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -239,6 +241,12 @@ impl FakeGemini {
         lock(&self.shared.batches).edit_results = edit;
     }
 
+    /// The next `count` batch creates make the job, then cut the connection without an answer
+    /// (the answer lost on its way back).
+    pub fn lose_batch_create_answers(&self, count: u32) {
+        *lock(&self.shared.lost_create_answers) = count;
+    }
+
     /// Batch jobs created so far.
     pub fn batches_created(&self) -> usize {
         lock(&self.shared.batches).created
@@ -354,10 +362,21 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
         received: Instant::now(),
     };
     lock(&shared.requests).push(recorded.clone());
+    if let Some(name) = crate::fake_runtime::repeated_single_value_header(&parts.headers) {
+        return Ok(full(StatusCode::BAD_REQUEST, "text/plain", crate::fake_runtime::repeated_header_body(name)));
+    }
     if is_upload && authorized(&recorded, &shared).is_none() {
         return upload(&recorded, &shared, &body);
     }
-    Ok(route(&recorded, &shared))
+    let response = route(&recorded, &shared);
+    if recorded.path.ends_with(":batchGenerateContent") && response.status().is_success() {
+        let mut lost = lock(&shared.lost_create_answers);
+        if *lost > 0 {
+            *lost -= 1;
+            return Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "fake lost the create answer"));
+        }
+    }
+    Ok(response)
 }
 
 /// The answer to a request without a valid key (`None`: the key is fine).

@@ -251,7 +251,9 @@ pub fn stream_steps(
             | Fault::CutAfter(after)
             | Fault::StallAfter(after)
             | Fault::TruncateAfter(after)
-            | Fault::StopAfter { after, .. }),
+            | Fault::StopAfter { after, .. }
+            | Fault::DribbleAfter { after, .. }
+            | Fault::MalformedAfter(after)),
         ) => ((*after).min(pieces.len()), Some(fault)),
         _ => (pieces.len(), None),
     };
@@ -288,6 +290,21 @@ pub fn stream_steps(
         }
         Some(Fault::StallAfter(_)) => f.steps.push(Step::Stall),
         Some(Fault::TruncateAfter(_)) => {}
+        Some(Fault::DribbleAfter { gap, .. }) => {
+            let rest: String = pieces[stop_at..].concat();
+            let usage = counted(behavior, prompt_tokens, answer_tokens + tokens(&rest), thought_tokens);
+            let value = chunk(json!([{ "text": rest }]), Some("STOP"), usage, model, response_id);
+            let le = behavior.line_ending.as_str();
+            for byte in format!("data: {value}{le}{le}").bytes() {
+                f.steps.push(Step::Sleep(*gap));
+                f.steps.push(Step::Write(Bytes::copy_from_slice(&[byte])));
+            }
+        }
+        Some(Fault::MalformedAfter(_)) => {
+            let le = behavior.line_ending.as_str();
+            f.pause();
+            f.steps.push(Step::Write(Bytes::from(format!("data: {{\"candidates\": [{{\"content\"{le}{le}"))));
+        }
         Some(Fault::StopAfter { reason, .. }) => {
             let value = json!({ "candidates": [{ "finishReason": reason, "index": 0 }], "usageMetadata": final_usage, "modelVersion": model, "responseId": response_id });
             f.event(&value);
