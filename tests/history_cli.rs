@@ -52,8 +52,12 @@ fn asked_questions_can_be_listed_searched_shown_exported_and_removed() {
     let search = env.run(&["history", "search", "migrat*"]);
     assert_eq!(search.code, 0, "{search:?}");
     assert!(search.stdout.contains("#1 why do birds migrate?"), "{search:?}");
+    // One row per conversation, by its best match: #1 by its title, #3 by its answer.
+    let rows: Vec<&str> = search.stdout.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(rows.len(), 2, "{search:?}");
     assert!(
-        search.stdout.contains("[migrate]") && search.stdout.contains("you:") && search.stdout.contains("gemini:"),
+        search.stdout.contains("    title: why do birds [migrate]?\n#3 how far do birds fly?")
+            && search.stdout.contains("    gemini: Birds [migrate]"),
         "{search:?}"
     );
     let phrase = env.run(&["history", "search", "\"follow food\""]);
@@ -103,13 +107,19 @@ fn search_takes_code_words_and_punctuation_as_typed() {
     router_by_prompt(&env);
     assert_eq!(env.run(&["ask", "is a use-after-free in c++ undefined? I don't know"]).code, 0);
     assert_eq!(env.run(&["ask", "what is a monad?"]).code, 0);
+    assert_eq!(env.run(&["ask", "what does the letter c stand for?"]).code, 0);
     for query in ["c++", "use-after-free", "don't"] {
         let run = env.run(&["history", "search", query]);
         assert_eq!(run.code, 0, "{query}: {run:?}");
+        // One row per conversation: its title matched, so its prompt and answer are not listed too.
         assert!(run.stdout.starts_with("#1 is a use-after-free") && run.stdout.contains("    title: "), "{run:?}");
-        assert!(run.stdout.contains("    you: ") && !run.stdout.contains("#2"), "{query}: {run:?}");
+        assert_eq!(run.stdout.lines().count(), 2, "{query}: one conversation, one row: {run:?}");
         no_escapes(&run);
     }
+    let plain = env.run(&["history", "search", "letter"]);
+    assert_eq!(plain.stdout.lines().filter(|l| l.starts_with('#')).count(), 1, "prompt and answer: one row: {plain:?}");
+    let c = env.run(&["history", "search", "c"]);
+    assert!(c.stdout.contains("#1 ") && c.stdout.contains("#3 "), "{c:?}");
     for nothing in ["(", "*", "\"", "--", ":"] {
         let run = env.run(&["history", "search", "--", nothing]);
         assert_eq!((run.code, run.stdout.trim()), (0, format!("Nothing matches {nothing}.").as_str()), "{run:?}");
@@ -201,7 +211,7 @@ fn an_unclosed_quote_searches_and_a_bad_database_gets_one_clear_line() {
     env.run(&["ask", "seed"]);
     let unclosed = env.run(&["history", "search", "\"seed"]);
     assert_eq!(unclosed.code, 0, "{unclosed:?}");
-    assert!(unclosed.stdout.contains("you: [seed]") && unclosed.stderr.is_empty(), "{unclosed:?}");
+    assert!(unclosed.stdout.contains("title: [seed]") && unclosed.stderr.is_empty(), "{unclosed:?}");
     conn(&env).execute_batch("PRAGMA user_version = 42;").unwrap();
     env.run(&["ask", "hi"]).assert_failed(9, "newer geminal");
     env.run(&["history"]).assert_failed(9, "newer geminal");

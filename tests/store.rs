@@ -50,6 +50,12 @@ fn add(store: &mut Store, conversation: i64, role: Role, text: &str) -> i64 {
         .unwrap()
 }
 
+/// A message in a conversation of its own (titled "t"): a search lists each conversation once.
+fn add_alone(store: &mut Store, role: Role, text: &str) -> i64 {
+    let conversation = store.create_conversation("t", "m", None).unwrap();
+    add(store, conversation, role, text)
+}
+
 fn pragma<T: rusqlite::types::FromSql>(conn: &Connection, name: &str) -> T {
     conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).unwrap()
 }
@@ -211,11 +217,10 @@ fn a_full_disk_is_an_error_that_names_the_file() {
 #[test]
 fn search_finds_prompts_and_answers_with_quotes_prefixes_and_accents() {
     let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
-    let id = store.create_conversation("holiday plans", "m", None).unwrap();
-    let birds = add(&mut store, id, Role::User, "Why do birds migrate every autumn?");
-    let tern = add(&mut store, id, Role::Model, "Migration follows food. The Arctic tern flies farthest.");
-    let cafe = add(&mut store, id, Role::User, "Un café crème, s'il vous plaît");
-    let privet = add(&mut store, id, Role::Model, "Привет, мир! 你好 世界");
+    let birds = add_alone(&mut store, Role::User, "Why do birds migrate every autumn?");
+    let tern = add_alone(&mut store, Role::Model, "Migration follows food. The Arctic tern flies farthest.");
+    let cafe = add_alone(&mut store, Role::User, "Un café crème, s'il vous plaît");
+    let privet = add_alone(&mut store, Role::Model, "Привет, мир! 你好 世界");
     let hits = |q: &str| message_hits(&store, q);
     assert_eq!(hits("birds"), [birds], "a prompt");
     assert_eq!(hits("tern"), [tern], "an answer");
@@ -235,9 +240,8 @@ fn search_finds_prompts_and_answers_with_quotes_prefixes_and_accents() {
 #[test]
 fn plain_words_match_as_prefixes_and_simple_inflections() {
     let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
-    let id = store.create_conversation("t", "m", None).unwrap();
-    let birds = add(&mut store, id, Role::User, "birds migrate south");
-    let running = add(&mut store, id, Role::Model, "She was running configurations all night.");
+    let birds = add_alone(&mut store, Role::User, "birds migrate south");
+    let running = add_alone(&mut store, Role::Model, "She was running configurations all night.");
     let hits = |q: &str| message_hits(&store, q);
     assert_eq!(hits("migr"), [birds]);
     assert_eq!(hits("bird"), [birds]);
@@ -256,14 +260,13 @@ fn plain_words_match_as_prefixes_and_simple_inflections() {
 #[test]
 fn punctuation_and_operator_words_are_searched_literally() {
     let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
-    let id = store.create_conversation("t", "m", None).unwrap();
-    let dont = add(&mut store, id, Role::User, "I don't like it");
-    let cpp = add(&mut store, id, Role::Model, "In C++ templates are compiled per use.");
-    let tcp = add(&mut store, id, Role::User, "Is DNS over TCP/UDP or both?");
-    let version = add(&mut store, id, Role::Model, "Python 3.5 added async and await.");
-    let string = add(&mut store, id, Role::Model, "Take a &str instead of a String.");
-    let uaf = add(&mut store, id, Role::Model, "That is a use-after-free: the buffer was freed.");
-    let near = add(&mut store, id, Role::User, "the NEAR(column, caret) call, text:foo (see ^caret) - and + too");
+    let dont = add_alone(&mut store, Role::User, "I don't like it");
+    let cpp = add_alone(&mut store, Role::Model, "In C++ templates are compiled per use.");
+    let tcp = add_alone(&mut store, Role::User, "Is DNS over TCP/UDP or both?");
+    let version = add_alone(&mut store, Role::Model, "Python 3.5 added async and await.");
+    let string = add_alone(&mut store, Role::Model, "Take a &str instead of a String.");
+    let uaf = add_alone(&mut store, Role::Model, "That is a use-after-free: the buffer was freed.");
+    let near = add_alone(&mut store, Role::User, "the NEAR(column, caret) call, text:foo (see ^caret) - and + too");
     let hits = |q: &str| message_hits(&store, q);
     assert_eq!(hits("don't"), [dont]);
     assert_eq!(hits("c++"), [cpp]);
@@ -325,14 +328,65 @@ fn title_matches_take_at_most_half_the_results_when_messages_match_too() {
 #[test]
 fn the_best_matching_messages_come_first() {
     let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
-    let id = store.create_conversation("t", "m", None).unwrap();
     let filler = "a long answer about rivers, lakes, weather and many other things ".repeat(4);
-    let once = add(&mut store, id, Role::Model, &format!("{filler} and one otter"));
-    let often = add(&mut store, id, Role::Model, "otters: an otter and another otter");
-    let twice = add(&mut store, id, Role::Model, &format!("an otter, {filler} and an otter"));
+    let once = add_alone(&mut store, Role::Model, &format!("{filler} and one otter"));
+    let often = add_alone(&mut store, Role::Model, "otters: an otter and another otter");
+    let twice = add_alone(&mut store, Role::Model, &format!("an otter, {filler} and an otter"));
     let order: Vec<MatchedIn> = store.search("otter", 10).unwrap().into_iter().map(|h| h.matched_in).collect();
     let message = |id| MatchedIn::Message { id, role: Role::Model };
     assert_eq!(order, [message(often), message(twice), message(once)]);
+}
+
+#[test]
+fn each_conversation_is_listed_once_by_its_best_match() {
+    let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
+    let filler = "a long answer about rivers, lakes, weather and many other things ".repeat(4);
+    let titled = store.create_conversation("Otter facts", "m", None).unwrap();
+    add(&mut store, titled, Role::User, "tell me about otters");
+    add(&mut store, titled, Role::Model, "otters: an otter and another otter");
+    let river = store.create_conversation("river notes", "m", None).unwrap();
+    let asked = add(&mut store, river, Role::User, "is there an otter here?");
+    add(&mut store, river, Role::Model, &format!("{filler} and one otter"));
+    let lake = store.create_conversation("lakes", "m", None).unwrap();
+    add(&mut store, lake, Role::User, "what lives in lakes?");
+    let often = add(&mut store, lake, Role::Model, "otters otter otter, and an otter");
+    let hits = store.search("otter", 10).unwrap();
+    let rows: Vec<(i64, MatchedIn)> = hits.iter().map(|h| (h.conversation_id, h.matched_in)).collect();
+    assert_eq!(
+        rows,
+        [
+            (titled, MatchedIn::Title),
+            (lake, MatchedIn::Message { id: often, role: Role::Model }),
+            (river, MatchedIn::Message { id: asked, role: Role::User }),
+        ],
+        "the title first, then each other conversation once, by its best message, best first"
+    );
+    let limited = store.search("otter", 2).unwrap();
+    assert_eq!(limited.iter().map(|h| h.conversation_id).collect::<Vec<_>>(), [titled, lake]);
+}
+
+#[test]
+fn punctuation_inside_a_term_is_part_of_it() {
+    let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
+    let cpp = add_alone(&mut store, Role::User, "Templates in C++ are compiled per use.");
+    let bare_c = add_alone(&mut store, Role::Model, "The letter c, as in cat.");
+    let tcp = add_alone(&mut store, Role::User, "Is DNS over TCP/UDP?");
+    add_alone(&mut store, Role::User, "TCP UDP and tcp-udp are not it");
+    let version = add_alone(&mut store, Role::Model, "Python 3.5 added await.");
+    add_alone(&mut store, Role::Model, "a ratio of 3,5 or 3 5, version 3.55, or 13.5");
+    let dont = add_alone(&mut store, Role::User, "Don’t panic");
+    let hits = |q: &str| message_hits(&store, q);
+    assert_eq!(hits("c++"), [cpp], "a bare c is not c++");
+    assert_eq!(hits("C++ templates"), [cpp]);
+    assert_eq!(hits("c"), [cpp, bare_c], "the word c is in both");
+    assert_eq!(hits("TCP/UDP"), [tcp]);
+    assert_eq!(hits("tcp/ud"), [tcp], "its last word is a prefix");
+    assert_eq!(hits("3.5"), [version]);
+    assert_eq!(hits("don't"), [dont], "a typographic apostrophe is an apostrophe");
+    assert_eq!(hits("c++ OR nothing"), [cpp, bare_c], "in an OR group the index's words decide");
+    let titled = store.create_conversation("C++ tips", "m", None).unwrap();
+    store.create_conversation("c tips", "m", None).unwrap();
+    assert_eq!(title_hits(&store, "c++"), [titled]);
 }
 
 #[test]
@@ -345,7 +399,8 @@ fn a_v4_database_migrates_and_plain_words_find_its_old_messages() {
         .unwrap();
     assert_eq!(before, 0, "in the v4 index a word was not a prefix: bird missed birds");
     let (store, _) = Store::open(&path).unwrap();
-    assert_eq!(message_hits(&store, "bird"), [1, 2]);
+    assert_eq!(title_hits(&store, "bird"), [1]);
+    assert_eq!(message_hits(&store, "bird food"), [2], "the title has no food: the answer shows the conversation");
     assert_eq!(message_hits(&store, "migr daylight"), [2]);
     assert_eq!(message_hits(&store, "milk"), [4], "the answer left streaming is indexed once recovered");
     assert_eq!(title_hits(&store, "recipes"), [2]);

@@ -6,6 +6,7 @@
 //! a porter index would store "migrat" for "migration", and "migrati", typed on the way there,
 //! would find nothing.
 
+use std::collections::HashSet;
 use std::io::Read;
 
 use rusqlite::{MAIN_DB, OptionalExtension, params};
@@ -19,6 +20,10 @@ use crate::domain::Role;
 /// common word over years of history would cost more than a keystroke allows, and recent
 /// conversations are the likelier target.
 pub(crate) const SEARCH_WINDOW: i64 = 2000;
+
+/// How many candidates at most a search with terms to hold as typed (`c++`) reads the text of,
+/// newest first: their punctuation is not in the index, so each candidate's text is checked.
+pub(crate) const LITERAL_CHECKS: i64 = 20_000;
 
 /// Terms beyond this many are ignored (a pasted paragraph is not a query).
 pub(crate) const MAX_TERMS: usize = 32;
@@ -130,11 +135,58 @@ fn lex(query: &str) -> Vec<Item> {
     items
 }
 
-/// A query ready to run: the FTS5 expression, and the words a snippet highlights.
+/// A query ready to run: the FTS5 expression, the words a snippet highlights, and the terms
+/// with punctuation inside (`c++`, `TCP/UDP`, `3.5`) that a text must hold as typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Parsed {
     pub expr: String,
     pub highlights: Vec<Pattern>,
+    pub literals: Vec<Literal>,
+}
+
+/// A term whose punctuation is part of it. The index splits text at punctuation (so `c++` is
+/// the word "c" there, and `TCP/UDP` the words "tcp" "udp"): it finds the candidates, and a
+/// candidate is kept only if its text holds the term itself, starting at a word's start, folded
+/// as the index folds words, and ending at a word's end unless its last word is a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Literal {
+    text: String,
+    prefix: bool,
+}
+
+impl Literal {
+    /// Whether `text` holds this term.
+    pub(crate) fn found_in(&self, text: &str) -> bool {
+        let folded = fold_for_literal(text);
+        let mut from = 0;
+        while let Some(at) = folded[from..].find(&self.text).map(|i| i + from) {
+            let end = at + self.text.len();
+            let starts_word = !folded[..at].chars().next_back().is_some_and(char::is_alphanumeric);
+            let ends_word = self.prefix || !folded[end..].chars().next().is_some_and(char::is_alphanumeric);
+            if starts_word && ends_word {
+                return true;
+            }
+            from = at + folded[at..].chars().next().map_or(1, char::len_utf8);
+        }
+        false
+    }
+}
+
+/// Lower case without diacritics (as [`fold`]), with typographic apostrophes made plain, so
+/// `don't` finds "Don’t".
+fn fold_for_literal(text: &str) -> String {
+    let plain = |c: char| if matches!(c, '\u{2019}' | '\u{02BC}') { '\'' } else { c };
+    if text.is_ascii() { text.to_ascii_lowercase() } else { fold(text).chars().map(plain).collect() }
+}
+
+/// The term as typed without what surrounds it: punctuation before its first letter or digit,
+/// and after its last, except a closing run of `+` or `#` (`c++`, `c#`), which is part of it.
+fn literal_core(text: &str) -> &str {
+    let start = text.trim_start_matches(|c: char| !c.is_alphanumeric());
+    let word_end = start.trim_end_matches(|c: char| !c.is_alphanumeric()).len();
+    let tail = &start[word_end..];
+    let kept = tail.len() - tail.trim_start_matches(['+', '#']).len();
+    &start[..word_end + kept]
 }
 
 /// One word to highlight, folded as the index folds words (lower case, no diacritics).
@@ -189,7 +241,7 @@ pub(crate) fn parse(query: &str) -> Option<Parsed> {
     let items: Vec<Item> = lex(query).into_iter().filter(Item::has_word_chars).collect();
     // Tell operators from words: an operator stands between two terms, and is not followed by
     // another operator word.
-    let mut terms: Vec<(Op, String)> = Vec::new();
+    let mut terms: Vec<(Op, String, Option<Literal>)> = Vec::new();
     let mut highlights: Vec<Pattern> = Vec::new();
     let mut pending: Option<Op> = None;
     let stemmer = Stemmer::create(Algorithm::English);
@@ -211,29 +263,54 @@ pub(crate) fn parse(query: &str) -> Option<Parsed> {
         if op != Op::Not {
             highlights.extend(patterns);
         }
-        terms.push((op, term));
+        terms.push((op, term, literal(item)));
     }
     if terms.is_empty() {
         return None;
     }
     // OR binds tightest: runs joined by OR form groups; each group is required or excluded.
-    let mut groups: Vec<(Op, Vec<String>)> = Vec::new();
-    for (op, term) in terms {
+    let mut groups: Vec<(Op, Vec<String>, Vec<Option<Literal>>)> = Vec::new();
+    for (op, term, literal) in terms {
         match (op, groups.last_mut()) {
-            (Op::Or, Some((_, group))) => group.push(term),
-            _ => groups.push((op, vec![term])),
+            (Op::Or, Some((_, group, literals))) => {
+                group.push(term);
+                literals.push(literal);
+            }
+            _ => groups.push((op, vec![term], vec![literal])),
         }
     }
+    // A required term on its own must hold its punctuation. (In an OR group, or excluded, the
+    // index's words decide: which alternative matched is not known.)
+    let literals: Vec<Literal> = groups
+        .iter_mut()
+        .filter(|(op, group, _)| *op != Op::Not && group.len() == 1)
+        .filter_map(|(_, _, literals)| literals.pop().flatten())
+        .collect();
     let group = |terms: &[String]| {
         if terms.len() == 1 { terms[0].clone() } else { format!("({})", terms.join(" OR ")) }
     };
-    let required: Vec<String> = groups.iter().filter(|(op, _)| *op != Op::Not).map(|(_, g)| group(g)).collect();
-    let excluded: Vec<String> = groups.iter().filter(|(op, _)| *op == Op::Not).map(|(_, g)| group(g)).collect();
+    let required: Vec<String> = groups.iter().filter(|(op, ..)| *op != Op::Not).map(|(_, g, _)| group(g)).collect();
+    let excluded: Vec<String> = groups.iter().filter(|(op, ..)| *op == Op::Not).map(|(_, g, _)| group(g)).collect();
     let mut expr = format!("({})", required.join(" AND "));
     if !excluded.is_empty() {
         expr.push_str(&format!(" NOT ({})", excluded.join(" OR ")));
     }
-    Some(Parsed { expr, highlights })
+    Some(Parsed { expr, highlights, literals })
+}
+
+/// The term a text must hold as typed, for a bare term with punctuation inside it.
+fn literal(item: &Item) -> Option<Literal> {
+    let Item::Bare(text) = item else { return None };
+    let explicit_prefix = text.ends_with('*');
+    let core = literal_core(text);
+    if core.chars().all(char::is_alphanumeric) {
+        return None;
+    }
+    // As for the index's words: the last word is a prefix when starred, or when it has two
+    // characters or more and nothing follows it (`TCP/UDP` finds "TCP/UDPv6", `3.5` not "3.55").
+    let last_word = core.rsplit(|c: char| !c.is_alphanumeric()).next().unwrap_or_default();
+    let prefix = explicit_prefix || (last_word.chars().count() >= 2 && core.ends_with(char::is_alphanumeric));
+    Some(Literal { text: fold_for_literal(core), prefix })
 }
 
 /// An FTS5 string: inside double quotes nothing is syntax, and FTS5 splits it into words with
@@ -364,10 +441,11 @@ pub(crate) fn snippet(text: &str, highlights: &[Pattern], more: bool) -> String 
 }
 
 impl Store {
-    /// Searches message texts and conversation titles. Any text is a valid query: one with
-    /// nothing to search for finds nothing. Title matches come first (best first) but take at
-    /// most half of `limit` when messages match too; then the best messages among the 2,000
-    /// most recent that match.
+    /// Searches message texts and conversation titles: one hit per conversation, its best
+    /// match. Any text is a valid query: one with nothing to search for finds nothing.
+    /// Conversations whose title matches come first (best first) but take at most half of
+    /// `limit` when messages of others match too; then the conversations of the best messages
+    /// among the 2,000 most recent that match, each shown by its best message.
     ///
     /// The query language, as a user expects it:
     /// - Terms are separated by spaces; every term must match (implicit AND).
@@ -381,9 +459,10 @@ impl Store {
     ///   trailing, the first of two in a row) they are words, as are lower-case and/or/not. `OR`
     ///   binds tighter than AND and NOT: `birds OR bees NOT wasps` is (birds or bees) without wasps.
     /// - Everything else is literal: `c++`, `TCP/UDP`, `3.5`, `&str`, `use-after-free`, `don't`,
-    ///   parentheses, `:`, `^`, `-`, `+`, `NEAR`, `text:foo`. Such a term is split into words exactly
-    ///   as the index splits the text (so `use-after-free` is the phrase "use after free", `c++` the
-    ///   word "c"), and its last word is a prefix when it has two characters or more.
+    ///   parentheses, `:`, `^`, `-`, `+`, `NEAR`, `text:foo`. Punctuation before or after a term
+    ///   is dropped (`migrate?`, `(see`), except a closing `+` or `#` (`c++`, `c#`); punctuation
+    ///   inside it is part of it: `c++` finds "C++" but not a bare "c", `TCP/UDP` not "TCP UDP",
+    ///   `3.5` not "3,5". Its last word is a prefix when it has two characters or more.
     /// - A term with no letter or digit is ignored; a query with no term finds nothing. Only the
     ///   first 32 terms count.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError> {
@@ -392,10 +471,16 @@ impl Store {
         };
         let found = (|| -> rusqlite::Result<Vec<SearchHit>> {
             let titles = self.title_hits(&parsed, limit)?;
-            let messages = self.message_hits(&parsed, limit)?;
-            let titles_kept = titles.len().min(limit - messages.len().min(limit / 2));
+            let with_title: HashSet<i64> = titles.iter().map(|h| h.conversation_id).collect();
+            // Enough conversations matched by a message that those with a matching title can
+            // be left out and `limit` still be reached.
+            let messages = self.message_hits(&parsed, limit + titles.len())?;
+            let others = messages.iter().filter(|h| !with_title.contains(&h.conversation_id)).count();
+            let titles_kept = titles.len().min(limit - others.min(limit / 2));
             let mut hits: Vec<SearchHit> = titles.into_iter().take(titles_kept).collect();
-            hits.extend(messages.into_iter().take(limit - titles_kept));
+            // One row per conversation: its title when that matched, else its best message.
+            let shown: HashSet<i64> = hits.iter().map(|h| h.conversation_id).collect();
+            hits.extend(messages.into_iter().filter(|h| !shown.contains(&h.conversation_id)).take(limit - titles_kept));
             Ok(hits)
         })();
         // The expression is valid by construction; should FTS5 still reject it (a limit we
@@ -409,6 +494,7 @@ impl Store {
         })
     }
 
+    /// Conversations whose title matches, best first (one row each).
     fn title_hits(&self, parsed: &Parsed, limit: usize) -> rusqlite::Result<Vec<SearchHit>> {
         // Highlighting happens here, for the titles kept: FTS5's highlight() in the query ran
         // for every title of the window (2,000 for a two-letter prefix), a third of the search.
@@ -419,41 +505,54 @@ impl Store {
                  WHERE titles_fts MATCH ?1 ORDER BY titles_fts.rowid DESC LIMIT ?3)
              ORDER BY rank, updated_at DESC LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![parsed.expr, limit as i64, SEARCH_WINDOW], |r| {
-            let title: String = r.get(1)?;
-            Ok(SearchHit {
-                conversation_id: r.get(0)?,
-                snippet: highlighted(&title, &parsed.highlights),
-                title,
-                matched_in: MatchedIn::Title,
-                updated_at: r.get(2)?,
-            })
+        // Titles are short: with terms to hold as typed, every title of the window is checked.
+        let asked = if parsed.literals.is_empty() { limit as i64 } else { SEARCH_WINDOW };
+        let rows = stmt.query_map(params![parsed.expr, asked, SEARCH_WINDOW], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
         })?;
-        rows.collect()
+        let mut hits = Vec::new();
+        for row in rows {
+            let (conversation_id, title, updated_at) = row?;
+            if hits.len() == limit {
+                break;
+            }
+            if parsed.literals.iter().all(|l| l.found_in(&title)) {
+                hits.push(SearchHit {
+                    conversation_id,
+                    snippet: highlighted(&title, &parsed.highlights),
+                    title,
+                    matched_in: MatchedIn::Title,
+                    updated_at,
+                });
+            }
+        }
+        Ok(hits)
     }
 
+    /// The best matching message of each conversation, best first, for up to `limit`
+    /// conversations: ranked among the [`SEARCH_WINDOW`] most recent matching messages.
     fn message_hits(&self, parsed: &Parsed, limit: usize) -> rusqlite::Result<Vec<SearchHit>> {
-        let mut best = self.conn.prepare_cached(
-            "SELECT id FROM (SELECT rowid AS id, rank FROM messages_fts WHERE messages_fts MATCH ?1
-                             ORDER BY rowid DESC LIMIT ?3)
-             ORDER BY rank LIMIT ?2",
-        )?;
-        let ids: Vec<i64> = best
-            .query_map(params![parsed.expr, limit as i64, SEARCH_WINDOW], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let window = self.message_window(parsed)?;
         // The columns read here all come before `text` in the row, so a huge message costs no
         // more than a small one; its text is then read only as far as a snippet needs.
         let mut about = self.conn.prepare_cached(
             "SELECT m.conversation_id, c.title, m.role, c.updated_at
              FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?1",
         )?;
-        let mut hits = Vec::with_capacity(ids.len());
-        for id in ids {
+        let mut seen = HashSet::new();
+        let mut hits = Vec::with_capacity(limit.min(window.len()));
+        for id in window {
+            if hits.len() == limit {
+                break;
+            }
             let Some((conversation_id, title, role, updated_at)) =
                 about.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional()?
             else {
                 continue;
             };
+            if !seen.insert(conversation_id) {
+                continue;
+            }
             let (start, more) = self.text_start(id, SNIPPET_SCAN_BYTES)?;
             hits.push(SearchHit {
                 conversation_id,
@@ -464,6 +563,42 @@ impl Store {
             });
         }
         Ok(hits)
+    }
+
+    /// The ids of the most recent matching messages (at most [`SEARCH_WINDOW`]), best first.
+    /// Terms to hold as typed are checked on each candidate's indexed text, newest first, until
+    /// the window is full or [`LITERAL_CHECKS`] candidates were read.
+    fn message_window(&self, parsed: &Parsed) -> rusqlite::Result<Vec<i64>> {
+        if parsed.literals.is_empty() {
+            let mut best = self.conn.prepare_cached(
+                "SELECT id FROM (SELECT rowid AS id, rank FROM messages_fts WHERE messages_fts MATCH ?1
+                                 ORDER BY rowid DESC LIMIT ?2)
+                 ORDER BY rank",
+            )?;
+            return best.query_map(params![parsed.expr, SEARCH_WINDOW], |r| r.get(0))?.collect();
+        }
+        let mut candidates = self.conn.prepare_cached(
+            "SELECT rowid, rank FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?2",
+        )?;
+        let mut kept: Vec<(i64, f64)> = Vec::new();
+        let mut rows = candidates.query(params![parsed.expr, LITERAL_CHECKS])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let (text, _) = self.text_start(id, INDEXED_CHARS * 4)?;
+            let indexed: &str = match text.char_indices().nth(INDEXED_CHARS) {
+                Some((end, _)) => &text[..end],
+                None => &text,
+            };
+            if parsed.literals.iter().all(|l| l.found_in(indexed)) {
+                kept.push((id, row.get(1)?));
+                if kept.len() as i64 == SEARCH_WINDOW {
+                    break;
+                }
+            }
+        }
+        // Best first; equally good ones newest first, as they came.
+        kept.sort_by(|a, b| a.1.total_cmp(&b.1));
+        Ok(kept.into_iter().map(|(id, _)| id).collect())
     }
 
     /// The first `max` bytes of message `id`'s text (cut back to a whole character), read
