@@ -155,6 +155,15 @@ pub(crate) struct Literal {
 }
 
 impl Literal {
+    /// The term's first run of punctuation, which a text holding it holds as typed (punctuation
+    /// has no case): most candidates of `c++` have a "c" but no "++". Empty for an apostrophe,
+    /// which may be typographic in the text.
+    fn punctuation(&self) -> String {
+        let run: String =
+            self.text.chars().skip_while(|c| c.is_alphanumeric()).take_while(|c| !c.is_alphanumeric()).collect();
+        if run.contains('\'') { String::new() } else { run }
+    }
+
     /// Whether `text` holds this term.
     pub(crate) fn found_in(&self, text: &str) -> bool {
         let folded = fold_for_literal(text);
@@ -577,23 +586,39 @@ impl Store {
             )?;
             return best.query_map(params![parsed.expr, SEARCH_WINDOW], |r| r.get(0))?.collect();
         }
+        // Candidates without their rank (ranking is done only for those kept), newest first;
+        // SQLite passes over those without the first term's punctuation before Rust folds any.
         let mut candidates = self.conn.prepare_cached(
-            "SELECT rowid, rank FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?2",
+            "SELECT m.id, m.text FROM
+                 (SELECT rowid AS id FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?2) w
+                 JOIN messages m ON m.id = w.id
+             WHERE instr(m.text, ?3) > 0 ORDER BY m.id DESC",
         )?;
-        let mut kept: Vec<(i64, f64)> = Vec::new();
-        let mut rows = candidates.query(params![parsed.expr, LITERAL_CHECKS])?;
+        let punctuation = parsed.literals.first().map(Literal::punctuation).unwrap_or_default();
+        let mut ids: Vec<i64> = Vec::new();
+        let mut rows = candidates.query(params![parsed.expr, LITERAL_CHECKS, punctuation])?;
         while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            let (text, _) = self.text_start(id, INDEXED_CHARS * 4)?;
+            let text = match row.get_ref(1)? {
+                rusqlite::types::ValueRef::Text(bytes) => String::from_utf8_lossy(bytes),
+                _ => continue,
+            };
             let indexed: &str = match text.char_indices().nth(INDEXED_CHARS) {
                 Some((end, _)) => &text[..end],
                 None => &text,
             };
             if parsed.literals.iter().all(|l| l.found_in(indexed)) {
-                kept.push((id, row.get(1)?));
-                if kept.len() as i64 == SEARCH_WINDOW {
+                ids.push(row.get(0)?);
+                if ids.len() as i64 == SEARCH_WINDOW {
                     break;
                 }
+            }
+        }
+        let mut rank =
+            self.conn.prepare_cached("SELECT rank FROM messages_fts WHERE messages_fts MATCH ?1 AND rowid = ?2")?;
+        let mut kept: Vec<(i64, f64)> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(r) = rank.query_row(params![parsed.expr, id], |r| r.get(0)).optional()? {
+                kept.push((id, r));
             }
         }
         // Best first; equally good ones newest first, as they came.
