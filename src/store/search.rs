@@ -723,6 +723,22 @@ mod tests {
     }
 
     #[test]
+    fn inner_punctuation_is_kept_and_outer_punctuation_dropped() {
+        let lit = |t: &str| literal(&Item::Bare(t.to_owned())).map(|l| (l.text, l.prefix));
+        assert_eq!(lit("c++"), Some(("c++".into(), false)));
+        assert_eq!(lit("C#,"), Some(("c#".into(), false)));
+        assert_eq!(lit("(TCP/UDP)?"), Some(("tcp/udp".into(), true)));
+        assert_eq!(lit("3.5."), Some(("3.5".into(), false)), "the last word is one digit: whole");
+        assert_eq!(lit("don’t"), Some(("don't".into(), false)));
+        assert_eq!(lit("migrate?"), None, "no punctuation inside: the index decides");
+        assert_eq!(lit("--force"), None);
+        let found = |t: &str, text: &str| literal(&Item::Bare(t.to_owned())).unwrap().found_in(text);
+        assert!(found("c++", "I write C++.") && !found("c++", "c and c") && !found("c++", "abc++"));
+        assert!(found("3.5", "v3 is 3.5, not 3.55") && !found("3.5", "13.5 or 3.55"));
+        assert!(found("tcp/ud", "TCP/UDP") && found("don't", "Don’t"));
+    }
+
+    #[test]
     fn phrases_are_exact_and_an_unclosed_quote_runs_to_the_end() {
         assert_eq!(q(r#""arctic tern" "bo"#).as_deref(), Some(r#"("arctic tern" AND "bo")"#));
         assert_eq!(q(r#""arctic te"*"#).as_deref(), Some(r#"("arctic te"*)"#));
