@@ -1,5 +1,5 @@
 //! Conversations written out as Markdown or JSON: `history export` and the interface's
-//! `/export` give the same text.
+//! `/export` give the same text, and write it to a private file that replaces nothing unasked.
 
 use crate::chat::Role;
 use crate::format::date;

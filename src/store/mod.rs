@@ -6,6 +6,7 @@
 //! moved aside (never deleted), a backup is taken before any migration, and answers left
 //! `streaming` by a process that died are marked `interrupted`, their text kept. Damage met
 //! later, in the middle of the file, stops all writing until `history repair` (see `damage.rs`).
+//! Commands that only read may open a file they cannot write (a read-only mount) read-only.
 
 mod attachments;
 mod backup;

@@ -1,5 +1,7 @@
 //! Search: what the user types, parsed into an FTS5 expression that is always valid, then run
-//! over message texts and conversation titles. Nothing typed reaches FTS5 unquoted.
+//! over message texts and conversation titles; each conversation is one hit, by its best match.
+//! Nothing typed reaches FTS5 unquoted. Punctuation inside a term (`c++`), which the index does
+//! not hold, is checked on the candidates' texts.
 //!
 //! The query language is described on [`Store::search`]. Inflections are handled on the query
 //! side (a stem of the typed word, matched as a prefix) while the index keeps words as written:
