@@ -18,6 +18,7 @@ mod handle;
 mod jobs;
 mod metrics;
 mod open_tabs;
+mod query;
 mod repair;
 pub mod schema;
 mod search;
