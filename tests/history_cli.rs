@@ -516,6 +516,16 @@ fn an_export_never_replaces_a_file_follows_its_extension_and_is_private() {
         env.run(&args).assert_failed(2, &format!("The directory {} does not exist", missing.display()));
     }
     assert!(!env.home.path().join("no").exists());
+    // A directory the user may not write to is theirs to fix too (run without privilege).
+    let locked = env.home.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    chmod(&locked, 0o555);
+    chmod(env.home.path(), 0o755);
+    let out = locked.join("out.md");
+    let refused =
+        finish(&mut without_privilege(&env, env.command(&["history", "export", "1", "-o", out.to_str().unwrap()])));
+    refused.assert_failed(2, "choose a place you may write to");
+    assert!(!out.exists());
 }
 
 #[cfg(unix)]

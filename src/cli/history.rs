@@ -265,6 +265,14 @@ async fn export(
         // A file gets the exact text; the terminal gets it made safe.
         Some(path) => crate::export::write_private(path, &text, force).map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => exists(path),
+            // A place the user may not write to (or that is not a directory) is theirs to fix.
+            kind @ (std::io::ErrorKind::PermissionDenied
+            | std::io::ErrorKind::NotFound
+            | std::io::ErrorKind::NotADirectory
+            | std::io::ErrorKind::IsADirectory
+            | std::io::ErrorKind::ReadOnlyFilesystem) => {
+                Failure::usage(format!("Could not write {} ({kind}): choose a place you may write to.", shown(path)))
+            }
             kind => Failure::new(
                 exit::FAILURE,
                 format!("Could not write {} ({kind}): check the path and free space.", shown(path)),
