@@ -63,6 +63,14 @@ pub enum AttachError {
     Unsupported { path: String, what: String },
     #[error("Cannot attach {path}: it is {size}, more than the 2 GiB a file may have on the Gemini Files API.")]
     TooLarge { path: String, size: String },
+    #[error("Cannot attach {path}: it is {what}, not a file; save what you want to send to a file and attach that.")]
+    NotAFile { path: String, what: &'static str },
+    #[error("Cannot attach {path}: a pipe may give at most 20 MiB (it gave more); save it to a file and attach that.")]
+    PipeTooLarge { path: String },
+    #[error(
+        "Cannot attach {path}: no program wrote to this pipe within {seconds} seconds; start the one that writes it first."
+    )]
+    NoWriter { path: String, seconds: u64 },
     #[error(
         "The attachment {name} of this conversation is no longer available (the history kept only its path, and the file is {why}): attach it again in a new conversation."
     )]
@@ -110,27 +118,134 @@ pub fn read_path(path: &Path) -> Result<Attachment, AttachError> {
     }
     let name = path.file_name().map_or_else(|| shown.clone(), |n| n.to_string_lossy().into_owned());
     let unreadable = |e: std::io::Error| AttachError::Unreadable { path: shown.clone(), reason: e.kind().to_string() };
+    if !meta.is_file() {
+        // A pipe (`<(command)`, a FIFO) is read into memory, up to the in-memory limit; a
+        // device (`/dev/zero`, a terminal) or socket is not a file to send.
+        if !is_fifo(&meta) {
+            return Err(AttachError::NotAFile { path: shown, what: special_kind(&meta) });
+        }
+        let bytes = read_pipe(path).map_err(|e| match e {
+            PipeError::Io(e) => unreadable(e),
+            PipeError::TooLarge => AttachError::PipeTooLarge { path: shown.clone() },
+            PipeError::NoWriter => AttachError::NoWriter { path: shown.clone(), seconds: PIPE_WRITER_WAIT.as_secs() },
+        })?;
+        return from_bytes(&name, bytes).map_err(|e| with_path(e, &shown));
+    }
     let file = std::fs::File::open(path).map_err(unreadable)?;
-    if !meta.is_file() || meta.len() <= IN_MEMORY_MAX_BYTES {
-        // Small files, and pipes or devices whose size is not known, are read whole.
-        // Sized up front: a growing buffer would hold up to twice the file for a moment.
+    if meta.len() <= IN_MEMORY_MAX_BYTES {
+        // Sized up front: a growing buffer would hold up to twice the file for a moment. At most
+        // the in-memory limit is read: a file that grew past it is scanned from disk below.
         let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
-        file.take(FILES_API_MAX_BYTES + 1).read_to_end(&mut bytes).map_err(unreadable)?;
-        let mut attachment = from_bytes(&name, bytes).map_err(|e| with_path(e, &shown))?;
-        attachment.path = meta.is_file().then(|| absolute(path));
-        return Ok(attachment);
+        (&file).take(IN_MEMORY_MAX_BYTES + 1).read_to_end(&mut bytes).map_err(unreadable)?;
+        if bytes.len() as u64 <= IN_MEMORY_MAX_BYTES {
+            let mut attachment = from_bytes(&name, bytes).map_err(|e| with_path(e, &shown))?;
+            attachment.path = Some(absolute(path));
+            return Ok(attachment);
+        }
+        return read_large(path, &name, &shown);
     }
+    read_large(path, &name, &shown)
+}
+
+/// A file above the in-memory limit: scanned once from disk (type, hash, size), sent from disk.
+fn read_large(path: &Path, name: &str, shown: &str) -> Result<Attachment, AttachError> {
+    let unreadable =
+        |e: std::io::Error| AttachError::Unreadable { path: shown.to_owned(), reason: e.kind().to_string() };
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
     if meta.len() > FILES_API_MAX_BYTES {
-        return Err(AttachError::TooLarge { path: shown, size: crate::format::bytes(meta.len()) });
+        return Err(AttachError::TooLarge { path: shown.to_owned(), size: crate::format::bytes(meta.len()) });
     }
-    let scanned = scan(file).map_err(unreadable)?;
-    let mime = classify(&scanned.head, scanned.text).map_err(|what| AttachError::Unsupported { path: shown, what })?;
+    let scanned = scan(file.take(FILES_API_MAX_BYTES + 1)).map_err(unreadable)?;
+    if scanned.size > FILES_API_MAX_BYTES {
+        return Err(AttachError::TooLarge { path: shown.to_owned(), size: crate::format::bytes(scanned.size) });
+    }
+    let mime = classify(&scanned.head, scanned.text)
+        .map_err(|what| AttachError::Unsupported { path: shown.to_owned(), what })?;
     Ok(Attachment {
-        info: AttachmentInfo { name, mime, size: scanned.size, sha256: scanned.sha256 },
+        info: AttachmentInfo { name: name.to_owned(), mime, size: scanned.size, sha256: scanned.sha256 },
         data: AttachmentData::File(absolute(path)),
         path: Some(absolute(path)),
         remote: None,
     })
+}
+
+/// How long a FIFO attached is waited on for a program to open it for writing.
+const PIPE_WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often a pipe with nothing to read yet is read again.
+const PIPE_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
+enum PipeError {
+    Io(std::io::Error),
+    TooLarge,
+    NoWriter,
+}
+
+/// Everything a pipe gives, up to [`IN_MEMORY_MAX_BYTES`]. Opened without waiting for a writer
+/// (a FIFO nobody writes to would block the open forever); then read until its writer closes
+/// it, or until [`PIPE_WRITER_WAIT`] passed with no writer ever there.
+fn read_pipe(path: &Path) -> Result<Vec<u8>, PipeError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let mut file = options.open(path).map_err(PipeError::Io)?;
+    let started = std::time::Instant::now();
+    let mut bytes = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut written_to = false;
+    loop {
+        match file.read(&mut buffer) {
+            // End of file: the writer closed it, or (nothing read yet) none opened it so far.
+            Ok(0) if written_to || !bytes.is_empty() => return Ok(bytes),
+            Ok(0) if started.elapsed() >= PIPE_WRITER_WAIT => return Err(PipeError::NoWriter),
+            Ok(0) => std::thread::sleep(PIPE_POLL_INTERVAL),
+            Ok(n) => {
+                bytes.extend_from_slice(&buffer[..n]);
+                if bytes.len() as u64 > IN_MEMORY_MAX_BYTES {
+                    return Err(PipeError::TooLarge);
+                }
+            }
+            // A writer is there but has nothing more yet.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                written_to = true;
+                std::thread::sleep(PIPE_POLL_INTERVAL);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(PipeError::Io(e)),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn is_fifo(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    meta.file_type().is_fifo()
+}
+
+#[cfg(not(unix))]
+fn is_fifo(_: &std::fs::Metadata) -> bool {
+    false
+}
+
+/// What a path that is neither a file nor a directory is, for the refusal.
+fn special_kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = meta.file_type();
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    let _ = meta;
+    "a special file"
 }
 
 /// An attachment from bytes already read (stdin), under `name`.
@@ -229,7 +344,11 @@ fn classify(head: &[u8], text: bool) -> Result<String, String> {
     if let Some(mime) = found.and_then(|kind| gemini_mime(kind.mime_type(), head)) {
         return Ok(mime.to_owned());
     }
-    if text {
+    // Content that starts like a binary format (a ZIP archive, an executable) is that format,
+    // even when it has no NUL byte and decodes as UTF-8; HTML, XML, scripts and RTF are text.
+    let binary_format = found
+        .is_some_and(|kind| kind.matcher_type() != infer::MatcherType::Text && kind.mime_type() != "application/rtf");
+    if text && !binary_format {
         return Ok(TEXT_MIME.to_owned());
     }
     Err(match found {
@@ -313,6 +432,12 @@ mod tests {
         assert!(unknown.to_string().contains("binary data of a type it does not recognise"), "{unknown}");
         let nul = from_bytes("nul.txt", b"text\0more".to_vec()).unwrap_err();
         assert!(matches!(nul, AttachError::Unsupported { .. }), "a NUL byte is not text");
+        let zip = from_bytes("z.txt", b"PK\x03\x04\x14\x01 words".to_vec()).unwrap_err();
+        assert!(zip.to_string().contains("ZIP data"), "ZIP magic is a ZIP even as valid UTF-8: {zip}");
+        for text in ["#!/bin/sh\necho hi\n", "<!DOCTYPE html><p>hi</p>", "<?xml version=\"1.0\"?><a/>", "{\\rtf1 hi}"] {
+            let a = from_bytes("t", text.as_bytes().to_vec()).unwrap();
+            assert_eq!(a.info.mime, TEXT_MIME, "{text}");
+        }
     }
 
     #[test]

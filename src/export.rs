@@ -1,5 +1,5 @@
 //! Conversations written out as Markdown or JSON: `history export` and the interface's
-//! `/export` give the same text.
+//! `/export` give the same text, and write it to a private file that replaces nothing unasked.
 
 use crate::chat::Role;
 use crate::format::date;
@@ -88,4 +88,47 @@ pub fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage])
     let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// Writes `text` to a new file at `path`, readable and writable only by its owner (0600 whatever
+/// the umask): an export holds the conversation, as private as the history it came from. Fails
+/// with `AlreadyExists` when `path` exists, unless `replace`: then the text is written beside it
+/// first and renamed over it, so the old file is never left half written.
+pub fn write_private(path: &std::path::Path, text: &str, replace: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let create = |at: &std::path::Path| -> std::io::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(at)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    };
+    if !replace {
+        return create(path).inspect_err(|e| {
+            // A file we created but could not fill is not an export: leave nothing behind.
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                let _ = std::fs::remove_file(path);
+            }
+        });
+    }
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = path.with_file_name(name);
+    let _ = std::fs::remove_file(&tmp);
+    let written = create(&tmp).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

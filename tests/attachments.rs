@@ -132,6 +132,9 @@ fn bad_attachments_are_refused_in_one_sentence_before_anything_is_sent() {
     env.run(&["ask", "-a", arg(&missing), "read"]).assert_failed(2, "there is no such file");
     let zip = write(&env, "archive.pdf", b"PK\x03\x04\x14\x00\x00\x00\x08\x00\xff\xfe\x00\x01");
     env.run(&["ask", "-a", arg(&zip), "read"]).assert_failed(2, "it holds ZIP data (application/zip)");
+    // ZIP magic with neither a NUL byte nor invalid UTF-8 is still a ZIP, not text.
+    let zip_text = write(&env, "notes.txt", b"PK\x03\x04\x14\x01\x02\x03 hello");
+    env.run(&["ask", "-a", arg(&zip_text), "read"]).assert_failed(2, "it holds ZIP data (application/zip)");
     assert!(env.fake.requests().is_empty(), "nothing reached Gemini: {:?}", env.fake.requests());
     assert!(!db(&env).exists() || count(&env, "SELECT count(*) FROM messages") == 0, "nothing was saved");
 }
@@ -397,4 +400,36 @@ fn the_demo_answers_a_question_about_a_picture_by_what_it_was_sent() {
     ok(&run);
     assert!(run.stdout.contains("I was given **an image** with your question, “what is this?”."), "{}", run.stdout);
     assert!(run.stdout.contains("| 1 | image/png | 70 B |"), "{}", run.stdout);
+}
+
+#[cfg(unix)]
+#[test]
+fn devices_are_refused_at_once_and_a_fifo_is_read_without_waiting_forever() {
+    let env = Env::new(Behavior::text("ok"));
+    for device in ["/dev/zero", "/dev/urandom"] {
+        let started = std::time::Instant::now();
+        env.run(&["ask", "-a", device, "read"]).assert_failed(2, "it is a device, not a file");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "refused before reading: {:?}",
+            started.elapsed()
+        );
+    }
+    let fifo = env.home.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // Nobody writes to it: refused after the wait, not hung (the test helper kills a hung run).
+    env.run(&["ask", "-a", arg(&fifo), "read"]).assert_failed(2, "no program wrote to this pipe");
+    assert!(env.fake.requests().is_empty(), "nothing was sent: {:?}", env.fake.requests());
+    // A writer that comes a moment later is read to its end.
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            std::fs::write(&fifo, "piped words").unwrap();
+        })
+    };
+    let run = env.run(&["ask", "-a", arg(&fifo), "read"]);
+    writer.join().unwrap();
+    ok(&run);
+    assert!(serde_json::to_string(&last_body(&env)).unwrap().contains("piped words"), "{:?}", last_body(&env));
 }

@@ -249,6 +249,17 @@ async fn a_full_disk_loses_nothing_already_shown() {
 }
 
 #[tokio::test]
+async fn a_history_that_cannot_take_the_prompt_asks_nothing() {
+    // The writer's connection refuses writes, as on a read-only file or mount.
+    let s = setup_with(|store| store.connection().pragma_update(None, "query_only", true).unwrap()).await;
+    s.fake.set_default(Behavior::text("an answer that could not be kept"));
+    let (report, shown) = turn(&s, Target::New, "q", None, None).await;
+    let error = report.save_error.expect("the failed save is reported");
+    assert!(matches!(error, StoreError::ReadOnly { .. }), "{error}");
+    assert_eq!((s.fake.generate_count(), shown.as_str()), (0, ""), "nothing was asked or shown");
+}
+
+#[tokio::test]
 async fn continuing_sends_the_history_and_keeps_the_conversation_model() {
     let s = setup().await;
     s.fake.set_default(Behavior::text("first answer"));

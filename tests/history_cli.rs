@@ -52,8 +52,12 @@ fn asked_questions_can_be_listed_searched_shown_exported_and_removed() {
     let search = env.run(&["history", "search", "migrat*"]);
     assert_eq!(search.code, 0, "{search:?}");
     assert!(search.stdout.contains("#1 why do birds migrate?"), "{search:?}");
+    // One row per conversation, by its best match: #1 by its title, #3 by its answer.
+    let rows: Vec<&str> = search.stdout.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(rows.len(), 2, "{search:?}");
     assert!(
-        search.stdout.contains("[migrate]") && search.stdout.contains("you:") && search.stdout.contains("gemini:"),
+        search.stdout.contains("    title: why do birds [migrate]?\n#3 how far do birds fly?")
+            && search.stdout.contains("    gemini: Birds [migrate]"),
         "{search:?}"
     );
     let phrase = env.run(&["history", "search", "\"follow food\""]);
@@ -103,13 +107,19 @@ fn search_takes_code_words_and_punctuation_as_typed() {
     router_by_prompt(&env);
     assert_eq!(env.run(&["ask", "is a use-after-free in c++ undefined? I don't know"]).code, 0);
     assert_eq!(env.run(&["ask", "what is a monad?"]).code, 0);
+    assert_eq!(env.run(&["ask", "what does the letter c stand for?"]).code, 0);
     for query in ["c++", "use-after-free", "don't"] {
         let run = env.run(&["history", "search", query]);
         assert_eq!(run.code, 0, "{query}: {run:?}");
+        // One row per conversation: its title matched, so its prompt and answer are not listed too.
         assert!(run.stdout.starts_with("#1 is a use-after-free") && run.stdout.contains("    title: "), "{run:?}");
-        assert!(run.stdout.contains("    you: ") && !run.stdout.contains("#2"), "{query}: {run:?}");
+        assert_eq!(run.stdout.lines().count(), 2, "{query}: one conversation, one row: {run:?}");
         no_escapes(&run);
     }
+    let plain = env.run(&["history", "search", "letter"]);
+    assert_eq!(plain.stdout.lines().filter(|l| l.starts_with('#')).count(), 1, "prompt and answer: one row: {plain:?}");
+    let c = env.run(&["history", "search", "c"]);
+    assert!(c.stdout.contains("#1 ") && c.stdout.contains("#3 "), "{c:?}");
     for nothing in ["(", "*", "\"", "--", ":"] {
         let run = env.run(&["history", "search", "--", nothing]);
         assert_eq!((run.code, run.stdout.trim()), (0, format!("Nothing matches {nothing}.").as_str()), "{run:?}");
@@ -201,7 +211,7 @@ fn an_unclosed_quote_searches_and_a_bad_database_gets_one_clear_line() {
     env.run(&["ask", "seed"]);
     let unclosed = env.run(&["history", "search", "\"seed"]);
     assert_eq!(unclosed.code, 0, "{unclosed:?}");
-    assert!(unclosed.stdout.contains("you: [seed]") && unclosed.stderr.is_empty(), "{unclosed:?}");
+    assert!(unclosed.stdout.contains("title: [seed]") && unclosed.stderr.is_empty(), "{unclosed:?}");
     conn(&env).execute_batch("PRAGMA user_version = 42;").unwrap();
     env.run(&["ask", "hi"]).assert_failed(9, "newer geminal");
     env.run(&["history"]).assert_failed(9, "newer geminal");
@@ -498,4 +508,150 @@ fn a_deleted_conversation_id_is_never_given_again() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(texts, ["three", "ok"], "conversation 3 holds only its own");
+}
+
+#[cfg(unix)]
+#[test]
+fn an_export_never_replaces_a_file_follows_its_extension_and_is_private() {
+    let env = Env::new(Behavior::text("Birds follow the food."));
+    assert_eq!(env.run(&["ask", "why do birds migrate?"]).code, 0);
+    let keep = env.home.path().join("keep.md");
+    std::fs::write(&keep, "my own notes").unwrap();
+    env.run(&["history", "export", "1", "-o", keep.to_str().unwrap()]).assert_failed(2, "add --force to replace it");
+    assert_eq!(std::fs::read_to_string(&keep).unwrap(), "my own notes", "an existing file is left as it was");
+    let forced = env.run(&["history", "export", "1", "--force", "-o", keep.to_str().unwrap()]);
+    assert_eq!(forced.code, 0, "{forced:?}");
+    assert!(std::fs::read_to_string(&keep).unwrap().starts_with("# why do birds migrate?\n"));
+
+    // The format follows the extension unless --format says otherwise; the file is 0600 whatever the umask.
+    let json = env.home.path().join("x.json");
+    let run = finish(&mut under_umask_000(&env, &["history", "export", "1", "-o", json.to_str().unwrap()]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(value["messages"][1]["text"], "Birds follow the food.");
+    assert_eq!(mode(&json), 0o600);
+    let md = env.home.path().join("y.json");
+    assert_eq!(env.run(&["history", "export", "1", "--format", "md", "-o", md.to_str().unwrap()]).code, 0);
+    assert!(std::fs::read_to_string(&md).unwrap().starts_with("# why do birds migrate?"));
+
+    // A file in a directory that does not exist is the user's to fix: a usage error (2), for
+    // exports and backups alike, and nothing is created.
+    let missing = env.home.path().join("no/such/dir");
+    for args in [
+        vec!["history", "export", "1", "-o", "OUT"],
+        vec!["history", "backup", "OUT"],
+        vec!["history", "backup", "--force", "OUT"],
+    ] {
+        let out = missing.join("out.md");
+        let args: Vec<&str> = args.iter().map(|a| if *a == "OUT" { out.to_str().unwrap() } else { a }).collect();
+        env.run(&args).assert_failed(2, &format!("The directory {} does not exist", missing.display()));
+    }
+    assert!(!env.home.path().join("no").exists());
+    // A directory the user may not write to is theirs to fix too (run without privilege).
+    let locked = env.home.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    chmod(&locked, 0o555);
+    chmod(env.home.path(), 0o755);
+    let out = locked.join("out.md");
+    let refused =
+        finish(&mut without_privilege(&env, env.command(&["history", "export", "1", "-o", out.to_str().unwrap()])));
+    refused.assert_failed(2, "choose a place you may write to");
+    assert!(!out.exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_database_started_after_a_damaged_file_and_the_writer_locks_are_private_whatever_the_umask() {
+    let env = Env::new(Behavior::text("abcdefghij").with_chunks(10).with_chunk_delay(Duration::from_millis(80)));
+    std::fs::create_dir_all(db(&env).parent().unwrap()).unwrap();
+    std::fs::write(db(&env), vec![b'x'; 8192]).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(db(&env), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let child = under_umask_000(&env, &["ask", "hi"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let writers = side(&db(&env), ".writers");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let lock = loop {
+        let found = std::fs::read_dir(&writers).ok().and_then(|mut d| d.next()).and_then(Result::ok);
+        if let Some(entry) = found {
+            break entry.path();
+        }
+        assert!(std::time::Instant::now() < deadline, "no writer lock appeared");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    // Seen while the answer streams: the new database, the writers' directory and its lock file.
+    let (db_mode, dir_mode, lock_mode) = (mode(&db(&env)), mode(&writers), mode(&lock));
+    let run = wait_bounded(child);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("was damaged; it was kept as"), "{run:?}");
+    assert_eq!((db_mode, dir_mode, lock_mode), (0o600, 0o700, 0o600), "database, writers/ and lock file");
+}
+
+/// Whether this process may ignore file permissions (root): then a test of read-only files
+/// runs geminal as the unprivileged user `nobody` (65534), which chmod does stop.
+#[cfg(unix)]
+fn privileged() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
+
+/// `cmd` as a user that file permissions apply to; the home is handed to that user first.
+#[cfg(unix)]
+fn without_privilege(env: &Env, mut cmd: std::process::Command) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    if privileged() {
+        let status = std::process::Command::new("chown").args(["-R", "65534:65534"]).arg(env.home.path()).status();
+        assert!(status.is_ok_and(|s| s.success()), "chown failed");
+        cmd.uid(65534).gid(65534);
+    }
+    cmd
+}
+
+#[cfg(unix)]
+fn chmod(path: &std::path::Path, bits: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(bits)).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_history_still_reads_and_ask_refuses_before_sending() {
+    let env = Env::new(Behavior::text("Birds follow the food."));
+    for q in ["why do birds migrate?", "what is a monad?"] {
+        assert_eq!(env.run(&["ask", q]).code, 0);
+    }
+    // The home must be reachable by the unprivileged user; the backup goes to a writable place.
+    chmod(env.home.path(), 0o755);
+    let out_dir = env.home.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let backup = out_dir.join("copy.sqlite3");
+    let data_dir = db(&env).parent().unwrap().to_owned();
+    let run = |args: &[&str]| finish(&mut without_privilege(&env, env.command(args)));
+    let names = || -> Vec<String> {
+        std::fs::read_dir(&data_dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into()).collect()
+    };
+    assert_eq!(names(), ["history.sqlite3"], "a clean exit left the database file alone");
+    // A read-only file in a read-only directory (as on a read-only mount): every command that
+    // only reads works, and nothing is created beside the database.
+    chmod(&db(&env), 0o400);
+    chmod(&data_dir, 0o555);
+    let list = run(&["history"]);
+    assert_eq!(list.code, 0, "{list:?}");
+    assert_eq!(list.stdout.lines().count(), 3, "{list:?}");
+    let search = run(&["history", "search", "monad"]);
+    assert!(search.code == 0 && search.stdout.contains("#2 what is a monad?"), "{search:?}");
+    let show = run(&["history", "show", "1"]);
+    assert!(show.code == 0 && show.stdout.contains("Birds follow the food."), "{show:?}");
+    let export = run(&["history", "export", "1"]);
+    assert!(export.code == 0 && export.stdout.starts_with("# why do birds migrate?"), "{export:?}");
+    let copied = run(&["history", "backup", backup.to_str().unwrap()]);
+    assert_eq!(copied.code, 0, "{copied:?}");
+    assert_eq!(names(), ["history.sqlite3"], "nothing was created beside the database");
+    run(&["history", "rm", "1", "--yes"]).assert_failed(9, "is read-only");
+    // The file alone read-only (0400 is left alone by the narrowing to 0600): `ask` says so
+    // before anything is sent, instead of printing an answer it then cannot save.
+    chmod(&data_dir, 0o755);
+    let ask = run(&["ask", "a third question"]);
+    ask.assert_failed(9, "is read-only");
+    assert_eq!(env.fake.generate_count(), 2, "nothing was sent: {ask:?}");
+    assert_eq!(conversations_in(&backup), ["why do birds migrate?", "what is a monad?"]);
 }

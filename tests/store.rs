@@ -50,6 +50,12 @@ fn add(store: &mut Store, conversation: i64, role: Role, text: &str) -> i64 {
         .unwrap()
 }
 
+/// A message in a conversation of its own (titled "t"): a search lists each conversation once.
+fn add_alone(store: &mut Store, role: Role, text: &str) -> i64 {
+    let conversation = store.create_conversation("t", "m", None).unwrap();
+    add(store, conversation, role, text)
+}
+
 fn pragma<T: rusqlite::types::FromSql>(conn: &Connection, name: &str) -> T {
     conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).unwrap()
 }
@@ -92,8 +98,10 @@ fn every_released_schema_migrates_to_the_latest_keeping_its_data() {
         assert_eq!(messages.len(), 2);
         assert_eq!(messages[1].status, MessageStatus::Interrupted, "a streaming row from a dead writer is recovered");
         assert_eq!(messages[1].text, "Warm the milk, then pour it into strong coffee");
-        assert_eq!(message_hits(&store, "cafe"), [3], "old rows are searchable (v{version})");
-        assert_eq!(message_hits(&store, "migrate"), [1, 2]);
+        // One row per conversation: words of its title list it by its title, so these avoid them.
+        assert_eq!(message_hits(&store, "make cafe"), [3], "old rows are searchable (v{version})");
+        assert_eq!(message_hits(&store, "migrate food"), [2]);
+        assert_eq!(title_hits(&store, "migrate"), [1]);
         assert_eq!(message_hits(&store, "coffee"), [4], "the recovered answer is indexed once it stops");
         assert_eq!(title_hits(&store, "cafe"), [2], "old titles are searchable (v{version})");
         assert_eq!(store.list_conversations(10, 0).unwrap().len(), 2);
@@ -217,11 +225,10 @@ fn a_full_disk_is_an_error_that_names_the_file() {
 #[test]
 fn search_finds_prompts_and_answers_with_quotes_prefixes_and_accents() {
     let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
-    let id = store.create_conversation("holiday plans", "m", None).unwrap();
-    let birds = add(&mut store, id, Role::User, "Why do birds migrate every autumn?");
-    let tern = add(&mut store, id, Role::Model, "Migration follows food. The Arctic tern flies farthest.");
-    let cafe = add(&mut store, id, Role::User, "Un café crème, s'il vous plaît");
-    let privet = add(&mut store, id, Role::Model, "Привет, мир! 你好 世界");
+    let birds = add_alone(&mut store, Role::User, "Why do birds migrate every autumn?");
+    let tern = add_alone(&mut store, Role::Model, "Migration follows food. The Arctic tern flies farthest.");
+    let cafe = add_alone(&mut store, Role::User, "Un café crème, s'il vous plaît");
+    let privet = add_alone(&mut store, Role::Model, "Привет, мир! 你好 世界");
     let hits = |q: &str| message_hits(&store, q);
     assert_eq!(hits("birds"), [birds], "a prompt");
     assert_eq!(hits("tern"), [tern], "an answer");
@@ -241,9 +248,8 @@ fn search_finds_prompts_and_answers_with_quotes_prefixes_and_accents() {
 #[test]
 fn plain_words_match_as_prefixes_and_simple_inflections() {
     let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
-    let id = store.create_conversation("t", "m", None).unwrap();
-    let birds = add(&mut store, id, Role::User, "birds migrate south");
-    let running = add(&mut store, id, Role::Model, "She was running configurations all night.");
+    let birds = add_alone(&mut store, Role::User, "birds migrate south");
+    let running = add_alone(&mut store, Role::Model, "She was running configurations all night.");
     let hits = |q: &str| message_hits(&store, q);
     assert_eq!(hits("migr"), [birds]);
     assert_eq!(hits("bird"), [birds]);
@@ -262,14 +268,13 @@ fn plain_words_match_as_prefixes_and_simple_inflections() {
 #[test]
 fn punctuation_and_operator_words_are_searched_literally() {
     let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
-    let id = store.create_conversation("t", "m", None).unwrap();
-    let dont = add(&mut store, id, Role::User, "I don't like it");
-    let cpp = add(&mut store, id, Role::Model, "In C++ templates are compiled per use.");
-    let tcp = add(&mut store, id, Role::User, "Is DNS over TCP/UDP or both?");
-    let version = add(&mut store, id, Role::Model, "Python 3.5 added async and await.");
-    let string = add(&mut store, id, Role::Model, "Take a &str instead of a String.");
-    let uaf = add(&mut store, id, Role::Model, "That is a use-after-free: the buffer was freed.");
-    let near = add(&mut store, id, Role::User, "the NEAR(column, caret) call, text:foo (see ^caret) - and + too");
+    let dont = add_alone(&mut store, Role::User, "I don't like it");
+    let cpp = add_alone(&mut store, Role::Model, "In C++ templates are compiled per use.");
+    let tcp = add_alone(&mut store, Role::User, "Is DNS over TCP/UDP or both?");
+    let version = add_alone(&mut store, Role::Model, "Python 3.5 added async and await.");
+    let string = add_alone(&mut store, Role::Model, "Take a &str instead of a String.");
+    let uaf = add_alone(&mut store, Role::Model, "That is a use-after-free: the buffer was freed.");
+    let near = add_alone(&mut store, Role::User, "the NEAR(column, caret) call, text:foo (see ^caret) - and + too");
     let hits = |q: &str| message_hits(&store, q);
     assert_eq!(hits("don't"), [dont]);
     assert_eq!(hits("c++"), [cpp]);
@@ -331,14 +336,65 @@ fn title_matches_take_at_most_half_the_results_when_messages_match_too() {
 #[test]
 fn the_best_matching_messages_come_first() {
     let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
-    let id = store.create_conversation("t", "m", None).unwrap();
     let filler = "a long answer about rivers, lakes, weather and many other things ".repeat(4);
-    let once = add(&mut store, id, Role::Model, &format!("{filler} and one otter"));
-    let often = add(&mut store, id, Role::Model, "otters: an otter and another otter");
-    let twice = add(&mut store, id, Role::Model, &format!("an otter, {filler} and an otter"));
+    let once = add_alone(&mut store, Role::Model, &format!("{filler} and one otter"));
+    let often = add_alone(&mut store, Role::Model, "otters: an otter and another otter");
+    let twice = add_alone(&mut store, Role::Model, &format!("an otter, {filler} and an otter"));
     let order: Vec<MatchedIn> = store.search("otter", 10).unwrap().into_iter().map(|h| h.matched_in).collect();
     let message = |id| MatchedIn::Message { id, role: Role::Model };
     assert_eq!(order, [message(often), message(twice), message(once)]);
+}
+
+#[test]
+fn each_conversation_is_listed_once_by_its_best_match() {
+    let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
+    let filler = "a long answer about rivers, lakes, weather and many other things ".repeat(4);
+    let titled = store.create_conversation("Otter facts", "m", None).unwrap();
+    add(&mut store, titled, Role::User, "tell me about otters");
+    add(&mut store, titled, Role::Model, "otters: an otter and another otter");
+    let river = store.create_conversation("river notes", "m", None).unwrap();
+    let asked = add(&mut store, river, Role::User, "is there an otter here?");
+    add(&mut store, river, Role::Model, &format!("{filler} and one otter"));
+    let lake = store.create_conversation("lakes", "m", None).unwrap();
+    add(&mut store, lake, Role::User, "what lives in lakes?");
+    let often = add(&mut store, lake, Role::Model, "otters otter otter, and an otter");
+    let hits = store.search("otter", 10).unwrap();
+    let rows: Vec<(i64, MatchedIn)> = hits.iter().map(|h| (h.conversation_id, h.matched_in)).collect();
+    assert_eq!(
+        rows,
+        [
+            (titled, MatchedIn::Title),
+            (lake, MatchedIn::Message { id: often, role: Role::Model }),
+            (river, MatchedIn::Message { id: asked, role: Role::User }),
+        ],
+        "the title first, then each other conversation once, by its best message, best first"
+    );
+    let limited = store.search("otter", 2).unwrap();
+    assert_eq!(limited.iter().map(|h| h.conversation_id).collect::<Vec<_>>(), [titled, lake]);
+}
+
+#[test]
+fn punctuation_inside_a_term_is_part_of_it() {
+    let (mut store, _) = Store::open(&tempfile::tempdir().unwrap().path().join("h.sqlite3")).unwrap();
+    let cpp = add_alone(&mut store, Role::User, "Templates in C++ are compiled per use.");
+    let bare_c = add_alone(&mut store, Role::Model, "The letter c, as in cat.");
+    let tcp = add_alone(&mut store, Role::User, "Is DNS over TCP/UDP?");
+    add_alone(&mut store, Role::User, "TCP UDP and tcp-udp are not it");
+    let version = add_alone(&mut store, Role::Model, "Python 3.5 added await.");
+    add_alone(&mut store, Role::Model, "a ratio of 3,5 or 3 5, version 3.55, or 13.5");
+    let dont = add_alone(&mut store, Role::User, "Don’t panic");
+    let hits = |q: &str| message_hits(&store, q);
+    assert_eq!(hits("c++"), [cpp], "a bare c is not c++");
+    assert_eq!(hits("C++ templates"), [cpp]);
+    assert_eq!(hits("c"), [cpp, bare_c], "the word c is in both");
+    assert_eq!(hits("TCP/UDP"), [tcp]);
+    assert_eq!(hits("tcp/ud"), [tcp], "its last word is a prefix");
+    assert_eq!(hits("3.5"), [version]);
+    assert_eq!(hits("don't"), [dont], "a typographic apostrophe is an apostrophe");
+    assert_eq!(hits("c++ OR nothing"), [cpp, bare_c], "in an OR group the index's words decide");
+    let titled = store.create_conversation("C++ tips", "m", None).unwrap();
+    store.create_conversation("c tips", "m", None).unwrap();
+    assert_eq!(title_hits(&store, "c++"), [titled]);
 }
 
 #[test]
@@ -351,7 +407,8 @@ fn a_v4_database_migrates_and_plain_words_find_its_old_messages() {
         .unwrap();
     assert_eq!(before, 0, "in the v4 index a word was not a prefix: bird missed birds");
     let (store, _) = Store::open(&path).unwrap();
-    assert_eq!(message_hits(&store, "bird"), [1, 2]);
+    assert_eq!(title_hits(&store, "bird"), [1]);
+    assert_eq!(message_hits(&store, "bird food"), [2], "the title has no food: the answer shows the conversation");
     assert_eq!(message_hits(&store, "migr daylight"), [2]);
     assert_eq!(message_hits(&store, "milk"), [4], "the answer left streaming is indexed once recovered");
     assert_eq!(title_hits(&store, "recipes"), [2]);
@@ -657,13 +714,16 @@ fn a_damaged_page_stops_writing_and_repair_keeps_every_row_still_readable() {
     let Repair::Rebuilt { conversations, messages, lost_messages, kept_as, .. } = Store::repair(&path).unwrap() else {
         panic!("the file is damaged");
     };
-    assert_eq!(conversations, 60);
+    // Those that lost both their messages are gone; every other is kept.
+    assert!(conversations >= 60 - unreadable.len() && conversations <= 60, "{conversations}");
     assert!(lost_messages > 0 && messages + lost_messages == 120, "{messages} kept, {lost_messages} lost");
     assert_eq!(std::fs::read(&kept_as).unwrap(), before, "the damaged file is kept as it was");
     let (mut store, _) = Store::open(&path).unwrap();
+    assert_eq!(store.list_conversations(100, 0).unwrap().len(), conversations);
+    assert!(store.list_conversations(100, 0).unwrap().iter().all(|c| c.messages > 0), "no empty conversation");
     for id in 1..=60 {
-        let path = store.active_path(id).unwrap();
         if !unreadable.contains(&id) {
+            let path = store.active_path(id).unwrap();
             assert_eq!(path.len(), 2, "conversation {id} is whole");
             assert!(path[1].text.starts_with(&format!("answer {} ", id - 1)));
         }
@@ -674,7 +734,8 @@ fn a_damaged_page_stops_writing_and_repair_keeps_every_row_still_readable() {
     let c = store.create_conversation("one more", "m", None).unwrap();
     add(&mut store, c, Role::User, "writing works again");
     drop(store);
-    assert!(matches!(Store::repair(&path).unwrap(), Repair::Healthy { conversations: 61, .. }));
+    let healthy = Store::repair(&path).unwrap();
+    assert!(matches!(healthy, Repair::Healthy { conversations: n, .. } if n == conversations + 1), "{healthy:?}");
 }
 
 #[test]
@@ -727,6 +788,8 @@ fn repair_keeps_the_attachments_open_tabs_and_jobs_of_what_it_keeps() {
     };
     assert_eq!(lost_messages, 1);
     let (store, _) = Store::open(&path).unwrap();
+    let listed: Vec<(i64, i64)> = store.list_conversations(10, 0).unwrap().iter().map(|c| (c.id, c.messages)).collect();
+    assert_eq!(listed, [(kept, 1)], "a conversation whose every message was lost does not stay behind empty");
     assert_eq!(store.attachment_contents(prompt).unwrap(), before, "the kept prompt's attachments, bytes and all");
     assert!(store.attachment_contents(lost).unwrap().is_empty());
     let tabs = store.open_tabs().unwrap();

@@ -907,3 +907,45 @@ fn each_answer_shows_its_cost_and_the_status_bar_the_conversations_total() {
     assert!(rows(&terminal).join("\n").contains("· price unknown"));
     assert!(status_row(&terminal).1.contains(" tokens · $0.00355 + 1 unpriced · "), "{:?}", status_row(&terminal));
 }
+
+#[test]
+fn the_history_search_field_edits_like_the_prompt_and_reopens_with_its_text_selected() {
+    let mut app = App::new("gemini-flash-latest", false);
+    let with = |code, modifiers| Event::Key(KeyEvent::new(code, modifiers));
+    let last_search = |app: &App| {
+        app.commands.iter().rev().find_map(|c| match c {
+            Command::Search { query, .. } => Some(query.clone()),
+            _ => None,
+        })
+    };
+    app.on_terminal(with(KeyCode::Char('r'), KeyModifiers::CONTROL));
+    assert_eq!(app.focus, Focus::History);
+    type_text(&mut app, "why birds migrate");
+    app.on_terminal(with(KeyCode::Backspace, KeyModifiers::ALT));
+    assert_eq!(app.history.query, "why birds ", "Alt-Backspace deletes a word");
+    app.on_terminal(with(KeyCode::Char('a'), KeyModifiers::CONTROL));
+    type_text(&mut app, "tell me ");
+    assert_eq!(app.history.query, "tell me why birds ", "Ctrl-A goes to the start");
+    app.on_terminal(with(KeyCode::Char('k'), KeyModifiers::CONTROL));
+    assert_eq!(app.history.query, "tell me ", "Ctrl-K deletes to the end");
+    app.on_terminal(with(KeyCode::Char('e'), KeyModifiers::CONTROL));
+    type_text(&mut app, "otters");
+    app.on_terminal(with(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    assert_eq!(app.history.query, "", "Ctrl-U deletes to the start");
+    type_text(&mut app, "terns");
+    assert_eq!(last_search(&app).as_deref(), Some("terns"), "each change searches");
+    app.on_terminal(key(KeyCode::Esc));
+    assert_eq!(app.focus, Focus::Chat);
+    // Opened again: the old text is there, selected, so typing replaces it.
+    app.on_terminal(with(KeyCode::Char('r'), KeyModifiers::CONTROL));
+    assert_eq!((app.history.query.as_str(), app.history.field.parts()), ("terns", ("terns", "", true)));
+    type_text(&mut app, "o");
+    assert_eq!(app.history.query, "o");
+    assert_eq!(last_search(&app).as_deref(), Some("o"));
+    // Opened again, an arrow keeps the old text to edit.
+    app.on_terminal(key(KeyCode::Esc));
+    app.on_terminal(with(KeyCode::Char('r'), KeyModifiers::CONTROL));
+    app.on_terminal(key(KeyCode::Home));
+    type_text(&mut app, "t");
+    assert_eq!(app.history.query, "to");
+}

@@ -519,7 +519,7 @@ fn slash_export_writes_the_conversation_to_a_file() {
     let tmux = Tmux { session: format!("geminal-export-{}", std::process::id()) };
     tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "120", "-y", "30", "bash", "--norc", "--noprofile"]);
     tmux.text(&format!(
-        "cd {home} && HOME={home} {bin} --demo --db {home}/h.sqlite3; echo GEMINAL-EXITED-$?",
+        "cd {home} && umask 000 && HOME={home} {bin} --demo --db {home}/h.sqlite3; echo GEMINAL-EXITED-$?",
         home = dir.path().display(),
     ));
     tmux.keys(&["Enter"]);
@@ -539,6 +539,12 @@ fn slash_export_writes_the_conversation_to_a_file() {
     let text = std::fs::read_to_string(&md).unwrap();
     assert!(text.starts_with("# why do birds migrate?\n"), "{text}");
     assert!(text.contains("## You\n\nwhy do birds migrate?") && text.contains("## Gemini"), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&md).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "an export is private whatever the umask");
+    }
     tmux.text("/export");
     tmux.keys(&["Enter"]);
     tmux.wait_for(|s| s.contains("already exists: give /export another file name"), "the refusal to overwrite");

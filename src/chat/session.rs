@@ -484,6 +484,13 @@ impl ChatSession {
                         report.prompt_id = Some(prompt);
                         show(Shown::Saved { conversation_id: conversation, prompt_id: prompt });
                     }
+                    // A history that cannot take the prompt because it is damaged or read-only
+                    // cannot take the answer either: nothing is asked that could not be kept.
+                    Err(e @ (StoreError::Corrupt { .. } | StoreError::ReadOnly { .. })) => {
+                        report.status = MessageStatus::Error;
+                        report.save_error = Some(e);
+                        return report;
+                    }
                     Err(e) => report.save_error = Some(e),
                 },
             }

@@ -30,6 +30,45 @@ pub const INTERRUPTED: u8 = 130;
 /// SIGTERM: 128 + 15.
 pub const TERMINATED: u8 = 143;
 
+/// Every exit code with what it means, in short: `--help` lists them from here (and the README's
+/// table gives the same codes, each explained at more length; tests/cli.rs checks both).
+pub const MEANINGS: &[(u8, &str)] = &[
+    (OK, "ok"),
+    (FAILURE, "unexpected failure"),
+    (
+        USAGE,
+        "usage (bad flag, empty prompt, no such conversation, an attachment that cannot be sent, a batch input that is missing or repeats an id, a file to write that exists or whose directory does not)",
+    ),
+    (CONFIG, "configuration (no key, bad config or base URL)"),
+    (AUTH, "key rejected or no permission"),
+    (REQUEST, "bad request or unknown model"),
+    (RATE_LIMIT, "rate limit or quota"),
+    (UNAVAILABLE, "service unavailable (server error, network, timeout, cut stream)"),
+    (REFUSED, "prompt or answer refused (blocked, safety, recitation, token limit)"),
+    (
+        STORAGE,
+        "history database problem (newer version, locked, read-only, disk full, damaged: see `history repair`, directory missing)",
+    ),
+    (SOME_FAILED, "batch: some prompts failed or were never answered (see their error lines)"),
+    (BAD_JSON, "the answer asked for with --json-schema is not valid JSON"),
+    (
+        BUDGET,
+        "a budget is spent or would be passed, and what it covers was not sent (budget.daily, budget.monthly, batch --budget; --over-budget asks anyway)",
+    ),
+    (HUNG_UP, "hung up (SIGHUP)"),
+    (INTERRUPTED, "interrupted (Ctrl-C)"),
+    (TERMINATED, "terminated (SIGTERM)"),
+];
+
+/// The text after `geminal --help`: how to start, then every exit code from [`MEANINGS`].
+pub fn after_help() -> String {
+    let codes: Vec<String> = MEANINGS.iter().map(|(code, meaning)| format!("{code} {meaning}")).collect();
+    format!(
+        "Set GEMINI_API_KEY (or GOOGLE_API_KEY) first, or add --demo to try everything against a built-in simulated Gemini.\n\nExit codes: {}.",
+        codes.join(", ")
+    )
+}
+
 pub fn code_for(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::NoKey => CONFIG,

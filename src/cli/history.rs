@@ -2,7 +2,7 @@
 //! repair the file.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -38,13 +38,17 @@ pub enum HistoryCommand {
     },
     /// Show a conversation.
     Show { id: i64 },
-    /// Export a conversation as Markdown or JSON (to stdout, or to a file with -o).
+    /// Export a conversation as Markdown or JSON (to stdout, or to a new private file with -o).
     Export {
         id: i64,
-        #[arg(long, value_enum, default_value_t = ExportFormat::Md)]
-        format: ExportFormat,
+        /// Markdown or JSON; by default JSON when FILE ends in .json, else Markdown.
+        #[arg(long, value_enum)]
+        format: Option<ExportFormat>,
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Replace FILE if it exists.
+        #[arg(long, requires = "output")]
+        force: bool,
     },
     /// Copy the whole history to FILE: one consistent, standalone database, even while geminal
     /// runs elsewhere (copying the database file by hand may miss what is still in its -wal).
@@ -85,14 +89,15 @@ pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<u8, Failure>
     // Repair works on the file itself: opening the store would set a file it cannot read aside.
     let store = match args.command {
         Some(HistoryCommand::Repair) => return repair(&config).await,
-        _ => open_store(&config).await?,
+        Some(HistoryCommand::Rename { .. } | HistoryCommand::Rm { .. }) => open_store(&config).await?,
+        _ => open_for_reading(&config).await?,
     };
     let text = match &args.command {
         None => list(&store, args.limit).await?,
         Some(HistoryCommand::Search { query, limit }) => search(&store, &query.join(" "), *limit).await?,
         Some(HistoryCommand::Show { id }) => show(&store, *id).await?,
-        Some(HistoryCommand::Export { id, format, output }) => {
-            return export(&store, *id, *format, output.as_deref()).await;
+        Some(HistoryCommand::Export { id, format, output, force }) => {
+            return export(&store, *id, *format, output.as_deref(), *force).await;
         }
         Some(HistoryCommand::Rename { id, title }) => return rename(&store, *id, &title.join(" ")).await,
         Some(HistoryCommand::Rm { id, yes }) => return remove(&store, *id, *yes).await,
@@ -101,6 +106,22 @@ pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<u8, Failure>
     };
     let _ = output::write_flush(&mut std::io::stdout(), text.as_bytes());
     Ok(exit::OK)
+}
+
+/// The history for a command that only reads: opened as usual, or, when it cannot be written
+/// (a read-only file, directory or mount), for reading only; else the usual failure.
+async fn open_for_reading(config: &Config) -> Result<StoreHandle, Failure> {
+    let failure = match open_store(config).await {
+        Ok(store) => return Ok(store),
+        Err(failure) => failure,
+    };
+    let Some(path) = config.db_path.clone().filter(|p| failure.code == exit::STORAGE && p.is_file()) else {
+        return Err(failure);
+    };
+    match tokio::task::spawn_blocking(move || Store::open_read_only(&path)).await {
+        Ok(Ok(store)) => Ok(StoreHandle::spawn(store)?),
+        _ => Err(failure),
+    }
 }
 
 async fn list(store: &StoreHandle, limit: usize) -> Result<String, Failure> {
@@ -223,9 +244,18 @@ async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
 async fn export(
     store: &StoreHandle,
     id: i64,
-    format: ExportFormat,
-    output: Option<&std::path::Path>,
+    format: Option<ExportFormat>,
+    output: Option<&Path>,
+    force: bool,
 ) -> Result<u8, Failure> {
+    // The format follows the file's extension unless --format says otherwise (as `/export`).
+    let format = format.unwrap_or(match output {
+        Some(path) if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) => ExportFormat::Json,
+        _ => ExportFormat::Md,
+    });
+    if let Some(path) = output {
+        writable_new_file(path, force)?;
+    }
     let (c, messages) = load(store, id).await?;
     let text = match format {
         ExportFormat::Md => crate::export::markdown(&c, &messages),
@@ -233,11 +263,20 @@ async fn export(
     };
     match output {
         // A file gets the exact text; the terminal gets it made safe.
-        Some(path) => std::fs::write(path, text).map_err(|e| {
-            Failure::new(
+        Some(path) => crate::export::write_private(path, &text, force).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => exists(path),
+            // A place the user may not write to (or that is not a directory) is theirs to fix.
+            kind @ (std::io::ErrorKind::PermissionDenied
+            | std::io::ErrorKind::NotFound
+            | std::io::ErrorKind::NotADirectory
+            | std::io::ErrorKind::IsADirectory
+            | std::io::ErrorKind::ReadOnlyFilesystem) => {
+                Failure::usage(format!("Could not write {} ({kind}): choose a place you may write to.", shown(path)))
+            }
+            kind => Failure::new(
                 exit::FAILURE,
-                format!("Could not write {} ({}): check the path and free space.", path.display(), e.kind()),
-            )
+                format!("Could not write {} ({kind}): check the path and free space.", shown(path)),
+            ),
         })?,
         // Stdout gets it made safe even on a pipe (like Markdown); JSON keeps the exact data.
         None => {
@@ -251,13 +290,37 @@ async fn export(
     Ok(exit::OK)
 }
 
-async fn backup(store: &StoreHandle, file: &std::path::Path, force: bool) -> Result<u8, Failure> {
-    if !force && std::fs::symlink_metadata(file).is_ok() {
+/// A path for a message: on one line, without control characters.
+fn shown(path: &Path) -> String {
+    one_line(&path.display().to_string(), 200)
+}
+
+fn exists(path: &Path) -> Failure {
+    Failure::usage(format!(
+        "The file {} already exists: choose another name, or add --force to replace it.",
+        shown(path)
+    ))
+}
+
+/// Refuses, as a usage error, a file to write that exists (without --force) or whose directory
+/// does not: the user named it, and a typo is theirs to fix, not a history or server problem.
+fn writable_new_file(path: &Path, force: bool) -> Result<(), Failure> {
+    if !force && std::fs::symlink_metadata(path).is_ok() {
+        return Err(exists(path));
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !dir.is_dir() {
         return Err(Failure::usage(format!(
-            "The file {} already exists: choose another name, or add --force to replace it.",
-            file.display()
+            "The directory {} does not exist: create it, or choose another place for {}.",
+            shown(dir),
+            shown(Path::new(path.file_name().unwrap_or_default()))
         )));
     }
+    Ok(())
+}
+
+async fn backup(store: &StoreHandle, file: &Path, force: bool) -> Result<u8, Failure> {
+    writable_new_file(file, force)?;
     let dest = file.to_owned();
     store.call(move |s| s.backup_to(&dest)).await?;
     eprintln!("geminal: The history was copied to {}.", file.display());

@@ -38,9 +38,7 @@ use exit::Failure;
 
 #[derive(Debug, Parser)]
 #[command(name = "geminal", version, about = "A terminal chat client for Google Gemini.", long_about = None)]
-#[command(
-    after_help = "Set GEMINI_API_KEY (or GOOGLE_API_KEY) first, or add --demo to try everything against a built-in simulated Gemini.\n\nExit codes: 0 ok, 1 unexpected failure, 2 usage (bad flag, empty prompt, no such conversation, an attachment that cannot be sent, a batch input that is missing or repeats an id, a jobs -o file that exists), 3 configuration (no key, bad config or base URL), 4 key rejected or no permission, 5 bad request or unknown model, 6 rate limit or quota, 7 service unavailable (server error, network, timeout, cut stream), 8 prompt or answer refused (blocked, safety, recitation, token limit), 9 history database problem (newer version, locked, read-only, disk full, damaged: see `history repair`, directory missing), 10 batch: some prompts failed or were never answered (see their error lines), 11 the answer asked for with --json-schema is not valid JSON, 12 a budget is spent and nothing was sent (budget.daily, budget.monthly, batch --budget; --over-budget asks anyway), 129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."
-)]
+#[command(after_help = exit::after_help())]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

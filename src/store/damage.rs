@@ -72,9 +72,21 @@ impl Store {
         self.damaged.load(Ordering::Relaxed)
     }
 
-    /// Fails with the damage sentence when this store must not write.
+    /// Fails with the damage sentence when this store must not write, or the read-only one when
+    /// it cannot (a file or directory without write permission, a read-only mount: SQLite then
+    /// opens the file for reading only, and only the first write would tell).
     pub fn ensure_writable(&self) -> Result<(), StoreError> {
-        if self.is_damaged() { Err(StoreError::Corrupt { path: self.path.clone() }) } else { Ok(()) }
+        if self.is_damaged() {
+            return Err(StoreError::Corrupt { path: self.path.clone() });
+        }
+        if self.conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) || self.conn_query_only() {
+            return Err(StoreError::ReadOnly { path: self.path.clone() });
+        }
+        Ok(())
+    }
+
+    fn conn_query_only(&self) -> bool {
+        self.conn.query_row("PRAGMA query_only", [], |r| r.get::<_, bool>(0)).unwrap_or(false)
     }
 
     /// From now on SQLite refuses every write on this connection (`query_only`) and closing it

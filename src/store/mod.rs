@@ -6,6 +6,7 @@
 //! moved aside (never deleted), a backup is taken before any migration, and answers left
 //! `streaming` by a process that died are marked `interrupted`, their text kept. Damage met
 //! later, in the middle of the file, stops all writing until `history repair` (see `damage.rs`).
+//! Commands that only read may open a file they cannot write (a read-only mount) read-only.
 
 mod attachments;
 mod backup;
@@ -18,6 +19,7 @@ mod jobs;
 mod ledger;
 mod metrics;
 mod open_tabs;
+mod query;
 mod repair;
 pub mod schema;
 mod search;
@@ -97,6 +99,8 @@ impl Store {
             Err(StoreError::Corrupt { .. }) => {
                 let kept = move_aside(path)?;
                 damage::clear_marker(path);
+                // The new database is private from its first byte, as any new one is.
+                make_private(path).map_err(|e| StoreError::io(path, &e))?;
                 let (store, mut report) = Store::open_once(path)?;
                 report.notices.insert(
                     0,
@@ -143,6 +147,59 @@ impl Store {
         Ok((store, report))
     }
 
+    /// Opens the database at `path` for reading only, for commands that only read (`history`,
+    /// `search`, `show`, `export`, `backup`) when it cannot be opened for writing: a read-only
+    /// file, directory or mount. Nothing is created, changed or recovered. Where SQLite cannot
+    /// create the WAL's shared-memory file beside it (a read-only directory) and no WAL is left
+    /// to read, the file is read as immutable: nothing can be writing it there.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let open = |flags: OpenFlags, at: &str| -> Result<Connection, StoreError> {
+            let conn = Connection::open_with_flags(at, flags).map_err(|e| StoreError::from_sqlite(path, e))?;
+            conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| StoreError::from_sqlite(path, e))?;
+            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0))
+                .map_err(|e| StoreError::from_sqlite(path, e))?;
+            Ok(conn)
+        };
+        if !path.is_file() {
+            return Err(StoreError::Io { path: path.to_owned(), reason: "no such file".to_owned() });
+        }
+        let text = path.to_str().ok_or_else(|| StoreError::Io {
+            path: path.to_owned(),
+            reason: "the path is not valid UTF-8".to_owned(),
+        })?;
+        let conn = match open(flags, text) {
+            Err(StoreError::ReadOnly { .. } | StoreError::Io { .. })
+                if std::fs::metadata(side_file(path, "-wal")).map_or(true, |m| m.len() == 0) =>
+            {
+                open(flags | OpenFlags::SQLITE_OPEN_URI, &format!("file:{}?immutable=1", uri_escaped(text)))?
+            }
+            other => other?,
+        };
+        let version = schema::user_version(&conn).map_err(|e| StoreError::from_sqlite(path, e))?;
+        let latest = schema::latest_version();
+        if version > latest {
+            return Err(StoreError::TooNew { path: path.to_owned(), found: version, supported: latest });
+        }
+        if version < latest {
+            // An older schema must be upgraded before this geminal can read it: that is a write.
+            return Err(StoreError::ReadOnly { path: path.to_owned() });
+        }
+        let _ = conn.pragma_update(None, "temp_store", "MEMORY");
+        let _ = conn.pragma_update(None, "query_only", true);
+        let store = Store {
+            conn,
+            path: path.to_owned(),
+            writer: None,
+            damaged: Arc::default(),
+            damage_applied: AtomicBool::new(false),
+        };
+        if damage::is_marked(path) {
+            store.mark_damaged();
+        }
+        Ok(store)
+    }
+
     /// An in-memory database (tests, `--no-save` runs).
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let conn = Connection::open_in_memory().map_err(|e| StoreError::from_sqlite(Path::new(":memory:"), e))?;
@@ -160,7 +217,8 @@ impl Store {
     /// A second, read-only connection to the same file, for reads that must not delay
     /// writes (WAL lets it read while this one writes). `None` for an in-memory database.
     pub fn open_reader(&self) -> Result<Option<Store>, StoreError> {
-        if self.path.as_os_str() == ":memory:" {
+        // A store opened read-only has no reader: it could not open one either (see `open_read_only`).
+        if self.path.as_os_str() == ":memory:" || self.writer.is_none() {
             return Ok(None);
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -368,6 +426,18 @@ fn make_private(path: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `path` for an SQLite `file:` URI: `%`, `?` and `#` would end or change it.
+fn uri_escaped(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `path` with `suffix` appended to its file name (`h.sqlite3` → `h.sqlite3-wal`).

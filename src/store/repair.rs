@@ -227,6 +227,12 @@ fn salvage(from: &Connection, version: i64, into: Option<(&Connection, &Path)>) 
         }
     }
     if let Some(into) = into {
+        // A conversation every message of which was lost is gone with them: an empty one would
+        // list as "0 messages" and open as nothing.
+        let emptied = into
+            .execute("DELETE FROM conversations WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = conversations.id)", [])
+            .map_err(|e| StoreError::from_sqlite(target, e))?;
+        found.conversations -= emptied;
         // A conversation whose head was lost shows its newest message kept.
         into.execute_batch(
             "UPDATE conversations SET head_id = (SELECT max(id) FROM messages m WHERE m.conversation_id = conversations.id)

@@ -2,6 +2,7 @@
 //! of its own beside the database for its whole life; a `streaming` row whose writer's lock
 //! can be taken belongs to a process that died, so its answer is interrupted, not in progress.
 //! (Two geminal processes may share one database: neither mistakes the other's live answer.)
+//! The directory and its files are private (0700, 0600), as the database beside them is.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -30,8 +31,15 @@ impl WriterLock {
         // creating it and our file: then create it again.
         let mut tries = 0;
         let file = loop {
-            std::fs::create_dir_all(&dir)?;
-            match OpenOptions::new().create(true).truncate(true).write(true).open(&path) {
+            super::create_private_dir(&dir)?;
+            let mut options = OpenOptions::new();
+            options.create(true).truncate(true).write(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            match options.open(&path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => tries += 1,
                 other => break other?,
             }

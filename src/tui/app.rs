@@ -424,7 +424,7 @@ impl App {
                     self.tab_mut().input.insert_str(text.replace("\r\n", "\n").replace('\r', "\n"));
                 }
                 Focus::History => {
-                    self.history.query.push_str(&text.replace(['\n', '\r'], " "));
+                    self.history.paste(&text);
                     self.search();
                 }
                 _ => {}
@@ -562,6 +562,7 @@ impl App {
             }
             Action::OpenHistory => {
                 self.focus = Focus::History;
+                self.history.field.select_all();
                 self.search();
             }
             Action::OpenHelp => {
@@ -735,7 +736,7 @@ impl App {
                 self.model_selected = 0;
             }
             Focus::History => {
-                if !edit_line(&mut self.history.query, key) {
+                if !self.history.edit(key) {
                     return;
                 }
                 self.search();

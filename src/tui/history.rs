@@ -1,6 +1,10 @@
-//! The history browser's state: a query typed live, the matching conversations, a selection and
-//! its preview. Searches run elsewhere; each carries a generation so an answer to an older query
-//! (typed faster than the database replied) is dropped.
+//! The history browser's state: a query typed live (in a one-line field that edits like the
+//! prompt), the matching conversations, a selection and its preview. Searches run elsewhere; each
+//! carries a generation so an answer to an older query (typed faster than the database replied)
+//! is dropped.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui_textarea::{Input, TextArea};
 
 use crate::store::StoredMessage;
 
@@ -14,9 +18,64 @@ pub struct HistoryRow {
     pub messages: Option<i64>,
 }
 
+/// The search field: one line, edited with the prompt's widget and keys (Ctrl-A / Ctrl-E or
+/// Home / End, ← →, Ctrl-U and Ctrl-K to the start and end, Ctrl-W and Alt-Backspace a word).
+#[derive(Debug, Default)]
+pub struct SearchField {
+    area: TextArea<'static>,
+}
+
+impl SearchField {
+    pub fn text(&self) -> &str {
+        self.area.lines().first().map_or("", String::as_str)
+    }
+
+    /// The text before the cursor, after it, and whether it is all selected (typing replaces it).
+    pub fn parts(&self) -> (&str, &str, bool) {
+        let text = self.text();
+        let at = text.char_indices().nth(self.area.cursor().1).map_or(text.len(), |(i, _)| i);
+        (&text[..at], &text[at..], self.area.selection_range().is_some())
+    }
+
+    /// Opening the browser again: the old text is selected, so typing replaces it (and the
+    /// arrows or Home/End keep it to edit).
+    pub fn select_all(&mut self) {
+        self.area.cancel_selection();
+        if !self.text().is_empty() {
+            self.area.select_all();
+        }
+    }
+
+    /// Applies one key; returns whether the text changed. Keys that would make a second line
+    /// or a tab do nothing.
+    pub fn edit(&mut self, key: KeyEvent) -> bool {
+        let before = self.text().to_owned();
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('u') if ctrl => {
+                self.area.delete_line_by_head();
+            }
+            KeyCode::Char('m' | 'j') if ctrl => return false,
+            KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab => return false,
+            // Typing over the selection replaces it; an arrow ends it.
+            _ => {
+                self.area.input(Input::from(key));
+            }
+        }
+        self.text() != before
+    }
+
+    /// Pasted text, on one line.
+    pub fn paste(&mut self, text: &str) {
+        self.area.insert_str(text.replace(['\n', '\r'], " "));
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct HistoryBrowser {
+    /// What the search field holds (kept in step with it by [`HistoryBrowser::edit`]).
     pub query: String,
+    pub field: SearchField,
     pub rows: Vec<HistoryRow>,
     pub selected: usize,
     pub generation: u64,
@@ -26,6 +85,19 @@ pub struct HistoryBrowser {
 }
 
 impl HistoryBrowser {
+    /// A key for the search field; true when the query changed (the caller searches again).
+    pub fn edit(&mut self, key: KeyEvent) -> bool {
+        let changed = self.field.edit(key);
+        self.query = self.field.text().to_owned();
+        changed
+    }
+
+    /// Pasted text for the search field.
+    pub fn paste(&mut self, text: &str) {
+        self.field.paste(text);
+        self.query = self.field.text().to_owned();
+    }
+
     /// A new query: bump the generation; the caller asks the store.
     pub fn query_changed(&mut self) -> u64 {
         self.generation += 1;

@@ -794,14 +794,12 @@ fn export_to_file(
         if json { crate::export::json(conversation, shown, all) } else { crate::export::markdown(conversation, shown) };
     let shown_path = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
     let shown_path = crate::sanitize::one_line(&shown_path.display().to_string(), 120);
-    let mut out = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| match e.kind() {
+    crate::export::write_private(&path, &text, false).map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => {
             format!("{shown_path} already exists: give /export another file name.")
         }
         kind => format!("Could not write {shown_path} ({kind}): check the path and free space."),
     })?;
-    out.write_all(text.as_bytes())
-        .map_err(|e| format!("Could not write {shown_path} ({}): check the path and free space.", e.kind()))?;
     Ok(format!("Exported {} message{} to {shown_path}.", shown.len(), if shown.len() == 1 { "" } else { "s" }))
 }
 

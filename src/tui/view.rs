@@ -473,11 +473,15 @@ fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let [query_area, body] = Layout::vertical([Constraint::Length(2), Constraint::Min(1)]).areas(inner);
     let h = &app.history;
     let status = if h.loading { " …" } else { "" };
+    // The cursor where it is; old text selected (typing replaces it) shown reversed.
+    let (before, after, selected) = h.field.parts();
+    let text_style = if selected { ratatui::style::Style::default().reversed() } else { Default::default() };
     frame.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled(" search: ", theme.accent),
-            Span::raw(one_line(&h.query, 200)),
+            Span::styled(one_line(before, 200), text_style),
             Span::styled("▏", theme.accent),
+            Span::styled(one_line(after, 200), text_style),
             Span::styled(status, theme.muted),
         ])),
         query_area,
