@@ -234,7 +234,7 @@ fn an_error_in_a_tab() {
 #[test]
 fn the_help_overlay() {
     let mut app = App::new("gemini-flash-latest", false);
-    app.on_terminal(key(KeyCode::Char('?')));
+    app.on_terminal(key(KeyCode::F(1)));
     insta::assert_snapshot!(screen(&mut app, 90, 24).backend());
 }
 
@@ -242,7 +242,7 @@ fn the_help_overlay() {
 #[test]
 fn the_help_scrolls_to_its_end_on_a_short_screen() {
     let mut app = App::new("gemini-flash-latest", false);
-    app.on_terminal(key(KeyCode::Char('?')));
+    app.on_terminal(key(KeyCode::F(1)));
     app.on_terminal(key(KeyCode::End));
     let shown = screen(&mut app, 90, 24).backend().to_string();
     assert!(shown.contains("Ctrl-C / Ctrl-Q") && shown.contains("/clear"), "{shown}");

@@ -2530,13 +2530,13 @@ mod tests {
     }
 
     #[test]
-    fn brackets_browse_the_alternatives_of_the_last_answer() {
+    fn alt_brackets_browse_the_alternatives_of_the_last_answer() {
         let mut app = conversation(1);
-        app.on_terminal(key(KeyCode::Char(']')));
+        app.on_terminal(alt(KeyCode::Char(']')));
         assert!(app.commands.is_empty());
         assert!(app.flash().unwrap().contains("no alternatives"), "{:?}", app.flash());
         app.tab_mut().messages[1].alternatives = Alternatives { index: 2, count: 2 };
-        app.on_terminal(key(KeyCode::Char('[')));
+        app.on_terminal(alt(KeyCode::Char('[')));
         assert_eq!(app.commands, [Command::SwitchAlternative { tab: 1, message_id: 2, step: -1 }]);
         let stored = |id, role, text: &str, index| StoredMessage {
             id,
@@ -2569,6 +2569,30 @@ mod tests {
         assert_eq!(app.flash(), Some("Answer 1 of 2."));
         typed(&mut app, "a [b]");
         assert_eq!(app.tab().input_text(), "a [b]", "brackets typed into a prompt are text");
+    }
+
+    #[test]
+    fn a_prompt_starting_with_a_bracket_or_question_mark_is_typed_whole_and_switches_nothing() {
+        for prompt in ["[note] remember this", "[1,2,3] sort these", "]", "? what is this"] {
+            let mut app = conversation(1);
+            app.tab_mut().messages[1].alternatives = Alternatives { index: 2, count: 2 };
+            typed(&mut app, prompt);
+            assert_eq!(app.tab().input_text(), prompt);
+            assert_eq!(app.focus, Focus::Chat, "no help or other window opened");
+            app.on_terminal(key(KeyCode::Enter));
+            assert!(
+                !app.commands.iter().any(|c| matches!(c, Command::SwitchAlternative { .. })),
+                "{prompt}: {:?}",
+                app.commands
+            );
+            assert!(matches!(&app.commands[..], [Command::Send { prompt: sent, .. }] if sent == prompt), "{:?}", app.commands);
+        }
+        // With a message selected, plain [ and ] still browse its alternatives.
+        let mut app = conversation(1);
+        app.tab_mut().messages[1].alternatives = Alternatives { index: 2, count: 2 };
+        app.on_terminal(alt(KeyCode::Up));
+        app.on_terminal(key(KeyCode::Char('[')));
+        assert_eq!(app.commands, [Command::SwitchAlternative { tab: 1, message_id: 2, step: -1 }]);
     }
 
     #[test]

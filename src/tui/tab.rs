@@ -177,7 +177,7 @@ pub struct Tab {
 
 fn new_input() -> TextArea<'static> {
     let mut input = TextArea::default();
-    input.set_placeholder_text("Ask Gemini… (Enter sends, Alt-Enter new line, ? help)");
+    input.set_placeholder_text("Ask Gemini… (Enter sends, Alt-Enter new line, F1 help)");
     input.set_cursor_line_style(Style::default());
     input
 }

@@ -239,7 +239,7 @@ fn draw_conversation(frame: &mut Frame<'_>, app: &App, area: Rect) {
         let hint = vec![
             Line::default(),
             Line::styled("Ask anything.", Style::default().add_modifier(Modifier::BOLD)),
-            Line::styled("Enter sends · Ctrl-T new tab · Ctrl-R history · F2 model · ? help", theme.muted),
+            Line::styled("Enter sends · Ctrl-T new tab · Ctrl-R history · F2 model · F1 help", theme.muted),
         ];
         frame.render_widget(Paragraph::new(hint).alignment(Alignment::Center), area);
         return;
