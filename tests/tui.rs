@@ -586,6 +586,58 @@ fn copied_code_is_the_message_text_even_when_shown_in_colour() {
     assert_eq!(app.commands, [geminal::tui::app::Command::Copy { text: code.into() }], "tabs and text as written");
 }
 
+/// What a clipboard receives for each copy key on a hostile answer: Ctrl-Y, Alt-Y, and `y` and
+/// `c` on a selected message, each copy handed to the real clipboard code (its OSC 52 way, the
+/// bytes decoded back). No control character but `\n` and `\t`, no bidi control, `\r\n` as `\n`.
+#[test]
+fn hostile_text_reaches_no_clipboard_with_its_control_characters() {
+    use base64::Engine as _;
+    use geminal::tui::app::Command;
+    let paste_escape = "echo safe\x1b[201~\rtouch ~/pwned\r# done";
+    let hostile = geminal::gemini::fake::hostile_answer();
+    let answer = format!("{hostile}\r\n```sh\n{paste_escape}\n```\n\u{85}nel \u{9b}1m\u{202e}cba\n");
+    let mut app = App::new("gemini-flash-latest", false);
+    ask(&mut app, "hi", &answer, true);
+    let alt = |c| Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::ALT));
+    let ctrl = |c| Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
+    app.commands.clear();
+    app.on_terminal(ctrl('y'));
+    app.on_terminal(alt('y'));
+    app.on_terminal(Event::Key(KeyEvent::new(KeyCode::Up, KeyModifiers::ALT)));
+    app.on_terminal(key(KeyCode::Char('y')));
+    app.on_terminal(key(KeyCode::Char('c')));
+    let copies: Vec<String> = app
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Copy { text } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(copies.len(), 4, "{:?}", app.commands);
+    let mut clipboard = geminal::tui::clipboard::Clipboard::new(geminal::config::ClipboardMode::Terminal);
+    for text in &copies {
+        let mut written = Vec::new();
+        clipboard.copy(text, &mut written).unwrap();
+        let written = String::from_utf8(written).unwrap();
+        let encoded = written.strip_prefix("\x1b]52;c;").and_then(|w| w.strip_suffix('\x07')).unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
+        let copied = String::from_utf8(bytes).unwrap();
+        for c in copied.chars() {
+            let bidi = matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            assert!(c == '\n' || c == '\t' || !(c.is_control() || bidi), "{c:?} reached the clipboard: {copied:?}");
+        }
+        assert!(!copied.contains("\x1b[201~"), "the paste end: {copied:?}");
+    }
+    // What was seen is what is pasted: the code block as the screen shows it.
+    let code = "echo safe␛[201~␍touch ~/pwned␍# done";
+    let mut written = Vec::new();
+    clipboard.copy(&copies[1], &mut written).unwrap();
+    let encoded = String::from_utf8(written).unwrap();
+    let encoded = encoded.strip_prefix("\x1b]52;c;").and_then(|w| w.strip_suffix('\x07')).unwrap().to_owned();
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap(), code.as_bytes());
+}
+
 // ---- Thoughts and generation settings ----
 
 const THOUGHT: &str =
