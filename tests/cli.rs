@@ -557,6 +557,41 @@ fn the_line_chat_keeps_the_conversation() {
     assert_eq!(texts, ["first question", "an answer", "second question"]);
 }
 
+/// The line chat reads `/` lines with the interface's command table: an unknown `/word` is
+/// refused and never sent; `/system`, `/model`, `/set`, `/search` act on what follows; `//`
+/// sends a line that starts with `/`.
+#[test]
+fn the_line_chat_refuses_an_unknown_command_and_acts_on_known_ones() {
+    let env = Env::new(Behavior::text("an answer"));
+    let run = env.run_with_stdin(&[], "/bogus\n/system be brief\nhello\n");
+    assert_eq!(run.code, 0, "{run:?}");
+    let requests = env.fake.requests();
+    assert_eq!(requests.len(), 1, "only the prompt is sent: {run:?}");
+    let body = requests[0].generate_request().unwrap();
+    assert_eq!(body.system_instruction.unwrap().visible_text(), "be brief");
+    let texts: Vec<String> = body.contents.iter().map(|c| c.visible_text()).collect();
+    assert_eq!(texts, ["hello"]);
+    assert_eq!(run.stdout, "an answer\n\n");
+    assert!(run.stderr.contains("/bogus is not a command") && run.stderr.contains("nothing was sent"), "{}", run.stderr);
+    assert!(run.stderr.contains("system prompt set"), "{}", run.stderr);
+
+    // The model, settings and tools lines set go with the next prompt; `//` sends a slash.
+    let script = "/model gemini-2.5-pro\n/set temperature 0.3\n/search\n/thinking nonsense\n/rename x\n//etc/hosts is what?\n";
+    let run = env.run_with_stdin(&[], script);
+    assert_eq!(run.code, 0, "{run:?}");
+    let requests = env.fake.requests();
+    assert_eq!(requests.len(), 2, "one more request: {run:?}");
+    let sent = &requests[1];
+    assert_eq!(sent.model(), Some("gemini-2.5-pro"));
+    assert_eq!(sent.prompt(), "/etc/hosts is what?");
+    let body = sent.generate_request().unwrap();
+    assert!(body.system_instruction.is_none(), "a new chat starts with no system prompt");
+    assert_eq!(body.generation_config.and_then(|g| g.temperature), Some(0.3));
+    assert_eq!(body.tools.len(), 1, "Google Search was switched on: {:?}", body.tools);
+    assert!(run.stderr.contains("/rename works in the full-screen interface only"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().filter(|l| l.starts_with("geminal: ")).count(), 5, "a sentence per command: {}", run.stderr);
+}
+
 /// `geminal -c` and `geminal --conversation N` on a pipe continue that conversation, as they
 /// do in the full-screen interface (the line chat used to start a new one).
 #[test]
