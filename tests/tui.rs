@@ -739,6 +739,88 @@ fn thinking_and_settings_commands_are_checked_against_the_tabs_model() {
     assert_eq!(app.tab().settings, app.default_settings);
 }
 
+/// A reopened or restored conversation's saved settings are the tab's: the status bar shows
+/// them, `/set` lists them, and a switch flips what is sent (here: search on → off at once).
+#[test]
+fn a_reopened_conversation_shows_and_switches_the_settings_it_was_saved_with() {
+    use geminal::chat::Settings;
+    use geminal::gemini::Thinking;
+    let saved = Settings {
+        search: Some(true),
+        temperature: Some(0.2),
+        thinking: Some(Thinking::Low),
+        ..Settings::default()
+    };
+    let stored = |id, role, text: &str| StoredMessage {
+        id,
+        conversation_id: 4,
+        role,
+        text: text.into(),
+        model: None,
+        status: MessageStatus::Complete,
+        error: None,
+        prompt_tokens: None,
+        output_tokens: None,
+        cached: false,
+        created_at: 0,
+        parent_id: None,
+        thought_tokens: None,
+        thoughts: None,
+        grounding: None,
+        alternatives: Default::default(),
+        attachments: Vec::new(),
+        cost: Default::default(),
+    };
+    let messages = || vec![stored(1, geminal::domain::Role::User, "birds?"), stored(2, geminal::domain::Role::Model, "South.")];
+    let enter = |app: &mut App, line: &str| {
+        type_text(app, line);
+        app.on_terminal(key(KeyCode::Enter));
+    };
+    let mut app = App::new("gemini-2.5-flash", false);
+    app.on_event(AppEvent::Opened {
+        id: 4,
+        title: "birds".into(),
+        model: "gemini-2.5-flash".into(),
+        system: None,
+        settings: Some(saved.clone()),
+        messages: messages(),
+    });
+    let (_, status) = status_row(&screen(&mut app, 100, 12));
+    assert!(status.contains("gemini-2.5-flash · thinking low · search · "), "{status:?}");
+    enter(&mut app, "/set");
+    assert_eq!(app.flash(), Some("This tab: thinking low · temperature 0.2 · search."));
+    enter(&mut app, "/search");
+    assert!(app.flash().unwrap().contains("off"), "the first /search turns the saved search off: {:?}", app.flash());
+    let (_, status) = status_row(&screen(&mut app, 100, 12));
+    assert!(!status.contains("search"), "{status:?}");
+    assert_eq!(app.tab_settings(), Settings { search: Some(false), ..saved.clone() }, "what the next request carries");
+    enter(&mut app, "/set temperature default");
+    assert_eq!(app.tab_settings().temperature, Some(0.2), "the default of this conversation is what it was saved with");
+
+    // Restored at start, the same.
+    let mut app = App::new("gemini-2.5-flash", false);
+    app.restore(vec![geminal::tui::app::Restored {
+        conversation: Some(geminal::tui::app::RestoredConversation {
+            id: 4,
+            title: "birds".into(),
+            model: "gemini-2.5-flash".into(),
+            system: None,
+            role: None,
+            settings: Some(saved.clone()),
+            messages: messages(),
+        }),
+        draft: String::new(),
+        active: true,
+    }]);
+    let (_, status) = status_row(&screen(&mut app, 100, 12));
+    assert!(status.contains("thinking low · search · "), "{status:?}");
+    enter(&mut app, "/thinking");
+    assert!(app.flash().unwrap().starts_with("Thinking: low"), "{:?}", app.flash());
+    // A new conversation in the tab starts from the defaults again.
+    enter(&mut app, "/clear");
+    assert_eq!(app.tab_settings(), Settings::default());
+}
+
 /// Sources of an answer: two pages, the first sentence supported by the first, the second by
 /// both; plus a title that tries to write to the terminal.
 fn birds_grounding() -> geminal::grounding::Grounding {

@@ -106,6 +106,8 @@ pub struct RestoredConversation {
     pub system: Option<String>,
     /// The role it runs with.
     pub role: Option<String>,
+    /// The generation settings it was saved with (`None`: none saved).
+    pub settings: Option<crate::chat::Settings>,
     pub messages: Vec<StoredMessage>,
 }
 
@@ -170,6 +172,8 @@ pub enum AppEvent {
         title: String,
         model: String,
         system: Option<String>,
+        /// The generation settings it was saved with (`None`: none saved).
+        settings: Option<crate::chat::Settings>,
         messages: Vec<StoredMessage>,
     },
     /// The branch shown in tab `tab` changed (another alternative): its messages now, and the
@@ -243,6 +247,9 @@ pub struct App {
     pub past_prompts: Vec<String>,
     /// Generation settings every new tab starts with (the launch flags).
     pub default_settings: crate::chat::Settings,
+    /// The settings under them in a new conversation (the config file's), and in a reopened one
+    /// saved without any.
+    pub base_settings: crate::chat::Settings,
     /// The roles `/role` offers.
     pub roles: Vec<crate::chat::NamedRole>,
     /// Provider names, for `/model NAME` (`provider:model`, or bare for the default provider).
@@ -285,6 +292,7 @@ impl App {
             commands: Vec::new(),
             past_prompts: Vec::new(),
             default_settings: crate::chat::Settings::default(),
+            base_settings: crate::chat::Settings::default(),
             roles: Vec::new(),
             names: crate::provider::Names::default(),
             default_system: None,
@@ -343,6 +351,7 @@ impl App {
         let mut tab = Tab::new(self.next_tab_id, &self.default_model);
         self.next_tab_id += 1;
         tab.settings = self.default_settings.clone();
+        tab.conversation_settings = self.base_settings.clone();
         tab.system = self.default_system.clone();
         // The launch role (`geminal -r NAME`) is every new tab's until /role changes it.
         if let Some(role) = self.default_role.as_ref().and_then(|name| self.roles.iter().find(|r| &r.name == name)) {
@@ -905,6 +914,9 @@ impl App {
             if let Some(c) = restored.conversation {
                 tab.show(c.id, c.title, c.model, c.system, c.messages);
                 tab.role = c.role;
+                if let Some(settings) = c.settings {
+                    tab.conversation_settings = settings;
+                }
             }
             tab.set_input(&restored.draft);
             if restored.active {
@@ -1096,11 +1108,13 @@ impl App {
                     self.say("An answer is still being written: wait, or press Esc to stop it.");
                     false
                 } else {
+                    let base = self.base_settings.clone();
                     let tab = self.tab_mut();
                     let saved = tab.conversation_id.is_some();
                     tab.messages.clear();
                     tab.context_used = None;
                     tab.conversation_id = None;
+                    tab.conversation_settings = base;
                     tab.title = "new chat".into();
                     tab.editing = None;
                     tab.error = None;
@@ -1130,9 +1144,8 @@ impl App {
             Slash::Thinking(level) => self.set_thinking(level.as_deref()),
             Slash::Role(name) => self.set_role(name.as_deref()),
             Slash::Thoughts(on) => {
-                let tab = self.tab_mut();
-                let on = on.unwrap_or(!tab.settings.shows_thoughts());
-                tab.settings.show_thoughts = Some(on);
+                let on = on.unwrap_or(!self.tab_settings().shows_thoughts());
+                self.tab_mut().settings.show_thoughts = Some(on);
                 self.say(if on {
                     "Thoughts are asked for and shown above the answers in this tab."
                 } else {
@@ -1141,27 +1154,48 @@ impl App {
                 true
             }
             Slash::Set(None) => {
-                let summary = self.tab().settings.summary();
+                let summary = self.tab_settings().summary();
                 self.say(if summary.is_empty() {
-                    "No settings of this tab's own: /set NAME VALUE (temperature, top-p, max-tokens, seed, stop, thinking, thoughts, search, url-context).".to_owned()
+                    "No settings in this tab (the model's defaults): /set NAME VALUE (temperature, top-p, max-tokens, seed, stop, thinking, thoughts, search, url-context).".to_owned()
                 } else {
                     format!("This tab: {summary}.")
                 });
                 true
             }
-            Slash::Set(Some((name, value))) => match self.tab_mut().settings.set(&name, &value) {
-                Ok(said) => {
-                    self.say(said);
-                    true
-                }
-                Err(e) => {
-                    self.say(e.to_string());
-                    false
-                }
-            },
+            Slash::Set(Some((name, value))) => {
+                // A switch alone flips what the tab sends now, wherever that came from.
+                let current = self.tab_settings();
+                let value = match name.as_str() {
+                    "search" | "url-context" | "urlcontext" if matches!(value.as_str(), "" | "toggle") => {
+                        let on = if name == "search" { current.search } else { current.url_context };
+                        if on == Some(true) { "off" } else { "on" }.to_owned()
+                    }
+                    _ => value,
+                };
+                self.set_setting(&name, &value)
+            }
         };
         if done {
             self.tab_mut().clear_input();
+        }
+    }
+
+    /// The settings the active tab's next request carries ([`Tab::effective_settings`]).
+    pub fn tab_settings(&self) -> crate::chat::Settings {
+        self.tab().effective_settings(&self.roles)
+    }
+
+    /// `/set NAME VALUE` on the active tab; whether it was taken.
+    fn set_setting(&mut self, name: &str, value: &str) -> bool {
+        match self.tab_mut().settings.set(name, value) {
+            Ok(said) => {
+                self.say(said);
+                true
+            }
+            Err(e) => {
+                self.say(e.to_string());
+                false
+            }
         }
     }
 
@@ -1206,7 +1240,7 @@ impl App {
     /// `/thinking LEVEL`: checked against the tab's model at once; alone, says what it is.
     fn set_thinking(&mut self, level: Option<&str>) -> bool {
         let Some(level) = level else {
-            let shown = match self.tab().settings.thinking {
+            let shown = match self.tab_settings().thinking {
                 Some(t) => format!("Thinking: {t} in this tab (/thinking off|low|medium|high|N changes it)."),
                 None => "Thinking: the model's default (/thinking off|low|medium|high|N changes it).".to_owned(),
             };
@@ -1577,17 +1611,20 @@ impl App {
                     self.history.preview = Some((id, messages));
                 }
             }
-            AppEvent::Opened { id, title, model, system, messages } => {
+            AppEvent::Opened { id, title, model, system, settings, messages } => {
                 if let Some(index) = self.tabs.iter().position(|t| t.conversation_id == Some(id)) {
                     self.switch_to(index);
                     return;
                 }
+                let base = self.base_settings.clone();
                 let tab = if self.tab().messages.is_empty() && !self.tab().streaming {
                     self.tab_mut()
                 } else {
                     self.new_tab()
                 };
                 tab.show(id, title, model, system, messages);
+                // The tab shows and sends what the conversation was saved with.
+                tab.conversation_settings = settings.unwrap_or(base);
             }
             AppEvent::Reloaded { tab, conversation_id, messages, chosen } => {
                 let selecting = self.focus == Focus::Messages && self.tab().id == tab;
@@ -1980,6 +2017,7 @@ mod tests {
                     model: "gemini-2.5-pro".into(),
                     system: None,
                     role: None,
+                    settings: None,
                     messages: vec![stored(1, Role::User, "q"), stored(2, Role::Model, "ok")],
                 }),
                 draft: String::new(),

@@ -135,9 +135,13 @@ pub struct Tab {
     pub title: String,
     pub model: String,
     pub system: Option<String>,
-    /// This tab's generation settings (`/thinking`, `/thoughts`, `/set`), over the
-    /// conversation's own and the config file's.
+    /// This tab's generation settings (`/thinking`, `/thoughts`, `/set`, the launch flags), over
+    /// its role's and [`Tab::conversation_settings`]: [`Tab::effective_settings`] is what the next
+    /// request carries.
     pub settings: crate::chat::Settings,
+    /// The settings under the tab's own: what its conversation was saved with (a reopened or
+    /// restored one), else the config file's. The runner sends over these, not the database's.
+    pub conversation_settings: crate::chat::Settings,
     /// The role this tab answers as (`/role`), saved with its conversation.
     pub role: Option<String>,
     /// Tokens the conversation takes of the model's input: the last answer's prompt and output.
@@ -191,6 +195,7 @@ impl Tab {
             model: model.to_owned(),
             system: None,
             settings: crate::chat::Settings::default(),
+            conversation_settings: crate::chat::Settings::default(),
             role: None,
             context_used: None,
             messages: Vec::new(),
@@ -231,6 +236,16 @@ impl Tab {
         self.messages = messages.into_iter().map(ChatMessage::from).collect();
         self.revision += 1;
         self.scroll_from_bottom = 0;
+    }
+
+    /// The settings the tab's next request carries: its conversation's, its role's over them,
+    /// the tab's own over both (what the status bar, `/set` and every toggle show).
+    pub fn effective_settings(&self, roles: &[crate::chat::NamedRole]) -> crate::chat::Settings {
+        let role = self.role.as_ref().and_then(|name| roles.iter().find(|r| &r.name == name));
+        match role {
+            Some(role) => self.conversation_settings.with(&role.settings.with(&self.settings)),
+            None => self.conversation_settings.with(&self.settings),
+        }
     }
 
     /// What the answers shown cost (`None`: none reported any usage).

@@ -326,13 +326,15 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let tab = app.tab();
     let m = &app.metrics;
     let retrying = app.tabs.iter().filter(|t| t.retrying).count();
-    // This tab's own thinking choice (`/thinking`, or the launch flag) beside its model.
-    let mut thinking = tab.settings.thinking.map(|t| format!(" · thinking {t}")).unwrap_or_default();
+    // The thinking the next request asks for (`/thinking`, the launch flag, the conversation's
+    // saved one) beside its model.
+    let settings = tab.effective_settings(&app.roles);
+    let mut thinking = settings.thinking.map(|t| format!(" · thinking {t}")).unwrap_or_default();
     // And its tools (`/search`, `/urlcontext`).
-    if tab.settings.search == Some(true) {
+    if settings.search == Some(true) {
         thinking.push_str(" · search");
     }
-    if tab.settings.url_context == Some(true) {
+    if settings.url_context == Some(true) {
         thinking.push_str(" · URL context");
     }
     let role = tab.role.as_deref().map(|r| format!(" · role {}", one_line(r, 20))).unwrap_or_default();
