@@ -771,7 +771,13 @@ fn a_reopened_conversation_shows_and_switches_the_settings_it_was_saved_with() {
         attachments: Vec::new(),
         cost: Default::default(),
     };
-    let messages = || vec![stored(1, geminal::domain::Role::User, "birds?"), stored(2, geminal::domain::Role::Model, "South.")];
+    let answer = StoredMessage {
+        prompt_tokens: Some(1200),
+        output_tokens: Some(300),
+        thought_tokens: Some(34),
+        ..stored(2, geminal::domain::Role::Model, "South.")
+    };
+    let messages = || vec![stored(1, geminal::domain::Role::User, "birds?"), answer.clone()];
     let enter = |app: &mut App, line: &str| {
         type_text(app, line);
         app.on_terminal(key(KeyCode::Enter));
@@ -787,6 +793,7 @@ fn a_reopened_conversation_shows_and_switches_the_settings_it_was_saved_with() {
     });
     let (_, status) = status_row(&screen(&mut app, 100, 12));
     assert!(status.contains("gemini-2.5-flash · thinking low · search · "), "{status:?}");
+    assert!(status.contains(" 1534 tokens"), "the tokens its answers took, not 0: {status:?}");
     enter(&mut app, "/set");
     assert_eq!(app.flash(), Some("This tab: thinking low · temperature 0.2 · search."));
     enter(&mut app, "/search");
@@ -816,9 +823,11 @@ fn a_reopened_conversation_shows_and_switches_the_settings_it_was_saved_with() {
     assert!(status.contains("thinking low · search · "), "{status:?}");
     enter(&mut app, "/thinking");
     assert!(app.flash().unwrap().starts_with("Thinking: low"), "{:?}", app.flash());
-    // A new conversation in the tab starts from the defaults again.
+    // A new conversation in the tab starts from the defaults again, with no tokens.
     enter(&mut app, "/clear");
     assert_eq!(app.tab_settings(), Settings::default());
+    let (_, status) = status_row(&screen(&mut app, 100, 12));
+    assert!(status.contains(" 0 tokens"), "{status:?}");
 }
 
 /// Sources of an answer: two pages, the first sentence supported by the first, the second by

@@ -338,7 +338,7 @@ fn a_question_asked_after_searching_a_huge_message_is_answered_and_saved() {
     // With the answer still running, Ctrl-Q asks once and a second Ctrl-Q quits.
     tmux.keys(&["C-q"]);
     let screen = tmux.wait_for(
-        |s| s.contains("GEMINAL-EXITED-0") || s.contains("quit and keep them interrupted?"),
+        |s| s.contains("GEMINAL-EXITED-0") || s.contains("quit and keep it interrupted?"),
         "the question, or the exit if the answer had finished",
     );
     if !screen.contains("GEMINAL-EXITED-0") {

@@ -1113,6 +1113,7 @@ impl App {
                     let saved = tab.conversation_id.is_some();
                     tab.messages.clear();
                     tab.context_used = None;
+                    tab.tokens = 0;
                     tab.conversation_id = None;
                     tab.conversation_settings = base;
                     tab.title = "new chat".into();

@@ -233,6 +233,15 @@ impl Tab {
         self.model = model;
         self.system = system;
         self.context_used = None;
+        // The tokens its answers took, as they were counted when each came (the status bar's
+        // count goes on from there, as it does while answers come).
+        let counts = |m: &StoredMessage| [m.prompt_tokens, m.output_tokens, m.thought_tokens];
+        self.tokens = messages
+            .iter()
+            .filter(|m| m.role == Role::Model)
+            .flat_map(|m| counts(m).into_iter().flatten())
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .sum();
         self.messages = messages.into_iter().map(ChatMessage::from).collect();
         self.revision += 1;
         self.scroll_from_bottom = 0;

@@ -106,8 +106,9 @@ fn question(confirm: &Confirm) -> String {
             format!("Close tab {number}? {what}. y / n")
         }
         Confirm::Quit { running } => {
-            let answers = if *running == 1 { "1 answer is".to_owned() } else { format!("{running} answers are") };
-            format!("{answers} running: quit and keep them interrupted? y (or Ctrl-Q again) / n")
+            let (answers, them) =
+                if *running == 1 { ("1 answer is".to_owned(), "it") } else { (format!("{running} answers are"), "them") };
+            format!("{answers} running: quit and keep {them} interrupted? y (or Ctrl-Q again) / n")
         }
     }
 }
@@ -583,4 +584,21 @@ fn draw_models(frame: &mut Frame<'_>, app: &App, area: Rect) {
             .block(Block::default().borders(Borders::ALL).title(title)),
         popup,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_quit_question_agrees_with_the_number_of_answers() {
+        assert_eq!(
+            question(&Confirm::Quit { running: 1 }),
+            "1 answer is running: quit and keep it interrupted? y (or Ctrl-Q again) / n"
+        );
+        assert_eq!(
+            question(&Confirm::Quit { running: 3 }),
+            "3 answers are running: quit and keep them interrupted? y (or Ctrl-Q again) / n"
+        );
+    }
 }
