@@ -190,26 +190,38 @@ pub fn expand_home(path: &str) -> std::path::PathBuf {
 /// What Tab makes of the start of a path: the whole name when one entry matches (with a `/`
 /// for a directory), else the longest start the matches share; `None` when nothing would change.
 pub fn complete_path(typed: &str) -> Option<String> {
+    let dir = &typed[..typed.rfind('/').map_or(0, |at| at + 1)];
+    let start = &typed[dir.len()..];
+    let matches = path_candidates(typed);
+    let first = matches.first()?;
+    if matches.len() == 1 {
+        return Some(first.clone());
+    }
+    let names = matches.iter().map(|m| m[dir.len()..].trim_end_matches('/'));
+    let common = names.fold(first[dir.len()..].to_owned(), |common, name| {
+        common.chars().zip(name.chars()).take_while(|(a, b)| a == b).map(|(a, _)| a).collect()
+    });
+    (common.len() > start.len()).then(|| format!("{dir}{common}"))
+}
+
+/// Every path the start of one could become, sorted: the directory as typed, then each entry
+/// whose name starts with what follows (a `/` after a directory; hidden ones only when the start
+/// is a dot).
+pub fn path_candidates(typed: &str) -> Vec<String> {
     let (dir, start) = match typed.rfind('/') {
         Some(at) => (&typed[..=at], &typed[at + 1..]),
         None => ("", typed),
     };
     let read_from = if dir.is_empty() { std::path::PathBuf::from(".") } else { expand_home(dir) };
-    let mut matches: Vec<(String, bool)> = std::fs::read_dir(read_from)
-        .ok()?
+    let Ok(entries) = std::fs::read_dir(read_from) else { return Vec::new() };
+    let mut matches: Vec<String> = entries
         .filter_map(Result::ok)
         .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path().is_dir())))
         .filter(|(name, _)| name.starts_with(start) && (start.starts_with('.') || !name.starts_with('.')))
+        .map(|(name, is_dir)| format!("{dir}{name}{}", if is_dir { "/" } else { "" }))
         .collect();
     matches.sort();
-    let (first, is_dir) = matches.first()?.clone();
-    if matches.len() == 1 {
-        return Some(format!("{dir}{first}{}", if is_dir { "/" } else { "" }));
-    }
-    let common = matches.iter().fold(first, |common, (name, _)| {
-        common.chars().zip(name.chars()).take_while(|(a, b)| a == b).map(|(a, _)| a).collect()
-    });
-    (common.len() > start.len()).then(|| format!("{dir}{common}"))
+    matches
 }
 
 #[cfg(test)]
@@ -307,6 +319,11 @@ mod tests {
         assert_eq!(complete_path(&format!("{base}ph")), Some(format!("{base}photos/")));
         assert_eq!(complete_path(&format!("{base}report-2026")), Some(format!("{base}report-2026.pdf")));
         assert_eq!(complete_path(&format!("{base}zzz")), None);
+        assert_eq!(
+            path_candidates(&format!("{base}report-202")),
+            [format!("{base}report-2025.pdf"), format!("{base}report-2026.pdf")]
+        );
+        assert_eq!(path_candidates(&format!("{base}p")), [format!("{base}photos/")]);
     }
 
     #[test]

@@ -111,6 +111,17 @@ pub struct RestoredConversation {
     pub messages: Vec<StoredMessage>,
 }
 
+/// Tab pressed on a start several completions share.
+#[derive(Debug, Clone)]
+struct Cycle {
+    tab: u64,
+    /// Each completion, as the whole prompt it makes.
+    texts: Vec<String>,
+    next: usize,
+    /// The prompt as the last Tab left it (anything typed since ends the cycle).
+    last: String,
+}
+
 /// A question awaiting y/n.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirm {
@@ -221,6 +232,8 @@ pub struct App {
     pub model_selected: usize,
     /// The tab and description of the copy under way (for the flash that reports it).
     copying: Option<(u64, String)>,
+    /// Tab on a start several completions share: each in turn at every further Tab.
+    cycle: Option<Cycle>,
     /// The first line of the help shown (it scrolls when the screen is short).
     pub help_scroll: usize,
     /// What is typed in the find bar (Ctrl-F).
@@ -277,6 +290,7 @@ impl App {
             picking_roles: false,
             help_scroll: 0,
             copying: None,
+            cycle: None,
             model_filter: String::new(),
             find: String::new(),
             confirm: None,
@@ -1292,11 +1306,26 @@ impl App {
 
     /// Tab in the prompt: completes a command name; anywhere else it is typed.
     fn complete(&mut self, key: KeyEvent) {
-        if let Some(completed) = super::slash::complete_role(&self.tab().input_text(), &self.roles) {
+        let text = self.tab().input_text();
+        // A further Tab, the prompt as the last one left it: the next candidate.
+        if let Some(cycle) = self.cycle.as_mut().filter(|c| c.tab == self.tabs[self.active].id && c.last == text) {
+            let next = cycle.texts[cycle.next].clone();
+            cycle.next = (cycle.next + 1) % cycle.texts.len();
+            cycle.last = next.clone();
+            self.tab_mut().set_input(&next);
+            return;
+        }
+        self.cycle = None;
+        if let Some(completed) = super::slash::complete_role(&text, &self.roles) {
             self.tab_mut().set_input(&completed);
             return;
         }
-        let text = self.tab().input_text();
+        let roles = super::slash::role_completions(&text, &self.roles);
+        if roles.len() > 1 {
+            let texts = roles.iter().map(|r| format!("/role {r}")).collect();
+            self.start_cycle(text, texts, roles.iter().map(|r| (*r).to_owned()).collect());
+            return;
+        }
         // A path after `/attach ` or `@` completes from the file system.
         let path_start = match text.strip_prefix("/attach ") {
             Some(_) => Some("/attach ".len()),
@@ -1309,16 +1338,37 @@ impl App {
         if let Some(at) = path_start {
             if let Some(completed) = super::slash::complete_path(&text[at..]) {
                 self.tab_mut().set_input(&format!("{}{completed}", &text[..at]));
+                return;
+            }
+            let paths = super::slash::path_candidates(&text[at..]);
+            if paths.len() > 1 {
+                let names = paths.iter().map(|p| p.rsplit_once('/').map_or(p.as_str(), |(_, n)| n).to_owned());
+                let names = paths.iter().zip(names).map(|(p, n)| if n.is_empty() { p.clone() } else { n }).collect();
+                let texts = paths.iter().map(|p| format!("{}{p}", &text[..at])).collect();
+                self.start_cycle(text, texts, names);
             }
             return;
         }
         match super::slash::complete(&text) {
             Some(completed) => self.tab_mut().set_input(&completed),
-            None if self.tab().input_text().starts_with('/') => {}
+            None if text.starts_with('/') => {
+                let commands = super::slash::completions(&text);
+                if commands.len() > 1 {
+                    let texts = commands.iter().map(|c| format!("{} ", c.name)).collect();
+                    self.start_cycle(text, texts, commands.iter().map(|c| c.name.to_owned()).collect());
+                }
+            }
             None => {
                 self.tab_mut().input.input(Input::from(key));
             }
         }
+    }
+
+    /// Tab on `text`, which several completions share with nothing more in common: says what
+    /// they are (`shown`), and every further Tab puts the next one (`texts`) in the prompt.
+    fn start_cycle(&mut self, text: String, texts: Vec<String>, shown: Vec<String>) {
+        self.say(format!("{} · Tab again takes each in turn", shown.join("  ")));
+        self.cycle = Some(Cycle { tab: self.tab().id, texts, next: 0, last: text });
     }
 
     /// While a command name is being typed: the commands it could become, for the note line.
@@ -2091,6 +2141,39 @@ mod tests {
         app.on_terminal(key(KeyCode::Tab));
         assert_eq!(app.tab().input_text(), "/system ");
         assert_eq!(app.slash_hint(), None, "the name is whole");
+    }
+
+    #[test]
+    fn tab_on_an_ambiguous_start_shows_the_candidates_and_then_takes_each_in_turn() {
+        let mut app = App::new("m", false);
+        typed(&mut app, "/th");
+        app.on_terminal(key(KeyCode::Tab));
+        assert_eq!(app.tab().input_text(), "/th");
+        assert_eq!(app.flash(), Some("/thinking  /thoughts · Tab again takes each in turn"));
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            app.on_terminal(key(KeyCode::Tab));
+            seen.push(app.tab().input_text());
+        }
+        assert_eq!(seen, ["/thinking ", "/thoughts ", "/thinking "]);
+        // Typing ends the round: Tab completes what is typed now.
+        app.tab_mut().set_input("/sea");
+        app.on_terminal(key(KeyCode::Tab));
+        assert_eq!(app.tab().input_text(), "/search ");
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("report-2025.pdf"), "x").unwrap();
+        std::fs::write(dir.path().join("report-2026.pdf"), "x").unwrap();
+        let base = format!("{}/", dir.path().display());
+        app.tab_mut().set_input(&format!("/attach {base}rep"));
+        app.on_terminal(key(KeyCode::Tab));
+        assert_eq!(app.tab().input_text(), format!("/attach {base}report-202"), "the shared start first");
+        app.on_terminal(key(KeyCode::Tab));
+        assert_eq!(app.flash(), Some("report-2025.pdf  report-2026.pdf · Tab again takes each in turn"));
+        app.on_terminal(key(KeyCode::Tab));
+        assert_eq!(app.tab().input_text(), format!("/attach {base}report-2025.pdf"));
+        app.on_terminal(key(KeyCode::Tab));
+        assert_eq!(app.tab().input_text(), format!("/attach {base}report-2026.pdf"));
     }
 
     #[test]
