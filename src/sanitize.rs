@@ -177,10 +177,15 @@ mod tests {
 
     #[test]
     fn clipboard_text_holds_no_control_character_but_newline_and_tab() {
-        let hostile = "echo safe\x1b[201~\rtouch ~/pwned\r# done\r\n\tnext\u{85}\u{9b}0m\u{202e}cba\u{2066}x\u{7f}\u{0}";
+        let hostile =
+            "echo safe\x1b[201~\rtouch ~/pwned\r# done\r\n\tnext\u{85}\u{9b}0m\u{202e}cba\u{2066}x\u{7f}\u{0}";
         let copied = clipboard_text(hostile);
         assert_eq!(copied, "echo safe␛[201~␍touch ~/pwned␍# done\n\tnext<U+0085><U+009B>0m<U+202E>cba<U+2066>x␡␀");
-        assert!(copied.chars().all(|c| c == '\n' || c == '\t' || !(c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c))));
+        assert!(
+            copied
+                .chars()
+                .all(|c| c == '\n' || c == '\t' || !(c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c)))
+        );
         assert!(matches!(clipboard_text("fn main() {\n\tok\n}"), Cow::Borrowed(_)));
     }
 

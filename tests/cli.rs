@@ -572,11 +572,16 @@ fn the_line_chat_refuses_an_unknown_command_and_acts_on_known_ones() {
     let texts: Vec<String> = body.contents.iter().map(|c| c.visible_text()).collect();
     assert_eq!(texts, ["hello"]);
     assert_eq!(run.stdout, "an answer\n\n");
-    assert!(run.stderr.contains("/bogus is not a command") && run.stderr.contains("nothing was sent"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("/bogus is not a command") && run.stderr.contains("nothing was sent"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("system prompt set"), "{}", run.stderr);
 
     // The model, settings and tools lines set go with the next prompt; `//` sends a slash.
-    let script = "/model gemini-2.5-pro\n/set temperature 0.3\n/search\n/thinking nonsense\n/rename x\n//etc/hosts is what?\n";
+    let script =
+        "/model gemini-2.5-pro\n/set temperature 0.3\n/search\n/thinking nonsense\n/rename x\n//etc/hosts is what?\n";
     let run = env.run_with_stdin(&[], script);
     assert_eq!(run.code, 0, "{run:?}");
     let requests = env.fake.requests();
@@ -589,7 +594,12 @@ fn the_line_chat_refuses_an_unknown_command_and_acts_on_known_ones() {
     assert_eq!(body.generation_config.and_then(|g| g.temperature), Some(0.3));
     assert_eq!(body.tools.len(), 1, "Google Search was switched on: {:?}", body.tools);
     assert!(run.stderr.contains("/rename works in the full-screen interface only"), "{}", run.stderr);
-    assert_eq!(run.stderr.lines().filter(|l| l.starts_with("geminal: ")).count(), 5, "a sentence per command: {}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().filter(|l| l.starts_with("geminal: ")).count(),
+        5,
+        "a sentence per command: {}",
+        run.stderr
+    );
 }
 
 /// `geminal -c` and `geminal --conversation N` on a pipe continue that conversation, as they

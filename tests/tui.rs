@@ -238,6 +238,34 @@ fn the_help_overlay() {
     insta::assert_snapshot!(screen(&mut app, 90, 24).backend());
 }
 
+/// At 80 columns every word of the help is on the screen: what a key does wraps under its column
+/// instead of being cut ("Enter / ↑ earlier, ↓ la"). The status bar drops a whole part rather
+/// than cut one ("0 runn…"), and the model picker's title is whole.
+#[test]
+fn at_80_columns_the_help_wraps_and_nothing_is_cut() {
+    let mut app = App::new("gemini-flash-latest", false);
+    app.on_terminal(key(KeyCode::F(1)));
+    let shown = screen(&mut app, 80, 70).backend().to_string();
+    let words: std::collections::HashSet<&str> =
+        shown.split(|c: char| c.is_whitespace() || c == '"' || c == '│').filter(|w| !w.is_empty()).collect();
+    let keys = geminal::tui::keys::HELP.iter().map(|(k, w)| (k.to_string(), w.to_string()));
+    let commands = geminal::commands::COMMANDS.iter().map(|c| (c.name.to_owned(), format!("{} {}", c.args, c.what)));
+    for (key, what) in keys.chain(commands) {
+        for word in key.split_whitespace().chain(what.split_whitespace()) {
+            assert!(words.contains(word), "{word:?} of {key:?} is cut:\n{shown}");
+        }
+    }
+    app.on_terminal(key(KeyCode::Esc));
+    for width in [40, 50, 60, 80] {
+        let status = rows(&screen(&mut app, width, 12)).into_iter().rev().find(|r| r.contains("F1 help")).unwrap();
+        assert!(!status.contains('…'), "a part cut at {width} columns: {status:?}");
+    }
+    app.on_action(Action::OpenModels);
+    app.on_event(AppEvent::Models(Ok(vec!["gemini-2.5-flash".into()])));
+    let shown = screen(&mut app, 120, 20).backend().to_string();
+    assert!(shown.contains(" model for this tab · type to filter · Enter · Esc "), "{shown}");
+}
+
 /// On a short screen the help scrolls, so the last key and every slash command can be read.
 #[test]
 fn the_help_scrolls_to_its_end_on_a_short_screen() {
@@ -624,7 +652,8 @@ fn hostile_text_reaches_no_clipboard_with_its_control_characters() {
         let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
         let copied = String::from_utf8(bytes).unwrap();
         for c in copied.chars() {
-            let bidi = matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            let bidi =
+                matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
             assert!(c == '\n' || c == '\t' || !(c.is_control() || bidi), "{c:?} reached the clipboard: {copied:?}");
         }
         assert!(!copied.contains("\x1b[201~"), "the paste end: {copied:?}");
@@ -745,12 +774,8 @@ fn thinking_and_settings_commands_are_checked_against_the_tabs_model() {
 fn a_reopened_conversation_shows_and_switches_the_settings_it_was_saved_with() {
     use geminal::chat::Settings;
     use geminal::gemini::Thinking;
-    let saved = Settings {
-        search: Some(true),
-        temperature: Some(0.2),
-        thinking: Some(Thinking::Low),
-        ..Settings::default()
-    };
+    let saved =
+        Settings { search: Some(true), temperature: Some(0.2), thinking: Some(Thinking::Low), ..Settings::default() };
     let stored = |id, role, text: &str| StoredMessage {
         id,
         conversation_id: 4,

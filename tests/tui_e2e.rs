@@ -609,9 +609,7 @@ fn a_reopened_conversation_shows_its_saved_search_and_the_first_switch_turns_it_
     assert!(asked.status.success(), "{asked:?}");
     let history = rusqlite::Connection::open(&db).unwrap();
     let grounded = |id: i64| -> bool {
-        history
-            .query_row("SELECT grounding IS NOT NULL FROM messages WHERE id = ?1", [id], |r| r.get(0))
-            .unwrap()
+        history.query_row("SELECT grounding IS NOT NULL FROM messages WHERE id = ?1", [id], |r| r.get(0)).unwrap()
     };
     assert!(grounded(2), "the first answer was grounded");
 
@@ -623,7 +621,10 @@ fn a_reopened_conversation_shows_its_saved_search_and_the_first_switch_turns_it_
         db = db.display(),
     ));
     tmux.keys(&["Enter"]);
-    tmux.wait_for(|s| s.contains("why do birds migrate?") && s.contains(" · search · "), "the reopened tab with search");
+    tmux.wait_for(
+        |s| s.contains("why do birds migrate?") && s.contains(" · search · "),
+        "the reopened tab with search",
+    );
     tmux.text("/search");
     tmux.keys(&["Enter"]);
     let screen = tmux.wait_for(|s| s.contains("Google Search is off"), "the switch");
@@ -631,13 +632,19 @@ fn a_reopened_conversation_shows_its_saved_search_and_the_first_switch_turns_it_
     tmux.text("and where do they go?");
     tmux.keys(&["Enter"]);
     tmux.wait_for(
-        |_| history.query_row("SELECT count(*) FROM messages WHERE status = 'complete'", [], |r| r.get::<_, i64>(0)).unwrap() == 4,
+        |_| {
+            history
+                .query_row("SELECT count(*) FROM messages WHERE status = 'complete'", [], |r| r.get::<_, i64>(0))
+                .unwrap()
+                == 4
+        },
         "the answer saved",
     );
     tmux.keys(&["C-q"]);
     tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
     assert!(!grounded(4), "the next request went without Google Search");
-    let settings: String = history.query_row("SELECT settings FROM conversations WHERE id = 1", [], |r| r.get(0)).unwrap();
+    let settings: String =
+        history.query_row("SELECT settings FROM conversations WHERE id = 1", [], |r| r.get(0)).unwrap();
     let settings: serde_json::Value = serde_json::from_str(&settings).unwrap();
     assert_eq!(settings["search"], false, "{settings}");
 }

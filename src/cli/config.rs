@@ -118,9 +118,7 @@ fn show(config: &Config) -> String {
             "timeout_secs" => config.total_timeout.map_or_else(|| "(none)".to_owned(), secs),
             "cache" => config.cache.to_string(),
             "cache_max_entries" => config.cache_max_entries.to_string(),
-            "cache_ttl" => {
-                config.cache_ttl.map_or_else(|| "never".to_owned(), ttl)
-            }
+            "cache_ttl" => config.cache_ttl.map_or_else(|| "never".to_owned(), ttl),
             "max_concurrent" => engine.max_concurrent.to_string(),
             "retries" => engine.retry.max_attempts.saturating_sub(1).to_string(),
             "rpm" => engine.default_rpm.map_or_else(|| "(unlimited)".to_owned(), |r| r.to_string()),

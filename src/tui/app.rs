@@ -2707,7 +2707,11 @@ mod tests {
                 "{prompt}: {:?}",
                 app.commands
             );
-            assert!(matches!(&app.commands[..], [Command::Send { prompt: sent, .. }] if sent == prompt), "{:?}", app.commands);
+            assert!(
+                matches!(&app.commands[..], [Command::Send { prompt: sent, .. }] if sent == prompt),
+                "{:?}",
+                app.commands
+            );
         }
         // With a message selected, plain [ and ] still browse its alternatives.
         let mut app = conversation(1);
