@@ -886,3 +886,51 @@ fn ask_renders_markdown_on_a_terminal_only_and_plain_keeps_it_as_written() {
     assert!(sequences.iter().all(|s| s.starts_with("\x1b[") && s.ends_with('m')), "only our SGR: {sequences:?}");
     assert!(run.stdout.contains("␛]52;c;aGVsbG8=␇"), "shown harmlessly: {:?}", run.stdout);
 }
+
+/// Ctrl-C at a terminal while the spinner waits: the terminal echoes `^C`, and the spinner's
+/// line is cleared all the same (it used to wrap the echo to a new line and clear that one,
+/// leaving "waiting for Gemini…" above what followed).
+#[test]
+fn ctrl_c_at_a_terminal_leaves_no_spinner_line_behind() {
+    if !Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()) {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    let env = Env::new(Behavior::text("too late").with_first_token_delay(Duration::from_secs(30)));
+    let command = env.command(&["ask", "hi"]);
+    let vars: Vec<String> = command
+        .get_envs()
+        .filter_map(|(k, v)| Some(format!("{}='{}'", k.to_str()?, v?.to_str()?)))
+        .collect();
+    let line = format!(
+        "env -i TERM=xterm-256color {} {} ask hi; echo EXITED-$?",
+        vars.join(" "),
+        env!("CARGO_BIN_EXE_geminal")
+    );
+    let session = format!("geminal-spinner-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        let out = Command::new("tmux").args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let screen = || tmux(&["capture-pane", "-p", "-t", &session]);
+    let wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let shown = screen();
+            if shown.contains(what) {
+                return shown;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what:?}:\n{shown}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    tmux(&["new-session", "-d", "-s", &session, "-x", "100", "-y", "20", "bash", "--norc", "--noprofile"]);
+    tmux(&["send-keys", "-t", &session, "-l", &line]);
+    tmux(&["send-keys", "-t", &session, "Enter"]);
+    wait_for("waiting for Gemini");
+    tmux(&["send-keys", "-t", &session, "C-c"]);
+    let shown = wait_for("EXITED-130");
+    tmux(&["kill-session", "-t", &session]);
+    assert!(!shown.contains("waiting for Gemini"), "the spinner's line was left:\n{shown}");
+    assert!(shown.contains("geminal: Stopped"), "{shown}");
+}
