@@ -277,7 +277,7 @@ pub fn annotate(text: &str, grounding: &Grounding, marker: Marker) -> String {
 }
 
 /// Whether `uri` is an http or https address (the only links an export writes).
-fn is_web_link(uri: &str) -> bool {
+pub fn is_web_link(uri: &str) -> bool {
     let uri = uri.trim();
     uri.split_once(':').is_some_and(|(scheme, rest)| {
         (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) && rest.starts_with("//")

@@ -898,10 +898,8 @@ fn ctrl_c_at_a_terminal_leaves_no_spinner_line_behind() {
     }
     let env = Env::new(Behavior::text("too late").with_first_token_delay(Duration::from_secs(30)));
     let command = env.command(&["ask", "hi"]);
-    let vars: Vec<String> = command
-        .get_envs()
-        .filter_map(|(k, v)| Some(format!("{}='{}'", k.to_str()?, v?.to_str()?)))
-        .collect();
+    let vars: Vec<String> =
+        command.get_envs().filter_map(|(k, v)| Some(format!("{}='{}'", k.to_str()?, v?.to_str()?))).collect();
     let line = format!(
         "env -i TERM=xterm-256color {} {} ask hi; echo EXITED-$?",
         vars.join(" "),
