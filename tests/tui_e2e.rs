@@ -234,7 +234,7 @@ fn regenerate_and_edit_branch_the_conversation_in_the_database() {
         |s| s.contains("answer 2/2") && s.contains("Birds migrate") && idle(s),
         "the regenerated answer, 2/2",
     );
-    tmux.keys(&["["]);
+    tmux.keys(&["M-,"]); // Alt-, (Alt-[ needs the kitty keyboard protocol)
     tmux.wait_for(|s| s.contains("answer 1/2") && s.contains("Answer 1 of 2."), "back to the first answer");
     tmux.text("and which fly farthest?");
     tmux.keys(&["Enter"]);
