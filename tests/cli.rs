@@ -593,13 +593,23 @@ fn the_line_chat_refuses_an_unknown_command_and_acts_on_known_ones() {
     assert!(body.system_instruction.is_none(), "a new chat starts with no system prompt");
     assert_eq!(body.generation_config.and_then(|g| g.temperature), Some(0.3));
     assert_eq!(body.tools.len(), 1, "Google Search was switched on: {:?}", body.tools);
-    assert!(run.stderr.contains("/rename works in the full-screen interface only"), "{}", run.stderr);
+    assert!(run.stderr.contains("nothing to rename yet"), "{}", run.stderr);
     assert_eq!(
         run.stderr.lines().filter(|l| l.starts_with("geminal: ")).count(),
         5,
         "a sentence per command: {}",
         run.stderr
     );
+
+    // `/rename` names the conversation the chat is in; `/attach` is for the interface only.
+    let run = env.run_with_stdin(&["-c"], "/rename Bird notes\n/attach x.pdf\n");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("conversation 2 is now \"Bird notes\""), "{}", run.stderr);
+    assert!(run.stderr.contains("/attach works in the full-screen interface only"), "{}", run.stderr);
+    let title: String =
+        env.history().query_row("SELECT title FROM conversations WHERE id = 2", [], |r| r.get(0)).unwrap();
+    assert_eq!(title, "Bird notes");
+    assert_eq!(env.fake.requests().len(), 2, "no command was sent");
 }
 
 /// `geminal -c` and `geminal --conversation N` on a pipe continue that conversation, as they

@@ -18,8 +18,19 @@ use crate::chat::{Outcome, Settings, Target, TurnEvent};
 const HELP: &str = "Type a question and press Enter. /new starts a new conversation, /quit (or Ctrl-D) leaves, /help lists the commands; Ctrl-C stops an answer.";
 
 /// The table's commands that act on a line (the others need the full-screen interface).
-const ON_A_LINE: &[&str] =
-    &["/help", "/system", "/model", "/thinking", "/thoughts", "/search", "/urlcontext", "/set", "/clear", "/role"];
+const ON_A_LINE: &[&str] = &[
+    "/help",
+    "/system",
+    "/model",
+    "/rename",
+    "/thinking",
+    "/thoughts",
+    "/search",
+    "/urlcontext",
+    "/set",
+    "/clear",
+    "/role",
+];
 
 /// The role given at launch (`geminal -r NAME`).
 pub struct LaunchRole {
@@ -79,6 +90,10 @@ pub async fn run(
         let prompt = match chat.read(line.trim(), &conn) {
             Line::Skip => continue,
             Line::Quit => break,
+            Line::Rename(title) => {
+                exit::say(&rename(&session, chat.conversation, title).await);
+                continue;
+            }
             Line::Send(prompt) => prompt,
         };
         let conversation = chat.conversation;
@@ -183,6 +198,8 @@ enum Line {
     /// A command done (or refused), or an empty line: nothing to send.
     Skip,
     Quit,
+    /// `/rename TITLE`: done by the loop, which can wait for the history.
+    Rename(String),
     Send(String),
 }
 
@@ -196,6 +213,7 @@ impl LineChat {
             _ => match crate::commands::parse(line) {
                 None => return Line::Send(line.to_owned()),
                 Some(crate::commands::Slash::Literal(text)) => return Line::Send(text),
+                Some(crate::commands::Slash::Rename(title)) => return Line::Rename(title),
                 Some(command) => command,
             },
         };
@@ -240,8 +258,9 @@ impl LineChat {
                 self.conversation = None;
                 "new conversation.".to_owned()
             }
-            Slash::Rename(_)
-            | Slash::Export(_)
+            // `read` hands it to the loop.
+            Slash::Rename(_) => return,
+            Slash::Export(_)
             | Slash::Attach(_)
             | Slash::ShowAttachments
             | Slash::ClearAttachments => {
@@ -339,10 +358,21 @@ fn matches_command(name: &str, command: &crate::commands::Slash) -> bool {
     use crate::commands::Slash;
     matches!(
         (name, command),
-        ("/rename", Slash::Rename(_))
-            | ("/export", Slash::Export(_))
+        ("/export", Slash::Export(_))
             | ("/attach", Slash::Attach(_) | Slash::ShowAttachments | Slash::ClearAttachments)
     )
+}
+
+/// `/rename TITLE`: renames the conversation of the chat; the sentence to say.
+async fn rename(session: &ChatSession, conversation: Option<i64>, title: String) -> String {
+    let (Some(id), Some(store)) = (conversation, session.store()) else {
+        return "nothing to rename yet: the conversation is saved with its first prompt.".to_owned();
+    };
+    let shown = one_line(&title, 60);
+    match store.call(move |s| s.rename_conversation(id, &title)).await {
+        Ok(()) => format!("conversation {id} is now \"{shown}\"."),
+        Err(e) => e.to_string(),
+    }
 }
 
 fn one_line(text: &str, max: usize) -> String {
