@@ -610,6 +610,17 @@ fn the_line_chat_refuses_an_unknown_command_and_acts_on_known_ones() {
         env.history().query_row("SELECT title FROM conversations WHERE id = 2", [], |r| r.get(0)).unwrap();
     assert_eq!(title, "Bird notes");
     assert_eq!(env.fake.requests().len(), 2, "no command was sent");
+    let run = env.run_with_stdin(&[], "/help\n");
+    assert!(
+        run.stderr.contains("  /system [TEXT | clear]: show, set or clear the chat's system prompt"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("/attach") && !run.stderr.contains("tab"),
+        "only what works on a line: {}",
+        run.stderr
+    );
 }
 
 /// `geminal -c` and `geminal --conversation N` on a pipe continue that conversation, as they

@@ -228,7 +228,15 @@ impl LineChat {
             Slash::Help => {
                 let mut lines = vec![HELP.to_owned()];
                 for c in crate::commands::COMMANDS.iter().filter(|c| ON_A_LINE.contains(&c.name)) {
-                    lines.push(format!("  {} {}: {}", c.name, c.args, c.what).replace("  :", ":").replace(" :", ":"));
+                    // The table speaks of tabs and pickers; here it is the chat and a line.
+                    let what = c
+                        .what
+                        .replace("this tab's", "the chat's")
+                        .replace("in this tab", "here")
+                        .replace("without a name: the picker", "alone: shows it")
+                        .replace("alone: pick one", "alone: lists them")
+                        .replace("every key and command", "these commands");
+                    lines.push(format!("  {} {}: {what}", c.name, c.args).replace(" :", ":"));
                 }
                 lines.push("  //TEXT: sends /TEXT as a prompt".to_owned());
                 eprintln!("{}", lines.join("\n"));
