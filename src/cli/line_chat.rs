@@ -115,10 +115,12 @@ pub async fn run(
             (None, saved) => {
                 // A continued conversation goes on with the role it was saved with (while it
                 // exists), unless `/role none` dropped it.
+                if chat.role_dropped {
+                    prepared.role = None;
+                }
                 let saved = saved.filter(|_| !chat.role_dropped);
-                match saved.and_then(|name| config.role(&name).ok().cloned()) {
-                    Some(role) => prepared.continue_role(&role, chat.system.is_some()),
-                    None => prepared.role = None,
+                if let Some(role) = saved.and_then(|name| config.role(&name).ok().cloned()) {
+                    prepared.continue_role(&role, chat.system.is_some());
                 }
                 prepared.configure(&chat.settings)
             }
