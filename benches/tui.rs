@@ -77,6 +77,7 @@ fn open_messages(app: &mut App, messages: Vec<StoredMessage>) {
         title: "long".into(),
         model: "gemini-flash-latest".into(),
         system: None,
+        settings: None,
         messages,
     });
 }

@@ -1,5 +1,7 @@
 //! Conversations written out as Markdown or JSON: `history export` and the interface's
 //! `/export` give the same text, and write it to a private file that replaces nothing unasked.
+//! The Markdown links only http(s) addresses: a link or image of the model's (or a source) to
+//! anything else (`javascript:`, `data:`, `file:`) is written as its text alone.
 
 use crate::chat::Role;
 use crate::format::date;
@@ -36,19 +38,76 @@ pub fn markdown(c: &Conversation, messages: &[StoredMessage]) -> String {
             out.push('\n');
         }
         if let Some(thoughts) = m.thoughts.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            let thoughts = web_links_only(thoughts);
             out.push_str(&format!("<details><summary>Thoughts</summary>\n\n{thoughts}\n\n</details>\n\n"));
         }
         match Grounding::from_stored(m.grounding.as_deref()) {
             Some(g) => {
-                out.push_str(&format!("{}\n", annotate(&m.text, &g, Marker::Plain).trim_end()));
+                let annotated = annotate(&m.text, &g, Marker::Plain);
+                out.push_str(&format!("{}\n", web_links_only(&annotated).trim_end()));
                 if !g.sources.is_empty() {
                     out.push_str(&format!("\n**Sources**\n\n{}", g.markdown_sources()));
                 }
             }
-            None => out.push_str(&format!("{}\n", m.text.trim_end())),
+            None => out.push_str(&format!("{}\n", web_links_only(&m.text).trim_end())),
         }
     }
     out
+}
+
+/// `markdown` with each link and image whose target is not an http(s) address written as its
+/// text alone (`[click](javascript:…)` → `click`; an autolink `<javascript:…>` → a code span), so
+/// an exported file never carries one. Code and everything else stay as written.
+fn web_links_only(markdown: &str) -> std::borrow::Cow<'_, str> {
+    use pulldown_cmark::{Event, LinkType, Parser, Tag, TagEnd};
+    let mut cuts: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    // The link being dropped: its range, whether it is an autolink, and its text's extent.
+    let mut open: Option<(std::ops::Range<usize>, bool, Option<std::ops::Range<usize>>)> = None;
+    let mut depth = 0usize;
+    for (event, range) in Parser::new(markdown).into_offset_iter() {
+        match event {
+            Event::Start(Tag::Link { link_type, dest_url, .. } | Tag::Image { link_type, dest_url, .. }) => {
+                if open.is_some() {
+                    depth += 1;
+                } else if !crate::grounding::is_web_link(&dest_url) {
+                    open = Some((range, matches!(link_type, LinkType::Autolink | LinkType::Email), None));
+                }
+            }
+            Event::End(TagEnd::Link | TagEnd::Image) if open.is_some() => {
+                if depth > 0 {
+                    depth -= 1;
+                    continue;
+                }
+                let Some((whole, autolink, inner)) = open.take() else { continue };
+                let text = inner.map_or("", |r| &markdown[r]);
+                let text = if autolink { format!("`{}`", text.replace('`', "")) } else { text.to_owned() };
+                cuts.push((whole, text));
+            }
+            _ => {
+                if let Some((_, _, inner)) = open.as_mut() {
+                    *inner = Some(match inner.take() {
+                        Some(r) => r.start.min(range.start)..r.end.max(range.end),
+                        None => range,
+                    });
+                }
+            }
+        }
+    }
+    if cuts.is_empty() {
+        return std::borrow::Cow::Borrowed(markdown);
+    }
+    let mut out = String::with_capacity(markdown.len());
+    let mut from = 0;
+    for (range, text) in cuts {
+        if range.start < from {
+            continue;
+        }
+        out.push_str(&markdown[from..range.start]);
+        out.push_str(&text);
+        from = range.end;
+    }
+    out.push_str(&markdown[from..]);
+    std::borrow::Cow::Owned(out)
 }
 
 /// `messages` is the branch shown; `all_messages` every message of every branch (regenerated
@@ -131,4 +190,25 @@ pub fn write_private(path: &std::path::Path, text: &str, replace: bool) -> std::
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::web_links_only;
+
+    #[test]
+    fn only_web_links_stay_links() {
+        assert_eq!(
+            web_links_only("See [the docs](https://example.org/a) and [click **me**](javascript:alert(1)) now."),
+            "See [the docs](https://example.org/a) and click **me** now."
+        );
+        assert_eq!(
+            web_links_only("![pic](data:image/png;base64,AAAA) and <javascript:alert(1)>"),
+            "pic and `javascript:alert(1)`"
+        );
+        assert_eq!(web_links_only("[ref][1]\n\n[1]: file:///etc/passwd\n"), "ref\n\n[1]: file:///etc/passwd\n");
+        let code = "```md\n[x](javascript:alert(1))\n```\n`[y](data:x)`";
+        assert_eq!(web_links_only(code), code, "code stays as written");
+        assert!(matches!(web_links_only("[a](http://a.example) <https://b.example>"), std::borrow::Cow::Borrowed(_)));
+    }
 }

@@ -158,14 +158,27 @@ impl Grounding {
     }
 
     /// The sources as a Markdown list of links, numbered as the markers are (one line each; a
-    /// title's brackets and a link's angle brackets escaped).
+    /// title's brackets and a link's angle brackets escaped). Only an http(s) address becomes a
+    /// link: any other (`javascript:`, `file:`, `data:`) is dropped, its source kept as text.
     pub fn markdown_sources(&self) -> String {
         let mut out = String::new();
         for (i, s) in self.sources.iter().enumerate() {
-            let shown = if s.title.trim().is_empty() { &s.uri } else { &s.title };
-            let title = clean(shown, 200).replace('\\', "\\\\").replace('[', "\\[").replace(']', "\\]");
-            let uri = clean(&s.uri, 2000).replace('<', "%3C").replace('>', "%3E").replace(' ', "%20");
-            out.push_str(&format!("{}. [{title}](<{uri}>)\n", i + 1));
+            let web = is_web_link(&s.uri);
+            let shown = if s.title.trim().is_empty() && web { &s.uri } else { &s.title };
+            let escape = |t: &str| {
+                let t = t.replace('\\', "\\\\").replace('[', "\\[").replace(']', "\\]");
+                t.replace('<', "\\<").replace('`', "\\`").replace('*', "\\*").replace('_', "\\_")
+            };
+            let title = clean(shown, 200);
+            if web {
+                let title = title.replace('\\', "\\\\").replace('[', "\\[").replace(']', "\\]");
+                let uri = clean(&s.uri, 2000).replace('<', "%3C").replace('>', "%3E").replace(' ', "%20");
+                out.push_str(&format!("{}. [{title}](<{uri}>)\n", i + 1));
+            } else if title.is_empty() {
+                out.push_str(&format!("{}. (a source whose address is not a web link)\n", i + 1));
+            } else {
+                out.push_str(&format!("{}. {} (its address is not a web link)\n", i + 1, escape(&title)));
+            }
         }
         out
     }
@@ -261,6 +274,14 @@ pub fn annotate(text: &str, grounding: &Grounding, marker: Marker) -> String {
     }
     out.push_str(&text[from..]);
     out
+}
+
+/// Whether `uri` is an http or https address (the only links an export writes).
+pub fn is_web_link(uri: &str) -> bool {
+    let uri = uri.trim();
+    uri.split_once(':').is_some_and(|(scheme, rest)| {
+        (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) && rest.starts_with("//")
+    })
 }
 
 /// A title or link made safe and short for one line of a terminal.
@@ -406,6 +427,27 @@ mod tests {
             g.markdown_sources(),
             "1. [a \\[b\\] c](<https://x.org/a%20b%3E>)\n2. [https://y.org/\\]](<https://y.org/]>)\n"
         );
+    }
+
+    #[test]
+    fn markdown_sources_link_only_web_addresses() {
+        let g = Grounding {
+            sources: vec![
+                Source { title: "click [me]".into(), uri: "javascript:alert(1)".into() },
+                Source { title: String::new(), uri: " JavaScript:alert(document.cookie)".into() },
+                Source { title: "local".into(), uri: "file:///etc/passwd".into() },
+                Source { title: "data".into(), uri: "data:text/html,<script>x</script>".into() },
+                Source { title: "ok".into(), uri: "HTTPS://example.org/a".into() },
+            ],
+            ..Grounding::default()
+        };
+        let md = g.markdown_sources();
+        assert_eq!(
+            md,
+            "1. click \\[me\\] (its address is not a web link)\n2. (a source whose address is not a web link)\n\
+             3. local (its address is not a web link)\n4. data (its address is not a web link)\n5. [ok](<HTTPS://example.org/a>)\n"
+        );
+        assert!(!md.to_lowercase().contains("javascript") && !md.contains("file:") && !md.contains("data:"));
     }
 
     #[test]

@@ -6,13 +6,15 @@
 //! sources; `sanitize` makes
 //! untrusted text safe for a terminal; `config` resolves flags, environment
 //! and the config file; `format` holds shared human-readable formats; `attach` reads the
-//! files a user attaches; `money` prices answers (the price table, costs, budgets).
+//! files a user attaches; `money` prices answers (the price table, costs, budgets); `commands`
+//! is the slash-command table both front ends read.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 pub mod attach;
 pub mod chat;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod engine;

@@ -52,6 +52,15 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Text for a clipboard (OSC 52 or the system one): what [`sanitize`] shows on the screen, so
+/// what is pasted is what was seen. It holds no C0 or C1 control character but `\n` and `\t`, no
+/// bidi override or invisible character; `\r\n` becomes `\n` and a lone `\r` is `␍`. A copied
+/// answer can then never end a shell's bracketed paste (`ESC [201~`) or run a line with `\r`.
+/// Every copy geminal makes goes through this.
+pub fn clipboard_text(text: &str) -> Cow<'_, str> {
+    sanitize(text)
+}
+
 /// Applies the carriage-return rule alone (`\r\n` → `\n`, lone `\r` → `␍`) and leaves every
 /// other character as it is: for text that is parsed (markdown) before it is sanitized.
 pub fn carriage_returns(text: &str) -> Cow<'_, str> {
@@ -185,6 +194,20 @@ mod tests {
         assert_eq!(sanitize("a\x1b]52;c;aGk=\x07b"), "a␛]52;c;aGk=␇b");
         assert_eq!(sanitize("\x1b[2J\u{9b}31m"), "␛[2J<U+009B>31m");
         assert_eq!(sanitize("x\u{202e}y\u{200b}z"), "x<U+202E>y<U+200B>z");
+    }
+
+    #[test]
+    fn clipboard_text_holds_no_control_character_but_newline_and_tab() {
+        let hostile =
+            "echo safe\x1b[201~\rtouch ~/pwned\r# done\r\n\tnext\u{85}\u{9b}0m\u{202e}cba\u{2066}x\u{7f}\u{0}";
+        let copied = clipboard_text(hostile);
+        assert_eq!(copied, "echo safe␛[201~␍touch ~/pwned␍# done\n\tnext<U+0085><U+009B>0m<U+202E>cba<U+2066>x␡␀");
+        assert!(
+            copied
+                .chars()
+                .all(|c| c == '\n' || c == '\t' || !(c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c)))
+        );
+        assert!(matches!(clipboard_text("fn main() {\n\tok\n}"), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -444,7 +444,14 @@ async fn a_max_tokens_stop_has_one_status_in_the_tui_the_database_and_after_reop
     assert!(app.tab().messages[1].error.as_deref().unwrap().contains("token limit"));
     let mut reopened = App::new(MODEL, false);
     let c = store.conversation(report.conversation_id.unwrap()).unwrap();
-    reopened.on_event(AppEvent::Opened { id: c.id, title: c.title, model: c.model, system: None, messages: saved });
+    reopened.on_event(AppEvent::Opened {
+        id: c.id,
+        title: c.title,
+        model: c.model,
+        system: None,
+        settings: None,
+        messages: saved,
+    });
     assert_eq!(reopened.tab().messages[1].status, in_tab);
 }
 

@@ -557,6 +557,72 @@ fn the_line_chat_keeps_the_conversation() {
     assert_eq!(texts, ["first question", "an answer", "second question"]);
 }
 
+/// The line chat reads `/` lines with the interface's command table: an unknown `/word` is
+/// refused and never sent; `/system`, `/model`, `/set`, `/search` act on what follows; `//`
+/// sends a line that starts with `/`.
+#[test]
+fn the_line_chat_refuses_an_unknown_command_and_acts_on_known_ones() {
+    let env = Env::new(Behavior::text("an answer"));
+    let run = env.run_with_stdin(&[], "/bogus\n/system be brief\nhello\n");
+    assert_eq!(run.code, 0, "{run:?}");
+    let requests = env.fake.requests();
+    assert_eq!(requests.len(), 1, "only the prompt is sent: {run:?}");
+    let body = requests[0].generate_request().unwrap();
+    assert_eq!(body.system_instruction.unwrap().visible_text(), "be brief");
+    let texts: Vec<String> = body.contents.iter().map(|c| c.visible_text()).collect();
+    assert_eq!(texts, ["hello"]);
+    assert_eq!(run.stdout, "an answer\n\n");
+    assert!(
+        run.stderr.contains("/bogus is not a command") && run.stderr.contains("nothing was sent"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("system prompt set"), "{}", run.stderr);
+
+    // The model, settings and tools lines set go with the next prompt; `//` sends a slash.
+    let script =
+        "/model gemini-2.5-pro\n/set temperature 0.3\n/search\n/thinking nonsense\n/rename x\n//etc/hosts is what?\n";
+    let run = env.run_with_stdin(&[], script);
+    assert_eq!(run.code, 0, "{run:?}");
+    let requests = env.fake.requests();
+    assert_eq!(requests.len(), 2, "one more request: {run:?}");
+    let sent = &requests[1];
+    assert_eq!(sent.model(), Some("gemini-2.5-pro"));
+    assert_eq!(sent.prompt(), "/etc/hosts is what?");
+    let body = sent.generate_request().unwrap();
+    assert!(body.system_instruction.is_none(), "a new chat starts with no system prompt");
+    assert_eq!(body.generation_config.and_then(|g| g.temperature), Some(0.3));
+    assert_eq!(body.tools.len(), 1, "Google Search was switched on: {:?}", body.tools);
+    assert!(run.stderr.contains("nothing to rename yet"), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().filter(|l| l.starts_with("geminal: ")).count(),
+        5,
+        "a sentence per command: {}",
+        run.stderr
+    );
+
+    // `/rename` names the conversation the chat is in; `/attach` is for the interface only.
+    let run = env.run_with_stdin(&["-c"], "/rename Bird notes\n/attach x.pdf\n");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("conversation 2 is now \"Bird notes\""), "{}", run.stderr);
+    assert!(run.stderr.contains("/attach works in the full-screen interface only"), "{}", run.stderr);
+    let title: String =
+        env.history().query_row("SELECT title FROM conversations WHERE id = 2", [], |r| r.get(0)).unwrap();
+    assert_eq!(title, "Bird notes");
+    assert_eq!(env.fake.requests().len(), 2, "no command was sent");
+    let run = env.run_with_stdin(&[], "/help\n");
+    assert!(
+        run.stderr.contains("  /system [TEXT | clear]: show, set or clear the chat's system prompt"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("/attach") && !run.stderr.contains("tab"),
+        "only what works on a line: {}",
+        run.stderr
+    );
+}
+
 /// `geminal -c` and `geminal --conversation N` on a pipe continue that conversation, as they
 /// do in the full-screen interface (the line chat used to start a new one).
 #[test]
@@ -840,4 +906,50 @@ fn ask_renders_markdown_on_a_terminal_only_and_plain_keeps_it_as_written() {
     let sequences = escape_sequences(&run.stdout);
     assert!(sequences.iter().all(|s| s.starts_with("\x1b[") && s.ends_with('m')), "only our SGR: {sequences:?}");
     assert!(run.stdout.contains("␛]52;c;aGVsbG8=␇"), "shown harmlessly: {:?}", run.stdout);
+}
+
+/// Ctrl-C at a terminal while the spinner waits: the terminal echoes `^C`, and the spinner's
+/// line is cleared all the same (it used to wrap the echo to a new line and clear that one,
+/// leaving "waiting for Gemini…" above what followed).
+#[test]
+fn ctrl_c_at_a_terminal_leaves_no_spinner_line_behind() {
+    if !Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()) {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    let env = Env::new(Behavior::text("too late").with_first_token_delay(Duration::from_secs(30)));
+    let command = env.command(&["ask", "hi"]);
+    let vars: Vec<String> =
+        command.get_envs().filter_map(|(k, v)| Some(format!("{}='{}'", k.to_str()?, v?.to_str()?))).collect();
+    let line = format!(
+        "env -i TERM=xterm-256color {} {} ask hi; echo EXITED-$?",
+        vars.join(" "),
+        env!("CARGO_BIN_EXE_geminal")
+    );
+    let session = format!("geminal-spinner-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        let out = Command::new("tmux").args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let screen = || tmux(&["capture-pane", "-p", "-t", &session]);
+    let wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let shown = screen();
+            if shown.contains(what) {
+                return shown;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what:?}:\n{shown}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    tmux(&["new-session", "-d", "-s", &session, "-x", "100", "-y", "20", "bash", "--norc", "--noprofile"]);
+    tmux(&["send-keys", "-t", &session, "-l", &line]);
+    tmux(&["send-keys", "-t", &session, "Enter"]);
+    wait_for("waiting for Gemini");
+    tmux(&["send-keys", "-t", &session, "C-c"]);
+    let shown = wait_for("EXITED-130");
+    tmux(&["kill-session", "-t", &session]);
+    assert!(!shown.contains("waiting for Gemini"), "the spinner's line was left:\n{shown}");
+    assert!(shown.contains("geminal: Stopped"), "{shown}");
 }

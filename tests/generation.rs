@@ -120,6 +120,23 @@ fn thoughts_on_a_terminal_are_dimmed_above_the_answer() {
     assert!(!run.stdout[answer..].contains("Thinking step"), "{:?}", run.stdout);
 }
 
+/// Without --plain the answer is rendered markdown, and so are the thoughts above it (dimmed):
+/// no "**" left in them, and a blank line before the answer.
+#[test]
+fn thoughts_on_a_terminal_are_rendered_like_the_answer_and_set_off_from_it() {
+    let env = Env::new(Behavior::text("The answer.").with_thoughts(2));
+    let Some(run) = env.run_in_terminal(&["ask", "--show-thoughts", "think about it"]) else { return };
+    ok(&run);
+    let out = &run.stdout;
+    assert!(!out.contains("**"), "the thoughts' markdown is rendered: {out:?}");
+    let heading = out.find("Thinking step 1").expect("the first thought");
+    assert!(out[..heading].contains("\x1b[2m"), "dimmed: {out:?}");
+    let answer = out.find("The answer.").expect("the answer");
+    let last_thought = out[..answer].rfind("answer \"think about it\".").expect("the last thought's text");
+    let between = &out[last_thought..answer];
+    assert!(between.contains("\r\n\r\n"), "a blank line before the answer: {between:?}");
+}
+
 #[test]
 fn the_temperature_is_part_of_the_cache_key() {
     let env = Env::new(Behavior::text("ok"));

@@ -295,3 +295,39 @@ fn the_line_chat_on_a_pipe_shows_sources_and_sends_clean_history() {
     assert_eq!(second["tools"], json!([{"googleSearch": {}}]));
     assert_eq!(second["contents"][1]["parts"][0]["text"], ANSWER);
 }
+
+/// A hostile server: an answer with a `javascript:` link and a code block that would end a
+/// shell's bracketed paste, and sources whose addresses are `javascript:` and `data:`. The Markdown export links only the
+/// web source; `history show` and the export on a terminal stay escaped (`history show` lists
+/// every source's address as text, never as a link).
+#[test]
+fn a_hostile_answers_sources_are_linked_only_when_they_are_web_addresses() {
+    let text = "Run [this](javascript:alert(1)):\n\n```sh\necho safe\u{1b}[201~\rtouch ~/pwned\r# done\n```\n";
+    let first = json!({"candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}]});
+    let grounding = json!({
+        "groundingChunks": [
+            {"web": {"uri": "javascript:alert(document.cookie)", "title": "click me"}},
+            {"web": {"uri": "data:text/html,<script>alert(1)</script>", "title": ""}},
+            {"web": {"uri": "https://example.org/birds", "title": "birds"}}
+        ],
+        "groundingSupports": [{"segment": {"startIndex": 0, "endIndex": 9}, "groundingChunkIndices": [0, 1, 2]}]
+    });
+    let last = json!({"candidates": [{"content": {"parts": [{"text": ""}], "role": "model"}, "finishReason": "STOP", "index": 0,
+                      "groundingMetadata": grounding}]});
+    let env = Env::new(Behavior::raw(sse(&[first, last])));
+    ok(&env.run(&["ask", "--search", "q"]));
+    let md = env.run(&["history", "export", "1", "--format", "md"]).stdout;
+    assert!(md.contains("1. click me (its address is not a web link)\n"), "{md}");
+    assert!(md.contains("2. (a source whose address is not a web link)\n"), "{md}");
+    assert!(md.contains("3. [birds](<https://example.org/birds>)\n"), "{md}");
+    assert!(md.contains("Run this[1][2][3]:"), "the answer's own link is its text alone: {md}");
+    assert!(!md.contains("javascript:") && !md.contains("data:text"), "{md}");
+    // On a terminal the export and `history show` hold no control character but newlines.
+    for args in [&["history", "export", "1", "--format", "md"][..], &["history", "show", "1"][..]] {
+        let Some(run) = env.run_in_terminal(args) else { return };
+        ok(&run);
+        let shown = run.stdout.replace("\r\n", "\n");
+        assert!(shown.contains("echo safe␛[201~␍touch ~/pwned␍# done"), "{shown:?}");
+        assert!(!shown.contains("\u{1b}[201~") && !shown.contains('\r'), "{shown:?}");
+    }
+}

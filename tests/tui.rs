@@ -234,15 +234,43 @@ fn an_error_in_a_tab() {
 #[test]
 fn the_help_overlay() {
     let mut app = App::new("gemini-flash-latest", false);
-    app.on_terminal(key(KeyCode::Char('?')));
+    app.on_terminal(key(KeyCode::F(1)));
     insta::assert_snapshot!(screen(&mut app, 90, 24).backend());
+}
+
+/// At 80 columns every word of the help is on the screen: what a key does wraps under its column
+/// instead of being cut ("Enter / ↑ earlier, ↓ la"). The status bar drops a whole part rather
+/// than cut one ("0 runn…"), and the model picker's title is whole.
+#[test]
+fn at_80_columns_the_help_wraps_and_nothing_is_cut() {
+    let mut app = App::new("gemini-flash-latest", false);
+    app.on_terminal(key(KeyCode::F(1)));
+    let shown = screen(&mut app, 80, 70).backend().to_string();
+    let words: std::collections::HashSet<&str> =
+        shown.split(|c: char| c.is_whitespace() || c == '"' || c == '│').filter(|w| !w.is_empty()).collect();
+    let keys = geminal::tui::keys::HELP.iter().map(|(k, w)| (k.to_string(), w.to_string()));
+    let commands = geminal::commands::COMMANDS.iter().map(|c| (c.name.to_owned(), format!("{} {}", c.args, c.what)));
+    for (key, what) in keys.chain(commands) {
+        for word in key.split_whitespace().chain(what.split_whitespace()) {
+            assert!(words.contains(word), "{word:?} of {key:?} is cut:\n{shown}");
+        }
+    }
+    app.on_terminal(key(KeyCode::Esc));
+    for width in [40, 50, 60, 80] {
+        let status = rows(&screen(&mut app, width, 12)).into_iter().rev().find(|r| r.contains("F1 help")).unwrap();
+        assert!(!status.contains('…'), "a part cut at {width} columns: {status:?}");
+    }
+    app.on_action(Action::OpenModels);
+    app.on_event(AppEvent::Models(Ok(vec!["gemini-2.5-flash".into()])));
+    let shown = screen(&mut app, 120, 20).backend().to_string();
+    assert!(shown.contains(" model for this tab · type to filter · Enter · Esc "), "{shown}");
 }
 
 /// On a short screen the help scrolls, so the last key and every slash command can be read.
 #[test]
 fn the_help_scrolls_to_its_end_on_a_short_screen() {
     let mut app = App::new("gemini-flash-latest", false);
-    app.on_terminal(key(KeyCode::Char('?')));
+    app.on_terminal(key(KeyCode::F(1)));
     app.on_terminal(key(KeyCode::End));
     let shown = screen(&mut app, 90, 24).backend().to_string();
     assert!(shown.contains("Ctrl-C / Ctrl-Q") && shown.contains("/clear"), "{shown}");
@@ -586,6 +614,59 @@ fn copied_code_is_the_message_text_even_when_shown_in_colour() {
     assert_eq!(app.commands, [geminal::tui::app::Command::Copy { text: code.into() }], "tabs and text as written");
 }
 
+/// What a clipboard receives for each copy key on a hostile answer: Ctrl-Y, Alt-Y, and `y` and
+/// `c` on a selected message, each copy handed to the real clipboard code (its OSC 52 way, the
+/// bytes decoded back). No control character but `\n` and `\t`, no bidi control, `\r\n` as `\n`.
+#[test]
+fn hostile_text_reaches_no_clipboard_with_its_control_characters() {
+    use base64::Engine as _;
+    use geminal::tui::app::Command;
+    let paste_escape = "echo safe\x1b[201~\rtouch ~/pwned\r# done";
+    let hostile = geminal::gemini::fake::hostile_answer();
+    let answer = format!("{hostile}\r\n```sh\n{paste_escape}\n```\n\u{85}nel \u{9b}1m\u{202e}cba\n");
+    let mut app = App::new("gemini-flash-latest", false);
+    ask(&mut app, "hi", &answer, true);
+    let alt = |c| Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::ALT));
+    let ctrl = |c| Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
+    app.commands.clear();
+    app.on_terminal(ctrl('y'));
+    app.on_terminal(alt('y'));
+    app.on_terminal(Event::Key(KeyEvent::new(KeyCode::Up, KeyModifiers::ALT)));
+    app.on_terminal(key(KeyCode::Char('y')));
+    app.on_terminal(key(KeyCode::Char('c')));
+    let copies: Vec<String> = app
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Copy { text } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(copies.len(), 4, "{:?}", app.commands);
+    let mut clipboard = geminal::tui::clipboard::Clipboard::new(geminal::config::ClipboardMode::Terminal);
+    for text in &copies {
+        let mut written = Vec::new();
+        clipboard.copy(text, &mut written).unwrap();
+        let written = String::from_utf8(written).unwrap();
+        let encoded = written.strip_prefix("\x1b]52;c;").and_then(|w| w.strip_suffix('\x07')).unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
+        let copied = String::from_utf8(bytes).unwrap();
+        for c in copied.chars() {
+            let bidi =
+                matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            assert!(c == '\n' || c == '\t' || !(c.is_control() || bidi), "{c:?} reached the clipboard: {copied:?}");
+        }
+        assert!(!copied.contains("\x1b[201~"), "the paste end: {copied:?}");
+    }
+    // What was seen is what is pasted: the code block as the screen shows it.
+    let code = "echo safe␛[201~␍touch ~/pwned␍# done";
+    let mut written = Vec::new();
+    clipboard.copy(&copies[1], &mut written).unwrap();
+    let encoded = String::from_utf8(written).unwrap();
+    let encoded = encoded.strip_prefix("\x1b]52;c;").and_then(|w| w.strip_suffix('\x07')).unwrap().to_owned();
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap(), code.as_bytes());
+}
+
 // ---- Thoughts and generation settings ----
 
 const THOUGHT: &str =
@@ -685,6 +766,93 @@ fn thinking_and_settings_commands_are_checked_against_the_tabs_model() {
     // A new tab starts from the launch settings, not another tab's.
     app.on_action(Action::NewTab);
     assert_eq!(app.tab().settings, app.default_settings);
+}
+
+/// A reopened or restored conversation's saved settings are the tab's: the status bar shows
+/// them, `/set` lists them, and a switch flips what is sent (here: search on → off at once).
+#[test]
+fn a_reopened_conversation_shows_and_switches_the_settings_it_was_saved_with() {
+    use geminal::chat::Settings;
+    use geminal::gemini::Thinking;
+    let saved =
+        Settings { search: Some(true), temperature: Some(0.2), thinking: Some(Thinking::Low), ..Settings::default() };
+    let stored = |id, role, text: &str| StoredMessage {
+        id,
+        conversation_id: 4,
+        role,
+        text: text.into(),
+        model: None,
+        status: MessageStatus::Complete,
+        error: None,
+        prompt_tokens: None,
+        output_tokens: None,
+        cached: false,
+        created_at: 0,
+        parent_id: None,
+        thought_tokens: None,
+        thoughts: None,
+        grounding: None,
+        alternatives: Default::default(),
+        attachments: Vec::new(),
+        cost: Default::default(),
+    };
+    let answer = StoredMessage {
+        prompt_tokens: Some(1200),
+        output_tokens: Some(300),
+        thought_tokens: Some(34),
+        ..stored(2, geminal::domain::Role::Model, "South.")
+    };
+    let messages = || vec![stored(1, geminal::domain::Role::User, "birds?"), answer.clone()];
+    let enter = |app: &mut App, line: &str| {
+        type_text(app, line);
+        app.on_terminal(key(KeyCode::Enter));
+    };
+    let mut app = App::new("gemini-2.5-flash", false);
+    app.on_event(AppEvent::Opened {
+        id: 4,
+        title: "birds".into(),
+        model: "gemini-2.5-flash".into(),
+        system: None,
+        settings: Some(saved.clone()),
+        messages: messages(),
+    });
+    let (_, status) = status_row(&screen(&mut app, 100, 12));
+    assert!(status.contains("gemini-2.5-flash · thinking low · search · "), "{status:?}");
+    assert!(status.contains(" 1534 tokens"), "the tokens its answers took, not 0: {status:?}");
+    enter(&mut app, "/set");
+    assert_eq!(app.flash(), Some("This tab: thinking low · temperature 0.2 · search."));
+    enter(&mut app, "/search");
+    assert!(app.flash().unwrap().contains("off"), "the first /search turns the saved search off: {:?}", app.flash());
+    let (_, status) = status_row(&screen(&mut app, 100, 12));
+    assert!(!status.contains("search"), "{status:?}");
+    assert_eq!(app.tab_settings(), Settings { search: Some(false), ..saved.clone() }, "what the next request carries");
+    enter(&mut app, "/set temperature default");
+    assert_eq!(app.tab_settings().temperature, Some(0.2), "the default of this conversation is what it was saved with");
+
+    // Restored at start, the same.
+    let mut app = App::new("gemini-2.5-flash", false);
+    app.restore(vec![geminal::tui::app::Restored {
+        conversation: Some(geminal::tui::app::RestoredConversation {
+            id: 4,
+            title: "birds".into(),
+            model: "gemini-2.5-flash".into(),
+            system: None,
+            role: None,
+            settings: Some(saved.clone()),
+            messages: messages(),
+        }),
+        draft: String::new(),
+        active: true,
+    }]);
+    let (_, status) = status_row(&screen(&mut app, 100, 12));
+    assert!(status.contains("thinking low · search · "), "{status:?}");
+    enter(&mut app, "/thinking");
+    assert!(app.flash().unwrap().starts_with("Thinking: low"), "{:?}", app.flash());
+    // A new conversation in the tab starts from the defaults again, with no tokens.
+    enter(&mut app, "/clear");
+    assert_eq!(app.tab_settings(), Settings::default());
+    let (_, status) = status_row(&screen(&mut app, 100, 12));
+    assert!(status.contains(" 0 tokens"), "{status:?}");
 }
 
 /// Sources of an answer: two pages, the first sentence supported by the first, the second by

@@ -190,6 +190,7 @@ fn a_reopened_conversation_shows_what_its_prompts_had_attached() {
         title: "report".into(),
         model: "m".into(),
         system: None,
+        settings: None,
         messages: vec![
             message(1, Role::User, "summarize it", vec![info]),
             message(2, Role::Model, "Growth.", Vec::new()),

@@ -239,7 +239,7 @@ fn regenerate_and_edit_branch_the_conversation_in_the_database() {
         |s| s.contains("answer 2/2") && s.contains("Birds migrate") && idle(s),
         "the regenerated answer, 2/2",
     );
-    tmux.keys(&["["]);
+    tmux.keys(&["M-,"]); // Alt-, (Alt-[ needs the kitty keyboard protocol)
     tmux.wait_for(|s| s.contains("answer 1/2") && s.contains("Answer 1 of 2."), "back to the first answer");
     tmux.text("and which fly farthest?");
     tmux.keys(&["Enter"]);
@@ -343,7 +343,7 @@ fn a_question_asked_after_searching_a_huge_message_is_answered_and_saved() {
     // With the answer still running, Ctrl-Q asks once and a second Ctrl-Q quits.
     tmux.keys(&["C-q"]);
     let screen = tmux.wait_for(
-        |s| s.contains("GEMINAL-EXITED-0") || s.contains("quit and keep them interrupted?"),
+        |s| s.contains("GEMINAL-EXITED-0") || s.contains("quit and keep it interrupted?"),
         "the question, or the exit if the answer had finished",
     );
     if !screen.contains("GEMINAL-EXITED-0") {
@@ -861,4 +861,66 @@ fn an_answer_whose_conversation_another_process_deleted_is_said_unsaved() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(rows, [(2, "start again".to_owned()), (2, "A quick answer.".to_owned())]);
+}
+
+/// A conversation saved with Google Search on, reopened with `-c`: the status bar says
+/// "search", and the first `/search` turns it off for the next request (its answer comes back
+/// without sources, and the conversation is saved with search off).
+#[test]
+fn a_reopened_conversation_shows_its_saved_search_and_the_first_switch_turns_it_off() {
+    if !have_tmux() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.sqlite3");
+    let bin = env!("CARGO_BIN_EXE_geminal");
+    let asked = Command::new(bin)
+        .args(["--demo", "--db", db.to_str().unwrap(), "ask", "--search", "why do birds migrate?"])
+        .env("HOME", dir.path())
+        .env_remove("GEMINI_API_KEY")
+        .env_remove("GOOGLE_API_KEY")
+        .output()
+        .unwrap();
+    assert!(asked.status.success(), "{asked:?}");
+    let history = rusqlite::Connection::open(&db).unwrap();
+    let grounded = |id: i64| -> bool {
+        history.query_row("SELECT grounding IS NOT NULL FROM messages WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+    };
+    assert!(grounded(2), "the first answer was grounded");
+
+    let tmux = Tmux { session: format!("geminal-settings-{}", std::process::id()) };
+    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "120", "-y", "30", "bash", "--norc", "--noprofile"]);
+    tmux.text(&format!(
+        "HOME={home} {bin} --demo --db {db} -c; echo GEMINAL-EXITED-$?",
+        home = dir.path().display(),
+        db = db.display(),
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(
+        |s| s.contains("why do birds migrate?") && s.contains(" · search · "),
+        "the reopened tab with search",
+    );
+    tmux.text("/search");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for(|s| s.contains("Google Search is off"), "the switch");
+    assert!(!screen.contains(" · search · "), "{screen}");
+    tmux.text("and where do they go?");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(
+        |_| {
+            history
+                .query_row("SELECT count(*) FROM messages WHERE status = 'complete'", [], |r| r.get::<_, i64>(0))
+                .unwrap()
+                == 4
+        },
+        "the answer saved",
+    );
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+    assert!(!grounded(4), "the next request went without Google Search");
+    let settings: String =
+        history.query_row("SELECT settings FROM conversations WHERE id = 1", [], |r| r.get(0)).unwrap();
+    let settings: serde_json::Value = serde_json::from_str(&settings).unwrap();
+    assert_eq!(settings["search"], false, "{settings}");
 }

@@ -305,6 +305,11 @@ impl ChatSession {
     }
 
     /// The settings a new conversation (or one saved without settings) starts with.
+    pub fn default_settings(&self) -> &Settings {
+        &self.default_settings
+    }
+
+    /// Sets [`ChatSession::default_settings`].
     pub fn with_default_settings(mut self, settings: Settings) -> Self {
         self.default_settings = settings;
         self

@@ -118,9 +118,7 @@ fn show(config: &Config) -> String {
             "timeout_secs" => config.total_timeout.map_or_else(|| "(none)".to_owned(), secs),
             "cache" => config.cache.to_string(),
             "cache_max_entries" => config.cache_max_entries.to_string(),
-            "cache_ttl" => {
-                config.cache_ttl.map_or_else(|| "never".to_owned(), |ttl| humantime::format_duration(ttl).to_string())
-            }
+            "cache_ttl" => config.cache_ttl.map_or_else(|| "never".to_owned(), ttl),
             "max_concurrent" => engine.max_concurrent.to_string(),
             "retries" => engine.retry.max_attempts.saturating_sub(1).to_string(),
             "rpm" => engine.default_rpm.map_or_else(|| "(unlimited)".to_owned(), |r| r.to_string()),
@@ -250,6 +248,19 @@ fn init(path: &Path, force: bool) -> Result<(), Failure> {
     file.write_all(EXAMPLE.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| fail("write", e))
 }
 
+/// A time to live as the config file writes it: "24h", "7d", "30m", "90s" (whole units, days
+/// from two days up, so the default reads "24h" as in the README and the example).
+fn ttl(ttl: std::time::Duration) -> String {
+    let secs = ttl.as_secs();
+    match secs {
+        0 => "0s".to_owned(),
+        s if s % 86_400 == 0 && s >= 2 * 86_400 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,5 +283,15 @@ mod tests {
         assert!(row("api_key").contains("[REDACTED]") && row("api_key").ends_with("env GOOGLE_API_KEY"));
         assert!(row("rate_limits").contains("gemini-2.5-pro=5") && row("rate_limits").ends_with("config file"));
         assert!(row("rpm").contains(" 10 ") && row("cache_ttl").ends_with("default"));
+        assert!(row("cache_ttl").contains(" 24h "), "as the README writes the default: {}", row("cache_ttl"));
+    }
+
+    #[test]
+    fn a_time_to_live_is_shown_as_the_config_file_writes_it_and_reads_back() {
+        use std::time::Duration;
+        for (secs, shown) in [(86_400, "24h"), (7 * 86_400, "7d"), (1_800, "30m"), (90, "90s"), (3_600, "1h")] {
+            assert_eq!(ttl(Duration::from_secs(secs)), shown);
+            assert_eq!(humantime::parse_duration(shown).unwrap(), Duration::from_secs(secs));
+        }
     }
 }

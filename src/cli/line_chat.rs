@@ -1,6 +1,8 @@
-//! `geminal` with no command: a line-by-line chat on stdin/stdout, saved to the history like
-//! any other conversation. (The full-screen interface replaces this on a terminal once it
-//! lands.) Ctrl-C stops the current answer; Ctrl-D or `/quit` leaves.
+//! `geminal` with no command on a pipe (or with `--no-tui`): a line-by-line chat on stdin/stdout,
+//! saved to the history like any other conversation. Ctrl-C stops the current answer; Ctrl-D or
+//! `/quit` leaves. A line starting with `/` is read with the interface's own slash-command table
+//! ([`crate::commands`]): the commands that make sense on a line act, the others and an unknown
+//! `/word` are refused and never sent; `//` sends a line that starts with `/`.
 
 use std::io::IsTerminal;
 
@@ -13,7 +15,22 @@ use super::signals::{Signals, Stop, stopped_answer};
 use crate::chat::ChatSession;
 use crate::chat::{Outcome, Settings, Target, TurnEvent};
 
-const HELP: &str = "Type a question and press Enter. /new starts a new conversation, /quit (or Ctrl-D) leaves; Ctrl-C stops an answer.";
+const HELP: &str = "Type a question and press Enter. /new starts a new conversation, /quit (or Ctrl-D) leaves, /help lists the commands; Ctrl-C stops an answer.";
+
+/// The table's commands that act on a line (the others need the full-screen interface).
+const ON_A_LINE: &[&str] = &[
+    "/help",
+    "/system",
+    "/model",
+    "/rename",
+    "/thinking",
+    "/thoughts",
+    "/search",
+    "/urlcontext",
+    "/set",
+    "/clear",
+    "/role",
+];
 
 /// The role given at launch (`geminal -r NAME`).
 pub struct LaunchRole {
@@ -48,7 +65,19 @@ pub async fn run(
             crate::sanitize::one_line(model, 60)
         );
     }
-    let mut conversation: Option<i64> = open;
+    let mut chat = LineChat {
+        conversation: open,
+        system: None,
+        model: None,
+        role,
+        role_dropped: false,
+        settings: settings.clone(),
+        last_model: config.model.clone(),
+        last_system: config.system_prompt.clone(),
+    };
+    if let Some(launch) = chat.role.as_ref().filter(|l| !l.keep_model) {
+        chat.last_model = launch.role.model.clone().unwrap_or_else(|| config.model.clone());
+    }
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
         if interactive {
@@ -59,38 +88,53 @@ pub async fn run(
             stop = signals.recv() => return Ok(stop.exit_code()),
         };
         let Ok(Some(line)) = line else { break };
-        let prompt = line.trim();
-        match prompt {
-            "" => continue,
-            "/quit" | "/exit" => break,
-            "/new" => {
-                conversation = None;
-                eprintln!("geminal: new conversation.");
+        let prompt = match chat.read(line.trim(), &conn) {
+            Line::Skip => continue,
+            Line::Quit => break,
+            Line::Rename(title) => {
+                exit::say(&rename(&session, chat.conversation, title).await);
                 continue;
             }
-            "/help" | "?" => {
-                eprintln!("{HELP}");
-                continue;
-            }
-            _ => {}
-        }
+            Line::Send(prompt) => prompt,
+        };
+        let conversation = chat.conversation;
         let target = conversation.map_or(Target::New, Target::Conversation);
-        let model = config.model_explicit.then(|| config.model.clone());
-        let mut prepared =
-            session.prepare(target, prompt.to_owned(), model, &config.model, config.system_prompt.clone()).await?;
-        let configured = match (&role, prepared.role.clone()) {
-            (Some(launch), _) => prepared.use_role(&launch.role, launch.keep_model, false, settings),
+        let model = chat.model.clone().or_else(|| config.model_explicit.then(|| config.model.clone()));
+        let system = match &chat.system {
+            Some(set) => set.clone(),
+            None => config.system_prompt.clone(),
+        };
+        let mut prepared = session.prepare(target, prompt, model, &config.model, system).await?;
+        let configured = match (&chat.role, prepared.role.clone()) {
+            (Some(launch), _) => {
+                let keep_model = launch.keep_model || chat.model.is_some();
+                let keep_system = chat.system.is_some();
+                let configured = prepared.use_role(&launch.role, keep_model, keep_system, &chat.settings);
+                prepared.role = Some(launch.role.name.clone());
+                configured
+            }
             (None, saved) => {
-                // A continued conversation goes on with the role it was saved with (while it exists).
-                if let Some(role) = saved.and_then(|name| config.role(&name).ok().cloned()) {
-                    prepared.continue_role(&role, false);
+                // A continued conversation goes on with the role it was saved with (while it
+                // exists), unless `/role none` dropped it.
+                if chat.role_dropped {
+                    prepared.role = None;
                 }
-                prepared.configure(settings)
+                let saved = saved.filter(|_| !chat.role_dropped);
+                if let Some(role) = saved.and_then(|name| config.role(&name).ok().cloned()) {
+                    prepared.continue_role(&role, chat.system.is_some());
+                }
+                prepared.configure(&chat.settings)
             }
         };
+        if let Some(system) = &chat.system {
+            prepared.turn.system = system.clone();
+        }
+        chat.last_model = prepared.turn.model.clone();
+        chat.last_system = prepared.turn.system.clone();
         if let Err(e) = configured {
-            // The settings do not change between lines: the chat cannot go on.
-            return Err(Failure::usage(e.to_string()));
+            // Nothing was sent: the line is refused, the chat goes on (a `/set` can mend it).
+            exit::say(&e.to_string());
+            continue;
         }
         // A conversation longer than the model takes: its newest turns only, or nothing.
         match session.fit_context(&mut prepared).await {
@@ -124,7 +168,7 @@ pub async fn run(
         if printer.pipe_closed() {
             return Ok(exit::OK);
         }
-        conversation = report.conversation_id.or(conversation);
+        chat.conversation = report.conversation_id.or(conversation);
         match report.outcome {
             Outcome::Complete => {}
             Outcome::Failed(e) => eprintln!("geminal: {e}"),
@@ -141,4 +185,218 @@ pub async fn run(
         }
     }
     Ok(exit::OK)
+}
+
+/// What the line chat goes on with between lines: the conversation, and what its slash commands
+/// set (over the launch flags and the config).
+struct LineChat {
+    conversation: Option<i64>,
+    /// `/system`: `Some(None)` cleared, `Some(Some(text))` set; `None` leaves the conversation's
+    /// own (else the config's).
+    system: Option<Option<String>>,
+    /// `/model NAME`.
+    model: Option<String>,
+    role: Option<LaunchRole>,
+    /// `/role none`: a continued conversation does not go on with the role it was saved with.
+    role_dropped: bool,
+    /// The launch flags' settings, then what `/set`, `/thinking`, `/search`... changed.
+    settings: Settings,
+    /// The model and system prompt the last line was sent with (what `/model` and `/system` show).
+    last_model: String,
+    last_system: Option<String>,
+}
+
+/// What a line read in the chat comes to.
+#[derive(Debug, PartialEq)]
+enum Line {
+    /// A command done (or refused), or an empty line: nothing to send.
+    Skip,
+    Quit,
+    /// `/rename TITLE`: done by the loop, which can wait for the history.
+    Rename(String),
+    Send(String),
+}
+
+impl LineChat {
+    /// Reads one trimmed line: a prompt to send, or a command done here (its sentence on stderr).
+    fn read(&mut self, line: &str, conn: &Connection) -> Line {
+        let command = match line {
+            "" => return Line::Skip,
+            "/quit" | "/exit" => return Line::Quit,
+            "/new" => crate::commands::Slash::Clear,
+            _ => match crate::commands::parse(line) {
+                None => return Line::Send(line.to_owned()),
+                Some(crate::commands::Slash::Literal(text)) => return Line::Send(text),
+                Some(crate::commands::Slash::Rename(title)) => return Line::Rename(title),
+                Some(command) => command,
+            },
+        };
+        self.command(command, conn);
+        Line::Skip
+    }
+
+    fn command(&mut self, command: crate::commands::Slash, conn: &Connection) {
+        use crate::commands::Slash;
+        let config = &conn.config;
+        let said = match command {
+            Slash::Help => {
+                let mut lines = vec![HELP.to_owned()];
+                for c in crate::commands::COMMANDS.iter().filter(|c| ON_A_LINE.contains(&c.name)) {
+                    // The table speaks of tabs and pickers; here it is the chat and a line.
+                    let what = c
+                        .what
+                        .replace("this tab's", "the chat's")
+                        .replace("in this tab", "here")
+                        .replace("without a name: the picker", "alone: shows it")
+                        .replace("alone: pick one", "alone: lists them")
+                        .replace("every key and command", "these commands");
+                    lines.push(format!("  {} {}: {what}", c.name, c.args).replace(" :", ":"));
+                }
+                lines.push("  //TEXT: sends /TEXT as a prompt".to_owned());
+                eprintln!("{}", lines.join("\n"));
+                return;
+            }
+            Slash::ShowSystem => match self.shown_system() {
+                Some(system) => format!("system prompt: {} (/system clear removes it).", one_line(system, 200)),
+                None => "no system prompt: /system TEXT sets one.".to_owned(),
+            },
+            Slash::ClearSystem => {
+                self.system = Some(None);
+                "system prompt cleared.".to_owned()
+            }
+            Slash::SetSystem(text) => {
+                self.system = Some(Some(text));
+                "system prompt set.".to_owned()
+            }
+            Slash::ModelPicker => format!("the model is {} (/model NAME changes it).", one_line(&self.last_model, 60)),
+            Slash::Model(name) => {
+                let name = conn.providers.names().canonical(&name);
+                let said = format!("the next prompts go to {}.", one_line(&name, 60));
+                self.last_model = name.clone();
+                self.model = Some(name);
+                said
+            }
+            Slash::Clear => {
+                self.conversation = None;
+                "new conversation.".to_owned()
+            }
+            // `read` hands it to the loop.
+            Slash::Rename(_) => return,
+            Slash::Export(_)
+            | Slash::Attach(_)
+            | Slash::ShowAttachments
+            | Slash::ClearAttachments => {
+                let word = crate::commands::COMMANDS
+                    .iter()
+                    .find(|c| !ON_A_LINE.contains(&c.name) && matches_command(c.name, &command))
+                    .map_or("this command", |c| c.name);
+                format!("{word} works in the full-screen interface only (not on a line); nothing was sent.")
+            }
+            Slash::MissingArgument(name) => {
+                let args = crate::commands::COMMANDS.iter().find(|c| c.name == name).map_or("", |c| c.args);
+                format!("{name} needs {args}; nothing was sent.")
+            }
+            Slash::Unknown(word) => format!(
+                "{} is not a command (/help lists them), so nothing was sent; start with // to send a line that begins with /.",
+                one_line(&word, 30)
+            ),
+            // `parse` gives it back as the text to send; `read` sent it.
+            Slash::Literal(_) => return,
+            Slash::Thinking(None) => match self.settings.thinking {
+                Some(t) => format!("thinking: {t} (/thinking off|low|medium|high|N changes it)."),
+                None => "thinking: the model's default (/thinking off|low|medium|high|N changes it).".to_owned(),
+            },
+            Slash::Thinking(Some(level)) => self.set("thinking", &level),
+            Slash::Thoughts(on) => {
+                let on = on.unwrap_or(!self.settings.shows_thoughts());
+                self.set("thoughts", if on { "on" } else { "off" })
+            }
+            Slash::Set(None) => match self.settings.summary() {
+                summary if summary.is_empty() => "no settings of this chat's own: /set NAME VALUE (temperature, top-p, max-tokens, seed, stop, thinking, thoughts, search, url-context).".to_owned(),
+                summary => format!("this chat: {summary}."),
+            },
+            Slash::Set(Some((name, value))) => self.set(&name, &value),
+            Slash::Role(None) => {
+                let names: Vec<&str> = config.roles.iter().map(|r| r.name.as_str()).collect();
+                let current = self.role.as_ref().map(|l| format!(" (now: {})", l.role.name)).unwrap_or_default();
+                if names.is_empty() {
+                    "no roles are defined: add [roles.NAME] to the config file, or a roles/NAME.md file beside it.".to_owned()
+                } else {
+                    format!("roles: {}{current}; /role NAME answers as one, /role none as none.", one_line(&names.join(", "), 300))
+                }
+            }
+            Slash::Role(Some(name)) if name.eq_ignore_ascii_case("none") => {
+                self.role = None;
+                self.role_dropped = true;
+                "no role from now on.".to_owned()
+            }
+            Slash::Role(Some(name)) => match config.role(&name) {
+                Ok(role) => {
+                    let said = format!("answering as {} from now on.", one_line(&role.name, 40));
+                    if let Some(model) = role.model.as_ref().filter(|_| self.model.is_none()) {
+                        self.last_model = model.clone();
+                    }
+                    let keep_model = self.role.as_ref().is_some_and(|l| l.keep_model);
+                    self.role = Some(LaunchRole { role: role.clone(), keep_model });
+                    // The role's prompt becomes the system prompt.
+                    self.system = None;
+                    said
+                }
+                Err(e) => e,
+            },
+        };
+        exit::say(&said);
+    }
+
+    /// The system prompt the next line goes with, as far as it is known here.
+    fn shown_system(&self) -> Option<&str> {
+        match &self.system {
+            Some(set) => set.as_deref(),
+            None => match &self.role {
+                Some(launch) if launch.role.prompt.is_some() => launch.role.system_instruction(),
+                _ => self.last_system.as_deref(),
+            },
+        }
+    }
+
+    /// `/set NAME VALUE` (and the commands that are one): checked against the model at once,
+    /// so a setting the model refuses is never kept.
+    fn set(&mut self, name: &str, value: &str) -> String {
+        let mut next = self.settings.clone();
+        let said = match next.set(name, value) {
+            Ok(said) => said,
+            Err(e) => return e.to_string(),
+        };
+        if let Err(e) = next.generation_config(&self.last_model) {
+            return e.to_string();
+        }
+        self.settings = next;
+        said
+    }
+}
+
+/// Whether `command` is what the table's `name` parses to (for naming a refused command).
+fn matches_command(name: &str, command: &crate::commands::Slash) -> bool {
+    use crate::commands::Slash;
+    matches!(
+        (name, command),
+        ("/export", Slash::Export(_))
+            | ("/attach", Slash::Attach(_) | Slash::ShowAttachments | Slash::ClearAttachments)
+    )
+}
+
+/// `/rename TITLE`: renames the conversation of the chat; the sentence to say.
+async fn rename(session: &ChatSession, conversation: Option<i64>, title: String) -> String {
+    let (Some(id), Some(store)) = (conversation, session.store()) else {
+        return "nothing to rename yet: the conversation is saved with its first prompt.".to_owned();
+    };
+    let shown = one_line(&title, 60);
+    match store.call(move |s| s.rename_conversation(id, &title)).await {
+        Ok(()) => format!("conversation {id} is now \"{shown}\"."),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn one_line(text: &str, max: usize) -> String {
+    crate::sanitize::one_line(text, max)
 }

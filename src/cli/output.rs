@@ -19,7 +19,7 @@ impl Spinner {
             return Spinner(None);
         }
         let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.set_draw_target(indicatif::ProgressDrawTarget::term_like(Box::new(SpinnerTerm)));
         bar.set_message(message.to_owned());
         bar.enable_steady_tick(Duration::from_millis(90));
         Spinner(Some(bar))
@@ -60,6 +60,62 @@ fn waiting_message(model: &str, names: &crate::provider::Names) -> String {
     }
 }
 
+/// Stderr for the spinner, two columns narrower than the terminal. indicatif fills the
+/// spinner's line to the terminal's width, so the `^C` the terminal echoes for Ctrl-C would
+/// wrap to a new line and clearing the spinner would clear that one, leaving "waiting for
+/// Gemini…" above the answer. Two spare columns keep the echo on the spinner's line.
+#[derive(Debug)]
+struct SpinnerTerm;
+
+impl SpinnerTerm {
+    fn put(&self, text: &str) -> std::io::Result<()> {
+        let mut err = std::io::stderr();
+        err.write_all(text.as_bytes())
+    }
+}
+
+impl indicatif::TermLike for SpinnerTerm {
+    fn width(&self) -> u16 {
+        ratatui::crossterm::terminal::size().map_or(80, |(columns, _)| columns).saturating_sub(2).max(10)
+    }
+
+    fn height(&self) -> u16 {
+        ratatui::crossterm::terminal::size().map_or(24, |(_, rows)| rows)
+    }
+
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 { Ok(()) } else { self.put(&format!("\x1b[{n}A")) }
+    }
+
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 { Ok(()) } else { self.put(&format!("\x1b[{n}B")) }
+    }
+
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 { Ok(()) } else { self.put(&format!("\x1b[{n}C")) }
+    }
+
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 { Ok(()) } else { self.put(&format!("\x1b[{n}D")) }
+    }
+
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.put(&format!("{s}\n"))
+    }
+
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.put(s)
+    }
+
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.put("\r\x1b[2K")
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// When answer text reaches stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -87,6 +143,8 @@ pub struct AnswerPrinter {
     spinner: Spinner,
     /// Set when the answer is shown as rendered markdown (`ask` on a terminal).
     markdown: Option<MarkdownStream>,
+    /// The width markdown is rendered at (thought summaries are rendered too).
+    markdown_width: u16,
     ends_with_newline: bool,
     pipe_closed: bool,
     /// Thought summaries go to stdout, dimmed, above the answer (a terminal); else to stderr.
@@ -104,6 +162,7 @@ impl AnswerPrinter {
             held: String::new(),
             spinner: Spinner::start("waiting for Gemini…"),
             markdown: None,
+            markdown_width: 0,
             ends_with_newline: true,
             pipe_closed: false,
             thoughts_on_stdout: false,
@@ -132,6 +191,7 @@ impl AnswerPrinter {
     pub fn with_markdown(mut self, width: u16) -> Self {
         if !self.raw {
             self.markdown = Some(MarkdownStream::new(width));
+            self.markdown_width = width;
         }
         self
     }
@@ -185,7 +245,15 @@ impl AnswerPrinter {
         }
         self.spinner.set_message("thinking…");
         if self.thoughts_on_stdout {
-            let shown = format!("{}\n\n", dimmed(&clean));
+            // Rendered as the answer is (a heading in bold, not "**Heading**"), all of it dimmed,
+            // and set off from what follows by a blank line.
+            let shown = if self.markdown.is_some() {
+                let mut thought = MarkdownStream::new(self.markdown_width);
+                let rendered = thought.push(&clean) + &thought.finish();
+                format!("{}\n", dim_rendered(&rendered))
+            } else {
+                format!("{}\n\n", dimmed(&clean))
+            };
             let mut failed = false;
             self.spinner.suspend(|| failed = write_flush(&mut std::io::stdout(), shown.as_bytes()).is_err());
             self.pipe_closed |= failed;
@@ -294,6 +362,21 @@ pub fn dimmed(text: &str) -> String {
         .map(|line| if line.is_empty() { String::new() } else { format!("\x1b[2m{line}\x1b[22m") })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Rendered ANSI text dimmed line by line: dim again after each of the renderer's resets, so a
+/// bold heading stays dim too.
+fn dim_rendered(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| {
+            let (body, end) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
+            if body.is_empty() {
+                end.to_owned()
+            } else {
+                format!("\x1b[2m{}\x1b[22m{end}", body.replace("\x1b[0m", "\x1b[0m\x1b[2m"))
+            }
+        })
+        .collect()
 }
 
 /// JSON text as it should reach its destination: escaped for a terminal (see

@@ -107,7 +107,20 @@ pub struct RestoredConversation {
     pub system: Option<String>,
     /// The role it runs with.
     pub role: Option<String>,
+    /// The generation settings it was saved with (`None`: none saved).
+    pub settings: Option<crate::chat::Settings>,
     pub messages: Vec<StoredMessage>,
+}
+
+/// Tab pressed on a start several completions share.
+#[derive(Debug, Clone)]
+struct Cycle {
+    tab: u64,
+    /// Each completion, as the whole prompt it makes.
+    texts: Vec<String>,
+    next: usize,
+    /// The prompt as the last Tab left it (anything typed since ends the cycle).
+    last: String,
 }
 
 /// A question awaiting y/n.
@@ -181,6 +194,8 @@ pub enum AppEvent {
         title: String,
         model: String,
         system: Option<String>,
+        /// The generation settings it was saved with (`None`: none saved).
+        settings: Option<crate::chat::Settings>,
         messages: Vec<StoredMessage>,
     },
     /// The branch shown in tab `tab` changed (another alternative): its messages now, and the
@@ -228,6 +243,8 @@ pub struct App {
     pub model_selected: usize,
     /// The tab and description of the copy under way (for the flash that reports it).
     copying: Option<(u64, String)>,
+    /// Tab on a start several completions share: each in turn at every further Tab.
+    cycle: Option<Cycle>,
     /// The first line of the help shown (it scrolls when the screen is short).
     pub help_scroll: usize,
     /// What is typed in the find bar (Ctrl-F).
@@ -254,6 +271,9 @@ pub struct App {
     pub past_prompts: Vec<String>,
     /// Generation settings every new tab starts with (the launch flags).
     pub default_settings: crate::chat::Settings,
+    /// The settings under them in a new conversation (the config file's), and in a reopened one
+    /// saved without any.
+    pub base_settings: crate::chat::Settings,
     /// The roles `/role` offers.
     pub roles: Vec<crate::chat::NamedRole>,
     /// Provider names, for `/model NAME` (`provider:model`, or bare for the default provider).
@@ -283,6 +303,7 @@ impl App {
             picking_roles: false,
             help_scroll: 0,
             copying: None,
+            cycle: None,
             model_filter: String::new(),
             find: String::new(),
             confirm: None,
@@ -298,6 +319,7 @@ impl App {
             commands: Vec::new(),
             past_prompts: Vec::new(),
             default_settings: crate::chat::Settings::default(),
+            base_settings: crate::chat::Settings::default(),
             roles: Vec::new(),
             names: crate::provider::Names::default(),
             default_system: None,
@@ -362,6 +384,7 @@ impl App {
         let mut tab = Tab::new(self.next_tab_id, &self.default_model);
         self.next_tab_id += 1;
         tab.settings = self.default_settings.clone();
+        tab.conversation_settings = self.base_settings.clone();
         tab.system = self.default_system.clone();
         // The launch role (`geminal -r NAME`) is every new tab's until /role changes it.
         if let Some(role) = self.default_role.as_ref().and_then(|name| self.roles.iter().find(|r| &r.name == name)) {
@@ -925,6 +948,9 @@ impl App {
             if let Some(c) = restored.conversation {
                 tab.show(c.id, c.title, c.model, c.system, c.messages);
                 tab.role = c.role;
+                if let Some(settings) = c.settings {
+                    tab.conversation_settings = settings;
+                }
             }
             tab.set_input(&restored.draft);
             if restored.active {
@@ -1118,11 +1144,14 @@ impl App {
                     self.say("An answer is still being written: wait, or press Esc to stop it.");
                     false
                 } else {
+                    let base = self.base_settings.clone();
                     let tab = self.tab_mut();
                     let saved = tab.conversation_id.is_some();
                     tab.messages.clear();
                     tab.context_used = None;
+                    tab.tokens = 0;
                     tab.conversation_id = None;
+                    tab.conversation_settings = base;
                     tab.title = "new chat".into();
                     tab.editing = None;
                     tab.error = None;
@@ -1152,9 +1181,8 @@ impl App {
             Slash::Thinking(level) => self.set_thinking(level.as_deref()),
             Slash::Role(name) => self.set_role(name.as_deref()),
             Slash::Thoughts(on) => {
-                let tab = self.tab_mut();
-                let on = on.unwrap_or(!tab.settings.shows_thoughts());
-                tab.settings.show_thoughts = Some(on);
+                let on = on.unwrap_or(!self.tab_settings().shows_thoughts());
+                self.tab_mut().settings.show_thoughts = Some(on);
                 self.say(if on {
                     "Thoughts are asked for and shown above the answers in this tab."
                 } else {
@@ -1163,27 +1191,48 @@ impl App {
                 true
             }
             Slash::Set(None) => {
-                let summary = self.tab().settings.summary();
+                let summary = self.tab_settings().summary();
                 self.say(if summary.is_empty() {
-                    "No settings of this tab's own: /set NAME VALUE (temperature, top-p, max-tokens, seed, stop, thinking, thoughts, search, url-context).".to_owned()
+                    "No settings in this tab (the model's defaults): /set NAME VALUE (temperature, top-p, max-tokens, seed, stop, thinking, thoughts, search, url-context).".to_owned()
                 } else {
                     format!("This tab: {summary}.")
                 });
                 true
             }
-            Slash::Set(Some((name, value))) => match self.tab_mut().settings.set(&name, &value) {
-                Ok(said) => {
-                    self.say(said);
-                    true
-                }
-                Err(e) => {
-                    self.say(e.to_string());
-                    false
-                }
-            },
+            Slash::Set(Some((name, value))) => {
+                // A switch alone flips what the tab sends now, wherever that came from.
+                let current = self.tab_settings();
+                let value = match name.as_str() {
+                    "search" | "url-context" | "urlcontext" if matches!(value.as_str(), "" | "toggle") => {
+                        let on = if name == "search" { current.search } else { current.url_context };
+                        if on == Some(true) { "off" } else { "on" }.to_owned()
+                    }
+                    _ => value,
+                };
+                self.set_setting(&name, &value)
+            }
         };
         if done {
             self.tab_mut().clear_input();
+        }
+    }
+
+    /// The settings the active tab's next request carries ([`Tab::effective_settings`]).
+    pub fn tab_settings(&self) -> crate::chat::Settings {
+        self.tab().effective_settings(&self.roles)
+    }
+
+    /// `/set NAME VALUE` on the active tab; whether it was taken.
+    fn set_setting(&mut self, name: &str, value: &str) -> bool {
+        match self.tab_mut().settings.set(name, value) {
+            Ok(said) => {
+                self.say(said);
+                true
+            }
+            Err(e) => {
+                self.say(e.to_string());
+                false
+            }
         }
     }
 
@@ -1228,7 +1277,7 @@ impl App {
     /// `/thinking LEVEL`: checked against the tab's model at once; alone, says what it is.
     fn set_thinking(&mut self, level: Option<&str>) -> bool {
         let Some(level) = level else {
-            let shown = match self.tab().settings.thinking {
+            let shown = match self.tab_settings().thinking {
                 Some(t) => format!("Thinking: {t} in this tab (/thinking off|low|medium|high|N changes it)."),
                 None => "Thinking: the model's default (/thinking off|low|medium|high|N changes it).".to_owned(),
             };
@@ -1279,11 +1328,26 @@ impl App {
 
     /// Tab in the prompt: completes a command name; anywhere else it is typed.
     fn complete(&mut self, key: KeyEvent) {
-        if let Some(completed) = super::slash::complete_role(&self.tab().input_text(), &self.roles) {
+        let text = self.tab().input_text();
+        // A further Tab, the prompt as the last one left it: the next candidate.
+        if let Some(cycle) = self.cycle.as_mut().filter(|c| c.tab == self.tabs[self.active].id && c.last == text) {
+            let next = cycle.texts[cycle.next].clone();
+            cycle.next = (cycle.next + 1) % cycle.texts.len();
+            cycle.last = next.clone();
+            self.tab_mut().set_input(&next);
+            return;
+        }
+        self.cycle = None;
+        if let Some(completed) = super::slash::complete_role(&text, &self.roles) {
             self.tab_mut().set_input(&completed);
             return;
         }
-        let text = self.tab().input_text();
+        let roles = super::slash::role_completions(&text, &self.roles);
+        if roles.len() > 1 {
+            let texts = roles.iter().map(|r| format!("/role {r}")).collect();
+            self.start_cycle(text, texts, roles.iter().map(|r| (*r).to_owned()).collect());
+            return;
+        }
         // A path after `/attach ` or `@` completes from the file system.
         let path_start = match text.strip_prefix("/attach ") {
             Some(_) => Some("/attach ".len()),
@@ -1296,16 +1360,37 @@ impl App {
         if let Some(at) = path_start {
             if let Some(completed) = super::slash::complete_path(&text[at..]) {
                 self.tab_mut().set_input(&format!("{}{completed}", &text[..at]));
+                return;
+            }
+            let paths = super::slash::path_candidates(&text[at..]);
+            if paths.len() > 1 {
+                let names = paths.iter().map(|p| p.rsplit_once('/').map_or(p.as_str(), |(_, n)| n).to_owned());
+                let names = paths.iter().zip(names).map(|(p, n)| if n.is_empty() { p.clone() } else { n }).collect();
+                let texts = paths.iter().map(|p| format!("{}{p}", &text[..at])).collect();
+                self.start_cycle(text, texts, names);
             }
             return;
         }
         match super::slash::complete(&text) {
             Some(completed) => self.tab_mut().set_input(&completed),
-            None if self.tab().input_text().starts_with('/') => {}
+            None if text.starts_with('/') => {
+                let commands = super::slash::completions(&text);
+                if commands.len() > 1 {
+                    let texts = commands.iter().map(|c| format!("{} ", c.name)).collect();
+                    self.start_cycle(text, texts, commands.iter().map(|c| c.name.to_owned()).collect());
+                }
+            }
             None => {
                 self.tab_mut().input.input(Input::from(key));
             }
         }
+    }
+
+    /// Tab on `text`, which several completions share with nothing more in common: says what
+    /// they are (`shown`), and every further Tab puts the next one (`texts`) in the prompt.
+    fn start_cycle(&mut self, text: String, texts: Vec<String>, shown: Vec<String>) {
+        self.say(format!("{} · Tab again takes each in turn", shown.join("  ")));
+        self.cycle = Some(Cycle { tab: self.tab().id, texts, next: 0, last: text });
     }
 
     /// While a command name is being typed: the commands it could become, for the note line.
@@ -1655,17 +1740,20 @@ impl App {
                     self.history.preview = Some((id, messages));
                 }
             }
-            AppEvent::Opened { id, title, model, system, messages } => {
+            AppEvent::Opened { id, title, model, system, settings, messages } => {
                 if let Some(index) = self.tabs.iter().position(|t| t.conversation_id == Some(id)) {
                     self.switch_to(index);
                     return;
                 }
+                let base = self.base_settings.clone();
                 let tab = if self.tab().messages.is_empty() && !self.tab().streaming {
                     self.tab_mut()
                 } else {
                     self.new_tab()
                 };
                 tab.show(id, title, model, system, messages);
+                // The tab shows and sends what the conversation was saved with.
+                tab.conversation_settings = settings.unwrap_or(base);
             }
             AppEvent::Reloaded { tab, conversation_id, messages, chosen } => {
                 let selecting = self.focus == Focus::Messages && self.tab().id == tab;
@@ -2057,6 +2145,7 @@ mod tests {
                     model: "gemini-2.5-pro".into(),
                     system: None,
                     role: None,
+                    settings: None,
                     messages: vec![stored(1, Role::User, "q"), stored(2, Role::Model, "ok")],
                 }),
                 draft: String::new(),
@@ -2130,6 +2219,39 @@ mod tests {
         app.on_terminal(key(KeyCode::Tab));
         assert_eq!(app.tab().input_text(), "/system ");
         assert_eq!(app.slash_hint(), None, "the name is whole");
+    }
+
+    #[test]
+    fn tab_on_an_ambiguous_start_shows_the_candidates_and_then_takes_each_in_turn() {
+        let mut app = App::new("m", false);
+        typed(&mut app, "/th");
+        app.on_terminal(key(KeyCode::Tab));
+        assert_eq!(app.tab().input_text(), "/th");
+        assert_eq!(app.flash(), Some("/thinking  /thoughts · Tab again takes each in turn"));
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            app.on_terminal(key(KeyCode::Tab));
+            seen.push(app.tab().input_text());
+        }
+        assert_eq!(seen, ["/thinking ", "/thoughts ", "/thinking "]);
+        // Typing ends the round: Tab completes what is typed now.
+        app.tab_mut().set_input("/sea");
+        app.on_terminal(key(KeyCode::Tab));
+        assert_eq!(app.tab().input_text(), "/search ");
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("report-2025.pdf"), "x").unwrap();
+        std::fs::write(dir.path().join("report-2026.pdf"), "x").unwrap();
+        let base = format!("{}/", dir.path().display());
+        app.tab_mut().set_input(&format!("/attach {base}rep"));
+        app.on_terminal(key(KeyCode::Tab));
+        assert_eq!(app.tab().input_text(), format!("/attach {base}report-202"), "the shared start first");
+        app.on_terminal(key(KeyCode::Tab));
+        assert_eq!(app.flash(), Some("report-2025.pdf  report-2026.pdf · Tab again takes each in turn"));
+        app.on_terminal(key(KeyCode::Tab));
+        assert_eq!(app.tab().input_text(), format!("/attach {base}report-2025.pdf"));
+        app.on_terminal(key(KeyCode::Tab));
+        assert_eq!(app.tab().input_text(), format!("/attach {base}report-2026.pdf"));
     }
 
     #[test]
@@ -2617,13 +2739,13 @@ mod tests {
     }
 
     #[test]
-    fn brackets_browse_the_alternatives_of_the_last_answer() {
+    fn alt_brackets_browse_the_alternatives_of_the_last_answer() {
         let mut app = conversation(1);
-        app.on_terminal(key(KeyCode::Char(']')));
+        app.on_terminal(alt(KeyCode::Char(']')));
         assert!(app.commands.is_empty());
         assert!(app.flash().unwrap().contains("no alternatives"), "{:?}", app.flash());
         app.tab_mut().messages[1].alternatives = Alternatives { index: 2, count: 2 };
-        app.on_terminal(key(KeyCode::Char('[')));
+        app.on_terminal(alt(KeyCode::Char('[')));
         assert_eq!(app.commands, [Command::SwitchAlternative { tab: 1, message_id: 2, step: -1 }]);
         let stored = |id, role, text: &str, index| StoredMessage {
             id,
@@ -2656,6 +2778,34 @@ mod tests {
         assert_eq!(app.flash(), Some("Answer 1 of 2."));
         typed(&mut app, "a [b]");
         assert_eq!(app.tab().input_text(), "a [b]", "brackets typed into a prompt are text");
+    }
+
+    #[test]
+    fn a_prompt_starting_with_a_bracket_or_question_mark_is_typed_whole_and_switches_nothing() {
+        for prompt in ["[note] remember this", "[1,2,3] sort these", "]", "? what is this"] {
+            let mut app = conversation(1);
+            app.tab_mut().messages[1].alternatives = Alternatives { index: 2, count: 2 };
+            typed(&mut app, prompt);
+            assert_eq!(app.tab().input_text(), prompt);
+            assert_eq!(app.focus, Focus::Chat, "no help or other window opened");
+            app.on_terminal(key(KeyCode::Enter));
+            assert!(
+                !app.commands.iter().any(|c| matches!(c, Command::SwitchAlternative { .. })),
+                "{prompt}: {:?}",
+                app.commands
+            );
+            assert!(
+                matches!(&app.commands[..], [Command::Send { prompt: sent, .. }] if sent == prompt),
+                "{:?}",
+                app.commands
+            );
+        }
+        // With a message selected, plain [ and ] still browse its alternatives.
+        let mut app = conversation(1);
+        app.tab_mut().messages[1].alternatives = Alternatives { index: 2, count: 2 };
+        app.on_terminal(alt(KeyCode::Up));
+        app.on_terminal(key(KeyCode::Char('[')));
+        assert_eq!(app.commands, [Command::SwitchAlternative { tab: 1, message_id: 2, step: -1 }]);
     }
 
     #[test]

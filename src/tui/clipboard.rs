@@ -1,7 +1,8 @@
 //! Copies from the interface: the terminal's OSC 52 (works over SSH and in terminals that allow
 //! it), or the system clipboard through `arboard` when geminal runs on a local display. Which
 //! one was used is reported, so the user knows where to paste from. Only text the user chose is
-//! ever copied; model output never reaches the clipboard on its own.
+//! ever copied; model output never reaches the clipboard on its own, and what is copied holds
+//! no control character but `\n` and `\t` (both ways go through one sanitizing step).
 
 use std::io::Write;
 
@@ -61,10 +62,12 @@ impl Clipboard {
         Clipboard { mode, system: None }
     }
 
-    /// Copies `text` (at most [`MAX_COPY_BYTES`]), writing OSC 52 to `terminal` when that is
-    /// the way; `Err` is the sentence to show when nothing was copied.
+    /// Copies `text` made clipboard-safe ([`crate::sanitize::clipboard_text`]: no control
+    /// character but `\n` and `\t`) and cut to at most [`MAX_COPY_BYTES`], writing OSC 52 to
+    /// `terminal` when that is the way; `Err` is the sentence to show when nothing was copied.
     pub fn copy(&mut self, text: &str, terminal: &mut dyn Write) -> Result<Via, String> {
-        let text = cut(text);
+        let safe = crate::sanitize::clipboard_text(text);
+        let text = cut(&safe);
         if !wants_system(self.mode, &|name| std::env::var(name).ok()) {
             return osc52(text, terminal).map(|()| Via::Terminal);
         }
@@ -131,6 +134,18 @@ mod tests {
         let via = Clipboard::new(ClipboardMode::Terminal).copy("fn main() {}\n", &mut out).unwrap();
         assert_eq!(via, Via::Terminal);
         assert_eq!(String::from_utf8(out).unwrap(), "\x1b]52;c;Zm4gbWFpbigpIHt9Cg==\x07");
+    }
+
+    #[test]
+    fn hostile_text_reaches_the_clipboard_without_its_control_characters() {
+        use base64::Engine as _;
+        let mut out = Vec::new();
+        let text = "echo safe\x1b[201~\rtouch ~/pwned\r# done\r\n\u{9b}1m\u{202e}x";
+        Clipboard::new(ClipboardMode::Terminal).copy(text, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let encoded = out.strip_prefix("\x1b]52;c;").and_then(|o| o.strip_suffix('\x07')).unwrap();
+        let copied = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
+        assert_eq!(String::from_utf8(copied).unwrap(), "echo safe␛[201~␍touch ~/pwned␍# done\n<U+009B>1m<U+202E>x");
     }
 
     #[test]

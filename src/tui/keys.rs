@@ -88,7 +88,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Home / End", "top / bottom (when the prompt is empty)"),
     ("Ctrl-G", "regenerate the last answer (the old one is kept)"),
     ("Ctrl-E", "edit the last prompt: Enter sends it as a branch"),
-    ("[ / ]", "previous / next alternative of the last answer"),
+    ("Alt-[ / Alt-], Alt-, / Alt-.", "previous / next alternative of the last answer"),
     ("Alt-↑ / Ctrl-↑", "select a message: ↑↓ e r [ ] y, c code, t thoughts, Esc"),
     ("Ctrl-Y / Alt-Y", "copy the last answer / its last code block"),
     ("Ctrl-R", "history: search, reopen, delete conversations"),
@@ -96,7 +96,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("F2 / F3", "this tab's model / dark or light theme"),
     ("F4", "leave the mouse to the terminal's selection, or take it"),
     ("/", "a command (listed below; Tab completes)"),
-    ("? or F1", "this help (? when the prompt is empty)"),
+    ("F1", "this help"),
     ("Ctrl-U / Ctrl-K, Alt-⌫", "prompt: delete to line start / end, word before"),
     ("Ctrl-Z / Ctrl-Shift-Z", "prompt: undo / redo"),
     ("Ctrl-X", "write the prompt in $VISUAL / $EDITOR"),
@@ -105,7 +105,8 @@ pub const HELP: &[(&str, &str)] = &[
 ];
 
 /// Maps a key press to an action for the current focus. `input_empty` tells whether the prompt
-/// is empty (then `?`, Home and End act on the window instead of the text).
+/// is empty (then Home and End act on the window instead of the text). Every printable
+/// character typed in the prompt is text: commands there are on keys that cannot be text.
 pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
     if key.kind == KeyEventKind::Release {
         return Action::Ignore;
@@ -160,6 +161,8 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
             KeyCode::PageDown => Action::ScrollDown(0),
             KeyCode::Char('[') => Action::Alternative(-1),
             KeyCode::Char(']') => Action::Alternative(1),
+            KeyCode::Char(',') if alt => Action::Alternative(-1),
+            KeyCode::Char('.') if alt => Action::Alternative(1),
             KeyCode::Char('e') | KeyCode::Enter => Action::Edit,
             KeyCode::Char('r') => Action::Regenerate,
             KeyCode::Char('g') if ctrl => Action::Regenerate,
@@ -196,15 +199,16 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
             KeyCode::Char('z' | 'Z') if ctrl && (shift || key.code == KeyCode::Char('Z')) => Action::Redo,
             KeyCode::Char('z') if ctrl => Action::Undo,
             KeyCode::Up if alt || ctrl => Action::SelectMessages,
-            KeyCode::Char('[') if input_empty => Action::Alternative(-1),
-            KeyCode::Char(']') if input_empty => Action::Alternative(1),
+            // Alt-[ arrives only from terminals that report keys unambiguously (ESC [ starts a
+            // control sequence), so Alt-, / Alt-. (the < and > keys) do the same everywhere.
+            KeyCode::Char('[' | ',') if alt => Action::Alternative(-1),
+            KeyCode::Char(']' | '.') if alt => Action::Alternative(1),
             KeyCode::Char('y') if ctrl => Action::CopyAnswer,
             KeyCode::Char('y') if alt => Action::CopyCode,
             KeyCode::Char(d @ '1'..='9') if alt => Action::GoToTab(d as usize - '1' as usize),
             KeyCode::Right if ctrl => Action::NextTab,
             KeyCode::Left if ctrl => Action::PrevTab,
             KeyCode::F(2) => Action::OpenModels,
-            KeyCode::Char('?') if input_empty => Action::OpenHelp,
             KeyCode::PageUp => Action::ScrollUp(0),
             KeyCode::PageDown => Action::ScrollDown(0),
             KeyCode::Home if input_empty || ctrl => Action::ScrollTop,
@@ -243,10 +247,15 @@ mod tests {
     }
 
     #[test]
-    fn question_mark_is_help_only_when_the_prompt_is_empty() {
-        assert_eq!(action_for(key(KeyCode::Char('?'), KeyModifiers::NONE), Focus::Chat, true), Action::OpenHelp);
-        let typed = key(KeyCode::Char('?'), KeyModifiers::NONE);
-        assert_eq!(action_for(typed, Focus::Chat, false), Action::Input(typed));
+    fn every_printable_character_is_text_in_the_prompt_even_when_it_is_empty() {
+        for empty in [true, false] {
+            for c in (' '..='~').chain(['é', '世', '🦀']) {
+                for modifiers in [KeyModifiers::NONE, KeyModifiers::SHIFT] {
+                    let typed = key(KeyCode::Char(c), modifiers);
+                    assert_eq!(action_for(typed, Focus::Chat, empty), Action::Input(typed), "{c:?} (empty: {empty})");
+                }
+            }
+        }
         assert_eq!(chat(KeyCode::F(1), KeyModifiers::NONE), Action::OpenHelp);
     }
 
@@ -279,9 +288,15 @@ mod tests {
         assert_eq!(on(KeyCode::Char('2'), KeyModifiers::ALT), Action::GoToTab(1));
         assert_eq!(on(KeyCode::Char('r'), KeyModifiers::CONTROL), Action::OpenHistory);
         assert_eq!(on(KeyCode::Esc, KeyModifiers::NONE), Action::Stop);
-        assert_eq!(chat(KeyCode::Char(']'), KeyModifiers::NONE), Action::Alternative(1));
+        assert_eq!(on(KeyCode::Char(']'), KeyModifiers::NONE), Action::Alternative(1));
+        assert_eq!(on(KeyCode::Char('.'), KeyModifiers::ALT), Action::Alternative(1));
+        // In the prompt, alternatives are on keys that cannot be text.
+        assert_eq!(chat(KeyCode::Char('['), KeyModifiers::ALT), Action::Alternative(-1));
+        assert_eq!(chat(KeyCode::Char(']'), KeyModifiers::ALT), Action::Alternative(1));
+        assert_eq!(chat(KeyCode::Char(','), KeyModifiers::ALT), Action::Alternative(-1));
+        assert_eq!(chat(KeyCode::Char('.'), KeyModifiers::ALT), Action::Alternative(1));
         let typed = key(KeyCode::Char(']'), KeyModifiers::NONE);
-        assert_eq!(action_for(typed, Focus::Chat, false), Action::Input(typed));
+        assert_eq!(action_for(typed, Focus::Chat, true), Action::Input(typed));
     }
 
     #[test]

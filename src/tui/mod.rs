@@ -139,6 +139,9 @@ pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>,
     app.mouse_capture = options.mouse;
     app.tab_mut().settings = options.settings.clone();
     app.default_settings = options.settings;
+    // A new conversation starts from the config file's settings; the tabs show them.
+    app.base_settings = session.default_settings().clone();
+    app.tab_mut().conversation_settings = app.base_settings.clone();
     if let Some(role) = &options.role {
         app.use_launch_role(role);
     }
@@ -182,6 +185,7 @@ fn restorable_tabs(store: &crate::store::Store) -> Result<Vec<app::Restored>, cr
                     model: c.model,
                     system: c.system_prompt,
                     role: c.role,
+                    settings: crate::chat::Settings::from_stored(c.settings.as_deref()),
                     messages: store.active_path(id)?,
                 })
             }
@@ -445,6 +449,7 @@ impl Runner {
                 let saved_into = writes_into.clone();
                 let (model, system, session) = (t.model.clone(), t.system.clone(), self.session.clone());
                 let settings = t.settings.clone();
+                let conversation_settings = t.conversation_settings.clone();
                 let tab_role = t.role.clone();
                 let role = tab_role.as_ref().and_then(|name| app.roles.iter().find(|r| &r.name == name)).cloned();
                 let budgets = self.budgets;
@@ -478,8 +483,11 @@ impl Runner {
                             return;
                         }
                     };
-                    // The tab's role (its model and system prompt are the tab's already, since
-                    // /role set them); what the tab's model cannot take is refused unsent.
+                    // What the tab shows is what is sent: its conversation's settings as the tab
+                    // loaded them (so a setting cleared in the tab stays cleared), its role's
+                    // over them (its model and system prompt are the tab's already, since /role
+                    // set them), the tab's own over both; what the model cannot take is refused.
+                    prepared.settings = conversation_settings;
                     let configured = match &role {
                         Some(role) => prepared.use_role(role, true, true, &settings),
                         None => prepared.configure(&settings),
@@ -646,6 +654,7 @@ impl Runner {
                                 title: c.title,
                                 model: c.model,
                                 system: c.system_prompt,
+                                settings: crate::chat::Settings::from_stored(c.settings.as_deref()),
                                 messages,
                             });
                             role
@@ -857,7 +866,7 @@ mod tests {
 
         let mut app = App::new("m", false);
         let mut kept = app.open_tabs();
-        app.on_event(AppEvent::Opened { id, title: "birds".into(), model: "m".into(), system: None, messages });
+        app.on_event(AppEvent::Opened { id, title: "birds".into(), model: "m".into(), system: None, settings: None, messages });
         type_in(&mut app, "and in wint");
         keep_tabs(&app, &handle, &mut kept);
         press(&mut app, KeyCode::Char('t'), KeyModifiers::CONTROL);

@@ -135,9 +135,13 @@ pub struct Tab {
     pub title: String,
     pub model: String,
     pub system: Option<String>,
-    /// This tab's generation settings (`/thinking`, `/thoughts`, `/set`), over the
-    /// conversation's own and the config file's.
+    /// This tab's generation settings (`/thinking`, `/thoughts`, `/set`, the launch flags), over
+    /// its role's and [`Tab::conversation_settings`]: [`Tab::effective_settings`] is what the next
+    /// request carries.
     pub settings: crate::chat::Settings,
+    /// The settings under the tab's own: what its conversation was saved with (a reopened or
+    /// restored one), else the config file's. The runner sends over these, not the database's.
+    pub conversation_settings: crate::chat::Settings,
     /// The role this tab answers as (`/role`), saved with its conversation.
     pub role: Option<String>,
     /// Tokens the conversation takes of the model's input: the last answer's prompt and output.
@@ -182,7 +186,7 @@ pub struct Tab {
 
 fn new_input() -> TextArea<'static> {
     let mut input = TextArea::default();
-    input.set_placeholder_text("Ask Gemini… (Enter sends, Alt-Enter new line, ? help)");
+    input.set_placeholder_text("Ask Gemini… (Enter sends, Alt-Enter new line, F1 help)");
     input.set_cursor_line_style(Style::default());
     input
 }
@@ -196,6 +200,7 @@ impl Tab {
             model: model.to_owned(),
             system: None,
             settings: crate::chat::Settings::default(),
+            conversation_settings: crate::chat::Settings::default(),
             role: None,
             context_used: None,
             messages: Vec::new(),
@@ -235,6 +240,15 @@ impl Tab {
         self.model = model;
         self.system = system;
         self.context_used = None;
+        // The tokens its answers took, as they were counted when each came (the status bar's
+        // count goes on from there, as it does while answers come).
+        let counts = |m: &StoredMessage| [m.prompt_tokens, m.output_tokens, m.thought_tokens];
+        self.tokens = messages
+            .iter()
+            .filter(|m| m.role == Role::Model)
+            .flat_map(|m| counts(m).into_iter().flatten())
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .sum();
         self.messages = messages.into_iter().map(ChatMessage::from).collect();
         self.revision += 1;
         self.scroll_from_bottom = 0;
@@ -256,6 +270,16 @@ impl Tab {
         self.streaming = false;
         self.turn = None;
         self.unsaved = false;
+    }
+
+    /// The settings the tab's next request carries: its conversation's, its role's over them,
+    /// the tab's own over both (what the status bar, `/set` and every toggle show).
+    pub fn effective_settings(&self, roles: &[crate::chat::NamedRole]) -> crate::chat::Settings {
+        let role = self.role.as_ref().and_then(|name| roles.iter().find(|r| &r.name == name));
+        match role {
+            Some(role) => self.conversation_settings.with(&role.settings.with(&self.settings)),
+            None => self.conversation_settings.with(&self.settings),
+        }
     }
 
     /// What the answers shown cost (`None`: none reported any usage).

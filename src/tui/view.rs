@@ -6,6 +6,7 @@ use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use unicode_width::UnicodeWidthStr;
 
 use super::app::{App, Confirm};
 use super::keys::{Focus, HELP};
@@ -106,8 +107,12 @@ fn question(confirm: &Confirm) -> String {
             format!("Close tab {number}? {what}. y / n")
         }
         Confirm::Quit { running } => {
-            let answers = if *running == 1 { "1 answer is".to_owned() } else { format!("{running} answers are") };
-            format!("{answers} running: quit and keep them interrupted? y (or Ctrl-Q again) / n")
+            let (answers, them) = if *running == 1 {
+                ("1 answer is".to_owned(), "it")
+            } else {
+                (format!("{running} answers are"), "them")
+            };
+            format!("{answers} running: quit and keep {them} interrupted? y (or Ctrl-Q again) / n")
         }
     }
 }
@@ -239,7 +244,7 @@ fn draw_conversation(frame: &mut Frame<'_>, app: &App, area: Rect) {
         let hint = vec![
             Line::default(),
             Line::styled("Ask anything.", Style::default().add_modifier(Modifier::BOLD)),
-            Line::styled("Enter sends · Ctrl-T new tab · Ctrl-R history · F2 model · ? help", theme.muted),
+            Line::styled("Enter sends · Ctrl-T new tab · Ctrl-R history · F2 model · F1 help", theme.muted),
         ];
         frame.render_widget(Paragraph::new(hint).alignment(Alignment::Center), area);
         return;
@@ -326,13 +331,15 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let tab = app.tab();
     let m = &app.metrics;
     let retrying = app.tabs.iter().filter(|t| t.retrying).count();
-    // This tab's own thinking choice (`/thinking`, or the launch flag) beside its model.
-    let mut thinking = tab.settings.thinking.map(|t| format!(" · thinking {t}")).unwrap_or_default();
+    // The thinking the next request asks for (`/thinking`, the launch flag, the conversation's
+    // saved one) beside its model.
+    let settings = tab.effective_settings(&app.roles);
+    let mut thinking = settings.thinking.map(|t| format!(" · thinking {t}")).unwrap_or_default();
     // And its tools (`/search`, `/urlcontext`).
-    if tab.settings.search == Some(true) {
+    if settings.search == Some(true) {
         thinking.push_str(" · search");
     }
-    if tab.settings.url_context == Some(true) {
+    if settings.url_context == Some(true) {
         thinking.push_str(" · URL context");
     }
     let role = tab.role.as_deref().map(|r| format!(" · role {}", one_line(r, 20))).unwrap_or_default();
@@ -342,34 +349,47 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let head = format!("{}{role}{thinking} · ", one_line(&tab.model, 30));
     // This conversation's tokens and cost, then the engine's counts (those at zero left out,
     // so a narrow bar keeps what matters).
-    let cost = tab.cost().map(|cost| format!(" · {}", cost.short())).unwrap_or_default();
-    let mut text = format!(
-        "{head}{}{} tokens{cost} · {} running",
-        meter.as_deref().map(|m| format!("{m} · ")).unwrap_or_default(),
-        tab.tokens,
-        m.in_flight.max(0),
-    );
+    // Each part whole or not at all: on a narrow bar the least useful go first (the order of
+    // `drop`), so no count is cut mid-word.
+    let mut parts: Vec<(u8, String)> = Vec::new();
+    if let Some(m) = &meter {
+        parts.push((6, m.clone()));
+    }
+    parts.push((5, format!("{} tokens", tab.tokens)));
+    if let Some(cost) = tab.cost() {
+        parts.push((4, cost.short()));
+    }
+    parts.push((2, format!("{} running", m.in_flight.max(0))));
     if m.queued > 0 {
-        text.push_str(&format!(" · {} queued", m.queued));
+        parts.push((3, format!("{} queued", m.queued)));
     }
     if m.cache_hits > 0 {
-        text.push_str(&format!(" · {} cached", m.cache_hits));
+        parts.push((1, format!("{} cached", m.cache_hits)));
     }
     if retrying > 0 {
-        text.push_str(&format!(" · {retrying} retrying"));
+        parts.push((7, format!("{retrying} retrying")));
     }
     // The last answer's alternatives stay in sight when its header has scrolled away.
     if let Some(a) = tab.messages.iter().rev().find(|m| m.role == Role::Model).map(|m| m.alternatives)
         && a.count > 1
     {
-        text.push_str(&format!(" · answer {}/{}", a.index, a.count));
+        parts.push((8, format!("answer {}/{}", a.index, a.count)));
     }
     let right = if app.demo { " demo · F1 help " } else { " F1 help " };
     let [left_area, right_area] =
         Layout::horizontal([Constraint::Min(1), Constraint::Length(right.len() as u16)]).areas(area);
+    let room = usize::from(left_area.width);
+    let joined = |parts: &[(u8, String)]| {
+        format!("{head}{}", parts.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>().join(" · "))
+    };
+    while parts.len() > 1 && UnicodeWidthStr::width(joined(&parts).as_str()) > room {
+        let least = parts.iter().enumerate().min_by_key(|(_, (rank, _))| *rank).map_or(0, |(i, _)| i);
+        parts.remove(least);
+    }
+    let text = joined(&parts);
     let theme = theme::current();
     let style = theme.status_bar;
-    let fitted = crate::format::fit(&text, usize::from(left_area.width));
+    let fitted = crate::format::fit(&text, room);
     // Near the limit (80% and more) the meter takes the warning colour.
     let near = context.is_some_and(|(used, limit)| used.saturating_mul(5) >= limit.saturating_mul(4));
     let line = match meter.filter(|_| near) {
@@ -391,8 +411,10 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
     Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
 }
 
-/// The help's lines: every key, then every slash command.
-fn help_lines(theme: &Theme) -> (Vec<Line<'static>>, usize) {
+/// The help's lines for a screen `max_width` wide: every key, then every slash command; what a
+/// key does wraps at words under its own column when the screen is narrower than the longest.
+/// Returns the lines and the popup's width.
+fn help_lines(theme: &Theme, max_width: usize) -> (Vec<Line<'static>>, usize) {
     // A command's name in the key column, its arguments at the start of what it does: the
     // longest arguments would otherwise widen the key column for every row.
     let commands: Vec<(String, String)> = super::slash::COMMANDS
@@ -401,29 +423,43 @@ fn help_lines(theme: &Theme) -> (Vec<Line<'static>>, usize) {
         .collect();
     let keys_width = HELP.iter().map(|(k, _)| k.chars().count()).chain(commands.iter().map(|(c, _)| c.chars().count()));
     let keys_width = keys_width.max().unwrap_or(10);
-    let row = |key: &str, what: &str| {
-        Line::from(vec![Span::styled(format!(" {key:<keys_width$}  "), theme.accent), Span::raw(what.to_owned())])
+    let what_width = HELP.iter().map(|(_, w)| w.chars().count()).chain(commands.iter().map(|(_, w)| w.chars().count()));
+    let width = (keys_width + what_width.max().unwrap_or(10) + 6).min(max_width);
+    // Borders, the margin and the gap between the columns.
+    let room = width.saturating_sub(keys_width + 6).max(10);
+    let row = |lines: &mut Vec<Line<'static>>, key: &str, what: &str| {
+        let mut wrapper = super::wrap::Wrapper::new(room);
+        wrapper.push(what, Style::default());
+        for (i, spans) in wrapper.finish().into_iter().enumerate() {
+            let key = if i == 0 { key } else { "" };
+            let mut line = vec![Span::styled(format!(" {key:<keys_width$}  "), theme.accent)];
+            line.extend(spans);
+            lines.push(Line::from(line));
+        }
     };
-    let mut lines: Vec<Line<'static>> = HELP.iter().map(|(k, what)| row(k, what)).collect();
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    for (key, what) in HELP {
+        row(&mut lines, key, what);
+    }
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
         " Commands, typed in the prompt (// sends a line that starts with /)",
         theme.muted,
     )));
-    lines.extend(commands.iter().map(|(c, what)| row(c, what)));
-    let what_width = HELP.iter().map(|(_, w)| w.chars().count()).chain(commands.iter().map(|(_, w)| w.chars().count()));
-    let width = keys_width + what_width.max().unwrap_or(10) + 6;
+    for (key, what) in &commands {
+        row(&mut lines, key, what);
+    }
     (lines, width)
 }
 
 /// How far the help can scroll on a screen of `area`.
 pub fn help_max_scroll(area: Rect) -> usize {
-    let (lines, _) = help_lines(&theme::current());
+    let (lines, _) = help_lines(&theme::current(), usize::from(area.width));
     lines.len().saturating_sub(usize::from(area.height.saturating_sub(2)))
 }
 
 fn draw_help(frame: &mut Frame<'_>, area: Rect, theme: &Theme, scroll: usize) {
-    let (lines, width) = help_lines(theme);
+    let (lines, width) = help_lines(theme, usize::from(area.width));
     let total = lines.len();
     let popup = centered(area, width as u16, total as u16 + 2);
     let shown = usize::from(popup.height.saturating_sub(2));
@@ -545,7 +581,14 @@ fn draw_models(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let theme = theme::current();
     let shown = app.shown_models();
     let height = (shown.len().max(1) as u16 + 2).clamp(3, area.height.saturating_sub(2));
-    let popup = centered(area, 50, height);
+    let title = if app.model_filter.is_empty() {
+        let what = if app.picking_roles { "role" } else { "model" };
+        format!(" {what} for this tab · type to filter · Enter · Esc ")
+    } else {
+        format!(" filter: {}▏· Enter · Esc ", one_line(&app.model_filter, 24))
+    };
+    // Wide enough for its title (the borders' corners beside it).
+    let popup = centered(area, (title.chars().count() as u16 + 2).max(50), height);
     frame.render_widget(Clear, popup);
     let lines: Vec<Line<'_>> = if app.models.is_empty() && !app.picking_roles {
         vec![Line::styled(" loading the model list…", theme.muted)]
@@ -574,15 +617,26 @@ fn draw_models(frame: &mut Frame<'_>, app: &App, area: Rect) {
             .collect()
     };
     let skip = app.model_selected.saturating_sub(usize::from(height.saturating_sub(3)));
-    let title = if app.model_filter.is_empty() {
-        let what = if app.picking_roles { "role" } else { "model" };
-        format!(" {what} for this tab · type to filter · Enter · Esc ")
-    } else {
-        format!(" filter: {}▏· Enter · Esc ", one_line(&app.model_filter, 24))
-    };
     frame.render_widget(
         Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>())
             .block(Block::default().borders(Borders::ALL).title(title)),
         popup,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_quit_question_agrees_with_the_number_of_answers() {
+        assert_eq!(
+            question(&Confirm::Quit { running: 1 }),
+            "1 answer is running: quit and keep it interrupted? y (or Ctrl-Q again) / n"
+        );
+        assert_eq!(
+            question(&Confirm::Quit { running: 3 }),
+            "3 answers are running: quit and keep them interrupted? y (or Ctrl-Q again) / n"
+        );
+    }
 }

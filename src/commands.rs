@@ -1,0 +1,349 @@
+//! Slash commands typed in the prompt (`/system`, `/model`, ...): what they are, how a line is
+//! read as one, and what completes as you type. One table for the full-screen interface and the
+//! line chat (no terminal code here). A line starting with `/` is never sent to the model unless
+//! it starts with `//` (which sends the rest with one `/`).
+
+/// One command, as the help and the completion hint show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlashCommand {
+    pub name: &'static str,
+    pub args: &'static str,
+    pub what: &'static str,
+}
+
+pub const COMMANDS: &[SlashCommand] = &[
+    SlashCommand { name: "/help", args: "", what: "every key and command" },
+    SlashCommand { name: "/system", args: "[TEXT | clear]", what: "show, set or clear this tab's system prompt" },
+    SlashCommand { name: "/model", args: "[NAME]", what: "this tab's model (without a name: the picker)" },
+    SlashCommand { name: "/rename", args: "TITLE", what: "rename this conversation" },
+    SlashCommand { name: "/export", args: "[FILE]", what: "write this conversation to FILE (.md, or .json)" },
+    SlashCommand { name: "/thinking", args: "[off|low|medium|high|N]", what: "how much this tab's model thinks" },
+    SlashCommand { name: "/thoughts", args: "[on|off]", what: "ask for and show thought summaries" },
+    SlashCommand { name: "/search", args: "[on|off]", what: "ground answers in Google Search, with sources" },
+    SlashCommand { name: "/urlcontext", args: "[on|off]", what: "let the model read the pages the prompt links to" },
+    SlashCommand { name: "/set", args: "[NAME VALUE]", what: "temperature top-p max-tokens seed stop …" },
+    SlashCommand { name: "/attach", args: "[PATH | clear]", what: "a file for the next prompt (alone: list)" },
+    SlashCommand { name: "/clear", args: "", what: "a new conversation in this tab (the old one is kept)" },
+    SlashCommand { name: "/role", args: "[NAME | none]", what: "answer as a role (alone: pick one)" },
+];
+
+/// What a line typed in the prompt asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slash {
+    Help,
+    /// `/system` alone: show the system prompt.
+    ShowSystem,
+    ClearSystem,
+    SetSystem(String),
+    /// `/model` alone: the picker.
+    ModelPicker,
+    Model(String),
+    Rename(String),
+    /// `/export [FILE]`: write the conversation to FILE (or a name made from its title).
+    Export(Option<String>),
+    /// `/attach PATH`: attach a file to the next prompt.
+    Attach(String),
+    /// `/attach` alone: list what is attached to the next prompt.
+    ShowAttachments,
+    /// `/attach clear`: attach nothing after all.
+    ClearAttachments,
+    Clear,
+    /// A command that needs an argument, given none (its name).
+    MissingArgument(&'static str),
+    /// Not a command geminal knows (the word typed).
+    Unknown(String),
+    /// `//text`: the text `/text`, to send as a prompt.
+    Literal(String),
+    /// `/thinking [LEVEL]` (alone: show it).
+    Thinking(Option<String>),
+    /// `/thoughts [on|off]` (alone: switch).
+    Thoughts(Option<bool>),
+    /// `/set NAME VALUE` (alone: show this tab's settings).
+    Set(Option<(String, String)>),
+    /// `/role NAME` (`none` clears it; alone: list the roles).
+    Role(Option<String>),
+}
+
+/// Reads `line` (trimmed) as a slash command; `None` when it does not start with `/`.
+pub fn parse(line: &str) -> Option<Slash> {
+    let line = line.trim();
+    if let Some(rest) = line.strip_prefix("//") {
+        return Some(Slash::Literal(format!("/{rest}")));
+    }
+    if !line.starts_with('/') {
+        return None;
+    }
+    let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    let rest = rest.trim();
+    Some(match (word, rest) {
+        ("/help", _) => Slash::Help,
+        ("/system", "") => Slash::ShowSystem,
+        ("/system", "clear") => Slash::ClearSystem,
+        ("/system", text) => Slash::SetSystem(text.to_owned()),
+        ("/model", "") => Slash::ModelPicker,
+        ("/model", name) => Slash::Model(name.to_owned()),
+        ("/rename", "") => Slash::MissingArgument("/rename"),
+        ("/rename", title) => Slash::Rename(title.to_owned()),
+        ("/export", "") => Slash::Export(None),
+        ("/export", file) => Slash::Export(Some(file.to_owned())),
+        ("/attach", "") => Slash::ShowAttachments,
+        ("/attach", "clear") => Slash::ClearAttachments,
+        ("/attach", path) => Slash::Attach(path.to_owned()),
+        ("/clear", _) => Slash::Clear,
+        ("/thinking", "") => Slash::Thinking(None),
+        ("/thinking", level) => Slash::Thinking(Some(level.to_owned())),
+        ("/thoughts", "") => Slash::Thoughts(None),
+        ("/thoughts", "on") => Slash::Thoughts(Some(true)),
+        ("/thoughts", "off") => Slash::Thoughts(Some(false)),
+        ("/thoughts", _) => Slash::MissingArgument("/thoughts"),
+        // Tab settings like any other (`/set search on` does the same); alone, they switch.
+        ("/search" | "/urlcontext", value) => {
+            let name = if word == "/search" { "search" } else { "url-context" };
+            let value = if value.is_empty() { "toggle" } else { value };
+            Slash::Set(Some((name.to_owned(), value.to_owned())))
+        }
+        ("/role", "") => Slash::Role(None),
+        ("/role", name) => Slash::Role(Some(name.to_owned())),
+        ("/set", "") => Slash::Set(None),
+        ("/set", rest) => match rest.split_once(char::is_whitespace) {
+            Some((name, value)) => Slash::Set(Some((name.to_owned(), value.trim().to_owned()))),
+            None => Slash::MissingArgument("/set"),
+        },
+        (word, _) => Slash::Unknown(word.to_owned()),
+    })
+}
+
+/// The commands that what is typed so far could become: while the line is a `/` followed by
+/// the start of a name (no space yet).
+pub fn completions(typed: &str) -> Vec<&'static SlashCommand> {
+    if !typed.starts_with('/') || typed.starts_with("//") || typed.contains(char::is_whitespace) {
+        return Vec::new();
+    }
+    COMMANDS.iter().filter(|c| c.name.starts_with(typed)).collect()
+}
+
+/// The role names that complete `/role START` (none unless the line is that command).
+pub fn role_completions<'a>(typed: &str, roles: &'a [crate::chat::NamedRole]) -> Vec<&'a str> {
+    let Some(start) = typed.strip_prefix("/role ") else { return Vec::new() };
+    if start.contains(char::is_whitespace) {
+        return Vec::new();
+    }
+    let mut names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).chain(["none"]).collect();
+    names.retain(|n| n.starts_with(start));
+    names
+}
+
+/// What Tab makes of `/role START`: the whole name when one role matches, else the longest
+/// start the matches share; `None` when nothing would change.
+pub fn complete_role(typed: &str, roles: &[crate::chat::NamedRole]) -> Option<String> {
+    let matches = role_completions(typed, roles);
+    let first = *matches.first()?;
+    if matches.len() == 1 {
+        return Some(format!("/role {first}"));
+    }
+    let common: String = matches.iter().fold(first.to_owned(), |common, n| {
+        common.chars().zip(n.chars()).take_while(|(a, b)| a == b).map(|(a, _)| a).collect()
+    });
+    (common.len() + "/role ".len() > typed.len()).then(|| format!("/role {common}"))
+}
+
+/// What Tab makes of the typed start of a command: the whole name (and a space) when one
+/// command matches, else the longest start they share; `None` when nothing would change.
+pub fn complete(typed: &str) -> Option<String> {
+    let matches = completions(typed);
+    let first = matches.first()?;
+    if matches.len() == 1 {
+        return Some(format!("{} ", first.name));
+    }
+    let common = matches.iter().fold(first.name.to_owned(), |common, c| {
+        common.chars().zip(c.name.chars()).take_while(|(a, b)| a == b).map(|(a, _)| a).collect()
+    });
+    (common.len() > typed.len()).then_some(common)
+}
+
+/// The files `@path` words of a prompt name: each word starting with `@` whose rest (without
+/// trailing punctuation) is an existing file. Anything else (`@user`, an e-mail address) is
+/// left as text.
+pub fn at_paths(prompt: &str) -> Vec<std::path::PathBuf> {
+    let mut paths = Vec::new();
+    for word in prompt.split_whitespace() {
+        let Some(rest) = word.strip_prefix('@').filter(|r| !r.is_empty()) else { continue };
+        let trimmed = rest.trim_end_matches(['.', ',', ';', ':', '!', '?', ')', '"', '\'']);
+        let found = [rest, trimmed].into_iter().map(expand_home).find(|p| p.is_file());
+        if let Some(path) = found
+            && !paths.contains(&path)
+        {
+            paths.push(path);
+        }
+    }
+    paths
+}
+
+/// `~/x` as a path under the home directory; anything else as written.
+pub fn expand_home(path: &str) -> std::path::PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => std::path::Path::new(&home).join(rest),
+        _ => std::path::PathBuf::from(path),
+    }
+}
+
+/// What Tab makes of the start of a path: the whole name when one entry matches (with a `/`
+/// for a directory), else the longest start the matches share; `None` when nothing would change.
+pub fn complete_path(typed: &str) -> Option<String> {
+    let dir = &typed[..typed.rfind('/').map_or(0, |at| at + 1)];
+    let start = &typed[dir.len()..];
+    let matches = path_candidates(typed);
+    let first = matches.first()?;
+    if matches.len() == 1 {
+        return Some(first.clone());
+    }
+    let names = matches.iter().map(|m| m[dir.len()..].trim_end_matches('/'));
+    let common = names.fold(first[dir.len()..].to_owned(), |common, name| {
+        common.chars().zip(name.chars()).take_while(|(a, b)| a == b).map(|(a, _)| a).collect()
+    });
+    (common.len() > start.len()).then(|| format!("{dir}{common}"))
+}
+
+/// Every path the start of one could become, sorted: the directory as typed, then each entry
+/// whose name starts with what follows (a `/` after a directory; hidden ones only when the start
+/// is a dot).
+pub fn path_candidates(typed: &str) -> Vec<String> {
+    let (dir, start) = match typed.rfind('/') {
+        Some(at) => (&typed[..=at], &typed[at + 1..]),
+        None => ("", typed),
+    };
+    let read_from = if dir.is_empty() { std::path::PathBuf::from(".") } else { expand_home(dir) };
+    let Ok(entries) = std::fs::read_dir(read_from) else { return Vec::new() };
+    let mut matches: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path().is_dir())))
+        .filter(|(name, _)| name.starts_with(start) && (start.starts_with('.') || !name.starts_with('.')))
+        .map(|(name, is_dir)| format!("{dir}{name}{}", if is_dir { "/" } else { "" }))
+        .collect();
+    matches.sort();
+    matches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_read_as_commands() {
+        assert_eq!(parse("hello"), None);
+        assert_eq!(parse("/system"), Some(Slash::ShowSystem));
+        assert_eq!(parse("/system clear"), Some(Slash::ClearSystem));
+        assert_eq!(parse(" /system  be brief "), Some(Slash::SetSystem("be brief".into())));
+        assert_eq!(parse("/model"), Some(Slash::ModelPicker));
+        assert_eq!(parse("/model gemini-2.5-pro"), Some(Slash::Model("gemini-2.5-pro".into())));
+        assert_eq!(parse("/rename"), Some(Slash::MissingArgument("/rename")));
+        assert_eq!(parse("/rename Bird notes"), Some(Slash::Rename("Bird notes".into())));
+        assert_eq!(parse("/clear"), Some(Slash::Clear));
+        assert_eq!(parse("/help"), Some(Slash::Help));
+        assert_eq!(parse("/thinking"), Some(Slash::Thinking(None)));
+        assert_eq!(parse("/thinking high"), Some(Slash::Thinking(Some("high".into()))));
+        assert_eq!(parse("/thoughts"), Some(Slash::Thoughts(None)));
+        assert_eq!(parse("/thoughts off"), Some(Slash::Thoughts(Some(false))));
+        assert_eq!(parse("/set"), Some(Slash::Set(None)));
+        assert_eq!(parse("/set temperature  0.2"), Some(Slash::Set(Some(("temperature".into(), "0.2".into())))));
+        assert_eq!(parse("/set temperature"), Some(Slash::MissingArgument("/set")));
+        assert_eq!(parse("/search"), Some(Slash::Set(Some(("search".into(), "toggle".into())))));
+        assert_eq!(parse("/search off"), Some(Slash::Set(Some(("search".into(), "off".into())))));
+        assert_eq!(parse("/urlcontext on"), Some(Slash::Set(Some(("url-context".into(), "on".into())))));
+        assert_eq!(parse("/etc/passwd is what?"), Some(Slash::Unknown("/etc/passwd".into())));
+        assert_eq!(parse("//etc/passwd is what?"), Some(Slash::Literal("/etc/passwd is what?".into())));
+    }
+
+    #[test]
+    fn completion_follows_what_is_typed() {
+        let names = |typed| completions(typed).iter().map(|c| c.name).collect::<Vec<_>>();
+        assert_eq!(
+            names("/"),
+            [
+                "/help",
+                "/system",
+                "/model",
+                "/rename",
+                "/export",
+                "/thinking",
+                "/thoughts",
+                "/search",
+                "/urlcontext",
+                "/set",
+                "/attach",
+                "/clear",
+                "/role"
+            ]
+        );
+        assert_eq!(parse("/export"), Some(Slash::Export(None)));
+        assert_eq!(parse("/export  notes/birds.json "), Some(Slash::Export(Some("notes/birds.json".into()))));
+        assert_eq!(names("/s"), ["/system", "/search", "/set"]);
+        assert_eq!(complete("/se"), None, "/search and /set share only /se");
+        assert_eq!(complete("/sea").as_deref(), Some("/search "));
+        assert_eq!(complete("/u").as_deref(), Some("/urlcontext "));
+        assert_eq!(names("/th"), ["/thinking", "/thoughts"]);
+        assert_eq!(complete("/thi").as_deref(), Some("/thinking "));
+        assert_eq!(complete("/th"), None, "nothing shared beyond /th");
+        assert!(names("/system x").is_empty() && names("hi").is_empty() && names("//").is_empty());
+        assert_eq!(complete("/sy").as_deref(), Some("/system "));
+        assert_eq!(complete("/x"), None);
+        assert_eq!(complete("/"), None, "nothing shared beyond the slash");
+    }
+
+    #[test]
+    fn attach_reads_a_path_lists_or_clears() {
+        assert_eq!(parse("/attach notes/report.pdf"), Some(Slash::Attach("notes/report.pdf".into())));
+        assert_eq!(parse("/attach"), Some(Slash::ShowAttachments));
+        assert_eq!(parse("/attach clear"), Some(Slash::ClearAttachments));
+    }
+
+    #[test]
+    fn at_words_name_files_only_when_they_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("notes.txt");
+        std::fs::write(&file, "x").unwrap();
+        let f = file.display().to_string();
+        let prompt = format!("summarize @{f}, mail bob@example.com or ask @alice about @{f}");
+        assert_eq!(at_paths(&prompt), [file], "the file once; the address and the name are text");
+        assert!(at_paths(&format!("@{}", dir.path().display())).is_empty(), "a directory is not attached");
+    }
+
+    #[test]
+    fn paths_complete_to_the_one_match_or_the_shared_start() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("report-2025.pdf"), "x").unwrap();
+        std::fs::write(dir.path().join("report-2026.pdf"), "x").unwrap();
+        std::fs::create_dir(dir.path().join("photos")).unwrap();
+        let base = format!("{}/", dir.path().display());
+        assert_eq!(complete_path(&format!("{base}rep")), Some(format!("{base}report-202")));
+        assert_eq!(complete_path(&format!("{base}ph")), Some(format!("{base}photos/")));
+        assert_eq!(complete_path(&format!("{base}report-2026")), Some(format!("{base}report-2026.pdf")));
+        assert_eq!(complete_path(&format!("{base}zzz")), None);
+        assert_eq!(
+            path_candidates(&format!("{base}report-202")),
+            [format!("{base}report-2025.pdf"), format!("{base}report-2026.pdf")]
+        );
+        assert_eq!(path_candidates(&format!("{base}p")), [format!("{base}photos/")]);
+    }
+
+    #[test]
+    fn role_names_complete_after_slash_role() {
+        let role = |name: &str| crate::chat::NamedRole {
+            name: name.into(),
+            prompt: None,
+            model: None,
+            settings: crate::chat::Settings::default(),
+            source: crate::chat::RoleSource::File("r.md".into()),
+            fallback: Vec::new(),
+        };
+        let roles = [role("reviewer"), role("rewriter"), role("poet")];
+        assert_eq!(parse("/role"), Some(Slash::Role(None)));
+        assert_eq!(parse("/role  poet "), Some(Slash::Role(Some("poet".into()))));
+        assert_eq!(role_completions("/role re", &roles), ["reviewer", "rewriter"]);
+        assert_eq!(complete_role("/role p", &roles).as_deref(), Some("/role poet"));
+        assert_eq!(complete_role("/role r", &roles).as_deref(), Some("/role re"));
+        assert_eq!(complete_role("/role re", &roles), None, "nothing more is shared");
+        assert_eq!(complete_role("/role n", &roles).as_deref(), Some("/role none"));
+        assert!(role_completions("/model x", &roles).is_empty());
+    }
+}
