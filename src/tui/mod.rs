@@ -866,7 +866,14 @@ mod tests {
 
         let mut app = App::new("m", false);
         let mut kept = app.open_tabs();
-        app.on_event(AppEvent::Opened { id, title: "birds".into(), model: "m".into(), system: None, settings: None, messages });
+        app.on_event(AppEvent::Opened {
+            id,
+            title: "birds".into(),
+            model: "m".into(),
+            system: None,
+            settings: None,
+            messages,
+        });
         type_in(&mut app, "and in wint");
         keep_tabs(&app, &handle, &mut kept);
         press(&mut app, KeyCode::Char('t'), KeyModifiers::CONTROL);
