@@ -510,7 +510,10 @@ impl ChatSession {
                     status: MessageStatus::Streaming,
                     cached: false,
                 };
-                match store.call(move |s| s.add_message_to(conversation, Parent::Message(prompt), &message)).await {
+                match store
+                    .call_grouped(move |s| s.add_message_to(conversation, Parent::Message(prompt), &message))
+                    .await
+                {
                     Ok(id) => Some(id),
                     Err(e) => {
                         report.save_error = Some(e);
@@ -668,7 +671,7 @@ impl ChatSession {
             })
             .collect();
         store
-            .call(move |s| {
+            .call_grouped(move |s| {
                 let (id, parent) = match conversation_id {
                     Some(id) => (id, parent),
                     None => (s.create_conversation(&title, &model, system.as_deref())?, Parent::Root),
@@ -703,7 +706,7 @@ impl ChatSession {
                     guard.get_or_insert(e);
                 }
             });
-        } else if let Err(e) = store.call(move |s| s.update_message(id, &update)).await
+        } else if let Err(e) = store.call_grouped(move |s| s.update_message(id, &update)).await
             && let Ok(mut guard) = slot.lock()
         {
             guard.get_or_insert(e);
@@ -741,7 +744,7 @@ impl ChatSession {
         // A turn that is not saved leaves nothing on disk, not even in the cache.
         if let Some(store) = self.store.as_ref().filter(|_| self.options.save) {
             let (max, ttl) = (self.options.cache_max_entries, self.options.cache_ttl);
-            let _ = store.call(move |s| s.cache_put(&key, &answer, max, ttl)).await;
+            let _ = store.call_grouped(move |s| s.cache_put(&key, &answer, max, ttl)).await;
         }
     }
 
@@ -777,7 +780,7 @@ impl ChatSession {
             }
         });
         let _ = store
-            .call(move |s| {
+            .call_grouped(move |s| {
                 if let Some(spend) = &spend {
                     s.record_spend(spend)?;
                 }

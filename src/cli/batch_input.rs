@@ -254,6 +254,21 @@ pub(super) async fn check(path: &Path) -> Result<Input, Failure> {
     Ok(Input { path: path.to_owned(), format: Some(format), total: Some(total) })
 }
 
+/// An id as a key of the maps that find a repeated one: 16 bytes whatever its length, so a
+/// run of millions of lines does not keep every id in memory (two ids sharing a key by chance:
+/// about one in 10^38 a pair).
+fn id_key(id: &str) -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    let half = |seed: u64| {
+        let mut hasher =
+            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher();
+        hasher.write_u64(seed);
+        hasher.write(id.as_bytes());
+        hasher.finish()
+    };
+    (u128::from(half(0x9e37_79b9_7f4a_7c15)) << 64) | u128::from(half(0x6a09_e667_f3bc_c909))
+}
+
 enum Scan {
     Io(std::io::ErrorKind),
     Repeated { id: String, first: usize, again: usize },
@@ -265,7 +280,7 @@ fn scan(path: &Path, format: Option<Format>) -> Result<(Format, u64), Scan> {
     let file = std::fs::File::open(path).map_err(|e| Scan::Io(e.kind()))?;
     let mut reader = std::io::BufReader::new(file);
     let mut format = format;
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashMap<u128, usize> = HashMap::new();
     let (mut n, mut total) = (0usize, 0u64);
     let mut buf = Vec::new();
     loop {
@@ -285,10 +300,10 @@ fn scan(path: &Path, format: Option<Format>) -> Result<(Format, u64), Scan> {
             Ok(None) => continue,
             Err(bad) => bad.id,
         };
-        if let Some(&first) = seen.get(&id) {
+        if let Some(&first) = seen.get(&id_key(&id)) {
             return Err(Scan::Repeated { id, first, again: n });
         }
-        seen.insert(id, n);
+        seen.insert(id_key(&id), n);
     }
     Ok((format.unwrap_or(Format::Text), total))
 }
@@ -373,7 +388,9 @@ pub(super) async fn read_prompts(
     };
     let mut format = input.format;
     let mut lines = BufReader::new(reader);
-    let mut seen = HashMap::new();
+    // A regular file's ids were checked before the run (`scan`); a stream's are checked here.
+    let check_ids = input.total.is_none();
+    let mut seen: HashMap<u128, usize> = HashMap::new();
     let mut n = 0;
     let mut buf = Vec::new();
     loop {
@@ -401,7 +418,8 @@ pub(super) async fn read_prompts(
         };
         // A stream's repeated id (a file's is refused before the run) fails that line, unsent.
         let item = match item {
-            Ok(p) => match seen.insert(p.id.clone(), n) {
+            Ok(p) if !check_ids => Ok(p),
+            Ok(p) => match seen.insert(id_key(&p.id), n) {
                 Some(first) => Err(BadLine {
                     id: p.id.clone(),
                     line: n,

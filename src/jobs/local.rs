@@ -66,7 +66,7 @@ impl LocalJob {
     async fn flush(&mut self) -> Result<(), JobError> {
         let (id, lines) = (self.id, std::mem::take(&mut self.unsaved));
         if !lines.is_empty() {
-            self.store.call(move |s| s.record_local_lines(id, &lines)).await?;
+            self.store.call_grouped(move |s| s.record_local_lines(id, &lines)).await?;
         }
         Ok(())
     }

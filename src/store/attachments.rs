@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError};
 use crate::domain::AttachmentInfo;
@@ -35,7 +35,7 @@ impl Store {
         }
         let path = self.path.clone();
         let result = (|| {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = super::write_tx::write_tx(&mut self.conn)?;
             let now = super::now_ms();
             for (position, a) in attachments.iter().enumerate() {
                 // The same content kept again: keep bytes once known, and the latest path.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
-use rusqlite::{OptionalExtension, Row, ToSql, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, Row, ToSql, params};
 
 use super::{MessageStatus, Store, StoreError, now_ms};
 use crate::domain::Role;
@@ -221,10 +221,10 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let now = now_ms();
         self.conn
-            .execute(
+            .prepare_cached(
                 "INSERT INTO conversations (title, model, system_prompt, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![title, model, system_prompt, now],
             )
+            .and_then(|mut insert| insert.execute(params![title, model, system_prompt, now]))
             .map_err(|e| self.err(e))?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -257,10 +257,7 @@ impl Store {
         let writer =
             (message.status == MessageStatus::Streaming).then(|| self.writer_id().map(str::to_owned)).flatten();
         let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::from_sqlite(&path, e))?;
+        let tx = super::write_tx::write_tx(&mut self.conn).map_err(|e| StoreError::from_sqlite(&path, e))?;
         let now = now_ms();
         // A conversation deleted meanwhile (by another tab or process) is said so, not as a
         // failed constraint.
@@ -319,7 +316,7 @@ impl Store {
         let writer_cleared = update.status.is_some_and(|s| s != MessageStatus::Streaming);
         let changed = self
             .conn
-            .execute(
+            .prepare_cached(
                 "UPDATE messages SET text = ?2,
                     status = coalesce(?3, status), error = coalesce(?4, error),
                     prompt_tokens = coalesce(?5, prompt_tokens), output_tokens = coalesce(?6, output_tokens),
@@ -330,7 +327,9 @@ impl Store {
                     priced_as = coalesce(?16, priced_as), model = coalesce(?17, model),
                     writer = CASE WHEN ?10 THEN NULL ELSE writer END
                  WHERE id = ?1",
-                params![
+            )
+            .and_then(|mut update_row| {
+                update_row.execute(params![
                     id,
                     update.text,
                     update.status,
@@ -348,8 +347,8 @@ impl Store {
                     update.cost.as_ref().and_then(|c| c.saved).map(crate::money::Usd::nanos),
                     update.cost.as_ref().and_then(|c| c.priced_as.clone()),
                     update.model
-                ],
-            )
+                ])
+            })
             .map_err(|e| self.err(e))?;
         if changed == 0 { Err(StoreError::NoMessage { id }) } else { Ok(()) }
     }
@@ -361,10 +360,7 @@ impl Store {
 
     fn update_messages_in_transaction(&mut self, updates: &[(i64, MessageUpdate)]) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::from_sqlite(&path, e))?;
+        let tx = super::write_tx::write_tx(&mut self.conn).map_err(|e| StoreError::from_sqlite(&path, e))?;
         {
             let mut stmt = tx
                 .prepare_cached("UPDATE messages SET text = ?2 WHERE id = ?1 AND status = 'streaming'")
@@ -379,7 +375,8 @@ impl Store {
     /// Stores the role conversation `id` continues with (`None`: none).
     pub fn set_conversation_role(&self, id: i64, role: Option<&str>) -> Result<(), StoreError> {
         self.conn
-            .execute("UPDATE conversations SET role = ?2 WHERE id = ?1", params![id, role])
+            .prepare_cached("UPDATE conversations SET role = ?2 WHERE id = ?1")
+            .and_then(|mut update| update.execute(params![id, role]))
             .map(|_| ())
             .map_err(|e| self.err(e))
     }
@@ -387,7 +384,8 @@ impl Store {
     /// Stores the generation settings conversation `id` continues with (`None`: none).
     pub fn set_conversation_settings(&self, id: i64, settings: Option<&str>) -> Result<(), StoreError> {
         self.conn
-            .execute("UPDATE conversations SET settings = ?2 WHERE id = ?1", params![id, settings])
+            .prepare_cached("UPDATE conversations SET settings = ?2 WHERE id = ?1")
+            .and_then(|mut update| update.execute(params![id, settings]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -553,10 +551,7 @@ impl Store {
 
     fn switch_alternative_in_transaction(&mut self, message_id: i64, step: isize) -> Result<i64, StoreError> {
         let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::from_sqlite(&path, e))?;
+        let tx = super::write_tx::write_tx(&mut self.conn).map_err(|e| StoreError::from_sqlite(&path, e))?;
         let chosen = (|| {
             let (conversation, parent): (i64, Option<i64>) =
                 tx.query_row("SELECT conversation_id, parent_id FROM messages WHERE id = ?1", [message_id], |r| {

@@ -7,7 +7,9 @@
 //! finishes the queued writes, closes the store (releasing its writer lock) and joins the
 //! threads, so a process that drops its handles before exiting leaves nothing behind. The open
 //! tabs are saved the same way as growing answers: without waiting, the newest state replacing
-//! one still queued.
+//! one still queued. Writes asked for with [`StoreHandle::call_grouped`] while the writer is
+//! busy are committed together (a group commit): many answers finishing at once cost one commit,
+//! not one each, and each caller hears back only once its write is committed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +19,17 @@ use super::{MessageUpdate, OpenTab, SearchHit, Store, StoreError};
 
 type Job = Box<dyn FnOnce(&mut Store) + Send>;
 type OnError = Box<dyn FnOnce(StoreError) + Send>;
+/// A member of a group commit: runs its write and says whether to keep it, and how to tell its
+/// caller once the group is committed (given the commit's failure, if it failed).
+type Member = Box<dyn FnOnce(&mut Store) -> (bool, Reply) + Send>;
+type Reply = Box<dyn FnOnce(Option<StoreError>) + Send>;
+
+/// Group-commit members waiting for the store thread, and whether a job to run them is queued.
+#[derive(Default)]
+struct Group {
+    members: Vec<Member>,
+    queued: bool,
+}
 
 /// Progressive saves waiting for the store thread, newest per message, and whether a job to
 /// write them is already queued.
@@ -38,6 +51,7 @@ pub struct StoreHandle {
     progress: Arc<Mutex<Progress>>,
     /// The open tabs waiting to be saved (newest only), and whether a job to save them is queued.
     tabs: Arc<Mutex<(Option<Vec<OpenTab>>, bool)>>,
+    group: Arc<Mutex<Group>>,
 }
 
 /// The reader thread, and which search it runs, so that a newer one can interrupt it.
@@ -175,7 +189,14 @@ impl StoreHandle {
             None => None,
         };
         let thread = StoreThread::start("geminal-store", store)?;
-        Ok(StoreHandle { thread: Arc::new(thread), reader, path, progress: Arc::default(), tabs: Arc::default() })
+        Ok(StoreHandle {
+            thread: Arc::new(thread),
+            reader,
+            path,
+            progress: Arc::default(),
+            tabs: Arc::default(),
+            group: Arc::default(),
+        })
     }
 
     pub fn path(&self) -> &std::path::Path {
@@ -188,6 +209,39 @@ impl StoreHandle {
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.thread.call(f).await
+    }
+
+    /// Runs `f` on the store thread as [`StoreHandle::call`] does, but committed together with
+    /// the other grouped writes asked for while the writer is busy (one transaction, each in a
+    /// savepoint of it, so one that fails undoes only its own writes). The result comes back
+    /// once the group is committed, so what a caller was told is saved is on disk. Alone (the
+    /// writer idle, as for a single `ask`), it runs at once as a `call` would. `f` must not do
+    /// what a transaction forbids (PRAGMAs, VACUUM, backups): those go through `call`.
+    pub async fn call_grouped<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let member: Member = Box::new(move |store| {
+            let result = f(store);
+            let kept = result.is_ok();
+            let reply: Reply = Box::new(move |failed_commit| {
+                let _ = tx.send(match (result, failed_commit) {
+                    (Ok(_), Some(e)) => Err(e),
+                    (result, _) => result,
+                });
+            });
+            (kept, reply)
+        });
+        {
+            let mut group = self.group.lock().map_err(|_| StoreError::Closed)?;
+            group.members.push(member);
+            if !std::mem::replace(&mut group.queued, true) {
+                let pending = self.group.clone();
+                self.thread.send(Box::new(move |store| commit_group(store, &pending)))?;
+            }
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Runs a read on the reader thread, so it never delays a write. It sees every write that
@@ -301,6 +355,39 @@ impl StoreHandle {
                 }
             }
         }));
+    }
+}
+
+/// Runs the grouped writes waiting now: one alone as it is, several in one transaction whose
+/// commit every caller waits for.
+fn commit_group(store: &mut Store, pending: &Mutex<Group>) {
+    let members = match pending.lock() {
+        Ok(mut group) => {
+            group.queued = false;
+            std::mem::take(&mut group.members)
+        }
+        Err(_) => return,
+    };
+    if members.len() == 1 || store.begin_group().is_err() {
+        for member in members {
+            let (_, reply) = member(store);
+            reply(None);
+        }
+        return;
+    }
+    let mut replies = Vec::with_capacity(members.len());
+    for member in members {
+        let mut reply = None;
+        store.member(|store| {
+            let (kept, r) = member(store);
+            reply = Some(r);
+            kept
+        });
+        replies.extend(reply);
+    }
+    let failed = store.end_group().err();
+    for reply in replies {
+        reply(failed.clone());
     }
 }
 
@@ -542,6 +629,100 @@ mod tests {
         drop(handle);
         let (store, _) = Store::open(&home.path().join("history.sqlite3")).unwrap();
         assert_eq!(store.open_tabs().unwrap(), [tab("kept at the end", true)]);
+    }
+
+    /// Group commit: writes asked for while the writer is busy share one commit (counted by a
+    /// commit hook on the writer's connection), each caller hears back only after it, and a
+    /// member that fails undoes its own writes and nothing else.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn grouped_writes_share_one_commit_and_a_failed_one_undoes_only_itself() {
+        let home = tempfile::tempdir().unwrap();
+        let handle = open(&home);
+        let conversation = handle.call(|s| s.create_conversation("t", "m", None)).await.unwrap();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = commits.clone();
+        handle
+            .call(move |s| {
+                s.conn
+                    .commit_hook(Some(move || {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        false
+                    }))
+                    .map_err(|e| StoreError::from_sqlite(std::path::Path::new("test"), e))
+            })
+            .await
+            .unwrap();
+        let (release, blocked) = mpsc::channel::<()>();
+        let (started_tx, started) = mpsc::channel::<()>();
+        let busy = tokio::spawn({
+            let handle = handle.clone();
+            async move {
+                handle
+                    .call(move |_| {
+                        let _ = started_tx.send(());
+                        let _ = blocked.recv();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        tokio::task::spawn_blocking(move || started.recv()).await.unwrap().unwrap();
+        let message = |text: &str| crate::store::NewMessage {
+            role: crate::domain::Role::User,
+            text: text.into(),
+            model: None,
+            status: crate::domain::MessageStatus::Complete,
+            cached: false,
+        };
+        let mut calls = Vec::new();
+        for i in 0..20 {
+            let handle = handle.clone();
+            let m = message(&format!("grouped {i}"));
+            calls.push(tokio::spawn(async move {
+                handle
+                    .call_grouped(move |s| {
+                        let id = s.add_message(conversation, &m)?;
+                        // The 7th writes, then fails: its row must not stay.
+                        if i == 7 { Err(StoreError::NoConversation { id: -1 }) } else { Ok(id) }
+                    })
+                    .await
+            }));
+        }
+        // Every member is queued before the writer is let go.
+        while handle.group.lock().unwrap().members.len() < 20 {
+            tokio::task::yield_now().await;
+        }
+        let visible = || -> i64 {
+            let conn = rusqlite::Connection::open(home.path().join("history.sqlite3")).unwrap();
+            conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).unwrap()
+        };
+        assert_eq!(visible(), 0, "nothing is visible before the group commits");
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        let mut failed = 0;
+        for call in calls {
+            match call.await.unwrap() {
+                // Told it is saved: another connection sees it.
+                Ok(id) => {
+                    let conn = rusqlite::Connection::open(home.path().join("history.sqlite3")).unwrap();
+                    let seen: i64 =
+                        conn.query_row("SELECT count(*) FROM messages WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+                    assert_eq!(seen, 1);
+                }
+                Err(_) => failed += 1,
+            }
+        }
+        assert_eq!(failed, 1);
+        assert_eq!(commits.load(Ordering::SeqCst), 1, "twenty writes, one commit");
+        assert_eq!(visible(), 19, "the failed member left nothing, the others stayed");
+        let texts: Vec<String> =
+            handle.read(move |s| Ok(s.active_path(conversation)?.into_iter().map(|m| m.text).collect())).await.unwrap();
+        assert!(!texts.contains(&"grouped 7".to_owned()), "{texts:?}");
+        // One alone commits at once, as a plain call would.
+        let alone = handle.call_grouped(move |s| s.add_message(conversation, &message("alone"))).await.unwrap();
+        assert!(alone > 0);
+        assert_eq!(commits.load(Ordering::SeqCst), 2);
+        assert_eq!(visible(), 20);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! remembers whether its result is already in the history, so results are written exactly once.
 //! What a line's `input` says is the caller's business (it is stored as given).
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, now_ms};
 
@@ -194,7 +194,7 @@ impl Store {
     pub fn add_job_lines(&mut self, job_id: i64, lines: &[(String, i64, String)]) -> Result<(), StoreError> {
         let path = self.path.clone();
         let sqlite = |e| StoreError::from_sqlite(&path, e);
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+        let tx = super::write_tx::write_tx(&mut self.conn).map_err(sqlite)?;
         {
             let mut insert = tx
                 .prepare_cached("INSERT INTO job_lines (job_id, key, line, input) VALUES (?1, ?2, ?3, ?4)")
@@ -312,7 +312,7 @@ impl Store {
     ) -> Result<Vec<bool>, StoreError> {
         let path = self.path.clone();
         let sqlite = |e| StoreError::from_sqlite(&path, e);
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+        let tx = super::write_tx::write_tx(&mut self.conn).map_err(sqlite)?;
         let now = now_ms();
         let mut saved = Vec::with_capacity(results.len());
         for result in results {
@@ -449,7 +449,7 @@ impl Store {
     pub fn record_local_lines(&mut self, job_id: i64, lines: &[LocalLine]) -> Result<(), StoreError> {
         let path = self.path.clone();
         let sqlite = |e| StoreError::from_sqlite(&path, e);
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+        let tx = super::write_tx::write_tx(&mut self.conn).map_err(sqlite)?;
         {
             let mut upsert = tx
                 .prepare_cached(
@@ -522,7 +522,7 @@ impl Store {
 }
 
 /// Runs a statement through the connection's statement cache (one save runs each many times).
-fn exec(tx: &rusqlite::Transaction<'_>, sql: &str, params: &[&dyn rusqlite::ToSql]) -> rusqlite::Result<usize> {
+fn exec(tx: &rusqlite::Connection, sql: &str, params: &[&dyn rusqlite::ToSql]) -> rusqlite::Result<usize> {
     tx.prepare_cached(sql)?.execute(params)
 }
 

@@ -5,7 +5,7 @@
 //! the ledger and every live reservation against the budgets, so processes sharing a database
 //! share one budget. A reservation of a process that died, or past its expiry, counts nothing.
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 
 use super::writer_lock::WriterLock;
 use super::{Store, StoreError, now_ms};
@@ -35,10 +35,11 @@ pub struct SpendEntry {
 }
 
 pub(super) fn insert_spend(conn: &Connection, e: &SpendEntry) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO spend_ledger (at, model, priced_as, cost_nanos, prompt_tokens, output_tokens, thought_tokens, batch_priced)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
+    )?
+    .execute(params![
             now_ms(),
             e.model,
             e.priced_as,
@@ -47,8 +48,7 @@ pub(super) fn insert_spend(conn: &Connection, e: &SpendEntry) -> rusqlite::Resul
             e.output_tokens,
             e.thought_tokens,
             e.batch
-        ],
-    )?;
+    ])?;
     Ok(())
 }
 
@@ -166,7 +166,7 @@ impl Store {
         let mine = self.writer_id().map(str::to_owned);
         let path = self.path.clone();
         let run = |conn: &mut Connection| -> rusqlite::Result<Result<i64, Refusal>> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = super::write_tx::write_tx(conn)?;
             let (reserved, lapsed) = reservations_on(&tx, &path, mine.as_deref())?;
             for id in lapsed {
                 tx.execute("DELETE FROM budget_reservations WHERE id = ?1", [id])?;
@@ -209,7 +209,7 @@ impl Store {
     /// of this process.
     pub fn hand_reservation_to_jobs(&mut self, id: i64, jobs: &[i64]) -> Result<(), StoreError> {
         let run = |conn: &mut Connection| -> rusqlite::Result<()> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = super::write_tx::write_tx(conn)?;
             for job in jobs {
                 tx.execute(
                     "INSERT OR IGNORE INTO reservation_jobs (reservation_id, job_id) VALUES (?1, ?2)",

@@ -99,11 +99,11 @@ impl Store {
 
     pub fn record_metric(&self, m: &Metric) -> Result<(), StoreError> {
         self.conn
-            .execute(
+            .prepare_cached(
                 "INSERT INTO request_metrics (at, model, outcome, cached, latency_ms, first_token_ms, prompt_tokens, output_tokens, retries, thought_tokens)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![now_ms(), m.model, m.outcome, m.cached, m.latency_ms, m.first_token_ms, m.prompt_tokens, m.output_tokens, m.retries, m.thought_tokens],
             )
+            .and_then(|mut insert| insert.execute(params![now_ms(), m.model, m.outcome, m.cached, m.latency_ms, m.first_token_ms, m.prompt_tokens, m.output_tokens, m.retries, m.thought_tokens]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }

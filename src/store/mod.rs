@@ -23,6 +23,7 @@ mod query;
 mod repair;
 pub mod schema;
 mod search;
+mod write_tx;
 mod writer_lock;
 
 pub use crate::domain::MessageStatus;
@@ -245,6 +246,36 @@ impl Store {
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
         self.noted(StoreError::from_sqlite(&self.path, e))
+    }
+
+    /// Opens the transaction of a group commit (see `StoreHandle::call_grouped`): the writes
+    /// until [`Store::end_group`] share one commit. Each member runs in a savepoint of it
+    /// ([`Store::member`]), so one that fails leaves nothing while the others stay.
+    pub(crate) fn begin_group(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.err(e))
+    }
+
+    /// Runs one member of a group in a savepoint of the group's transaction; its writes stay
+    /// when it returns `true`, and are undone when it returns `false` or the savepoint fails.
+    pub(crate) fn member(&mut self, f: impl FnOnce(&mut Store) -> bool) -> bool {
+        if self.conn.execute_batch("SAVEPOINT grouped").is_err() {
+            return false;
+        }
+        let kept = f(self);
+        let ended = if kept {
+            self.conn.execute_batch("RELEASE grouped")
+        } else {
+            self.conn.execute_batch("ROLLBACK TO grouped; RELEASE grouped")
+        };
+        kept && ended.is_ok()
+    }
+
+    /// Commits the group's transaction (rolls it back if the commit fails).
+    pub(crate) fn end_group(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("COMMIT").map_err(|e| {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.err(e)
+        })
     }
 
     /// PRAGMAs, version check, backup, migrations.

@@ -2,7 +2,7 @@
 //! is active), saved as they change and when it closes, so the next start puts them back, even
 //! after a crash.
 
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::params;
 
 use super::{Store, StoreError};
 
@@ -23,7 +23,7 @@ impl Store {
         let path = self.path.clone();
         let sqlite = |e| StoreError::from_sqlite(&path, e);
         let saved = (|| {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+            let tx = super::write_tx::write_tx(&mut self.conn).map_err(sqlite)?;
             tx.execute("DELETE FROM open_tabs", []).map_err(sqlite)?;
             {
                 let mut insert = tx
