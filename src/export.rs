@@ -149,6 +149,29 @@ pub fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage])
     text
 }
 
+/// Opens `path` for writing as a private file (0600 whatever the umask): a new one, or (when
+/// `replace`) an existing one emptied and made private too (an existing file keeps its mode
+/// when opened). Without `replace`, an existing path (a dangling link included) fails with
+/// `AlreadyExists`. Used by every command that writes a file of the user's history.
+pub fn open_private(path: &std::path::Path, replace: bool) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if replace {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
+}
+
 /// Writes `text` to a new file at `path`, readable and writable only by its owner (0600 whatever
 /// the umask): an export holds the conversation, as private as the history it came from. Fails
 /// with `AlreadyExists` when `path` exists, unless `replace`: then the text is written beside it
@@ -156,19 +179,7 @@ pub fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage])
 pub fn write_private(path: &std::path::Path, text: &str, replace: bool) -> std::io::Result<()> {
     use std::io::Write;
     let create = |at: &std::path::Path| -> std::io::Result<()> {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(at)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        }
+        let mut file = open_private(at, false)?;
         file.write_all(text.as_bytes())?;
         file.sync_all()
     };

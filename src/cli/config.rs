@@ -220,16 +220,7 @@ fn init(path: &Path, force: bool) -> Result<(), Failure> {
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(dir).map_err(|e| fail("create the directory of", e))?;
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    if force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = match options.open(path) {
+    let mut file = match crate::export::open_private(path, force) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(Failure::usage(format!(
@@ -239,12 +230,6 @@ fn init(path: &Path, force: bool) -> Result<(), Failure> {
         }
         Err(e) => return Err(fail("write", e)),
     };
-    // An existing file keeps its mode when opened: make it private before the example goes in.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| fail("restrict", e))?;
-    }
     file.write_all(EXAMPLE.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| fail("write", e))
 }
 

@@ -218,27 +218,9 @@ fn create_output(path: &Path, force: bool) -> Result<std::fs::File, Failure> {
             path.display()
         )));
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    if force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path).map_err(|e| {
+    crate::export::open_private(path, force).map_err(|e| {
         Failure::new(exit::FAILURE, format!("Could not create {} ({}): check the path.", path.display(), e.kind()))
-    })?;
-    // A replaced file keeps its old mode: it is made private too.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-            Failure::new(exit::FAILURE, format!("Could not make {} private ({}).", path.display(), e.kind()))
-        })?;
-    }
-    Ok(file)
+    })
 }
 
 async fn collect(global: &GlobalArgs, id: i64, out: Option<&Path>, force: bool, wait: bool) -> Result<u8, Failure> {

@@ -399,6 +399,27 @@ mod tests {
         home.path().join("history.sqlite3.writers")
     }
 
+    /// Keeps the writer thread busy (it has started the job) until the sender is used; the
+    /// task ends when the job does.
+    async fn busy_writer(handle: &StoreHandle) -> (mpsc::Sender<()>, tokio::task::JoinHandle<Result<(), StoreError>>) {
+        let (release, blocked) = mpsc::channel::<()>();
+        let (started_tx, started) = mpsc::channel::<()>();
+        let busy = tokio::spawn({
+            let handle = handle.clone();
+            async move {
+                handle
+                    .call(move |_| {
+                        let _ = started_tx.send(());
+                        let _ = blocked.recv();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        tokio::task::spawn_blocking(move || started.recv()).await.unwrap().unwrap();
+        (release, busy)
+    }
+
     fn open(home: &tempfile::TempDir) -> StoreHandle {
         let (store, _) = Store::open(&home.path().join("history.sqlite3")).unwrap();
         StoreHandle::spawn(store).unwrap()
@@ -596,22 +617,8 @@ mod tests {
             total.await.unwrap()
         }
         let before = changes(&handle).await;
-        let (release, blocked) = mpsc::channel::<()>();
-        let (started_tx, started) = mpsc::channel::<()>();
-        let busy = tokio::spawn({
-            let handle = handle.clone();
-            async move {
-                handle
-                    .call(move |_| {
-                        let _ = started_tx.send(());
-                        let _ = blocked.recv();
-                        Ok(())
-                    })
-                    .await
-            }
-        });
         // The writer is busy before the first save is queued (else that one is written alone).
-        tokio::task::spawn_blocking(move || started.recv()).await.unwrap().unwrap();
+        let (release, busy) = busy_writer(&handle).await;
         let tab = |draft: &str, active| OpenTab { conversation_id: None, draft: draft.into(), active };
         // Typing while the writer is busy: only the newest state is written, once.
         for draft in ["h", "he", "hel", "hello"] {
@@ -652,21 +659,7 @@ mod tests {
             })
             .await
             .unwrap();
-        let (release, blocked) = mpsc::channel::<()>();
-        let (started_tx, started) = mpsc::channel::<()>();
-        let busy = tokio::spawn({
-            let handle = handle.clone();
-            async move {
-                handle
-                    .call(move |_| {
-                        let _ = started_tx.send(());
-                        let _ = blocked.recv();
-                        Ok(())
-                    })
-                    .await
-            }
-        });
-        tokio::task::spawn_blocking(move || started.recv()).await.unwrap().unwrap();
+        let (release, busy) = busy_writer(&handle).await;
         let message = |text: &str| crate::store::NewMessage {
             role: crate::domain::Role::User,
             text: text.into(),
