@@ -254,19 +254,11 @@ pub(super) async fn check(path: &Path) -> Result<Input, Failure> {
     Ok(Input { path: path.to_owned(), format: Some(format), total: Some(total) })
 }
 
-/// An id as a key of the maps that find a repeated one: 16 bytes whatever its length, so a
-/// run of millions of lines does not keep every id in memory (two ids sharing a key by chance:
-/// about one in 10^38 a pair).
-fn id_key(id: &str) -> u128 {
-    use std::hash::{BuildHasher, Hasher};
-    let half = |seed: u64| {
-        let mut hasher =
-            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher();
-        hasher.write_u64(seed);
-        hasher.write(id.as_bytes());
-        hasher.finish()
-    };
-    (u128::from(half(0x9e37_79b9_7f4a_7c15)) << 64) | u128::from(half(0x6a09_e667_f3bc_c909))
+/// An id as the key that finds a repeated one: 8 bytes whatever its length, so a run of
+/// millions of lines does not keep every id in memory.
+fn id_hash(id: &str) -> u64 {
+    use std::hash::BuildHasher;
+    std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(id)
 }
 
 enum Scan {
@@ -275,13 +267,38 @@ enum Scan {
 }
 
 /// One pass over a regular file: its format, its non-blank lines, and the first repeated id.
+/// Only an 8-byte hash of each id is kept; when one comes again, the file is read once more for
+/// an earlier line with that very id (a hash shared by two different ids is no repeat).
 fn scan(path: &Path, format: Option<Format>) -> Result<(Format, u64), Scan> {
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut total = 0u64;
+    let format = each_id(path, format, &mut |n, id, format| {
+        total += 1;
+        if seen.insert(id_hash(id)) {
+            return Ok(());
+        }
+        match each_id(path, Some(format), &mut |first, earlier, _| {
+            if first < n && earlier == id { Err(Scan::Repeated { id: id.to_owned(), first, again: n }) } else { Ok(()) }
+        }) {
+            Ok(_) => Ok(()),
+            Err(repeated) => Err(repeated),
+        }
+    })?;
+    Ok((format, total))
+}
+
+/// Calls `f` with the line number, id and format of each non-blank line of the file at `path`
+/// (the format decided by the first such line unless given), until it fails; the format.
+fn each_id(
+    path: &Path,
+    format: Option<Format>,
+    f: &mut dyn FnMut(usize, &str, Format) -> Result<(), Scan>,
+) -> Result<Format, Scan> {
     use std::io::BufRead;
     let file = std::fs::File::open(path).map_err(|e| Scan::Io(e.kind()))?;
     let mut reader = std::io::BufReader::new(file);
     let mut format = format;
-    let mut seen: HashMap<u128, usize> = HashMap::new();
-    let (mut n, mut total) = (0usize, 0u64);
+    let mut n = 0usize;
     let mut buf = Vec::new();
     loop {
         buf.clear();
@@ -293,19 +310,15 @@ fn scan(path: &Path, format: Option<Format>) -> Result<(Format, u64), Scan> {
         if line.trim().is_empty() {
             continue;
         }
-        total += 1;
         let format = *format.get_or_insert_with(|| Format::by_first_line(&line));
         let id = match parse_line(&line, n, format) {
             Ok(Some(p)) => p.id,
             Ok(None) => continue,
             Err(bad) => bad.id,
         };
-        if let Some(&first) = seen.get(&id_key(&id)) {
-            return Err(Scan::Repeated { id, first, again: n });
-        }
-        seen.insert(id_key(&id), n);
+        f(n, &id, format)?;
     }
-    Ok((format.unwrap_or(Format::Text), total))
+    Ok(format.unwrap_or(Format::Text))
 }
 
 /// What an earlier output file (`--resume OUT`) already holds: the ids it answers, and the ids
@@ -390,7 +403,7 @@ pub(super) async fn read_prompts(
     let mut lines = BufReader::new(reader);
     // A regular file's ids were checked before the run (`scan`); a stream's are checked here.
     let check_ids = input.total.is_none();
-    let mut seen: HashMap<u128, usize> = HashMap::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
     let mut n = 0;
     let mut buf = Vec::new();
     loop {
@@ -419,7 +432,7 @@ pub(super) async fn read_prompts(
         // A stream's repeated id (a file's is refused before the run) fails that line, unsent.
         let item = match item {
             Ok(p) if !check_ids => Ok(p),
-            Ok(p) => match seen.insert(id_key(&p.id), n) {
+            Ok(p) => match seen.insert(p.id.clone(), n) {
                 Some(first) => Err(BadLine {
                     id: p.id.clone(),
                     line: n,
