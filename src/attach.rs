@@ -267,14 +267,19 @@ pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<Attachment, AttachError>
     })
 }
 
-/// Reads everything on stdin as one attachment named "stdin".
+/// Reads everything on stdin as one attachment named "stdin": at most
+/// [`IN_MEMORY_MAX_BYTES`], as from any pipe (a bigger one is refused once that much was read,
+/// never read whole into memory first; a file that big is attached by its path).
 pub fn read_stdin() -> Result<Attachment, AttachError> {
     let mut bytes = Vec::new();
     std::io::stdin()
         .lock()
-        .take(FILES_API_MAX_BYTES + 1)
+        .take(IN_MEMORY_MAX_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| AttachError::Unreadable { path: "stdin".to_owned(), reason: e.kind().to_string() })?;
+    if bytes.len() as u64 > IN_MEMORY_MAX_BYTES {
+        return Err(AttachError::PipeTooLarge { path: "stdin".to_owned() });
+    }
     from_bytes("stdin", bytes)
 }
 

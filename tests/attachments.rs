@@ -433,3 +433,20 @@ fn devices_are_refused_at_once_and_a_fifo_is_read_without_waiting_forever() {
     ok(&run);
     assert!(serde_json::to_string(&last_body(&env)).unwrap().contains("piped words"), "{:?}", last_body(&env));
 }
+
+/// `-a -` reads stdin as any pipe: at most 20 MiB, then refused in one sentence with nothing
+/// sent (an endless stdin was read up to 2 GiB into memory first).
+#[test]
+fn an_endless_stdin_attachment_is_refused_after_the_pipe_limit() {
+    let env = Env::new(Behavior::text("ok"));
+    let child = env
+        .command(&["ask", "-a", "-", "what is this?"])
+        .stdin(std::fs::File::open("/dev/zero").unwrap())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = common::process::wait_bounded(child);
+    run.assert_failed(2, "a pipe may give at most 20 MiB");
+    assert!(env.generate_requests().is_empty(), "nothing was sent");
+}

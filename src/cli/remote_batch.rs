@@ -151,6 +151,7 @@ pub async fn run(
         if let (Some(store), Some(id)) = (&shared, held) {
             store.call(move |s| s.release_reservation(id)).await?;
         }
+        builder.abandon(&why).await;
         return Err(Failure::new(
             exit::FAILURE,
             format!("Nothing was submitted: {why}; check the input and try again."),

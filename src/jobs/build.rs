@@ -213,6 +213,16 @@ impl JobBuilder {
         Ok(ids)
     }
 
+    /// Gives up before anything is submitted (the input could not be read to its end): every
+    /// job started is recorded as `failed` with `reason`, none left `submitting`.
+    pub async fn abandon(mut self, reason: &str) {
+        let started: Vec<i64> =
+            self.open.drain().map(|(_, b)| b.job_id).chain(self.done.drain(..).map(|b| b.job_id)).collect();
+        for job_id in started {
+            self.mark_unsent(job_id, "failed", format!("not submitted: {reason}")).await;
+        }
+    }
+
     /// Records why job `job_id` was not submitted (best effort: the submission's own error is
     /// the one reported).
     async fn mark_unsent(&self, job_id: i64, state: &'static str, reason: String) {
