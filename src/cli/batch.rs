@@ -396,6 +396,7 @@ pub async fn run(
     let done = counts.answered + counts.failed;
     // Not eprintln!: after SIGHUP stderr may be gone, and that must not turn into a panic.
     let stopped_by_budget = budget.stopped();
+    let lines = |n: u64| if n == 1 { "line" } else { "lines" };
     exit::say(&format!(
         "batch {}: {} answered ({} from cache), {} failed, {} skipped as already answered{} in {:.1}s ({:.1}/s); latency p50 {}, p95 {}; {} retries; cost {}.",
         if interrupts > 0 || stopped_by_budget.is_some() || read.error.is_some() { "stopped" } else { "done" },
@@ -405,9 +406,9 @@ pub async fn run(
         read.skipped,
         match (counts.bad_input, read.bad_again) {
             (0, 0) => String::new(),
-            (bad, 0) => format!(", {bad} bad input lines"),
-            (0, again) => format!(", {again} bad input lines already reported"),
-            (bad, again) => format!(", {bad} bad input lines (and {again} already reported)"),
+            (bad, 0) => format!(", {bad} bad input {}", lines(bad)),
+            (0, again) => format!(", {again} bad input {} already reported", lines(again)),
+            (bad, again) => format!(", {bad} bad input {} (and {again} already reported)", lines(bad)),
         },
         elapsed,
         done as f64 / elapsed.max(0.001),
