@@ -598,6 +598,35 @@ fn a_budget_spent_during_a_session_refuses_the_next_prompt() {
     assert_eq!(prompts, 1, "the refused prompt was not saved");
 }
 
+/// A tmux session `name` (`columns` x `rows`) running geminal against `env`'s fake, with
+/// nothing of this process's environment but TERM and PATH; the pane prints
+/// GEMINAL-EXITED-<status> when it ends.
+fn start_against_fake(env: &common::process::Env, name: &str, columns: u16, rows: u16) -> Tmux {
+    let tmux = Tmux { session: format!("{name}-{}", std::process::id()) };
+    let (columns, rows) = (columns.to_string(), rows.to_string());
+    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", &columns, "-y", &rows, "bash", "--norc", "--noprofile"]);
+    let home = env.home.path();
+    tmux.text(&format!(
+        "env -i TERM=\"$TERM\" PATH=\"$PATH\" HOME={home} XDG_CONFIG_HOME={home}/config XDG_DATA_HOME={home}/data GOOGLE_GEMINI_BASE_URL={url} GEMINI_API_KEY={key} {bin}; echo GEMINAL-EXITED-$?",
+        home = home.display(),
+        url = env.fake.base_url(),
+        key = common::process::KEY,
+        bin = env!("CARGO_BIN_EXE_geminal"),
+    ));
+    tmux
+}
+
+/// Every saved message as (conversation, text), in the order written.
+fn saved_messages(env: &common::process::Env) -> Vec<(i64, String)> {
+    env.history()
+        .prepare("SELECT conversation_id, text FROM messages ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 /// The pid of the program running in the pane: the child of its shell (read from /proc, so
 /// no process is looked up by name).
 fn program_in(tmux: &Tmux) -> String {
@@ -629,16 +658,7 @@ fn a_conversation_deleted_by_another_process_never_takes_the_next_prompt() {
         return;
     }
     let env = common::process::Env::new(Behavior::text("An answer from the fake.").with_chunks(2));
-    let tmux = Tmux { session: format!("geminal-gone-{}", std::process::id()) };
-    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "140", "-y", "30", "bash", "--norc", "--noprofile"]);
-    let home = env.home.path();
-    tmux.text(&format!(
-        "env -i TERM=\"$TERM\" PATH=\"$PATH\" HOME={home} XDG_CONFIG_HOME={home}/config XDG_DATA_HOME={home}/data GOOGLE_GEMINI_BASE_URL={url} GEMINI_API_KEY={key} {bin}; echo GEMINAL-EXITED-$?",
-        home = home.display(),
-        url = env.fake.base_url(),
-        key = common::process::KEY,
-        bin = env!("CARGO_BIN_EXE_geminal"),
-    ));
+    let tmux = start_against_fake(&env, "geminal-gone", 140, 30);
     tmux.keys(&["Enter"]);
     tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
     let idle = |s: &str| !s.contains('●') && !s.contains("writing…");
@@ -763,16 +783,7 @@ fn deleting_a_conversation_while_it_streams_stops_its_answer_first() {
     let env = common::process::Env::new(Behavior::text("A quick answer.").with_chunks(2));
     // The first answer takes half a minute, unless stopped.
     env.fake.push(Behavior::paced(60, Duration::from_secs(30)).with_answer(Answer::Words(600)));
-    let tmux = Tmux { session: format!("geminal-delstream-{}", std::process::id()) };
-    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "140", "-y", "30", "bash", "--norc", "--noprofile"]);
-    let home = env.home.path();
-    tmux.text(&format!(
-        "env -i TERM=\"$TERM\" PATH=\"$PATH\" HOME={home} XDG_CONFIG_HOME={home}/config XDG_DATA_HOME={home}/data GOOGLE_GEMINI_BASE_URL={url} GEMINI_API_KEY={key} {bin}; echo GEMINAL-EXITED-$?",
-        home = home.display(),
-        url = env.fake.base_url(),
-        key = common::process::KEY,
-        bin = env!("CARGO_BIN_EXE_geminal"),
-    ));
+    let tmux = start_against_fake(&env, "geminal-delstream", 140, 30);
     tmux.keys(&["Enter"]);
     tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
     tmux.text("a long story please");
@@ -802,14 +813,7 @@ fn deleting_a_conversation_while_it_streams_stops_its_answer_first() {
     assert!(!last.body.contains("a long story please"), "nothing of the deleted conversation: {}", last.body);
     tmux.keys(&["C-q"]);
     tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
-    let db = env.history();
-    let rows: Vec<(i64, String)> = db
-        .prepare("SELECT conversation_id, text FROM messages ORDER BY id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let rows = saved_messages(&env);
     assert_eq!(rows, [(2, "a short one".to_owned()), (2, "A quick answer.".to_owned())]);
 }
 
@@ -824,16 +828,7 @@ fn an_answer_whose_conversation_another_process_deleted_is_said_unsaved() {
     }
     let env = common::process::Env::new(Behavior::text("A quick answer.").with_chunks(2));
     env.fake.push(Behavior::paced(20, Duration::from_secs(4)).with_answer(Answer::Text("streamed ".repeat(20))));
-    let tmux = Tmux { session: format!("geminal-delother-{}", std::process::id()) };
-    tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "160", "-y", "30", "bash", "--norc", "--noprofile"]);
-    let home = env.home.path();
-    tmux.text(&format!(
-        "env -i TERM=\"$TERM\" PATH=\"$PATH\" HOME={home} XDG_CONFIG_HOME={home}/config XDG_DATA_HOME={home}/data GOOGLE_GEMINI_BASE_URL={url} GEMINI_API_KEY={key} {bin}; echo GEMINAL-EXITED-$?",
-        home = home.display(),
-        url = env.fake.base_url(),
-        key = common::process::KEY,
-        bin = env!("CARGO_BIN_EXE_geminal"),
-    ));
+    let tmux = start_against_fake(&env, "geminal-delother", 160, 30);
     tmux.keys(&["Enter"]);
     tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
     tmux.text("stream something");
@@ -852,14 +847,7 @@ fn an_answer_whose_conversation_another_process_deleted_is_said_unsaved() {
     assert!(!last.body.contains("stream something"), "nothing of the deleted conversation: {}", last.body);
     tmux.keys(&["C-q"]);
     tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
-    let db = env.history();
-    let rows: Vec<(i64, String)> = db
-        .prepare("SELECT conversation_id, text FROM messages ORDER BY id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let rows = saved_messages(&env);
     assert_eq!(rows, [(2, "start again".to_owned()), (2, "A quick answer.".to_owned())]);
 }
 
