@@ -277,12 +277,10 @@ fn scan(path: &Path, format: Option<Format>) -> Result<(Format, u64), Scan> {
         if seen.insert(id_hash(id)) {
             return Ok(());
         }
-        match each_id(path, Some(format), &mut |first, earlier, _| {
+        each_id(path, Some(format), &mut |first, earlier, _| {
             if first < n && earlier == id { Err(Scan::Repeated { id: id.to_owned(), first, again: n }) } else { Ok(()) }
-        }) {
-            Ok(_) => Ok(()),
-            Err(repeated) => Err(repeated),
-        }
+        })
+        .map(|_| ())
     })?;
     Ok((format, total))
 }

@@ -256,10 +256,12 @@ impl Store {
     }
 
     /// Runs one member of a group in a savepoint of the group's transaction; its writes stay
-    /// when it returns `true`, and are undone when it returns `false` or the savepoint fails.
+    /// when it returns `true`, and are undone when it returns `false` (without a savepoint, which
+    /// only a broken connection refuses, they share the fate of the group).
     pub(crate) fn member(&mut self, f: impl FnOnce(&mut Store) -> bool) -> bool {
         if self.conn.execute_batch("SAVEPOINT grouped").is_err() {
-            return false;
+            // No savepoint: it still runs (and answers its caller), its writes in the group's.
+            return f(self);
         }
         let kept = f(self);
         let ended = if kept {
