@@ -13,12 +13,9 @@ use crate::gemini::{DEFAULT_BASE_URL, Timeouts};
 
 pub const DEFAULT_MODEL: &str = "gemini-flash-latest";
 
-/// How long a cached answer may answer again: a working day's repeats are free, yet a moving
-/// `-latest` model or a changed world is never answered for from weeks ago.
-pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
-
-/// Attachments up to this size are kept in the history database (larger ones by path and hash).
-pub const DEFAULT_ATTACHMENT_STORE_MAX_BYTES: u64 = 4 * 1024 * 1024;
+/// How long a cached answer may answer again, and the size up to which attachments are kept in
+/// the history: the conversation layer's defaults, which the config file can change.
+pub use crate::chat::{DEFAULT_ATTACHMENT_STORE_MAX_BYTES, DEFAULT_CACHE_TTL};
 /// The most `attachments.store_max_bytes` may be: bytes kept are the ones held in memory.
 pub const ATTACHMENT_STORE_MAX_BYTES_LIMIT: u64 = crate::attach::IN_MEMORY_MAX_BYTES;
 
@@ -83,21 +80,12 @@ pub struct FileConfig {
     pub mouse: Option<bool>,
     /// Where copies go: "auto" (the default), "terminal" (OSC 52) or "system".
     pub clipboard: Option<ClipboardMode>,
-    /// How much the model thinks: "off", "low", "medium", "high" or a budget in tokens.
-    pub thinking: Option<ThinkingSetting>,
-    /// Ask for thought summaries and show them.
-    pub show_thoughts: Option<bool>,
-    pub temperature: Option<f32>,
-    pub top_p: Option<f32>,
-    pub max_tokens: Option<u32>,
-    pub seed: Option<i64>,
-    pub stop: Option<Vec<String>>,
+    /// The generation settings (`thinking`, `temperature`, `top_p`, ...: every key of
+    /// `chat::registry`), read by the registry before serde reads the rest ([`FileConfig::parse`]).
+    #[serde(skip)]
+    pub settings: crate::chat::Settings,
     /// `[attachments]`: how files sent with prompts are kept.
     pub attachments: Option<AttachmentsConfig>,
-    /// Ground answers in Google Search (and show their sources).
-    pub search: Option<bool>,
-    /// Let the model read the pages the prompt links to.
-    pub url_context: Option<bool>,
     /// Named roles: `[roles.NAME]` with `system`, `model` and generation settings.
     pub roles: Option<std::collections::BTreeMap<String, crate::roles::RoleConfig>>,
     /// A conversation longer than the model's input limit: "drop-oldest" (the default) sends
@@ -107,6 +95,28 @@ pub struct FileConfig {
     pub prices: Option<std::collections::BTreeMap<String, crate::money::PriceFields>>,
     /// `[budget]`: how much may be spent a day and a month (USD).
     pub budget: Option<BudgetConfig>,
+}
+
+impl FileConfig {
+    /// Reads a config file's text: the generation settings by the registry (checked: a reason
+    /// starts in lower case, without a final period), the rest by serde.
+    pub fn parse(text: &str) -> Result<FileConfig, String> {
+        let reason = |message: String| crate::sanitize::one_line(&message, 160).trim_end_matches('.').to_owned();
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| reason(e.message().to_owned()))?;
+        let mut fields = serde_json::Map::new();
+        let keys: Vec<String> = table.keys().filter(|k| crate::chat::registry::find(k).is_some()).cloned().collect();
+        for key in keys {
+            if let Some(value) = table.remove(&key) {
+                fields.insert(key, serde_json::to_value(value).map_err(|e| reason(e.to_string()))?);
+            }
+        }
+        let settings = crate::chat::registry::take_from(&mut fields).map_err(|e| e.as_reason())?;
+        settings.validate().map_err(|e| e.as_reason())?;
+        let file: FileConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| reason(crate::chat::registry::with_setting_keys(e.message().to_owned())))?;
+        Ok(FileConfig { settings, ..file })
+    }
 }
 
 /// `[budget]` in the config file: USD a UTC day / a UTC month may cost.
@@ -135,14 +145,6 @@ pub enum ClipboardMode {
     Terminal,
     /// Always the system clipboard (X11, or Wayland through XWayland; macOS; Windows).
     System,
-}
-
-/// `thinking = "high"` or `thinking = 2048`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-pub enum ThinkingSetting {
-    Budget(u32),
-    Text(String),
 }
 
 /// `[attachments]` in the config file.
@@ -449,10 +451,8 @@ impl Config {
             None => Some(DEFAULT_CACHE_TTL),
         };
 
-        let settings = file_settings(&file).map_err(|reason| ConfigError::Invalid {
-            path: config_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
-            reason,
-        })?;
+        // Read and checked with the file ([`FileConfig::parse`]).
+        let settings = file.settings.clone();
 
         let defaults = Timeouts::default();
         let timeouts = Timeouts {
@@ -481,7 +481,7 @@ impl Config {
             (false, None) if overrides.demo => Source::Demo,
             (false, None) => Source::Default,
         };
-        let sources = vec![
+        let mut sources = vec![
             ("config", config_source),
             ("db", db_source),
             (
@@ -543,19 +543,15 @@ impl Config {
             ("theme", source(None, None, file.theme.is_some())),
             ("mouse", source(None, None, file.mouse.is_some())),
             ("clipboard", source(None, None, file.clipboard.is_some())),
-            ("thinking", source(None, None, file.thinking.is_some())),
-            ("show_thoughts", source(None, None, file.show_thoughts.is_some())),
-            ("temperature", source(None, None, file.temperature.is_some())),
-            ("top_p", source(None, None, file.top_p.is_some())),
-            ("max_tokens", source(None, None, file.max_tokens.is_some())),
-            ("seed", source(None, None, file.seed.is_some())),
-            ("stop", source(None, None, file.stop.is_some())),
+        ];
+        // Every generation setting of the registry, in its order.
+        let given = |spec: &crate::chat::registry::Spec| spec.get(&file.settings).is_some();
+        sources.extend(crate::chat::registry::SETTINGS.iter().map(|s| (s.key, source(None, None, given(s)))));
+        sources.extend([
             (
                 "attachments.store_max_bytes",
                 source(None, None, file.attachments.as_ref().is_some_and(|a| a.store_max_bytes.is_some())),
             ),
-            ("search", source(None, None, file.search.is_some())),
-            ("url_context", source(None, None, file.url_context.is_some())),
             ("context_overflow", source(None, None, file.context_overflow.is_some())),
             ("roles", source(None, None, file.roles.as_ref().is_some_and(|r| !r.is_empty()))),
             ("prices", source(None, None, file.prices.as_ref().is_some_and(|p| !p.is_empty()))),
@@ -565,7 +561,7 @@ impl Config {
             ("default_provider", source(None, None, file.default_provider.is_some())),
             ("providers", source(None, None, file.providers.as_ref().is_some_and(|p| !p.is_empty()))),
             ("pools", source(None, None, file.pools.as_ref().is_some_and(|p| !p.is_empty()))),
-        ];
+        ]);
         let invalid = |reason: String| ConfigError::Invalid {
             path: config_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
             reason: reason.trim_end_matches('.').to_owned(),
@@ -683,56 +679,6 @@ impl Config {
     }
 }
 
-/// The generation settings of the config file, checked (the reason has no final period).
-fn file_settings(file: &FileConfig) -> Result<crate::chat::Settings, String> {
-    generation_settings(
-        file.thinking.as_ref(),
-        file.show_thoughts,
-        file.temperature,
-        file.top_p,
-        file.max_tokens,
-        file.seed,
-        file.stop.clone(),
-    )
-    .map(|settings| crate::chat::Settings { search: file.search, url_context: file.url_context, ..settings })
-}
-
-/// Generation settings as the config file (or a role) writes them, checked (the reason has no
-/// final period and starts in lower case, to follow "is not valid: ").
-pub(crate) fn generation_settings(
-    thinking: Option<&ThinkingSetting>,
-    show_thoughts: Option<bool>,
-    temperature: Option<f32>,
-    top_p: Option<f32>,
-    max_tokens: Option<u32>,
-    seed: Option<i64>,
-    stop: Option<Vec<String>>,
-) -> Result<crate::chat::Settings, String> {
-    let thinking = match thinking {
-        None => None,
-        Some(ThinkingSetting::Budget(n)) => Some(crate::gemini::Thinking::Budget(*n)),
-        Some(ThinkingSetting::Text(text)) => Some(text.parse()?),
-    };
-    let settings = crate::chat::Settings {
-        thinking,
-        show_thoughts,
-        temperature,
-        top_p,
-        max_tokens,
-        seed,
-        stop,
-        json_schema: None,
-        search: None,
-        url_context: None,
-    };
-    settings.validate().map_err(|e| {
-        let text = e.0.trim_end_matches('.');
-        let mut chars = text.chars();
-        chars.next().map(|c| c.to_lowercase().chain(chars).collect::<String>()).unwrap_or_default()
-    })?;
-    Ok(settings)
-}
-
 /// The config file to read and where that choice came from: `--config`, `GEMINAL_CONFIG`, or
 /// the default place (`None` when the system has no config directory).
 pub fn config_path(overrides: &Overrides) -> (Option<PathBuf>, Source) {
@@ -787,10 +733,7 @@ fn load_file(path: &Path, explicit: bool) -> Result<FileConfig, ConfigError> {
             return Err(ConfigError::Unreadable { path: shown, reason: e.kind().to_string() });
         }
     };
-    let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
-        path: shown.clone(),
-        reason: crate::sanitize::one_line(e.message(), 160).trim_end_matches('.').to_owned(),
-    })?;
+    let file = FileConfig::parse(&text).map_err(|reason| ConfigError::Invalid { path: shown.clone(), reason })?;
     let holds_key = file.api_key.is_some() || crate::provider::settings::holds_a_key(file.providers.as_ref());
     if holds_key && readable_by_others(path) {
         return Err(ConfigError::KeyFileTooOpen { path: shown });
@@ -968,7 +911,7 @@ mod tests {
 
     #[test]
     fn the_example_config_is_valid() {
-        let file: FileConfig = toml::from_str(include_str!("../assets/config.example.toml")).unwrap();
+        let file = FileConfig::parse(include_str!("../assets/config.example.toml")).unwrap();
         // Its commented role, uncommented, is a valid role too.
         let example = include_str!("../assets/config.example.toml");
         let role: String = example[example.find("# [roles.").unwrap()..]
@@ -976,14 +919,14 @@ mod tests {
             .take_while(|l| l.starts_with('#'))
             .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start().split("  #").next().unwrap()))
             .collect();
-        let with_role: FileConfig = toml::from_str(&role).unwrap();
+        let with_role = FileConfig::parse(&role).unwrap();
         // Its commented providers and pool, uncommented, resolve too.
         let providers: String = example[example.find("# [providers.").unwrap()..]
             .lines()
             .filter(|l| l.starts_with("# [") || l.starts_with("# ") && l.contains(" = "))
             .map(|l| format!("{}\n", l.trim_start_matches("# ")))
             .collect();
-        let with_providers: FileConfig = toml::from_str(&providers).unwrap();
+        let with_providers = FileConfig::parse(&providers).unwrap();
         let (endpoints, pools) = crate::provider::settings::resolve(
             with_providers.providers.as_ref(),
             with_providers.pools.as_ref(),

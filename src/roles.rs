@@ -1,6 +1,6 @@
 //! Where roles are defined: `[roles.NAME]` tables in the config file, and `roles/NAME.md`
 //! files in the config directory (the file's text is the prompt; an optional TOML front
-//! matter between `+++` lines holds `model` and generation settings). When both define a
+//! matter between `+++` lines holds `model` and generation settings, any of the registry's). When both define a
 //! name, the config file's table wins and the file is ignored. What a role does to a turn is
 //! `chat::NamedRole`'s business.
 
@@ -9,43 +9,48 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::chat::{NamedRole, RoleSource};
-use crate::config::{ThinkingSetting, generation_settings};
+use crate::chat::{NamedRole, RoleSource, Settings, registry};
 
 /// A role's keys, in `[roles.NAME]` or a role file's front matter (which takes no `system`:
-/// the file's text is the prompt).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// the file's text is the prompt): its own, and every generation setting of the registry.
+#[derive(Debug, Clone, Default)]
 pub struct RoleConfig {
     pub system: Option<String>,
     pub model: Option<String>,
-    pub thinking: Option<ThinkingSetting>,
-    pub show_thoughts: Option<bool>,
-    pub temperature: Option<f32>,
-    pub top_p: Option<f32>,
-    pub max_tokens: Option<u32>,
-    pub seed: Option<i64>,
-    pub stop: Option<Vec<String>>,
     /// This role's fallback chain (`provider:model` names), instead of the global `fallback`.
     pub fallback: Option<Vec<String>>,
+    /// Its generation settings, as read (checked when the role is made).
+    pub settings: Settings,
+}
+
+/// A role's own keys; any other key that is not a setting is refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleKeys {
+    system: Option<String>,
+    model: Option<String>,
+    fallback: Option<Vec<String>>,
+}
+
+impl<'de> Deserialize<'de> for RoleConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut fields = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        let settings = registry::take_from(&mut fields).map_err(|e| D::Error::custom(e.as_reason()))?;
+        let keys: RoleKeys = serde_json::from_value(serde_json::Value::Object(fields))
+            .map_err(|e| D::Error::custom(registry::with_setting_keys(e.to_string())))?;
+        Ok(RoleConfig { system: keys.system, model: keys.model, fallback: keys.fallback, settings })
+    }
 }
 
 impl RoleConfig {
     fn into_role(self, name: &str, prompt: Option<String>, source: RoleSource) -> Result<NamedRole, String> {
-        let settings = generation_settings(
-            self.thinking.as_ref(),
-            self.show_thoughts,
-            self.temperature,
-            self.top_p,
-            self.max_tokens,
-            self.seed,
-            self.stop.clone(),
-        )?;
+        self.settings.validate().map_err(|e| e.as_reason())?;
         Ok(NamedRole {
             name: name.to_owned(),
             prompt: prompt.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()),
             model: self.model.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()),
-            settings,
+            settings: self.settings,
             source,
             fallback: self
                 .fallback

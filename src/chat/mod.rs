@@ -5,6 +5,7 @@ mod attachments;
 mod budget;
 mod cache_key;
 mod context;
+pub mod registry;
 mod role;
 mod session;
 mod settings;
@@ -15,7 +16,10 @@ pub use budget::Hold;
 pub use cache_key::{CacheKey, MemoryCache, cache_key};
 pub use context::{ContextError, ContextOverflow, Trimmed, estimate_tokens, short_tokens, worst_prompt_tokens};
 pub use role::{INPUT_PLACEHOLDER, NamedRole, RoleSource, unknown_role};
-pub use session::{Branch, ChatError, ChatOptions, ChatSession, Outcome, Prepared, Shown, Target, TurnReport};
+pub use session::{
+    Branch, ChatError, ChatOptions, ChatSession, DEFAULT_ATTACHMENT_STORE_MAX_BYTES, DEFAULT_CACHE_TTL, Outcome,
+    Prepared, Shown, Target, TurnReport,
+};
 pub use settings::{Settings, SettingsError, json_answer_problem};
 
 pub use turn_state::{Effect, TurnEvent, TurnState};

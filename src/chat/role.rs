@@ -1,6 +1,6 @@
 //! Roles: a named system prompt with an optional model and generation settings, chosen with
 //! `ask -r NAME`, a batch line's `"role"` or `/role NAME`. Where roles are defined (the config
-//! file, `roles/NAME.md`) is `crate::roles`' business; here is only what a role does to a turn.
+//! file, `roles/NAME.md`) is the business of the `roles` module; here is only what a role does to a turn.
 
 use std::path::PathBuf;
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Notice;
 use super::cache_key::{CacheKey, MemoryCache, cache_key};
@@ -44,6 +44,13 @@ pub struct ChatOptions {
     pub prices: Arc<crate::money::PriceBook>,
 }
 
+/// How long a cached answer may answer again: a working day's repeats are free, yet a moving
+/// `-latest` model or a changed world is never answered for from weeks ago.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Attachments up to this size are kept in the history database (larger ones by path and hash).
+pub const DEFAULT_ATTACHMENT_STORE_MAX_BYTES: u64 = 4 * 1024 * 1024;
+
 impl Default for ChatOptions {
     fn default() -> Self {
         ChatOptions {
@@ -51,9 +58,9 @@ impl Default for ChatOptions {
             save: true,
             cache_max_entries: 10_000,
             cache_namespace: String::new(),
-            cache_ttl: Some(crate::config::DEFAULT_CACHE_TTL),
+            cache_ttl: Some(DEFAULT_CACHE_TTL),
             inline_max_bytes: super::INLINE_REQUEST_MAX_BYTES,
-            store_max_bytes: crate::config::DEFAULT_ATTACHMENT_STORE_MAX_BYTES,
+            store_max_bytes: DEFAULT_ATTACHMENT_STORE_MAX_BYTES,
             upload_namespace: String::new(),
             prices: Arc::new(crate::money::PriceBook::builtin()),
         }

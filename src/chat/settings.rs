@@ -2,42 +2,31 @@
 //! seed, stop sequences and a JSON schema for structured output. They come from the config
 //! file, the conversation (stored with it, so a reopened conversation continues with them),
 //! flags and TUI commands, each layer overriding the one before; they are checked here, before
-//! anything is sent, and become the request's `generationConfig`.
-
-use serde::{Deserialize, Serialize};
+//! anything is sent, and become the request's `generationConfig`. Each setting is declared once,
+//! in the registry (`super::registry`), which drives merging, checking, `/set`, the summary and
+//! how they are stored; here are the struct and what they send.
 
 use crate::gemini::thinking::thinking_config;
 use crate::gemini::{GenerationConfig, Thinking, Tool};
 
 /// Every field is optional: `None` leaves the choice to the layer below (and in the end to
-/// the model's own default).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+/// the model's own default). Stored as the registry writes it (`super::registry`: its serde).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Settings {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub thinking: Option<Thinking>,
     /// Ask for thought summaries and show them (never part of the answer).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub show_thoughts: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f32>,
     /// `maxOutputTokens`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub stop: Option<Vec<String>>,
     /// A JSON Schema the answer must follow (the answer is then JSON).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub json_schema: Option<serde_json::Value>,
     /// Ground answers in Google Search (the `googleSearch` tool); they then show their sources.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub search: Option<bool>,
     /// Let the model read the pages whose URLs the prompt holds (the `urlContext` tool).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub url_context: Option<bool>,
 }
 
@@ -49,21 +38,20 @@ pub const MAX_STOP_SEQUENCES: usize = 5;
 #[error("{0}")]
 pub struct SettingsError(pub String);
 
+impl SettingsError {
+    /// The sentence as a reason inside another ("...is not valid: the temperature must be..."):
+    /// starting in lower case, without its final period.
+    pub fn as_reason(&self) -> String {
+        let text = self.0.trim_end_matches('.');
+        let mut chars = text.chars();
+        chars.next().map(|c| c.to_lowercase().chain(chars).collect::<String>()).unwrap_or_default()
+    }
+}
+
 impl Settings {
     /// These settings with every value `over` sets taking the place of this one's.
     pub fn with(&self, over: &Settings) -> Settings {
-        Settings {
-            thinking: over.thinking.or(self.thinking),
-            show_thoughts: over.show_thoughts.or(self.show_thoughts),
-            temperature: over.temperature.or(self.temperature),
-            top_p: over.top_p.or(self.top_p),
-            max_tokens: over.max_tokens.or(self.max_tokens),
-            seed: over.seed.or(self.seed),
-            stop: over.stop.clone().or_else(|| self.stop.clone()),
-            json_schema: over.json_schema.clone().or_else(|| self.json_schema.clone()),
-            search: over.search.or(self.search),
-            url_context: over.url_context.or(self.url_context),
-        }
+        super::registry::with(self, over)
     }
 
     /// The request's built-in tools: Google Search and URL context when they are on.
@@ -88,34 +76,7 @@ impl Settings {
 
     /// Checks the ranges the API accepts (whatever the model).
     pub fn validate(&self) -> Result<(), SettingsError> {
-        let bad = |text: String| Err(SettingsError(text));
-        if let Some(t) = self.temperature
-            && !(0.0..=2.0).contains(&t)
-        {
-            return bad(format!("The temperature must be between 0 and 2, not {t}."));
-        }
-        if let Some(p) = self.top_p
-            && !(0.0..=1.0).contains(&p)
-        {
-            return bad(format!("top-p must be between 0 and 1, not {p}."));
-        }
-        if self.max_tokens == Some(0) {
-            return bad("The output limit (max tokens) must be at least 1.".to_owned());
-        }
-        if let Some(stop) = &self.stop {
-            if stop.len() > MAX_STOP_SEQUENCES {
-                return bad(format!("Gemini takes at most {MAX_STOP_SEQUENCES} stop sequences, not {}.", stop.len()));
-            }
-            if stop.iter().any(String::is_empty) {
-                return bad("A stop sequence cannot be empty.".to_owned());
-            }
-        }
-        if let Some(schema) = &self.json_schema
-            && !(schema.is_object() || schema.is_boolean())
-        {
-            return bad("The JSON schema must be a JSON object (a JSON Schema document).".to_owned());
-        }
-        Ok(())
+        super::registry::validate(self)
     }
 
     /// The `generationConfig` for `model` (`None` when nothing is set), or why it cannot be sent.
@@ -154,123 +115,13 @@ impl Settings {
 
     /// One line for people: "thinking high · temperature 0.2" (empty when nothing is set).
     pub fn summary(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(t) = self.thinking {
-            parts.push(format!("thinking {t}"));
-        }
-        if self.shows_thoughts() {
-            parts.push("thoughts shown".to_owned());
-        }
-        if let Some(t) = self.temperature {
-            parts.push(format!("temperature {t}"));
-        }
-        if let Some(p) = self.top_p {
-            parts.push(format!("top-p {p}"));
-        }
-        if let Some(n) = self.max_tokens {
-            parts.push(format!("max-tokens {n}"));
-        }
-        if let Some(s) = self.seed {
-            parts.push(format!("seed {s}"));
-        }
-        if let Some(stop) = self.stop.as_ref().filter(|s| !s.is_empty()) {
-            let quoted: Vec<String> = stop.iter().map(|s| format!("{:?}", crate::sanitize::one_line(s, 20))).collect();
-            parts.push(format!("stop {}", quoted.join(" ")));
-        }
-        if self.json_schema.is_some() {
-            parts.push("JSON schema".to_owned());
-        }
-        if self.search == Some(true) {
-            parts.push("search".to_owned());
-        }
-        if self.url_context == Some(true) {
-            parts.push("URL context".to_owned());
-        }
-        parts.join(" · ")
+        super::registry::summary(self)
     }
 
-    /// Applies `/set NAME VALUE` (VALUE `default` removes the setting); the sentence to say.
+    /// Applies `/set NAME VALUE` (VALUE `default` removes the setting; a switch alone flips);
+    /// the sentence to say.
     pub fn set(&mut self, name: &str, value: &str) -> Result<String, SettingsError> {
-        let value = value.trim();
-        let clear = value.eq_ignore_ascii_case("default") || value.eq_ignore_ascii_case("clear");
-        let number = |what: &str| -> Result<f32, SettingsError> {
-            value.parse::<f32>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
-                SettingsError(format!("{what} must be a number, not \"{}\".", crate::sanitize::one_line(value, 20)))
-            })
-        };
-        let mut next = self.clone();
-        let name = name.trim().to_ascii_lowercase().replace('_', "-");
-        match name.as_str() {
-            "temperature" => next.temperature = if clear { None } else { Some(number("The temperature")?) },
-            "top-p" => next.top_p = if clear { None } else { Some(number("top-p")?) },
-            "max-tokens" => {
-                next.max_tokens = if clear {
-                    None
-                } else {
-                    Some(value.parse::<u32>().map_err(|_| {
-                        SettingsError("max-tokens must be a whole number of tokens, at least 1.".to_owned())
-                    })?)
-                }
-            }
-            "seed" => {
-                next.seed = if clear {
-                    None
-                } else {
-                    Some(
-                        value
-                            .parse::<i64>()
-                            .map_err(|_| SettingsError("The seed must be a whole number.".to_owned()))?,
-                    )
-                }
-            }
-            "stop" => {
-                next.stop = if clear {
-                    None
-                } else {
-                    Some(value.split('|').map(str::to_owned).filter(|s| !s.is_empty()).collect())
-                }
-            }
-            "thinking" => next.thinking = if clear { None } else { Some(value.parse().map_err(SettingsError)?) },
-            "search" | "url-context" | "urlcontext" => {
-                let current = if name == "search" { self.search } else { self.url_context };
-                let on = match value.to_ascii_lowercase().as_str() {
-                    "on" | "true" | "yes" => Some(true),
-                    "off" | "false" | "no" => Some(false),
-                    "" | "toggle" => Some(current != Some(true)),
-                    _ if clear => None,
-                    _ => return Err(SettingsError(format!("{name} is on or off."))),
-                };
-                let said = match (name.as_str(), on) {
-                    ("search", Some(true)) => "Google Search is on: answers show their sources.",
-                    ("search", _) => "Google Search is off.",
-                    (_, Some(true)) => "URL context is on: the model reads the pages whose links the prompt holds.",
-                    _ => "URL context is off.",
-                };
-                if name == "search" {
-                    self.search = on;
-                } else {
-                    self.url_context = on;
-                }
-                return Ok(said.to_owned());
-            }
-            "thoughts" | "show-thoughts" => {
-                next.show_thoughts = match value.to_ascii_lowercase().as_str() {
-                    "on" | "true" | "yes" => Some(true),
-                    "off" | "false" | "no" => Some(false),
-                    _ if clear => None,
-                    _ => return Err(SettingsError("thoughts is on or off.".to_owned())),
-                }
-            }
-            _ => {
-                return Err(SettingsError(format!(
-                    "{} is not a setting: use temperature, top-p, max-tokens, seed, stop, thinking, thoughts, search or url-context.",
-                    crate::sanitize::one_line(&name, 20)
-                )));
-            }
-        }
-        next.validate()?;
-        *self = next;
-        Ok(if clear { format!("{name} is back to its default.") } else { format!("{name} set to {value}.") })
+        super::registry::set(self, name, value)
     }
 }
 

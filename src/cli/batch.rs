@@ -27,7 +27,8 @@ use crate::store::LocalState;
 #[derive(Debug, Clone, Args)]
 pub struct BatchArgs {
     /// Prompts: a .jsonl (or .ndjson, .json) file holds JSON lines {"id", "prompt", "role", "system", "model",
-    /// "attachments", "temperature", "top_p", "max_tokens", "seed", "stop", "thinking", "search", "url_context"}
+    /// "attachments", and any generation setting: "thinking", "show_thoughts", "temperature", "top_p", "max_tokens",
+    /// "seed", "stop", "json_schema", "search", "url_context"}
     /// (a line's own settings win over the flags; attachments: file paths, relative to FILE's directory); any
     /// other file one prompt a line; a name without an extension (`-` for stdin, a pipe) is read as its first
     /// line says. A grounded answer's line has "sources" and "citations".

@@ -40,27 +40,17 @@ impl Format {
     }
 }
 
+/// A JSON line's own fields; its generation settings (any of the registry's, by key, such as
+/// `temperature`, `top_p`, `thinking`, `search`) are taken out first (`chat::registry`).
 #[derive(Debug, Deserialize)]
 struct InputLine {
-    id: Option<serde_json::Value>,
     prompt: String,
     role: Option<String>,
     system: Option<String>,
     model: Option<String>,
-    temperature: Option<f32>,
-    top_p: Option<f32>,
-    max_tokens: Option<u32>,
-    seed: Option<i64>,
-    stop: Option<Vec<String>>,
-    /// "off", "low", "medium", "high" or a number of tokens.
-    thinking: Option<serde_json::Value>,
     attachments: Option<Vec<PathBuf>>,
-    /// Google Search grounding for this line.
-    search: Option<bool>,
-    /// URL context for this line.
-    url_context: Option<bool>,
     /// Every setting at once, as the history records them (what `batch --retry-failed` sends
-    /// again); the named fields above win over it.
+    /// again); the line's own settings win over it.
     settings: Option<Settings>,
 }
 
@@ -136,48 +126,31 @@ pub(super) fn parse_line(line: &str, n: usize, format: Format) -> Result<Option<
             attachments: Vec::new(),
         }));
     }
-    let parsed: InputLine = match serde_json::from_str(trimmed) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            // The line's own id when it has one that can be read.
-            let id = serde_json::from_str::<serde_json::Value>(trimmed)
-                .ok()
-                .and_then(|v| v.get("id").and_then(id_text))
-                .unwrap_or_else(|| n.to_string());
-            let why = if e.is_syntax() || e.is_eof() {
-                "is not a JSON object".to_owned()
-            } else {
-                format!("is not a valid prompt object: {e}")
-            };
-            return Err(bad(id, format!("line {n} {why}")));
+    let not_a_prompt = |e: serde_json::Error| {
+        if e.is_syntax() || e.is_eof() {
+            "is not a JSON object".to_owned()
+        } else {
+            format!("is not a valid prompt object: {e}")
         }
     };
-    let id = parsed.id.as_ref().and_then(id_text).unwrap_or_else(|| n.to_string());
+    let mut fields = match serde_json::from_str::<serde_json::Value>(trimmed) {
+        Ok(serde_json::Value::Object(fields)) => fields,
+        Ok(_) => return Err(bad(n.to_string(), format!("line {n} is not a JSON object"))),
+        Err(e) => return Err(bad(n.to_string(), format!("line {n} {}", not_a_prompt(e)))),
+    };
+    // The line's own id when it has one that can be read.
+    let id = fields.get("id").and_then(id_text).unwrap_or_else(|| n.to_string());
+    let named = match crate::chat::registry::take_from(&mut fields) {
+        Ok(named) => named,
+        Err(e) => return Err(bad(id, format!("line {n}: {}", e.0.trim_end_matches('.')))),
+    };
+    let parsed: InputLine = match serde_json::from_value(serde_json::Value::Object(fields)) {
+        Ok(parsed) => parsed,
+        Err(e) => return Err(bad(id, format!("line {n} {}", not_a_prompt(e)))),
+    };
     if parsed.prompt.trim().is_empty() {
         return Err(bad(id, format!("line {n} has an empty prompt")));
     }
-    let thinking = match &parsed.thinking {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(text)) => match text.parse() {
-            Ok(t) => Some(t),
-            Err(e) => return Err(bad(id, format!("line {n}: {e}"))),
-        },
-        Some(other) => match other.to_string().parse() {
-            Ok(t) => Some(t),
-            Err(e) => return Err(bad(id, format!("line {n}: {e}"))),
-        },
-    };
-    let named = Settings {
-        thinking,
-        temperature: parsed.temperature,
-        top_p: parsed.top_p,
-        max_tokens: parsed.max_tokens,
-        seed: parsed.seed,
-        stop: parsed.stop,
-        search: parsed.search,
-        url_context: parsed.url_context,
-        ..Settings::default()
-    };
     let settings = parsed.settings.unwrap_or_default().with(&named);
     if let Err(e) = settings.validate() {
         return Err(bad(id, format!("line {n}: {}", e.0.trim_end_matches('.'))));
@@ -498,6 +471,31 @@ mod tests {
                 .unwrap()
                 .unwrap();
         assert_eq!((p.settings.temperature, p.settings.seed), (Some(0.5), Some(4)));
+    }
+
+    #[test]
+    fn every_setting_of_the_registry_is_a_field_of_a_line() {
+        for spec in crate::chat::registry::SETTINGS {
+            let mut expected = Settings::default();
+            expected.set(spec.name, spec.example).unwrap();
+            let stored = serde_json::to_value(&expected).unwrap();
+            let line = serde_json::json!({"id": "s", "prompt": "x", spec.key: stored[spec.key]}).to_string();
+            let p = parse_line(&line, 1, Format::Json).unwrap().unwrap();
+            assert_eq!(p.settings, expected, "{line}");
+        }
+        // `batch --help` names every one.
+        let command = <super::super::batch::BatchArgs as clap::Args>::augment_args(clap::Command::new("batch"));
+        let input = command.get_arguments().find(|a| a.get_id() == "input").unwrap();
+        let help = input.get_help().unwrap().to_string();
+        for spec in crate::chat::registry::SETTINGS {
+            assert!(help.contains(&format!("\"{}\"", spec.key)), "{} is not in {help}", spec.key);
+        }
+        // Old and typed spellings are accepted too; a value of the wrong kind keeps its line's id.
+        let p = parse_line(r#"{"prompt": "x", "top-p": 0.5, "urlcontext": true}"#, 1, Format::Json).unwrap().unwrap();
+        assert_eq!((p.settings.top_p, p.settings.url_context), (Some(0.5), Some(true)));
+        let bad = parse_line(r#"{"id": "t", "prompt": "x", "temperature": "hot"}"#, 2, Format::Json).unwrap_err();
+        assert_eq!(bad.id, "t");
+        assert!(bad.message.starts_with("line 2: The temperature must be a number"), "{}", bad.message);
     }
 
     #[test]

@@ -79,11 +79,6 @@ fn print(text: &str) {
     let _ = output::write_flush(&mut std::io::stdout(), text.as_bytes());
 }
 
-/// A value, or what stands in when it is not set.
-fn opt<T: std::fmt::Display>(value: Option<T>) -> String {
-    value.map_or_else(|| "(the model's default)".to_owned(), |v| v.to_string())
-}
-
 fn secs(d: Duration) -> String {
     format!("{}", d.as_secs_f64())
 }
@@ -166,20 +161,8 @@ fn show(config: &Config) -> String {
                 crate::config::ClipboardMode::Terminal => "terminal".to_owned(),
                 crate::config::ClipboardMode::System => "system".to_owned(),
             },
-            "thinking" => {
-                config.settings.thinking.map_or_else(|| "(the model's default)".to_owned(), |t| t.to_string())
-            }
-            "show_thoughts" => config.settings.shows_thoughts().to_string(),
-            "search" => (config.settings.search == Some(true)).to_string(),
-            "url_context" => (config.settings.url_context == Some(true)).to_string(),
-            "temperature" => opt(config.settings.temperature),
-            "top_p" => opt(config.settings.top_p),
-            "max_tokens" => opt(config.settings.max_tokens),
-            "seed" => opt(config.settings.seed),
-            "stop" => match &config.settings.stop {
-                Some(stop) if !stop.is_empty() => stop.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", "),
-                _ => "(none)".to_owned(),
-            },
+            // Every generation setting, as the registry shows it.
+            name if let Some(spec) = crate::chat::registry::by_key(name) => spec.show(&config.settings),
             "attachments.store_max_bytes" => config.attachment_store_max_bytes.to_string(),
             "context_overflow" => config.context_overflow.to_string(),
             "roles" if config.roles.is_empty() => "(none)".to_owned(),

@@ -1,130 +1,104 @@
-//! The generation flags shared by `ask`, `batch` and the interface: thinking, thought
-//! summaries, temperature, top-p, the output limit, the seed and stop sequences. Given before
-//! the command (`geminal --temperature 0.2 ask`), they apply to it unless it repeats them.
+//! The generation flags shared by `ask`, `batch` and the interface, made from the settings'
+//! registry (`chat::registry`): each setting it marks as a flag becomes `--NAME` (a switch also
+//! `--no-NAME`), with its help and `[config: KEY]`. Given before the command
+//! (`geminal --temperature 0.2 ask`), they apply to it unless it repeats them.
 
 use std::path::Path;
 
-use clap::Args;
+use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use super::exit::Failure;
 use crate::chat::Settings;
-use crate::gemini::Thinking;
+use crate::chat::registry::{Kind, SETTINGS, Spec, Value};
 
-#[derive(Debug, Clone, Default, Args)]
-#[command(next_help_heading = "Generation")]
+/// The generation flags given: the settings they set, as given (checked by [`Self::settings`]).
+#[derive(Debug, Clone, Default)]
 pub struct GenerationArgs {
-    /// How much the model thinks: off, low, medium, high or a budget in tokens (a level on
-    /// Gemini 3, a budget on 2.5; refused when the model cannot take it) [config: thinking].
-    #[arg(long, value_name = "LEVEL", value_parser = parse_thinking)]
-    pub thinking: Option<Thinking>,
-    /// Ask for the model's thought summaries and show them dimmed above the answer (on a pipe
-    /// they go to stderr; never into the answer) [config: show_thoughts].
-    #[arg(long, overrides_with = "no_show_thoughts")]
-    pub show_thoughts: bool,
-    /// Do not ask for thoughts (for a config file or conversation that has them on).
-    #[arg(long)]
-    pub no_show_thoughts: bool,
-    /// Sampling temperature, 0 to 2 [config: temperature].
-    #[arg(long, value_name = "T")]
-    pub temperature: Option<f32>,
-    /// Nucleus sampling, 0 to 1 [config: top_p].
-    #[arg(long, value_name = "P")]
-    pub top_p: Option<f32>,
-    /// The most tokens the answer may have (maxOutputTokens) [config: max_tokens].
-    #[arg(long, value_name = "N")]
-    pub max_tokens: Option<u32>,
-    /// A seed, for answers that repeat more often [config: seed].
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub seed: Option<i64>,
-    /// Stop the answer where this text appears (repeatable, at most 5) [config: stop].
-    #[arg(long, value_name = "TEXT")]
-    pub stop: Vec<String>,
-    /// Ground the answer in Google Search: it shows numbered markers and its sources below
-    /// (never answered from the cache) [config: search].
-    #[arg(long, overrides_with = "no_search")]
-    pub search: bool,
-    /// Do not use Google Search (for a conversation or config that has it on).
-    #[arg(long)]
-    pub no_search: bool,
-    /// Let the model read the pages whose URLs the prompt holds (URL context) [config: url_context].
-    #[arg(long, overrides_with = "no_url_context")]
-    pub url_context: bool,
-    /// Do not use URL context (for a conversation or config that has it on).
-    #[arg(long)]
-    pub no_url_context: bool,
+    given: Settings,
 }
 
-/// `Some(true)` for `--x`, `Some(false)` for `--no-x`, `None` for neither.
-fn switch(on: bool, off: bool) -> Option<bool> {
-    if on {
-        Some(true)
-    } else if off {
-        Some(false)
-    } else {
-        None
+/// The settings the common flags carry.
+fn flags() -> impl Iterator<Item = &'static Spec> {
+    SETTINGS.iter().filter(|s| s.flag)
+}
+
+impl clap::Args for GenerationArgs {
+    fn augment_args(mut cmd: Command) -> Command {
+        for spec in flags() {
+            let arg = Arg::new(spec.key)
+                .long(spec.name)
+                .help(format!("{} [config: {}].", spec.help, spec.key))
+                .help_heading("Generation");
+            cmd = cmd.arg(match spec.kind {
+                Kind::Switch => arg.action(ArgAction::SetTrue).overrides_with(spec.off_name),
+                Kind::Texts { .. } => arg.action(ArgAction::Append).value_name(spec.value_name),
+                _ => arg
+                    .action(ArgAction::Set)
+                    .value_name(spec.value_name)
+                    .allow_negative_numbers(spec.kind == Kind::Integer)
+                    .value_parser(move |text: &str| spec.parse_text(text).map_err(|e| e.0)),
+            });
+            if spec.kind == Kind::Switch {
+                cmd = cmd.arg(
+                    Arg::new(spec.off_name)
+                        .long(spec.off_name)
+                        .action(ArgAction::SetTrue)
+                        .help(format!("{}.", spec.off_help))
+                        .help_heading("Generation"),
+                );
+            }
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
     }
 }
 
-fn parse_thinking(text: &str) -> Result<Thinking, String> {
-    text.parse()
+impl clap::FromArgMatches for GenerationArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = GenerationArgs::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        for spec in flags() {
+            let value = match spec.kind {
+                Kind::Switch if matches.get_flag(spec.key) => Some(Value::Switch(true)),
+                Kind::Switch if matches.get_flag(spec.off_name) => Some(Value::Switch(false)),
+                Kind::Switch => None,
+                Kind::Texts { .. } => matches.get_many::<String>(spec.key).map(|v| Value::Texts(v.cloned().collect())),
+                _ => matches.get_one::<Value>(spec.key).cloned(),
+            };
+            if value.is_some() {
+                spec.put(&mut self.given, value);
+            }
+        }
+        Ok(())
+    }
 }
 
 impl GenerationArgs {
     /// These flags, each taken from `outer` (given before the command) where not given here.
     pub fn or(&self, outer: &GenerationArgs) -> GenerationArgs {
-        GenerationArgs {
-            thinking: self.thinking.or(outer.thinking),
-            show_thoughts: self.show_thoughts || (outer.show_thoughts && !self.no_show_thoughts),
-            no_show_thoughts: self.no_show_thoughts || (outer.no_show_thoughts && !self.show_thoughts),
-            temperature: self.temperature.or(outer.temperature),
-            top_p: self.top_p.or(outer.top_p),
-            max_tokens: self.max_tokens.or(outer.max_tokens),
-            seed: self.seed.or(outer.seed),
-            stop: if self.stop.is_empty() { outer.stop.clone() } else { self.stop.clone() },
-            search: self.search || (outer.search && !self.no_search),
-            no_search: self.no_search || (outer.no_search && !self.search),
-            url_context: self.url_context || (outer.url_context && !self.no_url_context),
-            no_url_context: self.no_url_context || (outer.no_url_context && !self.url_context),
-        }
+        GenerationArgs { given: outer.given.with(&self.given) }
     }
 
     /// The first flag given, by name (for a command it does not apply to).
-    pub fn first_given(&self) -> Option<&'static str> {
-        [
-            (self.thinking.is_some(), "--thinking"),
-            (self.show_thoughts, "--show-thoughts"),
-            (self.no_show_thoughts, "--no-show-thoughts"),
-            (self.temperature.is_some(), "--temperature"),
-            (self.top_p.is_some(), "--top-p"),
-            (self.max_tokens.is_some(), "--max-tokens"),
-            (self.seed.is_some(), "--seed"),
-            (!self.stop.is_empty(), "--stop"),
-            (self.search, "--search"),
-            (self.no_search, "--no-search"),
-            (self.url_context, "--url-context"),
-            (self.no_url_context, "--no-url-context"),
-        ]
-        .into_iter()
-        .find_map(|(given, name)| given.then_some(name))
+    pub fn first_given(&self) -> Option<String> {
+        flags().find_map(|spec| match spec.get(&self.given)? {
+            Value::Switch(false) => Some(format!("--{}", spec.off_name)),
+            _ => Some(format!("--{}", spec.name)),
+        })
     }
 
     /// The settings these flags set (checked now, so a bad value fails before anything starts;
     /// what the model can take is checked once the model is known).
     pub fn settings(&self) -> Result<Settings, Failure> {
-        let settings = Settings {
-            thinking: self.thinking,
-            show_thoughts: switch(self.show_thoughts, self.no_show_thoughts),
-            temperature: self.temperature,
-            top_p: self.top_p,
-            max_tokens: self.max_tokens,
-            seed: self.seed,
-            stop: (!self.stop.is_empty()).then(|| self.stop.clone()),
-            json_schema: None,
-            search: switch(self.search, self.no_search),
-            url_context: switch(self.url_context, self.no_url_context),
-        };
-        settings.validate().map_err(|e| Failure::usage(e.to_string()))?;
-        Ok(settings)
+        self.given.validate().map_err(|e| Failure::usage(e.to_string()))?;
+        Ok(self.given.clone())
     }
 }
 
@@ -156,11 +130,67 @@ mod tests {
 
     #[test]
     fn flags_before_the_command_fill_in_what_it_does_not_repeat() {
-        let outer = GenerationArgs { temperature: Some(0.5), seed: Some(3), ..GenerationArgs::default() };
-        let inner = GenerationArgs { temperature: Some(0.1), ..GenerationArgs::default() };
-        let both = inner.or(&outer);
-        assert_eq!((both.temperature, both.seed), (Some(0.1), Some(3)));
-        assert_eq!(outer.first_given(), Some("--temperature"));
+        let given = |settings: Settings| GenerationArgs { given: settings };
+        let outer =
+            given(Settings { temperature: Some(0.5), seed: Some(3), search: Some(true), ..Settings::default() });
+        let inner = given(Settings { temperature: Some(0.1), search: Some(false), ..Settings::default() });
+        let both = inner.or(&outer).settings().unwrap();
+        assert_eq!((both.temperature, both.seed, both.search), (Some(0.1), Some(3), Some(false)));
+        assert_eq!(outer.first_given().as_deref(), Some("--temperature"));
+        assert_eq!(inner.or(&GenerationArgs::default()).first_given().as_deref(), Some("--temperature"));
+        assert_eq!(
+            given(Settings { search: Some(false), ..Settings::default() }).first_given().as_deref(),
+            Some("--no-search")
+        );
         assert_eq!(GenerationArgs::default().first_given(), None);
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        generation: GenerationArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<Settings, String> {
+        use clap::Parser;
+        let flags =
+            Flags::try_parse_from(std::iter::once("geminal").chain(args.iter().copied())).map_err(|e| e.to_string())?;
+        flags.generation.settings().map_err(|e| e.message)
+    }
+
+    #[test]
+    fn every_flag_setting_of_the_registry_is_a_flag_with_its_help() {
+        use clap::CommandFactory;
+        let command = Flags::command();
+        for spec in flags() {
+            let arg = command.get_arguments().find(|a| a.get_long() == Some(spec.name)).unwrap();
+            let help = arg.get_help().unwrap().to_string();
+            assert!(help.starts_with(spec.help) && help.contains(&format!("[config: {}]", spec.key)), "{help}");
+            // Its example, given as a flag, sets it as `/set` does.
+            let mut expected = Settings::default();
+            expected.set(spec.name, spec.example).unwrap();
+            let flag = format!("--{}", spec.name);
+            let given = if spec.is_switch() { parse(&[&flag]) } else { parse(&[&flag, spec.example]) };
+            assert_eq!(given.unwrap(), expected, "{flag}");
+            if spec.is_switch() {
+                let off = format!("--no-{}", spec.name);
+                assert_eq!(spec.get(&parse(&[&off]).unwrap()), Some(Value::Switch(false)), "{off}");
+                assert_eq!(spec.get(&parse(&[&flag, &off]).unwrap()), Some(Value::Switch(false)), "the last wins");
+            }
+        }
+        // The one left out reads a file, on the commands that take it (`--json-schema FILE`).
+        let left_out: Vec<&str> = SETTINGS.iter().filter(|s| !s.flag).map(|s| s.key).collect();
+        assert_eq!(left_out, ["json_schema"]);
+    }
+
+    #[test]
+    fn flag_values_are_read_and_checked_as_before() {
+        let s = parse(&["--stop", "END", "--stop", "STOP", "--seed", "-3", "--thinking", "2048"]).unwrap();
+        assert_eq!(s.stop, Some(vec!["END".to_owned(), "STOP".to_owned()]));
+        assert_eq!((s.seed, s.thinking), (Some(-3), Some(crate::gemini::Thinking::Budget(2048))));
+        assert!(parse(&["--top-p", "1.5"]).unwrap_err().contains("between 0 and 1"));
+        assert!(parse(&["--temperature", "hot"]).unwrap_err().contains("must be a number"));
+        assert!(parse(&["--thinking", "lots"]).unwrap_err().contains("thinking must be off, low"));
+        assert!(parse(&["--top_p", "0.5"]).is_err(), "one spelling on the command line");
     }
 }

@@ -282,10 +282,7 @@ impl LineChat {
             }
             // `read` hands it to the loop.
             Slash::Rename(_) => return,
-            Slash::Export(_)
-            | Slash::Attach(_)
-            | Slash::ShowAttachments
-            | Slash::ClearAttachments => {
+            Slash::Export(_) | Slash::Attach(_) | Slash::ShowAttachments | Slash::ClearAttachments => {
                 let word = crate::commands::COMMANDS
                     .iter()
                     .find(|c| !ON_A_LINE.contains(&c.name) && matches_command(c.name, &command))
@@ -312,7 +309,9 @@ impl LineChat {
                 self.set("thoughts", if on { "on" } else { "off" })
             }
             Slash::Set(None) => match self.settings.summary() {
-                summary if summary.is_empty() => "no settings of this chat's own: /set NAME VALUE (temperature, top-p, max-tokens, seed, stop, thinking, thoughts, search, url-context).".to_owned(),
+                summary if summary.is_empty() => {
+                    format!("no settings of this chat's own: /set NAME VALUE ({}).", crate::chat::registry::names())
+                }
                 summary => format!("this chat: {summary}."),
             },
             Slash::Set(Some((name, value))) => self.set(&name, &value),
@@ -320,9 +319,13 @@ impl LineChat {
                 let names: Vec<&str> = config.roles.iter().map(|r| r.name.as_str()).collect();
                 let current = self.role.as_ref().map(|l| format!(" (now: {})", l.role.name)).unwrap_or_default();
                 if names.is_empty() {
-                    "no roles are defined: add [roles.NAME] to the config file, or a roles/NAME.md file beside it.".to_owned()
+                    "no roles are defined: add [roles.NAME] to the config file, or a roles/NAME.md file beside it."
+                        .to_owned()
                 } else {
-                    format!("roles: {}{current}; /role NAME answers as one, /role none as none.", one_line(&names.join(", "), 300))
+                    format!(
+                        "roles: {}{current}; /role NAME answers as one, /role none as none.",
+                        one_line(&names.join(", "), 300)
+                    )
                 }
             }
             Slash::Role(Some(name)) if name.eq_ignore_ascii_case("none") => {

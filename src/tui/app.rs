@@ -1193,7 +1193,10 @@ impl App {
             Slash::Set(None) => {
                 let summary = self.tab_settings().summary();
                 self.say(if summary.is_empty() {
-                    "No settings in this tab (the model's defaults): /set NAME VALUE (temperature, top-p, max-tokens, seed, stop, thinking, thoughts, search, url-context).".to_owned()
+                    format!(
+                        "No settings in this tab (the model's defaults): /set NAME VALUE ({}).",
+                        crate::chat::registry::names()
+                    )
                 } else {
                     format!("This tab: {summary}.")
                 });
@@ -1202,10 +1205,10 @@ impl App {
             Slash::Set(Some((name, value))) => {
                 // A switch alone flips what the tab sends now, wherever that came from.
                 let current = self.tab_settings();
-                let value = match name.as_str() {
-                    "search" | "url-context" | "urlcontext" if matches!(value.as_str(), "" | "toggle") => {
-                        let on = if name == "search" { current.search } else { current.url_context };
-                        if on == Some(true) { "off" } else { "on" }.to_owned()
+                let value = match crate::chat::registry::find(&name) {
+                    Some(spec) if spec.is_switch() && matches!(value.as_str(), "" | "toggle") => {
+                        let on = spec.get(&current) == Some(crate::chat::registry::Value::Switch(true));
+                        if on { "off" } else { "on" }.to_owned()
                     }
                     _ => value,
                 };
