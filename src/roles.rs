@@ -191,6 +191,27 @@ mod tests {
     }
 
     #[test]
+    fn every_generation_setting_of_the_registry_is_a_key_of_a_role() {
+        for spec in registry::SETTINGS {
+            let mut expected = Settings::default();
+            expected.set(spec.name, spec.example).unwrap();
+            let value: toml::Value =
+                serde_json::from_value(serde_json::to_value(&expected).unwrap()[spec.key].clone()).unwrap();
+            let mut role = toml::Table::new();
+            role.insert("system".to_owned(), "x".into());
+            role.insert(spec.key.to_owned(), value);
+            let mut table = toml::Table::new();
+            table.insert("r".to_owned(), role.into());
+            let text = toml::to_string(&table).unwrap();
+            let tables: BTreeMap<String, RoleConfig> = toml::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let roles = load(Some(&tables), None).unwrap();
+            assert_eq!(roles[0].settings, expected, "{text}");
+        }
+        let tables: BTreeMap<String, RoleConfig> = toml::from_str("[r]\nthoughts = true\n").unwrap();
+        assert_eq!(load(Some(&tables), None).unwrap()[0].settings.show_thoughts, Some(true), "an old spelling");
+    }
+
+    #[test]
     fn bad_roles_are_refused_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.toml");

@@ -233,18 +233,26 @@ pub fn names() -> String {
     }
 }
 
-/// The file keys, as serde lists expected fields (`` `thinking`, `show_thoughts`, … ``).
-pub fn keys_listed() -> String {
-    SETTINGS.iter().map(|s| format!("`{}`", s.key)).collect::<Vec<_>>().join(", ")
-}
-
-/// A serde "unknown field" message with the settings' keys added to the fields it expects
-/// (a table whose settings were taken out before serde read the rest); others unchanged.
+/// A serde "unknown field" message for a table whose settings were taken out before serde read
+/// the rest: the closest name, among the fields serde lists and the settings' keys, when one is
+/// close (`temprature`: did you mean `temperature`?), else serde's list with the keys added.
+/// Any other message is returned unchanged.
 pub fn with_setting_keys(message: String) -> String {
-    if message.starts_with("unknown field") && message.contains("expected") {
-        format!("{message}, {}", keys_listed())
-    } else {
-        message
+    let Some(rest) = message.strip_prefix("unknown field `") else { return message };
+    let Some((typed, expected)) = rest.split_once('`') else { return message };
+    let listed = expected.split('`').skip(1).step_by(2);
+    let closest = listed
+        .chain(SETTINGS.iter().map(|s| s.key))
+        .map(|name| (strsim::jaro_winkler(typed, name), name))
+        .filter(|(score, _)| *score > 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match closest {
+        Some((_, name)) => format!("unknown field `{typed}`: did you mean `{name}`?"),
+        None if expected.contains("expected") => {
+            let keys: Vec<String> = SETTINGS.iter().map(|s| format!("`{}`", s.key)).collect();
+            format!("{message}, {}", keys.join(", "))
+        }
+        None => message,
     }
 }
 
@@ -563,6 +571,46 @@ mod tests {
         assert!(e(r#"{"thinking": "lots"}"#).contains("thinking must be off, low"));
         let budget: Settings = serde_json::from_str(r#"{"thinking": 2048}"#).unwrap();
         assert_eq!(budget.thinking, Some(Thinking::Budget(2048)));
+    }
+
+    #[test]
+    fn settings_are_stored_as_they_always_were() {
+        let s = Settings {
+            thinking: Some(Thinking::High),
+            show_thoughts: Some(true),
+            temperature: Some(0.2),
+            top_p: Some(0.9),
+            max_tokens: Some(500),
+            seed: Some(-7),
+            stop: Some(vec!["END".into()]),
+            json_schema: Some(serde_json::json!({"type": "object"})),
+            search: Some(true),
+            url_context: Some(false),
+        };
+        let stored = s.to_stored().unwrap();
+        assert_eq!(
+            stored,
+            r#"{"thinking":"high","show_thoughts":true,"temperature":0.2,"top_p":0.9,"max_tokens":500,"seed":-7,"stop":["END"],"json_schema":{"type":"object"},"search":true,"url_context":false}"#
+        );
+        assert_eq!(Settings::from_stored(Some(&stored)), Some(s));
+        assert_eq!(Settings::default().to_stored(), None);
+    }
+
+    #[test]
+    fn a_misspelt_key_is_told_the_closest_name() {
+        let said = |m: &str| with_setting_keys(m.to_owned());
+        assert_eq!(
+            said("unknown field `temprature`, expected one of `api_key`, `model`"),
+            "unknown field `temprature`: did you mean `temperature`?"
+        );
+        assert_eq!(
+            said("unknown field `modle`, expected one of `api_key`, `model`"),
+            "unknown field `modle`: did you mean `model`?"
+        );
+        let far = said("unknown field `colour`, expected one of `api_key`, `model`");
+        assert!(far.starts_with("unknown field `colour`, expected one of `api_key`, `model`, `thinking`"), "{far}");
+        assert!(far.ends_with("`url_context`"), "{far}");
+        assert_eq!(said("invalid type: string"), "invalid type: string");
     }
 
     #[test]

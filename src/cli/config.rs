@@ -255,6 +255,42 @@ mod tests {
     }
 
     #[test]
+    fn every_generation_setting_of_the_registry_is_a_config_key_shown_with_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let o = Overrides { config: Some(path.clone()), ..Overrides::default() };
+        let example = include_str!("../../assets/config.example.toml");
+        for spec in crate::chat::registry::SETTINGS {
+            assert!(example.contains(&format!("# {} = ", spec.key)), "config init documents {}", spec.key);
+            let mut expected = crate::chat::Settings::default();
+            expected.set(spec.name, spec.example).unwrap();
+            let value: toml::Value = serde_json::from_value(serde_json::to_value(&expected).unwrap()[spec.key].clone())
+                .unwrap_or_else(|e| panic!("{}: {e}", spec.key));
+            let mut table = toml::Table::new();
+            table.insert(spec.key.to_owned(), value);
+            std::fs::write(&path, toml::to_string(&table).unwrap()).unwrap();
+            let config = Config::resolve_with(&o, &|_| None).unwrap_or_else(|e| panic!("{}: {e}", spec.key));
+            assert_eq!(config.settings, expected, "{}", spec.key);
+            assert_eq!(config.source_of(spec.key), Some(Source::File), "{}", spec.key);
+            let shown = show(&config);
+            let row = shown.lines().find(|l| l.starts_with(&format!("{} ", spec.key))).unwrap();
+            assert!(row.contains(&spec.show(&expected)) && row.ends_with("config file"), "{row}");
+            let default = Config::resolve_with(&Overrides::default(), &|_| None).unwrap();
+            assert_eq!(default.source_of(spec.key), Some(Source::Default), "{}", spec.key);
+        }
+        // A typo is refused naming the settings too; an old spelling is taken.
+        std::fs::write(&path, "temprature = 0.3\n").unwrap();
+        let e = Config::resolve_with(&o, &|_| None).unwrap_err().to_string();
+        assert!(e.contains("unknown field `temprature`: did you mean `temperature`?"), "{e}");
+        std::fs::write(&path, "urlcontext = true\ntop-p = 0.5\n").unwrap();
+        let c = Config::resolve_with(&o, &|_| None).unwrap();
+        assert_eq!((c.settings.url_context, c.settings.top_p), (Some(true), Some(0.5)));
+        std::fs::write(&path, "search = \"yes\"\n").unwrap();
+        let e = Config::resolve_with(&o, &|_| None).unwrap_err().to_string();
+        assert!(e.ends_with("is not valid: search must be true or false, not \"yes\"."), "{e}");
+    }
+
+    #[test]
     fn a_time_to_live_is_shown_as_the_config_file_writes_it_and_reads_back() {
         use std::time::Duration;
         for (secs, shown) in [(86_400, "24h"), (7 * 86_400, "7d"), (1_800, "30m"), (90, "90s"), (3_600, "1h")] {
