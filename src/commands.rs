@@ -20,7 +20,7 @@ pub const COMMANDS: &[SlashCommand] = &[
     SlashCommand { name: "/thinking", args: "[off|low|medium|high|N]", what: "how much this tab's model thinks" },
     SlashCommand { name: "/thoughts", args: "[on|off]", what: "ask for and show thought summaries" },
     SlashCommand { name: "/search", args: "[on|off]", what: "ground answers in Google Search, with sources" },
-    SlashCommand { name: "/urlcontext", args: "[on|off]", what: "let the model read the pages the prompt links to" },
+    SlashCommand { name: "/url-context", args: "[on|off]", what: "let the model read the pages the prompt links to" },
     SlashCommand { name: "/set", args: "[NAME VALUE]", what: "temperature top-p max-tokens seed stop …" },
     SlashCommand { name: "/attach", args: "[PATH | clear]", what: "a file for the next prompt (alone: list)" },
     SlashCommand { name: "/clear", args: "", what: "a new conversation in this tab (the old one is kept)" },
@@ -97,7 +97,8 @@ pub fn parse(line: &str) -> Option<Slash> {
         ("/thoughts", "off") => Slash::Thoughts(Some(false)),
         ("/thoughts", _) => Slash::MissingArgument("/thoughts"),
         // Tab settings like any other (`/set search on` does the same); alone, they switch.
-        ("/search" | "/urlcontext", value) => {
+        // (`/urlcontext`: the older spelling of `/url-context`.)
+        ("/search" | "/url-context" | "/urlcontext", value) => {
             let name = if word == "/search" { "search" } else { "url-context" };
             let value = if value.is_empty() { "toggle" } else { value };
             Slash::Set(Some((name.to_owned(), value.to_owned())))
@@ -249,7 +250,8 @@ mod tests {
         assert_eq!(parse("/set temperature"), Some(Slash::MissingArgument("/set")));
         assert_eq!(parse("/search"), Some(Slash::Set(Some(("search".into(), "toggle".into())))));
         assert_eq!(parse("/search off"), Some(Slash::Set(Some(("search".into(), "off".into())))));
-        assert_eq!(parse("/urlcontext on"), Some(Slash::Set(Some(("url-context".into(), "on".into())))));
+        assert_eq!(parse("/url-context on"), Some(Slash::Set(Some(("url-context".into(), "on".into())))));
+        assert_eq!(parse("/urlcontext on"), Some(Slash::Set(Some(("url-context".into(), "on".into())))), "an alias");
         assert_eq!(parse("/etc/passwd is what?"), Some(Slash::Unknown("/etc/passwd".into())));
         assert_eq!(parse("//etc/passwd is what?"), Some(Slash::Literal("/etc/passwd is what?".into())));
     }
@@ -268,7 +270,7 @@ mod tests {
                 "/thinking",
                 "/thoughts",
                 "/search",
-                "/urlcontext",
+                "/url-context",
                 "/set",
                 "/attach",
                 "/clear",
@@ -280,7 +282,7 @@ mod tests {
         assert_eq!(names("/s"), ["/system", "/search", "/set"]);
         assert_eq!(complete("/se"), None, "/search and /set share only /se");
         assert_eq!(complete("/sea").as_deref(), Some("/search "));
-        assert_eq!(complete("/u").as_deref(), Some("/urlcontext "));
+        assert_eq!(complete("/u").as_deref(), Some("/url-context "));
         assert_eq!(names("/th"), ["/thinking", "/thoughts"]);
         assert_eq!(complete("/thi").as_deref(), Some("/thinking "));
         assert_eq!(complete("/th"), None, "nothing shared beyond /th");
@@ -288,6 +290,20 @@ mod tests {
         assert_eq!(complete("/sy").as_deref(), Some("/system "));
         assert_eq!(complete("/x"), None);
         assert_eq!(complete("/"), None, "nothing shared beyond the slash");
+    }
+
+    #[test]
+    fn a_settings_own_command_is_in_the_table_and_sets_it() {
+        for spec in crate::chat::registry::SETTINGS {
+            let Some(name) = spec.command else { continue };
+            assert!(COMMANDS.iter().any(|c| c.name == name), "{name}");
+            let line = format!("{name} {}", spec.example);
+            match parse(&line) {
+                Some(Slash::Set(Some((set, _)))) => assert_eq!(set, spec.name, "{line}"),
+                Some(Slash::Thinking(Some(_)) | Slash::Thoughts(Some(_))) => {}
+                other => panic!("{line}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ const ON_A_LINE: &[&str] = &[
     "/thinking",
     "/thoughts",
     "/search",
-    "/urlcontext",
+    "/url-context",
     "/set",
     "/clear",
     "/role",

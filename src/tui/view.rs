@@ -335,7 +335,7 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     // saved one) beside its model.
     let settings = tab.effective_settings(&app.roles);
     let mut thinking = settings.thinking.map(|t| format!(" · thinking {t}")).unwrap_or_default();
-    // And its tools (`/search`, `/urlcontext`).
+    // And its tools (`/search`, `/url-context`).
     if settings.search == Some(true) {
         thinking.push_str(" · search");
     }
