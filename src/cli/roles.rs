@@ -11,7 +11,7 @@ use crate::sanitize::one_line;
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "A role is a [roles.NAME] table in the config file (keys: system, model, temperature, top_p, max_tokens, seed, stop, thinking, show_thoughts) or a file roles/NAME.md in the config file's directory: its text is the prompt, and an optional TOML front matter between +++ lines holds the other keys. A table wins over a file of the same name. A prompt holding {{input}} is a template: the user's text takes its place and it is sent as the user's message, with no system instruction."
+    after_help = "A role is a [roles.NAME] table in the config file (keys: system, model, fallback, and any generation setting: thinking, show_thoughts, temperature, top_p, max_tokens, seed, stop, json_schema, search, url_context) or a file roles/NAME.md in the config file's directory: its text is the prompt, and an optional TOML front matter between +++ lines holds the other keys. A table wins over a file of the same name. A prompt holding {{input}} is a template: the user's text takes its place and it is sent as the user's message, with no system instruction."
 )]
 pub struct RolesArgs {
     /// One JSON object per line instead of a table.
@@ -62,4 +62,20 @@ pub fn run(global: &GlobalArgs, args: &RolesArgs) -> Result<u8, Failure> {
     }
     let _ = super::output::write_flush(&mut std::io::stdout(), out.as_bytes());
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_help_names_every_generation_setting() {
+        let command = <super::RolesArgs as clap::Args>::augment_args(clap::Command::new("roles"));
+        let help = command.get_after_help().unwrap().to_string();
+        for spec in crate::chat::registry::SETTINGS {
+            assert!(
+                help.contains(&format!(" {},", spec.key)) || help.contains(&format!(" {})", spec.key)),
+                "{}",
+                spec.key
+            );
+        }
+    }
 }
