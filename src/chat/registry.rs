@@ -78,9 +78,13 @@ pub struct Spec {
     pub said: Option<(&'static str, &'static str)>,
     /// A valid value as typed (tests drive every surface with it).
     pub example: &'static str,
-    get: fn(&Settings) -> Option<Value>,
-    put: fn(&mut Settings, Option<Value>),
+    get: Getter,
+    put: Putter,
 }
+
+/// How a setting is read from, and written to, [`Settings`].
+type Getter = fn(&Settings) -> Option<Value>;
+type Putter = fn(&mut Settings, Option<Value>);
 
 macro_rules! field {
     ($field:ident, $variant:ident) => {
@@ -100,7 +104,7 @@ const fn spec(
     key: &'static str,
     name: &'static str,
     kind: Kind,
-    (get, put): (fn(&Settings) -> Option<Value>, fn(&mut Settings, Option<Value>)),
+    (get, put): (Getter, Putter),
 ) -> Spec {
     Spec {
         key,
