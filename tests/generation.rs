@@ -303,3 +303,36 @@ fn the_recorded_thoughts_transcript_plays_through_ask() {
     assert!(thoughts.starts_with("**Considering First Interactions**"), "{thoughts}");
     assert_eq!(tokens, 344, "the last usage total wins");
 }
+
+/// Every setting is declared once and has one name; older and typed spellings still work, and
+/// every surface takes every setting: a config file's `urlcontext`, a batch line's `top-p` and
+/// `json_schema`, a role's `search` all reach the model.
+#[test]
+fn every_surface_takes_every_setting_by_any_of_its_names() {
+    let env = Env::new(Behavior::text("{}"));
+    std::fs::create_dir_all(env.config_dir()).unwrap();
+    std::fs::write(
+        env.config_dir().join("config.toml"),
+        "urlcontext = true\n[roles.finder]\nsystem = \"Find.\"\nsearch = true\n",
+    )
+    .unwrap();
+    let input = env.home.path().join("prompts.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\": \"a\", \"prompt\": \"line one\", \"top-p\": 0.5, \"json_schema\": {\"type\": \"object\"}}\n",
+    )
+    .unwrap();
+    ok(&env.run(&["batch", "-m", "gemini-2.5-flash", input.to_str().unwrap()]));
+    let body: Value = serde_json::from_str(&env.generate_requests()[0].body).unwrap();
+    assert_eq!(
+        body["generationConfig"],
+        json!({"topP": 0.5, "responseMimeType": "application/json", "responseJsonSchema": {"type": "object"}})
+    );
+    assert_eq!(body["tools"], json!([{"urlContext": {}}]), "the config file's old spelling");
+    ok(&env.run(&["ask", "-r", "finder", "where?"]));
+    assert_eq!(env.last_body()["tools"], json!([{"googleSearch": {}}, {"urlContext": {}}]), "the role's search");
+    let shown = env.run(&["config", "show"]);
+    ok(&shown);
+    let row = shown.stdout.lines().find(|l| l.starts_with("url_context ")).unwrap();
+    assert!(row.contains(" true ") && row.ends_with("config file"), "{row}");
+}

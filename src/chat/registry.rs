@@ -100,12 +100,7 @@ macro_rules! field {
     };
 }
 
-const fn spec(
-    key: &'static str,
-    name: &'static str,
-    kind: Kind,
-    (get, put): (Getter, Putter),
-) -> Spec {
+const fn spec(key: &'static str, name: &'static str, kind: Kind, (get, put): (Getter, Putter)) -> Spec {
     Spec {
         key,
         name,
