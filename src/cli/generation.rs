@@ -27,7 +27,7 @@ impl clap::Args for GenerationArgs {
         for spec in flags() {
             let arg = Arg::new(spec.key)
                 .long(spec.name)
-                .help(format!("{} [config: {}].", spec.help, spec.key))
+                .help(format!("{} [config: {}]", spec.help, spec.key))
                 .help_heading("Generation");
             cmd = cmd.arg(match spec.kind {
                 Kind::Switch => arg.action(ArgAction::SetTrue).overrides_with(spec.off_name),
@@ -43,7 +43,7 @@ impl clap::Args for GenerationArgs {
                     Arg::new(spec.off_name)
                         .long(spec.off_name)
                         .action(ArgAction::SetTrue)
-                        .help(format!("{}.", spec.off_help))
+                        .help(spec.off_help)
                         .help_heading("Generation"),
                 );
             }
@@ -187,7 +187,7 @@ mod tests {
     fn flag_values_are_read_and_checked_as_before() {
         let s = parse(&["--stop", "END", "--stop", "STOP", "--seed", "-3", "--thinking", "2048"]).unwrap();
         assert_eq!(s.stop, Some(vec!["END".to_owned(), "STOP".to_owned()]));
-        assert_eq!((s.seed, s.thinking), (Some(-3), Some(crate::gemini::Thinking::Budget(2048))));
+        assert_eq!((s.seed, s.thinking.map(|t| t.to_string())), (Some(-3), Some("2048".to_owned())));
         assert!(parse(&["--top-p", "1.5"]).unwrap_err().contains("between 0 and 1"));
         assert!(parse(&["--temperature", "hot"]).unwrap_err().contains("must be a number"));
         assert!(parse(&["--thinking", "lots"]).unwrap_err().contains("thinking must be off, low"));
