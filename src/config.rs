@@ -112,9 +112,11 @@ impl FileConfig {
         }
         let settings = crate::chat::registry::take_from(&mut fields).map_err(|e| e.as_reason())?;
         settings.validate().map_err(|e| e.as_reason())?;
-        let file: FileConfig = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| reason(crate::chat::registry::with_setting_keys(e.message().to_owned())))?;
+        let top: Vec<String> = table.keys().cloned().collect();
+        let at_top = |key: &str| top.iter().any(|k| k == key);
+        let file: FileConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+            reason(crate::chat::registry::with_setting_keys(e.message().to_owned(), at_top))
+        })?;
         Ok(FileConfig { settings, ..file })
     }
 }

@@ -38,7 +38,7 @@ impl<'de> Deserialize<'de> for RoleConfig {
         let mut fields = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
         let settings = registry::take_from(&mut fields).map_err(|e| D::Error::custom(e.as_reason()))?;
         let keys: RoleKeys = serde_json::from_value(serde_json::Value::Object(fields))
-            .map_err(|e| D::Error::custom(registry::with_setting_keys(e.to_string())))?;
+            .map_err(|e| D::Error::custom(registry::with_setting_keys(e.to_string(), |_| true)))?;
         Ok(RoleConfig { system: keys.system, model: keys.model, fallback: keys.fallback, settings })
     }
 }

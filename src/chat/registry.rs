@@ -235,10 +235,14 @@ pub fn names() -> String {
 /// A serde "unknown field" message for a table whose settings were taken out before serde read
 /// the rest: the closest name, among the fields serde lists and the settings' keys, when one is
 /// close (`temprature`: did you mean `temperature`?), else serde's list with the keys added.
-/// Any other message is returned unchanged.
-pub fn with_setting_keys(message: String) -> String {
+/// Any other message, and one about a field of a nested table (`at_top` says whether the
+/// field is one of the table's own keys), is returned unchanged.
+pub fn with_setting_keys(message: String, at_top: impl Fn(&str) -> bool) -> String {
     let Some(rest) = message.strip_prefix("unknown field `") else { return message };
     let Some((typed, expected)) = rest.split_once('`') else { return message };
+    if !at_top(typed) {
+        return message;
+    }
     let listed = expected.split('`').skip(1).step_by(2);
     let closest = listed
         .chain(SETTINGS.iter().map(|s| s.key))
@@ -597,7 +601,7 @@ mod tests {
 
     #[test]
     fn a_misspelt_key_is_told_the_closest_name() {
-        let said = |m: &str| with_setting_keys(m.to_owned());
+        let said = |m: &str| with_setting_keys(m.to_owned(), |_| true);
         assert_eq!(
             said("unknown field `temprature`, expected one of `api_key`, `model`"),
             "unknown field `temprature`: did you mean `temperature`?"
@@ -610,6 +614,8 @@ mod tests {
         assert!(far.starts_with("unknown field `colour`, expected one of `api_key`, `model`, `thinking`"), "{far}");
         assert!(far.ends_with("`url_context`"), "{far}");
         assert_eq!(said("invalid type: string"), "invalid type: string");
+        let nested = "unknown field `seeds`, expected `daily` or `monthly`";
+        assert_eq!(with_setting_keys(nested.to_owned(), |_| false), nested, "a nested table's field");
     }
 
     #[test]

@@ -282,6 +282,9 @@ mod tests {
         std::fs::write(&path, "temprature = 0.3\n").unwrap();
         let e = Config::resolve_with(&o, &|_| None).unwrap_err().to_string();
         assert!(e.contains("unknown field `temprature`: did you mean `temperature`?"), "{e}");
+        std::fs::write(&path, "[budget]\nseeds = 1\n").unwrap();
+        let e = Config::resolve_with(&o, &|_| None).unwrap_err().to_string();
+        assert!(e.contains("unknown field `seeds`, expected `daily` or `monthly`"), "a table's own fields: {e}");
         std::fs::write(&path, "urlcontext = true\ntop-p = 0.5\n").unwrap();
         let c = Config::resolve_with(&o, &|_| None).unwrap();
         assert_eq!((c.settings.url_context, c.settings.top_p), (Some(true), Some(0.5)));
