@@ -8,16 +8,7 @@ use serde::{Deserialize, Serialize};
 /// Every kind of failure a user or a script can tell apart. The names (`rate_limited`,
 /// `bad_input`…) are derived from the variants and never change: scripts read them.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::EnumIter
+    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::EnumString, strum::IntoStaticStr, strum::Display, strum::EnumIter,
 )]
 #[strum(serialize_all = "snake_case")]
 pub enum ErrorKind {
@@ -50,6 +41,8 @@ pub enum ErrorKind {
     Expired,
     /// The job ended before this line was answered.
     NotAnswered,
+    /// The user stopped the answer.
+    Cancelled,
 }
 
 impl ErrorKind {
@@ -78,19 +71,36 @@ impl StoredError {
         StoredError::Data { kind, detail }
     }
 
-    /// A failure told only by a lower layer's own text (a bad input line's reason).
+    /// A failure told by a text of its own, shown as it is (a bad input line's reason, the
+    /// status message of a line of a remote job).
     pub fn with_message(kind: ErrorKind, message: &str) -> Self {
-        StoredError::Data { kind, detail: ErrorDetail { message: Some(message.to_owned()), ..ErrorDetail::default() } }
+        let detail =
+            ErrorDetail { message: Some(message.to_owned()), case: Some(SAID.to_owned()), ..ErrorDetail::default() };
+        StoredError::Data { kind, detail }
+    }
+
+    /// The text to show as it is, for an error made by [`StoredError::with_message`].
+    pub fn said(&self) -> Option<&str> {
+        match self {
+            StoredError::Data { detail, .. } if detail.case.as_deref() == Some(SAID) => detail.message.as_deref(),
+            _ => None,
+        }
     }
 
     /// From the columns that hold it: `kind` and `detail` (JSON), or else the legacy sentence.
     pub fn from_columns(kind: Option<&str>, detail: Option<&str>, legacy: Option<&str>) -> Option<Self> {
-        let data = kind.and_then(ErrorKind::parse).map(|kind| {
-            let detail = detail.and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
-            StoredError::Data { kind, detail }
-        });
-        data.or_else(|| legacy.map(|s| StoredError::Legacy(s.to_owned())))
-            .or_else(|| kind.map(|k| StoredError::Legacy(detail.map_or_else(|| k.to_owned(), |d| format!("{k}: {d}")))))
+        match (kind, detail, legacy) {
+            // Before 17 a job line had a kind and a sentence: the sentence is what it says.
+            (_, None, Some(legacy)) => Some(StoredError::Legacy(legacy.to_owned())),
+            (Some(name), detail, _) => Some(match ErrorKind::parse(name) {
+                Some(kind) => StoredError::Data {
+                    kind,
+                    detail: detail.and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default(),
+                },
+                None => StoredError::Legacy(detail.map_or_else(|| name.to_owned(), |d| format!("{name}: {d}"))),
+            }),
+            (None, _, legacy) => legacy.map(|l| StoredError::Legacy(l.to_owned())),
+        }
     }
 
     /// The columns that hold it: kind, detail (JSON) and legacy sentence.
@@ -111,6 +121,9 @@ impl StoredError {
         }
     }
 }
+
+/// [`ErrorDetail::case`] of an error whose message is shown as it is.
+const SAID: &str = "said";
 
 /// A failure's particulars as data: each field is set only where the kind has it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +206,7 @@ mod tests {
                 "invalid_json",
                 "expired",
                 "not_answered",
+                "cancelled",
             ]
         );
         for kind in ErrorKind::iter() {
@@ -209,7 +223,10 @@ mod tests {
             ErrorDetail { status: Some(503), retry_after_ms: Some(7000), overloaded: true, ..ErrorDetail::default() },
         );
         let (kind, detail, legacy) = error.to_columns();
-        assert_eq!((kind, detail.as_deref(), legacy), (Some("server"), Some(r#"{"status":503,"retry_after_ms":7000,"overloaded":true}"#), None));
+        assert_eq!(
+            (kind, detail.as_deref(), legacy),
+            (Some("server"), Some(r#"{"status":503,"retry_after_ms":7000,"overloaded":true}"#), None)
+        );
         assert_eq!(StoredError::from_columns(kind, detail.as_deref(), None), Some(error));
         let old = "Gemini had a server error (HTTP 500): try again in a little while.";
         assert_eq!(StoredError::from_columns(None, None, Some(old)), Some(StoredError::Legacy(old.to_owned())));

@@ -260,7 +260,14 @@ impl TurnState {
             }
             TurnEvent::Cancelled => {
                 self.status = MessageStatus::Interrupted;
-                let update = self.update(MessageStatus::Interrupted, Some("stopped by the user".to_owned()), now);
+                let update = self.update(
+                    MessageStatus::Interrupted,
+                    Some(crate::error_data::StoredError::new(
+                        crate::error_data::ErrorKind::Cancelled,
+                        Default::default(),
+                    )),
+                    now,
+                );
                 self.done = true;
                 vec![Effect::Save(update), Effect::Done(Outcome::Cancelled)]
             }
@@ -280,7 +287,7 @@ impl TurnState {
 
     fn finish(&mut self, status: MessageStatus, error: ApiError, now: Duration) -> Vec<Effect> {
         self.status = status;
-        let update = self.update(status, Some(error.to_string()), now);
+        let update = self.update(status, Some(error.to_stored()), now);
         self.done = true;
         vec![Effect::Save(update), Effect::Done(Outcome::Failed(error))]
     }
@@ -295,7 +302,12 @@ impl TurnState {
         }
     }
 
-    fn update(&mut self, status: MessageStatus, error: Option<String>, now: Duration) -> MessageUpdate {
+    fn update(
+        &mut self,
+        status: MessageStatus,
+        error: Option<crate::error_data::StoredError>,
+        now: Duration,
+    ) -> MessageUpdate {
         self.unsaved = false;
         self.last_save = now;
         let usage = self.usage.unwrap_or_default();
@@ -377,7 +389,7 @@ mod tests {
         let effects = t.handle(TurnEvent::Failed(error.clone()), ms(20));
         let save = saves(&effects)[0];
         assert_eq!((save.text.as_str(), save.status), ("partial", Some(MessageStatus::Interrupted)));
-        assert!(save.error.as_deref().unwrap().contains("cut mid-answer"));
+        assert_eq!(save.error, Some(error.to_stored()), "the error as data, not its sentence");
         assert!(!effects.contains(&Effect::Cache));
         assert_eq!(effects.last(), Some(&Effect::Done(Outcome::Failed(error))));
     }

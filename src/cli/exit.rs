@@ -84,7 +84,8 @@ pub fn code_for(kind: ErrorKind) -> u8 {
         | ErrorKind::UnknownPrice
         | ErrorKind::InvalidJson
         | ErrorKind::Expired
-        | ErrorKind::NotAnswered => FAILURE,
+        | ErrorKind::NotAnswered
+        | ErrorKind::Cancelled => FAILURE,
     }
 }
 

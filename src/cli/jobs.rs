@@ -11,6 +11,7 @@ use super::exit::{self, Failure};
 use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session, open_store};
 use crate::chat::ChatSession;
 use crate::config::Config;
+use crate::error_data::ErrorKind;
 use crate::jobs::{Collected, JobError, JobRunner, StoredInput};
 use crate::sanitize::one_line;
 use crate::store::JobRecord;
@@ -475,8 +476,11 @@ async fn show(global: &GlobalArgs, id: i64, failed: bool) -> Result<u8, Failure>
                         // A bad input line has no prompt.
                         "prompt": input.as_ref().map(|i| i.prompt.clone()).filter(|p| !p.is_empty()),
                         "error": {
-                            "kind": line.error_kind.as_deref().unwrap_or(if job.state == "expired" { "expired" } else { "not_answered" }),
-                            "message": line.error_message.as_deref().unwrap_or("the job ended before this line was answered"),
+                            "kind": line.error_kind.as_deref().unwrap_or(if job.state == "expired" { ErrorKind::Expired.as_str() } else { ErrorKind::NotAnswered.as_str() }),
+                            "message": line.error.as_ref().map_or_else(
+                                || "the job ended before this line was answered".to_owned(),
+                                |e| one_line(&crate::gemini::stored_error::stored_sentence(e), 300),
+                            ),
                         }
                     });
                     let text = super::batch::output_line(&value, stdout.is_terminal());

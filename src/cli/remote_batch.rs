@@ -15,6 +15,7 @@ use super::batch_input::{self, Input, Item, Written};
 use super::exit::{self, Failure};
 use super::{GlobalArgs, HistoryUse, open_session};
 use crate::chat::{Settings, worst_prompt_tokens};
+use crate::error_data::ErrorKind;
 use crate::jobs::{JobBuilder, JobLimits, ReadyLine, StoredInput};
 
 pub async fn run(
@@ -102,7 +103,7 @@ pub async fn run(
                 "{} is a model of provider {provider}, and remote batches run on Gemini's Batch API: send this line without --remote",
                 crate::sanitize::one_line(&turn.model, 80)
             );
-            write(&super::batch::error_line(&prompt, Some(&turn.model), &message, "bad_input", started))?;
+            write(&super::batch::error_line(&prompt, Some(&turn.model), &message, ErrorKind::BadInput, started))?;
             continue;
         }
         if refused.is_some() {
@@ -115,7 +116,7 @@ pub async fn run(
             Err(NotLaunched::OverBudget) => continue,
             Err(NotLaunched::Unpriced(why)) => {
                 bad += 1;
-                write(&super::batch::error_line(&prompt, Some(&turn.model), &why, "unknown_price", started))?;
+                write(&super::batch::error_line(&prompt, Some(&turn.model), &why, ErrorKind::UnknownPrice, started))?;
                 continue;
             }
         };

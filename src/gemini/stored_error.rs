@@ -123,7 +123,8 @@ impl ApiError {
             | ErrorKind::UnknownPrice
             | ErrorKind::InvalidJson
             | ErrorKind::Expired
-            | ErrorKind::NotAnswered => return None,
+            | ErrorKind::NotAnswered
+            | ErrorKind::Cancelled => return None,
         };
         Some(match &d.via {
             Some(provider) => error.from_provider(provider),
@@ -137,6 +138,8 @@ impl ApiError {
 pub fn stored_sentence(error: &StoredError) -> String {
     match error {
         StoredError::Legacy(text) => text.clone(),
+        StoredError::Data { kind: ErrorKind::Cancelled, .. } => "stopped by the user".to_owned(),
+        StoredError::Data { .. } if error.said().is_some() => error.said().unwrap_or_default().to_owned(),
         StoredError::Data { kind, detail } => match ApiError::from_stored(*kind, detail) {
             Some(error) => error.to_string(),
             None => detail.message.clone().unwrap_or_else(|| kind.as_str().to_owned()),

@@ -6,10 +6,11 @@
 
 mod build;
 mod collect;
+pub mod line;
 mod local;
 
 pub use build::{JobBuilder, JobLimits, ReadyLine, StoredInput};
-pub use collect::{Collected, output_error_line};
+pub use collect::Collected;
 pub use local::LocalJob;
 
 use std::time::Duration;

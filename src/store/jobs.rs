@@ -6,6 +6,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, now_ms};
+use crate::error_data::StoredError;
 
 /// A job as stored, with its lines counted by state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,8 +58,10 @@ pub struct JobLine {
     pub input: String,
     /// `pending`, `done` or `failed`.
     pub state: String,
+    /// Its error kind's name, as stored.
     pub error_kind: Option<String>,
-    pub error_message: Option<String>,
+    /// Its error as data (or, written before schema 17, as a sentence).
+    pub error: Option<StoredError>,
 }
 
 /// A line of a local run, as it stands: answered (`done`, with its saved answer and tokens),
@@ -80,8 +83,8 @@ pub struct LocalLine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LocalState {
     Done,
-    /// Its error: kind and message.
-    Failed(String, String),
+    /// Its error, as data.
+    Failed(StoredError),
     Pending,
 }
 
@@ -125,8 +128,7 @@ pub enum LineResult {
     },
     Failed {
         key: String,
-        kind: String,
-        message: String,
+        error: StoredError,
     },
 }
 
@@ -270,7 +272,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT key, line, input, state, error_kind, error_message FROM job_lines WHERE job_id = ?1 AND key = ?2",
+                "SELECT key, line, input, state, error_kind, error_message, error_detail FROM job_lines WHERE job_id = ?1 AND key = ?2",
             )
             .map_err(|e| self.err(e))?;
         let mut found = Vec::with_capacity(keys.len());
@@ -293,7 +295,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT key, line, input, state, error_kind, error_message FROM job_lines
+                "SELECT key, line, input, state, error_kind, error_message, error_detail FROM job_lines
                  WHERE job_id = ?1 AND (?2 IS NULL OR state = ?2) AND line > ?3 ORDER BY line LIMIT ?4",
             )
             .map_err(|e| self.err(e))?;
@@ -329,12 +331,13 @@ impl Store {
                 continue;
             }
             match result {
-                LineResult::Failed { key, kind, message } => {
+                LineResult::Failed { key, error } => {
+                    let (kind, detail, message) = error.to_columns();
                     let changed = tx
                         .execute(
-                            "UPDATE job_lines SET state = 'failed', error_kind = ?3, error_message = ?4
+                            "UPDATE job_lines SET state = 'failed', error_kind = ?3, error_message = ?4, error_detail = ?5
                              WHERE job_id = ?1 AND key = ?2 AND state = 'pending'",
-                            params![job_id, key, kind, message],
+                            params![job_id, key, kind, message, detail],
                         )
                         .map_err(sqlite)?;
                     saved.push(changed > 0);
@@ -422,7 +425,7 @@ impl Store {
                     }
                     exec(
                         &tx,
-                        "UPDATE job_lines SET state = 'done', message_id = ?3, error_kind = NULL, error_message = NULL,
+                        "UPDATE job_lines SET state = 'done', message_id = ?3, error_kind = NULL, error_message = NULL, error_detail = NULL,
                             prompt_tokens = ?4, output_tokens = ?5, thought_tokens = ?6
                          WHERE job_id = ?1 AND key = ?2",
                         params![job_id, key, answer_id, prompt_tokens, output_tokens, thought_tokens],
@@ -454,19 +457,20 @@ impl Store {
             let mut upsert = tx
                 .prepare_cached(
                     "INSERT INTO job_lines (job_id, key, line, input, state, error_kind, error_message, message_id,
-                        prompt_tokens, output_tokens, thought_tokens)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                        prompt_tokens, output_tokens, thought_tokens, error_detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                      ON CONFLICT (job_id, key) DO UPDATE SET state = excluded.state, input = excluded.input,
                         error_kind = excluded.error_kind, error_message = excluded.error_message,
+                        error_detail = excluded.error_detail,
                         message_id = excluded.message_id, prompt_tokens = excluded.prompt_tokens,
                         output_tokens = excluded.output_tokens, thought_tokens = excluded.thought_tokens",
                 )
                 .map_err(sqlite)?;
             for l in lines {
-                let (state, kind, message) = match &l.state {
-                    LocalState::Done => ("done", None, None),
-                    LocalState::Failed(kind, message) => ("failed", Some(kind), Some(message)),
-                    LocalState::Pending => ("pending", None, None),
+                let (state, (kind, detail, message)) = match &l.state {
+                    LocalState::Done => ("done", (None, None, None)),
+                    LocalState::Failed(error) => ("failed", error.to_columns()),
+                    LocalState::Pending => ("pending", (None, None, None)),
                 };
                 upsert
                     .execute(params![
@@ -480,7 +484,8 @@ impl Store {
                         l.message_id,
                         l.tokens[0],
                         l.tokens[1],
-                        l.tokens[2]
+                        l.tokens[2],
+                        detail
                     ])
                     .map_err(sqlite)?;
             }
@@ -533,13 +538,18 @@ fn line_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobLine> {
         input: r.get(2)?,
         state: r.get(3)?,
         error_kind: r.get(4)?,
-        error_message: r.get(5)?,
+        error: StoredError::from_columns(
+            r.get_ref(4)?.as_str_or_null()?,
+            r.get_ref(6)?.as_str_or_null()?,
+            r.get_ref(5)?.as_str_or_null()?,
+        ),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error_data::ErrorKind;
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
@@ -619,7 +629,7 @@ mod tests {
             job,
             &[
                 line("1", 1, LocalState::Done, [Some(10), Some(5), None]),
-                line("2", 2, LocalState::Failed("server".into(), "down".into()), [None; 3]),
+                line("2", 2, LocalState::Failed(StoredError::with_message(ErrorKind::Server, "down")), [None; 3]),
                 line("3", 3, LocalState::Pending, [None; 3]),
             ],
         )
@@ -644,7 +654,8 @@ mod tests {
             })
             .unwrap();
         s.add_job_lines(job, &[("a".into(), 1, "{}".into())]).unwrap();
-        let failed = LineResult::Failed { key: "a".into(), kind: "blocked".into(), message: "no".into() };
+        let failed =
+            LineResult::Failed { key: "a".into(), error: StoredError::with_message(ErrorKind::PromptBlocked, "no") };
         assert_eq!(s.save_job_results(job, std::slice::from_ref(&failed), 100).unwrap(), vec![true]);
         assert_eq!(s.save_job_results(job, &[failed], 100).unwrap(), vec![false]);
         assert_eq!(s.job_lines(job, Some("failed"), 0, 10).unwrap().len(), 1);
