@@ -61,14 +61,14 @@ impl ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoredError {
     /// Written since schema 17: the kind and its detail.
-    Data { kind: ErrorKind, detail: ErrorDetail },
+    Data { kind: ErrorKind, detail: Box<ErrorDetail> },
     /// Written before (or of a kind this version does not know): the sentence as it was shown.
     Legacy(String),
 }
 
 impl StoredError {
     pub fn new(kind: ErrorKind, detail: ErrorDetail) -> Self {
-        StoredError::Data { kind, detail }
+        StoredError::Data { kind, detail: Box::new(detail) }
     }
 
     /// A failure told by a text of its own, shown as it is (a bad input line's reason, the
@@ -76,7 +76,7 @@ impl StoredError {
     pub fn with_message(kind: ErrorKind, message: &str) -> Self {
         let detail =
             ErrorDetail { message: Some(message.to_owned()), case: Some(SAID.to_owned()), ..ErrorDetail::default() };
-        StoredError::Data { kind, detail }
+        StoredError::new(kind, detail)
     }
 
     /// The text to show as it is, for an error made by [`StoredError::with_message`].
@@ -95,7 +95,7 @@ impl StoredError {
             (Some(name), detail, _) => Some(match ErrorKind::parse(name) {
                 Some(kind) => StoredError::Data {
                     kind,
-                    detail: detail.and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default(),
+                    detail: Box::new(detail.and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default()),
                 },
                 None => StoredError::Legacy(detail.map_or_else(|| name.to_owned(), |d| format!("{name}: {d}"))),
             }),

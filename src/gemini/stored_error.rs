@@ -67,7 +67,7 @@ impl ApiError {
             ApiError::NoProviderKey { provider, env } => (d.provider, d.env) = (text(provider), text(env)),
             ApiError::ProviderKeyRejected { provider, env } => (d.provider, d.env) = (text(provider), env.clone()),
         }
-        StoredError::Data { kind: self.kind(), detail: d }
+        StoredError::new(self.kind(), d)
     }
 
     /// The error a stored kind and detail describe; `None` for a kind no provider answers with
