@@ -214,12 +214,9 @@ impl TurnState {
                     if reason == StopReason::MaxTokens { MessageStatus::Interrupted } else { MessageStatus::Blocked };
                 // Told as the answering model's provider says it (canonical names are
                 // `provider:model`, a Gemini model's bare).
-                let provider = self
-                    .attempted
-                    .as_deref()
-                    .and_then(|m| m.split_once(':'))
-                    .map_or(crate::provider::name::GEMINI, |(p, _)| p)
-                    .to_owned();
+                let provider = self.attempted.as_deref().map_or(crate::provider::name::GEMINI.to_owned(), |m| {
+                    crate::provider::name::ModelRef::from_canonical(m, &|p| !p.is_empty()).provider().to_owned()
+                });
                 self.finish(status, ApiError::AnswerStopped { reason }.from_provider(&provider), now)
             }
             TurnEvent::Stream(StreamEvent::Thought(text)) => {

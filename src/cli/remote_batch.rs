@@ -96,8 +96,9 @@ pub async fn run(
         let turn = &prepared.turn;
         // The Batch API is Gemini's, reached with the gemini provider's key: another
         // provider's model is answered locally or not at all.
-        let (provider, _) = crate::provider::name::split_canonical(&turn.model, &|p| config.names.is_known(p));
-        if provider != crate::provider::name::GEMINI {
+        let model = crate::provider::name::ModelRef::from_canonical(&turn.model, &|p| config.names.is_known(p));
+        if !model.is_gemini() {
+            let provider = model.provider();
             bad += 1;
             let message = format!(
                 "{} is a model of provider {provider}, and remote batches run on Gemini's Batch API: send this line without --remote",
