@@ -113,6 +113,14 @@ impl StoredError {
         }
     }
 
+    /// The same error with its detail changed by `edit` (a legacy one as it is).
+    pub fn with_detail(mut self, edit: impl FnOnce(&mut ErrorDetail)) -> Self {
+        if let StoredError::Data { detail, .. } = &mut self {
+            edit(detail);
+        }
+        self
+    }
+
     /// Its kind, when known.
     pub fn kind(&self) -> Option<ErrorKind> {
         match self {
@@ -171,6 +179,12 @@ pub struct ErrorDetail {
     /// Which case of its kind, where a kind has several (`not_found`, `unsupported`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub case: Option<String>,
+    /// A job not submitted because this earlier job of the same run could not be.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_job: Option<i64>,
+    /// A job given up before it was submitted.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub not_submitted: bool,
 }
 
 #[cfg(test)]

@@ -504,18 +504,30 @@ fn a_job_gemini_refused_is_marked_failed_with_the_reason_and_so_are_the_jobs_not
     let run = geminal(&env, &["batch", &file, "--remote"]);
     assert_ne!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("gemini-9-nope"), "{run:?}");
-    let jobs: Vec<(i64, String, Option<String>)> = env
+    let jobs: Vec<(i64, String, Option<String>, Option<String>, Option<String>)> = env
         .history()
-        .prepare("SELECT id, state, error FROM jobs ORDER BY id")
+        .prepare("SELECT id, state, error, error_kind, error_detail FROM jobs ORDER BY id")
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
         .unwrap()
         .map(Result::unwrap)
         .collect();
     assert_eq!(jobs.len(), 2, "{jobs:?}");
-    assert!(jobs.iter().all(|(_, state, _)| state == "failed"), "none left submitting: {jobs:?}");
-    assert!(jobs[0].2.as_deref().unwrap().contains("gemini-9-nope"), "{jobs:?}");
-    assert!(jobs[1].2.as_deref().unwrap().contains("not submitted, because job 1"), "{jobs:?}");
+    assert!(jobs.iter().all(|(_, state, ..)| state == "failed"), "none left submitting: {jobs:?}");
+    // Stored as data (the model, the job before), worded by `jobs show`.
+    assert!(
+        jobs.iter().all(|(_, _, sentence, kind, _)| sentence.is_none() && kind.as_deref() == Some("model_not_found")),
+        "{jobs:?}"
+    );
+    assert!(jobs[0].4.as_deref().unwrap().contains(r#""model":"gemini-9-nope""#), "{jobs:?}");
+    assert!(jobs[1].4.as_deref().unwrap().contains(r#""after_job":1"#), "{jobs:?}");
+    let shown = |id: &str| run_ok(&env, &["jobs", "show", id]);
+    assert!(shown("1").contains("The model 'gemini-9-nope' does not exist"), "{}", shown("1"));
+    assert!(
+        shown("2").contains("not submitted, because job 1 before it could not be: The model 'gemini-9-nope'"),
+        "{}",
+        shown("2")
+    );
     assert_eq!(env.fake.batches_created(), 0);
     // A failed job is sent again by --retry-failed, every line of it.
     let retried = geminal(&env, &["batch", "--retry-failed", "2", "--remote"]);

@@ -1011,6 +1011,7 @@ fn old_error_sentences_survive_the_upgrade_and_new_failures_are_stored_as_data()
             [old],
         )
         .unwrap();
+        conn.execute("UPDATE jobs SET error = 'not submitted: the input could not be read' WHERE id = 1", []).unwrap();
     }
     let (mut store, _) = Store::open(&path).unwrap();
     let message = store.messages(1).unwrap().into_iter().find(|m| m.id == 2).unwrap();
@@ -1020,6 +1021,8 @@ fn old_error_sentences_survive_the_upgrade_and_new_failures_are_stored_as_data()
     assert_eq!(failed[0].error.as_ref().map(stored_sentence).as_deref(), Some(old), "{failed:?}");
     assert_eq!(failed[0].error.as_ref().and_then(StoredError::kind), None, "a legacy line keeps its text");
     assert_eq!(failed[0].error_kind.as_deref(), Some("rate_limited"));
+    let job = store.job(1).unwrap().unwrap();
+    assert_eq!(job.error, Some(StoredError::Legacy("not submitted: the input could not be read".to_owned())));
 
     // A new failure: kind and detail, no sentence.
     let error = ApiError::Server { status: 503, overloaded: true, retry_after: Some(Duration::from_secs(30)) };

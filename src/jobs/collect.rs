@@ -243,7 +243,7 @@ fn texts(response: &GenerateContentResponse) -> (String, String) {
 }
 
 /// A line's error kind from its status code (google.rpc.Code).
-fn grpc_kind(code: i64) -> ErrorKind {
+pub(super) fn grpc_kind(code: i64) -> ErrorKind {
     match code {
         3 | 9 | 11 => ErrorKind::BadRequest,
         4 => ErrorKind::Timeout,

@@ -30,7 +30,8 @@ pub struct JobRecord {
     pub total: i64,
     pub done: i64,
     pub failed: i64,
-    pub error: Option<String>,
+    /// Why it failed or was not submitted, as data (a sentence, written before schema 17).
+    pub error: Option<StoredError>,
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
@@ -93,7 +94,7 @@ pub enum LocalState {
 pub struct JobUpdate {
     pub state: String,
     pub result_file: Option<String>,
-    pub error: Option<String>,
+    pub error: Option<StoredError>,
     pub finished: bool,
 }
 
@@ -149,7 +150,8 @@ const JOB_COLUMNS: &str = "j.id, j.kind, j.state, j.model, j.remote_name, j.inpu
     (SELECT coalesce(sum(m.cost_nanos), 0) FROM job_lines l JOIN messages m ON m.id = l.message_id
         WHERE l.job_id = j.id),
     (SELECT count(*) FROM job_lines l JOIN messages m ON m.id = l.message_id
-        WHERE l.job_id = j.id AND m.cost_nanos IS NULL)";
+        WHERE l.job_id = j.id AND m.cost_nanos IS NULL),
+    j.error_kind, j.error_detail";
 
 fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     Ok(JobRecord {
@@ -167,7 +169,11 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         total: r.get(11)?,
         done: r.get(12)?,
         failed: r.get(13)?,
-        error: r.get(14)?,
+        error: StoredError::from_columns(
+            r.get_ref(20)?.as_str_or_null()?,
+            r.get_ref(21)?.as_str_or_null()?,
+            r.get_ref(14)?.as_str_or_null()?,
+        ),
         created_at: r.get(15)?,
         updated_at: r.get(16)?,
         finished_at: r.get(17)?,
@@ -240,11 +246,14 @@ impl Store {
     /// The job's latest state as Gemini (or the local run) reports it.
     pub fn update_job(&self, job_id: i64, update: &JobUpdate) -> Result<(), StoreError> {
         let now = now_ms();
+        let (kind, detail, legacy) = update.error.as_ref().map(StoredError::to_columns).unwrap_or_default();
         self.conn
             .execute(
                 "UPDATE jobs SET state = ?2, result_file = coalesce(?3, result_file), error = coalesce(?4, error),
-                    updated_at = ?5, finished_at = CASE WHEN ?6 THEN coalesce(finished_at, ?5) END WHERE id = ?1",
-                params![job_id, update.state, update.result_file, update.error, now, update.finished],
+                    updated_at = ?5, finished_at = CASE WHEN ?6 THEN coalesce(finished_at, ?5) END,
+                    error_kind = coalesce(?7, error_kind), error_detail = coalesce(?8, error_detail)
+                 WHERE id = ?1",
+                params![job_id, update.state, update.result_file, legacy, now, update.finished, kind, detail],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
