@@ -504,7 +504,8 @@ fn a_job_gemini_refused_is_marked_failed_with_the_reason_and_so_are_the_jobs_not
     let run = geminal(&env, &["batch", &file, "--remote"]);
     assert_ne!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("gemini-9-nope"), "{run:?}");
-    let jobs: Vec<(i64, String, Option<String>, Option<String>, Option<String>)> = env
+    type JobRow = (i64, String, Option<String>, Option<String>, Option<String>);
+    let jobs: Vec<JobRow> = env
         .history()
         .prepare("SELECT id, state, error, error_kind, error_detail FROM jobs ORDER BY id")
         .unwrap()
