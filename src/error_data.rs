@@ -92,13 +92,16 @@ impl StoredError {
         match (kind, detail, legacy) {
             // Before 17 a job line had a kind and a sentence: the sentence is what it says.
             (_, None, Some(legacy)) => Some(StoredError::Legacy(legacy.to_owned())),
-            (Some(name), detail, _) => Some(match ErrorKind::parse(name) {
-                Some(kind) => StoredError::Data {
-                    kind,
-                    detail: Box::new(detail.and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default()),
-                },
-                None => StoredError::Legacy(detail.map_or_else(|| name.to_owned(), |d| format!("{name}: {d}"))),
-            }),
+            (Some(name), detail, _) => {
+                let detail: ErrorDetail = detail.and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
+                Some(match ErrorKind::parse(name) {
+                    Some(kind) => StoredError::Data { kind, detail: Box::new(detail) },
+                    // A kind a newer version wrote: its own message, or its name (never raw JSON).
+                    None => {
+                        StoredError::Legacy(detail.message.map_or_else(|| name.to_owned(), |m| format!("{name}: {m}")))
+                    }
+                })
+            }
             (None, _, legacy) => legacy.map(|l| StoredError::Legacy(l.to_owned())),
         }
     }
@@ -245,10 +248,14 @@ mod tests {
         let old = "Gemini had a server error (HTTP 500): try again in a little while.";
         assert_eq!(StoredError::from_columns(None, None, Some(old)), Some(StoredError::Legacy(old.to_owned())));
         assert_eq!(StoredError::from_columns(None, None, None), None);
-        // A kind a newer version wrote is shown as its name and detail, never dropped.
+        // A kind a newer version wrote is shown as its name and message, never dropped.
+        assert_eq!(
+            StoredError::from_columns(Some("tool_failed"), Some(r#"{"message":"grep died","code":2}"#), None),
+            Some(StoredError::Legacy("tool_failed: grep died".to_owned()))
+        );
         assert_eq!(
             StoredError::from_columns(Some("tool_failed"), Some("{}"), None),
-            Some(StoredError::Legacy("tool_failed: {}".to_owned()))
+            Some(StoredError::Legacy("tool_failed".to_owned()))
         );
     }
 }
