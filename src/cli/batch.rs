@@ -623,11 +623,7 @@ async fn answer(
             (failed_line(&head, &failed), Some(e.to_stored()))
         }
     };
-    let mut written = written(value, Some(&model), answer_id);
-    if let Finished::Written { error: stored, .. } = &mut written {
-        *stored = error;
-    }
-    Some(written)
+    Some(Finished::Written { value, line: p.line, input: stored(&p, Some(&model)), answer_id, error })
 }
 
 /// One line of output: the JSON object, escaped for a terminal (the same data once parsed), and
