@@ -2,7 +2,8 @@
 //!
 //! Layers (arrows point one way): front ends `tui` and `cli` → `chat` (a turn) → `engine`
 //! (jobs, limits, retries) → `gemini` (the wire), with `chat` → `store` (the only SQL).
-//! `domain` holds the types every layer shares (role, message status), `grounding` an answer's
+//! `domain` holds the types every layer shares (role, message status), `error_data` errors as
+//! data (kind names, detail), `grounding` an answer's
 //! sources; `sanitize` makes
 //! untrusted text safe for a terminal; `config` resolves flags, environment
 //! and the config file; `format` holds shared human-readable formats; `attach` reads the
@@ -18,6 +19,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod error_data;
 pub mod export;
 mod fake_runtime;
 pub mod format;

@@ -158,23 +158,24 @@ async fn a_bad_answer_is_never_cached() {
 async fn failures_are_saved_with_the_right_status_and_text() {
     let s = setup().await;
     let cases = [
-        (Fault::CutAfter(1), MessageStatus::Interrupted, "ab"),
-        (Fault::http(503), MessageStatus::Error, ""),
-        (Fault::PromptBlocked("SAFETY".into()), MessageStatus::Blocked, ""),
-        (Fault::StopAfter { after: 1, reason: "SAFETY".into() }, MessageStatus::Blocked, "ab"),
+        (Fault::CutAfter(1), MessageStatus::Interrupted, "ab", "truncated"),
+        (Fault::http(503), MessageStatus::Error, "", "server"),
+        (Fault::PromptBlocked("SAFETY".into()), MessageStatus::Blocked, "", "prompt_blocked"),
+        (Fault::StopAfter { after: 1, reason: "SAFETY".into() }, MessageStatus::Blocked, "ab", "answer_stopped"),
     ];
-    for (fault, status, text) in cases {
+    for (fault, status, text, kind) in cases {
         s.fake.push(Behavior::text("abcdef").with_chunks(3).with_fault(fault.clone()));
         let (report, _) = turn(&s, Target::New, "q", None, None).await;
-        let (got_status, got_text, error): (String, String, Option<String>) = reader(&s)
+        let (got_status, got_text, error, got_kind): (String, String, Option<String>, Option<String>) = reader(&s)
             .query_row(
-                "SELECT status, text, error FROM messages WHERE conversation_id = ?1 AND role = 'model'",
+                "SELECT status, text, error, error_kind FROM messages WHERE conversation_id = ?1 AND role = 'model'",
                 [report.conversation_id.unwrap()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .unwrap();
         assert_eq!((got_status.as_str(), got_text.as_str()), (status.as_str(), text), "{fault:?}");
-        assert!(error.is_some_and(|e| !e.is_empty()), "{fault:?}");
+        // The error as data: its kind (and detail), no sentence.
+        assert_eq!((error, got_kind.as_deref()), (None, Some(kind)), "{fault:?}");
     }
 }
 

@@ -655,3 +655,36 @@ fn a_read_only_history_still_reads_and_ask_refuses_before_sending() {
     assert_eq!(env.fake.generate_count(), 2, "nothing was sent: {ask:?}");
     assert_eq!(conversations_in(&backup), ["why do birds migrate?", "what is a monad?"]);
 }
+
+/// A failed answer is stored as its kind and detail (no sentence in the database), and
+/// `history show` words it as `ask` did when it happened; an error an older version stored as a
+/// sentence is shown as it was.
+#[test]
+fn a_failure_is_stored_as_data_and_shown_with_the_sentence_it_had() {
+    use geminal::gemini::fake::Fault;
+    let env = Env::new(Behavior::fault(Fault::http(400)));
+    let ask = env.run(&["ask", "tell me about foo"]);
+    assert_ne!(ask.code, 0, "{ask:?}");
+    let (error, kind, detail): (Option<String>, Option<String>, Option<String>) = conn(&env)
+        .query_row("SELECT error, error_kind, error_detail FROM messages WHERE role = 'model'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!((error, kind.as_deref()), (None, Some("bad_request")), "no sentence stored");
+    let detail: serde_json::Value = serde_json::from_str(&detail.unwrap()).unwrap();
+    assert!(detail["message"].as_str().unwrap().contains("Unknown name"), "the server's message, as data: {detail}");
+    assert!(!detail.to_string().contains("change the request"), "no advice in the detail: {detail}");
+    let said = ask.stderr.lines().find(|l| l.contains("rejected the request")).expect("ask says why").to_owned();
+    let sentence = said.trim_start_matches("geminal: ").trim_start_matches("error: ");
+    let show = env.run(&["history", "show", "1"]);
+    assert_eq!(show.code, 0, "{show:?}");
+    assert!(show.stdout.contains(&format!("[{sentence}]")), "today's sentence: {show:?} vs {said:?}");
+
+    // A sentence written by an older version (no kind) is shown as it is.
+    let old = "Gemini had a server error (HTTP 500): try again in a little while.";
+    conn(&env)
+        .execute("UPDATE messages SET error = ?1, error_kind = NULL, error_detail = NULL WHERE role = 'model'", [old])
+        .unwrap();
+    let show = env.run(&["history", "show", "1"]);
+    assert!(show.stdout.contains(&format!("[{old}]")), "{show:?}");
+}

@@ -45,9 +45,13 @@ fn batch_input(env: &Env) -> String {
     path.display().to_string()
 }
 
+/// Every saved error: its detail (as data since schema 17), or a sentence.
 fn errors_in_history(env: &Env) -> Vec<String> {
     env.history()
-        .prepare("SELECT error FROM messages WHERE error IS NOT NULL")
+        .prepare(
+            "SELECT coalesce(error, error_kind || ' ' || coalesce(error_detail, '')) FROM messages
+             WHERE error IS NOT NULL OR error_kind IS NOT NULL",
+        )
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()

@@ -504,21 +504,99 @@ fn a_job_gemini_refused_is_marked_failed_with_the_reason_and_so_are_the_jobs_not
     let run = geminal(&env, &["batch", &file, "--remote"]);
     assert_ne!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("gemini-9-nope"), "{run:?}");
-    let jobs: Vec<(i64, String, Option<String>)> = env
+    type JobRow = (i64, String, Option<String>, Option<String>, Option<String>);
+    let jobs: Vec<JobRow> = env
         .history()
-        .prepare("SELECT id, state, error FROM jobs ORDER BY id")
+        .prepare("SELECT id, state, error, error_kind, error_detail FROM jobs ORDER BY id")
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
         .unwrap()
         .map(Result::unwrap)
         .collect();
     assert_eq!(jobs.len(), 2, "{jobs:?}");
-    assert!(jobs.iter().all(|(_, state, _)| state == "failed"), "none left submitting: {jobs:?}");
-    assert!(jobs[0].2.as_deref().unwrap().contains("gemini-9-nope"), "{jobs:?}");
-    assert!(jobs[1].2.as_deref().unwrap().contains("not submitted, because job 1"), "{jobs:?}");
+    assert!(jobs.iter().all(|(_, state, ..)| state == "failed"), "none left submitting: {jobs:?}");
+    // Stored as data (the model, the job before), worded by `jobs show`.
+    assert!(
+        jobs.iter().all(|(_, _, sentence, kind, _)| sentence.is_none() && kind.as_deref() == Some("model_not_found")),
+        "{jobs:?}"
+    );
+    assert!(jobs[0].4.as_deref().unwrap().contains(r#""model":"gemini-9-nope""#), "{jobs:?}");
+    assert!(jobs[1].4.as_deref().unwrap().contains(r#""after_job":1"#), "{jobs:?}");
+    let shown = |id: &str| run_ok(&env, &["jobs", "show", id]);
+    assert!(shown("1").contains("The model 'gemini-9-nope' does not exist"), "{}", shown("1"));
+    assert!(
+        shown("2").contains("not submitted, because job 1 before it could not be: The model 'gemini-9-nope'"),
+        "{}",
+        shown("2")
+    );
     assert_eq!(env.fake.batches_created(), 0);
     // A failed job is sent again by --retry-failed, every line of it.
     let retried = geminal(&env, &["batch", "--retry-failed", "2", "--remote"]);
     ok(&retried);
     assert_answers_match_prompts(&lines(&retried.stdout));
+}
+
+/// The same answers written by a local batch, a remote batch and `jobs fetch` are the same
+/// bytes, once what truly differs is set aside (a local line's measured latency, the batch price).
+#[test]
+fn local_remote_and_fetched_lines_are_the_same_bytes_for_the_same_answers() {
+    let env = env(Duration::from_millis(20));
+    let file = prompts(&env, PROMPTS);
+    let local = geminal(&env, &["batch", &file, "--no-cache"]);
+    ok(&local);
+    let remote = geminal(&env, &["batch", &file, "--remote"]);
+    ok(&remote);
+    let out = env.home.path().join("fetched.jsonl");
+    ok(&geminal(&env, &["jobs", "fetch", "2", "-o", out.to_str().unwrap()]));
+    let fetched = std::fs::read_to_string(&out).unwrap();
+    // A remote job's lines, as collected and as fetched again: the same bytes.
+    let sorted = |text: &str| -> Vec<String> {
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        lines.sort_unstable();
+        lines
+    };
+    assert_eq!(sorted(&remote.stdout), sorted(&fetched), "remote batch and jobs fetch");
+    // A local line: the same keys in the same order and the same values, once what truly
+    // differs is set aside (the latency it measured, the price, and the output tokens the fake
+    // counts its own way for a streamed answer).
+    let normalized = |text: &str| -> Vec<String> {
+        let mut lines = lines(text);
+        lines.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        lines
+            .into_iter()
+            .map(|mut l| {
+                for differs in ["latency_ms", "cost_usd", "output_tokens"] {
+                    l[differs] = serde_json::Value::Null;
+                }
+                l.to_string()
+            })
+            .collect()
+    };
+    let local = normalized(&local.stdout);
+    assert_eq!(local.len(), 3);
+    assert_eq!(local, normalized(&remote.stdout), "local and remote");
+}
+
+/// A local line that failed is recorded as its kind and detail, and `jobs show --failed` says
+/// what the batch line said.
+#[test]
+fn a_local_failed_line_is_recorded_as_data_and_told_as_the_batch_line_told_it() {
+    let env = Env::new(Behavior::demo());
+    env.fake
+        .set_router(|r| r.prompt().contains("joke").then(|| Behavior::fault(geminal::gemini::fake::Fault::http(400))));
+    let file = prompts(&env, PROMPTS);
+    let run = geminal(&env, &["batch", &file]);
+    assert_eq!(run.code, 10, "{run:?}");
+    let said = lines(&run.stdout).into_iter().find(|l| l["id"] == "x").unwrap();
+    let (kind, message, detail): (Option<String>, Option<String>, Option<String>) = env
+        .history()
+        .query_row("SELECT error_kind, error_message, error_detail FROM job_lines WHERE key = 'x'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!((kind.as_deref(), message), (Some("bad_request"), None), "no sentence stored");
+    let detail: serde_json::Value = serde_json::from_str(&detail.unwrap()).unwrap();
+    assert!(detail["message"].as_str().unwrap().contains("Unknown name"), "{detail}");
+    let dead = lines(&run_ok(&env, &["jobs", "show", "1", "--failed"]));
+    assert_eq!(dead[0]["error"], said["error"], "{dead:?} vs {said}");
 }

@@ -457,6 +457,8 @@ fn each_fixture_is_the_schema_that_the_migrations_up_to_it_build() {
         let dir = tempfile::tempdir().unwrap();
         let fixture = Connection::open(fixture_db(dir.path(), version)).unwrap();
         let built = Connection::open_in_memory().unwrap();
+        // As `migrate` runs them: a rebuild (15) with foreign keys off.
+        built.pragma_update(None, "foreign_keys", false).unwrap();
         for sql in &schema::MIGRATIONS[..version as usize] {
             built.execute_batch(sql).unwrap();
         }
@@ -988,4 +990,64 @@ fn no_id_is_handed_out_twice_after_migrating_a_released_database() {
     assert_eq!(again, 4);
     assert_eq!(add(&mut store, again, Role::User, "another question"), 6);
     assert!(store.conversation(2).is_err() && store.conversation(3).is_err());
+}
+
+/// A released database's errors (sentences) stay readable after the upgrade to kind + detail,
+/// and a new failure is stored as data only.
+#[test]
+fn old_error_sentences_survive_the_upgrade_and_new_failures_are_stored_as_data() {
+    use geminal::error_data::{ErrorKind, StoredError};
+    use geminal::gemini::ApiError;
+    use geminal::gemini::stored_error::stored_sentence;
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture_db(dir.path(), 16);
+    let old = "Gemini's rate limit was reached: wait 7s and try again, or lower the request rate.";
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("UPDATE messages SET status = 'error', error = ?1 WHERE id = 2", [old]).unwrap();
+        conn.execute(
+            "INSERT INTO job_lines (job_id, key, line, input, state, error_kind, error_message)
+             VALUES (1, '2', 2, '{}', 'failed', 'rate_limited', ?1)",
+            [old],
+        )
+        .unwrap();
+        conn.execute("UPDATE jobs SET error = 'not submitted: the input could not be read' WHERE id = 1", []).unwrap();
+    }
+    let (mut store, _) = Store::open(&path).unwrap();
+    let message = store.messages(1).unwrap().into_iter().find(|m| m.id == 2).unwrap();
+    assert_eq!(message.error, Some(StoredError::Legacy(old.to_owned())));
+    assert_eq!(stored_sentence(message.error.as_ref().unwrap()), old);
+    let failed = store.job_lines(1, Some("failed"), 0, 10).unwrap();
+    assert_eq!(failed[0].error.as_ref().map(stored_sentence).as_deref(), Some(old), "{failed:?}");
+    assert_eq!(failed[0].error.as_ref().and_then(StoredError::kind), None, "a legacy line keeps its text");
+    assert_eq!(failed[0].error_kind.as_deref(), Some("rate_limited"));
+    let job = store.job(1).unwrap().unwrap();
+    assert_eq!(job.error, Some(StoredError::Legacy("not submitted: the input could not be read".to_owned())));
+
+    // A new failure: kind and detail, no sentence.
+    let error = ApiError::Server { status: 503, overloaded: true, retry_after: Some(Duration::from_secs(30)) };
+    let id = add(&mut store, 1, Role::Model, "");
+    let update = geminal::store::MessageUpdate {
+        status: Some(MessageStatus::Error),
+        error: Some(error.to_stored()),
+        ..Default::default()
+    };
+    store.update_message(id, &update).unwrap();
+    let row: (Option<String>, Option<String>, Option<String>) = store
+        .connection()
+        .query_row("SELECT error, error_kind, error_detail FROM messages WHERE id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!(
+        row,
+        (
+            None,
+            Some("server".to_owned()),
+            Some(r#"{"status":503,"retry_after_ms":30000,"overloaded":true}"#.to_owned())
+        )
+    );
+    let message = store.messages(1).unwrap().into_iter().find(|m| m.id == id).unwrap();
+    assert_eq!(message.error.as_ref().and_then(StoredError::kind), Some(ErrorKind::Server));
+    assert_eq!(stored_sentence(message.error.as_ref().unwrap()), error.to_string());
 }

@@ -214,12 +214,9 @@ impl TurnState {
                     if reason == StopReason::MaxTokens { MessageStatus::Interrupted } else { MessageStatus::Blocked };
                 // Told as the answering model's provider says it (canonical names are
                 // `provider:model`, a Gemini model's bare).
-                let provider = self
-                    .attempted
-                    .as_deref()
-                    .and_then(|m| m.split_once(':'))
-                    .map_or(crate::provider::name::GEMINI, |(p, _)| p)
-                    .to_owned();
+                let provider = self.attempted.as_deref().map_or(crate::provider::name::GEMINI.to_owned(), |m| {
+                    crate::provider::name::ModelRef::from_canonical(m, &|p| !p.is_empty()).provider().to_owned()
+                });
                 self.finish(status, ApiError::AnswerStopped { reason }.from_provider(&provider), now)
             }
             TurnEvent::Stream(StreamEvent::Thought(text)) => {
@@ -260,7 +257,14 @@ impl TurnState {
             }
             TurnEvent::Cancelled => {
                 self.status = MessageStatus::Interrupted;
-                let update = self.update(MessageStatus::Interrupted, Some("stopped by the user".to_owned()), now);
+                let update = self.update(
+                    MessageStatus::Interrupted,
+                    Some(crate::error_data::StoredError::new(
+                        crate::error_data::ErrorKind::Cancelled,
+                        Default::default(),
+                    )),
+                    now,
+                );
                 self.done = true;
                 vec![Effect::Save(update), Effect::Done(Outcome::Cancelled)]
             }
@@ -280,7 +284,7 @@ impl TurnState {
 
     fn finish(&mut self, status: MessageStatus, error: ApiError, now: Duration) -> Vec<Effect> {
         self.status = status;
-        let update = self.update(status, Some(error.to_string()), now);
+        let update = self.update(status, Some(error.to_stored()), now);
         self.done = true;
         vec![Effect::Save(update), Effect::Done(Outcome::Failed(error))]
     }
@@ -295,7 +299,12 @@ impl TurnState {
         }
     }
 
-    fn update(&mut self, status: MessageStatus, error: Option<String>, now: Duration) -> MessageUpdate {
+    fn update(
+        &mut self,
+        status: MessageStatus,
+        error: Option<crate::error_data::StoredError>,
+        now: Duration,
+    ) -> MessageUpdate {
         self.unsaved = false;
         self.last_save = now;
         let usage = self.usage.unwrap_or_default();
@@ -377,7 +386,7 @@ mod tests {
         let effects = t.handle(TurnEvent::Failed(error.clone()), ms(20));
         let save = saves(&effects)[0];
         assert_eq!((save.text.as_str(), save.status), ("partial", Some(MessageStatus::Interrupted)));
-        assert!(save.error.as_deref().unwrap().contains("cut mid-answer"));
+        assert_eq!(save.error, Some(error.to_stored()), "the error as data, not its sentence");
         assert!(!effects.contains(&Effect::Cache));
         assert_eq!(effects.last(), Some(&Effect::Done(Outcome::Failed(error))));
     }

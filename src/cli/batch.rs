@@ -20,8 +20,9 @@ use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
 use crate::chat::json_answer_problem;
 use crate::chat::{ChatSession, Notice, Outcome, Settings, Shown, Target, TurnEvent};
 use crate::config::Config;
+use crate::error_data::{ErrorKind, StoredError};
+use crate::jobs::line::{Answered, Failed, LineHead, answered_line, failed_line};
 use crate::jobs::{LocalJob, StoredInput};
-use crate::sanitize::one_line;
 use crate::store::LocalState;
 
 #[derive(Debug, Clone, Args)]
@@ -133,8 +134,15 @@ struct Counts {
 /// What a worker did with one item of the input.
 enum Finished {
     /// A line written to the output: its line in the input, what the job records of it, and
-    /// its answer as saved in the history.
-    Written { value: serde_json::Value, line: usize, input: StoredInput, answer_id: Option<i64> },
+    /// its answer as saved in the history; a provider's failure as data (any other failure is
+    /// recorded as its line tells it).
+    Written {
+        value: serde_json::Value,
+        line: usize,
+        input: StoredInput,
+        answer_id: Option<i64>,
+        error: Option<StoredError>,
+    },
     /// Composed but not launched: the budget was reached.
     NotLaunched { line: usize, input: StoredInput },
     /// Already answered in the `--resume` file.
@@ -178,12 +186,14 @@ async fn record(job: &mut LocalJob, done: &Finished) -> bool {
         Finished::NotLaunched { line, input } => {
             job.record(*line, input.clone(), LocalState::Pending, None, [None; 3]).await
         }
-        Finished::Written { value, line, input, answer_id } => {
-            let state = match value["error"].as_object() {
-                None => LocalState::Done,
-                Some(error) => {
-                    let text = |k: &str| error.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-                    LocalState::Failed(text("kind"), text("message"))
+        Finished::Written { value, line, input, answer_id, error } => {
+            let state = match (value["error"].as_object(), error) {
+                (None, _) => LocalState::Done,
+                (Some(_), Some(error)) => LocalState::Failed(error.clone()),
+                (Some(said), None) => {
+                    let text = |k: &str| said.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+                    let kind = ErrorKind::parse(text("kind")).unwrap_or(ErrorKind::BadInput);
+                    LocalState::Failed(StoredError::with_message(kind, text("message")))
                 }
             };
             let answered = state == LocalState::Done;
@@ -323,6 +333,7 @@ pub async fn run(
                         line: bad.line,
                         input: bare(&bad.id),
                         answer_id: None,
+                        error: None,
                     }),
                     Item::Skipped(id, line) => Some(Finished::Skipped { id, line }),
                 };
@@ -367,14 +378,14 @@ pub async fn run(
         // Every line of the input moves the bar, its total counted them all.
         progress.inc(1);
         let Finished::Written { value: line, .. } = done else { continue };
-        match line.get("error").and_then(|e| e.get("kind")).and_then(|k| k.as_str()) {
+        match line.get("error").and_then(|e| e.get("kind")).and_then(|k| k.as_str()).map(ErrorKind::parse) {
             None => {
                 counts.answered += 1;
                 if line["cached"] == true {
                     counts.cached += 1;
                 }
             }
-            Some("bad_input") => counts.bad_input += 1,
+            Some(Some(ErrorKind::BadInput)) => counts.bad_input += 1,
             Some(_) => counts.failed += 1,
         }
         if write_error.is_none() {
@@ -482,7 +493,7 @@ pub(super) async fn prepare_line(
     // A line's own role wins over --role; an unknown one fails that line, unsent.
     let role = match p.role.as_deref().or(choice.role.as_deref()).map(|name| config.role(name)).transpose() {
         Ok(role) => role,
-        Err(e) => return Err(error_line(p, None, &e, "bad_input", started)),
+        Err(e) => return Err(error_line(p, None, &e, ErrorKind::BadInput, started)),
     };
     // A line's model is as the user wrote it: a bare name means the default provider.
     let model = p
@@ -493,7 +504,7 @@ pub(super) async fn prepare_line(
     let system = p.system.clone().or(config.system_prompt.clone());
     let mut prepared = match session.prepare(Target::New, p.prompt.clone(), model, &config.model, system).await {
         Ok(prepared) => prepared,
-        Err(e) => return Err(error_line(p, None, &e.to_string(), "storage", started)),
+        Err(e) => return Err(error_line(p, None, &e.to_string(), ErrorKind::Storage, started)),
     };
     // The line's own settings win over the flags', which win over the role's; what the model
     // cannot take is refused unsent.
@@ -504,7 +515,7 @@ pub(super) async fn prepare_line(
     };
     let model = prepared.turn.model.clone();
     if let Err(e) = configured {
-        return Err(error_line(p, Some(&model), &e.to_string(), "bad_input", started));
+        return Err(error_line(p, Some(&model), &e.to_string(), ErrorKind::BadInput, started));
     }
     if !p.attachments.is_empty() {
         let paths = p.attachments.clone();
@@ -514,20 +525,22 @@ pub(super) async fn prepare_line(
         .await;
         let attachments = match read {
             Ok(Ok(attachments)) => attachments,
-            Ok(Err(e)) => return Err(error_line(p, None, &e.to_string(), "bad_input", started)),
-            Err(_) => return Err(error_line(p, None, "the attachments could not be read", "bad_input", started)),
+            Ok(Err(e)) => return Err(error_line(p, None, &e.to_string(), ErrorKind::BadInput, started)),
+            Err(_) => {
+                return Err(error_line(p, None, "the attachments could not be read", ErrorKind::BadInput, started));
+            }
         };
         if let Err(e) = session.attach(&mut prepared, attachments, &|_| {}).await {
             let kind = match &e {
-                crate::chat::ChatError::Api(e) => e.kind().as_str(),
-                crate::chat::ChatError::Store(_) => "storage",
-                crate::chat::ChatError::Attachment(_) => "bad_input",
+                crate::chat::ChatError::Api(e) => e.kind(),
+                crate::chat::ChatError::Store(_) => ErrorKind::Storage,
+                crate::chat::ChatError::Attachment(_) => ErrorKind::BadInput,
             };
             return Err(error_line(p, None, &e.to_string(), kind, started));
         }
     }
     if let Err(e) = session.fit_context(&mut prepared).await {
-        return Err(error_line(p, Some(&model), &e.to_string(), "input_too_long", started));
+        return Err(error_line(p, Some(&model), &e.to_string(), ErrorKind::InputTooLong, started));
     }
     Ok(prepared)
 }
@@ -546,6 +559,7 @@ async fn answer(
         line: p.line,
         input: stored(&p, model),
         answer_id,
+        error: None,
     };
     // Retries are counted in the summary; a switch of model is worth a line (once per run).
     let mut show = |shown: Shown| {
@@ -569,7 +583,7 @@ async fn answer(
             return Some(Finished::NotLaunched { line: p.line, input: stored(&p, Some(&model)) });
         }
         Err(super::batch_budget::NotLaunched::Unpriced(why)) => {
-            let line = error_line(&p, Some(&model), &why, "unknown_price", started);
+            let line = error_line(&p, Some(&model), &why, ErrorKind::UnknownPrice, started);
             return Some(written(line, Some(&model), None));
         }
     };
@@ -579,44 +593,38 @@ async fn answer(
     let usage = report.usage.unwrap_or_default();
     let cost_usd = report.cost.cost.map(crate::money::Usd::as_dollars);
     let answer_id = report.answer_id;
-    let value = match report.outcome {
-        Outcome::Cancelled => None,
+    let head = LineHead {
+        id: &p.id,
+        prompt: Some(&p.prompt),
+        model: Some(&model),
+        latency_ms: Some(started.elapsed().as_millis() as u64),
+    };
+    let partial = Some((report.text.as_str(), cost_usd));
+    let (value, error) = match &report.outcome {
+        Outcome::Cancelled => return None,
         Outcome::Complete if wants_json && json_answer_problem(&report.text).is_some() => {
             let problem = json_answer_problem(&report.text).unwrap_or_default();
-            let mut line = error_line(&p, Some(&model), &problem, "invalid_json", started);
-            line["answer"] = serde_json::Value::String(report.text);
-            line["cost_usd"] = serde_json::json!(cost_usd);
-            Some(line)
+            (failed_line(&head, &Failed { kind: ErrorKind::InvalidJson, message: &problem, partial }), None)
         }
         Outcome::Complete => {
-            let mut line = serde_json::json!({
-                "id": p.id, "prompt": p.prompt, "answer": report.text,
-                "model": report.answered_by.as_deref().unwrap_or(&model),
-                "prompt_tokens": usage.prompt_token_count, "output_tokens": usage.candidates_token_count,
-                "thought_tokens": usage.thoughts_token_count,
-                "latency_ms": started.elapsed().as_millis() as u64, "cached": report.cached, "error": null,
-                "cost_usd": cost_usd,
-            });
-            if let Some(saved) = report.cost.saved {
-                line["saved_usd"] = serde_json::json!(saved.as_dollars());
-            }
-            if !report.thoughts.is_empty() {
-                line["thoughts"] = serde_json::Value::String(report.thoughts);
-            }
-            // The answer as written; its sources and citations (byte offsets into it) beside it.
-            if let Some(grounding) = &report.grounding {
-                crate::grounding::Grounding::add_json_fields(Some(grounding), &mut line);
-            }
-            Some(line)
+            let head = LineHead { model: Some(report.answered_by.as_deref().unwrap_or(&model)), ..head };
+            let answered = Answered {
+                answer: &report.text,
+                tokens: [usage.prompt_token_count, usage.candidates_token_count, usage.thoughts_token_count],
+                cached: report.cached,
+                cost_usd,
+                saved_usd: report.cost.saved.map(crate::money::Usd::as_dollars),
+                thoughts: &report.thoughts,
+                grounding: report.grounding.as_ref(),
+            };
+            (answered_line(&head, &answered), None)
         }
         Outcome::Failed(e) => {
-            let mut line = error_line(&p, Some(&model), &e.to_string(), e.kind().as_str(), started);
-            line["answer"] = serde_json::Value::String(report.text);
-            line["cost_usd"] = serde_json::json!(cost_usd);
-            Some(line)
+            let failed = Failed { kind: e.kind(), message: &e.to_string(), partial };
+            (failed_line(&head, &failed), Some(e.to_stored()))
         }
     };
-    value.map(|value| written(value, Some(&model), answer_id))
+    Some(Finished::Written { value, line: p.line, input: stored(&p, Some(&model)), answer_id, error })
 }
 
 /// One line of output: the JSON object, escaped for a terminal (the same data once parsed), and
@@ -627,18 +635,17 @@ pub(super) fn output_line(value: &serde_json::Value, to_terminal: bool) -> Strin
     text
 }
 
+/// The line of a prompt that could not be sent.
 pub(super) fn error_line(
     p: &Prompt,
     model: Option<&str>,
     message: &str,
-    kind: &str,
+    kind: ErrorKind,
     started: Instant,
 ) -> serde_json::Value {
-    serde_json::json!({
-        "id": p.id, "prompt": p.prompt, "answer": null, "model": model, "prompt_tokens": null, "output_tokens": null,
-        "latency_ms": started.elapsed().as_millis() as u64, "cached": false, "cost_usd": null,
-        "error": { "kind": kind, "message": one_line(message, 300) },
-    })
+    let head =
+        LineHead { id: &p.id, prompt: Some(&p.prompt), model, latency_ms: Some(started.elapsed().as_millis() as u64) };
+    failed_line(&head, &Failed { kind, message, partial: None })
 }
 
 pub(super) fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {

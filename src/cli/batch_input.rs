@@ -82,11 +82,13 @@ pub(super) struct BadLine {
 impl BadLine {
     /// Its output line, in the shape of every other.
     pub(super) fn output(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id, "prompt": null, "answer": null, "model": null, "prompt_tokens": null,
-            "output_tokens": null, "latency_ms": null, "cached": false, "cost_usd": null,
-            "error": { "kind": "bad_input", "message": crate::sanitize::one_line(&self.message, 300) },
-        })
+        let head = crate::jobs::line::LineHead { id: &self.id, prompt: None, model: None, latency_ms: None };
+        let failed = crate::jobs::line::Failed {
+            kind: crate::error_data::ErrorKind::BadInput,
+            message: &self.message,
+            partial: None,
+        };
+        crate::jobs::line::failed_line(&head, &failed)
     }
 }
 
@@ -320,7 +322,10 @@ impl Written {
                 None => {
                     written.answered.insert(id);
                 }
-                Some(error) if error.get("kind").and_then(|k| k.as_str()) == Some("bad_input") => {
+                Some(error)
+                    if error.get("kind").and_then(|k| k.as_str())
+                        == Some(crate::error_data::ErrorKind::BadInput.as_str()) =>
+                {
                     written.bad.insert(id);
                 }
                 Some(_) => {}

@@ -78,6 +78,14 @@ pub fn code_for(kind: ErrorKind) -> u8 {
         ErrorKind::Server | ErrorKind::Network | ErrorKind::Timeout | ErrorKind::Truncated => UNAVAILABLE,
         ErrorKind::PromptBlocked | ErrorKind::AnswerStopped => REFUSED,
         ErrorKind::Protocol => FAILURE,
+        // Kinds of a batch line, never of a provider's answer.
+        ErrorKind::BadInput
+        | ErrorKind::Storage
+        | ErrorKind::UnknownPrice
+        | ErrorKind::InvalidJson
+        | ErrorKind::Expired
+        | ErrorKind::NotAnswered
+        | ErrorKind::Cancelled => FAILURE,
     }
 }
 

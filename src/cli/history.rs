@@ -235,7 +235,8 @@ async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
         if let (Some(error), MessageStatus::Error | MessageStatus::Blocked | MessageStatus::Interrupted) =
             (&m.error, m.status)
         {
-            out.push_str(&format!("[{}]\n", one_line(error, 200)));
+            let error = crate::gemini::stored_error::stored_sentence(error);
+            out.push_str(&format!("[{}]\n", one_line(&error, 200)));
         }
     }
     Ok(out)

@@ -11,6 +11,7 @@ use super::exit::{self, Failure};
 use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session, open_store};
 use crate::chat::ChatSession;
 use crate::config::Config;
+use crate::error_data::{ErrorKind, StoredError};
 use crate::jobs::{Collected, JobError, JobRunner, StoredInput};
 use crate::sanitize::one_line;
 use crate::store::JobRecord;
@@ -174,7 +175,8 @@ pub(super) async fn wait_and_collect(
             }
             "succeeded" => {}
             other => {
-                let reason = job.error.as_deref().map(|e| format!(" ({})", one_line(e, 120))).unwrap_or_default();
+                let reason =
+                    job.error.as_ref().map(|e| format!(" ({})", one_line(&job_error_text(e), 120))).unwrap_or_default();
                 problem.get_or_insert(format!(
                     "Job {id} {other}{reason}: {unanswered} prompts were not answered; `geminal batch --retry-failed {id}` sends them again."
                 ));
@@ -475,8 +477,11 @@ async fn show(global: &GlobalArgs, id: i64, failed: bool) -> Result<u8, Failure>
                         // A bad input line has no prompt.
                         "prompt": input.as_ref().map(|i| i.prompt.clone()).filter(|p| !p.is_empty()),
                         "error": {
-                            "kind": line.error_kind.as_deref().unwrap_or(if job.state == "expired" { "expired" } else { "not_answered" }),
-                            "message": line.error_message.as_deref().unwrap_or("the job ended before this line was answered"),
+                            "kind": line.error_kind.as_deref().unwrap_or(if job.state == "expired" { ErrorKind::Expired.as_str() } else { ErrorKind::NotAnswered.as_str() }),
+                            "message": line.error.as_ref().map_or_else(
+                                || "the job ended before this line was answered".to_owned(),
+                                |e| one_line(&crate::gemini::stored_error::stored_sentence(e), 300),
+                            ),
                         }
                     });
                     let text = super::batch::output_line(&value, stdout.is_terminal());
@@ -519,10 +524,23 @@ async fn show(global: &GlobalArgs, id: i64, failed: bool) -> Result<u8, Failure>
     text += &field("priority", &job.priority.to_string());
     text += &field("age", &age(job.created_at));
     if let Some(error) = &job.error {
-        text += &field("error", error);
+        text += &field("error", &job_error_text(error));
     }
     let _ = stdout.write_all(text.as_bytes());
     Ok(exit::OK)
+}
+
+/// A job's error in words: why it failed, or why it was never submitted.
+fn job_error_text(error: &StoredError) -> String {
+    let said = one_line(&crate::gemini::stored_error::stored_sentence(error), 300);
+    match error {
+        StoredError::Data { detail, .. } => match (detail.after_job, detail.not_submitted) {
+            (Some(job), _) => format!("not submitted, because job {job} before it could not be: {said}"),
+            (None, true) => format!("not submitted: {said}"),
+            (None, false) => said,
+        },
+        StoredError::Legacy(_) => said,
+    }
 }
 
 #[cfg(test)]

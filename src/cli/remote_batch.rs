@@ -15,6 +15,7 @@ use super::batch_input::{self, Input, Item, Written};
 use super::exit::{self, Failure};
 use super::{GlobalArgs, HistoryUse, open_session};
 use crate::chat::{Settings, worst_prompt_tokens};
+use crate::error_data::ErrorKind;
 use crate::jobs::{JobBuilder, JobLimits, ReadyLine, StoredInput};
 
 pub async fn run(
@@ -95,14 +96,15 @@ pub async fn run(
         let turn = &prepared.turn;
         // The Batch API is Gemini's, reached with the gemini provider's key: another
         // provider's model is answered locally or not at all.
-        let (provider, _) = crate::provider::name::split_canonical(&turn.model, &|p| config.names.is_known(p));
-        if provider != crate::provider::name::GEMINI {
+        let model = crate::provider::name::ModelRef::from_canonical(&turn.model, &|p| config.names.is_known(p));
+        if !model.is_gemini() {
+            let provider = model.provider();
             bad += 1;
             let message = format!(
                 "{} is a model of provider {provider}, and remote batches run on Gemini's Batch API: send this line without --remote",
                 crate::sanitize::one_line(&turn.model, 80)
             );
-            write(&super::batch::error_line(&prompt, Some(&turn.model), &message, "bad_input", started))?;
+            write(&super::batch::error_line(&prompt, Some(&turn.model), &message, ErrorKind::BadInput, started))?;
             continue;
         }
         if refused.is_some() {
@@ -115,7 +117,7 @@ pub async fn run(
             Err(NotLaunched::OverBudget) => continue,
             Err(NotLaunched::Unpriced(why)) => {
                 bad += 1;
-                write(&super::batch::error_line(&prompt, Some(&turn.model), &why, "unknown_price", started))?;
+                write(&super::batch::error_line(&prompt, Some(&turn.model), &why, ErrorKind::UnknownPrice, started))?;
                 continue;
             }
         };

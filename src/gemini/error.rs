@@ -59,48 +59,9 @@ pub enum ApiError {
     Via { provider: String, error: Box<ApiError> },
 }
 
-/// A fieldless view of [`ApiError`], for exit codes, JSON output and retry policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    NoKey,
-    BadKey,
-    PermissionDenied,
-    ModelNotFound,
-    BadRequest,
-    InputTooLong,
-    RateLimited,
-    QuotaExhausted,
-    Server,
-    PromptBlocked,
-    AnswerStopped,
-    Network,
-    Timeout,
-    Truncated,
-    Protocol,
-}
-
-impl ErrorKind {
-    /// Stable snake_case name (used in JSON output).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::NoKey => "no_key",
-            ErrorKind::BadKey => "bad_key",
-            ErrorKind::PermissionDenied => "permission_denied",
-            ErrorKind::ModelNotFound => "model_not_found",
-            ErrorKind::BadRequest => "bad_request",
-            ErrorKind::InputTooLong => "input_too_long",
-            ErrorKind::RateLimited => "rate_limited",
-            ErrorKind::QuotaExhausted => "quota_exhausted",
-            ErrorKind::Server => "server",
-            ErrorKind::PromptBlocked => "prompt_blocked",
-            ErrorKind::AnswerStopped => "answer_stopped",
-            ErrorKind::Network => "network",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Truncated => "truncated",
-            ErrorKind::Protocol => "protocol",
-        }
-    }
-}
+/// A fieldless view of [`ApiError`], for exit codes, JSON output and retry policy; its names
+/// come from the one list of error kinds.
+pub use crate::error_data::ErrorKind;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StopReason {

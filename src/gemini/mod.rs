@@ -7,6 +7,7 @@ pub mod error;
 pub mod fake;
 mod files;
 pub mod sse;
+pub mod stored_error;
 pub mod stream;
 pub mod thinking;
 pub mod types;

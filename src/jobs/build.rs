@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::{JobError, JobRunner, Unsent};
 use crate::engine::{Upload, UploadSource};
+use crate::error_data::{ErrorKind, StoredError};
 use crate::gemini::GenerateContentRequest;
 use crate::gemini::batch::{BatchInput, BatchState, InlinedRequest, KeyedRequest};
 use crate::store::{JobUpdate, NewJob};
@@ -200,11 +201,11 @@ impl JobBuilder {
             let job_id = built.job_id;
             ids.push(job_id);
             if let Err(unsent) = self.send(built, progress).await {
-                let reason = crate::sanitize::one_line(&unsent.error.to_string(), 300);
+                let reason = unsent.error.to_stored();
                 let state = if unsent.maybe_accepted { "submitting" } else { "failed" };
                 self.mark_unsent(job_id, state, reason.clone()).await;
                 for later in built_jobs {
-                    let why = format!("not submitted, because job {job_id} before it could not be: {reason}");
+                    let why = reason.clone().with_detail(|d| d.after_job = Some(job_id));
                     self.mark_unsent(later.job_id, "failed", why).await;
                 }
                 return Err(unsent.error);
@@ -219,13 +220,14 @@ impl JobBuilder {
         let started: Vec<i64> =
             self.open.drain().map(|(_, b)| b.job_id).chain(self.done.drain(..).map(|b| b.job_id)).collect();
         for job_id in started {
-            self.mark_unsent(job_id, "failed", format!("not submitted: {reason}")).await;
+            let why = StoredError::with_message(ErrorKind::BadInput, reason).with_detail(|d| d.not_submitted = true);
+            self.mark_unsent(job_id, "failed", why).await;
         }
     }
 
     /// Records why job `job_id` was not submitted (best effort: the submission's own error is
     /// the one reported).
-    async fn mark_unsent(&self, job_id: i64, state: &'static str, reason: String) {
+    async fn mark_unsent(&self, job_id: i64, state: &'static str, reason: StoredError) {
         let update =
             JobUpdate { state: state.to_owned(), result_file: None, error: Some(reason), finished: state == "failed" };
         let _ = self.runner.store.call(move |s| s.update_job(job_id, &update)).await;

@@ -9,7 +9,9 @@ use std::collections::{HashMap, HashSet};
 use futures::StreamExt;
 
 use super::build::StoredInput;
+use super::line::{Answered, Failed, LineHead};
 use super::{JobError, JobRunner};
+use crate::error_data::{ErrorKind, StoredError};
 use crate::gemini::batch::{BatchOperation, ResultLine};
 use crate::gemini::types::GenerateContentResponse;
 use crate::sanitize::one_line;
@@ -141,18 +143,18 @@ impl JobRunner {
 
     /// A result line as a saved result and a JSON output line.
     fn judge(&self, input: &StoredInput, result: &ResultLine) -> (LineResult, serde_json::Value) {
-        let failed = |kind: &str, message: &str| {
+        // A line's failure is told by its own text (the server's status message, or why the
+        // answer is missing), stored as that text with its kind.
+        let failed = |kind: ErrorKind, message: &str| {
             let output = output_error_line(input, kind, message);
-            (
-                LineResult::Failed { key: input.id.clone(), kind: kind.to_owned(), message: one_line(message, 300) },
-                output,
-            )
+            let error = StoredError::with_message(kind, &one_line(message, 300));
+            (LineResult::Failed { key: input.id.clone(), error }, output)
         };
         if let Some(status) = result.failure() {
             return failed(grpc_kind(status.code), &self.engine.client().redact(&status.message));
         }
         let Some(response) = &result.response else {
-            return failed("protocol", "the result line has neither an answer nor an error");
+            return failed(ErrorKind::Protocol, "the result line has neither an answer nor an error");
         };
         let (answer, thoughts) = texts(response);
         if response.candidates.is_empty() {
@@ -161,11 +163,11 @@ impl JobRunner {
                 .as_ref()
                 .and_then(|f| f.block_reason.clone())
                 .unwrap_or_else(|| "no answer".to_owned());
-            return failed("prompt_blocked", &format!("the prompt was blocked ({reason})"));
+            return failed(ErrorKind::PromptBlocked, &format!("the prompt was blocked ({reason})"));
         }
         let finish = response.candidates[0].finish_reason.as_deref().unwrap_or("STOP");
         if answer.is_empty() && !matches!(finish, "STOP" | "MAX_TOKENS") {
-            return failed("answer_stopped", &format!("the answer was stopped ({finish})"));
+            return failed(ErrorKind::AnswerStopped, &format!("the answer was stopped ({finish})"));
         }
         let usage = response.usage_metadata.unwrap_or_default();
         let cache_key = match &self.cache {
@@ -181,15 +183,17 @@ impl JobRunner {
             },
             None => crate::money::AnswerCost::default(),
         };
-        let mut output = serde_json::json!({
-            "id": input.id, "prompt": input.prompt, "answer": answer, "model": input.model,
-            "prompt_tokens": usage.prompt_token_count, "output_tokens": usage.candidates_token_count,
-            "thought_tokens": usage.thoughts_token_count, "latency_ms": null, "cached": false, "error": null,
-            "cost_usd": cost.cost.map(crate::money::Usd::as_dollars),
-        });
-        if !thoughts.is_empty() {
-            output["thoughts"] = serde_json::Value::String(thoughts.clone());
-        }
+        let head = LineHead { id: &input.id, prompt: Some(&input.prompt), model: Some(&input.model), latency_ms: None };
+        let output = super::line::answered_line(
+            &head,
+            &Answered {
+                answer: &answer,
+                tokens: [usage.prompt_token_count, usage.candidates_token_count, usage.thoughts_token_count],
+                cost_usd: cost.cost.map(crate::money::Usd::as_dollars),
+                thoughts: &thoughts,
+                ..Answered::default()
+            },
+        );
         let line = LineResult::Answered {
             key: input.id.clone(),
             turn: Box::new(BatchTurn {
@@ -214,12 +218,9 @@ impl JobRunner {
 }
 
 /// A failed line's JSON, in the format of a local `batch`.
-pub fn output_error_line(input: &StoredInput, kind: &str, message: &str) -> serde_json::Value {
-    serde_json::json!({
-        "id": input.id, "prompt": input.prompt, "answer": null, "model": input.model, "prompt_tokens": null,
-        "output_tokens": null, "latency_ms": null, "cached": false, "cost_usd": null,
-        "error": { "kind": kind, "message": one_line(message, 300) },
-    })
+fn output_error_line(input: &StoredInput, kind: ErrorKind, message: &str) -> serde_json::Value {
+    let head = LineHead { id: &input.id, prompt: Some(&input.prompt), model: Some(&input.model), latency_ms: None };
+    super::line::failed_line(&head, &Failed { kind, message, partial: None })
 }
 
 fn parse_result(line: &[u8]) -> Option<ResultLine> {
@@ -241,15 +242,15 @@ fn texts(response: &GenerateContentResponse) -> (String, String) {
     (answer, thoughts)
 }
 
-/// A line's error kind from its status code (google.rpc.Code), in the words of `ErrorKind`.
-fn grpc_kind(code: i64) -> &'static str {
+/// A line's error kind from its status code (google.rpc.Code).
+pub(super) fn grpc_kind(code: i64) -> ErrorKind {
     match code {
-        3 | 9 | 11 => "bad_request",
-        4 => "timeout",
-        5 => "model_not_found",
-        7 | 16 => "permission_denied",
-        8 => "quota_exhausted",
-        _ => "server",
+        3 | 9 | 11 => ErrorKind::BadRequest,
+        4 => ErrorKind::Timeout,
+        5 => ErrorKind::ModelNotFound,
+        7 | 16 => ErrorKind::PermissionDenied,
+        8 => ErrorKind::QuotaExhausted,
+        _ => ErrorKind::Server,
     }
 }
 

@@ -6,15 +6,17 @@
 
 mod build;
 mod collect;
+pub mod line;
 mod local;
 
 pub use build::{JobBuilder, JobLimits, ReadyLine, StoredInput};
-pub use collect::{Collected, output_error_line};
+pub use collect::Collected;
 pub use local::LocalJob;
 
 use std::time::Duration;
 
 use crate::engine::{Decision, Engine, UploadError};
+use crate::error_data::{ErrorKind, StoredError};
 use crate::gemini::batch::BatchOperation;
 use crate::gemini::{ApiError, Client};
 use crate::store::{JobRecord, JobUpdate, StoreError, StoreHandle};
@@ -38,6 +40,22 @@ pub enum JobError {
     NotSubmitted(i64),
     #[error("job {0} ran locally, not on Gemini's side: `geminal batch --retry-failed {0}` finishes it")]
     Local(i64),
+}
+
+impl JobError {
+    /// What the database keeps of it: a provider's error as data, any other as its text.
+    pub fn to_stored(&self) -> StoredError {
+        let kind = match self {
+            JobError::Api(e) => return e.to_stored(),
+            JobError::Upload(UploadError::Api(e)) => e.kind(),
+            JobError::Store(_) | JobError::Io(_) => ErrorKind::Storage,
+            JobError::Upload(UploadError::Failed) => ErrorKind::BadRequest,
+            JobError::Upload(_) | JobError::NoSuchJob(_) | JobError::NotSubmitted(_) | JobError::Local(_) => {
+                ErrorKind::BadInput
+            }
+        };
+        StoredError::with_message(kind, &crate::sanitize::one_line(&self.to_string(), 300))
+    }
 }
 
 /// A job that could not be submitted: why, and whether Gemini may hold it all the same (a
@@ -150,7 +168,10 @@ impl JobRunner {
         let update = JobUpdate {
             state: state.as_str().to_owned(),
             result_file: op.responses_file().map(str::to_owned),
-            error: op.error.as_ref().map(|e| crate::sanitize::one_line(&self.client().redact(&e.message), 200)),
+            error: op.error.as_ref().map(|e| {
+                let message = crate::sanitize::one_line(&self.client().redact(&e.message), 200);
+                StoredError::with_message(collect::grpc_kind(e.code), &message)
+            }),
             finished: state.is_over(),
         };
         self.store.call(move |s| s.update_job(id, &update)).await?;

@@ -1,5 +1,6 @@
 //! Model names across providers: `provider:model` (`ollama:qwen3:8b`), or a bare name for the
-//! default provider. Pure text rules, shared by config, front ends and the engine.
+//! default provider. Pure text rules, shared by config, front ends and the engine: a name is
+//! split in one place, into a [`ModelRef`] (provider, model), at the edge where it is read.
 //!
 //! A name is *canonical* once its provider is explicit where it matters: bare for the built-in
 //! `gemini` provider (so history saved before providers existed stays valid), `provider:model`
@@ -50,17 +51,76 @@ impl Names {
     /// default provider (`qwen3:8b` with no `qwen3` provider).
     pub fn split<'a>(&'a self, name: &'a str) -> (&'a str, &'a str) {
         let name = name.trim();
-        match name.split_once(':') {
-            Some((provider, model)) if self.known.contains(provider) && !model.is_empty() => (provider, model),
-            _ => (self.default.as_str(), name),
-        }
+        split_prefix(name, &|p| self.known.contains(p)).unwrap_or((self.default.as_str(), name))
     }
 
     /// The canonical form of a name a user typed (see the module comment).
     pub fn canonical(&self, name: &str) -> String {
-        let (provider, model) = self.split(name);
-        join(provider, model)
+        ModelRef::parse(name, self).canonical()
     }
+}
+
+/// A model and the provider (or pool) that serves it, parsed once from a name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ModelRef {
+    provider: String,
+    model: String,
+}
+
+impl ModelRef {
+    pub fn new(provider: impl Into<String>, model: impl Into<String>) -> Self {
+        ModelRef { provider: provider.into(), model: model.into() }
+    }
+
+    /// A name as a user typed it (a flag, the config, a slash command, a batch line): see
+    /// [`Names::split`]. The model keeps its own colons (`local:qwen3:8b` is `qwen3:8b` of
+    /// `local`) and Gemini's own spellings (`models/gemini-2.5-flash`).
+    pub fn parse(text: &str, names: &Names) -> Self {
+        let (provider, model) = names.split(text);
+        ModelRef::new(provider, model)
+    }
+
+    /// A canonical name (as stored, and as the engine reads it): a bare name is Gemini's.
+    /// `known` says which prefixes are providers (a model id may hold colons itself).
+    pub fn from_canonical(name: &str, known: &dyn Fn(&str) -> bool) -> Self {
+        let (provider, model) = split_canonical(name, known);
+        ModelRef::new(provider, model)
+    }
+
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// The model's id at its provider.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    pub fn is_gemini(&self) -> bool {
+        self.provider == GEMINI
+    }
+
+    /// Its canonical name: bare for Gemini, `provider:model` for the rest.
+    pub fn canonical(&self) -> String {
+        join(&self.provider, &self.model)
+    }
+
+    /// `provider:model` always (prices and stats key models this way).
+    pub fn qualified(&self) -> String {
+        qualified(&self.provider, &self.model)
+    }
+}
+
+impl std::fmt::Display for ModelRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.canonical())
+    }
+}
+
+/// The one rule for a provider prefix: the text before the FIRST colon, when `known` says it
+/// names a provider and a model follows it.
+fn split_prefix<'a>(name: &'a str, known: &dyn Fn(&str) -> bool) -> Option<(&'a str, &'a str)> {
+    name.split_once(':').filter(|(provider, model)| known(provider) && !model.is_empty())
 }
 
 /// `provider:model`, or the bare model for Gemini.
@@ -71,10 +131,7 @@ pub fn join(provider: &str, model: &str) -> String {
 /// The provider and model of a canonical name, as the engine reads it: a bare name is Gemini's.
 /// `known` says which prefixes are providers (a model id may hold colons itself).
 pub fn split_canonical<'a>(name: &'a str, known: &dyn Fn(&str) -> bool) -> (&'a str, &'a str) {
-    match name.split_once(':') {
-        Some((provider, model)) if known(provider) && !model.is_empty() => (provider, model),
-        _ => (GEMINI, name),
-    }
+    split_prefix(name, known).unwrap_or((GEMINI, name))
 }
 
 /// `provider:model` always (prices and stats key models this way).
@@ -107,6 +164,41 @@ mod tests {
         assert_eq!(n.canonical("gemini:gemini-2.5-flash"), "gemini-2.5-flash");
         assert_eq!(n.canonical("openai:gpt-4.1-mini"), "openai:gpt-4.1-mini");
         assert_eq!(names(None).canonical("gemini-2.5-flash"), "gemini-2.5-flash");
+    }
+
+    #[test]
+    fn every_accepted_spelling_parses_into_one_model_ref() {
+        let n = Names::new(["local".to_owned(), "ollama".to_owned(), "pool".to_owned()], None);
+        let parsed = |text: &str| {
+            let r = ModelRef::parse(text, &n);
+            (r.provider().to_owned(), r.model().to_owned(), r.canonical())
+        };
+        let owned = |p: &str, m: &str, c: &str| (p.to_owned(), m.to_owned(), c.to_owned());
+        assert_eq!(parsed("gemini-2.5-flash"), owned("gemini", "gemini-2.5-flash", "gemini-2.5-flash"));
+        assert_eq!(
+            parsed("models/gemini-2.5-flash"),
+            owned("gemini", "models/gemini-2.5-flash", "models/gemini-2.5-flash"),
+            "Gemini's own spelling is Gemini's model, as typed"
+        );
+        assert_eq!(parsed("gemini:gemini-2.5-flash"), owned("gemini", "gemini-2.5-flash", "gemini-2.5-flash"));
+        assert_eq!(parsed("local:qwen3:8b"), owned("local", "qwen3:8b", "local:qwen3:8b"), "the model keeps its colon");
+        assert_eq!(
+            parsed("pool:llama3.1:70b"),
+            owned("pool", "llama3.1:70b", "pool:llama3.1:70b"),
+            "a pool is a provider"
+        );
+        assert_eq!(parsed("qwen3:8b"), owned("gemini", "qwen3:8b", "qwen3:8b"), "qwen3 is no provider");
+        assert_eq!(parsed(" local:x "), owned("local", "x", "local:x"));
+        // Under another default provider a bare name is that provider's.
+        let n = Names::new(["local".to_owned()], Some("local"));
+        assert_eq!(ModelRef::parse("qwen3:8b", &n), ModelRef::new("local", "qwen3:8b"));
+        assert_eq!(ModelRef::parse("qwen3:8b", &n).qualified(), "local:qwen3:8b");
+        // A canonical name read back (the engine's reading): bare is Gemini's.
+        let known = |p: &str| p == "local";
+        assert_eq!(ModelRef::from_canonical("local:qwen3:8b", &known), ModelRef::new("local", "qwen3:8b"));
+        assert_eq!(ModelRef::from_canonical("qwen3:8b", &known), ModelRef::new("gemini", "qwen3:8b"));
+        assert!(ModelRef::from_canonical("models/gemini-2.5-flash", &known).is_gemini());
+        assert_eq!(ModelRef::new("local", "qwen3:8b").to_string(), "local:qwen3:8b");
     }
 
     #[test]

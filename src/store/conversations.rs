@@ -42,7 +42,8 @@ pub struct StoredMessage {
     pub text: String,
     pub model: Option<String>,
     pub status: MessageStatus,
-    pub error: Option<String>,
+    /// Why it failed, as data (the front end that shows it words it).
+    pub error: Option<crate::error_data::StoredError>,
     pub prompt_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
     pub thought_tokens: Option<i64>,
@@ -91,7 +92,8 @@ pub struct NewMessage {
 pub struct MessageUpdate {
     pub text: String,
     pub status: Option<MessageStatus>,
-    pub error: Option<String>,
+    /// Why it failed, as data (`None` leaves it).
+    pub error: Option<crate::error_data::StoredError>,
     pub prompt_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
     pub thought_tokens: Option<i64>,
@@ -154,7 +156,11 @@ pub(super) fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
         text: r.get(3)?,
         model: r.get(4)?,
         status: r.get(5)?,
-        error: r.get(6)?,
+        error: crate::error_data::StoredError::from_columns(
+            r.get_ref(18)?.as_str_or_null()?,
+            r.get_ref(19)?.as_str_or_null()?,
+            r.get_ref(6)?.as_str_or_null()?,
+        ),
         prompt_tokens: r.get(7)?,
         output_tokens: r.get(8)?,
         cached: r.get(9)?,
@@ -193,7 +199,7 @@ pub(super) fn conversation_from_row(r: &Row<'_>) -> rusqlite::Result<Conversatio
 /// The columns `message_from_row` reads, for a `messages m` table alias.
 pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.role, m.text, m.model, m.status, m.error, m.prompt_tokens, \
      m.output_tokens, m.cached, m.created_at, m.parent_id, m.thought_tokens, m.thoughts, m.grounding, \
-     m.cost_nanos, m.saved_nanos, m.priced_as";
+     m.cost_nanos, m.saved_nanos, m.priced_as, m.error_kind, m.error_detail";
 
 /// A conversation title from its first prompt: one line, cut at a word near 60 characters.
 pub fn title_from(prompt: &str) -> String {
@@ -325,15 +331,21 @@ impl Store {
                     thoughts = coalesce(?12, thoughts), grounding = coalesce(?13, grounding),
                     cost_nanos = coalesce(?14, cost_nanos), saved_nanos = coalesce(?15, saved_nanos),
                     priced_as = coalesce(?16, priced_as), model = coalesce(?17, model),
+                    error_kind = coalesce(?18, error_kind), error_detail = coalesce(?19, error_detail),
                     writer = CASE WHEN ?10 THEN NULL ELSE writer END
                  WHERE id = ?1",
             )
             .and_then(|mut update_row| {
+                // Kind and detail since schema 17; the legacy column only for a legacy sentence.
+                let (error_kind, error_detail, error) = match &update.error {
+                    Some(e) => e.to_columns(),
+                    None => (None, None, None),
+                };
                 update_row.execute(params![
                     id,
                     update.text,
                     update.status,
-                    update.error,
+                    error,
                     update.prompt_tokens,
                     update.output_tokens,
                     update.thought_tokens,
@@ -346,7 +358,9 @@ impl Store {
                     update.cost.as_ref().and_then(|c| c.cost).map(crate::money::Usd::nanos),
                     update.cost.as_ref().and_then(|c| c.saved).map(crate::money::Usd::nanos),
                     update.cost.as_ref().and_then(|c| c.priced_as.clone()),
-                    update.model
+                    update.model,
+                    error_kind,
+                    error_detail
                 ])
             })
             .map_err(|e| self.err(e))?;

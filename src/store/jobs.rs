@@ -6,6 +6,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, now_ms};
+use crate::error_data::StoredError;
 
 /// A job as stored, with its lines counted by state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +30,8 @@ pub struct JobRecord {
     pub total: i64,
     pub done: i64,
     pub failed: i64,
-    pub error: Option<String>,
+    /// Why it failed or was not submitted, as data (a sentence, written before schema 17).
+    pub error: Option<StoredError>,
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
@@ -57,8 +59,10 @@ pub struct JobLine {
     pub input: String,
     /// `pending`, `done` or `failed`.
     pub state: String,
+    /// Its error kind's name, as stored.
     pub error_kind: Option<String>,
-    pub error_message: Option<String>,
+    /// Its error as data (or, written before schema 17, as a sentence).
+    pub error: Option<StoredError>,
 }
 
 /// A line of a local run, as it stands: answered (`done`, with its saved answer and tokens),
@@ -80,8 +84,8 @@ pub struct LocalLine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LocalState {
     Done,
-    /// Its error: kind and message.
-    Failed(String, String),
+    /// Its error, as data.
+    Failed(StoredError),
     Pending,
 }
 
@@ -90,7 +94,7 @@ pub enum LocalState {
 pub struct JobUpdate {
     pub state: String,
     pub result_file: Option<String>,
-    pub error: Option<String>,
+    pub error: Option<StoredError>,
     pub finished: bool,
 }
 
@@ -125,8 +129,7 @@ pub enum LineResult {
     },
     Failed {
         key: String,
-        kind: String,
-        message: String,
+        error: StoredError,
     },
 }
 
@@ -147,7 +150,8 @@ const JOB_COLUMNS: &str = "j.id, j.kind, j.state, j.model, j.remote_name, j.inpu
     (SELECT coalesce(sum(m.cost_nanos), 0) FROM job_lines l JOIN messages m ON m.id = l.message_id
         WHERE l.job_id = j.id),
     (SELECT count(*) FROM job_lines l JOIN messages m ON m.id = l.message_id
-        WHERE l.job_id = j.id AND m.cost_nanos IS NULL)";
+        WHERE l.job_id = j.id AND m.cost_nanos IS NULL),
+    j.error_kind, j.error_detail";
 
 fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     Ok(JobRecord {
@@ -165,7 +169,11 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         total: r.get(11)?,
         done: r.get(12)?,
         failed: r.get(13)?,
-        error: r.get(14)?,
+        error: StoredError::from_columns(
+            r.get_ref(20)?.as_str_or_null()?,
+            r.get_ref(21)?.as_str_or_null()?,
+            r.get_ref(14)?.as_str_or_null()?,
+        ),
         created_at: r.get(15)?,
         updated_at: r.get(16)?,
         finished_at: r.get(17)?,
@@ -238,11 +246,14 @@ impl Store {
     /// The job's latest state as Gemini (or the local run) reports it.
     pub fn update_job(&self, job_id: i64, update: &JobUpdate) -> Result<(), StoreError> {
         let now = now_ms();
+        let (kind, detail, legacy) = update.error.as_ref().map(StoredError::to_columns).unwrap_or_default();
         self.conn
             .execute(
                 "UPDATE jobs SET state = ?2, result_file = coalesce(?3, result_file), error = coalesce(?4, error),
-                    updated_at = ?5, finished_at = CASE WHEN ?6 THEN coalesce(finished_at, ?5) END WHERE id = ?1",
-                params![job_id, update.state, update.result_file, update.error, now, update.finished],
+                    updated_at = ?5, finished_at = CASE WHEN ?6 THEN coalesce(finished_at, ?5) END,
+                    error_kind = coalesce(?7, error_kind), error_detail = coalesce(?8, error_detail)
+                 WHERE id = ?1",
+                params![job_id, update.state, update.result_file, legacy, now, update.finished, kind, detail],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -270,7 +281,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT key, line, input, state, error_kind, error_message FROM job_lines WHERE job_id = ?1 AND key = ?2",
+                "SELECT key, line, input, state, error_kind, error_message, error_detail FROM job_lines WHERE job_id = ?1 AND key = ?2",
             )
             .map_err(|e| self.err(e))?;
         let mut found = Vec::with_capacity(keys.len());
@@ -293,7 +304,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT key, line, input, state, error_kind, error_message FROM job_lines
+                "SELECT key, line, input, state, error_kind, error_message, error_detail FROM job_lines
                  WHERE job_id = ?1 AND (?2 IS NULL OR state = ?2) AND line > ?3 ORDER BY line LIMIT ?4",
             )
             .map_err(|e| self.err(e))?;
@@ -329,12 +340,13 @@ impl Store {
                 continue;
             }
             match result {
-                LineResult::Failed { key, kind, message } => {
+                LineResult::Failed { key, error } => {
+                    let (kind, detail, message) = error.to_columns();
                     let changed = tx
                         .execute(
-                            "UPDATE job_lines SET state = 'failed', error_kind = ?3, error_message = ?4
+                            "UPDATE job_lines SET state = 'failed', error_kind = ?3, error_message = ?4, error_detail = ?5
                              WHERE job_id = ?1 AND key = ?2 AND state = 'pending'",
-                            params![job_id, key, kind, message],
+                            params![job_id, key, kind, message, detail],
                         )
                         .map_err(sqlite)?;
                     saved.push(changed > 0);
@@ -422,7 +434,7 @@ impl Store {
                     }
                     exec(
                         &tx,
-                        "UPDATE job_lines SET state = 'done', message_id = ?3, error_kind = NULL, error_message = NULL,
+                        "UPDATE job_lines SET state = 'done', message_id = ?3, error_kind = NULL, error_message = NULL, error_detail = NULL,
                             prompt_tokens = ?4, output_tokens = ?5, thought_tokens = ?6
                          WHERE job_id = ?1 AND key = ?2",
                         params![job_id, key, answer_id, prompt_tokens, output_tokens, thought_tokens],
@@ -454,19 +466,20 @@ impl Store {
             let mut upsert = tx
                 .prepare_cached(
                     "INSERT INTO job_lines (job_id, key, line, input, state, error_kind, error_message, message_id,
-                        prompt_tokens, output_tokens, thought_tokens)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                        prompt_tokens, output_tokens, thought_tokens, error_detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                      ON CONFLICT (job_id, key) DO UPDATE SET state = excluded.state, input = excluded.input,
                         error_kind = excluded.error_kind, error_message = excluded.error_message,
+                        error_detail = excluded.error_detail,
                         message_id = excluded.message_id, prompt_tokens = excluded.prompt_tokens,
                         output_tokens = excluded.output_tokens, thought_tokens = excluded.thought_tokens",
                 )
                 .map_err(sqlite)?;
             for l in lines {
-                let (state, kind, message) = match &l.state {
-                    LocalState::Done => ("done", None, None),
-                    LocalState::Failed(kind, message) => ("failed", Some(kind), Some(message)),
-                    LocalState::Pending => ("pending", None, None),
+                let (state, (kind, detail, message)) = match &l.state {
+                    LocalState::Done => ("done", (None, None, None)),
+                    LocalState::Failed(error) => ("failed", error.to_columns()),
+                    LocalState::Pending => ("pending", (None, None, None)),
                 };
                 upsert
                     .execute(params![
@@ -480,7 +493,8 @@ impl Store {
                         l.message_id,
                         l.tokens[0],
                         l.tokens[1],
-                        l.tokens[2]
+                        l.tokens[2],
+                        detail
                     ])
                     .map_err(sqlite)?;
             }
@@ -533,13 +547,18 @@ fn line_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobLine> {
         input: r.get(2)?,
         state: r.get(3)?,
         error_kind: r.get(4)?,
-        error_message: r.get(5)?,
+        error: StoredError::from_columns(
+            r.get_ref(4)?.as_str_or_null()?,
+            r.get_ref(6)?.as_str_or_null()?,
+            r.get_ref(5)?.as_str_or_null()?,
+        ),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error_data::ErrorKind;
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
@@ -619,7 +638,7 @@ mod tests {
             job,
             &[
                 line("1", 1, LocalState::Done, [Some(10), Some(5), None]),
-                line("2", 2, LocalState::Failed("server".into(), "down".into()), [None; 3]),
+                line("2", 2, LocalState::Failed(StoredError::with_message(ErrorKind::Server, "down")), [None; 3]),
                 line("3", 3, LocalState::Pending, [None; 3]),
             ],
         )
@@ -644,7 +663,8 @@ mod tests {
             })
             .unwrap();
         s.add_job_lines(job, &[("a".into(), 1, "{}".into())]).unwrap();
-        let failed = LineResult::Failed { key: "a".into(), kind: "blocked".into(), message: "no".into() };
+        let failed =
+            LineResult::Failed { key: "a".into(), error: StoredError::with_message(ErrorKind::PromptBlocked, "no") };
         assert_eq!(s.save_job_results(job, std::slice::from_ref(&failed), 100).unwrap(), vec![true]);
         assert_eq!(s.save_job_results(job, &[failed], 100).unwrap(), vec![false]);
         assert_eq!(s.job_lines(job, Some("failed"), 0, 10).unwrap().len(), 1);

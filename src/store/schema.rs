@@ -372,6 +372,14 @@ pub const MIGRATIONS: &[&str] = &[
         job_id INTEGER NOT NULL,
         PRIMARY KEY (reservation_id, job_id)
     ) WITHOUT ROWID;",
+    // 17: a failure is stored as data, its kind (`error_data::ErrorKind`'s name) and its detail
+    // (JSON), and worded by the front end that shows it. The old sentence columns (`messages.error`,
+    // `job_lines.error_message`, `jobs.error`) keep what earlier versions wrote, shown as it is.
+    "ALTER TABLE messages ADD COLUMN error_kind TEXT;
+    ALTER TABLE messages ADD COLUMN error_detail TEXT;
+    ALTER TABLE job_lines ADD COLUMN error_detail TEXT;
+    ALTER TABLE jobs ADD COLUMN error_kind TEXT;
+    ALTER TABLE jobs ADD COLUMN error_detail TEXT;",
 ];
 
 /// Migrations that rebuild a table other tables point at (see 15): they run with foreign keys

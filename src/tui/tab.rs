@@ -79,7 +79,11 @@ impl From<StoredMessage> for ChatMessage {
             id: Some(m.id),
             role: m.role,
             text: m.text,
-            error: m.error.filter(|_| m.status != MessageStatus::Complete),
+            error: m
+                .error
+                .as_ref()
+                .filter(|_| m.status != MessageStatus::Complete)
+                .map(crate::gemini::stored_error::stored_sentence),
             status: m.status,
             model: m.model,
             cached: m.cached,
