@@ -31,3 +31,4 @@ pub mod roles;
 pub mod sanitize;
 pub mod store;
 pub mod tui;
+pub mod turn;

@@ -18,11 +18,12 @@ use super::generation::{GenerationArgs, read_json_schema};
 use super::signals::{Signals, Stop};
 use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
 use crate::chat::json_answer_problem;
-use crate::chat::{ChatSession, Notice, Outcome, Settings, Shown, Target, TurnEvent};
+use crate::chat::{Notice, Outcome, Settings, Shown, Target};
 use crate::config::Config;
 use crate::jobs::{LocalJob, StoredInput};
 use crate::sanitize::one_line;
 use crate::store::LocalState;
+use crate::turn::{Ready, Refused, Runner, System, TurnSpec, Update};
 
 #[derive(Debug, Clone, Args)]
 pub struct BatchArgs {
@@ -296,12 +297,13 @@ pub async fn run(
     let stop_reading = tokio_util::sync::CancellationToken::new();
     let reader = tokio::spawn(batch_input::read_prompts(input, skip, prompts_tx, stop_reading.clone()));
 
-    let session = std::sync::Arc::new(session);
+    let runner = Runner::new(std::sync::Arc::new(session), config.model.clone(), config.roles.clone());
+    let session = runner.session().clone();
     let prompts_rx = std::sync::Arc::new(tokio::sync::Mutex::new(prompts_rx));
     let mut workers = Vec::new();
     for _ in 0..jobs {
-        let (session, prompts_rx, results_tx, config, settings, choice, budget) = (
-            session.clone(),
+        let (runner, prompts_rx, results_tx, config, settings, choice, budget) = (
+            runner.clone(),
             prompts_rx.clone(),
             results_tx.clone(),
             config.clone(),
@@ -316,7 +318,7 @@ pub async fn run(
                 // After a stop, prompts already read but not started are left for --resume.
                 let Some(next) = next.filter(|_| !stop.is_cancelled()) else { break };
                 let done = match next {
-                    Item::Prompt(prompt) => answer(&session, &config, &settings, &choice, &budget, *prompt).await,
+                    Item::Prompt(prompt) => answer(&runner, &config, &settings, &choice, &budget, *prompt).await,
                     Item::Bad(bad) => Some(Finished::Written {
                         value: bad.output(),
                         line: bad.line,
@@ -471,69 +473,83 @@ pub(super) struct RoleChoice {
 /// Composes one prompt's turn as `answer` and a remote job send it: role, model, system,
 /// settings, attachments, context; a line that cannot be sent gets its error line instead.
 pub(super) async fn prepare_line(
-    session: &ChatSession,
+    runner: &Runner,
     config: &Config,
     flags: &Settings,
     choice: &RoleChoice,
     p: &Prompt,
     started: Instant,
-) -> Result<crate::chat::Prepared, serde_json::Value> {
+) -> Result<Ready, serde_json::Value> {
     // A line's own role wins over --role; an unknown one fails that line, unsent.
     let role = match p.role.as_deref().or(choice.role.as_deref()).map(|name| config.role(name)).transpose() {
         Ok(role) => role,
         Err(e) => return Err(error_line(p, None, &e, "bad_input", started)),
     };
-    // A line's model is as the user wrote it: a bare name means the default provider.
-    let model = p
-        .model
-        .as_deref()
-        .map(|m| config.names.canonical(m))
-        .or_else(|| config.model_explicit.then(|| config.model.clone()));
-    let system = p.system.clone().or(config.system_prompt.clone());
-    let mut prepared = match session.prepare(Target::New, p.prompt.clone(), model, &config.model, system).await {
-        Ok(prepared) => prepared,
-        Err(e) => return Err(error_line(p, None, &e.to_string(), "storage", started)),
-    };
-    // The line's own settings win over the flags', which win over the role's; what the model
-    // cannot take is refused unsent.
-    let overrides = flags.with(&p.settings);
-    let configured = match role {
-        Some(role) => prepared.use_role(role, p.model.is_some() || choice.model_flag, p.system.is_some(), &overrides),
-        None => prepared.configure(&overrides),
-    };
-    let model = prepared.turn.model.clone();
-    if let Err(e) = configured {
-        return Err(error_line(p, Some(&model), &e.to_string(), "bad_input", started));
-    }
-    if !p.attachments.is_empty() {
+    let attachments = if p.attachments.is_empty() {
+        Vec::new()
+    } else {
         let paths = p.attachments.clone();
         let read = tokio::task::spawn_blocking(move || {
             paths.iter().map(|path| crate::attach::read_path(path)).collect::<Result<Vec<_>, _>>()
         })
         .await;
-        let attachments = match read {
+        match read {
             Ok(Ok(attachments)) => attachments,
             Ok(Err(e)) => return Err(error_line(p, None, &e.to_string(), "bad_input", started)),
             Err(_) => return Err(error_line(p, None, "the attachments could not be read", "bad_input", started)),
-        };
-        if let Err(e) = session.attach(&mut prepared, attachments, &|_| {}).await {
-            let kind = match &e {
-                crate::chat::ChatError::Api(e) => e.kind().as_str(),
-                crate::chat::ChatError::Store(_) => "storage",
-                crate::chat::ChatError::Attachment(_) => "bad_input",
+        }
+    };
+    let spec = TurnSpec {
+        attachments,
+        // A line's model is as the user wrote it: a bare name means the default provider.
+        model: p
+            .model
+            .as_deref()
+            .map(|m| config.names.canonical(m))
+            .or_else(|| config.model_explicit.then(|| config.model.clone())),
+        keep_model: p.model.is_some() || choice.model_flag,
+        system: match &p.system {
+            Some(system) => System::Set(Some(system.clone())),
+            None => System::Default(config.system_prompt.clone()),
+        },
+        role: role.cloned().map_or(crate::turn::RoleChoice::Saved, |r| crate::turn::RoleChoice::Use(Box::new(r))),
+        // The line's own settings win over the flags', which win over the role's; what the
+        // model cannot take is refused unsent.
+        settings: flags.with(&p.settings),
+        // The run holds its budgets itself (`batch_budget`), prompt by prompt.
+        budget: crate::turn::BudgetPolicy::default(),
+        deadline: config.total_timeout,
+        ..TurnSpec::new(Target::New, p.prompt.clone())
+    };
+    let model = std::sync::Mutex::new(None::<String>);
+    let send = |update| {
+        if let Update::Composed(composed) = update
+            && let Ok(mut model) = model.lock()
+        {
+            *model = Some(composed.model);
+        }
+    };
+    match runner.prepare(spec, &send).await {
+        Ok(ready) => Ok(ready),
+        Err(refused) => {
+            let model = model.lock().ok().and_then(|m| m.clone());
+            let (model, kind) = match &refused {
+                Refused::Chat(crate::chat::ChatError::Api(e)) => (None, e.kind().as_str()),
+                Refused::Chat(crate::chat::ChatError::Store(_)) => (None, "storage"),
+                Refused::Chat(crate::chat::ChatError::Attachment(_)) => (None, "bad_input"),
+                Refused::Settings(_) => (model, "bad_input"),
+                Refused::Context(_) => (model, "input_too_long"),
+                Refused::Timeout(e) => (model, e.kind().as_str()),
+                Refused::Budget(_) => (model, "budget"),
             };
-            return Err(error_line(p, None, &e.to_string(), kind, started));
+            Err(error_line(p, model.as_deref(), &super::words::refused_line(refused), kind, started))
         }
     }
-    if let Err(e) = session.fit_context(&mut prepared).await {
-        return Err(error_line(p, Some(&model), &e.to_string(), "input_too_long", started));
-    }
-    Ok(prepared)
 }
 
 /// Answers one prompt; `None` if it was cancelled (not written, so `--resume` asks again).
 async fn answer(
-    session: &ChatSession,
+    runner: &Runner,
     config: &Config,
     flags: &Settings,
     choice: &RoleChoice,
@@ -547,16 +563,17 @@ async fn answer(
         answer_id,
     };
     // Retries are counted in the summary; a switch of model is worth a line (once per run).
-    let mut show = |shown: Shown| {
+    let show = |shown: Shown| {
         if let Shown::Notice(notice @ Notice::Fallback { .. }) = shown {
             eprintln!("geminal: {notice}");
         }
     };
     let started = Instant::now();
-    let prepared = match prepare_line(session, config, flags, choice, &p, started).await {
-        Ok(prepared) => prepared,
+    let ready = match prepare_line(runner, config, flags, choice, &p, started).await {
+        Ok(ready) => ready,
         Err(line) => return Some(written(line, None, None)),
     };
+    let prepared = &ready.prepared;
     let model = prepared.turn.model.clone();
     // Under a budget, the prompt's worst case is reserved before anything is sent; a prompt
     // that could pass it is not launched (nor written: --resume asks it later; the job records
@@ -573,7 +590,15 @@ async fn answer(
         }
     };
     let wants_json = prepared.settings.json_schema.is_some();
-    let report = session.run(prepared, &mut show, std::future::pending::<TurnEvent>()).await;
+    let mut turn = runner.launch(ready);
+    let report = loop {
+        match turn.next().await.map(|u| u.update) {
+            Some(Update::Shown(shown)) => show(shown),
+            Some(Update::Done(report)) => break *report,
+            Some(_) => {}
+            None => return None,
+        }
+    };
     budget.settle(&model, reserved, &report.cost, report.usage.is_some() || report.cached).await;
     let usage = report.usage.unwrap_or_default();
     let cost_usd = report.cost.cost.map(crate::money::Usd::as_dollars);

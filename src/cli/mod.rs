@@ -21,6 +21,7 @@ mod roles;
 mod serve_fake;
 pub mod signals;
 mod stats;
+pub mod words;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -328,18 +329,18 @@ pub async fn check_budget(
         return Ok(crate::money::Spending::default());
     }
     let Some(store) = session.store() else {
-        exit::say(batch_budget::NOT_COUNTED);
+        exit::say(words::NOT_COUNTED);
         return Ok(crate::money::Spending::default());
     };
     let spent = store.read(|s| s.spending()).await?;
     match crate::money::check_budgets(spent, budgets.daily, budgets.monthly) {
         crate::money::BudgetCheck::Fine => {}
-        near @ crate::money::BudgetCheck::Near { .. } => exit::say(&batch_budget::near_text(&near)),
+        near @ crate::money::BudgetCheck::Near { .. } => exit::say(&words::near_text(&near)),
         crate::money::BudgetCheck::Over(refusal) if over_budget => {
-            exit::say(&format!("{}: asking anyway (--over-budget).", batch_budget::spent_text(&refusal)));
+            exit::say(&words::over_budget_text(&refusal));
         }
         crate::money::BudgetCheck::Over(refusal) => {
-            return Err(Failure::new(exit::BUDGET, batch_budget::refusal_text(&refusal)));
+            return Err(Failure::new(exit::BUDGET, words::refusal_text(&refusal)));
         }
     }
     Ok(spent)
@@ -382,6 +383,7 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         names: config.names.clone(),
         budgets: config.budgets,
         over_budget: flags.over_budget,
+        deadline: config.total_timeout,
     };
     crate::tui::run(session, options)
         .await
