@@ -16,6 +16,8 @@ pub mod slash;
 pub mod sources;
 pub mod tab;
 pub mod theme;
+#[cfg(test)]
+mod turn_tests;
 pub mod view;
 mod words;
 mod wrap;
