@@ -15,7 +15,7 @@ pub(super) use super::batch_input::Prompt;
 use super::batch_input::{self, Item, Written};
 use super::exit::{self, Failure};
 use super::generation::{GenerationArgs, read_json_schema};
-use super::signals::{Signals, Stop};
+use super::signals::{Signals, Stop, StopExit};
 use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
 use crate::chat::json_answer_problem;
 use crate::chat::{Notice, Outcome, Settings, Shown, Target};

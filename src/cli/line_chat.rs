@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use super::Connection;
 use super::exit::{self, Failure};
 use super::output::{self, AnswerPrinter, Delivery};
-use super::signals::{Signals, Stop, stopped_answer};
+use super::signals::{Signals, Stop, StopExit, stopped_answer};
 use super::words;
 use crate::chat::ChatSession;
 use crate::chat::{Notice, Outcome, Settings, Shown, Target};

@@ -29,13 +29,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::chat::{ChatOptions, ChatSession};
+use crate::chat::ChatSession;
 use crate::config::{Config, Overrides, parse_seconds};
-use crate::engine::Engine;
-use crate::gemini::fake::{Behavior, FakeGemini, FakeOptions};
-use crate::gemini::{Client, ClientOptions};
-use crate::store::{Store, StoreHandle};
+use crate::store::StoreHandle;
 use exit::Failure;
+use signals::StopExit;
 
 #[derive(Debug, Parser)]
 #[command(name = "geminal", version, about = "A terminal chat client for Google Gemini.", long_about = None)]
@@ -192,14 +190,7 @@ impl GlobalArgs {
     }
 }
 
-/// A client ready to use, and the simulated server behind it in demo mode.
-pub struct Connection {
-    pub client: Client,
-    /// Every provider (the built-in Gemini through `client`, and the config's).
-    pub providers: crate::provider::ProviderSet,
-    pub config: Config,
-    _demo_server: Option<FakeGemini>,
-}
+pub use crate::root::Connection;
 
 /// Resolves the configuration and builds the client; in demo mode starts the simulated Gemini.
 pub async fn connect(
@@ -207,62 +198,21 @@ pub async fn connect(
     flags: &ConnectArgs,
     total_timeout: Option<Duration>,
 ) -> Result<Connection, Failure> {
-    let mut config = Config::resolve(&global.connect_overrides(flags, total_timeout))?;
-    // The model's provider needs its key: say so before anything starts.
-    let (provider, _) = crate::provider::name::split_canonical(&config.model, &|p| config.names.is_known(p));
-    let endpoint = config.providers.iter().find(|e| e.name == provider);
-    match endpoint {
-        None if provider == crate::provider::GEMINI && config.api_key.is_none() && !config.demo => {
-            return Err(crate::gemini::ApiError::NoKey.into());
-        }
-        Some(e) if e.api_key.is_none() && e.api_key_env.is_some() => {
-            let env = e.api_key_env.clone().unwrap_or_default();
-            return Err(crate::gemini::ApiError::NoProviderKey { provider: e.name.clone(), env }.into());
-        }
-        _ => {}
-    }
-    let demo_server = if config.demo {
-        let server = FakeGemini::start(FakeOptions::default(), Behavior::demo())
-            .await
-            .map_err(|e| Failure::new(exit::FAILURE, format!("The demo server could not start ({e}): try again.")))?;
-        config.base_url = server.base_url();
+    let conn = crate::root::connect(&global.connect_overrides(flags, total_timeout)).await.map_err(words::opening)?;
+    if conn.is_demo() {
         eprintln!("geminal: demo mode: answers come from a built-in simulated Gemini, not Google.");
-        Some(server)
-    } else {
-        None
-    };
-    let client = Client::new(ClientOptions {
-        base_url: config.base_url.clone(),
-        api_key: config.api_key.clone(),
-        timeouts: config.timeouts,
-    })?;
-    let providers = crate::provider::build(
-        client.clone(),
-        config.api_key.as_ref(),
-        &config.providers,
-        &config.pools,
-        config.names.default_provider(),
-        config.timeouts,
-    )?;
-    Ok(Connection { client, providers, config, _demo_server: demo_server })
+    }
+    Ok(conn)
 }
 
 /// Opens the history database on a blocking thread, tells the user what opening found
 /// (recovered answers, a damaged file moved aside, an upgrade), and hands it to its own thread.
 pub async fn open_store(config: &Config) -> Result<StoreHandle, Failure> {
-    let path = config.db_path.clone().ok_or_else(|| {
-        Failure::new(exit::STORAGE, "No place for the history database was found: pass --db PATH or set GEMINAL_DB.")
-    })?;
-    let explicit = config.db_path_explicit;
-    let opened =
-        tokio::task::spawn_blocking(move || if explicit { Store::open(&path) } else { Store::open_default(&path) })
-            .await
-            .map_err(|_| Failure::new(exit::STORAGE, "Opening the history database failed unexpectedly: try again."))?;
-    let (store, report) = opened?;
-    for notice in report.notices {
+    let (store, notices) = crate::root::open_store(config).await.map_err(words::opening)?;
+    for notice in notices {
         eprintln!("geminal: {notice}");
     }
-    Ok(StoreHandle::spawn(store)?)
+    Ok(store)
 }
 
 /// What a command needs of the history database.
@@ -298,21 +248,7 @@ pub async fn open_session(
         // A damaged database takes no more writes: say so before anything is asked.
         store.call(|s| s.ensure_writable()).await?;
     }
-    let options = ChatOptions {
-        use_cache: conn.config.cache && !no_cache,
-        save: history == HistoryUse::Save,
-        cache_max_entries: conn.config.cache_max_entries,
-        cache_namespace: conn.config.cache_namespace(),
-        cache_ttl: conn.config.cache_ttl,
-        inline_max_bytes: conn.config.inline_max_bytes,
-        store_max_bytes: conn.config.attachment_store_max_bytes,
-        upload_namespace: conn.config.base_url.trim().trim_end_matches('/').to_owned(),
-        prices: conn.config.prices.clone(),
-    };
-    let engine = Engine::with_providers(conn.providers.clone(), conn.config.engine_config());
-    let session = ChatSession::new(engine, store, options)
-        .with_default_settings(conn.config.settings.clone())
-        .with_context_overflow(conn.config.context_overflow);
+    let session = crate::root::session(&conn, store, no_cache, history == HistoryUse::Save);
     Ok((conn, session))
 }
 

@@ -70,6 +70,26 @@ pub fn attach_text(e: &AttachError) -> String {
     }
 }
 
+/// What could not be opened (config, key, history database, demo server), as a failure.
+pub fn opening(e: crate::root::OpenError) -> Failure {
+    use crate::root::OpenError;
+    match e {
+        OpenError::Config(e) => e.into(),
+        OpenError::Api(e) => e.into(),
+        OpenError::Store(e) => e.into(),
+        OpenError::NoDatabasePath => Failure::new(
+            exit::STORAGE,
+            "No place for the history database was found: pass --db PATH or set GEMINAL_DB.",
+        ),
+        OpenError::StoreThread => {
+            Failure::new(exit::STORAGE, "Opening the history database failed unexpectedly: try again.")
+        }
+        OpenError::DemoServer(e) => {
+            Failure::new(exit::FAILURE, format!("The demo server could not start ({e}): try again."))
+        }
+    }
+}
+
 /// A turn the runner refused, as the failure a command ends with.
 pub fn refused(refused: Refused) -> Failure {
     match refused {

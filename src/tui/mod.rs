@@ -39,7 +39,7 @@ use ratatui::backend::{Backend, CrosstermBackend};
 use tokio::sync::mpsc;
 
 use crate::chat::{Branch, ChatError, ChatSession, Shown, Target};
-use crate::cli::signals::Stop;
+use crate::domain::Stop;
 use crate::store::{StoreError, StoreHandle};
 use crate::turn::{BudgetPolicy, Refused, RoleChoice, System, TurnSpec, TurnUpdate, Update};
 use app::{App, AppEvent, Command};
