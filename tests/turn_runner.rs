@@ -129,10 +129,7 @@ fn the_line_chat_looks_at_the_budget_before_every_prompt() {
     let said: Vec<&str> = run.stderr.lines().collect();
     // Nothing to say before the first two; $0.0366 of $0.04 (91%) before the third.
     assert_eq!(said.iter().filter(|l| l.contains("is spent today (91%)")).count(), 1, "{run:?}");
-    assert!(
-        said.iter().any(|l| *l == "geminal: $0.0366 of the daily budget of $0.04 is spent today (91%)."),
-        "{run:?}"
-    );
+    assert!(said.contains(&"geminal: $0.0366 of the daily budget of $0.04 is spent today (91%)."), "{run:?}");
     // After the third ($0.0549) the fourth is refused, unsent, and the chat ends normally.
     assert!(
         said.iter().any(|l| l.contains("The daily budget of $0.04 is spent ($0.0549 today): nothing was sent")),
