@@ -18,7 +18,7 @@ pub use role::{INPUT_PLACEHOLDER, NamedRole, RoleSource, unknown_role};
 pub use session::{Branch, ChatError, ChatOptions, ChatSession, Outcome, Prepared, Shown, Target, TurnReport};
 pub use settings::{Settings, SettingsError, json_answer_problem};
 
-pub use turn_state::{Effect, TurnEvent, TurnState};
+pub use turn_state::{Effect, ToolCall, ToolResult, TurnEvent, TurnState};
 
 use std::time::Duration;
 
