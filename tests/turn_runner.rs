@@ -1,15 +1,21 @@
 //! One turn runner behind every front end, checked where it shows: the deadline (`timeout_secs`,
 //! `--timeout`) bounds a whole turn, its uploads included, in `ask` and `batch`; the context fit
 //! counts attachments (the prompt's and the history's) in `ask`, `batch` and the line chat; the
-//! line chat looks at the budgets before every prompt.
+//! line chat looks at the budgets before every prompt; a turn is a stream of updates under its
+//! id, stopped when dropped.
 
 mod common;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::process::{Env, ok};
+use geminal::chat::{ChatOptions, ChatSession, Shown, Target};
+use geminal::engine::{Engine, EngineConfig};
 use geminal::gemini::fake::{Behavior, FakeOptions, default_models};
+use geminal::store::{MessageStatus, Store, StoreHandle};
+use geminal::turn::{Runner, TurnSpec, TurnUpdate, Update};
 use serde_json::{Value, json};
 
 fn write(env: &Env, name: &str, bytes: &[u8]) -> PathBuf {
@@ -136,4 +142,53 @@ fn the_line_chat_looks_at_the_budget_before_every_prompt() {
         "{run:?}"
     );
     assert_eq!(env.generate_requests().len(), 3);
+}
+
+/// A runner over the in-process fake and a fresh history.
+async fn in_process(behavior: Behavior) -> (geminal::gemini::fake::FakeGemini, Runner, StoreHandle, tempfile::TempDir) {
+    let fake = geminal::gemini::fake::FakeGemini::start(FakeOptions::default(), behavior).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(&dir.path().join("h.sqlite3")).unwrap();
+    let store = StoreHandle::spawn(store).unwrap();
+    let engine = Engine::new(common::client_for(&fake, common::quick_timeouts()), EngineConfig::default());
+    let session = ChatSession::new(engine, Some(store.clone()), ChatOptions::default());
+    (fake, Runner::new(Arc::new(session), "gemini-2.5-flash", Vec::new()), store, dir)
+}
+
+#[tokio::test]
+async fn a_turn_is_a_stream_of_updates_under_its_id_and_dropping_it_stops_the_answer() {
+    let slow =
+        Behavior::text("one two three four five six").with_chunks(6).with_chunk_delay(Duration::from_millis(300));
+    let (fake, runner, store, _dir) = in_process(slow).await;
+    let first = runner.start(TurnSpec::new(Target::New, "count"));
+    let second = runner.start(TurnSpec::new(Target::New, "count again"));
+    assert_ne!(first.id(), second.id(), "ids are never reused");
+    drop(second);
+    let mut turn = first;
+    let id = turn.id();
+    let mut conversation = None;
+    // Up to its first words, then dropped.
+    while let Some(TurnUpdate { turn: of, update }) = turn.next().await {
+        assert_eq!(of, id, "every update carries its turn's id");
+        match update {
+            Update::Shown(Shown::Saved { conversation_id, .. }) => conversation = Some(conversation_id),
+            Update::Shown(Shown::Text(_)) => break,
+            Update::Done(report) => panic!("not stopped: {report:?}"),
+            _ => {}
+        }
+    }
+    drop(turn);
+    let conversation = conversation.expect("the prompt was saved first");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        let path = store.read(move |s| s.active_path(conversation)).await.unwrap();
+        if let Some(answer) = path.last().filter(|m| m.status != MessageStatus::Streaming) {
+            break answer.clone();
+        }
+        assert!(Instant::now() < deadline, "the answer was never closed: {path:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(answer.status, MessageStatus::Interrupted, "{answer:?}");
+    assert!(answer.text.starts_with("one") && !answer.text.contains("six"), "{answer:?}");
+    assert!(fake.generate_count() <= 2, "nothing asked again");
 }

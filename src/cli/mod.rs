@@ -1,5 +1,6 @@
 //! The headless front end: flags in, text out. Pipe-friendly (no colour or spinner when not a
-//! terminal). No SQL and no HTTP here: turns go through `chat`, the wire stays in `gemini`.
+//! terminal). No SQL and no HTTP here: what a command opens comes from `root`, turns go through
+//! `turn`, the wire stays in `gemini`; the sentences for what those return are in `words`.
 
 mod ask;
 mod batch;

@@ -2,7 +2,8 @@
 //! One `tokio::select!` loop over terminal events, turn events, a frame tick and a timer that
 //! saves the open tabs and drafts as they change (so a crash keeps them); state changes
 //! in `app`, drawing in `view` (which only reads), a frame only when something changed (at
-//! most ~60 per second). All I/O goes through `chat` (turns) and the store's handle (history).
+//! most ~60 per second). All I/O goes through `turn` (each tab's turns, set up as every front end's
+//! are) and the store's handle (history); what a refused turn says is in `words`.
 //! The terminal is restored on every way out: normal exit, panic, SIGTERM and SIGHUP.
 
 pub mod app;
