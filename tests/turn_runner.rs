@@ -192,3 +192,13 @@ async fn a_turn_is_a_stream_of_updates_under_its_id_and_dropping_it_stops_the_an
     assert!(answer.text.starts_with("one") && !answer.text.contains("six"), "{answer:?}");
     assert!(fake.generate_count() <= 2, "nothing asked again");
 }
+
+#[test]
+fn the_line_chat_goes_on_with_the_system_prompt_of_the_conversation_it_continues() {
+    let env = Env::new(Behavior::text("ok"));
+    env.add_config("system_prompt = \"from the config\"\n");
+    ok(&env.run(&["ask", "--system", "its own", "first"]));
+    let run = env.run_with_stdin(&["--conversation", "1"], "second\n");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(env.last_body()["systemInstruction"]["parts"][0]["text"], "its own", "as `ask -c` does");
+}
