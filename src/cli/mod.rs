@@ -6,6 +6,7 @@ mod ask;
 mod batch;
 mod batch_budget;
 mod batch_input;
+mod batch_turn;
 mod cache;
 mod config;
 mod docs;
