@@ -1,5 +1,6 @@
 //! Shared domain types: the words every layer uses for a conversation (who said a message, what
-//! state it is in). A leaf: it imports nothing from the crate, and every layer may import it.
+//! state it is in) and for a front end asked to stop (a signal). A leaf: it imports nothing from
+//! the crate, and every layer may import it.
 //! How they are written to the database lives in `store/`, how they are labelled in `format`.
 
 /// Who said a message.
@@ -90,6 +91,28 @@ impl AttachmentInfo {
 
 /// The type given to attachments that are UTF-8 text.
 pub const TEXT_MIME: &str = "text/plain";
+
+/// Why a front end was asked to stop: a signal (each front end says what it does about it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Ctrl-C (SIGINT).
+    Interrupt,
+    /// SIGTERM: a service manager, `kill` or a shutdown.
+    Terminate,
+    /// SIGHUP: the terminal went away.
+    HangUp,
+}
+
+impl Stop {
+    /// How a one-line message names it ("Stopped by SIGTERM: ...").
+    pub fn name(self) -> &'static str {
+        match self {
+            Stop::Interrupt => "Ctrl-C",
+            Stop::Terminate => "SIGTERM",
+            Stop::HangUp => "SIGHUP",
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,9 @@
 //! geminal: a terminal chat client for Google Gemini.
 //!
-//! Layers (arrows point one way): front ends `tui` and `cli` → `chat` (a turn) → `engine`
-//! (jobs, limits, retries) → `gemini` (the wire), with `chat` → `store` (the only SQL).
+//! Layers (arrows point one way): front ends `tui` and `cli` → `turn` (one turn, set up in one
+//! order, as a stream of updates) → `chat` (a turn's request, cache and saving) → `engine`
+//! (jobs, limits, retries) → `gemini` (the wire), with `chat` → `store` (the only SQL). `root`
+//! opens what a front end needs (config, providers, store, session); `cli` → `tui`, never back.
 //! `domain` holds the types every layer shares (role, message status), `error_data` errors as
 //! data (kind names, detail), `grounding` an answer's
 //! sources; `sanitize` makes
@@ -30,6 +32,8 @@ pub mod money;
 pub mod openai;
 pub mod provider;
 pub mod roles;
+pub mod root;
 pub mod sanitize;
 pub mod store;
 pub mod tui;
+pub mod turn;

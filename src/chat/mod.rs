@@ -22,7 +22,7 @@ pub use session::{
 };
 pub use settings::{Settings, SettingsError, json_answer_problem};
 
-pub use turn_state::{Effect, TurnEvent, TurnState};
+pub use turn_state::{Effect, ToolCall, ToolResult, TurnEvent, TurnState};
 
 use std::time::Duration;
 

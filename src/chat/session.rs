@@ -643,6 +643,8 @@ impl ChatSession {
                 Effect::Notice(text) => show(Shown::Notice(text)),
                 Effect::Save(update) => self.save_update(message_id, update, save_error).await,
                 Effect::Cache => *cache_it = true,
+                // No tools exist yet: the call is recorded in the turn's state, and never run.
+                Effect::RunTool(_) => {}
                 Effect::Done(outcome) => finished = Some(outcome),
             }
         }

@@ -30,6 +30,28 @@ pub enum TurnEvent {
     Tick,
     /// The answer was found in the cache: the whole of it, at once.
     CacheHit(CachedAnswer),
+    /// The model asks for a tool to be run (the answer goes on once its result is back).
+    ToolCall(ToolCall),
+    /// What a tool call gave, for the call with its id.
+    ToolResult(ToolResult),
+}
+
+/// A tool call the model asked for. Its id is the model's (or given by the provider when the
+/// model gives none) and unique within the turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// The arguments as the model wrote them (untrusted).
+    pub arguments: serde_json::Value,
+}
+
+/// What running a tool call gave: its output, or why it failed (told to the model).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResult {
+    /// The id of the call it answers.
+    pub id: String,
+    pub output: Result<serde_json::Value, String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +68,8 @@ pub enum Effect {
     Save(MessageUpdate),
     /// The answer is whole and may be cached.
     Cache,
+    /// Run this tool call; its result comes back as [`TurnEvent::ToolResult`].
+    RunTool(ToolCall),
     /// The turn is over.
     Done(Outcome),
 }
@@ -77,6 +101,8 @@ pub struct TurnState {
     /// A cache hit: what the answer cost when it was first asked.
     saved: Option<Usd>,
     first_token: Option<Duration>,
+    /// The tool calls asked for, in order, each with its result once back.
+    tools: Vec<(ToolCall, Option<ToolResult>)>,
     last_save: Duration,
     unsaved: bool,
     done: bool,
@@ -96,6 +122,7 @@ impl Default for TurnState {
             pricing: None,
             saved: None,
             first_token: None,
+            tools: Vec::new(),
             last_save: Duration::ZERO,
             unsaved: false,
             done: false,
@@ -178,6 +205,16 @@ impl TurnState {
 
     pub fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// The tool calls asked for, in order, each with its result once back.
+    pub fn tool_calls(&self) -> &[(ToolCall, Option<ToolResult>)] {
+        &self.tools
+    }
+
+    /// Tool calls still waiting for their result.
+    pub fn pending_tools(&self) -> usize {
+        self.tools.iter().filter(|(_, result)| result.is_none()).count()
     }
 
     /// Handles one event at `now` (time since the turn started).
@@ -279,6 +316,26 @@ impl TurnState {
                 effects
             }
             TurnEvent::Notice(text) => vec![Effect::Notice(text)],
+            TurnEvent::ToolCall(call) => {
+                self.first_token.get_or_insert(now);
+                // Ids are never reused: a second call with one is the stream gone wrong.
+                if self.tools.iter().any(|(earlier, _)| earlier.id == call.id) {
+                    let detail = format!("the model asked twice for tool call {}", call.id);
+                    let status = if self.text.is_empty() { MessageStatus::Error } else { MessageStatus::Interrupted };
+                    return self.finish(status, ApiError::Protocol { detail }, now);
+                }
+                self.tools.push((call.clone(), None));
+                vec![Effect::RunTool(call)]
+            }
+            TurnEvent::ToolResult(result) => {
+                // A result counts only for the call it was for, and only once.
+                if let Some((_, slot)) =
+                    self.tools.iter_mut().find(|(call, slot)| call.id == result.id && slot.is_none())
+                {
+                    *slot = Some(result);
+                }
+                Vec::new()
+            }
         }
     }
 
@@ -564,5 +621,43 @@ mod tests {
         let effects = t.handle(TurnEvent::CacheHit(answer), ms(1));
         let cost = saves(&effects)[0].cost.clone().unwrap();
         assert_eq!((cost.cost, cost.saved), (Some(Usd::ZERO), Some(Usd::from_nanos(32_500))));
+    }
+
+    #[test]
+    fn a_tool_call_is_asked_to_run_and_its_result_is_kept_only_for_its_own_id() {
+        let mut t = TurnState::new();
+        let call = ToolCall { id: "c1".into(), name: "lookup".into(), arguments: serde_json::json!({"q": "x"}) };
+        assert_eq!(t.handle(TurnEvent::ToolCall(call.clone()), ms(5)), vec![Effect::RunTool(call.clone())]);
+        assert_eq!(t.pending_tools(), 1);
+        assert_eq!(t.first_token(), Some(ms(5)), "a tool call is the answer starting");
+        // A result for another id is not this call's.
+        let stray = ToolResult { id: "c9".into(), output: Ok(serde_json::json!(1)) };
+        assert!(t.handle(TurnEvent::ToolResult(stray), ms(6)).is_empty());
+        assert_eq!(t.pending_tools(), 1);
+        let result = ToolResult { id: "c1".into(), output: Err("no such entry".into()) };
+        assert!(t.handle(TurnEvent::ToolResult(result.clone()), ms(7)).is_empty());
+        // A second result for the same call does not replace the first.
+        let again = ToolResult { id: "c1".into(), output: Ok(serde_json::json!(2)) };
+        t.handle(TurnEvent::ToolResult(again), ms(8));
+        assert_eq!(t.tool_calls(), &[(call, Some(result))]);
+        assert_eq!(t.pending_tools(), 0);
+        assert!(!t.is_done(), "the answer goes on after its tools");
+        t.handle(TurnEvent::Stream(StreamEvent::Text("done".into())), ms(9));
+        let effects = t.handle(TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)), ms(10));
+        assert_eq!(effects.last(), Some(&Effect::Done(Outcome::Complete)));
+    }
+
+    #[test]
+    fn a_tool_call_id_used_twice_fails_the_turn() {
+        let mut t = TurnState::new();
+        let call = ToolCall { id: "c1".into(), name: "lookup".into(), arguments: serde_json::Value::Null };
+        t.handle(TurnEvent::ToolCall(call.clone()), ms(1));
+        let effects = t.handle(TurnEvent::ToolCall(call), ms(2));
+        assert!(
+            matches!(effects.last(), Some(Effect::Done(Outcome::Failed(ApiError::Protocol { .. })))),
+            "{effects:?}"
+        );
+        assert_eq!(t.status(), MessageStatus::Error);
+        assert_eq!(t.tool_calls().len(), 1);
     }
 }

@@ -12,11 +12,13 @@ use super::exit::{self, Failure};
 use super::generation::{GenerationArgs, read_json_schema};
 use super::output::{AnswerPrinter, Delivery, UploadBar};
 use super::signals::{Signals, Stop, stopped_answer};
+use super::words;
 use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
 use crate::attach::{self, Attachment};
 use crate::chat::json_answer_problem;
-use crate::chat::{Outcome, Target, TurnEvent};
+use crate::chat::{Notice, Outcome, Shown, Target};
 use crate::config::parse_seconds;
+use crate::turn::{BudgetPolicy, Composed, RoleChoice, Runner, System, TurnSpec, TurnUpdate, Update};
 
 #[derive(Debug, Args)]
 #[command(
@@ -163,69 +165,83 @@ pub async fn run(
     let config = &conn.config;
     // An unknown role is refused before anything is asked.
     let role = args.role.as_deref().map(|name| config.role(name).map_err(Failure::usage)).transpose()?;
-    let model = config.model_explicit.then(|| config.model.clone());
-    // A continued conversation keeps its own system prompt unless --system is given.
-    let default_system = if target == Target::New { config.system_prompt.clone() } else { None };
-    let mut prepared =
-        session.prepare(target, prompt, model, &config.model, args.system.clone().or(default_system)).await?;
-    // What the model cannot take is refused before anything is sent or saved.
-    let (keep_model, keep_system) = (flags.model.is_some(), args.system.is_some());
-    let configured = match (role, prepared.role.clone()) {
-        (Some(role), _) => prepared.use_role(role, keep_model, keep_system, &settings),
-        (None, saved) => {
-            // A continued conversation goes on with the role it was saved with (while it exists).
-            if let Some(role) = saved.as_deref().and_then(|name| config.role(name).ok()) {
-                prepared.continue_role(role, keep_system);
+    let runner = Runner::new(std::sync::Arc::new(session), config.model.clone(), config.roles.clone());
+    let spec = TurnSpec {
+        attachments,
+        model: config.model_explicit.then(|| config.model.clone()),
+        keep_model: flags.model.is_some(),
+        // A continued conversation keeps its own system prompt unless --system is given.
+        system: match &args.system {
+            Some(system) => System::Set(Some(system.clone())),
+            None => System::Default(config.system_prompt.clone()),
+        },
+        // A continued conversation goes on with the role it was saved with (while it exists).
+        role: role.cloned().map_or(RoleChoice::Saved, |r| RoleChoice::Use(Box::new(r))),
+        settings,
+        // A spent budget refuses before anything is sent (uploads and token counts included);
+        // the answer's worst case is held against the budgets while it runs.
+        budget: BudgetPolicy::per_turn(config.budgets, flags.over_budget),
+        // The whole answer's deadline (`--timeout`, `timeout_secs`), its uploads included.
+        deadline: config.total_timeout,
+        ..TurnSpec::new(target, prompt)
+    };
+    let mut turn = runner.start(spec);
+    // Large files are uploaded first (a bar on a terminal).
+    let bar = UploadBar::new();
+    let mut composed = None;
+    let mut printer: Option<AnswerPrinter> = None;
+    // Once the answer starts, Ctrl-C, SIGTERM and SIGHUP stop it, and it is saved as far as it
+    // got (before, nothing is saved yet, and they end the process as usual).
+    let mut signals: Option<Signals> = None;
+    let mut stopped = None;
+    let report = loop {
+        let update = match signals.as_mut() {
+            Some(listening) => tokio::select! {
+                update = turn.next() => update,
+                stop = listening.recv() => {
+                    stopped.get_or_insert(stop);
+                    turn.cancel();
+                    continue;
+                }
+            },
+            None => turn.next().await,
+        };
+        let Some(TurnUpdate { update, .. }) = update else {
+            return Err(Failure::new(exit::FAILURE, "The answer ended unexpectedly: try again."));
+        };
+        match update {
+            Update::BudgetNear(near) => exit::say(&words::near_text(&near)),
+            Update::OverBudget(refusal) => exit::say(&words::over_budget_text(&refusal)),
+            Update::NotCounted => exit::say(words::NOT_COUNTED),
+            Update::Composed(c) => composed = Some(c),
+            Update::Uploading(progress) => bar.show(&progress),
+            // A conversation longer than the model takes: its newest turns only (config).
+            Update::Shown(Shown::Notice(Notice::ContextTrimmed(trimmed))) => exit::say(&trimmed.to_string()),
+            Update::Shown(shown) => {
+                bar.finish();
+                if signals.is_none() {
+                    signals = Some(Signals::new()?);
+                }
+                let printer = printer.get_or_insert_with(|| answer_printer(args, config, composed.as_ref()));
+                printer.show(shown);
             }
-            prepared.configure(&settings)
+            Update::Refused(refused) => {
+                bar.finish();
+                return Err(words::refused(refused));
+            }
+            Update::Done(report) => break *report,
         }
     };
-    configured.map_err(|e| Failure::usage(e.to_string()))?;
-    // A spent budget refuses before anything is sent (uploads and token counts included).
-    super::check_budget(&conn, &session, flags.over_budget).await?;
-    // A conversation longer than the model takes: its newest turns only, or nothing (config).
-    match session.fit_context(&mut prepared).await {
-        Ok(Some(trimmed)) => exit::say(&trimmed.to_string()),
-        Ok(None) => {}
-        Err(e) => return Err(Failure::new(exit::REQUEST, e.to_string())),
-    }
-    let wants_json = prepared.settings.json_schema.is_some();
-    // Large files are uploaded now (a bar on a terminal); a continued conversation's earlier
-    // attachments are made ready too.
-    let bar = UploadBar::new();
-    session.attach(&mut prepared, attachments, &|p| bar.show(&p)).await?;
     bar.finish();
-
-    // From here Ctrl-C, SIGTERM and SIGHUP stop the answer, which is saved as far as it got
-    // (before, nothing is saved yet, and they end the process as usual).
-    let mut signals = Signals::new()?;
-    // A grounded answer's markers need its sources, which come at its end: a terminal then gets
-    // it whole, rendered with them (--stream streams it, with the sources listed below).
-    let grounded = !prepared.settings.tools().is_empty();
-    let delivery = if grounded && !args.stream { Delivery::Whole } else { Delivery::for_stdout(args.stream) };
-    let mut printer = AnswerPrinter::new(args.raw, delivery)
-        .waiting_for(&prepared.turn.model, &config.names)
-        .with_thoughts_on_stdout(std::io::stdout().is_terminal());
-    if !args.raw && !args.plain && std::io::stdout().is_terminal() {
-        printer = printer.with_markdown(super::markdown::terminal_width());
-    }
-    // The answer's total deadline (`--timeout`, `timeout_secs`) is the engine's.
-    let mut stopped = None;
-    let cancel = async {
-        stopped = Some(signals.recv().await);
-        TurnEvent::Cancelled
-    };
-    let model_asked = prepared.turn.model.clone();
-    // Its worst case is held against the budgets while it runs, so other processes count it.
-    let hold = match flags.over_budget {
-        true => crate::chat::Hold::default(),
-        false => session
-            .hold(&prepared, config.budgets.daily, config.budgets.monthly)
-            .await
-            .map_err(|refusal| Failure::new(exit::BUDGET, super::batch_budget::refusal_text(&refusal)))?,
-    };
-    let report = session.run(prepared, &mut |shown| printer.show(shown), cancel).await;
-    session.release(hold).await;
+    let composed = composed.unwrap_or_else(|| Composed {
+        model: config.model.clone(),
+        system: None,
+        settings: crate::chat::Settings::default(),
+        role: None,
+    });
+    let wants_json = composed.settings.json_schema.is_some();
+    let model_asked = composed.model.clone();
+    let mut printer = printer.unwrap_or_else(|| answer_printer(args, config, Some(&composed)));
     if let Some(grounding) = &report.grounding {
         printer.sources(&report.text, grounding);
     }
@@ -260,6 +276,22 @@ pub async fn run(
         Outcome::Failed(e) => Err(e.into()),
         Outcome::Cancelled => Err(stopped_answer(stopped.unwrap_or(Stop::Interrupt))),
     }
+}
+
+/// How the answer is printed: a grounded answer's markers need its sources, which come at its
+/// end, so a terminal gets it whole, rendered with them (--stream streams it, with the sources
+/// listed below).
+fn answer_printer(args: &AskArgs, config: &crate::config::Config, composed: Option<&Composed>) -> AnswerPrinter {
+    let grounded = composed.is_some_and(|c| !c.settings.tools().is_empty());
+    let delivery = if grounded && !args.stream { Delivery::Whole } else { Delivery::for_stdout(args.stream) };
+    let model = composed.map_or(config.model.as_str(), |c| c.model.as_str());
+    let mut printer = AnswerPrinter::new(args.raw, delivery)
+        .waiting_for(model, &config.names)
+        .with_thoughts_on_stdout(std::io::stdout().is_terminal());
+    if !args.raw && !args.plain && std::io::stdout().is_terminal() {
+        printer = printer.with_markdown(super::markdown::terminal_width());
+    }
+    printer
 }
 
 /// What the answer cost, for a terminal's stderr: `cost $0.00155 (gemini:gemini-2.5-flash)`,

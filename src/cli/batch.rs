@@ -13,17 +13,19 @@ use tokio::sync::mpsc;
 
 pub(super) use super::batch_input::Prompt;
 use super::batch_input::{self, Item, Written};
+pub(super) use super::batch_turn::prepare_line;
 use super::exit::{self, Failure};
 use super::generation::{GenerationArgs, read_json_schema};
-use super::signals::{Signals, Stop};
+use super::signals::{Signals, Stop, StopExit};
 use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
 use crate::chat::json_answer_problem;
-use crate::chat::{ChatSession, Notice, Outcome, Settings, Shown, Target, TurnEvent};
+use crate::chat::{Notice, Outcome, Settings, Shown};
 use crate::config::Config;
 use crate::error_data::{ErrorKind, StoredError};
 use crate::jobs::line::{Answered, Failed, LineHead, answered_line, failed_line};
 use crate::jobs::{LocalJob, StoredInput};
 use crate::store::LocalState;
+use crate::turn::{Runner, Update};
 
 #[derive(Debug, Clone, Args)]
 pub struct BatchArgs {
@@ -307,12 +309,13 @@ pub async fn run(
     let stop_reading = tokio_util::sync::CancellationToken::new();
     let reader = tokio::spawn(batch_input::read_prompts(input, skip, prompts_tx, stop_reading.clone()));
 
-    let session = std::sync::Arc::new(session);
+    let runner = Runner::new(std::sync::Arc::new(session), config.model.clone(), config.roles.clone());
+    let session = runner.session().clone();
     let prompts_rx = std::sync::Arc::new(tokio::sync::Mutex::new(prompts_rx));
     let mut workers = Vec::new();
     for _ in 0..jobs {
-        let (session, prompts_rx, results_tx, config, settings, choice, budget) = (
-            session.clone(),
+        let (runner, prompts_rx, results_tx, config, settings, choice, budget) = (
+            runner.clone(),
             prompts_rx.clone(),
             results_tx.clone(),
             config.clone(),
@@ -327,7 +330,7 @@ pub async fn run(
                 // After a stop, prompts already read but not started are left for --resume.
                 let Some(next) = next.filter(|_| !stop.is_cancelled()) else { break };
                 let done = match next {
-                    Item::Prompt(prompt) => answer(&session, &config, &settings, &choice, &budget, *prompt).await,
+                    Item::Prompt(prompt) => answer(&runner, &config, &settings, &choice, &budget, *prompt).await,
                     Item::Bad(bad) => Some(Finished::Written {
                         value: bad.output(),
                         line: bad.line,
@@ -480,74 +483,9 @@ pub(super) struct RoleChoice {
     pub(super) model_flag: bool,
 }
 
-/// Composes one prompt's turn as `answer` and a remote job send it: role, model, system,
-/// settings, attachments, context; a line that cannot be sent gets its error line instead.
-pub(super) async fn prepare_line(
-    session: &ChatSession,
-    config: &Config,
-    flags: &Settings,
-    choice: &RoleChoice,
-    p: &Prompt,
-    started: Instant,
-) -> Result<crate::chat::Prepared, serde_json::Value> {
-    // A line's own role wins over --role; an unknown one fails that line, unsent.
-    let role = match p.role.as_deref().or(choice.role.as_deref()).map(|name| config.role(name)).transpose() {
-        Ok(role) => role,
-        Err(e) => return Err(error_line(p, None, &e, ErrorKind::BadInput, started)),
-    };
-    // A line's model is as the user wrote it: a bare name means the default provider.
-    let model = p
-        .model
-        .as_deref()
-        .map(|m| config.names.canonical(m))
-        .or_else(|| config.model_explicit.then(|| config.model.clone()));
-    let system = p.system.clone().or(config.system_prompt.clone());
-    let mut prepared = match session.prepare(Target::New, p.prompt.clone(), model, &config.model, system).await {
-        Ok(prepared) => prepared,
-        Err(e) => return Err(error_line(p, None, &e.to_string(), ErrorKind::Storage, started)),
-    };
-    // The line's own settings win over the flags', which win over the role's; what the model
-    // cannot take is refused unsent.
-    let overrides = flags.with(&p.settings);
-    let configured = match role {
-        Some(role) => prepared.use_role(role, p.model.is_some() || choice.model_flag, p.system.is_some(), &overrides),
-        None => prepared.configure(&overrides),
-    };
-    let model = prepared.turn.model.clone();
-    if let Err(e) = configured {
-        return Err(error_line(p, Some(&model), &e.to_string(), ErrorKind::BadInput, started));
-    }
-    if !p.attachments.is_empty() {
-        let paths = p.attachments.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            paths.iter().map(|path| crate::attach::read_path(path)).collect::<Result<Vec<_>, _>>()
-        })
-        .await;
-        let attachments = match read {
-            Ok(Ok(attachments)) => attachments,
-            Ok(Err(e)) => return Err(error_line(p, None, &e.to_string(), ErrorKind::BadInput, started)),
-            Err(_) => {
-                return Err(error_line(p, None, "the attachments could not be read", ErrorKind::BadInput, started));
-            }
-        };
-        if let Err(e) = session.attach(&mut prepared, attachments, &|_| {}).await {
-            let kind = match &e {
-                crate::chat::ChatError::Api(e) => e.kind(),
-                crate::chat::ChatError::Store(_) => ErrorKind::Storage,
-                crate::chat::ChatError::Attachment(_) => ErrorKind::BadInput,
-            };
-            return Err(error_line(p, None, &e.to_string(), kind, started));
-        }
-    }
-    if let Err(e) = session.fit_context(&mut prepared).await {
-        return Err(error_line(p, Some(&model), &e.to_string(), ErrorKind::InputTooLong, started));
-    }
-    Ok(prepared)
-}
-
 /// Answers one prompt; `None` if it was cancelled (not written, so `--resume` asks again).
 async fn answer(
-    session: &ChatSession,
+    runner: &Runner,
     config: &Config,
     flags: &Settings,
     choice: &RoleChoice,
@@ -562,16 +500,17 @@ async fn answer(
         error: None,
     };
     // Retries are counted in the summary; a switch of model is worth a line (once per run).
-    let mut show = |shown: Shown| {
+    let show = |shown: Shown| {
         if let Shown::Notice(notice @ Notice::Fallback { .. }) = shown {
             eprintln!("geminal: {notice}");
         }
     };
     let started = Instant::now();
-    let prepared = match prepare_line(session, config, flags, choice, &p, started).await {
-        Ok(prepared) => prepared,
+    let ready = match prepare_line(runner, config, flags, choice, &p, started).await {
+        Ok(ready) => ready,
         Err(line) => return Some(written(line, None, None)),
     };
+    let prepared = &ready.prepared;
     let model = prepared.turn.model.clone();
     // Under a budget, the prompt's worst case is reserved before anything is sent; a prompt
     // that could pass it is not launched (nor written: --resume asks it later; the job records
@@ -588,7 +527,15 @@ async fn answer(
         }
     };
     let wants_json = prepared.settings.json_schema.is_some();
-    let report = session.run(prepared, &mut show, std::future::pending::<TurnEvent>()).await;
+    let mut turn = runner.launch(ready);
+    let report = loop {
+        match turn.next().await.map(|u| u.update) {
+            Some(Update::Shown(shown)) => show(shown),
+            Some(Update::Done(report)) => break *report,
+            Some(_) => {}
+            None => return None,
+        }
+    };
     budget.settle(&model, reserved, &report.cost, report.usage.is_some() || report.cached).await;
     let usage = report.usage.unwrap_or_default();
     let cost_usd = report.cost.cost.map(crate::money::Usd::as_dollars);

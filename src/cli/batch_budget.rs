@@ -1,4 +1,4 @@
-//! Budgets on the command line: their sentences, and what a `batch` run spends. Before each
+//! What a `batch` run spends (the budget sentences are in `words.rs`). Before each
 //! prompt its worst case (everything sent, at most its longest answer) is reserved: against the
 //! run's own `--budget` here, and against the configured budgets in the database, where every
 //! process sharing it reserves too. A prompt that could pass either is not launched, and an
@@ -7,56 +7,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::money::{AnswerCost, BudgetCheck, Period, PriceBook, Refusal, Total, Usd, cost, provider_of, worst_usage};
+use super::words::words;
+use crate::money::{AnswerCost, PriceBook, Refusal, Total, Usd, cost, provider_of, worst_usage};
 use crate::store::StoreHandle;
-
-/// Said when a budget is set and the history database cannot be opened.
-pub const NOT_COUNTED: &str =
-    "the history database could not be opened, so what this run spends is not counted toward the budget.";
-
-/// A budget's name in the config and the period it counts.
-fn words(period: Period) -> (&'static str, &'static str) {
-    match period {
-        Period::Day => ("daily", "today"),
-        Period::Month => ("monthly", "this month"),
-    }
-}
-
-/// `The daily budget of $1.00 is spent ($1.02 today)`.
-pub fn spent_text(r: &Refusal) -> String {
-    let (name, period) = words(r.period);
-    format!("The {name} budget of {} is spent ({} {period})", r.limit, r.spent)
-}
-
-/// Why nothing was sent, and the ways out.
-pub fn refusal_text(r: &Refusal) -> String {
-    let (name, period) = words(r.period);
-    let why = if r.spent >= r.limit {
-        spent_text(r)
-    } else if r.asked == Usd::ZERO {
-        format!(
-            "Nothing is left of the {name} budget of {}: {} spent {period} and {} held by requests still running",
-            r.limit, r.spent, r.reserved
-        )
-    } else {
-        format!(
-            "The {name} budget of {} would be passed: {} spent {period} and {} held by requests still running, and this one may cost up to {}",
-            r.limit, r.spent, r.reserved, r.asked
-        )
-    };
-    format!("{why}: nothing was sent; add --over-budget to ask anyway, or raise budget.{name} in the config.")
-}
-
-/// `$5.00 of the monthly budget of $6.00 is spent this month (83%).`
-pub fn near_text(check: &BudgetCheck) -> String {
-    match check {
-        BudgetCheck::Near { period, spent, limit, percent } => {
-            let (name, period) = words(*period);
-            format!("{spent} of the {name} budget of {limit} is spent {period} ({percent}%).")
-        }
-        _ => String::new(),
-    }
-}
 
 /// Why a prompt was not launched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -354,22 +307,5 @@ mod tests {
         assert_eq!(free.reserve("ollama:qwen3:8b", 10, None).await, Ok(Reservation::default()));
         free.settle("ollama:qwen3:8b", Reservation::default(), &AnswerCost::default(), true).await;
         assert_eq!(free.spent().to_string(), "price unknown (1 answer)");
-    }
-
-    #[test]
-    fn budget_sentences_name_the_budget_the_figures_and_the_way_out() {
-        let r =
-            Refusal { period: Period::Day, limit: usd(1.0), spent: usd(1.02), reserved: Usd::ZERO, asked: Usd::ZERO };
-        assert_eq!(
-            refusal_text(&r),
-            "The daily budget of $1.00 is spent ($1.02 today): nothing was sent; add --over-budget to ask anyway, or raise budget.daily in the config."
-        );
-        let r = Refusal { period: Period::Month, spent: usd(0.5), reserved: usd(0.3), asked: usd(0.4), ..r };
-        assert_eq!(
-            refusal_text(&r),
-            "The monthly budget of $1.00 would be passed: $0.50 spent this month and $0.30 held by requests still running, and this one may cost up to $0.40: nothing was sent; add --over-budget to ask anyway, or raise budget.monthly in the config."
-        );
-        let near = BudgetCheck::Near { period: Period::Month, spent: usd(5.0), limit: usd(6.0), percent: 83 };
-        assert_eq!(near_text(&near), "$5.00 of the monthly budget of $6.00 is spent this month (83%).");
     }
 }

@@ -146,7 +146,7 @@ impl From<StoreError> for Failure {
 impl From<crate::attach::AttachError> for Failure {
     /// An attachment that cannot go is bad input, like a bad flag.
     fn from(e: crate::attach::AttachError) -> Self {
-        Failure::new(USAGE, e.to_string())
+        Failure::new(USAGE, super::words::attach_text(&e))
     }
 }
 

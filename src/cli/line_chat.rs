@@ -1,5 +1,6 @@
-//! `geminal` with no command on a pipe (or with `--no-tui`): a line-by-line chat on stdin/stdout,
-//! saved to the history like any other conversation. Ctrl-C stops the current answer; Ctrl-D or
+//! `geminal` with no command when stdin or stdout is not a terminal: a line-by-line chat on
+//! stdin/stdout, saved to the history like any other conversation. Each line is a turn run by
+//! [`crate::turn`] (budgets checked before it, `timeout_secs` over it). Ctrl-C stops the current answer; Ctrl-D or
 //! `/quit` leaves. A line starting with `/` is read with the interface's own slash-command table
 //! ([`crate::commands`]): the commands that make sense on a line act, the others and an unknown
 //! `/word` are refused and never sent; `//` sends a line that starts with `/`.
@@ -11,9 +12,11 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use super::Connection;
 use super::exit::{self, Failure};
 use super::output::{self, AnswerPrinter, Delivery};
-use super::signals::{Signals, Stop, stopped_answer};
+use super::signals::{Signals, Stop, StopExit, stopped_answer};
+use super::words;
 use crate::chat::ChatSession;
-use crate::chat::{Outcome, Settings, Target, TurnEvent};
+use crate::chat::{Notice, Outcome, Settings, Shown, Target};
+use crate::turn::{BudgetPolicy, Refused, RoleChoice, Runner, System, TurnSpec, TurnUpdate, Update};
 
 const HELP: &str = "Type a question and press Enter. /new starts a new conversation, /quit (or Ctrl-D) leaves, /help lists the commands; Ctrl-C stops an answer.";
 
@@ -78,6 +81,10 @@ pub async fn run(
     if let Some(launch) = chat.role.as_ref().filter(|l| !l.keep_model) {
         chat.last_model = launch.role.model.clone().unwrap_or_else(|| config.model.clone());
     }
+    let runner = Runner::new(std::sync::Arc::new(session), config.model.clone(), config.roles.clone());
+    let session = runner.session().clone();
+    // The budgets were checked at launch, before the first prompt.
+    let mut first = true;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
         if interactive {
@@ -99,68 +106,77 @@ pub async fn run(
         };
         let conversation = chat.conversation;
         let target = conversation.map_or(Target::New, Target::Conversation);
-        let model = chat.model.clone().or_else(|| config.model_explicit.then(|| config.model.clone()));
-        let system = match &chat.system {
-            Some(set) => set.clone(),
-            None => config.system_prompt.clone(),
+        let role = match (&chat.role, chat.role_dropped) {
+            (Some(launch), _) => RoleChoice::Use(Box::new(launch.role.clone())),
+            // `/role none`: a continued conversation does not go on with its saved role.
+            (None, true) => RoleChoice::Nothing,
+            // A continued conversation goes on with the role it was saved with (while it exists).
+            (None, false) => RoleChoice::Saved,
         };
-        let mut prepared = session.prepare(target, prompt, model, &config.model, system).await?;
-        let configured = match (&chat.role, prepared.role.clone()) {
-            (Some(launch), _) => {
-                let keep_model = launch.keep_model || chat.model.is_some();
-                let keep_system = chat.system.is_some();
-                let configured = prepared.use_role(&launch.role, keep_model, keep_system, &chat.settings);
-                prepared.role = Some(launch.role.name.clone());
-                configured
-            }
-            (None, saved) => {
-                // A continued conversation goes on with the role it was saved with (while it
-                // exists), unless `/role none` dropped it.
-                if chat.role_dropped {
-                    prepared.role = None;
-                }
-                let saved = saved.filter(|_| !chat.role_dropped);
-                if let Some(role) = saved.and_then(|name| config.role(&name).ok().cloned()) {
-                    prepared.continue_role(&role, chat.system.is_some());
-                }
-                prepared.configure(&chat.settings)
-            }
+        let spec = TurnSpec {
+            model: chat.model.clone().or_else(|| config.model_explicit.then(|| config.model.clone())),
+            keep_model: chat.model.is_some() || chat.role.as_ref().is_some_and(|launch| launch.keep_model),
+            system: match &chat.system {
+                Some(set) => System::Set(set.clone()),
+                None => System::Default(config.system_prompt.clone()),
+            },
+            role,
+            settings: chat.settings.clone(),
+            // Every prompt is checked against the budgets (the first was, at launch) and holds its
+            // worst case while it runs.
+            budget: BudgetPolicy { check: !first, ..BudgetPolicy::per_turn(budgets, false) },
+            deadline: config.total_timeout,
+            ..TurnSpec::new(target, prompt)
         };
-        if let Some(system) = &chat.system {
-            prepared.turn.system = system.clone();
-        }
-        chat.last_model = prepared.turn.model.clone();
-        chat.last_system = prepared.turn.system.clone();
-        if let Err(e) = configured {
-            // Nothing was sent: the line is refused, the chat goes on (a `/set` can mend it).
-            exit::say(&e.to_string());
-            continue;
-        }
-        // A conversation longer than the model takes: its newest turns only, or nothing.
-        match session.fit_context(&mut prepared).await {
-            Ok(Some(trimmed)) => exit::say(&trimmed.to_string()),
-            Ok(None) => {}
-            Err(e) => return Err(Failure::new(exit::REQUEST, e.to_string())),
-        }
-        // A pipe gets each answer once, whole; a terminal sees it stream.
-        let mut printer =
-            AnswerPrinter::new(false, Delivery::for_stdout(false)).waiting_for(&prepared.turn.model, &config.names);
+        first = false;
+        let mut turn = runner.start(spec);
+        let mut printer: Option<AnswerPrinter> = None;
         let mut stopped = None;
-        let cancel = async {
-            stopped = Some(signals.recv().await);
-            TurnEvent::Cancelled
-        };
-        // Nothing left of a budget (spent, or held by requests still running): not sent, and
-        // the chat goes on.
-        let hold = match session.hold(&prepared, budgets.daily, budgets.monthly).await {
-            Ok(hold) => hold,
-            Err(refusal) => {
-                exit::say(&super::batch_budget::refusal_text(&refusal));
-                continue;
+        let report = loop {
+            let update = tokio::select! {
+                update = turn.next() => update,
+                stop = signals.recv() => {
+                    stopped.get_or_insert(stop);
+                    turn.cancel();
+                    continue;
+                }
+            };
+            let Some(TurnUpdate { update, .. }) = update else { break None };
+            match update {
+                Update::BudgetNear(near) => exit::say(&words::near_text(&near)),
+                Update::OverBudget(refusal) => exit::say(&words::over_budget_text(&refusal)),
+                Update::NotCounted => exit::say(words::NOT_COUNTED),
+                Update::Composed(composed) => {
+                    chat.last_model = composed.model;
+                    chat.last_system = composed.system;
+                }
+                Update::Uploading(_) => {}
+                // A conversation longer than the model takes: its newest turns only.
+                Update::Shown(Shown::Notice(Notice::ContextTrimmed(trimmed))) => exit::say(&trimmed.to_string()),
+                Update::Shown(shown) => printer
+                    .get_or_insert_with(|| {
+                        // A pipe gets each answer once, whole; a terminal sees it stream.
+                        AnswerPrinter::new(false, Delivery::for_stdout(false))
+                            .waiting_for(&chat.last_model, &config.names)
+                    })
+                    .show(shown),
+                // A conversation that cannot be read or is too long ends the chat.
+                Update::Refused(refused @ (Refused::Chat(_) | Refused::Context(_))) => {
+                    return Err(words::refused(refused));
+                }
+                // Nothing was sent: the line is refused, the chat goes on (a `/set` can mend
+                // it; a budget may have room later).
+                Update::Refused(refused) => {
+                    exit::say(&words::refused_line(refused));
+                    break None;
+                }
+                Update::Done(report) => break Some(*report),
             }
         };
-        let report = session.run(prepared, &mut |shown| printer.show(shown), cancel).await;
-        session.release(hold).await;
+        let Some(report) = report else { continue };
+        let mut printer = printer.unwrap_or_else(|| {
+            AnswerPrinter::new(false, Delivery::for_stdout(false)).waiting_for(&chat.last_model, &config.names)
+        });
         if let Some(grounding) = &report.grounding {
             printer.sources(&report.text, grounding);
         }

@@ -1,10 +1,12 @@
 //! The headless front end: flags in, text out. Pipe-friendly (no colour or spinner when not a
-//! terminal). No SQL and no HTTP here: turns go through `chat`, the wire stays in `gemini`.
+//! terminal). No SQL and no HTTP here: what a command opens comes from `root`, turns go through
+//! `turn`, the wire stays in `gemini`; the sentences for what those return are in `words`.
 
 mod ask;
 mod batch;
 mod batch_budget;
 mod batch_input;
+mod batch_turn;
 mod cache;
 mod config;
 mod docs;
@@ -21,6 +23,7 @@ mod roles;
 mod serve_fake;
 pub mod signals;
 mod stats;
+pub mod words;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,13 +31,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::chat::{ChatOptions, ChatSession};
+use crate::chat::ChatSession;
 use crate::config::{Config, Overrides, parse_seconds};
-use crate::engine::Engine;
-use crate::gemini::fake::{Behavior, FakeGemini, FakeOptions};
-use crate::gemini::{Client, ClientOptions};
-use crate::store::{Store, StoreHandle};
+use crate::store::StoreHandle;
 use exit::Failure;
+use signals::StopExit;
 
 #[derive(Debug, Parser)]
 #[command(name = "geminal", version, about = "A terminal chat client for Google Gemini.", long_about = None)]
@@ -191,14 +192,7 @@ impl GlobalArgs {
     }
 }
 
-/// A client ready to use, and the simulated server behind it in demo mode.
-pub struct Connection {
-    pub client: Client,
-    /// Every provider (the built-in Gemini through `client`, and the config's).
-    pub providers: crate::provider::ProviderSet,
-    pub config: Config,
-    _demo_server: Option<FakeGemini>,
-}
+pub use crate::root::Connection;
 
 /// Resolves the configuration and builds the client; in demo mode starts the simulated Gemini.
 pub async fn connect(
@@ -206,62 +200,21 @@ pub async fn connect(
     flags: &ConnectArgs,
     total_timeout: Option<Duration>,
 ) -> Result<Connection, Failure> {
-    let mut config = Config::resolve(&global.connect_overrides(flags, total_timeout))?;
-    // The model's provider needs its key: say so before anything starts.
-    let (provider, _) = crate::provider::name::split_canonical(&config.model, &|p| config.names.is_known(p));
-    let endpoint = config.providers.iter().find(|e| e.name == provider);
-    match endpoint {
-        None if provider == crate::provider::GEMINI && config.api_key.is_none() && !config.demo => {
-            return Err(crate::gemini::ApiError::NoKey.into());
-        }
-        Some(e) if e.api_key.is_none() && e.api_key_env.is_some() => {
-            let env = e.api_key_env.clone().unwrap_or_default();
-            return Err(crate::gemini::ApiError::NoProviderKey { provider: e.name.clone(), env }.into());
-        }
-        _ => {}
-    }
-    let demo_server = if config.demo {
-        let server = FakeGemini::start(FakeOptions::default(), Behavior::demo())
-            .await
-            .map_err(|e| Failure::new(exit::FAILURE, format!("The demo server could not start ({e}): try again.")))?;
-        config.base_url = server.base_url();
+    let conn = crate::root::connect(&global.connect_overrides(flags, total_timeout)).await.map_err(words::opening)?;
+    if conn.is_demo() {
         eprintln!("geminal: demo mode: answers come from a built-in simulated Gemini, not Google.");
-        Some(server)
-    } else {
-        None
-    };
-    let client = Client::new(ClientOptions {
-        base_url: config.base_url.clone(),
-        api_key: config.api_key.clone(),
-        timeouts: config.timeouts,
-    })?;
-    let providers = crate::provider::build(
-        client.clone(),
-        config.api_key.as_ref(),
-        &config.providers,
-        &config.pools,
-        config.names.default_provider(),
-        config.timeouts,
-    )?;
-    Ok(Connection { client, providers, config, _demo_server: demo_server })
+    }
+    Ok(conn)
 }
 
 /// Opens the history database on a blocking thread, tells the user what opening found
 /// (recovered answers, a damaged file moved aside, an upgrade), and hands it to its own thread.
 pub async fn open_store(config: &Config) -> Result<StoreHandle, Failure> {
-    let path = config.db_path.clone().ok_or_else(|| {
-        Failure::new(exit::STORAGE, "No place for the history database was found: pass --db PATH or set GEMINAL_DB.")
-    })?;
-    let explicit = config.db_path_explicit;
-    let opened =
-        tokio::task::spawn_blocking(move || if explicit { Store::open(&path) } else { Store::open_default(&path) })
-            .await
-            .map_err(|_| Failure::new(exit::STORAGE, "Opening the history database failed unexpectedly: try again."))?;
-    let (store, report) = opened?;
-    for notice in report.notices {
+    let (store, notices) = crate::root::open_store(config).await.map_err(words::opening)?;
+    for notice in notices {
         eprintln!("geminal: {notice}");
     }
-    Ok(StoreHandle::spawn(store)?)
+    Ok(store)
 }
 
 /// What a command needs of the history database.
@@ -297,21 +250,7 @@ pub async fn open_session(
         // A damaged database takes no more writes: say so before anything is asked.
         store.call(|s| s.ensure_writable()).await?;
     }
-    let options = ChatOptions {
-        use_cache: conn.config.cache && !no_cache,
-        save: history == HistoryUse::Save,
-        cache_max_entries: conn.config.cache_max_entries,
-        cache_namespace: conn.config.cache_namespace(),
-        cache_ttl: conn.config.cache_ttl,
-        inline_max_bytes: conn.config.inline_max_bytes,
-        store_max_bytes: conn.config.attachment_store_max_bytes,
-        upload_namespace: conn.config.base_url.trim().trim_end_matches('/').to_owned(),
-        prices: conn.config.prices.clone(),
-    };
-    let engine = Engine::with_providers(conn.providers.clone(), conn.config.engine_config());
-    let session = ChatSession::new(engine, store, options)
-        .with_default_settings(conn.config.settings.clone())
-        .with_context_overflow(conn.config.context_overflow);
+    let session = crate::root::session(&conn, store, no_cache, history == HistoryUse::Save);
     Ok((conn, session))
 }
 
@@ -328,18 +267,18 @@ pub async fn check_budget(
         return Ok(crate::money::Spending::default());
     }
     let Some(store) = session.store() else {
-        exit::say(batch_budget::NOT_COUNTED);
+        exit::say(words::NOT_COUNTED);
         return Ok(crate::money::Spending::default());
     };
     let spent = store.read(|s| s.spending()).await?;
     match crate::money::check_budgets(spent, budgets.daily, budgets.monthly) {
         crate::money::BudgetCheck::Fine => {}
-        near @ crate::money::BudgetCheck::Near { .. } => exit::say(&batch_budget::near_text(&near)),
+        near @ crate::money::BudgetCheck::Near { .. } => exit::say(&words::near_text(&near)),
         crate::money::BudgetCheck::Over(refusal) if over_budget => {
-            exit::say(&format!("{}: asking anyway (--over-budget).", batch_budget::spent_text(&refusal)));
+            exit::say(&words::over_budget_text(&refusal));
         }
         crate::money::BudgetCheck::Over(refusal) => {
-            return Err(Failure::new(exit::BUDGET, batch_budget::refusal_text(&refusal)));
+            return Err(Failure::new(exit::BUDGET, words::refusal_text(&refusal)));
         }
     }
     Ok(spent)
@@ -382,6 +321,7 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         names: config.names.clone(),
         budgets: config.budgets,
         over_budget: flags.over_budget,
+        deadline: config.total_timeout,
     };
     crate::tui::run(session, options)
         .await

@@ -36,6 +36,10 @@ pub async fn run(
         ));
     }
     let (conn, session) = open_session(global, flags, None, args.no_cache, HistoryUse::Save).await?;
+    // Each line is set up as every turn is (role, settings, attachments, context).
+    let turns =
+        crate::turn::Runner::new(std::sync::Arc::new(session), conn.config.model.clone(), conn.config.roles.clone());
+    let session = turns.session().clone();
     if let Some(name) = &args.role {
         conn.config.role(name).map_err(Failure::usage)?;
     }
@@ -85,8 +89,8 @@ pub async fn run(
             }
         };
         let line = i64::try_from(prompt.line).unwrap_or(i64::MAX);
-        let prepared = match prepare_line(&session, &config, &settings, &choice, &prompt, started).await {
-            Ok(prepared) => prepared,
+        let prepared = match prepare_line(&turns, &config, &settings, &choice, &prompt, started).await {
+            Ok(ready) => ready.prepared,
             Err(line) => {
                 bad += 1;
                 write(&line)?;

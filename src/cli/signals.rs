@@ -4,32 +4,19 @@
 
 use super::exit::{self, Failure};
 
-/// Why a command was asked to stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    /// Ctrl-C (SIGINT).
-    Interrupt,
-    /// SIGTERM: a service manager, `kill` or a shutdown.
-    Terminate,
-    /// SIGHUP: the terminal went away.
-    HangUp,
+pub use crate::domain::Stop;
+
+/// The exit code of a command a signal stopped.
+pub trait StopExit {
+    fn exit_code(self) -> u8;
 }
 
-impl Stop {
-    pub fn exit_code(self) -> u8 {
+impl StopExit for Stop {
+    fn exit_code(self) -> u8 {
         match self {
             Stop::Interrupt => exit::INTERRUPTED,
             Stop::Terminate => exit::TERMINATED,
             Stop::HangUp => exit::HUNG_UP,
-        }
-    }
-
-    /// How a one-line message names it ("Stopped by SIGTERM: ...").
-    pub fn name(self) -> &'static str {
-        match self {
-            Stop::Interrupt => "Ctrl-C",
-            Stop::Terminate => "SIGTERM",
-            Stop::HangUp => "SIGHUP",
         }
     }
 }

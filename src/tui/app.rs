@@ -176,6 +176,11 @@ pub enum AppEvent {
         errors: Vec<String>,
         then_send: bool,
     },
+    /// Something turn `turn` tells its tab once (a budget 80% spent), apart from the answer.
+    TurnNote {
+        turn: u64,
+        text: String,
+    },
     /// An attachment of turn `turn`'s prompt is being uploaded.
     Uploading {
         turn: u64,
@@ -1712,6 +1717,10 @@ impl App {
                 } else if then_send && tab == active_id && self.focus == Focus::Chat {
                     self.send();
                 }
+            }
+            AppEvent::TurnNote { turn, text } => {
+                let Some(t) = self.tab_by_turn(turn) else { return };
+                t.flash = Some(Flash { text, at: std::time::Instant::now() });
             }
             AppEvent::Uploading { turn, progress } => {
                 let Some(t) = self.tab_by_turn(turn) else { return };

@@ -2,7 +2,8 @@
 //! One `tokio::select!` loop over terminal events, turn events, a frame tick and a timer that
 //! saves the open tabs and drafts as they change (so a crash keeps them); state changes
 //! in `app`, drawing in `view` (which only reads), a frame only when something changed (at
-//! most ~60 per second). All I/O goes through `chat` (turns) and the store's handle (history).
+//! most ~60 per second). All I/O goes through `turn` (each tab's turns, set up as every front end's
+//! are) and the store's handle (history); what a refused turn says is in `words`.
 //! The terminal is restored on every way out: normal exit, panic, SIGTERM and SIGHUP.
 
 pub mod app;
@@ -16,7 +17,10 @@ pub mod slash;
 pub mod sources;
 pub mod tab;
 pub mod theme;
+#[cfg(test)]
+mod turn_tests;
 pub mod view;
+mod words;
 mod wrap;
 
 use std::collections::HashMap;
@@ -33,14 +37,15 @@ use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_ra
 use futures::{FutureExt, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::{Backend, CrosstermBackend};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use crate::chat::{Branch, ChatError, ChatSession, Outcome, Shown, Target, TurnEvent, TurnReport};
-use crate::cli::signals::Stop;
-use crate::gemini::ApiError;
+use crate::chat::{Branch, ChatError, ChatSession, Shown, Target};
+use crate::domain::Stop;
 use crate::store::{StoreError, StoreHandle};
+use crate::turn::{BudgetPolicy, Refused, RoleChoice, System, TurnSpec, TurnUpdate, Update};
 use app::{App, AppEvent, Command};
 use history::HistoryRow;
+use tokio_util::sync::CancellationToken;
 
 /// Time between frames when something changed: at most ~60 frames per second.
 pub const FRAME_INTERVAL: Duration = Duration::from_millis(16);
@@ -124,6 +129,8 @@ pub struct Options {
     /// The budgets every prompt is checked against, unless `over_budget`.
     pub budgets: crate::config::Budgets,
     pub over_budget: bool,
+    /// Each answer's deadline, its setup included (`timeout_secs`).
+    pub deadline: Option<Duration>,
 }
 
 /// Runs the interface until the user quits, or a signal (SIGTERM, SIGHUP) ends it: then that
@@ -159,7 +166,9 @@ pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>,
         format!("The terminal could not be set up ({e}): run geminal in a terminal, or use `geminal ask`.")
     })?;
     let outcome =
-        AssertUnwindSafe(event_loop(&mut terminal, &mut app, session, options.clipboard, budgets)).catch_unwind().await;
+        AssertUnwindSafe(event_loop(&mut terminal, &mut app, session, options.clipboard, (budgets, options.deadline)))
+            .catch_unwind()
+            .await;
     restore_terminal();
     let panic = PANIC.lock().ok().and_then(|mut p| p.take());
     match (outcome, panic) {
@@ -229,11 +238,10 @@ async fn event_loop<B: Backend>(
     app: &mut App,
     session: Arc<ChatSession>,
     clipboard: crate::config::ClipboardMode,
-    budgets: crate::config::Budgets,
+    (budgets, deadline): (crate::config::Budgets, Option<Duration>),
 ) -> Result<Option<Stop>, String> {
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
-    let mut runner =
-        Runner { session, clipboard: clipboard::Clipboard::new(clipboard), tx, turns: HashMap::new(), budgets };
+    let mut runner = Runner::new(session, clipboard, tx, app, budgets, deadline);
     let mut events = EventStream::new();
     let mut frames = tokio::time::interval(FRAME_INTERVAL);
     frames.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -325,7 +333,7 @@ async fn event_loop<B: Backend>(
     // Stop running answers and give their final saves a moment, so nothing shown is lost.
     for (_, running) in runner.turns.drain() {
         if let Some(cancel) = running.cancel {
-            let _ = cancel.send(());
+            cancel.cancel();
         }
     }
     let grace = tokio::time::sleep(SHUTDOWN_GRACE);
@@ -378,45 +386,12 @@ pub fn prepare(app: &mut App, area: ratatui::layout::Rect) {
     tab.clamp_scroll(usize::from(body.height));
 }
 
-/// The sentence refusing a prompt when what is spent and held leaves nothing of a budget.
-fn held_text(r: &crate::money::Refusal) -> String {
-    let (name, period) = match r.period {
-        crate::money::Period::Day => ("daily", "today"),
-        crate::money::Period::Month => ("monthly", "this month"),
-    };
-    format!(
-        "Nothing is left of the {name} budget of {}: {} spent {period} and {} held by requests still running; nothing was sent; wait for them, or start geminal with --over-budget to ask anyway.",
-        r.limit, r.spent, r.reserved
-    )
-}
-
-/// The sentence refusing a prompt when a budget is spent (`None`: send it).
-async fn spent_budget(session: &ChatSession, budgets: crate::config::Budgets) -> Option<String> {
-    if budgets.daily.is_none() && budgets.monthly.is_none() {
-        return None;
-    }
-    let spent = session.store()?.read(|s| s.spending()).await.ok()?;
-    match crate::money::check_budgets(spent, budgets.daily, budgets.monthly) {
-        crate::money::BudgetCheck::Over(r) => {
-            let (name, period) = match r.period {
-                crate::money::Period::Day => ("daily", "today"),
-                crate::money::Period::Month => ("monthly", "this month"),
-            };
-            Some(format!(
-                "The {name} budget of {} is spent ({} {period}): nothing was sent; start geminal with --over-budget to ask anyway, or raise budget.{name} in the config.",
-                r.limit, r.spent
-            ))
-        }
-        _ => None,
-    }
-}
-
 /// A turn the runner started, by its turn id.
 struct Running {
     /// The tab it runs in.
     tab: u64,
-    /// Sending stops the turn (its answer is kept, marked interrupted).
-    cancel: Option<oneshot::Sender<()>>,
+    /// Cancelling stops the turn (its answer is kept, marked interrupted).
+    cancel: Option<CancellationToken>,
     /// The conversation it writes into (0 until its prompt is saved, for a new one).
     conversation: Arc<AtomicI64>,
     /// The task running it: done once its final save is.
@@ -431,9 +406,27 @@ struct Runner {
     turns: HashMap<u64, Running>,
     /// Checked before each prompt is sent (none with `--over-budget`).
     budgets: crate::config::Budgets,
+    /// Sets up and runs every tab's turns.
+    turns_runner: crate::turn::Runner,
+    /// Each turn's deadline (`timeout_secs`).
+    deadline: Option<Duration>,
 }
 
 impl Runner {
+    fn new(
+        session: Arc<ChatSession>,
+        clipboard: crate::config::ClipboardMode,
+        tx: mpsc::UnboundedSender<AppEvent>,
+        app: &App,
+        budgets: crate::config::Budgets,
+        deadline: Option<Duration>,
+    ) -> Runner {
+        // A tab always names its model and its role, so the runner's defaults are never used.
+        let turns_runner = crate::turn::Runner::new(session.clone(), app.tab().model.clone(), app.roles.clone());
+        let clipboard = clipboard::Clipboard::new(clipboard);
+        Runner { session, clipboard, tx, turns: HashMap::new(), budgets, turns_runner, deadline }
+    }
+
     fn store(&self) -> Option<StoreHandle> {
         self.session.store().cloned()
     }
@@ -443,134 +436,69 @@ impl Runner {
         match command {
             Command::Send { tab, turn, prompt, branch, attachments } => {
                 let Some(t) = app.tabs.iter().find(|t| t.id == tab) else { return };
-                let (cancel_tx, cancel_rx) = oneshot::channel();
                 let conversation = t.conversation_id;
                 let writes_into = Arc::new(AtomicI64::new(conversation.unwrap_or(0)));
                 let saved_into = writes_into.clone();
-                let (model, system, session) = (t.model.clone(), t.system.clone(), self.session.clone());
-                let settings = t.settings.clone();
-                let conversation_settings = t.conversation_settings.clone();
-                let tab_role = t.role.clone();
-                let role = tab_role.as_ref().and_then(|name| app.roles.iter().find(|r| &r.name == name)).cloned();
-                let budgets = self.budgets;
+                let role = t.role.as_ref().and_then(|name| app.roles.iter().find(|r| &r.name == name)).cloned();
+                // Kept to give back if the conversation is gone.
+                let mut asked = (!matches!(branch, Branch::Regenerate { .. })).then(|| prompt.clone());
+                let mut kept = attachments.clone();
+                // What the tab shows is what is sent: its conversation's settings as the tab
+                // loaded them (so a setting cleared in the tab stays cleared), its role's over
+                // them (its model and system prompt are the tab's already, since /role set
+                // them), the tab's own over both; what the model cannot take is refused.
+                let spec = TurnSpec {
+                    target: conversation.map_or(Target::New, Target::Conversation),
+                    branch,
+                    attachments,
+                    model: Some(t.model.clone()),
+                    keep_model: true,
+                    system: System::Override(t.system.clone()),
+                    role: role.map_or(RoleChoice::Nothing, |r| RoleChoice::Use(Box::new(r))),
+                    base_settings: Some(t.conversation_settings.clone()),
+                    settings: t.settings.clone(),
+                    // Checked before each prompt (80% warns in the tab, a spent budget refuses),
+                    // its worst case held while it runs (other tabs and processes count it).
+                    budget: BudgetPolicy::per_turn(self.budgets, false),
+                    deadline: self.deadline,
+                    ..TurnSpec::new(Target::New, prompt)
+                };
+                let mut handle = self.turns_runner.start_as(turn, spec);
+                let cancel = handle.canceller();
                 let task = tokio::spawn(async move {
-                    // A budget spent during the session refuses before anything is sent.
-                    if let Some(text) = spent_budget(&session, budgets).await {
-                        let _ = tx.send(AppEvent::TurnFailedToStart { turn, message: text });
-                        return;
+                    while let Some(TurnUpdate { update, .. }) = handle.next().await {
+                        let event = match update {
+                            Update::BudgetNear(near) => AppEvent::TurnNote { turn, text: words::near_text(&near) },
+                            Update::OverBudget(_) | Update::NotCounted | Update::Composed(_) => continue,
+                            Update::Uploading(progress) => AppEvent::Uploading { turn, progress },
+                            Update::Shown(shown) => {
+                                if let Shown::Saved { conversation_id, .. } = &shown {
+                                    saved_into.store(*conversation_id, Ordering::SeqCst);
+                                }
+                                AppEvent::Turn { turn, shown }
+                            }
+                            // Deleted by another tab or process since this tab showed it: nothing
+                            // is sent, and the prompt goes back.
+                            Update::Refused(Refused::Chat(ChatError::Store(StoreError::NoConversation { id })))
+                                if conversation == Some(id) =>
+                            {
+                                AppEvent::ConversationGone {
+                                    turn,
+                                    conversation_id: id,
+                                    prompt: asked.take(),
+                                    attachments: std::mem::take(&mut kept),
+                                }
+                            }
+                            Update::Refused(refused) => {
+                                AppEvent::TurnFailedToStart { turn, message: words::refused(&refused) }
+                            }
+                            Update::Done(report) => AppEvent::TurnDone { turn, report },
+                        };
+                        let _ = tx.send(event);
                     }
-                    // Kept to give back if the conversation is gone.
-                    let asked = (!matches!(branch, Branch::Regenerate { .. })).then(|| prompt.clone());
-                    let prepared = match conversation {
-                        Some(id) => session.prepare_branch(id, branch, prompt, Some(model), system).await,
-                        None => session.prepare(Target::New, prompt, Some(model.clone()), &model, system).await,
-                    };
-                    let mut prepared = match prepared {
-                        Ok(p) => p,
-                        // Deleted by another tab or process since this tab showed it: nothing is
-                        // sent, and the prompt goes back.
-                        Err(ChatError::Store(StoreError::NoConversation { id })) if conversation == Some(id) => {
-                            let _ = tx.send(AppEvent::ConversationGone {
-                                turn,
-                                conversation_id: id,
-                                prompt: asked,
-                                attachments,
-                            });
-                            return;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(AppEvent::TurnFailedToStart { turn, message: e.to_string() });
-                            return;
-                        }
-                    };
-                    // What the tab shows is what is sent: its conversation's settings as the tab
-                    // loaded them (so a setting cleared in the tab stays cleared), its role's
-                    // over them (its model and system prompt are the tab's already, since /role
-                    // set them), the tab's own over both; what the model cannot take is refused.
-                    prepared.settings = conversation_settings;
-                    let configured = match &role {
-                        Some(role) => prepared.use_role(role, true, true, &settings),
-                        None => prepared.configure(&settings),
-                    };
-                    prepared.role = tab_role;
-                    if let Err(e) = configured {
-                        let _ = tx.send(AppEvent::TurnFailedToStart { turn, message: e.to_string() });
-                        return;
-                    }
-                    // Large files are uploaded now; the tab's note shows how far.
-                    let upload_tx = tx.clone();
-                    let progress = move |progress| drop(upload_tx.send(AppEvent::Uploading { turn, progress }));
-                    if let Err(e) = session.attach(&mut prepared, attachments, &progress).await {
-                        let _ = tx.send(AppEvent::TurnFailedToStart { turn, message: e.to_string() });
-                        return;
-                    }
-                    // A conversation longer than the model takes: its newest turns, or nothing.
-                    match session.fit_context(&mut prepared).await {
-                        Ok(Some(trimmed)) => {
-                            let shown = crate::chat::Shown::Notice(crate::chat::Notice::ContextTrimmed(trimmed));
-                            let _ = tx.send(AppEvent::Turn { turn, shown });
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            let _ = tx.send(AppEvent::TurnFailedToStart { turn, message: e.to_string() });
-                            return;
-                        }
-                    }
-                    let cancel = async move {
-                        match cancel_rx.await {
-                            Ok(()) => TurnEvent::Cancelled,
-                            Err(_) => std::future::pending().await,
-                        }
-                    };
-                    let shown_tx = tx.clone();
-                    let mut show = move |shown| {
-                        if let Shown::Saved { conversation_id, .. } = &shown {
-                            saved_into.store(*conversation_id, Ordering::SeqCst);
-                        }
-                        let _ = shown_tx.send(AppEvent::Turn { turn, shown });
-                    };
-                    // Its worst case is held against the budgets while it runs (other tabs and
-                    // processes count it); nothing is left of one: refused, unsent.
-                    let hold = match session.hold(&prepared, budgets.daily, budgets.monthly).await {
-                        Ok(hold) => hold,
-                        Err(refusal) => {
-                            let _ = tx.send(AppEvent::TurnFailedToStart { turn, message: held_text(&refusal) });
-                            return;
-                        }
-                    };
-                    let run = AssertUnwindSafe(session.run(prepared, &mut show, cancel)).catch_unwind().await;
-                    session.release(hold).await;
-                    let mut report = run.unwrap_or_else(|_| TurnReport {
-                        conversation_id: None,
-                        prompt_id: None,
-                        answer_id: None,
-                        status: crate::store::MessageStatus::Error,
-                        text: String::new(),
-                        outcome: Outcome::Failed(ApiError::Protocol {
-                            detail: "an internal error stopped this answer".into(),
-                        }),
-                        cached: false,
-                        usage: None,
-                        cost: Default::default(),
-                        thoughts: String::new(),
-                        grounding: None,
-                        save_error: None,
-                        answered_by: None,
-                    });
-                    // A save that failed may mean the conversation was deleted meanwhile (by
-                    // another process): the store says whether it is still there.
-                    if let (Some(_), Some(id), Some(store)) =
-                        (&report.save_error, report.conversation_id, session.store())
-                        && let Ok(false) = store.read(move |s| s.conversation_exists(id)).await
-                    {
-                        report.save_error = Some(StoreError::NoConversation { id });
-                    }
-                    let _ = tx.send(AppEvent::TurnDone { turn, report: Box::new(report) });
                 });
-                self.turns.insert(
-                    turn,
-                    Running { tab, cancel: Some(cancel_tx), conversation: writes_into, task: Some(task) },
-                );
+                self.turns
+                    .insert(turn, Running { tab, cancel: Some(cancel), conversation: writes_into, task: Some(task) });
             }
             Command::Attach { tab, paths, then_send } => {
                 tokio::spawn(async move {
@@ -580,10 +508,7 @@ impl Runner {
                         for path in paths {
                             match crate::attach::read_path(&path) {
                                 Ok(a) => attachments.push(a),
-                                Err(crate::attach::AttachError::Directory { path }) => errors.push(format!(
-                                    "Cannot attach {path}: it is a directory; attach the files inside instead, one /attach each."
-                                )),
-                                Err(e) => errors.push(e.to_string()),
+                                Err(e) => errors.push(words::attach_text(&e)),
                             }
                         }
                         (attachments, errors)
@@ -597,7 +522,7 @@ impl Runner {
             Command::Cancel { tab } => {
                 for running in self.turns.values_mut().filter(|r| r.tab == tab) {
                     if let Some(cancel) = running.cancel.take() {
-                        let _ = cancel.send(());
+                        cancel.cancel();
                     }
                 }
             }
@@ -692,7 +617,7 @@ impl Runner {
                 for running in self.turns.values_mut() {
                     if running.conversation.load(Ordering::SeqCst) == id {
                         if let Some(cancel) = running.cancel.take() {
-                            let _ = cancel.send(());
+                            cancel.cancel();
                         }
                         stopping.extend(running.task.take());
                     }

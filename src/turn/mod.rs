@@ -1,0 +1,474 @@
+//! One turn, run the same way by every front end (`ask`, the line chat, local `batch`, each tab
+//! of the interface). Given what a front end knows (where the prompt goes, the prompt and its
+//! files, model, system prompt, role, settings, budget policy and deadline), a [`Runner`] sets the
+//! turn up in one fixed order — budget → prepare → role → settings → attachments → context fit —
+//! holds its worst case against the budgets, starts it, and hands back a [`TurnHandle`]: a stream
+//! of [`TurnUpdate`]s tagged with the turn's id, which stops the turn when dropped. The deadline
+//! covers the whole turn, its setup (uploads, token counts) included.
+//!
+//! Data only: what a front end says about an update or a refusal is its own (`cli/words.rs`,
+//! `tui/words.rs`). No SQL and no wire format here; `chat` does the work.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::FutureExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::attach::Attachment;
+use crate::chat::{
+    Branch, ChatError, ChatSession, ContextError, Hold, NamedRole, Notice, Outcome, Prepared, Settings, SettingsError,
+    Shown, Target, TurnEvent, TurnReport, UploadProgress,
+};
+use crate::gemini::{ApiError, TimeoutPhase};
+use crate::money::{BudgetCheck, Refusal};
+use crate::store::{MessageStatus, StoreError};
+
+/// The system prompt a turn asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum System {
+    /// A new conversation starts with this one; a saved one keeps its own, and a role's
+    /// prompt takes the place of either.
+    Default(Option<String>),
+    /// This one (`None`: none), whatever the conversation or the role says.
+    Set(Option<String>),
+    /// This one if given, else the conversation's own (a new one: none); a role's prompt does
+    /// not replace it (a tab's system prompt, which `/role` sets).
+    Override(Option<String>),
+}
+
+/// The role a turn answers as.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoleChoice {
+    /// This role: its prompt (unless the system prompt is [`System::Set`]), its model (unless
+    /// `keep_model`) and its settings under the turn's.
+    Use(Box<NamedRole>),
+    /// The role the conversation was saved with, while it is one of the runner's roles.
+    Saved,
+    /// None, even if the conversation was saved with one.
+    Nothing,
+}
+
+/// How a turn is held to the budgets (`budget.daily`, `budget.monthly`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BudgetPolicy {
+    pub budgets: crate::config::Budgets,
+    /// `--over-budget`: a spent budget is said, not refused, and nothing is held.
+    pub over_budget: bool,
+    /// Look at what is spent before the turn (warn at 80%, refuse at 100%). Off when the front
+    /// end looked already (a launch check) or holds the budget its own way (`batch`).
+    pub check: bool,
+    /// Hold the turn's worst case against the budgets while it runs.
+    pub hold: bool,
+}
+
+impl BudgetPolicy {
+    /// Checked before the turn and held while it runs.
+    pub fn per_turn(budgets: crate::config::Budgets, over_budget: bool) -> Self {
+        BudgetPolicy { budgets, over_budget, check: true, hold: true }
+    }
+
+    fn limited(&self) -> bool {
+        self.budgets.daily.is_some() || self.budgets.monthly.is_some()
+    }
+}
+
+/// Everything that decides one turn.
+#[derive(Debug, Clone)]
+pub struct TurnSpec {
+    pub target: Target,
+    /// How the prompt joins a saved conversation ([`Target::Conversation`] only).
+    pub branch: Branch,
+    pub prompt: String,
+    pub attachments: Vec<Attachment>,
+    /// The model asked for (`None`: the conversation's, else the runner's default).
+    pub model: Option<String>,
+    /// A role's model does not replace [`TurnSpec::model`] (a `--model` flag, a tab's model).
+    pub keep_model: bool,
+    pub system: System,
+    pub role: RoleChoice,
+    /// The settings the turn starts from instead of the conversation's (a tab's, as shown).
+    pub base_settings: Option<Settings>,
+    /// Laid over the role's and the conversation's (flags, `/set`, a batch line).
+    pub settings: Settings,
+    pub budget: BudgetPolicy,
+    /// The whole turn's deadline (`timeout_secs`, `--timeout`), setup included.
+    pub deadline: Option<Duration>,
+}
+
+impl TurnSpec {
+    /// A prompt for `target` with nothing else chosen.
+    pub fn new(target: Target, prompt: impl Into<String>) -> Self {
+        TurnSpec {
+            target,
+            branch: Branch::Continue,
+            prompt: prompt.into(),
+            attachments: Vec::new(),
+            model: None,
+            keep_model: false,
+            system: System::Default(None),
+            role: RoleChoice::Saved,
+            base_settings: None,
+            settings: Settings::default(),
+            budget: BudgetPolicy::default(),
+            deadline: None,
+        }
+    }
+}
+
+/// What the turn runs with, once its role and settings are applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Composed {
+    pub model: String,
+    pub system: Option<String>,
+    pub settings: Settings,
+    pub role: Option<String>,
+}
+
+/// Why a turn was not sent (nothing of it was sent or saved).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refused {
+    /// A budget is spent, or what is spent and held leaves nothing of it.
+    #[error("budget refused: {0:?}")]
+    Budget(Refusal),
+    /// The conversation could not be read, an attachment could not go, an upload failed.
+    #[error(transparent)]
+    Chat(#[from] ChatError),
+    /// The model cannot take the settings.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The conversation is longer than the model takes.
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    /// The deadline passed before the turn could be sent.
+    #[error(transparent)]
+    Timeout(ApiError),
+}
+
+/// One step of a turn, for its front end.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    /// 80% or more of a budget is spent ([`BudgetCheck::Near`]); the turn goes on.
+    BudgetNear(BudgetCheck),
+    /// A budget is spent and the turn goes on anyway (`--over-budget`).
+    OverBudget(Refusal),
+    /// A budget is set but there is no history to count spending in.
+    NotCounted,
+    /// The turn's model, system prompt and settings, once chosen.
+    Composed(Composed),
+    Uploading(UploadProgress),
+    /// What the answer shows as it runs (text, thoughts, notices, the saved prompt).
+    Shown(Shown),
+    /// Not sent; the turn is over.
+    Refused(Refused),
+    /// The turn is over.
+    Done(Box<TurnReport>),
+}
+
+/// An update of turn `turn`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnUpdate {
+    pub turn: u64,
+    pub update: Update,
+}
+
+/// Runs turns for one front end: the session, the default model and the roles a saved
+/// conversation may go on with.
+#[derive(Clone)]
+pub struct Runner {
+    session: Arc<ChatSession>,
+    default_model: String,
+    roles: Arc<[NamedRole]>,
+    next_id: Arc<AtomicU64>,
+}
+
+/// A turn set up and ready to start ([`Runner::prepare`]).
+#[derive(Debug)]
+pub struct Ready {
+    pub prepared: Prepared,
+    deadline: Option<(Instant, Duration)>,
+    budget: BudgetPolicy,
+}
+
+impl Runner {
+    pub fn new(session: Arc<ChatSession>, default_model: impl Into<String>, roles: Vec<NamedRole>) -> Self {
+        Runner { session, default_model: default_model.into(), roles: roles.into(), next_id: Arc::default() }
+    }
+
+    pub fn session(&self) -> &Arc<ChatSession> {
+        &self.session
+    }
+
+    /// A new turn id (never reused within this runner).
+    fn next_turn(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Starts turn `spec`; its id is the runner's next.
+    pub fn start(&self, spec: TurnSpec) -> TurnHandle {
+        let turn = self.next_turn();
+        self.start_as(turn, spec)
+    }
+
+    /// Starts turn `spec` under the front end's own id `turn`.
+    pub fn start_as(&self, turn: u64, spec: TurnSpec) -> TurnHandle {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cancel = CancellationToken::new();
+        let runner = self.clone();
+        let stop = cancel.clone();
+        let task = tokio::spawn(async move {
+            let send = |update| drop(tx.send(TurnUpdate { turn, update }));
+            let work = std::panic::AssertUnwindSafe(runner.whole(spec, &send, stop)).catch_unwind();
+            let last = match work.await {
+                Ok(Ok(report)) => Update::Done(Box::new(report)),
+                Ok(Err(refused)) => Update::Refused(refused),
+                // A bug in a turn ends that turn, said as a failure; the others go on.
+                Err(_) => Update::Done(Box::new(internal_error())),
+            };
+            send(last);
+        });
+        TurnHandle { turn, updates: rx, cancel, _task: task }
+    }
+
+    /// Sets a turn up and runs it.
+    async fn whole(
+        &self,
+        spec: TurnSpec,
+        send: &(dyn Fn(Update) + Send + Sync),
+        stop: CancellationToken,
+    ) -> Result<TurnReport, Refused> {
+        let ready = self.prepare(spec, send).await?;
+        let hold = self.hold(&ready).await?;
+        let report = self.run(ready, &|shown| send(Update::Shown(shown)), stop).await;
+        self.session.release(hold).await;
+        Ok(report)
+    }
+
+    /// Sets turn `spec` up, in the one order every front end shares: budget → prepare → role →
+    /// settings → attachments → context fit. `send` hears the steps worth telling.
+    pub async fn prepare(&self, spec: TurnSpec, send: &(dyn Fn(Update) + Send + Sync)) -> Result<Ready, Refused> {
+        let deadline = spec.deadline.map(|d| (Instant::now() + d, d));
+        let budget = spec.budget;
+        let setup = self.setup(spec, send);
+        let prepared = match deadline {
+            Some((at, after)) => {
+                tokio::time::timeout_at(at, setup).await.map_err(|_| Refused::Timeout(timeout(after)))?
+            }
+            None => setup.await,
+        }?;
+        Ok(Ready { prepared, deadline, budget })
+    }
+
+    async fn setup(&self, spec: TurnSpec, send: &(dyn Fn(Update) + Send + Sync)) -> Result<Prepared, Refused> {
+        let session = &self.session;
+        // 1. Budget: what is spent, before anything is read or sent.
+        if spec.budget.check && spec.budget.limited() {
+            self.check_budget(spec.budget, send).await?;
+        }
+        // 2. Prepare: the conversation so far and the prompt.
+        let given_system = match &spec.system {
+            System::Set(system) | System::Override(system) => system.clone(),
+            System::Default(_) => None,
+        };
+        let mut prepared = match (spec.target, spec.branch) {
+            (Target::Conversation(id), branch @ (Branch::Regenerate { .. } | Branch::Edit { .. })) => {
+                session.prepare_branch(id, branch, spec.prompt, spec.model.clone(), given_system).await?
+            }
+            (target, _) => {
+                session.prepare(target, spec.prompt, spec.model.clone(), &self.default_model, given_system).await?
+            }
+        };
+        match &spec.system {
+            System::Set(system) => prepared.turn.system = system.clone(),
+            System::Default(system) if prepared.conversation_id.is_none() => prepared.turn.system = system.clone(),
+            System::Default(_) | System::Override(_) => {}
+        }
+        if let Some(base) = spec.base_settings {
+            prepared.settings = base;
+        }
+        // 3. Role, then 4. settings (the role's under the turn's).
+        let keep_system = matches!(spec.system, System::Set(_) | System::Override(_));
+        let configured = match &spec.role {
+            RoleChoice::Use(role) => prepared.use_role(role, spec.keep_model, keep_system, &spec.settings),
+            RoleChoice::Saved => {
+                let saved = prepared.role.clone();
+                if let Some(role) = saved.and_then(|name| self.roles.iter().find(|r| r.name == name)) {
+                    prepared.continue_role(role, keep_system);
+                }
+                prepared.configure(&spec.settings)
+            }
+            RoleChoice::Nothing => {
+                prepared.role = None;
+                prepared.configure(&spec.settings)
+            }
+        };
+        send(Update::Composed(Composed {
+            model: prepared.turn.model.clone(),
+            system: prepared.turn.system.clone(),
+            settings: prepared.settings.clone(),
+            role: prepared.role.clone(),
+        }));
+        configured?;
+        // 5. Attachments: read, uploaded when too large to go inline (the history's too).
+        let progress = |p| send(Update::Uploading(p));
+        session.attach(&mut prepared, spec.attachments, &progress).await?;
+        // 6. Context fit, attachments counted: the newest turns only, or nothing (config).
+        if let Some(trimmed) = session.fit_context(&mut prepared).await? {
+            send(Update::Shown(Shown::Notice(Notice::ContextTrimmed(trimmed))));
+        }
+        Ok(prepared)
+    }
+
+    /// Warns at 80% of a budget, refuses a spent one (unless `--over-budget`).
+    async fn check_budget(&self, policy: BudgetPolicy, send: &(dyn Fn(Update) + Send + Sync)) -> Result<(), Refused> {
+        let Some(store) = self.session.store() else {
+            send(Update::NotCounted);
+            return Ok(());
+        };
+        // A ledger that cannot be read is not a reason to lose the prompt: the hold checks again.
+        let Ok(spent) = store.read(|s| s.spending()).await else { return Ok(()) };
+        match crate::money::check_budgets(spent, policy.budgets.daily, policy.budgets.monthly) {
+            BudgetCheck::Fine => {}
+            near @ BudgetCheck::Near { .. } => send(Update::BudgetNear(near)),
+            BudgetCheck::Over(refusal) if policy.over_budget => send(Update::OverBudget(refusal)),
+            BudgetCheck::Over(refusal) => return Err(Refused::Budget(refusal)),
+        }
+        Ok(())
+    }
+
+    /// Holds the worst case of a ready turn against the budgets (by its policy).
+    pub async fn hold(&self, ready: &Ready) -> Result<Hold, Refused> {
+        let policy = ready.budget;
+        if !policy.hold || policy.over_budget || !policy.limited() {
+            return Ok(Hold::default());
+        }
+        self.session.hold(&ready.prepared, policy.budgets.daily, policy.budgets.monthly).await.map_err(Refused::Budget)
+    }
+
+    /// Gives back what [`Runner::hold`] held.
+    pub async fn release(&self, hold: Hold) {
+        self.session.release(hold).await;
+    }
+
+    /// Runs a ready turn to its end: `show` hears it as it goes; `stop` cancelled stops it (the
+    /// answer is kept, marked interrupted); past the deadline it fails as timed out.
+    pub async fn run(&self, ready: Ready, show: &(dyn Fn(Shown) + Send + Sync), stop: CancellationToken) -> TurnReport {
+        let deadline = ready.deadline;
+        let ends = async move {
+            let expired = async {
+                match deadline {
+                    Some((at, after)) => {
+                        tokio::time::sleep_until(at).await;
+                        after
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = stop.cancelled() => TurnEvent::Cancelled,
+                after = expired => TurnEvent::Failed(timeout(after)),
+            }
+        };
+        let mut show = |shown| show(shown);
+        let mut report = self.session.run(ready.prepared, &mut show, ends).await;
+        // A save that failed may mean the conversation was deleted meanwhile (by another tab or
+        // process): the store says whether it is still there.
+        if let (Some(_), Some(id), Some(store)) = (&report.save_error, report.conversation_id, self.session.store())
+            && let Ok(false) = store.read(move |s| s.conversation_exists(id)).await
+        {
+            report.save_error = Some(StoreError::NoConversation { id });
+        }
+        report
+    }
+
+    /// Starts a turn set up with [`Runner::prepare`] (and held by the caller, if at all).
+    pub fn launch(&self, ready: Ready) -> TurnHandle {
+        let turn = self.next_turn();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cancel = CancellationToken::new();
+        let runner = self.clone();
+        let stop = cancel.clone();
+        let task = tokio::spawn(async move {
+            let send = |update| drop(tx.send(TurnUpdate { turn, update }));
+            let show = |shown| send(Update::Shown(shown));
+            let work = std::panic::AssertUnwindSafe(runner.run(ready, &show, stop)).catch_unwind();
+            let report = work.await.unwrap_or_else(|_| internal_error());
+            send(Update::Done(Box::new(report)));
+        });
+        TurnHandle { turn, updates: rx, cancel, _task: task }
+    }
+}
+
+/// The whole turn's deadline passed.
+fn timeout(after: Duration) -> ApiError {
+    ApiError::Timeout { phase: TimeoutPhase::Total, after }
+}
+
+/// The report of a turn a bug stopped.
+fn internal_error() -> TurnReport {
+    TurnReport {
+        conversation_id: None,
+        prompt_id: None,
+        answer_id: None,
+        status: MessageStatus::Error,
+        text: String::new(),
+        outcome: Outcome::Failed(ApiError::Protocol { detail: "an internal error stopped this answer".into() }),
+        cached: false,
+        usage: None,
+        cost: Default::default(),
+        thoughts: String::new(),
+        grounding: None,
+        save_error: None,
+        answered_by: None,
+    }
+}
+
+/// A running turn: a stream of its updates, ending after [`Update::Done`] or
+/// [`Update::Refused`]. Dropping it stops the turn (what was shown is saved, marked
+/// interrupted).
+pub struct TurnHandle {
+    turn: u64,
+    updates: mpsc::UnboundedReceiver<TurnUpdate>,
+    cancel: CancellationToken,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl TurnHandle {
+    pub fn id(&self) -> u64 {
+        self.turn
+    }
+
+    /// Stops the turn; its last update still comes.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Stops the turn from elsewhere (a front end's command), without the handle.
+    pub fn canceller(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// The next update; `None` once the turn is over.
+    pub async fn next(&mut self) -> Option<TurnUpdate> {
+        self.updates.recv().await
+    }
+}
+
+impl futures::Stream for TurnHandle {
+    type Item = TurnUpdate;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<TurnUpdate>> {
+        self.updates.poll_recv(cx)
+    }
+}
+
+impl Drop for TurnHandle {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
