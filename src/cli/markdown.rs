@@ -1,4 +1,4 @@
-//! Markdown for `ask` on a terminal: the full-screen interface's renderer, written as ANSI
+//! Markdown for `ask` on a terminal: the shared renderer ([`crate::render`]), written as ANSI
 //! text a block at a time. A block is printed once the blank line after it arrives (never
 //! inside a code fence), so the answer still appears as it is written, and a printed block
 //! never changes. The renderer sanitizes every piece of the model's text, so the only escape
@@ -9,7 +9,7 @@ use ratatui::crossterm::style::ContentStyle;
 use ratatui::style::Style;
 use ratatui::text::Line;
 
-use crate::tui::markdown::render_markdown;
+use crate::render::markdown::render_markdown;
 
 /// Narrower terminals (or none reported) are rendered at this width.
 const FALLBACK_WIDTH: u16 = 80;
@@ -56,7 +56,7 @@ impl MarkdownStream {
     }
 
     fn render(&mut self, markdown: &str) -> String {
-        let lines = crate::tui::sources::style_markers(render_markdown(markdown, self.width));
+        let lines = crate::render::sources::style_markers(render_markdown(markdown, self.width));
         if lines.is_empty() {
             return String::new();
         }

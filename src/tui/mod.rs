@@ -8,16 +8,14 @@
 pub mod app;
 pub mod clipboard;
 pub mod editor;
-pub mod highlight;
 pub mod history;
 pub mod keys;
-pub mod markdown;
 pub mod slash;
-pub mod sources;
 pub mod tab;
-pub mod theme;
 pub mod view;
-mod wrap;
+
+/// The theme lives with the renderers that use it ([`crate::render`]).
+pub use crate::render::theme;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -4,11 +4,10 @@
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui_textarea::TextArea;
-use unicode_width::UnicodeWidthChar;
 
-use super::markdown::render_markdown;
 use crate::chat::Role;
-use crate::sanitize::sanitize;
+use crate::render::markdown::render_markdown;
+use crate::render::wrap::wrap_plain;
 use crate::store::{Alternatives, MessageStatus, StoredMessage};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -498,7 +497,7 @@ fn status_note(m: &ChatMessage) -> String {
 }
 
 fn render_message(m: &ChatMessage, width: u16, selected: bool) -> Vec<Line<'static>> {
-    let theme = super::theme::current();
+    let theme = crate::render::theme::current();
     let (who, color) = match m.role {
         Role::User => ("you".to_owned(), theme.user),
         Role::Model => (crate::sanitize::one_line(m.model.as_deref().unwrap_or("gemini"), 40), theme.model),
@@ -523,8 +522,8 @@ fn render_message(m: &ChatMessage, width: u16, selected: bool) -> Vec<Line<'stat
         Role::Model => match &m.grounding {
             Some(g) => {
                 let marked = crate::grounding::annotate(&m.text, g, crate::grounding::Marker::Delimited);
-                lines.extend(super::sources::style_markers(render_markdown(&marked, width)));
-                lines.extend(super::sources::render_sources(g, width));
+                lines.extend(crate::render::sources::style_markers(render_markdown(&marked, width)));
+                lines.extend(crate::render::sources::render_sources(g, width));
             }
             None => lines.extend(render_markdown(&m.text, width)),
         },
@@ -539,7 +538,7 @@ fn render_message(m: &ChatMessage, width: u16, selected: bool) -> Vec<Line<'stat
 /// The thoughts above an answer: dimmed, or folded to one line; "thinking…" while only
 /// thoughts have arrived.
 fn render_thoughts(m: &ChatMessage, width: u16) -> Vec<Line<'static>> {
-    let theme = super::theme::current();
+    let theme = crate::render::theme::current();
     let dim = theme.muted.add_modifier(Modifier::DIM | Modifier::ITALIC);
     let mut lines = Vec::new();
     let thoughts = m.thoughts.trim_matches('\n');
@@ -566,40 +565,6 @@ fn render_thoughts(m: &ChatMessage, width: u16) -> Vec<Line<'static>> {
         lines.push(Line::default());
     }
     lines
-}
-
-/// Sanitized text wrapped at word boundaries to `width` columns (wide characters never split).
-pub fn wrap_plain(text: &str, width: u16, style: Style) -> Vec<Line<'static>> {
-    let width = usize::from(width.max(1));
-    let clean = sanitize(text).replace('\t', "    ");
-    let mut out = Vec::new();
-    for para in clean.split('\n') {
-        let mut line = String::new();
-        let mut used = 0;
-        for word in para.split_inclusive(' ') {
-            let w: usize = word.chars().map(|c| c.width().unwrap_or(0)).sum();
-            if used + w > width && used > 0 {
-                out.push(Line::styled(std::mem::take(&mut line).trim_end().to_owned(), style));
-                used = 0;
-            }
-            if w > width {
-                for c in word.chars() {
-                    let cw = c.width().unwrap_or(0);
-                    if used + cw > width {
-                        out.push(Line::styled(std::mem::take(&mut line), style));
-                        used = 0;
-                    }
-                    line.push(c);
-                    used += cw;
-                }
-            } else {
-                line.push_str(word);
-                used += w;
-            }
-        }
-        out.push(Line::styled(line.trim_end().to_owned(), style));
-    }
-    out
 }
 
 #[cfg(test)]

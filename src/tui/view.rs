@@ -10,9 +10,9 @@ use unicode_width::UnicodeWidthStr;
 
 use super::app::{App, Confirm};
 use super::keys::{Focus, HELP};
-use super::tab::wrap_plain;
-use super::theme::{self, Theme};
 use crate::chat::{Role, short_tokens};
+use crate::render::theme::{self, Theme};
+use crate::render::wrap::wrap_plain;
 use crate::sanitize::one_line;
 use crate::store::SearchHit;
 
@@ -428,7 +428,7 @@ fn help_lines(theme: &Theme, max_width: usize) -> (Vec<Line<'static>>, usize) {
     // Borders, the margin and the gap between the columns.
     let room = width.saturating_sub(keys_width + 6).max(10);
     let row = |lines: &mut Vec<Line<'static>>, key: &str, what: &str| {
-        let mut wrapper = super::wrap::Wrapper::new(room);
+        let mut wrapper = crate::render::wrap::Wrapper::new(room);
         wrapper.push(what, Style::default());
         for (i, spans) in wrapper.finish().into_iter().enumerate() {
             let key = if i == 0 { key } else { "" };
@@ -566,7 +566,7 @@ fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
             let text = &m.text[..end];
             let body = match m.role {
                 Role::User => wrap_plain(text, width, Style::default()),
-                Role::Model => super::markdown::render_markdown(text, width),
+                Role::Model => crate::render::markdown::render_markdown(text, width),
             };
             preview.extend(body.into_iter().take(12));
         }

@@ -66,7 +66,7 @@ pub fn render_sources(grounding: &Grounding, width: u16) -> Vec<Line<'static>> {
             continue;
         }
         let source = (numbered > 0 && i <= numbered).then(|| &grounding.sources[i - 1]);
-        let wrapped = super::tab::wrap_plain(text, width, theme.muted);
+        let wrapped = super::wrap::wrap_plain(text, width, theme.muted);
         match source {
             Some(source) => {
                 // The number in the marker style, the rest muted; continuation lines muted.

@@ -699,7 +699,7 @@ fn fit_cell(cell: &Cell, width: usize, align: Alignment, header: bool) -> Vec<Sp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::theme::ThemeName;
+    use crate::render::theme::ThemeName;
     use ratatui::style::Color;
     use unicode_width::UnicodeWidthChar;
 
@@ -724,7 +724,7 @@ mod tests {
     #[test]
     fn a_lone_carriage_return_shows_as_in_a_prompt() {
         let answer = render("over\rwrite", 40);
-        let prompt = texts(&crate::tui::tab::wrap_plain("over\rwrite", 40, Style::default()));
+        let prompt = texts(&crate::render::wrap::wrap_plain("over\rwrite", 40, Style::default()));
         assert_eq!(answer, ["over␍write"]);
         assert_eq!(prompt, answer, "prompts and answers follow one rule");
         assert_eq!(render("a\r\nb", 40), render("a\nb", 40), "CRLF is a line ending");
@@ -1140,7 +1140,7 @@ mod tests {
         insta::assert_snapshot!("crafted_answer_40", render(answer, 40).join("\n"));
     }
 
-    /// `cargo test --release --lib tui::markdown::tests::timing -- --ignored --nocapture`
+    /// `cargo test --release --lib render::markdown::tests::timing -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn timing() {
