@@ -255,6 +255,8 @@ pub struct App {
     /// Where keys go once the question is answered.
     confirm_from: Focus,
     pub demo: bool,
+    /// The theme everything is drawn in (F3 switches).
+    pub theme: super::theme::Theme,
     pub default_model: String,
     pub metrics: MetricsSnapshot,
     pub quit: bool,
@@ -309,6 +311,7 @@ impl App {
             confirm: None,
             confirm_from: Focus::Chat,
             demo,
+            theme: super::theme::Theme::for_terminal(super::theme::ThemeName::Dark),
             default_model: default_model.to_owned(),
             metrics: MetricsSnapshot::default(),
             quit: false,
@@ -602,12 +605,9 @@ impl App {
                 });
             }
             Action::ToggleTheme => {
-                let theme = super::theme::current().toggled();
-                super::theme::set(theme);
-                // Rendered messages carry the old theme's styles: render them again.
-                for tab in &mut self.tabs {
-                    tab.revision += 1;
-                }
+                // Each tab renders its messages again in the new theme when next drawn.
+                self.theme = self.theme.toggled();
+                let theme = self.theme;
                 let name = match theme.name {
                     super::theme::ThemeName::Dark => "dark",
                     super::theme::ThemeName::Light => "light",

@@ -122,6 +122,8 @@ pub struct Options {
     /// The budgets every prompt is checked against, unless `over_budget`.
     pub budgets: crate::config::Budgets,
     pub over_budget: bool,
+    /// The theme to draw in (colourless under `NO_COLOR`; F3 switches).
+    pub theme: theme::ThemeName,
 }
 
 /// Runs the interface until the user quits, or a signal (SIGTERM, SIGHUP) ends it: then that
@@ -130,6 +132,7 @@ pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>,
     let session = Arc::new(session);
     let budgets = if options.over_budget { crate::config::Budgets::default() } else { options.budgets };
     let mut app = App::new(&options.model, options.demo);
+    app.theme = theme::Theme::for_terminal(options.theme);
     app.tab_mut().system = options.system.clone();
     app.default_system = options.system.clone();
     app.roles = options.roles.clone();
@@ -366,13 +369,14 @@ pub fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &mut App) -> Result<(),
 pub fn prepare(app: &mut App, area: ratatui::layout::Rect) {
     app.width = area.width;
     if app.focus == keys::Focus::Help {
-        app.help_scroll = app.help_scroll.min(view::help_max_scroll(area));
+        app.help_scroll = app.help_scroll.min(view::help_max_scroll(area, &app.theme));
     }
     let input_rows = app.tab().input.lines().len() as u16;
     let [_, body, ..] = view::layout(area, input_rows);
     app.page_height = usize::from(body.height);
+    let theme = app.theme;
     let tab = app.tab_mut();
-    tab.prepare(body.width, usize::from(body.height));
+    tab.prepare(body.width, usize::from(body.height), &theme);
     tab.clamp_scroll(usize::from(body.height));
 }
 

@@ -7,6 +7,7 @@ use ratatui_textarea::TextArea;
 
 use crate::chat::Role;
 use crate::render::markdown::render_markdown;
+use crate::render::theme::Theme;
 use crate::render::wrap::wrap_plain;
 use crate::store::{Alternatives, MessageStatus, StoredMessage};
 
@@ -181,6 +182,8 @@ pub struct Tab {
     rendered: Vec<Rendered>,
     /// Messages from this index on are rendered at the current width.
     fresh_from: usize,
+    /// The theme the rendered lines carry (another one renders them again).
+    theme: Theme,
 }
 
 fn new_input() -> TextArea<'static> {
@@ -222,6 +225,7 @@ impl Tab {
             pending: Vec::new(),
             rendered: Vec::new(),
             fresh_from: 0,
+            theme: Theme::new(crate::render::theme::ThemeName::Dark, true),
         }
     }
 
@@ -336,7 +340,12 @@ impl Tab {
     /// Brings the rendered lines up to date for `width`, from the newest message back until
     /// `height` lines above the scroll position are covered. Older messages are rendered only
     /// when scrolled to, so opening or resizing a 5,000-message conversation costs a screenful.
-    pub fn prepare(&mut self, width: u16, height: usize) {
+    pub fn prepare(&mut self, width: u16, height: usize, theme: &Theme) {
+        if self.theme != *theme {
+            // Rendered messages carry the old theme's styles: render them again.
+            self.theme = *theme;
+            self.revision += 1;
+        }
         if let Some(selected) = self.selected.filter(|i| *i < self.messages.len()) {
             self.reveal(selected, width, height);
         }
@@ -394,7 +403,7 @@ impl Tab {
             let below = have;
             let near = |count: usize| below < keep.end && below + count > keep.start;
             if stale || (rendered.lines.is_none() && near(rendered.count)) {
-                let lines = render_message(message, width, is_selected);
+                let lines = render_message(message, width, is_selected, &self.theme);
                 rendered.count = lines.len();
                 rendered.width = width;
                 rendered.key = key;
@@ -474,7 +483,8 @@ impl Tab {
         self.scroll_from_bottom = 0;
         self.render_back(width, usize::MAX, 0..0);
         self.scroll_from_bottom = self.total_lines().saturating_sub(height);
-        self.prepare(width, height);
+        let theme = self.theme;
+        self.prepare(width, height, &theme);
     }
 
     pub fn scroll_down(&mut self, n: usize) {
@@ -496,8 +506,7 @@ fn status_note(m: &ChatMessage) -> String {
     note
 }
 
-fn render_message(m: &ChatMessage, width: u16, selected: bool) -> Vec<Line<'static>> {
-    let theme = crate::render::theme::current();
+fn render_message(m: &ChatMessage, width: u16, selected: bool, theme: &Theme) -> Vec<Line<'static>> {
     let (who, color) = match m.role {
         Role::User => ("you".to_owned(), theme.user),
         Role::Model => (crate::sanitize::one_line(m.model.as_deref().unwrap_or("gemini"), 40), theme.model),
@@ -515,17 +524,17 @@ fn render_message(m: &ChatMessage, width: u16, selected: bool) -> Vec<Line<'stat
         lines.extend(wrap_plain(&crate::attach::label(a), width, theme.muted));
     }
     if m.role == Role::Model {
-        lines.extend(render_thoughts(m, width));
+        lines.extend(render_thoughts(m, width, theme));
     }
     match m.role {
         Role::User => lines.extend(wrap_plain(&m.text, width, Style::default())),
         Role::Model => match &m.grounding {
             Some(g) => {
                 let marked = crate::grounding::annotate(&m.text, g, crate::grounding::Marker::Delimited);
-                lines.extend(crate::render::sources::style_markers(render_markdown(&marked, width)));
-                lines.extend(crate::render::sources::render_sources(g, width));
+                lines.extend(crate::render::sources::style_markers(render_markdown(&marked, width, theme), theme));
+                lines.extend(crate::render::sources::render_sources(g, width, theme));
             }
-            None => lines.extend(render_markdown(&m.text, width)),
+            None => lines.extend(render_markdown(&m.text, width, theme)),
         },
     }
     if let Some(error) = &m.error {
@@ -537,8 +546,7 @@ fn render_message(m: &ChatMessage, width: u16, selected: bool) -> Vec<Line<'stat
 
 /// The thoughts above an answer: dimmed, or folded to one line; "thinking…" while only
 /// thoughts have arrived.
-fn render_thoughts(m: &ChatMessage, width: u16) -> Vec<Line<'static>> {
-    let theme = crate::render::theme::current();
+fn render_thoughts(m: &ChatMessage, width: u16, theme: &Theme) -> Vec<Line<'static>> {
     let dim = theme.muted.add_modifier(Modifier::DIM | Modifier::ITALIC);
     let mut lines = Vec::new();
     let thoughts = m.thoughts.trim_matches('\n');
@@ -550,7 +558,7 @@ fn render_thoughts(m: &ChatMessage, width: u16) -> Vec<Line<'static>> {
         } else {
             lines.push(Line::styled("▾ thoughts (t folds them)".to_owned(), dim));
             // Rendered as the markdown they are (headings, bold), all of it dimmed.
-            lines.extend(render_markdown(thoughts, width).into_iter().map(|mut line| {
+            lines.extend(render_markdown(thoughts, width, theme).into_iter().map(|mut line| {
                 line.style = line.style.patch(dim);
                 for span in &mut line.spans {
                     span.style = span.style.patch(dim);
@@ -589,11 +597,11 @@ mod tests {
         for i in 0..1000 {
             tab.messages.push(ChatMessage::user(format!("message {i}")));
         }
-        tab.prepare(40, 9);
+        tab.prepare(40, 9, &Theme::new(crate::render::theme::ThemeName::Dark, true));
         assert_eq!(tab.total_lines(), 9, "three messages of three lines fill nine rows");
         assert_eq!(text(&tab.visible_lines(3)), ["you", "message 999", ""]);
         tab.scroll_up(30, 9);
-        tab.prepare(40, 9);
+        tab.prepare(40, 9, &Theme::new(crate::render::theme::ThemeName::Dark, true));
         assert_eq!(text(&tab.visible_lines(3)), ["you", "message 989", ""]);
         tab.on_home(9);
         assert_eq!(tab.total_lines(), 3000);
@@ -607,13 +615,13 @@ mod tests {
         for i in 0..1000 {
             tab.messages.push(ChatMessage::user(format!("message {i}")));
         }
-        tab.prepare(40, 9);
+        tab.prepare(40, 9, &Theme::new(crate::render::theme::ThemeName::Dark, true));
         tab.selected = Some(10);
-        tab.prepare(40, 9);
+        tab.prepare(40, 9, &Theme::new(crate::render::theme::ThemeName::Dark, true));
         let shown = text(&tab.visible_lines(9));
         assert!(shown.contains(&"▶ you".to_owned()) && shown.contains(&"message 10".to_owned()), "{shown:?}");
         tab.selected = Some(998);
-        tab.prepare(40, 9);
+        tab.prepare(40, 9, &Theme::new(crate::render::theme::ThemeName::Dark, true));
         let shown = text(&tab.visible_lines(9));
         assert!(shown.contains(&"message 998".to_owned()) && shown.contains(&"▶ you".to_owned()), "{shown:?}");
         assert!(tab.all_lines().len() <= 9 * 4, "still only lines near the view: {}", tab.all_lines().len());
@@ -625,14 +633,14 @@ mod tests {
         for i in 0..10 {
             tab.messages.push(ChatMessage::user(format!("line {i}")));
         }
-        tab.prepare(40, 100);
+        tab.prepare(40, 100, &Theme::new(crate::render::theme::ThemeName::Dark, true));
         assert_eq!(tab.total_lines(), 30, "header, text, blank per message");
         let bottom = tab.visible_lines(3);
         assert_eq!(text(&bottom), ["you", "line 9", ""]);
         tab.scroll_up(3, 3);
         assert_eq!(text(&tab.visible_lines(3)), ["you", "line 8", ""]);
         tab.scroll_up(1000, 3);
-        tab.prepare(40, 3);
+        tab.prepare(40, 3, &Theme::new(crate::render::theme::ThemeName::Dark, true));
         tab.clamp_scroll(3);
         assert_eq!(text(&tab.visible_lines(3))[1], "line 0");
         tab.scroll_down(1000);

@@ -11,7 +11,7 @@ use unicode_width::UnicodeWidthStr;
 use super::app::{App, Confirm};
 use super::keys::{Focus, HELP};
 use crate::chat::{Role, short_tokens};
-use crate::render::theme::{self, Theme};
+use crate::render::theme::Theme;
 use crate::render::wrap::wrap_plain;
 use crate::sanitize::one_line;
 use crate::store::SearchHit;
@@ -34,7 +34,7 @@ pub fn layout(area: Rect, input_rows: u16) -> [Rect; 5] {
 
 pub fn draw(frame: &mut Frame<'_>, app: &App) {
     let area = frame.area();
-    let theme = theme::current();
+    let theme = app.theme;
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text =
             format!("Terminal too small: geminal needs {MIN_WIDTH}×{MIN_HEIGHT} (now {}×{}).", area.width, area.height);
@@ -118,8 +118,7 @@ fn question(confirm: &Confirm) -> String {
 }
 
 /// The mark after a tab's label: error, streaming, unread, or nothing.
-fn tab_mark(tab: &super::tab::Tab) -> Span<'static> {
-    let theme = theme::current();
+fn tab_mark(tab: &super::tab::Tab, theme: &Theme) -> Span<'static> {
     if tab.error.is_some() {
         Span::styled("!", theme.error.add_modifier(Modifier::BOLD))
     } else if tab.streaming {
@@ -161,10 +160,10 @@ pub fn visible_tabs(widths: &[usize], active: usize, width: usize) -> (usize, us
 
 /// An overflow marker: how many tabs are hidden on that side, and the most urgent mark among
 /// them (an error before a running answer before unread text), so nothing happens out of sight.
-fn overflow_marker(hidden: &[super::tab::Tab], left: bool) -> Vec<Span<'static>> {
+fn overflow_marker(hidden: &[super::tab::Tab], left: bool, theme: &Theme) -> Vec<Span<'static>> {
     let urgent = hidden
         .iter()
-        .map(tab_mark)
+        .map(|tab| tab_mark(tab, theme))
         .max_by_key(|m| match m.content.as_ref() {
             "!" => 3,
             "●" => 2,
@@ -174,7 +173,7 @@ fn overflow_marker(hidden: &[super::tab::Tab], left: bool) -> Vec<Span<'static>>
         .unwrap_or_else(|| Span::raw(" "));
     let count = Span::styled(
         if left { format!("‹{}", hidden.len()) } else { format!("{}›", hidden.len()) },
-        theme::current().accent.add_modifier(Modifier::BOLD),
+        theme.accent.add_modifier(Modifier::BOLD),
     );
     if left { vec![count, urgent, Span::raw(" ")] } else { vec![Span::raw(" "), urgent, count] }
 }
@@ -206,14 +205,14 @@ pub fn tab_at(app: &App, width: u16, x: u16) -> Option<usize> {
 
 fn draw_tab_bar(frame: &mut Frame<'_>, app: &App, area: Rect) {
     use unicode_width::UnicodeWidthStr;
-    let theme = theme::current();
+    let theme = app.theme;
     let labels = tab_labels(app);
     // Each tab: its label, its mark and a space.
     let widths: Vec<usize> = labels.iter().map(|l| l.width() + 2).collect();
     let (start, end) = visible_tabs(&widths, app.active, usize::from(area.width));
     let mut spans = Vec::new();
     if start > 0 {
-        spans.extend(overflow_marker(&app.tabs[..start], true));
+        spans.extend(overflow_marker(&app.tabs[..start], true, &theme));
     }
     for (i, (tab, label)) in app.tabs.iter().zip(labels).enumerate().take(end + 1).skip(start) {
         let style = if i == app.active {
@@ -222,13 +221,13 @@ fn draw_tab_bar(frame: &mut Frame<'_>, app: &App, area: Rect) {
             theme.muted
         };
         spans.push(Span::styled(label, style));
-        spans.push(tab_mark(tab));
+        spans.push(tab_mark(tab, &theme));
         spans.push(Span::raw(" "));
     }
     if end + 1 < app.tabs.len() {
         // Right-aligned, so the marker sits at the edge whatever the labels' widths.
         let used: usize = spans.iter().map(|s| s.content.width()).sum();
-        let marker = overflow_marker(&app.tabs[end + 1..], false);
+        let marker = overflow_marker(&app.tabs[end + 1..], false, &theme);
         let marker_width: usize = marker.iter().map(|s| s.content.width()).sum();
         let pad = usize::from(area.width).saturating_sub(used + marker_width);
         spans.push(Span::raw(" ".repeat(pad)));
@@ -238,7 +237,7 @@ fn draw_tab_bar(frame: &mut Frame<'_>, app: &App, area: Rect) {
 }
 
 fn draw_conversation(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let theme = theme::current();
+    let theme = app.theme;
     let tab = app.tab();
     if tab.messages.is_empty() {
         let hint = vec![
@@ -291,7 +290,7 @@ fn highlight_found(line: Line<'static>, needle: &str, mark: Style) -> Line<'stat
 }
 
 fn draw_note(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let theme = theme::current();
+    let theme = app.theme;
     let tab = app.tab();
     let line = if let Some(error) = &tab.error {
         Line::styled(one_line(error, usize::from(area.width)), theme.error)
@@ -387,7 +386,7 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
         parts.remove(least);
     }
     let text = joined(&parts);
-    let theme = theme::current();
+    let theme = app.theme;
     let style = theme.status_bar;
     let fitted = crate::format::fit(&text, room);
     // Near the limit (80% and more) the meter takes the warning colour.
@@ -453,8 +452,8 @@ fn help_lines(theme: &Theme, max_width: usize) -> (Vec<Line<'static>>, usize) {
 }
 
 /// How far the help can scroll on a screen of `area`.
-pub fn help_max_scroll(area: Rect) -> usize {
-    let (lines, _) = help_lines(&theme::current(), usize::from(area.width));
+pub fn help_max_scroll(area: Rect, theme: &Theme) -> usize {
+    let (lines, _) = help_lines(theme, usize::from(area.width));
     lines.len().saturating_sub(usize::from(area.height.saturating_sub(2)))
 }
 
@@ -499,7 +498,7 @@ fn snippet_line(snippet: &str, width: usize, theme: &Theme) -> Line<'static> {
 const PREVIEW_BYTES: usize = 8 * 1024;
 
 fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let theme = theme::current();
+    let theme = app.theme;
     let popup = centered(area, area.width.saturating_sub(4), area.height.saturating_sub(2));
     frame.render_widget(Clear, popup);
     let block =
@@ -566,7 +565,7 @@ fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
             let text = &m.text[..end];
             let body = match m.role {
                 Role::User => wrap_plain(text, width, Style::default()),
-                Role::Model => crate::render::markdown::render_markdown(text, width),
+                Role::Model => crate::render::markdown::render_markdown(text, width, &theme),
             };
             preview.extend(body.into_iter().take(12));
         }
@@ -578,7 +577,7 @@ fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
 }
 
 fn draw_models(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let theme = theme::current();
+    let theme = app.theme;
     let shown = app.shown_models();
     let height = (shown.len().max(1) as u16 + 2).clamp(3, area.height.saturating_sub(2));
     let title = if app.model_filter.is_empty() {
