@@ -5,8 +5,10 @@
 use crossterm::event::{Event, KeyEvent, KeyModifiers, MouseEventKind};
 use ratatui_textarea::Input;
 
-use super::history::{HistoryBrowser, HistoryRow};
 use super::keys::{Action, Focus, action_for};
+pub use super::overlay::confirm::Confirm;
+use super::overlay::history::{HistoryBrowser, HistoryRow};
+use super::overlay::roles::apply_role;
 use super::slash::Slash;
 use super::tab::{ChatMessage, Editing, Flash, Tab};
 use crate::attach::Attachment;
@@ -123,27 +125,6 @@ struct Cycle {
     last: String,
 }
 
-/// A question awaiting y/n.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Confirm {
-    DeleteConversation {
-        id: i64,
-        title: String,
-    },
-    /// Close tab `tab` (shown as number `number`), which has an answer running and/or an
-    /// unsent draft.
-    CloseTab {
-        tab: u64,
-        number: usize,
-        running: bool,
-        draft: bool,
-    },
-    /// Quit while `running` answers are being written (they are kept, marked interrupted).
-    Quit {
-        running: usize,
-    },
-}
-
 /// What the runner reports back. What a turn reports is keyed by its turn id, never reused,
 /// and lands only in the tab still running that turn: a tab closed, rebuilt or running a newer
 /// turn ignores it.
@@ -253,7 +234,7 @@ pub struct App {
     pub model_filter: String,
     pub confirm: Option<Confirm>,
     /// Where keys go once the question is answered.
-    confirm_from: Focus,
+    pub(in crate::tui) confirm_from: Focus,
     pub demo: bool,
     /// The theme everything is drawn in (F3 switches).
     pub theme: super::theme::Theme,
@@ -335,7 +316,7 @@ impl App {
 
     /// A short sentence about the last action, shown in the active tab's note line until the
     /// next action or [`FLASH_FOR`] has passed (see [`App::expire_flashes`]).
-    fn say(&mut self, text: impl Into<String>) {
+    pub(in crate::tui) fn say(&mut self, text: impl Into<String>) {
         self.tab_mut().flash = Some(Flash { text: text.into(), at: std::time::Instant::now() });
     }
 
@@ -449,10 +430,7 @@ impl App {
                 Focus::Chat => {
                     self.tab_mut().input.insert_str(text.replace("\r\n", "\n").replace('\r', "\n"));
                 }
-                Focus::History => {
-                    self.history.paste(&text);
-                    self.search();
-                }
+                Focus::History => self.history_paste(&text),
                 _ => {}
             },
             Event::Mouse(mouse) => match mouse.kind {
@@ -479,6 +457,16 @@ impl App {
             tab.flash = None;
         }
         let page = self.page_height.max(1);
+        // The overlay that has the keys takes what it handles; the rest acts as anywhere.
+        let routed = match self.focus {
+            Focus::History => self.history_action(action),
+            Focus::ModelPicker => self.picker_action(action),
+            Focus::Help => self.help_action(action),
+            Focus::Find => self.find_action(action),
+            Focus::Confirm => self.confirm_action(action),
+            Focus::Chat | Focus::Messages => Some(action),
+        };
+        let Some(action) = routed else { return };
         match action {
             Action::Quit => {
                 let running = self.tabs.iter().filter(|t| t.streaming).count();
@@ -547,10 +535,6 @@ impl App {
                     }
                 }
                 Focus::Messages => self.leave_messages(),
-                Focus::Find => {
-                    self.focus = Focus::Chat;
-                    self.tab_mut().selected = None;
-                }
                 _ => self.focus = Focus::Chat,
             },
             Action::Regenerate => self.regenerate(),
@@ -578,23 +562,9 @@ impl App {
                 Some(code) => self.copy(code, "the last code block"),
                 None => self.say("The last answer has no code block."),
             },
-            Action::OpenFind => {
-                if self.focus != Focus::Find {
-                    self.focus = Focus::Find;
-                    self.find_step(0);
-                } else {
-                    self.find_step(-1);
-                }
-            }
-            Action::OpenHistory => {
-                self.focus = Focus::History;
-                self.history.field.select_all();
-                self.search();
-            }
-            Action::OpenHelp => {
-                self.focus = Focus::Help;
-                self.help_scroll = 0;
-            }
+            Action::OpenFind => self.open_find(),
+            Action::OpenHistory => self.open_history(),
+            Action::OpenHelp => self.open_help(),
             Action::ToggleMouse => {
                 self.mouse_capture = !self.mouse_capture;
                 self.commands.push(Command::MouseCapture(self.mouse_capture));
@@ -614,30 +584,8 @@ impl App {
                 };
                 self.say(format!("The {name} theme (F3 switches)."));
             }
-            Action::OpenModels => {
-                self.picking_roles = false;
-                self.focus = Focus::ModelPicker;
-                self.model_filter.clear();
-                self.model_selected = self.shown_models().iter().position(|m| *m == self.tab().model).unwrap_or(0);
-                if self.models.is_empty() {
-                    self.commands.push(Command::LoadModels);
-                }
-            }
-            Action::ScrollUp(n) | Action::ScrollDown(n) if self.focus == Focus::Help => {
-                let n = n.max(1);
-                self.help_scroll = match action {
-                    Action::ScrollUp(_) => self.help_scroll.saturating_sub(n),
-                    _ => self.help_scroll + n,
-                };
-            }
-            Action::ScrollTop if self.focus == Focus::Help => self.help_scroll = 0,
-            Action::ScrollBottom if self.focus == Focus::Help => self.help_scroll = usize::MAX,
+            Action::OpenModels => self.open_models(),
             Action::ScrollUp(n) => match self.focus {
-                Focus::History => {
-                    self.history.move_selection(-(n.max(1) as isize));
-                    self.preview();
-                }
-                Focus::ModelPicker => self.move_model(-(n.max(1) as isize)),
                 Focus::Messages => self.move_selection(-(MESSAGES_PER_PAGE as isize)),
                 _ => {
                     let n = if n == 0 { page.saturating_sub(2).max(1) } else { n };
@@ -645,11 +593,6 @@ impl App {
                 }
             },
             Action::ScrollDown(n) => match self.focus {
-                Focus::History => {
-                    self.history.move_selection(n.max(1) as isize);
-                    self.preview();
-                }
-                Focus::ModelPicker => self.move_model(n.max(1) as isize),
                 Focus::Messages => self.move_selection(MESSAGES_PER_PAGE as isize),
                 _ => {
                     let n = if n == 0 { page.saturating_sub(2).max(1) } else { n };
@@ -665,63 +608,12 @@ impl App {
             Action::ScrollBottom => self.tab_mut().scroll_from_bottom = 0,
             Action::Up | Action::Down => {
                 let delta = if action == Action::Up { -1 } else { 1 };
-                match self.focus {
-                    Focus::Find => self.find_step(delta),
-                    Focus::Messages => self.move_selection(delta),
-                    Focus::History => {
-                        self.history.move_selection(delta);
-                        self.preview();
-                    }
-                    Focus::ModelPicker => self.move_model(delta),
-                    Focus::Help => self.help_scroll = self.help_scroll.saturating_add_signed(delta),
-                    _ => {}
+                if self.focus == Focus::Messages {
+                    self.move_selection(delta);
                 }
             }
-            Action::Select => match self.focus {
-                Focus::History => {
-                    if let Some(id) = self.history.selected_id() {
-                        self.focus = Focus::Chat;
-                        self.open(id);
-                    }
-                }
-                Focus::ModelPicker if self.picking_roles => {
-                    self.focus = Focus::Chat;
-                    if let Some(role) = self.shown_models().get(self.model_selected).map(|r| r.to_string()) {
-                        self.set_role(Some(&role));
-                    }
-                }
-                Focus::ModelPicker => {
-                    if let Some(model) = self.shown_models().get(self.model_selected).map(|m| m.to_string()) {
-                        self.tab_mut().model = model.clone();
-                        self.say(format!("This tab now uses {model}."));
-                    }
-                    self.focus = Focus::Chat;
-                }
-                _ => {}
-            },
-            Action::Delete => {
-                if let Some(row) = self.history.rows.get(self.history.selected) {
-                    let (id, title) = (row.conversation_id, row.title.clone());
-                    self.ask(Confirm::DeleteConversation { id, title });
-                }
-            }
-            Action::Yes => {
-                self.focus = self.confirm_from;
-                match self.confirm.take() {
-                    Some(Confirm::DeleteConversation { id, .. }) => self.commands.push(Command::Delete { id }),
-                    Some(Confirm::CloseTab { tab, .. }) => {
-                        if let Some(index) = self.tabs.iter().position(|t| t.id == tab) {
-                            self.close_tab_at(index);
-                        }
-                    }
-                    Some(Confirm::Quit { .. }) => self.quit = true,
-                    None => {}
-                }
-            }
-            Action::No => {
-                self.confirm = None;
-                self.focus = self.confirm_from;
-            }
+            // Taken by the overlay that has the keys (the only place they come from).
+            Action::Select | Action::Delete | Action::Yes | Action::No => {}
             Action::Input(key) => self.type_key(key),
         }
     }
@@ -731,40 +623,20 @@ impl App {
             // Typing goes back to the prompt.
             self.leave_messages();
         }
-        match self.focus {
-            Focus::Chat => {
-                use crossterm::event::KeyCode;
-                let tab = self.tab();
-                let recalling = tab.recall.as_ref().is_some_and(|r| r.shown == tab.input_text());
-                let plain = key.modifiers.difference(KeyModifiers::SHIFT).is_empty();
-                match key.code {
-                    KeyCode::Tab if plain => self.complete(key),
-                    KeyCode::Up if plain && (tab.input_is_empty() || recalling) => self.recall(1),
-                    KeyCode::Down if plain && recalling => self.recall(-1),
-                    _ => {
-                        self.tab_mut().input.input(Input::from(key));
-                    }
+        // Only the prompt takes keys here: each overlay takes its own.
+        if self.focus == Focus::Chat {
+            use crossterm::event::KeyCode;
+            let tab = self.tab();
+            let recalling = tab.recall.as_ref().is_some_and(|r| r.shown == tab.input_text());
+            let plain = key.modifiers.difference(KeyModifiers::SHIFT).is_empty();
+            match key.code {
+                KeyCode::Tab if plain => self.complete(key),
+                KeyCode::Up if plain && (tab.input_is_empty() || recalling) => self.recall(1),
+                KeyCode::Down if plain && recalling => self.recall(-1),
+                _ => {
+                    self.tab_mut().input.input(Input::from(key));
                 }
             }
-            Focus::Find => {
-                if !edit_line(&mut self.find, key) {
-                    return;
-                }
-                self.find_step(0);
-            }
-            Focus::ModelPicker => {
-                if !edit_line(&mut self.model_filter, key) {
-                    return;
-                }
-                self.model_selected = 0;
-            }
-            Focus::History => {
-                if !self.history.edit(key) {
-                    return;
-                }
-                self.search();
-            }
-            _ => {}
         }
     }
 
@@ -792,70 +664,6 @@ impl App {
         let tab = self.tab_mut();
         tab.set_input(&text);
         tab.recall = Some(super::tab::Recall { at: at as usize, shown: text });
-    }
-
-    /// The messages of this tab that contain what the find bar holds (any case).
-    pub fn find_matches(&self) -> Vec<usize> {
-        let needle = self.find.to_lowercase();
-        if needle.is_empty() {
-            return Vec::new();
-        }
-        let tab = self.tab();
-        (0..tab.messages.len()).filter(|&i| tab.messages[i].text.to_lowercase().contains(&needle)).collect()
-    }
-
-    /// Selects a message that matches: the latest one (`step` 0, as the text changes), or the
-    /// one before (-1) or after (1) the message selected now, staying at the ends.
-    fn find_step(&mut self, step: isize) {
-        let matches = self.find_matches();
-        let current = self.tab().selected;
-        let chosen = match (step, current) {
-            (0, _) | (_, None) => matches.last().copied(),
-            (s, Some(at)) if s < 0 => matches.iter().rev().find(|&&i| i < at).or(matches.first()).copied(),
-            (_, Some(at)) => matches.iter().find(|&&i| i > at).or(matches.last()).copied(),
-        };
-        self.tab_mut().selected = chosen;
-    }
-
-    /// The models the picker shows: those containing every word typed (any case), in order.
-    /// What the picker lists, filtered by what is typed: the models, or the roles (and "none"
-    /// when the tab has one).
-    pub fn shown_models(&self) -> Vec<&str> {
-        let words: Vec<String> = self.model_filter.split_whitespace().map(str::to_lowercase).collect();
-        let items: Vec<&str> = if self.picking_roles {
-            let none = self.tab().role.is_some().then_some("none");
-            self.roles.iter().map(|r| r.name.as_str()).chain(none).collect()
-        } else {
-            self.models.iter().map(String::as_str).collect()
-        };
-        items
-            .into_iter()
-            .filter(|m| {
-                let m = m.to_lowercase();
-                words.iter().all(|w| m.contains(w.as_str()))
-            })
-            .collect()
-    }
-
-    fn move_model(&mut self, delta: isize) {
-        let shown = self.shown_models().len();
-        if shown > 0 {
-            let last = shown as isize - 1;
-            self.model_selected = (self.model_selected as isize + delta).clamp(0, last) as usize;
-        }
-    }
-
-    fn search(&mut self) {
-        let generation = self.history.query_changed();
-        self.commands.push(Command::Search { query: self.history.query.clone(), generation });
-    }
-
-    fn preview(&mut self) {
-        if let Some(id) = self.history.selected_id()
-            && self.history.preview.as_ref().map(|(p, _)| *p) != Some(id)
-        {
-            self.commands.push(Command::Preview { id });
-        }
     }
 
     /// `c` on a selected message: copies its first code block, then the next at each press.
@@ -903,20 +711,11 @@ impl App {
         self.say(flash);
     }
 
-    /// Opens a y/n question; keys go back where they were once it is answered.
-    fn ask(&mut self, confirm: Confirm) {
-        if self.focus != Focus::Confirm {
-            self.confirm_from = self.focus;
-        }
-        self.confirm = Some(confirm);
-        self.focus = Focus::Confirm;
-    }
-
     fn close_tab(&mut self) {
         self.close_tab_at(self.active);
     }
 
-    fn close_tab_at(&mut self, index: usize) {
+    pub(in crate::tui) fn close_tab_at(&mut self, index: usize) {
         self.leave_messages();
         let id = self.tabs[index].id;
         if self.tabs[index].streaming {
@@ -985,7 +784,7 @@ impl App {
     }
 
     /// Opens saved conversation `id`: its tab if one shows it already, else a tab.
-    fn open(&mut self, id: i64) {
+    pub(in crate::tui) fn open(&mut self, id: i64) {
         match self.tabs.iter().position(|t| t.conversation_id == Some(id)) {
             Some(index) => {
                 self.switch_to(index);
@@ -1056,8 +855,7 @@ impl App {
     fn slash(&mut self, command: Slash) {
         let done = match command {
             Slash::Help => {
-                self.focus = Focus::Help;
-                self.help_scroll = 0;
+                self.open_help();
                 true
             }
             Slash::ShowSystem => {
@@ -1234,44 +1032,6 @@ impl App {
                 false
             }
         }
-    }
-
-    /// `/role NAME`: the tab answers as role NAME from now on (its prompt as the system prompt,
-    /// its model; its settings under the tab's own); `none` goes back to no role; alone, the
-    /// list of roles.
-    fn set_role(&mut self, name: Option<&str>) -> bool {
-        let Some(name) = name else {
-            if self.roles.is_empty() {
-                self.say(
-                    "No roles are defined: add [roles.NAME] to the config file, or a roles/NAME.md file beside it.",
-                );
-                return true;
-            }
-            // The picker: the tab's role first in view, type to filter, Enter takes one.
-            self.picking_roles = true;
-            self.focus = Focus::ModelPicker;
-            self.model_filter.clear();
-            let current = self.tab().role.clone();
-            self.model_selected = self.shown_models().iter().position(|r| Some(*r) == current.as_deref()).unwrap_or(0);
-            return true;
-        };
-        if name == "none" {
-            let system = self.default_system.clone();
-            let tab = self.tab_mut();
-            tab.role = None;
-            tab.system = system;
-            self.say("No role in this tab; the system prompt is the default again.");
-            return true;
-        }
-        let Some(role) = self.roles.iter().find(|r| r.name == name).cloned() else {
-            self.say(crate::chat::unknown_role(name, &self.roles));
-            return false;
-        };
-        apply_role(self.tab_mut(), &role);
-        let model = role.model.as_deref().map(|m| format!(" on {m}")).unwrap_or_default();
-        let template = if role.is_template() { " (your text fills in its template)" } else { "" };
-        self.say(format!("This tab now answers as {}{model}{template}.", role.name));
-        true
     }
 
     /// `/thinking LEVEL`: checked against the tab's model at once; alone, says what it is.
@@ -1795,7 +1555,7 @@ impl App {
                 self.search();
             }
             AppEvent::Models(Ok(mut models)) => {
-                models.sort_by_key(|m| model_order(m));
+                models.sort_by_key(|m| super::overlay::models::model_order(m));
                 self.models = models;
                 self.model_selected = self.shown_models().iter().position(|m| *m == self.tab().model).unwrap_or(0);
             }
@@ -1854,39 +1614,6 @@ pub fn last_code_block(text: &str) -> Option<String> {
     code_blocks(text).pop()
 }
 
-/// A one-line text field (history search, find, model filter) takes a typed character or a
-/// Backspace; false for any other key (the field does not take it).
-fn edit_line(text: &mut String, key: KeyEvent) -> bool {
-    use crossterm::event::KeyCode;
-    match key.code {
-        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => text.push(c),
-        KeyCode::Backspace => {
-            text.pop();
-        }
-        _ => return false,
-    }
-    true
-}
-
-/// How the model picker orders models: the `-latest` aliases first, then the numbered
-/// families newest first (gemini-3 before gemini-2.5 before gemini-2.0), then the rest, each
-/// group by name.
-fn model_order(name: &str) -> (u8, std::cmp::Reverse<(u32, u32)>, String) {
-    let version = name.strip_prefix("gemini-").and_then(|rest| rest.split('-').next()).and_then(|v| {
-        let mut parts = v.split('.');
-        let major = parts.next()?.parse().ok()?;
-        Some((major, parts.next().and_then(|m| m.parse().ok()).unwrap_or(0)))
-    });
-    let group = if name.ends_with("-latest") {
-        0
-    } else if version.is_some() {
-        1
-    } else {
-        2
-    };
-    (group, std::cmp::Reverse(version.unwrap_or((0, 0))), name.to_owned())
-}
-
 /// Every fenced code block of `text`, in order, without its fences.
 pub fn code_blocks(text: &str) -> Vec<String> {
     let mut blocks = Vec::new();
@@ -1902,18 +1629,6 @@ pub fn code_blocks(text: &str) -> Vec<String> {
         }
     }
     blocks
-}
-
-/// Makes `role` the tab's: its prompt the tab's system prompt (a template gives none), its model
-/// the tab's model.
-fn apply_role(tab: &mut Tab, role: &crate::chat::NamedRole) {
-    if role.prompt.is_some() {
-        tab.system = role.system_instruction().map(str::to_owned);
-    }
-    if let Some(model) = &role.model {
-        tab.model = model.clone();
-    }
-    tab.role = Some(role.name.clone());
 }
 
 #[cfg(test)]

@@ -8,14 +8,16 @@
 pub mod app;
 pub mod clipboard;
 pub mod editor;
-pub mod history;
 pub mod keys;
+pub mod overlay;
 pub mod slash;
 pub mod tab;
 pub mod view;
 
 /// The theme lives with the renderers that use it ([`crate::render`]).
 pub use crate::render::theme;
+/// The history browser's state (its rows are what the runner's searches return).
+pub use overlay::history;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -369,7 +371,7 @@ pub fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &mut App) -> Result<(),
 pub fn prepare(app: &mut App, area: ratatui::layout::Rect) {
     app.width = area.width;
     if app.focus == keys::Focus::Help {
-        app.help_scroll = app.help_scroll.min(view::help_max_scroll(area, &app.theme));
+        app.help_scroll = app.help_scroll.min(overlay::help::help_max_scroll(area, &app.theme));
     }
     let input_rows = app.tab().input.lines().len() as u16;
     let [_, body, ..] = view::layout(area, input_rows);
