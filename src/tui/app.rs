@@ -804,7 +804,14 @@ impl App {
         let prompt = match super::slash::parse(prompt) {
             None => prompt.to_owned(),
             Some(Slash::Literal(text)) => text,
-            Some(command) => return self.slash(command),
+            Some(command) => {
+                // A command the table keeps for after the answer says so and stays in the prompt.
+                if self.tab().streaming && super::slash::command_of(prompt).is_some_and(|c| !c.while_streaming) {
+                    self.say("An answer is still being written: wait, or press Esc to stop it.");
+                    return;
+                }
+                return self.slash(command);
+            }
         };
         let prompt = prompt.as_str();
         if self.tab().streaming {
@@ -938,30 +945,25 @@ impl App {
                 true
             }
             Slash::Clear => {
-                if self.tab().streaming {
-                    self.say("An answer is still being written: wait, or press Esc to stop it.");
-                    false
+                let base = self.base_settings.clone();
+                let tab = self.tab_mut();
+                let saved = tab.conversation_id.is_some();
+                tab.messages.clear();
+                tab.context_used = None;
+                tab.tokens = 0;
+                tab.conversation_id = None;
+                tab.conversation_settings = base;
+                tab.title = "new chat".into();
+                tab.editing = None;
+                tab.error = None;
+                tab.revision += 1;
+                tab.scroll_from_bottom = 0;
+                self.say(if saved {
+                    "A new conversation; the last one is in the history (Ctrl-R)."
                 } else {
-                    let base = self.base_settings.clone();
-                    let tab = self.tab_mut();
-                    let saved = tab.conversation_id.is_some();
-                    tab.messages.clear();
-                    tab.context_used = None;
-                    tab.tokens = 0;
-                    tab.conversation_id = None;
-                    tab.conversation_settings = base;
-                    tab.title = "new chat".into();
-                    tab.editing = None;
-                    tab.error = None;
-                    tab.revision += 1;
-                    tab.scroll_from_bottom = 0;
-                    self.say(if saved {
-                        "A new conversation; the last one is in the history (Ctrl-R)."
-                    } else {
-                        "A new conversation."
-                    });
-                    true
-                }
+                    "A new conversation."
+                });
+                true
             }
             Slash::MissingArgument(name) => {
                 let args = super::slash::COMMANDS.iter().find(|c| c.name == name).map_or("", |c| c.args);

@@ -39,7 +39,7 @@ impl App {
 /// The help's lines for a screen `max_width` wide: every key, then every slash command; what a
 /// key does wraps at words under its own column when the screen is narrower than the longest.
 /// Returns the lines and the popup's width.
-fn help_lines(theme: &Theme, max_width: usize) -> (Vec<Line<'static>>, usize) {
+pub(in crate::tui) fn help_lines(theme: &Theme, max_width: usize) -> (Vec<Line<'static>>, usize) {
     // A command's name in the key column, its arguments at the start of what it does: the
     // longest arguments would otherwise widen the key column for every row.
     let commands: Vec<(String, String)> = crate::commands::COMMANDS

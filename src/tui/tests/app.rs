@@ -1095,3 +1095,51 @@ fn the_active_tab_comes_back_active_wherever_it_stood() {
     let kept: Vec<bool> = app.open_tabs().iter().map(|t| t.active).collect();
     assert_eq!(kept, [false, true, false]);
 }
+
+/// Every command of the one table, by its name and by each alias, is a command to the interface
+/// (never "not a command", never sent) and is in its help; one the table keeps for after an
+/// answer is refused while one is written, and stays in the prompt.
+#[test]
+fn every_command_in_the_table_is_taken_by_the_interface_and_shown_by_its_help() {
+    let waiting = "An answer is still being written: wait, or press Esc to stop it.";
+    let (help, _) = crate::tui::overlay::help::help_lines(&App::new("m", false).theme, 200);
+    let help: Vec<String> = help.iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect();
+    for command in crate::commands::COMMANDS {
+        assert!(
+            help.iter().any(|l| l.trim_start().starts_with(&format!("{} ", command.name))),
+            "{} is in the help: {help:#?}",
+            command.name
+        );
+        for word in std::iter::once(&command.name).chain(command.aliases) {
+            let mut app = App::new("m", false);
+            enter(&mut app, word);
+            let said = app.flash().unwrap_or_default().to_owned();
+            assert!(!said.contains("is not a command"), "{word}: {said}");
+            assert!(!app.commands.iter().any(|c| matches!(c, Command::Send { .. })), "{word} was sent");
+
+            let mut app = answering();
+            app.commands.clear();
+            enter(&mut app, word);
+            let refused = app.flash() == Some(waiting);
+            assert_eq!(refused, !command.while_streaming, "{word} while an answer is written");
+            if refused {
+                assert_eq!(app.tab().input_text(), *word, "{word} stays in the prompt");
+            }
+            assert!(!app.commands.iter().any(|c| matches!(c, Command::Send { .. })), "{word} was sent");
+        }
+    }
+}
+
+/// `/new`, the line chat's word for a new conversation, is an alias of `/clear` here too.
+#[test]
+fn an_alias_does_what_its_command_does() {
+    let mut app = App::new("m", false);
+    typed(&mut app, "q");
+    app.on_terminal(key(KeyCode::Enter));
+    let turn = app.tab().turn.unwrap();
+    app.on_event(AppEvent::TurnDone { turn, report: report("a", Outcome::Complete) });
+    assert_eq!(app.tab().messages.len(), 2);
+    enter(&mut app, "/new");
+    assert!(app.tab().messages.is_empty(), "a new conversation");
+    assert_eq!(app.flash(), Some("A new conversation; the last one is in the history (Ctrl-R)."));
+}
