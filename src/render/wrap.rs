@@ -293,3 +293,20 @@ pub fn wrap_plain(text: &str, width: u16, style: Style) -> Vec<ratatui::text::Li
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(lines: &[ratatui::text::Line<'_>]) -> Vec<String> {
+        lines.iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect()
+    }
+
+    #[test]
+    fn plain_text_wraps_at_words_and_never_splits_wide_characters() {
+        assert_eq!(text(&wrap_plain("one two three four", 9, Style::default())), ["one two", "three", "four"]);
+        let cjk = wrap_plain("世界世界世界", 5, Style::default());
+        assert_eq!(text(&cjk), ["世界", "世界", "世界"]);
+        assert_eq!(text(&wrap_plain("a\tb\x1b[2J", 40, Style::default())), ["a    b␛[2J"]);
+    }
+}

@@ -1,20 +1,23 @@
-//! The TUI's state and how it changes. Handlers only change state, mark it dirty and queue
+//! The TUI's state and the router: a key, a paste or a click becomes an [`Action`], which goes
+//! to the overlay that has the keys ([`super::overlay`]) and else acts on the tabs and the
+//! conversation ([`super::conversation`]); slash commands are carried out in [`super::slash`],
+//! what the runner reports in `events`. Handlers only change state, mark it dirty and queue
 //! [`Command`]s (send a turn, cancel, search, load, copy); the runner performs them. So every
 //! behaviour here is a unit test with no terminal and no network.
 
-use crossterm::event::{Event, KeyEvent, KeyModifiers, MouseEventKind};
-use ratatui_textarea::Input;
+use crossterm::event::{Event, MouseEventKind};
 
+use super::conversation::composer::Cycle;
+use super::conversation::turns::last_code_block;
 use super::keys::{Action, Focus, action_for};
 pub use super::overlay::confirm::Confirm;
 use super::overlay::history::{HistoryBrowser, HistoryRow};
 use super::overlay::roles::apply_role;
-use super::slash::Slash;
-use super::tab::{ChatMessage, Editing, Flash, Tab};
+use super::tab::{Flash, Tab};
 use crate::attach::Attachment;
-use crate::chat::{Branch, Outcome, Role, Shown, TurnReport};
+use crate::chat::{Branch, Role, Shown, TurnReport};
 use crate::engine::MetricsSnapshot;
-use crate::store::{Alternatives, MessageStatus, StoredMessage};
+use crate::store::StoredMessage;
 
 /// How long a flash stays in the note line when no key is pressed.
 pub const FLASH_FOR: std::time::Duration = std::time::Duration::from_secs(5);
@@ -112,17 +115,6 @@ pub struct RestoredConversation {
     /// The generation settings it was saved with (`None`: none saved).
     pub settings: Option<crate::chat::Settings>,
     pub messages: Vec<StoredMessage>,
-}
-
-/// Tab pressed on a start several completions share.
-#[derive(Debug, Clone)]
-struct Cycle {
-    tab: u64,
-    /// Each completion, as the whole prompt it makes.
-    texts: Vec<String>,
-    next: usize,
-    /// The prompt as the last Tab left it (anything typed since ends the cycle).
-    last: String,
 }
 
 /// What the runner reports back. What a turn reports is keyed by its turn id, never reused,
@@ -223,9 +215,9 @@ pub struct App {
     pub models: Vec<String>,
     pub model_selected: usize,
     /// The tab and description of the copy under way (for the flash that reports it).
-    copying: Option<(u64, String)>,
+    pub(in crate::tui) copying: Option<(u64, String)>,
     /// Tab on a start several completions share: each in turn at every further Tab.
-    cycle: Option<Cycle>,
+    pub(in crate::tui) cycle: Option<Cycle>,
     /// The first line of the help shown (it scrolls when the screen is short).
     pub help_scroll: usize,
     /// What is typed in the find bar (Ctrl-F).
@@ -269,9 +261,9 @@ pub struct App {
     pub default_role: Option<String>,
     /// Each model's input limit in tokens, once read (the status bar's context meter).
     pub input_limits: std::collections::HashMap<String, u64>,
-    next_tab_id: u64,
+    pub(in crate::tui) next_tab_id: u64,
     /// The id of the next turn: each turn's own, never reused.
-    next_turn_id: u64,
+    pub(in crate::tui) next_turn_id: u64,
 }
 
 impl App {
@@ -345,12 +337,12 @@ impl App {
         &mut self.tabs[self.active]
     }
 
-    fn tab_by_id(&mut self, id: u64) -> Option<(usize, &mut Tab)> {
+    pub(in crate::tui) fn tab_by_id(&mut self, id: u64) -> Option<(usize, &mut Tab)> {
         self.tabs.iter_mut().enumerate().find(|(_, t)| t.id == id)
     }
 
     /// The tab running turn `turn`, if one still is.
-    fn tab_by_turn(&mut self, turn: u64) -> Option<&mut Tab> {
+    pub(in crate::tui) fn tab_by_turn(&mut self, turn: u64) -> Option<&mut Tab> {
         self.tabs.iter_mut().find(|t| t.turn == Some(turn))
     }
 
@@ -364,7 +356,7 @@ impl App {
 
     /// A tab with nothing in it yet, as the launch flags and config start every one: the model,
     /// system prompt, settings and role.
-    fn fresh_tab(&mut self) -> Tab {
+    pub(in crate::tui) fn fresh_tab(&mut self) -> Tab {
         let mut tab = Tab::new(self.next_tab_id, &self.default_model);
         self.next_tab_id += 1;
         tab.settings = self.default_settings.clone();
@@ -386,7 +378,7 @@ impl App {
         }
     }
 
-    fn switch_to(&mut self, index: usize) {
+    pub(in crate::tui) fn switch_to(&mut self, index: usize) {
         if index < self.tabs.len() {
             self.leave_messages();
             self.active = index;
@@ -395,7 +387,7 @@ impl App {
     }
 
     /// Back from selecting messages to the prompt.
-    fn leave_messages(&mut self) {
+    pub(in crate::tui) fn leave_messages(&mut self) {
         if self.focus == Focus::Messages {
             self.focus = Focus::Chat;
         }
@@ -406,7 +398,7 @@ impl App {
     }
 
     /// Moves the message selection by `delta`, staying within the conversation.
-    fn move_selection(&mut self, delta: isize) {
+    pub(in crate::tui) fn move_selection(&mut self, delta: isize) {
         let tab = self.tab_mut();
         let last = tab.messages.len().saturating_sub(1) as isize;
         let at = tab.selected.map_or(last, |i| i as isize);
@@ -414,7 +406,7 @@ impl App {
     }
 
     /// The selected message while selecting, else none.
-    fn selection(&self) -> Option<usize> {
+    pub(in crate::tui) fn selection(&self) -> Option<usize> {
         if self.focus == Focus::Messages { self.tab().selected } else { None }
     }
 
@@ -618,100 +610,7 @@ impl App {
         }
     }
 
-    fn type_key(&mut self, key: KeyEvent) {
-        if self.focus == Focus::Messages {
-            // Typing goes back to the prompt.
-            self.leave_messages();
-        }
-        // Only the prompt takes keys here: each overlay takes its own.
-        if self.focus == Focus::Chat {
-            use crossterm::event::KeyCode;
-            let tab = self.tab();
-            let recalling = tab.recall.as_ref().is_some_and(|r| r.shown == tab.input_text());
-            let plain = key.modifiers.difference(KeyModifiers::SHIFT).is_empty();
-            match key.code {
-                KeyCode::Tab if plain => self.complete(key),
-                KeyCode::Up if plain && (tab.input_is_empty() || recalling) => self.recall(1),
-                KeyCode::Down if plain && recalling => self.recall(-1),
-                _ => {
-                    self.tab_mut().input.input(Input::from(key));
-                }
-            }
-        }
-    }
-
-    /// What ↑ goes through: this tab's prompts, newest first, then those asked anywhere before.
-    fn recall_entries(&self) -> Vec<&str> {
-        let mut seen = std::collections::HashSet::new();
-        let own = self.tab().messages.iter().rev().filter(|m| m.role == Role::User).map(|m| m.text.as_str());
-        own.chain(self.past_prompts.iter().map(String::as_str)).filter(|p| seen.insert(*p)).collect()
-    }
-
-    /// ↑ (`step` 1) shows the prompt before the one recalled, ↓ (-1) the one after; ↓ from the
-    /// newest empties the prompt again.
-    fn recall(&mut self, step: isize) {
-        let at = self.tab().recall.as_ref().map_or(-1, |r| r.at as isize) + step;
-        if at < 0 {
-            let tab = self.tab_mut();
-            tab.recall = None;
-            tab.clear_input();
-            return;
-        }
-        let Some(text) = self.recall_entries().get(at as usize).map(|p| p.to_string()) else {
-            self.say(if at == 0 { "No prompt asked yet." } else { "No earlier prompt." });
-            return;
-        };
-        let tab = self.tab_mut();
-        tab.set_input(&text);
-        tab.recall = Some(super::tab::Recall { at: at as usize, shown: text });
-    }
-
-    /// `c` on a selected message: copies its first code block, then the next at each press.
-    fn copy_next_block(&mut self) {
-        let Some(index) = self.selection() else { return };
-        let blocks = code_blocks(&self.tab().messages[index].text);
-        if blocks.is_empty() {
-            self.say("This message has no code block.");
-            return;
-        }
-        let tab = self.tab_mut();
-        let next = match tab.copied_block {
-            Some((i, b)) if i == index => (b + 1) % blocks.len(),
-            _ => 0,
-        };
-        tab.copied_block = Some((index, next));
-        let what = format!("code block {} of {}", next + 1, blocks.len());
-        self.copy(blocks[next].clone(), &what);
-    }
-
-    /// Asks for `text` to be copied; the flash says where it went once it has ([`AppEvent::Copied`]).
-    fn copy(&mut self, text: String, what: &str) {
-        self.copying = Some((self.tab().id, format!("{what} ({} characters)", text.chars().count())));
-        self.commands.push(Command::Copy { text });
-    }
-
-    /// The prompt of tab `tab` as the editor left it: `Ok(None)` keeps the prompt as it was (the
-    /// editor failed or left nothing), `Err` is why the editor could not run. Ctrl-Z undoes it.
-    pub fn edited(&mut self, tab: u64, result: Result<Option<String>, String>) {
-        self.dirty = true;
-        let Some((_, t)) = self.tab_by_id(tab) else { return };
-        let flash = match result {
-            Ok(Some(text)) => {
-                t.input.select_all();
-                t.input.cut();
-                t.input.insert_str(&text);
-                "The prompt is back from the editor: Enter sends it, Ctrl-Z undoes the edit."
-            }
-            Ok(None) => "The editor left no text (or failed): the prompt is as it was.",
-            Err(message) => {
-                self.say(message);
-                return;
-            }
-        };
-        self.say(flash);
-    }
-
-    fn close_tab(&mut self) {
+    pub(in crate::tui) fn close_tab(&mut self) {
         self.close_tab_at(self.active);
     }
 
@@ -793,844 +692,6 @@ impl App {
             None => self.commands.push(Command::Open { id }),
         }
     }
-
-    /// Enter: commands (`/system`) or a prompt (an edited prompt starts a branch).
-    fn send(&mut self) {
-        let text = self.tab().input_text();
-        let prompt = text.trim();
-        if prompt.is_empty() {
-            return;
-        }
-        let prompt = match super::slash::parse(prompt) {
-            None => prompt.to_owned(),
-            Some(Slash::Literal(text)) => text,
-            Some(command) => {
-                // A command the table keeps for after the answer says so and stays in the prompt.
-                if self.tab().streaming && super::slash::command_of(prompt).is_some_and(|c| !c.while_streaming) {
-                    self.say("An answer is still being written: wait, or press Esc to stop it.");
-                    return;
-                }
-                return self.slash(command);
-            }
-        };
-        let prompt = prompt.as_str();
-        if self.tab().streaming {
-            self.say("An answer is still being written: wait, or press Esc to stop it.");
-            return;
-        }
-        // `@path` words that name files not attached yet are read first; the prompt goes after.
-        let unread: Vec<std::path::PathBuf> = super::slash::at_paths(prompt)
-            .into_iter()
-            .filter(|p| {
-                let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
-                !self.tab().pending.iter().any(|a| a.path.as_ref() == Some(&p))
-            })
-            .collect();
-        if !unread.is_empty() {
-            let tab = self.tab().id;
-            self.commands.push(Command::Attach { tab, paths: unread, then_send: true });
-            return;
-        }
-        let prompt = prompt.to_owned();
-        let id = self.tab().id;
-        let attachments = std::mem::take(&mut self.tab_mut().pending);
-        self.tab_mut().recall = None;
-        self.past_prompts.retain(|p| *p != prompt);
-        self.past_prompts.insert(0, prompt.clone());
-        let branch = match self.tab_mut().editing.take() {
-            Some(Editing { prompt_id, draft }) => {
-                // The draft put aside for the edit comes back.
-                match draft {
-                    Some(draft) => {
-                        self.tab_mut().set_input(&draft);
-                        self.say("Sent as a new branch; your unsent draft is back in the prompt.");
-                    }
-                    None => self.tab_mut().clear_input(),
-                }
-                Branch::Edit { prompt_id }
-            }
-            None => {
-                self.tab_mut().clear_input();
-                Branch::Continue
-            }
-        };
-        self.start(id, prompt, branch, attachments);
-    }
-
-    /// Carries out a slash command typed in the prompt. The prompt is emptied when it worked;
-    /// a mistake (an unknown command, a missing argument) stays there to be corrected.
-    fn slash(&mut self, command: Slash) {
-        let done = match command {
-            Slash::Help => {
-                self.open_help();
-                true
-            }
-            Slash::ShowSystem => {
-                let shown = match &self.tab().system {
-                    Some(system) => format!("System prompt: {system} (/system clear removes it)."),
-                    None => "No system prompt in this tab: /system TEXT sets one.".to_owned(),
-                };
-                self.say(shown);
-                true
-            }
-            Slash::ClearSystem => {
-                self.tab_mut().system = None;
-                self.say("System prompt cleared.");
-                true
-            }
-            Slash::SetSystem(text) => {
-                self.tab_mut().system = Some(text);
-                self.say("System prompt set for this tab.");
-                true
-            }
-            Slash::ModelPicker => {
-                self.on_action(Action::OpenModels);
-                true
-            }
-            Slash::Model(name) => {
-                // A bare name means the default provider; `provider:model` names another.
-                let name = self.names.canonical(&name);
-                self.say(format!("This tab now uses {name}."));
-                self.tab_mut().model = name;
-                true
-            }
-            Slash::Rename(title) => match self.tab().conversation_id {
-                Some(id) => {
-                    self.commands.push(Command::Rename { id, title });
-                    true
-                }
-                None => {
-                    let when = self.not_saved_yet();
-                    self.say(format!("Nothing to rename yet: {when}"));
-                    false
-                }
-            },
-            Slash::Export(file) => match self.tab().conversation_id {
-                Some(id) => {
-                    let tab = self.tab().id;
-                    self.commands.push(Command::Export { tab, id, file });
-                    true
-                }
-                None => {
-                    let when = self.not_saved_yet();
-                    self.say(format!("Nothing to export yet: {when}"));
-                    false
-                }
-            },
-            Slash::Attach(path) => {
-                let tab = self.tab().id;
-                let path = super::slash::expand_home(&path);
-                self.commands.push(Command::Attach { tab, paths: vec![path], then_send: false });
-                true
-            }
-            Slash::ShowAttachments => {
-                let pending = &self.tab().pending;
-                let shown = if pending.is_empty() {
-                    "Nothing is attached to the next prompt: /attach PATH (or @path in the prompt) adds a file."
-                        .to_owned()
-                } else {
-                    let list: Vec<String> = pending.iter().map(|a| crate::attach::label(&a.info)).collect();
-                    format!("Attached to the next prompt: {} (/attach clear removes them).", list.join(", "))
-                };
-                self.say(shown);
-                true
-            }
-            Slash::ClearAttachments => {
-                let n = std::mem::take(&mut self.tab_mut().pending).len();
-                self.say(match n {
-                    0 => "Nothing was attached.".to_owned(),
-                    1 => "The attachment was removed.".to_owned(),
-                    n => format!("The {n} attachments were removed."),
-                });
-                true
-            }
-            Slash::Clear => {
-                let base = self.base_settings.clone();
-                let tab = self.tab_mut();
-                let saved = tab.conversation_id.is_some();
-                tab.messages.clear();
-                tab.context_used = None;
-                tab.tokens = 0;
-                tab.conversation_id = None;
-                tab.conversation_settings = base;
-                tab.title = "new chat".into();
-                tab.editing = None;
-                tab.error = None;
-                tab.revision += 1;
-                tab.scroll_from_bottom = 0;
-                self.say(if saved {
-                    "A new conversation; the last one is in the history (Ctrl-R)."
-                } else {
-                    "A new conversation."
-                });
-                true
-            }
-            Slash::MissingArgument(name) => {
-                let args = super::slash::COMMANDS.iter().find(|c| c.name == name).map_or("", |c| c.args);
-                self.say(format!("{name} needs {args}."));
-                false
-            }
-            Slash::Unknown(word) => {
-                self.say(format!(
-                    "{} is not a command (type / to see them); start with // to send a line that begins with /.",
-                    crate::sanitize::one_line(&word, 30)
-                ));
-                false
-            }
-            Slash::Literal(_) => false,
-            Slash::Thinking(level) => self.set_thinking(level.as_deref()),
-            Slash::Role(name) => self.set_role(name.as_deref()),
-            Slash::Thoughts(on) => {
-                let on = on.unwrap_or(!self.tab_settings().shows_thoughts());
-                self.tab_mut().settings.show_thoughts = Some(on);
-                self.say(if on {
-                    "Thoughts are asked for and shown above the answers in this tab."
-                } else {
-                    "Thoughts are no longer asked for in this tab."
-                });
-                true
-            }
-            Slash::Set(None) => {
-                let summary = self.tab_settings().summary();
-                self.say(if summary.is_empty() {
-                    "No settings in this tab (the model's defaults): /set NAME VALUE (temperature, top-p, max-tokens, seed, stop, thinking, thoughts, search, url-context).".to_owned()
-                } else {
-                    format!("This tab: {summary}.")
-                });
-                true
-            }
-            Slash::Set(Some((name, value))) => {
-                // A switch alone flips what the tab sends now, wherever that came from.
-                let current = self.tab_settings();
-                let value = match name.as_str() {
-                    "search" | "url-context" | "urlcontext" if matches!(value.as_str(), "" | "toggle") => {
-                        let on = if name == "search" { current.search } else { current.url_context };
-                        if on == Some(true) { "off" } else { "on" }.to_owned()
-                    }
-                    _ => value,
-                };
-                self.set_setting(&name, &value)
-            }
-        };
-        if done {
-            self.tab_mut().clear_input();
-        }
-    }
-
-    /// The settings the active tab's next request carries ([`Tab::effective_settings`]).
-    pub fn tab_settings(&self) -> crate::chat::Settings {
-        self.tab().effective_settings(&self.roles)
-    }
-
-    /// `/set NAME VALUE` on the active tab; whether it was taken.
-    fn set_setting(&mut self, name: &str, value: &str) -> bool {
-        match self.tab_mut().settings.set(name, value) {
-            Ok(said) => {
-                self.say(said);
-                true
-            }
-            Err(e) => {
-                self.say(e.to_string());
-                false
-            }
-        }
-    }
-
-    /// `/thinking LEVEL`: checked against the tab's model at once; alone, says what it is.
-    fn set_thinking(&mut self, level: Option<&str>) -> bool {
-        let Some(level) = level else {
-            let shown = match self.tab_settings().thinking {
-                Some(t) => format!("Thinking: {t} in this tab (/thinking off|low|medium|high|N changes it)."),
-                None => "Thinking: the model's default (/thinking off|low|medium|high|N changes it).".to_owned(),
-            };
-            self.say(shown);
-            return true;
-        };
-        let parsed = level.parse::<crate::gemini::Thinking>();
-        let checked = parsed.and_then(|t| crate::gemini::thinking::thinking_config(&self.tab().model, t).map(|_| t));
-        match checked {
-            Ok(t) => {
-                self.tab_mut().settings.thinking = Some(t);
-                self.say(format!("Thinking: {t} in this tab."));
-                true
-            }
-            Err(e) => {
-                let mut e = e;
-                if !e.ends_with('.') {
-                    e.push('.');
-                }
-                let mut chars = e.chars();
-                let e: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
-                self.say(e);
-                false
-            }
-        }
-    }
-
-    /// `t` on a selected answer: folds or unfolds its thoughts.
-    fn toggle_thoughts(&mut self) {
-        let Some(index) = self.selection() else { return };
-        let tab = self.tab_mut();
-        let Some(m) = tab.messages.get_mut(index).filter(|m| !m.thoughts.is_empty()) else {
-            self.say("This message has no thoughts to show.");
-            return;
-        };
-        m.thoughts_folded = !m.thoughts_folded;
-        tab.revision += 1;
-    }
-
-    /// Why the active tab has no saved conversation to act on, and when it will.
-    fn not_saved_yet(&self) -> &'static str {
-        if self.tab().streaming {
-            "the conversation is saved once this first answer ends; try again then."
-        } else {
-            "the conversation starts with the first answer."
-        }
-    }
-
-    /// Tab in the prompt: completes a command name; anywhere else it is typed.
-    fn complete(&mut self, key: KeyEvent) {
-        let text = self.tab().input_text();
-        // A further Tab, the prompt as the last one left it: the next candidate.
-        if let Some(cycle) = self.cycle.as_mut().filter(|c| c.tab == self.tabs[self.active].id && c.last == text) {
-            let next = cycle.texts[cycle.next].clone();
-            cycle.next = (cycle.next + 1) % cycle.texts.len();
-            cycle.last = next.clone();
-            self.tab_mut().set_input(&next);
-            return;
-        }
-        self.cycle = None;
-        if let Some(completed) = super::slash::complete_role(&text, &self.roles) {
-            self.tab_mut().set_input(&completed);
-            return;
-        }
-        let roles = super::slash::role_completions(&text, &self.roles);
-        if roles.len() > 1 {
-            let texts = roles.iter().map(|r| format!("/role {r}")).collect();
-            self.start_cycle(text, texts, roles.iter().map(|r| (*r).to_owned()).collect());
-            return;
-        }
-        // A path after `/attach ` or `@` completes from the file system.
-        let path_start = match text.strip_prefix("/attach ") {
-            Some(_) => Some("/attach ".len()),
-            None => text
-                .rfind(|c: char| c.is_whitespace())
-                .map_or(Some(0), |at| Some(at + 1))
-                .filter(|at| text[*at..].starts_with('@') && !text[*at..].contains(char::is_whitespace))
-                .map(|at| at + 1),
-        };
-        if let Some(at) = path_start {
-            if let Some(completed) = super::slash::complete_path(&text[at..]) {
-                self.tab_mut().set_input(&format!("{}{completed}", &text[..at]));
-                return;
-            }
-            let paths = super::slash::path_candidates(&text[at..]);
-            if paths.len() > 1 {
-                let names = paths.iter().map(|p| p.rsplit_once('/').map_or(p.as_str(), |(_, n)| n).to_owned());
-                let names = paths.iter().zip(names).map(|(p, n)| if n.is_empty() { p.clone() } else { n }).collect();
-                let texts = paths.iter().map(|p| format!("{}{p}", &text[..at])).collect();
-                self.start_cycle(text, texts, names);
-            }
-            return;
-        }
-        match super::slash::complete(&text) {
-            Some(completed) => self.tab_mut().set_input(&completed),
-            None if text.starts_with('/') => {
-                let commands = super::slash::completions(&text);
-                if commands.len() > 1 {
-                    let texts = commands.iter().map(|c| format!("{} ", c.name)).collect();
-                    self.start_cycle(text, texts, commands.iter().map(|c| c.name.to_owned()).collect());
-                }
-            }
-            None => {
-                self.tab_mut().input.input(Input::from(key));
-            }
-        }
-    }
-
-    /// Tab on `text`, which several completions share with nothing more in common: says what
-    /// they are (`shown`), and every further Tab puts the next one (`texts`) in the prompt.
-    fn start_cycle(&mut self, text: String, texts: Vec<String>, shown: Vec<String>) {
-        self.say(format!("{} · Tab again takes each in turn", shown.join("  ")));
-        self.cycle = Some(Cycle { tab: self.tab().id, texts, next: 0, last: text });
-    }
-
-    /// While a command name is being typed: the commands it could become, for the note line.
-    pub fn slash_hint(&self) -> Option<String> {
-        if self.focus != Focus::Chat {
-            return None;
-        }
-        let roles = super::slash::role_completions(&self.tab().input_text(), &self.roles);
-        if !roles.is_empty() {
-            return Some(format!("{} · Tab completes", roles.join("  ")));
-        }
-        let matches = super::slash::completions(&self.tab().input_text());
-        match matches.as_slice() {
-            [] => None,
-            [one] => Some(format!("{} {} · {} · Tab completes", one.name, one.args, one.what)),
-            many => Some(format!("{} · Tab completes", many.iter().map(|c| c.name).collect::<Vec<_>>().join("  "))),
-        }
-    }
-
-    /// The prompt that regenerate or edit acts on: the selected message's, else the last.
-    fn target_prompt(&self) -> Option<usize> {
-        let tab = self.tab();
-        match self.selection() {
-            Some(i) => tab.prompt_of(i),
-            None => tab.messages.iter().rposition(|m| m.role == Role::User),
-        }
-    }
-
-    /// Checks that a saved prompt can start a branch now; says why not otherwise.
-    fn branchable(&mut self, prompt: Option<usize>, what: &str) -> Option<(usize, i64)> {
-        let tab = self.tab();
-        let found = prompt.and_then(|i| Some((i, tab.messages[i].id?)));
-        let why = if tab.streaming {
-            "An answer is still being written: wait, or press Esc to stop it."
-        } else if prompt.is_none() {
-            "There is no prompt here yet."
-        } else if found.is_none() || tab.conversation_id.is_none() {
-            "This prompt was not saved in the history, so it cannot be answered again or edited."
-        } else {
-            return found;
-        };
-        self.say(format!("Cannot {what}: {}", why.to_lowercase()));
-        None
-    }
-
-    /// Ctrl-G / r: the prompt is asked again; the new answer replaces the one shown.
-    fn regenerate(&mut self) {
-        let Some((_, prompt_id)) = self.branchable(self.target_prompt(), "regenerate") else { return };
-        self.leave_messages();
-        let id = self.tab().id;
-        self.start(id, String::new(), Branch::Regenerate { prompt_id }, Vec::new());
-    }
-
-    /// Ctrl-E / e: the prompt goes into the input for editing; a draft there is put aside.
-    fn begin_edit(&mut self) {
-        let Some((index, prompt_id)) = self.branchable(self.target_prompt(), "edit") else { return };
-        self.leave_messages();
-        let mut text = self.tab().messages[index].text.clone();
-        // A template role filled this prompt in: the user edits what they typed, which sending
-        // fills in again (editing the filled-in text would wrap it in the template twice).
-        let role = self.tab().role.as_ref().and_then(|name| self.roles.iter().find(|r| &r.name == name));
-        if let Some(input) = role.and_then(|role| role.input_of(&text)) {
-            text = input;
-        }
-        let tab = self.tab_mut();
-        let draft = match tab.editing.take() {
-            Some(previous) => previous.draft,
-            None => Some(tab.input_text()).filter(|t| !t.trim().is_empty()),
-        };
-        let kept = draft.is_some();
-        tab.editing = Some(Editing { prompt_id, draft });
-        tab.set_input(&text);
-        self.say(if kept {
-            "Editing: Enter sends it as a new branch, Esc cancels. Your draft is kept and comes back after."
-        } else {
-            "Editing: Enter sends it as a new branch, Esc cancels."
-        });
-    }
-
-    /// Esc while editing: the prompt goes back to what it held before.
-    fn cancel_edit(&mut self) {
-        let tab = self.tab_mut();
-        if let Some(editing) = tab.editing.take() {
-            match editing.draft {
-                Some(draft) => tab.set_input(&draft),
-                None => tab.clear_input(),
-            }
-            self.say("Edit cancelled.");
-        }
-    }
-
-    /// [ / ]: another alternative of the selected message, else of the last answer.
-    fn alternative(&mut self, step: isize) {
-        let tab = self.tab();
-        let index = self.selection().or_else(|| tab.messages.iter().rposition(|m| m.role == Role::Model));
-        let Some(message) = index.and_then(|i| tab.messages.get(i)) else {
-            self.say("There is no answer here yet.");
-            return;
-        };
-        let what = if message.role == Role::User { "prompt" } else { "answer" };
-        let flash = if tab.streaming {
-            Some("An answer is still being written: wait, or press Esc to stop it.".to_owned())
-        } else if message.alternatives.count <= 1 {
-            Some(format!("This {what} has no alternatives (Ctrl-G regenerates an answer, Ctrl-E edits a prompt)."))
-        } else if (step < 0 && message.alternatives.index == 1)
-            || (step > 0 && message.alternatives.index == message.alternatives.count)
-        {
-            let end = if step < 0 { "first" } else { "last" };
-            Some(format!("This is the {end} of {} alternatives.", message.alternatives.count))
-        } else {
-            None
-        };
-        if let Some(flash) = flash {
-            self.say(flash);
-            return;
-        }
-        if let Some(message_id) = message.id {
-            let tab = tab.id;
-            self.commands.push(Command::SwitchAlternative { tab, message_id, step });
-        }
-    }
-
-    fn start(&mut self, tab_id: u64, prompt: String, branch: Branch, attachments: Vec<Attachment>) {
-        let turn = self.next_turn_id;
-        let Some((_, tab)) = self.tab_by_id(tab_id) else { return };
-        // What a deleted conversation left on screen goes: this prompt starts a new one.
-        let branch = if tab.unsaved {
-            tab.forget_conversation();
-            Branch::Continue
-        } else {
-            branch
-        };
-        let infos: Vec<crate::domain::AttachmentInfo> = attachments.iter().map(|a| a.info.clone()).collect();
-        let position = |tab: &Tab, id: i64| tab.messages.iter().position(|m| m.id == Some(id));
-        let next = |a: Alternatives| Alternatives { index: a.count + 1, count: a.count + 1 };
-        let mut answer = ChatMessage::answer(&tab.model);
-        let prompt = match branch {
-            Branch::Continue => {
-                if tab.messages.is_empty() {
-                    tab.title = crate::store::title_from(&prompt);
-                }
-                let mut message = ChatMessage::user(prompt.clone());
-                message.attachments = infos;
-                tab.messages.push(message);
-                prompt
-            }
-            Branch::Regenerate { prompt_id } => {
-                let Some(index) = position(tab, prompt_id) else { return };
-                if let Some(old) = tab.answer_of(index) {
-                    answer.alternatives = next(tab.messages[old].alternatives);
-                }
-                tab.messages.truncate(index + 1);
-                tab.messages[index].text.clone()
-            }
-            Branch::Edit { prompt_id } => {
-                let Some(index) = position(tab, prompt_id) else { return };
-                let alternatives = next(tab.messages[index].alternatives);
-                // An edited prompt keeps what the original had attached.
-                let mut kept = std::mem::take(&mut tab.messages[index].attachments);
-                tab.messages.truncate(index);
-                let mut edited = ChatMessage::user(prompt.clone());
-                edited.alternatives = alternatives;
-                kept.extend(infos);
-                edited.attachments = kept;
-                tab.messages.push(edited);
-                prompt
-            }
-        };
-        tab.messages.push(answer);
-        tab.revision += 1;
-        tab.selected = None;
-        tab.streaming = true;
-        tab.turn = Some(turn);
-        tab.error = None;
-        tab.notice = None;
-        tab.scroll_from_bottom = 0;
-        self.next_turn_id += 1;
-        self.commands.push(Command::Send { tab: tab_id, turn, prompt, branch, attachments });
-    }
-
-    /// Handles what the runner reports.
-    pub fn on_event(&mut self, event: AppEvent) {
-        self.dirty = true;
-        let active_id = self.tab().id;
-        match event {
-            AppEvent::Turn { turn, shown } => {
-                let Some(t) = self.tab_by_turn(turn) else { return };
-                let tab = t.id;
-                if let Shown::Saved { conversation_id, prompt_id } = shown {
-                    // Known now, not when the answer ends: deleting it stops this turn first.
-                    t.conversation_id = Some(conversation_id);
-                    let count = t.messages.len();
-                    if count >= 2 && t.messages[count - 2].role == Role::User {
-                        t.messages[count - 2].id = Some(prompt_id);
-                    }
-                    return;
-                }
-                let Some(answer) = t.messages.last_mut().filter(|m| m.role == Role::Model) else { return };
-                match shown {
-                    Shown::Text(text) => {
-                        answer.text.push_str(&text);
-                        t.notice = None;
-                        t.retrying = false;
-                    }
-                    Shown::Thought(text) => {
-                        if !answer.thoughts.is_empty() && !answer.thoughts.ends_with('\n') {
-                            answer.thoughts.push('\n');
-                        }
-                        answer.thoughts.push_str(&text);
-                        t.revision += 1;
-                    }
-                    Shown::Restart => {
-                        answer.text.clear();
-                        answer.thoughts.clear();
-                        t.revision += 1;
-                        t.notice = Some("The answer was cut off and starts again.".into());
-                    }
-                    // Said once, in the tab's own line, and kept out of the running notice.
-                    Shown::Notice(crate::chat::Notice::ContextTrimmed(trimmed)) => {
-                        t.flash = Some(Flash { text: trimmed.to_string(), at: std::time::Instant::now() });
-                    }
-                    Shown::Notice(notice) => {
-                        t.retrying = matches!(notice, crate::chat::Notice::Retrying { .. });
-                        t.notice = Some(notice.to_string());
-                    }
-                    Shown::Saved { .. } => {}
-                }
-                if tab != active_id {
-                    t.unread = true;
-                }
-            }
-            AppEvent::TurnDone { turn, report } => {
-                let Some(t) = self.tab_by_turn(turn) else { return };
-                let tab = t.id;
-                t.streaming = false;
-                t.turn = None;
-                t.notice = None;
-                t.retrying = false;
-                // Deleted while the answer was written (the runner asked the store): the answer
-                // stays on screen, said unsaved, and the next prompt starts a new conversation.
-                let gone = match &report.save_error {
-                    Some(crate::store::StoreError::NoConversation { id }) => Some(*id),
-                    _ => None,
-                };
-                if gone.is_none() && report.conversation_id.is_some() {
-                    t.conversation_id = report.conversation_id;
-                }
-                if let Some(u) = report.usage {
-                    // What the next request sends again: this prompt and this answer.
-                    t.context_used = Some(u64::from(u.prompt_token_count) + u64::from(u.candidates_token_count));
-                    // Thinking tokens are billed as output: they count too.
-                    t.tokens += u64::from(u.prompt_token_count)
-                        + u64::from(u.candidates_token_count)
-                        + u64::from(u.thoughts_token_count);
-                }
-                let count = t.messages.len();
-                if count >= 2 && t.messages[count - 2].role == Role::User && report.prompt_id.is_some() {
-                    t.messages[count - 2].id = report.prompt_id;
-                }
-                if let Some(answer) = t.messages.last_mut().filter(|m| m.role == Role::Model) {
-                    answer.id = report.answer_id;
-                    answer.text = report.text.clone();
-                    answer.thoughts = report.thoughts.clone();
-                    answer.grounding = report.grounding.clone();
-                    answer.cached = report.cached;
-                    answer.cost = (report.usage.is_some() || report.cached).then(|| report.cost.clone());
-                    answer.status = report.status;
-                    t.revision += 1;
-                    if let Outcome::Failed(e) = &report.outcome {
-                        answer.error = Some(e.to_string());
-                        t.error = Some(e.to_string());
-                    }
-                }
-                if let Some(id) = gone {
-                    t.conversation_id = None;
-                    t.unsaved = true;
-                    t.error = Some(format!(
-                        "Conversation {id} was deleted while this answer was written: it is shown here but not saved; your next prompt starts a new conversation."
-                    ));
-                } else if let Some(e) = &report.save_error {
-                    t.error = Some(e.to_string());
-                }
-                if tab != active_id {
-                    t.unread = true;
-                }
-            }
-            AppEvent::ConversationGone { turn, conversation_id, prompt, attachments } => {
-                let Some(t) = self.tab_by_turn(turn) else { return };
-                let typed = t.input_text();
-                let back = match prompt {
-                    Some(prompt) if typed.trim().is_empty() => prompt,
-                    Some(prompt) => format!("{prompt}\n{typed}"),
-                    None => typed,
-                };
-                t.forget_conversation();
-                t.set_input(&back);
-                let mut kept = attachments;
-                kept.append(&mut t.pending);
-                t.pending = kept;
-                t.error = Some(format!(
-                    "Conversation {conversation_id} was deleted; your prompt was not sent and is back in the input: send it again to start a new conversation."
-                ));
-                if t.id != active_id {
-                    t.unread = true;
-                }
-            }
-            AppEvent::Attached { tab, attachments, errors, then_send } => {
-                let Some((_, t)) = self.tab_by_id(tab) else { return };
-                for a in attachments {
-                    if !t.pending.iter().any(|p| p.info.sha256 == a.info.sha256 && p.info.name == a.info.name) {
-                        t.pending.push(a);
-                    }
-                }
-                if let Some(first) = errors.into_iter().next() {
-                    t.flash = Some(Flash { text: first, at: std::time::Instant::now() });
-                } else if then_send && tab == active_id && self.focus == Focus::Chat {
-                    self.send();
-                }
-            }
-            AppEvent::Uploading { turn, progress } => {
-                let Some(t) = self.tab_by_turn(turn) else { return };
-                let percent = (progress.sent * 100).checked_div(progress.total).unwrap_or(100);
-                t.notice = Some(format!(
-                    "Uploading {}: {percent}% of {}…",
-                    crate::sanitize::one_line(&progress.name, 40),
-                    crate::format::bytes(progress.total)
-                ));
-            }
-            AppEvent::TurnFailedToStart { turn, message } => {
-                let Some(t) = self.tab_by_turn(turn) else { return };
-                t.streaming = false;
-                t.turn = None;
-                if let Some(answer) = t.messages.last_mut().filter(|m| m.role == Role::Model) {
-                    answer.status = MessageStatus::Error;
-                    answer.error = Some(message.clone());
-                    t.revision += 1;
-                }
-                t.error = Some(message);
-            }
-            AppEvent::SearchResults { generation, rows } => {
-                if self.history.results(generation, rows) {
-                    self.preview();
-                }
-            }
-            AppEvent::Preview { id, messages } => {
-                if self.history.selected_id() == Some(id) {
-                    self.history.preview = Some((id, messages));
-                }
-            }
-            AppEvent::Opened { id, title, model, system, settings, messages } => {
-                if let Some(index) = self.tabs.iter().position(|t| t.conversation_id == Some(id)) {
-                    self.switch_to(index);
-                    return;
-                }
-                let base = self.base_settings.clone();
-                let tab = if self.tab().messages.is_empty() && !self.tab().streaming {
-                    self.tab_mut()
-                } else {
-                    self.new_tab()
-                };
-                tab.show(id, title, model, system, messages);
-                // The tab shows and sends what the conversation was saved with.
-                tab.conversation_settings = settings.unwrap_or(base);
-            }
-            AppEvent::Reloaded { tab, conversation_id, messages, chosen } => {
-                let selecting = self.focus == Focus::Messages && self.tab().id == tab;
-                let Some((_, t)) = self.tab_by_id(tab) else { return };
-                if t.conversation_id != Some(conversation_id) || t.streaming {
-                    return;
-                }
-                t.messages = messages.into_iter().map(ChatMessage::from).collect();
-                t.revision += 1;
-                let at = t.messages.iter().position(|m| m.id == Some(chosen));
-                t.selected = if selecting { at } else { None };
-                if !selecting {
-                    t.scroll_from_bottom = 0;
-                }
-                if let Some(m) = at.map(|i| &t.messages[i]) {
-                    // Said in the tab that changed, whichever tab is shown now.
-                    let what = if m.role == Role::User { "Prompt" } else { "Answer" };
-                    let text = format!("{what} {} of {}.", m.alternatives.index, m.alternatives.count);
-                    t.flash = Some(Flash { text, at: std::time::Instant::now() });
-                }
-            }
-            AppEvent::Deleted { id } => {
-                self.say(format!("Deleted conversation {id}."));
-                // A tab showing it closes; one holding an unsent draft keeps the draft and starts afresh.
-                while let Some(index) = self.tabs.iter().position(|t| t.conversation_id == Some(id)) {
-                    let tab = &mut self.tabs[index];
-                    if tab.input_is_empty() {
-                        self.close_tab_at(index);
-                    } else {
-                        if tab.streaming {
-                            let tab_id = tab.id;
-                            self.commands.push(Command::Cancel { tab: tab_id });
-                        }
-                        tab.forget_conversation();
-                        tab.notice =
-                            Some(format!("Conversation {id} was deleted; your draft is kept and starts a new one."));
-                    }
-                }
-                self.search();
-            }
-            AppEvent::Models(Ok(mut models)) => {
-                models.sort_by_key(|m| super::overlay::models::model_order(m));
-                self.models = models;
-                self.model_selected = self.shown_models().iter().position(|m| *m == self.tab().model).unwrap_or(0);
-            }
-            AppEvent::Renamed { id, title } => {
-                for tab in self.tabs.iter_mut().filter(|t| t.conversation_id == Some(id)) {
-                    tab.title = title.clone();
-                }
-                self.say(format!("Renamed to “{}”.", crate::sanitize::one_line(&title, 40)));
-            }
-            AppEvent::TabRole { conversation_id, role } => {
-                if let Some(t) = self.tabs.iter_mut().find(|t| t.conversation_id == Some(conversation_id)) {
-                    t.role = role;
-                    self.dirty = true;
-                }
-            }
-            AppEvent::InputLimits(limits) => {
-                self.input_limits = limits;
-                self.dirty = true;
-            }
-            AppEvent::Prompts(prompts) => {
-                // Prompts sent since the load began stay first.
-                for p in prompts {
-                    if !self.past_prompts.contains(&p) {
-                        self.past_prompts.push(p);
-                    }
-                }
-            }
-            AppEvent::Models(Err(e)) | AppEvent::Error(e) => {
-                self.tab_mut().error = Some(e);
-                if self.focus == Focus::ModelPicker {
-                    self.focus = Focus::Chat;
-                }
-            }
-            AppEvent::Exported { tab, written } => {
-                let said = written.unwrap_or_else(|why| why);
-                if let Some((_, t)) = self.tab_by_id(tab) {
-                    t.flash = Some(Flash { text: said, at: std::time::Instant::now() });
-                }
-            }
-            AppEvent::Copied(copied) => {
-                let Some((tab, what)) = self.copying.take() else { return };
-                let said = match copied {
-                    Ok(via) => format!("Copied {what} {}.", via.said()),
-                    Err(why) => why,
-                };
-                if let Some((_, t)) = self.tab_by_id(tab) {
-                    t.flash = Some(Flash { text: said, at: std::time::Instant::now() });
-                }
-            }
-        }
-    }
-}
-
-/// The last fenced code block of a markdown text (its content, without the fences).
-pub fn last_code_block(text: &str) -> Option<String> {
-    code_blocks(text).pop()
-}
-
-/// Every fenced code block of `text`, in order, without its fences.
-pub fn code_blocks(text: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut current: Option<Vec<&str>> = None;
-    for line in text.lines() {
-        if line.trim_start().starts_with("```") {
-            match current.take() {
-                Some(lines) => blocks.push(lines.join("\n")),
-                None => current = Some(Vec::new()),
-            }
-        } else if let Some(lines) = current.as_mut() {
-            lines.push(line);
-        }
-    }
-    blocks
 }
 
 #[cfg(test)]

@@ -7,15 +7,18 @@
 
 pub mod app;
 pub mod clipboard;
+pub mod conversation;
 pub mod editor;
+mod events;
 pub mod keys;
 pub mod overlay;
 pub mod slash;
-pub mod tab;
 pub mod view;
 
 /// The theme lives with the renderers that use it ([`crate::render`]).
 pub use crate::render::theme;
+/// A tab's state and its messages.
+pub use conversation::tab;
 /// The history browser's state (its rows are what the runner's searches return).
 pub use overlay::history;
 

@@ -1,7 +1,10 @@
 //! Unit tests of [`crate::tui::app`]: keys, commands and runner events change the state as they should.
 
 use super::*;
+use crate::chat::Outcome;
 use crate::gemini::ApiError;
+use crate::store::{Alternatives, MessageStatus};
+use crossterm::event::KeyEvent;
 use crossterm::event::{KeyCode, KeyModifiers};
 
 fn key(code: KeyCode) -> Event {
