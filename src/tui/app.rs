@@ -431,7 +431,7 @@ impl App {
                 MouseEventKind::Down(crossterm::event::MouseButton::Left)
                     if mouse.row == 0 && matches!(self.focus, Focus::Chat | Focus::Messages) =>
                 {
-                    if let Some(index) = super::view::tab_at(self, self.width, mouse.column) {
+                    if let Some(index) = super::tab_bar::tab_at(&self.tabs, self.active, self.width, mouse.column) {
                         self.on_action(Action::GoToTab(index));
                     }
                 }

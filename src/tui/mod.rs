@@ -16,6 +16,7 @@ mod kept_tabs;
 pub mod keys;
 pub mod overlay;
 pub mod slash;
+pub mod tab_bar;
 mod terminal;
 pub mod view;
 
