@@ -153,9 +153,9 @@ fn frames(c: &mut Criterion) {
     });
 
     // Code everywhere, syntax colour on: the streamed chunks land inside an open ```rust block.
-    geminal::tui::theme::set(geminal::tui::theme::Theme::new(geminal::tui::theme::ThemeName::Dark, true));
     let open_fence = format!("{}\n```rust\nfn streamed() {{\n", code_answer(0));
     let mut app = busy_app_with(stored_with(5_000, code_answer));
+    app.theme = geminal::tui::theme::Theme::new(geminal::tui::theme::ThemeName::Dark, true);
     for tab in &mut app.tabs {
         if let Some(answer) = tab.messages.last_mut() {
             answer.text = open_fence.clone();
@@ -182,7 +182,9 @@ fn frames(c: &mut Criterion) {
         b.iter_batched(
             || {
                 salt += 5_000;
-                (App::new("gemini-flash-latest", false), stored_with(5_000, |i| code_answer(salt + i)))
+                let mut app = App::new("gemini-flash-latest", false);
+                app.theme = geminal::tui::theme::Theme::new(geminal::tui::theme::ThemeName::Dark, true);
+                (app, stored_with(5_000, |i| code_answer(salt + i)))
             },
             |(mut app, messages)| {
                 open_messages(&mut app, messages);
@@ -194,7 +196,11 @@ fn frames(c: &mut Criterion) {
 
     group.bench_function("open_5000_message_conversation", |b| {
         b.iter_batched(
-            || App::new("gemini-flash-latest", false),
+            || {
+                let mut app = App::new("gemini-flash-latest", false);
+                app.theme = geminal::tui::theme::Theme::new(geminal::tui::theme::ThemeName::Dark, true);
+                app
+            },
             |mut app| {
                 open(&mut app, 5_000);
                 geminal::tui::draw(&mut terminal, &mut app).unwrap();

@@ -1,31 +1,181 @@
 //! Slash commands typed in the prompt (`/system`, `/model`, ...): what they are, how a line is
-//! read as one, and what completes as you type. One table for the full-screen interface and the
-//! line chat (no terminal code here). A line starting with `/` is never sent to the model unless
+//! read as one, and what completes as you type. One table ([`COMMANDS`]: name, aliases,
+//! arguments, help, whether allowed while an answer is written, whether the line chat does it,
+//! and the handler) for the full-screen interface, its help and the line chat (no terminal code
+//! here). A line starting with `/` is never sent to the model unless
 //! it starts with `//` (which sends the rest with one `/`).
 
-/// One command, as the help and the completion hint show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One command: its name and other spellings, what it takes, what the help says, when it may
+/// be used, and what the rest of the line makes of it. Both front ends (the full-screen
+/// interface and the line chat) parse with this table and show its help; each carries out the
+/// [`Slash`] it gives in its own way.
+#[derive(Debug, Clone, Copy)]
 pub struct SlashCommand {
     pub name: &'static str,
+    /// Other names for the same command (accepted, never completed or listed).
+    pub aliases: &'static [&'static str],
     pub args: &'static str,
     pub what: &'static str,
+    /// Whether it may be used while an answer is being written in the tab.
+    pub while_streaming: bool,
+    /// Whether the line chat carries it out (else it says the command needs the full-screen
+    /// interface, and sends nothing).
+    pub on_a_line: bool,
+    /// The handler: what the rest of the line (trimmed) asks for.
+    pub parse: fn(&str) -> Slash,
 }
 
+impl PartialEq for SlashCommand {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for SlashCommand {}
+
 pub const COMMANDS: &[SlashCommand] = &[
-    SlashCommand { name: "/help", args: "", what: "every key and command" },
-    SlashCommand { name: "/system", args: "[TEXT | clear]", what: "show, set or clear this tab's system prompt" },
-    SlashCommand { name: "/model", args: "[NAME]", what: "this tab's model (without a name: the picker)" },
-    SlashCommand { name: "/rename", args: "TITLE", what: "rename this conversation" },
-    SlashCommand { name: "/export", args: "[FILE]", what: "write this conversation to FILE (.md, or .json)" },
-    SlashCommand { name: "/thinking", args: "[off|low|medium|high|N]", what: "how much this tab's model thinks" },
-    SlashCommand { name: "/thoughts", args: "[on|off]", what: "ask for and show thought summaries" },
-    SlashCommand { name: "/search", args: "[on|off]", what: "ground answers in Google Search, with sources" },
-    SlashCommand { name: "/url-context", args: "[on|off]", what: "let the model read the pages the prompt links to" },
-    SlashCommand { name: "/set", args: "[NAME VALUE]", what: "temperature top-p max-tokens seed stop …" },
-    SlashCommand { name: "/attach", args: "[PATH | clear]", what: "a file for the next prompt (alone: list)" },
-    SlashCommand { name: "/clear", args: "", what: "a new conversation in this tab (the old one is kept)" },
-    SlashCommand { name: "/role", args: "[NAME | none]", what: "answer as a role (alone: pick one)" },
+    SlashCommand {
+        name: "/help",
+        aliases: &[],
+        args: "",
+        what: "every key and command",
+        while_streaming: true,
+        on_a_line: true,
+        parse: |_| Slash::Help,
+    },
+    SlashCommand {
+        name: "/system",
+        aliases: &[],
+        args: "[TEXT | clear]",
+        what: "show, set or clear this tab's system prompt",
+        while_streaming: true,
+        on_a_line: true,
+        parse: |rest| match rest {
+            "" => Slash::ShowSystem,
+            "clear" => Slash::ClearSystem,
+            text => Slash::SetSystem(text.to_owned()),
+        },
+    },
+    SlashCommand {
+        name: "/model",
+        aliases: &[],
+        args: "[NAME]",
+        what: "this tab's model (without a name: the picker)",
+        while_streaming: true,
+        on_a_line: true,
+        parse: |rest| if rest.is_empty() { Slash::ModelPicker } else { Slash::Model(rest.to_owned()) },
+    },
+    SlashCommand {
+        name: "/rename",
+        aliases: &[],
+        args: "TITLE",
+        what: "rename this conversation",
+        while_streaming: true,
+        on_a_line: true,
+        parse: |rest| if rest.is_empty() { Slash::MissingArgument("/rename") } else { Slash::Rename(rest.to_owned()) },
+    },
+    SlashCommand {
+        name: "/export",
+        aliases: &[],
+        args: "[FILE]",
+        what: "write this conversation to FILE (.md, or .json)",
+        while_streaming: true,
+        on_a_line: false,
+        parse: |rest| Slash::Export(Some(rest.to_owned()).filter(|f| !f.is_empty())),
+    },
+    SlashCommand {
+        name: "/thinking",
+        aliases: &[],
+        args: "[off|low|medium|high|N]",
+        what: "how much this tab's model thinks",
+        while_streaming: true,
+        on_a_line: true,
+        parse: |rest| Slash::Thinking(Some(rest.to_owned()).filter(|l| !l.is_empty())),
+    },
+    SlashCommand {
+        name: "/thoughts",
+        aliases: &[],
+        args: "[on|off]",
+        what: "ask for and show thought summaries",
+        while_streaming: true,
+        on_a_line: true,
+        parse: |rest| match rest {
+            "" => Slash::Thoughts(None),
+            "on" => Slash::Thoughts(Some(true)),
+            "off" => Slash::Thoughts(Some(false)),
+            _ => Slash::MissingArgument("/thoughts"),
+        },
+    },
+    // Tab settings like any other (`/set search on` does the same); alone, they switch.
+    SlashCommand {
+        name: "/search",
+        aliases: &[],
+        args: "[on|off]",
+        what: "ground answers in Google Search, with sources",
+        while_streaming: true,
+        on_a_line: true,
+        parse: |rest| switch("search", rest),
+    },
+    SlashCommand {
+        name: "/url-context",
+        aliases: &["/urlcontext"],
+        args: "[on|off]",
+        what: "let the model read the pages the prompt links to",
+        while_streaming: true,
+        on_a_line: true,
+        parse: |rest| switch("url-context", rest),
+    },
+    SlashCommand {
+        name: "/set",
+        aliases: &[],
+        args: "[NAME VALUE]",
+        what: "temperature top-p max-tokens seed stop …",
+        while_streaming: true,
+        on_a_line: true,
+        parse: |rest| match rest.split_once(char::is_whitespace) {
+            _ if rest.is_empty() => Slash::Set(None),
+            Some((name, value)) => Slash::Set(Some((name.to_owned(), value.trim().to_owned()))),
+            None => Slash::MissingArgument("/set"),
+        },
+    },
+    SlashCommand {
+        name: "/attach",
+        aliases: &[],
+        args: "[PATH | clear]",
+        what: "a file for the next prompt (alone: list)",
+        while_streaming: true,
+        on_a_line: false,
+        parse: |rest| match rest {
+            "" => Slash::ShowAttachments,
+            "clear" => Slash::ClearAttachments,
+            path => Slash::Attach(path.to_owned()),
+        },
+    },
+    SlashCommand {
+        name: "/clear",
+        aliases: &["/new"],
+        args: "",
+        what: "a new conversation in this tab (the old one is kept)",
+        while_streaming: false,
+        on_a_line: true,
+        parse: |_| Slash::Clear,
+    },
+    SlashCommand {
+        name: "/role",
+        aliases: &[],
+        args: "[NAME | none]",
+        what: "answer as a role (alone: pick one)",
+        while_streaming: true,
+        on_a_line: true,
+        parse: |rest| Slash::Role(Some(rest.to_owned()).filter(|n| !n.is_empty())),
+    },
 ];
+
+/// `/search` and `/url-context`: the setting `name` set to `value`, or switched when alone.
+fn switch(name: &str, value: &str) -> Slash {
+    let value = if value.is_empty() { "toggle" } else { value };
+    Slash::Set(Some((name.to_owned(), value.to_owned())))
+}
 
 /// What a line typed in the prompt asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +214,20 @@ pub enum Slash {
     Role(Option<String>),
 }
 
+/// The command `word` names (its name or an alias).
+pub fn find(word: &str) -> Option<&'static SlashCommand> {
+    COMMANDS.iter().find(|c| c.name == word || c.aliases.contains(&word))
+}
+
+/// The command a line (trimmed) starts with, if it names one (`//` starts none).
+pub fn command_of(line: &str) -> Option<&'static SlashCommand> {
+    let line = line.trim();
+    if line.starts_with("//") {
+        return None;
+    }
+    find(line.split(char::is_whitespace).next().unwrap_or(line))
+}
+
 /// Reads `line` (trimmed) as a slash command; `None` when it does not start with `/`.
 pub fn parse(line: &str) -> Option<Slash> {
     let line = line.trim();
@@ -74,43 +238,9 @@ pub fn parse(line: &str) -> Option<Slash> {
         return None;
     }
     let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-    let rest = rest.trim();
-    Some(match (word, rest) {
-        ("/help", _) => Slash::Help,
-        ("/system", "") => Slash::ShowSystem,
-        ("/system", "clear") => Slash::ClearSystem,
-        ("/system", text) => Slash::SetSystem(text.to_owned()),
-        ("/model", "") => Slash::ModelPicker,
-        ("/model", name) => Slash::Model(name.to_owned()),
-        ("/rename", "") => Slash::MissingArgument("/rename"),
-        ("/rename", title) => Slash::Rename(title.to_owned()),
-        ("/export", "") => Slash::Export(None),
-        ("/export", file) => Slash::Export(Some(file.to_owned())),
-        ("/attach", "") => Slash::ShowAttachments,
-        ("/attach", "clear") => Slash::ClearAttachments,
-        ("/attach", path) => Slash::Attach(path.to_owned()),
-        ("/clear", _) => Slash::Clear,
-        ("/thinking", "") => Slash::Thinking(None),
-        ("/thinking", level) => Slash::Thinking(Some(level.to_owned())),
-        ("/thoughts", "") => Slash::Thoughts(None),
-        ("/thoughts", "on") => Slash::Thoughts(Some(true)),
-        ("/thoughts", "off") => Slash::Thoughts(Some(false)),
-        ("/thoughts", _) => Slash::MissingArgument("/thoughts"),
-        // Tab settings like any other (`/set search on` does the same); alone, they switch.
-        // (`/urlcontext`: the older spelling of `/url-context`.)
-        ("/search" | "/url-context" | "/urlcontext", value) => {
-            let name = if word == "/search" { "search" } else { "url-context" };
-            let value = if value.is_empty() { "toggle" } else { value };
-            Slash::Set(Some((name.to_owned(), value.to_owned())))
-        }
-        ("/role", "") => Slash::Role(None),
-        ("/role", name) => Slash::Role(Some(name.to_owned())),
-        ("/set", "") => Slash::Set(None),
-        ("/set", rest) => match rest.split_once(char::is_whitespace) {
-            Some((name, value)) => Slash::Set(Some((name.to_owned(), value.trim().to_owned()))),
-            None => Slash::MissingArgument("/set"),
-        },
-        (word, _) => Slash::Unknown(word.to_owned()),
+    Some(match find(word) {
+        Some(command) => (command.parse)(rest.trim()),
+        None => Slash::Unknown(word.to_owned()),
     })
 }
 
@@ -228,6 +358,21 @@ pub fn path_candidates(typed: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_name_and_alias_reads_as_its_own_command() {
+        for command in COMMANDS {
+            for word in std::iter::once(&command.name).chain(command.aliases) {
+                assert_eq!(find(word), Some(command), "{word}");
+                assert_eq!(command_of(&format!("  {word} x ")), Some(command), "{word}");
+                assert!(!matches!(parse(word), Some(Slash::Unknown(_)) | None), "{word}");
+                assert_eq!(parse(word), Some((command.parse)("")), "{word}");
+            }
+        }
+        assert_eq!(parse("/new"), Some(Slash::Clear));
+        assert_eq!(command_of("//help"), None, "// starts no command");
+        assert_eq!(command_of("/nope"), None);
+    }
 
     #[test]
     fn lines_read_as_commands() {

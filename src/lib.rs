@@ -10,7 +10,8 @@
 //! untrusted text safe for a terminal; `config` resolves flags, environment
 //! and the config file; `format` holds shared human-readable formats; `attach` reads the
 //! files a user attaches; `money` prices answers (the price table, costs, budgets); `commands`
-//! is the slash-command table both front ends read.
+//! is the slash-command table both front ends read; `render` makes model text into styled
+//! terminal lines for both front ends.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
@@ -31,6 +32,7 @@ pub mod jobs;
 pub mod money;
 pub mod openai;
 pub mod provider;
+pub mod render;
 pub mod roles;
 pub mod root;
 pub mod sanitize;

@@ -623,6 +623,30 @@ fn the_line_chat_refuses_an_unknown_command_and_acts_on_known_ones() {
     );
 }
 
+/// The line chat reads every command of the one table, by its name and by each alias: none is
+/// "not a command" or sent; those the table keeps for the full-screen interface say so, and
+/// `/help` lists each of the others.
+#[test]
+fn the_line_chat_takes_every_command_in_the_table_and_its_help_lists_those_it_does() {
+    use geminal::commands::COMMANDS;
+    let env = Env::new(Behavior::text("an answer"));
+    let words = COMMANDS.iter().flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied()));
+    let script: String = words.map(|w| format!("{w}\n")).collect();
+    let run = env.run_with_stdin(&[], &script);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(env.fake.requests().is_empty(), "no command was sent: {run:?}");
+    assert!(!run.stderr.contains("is not a command"), "{}", run.stderr);
+    for command in COMMANDS.iter().filter(|c| !c.on_a_line) {
+        let refused = format!("{} works in the full-screen interface only", command.name);
+        assert!(run.stderr.contains(&refused), "{refused}: {}", run.stderr);
+    }
+    let help = env.run_with_stdin(&[], "/help\n").stderr;
+    for command in COMMANDS {
+        let listed = help.contains(&format!("  {} ", command.name)) || help.contains(&format!("  {}:", command.name));
+        assert_eq!(listed, command.on_a_line, "{} in the line chat's help: {help}", command.name);
+    }
+}
+
 /// `geminal -c` and `geminal --conversation N` on a pipe continue that conversation, as they
 /// do in the full-screen interface (the line chat used to start a new one).
 #[test]

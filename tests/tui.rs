@@ -478,7 +478,7 @@ fn wide_characters_never_break_the_layout() {
 
 // ---- Themes and NO_COLOR ----
 
-use geminal::tui::theme::{self, Theme, ThemeName};
+use geminal::tui::theme::{Theme, ThemeName};
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 
@@ -516,8 +516,8 @@ fn styled_dump(buffer: &Buffer) -> String {
 }
 
 fn draw_in(theme: Theme, width: u16, height: u16) -> Terminal<TestBackend> {
-    theme::set(theme);
     let mut app = styled_app();
+    app.theme = theme;
     screen(&mut app, width, height)
 }
 
@@ -583,8 +583,8 @@ fn dark_and_light_theme_snapshots() {
 
 #[test]
 fn f3_switches_the_theme_and_redraws_rendered_messages() {
-    theme::set(Theme::new(ThemeName::Dark, true));
     let mut app = styled_app();
+    app.theme = Theme::new(ThemeName::Dark, true);
     let heading = |terminal: &Terminal<TestBackend>| {
         let buffer = terminal.backend().buffer();
         let cell = buffer.content().iter().find(|c| c.symbol() == "H" && c.modifier.contains(Modifier::BOLD));
@@ -592,18 +592,18 @@ fn f3_switches_the_theme_and_redraws_rendered_messages() {
     };
     let before = heading(&screen(&mut app, 60, 24));
     app.on_terminal(key(KeyCode::F(3)));
-    assert_eq!(theme::current().name, ThemeName::Light);
+    assert_eq!(app.theme.name, ThemeName::Light);
     let after = heading(&screen(&mut app, 60, 24));
     assert_eq!(before, Some(Color::Cyan));
     assert_eq!(after, Theme::new(ThemeName::Light, true).accent.fg, "the cached answer was rendered again");
     app.on_terminal(key(KeyCode::F(3)));
-    assert_eq!(theme::current().name, ThemeName::Dark);
+    assert_eq!(app.theme.name, ThemeName::Dark);
 }
 
 #[test]
 fn copied_code_is_the_message_text_even_when_shown_in_colour() {
-    theme::set(Theme::new(ThemeName::Dark, true));
     let mut app = App::new("gemini-flash-latest", false);
+    app.theme = Theme::new(ThemeName::Dark, true);
     let code = "fn main() {\n\tlet s = \"hi\"; // greet\n}";
     ask(&mut app, "code please", &format!("Here:\n\n```rust\n{code}\n```\n"), true);
     let terminal = screen(&mut app, 60, 20);

@@ -20,21 +20,6 @@ use crate::turn::{BudgetPolicy, Refused, RoleChoice, Runner, System, TurnSpec, T
 
 const HELP: &str = "Type a question and press Enter. /new starts a new conversation, /quit (or Ctrl-D) leaves, /help lists the commands; Ctrl-C stops an answer.";
 
-/// The table's commands that act on a line (the others need the full-screen interface).
-const ON_A_LINE: &[&str] = &[
-    "/help",
-    "/system",
-    "/model",
-    "/rename",
-    "/thinking",
-    "/thoughts",
-    "/search",
-    "/url-context",
-    "/set",
-    "/clear",
-    "/role",
-];
-
 /// The role given at launch (`geminal -r NAME`).
 pub struct LaunchRole {
     pub role: crate::chat::NamedRole,
@@ -239,7 +224,6 @@ impl LineChat {
         let command = match line {
             "" => return Line::Skip,
             "/quit" | "/exit" => return Line::Quit,
-            "/new" => crate::commands::Slash::Clear,
             _ => match crate::commands::parse(line) {
                 None => return Line::Send(line.to_owned()),
                 Some(crate::commands::Slash::Literal(text)) => return Line::Send(text),
@@ -247,6 +231,11 @@ impl LineChat {
                 Some(command) => command,
             },
         };
+        if let Some(refused) = crate::commands::command_of(line).filter(|c| !c.on_a_line) {
+            let name = refused.name;
+            exit::say(&format!("{name} works in the full-screen interface only (not on a line); nothing was sent."));
+            return Line::Skip;
+        }
         self.command(command, conn);
         Line::Skip
     }
@@ -257,7 +246,7 @@ impl LineChat {
         let said = match command {
             Slash::Help => {
                 let mut lines = vec![HELP.to_owned()];
-                for c in crate::commands::COMMANDS.iter().filter(|c| ON_A_LINE.contains(&c.name)) {
+                for c in crate::commands::COMMANDS.iter().filter(|c| c.on_a_line) {
                     // The table speaks of tabs and pickers; here it is the chat and a line.
                     let what = c
                         .what
@@ -298,13 +287,8 @@ impl LineChat {
             }
             // `read` hands it to the loop.
             Slash::Rename(_) => return,
-            Slash::Export(_) | Slash::Attach(_) | Slash::ShowAttachments | Slash::ClearAttachments => {
-                let word = crate::commands::COMMANDS
-                    .iter()
-                    .find(|c| !ON_A_LINE.contains(&c.name) && matches_command(c.name, &command))
-                    .map_or("this command", |c| c.name);
-                format!("{word} works in the full-screen interface only (not on a line); nothing was sent.")
-            }
+            // Not on a line (the table says so): `read` refused them.
+            Slash::Export(_) | Slash::Attach(_) | Slash::ShowAttachments | Slash::ClearAttachments => return,
             Slash::MissingArgument(name) => {
                 let args = crate::commands::COMMANDS.iter().find(|c| c.name == name).map_or("", |c| c.args);
                 format!("{name} needs {args}; nothing was sent.")
@@ -392,16 +376,6 @@ impl LineChat {
         self.settings = next;
         said
     }
-}
-
-/// Whether `command` is what the table's `name` parses to (for naming a refused command).
-fn matches_command(name: &str, command: &crate::commands::Slash) -> bool {
-    use crate::commands::Slash;
-    matches!(
-        (name, command),
-        ("/export", Slash::Export(_))
-            | ("/attach", Slash::Attach(_) | Slash::ShowAttachments | Slash::ClearAttachments)
-    )
 }
 
 /// `/rename TITLE`: renames the conversation of the chat; the sentence to say.

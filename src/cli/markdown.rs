@@ -1,4 +1,4 @@
-//! Markdown for `ask` on a terminal: the full-screen interface's renderer, written as ANSI
+//! Markdown for `ask` on a terminal: the shared renderer ([`crate::render`]), written as ANSI
 //! text a block at a time. A block is printed once the blank line after it arrives (never
 //! inside a code fence), so the answer still appears as it is written, and a printed block
 //! never changes. The renderer sanitizes every piece of the model's text, so the only escape
@@ -9,7 +9,8 @@ use ratatui::crossterm::style::ContentStyle;
 use ratatui::style::Style;
 use ratatui::text::Line;
 
-use crate::tui::markdown::render_markdown;
+use crate::render::markdown::render_markdown;
+use crate::render::theme::{Theme, ThemeName};
 
 /// Narrower terminals (or none reported) are rendered at this width.
 const FALLBACK_WIDTH: u16 = 80;
@@ -30,11 +31,13 @@ pub struct MarkdownStream {
     pending: String,
     /// Whether a block was written (the next one is set off by a blank line).
     wrote_any: bool,
+    /// The styles it renders with: the dark theme as this terminal shows it.
+    theme: Theme,
 }
 
 impl MarkdownStream {
     pub fn new(width: u16) -> Self {
-        MarkdownStream { width, pending: String::new(), wrote_any: false }
+        MarkdownStream { width, pending: String::new(), wrote_any: false, theme: Theme::for_terminal(ThemeName::Dark) }
     }
 
     /// Adds text; returns the ANSI text of the blocks it completed (often nothing).
@@ -56,7 +59,8 @@ impl MarkdownStream {
     }
 
     fn render(&mut self, markdown: &str) -> String {
-        let lines = crate::tui::sources::style_markers(render_markdown(markdown, self.width));
+        let lines =
+            crate::render::sources::style_markers(render_markdown(markdown, self.width, &self.theme), &self.theme);
         if lines.is_empty() {
             return String::new();
         }
@@ -171,7 +175,7 @@ mod tests {
         }
         out.push_str(&stream.finish());
         assert!(firsts.len() >= 3, "blocks appear before the end: {firsts:?}");
-        let whole: String = render_markdown(answer, 60).iter().map(|l| to_ansi(l) + "\n").collect();
+        let whole: String = render_markdown(answer, 60, &stream.theme).iter().map(|l| to_ansi(l) + "\n").collect();
         assert_eq!(out, whole, "streamed block by block, the same as rendered at once");
         assert!(!out.contains("**") && !out.contains("# Birds") && out.contains("migrate"), "{out}");
     }

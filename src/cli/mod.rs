@@ -306,8 +306,6 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         return line_chat::run(conn, session, open, &settings, role, budgets).await;
     }
     let config = &conn.config;
-    // The interface draws on this thread: its theme is chosen here (colourless under NO_COLOR).
-    crate::tui::theme::use_named(config.theme);
     let options = crate::tui::Options {
         model: config.model.clone(),
         system: config.system_prompt.clone(),
@@ -322,6 +320,7 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         budgets: config.budgets,
         over_budget: flags.over_budget,
         deadline: config.total_timeout,
+        theme: config.theme,
     };
     crate::tui::run(session, options)
         .await

@@ -1,5 +1,6 @@
 //! Key bindings: a key press becomes an [`Action`], so every binding is a unit test without a
-//! terminal. What the keys do is decided in `app`; this file only names them.
+//! terminal. What the keys do is decided in `app` and the overlay that has them (`overlay/`);
+//! this file only names them.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 

@@ -4,39 +4,45 @@
 //! in `app`, drawing in `view` (which only reads), a frame only when something changed (at
 //! most ~60 per second). All I/O goes through `turn` (each tab's turns, set up as every front end's
 //! are) and the store's handle (history); what a refused turn says is in `words`.
-//! The terminal is restored on every way out: normal exit, panic, SIGTERM and SIGHUP.
+//! The terminal is restored on every way out: normal exit, panic, SIGTERM and SIGHUP
+//! (`terminal`). The open tabs are kept across runs in `kept_tabs`, `/export` writes in `export`.
 
 pub mod app;
 pub mod clipboard;
+pub mod conversation;
 pub mod editor;
-pub mod highlight;
-pub mod history;
+mod events;
+mod export;
+mod kept_tabs;
 pub mod keys;
-pub mod markdown;
+pub mod overlay;
 pub mod slash;
-pub mod sources;
-pub mod tab;
-pub mod theme;
+pub mod tab_bar;
+mod terminal;
 #[cfg(test)]
 mod turn_tests;
 pub mod view;
 mod words;
-mod wrap;
+
+/// The theme lives with the renderers that use it ([`crate::render`]).
+pub use crate::render::theme;
+/// A tab's state and its messages.
+pub use conversation::tab;
+pub use kept_tabs::keep_tabs;
+/// The history browser's state (its rows are what the runner's searches return).
+pub use overlay::history;
+pub use terminal::restore_terminal;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use crossterm::event::{
-    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, EventStream,
-};
-use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, EventStream};
 use futures::{FutureExt, StreamExt};
 use ratatui::Terminal;
-use ratatui::backend::{Backend, CrosstermBackend};
+use ratatui::backend::Backend;
 use tokio::sync::mpsc;
 
 use crate::chat::{Branch, ChatError, ChatSession, Shown, Target};
@@ -44,7 +50,12 @@ use crate::domain::Stop;
 use crate::store::{StoreError, StoreHandle};
 use crate::turn::{BudgetPolicy, Refused, RoleChoice, System, TurnSpec, TurnUpdate, Update};
 use app::{App, AppEvent, Command};
+use export::export_to_file;
 use history::HistoryRow;
+use kept_tabs::restorable_tabs;
+#[cfg(unix)]
+use terminal::quit_signals;
+use terminal::{PANIC, enter_terminal, run_editor};
 use tokio_util::sync::CancellationToken;
 
 /// Time between frames when something changed: at most ~60 frames per second.
@@ -54,56 +65,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How often the open tabs and drafts are saved when they changed: a crash (`kill -9`) loses
 /// at most this much typing.
 pub const TABS_SAVE_INTERVAL: Duration = Duration::from_millis(250);
-
-static ACTIVE: AtomicBool = AtomicBool::new(false);
-static PANIC: Mutex<Option<String>> = Mutex::new(None);
-static HOOK: Once = Once::new();
-
-/// Puts the terminal back as it was: cooked mode, main screen, cursor, no mouse reporting or
-/// bracketed paste. Safe to call more than once; only the first call acts.
-pub fn restore_terminal() {
-    if ACTIVE.swap(false, Ordering::SeqCst) {
-        leave_screen();
-    }
-}
-
-/// Cooked mode, the main screen and its cursor, no mouse reporting or bracketed paste.
-fn leave_screen() {
-    let _ = disable_raw_mode();
-    let mut out = std::io::stdout();
-    let _ = crossterm::execute!(
-        out,
-        DisableMouseCapture,
-        DisableBracketedPaste,
-        LeaveAlternateScreen,
-        crossterm::cursor::Show
-    );
-    let _ = out.flush();
-}
-
-fn enter_terminal(mouse: bool) -> std::io::Result<Terminal<CrosstermBackend<std::io::Stdout>>> {
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if ACTIVE.load(Ordering::SeqCst) {
-                // Printing now would land in the alternate screen; keep it for after restoring.
-                if let Ok(mut slot) = PANIC.lock() {
-                    slot.get_or_insert_with(|| info.to_string());
-                }
-            } else {
-                previous(info);
-            }
-        }));
-    });
-    enable_raw_mode()?;
-    ACTIVE.store(true, Ordering::SeqCst);
-    let mut out = std::io::stdout();
-    crossterm::execute!(out, EnterAlternateScreen, EnableBracketedPaste)?;
-    if mouse {
-        crossterm::execute!(out, EnableMouseCapture)?;
-    }
-    Terminal::new(CrosstermBackend::new(out))
-}
 
 /// What the interface starts with.
 #[derive(Debug, Clone)]
@@ -131,6 +92,8 @@ pub struct Options {
     pub over_budget: bool,
     /// Each answer's deadline, its setup included (`timeout_secs`).
     pub deadline: Option<Duration>,
+    /// The theme to draw in (colourless under `NO_COLOR`; F3 switches).
+    pub theme: theme::ThemeName,
 }
 
 /// Runs the interface until the user quits, or a signal (SIGTERM, SIGHUP) ends it: then that
@@ -139,6 +102,7 @@ pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>,
     let session = Arc::new(session);
     let budgets = if options.over_budget { crate::config::Budgets::default() } else { options.budgets };
     let mut app = App::new(&options.model, options.demo);
+    app.theme = theme::Theme::for_terminal(options.theme);
     app.tab_mut().system = options.system.clone();
     app.default_system = options.system.clone();
     app.roles = options.roles.clone();
@@ -179,58 +143,6 @@ pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>,
         )),
         (Err(_), None) => Err("geminal hit an internal error and closed; your saved history is intact.".to_owned()),
     }
-}
-
-/// The tabs kept when the interface last closed, each with its conversation as it is now.
-fn restorable_tabs(store: &crate::store::Store) -> Result<Vec<app::Restored>, crate::store::StoreError> {
-    let mut restored = Vec::new();
-    for tab in store.open_tabs()? {
-        let conversation = match tab.conversation_id {
-            Some(id) => {
-                let c = store.conversation(id)?;
-                Some(app::RestoredConversation {
-                    id,
-                    title: c.title,
-                    model: c.model,
-                    system: c.system_prompt,
-                    role: c.role,
-                    settings: crate::chat::Settings::from_stored(c.settings.as_deref()),
-                    messages: store.active_path(id)?,
-                })
-            }
-            None => None,
-        };
-        restored.push(app::Restored { conversation, draft: tab.draft, active: tab.active });
-    }
-    Ok(restored)
-}
-
-/// Leaves the full screen for the user's editor and comes back when it exits. Answers keep
-/// streaming (and being saved) meanwhile; the screen catches up on return.
-async fn run_editor(text: String, mouse: bool) -> Result<Option<String>, String> {
-    leave_screen();
-    let command = editor::editor_command();
-    let result = tokio::task::spawn_blocking(move || editor::edit(&text, &command))
-        .await
-        .unwrap_or_else(|_| Err("The editor could not be run.".to_owned()));
-    let _ = enable_raw_mode();
-    let mut out = std::io::stdout();
-    let _ = crossterm::execute!(
-        out,
-        EnterAlternateScreen,
-        crossterm::terminal::Clear(crossterm::terminal::ClearType::All),
-        EnableBracketedPaste
-    );
-    if mouse {
-        let _ = crossterm::execute!(out, EnableMouseCapture);
-    }
-    result
-}
-
-#[cfg(unix)]
-fn quit_signals() -> std::io::Result<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)> {
-    use tokio::signal::unix::{SignalKind, signal};
-    Ok((signal(SignalKind::terminate())?, signal(SignalKind::hangup())?))
 }
 
 async fn event_loop<B: Backend>(
@@ -352,16 +264,6 @@ async fn event_loop<B: Backend>(
     Ok(stopped)
 }
 
-/// Saves the open tabs, their drafts and which is active if they changed since `kept` (queued
-/// on the store's writer, coalesced with a save still waiting there).
-pub fn keep_tabs(app: &App, store: &StoreHandle, kept: &mut Vec<crate::store::OpenTab>) {
-    let tabs = app.open_tabs();
-    if tabs != *kept {
-        store.save_open_tabs_soon(tabs.clone());
-        *kept = tabs;
-    }
-}
-
 /// Brings caches up to date, then draws from `&App`.
 pub fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &mut App) -> Result<(), String> {
     let size = terminal.size().map_err(|e| format!("The terminal size could not be read ({e})."))?;
@@ -376,13 +278,14 @@ pub fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &mut App) -> Result<(),
 pub fn prepare(app: &mut App, area: ratatui::layout::Rect) {
     app.width = area.width;
     if app.focus == keys::Focus::Help {
-        app.help_scroll = app.help_scroll.min(view::help_max_scroll(area));
+        app.help_scroll = app.help_scroll.min(overlay::help::help_max_scroll(area, &app.theme));
     }
     let input_rows = app.tab().input.lines().len() as u16;
     let [_, body, ..] = view::layout(area, input_rows);
     app.page_height = usize::from(body.height);
+    let theme = app.theme;
     let tab = app.tab_mut();
-    tab.prepare(body.width, usize::from(body.height));
+    tab.prepare(body.width, usize::from(body.height), &theme);
     tab.clamp_scroll(usize::from(body.height));
 }
 
@@ -703,129 +606,5 @@ impl Runner {
             // Run by the event loop, which owns the terminal.
             Command::EditPrompt { .. } => {}
         }
-    }
-}
-
-/// Writes a conversation for `/export`: JSON when the file name ends in `.json`, else Markdown,
-/// to `file` (a leading `~/` is the home directory) or to `geminal-<id>-<title>.md` in the
-/// current directory. An existing file is never replaced. Returns the sentence for the tab.
-fn export_to_file(
-    conversation: &crate::store::Conversation,
-    shown: &[crate::store::StoredMessage],
-    all: &[crate::store::StoredMessage],
-    file: Option<&str>,
-) -> Result<String, String> {
-    use std::path::PathBuf;
-    let path = match file.map(str::trim) {
-        Some(name) => match (name.strip_prefix("~/"), std::env::var_os("HOME")) {
-            (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-            _ => PathBuf::from(name),
-        },
-        None => PathBuf::from(default_export_name(conversation.id, &conversation.title)),
-    };
-    let json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let text =
-        if json { crate::export::json(conversation, shown, all) } else { crate::export::markdown(conversation, shown) };
-    let shown_path = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
-    let shown_path = crate::sanitize::one_line(&shown_path.display().to_string(), 120);
-    crate::export::write_private(&path, &text, false).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => {
-            format!("{shown_path} already exists: give /export another file name.")
-        }
-        kind => format!("Could not write {shown_path} ({kind}): check the path and free space."),
-    })?;
-    Ok(format!("Exported {} message{} to {shown_path}.", shown.len(), if shown.len() == 1 { "" } else { "s" }))
-}
-
-/// `geminal-42-why-do-birds-migrate.md`: the id and up to 40 characters of the title.
-fn default_export_name(id: i64, title: &str) -> String {
-    let mut slug = String::new();
-    for c in title.chars().flat_map(char::to_lowercase) {
-        if c.is_alphanumeric() {
-            slug.push(c);
-        } else if !slug.is_empty() && !slug.ends_with('-') {
-            slug.push('-');
-        }
-        if slug.chars().count() >= 40 {
-            break;
-        }
-    }
-    let slug = slug.trim_end_matches('-');
-    if slug.is_empty() { format!("geminal-{id}.md") } else { format!("geminal-{id}-{slug}.md") }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-
-    fn press(app: &mut App, code: KeyCode, modifiers: KeyModifiers) {
-        app.on_terminal(Event::Key(KeyEvent::new(code, modifiers)));
-    }
-
-    fn type_in(app: &mut App, text: &str) {
-        for c in text.chars() {
-            press(app, KeyCode::Char(c), KeyModifiers::NONE);
-        }
-    }
-
-    /// Issue 20 item 3: tabs opened and drafts typed since the last clean exit were lost to a
-    /// `kill -9`. They are saved as they change; here the process "dies" without the exit's
-    /// save, and the next start brings back the tabs, their drafts and the active one.
-    #[tokio::test]
-    async fn tabs_drafts_and_the_active_tab_survive_a_crash() {
-        let home = tempfile::tempdir().unwrap();
-        let path = home.path().join("history.sqlite3");
-        let (mut store, _) = crate::store::Store::open(&path).unwrap();
-        let id = store.create_conversation("birds", "m", None).unwrap();
-        let hi = crate::store::NewMessage {
-            role: crate::domain::Role::User,
-            text: "why do birds migrate?".into(),
-            model: None,
-            status: crate::store::MessageStatus::Complete,
-            cached: false,
-        };
-        store.add_message(id, &hi).unwrap();
-        let messages = store.active_path(id).unwrap();
-        let handle = StoreHandle::spawn(store).unwrap();
-
-        let mut app = App::new("m", false);
-        let mut kept = app.open_tabs();
-        app.on_event(AppEvent::Opened {
-            id,
-            title: "birds".into(),
-            model: "m".into(),
-            system: None,
-            settings: None,
-            messages,
-        });
-        type_in(&mut app, "and in wint");
-        keep_tabs(&app, &handle, &mut kept);
-        press(&mut app, KeyCode::Char('t'), KeyModifiers::CONTROL);
-        type_in(&mut app, "a second draft");
-        keep_tabs(&app, &handle, &mut kept);
-        press(&mut app, KeyCode::Char('1'), KeyModifiers::ALT);
-        type_in(&mut app, "er?");
-        keep_tabs(&app, &handle, &mut kept);
-        // The writer has done what was queued (a fraction of a second in a live process); then
-        // the process dies: no exit save.
-        handle.call(|_| Ok(())).await.unwrap();
-        drop(handle);
-
-        let (store, _) = crate::store::Store::open(&path).unwrap();
-        let mut next = App::new("m", false);
-        next.restore(restorable_tabs(&store).unwrap());
-        let tabs: Vec<(Option<i64>, String)> = next.tabs.iter().map(|t| (t.conversation_id, t.input_text())).collect();
-        assert_eq!(tabs, [(Some(id), "and in winter?".to_owned()), (None, "a second draft".to_owned())]);
-        assert_eq!(next.active, 0, "the first tab was active");
-        assert_eq!(next.tab().messages.len(), 1, "with its conversation");
-    }
-
-    #[test]
-    fn an_export_is_named_after_its_conversation() {
-        assert_eq!(default_export_name(42, "Why do birds migrate?"), "geminal-42-why-do-birds-migrate.md");
-        assert_eq!(default_export_name(7, "../../etc/passwd"), "geminal-7-etc-passwd.md");
-        assert_eq!(default_export_name(3, "🦀🦀"), "geminal-3.md");
-        assert_eq!(default_export_name(1, "Café: crème brûlée"), "geminal-1-café-crème-brûlée.md");
     }
 }

@@ -1,20 +1,21 @@
-//! Drawing: functions of `&App` only, never changing state. Every string from the model, the
-//! history or a server passes through `sanitize` (directly or via the markdown renderer).
+//! Drawing: functions of `&App` only, never changing state. The screen (conversation, note
+//! line, prompt, status bar) is drawn here, the tab bar by [`super::tab_bar`]; each overlay
+//! draws itself ([`super::overlay`]). Every string from the model, the history or a server
+//! passes through `sanitize` (directly or via the markdown renderer).
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Block, Borders, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
 use super::app::{App, Confirm};
-use super::keys::{Focus, HELP};
-use super::tab::wrap_plain;
-use super::theme::{self, Theme};
+use super::keys::Focus;
+use super::overlay;
 use crate::chat::{Role, short_tokens};
+use crate::render::wrap::wrap_plain;
 use crate::sanitize::one_line;
-use crate::store::SearchHit;
 
 pub const MIN_WIDTH: u16 = 40;
 pub const MIN_HEIGHT: u16 = 12;
@@ -34,7 +35,7 @@ pub fn layout(area: Rect, input_rows: u16) -> [Rect; 5] {
 
 pub fn draw(frame: &mut Frame<'_>, app: &App) {
     let area = frame.area();
-    let theme = theme::current();
+    let theme = app.theme;
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text =
             format!("Terminal too small: geminal needs {MIN_WIDTH}×{MIN_HEIGHT} (now {}×{}).", area.width, area.height);
@@ -43,7 +44,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     }
     let tab = app.tab();
     let [tabs_area, body, note, input_area, status] = layout(area, tab.input.lines().len() as u16);
-    draw_tab_bar(frame, app, tabs_area);
+    super::tab_bar::draw(frame, &app.tabs, app.active, &theme, tabs_area);
     draw_conversation(frame, app, body);
     draw_note(frame, app, note);
     let mut input = tab.input.clone();
@@ -67,178 +68,21 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     frame.render_widget(&input, input_area);
     draw_status(frame, app, status);
     match app.focus {
-        Focus::Help => draw_help(frame, area, &theme, app.help_scroll),
-        Focus::History => draw_history(frame, app, area),
+        Focus::Help => overlay::help::draw(frame, area, &theme, app.help_scroll),
+        Focus::History => overlay::history::draw(frame, app, area),
         Focus::Confirm if matches!(app.confirm, Some(Confirm::DeleteConversation { .. })) => {
-            draw_history(frame, app, area)
+            overlay::history::draw(frame, app, area)
         }
-        Focus::ModelPicker => draw_models(frame, app, area),
+        Focus::ModelPicker => overlay::models::draw(frame, app, area),
         Focus::Chat | Focus::Messages | Focus::Confirm | Focus::Find => {}
     }
     if let (Focus::Confirm, Some(confirm)) = (app.focus, &app.confirm) {
-        let text = question(confirm);
-        // Wrapped to at most 70 columns (and the screen), the box as tall as the text needs.
-        let chars = text.chars().count();
-        let width = (chars + 4).min(74).min(usize::from(area.width)).max(10);
-        let rows = chars.div_ceil(width.saturating_sub(10).max(1)) + 2;
-        let popup = centered(area, width as u16, rows as u16);
-        frame.render_widget(Clear, popup);
-        frame.render_widget(
-            Paragraph::new(text)
-                .wrap(ratatui::widgets::Wrap { trim: true })
-                .block(Block::default().borders(Borders::ALL).border_style(theme.error)),
-            popup,
-        );
+        overlay::confirm::draw(frame, area, &theme, confirm);
     }
-}
-
-/// The sentence a y/n question asks.
-fn question(confirm: &Confirm) -> String {
-    match confirm {
-        Confirm::DeleteConversation { id, title } => {
-            format!("Delete conversation {id} “{}”? y / n", one_line(title, 40))
-        }
-        Confirm::CloseTab { number, running, draft, .. } => {
-            let what = match (running, draft) {
-                (true, true) => "Its answer stops (kept, marked interrupted) and its unsent draft is lost",
-                (true, false) => "Its answer stops (kept, marked interrupted)",
-                _ => "Its unsent draft is lost",
-            };
-            format!("Close tab {number}? {what}. y / n")
-        }
-        Confirm::Quit { running } => {
-            let (answers, them) = if *running == 1 {
-                ("1 answer is".to_owned(), "it")
-            } else {
-                (format!("{running} answers are"), "them")
-            };
-            format!("{answers} running: quit and keep {them} interrupted? y (or Ctrl-Q again) / n")
-        }
-    }
-}
-
-/// The mark after a tab's label: error, streaming, unread, or nothing.
-fn tab_mark(tab: &super::tab::Tab) -> Span<'static> {
-    let theme = theme::current();
-    if tab.error.is_some() {
-        Span::styled("!", theme.error.add_modifier(Modifier::BOLD))
-    } else if tab.streaming {
-        Span::styled("●", theme.warning)
-    } else if tab.unread {
-        Span::styled("•", theme.accent)
-    } else {
-        Span::raw(" ")
-    }
-}
-
-/// Columns kept for an overflow marker ("‹12●" plus a space).
-const TAB_MARKER_WIDTH: usize = 5;
-
-/// The tabs shown: as many as fit around the active one, which is always among them (more
-/// after it than before when both cannot be). Returns the first and last index shown.
-pub fn visible_tabs(widths: &[usize], active: usize, width: usize) -> (usize, usize) {
-    let last = widths.len().saturating_sub(1);
-    let fits = |start: usize, end: usize| {
-        let markers = usize::from(start > 0) + usize::from(end < last);
-        widths[start..=end].iter().sum::<usize>() + markers * TAB_MARKER_WIDTH <= width
-    };
-    let (mut start, mut end) = (active.min(last), active.min(last));
-    loop {
-        let mut grew = false;
-        if end < last && fits(start, end + 1) {
-            end += 1;
-            grew = true;
-        }
-        if start > 0 && fits(start - 1, end) {
-            start -= 1;
-            grew = true;
-        }
-        if !grew {
-            return (start, end);
-        }
-    }
-}
-
-/// An overflow marker: how many tabs are hidden on that side, and the most urgent mark among
-/// them (an error before a running answer before unread text), so nothing happens out of sight.
-fn overflow_marker(hidden: &[super::tab::Tab], left: bool) -> Vec<Span<'static>> {
-    let urgent = hidden
-        .iter()
-        .map(tab_mark)
-        .max_by_key(|m| match m.content.as_ref() {
-            "!" => 3,
-            "●" => 2,
-            "•" => 1,
-            _ => 0,
-        })
-        .unwrap_or_else(|| Span::raw(" "));
-    let count = Span::styled(
-        if left { format!("‹{}", hidden.len()) } else { format!("{}›", hidden.len()) },
-        theme::current().accent.add_modifier(Modifier::BOLD),
-    );
-    if left { vec![count, urgent, Span::raw(" ")] } else { vec![Span::raw(" "), urgent, count] }
-}
-
-/// Each tab's label in the bar (" 3 title ").
-fn tab_labels(app: &App) -> Vec<String> {
-    app.tabs.iter().enumerate().map(|(i, tab)| format!(" {} {} ", i + 1, crate::format::fit(&tab.title, 18))).collect()
-}
-
-/// Which tab a click at column `x` of the tab bar (`width` wide) means: a tab shown, or the
-/// nearest hidden one for a click on an overflow marker.
-pub fn tab_at(app: &App, width: u16, x: u16) -> Option<usize> {
-    use unicode_width::UnicodeWidthStr;
-    let widths: Vec<usize> = tab_labels(app).iter().map(|l| l.width() + 2).collect();
-    let (start, end) = visible_tabs(&widths, app.active, usize::from(width));
-    let x = usize::from(x);
-    let mut at = if start > 0 { TAB_MARKER_WIDTH } else { 0 };
-    if x < at {
-        return Some(start - 1);
-    }
-    for (i, w) in widths.iter().enumerate().take(end + 1).skip(start) {
-        if x < at + w {
-            return Some(i);
-        }
-        at += w;
-    }
-    (end + 1 < app.tabs.len() && x >= usize::from(width).saturating_sub(TAB_MARKER_WIDTH)).then_some(end + 1)
-}
-
-fn draw_tab_bar(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    use unicode_width::UnicodeWidthStr;
-    let theme = theme::current();
-    let labels = tab_labels(app);
-    // Each tab: its label, its mark and a space.
-    let widths: Vec<usize> = labels.iter().map(|l| l.width() + 2).collect();
-    let (start, end) = visible_tabs(&widths, app.active, usize::from(area.width));
-    let mut spans = Vec::new();
-    if start > 0 {
-        spans.extend(overflow_marker(&app.tabs[..start], true));
-    }
-    for (i, (tab, label)) in app.tabs.iter().zip(labels).enumerate().take(end + 1).skip(start) {
-        let style = if i == app.active {
-            Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
-        } else {
-            theme.muted
-        };
-        spans.push(Span::styled(label, style));
-        spans.push(tab_mark(tab));
-        spans.push(Span::raw(" "));
-    }
-    if end + 1 < app.tabs.len() {
-        // Right-aligned, so the marker sits at the edge whatever the labels' widths.
-        let used: usize = spans.iter().map(|s| s.content.width()).sum();
-        let marker = overflow_marker(&app.tabs[end + 1..], false);
-        let marker_width: usize = marker.iter().map(|s| s.content.width()).sum();
-        let pad = usize::from(area.width).saturating_sub(used + marker_width);
-        spans.push(Span::raw(" ".repeat(pad)));
-        spans.extend(marker);
-    }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
 fn draw_conversation(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let theme = theme::current();
+    let theme = app.theme;
     let tab = app.tab();
     if tab.messages.is_empty() {
         let hint = vec![
@@ -252,46 +96,13 @@ fn draw_conversation(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let mut lines = tab.visible_lines(usize::from(area.height));
     if app.focus == Focus::Find && !app.find.is_empty() {
         let mark = theme.warning.add_modifier(Modifier::REVERSED);
-        lines = lines.into_iter().map(|line| highlight_found(line, &app.find, mark)).collect();
+        lines = lines.into_iter().map(|line| overlay::find::highlight_found(line, &app.find, mark)).collect();
     }
     frame.render_widget(Paragraph::new(lines), area);
 }
 
-/// `line` with every occurrence of `needle` (any case) in `mark`'s style, even across spans.
-fn highlight_found(line: Line<'static>, needle: &str, mark: Style) -> Line<'static> {
-    let chars: Vec<(char, Style)> =
-        line.spans.iter().flat_map(|span| span.content.chars().map(move |c| (c, span.style))).collect();
-    let lower: Vec<char> = chars.iter().map(|(c, _)| c.to_lowercase().next().unwrap_or(*c)).collect();
-    let needle: Vec<char> = needle.chars().map(|c| c.to_lowercase().next().unwrap_or(c)).collect();
-    if needle.is_empty() || lower.len() < needle.len() {
-        return line;
-    }
-    let mut marked = vec![false; chars.len()];
-    let mut i = 0;
-    while i + needle.len() <= lower.len() {
-        if lower[i..i + needle.len()] == needle[..] {
-            marked[i..i + needle.len()].iter_mut().for_each(|m| *m = true);
-            i += needle.len();
-        } else {
-            i += 1;
-        }
-    }
-    if !marked.contains(&true) {
-        return line;
-    }
-    let mut spans: Vec<Span<'static>> = Vec::new();
-    for ((c, style), found) in chars.into_iter().zip(marked) {
-        let style = if found { style.patch(mark) } else { style };
-        match spans.last_mut() {
-            Some(last) if last.style == style => last.content.to_mut().push(c),
-            _ => spans.push(Span::styled(c.to_string(), style)),
-        }
-    }
-    Line { spans, ..line }
-}
-
 fn draw_note(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let theme = theme::current();
+    let theme = app.theme;
     let tab = app.tab();
     let line = if let Some(error) = &tab.error {
         Line::styled(one_line(error, usize::from(area.width)), theme.error)
@@ -387,7 +198,7 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
         parts.remove(least);
     }
     let text = joined(&parts);
-    let theme = theme::current();
+    let theme = app.theme;
     let style = theme.status_bar;
     let fitted = crate::format::fit(&text, room);
     // Near the limit (80% and more) the meter takes the warning colour.
@@ -403,240 +214,4 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(line).style(style), left_area);
     let right_style = if app.demo { style.add_modifier(Modifier::BOLD) } else { style };
     frame.render_widget(Paragraph::new(right).style(right_style), right_area);
-}
-
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let width = width.min(area.width);
-    let height = height.min(area.height);
-    Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
-}
-
-/// The help's lines for a screen `max_width` wide: every key, then every slash command; what a
-/// key does wraps at words under its own column when the screen is narrower than the longest.
-/// Returns the lines and the popup's width.
-fn help_lines(theme: &Theme, max_width: usize) -> (Vec<Line<'static>>, usize) {
-    // A command's name in the key column, its arguments at the start of what it does: the
-    // longest arguments would otherwise widen the key column for every row.
-    let commands: Vec<(String, String)> = super::slash::COMMANDS
-        .iter()
-        .map(|c| (c.name.to_owned(), format!("{} {}", c.args, c.what).trim_start().to_owned()))
-        .collect();
-    let keys_width = HELP.iter().map(|(k, _)| k.chars().count()).chain(commands.iter().map(|(c, _)| c.chars().count()));
-    let keys_width = keys_width.max().unwrap_or(10);
-    let what_width = HELP.iter().map(|(_, w)| w.chars().count()).chain(commands.iter().map(|(_, w)| w.chars().count()));
-    let width = (keys_width + what_width.max().unwrap_or(10) + 6).min(max_width);
-    // Borders, the margin and the gap between the columns.
-    let room = width.saturating_sub(keys_width + 6).max(10);
-    let row = |lines: &mut Vec<Line<'static>>, key: &str, what: &str| {
-        let mut wrapper = super::wrap::Wrapper::new(room);
-        wrapper.push(what, Style::default());
-        for (i, spans) in wrapper.finish().into_iter().enumerate() {
-            let key = if i == 0 { key } else { "" };
-            let mut line = vec![Span::styled(format!(" {key:<keys_width$}  "), theme.accent)];
-            line.extend(spans);
-            lines.push(Line::from(line));
-        }
-    };
-    let mut lines: Vec<Line<'static>> = Vec::new();
-    for (key, what) in HELP {
-        row(&mut lines, key, what);
-    }
-    lines.push(Line::from(""));
-    lines.push(Line::from(Span::styled(
-        " Commands, typed in the prompt (// sends a line that starts with /)",
-        theme.muted,
-    )));
-    for (key, what) in &commands {
-        row(&mut lines, key, what);
-    }
-    (lines, width)
-}
-
-/// How far the help can scroll on a screen of `area`.
-pub fn help_max_scroll(area: Rect) -> usize {
-    let (lines, _) = help_lines(&theme::current(), usize::from(area.width));
-    lines.len().saturating_sub(usize::from(area.height.saturating_sub(2)))
-}
-
-fn draw_help(frame: &mut Frame<'_>, area: Rect, theme: &Theme, scroll: usize) {
-    let (lines, width) = help_lines(theme, usize::from(area.width));
-    let total = lines.len();
-    let popup = centered(area, width as u16, total as u16 + 2);
-    let shown = usize::from(popup.height.saturating_sub(2));
-    let scroll = scroll.min(total.saturating_sub(shown));
-    let title = if shown < total {
-        format!(" keys {}-{} of {total} · ↑↓ PgUp PgDn scroll · Esc closes ", scroll + 1, scroll + shown)
-    } else {
-        " keys · Esc closes ".to_owned()
-    };
-    frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(lines).scroll((scroll as u16, 0)).block(Block::default().borders(Borders::ALL).title(title)),
-        popup,
-    );
-}
-
-/// A snippet with its match markers turned into highlighted spans.
-fn snippet_line(snippet: &str, width: usize, theme: &Theme) -> Line<'static> {
-    let clean = one_line(snippet, width.saturating_sub(4));
-    let mut spans = vec![Span::raw("   ")];
-    let mut highlighted = false;
-    for part in clean.split_inclusive([SearchHit::MARK_START, SearchHit::MARK_END]) {
-        let (text, marker) = match part.chars().last() {
-            Some(c @ (SearchHit::MARK_START | SearchHit::MARK_END)) => (&part[..part.len() - c.len_utf8()], Some(c)),
-            _ => (part, None),
-        };
-        let style = if highlighted { theme.matched } else { theme.muted };
-        spans.push(Span::styled(text.to_owned(), style));
-        if let Some(m) = marker {
-            highlighted = m == SearchHit::MARK_START;
-        }
-    }
-    Line::from(spans)
-}
-
-/// How much of each message the history browser's preview lays out.
-const PREVIEW_BYTES: usize = 8 * 1024;
-
-fn draw_history(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let theme = theme::current();
-    let popup = centered(area, area.width.saturating_sub(4), area.height.saturating_sub(2));
-    frame.render_widget(Clear, popup);
-    let block =
-        Block::default().borders(Borders::ALL).title(" history · type to search · Enter opens · Del deletes · Esc ");
-    let inner = block.inner(popup);
-    frame.render_widget(block, popup);
-    let [query_area, body] = Layout::vertical([Constraint::Length(2), Constraint::Min(1)]).areas(inner);
-    let h = &app.history;
-    let status = if h.loading { " …" } else { "" };
-    // The cursor where it is; old text selected (typing replaces it) shown reversed.
-    let (before, after, selected) = h.field.parts();
-    let text_style = if selected { ratatui::style::Style::default().reversed() } else { Default::default() };
-    frame.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::styled(" search: ", theme.accent),
-            Span::styled(one_line(before, 200), text_style),
-            Span::styled("▏", theme.accent),
-            Span::styled(one_line(after, 200), text_style),
-            Span::styled(status, theme.muted),
-        ])),
-        query_area,
-    );
-    let [list_area, preview_area] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
-    let width = usize::from(list_area.width);
-    let mut lines = Vec::new();
-    if let Some(error) = &h.error {
-        lines.extend(wrap_plain(error, list_area.width, theme.error));
-    } else if h.rows.is_empty() && !h.loading {
-        lines.push(Line::styled(" no conversations match", theme.muted));
-    }
-    let now = crate::store::now_ms();
-    for (i, row) in h.rows.iter().enumerate() {
-        let selected = i == h.selected;
-        let style = if selected { Style::default().add_modifier(Modifier::REVERSED) } else { Style::default() };
-        let size = row.messages.map(|n| format!(" · {n} msgs")).unwrap_or_default();
-        let head = format!(
-            " #{} {} ({}{size})",
-            row.conversation_id,
-            one_line(&row.title, 60),
-            crate::format::ago(row.updated_at, now)
-        );
-        lines.push(Line::styled(crate::format::fit(&head, width), style));
-        if let Some(snippet) = &row.snippet {
-            lines.push(snippet_line(snippet, width, &theme));
-        }
-    }
-    // Keep the selection in view.
-    let selected_line = h.rows.iter().take(h.selected).map(|r| 1 + usize::from(r.snippet.is_some())).sum::<usize>();
-    let skip = selected_line.saturating_sub(usize::from(list_area.height).saturating_sub(3));
-    frame.render_widget(Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>()), list_area);
-    let mut preview = Vec::new();
-    if let Some((_, messages)) = &h.preview {
-        for m in messages.iter().take(40) {
-            let (who, style) = if m.role == Role::User { ("you", theme.user) } else { ("gemini", theme.model) };
-            preview.push(Line::styled(who, style.add_modifier(Modifier::BOLD)));
-            let width = preview_area.width.saturating_sub(1);
-            // Twelve lines show at most a few kilobytes: a pasted 10 MB log is not wrapped
-            // whole on every frame.
-            let mut end = m.text.len().min(PREVIEW_BYTES);
-            while !m.text.is_char_boundary(end) {
-                end -= 1;
-            }
-            let text = &m.text[..end];
-            let body = match m.role {
-                Role::User => wrap_plain(text, width, Style::default()),
-                Role::Model => super::markdown::render_markdown(text, width),
-            };
-            preview.extend(body.into_iter().take(12));
-        }
-    }
-    frame.render_widget(
-        Paragraph::new(preview).block(Block::default().borders(Borders::LEFT).border_style(theme.muted)),
-        preview_area,
-    );
-}
-
-fn draw_models(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let theme = theme::current();
-    let shown = app.shown_models();
-    let height = (shown.len().max(1) as u16 + 2).clamp(3, area.height.saturating_sub(2));
-    let title = if app.model_filter.is_empty() {
-        let what = if app.picking_roles { "role" } else { "model" };
-        format!(" {what} for this tab · type to filter · Enter · Esc ")
-    } else {
-        format!(" filter: {}▏· Enter · Esc ", one_line(&app.model_filter, 24))
-    };
-    // Wide enough for its title (the borders' corners beside it).
-    let popup = centered(area, (title.chars().count() as u16 + 2).max(50), height);
-    frame.render_widget(Clear, popup);
-    let lines: Vec<Line<'_>> = if app.models.is_empty() && !app.picking_roles {
-        vec![Line::styled(" loading the model list…", theme.muted)]
-    } else if shown.is_empty() {
-        let what = if app.picking_roles { "role" } else { "model" };
-        vec![Line::styled(format!(" no {what} matches “{}”", one_line(&app.model_filter, 30)), theme.muted)]
-    } else {
-        shown
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let style = if i == app.model_selected {
-                    Style::default().add_modifier(Modifier::REVERSED)
-                } else {
-                    Style::default()
-                };
-                // A role shows its model beside its name.
-                let model =
-                    app.roles.iter().find(|r| app.picking_roles && r.name == *m).and_then(|r| r.model.as_deref());
-                let shown = match model {
-                    Some(model) => format!(" {} · {}", one_line(m, 24), one_line(model, 20)),
-                    None => format!(" {}", one_line(m, 46)),
-                };
-                Line::styled(shown, style)
-            })
-            .collect()
-    };
-    let skip = app.model_selected.saturating_sub(usize::from(height.saturating_sub(3)));
-    frame.render_widget(
-        Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>())
-            .block(Block::default().borders(Borders::ALL).title(title)),
-        popup,
-    );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_quit_question_agrees_with_the_number_of_answers() {
-        assert_eq!(
-            question(&Confirm::Quit { running: 1 }),
-            "1 answer is running: quit and keep it interrupted? y (or Ctrl-Q again) / n"
-        );
-        assert_eq!(
-            question(&Confirm::Quit { running: 3 }),
-            "3 answers are running: quit and keep them interrupted? y (or Ctrl-Q again) / n"
-        );
-    }
 }

@@ -5,22 +5,23 @@
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
+use super::theme::Theme;
 use crate::grounding::{Grounding, MARK_CLOSE, MARK_OPEN, source_line, source_lines};
 
-fn marker_style() -> Style {
-    super::theme::current().accent.add_modifier(Modifier::BOLD)
+fn marker_style(theme: &Theme) -> Style {
+    theme.accent.add_modifier(Modifier::BOLD)
 }
 
 /// `lines` with every delimited marker shown as a styled `[n]` (and nothing else changed).
-pub fn style_markers(lines: Vec<Line<'static>>) -> Vec<Line<'static>> {
-    lines.into_iter().map(style_line).collect()
+pub fn style_markers(lines: Vec<Line<'static>>, theme: &Theme) -> Vec<Line<'static>> {
+    lines.into_iter().map(|line| style_line(line, theme)).collect()
 }
 
-fn style_line(mut line: Line<'static>) -> Line<'static> {
+fn style_line(mut line: Line<'static>, theme: &Theme) -> Line<'static> {
     if !line.spans.iter().any(|s| s.content.contains(MARK_OPEN) || s.content.contains(MARK_CLOSE)) {
         return line;
     }
-    let marker = marker_style();
+    let marker = marker_style(theme);
     let mut spans = Vec::with_capacity(line.spans.len() + 2);
     let mut inside = false;
     for span in std::mem::take(&mut line.spans) {
@@ -51,8 +52,7 @@ fn style_line(mut line: Line<'static>) -> Line<'static> {
 /// The sources below an answer, `width` columns wide: a muted "Sources" heading, then
 /// "[n] Title — link" per source (the number styled as the markers are), what was searched, and
 /// pages that could not be read.
-pub fn render_sources(grounding: &Grounding, width: u16) -> Vec<Line<'static>> {
-    let theme = super::theme::current();
+pub fn render_sources(grounding: &Grounding, width: u16, theme: &Theme) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     let plain = source_lines(grounding);
     if plain.is_empty() {
@@ -66,7 +66,7 @@ pub fn render_sources(grounding: &Grounding, width: u16) -> Vec<Line<'static>> {
             continue;
         }
         let source = (numbered > 0 && i <= numbered).then(|| &grounding.sources[i - 1]);
-        let wrapped = super::tab::wrap_plain(text, width, theme.muted);
+        let wrapped = super::wrap::wrap_plain(text, width, theme.muted);
         match source {
             Some(source) => {
                 // The number in the marker style, the rest muted; continuation lines muted.
@@ -77,7 +77,7 @@ pub fn render_sources(grounding: &Grounding, width: u16) -> Vec<Line<'static>> {
                         let content: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
                         let rest = content.strip_prefix(&number).unwrap_or(&content).to_owned();
                         line = Line::from(vec![
-                            Span::styled(number.clone(), marker_style()),
+                            Span::styled(number.clone(), marker_style(theme)),
                             Span::styled(rest, theme.muted),
                         ]);
                     }
@@ -107,12 +107,13 @@ mod tests {
             ..Grounding::default()
         };
         let marked = annotate("Hello world", &g, Marker::Delimited);
-        let lines = style_markers(super::super::markdown::render_markdown(&marked, 40));
+        let theme = Theme::new(super::super::theme::ThemeName::Dark, true);
+        let lines = style_markers(super::super::markdown::render_markdown(&marked, 40, &theme), &theme);
         assert_eq!(text(&lines), ["Hello[1] world"]);
-        let styled: Vec<&Span<'_>> = lines[0].spans.iter().filter(|s| s.style == marker_style()).collect();
+        let styled: Vec<&Span<'_>> = lines[0].spans.iter().filter(|s| s.style == marker_style(&theme)).collect();
         assert_eq!(styled.iter().map(|s| s.content.as_ref()).collect::<String>(), "[1]");
-        let sources = render_sources(&g, 40);
+        let sources = render_sources(&g, 40, &theme);
         assert_eq!(text(&sources), ["", "Sources:", "[1] a — https://a"]);
-        assert_eq!(sources[2].spans[0].style, marker_style());
+        assert_eq!(sources[2].spans[0].style, marker_style(&theme));
     }
 }

@@ -1,101 +1,16 @@
-//! One tab: a conversation, its prompt input, the answer being written, and the rendered lines
-//! of its messages, cached per width so a frame costs what is visible, not the history length.
+//! One tab's state: a conversation, its prompt input, the answer being written, and the
+//! rendered lines of its messages ([`super::cells`]), cached per width so a frame costs what is
+//! visible, not the history length.
 
-use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
+use ratatui::style::Style;
+use ratatui::text::Line;
 use ratatui_textarea::TextArea;
-use unicode_width::UnicodeWidthChar;
 
-use super::markdown::render_markdown;
+pub use super::cells::ChatMessage;
+use super::cells::render_message;
 use crate::chat::Role;
-use crate::sanitize::sanitize;
-use crate::store::{Alternatives, MessageStatus, StoredMessage};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatMessage {
-    /// The saved message (none until its turn reports it, or if saving failed).
-    pub id: Option<i64>,
-    pub role: Role,
-    pub text: String,
-    pub status: MessageStatus,
-    pub model: Option<String>,
-    pub cached: bool,
-    pub error: Option<String>,
-    /// Regenerated answers / edited prompts at this place ("2/3").
-    pub alternatives: Alternatives,
-    /// The model's thought summaries before this answer (shown dimmed above it, never part of it).
-    pub thoughts: String,
-    /// Thoughts are folded to one line (`t` on the selected message unfolds them).
-    pub thoughts_folded: bool,
-    /// What a prompt had attached ("📎 report.pdf · 2.1 MiB" above its text).
-    pub attachments: Vec<crate::domain::AttachmentInfo>,
-    /// The answer's sources: markers in its text and the list below it, added when drawn.
-    pub grounding: Option<crate::grounding::Grounding>,
-    /// What the answer cost (`None`: nothing was reported, as for a prompt).
-    pub cost: Option<crate::money::AnswerCost>,
-}
-
-impl ChatMessage {
-    pub fn user(text: impl Into<String>) -> Self {
-        ChatMessage {
-            id: None,
-            role: Role::User,
-            text: text.into(),
-            status: MessageStatus::Complete,
-            model: None,
-            cached: false,
-            error: None,
-            alternatives: Alternatives::default(),
-            thoughts: String::new(),
-            thoughts_folded: false,
-            attachments: Vec::new(),
-            grounding: None,
-            cost: None,
-        }
-    }
-
-    pub fn answer(model: &str) -> Self {
-        ChatMessage {
-            id: None,
-            role: Role::Model,
-            text: String::new(),
-            status: MessageStatus::Streaming,
-            model: Some(model.to_owned()),
-            cached: false,
-            error: None,
-            alternatives: Alternatives::default(),
-            thoughts: String::new(),
-            thoughts_folded: false,
-            attachments: Vec::new(),
-            grounding: None,
-            cost: None,
-        }
-    }
-}
-
-impl From<StoredMessage> for ChatMessage {
-    fn from(m: StoredMessage) -> Self {
-        ChatMessage {
-            id: Some(m.id),
-            role: m.role,
-            text: m.text,
-            error: m
-                .error
-                .as_ref()
-                .filter(|_| m.status != MessageStatus::Complete)
-                .map(crate::gemini::stored_error::stored_sentence),
-            status: m.status,
-            model: m.model,
-            cached: m.cached,
-            alternatives: m.alternatives,
-            thoughts: m.thoughts.unwrap_or_default(),
-            thoughts_folded: false,
-            attachments: m.attachments,
-            grounding: crate::grounding::Grounding::from_stored(m.grounding.as_deref()),
-            cost: (m.role == Role::Model && (m.prompt_tokens.is_some() || m.cached)).then_some(m.cost),
-        }
-    }
-}
+use crate::render::theme::Theme;
+use crate::store::{MessageStatus, StoredMessage};
 
 /// A sentence about the last action in a tab ("Copied the answer.") and when it was said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +101,8 @@ pub struct Tab {
     rendered: Vec<Rendered>,
     /// Messages from this index on are rendered at the current width.
     fresh_from: usize,
+    /// The theme the rendered lines carry (another one renders them again).
+    theme: Theme,
 }
 
 fn new_input() -> TextArea<'static> {
@@ -227,6 +144,7 @@ impl Tab {
             pending: Vec::new(),
             rendered: Vec::new(),
             fresh_from: 0,
+            theme: Theme::new(crate::render::theme::ThemeName::Dark, true),
         }
     }
 
@@ -341,7 +259,12 @@ impl Tab {
     /// Brings the rendered lines up to date for `width`, from the newest message back until
     /// `height` lines above the scroll position are covered. Older messages are rendered only
     /// when scrolled to, so opening or resizing a 5,000-message conversation costs a screenful.
-    pub fn prepare(&mut self, width: u16, height: usize) {
+    pub fn prepare(&mut self, width: u16, height: usize, theme: &Theme) {
+        if self.theme != *theme {
+            // Rendered messages carry the old theme's styles: render them again.
+            self.theme = *theme;
+            self.revision += 1;
+        }
         if let Some(selected) = self.selected.filter(|i| *i < self.messages.len()) {
             self.reveal(selected, width, height);
         }
@@ -399,7 +322,7 @@ impl Tab {
             let below = have;
             let near = |count: usize| below < keep.end && below + count > keep.start;
             if stale || (rendered.lines.is_none() && near(rendered.count)) {
-                let lines = render_message(message, width, is_selected);
+                let lines = render_message(message, width, is_selected, &self.theme);
                 rendered.count = lines.len();
                 rendered.width = width;
                 rendered.key = key;
@@ -479,131 +402,13 @@ impl Tab {
         self.scroll_from_bottom = 0;
         self.render_back(width, usize::MAX, 0..0);
         self.scroll_from_bottom = self.total_lines().saturating_sub(height);
-        self.prepare(width, height);
+        let theme = self.theme;
+        self.prepare(width, height, &theme);
     }
 
     pub fn scroll_down(&mut self, n: usize) {
         self.scroll_from_bottom = self.scroll_from_bottom.saturating_sub(n);
     }
-}
-
-fn status_note(m: &ChatMessage) -> String {
-    let mut note = String::new();
-    if m.alternatives.count > 1 {
-        note.push_str(&format!(" ‹{}/{}›", m.alternatives.index, m.alternatives.count));
-    }
-    if let Some(label) = crate::format::status_label(m.status, m.cached) {
-        note.push_str(&format!(" · {label}"));
-    }
-    if let Some(cost) = m.cost.as_ref().and_then(|c| c.label(true, m.cached)) {
-        note.push_str(&format!(" · {cost}"));
-    }
-    note
-}
-
-fn render_message(m: &ChatMessage, width: u16, selected: bool) -> Vec<Line<'static>> {
-    let theme = super::theme::current();
-    let (who, color) = match m.role {
-        Role::User => ("you".to_owned(), theme.user),
-        Role::Model => (crate::sanitize::one_line(m.model.as_deref().unwrap_or("gemini"), 40), theme.model),
-    };
-    let mut who_style = color.add_modifier(Modifier::BOLD);
-    let mut header = Vec::new();
-    if selected {
-        who_style = who_style.add_modifier(Modifier::REVERSED);
-        header.push(Span::styled("▶ ", theme.accent.add_modifier(Modifier::BOLD)));
-    }
-    header.push(Span::styled(who, who_style));
-    header.push(Span::styled(status_note(m), theme.muted));
-    let mut lines = vec![Line::from(header)];
-    for a in &m.attachments {
-        lines.extend(wrap_plain(&crate::attach::label(a), width, theme.muted));
-    }
-    if m.role == Role::Model {
-        lines.extend(render_thoughts(m, width));
-    }
-    match m.role {
-        Role::User => lines.extend(wrap_plain(&m.text, width, Style::default())),
-        Role::Model => match &m.grounding {
-            Some(g) => {
-                let marked = crate::grounding::annotate(&m.text, g, crate::grounding::Marker::Delimited);
-                lines.extend(super::sources::style_markers(render_markdown(&marked, width)));
-                lines.extend(super::sources::render_sources(g, width));
-            }
-            None => lines.extend(render_markdown(&m.text, width)),
-        },
-    }
-    if let Some(error) = &m.error {
-        lines.extend(wrap_plain(error, width, theme.error));
-    }
-    lines.push(Line::default());
-    lines
-}
-
-/// The thoughts above an answer: dimmed, or folded to one line; "thinking…" while only
-/// thoughts have arrived.
-fn render_thoughts(m: &ChatMessage, width: u16) -> Vec<Line<'static>> {
-    let theme = super::theme::current();
-    let dim = theme.muted.add_modifier(Modifier::DIM | Modifier::ITALIC);
-    let mut lines = Vec::new();
-    let thoughts = m.thoughts.trim_matches('\n');
-    if !thoughts.is_empty() {
-        if m.thoughts_folded {
-            let count = thoughts.lines().filter(|l| !l.trim().is_empty()).count();
-            let plural = if count == 1 { "" } else { "s" };
-            lines.push(Line::styled(format!("▸ thoughts ({count} line{plural}; t shows them)"), dim));
-        } else {
-            lines.push(Line::styled("▾ thoughts (t folds them)".to_owned(), dim));
-            // Rendered as the markdown they are (headings, bold), all of it dimmed.
-            lines.extend(render_markdown(thoughts, width).into_iter().map(|mut line| {
-                line.style = line.style.patch(dim);
-                for span in &mut line.spans {
-                    span.style = span.style.patch(dim);
-                }
-                line
-            }));
-        }
-    }
-    if m.status == MessageStatus::Streaming && m.text.is_empty() && !thoughts.is_empty() {
-        lines.push(Line::styled("thinking…".to_owned(), dim));
-    } else if !thoughts.is_empty() && !m.thoughts_folded {
-        lines.push(Line::default());
-    }
-    lines
-}
-
-/// Sanitized text wrapped at word boundaries to `width` columns (wide characters never split).
-pub fn wrap_plain(text: &str, width: u16, style: Style) -> Vec<Line<'static>> {
-    let width = usize::from(width.max(1));
-    let clean = sanitize(text).replace('\t', "    ");
-    let mut out = Vec::new();
-    for para in clean.split('\n') {
-        let mut line = String::new();
-        let mut used = 0;
-        for word in para.split_inclusive(' ') {
-            let w: usize = word.chars().map(|c| c.width().unwrap_or(0)).sum();
-            if used + w > width && used > 0 {
-                out.push(Line::styled(std::mem::take(&mut line).trim_end().to_owned(), style));
-                used = 0;
-            }
-            if w > width {
-                for c in word.chars() {
-                    let cw = c.width().unwrap_or(0);
-                    if used + cw > width {
-                        out.push(Line::styled(std::mem::take(&mut line), style));
-                        used = 0;
-                    }
-                    line.push(c);
-                    used += cw;
-                }
-            } else {
-                line.push_str(word);
-                used += w;
-            }
-        }
-        out.push(Line::styled(line.trim_end().to_owned(), style));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -615,24 +420,16 @@ mod tests {
     }
 
     #[test]
-    fn plain_text_wraps_at_words_and_never_splits_wide_characters() {
-        assert_eq!(text(&wrap_plain("one two three four", 9, Style::default())), ["one two", "three", "four"]);
-        let cjk = wrap_plain("世界世界世界", 5, Style::default());
-        assert_eq!(text(&cjk), ["世界", "世界", "世界"]);
-        assert_eq!(text(&wrap_plain("a\tb\x1b[2J", 40, Style::default())), ["a    b␛[2J"]);
-    }
-
-    #[test]
     fn only_what_is_needed_for_the_screen_is_rendered() {
         let mut tab = Tab::new(1, "m");
         for i in 0..1000 {
             tab.messages.push(ChatMessage::user(format!("message {i}")));
         }
-        tab.prepare(40, 9);
+        tab.prepare(40, 9, &Theme::new(crate::render::theme::ThemeName::Dark, true));
         assert_eq!(tab.total_lines(), 9, "three messages of three lines fill nine rows");
         assert_eq!(text(&tab.visible_lines(3)), ["you", "message 999", ""]);
         tab.scroll_up(30, 9);
-        tab.prepare(40, 9);
+        tab.prepare(40, 9, &Theme::new(crate::render::theme::ThemeName::Dark, true));
         assert_eq!(text(&tab.visible_lines(3)), ["you", "message 989", ""]);
         tab.on_home(9);
         assert_eq!(tab.total_lines(), 3000);
@@ -646,13 +443,13 @@ mod tests {
         for i in 0..1000 {
             tab.messages.push(ChatMessage::user(format!("message {i}")));
         }
-        tab.prepare(40, 9);
+        tab.prepare(40, 9, &Theme::new(crate::render::theme::ThemeName::Dark, true));
         tab.selected = Some(10);
-        tab.prepare(40, 9);
+        tab.prepare(40, 9, &Theme::new(crate::render::theme::ThemeName::Dark, true));
         let shown = text(&tab.visible_lines(9));
         assert!(shown.contains(&"▶ you".to_owned()) && shown.contains(&"message 10".to_owned()), "{shown:?}");
         tab.selected = Some(998);
-        tab.prepare(40, 9);
+        tab.prepare(40, 9, &Theme::new(crate::render::theme::ThemeName::Dark, true));
         let shown = text(&tab.visible_lines(9));
         assert!(shown.contains(&"message 998".to_owned()) && shown.contains(&"▶ you".to_owned()), "{shown:?}");
         assert!(tab.all_lines().len() <= 9 * 4, "still only lines near the view: {}", tab.all_lines().len());
@@ -664,14 +461,14 @@ mod tests {
         for i in 0..10 {
             tab.messages.push(ChatMessage::user(format!("line {i}")));
         }
-        tab.prepare(40, 100);
+        tab.prepare(40, 100, &Theme::new(crate::render::theme::ThemeName::Dark, true));
         assert_eq!(tab.total_lines(), 30, "header, text, blank per message");
         let bottom = tab.visible_lines(3);
         assert_eq!(text(&bottom), ["you", "line 9", ""]);
         tab.scroll_up(3, 3);
         assert_eq!(text(&tab.visible_lines(3)), ["you", "line 8", ""]);
         tab.scroll_up(1000, 3);
-        tab.prepare(40, 3);
+        tab.prepare(40, 3, &Theme::new(crate::render::theme::ThemeName::Dark, true));
         tab.clamp_scroll(3);
         assert_eq!(text(&tab.visible_lines(3))[1], "line 0");
         tab.scroll_down(1000);

@@ -1,6 +1,7 @@
 //! Laying text out in columns: grapheme-like clusters with their widths, a greedy word wrapper
-//! over styled pieces, and hard cuts for code and cells. No markdown here: the renderer in
-//! `markdown.rs` decides what goes on a line, this decides where lines break.
+//! over styled pieces, hard cuts for code and cells, and plain text wrapped at words
+//! ([`wrap_plain`]). No markdown here: the renderer in `markdown.rs` decides what goes on a line,
+//! this decides where lines break.
 
 use std::borrow::Cow;
 
@@ -21,11 +22,11 @@ fn is_regional_indicator(c: char) -> bool {
 /// with its zero-width followers (combining marks, variation selectors, joiners), a character a ZWJ
 /// joins into one emoji, a flag's pair of regional indicators. The widths of a string's clusters add up
 /// to at least the string's width, so lines measured cluster by cluster never overflow.
-pub(super) fn clusters(text: &str) -> Clusters<'_> {
+pub(crate) fn clusters(text: &str) -> Clusters<'_> {
     Clusters { rest: text }
 }
 
-pub(super) struct Clusters<'a> {
+pub(crate) struct Clusters<'a> {
     rest: &'a str,
 }
 
@@ -62,20 +63,20 @@ impl<'a> Iterator for Clusters<'a> {
 }
 
 /// Appends text to a list of styled pieces, merging with the last piece when the style matches.
-pub(super) fn push_piece(pieces: &mut Vec<(String, Style)>, text: &str, style: Style) {
+pub(crate) fn push_piece(pieces: &mut Vec<(String, Style)>, text: &str, style: Style) {
     match pieces.last_mut() {
         Some((last, last_style)) if *last_style == style => last.push_str(text),
         _ => pieces.push((text.to_string(), style)),
     }
 }
 
-pub(super) fn to_spans(pieces: Vec<(String, Style)>) -> Vec<Span<'static>> {
+pub(crate) fn to_spans(pieces: Vec<(String, Style)>) -> Vec<Span<'static>> {
     pieces.into_iter().map(|(text, style)| Span::styled(text, style)).collect()
 }
 
 /// Greedy word wrapper over styled text. Spaces separate words (runs collapse to one); a word wider
 /// than the line is cut between clusters.
-pub(super) struct Wrapper {
+pub(crate) struct Wrapper {
     width: usize,
     lines: Vec<Vec<Span<'static>>>,
     line: Vec<(String, Style)>,
@@ -87,7 +88,7 @@ pub(super) struct Wrapper {
 }
 
 impl Wrapper {
-    pub(super) fn new(width: usize) -> Self {
+    pub(crate) fn new(width: usize) -> Self {
         Wrapper {
             width: width.max(1),
             lines: Vec::new(),
@@ -99,7 +100,7 @@ impl Wrapper {
         }
     }
 
-    pub(super) fn push(&mut self, text: &str, style: Style) {
+    pub(crate) fn push(&mut self, text: &str, style: Style) {
         for (cluster, width) in clusters(text) {
             if cluster == " " {
                 self.end_word();
@@ -113,12 +114,12 @@ impl Wrapper {
         }
     }
 
-    pub(super) fn hard_break(&mut self) {
+    pub(crate) fn hard_break(&mut self) {
         self.end_word();
         self.break_line();
     }
 
-    pub(super) fn finish(mut self) -> Vec<Vec<Span<'static>>> {
+    pub(crate) fn finish(mut self) -> Vec<Vec<Span<'static>>> {
         self.end_word();
         if !self.line.is_empty() {
             self.break_line();
@@ -181,7 +182,7 @@ impl Wrapper {
 }
 
 /// Expands tabs to the next multiple of [`CODE_TAB`] columns.
-pub(super) fn expand_tabs(line: &str) -> Cow<'_, str> {
+pub(crate) fn expand_tabs(line: &str) -> Cow<'_, str> {
     if !line.contains('\t') {
         return Cow::Borrowed(line);
     }
@@ -205,7 +206,7 @@ pub(super) fn expand_tabs(line: &str) -> Cow<'_, str> {
 }
 
 /// Cuts a line into rows of at most `width` columns without splitting a cluster; always at least one row.
-pub(super) fn hard_wrap(line: &str, width: usize) -> Vec<(String, usize)> {
+pub(crate) fn hard_wrap(line: &str, width: usize) -> Vec<(String, usize)> {
     let mut rows = Vec::new();
     let mut row = String::new();
     let mut row_width = 0;
@@ -223,7 +224,7 @@ pub(super) fn hard_wrap(line: &str, width: usize) -> Vec<(String, usize)> {
 
 /// Styled pieces cut into rows of at most `width` columns without splitting a cluster; always at
 /// least one row.
-pub(super) fn hard_wrap_styled(pieces: &[(String, Style)], width: usize) -> Vec<(Vec<(String, Style)>, usize)> {
+pub(crate) fn hard_wrap_styled(pieces: &[(String, Style)], width: usize) -> Vec<(Vec<(String, Style)>, usize)> {
     let mut rows = Vec::new();
     let mut row = Vec::new();
     let mut row_width = 0;
@@ -242,7 +243,7 @@ pub(super) fn hard_wrap_styled(pieces: &[(String, Style)], width: usize) -> Vec<
 }
 
 /// `text` cut to `max` columns, ending with `…` when cut.
-pub(super) fn truncate(text: &str, max: usize) -> String {
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     if text.width() <= max {
         return text.to_string();
     }
@@ -257,4 +258,55 @@ pub(super) fn truncate(text: &str, max: usize) -> String {
     }
     out.push('…');
     out
+}
+
+/// Sanitized text wrapped at word boundaries to `width` columns (wide characters never split).
+pub fn wrap_plain(text: &str, width: u16, style: Style) -> Vec<ratatui::text::Line<'static>> {
+    let width = usize::from(width.max(1));
+    let clean = crate::sanitize::sanitize(text).replace('\t', "    ");
+    let mut out = Vec::new();
+    for para in clean.split('\n') {
+        let mut line = String::new();
+        let mut used = 0;
+        for word in para.split_inclusive(' ') {
+            let w: usize = word.chars().map(|c| c.width().unwrap_or(0)).sum();
+            if used + w > width && used > 0 {
+                out.push(ratatui::text::Line::styled(std::mem::take(&mut line).trim_end().to_owned(), style));
+                used = 0;
+            }
+            if w > width {
+                for c in word.chars() {
+                    let cw = c.width().unwrap_or(0);
+                    if used + cw > width {
+                        out.push(ratatui::text::Line::styled(std::mem::take(&mut line), style));
+                        used = 0;
+                    }
+                    line.push(c);
+                    used += cw;
+                }
+            } else {
+                line.push_str(word);
+                used += w;
+            }
+        }
+        out.push(ratatui::text::Line::styled(line.trim_end().to_owned(), style));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(lines: &[ratatui::text::Line<'_>]) -> Vec<String> {
+        lines.iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect()
+    }
+
+    #[test]
+    fn plain_text_wraps_at_words_and_never_splits_wide_characters() {
+        assert_eq!(text(&wrap_plain("one two three four", 9, Style::default())), ["one two", "three", "four"]);
+        let cjk = wrap_plain("世界世界世界", 5, Style::default());
+        assert_eq!(text(&cjk), ["世界", "世界", "世界"]);
+        assert_eq!(text(&wrap_plain("a\tb\x1b[2J", 40, Style::default())), ["a    b␛[2J"]);
+    }
 }

@@ -1,10 +1,8 @@
 //! Named styles for everything the interface draws, in a dark and a light variant, and with every
 //! colour removed when `NO_COLOR` is set (attributes such as bold, reverse and underline stay).
 //!
-//! The theme in use belongs to the thread that draws (the interface's loop, or a test): renderers
-//! read it with [`current`], so a test that draws in light or without colour never affects another.
-
-use std::cell::Cell;
+//! The theme in use is a value the caller holds (the interface's `App`, `ask`'s markdown printer)
+//! and passes to every renderer, so a test that draws in light or without colour never affects another.
 
 use ratatui::style::{Color, Modifier, Style};
 
@@ -98,6 +96,12 @@ impl Theme {
         }
     }
 
+    /// The named theme as this terminal shows it: colourless under `NO_COLOR`, code colours in
+    /// 24-bit colour when the terminal says it shows them.
+    pub fn for_terminal(name: ThemeName) -> Theme {
+        Theme { truecolor: truecolor_terminal(), ..Theme::new(name, color_allowed()) }
+    }
+
     /// The other theme, keeping the colour setting.
     pub fn toggled(self) -> Theme {
         let name = match self.name {
@@ -113,34 +117,9 @@ pub fn color_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
 
-thread_local! {
-    static CURRENT: Cell<Option<Theme>> = const { Cell::new(None) };
-}
-
-/// The theme of this thread: the last one [`set`], else dark (colourless under `NO_COLOR`).
-pub fn current() -> Theme {
-    CURRENT.with(|current| {
-        current.get().unwrap_or_else(|| {
-            let theme = Theme { truecolor: truecolor_terminal(), ..Theme::new(ThemeName::Dark, color_allowed()) };
-            current.set(Some(theme));
-            theme
-        })
-    })
-}
-
-/// Makes `theme` this thread's theme. Lines rendered before keep their old styles until re-rendered.
-pub fn set(theme: Theme) {
-    CURRENT.with(|current| current.set(Some(theme)));
-}
-
 /// Whether the terminal says it shows 24-bit colour (`COLORTERM=truecolor` or `24bit`).
 pub fn truecolor_terminal() -> bool {
     std::env::var("COLORTERM").is_ok_and(|value| matches!(value.as_str(), "truecolor" | "24bit"))
-}
-
-/// Chooses the named theme for this thread, without colours under `NO_COLOR`.
-pub fn use_named(name: ThemeName) {
-    set(Theme { truecolor: truecolor_terminal(), ..Theme::new(name, color_allowed()) });
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthStr;
 
 use super::highlight::{StyledLines, highlight};
-use super::theme::{self, Theme};
+use super::theme::Theme;
 use super::wrap::{Wrapper, clusters, expand_tabs, hard_wrap, hard_wrap_styled, push_piece, to_spans, truncate};
 use crate::sanitize::sanitize;
 
@@ -28,9 +28,9 @@ const MIN_WRAP_COLUMN: usize = 3;
 /// Table columns keep their natural width when they fit; otherwise the widest columns shrink first and
 /// their cells wrap onto more lines (only a column too narrow to wrap in cuts its cells with `…`).
 /// A single line break inside a paragraph is kept as a line break.
-pub fn render_markdown(text: &str, width: u16) -> Vec<Line<'static>> {
+pub fn render_markdown(text: &str, width: u16, theme: &Theme) -> Vec<Line<'static>> {
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
-    let mut renderer = Renderer::new(usize::from(width).max(MIN_WIDTH));
+    let mut renderer = Renderer::new(usize::from(width).max(MIN_WIDTH), *theme);
     // A lone `\r` would be parsed as a line end (shown as a space); the one rule shows it as `␍`.
     let text = crate::sanitize::carriage_returns(text);
     for event in Parser::new_ext(&text, options) {
@@ -119,10 +119,10 @@ struct Renderer {
 }
 
 impl Renderer {
-    fn new(width: usize) -> Self {
+    fn new(width: usize, theme: Theme) -> Self {
         Renderer {
             width,
-            theme: theme::current(),
+            theme,
             out: Vec::new(),
             pending_blank: None,
             last_blank: false,
@@ -699,14 +699,13 @@ fn fit_cell(cell: &Cell, width: usize, align: Alignment, header: bool) -> Vec<Sp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::theme::ThemeName;
+    use crate::render::theme::ThemeName;
     use ratatui::style::Color;
     use unicode_width::UnicodeWidthChar;
 
     /// Renders in the dark theme with colour, whatever the environment's `NO_COLOR`.
     fn render_markdown(text: &str, width: u16) -> Vec<Line<'static>> {
-        theme::set(Theme::new(ThemeName::Dark, true));
-        super::render_markdown(text, width)
+        super::render_markdown(text, width, &Theme::new(ThemeName::Dark, true))
     }
 
     fn text_of(line: &Line) -> String {
@@ -724,7 +723,7 @@ mod tests {
     #[test]
     fn a_lone_carriage_return_shows_as_in_a_prompt() {
         let answer = render("over\rwrite", 40);
-        let prompt = texts(&crate::tui::tab::wrap_plain("over\rwrite", 40, Style::default()));
+        let prompt = texts(&crate::render::wrap::wrap_plain("over\rwrite", 40, Style::default()));
         assert_eq!(answer, ["over␍write"]);
         assert_eq!(prompt, answer, "prompts and answers follow one rule");
         assert_eq!(render("a\r\nb", 40), render("a\nb", 40), "CRLF is a line ending");
@@ -909,8 +908,7 @@ mod tests {
         assert!(lines.iter().flat_map(|l| &l.spans).all(|s| !s.content.contains('\x1b')));
         insta::assert_snapshot!("highlighted_rust_40", styled_texts(&lines));
         // Without colour the same block is plain.
-        theme::set(Theme::new(ThemeName::Dark, false));
-        let lines = super::render_markdown(text, 40);
+        let lines = super::render_markdown(text, 40, &Theme::new(ThemeName::Dark, false));
         assert!(lines.iter().flat_map(|l| &l.spans).all(|s| s.style.fg.is_none() && s.style.bg.is_none()));
     }
 
@@ -1140,7 +1138,7 @@ mod tests {
         insta::assert_snapshot!("crafted_answer_40", render(answer, 40).join("\n"));
     }
 
-    /// `cargo test --release --lib tui::markdown::tests::timing -- --ignored --nocapture`
+    /// `cargo test --release --lib render::markdown::tests::timing -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn timing() {

@@ -1,0 +1,8 @@
+//! The conversation view beside the overlays: a tab's state ([`tab`]), the prompt being
+//! written ([`composer`]), the cells its messages are drawn as ([`cells`]), and what it does
+//! with prompts and answers ([`turns`]).
+
+pub mod cells;
+pub mod composer;
+pub mod tab;
+pub mod turns;
