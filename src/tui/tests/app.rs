@@ -1,4 +1,5 @@
-//! Unit tests of [`crate::tui::app`]: keys, commands and runner events change the state as they should.
+//! Unit tests of [`crate::tui::app`] (built only under `#[cfg(test)]`, from `app.rs`): keys, commands and
+//! runner events change the state as they should.
 
 use super::*;
 use crate::chat::Outcome;
