@@ -309,3 +309,37 @@ async fn what_an_openai_provider_cannot_take_is_one_sentence_and_nothing_is_sent
     assert!(parts[1]["image_url"]["url"].as_str().unwrap().starts_with("data:image/png;base64,"));
     assert_eq!(parts[2], serde_json::json!({"type": "text", "text": "what is this?"}));
 }
+
+#[tokio::test]
+async fn an_openai_answer_that_ends_in_tool_calls_is_not_an_error() {
+    use geminal::openai::fake::FakeToolCall;
+    let calls = vec![
+        FakeToolCall {
+            id: "call_a".into(),
+            name: "get_weather".into(),
+            arguments: r#"{"city":"Paris","unit":"C"}"#.into(),
+        },
+        FakeToolCall { id: "call_b".into(), name: "now".into(), arguments: String::new() },
+    ];
+    let fake = FakeOpenAi::start(Options::default(), Reply::tool_calls("Let me check.", calls)).await.unwrap();
+    let (engine, _gemini) = engine_with_openai(&fake, None, fast_retries(1)).await;
+    let (text, events) = finish(engine.submit(Job { model: "oai:m".into(), request: request("weather?") })).await;
+    assert_eq!(text, "Let me check.");
+    let called: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            JobEvent::ToolCall(call) => Some(call.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(called.len(), 2, "{events:?}");
+    assert_eq!((called[0].id.as_deref(), called[0].name.as_str()), (Some("call_a"), "get_weather"));
+    assert_eq!(called[0].arguments, serde_json::json!({"city": "Paris", "unit": "C"}), "fragments joined by index");
+    assert_eq!((called[1].id.as_deref(), &called[1].arguments), (Some("call_b"), &serde_json::json!({})));
+    assert!(!events.iter().any(|e| matches!(e, JobEvent::Failed(_))), "{events:?}");
+    assert!(
+        matches!(events.last(), Some(JobEvent::Finished { finish: FinishReason::ToolCalls, .. })),
+        "{:?}",
+        events.last()
+    );
+}

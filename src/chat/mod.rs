@@ -23,7 +23,7 @@ pub use turn_state::{Effect, TurnEvent, TurnState};
 use std::time::Duration;
 
 use crate::attach::{Attachment, AttachmentData};
-use crate::gemini::error::human_duration;
+use crate::format::human_duration;
 use crate::gemini::{AnswerStream, ApiError, Client, Content, GenerateContentRequest, GenerationConfig, Part, Tool};
 
 /// Something a turn tells the user that is not the answer.

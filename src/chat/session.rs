@@ -794,18 +794,19 @@ impl ChatSession {
 fn turn_event(event: JobEvent, max_attempts: u32) -> Option<TurnEvent> {
     Some(match event {
         JobEvent::Queued | JobEvent::Started { .. } => return None,
-        JobEvent::Text(text) => TurnEvent::Stream(crate::gemini::StreamEvent::Text(text)),
-        JobEvent::Thought(text) => TurnEvent::Stream(crate::gemini::StreamEvent::Thought(text)),
-        JobEvent::Usage(usage) => TurnEvent::Stream(crate::gemini::StreamEvent::Usage(usage)),
-        JobEvent::ModelVersion(v) => TurnEvent::Stream(crate::gemini::StreamEvent::ModelVersion(v)),
-        JobEvent::Grounding(g) => TurnEvent::Stream(crate::gemini::StreamEvent::Grounding(g)),
+        JobEvent::Text(text) => TurnEvent::Stream(crate::llm::StreamEvent::Text(text)),
+        JobEvent::Thought(text) => TurnEvent::Stream(crate::llm::StreamEvent::Thought(text)),
+        JobEvent::Usage(usage) => TurnEvent::Stream(crate::llm::StreamEvent::Usage(usage)),
+        JobEvent::ModelVersion(v) => TurnEvent::Stream(crate::llm::StreamEvent::ModelVersion(v)),
+        JobEvent::Grounding(g) => TurnEvent::Stream(crate::llm::StreamEvent::Grounding(g)),
+        JobEvent::ToolCall(call) => TurnEvent::Stream(crate::llm::StreamEvent::ToolCall(call)),
         JobEvent::Restarted { .. } => TurnEvent::Restarted,
         JobEvent::Retrying { attempt, after, reason } => {
             TurnEvent::Notice(Notice::Retrying { attempt, of: max_attempts, after, reason })
         }
         JobEvent::FallbackModel { first: false, .. } => return None,
         JobEvent::FallbackModel { from, to, reason, .. } => TurnEvent::Notice(Notice::Fallback { from, to, reason }),
-        JobEvent::Finished { finish, .. } => TurnEvent::Stream(crate::gemini::StreamEvent::Finished(finish)),
+        JobEvent::Finished { finish, .. } => TurnEvent::Stream(crate::llm::StreamEvent::Finished(finish)),
         JobEvent::Failed(error) => TurnEvent::Failed(error),
         JobEvent::Cancelled => TurnEvent::Cancelled,
     })

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::Notice;
 use super::session::Outcome;
-use crate::gemini::{ApiError, FinishReason, StopReason, StreamEvent, UsageMetadata};
 use crate::grounding::Grounding;
+use crate::llm::{ApiError, FinishReason, StopReason, StreamEvent, ToolCall, Usage as UsageMetadata};
 use crate::money::{AnswerCost, PriceBook, Usd};
 use crate::store::{CachedAnswer, MessageStatus, MessageUpdate};
 
@@ -68,6 +68,8 @@ pub struct TurnState {
     thoughts: String,
     /// The answer's sources, kept apart from its text (markers are added at display time).
     grounding: Option<Grounding>,
+    /// Tools the model asked to run, in order (kept for a tool loop; nothing runs them yet).
+    tool_calls: Vec<ToolCall>,
     usage: Option<UsageMetadata>,
     /// The model that answered, as the server names it (`modelVersion`).
     model_version: Option<String>,
@@ -90,6 +92,7 @@ impl Default for TurnState {
             text: String::new(),
             thoughts: String::new(),
             grounding: None,
+            tool_calls: Vec::new(),
             usage: None,
             model_version: None,
             attempted: None,
@@ -163,6 +166,11 @@ impl TurnState {
         &self.thoughts
     }
 
+    /// The tools the model asked to run, in order.
+    pub fn tool_calls(&self) -> &[ToolCall] {
+        &self.tool_calls
+    }
+
     /// The sources received (Google Search, URL context), if any.
     pub fn grounding(&self) -> Option<&Grounding> {
         self.grounding.as_ref()
@@ -197,6 +205,17 @@ impl TurnState {
             TurnEvent::Stream(StreamEvent::Usage(usage)) => {
                 self.usage = Some(usage);
                 Vec::new()
+            }
+            TurnEvent::Stream(StreamEvent::ToolCall(call)) => {
+                self.tool_calls.push(call);
+                Vec::new()
+            }
+            // The model stopped to have tools run: its answer so far is whole, but it is not the
+            // answer to the question alone, so it is never answered again from the cache.
+            TurnEvent::Stream(StreamEvent::Finished(FinishReason::ToolCalls)) => {
+                self.status = MessageStatus::Complete;
+                self.done = true;
+                vec![Effect::Save(self.update(MessageStatus::Complete, None, now)), Effect::Done(Outcome::Complete)]
             }
             TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)) => {
                 self.status = MessageStatus::Complete;
@@ -269,6 +288,7 @@ impl TurnState {
                 self.text.clear();
                 self.thoughts.clear();
                 self.grounding = None;
+                self.tool_calls.clear();
                 self.unsaved = true;
                 let mut effects = vec![Effect::Restart];
                 effects.extend(self.periodic_save(now));

@@ -89,6 +89,8 @@ pub enum JobEvent {
     ModelVersion(String),
     /// The answer's sources (Google Search, URL context).
     Grounding(crate::grounding::Grounding),
+    /// The model asks for a tool to be run (with its id and signature, to go back with the result).
+    ToolCall(crate::llm::ToolCall),
     /// The text received so far is void: a new attempt starts the answer again.
     Restarted {
         attempt: u32,
@@ -510,6 +512,9 @@ async fn run_attempt(
             }
             StreamEvent::Grounding(grounding) => {
                 let _ = tx.send(JobEvent::Grounding(grounding));
+            }
+            StreamEvent::ToolCall(call) => {
+                let _ = tx.send(JobEvent::ToolCall(call));
             }
             StreamEvent::ModelVersion(v) => {
                 // Every chunk names it: passed on once.

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::gemini::{ApiError, error::MAX_RETRY_DELAY};
+use crate::llm::ApiError;
+use crate::net::MAX_RETRY_DELAY;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {

@@ -12,8 +12,9 @@ use tokio::time::Instant;
 
 use super::stream::answer_stream;
 use super::wire::{ChatRequest, ErrorEnvelope, ModelList, chat_request};
-use crate::gemini::error::{MAX_RETRY_DELAY, parse_retry_after_header};
-use crate::gemini::{ApiError, GenerateContentRequest, Model, TimeoutPhase, Timeouts};
+use crate::gemini::{GenerateContentRequest, Model};
+use crate::llm::{ApiError, TimeoutPhase};
+use crate::net::{MAX_RETRY_DELAY, Timeouts, parse_retry_after_header};
 use crate::provider::{EventStream, Kind, Provider};
 use crate::sanitize::{one_line, redacted_line};
 
@@ -65,7 +66,7 @@ impl std::fmt::Debug for OpenAiClient {
 impl OpenAiClient {
     pub fn new(options: OpenAiOptions) -> Result<Self, ApiError> {
         let root = options.base_url.trim().trim_end_matches('/').to_owned();
-        crate::gemini::check_base_url(&root).map_err(|reason| ApiError::Network {
+        crate::net::check_base_url(&root).map_err(|reason| ApiError::Network {
             detail: format!("the base URL '{}' of provider {} {reason}", one_line(&root, 80), options.name),
         })?;
         let http = reqwest::Client::builder()

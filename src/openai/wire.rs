@@ -227,6 +227,28 @@ pub struct Delta {
     /// Thinking text as Ollama, vLLM and DeepSeek-style servers stream it.
     #[serde(default, alias = "reasoning")]
     pub reasoning_content: Option<String>,
+    /// Fragments of tool calls, keyed by `index`: the first names the call, the rest carry
+    /// pieces of its arguments' JSON text.
+    #[serde(default)]
+    pub tool_calls: Vec<ToolCallDelta>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct ToolCallDelta {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub function: Option<FunctionDelta>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct FunctionDelta {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub arguments: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
