@@ -353,14 +353,8 @@ async fn a_fallback_of_another_family_gets_no_thinking_budget_it_would_refuse() 
     };
     let engine = Engine::new(client_for(&fake, quick_timeouts()), config);
     let mut turn = geminal::chat::Turn::new("gemini-2.5-pro", "think hard");
-    turn.generation_config = Some(geminal::gemini::GenerationConfig {
-        thinking_config: Some(geminal::gemini::ThinkingConfig {
-            thinking_budget: Some(32_768),
-            include_thoughts: Some(true),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
+    turn.params.thinking = Some(geminal::llm::Thinking::Budget(32_768));
+    turn.params.thoughts = true;
     let (text, _) = finish(engine.submit(Job { model: "gemini-2.5-pro".into(), request: turn.request() })).await;
     assert_eq!(text, "from the fallback", "a budget of 32768 would be refused by Flash-Lite");
     let sent: Vec<serde_json::Value> = fake.requests().iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();

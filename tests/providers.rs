@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{client_for, fake, quick_timeouts};
 use geminal::engine::{Engine, EngineConfig, FallbackReason, Job, JobEvent, JobHandle, RetryPolicy};
 use geminal::gemini::fake::{Behavior, Fault as GeminiFault};
-use geminal::gemini::{ApiError, Content, FinishReason, GenerateContentRequest, Part, StopReason, Tool};
+use geminal::llm::{ApiError, Author, FinishReason, Message, Params, Part, Request, StopReason, Thinking, ToolSpec};
 use geminal::openai::fake::{FakeOpenAi, Fault, Options, Reply};
 use geminal::openai::{OpenAiClient, OpenAiOptions};
 use geminal::provider::{Pool, Provider, ProviderSet};
@@ -33,8 +33,12 @@ fn openai(fake: &FakeOpenAi, name: &str, key: Option<&str>) -> Arc<dyn Provider>
     )
 }
 
-fn request(prompt: &str) -> GenerateContentRequest {
+fn request(prompt: &str) -> Request {
     geminal::chat::Turn::new("m", prompt).request()
+}
+
+fn media(mime: &str, bytes: &'static [u8]) -> Part {
+    Part::Media { mime: mime.into(), bytes: bytes::Bytes::from_static(bytes) }
 }
 
 fn fast_retries(attempts: u32) -> RetryPolicy {
@@ -64,20 +68,17 @@ async fn an_openai_answer_streams_with_its_usage_and_the_body_says_what_was_aske
     let fake = FakeOpenAi::start(Options::default(), Reply::text("Hello there, friend.")).await.unwrap();
     let (engine, gemini) = engine_with_openai(&fake, Some(OPENAI_KEY), fast_retries(1)).await;
     let mut req = geminal::chat::Turn::new("m", "second question").request();
-    req.system_instruction = Some(Content::system("be brief"));
-    req.contents.insert(0, Content::user("first question"));
-    req.contents.insert(1, Content::model("first answer"));
-    req.generation_config = Some(geminal::gemini::GenerationConfig {
+    req.system = Some("be brief".into());
+    req.messages.insert(0, Message::text(Author::User, "first question"));
+    req.messages.insert(1, Message::text(Author::Assistant, "first answer"));
+    req.params = Params {
         temperature: Some(0.5),
-        max_output_tokens: Some(64),
+        max_tokens: Some(64),
         seed: Some(7),
-        stop_sequences: Some(vec!["END".into()]),
-        thinking_config: Some(geminal::gemini::ThinkingConfig {
-            thinking_level: Some(geminal::gemini::ThinkingLevel::High),
-            ..Default::default()
-        }),
+        stop: vec!["END".into()],
+        thinking: Some(Thinking::High),
         ..Default::default()
-    });
+    };
     let (text, events) = finish(engine.submit(Job { model: "oai:qwen3:8b".into(), request: req })).await;
     assert_eq!(text, "Hello there, friend.");
     assert!(
@@ -283,7 +284,7 @@ async fn what_an_openai_provider_cannot_take_is_one_sentence_and_nothing_is_sent
     let fake = FakeOpenAi::start(Options::default(), Reply::text("ok")).await.unwrap();
     let (engine, _gemini) = engine_with_openai(&fake, None, fast_retries(3)).await;
     let mut search = request("news today?");
-    search.tools.push(Tool::google_search());
+    search.tools.push(ToolSpec::GoogleSearch);
     let (_, events) = finish(engine.submit(Job { model: "oai:m".into(), request: search })).await;
     let Some(JobEvent::Failed(error)) = events.last() else { panic!("{events:?}") };
     let sentence = error.to_string();
@@ -291,15 +292,15 @@ async fn what_an_openai_provider_cannot_take_is_one_sentence_and_nothing_is_sent
     assert!(sentence.ends_with('.') && !sentence.contains('{'), "{sentence}");
 
     let mut pdf = request("summarize");
-    pdf.contents[0].parts.insert(0, Part::inline("application/pdf", b"%PDF-1.4"));
+    pdf.messages[0].parts.insert(0, media("application/pdf", b"%PDF-1.4"));
     let (_, events) = finish(engine.submit(Job { model: "oai:m".into(), request: pdf })).await;
     let Some(JobEvent::Failed(error)) = events.last() else { panic!("{events:?}") };
     assert!(error.to_string().contains("oai:m cannot take PDF files"), "{error}");
     assert!(fake.chat_requests().is_empty(), "nothing the provider would refuse was sent");
 
     let mut image = request("what is this?");
-    image.contents[0].parts.insert(0, Part::inline("image/png", b"\x89PNG"));
-    image.contents[0].parts.insert(0, Part::inline("text/plain", b"notes.txt says hi"));
+    image.messages[0].parts.insert(0, media("image/png", b"\x89PNG"));
+    image.messages[0].parts.insert(0, media("text/plain", b"notes.txt says hi"));
     let (text, _) = finish(engine.submit(Job { model: "oai:m".into(), request: image })).await;
     assert_eq!(text, "ok");
     let body = fake.chat_requests()[0].json();

@@ -68,7 +68,11 @@ pub fn worst_prompt_tokens(turn: &Turn) -> u64 {
             }
         })
         .sum();
-    let settings = turn.generation_config.as_ref().map_or(0, |g| text(serde_json::to_string(g).map_or(0, |j| j.len())));
+    let settings = if turn.params == crate::llm::Params::default() {
+        0
+    } else {
+        text(serde_json::to_string(&turn.params).map_or(0, |j| j.len()))
+    };
     let structure = (turn.history.len() as u64 + 1 + turn.tools.len() as u64) * STRUCTURE_TOKENS;
     messages + attachments + settings + structure
 }

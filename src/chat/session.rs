@@ -15,7 +15,7 @@ use super::turn_state::{Effect, FLUSH_INTERVAL, TurnEvent, TurnState};
 use super::{Message, Role, Turn};
 use crate::attach::{AttachError, Attachment, AttachmentData};
 use crate::engine::{Engine, Job, JobEvent};
-use crate::gemini::{ApiError, Client, UsageMetadata};
+use crate::llm::{ApiError, Usage as UsageMetadata};
 use crate::store::{
     CachedAnswer, MessageStatus, MessageUpdate, Metric, NewAttachment, NewMessage, Parent, Store, StoreError,
     StoreHandle, StoredAttachment,
@@ -121,12 +121,14 @@ pub struct Prepared {
 
 impl Prepared {
     /// Lays `overrides` (flags, a tab's `/set`, a batch line) over the settings, checks them
-    /// for the turn's model and makes them the request's `generationConfig`. Call it before
+    /// for the turn's model and makes them the request's parameters and tools. Call it before
     /// [`ChatSession::run`]; a refusal means nothing was sent or saved.
     pub fn configure(&mut self, overrides: &Settings) -> Result<(), SettingsError> {
         let settings = self.settings.with(overrides);
-        self.turn.generation_config = settings.generation_config(&self.turn.model)?;
-        self.turn.tools = settings.tools();
+        // The model's own refusals (a thinking choice its family cannot take) come first, as before.
+        settings.generation_config(&self.turn.model)?;
+        self.turn.params = settings.params()?;
+        self.turn.tools = settings.tool_specs();
         self.settings = settings;
         Ok(())
     }
@@ -252,12 +254,18 @@ impl ChatSession {
 
     /// Reads every model's input limit from the model list, once (the interface's meters).
     pub async fn load_input_limits(&self) -> Result<HashMap<String, u64>, ApiError> {
-        let models = self.client().list_models().await?;
+        let listing = self.engine.providers().list_models(Some(crate::provider::GEMINI)).await;
+        if listing.models.is_empty()
+            && let Some((_, error)) = listing.failed.into_iter().next()
+        {
+            return Err(error);
+        }
+        let models = listing.models;
         let known: HashMap<String, u64> =
-            models.iter().filter_map(|m| Some((m.id().to_owned(), m.input_token_limit?))).collect();
+            models.iter().filter_map(|(_, m)| Some((m.id.clone(), m.input_token_limit?))).collect();
         if let Ok(mut limits) = self.input_limits.lock() {
-            for m in models {
-                limits.insert(m.id().to_owned(), m.input_token_limit);
+            for (_, m) in models {
+                limits.insert(m.id, m.input_token_limit);
             }
         }
         Ok(known)
@@ -315,10 +323,6 @@ impl ChatSession {
         self
     }
 
-    pub fn client(&self) -> &Client {
-        self.engine.client()
-    }
-
     /// Every provider's models that can answer, as canonical names (`provider:model`, bare for
     /// Gemini); an error only when no provider could list any.
     pub async fn list_models(&self) -> Result<Vec<String>, ApiError> {
@@ -328,12 +332,7 @@ impl ChatSession {
         {
             return Err(error);
         }
-        Ok(listing
-            .models
-            .into_iter()
-            .filter(|(_, m)| m.supported_generation_methods.iter().any(|g| g == "generateContent"))
-            .map(|(name, _)| name)
-            .collect())
+        Ok(listing.models.into_iter().filter(|(_, m)| m.capabilities.generates_text).map(|(name, _)| name).collect())
     }
 
     pub fn options(&self) -> &ChatOptions {

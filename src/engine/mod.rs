@@ -28,7 +28,8 @@ use tokio_util::sync::CancellationToken;
 
 use futures::StreamExt;
 
-use crate::gemini::{ApiError, Client, FinishReason, GenerateContentRequest, StreamEvent, TimeoutPhase, UsageMetadata};
+use crate::gemini::Client;
+use crate::llm::{ApiError, FinishReason, Request, StreamEvent, TimeoutPhase, Usage as UsageMetadata};
 use crate::provider::ProviderSet;
 use gate::ModelGate;
 
@@ -70,7 +71,7 @@ impl Default for EngineConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     pub model: String,
-    pub request: GenerateContentRequest,
+    pub request: Request,
 }
 
 /// Every step of a job. `Finished`, `Failed` and `Cancelled` are last.
@@ -397,8 +398,9 @@ async fn run_job(
         metrics.started();
         let _ = tx.send(JobEvent::Started { attempt, model: model.clone() });
         let mut had_text = false;
-        // A fallback model of another family would refuse the thinking chosen for the first.
-        let refitted = crate::gemini::thinking::refit(&job.request, &job.model, &model);
+        // A fallback model may refuse the thinking chosen for the first: it then thinks at its
+        // own default (thought summaries stay asked for).
+        let refitted = refit(&inner.providers, &job.request, &job.model, &model);
         let request = refitted.as_ref().unwrap_or(&job.request);
         let result = tokio::select! {
             biased;
@@ -472,6 +474,21 @@ async fn run_job(
     let _ = tx.send(last);
 }
 
+/// `request` (made for `made_for`) without the thinking choice `model`'s provider refuses;
+/// `None` when it may go as it is.
+fn refit(providers: &ProviderSet, request: &Request, made_for: &str, model: &str) -> Option<Request> {
+    request.params.thinking?;
+    if made_for == model {
+        return None;
+    }
+    let (provider, id) = providers.resolve(model);
+    provider.check_params(id, &request.params).is_err().then(|| {
+        let mut refitted = request.clone();
+        refitted.params.thinking = None;
+        refitted
+    })
+}
+
 /// Resolves once `deadline` has passed; never without one.
 async fn passed(deadline: Option<Instant>) {
     match deadline {
@@ -484,7 +501,7 @@ async fn passed(deadline: Option<Instant>) {
 async fn run_attempt(
     providers: &ProviderSet,
     model: &str,
-    request: &GenerateContentRequest,
+    request: &Request,
     tx: &mpsc::UnboundedSender<JobEvent>,
     job_started: Instant,
     had_text: &mut bool,

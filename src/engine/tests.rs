@@ -11,7 +11,8 @@ use futures::{FutureExt, StreamExt};
 use tokio::time::Instant;
 
 use super::*;
-use crate::gemini::{Client, ClientOptions, Model, Timeouts};
+use crate::gemini::{Client, ClientOptions};
+use crate::net::Timeouts;
 use crate::provider::{EventStream, Kind, Pool, Provider, ProviderSet};
 
 type Script = Result<Vec<Result<StreamEvent, ApiError>>, ApiError>;
@@ -54,7 +55,7 @@ impl Provider for Scripted {
     fn stream_generate<'a>(
         &'a self,
         _model: &'a str,
-        _request: &'a GenerateContentRequest,
+        _request: &'a Request,
     ) -> BoxFuture<'a, Result<EventStream, ApiError>> {
         self.calls.lock().unwrap().push(Instant::now());
         let mut script = self.script.lock().unwrap();
@@ -63,7 +64,7 @@ impl Provider for Scripted {
         async move { next.map(|events| futures::stream::iter(events).boxed()) }.boxed()
     }
 
-    fn list_models(&self) -> BoxFuture<'_, Result<Vec<Model>, ApiError>> {
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<crate::llm::ModelInfo>, ApiError>> {
         async { Ok(Vec::new()) }.boxed()
     }
 }
@@ -79,7 +80,7 @@ fn engine(providers: ProviderSet, attempts: u32) -> Engine {
 }
 
 async fn run(engine: &Engine, model: &str) -> (String, Vec<JobEvent>) {
-    engine.submit(Job { model: model.into(), request: GenerateContentRequest::default() }).collect().await
+    engine.submit(Job { model: model.into(), request: Request::default() }).collect().await
 }
 
 #[tokio::test(start_paused = true)]
@@ -181,7 +182,7 @@ impl Provider for Endless {
     fn stream_generate<'a>(
         &'a self,
         _model: &'a str,
-        _request: &'a GenerateContentRequest,
+        _request: &'a Request,
     ) -> BoxFuture<'a, Result<EventStream, ApiError>> {
         let words = futures::stream::unfold((), |()| async {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -190,7 +191,7 @@ impl Provider for Endless {
         async move { Ok(words.boxed()) }.boxed()
     }
 
-    fn list_models(&self) -> BoxFuture<'_, Result<Vec<Model>, ApiError>> {
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<crate::llm::ModelInfo>, ApiError>> {
         async { Ok(Vec::new()) }.boxed()
     }
 }

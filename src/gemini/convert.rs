@@ -97,6 +97,11 @@ pub fn generation_config(model: &str, params: &Params) -> Result<Option<Generati
     Ok((!config.is_empty()).then_some(config))
 }
 
+/// Whether `model` takes `params`' thinking choice: the sentence saying why not.
+pub fn check_params(model: &str, params: &Params) -> Result<(), String> {
+    params.thinking.map_or(Ok(()), |choice| thinking_config(model, choice).map(|_| ()))
+}
+
 /// `request` as the body of `generateContent` for `model`.
 pub fn request(model: &str, request: &Request) -> Result<GenerateContentRequest, ApiError> {
     let mut tools = Vec::new();
@@ -136,7 +141,7 @@ pub fn model_info(model: &Model) -> ModelInfo {
         capabilities: Capabilities {
             generates_text: generates,
             counts_tokens: model.supported_generation_methods.iter().any(|m| m == "countTokens") || generates,
-            thinking: model.thinking.unwrap_or(false),
+            thinking: model.thinking,
             built_in_tools: generates,
             batch_and_files: model.supported_generation_methods.iter().any(|m| m == "batchGenerateContent"),
             function_tools: false,
@@ -209,5 +214,59 @@ mod tests {
         let off =
             Request { params: Params { thinking: Some(crate::llm::Thinking::Off), ..Params::default() }, ..request };
         assert!(matches!(super::request("gemini-2.5-pro", &off), Err(ApiError::Unsupported { .. })));
+    }
+
+    #[test]
+    fn history_system_parameters_and_attachments_go_as_gemini_json() {
+        let media = |mime: &str, bytes: &'static [u8]| Part::Media {
+            mime: mime.into(),
+            bytes: bytes::Bytes::from_static(bytes),
+        };
+        let request = Request {
+            system: Some("be brief".into()),
+            messages: vec![
+                Message::new(Author::User, vec![media("image/png", b"\x89PNG"), Part::Text("look".into())]),
+                Message::new(
+                    Author::Assistant,
+                    vec![Part::Thought { text: "hmm".into(), signature: None }, Part::Text("a picture".into())],
+                ),
+                Message::new(
+                    Author::User,
+                    vec![
+                        Part::File { mime: "video/mp4".into(), uri: "https://g/v1beta/files/abc".into() },
+                        Part::Text("and these?".into()),
+                    ],
+                ),
+            ],
+            params: Params {
+                temperature: Some(0.25),
+                top_p: Some(0.5),
+                max_tokens: Some(64),
+                seed: Some(7),
+                stop: vec!["END".into()],
+                ..Params::default()
+            },
+            tools: vec![ToolSpec::GoogleSearch, ToolSpec::UrlContext],
+        };
+        let json = serde_json::to_value(super::request("m", &request).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            json!({
+                "contents": [
+                    {"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": "iVBORw=="}}, {"text": "look"}]},
+                    {"role": "model", "parts": [{"text": "hmm", "thought": true}, {"text": "a picture"}]},
+                    {"role": "user", "parts": [
+                        {"fileData": {"mimeType": "video/mp4", "fileUri": "https://g/v1beta/files/abc"}},
+                        {"text": "and these?"}
+                    ]}
+                ],
+                "systemInstruction": {"parts": [{"text": "be brief"}]},
+                "generationConfig": {"temperature": 0.25, "topP": 0.5, "maxOutputTokens": 64, "seed": 7, "stopSequences": ["END"]},
+                "tools": [{"googleSearch": {}}, {"urlContext": {}}]
+            })
+        );
+        let bare = Request { messages: vec![Message::text(Author::User, "hi")], ..Request::default() };
+        let json = serde_json::to_value(super::request("m", &bare).unwrap()).unwrap();
+        assert_eq!(json, json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}), "nothing unset is sent");
     }
 }

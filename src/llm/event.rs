@@ -5,6 +5,10 @@ use super::error::{ApiError, StopReason};
 use super::request::ToolCall;
 use super::usage::Usage;
 
+/// A streamed answer: classified events, ending after `Finished` or at the first error.
+/// Dropping it closes the connection (that is how a caller cancels).
+pub type EventStream = futures::stream::BoxStream<'static, Result<StreamEvent, ApiError>>;
+
 /// One classified step of a streamed answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {

@@ -3,7 +3,7 @@
 //! [`StreamEvent`]s of an answer with a typed [`FinishReason`], [`Usage`], [`ModelInfo`] with
 //! its [`Capabilities`], and provider errors as data ([`ApiError`]). A leaf: it imports only
 //! `grounding` (an answer's sources, already neutral), `sanitize` (to quote a bad thinking
-//! value) and std/serde/bytes; each provider
+//! value) and std/serde/bytes (and `futures` for the [`EventStream`] type); each provider
 //! (`gemini/`, `openai/`) converts to and from it in one place.
 
 pub mod error;
@@ -13,7 +13,7 @@ pub mod request;
 pub mod usage;
 
 pub use error::{ApiError, ErrorKind, StopReason, TimeoutPhase};
-pub use event::{FinishReason, StreamEvent};
+pub use event::{EventStream, FinishReason, StreamEvent};
 pub use model::{Capabilities, ModelInfo};
 pub use request::{Author, Message, Params, Part, Request, Thinking, ToolCall, ToolResult, ToolSpec};
 pub use usage::Usage;

@@ -19,8 +19,8 @@ pub struct Capabilities {
     pub generates_text: bool,
     /// The provider counts a request's tokens before it is sent.
     pub counts_tokens: bool,
-    /// The model thinks (a thinking setting means something to it).
-    pub thinking: bool,
+    /// Whether the model thinks (a thinking setting means something to it); `None`: not said.
+    pub thinking: Option<bool>,
     /// Built-in Google Search grounding and URL context.
     pub built_in_tools: bool,
     /// Batch jobs and uploaded files (Gemini's Batch and Files APIs).

@@ -130,7 +130,7 @@ impl TryFrom<String> for Thinking {
 }
 
 /// Generation parameters; `None` leaves the provider's default.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Params {
     pub temperature: Option<f32>,
     pub top_p: Option<f32>,
@@ -146,7 +146,8 @@ pub struct Params {
 }
 
 /// A tool the model may use.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ToolSpec {
     /// A function the caller runs: its name, what it does, and a JSON Schema of its arguments.
     Function { name: String, description: String, parameters: Value },

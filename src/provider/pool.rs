@@ -14,8 +14,7 @@ use futures::{FutureExt, StreamExt};
 use tokio::time::Instant;
 
 use super::{EventStream, Kind, Provider};
-use crate::gemini::{GenerateContentRequest, Model};
-use crate::llm::{ApiError, StreamEvent};
+use crate::llm::{ApiError, ModelInfo, Params, Request, StreamEvent};
 
 /// Consecutive failures that open a breaker.
 pub const DEFAULT_FAILURES_TO_OPEN: u32 = 2;
@@ -169,7 +168,7 @@ impl Provider for Pool {
     fn stream_generate<'a>(
         &'a self,
         model: &'a str,
-        request: &'a GenerateContentRequest,
+        request: &'a Request,
     ) -> BoxFuture<'a, Result<EventStream, ApiError>> {
         async move {
             let member =
@@ -200,20 +199,24 @@ impl Provider for Pool {
         .boxed()
     }
 
-    fn list_models(&self) -> BoxFuture<'_, Result<Vec<Model>, ApiError>> {
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<ModelInfo>, ApiError>> {
         self.first_answer(|provider| provider.list_models()).boxed()
     }
 
     fn count_tokens<'a>(
         &'a self,
         model: &'a str,
-        request: &'a GenerateContentRequest,
+        request: &'a Request,
     ) -> BoxFuture<'a, Result<Option<u64>, ApiError>> {
         self.first_answer(move |provider| provider.count_tokens(model, request)).boxed()
     }
 
-    fn model_info<'a>(&'a self, model: &'a str) -> BoxFuture<'a, Result<Option<Model>, ApiError>> {
+    fn model_info<'a>(&'a self, model: &'a str) -> BoxFuture<'a, Result<Option<ModelInfo>, ApiError>> {
         self.first_answer(move |provider| provider.model_info(model)).boxed()
+    }
+
+    fn check_params(&self, model: &str, params: &Params) -> Result<(), String> {
+        self.members.first().map_or(Ok(()), |m| m.provider.check_params(model, params))
     }
 }
 
