@@ -182,7 +182,7 @@ mod tests {
         assert_eq!(roles.len(), 1);
         assert_eq!(roles[0].prompt.as_deref(), Some("From the table."));
         assert_eq!(roles[0].source, RoleSource::Config(config));
-        assert_eq!(roles[0].settings.thinking, Some(crate::gemini::Thinking::Low));
+        assert_eq!(roles[0].settings.thinking, Some(crate::llm::Thinking::Low));
     }
 
     #[test]

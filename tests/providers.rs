@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{client_for, fake, quick_timeouts};
-use geminal::engine::{Engine, EngineConfig, FallbackReason, Job, JobEvent, JobHandle, RetryPolicy};
+use geminal::engine::{Call, CallEvent, CallHandle, Engine, EngineConfig, FallbackReason, RetryPolicy};
 use geminal::gemini::fake::{Behavior, Fault as GeminiFault};
 use geminal::llm::{ApiError, Author, FinishReason, Message, Params, Part, Request, StopReason, Thinking, ToolSpec};
 use geminal::openai::fake::{FakeOpenAi, Fault, Options, Reply};
@@ -45,7 +45,7 @@ fn fast_retries(attempts: u32) -> RetryPolicy {
     RetryPolicy { max_attempts: attempts, initial_backoff: Duration::from_millis(50), ..RetryPolicy::default() }
 }
 
-async fn finish(handle: JobHandle) -> (String, Vec<JobEvent>) {
+async fn finish(handle: CallHandle) -> (String, Vec<CallEvent>) {
     handle.collect().await
 }
 
@@ -79,13 +79,13 @@ async fn an_openai_answer_streams_with_its_usage_and_the_body_says_what_was_aske
         thinking: Some(Thinking::High),
         ..Default::default()
     };
-    let (text, events) = finish(engine.submit(Job { model: "oai:qwen3:8b".into(), request: req })).await;
+    let (text, events) = finish(engine.submit(Call { model: "oai:qwen3:8b".into(), request: req })).await;
     assert_eq!(text, "Hello there, friend.");
     assert!(
-        matches!(events.last(), Some(JobEvent::Finished { finish: FinishReason::Stop, model, .. }) if model == "oai:qwen3:8b")
+        matches!(events.last(), Some(CallEvent::Finished { finish: FinishReason::Stop, model, .. }) if model == "oai:qwen3:8b")
     );
     let usage = events.iter().find_map(|e| match e {
-        JobEvent::Usage(u) => Some(*u),
+        CallEvent::Usage(u) => Some(*u),
         _ => None,
     });
     assert_eq!(usage.map(|u| (u.prompt_token_count, u.candidates_token_count)), Some((10, 3)));
@@ -110,7 +110,7 @@ async fn an_openai_answer_streams_with_its_usage_and_the_body_says_what_was_aske
 async fn without_a_key_no_authorization_header_is_sent() {
     let fake = FakeOpenAi::start(Options::default(), Reply::text("ok")).await.unwrap();
     let (engine, _gemini) = engine_with_openai(&fake, None, fast_retries(1)).await;
-    let (text, _) = finish(engine.submit(Job { model: "oai:llama3".into(), request: request("hi") })).await;
+    let (text, _) = finish(engine.submit(Call { model: "oai:llama3".into(), request: request("hi") })).await;
     assert_eq!(text, "ok");
     assert_eq!(fake.chat_requests()[0].header("authorization"), None);
 }
@@ -120,10 +120,10 @@ async fn a_429_with_retry_after_waits_the_servers_delay_then_answers() {
     let fake = FakeOpenAi::start(Options::default(), Reply::text("after the wait")).await.unwrap();
     fake.push(Reply::fault(Fault::rate_limited(1)));
     let (engine, _gemini) = engine_with_openai(&fake, None, fast_retries(3)).await;
-    let (text, events) = finish(engine.submit(Job { model: "oai:m".into(), request: request("hi") })).await;
+    let (text, events) = finish(engine.submit(Call { model: "oai:m".into(), request: request("hi") })).await;
     assert_eq!(text, "after the wait");
     let retry = events.iter().find_map(|e| match e {
-        JobEvent::Retrying { after, reason, .. } => Some((*after, reason.clone())),
+        CallEvent::Retrying { after, reason, .. } => Some((*after, reason.clone())),
         _ => None,
     });
     let (after, reason) = retry.expect("a retry");
@@ -139,11 +139,11 @@ async fn a_cut_stream_is_restarted_and_the_new_text_replaces_the_partial() {
     let fake = FakeOpenAi::start(Options::default(), Reply::text("the whole answer, again")).await.unwrap();
     fake.push(Reply { chunks: 6, fault: Some(Fault::CutAfter(2)), ..Reply::text("a partial answer that is cut") });
     let (engine, _gemini) = engine_with_openai(&fake, None, fast_retries(3)).await;
-    let (text, events) = finish(engine.submit(Job { model: "oai:m".into(), request: request("hi") })).await;
+    let (text, events) = finish(engine.submit(Call { model: "oai:m".into(), request: request("hi") })).await;
     assert_eq!(text, "the whole answer, again");
-    assert!(events.iter().any(|e| matches!(e, JobEvent::Restarted { .. })), "{events:?}");
+    assert!(events.iter().any(|e| matches!(e, CallEvent::Restarted { .. })), "{events:?}");
     assert!(events.iter().any(
-        |e| matches!(e, JobEvent::Retrying { reason, .. } if matches!(reason.unwrapped(), ApiError::Truncated { .. }))
+        |e| matches!(e, CallEvent::Retrying { reason, .. } if matches!(reason.unwrapped(), ApiError::Truncated { .. }))
     ));
 }
 
@@ -152,10 +152,10 @@ async fn length_is_the_output_token_limit_and_bad_keys_and_models_are_their_own_
     let fake = FakeOpenAi::start(Options::default(), Reply::text("ok")).await.unwrap();
     fake.push(Reply { finish_reason: "length".into(), ..Reply::text("cut at the limit") });
     let (engine, _gemini) = engine_with_openai(&fake, None, fast_retries(1)).await;
-    let (_, events) = finish(engine.submit(Job { model: "oai:m".into(), request: request("hi") })).await;
+    let (_, events) = finish(engine.submit(Call { model: "oai:m".into(), request: request("hi") })).await;
     assert!(matches!(
         events.last(),
-        Some(JobEvent::Finished { finish: FinishReason::Stopped(StopReason::MaxTokens), .. })
+        Some(CallEvent::Finished { finish: FinishReason::Stopped(StopReason::MaxTokens), .. })
     ));
 
     let strict =
@@ -163,8 +163,8 @@ async fn length_is_the_output_token_limit_and_bad_keys_and_models_are_their_own_
             .await
             .unwrap();
     let (engine, _gemini) = engine_with_openai(&strict, Some("sk-wrong"), fast_retries(3)).await;
-    let (_, events) = finish(engine.submit(Job { model: "oai:known".into(), request: request("hi") })).await;
-    let Some(JobEvent::Failed(error)) = events.last() else { panic!("{events:?}") };
+    let (_, events) = finish(engine.submit(Call { model: "oai:known".into(), request: request("hi") })).await;
+    let Some(CallEvent::Failed(error)) = events.last() else { panic!("{events:?}") };
     assert!(matches!(error, ApiError::ProviderKeyRejected { .. }), "{error:?}");
     let sentence = error.to_string();
     assert!(
@@ -174,9 +174,9 @@ async fn length_is_the_output_token_limit_and_bad_keys_and_models_are_their_own_
     assert_eq!(strict.chat_requests().len(), 1, "a bad key is not retried");
 
     let (engine, _gemini) = engine_with_openai(&strict, Some(OPENAI_KEY), fast_retries(3)).await;
-    let (_, events) = finish(engine.submit(Job { model: "oai:unknown".into(), request: request("hi") })).await;
+    let (_, events) = finish(engine.submit(Call { model: "oai:unknown".into(), request: request("hi") })).await;
     assert!(
-        matches!(events.last(), Some(JobEvent::Failed(e))
+        matches!(events.last(), Some(CallEvent::Failed(e))
             if matches!(e.unwrapped(), ApiError::ModelNotFound { model } if model == "oai:unknown")),
         "{events:?}"
     );
@@ -194,12 +194,12 @@ async fn a_spent_gemini_quota_moves_to_the_next_provider_of_the_chain_and_says_s
         ..EngineConfig::default()
     };
     let engine = Engine::with_providers(set, config);
-    let (text, events) = finish(engine.submit(Job { model: "gemini-2.5-flash".into(), request: request("q1") })).await;
+    let (text, events) = finish(engine.submit(Call { model: "gemini-2.5-flash".into(), request: request("q1") })).await;
     assert_eq!(text, "from the other provider");
     let moves: Vec<(String, String, bool)> = events
         .iter()
         .filter_map(|e| match e {
-            JobEvent::FallbackModel { from, to, first, reason: FallbackReason::QuotaSpent } => {
+            CallEvent::FallbackModel { from, to, first, reason: FallbackReason::QuotaSpent } => {
                 Some((from.clone(), to.clone(), *first))
             }
             _ => None,
@@ -212,9 +212,9 @@ async fn a_spent_gemini_quota_moves_to_the_next_provider_of_the_chain_and_says_s
             ("gemini-flash-latest".to_owned(), "oai:gpt-4.1-mini".to_owned(), true)
         ]
     );
-    let (text, events) = finish(engine.submit(Job { model: "gemini-2.5-flash".into(), request: request("q2") })).await;
+    let (text, events) = finish(engine.submit(Call { model: "gemini-2.5-flash".into(), request: request("q2") })).await;
     assert_eq!(text, "from the other provider");
-    assert!(!events.iter().any(|e| matches!(e, JobEvent::FallbackModel { .. })), "later jobs go straight there");
+    assert!(!events.iter().any(|e| matches!(e, CallEvent::FallbackModel { .. })), "later jobs go straight there");
     assert_eq!(gemini.generate_count(), 2, "each spent Gemini model was asked once");
     assert_eq!(oai.chat_requests().iter().map(|r| r.model().unwrap()).collect::<Vec<_>>(), ["gpt-4.1-mini"; 2]);
 }
@@ -228,12 +228,12 @@ async fn a_provider_down_after_its_retries_hands_the_answer_to_the_next_one() {
     let config =
         EngineConfig { retry: fast_retries(2), fallback: vec!["gemini-2.5-flash".into()], ..EngineConfig::default() };
     let engine = Engine::with_providers(set, config);
-    let (text, events) = finish(engine.submit(Job { model: "oai:m".into(), request: request("q") })).await;
+    let (text, events) = finish(engine.submit(Call { model: "oai:m".into(), request: request("q") })).await;
     assert_eq!(text, "Gemini answers");
     assert_eq!(oai.chat_requests().len(), 2, "the provider got its retries first");
     assert!(events.iter().any(|e| matches!(
         e,
-        JobEvent::FallbackModel { reason: FallbackReason::ProviderDown(e), .. }
+        CallEvent::FallbackModel { reason: FallbackReason::ProviderDown(e), .. }
             if matches!(e.unwrapped(), ApiError::Server { status: 503, .. })
     )));
 }
@@ -267,16 +267,16 @@ async fn a_pool_with_a_dead_member_answers_everything_from_the_live_one() {
     let set = ProviderSet::new(client_for(&gemini, quick_timeouts())).with("local", pool.clone());
     let engine = Engine::with_providers(set, EngineConfig { retry: fast_retries(3), ..EngineConfig::default() });
     let handles: Vec<_> =
-        (0..8).map(|i| engine.submit(Job { model: "local:m".into(), request: request(&format!("q{i}")) })).collect();
+        (0..8).map(|i| engine.submit(Call { model: "local:m".into(), request: request(&format!("q{i}")) })).collect();
     let results = futures::future::join_all(handles.into_iter().map(finish)).await;
     for (text, events) in &results {
         assert_eq!(text, "alive", "{events:?}");
     }
     assert_eq!(live.chat_requests().len(), 8);
     assert_eq!(pool.unhealthy(), ["dead"], "the dead member's breaker is open");
-    let (text, events) = finish(engine.submit(Job { model: "local:m".into(), request: request("later") })).await;
+    let (text, events) = finish(engine.submit(Call { model: "local:m".into(), request: request("later") })).await;
     assert_eq!(text, "alive");
-    assert!(!events.iter().any(|e| matches!(e, JobEvent::Retrying { .. })), "an open breaker is skipped: {events:?}");
+    assert!(!events.iter().any(|e| matches!(e, CallEvent::Retrying { .. })), "an open breaker is skipped: {events:?}");
 }
 
 #[tokio::test]
@@ -285,23 +285,23 @@ async fn what_an_openai_provider_cannot_take_is_one_sentence_and_nothing_is_sent
     let (engine, _gemini) = engine_with_openai(&fake, None, fast_retries(3)).await;
     let mut search = request("news today?");
     search.tools.push(ToolSpec::GoogleSearch);
-    let (_, events) = finish(engine.submit(Job { model: "oai:m".into(), request: search })).await;
-    let Some(JobEvent::Failed(error)) = events.last() else { panic!("{events:?}") };
+    let (_, events) = finish(engine.submit(Call { model: "oai:m".into(), request: search })).await;
+    let Some(CallEvent::Failed(error)) = events.last() else { panic!("{events:?}") };
     let sentence = error.to_string();
     assert!(sentence.starts_with("Google Search grounding works only with Gemini models, and oai:m"), "{sentence}");
     assert!(sentence.ends_with('.') && !sentence.contains('{'), "{sentence}");
 
     let mut pdf = request("summarize");
     pdf.messages[0].parts.insert(0, media("application/pdf", b"%PDF-1.4"));
-    let (_, events) = finish(engine.submit(Job { model: "oai:m".into(), request: pdf })).await;
-    let Some(JobEvent::Failed(error)) = events.last() else { panic!("{events:?}") };
+    let (_, events) = finish(engine.submit(Call { model: "oai:m".into(), request: pdf })).await;
+    let Some(CallEvent::Failed(error)) = events.last() else { panic!("{events:?}") };
     assert!(error.to_string().contains("oai:m cannot take PDF files"), "{error}");
     assert!(fake.chat_requests().is_empty(), "nothing the provider would refuse was sent");
 
     let mut image = request("what is this?");
     image.messages[0].parts.insert(0, media("image/png", b"\x89PNG"));
     image.messages[0].parts.insert(0, media("text/plain", b"notes.txt says hi"));
-    let (text, _) = finish(engine.submit(Job { model: "oai:m".into(), request: image })).await;
+    let (text, _) = finish(engine.submit(Call { model: "oai:m".into(), request: image })).await;
     assert_eq!(text, "ok");
     let body = fake.chat_requests()[0].json();
     let parts = body["messages"][0]["content"].as_array().unwrap().clone();
@@ -324,12 +324,12 @@ async fn an_openai_answer_that_ends_in_tool_calls_is_not_an_error() {
     ];
     let fake = FakeOpenAi::start(Options::default(), Reply::tool_calls("Let me check.", calls)).await.unwrap();
     let (engine, _gemini) = engine_with_openai(&fake, None, fast_retries(1)).await;
-    let (text, events) = finish(engine.submit(Job { model: "oai:m".into(), request: request("weather?") })).await;
+    let (text, events) = finish(engine.submit(Call { model: "oai:m".into(), request: request("weather?") })).await;
     assert_eq!(text, "Let me check.");
     let called: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
-            JobEvent::ToolCall(call) => Some(call.clone()),
+            CallEvent::ToolCall(call) => Some(call.clone()),
             _ => None,
         })
         .collect();
@@ -337,9 +337,9 @@ async fn an_openai_answer_that_ends_in_tool_calls_is_not_an_error() {
     assert_eq!((called[0].id.as_deref(), called[0].name.as_str()), (Some("call_a"), "get_weather"));
     assert_eq!(called[0].arguments, serde_json::json!({"city": "Paris", "unit": "C"}), "fragments joined by index");
     assert_eq!((called[1].id.as_deref(), &called[1].arguments), (Some("call_b"), &serde_json::json!({})));
-    assert!(!events.iter().any(|e| matches!(e, JobEvent::Failed(_))), "{events:?}");
+    assert!(!events.iter().any(|e| matches!(e, CallEvent::Failed(_))), "{events:?}");
     assert!(
-        matches!(events.last(), Some(JobEvent::Finished { finish: FinishReason::ToolCalls, .. })),
+        matches!(events.last(), Some(CallEvent::Finished { finish: FinishReason::ToolCalls, .. })),
         "{:?}",
         events.last()
     );

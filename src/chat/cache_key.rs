@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{Role, Turn};
+use super::{Author, Turn};
 use crate::store::CachedAnswer;
 
 pub type CacheKey = [u8; 32];
@@ -117,7 +117,7 @@ pub fn cache_key(endpoint: &str, turn: &Turn) -> CacheKey {
         history: turn
             .history
             .iter()
-            .map(|m| (if m.role == Role::User { "user" } else { "model" }, m.text.as_str()))
+            .map(|m| (if m.role == Author::User { "user" } else { "model" }, m.text.as_str()))
             .collect(),
         prompt: &turn.prompt,
         attachments: turn
@@ -190,7 +190,7 @@ mod tests {
     fn turn() -> Turn {
         let mut t = Turn::new("gemini-2.5-flash", "and then?");
         t.system = Some("be brief".into());
-        t.history = vec![Message::new(Role::User, "hi"), Message::new(Role::Model, "hello")];
+        t.history = vec![Message::new(Author::User, "hi"), Message::new(Author::Model, "hello")];
         t
     }
 
@@ -254,9 +254,9 @@ mod tests {
         let mut t = turn();
         t.history[0].attachments = vec![attached("aa")];
         assert_ne!(cache_key("demo", &t), with_one, "the same file on an earlier message is another conversation");
-        // Role matters too: the same texts said by the other side are another conversation.
+        // Author matters too: the same texts said by the other side are another conversation.
         let mut t = turn();
-        t.history[0].role = Role::Model;
+        t.history[0].role = Author::Model;
         assert_ne!(cache_key("demo", &t), base);
     }
 

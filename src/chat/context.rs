@@ -165,13 +165,13 @@ pub fn fit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::{Message, Role};
+    use crate::chat::{Author, Message};
 
     fn turn(exchanges: usize, chars: usize) -> Turn {
         let mut t = Turn::new("m", "x".repeat(chars));
         for _ in 0..exchanges {
-            t.history.push(Message::new(Role::User, "q".repeat(chars)));
-            t.history.push(Message::new(Role::Model, "a".repeat(chars)));
+            t.history.push(Message::new(Author::User, "q".repeat(chars)));
+            t.history.push(Message::new(Author::Model, "a".repeat(chars)));
         }
         t
     }

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use crate::attach::{Attachment, AttachmentData};
 use crate::format::human_duration;
-use crate::llm::{ApiError, Author, Params, Part, Request, ToolSpec};
+use crate::llm::{self, ApiError, Params, Part, Request, ToolSpec};
 
 /// Something a turn tells the user that is not the answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,18 +65,18 @@ impl std::fmt::Display for Notice {
     }
 }
 
-pub use crate::domain::Role;
+pub use crate::domain::{Author, Role};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
-    pub role: Role,
+    pub role: Author,
     pub text: String,
     /// What a prompt had attached (sent again with it, before its text).
     pub attachments: Vec<Attachment>,
 }
 
 impl Message {
-    pub fn new(role: Role, text: impl Into<String>) -> Self {
+    pub fn new(role: Author, text: impl Into<String>) -> Self {
         Message { role, text: text.into(), attachments: Vec::new() }
     }
 }
@@ -122,8 +122,8 @@ impl Turn {
             .iter()
             .filter(|m| !m.text.is_empty() || !m.attachments.is_empty())
             .map(|m| match m.role {
-                Role::User => user_message(&m.text, &m.attachments),
-                Role::Model => crate::llm::Message::text(Author::Assistant, m.text.clone()),
+                Author::User => user_message(&m.text, &m.attachments),
+                Author::Model => crate::llm::Message::text(llm::Author::Assistant, m.text.clone()),
             })
             .collect();
         messages.push(user_message(&self.prompt, &self.attachments));
@@ -148,7 +148,7 @@ fn user_message(text: &str, attachments: &[Attachment]) -> crate::llm::Message {
     if !text.is_empty() || parts.is_empty() {
         parts.push(Part::Text(text.to_owned()));
     }
-    crate::llm::Message::new(Author::User, parts)
+    crate::llm::Message::new(llm::Author::User, parts)
 }
 
 /// How an attachment travels: an uploaded file by its URI; text as a part headed by its name
@@ -229,7 +229,7 @@ mod tests {
     fn a_request_holds_history_in_order_then_the_prompt() {
         let mut turn = Turn::new("m", "and then?");
         turn.system = Some("be brief".into());
-        turn.history = vec![Message::new(Role::User, "hi"), Message::new(Role::Model, "hello")];
+        turn.history = vec![Message::new(Author::User, "hi"), Message::new(Author::Model, "hello")];
         turn.params.temperature = Some(0.25);
         turn.tools = vec![ToolSpec::GoogleSearch];
         let request = turn.request();
@@ -237,9 +237,9 @@ mod tests {
         assert_eq!(
             request.messages,
             [
-                crate::llm::Message::text(Author::User, "hi"),
-                crate::llm::Message::text(Author::Assistant, "hello"),
-                crate::llm::Message::text(Author::User, "and then?"),
+                crate::llm::Message::text(llm::Author::User, "hi"),
+                crate::llm::Message::text(llm::Author::Assistant, "hello"),
+                crate::llm::Message::text(llm::Author::User, "and then?"),
             ]
         );
         assert_eq!(request.params.temperature, Some(0.25));
@@ -263,9 +263,9 @@ mod tests {
     #[test]
     fn attachments_go_before_the_text_of_their_own_prompt() {
         let mut turn = Turn::new("m", "and these?");
-        let mut first = Message::new(Role::User, "look");
+        let mut first = Message::new(Author::User, "look");
         first.attachments = vec![attached("a.png", "image/png", b"\x89PNG")];
-        turn.history = vec![first, Message::new(Role::Model, "a picture")];
+        turn.history = vec![first, Message::new(Author::Model, "a picture")];
         let mut uploaded = attached("clip.mp4", "video/mp4", b"....");
         uploaded.remote =
             Some(crate::attach::RemoteFile { uri: "https://g/v1beta/files/abc".into(), expires_at_ms: i64::MAX });
@@ -273,7 +273,7 @@ mod tests {
         let messages = turn.request().messages;
         let png = Part::Media { mime: "image/png".into(), bytes: bytes::Bytes::from_static(b"\x89PNG") };
         assert_eq!(messages[0].parts, [png, Part::Text("look".into())]);
-        assert_eq!(messages[1], crate::llm::Message::text(Author::Assistant, "a picture"));
+        assert_eq!(messages[1], crate::llm::Message::text(llm::Author::Assistant, "a picture"));
         assert_eq!(
             messages[2].parts,
             [

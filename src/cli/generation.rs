@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::exit::Failure;
 use crate::chat::Settings;
-use crate::gemini::Thinking;
+use crate::llm::Thinking;
 
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Generation")]

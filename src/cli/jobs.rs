@@ -531,7 +531,7 @@ mod tests {
 
     #[test]
     fn an_upload_failure_says_what_to_do_once() {
-        let server = crate::gemini::ApiError::Server { status: 503, overloaded: false, retry_after: None };
+        let server = crate::llm::ApiError::Server { status: 503, overloaded: false, retry_after: None };
         let failure = failure(JobError::Upload(crate::engine::UploadError::Api(server)));
         assert_eq!(failure.message.matches("try again").count(), 1, "{}", failure.message);
         let read = failure_message(JobError::Upload(crate::engine::UploadError::Changed));

@@ -212,11 +212,11 @@ pub async fn connect(
     let endpoint = config.providers.iter().find(|e| e.name == provider);
     match endpoint {
         None if provider == crate::provider::GEMINI && config.api_key.is_none() && !config.demo => {
-            return Err(crate::gemini::ApiError::NoKey.into());
+            return Err(crate::llm::ApiError::NoKey.into());
         }
         Some(e) if e.api_key.is_none() && e.api_key_env.is_some() => {
             let env = e.api_key_env.clone().unwrap_or_default();
-            return Err(crate::gemini::ApiError::NoProviderKey { provider: e.name.clone(), env }.into());
+            return Err(crate::llm::ApiError::NoProviderKey { provider: e.name.clone(), env }.into());
         }
         _ => {}
     }

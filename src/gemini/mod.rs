@@ -1,6 +1,6 @@
 //! The Gemini wire: the only code that knows Gemini's JSON and HTTP. Everything above sees
-//! [`Client`] as a `crate::provider::Provider` speaking `crate::llm`; [`convert`] is where the
-//! two meet. The Batch and Files APIs (Gemini-only) are used directly by `jobs/` and uploads.
+//! [`Client`] as a provider (`provider/` implements its trait over it) speaking the neutral
+//! vocabulary (`llm/`); [`convert`] is where the two meet. The Batch and Files APIs (Gemini-only) are used directly by `jobs/` and uploads.
 
 pub mod batch;
 mod client;

@@ -1,6 +1,6 @@
 //! Provider errors as data: one variant per thing a caller acts on differently (retry, fall
 //! back, refuse, tell), whatever wire said it. The sentence a person reads is written at the
-//! edge (`crate::format::provider_error`); `Display` is implemented there.
+//! edge (`format/provider_error.rs`); `Display` is implemented there.
 
 use std::time::Duration;
 

@@ -11,10 +11,10 @@ use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 
 use super::wire::Chunk;
+use crate::llm::EventStream;
 use crate::llm::{ApiError, FinishReason, StopReason, StreamEvent, TimeoutPhase};
 use crate::net::Timeouts;
 use crate::net::sse::{SseDecoder, SseItem};
-use crate::provider::EventStream;
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 

@@ -1284,7 +1284,7 @@ impl App {
             self.say(shown);
             return true;
         };
-        let parsed = level.parse::<crate::gemini::Thinking>();
+        let parsed = level.parse::<crate::llm::Thinking>();
         let checked = parsed.and_then(|t| crate::gemini::thinking::thinking_config(&self.tab().model, t).map(|_| t));
         match checked {
             Ok(t) => {
@@ -1919,7 +1919,7 @@ fn apply_role(tab: &mut Tab, role: &crate::chat::NamedRole) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gemini::ApiError;
+    use crate::llm::ApiError;
     use crossterm::event::{KeyCode, KeyModifiers};
 
     fn key(code: KeyCode) -> Event {

@@ -37,7 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::chat::{Branch, ChatError, ChatSession, Outcome, Shown, Target, TurnEvent, TurnReport};
 use crate::cli::signals::Stop;
-use crate::gemini::ApiError;
+use crate::llm::ApiError;
 use crate::store::{StoreError, StoreHandle};
 use app::{App, AppEvent, Command};
 use history::HistoryRow;
