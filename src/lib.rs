@@ -1,9 +1,12 @@
 //! geminal: a terminal chat client for Google Gemini.
 //!
 //! Layers (arrows point one way): front ends `tui` and `cli` → `chat` (a turn) → `engine`
-//! (jobs, limits, retries) → `gemini` (the wire), with `chat` → `store` (the only SQL).
-//! `domain` holds the types every layer shares (role, message status), `grounding` an answer's
-//! sources; `sanitize` makes
+//! (calls: one answer each; limits, retries) → `provider` (the trait, pools, and its
+//! implementations over the wires) → `gemini` / `openai` (the wires) → `net` (SSE, watchdog
+//! budgets, retry hints), with `chat` → `store` (the only SQL). Above the wires every layer
+//! speaks `llm`, the provider-neutral vocabulary (request, stream events, model info, errors as
+//! data); `format` words those errors for people. `domain` holds the types every layer shares
+//! (a message's author, its status), `grounding` an answer's sources; `sanitize` makes
 //! untrusted text safe for a terminal; `config` resolves flags, environment
 //! and the config file; `format` holds shared human-readable formats; `attach` reads the
 //! files a user attaches; `money` prices answers (the price table, costs, budgets); `commands`

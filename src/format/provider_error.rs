@@ -6,7 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::llm::error::{ApiError, StopReason, TimeoutPhase};
+use crate::llm::error::{ApiError, Missing, StopReason, TimeoutPhase};
 use crate::sanitize::one_line;
 
 impl ApiError {
@@ -65,7 +65,7 @@ impl ApiError {
             ApiError::ProviderKeyRejected { provider, .. } => {
                 format!("The provider {} rejected the API key", inner(provider))
             }
-            ApiError::Unsupported { what } => one_line(what.trim_end_matches('.'), 200),
+            ApiError::Unsupported { .. } => one_line(self.to_string().trim_end_matches('.'), 200),
         }
     }
 }
@@ -252,7 +252,32 @@ impl fmt::Display for ApiError {
                     one_line(provider, 40)
                 ),
             },
-            ApiError::Unsupported { what } => write!(f, "{}", one_line(what, 300)),
+            ApiError::Unsupported { model, missing } => {
+                let model = one_line(model, 60);
+                match missing {
+                    Missing::BuiltInTool(feature) => write!(
+                        f,
+                        "{} works only with Gemini models, and {model} is not one: turn it off (--search / /search) or pick a Gemini model.",
+                        one_line(feature, 40)
+                    ),
+                    Missing::Attachment { mime } => {
+                        let what = match mime.split('/').next().unwrap_or("") {
+                            "audio" => "audio".to_owned(),
+                            "video" => "video".to_owned(),
+                            _ if mime == "application/pdf" => "PDF files".to_owned(),
+                            _ => format!("{} attachments", one_line(mime, 40)),
+                        };
+                        write!(
+                            f,
+                            "{model} cannot take {what} (only text and images go to an OpenAI-compatible provider): remove the attachment or pick a Gemini model."
+                        )
+                    }
+                    Missing::FunctionTools => {
+                        write!(f, "Function tools are not sent to {model} yet: remove them from the request.")
+                    }
+                    Missing::Setting { detail } => write!(f, "{}", one_line(detail, 300)),
+                }
+            }
         }
     }
 }

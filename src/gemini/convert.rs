@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::thinking::thinking_config;
 use super::types::{Content, GenerateContentRequest, GenerationConfig, Model, Part as WirePart, ThinkingConfig, Tool};
 use crate::llm::{
-    ApiError, Author, Capabilities, Message, ModelInfo, Params, Part, Request, ToolCall, ToolResult, ToolSpec,
+    ApiError, Author, Capabilities, Message, Missing, ModelInfo, Params, Part, Request, ToolCall, ToolResult, ToolSpec,
 };
 
 /// The call a part holds, when it is a `functionCall` with a name.
@@ -77,7 +77,10 @@ fn content(message: &Message) -> Content {
 /// control (refused, with the sentence, where the model cannot take it). `None` when nothing is set.
 pub fn generation_config(model: &str, params: &Params) -> Result<Option<GenerationConfig>, ApiError> {
     let mut thinking = match params.thinking {
-        Some(choice) => Some(thinking_config(model, choice).map_err(|what| ApiError::Unsupported { what })?),
+        Some(choice) => Some(thinking_config(model, choice).map_err(|detail| ApiError::Unsupported {
+            model: model.to_owned(),
+            missing: Missing::Setting { detail },
+        })?),
         None => None,
     };
     if params.thoughts {
@@ -116,9 +119,7 @@ pub fn request(model: &str, request: &Request) -> Result<GenerateContentRequest,
         }
     }
     if !functions.is_empty() {
-        return Err(ApiError::Unsupported {
-            what: "Function tools are not sent to Gemini yet: remove them from the request.".to_owned(),
-        });
+        return Err(ApiError::Unsupported { model: model.to_owned(), missing: Missing::FunctionTools });
     }
     Ok(GenerateContentRequest {
         contents: request.messages.iter().map(content).collect(),

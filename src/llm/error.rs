@@ -44,9 +44,9 @@ pub enum ApiError {
     NoProviderKey { provider: String, env: String },
     /// A configured provider rejected its key (HTTP 401).
     ProviderKeyRejected { provider: String, env: Option<String> },
-    /// The chosen model's provider cannot do what the request asks (an attachment type, a
-    /// Gemini-only tool); `what` is the whole sentence, naming the model and the way forward.
-    Unsupported { what: String },
+    /// The chosen model's provider cannot do what the request asks: `model` as the user named
+    /// it, and what it lacks.
+    Unsupported { model: String, missing: Missing },
     /// `error` from a provider other than the built-in Gemini one: the same kind, told with the
     /// provider's name where the sentence would say "Gemini".
     Via { provider: String, error: Box<ApiError> },
@@ -102,6 +102,19 @@ pub enum StopReason {
     Recitation,
     /// Blocklist, prohibited content, SPII, language, malformed function call, other...
     Other(String),
+}
+
+/// What a provider cannot do for a request (see [`ApiError::Unsupported`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// Another provider's built-in tool (`Google Search grounding`, `URL context`).
+    BuiltInTool(String),
+    /// An attachment of this media type.
+    Attachment { mime: String },
+    /// Function tools.
+    FunctionTools,
+    /// A generation setting the model refuses, in the provider's words.
+    Setting { detail: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

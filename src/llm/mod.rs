@@ -12,7 +12,7 @@ pub mod model;
 pub mod request;
 pub mod usage;
 
-pub use error::{ApiError, ErrorKind, StopReason, TimeoutPhase};
+pub use error::{ApiError, ErrorKind, Missing, StopReason, TimeoutPhase};
 pub use event::{EventStream, FinishReason, StreamEvent};
 pub use model::{Capabilities, ModelInfo};
 pub use request::{Author, Message, Params, Part, Request, Thinking, ToolCall, ToolResult, ToolSpec};

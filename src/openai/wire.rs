@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::llm::{ApiError, Author, Part, Request, Thinking, ToolSpec, Usage as UsageMetadata};
+use crate::llm::{ApiError, Author, Missing, Part, Request, Thinking, ToolSpec, Usage as UsageMetadata};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ChatRequest {
@@ -107,10 +107,8 @@ fn reasoning_effort(thinking: Thinking) -> Option<&'static str> {
 pub fn chat_request(model: &str, shown: &str, request: &Request) -> Result<ChatRequest, ApiError> {
     if let Some(feature) = unsupported_tool(request) {
         return Err(ApiError::Unsupported {
-            what: format!(
-                "{feature} works only with Gemini models, and {} is not one: turn it off (--search / /search) or pick a Gemini model.",
-                crate::sanitize::one_line(shown, 60)
-            ),
+            model: shown.to_owned(),
+            missing: Missing::BuiltInTool(feature.to_owned()),
         });
     }
     let mut messages = Vec::new();
@@ -232,18 +230,7 @@ fn text_of(mime: &str, bytes: &[u8]) -> Option<String> {
 }
 
 fn cannot_take(shown: &str, mime: &str) -> ApiError {
-    let what = match mime.split('/').next().unwrap_or("") {
-        "audio" => "audio".to_owned(),
-        "video" => "video".to_owned(),
-        _ if mime == "application/pdf" => "PDF files".to_owned(),
-        _ => format!("{} attachments", crate::sanitize::one_line(mime, 40)),
-    };
-    ApiError::Unsupported {
-        what: format!(
-            "{} cannot take {what} (only text and images go to an OpenAI-compatible provider): remove the attachment or pick a Gemini model.",
-            crate::sanitize::one_line(shown, 60)
-        ),
-    }
+    ApiError::Unsupported { model: shown.to_owned(), missing: Missing::Attachment { mime: mime.to_owned() } }
 }
 
 /// One `data:` event of the stream.
