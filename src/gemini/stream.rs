@@ -249,3 +249,26 @@ fn read_error(e: &reqwest::Error) -> ApiError {
     }
     ApiError::Truncated { detail: "the connection was cut mid-answer".to_owned() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_answer_that_calls_a_function_ends_in_tool_calls_with_the_call_whole() {
+        let sse = "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"id\":\"c1\",\"name\":\"lookup\",\"args\":{\"q\":\"rust\"}},\"thoughtSignature\":\"sig\"}]},\"index\":0}]}\n\n\
+data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"\"}]},\"finishReason\":\"STOP\",\"index\":0}]}\n\n";
+        let body = futures::stream::iter([Ok(Bytes::from(sse))]);
+        let timeouts = crate::net::Timeouts::default();
+        let mut stream =
+            AnswerStream::new(Box::pin(body), "m", None, Instant::now(), timeouts.first_token, timeouts.idle);
+        let mut events = Vec::new();
+        while let Some(event) = stream.next().await {
+            events.push(event.unwrap());
+        }
+        let StreamEvent::ToolCall(call) = &events[0] else { panic!("{events:?}") };
+        assert_eq!((call.id.as_deref(), call.name.as_str()), (Some("c1"), "lookup"));
+        assert_eq!((call.arguments["q"].as_str(), call.signature.as_deref()), (Some("rust"), Some("sig")));
+        assert_eq!(events.last(), Some(&StreamEvent::Finished(FinishReason::ToolCalls)));
+    }
+}

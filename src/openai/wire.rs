@@ -359,3 +359,47 @@ pub struct ModelEntry {
     #[serde(default)]
     pub owned_by: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::{Message as Said, ToolCall, ToolResult};
+
+    #[test]
+    fn a_tool_call_and_its_result_go_back_as_openai_writes_them() {
+        let call = ToolCall {
+            id: Some("call_1".into()),
+            name: "lookup".into(),
+            arguments: serde_json::json!({"q": "rust"}),
+            signature: None,
+        };
+        let result =
+            ToolResult { id: Some("call_1".into()), name: "lookup".into(), response: serde_json::json!({"ok": 1}) };
+        let request = Request {
+            messages: vec![
+                Said::text(Author::User, "what is rust?"),
+                Said::new(Author::Assistant, vec![Part::ToolCall(call)]),
+                Said::new(Author::Tool, vec![Part::ToolResult(result)]),
+            ],
+            tools: vec![ToolSpec::Function {
+                name: "lookup".into(),
+                description: "Looks a word up.".into(),
+                parameters: serde_json::json!({"type": "object"}),
+            }],
+            ..Request::default()
+        };
+        let body = serde_json::to_value(chat_request("m", "oai:m", &request).unwrap()).unwrap();
+        assert_eq!(
+            body["messages"][1],
+            serde_json::json!({"role": "assistant", "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":\"rust\"}"}}
+            ]})
+        );
+        assert_eq!(
+            body["messages"][2],
+            serde_json::json!({"role": "tool", "content": "{\"ok\":1}", "tool_call_id": "call_1"})
+        );
+        assert_eq!(body["tools"][0]["function"]["name"], "lookup");
+        assert_eq!(body["tools"][0]["type"], "function");
+    }
+}
