@@ -62,11 +62,42 @@ struct ConfigKey<'a> {
 }
 
 #[derive(Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 struct ThinkingKey {
-    thinking: crate::llm::Thinking,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<crate::llm::Thinking>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    include_thoughts: Option<bool>,
+}
+
+/// `params` as `generationConfig` was written (thought summaries included), for estimating
+/// the request's size; `None` when nothing is set.
+pub(super) fn settings_json(params: &crate::llm::Params) -> Option<String> {
+    let mut key = ConfigKey::of(params);
+    if params.thoughts {
+        let key = key.get_or_insert_with(|| ConfigKey::empty(params));
+        key.thinking_config.get_or_insert(ThinkingKey { thinking: None, include_thoughts: None }).include_thoughts =
+            Some(true);
+    }
+    key.and_then(|k| serde_json::to_string(&k).ok())
 }
 
 impl<'a> ConfigKey<'a> {
+    /// Nothing set.
+    fn empty(_: &'a crate::llm::Params) -> Self {
+        ConfigKey {
+            temperature: None,
+            top_p: None,
+            top_k: None,
+            max_output_tokens: None,
+            thinking_config: None,
+            seed: None,
+            stop_sequences: None,
+            response_mime_type: None,
+            response_json_schema: None,
+        }
+    }
+
     /// `None` when nothing that decides the answer is set.
     fn of(params: &'a crate::llm::Params) -> Option<Self> {
         let key = ConfigKey {
@@ -74,7 +105,9 @@ impl<'a> ConfigKey<'a> {
             top_p: params.top_p,
             top_k: params.top_k,
             max_output_tokens: params.max_tokens,
-            thinking_config: params.thinking.map(|thinking| ThinkingKey { thinking }),
+            thinking_config: params
+                .thinking
+                .map(|thinking| ThinkingKey { thinking: Some(thinking), include_thoughts: None }),
             seed: params.seed,
             stop_sequences: (!params.stop.is_empty()).then_some(params.stop.as_slice()),
             response_mime_type: params.answer_schema.as_ref().map(|_| "application/json"),

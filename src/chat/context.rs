@@ -68,11 +68,7 @@ pub fn worst_prompt_tokens(turn: &Turn) -> u64 {
             }
         })
         .sum();
-    let settings = if turn.params == crate::llm::Params::default() {
-        0
-    } else {
-        text(serde_json::to_string(&turn.params).map_or(0, |j| j.len()))
-    };
+    let settings = super::cache_key::settings_json(&turn.params).map_or(0, |j| text(j.len()));
     let structure = (turn.history.len() as u64 + 1 + turn.tools.len() as u64) * STRUCTURE_TOKENS;
     messages + attachments + settings + structure
 }
