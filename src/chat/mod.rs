@@ -1,5 +1,6 @@
-//! Conversations: composes a turn (history + prompt → request) and starts it. Front ends
-//! (`ask`, the line chat) go through here so they behave alike. No SQL, no terminal.
+//! Conversations: composes a turn (history + prompt → a provider-neutral `llm::Request`) and
+//! runs it through the engine ([`ChatSession`]). Front ends go through here so they behave
+//! alike. No SQL, no terminal, no wire format.
 
 mod attachments;
 mod budget;
