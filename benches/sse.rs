@@ -13,8 +13,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use geminal::gemini::sse::{SseDecoder, SseItem};
 use geminal::gemini::stream::{StreamEvent, classify_chunk, parse_item, replay};
+use geminal::net::sse::{SseDecoder, SseItem};
 
 const CAPTURE_C: &[u8] = include_bytes!("../tests/data/captures/c_crlf_grounding.sse");
 

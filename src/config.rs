@@ -9,7 +9,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::engine::{EngineConfig, RetryPolicy};
-use crate::gemini::{DEFAULT_BASE_URL, Timeouts};
+use crate::gemini::DEFAULT_BASE_URL;
+use crate::net::Timeouts;
 
 pub const DEFAULT_MODEL: &str = "gemini-flash-latest";
 
@@ -424,7 +425,7 @@ impl Config {
         // A malformed address is a configuration mistake, found before anything connects.
         // (Demo mode replaces the address with its own server's.)
         if !overrides.demo
-            && let Err(reason) = crate::gemini::check_base_url(&base_url)
+            && let Err(reason) = crate::net::check_base_url(&base_url)
         {
             return Err(ConfigError::BadBaseUrl {
                 value: crate::sanitize::one_line(&base_url, 80),
@@ -1041,11 +1042,11 @@ mod tests {
         let o = Overrides { config: Some(path.clone()), ..Overrides::default() };
         std::fs::write(&path, "thinking = 2048\ntemperature = 0.4\nstop = [\"END\"]\nshow_thoughts = true\n").unwrap();
         let c = resolve(&o, &[]).unwrap();
-        assert_eq!(c.settings.thinking, Some(crate::gemini::Thinking::Budget(2048)));
+        assert_eq!(c.settings.thinking, Some(crate::llm::Thinking::Budget(2048)));
         assert_eq!((c.settings.temperature, c.settings.show_thoughts), (Some(0.4), Some(true)));
         assert_eq!(c.source_of("temperature"), Some(Source::File));
         std::fs::write(&path, "thinking = \"high\"\n").unwrap();
-        assert_eq!(resolve(&o, &[]).unwrap().settings.thinking, Some(crate::gemini::Thinking::High));
+        assert_eq!(resolve(&o, &[]).unwrap().settings.thinking, Some(crate::llm::Thinking::High));
         std::fs::write(&path, "temperature = 3.0\n").unwrap();
         let e = resolve(&o, &[]).unwrap_err().to_string();
         assert!(e.contains("the temperature must be between 0 and 2") && e.ends_with('.') && !e.ends_with(".."), "{e}");

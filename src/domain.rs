@@ -1,33 +1,38 @@
-//! Shared domain types: the words every layer uses for a conversation (who said a message, what
+//! Shared domain types: the words every layer uses for a conversation (who wrote a message, what
 //! state it is in) and for a front end asked to stop (a signal). A leaf: it imports nothing from
 //! the crate, and every layer may import it.
 //! How they are written to the database lives in `store/`, how they are labelled in `format`.
 
-/// Who said a message.
+/// Who said a message (its author; a persona is a role, `roles`). Stored as `role`, whose
+/// values (`user`, `model`) are unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
+pub enum Author {
     User,
     Model,
 }
 
-impl Role {
+impl Author {
     /// The stable name (the database's, and Gemini's own).
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::User => "user",
-            Role::Model => "model",
+            Author::User => "user",
+            Author::Model => "model",
         }
     }
 
     /// The role named `text`; `None` for anything else (never a guess).
-    pub fn parse(text: &str) -> Option<Role> {
+    pub fn parse(text: &str) -> Option<Author> {
         match text {
-            "user" => Some(Role::User),
-            "model" => Some(Role::Model),
+            "user" => Some(Author::User),
+            "model" => Some(Author::Model),
             _ => None,
         }
     }
 }
+
+/// The author's old name, kept while the front ends move to [`Author`] (the word `role` means
+/// a persona everywhere else).
+pub type Role = Author;
 
 /// A message's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -123,10 +128,10 @@ mod tests {
         for s in MessageStatus::ALL {
             assert_eq!(MessageStatus::parse(s.as_str()), Some(s));
         }
-        for r in [Role::User, Role::Model] {
-            assert_eq!(Role::parse(r.as_str()), Some(r));
+        for r in [Author::User, Author::Model] {
+            assert_eq!(Author::parse(r.as_str()), Some(r));
         }
         assert_eq!(MessageStatus::parse("Complete"), None);
-        assert_eq!(Role::parse("assistant"), None);
+        assert_eq!(Author::parse("assistant"), None);
     }
 }

@@ -120,7 +120,7 @@ pub fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage])
                 let mut row = serde_json::json!({
                     "id": m.id, "parent_id": m.parent_id, "role": if m.role == Role::User { "user" } else { "model" },
                     "text": m.text, "model": m.model, "status": m.status.as_str(),
-                    "error": m.error.as_ref().map(crate::gemini::stored_error::stored_sentence),
+                    "error": m.error.as_ref().map(crate::format::stored_sentence),
                     "cached": m.cached, "prompt_tokens": m.prompt_tokens, "output_tokens": m.output_tokens,
                     "thought_tokens": m.thought_tokens, "thoughts": m.thoughts,
                     "created_at": m.created_at,

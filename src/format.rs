@@ -1,4 +1,9 @@
-//! Human-readable formats shared by the front ends: "3m ago", calendar dates, sizes.
+//! Human-readable formats shared by the front ends: "3m ago", calendar dates, sizes, and how a
+//! provider error is told ([`provider_error`]).
+
+pub mod provider_error;
+
+pub use provider_error::{human_duration, stored_sentence};
 
 /// How a front end labels a message in state `status` (`None` for a plain complete one).
 pub fn status_label(status: crate::domain::MessageStatus, cached: bool) -> Option<&'static str> {

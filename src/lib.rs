@@ -2,11 +2,14 @@
 //!
 //! Layers (arrows point one way): front ends `tui` and `cli` → `turn` (one turn, set up in one
 //! order, as a stream of updates) → `chat` (a turn's request, cache and saving) → `engine`
-//! (jobs, limits, retries) → `gemini` (the wire), with `chat` → `store` (the only SQL). `root`
-//! opens what a front end needs (config, providers, store, session); `cli` → `tui`, never back.
-//! `domain` holds the types every layer shares (role, message status), `error_data` errors as
-//! data (kind names, detail), `grounding` an answer's
-//! sources; `sanitize` makes
+//! (calls: one answer each; limits, retries) → `provider` (the trait, pools, and its
+//! implementations over the wires) → `gemini` / `openai` (the wires) → `net` (SSE, watchdog
+//! budgets, retry hints), with `chat` → `store` (the only SQL). `root` opens what a front end
+//! needs (config, providers, store, session); `cli` → `tui`, never back. Above the wires every
+//! layer speaks `llm`, the provider-neutral vocabulary (request, stream events, model info,
+//! errors as data); `format` words those errors for people. `domain` holds the types every
+//! layer shares (a message's author, its status), `error_data` errors as stored data (kind
+//! names, detail), `grounding` an answer's sources; `sanitize` makes
 //! untrusted text safe for a terminal; `config` resolves flags, environment
 //! and the config file; `format` holds shared human-readable formats; `attach` reads the
 //! files a user attaches; `money` prices answers (the price table, costs, budgets); `commands`
@@ -29,7 +32,9 @@ pub mod format;
 pub mod gemini;
 pub mod grounding;
 pub mod jobs;
+pub mod llm;
 pub mod money;
+pub mod net;
 pub mod openai;
 pub mod provider;
 pub mod render;

@@ -140,6 +140,21 @@ pub struct Usage {
     pub thoughts: u64,
 }
 
+impl crate::llm::Usage {
+    /// The counts as billed.
+    pub fn billed(&self) -> Usage {
+        Usage {
+            prompt: u64::from(self.prompt_token_count),
+            cached: u64::from(self.cached_content_token_count),
+            prompt_audio: u64::from(self.prompt_audio_token_count),
+            cached_audio: u64::from(self.cached_audio_token_count),
+            tool_use_prompt: u64::from(self.tool_use_prompt_token_count),
+            output: u64::from(self.candidates_token_count),
+            thoughts: u64::from(self.thoughts_token_count),
+        }
+    }
+}
+
 /// What `usage` cost at `price`, at Batch API rates when `batch`; `None` when the price says
 /// nothing about something that was used (cached tokens with no cached rate, a batch with no
 /// batch discount). Follows the research notes' B.2: the tier is chosen per request by the whole

@@ -111,3 +111,26 @@ fn the_apis_too_long_error_is_one_clear_sentence() {
     let line: Value = serde_json::from_str(run.stdout.lines().next().unwrap()).unwrap();
     assert_eq!(line["error"]["kind"], "input_too_long");
 }
+
+#[test]
+fn context_fitting_works_behind_a_pool() {
+    let mut models = default_models();
+    let mut tiny = models[0].clone();
+    tiny.name = format!("models/{TINY}");
+    tiny.input_token_limit = Some(LIMIT);
+    models.push(tiny);
+    let env = Env::with_options(FakeOptions { models, ..FakeOptions::default() }, Behavior::text("ok"));
+    let url = env.fake.base_url();
+    env.add_config(&format!(
+        "model = \"near:{TINY}\"\n[providers.g1]\nkind = \"gemini\"\nbase_url = \"{url}\"\n\
+         [providers.g2]\nkind = \"gemini\"\nbase_url = \"{url}\"\n[pools.near]\nmembers = [\"g1\", \"g2\"]\n"
+    ));
+    ok(&env.run(&["ask", &long_prompt("first")]));
+    ok(&env.run(&["ask", "-c", &long_prompt("second")]));
+    let run = env.run(&["ask", "-c", &long_prompt("third")]);
+    ok(&run);
+    assert!(run.stderr.contains("its oldest 1 exchange was left out"), "{}", run.stderr);
+    assert_eq!(env.fake.count_tokens_count(), 1, "the pool's member counted the tokens");
+    let last = env.generate_requests().pop().unwrap();
+    assert_eq!(sent_texts(&last), ["second", "ok", "third"], "the oldest exchange is not sent");
+}

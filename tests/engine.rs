@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{client_for, fake, quick_timeouts};
-use geminal::engine::{Engine, EngineConfig, Job, JobEvent, JobHandle, RetryPolicy};
+use geminal::engine::{Call, CallEvent, CallHandle, Engine, EngineConfig, RetryPolicy};
 use geminal::gemini::fake::{Behavior, Fault, StreamEnd};
 use geminal::gemini::{ApiError, ErrorKind, FinishReason};
 
 const MODEL: &str = "gemini-2.5-flash";
 
-fn job(prompt: &str) -> Job {
-    Job { model: MODEL.into(), request: geminal::chat::Turn::new(MODEL, prompt).request() }
+fn job(prompt: &str) -> Call {
+    Call { model: MODEL.into(), request: geminal::chat::Turn::new(MODEL, prompt).request() }
 }
 
 fn fast_retries(attempts: u32) -> RetryPolicy {
@@ -23,11 +23,11 @@ fn fast_retries(attempts: u32) -> RetryPolicy {
 }
 
 /// Drives a job to its end, applying restarts as a display would: the final text and events.
-async fn finish(handle: JobHandle) -> (String, Vec<JobEvent>) {
+async fn finish(handle: CallHandle) -> (String, Vec<CallEvent>) {
     handle.collect().await
 }
 
-fn last(events: &[JobEvent]) -> &JobEvent {
+fn last(events: &[CallEvent]) -> &CallEvent {
     events.last().unwrap()
 }
 
@@ -47,7 +47,7 @@ async fn many_answers_at_once_cost_about_the_time_of_one() {
     let handles: Vec<_> = (0..32).map(|i| engine.submit(job(&format!("q{i}")))).collect();
     let results = futures::future::join_all(handles.into_iter().map(finish)).await;
     let elapsed = started.elapsed();
-    assert!(results.iter().all(|(_, e)| matches!(last(e), JobEvent::Finished { finish: FinishReason::Stop, .. })));
+    assert!(results.iter().all(|(_, e)| matches!(last(e), CallEvent::Finished { finish: FinishReason::Stop, .. })));
     assert!(elapsed < Duration::from_secs(4), "32 answers of 2 s took {elapsed:?}");
     let m = engine.metrics().snapshot();
     assert_eq!((m.requests, m.succeeded, m.in_flight, m.queued), (32, 32, 0, 0));
@@ -81,7 +81,7 @@ async fn a_429_makes_the_next_attempt_wait_the_servers_delay() {
     );
     let (text, events) = finish(engine.submit(job("q"))).await;
     assert_eq!(text, "finally");
-    assert!(events.iter().any(|e| matches!(e, JobEvent::Retrying { attempt: 2, after, reason: ApiError::RateLimited { .. } } if *after >= Duration::from_secs(3))));
+    assert!(events.iter().any(|e| matches!(e, CallEvent::Retrying { attempt: 2, after, reason: ApiError::RateLimited { .. } } if *after >= Duration::from_secs(3))));
     let times = request_times(&fake);
     let gap = times[1].duration_since(times[0]);
     assert!(gap >= Duration::from_secs(3) && gap < Duration::from_millis(3800), "{gap:?}");
@@ -98,7 +98,7 @@ async fn a_503_with_retry_after_waits_the_servers_delay_not_the_backoff() {
     );
     let (text, events) = finish(engine.submit(job("q"))).await;
     assert_eq!(text, "finally");
-    assert!(events.iter().any(|e| matches!(e, JobEvent::Retrying { attempt: 2, after, reason: ApiError::Server { status: 503, .. } } if *after >= Duration::from_secs(2))), "{events:?}");
+    assert!(events.iter().any(|e| matches!(e, CallEvent::Retrying { attempt: 2, after, reason: ApiError::Server { status: 503, .. } } if *after >= Duration::from_secs(2))), "{events:?}");
     let times = request_times(&fake);
     let gap = times[1].duration_since(times[0]);
     assert!(gap >= Duration::from_secs(2) && gap < Duration::from_millis(2800), "{gap:?}");
@@ -140,7 +140,7 @@ async fn a_daily_quota_or_a_bad_request_is_not_retried() {
         let before = fake.generate_count();
         fake.push(Behavior::fault(fault.clone()));
         let (_, events) = finish(engine.submit(job("q"))).await;
-        assert!(matches!(last(&events), JobEvent::Failed(_)), "{fault:?}");
+        assert!(matches!(last(&events), CallEvent::Failed(_)), "{fault:?}");
         assert_eq!(fake.generate_count(), before + 1, "{fault:?} was retried");
     }
 }
@@ -159,7 +159,7 @@ async fn a_503_is_retried_with_backoff_and_then_succeeds() {
     assert_eq!(text, "ok now");
     let waits: Vec<Duration> = events
         .iter()
-        .filter_map(|e| if let JobEvent::Retrying { after, .. } = e { Some(*after) } else { None })
+        .filter_map(|e| if let CallEvent::Retrying { after, .. } = e { Some(*after) } else { None })
         .collect();
     assert_eq!(waits.len(), 2);
     // Full jitter: each wait is anywhere in its doubling window (100 ms, then 200 ms).
@@ -181,7 +181,7 @@ async fn attempts_are_bounded() {
     let (_, events) = finish(engine.submit(job("q"))).await;
     assert_eq!(
         last(&events),
-        &JobEvent::Failed(ApiError::Server { status: 500, overloaded: false, retry_after: None })
+        &CallEvent::Failed(ApiError::Server { status: 500, overloaded: false, retry_after: None })
     );
     assert_eq!(fake.generate_count(), 3);
 }
@@ -199,8 +199,8 @@ async fn a_cut_stream_is_retried_and_the_new_text_replaces_the_partial_one() {
     );
     let (text, events) = finish(engine.submit(job("q"))).await;
     assert_eq!(text, answer, "no duplicated part");
-    assert_eq!(events.iter().filter(|e| matches!(e, JobEvent::Restarted { .. })).count(), 2);
-    assert!(matches!(last(&events), JobEvent::Finished { .. }));
+    assert_eq!(events.iter().filter(|e| matches!(e, CallEvent::Restarted { .. })).count(), 2);
+    assert!(matches!(last(&events), CallEvent::Finished { .. }));
 }
 
 #[tokio::test]
@@ -213,7 +213,7 @@ async fn when_every_attempt_is_cut_the_last_partial_text_stays_and_the_error_say
     );
     let (text, events) = finish(engine.submit(job("q"))).await;
     assert_eq!(text, "abcd");
-    let JobEvent::Failed(error) = last(&events) else { panic!("{events:?}") };
+    let CallEvent::Failed(error) = last(&events) else { panic!("{events:?}") };
     assert_eq!(error.kind(), ErrorKind::Truncated);
     assert!(error.to_string().contains("cut mid-answer"));
 }
@@ -245,7 +245,7 @@ async fn per_model_limits_apply_to_their_model_only() {
     futures::future::join_all(fast.into_iter().map(finish)).await;
     assert!(started.elapsed() < Duration::from_millis(500), "the unlimited model was slowed");
     let slow =
-        |p: &str| Job { model: "slow-model".into(), request: geminal::chat::Turn::new("slow-model", p).request() };
+        |p: &str| Call { model: "slow-model".into(), request: geminal::chat::Turn::new("slow-model", p).request() };
     let handles = vec![engine.submit(slow("s1")), engine.submit(slow("s2"))];
     let begun = Instant::now();
     futures::future::join_all(handles.into_iter().map(finish)).await;
@@ -258,12 +258,12 @@ async fn cancelling_closes_the_connection_at_once_and_sends_nothing_more() {
     fake.push(Behavior::text("abcdefghij").with_chunks(10).with_chunk_delay(Duration::from_millis(300)));
     let engine = Engine::new(client_for(&fake, quick_timeouts()), EngineConfig::default());
     let mut handle = engine.submit(job("q"));
-    while !matches!(handle.next().await, Some(JobEvent::Text(_))) {}
+    while !matches!(handle.next().await, Some(CallEvent::Text(_))) {}
     let id = fake.requests()[0].id;
     let cancelled_at = Instant::now();
     handle.cancel();
     let (_, events) = finish(handle).await;
-    assert_eq!(last(&events), &JobEvent::Cancelled);
+    assert_eq!(last(&events), &CallEvent::Cancelled);
     let end = loop {
         if let Some(end) = fake.stream_end(id) {
             break end;
@@ -285,10 +285,10 @@ async fn cancelling_closes_the_connection_at_once_and_sends_nothing_more() {
         EngineConfig { retry: fast_retries(3), ..EngineConfig::default() },
     );
     let mut handle = engine.submit(job("q2"));
-    while !matches!(handle.next().await, Some(JobEvent::Retrying { .. })) {}
+    while !matches!(handle.next().await, Some(CallEvent::Retrying { .. })) {}
     let before = fake.generate_count();
     handle.cancel();
-    assert_eq!(last(&finish(handle).await.1), &JobEvent::Cancelled);
+    assert_eq!(last(&finish(handle).await.1), &CallEvent::Cancelled);
     tokio::time::sleep(Duration::from_millis(2200)).await;
     assert_eq!(fake.generate_count(), before);
 }
@@ -303,7 +303,7 @@ async fn cancel_all_stops_running_and_waiting_jobs() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     engine.cancel_all();
     let results = futures::future::join_all(handles.into_iter().map(finish)).await;
-    assert!(results.iter().all(|(_, e)| last(e) == &JobEvent::Cancelled));
+    assert!(results.iter().all(|(_, e)| last(e) == &CallEvent::Cancelled));
     assert_eq!(fake.generate_count(), 2, "queued jobs never started");
     assert_eq!(engine.metrics().snapshot().cancelled, 5);
 }
@@ -326,7 +326,7 @@ async fn an_exhausted_quota_moves_jobs_to_the_fallback_model_and_says_so_once() 
     let engine = Engine::new(client_for(&fake, quick_timeouts()), config);
     let (text, events) = finish(engine.submit(job("q1"))).await;
     assert_eq!(text, "from the fallback");
-    assert!(events.contains(&JobEvent::FallbackModel {
+    assert!(events.contains(&CallEvent::FallbackModel {
         from: MODEL.into(),
         to: "gemini-flash-lite-latest".into(),
         first: true,
@@ -334,7 +334,7 @@ async fn an_exhausted_quota_moves_jobs_to_the_fallback_model_and_says_so_once() 
     }));
     let (_, events) = finish(engine.submit(job("q2"))).await;
     assert!(
-        !events.iter().any(|e| matches!(e, JobEvent::FallbackModel { .. })),
+        !events.iter().any(|e| matches!(e, CallEvent::FallbackModel { .. })),
         "later jobs go straight to the fallback"
     );
     let models: Vec<String> = fake.requests().iter().filter_map(|r| r.model().map(str::to_owned)).collect();
@@ -353,15 +353,9 @@ async fn a_fallback_of_another_family_gets_no_thinking_budget_it_would_refuse() 
     };
     let engine = Engine::new(client_for(&fake, quick_timeouts()), config);
     let mut turn = geminal::chat::Turn::new("gemini-2.5-pro", "think hard");
-    turn.generation_config = Some(geminal::gemini::GenerationConfig {
-        thinking_config: Some(geminal::gemini::ThinkingConfig {
-            thinking_budget: Some(32_768),
-            include_thoughts: Some(true),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
-    let (text, _) = finish(engine.submit(Job { model: "gemini-2.5-pro".into(), request: turn.request() })).await;
+    turn.params.thinking = Some(geminal::llm::Thinking::Budget(32_768));
+    turn.params.thoughts = true;
+    let (text, _) = finish(engine.submit(Call { model: "gemini-2.5-pro".into(), request: turn.request() })).await;
     assert_eq!(text, "from the fallback", "a budget of 32768 would be refused by Flash-Lite");
     let sent: Vec<serde_json::Value> = fake.requests().iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
     assert_eq!(sent[0]["generationConfig"]["thinkingConfig"]["thinkingBudget"], 32_768);

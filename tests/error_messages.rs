@@ -95,7 +95,8 @@ fn provider_error_messages_and_fallback_notices() {
         ApiError::ProviderKeyRejected { provider: "openai".into(), env: Some("OPENAI_API_KEY".into()) },
         ApiError::ProviderKeyRejected { provider: "ollama".into(), env: None },
         ApiError::Unsupported {
-            what: "ollama:qwen3:8b cannot take PDF files (only text and images go to an OpenAI-compatible provider): remove the attachment or pick a Gemini model.".into(),
+            model: "ollama:qwen3:8b".into(),
+            missing: geminal::llm::Missing::Attachment { mime: "application/pdf".into() },
         },
     ];
     let mut text: Vec<String> = Vec::new();

@@ -252,3 +252,19 @@ fn a_failure_of_another_provider_names_that_provider_not_gemini() {
     assert!(!run.stderr.contains("Gemini"), "{run:?}");
     assert!(env.generate_requests().is_empty());
 }
+
+#[test]
+fn ask_whose_answer_ends_in_tool_calls_succeeds_and_saves_the_answer_complete() {
+    use geminal::openai::fake::FakeToolCall;
+    let env = Env::new(Behavior::text("from Gemini"));
+    let call = FakeToolCall { id: "call_1".into(), name: "lookup".into(), arguments: r#"{"q":"rust"}"#.into() };
+    let local = openai_fake(Options::default(), Reply::tool_calls("Looking it up.", vec![call]));
+    env.add_config(&provider("local", &local, ""));
+    let run = env.run(&["ask", "-m", "local:m", "what is rust?"]);
+    assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (0, "Looking it up.\n", ""), "{run:?}");
+    let (status, text): (String, String) = env
+        .history()
+        .query_row("SELECT status, text FROM messages WHERE role = 'model'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!((status.as_str(), text.as_str()), ("complete", "Looking it up."));
+}

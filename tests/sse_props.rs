@@ -6,8 +6,8 @@
 use std::collections::VecDeque;
 
 use geminal::gemini::error::{ApiError, StopReason};
-use geminal::gemini::sse::{DEFAULT_MAX_EVENT_BYTES, SseDecoder, SseError, SseItem, decode_all};
 use geminal::gemini::stream::{FinishReason, StreamEvent, classify_chunk, parse_item, replay};
+use geminal::net::sse::{DEFAULT_MAX_EVENT_BYTES, SseDecoder, SseError, SseItem, decode_all};
 use proptest::prelude::*;
 use proptest::sample::select;
 

@@ -22,6 +22,11 @@ fn assert_key_absent(e: &ApiError) {
     assert!(!shown.contains('\n') && !shown.contains('{') && shown.ends_with('.'), "not one clean sentence: {shown}");
 }
 
+/// A turn as the Gemini wire carries it.
+fn wire(turn: &geminal::chat::Turn) -> geminal::gemini::GenerateContentRequest {
+    geminal::gemini::convert::request(&turn.model, &turn.request()).unwrap()
+}
+
 #[tokio::test]
 async fn text_is_identical_under_every_split_and_line_ending() {
     let fake = fake().await;
@@ -44,11 +49,8 @@ async fn thoughts_stay_out_of_the_answer_and_usage_is_the_last_total() {
     let client = client_for(&fake, quick_timeouts());
     fake.push(Behavior::text("The answer.").with_thoughts(2).with_chunks(2));
     let mut turn = geminal::chat::Turn::new(MODEL, "think first");
-    turn.generation_config = Some(geminal::gemini::GenerationConfig {
-        thinking_config: Some(geminal::gemini::ThinkingConfig { include_thoughts: Some(true), ..Default::default() }),
-        ..Default::default()
-    });
-    let got = common::collect(client.stream_generate(MODEL, &turn.request()).await.unwrap()).await;
+    turn.params.thoughts = true;
+    let got = common::collect(client.stream_generate(MODEL, &wire(&turn)).await.unwrap()).await;
     assert_eq!(got.error, None);
     assert_eq!(got.text, "The answer.");
     assert_eq!(got.thoughts.len(), 2);
@@ -71,11 +73,11 @@ async fn the_fake_refuses_a_thinking_config_the_model_cannot_take() {
     let fake = fake().await;
     let client = client_for(&fake, quick_timeouts());
     let ask_with = |model: &'static str, thinking: geminal::gemini::ThinkingConfig| {
-        let mut turn = geminal::chat::Turn::new(model, "hi");
-        turn.generation_config =
+        let mut request = wire(&geminal::chat::Turn::new(model, "hi"));
+        request.generation_config =
             Some(geminal::gemini::GenerationConfig { thinking_config: Some(thinking), ..Default::default() });
         let client = client.clone();
-        async move { client.stream_generate(model, &turn.request()).await.map(|_| ()) }
+        async move { client.stream_generate(model, &request).await.map(|_| ()) }
     };
     let both = geminal::gemini::ThinkingConfig {
         thinking_budget: Some(1024),
@@ -181,7 +183,7 @@ async fn the_key_travels_only_in_its_header() {
     let client = client_for(&fake, quick_timeouts());
     ask(&client, MODEL, "hi").await;
     client.list_models().await.unwrap();
-    client.count_tokens(MODEL, &geminal::chat::Turn::new(MODEL, "count me").request()).await.unwrap();
+    client.count_tokens(MODEL, &wire(&geminal::chat::Turn::new(MODEL, "count me"))).await.unwrap();
     let requests = fake.requests();
     assert_eq!(requests.len(), 3);
     for r in requests {
@@ -200,7 +202,7 @@ async fn request_shape_matches_the_wire_reference() {
     let client = client_for(&fake, quick_timeouts());
     let mut turn = geminal::chat::Turn::new(MODEL, "hi");
     turn.system = Some("answer in one line".into());
-    client.stream_generate(MODEL, &turn.request()).await.unwrap();
+    client.stream_generate(MODEL, &wire(&turn)).await.unwrap();
     let r = &fake.requests()[0];
     assert_eq!(r.method, "POST");
     assert_eq!(r.path, "/v1beta/models/gemini-2.5-flash:streamGenerateContent");
@@ -341,7 +343,7 @@ async fn dropping_the_stream_closes_the_connection_at_once() {
     let fake = fake().await;
     let client = client_for(&fake, quick_timeouts());
     fake.push(Behavior::text("a b c d e f").with_chunks(6).with_chunk_delay(Duration::from_secs(2)));
-    let mut stream = client.stream_generate(MODEL, &geminal::chat::Turn::new(MODEL, "hi").request()).await.unwrap();
+    let mut stream = client.stream_generate(MODEL, &wire(&geminal::chat::Turn::new(MODEL, "hi"))).await.unwrap();
     assert!(matches!(stream.next().await, Some(Ok(_))));
     let id = fake.requests()[0].id;
     let dropped = Instant::now();
@@ -395,13 +397,12 @@ async fn unary_generate_and_count_tokens_work() {
     let fake = fake().await;
     let client = client_for(&fake, quick_timeouts());
     fake.push(Behavior::text("whole answer"));
-    let answer = client.generate(MODEL, &geminal::chat::Turn::new(MODEL, "hi").request()).await.unwrap();
+    let answer = client.generate(MODEL, &wire(&geminal::chat::Turn::new(MODEL, "hi"))).await.unwrap();
     assert_eq!(answer.candidates[0].content.as_ref().unwrap().visible_text(), "whole answer");
     fake.push(Behavior::fault(Fault::http(503)));
-    let e = client.generate(MODEL, &geminal::chat::Turn::new(MODEL, "hi").request()).await.unwrap_err();
+    let e = client.generate(MODEL, &wire(&geminal::chat::Turn::new(MODEL, "hi"))).await.unwrap_err();
     assert_eq!(e, ApiError::Server { status: 503, overloaded: true, retry_after: None });
-    let n =
-        client.count_tokens(MODEL, &geminal::chat::Turn::new(MODEL, "a few words to count").request()).await.unwrap();
+    let n = client.count_tokens(MODEL, &wire(&geminal::chat::Turn::new(MODEL, "a few words to count"))).await.unwrap();
     assert!(n > 0);
 }
 
@@ -438,7 +439,7 @@ async fn polling_next_inside_a_select_does_not_reset_the_idle_watchdog() {
     let timeouts = Timeouts { idle: Duration::from_millis(300), ..quick_timeouts() };
     let client = client_for(&fake, timeouts);
     fake.push(Behavior::text("abcd").with_chunks(4).with_fault(Fault::StallAfter(1)));
-    let mut stream = client.stream_generate(MODEL, &geminal::chat::Turn::new(MODEL, "hi").request()).await.unwrap();
+    let mut stream = client.stream_generate(MODEL, &wire(&geminal::chat::Turn::new(MODEL, "hi"))).await.unwrap();
     let mut ticks = tokio::time::interval(Duration::from_millis(50));
     let started = Instant::now();
     let error = loop {

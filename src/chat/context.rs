@@ -71,7 +71,7 @@ pub fn worst_prompt_tokens(turn: &Turn) -> u64 {
             }
         })
         .sum();
-    let settings = turn.generation_config.as_ref().map_or(0, |g| text(serde_json::to_string(g).map_or(0, |j| j.len())));
+    let settings = super::cache_key::settings_json(&turn.params).map_or(0, |j| text(j.len()));
     let structure = (turn.history.len() as u64 + 1 + turn.tools.len() as u64) * STRUCTURE_TOKENS;
     messages + attachments + settings + structure
 }
@@ -164,13 +164,13 @@ pub fn fit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::{Message, Role};
+    use crate::chat::{Author, Message};
 
     fn turn(exchanges: usize, chars: usize) -> Turn {
         let mut t = Turn::new("m", "x".repeat(chars));
         for _ in 0..exchanges {
-            t.history.push(Message::new(Role::User, "q".repeat(chars)));
-            t.history.push(Message::new(Role::Model, "a".repeat(chars)));
+            t.history.push(Message::new(Author::User, "q".repeat(chars)));
+            t.history.push(Message::new(Author::Model, "a".repeat(chars)));
         }
         t
     }

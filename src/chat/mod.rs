@@ -1,5 +1,6 @@
-//! Conversations: composes a turn (history + prompt → request) and starts it. Front ends
-//! (`ask`, the line chat) go through here so they behave alike. No SQL, no terminal.
+//! Conversations: composes a turn (history + prompt → a provider-neutral `llm::Request`) and
+//! runs it through the engine ([`ChatSession`]). Front ends go through here so they behave
+//! alike. No SQL, no terminal, no wire format.
 
 mod attachments;
 mod budget;
@@ -27,8 +28,8 @@ pub use turn_state::{Effect, ToolCall, ToolResult, TurnEvent, TurnState};
 use std::time::Duration;
 
 use crate::attach::{Attachment, AttachmentData};
-use crate::gemini::error::human_duration;
-use crate::gemini::{AnswerStream, ApiError, Client, Content, GenerateContentRequest, GenerationConfig, Part, Tool};
+use crate::format::human_duration;
+use crate::llm::{self, ApiError, Params, Part, Request, ToolSpec};
 
 /// Something a turn tells the user that is not the answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,18 +70,18 @@ impl std::fmt::Display for Notice {
     }
 }
 
-pub use crate::domain::Role;
+pub use crate::domain::{Author, Role};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
-    pub role: Role,
+    pub role: Author,
     pub text: String,
     /// What a prompt had attached (sent again with it, before its text).
     pub attachments: Vec<Attachment>,
 }
 
 impl Message {
-    pub fn new(role: Role, text: impl Into<String>) -> Self {
+    pub fn new(role: Author, text: impl Into<String>) -> Self {
         Message { role, text: text.into(), attachments: Vec::new() }
     }
 }
@@ -90,9 +91,11 @@ impl Message {
 pub struct Turn {
     pub model: String,
     pub system: Option<String>,
-    pub generation_config: Option<GenerationConfig>,
-    /// Built-in tools (Google Search, URL context), sent as the request's top-level `tools`.
-    pub tools: Vec<Tool>,
+    /// Generation parameters (each provider maps them to its wire, and refuses what its model
+    /// cannot take).
+    pub params: Params,
+    /// Tools: built-in ones (Google Search, URL context) for now.
+    pub tools: Vec<ToolSpec>,
     /// Earlier messages, oldest first.
     pub history: Vec<Message>,
     pub prompt: String,
@@ -107,7 +110,7 @@ impl Turn {
         Turn {
             model: model.into(),
             system: None,
-            generation_config: None,
+            params: Params::default(),
             tools: Vec::new(),
             history: Vec::new(),
             prompt: prompt.into(),
@@ -116,25 +119,20 @@ impl Turn {
         }
     }
 
-    /// The wire request: history then the prompt, with the system prompt and the generation
-    /// settings beside them. Earlier answers go back as their text only, never their thoughts.
-    pub fn request(&self) -> GenerateContentRequest {
-        let mut contents: Vec<Content> = self
+    /// The request: history then the prompt, with the system prompt, the parameters and the
+    /// tools beside them. Earlier answers go back as their text only, never their thoughts.
+    pub fn request(&self) -> Request {
+        let mut messages: Vec<crate::llm::Message> = self
             .history
             .iter()
             .filter(|m| !m.text.is_empty() || !m.attachments.is_empty())
             .map(|m| match m.role {
-                Role::User => user_content(&m.text, &m.attachments),
-                Role::Model => Content::model(&m.text),
+                Author::User => user_message(&m.text, &m.attachments),
+                Author::Model => crate::llm::Message::text(llm::Author::Assistant, m.text.clone()),
             })
             .collect();
-        contents.push(user_content(&self.prompt, &self.attachments));
-        GenerateContentRequest {
-            contents,
-            system_instruction: self.system.as_deref().map(Content::system),
-            generation_config: self.generation_config.clone().filter(|c| !c.is_empty()),
-            tools: self.tools.clone(),
-        }
+        messages.push(user_message(&self.prompt, &self.attachments));
+        Request { system: self.system.clone(), messages, params: self.params.clone(), tools: self.tools.clone() }
     }
 
     /// Every attachment, the prompt's and the history's.
@@ -146,35 +144,30 @@ impl Turn {
     pub fn attachments_ready(&self) -> bool {
         self.all_attachments().all(|a| a.remote.is_some() || matches!(a.data, AttachmentData::Bytes(_)))
     }
-
-    /// Starts streaming the answer.
-    pub async fn start(&self, client: &Client) -> Result<AnswerStream, ApiError> {
-        client.stream_generate(&self.model, &self.request()).await
-    }
 }
 
 /// A user turn: its attachments (text ones as named text parts, media inline or by file), then
 /// its text.
-fn user_content(text: &str, attachments: &[Attachment]) -> Content {
+fn user_message(text: &str, attachments: &[Attachment]) -> crate::llm::Message {
     let mut parts: Vec<Part> = attachments.iter().filter_map(attachment_part).collect();
     if !text.is_empty() || parts.is_empty() {
-        parts.push(Part::text(text));
+        parts.push(Part::Text(text.to_owned()));
     }
-    Content { role: Some("user".to_owned()), parts }
+    crate::llm::Message::new(llm::Author::User, parts)
 }
 
 /// How an attachment travels: an uploaded file by its URI; text as a part headed by its name
-/// (`--- report.txt ---`, then the content); other bytes inline. `None` for one whose bytes are
-/// not at hand (never after `ChatSession::attach`).
+/// (`--- report.txt ---`, then the content); other bytes as media. `None` for one whose bytes
+/// are not at hand (never after `ChatSession::attach`).
 fn attachment_part(a: &Attachment) -> Option<Part> {
     if let Some(remote) = &a.remote {
-        return Some(Part::file(&a.info.mime, &remote.uri));
+        return Some(Part::File { mime: a.info.mime.clone(), uri: remote.uri.clone() });
     }
     let AttachmentData::Bytes(bytes) = &a.data else { return None };
     Some(if a.info.is_text() {
-        Part::text(format!("--- {} ---\n{}", a.info.name, String::from_utf8_lossy(bytes)))
+        Part::Text(format!("--- {} ---\n{}", a.info.name, String::from_utf8_lossy(bytes)))
     } else {
-        Part::inline(&a.info.mime, bytes)
+        Part::Media { mime: a.info.mime.clone(), bytes: bytes.clone() }
     })
 }
 
@@ -213,7 +206,7 @@ mod tests {
 
     #[test]
     fn every_retry_notice_is_one_line_with_balanced_parentheses() {
-        use crate::gemini::{StopReason, TimeoutPhase};
+        use crate::llm::{StopReason, TimeoutPhase};
         let odd = "a (b: c\nd) e) f ( g:\n h".to_owned();
         let reasons = [
             ApiError::Network { detail: odd.clone() },
@@ -241,40 +234,21 @@ mod tests {
     fn a_request_holds_history_in_order_then_the_prompt() {
         let mut turn = Turn::new("m", "and then?");
         turn.system = Some("be brief".into());
-        turn.history = vec![Message::new(Role::User, "hi"), Message::new(Role::Model, "hello")];
-        let json = serde_json::to_value(turn.request()).unwrap();
+        turn.history = vec![Message::new(Author::User, "hi"), Message::new(Author::Model, "hello")];
+        turn.params.temperature = Some(0.25);
+        turn.tools = vec![ToolSpec::GoogleSearch];
+        let request = turn.request();
+        assert_eq!(request.system.as_deref(), Some("be brief"));
         assert_eq!(
-            json,
-            serde_json::json!({
-                "contents": [
-                    {"role": "user", "parts": [{"text": "hi"}]},
-                    {"role": "model", "parts": [{"text": "hello"}]},
-                    {"role": "user", "parts": [{"text": "and then?"}]}
-                ],
-                "systemInstruction": {"parts": [{"text": "be brief"}]}
-            })
+            request.messages,
+            [
+                crate::llm::Message::text(llm::Author::User, "hi"),
+                crate::llm::Message::text(llm::Author::Assistant, "hello"),
+                crate::llm::Message::text(llm::Author::User, "and then?"),
+            ]
         );
-    }
-
-    #[test]
-    fn a_request_sends_the_generation_config_it_is_keyed_by() {
-        let mut turn = Turn::new("m", "hi");
-        turn.generation_config = Some(GenerationConfig {
-            temperature: Some(0.25),
-            top_p: Some(0.5),
-            max_output_tokens: Some(64),
-            seed: Some(7),
-            stop_sequences: Some(vec!["END".into()]),
-            ..GenerationConfig::default()
-        });
-        let json = serde_json::to_value(turn.request()).unwrap();
-        assert_eq!(
-            json["generationConfig"],
-            serde_json::json!({"temperature": 0.25, "topP": 0.5, "maxOutputTokens": 64, "seed": 7, "stopSequences": ["END"]})
-        );
-        turn.generation_config = Some(GenerationConfig::default());
-        let json = serde_json::to_value(turn.request()).unwrap();
-        assert!(json.get("generationConfig").is_none(), "an empty config is not sent: {json}");
+        assert_eq!(request.params.temperature, Some(0.25));
+        assert_eq!(request.tools, [ToolSpec::GoogleSearch]);
     }
 
     fn attached(name: &str, mime: &str, bytes: &'static [u8]) -> Attachment {
@@ -294,39 +268,27 @@ mod tests {
     #[test]
     fn attachments_go_before_the_text_of_their_own_prompt() {
         let mut turn = Turn::new("m", "and these?");
-        let mut first = Message::new(Role::User, "look");
+        let mut first = Message::new(Author::User, "look");
         first.attachments = vec![attached("a.png", "image/png", b"\x89PNG")];
-        turn.history = vec![first, Message::new(Role::Model, "a picture")];
+        turn.history = vec![first, Message::new(Author::Model, "a picture")];
         let mut uploaded = attached("clip.mp4", "video/mp4", b"....");
         uploaded.remote =
             Some(crate::attach::RemoteFile { uri: "https://g/v1beta/files/abc".into(), expires_at_ms: i64::MAX });
         turn.attachments = vec![attached("notes.txt", crate::domain::TEXT_MIME, b"line one\n"), uploaded];
-        let json = serde_json::to_value(turn.request()).unwrap();
+        let messages = turn.request().messages;
+        let png = Part::Media { mime: "image/png".into(), bytes: bytes::Bytes::from_static(b"\x89PNG") };
+        assert_eq!(messages[0].parts, [png, Part::Text("look".into())]);
+        assert_eq!(messages[1], crate::llm::Message::text(llm::Author::Assistant, "a picture"));
         assert_eq!(
-            json["contents"],
-            serde_json::json!([
-                {"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": "iVBORw=="}}, {"text": "look"}]},
-                {"role": "model", "parts": [{"text": "a picture"}]},
-                {"role": "user", "parts": [
-                    {"text": "--- notes.txt ---\nline one\n"},
-                    {"fileData": {"mimeType": "video/mp4", "fileUri": "https://g/v1beta/files/abc"}},
-                    {"text": "and these?"}
-                ]}
-            ])
+            messages[2].parts,
+            [
+                Part::Text("--- notes.txt ---\nline one\n".into()),
+                Part::File { mime: "video/mp4".into(), uri: "https://g/v1beta/files/abc".into() },
+                Part::Text("and these?".into()),
+            ]
         );
         assert!(turn.attachments_ready());
         turn.attachments[0].data = AttachmentData::Missing;
         assert!(!turn.attachments_ready(), "bytes not at hand must be read (or found gone) first");
-    }
-
-    #[test]
-    fn tools_go_at_the_top_level_of_the_request() {
-        let mut turn = Turn::new("m", "hi");
-        assert!(serde_json::to_value(turn.request()).unwrap().get("tools").is_none(), "none unless asked");
-        turn.tools = vec![Tool::google_search(), Tool::url_context()];
-        turn.generation_config = Some(GenerationConfig { temperature: Some(0.5), ..GenerationConfig::default() });
-        let json = serde_json::to_value(turn.request()).unwrap();
-        assert_eq!(json["tools"], serde_json::json!([{"googleSearch": {}}, {"urlContext": {}}]));
-        assert!(json["generationConfig"].get("tools").is_none());
     }
 }

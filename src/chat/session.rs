@@ -12,10 +12,10 @@ use super::cache_key::{CacheKey, MemoryCache, cache_key};
 use super::context::{CHECK_FROM_TOKENS, ContextError, ContextOverflow, Trimmed, estimate_tokens, fit, worth_counting};
 use super::settings::{Settings, SettingsError};
 use super::turn_state::{Effect, FLUSH_INTERVAL, TurnEvent, TurnState};
-use super::{Message, Role, Turn};
+use super::{Author, Message, Turn};
 use crate::attach::{AttachError, Attachment, AttachmentData};
-use crate::engine::{Engine, Job, JobEvent};
-use crate::gemini::{ApiError, Client, UsageMetadata};
+use crate::engine::{Call, CallEvent, Engine};
+use crate::llm::{ApiError, Usage as UsageMetadata};
 use crate::store::{
     CachedAnswer, MessageStatus, MessageUpdate, Metric, NewAttachment, NewMessage, Parent, Store, StoreError,
     StoreHandle, StoredAttachment,
@@ -128,12 +128,14 @@ pub struct Prepared {
 
 impl Prepared {
     /// Lays `overrides` (flags, a tab's `/set`, a batch line) over the settings, checks them
-    /// for the turn's model and makes them the request's `generationConfig`. Call it before
+    /// for the turn's model and makes them the request's parameters and tools. Call it before
     /// [`ChatSession::run`]; a refusal means nothing was sent or saved.
     pub fn configure(&mut self, overrides: &Settings) -> Result<(), SettingsError> {
         let settings = self.settings.with(overrides);
-        self.turn.generation_config = settings.generation_config(&self.turn.model)?;
-        self.turn.tools = settings.tools();
+        // The model's own refusals (a thinking choice its family cannot take) come first, as before.
+        settings.generation_config(&self.turn.model)?;
+        self.turn.params = settings.params()?;
+        self.turn.tools = settings.tool_specs();
         self.settings = settings;
         Ok(())
     }
@@ -259,12 +261,18 @@ impl ChatSession {
 
     /// Reads every model's input limit from the model list, once (the interface's meters).
     pub async fn load_input_limits(&self) -> Result<HashMap<String, u64>, ApiError> {
-        let models = self.client().list_models().await?;
+        let listing = self.engine.providers().list_models(Some(crate::provider::GEMINI)).await;
+        if listing.models.is_empty()
+            && let Some((_, error)) = listing.failed.into_iter().next()
+        {
+            return Err(error);
+        }
+        let models = listing.models;
         let known: HashMap<String, u64> =
-            models.iter().filter_map(|m| Some((m.id().to_owned(), m.input_token_limit?))).collect();
+            models.iter().filter_map(|(_, m)| Some((m.id.clone(), m.input_token_limit?))).collect();
         if let Ok(mut limits) = self.input_limits.lock() {
-            for m in models {
-                limits.insert(m.id().to_owned(), m.input_token_limit);
+            for (_, m) in models {
+                limits.insert(m.id, m.input_token_limit);
             }
         }
         Ok(known)
@@ -322,10 +330,6 @@ impl ChatSession {
         self
     }
 
-    pub fn client(&self) -> &Client {
-        self.engine.client()
-    }
-
     /// Every provider's models that can answer, as canonical names (`provider:model`, bare for
     /// Gemini); an error only when no provider could list any.
     pub async fn list_models(&self) -> Result<Vec<String>, ApiError> {
@@ -335,12 +339,7 @@ impl ChatSession {
         {
             return Err(error);
         }
-        Ok(listing
-            .models
-            .into_iter()
-            .filter(|(_, m)| m.supported_generation_methods.iter().any(|g| g == "generateContent"))
-            .map(|(name, _)| name)
-            .collect())
+        Ok(listing.models.into_iter().filter(|(_, m)| m.capabilities.generates_text).map(|(name, _)| name).collect())
     }
 
     pub fn options(&self) -> &ChatOptions {
@@ -409,7 +408,7 @@ impl ChatSession {
                 let saved_prompt = |s: &Store, prompt_id: i64| {
                     let mut path = s.path_to(prompt_id)?;
                     match path.pop() {
-                        Some(p) if p.conversation_id == id && p.role == Role::User => Ok((path, p)),
+                        Some(p) if p.conversation_id == id && p.role == Author::User => Ok((path, p)),
                         _ => Err(StoreError::NoMessage { id: prompt_id }),
                     }
                 };
@@ -417,7 +416,7 @@ impl ChatSession {
                 // edited prompt keeps its own (key `None`).
                 let contents = |s: &Store, path: &[crate::store::StoredMessage], own: Option<i64>| {
                     let mut kept = HashMap::new();
-                    for m in path.iter().filter(|m| m.role == Role::User && !m.attachments.is_empty()) {
+                    for m in path.iter().filter(|m| m.role == Author::User && !m.attachments.is_empty()) {
                         kept.insert(Some(m.id), s.attachment_contents(m.id)?);
                     }
                     if let Some(own) = own {
@@ -511,7 +510,7 @@ impl ChatSession {
         let message_id = match (&self.store, report.conversation_id, saved_prompt) {
             (Some(store), Some(conversation), Some(prompt)) => {
                 let message = NewMessage {
-                    role: Role::Model,
+                    role: Author::Model,
                     text: String::new(),
                     model: Some(turn.model.clone()),
                     status: MessageStatus::Streaming,
@@ -554,15 +553,15 @@ impl ChatSession {
                 .unwrap_or(Outcome::Failed(failure))
         } else {
             let request = resolved.as_ref().unwrap_or(&turn).request();
-            let job = Job { model: turn.model.clone(), request };
-            let mut job = self.engine.submit_with_fallback(job, turn.fallback.clone());
+            let call = Call { model: turn.model.clone(), request };
+            let mut call = self.engine.submit_with_fallback(call, turn.fallback.clone());
             let mut cancel = std::pin::pin!(cancel);
             let mut ticks = tokio::time::interval(FLUSH_INTERVAL);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let event = tokio::select! {
-                    event = job.next() => match event {
-                        Some(JobEvent::Started { model, .. }) => {
+                    event = call.next() => match event {
+                        Some(CallEvent::Started { model, .. }) => {
                             state.attempt_on(&model);
                             report.answered_by = Some(model);
                             continue;
@@ -571,12 +570,12 @@ impl ChatSession {
                             Some(event) => event,
                             None => continue,
                         },
-                        None => TurnEvent::Failed(ApiError::Protocol { detail: "the answer's job ended without a result".into() }),
+                        None => TurnEvent::Failed(ApiError::Protocol { detail: "the answer's call ended without a result".into() }),
                     },
                     _ = ticks.tick() => TurnEvent::Tick,
                     event = &mut cancel => {
-                        // Cancelling the job drops its stream, which closes the connection.
-                        job.cancel();
+                        // Cancelling the call drops its stream, which closes the connection.
+                        call.cancel();
                         event
                     }
                 };
@@ -686,7 +685,7 @@ impl ChatSession {
                     None => (s.create_conversation(&title, &model, system.as_deref())?, Parent::Root),
                 };
                 let message = NewMessage {
-                    role: Role::User,
+                    role: Author::User,
                     text: prompt,
                     model: None,
                     status: MessageStatus::Complete,
@@ -799,24 +798,25 @@ impl ChatSession {
     }
 }
 
-/// What a job's event means for the turn; `None` for steps the turn does not need.
-fn turn_event(event: JobEvent, max_attempts: u32) -> Option<TurnEvent> {
+/// What a call's event means for the turn; `None` for steps the turn does not need.
+fn turn_event(event: CallEvent, max_attempts: u32) -> Option<TurnEvent> {
     Some(match event {
-        JobEvent::Queued | JobEvent::Started { .. } => return None,
-        JobEvent::Text(text) => TurnEvent::Stream(crate::gemini::StreamEvent::Text(text)),
-        JobEvent::Thought(text) => TurnEvent::Stream(crate::gemini::StreamEvent::Thought(text)),
-        JobEvent::Usage(usage) => TurnEvent::Stream(crate::gemini::StreamEvent::Usage(usage)),
-        JobEvent::ModelVersion(v) => TurnEvent::Stream(crate::gemini::StreamEvent::ModelVersion(v)),
-        JobEvent::Grounding(g) => TurnEvent::Stream(crate::gemini::StreamEvent::Grounding(g)),
-        JobEvent::Restarted { .. } => TurnEvent::Restarted,
-        JobEvent::Retrying { attempt, after, reason } => {
+        CallEvent::Queued | CallEvent::Started { .. } => return None,
+        CallEvent::Text(text) => TurnEvent::Stream(crate::llm::StreamEvent::Text(text)),
+        CallEvent::Thought(text) => TurnEvent::Stream(crate::llm::StreamEvent::Thought(text)),
+        CallEvent::Usage(usage) => TurnEvent::Stream(crate::llm::StreamEvent::Usage(usage)),
+        CallEvent::ModelVersion(v) => TurnEvent::Stream(crate::llm::StreamEvent::ModelVersion(v)),
+        CallEvent::Grounding(g) => TurnEvent::Stream(crate::llm::StreamEvent::Grounding(g)),
+        CallEvent::ToolCall(call) => TurnEvent::Stream(crate::llm::StreamEvent::ToolCall(call)),
+        CallEvent::Restarted { .. } => TurnEvent::Restarted,
+        CallEvent::Retrying { attempt, after, reason } => {
             TurnEvent::Notice(Notice::Retrying { attempt, of: max_attempts, after, reason })
         }
-        JobEvent::FallbackModel { first: false, .. } => return None,
-        JobEvent::FallbackModel { from, to, reason, .. } => TurnEvent::Notice(Notice::Fallback { from, to, reason }),
-        JobEvent::Finished { finish, .. } => TurnEvent::Stream(crate::gemini::StreamEvent::Finished(finish)),
-        JobEvent::Failed(error) => TurnEvent::Failed(error),
-        JobEvent::Cancelled => TurnEvent::Cancelled,
+        CallEvent::FallbackModel { first: false, .. } => return None,
+        CallEvent::FallbackModel { from, to, reason, .. } => TurnEvent::Notice(Notice::Fallback { from, to, reason }),
+        CallEvent::Finished { finish, .. } => TurnEvent::Stream(crate::llm::StreamEvent::Finished(finish)),
+        CallEvent::Failed(error) => TurnEvent::Failed(error),
+        CallEvent::Cancelled => TurnEvent::Cancelled,
     })
 }
 
@@ -831,18 +831,18 @@ fn answered_pairs(
     let mut pending_user: Option<&crate::store::StoredMessage> = None;
     for m in messages {
         match m.role {
-            Role::User => pending_user = Some(m),
-            Role::Model => {
+            Author::User => pending_user = Some(m),
+            Author::Model => {
                 let usable = matches!(m.status, MessageStatus::Complete | MessageStatus::Interrupted)
                     && !m.text.trim().is_empty();
                 if let (Some(user), true) = (pending_user.take(), usable) {
                     let attachments = kept.remove(&Some(user.id)).unwrap_or_default();
                     history.push(Message {
-                        role: Role::User,
+                        role: Author::User,
                         text: user.text.clone(),
                         attachments: attachments.into_iter().map(kept_attachment).collect(),
                     });
-                    history.push(Message::new(Role::Model, m.text.clone()));
+                    history.push(Message::new(Author::Model, m.text.clone()));
                 }
             }
         }

@@ -103,6 +103,35 @@ impl Settings {
         Ok((!config.is_empty()).then_some(config))
     }
 
+    /// The request's parameters (checked for the ranges every model takes; a provider refuses
+    /// what its model cannot take, such as a thinking choice, in `check_params`).
+    pub fn params(&self) -> Result<crate::llm::Params, SettingsError> {
+        self.validate()?;
+        Ok(crate::llm::Params {
+            temperature: self.temperature,
+            top_p: self.top_p,
+            max_tokens: self.max_tokens,
+            seed: self.seed,
+            stop: self.stop.clone().unwrap_or_default(),
+            thinking: self.thinking,
+            thoughts: self.shows_thoughts(),
+            answer_schema: self.json_schema.clone(),
+            ..crate::llm::Params::default()
+        })
+    }
+
+    /// The request's built-in tools, in the neutral words: Google Search and URL context when on.
+    pub fn tool_specs(&self) -> Vec<crate::llm::ToolSpec> {
+        let mut tools = Vec::new();
+        if self.search == Some(true) {
+            tools.push(crate::llm::ToolSpec::GoogleSearch);
+        }
+        if self.url_context == Some(true) {
+            tools.push(crate::llm::ToolSpec::UrlContext);
+        }
+        tools
+    }
+
     /// The settings as stored with a conversation (`None` when there are none).
     pub fn to_stored(&self) -> Option<String> {
         (!self.is_empty()).then(|| serde_json::to_string(self).unwrap_or_default())

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::Notice;
 use super::session::Outcome;
-use crate::gemini::{ApiError, FinishReason, StopReason, StreamEvent, UsageMetadata};
 use crate::grounding::Grounding;
+use crate::llm::{ApiError, FinishReason, StopReason, StreamEvent, Usage as UsageMetadata};
 use crate::money::{AnswerCost, PriceBook, Usd};
 use crate::store::{CachedAnswer, MessageStatus, MessageUpdate};
 
@@ -44,6 +44,8 @@ pub struct ToolCall {
     pub name: String,
     /// The arguments as the model wrote them (untrusted).
     pub arguments: serde_json::Value,
+    /// The provider's opaque signature of the call, sent back with it exactly as it came.
+    pub signature: Option<String>,
 }
 
 /// What running a tool call gave: its output, or why it failed (told to the model).
@@ -235,6 +237,20 @@ impl TurnState {
                 self.usage = Some(usage);
                 Vec::new()
             }
+            // A call streamed by the model is a tool call of the turn; one without an id (Gemini
+            // before 3 gives none) gets the next free one.
+            TurnEvent::Stream(StreamEvent::ToolCall(call)) => {
+                let id = call.id.unwrap_or_else(|| format!("call-{}", self.tools.len() + 1));
+                let call = ToolCall { id, name: call.name, arguments: call.arguments, signature: call.signature };
+                self.handle(TurnEvent::ToolCall(call), now)
+            }
+            // The model stopped to have tools run: its answer so far is whole, but it is not the
+            // answer to the question alone, so it is never answered again from the cache.
+            TurnEvent::Stream(StreamEvent::Finished(FinishReason::ToolCalls)) => {
+                self.status = MessageStatus::Complete;
+                self.done = true;
+                vec![Effect::Save(self.update(MessageStatus::Complete, None, now)), Effect::Done(Outcome::Complete)]
+            }
             TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)) => {
                 self.status = MessageStatus::Complete;
                 let mut effects = vec![Effect::Save(self.update(MessageStatus::Complete, None, now))];
@@ -310,6 +326,7 @@ impl TurnState {
                 self.text.clear();
                 self.thoughts.clear();
                 self.grounding = None;
+                self.tools.clear();
                 self.unsaved = true;
                 let mut effects = vec![Effect::Restart];
                 effects.extend(self.periodic_save(now));
@@ -626,7 +643,7 @@ mod tests {
     #[test]
     fn a_tool_call_is_asked_to_run_and_its_result_is_kept_only_for_its_own_id() {
         let mut t = TurnState::new();
-        let call = ToolCall { id: "c1".into(), name: "lookup".into(), arguments: serde_json::json!({"q": "x"}) };
+        let call = ToolCall { id: "c1".into(), name: "lookup".into(), arguments: serde_json::json!({"q": "x"}), signature: None };
         assert_eq!(t.handle(TurnEvent::ToolCall(call.clone()), ms(5)), vec![Effect::RunTool(call.clone())]);
         assert_eq!(t.pending_tools(), 1);
         assert_eq!(t.first_token(), Some(ms(5)), "a tool call is the answer starting");
@@ -650,7 +667,7 @@ mod tests {
     #[test]
     fn a_tool_call_id_used_twice_fails_the_turn() {
         let mut t = TurnState::new();
-        let call = ToolCall { id: "c1".into(), name: "lookup".into(), arguments: serde_json::Value::Null };
+        let call = ToolCall { id: "c1".into(), name: "lookup".into(), arguments: serde_json::Value::Null, signature: None };
         t.handle(TurnEvent::ToolCall(call.clone()), ms(1));
         let effects = t.handle(TurnEvent::ToolCall(call), ms(2));
         assert!(

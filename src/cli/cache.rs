@@ -49,7 +49,7 @@ pub async fn run(global: &GlobalArgs, args: &CacheArgs) -> Result<u8, Failure> {
 }
 
 fn ttl_text(ttl: Option<Duration>) -> String {
-    ttl.map_or_else(|| "never".to_owned(), crate::gemini::error::human_duration)
+    ttl.map_or_else(|| "never".to_owned(), crate::format::human_duration)
 }
 
 async fn stats(store: &StoreHandle, ttl: Option<Duration>, json: bool) -> Result<u8, Failure> {

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use crate::chat::ChatError;
 use crate::config::ConfigError;
-use crate::gemini::{ApiError, ErrorKind};
+use crate::llm::{ApiError, ErrorKind};
 use crate::store::StoreError;
 
 pub const OK: u8 = 0;

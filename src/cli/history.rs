@@ -235,7 +235,7 @@ async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
         if let (Some(error), MessageStatus::Error | MessageStatus::Blocked | MessageStatus::Interrupted) =
             (&m.error, m.status)
         {
-            let error = crate::gemini::stored_error::stored_sentence(error);
+            let error = crate::format::stored_sentence(error);
             out.push_str(&format!("[{}]\n", one_line(&error, 200)));
         }
     }

@@ -480,7 +480,7 @@ async fn show(global: &GlobalArgs, id: i64, failed: bool) -> Result<u8, Failure>
                             "kind": line.error_kind.as_deref().unwrap_or(if job.state == "expired" { ErrorKind::Expired.as_str() } else { ErrorKind::NotAnswered.as_str() }),
                             "message": line.error.as_ref().map_or_else(
                                 || "the job ended before this line was answered".to_owned(),
-                                |e| one_line(&crate::gemini::stored_error::stored_sentence(e), 300),
+                                |e| one_line(&crate::format::stored_sentence(e), 300),
                             ),
                         }
                     });
@@ -532,7 +532,7 @@ async fn show(global: &GlobalArgs, id: i64, failed: bool) -> Result<u8, Failure>
 
 /// A job's error in words: why it failed, or why it was never submitted.
 fn job_error_text(error: &StoredError) -> String {
-    let said = one_line(&crate::gemini::stored_error::stored_sentence(error), 300);
+    let said = one_line(&crate::format::stored_sentence(error), 300);
     match error {
         StoredError::Data { detail, .. } => match (detail.after_job, detail.not_submitted) {
             (Some(job), _) => format!("not submitted, because job {job} before it could not be: {said}"),
@@ -549,7 +549,7 @@ mod tests {
 
     #[test]
     fn an_upload_failure_says_what_to_do_once() {
-        let server = crate::gemini::ApiError::Server { status: 503, overloaded: false, retry_after: None };
+        let server = crate::llm::ApiError::Server { status: 503, overloaded: false, retry_after: None };
         let failure = failure(JobError::Upload(crate::engine::UploadError::Api(server)));
         assert_eq!(failure.message.matches("try again").count(), 1, "{}", failure.message);
         let read = failure_message(JobError::Upload(crate::engine::UploadError::Changed));

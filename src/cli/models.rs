@@ -50,7 +50,7 @@ pub async fn run(global: &GlobalArgs, flags: &ConnectArgs, args: &ModelsArgs) ->
     }
     let mut models = listing.models;
     if !args.all {
-        models.retain(|(_, m)| m.supported_generation_methods.iter().any(|g| g == "generateContent"));
+        models.retain(|(_, m)| m.capabilities.generates_text);
     }
     models.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = String::new();
@@ -60,7 +60,7 @@ pub async fn run(global: &GlobalArgs, flags: &ConnectArgs, args: &ModelsArgs) ->
             let line = serde_json::json!({
                 "id": id, "provider": provider, "model": model, "name": m.display_name,
                 "input_token_limit": m.input_token_limit, "output_token_limit": m.output_token_limit,
-                "thinking": m.thinking,
+                "thinking": m.capabilities.thinking,
             });
             out.push_str(&format!("{line}\n"));
         }

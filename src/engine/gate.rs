@@ -1,5 +1,5 @@
 //! Per-model admission: a request-rate limiter (GCRA, evenly spaced, no bursts) and a shared
-//! "cool down until" instant that a 429 pushes forward for every job of the model.
+//! "cool down until" instant that a 429 pushes forward for every call of the model.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;

@@ -1,5 +1,5 @@
 //! Live counters of the engine: requests, in flight, queued, retries, cache hits, tokens and
-//! latency percentiles. Cheap to update from many jobs; read as a snapshot.
+//! latency percentiles. Cheap to update from many calls; read as a snapshot.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;

@@ -1,12 +1,13 @@
-//! The engine: many answers in flight on one runtime. Jobs run under a global concurrency
-//! limit and per-model request-rate limits, retry what is safe to retry (honouring the
-//! server's delay, with a 429 on one model slowing every job for that model), move a job along
-//! its fallback chain when a quota is spent, a model is unknown or a provider stays down, and
-//! report every step as an event. Each answer has a total deadline (`timeout_secs`), retries
-//! included, whatever front end asked for it. Jobs run over [`crate::provider::Provider`]s, so all of this
-//! is the same for every provider. Cancelling a
-//! job (or dropping its handle) drops its stream, which closes the connection at once.
-//! Front ends never await a network call themselves: they read job events.
+//! The engine: many answers in flight on one runtime. Each answer is a [`Call`] (one answer
+//! from a model; not a batch job, which is `jobs/`). Calls run under a global concurrency limit
+//! and per-model request-rate limits, retry what is safe to retry (honouring the server's delay,
+//! with a 429 on one model slowing every call for that model), move a call along its fallback
+//! chain when a quota is spent, a model is unknown or a provider stays down, and report every
+//! step as a [`CallEvent`]. Each answer has a total deadline (`timeout_secs`), retries included,
+//! whatever front end asked for it. Calls run over `provider::Provider`s in the neutral
+//! vocabulary (`llm/`), so all of this is the same for every provider. Cancelling a call (or
+//! dropping its [`CallHandle`]) drops its stream, which closes the connection at once. Front ends
+//! never await a network call themselves: they read call events.
 
 mod gate;
 mod metrics;
@@ -28,7 +29,8 @@ use tokio_util::sync::CancellationToken;
 
 use futures::StreamExt;
 
-use crate::gemini::{ApiError, Client, FinishReason, GenerateContentRequest, StreamEvent, TimeoutPhase, UsageMetadata};
+use crate::gemini::Client;
+use crate::llm::{ApiError, FinishReason, Request, StreamEvent, TimeoutPhase, Usage as UsageMetadata};
 use crate::provider::ProviderSet;
 use gate::ModelGate;
 
@@ -41,12 +43,12 @@ pub struct EngineConfig {
     /// Requests per minute for models not in `rpm` (none: unlimited).
     pub default_rpm: Option<u32>,
     pub retry: RetryPolicy,
-    /// Where a job goes, in order, once its model's quota is spent, its model is unknown, or
+    /// Where a call goes, in order, once its model's quota is spent, its model is unknown, or
     /// its provider is still down after the retries (canonical model names). The config's
     /// `fallback_model` is a one-entry chain.
     pub fallback: Vec<String>,
     /// The longest one answer may take, retries included, counted from its first attempt's
-    /// start (time queued behind other jobs is not counted); `None`: no limit.
+    /// start (time queued behind other calls is not counted); `None`: no limit.
     pub total_timeout: Option<Duration>,
 }
 
@@ -68,14 +70,14 @@ impl Default for EngineConfig {
 
 /// One answer to produce.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Job {
+pub struct Call {
     pub model: String,
-    pub request: GenerateContentRequest,
+    pub request: Request,
 }
 
-/// Every step of a job. `Finished`, `Failed` and `Cancelled` are last.
+/// Every step of a call. `Finished`, `Failed` and `Cancelled` are last.
 #[derive(Debug, Clone, PartialEq)]
-pub enum JobEvent {
+pub enum CallEvent {
     Queued,
     Started {
         attempt: u32,
@@ -89,6 +91,8 @@ pub enum JobEvent {
     ModelVersion(String),
     /// The answer's sources (Google Search, URL context).
     Grounding(crate::grounding::Grounding),
+    /// The model asks for a tool to be run (with its id and signature, to go back with the result).
+    ToolCall(crate::llm::ToolCall),
     /// The text received so far is void: a new attempt starts the answer again.
     Restarted {
         attempt: u32,
@@ -99,9 +103,9 @@ pub enum JobEvent {
         after: Duration,
         reason: ApiError,
     },
-    /// The job moves from `from` to the next model of its fallback chain, `to`, because of
-    /// `reason` (a spent quota or an unknown model also sends later jobs straight to `to`).
-    /// `first` is true for the first job to make this move, so the user is told once.
+    /// The call moves from `from` to the next model of its fallback chain, `to`, because of
+    /// `reason` (a spent quota or an unknown model also sends later calls straight to `to`).
+    /// `first` is true for the first call to make this move, so the user is told once.
     FallbackModel {
         from: String,
         to: String,
@@ -117,41 +121,41 @@ pub enum JobEvent {
     Cancelled,
 }
 
-/// Why a job left a model for the next one of its fallback chain.
+/// Why a call left a model for the next one of its fallback chain.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FallbackReason {
     /// The model's quota is spent (a daily limit, no free tier): for the rest of the run.
     QuotaSpent,
     /// The provider does not know the model: for the rest of the run.
     ModelUnknown,
-    /// The provider still failed after every retry (the last error): for this job.
+    /// The provider still failed after every retry (the last error): for this call.
     ProviderDown(ApiError),
 }
 
 impl FallbackReason {
-    /// Whether later jobs skip the model too.
+    /// Whether later calls skip the model too.
     pub fn is_lasting(&self) -> bool {
         !matches!(self, FallbackReason::ProviderDown(_))
     }
 }
 
-impl JobEvent {
+impl CallEvent {
     pub fn is_last(&self) -> bool {
-        matches!(self, JobEvent::Finished { .. } | JobEvent::Failed(_) | JobEvent::Cancelled)
+        matches!(self, CallEvent::Finished { .. } | CallEvent::Failed(_) | CallEvent::Cancelled)
     }
 }
 
-/// The receiving end of a job. Dropping it cancels the job.
+/// The receiving end of a call. Dropping it cancels the call.
 #[derive(Debug)]
-pub struct JobHandle {
+pub struct CallHandle {
     pub id: u64,
-    events: mpsc::UnboundedReceiver<JobEvent>,
+    events: mpsc::UnboundedReceiver<CallEvent>,
     token: CancellationToken,
 }
 
-impl JobHandle {
+impl CallHandle {
     /// The next event; `None` after the last one.
-    pub async fn next(&mut self) -> Option<JobEvent> {
+    pub async fn next(&mut self) -> Option<CallEvent> {
         self.events.recv().await
     }
 
@@ -159,15 +163,15 @@ impl JobHandle {
         self.token.cancel();
     }
 
-    /// Runs the job to its end, applying restarts as a display would (a restart clears the
+    /// Runs the call to its end, applying restarts as a display would (a restart clears the
     /// text so far): the final text and every event.
-    pub async fn collect(mut self) -> (String, Vec<JobEvent>) {
+    pub async fn collect(mut self) -> (String, Vec<CallEvent>) {
         let mut text = String::new();
         let mut events = Vec::new();
         while let Some(event) = self.next().await {
             match &event {
-                JobEvent::Text(t) => text.push_str(t),
-                JobEvent::Restarted { .. } => text.clear(),
+                CallEvent::Text(t) => text.push_str(t),
+                CallEvent::Restarted { .. } => text.clear(),
                 _ => {}
             }
             let last = event.is_last();
@@ -179,13 +183,13 @@ impl JobHandle {
         (text, events)
     }
 
-    /// A way to cancel this job from elsewhere.
+    /// A way to cancel this call from elsewhere.
     pub fn canceller(&self) -> CancellationToken {
         self.token.clone()
     }
 }
 
-impl Drop for JobHandle {
+impl Drop for CallHandle {
     fn drop(&mut self) {
         self.token.cancel();
     }
@@ -196,7 +200,7 @@ struct Inner {
     config: EngineConfig,
     permits: Arc<Semaphore>,
     gates: Mutex<HashMap<String, Arc<ModelGate>>>,
-    /// Models no job should use any more (quota spent, unknown).
+    /// Models no call should use any more (quota spent, unknown).
     exhausted: Mutex<HashSet<String>>,
     /// Fallback moves already told (`from`, `to`).
     told: Mutex<HashSet<(String, String)>>,
@@ -257,25 +261,25 @@ impl Engine {
         &self.inner.metrics
     }
 
-    /// Starts a job; its events arrive on the returned handle.
-    pub fn submit(&self, job: Job) -> JobHandle {
-        self.submit_with_fallback(job, None)
+    /// Starts a call; its events arrive on the returned handle.
+    pub fn submit(&self, call: Call) -> CallHandle {
+        self.submit_with_fallback(call, None)
     }
 
-    /// [`Engine::submit`] with a fallback chain of the job's own (a role's) instead of the
+    /// [`Engine::submit`] with a fallback chain of the call's own (a role's) instead of the
     /// configured one.
-    pub fn submit_with_fallback(&self, job: Job, fallback: Option<Vec<String>>) -> JobHandle {
+    pub fn submit_with_fallback(&self, call: Call, fallback: Option<Vec<String>>) -> CallHandle {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, events) = mpsc::unbounded_channel();
         let token = self.inner.all.child_token();
         self.inner.metrics.queued(1);
-        let _ = tx.send(JobEvent::Queued);
+        let _ = tx.send(CallEvent::Queued);
         let chain = fallback.unwrap_or_else(|| self.inner.config.fallback.clone());
-        tokio::spawn(run_job(self.inner.clone(), job, chain, tx, token.clone()));
-        JobHandle { id, events, token }
+        tokio::spawn(run_call(self.inner.clone(), call, chain, tx, token.clone()));
+        CallHandle { id, events, token }
     }
 
-    /// Cancels every job, running or waiting.
+    /// Cancels every call, running or waiting.
     pub fn cancel_all(&self) {
         self.inner.all.cancel();
     }
@@ -292,7 +296,7 @@ impl Inner {
             .clone()
     }
 
-    /// The model a job for `model` should use now: itself, or once it is spent, the first
+    /// The model a call for `model` should use now: itself, or once it is spent, the first
     /// usable model of the chain after it.
     fn route(&self, model: &str, chain: &[String]) -> String {
         let exhausted = self.exhausted.lock().map(|e| e.contains(model)).unwrap_or(false);
@@ -309,7 +313,7 @@ impl Inner {
         chain[start..].iter().find(|m| *m != model && !exhausted.contains(*m)).cloned()
     }
 
-    /// Marks `model` as one no job should use any more.
+    /// Marks `model` as one no call should use any more.
     fn exhaust(&self, model: &str) {
         if let Ok(mut e) = self.exhausted.lock() {
             e.insert(model.to_owned());
@@ -321,7 +325,7 @@ impl Inner {
         self.told.lock().map(|mut t| t.insert((from.to_owned(), to.to_owned()))).unwrap_or(false)
     }
 
-    /// Where a job whose attempt on `model` failed with `error` goes next, if the chain says
+    /// Where a call whose attempt on `model` failed with `error` goes next, if the chain says
     /// so: a spent quota or unknown model moves at once; a provider that is down moves only
     /// once the retries gave up (`gave_up`).
     fn fallback_for(
@@ -354,32 +358,32 @@ struct Attempt {
     first_token: Option<Duration>,
 }
 
-async fn run_job(
+async fn run_call(
     inner: Arc<Inner>,
-    job: Job,
+    call: Call,
     chain: Vec<String>,
-    tx: mpsc::UnboundedSender<JobEvent>,
+    tx: mpsc::UnboundedSender<CallEvent>,
     token: CancellationToken,
 ) {
     let metrics = &inner.metrics;
     let started = Instant::now();
-    let mut model = inner.route(&job.model, &chain);
+    let mut model = inner.route(&call.model, &chain);
     let mut waited = Duration::ZERO;
     let mut queued = true;
     let mut attempt = 0;
-    // Attempts spent on models the job has left.
+    // Attempts spent on models the call has left.
     let mut skipped = 0;
     // The answer's total deadline, from its first attempt's start.
     let total = inner.config.total_timeout;
     let mut deadline: Option<Instant> = None;
     let timed_out =
-        || JobEvent::Failed(ApiError::Timeout { phase: TimeoutPhase::Total, after: total.unwrap_or_default() });
+        || CallEvent::Failed(ApiError::Timeout { phase: TimeoutPhase::Total, after: total.unwrap_or_default() });
     let last = loop {
         attempt += 1;
         let gate = inner.gate(&model);
         let permit = tokio::select! {
             biased;
-            _ = token.cancelled() => break JobEvent::Cancelled,
+            _ = token.cancelled() => break CallEvent::Cancelled,
             _ = passed(deadline) => break timed_out(),
             permit = async {
                 gate.pass().await;
@@ -393,11 +397,12 @@ async fn run_job(
             deadline = total.map(|t| Instant::now() + t);
         }
         metrics.started();
-        let _ = tx.send(JobEvent::Started { attempt, model: model.clone() });
+        let _ = tx.send(CallEvent::Started { attempt, model: model.clone() });
         let mut had_text = false;
-        // A fallback model of another family would refuse the thinking chosen for the first.
-        let refitted = crate::gemini::thinking::refit(&job.request, &job.model, &model);
-        let request = refitted.as_ref().unwrap_or(&job.request);
+        // A fallback model may refuse the thinking chosen for the first: it then thinks at its
+        // own default (thought summaries stay asked for).
+        let refitted = refit(&inner.providers, &call.request, &call.model, &model);
+        let request = refitted.as_ref().unwrap_or(&call.request);
         let result = tokio::select! {
             biased;
             _ = token.cancelled() => None,
@@ -407,7 +412,7 @@ async fn run_job(
         drop(permit);
         metrics.attempt_over();
         let error = match result {
-            None => break JobEvent::Cancelled,
+            None => break CallEvent::Cancelled,
             Some(None) => break timed_out(),
             Some(Some(Ok(done))) => {
                 let usage = done.usage.unwrap_or_default();
@@ -417,7 +422,7 @@ async fn run_job(
                     usage.prompt_token_count,
                     usage.candidates_token_count,
                 );
-                break JobEvent::Finished { finish: done.finish, model, first_token: done.first_token };
+                break CallEvent::Finished { finish: done.finish, model, first_token: done.first_token };
             }
             Some(Some(Err(error))) => error,
         };
@@ -428,32 +433,32 @@ async fn run_job(
         let gave_up = decision == Decision::GiveUp;
         if let Some((next, reason)) = inner.fallback_for(&model, &chain, &error, gave_up) {
             let first = inner.first_told(&model, &next);
-            let _ = tx.send(JobEvent::FallbackModel { from: model.clone(), to: next.clone(), first, reason });
+            let _ = tx.send(CallEvent::FallbackModel { from: model.clone(), to: next.clone(), first, reason });
             model = next;
             (skipped, waited) = (attempt, Duration::ZERO);
             if had_text {
-                let _ = tx.send(JobEvent::Restarted { attempt: attempt + 1 });
+                let _ = tx.send(CallEvent::Restarted { attempt: attempt + 1 });
             }
             continue;
         }
         let wait = match decision {
-            Decision::GiveUp => break JobEvent::Failed(error.from_provider(&provider)),
+            Decision::GiveUp => break CallEvent::Failed(error.from_provider(&provider)),
             Decision::RetryAfter(wait) => wait,
         };
-        // A rate limit, or any status that names its own delay, holds back every job of the model.
+        // A rate limit, or any status that names its own delay, holds back every call of the model.
         if matches!(error, ApiError::RateLimited { .. }) || error.retry_after().is_some() {
             gate.cool_down(Instant::now() + wait);
         }
         metrics.retried();
         if had_text {
-            let _ = tx.send(JobEvent::Restarted { attempt: attempt + 1 });
+            let _ = tx.send(CallEvent::Restarted { attempt: attempt + 1 });
         }
         // Numbered within the model's own attempts (a fallback model starts again at 2).
         let (next, reason) = (attempt - skipped + 1, error.from_provider(&provider));
-        let _ = tx.send(JobEvent::Retrying { attempt: next, after: wait, reason });
+        let _ = tx.send(CallEvent::Retrying { attempt: next, after: wait, reason });
         tokio::select! {
             biased;
-            _ = token.cancelled() => break JobEvent::Cancelled,
+            _ = token.cancelled() => break CallEvent::Cancelled,
             _ = passed(deadline) => break timed_out(),
             _ = tokio::time::sleep(wait) => {}
         }
@@ -463,11 +468,26 @@ async fn run_job(
         metrics.queued(-1);
     }
     match &last {
-        JobEvent::Failed(_) => metrics.failed(),
-        JobEvent::Cancelled => metrics.cancelled(),
+        CallEvent::Failed(_) => metrics.failed(),
+        CallEvent::Cancelled => metrics.cancelled(),
         _ => {}
     }
     let _ = tx.send(last);
+}
+
+/// `request` (made for `made_for`) without the thinking choice `model`'s provider refuses;
+/// `None` when it may go as it is.
+fn refit(providers: &ProviderSet, request: &Request, made_for: &str, model: &str) -> Option<Request> {
+    request.params.thinking?;
+    if made_for == model {
+        return None;
+    }
+    let (provider, id) = providers.resolve(model);
+    provider.check_params(id, &request.params).is_err().then(|| {
+        let mut refitted = request.clone();
+        refitted.params.thinking = None;
+        refitted
+    })
 }
 
 /// Resolves once `deadline` has passed; never without one.
@@ -482,9 +502,9 @@ async fn passed(deadline: Option<Instant>) {
 async fn run_attempt(
     providers: &ProviderSet,
     model: &str,
-    request: &GenerateContentRequest,
-    tx: &mpsc::UnboundedSender<JobEvent>,
-    job_started: Instant,
+    request: &Request,
+    tx: &mpsc::UnboundedSender<CallEvent>,
+    call_started: Instant,
     had_text: &mut bool,
 ) -> Result<Attempt, ApiError> {
     let (provider, id) = providers.resolve(model);
@@ -497,25 +517,28 @@ async fn run_attempt(
         match event? {
             StreamEvent::Text(text) => {
                 *had_text = true;
-                first_token.get_or_insert_with(|| job_started.elapsed());
-                let _ = tx.send(JobEvent::Text(text));
+                first_token.get_or_insert_with(|| call_started.elapsed());
+                let _ = tx.send(CallEvent::Text(text));
             }
             StreamEvent::Usage(u) => {
                 usage = Some(u);
-                let _ = tx.send(JobEvent::Usage(u));
+                let _ = tx.send(CallEvent::Usage(u));
             }
             StreamEvent::Finished(reason) => finish = Some(reason),
             StreamEvent::Thought(text) => {
-                let _ = tx.send(JobEvent::Thought(text));
+                let _ = tx.send(CallEvent::Thought(text));
             }
             StreamEvent::Grounding(grounding) => {
-                let _ = tx.send(JobEvent::Grounding(grounding));
+                let _ = tx.send(CallEvent::Grounding(grounding));
+            }
+            StreamEvent::ToolCall(call) => {
+                let _ = tx.send(CallEvent::ToolCall(call));
             }
             StreamEvent::ModelVersion(v) => {
                 // Every chunk names it: passed on once.
                 if version.as_deref() != Some(v.as_str()) {
                     version = Some(v.clone());
-                    let _ = tx.send(JobEvent::ModelVersion(v));
+                    let _ = tx.send(CallEvent::ModelVersion(v));
                 }
             }
         }

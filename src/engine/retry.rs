@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::gemini::{ApiError, error::MAX_RETRY_DELAY};
+use crate::llm::ApiError;
+use crate::net::MAX_RETRY_DELAY;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -12,7 +13,7 @@ pub struct RetryPolicy {
     /// Backoff before the second attempt; doubles each time.
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
-    /// Total time a job may spend waiting between attempts.
+    /// Total time a call may spend waiting between attempts.
     pub max_total_wait: Duration,
 }
 
@@ -45,7 +46,7 @@ impl RetryPolicy {
         }
         let exponent = attempt.saturating_sub(1).min(16);
         let backoff = self.initial_backoff.saturating_mul(1 << exponent).min(self.max_backoff);
-        // Full jitter: a herd of jobs failing together spreads over the whole backoff window
+        // Full jitter: a herd of calls failing together spreads over the whole backoff window
         // instead of returning within a narrow band of each other.
         let spread = backoff.mul_f64(jitter.clamp(0.0, 1.0));
         let wait = match error.retry_after() {
@@ -116,7 +117,7 @@ mod tests {
 
     #[test]
     fn a_herd_failing_together_spreads_over_the_whole_backoff_window() {
-        // Ten jobs hit by the same 503 on their third attempt (a 4 s window), with the
+        // Ten calls hit by the same 503 on their third attempt (a 4 s window), with the
         // engine's jitter source on a fixed seed.
         let e = ApiError::Server { status: 503, overloaded: true, retry_after: None };
         let mut rng = fastrand::Rng::with_seed(21);

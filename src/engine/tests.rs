@@ -11,7 +11,8 @@ use futures::{FutureExt, StreamExt};
 use tokio::time::Instant;
 
 use super::*;
-use crate::gemini::{Client, ClientOptions, Model, Timeouts};
+use crate::gemini::{Client, ClientOptions};
+use crate::net::Timeouts;
 use crate::provider::{EventStream, Kind, Pool, Provider, ProviderSet};
 
 type Script = Result<Vec<Result<StreamEvent, ApiError>>, ApiError>;
@@ -54,7 +55,7 @@ impl Provider for Scripted {
     fn stream_generate<'a>(
         &'a self,
         _model: &'a str,
-        _request: &'a GenerateContentRequest,
+        _request: &'a Request,
     ) -> BoxFuture<'a, Result<EventStream, ApiError>> {
         self.calls.lock().unwrap().push(Instant::now());
         let mut script = self.script.lock().unwrap();
@@ -63,7 +64,7 @@ impl Provider for Scripted {
         async move { next.map(|events| futures::stream::iter(events).boxed()) }.boxed()
     }
 
-    fn list_models(&self) -> BoxFuture<'_, Result<Vec<Model>, ApiError>> {
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<crate::llm::ModelInfo>, ApiError>> {
         async { Ok(Vec::new()) }.boxed()
     }
 }
@@ -78,8 +79,8 @@ fn engine(providers: ProviderSet, attempts: u32) -> Engine {
     Engine::with_providers(providers, EngineConfig { retry, ..EngineConfig::default() })
 }
 
-async fn run(engine: &Engine, model: &str) -> (String, Vec<JobEvent>) {
-    engine.submit(Job { model: model.into(), request: GenerateContentRequest::default() }).collect().await
+async fn run(engine: &Engine, model: &str) -> (String, Vec<CallEvent>) {
+    engine.submit(Call { model: model.into(), request: Request::default() }).collect().await
 }
 
 #[tokio::test(start_paused = true)]
@@ -103,7 +104,7 @@ async fn a_cut_stream_is_asked_again_and_its_partial_text_is_replaced() {
     let engine = engine(ProviderSet::new(gemini()).with("p", p.clone()), 3);
     let (text, events) = run(&engine, "p:m").await;
     assert_eq!(text, "whole");
-    assert!(events.iter().any(|e| matches!(e, JobEvent::Restarted { attempt: 2 })), "{events:?}");
+    assert!(events.iter().any(|e| matches!(e, CallEvent::Restarted { attempt: 2 })), "{events:?}");
     assert_eq!(engine.metrics().snapshot().retries, 1);
 }
 
@@ -150,7 +151,7 @@ async fn a_half_open_member_that_fails_again_is_out_for_another_cool_down() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_unknown_model_moves_along_the_chain_and_later_jobs_skip_it() {
+async fn an_unknown_model_moves_along_the_chain_and_later_calls_skip_it() {
     let p = Scripted::new(vec![Err(ApiError::ModelNotFound { model: "p:gone".into() }), answer("from q")]);
     let q = Scripted::new(vec![answer("from q")]);
     let providers = ProviderSet::new(gemini()).with("p", p.clone()).with("q", q.clone());
@@ -162,7 +163,7 @@ async fn an_unknown_model_moves_along_the_chain_and_later_jobs_skip_it() {
     assert!(
         events
             .iter()
-            .any(|e| matches!(e, JobEvent::FallbackModel { reason: FallbackReason::ModelUnknown, first: true, .. }))
+            .any(|e| matches!(e, CallEvent::FallbackModel { reason: FallbackReason::ModelUnknown, first: true, .. }))
     );
     run(&engine, "p:gone").await;
     assert_eq!(p.calls().len(), 1, "an unknown model is not asked again");
@@ -181,7 +182,7 @@ impl Provider for Endless {
     fn stream_generate<'a>(
         &'a self,
         _model: &'a str,
-        _request: &'a GenerateContentRequest,
+        _request: &'a Request,
     ) -> BoxFuture<'a, Result<EventStream, ApiError>> {
         let words = futures::stream::unfold((), |()| async {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -190,7 +191,7 @@ impl Provider for Endless {
         async move { Ok(words.boxed()) }.boxed()
     }
 
-    fn list_models(&self) -> BoxFuture<'_, Result<Vec<Model>, ApiError>> {
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<crate::llm::ModelInfo>, ApiError>> {
         async { Ok(Vec::new()) }.boxed()
     }
 }
@@ -205,7 +206,7 @@ async fn an_answer_that_never_ends_fails_at_its_total_deadline() {
     assert!(text.starts_with("more more"), "{text}");
     assert_eq!(
         events.last(),
-        Some(&JobEvent::Failed(ApiError::Timeout { phase: TimeoutPhase::Total, after: Duration::from_secs(90) }))
+        Some(&CallEvent::Failed(ApiError::Timeout { phase: TimeoutPhase::Total, after: Duration::from_secs(90) }))
     );
     assert_eq!(engine.metrics().snapshot().failed, 1);
 }
@@ -222,7 +223,7 @@ async fn the_total_deadline_counts_retries_and_their_waits() {
     let started = Instant::now();
     let (_, events) = run(&engine, "p:m").await;
     assert_eq!(started.elapsed(), Duration::from_secs(5));
-    assert!(matches!(events.last(), Some(JobEvent::Failed(ApiError::Timeout { phase: TimeoutPhase::Total, .. }))));
+    assert!(matches!(events.last(), Some(CallEvent::Failed(ApiError::Timeout { phase: TimeoutPhase::Total, .. }))));
     assert!(p.calls().len() < 20, "stopped by the deadline, not by the attempts");
 }
 

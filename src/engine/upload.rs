@@ -173,7 +173,7 @@ impl Engine {
                 "ACTIVE" | "" => return Ok(file),
                 "FAILED" => return Err(UploadError::Failed),
                 _ if waited >= PROCESSING_MAX_WAIT => {
-                    return Err(ApiError::Timeout { phase: crate::gemini::TimeoutPhase::Total, after: waited }.into());
+                    return Err(ApiError::Timeout { phase: crate::llm::TimeoutPhase::Total, after: waited }.into());
                 }
                 _ => {}
             }

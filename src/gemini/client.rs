@@ -16,6 +16,7 @@ use super::types::{
     CountTokensInner, CountTokensRequest, CountTokensResponse, GenerateContentRequest, GenerateContentResponse,
     ListModelsResponse, Model,
 };
+use crate::net::{Timeouts, check_base_url};
 use crate::sanitize::one_line;
 
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
@@ -25,25 +26,6 @@ const API_KEY_HEADER: &str = "x-goog-api-key";
 pub(super) const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 /// `list_models` follows at most this many pages, in case a server repeats its page token.
 const MAX_MODEL_PAGES: usize = 100;
-
-/// Watchdogs for one request. `first_token` counts from sending until the first stream event
-/// (headers included); `idle` is the longest allowed gap between events after that.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    pub connect: Duration,
-    pub first_token: Duration,
-    pub idle: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            connect: Duration::from_secs(10),
-            first_token: Duration::from_secs(120),
-            idle: Duration::from_secs(60),
-        }
-    }
-}
 
 /// What a [`Client`] needs: where to talk, with which key, and how patiently.
 #[derive(Clone)]
@@ -266,16 +248,6 @@ impl Client {
         let key = self.key.as_ref().map(|k| k.expose_secret().trim()).filter(|k| !k.is_empty());
         crate::sanitize::redact(text, key.as_slice())
     }
-}
-
-/// Whether `base` can be the API host root: an absolute http(s) URL with a host and no query.
-/// The error completes "the base URL ... " ("is not a valid URL").
-pub fn check_base_url(base: &str) -> Result<(), &'static str> {
-    let url = reqwest::Url::parse(base.trim().trim_end_matches('/')).map_err(|_| "is not a valid URL")?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) || url.query().is_some() {
-        return Err("is not an http(s) address");
-    }
-    Ok(())
 }
 
 /// The innermost cause of an error, which is the one a person can act on

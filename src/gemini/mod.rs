@@ -1,18 +1,20 @@
-//! The wire: the only code that knows Gemini's JSON, SSE and HTTP. Everything above sees
-//! [`Client`], [`StreamEvent`] and [`ApiError`].
+//! The Gemini wire: the only code that knows Gemini's JSON and HTTP. Everything above sees
+//! [`Client`] as a provider (`provider/` implements its trait over it) speaking the neutral
+//! vocabulary (`llm/`); [`convert`] is where the two meet. The Batch and Files APIs (Gemini-only) are used directly by `jobs/` and uploads.
 
 pub mod batch;
 mod client;
+pub mod convert;
 pub mod error;
 pub mod fake;
 mod files;
-pub mod sse;
-pub mod stored_error;
 pub mod stream;
 pub mod thinking;
 pub mod types;
 
-pub use client::{API_VERSION, Client, ClientOptions, DEFAULT_BASE_URL, Timeouts, check_base_url, model_path};
+pub use crate::llm::ToolCall;
+pub use crate::net::{Timeouts, check_base_url};
+pub use client::{API_VERSION, Client, ClientOptions, DEFAULT_BASE_URL, model_path};
 pub use error::{ApiError, ErrorKind, StopReason, TimeoutPhase};
 pub use files::{UPLOAD_CHUNK_BYTES, UploadStatus};
 pub use stream::{AnswerStream, FinishReason, StreamEvent};

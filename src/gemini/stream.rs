@@ -1,5 +1,6 @@
-//! Turns a Gemini SSE byte stream into classified events (text, thought, usage, finish) and
-//! enforces the first-token and idle watchdogs. Dropping an [`AnswerStream`] closes its
+//! Turns a Gemini SSE byte stream into classified events (text, thought, tool call, usage,
+//! finish) and enforces the first-token and idle watchdogs. An answer that asked for tools ends
+//! with [`FinishReason::ToolCalls`] (Gemini itself says `STOP`). Dropping an [`AnswerStream`] closes its
 //! connection at once: that is how a caller cancels.
 
 use std::collections::VecDeque;
@@ -11,34 +12,12 @@ use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 
 use super::error::{ApiError, StopReason, TimeoutPhase};
-use super::sse::{SseDecoder, SseItem};
-use super::types::{GenerateContentResponse, GroundingMetadata, UsageMetadata};
-
-/// One classified step of a streamed answer.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StreamEvent {
-    /// Visible answer text (a delta).
-    Text(String),
-    /// A thought summary (only with `includeThoughts`); never part of the answer.
-    Thought(String),
-    /// Running token totals; the last one wins.
-    Usage(UsageMetadata),
-    /// The model that answered, as the server reports it.
-    ModelVersion(String),
-    /// The answer's sources (Google Search, URL context); usually with the last chunk. Several
-    /// of these merge ([`crate::grounding::Grounding::merge`]).
-    Grounding(crate::grounding::Grounding),
-    /// The answer ended. `STOP` is success; anything else is [`FinishReason::into_error`].
-    Finished(FinishReason),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FinishReason {
-    Stop,
-    Stopped(StopReason),
-}
+use super::types::{GenerateContentResponse, GroundingMetadata};
+pub use crate::llm::{FinishReason, StreamEvent};
+use crate::net::sse::{self, SseDecoder, SseItem};
 
 impl FinishReason {
+    /// Gemini's `finishReason`.
     pub fn parse(text: &str) -> Self {
         match text {
             "STOP" => FinishReason::Stop,
@@ -46,14 +25,6 @@ impl FinishReason {
             "SAFETY" | "IMAGE_SAFETY" => FinishReason::Stopped(StopReason::Safety),
             "RECITATION" | "IMAGE_RECITATION" => FinishReason::Stopped(StopReason::Recitation),
             other => FinishReason::Stopped(StopReason::Other(other.to_ascii_lowercase().replace('_', " "))),
-        }
-    }
-
-    /// `None` for a complete answer, else the error that says why it is not.
-    pub fn into_error(self) -> Option<ApiError> {
-        match self {
-            FinishReason::Stop => None,
-            FinishReason::Stopped(reason) => Some(ApiError::AnswerStopped { reason }),
         }
     }
 }
@@ -72,6 +43,10 @@ pub fn classify_chunk(chunk: GenerateContentResponse, out: &mut VecDeque<StreamE
     }
     if let Some(candidate) = candidate {
         for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
+            if let Some(call) = super::convert::tool_call(&part) {
+                out.push_back(StreamEvent::ToolCall(call));
+                continue;
+            }
             match part.text {
                 Some(text) if text.is_empty() => {}
                 Some(text) if part.thought => out.push_back(StreamEvent::Thought(text)),
@@ -119,7 +94,7 @@ pub fn parse_item(item: SseItem, model: &str, key: Option<&str>) -> Result<Gener
 
 /// Decodes a whole captured stream into events (replay tests, benchmarks). Stops at the first error.
 pub fn replay(bytes: &[u8]) -> Result<Vec<StreamEvent>, ApiError> {
-    let items = super::sse::decode_all(bytes).map_err(|e| ApiError::Protocol { detail: e.to_string() })?;
+    let items = sse::decode_all(bytes).map_err(|e| ApiError::Protocol { detail: e.to_string() })?;
     let mut events = VecDeque::new();
     for item in items {
         classify_chunk(parse_item(item, "model", None)?, &mut events)?;
@@ -145,6 +120,7 @@ pub struct AnswerStream {
     idle: Duration,
     first_token: Duration,
     seen_event: bool,
+    saw_tool_call: bool,
     finished: bool,
     done: bool,
 }
@@ -179,6 +155,7 @@ impl AnswerStream {
             idle,
             first_token,
             seen_event: false,
+            saw_tool_call: false,
             finished: false,
             done: false,
         }
@@ -243,8 +220,17 @@ impl AnswerStream {
             let chunk = parse_item(item, &self.model, key)?;
             let before = self.events.len();
             classify_chunk(chunk, &mut self.events)?;
-            if self.events.iter().skip(before).any(|e| matches!(e, StreamEvent::Finished(_))) {
-                self.finished = true;
+            for event in self.events.iter_mut().skip(before) {
+                match event {
+                    StreamEvent::ToolCall(_) => self.saw_tool_call = true,
+                    StreamEvent::Finished(reason) => {
+                        if self.saw_tool_call && *reason == FinishReason::Stop {
+                            *reason = FinishReason::ToolCalls;
+                        }
+                        self.finished = true;
+                    }
+                    _ => {}
+                }
             }
         }
         if self.done && !self.finished && !self.events.is_empty() {
@@ -262,4 +248,27 @@ fn read_error(e: &reqwest::Error) -> ApiError {
         return ApiError::Timeout { phase: TimeoutPhase::Idle, after: Duration::ZERO };
     }
     ApiError::Truncated { detail: "the connection was cut mid-answer".to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_answer_that_calls_a_function_ends_in_tool_calls_with_the_call_whole() {
+        let sse = "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"id\":\"c1\",\"name\":\"lookup\",\"args\":{\"q\":\"rust\"}},\"thoughtSignature\":\"sig\"}]},\"index\":0}]}\n\n\
+data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"\"}]},\"finishReason\":\"STOP\",\"index\":0}]}\n\n";
+        let body = futures::stream::iter([Ok(Bytes::from(sse))]);
+        let timeouts = crate::net::Timeouts::default();
+        let mut stream =
+            AnswerStream::new(Box::pin(body), "m", None, Instant::now(), timeouts.first_token, timeouts.idle);
+        let mut events = Vec::new();
+        while let Some(event) = stream.next().await {
+            events.push(event.unwrap());
+        }
+        let StreamEvent::ToolCall(call) = &events[0] else { panic!("{events:?}") };
+        assert_eq!((call.id.as_deref(), call.name.as_str()), (Some("c1"), "lookup"));
+        assert_eq!((call.arguments["q"].as_str(), call.signature.as_deref()), (Some("rust"), Some("sig")));
+        assert_eq!(events.last(), Some(&StreamEvent::Finished(FinishReason::ToolCalls)));
+    }
 }

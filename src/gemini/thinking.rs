@@ -5,60 +5,7 @@
 
 use super::types::{GenerateContentRequest, ThinkingConfig, ThinkingLevel};
 
-/// What the user asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(into = "String", try_from = "String")]
-pub enum Thinking {
-    Off,
-    Low,
-    Medium,
-    High,
-    /// A budget in tokens, sent as given.
-    Budget(u32),
-}
-
-impl std::fmt::Display for Thinking {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Thinking::Off => f.write_str("off"),
-            Thinking::Low => f.write_str("low"),
-            Thinking::Medium => f.write_str("medium"),
-            Thinking::High => f.write_str("high"),
-            Thinking::Budget(n) => write!(f, "{n}"),
-        }
-    }
-}
-
-impl std::str::FromStr for Thinking {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "off" | "none" | "0" => Ok(Thinking::Off),
-            "low" => Ok(Thinking::Low),
-            "medium" => Ok(Thinking::Medium),
-            "high" => Ok(Thinking::High),
-            other => other.parse::<u32>().map(Thinking::Budget).map_err(|_| {
-                format!(
-                    "thinking must be off, low, medium, high or a number of tokens, not \"{}\"",
-                    crate::sanitize::one_line(text, 30)
-                )
-            }),
-        }
-    }
-}
-
-impl From<Thinking> for String {
-    fn from(t: Thinking) -> String {
-        t.to_string()
-    }
-}
-
-impl TryFrom<String> for Thinking {
-    type Error = String;
-    fn try_from(text: String) -> Result<Self, String> {
-        text.parse()
-    }
-}
+pub use crate::llm::Thinking;
 
 /// Which thinking control a model takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

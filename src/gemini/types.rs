@@ -1,5 +1,6 @@
-//! Serde types for the Gemini JSON on the wire (requests, stream chunks, models, errors).
-//! Every response type tolerates unknown and missing fields; nothing outside `gemini/` sees them.
+//! Serde types for the Gemini JSON on the wire (requests, stream chunks, models, errors, usage).
+//! Every response type tolerates unknown and missing fields. Outside `gemini/` only the Batch
+//! and Files features (Gemini-only) see them; everything else speaks `crate::llm`.
 
 use serde::{Deserialize, Serialize};
 
@@ -70,7 +71,8 @@ impl Content {
     }
 }
 
-/// One part. Non-text parts (function calls, inline data...) are kept opaque.
+/// One part. A function call or response is kept as its JSON object (`{id?, name, args}` /
+/// `{id?, name, response}`): read in one place, `convert`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Part {
@@ -82,6 +84,8 @@ pub struct Part {
     pub thought_signature: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_call: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_response: Option<serde_json::Value>,
     /// Bytes sent with the request (standard base64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inline_data: Option<Blob>,
@@ -379,35 +383,19 @@ pub struct PromptFeedback {
     pub block_reason: Option<String>,
 }
 
-/// Token counts. Every chunk carries running totals; the last one wins (never sum). The
+/// Token counts ([`crate::llm::Usage`]), read from and written as `usageMetadata`. The
 /// per-modality lists are read only for what is billed apart (audio).
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(from = "UsageWire", into = "UsageWire")]
-pub struct UsageMetadata {
-    pub prompt_token_count: u32,
-    pub candidates_token_count: u32,
-    pub thoughts_token_count: u32,
-    pub cached_content_token_count: u32,
-    pub tool_use_prompt_token_count: u32,
-    pub total_token_count: u32,
-    /// Of the prompt, audio tokens (`promptTokensDetails`).
-    pub prompt_audio_token_count: u32,
-    /// Of the cached tokens, audio (`cacheTokensDetails`).
-    pub cached_audio_token_count: u32,
+pub use crate::llm::Usage as UsageMetadata;
+
+impl<'de> Deserialize<'de> for UsageMetadata {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        UsageWire::deserialize(d).map(Into::into)
+    }
 }
 
-impl UsageMetadata {
-    /// The counts as billed.
-    pub fn billed(&self) -> crate::money::Usage {
-        crate::money::Usage {
-            prompt: u64::from(self.prompt_token_count),
-            cached: u64::from(self.cached_content_token_count),
-            prompt_audio: u64::from(self.prompt_audio_token_count),
-            cached_audio: u64::from(self.cached_audio_token_count),
-            tool_use_prompt: u64::from(self.tool_use_prompt_token_count),
-            output: u64::from(self.candidates_token_count),
-            thoughts: u64::from(self.thoughts_token_count),
-        }
+impl Serialize for UsageMetadata {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        UsageWire::from(*self).serialize(s)
     }
 }
 

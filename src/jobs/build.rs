@@ -12,7 +12,6 @@ use sha2::{Digest, Sha256};
 use super::{JobError, JobRunner, Unsent};
 use crate::engine::{Upload, UploadSource};
 use crate::error_data::{ErrorKind, StoredError};
-use crate::gemini::GenerateContentRequest;
 use crate::gemini::batch::{BatchInput, BatchState, InlinedRequest, KeyedRequest};
 use crate::store::{JobUpdate, NewJob};
 
@@ -50,7 +49,7 @@ pub struct StoredInput {
 pub struct ReadyLine {
     /// Its place in the input (1-based).
     pub line: i64,
-    pub request: GenerateContentRequest,
+    pub request: crate::llm::Request,
     pub stored: StoredInput,
 }
 
@@ -111,7 +110,8 @@ impl JobBuilder {
     /// Adds a line to its model's job (a new one when none is open, or the open one is full).
     pub async fn add(&mut self, line: ReadyLine) -> Result<(), JobError> {
         let model = line.stored.model.clone();
-        let mut text = serde_json::to_string(&KeyedRequest { key: line.stored.id.clone(), request: line.request })
+        let request = crate::gemini::convert::request(&model, &line.request).map_err(JobError::Api)?;
+        let mut text = serde_json::to_string(&KeyedRequest { key: line.stored.id.clone(), request })
             .map_err(|e| JobError::Io(e.to_string()))?;
         text.push('\n');
         let full = self

@@ -4,17 +4,14 @@
 
 use std::time::Duration;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
 use super::stream::answer_stream;
 use super::wire::{ChatRequest, ErrorEnvelope, ModelList, chat_request};
-use crate::gemini::error::{MAX_RETRY_DELAY, parse_retry_after_header};
-use crate::gemini::{ApiError, GenerateContentRequest, Model, TimeoutPhase, Timeouts};
-use crate::provider::{EventStream, Kind, Provider};
+use crate::llm::{ApiError, Capabilities, EventStream, ModelInfo, Request, TimeoutPhase};
+use crate::net::{MAX_RETRY_DELAY, Timeouts, parse_retry_after_header};
 use crate::sanitize::{one_line, redacted_line};
 
 /// A configured header value this long or longer is treated as a secret.
@@ -65,7 +62,7 @@ impl std::fmt::Debug for OpenAiClient {
 impl OpenAiClient {
     pub fn new(options: OpenAiOptions) -> Result<Self, ApiError> {
         let root = options.base_url.trim().trim_end_matches('/').to_owned();
-        crate::gemini::check_base_url(&root).map_err(|reason| ApiError::Network {
+        crate::net::check_base_url(&root).map_err(|reason| ApiError::Network {
             detail: format!("the base URL '{}' of provider {} {reason}", one_line(&root, 80), options.name),
         })?;
         let http = reqwest::Client::builder()
@@ -115,7 +112,7 @@ impl OpenAiClient {
 
     /// `provider:model`, as the user names it.
     fn shown(&self, model: &str) -> String {
-        crate::provider::join(&self.options.name, model)
+        format!("{}:{model}", self.options.name)
     }
 
     async fn send(
@@ -243,53 +240,42 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-impl Provider for OpenAiClient {
-    fn kind(&self) -> Kind {
-        Kind::OpenAi
+impl OpenAiClient {
+    /// Starts a streamed answer to `request` from `model`; returns once the server accepted it.
+    pub async fn stream(&self, model: &str, request: &Request) -> Result<EventStream, ApiError> {
+        let body = chat_request(model, &self.shown(model), request)?;
+        let started = Instant::now();
+        let url = format!("{}/chat/completions", self.root);
+        let response = self.send(self.http.post(url), Some(&body), Some(model), started).await?;
+        let timeouts = self.options.timeouts;
+        let body = Box::pin(response.bytes_stream());
+        Ok(answer_stream(body, started + timeouts.first_token, timeouts, self.secrets()))
     }
 
-    fn stream_generate<'a>(
-        &'a self,
-        model: &'a str,
-        request: &'a GenerateContentRequest,
-    ) -> BoxFuture<'a, Result<EventStream, ApiError>> {
-        async move {
-            let body = chat_request(model, &self.shown(model), request)?;
-            let started = Instant::now();
-            let url = format!("{}/chat/completions", self.root);
-            let response = self.send(self.http.post(url), Some(&body), Some(model), started).await?;
-            let timeouts = self.options.timeouts;
-            let body = Box::pin(response.bytes_stream());
-            Ok(answer_stream(body, started + timeouts.first_token, timeouts, self.secrets()))
+    /// The configured models, else the server's `GET /models`.
+    pub async fn list_models(&self) -> Result<Vec<ModelInfo>, ApiError> {
+        if !self.options.models.is_empty() {
+            return Ok(self.options.models.iter().map(|id| model_entry(id)).collect());
         }
-        .boxed()
-    }
-
-    fn list_models(&self) -> BoxFuture<'_, Result<Vec<Model>, ApiError>> {
-        async move {
-            if !self.options.models.is_empty() {
-                return Ok(self.options.models.iter().map(|id| model_entry(id)).collect());
-            }
-            let started = Instant::now();
-            let url = format!("{}/models", self.root);
-            let response = self.send(self.http.get(url), None, None, started).await?;
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|_| ApiError::Truncated { detail: "the connection was cut mid-response".to_owned() })?;
-            let list: ModelList = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::Protocol { detail: format!("the model list is not the expected JSON: {e}") })?;
-            Ok(list.data.iter().map(|m| model_entry(&m.id)).collect())
-        }
-        .boxed()
+        let started = Instant::now();
+        let url = format!("{}/models", self.root);
+        let response = self.send(self.http.get(url), None, None, started).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|_| ApiError::Truncated { detail: "the connection was cut mid-response".to_owned() })?;
+        let list: ModelList = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::Protocol { detail: format!("the model list is not the expected JSON: {e}") })?;
+        Ok(list.data.iter().map(|m| model_entry(&m.id)).collect())
     }
 }
 
-/// A model as the shared vocabulary holds it (an OpenAI list gives no limits).
-fn model_entry(id: &str) -> Model {
-    Model {
-        name: format!("models/{id}"),
-        supported_generation_methods: vec!["generateContent".to_owned()],
-        ..Model::default()
+/// A listed model: the list gives no limits; every chat model writes answers and takes
+/// function tools, and none of Gemini's own features.
+fn model_entry(id: &str) -> ModelInfo {
+    ModelInfo {
+        id: id.to_owned(),
+        capabilities: Capabilities { generates_text: true, function_tools: true, ..Capabilities::default() },
+        ..ModelInfo::default()
     }
 }

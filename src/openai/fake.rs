@@ -78,6 +78,17 @@ pub struct Reply {
     /// Whether the usage chunk is sent when the request asks for it.
     pub usage: bool,
     pub fault: Option<Fault>,
+    /// Tool calls streamed after the text, as OpenAI streams them: one delta opening each call
+    /// (`index`, `id`, `type`, `function.name`), then its arguments in fragments keyed by `index`.
+    pub tool_calls: Vec<FakeToolCall>,
+}
+
+/// A tool call the fake streams: `arguments` is the JSON text, cut into fragments on the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
 }
 
 impl Default for Reply {
@@ -90,6 +101,7 @@ impl Default for Reply {
             finish_reason: "stop".to_owned(),
             usage: true,
             fault: None,
+            tool_calls: Vec::new(),
         }
     }
 }
@@ -101,6 +113,11 @@ impl Reply {
 
     pub fn fault(fault: Fault) -> Self {
         Reply { fault: Some(fault), ..Reply::default() }
+    }
+
+    /// An answer that ends asking for `calls` (`finish_reason` `tool_calls`), after `text`.
+    pub fn tool_calls(text: impl Into<String>, calls: Vec<FakeToolCall>) -> Self {
+        Reply { text: text.into(), tool_calls: calls, finish_reason: "tool_calls".to_owned(), ..Reply::default() }
     }
 
     /// An answer spread over `total`, in `chunks` pieces (benchmarks).
@@ -384,6 +401,19 @@ async fn play(reply: Reply, model: String, usage: bool, tx: mpsc::Sender<Result<
         };
         if !send(event(&chunk(delta, None))).await {
             return;
+        }
+    }
+    for (index, call) in reply.tool_calls.iter().enumerate() {
+        let open = serde_json::json!({"tool_calls": [{"index": index, "id": call.id, "type": "function",
+            "function": {"name": call.name, "arguments": ""}}]});
+        if !send(event(&chunk(open, None))).await {
+            return;
+        }
+        for fragment in pieces(&call.arguments, 3) {
+            let more = serde_json::json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]});
+            if !send(event(&chunk(more, None))).await {
+                return;
+            }
         }
     }
     if !send(event(&chunk(serde_json::json!({}), Some(&reply.finish_reason)))).await {

@@ -1,5 +1,5 @@
 //! Turns an OpenAI SSE byte stream (`data: {chat.completion.chunk}` … `data: [DONE]`) into the
-//! shared [`StreamEvent`]s, with the same first-token and idle watchdogs as Gemini's. The finish
+//! shared [`StreamEvent`]s (tool calls assembled from their index-keyed fragments), with the same first-token and idle watchdogs as Gemini's. The finish
 //! is reported once the stream ends, so usage sent after it (`stream_options.include_usage`)
 //! still arrives first. Dropping the stream closes the connection.
 
@@ -11,9 +11,10 @@ use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 
 use super::wire::Chunk;
-use crate::gemini::sse::{SseDecoder, SseItem};
-use crate::gemini::{ApiError, FinishReason, StopReason, StreamEvent, TimeoutPhase, Timeouts};
-use crate::provider::EventStream;
+use crate::llm::EventStream;
+use crate::llm::{ApiError, FinishReason, StopReason, StreamEvent, TimeoutPhase};
+use crate::net::Timeouts;
+use crate::net::sse::{SseDecoder, SseItem};
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
@@ -23,7 +24,7 @@ pub fn finish_reason(text: &str) -> FinishReason {
         "stop" | "eos" | "end_turn" => FinishReason::Stop,
         "length" | "max_tokens" => FinishReason::Stopped(StopReason::MaxTokens),
         "content_filter" => FinishReason::Stopped(StopReason::Safety),
-        "tool_calls" | "function_call" => FinishReason::Stopped(StopReason::Other("tool call".to_owned())),
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
         other => FinishReason::Stopped(StopReason::Other(crate::sanitize::one_line(other, 40).replace('_', " "))),
     }
 }
@@ -46,8 +47,17 @@ pub fn replay(bytes: &[u8]) -> Result<Vec<StreamEvent>, ApiError> {
 #[derive(Default)]
 struct Reader {
     events: VecDeque<Result<StreamEvent, ApiError>>,
+    /// Tool calls being streamed, by `index`: id, name and the arguments' text so far.
+    calls: std::collections::BTreeMap<u32, PendingCall>,
     finish: Option<FinishReason>,
     done: bool,
+}
+
+#[derive(Default)]
+struct PendingCall {
+    id: Option<String>,
+    name: String,
+    arguments: String,
 }
 
 impl Reader {
@@ -79,6 +89,16 @@ impl Reader {
             if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
                 self.events.push_back(Ok(StreamEvent::Text(text)));
             }
+            for delta in choice.delta.tool_calls {
+                let call = self.calls.entry(delta.index).or_default();
+                if let Some(id) = delta.id.filter(|id| !id.is_empty()) {
+                    call.id = Some(id);
+                }
+                if let Some(function) = delta.function {
+                    call.name.push_str(function.name.as_deref().unwrap_or_default());
+                    call.arguments.push_str(function.arguments.as_deref().unwrap_or_default());
+                }
+            }
             if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
                 self.finish = Some(finish_reason(&reason));
             }
@@ -91,6 +111,19 @@ impl Reader {
 
     /// The body ended: the finish, or the truncation.
     fn end(&mut self) -> Result<(), ApiError> {
+        // The calls are whole only now: each goes out once, in index order, before the finish.
+        for (_, call) in std::mem::take(&mut self.calls) {
+            let text = call.arguments.trim();
+            let arguments = if text.is_empty() {
+                serde_json::Value::Object(serde_json::Map::new())
+            } else {
+                serde_json::from_str(text).map_err(|e| ApiError::Protocol {
+                    detail: format!("the arguments of a tool call are not JSON: {e}"),
+                })?
+            };
+            let call = crate::llm::ToolCall { id: call.id, name: call.name, arguments, signature: None };
+            self.events.push_back(Ok(StreamEvent::ToolCall(call)));
+        }
         match self.finish.take() {
             Some(finish) => self.events.push_back(Ok(StreamEvent::Finished(finish))),
             // Some servers end with `[DONE]` and no finish reason: the answer is whole.
@@ -197,7 +230,7 @@ pub(crate) fn answer_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gemini::UsageMetadata;
+    use crate::llm::Usage as UsageMetadata;
 
     #[test]
     fn a_whole_stream_gives_text_then_usage_then_the_finish() {

@@ -1,11 +1,12 @@
-//! The OpenAI chat completions JSON: the request body built from our provider-neutral
-//! [`GenerateContentRequest`], and the streamed `chat.completion.chunk`s read back. A part this
-//! wire cannot carry (a PDF, audio, a Gemini file reference) and a Gemini-only tool (search
-//! grounding, URL context) are refused here with one sentence, before anything is sent.
+//! The OpenAI chat completions JSON, and the one place it meets the neutral vocabulary: the
+//! request body built from a [`Request`] (tool calls and results included), and the streamed
+//! `chat.completion.chunk`s read back. A part this wire cannot carry (a PDF, audio, an uploaded
+//! file) and a Gemini-only tool (search grounding, URL context) are refused here with one
+//! sentence, before anything is sent.
 
 use serde::{Deserialize, Serialize};
 
-use crate::gemini::{ApiError, GenerateContentRequest, Part, ThinkingLevel, UsageMetadata};
+use crate::llm::{ApiError, Author, Missing, Part, Request, Thinking, ToolSpec, Usage as UsageMetadata};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ChatRequest {
@@ -28,6 +29,9 @@ pub struct ChatRequest {
     pub reasoning_effort: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_format: Option<serde_json::Value>,
+    /// Function tools: `{"type":"function","function":{name, description, parameters}}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -38,7 +42,21 @@ pub struct StreamOptions {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Message {
     pub role: String,
-    pub content: MessageContent,
+    /// Absent on an assistant message that only calls tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<MessageContent>,
+    /// The calls an assistant message made: `{"id","type":"function","function":{name, arguments}}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<serde_json::Value>,
+    /// On a `tool` message: the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl Message {
+    fn new(role: &str, content: MessageContent) -> Self {
+        Message { role: role.to_owned(), content: Some(content), tool_calls: Vec::new(), tool_call_id: None }
+    }
 }
 
 /// Plain text, or parts when the message carries an image.
@@ -62,97 +80,129 @@ pub struct ImageUrl {
 }
 
 /// What a Gemini-only feature of `request` becomes here: `None` when there is none.
-pub fn unsupported_tool(request: &GenerateContentRequest) -> Option<&'static str> {
-    if request.tools.iter().any(|t| t.google_search.is_some()) {
+pub fn unsupported_tool(request: &Request) -> Option<&'static str> {
+    if request.tools.contains(&ToolSpec::GoogleSearch) {
         Some("Google Search grounding")
-    } else if request.tools.iter().any(|t| t.url_context.is_some()) {
+    } else if request.tools.contains(&ToolSpec::UrlContext) {
         Some("URL context")
     } else {
         None
     }
 }
 
+/// `reasoning_effort` for a thinking choice.
+fn reasoning_effort(thinking: Thinking) -> Option<&'static str> {
+    match thinking {
+        Thinking::Off | Thinking::Budget(0) => Some("none"),
+        Thinking::Low => Some("low"),
+        Thinking::Medium => Some("medium"),
+        Thinking::High => Some("high"),
+        Thinking::Budget(n) if n <= 1024 => Some("low"),
+        Thinking::Budget(n) if n <= 8192 => Some("medium"),
+        Thinking::Budget(_) => Some("high"),
+    }
+}
+
 /// The chat completions body for `request` on `model` (`shown` names the model to the user).
-pub fn chat_request(model: &str, shown: &str, request: &GenerateContentRequest) -> Result<ChatRequest, ApiError> {
+pub fn chat_request(model: &str, shown: &str, request: &Request) -> Result<ChatRequest, ApiError> {
     if let Some(feature) = unsupported_tool(request) {
         return Err(ApiError::Unsupported {
-            what: format!(
-                "{feature} works only with Gemini models, and {} is not one: turn it off (--search / /search) or pick a Gemini model.",
-                crate::sanitize::one_line(shown, 60)
-            ),
+            model: shown.to_owned(),
+            missing: Missing::BuiltInTool(feature.to_owned()),
         });
     }
     let mut messages = Vec::new();
-    if let Some(system) = &request.system_instruction {
-        let text = system.visible_text();
-        if !text.is_empty() {
-            messages.push(Message { role: "system".into(), content: MessageContent::Text(text) });
+    if let Some(system) = request.system.as_deref().filter(|s| !s.is_empty()) {
+        messages.push(Message::new("system", MessageContent::Text(system.to_owned())));
+    }
+    for message in &request.messages {
+        match message.author {
+            Author::User => messages.push(Message::new("user", message_content(&message.parts, shown)?)),
+            Author::Assistant => {
+                let calls: Vec<serde_json::Value> = message
+                    .parts
+                    .iter()
+                    .filter_map(|p| match p {
+                        Part::ToolCall(call) => Some(serde_json::json!({
+                            "id": call.id, "type": "function",
+                            "function": {"name": call.name, "arguments": call.arguments.to_string()},
+                        })),
+                        _ => None,
+                    })
+                    .collect();
+                let content = message_content(&message.parts, shown)?;
+                let empty = matches!(&content, MessageContent::Text(t) if t.is_empty());
+                messages.push(Message {
+                    role: "assistant".to_owned(),
+                    content: (!empty || calls.is_empty()).then_some(content),
+                    tool_calls: calls,
+                    tool_call_id: None,
+                });
+            }
+            Author::Tool => {
+                for part in &message.parts {
+                    if let Part::ToolResult(result) = part {
+                        messages.push(Message {
+                            role: "tool".to_owned(),
+                            content: Some(MessageContent::Text(result.response.to_string())),
+                            tool_calls: Vec::new(),
+                            tool_call_id: result.id.clone(),
+                        });
+                    }
+                }
+            }
         }
     }
-    for content in &request.contents {
-        let role = match content.role.as_deref() {
-            Some("model") => "assistant",
-            _ => "user",
-        };
-        messages.push(Message { role: role.into(), content: message_content(&content.parts, shown)? });
-    }
-    let config = request.generation_config.clone().unwrap_or_default();
-    let reasoning_effort = config.thinking_config.as_ref().and_then(|t| {
-        t.thinking_level
-            .map(|level| match level {
-                ThinkingLevel::Minimal => "minimal",
-                ThinkingLevel::Low => "low",
-                ThinkingLevel::Medium => "medium",
-                ThinkingLevel::High => "high",
-            })
-            .or(match t.thinking_budget {
-                Some(0) => Some("none"),
-                Some(n) if n < 0 => None,
-                Some(n) if n <= 1024 => Some("low"),
-                Some(n) if n <= 8192 => Some("medium"),
-                Some(_) => Some("high"),
-                None => None,
-            })
-            .map(str::to_owned)
-    });
-    let response_format = config
-        .response_json_schema
+    let params = &request.params;
+    let response_format = params
+        .answer_schema
+        .clone()
         .map(|schema| serde_json::json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}));
+    let tools = request
+        .tools
+        .iter()
+        .filter_map(|t| match t {
+            ToolSpec::Function { name, description, parameters } => Some(serde_json::json!({
+                "type": "function",
+                "function": {"name": name, "description": description, "parameters": parameters},
+            })),
+            ToolSpec::GoogleSearch | ToolSpec::UrlContext => None,
+        })
+        .collect();
     Ok(ChatRequest {
         model: model.to_owned(),
         messages,
         stream: true,
         stream_options: Some(StreamOptions { include_usage: true }),
-        temperature: config.temperature,
-        top_p: config.top_p,
-        max_tokens: config.max_output_tokens,
-        seed: config.seed,
-        stop: config.stop_sequences,
-        reasoning_effort,
+        temperature: params.temperature,
+        top_p: params.top_p,
+        max_tokens: params.max_tokens,
+        seed: params.seed,
+        stop: (!params.stop.is_empty()).then(|| params.stop.clone()),
+        reasoning_effort: params.thinking.and_then(reasoning_effort).map(str::to_owned),
         response_format,
+        tools,
     })
 }
 
 /// A message's parts: text stays text, an image becomes a data URL, a text file becomes text;
-/// anything else is refused with a sentence.
+/// anything else is refused with a sentence. Thoughts, tool calls and results are not content.
 fn message_content(parts: &[Part], shown: &str) -> Result<MessageContent, ApiError> {
+    use base64::Engine as _;
     let mut out = Vec::new();
-    for part in parts.iter().filter(|p| !p.thought) {
-        if let Some(text) = &part.text {
-            out.push(ContentPart::Text { text: text.clone() });
-        } else if let Some(blob) = &part.inline_data {
-            let mime = blob.mime_type.as_str();
-            if mime.starts_with("image/") {
-                out.push(ContentPart::ImageUrl {
-                    image_url: ImageUrl { url: format!("data:{mime};base64,{}", blob.data) },
-                });
-            } else if let Some(text) = text_of(mime, &blob.data) {
-                out.push(ContentPart::Text { text });
-            } else {
-                return Err(cannot_take(shown, mime));
+    for part in parts {
+        match part {
+            Part::Text(text) => out.push(ContentPart::Text { text: text.clone() }),
+            Part::Media { mime, bytes } if mime.starts_with("image/") => {
+                let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+                out.push(ContentPart::ImageUrl { image_url: ImageUrl { url: format!("data:{mime};base64,{data}") } });
             }
-        } else if let Some(file) = &part.file_data {
-            return Err(cannot_take(shown, &file.mime_type));
+            Part::Media { mime, bytes } => match text_of(mime, bytes) {
+                Some(text) => out.push(ContentPart::Text { text }),
+                None => return Err(cannot_take(shown, mime)),
+            },
+            Part::File { mime, .. } => return Err(cannot_take(shown, mime)),
+            Part::Thought { .. } | Part::ToolCall(_) | Part::ToolResult(_) => {}
         }
     }
     Ok(match out.as_slice() {
@@ -170,30 +220,17 @@ fn message_content(parts: &[Part], shown: &str) -> Result<MessageContent, ApiErr
     })
 }
 
-/// The text of a text attachment (any `text/*`, JSON, XML), decoded from base64.
-fn text_of(mime: &str, data: &str) -> Option<String> {
-    use base64::Engine as _;
+/// The text of a text attachment (any `text/*`, JSON, XML).
+fn text_of(mime: &str, bytes: &[u8]) -> Option<String> {
     let texty = mime.starts_with("text/") || mime.ends_with("/json") || mime.ends_with("/xml");
     if !texty {
         return None;
     }
-    let bytes = base64::engine::general_purpose::STANDARD.decode(data).ok()?;
-    String::from_utf8(bytes).ok()
+    String::from_utf8(bytes.to_vec()).ok()
 }
 
 fn cannot_take(shown: &str, mime: &str) -> ApiError {
-    let what = match mime.split('/').next().unwrap_or("") {
-        "audio" => "audio".to_owned(),
-        "video" => "video".to_owned(),
-        _ if mime == "application/pdf" => "PDF files".to_owned(),
-        _ => format!("{} attachments", crate::sanitize::one_line(mime, 40)),
-    };
-    ApiError::Unsupported {
-        what: format!(
-            "{} cannot take {what} (only text and images go to an OpenAI-compatible provider): remove the attachment or pick a Gemini model.",
-            crate::sanitize::one_line(shown, 60)
-        ),
-    }
+    ApiError::Unsupported { model: shown.to_owned(), missing: Missing::Attachment { mime: mime.to_owned() } }
 }
 
 /// One `data:` event of the stream.
@@ -227,6 +264,28 @@ pub struct Delta {
     /// Thinking text as Ollama, vLLM and DeepSeek-style servers stream it.
     #[serde(default, alias = "reasoning")]
     pub reasoning_content: Option<String>,
+    /// Fragments of tool calls, keyed by `index`: the first names the call, the rest carry
+    /// pieces of its arguments' JSON text.
+    #[serde(default)]
+    pub tool_calls: Vec<ToolCallDelta>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct ToolCallDelta {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub function: Option<FunctionDelta>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct FunctionDelta {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub arguments: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -299,4 +358,48 @@ pub struct ModelEntry {
     pub id: String,
     #[serde(default)]
     pub owned_by: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::{Message as Said, ToolCall, ToolResult};
+
+    #[test]
+    fn a_tool_call_and_its_result_go_back_as_openai_writes_them() {
+        let call = ToolCall {
+            id: Some("call_1".into()),
+            name: "lookup".into(),
+            arguments: serde_json::json!({"q": "rust"}),
+            signature: None,
+        };
+        let result =
+            ToolResult { id: Some("call_1".into()), name: "lookup".into(), response: serde_json::json!({"ok": 1}) };
+        let request = Request {
+            messages: vec![
+                Said::text(Author::User, "what is rust?"),
+                Said::new(Author::Assistant, vec![Part::ToolCall(call)]),
+                Said::new(Author::Tool, vec![Part::ToolResult(result)]),
+            ],
+            tools: vec![ToolSpec::Function {
+                name: "lookup".into(),
+                description: "Looks a word up.".into(),
+                parameters: serde_json::json!({"type": "object"}),
+            }],
+            ..Request::default()
+        };
+        let body = serde_json::to_value(chat_request("m", "oai:m", &request).unwrap()).unwrap();
+        assert_eq!(
+            body["messages"][1],
+            serde_json::json!({"role": "assistant", "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":\"rust\"}"}}
+            ]})
+        );
+        assert_eq!(
+            body["messages"][2],
+            serde_json::json!({"role": "tool", "content": "{\"ok\":1}", "tool_call_id": "call_1"})
+        );
+        assert_eq!(body["tools"][0]["function"]["name"], "lookup");
+        assert_eq!(body["tools"][0]["type"], "function");
+    }
 }

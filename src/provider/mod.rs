@@ -1,7 +1,8 @@
-//! Providers: the named endpoints the engine sends jobs to. One trait, one implementation per
-//! wire kind (`gemini/`, `openai/`), plus pools of equivalent endpoints. Above this line every
-//! provider speaks the same vocabulary: a [`GenerateContentRequest`] in, [`StreamEvent`]s and
-//! [`ApiError`]s out. Nothing here knows a wire format.
+//! Providers: the named endpoints the engine sends answers to. One trait in the neutral
+//! vocabulary (`crate::llm`: a [`Request`] in, [`StreamEvent`]s and [`ApiError`]s out), one
+//! implementation per wire kind (here, over `gemini/` and `openai/`, which convert in their own
+//! `convert` / `wire` modules), plus pools of equivalent endpoints. Nothing here knows a wire
+//! format; `gemini/` and `openai/` do not know this module.
 
 pub mod name;
 pub mod pool;
@@ -11,15 +12,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 
-use crate::gemini::{ApiError, Client, GenerateContentRequest, Model, StreamEvent};
+use crate::gemini::Client;
+pub use crate::llm::EventStream;
+use crate::llm::{ApiError, ModelInfo, Params, Request};
+use crate::openai::OpenAiClient;
 pub use name::{GEMINI, Names, join, qualified};
 pub use pool::{Breaker, Pool};
-
-/// A streamed answer: classified events, ending after `Finished` or at the first error.
-pub type EventStream = BoxStream<'static, Result<StreamEvent, ApiError>>;
 
 /// The wire a provider speaks (`kind` in `[providers.NAME]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -47,24 +47,30 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     fn stream_generate<'a>(
         &'a self,
         model: &'a str,
-        request: &'a GenerateContentRequest,
+        request: &'a Request,
     ) -> BoxFuture<'a, Result<EventStream, ApiError>>;
 
-    /// Every model the endpoint offers.
-    fn list_models(&self) -> BoxFuture<'_, Result<Vec<Model>, ApiError>>;
+    /// Every model the endpoint offers, with what each can do.
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<ModelInfo>, ApiError>>;
 
     /// The prompt tokens `request` would use, when the endpoint can count them.
     fn count_tokens<'a>(
         &'a self,
         _model: &'a str,
-        _request: &'a GenerateContentRequest,
+        _request: &'a Request,
     ) -> BoxFuture<'a, Result<Option<u64>, ApiError>> {
         async { Ok(None) }.boxed()
     }
 
     /// One model's description (token limits), when the endpoint gives one.
-    fn model_info<'a>(&'a self, _model: &'a str) -> BoxFuture<'a, Result<Option<Model>, ApiError>> {
+    fn model_info<'a>(&'a self, _model: &'a str) -> BoxFuture<'a, Result<Option<ModelInfo>, ApiError>> {
         async { Ok(None) }.boxed()
+    }
+
+    /// Whether `model` takes `params` as they are (a thinking choice its family refuses is
+    /// not): the sentence saying why when it does not.
+    fn check_params(&self, _model: &str, _params: &Params) -> Result<(), String> {
+        Ok(())
     }
 }
 
@@ -76,30 +82,61 @@ impl Provider for Client {
     fn stream_generate<'a>(
         &'a self,
         model: &'a str,
-        request: &'a GenerateContentRequest,
+        request: &'a Request,
     ) -> BoxFuture<'a, Result<EventStream, ApiError>> {
         async move {
-            let stream = Client::stream_generate(self, model, request).await?;
+            let wire = crate::gemini::convert::request(model, request)?;
+            let stream = Client::stream_generate(self, model, &wire).await?;
             let events = futures::stream::unfold(stream, |mut s| async move { s.next().await.map(|e| (e, s)) });
             Ok(events.boxed())
         }
         .boxed()
     }
 
-    fn list_models(&self) -> BoxFuture<'_, Result<Vec<Model>, ApiError>> {
-        Client::list_models(self).boxed()
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<ModelInfo>, ApiError>> {
+        async move {
+            let models = Client::list_models(self).await?;
+            Ok(models.iter().map(crate::gemini::convert::model_info).collect())
+        }
+        .boxed()
     }
 
     fn count_tokens<'a>(
         &'a self,
         model: &'a str,
-        request: &'a GenerateContentRequest,
+        request: &'a Request,
     ) -> BoxFuture<'a, Result<Option<u64>, ApiError>> {
-        async move { Client::count_tokens(self, model, request).await.map(Some) }.boxed()
+        async move {
+            let wire = crate::gemini::convert::request(model, request)?;
+            Client::count_tokens(self, model, &wire).await.map(Some)
+        }
+        .boxed()
     }
 
-    fn model_info<'a>(&'a self, model: &'a str) -> BoxFuture<'a, Result<Option<Model>, ApiError>> {
-        async move { Client::model(self, model).await.map(Some) }.boxed()
+    fn model_info<'a>(&'a self, model: &'a str) -> BoxFuture<'a, Result<Option<ModelInfo>, ApiError>> {
+        async move { Client::model(self, model).await.map(|m| Some(crate::gemini::convert::model_info(&m))) }.boxed()
+    }
+
+    fn check_params(&self, model: &str, params: &Params) -> Result<(), String> {
+        crate::gemini::convert::check_params(model, params)
+    }
+}
+
+impl Provider for OpenAiClient {
+    fn kind(&self) -> Kind {
+        Kind::OpenAi
+    }
+
+    fn stream_generate<'a>(
+        &'a self,
+        model: &'a str,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<EventStream, ApiError>> {
+        OpenAiClient::stream(self, model, request).boxed()
+    }
+
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<ModelInfo>, ApiError>> {
+        OpenAiClient::list_models(self).boxed()
     }
 }
 
@@ -180,7 +217,7 @@ impl ProviderSet {
             futures::future::join_all(asked.map(|(name, p)| async move { (name, p.list_models().await) })).await;
         for (name, listed) in lists {
             match listed {
-                Ok(models) => listing.models.extend(models.into_iter().map(|m| (join(name, m.id()), m))),
+                Ok(models) => listing.models.extend(models.into_iter().map(|m| (join(name, &m.id), m))),
                 Err(error) => listing.failed.push((name.clone(), error)),
             }
         }
@@ -192,7 +229,7 @@ impl ProviderSet {
 #[derive(Debug, Default)]
 pub struct ModelListing {
     /// Canonical name and description.
-    pub models: Vec<(String, Model)>,
+    pub models: Vec<(String, ModelInfo)>,
     /// Providers that could not list their models.
     pub failed: Vec<(String, ApiError)>,
 }
@@ -206,7 +243,7 @@ pub fn build(
     endpoints: &[settings::Endpoint],
     pools: &[settings::PoolSpec],
     default: &str,
-    timeouts: crate::gemini::Timeouts,
+    timeouts: crate::net::Timeouts,
 ) -> Result<ProviderSet, ApiError> {
     let mut set = ProviderSet::new(gemini);
     for e in endpoints {

@@ -2,7 +2,8 @@
 //! keys). Each answer goes to the member with the fewest answers in flight, skipping a member
 //! whose circuit breaker is open; the engine's retries then land on a healthy member. A breaker
 //! opens after consecutive failures that say the member is down (network, timeouts, 5xx) and
-//! half-opens after a cool-down: one trial answer, whose outcome closes or reopens it.
+//! half-opens after a cool-down: one trial answer, whose outcome closes or reopens it. Every
+//! other question (models, limits, token counts) goes to the first member that answers it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use futures::{FutureExt, StreamExt};
 use tokio::time::Instant;
 
 use super::{EventStream, Kind, Provider};
-use crate::gemini::{ApiError, GenerateContentRequest, Model, StreamEvent};
+use crate::llm::{ApiError, ModelInfo, Params, Request, StreamEvent};
 
 /// Consecutive failures that open a breaker.
 pub const DEFAULT_FAILURES_TO_OPEN: u32 = 2;
@@ -167,7 +168,7 @@ impl Provider for Pool {
     fn stream_generate<'a>(
         &'a self,
         model: &'a str,
-        request: &'a GenerateContentRequest,
+        request: &'a Request,
     ) -> BoxFuture<'a, Result<EventStream, ApiError>> {
         async move {
             let member =
@@ -198,17 +199,43 @@ impl Provider for Pool {
         .boxed()
     }
 
-    fn list_models(&self) -> BoxFuture<'_, Result<Vec<Model>, ApiError>> {
-        async move {
-            let mut last = None;
-            for member in &self.members {
-                match member.provider.list_models().await {
-                    Ok(models) => return Ok(models),
-                    Err(e) => last = Some(e),
-                }
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<ModelInfo>, ApiError>> {
+        self.first_answer(|provider| provider.list_models()).boxed()
+    }
+
+    fn count_tokens<'a>(
+        &'a self,
+        model: &'a str,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Option<u64>, ApiError>> {
+        self.first_answer(move |provider| provider.count_tokens(model, request)).boxed()
+    }
+
+    fn model_info<'a>(&'a self, model: &'a str) -> BoxFuture<'a, Result<Option<ModelInfo>, ApiError>> {
+        self.first_answer(move |provider| provider.model_info(model)).boxed()
+    }
+
+    fn check_params(&self, model: &str, params: &Params) -> Result<(), String> {
+        self.members.first().map_or(Ok(()), |m| m.provider.check_params(model, params))
+    }
+}
+
+impl Pool {
+    /// Asks the members in turn, those whose breaker is closed first, until one answers; the
+    /// last error when none does. A question about models (not an answer) moves no breaker.
+    async fn first_answer<'a, T>(
+        &'a self,
+        ask: impl Fn(&'a dyn Provider) -> BoxFuture<'a, Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let mut members: Vec<&Arc<Member>> = self.members.iter().collect();
+        members.sort_by_key(|m| m.breaker.is_open());
+        let mut last = None;
+        for member in members {
+            match ask(member.provider.as_ref()).await {
+                Ok(answer) => return Ok(answer),
+                Err(e) => last = Some(e),
             }
-            Err(last.unwrap_or(ApiError::Network { detail: "the pool has no members".to_owned() }))
         }
-        .boxed()
+        Err(last.unwrap_or(ApiError::Network { detail: "the pool has no members".to_owned() }))
     }
 }

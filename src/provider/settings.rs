@@ -103,7 +103,7 @@ pub fn resolve(
             ));
         }
         if let Some(url) = &base_url
-            && let Err(reason) = crate::gemini::check_base_url(url)
+            && let Err(reason) = crate::net::check_base_url(url)
         {
             return Err(format!("the base_url of provider {name} {reason}"));
         }

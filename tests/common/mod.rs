@@ -58,7 +58,7 @@ pub async fn collect(mut stream: AnswerStream) -> Collected {
 
 /// Streams one answer for `prompt` and collects it; a failure to start lands in `error`.
 pub async fn ask(client: &Client, model: &str, prompt: &str) -> Collected {
-    let request = geminal::chat::Turn::new(model, prompt).request();
+    let request = geminal::gemini::convert::request(model, &geminal::chat::Turn::new(model, prompt).request()).unwrap();
     match client.stream_generate(model, &request).await {
         Ok(stream) => collect(stream).await,
         Err(e) => Collected { error: Some(e), ..Collected::default() },

@@ -82,7 +82,7 @@ impl From<StoredMessage> for ChatMessage {
                 .error
                 .as_ref()
                 .filter(|_| m.status != MessageStatus::Complete)
-                .map(crate::gemini::stored_error::stored_sentence),
+                .map(crate::format::stored_sentence),
             status: m.status,
             model: m.model,
             cached: m.cached,

@@ -1,5 +1,5 @@
-//! Server-sent-events decoder for Gemini streams. It owns byte framing only: lines, `data:`
-//! fields, event boundaries and bare JSON error objects; it knows nothing of Gemini's JSON.
+//! Server-sent-events decoder shared by every provider's stream. It owns byte framing only:
+//! lines, `data:` fields, event boundaries and bare JSON error objects; it knows no JSON schema.
 //!
 //! The decoder yields the same items for any split of the byte stream (mid-line, mid-UTF-8,
 //! inside `\r\n`), accepts LF, CRLF and CR line endings, `data:` with or without the space,

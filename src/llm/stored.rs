@@ -1,10 +1,10 @@
 //! [`ApiError`] as data and back: what the database stores of a failure (its kind and detail,
 //! see `error_data`), and the error rebuilt from them, so that a stored failure is told with the
-//! same sentence as when it happened. No sentence is stored.
+//! same sentence as when it happened (`format::stored_sentence`). No sentence is stored.
 
 use std::time::Duration;
 
-use super::error::{ApiError, StopReason, TimeoutPhase};
+use super::error::{ApiError, Missing, StopReason, TimeoutPhase};
 use crate::error_data::{ErrorDetail, ErrorKind, StoredError};
 
 fn ms(d: &Duration) -> u64 {
@@ -51,7 +51,17 @@ impl ApiError {
             | ApiError::Truncated { detail }
             | ApiError::Protocol { detail } => d.message = text(detail),
             ApiError::NotFound { detail } => (d.message, d.case) = (text(detail), text("not_found")),
-            ApiError::Unsupported { what } => (d.message, d.case) = (text(what), text("unsupported")),
+            ApiError::Unsupported { model, missing } => {
+                d.model = text(model);
+                d.case = text("unsupported");
+                let (what, detail) = match missing {
+                    Missing::BuiltInTool(tool) => ("built_in_tool", tool.as_str()),
+                    Missing::Attachment { mime } => ("attachment", mime.as_str()),
+                    Missing::FunctionTools => ("function_tools", ""),
+                    Missing::Setting { detail } => ("setting", detail.as_str()),
+                };
+                (d.reason, d.message) = (text(what), text(detail));
+            }
             ApiError::ModelNotFound { model } => d.model = text(model),
             ApiError::InputTooLong { tokens, limit } => (d.tokens, d.limit) = (*tokens, *limit),
             ApiError::RateLimited { retry_after } => d.retry_after_ms = retry_after.as_ref().map(ms),
@@ -88,7 +98,15 @@ impl ApiError {
             ErrorKind::ModelNotFound => ApiError::ModelNotFound { model: d.model.clone().unwrap_or_default() },
             ErrorKind::BadRequest => match d.case.as_deref() {
                 Some("not_found") => ApiError::NotFound { detail: message() },
-                Some("unsupported") => ApiError::Unsupported { what: message() },
+                Some("unsupported") => ApiError::Unsupported {
+                    model: d.model.clone().unwrap_or_default(),
+                    missing: match d.reason.as_deref() {
+                        Some("built_in_tool") => Missing::BuiltInTool(message()),
+                        Some("attachment") => Missing::Attachment { mime: message() },
+                        Some("function_tools") => Missing::FunctionTools,
+                        _ => Missing::Setting { detail: message() },
+                    },
+                },
                 _ => ApiError::BadRequest { detail: message() },
             },
             ErrorKind::InputTooLong => ApiError::InputTooLong { tokens: d.tokens, limit: d.limit },
@@ -133,23 +151,10 @@ impl ApiError {
     }
 }
 
-/// The words for a stored failure: those of the error it describes (as when it happened), its
-/// own message for a failure that is not a provider's, a legacy sentence as it was stored.
-pub fn stored_sentence(error: &StoredError) -> String {
-    match error {
-        StoredError::Legacy(text) => text.clone(),
-        StoredError::Data { kind: ErrorKind::Cancelled, .. } => "stopped by the user".to_owned(),
-        StoredError::Data { .. } if error.said().is_some() => error.said().unwrap_or_default().to_owned(),
-        StoredError::Data { kind, detail } => match ApiError::from_stored(*kind, detail) {
-            Some(error) => error.to_string(),
-            None => detail.message.clone().unwrap_or_else(|| kind.as_str().to_owned()),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::stored_sentence;
 
     #[test]
     fn every_error_is_told_from_its_stored_data_as_it_was_when_it_happened() {
@@ -184,7 +189,16 @@ mod tests {
             ApiError::NoProviderKey { provider: "openai".into(), env: "OPENAI_API_KEY".into() },
             ApiError::ProviderKeyRejected { provider: "openai".into(), env: Some("OPENAI_API_KEY".into()) },
             ApiError::ProviderKeyRejected { provider: "local".into(), env: None },
-            ApiError::Unsupported { what: "local:qwen3:8b cannot read PDF files: attach text.".into() },
+            ApiError::Unsupported {
+                model: "local:qwen3:8b".into(),
+                missing: Missing::Attachment { mime: "application/pdf".into() },
+            },
+            ApiError::Unsupported { model: "local:qwen3:8b".into(), missing: Missing::BuiltInTool("URL context".into()) },
+            ApiError::Unsupported { model: "local:qwen3:8b".into(), missing: Missing::FunctionTools },
+            ApiError::Unsupported {
+                model: "gemini-2.5-pro".into(),
+                missing: Missing::Setting { detail: "thinking cannot be off".into() },
+            },
             ApiError::RateLimited { retry_after: s(3) }.from_provider("ollama"),
             ApiError::Server { status: 502, overloaded: false, retry_after: None }.from_provider("openai"),
         ];
