@@ -22,6 +22,7 @@ mod open_tabs;
 mod query;
 mod repair;
 pub mod schema;
+mod rank;
 mod search;
 mod write_tx;
 mod writer_lock;
