@@ -113,7 +113,7 @@ fn message_text(rng: &mut Rng, index: usize, answer: bool) -> String {
 /// Fills a freshly opened store.
 fn seed(store: &Store) -> rusqlite::Result<()> {
     const MODELS: &[&str] = &["gemini-flash-latest", "gemini-2.5-pro", "gemini-2.5-flash"];
-    let mut rng = Rng(0x1_000_000_5EED);
+    let mut rng = Rng(0x0100_0000_5EED);
     // Three years of history ending an hour ago.
     let end = geminal::store::now_ms() - 3_600_000;
     let span: i64 = 3 * 365 * 24 * 3_600_000;

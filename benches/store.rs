@@ -103,9 +103,8 @@ fn huge_text(rng: &mut Rng) -> String {
 
 /// One message of `words` words in sentences of 6–18 words.
 fn message_text(rng: &mut Rng, words: usize, index: usize) -> String {
-    let mut text = sentences(rng, words, |rng| {
-        if rng.below(10) < 4 { rng.pick(FUNCTION_WORDS) } else { rng.pick(CONTENT_WORDS) }
-    });
+    let mut text =
+        sentences(rng, words, |rng| if rng.below(10) < 4 { rng.pick(FUNCTION_WORDS) } else { rng.pick(CONTENT_WORDS) });
     for &(n, word) in SPRINKLES {
         if rng.one_in(n) {
             text.push_str(" About the ");

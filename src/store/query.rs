@@ -303,7 +303,9 @@ fn quoted(text: &str) -> String {
 fn render(item: &Item, stemmer: &Stemmer) -> (String, Vec<Phrase>) {
     let one = |fts: String, words: Vec<Pattern>| (fts.clone(), vec![Phrase::new(fts, words)]);
     match item {
-        Item::Phrase(text, star) => one(format!("{}{}", quoted(text), if *star { "*" } else { "" }), word_patterns(text, *star)),
+        Item::Phrase(text, star) => {
+            one(format!("{}{}", quoted(text), if *star { "*" } else { "" }), word_patterns(text, *star))
+        }
         Item::Bare(text) => {
             let explicit_prefix = text.ends_with('*');
             // Punctuation at either end separates nothing: the tokenizer would drop it.

@@ -63,7 +63,8 @@ impl<'a> Bm25<'a> {
     pub(crate) fn score(&self, start: &str, total_bytes: usize) -> f64 {
         let words: Vec<&str> = words(start).map(|(_, w)| w).collect();
         // A text read only in part: its counts and length as if the rest were like its start.
-        let scale = if start.is_empty() || total_bytes <= start.len() { 1.0 } else { total_bytes as f64 / start.len() as f64 };
+        let scale =
+            if start.is_empty() || total_bytes <= start.len() { 1.0 } else { total_bytes as f64 / start.len() as f64 };
         let length = words.len() as f64 * scale;
         let avgdl = if self.avgdl > 0.0 { self.avgdl } else { length.max(1.0) };
         let norm = K1 * (1.0 - B + B * length / avgdl);
