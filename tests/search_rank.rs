@@ -135,3 +135,23 @@ fn titles_are_ranked_best_first_and_equally_good_ones_most_recently_updated_firs
         .collect();
     assert_eq!(found, expected);
 }
+
+#[test]
+fn rare_and_common_words_are_ranked_alike() {
+    // The same three matches, once among messages that hold the word (ranked from their texts),
+    // once among many that do not (ranked by FTS5): the same order.
+    let filler = "a long answer about rivers, lakes, weather and many other things ".repeat(4);
+    let matches = [
+        format!("{filler} and one otter"),
+        "otters: an otter and another otter".to_owned(),
+        format!("an otter, {filler} and an otter"),
+    ];
+    for others in ["an otter", "a beaver"] {
+        let (_dir, store) = store();
+        let mut texts: Vec<String> = (0..200).map(|i| format!("{others} number {i}, {filler}")).collect();
+        texts.extend(matches.iter().cloned());
+        let ids = add_each(&store, "notes", &texts);
+        let (once, often, twice) = (ids[200], ids[201], ids[202]);
+        assert_eq!(shown(&store, "otter", 3), [often, twice, once], "among messages with {others:?}");
+    }
+}

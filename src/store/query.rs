@@ -179,6 +179,17 @@ impl Pattern {
         Pattern { word: fold(word), prefix }
     }
 
+    /// An FTS5 term that finds at least the messages this pattern's word is in, served by a
+    /// single doclist: the word itself, or for a prefix its first three characters or fewer (the
+    /// index keeps the prefixes of two and three characters); `None` for a prefix of one letter.
+    pub(crate) fn probe(&self) -> Option<String> {
+        if !self.prefix {
+            return Some(quoted(&self.word));
+        }
+        let start: String = self.word.chars().take(3).collect();
+        (start.chars().count() >= 2).then(|| format!("{}*", quoted(&start)))
+    }
+
     /// Whether `word` (one word of the text, as the tokenizer splits it) matches.
     pub(super) fn matches(&self, word: &str) -> bool {
         if word.is_ascii() {

@@ -5,7 +5,8 @@
 //! doclist read per phrase (950,000 entries for "the" in a million messages), most of a search's
 //! time. Here a query of one phrase needs no such weight (it scales every score alike and
 //! changes no order), and a query of several weighs each phrase by how many of the newest
-//! [`IDF_SAMPLE`] messages (or titles) hold it.
+//! [`IDF_SAMPLE`] messages (or titles) hold it. Titles are always ranked so; messages when
+//! [`from_texts_is_cheaper`] (for rarer words, whose matches lie far apart, FTS5 ranks them).
 
 use rusqlite::{Connection, params};
 
@@ -21,6 +22,35 @@ pub(crate) const IDF_SAMPLE: i64 = 10_000;
 /// How much of a text (from its start) is read to count its matches: beyond, the counts and the
 /// length are extrapolated from this start.
 pub(crate) const RANK_SCAN_BYTES: usize = 64 * 1024;
+
+/// How many of the newest messages [`from_texts_is_cheaper`] looks at, and the share of them
+/// (in percent) a word must be in for its doclist to count as long.
+const PROBE_ROWS: i64 = 1_000;
+const COMMON_PERCENT: i64 = 30;
+
+/// Whether ranking the window from its texts costs less than FTS5's `bm25()`. That reads the
+/// whole doclist of each word of the query first: too much for a word in a large share of the
+/// messages, whose newest matches are then close together (their texts are read at little
+/// cost), and for a phrase of several words, whose matches are few (each word's doclist is
+/// read to find them, then again to count them). For a query of rarer words, whose matches are
+/// spread over the history, `bm25()` costs less than reading their texts.
+pub(crate) fn from_texts_is_cheaper(conn: &Connection, phrases: &[Phrase]) -> rusqlite::Result<bool> {
+    if phrases.iter().any(|p| p.words.len() > 1) {
+        return Ok(true);
+    }
+    let newest: i64 = conn.query_row("SELECT coalesce(max(rowid), 0) FROM messages", [], |r| r.get(0))?;
+    let mut probe = conn.prepare_cached(
+        "SELECT count(*) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 AND rowid > ?2)",
+    )?;
+    for word in phrases.iter().flat_map(|p| &p.words) {
+        let Some(term) = word.probe() else { return Ok(true) };
+        let found: i64 = probe.query_row(params![term, newest - PROBE_ROWS], |r| r.get(0))?;
+        if found * 100 >= PROBE_ROWS.min(newest) * COMMON_PERCENT {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
 
 /// An FTS5 table that search ranks in, and the table its rows' text is kept in.
 #[derive(Clone, Copy)]

@@ -11,7 +11,7 @@ use std::io::Read;
 use rusqlite::{MAIN_DB, OptionalExtension, params};
 
 use super::query::{Parsed, Pattern, parse, words};
-use super::rank::{Bm25, Index, RANK_SCAN_BYTES};
+use super::rank::{self, Bm25, Index, RANK_SCAN_BYTES};
 use super::{Store, StoreError};
 use crate::domain::Role;
 
@@ -285,15 +285,27 @@ impl Store {
     /// indexed text, newest first, until the window is full or [`LITERAL_CHECKS`] candidates
     /// were read.
     fn message_window(&self, parsed: &Parsed) -> rusqlite::Result<Vec<i64>> {
+        if parsed.literals.is_empty() && !rank::from_texts_is_cheaper(&self.conn, &parsed.phrases)? {
+            // FTS5 ranks as it finds: its bm25() reads the doclists of the query's words once
+            // more, which costs less than reading the texts of matches spread over the history.
+            let mut best = self.conn.prepare_cached(
+                "SELECT id FROM (SELECT rowid AS id, rank FROM messages_fts WHERE messages_fts MATCH ?1
+                                 ORDER BY rowid DESC LIMIT ?2)
+                 ORDER BY rank",
+            )?;
+            return best.query_map(params![parsed.expr, SEARCH_WINDOW], |r| r.get(0))?.collect();
+        }
         let bm25 = Bm25::new(&self.conn, Index::Messages, &parsed.phrases)?;
-        // Candidates newest first (FTS5 walks its doclists backwards and stops at the limit),
-        // each with its text when that is short; SQLite passes over those without the first
-        // literal term's punctuation before Rust folds any.
+        // Candidates newest first (FTS5 walks its doclists backwards and stops at the limit;
+        // SQLite looks the rows up in that order, without sorting texts), each with its text
+        // when that is short; SQLite passes over those without the first literal term's
+        // punctuation before Rust folds any.
         let mut candidates = self.conn.prepare_cached(
-            "SELECT m.id, CASE WHEN octet_length(m.text) <= ?4 THEN m.text END, octet_length(m.text) FROM
-                 (SELECT rowid AS id FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?2) w
-                 JOIN messages m ON m.id = w.id
-             WHERE ?3 = '' OR instr(m.text, ?3) > 0 ORDER BY m.id DESC",
+            "SELECT m.id, CASE WHEN octet_length(m.text) <= ?4 THEN m.text END, octet_length(m.text)
+             FROM messages m
+             WHERE m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?2)
+               AND (?3 = '' OR instr(m.text, ?3) > 0)
+             ORDER BY m.id DESC",
         )?;
         let (asked, punctuation) = match parsed.literals.first() {
             None => (SEARCH_WINDOW, String::new()),
