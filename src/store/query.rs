@@ -192,6 +192,14 @@ impl Pattern {
 
     /// Whether `word` (one word of the text, as the tokenizer splits it) matches.
     pub(super) fn matches(&self, word: &str) -> bool {
+        // Most words differ at once: an ASCII first letter folds only to itself in lower case.
+        if let (Some(&p), Some(&w)) = (self.word.as_bytes().first(), word.as_bytes().first())
+            && p.is_ascii()
+            && w.is_ascii()
+            && p != w.to_ascii_lowercase()
+        {
+            return false;
+        }
         if word.is_ascii() {
             let n = self.word.len();
             return if self.prefix {

@@ -91,21 +91,66 @@ impl<'a> Bm25<'a> {
 
     /// The score of a text of which `start` was read, `total_bytes` long in all.
     pub(crate) fn score(&self, start: &str, total_bytes: usize) -> f64 {
-        let words: Vec<&str> = words(start).map(|(_, w)| w).collect();
+        // Phrases of one word (most) are counted word by word; longer ones need the words in order.
+        let mut counts = vec![0u32; self.phrases.len()];
+        let mut all: Vec<&str> = Vec::new();
+        let keep = self.phrases.iter().any(|p| p.words.len() > 1);
+        let mut length = 0usize;
+        for_each_word(start, |word| {
+            length += 1;
+            for (count, phrase) in counts.iter_mut().zip(self.phrases) {
+                if let [only] = phrase.words.as_slice()
+                    && only.matches(word)
+                {
+                    *count += 1;
+                }
+            }
+            if keep {
+                all.push(word);
+            }
+        });
+        for (count, phrase) in counts.iter_mut().zip(self.phrases) {
+            if phrase.words.len() > 1 {
+                *count = phrase.count_in(&all);
+            }
+        }
         // A text read only in part: its counts and length as if the rest were like its start.
         let scale =
             if start.is_empty() || total_bytes <= start.len() { 1.0 } else { total_bytes as f64 / start.len() as f64 };
-        let length = words.len() as f64 * scale;
+        let length = length as f64 * scale;
         let avgdl = if self.avgdl > 0.0 { self.avgdl } else { length.max(1.0) };
         let norm = K1 * (1.0 - B + B * length / avgdl);
-        self.phrases
+        counts
             .iter()
             .zip(&self.idf)
-            .map(|(phrase, idf)| {
-                let tf = f64::from(phrase.count_in(&words)) * scale;
+            .map(|(&count, idf)| {
+                let tf = f64::from(count) * scale;
                 idf * tf * (K1 + 1.0) / (tf + norm)
             })
             .sum()
+    }
+}
+
+/// Calls `f` with each word of `text` as the index's tokenizer splits it ([`words`]), by bytes
+/// for ASCII text.
+fn for_each_word<'t>(text: &'t str, mut f: impl FnMut(&'t str)) {
+    if !text.is_ascii() {
+        words(text).for_each(|(_, w)| f(w));
+        return;
+    }
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        while at < bytes.len() && !bytes[at].is_ascii_alphanumeric() {
+            at += 1;
+        }
+        let start = at;
+        while at < bytes.len() && bytes[at].is_ascii_alphanumeric() {
+            at += 1;
+        }
+        if at > start {
+            f(&text[start..at]);
+        }
     }
 }
 
@@ -161,6 +206,15 @@ fn varint(bytes: &[u8]) -> Option<(u64, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_text_is_split_into_words_as_any_text_is() {
+        for text in ["", "  ", "Birds, migrating: 3.5 c++ tcp/udp don't!", "a", "end."] {
+            let mut fast = Vec::new();
+            for_each_word(text, |w| fast.push(w));
+            assert_eq!(fast, words(text).map(|(_, w)| w).collect::<Vec<_>>(), "{text:?}");
+        }
+    }
 
     #[test]
     fn varints_read_as_sqlite_writes_them() {
