@@ -155,3 +155,24 @@ fn rare_and_common_words_are_ranked_alike() {
         assert_eq!(shown(&store, "otter", 3), [often, twice, once], "among messages with {others:?}");
     }
 }
+
+#[test]
+fn a_long_prefix_finds_every_word_it_starts_however_many_there_are() {
+    let (_dir, store) = store();
+    // A few words start with "rust" (the prefix is then searched as those words), twenty start
+    // with "abcd" (searched as a prefix): either way every message is found.
+    let mut texts: Vec<String> = ["Rust is fine", "a rusty nail", "the Rustacean way", "trust me", "RUSTS"]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    texts.extend((0..20).map(|i| format!("word abcd{i}x here")));
+    let ids = add_each(&store, "notes", &texts);
+    let mut found = shown(&store, "rust", 50);
+    found.sort_unstable();
+    assert_eq!(found, [ids[0], ids[1], ids[2], ids[4]], "not \"trust\"");
+    let mut found = shown(&store, "abcd", 50);
+    found.sort_unstable();
+    assert_eq!(found, ids[5..].to_vec());
+    assert_eq!(shown(&store, "rusty nail", 50), [ids[1]], "with other words");
+    assert_eq!(shown(&store, "rusty NOT nail", 50), Vec::<i64>::new());
+}

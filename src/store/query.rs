@@ -101,6 +101,15 @@ impl Phrase {
         Phrase { fts, words }
     }
 
+    /// The word (as the index folds it) of a phrase that is one prefix of four characters or
+    /// more (`"migrat"*`), which the index keeps no prefix doclist for.
+    pub(crate) fn long_prefix(&self) -> Option<&str> {
+        match self.words.as_slice() {
+            [only] if only.prefix && only.word.chars().count() >= 4 => Some(&only.word),
+            _ => None,
+        }
+    }
+
     /// How many times the phrase occurs in `words` (a text's words, in order), as FTS5 counts
     /// a phrase's instances: at each position where its words follow one another.
     pub(crate) fn count_in(&self, words: &[&str]) -> u32 {

@@ -20,6 +20,9 @@ use crate::domain::Role;
 /// conversations are the likelier target.
 pub(crate) const SEARCH_WINDOW: i64 = 2000;
 
+/// How many words at most a prefix is replaced by (see `expanded`).
+const EXPANDED_WORDS: usize = 16;
+
 /// How many candidates at most a search with terms to hold as typed (`c++`) reads the text of,
 /// newest first: their punctuation is not in the index, so each candidate's text is checked.
 pub(crate) const LITERAL_CHECKS: i64 = 20_000;
@@ -285,6 +288,7 @@ impl Store {
     /// indexed text, newest first, until the window is full or [`LITERAL_CHECKS`] candidates
     /// were read.
     fn message_window(&self, parsed: &Parsed) -> rusqlite::Result<Vec<i64>> {
+        let expr = self.expanded(parsed)?;
         if parsed.literals.is_empty() && !rank::from_texts_is_cheaper(&self.conn, &parsed.phrases)? {
             // FTS5 ranks as it finds: its bm25() reads the doclists of the query's words once
             // more, which costs less than reading the texts of matches spread over the history.
@@ -293,7 +297,7 @@ impl Store {
                                  ORDER BY rowid DESC LIMIT ?2)
                  ORDER BY rank",
             )?;
-            return best.query_map(params![parsed.expr, SEARCH_WINDOW], |r| r.get(0))?.collect();
+            return best.query_map(params![expr, SEARCH_WINDOW], |r| r.get(0))?.collect();
         }
         let bm25 = Bm25::new(&self.conn, Index::Messages, &parsed.phrases)?;
         // Candidates newest first (FTS5 walks its doclists backwards and stops at the limit;
@@ -312,7 +316,7 @@ impl Store {
             Some(first) => (LITERAL_CHECKS, first.punctuation()),
         };
         let mut ranked: Vec<(f64, i64)> = Vec::new();
-        let mut rows = candidates.query(params![parsed.expr, asked, punctuation, RANK_SCAN_BYTES as i64])?;
+        let mut rows = candidates.query(params![expr, asked, punctuation, RANK_SCAN_BYTES as i64])?;
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
             let bytes = row.get::<_, i64>(2)?.max(0) as usize;
@@ -339,6 +343,51 @@ impl Store {
         // Best first; equally good ones newest first, as they came (the sort is stable).
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
         Ok(ranked.into_iter().map(|(_, id)| id).collect())
+    }
+
+    /// The expression for the messages' index, each prefix of four characters or more replaced
+    /// by the words of the index it starts, when there are few. The index keeps the prefixes of
+    /// two and three characters only: for a longer one, FTS5 merges the doclists of every word
+    /// it starts, whole, before the first row (160,000 entries for `rust` in a million
+    /// messages), where words joined by OR are read newest first and only as far as needed.
+    /// Finding the words reads the doclists of those other than the prefix itself (the rarer
+    /// inflections, mostly). Where the list cannot be read (a read-only database), the prefix.
+    fn expanded(&self, parsed: &Parsed) -> rusqlite::Result<String> {
+        let mut expr = parsed.expr.clone();
+        let prefixes: Vec<(&str, &str)> =
+            parsed.phrases.iter().filter_map(|p| Some((p.fts.as_str(), p.long_prefix()?))).collect();
+        if prefixes.is_empty()
+            || self
+                .conn
+                .execute_batch(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.messages_terms USING fts5vocab(main, 'messages_fts', 'row')",
+                )
+                .is_err()
+        {
+            return Ok(expr);
+        }
+        let mut terms = self
+            .conn
+            .prepare_cached("SELECT term FROM temp.messages_terms WHERE term >= ?1 AND term <= ?2 LIMIT ?3")?;
+        for (fts, prefix) in prefixes {
+            // Words that start with the prefix and go on (every character of a word sorts above
+            // U+0001 and below U+10FFFF), then the prefix as a word of its own.
+            let longer: Vec<String> = terms
+                .query_map(
+                    params![format!("{prefix}\u{1}"), format!("{prefix}\u{10FFFF}"), EXPANDED_WORDS as i64 + 1],
+                    |r| r.get(0),
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            if longer.len() > EXPANDED_WORDS {
+                continue;
+            }
+            let words: Vec<String> = std::iter::once(prefix.to_owned())
+                .chain(longer)
+                .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+                .collect();
+            expr = expr.replace(fts, &format!("({})", words.join(" OR ")));
+        }
+        Ok(expr)
     }
 
     /// The first `max` bytes of message `id`'s text (cut back to a whole character), read
