@@ -176,3 +176,17 @@ fn a_long_prefix_finds_every_word_it_starts_however_many_there_are() {
     assert_eq!(shown(&store, "rusty nail", 50), [ids[1]], "with other words");
     assert_eq!(shown(&store, "rusty NOT nail", 50), Vec::<i64>::new());
 }
+
+#[test]
+fn a_database_opened_for_reading_only_is_searched_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.sqlite3");
+    let ids = {
+        let (store, _) = Store::open(&path).unwrap();
+        add_each(&store, "notes", &["a rusty nail".to_owned(), "Rust and rustaceans".to_owned(), "trust".to_owned()])
+    };
+    let store = Store::open_read_only(&path).unwrap();
+    let mut found = shown(&store, "rust", 10);
+    found.sort_unstable();
+    assert_eq!(found, [ids[0], ids[1]]);
+}
