@@ -52,7 +52,12 @@ measure() {
     GEMINAL_DB=$db run_us "$BIN" "$@" >> "$WORK/a"
   done
   local hits
-  hits=$(GEMINAL_DB=$db "$BIN" "$@" 2> /dev/null | grep -c '^#' || true)
+  # Conversations shown: a search prints "#id title" per hit, the list a row per conversation.
+  if [ "${2:-}" = search ]; then
+    hits=$(GEMINAL_DB=$db "$BIN" "$@" 2> /dev/null | grep -c '^#' || true)
+  else
+    hits=$(GEMINAL_DB=$db "$BIN" "$@" 2> /dev/null | tail -n +2 | grep -c . || true)
+  fi
   if [ -n "${BEFORE:-}" ]; then
     printf "%-34s %5s hits  before %7s ms  now %7s ms\n" "$label" "$hits" "$(median_ms < "$WORK/b")" "$(median_ms < "$WORK/a")"
   else
