@@ -5,7 +5,7 @@
 //! * `search_rare_word` (`quokka`, in exactly 3 messages), `search_one_percent` (`kubernetes`,
 //!   in 1% of the answers), `search_prefix` (`migr`, ~50,000), `search_the` (~950,000),
 //!   `search_th_star` (`th*`), `search_phrase` (`"water time"`, a few hundred),
-//!   `search_two_words` (`rust async`, ~1%): `Store::search` with the history's limit of 20.
+//!   `search_two_words` (`rust async`, ~3.5%): `Store::search` with the history's limit of 20.
 //! * `list_conversations_20`: the page `geminal history` prints.
 //! * `tui_startup_to_first_frame`: opening the database as `geminal` does, building the
 //!   interface and drawing its first frame.
