@@ -20,6 +20,7 @@ mod ledger;
 mod metrics;
 mod open_tabs;
 mod query;
+mod rank;
 mod repair;
 pub mod schema;
 mod search;

@@ -76,13 +76,50 @@ fn lex(query: &str) -> Vec<Item> {
     items
 }
 
-/// A query ready to run: the FTS5 expression, the words a snippet highlights, and the terms
-/// with punctuation inside (`c++`, `TCP/UDP`, `3.5`) that a text must hold as typed.
+/// A query ready to run: the FTS5 expression, the words a snippet highlights, the phrases a
+/// match is ranked by, and the terms with punctuation inside (`c++`, `TCP/UDP`, `3.5`) that a
+/// text must hold as typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Parsed {
     pub expr: String,
     pub highlights: Vec<Pattern>,
+    /// The FTS5 phrases of the expression that a match may hold (not the excluded ones), in order.
+    pub phrases: Vec<Phrase>,
     pub literals: Vec<Literal>,
+}
+
+/// One FTS5 phrase of the expression: its FTS5 text (`"arctic tern"`, `"migrat"*`) and its
+/// words in order, as patterns over the index's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Phrase {
+    pub fts: String,
+    pub words: Vec<Pattern>,
+}
+
+impl Phrase {
+    fn new(fts: String, words: Vec<Pattern>) -> Phrase {
+        Phrase { fts, words }
+    }
+
+    /// The word (as the index folds it) of a phrase that is one prefix of four characters or
+    /// more (`"migrat"*`), which the index keeps no prefix doclist for.
+    pub(crate) fn long_prefix(&self) -> Option<&str> {
+        match self.words.as_slice() {
+            [only] if only.prefix && only.word.chars().count() >= 4 => Some(&only.word),
+            _ => None,
+        }
+    }
+
+    /// How many times the phrase occurs in `words` (a text's words, in order), as FTS5 counts
+    /// a phrase's instances: at each position where its words follow one another.
+    pub(crate) fn count_in(&self, words: &[&str]) -> u32 {
+        let n = self.words.len();
+        if n == 0 || words.len() < n {
+            return 0;
+        }
+        (0..=words.len() - n).filter(|&at| self.words.iter().zip(&words[at..]).all(|(p, w)| p.matches(w))).count()
+            as u32
+    }
 }
 
 /// A term whose punctuation is part of it. The index splits text at punctuation (so `c++` is
@@ -151,8 +188,27 @@ impl Pattern {
         Pattern { word: fold(word), prefix }
     }
 
+    /// An FTS5 term that finds at least the messages this pattern's word is in, served by a
+    /// single doclist: the word itself, or for a prefix its first three characters or fewer (the
+    /// index keeps the prefixes of two and three characters); `None` for a prefix of one letter.
+    pub(crate) fn probe(&self) -> Option<String> {
+        if !self.prefix {
+            return Some(quoted(&self.word));
+        }
+        let start: String = self.word.chars().take(3).collect();
+        (start.chars().count() >= 2).then(|| format!("{}*", quoted(&start)))
+    }
+
     /// Whether `word` (one word of the text, as the tokenizer splits it) matches.
     pub(super) fn matches(&self, word: &str) -> bool {
+        // Most words differ at once: an ASCII first letter folds only to itself in lower case.
+        if let (Some(&p), Some(&w)) = (self.word.as_bytes().first(), word.as_bytes().first())
+            && p.is_ascii()
+            && w.is_ascii()
+            && p != w.to_ascii_lowercase()
+        {
+            return false;
+        }
         if word.is_ascii() {
             let n = self.word.len();
             return if self.prefix {
@@ -193,6 +249,7 @@ pub(crate) fn parse(query: &str) -> Option<Parsed> {
     // another operator word.
     let mut terms: Vec<(Op, String, Option<Literal>)> = Vec::new();
     let mut highlights: Vec<Pattern> = Vec::new();
+    let mut phrases: Vec<Phrase> = Vec::new();
     let mut pending: Option<Op> = None;
     let stemmer = Stemmer::create(Algorithm::English);
     for (i, item) in items.iter().enumerate() {
@@ -209,9 +266,10 @@ pub(crate) fn parse(query: &str) -> Option<Parsed> {
             break;
         }
         let op = pending.take().unwrap_or(Op::And);
-        let (term, patterns) = render(item, &stemmer);
+        let (term, rendered) = render(item, &stemmer);
         if op != Op::Not {
-            highlights.extend(patterns);
+            highlights.extend(rendered.iter().flat_map(|p| p.words.iter().cloned()));
+            phrases.extend(rendered);
         }
         terms.push((op, term, literal(item)));
     }
@@ -245,7 +303,7 @@ pub(crate) fn parse(query: &str) -> Option<Parsed> {
     if !excluded.is_empty() {
         expr.push_str(&format!(" NOT ({})", excluded.join(" OR ")));
     }
-    Some(Parsed { expr, highlights, literals })
+    Some(Parsed { expr, highlights, phrases, literals })
 }
 
 /// The term a text must hold as typed, for a bare term with punctuation inside it.
@@ -269,38 +327,42 @@ fn quoted(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
-/// The FTS5 term for one item, and the words it makes a snippet highlight.
-fn render(item: &Item, stemmer: &Stemmer) -> (String, Vec<Pattern>) {
+/// The FTS5 term for one item, and its phrases (whose words a snippet highlights).
+fn render(item: &Item, stemmer: &Stemmer) -> (String, Vec<Phrase>) {
+    let one = |fts: String, words: Vec<Pattern>| (fts.clone(), vec![Phrase::new(fts, words)]);
     match item {
         Item::Phrase(text, star) => {
-            (format!("{}{}", quoted(text), if *star { "*" } else { "" }), word_patterns(text, *star))
+            one(format!("{}{}", quoted(text), if *star { "*" } else { "" }), word_patterns(text, *star))
         }
         Item::Bare(text) => {
             let explicit_prefix = text.ends_with('*');
             // Punctuation at either end separates nothing: the tokenizer would drop it.
             let core = text.trim_matches(|c: char| !c.is_alphanumeric());
             if explicit_prefix {
-                return (format!("{}*", quoted(core)), word_patterns(core, true));
+                return one(format!("{}*", quoted(core)), word_patterns(core, true));
             }
             let last_word = core.rsplit(|c: char| !c.is_alphanumeric()).next().unwrap_or(core);
             if last_word.chars().count() < 2 {
-                return (quoted(core), word_patterns(core, false));
+                return one(quoted(core), word_patterns(core, false));
             }
             if core.chars().count() >= 4 && core.chars().all(char::is_alphabetic) {
                 let lower = core.to_lowercase();
                 let stem = stemmer.stem(&lower);
                 if stem.chars().count() >= 3 && stem != lower {
-                    return if lower.starts_with(stem.as_ref()) {
-                        (format!("{}*", quoted(&stem)), vec![Pattern::new(&stem, true)])
-                    } else {
-                        (
-                            format!("({}* OR {}*)", quoted(&lower), quoted(&stem)),
-                            vec![Pattern::new(&lower, true), Pattern::new(&stem, true)],
-                        )
-                    };
+                    if lower.starts_with(stem.as_ref()) {
+                        return one(format!("{}*", quoted(&stem)), vec![Pattern::new(&stem, true)]);
+                    }
+                    let (whole, stemmed) = (format!("{}*", quoted(&lower)), format!("{}*", quoted(&stem)));
+                    return (
+                        format!("({whole} OR {stemmed})"),
+                        vec![
+                            Phrase::new(whole, vec![Pattern::new(&lower, true)]),
+                            Phrase::new(stemmed, vec![Pattern::new(&stem, true)]),
+                        ],
+                    );
                 }
             }
-            (format!("{}*", quoted(core)), word_patterns(core, true))
+            one(format!("{}*", quoted(core)), word_patterns(core, true))
         }
     }
 }

@@ -10,7 +10,8 @@ use std::io::Read;
 
 use rusqlite::{MAIN_DB, OptionalExtension, params};
 
-use super::query::{Literal, Parsed, Pattern, parse, words};
+use super::query::{Parsed, Pattern, parse, words};
+use super::rank::{self, Bm25, Index, RANK_SCAN_BYTES};
 use super::{Store, StoreError};
 use crate::domain::Role;
 
@@ -18,6 +19,9 @@ use crate::domain::Role;
 /// common word over years of history would cost more than a keystroke allows, and recent
 /// conversations are the likelier target.
 pub(crate) const SEARCH_WINDOW: i64 = 2000;
+
+/// How many words at most a prefix is replaced by (see `expanded`).
+const EXPANDED_WORDS: usize = 16;
 
 /// How many candidates at most a search with terms to hold as typed (`c++`) reads the text of,
 /// newest first: their punctuation is not in the index, so each candidate's text is checked.
@@ -28,6 +32,9 @@ pub(crate) const LITERAL_CHECKS: i64 = 20_000;
 /// would make each search that matches it slow; this bounds what any one message costs. The
 /// number is written into the index's triggers (schema migration 7).
 pub const INDEXED_CHARS: usize = 1_048_576;
+
+/// The most bytes [`INDEXED_CHARS`] characters take in UTF-8.
+const INDEXED_BYTES_MAX: usize = 4 * INDEXED_CHARS;
 
 /// How much of a message's text (from its start) is read to find the passage shown for a hit.
 /// A snippet costs at most this much, whatever the message's size: FTS5's own `snippet()`
@@ -204,39 +211,40 @@ impl Store {
         })
     }
 
-    /// Conversations whose title matches, best first (one row each).
+    /// Conversations whose title matches, best first (one row each): ranked among the
+    /// [`SEARCH_WINDOW`] most recent matching titles.
     fn title_hits(&self, parsed: &Parsed, limit: usize) -> rusqlite::Result<Vec<SearchHit>> {
-        // Highlighting happens here, for the titles kept: FTS5's highlight() in the query ran
-        // for every title of the window (2,000 for a two-letter prefix), a third of the search.
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, title, updated_at FROM (
-                 SELECT c.id, c.title, c.updated_at, rank
-                 FROM titles_fts JOIN conversations c ON c.id = titles_fts.rowid
-                 WHERE titles_fts MATCH ?1 ORDER BY titles_fts.rowid DESC LIMIT ?3)
-             ORDER BY rank, updated_at DESC LIMIT ?2",
+        let mut window = self.conn.prepare_cached(
+            "SELECT c.id, c.title, c.updated_at
+             FROM (SELECT rowid AS id FROM titles_fts WHERE titles_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?2) w
+             JOIN conversations c ON c.id = w.id ORDER BY c.id DESC",
         )?;
-        // Titles are short: with terms to hold as typed, every title of the window is checked.
-        let asked = if parsed.literals.is_empty() { limit as i64 } else { SEARCH_WINDOW };
-        let rows = stmt.query_map(params![parsed.expr, asked, SEARCH_WINDOW], |r| {
+        let bm25 = Bm25::new(&self.conn, Index::Titles, &parsed.phrases)?;
+        let rows = window.query_map(params![parsed.expr, SEARCH_WINDOW], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
         })?;
-        let mut hits = Vec::new();
+        let mut ranked: Vec<(f64, i64, String, i64)> = Vec::new();
         for row in rows {
             let (conversation_id, title, updated_at) = row?;
-            if hits.len() == limit {
-                break;
-            }
+            // Titles are short: terms to hold as typed are checked on every title of the window.
             if parsed.literals.iter().all(|l| l.found_in(&title)) {
-                hits.push(SearchHit {
-                    conversation_id,
-                    snippet: highlighted(&title, &parsed.highlights),
-                    title,
-                    matched_in: MatchedIn::Title,
-                    updated_at,
-                });
+                ranked.push((bm25.score(&title, title.len()), conversation_id, title, updated_at));
             }
         }
-        Ok(hits)
+        // Best first; equally good ones most recently updated first.
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.3.cmp(&a.3)));
+        // Highlighting happens here, for the titles kept.
+        Ok(ranked
+            .into_iter()
+            .take(limit)
+            .map(|(_, conversation_id, title, updated_at)| SearchHit {
+                conversation_id,
+                snippet: highlighted(&title, &parsed.highlights),
+                title,
+                matched_in: MatchedIn::Title,
+                updated_at,
+            })
+            .collect())
     }
 
     /// The best matching message of each conversation, best first, for up to `limit`
@@ -275,56 +283,111 @@ impl Store {
         Ok(hits)
     }
 
-    /// The ids of the most recent matching messages (at most [`SEARCH_WINDOW`]), best first.
-    /// Terms to hold as typed are checked on each candidate's indexed text, newest first, until
-    /// the window is full or [`LITERAL_CHECKS`] candidates were read.
+    /// The ids of the most recent matching messages (at most [`SEARCH_WINDOW`]), best first
+    /// (equally good ones newest first). Terms to hold as typed are checked on each candidate's
+    /// indexed text, newest first, until the window is full or [`LITERAL_CHECKS`] candidates
+    /// were read.
     fn message_window(&self, parsed: &Parsed) -> rusqlite::Result<Vec<i64>> {
-        if parsed.literals.is_empty() {
+        let expr = self.expanded(parsed)?;
+        if parsed.literals.is_empty() && !rank::from_texts_is_cheaper(&self.conn, &parsed.phrases)? {
+            // FTS5 ranks as it finds: its bm25() reads the doclists of the query's words once
+            // more, which costs less than reading the texts of matches spread over the history.
             let mut best = self.conn.prepare_cached(
                 "SELECT id FROM (SELECT rowid AS id, rank FROM messages_fts WHERE messages_fts MATCH ?1
                                  ORDER BY rowid DESC LIMIT ?2)
                  ORDER BY rank",
             )?;
-            return best.query_map(params![parsed.expr, SEARCH_WINDOW], |r| r.get(0))?.collect();
+            return best.query_map(params![expr, SEARCH_WINDOW], |r| r.get(0))?.collect();
         }
-        // Candidates without their rank (ranking is done only for those kept), newest first;
-        // SQLite passes over those without the first term's punctuation before Rust folds any.
+        let bm25 = Bm25::new(&self.conn, Index::Messages, &parsed.phrases)?;
+        // Candidates newest first (FTS5 walks its doclists backwards and stops at the limit;
+        // SQLite looks the rows up in that order, without sorting texts), each with its text
+        // when that is short; SQLite passes over those without the first literal term's
+        // punctuation before Rust folds any.
         let mut candidates = self.conn.prepare_cached(
-            "SELECT m.id, m.text FROM
-                 (SELECT rowid AS id FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?2) w
-                 JOIN messages m ON m.id = w.id
-             WHERE instr(m.text, ?3) > 0 ORDER BY m.id DESC",
+            "SELECT m.id, CASE WHEN octet_length(m.text) <= ?4 THEN m.text END, octet_length(m.text)
+             FROM messages m
+             WHERE m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?2)
+               AND (?3 = '' OR instr(m.text, ?3) > 0)
+             ORDER BY m.id DESC",
         )?;
-        let punctuation = parsed.literals.first().map(Literal::punctuation).unwrap_or_default();
-        let mut ids: Vec<i64> = Vec::new();
-        let mut rows = candidates.query(params![parsed.expr, LITERAL_CHECKS, punctuation])?;
+        let (asked, punctuation) = match parsed.literals.first() {
+            None => (SEARCH_WINDOW, String::new()),
+            Some(first) => (LITERAL_CHECKS, first.punctuation()),
+        };
+        let mut ranked: Vec<(f64, i64)> = Vec::new();
+        let mut rows = candidates.query(params![expr, asked, punctuation, RANK_SCAN_BYTES as i64])?;
         while let Some(row) = rows.next()? {
-            let text = match row.get_ref(1)? {
-                rusqlite::types::ValueRef::Text(bytes) => String::from_utf8_lossy(bytes),
-                _ => continue,
+            let id: i64 = row.get(0)?;
+            let bytes = row.get::<_, i64>(2)?.max(0) as usize;
+            let start = match row.get_ref(1)? {
+                rusqlite::types::ValueRef::Text(text) => String::from_utf8_lossy(text).into_owned(),
+                // A long text: only its start is read.
+                _ => self.text_start(id, RANK_SCAN_BYTES)?.0,
             };
-            let indexed: &str = match text.char_indices().nth(INDEXED_CHARS) {
-                Some((end, _)) => &text[..end],
-                None => &text,
-            };
-            if parsed.literals.iter().all(|l| l.found_in(indexed)) {
-                ids.push(row.get(0)?);
-                if ids.len() as i64 == SEARCH_WINDOW {
-                    break;
+            if !parsed.literals.is_empty() {
+                let text = if bytes > start.len() { self.text_start(id, INDEXED_BYTES_MAX)?.0 } else { start.clone() };
+                let indexed: &str = match text.char_indices().nth(INDEXED_CHARS) {
+                    Some((end, _)) => &text[..end],
+                    None => &text,
+                };
+                if !parsed.literals.iter().all(|l| l.found_in(indexed)) {
+                    continue;
                 }
             }
-        }
-        let mut rank =
-            self.conn.prepare_cached("SELECT rank FROM messages_fts WHERE messages_fts MATCH ?1 AND rowid = ?2")?;
-        let mut kept: Vec<(i64, f64)> = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(r) = rank.query_row(params![parsed.expr, id], |r| r.get(0)).optional()? {
-                kept.push((id, r));
+            ranked.push((bm25.score(&start, bytes), id));
+            if ranked.len() as i64 == SEARCH_WINDOW {
+                break;
             }
         }
-        // Best first; equally good ones newest first, as they came.
-        kept.sort_by(|a, b| a.1.total_cmp(&b.1));
-        Ok(kept.into_iter().map(|(id, _)| id).collect())
+        // Best first; equally good ones newest first, as they came (the sort is stable).
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        Ok(ranked.into_iter().map(|(_, id)| id).collect())
+    }
+
+    /// The expression for the messages' index, each prefix of four characters or more replaced
+    /// by the words of the index it starts, when there are few. The index keeps the prefixes of
+    /// two and three characters only: for a longer one, FTS5 merges the doclists of every word
+    /// it starts, whole, before the first row (160,000 entries for `rust` in a million
+    /// messages), where words joined by OR are read newest first and only as far as needed.
+    /// Finding the words reads the doclists of those other than the prefix itself (the rarer
+    /// inflections, mostly). Where the list cannot be read (a read-only database), the prefix.
+    fn expanded(&self, parsed: &Parsed) -> rusqlite::Result<String> {
+        let mut expr = parsed.expr.clone();
+        let prefixes: Vec<(&str, &str)> =
+            parsed.phrases.iter().filter_map(|p| Some((p.fts.as_str(), p.long_prefix()?))).collect();
+        if prefixes.is_empty()
+            || self
+                .conn
+                .execute_batch(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.messages_terms USING fts5vocab(main, 'messages_fts', 'row')",
+                )
+                .is_err()
+        {
+            return Ok(expr);
+        }
+        let mut terms = self
+            .conn
+            .prepare_cached("SELECT term FROM temp.messages_terms WHERE term >= ?1 AND term <= ?2 LIMIT ?3")?;
+        for (fts, prefix) in prefixes {
+            // Words that start with the prefix and go on (every character of a word sorts above
+            // U+0001 and below U+10FFFF), then the prefix as a word of its own.
+            let longer: Vec<String> = terms
+                .query_map(
+                    params![format!("{prefix}\u{1}"), format!("{prefix}\u{10FFFF}"), EXPANDED_WORDS as i64 + 1],
+                    |r| r.get(0),
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            if longer.len() > EXPANDED_WORDS {
+                continue;
+            }
+            let words: Vec<String> = std::iter::once(prefix.to_owned())
+                .chain(longer)
+                .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+                .collect();
+            expr = expr.replace(fts, &format!("({})", words.join(" OR ")));
+        }
+        Ok(expr)
     }
 
     /// The first `max` bytes of message `id`'s text (cut back to a whole character), read
