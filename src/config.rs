@@ -9,8 +9,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::engine::{EngineConfig, RetryPolicy};
-use crate::gemini::DEFAULT_BASE_URL;
 use crate::net::Timeouts;
+use crate::provider::GEMINI_BASE_URL as DEFAULT_BASE_URL;
 
 pub const DEFAULT_MODEL: &str = "gemini-flash-latest";
 

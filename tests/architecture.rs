@@ -97,18 +97,16 @@ fn documented_arrows() -> BTreeMap<String, BTreeSet<String>> {
     let lib = std::fs::read_to_string(src().join("lib.rs")).expect("read lib.rs");
     let doc: Vec<&str> = lib.lines().filter_map(|l| l.strip_prefix("//!")).map(str::trim).collect();
     let start = doc.iter().position(|l| *l == "# Module map").expect("lib.rs documents a `# Module map`");
-    let fence = start + doc[start..].iter().position(|l| l.starts_with("```")).expect("a fenced block after the heading");
+    let fence =
+        start + doc[start..].iter().position(|l| l.starts_with("```")).expect("a fenced block after the heading");
     let mut arrows = BTreeMap::new();
     for line in doc[fence + 1..].iter().take_while(|l| !l.starts_with("```")) {
         if line.is_empty() {
             continue;
         }
         let (from, to) = line.split_once('→').unwrap_or_else(|| panic!("a map line without an arrow: {line:?}"));
-        let to: BTreeSet<String> = to
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty() && s != "(none)")
-            .collect();
+        let to: BTreeSet<String> =
+            to.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && s != "(none)").collect();
         let previous = arrows.insert(from.trim().to_string(), to);
         assert!(previous.is_none(), "{} is listed twice in the module map", from.trim());
     }
@@ -211,7 +209,8 @@ fn no_source_file_is_longer_than_700_lines_before_its_tests() {
             let text = std::fs::read_to_string(file).expect("read a source file");
             let code = text.split("#[cfg(test)]").next().unwrap_or("");
             let lines = code.matches('\n').count();
-            (lines > MAX_LINES).then(|| format!("{} ({lines} lines)", file.strip_prefix(src()).expect("under src").display()))
+            (lines > MAX_LINES)
+                .then(|| format!("{} ({lines} lines)", file.strip_prefix(src()).expect("under src").display()))
         })
         .collect();
     assert!(long.is_empty(), "source files over {MAX_LINES} lines before their tests: {}", long.join(", "));

@@ -997,8 +997,8 @@ fn no_id_is_handed_out_twice_after_migrating_a_released_database() {
 #[test]
 fn old_error_sentences_survive_the_upgrade_and_new_failures_are_stored_as_data() {
     use geminal::error_data::{ErrorKind, StoredError};
-    use geminal::gemini::ApiError;
     use geminal::format::stored_sentence;
+    use geminal::gemini::ApiError;
     let dir = tempfile::tempdir().unwrap();
     let path = fixture_db(dir.path(), 16);
     let old = "Gemini's rate limit was reached: wait 7s and try again, or lower the request rate.";

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::settings::{MAX_STOP_SEQUENCES, Settings, SettingsError};
-use crate::gemini::Thinking;
+use crate::llm::Thinking;
 use crate::sanitize::one_line;
 
 /// One setting's value.

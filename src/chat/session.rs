@@ -133,8 +133,9 @@ impl Prepared {
     pub fn configure(&mut self, overrides: &Settings) -> Result<(), SettingsError> {
         let settings = self.settings.with(overrides);
         // The model's own refusals (a thinking choice its family cannot take) come first, as before.
-        settings.generation_config(&self.turn.model)?;
-        self.turn.params = settings.params()?;
+        let params = settings.params()?;
+        crate::provider::check_params(&self.turn.model, &params).map_err(SettingsError)?;
+        self.turn.params = params;
         self.turn.tools = settings.tool_specs();
         self.settings = settings;
         Ok(())

@@ -2,12 +2,11 @@
 //! seed, stop sequences and a JSON schema for structured output. They come from the config
 //! file, the conversation (stored with it, so a reopened conversation continues with them),
 //! flags and TUI commands, each layer overriding the one before; they are checked here, before
-//! anything is sent, and become the request's `generationConfig`. Each setting is declared once,
+//! anything is sent, and become the request's parameters (`llm::Params`). Each setting is declared once,
 //! in the registry (`super::registry`), which drives merging, checking, `/set`, the summary and
 //! how they are stored; here are the struct and what they send.
 
-use crate::gemini::thinking::thinking_config;
-use crate::gemini::{GenerationConfig, Thinking, Tool};
+use crate::llm::{Thinking, ToolSpec};
 
 /// Every field is optional: `None` leaves the choice to the layer below (and in the end to
 /// the model's own default). Stored as the registry writes it (`super::registry`: its serde).
@@ -54,18 +53,6 @@ impl Settings {
         super::registry::with(self, over)
     }
 
-    /// The request's built-in tools: Google Search and URL context when they are on.
-    pub fn tools(&self) -> Vec<Tool> {
-        let mut tools = Vec::new();
-        if self.search == Some(true) {
-            tools.push(Tool::google_search());
-        }
-        if self.url_context == Some(true) {
-            tools.push(Tool::url_context());
-        }
-        tools
-    }
-
     pub fn is_empty(&self) -> bool {
         *self == Settings::default()
     }
@@ -77,30 +64,6 @@ impl Settings {
     /// Checks the ranges the API accepts (whatever the model).
     pub fn validate(&self) -> Result<(), SettingsError> {
         super::registry::validate(self)
-    }
-
-    /// The `generationConfig` for `model` (`None` when nothing is set), or why it cannot be sent.
-    pub fn generation_config(&self, model: &str) -> Result<Option<GenerationConfig>, SettingsError> {
-        self.validate()?;
-        let mut thinking = match self.thinking {
-            Some(t) => Some(thinking_config(model, t).map_err(SettingsError)?),
-            None => None,
-        };
-        if self.shows_thoughts() {
-            thinking.get_or_insert_with(Default::default).include_thoughts = Some(true);
-        }
-        let config = GenerationConfig {
-            temperature: self.temperature,
-            top_p: self.top_p,
-            max_output_tokens: self.max_tokens,
-            seed: self.seed,
-            stop_sequences: self.stop.clone().filter(|s| !s.is_empty()),
-            thinking_config: thinking,
-            response_mime_type: self.json_schema.as_ref().map(|_| "application/json".to_owned()),
-            response_json_schema: self.json_schema.clone(),
-            ..GenerationConfig::default()
-        };
-        Ok((!config.is_empty()).then_some(config))
     }
 
     /// The request's parameters (checked for the ranges every model takes; a provider refuses
@@ -121,13 +84,13 @@ impl Settings {
     }
 
     /// The request's built-in tools, in the neutral words: Google Search and URL context when on.
-    pub fn tool_specs(&self) -> Vec<crate::llm::ToolSpec> {
+    pub fn tool_specs(&self) -> Vec<ToolSpec> {
         let mut tools = Vec::new();
         if self.search == Some(true) {
-            tools.push(crate::llm::ToolSpec::GoogleSearch);
+            tools.push(ToolSpec::GoogleSearch);
         }
         if self.url_context == Some(true) {
-            tools.push(crate::llm::ToolSpec::UrlContext);
+            tools.push(ToolSpec::UrlContext);
         }
         tools
     }
@@ -175,7 +138,6 @@ pub fn json_answer_problem(answer: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gemini::ThinkingLevel;
 
     #[test]
     fn a_later_layer_overrides_only_what_it_sets() {
@@ -194,14 +156,14 @@ mod tests {
             (Settings { max_tokens: Some(0), ..Settings::default() }, "at least 1"),
             (Settings { stop: Some(vec!["a".into(); 6]), ..Settings::default() }, "at most 5"),
         ] {
-            let e = s.generation_config("gemini-2.5-flash").unwrap_err().0;
+            let e = s.params().unwrap_err().0;
             assert!(e.contains(needle) && e.ends_with('.'), "{e}");
         }
     }
 
     #[test]
-    fn the_generation_config_holds_exactly_what_is_set() {
-        assert_eq!(Settings::default().generation_config("m").unwrap(), None);
+    fn the_parameters_hold_exactly_what_is_set() {
+        assert_eq!(Settings::default().params().unwrap(), crate::llm::Params::default());
         let s = Settings {
             thinking: Some(Thinking::Low),
             show_thoughts: Some(true),
@@ -209,16 +171,10 @@ mod tests {
             json_schema: Some(serde_json::json!({"type": "object"})),
             ..Settings::default()
         };
-        let c = s.generation_config("gemini-3-flash-preview").unwrap().unwrap();
-        let thinking = c.thinking_config.clone().unwrap();
-        assert_eq!(thinking.thinking_level, Some(ThinkingLevel::Low));
-        assert_eq!(thinking.include_thoughts, Some(true));
-        assert_eq!(c.response_mime_type.as_deref(), Some("application/json"));
-        // As sent: serde_json writes an f32 in its shortest form.
-        let json: serde_json::Value = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
-        assert_eq!(json["temperature"], serde_json::json!(0.2));
-        assert_eq!(json["responseJsonSchema"], serde_json::json!({"type": "object"}));
-        assert!(json.get("topP").is_none() && json["thinkingConfig"].get("thinkingBudget").is_none());
+        let p = s.params().unwrap();
+        assert_eq!((p.thinking, p.thoughts, p.temperature), (Some(Thinking::Low), true, Some(0.2)));
+        assert_eq!(p.answer_schema, Some(serde_json::json!({"type": "object"})));
+        assert_eq!((p.top_p, p.max_tokens, p.seed), (None, None, None));
     }
 
     #[test]
@@ -241,18 +197,18 @@ mod tests {
     #[test]
     fn search_and_url_context_become_top_level_tools_and_toggle() {
         let mut s = Settings::default();
-        assert!(s.tools().is_empty());
+        assert!(s.tool_specs().is_empty());
         assert!(s.set("search", "on").unwrap().contains("sources"));
         s.set("url-context", "toggle").unwrap();
-        assert_eq!(s.tools(), vec![Tool::google_search(), Tool::url_context()]);
+        assert_eq!(s.tool_specs(), vec![ToolSpec::GoogleSearch, ToolSpec::UrlContext]);
         assert_eq!(s.summary(), "search · URL context");
         s.set("search", "toggle").unwrap();
         assert_eq!(s.search, Some(false));
         assert!(s.set("search", "maybe").is_err());
         let back = Settings::from_stored(s.to_stored().as_deref()).unwrap();
-        assert_eq!(back.tools(), vec![Tool::url_context()], "stored with the conversation");
+        assert_eq!(back.tool_specs(), vec![ToolSpec::UrlContext], "stored with the conversation");
         let flags = Settings { search: Some(true), ..Settings::default() };
-        assert_eq!(back.with(&flags).tools().len(), 2);
+        assert_eq!(back.with(&flags).tool_specs().len(), 2);
     }
 
     #[test]

@@ -643,7 +643,12 @@ mod tests {
     #[test]
     fn a_tool_call_is_asked_to_run_and_its_result_is_kept_only_for_its_own_id() {
         let mut t = TurnState::new();
-        let call = ToolCall { id: "c1".into(), name: "lookup".into(), arguments: serde_json::json!({"q": "x"}), signature: None };
+        let call = ToolCall {
+            id: "c1".into(),
+            name: "lookup".into(),
+            arguments: serde_json::json!({"q": "x"}),
+            signature: None,
+        };
         assert_eq!(t.handle(TurnEvent::ToolCall(call.clone()), ms(5)), vec![Effect::RunTool(call.clone())]);
         assert_eq!(t.pending_tools(), 1);
         assert_eq!(t.first_token(), Some(ms(5)), "a tool call is the answer starting");
@@ -667,7 +672,8 @@ mod tests {
     #[test]
     fn a_tool_call_id_used_twice_fails_the_turn() {
         let mut t = TurnState::new();
-        let call = ToolCall { id: "c1".into(), name: "lookup".into(), arguments: serde_json::Value::Null, signature: None };
+        let call =
+            ToolCall { id: "c1".into(), name: "lookup".into(), arguments: serde_json::Value::Null, signature: None };
         t.handle(TurnEvent::ToolCall(call.clone()), ms(1));
         let effects = t.handle(TurnEvent::ToolCall(call), ms(2));
         assert!(

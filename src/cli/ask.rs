@@ -282,7 +282,7 @@ pub async fn run(
 /// end, so a terminal gets it whole, rendered with them (--stream streams it, with the sources
 /// listed below).
 fn answer_printer(args: &AskArgs, config: &crate::config::Config, composed: Option<&Composed>) -> AnswerPrinter {
-    let grounded = composed.is_some_and(|c| !c.settings.tools().is_empty());
+    let grounded = composed.is_some_and(|c| !c.settings.tool_specs().is_empty());
     let delivery = if grounded && !args.stream { Delivery::Whole } else { Delivery::for_stdout(args.stream) };
     let model = composed.map_or(config.model.as_str(), |c| c.model.as_str());
     let mut printer = AnswerPrinter::new(args.raw, delivery)

@@ -37,7 +37,9 @@ pub(super) async fn prepare_line(
         match read {
             Ok(Ok(attachments)) => attachments,
             Ok(Err(e)) => return Err(error_line(p, None, &e.to_string(), ErrorKind::BadInput, started)),
-            Err(_) => return Err(error_line(p, None, "the attachments could not be read", ErrorKind::BadInput, started)),
+            Err(_) => {
+                return Err(error_line(p, None, "the attachments could not be read", ErrorKind::BadInput, started));
+            }
         }
     };
     let spec = TurnSpec {

@@ -370,7 +370,10 @@ impl LineChat {
             Ok(said) => said,
             Err(e) => return e.to_string(),
         };
-        if let Err(e) = next.generation_config(&self.last_model) {
+        let checked = next.params().and_then(|params| {
+            crate::provider::check_params(&self.last_model, &params).map_err(crate::chat::SettingsError)
+        });
+        if let Err(e) = checked {
             return e.to_string();
         }
         self.settings = next;

@@ -6,8 +6,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::llm::error::{ApiError, Missing, StopReason, TimeoutPhase};
 use crate::error_data::{ErrorKind, StoredError};
+use crate::llm::error::{ApiError, Missing, StopReason, TimeoutPhase};
 use crate::sanitize::one_line;
 
 impl ApiError {
@@ -337,5 +337,18 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(7300)), "2h 2m");
         assert_eq!(human_duration(Duration::from_secs(86_400)), "24h");
         assert_eq!(human_duration(Duration::from_secs(7 * 86_400)), "7d");
+    }
+
+    #[test]
+    fn a_failure_that_is_not_a_providers_is_told_by_its_message_and_a_legacy_one_as_stored() {
+        let bad = crate::error_data::StoredError::with_message(
+            crate::error_data::ErrorKind::BadInput,
+            "there is no role named critic",
+        );
+        assert_eq!(stored_sentence(&bad), "there is no role named critic");
+        let old = crate::error_data::StoredError::Legacy(
+            "Gemini had a server error (HTTP 500): try again in a little while.".into(),
+        );
+        assert_eq!(stored_sentence(&old), "Gemini had a server error (HTTP 500): try again in a little while.");
     }
 }

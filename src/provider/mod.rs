@@ -21,6 +21,20 @@ use crate::openai::OpenAiClient;
 pub use name::{GEMINI, Names, join, qualified};
 pub use pool::{Breaker, Pool};
 
+/// Where the built-in `gemini` provider sends requests unless told otherwise.
+pub const GEMINI_BASE_URL: &str = crate::gemini::DEFAULT_BASE_URL;
+
+/// Whether `model` (a canonical name: bare for the built-in Gemini) takes `params`, judged by
+/// its wire's own rules before anything is sent (a Gemini family's thinking levels and
+/// budgets): the sentence saying why not. Another provider's model is judged by that provider
+/// when it answers.
+pub fn check_params(model: &str, params: &Params) -> Result<(), String> {
+    if model.contains(':') {
+        return Ok(());
+    }
+    crate::gemini::convert::check_params(model, params)
+}
+
 /// The wire a provider speaks (`kind` in `[providers.NAME]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

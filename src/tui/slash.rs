@@ -200,8 +200,11 @@ impl App {
             self.say(shown);
             return true;
         };
-        let parsed = level.parse::<crate::gemini::Thinking>();
-        let checked = parsed.and_then(|t| crate::gemini::thinking::thinking_config(&self.tab().model, t).map(|_| t));
+        let parsed = level.parse::<crate::llm::Thinking>();
+        let checked = parsed.and_then(|t| {
+            let params = crate::llm::Params { thinking: Some(t), ..crate::llm::Params::default() };
+            crate::provider::check_params(&self.tab().model, &params).map(|_| t)
+        });
         match checked {
             Ok(t) => {
                 self.tab_mut().settings.thinking = Some(t);

@@ -25,7 +25,7 @@ use crate::chat::{
     Branch, ChatError, ChatSession, ContextError, Hold, NamedRole, Notice, Outcome, Prepared, Settings, SettingsError,
     Shown, Target, TurnEvent, TurnReport, UploadProgress,
 };
-use crate::gemini::{ApiError, TimeoutPhase};
+use crate::llm::{ApiError, TimeoutPhase};
 use crate::money::{BudgetCheck, Refusal};
 use crate::store::{MessageStatus, StoreError};
 

@@ -78,11 +78,7 @@ impl From<StoredMessage> for ChatMessage {
             id: Some(m.id),
             role: m.role,
             text: m.text,
-            error: m
-                .error
-                .as_ref()
-                .filter(|_| m.status != MessageStatus::Complete)
-                .map(crate::format::stored_sentence),
+            error: m.error.as_ref().filter(|_| m.status != MessageStatus::Complete).map(crate::format::stored_sentence),
             status: m.status,
             model: m.model,
             cached: m.cached,
