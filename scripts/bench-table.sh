@@ -13,7 +13,7 @@
 #   scripts/bench-table.sh                                   # RUNS=3
 #   BEFORE=/work/bench/geminal-new RUNS=5 scripts/bench-table.sh
 #
-# Needs: cargo, /usr/bin/time (GNU time), bc. Takes about 1.5 minutes at RUNS=3 on a quiet machine.
+# Needs: cargo, /usr/bin/time (GNU time), bc. Takes about 2 minutes at RUNS=3 (measured under load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
