@@ -268,7 +268,8 @@ impl Store {
         // A conversation deleted meanwhile (by another tab or process) is said so, not as a
         // failed constraint.
         let exists = tx
-            .query_row("SELECT 1 FROM conversations WHERE id = ?1", [conversation_id], |_| Ok(()))
+            .prepare_cached("SELECT 1 FROM conversations WHERE id = ?1")
+            .and_then(|mut select| select.query_row([conversation_id], |_| Ok(())))
             .optional()
             .map_err(|e| StoreError::from_sqlite(&path, e))?;
         if exists.is_none() {
@@ -277,21 +278,21 @@ impl Store {
         let id = (|| {
             let parent_id: Option<i64> = match parent {
                 Parent::Head => tx
-                    .query_row(
+                    .prepare_cached(
                         "SELECT coalesce(head_id, (SELECT max(id) FROM messages WHERE conversation_id = ?1))
                          FROM conversations WHERE id = ?1",
-                        [conversation_id],
-                        |r| r.get(0),
-                    )
+                    )?
+                    .query_row([conversation_id], |r| r.get(0))
                     .optional()?
                     .flatten(),
                 Parent::Root => None,
                 Parent::Message(id) => Some(id),
             };
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO messages (conversation_id, role, text, model, status, cached, created_at, writer, parent_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
+            )?
+            .execute(params![
                     conversation_id,
                     message.role,
                     message.text,
@@ -300,15 +301,14 @@ impl Store {
                     message.cached,
                     now,
                     writer,
-                    parent_id
-                ],
-            )?;
+                parent_id
+            ])?;
             let id = tx.last_insert_rowid();
             let model = message.model.as_deref().filter(|_| message.role == Role::Model);
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE conversations SET updated_at = ?2, head_id = ?3, model = coalesce(?4, model) WHERE id = ?1",
-                params![conversation_id, now, id, model],
-            )?;
+            )?
+            .execute(params![conversation_id, now, id, model])?;
             tx.commit()?;
             Ok(id)
         })()

@@ -718,6 +718,18 @@ mod tests {
         assert_eq!(visible(), 20);
     }
 
+    /// The writer allocates for every statement it runs: SQLite's memory statistics would take
+    /// a global mutex for each allocation (.cargo/config.toml builds the bundled SQLite without).
+    #[test]
+    fn the_bundled_sqlite_keeps_no_memory_statistics() {
+        let store = Store::open_in_memory().unwrap();
+        let used: bool = store
+            .connection()
+            .query_row("SELECT sqlite_compileoption_used('DEFAULT_MEMSTATUS=0')", [], |r| r.get(0))
+            .unwrap();
+        assert!(used, "built without LIBSQLITE3_FLAGS from .cargo/config.toml");
+    }
+
     #[test]
     fn a_last_handle_dropped_on_the_store_thread_does_not_wait_for_itself() {
         let home = tempfile::tempdir().unwrap();

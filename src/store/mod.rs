@@ -55,6 +55,9 @@ use writer_lock::WriterLock;
 /// How long a writer waits for another process's write lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 64;
+
 /// Things worth telling the user after opening (one sentence each).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct OpenReport {
@@ -253,29 +256,29 @@ impl Store {
     /// until [`Store::end_group`] share one commit. Each member runs in a savepoint of it
     /// ([`Store::member`]), so one that fails leaves nothing while the others stay.
     pub(crate) fn begin_group(&mut self) -> Result<(), StoreError> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.err(e))
+        write_tx::run(&self.conn, "BEGIN IMMEDIATE").map_err(|e| self.err(e))
     }
 
     /// Runs one member of a group in a savepoint of the group's transaction; its writes stay
     /// when it returns `true`, and are undone when it returns `false` (without a savepoint, which
     /// only a broken connection refuses, they share the fate of the group).
     pub(crate) fn member(&mut self, f: impl FnOnce(&mut Store) -> bool) -> bool {
-        if self.conn.execute_batch("SAVEPOINT grouped").is_err() {
+        if write_tx::run(&self.conn, "SAVEPOINT grouped").is_err() {
             // No savepoint: it still runs (and answers its caller), its writes in the group's.
             return f(self);
         }
         let kept = f(self);
         let ended = if kept {
-            self.conn.execute_batch("RELEASE grouped")
+            write_tx::run(&self.conn, "RELEASE grouped")
         } else {
-            self.conn.execute_batch("ROLLBACK TO grouped; RELEASE grouped")
+            write_tx::run(&self.conn, "ROLLBACK TO grouped").and_then(|()| write_tx::run(&self.conn, "RELEASE grouped"))
         };
         kept && ended.is_ok()
     }
 
     /// Commits the group's transaction (rolls it back if the commit fails).
     pub(crate) fn end_group(&mut self) -> Result<(), StoreError> {
-        self.conn.execute_batch("COMMIT").map_err(|e| {
+        write_tx::run(&self.conn, "COMMIT").map_err(|e| {
             let _ = self.conn.execute_batch("ROLLBACK");
             self.err(e)
         })
@@ -301,6 +304,9 @@ impl Store {
             conn.pragma_update(None, "temp_store", "MEMORY")?;
             Ok(())
         };
+        // The saved path runs some twenty statements per answer, savepoints included: keep
+        // them all prepared (rusqlite's default of 16 made them evict one another).
+        self.conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // Two processes opening a new file at once both try to switch it to WAL; SQLite answers
         // the loser with SQLITE_BUSY at once, without consulting the busy handler, so wait here.
         let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
