@@ -8,13 +8,50 @@
 //! needs (config, providers, store, session); `cli` → `tui`, never back. Above the wires every
 //! layer speaks `llm`, the provider-neutral vocabulary (request, stream events, model info,
 //! errors as data); `format` words those errors for people. `domain` holds the types every
-//! layer shares (a message's author, its status), `error_data` errors as stored data (kind
-//! names, detail), `grounding` an answer's sources; `sanitize` makes
-//! untrusted text safe for a terminal; `config` resolves flags, environment
-//! and the config file; `format` holds shared human-readable formats; `attach` reads the
-//! files a user attaches; `money` prices answers (the price table, costs, budgets); `commands`
-//! is the slash-command table both front ends read; `render` makes model text into styled
-//! terminal lines for both front ends.
+//! layer shares (a message's author, its status, a stop signal), `error_data` errors as stored
+//! data (kind names, detail), `grounding` an answer's sources; `sanitize` makes untrusted text
+//! safe for a terminal; `config` resolves flags, environment and the config file; `roles` reads
+//! personas; `attach` reads the files a user attaches; `money` prices answers (the price table,
+//! costs, budgets); `commands` is the slash-command table both front ends read; `render` turns
+//! model text into styled lines for both front ends; `export` writes a conversation to a file;
+//! `jobs` are batch jobs (local and Gemini's Batch API).
+//!
+//! # Module map
+//!
+//! Every arrow between top-level modules that the code may have: a module uses only those on
+//! its line (`(tests)`: only from its test code, e.g. Gemini's fake server). `tests/architecture.rs`
+//! checks that this is the code's own map and that it has no cycle. The only `gemini` users
+//! outside it are the composition root (`root`, `provider`), the Gemini-only Batch and Files
+//! features (`jobs`, `cli`'s `jobs`, `engine`'s uploads) and `cli`'s `serve-fake`.
+//!
+//! ```text
+//! attach → domain, format, sanitize
+//! chat → attach, domain, engine, error_data, format, grounding, llm, money, provider, sanitize, store, gemini (tests)
+//! cli → attach, chat, commands, config, domain, engine, error_data, export, format, gemini, grounding, jobs, llm, money, openai, provider, render, root, sanitize, store, tui, turn
+//! commands → chat
+//! config → attach, chat, engine, money, net, provider, roles, sanitize, llm (tests)
+//! domain → (none)
+//! engine → attach, gemini, grounding, llm, net, provider
+//! error_data → (none)
+//! export → attach, chat, format, grounding, store
+//! fake_runtime → (none)
+//! format → domain, error_data, llm, sanitize
+//! gemini → attach, fake_runtime, format, grounding, llm, net, sanitize
+//! grounding → sanitize
+//! jobs → attach, engine, error_data, gemini, grounding, llm, money, sanitize, store
+//! llm → error_data, grounding, sanitize
+//! money → llm, provider
+//! net → (none)
+//! openai → fake_runtime, llm, net, sanitize
+//! provider → gemini, llm, net, openai, sanitize
+//! render → config, grounding, sanitize, gemini (tests)
+//! roles → chat, sanitize
+//! root → chat, config, engine, gemini, provider, store
+//! sanitize → (none)
+//! store → domain, error_data, money, sanitize
+//! tui → attach, chat, commands, config, domain, engine, export, format, grounding, llm, money, provider, render, sanitize, store, turn, gemini (tests)
+//! turn → attach, chat, config, llm, money, store
+//! ```
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 

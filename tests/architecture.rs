@@ -1,8 +1,10 @@
 //! The module map is a contract: the arrows between top-level modules written in `src/lib.rs`'s
 //! crate documentation (where `cargo doc` shows them) are the only ones the code may have, and
-//! they form no cycle. An arrow is a `crate::NAME` path (or `crate::{NAME, ...}`) anywhere in a
-//! module's files, test modules included. A second rule keeps files small enough to read: no
-//! source file has more than 700 lines before its first `#[cfg(test)]`.
+//! they form no cycle. An arrow is a `crate::NAME` path (or `crate::{NAME, ...}`) in a module's
+//! files; one used only by test code (after a file's first `#[cfg(test)]`, or in a file of tests:
+//! `tests.rs`, `*_tests.rs`, under a `tests/` folder) is marked `(tests)` in the map. A second rule
+//! keeps files small enough to read: no source file has more than 700 lines before its first
+//! `#[cfg(test)]`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -49,7 +51,7 @@ fn named_modules(text: &str) -> BTreeSet<String> {
     while let Some(at) = rest.find("crate::") {
         let before = rest[..at].chars().next_back();
         rest = &rest[at + "crate::".len()..];
-        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$') {
             continue; // `$crate::`, `geminal_crate::`...
         }
         if let Some(group) = rest.strip_prefix('{') {
@@ -70,10 +72,21 @@ fn named_modules(text: &str) -> BTreeSet<String> {
     names
 }
 
-/// The arrows the code has: module → the modules it names.
-fn actual_arrows() -> BTreeMap<String, BTreeSet<String>> {
+/// Whether a whole file is test code (a module of tests declared under `#[cfg(test)]`).
+fn is_test_file(path: &Path) -> bool {
+    let rel = path.strip_prefix(src()).expect("under src");
+    let name = rel.file_name().expect("a name").to_string_lossy();
+    name == "tests.rs" || name.ends_with("_tests.rs") || rel.components().any(|c| c.as_os_str() == "tests")
+}
+
+type Arrows = BTreeMap<String, BTreeSet<String>>;
+
+/// The arrows the code has: module → the modules it names, from code that is built into the
+/// program, and from test code alone.
+fn actual_arrows() -> (Arrows, Arrows) {
     let tops = top_modules();
-    let mut arrows: BTreeMap<String, BTreeSet<String>> = tops.iter().map(|t| (t.clone(), BTreeSet::new())).collect();
+    let empty: Arrows = tops.iter().map(|t| (t.clone(), BTreeSet::new())).collect();
+    let (mut code, mut tests) = (empty.clone(), empty);
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
     for file in files {
@@ -82,39 +95,57 @@ fn actual_arrows() -> BTreeMap<String, BTreeSet<String>> {
             continue;
         }
         let text = std::fs::read_to_string(&file).expect("read a source file");
-        for name in named_modules(&text) {
-            if name != top && tops.contains(&name) {
-                arrows.get_mut(&top).expect("a module").insert(name);
+        let (built, test_code) = if is_test_file(&file) {
+            ("", text.as_str())
+        } else {
+            text.split_once("#[cfg(test)]").unwrap_or((text.as_str(), ""))
+        };
+        for (part, arrows) in [(built, &mut code), (test_code, &mut tests)] {
+            for name in named_modules(part) {
+                if name != top && tops.contains(&name) {
+                    arrows.get_mut(&top).expect("a module").insert(name);
+                }
             }
         }
     }
-    arrows
+    for (module, used) in &code {
+        let only_tests = tests.get_mut(module).expect("a module");
+        only_tests.retain(|m| !used.contains(m));
+    }
+    (code, tests)
 }
 
-/// The arrows `src/lib.rs` allows: the lines `name → a, b` (or `name → (none)`) of the fenced
-/// block after the `# Module map` heading.
-fn documented_arrows() -> BTreeMap<String, BTreeSet<String>> {
+/// The arrows `src/lib.rs` allows: the lines `name → a, b, c (tests)` (or `name → (none)`) of
+/// the fenced block after the `# Module map` heading; those marked `(tests)` only from test code.
+fn documented_arrows() -> (Arrows, Arrows) {
     let lib = std::fs::read_to_string(src().join("lib.rs")).expect("read lib.rs");
     let doc: Vec<&str> = lib.lines().filter_map(|l| l.strip_prefix("//!")).map(str::trim).collect();
     let start = doc.iter().position(|l| *l == "# Module map").expect("lib.rs documents a `# Module map`");
     let fence =
         start + doc[start..].iter().position(|l| l.starts_with("```")).expect("a fenced block after the heading");
-    let mut arrows = BTreeMap::new();
+    let (mut code, mut tests) = (Arrows::new(), Arrows::new());
     for line in doc[fence + 1..].iter().take_while(|l| !l.starts_with("```")) {
         if line.is_empty() {
             continue;
         }
         let (from, to) = line.split_once('→').unwrap_or_else(|| panic!("a map line without an arrow: {line:?}"));
-        let to: BTreeSet<String> =
-            to.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && s != "(none)").collect();
-        let previous = arrows.insert(from.trim().to_string(), to);
-        assert!(previous.is_none(), "{} is listed twice in the module map", from.trim());
+        let from = from.trim().to_string();
+        let (mut built, mut test_only) = (BTreeSet::new(), BTreeSet::new());
+        for item in to.split(',').map(str::trim).filter(|s| !s.is_empty() && *s != "(none)") {
+            match item.strip_suffix("(tests)") {
+                Some(name) => test_only.insert(name.trim().to_string()),
+                None => built.insert(item.to_string()),
+            };
+        }
+        assert!(!code.contains_key(&from), "{from} is listed twice in the module map");
+        code.insert(from.clone(), built);
+        tests.insert(from, test_only);
     }
-    arrows
+    (code, tests)
 }
 
 /// A cycle in `arrows`, as the modules along it, if there is one.
-fn find_cycle(arrows: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+fn find_cycle(arrows: &Arrows) -> Option<Vec<String>> {
     fn visit(
         node: &str,
         arrows: &BTreeMap<String, BTreeSet<String>>,
@@ -153,26 +184,41 @@ fn find_cycle(arrows: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>
 
 #[test]
 fn the_module_map_in_lib_rs_is_the_code_s() {
-    let actual = actual_arrows();
-    let documented = documented_arrows();
+    let (code, tests) = actual_arrows();
+    let (allowed, allowed_in_tests) = documented_arrows();
     let mut problems = Vec::new();
-    for module in actual.keys() {
-        if !documented.contains_key(module) {
+    for module in code.keys() {
+        if !allowed.contains_key(module) {
             problems.push(format!("module `{module}` is not in the module map"));
         }
     }
-    for module in documented.keys() {
-        if !actual.contains_key(module) {
+    for module in allowed.keys() {
+        if !code.contains_key(module) {
             problems.push(format!("the module map lists `{module}`, which is not a module under src/"));
         }
     }
-    for (from, tos) in &actual {
-        let allowed = documented.get(from).cloned().unwrap_or_default();
-        for to in tos.difference(&allowed) {
-            problems.push(format!("`{from}` uses `{to}`, an arrow the module map does not allow"));
+    let none = BTreeSet::new();
+    for (from, used) in &code {
+        let listed = allowed.get(from).unwrap_or(&none);
+        let listed_tests = allowed_in_tests.get(from).unwrap_or(&none);
+        for to in used.difference(listed) {
+            if listed_tests.contains(to) {
+                problems.push(format!(
+                    "`{from}` uses `{to}` outside its tests, but the module map allows it only in tests"
+                ));
+            } else {
+                problems.push(format!("`{from}` uses `{to}`, an arrow the module map does not allow"));
+            }
         }
-        for to in allowed.difference(tos) {
+        for to in listed.difference(used) {
             problems.push(format!("the module map says `{from}` → `{to}`, but `{from}` does not use it"));
+        }
+        let used_tests = tests.get(from).unwrap_or(&none);
+        for to in used_tests.difference(listed_tests) {
+            problems.push(format!("the tests of `{from}` use `{to}`, an arrow the module map does not allow"));
+        }
+        for to in listed_tests.difference(used_tests) {
+            problems.push(format!("the module map says `{from}` → `{to}` (tests), but its tests do not use it"));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -180,8 +226,11 @@ fn the_module_map_in_lib_rs_is_the_code_s() {
 
 #[test]
 fn top_level_modules_have_no_import_cycle() {
-    let actual = actual_arrows();
-    if let Some(cycle) = find_cycle(&actual) {
+    let (mut all, tests) = actual_arrows();
+    for (module, used) in tests {
+        all.get_mut(&module).expect("a module").extend(used);
+    }
+    if let Some(cycle) = find_cycle(&all) {
         panic!("an import cycle between top-level modules: {}", cycle.join(" → "));
     }
 }
