@@ -10,7 +10,9 @@
 #
 # With BEFORE, each query runs alternately with that binary and this one (A B A B ...), and
 # both medians are printed side by side. GEMINAL_BENCH_1M=path uses another copy of the
-# database. A geminal with a newer schema upgrades the database on its first run (not counted).
+# database. A geminal with a newer schema upgrades the database on its first run (not counted),
+# so with BEFORE each binary gets its own copy of the database (an older geminal refuses a
+# database a newer one has upgraded).
 #
 # Needs: cargo, bash 5 (EPOCHREALTIME).
 set -euo pipefail
@@ -39,16 +41,24 @@ median_ms() {
   sort -n | awk '{ v[NR] = $1 } END { m = v[int((NR + 1) / 2)]; printf "%.1f", m / 1000 }'
 }
 
+# The database the BEFORE binary reads instead of $1 (its own copy of the 1M history).
+before_db() {
+  if [ "$1" = "$DB" ]; then echo "$WORK/before/history.db"; else echo "$1.before"; fi
+}
+
 # label, database, then the geminal arguments.
 measure() {
-  local label=$1 db=$2
+  local label=$1 db=$2 bdb
   shift 2
+  bdb=$(before_db "$db")
   GEMINAL_DB=$db "$BIN" "$@" > /dev/null 2>&1 || true
-  [ -n "${BEFORE:-}" ] && { GEMINAL_DB=$db "$BEFORE" "$@" > /dev/null 2>&1 || true; }
+  if [ -n "${BEFORE:-}" ]; then
+    GEMINAL_DB=$bdb "$BEFORE" "$@" > /dev/null 2>&1 || { echo "BEFORE failed on: $*" >&2; exit 1; }
+  fi
   : > "$WORK/a"
   : > "$WORK/b"
   for _ in $(seq "$RUNS"); do
-    [ -n "${BEFORE:-}" ] && GEMINAL_DB=$db run_us "$BEFORE" "$@" >> "$WORK/b"
+    [ -n "${BEFORE:-}" ] && GEMINAL_DB=$bdb run_us "$BEFORE" "$@" >> "$WORK/b"
     GEMINAL_DB=$db run_us "$BIN" "$@" >> "$WORK/a"
   done
   local hits
@@ -66,6 +76,10 @@ measure() {
 }
 
 mkdir -p "$WORK/empty"
+if [ -n "${BEFORE:-}" ]; then
+  mkdir -p "$WORK/before"
+  cp "$DB" "$WORK/before/history.db"
+fi
 echo "median wall time of $RUNS runs, whole process; database $DB"
 measure "search on an empty history" "$WORK/empty/history.db" history search x
 measure "history (the list)" "$DB" history
