@@ -6,6 +6,7 @@ mod attachments;
 mod budget;
 mod cache_key;
 mod context;
+mod prepare;
 pub mod registry;
 mod role;
 mod session;
@@ -16,10 +17,11 @@ pub use attachments::{INLINE_REQUEST_MAX_BYTES, UploadProgress};
 pub use budget::Hold;
 pub use cache_key::{CacheKey, MemoryCache, cache_key};
 pub use context::{ContextError, ContextOverflow, Trimmed, estimate_tokens, short_tokens, worst_prompt_tokens};
+pub use prepare::{Branch, Prepared, Target};
 pub use role::{INPUT_PLACEHOLDER, NamedRole, RoleSource, unknown_role};
 pub use session::{
-    Branch, ChatError, ChatOptions, ChatSession, DEFAULT_ATTACHMENT_STORE_MAX_BYTES, DEFAULT_CACHE_TTL, Outcome,
-    Prepared, Shown, Target, TurnReport,
+    ChatError, ChatOptions, ChatSession, DEFAULT_ATTACHMENT_STORE_MAX_BYTES, DEFAULT_CACHE_TTL, Outcome, Shown,
+    TurnReport,
 };
 pub use settings::{Settings, SettingsError, json_answer_problem};
 
