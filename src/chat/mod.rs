@@ -1,5 +1,8 @@
-//! Conversations: composes a turn (history + prompt → a provider-neutral `llm::Request`) and
-//! runs it through the engine ([`ChatSession`]). Front ends go through here so they behave
+//! Conversations: builds a turn from the stored conversation (history + prompt → a
+//! provider-neutral `llm::Request`, [`Prepared`]), lays roles and settings over it (one
+//! [`registry`] of settings), fits it to the model's input limit, and runs it through the engine
+//! ([`ChatSession`]): cache, streaming, saving, metrics and spending. Front ends reach it through
+//! the turn runner (`src/turn/`), which calls these steps in one fixed order, so they behave
 //! alike. No SQL, no terminal, no wire format.
 
 mod attachments;
