@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 
 use super::Turn;
-use super::session::{ChatError, ChatSession, Prepared};
+use super::prepare::Prepared;
+use super::session::{ChatError, ChatSession};
 use crate::attach::{AttachError, Attachment, AttachmentData, RemoteFile};
 use crate::engine::{Upload, UploadError, UploadSource};
 

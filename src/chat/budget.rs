@@ -6,7 +6,8 @@
 //! case to fit (`cli/batch_budget.rs`).
 
 use super::context::worst_prompt_tokens;
-use super::session::{ChatSession, Prepared};
+use super::prepare::Prepared;
+use super::session::ChatSession;
 use crate::money::{Refusal, Usd, cost, provider_of, worst_usage};
 
 /// What a turn holds of the budgets while it runs; give it back with [`ChatSession::release`].

@@ -1,11 +1,15 @@
-//! Conversations: composes a turn (history + prompt → a provider-neutral `llm::Request`) and
-//! runs it through the engine ([`ChatSession`]). Front ends go through here so they behave
+//! Conversations: builds a turn from the stored conversation (history + prompt → a
+//! provider-neutral `llm::Request`, [`Prepared`]), lays roles and settings over it (one
+//! [`registry`] of settings), fits it to the model's input limit, and runs it through the engine
+//! ([`ChatSession`]): cache, streaming, saving, metrics and spending. Front ends reach it through
+//! the turn runner (`src/turn/`), which calls these steps in one fixed order, so they behave
 //! alike. No SQL, no terminal, no wire format.
 
 mod attachments;
 mod budget;
 mod cache_key;
 mod context;
+mod prepare;
 pub mod registry;
 mod role;
 mod session;
@@ -16,10 +20,11 @@ pub use attachments::{INLINE_REQUEST_MAX_BYTES, UploadProgress};
 pub use budget::Hold;
 pub use cache_key::{CacheKey, MemoryCache, cache_key};
 pub use context::{ContextError, ContextOverflow, Trimmed, estimate_tokens, short_tokens, worst_prompt_tokens};
+pub use prepare::{Branch, Prepared, Target};
 pub use role::{INPUT_PLACEHOLDER, NamedRole, RoleSource, unknown_role};
 pub use session::{
-    Branch, ChatError, ChatOptions, ChatSession, DEFAULT_ATTACHMENT_STORE_MAX_BYTES, DEFAULT_CACHE_TTL, Outcome,
-    Prepared, Shown, Target, TurnReport,
+    ChatError, ChatOptions, ChatSession, DEFAULT_ATTACHMENT_STORE_MAX_BYTES, DEFAULT_CACHE_TTL, Outcome, Shown,
+    TurnReport,
 };
 pub use settings::{Settings, SettingsError, json_answer_problem};
 

@@ -1,9 +1,9 @@
 //! `geminal` with no command when stdin or stdout is not a terminal: a line-by-line chat on
 //! stdin/stdout, saved to the history like any other conversation. Each line is a turn run by
-//! [`crate::turn`] (budgets checked before it, `timeout_secs` over it). Ctrl-C stops the current answer; Ctrl-D or
-//! `/quit` leaves. A line starting with `/` is read with the interface's own slash-command table
-//! ([`crate::commands`]): the commands that make sense on a line act, the others and an unknown
-//! `/word` are refused and never sent; `//` sends a line that starts with `/`.
+//! [`crate::turn`] (budgets checked before it, `timeout_secs` over it). Ctrl-C stops the current
+//! answer; Ctrl-D or `/quit` leaves. A line starting with `/` is read with the interface's own
+//! slash-command table ([`crate::commands`]): the commands that make sense on a line act, the
+//! others and an unknown `/word` are refused and never sent; `//` sends a line that starts with `/`.
 
 use std::io::IsTerminal;
 

@@ -1,6 +1,8 @@
 //! The headless front end: flags in, text out. Pipe-friendly (no colour or spinner when not a
 //! terminal). No SQL and no HTTP here: what a command opens comes from `root`, turns go through
-//! `turn`, the wire stays in `gemini`; the sentences for what those return are in `words`.
+//! `turn`, answers on a terminal are drawn by `render`, slash commands of the line chat come from
+//! `commands`; the wire stays in `gemini` (only `jobs` sees the Batch API's operations, and
+//! `serve-fake` the loopback fake); the sentences for what those return are in `words`.
 
 mod ask;
 mod batch;

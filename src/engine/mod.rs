@@ -5,9 +5,11 @@
 //! chain when a quota is spent, a model is unknown or a provider stays down, and report every
 //! step as a [`CallEvent`]. Each answer has a total deadline (`timeout_secs`), retries included,
 //! whatever front end asked for it. Calls run over `provider::Provider`s in the neutral
-//! vocabulary (`llm/`), so all of this is the same for every provider. Cancelling a call (or
-//! dropping its [`CallHandle`]) drops its stream, which closes the connection at once. Front ends
-//! never await a network call themselves: they read call events.
+//! vocabulary (`llm/`), so all of this is the same for every provider. The built-in Gemini
+//! [`Client`] it also holds serves the Gemini-only features: uploads through the Files API
+//! ([`Upload`]) and batch jobs (`jobs/`). Cancelling a call (or dropping its [`CallHandle`])
+//! drops its stream, which closes the connection at once. Front ends never await a network call
+//! themselves: they read call events.
 
 mod gate;
 mod metrics;

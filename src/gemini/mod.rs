@@ -1,6 +1,10 @@
 //! The Gemini wire: the only code that knows Gemini's JSON and HTTP. Everything above sees
 //! [`Client`] as a provider (`provider/` implements its trait over it) speaking the neutral
-//! vocabulary (`llm/`); [`convert`] is where the two meet. The Batch and Files APIs (Gemini-only) are used directly by `jobs/` and uploads.
+//! vocabulary (`llm/`); [`convert`] is where the two meet, [`error`] reads Gemini's errors into
+//! the neutral [`ApiError`] (worded for people in `format/provider_error.rs`), and [`fake`] is
+//! its loopback server. Transport shared with other providers (SSE decoding, watchdogs, retry
+//! hints, base-URL checks) is `net/`. The Batch and Files APIs (Gemini-only) are used directly
+//! by `jobs/` and the engine's uploads.
 
 pub mod batch;
 mod client;

@@ -1,6 +1,8 @@
-//! Serde types for the Gemini JSON on the wire (requests, stream chunks, models, errors, usage).
-//! Every response type tolerates unknown and missing fields. Outside `gemini/` only the Batch
-//! and Files features (Gemini-only) see them; everything else speaks `crate::llm`.
+//! Serde types for the Gemini JSON on the wire (requests, stream chunks, grounding metadata,
+//! files, models, token counts, errors); token usage is [`crate::llm::Usage`], read and written
+//! here in its wire shape. Every response type tolerates unknown and missing fields. Outside
+//! `gemini/` only the Batch and Files features (Gemini-only: `jobs/`, the engine's uploads) see
+//! them; everything else speaks `crate::llm`.
 
 use serde::{Deserialize, Serialize};
 

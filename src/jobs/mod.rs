@@ -1,8 +1,12 @@
-//! Batch jobs on Gemini's Batch API, at the level of `chat`: build the request file from lines
-//! already composed as turns (streamed to a temp file, hashed while written, never all in
-//! memory), record the job durably, submit it (inline when small, else uploaded), poll it with
-//! backoff, and stream its results into the history, the cache and JSONL lines exactly once.
-//! No SQL (that is `store::jobs`) and no wire JSON (that is `gemini::batch`) here.
+//! Batch jobs, at the level of `chat`: remote jobs on Gemini's Batch API, and local `batch` runs
+//! recorded as jobs ([`LocalJob`]). A remote job's request file is built from lines already
+//! composed as turns (streamed to a temp file, hashed while written, never all in memory); the job
+//! is recorded durably, submitted (inline when small, else uploaded), polled with backoff, and its
+//! results streamed into the history, the cache and JSONL lines exactly once. Every kind of batch
+//! writes a result's JSONL line with one function ([`line`](mod@line)). The Batch API is
+//! Gemini-only, so this is the one layer above the wire that uses Gemini's own types (requests
+//! converted by `gemini::convert`, results read as `gemini::types`); the batch wire JSON is
+//! `gemini::batch`, and no SQL is here (that is `store::jobs`).
 
 mod build;
 mod collect;

@@ -1,8 +1,10 @@
-//! Providers: the named endpoints the engine sends answers to. One trait in the neutral
-//! vocabulary (`crate::llm`: a [`Request`] in, [`StreamEvent`]s and [`ApiError`]s out), one
-//! implementation per wire kind (here, over `gemini/` and `openai/`, which convert in their own
-//! `convert` / `wire` modules), plus pools of equivalent endpoints. Nothing here knows a wire
-//! format; `gemini/` and `openai/` do not know this module.
+//! Providers: the named endpoints the engine sends answers to. One trait in the neutral vocabulary
+//! (`crate::llm`: a [`Request`] in, [`StreamEvent`](crate::llm::StreamEvent)s and [`ApiError`]s
+//! out), one implementation per wire kind (here, over `gemini/` and `openai/`, which convert in
+//! their own `convert` / `wire` modules), plus pools of equivalent endpoints ([`pool`]), model
+//! names across providers ([`name`]) and the config file's `[providers]` tables ([`settings`]).
+//! Layers above ask here, never a wire, whether a model takes given parameters ([`check_params`]).
+//! Nothing here knows a wire format; `gemini/` and `openai/` do not know this module.
 
 pub mod name;
 pub mod pool;

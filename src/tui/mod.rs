@@ -15,6 +15,7 @@ mod events;
 mod export;
 mod kept_tabs;
 pub mod keys;
+mod messages;
 pub mod overlay;
 pub mod slash;
 pub mod tab_bar;

@@ -2,9 +2,11 @@
 //! runner events change the state as they should.
 
 use super::*;
-use crate::chat::Outcome;
+use crate::attach::Attachment;
+use crate::chat::{Branch, Outcome, Shown, TurnReport};
 use crate::gemini::ApiError;
 use crate::store::{Alternatives, MessageStatus};
+use crate::tui::overlay::history::HistoryRow;
 use crossterm::event::KeyEvent;
 use crossterm::event::{KeyCode, KeyModifiers};
 
