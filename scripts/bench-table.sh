@@ -49,6 +49,9 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 run() {
   local row=$1 who=$2 url=$3; shift 3
   rm -rf "$WORK/data"
+  # The previous run's saves are flushed first, so their write-back is not charged to this run
+  # (without it, the run after a saved one was ~20% slower, whichever binary it was).
+  sync
   GOOGLE_GEMINI_BASE_URL=$url /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$@" > "$WORK/out" 2> "$WORK/err" || {
     echo "$row/$who failed:"; tail -5 "$WORK/err"; exit 1
   }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -25,7 +26,7 @@ use crate::error_data::{ErrorKind, StoredError};
 use crate::jobs::line::{Answered, Failed, LineHead, answered_line, failed_line};
 use crate::jobs::{LocalJob, StoredInput};
 use crate::store::LocalState;
-use crate::turn::{Runner, Update};
+use crate::turn::Runner;
 
 #[derive(Debug, Clone, Args)]
 pub struct BatchArgs {
@@ -529,15 +530,11 @@ async fn answer(
         }
     };
     let wants_json = prepared.settings.json_schema.is_some();
-    let mut turn = runner.launch(ready);
-    let report = loop {
-        match turn.next().await.map(|u| u.update) {
-            Some(Update::Shown(shown)) => show(shown),
-            Some(Update::Done(report)) => break *report,
-            Some(_) => {}
-            None => return None,
-        }
-    };
+    // Run in this worker, not as a task of its own with a channel of updates: at -j 1024 those
+    // cost ~13 KB a prompt. A stop (Ctrl-C) drops the worker, and so the turn.
+    let work = std::panic::AssertUnwindSafe(runner.run(ready, &show, tokio_util::sync::CancellationToken::new()))
+        .catch_unwind();
+    let report = work.await.unwrap_or_else(|_| crate::turn::internal_error());
     budget.settle(&model, reserved, &report.cost, report.usage.is_some() || report.cached).await;
     let usage = report.usage.unwrap_or_default();
     let cost_usd = report.cost.cost.map(crate::money::Usd::as_dollars);

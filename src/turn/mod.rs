@@ -410,7 +410,7 @@ fn timeout(after: Duration) -> ApiError {
 }
 
 /// The report of a turn a bug stopped.
-fn internal_error() -> TurnReport {
+pub fn internal_error() -> TurnReport {
     TurnReport {
         conversation_id: None,
         prompt_id: None,
