@@ -1,6 +1,6 @@
 //! A tab's turn through the interface's command runner, against the in-process fake: the tab
-//! hears a budget 80% spent when it sends (not only at start), and the deadline
-//! (`timeout_secs`) bounds a turn whose upload never gets ready.
+//! hears a budget 80% spent when it sends (not only at start), the deadline (`timeout_secs`)
+//! bounds a turn whose upload never gets ready, and the context fit counts what is attached.
 
 use std::time::Duration;
 
@@ -24,7 +24,17 @@ struct Setup {
 }
 
 async fn setup(spent: Option<Usd>, budgets: crate::config::Budgets, deadline: Option<Duration>) -> Setup {
-    let fake = FakeGemini::start(FakeOptions::default(), Behavior::text("Fine.")).await.unwrap();
+    setup_with(FakeOptions::default(), "gemini-2.5-flash", spent, budgets, deadline).await
+}
+
+async fn setup_with(
+    options: FakeOptions,
+    model: &str,
+    spent: Option<Usd>,
+    budgets: crate::config::Budgets,
+    deadline: Option<Duration>,
+) -> Setup {
+    let fake = FakeGemini::start(options, Behavior::text("Fine.")).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = Store::open(&dir.path().join("h.sqlite3")).unwrap();
     if let Some(cost) = spent {
@@ -51,7 +61,7 @@ async fn setup(spent: Option<Usd>, budgets: crate::config::Budgets, deadline: Op
         Some(StoreHandle::spawn(store).unwrap()),
         options,
     );
-    let app = App::new("gemini-2.5-flash", false);
+    let app = App::new(model, false);
     let (tx, rx) = mpsc::unbounded_channel();
     let runner = Runner::new(Arc::new(session), crate::config::ClipboardMode::default(), tx, &app, budgets, deadline);
     Setup { fake, runner, rx, app, _dir: dir }
@@ -124,5 +134,33 @@ async fn a_tabs_deadline_bounds_an_upload_that_never_gets_ready() {
     assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
     let Some(AppEvent::TurnFailedToStart { turn: 7, message }) = seen.last() else { panic!("{seen:?}") };
     assert!(message.contains("took longer than 1s"), "{message}");
+    assert!(s.fake.requests().iter().all(|r| !r.path.contains("enerateContent")), "nothing was asked");
+}
+
+#[tokio::test]
+async fn a_tabs_context_fit_counts_its_attachments_as_ask_and_batch_do() {
+    // A model whose input limit (6,000 tokens) a 40 KB text file passes with a short prompt.
+    let mut models = crate::gemini::fake::default_models();
+    let mut tiny = models[0].clone();
+    tiny.name = "models/tiny-model".into();
+    tiny.input_token_limit = Some(6_000);
+    models.push(tiny);
+    let options = FakeOptions { models, ..FakeOptions::default() };
+    let mut s = setup_with(options, "tiny-model", None, crate::config::Budgets::default(), None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "word ".repeat(8_000)).unwrap();
+    let attachments = vec![crate::attach::read_path(&path).unwrap()];
+    let send = Command::Send {
+        tab: s.app.tab().id,
+        turn: 3,
+        prompt: "summarize".into(),
+        branch: Branch::Continue,
+        attachments,
+    };
+    s.runner.perform(send, &s.app);
+    let seen = events(&mut s).await;
+    let Some(AppEvent::TurnFailedToStart { turn: 3, message }) = seen.last() else { panic!("{seen:?}") };
+    assert!(message.contains("over tiny-model's input limit of 6000"), "{message}");
     assert!(s.fake.requests().iter().all(|r| !r.path.contains("enerateContent")), "nothing was asked");
 }
