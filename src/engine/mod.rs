@@ -94,7 +94,7 @@ pub enum CallEvent {
     /// The answer's sources (Google Search, URL context).
     Grounding(crate::grounding::Grounding),
     /// The model asks for a tool to be run (with its id and signature, to go back with the result).
-    ToolCall(crate::llm::ToolCall),
+    ToolCall(Box<crate::llm::ToolCall>),
     /// The text received so far is void: a new attempt starts the answer again.
     Restarted {
         attempt: u32,

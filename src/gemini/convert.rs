@@ -173,7 +173,7 @@ mod tests {
             arguments: json!({"city": "Paris"}),
             signature: Some("c2lnLTE=".into()),
         };
-        assert_eq!(events.pop_front(), Some(StreamEvent::ToolCall(call.clone())));
+        assert_eq!(events.pop_front(), Some(StreamEvent::ToolCall(Box::new(call.clone()))));
         assert_eq!(events.pop_front(), Some(StreamEvent::Text("checking".into())));
         // Sent back, the part is the one that came, byte for byte.
         let sent = serde_json::to_value(tool_call_part(&call)).unwrap();

@@ -44,7 +44,7 @@ pub fn classify_chunk(chunk: GenerateContentResponse, out: &mut VecDeque<StreamE
     if let Some(candidate) = candidate {
         for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
             if let Some(call) = super::convert::tool_call(&part) {
-                out.push_back(StreamEvent::ToolCall(call));
+                out.push_back(StreamEvent::ToolCall(Box::new(call)));
                 continue;
             }
             match part.text {

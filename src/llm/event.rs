@@ -18,7 +18,7 @@ pub enum StreamEvent {
     Thought(String),
     /// The model asks for a tool to be run: a whole call (a provider that streams a call in
     /// fragments sends it once it is whole). Its id and signature go back with the result.
-    ToolCall(ToolCall),
+    ToolCall(Box<ToolCall>),
     /// Running token totals; the last one wins.
     Usage(Usage),
     /// The model that answered, as the server reports it.

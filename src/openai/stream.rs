@@ -122,7 +122,7 @@ impl Reader {
                 })?
             };
             let call = crate::llm::ToolCall { id: call.id, name: call.name, arguments, signature: None };
-            self.events.push_back(Ok(StreamEvent::ToolCall(call)));
+            self.events.push_back(Ok(StreamEvent::ToolCall(Box::new(call))));
         }
         match self.finish.take() {
             Some(finish) => self.events.push_back(Ok(StreamEvent::Finished(finish))),
