@@ -26,7 +26,7 @@
 //!
 //! ```text
 //! attach → domain, format, sanitize
-//! chat → attach, domain, engine, error_data, format, grounding, llm, money, provider, sanitize, store, gemini (tests)
+//! chat → attach, domain, engine, error_data, format, grounding, llm, money, provider, sanitize, store, tools, gemini (tests)
 //! cli → attach, chat, commands, config, domain, engine, error_data, export, format, gemini, grounding, jobs, llm, money, openai, provider, render, root, sanitize, store, tui, turn
 //! commands → chat
 //! config → attach, chat, engine, money, net, provider, roles, sanitize, llm (tests)
@@ -49,8 +49,9 @@
 //! root → chat, config, engine, gemini, provider, store
 //! sanitize → (none)
 //! store → domain, error_data, money, sanitize
+//! tools → (none)
 //! tui → attach, chat, commands, config, domain, engine, export, format, grounding, llm, money, provider, render, sanitize, store, turn, gemini (tests)
-//! turn → attach, chat, config, llm, money, store
+//! turn → attach, chat, config, llm, money, store, tools
 //! ```
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
@@ -79,5 +80,6 @@ pub mod roles;
 pub mod root;
 pub mod sanitize;
 pub mod store;
+pub mod tools;
 pub mod tui;
 pub mod turn;

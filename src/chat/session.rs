@@ -129,6 +129,8 @@ pub enum Shown {
     /// prompt's id, known before the answer starts, so a front end can tell which turn a
     /// deleted conversation stops.
     Saved { conversation_id: i64, prompt_id: i64 },
+    /// A step of a turn that uses tools (a call, its result, the next round).
+    Tool(crate::tools::ToolStep),
 }
 
 pub struct ChatSession {

@@ -230,6 +230,8 @@ impl AnswerPrinter {
             }
             // Where the prompt was saved: `ask` reports it with the answer.
             Shown::Saved { .. } => {}
+            // Tool steps are told by the front end (cli/ask.rs) before they reach the printer.
+            Shown::Tool(_) => {}
             Shown::Notice(notice) => {
                 self.spinner.stop();
                 eprintln!("geminal: {}", crate::sanitize::one_line(&notice.to_string(), 240));

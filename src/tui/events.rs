@@ -56,6 +56,7 @@ impl App {
                         t.notice = Some(notice.to_string());
                     }
                     Shown::Saved { .. } => {}
+                    Shown::Tool(_) => {}
                 }
                 if tab != active_id {
                     t.unread = true;

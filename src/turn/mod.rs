@@ -99,6 +99,8 @@ pub struct TurnSpec {
     pub budget: BudgetPolicy,
     /// The whole turn's deadline (`timeout_secs`, `--timeout`), setup included.
     pub deadline: Option<Duration>,
+    /// The tools the model may call, and who approves them (off by default).
+    pub tools: crate::tools::ToolUse,
 }
 
 impl TurnSpec {
@@ -117,6 +119,7 @@ impl TurnSpec {
             settings: Settings::default(),
             budget: BudgetPolicy::default(),
             deadline: None,
+            tools: crate::tools::ToolUse::default(),
         }
     }
 }
