@@ -188,6 +188,8 @@ pub struct Runner {
     default_model: String,
     roles: Arc<[NamedRole]>,
     next_id: Arc<AtomicU64>,
+    /// Where a turn's tool calls go (`None`: no tools are configured).
+    tools: Option<Arc<dyn crate::tools::ToolBox>>,
 }
 
 /// A turn set up and ready to start ([`Runner::prepare`]).
@@ -200,7 +202,23 @@ pub struct Ready {
 
 impl Runner {
     pub fn new(session: Arc<ChatSession>, default_model: impl Into<String>, roles: Vec<NamedRole>) -> Self {
-        Runner { session, default_model: default_model.into(), roles: roles.into(), next_id: Arc::default() }
+        Runner {
+            session,
+            default_model: default_model.into(),
+            roles: roles.into(),
+            next_id: Arc::default(),
+            tools: None,
+        }
+    }
+
+    /// The runner's turns call tools through `tools` (the configured MCP servers).
+    pub fn with_tools(mut self, tools: Arc<dyn crate::tools::ToolBox>) -> Self {
+        self.tools = Some(tools);
+        self
+    }
+
+    pub fn tools(&self) -> Option<&Arc<dyn crate::tools::ToolBox>> {
+        self.tools.as_ref()
     }
 
     pub fn session(&self) -> &Arc<ChatSession> {
