@@ -114,12 +114,12 @@ pub fn request(model: &str, request: &Request) -> Result<GenerateContentRequest,
             ToolSpec::GoogleSearch => tools.push(Tool::google_search()),
             ToolSpec::UrlContext => tools.push(Tool::url_context()),
             ToolSpec::Function { name, description, parameters } => {
-                functions.push(json!({"name": name, "description": description, "parametersJsonSchema": parameters}));
+                functions.push(json!({"name": name, "description": description, "parameters": parameters}));
             }
         }
     }
     if !functions.is_empty() {
-        return Err(ApiError::Unsupported { model: model.to_owned(), missing: Missing::FunctionTools });
+        tools.push(Tool { function_declarations: Some(functions), ..Tool::default() });
     }
     Ok(GenerateContentRequest {
         contents: request.messages.iter().map(content).collect(),
@@ -145,7 +145,7 @@ pub fn model_info(model: &Model) -> ModelInfo {
             thinking: model.thinking,
             built_in_tools: generates,
             batch_and_files: model.supported_generation_methods.iter().any(|m| m == "batchGenerateContent"),
-            function_tools: false,
+            function_tools: generates,
         },
     }
 }

@@ -30,6 +30,9 @@ pub struct Tool {
     pub google_search: Option<EmptyObject>,
     #[serde(default, skip_serializing_if = "Option::is_none", alias = "url_context")]
     pub url_context: Option<EmptyObject>,
+    /// Functions the caller runs: `{name, description, parameters}` each.
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "function_declarations")]
+    pub function_declarations: Option<Vec<serde_json::Value>>,
 }
 
 impl Tool {

@@ -13,7 +13,8 @@ use hyper::{Response, StatusCode};
 use tokio::sync::mpsc;
 
 use super::{
-    Answer, Body, Fault, JSON, RecordedRequest, SSE, Shared, Step, StreamEnd, demo, full, grounding, hash, lock, script,
+    Answer, Body, Fault, JSON, RecordedRequest, SSE, Shared, Step, StreamEnd, demo, full, functions, grounding, hash, lock,
+    script,
 };
 use crate::gemini::types::GenerateContentRequest;
 
@@ -46,6 +47,18 @@ pub(super) fn generate(req: &RecordedRequest, shared: &Arc<Shared>, model: &str,
                 "Invalid JSON payload received. Unknown name \\\"foo\\\": Cannot find field.",
                 &message.replace('"', "\\\""),
             );
+            return full(StatusCode::BAD_REQUEST, content_type, body);
+        }
+    };
+    // Functions: declarations checked, and the calls and results sent back checked against the
+    // calls this fake gave.
+    let body_value: serde_json::Value = serde_json::from_str(&req.body).unwrap_or_default();
+    let declared = match functions::declarations(&body_value)
+        .and_then(|d| functions::check_history(&body_value, model, &lock(&shared.calls)).map(|()| d))
+    {
+        Ok(declared) => declared,
+        Err(message) => {
+            let body = super::behavior::status_body(400, "INVALID_ARGUMENT", &message, serde_json::json!([]));
             return full(StatusCode::BAD_REQUEST, content_type, body);
         }
     };
@@ -91,6 +104,15 @@ pub(super) fn generate(req: &RecordedRequest, shared: &Arc<Shared>, model: &str,
         return response;
     }
     let prompt = req.prompt();
+    let plan = functions::plan(&body_value, &declared, behavior.answer == Answer::Demo);
+    if let functions::Plan::Answer(text) = &plan {
+        behavior.answer = Answer::Text(text.clone());
+    }
+    if let functions::Plan::Call { .. } | functions::Plan::Malformed = &plan {
+        let version = behavior.model_version.clone().unwrap_or_else(|| answering_model(model).to_owned());
+        let steps = function_steps(&plan, &behavior, &req.body, model, &version, shared, is_stream);
+        return played(steps, content_type, shared, req.id);
+    }
     let response_id = format!("fake{:08x}", hash(&format!("{}{prompt}", req.id)) as u32);
     let version = behavior.model_version.clone().unwrap_or_else(|| answering_model(model).to_owned());
     let steps = if is_stream {
@@ -98,14 +120,94 @@ pub(super) fn generate(req: &RecordedRequest, shared: &Arc<Shared>, model: &str,
     } else {
         script::unary_steps(&behavior, &prompt, &version, &response_id)
     };
+    played(steps, content_type, shared, req.id)
+}
+
+/// A response whose body plays `steps`.
+fn played(steps: Vec<Step>, content_type: &str, shared: &Arc<Shared>, id: u64) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
-    tokio::spawn(play(steps, tx, shared.clone(), req.id));
+    tokio::spawn(play(steps, tx, shared.clone(), id));
     let frames = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
     let mut response = Response::new(BodyExt::boxed(StreamBody::new(frames)));
     if let Ok(v) = content_type.parse() {
         response.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
     response
+}
+
+/// The body of an answer that calls functions (or ends with a malformed call): the text
+/// first, then one call per chunk (as Gemini streams parallel calls), the last with `STOP`.
+fn function_steps(
+    plan: &functions::Plan,
+    behavior: &super::Behavior,
+    body: &str,
+    model: &str,
+    version: &str,
+    shared: &Arc<Shared>,
+    is_stream: bool,
+) -> Vec<Step> {
+    use serde_json::json;
+    let prompt_tokens = script::tokens(body).max(1);
+    let mut steps = Vec::new();
+    if !behavior.first_token_delay.is_zero() {
+        steps.push(Step::Sleep(behavior.first_token_delay));
+    }
+    let usage = |out: u32| {
+        json!({ "promptTokenCount": prompt_tokens, "candidatesTokenCount": out, "totalTokenCount": prompt_tokens + out })
+    };
+    let response_id = format!("fake{:08x}", hash(body) as u32);
+    let chunk = |parts: serde_json::Value, finish: Option<(&str, &str)>, out: u32| {
+        let mut candidate = json!({ "content": { "parts": parts, "role": "model" }, "index": 0 });
+        if let Some((reason, message)) = finish {
+            candidate["finishReason"] = json!(reason);
+            candidate["finishMessage"] = json!(message);
+        }
+        json!({ "candidates": [candidate], "usageMetadata": usage(out), "modelVersion": version, "responseId": response_id })
+    };
+    let mut events = Vec::new();
+    match plan {
+        functions::Plan::Call { text, calls } => {
+            let next = &shared.next_id;
+            let parts = functions::call_parts(model, calls, &mut || next.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+            let out = script::tokens(text) + 8 * parts.len() as u32;
+            let mut issued = lock(&shared.calls);
+            let mut all = vec![json!({ "text": text })];
+            for (part, given) in parts {
+                if let Some(id) = part["functionCall"]["id"].as_str() {
+                    issued.insert(id.to_owned(), given);
+                }
+                all.push(part);
+            }
+            if is_stream {
+                let n = all.len();
+                for (i, part) in all.into_iter().enumerate() {
+                    let finish = (i + 1 == n).then_some(("STOP", "Model generated function call(s)."));
+                    events.push(chunk(json!([part]), finish, out));
+                }
+            } else {
+                events.push(chunk(serde_json::Value::Array(all), Some(("STOP", "Model generated function call(s).")), out));
+            }
+        }
+        _ => {
+            let message = "Malformed function call: print(default_api.lookup(q=[\"New";
+            events.push(json!({ "candidates": [{ "finishReason": "MALFORMED_FUNCTION_CALL", "index": 0, "finishMessage": message }],
+                "usageMetadata": usage(0), "modelVersion": version, "responseId": response_id }));
+        }
+    }
+    for event in events {
+        let text = if is_stream {
+            format!("data: {event}\r\n\r\n")
+        } else {
+            let mut text = serde_json::to_string_pretty(&event).unwrap_or_default();
+            text.push('\n');
+            text
+        };
+        steps.push(Step::Write(Bytes::from(text)));
+        if !behavior.chunk_delay.is_zero() {
+            steps.push(Step::Sleep(behavior.chunk_delay));
+        }
+    }
+    steps
 }
 
 /// The model an alias stands for, named in `modelVersion` as Google's does (any other name

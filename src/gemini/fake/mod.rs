@@ -1,12 +1,14 @@
 //! A loopback Gemini server for `--demo`, tests and benchmarks. It speaks the real wire format
 //! (SSE with CRLF, pretty error JSON, pagination) and plays whatever a test scripts per request:
 //! pace, length, status errors, errors inside a 200 stream, cuts, stalls, truncation, split
-//! writes, thoughts, blocks and hostile text. It binds 127.0.0.1 only.
+//! writes, thoughts, blocks and hostile text, and function calls (see `functions.rs` for the
+//! prompt directives that ask for them). It binds 127.0.0.1 only.
 
 mod batch;
 mod behavior;
 mod demo;
 mod files;
+mod functions;
 mod generate;
 mod grounding;
 mod hostile;
@@ -110,6 +112,8 @@ struct Shared {
     batches: Mutex<batch::Batches>,
     /// Batch creates still to answer by cutting the connection once the job exists.
     lost_create_answers: Mutex<u32>,
+    /// The function calls given, by id, with the signature each carried.
+    calls: Mutex<HashMap<String, functions::Issued>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
