@@ -31,10 +31,23 @@ impl ChatSession {
     /// when what is spent and held leaves nothing of a budget. Nothing is held without a
     /// budget or a history (then nothing is counted either).
     pub async fn hold(&self, prepared: &Prepared, daily: Option<Usd>, monthly: Option<Usd>) -> Result<Hold, Refusal> {
+        self.hold_calls(prepared, 1, daily, monthly).await
+    }
+
+    /// [`ChatSession::hold`] for a turn that may ask the model up to `calls` times (a tool
+    /// turn's rounds): each round's worst case is held.
+    pub async fn hold_calls(
+        &self,
+        prepared: &Prepared,
+        calls: u32,
+        daily: Option<Usd>,
+        monthly: Option<Usd>,
+    ) -> Result<Hold, Refusal> {
         let Some(store) = self.store().filter(|_| daily.is_some() || monthly.is_some()) else {
             return Ok(Hold::default());
         };
-        let amount = self.worst_case(prepared).unwrap_or(Usd::ZERO);
+        let one = self.worst_case(prepared).unwrap_or(Usd::ZERO);
+        let amount = (1..calls.max(1)).fold(one, |sum, _| sum.saturating_add(one));
         match store.call(move |s| s.reserve_turn(amount, daily, monthly)).await {
             Ok(Ok(id)) => Ok(Hold(Some(id))),
             Ok(Err(refusal)) => Err(refusal),

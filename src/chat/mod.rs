@@ -14,6 +14,7 @@ pub mod registry;
 mod role;
 mod session;
 mod settings;
+mod tool_rounds;
 mod turn_state;
 
 pub use attachments::{INLINE_REQUEST_MAX_BYTES, UploadProgress};
@@ -28,6 +29,7 @@ pub use session::{
 };
 pub use settings::{Settings, SettingsError, json_answer_problem};
 
+pub use tool_rounds::{TurnTools, failure_from_stored, response_of, stored_end, told_to_model};
 pub use turn_state::{Effect, ToolCall, ToolResult, TurnEvent, TurnState};
 
 use std::time::Duration;
@@ -83,12 +85,65 @@ pub struct Message {
     pub text: String,
     /// What a prompt had attached (sent again with it, before its text).
     pub attachments: Vec<Attachment>,
+    /// The tool calls of an answer, in order (sent back as the model saw them).
+    pub tool_calls: Vec<SavedCall>,
 }
 
 impl Message {
     pub fn new(role: Author, text: impl Into<String>) -> Self {
-        Message { role, text: text.into(), attachments: Vec::new() }
+        Message { role, text: text.into(), attachments: Vec::new(), tool_calls: Vec::new() }
     }
+}
+
+/// A saved tool call of an answer and what the model was sent back for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedCall {
+    pub round: i64,
+    /// Where in the answer's text its round's text ended.
+    pub text_offset: usize,
+    /// The provider's id and signature, exactly as they came.
+    pub wire_id: Option<String>,
+    pub name: String,
+    pub arguments: serde_json::Value,
+    pub signature: Option<String>,
+    /// `functionResponse.response` as sent.
+    pub response: serde_json::Value,
+}
+
+/// An answer with tool rounds as the model saw it: each round's text and calls, the results,
+/// then the text after the last round.
+fn answer_with_rounds(text: &str, calls: &[SavedCall]) -> Vec<crate::llm::Message> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    let mut i = 0;
+    while i < calls.len() {
+        let round = calls[i].round;
+        let end = calls[i..].iter().position(|c| c.round != round).map_or(calls.len(), |n| i + n);
+        let at = text.floor_char_boundary(calls[i].text_offset.clamp(from, text.len()));
+        let mut said = Vec::new();
+        if at > from {
+            said.push(Part::Text(text[from..at].to_owned()));
+        }
+        let these = &calls[i..end];
+        said.extend(these.iter().map(|c| {
+            Part::ToolCall(crate::llm::ToolCall {
+                id: c.wire_id.clone(),
+                name: c.name.clone(),
+                arguments: c.arguments.clone(),
+                signature: c.signature.clone(),
+            })
+        }));
+        out.push(crate::llm::Message::new(llm::Author::Assistant, said));
+        let results = these.iter().map(|c| {
+            Part::ToolResult(crate::llm::ToolResult { id: c.wire_id.clone(), name: c.name.clone(), response: c.response.clone() })
+        });
+        out.push(crate::llm::Message::new(llm::Author::Tool, results.collect()));
+        (from, i) = (at, end);
+    }
+    if from < text.len() {
+        out.push(crate::llm::Message::text(llm::Author::Assistant, text[from..].to_owned()));
+    }
+    out
 }
 
 /// Everything that decides one answer.
@@ -130,10 +185,11 @@ impl Turn {
         let mut messages: Vec<crate::llm::Message> = self
             .history
             .iter()
-            .filter(|m| !m.text.is_empty() || !m.attachments.is_empty())
-            .map(|m| match m.role {
-                Author::User => user_message(&m.text, &m.attachments),
-                Author::Model => crate::llm::Message::text(llm::Author::Assistant, m.text.clone()),
+            .filter(|m| !m.text.is_empty() || !m.attachments.is_empty() || !m.tool_calls.is_empty())
+            .flat_map(|m| match m.role {
+                Author::User => vec![user_message(&m.text, &m.attachments)],
+                Author::Model if !m.tool_calls.is_empty() => answer_with_rounds(&m.text, &m.tool_calls),
+                Author::Model => vec![crate::llm::Message::text(llm::Author::Assistant, m.text.clone())],
             })
             .collect();
         messages.push(user_message(&self.prompt, &self.attachments));

@@ -151,7 +151,7 @@ impl ChatSession {
         system: Option<String>,
     ) -> Result<Prepared, ChatError> {
         let store = self.store.as_ref().ok_or(StoreError::Closed)?;
-        let (conversation, path, parent, prompt_id, prompt, mut kept) = store
+        let (conversation, path, parent, prompt_id, prompt, mut kept, calls) = store
             .call(move |s| {
                 let conversation = s.conversation(id)?;
                 let saved_prompt = |s: &Store, prompt_id: i64| {
@@ -178,25 +178,28 @@ impl ChatSession {
                         let path = s.active_path(id)?;
                         let parent = path.last().map_or(Parent::Root, |m| Parent::Message(m.id));
                         let kept = contents(s, &path, None)?;
-                        Ok((conversation, path, parent, None, prompt, kept))
+                        let calls = s.tool_calls_of_conversation(id)?;
+                        Ok((conversation, path, parent, None, prompt, kept, calls))
                     }
                     Branch::Regenerate { prompt_id } => {
                         let (path, old) = saved_prompt(s, prompt_id)?;
                         let kept = contents(s, &path, Some(prompt_id))?;
-                        Ok((conversation, path, Parent::Message(prompt_id), Some(prompt_id), old.text, kept))
+                        let calls = s.tool_calls_of_conversation(id)?;
+                        Ok((conversation, path, Parent::Message(prompt_id), Some(prompt_id), old.text, kept, calls))
                     }
                     Branch::Edit { prompt_id } => {
                         let (path, old) = saved_prompt(s, prompt_id)?;
                         let parent = old.parent_id.map_or(Parent::Root, Parent::Message);
                         let kept = contents(s, &path, Some(prompt_id))?;
-                        Ok((conversation, path, parent, None, prompt, kept))
+                        let calls = s.tool_calls_of_conversation(id)?;
+                        Ok((conversation, path, parent, None, prompt, kept, calls))
                     }
                 }
             })
             .await?;
         let mut turn = Turn::new(model.unwrap_or(conversation.model), prompt);
         turn.system = system.or(conversation.system_prompt);
-        turn.history = answered_pairs(&path, &mut kept);
+        turn.history = answered_pairs(&path, &mut kept, &saved_calls(calls));
         turn.attachments = kept.remove(&None).unwrap_or_default().into_iter().map(kept_attachment).collect();
         let fresh = matches!(branch, Branch::Regenerate { .. });
         let settings =
@@ -211,6 +214,7 @@ impl ChatSession {
 fn answered_pairs(
     messages: &[crate::store::StoredMessage],
     kept: &mut HashMap<Option<i64>, Vec<StoredAttachment>>,
+    calls: &HashMap<i64, Vec<super::SavedCall>>,
 ) -> Vec<Message> {
     let mut history = Vec::new();
     let mut pending_user: Option<&crate::store::StoredMessage> = None;
@@ -218,21 +222,45 @@ fn answered_pairs(
         match m.role {
             Author::User => pending_user = Some(m),
             Author::Model => {
+                let tool_calls = calls.get(&m.id).cloned().unwrap_or_default();
                 let usable = matches!(m.status, MessageStatus::Complete | MessageStatus::Interrupted)
-                    && !m.text.trim().is_empty();
+                    && (!m.text.trim().is_empty() || !tool_calls.is_empty());
                 if let (Some(user), true) = (pending_user.take(), usable) {
                     let attachments = kept.remove(&Some(user.id)).unwrap_or_default();
                     history.push(Message {
                         role: Author::User,
                         text: user.text.clone(),
                         attachments: attachments.into_iter().map(kept_attachment).collect(),
+                        tool_calls: Vec::new(),
                     });
-                    history.push(Message::new(Author::Model, m.text.clone()));
+                    history.push(Message { tool_calls, ..Message::new(Author::Model, m.text.clone()) });
                 }
             }
         }
     }
     history
+}
+
+/// The saved tool calls by answer, as sent back: a call that never returned is told so.
+fn saved_calls(calls: Vec<crate::store::StoredToolCall>) -> HashMap<i64, Vec<super::SavedCall>> {
+    let mut out: HashMap<i64, Vec<super::SavedCall>> = HashMap::new();
+    for c in calls {
+        let response = c
+            .end
+            .and_then(|end| end.result)
+            .and_then(|r| serde_json::from_str(&r).ok())
+            .unwrap_or_else(|| serde_json::json!({ "error": "The call did not return." }));
+        out.entry(c.message_id).or_default().push(super::SavedCall {
+            round: c.call.round,
+            text_offset: c.call.text_offset.max(0) as usize,
+            wire_id: c.call.wire_id,
+            name: c.call.name,
+            arguments: serde_json::from_str(&c.call.arguments).unwrap_or(serde_json::Value::Null),
+            signature: c.call.signature,
+            response,
+        });
+    }
+    out
 }
 
 /// An attachment as the history kept it: its bytes, else the path it was read from (checked

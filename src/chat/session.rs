@@ -278,6 +278,18 @@ impl ChatSession {
         show: &mut (dyn FnMut(Shown) + Send),
         cancel: impl Future<Output = TurnEvent>,
     ) -> TurnReport {
+        self.run_with_tools(prepared, None, show, cancel).await
+    }
+
+    /// [`ChatSession::run`] for a turn that offers `tools` (their specs already in the turn):
+    /// the model's calls are run in rounds (see `tool_rounds.rs`) until it answers.
+    pub async fn run_with_tools(
+        &self,
+        prepared: Prepared,
+        tools: Option<super::tool_rounds::TurnTools>,
+        show: &mut (dyn FnMut(Shown) + Send),
+        cancel: impl Future<Output = TurnEvent>,
+    ) -> TurnReport {
         let started = Instant::now();
         let Prepared { turn, conversation_id, fresh, parent, prompt_id, settings, role } = prepared;
         let key = cache_key(&self.options.cache_namespace, &turn);
@@ -349,6 +361,10 @@ impl ChatSession {
             model: turn.model.clone(),
             batch: false,
         });
+        if let Some(tools) = &tools {
+            state = state.with_tools(tools.using.max_steps.max(1));
+        }
+        let mut work = Work::default();
         let mut cache_it = false;
         let mut retries = 0;
         // A turn with tools (Google Search, URL context) asks the web of now: never the cache.
@@ -358,19 +374,24 @@ impl ChatSession {
         let outcome = if let Some(answer) = hit {
             self.engine.metrics().cache_hit();
             let effects = state.handle(TurnEvent::CacheHit(answer), started.elapsed());
-            self.perform(effects, show, message_id, &save_error, &mut cache_it).await.unwrap_or(Outcome::Complete)
+            self.perform(effects, show, message_id, &save_error, &mut cache_it, &mut work)
+                .await
+                .unwrap_or(Outcome::Complete)
         } else if let Err(failure) = self.make_ready(&turn, &mut resolved).await {
             let effects = state.handle(TurnEvent::Failed(failure.clone()), started.elapsed());
-            self.perform(effects, show, message_id, &save_error, &mut cache_it)
+            self.perform(effects, show, message_id, &save_error, &mut cache_it, &mut work)
                 .await
                 .unwrap_or(Outcome::Failed(failure))
         } else {
-            let request = resolved.as_ref().unwrap_or(&turn).request();
-            let call = Call { model: turn.model.clone(), request };
-            let mut call = self.engine.submit_with_fallback(call, turn.fallback.clone());
+            let asked = resolved.as_ref().unwrap_or(&turn).request();
+            let mut request = asked.clone();
             let mut cancel = std::pin::pin!(cancel);
             let mut ticks = tokio::time::interval(FLUSH_INTERVAL);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // One model call per round; a turn without tools has one.
+            'rounds: loop {
+            let call = Call { model: turn.model.clone(), request: std::mem::take(&mut request) };
+            let mut call = self.engine.submit_with_fallback(call, turn.fallback.clone());
             loop {
                 let event = tokio::select! {
                     event = call.next() => match event {
@@ -396,9 +417,38 @@ impl ChatSession {
                     retries += 1;
                 }
                 let effects = state.handle(event, started.elapsed());
-                if let Some(outcome) = self.perform(effects, show, message_id, &save_error, &mut cache_it).await {
-                    break outcome;
+                if let Some(outcome) =
+                    self.perform(effects, show, message_id, &save_error, &mut cache_it, &mut work).await
+                {
+                    break 'rounds outcome;
                 }
+                let (Some((round, calls)), Some(tools)) = (work.run.take(), &tools) else { continue };
+                drop(call);
+                let mut next = None;
+                let mut ctx = super::tool_rounds::RoundCtx {
+                    state: &mut state,
+                    show: &mut *show,
+                    message_id,
+                    conversation_id: report.conversation_id,
+                    save_error: &save_error,
+                    cache_it: &mut cache_it,
+                    next: &mut next,
+                    started,
+                };
+                if let Some(outcome) = self.run_round(tools, round, calls, &mut ctx, &mut cancel).await {
+                    break 'rounds outcome;
+                }
+                // The rounds so far go back after the prompt; at the step limit without tools.
+                let Some(with_tools) = next else {
+                    break 'rounds Outcome::Failed(ApiError::Protocol { detail: "a tool round ended without its results".into() });
+                };
+                request = asked.clone();
+                request.messages.extend(state.exchange());
+                if !with_tools {
+                    request.tools.retain(|t| !matches!(t, crate::llm::ToolSpec::Function { .. }));
+                }
+                continue 'rounds;
+            }
             }
         };
 
@@ -439,13 +489,14 @@ impl ChatSession {
     }
 
     /// Performs a turn's effects; the outcome once the turn is over.
-    async fn perform(
+    pub(super) async fn perform(
         &self,
         effects: Vec<Effect>,
         show: &mut (dyn FnMut(Shown) + Send),
         message_id: Option<i64>,
         save_error: &Arc<Mutex<Option<StoreError>>>,
         cache_it: &mut bool,
+        work: &mut Work,
     ) -> Option<Outcome> {
         let mut finished = None;
         for effect in effects {
@@ -456,8 +507,11 @@ impl ChatSession {
                 Effect::Notice(text) => show(Shown::Notice(text)),
                 Effect::Save(update) => self.save_update(message_id, update, save_error).await,
                 Effect::Cache => *cache_it = true,
-                // No tools exist yet: the call is recorded in the turn's state, and never run.
+                // A call of a turn that offers no tools is recorded in its state, and never run.
                 Effect::RunTool(_) => {}
+                Effect::RunTools { round, calls } => work.run = Some((round, calls)),
+                Effect::NextRound { tools } => work.next = Some(tools),
+                Effect::Step(step) => show(Shown::Tool(step)),
                 Effect::Done(outcome) => finished = Some(outcome),
             }
         }
@@ -610,6 +664,15 @@ impl ChatSession {
             })
             .await;
     }
+}
+
+/// The tool work a turn's effects asked for.
+#[derive(Debug, Default)]
+pub(super) struct Work {
+    /// Run this round's calls.
+    pub run: Option<(u32, Vec<super::turn_state::ToolCall>)>,
+    /// Ask the model again (with tools or not).
+    pub next: Option<bool>,
 }
 
 /// What a call's event means for the turn; `None` for steps the turn does not need.

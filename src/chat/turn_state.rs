@@ -1,6 +1,9 @@
 //! One answer as a pure state machine: stream events, failures, cancellation and clock ticks go
-//! in; effects (show text, save the message, store in the cache, finish) come out. No I/O here,
-//! so every path is a plain unit test; the session performs the effects.
+//! in; effects (show text, save the message, store in the cache, finish) come out. An answer
+//! that offers tools ([`TurnState::with_tools`]) goes in rounds: the model's calls of a round
+//! come out to be run together, their results go in, and the next round is asked for (without
+//! tools at the step limit). No I/O here, so every path is a plain unit test; the session
+//! performs the effects.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +49,20 @@ pub struct ToolCall {
     pub arguments: serde_json::Value,
     /// The provider's opaque signature of the call, sent back with it exactly as it came.
     pub signature: Option<String>,
+    /// The id exactly as the provider gave it (`None`: it gave none, and none goes back).
+    pub wire_id: Option<String>,
+}
+
+impl ToolCall {
+    /// The call as it goes back to the provider.
+    pub fn to_wire(&self) -> crate::llm::ToolCall {
+        crate::llm::ToolCall {
+            id: self.wire_id.clone(),
+            name: self.name.clone(),
+            arguments: self.arguments.clone(),
+            signature: self.signature.clone(),
+        }
+    }
 }
 
 /// What running a tool call gave: its output, or why it failed (told to the model).
@@ -70,8 +87,17 @@ pub enum Effect {
     Save(MessageUpdate),
     /// The answer is whole and may be cached.
     Cache,
-    /// Run this tool call; its result comes back as [`TurnEvent::ToolResult`].
+    /// Run this tool call; its result comes back as [`TurnEvent::ToolResult`] (an answer
+    /// without [`TurnState::with_tools`]).
     RunTool(ToolCall),
+    /// The model ended round `round` asking for these calls: save them, then run them; each
+    /// result comes back as [`TurnEvent::ToolResult`].
+    RunTools { round: u32, calls: Vec<ToolCall> },
+    /// Every result of the round is in: ask the model again (`tools: false`, at the step
+    /// limit: without tools, so it answers).
+    NextRound { tools: bool },
+    /// A step of the rounds to show.
+    Step(crate::tools::ToolStep),
     /// The turn is over.
     Done(Outcome),
 }
@@ -105,6 +131,20 @@ pub struct TurnState {
     first_token: Option<Duration>,
     /// The tool calls asked for, in order, each with its result once back.
     tools: Vec<(ToolCall, Option<ToolResult>)>,
+    /// `Some(max)`: tools are offered and run in at most `max` rounds.
+    max_rounds: Option<u32>,
+    /// Rounds whose calls were run.
+    round: u32,
+    /// Where the current round's text and calls begin.
+    round_text: usize,
+    round_call: usize,
+    /// Each past round: where its text ended, and where its calls end in `tools`.
+    rounds: Vec<(usize, usize)>,
+    /// The rounds ask no more for tools (the step limit was reached).
+    tools_withdrawn: bool,
+    /// What the rounds before the current one used, and cost.
+    earlier_usage: Option<UsageMetadata>,
+    earlier_cost: Option<AnswerCost>,
     last_save: Duration,
     unsaved: bool,
     done: bool,
@@ -125,6 +165,14 @@ impl Default for TurnState {
             saved: None,
             first_token: None,
             tools: Vec::new(),
+            max_rounds: None,
+            round: 0,
+            round_text: 0,
+            round_call: 0,
+            rounds: Vec::new(),
+            tools_withdrawn: false,
+            earlier_usage: None,
+            earlier_cost: None,
             last_save: Duration::ZERO,
             unsaved: false,
             done: false,
@@ -135,6 +183,48 @@ impl Default for TurnState {
 impl TurnState {
     pub fn new() -> Self {
         TurnState::default()
+    }
+
+    /// The answer offers tools, run in at most `max_rounds` model-tool rounds.
+    pub fn with_tools(mut self, max_rounds: u32) -> Self {
+        self.max_rounds = Some(max_rounds.max(1));
+        self
+    }
+
+    /// Model-tool rounds run so far.
+    pub fn rounds(&self) -> u32 {
+        self.round
+    }
+
+    /// The rounds so far as the model saw them, to send after the prompt: for each, the model's
+    /// text and calls (ids and signatures as they came), then the results.
+    pub fn exchange(&self) -> Vec<crate::llm::Message> {
+        use crate::llm::{Author, Message, Part};
+        let mut out = Vec::new();
+        let (mut text_from, mut call_from) = (0, 0);
+        for &(text_end, call_end) in &self.rounds {
+            let mut said = Vec::new();
+            if text_end > text_from {
+                said.push(Part::Text(self.text[text_from..text_end].to_owned()));
+            }
+            let calls = &self.tools[call_from..call_end];
+            said.extend(calls.iter().map(|(call, _)| Part::ToolCall(call.to_wire())));
+            out.push(Message::new(Author::Assistant, said));
+            let results = calls.iter().map(|(call, result)| {
+                Part::ToolResult(crate::llm::ToolResult {
+                    id: call.wire_id.clone(),
+                    name: call.name.clone(),
+                    response: match result.as_ref().map(|r| &r.output) {
+                        Some(Ok(value)) => value.clone(),
+                        Some(Err(error)) => serde_json::json!({ "error": error }),
+                        None => serde_json::json!({ "error": "the call did not return" }),
+                    },
+                })
+            });
+            out.push(Message::new(Author::Tool, results.collect()));
+            (text_from, call_from) = (text_end, call_end);
+        }
+        out
     }
 
     /// Prices the answer (without this, its cost is unknown).
@@ -160,7 +250,25 @@ impl TurnState {
         if self.cached {
             return AnswerCost { cost: Some(Usd::ZERO), saved: self.saved, priced_as: None };
         }
-        let (Some(usage), Some(pricing)) = (self.usage, &self.pricing) else {
+        let now = self.priced(self.usage);
+        // A turn of several rounds costs what each cost (each priced on its own, as billed).
+        match &self.earlier_cost {
+            None => now,
+            Some(earlier) => AnswerCost {
+                cost: match (earlier.cost, now.cost) {
+                    (Some(a), Some(b)) => Some(a.saturating_add(b)),
+                    (a, None) if self.usage.is_none() => a,
+                    _ => None,
+                },
+                saved: None,
+                priced_as: now.priced_as.or_else(|| earlier.priced_as.clone()),
+            },
+        }
+    }
+
+    /// What `usage` costs at the answering model's price.
+    fn priced(&self, usage: Option<UsageMetadata>) -> AnswerCost {
+        let (Some(usage), Some(pricing)) = (usage, &self.pricing) else {
             return AnswerCost::default();
         };
         match pricing.book.for_answer(&pricing.model, self.model_version.as_deref()) {
@@ -197,8 +305,12 @@ impl TurnState {
         self.grounding.as_ref()
     }
 
+    /// What every round used, summed.
     pub fn usage(&self) -> Option<UsageMetadata> {
-        self.usage
+        match (self.earlier_usage, self.usage) {
+            (Some(a), Some(b)) => Some(add_usage(a, b)),
+            (a, b) => a.or(b),
+        }
     }
 
     pub fn first_token(&self) -> Option<Duration> {
@@ -240,12 +352,18 @@ impl TurnState {
             // A call streamed by the model is a tool call of the turn; one without an id (Gemini
             // before 3 gives none) gets the next free one.
             TurnEvent::Stream(StreamEvent::ToolCall(call)) => {
-                let id = call.id.unwrap_or_else(|| format!("call-{}", self.tools.len() + 1));
-                let call = ToolCall { id, name: call.name, arguments: call.arguments, signature: call.signature };
+                let id = call.id.clone().unwrap_or_else(|| format!("call-{}", self.tools.len() + 1));
+                let call =
+                    ToolCall { id, name: call.name, arguments: call.arguments, signature: call.signature, wire_id: call.id };
                 self.handle(TurnEvent::ToolCall(call), now)
             }
             // The model stopped to have tools run: its answer so far is whole, but it is not the
             // answer to the question alone, so it is never answered again from the cache.
+            TurnEvent::Stream(StreamEvent::Finished(FinishReason::ToolCalls))
+                if self.max_rounds.is_some() && self.tools.len() > self.round_call =>
+            {
+                self.end_round(now)
+            }
             TurnEvent::Stream(StreamEvent::Finished(FinishReason::ToolCalls)) => {
                 self.status = MessageStatus::Complete;
                 self.done = true;
@@ -254,8 +372,9 @@ impl TurnState {
             TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)) => {
                 self.status = MessageStatus::Complete;
                 let mut effects = vec![Effect::Save(self.update(MessageStatus::Complete, None, now))];
-                // A grounded answer is what the web said at that moment: never answered again.
-                if !self.text.is_empty() && self.grounding.is_none() {
+                // A grounded answer is what the web said at that moment, a tool turn what its
+                // tools said: never answered again.
+                if !self.text.is_empty() && self.grounding.is_none() && self.max_rounds.is_none() {
                     effects.push(Effect::Cache);
                 }
                 effects.push(Effect::Done(Outcome::Complete));
@@ -290,7 +409,7 @@ impl TurnState {
             TurnEvent::Failed(error) => {
                 let status = match error.unwrapped() {
                     ApiError::PromptBlocked { .. } => MessageStatus::Blocked,
-                    _ if !self.text.is_empty() => MessageStatus::Interrupted,
+                    _ if !self.text.is_empty() || !self.tools.is_empty() => MessageStatus::Interrupted,
                     _ => MessageStatus::Error,
                 };
                 self.finish(status, error, now)
@@ -323,10 +442,11 @@ impl TurnState {
             }
             TurnEvent::Tick => self.periodic_save(now),
             TurnEvent::Restarted => {
-                self.text.clear();
+                // Only the round that was cut starts again: earlier rounds were run and stay.
+                self.text.truncate(self.round_text);
                 self.thoughts.clear();
                 self.grounding = None;
-                self.tools.clear();
+                self.tools.truncate(self.round_call);
                 self.unsaved = true;
                 let mut effects = vec![Effect::Restart];
                 effects.extend(self.periodic_save(now));
@@ -342,7 +462,8 @@ impl TurnState {
                     return self.finish(status, ApiError::Protocol { detail }, now);
                 }
                 self.tools.push((call.clone(), None));
-                vec![Effect::RunTool(call)]
+                // With rounds, the calls are run together once the model's round ends.
+                if self.max_rounds.is_some() { Vec::new() } else { vec![Effect::RunTool(call)] }
             }
             TurnEvent::ToolResult(result) => {
                 // A result counts only for the call it was for, and only once.
@@ -350,9 +471,48 @@ impl TurnState {
                     self.tools.iter_mut().find(|(call, slot)| call.id == result.id && slot.is_none())
                 {
                     *slot = Some(result);
+                } else {
+                    return Vec::new();
                 }
-                Vec::new()
+                self.round_results_in()
             }
+        }
+    }
+
+    /// The model ended a round asking for calls: they are run together (saved first).
+    fn end_round(&mut self, now: Duration) -> Vec<Effect> {
+        self.round += 1;
+        self.rounds.push((self.text.len(), self.tools.len()));
+        let calls: Vec<ToolCall> = self.tools[self.round_call..].iter().map(|(call, _)| call.clone()).collect();
+        (self.round_text, self.round_call) = (self.text.len(), self.tools.len());
+        // Each round's usage counts: the next round's comes on top.
+        let cost = self.cost();
+        self.earlier_cost = Some(cost);
+        if let Some(usage) = self.usage.take() {
+            self.earlier_usage = Some(self.earlier_usage.map_or(usage, |earlier| add_usage(earlier, usage)));
+        }
+        self.last_save = now;
+        self.unsaved = false;
+        vec![
+            Effect::Save(MessageUpdate { text: self.text.clone(), ..MessageUpdate::default() }),
+            Effect::RunTools { round: self.round, calls },
+        ]
+    }
+
+    /// Once every call of the last round has its result: the next round, with tools while
+    /// rounds are left.
+    fn round_results_in(&mut self) -> Vec<Effect> {
+        let Some(max) = self.max_rounds else { return Vec::new() };
+        let Some(&(_, end)) = self.rounds.last() else { return Vec::new() };
+        let start = self.rounds.len().checked_sub(2).map_or(0, |i| self.rounds[i].1);
+        if self.tools[start..end].iter().any(|(_, result)| result.is_none()) || self.round_call != end {
+            return Vec::new();
+        }
+        if self.round >= max {
+            self.tools_withdrawn = true;
+            vec![Effect::Step(crate::tools::ToolStep::StepLimit { max }), Effect::NextRound { tools: false }]
+        } else {
+            vec![Effect::Step(crate::tools::ToolStep::Round { round: self.round, max }), Effect::NextRound { tools: true }]
         }
     }
 
@@ -361,6 +521,11 @@ impl TurnState {
         let update = self.update(status, Some(error.to_stored()), now);
         self.done = true;
         vec![Effect::Save(update), Effect::Done(Outcome::Failed(error))]
+    }
+
+    /// Offsets of each round's end in the text and its calls' end (for saving the calls).
+    pub fn round_text_end(&self) -> usize {
+        self.round_text
     }
 
     fn periodic_save(&mut self, now: Duration) -> Vec<Effect> {
@@ -398,6 +563,19 @@ impl TurnState {
             cost: Some(self.cost()),
             model: self.attempted.clone(),
         }
+    }
+}
+
+fn add_usage(a: UsageMetadata, b: UsageMetadata) -> UsageMetadata {
+    UsageMetadata {
+        prompt_token_count: a.prompt_token_count + b.prompt_token_count,
+        candidates_token_count: a.candidates_token_count + b.candidates_token_count,
+        thoughts_token_count: a.thoughts_token_count + b.thoughts_token_count,
+        cached_content_token_count: a.cached_content_token_count + b.cached_content_token_count,
+        tool_use_prompt_token_count: a.tool_use_prompt_token_count + b.tool_use_prompt_token_count,
+        total_token_count: a.total_token_count + b.total_token_count,
+        prompt_audio_token_count: a.prompt_audio_token_count + b.prompt_audio_token_count,
+        cached_audio_token_count: a.cached_audio_token_count + b.cached_audio_token_count,
     }
 }
 
@@ -648,6 +826,7 @@ mod tests {
             name: "lookup".into(),
             arguments: serde_json::json!({"q": "x"}),
             signature: None,
+            wire_id: Some("c1".into()),
         };
         assert_eq!(t.handle(TurnEvent::ToolCall(call.clone()), ms(5)), vec![Effect::RunTool(call.clone())]);
         assert_eq!(t.pending_tools(), 1);
@@ -673,7 +852,13 @@ mod tests {
     fn a_tool_call_id_used_twice_fails_the_turn() {
         let mut t = TurnState::new();
         let call =
-            ToolCall { id: "c1".into(), name: "lookup".into(), arguments: serde_json::Value::Null, signature: None };
+            ToolCall {
+                id: "c1".into(),
+                name: "lookup".into(),
+                arguments: serde_json::Value::Null,
+                signature: None,
+                wire_id: None,
+            };
         t.handle(TurnEvent::ToolCall(call.clone()), ms(1));
         let effects = t.handle(TurnEvent::ToolCall(call), ms(2));
         assert!(

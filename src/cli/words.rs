@@ -99,6 +99,26 @@ pub fn refused(refused: Refused) -> Failure {
         Refused::Settings(e) => Failure::usage(e.to_string()),
         Refused::Context(e) => Failure::new(exit::REQUEST, e.to_string()),
         Refused::Timeout(e) => e.into(),
+        Refused::Tools(crate::tools::ListError::UnknownServer(name)) => Failure::new(
+            exit::CONFIG,
+            format!(
+                "No tool server named {} is configured: nothing was sent; see geminal mcp list.",
+                crate::sanitize::one_line(&name, 60)
+            ),
+        ),
+        Refused::Tools(crate::tools::ListError::ServerStopped { server, last_stderr }) => {
+            Failure::new(exit::FAILURE, tool_server_stopped(&server, last_stderr.as_deref()))
+        }
+    }
+}
+
+/// A tool server that could not start or stopped, in one sentence (its last stderr line
+/// escaped and cut).
+pub fn tool_server_stopped(server: &str, last_stderr: Option<&str>) -> String {
+    let server = crate::sanitize::one_line(server, 60);
+    match last_stderr.map(|l| crate::sanitize::one_line(l, 120)).filter(|l| !l.is_empty()) {
+        Some(line) => format!("The tool server {server} stopped ({line}): nothing was sent."),
+        None => format!("The tool server {server} stopped: nothing was sent."),
     }
 }
 

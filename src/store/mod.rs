@@ -24,6 +24,7 @@ mod rank;
 mod repair;
 pub mod schema;
 mod search;
+mod tool_calls;
 mod write_tx;
 mod writer_lock;
 
@@ -42,6 +43,7 @@ pub use metrics::{Metric, SpendRow, SpendStats, Stats};
 pub use open_tabs::OpenTab;
 pub use repair::Repair;
 pub use search::{INDEXED_CHARS, MatchedIn, SearchHit};
+pub use tool_calls::{NewToolCall, StoredToolCall, ToolCallEnd};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -380,6 +380,30 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE job_lines ADD COLUMN error_detail TEXT;
     ALTER TABLE jobs ADD COLUMN error_kind TEXT;
     ALTER TABLE jobs ADD COLUMN error_detail TEXT;",
+    // 18: the tool calls of an answer, in order, each saved before it runs (its provider id and
+    // signature exactly as they came, and where in the answer's text its round ended), its result
+    // the moment it returns. A reopened conversation sends them back as the model saw them.
+    "CREATE TABLE tool_calls (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        round INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        call_id TEXT NOT NULL,
+        wire_id TEXT,
+        server TEXT,
+        name TEXT NOT NULL,
+        arguments TEXT NOT NULL,
+        signature TEXT,
+        text_offset INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        result TEXT,
+        error_kind TEXT,
+        error_detail TEXT,
+        created_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        UNIQUE (message_id, position)
+    );
+    CREATE INDEX tool_calls_name ON tool_calls(name);",
 ];
 
 /// Migrations that rebuild a table other tables point at (see 15): they run with foreign keys

@@ -151,6 +151,9 @@ pub enum Refused {
     /// The deadline passed before the turn could be sent.
     #[error(transparent)]
     Timeout(ApiError),
+    /// The tools asked for could not be listed.
+    #[error(transparent)]
+    Tools(crate::tools::ListError),
 }
 
 /// One step of a turn, for its front end.
@@ -198,6 +201,8 @@ pub struct Ready {
     pub prepared: Prepared,
     deadline: Option<(Instant, Duration)>,
     budget: BudgetPolicy,
+    /// The tools the turn offers (`None`: none).
+    tools: Option<crate::chat::TurnTools>,
 }
 
 impl Runner {
@@ -244,7 +249,7 @@ impl Runner {
         let stop = cancel.clone();
         let task = tokio::spawn(async move {
             let send = |update| drop(tx.send(TurnUpdate { turn, update }));
-            let work = std::panic::AssertUnwindSafe(runner.whole(spec, &send, stop)).catch_unwind();
+            let work = std::panic::AssertUnwindSafe(runner.whole(turn, spec, &send, stop)).catch_unwind();
             let last = match work.await {
                 Ok(Ok(report)) => Update::Done(Box::new(report)),
                 Ok(Err(refused)) => Update::Refused(refused),
@@ -259,11 +264,12 @@ impl Runner {
     /// Sets a turn up and runs it.
     async fn whole(
         &self,
+        turn: u64,
         spec: TurnSpec,
         send: &(dyn Fn(Update) + Send + Sync),
         stop: CancellationToken,
     ) -> Result<TurnReport, Refused> {
-        let ready = self.prepare(spec, send).await?;
+        let ready = self.prepare_as(turn, spec, send).await?;
         let hold = self.hold(&ready).await?;
         let report = self.run(ready, &|shown| send(Update::Shown(shown)), stop).await;
         self.session.release(hold).await;
@@ -273,16 +279,49 @@ impl Runner {
     /// Sets turn `spec` up, in the one order every front end shares: budget → prepare → role →
     /// settings → attachments → context fit. `send` hears the steps worth telling.
     pub async fn prepare(&self, spec: TurnSpec, send: &(dyn Fn(Update) + Send + Sync)) -> Result<Ready, Refused> {
+        self.prepare_as(0, spec, send).await
+    }
+
+    /// [`Runner::prepare`] for turn `turn` (the id its approver is told).
+    async fn prepare_as(
+        &self,
+        turn: u64,
+        spec: TurnSpec,
+        send: &(dyn Fn(Update) + Send + Sync),
+    ) -> Result<Ready, Refused> {
         let deadline = spec.deadline.map(|d| (Instant::now() + d, d));
         let budget = spec.budget;
-        let setup = self.setup(spec, send);
-        let prepared = match deadline {
+        let setup = async {
+            let using = spec.tools.clone();
+            let mut prepared = self.setup(spec, send).await?;
+            let tools = self.offer_tools(turn, using, &mut prepared).await?;
+            Ok::<_, Refused>((prepared, tools))
+        };
+        let (prepared, tools) = match deadline {
             Some((at, after)) => {
                 tokio::time::timeout_at(at, setup).await.map_err(|_| Refused::Timeout(timeout(after)))?
             }
             None => setup.await,
         }?;
-        Ok(Ready { prepared, deadline, budget })
+        Ok(Ready { prepared, deadline, budget, tools })
+    }
+
+    /// Lists the tools a turn asks for (when the runner has a tool box) and offers them in its
+    /// request; a listing that fails refuses the turn before anything is sent.
+    async fn offer_tools(
+        &self,
+        turn: u64,
+        using: crate::tools::ToolUse,
+        prepared: &mut Prepared,
+    ) -> Result<Option<crate::chat::TurnTools>, Refused> {
+        let Some(toolbox) = self.tools.clone().filter(|_| !using.selection.is_off()) else { return Ok(None) };
+        let offered = toolbox.tools(&using.selection).await.map_err(Refused::Tools)?;
+        if offered.is_empty() {
+            return Ok(None);
+        }
+        let tools = crate::chat::TurnTools { toolbox, offered, using, turn };
+        prepared.turn.tools.extend(tools.specs());
+        Ok(Some(tools))
     }
 
     async fn setup(&self, spec: TurnSpec, send: &(dyn Fn(Update) + Send + Sync)) -> Result<Prepared, Refused> {
@@ -368,7 +407,12 @@ impl Runner {
         if !policy.hold || policy.over_budget || !policy.limited() {
             return Ok(Hold::default());
         }
-        self.session.hold(&ready.prepared, policy.budgets.daily, policy.budgets.monthly).await.map_err(Refused::Budget)
+        // A tool turn may ask the model once per round, and once more at the step limit.
+        let calls = ready.tools.as_ref().map_or(1, |t| t.using.max_steps.max(1) + 1);
+        self.session
+            .hold_calls(&ready.prepared, calls, policy.budgets.daily, policy.budgets.monthly)
+            .await
+            .map_err(Refused::Budget)
     }
 
     /// Gives back what [`Runner::hold`] held.
@@ -396,7 +440,7 @@ impl Runner {
             }
         };
         let mut show = |shown| show(shown);
-        let mut report = self.session.run(ready.prepared, &mut show, ends).await;
+        let mut report = self.session.run_with_tools(ready.prepared, ready.tools, &mut show, ends).await;
         // A save that failed may mean the conversation was deleted meanwhile (by another tab or
         // process): the store says whether it is still there.
         if let (Some(_), Some(id), Some(store)) = (&report.save_error, report.conversation_id, self.session.store())

@@ -1,0 +1,150 @@
+//! The tool calls of an answer (schema 18): each saved before it runs, with the provider's id
+//! and signature exactly as they came and the offset in the answer's text where its round
+//! ended; its end (result or failure, as data) saved the moment it returns. Read back in order
+//! to continue a conversation with what the model saw, to show, export and search it.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError};
+
+/// A call to save before it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToolCall {
+    /// The model round it belongs to (1, 2, ...).
+    pub round: i64,
+    /// Its id within the turn (the provider's, or one given when the provider gave none).
+    pub call_id: String,
+    /// The id exactly as the provider sent it (`None`: it sent none).
+    pub wire_id: Option<String>,
+    pub server: Option<String>,
+    pub name: String,
+    /// JSON text, as the model wrote it.
+    pub arguments: String,
+    pub signature: Option<String>,
+    /// Where in the answer's text the round's text ended.
+    pub text_offset: i64,
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCallEnd {
+    /// `ok`, `error` (the tool said so), or a failure's kind (`refused`, `cancelled`...).
+    pub status: String,
+    /// The result as sent to the model (JSON text).
+    pub result: Option<String>,
+    pub error_kind: Option<String>,
+    /// The failure as data (JSON text).
+    pub error_detail: Option<String>,
+}
+
+/// A saved call with how it ended (`end: None`: it never returned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToolCall {
+    pub id: i64,
+    pub message_id: i64,
+    pub call: NewToolCall,
+    pub end: Option<ToolCallEnd>,
+}
+
+impl Store {
+    /// Saves `calls` of answer `message_id` (before they run), after the ones it has; their row
+    /// ids, in order.
+    pub fn add_tool_calls(&mut self, message_id: i64, calls: &[NewToolCall]) -> Result<Vec<i64>, StoreError> {
+        let path = self.path.clone();
+        let result = (|| {
+            let tx = super::write_tx::write_tx(&mut self.conn)?;
+            let now = super::now_ms();
+            let mut position: i64 = tx.query_row(
+                "SELECT coalesce(max(position), 0) FROM tool_calls WHERE message_id = ?1",
+                [message_id],
+                |r| r.get(0),
+            )?;
+            let mut ids = Vec::with_capacity(calls.len());
+            for call in calls {
+                position += 1;
+                tx.execute(
+                    "INSERT INTO tool_calls (message_id, round, position, call_id, wire_id, server, name, arguments,
+                        signature, text_offset, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    params![
+                        message_id,
+                        call.round,
+                        position,
+                        call.call_id,
+                        call.wire_id,
+                        call.server,
+                        call.name,
+                        call.arguments,
+                        call.signature,
+                        call.text_offset,
+                        now
+                    ],
+                )?;
+                ids.push(tx.last_insert_rowid());
+            }
+            tx.commit()?;
+            Ok(ids)
+        })();
+        result.map_err(|e| self.noted(StoreError::from_sqlite(&path, e)))
+    }
+
+    /// Saves how call `id` ended.
+    pub fn end_tool_call(&self, id: i64, end: &ToolCallEnd) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE tool_calls SET status = ?2, result = ?3, error_kind = ?4, error_detail = ?5, finished_at = ?6
+                 WHERE id = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![id, end.status, end.result, end.error_kind, end.error_detail, super::now_ms()])
+            })
+            .map(|_| ())
+            .map_err(|e| self.noted(self.err(e)))
+    }
+
+    /// The tool calls of every answer of a conversation, in order.
+    pub fn tool_calls_of_conversation(&self, conversation_id: i64) -> Result<Vec<StoredToolCall>, StoreError> {
+        // Most histories hold no tool call: one probe, not a join per read.
+        let any = self
+            .conn
+            .prepare_cached("SELECT 1 FROM tool_calls LIMIT 1")
+            .and_then(|mut stmt| stmt.query_row([], |_| Ok(())).optional())
+            .map_err(|e| self.err(e))?;
+        if any.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT t.id, t.message_id, t.round, t.call_id, t.wire_id, t.server, t.name, t.arguments, t.signature,
+                    t.text_offset, t.status, t.result, t.error_kind, t.error_detail
+                 FROM tool_calls t JOIN messages m ON m.id = t.message_id
+                 WHERE m.conversation_id = ?1 ORDER BY t.message_id, t.position",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([conversation_id], |r| {
+            let status: String = r.get(10)?;
+            let end = if status == "pending" {
+                None
+            } else {
+                Some(ToolCallEnd { status, result: r.get(11)?, error_kind: r.get(12)?, error_detail: r.get(13)? })
+            };
+            Ok(StoredToolCall {
+                id: r.get(0)?,
+                message_id: r.get(1)?,
+                call: NewToolCall {
+                    round: r.get(2)?,
+                    call_id: r.get(3)?,
+                    wire_id: r.get(4)?,
+                    server: r.get(5)?,
+                    name: r.get(6)?,
+                    arguments: r.get(7)?,
+                    signature: r.get(8)?,
+                    text_offset: r.get(9)?,
+                },
+                end,
+            })
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| self.err(e))
+    }
+}
