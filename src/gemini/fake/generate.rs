@@ -153,7 +153,9 @@ fn function_steps(
         steps.push(Step::Sleep(behavior.first_token_delay));
     }
     let usage = |out: u32| {
-        json!({ "promptTokenCount": prompt_tokens, "candidatesTokenCount": out, "totalTokenCount": prompt_tokens + out })
+        behavior.usage.clone().unwrap_or_else(|| {
+            json!({ "promptTokenCount": prompt_tokens, "candidatesTokenCount": out, "totalTokenCount": prompt_tokens + out })
+        })
     };
     let response_id = format!("fake{:08x}", hash(body) as u32);
     let chunk = |parts: serde_json::Value, finish: Option<(&str, &str)>, out: u32| {
