@@ -394,7 +394,9 @@ async fn a_tool_turn_costs_the_sum_of_its_rounds() {
     let spent = w.store.read(|s| s.spending()).await.unwrap();
     assert_eq!(Some(spent.today), report.cost.cost, "the ledger holds the whole turn");
     let cost = w.store.read(move |s| s.active_path(report.conversation_id.unwrap())).await.unwrap();
-    assert_eq!(cost.last().unwrap().cost.cost, report.cost.cost, "saved with the answer");
+    let saved = cost.last().unwrap();
+    assert_eq!(saved.cost.cost, report.cost.cost, "saved with the answer");
+    assert_eq!((saved.prompt_tokens, saved.output_tokens), (Some(2000), Some(200)), "every round's tokens");
 }
 
 #[tokio::test]

@@ -546,8 +546,9 @@ impl TurnState {
     ) -> MessageUpdate {
         self.unsaved = false;
         self.last_save = now;
-        let usage = self.usage.unwrap_or_default();
-        let tokens = |n: u32| (self.usage.is_some()).then_some(i64::from(n));
+        let summed = self.usage();
+        let usage = summed.unwrap_or_default();
+        let tokens = |n: u32| summed.is_some().then_some(i64::from(n));
         MessageUpdate {
             text: self.text.clone(),
             status: Some(status),
@@ -867,5 +868,134 @@ mod tests {
         );
         assert_eq!(t.status(), MessageStatus::Error);
         assert_eq!(t.tool_calls().len(), 1);
+    }
+
+    fn streamed(id: Option<&str>, name: &str) -> TurnEvent {
+        TurnEvent::Stream(StreamEvent::ToolCall(Box::new(crate::llm::ToolCall {
+            id: id.map(str::to_owned),
+            name: name.into(),
+            arguments: serde_json::json!({"n": 1}),
+            signature: Some(format!("sig-{name}")),
+        })))
+    }
+
+    fn round_ends() -> TurnEvent {
+        TurnEvent::Stream(StreamEvent::Finished(FinishReason::ToolCalls))
+    }
+
+    fn result(id: &str, output: Result<serde_json::Value, String>) -> TurnEvent {
+        TurnEvent::ToolResult(ToolResult { id: id.into(), output })
+    }
+
+    #[test]
+    fn with_tools_a_rounds_calls_are_run_together_when_the_round_ends() {
+        let mut t = TurnState::new().with_tools(3);
+        t.handle(text("Looking. "), ms(1));
+        assert!(t.handle(streamed(Some("a"), "f"), ms(2)).is_empty(), "not run alone");
+        assert!(t.handle(streamed(Some("b"), "g"), ms(3)).is_empty());
+        let effects = t.handle(round_ends(), ms(4));
+        let Some(Effect::RunTools { round, calls }) = effects.last() else { panic!("{effects:?}") };
+        assert_eq!((*round, calls.iter().map(|c| c.id.as_str()).collect::<Vec<_>>()), (1, vec!["a", "b"]));
+        assert_eq!(saves(&effects)[0].status, None, "saved, still streaming");
+        assert!(!t.is_done());
+        assert_eq!(t.round_text_end(), "Looking. ".len());
+    }
+
+    #[test]
+    fn the_next_round_is_asked_for_once_every_result_is_in() {
+        let mut t = TurnState::new().with_tools(3);
+        t.handle(streamed(Some("a"), "f"), ms(1));
+        t.handle(streamed(Some("b"), "g"), ms(1));
+        t.handle(round_ends(), ms(2));
+        assert!(t.handle(result("a", Ok(serde_json::json!(1))), ms(3)).is_empty(), "b is still out");
+        assert!(t.handle(result("zz", Ok(serde_json::json!(1))), ms(3)).is_empty(), "not a call of this turn");
+        let effects = t.handle(result("b", Err("no".into())), ms(4));
+        assert_eq!(
+            effects,
+            vec![Effect::Step(crate::tools::ToolStep::Round { round: 1, max: 3 }), Effect::NextRound { tools: true }]
+        );
+    }
+
+    #[test]
+    fn at_the_step_limit_the_model_is_asked_once_more_without_tools() {
+        let mut t = TurnState::new().with_tools(1);
+        t.handle(streamed(Some("a"), "f"), ms(1));
+        t.handle(round_ends(), ms(2));
+        let effects = t.handle(result("a", Ok(serde_json::json!(1))), ms(3));
+        assert_eq!(
+            effects,
+            vec![Effect::Step(crate::tools::ToolStep::StepLimit { max: 1 }), Effect::NextRound { tools: false }]
+        );
+    }
+
+    #[test]
+    fn the_exchange_sends_each_round_back_as_it_came_with_its_results() {
+        let mut t = TurnState::new().with_tools(5);
+        t.handle(text("First. "), ms(1));
+        t.handle(streamed(None, "f"), ms(1));
+        t.handle(round_ends(), ms(2));
+        t.handle(result("call-1", Err("refused".into())), ms(3));
+        t.handle(streamed(Some("x9"), "g"), ms(4));
+        t.handle(round_ends(), ms(5));
+        t.handle(result("x9", Ok(serde_json::json!({"v": 2}))), ms(6));
+        let exchange = t.exchange();
+        assert_eq!(exchange.len(), 4);
+        use crate::llm::{Author, Part};
+        assert_eq!(exchange[0].author, Author::Assistant);
+        assert_eq!(exchange[0].parts[0], Part::Text("First. ".into()));
+        let Part::ToolCall(call) = &exchange[0].parts[1] else { panic!() };
+        assert_eq!((call.id.as_deref(), call.signature.as_deref()), (None, Some("sig-f")), "no id was given, none goes back");
+        let Part::ToolResult(refused) = &exchange[1].parts[0] else { panic!() };
+        assert_eq!((refused.id.as_deref(), refused.response.clone()), (None, serde_json::json!({"error": "refused"})));
+        assert_eq!(exchange[2].parts.len(), 1, "no text in the second round");
+        let Part::ToolResult(back) = &exchange[3].parts[0] else { panic!() };
+        assert_eq!((back.id.as_deref(), back.name.as_str()), (Some("x9"), "g"));
+    }
+
+    #[test]
+    fn every_rounds_usage_and_cost_count() {
+        let mut t = priced("gemini-2.5-flash").with_tools(3);
+        t.handle(streamed(Some("a"), "f"), ms(1));
+        t.handle(usage(1_000, 100), ms(1));
+        t.handle(round_ends(), ms(2));
+        t.handle(result("a", Ok(serde_json::json!(1))), ms(3));
+        t.handle(text("Done."), ms(4));
+        t.handle(usage(1_000, 100), ms(4));
+        let effects = t.handle(TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)), ms(5));
+        let save = saves(&effects)[0];
+        assert_eq!((save.prompt_tokens, save.output_tokens), (Some(2_000), Some(200)));
+        // Twice (1,000 × $0.30/M + 100 × $2.50/M).
+        assert_eq!(save.cost.clone().unwrap().cost, Some(Usd::from_nanos(1_100_000)));
+    }
+
+    #[test]
+    fn a_tool_turn_is_never_cached() {
+        let mut t = TurnState::new().with_tools(3);
+        t.handle(text("No tool needed."), ms(1));
+        let effects = t.handle(TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)), ms(2));
+        assert!(!effects.contains(&Effect::Cache));
+        assert_eq!(effects.last(), Some(&Effect::Done(Outcome::Complete)));
+    }
+
+    #[test]
+    fn a_restart_in_a_later_round_keeps_the_rounds_before_it() {
+        let mut t = TurnState::new().with_tools(3);
+        t.handle(text("One. "), ms(1));
+        t.handle(streamed(Some("a"), "f"), ms(1));
+        t.handle(round_ends(), ms(2));
+        t.handle(result("a", Ok(serde_json::json!(1))), ms(3));
+        t.handle(text("Two, cu"), ms(4));
+        assert_eq!(t.handle(TurnEvent::Restarted, ms(5))[0], Effect::Restart);
+        assert_eq!(t.text(), "One. ");
+        assert_eq!(t.tool_calls().len(), 1, "the run call stays");
+    }
+
+    #[test]
+    fn a_failure_after_calls_with_no_text_keeps_them_as_an_interrupted_answer() {
+        let mut t = TurnState::new().with_tools(3);
+        t.handle(streamed(Some("a"), "f"), ms(1));
+        t.handle(round_ends(), ms(2));
+        let effects = t.handle(TurnEvent::Failed(ApiError::Network { detail: "down".into() }), ms(3));
+        assert_eq!(saves(&effects)[0].status, Some(MessageStatus::Interrupted));
     }
 }

@@ -364,4 +364,28 @@ mod tests {
         assert_eq!(plan(&after, &declared, false), Plan::Answer("The tools said: f answered {\"v\":2}.".into()));
         assert_eq!(plan(&ask, &[], false), Plan::None, "nothing offered, nothing called");
     }
+
+    #[test]
+    fn calls_sent_back_are_checked_against_the_ones_given() {
+        let issued: HashMap<String, Issued> =
+            [("call_1".to_owned(), Issued { name: "f".into(), signature: "c2ln".into() })].into();
+        let body = |call: Value, response: Value| {
+            json!({"contents": [
+                {"role": "user", "parts": [{"text": "q"}]},
+                {"role": "model", "parts": [call]},
+                {"role": "user", "parts": [{"functionResponse": response}]}
+            ]})
+        };
+        let response = json!({"id": "call_1", "name": "f", "response": {}});
+        let exact = json!({"functionCall": {"id": "call_1", "name": "f", "args": {}}, "thoughtSignature": "c2ln"});
+        assert_eq!(check_history(&body(exact.clone(), response.clone()), "gemini-3-flash-preview", &issued), Ok(()));
+        let bare = json!({"functionCall": {"id": "call_1", "name": "f", "args": {}}});
+        let missing = check_history(&body(bare.clone(), response.clone()), "gemini-3-flash-preview", &issued);
+        assert!(missing.unwrap_err().contains("missing a thought_signature"));
+        assert_eq!(check_history(&body(bare, response.clone()), "gemini-2.5-flash", &issued), Ok(()), "2.5 is lenient");
+        let changed = json!({"functionCall": {"id": "call_1", "name": "f", "args": {}}, "thoughtSignature": "c2lo"});
+        assert!(check_history(&body(changed, response), "gemini-3-flash-preview", &issued).is_err());
+        let stray = json!({"id": "call_9", "name": "f", "response": {}});
+        assert!(check_history(&body(exact, stray), "gemini-3-flash-preview", &issued).unwrap_err().contains("matches no function call"));
+    }
 }
