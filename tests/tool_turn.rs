@@ -26,9 +26,12 @@ const MODEL: &str = "gemini-3-flash-preview";
 
 /// A tool box of four tools on two servers: `t` (trusted: `echo`, `fail`, `slow`) and `u`
 /// (untrusted: `write`). It records each call's start and end, and the cancel tokens it got.
+/// A call the box ran: its tool, arguments, when it started and ended.
+type Ran = (String, Value, Instant, Option<Instant>);
+
 #[derive(Default)]
 struct FakeBox {
-    calls: Mutex<Vec<(String, Value, Instant, Option<Instant>)>>,
+    calls: Mutex<Vec<Ran>>,
     tokens: Mutex<Vec<CancellationToken>>,
     list_error: Option<ListError>,
 }
@@ -50,7 +53,12 @@ impl ToolBox for FakeBox {
             if let Some(e) = &self.list_error {
                 return Err(e.clone());
             }
-            Ok(vec![info("t", "echo", true), info("t", "fail", true), info("t", "slow", true), info("u", "write", false)])
+            Ok(vec![
+                info("t", "echo", true),
+                info("t", "fail", true),
+                info("t", "slow", true),
+                info("u", "write", false),
+            ])
         })
     }
 
@@ -237,10 +245,11 @@ async fn an_untrusted_call_with_no_one_to_ask_is_refused_and_the_model_is_told()
     assert!(w.tools.calls.lock().unwrap().is_empty(), "never run");
     let back = responses(&bodies(&w.fake)[1]);
     assert!(back[0].2["error"].as_str().unwrap().contains("no one could be asked"), "{back:?}");
-    assert!(steps(&shown).iter().any(|s| matches!(
-        s,
-        ToolStep::Returned { result: Err(ToolFailure::Refused { needs_flag: true }), .. }
-    )));
+    assert!(
+        steps(&shown)
+            .iter()
+            .any(|s| matches!(s, ToolStep::Returned { result: Err(ToolFailure::Refused { needs_flag: true }), .. }))
+    );
     let calls = saved_calls(&w, report.conversation_id.unwrap()).await;
     assert_eq!(calls[0].end.as_ref().unwrap().status, "refused");
 
@@ -387,8 +396,7 @@ async fn a_tool_turn_costs_the_sum_of_its_rounds() {
     assert_eq!((used.prompt_token_count, used.candidates_token_count), (2000, 200), "both rounds counted");
     let book = geminal::money::PriceBook::builtin();
     let price = book.for_answer(MODEL, None).unwrap().price;
-    let round =
-        geminal::llm::Usage { prompt_token_count: 1000, candidates_token_count: 100, ..Default::default() };
+    let round = geminal::llm::Usage { prompt_token_count: 1000, candidates_token_count: 100, ..Default::default() };
     let one = geminal::money::cost(&round.billed(), &price, false).unwrap();
     assert_eq!(report.cost.cost, Some(one.saturating_add(one)));
     let spent = w.store.read(|s| s.spending()).await.unwrap();

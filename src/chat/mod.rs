@@ -119,7 +119,10 @@ fn answer_with_rounds(text: &str, calls: &[SavedCall]) -> Vec<crate::llm::Messag
     while i < calls.len() {
         let round = calls[i].round;
         let end = calls[i..].iter().position(|c| c.round != round).map_or(calls.len(), |n| i + n);
-        let at = text.floor_char_boundary(calls[i].text_offset.clamp(from, text.len()));
+        let mut at = calls[i].text_offset.clamp(from, text.len());
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
         let mut said = Vec::new();
         if at > from {
             said.push(Part::Text(text[from..at].to_owned()));
@@ -135,7 +138,11 @@ fn answer_with_rounds(text: &str, calls: &[SavedCall]) -> Vec<crate::llm::Messag
         }));
         out.push(crate::llm::Message::new(llm::Author::Assistant, said));
         let results = these.iter().map(|c| {
-            Part::ToolResult(crate::llm::ToolResult { id: c.wire_id.clone(), name: c.name.clone(), response: c.response.clone() })
+            Part::ToolResult(crate::llm::ToolResult {
+                id: c.wire_id.clone(),
+                name: c.name.clone(),
+                response: c.response.clone(),
+            })
         });
         out.push(crate::llm::Message::new(llm::Author::Tool, results.collect()));
         (from, i) = (at, end);

@@ -294,14 +294,14 @@ impl ChatSession {
         self.save_end(row, &end, ctx).await;
         let output = response_of(&end);
         (ctx.show)(Shown::Tool(ToolStep::Returned { id: call.id.clone(), result: end }));
-        let effects = ctx.state.handle(TurnEvent::ToolResult(ToolResult { id: call.id.clone(), output }), ctx.started.elapsed());
+        let effects =
+            ctx.state.handle(TurnEvent::ToolResult(ToolResult { id: call.id.clone(), output }), ctx.started.elapsed());
         self.perform_round(effects, ctx).await
     }
 
     async fn perform_round(&self, effects: Vec<Effect>, ctx: &mut RoundCtx<'_>) -> Option<Outcome> {
         let mut work = super::session::Work::default();
-        let outcome =
-            self.perform(effects, ctx.show, ctx.message_id, ctx.save_error, ctx.cache_it, &mut work).await;
+        let outcome = self.perform(effects, ctx.show, ctx.message_id, ctx.save_error, ctx.cache_it, &mut work).await;
         if let Some(next) = work.next {
             *ctx.next = Some(next);
         }

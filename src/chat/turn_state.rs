@@ -353,8 +353,13 @@ impl TurnState {
             // before 3 gives none) gets the next free one.
             TurnEvent::Stream(StreamEvent::ToolCall(call)) => {
                 let id = call.id.clone().unwrap_or_else(|| format!("call-{}", self.tools.len() + 1));
-                let call =
-                    ToolCall { id, name: call.name, arguments: call.arguments, signature: call.signature, wire_id: call.id };
+                let call = ToolCall {
+                    id,
+                    name: call.name,
+                    arguments: call.arguments,
+                    signature: call.signature,
+                    wire_id: call.id,
+                };
                 self.handle(TurnEvent::ToolCall(call), now)
             }
             // The model stopped to have tools run: its answer so far is whole, but it is not the
@@ -512,7 +517,10 @@ impl TurnState {
             self.tools_withdrawn = true;
             vec![Effect::Step(crate::tools::ToolStep::StepLimit { max }), Effect::NextRound { tools: false }]
         } else {
-            vec![Effect::Step(crate::tools::ToolStep::Round { round: self.round, max }), Effect::NextRound { tools: true }]
+            vec![
+                Effect::Step(crate::tools::ToolStep::Round { round: self.round, max }),
+                Effect::NextRound { tools: true },
+            ]
         }
     }
 
@@ -852,14 +860,13 @@ mod tests {
     #[test]
     fn a_tool_call_id_used_twice_fails_the_turn() {
         let mut t = TurnState::new();
-        let call =
-            ToolCall {
-                id: "c1".into(),
-                name: "lookup".into(),
-                arguments: serde_json::Value::Null,
-                signature: None,
-                wire_id: None,
-            };
+        let call = ToolCall {
+            id: "c1".into(),
+            name: "lookup".into(),
+            arguments: serde_json::Value::Null,
+            signature: None,
+            wire_id: None,
+        };
         t.handle(TurnEvent::ToolCall(call.clone()), ms(1));
         let effects = t.handle(TurnEvent::ToolCall(call), ms(2));
         assert!(
@@ -944,7 +951,11 @@ mod tests {
         assert_eq!(exchange[0].author, Author::Assistant);
         assert_eq!(exchange[0].parts[0], Part::Text("First. ".into()));
         let Part::ToolCall(call) = &exchange[0].parts[1] else { panic!() };
-        assert_eq!((call.id.as_deref(), call.signature.as_deref()), (None, Some("sig-f")), "no id was given, none goes back");
+        assert_eq!(
+            (call.id.as_deref(), call.signature.as_deref()),
+            (None, Some("sig-f")),
+            "no id was given, none goes back"
+        );
         let Part::ToolResult(refused) = &exchange[1].parts[0] else { panic!() };
         assert_eq!((refused.id.as_deref(), refused.response.clone()), (None, serde_json::json!({"error": "refused"})));
         assert_eq!(exchange[2].parts.len(), 1, "no text in the second round");

@@ -166,7 +166,7 @@ pub async fn run(
     // An unknown role is refused before anything is asked.
     let role = args.role.as_deref().map(|name| config.role(name).map_err(Failure::usage)).transpose()?;
     let runner = Runner::new(std::sync::Arc::new(session), config.model.clone(), config.roles.clone());
-    let spec = TurnSpec {
+    let mut spec = TurnSpec {
         attachments,
         model: config.model_explicit.then(|| config.model.clone()),
         keep_model: flags.model.is_some(),
@@ -185,7 +185,10 @@ pub async fn run(
         deadline: config.total_timeout,
         ..TurnSpec::new(target, prompt)
     };
+    // An untrusted tool call is asked about on the terminal; on a pipe no one is asked.
+    spec.tools.approver = super::tool_steps::terminal_approver();
     let mut turn = runner.start(spec);
+    let mut tool_lines = super::tool_steps::StepLines::default();
     // Large files are uploaded first (a bar on a terminal).
     let bar = UploadBar::new();
     let mut composed = None;
@@ -217,6 +220,8 @@ pub async fn run(
             Update::Uploading(progress) => bar.show(&progress),
             // A conversation longer than the model takes: its newest turns only (config).
             Update::Shown(Shown::Notice(Notice::ContextTrimmed(trimmed))) => exit::say(&trimmed.to_string()),
+            // Tool steps on stderr, one line each: stdout holds only the answer.
+            Update::Shown(Shown::Tool(step)) => exit::say(&tool_lines.line(&step)),
             Update::Shown(shown) => {
                 bar.finish();
                 if signals.is_none() {

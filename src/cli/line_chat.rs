@@ -98,7 +98,7 @@ pub async fn run(
             // A continued conversation goes on with the role it was saved with (while it exists).
             (None, false) => RoleChoice::Saved,
         };
-        let spec = TurnSpec {
+        let mut spec = TurnSpec {
             model: chat.model.clone().or_else(|| config.model_explicit.then(|| config.model.clone())),
             keep_model: chat.model.is_some() || chat.role.as_ref().is_some_and(|launch| launch.keep_model),
             system: match &chat.system {
@@ -114,7 +114,9 @@ pub async fn run(
             ..TurnSpec::new(target, prompt)
         };
         first = false;
+        spec.tools.approver = super::tool_steps::terminal_approver();
         let mut turn = runner.start(spec);
+        let mut tool_lines = super::tool_steps::StepLines::default();
         let mut printer: Option<AnswerPrinter> = None;
         let mut stopped = None;
         let report = loop {
@@ -138,6 +140,8 @@ pub async fn run(
                 Update::Uploading(_) => {}
                 // A conversation longer than the model takes: its newest turns only.
                 Update::Shown(Shown::Notice(Notice::ContextTrimmed(trimmed))) => exit::say(&trimmed.to_string()),
+                // Tool steps on stderr, one line each.
+                Update::Shown(Shown::Tool(step)) => exit::say(&tool_lines.line(&step)),
                 Update::Shown(shown) => printer
                     .get_or_insert_with(|| {
                         // A pipe gets each answer once, whole; a terminal sees it stream.

@@ -25,6 +25,7 @@ mod roles;
 mod serve_fake;
 pub mod signals;
 mod stats;
+mod tool_steps;
 pub mod words;
 
 use std::path::PathBuf;

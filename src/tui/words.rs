@@ -24,10 +24,9 @@ pub fn refused(refused: &Refused) -> String {
         Refused::Settings(e) => e.to_string(),
         Refused::Context(e) => e.to_string(),
         Refused::Timeout(e) => e.to_string(),
-        Refused::Tools(crate::tools::ListError::UnknownServer(name)) => format!(
-            "No tool server named {} is configured: nothing was sent.",
-            crate::sanitize::one_line(name, 60)
-        ),
+        Refused::Tools(crate::tools::ListError::UnknownServer(name)) => {
+            format!("No tool server named {} is configured: nothing was sent.", crate::sanitize::one_line(name, 60))
+        }
         Refused::Tools(crate::tools::ListError::ServerStopped { server, last_stderr }) => {
             let server = crate::sanitize::one_line(server, 60);
             match last_stderr.as_deref().map(|l| crate::sanitize::one_line(l, 120)).filter(|l| !l.is_empty()) {

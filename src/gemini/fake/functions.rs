@@ -83,7 +83,9 @@ pub(super) fn declarations(body: &Value) -> Result<Vec<Value>, String> {
             continue;
         };
         let Some(list) = list.as_array() else {
-            return Err(format!("Invalid JSON payload received. Invalid value at 'tools[{i}].function_declarations', expected a list."));
+            return Err(format!(
+                "Invalid JSON payload received. Invalid value at 'tools[{i}].function_declarations', expected a list."
+            ));
         };
         for (j, declaration) in list.iter().enumerate() {
             let at = format!("tools[{i}].function_declarations[{j}]");
@@ -185,7 +187,9 @@ pub(super) fn check_history(body: &Value, model: &str, issued: &HashMap<String, 
                 let name = response.get("name").and_then(Value::as_str).unwrap_or_default();
                 let id = response.get("id").and_then(Value::as_str);
                 let answers = previous_calls.iter().any(|(call_id, call_name)| {
-                    call_name == name && (id.is_none() || call_id.as_deref() == id) && (call_id.is_none() || id.is_some())
+                    call_name == name
+                        && (id.is_none() || call_id.as_deref() == id)
+                        && (call_id.is_none() || id.is_some())
                 });
                 if !answers {
                     return Err(format!(
@@ -207,9 +211,7 @@ fn results(body: &Value) -> Vec<(String, Value)> {
     parts
         .iter()
         .filter_map(|p| p.get("functionResponse"))
-        .map(|r| {
-            (r.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(), r["response"].clone())
-        })
+        .map(|r| (r.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(), r["response"].clone()))
         .collect()
 }
 
@@ -272,7 +274,8 @@ pub(super) fn plan(body: &Value, declared: &[Value], demo: bool) -> Plan {
         return Plan::Call { text: format!("Let me use {}. ", names.join(" and ")), calls };
     }
     if !answered.is_empty() {
-        let quoted: Vec<String> = answered.iter().map(|(name, response)| format!("{name} answered {response}")).collect();
+        let quoted: Vec<String> =
+            answered.iter().map(|(name, response)| format!("{name} answered {response}")).collect();
         return Plan::Answer(format!("The tools said: {}.", quoted.join("; ")));
     }
     if demo && offered && wanted.is_empty() {
@@ -311,7 +314,11 @@ fn demo_arguments(schema: &Value, prompt: &str) -> Value {
 
 /// The parts of a call response: the text, then one `functionCall` per call, each with an id
 /// (Gemini 3) and a signature the fake remembers, so it can check what comes back.
-pub(super) fn call_parts(model: &str, calls: &[(String, Value)], next: &mut dyn FnMut() -> u64) -> Vec<(Value, Issued)> {
+pub(super) fn call_parts(
+    model: &str,
+    calls: &[(String, Value)],
+    next: &mut dyn FnMut() -> u64,
+) -> Vec<(Value, Issued)> {
     calls
         .iter()
         .map(|(name, args)| {
@@ -357,10 +364,14 @@ mod tests {
         let Plan::Call { calls, .. } = plan(&ask, &declared, false) else { panic!() };
         assert_eq!(calls, vec![("f".to_owned(), json!({"a": 1})), ("g".to_owned(), json!({}))]);
         let mut after = ask.clone();
-        after["contents"].as_array_mut().unwrap().push(json!({"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}}]}));
-        after["contents"].as_array_mut().unwrap().push(
-            json!({"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {"v": 2}}}]}),
-        );
+        after["contents"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}}]}));
+        after["contents"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {"v": 2}}}]}));
         assert_eq!(plan(&after, &declared, false), Plan::Answer("The tools said: f answered {\"v\":2}.".into()));
         assert_eq!(plan(&ask, &[], false), Plan::None, "nothing offered, nothing called");
     }
@@ -386,6 +397,10 @@ mod tests {
         let changed = json!({"functionCall": {"id": "call_1", "name": "f", "args": {}}, "thoughtSignature": "c2lo"});
         assert!(check_history(&body(changed, response), "gemini-3-flash-preview", &issued).is_err());
         let stray = json!({"id": "call_9", "name": "f", "response": {}});
-        assert!(check_history(&body(exact, stray), "gemini-3-flash-preview", &issued).unwrap_err().contains("matches no function call"));
+        assert!(
+            check_history(&body(exact, stray), "gemini-3-flash-preview", &issued)
+                .unwrap_err()
+                .contains("matches no function call")
+        );
     }
 }

@@ -13,8 +13,8 @@ use hyper::{Response, StatusCode};
 use tokio::sync::mpsc;
 
 use super::{
-    Answer, Body, Fault, JSON, RecordedRequest, SSE, Shared, Step, StreamEnd, demo, full, functions, grounding, hash, lock,
-    script,
+    Answer, Body, Fault, JSON, RecordedRequest, SSE, Shared, Step, StreamEnd, demo, full, functions, grounding, hash,
+    lock, script,
 };
 use crate::gemini::types::GenerateContentRequest;
 
@@ -170,7 +170,8 @@ fn function_steps(
     match plan {
         functions::Plan::Call { text, calls } => {
             let next = &shared.next_id;
-            let parts = functions::call_parts(model, calls, &mut || next.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+            let parts =
+                functions::call_parts(model, calls, &mut || next.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
             let out = script::tokens(text) + 8 * parts.len() as u32;
             let mut issued = lock(&shared.calls);
             let mut all = vec![json!({ "text": text })];
@@ -187,7 +188,11 @@ fn function_steps(
                     events.push(chunk(json!([part]), finish, out));
                 }
             } else {
-                events.push(chunk(serde_json::Value::Array(all), Some(("STOP", "Model generated function call(s).")), out));
+                events.push(chunk(
+                    serde_json::Value::Array(all),
+                    Some(("STOP", "Model generated function call(s).")),
+                    out,
+                ));
             }
         }
         _ => {
