@@ -6,7 +6,7 @@
 use crate::chat::Role;
 use crate::format::date;
 use crate::grounding::{Grounding, Marker, annotate};
-use crate::store::{Conversation, StoredMessage};
+use crate::store::{Conversation, StoredMessage, StoredToolCall};
 
 /// " (2 of 3)" for a message with alternatives, " (interrupted)" and the like for its status.
 pub fn status_note(m: &StoredMessage) -> String {
@@ -23,6 +23,12 @@ pub fn status_note(m: &StoredMessage) -> String {
 /// The branch shown, as Markdown: a title, the model and date, then each message under a heading
 /// (an answer's thoughts folded in a details block above it).
 pub fn markdown(c: &Conversation, messages: &[StoredMessage]) -> String {
+    markdown_with_tools(c, messages, &[])
+}
+
+/// [`markdown`] with each answer's tool calls (of `calls`) in place: after the text of the
+/// round that asked for them, the call and its result as JSON blocks.
+pub fn markdown_with_tools(c: &Conversation, messages: &[StoredMessage], calls: &[StoredToolCall]) -> String {
     let role = c.role.as_deref().map(|r| format!(" · role {r}")).unwrap_or_default();
     let mut out = format!("# {}\n\n*{} · {}{role}*\n", c.title, c.model, date(c.created_at));
     if let Some(system) = &c.system_prompt {
@@ -49,8 +55,66 @@ pub fn markdown(c: &Conversation, messages: &[StoredMessage]) -> String {
                     out.push_str(&format!("\n**Sources**\n\n{}", g.markdown_sources()));
                 }
             }
-            None => out.push_str(&format!("{}\n", web_links_only(&m.text).trim_end())),
+            None => {
+                let mine: Vec<&StoredToolCall> = calls.iter().filter(|t| t.message_id == m.id).collect();
+                let mut from = 0;
+                for (at, call) in split_at_calls(&m.text, &mine) {
+                    let before = &m.text[from..at];
+                    if !before.trim().is_empty() {
+                        out.push_str(&format!("{}\n\n", web_links_only(before).trim_end()));
+                    }
+                    out.push_str(&call_markdown(call));
+                    from = at;
+                }
+                out.push_str(&format!("{}\n", web_links_only(&m.text[from..]).trim_end()));
+            }
         }
+    }
+    out
+}
+
+/// Each call with the offset in `text` its round's text ended at (on a character boundary).
+pub fn split_at_calls<'a>(text: &str, calls: &[&'a StoredToolCall]) -> Vec<(usize, &'a StoredToolCall)> {
+    let mut from = 0;
+    calls
+        .iter()
+        .map(|call| {
+            let mut at = (call.call.text_offset.max(0) as usize).clamp(from, text.len());
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            from = at;
+            (at, *call)
+        })
+        .collect()
+}
+
+/// One call and its result as Markdown: the name, then the arguments and the result in JSON
+/// blocks fenced longer than any backtick run inside them.
+fn call_markdown(call: &StoredToolCall) -> String {
+    let name = match &call.call.server {
+        Some(server) => format!("{server}.{}", call.call.name),
+        None => call.call.name.clone(),
+    };
+    let pretty = |text: &str| {
+        serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_else(|| text.to_owned())
+    };
+    let fenced = |text: &str| {
+        let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+        let fence = "`".repeat(longest.max(2) + 1);
+        format!("{fence}json\n{text}\n{fence}\n")
+    };
+    let name = name.replace('`', "");
+    let mut out = format!("**Tool call** `{name}`\n\n{}\n", fenced(&pretty(&call.call.arguments)));
+    match &call.end {
+        Some(end) => {
+            let result = end.result.as_deref().map(pretty).unwrap_or_default();
+            out.push_str(&format!("**Result** ({})\n\n{}\n", end.status.replace('_', " "), fenced(&result)));
+        }
+        None => out.push_str("**Result**: the call did not return.\n\n"),
     }
     out
 }
@@ -113,6 +177,36 @@ fn web_links_only(markdown: &str) -> std::borrow::Cow<'_, str> {
 /// `messages` is the branch shown; `all_messages` every message of every branch (regenerated
 /// answers, edited prompts and what followed them), linked by `parent_id`.
 pub fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage]) -> String {
+    json_with_tools(c, messages, all, &[])
+}
+
+/// [`json`] with each answer's tool calls (of `calls`) under `tool_calls`, in order.
+pub fn json_with_tools(
+    c: &Conversation,
+    messages: &[StoredMessage],
+    all: &[StoredMessage],
+    calls: &[StoredToolCall],
+) -> String {
+    let as_json = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap_or(serde_json::json!(text));
+    let tool_calls = |id: i64| -> Vec<serde_json::Value> {
+        calls
+            .iter()
+            .filter(|t| t.message_id == id)
+            .map(|t| {
+                let end = t.end.as_ref();
+                serde_json::json!({
+                    "id": t.call.call_id, "provider_id": t.call.wire_id, "round": t.call.round,
+                    "server": t.call.server, "name": t.call.name, "arguments": as_json(&t.call.arguments),
+                    "signature": t.call.signature, "text_offset": t.call.text_offset,
+                    "status": end.map_or("pending", |e| e.status.as_str()),
+                    "result": end.and_then(|e| e.result.as_deref()).map(as_json),
+                    "error": end.and_then(|e| e.error_kind.as_ref()).map(|kind| serde_json::json!({
+                        "kind": kind, "detail": end.and_then(|e| e.error_detail.as_deref()).map(as_json),
+                    })),
+                })
+            })
+            .collect()
+    };
     let rows = |messages: &[StoredMessage]| -> Vec<serde_json::Value> {
         messages
             .iter()
@@ -133,6 +227,10 @@ pub fn json(c: &Conversation, messages: &[StoredMessage], all: &[StoredMessage])
                 // into it) beside it.
                 if m.role == Role::Model {
                     Grounding::add_json_fields(Grounding::from_stored(m.grounding.as_deref()).as_ref(), &mut row);
+                    let tools = tool_calls(m.id);
+                    if !tools.is_empty() {
+                        row["tool_calls"] = serde_json::Value::Array(tools);
+                    }
                 }
                 row
             })

@@ -444,3 +444,44 @@ async fn tools_that_cannot_be_listed_refuse_the_turn_before_anything_is_sent() {
     assert!(matches!(refused, Some(Refused::Tools(ListError::ServerStopped { .. }))), "{refused:?}");
     assert!(bodies(&w.fake).is_empty());
 }
+
+#[test]
+fn history_show_and_export_include_the_tool_steps_escaped() {
+    let env = common::process::Env::new(Behavior::text("plain"));
+    let db = env.home.path().join("data/geminal/history.sqlite3");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let (store, _) = Store::open(&db).unwrap();
+        let store = StoreHandle::spawn(store).unwrap();
+        let engine = Engine::new(common::client_for(&env.fake, common::quick_timeouts()), EngineConfig::default());
+        let session = ChatSession::new(engine, Some(store.clone()), ChatOptions::default());
+        let runner = Runner::new(Arc::new(session), MODEL, Vec::new()).with_tools(Arc::new(FakeBox::default()));
+        let w = World {
+            fake: FakeGemini::start(FakeOptions::default(), Behavior::text("unused")).await.unwrap(),
+            runner,
+            store,
+            tools: Arc::new(FakeBox::default()),
+            _dir: tempfile::tempdir().unwrap(),
+        };
+        let (_, report) = run(&w, spec(r#"[[call echo {"x": "\u001b[31mred"}]] [[call write {}]]"#)).await;
+        assert_eq!(report.outcome, Outcome::Complete, "{report:?}");
+    });
+    let show = env.run(&["history", "show", "1"]);
+    assert_eq!(show.code, 0, "{show:?}");
+    assert!(show.stdout.contains("→ tool t.echo {"), "{}", show.stdout);
+    assert!(show.stdout.contains("← ok {"), "{}", show.stdout);
+    assert!(show.stdout.contains("← refused This call was not run"), "{}", show.stdout);
+    assert!(!show.stdout.contains('\u{1b}'), "escaped: {:?}", show.stdout);
+    let md = env.run(&["history", "export", "1"]);
+    assert!(md.stdout.contains("**Tool call** `t.echo`"), "{}", md.stdout);
+    assert!(md.stdout.contains("**Result** (refused)"), "{}", md.stdout);
+    let json = env.run(&["history", "export", "1", "--format", "json"]);
+    let value: Value = serde_json::from_str(&json.stdout).unwrap();
+    let calls = &value["messages"][1]["tool_calls"];
+    assert_eq!(calls[0]["name"], "echo");
+    assert_eq!(calls[0]["arguments"], json!({"x": "\u{1b}[31mred"}), "the data as it was");
+    assert_eq!(calls[0]["result"], json!({"echo": {"x": "\u{1b}[31mred"}}));
+    assert_eq!(calls[1]["status"], "refused");
+    assert_eq!(calls[1]["error"]["kind"], "refused");
+}

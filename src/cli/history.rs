@@ -186,6 +186,7 @@ async fn load(store: &StoreHandle, id: i64) -> Result<(Conversation, Vec<StoredM
 
 async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
     let (c, messages) = load(store, id).await?;
+    let calls = store.read(move |s| s.tool_calls_of_conversation(id)).await?;
     // The conversation's cost counts every answer, those of other branches too.
     let every = store.read(move |s| s.messages(id)).await?;
     let mut total = crate::money::Total::default();
@@ -227,7 +228,24 @@ async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
             out.push_str(&format!("{shown}\n\n"));
         }
         let grounding = crate::grounding::Grounding::from_stored(m.grounding.as_deref());
-        let text = crate::grounding::plain_answer(&m.text, grounding.as_ref());
+        let mine: Vec<&crate::store::StoredToolCall> = calls.iter().filter(|t| t.message_id == m.id).collect();
+        let text = if mine.is_empty() {
+            crate::grounding::plain_answer(&m.text, grounding.as_ref())
+        } else {
+            // Each round's text, then its calls, one line each (escaped, cut).
+            let mut shown = String::new();
+            let mut from = 0;
+            for (at, call) in crate::export::split_at_calls(&m.text, &mine) {
+                shown.push_str(&sanitize(&m.text[from..at]));
+                if !shown.is_empty() && !shown.ends_with('\n') {
+                    shown.push('\n');
+                }
+                shown.push_str(&tool_call_lines(call));
+                from = at;
+            }
+            shown.push_str(&sanitize(&m.text[from..]));
+            shown
+        };
         out.push_str(&text);
         if !text.ends_with('\n') {
             out.push('\n');
@@ -240,6 +258,29 @@ async fn show(store: &StoreHandle, id: i64) -> Result<String, Failure> {
         }
     }
     Ok(out)
+}
+
+/// A saved call and its end, one line each: `→ tool fs.read {"p":1}` / `← ok {...}`.
+fn tool_call_lines(call: &crate::store::StoredToolCall) -> String {
+    let name = match &call.call.server {
+        Some(server) => format!("{}.{}", one_line(server, 40), one_line(&call.call.name, 64)),
+        None => one_line(&call.call.name, 64),
+    };
+    let mut out = format!("→ tool {name} {}\n", one_line(&call.call.arguments, 200));
+    let ended = match &call.end {
+        Some(end) => {
+            let what = end
+                .error_kind
+                .as_deref()
+                .and_then(|kind| crate::chat::failure_from_stored(kind, end.error_detail.as_deref()))
+                .map(|f| crate::chat::told_to_model(&f))
+                .unwrap_or_else(|| one_line(end.result.as_deref().unwrap_or(""), 200));
+            format!("← {} {}\n", end.status.replace('_', " "), one_line(&what, 200))
+        }
+        None => "← the call did not return\n".to_owned(),
+    };
+    out.push_str(&ended);
+    out
 }
 
 async fn export(
@@ -258,9 +299,12 @@ async fn export(
         writable_new_file(path, force)?;
     }
     let (c, messages) = load(store, id).await?;
+    let calls = store.read(move |s| s.tool_calls_of_conversation(id)).await?;
     let text = match format {
-        ExportFormat::Md => crate::export::markdown(&c, &messages),
-        ExportFormat::Json => crate::export::json(&c, &messages, &store.read(move |s| s.messages(id)).await?),
+        ExportFormat::Md => crate::export::markdown_with_tools(&c, &messages, &calls),
+        ExportFormat::Json => {
+            crate::export::json_with_tools(&c, &messages, &store.read(move |s| s.messages(id)).await?, &calls)
+        }
     };
     match output {
         // A file gets the exact text; the terminal gets it made safe.

@@ -1,5 +1,6 @@
 //! Search: what the user types, parsed into an FTS5 expression that is always valid, then run
-//! over message texts and conversation titles; each conversation is one hit, by its best match.
+//! over message texts and conversation titles (and the names of the tools a conversation
+//! called, `tool_calls.rs`); each conversation is one hit, by its best match.
 //! Nothing typed reaches FTS5 unquoted. Punctuation inside a term (`c++`), which the index does
 //! not hold, is checked on the candidates' texts.
 //!
@@ -198,6 +199,11 @@ impl Store {
             // One row per conversation: its title when that matched, else its best message.
             let shown: HashSet<i64> = hits.iter().map(|h| h.conversation_id).collect();
             hits.extend(messages.into_iter().filter(|h| !shown.contains(&h.conversation_id)).take(limit - titles_kept));
+            // Then conversations that called a tool of that name.
+            if hits.len() < limit {
+                let shown: HashSet<i64> = hits.iter().map(|h| h.conversation_id).collect();
+                hits.extend(self.tool_hits(query, limit - hits.len(), &shown)?);
+            }
             Ok(hits)
         })();
         // The expression is valid by construction; should FTS5 still reject it (a limit we

@@ -147,4 +147,94 @@ impl Store {
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(|e| self.err(e))
     }
+
+    /// Conversations (not in `shown`) that called a tool whose name holds every term of
+    /// `query` (case-insensitive), newest call first, one hit each.
+    pub(super) fn tool_hits(
+        &self,
+        query: &str,
+        limit: usize,
+        shown: &std::collections::HashSet<i64>,
+    ) -> rusqlite::Result<Vec<super::SearchHit>> {
+        let terms: Vec<String> = query
+            .split_whitespace()
+            .map(|t| t.trim_matches(|c: char| c == '"' || c == '*').to_lowercase())
+            .filter(|t| !t.is_empty() && !["and", "or", "not"].contains(&t.as_str()))
+            .collect();
+        if terms.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let like = |t: &str| format!("%{}%", t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT t.name, t.message_id, m.conversation_id, c.title, c.updated_at
+             FROM tool_calls t JOIN messages m ON m.id = t.message_id JOIN conversations c ON c.id = m.conversation_id
+             WHERE lower(t.name) LIKE ?1 ESCAPE '\\' ORDER BY t.id DESC LIMIT 2000",
+        )?;
+        let mut rows = stmt.query([like(&terms[0])])?;
+        let mut seen = std::collections::HashSet::new();
+        let mut hits = Vec::new();
+        while let Some(row) = rows.next()? {
+            let name: String = row.get(0)?;
+            let conversation_id: i64 = row.get(2)?;
+            let lower = name.to_lowercase();
+            if !terms.iter().all(|t| lower.contains(t.as_str())) || shown.contains(&conversation_id) {
+                continue;
+            }
+            if !seen.insert(conversation_id) {
+                continue;
+            }
+            hits.push(super::SearchHit {
+                conversation_id,
+                title: row.get(3)?,
+                matched_in: super::MatchedIn::Message { id: row.get(1)?, role: crate::domain::Role::Model },
+                snippet: format!("tool call {}{name}{}", super::SearchHit::MARK_START, super::SearchHit::MARK_END),
+                updated_at: row.get(4)?,
+            });
+            if hits.len() == limit {
+                break;
+            }
+        }
+        Ok(hits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Author;
+    use crate::store::{MessageStatus, NewMessage, Parent};
+
+    fn message(role: Author, text: &str) -> NewMessage {
+        NewMessage { role, text: text.into(), model: None, status: MessageStatus::Complete, cached: false }
+    }
+
+    #[test]
+    fn calls_are_kept_in_order_with_their_ends_and_found_by_tool_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::open(&dir.path().join("h.sqlite3")).unwrap();
+        let c = store.create_conversation("notes", "m", None).unwrap();
+        let q = store.add_message_to(c, Parent::Root, &message(Author::User, "hello")).unwrap();
+        let a = store.add_message_to(c, Parent::Message(q), &message(Author::Model, "done")).unwrap();
+        let call = |n: &str| NewToolCall {
+            round: 1,
+            call_id: n.into(),
+            wire_id: Some(n.into()),
+            server: Some("fs".into()),
+            name: "read_text_file".into(),
+            arguments: "{}".into(),
+            signature: Some("c2ln".into()),
+            text_offset: 0,
+        };
+        let ids = store.add_tool_calls(a, &[call("a"), call("b")]).unwrap();
+        let end = ToolCallEnd { status: "ok".into(), result: Some("{}".into()), error_kind: None, error_detail: None };
+        store.end_tool_call(ids[1], &end).unwrap();
+        let saved = store.tool_calls_of_conversation(c).unwrap();
+        assert_eq!(saved.iter().map(|s| s.call.call_id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!((saved[0].end.clone(), saved[1].end.clone()), (None, Some(end)));
+        let hits = store.search("read_text_file", 10).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].conversation_id, c);
+        assert!(store.search("write_file", 10).unwrap().is_empty());
+        assert!(store.search("read_%", 10).unwrap().is_empty(), "LIKE's wildcards are literal");
+    }
 }
