@@ -1,6 +1,7 @@
 //! A loopback fake server on a runtime of its own, in a background thread, for synchronous
 //! tests and `serve-fake`, and the HTTP strictness both fakes share with real servers (a
-//! repeated single-value header is refused): shared by the Gemini and the OpenAI-compatible fakes.
+//! repeated single-value header is refused), and the prompt directives that ask either fake to
+//! call a tool (`[[call NAME {...}]]`): shared by the Gemini and the OpenAI-compatible fakes.
 
 use std::future::Future;
 
@@ -86,4 +87,27 @@ mod tests {
         headers.append("content-type", "application/octet-stream".parse().unwrap());
         assert_eq!(repeated_single_value_header(&headers), Some("content-type"));
     }
+}
+
+/// The tool-call directives of a prompt, in order: `[[call NAME {json}]]` (`repeat: false`,
+/// called once) and `[[call* NAME {json}]]` (called again after every result), as
+/// `(repeat, name, arguments)`; arguments that are not JSON are `{}`.
+pub(crate) fn tool_directives(text: &str) -> Vec<(bool, String, serde_json::Value)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("[[call") {
+        let after = &rest[start + 6..];
+        let Some(end) = after.find("]]") else { break };
+        let inner = &after[..end];
+        let (repeat, inner) = match inner.strip_prefix('*') {
+            Some(inner) => (true, inner),
+            None => (false, inner),
+        };
+        let inner = inner.trim();
+        let (name, args) = inner.split_once(char::is_whitespace).unwrap_or((inner, "{}"));
+        let args = serde_json::from_str(args.trim()).unwrap_or_else(|_| serde_json::json!({}));
+        out.push((repeat, name.to_owned(), args));
+        rest = &after[end + 2..];
+    }
+    out
 }

@@ -119,6 +119,8 @@ fn every_released_schema_migrates_to_the_latest_keeping_its_data() {
         assert_eq!(message_hits(&store, "coffee"), [4], "the recovered answer is indexed once it stops");
         assert_eq!(title_hits(&store, "cafe"), [2], "old titles are searchable (v{version})");
         assert_eq!(store.list_conversations(10, 0).unwrap().len(), 2);
+        // Tool calls came with v18: an older conversation reads with none.
+        assert_eq!(store.tool_calls_of_conversation(2).unwrap(), [], "v{version}");
         // A released answer's cost is carried into the spending ledger (costs date from v13).
         let ledger: i64 = store
             .connection()

@@ -485,3 +485,41 @@ fn history_show_and_export_include_the_tool_steps_escaped() {
     assert_eq!(calls[1]["status"], "refused");
     assert_eq!(calls[1]["error"]["kind"], "refused");
 }
+
+#[tokio::test]
+async fn an_openai_compatible_model_calls_tools_through_the_same_rounds() {
+    use geminal::openai::fake::{FakeOpenAi, Options, Reply};
+    use geminal::openai::{OpenAiClient, OpenAiOptions};
+    let oai = FakeOpenAi::start(Options::default(), Reply::text("plain")).await.unwrap();
+    let gemini = FakeGemini::start(FakeOptions::default(), Behavior::text("unused")).await.unwrap();
+    let client = OpenAiClient::new(OpenAiOptions {
+        name: "local".into(),
+        base_url: oai.base_url(),
+        api_key: None,
+        api_key_env: None,
+        headers: Vec::new(),
+        models: Vec::new(),
+        timeouts: common::quick_timeouts(),
+    })
+    .unwrap();
+    let set = geminal::provider::ProviderSet::new(common::client_for(&gemini, common::quick_timeouts()))
+        .with("local", Arc::new(client));
+    let engine = Engine::with_providers(set, EngineConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(&dir.path().join("h.sqlite3")).unwrap();
+    let store = StoreHandle::spawn(store).unwrap();
+    let session = ChatSession::new(engine, Some(store.clone()), ChatOptions::default());
+    let tools = Arc::new(FakeBox::default());
+    let runner = Runner::new(Arc::new(session), "local:qwen3:8b", Vec::new()).with_tools(tools.clone());
+    let w = World { fake: gemini, runner, store, tools, _dir: dir };
+    let (_, report) = run(&w, spec(r#"[[call echo {"x": 7}]]"#)).await;
+    assert_eq!(report.outcome, Outcome::Complete, "{report:?}");
+    assert!(report.text.contains(r#"echo answered {"echo":{"x":7}}"#), "{}", report.text);
+    let sent: Vec<Value> = oai.chat_requests().iter().map(|r| r.json()).collect();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0]["tools"][0]["function"]["name"], "echo");
+    let messages = sent[1]["messages"].as_array().unwrap();
+    let call_id = messages[1]["tool_calls"][0]["id"].as_str().unwrap();
+    assert_eq!(messages[2]["role"], "tool");
+    assert_eq!(messages[2]["tool_call_id"], call_id, "the result under the call's id");
+}

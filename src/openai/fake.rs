@@ -321,6 +321,66 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
     }
 }
 
+/// Tool calling as OpenAI-compatible servers do it: a `role: tool` message must answer a
+/// `tool_calls` id of the assistant message before it (else the 400); a prompt's
+/// `[[call NAME {...}]]` directives (see `fake_runtime`) are answered with `tool_calls` while
+/// `tools` are offered, and the results, once sent, with text that quotes them.
+fn tool_turn(json: &serde_json::Value, req: &Recorded, reply: Reply) -> Result<Reply, String> {
+    let messages = json["messages"].as_array().cloned().unwrap_or_default();
+    let mut asked: Vec<(String, String)> = Vec::new();
+    let mut answered: Vec<(String, String)> = Vec::new();
+    for m in &messages {
+        match m["role"].as_str() {
+            Some("assistant") => {
+                asked = m["tool_calls"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        let id = c["id"].as_str().unwrap_or_default().to_owned();
+                        (id, c["function"]["name"].as_str().unwrap_or_default().to_owned())
+                    })
+                    .collect();
+                answered.clear();
+            }
+            Some("tool") => {
+                let id = m["tool_call_id"].as_str().unwrap_or_default();
+                let Some((_, name)) = asked.iter().find(|(asked, _)| asked == id) else {
+                    return Err("Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.".to_owned());
+                };
+                let content = match &m["content"] {
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                answered.push((name.clone(), content));
+            }
+            _ => {}
+        }
+    }
+    let last_is_tool = messages.last().is_some_and(|m| m["role"] == "tool");
+    let offered = json["tools"].as_array().is_some_and(|t| !t.is_empty());
+    let wanted = crate::fake_runtime::tool_directives(&req.prompt());
+    let calls: Vec<FakeToolCall> = wanted
+        .iter()
+        .filter(|(repeat, _, _)| offered && (!last_is_tool || *repeat))
+        .enumerate()
+        .map(|(i, (_, name, args))| FakeToolCall {
+            id: format!("call_{}_{i}", messages.len()),
+            name: name.clone(),
+            arguments: args.to_string(),
+        })
+        .collect();
+    if !calls.is_empty() {
+        let names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
+        return Ok(Reply::tool_calls(format!("Let me use {}. ", names.join(" and ")), calls));
+    }
+    if last_is_tool {
+        let quoted: Vec<String> = answered.iter().map(|(name, content)| format!("{name} answered {content}")).collect();
+        return Ok(Reply { text: format!("The tools said: {}.", quoted.join("; ")), ..reply });
+    }
+    Ok(reply)
+}
+
 fn chat(req: &Recorded, shared: &Shared) -> Response<Body> {
     let json = req.json();
     let model = json["model"].as_str().unwrap_or("").to_owned();
@@ -336,6 +396,10 @@ fn chat(req: &Recorded, shared: &Shared) -> Response<Body> {
     if let Some(Fault::Status { status, body, headers }) = &reply.fault {
         return full(*status, body.clone(), headers);
     }
+    let reply = match tool_turn(&json, req, reply) {
+        Ok(reply) => reply,
+        Err(message) => return full(400, error_body(&message, "invalid_request_error", "invalid_request"), &[]),
+    };
     let include_usage = json["stream_options"]["include_usage"].as_bool().unwrap_or(false);
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
     tokio::spawn(play(reply, model, include_usage && json["stream"] == true, tx));

@@ -13,7 +13,8 @@
 //!   step limit); without tools offered it answers in text.
 //! - `[[malformed]]` ends the answer with `finishReason: MALFORMED_FUNCTION_CALL`.
 //!
-//! The `--demo` model calls an offered tool whose name the prompt mentions.
+//! The `--demo` model calls an offered tool whose name (or every longer word of it) the prompt
+//! mentions, its required arguments made up.
 
 use std::collections::HashMap;
 
@@ -234,27 +235,6 @@ fn question(body: &Value) -> String {
         .unwrap_or_default()
 }
 
-/// The `[[call NAME ARGS]]` / `[[call* NAME ARGS]]` directives of `text`: `(repeat, name, args)`.
-fn directives(text: &str) -> Vec<(bool, String, Value)> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("[[call") {
-        let after = &rest[start + 6..];
-        let Some(end) = after.find("]]") else { break };
-        let inner = &after[..end];
-        let (repeat, inner) = match inner.strip_prefix('*') {
-            Some(inner) => (true, inner),
-            None => (false, inner),
-        };
-        let inner = inner.trim();
-        let (name, args) = inner.split_once(char::is_whitespace).unwrap_or((inner, "{}"));
-        let args = serde_json::from_str(args.trim()).unwrap_or_else(|_| Value::Object(Map::new()));
-        out.push((repeat, name.to_owned(), args));
-        rest = &after[end + 2..];
-    }
-    out
-}
-
 /// What to do about functions for this request.
 pub(super) fn plan(body: &Value, declared: &[Value], demo: bool) -> Plan {
     let asked = question(body);
@@ -262,7 +242,7 @@ pub(super) fn plan(body: &Value, declared: &[Value], demo: bool) -> Plan {
         return Plan::Malformed;
     }
     let answered = results(body);
-    let wanted = directives(&asked);
+    let wanted = crate::fake_runtime::tool_directives(&asked);
     let offered = !declared.is_empty();
     let calls: Vec<(String, Value)> = wanted
         .iter()
@@ -283,7 +263,10 @@ pub(super) fn plan(body: &Value, declared: &[Value], demo: bool) -> Plan {
         let mentioned = declared.iter().find(|d| {
             let name = d["name"].as_str().unwrap_or_default().to_lowercase();
             let bare = name.rsplit(['.', ':']).next().unwrap_or(&name).to_owned();
-            !bare.is_empty() && (lower.contains(&bare) || lower.contains(&bare.replace('_', " ")))
+            // Its name, or every longer word of it (`get_current_time`: "current", "time").
+            let words: Vec<&str> = bare.split(['_', '-']).filter(|w| w.len() >= 4).collect();
+            !bare.is_empty()
+                && (lower.contains(&bare) || (!words.is_empty() && words.iter().all(|w| lower.contains(w))))
         });
         if let Some(declaration) = mentioned {
             let name = declaration["name"].as_str().unwrap_or_default().to_owned();
@@ -402,5 +385,18 @@ mod tests {
                 .unwrap_err()
                 .contains("matches no function call")
         );
+    }
+
+    #[test]
+    fn the_demo_calls_an_offered_tool_the_prompt_names() {
+        let declared = vec![json!({"name": "time.get_current_time", "parameters": {
+            "type": "object", "properties": {"timezone": {"type": "string"}}, "required": ["timezone"]}})];
+        let ask = json!({"contents": [{"role": "user", "parts": [{"text": "What is the current time in Paris?"}]}]});
+        let Plan::Call { calls, .. } = plan(&ask, &declared, true) else { panic!("{:?}", plan(&ask, &declared, true)) };
+        assert_eq!(calls[0].0, "time.get_current_time");
+        assert!(calls[0].1["timezone"].is_string(), "required arguments filled: {:?}", calls[0].1);
+        assert_eq!(plan(&ask, &declared, false), Plan::None, "only the demo guesses");
+        let other = json!({"contents": [{"role": "user", "parts": [{"text": "Tell me about birds"}]}]});
+        assert_eq!(plan(&other, &declared, true), Plan::None, "a prompt that does not ask for it");
     }
 }
