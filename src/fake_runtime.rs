@@ -73,22 +73,6 @@ pub(crate) fn repeated_header_body(name: &str) -> String {
     format!("400: Bad Request (duplicate {name} header)")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_repeated_single_value_header_is_found_and_repeatable_ones_are_not() {
-        let mut headers = hyper::HeaderMap::new();
-        headers.append("accept", "text/plain".parse().unwrap());
-        headers.append("accept", "application/json".parse().unwrap());
-        headers.append("content-type", "application/json".parse().unwrap());
-        assert_eq!(repeated_single_value_header(&headers), None);
-        headers.append("content-type", "application/octet-stream".parse().unwrap());
-        assert_eq!(repeated_single_value_header(&headers), Some("content-type"));
-    }
-}
-
 /// The tool-call directives of a prompt, in order: `[[call NAME {json}]]` (`repeat: false`,
 /// called once) and `[[call* NAME {json}]]` (called again after every result), as
 /// `(repeat, name, arguments)`; arguments that are not JSON are `{}`.
@@ -110,4 +94,20 @@ pub(crate) fn tool_directives(text: &str) -> Vec<(bool, String, serde_json::Valu
         rest = &after[end + 2..];
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_single_value_header_is_found_and_repeatable_ones_are_not() {
+        let mut headers = hyper::HeaderMap::new();
+        headers.append("accept", "text/plain".parse().unwrap());
+        headers.append("accept", "application/json".parse().unwrap());
+        headers.append("content-type", "application/json".parse().unwrap());
+        assert_eq!(repeated_single_value_header(&headers), None);
+        headers.append("content-type", "application/octet-stream".parse().unwrap());
+        assert_eq!(repeated_single_value_header(&headers), Some("content-type"));
+    }
 }
