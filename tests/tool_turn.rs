@@ -523,3 +523,34 @@ async fn an_openai_compatible_model_calls_tools_through_the_same_rounds() {
     assert_eq!(messages[2]["role"], "tool");
     assert_eq!(messages[2]["tool_call_id"], call_id, "the result under the call's id");
 }
+
+/// Reads what the budgets hold while it is asked, then says yes.
+struct ReadsHeld(StoreHandle, Mutex<Option<geminal::money::Usd>>);
+
+impl Approver for ReadsHeld {
+    fn approve<'a>(&'a self, _turn: u64, _conversation: i64, calls: &'a [PendingCall]) -> BoxFuture<'a, Vec<Approval>> {
+        Box::pin(async move {
+            *self.1.lock().unwrap() = Some(self.0.read(|s| s.reserved()).await.unwrap());
+            vec![Approval::Run; calls.len()]
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_tool_turn_holds_every_rounds_worst_case_against_the_budgets() {
+    let w = world().await;
+    let budgets = geminal::config::Budgets { daily: geminal::money::Usd::from_dollars(100.0), monthly: None };
+    let held = Arc::new(ReadsHeld(w.store.clone(), Mutex::default()));
+    let mut budgeted = spec("[[call write {}]]");
+    budgeted.budget = geminal::turn::BudgetPolicy::per_turn(budgets, false);
+    budgeted.tools.max_steps = 2;
+    budgeted.tools.approver = Some(held.clone());
+    let ready = w.runner.prepare(budgeted.clone(), &|_| {}).await.unwrap();
+    let one = w.runner.session().worst_case(&ready.prepared).unwrap();
+    let (_, report) = run(&w, budgeted).await;
+    assert_eq!(report.outcome, Outcome::Complete);
+    // Two rounds with tools and one more without: three times one call's worst case.
+    let held = held.1.lock().unwrap().unwrap();
+    assert_eq!(held, one.saturating_add(one).saturating_add(one), "one call's worst case is {one}");
+    assert_eq!(w.store.read(|s| s.reserved()).await.unwrap(), geminal::money::Usd::ZERO, "given back");
+}

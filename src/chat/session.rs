@@ -1,7 +1,7 @@
 //! `ChatSession`: runs a prepared turn. It answers from the cache when it can, streams
-//! otherwise (through the engine), saves the prompt and the answer as it grows, and records the
-//! request's metrics and its cost in the spending ledger (saved or not). It also fits a turn to
-//! its model's input limit. Building the turn (conversation, branch, role, settings) is
+//! otherwise (through the engine; a turn with tools in rounds, see `tool_rounds.rs`), saves the
+//! prompt and the answer as it grows, and records its metrics and cost in the spending ledger
+//! (saved or not). It also fits a turn to its model's input limit. Building the turn is
 //! `prepare.rs`; every front end (`ask`, the line chat, local `batch`, each tab) reaches both
 //! through the runner in `src/turn/`, which calls the steps in one fixed order.
 

@@ -1,10 +1,12 @@
 //! One turn, run the same way by every front end (`ask`, the line chat, local `batch`, each tab
 //! of the interface). Given what a front end knows (where the prompt goes, the prompt and its
-//! files, model, system prompt, role, settings, budget policy and deadline), a [`Runner`] sets the
-//! turn up in one fixed order — budget → prepare → role → settings → attachments → context fit —
-//! holds its worst case against the budgets, starts it, and hands back a [`TurnHandle`]: a stream
-//! of [`TurnUpdate`]s tagged with the turn's id, which stops the turn when dropped. The deadline
-//! covers the whole turn, its setup (uploads, token counts) included.
+//! files, model, system prompt, role, settings, budget policy, deadline and tools), a [`Runner`]
+//! sets the turn up in one fixed order — budget → prepare → role → settings → attachments →
+//! context fit → tools (listed from its tool box, offered to the model) — holds its worst case
+//! (every round's, for a tool turn) against the budgets, starts it, and hands back a
+//! [`TurnHandle`]: a stream of [`TurnUpdate`]s tagged with the turn's id, which stops the turn
+//! when dropped. The deadline covers the whole turn, its setup (uploads, token counts) and every
+//! tool round included.
 //!
 //! Data only: what a front end says about an update or a refusal is its own (`cli/words.rs`,
 //! `tui/words.rs`). No SQL and no wire format here; `chat` does the work.
