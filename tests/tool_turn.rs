@@ -371,6 +371,7 @@ async fn a_malformed_call_ends_the_answer_with_a_reason() {
     let (_, report) = run(&w, spec("[[malformed]]")).await;
     let Outcome::Failed(error) = &report.outcome else { panic!("{report:?}") };
     assert!(error.to_string().contains("malformed function call"), "{error}");
+    assert_eq!(report.status, MessageStatus::Error, "not a block");
     assert!(w.tools.calls.lock().unwrap().is_empty());
 }
 

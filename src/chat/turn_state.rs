@@ -387,8 +387,18 @@ impl TurnState {
                 effects
             }
             TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stopped(reason))) => {
-                let status =
-                    if reason == StopReason::MaxTokens { MessageStatus::Interrupted } else { MessageStatus::Blocked };
+                let status = match &reason {
+                    StopReason::MaxTokens => MessageStatus::Interrupted,
+                    // A call the model wrote wrong (Gemini's MALFORMED_FUNCTION_CALL) is no block.
+                    StopReason::Other(why) if why == "malformed function call" => {
+                        if self.text.is_empty() && self.tools.is_empty() {
+                            MessageStatus::Error
+                        } else {
+                            MessageStatus::Interrupted
+                        }
+                    }
+                    _ => MessageStatus::Blocked,
+                };
                 // Told as the answering model's provider says it (canonical names are
                 // `provider:model`, a Gemini model's bare).
                 let provider = self.attempted.as_deref().map_or(crate::provider::name::GEMINI.to_owned(), |m| {
@@ -1008,5 +1018,14 @@ mod tests {
         t.handle(round_ends(), ms(2));
         let effects = t.handle(TurnEvent::Failed(ApiError::Network { detail: "down".into() }), ms(3));
         assert_eq!(saves(&effects)[0].status, Some(MessageStatus::Interrupted));
+    }
+
+    #[test]
+    fn a_malformed_call_is_an_error_not_a_block() {
+        let mut t = TurnState::new().with_tools(3);
+        let malformed = StopReason::Other("malformed function call".into());
+        let effects = t.handle(TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stopped(malformed))), ms(1));
+        assert_eq!(saves(&effects)[0].status, Some(MessageStatus::Error));
+        assert!(matches!(effects.last(), Some(Effect::Done(Outcome::Failed(ApiError::AnswerStopped { .. })))));
     }
 }

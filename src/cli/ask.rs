@@ -221,7 +221,13 @@ pub async fn run(
             // A conversation longer than the model takes: its newest turns only (config).
             Update::Shown(Shown::Notice(Notice::ContextTrimmed(trimmed))) => exit::say(&trimmed.to_string()),
             // Tool steps on stderr, one line each: stdout holds only the answer.
-            Update::Shown(Shown::Tool(step)) => exit::say(&tool_lines.line(&step)),
+            Update::Shown(Shown::Tool(step)) => {
+                let line = tool_lines.line(&step);
+                if let Some(printer) = printer.as_mut() {
+                    printer.show(Shown::Tool(step));
+                }
+                exit::say(&line);
+            }
             Update::Shown(shown) => {
                 bar.finish();
                 if signals.is_none() {

@@ -141,7 +141,13 @@ pub async fn run(
                 // A conversation longer than the model takes: its newest turns only.
                 Update::Shown(Shown::Notice(Notice::ContextTrimmed(trimmed))) => exit::say(&trimmed.to_string()),
                 // Tool steps on stderr, one line each.
-                Update::Shown(Shown::Tool(step)) => exit::say(&tool_lines.line(&step)),
+                Update::Shown(Shown::Tool(step)) => {
+                    let line = tool_lines.line(&step);
+                    if let Some(printer) = printer.as_mut() {
+                        printer.show(Shown::Tool(step));
+                    }
+                    exit::say(&line);
+                }
                 Update::Shown(shown) => printer
                     .get_or_insert_with(|| {
                         // A pipe gets each answer once, whole; a terminal sees it stream.

@@ -230,8 +230,9 @@ impl AnswerPrinter {
             }
             // Where the prompt was saved: `ask` reports it with the answer.
             Shown::Saved { .. } => {}
-            // Tool steps are told by the front end (cli/ask.rs) before they reach the printer.
-            Shown::Tool(_) => {}
+            // Tool steps are told on stderr by the front end (`cli/tool_steps.rs`); the spinner
+            // goes first, so neither the line nor an approval question is drawn over.
+            Shown::Tool(_) => self.spinner.stop(),
             Shown::Notice(notice) => {
                 self.spinner.stop();
                 eprintln!("geminal: {}", crate::sanitize::one_line(&notice.to_string(), 240));
