@@ -24,6 +24,14 @@ use tokio_util::sync::CancellationToken;
 
 const MODEL: &str = "gemini-3-flash-preview";
 
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x60, 0x00, 0x02, 0x00, 0x00, 0x05, 0x00, 0x01, 0x7a, 0x5e, 0xab, 0x3f, 0x00,
+    0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
 /// A tool box of four tools on two servers: `t` (trusted: `echo`, `fail`, `slow`) and `u`
 /// (untrusted: `write`). It records each call's start and end, and the cancel tokens it got.
 /// A call the box ran: its tool, arguments, when it started and ended.
@@ -57,6 +65,7 @@ impl ToolBox for FakeBox {
                 info("t", "echo", true),
                 info("t", "fail", true),
                 info("t", "slow", true),
+                info("t", "picture", true),
                 info("u", "write", false),
             ])
         })
@@ -82,6 +91,12 @@ impl ToolBox for FakeBox {
                     output(json!({"echo": arguments}))
                 }
                 "write" => output(json!({"written": true})),
+                "picture" => Ok(ToolOutput {
+                    content: json!({"drawn": 1}),
+                    media: vec![geminal::tools::Media { mime: "image/png".into(), bytes: PNG.to_vec().into() }],
+                    is_error: false,
+                    truncated: false,
+                }),
                 "fail" => Err(ToolFailure::Failed("disk full".into())),
                 _ => tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(60)) => output(json!("late")),
@@ -554,4 +569,18 @@ async fn a_tool_turn_holds_every_rounds_worst_case_against_the_budgets() {
     let held = held.1.lock().unwrap().unwrap();
     assert_eq!(held, one.saturating_add(one).saturating_add(one), "one call's worst case is {one}");
     assert_eq!(w.store.read(|s| s.reserved()).await.unwrap(), geminal::money::Usd::ZERO, "given back");
+}
+
+#[tokio::test]
+async fn an_image_a_tool_returns_goes_to_the_model_after_the_results() {
+    let w = world().await;
+    let (_, report) = run(&w, spec("[[call picture {}]]")).await;
+    assert_eq!(report.outcome, Outcome::Complete, "{report:?}");
+    let sent = bodies(&w.fake);
+    let parts = sent[1]["contents"].as_array().unwrap().last().unwrap()["parts"].as_array().unwrap().clone();
+    assert_eq!(parts[0]["functionResponse"]["response"], json!({"drawn": 1}));
+    assert_eq!(parts[1]["inlineData"]["mimeType"], "image/png");
+    use base64::Engine as _;
+    let data = parts[1]["inlineData"]["data"].as_str().unwrap();
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(data).unwrap(), PNG);
 }

@@ -293,9 +293,10 @@ impl ChatSession {
     ) -> Option<Outcome> {
         self.save_end(row, &end, ctx).await;
         let output = response_of(&end);
+        let media = end.as_ref().map(|o| o.media.clone()).unwrap_or_default();
         (ctx.show)(Shown::Tool(ToolStep::Returned { id: call.id.clone(), result: end }));
-        let effects =
-            ctx.state.handle(TurnEvent::ToolResult(ToolResult { id: call.id.clone(), output }), ctx.started.elapsed());
+        let result = ToolResult { id: call.id.clone(), output, media };
+        let effects = ctx.state.handle(TurnEvent::ToolResult(result), ctx.started.elapsed());
         self.perform_round(effects, ctx).await
     }
 

@@ -71,6 +71,8 @@ pub struct ToolResult {
     /// The id of the call it answers.
     pub id: String,
     pub output: Result<serde_json::Value, String>,
+    /// Images or other media it gave, sent to the model after the results.
+    pub media: Vec<crate::tools::Media>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -221,7 +223,10 @@ impl TurnState {
                     },
                 })
             });
-            out.push(Message::new(Author::Tool, results.collect()));
+            let mut results: Vec<Part> = results.collect();
+            let media = calls.iter().filter_map(|(_, r)| r.as_ref()).flat_map(|r| &r.media);
+            results.extend(media.map(|m| Part::Media { mime: m.mime.clone(), bytes: m.bytes.clone() }));
+            out.push(Message::new(Author::Tool, results));
             (text_from, call_from) = (text_end, call_end);
         }
         out
@@ -851,13 +856,13 @@ mod tests {
         assert_eq!(t.pending_tools(), 1);
         assert_eq!(t.first_token(), Some(ms(5)), "a tool call is the answer starting");
         // A result for another id is not this call's.
-        let stray = ToolResult { id: "c9".into(), output: Ok(serde_json::json!(1)) };
+        let stray = ToolResult { id: "c9".into(), output: Ok(serde_json::json!(1)), media: Vec::new() };
         assert!(t.handle(TurnEvent::ToolResult(stray), ms(6)).is_empty());
         assert_eq!(t.pending_tools(), 1);
-        let result = ToolResult { id: "c1".into(), output: Err("no such entry".into()) };
+        let result = ToolResult { id: "c1".into(), output: Err("no such entry".into()), media: Vec::new() };
         assert!(t.handle(TurnEvent::ToolResult(result.clone()), ms(7)).is_empty());
         // A second result for the same call does not replace the first.
-        let again = ToolResult { id: "c1".into(), output: Ok(serde_json::json!(2)) };
+        let again = ToolResult { id: "c1".into(), output: Ok(serde_json::json!(2)), media: Vec::new() };
         t.handle(TurnEvent::ToolResult(again), ms(8));
         assert_eq!(t.tool_calls(), &[(call, Some(result))]);
         assert_eq!(t.pending_tools(), 0);
@@ -901,7 +906,7 @@ mod tests {
     }
 
     fn result(id: &str, output: Result<serde_json::Value, String>) -> TurnEvent {
-        TurnEvent::ToolResult(ToolResult { id: id.into(), output })
+        TurnEvent::ToolResult(ToolResult { id: id.into(), output, media: Vec::new() })
     }
 
     #[test]
