@@ -469,6 +469,10 @@ impl TurnState {
                 self.tools.truncate(self.round_call);
                 self.unsaved = true;
                 let mut effects = vec![Effect::Restart];
+                // What the front end clears of the earlier rounds is shown again.
+                if !self.text.is_empty() {
+                    effects.push(Effect::Show(self.text.clone()));
+                }
                 effects.extend(self.periodic_save(now));
                 effects
             }
@@ -1011,7 +1015,8 @@ mod tests {
         t.handle(round_ends(), ms(2));
         t.handle(result("a", Ok(serde_json::json!(1))), ms(3));
         t.handle(text("Two, cu"), ms(4));
-        assert_eq!(t.handle(TurnEvent::Restarted, ms(5))[0], Effect::Restart);
+        let effects = t.handle(TurnEvent::Restarted, ms(5));
+        assert_eq!(effects[..2], [Effect::Restart, Effect::Show("One. ".into())], "the earlier round shown again");
         assert_eq!(t.text(), "One. ");
         assert_eq!(t.tool_calls().len(), 1, "the run call stays");
     }
