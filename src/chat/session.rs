@@ -383,74 +383,74 @@ impl ChatSession {
                 .await
                 .unwrap_or(Outcome::Failed(failure))
         } else {
-            let asked = resolved.as_ref().unwrap_or(&turn).request();
-            let mut request = asked.clone();
+            let request = resolved.as_ref().unwrap_or(&turn).request();
+            // A tool turn asks again with the rounds after it (kept only then: no copy otherwise).
+            let asked = tools.as_ref().map(|_| request.clone()).unwrap_or_default();
+            let call = Call { model: turn.model.clone(), request };
+            let mut call = self.engine.submit_with_fallback(call, turn.fallback.clone());
             let mut cancel = std::pin::pin!(cancel);
             let mut ticks = tokio::time::interval(FLUSH_INTERVAL);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            // One model call per round; a turn without tools has one.
-            'rounds: loop {
-                let call = Call { model: turn.model.clone(), request: std::mem::take(&mut request) };
-                let mut call = self.engine.submit_with_fallback(call, turn.fallback.clone());
-                loop {
-                    let event = tokio::select! {
-                        event = call.next() => match event {
-                            Some(CallEvent::Started { model, .. }) => {
-                                state.attempt_on(&model);
-                                report.answered_by = Some(model);
-                                continue;
-                            }
-                            Some(event) => match turn_event(event, self.engine.retry_policy().max_attempts) {
-                                Some(event) => event,
-                                None => continue,
-                            },
-                            None => TurnEvent::Failed(ApiError::Protocol { detail: "the answer's call ended without a result".into() }),
-                        },
-                        _ = ticks.tick() => TurnEvent::Tick,
-                        event = &mut cancel => {
-                            // Cancelling the call drops its stream, which closes the connection.
-                            call.cancel();
-                            event
+            loop {
+                let event = tokio::select! {
+                    event = call.next() => match event {
+                        Some(CallEvent::Started { model, .. }) => {
+                            state.attempt_on(&model);
+                            report.answered_by = Some(model);
+                            continue;
                         }
-                    };
-                    if matches!(event, TurnEvent::Notice(Notice::Retrying { .. })) {
-                        retries += 1;
+                        Some(event) => match turn_event(event, self.engine.retry_policy().max_attempts) {
+                            Some(event) => event,
+                            None => continue,
+                        },
+                        None => TurnEvent::Failed(ApiError::Protocol { detail: "the answer's call ended without a result".into() }),
+                    },
+                    _ = ticks.tick() => TurnEvent::Tick,
+                    event = &mut cancel => {
+                        // Cancelling the call drops its stream, which closes the connection.
+                        call.cancel();
+                        event
                     }
-                    let effects = state.handle(event, started.elapsed());
-                    if let Some(outcome) =
-                        self.perform(effects, show, message_id, &save_error, &mut cache_it, &mut work).await
-                    {
-                        break 'rounds outcome;
-                    }
-                    let (Some((round, calls)), Some(tools)) = (work.run.take(), &tools) else { continue };
-                    drop(call);
-                    let mut next = None;
-                    let mut ctx = super::tool_rounds::RoundCtx {
-                        state: &mut state,
-                        show: &mut *show,
-                        message_id,
-                        conversation_id: report.conversation_id,
-                        save_error: &save_error,
-                        cache_it: &mut cache_it,
-                        next: &mut next,
-                        started,
-                    };
-                    if let Some(outcome) = self.run_round(tools, round, calls, &mut ctx, &mut cancel).await {
-                        break 'rounds outcome;
-                    }
-                    // The rounds so far go back after the prompt; at the step limit without tools.
-                    let Some(with_tools) = next else {
-                        break 'rounds Outcome::Failed(ApiError::Protocol {
-                            detail: "a tool round ended without its results".into(),
-                        });
-                    };
-                    request = asked.clone();
-                    request.messages.extend(state.exchange());
-                    if !with_tools {
-                        request.tools.retain(|t| !matches!(t, crate::llm::ToolSpec::Function { .. }));
-                    }
-                    continue 'rounds;
+                };
+                if matches!(event, TurnEvent::Notice(Notice::Retrying { .. })) {
+                    retries += 1;
                 }
+                let effects = state.handle(event, started.elapsed());
+                if let Some(outcome) =
+                    self.perform(effects, show, message_id, &save_error, &mut cache_it, &mut work).await
+                {
+                    break outcome;
+                }
+                // A tool turn's round ended asking for calls: they run, then the model is asked again.
+                let (Some((round, calls)), Some(tools)) = (work.run.take(), &tools) else { continue };
+                let mut next = None;
+                let mut ctx = super::tool_rounds::RoundCtx {
+                    state: &mut state,
+                    show: &mut *show,
+                    message_id,
+                    conversation_id: report.conversation_id,
+                    save_error: &save_error,
+                    cache_it: &mut cache_it,
+                    next: &mut next,
+                    started,
+                };
+                if let Some(outcome) = self.run_round(tools, round, calls, &mut ctx, &mut cancel).await {
+                    break outcome;
+                }
+                let Some(with_tools) = next else {
+                    break Outcome::Failed(ApiError::Protocol {
+                        detail: "a tool round ended without its results".into(),
+                    });
+                };
+                // The rounds so far go back after the prompt; at the step limit without tools.
+                let mut request = asked.clone();
+                request.messages.extend(state.exchange());
+                if !with_tools {
+                    request.tools.retain(|t| !matches!(t, crate::llm::ToolSpec::Function { .. }));
+                }
+                call = self
+                    .engine
+                    .submit_with_fallback(Call { model: turn.model.clone(), request }, turn.fallback.clone());
             }
         };
 

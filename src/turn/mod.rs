@@ -454,8 +454,12 @@ impl Runner {
     }
 
     /// Starts a turn set up with [`Runner::prepare`] (and held by the caller, if at all).
-    pub fn launch(&self, ready: Ready) -> TurnHandle {
+    pub fn launch(&self, mut ready: Ready) -> TurnHandle {
         let turn = self.next_turn();
+        // Its approver hears of the turn by the id it runs under.
+        if let Some(tools) = ready.tools.as_mut() {
+            tools.turn = turn;
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
         let runner = self.clone();
