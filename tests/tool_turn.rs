@@ -486,8 +486,8 @@ fn history_show_and_export_include_the_tool_steps_escaped() {
     let show = env.run(&["history", "show", "1"]);
     assert_eq!(show.code, 0, "{show:?}");
     assert!(show.stdout.contains("→ tool t.echo {"), "{}", show.stdout);
-    assert!(show.stdout.contains("← ok {"), "{}", show.stdout);
-    assert!(show.stdout.contains("← refused This call was not run"), "{}", show.stdout);
+    assert!(show.stdout.contains("← ok: {"), "{}", show.stdout);
+    assert!(show.stdout.contains("← refused: This call was not run"), "{}", show.stdout);
     assert!(!show.stdout.contains('\u{1b}'), "escaped: {:?}", show.stdout);
     let md = env.run(&["history", "export", "1"]);
     assert!(md.stdout.contains("**Tool call** `t.echo`"), "{}", md.stdout);

@@ -362,7 +362,7 @@ impl ChatSession {
             batch: false,
         });
         if let Some(tools) = &tools {
-            state = state.with_tools(tools.using.max_steps.max(1));
+            state = state.with_tools(tools.max_rounds());
         }
         let mut work = Work::default();
         let mut cache_it = false;

@@ -50,6 +50,14 @@ impl TurnTools {
             .collect()
     }
 
+    /// Model-tool rounds at most (`max_tool_steps`; 0 stands for the default).
+    pub fn max_rounds(&self) -> u32 {
+        match self.using.max_steps {
+            0 => crate::tools::DEFAULT_MAX_STEPS,
+            n => n,
+        }
+    }
+
     fn info(&self, name: &str) -> Option<&ToolInfo> {
         self.offered.iter().find(|t| t.name == name)
     }

@@ -410,7 +410,7 @@ impl Runner {
             return Ok(Hold::default());
         }
         // A tool turn may ask the model once per round, and once more at the step limit.
-        let calls = ready.tools.as_ref().map_or(1, |t| t.using.max_steps.max(1) + 1);
+        let calls = ready.tools.as_ref().map_or(1, |t| t.max_rounds() + 1);
         self.session
             .hold_calls(&ready.prepared, calls, policy.budgets.daily, policy.budgets.monthly)
             .await
