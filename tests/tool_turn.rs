@@ -584,3 +584,45 @@ async fn an_image_a_tool_returns_goes_to_the_model_after_the_results() {
     let data = parts[1]["inlineData"]["data"].as_str().unwrap();
     assert_eq!(base64::engine::general_purpose::STANDARD.decode(data).unwrap(), PNG);
 }
+
+#[tokio::test]
+async fn a_gemini_25_call_without_an_id_goes_back_without_one() {
+    let w = world().await;
+    let mut older = spec(r#"[[call echo {"x": 3}]]"#);
+    older.model = Some("gemini-2.5-flash".into());
+    let (_, report) = run(&w, older).await;
+    assert_eq!(report.outcome, Outcome::Complete, "{report:?}");
+    let sent = bodies(&w.fake);
+    let call = &sent[1]["contents"][1]["parts"][1];
+    assert!(call["functionCall"].get("id").is_none(), "none was given: {call}");
+    assert!(call["thoughtSignature"].is_string());
+    assert_eq!(responses(&sent[1]), vec![(None, "echo".into(), json!({"echo": {"x": 3}}))]);
+    let saved = saved_calls(&w, report.conversation_id.unwrap()).await;
+    assert_eq!((saved[0].call.wire_id.as_deref(), saved[0].call.call_id.as_str()), (None, "call-1"));
+}
+
+/// Says yes, and notes the turn it was asked for.
+struct NotesTurn(Mutex<Vec<u64>>);
+
+impl Approver for NotesTurn {
+    fn approve<'a>(&'a self, turn: u64, _conversation: i64, calls: &'a [PendingCall]) -> BoxFuture<'a, Vec<Approval>> {
+        self.0.lock().unwrap().push(turn);
+        Box::pin(async move { vec![Approval::Run; calls.len()] })
+    }
+}
+
+#[tokio::test]
+async fn the_approver_hears_which_turn_asks() {
+    let w = world().await;
+    let notes = Arc::new(NotesTurn(Mutex::default()));
+    let mut asked = spec("[[call write {}]]");
+    asked.tools.approver = Some(notes.clone());
+    let mut turn = w.runner.start_as(41, asked);
+    while let Some(update) = turn.next().await {
+        if let Update::Done(report) = update.update {
+            assert_eq!(report.outcome, Outcome::Complete);
+        }
+    }
+    assert_eq!(*notes.0.lock().unwrap(), [41]);
+    assert_eq!(w.tools.calls.lock().unwrap()[0].0, "write", "approved, it ran");
+}
