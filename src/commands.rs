@@ -169,6 +169,30 @@ pub const COMMANDS: &[SlashCommand] = &[
         on_a_line: true,
         parse: |rest| Slash::Role(Some(rest.to_owned()).filter(|n| !n.is_empty())),
     },
+    SlashCommand {
+        name: "/tools",
+        aliases: &[],
+        args: "[on | off | NAME,NAME…]",
+        what: "the MCP servers whose tools this tab offers (alone: list)",
+        while_streaming: true,
+        on_a_line: false,
+        parse: |rest| {
+            Slash::Tools(match rest {
+                "" => ToolsChoice::Show,
+                "on" | "all" => ToolsChoice::On,
+                "off" | "none" => ToolsChoice::Off,
+                names => {
+                    let mut list: Vec<String> = Vec::new();
+                    for name in names.split(|c: char| c == ',' || c.is_whitespace()).filter(|n| !n.is_empty()) {
+                        if !list.iter().any(|n| n == name) {
+                            list.push(name.to_owned());
+                        }
+                    }
+                    ToolsChoice::Servers(list)
+                }
+            })
+        },
+    },
 ];
 
 /// `/search` and `/url-context`: the setting `name` set to `value`, or switched when alone.
@@ -212,6 +236,21 @@ pub enum Slash {
     Set(Option<(String, String)>),
     /// `/role NAME` (`none` clears it; alone: list the roles).
     Role(Option<String>),
+    /// `/tools …`: which servers' tools the tab offers.
+    Tools(ToolsChoice),
+}
+
+/// What `/tools` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolsChoice {
+    /// Alone: list the configured servers and whether each is on.
+    Show,
+    /// `on` (or `all`): every configured server's.
+    On,
+    /// `off` (or `none`): no tools.
+    Off,
+    /// These servers' (comma- or space-separated, each once).
+    Servers(Vec<String>),
 }
 
 /// The command `word` names (its name or an alias).
@@ -419,7 +458,8 @@ mod tests {
                 "/set",
                 "/attach",
                 "/clear",
-                "/role"
+                "/role",
+                "/tools"
             ]
         );
         assert_eq!(parse("/export"), Some(Slash::Export(None)));

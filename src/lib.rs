@@ -50,7 +50,7 @@
 //! sanitize → (none)
 //! store → domain, error_data, money, sanitize
 //! tools → (none)
-//! tui → attach, chat, commands, config, domain, engine, export, format, grounding, llm, money, provider, render, sanitize, store, turn, gemini (tests)
+//! tui → attach, chat, commands, config, domain, engine, export, format, grounding, llm, money, provider, render, sanitize, store, tools, turn, gemini (tests)
 //! turn → attach, chat, config, llm, money, store, tools
 //! ```
 #![forbid(unsafe_code)]

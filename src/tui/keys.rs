@@ -18,6 +18,9 @@ pub enum Focus {
     Find,
     /// A yes/no question is open.
     Confirm,
+    /// The active tab's turn waits for the user's word on tool calls: y, n, a and Esc answer,
+    /// nothing typed is text (`overlay/approve`).
+    Approve,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +67,8 @@ pub enum Action {
     Delete,
     Yes,
     No,
+    /// `a` on the approval line: run this call, and this tool's later calls in the conversation.
+    Always,
     /// Ctrl-C with text in the prompt: empty it (Ctrl-Z brings the text back).
     ClearInput,
     /// Ctrl-U: delete from the cursor to the start of the line (as in a shell).
@@ -144,6 +149,21 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
             // Ctrl-W again confirms closing the tab it asked about.
             KeyCode::Char('w') if ctrl => Action::CloseTab,
             _ => Action::No,
+        },
+        // Only these answer; the keys that cannot be text still switch, open and close tabs.
+        Focus::Approve => match key.code {
+            KeyCode::Char('y' | 'Y') if !ctrl && !alt => Action::Yes,
+            KeyCode::Char('n' | 'N') if !ctrl && !alt => Action::No,
+            KeyCode::Char('a' | 'A') if !ctrl && !alt => Action::Always,
+            KeyCode::Esc => Action::Stop,
+            KeyCode::Char('t') if ctrl => Action::NewTab,
+            KeyCode::Char('w') if ctrl => Action::CloseTab,
+            KeyCode::Right if ctrl => Action::NextTab,
+            KeyCode::Left if ctrl => Action::PrevTab,
+            KeyCode::Char(d @ '1'..='9') if alt => Action::GoToTab(d as usize - '1' as usize),
+            KeyCode::PageUp => Action::ScrollUp(0),
+            KeyCode::PageDown => Action::ScrollDown(0),
+            _ => Action::Ignore,
         },
         Focus::Find => match key.code {
             KeyCode::Esc => Action::Stop,

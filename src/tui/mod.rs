@@ -95,6 +95,12 @@ pub struct Options {
     pub deadline: Option<Duration>,
     /// The theme to draw in (colourless under `NO_COLOR`; F3 switches).
     pub theme: theme::ThemeName,
+    /// The configured MCP servers' names (`/tools` lists and takes them).
+    pub tool_servers: Vec<String>,
+    /// The servers whose tools a new tab offers (the config file's `tools`).
+    pub tools: crate::tools::Selection,
+    /// Model-tool rounds a turn takes at most (`max_tool_steps`).
+    pub max_tool_steps: u32,
 }
 
 /// Runs the interface until the user quits, or a signal (SIGTERM, SIGHUP) ends it: then that
@@ -108,6 +114,10 @@ pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>,
     app.default_system = options.system.clone();
     app.roles = options.roles.clone();
     app.names = options.names.clone();
+    app.tool_servers = options.tool_servers.clone();
+    app.default_tools = options.tools.clone();
+    app.tab_mut().tools = options.tools.clone();
+    app.max_tool_steps = options.max_tool_steps;
     app.mouse_capture = options.mouse;
     app.tab_mut().settings = options.settings.clone();
     app.default_settings = options.settings;
@@ -258,6 +268,8 @@ async fn event_loop<B: Backend>(
         }
     }
     // Which tabs were open (and their drafts), for the next start.
+    // A turn still waiting for the user's word is told to stop.
+    app.stop_all_waiting();
     if let Some(store) = runner.store() {
         let tabs = app.open_tabs();
         let _ = store.call(move |s| s.save_open_tabs(&tabs)).await;
@@ -283,6 +295,7 @@ pub fn prepare(app: &mut App, area: ratatui::layout::Rect) {
     }
     let input_rows = app.tab().input.lines().len() as u16;
     let [_, body, ..] = view::layout(area, input_rows);
+    let (body, _) = view::split_body(app, body);
     app.page_height = usize::from(body.height);
     let theme = app.theme;
     let tab = app.tab_mut();
@@ -314,6 +327,8 @@ struct Runner {
     turns_runner: crate::turn::Runner,
     /// Each turn's deadline (`timeout_secs`).
     deadline: Option<Duration>,
+    /// Asks the user about tool calls (through the app loop).
+    approver: Arc<dyn crate::tools::Approver>,
 }
 
 impl Runner {
@@ -328,7 +343,8 @@ impl Runner {
         // A tab always names its model and its role, so the runner's defaults are never used.
         let turns_runner = crate::turn::Runner::new(session.clone(), app.tab().model.clone(), app.roles.clone());
         let clipboard = clipboard::Clipboard::new(clipboard);
-        Runner { session, clipboard, tx, turns: HashMap::new(), budgets, turns_runner, deadline }
+        let approver = Arc::new(overlay::approve::TuiApprover::new(tx.clone()));
+        Runner { session, clipboard, tx, turns: HashMap::new(), budgets, turns_runner, deadline, approver }
     }
 
     fn store(&self) -> Option<StoreHandle> {
@@ -365,6 +381,7 @@ impl Runner {
                     // its worst case held while it runs (other tabs and processes count it).
                     budget: BudgetPolicy::per_turn(self.budgets, false),
                     deadline: self.deadline,
+                    tools: app.tool_use(t, self.approver.clone()),
                     ..TurnSpec::new(Target::New, prompt)
                 };
                 let mut handle = self.turns_runner.start_as(turn, spec);
