@@ -492,6 +492,21 @@ mod tests {
     }
 
     #[test]
+    fn tools_reads_on_off_or_the_names_of_servers() {
+        let servers =
+            |names: &[&str]| Some(Slash::Tools(ToolsChoice::Servers(names.iter().map(|n| n.to_string()).collect())));
+        assert_eq!(parse("/tools"), Some(Slash::Tools(ToolsChoice::Show)));
+        assert_eq!(parse("/tools on"), Some(Slash::Tools(ToolsChoice::On)));
+        assert_eq!(parse("/tools all"), Some(Slash::Tools(ToolsChoice::On)));
+        assert_eq!(parse("/tools off"), Some(Slash::Tools(ToolsChoice::Off)));
+        assert_eq!(parse("/tools none"), Some(Slash::Tools(ToolsChoice::Off)));
+        assert_eq!(parse("/tools fs,remote"), servers(&["fs", "remote"]));
+        assert_eq!(parse("/tools  fs, remote fs "), servers(&["fs", "remote"]), "each once, however separated");
+        assert_eq!(parse("/tools ,"), servers(&[]));
+        assert!(!find("/tools").unwrap().on_a_line, "the line chat has no tools yet");
+    }
+
+    #[test]
     fn attach_reads_a_path_lists_or_clears() {
         assert_eq!(parse("/attach notes/report.pdf"), Some(Slash::Attach("notes/report.pdf".into())));
         assert_eq!(parse("/attach"), Some(Slash::ShowAttachments));

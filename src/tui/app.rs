@@ -318,8 +318,9 @@ impl App {
             Focus::Approve => self.approve_action(action),
             Focus::Chat | Focus::Messages => Some(action),
         };
-        let Some(action) = routed else { return };
-        self.act(action, page);
+        if let Some(action) = routed {
+            self.act(action, page);
+        }
         // A tab shown now may wait for approval (or no longer).
         self.settle_focus();
     }

@@ -281,6 +281,25 @@ mod tests {
     }
 
     #[test]
+    fn the_approval_line_takes_y_n_a_and_esc_and_nothing_typed_is_text() {
+        let on = |code, modifiers| action_for(key(code, modifiers), Focus::Approve, true);
+        assert_eq!(on(KeyCode::Char('y'), KeyModifiers::NONE), Action::Yes);
+        assert_eq!(on(KeyCode::Char('Y'), KeyModifiers::SHIFT), Action::Yes);
+        assert_eq!(on(KeyCode::Char('n'), KeyModifiers::NONE), Action::No);
+        assert_eq!(on(KeyCode::Char('a'), KeyModifiers::NONE), Action::Always);
+        assert_eq!(on(KeyCode::Esc, KeyModifiers::NONE), Action::Stop);
+        for c in (' '..='~').chain(['é', '世']).filter(|c| !"yYnNaA".contains(*c)) {
+            assert_eq!(on(KeyCode::Char(c), KeyModifiers::NONE), Action::Ignore, "{c:?}");
+        }
+        assert_eq!(on(KeyCode::Enter, KeyModifiers::NONE), Action::Ignore, "Enter is no answer");
+        assert_eq!(on(KeyCode::Char('y'), KeyModifiers::CONTROL), Action::Ignore);
+        assert_eq!(on(KeyCode::Right, KeyModifiers::CONTROL), Action::NextTab);
+        assert_eq!(on(KeyCode::Char('2'), KeyModifiers::ALT), Action::GoToTab(1));
+        assert_eq!(on(KeyCode::Char('w'), KeyModifiers::CONTROL), Action::CloseTab);
+        assert_eq!(on(KeyCode::Char('q'), KeyModifiers::CONTROL), Action::Quit);
+    }
+
+    #[test]
     fn home_and_end_scroll_only_when_the_prompt_is_empty() {
         assert_eq!(chat(KeyCode::Home, KeyModifiers::NONE), Action::ScrollTop);
         let home = key(KeyCode::Home, KeyModifiers::NONE);

@@ -304,3 +304,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
     }
     frame.render_widget(Paragraph::new(shown), inner);
 }
+
+#[cfg(test)]
+#[path = "../tests/tools.rs"]
+mod tests;
