@@ -319,7 +319,9 @@ pub(in crate::tui) fn render_tool(cell: &ToolCell, width: u16, selected: bool, t
         }
     };
     if !rest.is_empty() && used + 4 < columns {
-        spans.push(Span::styled(crate::format::fit(&format!(" · {rest}"), columns - used), theme.muted));
+        // (`fit` trims the text it fits: the separator goes apart.)
+        spans.push(Span::styled(" · ", theme.muted));
+        spans.push(Span::styled(crate::format::fit(&rest, columns - used - 3), theme.muted));
     }
     let mut lines = vec![Line::from(spans)];
     if !cell.folded {

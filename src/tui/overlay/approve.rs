@@ -263,7 +263,8 @@ fn lines(waiting: &Waiting, width: u16, theme: &Theme) -> Vec<Line<'static>> {
             }));
         } else {
             if used + 2 < columns {
-                spans.push(Span::styled(crate::format::fit(&format!(" {args}"), columns - used), theme.muted));
+                spans.push(Span::raw(" "));
+                spans.push(Span::styled(crate::format::fit(&args, columns - used - 1), theme.muted));
             }
             out.push(Line::from(spans));
         }
@@ -285,10 +286,17 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let Some(waiting) = &app.tab().approval else { return };
     let theme = app.theme;
     let count = waiting.calls.len();
-    let title = match waiting.current() {
+    let mut title = match waiting.current() {
         Some(at) if count > 1 => format!(" the model asks to run {count} tool calls · call {} of {count} ", at + 1),
         _ => " the model asks to run a tool call ".to_owned(),
     };
+    if title.chars().count() > usize::from(area.width) {
+        // Narrow: what is asked, still whole.
+        title = match waiting.current() {
+            Some(at) if count > 1 => format!(" run tool call {} of {count}? ", at + 1),
+            _ => " run this tool call? ".to_owned(),
+        };
+    }
     let block = Block::default().borders(Borders::TOP).border_style(theme.warning).title(title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
