@@ -96,6 +96,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("Ctrl-E", "edit the last prompt: Enter sends it as a branch"),
     ("Alt-[ / Alt-], Alt-, / Alt-.", "previous / next alternative of the last answer"),
     ("Alt-↑ / Ctrl-↑", "select a message: ↑↓ e r [ ] y, c code, t thoughts, Esc"),
+    ("Enter / t on a tool cell", "unfold or fold a tool call or its result"),
+    ("y / n / a / Esc", "tool call waiting: run, refuse, always this tool, stop"),
     ("Ctrl-Y / Alt-Y", "copy the last answer / its last code block"),
     ("Ctrl-R", "history: search, reopen, delete conversations"),
     ("Ctrl-F", "find in this conversation: Enter / ↑ earlier, ↓ later, Esc"),
