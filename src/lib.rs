@@ -27,7 +27,7 @@
 //! ```text
 //! attach → domain, format, sanitize
 //! chat → attach, domain, engine, error_data, format, grounding, llm, money, provider, sanitize, store, tools, gemini (tests)
-//! cli → attach, chat, commands, config, domain, engine, error_data, export, format, gemini, grounding, jobs, llm, money, openai, provider, render, root, sanitize, store, tui, turn
+//! cli → attach, chat, commands, config, domain, engine, error_data, export, format, gemini, grounding, jobs, llm, money, openai, provider, render, root, sanitize, store, tools, tui, turn
 //! commands → chat
 //! config → attach, chat, engine, money, net, provider, roles, sanitize, llm (tests)
 //! domain → (none)

@@ -232,7 +232,11 @@ fn hostile_arguments_and_results_are_escaped_on_screen_on_the_wire_and_in_a_copy
     let hostile_name = "rm\u{1b}[2J\u{202e}fdp";
     let mut app = App::new("gemini-2.5-flash", false);
     let turn = send(&mut app, "read it");
-    step(&mut app, turn, called("c1", "fs\u{9b}31m", hostile_name, json!({"path": hostile, "n": "\u{85}\u{9d}0;x\u{7}"})));
+    step(
+        &mut app,
+        turn,
+        called("c1", "fs\u{9b}31m", hostile_name, json!({"path": hostile, "n": "\u{85}\u{9d}0;x\u{7}"})),
+    );
     step(&mut app, turn, ok("c1", json!({"text": hostile})));
     let calls = vec![PendingCall {
         id: "c2".into(),

@@ -170,7 +170,7 @@ impl App {
             Action::Input(_) | Action::Send | Action::Newline => return None,
             other => return Some(other),
         };
-        let Some(waiting) = self.tab_mut().approval.as_mut() else { return None };
+        let waiting = self.tab_mut().approval.as_mut()?;
         if word != Approval::Stop && waiting.shown_at.elapsed() < ARMS_AFTER {
             return None;
         }
