@@ -327,8 +327,6 @@ struct Runner {
     turns_runner: crate::turn::Runner,
     /// Each turn's deadline (`timeout_secs`).
     deadline: Option<Duration>,
-    /// Asks the user about tool calls (through the app loop).
-    approver: Arc<dyn crate::tools::Approver>,
 }
 
 impl Runner {
@@ -343,8 +341,7 @@ impl Runner {
         // A tab always names its model and its role, so the runner's defaults are never used.
         let turns_runner = crate::turn::Runner::new(session.clone(), app.tab().model.clone(), app.roles.clone());
         let clipboard = clipboard::Clipboard::new(clipboard);
-        let approver = Arc::new(overlay::approve::TuiApprover::new(tx.clone()));
-        Runner { session, clipboard, tx, turns: HashMap::new(), budgets, turns_runner, deadline, approver }
+        Runner { session, clipboard, tx, turns: HashMap::new(), budgets, turns_runner, deadline }
     }
 
     fn store(&self) -> Option<StoreHandle> {
@@ -381,7 +378,8 @@ impl Runner {
                     // its worst case held while it runs (other tabs and processes count it).
                     budget: BudgetPolicy::per_turn(self.budgets, false),
                     deadline: self.deadline,
-                    tools: app.tool_use(t, self.approver.clone()),
+                    // Its questions about tool calls come back to this tab, by this turn's id.
+                    tools: app.tool_use(t, Arc::new(overlay::approve::TuiApprover::new(self.tx.clone(), turn))),
                     ..TurnSpec::new(Target::New, prompt)
                 };
                 let mut handle = self.turns_runner.start_as(turn, spec);

@@ -79,29 +79,32 @@ impl Tab {
     }
 }
 
-/// The interface's [`Approver`]: asks the app loop (by an [`AppEvent::Approve`] carrying a
-/// oneshot reply) and awaits the user's word.
+/// The interface's [`Approver`] for one turn: asks the app loop (by an [`AppEvent::Approve`]
+/// carrying a oneshot reply) and awaits the user's word. It is made for the turn it asks
+/// about, so the question lands in the tab running that turn whatever the turn calls itself.
 #[derive(Debug, Clone)]
 pub struct TuiApprover {
     tx: mpsc::UnboundedSender<AppEvent>,
+    turn: u64,
 }
 
 impl TuiApprover {
-    pub fn new(tx: mpsc::UnboundedSender<AppEvent>) -> TuiApprover {
-        TuiApprover { tx }
+    /// The approver of the interface's turn `turn`.
+    pub fn new(tx: mpsc::UnboundedSender<AppEvent>, turn: u64) -> TuiApprover {
+        TuiApprover { tx, turn }
     }
 }
 
 impl Approver for TuiApprover {
     fn approve<'a>(
         &'a self,
-        turn: u64,
+        _turn: u64,
         conversation_id: i64,
         calls: &'a [PendingCall],
     ) -> BoxFuture<'a, Vec<Approval>> {
         Box::pin(async move {
             let (reply, answer) = oneshot::channel();
-            let event = AppEvent::Approve { turn, conversation_id, calls: calls.to_vec(), reply };
+            let event = AppEvent::Approve { turn: self.turn, conversation_id, calls: calls.to_vec(), reply };
             if self.tx.send(event).is_err() {
                 return vec![Approval::Stop; calls.len()];
             }

@@ -236,14 +236,15 @@ fn a_turn_that_ends_or_an_app_that_quits_never_leaves_a_call_waiting() {
 #[tokio::test]
 async fn the_approver_asks_the_app_loop_and_waits_for_the_users_word() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let approver = TuiApprover::new(tx);
     let mut app = App::new("m", false);
     let turn = send(&mut app);
+    let approver = TuiApprover::new(tx, turn);
     let calls = vec![call("a", "fs", "read"), call("b", "fs", "write")];
     let asking = {
         let approver = approver.clone();
         let calls = calls.clone();
-        tokio::spawn(async move { approver.approve(turn, 7, &calls).await })
+        // Whatever the turn calls itself, the question is about the interface's turn.
+        tokio::spawn(async move { approver.approve(0, 7, &calls).await })
     };
     let event = rx.recv().await.unwrap();
     assert!(
@@ -358,7 +359,7 @@ fn tools_command_sets_what_the_next_turn_offers() {
         typed(app, line);
         app.on_terminal(key(KeyCode::Enter));
     };
-    let approver: Arc<dyn Approver> = Arc::new(TuiApprover::new(tokio::sync::mpsc::unbounded_channel().0));
+    let approver: Arc<dyn Approver> = Arc::new(TuiApprover::new(tokio::sync::mpsc::unbounded_channel().0, 1));
     assert_eq!(app.tool_use(app.tab(), approver.clone()).selection, Selection::Off, "off until asked");
     enter(&mut app, "/tools fs, time");
     let spec = app.tool_use(app.tab(), approver.clone());
