@@ -33,6 +33,8 @@ pub const KEYS: &str = "y run · n refuse · a always (this tool, this conversat
 
 /// The current call's arguments take at most this many lines of the approval line.
 const ARGUMENT_LINES: usize = 6;
+/// And are kept to this many bytes.
+const ARGUMENT_BYTES: usize = 2048;
 
 /// A round of calls waiting in a tab.
 #[derive(Debug)]
@@ -44,6 +46,9 @@ pub struct Waiting {
     pub answers: Vec<Option<Approval>>,
     /// When the line came into sight (keys are taken from [`ARMS_AFTER`] later).
     pub shown_at: Instant,
+    /// Each call's arguments as shown: one line of JSON made safe, cut to a bound (made once,
+    /// not at every frame).
+    arguments: Vec<String>,
     reply: Option<oneshot::Sender<Vec<Approval>>>,
 }
 
@@ -133,7 +138,9 @@ impl App {
             .map(|c| always.is_some_and(|a| a.contains(&(c.server.clone(), c.tool.clone()))).then_some(Approval::Run))
             .collect();
         let active = self.tab().id;
-        let waiting = Waiting { turn, conversation_id, calls, answers, shown_at: Instant::now(), reply: Some(reply) };
+        let arguments = calls.iter().map(arguments_line).collect();
+        let shown_at = Instant::now();
+        let waiting = Waiting { turn, conversation_id, calls, answers, shown_at, arguments, reply: Some(reply) };
         let Some(tab) = self.tab_by_turn(turn) else { return };
         if waiting.current().is_none() {
             return;
@@ -229,7 +236,15 @@ impl App {
 /// The arguments as one line of JSON made safe for a terminal.
 fn arguments_line(call: &PendingCall) -> String {
     let json = serde_json::to_string(&call.arguments).unwrap_or_default();
-    crate::sanitize::json_for_terminal(&json).into_owned()
+    let safe = crate::sanitize::json_for_terminal(&json);
+    if safe.len() <= ARGUMENT_BYTES {
+        return safe.into_owned();
+    }
+    let mut end = ARGUMENT_BYTES;
+    while !safe.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} in all)", &safe[..end], crate::format::bytes(json.len() as u64))
 }
 
 /// The lines of the approval line at `width` (its top border not counted).
@@ -250,7 +265,7 @@ fn lines(waiting: &Waiting, width: u16, theme: &Theme) -> Vec<Line<'static>> {
         let name = crate::format::fit(&name, columns.saturating_sub(2));
         let used = 2 + unicode_width::UnicodeWidthStr::width(name.as_str());
         let mut spans = vec![Span::styled(mark, style), Span::styled(name, style.add_modifier(Modifier::BOLD))];
-        let args = arguments_line(call);
+        let args = &waiting.arguments[i];
         if Some(i) == current {
             out.push(Line::from(spans));
             // The call being asked about: its arguments whole, up to a few lines.

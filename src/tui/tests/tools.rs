@@ -392,3 +392,26 @@ fn tools_command_sets_what_the_next_turn_offers() {
     enter(&mut app, "/tools on");
     assert!(app.flash().is_some_and(|f| f.starts_with("No MCP servers are configured")));
 }
+
+#[test]
+fn huge_arguments_take_a_few_lines_of_the_approval_line() {
+    let mut app = App::new("m", false);
+    let turn = send(&mut app);
+    let content = "line of a long file\n".repeat(50_000);
+    let big = PendingCall {
+        id: "a".into(),
+        server: "fs".into(),
+        tool: "write_file".into(),
+        arguments: json!({ "content": content }),
+    };
+    let _answer = ask(&mut app, turn, 7, vec![big, call("b", "fs", "read")]);
+    let theme = app.theme;
+    let waiting = app.tab().approval.as_ref().unwrap();
+    assert!(waiting.arguments[0].len() < 2100 && waiting.arguments[0].ends_with("… (1.0 MiB in all)"), "kept bounded");
+    let shown: Vec<String> =
+        lines(waiting, 80, &theme).iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect();
+    assert_eq!(shown.len(), 1 + ARGUMENT_LINES + 1 + 1, "{shown:#?}");
+    assert!(shown[ARGUMENT_LINES].contains("more lines"), "{shown:#?}");
+    assert_eq!(height(app.tab(), 80, &theme, 40), 10);
+    assert_eq!(height(app.tab(), 80, &theme, 8), 5, "the conversation keeps three rows");
+}
