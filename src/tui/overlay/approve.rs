@@ -269,7 +269,7 @@ fn lines(waiting: &Waiting, width: u16, theme: &Theme) -> Vec<Line<'static>> {
         if Some(i) == current {
             out.push(Line::from(spans));
             // The call being asked about: its arguments whole, up to a few lines.
-            let mut wrapped = wrap_plain(&args, width.saturating_sub(2).max(1), ratatui::style::Style::default());
+            let mut wrapped = wrap_plain(args, width.saturating_sub(2).max(1), ratatui::style::Style::default());
             if wrapped.len() > ARGUMENT_LINES {
                 let more = wrapped.len() - (ARGUMENT_LINES - 1);
                 wrapped.truncate(ARGUMENT_LINES - 1);
@@ -282,7 +282,7 @@ fn lines(waiting: &Waiting, width: u16, theme: &Theme) -> Vec<Line<'static>> {
         } else {
             if used + 2 < columns {
                 spans.push(Span::raw(" "));
-                spans.push(Span::styled(crate::format::fit(&args, columns - used - 1), theme.muted));
+                spans.push(Span::styled(crate::format::fit(args, columns - used - 1), theme.muted));
             }
             out.push(Line::from(spans));
         }
