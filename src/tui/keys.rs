@@ -163,6 +163,7 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
             KeyCode::Right if ctrl => Action::NextTab,
             KeyCode::Left if ctrl => Action::PrevTab,
             KeyCode::Char(d @ '1'..='9') if alt => Action::GoToTab(d as usize - '1' as usize),
+            KeyCode::Up if alt || ctrl => Action::SelectMessages,
             KeyCode::PageUp => Action::ScrollUp(0),
             KeyCode::PageDown => Action::ScrollDown(0),
             _ => Action::Ignore,

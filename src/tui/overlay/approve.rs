@@ -151,14 +151,18 @@ impl App {
             tab.unread = true;
         }
         tab.approval = Some(waiting);
+        // Keys go to the line at once, even from a message selected in this tab.
+        if self.tab().approval.is_some() {
+            self.leave_messages();
+        }
         self.settle_focus();
     }
 
     /// Keys go to the approval line while the active tab shows one, and back to the prompt after.
+    /// (Alt-↑ from the line selects messages, to read or unfold the calls; Esc comes back.)
     pub(in crate::tui) fn settle_focus(&mut self) {
         let waits = self.tab().approval.is_some();
-        if waits && matches!(self.focus, Focus::Chat | Focus::Messages) {
-            self.leave_messages();
+        if waits && self.focus == Focus::Chat {
             self.focus = Focus::Approve;
             // In sight from now.
             if let Some(w) = self.tab_mut().approval.as_mut() {

@@ -415,3 +415,24 @@ fn huge_arguments_take_a_few_lines_of_the_approval_line() {
     assert_eq!(height(app.tab(), 80, &theme, 40), 10);
     assert_eq!(height(app.tab(), 80, &theme, 8), 5, "the conversation keeps three rows");
 }
+
+#[test]
+fn from_the_approval_line_alt_up_selects_the_calls_to_read_them_and_esc_comes_back() {
+    let mut app = App::new("m", false);
+    let turn = send(&mut app);
+    app.on_event(AppEvent::Turn { turn, shown: called("c1", "write") });
+    let mut answer = ask(&mut app, turn, 7, vec![call("c1", "fs", "write")]);
+    app.on_terminal(Event::Key(KeyEvent::new(KeyCode::Up, KeyModifiers::ALT)));
+    assert_eq!(app.focus, Focus::Messages);
+    app.on_terminal(key(KeyCode::Up));
+    app.on_terminal(key(KeyCode::Enter));
+    assert!(!app.tab().messages[1].tool.as_ref().unwrap().folded, "the call is unfolded");
+    app.on_terminal(key(KeyCode::Char('y')));
+    assert!(matches!(app.commands.last(), Some(Command::Copy { .. })), "y copies here, answers nothing");
+    assert!(answer.try_recv().is_err());
+    app.on_terminal(key(KeyCode::Esc));
+    assert_eq!(app.focus, Focus::Approve);
+    arm(&mut app);
+    app.on_terminal(key(KeyCode::Char('n')));
+    assert_eq!(answer.try_recv().unwrap(), [Approval::Refuse]);
+}
