@@ -288,7 +288,7 @@ impl App {
                 MouseEventKind::ScrollUp => self.on_action(Action::ScrollUp(3)),
                 MouseEventKind::ScrollDown => self.on_action(Action::ScrollDown(3)),
                 MouseEventKind::Down(crossterm::event::MouseButton::Left)
-                    if mouse.row == 0 && matches!(self.focus, Focus::Chat | Focus::Messages) =>
+                    if mouse.row == 0 && matches!(self.focus, Focus::Chat | Focus::Messages | Focus::Approve) =>
                 {
                     if let Some(index) = super::tab_bar::tab_at(&self.tabs, self.active, self.width, mouse.column) {
                         self.on_action(Action::GoToTab(index));
