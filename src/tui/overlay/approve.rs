@@ -253,6 +253,11 @@ fn arguments_line(call: &PendingCall) -> String {
 
 /// The lines of the approval line at `width` (its top border not counted).
 fn lines(waiting: &Waiting, width: u16, theme: &Theme) -> Vec<Line<'static>> {
+    lines_at(waiting, width, theme, &mut 0)
+}
+
+/// [`lines`], and where the call being asked about starts among them.
+fn lines_at(waiting: &Waiting, width: u16, theme: &Theme, current_at: &mut usize) -> Vec<Line<'static>> {
     let columns = usize::from(width);
     let current = waiting.current();
     let mut out = Vec::new();
@@ -271,6 +276,7 @@ fn lines(waiting: &Waiting, width: u16, theme: &Theme) -> Vec<Line<'static>> {
         let mut spans = vec![Span::styled(mark, style), Span::styled(name, style.add_modifier(Modifier::BOLD))];
         let args = &waiting.arguments[i];
         if Some(i) == current {
+            *current_at = out.len();
             out.push(Line::from(spans));
             // The call being asked about: its arguments whole, up to a few lines.
             let mut wrapped = wrap_plain(args, width.saturating_sub(2).max(1), ratatui::style::Style::default());
@@ -322,14 +328,17 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let block = Block::default().borders(Borders::TOP).border_style(theme.warning).title(title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let mut shown = lines(waiting, inner.width, &theme);
+    let mut current_at = 0;
+    let mut shown = lines_at(waiting, inner.width, &theme, &mut current_at);
     // On a short screen the keys stay in sight, the calls are cut.
     let room = usize::from(inner.height);
     if shown.len() > room {
         let keys = wrap_plain(KEYS, inner.width, theme.accent).len();
         let calls = room.saturating_sub(keys);
         let tail = shown.split_off(shown.len() - keys);
-        shown.truncate(calls);
+        // The calls around the one asked about, which stays in sight.
+        let start = current_at.saturating_sub(1).min(shown.len().saturating_sub(calls));
+        shown = shown.into_iter().skip(start).take(calls).collect();
         shown.extend(tail);
     }
     frame.render_widget(Paragraph::new(shown), inner);

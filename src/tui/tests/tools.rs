@@ -436,3 +436,30 @@ fn from_the_approval_line_alt_up_selects_the_calls_to_read_them_and_esc_comes_ba
     app.on_terminal(key(KeyCode::Char('n')));
     assert_eq!(answer.try_recv().unwrap(), [Approval::Refuse]);
 }
+
+#[test]
+fn with_many_calls_the_one_asked_about_stays_in_sight() {
+    let mut app = App::new("m", false);
+    let turn = send(&mut app);
+    let calls = (1..=12).map(|i| call(&format!("c{i}"), "fs", &format!("tool{i}"))).collect();
+    let mut answer = ask(&mut app, turn, 7, calls);
+    let shown = |app: &mut App| {
+        let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 16)).unwrap();
+        crate::tui::draw(&mut terminal, app).unwrap();
+        let buffer = terminal.backend().buffer().clone();
+        (0..16).map(|y| (0..80).map(|x| buffer[(x, y)].symbol().to_owned()).collect::<String>()).collect::<Vec<_>>()
+    };
+    assert!(shown(&mut app).iter().any(|r| r.starts_with("▶ fs · tool1 ")));
+    for _ in 0..10 {
+        app.on_terminal(key(KeyCode::Char('y')));
+    }
+    let rows = shown(&mut app);
+    assert!(rows.iter().any(|r| r.starts_with("▶ fs · tool11 ")), "{rows:#?}");
+    assert!(rows.iter().any(|r| r.contains("call 11 of 12")), "{rows:#?}");
+    assert!(rows.iter().any(|r| r.starts_with("y run · n refuse")), "{rows:#?}");
+    app.on_terminal(key(KeyCode::Char('y')));
+    app.on_terminal(key(KeyCode::Char('n')));
+    let mut expected = vec![Approval::Run; 11];
+    expected.push(Approval::Refuse);
+    assert_eq!(answer.try_recv().unwrap(), expected);
+}
