@@ -1,6 +1,7 @@
-//! One tab's state: a conversation, its prompt input, the answer being written, and the
-//! rendered lines of its messages ([`super::cells`]), cached per width so a frame costs what is
-//! visible, not the history length.
+//! One tab's state: a conversation, its prompt input, the answer being written, the tools its
+//! turns offer and a round of tool calls waiting for the user's word, and the rendered lines of
+//! its messages ([`super::cells`]), cached per width so a frame costs what is visible, not the
+//! history length.
 
 use ratatui::style::Style;
 use ratatui::text::Line;
