@@ -317,6 +317,24 @@ pub fn complete_role(typed: &str, roles: &[crate::chat::NamedRole]) -> Option<St
     (common.len() + "/role ".len() > typed.len()).then(|| format!("/role {common}"))
 }
 
+/// What Tab can make of `/tools …START`: the line with its last name (after a comma or a
+/// space) completed to each server of `servers` it could be (not one named already), or to
+/// `on` / `off` when it is the first word.
+pub fn tools_completions(typed: &str, servers: &[String]) -> Vec<String> {
+    let Some(rest) = typed.strip_prefix("/tools ") else { return Vec::new() };
+    let at = rest.rfind([',', ' ']).map_or(0, |i| i + 1);
+    let (before, start) = rest.split_at(at);
+    let named: Vec<&str> = before.split([',', ' ']).filter(|n| !n.is_empty()).collect();
+    let words = if named.is_empty() { ["on", "off"].as_slice() } else { [].as_slice() };
+    words
+        .iter()
+        .copied()
+        .chain(servers.iter().map(String::as_str))
+        .filter(|n| n.starts_with(start) && !named.contains(n))
+        .map(|n| format!("/tools {before}{n}"))
+        .collect()
+}
+
 /// What Tab makes of the typed start of a command: the whole name (and a space) when one
 /// command matches, else the longest start they share; `None` when nothing would change.
 pub fn complete(typed: &str) -> Option<String> {
@@ -504,6 +522,24 @@ mod tests {
         assert_eq!(parse("/tools  fs, remote fs "), servers(&["fs", "remote"]), "each once, however separated");
         assert_eq!(parse("/tools ,"), servers(&[]));
         assert!(!find("/tools").unwrap().on_a_line, "the line chat has no tools yet");
+    }
+
+    #[test]
+    fn server_names_complete_after_slash_tools() {
+        let servers = ["fs".to_owned(), "time".to_owned(), "remote".to_owned()];
+        assert_eq!(tools_completions("/tools f", &servers), ["/tools fs"]);
+        assert_eq!(
+            tools_completions("/tools ", &servers),
+            ["/tools on", "/tools off", "/tools fs", "/tools time", "/tools remote"]
+        );
+        assert_eq!(tools_completions("/tools o", &servers), ["/tools on", "/tools off"]);
+        assert_eq!(
+            tools_completions("/tools fs,", &servers),
+            ["/tools fs,time", "/tools fs,remote"],
+            "not fs twice, nor on"
+        );
+        assert_eq!(tools_completions("/tools fs r", &servers), ["/tools fs remote"]);
+        assert!(tools_completions("/role f", &servers).is_empty());
     }
 
     #[test]

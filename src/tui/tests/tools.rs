@@ -463,3 +463,17 @@ fn with_many_calls_the_one_asked_about_stays_in_sight() {
     expected.push(Approval::Refuse);
     assert_eq!(answer.try_recv().unwrap(), expected);
 }
+
+#[test]
+fn tab_completes_server_names_after_slash_tools() {
+    let mut app = App::new("m", false);
+    app.tool_servers = vec!["fs".into(), "time".into()];
+    typed(&mut app, "/tools f");
+    app.on_terminal(key(KeyCode::Tab));
+    assert_eq!(app.tab().input_text(), "/tools fs");
+    typed(&mut app, ",");
+    app.on_terminal(key(KeyCode::Tab));
+    assert_eq!(app.tab().input_text(), "/tools fs,time");
+    app.on_terminal(key(KeyCode::Enter));
+    assert_eq!(app.tab().tools, Selection::Servers(vec!["fs".into(), "time".into()]));
+}
