@@ -169,6 +169,30 @@ pub const COMMANDS: &[SlashCommand] = &[
         on_a_line: true,
         parse: |rest| Slash::Role(Some(rest.to_owned()).filter(|n| !n.is_empty())),
     },
+    SlashCommand {
+        name: "/tools",
+        aliases: &[],
+        args: "[on | off | NAME,NAME…]",
+        what: "the MCP servers whose tools this tab offers (alone: list)",
+        while_streaming: true,
+        on_a_line: false,
+        parse: |rest| {
+            Slash::Tools(match rest {
+                "" => ToolsChoice::Show,
+                "on" | "all" => ToolsChoice::On,
+                "off" | "none" => ToolsChoice::Off,
+                names => {
+                    let mut list: Vec<String> = Vec::new();
+                    for name in names.split(|c: char| c == ',' || c.is_whitespace()).filter(|n| !n.is_empty()) {
+                        if !list.iter().any(|n| n == name) {
+                            list.push(name.to_owned());
+                        }
+                    }
+                    ToolsChoice::Servers(list)
+                }
+            })
+        },
+    },
 ];
 
 /// `/search` and `/url-context`: the setting `name` set to `value`, or switched when alone.
@@ -212,6 +236,21 @@ pub enum Slash {
     Set(Option<(String, String)>),
     /// `/role NAME` (`none` clears it; alone: list the roles).
     Role(Option<String>),
+    /// `/tools …`: which servers' tools the tab offers.
+    Tools(ToolsChoice),
+}
+
+/// What `/tools` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolsChoice {
+    /// Alone: list the configured servers and whether each is on.
+    Show,
+    /// `on` (or `all`): every configured server's.
+    On,
+    /// `off` (or `none`): no tools.
+    Off,
+    /// These servers' (comma- or space-separated, each once).
+    Servers(Vec<String>),
 }
 
 /// The command `word` names (its name or an alias).
@@ -276,6 +315,24 @@ pub fn complete_role(typed: &str, roles: &[crate::chat::NamedRole]) -> Option<St
         common.chars().zip(n.chars()).take_while(|(a, b)| a == b).map(|(a, _)| a).collect()
     });
     (common.len() + "/role ".len() > typed.len()).then(|| format!("/role {common}"))
+}
+
+/// What Tab can make of `/tools …START`: the line with its last name (after a comma or a
+/// space) completed to each server of `servers` it could be (not one named already), or to
+/// `on` / `off` when it is the first word.
+pub fn tools_completions(typed: &str, servers: &[String]) -> Vec<String> {
+    let Some(rest) = typed.strip_prefix("/tools ") else { return Vec::new() };
+    let at = rest.rfind([',', ' ']).map_or(0, |i| i + 1);
+    let (before, start) = rest.split_at(at);
+    let named: Vec<&str> = before.split([',', ' ']).filter(|n| !n.is_empty()).collect();
+    let words = if named.is_empty() { ["on", "off"].as_slice() } else { [].as_slice() };
+    words
+        .iter()
+        .copied()
+        .chain(servers.iter().map(String::as_str))
+        .filter(|n| n.starts_with(start) && !named.contains(n))
+        .map(|n| format!("/tools {before}{n}"))
+        .collect()
 }
 
 /// What Tab makes of the typed start of a command: the whole name (and a space) when one
@@ -419,7 +476,8 @@ mod tests {
                 "/set",
                 "/attach",
                 "/clear",
-                "/role"
+                "/role",
+                "/tools"
             ]
         );
         assert_eq!(parse("/export"), Some(Slash::Export(None)));
@@ -449,6 +507,39 @@ mod tests {
                 other => panic!("{line}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn tools_reads_on_off_or_the_names_of_servers() {
+        let servers =
+            |names: &[&str]| Some(Slash::Tools(ToolsChoice::Servers(names.iter().map(|n| n.to_string()).collect())));
+        assert_eq!(parse("/tools"), Some(Slash::Tools(ToolsChoice::Show)));
+        assert_eq!(parse("/tools on"), Some(Slash::Tools(ToolsChoice::On)));
+        assert_eq!(parse("/tools all"), Some(Slash::Tools(ToolsChoice::On)));
+        assert_eq!(parse("/tools off"), Some(Slash::Tools(ToolsChoice::Off)));
+        assert_eq!(parse("/tools none"), Some(Slash::Tools(ToolsChoice::Off)));
+        assert_eq!(parse("/tools fs,remote"), servers(&["fs", "remote"]));
+        assert_eq!(parse("/tools  fs, remote fs "), servers(&["fs", "remote"]), "each once, however separated");
+        assert_eq!(parse("/tools ,"), servers(&[]));
+        assert!(!find("/tools").unwrap().on_a_line, "the line chat has no tools yet");
+    }
+
+    #[test]
+    fn server_names_complete_after_slash_tools() {
+        let servers = ["fs".to_owned(), "time".to_owned(), "remote".to_owned()];
+        assert_eq!(tools_completions("/tools f", &servers), ["/tools fs"]);
+        assert_eq!(
+            tools_completions("/tools ", &servers),
+            ["/tools on", "/tools off", "/tools fs", "/tools time", "/tools remote"]
+        );
+        assert_eq!(tools_completions("/tools o", &servers), ["/tools on", "/tools off"]);
+        assert_eq!(
+            tools_completions("/tools fs,", &servers),
+            ["/tools fs,time", "/tools fs,remote"],
+            "not fs twice, nor on"
+        );
+        assert_eq!(tools_completions("/tools fs r", &servers), ["/tools fs remote"]);
+        assert!(tools_completions("/role f", &servers).is_empty());
     }
 
     #[test]

@@ -298,7 +298,13 @@ impl LineChat {
             // `read` hands it to the loop.
             Slash::Rename(_) => return,
             // Not on a line (the table says so): `read` refused them.
-            Slash::Export(_) | Slash::Attach(_) | Slash::ShowAttachments | Slash::ClearAttachments => return,
+            Slash::Export(_)
+            | Slash::Attach(_)
+            | Slash::ShowAttachments
+            | Slash::ClearAttachments
+            | Slash::Tools(_) => {
+                return;
+            }
             Slash::MissingArgument(name) => {
                 let args = crate::commands::COMMANDS.iter().find(|c| c.name == name).map_or("", |c| c.args);
                 format!("{name} needs {args}; nothing was sent.")

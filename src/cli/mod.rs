@@ -324,6 +324,10 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         over_budget: flags.over_budget,
         deadline: config.total_timeout,
         theme: config.theme,
+        // Filled from `[mcp.servers.*]`, `tools` and `max_tool_steps` once the config has them.
+        tool_servers: Vec::new(),
+        tools: crate::tools::Selection::Off,
+        max_tool_steps: crate::tools::DEFAULT_MAX_STEPS,
     };
     crate::tui::run(session, options)
         .await

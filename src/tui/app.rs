@@ -101,6 +101,14 @@ pub struct App {
     pub default_role: Option<String>,
     /// Each model's input limit in tokens, once read (the status bar's context meter).
     pub input_limits: std::collections::HashMap<String, u64>,
+    /// The configured MCP servers' names (what `/tools` lists and takes).
+    pub tool_servers: Vec<String>,
+    /// The servers whose tools a new tab offers (the config file's `tools`).
+    pub default_tools: crate::tools::Selection,
+    /// Model-tool rounds a turn takes at most (`max_tool_steps`).
+    pub max_tool_steps: u32,
+    /// The tools allowed "always" (`a` on the approval line), by conversation: (server, tool).
+    pub(in crate::tui) always: std::collections::HashMap<i64, std::collections::HashSet<(String, String)>>,
     pub(in crate::tui) next_tab_id: u64,
     /// The id of the next turn: each turn's own, never reused.
     pub(in crate::tui) next_turn_id: u64,
@@ -141,6 +149,10 @@ impl App {
             default_system: None,
             default_role: None,
             input_limits: std::collections::HashMap::new(),
+            tool_servers: Vec::new(),
+            default_tools: crate::tools::Selection::Off,
+            max_tool_steps: crate::tools::DEFAULT_MAX_STEPS,
+            always: std::collections::HashMap::new(),
             next_tab_id: 2,
             next_turn_id: 1,
         }
@@ -202,6 +214,7 @@ impl App {
         tab.settings = self.default_settings.clone();
         tab.conversation_settings = self.base_settings.clone();
         tab.system = self.default_system.clone();
+        tab.tools = self.default_tools.clone();
         // The launch role (`geminal -r NAME`) is every new tab's until /role changes it.
         if let Some(role) = self.default_role.as_ref().and_then(|name| self.roles.iter().find(|r| &r.name == name)) {
             apply_role(&mut tab, role);
@@ -223,6 +236,7 @@ impl App {
             self.leave_messages();
             self.active = index;
             self.tabs[index].unread = false;
+            self.settle_focus();
         }
     }
 
@@ -243,6 +257,11 @@ impl App {
         let last = tab.messages.len().saturating_sub(1) as isize;
         let at = tab.selected.map_or(last, |i| i as isize);
         tab.selected = Some((at + delta).clamp(0, last.max(0)) as usize);
+    }
+
+    /// The selected message while selecting, if it is a tool cell.
+    pub(in crate::tui) fn selected_tool(&self) -> Option<usize> {
+        self.selection().filter(|i| self.tab().messages.get(*i).is_some_and(|m| m.tool.is_some()))
     }
 
     /// The selected message while selecting, else none.
@@ -269,7 +288,7 @@ impl App {
                 MouseEventKind::ScrollUp => self.on_action(Action::ScrollUp(3)),
                 MouseEventKind::ScrollDown => self.on_action(Action::ScrollDown(3)),
                 MouseEventKind::Down(crossterm::event::MouseButton::Left)
-                    if mouse.row == 0 && matches!(self.focus, Focus::Chat | Focus::Messages) =>
+                    if mouse.row == 0 && matches!(self.focus, Focus::Chat | Focus::Messages | Focus::Approve) =>
                 {
                     if let Some(index) = super::tab_bar::tab_at(&self.tabs, self.active, self.width, mouse.column) {
                         self.on_action(Action::GoToTab(index));
@@ -296,14 +315,23 @@ impl App {
             Focus::Help => self.help_action(action),
             Focus::Find => self.find_action(action),
             Focus::Confirm => self.confirm_action(action),
+            Focus::Approve => self.approve_action(action),
             Focus::Chat | Focus::Messages => Some(action),
         };
-        let Some(action) = routed else { return };
+        if let Some(action) = routed {
+            self.act(action, page);
+        }
+        // A tab shown now may wait for approval (or no longer).
+        self.settle_focus();
+    }
+
+    fn act(&mut self, action: Action, page: usize) {
         match action {
             Action::Quit => {
                 let running = self.tabs.iter().filter(|t| t.streaming).count();
                 if running == 0 || matches!(self.confirm, Some(Confirm::Quit { .. })) {
                     self.quit = true;
+                    self.stop_all_waiting();
                 } else {
                     self.ask(Confirm::Quit { running });
                 }
@@ -370,6 +398,11 @@ impl App {
                 _ => self.focus = Focus::Chat,
             },
             Action::Regenerate => self.regenerate(),
+            Action::ToggleThoughts | Action::Edit if self.selected_tool().is_some() => {
+                if let Some(index) = self.selected_tool() {
+                    self.tab_mut().toggle_tool(index);
+                }
+            }
             Action::ToggleThoughts => self.toggle_thoughts(),
             Action::Edit => self.begin_edit(),
             Action::SelectMessages => {
@@ -381,7 +414,12 @@ impl App {
             Action::Alternative(step) => self.alternative(step),
             Action::CopyAnswer if self.selection().is_some() => {
                 if let Some(m) = self.selection().and_then(|i| self.tab().messages.get(i)) {
-                    let (text, what) = (m.text.clone(), if m.role == Role::User { "the prompt" } else { "the answer" });
+                    let what = match (&m.tool, m.role) {
+                        (Some(_), _) => "the tool cell",
+                        (None, Role::User) => "the prompt",
+                        (None, Role::Model) => "the answer",
+                    };
+                    let text = m.text.clone();
                     self.copy(text, what);
                 }
             }
@@ -445,7 +483,7 @@ impl App {
                 }
             }
             // Taken by the overlay that has the keys (the only place they come from).
-            Action::Select | Action::Delete | Action::Yes | Action::No => {}
+            Action::Select | Action::Delete | Action::Yes | Action::No | Action::Always => {}
             Action::Input(key) => self.type_key(key),
         }
     }
@@ -457,6 +495,8 @@ impl App {
     pub(in crate::tui) fn close_tab_at(&mut self, index: usize) {
         self.leave_messages();
         let id = self.tabs[index].id;
+        // A turn waiting for approval is told to stop (it never waits on a closed tab).
+        self.tabs[index].stop_waiting();
         if self.tabs[index].streaming {
             self.commands.push(Command::Cancel { tab: id });
         }

@@ -1,7 +1,8 @@
 //! What the runner reports, as it changes the interface: a turn's text, notices and end land
 //! in the tab still running that turn (by its id, never reused); search results, previews,
 //! opened and deleted conversations, models, attachments, exports and copies land where they
-//! were asked for.
+//! were asked for. A turn's tool steps become cells of its tab; its questions about tool calls
+//! wait in that tab's approval line (`overlay/approve`).
 
 use super::app::{App, AppEvent, Command};
 use super::keys::Focus;
@@ -12,6 +13,12 @@ use crate::store::MessageStatus;
 impl App {
     /// Handles what the runner reports.
     pub fn on_event(&mut self, event: AppEvent) {
+        self.handle_event(event);
+        // The active tab may wait for approval now (or no longer).
+        self.settle_focus();
+    }
+
+    fn handle_event(&mut self, event: AppEvent) {
         self.dirty = true;
         let active_id = self.tab().id;
         match event {
@@ -21,9 +28,15 @@ impl App {
                 if let Shown::Saved { conversation_id, prompt_id } = shown {
                     // Known now, not when the answer ends: deleting it stops this turn first.
                     t.conversation_id = Some(conversation_id);
-                    let count = t.messages.len();
-                    if count >= 2 && t.messages[count - 2].role == Role::User {
-                        t.messages[count - 2].id = Some(prompt_id);
+                    if let Some(prompt) = t.messages.len().checked_sub(1).and_then(|last| t.prompt_of(last)) {
+                        t.messages[prompt].id = Some(prompt_id);
+                    }
+                    return;
+                }
+                if let Shown::Tool(step) = shown {
+                    t.add_tool_step(step);
+                    if tab != active_id {
+                        t.unread = true;
                     }
                     return;
                 }
@@ -69,6 +82,7 @@ impl App {
                 t.turn = None;
                 t.notice = None;
                 t.retrying = false;
+                t.stop_waiting();
                 // Deleted while the answer was written (the runner asked the store): the answer
                 // stays on screen, said unsaved, and the next prompt starts a new conversation.
                 let gone = match &report.save_error {
@@ -86,9 +100,9 @@ impl App {
                         + u64::from(u.candidates_token_count)
                         + u64::from(u.thoughts_token_count);
                 }
-                let count = t.messages.len();
-                if count >= 2 && t.messages[count - 2].role == Role::User && report.prompt_id.is_some() {
-                    t.messages[count - 2].id = report.prompt_id;
+                let prompt = t.messages.len().checked_sub(1).and_then(|last| t.prompt_of(last));
+                if let Some(prompt) = prompt.filter(|p| *p + 1 < t.messages.len() && report.prompt_id.is_some()) {
+                    t.messages[prompt].id = report.prompt_id;
                 }
                 if let Some(answer) = t.messages.last_mut().filter(|m| m.role == Role::Model) {
                     answer.id = report.answer_id;
@@ -167,6 +181,7 @@ impl App {
                 let Some(t) = self.tab_by_turn(turn) else { return };
                 t.streaming = false;
                 t.turn = None;
+                t.stop_waiting();
                 if let Some(answer) = t.messages.last_mut().filter(|m| m.role == Role::Model) {
                     answer.status = MessageStatus::Error;
                     answer.error = Some(message.clone());
@@ -278,6 +293,9 @@ impl App {
                 if let Some((_, t)) = self.tab_by_id(tab) {
                     t.flash = Some(Flash { text: said, at: std::time::Instant::now() });
                 }
+            }
+            AppEvent::Approve { turn, conversation_id, calls, reply } => {
+                self.on_approve(turn, conversation_id, calls, reply);
             }
             AppEvent::Copied(copied) => {
                 let Some((tab, what)) = self.copying.take() else { return };

@@ -18,6 +18,9 @@ pub enum Focus {
     Find,
     /// A yes/no question is open.
     Confirm,
+    /// The active tab's turn waits for the user's word on tool calls: y, n, a and Esc answer,
+    /// nothing typed is text (`overlay/approve`).
+    Approve,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +67,8 @@ pub enum Action {
     Delete,
     Yes,
     No,
+    /// `a` on the approval line: run this call, and this tool's later calls in the conversation.
+    Always,
     /// Ctrl-C with text in the prompt: empty it (Ctrl-Z brings the text back).
     ClearInput,
     /// Ctrl-U: delete from the cursor to the start of the line (as in a shell).
@@ -91,6 +96,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("Ctrl-E", "edit the last prompt: Enter sends it as a branch"),
     ("Alt-[ / Alt-], Alt-, / Alt-.", "previous / next alternative of the last answer"),
     ("Alt-↑ / Ctrl-↑", "select a message: ↑↓ e r [ ] y, c code, t thoughts, Esc"),
+    ("Enter / t on a tool cell", "unfold or fold a tool call or its result"),
+    ("y / n / a / Esc", "tool call waiting: run, refuse, always this tool, stop"),
     ("Ctrl-Y / Alt-Y", "copy the last answer / its last code block"),
     ("Ctrl-R", "history: search, reopen, delete conversations"),
     ("Ctrl-F", "find in this conversation: Enter / ↑ earlier, ↓ later, Esc"),
@@ -144,6 +151,22 @@ pub fn action_for(key: KeyEvent, focus: Focus, input_empty: bool) -> Action {
             // Ctrl-W again confirms closing the tab it asked about.
             KeyCode::Char('w') if ctrl => Action::CloseTab,
             _ => Action::No,
+        },
+        // Only these answer; the keys that cannot be text still switch, open and close tabs.
+        Focus::Approve => match key.code {
+            KeyCode::Char('y' | 'Y') if !ctrl && !alt => Action::Yes,
+            KeyCode::Char('n' | 'N') if !ctrl && !alt => Action::No,
+            KeyCode::Char('a' | 'A') if !ctrl && !alt => Action::Always,
+            KeyCode::Esc => Action::Stop,
+            KeyCode::Char('t') if ctrl => Action::NewTab,
+            KeyCode::Char('w') if ctrl => Action::CloseTab,
+            KeyCode::Right if ctrl => Action::NextTab,
+            KeyCode::Left if ctrl => Action::PrevTab,
+            KeyCode::Char(d @ '1'..='9') if alt => Action::GoToTab(d as usize - '1' as usize),
+            KeyCode::Up if alt || ctrl => Action::SelectMessages,
+            KeyCode::PageUp => Action::ScrollUp(0),
+            KeyCode::PageDown => Action::ScrollDown(0),
+            _ => Action::Ignore,
         },
         Focus::Find => match key.code {
             KeyCode::Esc => Action::Stop,
@@ -258,6 +281,25 @@ mod tests {
             }
         }
         assert_eq!(chat(KeyCode::F(1), KeyModifiers::NONE), Action::OpenHelp);
+    }
+
+    #[test]
+    fn the_approval_line_takes_y_n_a_and_esc_and_nothing_typed_is_text() {
+        let on = |code, modifiers| action_for(key(code, modifiers), Focus::Approve, true);
+        assert_eq!(on(KeyCode::Char('y'), KeyModifiers::NONE), Action::Yes);
+        assert_eq!(on(KeyCode::Char('Y'), KeyModifiers::SHIFT), Action::Yes);
+        assert_eq!(on(KeyCode::Char('n'), KeyModifiers::NONE), Action::No);
+        assert_eq!(on(KeyCode::Char('a'), KeyModifiers::NONE), Action::Always);
+        assert_eq!(on(KeyCode::Esc, KeyModifiers::NONE), Action::Stop);
+        for c in (' '..='~').chain(['é', '世']).filter(|c| !"yYnNaA".contains(*c)) {
+            assert_eq!(on(KeyCode::Char(c), KeyModifiers::NONE), Action::Ignore, "{c:?}");
+        }
+        assert_eq!(on(KeyCode::Enter, KeyModifiers::NONE), Action::Ignore, "Enter is no answer");
+        assert_eq!(on(KeyCode::Char('y'), KeyModifiers::CONTROL), Action::Ignore);
+        assert_eq!(on(KeyCode::Right, KeyModifiers::CONTROL), Action::NextTab);
+        assert_eq!(on(KeyCode::Char('2'), KeyModifiers::ALT), Action::GoToTab(1));
+        assert_eq!(on(KeyCode::Char('w'), KeyModifiers::CONTROL), Action::CloseTab);
+        assert_eq!(on(KeyCode::Char('q'), KeyModifiers::CONTROL), Action::Quit);
     }
 
     #[test]

@@ -171,4 +171,12 @@ pub enum AppEvent {
     },
     /// Where the last copy went, or why nothing was copied.
     Copied(Result<super::clipboard::Via, String>),
+    /// Turn `turn` (in conversation `conversation_id`) asks to run these tool calls: the
+    /// user's word on each goes back through `reply`, in order (dropped: Stop).
+    Approve {
+        turn: u64,
+        conversation_id: i64,
+        calls: Vec<crate::tools::PendingCall>,
+        reply: tokio::sync::oneshot::Sender<Vec<crate::tools::Approval>>,
+    },
 }

@@ -95,6 +95,12 @@ pub struct Options {
     pub deadline: Option<Duration>,
     /// The theme to draw in (colourless under `NO_COLOR`; F3 switches).
     pub theme: theme::ThemeName,
+    /// The configured MCP servers' names (`/tools` lists and takes them).
+    pub tool_servers: Vec<String>,
+    /// The servers whose tools a new tab offers (the config file's `tools`).
+    pub tools: crate::tools::Selection,
+    /// Model-tool rounds a turn takes at most (`max_tool_steps`).
+    pub max_tool_steps: u32,
 }
 
 /// Runs the interface until the user quits, or a signal (SIGTERM, SIGHUP) ends it: then that
@@ -108,6 +114,10 @@ pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>,
     app.default_system = options.system.clone();
     app.roles = options.roles.clone();
     app.names = options.names.clone();
+    app.tool_servers = options.tool_servers.clone();
+    app.default_tools = options.tools.clone();
+    app.tab_mut().tools = options.tools.clone();
+    app.max_tool_steps = options.max_tool_steps;
     app.mouse_capture = options.mouse;
     app.tab_mut().settings = options.settings.clone();
     app.default_settings = options.settings;
@@ -258,6 +268,8 @@ async fn event_loop<B: Backend>(
         }
     }
     // Which tabs were open (and their drafts), for the next start.
+    // A turn still waiting for the user's word is told to stop.
+    app.stop_all_waiting();
     if let Some(store) = runner.store() {
         let tabs = app.open_tabs();
         let _ = store.call(move |s| s.save_open_tabs(&tabs)).await;
@@ -283,6 +295,7 @@ pub fn prepare(app: &mut App, area: ratatui::layout::Rect) {
     }
     let input_rows = app.tab().input.lines().len() as u16;
     let [_, body, ..] = view::layout(area, input_rows);
+    let (body, _) = view::split_body(app, body);
     app.page_height = usize::from(body.height);
     let theme = app.theme;
     let tab = app.tab_mut();
@@ -335,6 +348,40 @@ impl Runner {
         self.session.store().cloned()
     }
 
+    /// What tab `t`'s turn `turn` runs with. What the tab shows is what is sent: its
+    /// conversation's settings as the tab loaded them (so a setting cleared in the tab stays
+    /// cleared), its role's over them (its model and system prompt are the tab's already, since
+    /// /role set them), the tab's own over both; what the model cannot take is refused.
+    fn spec(
+        &self,
+        app: &App,
+        t: &tab::Tab,
+        turn: u64,
+        prompt: String,
+        branch: Branch,
+        attachments: Vec<crate::attach::Attachment>,
+    ) -> TurnSpec {
+        let role = t.role.as_ref().and_then(|name| app.roles.iter().find(|r| &r.name == name)).cloned();
+        TurnSpec {
+            target: t.conversation_id.map_or(Target::New, Target::Conversation),
+            branch,
+            attachments,
+            model: Some(t.model.clone()),
+            keep_model: true,
+            system: System::Override(t.system.clone()),
+            role: role.map_or(RoleChoice::Nothing, |r| RoleChoice::Use(Box::new(r))),
+            base_settings: Some(t.conversation_settings.clone()),
+            settings: t.settings.clone(),
+            // Checked before each prompt (80% warns in the tab, a spent budget refuses),
+            // its worst case held while it runs (other tabs and processes count it).
+            budget: BudgetPolicy::per_turn(self.budgets, false),
+            deadline: self.deadline,
+            // Its questions about tool calls come back to this tab, by this turn's id.
+            tools: app.tool_use(t, Arc::new(overlay::approve::TuiApprover::new(self.tx.clone(), turn))),
+            ..TurnSpec::new(Target::New, prompt)
+        }
+    }
+
     fn perform(&mut self, command: Command, app: &App) {
         let tx = self.tx.clone();
         match command {
@@ -343,30 +390,10 @@ impl Runner {
                 let conversation = t.conversation_id;
                 let writes_into = Arc::new(AtomicI64::new(conversation.unwrap_or(0)));
                 let saved_into = writes_into.clone();
-                let role = t.role.as_ref().and_then(|name| app.roles.iter().find(|r| &r.name == name)).cloned();
                 // Kept to give back if the conversation is gone.
                 let mut asked = (!matches!(branch, Branch::Regenerate { .. })).then(|| prompt.clone());
                 let mut kept = attachments.clone();
-                // What the tab shows is what is sent: its conversation's settings as the tab
-                // loaded them (so a setting cleared in the tab stays cleared), its role's over
-                // them (its model and system prompt are the tab's already, since /role set
-                // them), the tab's own over both; what the model cannot take is refused.
-                let spec = TurnSpec {
-                    target: conversation.map_or(Target::New, Target::Conversation),
-                    branch,
-                    attachments,
-                    model: Some(t.model.clone()),
-                    keep_model: true,
-                    system: System::Override(t.system.clone()),
-                    role: role.map_or(RoleChoice::Nothing, |r| RoleChoice::Use(Box::new(r))),
-                    base_settings: Some(t.conversation_settings.clone()),
-                    settings: t.settings.clone(),
-                    // Checked before each prompt (80% warns in the tab, a spent budget refuses),
-                    // its worst case held while it runs (other tabs and processes count it).
-                    budget: BudgetPolicy::per_turn(self.budgets, false),
-                    deadline: self.deadline,
-                    ..TurnSpec::new(Target::New, prompt)
-                };
+                let spec = self.spec(app, t, turn, prompt, branch, attachments);
                 let mut handle = self.turns_runner.start_as(turn, spec);
                 let cancel = handle.canceller();
                 let task = tokio::spawn(async move {

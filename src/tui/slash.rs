@@ -131,6 +131,7 @@ impl App {
             Slash::Literal(_) => false,
             Slash::Thinking(level) => self.set_thinking(level.as_deref()),
             Slash::Role(name) => self.set_role(name.as_deref()),
+            Slash::Tools(choice) => self.set_tools(choice),
             Slash::Thoughts(on) => {
                 let on = on.unwrap_or(!self.tab_settings().shows_thoughts());
                 self.tab_mut().settings.show_thoughts = Some(on);
@@ -222,6 +223,60 @@ impl App {
                 false
             }
         }
+    }
+
+    /// `/tools`: lists the configured servers (alone), or sets which ones this tab's turns offer
+    /// the model. Whether it was taken.
+    pub(in crate::tui) fn set_tools(&mut self, choice: ToolsChoice) -> bool {
+        use crate::tools::Selection;
+        let configured = self.tool_servers.clone();
+        if configured.is_empty() && choice != ToolsChoice::Off {
+            self.say(
+                "No MCP servers are configured: add [mcp.servers.NAME] to the config file (geminal mcp import FILE reads another client's).",
+            );
+            return choice == ToolsChoice::Show;
+        }
+        let selection = match choice {
+            ToolsChoice::Show => {
+                let current = &self.tab().tools;
+                let list: Vec<String> = configured
+                    .iter()
+                    .map(|name| {
+                        let on = match current {
+                            Selection::All => true,
+                            Selection::Servers(names) => names.contains(name),
+                            Selection::Off => false,
+                        };
+                        format!("{} ({})", crate::sanitize::one_line(name, 40), if on { "on" } else { "off" })
+                    })
+                    .collect();
+                self.say(format!("Tools: {} · /tools on, off or NAME,NAME changes them.", list.join(", ")));
+                return true;
+            }
+            ToolsChoice::On => Selection::All,
+            ToolsChoice::Off => Selection::Off,
+            ToolsChoice::Servers(names) if names.is_empty() => {
+                self.say("/tools needs on, off or the names of servers.");
+                return false;
+            }
+            ToolsChoice::Servers(names) => {
+                if let Some(unknown) = names.iter().find(|n| !configured.contains(n)) {
+                    self.say(format!(
+                        "No server named {} is configured (there are: {}).",
+                        crate::sanitize::one_line(unknown, 40),
+                        configured.join(", ")
+                    ));
+                    return false;
+                }
+                Selection::Servers(names)
+            }
+        };
+        self.say(match super::view::tools_in_use(&selection, &configured) {
+            Some(names) => format!("Tools on in this tab: {names}; each call asks first (y, n, a)."),
+            None => "Tools off in this tab.".to_owned(),
+        });
+        self.tab_mut().tools = selection;
+        true
     }
 
     /// `t` on a selected answer: folds or unfolds its thoughts.

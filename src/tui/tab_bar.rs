@@ -1,4 +1,5 @@
-//! The tab bar: each tab's number, title and mark (error, answer running, unread), as many as
+//! The tab bar: each tab's number, title and mark (waiting for approval, error, answer running,
+//! unread), as many as
 //! fit around the active one with a count of those hidden on each side; and which tab a click
 //! on it lands on. Functions of the tabs only.
 
@@ -11,9 +12,12 @@ use ratatui::widgets::Paragraph;
 use super::tab::Tab;
 use crate::render::theme::Theme;
 
-/// The mark after a tab's label: error, streaming, unread, or nothing.
+/// The mark after a tab's label: waiting for the user's word on tool calls, error, streaming,
+/// unread, or nothing.
 fn tab_mark(tab: &Tab, theme: &Theme) -> Span<'static> {
-    if tab.error.is_some() {
+    if tab.approval.is_some() {
+        Span::styled("?", theme.warning.add_modifier(Modifier::BOLD | Modifier::REVERSED))
+    } else if tab.error.is_some() {
         Span::styled("!", theme.error.add_modifier(Modifier::BOLD))
     } else if tab.streaming {
         Span::styled("●", theme.warning)
@@ -53,12 +57,13 @@ pub fn visible_tabs(widths: &[usize], active: usize, width: usize) -> (usize, us
 }
 
 /// An overflow marker: how many tabs are hidden on that side, and the most urgent mark among
-/// them (an error before a running answer before unread text), so nothing happens out of sight.
+/// them (a wait for approval before an error before a running answer before unread text), so nothing happens out of sight.
 fn overflow_marker(hidden: &[Tab], left: bool, theme: &Theme) -> Vec<Span<'static>> {
     let urgent = hidden
         .iter()
         .map(|tab| tab_mark(tab, theme))
         .max_by_key(|m| match m.content.as_ref() {
+            "?" => 4,
             "!" => 3,
             "●" => 2,
             "•" => 1,

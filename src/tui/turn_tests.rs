@@ -1,6 +1,7 @@
 //! A tab's turn through the interface's command runner, against the in-process fake: the tab
 //! hears a budget 80% spent when it sends (not only at start), the deadline (`timeout_secs`)
-//! bounds a turn whose upload never gets ready, and the context fit counts what is attached.
+//! bounds a turn whose upload never gets ready, the context fit counts what is attached, and a
+//! tab's turn carries its tools and an approver that asks that tab.
 
 use std::time::Duration;
 
@@ -163,4 +164,40 @@ async fn a_tabs_context_fit_counts_its_attachments_as_ask_and_batch_do() {
     let Some(AppEvent::TurnFailedToStart { turn: 3, message }) = seen.last() else { panic!("{seen:?}") };
     assert!(message.contains("over tiny-model's input limit of 6000"), "{message}");
     assert!(s.fake.requests().iter().all(|r| !r.path.contains("enerateContent")), "nothing was asked");
+}
+
+#[tokio::test]
+async fn a_tabs_tools_and_an_approver_that_asks_that_tab_go_in_its_turns_spec() {
+    let mut s = setup(None, crate::config::Budgets::default(), None).await;
+    s.app.tool_servers = vec!["fs".into(), "time".into()];
+    s.app.max_tool_steps = 3;
+    for c in "/tools time".chars().chain(['\n']).chain("what time is it?".chars()) {
+        let code = if c == '\n' { KeyCode::Enter } else { KeyCode::Char(c) };
+        s.app.on_terminal(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    }
+    s.app.on_terminal(Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    let Some(Command::Send { tab, turn, prompt, branch, attachments }) = s.app.commands.pop() else {
+        panic!("{:?}", s.app.commands)
+    };
+    let t = s.app.tabs.iter().find(|t| t.id == tab).unwrap();
+    let spec = s.runner.spec(&s.app, t, turn, prompt, branch, attachments);
+    assert_eq!(spec.tools.selection, crate::tools::Selection::Servers(vec!["time".into()]));
+    assert_eq!((spec.tools.max_steps, spec.tools.approve_all), (3, false));
+    // Its approver asks this tab, about this turn, and the user's word comes back.
+    let approver = spec.tools.approver.expect("the interface's approver");
+    let calls = vec![crate::tools::PendingCall {
+        id: "c1".into(),
+        server: "time".into(),
+        tool: "get_current_time".into(),
+        arguments: serde_json::json!({"timezone": "UTC"}),
+    }];
+    let asking = tokio::spawn(async move { approver.approve(0, 7, &calls).await });
+    let event = tokio::time::timeout(Duration::from_secs(5), s.rx.recv()).await.unwrap().unwrap();
+    assert!(matches!(&event, AppEvent::Approve { turn: t, .. } if *t == turn), "{event:?}");
+    s.app.on_event(event);
+    assert_eq!(s.app.focus, keys::Focus::Approve);
+    let waiting = s.app.tab_mut().approval.as_mut().unwrap();
+    waiting.shown_at = waiting.shown_at.checked_sub(overlay::approve::ARMS_AFTER).unwrap();
+    s.app.on_terminal(Event::Key(KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE)));
+    assert_eq!(asking.await.unwrap(), [crate::tools::Approval::Run]);
 }

@@ -1,5 +1,5 @@
-//! Drawing: functions of `&App` only, never changing state. The screen (conversation, note
-//! line, prompt, status bar) is drawn here, the tab bar by [`super::tab_bar`]; each overlay
+//! Drawing: functions of `&App` only, never changing state. The screen (conversation, the
+//! approval line of tool calls when a turn waits, note line, prompt, status bar) is drawn here, the tab bar by [`super::tab_bar`]; each overlay
 //! draws itself ([`super::overlay`]). Every string from the model, the history or a server
 //! passes through `sanitize` (directly or via the markdown renderer).
 
@@ -33,6 +33,14 @@ pub fn layout(area: Rect, input_rows: u16) -> [Rect; 5] {
     .areas(area)
 }
 
+/// The conversation's part of `body` and, below it, the approval line's (no rows when the
+/// active tab waits for nothing).
+pub fn split_body(app: &App, body: Rect) -> (Rect, Rect) {
+    let rows = overlay::approve::height(app.tab(), body.width, &app.theme, body.height);
+    let [conversation, approval] = Layout::vertical([Constraint::Min(1), Constraint::Length(rows)]).areas(body);
+    (conversation, approval)
+}
+
 pub fn draw(frame: &mut Frame<'_>, app: &App) {
     let area = frame.area();
     let theme = app.theme;
@@ -45,7 +53,9 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     let tab = app.tab();
     let [tabs_area, body, note, input_area, status] = layout(area, tab.input.lines().len() as u16);
     super::tab_bar::draw(frame, &app.tabs, app.active, &theme, tabs_area);
+    let (body, approval) = split_body(app, body);
     draw_conversation(frame, app, body);
+    overlay::approve::draw(frame, app, approval);
     draw_note(frame, app, note);
     let mut input = tab.input.clone();
     input.set_placeholder_style(theme.muted);
@@ -74,7 +84,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
             overlay::history::draw(frame, app, area)
         }
         Focus::ModelPicker => overlay::models::draw(frame, app, area),
-        Focus::Chat | Focus::Messages | Focus::Confirm | Focus::Find => {}
+        Focus::Chat | Focus::Messages | Focus::Confirm | Focus::Find | Focus::Approve => {}
     }
     if let (Focus::Confirm, Some(confirm)) = (app.focus, &app.confirm) {
         overlay::confirm::draw(frame, area, &theme, confirm);
@@ -123,6 +133,15 @@ fn draw_note(frame: &mut Frame<'_>, app: &App, area: Rect) {
         };
         let text = format!("find: {}▏ · {count} · Enter/↑ earlier · ↓ later · Esc", one_line(&app.find, 40));
         Line::styled(one_line(&text, usize::from(area.width)), theme.accent)
+    } else if let (Focus::Messages, Some(i), true) =
+        (app.focus, tab.selected, tab.selected.and_then(|i| tab.messages.get(i)).is_some_and(|m| m.tool.is_some()))
+    {
+        let hint = format!(
+            "message {} of {} · ↑↓ move · Enter or t unfold/fold · y copy · Esc back",
+            i + 1,
+            tab.messages.len()
+        );
+        Line::styled(one_line(&hint, usize::from(area.width)), theme.accent)
     } else if let (Focus::Messages, Some(i)) = (app.focus, tab.selected) {
         let hint = format!(
             "message {} of {} · ↑↓ move · e edit · r regenerate · [ ] alternatives · y copy · c code blocks · t thoughts · Esc back",
@@ -136,6 +155,17 @@ fn draw_note(frame: &mut Frame<'_>, app: &App, area: Rect) {
         Line::default()
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The servers a selection offers, for the status bar ("fs, time"); `None` when tools are off.
+pub fn tools_in_use(selection: &crate::tools::Selection, configured: &[String]) -> Option<String> {
+    match selection {
+        _ if selection.is_off() => None,
+        crate::tools::Selection::All if configured.is_empty() => Some("all".to_owned()),
+        crate::tools::Selection::All => Some(configured.join(", ")),
+        crate::tools::Selection::Servers(names) => Some(names.join(", ")),
+        crate::tools::Selection::Off => None,
+    }
 }
 
 fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
@@ -152,6 +182,10 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     }
     if settings.url_context == Some(true) {
         thinking.push_str(" · URL context");
+    }
+    // And the MCP servers whose tools it offers (`/tools`).
+    if let Some(names) = tools_in_use(&tab.tools, &app.tool_servers) {
+        thinking.push_str(&format!(" · tools: {}", one_line(&names, 40)));
     }
     let role = tab.role.as_deref().map(|r| format!(" · role {}", one_line(r, 20))).unwrap_or_default();
     // The context meter, once the model's input limit is known.

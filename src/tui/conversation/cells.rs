@@ -1,5 +1,6 @@
 //! The cells of a conversation: a message as the view keeps it ([`ChatMessage`]), and how each
-//! kind of cell ([`CellKind`]: a prompt, an answer) is drawn into lines.
+//! kind of cell ([`CellKind`]: a prompt, an answer, a tool call or result) is drawn into lines
+//! (tool cells in [`super::tools`]).
 
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -32,6 +33,8 @@ pub struct ChatMessage {
     pub grounding: Option<crate::grounding::Grounding>,
     /// What the answer cost (`None`: nothing was reported, as for a prompt).
     pub cost: Option<crate::money::AnswerCost>,
+    /// A tool call or result shown as its own cell (`text` is then its safe text).
+    pub tool: Option<Box<super::tools::ToolCell>>,
 }
 
 impl ChatMessage {
@@ -50,6 +53,7 @@ impl ChatMessage {
             attachments: Vec::new(),
             grounding: None,
             cost: None,
+            tool: None,
         }
     }
 
@@ -68,6 +72,7 @@ impl ChatMessage {
             attachments: Vec::new(),
             grounding: None,
             cost: None,
+            tool: None,
         }
     }
 }
@@ -88,6 +93,7 @@ impl From<StoredMessage> for ChatMessage {
             attachments: m.attachments,
             grounding: crate::grounding::Grounding::from_stored(m.grounding.as_deref()),
             cost: (m.role == Role::Model && (m.prompt_tokens.is_some() || m.cached)).then_some(m.cost),
+            tool: None,
         }
     }
 }
@@ -115,10 +121,15 @@ pub enum CellKind {
     Prompt,
     /// The model's answer: its thoughts, then its markdown with its sources.
     Answer,
+    /// A tool call the model asked for, or what it gave.
+    Tool,
 }
 
 impl CellKind {
     pub fn of(m: &ChatMessage) -> CellKind {
+        if m.tool.is_some() {
+            return CellKind::Tool;
+        }
         match m.role {
             Role::User => CellKind::Prompt,
             Role::Model => CellKind::Answer,
@@ -129,13 +140,16 @@ impl CellKind {
 /// The lines of message `m` at `width` (its header marked when `selected`), then a blank line.
 pub(in crate::tui) fn render_message(m: &ChatMessage, width: u16, selected: bool, theme: &Theme) -> Vec<Line<'static>> {
     let kind = CellKind::of(m);
+    if let Some(cell) = &m.tool {
+        return super::tools::render_tool(cell, width, selected, theme);
+    }
     let mut lines = vec![header(m, kind, selected, theme)];
     for a in &m.attachments {
         lines.extend(wrap_plain(&crate::attach::label(a), width, theme.muted));
     }
     match kind {
         CellKind::Prompt => lines.extend(prompt_body(m, width)),
-        CellKind::Answer => lines.extend(answer_body(m, width, theme)),
+        CellKind::Answer | CellKind::Tool => lines.extend(answer_body(m, width, theme)),
     }
     if let Some(error) = &m.error {
         lines.extend(wrap_plain(error, width, theme.error));
@@ -148,7 +162,9 @@ pub(in crate::tui) fn render_message(m: &ChatMessage, width: u16, selected: bool
 fn header(m: &ChatMessage, kind: CellKind, selected: bool, theme: &Theme) -> Line<'static> {
     let (who, color) = match kind {
         CellKind::Prompt => ("you".to_owned(), theme.user),
-        CellKind::Answer => (crate::sanitize::one_line(m.model.as_deref().unwrap_or("gemini"), 40), theme.model),
+        CellKind::Answer | CellKind::Tool => {
+            (crate::sanitize::one_line(m.model.as_deref().unwrap_or("gemini"), 40), theme.model)
+        }
     };
     let mut who_style = color.add_modifier(Modifier::BOLD);
     let mut header = Vec::new();

@@ -1,6 +1,7 @@
 //! The composer: the prompt being written in a tab. Keys typed into it, ↑↓ through earlier
-//! prompts, Tab completing commands, role names and paths (each further Tab the next of several),
-//! the hint of what a command being typed could become, and the prompt back from the editor.
+//! prompts, Tab completing commands, role names, `/tools` server names and paths (each further
+//! Tab the next of several), the hint of what a command being typed could become, and the
+//! prompt back from the editor.
 
 use crossterm::event::{KeyEvent, KeyModifiers};
 use ratatui_textarea::Input;
@@ -81,6 +82,16 @@ impl App {
             return;
         }
         self.cycle = None;
+        // Server names after `/tools `.
+        let tools = crate::tui::slash::tools_completions(&text, &self.tool_servers);
+        if tools.len() == 1 {
+            self.tab_mut().set_input(&tools[0]);
+            return;
+        } else if tools.len() > 1 {
+            let names = tools.iter().map(|t| t.rsplit([' ', ',']).next().unwrap_or(t).to_owned()).collect();
+            self.start_cycle(text, tools, names);
+            return;
+        }
         if let Some(completed) = crate::tui::slash::complete_role(&text, &self.roles) {
             self.tab_mut().set_input(&completed);
             return;

@@ -1,6 +1,7 @@
-//! One tab's state: a conversation, its prompt input, the answer being written, and the
-//! rendered lines of its messages ([`super::cells`]), cached per width so a frame costs what is
-//! visible, not the history length.
+//! One tab's state: a conversation, its prompt input, the answer being written, the tools its
+//! turns offer and a round of tool calls waiting for the user's word, and the rendered lines of
+//! its messages ([`super::cells`]), cached per width so a frame costs what is visible, not the
+//! history length.
 
 use ratatui::style::Style;
 use ratatui::text::Line;
@@ -98,6 +99,10 @@ pub struct Tab {
     pub copied_block: Option<(usize, usize)>,
     /// Files attached to the next prompt (`/attach`, `@path`).
     pub pending: Vec<crate::attach::Attachment>,
+    /// The servers whose tools this tab's turns offer the model (`/tools`).
+    pub tools: crate::tools::Selection,
+    /// The running turn waits for the user's word on tool calls (the approval line).
+    pub approval: Option<crate::tui::overlay::approve::Waiting>,
     rendered: Vec<Rendered>,
     /// Messages from this index on are rendered at the current width.
     fresh_from: usize,
@@ -142,6 +147,8 @@ impl Tab {
             recall: None,
             copied_block: None,
             pending: Vec::new(),
+            tools: crate::tools::Selection::Off,
+            approval: None,
             rendered: Vec::new(),
             fresh_from: 0,
             theme: Theme::new(crate::render::theme::ThemeName::Dark, true),
@@ -192,6 +199,7 @@ impl Tab {
         self.streaming = false;
         self.turn = None;
         self.unsaved = false;
+        self.stop_waiting();
     }
 
     /// The settings the tab's next request carries: its conversation's, its role's over them,
@@ -243,7 +251,7 @@ impl Tab {
     }
 
     pub fn last_answer(&self) -> Option<&ChatMessage> {
-        self.messages.iter().rev().find(|m| m.role == Role::Model && !m.text.is_empty())
+        self.messages.iter().rev().find(|m| m.role == Role::Model && m.tool.is_none() && !m.text.is_empty())
     }
 
     /// The prompt a message belongs to: itself for a prompt, the one before it for an answer.
@@ -251,9 +259,11 @@ impl Tab {
         (0..=index.min(self.messages.len().checked_sub(1)?)).rev().find(|i| self.messages[*i].role == Role::User)
     }
 
-    /// The answer that follows prompt `index`, if one is shown.
+    /// The answer that follows prompt `index`, if one is shown (after its tool cells).
     pub fn answer_of(&self, prompt: usize) -> Option<usize> {
-        self.messages.get(prompt + 1).filter(|m| m.role == Role::Model).map(|_| prompt + 1)
+        let after = self.messages.iter().enumerate().skip(prompt + 1);
+        let mut turn = after.take_while(|(_, m)| m.role == Role::Model);
+        turn.find(|(_, m)| m.tool.is_none()).map(|(i, _)| i)
     }
 
     /// Brings the rendered lines up to date for `width`, from the newest message back until

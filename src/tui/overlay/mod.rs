@@ -1,8 +1,9 @@
 //! The overlays over the conversation, each in its own file with its state, its key handling
 //! and its drawing: the history browser, the model picker and the role picker (one list), the
-//! help, the find bar, and the y/n question. [`crate::tui::app`] routes an action to the
+//! help, the find bar, the y/n question, and the approval line of tool calls. [`crate::tui::app`] routes an action to the
 //! overlay that has the keys; what it does not take goes on to the rest of the interface.
 
+pub mod approve;
 pub mod confirm;
 pub mod find;
 pub mod help;
