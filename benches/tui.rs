@@ -73,6 +73,7 @@ fn open(app: &mut App, n: usize) {
 
 fn open_messages(app: &mut App, messages: Vec<StoredMessage>) {
     app.on_event(AppEvent::Opened {
+        tool_calls: Vec::new(),
         id: 1,
         title: "long".into(),
         model: "gemini-flash-latest".into(),

@@ -447,6 +447,7 @@ async fn a_max_tokens_stop_has_one_status_in_the_tui_the_database_and_after_reop
     let c = store.conversation(report.conversation_id.unwrap()).unwrap();
     reopened.on_event(AppEvent::Opened {
         id: c.id,
+        tool_calls: Vec::new(),
         title: c.title,
         model: c.model,
         system: None,

@@ -626,3 +626,55 @@ async fn the_approver_hears_which_turn_asks() {
     assert_eq!(*notes.0.lock().unwrap(), [41]);
     assert_eq!(w.tools.calls.lock().unwrap()[0].0, "write", "approved, it ran");
 }
+
+#[tokio::test]
+async fn a_reopened_conversation_shows_its_calls_and_results_in_the_interface_before_the_answer() {
+    use geminal::tui::app::{App, AppEvent};
+    use geminal::tui::conversation::tools::ToolBody;
+    let w = world().await;
+    let (_, report) = run(&w, spec(r#"look [[call echo {"x": 7}]] [[call write {"x": 8}]]"#)).await;
+    let conversation = report.conversation_id.unwrap();
+    let (messages, tool_calls) = w
+        .store
+        .read(move |s| Ok((s.active_path(conversation)?, s.tool_calls_of_conversation(conversation)?)))
+        .await
+        .unwrap();
+    let mut app = App::new(MODEL, false);
+    app.on_event(AppEvent::Opened {
+        id: conversation,
+        title: "t".into(),
+        model: MODEL.into(),
+        system: None,
+        settings: None,
+        messages,
+        tool_calls,
+    });
+    let shown = &app.tab().messages;
+    let kinds: Vec<String> = shown
+        .iter()
+        .map(|m| match m.tool.as_deref() {
+            Some(cell) => match &cell.body {
+                ToolBody::Call { .. } => format!("call {}.{}", cell.server, cell.tool),
+                ToolBody::Output { is_error, .. } => format!("output {} error={is_error}", cell.tool),
+                ToolBody::Failed(why) => format!("failed {}: {why}", cell.tool),
+                ToolBody::Step(s) => format!("step {s}"),
+            },
+            None => format!("{:?}", m.role),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "User".to_owned(),
+            "call t.echo".into(),
+            "output echo error=false".into(),
+            "call u.write".into(),
+            "failed write: Refused: no one could be asked, and the model was told it may not run this.".into(),
+            "Model".into(),
+        ],
+        "the saved calls sit before the answer that made them, each with how it ended"
+    );
+    assert!(shown[1..5].iter().all(|m| m.tool.as_ref().unwrap().folded), "folded, as when they ran");
+    let ToolBody::Call { arguments } = &shown[1].tool.as_ref().unwrap().body else { unreachable!() };
+    assert!(arguments.contains("\"x\": 7"), "{arguments}");
+}

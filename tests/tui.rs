@@ -810,6 +810,7 @@ fn a_reopened_conversation_shows_and_switches_the_settings_it_was_saved_with() {
     let mut app = App::new("gemini-2.5-flash", false);
     app.on_event(AppEvent::Opened {
         id: 4,
+        tool_calls: Vec::new(),
         title: "birds".into(),
         model: "gemini-2.5-flash".into(),
         system: None,
@@ -834,6 +835,7 @@ fn a_reopened_conversation_shows_and_switches_the_settings_it_was_saved_with() {
     app.restore(vec![geminal::tui::app::Restored {
         conversation: Some(geminal::tui::app::RestoredConversation {
             id: 4,
+            tool_calls: Vec::new(),
             title: "birds".into(),
             model: "gemini-2.5-flash".into(),
             system: None,

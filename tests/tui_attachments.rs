@@ -187,6 +187,7 @@ fn a_reopened_conversation_shows_what_its_prompts_had_attached() {
     };
     app.on_event(AppEvent::Opened {
         id: 3,
+        tool_calls: Vec::new(),
         title: "report".into(),
         model: "m".into(),
         system: None,

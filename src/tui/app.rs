@@ -45,6 +45,8 @@ pub struct RestoredConversation {
     /// The generation settings it was saved with (`None`: none saved).
     pub settings: Option<crate::chat::Settings>,
     pub messages: Vec<StoredMessage>,
+    /// Its saved tool calls.
+    pub tool_calls: Vec<crate::store::StoredToolCall>,
 }
 
 pub struct App {
@@ -525,6 +527,7 @@ impl App {
             tab.system = system.clone();
             if let Some(c) = restored.conversation {
                 tab.show(c.id, c.title, c.model, c.system, c.messages);
+                tab.show_tool_calls(&c.tool_calls);
                 tab.role = c.role;
                 if let Some(settings) = c.settings {
                     tab.conversation_settings = settings;

@@ -199,7 +199,7 @@ impl App {
                     self.history.preview = Some((id, messages));
                 }
             }
-            AppEvent::Opened { id, title, model, system, settings, messages } => {
+            AppEvent::Opened { id, title, model, system, settings, messages, tool_calls } => {
                 if let Some(index) = self.tabs.iter().position(|t| t.conversation_id == Some(id)) {
                     self.switch_to(index);
                     return;
@@ -211,6 +211,7 @@ impl App {
                     self.new_tab()
                 };
                 tab.show(id, title, model, system, messages);
+                tab.show_tool_calls(&tool_calls);
                 // The tab shows and sends what the conversation was saved with.
                 tab.conversation_settings = settings.unwrap_or(base);
             }

@@ -19,6 +19,7 @@ pub(super) fn restorable_tabs(store: &crate::store::Store) -> Result<Vec<app::Re
                     role: c.role,
                     settings: crate::chat::Settings::from_stored(c.settings.as_deref()),
                     messages: store.active_path(id)?,
+                    tool_calls: store.tool_calls_of_conversation(id)?,
                 })
             }
             None => None,
@@ -77,6 +78,7 @@ mod tests {
         let mut app = App::new("m", false);
         let mut kept = app.open_tabs();
         app.on_event(AppEvent::Opened {
+            tool_calls: Vec::new(),
             id,
             title: "birds".into(),
             model: "m".into(),

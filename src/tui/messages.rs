@@ -136,6 +136,8 @@ pub enum AppEvent {
         /// The generation settings it was saved with (`None`: none saved).
         settings: Option<crate::chat::Settings>,
         messages: Vec<StoredMessage>,
+        /// Its saved tool calls (shown before the answers that made them).
+        tool_calls: Vec<crate::store::StoredToolCall>,
     },
     /// The branch shown in tab `tab` changed (another alternative): its messages now, and the
     /// alternative chosen.

@@ -502,8 +502,11 @@ impl Runner {
             Command::Open { id } => {
                 let Some(store) = self.store() else { return };
                 tokio::spawn(async move {
-                    let event = match store.read(move |s| Ok((s.conversation(id)?, s.active_path(id)?))).await {
-                        Ok((c, messages)) => {
+                    let read = move |s: &crate::store::Store| {
+                        Ok((s.conversation(id)?, s.active_path(id)?, s.tool_calls_of_conversation(id)?))
+                    };
+                    let event = match store.read(read).await {
+                        Ok((c, messages, tool_calls)) => {
                             let role = AppEvent::TabRole { conversation_id: id, role: c.role };
                             let _ = tx.send(AppEvent::Opened {
                                 id,
@@ -512,6 +515,7 @@ impl Runner {
                                 system: c.system_prompt,
                                 settings: crate::chat::Settings::from_stored(c.settings.as_deref()),
                                 messages,
+                                tool_calls,
                             });
                             role
                         }

@@ -234,7 +234,57 @@ pub fn failure_sentence(failure: &ToolFailure) -> String {
     }
 }
 
+/// The cells of a saved call (a reopened conversation): the call, then how it ended.
+pub fn stored_cells(saved: &crate::store::StoredToolCall) -> Vec<ChatMessage> {
+    let call = &saved.call;
+    let server = call.server.as_deref().unwrap_or("");
+    let arguments: Value =
+        serde_json::from_str(&call.arguments).unwrap_or_else(|_| Value::String(call.arguments.clone()));
+    let mut cells = vec![ChatMessage::tool(ToolCell::call(&call.call_id, server, &call.name, &arguments))];
+    let ended = match &saved.end {
+        None => ToolCell::failed(&call.call_id, server, &call.name, "The call did not return (the turn stopped)."),
+        Some(end) => match end.error_kind.as_deref() {
+            Some(kind) => {
+                let sentence = crate::chat::failure_from_stored(kind, end.error_detail.as_deref())
+                    .map(|f| failure_sentence(&f))
+                    .unwrap_or_else(|| format!("The call ended: {}.", crate::sanitize::one_line(kind, 40)));
+                ToolCell::failed(&call.call_id, server, &call.name, &sentence)
+            }
+            None => {
+                let result = end.result.as_deref().unwrap_or("");
+                let text = serde_json::from_str::<Value>(result)
+                    .map(|v| output_text(&v))
+                    .unwrap_or_else(|_| result.to_owned());
+                ToolCell::output(&call.call_id, server, &call.name, &text, end.status == "error", false, 0)
+            }
+        },
+    };
+    cells.push(ChatMessage::tool(ended));
+    cells
+}
+
 impl Tab {
+    /// Puts the saved calls of the answers shown in, each answer's before it (as they stood
+    /// while it ran). Calls of answers not shown (another branch) are left out.
+    pub fn show_tool_calls(&mut self, calls: &[crate::store::StoredToolCall]) {
+        if calls.is_empty() {
+            return;
+        }
+        let mut messages = Vec::with_capacity(self.messages.len() + 2 * calls.len());
+        for m in std::mem::take(&mut self.messages) {
+            if m.role == Role::Model && m.tool.is_none() {
+                if let Some(id) = m.id {
+                    for saved in calls.iter().filter(|c| c.message_id == id) {
+                        messages.extend(stored_cells(saved));
+                    }
+                }
+            }
+            messages.push(m);
+        }
+        self.messages = messages;
+        self.revision += 1;
+    }
+
     /// A step of the running turn: a cell before the answer being written. A result is shown
     /// only for a call of this turn with its id that has none yet (the id is checked).
     pub fn add_tool_step(&mut self, step: ToolStep) {

@@ -226,6 +226,7 @@ fn tabs_are_kept_with_their_drafts_and_put_back_in_order() {
         Restored {
             conversation: Some(RestoredConversation {
                 id: 7,
+                tool_calls: Vec::new(),
                 title: "q".into(),
                 model: "gemini-2.5-pro".into(),
                 system: None,
