@@ -28,7 +28,7 @@
 //! ```text
 //! attach → domain, format, sanitize
 //! chat → attach, domain, engine, error_data, format, grounding, llm, money, provider, sanitize, store, tools, gemini (tests)
-//! cli → attach, chat, commands, config, domain, engine, error_data, export, format, gemini, grounding, jobs, llm, money, openai, provider, render, root, sanitize, store, tui, turn
+//! cli → attach, chat, commands, config, domain, engine, error_data, export, format, gemini, grounding, jobs, llm, mcp, money, openai, provider, render, root, sanitize, store, tools, tui, turn
 //! commands → chat
 //! config → attach, chat, engine, mcp, money, net, provider, roles, sanitize, tools, llm (tests)
 //! domain → (none)
@@ -48,11 +48,11 @@
 //! provider → gemini, llm, net, openai, sanitize
 //! render → config, grounding, sanitize, gemini (tests)
 //! roles → chat, sanitize
-//! root → chat, config, engine, gemini, provider, store
+//! root → chat, config, engine, gemini, mcp, provider, store, turn
 //! sanitize → (none)
 //! store → domain, error_data, money, sanitize
 //! tools → (none)
-//! tui → attach, chat, commands, config, domain, engine, export, format, grounding, llm, money, provider, render, sanitize, store, turn, gemini (tests)
+//! tui → attach, chat, commands, config, domain, engine, export, format, grounding, llm, mcp, money, provider, render, sanitize, store, turn, gemini (tests)
 //! turn → attach, chat, config, llm, money, store, tools
 //! ```
 #![forbid(unsafe_code)]

@@ -123,8 +123,8 @@ pub fn to_toml(servers: &[Imported]) -> String {
         if let Some(secs) = s.timeout_secs {
             table.insert("timeout_secs".into(), i64::try_from(secs).unwrap_or(i64::MAX).into());
         }
-        // Inline tables keep each server one table under its own header.
-        let body = toml::to_string(&table).unwrap_or_default();
+        // Each value inline (`env = { A = "1" }`), so the server stays one table under its header.
+        let body: String = table.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
         let header = toml::to_string(&toml::Table::from_iter([(server.name.clone(), toml::Value::Boolean(true))]))
             .unwrap_or_default();
         let key = header.split_once(" = ").map_or(server.name.as_str(), |(k, _)| k);

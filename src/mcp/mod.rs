@@ -64,6 +64,12 @@ pub struct Hub {
     offered: Mutex<HashMap<String, (String, String)>>,
 }
 
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").field("servers", &self.servers.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
 impl Hub {
     /// The servers of `settings` (already checked); each one's stderr goes to
     /// `log_dir/NAME.log` when a directory is given.

@@ -95,6 +95,8 @@ pub struct Options {
     pub deadline: Option<Duration>,
     /// The theme to draw in (colourless under `NO_COLOR`; F3 switches).
     pub theme: theme::ThemeName,
+    /// Where the tabs' tool calls go (the configured MCP servers; `None`: none).
+    pub tools: Option<Arc<crate::mcp::Hub>>,
 }
 
 /// Runs the interface until the user quits, or a signal (SIGTERM, SIGHUP) ends it: then that
@@ -131,7 +133,7 @@ pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>,
         format!("The terminal could not be set up ({e}): run geminal in a terminal, or use `geminal ask`.")
     })?;
     let outcome =
-        AssertUnwindSafe(event_loop(&mut terminal, &mut app, session, options.clipboard, (budgets, options.deadline)))
+        AssertUnwindSafe(event_loop(&mut terminal, &mut app, session, options.clipboard, (budgets, options.deadline, options.tools)))
             .catch_unwind()
             .await;
     restore_terminal();
@@ -151,10 +153,13 @@ async fn event_loop<B: Backend>(
     app: &mut App,
     session: Arc<ChatSession>,
     clipboard: crate::config::ClipboardMode,
-    (budgets, deadline): (crate::config::Budgets, Option<Duration>),
+    (budgets, deadline, tools): (crate::config::Budgets, Option<Duration>, Option<Arc<crate::mcp::Hub>>),
 ) -> Result<Option<Stop>, String> {
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
     let mut runner = Runner::new(session, clipboard, tx, app, budgets, deadline);
+    if let Some(tools) = tools {
+        runner.turns_runner = runner.turns_runner.clone().with_tools(tools);
+    }
     let mut events = EventStream::new();
     let mut frames = tokio::time::interval(FRAME_INTERVAL);
     frames.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
