@@ -36,7 +36,8 @@ pub const CRASH_LINE: &str = "fake-mcp: crashing on purpose";
 pub struct FakeOptions {
     /// Never answer the handshake.
     pub hang_at_start: bool,
-    /// Where each `notifications/cancelled` and `slow` call's end is written, a line each.
+    /// Where its pid (at start), each `notifications/cancelled` and each `slow` call's end are
+    /// written, a line each.
     pub record: Option<PathBuf>,
 }
 
@@ -182,6 +183,7 @@ impl ServerHandler for FakeMcp {
 /// Serves on stdin/stdout until the client goes.
 pub async fn serve_stdio(options: FakeOptions) -> std::io::Result<()> {
     eprintln!("fake-mcp: started");
+    FakeMcp::new(&options).record(&format!("pid {}", std::process::id()));
     if options.hang_at_start {
         eprintln!("fake-mcp: hanging at start");
         std::future::pending::<()>().await;
