@@ -16,8 +16,8 @@ mod file;
 mod tools;
 
 use file::load_file;
-pub use tools::ToolsSetting;
 pub use file::{AttachmentsConfig, BudgetConfig, ClipboardMode, FileConfig, ThemeName};
+pub use tools::ToolsSetting;
 
 pub const DEFAULT_MODEL: &str = "gemini-flash-latest";
 

@@ -133,10 +133,8 @@ async fn a_crash_mid_call_restarts_the_server_once_then_it_is_stopped_with_its_l
     let hub = hub(&[("fake", fake(&[]))]);
     hub.tools(&Selection::All).await.unwrap();
     let first = hub.pid("fake").await.unwrap();
-    let stopped = ToolFailure::ServerStopped {
-        server: "fake".into(),
-        last_stderr: Some(geminal::mcp::fake::CRASH_LINE.into()),
-    };
+    let stopped =
+        ToolFailure::ServerStopped { server: "fake".into(), last_stderr: Some(geminal::mcp::fake::CRASH_LINE.into()) };
     assert_eq!(call(&hub, "crash", json!({})).await.unwrap_err(), stopped);
     // Restarted on its next use: a new process answers.
     assert_eq!(call(&hub, "echo", json!({"text": "again"})).await.unwrap().content["content"], "again");
@@ -212,10 +210,7 @@ async fn no_server_process_is_left_once_the_hub_is_dropped() {
 
 #[tokio::test]
 async fn a_long_result_is_cut_at_the_limit_and_marked() {
-    let settings = McpSettings {
-        servers: [("fake".to_owned(), fake(&[]))].into(),
-        max_result_bytes: Some(10),
-    };
+    let settings = McpSettings { servers: [("fake".to_owned(), fake(&[]))].into(), max_result_bytes: Some(10) };
     let hub = Hub::new(&settings, None);
     hub.tools(&Selection::All).await.unwrap();
     let out = call(&hub, "echo", json!({"text": "é".repeat(20)})).await.unwrap();
@@ -267,7 +262,8 @@ fn the_servers_environment_holds_none_of_geminals_keys() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().find_map(|l| l.split_once("ENV=").map(|(_, vars)| vars)).unwrap_or_else(|| panic!("{output:?}"));
+    let line =
+        stdout.lines().find_map(|l| l.split_once("ENV=").map(|(_, vars)| vars)).unwrap_or_else(|| panic!("{output:?}"));
     let vars: BTreeMap<String, String> = serde_json::from_str(line).unwrap();
     for key in ["GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "GEMINAL_CONFIG", "GEMINAL_MCP_ENV_PROBE"] {
         assert!(!vars.contains_key(key), "{key} reached the server: {vars:?}");
@@ -422,7 +418,8 @@ async fn the_filesystem_server_from_npm_writes_only_when_the_call_is_run() {
     let note = root.join("note.txt");
     // Listing (and whatever a turn does before its call runs) writes nothing.
     assert!(!note.exists());
-    let out = call(&hub, "write_file", json!({"path": note.to_str().unwrap(), "content": "from the model"})).await.unwrap();
+    let out =
+        call(&hub, "write_file", json!({"path": note.to_str().unwrap(), "content": "from the model"})).await.unwrap();
     assert!(!out.is_error, "{out:?}");
     assert_eq!(std::fs::read_to_string(&note).unwrap(), "from the model");
 }

@@ -70,7 +70,9 @@ fn hub(config: &Config) -> Hub {
 
 async fn list(config: &Config) -> Result<u8, Failure> {
     if config.mcp.servers.is_empty() {
-        print("No MCP servers are configured: add [mcp.servers.NAME] to the config file, or `geminal mcp import FILE`.\n");
+        print(
+            "No MCP servers are configured: add [mcp.servers.NAME] to the config file, or `geminal mcp import FILE`.\n",
+        );
         return Ok(exit::OK);
     }
     let hub = hub(config);
@@ -80,7 +82,7 @@ async fn list(config: &Config) -> Result<u8, Failure> {
     for (name, result) in names.iter().zip(results) {
         let s = &config.mcp.servers[*name];
         let what = match (&s.command, &s.url) {
-            (Some(command), _) => one_line(&format!("{command} {}", s.args.join(" ")).trim_end().to_owned(), 80),
+            (Some(command), _) => one_line(format!("{command} {}", s.args.join(" ")).trim_end(), 80),
             (None, url) => one_line(url.as_deref().unwrap_or_default(), 80),
         };
         let trust = if s.trust { ", trusted" } else { "" };
@@ -116,7 +118,8 @@ fn known(config: &Config, name: &str) -> Result<(), Failure> {
         return Ok(());
     }
     let names: Vec<&str> = config.mcp.servers.keys().map(String::as_str).collect();
-    let have = if names.is_empty() { "none is configured".to_owned() } else { format!("configured: {}", names.join(", ")) };
+    let have =
+        if names.is_empty() { "none is configured".to_owned() } else { format!("configured: {}", names.join(", ")) };
     Err(Failure::usage(format!("No MCP server is named {} ({have}).", one_line(name, 40))))
 }
 
@@ -125,11 +128,13 @@ async fn tools(config: &Config, name: &str) -> Result<u8, Failure> {
     let hub = hub(config);
     let listed = hub.server_tools(name).await;
     hub.stop().await;
-    let listed = listed.map_err(|e| Failure::new(exit::UNAVAILABLE, format!("MCP server {name} did not start: {}.", why(&e))))?;
+    let listed = listed
+        .map_err(|e| Failure::new(exit::UNAVAILABLE, format!("MCP server {name} did not start: {}.", why(&e))))?;
     let mut text = String::new();
     for tool in &listed {
         let info = &tool.info;
-        let renamed = if info.name == info.original { String::new() } else { format!(" (the model calls it {})", info.name) };
+        let renamed =
+            if info.name == info.original { String::new() } else { format!(" (the model calls it {})", info.name) };
         text.push_str(&format!("{}{renamed}\n", one_line(&info.original, 80)));
         if !info.description.trim().is_empty() {
             text.push_str(&format!("  {}\n", one_line(&info.description, 300)));
@@ -181,13 +186,15 @@ fn import(global: &GlobalArgs, file: &std::path::Path) -> Result<u8, Failure> {
     let existing = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Failure::new(exit::CONFIG, format!("{} could not be read ({}).", path.display(), e.kind()))),
+        Err(e) => {
+            return Err(Failure::new(exit::CONFIG, format!("{} could not be read ({}).", path.display(), e.kind())));
+        }
     };
-    let config = crate::config::FileConfig::parse(&existing)
-        .map_err(|reason| Failure::new(exit::CONFIG, format!("{} is not valid ({reason}): fix it first.", path.display())))?;
+    let config = crate::config::FileConfig::parse(&existing).map_err(|reason| {
+        Failure::new(exit::CONFIG, format!("{} is not valid ({reason}): fix it first.", path.display()))
+    })?;
     let have = config.mcp.unwrap_or_default();
-    let taken: Vec<&str> =
-        servers.iter().map(|s| s.name.as_str()).filter(|n| have.servers.contains_key(*n)).collect();
+    let taken: Vec<&str> = servers.iter().map(|s| s.name.as_str()).filter(|n| have.servers.contains_key(*n)).collect();
     if !taken.is_empty() {
         return Err(Failure::usage(format!(
             "The config already has a server named {}: nothing was added (rename or remove it first).",
@@ -196,17 +203,21 @@ fn import(global: &GlobalArgs, file: &std::path::Path) -> Result<u8, Failure> {
     }
     let added = crate::mcp::import::to_toml(&servers);
     let separator = if existing.is_empty() || existing.ends_with('\n') { "" } else { "\n" };
-    let text = format!("{separator}\n# Imported from {} by `geminal mcp import`.{added}", one_line(&shown.to_string(), 200));
+    let text =
+        format!("{separator}\n# Imported from {} by `geminal mcp import`.{added}", one_line(&shown.to_string(), 200));
     // What it would read after: refused before anything is written.
     let after = format!("{existing}{text}");
     crate::config::FileConfig::parse(&after)
         .map_err(|reason| reason.to_string())
         .and_then(|f| f.mcp.unwrap_or_default().check())
-        .map_err(|reason| Failure::new(exit::CONFIG, format!("The servers could not be added ({reason}): nothing was written.")))?;
+        .map_err(|reason| {
+            Failure::new(exit::CONFIG, format!("The servers could not be added ({reason}): nothing was written."))
+        })?;
     let secrets = servers.iter().any(|s| !s.settings.headers.is_empty());
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::new(exit::CONFIG, format!("{} could not be created ({}).", dir.display(), e.kind())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Failure::new(exit::CONFIG, format!("{} could not be created ({}).", dir.display(), e.kind()))
+        })?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.create(true).append(true);
@@ -222,14 +233,16 @@ fn import(global: &GlobalArgs, file: &std::path::Path) -> Result<u8, Failure> {
         }
         f.sync_all()
     };
-    write(&options).map_err(|e| Failure::new(exit::CONFIG, format!("{} could not be written ({}).", path.display(), e.kind())))?;
+    write(&options)
+        .map_err(|e| Failure::new(exit::CONFIG, format!("{} could not be written ({}).", path.display(), e.kind())))?;
     let mut said = String::new();
     for s in &servers {
         let what = match (&s.settings.command, &s.settings.url) {
-            (Some(command), _) => one_line(&format!("{command} {}", s.settings.args.join(" ")).trim_end().to_owned(), 80),
+            (Some(command), _) => one_line(format!("{command} {}", s.settings.args.join(" ")).trim_end(), 80),
             (None, url) => one_line(url.as_deref().unwrap_or_default(), 80),
         };
-        let renamed = if s.name == s.original { String::new() } else { format!(" (was {})", one_line(&s.original, 40)) };
+        let renamed =
+            if s.name == s.original { String::new() } else { format!(" (was {})", one_line(&s.original, 40)) };
         said.push_str(&format!("Added [mcp.servers.{}]{renamed}: {what}\n", s.name));
         if !s.ignored.is_empty() {
             let ignored: Vec<String> = s.ignored.iter().map(|i| one_line(i, 40)).collect();

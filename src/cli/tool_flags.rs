@@ -86,7 +86,8 @@ mod tests {
         cmd.tools.tool_use(config).map(|u| (u, cmd.prompt)).map_err(|f| f.message)
     }
 
-    const SERVERS: &str = "max_tool_steps = 4\n[mcp.servers.fs]\ncommand = \"x\"\n[mcp.servers.web]\nurl = \"http://127.0.0.1:1/mcp\"\n";
+    const SERVERS: &str =
+        "max_tool_steps = 4\n[mcp.servers.fs]\ncommand = \"x\"\n[mcp.servers.web]\nurl = \"http://127.0.0.1:1/mcp\"\n";
 
     #[test]
     fn the_flags_fill_the_turns_tool_use() {
@@ -119,12 +120,17 @@ mod tests {
             tool_use(&config(SERVERS), &["--tools=fs,nope", "q"]).unwrap_err(),
             "--tools names nope, which is not an MCP server in the config (fs, web)."
         );
-        assert!(tool_use(&config(""), &["--tools", "q"]).unwrap_err().starts_with("--tools: no MCP servers are configured"));
+        assert!(
+            tool_use(&config(""), &["--tools", "q"]).unwrap_err().starts_with("--tools: no MCP servers are configured")
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
         std::fs::write(&path, format!("tools = [\"*\"]\n{SERVERS}")).unwrap();
         let overrides = crate::config::Overrides { config: Some(path), ..Default::default() };
         let e = Config::resolve_with(&overrides, &|_| None).unwrap_err().to_string();
-        assert!(e.contains("tools names *, which is not a server in [mcp.servers] (tools = true means every server)"), "{e}");
+        assert!(
+            e.contains("tools names *, which is not a server in [mcp.servers] (tools = true means every server)"),
+            "{e}"
+        );
     }
 }

@@ -171,7 +171,8 @@ impl FakeMcp {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for FakeMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_instructions("geminal's fake MCP server")
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_instructions("geminal's fake MCP server")
     }
 
     async fn on_cancelled(&self, notification: CancelledNotificationParam, _context: NotificationContext<RoleServer>) {

@@ -100,7 +100,10 @@ pub fn to_toml(servers: &[Imported]) -> String {
             table.insert("args".into(), s.args.clone().into());
         }
         if !s.env.is_empty() {
-            table.insert("env".into(), toml::Value::Table(s.env.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect()));
+            table.insert(
+                "env".into(),
+                toml::Value::Table(s.env.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect()),
+            );
         }
         if let Some(cwd) = &s.cwd {
             table.insert("cwd".into(), cwd.display().to_string().into());

@@ -108,7 +108,11 @@ impl Hub {
             .map(|(tool, name)| {
                 let (parameters, dropped) = schema::translate(&Value::Object((*tool.input_schema).clone()));
                 ListedTool {
-                    allowed: s.settings.tools.as_ref().is_none_or(|allow| allow.iter().any(|a| a == tool.name.as_ref())),
+                    allowed: s
+                        .settings
+                        .tools
+                        .as_ref()
+                        .is_none_or(|allow| allow.iter().any(|a| a == tool.name.as_ref())),
                     dropped,
                     info: ToolInfo {
                         server: server.to_owned(),

@@ -28,7 +28,11 @@ pub fn assign(tools: &[(&str, &str)]) -> Vec<String> {
     let mut wanted: Vec<String> = tools
         .iter()
         .zip(&plain)
-        .map(|((server, tool), name)| if count[name.as_str()] > 1 { valid(&format!("{server}_{tool}")) } else { name.clone() })
+        .map(
+            |((server, tool), name)| {
+                if count[name.as_str()] > 1 { valid(&format!("{server}_{tool}")) } else { name.clone() }
+            },
+        )
         .collect();
     // Cut or odd names can still meet: the later ones get a number.
     let mut taken: HashSet<String> = HashSet::new();

@@ -25,8 +25,14 @@ const KEPT: &[&str] = &[
     "propertyOrdering",
 ];
 /// `format` values Gemini takes, per type.
-const FORMATS: &[(&str, &str)] =
-    &[("string", "enum"), ("string", "date-time"), ("integer", "int32"), ("integer", "int64"), ("number", "float"), ("number", "double")];
+const FORMATS: &[(&str, &str)] = &[
+    ("string", "enum"),
+    ("string", "date-time"),
+    ("integer", "int32"),
+    ("integer", "int64"),
+    ("number", "float"),
+    ("number", "double"),
+];
 const TYPES: &[&str] = &["string", "number", "integer", "boolean", "array", "object"];
 /// `$ref`s followed this deep at most (a recursive schema ends there).
 const MAX_DEPTH: usize = 12;

@@ -218,7 +218,9 @@ impl Server {
     fn failure(&self, e: StartError) -> ToolFailure {
         match e {
             StartError::TimedOut(secs) => ToolFailure::TimedOut(secs),
-            StartError::Stopped { last_stderr } => ToolFailure::ServerStopped { server: self.name.clone(), last_stderr },
+            StartError::Stopped { last_stderr } => {
+                ToolFailure::ServerStopped { server: self.name.clone(), last_stderr }
+            }
             StartError::Spawn(reason) | StartError::Handshake(reason) => {
                 ToolFailure::ServerStopped { server: self.name.clone(), last_stderr: Some(reason) }
             }

@@ -188,7 +188,9 @@ mod tests {
     #[test]
     fn a_server_is_a_program_or_an_address_and_problems_are_one_sentence() {
         assert!(server("[servers.fs]\ncommand = \"npx\"\nargs = [\"-y\"]\n").is_ok());
-        assert!(server("[servers.r]\nurl = \"https://e.com/mcp\"\nheaders = { Authorization = \"Bearer x\" }\n").is_ok());
+        assert!(
+            server("[servers.r]\nurl = \"https://e.com/mcp\"\nheaders = { Authorization = \"Bearer x\" }\n").is_ok()
+        );
         assert_eq!(
             server("[servers.fs]\nargs = []\n").unwrap_err(),
             "mcp.servers.fs needs either command (a program to run) or url"
@@ -198,12 +200,15 @@ mod tests {
             "mcp.servers.r.url must start with http:// or https://"
         );
         assert!(server("[servers.\"a b\"]\ncommand = \"x\"\n").unwrap_err().contains("a server's name"));
-        assert!(server("[servers.fs]\ncommand = \"x\"\ntimeout = 3\n").unwrap_err().contains("unknown field `timeout`"));
+        assert!(
+            server("[servers.fs]\ncommand = \"x\"\ntimeout = 3\n").unwrap_err().contains("unknown field `timeout`")
+        );
     }
 
     #[test]
     fn debug_shows_no_header_or_env_value() {
-        let s = server("[servers.r]\nurl = \"https://e.com\"\nheaders = { Authorization = \"Bearer s3cret\" }\n").unwrap();
+        let s =
+            server("[servers.r]\nurl = \"https://e.com\"\nheaders = { Authorization = \"Bearer s3cret\" }\n").unwrap();
         let shown = format!("{s:?}");
         assert!(!shown.contains("s3cret") && shown.contains("Authorization"), "{shown}");
     }

@@ -132,10 +132,15 @@ pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>,
         restore_terminal();
         format!("The terminal could not be set up ({e}): run geminal in a terminal, or use `geminal ask`.")
     })?;
-    let outcome =
-        AssertUnwindSafe(event_loop(&mut terminal, &mut app, session, options.clipboard, (budgets, options.deadline, options.tools)))
-            .catch_unwind()
-            .await;
+    let outcome = AssertUnwindSafe(event_loop(
+        &mut terminal,
+        &mut app,
+        session,
+        options.clipboard,
+        (budgets, options.deadline, options.tools),
+    ))
+    .catch_unwind()
+    .await;
     restore_terminal();
     let panic = PANIC.lock().ok().and_then(|mut p| p.take());
     match (outcome, panic) {
