@@ -20,8 +20,6 @@ pub mod overlay;
 pub mod slash;
 pub mod tab_bar;
 mod terminal;
-#[cfg(test)]
-mod turn_tests;
 pub mod view;
 mod words;
 
@@ -619,3 +617,6 @@ impl Runner {
         }
     }
 }
+
+#[cfg(test)]
+mod turn_tests;
