@@ -501,6 +501,11 @@ impl Config {
         };
         let (mcp, tools, max_tool_steps) =
             tools::resolve(file.mcp.as_ref(), file.tools.as_ref(), file.max_tool_steps).map_err(invalid)?;
+        for role in &roles {
+            if let Some(selection) = &role.tools {
+                tools::check(selection, &mcp, &format!("role {}: tools", role.name)).map_err(invalid)?;
+            }
+        }
         let (providers, pools) =
             crate::provider::settings::resolve(file.providers.as_ref(), file.pools.as_ref(), &env).map_err(invalid)?;
         let default_provider = file.default_provider.as_deref().map(str::trim).filter(|d| !d.is_empty());

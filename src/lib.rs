@@ -47,7 +47,7 @@
 //! openai → fake_runtime, llm, net, sanitize
 //! provider → gemini, llm, net, openai, sanitize
 //! render → config, grounding, sanitize, gemini (tests)
-//! roles → chat, sanitize
+//! roles → chat, mcp, sanitize
 //! root → chat, config, engine, gemini, mcp, provider, store, turn
 //! sanitize → (none)
 //! store → domain, error_data, money, sanitize

@@ -26,11 +26,12 @@ pub struct ToolArgs {
 }
 
 impl ToolArgs {
-    /// How the turn uses tools (no one to approve yet: the front end gives its approver).
-    pub fn tool_use(&self, config: &Config) -> Result<ToolUse, Failure> {
+    /// How the turn uses tools (no one to approve yet: the front end gives its approver): the
+    /// flags', else the role's `tools`, else the config's.
+    pub fn tool_use(&self, config: &Config, role: Option<&crate::chat::NamedRole>) -> Result<ToolUse, Failure> {
         let selection = match (&self.tools, self.no_tools) {
             (_, true) => Selection::Off,
-            (None, false) => config.tools.clone(),
+            (None, false) => role.and_then(|r| r.tools.clone()).unwrap_or_else(|| config.tools.clone()),
             (Some(list), false) if list.trim().is_empty() => Selection::All,
             (Some(list), false) => {
                 let names: Vec<String> =
@@ -70,6 +71,8 @@ mod tests {
     struct Cmd {
         #[command(flatten)]
         tools: ToolArgs,
+        #[arg(short, long)]
+        role: Option<String>,
         prompt: Vec<String>,
     }
 
@@ -83,7 +86,8 @@ mod tests {
 
     fn tool_use(config: &Config, args: &[&str]) -> Result<(ToolUse, Vec<String>), String> {
         let cmd = Cmd::try_parse_from(std::iter::once("ask").chain(args.iter().copied())).map_err(|e| e.to_string())?;
-        cmd.tools.tool_use(config).map(|u| (u, cmd.prompt)).map_err(|f| f.message)
+        let role = cmd.role.as_deref().map(|name| config.role(name).unwrap());
+        cmd.tools.tool_use(config, role).map(|u| (u, cmd.prompt)).map_err(|f| f.message)
     }
 
     const SERVERS: &str =
@@ -112,6 +116,14 @@ mod tests {
         assert_eq!(tool_use(&c, &["q"]).unwrap().0.selection, Selection::All);
         assert_eq!(c.max_tool_steps, 4);
         assert_eq!(config("").max_tool_steps, crate::tools::DEFAULT_MAX_STEPS);
+        // A role's tools win over the config's; a flag over the role's.
+        let c = config(&format!(
+            "tools = true\n{SERVERS}[roles.clock]\nsystem = \"x\"\ntools = [\"fs\"]\n[roles.plain]\nsystem = \"y\"\ntools = false\n"
+        ));
+        let fs = Selection::Servers(vec!["fs".into()]);
+        assert_eq!(tool_use(&c, &["-r", "clock", "q"]).unwrap().0.selection, fs);
+        assert_eq!(tool_use(&c, &["-r", "plain", "q"]).unwrap().0.selection, Selection::Off);
+        assert_eq!(tool_use(&c, &["-r", "plain", "--tools", "q"]).unwrap().0.selection, Selection::All);
     }
 
     #[test]

@@ -16,6 +16,28 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
 /// other one it gets only when its `env` names it.
 pub const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "TERM", "TMPDIR", "USER", "LOGNAME", "SHELL"];
 
+/// `tools = true | false | ["NAME", ...]` (at the top of the config file, or in a role): every
+/// configured server's tools, none, or these servers'.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ToolsSetting {
+    All(bool),
+    Servers(Vec<String>),
+}
+
+impl ToolsSetting {
+    /// The selection it means (its names not yet checked against the configured servers).
+    pub fn selection(&self) -> crate::tools::Selection {
+        use crate::tools::Selection;
+        match self {
+            ToolsSetting::All(true) => Selection::All,
+            ToolsSetting::All(false) => Selection::Off,
+            ToolsSetting::Servers(names) if names.is_empty() => Selection::Off,
+            ToolsSetting::Servers(names) => Selection::Servers(names.clone()),
+        }
+    }
+}
+
 /// `[mcp]`: the servers and the limit on a result.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
