@@ -423,3 +423,24 @@ async fn the_filesystem_server_from_npm_writes_only_when_the_call_is_run() {
     assert!(!out.is_error, "{out:?}");
     assert_eq!(std::fs::read_to_string(&note).unwrap(), "from the model");
 }
+
+#[test]
+fn sigterm_while_a_server_hangs_at_start_leaves_no_server_behind() {
+    let env = Env::new(geminal::gemini::fake::Behavior::text("unused"));
+    let record = env.home.path().join("record");
+    env.add_config(&fake_toml("hang", &record).replace("\"--record\"", "\"--hang\", \"--record\""));
+    let child = env
+        .command(&["mcp", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let read = || std::fs::read_to_string(&record).unwrap_or_default();
+    wait_for("the server to start", || read().contains("pid "));
+    let server: u32 = read().lines().find_map(|l| l.strip_prefix("pid ")).unwrap().parse().unwrap();
+    common::process::wait_until_catching(child.id(), 15);
+    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let run = common::process::wait_bounded(child);
+    run.assert_failed(143, "Stopped by SIGTERM: no MCP server is left running.");
+    wait_for("the hanging server to be gone", || !alive(server));
+}

@@ -44,9 +44,20 @@ pub enum McpCommand {
 pub async fn run(global: &GlobalArgs, args: &McpArgs) -> Result<u8, Failure> {
     match &args.command {
         McpCommand::Import { file } => import(global, file),
-        McpCommand::List => list(&Config::resolve(&global.overrides())?).await,
-        McpCommand::Tools { name } => tools(&Config::resolve(&global.overrides())?, name).await,
+        McpCommand::List => until_signal(list(&Config::resolve(&global.overrides())?)).await,
+        McpCommand::Tools { name } => until_signal(tools(&Config::resolve(&global.overrides())?, name)).await,
         McpCommand::Log { name } => log(&Config::resolve(&global.overrides())?, name),
+    }
+}
+
+/// Runs `work` (which starts servers) until Ctrl-C, SIGTERM or SIGHUP: then it is dropped, and
+/// its servers with it, before geminal exits with the signal's code.
+async fn until_signal(work: impl Future<Output = Result<u8, Failure>>) -> Result<u8, Failure> {
+    use super::signals::StopExit as _;
+    let mut signals = super::signals::Signals::new()?;
+    tokio::select! {
+        result = work => result,
+        stop = signals.recv() => Err(Failure::new(stop.exit_code(), format!("Stopped by {}: no MCP server is left running.", stop.name()))),
     }
 }
 

@@ -153,6 +153,7 @@ impl FakeMcp {
     #[tool(description = "Exits in the middle of the call.")]
     fn crash(&self, Parameters(Empty {}): Parameters<Empty>) -> String {
         eprintln!("{CRASH_LINE}");
+        // The point of this tool: a server process that dies mid-call (it runs only in `fake-mcp`).
         std::process::exit(3);
     }
 

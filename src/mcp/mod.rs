@@ -148,7 +148,13 @@ impl Hub {
                 if let Some(unknown) = names.iter().find(|n| !self.servers.contains_key(*n)) {
                     return Err(ListError::UnknownServer(unknown.clone()));
                 }
-                names.iter().map(String::as_str).collect()
+                let mut chosen: Vec<&str> = Vec::new();
+                for name in names {
+                    if !chosen.contains(&name.as_str()) {
+                        chosen.push(name);
+                    }
+                }
+                chosen
             }
         };
         // Every server starts at once: one that hangs holds up only itself.
