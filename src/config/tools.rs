@@ -36,3 +36,29 @@ pub(super) fn check(selection: &Selection, mcp: &McpSettings, key: &str) -> Resu
     }
     Ok(selection.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigError, Overrides};
+
+    #[cfg(unix)]
+    #[test]
+    fn a_config_with_server_headers_must_be_private_and_env_alone_need_not() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let resolve = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            Config::resolve_with(&Overrides { config: Some(path.clone()), ..Overrides::default() }, &|_| None)
+        };
+        let headers = "[mcp.servers.r]\nurl = \"https://e.com/mcp\"\nheaders = { Authorization = \"Bearer t\" }\n";
+        assert!(matches!(resolve(headers), Err(ConfigError::KeyFileTooOpen { .. })));
+        let env = "[mcp.servers.fs]\ncommand = \"npx\"\nenv = { LOG_LEVEL = \"warn\" }\n";
+        assert_eq!(resolve(env).unwrap().mcp.servers["fs"].env["LOG_LEVEL"], "warn");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&path, headers).unwrap();
+        let config = Config::resolve_with(&Overrides { config: Some(path.clone()), ..Overrides::default() }, &|_| None);
+        assert!(!format!("{:?}", config.unwrap()).contains("Bearer t"), "Debug never shows a header");
+    }
+}
