@@ -168,6 +168,7 @@ pub async fn run(
     // An unknown role is refused before anything is asked.
     let role = args.role.as_deref().map(|name| config.role(name).map_err(Failure::usage)).transpose()?;
     // Tools named by a flag must be configured: said before anything is asked.
+    args.tools.check_prompt(&args.prompt, config)?;
     let tools = args.tools.tool_use(config, role)?;
     let runner = conn.runner(std::sync::Arc::new(session));
     let spec = TurnSpec {

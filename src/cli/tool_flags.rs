@@ -26,6 +26,21 @@ pub struct ToolArgs {
 }
 
 impl ToolArgs {
+    /// `--tools fs,remote "question"` reads `fs,remote` as the prompt's first word (the names
+    /// need `--tools=`): refused when that word names only configured servers and more follows.
+    pub fn check_prompt(&self, prompt: &[String], config: &Config) -> Result<(), Failure> {
+        let bare = self.tools.as_deref().is_some_and(|t| t.trim().is_empty());
+        if let (true, [first, _, ..]) = (bare, prompt) {
+            let names: Vec<&str> = first.split(',').map(str::trim).collect();
+            if names.iter().all(|n| config.mcp.servers.contains_key(*n)) {
+                return Err(Failure::usage(format!(
+                    "--tools takes its servers after an equals sign (--tools={first}); a bare --tools offers every server's tools."
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// How the turn uses tools (no one to approve yet: the front end gives its approver): the
     /// flags', else the role's `tools`, else the config's.
     pub fn tool_use(&self, config: &Config, role: Option<&crate::chat::NamedRole>) -> Result<ToolUse, Failure> {
@@ -105,6 +120,18 @@ mod tests {
         let (u, _) = tool_use(&c, &["q"]).unwrap();
         assert_eq!((u.selection, u.max_steps), (Selection::Off, 4), "off unless the config turns them on");
         assert!(tool_use(&c, &["--max-tool-steps", "0", "q"]).is_err());
+        // Names after a bare --tools would be read as the prompt: refused, saying how to write them.
+        let misread = |args: &[&str]| {
+            let cmd = Cmd::try_parse_from(std::iter::once("ask").chain(args.iter().copied())).unwrap();
+            cmd.tools.check_prompt(&cmd.prompt, &c).map_err(|f| f.message)
+        };
+        assert_eq!(
+            misread(&["--tools", "fs,web", "tidy my notes"]).unwrap_err(),
+            "--tools takes its servers after an equals sign (--tools=fs,web); a bare --tools offers every server's tools."
+        );
+        assert!(misread(&["--tools", "tidy my notes"]).is_ok());
+        assert!(misread(&["--tools", "fs"]).is_ok(), "one word is the prompt");
+        assert!(misread(&["--tools=fs", "web", "tidy"]).is_ok());
     }
 
     #[test]
