@@ -444,3 +444,17 @@ fn sigterm_while_a_server_hangs_at_start_leaves_no_server_behind() {
     run.assert_failed(143, "Stopped by SIGTERM: no MCP server is left running.");
     wait_for("the hanging server to be gone", || !alive(server));
 }
+
+#[tokio::test]
+async fn a_server_that_cannot_start_keeps_saying_why() {
+    let missing = ServerSettings { command: Some("/nonexistent/mcp-server".into()), ..ServerSettings::default() };
+    let hub = hub(&[("gone", missing)]);
+    let why = ListError::ServerStopped {
+        server: "gone".into(),
+        last_stderr: Some("/nonexistent/mcp-server was not found".into()),
+    };
+    // Its first start, its one restart, and after: the same reason.
+    for _ in 0..3 {
+        assert_eq!(hub.tools(&Selection::All).await.unwrap_err(), why);
+    }
+}

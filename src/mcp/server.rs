@@ -41,6 +41,8 @@ struct Slot {
     starts: u32,
     /// Why it no longer starts (set once its starts are used up).
     stopped: Option<StartError>,
+    /// Why its last start failed, if it did.
+    failed: Option<StartError>,
 }
 
 pub(crate) struct Conn {
@@ -48,7 +50,7 @@ pub(crate) struct Conn {
     pub tools: Vec<Tool>,
     exited: Arc<AtomicBool>,
     exit_seen: Arc<tokio::sync::Notify>,
-    _child: Option<children::Group>,
+    group: Option<children::Group>,
 }
 
 impl Conn {
@@ -58,7 +60,7 @@ impl Conn {
 
     /// The process group's leader id (a program server).
     pub fn pid(&self) -> Option<u32> {
-        self._child.as_ref().map(children::Group::id)
+        self.group.as_ref().map(children::Group::id)
     }
 }
 
@@ -90,14 +92,26 @@ impl Server {
                 return Err(stopped.clone());
             }
             if slot.starts >= MAX_STARTS {
-                let stopped = StartError::Stopped { last_stderr: self.last_stderr() };
+                // A server that never started says why; one that ran says its last words.
+                let stopped = slot.failed.clone().unwrap_or(StartError::Stopped { last_stderr: self.last_stderr() });
                 slot.stopped = Some(stopped.clone());
                 return Err(stopped);
             }
             slot.starts += 1;
-            let conn = Arc::new(self.start().await?);
-            slot.conn = Some(conn.clone());
-            Ok(conn)
+            // A start cut short by the timeout is remembered as one.
+            slot.failed = Some(StartError::TimedOut(secs));
+            match self.start().await {
+                Ok(conn) => {
+                    let conn = Arc::new(conn);
+                    slot.failed = None;
+                    slot.conn = Some(conn.clone());
+                    Ok(conn)
+                }
+                Err(e) => {
+                    slot.failed = Some(e.clone());
+                    Err(e)
+                }
+            }
         };
         tokio::time::timeout(self.timeout(), get).await.unwrap_or(Err(StartError::TimedOut(secs)))
     }
@@ -172,7 +186,7 @@ impl Server {
             (service, Some(group))
         };
         let tools = service.list_all_tools().await.map_err(|e| StartError::Handshake(e.to_string()))?;
-        Ok(Conn { service, tools, exited, exit_seen, _child: child })
+        Ok(Conn { service, tools, exited, exit_seen, group: child })
     }
 
     /// One call by the server's own tool name, under its timeout, stopped when `cancel` fires
@@ -206,7 +220,7 @@ impl Server {
             Ok(Err(ServiceError::McpError(e))) => Err(ToolFailure::Failed(e.message.into_owned())),
             Ok(Err(_)) => {
                 // The connection went: wait for the process's end (and its last stderr line).
-                if conn._child.is_some() && !conn.exited.load(Ordering::SeqCst) {
+                if conn.group.is_some() && !conn.exited.load(Ordering::SeqCst) {
                     let seen = conn.exit_seen.notified();
                     let _ = tokio::time::timeout(Duration::from_secs(2), seen).await;
                 }
