@@ -261,7 +261,7 @@ fn spawn_reason(command: &str, e: &std::io::Error) -> String {
 /// Copies a server's stderr to its log (started over past [`LOG_MAX_BYTES`]) and keeps its
 /// last non-empty line, sanitized.
 async fn log_stderr(
-    stderr: tokio::process::ChildStderr,
+    stderr: impl tokio::io::AsyncRead + Unpin,
     log: Option<PathBuf>,
     last: Arc<Mutex<Option<String>>>,
     done: Arc<tokio::sync::Notify>,
@@ -301,4 +301,33 @@ fn open_log(path: &std::path::Path) -> Option<std::fs::File> {
         return std::fs::File::create(path).ok();
     }
     Some(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stderr_goes_to_a_bounded_log_and_its_last_line_is_kept_sanitized() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("mcp/fs.log");
+        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+        // A log already past the bound is started over.
+        std::fs::write(&log, vec![b'x'; usize::try_from(LOG_MAX_BYTES).unwrap() + 1]).unwrap();
+        let last = Arc::new(Mutex::new(None));
+        let done = Arc::new(tokio::sync::Notify::new());
+        let said: &[u8] = b"starting\n\x1b[31mfailed: no such dir\x1b[0m\n\n";
+        log_stderr(said, Some(log.clone()), last.clone(), done.clone()).await;
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "starting\n\x1b[31mfailed: no such dir\x1b[0m\n\n");
+        let last = last.lock().unwrap().clone().unwrap();
+        assert!(last.contains("failed: no such dir") && !last.contains('\x1b'), "{last:?}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = tempfile::tempdir().unwrap();
+            let fresh = dir.path().join("mcp/new.log");
+            log_stderr(&b"hello\n"[..], Some(fresh.clone()), Arc::default(), done).await;
+            assert_eq!(std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o077, 0);
+        }
+    }
 }
