@@ -587,6 +587,7 @@ mod tests {
             settings: crate::chat::Settings::default(),
             source: crate::chat::RoleSource::File("r.md".into()),
             fallback: Vec::new(),
+            tools: None,
         };
         let roles = [role("reviewer"), role("rewriter"), role("poet")];
         assert_eq!(parse("/role"), Some(Slash::Role(None)));

@@ -13,9 +13,11 @@ use crate::net::Timeouts;
 use crate::provider::GEMINI_BASE_URL as DEFAULT_BASE_URL;
 
 mod file;
+mod tools;
 
 use file::load_file;
 pub use file::{AttachmentsConfig, BudgetConfig, ClipboardMode, FileConfig, ThemeName};
+pub use tools::ToolsSetting;
 
 pub const DEFAULT_MODEL: &str = "gemini-flash-latest";
 
@@ -145,6 +147,12 @@ pub struct Config {
     pub pools: Vec<crate::provider::settings::PoolSpec>,
     /// Which provider names exist and which one a bare model name means.
     pub names: crate::provider::Names,
+    /// `[mcp]`: the MCP servers (checked) and the limit on a tool's result.
+    pub mcp: crate::mcp::McpSettings,
+    /// Which servers' tools a turn offers unless a flag says (`tools`; off by default).
+    pub tools: crate::tools::Selection,
+    /// Model-tool rounds a turn may take (`max_tool_steps`).
+    pub max_tool_steps: u32,
 }
 
 impl Config {
@@ -191,6 +199,7 @@ impl std::fmt::Debug for Config {
             .field("budgets", &self.budgets)
             .field("providers", &self.providers)
             .field("pools", &self.pools)
+            .field("mcp", &self.mcp)
             .field("names", &self.names)
             .finish()
     }
@@ -446,6 +455,9 @@ impl Config {
             ("default_provider", source(None, None, file.default_provider.is_some())),
             ("providers", source(None, None, file.providers.as_ref().is_some_and(|p| !p.is_empty()))),
             ("pools", source(None, None, file.pools.as_ref().is_some_and(|p| !p.is_empty()))),
+            ("mcp.servers", source(None, None, file.mcp.as_ref().is_some_and(|m| !m.servers.is_empty()))),
+            ("tools", source(None, None, file.tools.is_some())),
+            ("max_tool_steps", source(None, None, file.max_tool_steps.is_some())),
         ]);
         let invalid = |reason: String| ConfigError::Invalid {
             path: config_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
@@ -487,6 +499,13 @@ impl Config {
             path: config_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
             reason,
         };
+        let (mcp, tools, max_tool_steps) =
+            tools::resolve(file.mcp.as_ref(), file.tools.as_ref(), file.max_tool_steps).map_err(invalid)?;
+        for role in &roles {
+            if let Some(selection) = &role.tools {
+                tools::check(selection, &mcp, &format!("role {}: tools", role.name)).map_err(invalid)?;
+            }
+        }
         let (providers, pools) =
             crate::provider::settings::resolve(file.providers.as_ref(), file.pools.as_ref(), &env).map_err(invalid)?;
         let default_provider = file.default_provider.as_deref().map(str::trim).filter(|d| !d.is_empty());
@@ -520,6 +539,9 @@ impl Config {
             .collect();
 
         Ok(Config {
+            mcp,
+            tools,
+            max_tool_steps,
             providers,
             pools,
             names,

@@ -14,7 +14,8 @@
 //! personas; `attach` reads the files a user attaches; `money` prices answers (the price table,
 //! costs, budgets); `commands` is the slash-command table both front ends read; `render` turns
 //! model text into styled lines for both front ends; `export` writes a conversation to a file;
-//! `jobs` are batch jobs (local and Gemini's Batch API).
+//! `jobs` are batch jobs (local and Gemini's Batch API); `mcp` runs the configured MCP servers
+//! as the tool box (`tools`) a turn calls.
 //!
 //! # Module map
 //!
@@ -27,9 +28,9 @@
 //! ```text
 //! attach → domain, format, sanitize
 //! chat → attach, domain, engine, error_data, format, grounding, llm, money, provider, sanitize, store, tools, gemini (tests)
-//! cli → attach, chat, commands, config, domain, engine, error_data, export, format, gemini, grounding, jobs, llm, money, openai, provider, render, root, sanitize, store, tools, tui, turn
+//! cli → attach, chat, commands, config, domain, engine, error_data, export, format, gemini, grounding, jobs, llm, mcp, money, openai, provider, render, root, sanitize, store, tools, tui, turn
 //! commands → chat
-//! config → attach, chat, engine, money, net, provider, roles, sanitize, llm (tests)
+//! config → attach, chat, engine, mcp, money, net, provider, roles, sanitize, tools, llm (tests)
 //! domain → (none)
 //! engine → attach, gemini, grounding, llm, net, provider
 //! error_data → (none)
@@ -40,17 +41,18 @@
 //! grounding → sanitize
 //! jobs → attach, engine, error_data, gemini, grounding, llm, money, sanitize, store
 //! llm → error_data, grounding, sanitize
+//! mcp → sanitize, tools
 //! money → llm, provider
 //! net → (none)
 //! openai → fake_runtime, llm, net, sanitize
 //! provider → gemini, llm, net, openai, sanitize
 //! render → config, grounding, sanitize, gemini (tests)
-//! roles → chat, sanitize
-//! root → chat, config, engine, gemini, provider, store
+//! roles → chat, mcp, sanitize
+//! root → chat, config, engine, gemini, mcp, provider, store, turn
 //! sanitize → (none)
 //! store → domain, error_data, money, sanitize
 //! tools → (none)
-//! tui → attach, chat, commands, config, domain, engine, export, format, grounding, llm, money, provider, render, sanitize, store, tools, turn, gemini (tests)
+//! tui → attach, chat, commands, config, domain, engine, export, format, grounding, llm, mcp, money, provider, render, sanitize, store, tools, turn, gemini (tests)
 //! turn → attach, chat, config, llm, money, store, tools
 //! ```
 #![forbid(unsafe_code)]
@@ -71,6 +73,7 @@ pub mod gemini;
 pub mod grounding;
 pub mod jobs;
 pub mod llm;
+pub mod mcp;
 pub mod money;
 pub mod net;
 pub mod openai;

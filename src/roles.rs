@@ -21,6 +21,8 @@ pub struct RoleConfig {
     pub fallback: Option<Vec<String>>,
     /// Its generation settings, as read (checked when the role is made).
     pub settings: Settings,
+    /// Which MCP servers' tools it offers (`tools = true | [...]`), over the config's `tools`.
+    pub tools: Option<crate::mcp::settings::ToolsSetting>,
 }
 
 /// A role's own keys; any other key that is not a setting is refused.
@@ -30,6 +32,7 @@ struct RoleKeys {
     system: Option<String>,
     model: Option<String>,
     fallback: Option<Vec<String>>,
+    tools: Option<crate::mcp::settings::ToolsSetting>,
 }
 
 impl<'de> Deserialize<'de> for RoleConfig {
@@ -39,7 +42,7 @@ impl<'de> Deserialize<'de> for RoleConfig {
         let settings = registry::take_from(&mut fields).map_err(|e| D::Error::custom(e.as_reason()))?;
         let keys: RoleKeys = serde_json::from_value(serde_json::Value::Object(fields))
             .map_err(|e| D::Error::custom(registry::with_setting_keys(e.to_string(), |_| true)))?;
-        Ok(RoleConfig { system: keys.system, model: keys.model, fallback: keys.fallback, settings })
+        Ok(RoleConfig { system: keys.system, model: keys.model, fallback: keys.fallback, settings, tools: keys.tools })
     }
 }
 
@@ -59,6 +62,7 @@ impl RoleConfig {
                 .map(|m| m.trim().to_owned())
                 .filter(|m| !m.is_empty())
                 .collect(),
+            tools: self.tools.as_ref().map(crate::mcp::settings::ToolsSetting::selection),
         })
     }
 }

@@ -1,8 +1,10 @@
 //! The composition root: what every front end opens before it can run a turn — the resolved
 //! configuration, the Gemini client and every provider (with the simulated Gemini in demo mode),
-//! the history database on its own thread, and the chat session over them. Front ends (`cli`,
-//! the interface, a future server) call it and word its errors and notices themselves; it
-//! imports no front end.
+//! the history database on its own thread, the chat session over them, and the configured MCP
+//! servers as the tool box every runner calls. Front ends (`cli`, the interface, a future
+//! server) call it and word its errors and notices themselves; it imports no front end.
+
+use std::sync::Arc;
 
 use crate::chat::{ChatOptions, ChatSession};
 use crate::config::{Config, ConfigError, Overrides};
@@ -10,6 +12,7 @@ use crate::engine::Engine;
 use crate::gemini::fake::{Behavior, FakeGemini, FakeOptions};
 use crate::gemini::{ApiError, Client, ClientOptions};
 use crate::store::{Store, StoreError, StoreHandle};
+use crate::turn::Runner;
 
 /// Why something could not be opened (the front end words it).
 #[derive(Debug, thiserror::Error)]
@@ -38,10 +41,19 @@ pub struct Connection {
     /// Every provider (the built-in Gemini through `client`, and the config's).
     pub providers: crate::provider::ProviderSet,
     pub config: Config,
+    /// The configured MCP servers, shared by every turn (`None`: none configured). No server
+    /// starts until a tool is used.
+    pub tools: Option<Arc<crate::mcp::Hub>>,
     _demo_server: Option<FakeGemini>,
 }
 
 impl Connection {
+    /// A runner over `session` for this connection's front end: the config's default model and
+    /// roles, and the MCP servers as its tool box.
+    pub fn runner(&self, session: Arc<ChatSession>) -> Runner {
+        with_tools(Runner::new(session, self.config.model.clone(), self.config.roles.clone()), self.tools.as_ref())
+    }
+
     /// Answers come from the built-in simulated Gemini.
     pub fn is_demo(&self) -> bool {
         self._demo_server.is_some()
@@ -86,7 +98,26 @@ pub async fn connect(overrides: &Overrides) -> Result<Connection, OpenError> {
         config.names.default_provider(),
         config.timeouts,
     )?;
-    Ok(Connection { client, providers, config, _demo_server: demo_server })
+    let tools = tool_box(&config);
+    Ok(Connection { client, providers, config, tools, _demo_server: demo_server })
+}
+
+/// The configured MCP servers as one tool box (`None`: none configured); nothing starts yet.
+pub fn tool_box(config: &Config) -> Option<Arc<crate::mcp::Hub>> {
+    (!config.mcp.servers.is_empty()).then(|| Arc::new(crate::mcp::Hub::new(&config.mcp, mcp_log_dir(config))))
+}
+
+/// `runner` calling tools through `tools` when there are any.
+pub fn with_tools(runner: Runner, tools: Option<&Arc<crate::mcp::Hub>>) -> Runner {
+    match tools {
+        Some(hub) => runner.with_tools(hub.clone()),
+        None => runner,
+    }
+}
+
+/// Where each MCP server's stderr log goes (`NAME.log`): `mcp/` beside the history database.
+pub fn mcp_log_dir(config: &Config) -> Option<std::path::PathBuf> {
+    config.db_path.as_deref().and_then(std::path::Path::parent).map(|dir| dir.join("mcp"))
 }
 
 /// Opens the history database on a blocking thread and hands it to its own thread; also what

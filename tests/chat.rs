@@ -468,6 +468,7 @@ async fn a_template_roles_prompt_is_filled_in_once_even_when_regenerated() {
         settings: Settings::default(),
         source: RoleSource::File("roles/fr.md".into()),
         fallback: Vec::new(),
+        tools: None,
     };
     s.fake.push(Behavior::text("Bonjour"));
     let mut prepared = s.session.prepare(Target::New, "hello".into(), None, MODEL, None).await.unwrap();

@@ -1003,6 +1003,7 @@ fn role_sets_the_tabs_role_model_and_system_prompt_and_completes_names() {
         settings: Settings::default(),
         source: RoleSource::File(format!("roles/{name}.md").into()),
         fallback: Vec::new(),
+        tools: None,
     };
     let mut app = App::new("gemini-2.5-flash", false);
     app.roles = vec![

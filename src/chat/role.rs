@@ -41,6 +41,8 @@ pub struct NamedRole {
     pub source: RoleSource,
     /// Its fallback chain (canonical model names); empty: the global one.
     pub fallback: Vec<String>,
+    /// Which MCP servers' tools it offers (`tools` in the role); `None`: the config's.
+    pub tools: Option<crate::tools::Selection>,
 }
 
 impl NamedRole {
@@ -116,6 +118,7 @@ mod tests {
             settings: Settings::default(),
             source: RoleSource::File("roles/r.md".into()),
             fallback: Vec::new(),
+            tools: None,
         }
     }
 

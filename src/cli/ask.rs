@@ -18,7 +18,7 @@ use crate::attach::{self, Attachment};
 use crate::chat::json_answer_problem;
 use crate::chat::{Notice, Outcome, Shown, Target};
 use crate::config::parse_seconds;
-use crate::turn::{BudgetPolicy, Composed, RoleChoice, Runner, System, TurnSpec, TurnUpdate, Update};
+use crate::turn::{BudgetPolicy, Composed, RoleChoice, System, TurnSpec, TurnUpdate, Update};
 
 #[derive(Debug, Args)]
 #[command(
@@ -72,6 +72,8 @@ pub struct AskArgs {
     /// is not valid JSON exits with code 11. Saved with the conversation, so -c keeps it.
     #[arg(long, value_name = "FILE")]
     pub json_schema: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub tools: super::tool_flags::ToolArgs,
     #[command(flatten)]
     pub connect: ConnectArgs,
     #[command(flatten)]
@@ -165,8 +167,12 @@ pub async fn run(
     let config = &conn.config;
     // An unknown role is refused before anything is asked.
     let role = args.role.as_deref().map(|name| config.role(name).map_err(Failure::usage)).transpose()?;
-    let runner = Runner::new(std::sync::Arc::new(session), config.model.clone(), config.roles.clone());
+    // Tools named by a flag must be configured: said before anything is asked.
+    args.tools.check_prompt(&args.prompt, config)?;
+    let tools = args.tools.tool_use(config, role)?;
+    let runner = conn.runner(std::sync::Arc::new(session));
     let mut spec = TurnSpec {
+        tools,
         attachments,
         model: config.model_explicit.then(|| config.model.clone()),
         keep_model: flags.model.is_some(),

@@ -310,7 +310,7 @@ pub async fn run(
     let stop_reading = tokio_util::sync::CancellationToken::new();
     let reader = tokio::spawn(batch_input::read_prompts(input, skip, prompts_tx, stop_reading.clone()));
 
-    let runner = Runner::new(std::sync::Arc::new(session), config.model.clone(), config.roles.clone());
+    let runner = conn.runner(std::sync::Arc::new(session));
     let session = runner.session().clone();
     // Shared, not copied per worker: a copy of the config was ~2 KB, 2 MB at -j 1024.
     let config = std::sync::Arc::new(config);

@@ -151,6 +151,34 @@ fn show(config: &Config) -> String {
                 .map(|p| format!("{} = {}", p.name, p.members.join(" + ")))
                 .collect::<Vec<_>>()
                 .join("; "),
+            // Each MCP server with what it runs or where: header and env values never shown.
+            "mcp.servers" if config.mcp.servers.is_empty() => "(none)".to_owned(),
+            "mcp.servers" => config
+                .mcp
+                .servers
+                .iter()
+                .map(|(name, s)| {
+                    let what = match (&s.command, &s.url) {
+                        (Some(command), _) => std::iter::once(command.as_str())
+                            .chain(s.args.iter().map(String::as_str))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        (None, url) => url.clone().unwrap_or_default(),
+                    };
+                    let mut secrets: Vec<String> = s.env.keys().map(|k| format!("env {k} set")).collect();
+                    secrets.extend(s.headers.keys().map(|k| format!("header {k} set")));
+                    let trust = if s.trust { ", trusted" } else { "" };
+                    let extra = if secrets.is_empty() { String::new() } else { format!(", {}", secrets.join(", ")) };
+                    crate::sanitize::one_line(&format!("{name} ({what}{trust}{extra})"), 300)
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            "tools" => match &config.tools {
+                crate::tools::Selection::Off => "false (off)".to_owned(),
+                crate::tools::Selection::All => "true (every server)".to_owned(),
+                crate::tools::Selection::Servers(names) => names.join(", "),
+            },
+            "max_tool_steps" => config.max_tool_steps.to_string(),
             "theme" => match config.theme {
                 crate::config::ThemeName::Dark => "dark".to_owned(),
                 crate::config::ThemeName::Light => "light".to_owned(),

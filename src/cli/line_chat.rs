@@ -16,7 +16,7 @@ use super::signals::{Signals, Stop, StopExit, stopped_answer};
 use super::words;
 use crate::chat::ChatSession;
 use crate::chat::{Notice, Outcome, Settings, Shown, Target};
-use crate::turn::{BudgetPolicy, Refused, RoleChoice, Runner, System, TurnSpec, TurnUpdate, Update};
+use crate::turn::{BudgetPolicy, Refused, RoleChoice, System, TurnSpec, TurnUpdate, Update};
 
 const HELP: &str = "Type a question and press Enter. /new starts a new conversation, /quit (or Ctrl-D) leaves, /help lists the commands; Ctrl-C stops an answer.";
 
@@ -66,7 +66,7 @@ pub async fn run(
     if let Some(launch) = chat.role.as_ref().filter(|l| !l.keep_model) {
         chat.last_model = launch.role.model.clone().unwrap_or_else(|| config.model.clone());
     }
-    let runner = Runner::new(std::sync::Arc::new(session), config.model.clone(), config.roles.clone());
+    let runner = conn.runner(std::sync::Arc::new(session));
     let session = runner.session().clone();
     // The budgets were checked at launch, before the first prompt.
     let mut first = true;

@@ -13,11 +13,13 @@ mod cache;
 mod config;
 mod docs;
 pub mod exit;
+mod fake_mcp;
 mod generation;
 mod history;
 mod jobs;
 mod line_chat;
 mod markdown;
+mod mcp;
 mod models;
 mod output;
 mod remote_batch;
@@ -26,6 +28,7 @@ mod serve_fake;
 pub mod signals;
 mod stats;
 mod tool_steps;
+mod tool_flags;
 pub mod words;
 
 use std::path::PathBuf;
@@ -167,9 +170,14 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Print the manual page (roff): `geminal man > ~/.local/share/man/man1/geminal.1`.
     Man(docs::ManArgs),
+    /// MCP servers (tools for the model): `mcp import FILE`, `mcp list`, `mcp tools NAME`, `mcp log NAME`.
+    Mcp(mcp::McpArgs),
     /// Run the simulated Gemini as a server (prints its base URL).
     #[command(hide = true)]
     ServeFake(serve_fake::ServeFakeArgs),
+    /// Run geminal's fake MCP server (stdio, or --http on loopback).
+    #[command(hide = true)]
+    FakeMcp(fake_mcp::FakeMcpArgs),
 }
 
 impl GlobalArgs {
@@ -324,10 +332,10 @@ async fn full_screen_or_line_chat(cli: &Cli) -> Result<u8, Failure> {
         over_budget: flags.over_budget,
         deadline: config.total_timeout,
         theme: config.theme,
-        // Filled from `[mcp.servers.*]`, `tools` and `max_tool_steps` once the config has them.
-        tool_servers: Vec::new(),
-        tools: crate::tools::Selection::Off,
-        max_tool_steps: crate::tools::DEFAULT_MAX_STEPS,
+        tool_servers: config.mcp.servers.keys().cloned().collect(),
+        tools: config.tools.clone(),
+        max_tool_steps: config.max_tool_steps,
+        tool_box: conn.tools.clone(),
     };
     crate::tui::run(session, options)
         .await
@@ -387,6 +395,8 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
         Some(Command::Completions(args)) => docs::completions(args),
         Some(Command::Man(args)) => docs::man(args),
         Some(Command::ServeFake(args)) => serve_fake::run(args).await,
+        Some(Command::Mcp(args)) => mcp::run(global, args).await,
+        Some(Command::FakeMcp(args)) => fake_mcp::run(args).await,
         None => full_screen_or_line_chat(cli).await,
     }
 }
@@ -412,6 +422,8 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(run(&cli));
     // Do not wait for tasks still parked on the network (e.g. an abandoned stream).
     runtime.shutdown_timeout(Duration::from_millis(100));
+    // No MCP server outlives geminal (their own drops have run; this catches the rest).
+    crate::mcp::stop_all();
     match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => failure.report(),

@@ -68,6 +68,12 @@ pub struct FileConfig {
     pub prices: Option<std::collections::BTreeMap<String, crate::money::PriceFields>>,
     /// `[budget]`: how much may be spent a day and a month (USD).
     pub budget: Option<BudgetConfig>,
+    /// `[mcp]`: MCP servers (`[mcp.servers.NAME]`) whose tools the model may call.
+    pub mcp: Option<crate::mcp::McpSettings>,
+    /// Which servers' tools a turn offers: `true` (all), `["NAME", ...]`, `false` (default).
+    pub tools: Option<super::tools::ToolsSetting>,
+    /// Model-tool rounds a turn may take (default 10).
+    pub max_tool_steps: Option<u32>,
 }
 
 impl FileConfig {
@@ -147,7 +153,9 @@ pub(super) fn load_file(path: &Path, explicit: bool) -> Result<FileConfig, Confi
         }
     };
     let file = FileConfig::parse(&text).map_err(|reason| ConfigError::Invalid { path: shown.clone(), reason })?;
-    let holds_key = file.api_key.is_some() || crate::provider::settings::holds_a_key(file.providers.as_ref());
+    let holds_key = file.api_key.is_some()
+        || crate::provider::settings::holds_a_key(file.providers.as_ref())
+        || file.mcp.as_ref().is_some_and(crate::mcp::McpSettings::holds_secrets);
     if holds_key && readable_by_others(path) {
         return Err(ConfigError::KeyFileTooOpen { path: shown });
     }

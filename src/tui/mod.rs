@@ -20,8 +20,6 @@ pub mod overlay;
 pub mod slash;
 pub mod tab_bar;
 mod terminal;
-#[cfg(test)]
-mod turn_tests;
 pub mod view;
 mod words;
 
@@ -101,6 +99,8 @@ pub struct Options {
     pub tools: crate::tools::Selection,
     /// Model-tool rounds a turn takes at most (`max_tool_steps`).
     pub max_tool_steps: u32,
+    /// Where the tabs' tool calls go (the configured MCP servers; `None`: none).
+    pub tool_box: Option<Arc<crate::mcp::Hub>>,
 }
 
 /// Runs the interface until the user quits, or a signal (SIGTERM, SIGHUP) ends it: then that
@@ -140,10 +140,15 @@ pub async fn run(session: ChatSession, options: Options) -> Result<Option<Stop>,
         restore_terminal();
         format!("The terminal could not be set up ({e}): run geminal in a terminal, or use `geminal ask`.")
     })?;
-    let outcome =
-        AssertUnwindSafe(event_loop(&mut terminal, &mut app, session, options.clipboard, (budgets, options.deadline)))
-            .catch_unwind()
-            .await;
+    let outcome = AssertUnwindSafe(event_loop(
+        &mut terminal,
+        &mut app,
+        session,
+        options.clipboard,
+        (budgets, options.deadline, options.tool_box),
+    ))
+    .catch_unwind()
+    .await;
     restore_terminal();
     let panic = PANIC.lock().ok().and_then(|mut p| p.take());
     match (outcome, panic) {
@@ -161,10 +166,13 @@ async fn event_loop<B: Backend>(
     app: &mut App,
     session: Arc<ChatSession>,
     clipboard: crate::config::ClipboardMode,
-    (budgets, deadline): (crate::config::Budgets, Option<Duration>),
+    (budgets, deadline, tools): (crate::config::Budgets, Option<Duration>, Option<Arc<crate::mcp::Hub>>),
 ) -> Result<Option<Stop>, String> {
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
     let mut runner = Runner::new(session, clipboard, tx, app, budgets, deadline);
+    if let Some(tools) = tools {
+        runner.turns_runner = runner.turns_runner.clone().with_tools(tools);
+    }
     let mut events = EventStream::new();
     let mut frames = tokio::time::interval(FRAME_INTERVAL);
     frames.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -640,3 +648,6 @@ impl Runner {
         }
     }
 }
+
+#[cfg(test)]
+mod turn_tests;

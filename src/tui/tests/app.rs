@@ -763,6 +763,7 @@ fn the_launch_role_is_every_new_tabs_until_role_changes_one() {
         model: Some("gemini-2.5-pro".into()),
         settings: Default::default(),
         fallback: Vec::new(),
+        tools: None,
         source: crate::chat::RoleSource::File("roles/reviewer.md".into()),
     }];
     app.use_launch_role("reviewer");
@@ -790,6 +791,7 @@ fn editing_a_prompt_a_template_role_filled_in_offers_what_was_typed() {
         model: None,
         settings: Default::default(),
         fallback: Vec::new(),
+        tools: None,
         source: crate::chat::RoleSource::File("roles/french.md".into()),
     }];
     // As a reopened conversation shows it: the prompt as sent, filled in.
