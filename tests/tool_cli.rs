@@ -1,0 +1,126 @@
+//! Tools end to end as a script runs them: `geminal ask --tools` against the fake Gemini (which
+//! calls a tool when the prompt says `[[call NAME {json}]]`, and checks ids and signatures) with
+//! geminal's own fake MCP server configured as `[mcp.servers.fake]` — what the model received,
+//! what the tool did, what stdout and stderr hold on a pipe, what the history holds, and a
+//! conversation continued after a tool turn.
+
+mod common;
+
+use common::process::{Env, KEY};
+use geminal::gemini::fake::Behavior;
+use serde_json::Value;
+
+fn env_with_fake_server(trust: bool) -> Env {
+    let env = Env::new(Behavior::text("plain"));
+    env.add_config(&format!(
+        "[mcp.servers.fake]\ncommand = {:?}\nargs = [\"fake-mcp\"]\ntrust = {trust}\ntimeout_secs = 20\n",
+        env!("CARGO_BIN_EXE_geminal")
+    ));
+    env
+}
+
+/// The `functionResponse`s the model received, in order: (name, response).
+fn responses(env: &Env) -> Vec<(String, Value)> {
+    env.generate_requests()
+        .iter()
+        .flat_map(|r| {
+            let body: Value = serde_json::from_str(&r.body).unwrap();
+            let contents = body["contents"].as_array().cloned().unwrap_or_default();
+            let last = contents.last().cloned().unwrap_or(Value::Null);
+            last["parts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| p.get("functionResponse").cloned())
+                .map(|f| (f["name"].as_str().unwrap_or_default().to_owned(), f["response"].clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn note_prompt(path: &std::path::Path) -> String {
+    format!(r#"keep this [[call write_note {{"path": "{}", "text": "milk"}}]]"#, path.display())
+}
+
+#[test]
+fn an_approved_call_runs_the_model_gets_its_result_and_stdout_holds_only_the_answer() {
+    let env = env_with_fake_server(false);
+    let note = env.home.path().join("note.txt");
+    let run = env.run(&["ask", "--tools", "--approve-tools", &note_prompt(&note)]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(std::fs::read_to_string(&note).unwrap(), "milk", "the tool ran");
+    let got = responses(&env);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "write_note");
+    assert!(got[0].1.to_string().contains("wrote "), "the model received the tool's result: {}", got[0].1);
+    // The answer alone on stdout; the steps on stderr, one line each.
+    assert!(run.stdout.contains("write_note answered"), "{:?}", run.stdout);
+    assert!(!run.stdout.contains("fake.write_note"), "no tool step on stdout: {:?}", run.stdout);
+    assert!(run.stderr.contains("write_note"), "the call is told on stderr: {:?}", run.stderr);
+    // Saved: the call and how it ended, tied to the answer.
+    let db = env.history();
+    let (server, name, status): (String, String, String) = db
+        .query_row("SELECT server, name, status FROM tool_calls", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap();
+    assert_eq!((server.as_str(), name.as_str(), status.as_str()), ("fake", "write_note", "ok"));
+    run.assert_no_key();
+}
+
+#[test]
+fn on_a_pipe_an_untrusted_call_is_refused_nothing_is_written_and_stderr_names_the_flag() {
+    let env = env_with_fake_server(false);
+    let note = env.home.path().join("note.txt");
+    let run = env.run(&["ask", "--tools", &note_prompt(&note)]);
+    assert_eq!(run.code, 0, "the answer still comes: {run:?}");
+    assert!(!note.exists(), "a refused call does not run");
+    assert!(run.stderr.contains("--approve-tools"), "{:?}", run.stderr);
+    let got = responses(&env);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].1["error"].as_str().is_some_and(|e| e.contains("not run")), "the model is told: {}", got[0].1);
+    let status: String = env.history().query_row("SELECT status FROM tool_calls", [], |r| r.get(0)).unwrap();
+    assert_eq!(status, "refused");
+}
+
+#[test]
+fn a_trusted_server_runs_without_asking_and_its_environment_holds_no_key() {
+    let env = env_with_fake_server(true);
+    let run = env.run(&["ask", "--tools=fake", "what is set? [[call env {}]]"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let got = responses(&env);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let seen = got[0].1.to_string();
+    assert!(seen.contains("PATH") || seen.contains("HOME"), "the tool's environment came back: {seen}");
+    assert!(!seen.contains(KEY) && !seen.contains("GEMINI_API_KEY"), "no key reaches a tool: {seen}");
+    for request in env.fake.requests() {
+        assert!(!request.body.contains(KEY), "the key is never in a request body");
+    }
+}
+
+#[test]
+fn a_conversation_goes_on_after_a_tool_turn_with_the_calls_sent_back_as_they_came() {
+    let env = env_with_fake_server(true);
+    let first = env.run(&["ask", "--tools", r#"say it [[call echo {"text": "tern"}]]"#]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let next = env.run(&["ask", "-c", "--tools", "and then?"]);
+    assert_eq!(next.code, 0, "the fake took the call back with its signature: {next:?}");
+    let last = env.last_body();
+    let contents = last["contents"].as_array().unwrap();
+    let call = contents
+        .iter()
+        .flat_map(|c| c["parts"].as_array().cloned().unwrap_or_default())
+        .find(|p| p.get("functionCall").is_some())
+        .expect("the earlier call is part of the conversation");
+    assert_eq!(call["functionCall"]["name"], "echo");
+    assert!(call["thoughtSignature"].as_str().is_some_and(|s| !s.is_empty()), "{call}");
+    assert_eq!(contents.last().unwrap()["parts"][0]["text"], "and then?");
+}
+
+#[test]
+fn tools_naming_a_server_that_is_not_configured_is_refused_before_anything_is_sent() {
+    let env = env_with_fake_server(true);
+    let run = env.run(&["ask", "--tools=nope", "hello"]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("nope"), "{:?}", run.stderr);
+    assert!(env.generate_requests().is_empty(), "nothing was sent");
+}
