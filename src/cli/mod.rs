@@ -27,8 +27,8 @@ mod roles;
 mod serve_fake;
 pub mod signals;
 mod stats;
-mod tool_steps;
 mod tool_flags;
+mod tool_steps;
 pub mod words;
 
 use std::path::PathBuf;
