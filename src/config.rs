@@ -13,8 +13,10 @@ use crate::net::Timeouts;
 use crate::provider::GEMINI_BASE_URL as DEFAULT_BASE_URL;
 
 mod file;
+mod serve;
 
 use file::load_file;
+pub use serve::{ServeFile, ServeKeyFile};
 pub use file::{AttachmentsConfig, BudgetConfig, ClipboardMode, FileConfig, ThemeName};
 
 pub const DEFAULT_MODEL: &str = "gemini-flash-latest";
@@ -145,6 +147,8 @@ pub struct Config {
     pub pools: Vec<crate::provider::settings::PoolSpec>,
     /// Which provider names exist and which one a bare model name means.
     pub names: crate::provider::Names,
+    /// `[serve]`, as written (`geminal serve` resolves its keys).
+    pub serve: ServeFile,
 }
 
 impl Config {
@@ -560,6 +564,7 @@ impl Config {
             context_overflow: file.context_overflow.unwrap_or_default(),
             prices,
             budgets,
+            serve: file.serve.clone().unwrap_or_default(),
         })
     }
 }

@@ -27,7 +27,7 @@
 //! ```text
 //! attach → domain, format, sanitize
 //! chat → attach, domain, engine, error_data, format, grounding, llm, money, provider, sanitize, store, tools, gemini (tests)
-//! cli → attach, chat, commands, config, domain, engine, error_data, export, format, gemini, grounding, jobs, llm, money, openai, provider, render, root, sanitize, store, tui, turn
+//! cli → attach, chat, commands, config, domain, engine, error_data, export, format, gemini, grounding, jobs, llm, money, openai, provider, render, root, sanitize, serve, store, tui, turn
 //! commands → chat
 //! config → attach, chat, engine, money, net, provider, roles, sanitize, llm (tests)
 //! domain → (none)
@@ -48,6 +48,7 @@
 //! roles → chat, sanitize
 //! root → chat, config, engine, gemini, provider, store
 //! sanitize → (none)
+//! serve → chat, config, domain, error_data, llm, money, sanitize, store, turn
 //! store → domain, error_data, money, sanitize
 //! tools → (none)
 //! tui → attach, chat, commands, config, domain, engine, export, format, grounding, llm, money, provider, render, sanitize, store, turn, gemini (tests)
@@ -79,6 +80,7 @@ pub mod render;
 pub mod roles;
 pub mod root;
 pub mod sanitize;
+pub mod serve;
 pub mod store;
 pub mod tools;
 pub mod tui;

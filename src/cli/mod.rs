@@ -22,6 +22,7 @@ mod models;
 mod output;
 mod remote_batch;
 mod roles;
+mod serve;
 mod serve_fake;
 pub mod signals;
 mod stats;
@@ -166,6 +167,8 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Print the manual page (roff): `geminal man > ~/.local/share/man/man1/geminal.1`.
     Man(docs::ManArgs),
+    /// Serve an OpenAI-compatible API to other programs, through the same cache, history and budgets.
+    Serve(serve::ServeArgs),
     /// Run the simulated Gemini as a server (prints its base URL).
     #[command(hide = true)]
     ServeFake(serve_fake::ServeFakeArgs),
@@ -381,6 +384,7 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
         Some(Command::Config(args)) => config::run(global, outer, args),
         Some(Command::Completions(args)) => docs::completions(args),
         Some(Command::Man(args)) => docs::man(args),
+        Some(Command::Serve(args)) => serve::run(global, args).await,
         Some(Command::ServeFake(args)) => serve_fake::run(args).await,
         None => full_screen_or_line_chat(cli).await,
     }

@@ -68,6 +68,8 @@ pub struct FileConfig {
     pub prices: Option<std::collections::BTreeMap<String, crate::money::PriceFields>>,
     /// `[budget]`: how much may be spent a day and a month (USD).
     pub budget: Option<BudgetConfig>,
+    /// `[serve]` and `[serve.keys.NAME]`: `geminal serve`.
+    pub serve: Option<super::serve::ServeFile>,
 }
 
 impl FileConfig {

@@ -11,6 +11,7 @@
 mod attachments;
 mod backup;
 mod cache;
+mod clients;
 mod conversations;
 mod damage;
 mod error;

@@ -380,6 +380,9 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE job_lines ADD COLUMN error_detail TEXT;
     ALTER TABLE jobs ADD COLUMN error_kind TEXT;
     ALTER TABLE jobs ADD COLUMN error_detail TEXT;",
+    // 18: `geminal serve` saves each client's conversations under the client key's name.
+    "ALTER TABLE conversations ADD COLUMN client TEXT;
+    CREATE INDEX conversations_by_client ON conversations(client, updated_at DESC) WHERE client IS NOT NULL;",
 ];
 
 /// Migrations that rebuild a table other tables point at (see 15): they run with foreign keys

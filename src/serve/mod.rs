@@ -1,0 +1,171 @@
+//! `geminal serve`: the turn runner opened to every program on the machine over HTTP — an
+//! OpenAI-compatible API (`/v1/chat/completions`, `/v1/models`) and `/health`, on axum. Every
+//! request goes through the same [`Runner`] as the CLI (cache, history, prices, budgets), saved as
+//! a conversation tagged with its client key's name. Admission: the `Host` check and CORS
+//! (`guard`), the client key (`keys`), the key's limits and the server's places (`limits`).
+//! Errors are data in each API's own shape (`reject`); the CLI words what stops the start.
+
+mod guard;
+pub mod keys;
+pub mod limits;
+mod openai;
+pub mod reject;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, Uri};
+use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
+
+use crate::chat::NamedRole;
+use crate::config::{Budgets, ServeFile};
+use crate::turn::Runner;
+use keys::{Auth, KeyLimits};
+use limits::{Limiter, LocalLimiter, Slots};
+use reject::{Reject, Why};
+
+/// Where `serve` listens unless told.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+/// The largest request body unless `[serve] max_body_bytes` says otherwise.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
+pub const DEFAULT_MAX_CONCURRENT: usize = 16;
+pub const DEFAULT_MAX_QUEUE: usize = 64;
+/// A model reference that starts with this names a role (`role:coder`); no provider can be
+/// named `role` this way, as a provider's name never ends in this spelling's colon-free prefix
+/// followed by a role name the config defines.
+pub const ROLE_PREFIX: &str = "role:";
+
+/// What the server runs with.
+pub struct Served {
+    /// Turns answered from the cache when they would be.
+    pub runner: Runner,
+    /// The same session without the cache (`Cache-Control: no-cache`).
+    pub fresh: Runner,
+    pub auth: Auth,
+    pub limiter: Arc<dyn Limiter>,
+    pub slots: Slots,
+    pub budgets: Budgets,
+    pub roles: Vec<NamedRole>,
+    /// Cancelled: every running answer stops (saved as interrupted).
+    pub cancel: CancellationToken,
+}
+
+/// The settings of `[serve]` with their defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    pub max_concurrent: usize,
+    pub max_queue: usize,
+    pub max_body_bytes: usize,
+}
+
+impl Limits {
+    pub fn of(file: &ServeFile) -> Limits {
+        Limits {
+            max_concurrent: file.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT).max(1),
+            max_queue: file.max_queue.unwrap_or(DEFAULT_MAX_QUEUE),
+            max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        }
+    }
+}
+
+impl Served {
+    pub fn new(runner: Runner, fresh: Runner, auth: Auth, limits: &Limits, budgets: Budgets, roles: Vec<NamedRole>) -> Served {
+        Served {
+            runner,
+            fresh,
+            auth,
+            limiter: Arc::new(LocalLimiter::default()),
+            slots: Slots::new(limits.max_concurrent, limits.max_queue),
+            budgets,
+            roles,
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+/// The client a request was authenticated as.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub name: String,
+    pub limits: KeyLimits,
+}
+
+impl Served {
+    /// The request's client, from `Authorization: Bearer`, `x-goog-api-key` or `?key=`.
+    pub fn authenticate(&self, headers: &HeaderMap, uri: &Uri) -> Result<Client, Reject> {
+        if self.auth.is_open() {
+            return Ok(Client { name: keys::OPEN_NAME.to_owned(), limits: KeyLimits::default() });
+        }
+        let bearer = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        let goog = headers.get("x-goog-api-key").and_then(|v| v.to_str().ok());
+        let query = uri.query().and_then(|q| {
+            q.split('&').find_map(|pair| pair.strip_prefix("key=")).map(|k| k.to_owned())
+        });
+        let sent = bearer.or(goog).map(str::to_owned).or(query);
+        match self.auth.check(sent.as_deref()) {
+            Some(key) => Ok(Client { name: key.name.clone(), limits: key.limits.clone() }),
+            None if sent.is_none() => Err(Reject::new(
+                Why::Unauthenticated,
+                "No client key was sent: send it as `Authorization: Bearer KEY` (or `x-goog-api-key`).",
+            )),
+            None => Err(Reject::new(Why::Unauthenticated, "The client key is not one this server knows.")),
+        }
+    }
+}
+
+/// The routes, behind the Host check and CORS.
+pub fn router(served: Arc<Served>, listen: SocketAddr, cors_origins: Vec<String>, limits: &Limits) -> Router {
+    let guard = Arc::new(guard::Guard { listen, cors_origins });
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/models", get(openai::models))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .with_state(served)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
+}
+
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// When to stop: `stop` stops accepting (running answers go on for up to `drain`), `cancel`
+/// (or the end of `drain`) stops the answers too, each saved as interrupted.
+pub struct Shutdown {
+    pub stop: CancellationToken,
+    pub drain: Duration,
+}
+
+/// Serves on `listener` until told to stop, then drains.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    served: Arc<Served>,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    let stop = shutdown.stop.clone();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await });
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        done = &mut server => return done,
+        () = shutdown.stop.cancelled() => {}
+    }
+    // Stopped accepting: the answers running get `drain` to finish (or a second signal).
+    tokio::select! {
+        done = &mut server => return done,
+        () = tokio::time::sleep(shutdown.drain) => served.cancel.cancel(),
+        () = served.cancel.cancelled() => {}
+    }
+    // Cancelled answers are saved as interrupted, then their streams end.
+    match tokio::time::timeout(Duration::from_secs(5), &mut server).await {
+        Ok(done) => done,
+        Err(_) => Ok(()),
+    }
+}

@@ -1,0 +1,85 @@
+//! Conversations saved for `geminal serve`'s clients: each tagged with the client key's name, and
+//! a conversation a client sends again whole (chat completions resend the history) found by its
+//! messages, so it is stored once and only the new turn is added.
+
+use rusqlite::params;
+
+use super::conversations::{NewMessage, title_from};
+use super::{MessageStatus, Store, StoreError};
+use crate::domain::Role;
+
+/// How many of a client's most recent conversations are compared with a resent history.
+const CANDIDATES: usize = 200;
+
+impl Store {
+    /// Tags conversation `id` as client `client`'s.
+    pub fn set_conversation_client(&self, id: i64, client: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE conversations SET client = ?2 WHERE id = ?1")
+            .and_then(|mut update| update.execute(params![id, client]))
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// The client a conversation was saved for (`None`: not a served one).
+    pub fn conversation_client(&self, id: i64) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT client FROM conversations WHERE id = ?1", [id], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Client `client`'s most recent conversation whose system prompt is `system` and whose
+    /// branch shown is exactly `messages` (role and text, complete), if any.
+    pub fn find_client_conversation(
+        &self,
+        client: &str,
+        system: Option<&str>,
+        messages: &[(Role, String)],
+    ) -> Result<Option<i64>, StoreError> {
+        let Some((_, first)) = messages.first() else { return Ok(None) };
+        let candidates: Vec<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM conversations WHERE client = ?1 AND title = ?2 AND system_prompt IS ?3
+                 ORDER BY updated_at DESC, id DESC LIMIT ?4",
+            )
+            .and_then(|mut select| {
+                select
+                    .query_map(params![client, title_from(first), system, CANDIDATES as i64], |r| r.get(0))?
+                    .collect()
+            })
+            .map_err(|e| self.err(e))?;
+        for id in candidates {
+            let path = self.active_path(id)?;
+            let same = path.len() == messages.len()
+                && path.iter().zip(messages).all(|(stored, (role, text))| {
+                    stored.role == *role && stored.text == *text && stored.status == MessageStatus::Complete
+                });
+            if same {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Saves a history a client sent (none of it stored yet) as client `client`'s conversation:
+    /// its messages as complete, in order. Returns the conversation's id.
+    pub fn import_client_conversation(
+        &mut self,
+        client: &str,
+        model: &str,
+        system: Option<&str>,
+        messages: &[(Role, String)],
+    ) -> Result<i64, StoreError> {
+        let title = messages.iter().find(|(role, _)| *role == Role::User).map_or("(empty)".to_owned(), |m| title_from(&m.1));
+        let id = self.create_conversation(&title, model, system)?;
+        self.set_conversation_client(id, client)?;
+        for (role, text) in messages {
+            let model = (*role == Role::Model).then(|| model.to_owned());
+            let message =
+                NewMessage { role: *role, text: text.clone(), model, status: MessageStatus::Complete, cached: false };
+            self.add_message(id, &message)?;
+        }
+        Ok(id)
+    }
+}
