@@ -16,8 +16,8 @@ mod file;
 mod serve;
 
 use file::load_file;
-pub use serve::{ServeFile, ServeKeyFile};
 pub use file::{AttachmentsConfig, BudgetConfig, ClipboardMode, FileConfig, ThemeName};
+pub use serve::{ServeFile, ServeKeyFile};
 
 pub const DEFAULT_MODEL: &str = "gemini-flash-latest";
 

@@ -51,7 +51,8 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<u8, Failure> {
     let flags = ConnectArgs::default();
     let (conn, session) = open_session(global, &flags, None, false, HistoryUse::Save).await?;
     let config = &conn.config;
-    let listen_text = args.listen.clone().or_else(|| config.serve.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let listen_text =
+        args.listen.clone().or_else(|| config.serve.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
     let listen: SocketAddr = listen_text.trim().parse().map_err(|_| {
         Failure::usage(format!(
             "{:?} is not an address to listen on: give an IP address and a port, like 127.0.0.1:8787.",
@@ -68,7 +69,9 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<u8, Failure> {
     if config.names.is_known(role_word) {
         return Err(Failure::new(
             exit::CONFIG,
-            format!("A provider or pool is named {role_word:?}, which serve keeps for roles ({ROLE_PREFIX}NAME): rename it."),
+            format!(
+                "A provider or pool is named {role_word:?}, which serve keeps for roles ({ROLE_PREFIX}NAME): rename it."
+            ),
         ));
     }
     let keys = config.serve.keys.clone().unwrap_or_default();
@@ -84,9 +87,9 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<u8, Failure> {
     let runner = Runner::new(Arc::new(session), config.model.clone(), config.roles.clone());
     let fresh = Runner::new(Arc::new(fresh), config.model.clone(), config.roles.clone());
     let served = Arc::new(Served::new(runner, fresh, auth, &limits, config.budgets, config.roles.clone()));
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| Failure::new(exit::FAILURE, format!("Could not listen on {listen} ({e}): choose another --listen.")))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        Failure::new(exit::FAILURE, format!("Could not listen on {listen} ({e}): choose another --listen."))
+    })?;
     let bound = listener.local_addr().unwrap_or(listen);
     let cors = config.serve.cors_origins.clone().unwrap_or_default();
     let router = crate::serve::router(served.clone(), bound, cors, &limits);

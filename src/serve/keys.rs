@@ -150,7 +150,9 @@ fn resolve_key(name: &str, file: &ServeKeyFile, env: &dyn Fn(&str) -> Option<Str
     };
     let budget = |v: Option<f64>| match v {
         None => Ok(None),
-        Some(v) if v.is_finite() && v > 0.0 => Usd::from_dollars(v).map(Some).ok_or(KeyError::BadBudget { name: named() }),
+        Some(v) if v.is_finite() && v > 0.0 => {
+            Usd::from_dollars(v).map(Some).ok_or(KeyError::BadBudget { name: named() })
+        }
         Some(_) => Err(KeyError::BadBudget { name: named() }),
     };
     let models = file

@@ -73,7 +73,14 @@ impl Limits {
 }
 
 impl Served {
-    pub fn new(runner: Runner, fresh: Runner, auth: Auth, limits: &Limits, budgets: Budgets, roles: Vec<NamedRole>) -> Served {
+    pub fn new(
+        runner: Runner,
+        fresh: Runner,
+        auth: Auth,
+        limits: &Limits,
+        budgets: Budgets,
+        roles: Vec<NamedRole>,
+    ) -> Served {
         Served {
             runner,
             fresh,
@@ -105,9 +112,8 @@ impl Served {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
         let goog = headers.get("x-goog-api-key").and_then(|v| v.to_str().ok());
-        let query = uri.query().and_then(|q| {
-            q.split('&').find_map(|pair| pair.strip_prefix("key=")).map(|k| k.to_owned())
-        });
+        let query =
+            uri.query().and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("key=")).map(|k| k.to_owned()));
         let sent = bearer.or(goog).map(str::to_owned).or(query);
         match self.auth.check(sent.as_deref()) {
             Some(key) => Ok(Client { name: key.name.clone(), limits: key.limits.clone() }),

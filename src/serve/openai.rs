@@ -95,7 +95,9 @@ impl ChatMessage {
                 .iter()
                 .map(|p| match (p.kind.as_str(), &p.text) {
                     ("text", Some(text)) => Ok(text.as_str()),
-                    (kind, _) => Err(bad(format!("A content part of type {kind:?} is not supported: send text parts."))),
+                    (kind, _) => {
+                        Err(bad(format!("A content part of type {kind:?} is not supported: send text parts.")))
+                    }
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(|texts| texts.join("\n")),
@@ -144,9 +146,9 @@ impl ChatRequest {
         let json_schema = match &self.response_format {
             None | Some(ResponseFormat::Text) => None,
             Some(ResponseFormat::JsonObject) => Some(json!({"type": "object"})),
-            Some(ResponseFormat::JsonSchema { json_schema }) => Some(
-                json_schema.schema.clone().ok_or_else(|| bad("response_format.json_schema needs a schema."))?,
-            ),
+            Some(ResponseFormat::JsonSchema { json_schema }) => {
+                Some(json_schema.schema.clone().ok_or_else(|| bad("response_format.json_schema needs a schema."))?)
+            }
         };
         Ok(Settings {
             temperature: self.temperature,
@@ -173,11 +175,21 @@ fn wait_secs(wait: Duration) -> u64 {
 }
 
 /// The key's limits, then a place (or the queue).
-pub(super) async fn admit(served: &Served, client: &Client, tokens: u32) -> Result<(super::limits::KeyPermit, Place), Reject> {
+pub(super) async fn admit(
+    served: &Served,
+    client: &Client,
+    tokens: u32,
+) -> Result<(super::limits::KeyPermit, Place), Reject> {
     let permit = served.limiter.admit(&client.name, &client.limits, tokens).map_err(|limited| match limited {
-        Limited::Rpm(wait) => Reject::new(Why::RateLimited, "This key's requests a minute are used up.").retry_after(wait_secs(wait)),
-        Limited::Tpm(wait) => Reject::new(Why::RateLimited, "This key's tokens a minute are used up.").retry_after(wait_secs(wait)),
-        Limited::Concurrent => Reject::new(Why::RateLimited, "This key has as many answers running as it may.").retry_after(1),
+        Limited::Rpm(wait) => {
+            Reject::new(Why::RateLimited, "This key's requests a minute are used up.").retry_after(wait_secs(wait))
+        }
+        Limited::Tpm(wait) => {
+            Reject::new(Why::RateLimited, "This key's tokens a minute are used up.").retry_after(wait_secs(wait))
+        }
+        Limited::Concurrent => {
+            Reject::new(Why::RateLimited, "This key has as many answers running as it may.").retry_after(1)
+        }
         Limited::TooManyTokens => bad("The request is longer than this key's tokens a minute allow."),
     })?;
     let place = served
@@ -192,7 +204,10 @@ pub(super) async fn admit(served: &Served, client: &Client, tokens: u32) -> Resu
 fn model_choice(served: &Served, model: &str) -> Result<(Option<String>, RoleChoice), Reject> {
     if let Some(name) = model.strip_prefix(ROLE_PREFIX) {
         let role = served.roles.iter().find(|r| r.name == name).ok_or_else(|| {
-            Reject::new(Why::ModelNotFound, format!("There is no role {:?} on this server.", crate::sanitize::one_line(name, 60)))
+            Reject::new(
+                Why::ModelNotFound,
+                format!("There is no role {:?} on this server.", crate::sanitize::one_line(name, 60)),
+            )
         })?;
         return Ok((None, RoleChoice::Use(Box::new(role.clone()))));
     }
@@ -211,13 +226,20 @@ async fn target(served: &Served, client: &Client, asked: &Asked, model: &str) ->
     let Some(store) = served.runner.session().store() else {
         return Err(bad("This server keeps no history, so it cannot continue a conversation."));
     };
-    let storage = |e: crate::store::StoreError| Reject::new(Why::Upstream(crate::error_data::ErrorKind::Storage), format!("The history could not be read or written ({e})."));
+    let storage = |e: crate::store::StoreError| {
+        Reject::new(
+            Why::Upstream(crate::error_data::ErrorKind::Storage),
+            format!("The history could not be read or written ({e})."),
+        )
+    };
     let (name, system, history) = (client.name.clone(), asked.system.clone(), asked.history.clone());
-    let found = store.read(move |s| s.find_client_conversation(&name, system.as_deref(), &history)).await.map_err(storage)?;
+    let found =
+        store.read(move |s| s.find_client_conversation(&name, system.as_deref(), &history)).await.map_err(storage)?;
     if let Some(id) = found {
         return Ok(Target::Conversation(id));
     }
-    let (name, system, history, model) = (client.name.clone(), asked.system.clone(), asked.history.clone(), model.to_owned());
+    let (name, system, history, model) =
+        (client.name.clone(), asked.system.clone(), asked.history.clone(), model.to_owned());
     let id = store
         .call(move |s| s.import_client_conversation(&name, &model, system.as_deref(), &history))
         .await
@@ -263,10 +285,14 @@ async fn start(
 ) -> Result<Response, Reject> {
     let client = served.authenticate(headers, uri)?;
     let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => Reject::new(Why::TooLarge, "The request body is larger than this server takes."),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            Reject::new(Why::TooLarge, "The request body is larger than this server takes.")
+        }
         _ => bad(format!("The request body could not be read ({}).", e.body_text())),
     })?;
-    let request: ChatRequest = serde_json::from_slice(&body).map_err(|e| Reject::new(Why::BadJson, format!("The request is not valid JSON for a chat completion ({e}).")))?;
+    let request: ChatRequest = serde_json::from_slice(&body).map_err(|e| {
+        Reject::new(Why::BadJson, format!("The request is not valid JSON for a chat completion ({e})."))
+    })?;
     if request.n.is_some_and(|n| n != 1) {
         return Err(bad("Only n = 1 is supported: send one request per answer."));
     }
@@ -274,7 +300,10 @@ async fn start(
         return Err(bad("Tools are not supported by this server yet."));
     }
     if !client.limits.allows(&request.model) {
-        return Err(Reject::new(Why::ModelNotAllowed, format!("This key may not use the model {:?}.", crate::sanitize::one_line(&request.model, 80))));
+        return Err(Reject::new(
+            Why::ModelNotAllowed,
+            format!("This key may not use the model {:?}.", crate::sanitize::one_line(&request.model, 80)),
+        ));
     }
     let (model, role) = model_choice(served, &request.model)?;
     let asked = split_messages(&request.messages)?;
@@ -292,14 +321,24 @@ async fn start(
     let spec = TurnSpec {
         model,
         keep_model: false,
-        system: System::Set(asked.system.clone()),
+        // A role's prompt stands unless the client sends a system message of its own.
+        system: match &asked.system {
+            Some(system) => System::Set(Some(system.clone())),
+            None => System::Default(None),
+        },
         role,
         settings,
         budget: BudgetPolicy::per_turn(served.budgets, false),
         ..TurnSpec::new(target, asked.prompt.clone())
     };
     let turn = runner.start(spec);
-    let answer = Answer { served: served.clone(), client: client.name.clone(), model: request.model.clone(), turn, _held: (permit, place) };
+    let answer = Answer {
+        served: served.clone(),
+        client: client.name.clone(),
+        model: request.model.clone(),
+        turn,
+        _held: (permit, place),
+    };
     if request.stream {
         let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
         Ok(answer.stream(include_usage))
@@ -413,9 +452,7 @@ impl Answer {
                     return Some((Ok::<_, Infallible>(opening), Some((answer, sent, current, false))));
                 }
                 loop {
-                    let Some(update) = answer.next().await else {
-                        return None;
-                    };
+                    let update = answer.next().await?;
                     match update {
                         Update::Shown(Shown::Restart) => current.clear(),
                         Update::Shown(Shown::Text(text)) => {
@@ -429,7 +466,10 @@ impl Answer {
                             }
                         }
                         Update::Refused(refusal) => {
-                            let bytes = Bytes::from(format!("data: {}\n\ndata: [DONE]\n\n", refused(refusal).body(Api::OpenAi)));
+                            let bytes = Bytes::from(format!(
+                                "data: {}\n\ndata: [DONE]\n\n",
+                                refused(refusal).body(Api::OpenAi)
+                            ));
                             return Some((Ok(bytes), None));
                         }
                         Update::Done(report) => {

@@ -44,9 +44,7 @@ impl Store {
                  ORDER BY updated_at DESC, id DESC LIMIT ?4",
             )
             .and_then(|mut select| {
-                select
-                    .query_map(params![client, title_from(first), system, CANDIDATES as i64], |r| r.get(0))?
-                    .collect()
+                select.query_map(params![client, title_from(first), system, CANDIDATES as i64], |r| r.get(0))?.collect()
             })
             .map_err(|e| self.err(e))?;
         for id in candidates {
@@ -71,7 +69,8 @@ impl Store {
         system: Option<&str>,
         messages: &[(Role, String)],
     ) -> Result<i64, StoreError> {
-        let title = messages.iter().find(|(role, _)| *role == Role::User).map_or("(empty)".to_owned(), |m| title_from(&m.1));
+        let title =
+            messages.iter().find(|(role, _)| *role == Role::User).map_or("(empty)".to_owned(), |m| title_from(&m.1));
         let id = self.create_conversation(&title, model, system)?;
         self.set_conversation_client(id, client)?;
         for (role, text) in messages {

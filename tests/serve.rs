@@ -1,0 +1,449 @@
+//! `geminal serve` as a client sees it: the process started against the fake Gemini on an
+//! ephemeral loopback port, called over HTTP; what comes back (statuses, headers, bodies in
+//! OpenAI's shape), what the fake received, and what the history database holds.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::process::{Env, KEY};
+use geminal::gemini::fake::{Behavior, StreamEnd};
+use serde_json::{Value, json};
+
+const CLIENT_KEY: &str = "sk-editor-Secret-1234";
+
+/// A running `geminal serve` and where it listens.
+struct Server {
+    child: Child,
+    base: String,
+    start_line: String,
+}
+
+impl Server {
+    fn start(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Server {
+        let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let mut command = env.command(&all);
+        command.envs(vars.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_else(|| panic!("a start line with the address: {line:?}"))
+            .to_owned();
+        Server { child, base: format!("http://{addr}"), start_line: line }
+    }
+
+    /// A server whose one client key is [`CLIENT_KEY`] (`GEMINAL_SERVE_KEY`).
+    fn with_key(env: &Env) -> Server {
+        Server::start(env, &[], &[("GEMINAL_SERVE_KEY", CLIENT_KEY)])
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit code.
+    fn terminate_and_wait(&mut self) -> i32 {
+        std::process::Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "serve did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+fn chat(server: &Server, key: Option<&str>, body: &Value) -> reqwest::RequestBuilder {
+    let request = client()
+        .post(server.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    match key {
+        Some(key) => request.bearer_auth(key),
+        None => request,
+    }
+}
+
+async fn json_of(response: reqwest::Response) -> Value {
+    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+}
+
+fn ask(prompt: &str) -> Value {
+    json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": prompt}]})
+}
+
+/// An OpenAI-shaped error with this code, and no key in it.
+#[track_caller]
+fn assert_openai_error(body: &Value, code: &str) {
+    let error = &body["error"];
+    assert_eq!(error["code"], code, "{body}");
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(error["type"].is_string(), "{body}");
+    assert!(!body.to_string().contains(CLIENT_KEY) && !body.to_string().contains(KEY), "{body}");
+}
+
+#[tokio::test]
+async fn a_chat_completion_goes_through_the_runner_is_saved_for_its_client_and_cached() {
+    let env = Env::new(Behavior::text("Paris is the capital of France."));
+    let server = Server::with_key(&env);
+    assert!(server.start_line.contains("listening on http://127.0.0.1:"), "{}", server.start_line);
+    assert!(server.start_line.contains("Bearer"), "{}", server.start_line);
+    assert!(!server.start_line.contains(CLIENT_KEY), "{}", server.start_line);
+
+    let response = chat(&server, Some(CLIENT_KEY), &ask("capital of France?")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-geminal-cache"], "miss");
+    assert!(response.headers().get("access-control-allow-origin").is_none(), "no CORS by default");
+    let body = json_of(response).await;
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["model"], "gemini-2.5-flash");
+    assert_eq!(body["choices"][0]["message"]["role"], "assistant");
+    assert_eq!(body["choices"][0]["message"]["content"], "Paris is the capital of France.");
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    let usage = &body["usage"];
+    assert!(usage["prompt_tokens"].as_u64().unwrap() > 0, "{body}");
+    assert_eq!(
+        usage["total_tokens"].as_u64().unwrap(),
+        usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap()
+    );
+    let requests = env.generate_requests();
+    assert_eq!(requests.len(), 1);
+    assert!(requests[0].path.contains("gemini-2.5-flash"), "{:?}", requests[0].path);
+    assert!(requests[0].body.contains("capital of France?"));
+    assert_eq!(requests[0].header("x-goog-api-key"), Some(KEY), "geminal's own key goes upstream");
+
+    // The same question again: from the cache, said in the header; nothing more upstream.
+    let again = chat(&server, Some(CLIENT_KEY), &ask("capital of France?")).send().await.unwrap();
+    assert_eq!(again.headers()["x-geminal-cache"], "hit");
+    assert_eq!(json_of(again).await["choices"][0]["message"]["content"], "Paris is the capital of France.");
+    assert_eq!(env.generate_requests().len(), 1);
+    // Cache-Control: no-cache asks again.
+    let fresh = chat(&server, Some(CLIENT_KEY), &ask("capital of France?"))
+        .header("cache-control", "no-cache")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.headers()["x-geminal-cache"], "miss");
+    assert_eq!(env.generate_requests().len(), 2);
+
+    let clients: Vec<Option<String>> = env
+        .history()
+        .prepare("SELECT client FROM conversations ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(clients, vec![Some("default".to_owned()); 3], "each saved for the client key's name");
+}
+
+#[tokio::test]
+async fn a_resent_conversation_is_stored_once_and_only_the_new_turn_is_added() {
+    let env = Env::new(Behavior::text("First answer."));
+    let server = Server::with_key(&env);
+    let first = json!({"model": "gemini-2.5-flash", "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "first question"},
+    ]});
+    let body = json_of(chat(&server, Some(CLIENT_KEY), &first).send().await.unwrap()).await;
+    assert_eq!(body["choices"][0]["message"]["content"], "First answer.");
+    env.fake.set_default(Behavior::text("Second answer."));
+    let second = json!({"model": "gemini-2.5-flash", "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": "First answer."},
+        {"role": "user", "content": [{"type": "text", "text": "second question"}]},
+    ]});
+    let response = chat(&server, Some(CLIENT_KEY), &second).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(json_of(response).await["choices"][0]["message"]["content"], "Second answer.");
+
+    let db = env.history();
+    let conversations: i64 = db.query_row("SELECT count(*) FROM conversations", [], |r| r.get(0)).unwrap();
+    assert_eq!(conversations, 1, "the history sent again is the stored conversation");
+    let texts: Vec<(String, String)> = db
+        .prepare("SELECT role, text FROM messages ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expected = [
+        ("user", "first question"),
+        ("model", "First answer."),
+        ("user", "second question"),
+        ("model", "Second answer."),
+    ];
+    assert_eq!(texts, expected.map(|(r, t)| (r.to_owned(), t.to_owned())));
+    let (system, client): (Option<String>, Option<String>) =
+        db.query_row("SELECT system_prompt, client FROM conversations", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_eq!((system.as_deref(), client.as_deref()), (Some("Be brief."), Some("default")));
+    // Upstream, the second request carried the whole conversation and the system prompt.
+    let sent: Value = serde_json::from_str(&env.generate_requests()[1].body).unwrap();
+    let contents = sent["contents"].as_array().unwrap();
+    assert_eq!(contents.len(), 3, "{sent}");
+    assert_eq!(contents[1]["role"], "model");
+    assert_eq!(contents[2]["parts"][0]["text"], "second question");
+    assert_eq!(sent["systemInstruction"]["parts"][0]["text"], "Be brief.");
+
+    // A history this client never had stored is saved once, as sent, then continued.
+    env.fake.set_default(Behavior::text("Third answer."));
+    let foreign = json!({"model": "gemini-2.5-flash", "messages": [
+        {"role": "user", "content": "made up elsewhere"},
+        {"role": "assistant", "content": "an answer from another tool"},
+        {"role": "user", "content": "and then?"},
+    ]});
+    assert_eq!(chat(&server, Some(CLIENT_KEY), &foreign).send().await.unwrap().status(), 200);
+    let counts: (i64, i64) = db
+        .query_row("SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM messages)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(counts, (2, 8));
+}
+
+#[tokio::test]
+async fn a_streamed_completion_arrives_as_sse_chunks_with_usage_and_done() {
+    let env = Env::new(Behavior::text("one two three four five six").with_chunks(3));
+    let server = Server::with_key(&env);
+    let mut body = ask("count");
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let response = chat(&server, Some(CLIENT_KEY), &body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let text = String::from_utf8(response.bytes().await.unwrap().to_vec()).unwrap();
+    let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+    assert_eq!(events.last(), Some(&"data: [DONE]"), "{text}");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e.strip_prefix("data: ").unwrap()).unwrap())
+        .collect();
+    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"), "{text}");
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let answer: String =
+        chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect::<Vec<_>>().concat();
+    assert_eq!(answer, "one two three four five six");
+    assert!(chunks.len() >= 4, "streamed in parts: {text}");
+    let finish: Vec<&Value> = chunks.iter().filter(|c| c["choices"][0]["finish_reason"] == "stop").collect();
+    assert_eq!(finish.len(), 1, "{text}");
+    let usage = chunks.last().unwrap();
+    assert_eq!(usage["choices"], json!([]));
+    assert!(usage["usage"]["completion_tokens"].as_u64().unwrap() > 0, "{text}");
+}
+
+#[tokio::test]
+async fn refusals_come_in_openais_shape_with_the_right_status() {
+    let env = Env::new(Behavior::text("fine"));
+    env.add_config(
+        "[serve]\nmax_body_bytes = 2000\ncors_origins = [\"http://app.example\"]\n\
+         [serve.keys.notebook]\nkey_env = \"NOTEBOOK_KEY\"\nrpm = 2\nmodels = [\"gemini-2.5-*\"]\n",
+    );
+    let server = Server::start(&env, &[], &[("NOTEBOOK_KEY", CLIENT_KEY)]);
+    assert!(server.start_line.contains("notebook"), "{}", server.start_line);
+
+    let none = chat(&server, None, &ask("hi")).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    assert_openai_error(&json_of(none).await, "invalid_api_key");
+    let wrong = chat(&server, Some("sk-editor-Secret-1235"), &ask("hi")).send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert_openai_error(&json_of(wrong).await, "invalid_api_key");
+
+    let mut other_model = ask("hi");
+    other_model["model"] = json!("gemini-pro-latest");
+    let forbidden = chat(&server, Some(CLIENT_KEY), &other_model).send().await.unwrap();
+    assert_eq!(forbidden.status(), 403);
+    assert_openai_error(&json_of(forbidden).await, "model_not_allowed");
+
+    let malformed = client()
+        .post(server.url("/v1/chat/completions"))
+        .bearer_auth(CLIENT_KEY)
+        .body("{\"model\": \"gemini-2.5-flash\", \"messages\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let body = json_of(malformed).await;
+    assert_openai_error(&body, "invalid_json");
+    assert!(body["error"]["message"].as_str().unwrap().contains("EOF while parsing"), "the parser's message: {body}");
+
+    let mut two = ask("hi");
+    two["n"] = json!(2);
+    let n = chat(&server, Some(CLIENT_KEY), &two).send().await.unwrap();
+    assert_eq!(n.status(), 400);
+    assert_openai_error(&json_of(n).await, "invalid_request");
+
+    let large = chat(&server, Some(CLIENT_KEY), &ask(&"x".repeat(5000))).send().await.unwrap();
+    assert_eq!(large.status(), 413);
+    assert_openai_error(&json_of(large).await, "request_too_large");
+    assert!(env.generate_requests().is_empty(), "nothing refused went upstream");
+
+    // CORS: only to the origin configured.
+    let listed =
+        chat(&server, Some(CLIENT_KEY), &ask("one")).header("origin", "http://app.example").send().await.unwrap();
+    assert_eq!(listed.status(), 200);
+    assert_eq!(listed.headers()["access-control-allow-origin"], "http://app.example");
+    let other =
+        chat(&server, Some(CLIENT_KEY), &ask("two")).header("origin", "http://evil.example").send().await.unwrap();
+    assert_eq!(other.status(), 200);
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    // rpm = 2: the third request this minute waits.
+    let limited = chat(&server, Some(CLIENT_KEY), &ask("three")).send().await.unwrap();
+    assert_eq!(limited.status(), 429);
+    let retry: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_openai_error(&json_of(limited).await, "rate_limit_exceeded");
+    assert_eq!(env.generate_requests().len(), 2);
+
+    // A Host that is not this server (DNS rebinding) is refused before anything else.
+    let rebound = client().get(server.url("/health")).header("host", "attacker.example").send().await.unwrap();
+    assert_eq!(rebound.status(), 421);
+}
+
+#[tokio::test]
+async fn a_full_server_says_busy_with_retry_after() {
+    let env = Env::new(Behavior::text("slow answer").with_first_token_delay(Duration::from_secs(3)));
+    env.add_config("[serve]\nmax_concurrent = 1\nmax_queue = 0\n");
+    let server = Server::with_key(&env);
+    let first = tokio::spawn(chat(&server, Some(CLIENT_KEY), &ask("slow")).send());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.generate_requests().is_empty() {
+        assert!(Instant::now() < deadline, "the first request reached the fake");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let busy = chat(&server, Some(CLIENT_KEY), &ask("another")).send().await.unwrap();
+    assert_eq!(busy.status(), 503);
+    assert_eq!(busy.headers()["retry-after"], "1");
+    assert_openai_error(&json_of(busy).await, "server_busy");
+    assert_eq!(first.await.unwrap().unwrap().status(), 200);
+    assert_eq!(env.generate_requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_spent_budget_is_insufficient_quota() {
+    let env = Env::new(Behavior::text("fine"));
+    env.add_config("[budget]\ndaily = 0.0000001\n");
+    let server = Server::with_key(&env);
+    // Something of the budget is left: the first answer goes, and spends it all.
+    let first = chat(&server, Some(CLIENT_KEY), &ask("hi")).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let response = chat(&server, Some(CLIENT_KEY), &ask("again")).send().await.unwrap();
+    assert_eq!(response.status(), 429);
+    let body = json_of(response).await;
+    assert_openai_error(&body, "insufficient_quota");
+    assert_eq!(body["error"]["type"], "insufficient_quota");
+    assert_eq!(env.generate_requests().len(), 1, "nothing more was sent");
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_mid_stream_stops_the_upstream_call() {
+    let env = Env::new(
+        Behavior::text("a b c d e f g h i j k l m n o p").with_chunks(16).with_chunk_delay(Duration::from_millis(300)),
+    );
+    let server = Server::with_key(&env);
+    let mut body = ask("long");
+    body["stream"] = json!(true);
+    let mut response = chat(&server, Some(CLIENT_KEY), &body).send().await.unwrap();
+    // The opening chunk and the first piece of the answer.
+    let mut seen = String::new();
+    while !seen.contains("\"content\":\"a") {
+        seen.push_str(&String::from_utf8_lossy(&response.chunk().await.unwrap().unwrap()));
+    }
+    drop(response);
+    let id = env.generate_requests()[0].id;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while env.fake.stream_end(id).is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(env.fake.stream_end(id).map(|e| e.0), Some(StreamEnd::ClientClosed), "the upstream call was dropped");
+    // What was received is saved, marked interrupted.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status: Option<String> =
+            env.history().query_row("SELECT status FROM messages WHERE role = 'model'", [], |r| r.get(0)).ok();
+        if status.as_deref() == Some("interrupted") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "saved as interrupted: {status:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_running_answer_finish_then_exits_0() {
+    let env = Env::new(Behavior::text("x y z w").with_chunks(4).with_chunk_delay(Duration::from_millis(400)));
+    let mut server = Server::with_key(&env);
+    let answer = tokio::spawn(chat(&server, Some(CLIENT_KEY), &ask("drain")).send());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.generate_requests().is_empty() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    common::process::wait_until_catching(server.pid(), 15);
+    let code = tokio::task::block_in_place(|| server.terminate_and_wait());
+    assert_eq!(code, 0);
+    let response = answer.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(json_of(response).await["choices"][0]["message"]["content"], "x y z w");
+    let status: String =
+        env.history().query_row("SELECT status FROM messages WHERE role = 'model'", [], |r| r.get(0)).unwrap();
+    assert_eq!(status, "complete");
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_way_to_authenticate() {
+    let env = Env::new(Behavior::text("unused"));
+    let run = common::process::finish(&mut env.command(&["serve", "--listen", "127.0.0.1:0"]));
+    run.assert_failed(3, "GEMINAL_SERVE_KEY");
+    let run = common::process::finish(&mut env.command(&["serve", "--listen", "0.0.0.0:0", "--no-auth"]));
+    run.assert_failed(3, "loopback");
+    env.add_config("[serve.keys.editor]\nkey_env = \"EDITOR_KEY\"\n");
+    let run = common::process::finish(&mut env.command(&["serve", "--listen", "127.0.0.1:0"]));
+    run.assert_failed(3, "EDITOR_KEY is not set");
+}
+
+#[tokio::test]
+async fn no_auth_on_loopback_serves_health_and_models_with_roles() {
+    let env = Env::new(Behavior::text("unused"));
+    env.add_config("[roles.coder]\nsystem = \"You write code.\"\n");
+    let server = Server::start(&env, &["--no-auth"], &[]);
+    let health = client().get(server.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let models = json_of(client().get(server.url("/v1/models")).send().await.unwrap()).await;
+    let ids: Vec<&str> = models["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"gemini-2.5-flash"), "{models}");
+    assert!(ids.contains(&"role:coder"), "{models}");
+    let mut as_role = ask("write hello world");
+    as_role["model"] = json!("role:coder");
+    let response = chat(&server, None, &as_role).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(env.last_body()["systemInstruction"]["parts"][0]["text"], "You write code.");
+    let client_name: Option<String> =
+        env.history().query_row("SELECT client FROM conversations", [], |r| r.get(0)).unwrap();
+    assert_eq!(client_name.as_deref(), Some("local"));
+}
