@@ -361,6 +361,21 @@ async fn a_spent_budget_is_insufficient_quota() {
 }
 
 #[tokio::test]
+async fn a_keys_spent_budget_is_insufficient_quota_for_that_key_only() {
+    let env = Env::new(Behavior::text("fine"));
+    env.add_config(
+        "[serve.keys.small]\nkey_env = \"SMALL\"\ndaily_budget = 0.0000001\n[serve.keys.big]\nkey_env = \"BIG\"\n",
+    );
+    let server = Server::start(&env, &[], &[("SMALL", CLIENT_KEY), ("BIG", "sk-big-Secret-99")]);
+    assert_eq!(chat(&server, Some(CLIENT_KEY), &ask("one")).send().await.unwrap().status(), 200);
+    let spent = chat(&server, Some(CLIENT_KEY), &ask("two")).send().await.unwrap();
+    assert_eq!(spent.status(), 429);
+    assert_openai_error(&json_of(spent).await, "insufficient_quota");
+    assert_eq!(chat(&server, Some("sk-big-Secret-99"), &ask("three")).send().await.unwrap().status(), 200);
+    assert_eq!(env.generate_requests().len(), 2);
+}
+
+#[tokio::test]
 async fn a_client_that_goes_away_mid_stream_stops_the_upstream_call() {
     let env = Env::new(
         Behavior::text("a b c d e f g h i j k l m n o p").with_chunks(16).with_chunk_delay(Duration::from_millis(300)),

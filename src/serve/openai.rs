@@ -200,6 +200,23 @@ pub(super) async fn admit(
     Ok((permit, place))
 }
 
+/// The key's own budgets (`daily_budget`, `monthly_budget`), against what its answers cost.
+pub(super) async fn key_budget(served: &Served, client: &Client) -> Result<(), Reject> {
+    let (daily, monthly) = (client.limits.daily_budget, client.limits.monthly_budget);
+    if daily.is_none() && monthly.is_none() {
+        return Ok(());
+    }
+    let Some(store) = served.runner.session().store() else { return Ok(()) };
+    let name = client.name.clone();
+    let Ok(spent) = store.read(move |s| s.client_spending(&name)).await else { return Ok(()) };
+    match crate::money::check_budgets(spent, daily, monthly) {
+        crate::money::BudgetCheck::Over(_) => {
+            Err(Reject::new(Why::Budget, "This key's budget is spent: nothing was sent."))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The model a request names: a role (`role:NAME`) or a model reference.
 fn model_choice(served: &Served, model: &str) -> Result<(Option<String>, RoleChoice), Reject> {
     if let Some(name) = model.strip_prefix(ROLE_PREFIX) {
@@ -305,6 +322,7 @@ async fn start(
             format!("This key may not use the model {:?}.", crate::sanitize::one_line(&request.model, 80)),
         ));
     }
+    key_budget(served, &client).await?;
     let (model, role) = model_choice(served, &request.model)?;
     let asked = split_messages(&request.messages)?;
     let settings = request.settings()?;

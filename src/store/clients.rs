@@ -7,6 +7,7 @@ use rusqlite::params;
 use super::conversations::{NewMessage, title_from};
 use super::{MessageStatus, Store, StoreError};
 use crate::domain::Role;
+use crate::money::{Spending, Usd};
 
 /// How many of a client's most recent conversations are compared with a resent history.
 const CANDIDATES: usize = 200;
@@ -25,6 +26,23 @@ impl Store {
     pub fn conversation_client(&self, id: i64) -> Result<Option<String>, StoreError> {
         self.conn
             .query_row("SELECT client FROM conversations WHERE id = ?1", [id], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// What client `client`'s answers cost this UTC day and month (cache hits cost nothing; a
+    /// deleted conversation no longer counts).
+    pub fn client_spending(&self, client: &str) -> Result<Spending, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT coalesce(sum(CASE WHEN m.created_at >= CAST(strftime('%s', 'now', 'start of day') AS INTEGER) * 1000
+                                     THEN m.cost_nanos END), 0),
+                        coalesce(sum(m.cost_nanos), 0)
+                 FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                 WHERE c.client = ?1 AND m.role = 'model' AND m.cached = 0
+                   AND m.created_at >= CAST(strftime('%s', 'now', 'start of month') AS INTEGER) * 1000",
+                [client],
+                |r| Ok(Spending { today: Usd::from_nanos(r.get(0)?), month: Usd::from_nanos(r.get(1)?) }),
+            )
             .map_err(|e| self.err(e))
     }
 
