@@ -5,6 +5,7 @@
 //! (`guard`), the client key (`keys`), the key's limits and the server's places (`limits`).
 //! Errors are data in each API's own shape (`reject`); the CLI words what stops the start.
 
+mod answer;
 mod guard;
 pub mod keys;
 pub mod limits;

@@ -5,7 +5,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -15,12 +14,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::limits::{Limited, Place};
+use super::answer::{Answer, Asked, bad, begin, cache_header, estimate_tokens, now_secs, refused, tag};
 use super::reject::{Api, Reject, Why};
-use super::{Client, ROLE_PREFIX, Served};
-use crate::chat::{Outcome, Settings, Shown, Target, TurnReport};
+use super::{ROLE_PREFIX, Served};
+use crate::chat::{Outcome, Settings, Shown, TurnReport};
 use crate::domain::Role;
-use crate::turn::{BudgetPolicy, Refused, RoleChoice, System, TurnHandle, TurnSpec, Update};
+use crate::turn::Update;
 
 #[derive(Debug, Deserialize)]
 struct ChatRequest {
@@ -105,17 +104,6 @@ impl ChatMessage {
     }
 }
 
-fn bad(message: impl Into<String>) -> Reject {
-    Reject::new(Why::BadRequest, message)
-}
-
-/// What a request asks, as a turn: the system prompt, the history before the prompt, the prompt.
-struct Asked {
-    system: Option<String>,
-    history: Vec<(Role, String)>,
-    prompt: String,
-}
-
 fn split_messages(messages: &[ChatMessage]) -> Result<Asked, Reject> {
     let mut system: Option<String> = None;
     let mut history = Vec::new();
@@ -165,123 +153,6 @@ impl ChatRequest {
     }
 }
 
-/// Seconds since the epoch.
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-fn wait_secs(wait: Duration) -> u64 {
-    wait.as_secs_f64().ceil() as u64
-}
-
-/// The key's limits, then a place (or the queue).
-pub(super) async fn admit(
-    served: &Served,
-    client: &Client,
-    tokens: u32,
-) -> Result<(super::limits::KeyPermit, Place), Reject> {
-    let permit = served.limiter.admit(&client.name, &client.limits, tokens).map_err(|limited| match limited {
-        Limited::Rpm(wait) => {
-            Reject::new(Why::RateLimited, "This key's requests a minute are used up.").retry_after(wait_secs(wait))
-        }
-        Limited::Tpm(wait) => {
-            Reject::new(Why::RateLimited, "This key's tokens a minute are used up.").retry_after(wait_secs(wait))
-        }
-        Limited::Concurrent => {
-            Reject::new(Why::RateLimited, "This key has as many answers running as it may.").retry_after(1)
-        }
-        Limited::TooManyTokens => bad("The request is longer than this key's tokens a minute allow."),
-    })?;
-    let place = served
-        .slots
-        .take()
-        .await
-        .ok_or_else(|| Reject::new(Why::Busy, "The server is busy: try again shortly.").retry_after(1))?;
-    Ok((permit, place))
-}
-
-/// The key's own budgets (`daily_budget`, `monthly_budget`), against what its answers cost.
-pub(super) async fn key_budget(served: &Served, client: &Client) -> Result<(), Reject> {
-    let (daily, monthly) = (client.limits.daily_budget, client.limits.monthly_budget);
-    if daily.is_none() && monthly.is_none() {
-        return Ok(());
-    }
-    let Some(store) = served.runner.session().store() else { return Ok(()) };
-    let name = client.name.clone();
-    let Ok(spent) = store.read(move |s| s.client_spending(&name)).await else { return Ok(()) };
-    match crate::money::check_budgets(spent, daily, monthly) {
-        crate::money::BudgetCheck::Over(_) => {
-            Err(Reject::new(Why::Budget, "This key's budget is spent: nothing was sent."))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The model a request names: a role (`role:NAME`) or a model reference.
-fn model_choice(served: &Served, model: &str) -> Result<(Option<String>, RoleChoice), Reject> {
-    if let Some(name) = model.strip_prefix(ROLE_PREFIX) {
-        let role = served.roles.iter().find(|r| r.name == name).ok_or_else(|| {
-            Reject::new(
-                Why::ModelNotFound,
-                format!("There is no role {:?} on this server.", crate::sanitize::one_line(name, 60)),
-            )
-        })?;
-        return Ok((None, RoleChoice::Use(Box::new(role.clone()))));
-    }
-    if model.trim().is_empty() {
-        return Err(bad("The model is missing."));
-    }
-    Ok((Some(model.to_owned()), RoleChoice::Nothing))
-}
-
-/// Where the turn goes: the client's stored conversation holding exactly the history sent, or
-/// that history saved now as a new one (a first turn: a new conversation).
-async fn target(served: &Served, client: &Client, asked: &Asked, model: &str) -> Result<Target, Reject> {
-    if asked.history.is_empty() {
-        return Ok(Target::New);
-    }
-    let Some(store) = served.runner.session().store() else {
-        return Err(bad("This server keeps no history, so it cannot continue a conversation."));
-    };
-    let storage = |e: crate::store::StoreError| {
-        Reject::new(
-            Why::Upstream(crate::error_data::ErrorKind::Storage),
-            format!("The history could not be read or written ({e})."),
-        )
-    };
-    let (name, system, history) = (client.name.clone(), asked.system.clone(), asked.history.clone());
-    let found =
-        store.read(move |s| s.find_client_conversation(&name, system.as_deref(), &history)).await.map_err(storage)?;
-    if let Some(id) = found {
-        return Ok(Target::Conversation(id));
-    }
-    let (name, system, history, model) =
-        (client.name.clone(), asked.system.clone(), asked.history.clone(), model.to_owned());
-    let id = store
-        .call(move |s| s.import_client_conversation(&name, &model, system.as_deref(), &history))
-        .await
-        .map_err(storage)?;
-    Ok(Target::Conversation(id))
-}
-
-/// Tags the conversation a turn saved with its client.
-async fn tag(served: &Served, client: &str, conversation: i64) {
-    if let Some(store) = served.runner.session().store() {
-        let client = client.to_owned();
-        let _ = store.call(move |s| s.set_conversation_client(conversation, &client)).await;
-    }
-}
-
-fn refused(refused: Refused) -> Reject {
-    match refused {
-        Refused::Budget(_) => Reject::new(Why::Budget, "A budget of this server is spent: nothing was sent."),
-        Refused::Chat(crate::chat::ChatError::Api(e)) | Refused::Timeout(e) => Reject::upstream(&e),
-        Refused::Chat(e) => bad(e.to_string()),
-        Refused::Settings(e) => bad(e.to_string()),
-        Refused::Context(e) => bad(e.to_string()),
-    }
-}
-
 pub(super) async fn chat_completions(
     State(served): State<Arc<Served>>,
     headers: HeaderMap,
@@ -316,62 +187,16 @@ async fn start(
     if request.tools.as_ref().is_some_and(|t| !t.is_empty()) {
         return Err(bad("Tools are not supported by this server yet."));
     }
-    if !client.limits.allows(&request.model) {
-        return Err(Reject::new(
-            Why::ModelNotAllowed,
-            format!("This key may not use the model {:?}.", crate::sanitize::one_line(&request.model, 80)),
-        ));
-    }
-    key_budget(served, &client).await?;
-    let (model, role) = model_choice(served, &request.model)?;
     let asked = split_messages(&request.messages)?;
     let settings = request.settings()?;
     let chars: usize = request.messages.iter().filter_map(|m| m.text().ok()).map(|t| t.len()).sum();
-    let tokens = u32::try_from(chars / 4 + 1).unwrap_or(u32::MAX);
-    let (permit, place) = admit(served, &client, tokens).await?;
-    let saved_model = model.clone().unwrap_or_else(|| request.model.clone());
-    let target = target(served, &client, &asked, &saved_model).await?;
-    let no_cache = headers
-        .get(header::CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|d| matches!(d.trim(), "no-cache" | "no-store")));
-    let runner = if no_cache { &served.fresh } else { &served.runner };
-    let spec = TurnSpec {
-        model,
-        keep_model: false,
-        // A role's prompt stands unless the client sends a system message of its own.
-        system: match &asked.system {
-            Some(system) => System::Set(Some(system.clone())),
-            None => System::Default(None),
-        },
-        role,
-        settings,
-        budget: BudgetPolicy::per_turn(served.budgets, false),
-        ..TurnSpec::new(target, asked.prompt.clone())
-    };
-    let turn = runner.start(spec);
-    let answer = Answer {
-        served: served.clone(),
-        client: client.name.clone(),
-        model: request.model.clone(),
-        turn,
-        _held: (permit, place),
-    };
+    let answer = begin(served, headers, &client, &request.model, asked, settings, estimate_tokens(chars)).await?;
     if request.stream {
         let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
         Ok(answer.stream(include_usage))
     } else {
         answer.whole().await
     }
-}
-
-/// A turn running for a client, with the places it holds.
-struct Answer {
-    served: Arc<Served>,
-    client: String,
-    model: String,
-    turn: TurnHandle,
-    _held: (super::limits::KeyPermit, Place),
 }
 
 fn usage_json(report: &TurnReport) -> Value {
@@ -391,62 +216,25 @@ fn completion_id(report: &TurnReport) -> String {
     }
 }
 
-fn cache_header(cached: bool) -> HeaderValue {
-    HeaderValue::from_static(if cached { "hit" } else { "miss" })
-}
-
 impl Answer {
-    /// The next update the client should hear of; a second SIGTERM cancels the turn.
-    async fn next(&mut self) -> Option<Update> {
-        loop {
-            let cancel = self.served.cancel.clone();
-            let update = tokio::select! {
-                biased;
-                update = self.turn.next() => update,
-                () = cancel.cancelled(), if !self.turn.canceller().is_cancelled() => {
-                    self.turn.cancel();
-                    continue;
-                }
-            };
-            let update = update?.update;
-            if let Update::Shown(Shown::Saved { conversation_id, .. }) = &update {
-                tag(&self.served, &self.client, *conversation_id).await;
-            }
-            return Some(update);
-        }
-    }
-
-    async fn whole(mut self) -> Result<Response, Reject> {
-        while let Some(update) = self.next().await {
-            match update {
-                Update::Refused(refusal) => return Err(refused(refusal)),
-                Update::Done(report) => {
-                    if let Outcome::Failed(error) = &report.outcome {
-                        return Err(Reject::upstream(error));
-                    }
-                    if let Some(id) = report.conversation_id {
-                        tag(&self.served, &self.client, id).await;
-                    }
-                    let body = json!({
-                        "id": completion_id(&report),
-                        "object": "chat.completion",
-                        "created": now_secs(),
-                        "model": self.model,
-                        "choices": [{
-                            "index": 0,
-                            "message": {"role": "assistant", "content": report.text},
-                            "finish_reason": if report.outcome == Outcome::Cancelled { "length" } else { "stop" },
-                        }],
-                        "usage": usage_json(&report),
-                    });
-                    let mut response = axum::Json(body).into_response();
-                    response.headers_mut().insert("x-geminal-cache", cache_header(report.cached));
-                    return Ok(response);
-                }
-                _ => {}
-            }
-        }
-        Err(Reject::upstream(&crate::llm::ApiError::Protocol { detail: "the answer ended unexpectedly".into() }))
+    async fn whole(self) -> Result<Response, Reject> {
+        let model = self.model.clone();
+        let report = self.report().await?;
+        let body = json!({
+            "id": completion_id(&report),
+            "object": "chat.completion",
+            "created": now_secs(),
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": report.text},
+                "finish_reason": "stop",
+            }],
+            "usage": usage_json(&report),
+        });
+        let mut response = axum::Json(body).into_response();
+        response.headers_mut().insert("x-geminal-cache", cache_header(report.cached));
+        Ok(response)
     }
 
     /// SSE chunks as the answer grows; dropping the body (the client went away) drops the turn,
