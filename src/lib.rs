@@ -22,7 +22,8 @@
 //! its line (`(tests)`: only from its test code, e.g. Gemini's fake server). `tests/architecture.rs`
 //! checks that this is the code's own map and that it has no cycle. The only `gemini` users
 //! outside it are the composition root (`root`, `provider`), the Gemini-only Batch and Files
-//! features (`jobs`, `cli`'s `jobs`, `engine`'s uploads) and `cli`'s `serve-fake`.
+//! features (`jobs`, `cli`'s `jobs`, `engine`'s uploads), `cli`'s `serve-fake`, and `serve`'s
+//! Gemini-native routes (which read and write Gemini's own JSON, so its wire types are theirs).
 //!
 //! ```text
 //! attach → domain, format, sanitize
@@ -48,7 +49,7 @@
 //! roles → chat, sanitize
 //! root → chat, config, engine, gemini, provider, store
 //! sanitize → (none)
-//! serve → chat, config, domain, error_data, llm, money, sanitize, store, turn
+//! serve → chat, config, domain, error_data, gemini, llm, money, sanitize, store, turn
 //! store → domain, error_data, money, sanitize
 //! tools → (none)
 //! tui → attach, chat, commands, config, domain, engine, export, format, grounding, llm, money, provider, render, sanitize, store, turn, gemini (tests)

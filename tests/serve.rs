@@ -462,3 +462,141 @@ async fn no_auth_on_loopback_serves_health_and_models_with_roles() {
         env.history().query_row("SELECT client FROM conversations", [], |r| r.get(0)).unwrap();
     assert_eq!(client_name.as_deref(), Some("local"));
 }
+
+fn gemini_body(prompt: &str) -> Value {
+    json!({
+        "contents": [{"role": "user", "parts": [{"text": prompt}]}],
+        "systemInstruction": {"parts": [{"text": "Answer in French."}]},
+        "generationConfig": {"temperature": 0.5, "maxOutputTokens": 100},
+    })
+}
+
+#[tokio::test]
+async fn the_gemini_native_routes_answer_in_googles_shape() {
+    let env = Env::new(Behavior::text("Bonjour tout le monde.").with_chunks(3));
+    let server = Server::with_key(&env);
+    let url = server.url("/v1beta/models/gemini-2.5-flash:generateContent");
+    let response = client()
+        .post(&url)
+        .header("x-goog-api-key", CLIENT_KEY)
+        .body(gemini_body("hello").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-geminal-cache"], "miss");
+    let body = json_of(response).await;
+    assert_eq!(body["candidates"][0]["content"]["role"], "model");
+    assert_eq!(body["candidates"][0]["content"]["parts"][0]["text"], "Bonjour tout le monde.");
+    assert_eq!(body["candidates"][0]["finishReason"], "STOP");
+    assert!(body["usageMetadata"]["promptTokenCount"].as_u64().unwrap() > 0, "{body}");
+    let sent = env.last_body();
+    assert_eq!(sent["systemInstruction"]["parts"][0]["text"], "Answer in French.");
+    assert_eq!(sent["generationConfig"]["temperature"], 0.5);
+    assert_eq!(sent["generationConfig"]["maxOutputTokens"], 100);
+
+    // Streamed, the key in ?key= (as some SDKs send it).
+    let stream_url =
+        server.url(&format!("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key={CLIENT_KEY}"));
+    let response = client()
+        .post(&stream_url)
+        .header("cache-control", "no-cache")
+        .body(gemini_body("hello again").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let text = String::from_utf8(response.bytes().await.unwrap().to_vec()).unwrap();
+    let chunks: Vec<Value> = text
+        .split("\r\n\r\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| serde_json::from_str(e.strip_prefix("data: ").unwrap()).unwrap())
+        .collect();
+    assert!(chunks.len() >= 3, "{text}");
+    let answer: String = chunks
+        .iter()
+        .filter_map(|c| c["candidates"][0]["content"]["parts"][0]["text"].as_str())
+        .collect::<Vec<_>>()
+        .concat();
+    assert_eq!(answer, "Bonjour tout le monde.");
+    assert_eq!(chunks.last().unwrap()["candidates"][0]["finishReason"], "STOP");
+    assert!(chunks.last().unwrap()["usageMetadata"]["candidatesTokenCount"].as_u64().unwrap() > 0, "{text}");
+
+    // countTokens: counted by the provider (the fake), nothing generated.
+    let before = env.generate_requests().len();
+    let count = client()
+        .post(server.url("/v1beta/models/gemini-2.5-flash:countTokens"))
+        .header("x-goog-api-key", CLIENT_KEY)
+        .body(json!({"contents": [{"parts": [{"text": "count these words please"}]}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(count.status(), 200);
+    assert!(json_of(count).await["totalTokens"].as_u64().unwrap() > 0);
+    assert_eq!(env.fake.count_tokens_count(), 1, "the provider counted");
+    assert_eq!(env.generate_requests().len(), before);
+
+    let models = client().get(server.url("/v1beta/models")).header("x-goog-api-key", CLIENT_KEY).send().await.unwrap();
+    let models = json_of(models).await;
+    assert!(models["models"].as_array().unwrap().iter().any(|m| m["name"] == "models/gemini-2.5-flash"), "{models}");
+
+    let clients: i64 = env
+        .history()
+        .query_row("SELECT count(*) FROM conversations WHERE client = 'default'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(clients, 2);
+}
+
+#[tokio::test]
+async fn gemini_native_refusals_use_googles_error_shape() {
+    let env = Env::new(Behavior::text("fine"));
+    env.add_config("[budget]\ndaily = 0.0000001\n");
+    let server = Server::with_key(&env);
+    let url = server.url("/v1beta/models/gemini-2.5-flash:generateContent");
+    let unknown =
+        client().post(&url).header("x-goog-api-key", "nope").body(gemini_body("x").to_string()).send().await.unwrap();
+    assert_eq!(unknown.status(), 401);
+    let body = json_of(unknown).await;
+    assert_eq!(body["error"]["code"], 401);
+    assert_eq!(body["error"]["status"], "UNAUTHENTICATED");
+    assert!(body["error"]["message"].is_string());
+
+    let tools = json!({
+        "contents": [{"role": "user", "parts": [{"text": "weather?"}]}],
+        "tools": [{"functionDeclarations": [{"name": "get_weather"}]}],
+    });
+    let refused =
+        client().post(&url).header("x-goog-api-key", CLIENT_KEY).body(tools.to_string()).send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(json_of(refused).await["error"]["status"], "INVALID_ARGUMENT");
+
+    let malformed =
+        client().post(&url).header("x-goog-api-key", CLIENT_KEY).body("{\"contents\": 3").send().await.unwrap();
+    assert_eq!(malformed.status(), 400);
+    assert_eq!(json_of(malformed).await["error"]["status"], "INVALID_ARGUMENT");
+
+    assert_eq!(
+        client()
+            .post(&url)
+            .header("x-goog-api-key", CLIENT_KEY)
+            .body(gemini_body("one").to_string())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let spent = client()
+        .post(&url)
+        .header("x-goog-api-key", CLIENT_KEY)
+        .body(gemini_body("two").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spent.status(), 429);
+    let body = json_of(spent).await;
+    assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED");
+    assert_eq!(body["error"]["code"], 429);
+    assert_eq!(env.generate_requests().len(), 1);
+}

@@ -1,11 +1,13 @@
 //! `geminal serve`: the turn runner opened to every program on the machine over HTTP — an
-//! OpenAI-compatible API (`/v1/chat/completions`, `/v1/models`) and `/health`, on axum. Every
+//! OpenAI-compatible API (`/v1/chat/completions`, `/v1/models`), Gemini's own
+//! (`/v1beta/models/...`) and `/health`, on axum. Every
 //! request goes through the same [`Runner`] as the CLI (cache, history, prices, budgets), saved as
 //! a conversation tagged with its client key's name. Admission: the `Host` check and CORS
 //! (`guard`), the client key (`keys`), the key's limits and the server's places (`limits`).
 //! Errors are data in each API's own shape (`reject`); the CLI words what stops the start.
 
 mod answer;
+mod google;
 mod guard;
 pub mod keys;
 pub mod limits;
@@ -134,6 +136,8 @@ pub fn router(served: Arc<Served>, listen: SocketAddr, cors_origins: Vec<String>
         .route("/health", get(health))
         .route("/v1/models", get(openai::models))
         .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1beta/models", get(google::models))
+        .route("/v1beta/models/{call}", post(google::model_call))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .with_state(served)
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
