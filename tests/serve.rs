@@ -600,3 +600,53 @@ async fn gemini_native_refusals_use_googles_error_shape() {
     assert_eq!(body["error"]["code"], 429);
     assert_eq!(env.generate_requests().len(), 1);
 }
+
+#[tokio::test]
+async fn metrics_count_what_each_client_saw_and_info_shows_the_keys_limits() {
+    let env = Env::new(Behavior::text("counted").with_chunks(2));
+    env.add_config(
+        "[serve.keys.alpha]\nkey_env = \"ALPHA\"\n[serve.keys.beta]\nkey_env = \"BETA\"\nrpm = 1\nmodels = [\"gemini-*\"]\n",
+    );
+    let (alpha, beta) = ("sk-alpha-Secret-1", "sk-beta-Secret-2");
+    let server = Server::start(&env, &[], &[("ALPHA", alpha), ("BETA", beta)]);
+    assert_eq!(client().get(server.url("/ready")).send().await.unwrap().status(), 200);
+    for _ in 0..2 {
+        assert_eq!(chat(&server, Some(alpha), &ask("same")).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(chat(&server, Some(beta), &ask("b")).send().await.unwrap().status(), 200);
+    assert_eq!(chat(&server, Some(beta), &ask("b2")).send().await.unwrap().status(), 429);
+    assert_eq!(chat(&server, Some("sk-nobody"), &ask("x")).send().await.unwrap().status(), 401);
+
+    assert_eq!(client().get(server.url("/metrics")).send().await.unwrap().status(), 401, "metrics need a key");
+    let response = client().get(server.url("/metrics")).bearer_auth(alpha).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let text = response.text().await.unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("{series} in:\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    let m = "model=\"gemini-2.5-flash\"";
+    assert_eq!(value(&format!("geminal_serve_requests_total{{client=\"alpha\",{m},outcome=\"complete\"}}")), 2.0);
+    assert_eq!(value(&format!("geminal_serve_requests_total{{client=\"beta\",{m},outcome=\"complete\"}}")), 1.0);
+    assert_eq!(value(&format!("geminal_serve_cache_hits_total{{client=\"alpha\",{m}}}")), 1.0);
+    assert!(value(&format!("geminal_serve_tokens_total{{client=\"beta\",{m},kind=\"output\"}}")) > 0.0);
+    assert!(value(&format!("geminal_serve_cost_usd_total{{client=\"beta\",{m}}}")) > 0.0);
+    assert_eq!(value(&format!("geminal_serve_latency_seconds_count{{client=\"alpha\",{m}}}")), 2.0);
+    assert_eq!(value(&format!("geminal_serve_ttft_seconds_count{{client=\"beta\",{m}}}")), 1.0);
+    assert_eq!(value("geminal_serve_rejected_total{client=\"beta\",reason=\"rate_limited\"}"), 1.0);
+    assert_eq!(value("geminal_serve_rejected_total{client=\"unknown\",reason=\"unauthenticated\"}"), 2.0);
+    assert_eq!(value("geminal_serve_in_flight"), 0.0);
+    assert_eq!(value("geminal_serve_queued"), 0.0);
+    assert!(!text.contains(alpha) && !text.contains(beta));
+
+    let info = json_of(client().get(server.url("/info")).bearer_auth(beta).send().await.unwrap()).await;
+    assert_eq!(info["client"], "beta");
+    assert_eq!(info["key"]["rpm"], 1);
+    assert_eq!(info["key"]["models"], json!(["gemini-*"]));
+    assert_eq!(info["server"]["max_concurrent"], 16);
+    assert!(!info.to_string().contains(beta));
+}

@@ -86,7 +86,8 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<u8, Failure> {
     .with_context_overflow(config.context_overflow);
     let runner = Runner::new(Arc::new(session), config.model.clone(), config.roles.clone());
     let fresh = Runner::new(Arc::new(fresh), config.model.clone(), config.roles.clone());
-    let served = Arc::new(Served::new(runner, fresh, auth, &limits, config.budgets, config.roles.clone()));
+    let served =
+        Arc::new(Served::new(runner, fresh, auth, &limits, config.budgets, config.roles.clone(), config.model.clone()));
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         Failure::new(exit::FAILURE, format!("Could not listen on {listen} ({e}): choose another --listen."))
     })?;

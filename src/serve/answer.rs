@@ -4,7 +4,7 @@
 //! the client's name.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
@@ -61,6 +61,8 @@ pub(super) async fn begin(
         client: client.name.clone(),
         model: model_ref.to_owned(),
         turn,
+        started: Instant::now(),
+        first_text: None,
         _held: (permit, place),
     })
 }
@@ -201,6 +203,9 @@ pub(super) struct Answer {
     /// The model as the client named it.
     pub model: String,
     turn: TurnHandle,
+    /// When the request was admitted, and how long until its first text.
+    started: Instant,
+    first_text: Option<Duration>,
     _held: (super::limits::KeyPermit, Place),
 }
 
@@ -222,11 +227,26 @@ impl Answer {
                 }
             };
             let update = update?.update;
-            if let Update::Shown(Shown::Saved { conversation_id, .. }) = &update {
-                tag(&self.served, &self.client, *conversation_id).await;
+            match &update {
+                Update::Shown(Shown::Saved { conversation_id, .. }) => {
+                    tag(&self.served, &self.client, *conversation_id).await;
+                }
+                Update::Shown(Shown::Text(_)) if self.first_text.is_none() => {
+                    self.first_text = Some(self.started.elapsed());
+                }
+                _ => {}
             }
             return Some(update);
         }
+    }
+
+    /// The turn ended with `report`: its conversation tagged, the metrics counted.
+    pub(super) async fn finished(&self, report: &TurnReport) {
+        if let Some(id) = report.conversation_id {
+            tag(&self.served, &self.client, id).await;
+        }
+        let took = self.started.elapsed();
+        self.served.metrics.answered(&self.client, &self.model, report, took, self.first_text);
     }
 
     /// The whole answer's report, or why there is none.
@@ -235,11 +255,9 @@ impl Answer {
             match update {
                 Update::Refused(refusal) => return Err(refused(refusal)),
                 Update::Done(report) => {
+                    self.finished(&report).await;
                     if let Outcome::Failed(error) = &report.outcome {
                         return Err(Reject::upstream(error));
-                    }
-                    if let Some(id) = report.conversation_id {
-                        tag(&self.served, &self.client, id).await;
                     }
                     return Ok(*report);
                 }

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::answer::{Answer, Asked, bad, begin, cache_header, estimate_tokens, refused, tag};
+use super::answer::{Answer, Asked, bad, begin, cache_header, estimate_tokens, refused};
 use super::reject::{Api, Reject, Why};
 use super::{ROLE_PREFIX, Served};
 use crate::chat::{Outcome, Settings, Shown, TurnReport};
@@ -118,20 +118,24 @@ pub(super) async fn model_call(
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match call_model(&served, &call, &headers, &uri, body).await {
+    let client = match served.authenticate(&headers, &uri) {
+        Ok(client) => client,
+        Err(reject) => return served.refuse(None, reject, Api::Google),
+    };
+    match call_model(&served, &client, &call, &headers, &uri, body).await {
         Ok(response) => response,
-        Err(reject) => reject.into_response(Api::Google),
+        Err(reject) => served.refuse(Some(&client.name), reject, Api::Google),
     }
 }
 
 async fn call_model(
     served: &Arc<Served>,
+    client: &super::Client,
     call: &str,
     headers: &HeaderMap,
     uri: &Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Reject> {
-    let client = served.authenticate(headers, uri)?;
     let (model, method) = call.rsplit_once(':').ok_or_else(|| Reject::new(Why::ModelNotFound, "No such method."))?;
     let method = match method {
         "generateContent" => Method::Generate,
@@ -156,14 +160,14 @@ async fn call_model(
     let asked = asked(&request)?;
     let chars = asked.prompt.len() + asked.history.iter().map(|(_, t)| t.len()).sum::<usize>();
     if let Method::CountTokens = method {
-        return count_tokens(served, &client, &model, asked).await;
+        return count_tokens(served, client, &model, asked).await;
     }
     let stream = matches!(method, Method::Stream);
     if stream && !uri.query().is_some_and(|q| q.split('&').any(|p| p == "alt=sse")) {
         return Err(bad("streamGenerateContent is served as server-sent events only: add ?alt=sse."));
     }
     let settings = settings(&raw, &request)?;
-    let answer = begin(served, headers, &client, &model, asked, settings, estimate_tokens(chars)).await?;
+    let answer = begin(served, headers, client, &model, asked, settings, estimate_tokens(chars)).await?;
     if stream { Ok(sse(answer)) } else { whole(answer).await }
 }
 
@@ -222,9 +226,7 @@ fn sse(answer: Answer) -> Response {
                     return Some((Ok(Bytes::from(data(&refused(refusal).body(Api::Google)))), None));
                 }
                 Update::Done(report) => {
-                    if let Some(id) = report.conversation_id {
-                        tag(&answer.served, &answer.client, id).await;
-                    }
+                    answer.finished(&report).await;
                     let last = match &report.outcome {
                         Outcome::Failed(error) => data(&Reject::upstream(error).body(Api::Google)),
                         _ => data(&chunk(None, Some("STOP"), Some(&report), &answer.model)),

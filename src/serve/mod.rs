@@ -1,18 +1,21 @@
 //! `geminal serve`: the turn runner opened to every program on the machine over HTTP — an
 //! OpenAI-compatible API (`/v1/chat/completions`, `/v1/models`), Gemini's own
-//! (`/v1beta/models/...`) and `/health`, on axum. Every
+//! (`/v1beta/models/...`) and the server's own (`/health`, `/ready`, `/info`, `/metrics`), on axum. Every
 //! request goes through the same [`Runner`] as the CLI (cache, history, prices, budgets), saved as
 //! a conversation tagged with its client key's name. Admission: the `Host` check and CORS
 //! (`guard`), the client key (`keys`), the key's limits and the server's places (`limits`).
-//! Errors are data in each API's own shape (`reject`); the CLI words what stops the start.
+//! Errors are data in each API's own shape (`reject`); the counters are `metrics`; the CLI
+//! words what stops the start.
 
 mod answer;
 mod google;
 mod guard;
 pub mod keys;
 pub mod limits;
+mod metrics;
 mod openai;
 pub mod reject;
+mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,6 +58,10 @@ pub struct Served {
     pub roles: Vec<NamedRole>,
     /// Cancelled: every running answer stops (saved as interrupted).
     pub cancel: CancellationToken,
+    pub metrics: metrics::Metrics,
+    pub limits: Limits,
+    /// The model a request's conversation starts with when it names a role without one.
+    pub default_model: String,
 }
 
 /// The settings of `[serve]` with their defaults.
@@ -83,8 +90,12 @@ impl Served {
         limits: &Limits,
         budgets: Budgets,
         roles: Vec<NamedRole>,
+        default_model: String,
     ) -> Served {
         Served {
+            metrics: metrics::Metrics::default(),
+            limits: limits.clone(),
+            default_model,
             runner,
             fresh,
             auth,
@@ -105,6 +116,12 @@ pub struct Client {
 }
 
 impl Served {
+    /// A refused request: counted by reason, answered in the route's API's shape.
+    pub fn refuse(&self, client: Option<&str>, reject: Reject, api: reject::Api) -> axum::response::Response {
+        self.metrics.rejected(client, reject.why);
+        reject.into_response(api)
+    }
+
     /// The request's client, from `Authorization: Bearer`, `x-goog-api-key` or `?key=`.
     pub fn authenticate(&self, headers: &HeaderMap, uri: &Uri) -> Result<Client, Reject> {
         if self.auth.is_open() {
@@ -133,7 +150,10 @@ impl Served {
 pub fn router(served: Arc<Served>, listen: SocketAddr, cors_origins: Vec<String>, limits: &Limits) -> Router {
     let guard = Arc::new(guard::Guard { listen, cors_origins });
     Router::new()
-        .route("/health", get(health))
+        .route("/health", get(status::health))
+        .route("/ready", get(status::ready))
+        .route("/info", get(status::info))
+        .route("/metrics", get(status::metrics))
         .route("/v1/models", get(openai::models))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1beta/models", get(google::models))
@@ -141,10 +161,6 @@ pub fn router(served: Arc<Served>, listen: SocketAddr, cors_origins: Vec<String>
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .with_state(served)
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
-}
-
-async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({"status": "ok"}))
 }
 
 /// When to stop: `stop` stops accepting (running answers go on for up to `drain`), `cancel`

@@ -14,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::answer::{Answer, Asked, bad, begin, cache_header, estimate_tokens, now_secs, refused, tag};
+use super::answer::{Answer, Asked, bad, begin, cache_header, estimate_tokens, now_secs, refused};
 use super::reject::{Api, Reject, Why};
-use super::{ROLE_PREFIX, Served};
+use super::{Client, ROLE_PREFIX, Served};
 use crate::chat::{Outcome, Settings, Shown, TurnReport};
 use crate::domain::Role;
 use crate::turn::Update;
@@ -159,19 +159,22 @@ pub(super) async fn chat_completions(
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match start(&served, &headers, &uri, body).await {
+    let client = match served.authenticate(&headers, &uri) {
+        Ok(client) => client,
+        Err(reject) => return served.refuse(None, reject, Api::OpenAi),
+    };
+    match start(&served, &client, &headers, body).await {
         Ok(response) => response,
-        Err(reject) => reject.into_response(Api::OpenAi),
+        Err(reject) => served.refuse(Some(&client.name), reject, Api::OpenAi),
     }
 }
 
 async fn start(
     served: &Arc<Served>,
+    client: &Client,
     headers: &HeaderMap,
-    uri: &Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Reject> {
-    let client = served.authenticate(headers, uri)?;
     let body = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => {
             Reject::new(Why::TooLarge, "The request body is larger than this server takes.")
@@ -190,7 +193,7 @@ async fn start(
     let asked = split_messages(&request.messages)?;
     let settings = request.settings()?;
     let chars: usize = request.messages.iter().filter_map(|m| m.text().ok()).map(|t| t.len()).sum();
-    let answer = begin(served, headers, &client, &request.model, asked, settings, estimate_tokens(chars)).await?;
+    let answer = begin(served, headers, client, &request.model, asked, settings, estimate_tokens(chars)).await?;
     if request.stream {
         let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
         Ok(answer.stream(include_usage))
@@ -279,9 +282,7 @@ impl Answer {
                             return Some((Ok(bytes), None));
                         }
                         Update::Done(report) => {
-                            if let Some(id) = report.conversation_id {
-                                tag(&answer.served, &answer.client, id).await;
-                            }
+                            answer.finished(&report).await;
                             let mut out = String::new();
                             if let Outcome::Failed(error) = &report.outcome {
                                 out.push_str(&format!("data: {}\n\n", Reject::upstream(error).body(Api::OpenAi)));
