@@ -650,3 +650,35 @@ async fn metrics_count_what_each_client_saw_and_info_shows_the_keys_limits() {
     assert_eq!(info["server"]["max_concurrent"], 16);
     assert!(!info.to_string().contains(beta));
 }
+
+#[tokio::test]
+async fn history_client_and_stats_show_what_serve_saved_for_each_key() {
+    let env = Env::new(Behavior::text("noted"));
+    env.add_config("[serve.keys.editor]\nkey_env = \"ED\"\n[serve.keys.notebook]\nkey_env = \"NB\"\n");
+    let server = Server::start(&env, &[], &[("ED", "sk-ed-Secret-1"), ("NB", "sk-nb-Secret-2")]);
+    assert_eq!(chat(&server, Some("sk-ed-Secret-1"), &ask("from the editor")).send().await.unwrap().status(), 200);
+    assert_eq!(chat(&server, Some("sk-nb-Secret-2"), &ask("from the notebook")).send().await.unwrap().status(), 200);
+    assert_eq!(chat(&server, Some("sk-nb-Secret-2"), &ask("from the notebook")).send().await.unwrap().status(), 200);
+    // A conversation of the CLI's own has no client.
+    common::process::ok(&env.run(&["ask", "from the command line"]));
+
+    let run = env.run(&["history", "--client", "editor"]);
+    common::process::ok(&run);
+    assert!(run.stdout.contains("from the editor"), "{run:?}");
+    assert!(!run.stdout.contains("notebook") && !run.stdout.contains("command line"), "{run:?}");
+    let run = env.run(&["history", "--client", "nobody"]);
+    assert!(run.stdout.contains("No conversations saved for client nobody"), "{run:?}");
+
+    let run = env.run(&["stats", "--json"]);
+    common::process::ok(&run);
+    let stats: Value = serde_json::from_str(&run.stdout).unwrap();
+    let clients = stats["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 2, "{stats}");
+    assert_eq!(clients[0]["client"], "editor");
+    assert_eq!(clients[0]["answers"], 1);
+    assert_eq!(clients[1]["client"], "notebook");
+    assert_eq!(clients[1]["answers"], 2);
+    assert_eq!(clients[1]["cache_hits"], 1);
+    let run = env.run(&["stats"]);
+    assert!(run.stdout.contains("client notebook: 2 answers (1 from the cache)"), "{run:?}");
+}

@@ -4,10 +4,22 @@
 
 use rusqlite::params;
 
-use super::conversations::{NewMessage, title_from};
+use super::conversations::{ConversationSummary, NewMessage, title_from};
 use super::{MessageStatus, Store, StoreError};
 use crate::domain::Role;
 use crate::money::{Spending, Usd};
+
+/// What `geminal serve` answered for one client key (`stats`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    pub client: String,
+    pub answers: i64,
+    pub cache_hits: i64,
+    pub prompt_tokens: i64,
+    pub output_tokens: i64,
+    /// What its answers cost, where priced.
+    pub cost: Usd,
+}
 
 /// How many of a client's most recent conversations are compared with a resent history.
 const CANDIDATES: usize = 200;
@@ -19,6 +31,61 @@ impl Store {
             .prepare_cached("UPDATE conversations SET client = ?2 WHERE id = ?1")
             .and_then(|mut update| update.execute(params![id, client]))
             .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every client's answers since `since_ms` (all when `None`), by client name.
+    pub fn client_stats(&self, since_ms: Option<i64>) -> Result<Vec<ClientStats>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT c.client, count(*), coalesce(sum(m.cached), 0), coalesce(sum(m.prompt_tokens), 0),
+                        coalesce(sum(m.output_tokens), 0), coalesce(sum(m.cost_nanos), 0)
+                 FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                 WHERE c.client IS NOT NULL AND m.role = 'model' AND m.created_at >= ?1
+                 GROUP BY c.client ORDER BY c.client",
+            )
+            .and_then(|mut select| {
+                select
+                    .query_map([since_ms.unwrap_or(i64::MIN)], |r| {
+                        Ok(ClientStats {
+                            client: r.get(0)?,
+                            answers: r.get(1)?,
+                            cache_hits: r.get(2)?,
+                            prompt_tokens: r.get(3)?,
+                            output_tokens: r.get(4)?,
+                            cost: Usd::from_nanos(r.get(5)?),
+                        })
+                    })?
+                    .collect()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Client `client`'s conversations, most recently updated first (`history --client`).
+    pub fn list_client_conversations(
+        &self,
+        client: &str,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT c.id, c.title, c.model, c.updated_at,
+                        (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)
+                 FROM conversations c WHERE c.client = ?1 ORDER BY c.updated_at DESC, c.id DESC LIMIT ?2",
+            )
+            .and_then(|mut select| {
+                select
+                    .query_map(params![client, limit as i64], |r| {
+                        Ok(ConversationSummary {
+                            id: r.get(0)?,
+                            title: r.get(1)?,
+                            model: r.get(2)?,
+                            updated_at: r.get(3)?,
+                            messages: r.get(4)?,
+                        })
+                    })?
+                    .collect()
+            })
             .map_err(|e| self.err(e))
     }
 
