@@ -682,3 +682,62 @@ async fn history_client_and_stats_show_what_serve_saved_for_each_key() {
     let run = env.run(&["stats"]);
     assert!(run.stdout.contains("client notebook: 2 answers (1 from the cache)"), "{run:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_stops_running_answers_which_are_saved_as_interrupted() {
+    let env =
+        Env::new(Behavior::text("a b c d e f g h i j").with_chunks(10).with_chunk_delay(Duration::from_millis(500)));
+    let mut server = Server::with_key(&env);
+    let mut body = ask("long");
+    body["stream"] = json!(true);
+    let mut response = chat(&server, Some(CLIENT_KEY), &body).send().await.unwrap();
+    let mut seen = String::new();
+    while !seen.contains("\"content\":\"a") {
+        seen.push_str(&String::from_utf8_lossy(&response.chunk().await.unwrap().unwrap()));
+    }
+    let pid = server.pid().to_string();
+    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let code = tokio::task::block_in_place(|| server.terminate_and_wait());
+    assert_eq!(code, 0);
+    assert!(started.elapsed() < Duration::from_secs(3), "stopped at once: {:?}", started.elapsed());
+    while let Ok(Some(chunk)) = response.chunk().await {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        !seen.contains("\"content\":\" j") && !seen.contains("finish_reason\":\"stop"),
+        "not run to its end: {seen}"
+    );
+    assert!(seen.contains("shutting_down"), "the stream says why it ended: {seen}");
+    let (status, text): (String, String) = env
+        .history()
+        .query_row("SELECT status, text FROM messages WHERE role = 'model'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!(status, "interrupted");
+    assert!(text.starts_with('a'), "{text:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_drain_secs_running_answers_are_stopped_and_serve_exits_0() {
+    let env =
+        Env::new(Behavior::text("a b c d e f g h i j").with_chunks(10).with_chunk_delay(Duration::from_millis(500)));
+    let mut server = Server::start(&env, &["--drain-secs", "1"], &[("GEMINAL_SERVE_KEY", CLIENT_KEY)]);
+    let answer = tokio::spawn(chat(&server, Some(CLIENT_KEY), &ask("long")).send());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.generate_requests().is_empty() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    let code = tokio::task::block_in_place(|| server.terminate_and_wait());
+    assert_eq!(code, 0);
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(4), "{took:?}");
+    let response = answer.await.unwrap().unwrap();
+    assert_eq!(response.status(), 503);
+    assert_openai_error(&json_of(response).await, "shutting_down");
+    let status: String =
+        env.history().query_row("SELECT status FROM messages WHERE role = 'model'", [], |r| r.get(0)).unwrap();
+    assert_eq!(status, "interrupted");
+}

@@ -95,8 +95,9 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<u8, Failure> {
     let cors = config.serve.cors_origins.clone().unwrap_or_default();
     let router = crate::serve::router(served.clone(), bound, cors, &limits);
     let line = start_line(bound, config, &served.auth, conn.is_demo());
-    let _ = output::write_flush(&mut std::io::stdout(), format!("{line}\n").as_bytes());
+    // Signals are caught before the start line says the server is there.
     let mut signals = Signals::new()?;
+    let _ = output::write_flush(&mut std::io::stdout(), format!("{line}\n").as_bytes());
     let stop = tokio_util::sync::CancellationToken::new();
     {
         let (stop, cancel) = (stop.clone(), served.cancel.clone());

@@ -67,6 +67,18 @@ pub(super) async fn begin(
     })
 }
 
+/// Why an answer that ended is not complete: a provider's failure, or the server stopping it.
+pub(super) fn ended_early(outcome: &Outcome) -> Option<Reject> {
+    match outcome {
+        Outcome::Complete => None,
+        Outcome::Failed(error) => Some(Reject::upstream(error)),
+        Outcome::Cancelled => Some(Reject::new(
+            Why::ShuttingDown,
+            "The server stopped before the answer was complete (what came is saved).",
+        )),
+    }
+}
+
 /// A prompt's tokens, estimated from its characters (about four each).
 pub(super) fn estimate_tokens(chars: usize) -> u32 {
     u32::try_from(chars / 4 + 1).unwrap_or(u32::MAX)
@@ -256,8 +268,8 @@ impl Answer {
                 Update::Refused(refusal) => return Err(refused(refusal)),
                 Update::Done(report) => {
                     self.finished(&report).await;
-                    if let Outcome::Failed(error) = &report.outcome {
-                        return Err(Reject::upstream(error));
+                    if let Some(reject) = ended_early(&report.outcome) {
+                        return Err(reject);
                     }
                     return Ok(*report);
                 }

@@ -15,10 +15,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::answer::{Answer, Asked, bad, begin, cache_header, estimate_tokens, refused};
+use super::answer::{Answer, Asked, bad, begin, cache_header, ended_early, estimate_tokens, refused};
 use super::reject::{Api, Reject, Why};
 use super::{ROLE_PREFIX, Served};
-use crate::chat::{Outcome, Settings, Shown, TurnReport};
+use crate::chat::{Settings, Shown, TurnReport};
 use crate::domain::Role;
 use crate::gemini::types::{
     Candidate, Content, CountTokensResponse, GenerateContentRequest, GenerateContentResponse, ListModelsResponse, Model,
@@ -227,9 +227,9 @@ fn sse(answer: Answer) -> Response {
                 }
                 Update::Done(report) => {
                     answer.finished(&report).await;
-                    let last = match &report.outcome {
-                        Outcome::Failed(error) => data(&Reject::upstream(error).body(Api::Google)),
-                        _ => data(&chunk(None, Some("STOP"), Some(&report), &answer.model)),
+                    let last = match ended_early(&report.outcome) {
+                        Some(reject) => data(&reject.body(Api::Google)),
+                        None => data(&chunk(None, Some("STOP"), Some(&report), &answer.model)),
                     };
                     return Some((Ok(Bytes::from(last)), None));
                 }

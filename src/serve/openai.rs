@@ -14,10 +14,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::answer::{Answer, Asked, bad, begin, cache_header, estimate_tokens, now_secs, refused};
+use super::answer::{Answer, Asked, bad, begin, cache_header, ended_early, estimate_tokens, now_secs, refused};
 use super::reject::{Api, Reject, Why};
 use super::{Client, ROLE_PREFIX, Served};
-use crate::chat::{Outcome, Settings, Shown, TurnReport};
+use crate::chat::{Settings, Shown, TurnReport};
 use crate::domain::Role;
 use crate::turn::Update;
 
@@ -284,8 +284,8 @@ impl Answer {
                         Update::Done(report) => {
                             answer.finished(&report).await;
                             let mut out = String::new();
-                            if let Outcome::Failed(error) = &report.outcome {
-                                out.push_str(&format!("data: {}\n\n", Reject::upstream(error).body(Api::OpenAi)));
+                            if let Some(reject) = ended_early(&report.outcome) {
+                                out.push_str(&format!("data: {}\n\n", reject.body(Api::OpenAi)));
                             } else {
                                 let finish = chunk(&answer.model, json!({}), Some("stop"));
                                 out.push_str(&String::from_utf8_lossy(&finish));
