@@ -741,3 +741,30 @@ async fn past_drain_secs_running_answers_are_stopped_and_serve_exits_0() {
         env.history().query_row("SELECT status FROM messages WHERE role = 'model'", [], |r| r.get(0)).unwrap();
     assert_eq!(status, "interrupted");
 }
+
+/// The official `openai` and `google-genai` SDKs and `prometheus_client`'s parser against
+/// `geminal serve --demo`, from the venv `.ci/run` makes (`GEMINAL_SERVE_PY`); skipped where
+/// there is none unless `GEMINAL_SERVE_CLIENTS_REQUIRE` is set.
+#[test]
+fn real_clients_talk_to_serve_demo() {
+    let Some(python) = std::env::var_os("GEMINAL_SERVE_PY") else {
+        assert!(
+            std::env::var_os("GEMINAL_SERVE_CLIENTS_REQUIRE").is_none(),
+            "GEMINAL_SERVE_PY must name the venv's python (.ci/run makes it)"
+        );
+        eprintln!("skipped: GEMINAL_SERVE_PY is not set (.ci/run makes the venv)");
+        return;
+    };
+    let env = Env::new(Behavior::text("unused: --demo answers"));
+    let server = Server::start(&env, &["--demo"], &[("GEMINAL_SERVE_KEY", CLIENT_KEY)]);
+    assert!(server.start_line.contains("demo"), "{}", server.start_line);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/serve_clients.py");
+    let run = common::process::finish(
+        std::process::Command::new(python)
+            .args([script, &server.base, CLIENT_KEY])
+            .env("NO_PROXY", "127.0.0.1,localhost"),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.ends_with("all ok\n"), "{run:?}");
+    assert!(env.generate_requests().is_empty(), "--demo answered, not the fake");
+}

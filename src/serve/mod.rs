@@ -158,6 +158,8 @@ pub fn router(served: Arc<Served>, listen: SocketAddr, cors_origins: Vec<String>
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1beta/models", get(google::models))
         .route("/v1beta/models/{call}", post(google::model_call))
+        // Gemini's v1 (google-genai's default in some versions): the same calls.
+        .route("/v1/models/{call}", post(google::model_call))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .with_state(served)
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
