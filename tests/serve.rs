@@ -768,3 +768,25 @@ fn real_clients_talk_to_serve_demo() {
     assert!(run.stdout.ends_with("all ok\n"), "{run:?}");
     assert!(env.generate_requests().is_empty(), "--demo answered, not the fake");
 }
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = Env::new(Behavior::text("unused"));
+    env.add_config("[serve]\nbody_timeout_secs = 1\n");
+    let server = Server::with_key(&env);
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {CLIENT_KEY}\r\ncontent-type: application/json\r\nContent-Length: 100\r\n\r\n{{\"model\""
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut answer = vec![0; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(env.generate_requests().is_empty());
+}

@@ -93,7 +93,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<u8, Failure> {
     })?;
     let bound = listener.local_addr().unwrap_or(listen);
     let cors = config.serve.cors_origins.clone().unwrap_or_default();
-    let router = crate::serve::router(served.clone(), bound, cors, &limits);
+    let router = crate::serve::router(served.clone(), bound, cors);
     let line = start_line(bound, config, &served.auth, conn.is_demo());
     // Signals are caught before the start line says the server is there.
     let mut signals = Signals::new()?;

@@ -18,6 +18,8 @@ pub struct ServeFile {
     pub max_queue: Option<usize>,
     /// The largest request body, in bytes (default 20 MB).
     pub max_body_bytes: Option<usize>,
+    /// Seconds a request's body may take to arrive (default 30); slower gets 408.
+    pub body_timeout_secs: Option<f64>,
     /// Origins a browser page may call from (no CORS headers at all unless set).
     pub cors_origins: Option<Vec<String>>,
     /// Client keys by name.

@@ -79,6 +79,24 @@ pub(super) fn ended_early(outcome: &Outcome) -> Option<Reject> {
     }
 }
 
+/// The request's body, read whole within `[serve] body_timeout_secs` and `max_body_bytes`
+/// (after the key is checked: nobody unknown makes the server hold a large body).
+pub(super) async fn read_body(served: &Served, body: axum::body::Body) -> Result<axum::body::Bytes, Reject> {
+    let read = axum::body::to_bytes(body, served.limits.max_body_bytes);
+    match tokio::time::timeout(served.limits.body_timeout, read).await {
+        Err(_) => Err(Reject::new(Why::SlowClient, "The request body did not arrive in time: send it at once.")),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            let inner = e.into_inner();
+            if inner.is::<http_body_util::LengthLimitError>() {
+                Err(Reject::new(Why::TooLarge, "The request body is larger than this server takes."))
+            } else {
+                Err(bad("The request body could not be read."))
+            }
+        }
+    }
+}
+
 /// A prompt's tokens, estimated from its characters (about four each).
 pub(super) fn estimate_tokens(chars: usize) -> u32 {
     u32::try_from(chars / 4 + 1).unwrap_or(u32::MAX)

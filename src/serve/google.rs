@@ -9,13 +9,12 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::answer::{Answer, Asked, bad, begin, cache_header, ended_early, estimate_tokens, refused};
+use super::answer::{Answer, Asked, bad, begin, cache_header, ended_early, estimate_tokens, read_body, refused};
 use super::reject::{Api, Reject, Why};
 use super::{ROLE_PREFIX, Served};
 use crate::chat::{Settings, Shown, TurnReport};
@@ -32,13 +31,8 @@ enum Method {
     CountTokens,
 }
 
-fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Value, Reject> {
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            Reject::new(Why::TooLarge, "The request body is larger than this server takes.")
-        }
-        _ => bad(format!("The request body could not be read ({}).", e.body_text())),
-    })?;
+async fn read_json(served: &Served, body: axum::body::Body) -> Result<Value, Reject> {
+    let body = read_body(served, body).await?;
     serde_json::from_slice(&body)
         .map_err(|e| Reject::new(Why::BadJson, format!("The request is not valid JSON ({e}).")))
 }
@@ -116,7 +110,7 @@ pub(super) async fn model_call(
     Path(call): Path<String>,
     headers: HeaderMap,
     uri: Uri,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
     let client = match served.authenticate(&headers, &uri) {
         Ok(client) => client,
@@ -134,7 +128,7 @@ async fn call_model(
     call: &str,
     headers: &HeaderMap,
     uri: &Uri,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<Response, Reject> {
     let (model, method) = call.rsplit_once(':').ok_or_else(|| Reject::new(Why::ModelNotFound, "No such method."))?;
     let method = match method {
@@ -149,7 +143,7 @@ async fn call_model(
         }
     };
     let model = model.strip_prefix("models/").unwrap_or(model).to_owned();
-    let mut raw = read_body(body)?;
+    let mut raw = read_json(served, body).await?;
     if let Method::CountTokens = method
         && let Some(inner) = raw.get("generateContentRequest").or(raw.get("generate_content_request"))
     {

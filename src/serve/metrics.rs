@@ -98,6 +98,7 @@ pub fn reason(why: Why) -> &'static str {
         Why::Busy => "busy",
         Why::Budget => "budget",
         Why::TooLarge => "too_large",
+        Why::SlowClient => "slow_client",
         Why::BadJson => "bad_json",
         Why::BadRequest => "bad_request",
         Why::ModelNotFound => "model_not_found",

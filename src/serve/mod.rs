@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, Uri};
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
@@ -40,6 +39,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
 pub const DEFAULT_MAX_CONCURRENT: usize = 16;
 pub const DEFAULT_MAX_QUEUE: usize = 64;
+/// How long a request's body may take to arrive unless `[serve] body_timeout_secs` says.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A model reference that starts with this names a role (`role:coder`); no provider can be
 /// named `role` this way, as a provider's name never ends in this spelling's colon-free prefix
 /// followed by a role name the config defines.
@@ -70,6 +71,8 @@ pub struct Limits {
     pub max_concurrent: usize,
     pub max_queue: usize,
     pub max_body_bytes: usize,
+    /// A body slower than this gets 408 (a slow client does not hold a place).
+    pub body_timeout: Duration,
 }
 
 impl Limits {
@@ -78,6 +81,10 @@ impl Limits {
             max_concurrent: file.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT).max(1),
             max_queue: file.max_queue.unwrap_or(DEFAULT_MAX_QUEUE),
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            body_timeout: file
+                .body_timeout_secs
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map_or(DEFAULT_BODY_TIMEOUT, Duration::from_secs_f64),
         }
     }
 }
@@ -147,7 +154,7 @@ impl Served {
 }
 
 /// The routes, behind the Host check and CORS.
-pub fn router(served: Arc<Served>, listen: SocketAddr, cors_origins: Vec<String>, limits: &Limits) -> Router {
+pub fn router(served: Arc<Served>, listen: SocketAddr, cors_origins: Vec<String>) -> Router {
     let guard = Arc::new(guard::Guard { listen, cors_origins });
     Router::new()
         .route("/health", get(status::health))
@@ -160,7 +167,6 @@ pub fn router(served: Arc<Served>, listen: SocketAddr, cors_origins: Vec<String>
         .route("/v1beta/models/{call}", post(google::model_call))
         // Gemini's v1 (google-genai's default in some versions): the same calls.
         .route("/v1/models/{call}", post(google::model_call))
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .with_state(served)
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
 }

@@ -8,13 +8,14 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::answer::{Answer, Asked, bad, begin, cache_header, ended_early, estimate_tokens, now_secs, refused};
+use super::answer::{
+    Answer, Asked, bad, begin, cache_header, ended_early, estimate_tokens, now_secs, read_body, refused,
+};
 use super::reject::{Api, Reject, Why};
 use super::{Client, ROLE_PREFIX, Served};
 use crate::chat::{Settings, Shown, TurnReport};
@@ -157,7 +158,7 @@ pub(super) async fn chat_completions(
     State(served): State<Arc<Served>>,
     headers: HeaderMap,
     uri: Uri,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
     let client = match served.authenticate(&headers, &uri) {
         Ok(client) => client,
@@ -173,14 +174,9 @@ async fn start(
     served: &Arc<Served>,
     client: &Client,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<Response, Reject> {
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            Reject::new(Why::TooLarge, "The request body is larger than this server takes.")
-        }
-        _ => bad(format!("The request body could not be read ({}).", e.body_text())),
-    })?;
+    let body = read_body(served, body).await?;
     let request: ChatRequest = serde_json::from_slice(&body).map_err(|e| {
         Reject::new(Why::BadJson, format!("The request is not valid JSON for a chat completion ({e})."))
     })?;

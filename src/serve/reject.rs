@@ -31,6 +31,8 @@ pub enum Why {
     /// A budget (global or the key's) is spent.
     Budget,
     TooLarge,
+    /// The body did not arrive in time.
+    SlowClient,
     BadJson,
     BadRequest,
     ModelNotFound,
@@ -75,6 +77,7 @@ impl Reject {
             Why::RateLimited | Why::Budget => StatusCode::TOO_MANY_REQUESTS,
             Why::Busy | Why::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Why::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Why::SlowClient => StatusCode::REQUEST_TIMEOUT,
             Why::BadJson | Why::BadRequest => StatusCode::BAD_REQUEST,
             Why::ModelNotFound => StatusCode::NOT_FOUND,
             Why::Upstream(kind) => match kind {
@@ -99,6 +102,7 @@ impl Reject {
             Why::ShuttingDown => ("server_error", "shutting_down"),
             Why::Budget => ("insufficient_quota", "insufficient_quota"),
             Why::TooLarge => ("invalid_request_error", "request_too_large"),
+            Why::SlowClient => ("invalid_request_error", "request_timeout"),
             Why::BadJson => ("invalid_request_error", "invalid_json"),
             Why::BadRequest => ("invalid_request_error", "invalid_request"),
             Why::ModelNotFound => ("invalid_request_error", "model_not_found"),
@@ -118,7 +122,7 @@ impl Reject {
             StatusCode::TOO_MANY_REQUESTS => "RESOURCE_EXHAUSTED",
             StatusCode::NOT_FOUND => "NOT_FOUND",
             StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => "INVALID_ARGUMENT",
-            StatusCode::GATEWAY_TIMEOUT => "DEADLINE_EXCEEDED",
+            StatusCode::GATEWAY_TIMEOUT | StatusCode::REQUEST_TIMEOUT => "DEADLINE_EXCEEDED",
             StatusCode::SERVICE_UNAVAILABLE => "UNAVAILABLE",
             _ => "INTERNAL",
         }
