@@ -790,3 +790,28 @@ async fn a_body_that_does_not_arrive_in_time_gets_408() {
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     assert!(env.generate_requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_stopping_a_queued_request_is_turned_away_and_the_running_one_finishes() {
+    let env = Env::new(Behavior::text("w x y z").with_chunks(4).with_chunk_delay(Duration::from_millis(300)));
+    env.add_config("[serve]\nmax_concurrent = 1\nmax_queue = 1\n");
+    let mut server = Server::with_key(&env);
+    let running = tokio::spawn(chat(&server, Some(CLIENT_KEY), &ask("running")).send());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.generate_requests().is_empty() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let queued = tokio::spawn(chat(&server, Some(CLIENT_KEY), &ask("queued")).send());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let code = tokio::task::block_in_place(|| server.terminate_and_wait());
+    assert_eq!(code, 0);
+    let queued = queued.await.unwrap().unwrap();
+    assert_eq!(queued.status(), 503);
+    assert!(queued.headers().contains_key("retry-after"));
+    assert_openai_error(&json_of(queued).await, "shutting_down");
+    let running = running.await.unwrap().unwrap();
+    assert_eq!(running.status(), 200);
+    assert_eq!(json_of(running).await["choices"][0]["message"]["content"], "w x y z");
+    assert_eq!(env.generate_requests().len(), 1, "the queued request never went upstream");
+}

@@ -53,12 +53,21 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<u8, Failure> {
     let config = &conn.config;
     let listen_text =
         args.listen.clone().or_else(|| config.serve.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-    let listen: SocketAddr = listen_text.trim().parse().map_err(|_| {
+    let not_an_address = || {
         Failure::usage(format!(
-            "{:?} is not an address to listen on: give an IP address and a port, like 127.0.0.1:8787.",
+            "{:?} is not an address to listen on: give a host and a port, like 127.0.0.1:8787.",
             crate::sanitize::one_line(&listen_text, 80)
         ))
-    })?;
+    };
+    // An IP address and port, or a name (localhost:8787) resolved to its first address.
+    let listen: SocketAddr = match listen_text.trim().parse() {
+        Ok(addr) => addr,
+        Err(_) => tokio::net::lookup_host(listen_text.trim())
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(not_an_address)?,
+    };
     if args.no_auth && !listen.ip().is_loopback() {
         return Err(Failure::new(
             exit::CONFIG,
@@ -98,9 +107,8 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<u8, Failure> {
     // Signals are caught before the start line says the server is there.
     let mut signals = Signals::new()?;
     let _ = output::write_flush(&mut std::io::stdout(), format!("{line}\n").as_bytes());
-    let stop = tokio_util::sync::CancellationToken::new();
     {
-        let (stop, cancel) = (stop.clone(), served.cancel.clone());
+        let (stop, cancel) = (served.stopping.clone(), served.cancel.clone());
         tokio::spawn(async move {
             signals.recv().await;
             stop.cancel();
@@ -108,7 +116,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<u8, Failure> {
             cancel.cancel();
         });
     }
-    crate::serve::run(listener, router, served, Shutdown { stop, drain: args.drain_secs })
+    crate::serve::run(listener, router, served, Shutdown { drain: args.drain_secs })
         .await
         .map_err(|e| Failure::new(exit::FAILURE, format!("The server stopped unexpectedly ({e}).")))?;
     Ok(exit::OK)

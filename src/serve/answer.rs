@@ -136,11 +136,17 @@ async fn admit(served: &Served, client: &Client, tokens: u32) -> Result<(super::
         }
         Limited::TooManyTokens => bad("The request is longer than this key's tokens a minute allow."),
     })?;
-    let place = served
-        .slots
-        .take()
-        .await
-        .ok_or_else(|| Reject::new(Why::Busy, "The server is busy: try again shortly.").retry_after(1))?;
+    // Once the server is stopping, nothing new starts (nor leaves the queue).
+    let stopping = || Reject::new(Why::ShuttingDown, "The server is stopping: try again shortly.").retry_after(1);
+    if served.stopping.is_cancelled() {
+        return Err(stopping());
+    }
+    let place = tokio::select! {
+        place = served.slots.take() => {
+            place.ok_or_else(|| Reject::new(Why::Busy, "The server is busy: try again shortly.").retry_after(1))?
+        }
+        () = served.stopping.cancelled() => return Err(stopping()),
+    };
     Ok((permit, place))
 }
 

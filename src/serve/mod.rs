@@ -59,6 +59,8 @@ pub struct Served {
     pub roles: Vec<NamedRole>,
     /// Cancelled: every running answer stops (saved as interrupted).
     pub cancel: CancellationToken,
+    /// Cancelled: the server stops accepting; nothing new starts (503 `shutting_down`).
+    pub stopping: CancellationToken,
     pub metrics: metrics::Metrics,
     pub limits: Limits,
     /// The model a request's conversation starts with when it names a role without one.
@@ -111,6 +113,7 @@ impl Served {
             budgets,
             roles,
             cancel: CancellationToken::new(),
+            stopping: CancellationToken::new(),
         }
     }
 }
@@ -171,10 +174,9 @@ pub fn router(served: Arc<Served>, listen: SocketAddr, cors_origins: Vec<String>
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
 }
 
-/// When to stop: `stop` stops accepting (running answers go on for up to `drain`), `cancel`
-/// (or the end of `drain`) stops the answers too, each saved as interrupted.
+/// How long running answers may go on once [`Served::stopping`] is cancelled; then (or once
+/// [`Served::cancel`] is) they stop, each saved as interrupted.
 pub struct Shutdown {
-    pub stop: CancellationToken,
     pub drain: Duration,
 }
 
@@ -185,12 +187,12 @@ pub async fn run(
     served: Arc<Served>,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
-    let stop = shutdown.stop.clone();
+    let stop = served.stopping.clone();
     let server = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await });
     let mut server = std::pin::pin!(server.into_future());
     tokio::select! {
         done = &mut server => return done,
-        () = shutdown.stop.cancelled() => {}
+        () = served.stopping.cancelled() => {}
     }
     // Stopped accepting: the answers running get `drain` to finish (or a second signal).
     tokio::select! {
