@@ -815,3 +815,93 @@ async fn once_stopping_a_queued_request_is_turned_away_and_the_running_one_finis
     assert_eq!(json_of(running).await["choices"][0]["message"]["content"], "w x y z");
     assert_eq!(env.generate_requests().len(), 1, "the queued request never went upstream");
 }
+
+/// The load test (run by hand: `cargo test --test serve load -- --ignored --nocapture`): 1,000
+/// concurrent streaming clients on 4 keys with different limits. Every accepted request is
+/// answered exactly once, every rejected one has the right status and `Retry-After`, and the
+/// per-key counts in `/metrics` equal what the clients saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a load test: 1,000 clients"]
+async fn load_1000_streaming_clients_on_4_keys() {
+    const CLIENTS: usize = 1000;
+    let env =
+        Env::new(Behavior::text("one two three four five").with_chunks(5).with_chunk_delay(Duration::from_millis(20)));
+    env.add_config(
+        "max_concurrent = 1024\n[serve]\nmax_concurrent = 200\nmax_queue = 300\n\
+         [serve.keys.k1]\nkey_env = \"K1\"\n\
+         [serve.keys.k2]\nkey_env = \"K2\"\nrpm = 100\n\
+         [serve.keys.k3]\nkey_env = \"K3\"\nmax_concurrent = 20\n\
+         [serve.keys.k4]\nkey_env = \"K4\"\ntpm = 400\n",
+    );
+    let keys = ["sk-k1-Secret", "sk-k2-Secret", "sk-k3-Secret", "sk-k4-Secret"];
+    let server = Server::start(&env, &[], &[("K1", keys[0]), ("K2", keys[1]), ("K3", keys[2]), ("K4", keys[3])]);
+    let http = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(0).build().unwrap();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (http, url, key) = (http.clone(), server.url("/v1/chat/completions"), keys[i % 4]);
+            tokio::spawn(async move {
+                let body = json!({"model": "gemini-2.5-flash", "stream": true,
+                                  "messages": [{"role": "user", "content": format!("prompt {i}")}]});
+                let response = http
+                    .post(url)
+                    .bearer_auth(key)
+                    .header("cache-control", "no-cache")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let retry = response.headers().contains_key("retry-after");
+                let text = String::from_utf8_lossy(&response.bytes().await.unwrap()).into_owned();
+                (i % 4, status, retry, text)
+            })
+        })
+        .collect();
+    let mut seen = [[0usize; 3]; 4]; // per key: answered, rate limited, busy
+    for task in tasks {
+        let (key, status, retry, text) = task.await.unwrap();
+        match status {
+            200 => {
+                assert_eq!(text.matches("data: [DONE]").count(), 1, "{text}");
+                assert_eq!(text.matches("\"finish_reason\":\"stop\"").count(), 1, "answered exactly once: {text}");
+                seen[key][0] += 1;
+            }
+            429 => {
+                assert!(retry && text.contains("rate_limit_exceeded"), "{text}");
+                seen[key][1] += 1;
+            }
+            503 => {
+                assert!(retry && text.contains("server_busy"), "{text}");
+                seen[key][2] += 1;
+            }
+            other => panic!("status {other}: {text}"),
+        }
+    }
+    let took = started.elapsed();
+    let answered: usize = seen.iter().map(|k| k[0]).sum();
+    eprintln!("load: {CLIENTS} clients in {took:?} (under load); per key [answered, 429, 503]: {seen:?}");
+    assert_eq!(env.generate_requests().len(), answered, "each accepted request went upstream once");
+    assert!(seen[0][1] == 0, "k1 has no key limits");
+    assert!(seen[1][1] > 0 && seen[3][1] > 0, "k2's rpm and k4's tpm turned some away");
+    let metrics = client().get(server.url("/metrics")).bearer_auth(keys[0]).send().await.unwrap().text().await.unwrap();
+    let value = |series: String| -> usize {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&series).and_then(|rest| rest.strip_prefix(' ')))
+            .map_or(0, |v| v.parse::<f64>().unwrap() as usize)
+    };
+    for (i, counts) in seen.iter().enumerate() {
+        let client = format!("k{}", i + 1);
+        let m = "model=\"gemini-2.5-flash\"";
+        assert_eq!(
+            value(format!("geminal_serve_requests_total{{client=\"{client}\",{m},outcome=\"complete\"}}")),
+            counts[0]
+        );
+        assert_eq!(
+            value(format!("geminal_serve_rejected_total{{client=\"{client}\",reason=\"rate_limited\"}}")),
+            counts[1]
+        );
+        assert_eq!(value(format!("geminal_serve_rejected_total{{client=\"{client}\",reason=\"busy\"}}")), counts[2]);
+    }
+}
