@@ -21,7 +21,7 @@ use crate::turn::Runner;
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Clients: an OpenAI-compatible API at /v1 (chat/completions, models) and /health. A model is any model reference (gemini-2.5-flash, provider:model, a pool) or role:NAME for a role.\n\nKeys: [serve.keys.NAME] in the config (key_env or key_sha256, rpm, tpm, max_concurrent, models), else the one key in GEMINAL_SERVE_KEY; without either, only --no-auth on a loopback address.\n\nStopping: SIGTERM or Ctrl-C stops accepting and lets running answers finish for up to --drain-secs; a second one stops them (saved as interrupted). Exit code 0."
+    after_help = "Clients: an OpenAI-compatible API at /v1 (chat/completions, models), Gemini's at /v1beta/models (generateContent, streamGenerateContent, countTokens), and /health, /ready, /info, /metrics. A model is any model reference (gemini-2.5-flash, provider:model, a pool) or role:NAME for a role.\n\nKeys: [serve.keys.NAME] in the config (key_env or key_sha256, rpm, tpm, max_concurrent, models), else the one key in GEMINAL_SERVE_KEY; without either, only --no-auth on a loopback address.\n\nStopping: SIGTERM or Ctrl-C stops accepting and lets running answers finish for up to --drain-secs; a second one stops them (saved as interrupted). Exit code 0."
 )]
 pub struct ServeArgs {
     /// Address to listen on [config: serve.listen; default: 127.0.0.1:8787].

@@ -1,11 +1,11 @@
 //! `geminal serve`: the turn runner opened to every program on the machine over HTTP — an
 //! OpenAI-compatible API (`/v1/chat/completions`, `/v1/models`), Gemini's own
-//! (`/v1beta/models/...`) and the server's own (`/health`, `/ready`, `/info`, `/metrics`), on axum. Every
-//! request goes through the same [`Runner`] as the CLI (cache, history, prices, budgets), saved as
-//! a conversation tagged with its client key's name. Admission: the `Host` check and CORS
-//! (`guard`), the client key (`keys`), the key's limits and the server's places (`limits`).
-//! Errors are data in each API's own shape (`reject`); the counters are `metrics`; the CLI
-//! words what stops the start.
+//! (`/v1beta/models/...`) and the server's own (`/health`, `/ready`, `/info`, `/metrics`), on
+//! axum. Every request goes through the same [`Runner`] as the CLI (cache, history, prices,
+//! budgets), saved as a conversation tagged with its client key's name (`answer`). Admission:
+//! the `Host` check and CORS (`guard`), the client key (`keys`), the key's limits and the
+//! server's places (`limits`). Errors are data in each API's own shape (`reject`); the counters
+//! are `metrics`; the CLI words what stops the start.
 
 mod answer;
 mod google;
@@ -41,9 +41,8 @@ pub const DEFAULT_MAX_CONCURRENT: usize = 16;
 pub const DEFAULT_MAX_QUEUE: usize = 64;
 /// How long a request's body may take to arrive unless `[serve] body_timeout_secs` says.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
-/// A model reference that starts with this names a role (`role:coder`); no provider can be
-/// named `role` this way, as a provider's name never ends in this spelling's colon-free prefix
-/// followed by a role name the config defines.
+/// A model reference that starts with this names a role (`role:coder`). It would read as
+/// provider `role`'s model, so serve refuses to start while a provider or pool is named `role`.
 pub const ROLE_PREFIX: &str = "role:";
 
 /// What the server runs with.
