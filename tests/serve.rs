@@ -461,6 +461,33 @@ async fn no_auth_on_loopback_serves_health_and_models_with_roles() {
     let client_name: Option<String> =
         env.history().query_row("SELECT client FROM conversations", [], |r| r.get(0)).unwrap();
     assert_eq!(client_name.as_deref(), Some("local"));
+    // The next turn resends the conversation: the role's conversation goes on, stored once.
+    let said = env.generate_requests().len();
+    let mut next = as_role.clone();
+    next["messages"] = json!([
+        {"role": "user", "content": "write hello world"},
+        {"role": "assistant", "content": "unused"},
+        {"role": "user", "content": "now in Rust"},
+    ]);
+    assert_eq!(chat(&server, None, &next).send().await.unwrap().status(), 200);
+    assert_eq!(env.generate_requests().len(), said + 1);
+    assert_eq!(env.last_body()["systemInstruction"]["parts"][0]["text"], "You write code.");
+    let counts: (i64, i64) = env
+        .history()
+        .query_row("SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM messages)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(counts, (1, 4));
+    // A role's history this server never stored is saved with a model that exists.
+    let mut foreign = as_role.clone();
+    foreign["messages"] = json!([
+        {"role": "user", "content": "from elsewhere"},
+        {"role": "assistant", "content": "an answer"},
+        {"role": "user", "content": "go on"},
+    ]);
+    assert_eq!(chat(&server, None, &foreign).send().await.unwrap().status(), 200);
+    assert!(env.generate_requests().last().unwrap().path.contains("gemini-flash-latest"));
 }
 
 fn gemini_body(prompt: &str) -> Value {

@@ -35,7 +35,13 @@ pub(super) async fn begin(
     key_budget(served, client).await?;
     let (model, role) = model_choice(served, model_ref)?;
     let (permit, place) = admit(served, client, tokens).await?;
-    let saved_model = model.clone().unwrap_or_else(|| model_ref.to_owned());
+    // A history saved now is saved with the model that will answer it: the one named, else the
+    // role's, else the server's default (never `role:NAME`, which no provider serves).
+    let role_model = match &role {
+        RoleChoice::Use(role) => role.model.clone(),
+        _ => None,
+    };
+    let saved_model = model.clone().or(role_model).unwrap_or_else(|| served.default_model.clone());
     let target = target(served, client, &asked, &saved_model).await?;
     let no_cache = headers
         .get(header::CACHE_CONTROL)

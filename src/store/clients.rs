@@ -113,8 +113,9 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Client `client`'s most recent conversation whose system prompt is `system` and whose
-    /// branch shown is exactly `messages` (role and text, complete), if any.
+    /// Client `client`'s most recent conversation whose branch shown is exactly `messages` (role
+    /// and text, complete) and whose system prompt is `system` (`None`: any, such as a role's
+    /// own), if any.
     pub fn find_client_conversation(
         &self,
         client: &str,
@@ -125,7 +126,7 @@ impl Store {
         let candidates: Vec<i64> = self
             .conn
             .prepare_cached(
-                "SELECT id FROM conversations WHERE client = ?1 AND title = ?2 AND system_prompt IS ?3
+                "SELECT id FROM conversations WHERE client = ?1 AND title = ?2 AND (?3 IS NULL OR system_prompt IS ?3)
                  ORDER BY updated_at DESC, id DESC LIMIT ?4",
             )
             .and_then(|mut select| {
