@@ -907,7 +907,10 @@ async fn load_1000_streaming_clients_on_4_keys() {
     }
     let took = started.elapsed();
     let answered: usize = seen.iter().map(|k| k[0]).sum();
-    eprintln!("load: {CLIENTS} clients in {took:?} (under load); per key [answered, 429, 503]: {seen:?}");
+    let (cpu, peak) = cpu_and_peak_rss(server.pid());
+    eprintln!(
+        "load: {CLIENTS} clients in {took:?} (under load); per key [answered, 429, 503]: {seen:?}; serve CPU {cpu:?}, peak RSS {peak} kB"
+    );
     assert_eq!(env.generate_requests().len(), answered, "each accepted request went upstream once");
     assert!(seen[0][1] == 0, "k1 has no key limits");
     assert!(seen[1][1] > 0 && seen[3][1] > 0, "k2's rpm and k4's tpm turned some away");
@@ -931,4 +934,72 @@ async fn load_1000_streaming_clients_on_4_keys() {
         );
         assert_eq!(value(format!("geminal_serve_rejected_total{{client=\"{client}\",reason=\"busy\"}}")), counts[2]);
     }
+}
+
+/// A process's CPU time so far and its peak resident set (kB), from /proc (Linux).
+fn cpu_and_peak_rss(pid: u32) -> (Duration, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks: u64 = fields.get(11..13).map_or(0, |f| f.iter().filter_map(|t| t.parse::<u64>().ok()).sum());
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let peak = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    (Duration::from_millis(ticks * 10), peak)
+}
+
+/// What serve adds (run by hand: `cargo test --test serve overhead -- --ignored --nocapture`):
+/// N = 256 concurrent streamed answers through serve against the same clients talking to the
+/// fake directly; prints the wall-time ratio (goal: at most 1.05x on a quiet machine).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: 256 streams twice"]
+async fn overhead_256_streams_through_serve_against_the_fake_directly() {
+    const N: usize = 256;
+    let env =
+        Env::new(Behavior::paced(20, Duration::from_secs(2)).with_answer(geminal::gemini::fake::Answer::Words(200)));
+    env.add_config("max_concurrent = 1024\n[serve]\nmax_concurrent = 1024\nmax_queue = 0\n");
+    let server = Server::with_key(&env);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let direct = format!("{}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", env.fake.base_url());
+    let wall = |through_serve: bool| {
+        let (http, direct, served) = (http.clone(), direct.clone(), server.url("/v1/chat/completions"));
+        async move {
+            let started = Instant::now();
+            let tasks: Vec<_> = (0..N)
+                .map(|i| {
+                    let (http, direct, served) = (http.clone(), direct.clone(), served.clone());
+                    tokio::spawn(async move {
+                        let prompt = format!("overhead {i} {through_serve}");
+                        let request = if through_serve {
+                            let body = json!({"model": "gemini-2.5-flash", "stream": true,
+                                              "messages": [{"role": "user", "content": prompt}]});
+                            http.post(served)
+                                .bearer_auth(CLIENT_KEY)
+                                .header("cache-control", "no-cache")
+                                .body(body.to_string())
+                        } else {
+                            let body = json!({"contents": [{"role": "user", "parts": [{"text": prompt}]}]});
+                            http.post(direct).header("x-goog-api-key", KEY).body(body.to_string())
+                        };
+                        let response = request.send().await.unwrap();
+                        assert_eq!(response.status(), 200);
+                        response.bytes().await.unwrap().len()
+                    })
+                })
+                .collect();
+            for task in tasks {
+                assert!(task.await.unwrap() > 0);
+            }
+            started.elapsed()
+        }
+    };
+    let direct_wall = wall(false).await;
+    let served_wall = wall(true).await;
+    let (cpu, peak) = cpu_and_peak_rss(server.pid());
+    eprintln!(
+        "overhead: N = {N}: direct {direct_wall:?}, through serve {served_wall:?}, ratio {:.3}x (under load); serve CPU {cpu:?}, peak RSS {peak} kB",
+        served_wall.as_secs_f64() / direct_wall.as_secs_f64()
+    );
 }
