@@ -1003,3 +1003,14 @@ async fn overhead_256_streams_through_serve_against_the_fake_directly() {
         served_wall.as_secs_f64() / direct_wall.as_secs_f64()
     );
 }
+
+#[tokio::test]
+async fn a_key_in_the_query_is_percent_decoded() {
+    let env = Env::new(Behavior::text("unused"));
+    let key = "sk/with+chars=1";
+    let server = Server::start(&env, &[], &[("GEMINAL_SERVE_KEY", key)]);
+    let url = server.url("/v1beta/models?key=sk%2Fwith%2Bchars%3D1");
+    assert_eq!(client().get(url).send().await.unwrap().status(), 200);
+    let wrong = server.url("/v1beta/models?key=sk%2Fwith%2Bchars%3D2");
+    assert_eq!(client().get(wrong).send().await.unwrap().status(), 401);
+}

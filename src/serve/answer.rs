@@ -69,6 +69,7 @@ pub(super) async fn begin(
         turn,
         started: Instant::now(),
         first_text: None,
+        tagged: None,
         _held: (permit, place),
     })
 }
@@ -248,6 +249,8 @@ pub(super) struct Answer {
     /// When the request was admitted, and how long until its first text.
     started: Instant,
     first_text: Option<Duration>,
+    /// The conversation already tagged with the client (one write per conversation).
+    tagged: Option<i64>,
     _held: (super::limits::KeyPermit, Place),
 }
 
@@ -270,9 +273,7 @@ impl Answer {
             };
             let update = update?.update;
             match &update {
-                Update::Shown(Shown::Saved { conversation_id, .. }) => {
-                    tag(&self.served, &self.client, *conversation_id).await;
-                }
+                Update::Shown(Shown::Saved { conversation_id, .. }) => self.tag(*conversation_id).await,
                 Update::Shown(Shown::Text(_)) if self.first_text.is_none() => {
                     self.first_text = Some(self.started.elapsed());
                 }
@@ -282,10 +283,18 @@ impl Answer {
         }
     }
 
-    /// The turn ended with `report`: its conversation tagged, the metrics counted.
-    pub(super) async fn finished(&self, report: &TurnReport) {
-        if let Some(id) = report.conversation_id {
+    /// Tags conversation `id` with the client, once.
+    async fn tag(&mut self, id: i64) {
+        if self.tagged != Some(id) {
             tag(&self.served, &self.client, id).await;
+            self.tagged = Some(id);
+        }
+    }
+
+    /// The turn ended with `report`: its conversation tagged, the metrics counted.
+    pub(super) async fn finished(&mut self, report: &TurnReport) {
+        if let Some(id) = report.conversation_id {
+            self.tag(id).await;
         }
         let took = self.started.elapsed();
         self.served.metrics.answered(&self.client, &self.model, report, took, self.first_text);

@@ -141,8 +141,10 @@ impl Served {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
         let goog = headers.get("x-goog-api-key").and_then(|v| v.to_str().ok());
-        let query =
-            uri.query().and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("key=")).map(|k| k.to_owned()));
+        // `?key=` as Google's SDKs send it (percent-decoded).
+        let query = axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(uri)
+            .ok()
+            .and_then(|q| q.0.get("key").cloned());
         let sent = bearer.or(goog).map(str::to_owned).or(query);
         match self.auth.check(sent.as_deref()) {
             Some(key) => Ok(Client { name: key.name.clone(), limits: key.limits.clone() }),
