@@ -1014,3 +1014,47 @@ async fn a_key_in_the_query_is_percent_decoded() {
     let wrong = server.url("/v1beta/models?key=sk%2Fwith%2Bchars%3D2");
     assert_eq!(client().get(wrong).send().await.unwrap().status(), 401);
 }
+
+#[tokio::test]
+async fn an_answer_cut_at_its_limit_or_by_safety_says_so_in_its_finish_reason() {
+    use geminal::gemini::fake::Fault;
+    let env = Env::new(Behavior::text("alpha beta gamma delta").with_chunks(4));
+    let server = Server::with_key(&env);
+    env.fake.push(
+        Behavior::text("alpha beta gamma delta")
+            .with_chunks(4)
+            .with_fault(Fault::StopAfter { after: 2, reason: "MAX_TOKENS".into() }),
+    );
+    let response = chat(&server, Some(CLIENT_KEY), &ask("long")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = json_of(response).await;
+    assert_eq!(body["choices"][0]["finish_reason"], "length", "{body}");
+    let text = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(!text.is_empty() && "alpha beta gamma delta".starts_with(text) && text.len() < 22, "{body}");
+
+    env.fake.push(
+        Behavior::text("alpha beta gamma delta")
+            .with_chunks(4)
+            .with_fault(Fault::StopAfter { after: 1, reason: "SAFETY".into() }),
+    );
+    let url = server.url("/v1beta/models/gemini-2.5-flash:generateContent");
+    let response = client()
+        .post(&url)
+        .header("x-goog-api-key", CLIENT_KEY)
+        .body(gemini_body("unsafe").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(json_of(response).await["candidates"][0]["finishReason"], "SAFETY");
+
+    env.fake.push(
+        Behavior::text("alpha beta gamma delta")
+            .with_chunks(4)
+            .with_fault(Fault::StopAfter { after: 2, reason: "MAX_TOKENS".into() }),
+    );
+    let mut streamed = ask("long, streamed");
+    streamed["stream"] = json!(true);
+    let text = chat(&server, Some(CLIENT_KEY), &streamed).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("\"finish_reason\":\"length\"") && text.ends_with("data: [DONE]\n\n"), "{text}");
+}

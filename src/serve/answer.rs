@@ -74,12 +74,51 @@ pub(super) async fn begin(
     })
 }
 
-/// Why an answer that ended is not complete: a provider's failure, or the server stopping it.
-pub(super) fn ended_early(outcome: &Outcome) -> Option<Reject> {
+/// How an answer that was given ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Finish {
+    Stop,
+    /// At the output limit (`max_tokens`).
+    Length,
+    /// Stopped by the provider's safety or recitation checks.
+    Filtered,
+}
+
+impl Finish {
+    pub(super) fn openai(self) -> &'static str {
+        match self {
+            Finish::Stop => "stop",
+            Finish::Length => "length",
+            Finish::Filtered => "content_filter",
+        }
+    }
+
+    pub(super) fn google(self) -> &'static str {
+        match self {
+            Finish::Stop => "STOP",
+            Finish::Length => "MAX_TOKENS",
+            Finish::Filtered => "SAFETY",
+        }
+    }
+}
+
+/// How an answer ended: given (whole or cut by the provider, as both APIs say in their finish
+/// reason), or not — a provider's failure, or the server stopping it.
+pub(super) fn ended(outcome: &Outcome) -> Result<Finish, Reject> {
+    let innermost = |mut e: &crate::llm::ApiError| {
+        while let crate::llm::ApiError::Via { error, .. } = e {
+            e = error;
+        }
+        e.clone()
+    };
     match outcome {
-        Outcome::Complete => None,
-        Outcome::Failed(error) => Some(Reject::upstream(error)),
-        Outcome::Cancelled => Some(Reject::new(
+        Outcome::Complete => Ok(Finish::Stop),
+        Outcome::Failed(error) => match innermost(error) {
+            crate::llm::ApiError::AnswerStopped { reason: crate::llm::StopReason::MaxTokens } => Ok(Finish::Length),
+            crate::llm::ApiError::AnswerStopped { .. } => Ok(Finish::Filtered),
+            _ => Err(Reject::upstream(error)),
+        },
+        Outcome::Cancelled => Err(Reject::new(
             Why::ShuttingDown,
             "The server stopped before the answer was complete (what came is saved).",
         )),
@@ -307,9 +346,7 @@ impl Answer {
                 Update::Refused(refusal) => return Err(refused(refusal)),
                 Update::Done(report) => {
                     self.finished(&report).await;
-                    if let Some(reject) = ended_early(&report.outcome) {
-                        return Err(reject);
-                    }
+                    ended(&report.outcome)?;
                     return Ok(*report);
                 }
                 _ => {}

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::answer::{Answer, Asked, bad, begin, cache_header, ended_early, estimate_tokens, read_body, refused};
+use super::answer::{Answer, Asked, bad, begin, cache_header, ended, estimate_tokens, read_body, refused};
 use super::reject::{Api, Reject, Why};
 use super::{ROLE_PREFIX, Served};
 use crate::chat::{Settings, Shown, TurnReport};
@@ -188,7 +188,8 @@ fn chunk(
 async fn whole(answer: Answer) -> Result<Response, Reject> {
     let model = answer.model.clone();
     let report = answer.report().await?;
-    let body = chunk(Some(report.text.clone()), Some("STOP"), Some(&report), &model);
+    let finish = ended(&report.outcome).map_or("STOP", |f| f.google());
+    let body = chunk(Some(report.text.clone()), Some(finish), Some(&report), &model);
     let mut response = axum::Json(body).into_response();
     response.headers_mut().insert("x-geminal-cache", cache_header(report.cached));
     Ok(response)
@@ -221,9 +222,9 @@ fn sse(answer: Answer) -> Response {
                 }
                 Update::Done(report) => {
                     answer.finished(&report).await;
-                    let last = match ended_early(&report.outcome) {
-                        Some(reject) => data(&reject.body(Api::Google)),
-                        None => data(&chunk(None, Some("STOP"), Some(&report), &answer.model)),
+                    let last = match ended(&report.outcome) {
+                        Err(reject) => data(&reject.body(Api::Google)),
+                        Ok(finish) => data(&chunk(None, Some(finish.google()), Some(&report), &answer.model)),
                     };
                     return Some((Ok(Bytes::from(last)), None));
                 }

@@ -13,9 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::answer::{
-    Answer, Asked, bad, begin, cache_header, ended_early, estimate_tokens, now_secs, read_body, refused,
-};
+use super::answer::{Answer, Asked, bad, begin, cache_header, ended, estimate_tokens, now_secs, read_body, refused};
 use super::reject::{Api, Reject, Why};
 use super::{Client, ROLE_PREFIX, Served};
 use crate::chat::{Settings, Shown, TurnReport};
@@ -227,7 +225,7 @@ impl Answer {
             "choices": [{
                 "index": 0,
                 "message": {"role": "assistant", "content": report.text},
-                "finish_reason": "stop",
+                "finish_reason": ended(&report.outcome).map_or("stop", |f| f.openai()),
             }],
             "usage": usage_json(&report),
         });
@@ -280,18 +278,19 @@ impl Answer {
                         Update::Done(report) => {
                             answer.finished(&report).await;
                             let mut out = String::new();
-                            if let Some(reject) = ended_early(&report.outcome) {
-                                out.push_str(&format!("data: {}\n\n", reject.body(Api::OpenAi)));
-                            } else {
-                                let finish = chunk(&answer.model, json!({}), Some("stop"));
-                                out.push_str(&String::from_utf8_lossy(&finish));
-                                if include_usage {
-                                    let usage = json!({
-                                        "id": completion_id(&report), "object": "chat.completion.chunk",
-                                        "created": created, "model": answer.model, "choices": [],
-                                        "usage": usage_json(&report),
-                                    });
-                                    out.push_str(&format!("data: {usage}\n\n"));
+                            match ended(&report.outcome) {
+                                Err(reject) => out.push_str(&format!("data: {}\n\n", reject.body(Api::OpenAi))),
+                                Ok(finish) => {
+                                    let finish = chunk(&answer.model, json!({}), Some(finish.openai()));
+                                    out.push_str(&String::from_utf8_lossy(&finish));
+                                    if include_usage {
+                                        let usage = json!({
+                                            "id": completion_id(&report), "object": "chat.completion.chunk",
+                                            "created": created, "model": answer.model, "choices": [],
+                                            "usage": usage_json(&report),
+                                        });
+                                        out.push_str(&format!("data: {usage}\n\n"));
+                                    }
                                 }
                             }
                             out.push_str("data: [DONE]\n\n");
