@@ -1058,3 +1058,17 @@ async fn an_answer_cut_at_its_limit_or_by_safety_says_so_in_its_finish_reason() 
     let text = chat(&server, Some(CLIENT_KEY), &streamed).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("\"finish_reason\":\"length\"") && text.ends_with("data: [DONE]\n\n"), "{text}");
 }
+
+#[tokio::test]
+async fn serve_demo_answers_from_the_simulated_gemini() {
+    let env = Env::new(Behavior::text("from the fake, not wanted"));
+    let server = Server::start(&env, &["--demo"], &[("GEMINAL_SERVE_KEY", CLIENT_KEY)]);
+    assert!(server.start_line.contains("demo"), "{}", server.start_line);
+    let mut body = ask("hello");
+    body["messages"][0]["content"] = json!("hello");
+    let response = chat(&server, Some(CLIENT_KEY), &body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let text = json_of(response).await["choices"][0]["message"]["content"].as_str().unwrap().to_owned();
+    assert!(!text.is_empty() && !text.contains("from the fake"), "{text}");
+    assert!(env.generate_requests().is_empty(), "the test's fake was not asked");
+}
