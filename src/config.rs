@@ -13,10 +13,12 @@ use crate::net::Timeouts;
 use crate::provider::GEMINI_BASE_URL as DEFAULT_BASE_URL;
 
 mod file;
+mod serve;
 mod tools;
 
 use file::load_file;
 pub use file::{AttachmentsConfig, BudgetConfig, ClipboardMode, FileConfig, ThemeName};
+pub use serve::{ServeFile, ServeKeyFile};
 pub use tools::ToolsSetting;
 
 pub const DEFAULT_MODEL: &str = "gemini-flash-latest";
@@ -153,6 +155,8 @@ pub struct Config {
     pub tools: crate::tools::Selection,
     /// Model-tool rounds a turn may take (`max_tool_steps`).
     pub max_tool_steps: u32,
+    /// `[serve]`, as written (`geminal serve` resolves its keys).
+    pub serve: ServeFile,
 }
 
 impl Config {
@@ -582,6 +586,7 @@ impl Config {
             context_overflow: file.context_overflow.unwrap_or_default(),
             prices,
             budgets,
+            serve: file.serve.clone().unwrap_or_default(),
         })
     }
 }

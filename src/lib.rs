@@ -23,12 +23,13 @@
 //! its line (`(tests)`: only from its test code, e.g. Gemini's fake server). `tests/architecture.rs`
 //! checks that this is the code's own map and that it has no cycle. The only `gemini` users
 //! outside it are the composition root (`root`, `provider`), the Gemini-only Batch and Files
-//! features (`jobs`, `cli`'s `jobs`, `engine`'s uploads) and `cli`'s `serve-fake`.
+//! features (`jobs`, `cli`'s `jobs`, `engine`'s uploads), `cli`'s `serve-fake`, and `serve`'s
+//! Gemini-native routes (which read and write Gemini's own JSON, so its wire types are theirs).
 //!
 //! ```text
 //! attach → domain, format, sanitize
 //! chat → attach, domain, engine, error_data, format, grounding, llm, money, provider, sanitize, store, tools, gemini (tests)
-//! cli → attach, chat, commands, config, domain, engine, error_data, export, format, gemini, grounding, jobs, llm, mcp, money, openai, provider, render, root, sanitize, store, tools, tui, turn
+//! cli → attach, chat, commands, config, domain, engine, error_data, export, format, gemini, grounding, jobs, llm, mcp, money, openai, provider, render, root, sanitize, serve, store, tools, tui, turn
 //! commands → chat
 //! config → attach, chat, engine, mcp, money, net, provider, roles, sanitize, tools, llm (tests)
 //! domain → (none)
@@ -50,6 +51,7 @@
 //! roles → chat, mcp, sanitize
 //! root → chat, config, engine, gemini, mcp, provider, store, turn
 //! sanitize → (none)
+//! serve → chat, config, domain, error_data, gemini, llm, money, sanitize, store, turn
 //! store → domain, error_data, money, sanitize
 //! tools → (none)
 //! tui → attach, chat, commands, config, domain, engine, export, format, grounding, llm, mcp, money, provider, render, sanitize, store, tools, turn, gemini (tests)
@@ -82,6 +84,7 @@ pub mod render;
 pub mod roles;
 pub mod root;
 pub mod sanitize;
+pub mod serve;
 pub mod store;
 pub mod tools;
 pub mod tui;

@@ -24,6 +24,9 @@ pub struct HistoryArgs {
     /// How many conversations to list (0 lists none).
     #[arg(short = 'n', long, default_value_t = 20)]
     pub limit: usize,
+    /// List only the conversations `geminal serve` saved for client key NAME.
+    #[arg(long, value_name = "NAME")]
+    pub client: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +88,9 @@ pub enum ExportFormat {
 }
 
 pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<u8, Failure> {
+    if args.client.is_some() && args.command.is_some() {
+        return Err(Failure::usage("--client lists a client's conversations: give it without a subcommand."));
+    }
     let config = Config::resolve(&global.overrides())?;
     // Repair works on the file itself: opening the store would set a file it cannot read aside.
     let store = match args.command {
@@ -93,7 +99,7 @@ pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<u8, Failure>
         _ => open_for_reading(&config).await?,
     };
     let text = match &args.command {
-        None => list(&store, args.limit).await?,
+        None => list(&store, args.limit, args.client.clone()).await?,
         Some(HistoryCommand::Search { query, limit }) => search(&store, &query.join(" "), *limit).await?,
         Some(HistoryCommand::Show { id }) => show(&store, *id).await?,
         Some(HistoryCommand::Export { id, format, output, force }) => {
@@ -124,12 +130,25 @@ async fn open_for_reading(config: &Config) -> Result<StoreHandle, Failure> {
     }
 }
 
-async fn list(store: &StoreHandle, limit: usize) -> Result<String, Failure> {
+async fn list(store: &StoreHandle, limit: usize, client: Option<String>) -> Result<String, Failure> {
     // `-n 0` asks for no rows, as `head -n 0` does: nothing, not "no conversations yet".
     if limit == 0 {
         return Ok(String::new());
     }
-    let rows = store.read(move |s| s.list_conversations(limit, 0)).await?;
+    let rows = match client {
+        Some(name) => {
+            let rows = store.read({
+                let name = name.clone();
+                move |s| s.list_client_conversations(&name, limit)
+            });
+            let rows = rows.await?;
+            if rows.is_empty() {
+                return Ok(format!("No conversations saved for client {}.\n", one_line(&name, 40)));
+            }
+            rows
+        }
+        None => store.read(move |s| s.list_conversations(limit, 0)).await?,
+    };
     if rows.is_empty() {
         return Ok("No saved conversations yet: `geminal ask \"...\"` starts one.\n".to_owned());
     }

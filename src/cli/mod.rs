@@ -24,6 +24,7 @@ mod models;
 mod output;
 mod remote_batch;
 mod roles;
+mod serve;
 mod serve_fake;
 pub mod signals;
 mod stats;
@@ -172,6 +173,8 @@ pub enum Command {
     Man(docs::ManArgs),
     /// MCP servers (tools for the model): `mcp import FILE`, `mcp list`, `mcp tools NAME`, `mcp log NAME`.
     Mcp(mcp::McpArgs),
+    /// Serve an OpenAI-compatible API to other programs, through the same cache, history and budgets.
+    Serve(serve::ServeArgs),
     /// Run the simulated Gemini as a server (prints its base URL).
     #[command(hide = true)]
     ServeFake(serve_fake::ServeFakeArgs),
@@ -394,6 +397,7 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
         Some(Command::Config(args)) => config::run(global, outer, args),
         Some(Command::Completions(args)) => docs::completions(args),
         Some(Command::Man(args)) => docs::man(args),
+        Some(Command::Serve(args)) => serve::run(global, args).await,
         Some(Command::ServeFake(args)) => serve_fake::run(args).await,
         Some(Command::Mcp(args)) => mcp::run(global, args).await,
         Some(Command::FakeMcp(args)) => fake_mcp::run(args).await,

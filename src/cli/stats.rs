@@ -19,6 +19,24 @@ pub struct StatsArgs {
     pub json: bool,
 }
 
+/// One line per client key `geminal serve` answered for.
+fn clients_text(clients: &[crate::store::ClientStats]) -> String {
+    clients
+        .iter()
+        .map(|c| {
+            format!(
+                "client {}: {} answers ({} from the cache), {} in, {} out tokens, ${:.4}\n",
+                one_line(&c.client, 40),
+                c.answers,
+                c.cache_hits,
+                c.prompt_tokens,
+                c.output_tokens,
+                c.cost.as_dollars()
+            )
+        })
+        .collect()
+}
+
 fn secs(ms: Option<i64>) -> String {
     ms.map_or_else(|| "-".to_owned(), |ms| format!("{:.2}s", ms as f64 / 1000.0))
 }
@@ -29,6 +47,7 @@ pub async fn run(global: &GlobalArgs, args: &StatsArgs) -> Result<u8, Failure> {
     let since = args.hours.map(|h| crate::store::now_ms() - i64::from(h) * 3_600_000);
     let s = store.call(move |st| st.stats(since)).await?;
     let (spend, spent) = store.call(move |st| Ok((st.spend_stats(since)?, st.spending()?))).await?;
+    let clients = store.call(move |st| st.client_stats(since)).await?;
     let money = Money::new(&spend, &config);
     let text = if args.json {
         let failures: serde_json::Map<String, serde_json::Value> =
@@ -42,6 +61,11 @@ pub async fn run(global: &GlobalArgs, args: &StatsArgs) -> Result<u8, Failure> {
                 "first_token_p50_ms": s.first_token_p50_ms, "first_token_p95_ms": s.first_token_p95_ms,
                 "failures": failures, "conversations": s.conversations, "messages": s.messages,
                 "money": money.json(spent, &config),
+                "clients": clients.iter().map(|c| serde_json::json!({
+                    "client": c.client, "answers": c.answers, "cache_hits": c.cache_hits,
+                    "prompt_tokens": c.prompt_tokens, "output_tokens": c.output_tokens,
+                    "cost_usd": c.cost.as_dollars(),
+                })).collect::<Vec<_>>(),
             })
         )
     } else {
@@ -69,7 +93,7 @@ pub async fn run(global: &GlobalArgs, args: &StatsArgs) -> Result<u8, Failure> {
             s.conversations,
             s.messages,
             money.text(spent, &config),
-        )
+        ) + &clients_text(&clients)
     };
     if args.json {
         output::print_json(&text);

@@ -74,6 +74,8 @@ pub struct FileConfig {
     pub tools: Option<super::tools::ToolsSetting>,
     /// Model-tool rounds a turn may take (default 10).
     pub max_tool_steps: Option<u32>,
+    /// `[serve]` and `[serve.keys.NAME]`: `geminal serve`.
+    pub serve: Option<super::serve::ServeFile>,
 }
 
 impl FileConfig {

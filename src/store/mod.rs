@@ -11,6 +11,7 @@
 mod attachments;
 mod backup;
 mod cache;
+mod clients;
 mod conversations;
 mod damage;
 mod error;
@@ -31,6 +32,7 @@ mod writer_lock;
 pub use crate::domain::MessageStatus;
 pub use attachments::{NewAttachment, StoredAttachment};
 pub use cache::{CacheStats, CachedAnswer};
+pub use clients::ClientStats;
 pub use conversations::{
     Alternatives, Conversation, ConversationSummary, MessageUpdate, NewMessage, Parent, RECALLED_PROMPT_MAX_BYTES,
     StoredMessage, title_from,

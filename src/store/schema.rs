@@ -404,6 +404,9 @@ pub const MIGRATIONS: &[&str] = &[
         UNIQUE (message_id, position)
     );
     CREATE INDEX tool_calls_name ON tool_calls(name);",
+    // 19: `geminal serve` saves each client's conversations under the client key's name.
+    "ALTER TABLE conversations ADD COLUMN client TEXT;
+    CREATE INDEX conversations_by_client ON conversations(client, updated_at DESC) WHERE client IS NOT NULL;",
 ];
 
 /// Migrations that rebuild a table other tables point at (see 15): they run with foreign keys

@@ -1,0 +1,170 @@
+//! Conversations saved for `geminal serve`'s clients: each tagged with the client key's name, and
+//! a conversation a client sends again whole (chat completions resend the history) found by its
+//! messages, so it is stored once and only the new turn is added.
+
+use rusqlite::params;
+
+use super::conversations::{ConversationSummary, NewMessage, title_from};
+use super::{MessageStatus, Store, StoreError};
+use crate::domain::Role;
+use crate::money::{Spending, Usd};
+
+/// What `geminal serve` answered for one client key (`stats`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    pub client: String,
+    pub answers: i64,
+    pub cache_hits: i64,
+    pub prompt_tokens: i64,
+    pub output_tokens: i64,
+    /// What its answers cost, where priced.
+    pub cost: Usd,
+}
+
+/// How many of a client's most recent conversations are compared with a resent history.
+const CANDIDATES: usize = 200;
+
+impl Store {
+    /// Tags conversation `id` as client `client`'s.
+    pub fn set_conversation_client(&self, id: i64, client: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE conversations SET client = ?2 WHERE id = ?1")
+            .and_then(|mut update| update.execute(params![id, client]))
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every client's answers since `since_ms` (all when `None`), by client name.
+    pub fn client_stats(&self, since_ms: Option<i64>) -> Result<Vec<ClientStats>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT c.client, count(*), coalesce(sum(m.cached), 0), coalesce(sum(m.prompt_tokens), 0),
+                        coalesce(sum(m.output_tokens), 0), coalesce(sum(m.cost_nanos), 0)
+                 FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                 WHERE c.client IS NOT NULL AND m.role = 'model' AND m.created_at >= ?1
+                 GROUP BY c.client ORDER BY c.client",
+            )
+            .and_then(|mut select| {
+                select
+                    .query_map([since_ms.unwrap_or(i64::MIN)], |r| {
+                        Ok(ClientStats {
+                            client: r.get(0)?,
+                            answers: r.get(1)?,
+                            cache_hits: r.get(2)?,
+                            prompt_tokens: r.get(3)?,
+                            output_tokens: r.get(4)?,
+                            cost: Usd::from_nanos(r.get(5)?),
+                        })
+                    })?
+                    .collect()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Client `client`'s conversations, most recently updated first (`history --client`).
+    pub fn list_client_conversations(
+        &self,
+        client: &str,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT c.id, c.title, c.model, c.updated_at,
+                        (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)
+                 FROM conversations c WHERE c.client = ?1 ORDER BY c.updated_at DESC, c.id DESC LIMIT ?2",
+            )
+            .and_then(|mut select| {
+                select
+                    .query_map(params![client, limit as i64], |r| {
+                        Ok(ConversationSummary {
+                            id: r.get(0)?,
+                            title: r.get(1)?,
+                            model: r.get(2)?,
+                            updated_at: r.get(3)?,
+                            messages: r.get(4)?,
+                        })
+                    })?
+                    .collect()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// The client a conversation was saved for (`None`: not a served one).
+    pub fn conversation_client(&self, id: i64) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT client FROM conversations WHERE id = ?1", [id], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// What client `client`'s answers cost this UTC day and month (cache hits cost nothing; a
+    /// deleted conversation no longer counts).
+    pub fn client_spending(&self, client: &str) -> Result<Spending, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT coalesce(sum(CASE WHEN m.created_at >= CAST(strftime('%s', 'now', 'start of day') AS INTEGER) * 1000
+                                     THEN m.cost_nanos END), 0),
+                        coalesce(sum(m.cost_nanos), 0)
+                 FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                 WHERE c.client = ?1 AND m.role = 'model' AND m.cached = 0
+                   AND m.created_at >= CAST(strftime('%s', 'now', 'start of month') AS INTEGER) * 1000",
+                [client],
+                |r| Ok(Spending { today: Usd::from_nanos(r.get(0)?), month: Usd::from_nanos(r.get(1)?) }),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Client `client`'s most recent conversation whose branch shown is exactly `messages` (role
+    /// and text, complete) and whose system prompt is `system` (`None`: any, such as a role's
+    /// own), if any.
+    pub fn find_client_conversation(
+        &self,
+        client: &str,
+        system: Option<&str>,
+        messages: &[(Role, String)],
+    ) -> Result<Option<i64>, StoreError> {
+        let Some((_, first)) = messages.first() else { return Ok(None) };
+        let candidates: Vec<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM conversations WHERE client = ?1 AND title = ?2 AND (?3 IS NULL OR system_prompt IS ?3)
+                 ORDER BY updated_at DESC, id DESC LIMIT ?4",
+            )
+            .and_then(|mut select| {
+                select.query_map(params![client, title_from(first), system, CANDIDATES as i64], |r| r.get(0))?.collect()
+            })
+            .map_err(|e| self.err(e))?;
+        for id in candidates {
+            let path = self.active_path(id)?;
+            let same = path.len() == messages.len()
+                && path.iter().zip(messages).all(|(stored, (role, text))| {
+                    stored.role == *role && stored.text == *text && stored.status == MessageStatus::Complete
+                });
+            if same {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Saves a history a client sent (none of it stored yet) as client `client`'s conversation:
+    /// its messages as complete, in order. Returns the conversation's id.
+    pub fn import_client_conversation(
+        &mut self,
+        client: &str,
+        model: &str,
+        system: Option<&str>,
+        messages: &[(Role, String)],
+    ) -> Result<i64, StoreError> {
+        let title =
+            messages.iter().find(|(role, _)| *role == Role::User).map_or("(empty)".to_owned(), |m| title_from(&m.1));
+        let id = self.create_conversation(&title, model, system)?;
+        self.set_conversation_client(id, client)?;
+        for (role, text) in messages {
+            let model = (*role == Role::Model).then(|| model.to_owned());
+            let message =
+                NewMessage { role: *role, text: text.clone(), model, status: MessageStatus::Complete, cached: false };
+            self.add_message(id, &message)?;
+        }
+        Ok(id)
+    }
+}
