@@ -19,6 +19,7 @@ mod jobs;
 mod ledger;
 mod metrics;
 mod open_tabs;
+mod prompt;
 mod query;
 mod rank;
 mod repair;
@@ -40,6 +41,7 @@ pub use jobs::{BatchTurn, JobLine, JobRecord, JobUpdate, LineResult, LocalLine, 
 pub use ledger::SpendEntry;
 pub use metrics::{Metric, SpendRow, SpendStats, Stats};
 pub use open_tabs::OpenTab;
+pub use prompt::NewPrompt;
 pub use repair::Repair;
 pub use search::{INDEXED_CHARS, MatchedIn, SearchHit};
 
@@ -274,6 +276,11 @@ impl Store {
             write_tx::run(&self.conn, "ROLLBACK TO grouped").and_then(|()| write_tx::run(&self.conn, "RELEASE grouped"))
         };
         kept && ended.is_ok()
+    }
+
+    /// Undoes the group's transaction.
+    pub(crate) fn undo_group(&mut self) -> Result<(), StoreError> {
+        write_tx::run(&self.conn, "ROLLBACK").map_err(|e| self.err(e))
     }
 
     /// Commits the group's transaction (rolls it back if the commit fails).
