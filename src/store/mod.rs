@@ -258,7 +258,13 @@ impl Store {
     /// until [`Store::end_group`] share one commit. Each member runs in a savepoint of it
     /// ([`Store::member`]), so one that fails leaves nothing while the others stay.
     pub(crate) fn begin_group(&mut self) -> Result<(), StoreError> {
-        write_tx::run(&self.conn, "BEGIN IMMEDIATE").map_err(|e| self.err(e))
+        write_tx::run(&self.conn, "BEGIN IMMEDIATE").map_err(|e| self.err(e))?;
+        // Search indexing waits for the group's end: one index segment per group, not per message.
+        if let Err(e) = write_tx::run(&self.conn, schema::DEFER_INDEXING) {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(self.err(e));
+        }
+        Ok(())
     }
 
     /// Runs one member of a group in a savepoint of the group's transaction; its writes stay
@@ -285,10 +291,14 @@ impl Store {
 
     /// Commits the group's transaction (rolls it back if the commit fails).
     pub(crate) fn end_group(&mut self) -> Result<(), StoreError> {
-        write_tx::run(&self.conn, "COMMIT").map_err(|e| {
-            let _ = self.conn.execute_batch("ROLLBACK");
-            self.err(e)
-        })
+        schema::INDEX_DEFERRED
+            .iter()
+            .try_for_each(|sql| write_tx::run(&self.conn, sql))
+            .and_then(|()| write_tx::run(&self.conn, "COMMIT"))
+            .map_err(|e| {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.err(e)
+            })
     }
 
     /// PRAGMAs, version check, backup, migrations.
