@@ -9,7 +9,8 @@
 # Needs valgrind. Takes about a minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --example insn_probe
+# The bench profile: what criterion measures (the release profile adds LTO, see Cargo.toml).
+cargo build --profile bench --quiet --example insn_probe
 THIS=$PWD/target/release/examples/insn_probe
 BEFORE=${BEFORE:-}
 OUT=$(mktemp -d)
