@@ -533,8 +533,6 @@ impl ChatSession {
         let Some(store) = &self.store else {
             return Err(StoreError::Closed);
         };
-        let (title, model, system, prompt) =
-            (crate::store::title_from(&turn.prompt), turn.model.clone(), turn.system.clone(), turn.prompt.clone());
         let cap = self.options.store_max_bytes;
         let attachments: Vec<NewAttachment> = turn
             .attachments
@@ -548,27 +546,19 @@ impl ChatSession {
                 path: a.path.as_ref().map(|p| p.to_string_lossy().into_owned()),
             })
             .collect();
-        store
-            .call_grouped(move |s| {
-                let (id, parent) = match conversation_id {
-                    Some(id) => (id, parent),
-                    None => (s.create_conversation(&title, &model, system.as_deref())?, Parent::Root),
-                };
-                let message = NewMessage {
-                    role: Author::User,
-                    text: prompt,
-                    model: None,
-                    status: MessageStatus::Complete,
-                    cached: false,
-                };
-                let prompt_id = s.add_message_to(id, parent, &message)?;
-                // The settings it last ran with: a reopened conversation continues with them.
-                s.set_conversation_settings(id, settings.as_deref())?;
-                s.add_attachments(prompt_id, &attachments)?;
-                s.set_conversation_role(id, role.as_deref())?;
-                Ok((id, prompt_id))
-            })
-            .await
+        // The settings it last ran with: a reopened conversation continues with them.
+        let prompt = crate::store::NewPrompt {
+            conversation: conversation_id,
+            parent,
+            title: crate::store::title_from(&turn.prompt),
+            model: turn.model.clone(),
+            system: turn.system.clone(),
+            settings,
+            role,
+            text: turn.prompt.clone(),
+            attachments,
+        };
+        store.call_grouped(move |s| s.add_prompt(&prompt)).await
     }
 
     /// Periodic saves are queued without waiting (the answer keeps streaming); the final one

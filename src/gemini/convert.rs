@@ -46,7 +46,7 @@ pub fn tool_result_part(result: &ToolResult) -> WirePart {
     }
     object.insert("name".to_owned(), Value::String(result.name.clone()));
     object.insert("response".to_owned(), result.response.clone());
-    WirePart { function_response: Some(Value::Object(object)), ..WirePart::default() }
+    WirePart { function_response: Some(Box::new(Value::Object(object))), ..WirePart::default() }
 }
 
 fn part(part: &Part) -> WirePart {

@@ -77,7 +77,10 @@ impl Content {
 }
 
 /// One part. A function call or response is kept as its JSON object (`{id?, name, args}` /
-/// `{id?, name, response}`): read in one place, `convert`.
+/// `{id?, name, response}`): read in one place, `convert`. The fields a streamed answer never
+/// carries are boxed: every chunk's parts are read into a `Vec<Part>` that starts with room for
+/// four, and four parts must fit what the allocator serves from its fast per-thread cache
+/// (1 KiB; an unboxed `functionResponse` made replaying a stream cost 6.6% more instructions).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Part {
@@ -90,13 +93,13 @@ pub struct Part {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_call: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub function_response: Option<serde_json::Value>,
+    pub function_response: Option<Box<serde_json::Value>>,
     /// Bytes sent with the request (standard base64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inline_data: Option<Blob>,
+    pub inline_data: Option<Box<Blob>>,
     /// A file uploaded with the Files API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file_data: Option<FileData>,
+    pub file_data: Option<Box<FileData>>,
 }
 
 impl Part {
@@ -108,12 +111,12 @@ impl Part {
     pub fn inline(mime: impl Into<String>, bytes: &[u8]) -> Self {
         use base64::Engine as _;
         let data = base64::engine::general_purpose::STANDARD.encode(bytes);
-        Part { inline_data: Some(Blob { mime_type: mime.into(), data }), ..Part::default() }
+        Part { inline_data: Some(Box::new(Blob { mime_type: mime.into(), data })), ..Part::default() }
     }
 
     /// An uploaded file.
     pub fn file(mime: impl Into<String>, uri: impl Into<String>) -> Self {
-        Part { file_data: Some(FileData { mime_type: mime.into(), file_uri: uri.into() }), ..Part::default() }
+        Part { file_data: Some(Box::new(FileData { mime_type: mime.into(), file_uri: uri.into() })), ..Part::default() }
     }
 }
 

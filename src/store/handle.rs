@@ -19,10 +19,39 @@ use super::{MessageUpdate, OpenTab, SearchHit, Store, StoreError};
 
 type Job = Box<dyn FnOnce(&mut Store) + Send>;
 type OnError = Box<dyn FnOnce(StoreError) + Send>;
-/// A member of a group commit: runs its write and says whether to keep it, and how to tell its
-/// caller once the group is committed (given the commit's failure, if it failed).
-type Member = Box<dyn FnOnce(&mut Store) -> (bool, Reply) + Send>;
-type Reply = Box<dyn FnOnce(Option<StoreError>) + Send>;
+type Member = Box<dyn GroupMember>;
+
+/// A member of a group commit: its write, which may run twice (a group in which one member
+/// failed is undone and run again, each member in a savepoint), and its caller.
+trait GroupMember: Send {
+    /// Runs the write (keeping its result); whether it succeeded.
+    fn run(&mut self, store: &mut Store) -> bool;
+    /// Tells the caller its last run's result, once the group is committed (given the commit's
+    /// failure, if it failed).
+    fn reply(self: Box<Self>, failed_commit: Option<StoreError>);
+}
+
+struct Pending<T, F> {
+    write: F,
+    result: Option<Result<T, StoreError>>,
+    caller: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T: Send, F: FnMut(&mut Store) -> Result<T, StoreError> + Send> GroupMember for Pending<T, F> {
+    fn run(&mut self, store: &mut Store) -> bool {
+        let result = (self.write)(store);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn reply(self: Box<Self>, failed_commit: Option<StoreError>) {
+        let _ = self.caller.send(match (self.result.unwrap_or(Err(StoreError::Closed)), failed_commit) {
+            (Ok(_), Some(e)) => Err(e),
+            (result, _) => result,
+        });
+    }
+}
 
 /// Group-commit members waiting for the store thread, and whether a job to run them is queued.
 #[derive(Default)]
@@ -216,23 +245,15 @@ impl StoreHandle {
     /// savepoint of it, so one that fails undoes only its own writes). The result comes back
     /// once the group is committed, so what a caller was told is saved is on disk. Alone (the
     /// writer idle, as for a single `ask`), it runs at once as a `call` would. `f` must not do
-    /// what a transaction forbids (PRAGMAs, VACUUM, backups): those go through `call`.
+    /// what a transaction forbids (PRAGMAs, VACUUM, backups): those go through `call`. `f` may
+    /// run twice (the second time after the first was undone), so it must write only through
+    /// the store and return the error of a store method that failed.
     pub async fn call_grouped<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnMut(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let member: Member = Box::new(move |store| {
-            let result = f(store);
-            let kept = result.is_ok();
-            let reply: Reply = Box::new(move |failed_commit| {
-                let _ = tx.send(match (result, failed_commit) {
-                    (Ok(_), Some(e)) => Err(e),
-                    (result, _) => result,
-                });
-            });
-            (kept, reply)
-        });
+        let (caller, rx) = tokio::sync::oneshot::channel();
+        let member: Member = Box::new(Pending { write: f, result: None, caller });
         {
             let mut group = self.group.lock().map_err(|_| StoreError::Closed)?;
             group.members.push(member);
@@ -359,9 +380,11 @@ impl StoreHandle {
 }
 
 /// Runs the grouped writes waiting now: one alone as it is, several in one transaction whose
-/// commit every caller waits for.
+/// commit every caller waits for. The members first run straight in the transaction (no
+/// savepoint: each one made FTS5 write a segment); if one fails, the group is undone and run
+/// again with each member in a savepoint of its own, so a failed one undoes only itself.
 fn commit_group(store: &mut Store, pending: &Mutex<Group>) {
-    let members = match pending.lock() {
+    let mut members = match pending.lock() {
         Ok(mut group) => {
             group.queued = false;
             std::mem::take(&mut group.members)
@@ -369,25 +392,37 @@ fn commit_group(store: &mut Store, pending: &Mutex<Group>) {
         Err(_) => return,
     };
     if members.len() == 1 || store.begin_group().is_err() {
-        for member in members {
-            let (_, reply) = member(store);
-            reply(None);
+        for mut member in members {
+            member.run(store);
+            member.reply(None);
         }
         return;
     }
-    let mut replies = Vec::with_capacity(members.len());
-    for member in members {
-        let mut reply = None;
-        store.member(|store| {
-            let (kept, r) = member(store);
-            reply = Some(r);
-            kept
-        });
-        replies.extend(reply);
+    let whole = {
+        let unguarded = super::write_tx::Unguarded::enter();
+        members.iter_mut().all(|member| member.run(store) && !unguarded.tainted())
+    };
+    if !whole {
+        if let Err(e) = store.undo_group() {
+            for member in members {
+                member.reply(Some(e.clone()));
+            }
+            return;
+        }
+        if store.begin_group().is_err() {
+            for mut member in members {
+                member.run(store);
+                member.reply(None);
+            }
+            return;
+        }
+        for member in &mut members {
+            store.member(|store| member.run(store));
+        }
     }
     let failed = store.end_group().err();
-    for reply in replies {
-        reply(failed.clone());
+    for member in members {
+        member.reply(failed.clone());
     }
 }
 
@@ -716,6 +751,54 @@ mod tests {
         assert!(alone > 0);
         assert_eq!(commits.load(Ordering::SeqCst), 2);
         assert_eq!(visible(), 20);
+    }
+
+    /// A grouped write whose store method undid itself (a write transaction dropped uncommitted)
+    /// but which still answered Ok: its half stays out, the others' writes stay, one commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_grouped_write_dropped_uncommitted_leaves_nothing_and_the_group_commits() {
+        let home = tempfile::tempdir().unwrap();
+        let handle = open(&home);
+        let conversation = handle.call(|s| s.create_conversation("t", "m", None)).await.unwrap();
+        let (release, busy) = busy_writer(&handle).await;
+        let mut calls = Vec::new();
+        for i in 0..6 {
+            let handle = handle.clone();
+            calls.push(tokio::spawn(async move {
+                handle
+                    .call_grouped(move |s| {
+                        let tx = super::super::write_tx::write_tx(&mut s.conn)
+                            .map_err(|e| StoreError::from_sqlite(std::path::Path::new("test"), e))?;
+                        tx.execute(
+                            "INSERT INTO conversations (title, model, created_at, updated_at) VALUES (?1, 'm', 0, 0)",
+                            [format!("c{i}")],
+                        )
+                        .map_err(|e| StoreError::from_sqlite(std::path::Path::new("test"), e))?;
+                        // The 3rd gives up on its write (dropped, not committed) and says nothing.
+                        if i != 2 {
+                            tx.commit().map_err(|e| StoreError::from_sqlite(std::path::Path::new("test"), e))?;
+                        }
+                        Ok(i)
+                    })
+                    .await
+            }));
+        }
+        while handle.group.lock().unwrap().members.len() < 6 {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        for call in calls {
+            call.await.unwrap().unwrap();
+        }
+        let titles: Vec<String> = handle
+            .read(move |s| {
+                let mut stmt = s.conn.prepare("SELECT title FROM conversations WHERE id != ?1 ORDER BY title").unwrap();
+                Ok(stmt.query_map([conversation], |r| r.get(0)).unwrap().map(Result::unwrap).collect())
+            })
+            .await
+            .unwrap();
+        assert_eq!(titles, ["c0", "c1", "c3", "c4", "c5"]);
     }
 
     /// The writer allocates for every statement it runs: SQLite's memory statistics would take

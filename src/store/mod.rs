@@ -20,6 +20,7 @@ mod jobs;
 mod ledger;
 mod metrics;
 mod open_tabs;
+mod prompt;
 mod query;
 mod rank;
 mod repair;
@@ -43,6 +44,7 @@ pub use jobs::{BatchTurn, JobLine, JobRecord, JobUpdate, LineResult, LocalLine, 
 pub use ledger::SpendEntry;
 pub use metrics::{Metric, SpendRow, SpendStats, Stats};
 pub use open_tabs::OpenTab;
+pub use prompt::NewPrompt;
 pub use repair::Repair;
 pub use search::{INDEXED_CHARS, MatchedIn, SearchHit};
 pub use tool_calls::{NewToolCall, StoredToolCall, ToolCallEnd};
@@ -260,7 +262,13 @@ impl Store {
     /// until [`Store::end_group`] share one commit. Each member runs in a savepoint of it
     /// ([`Store::member`]), so one that fails leaves nothing while the others stay.
     pub(crate) fn begin_group(&mut self) -> Result<(), StoreError> {
-        write_tx::run(&self.conn, "BEGIN IMMEDIATE").map_err(|e| self.err(e))
+        write_tx::run(&self.conn, "BEGIN IMMEDIATE").map_err(|e| self.err(e))?;
+        // Search indexing waits for the group's end: one index segment per group, not per message.
+        if let Err(e) = write_tx::run(&self.conn, schema::DEFER_INDEXING) {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(self.err(e));
+        }
+        Ok(())
     }
 
     /// Runs one member of a group in a savepoint of the group's transaction; its writes stay
@@ -280,12 +288,21 @@ impl Store {
         kept && ended.is_ok()
     }
 
+    /// Undoes the group's transaction.
+    pub(crate) fn undo_group(&mut self) -> Result<(), StoreError> {
+        write_tx::run(&self.conn, "ROLLBACK").map_err(|e| self.err(e))
+    }
+
     /// Commits the group's transaction (rolls it back if the commit fails).
     pub(crate) fn end_group(&mut self) -> Result<(), StoreError> {
-        write_tx::run(&self.conn, "COMMIT").map_err(|e| {
-            let _ = self.conn.execute_batch("ROLLBACK");
-            self.err(e)
-        })
+        schema::INDEX_DEFERRED
+            .iter()
+            .try_for_each(|sql| write_tx::run(&self.conn, sql))
+            .and_then(|()| write_tx::run(&self.conn, "COMMIT"))
+            .map_err(|e| {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.err(e)
+            })
     }
 
     /// PRAGMAs, version check, backup, migrations.

@@ -407,6 +407,78 @@ pub const MIGRATIONS: &[&str] = &[
     // 19: `geminal serve` saves each client's conversations under the client key's name.
     "ALTER TABLE conversations ADD COLUMN client TEXT;
     CREATE INDEX conversations_by_client ON conversations(client, updated_at DESC) WHERE client IS NOT NULL;",
+    // 20: a group commit indexes for search once, at its end. FTS5 writes the terms it holds to
+    // disk as a new segment whenever a statement inside a transaction starts (a statement
+    // savepoint), so indexing each saved message as it was written cost a segment, and its
+    // merging, per message. While `fts_deferred` holds a row (only ever inside a group's
+    // transaction: `Store::begin_group` adds it, `end_group` indexes what `fts_queue` lists and
+    // empties both before the commit) the triggers list what is to be indexed instead (kind 0:
+    // a message, 1: a conversation's title); anything listed is not in the index yet, so a change
+    // of it removes nothing from the index. Outside a group the triggers index at once, as before.
+    "CREATE TABLE fts_deferred (id INTEGER PRIMARY KEY);
+    CREATE TABLE fts_queue (kind INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID;
+    DROP TRIGGER messages_fts_insert;
+    DROP TRIGGER messages_fts_delete;
+    DROP TRIGGER messages_fts_update;
+    DROP TRIGGER titles_fts_insert;
+    DROP TRIGGER titles_fts_delete;
+    DROP TRIGGER titles_fts_update;
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages
+        WHEN new.status != 'streaming' AND NOT EXISTS (SELECT 1 FROM fts_deferred) BEGIN
+        INSERT INTO messages_fts(rowid, text) VALUES (new.id, substr(new.text, 1, 1048576));
+    END;
+    CREATE TRIGGER messages_fts_insert_later AFTER INSERT ON messages
+        WHEN new.status != 'streaming' AND EXISTS (SELECT 1 FROM fts_deferred) BEGIN
+        INSERT OR IGNORE INTO fts_queue (kind, id) VALUES (0, new.id);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.status != 'streaming' BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, text)
+            SELECT 'delete', old.id, substr(old.text, 1, 1048576)
+            WHERE NOT EXISTS (SELECT 1 FROM fts_queue WHERE kind = 0 AND id = old.id);
+        DELETE FROM fts_queue WHERE kind = 0 AND id = old.id;
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, status ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, text)
+            SELECT 'delete', old.id, substr(old.text, 1, 1048576)
+            WHERE old.status != 'streaming' AND NOT EXISTS (SELECT 1 FROM fts_queue WHERE kind = 0 AND id = old.id);
+        DELETE FROM fts_queue WHERE kind = 0 AND id = old.id;
+        INSERT INTO messages_fts(rowid, text)
+            SELECT new.id, substr(new.text, 1, 1048576)
+            WHERE new.status != 'streaming' AND NOT EXISTS (SELECT 1 FROM fts_deferred);
+        INSERT OR IGNORE INTO fts_queue (kind, id)
+            SELECT 0, new.id WHERE new.status != 'streaming' AND EXISTS (SELECT 1 FROM fts_deferred);
+    END;
+    CREATE TRIGGER titles_fts_insert AFTER INSERT ON conversations WHEN NOT EXISTS (SELECT 1 FROM fts_deferred) BEGIN
+        INSERT INTO titles_fts(rowid, title) VALUES (new.id, new.title);
+    END;
+    CREATE TRIGGER titles_fts_insert_later AFTER INSERT ON conversations WHEN EXISTS (SELECT 1 FROM fts_deferred) BEGIN
+        INSERT OR IGNORE INTO fts_queue (kind, id) VALUES (1, new.id);
+    END;
+    CREATE TRIGGER titles_fts_delete AFTER DELETE ON conversations BEGIN
+        INSERT INTO titles_fts(titles_fts, rowid, title)
+            SELECT 'delete', old.id, old.title WHERE NOT EXISTS (SELECT 1 FROM fts_queue WHERE kind = 1 AND id = old.id);
+        DELETE FROM fts_queue WHERE kind = 1 AND id = old.id;
+    END;
+    CREATE TRIGGER titles_fts_update AFTER UPDATE OF title ON conversations BEGIN
+        INSERT INTO titles_fts(titles_fts, rowid, title)
+            SELECT 'delete', old.id, old.title WHERE NOT EXISTS (SELECT 1 FROM fts_queue WHERE kind = 1 AND id = old.id);
+        DELETE FROM fts_queue WHERE kind = 1 AND id = old.id;
+        INSERT INTO titles_fts(rowid, title) SELECT new.id, new.title WHERE NOT EXISTS (SELECT 1 FROM fts_deferred);
+        INSERT OR IGNORE INTO fts_queue (kind, id) SELECT 1, new.id WHERE EXISTS (SELECT 1 FROM fts_deferred);
+    END;",
+];
+
+/// Starts deferring a group's search indexing (see migration 20); inside its transaction.
+pub(crate) const DEFER_INDEXING: &str = "INSERT OR IGNORE INTO fts_deferred (id) VALUES (1)";
+
+/// Indexes what a group deferred and stops deferring (see migration 20); before its commit.
+pub(crate) const INDEX_DEFERRED: &[&str] = &[
+    "INSERT INTO messages_fts(rowid, text)
+        SELECT m.id, substr(m.text, 1, 1048576) FROM fts_queue q JOIN messages m ON m.id = q.id WHERE q.kind = 0",
+    "INSERT INTO titles_fts(rowid, title)
+        SELECT c.id, c.title FROM fts_queue q JOIN conversations c ON c.id = q.id WHERE q.kind = 1",
+    "DELETE FROM fts_queue",
+    "DELETE FROM fts_deferred",
 ];
 
 /// Migrations that rebuild a table other tables point at (see 15): they run with foreign keys
@@ -566,6 +638,115 @@ mod tests {
             conn.query_row("SELECT count(*) FROM titles_fts WHERE titles_fts MATCH ?1", [q], |r| r.get(0)).unwrap()
         };
         assert_eq!((hits("birds"), hits("otters")), (0, 1));
+        conn.execute("INSERT INTO titles_fts(titles_fts) VALUES ('integrity-check')", []).unwrap();
+    }
+
+    /// Rows of a search index's own data table (its segments' pages, structure and totals).
+    fn index_rows(conn: &Connection, index: &str) -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {index}_data"), [], |r| r.get(0)).unwrap()
+    }
+
+    /// Twenty conversations of a prompt and an answer each, written in one transaction one
+    /// statement at a time as a group commit writes them; indexed at the end when `deferred`.
+    fn twenty_in_one_transaction(conn: &Connection, deferred: bool) {
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        if deferred {
+            conn.execute(DEFER_INDEXING, []).unwrap();
+        }
+        for i in 0..20 {
+            conn.execute(
+                "INSERT INTO conversations (id, title, model, created_at, updated_at) VALUES (?1, ?2, 'm', 0, 0)",
+                rusqlite::params![i + 1, format!("birds {i}")],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO messages (conversation_id, role, text, status, created_at) VALUES (?1, 'user', ?2, 'complete', 0)",
+                rusqlite::params![i + 1, format!("why do birds migrate {i}")],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO messages (conversation_id, role, text, status, created_at) VALUES (?1, 'model', '', 'streaming', 0)",
+                [i + 1],
+            )
+            .unwrap();
+            let answer = conn.last_insert_rowid();
+            conn.execute(
+                "UPDATE messages SET text = ?2, status = 'complete' WHERE id = ?1",
+                rusqlite::params![answer, format!("to find food, answer {i}")],
+            )
+            .unwrap();
+        }
+        if deferred {
+            for sql in INDEX_DEFERRED {
+                conn.execute(sql, []).unwrap();
+            }
+        }
+        conn.execute_batch("COMMIT").unwrap();
+    }
+
+    /// FTS5 writes a segment at every statement of a transaction that follows an indexed write:
+    /// indexed as written, twenty saved answers made dozens of segments (and their merges);
+    /// deferred to the group's end, one, with the same search results.
+    #[test]
+    fn a_group_indexes_its_messages_and_titles_once_at_its_end() {
+        let mut counts = Vec::new();
+        for deferred in [false, true] {
+            let mut conn = Connection::open_in_memory().unwrap();
+            migrate(&mut conn).unwrap();
+            twenty_in_one_transaction(&conn, deferred);
+            assert_eq!((indexed(&conn, "birds"), indexed(&conn, "food"), indexed(&conn, "answer")), (20, 20, 20));
+            let titles: i64 = conn
+                .query_row("SELECT count(*) FROM titles_fts WHERE titles_fts MATCH 'birds'", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(titles, 20);
+            conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')", []).unwrap();
+            conn.execute("INSERT INTO titles_fts(titles_fts) VALUES ('integrity-check')", []).unwrap();
+            let left: i64 = conn
+                .query_row("SELECT (SELECT count(*) FROM fts_queue) + (SELECT count(*) FROM fts_deferred)", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(left, 0);
+            counts.push((index_rows(&conn, "messages_fts"), index_rows(&conn, "titles_fts")));
+        }
+        // A segment of this size is one page; with the totals and the structure rows: 3.
+        assert_eq!(counts[1], (3, 3), "deferred: one segment each");
+        assert!(counts[0].0 > 3 && counts[0].1 > 3, "as written: many segments ({counts:?})");
+    }
+
+    /// Inside a group, changes to what is not indexed yet and to what already is both leave the
+    /// index as the rows say.
+    #[test]
+    fn edits_and_deletions_inside_a_group_keep_the_index_consistent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        one_message(&conn, "indexed before the group");
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        conn.execute(DEFER_INDEXING, []).unwrap();
+        conn.execute_batch(
+            "INSERT INTO conversations (id, title, model, created_at, updated_at) VALUES (2, 'otters', 'm', 0, 0);
+             INSERT INTO messages (id, conversation_id, role, text, status, created_at) VALUES (2, 2, 'user', 'queued alpha', 'complete', 0);
+             INSERT INTO messages (id, conversation_id, role, text, status, created_at) VALUES (3, 2, 'user', 'queued gone', 'complete', 0);
+             UPDATE messages SET text = 'queued beta' WHERE id = 2;
+             DELETE FROM messages WHERE id = 3;
+             UPDATE messages SET text = 'edited in the group' WHERE id = 1;
+             UPDATE conversations SET title = 'seals' WHERE id = 2;
+             UPDATE conversations SET title = 'renamed' WHERE id = 1;
+             UPDATE messages SET status = 'streaming' WHERE id = 2;
+             UPDATE messages SET status = 'complete' WHERE id = 2;",
+        )
+        .unwrap();
+        for sql in INDEX_DEFERRED {
+            conn.execute(sql, []).unwrap();
+        }
+        conn.execute_batch("COMMIT").unwrap();
+        let found: Vec<i64> = ["before", "edited", "alpha", "beta", "gone"].iter().map(|q| indexed(&conn, q)).collect();
+        assert_eq!(found, [0, 1, 0, 1, 0]);
+        let title = |q: &str| -> i64 {
+            conn.query_row("SELECT count(*) FROM titles_fts WHERE titles_fts MATCH ?1", [q], |r| r.get(0)).unwrap()
+        };
+        assert_eq!((title("otters"), title("seals"), title("t"), title("renamed")), (0, 1, 0, 1));
+        conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')", []).unwrap();
         conn.execute("INSERT INTO titles_fts(titles_fts) VALUES ('integrity-check')", []).unwrap();
     }
 
