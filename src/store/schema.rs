@@ -380,98 +380,100 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE job_lines ADD COLUMN error_detail TEXT;
     ALTER TABLE jobs ADD COLUMN error_kind TEXT;
     ALTER TABLE jobs ADD COLUMN error_detail TEXT;",
-    // 18: the tool calls of an answer, in order, each saved before it runs (its provider id and
-    // signature exactly as they came, and where in the answer's text its round ended), its result
-    // the moment it returns. A reopened conversation sends them back as the model saw them.
-    "CREATE TABLE tool_calls (
-        id INTEGER PRIMARY KEY,
-        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
-        round INTEGER NOT NULL,
-        position INTEGER NOT NULL,
-        call_id TEXT NOT NULL,
-        wire_id TEXT,
-        server TEXT,
-        name TEXT NOT NULL,
-        arguments TEXT NOT NULL,
-        signature TEXT,
-        text_offset INTEGER NOT NULL,
-        status TEXT NOT NULL DEFAULT 'pending',
-        result TEXT,
-        error_kind TEXT,
-        error_detail TEXT,
-        created_at INTEGER NOT NULL,
-        finished_at INTEGER,
-        UNIQUE (message_id, position)
-    );
-    CREATE INDEX tool_calls_name ON tool_calls(name);",
-    // 19: `geminal serve` saves each client's conversations under the client key's name.
-    "ALTER TABLE conversations ADD COLUMN client TEXT;
-    CREATE INDEX conversations_by_client ON conversations(client, updated_at DESC) WHERE client IS NOT NULL;",
-    // 20: a group commit indexes for search once, at its end. FTS5 writes the terms it holds to
-    // disk as a new segment whenever a statement inside a transaction starts (a statement
-    // savepoint), so indexing each saved message as it was written cost a segment, and its
-    // merging, per message. While `fts_deferred` holds a row (only ever inside a group's
-    // transaction: `Store::begin_group` adds it, `end_group` indexes what `fts_queue` lists and
-    // empties both before the commit) the triggers list what is to be indexed instead (kind 0:
-    // a message, 1: a conversation's title); anything listed is not in the index yet, so a change
-    // of it removes nothing from the index. Outside a group the triggers index at once, as before.
-    "CREATE TABLE fts_deferred (id INTEGER PRIMARY KEY);
-    CREATE TABLE fts_queue (kind INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID;
-    DROP TRIGGER messages_fts_insert;
-    DROP TRIGGER messages_fts_delete;
-    DROP TRIGGER messages_fts_update;
-    DROP TRIGGER titles_fts_insert;
-    DROP TRIGGER titles_fts_delete;
-    DROP TRIGGER titles_fts_update;
-    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages
-        WHEN new.status != 'streaming' AND NOT EXISTS (SELECT 1 FROM fts_deferred) BEGIN
-        INSERT INTO messages_fts(rowid, text) VALUES (new.id, substr(new.text, 1, 1048576));
-    END;
-    CREATE TRIGGER messages_fts_insert_later AFTER INSERT ON messages
-        WHEN new.status != 'streaming' AND EXISTS (SELECT 1 FROM fts_deferred) BEGIN
-        INSERT OR IGNORE INTO fts_queue (kind, id) VALUES (0, new.id);
-    END;
-    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.status != 'streaming' BEGIN
-        INSERT INTO messages_fts(messages_fts, rowid, text)
-            SELECT 'delete', old.id, substr(old.text, 1, 1048576)
-            WHERE NOT EXISTS (SELECT 1 FROM fts_queue WHERE kind = 0 AND id = old.id);
-        DELETE FROM fts_queue WHERE kind = 0 AND id = old.id;
-    END;
-    CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, status ON messages BEGIN
-        INSERT INTO messages_fts(messages_fts, rowid, text)
-            SELECT 'delete', old.id, substr(old.text, 1, 1048576)
-            WHERE old.status != 'streaming' AND NOT EXISTS (SELECT 1 FROM fts_queue WHERE kind = 0 AND id = old.id);
-        DELETE FROM fts_queue WHERE kind = 0 AND id = old.id;
-        INSERT INTO messages_fts(rowid, text)
-            SELECT new.id, substr(new.text, 1, 1048576)
-            WHERE new.status != 'streaming' AND NOT EXISTS (SELECT 1 FROM fts_deferred);
-        INSERT OR IGNORE INTO fts_queue (kind, id)
-            SELECT 0, new.id WHERE new.status != 'streaming' AND EXISTS (SELECT 1 FROM fts_deferred);
-    END;
-    CREATE TRIGGER titles_fts_insert AFTER INSERT ON conversations WHEN NOT EXISTS (SELECT 1 FROM fts_deferred) BEGIN
-        INSERT INTO titles_fts(rowid, title) VALUES (new.id, new.title);
-    END;
-    CREATE TRIGGER titles_fts_insert_later AFTER INSERT ON conversations WHEN EXISTS (SELECT 1 FROM fts_deferred) BEGIN
-        INSERT OR IGNORE INTO fts_queue (kind, id) VALUES (1, new.id);
-    END;
-    CREATE TRIGGER titles_fts_delete AFTER DELETE ON conversations BEGIN
-        INSERT INTO titles_fts(titles_fts, rowid, title)
-            SELECT 'delete', old.id, old.title WHERE NOT EXISTS (SELECT 1 FROM fts_queue WHERE kind = 1 AND id = old.id);
-        DELETE FROM fts_queue WHERE kind = 1 AND id = old.id;
-    END;
-    CREATE TRIGGER titles_fts_update AFTER UPDATE OF title ON conversations BEGIN
-        INSERT INTO titles_fts(titles_fts, rowid, title)
-            SELECT 'delete', old.id, old.title WHERE NOT EXISTS (SELECT 1 FROM fts_queue WHERE kind = 1 AND id = old.id);
-        DELETE FROM fts_queue WHERE kind = 1 AND id = old.id;
-        INSERT INTO titles_fts(rowid, title) SELECT new.id, new.title WHERE NOT EXISTS (SELECT 1 FROM fts_deferred);
-        INSERT OR IGNORE INTO fts_queue (kind, id) SELECT 1, new.id WHERE EXISTS (SELECT 1 FROM fts_deferred);
-    END;",
+    concat!(
+        // 18, in three parts (one release). The tool calls of an answer, in order, each saved
+        // before it runs (its provider id and signature exactly as they came, and where in the
+        // answer's text its round ended), its result the moment it returns. A reopened conversation sends them back as the model saw them.
+        "CREATE TABLE tool_calls (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            round INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            call_id TEXT NOT NULL,
+            wire_id TEXT,
+            server TEXT,
+            name TEXT NOT NULL,
+            arguments TEXT NOT NULL,
+            signature TEXT,
+            text_offset INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            result TEXT,
+            error_kind TEXT,
+            error_detail TEXT,
+            created_at INTEGER NOT NULL,
+            finished_at INTEGER,
+            UNIQUE (message_id, position)
+        );
+        CREATE INDEX tool_calls_name ON tool_calls(name);",
+        // `geminal serve` saves each client's conversations under the client key's name.
+        "ALTER TABLE conversations ADD COLUMN client TEXT;
+        CREATE INDEX conversations_by_client ON conversations(client, updated_at DESC) WHERE client IS NOT NULL;",
+        // A group commit indexes for search once, at its end. FTS5 writes the terms it holds to
+        // disk as a new segment whenever a statement inside a transaction starts (a statement
+        // savepoint), so indexing each saved message as it was written cost a segment, and its
+        // merging, per message. While `fts_deferred` holds a row (only ever inside a group's
+        // transaction: `Store::begin_group` adds it, `end_group` indexes what `fts_queue` lists and
+        // empties both before the commit) the triggers list what is to be indexed instead (kind 0:
+        // a message, 1: a conversation's title); anything listed is not in the index yet, so a change
+        // of it removes nothing from the index. Outside a group the triggers index at once, as before.
+        "CREATE TABLE fts_deferred (id INTEGER PRIMARY KEY);
+        CREATE TABLE fts_queue (kind INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID;
+        DROP TRIGGER messages_fts_insert;
+        DROP TRIGGER messages_fts_delete;
+        DROP TRIGGER messages_fts_update;
+        DROP TRIGGER titles_fts_insert;
+        DROP TRIGGER titles_fts_delete;
+        DROP TRIGGER titles_fts_update;
+        CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages
+            WHEN new.status != 'streaming' AND NOT EXISTS (SELECT 1 FROM fts_deferred) BEGIN
+            INSERT INTO messages_fts(rowid, text) VALUES (new.id, substr(new.text, 1, 1048576));
+        END;
+        CREATE TRIGGER messages_fts_insert_later AFTER INSERT ON messages
+            WHEN new.status != 'streaming' AND EXISTS (SELECT 1 FROM fts_deferred) BEGIN
+            INSERT OR IGNORE INTO fts_queue (kind, id) VALUES (0, new.id);
+        END;
+        CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.status != 'streaming' BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, text)
+                SELECT 'delete', old.id, substr(old.text, 1, 1048576)
+                WHERE NOT EXISTS (SELECT 1 FROM fts_queue WHERE kind = 0 AND id = old.id);
+            DELETE FROM fts_queue WHERE kind = 0 AND id = old.id;
+        END;
+        CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, status ON messages BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, text)
+                SELECT 'delete', old.id, substr(old.text, 1, 1048576)
+                WHERE old.status != 'streaming' AND NOT EXISTS (SELECT 1 FROM fts_queue WHERE kind = 0 AND id = old.id);
+            DELETE FROM fts_queue WHERE kind = 0 AND id = old.id;
+            INSERT INTO messages_fts(rowid, text)
+                SELECT new.id, substr(new.text, 1, 1048576)
+                WHERE new.status != 'streaming' AND NOT EXISTS (SELECT 1 FROM fts_deferred);
+            INSERT OR IGNORE INTO fts_queue (kind, id)
+                SELECT 0, new.id WHERE new.status != 'streaming' AND EXISTS (SELECT 1 FROM fts_deferred);
+        END;
+        CREATE TRIGGER titles_fts_insert AFTER INSERT ON conversations WHEN NOT EXISTS (SELECT 1 FROM fts_deferred) BEGIN
+            INSERT INTO titles_fts(rowid, title) VALUES (new.id, new.title);
+        END;
+        CREATE TRIGGER titles_fts_insert_later AFTER INSERT ON conversations WHEN EXISTS (SELECT 1 FROM fts_deferred) BEGIN
+            INSERT OR IGNORE INTO fts_queue (kind, id) VALUES (1, new.id);
+        END;
+        CREATE TRIGGER titles_fts_delete AFTER DELETE ON conversations BEGIN
+            INSERT INTO titles_fts(titles_fts, rowid, title)
+                SELECT 'delete', old.id, old.title WHERE NOT EXISTS (SELECT 1 FROM fts_queue WHERE kind = 1 AND id = old.id);
+            DELETE FROM fts_queue WHERE kind = 1 AND id = old.id;
+        END;
+        CREATE TRIGGER titles_fts_update AFTER UPDATE OF title ON conversations BEGIN
+            INSERT INTO titles_fts(titles_fts, rowid, title)
+                SELECT 'delete', old.id, old.title WHERE NOT EXISTS (SELECT 1 FROM fts_queue WHERE kind = 1 AND id = old.id);
+            DELETE FROM fts_queue WHERE kind = 1 AND id = old.id;
+            INSERT INTO titles_fts(rowid, title) SELECT new.id, new.title WHERE NOT EXISTS (SELECT 1 FROM fts_deferred);
+            INSERT OR IGNORE INTO fts_queue (kind, id) SELECT 1, new.id WHERE EXISTS (SELECT 1 FROM fts_deferred);
+        END;"
+    ),
 ];
 
-/// Starts deferring a group's search indexing (see migration 20); inside its transaction.
+/// Starts deferring a group's search indexing (see migration 18); inside its transaction.
 pub(crate) const DEFER_INDEXING: &str = "INSERT OR IGNORE INTO fts_deferred (id) VALUES (1)";
 
-/// Indexes what a group deferred and stops deferring (see migration 20); before its commit.
+/// Indexes what a group deferred and stops deferring (see migration 18); before its commit.
 pub(crate) const INDEX_DEFERRED: &[&str] = &[
     "INSERT INTO messages_fts(rowid, text)
         SELECT m.id, substr(m.text, 1, 1048576) FROM fts_queue q JOIN messages m ON m.id = q.id WHERE q.kind = 0",
