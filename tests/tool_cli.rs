@@ -124,3 +124,52 @@ fn tools_naming_a_server_that_is_not_configured_is_refused_before_anything_is_se
     assert!(run.stderr.contains("nope"), "{:?}", run.stderr);
     assert!(env.generate_requests().is_empty(), "nothing was sent");
 }
+
+/// The filesystem MCP server from npm (installed by `.ci/run`, found through
+/// GEMINAL_MCP_FILESYSTEM): a `write_file` the model asks for happens only once approved.
+#[test]
+fn the_filesystem_server_from_npm_writes_through_ask_only_when_the_call_is_approved() {
+    let program = match std::env::var("GEMINAL_MCP_FILESYSTEM") {
+        Ok(path) if std::path::Path::new(&path).exists() => path,
+        _ => {
+            assert!(std::env::var_os("CI").is_none(), "the filesystem server is required in CI (.ci/run installs it)");
+            eprintln!("SKIPPED: @modelcontextprotocol/server-filesystem is not installed (run .ci/run)");
+            return;
+        }
+    };
+    let env = Env::new(Behavior::text("plain"));
+    let root = env.home.path().join("notes");
+    std::fs::create_dir_all(&root).unwrap();
+    let root = root.canonicalize().unwrap();
+    env.add_config(&format!(
+        "tools = true\n[mcp.servers.fs]\ncommand = {program:?}\nargs = [{:?}]\ntimeout_secs = 60\n",
+        root.display()
+    ));
+    let note = root.join("todo.txt");
+    let prompt = format!(r#"save it [[call write_file {{"path": "{}", "content": "buy milk"}}]]"#, note.display());
+    // `node` is found through PATH, which the server's minimal environment passes on.
+    let run_ask = |extra: &[&str]| {
+        let mut args = vec!["ask"];
+        args.extend_from_slice(extra);
+        args.push(&prompt);
+        let mut cmd = env.command(&args);
+        cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        common::process::finish(&mut cmd)
+    };
+    let refused = run_ask(&[]);
+    assert_eq!(refused.code, 0, "{refused:?}");
+    assert!(!note.exists(), "not approved (a pipe, no --approve-tools): nothing written");
+    assert!(refused.stderr.contains("--approve-tools"), "{:?}", refused.stderr);
+    let approved = run_ask(&["--approve-tools"]);
+    assert_eq!(approved.code, 0, "{approved:?}");
+    assert_eq!(std::fs::read_to_string(&note).unwrap(), "buy milk", "approved: written by the real server");
+    let statuses: Vec<String> = env
+        .history()
+        .prepare("SELECT status FROM tool_calls ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(statuses, ["refused", "ok"]);
+}
