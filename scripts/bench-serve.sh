@@ -33,6 +33,15 @@ FAKE=$(head -1 "$WORK/fake.url")
 [ -n "$FAKE" ] || { echo "the fake server did not start"; exit 1; }
 export GEMINI_API_KEY=bench HOME=$WORK XDG_CONFIG_HOME=$WORK/config
 unset GOOGLE_API_KEY GEMINAL_DB GEMINAL_CONFIG GEMINAL_MODEL GEMINAL_SERVE_KEY
+# serve's defaults (16 answers at once, 64 queued) would turn most of N away with 503: room for
+# every client, as the direct run has.
+mkdir -p "$XDG_CONFIG_HOME/geminal"
+cat > "$XDG_CONFIG_HOME/geminal/config.toml" <<TOML
+max_concurrent = 2048
+[serve]
+max_concurrent = 2048
+max_queue = 0
+TOML
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -50,7 +59,9 @@ start_serve() {
 }
 
 stop_serve() {
-  kill -TERM "$SPID"
+  # SIGTERM goes to serve itself: GNU time would die of it without passing it on (and write no
+  # figures); it then exits with serve's status.
+  kill -TERM "$(pgrep -P "$SPID")"
   wait "$SPID" || { echo "geminal serve did not exit 0 on SIGTERM:"; tail -5 "$WORK/serve.err"; exit 1; }
 }
 

@@ -68,7 +68,7 @@ impl App {
                         t.retrying = matches!(notice, crate::chat::Notice::Retrying { .. });
                         t.notice = Some(notice.to_string());
                     }
-                    Shown::Saved { .. } => {}
+                    Shown::Saved { .. } | Shown::Answering { .. } => {}
                     Shown::Tool(_) => {}
                 }
                 if tab != active_id {
