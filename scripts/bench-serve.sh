@@ -11,6 +11,7 @@
 #
 #   scripts/bench-serve.sh                  # N=256, RUNS=3
 #   N=128 RUNS=5 scripts/bench-serve.sh
+#   PROFILE=debug RUNS=1 scripts/bench-serve.sh   # the script checked on a debug build
 #
 # Needs: cargo, curl, /usr/bin/time (GNU time), bc.
 set -euo pipefail
@@ -18,9 +19,15 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 N=${N:-256}
 BIG=${BIG:-1000}
-cargo build --release --quiet --bin geminal --example limit_probe
-BIN=$PWD/target/release/geminal
-PROBE=$PWD/target/release/examples/limit_probe
+# PROFILE=debug checks the script itself quickly (its figures mean nothing then).
+PROFILE=${PROFILE:-release}
+if [ "$PROFILE" = release ]; then
+  cargo build --release --quiet --bin geminal --example limit_probe
+else
+  cargo build --quiet --bin geminal --example limit_probe
+fi
+BIN=$PWD/target/$PROFILE/geminal
+PROBE=$PWD/target/$PROFILE/examples/limit_probe
 WORK=$(mktemp -d)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
@@ -91,7 +98,7 @@ stop_serve
 read -r user sys maxkb < "$WORK/serve.time"
 
 echo
-echo "geminal $("$BIN" --version | cut -d' ' -f2) ($(git rev-parse --short HEAD 2>/dev/null || echo '?')); medians of $RUNS alternating runs"
+echo "geminal $("$BIN" --version | cut -d' ' -f2) ($(git rev-parse --short HEAD 2>/dev/null || echo '?'), $PROFILE build); medians of $RUNS alternating runs"
 echo
 echo "| work | direct to the fake | through serve | ratio (goal ≤ 1.05x) |"
 echo "|---|---|---|---|"
