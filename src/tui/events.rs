@@ -68,7 +68,9 @@ impl App {
                         t.retrying = matches!(notice, crate::chat::Notice::Retrying { .. });
                         t.notice = Some(notice.to_string());
                     }
-                    Shown::Saved { .. } | Shown::Answering { .. } => {}
+                    Shown::Saved { .. } => {}
+                    // Nothing to show: a background tab is not marked unread for it.
+                    Shown::Answering { .. } => return,
                     Shown::Tool(_) => {}
                 }
                 if tab != active_id {
