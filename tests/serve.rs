@@ -955,14 +955,14 @@ fn raise_open_files(need: u64) -> Result<(), u64> {
             if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
                 return Err(0);
             }
-            if (limit.rlim_cur as u64) < need {
+            if limit.rlim_cur < need {
                 let raised = libc::rlimit { rlim_cur: (need as libc::rlim_t).min(limit.rlim_max), ..limit };
                 if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
                     limit = raised;
                 }
             }
         }
-        if (limit.rlim_cur as u64) < need { Err(limit.rlim_cur as u64) } else { Ok(()) }
+        if limit.rlim_cur < need { Err(limit.rlim_cur) } else { Ok(()) }
     }
     #[cfg(not(unix))]
     {
