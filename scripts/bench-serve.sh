@@ -11,6 +11,7 @@
 #
 #   scripts/bench-serve.sh                  # N=256, RUNS=3
 #   N=128 RUNS=5 scripts/bench-serve.sh
+#   PROFILE=debug RUNS=1 scripts/bench-serve.sh   # the script checked on a debug build
 #
 # Needs: cargo, curl, /usr/bin/time (GNU time), bc.
 set -euo pipefail
@@ -18,9 +19,15 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 N=${N:-256}
 BIG=${BIG:-1000}
-cargo build --release --quiet --bin geminal --example limit_probe
-BIN=$PWD/target/release/geminal
-PROBE=$PWD/target/release/examples/limit_probe
+# PROFILE=debug checks the script itself quickly (its figures mean nothing then).
+PROFILE=${PROFILE:-release}
+if [ "$PROFILE" = release ]; then
+  cargo build --release --quiet --bin geminal --example limit_probe
+else
+  cargo build --quiet --bin geminal --example limit_probe
+fi
+BIN=$PWD/target/$PROFILE/geminal
+PROBE=$PWD/target/$PROFILE/examples/limit_probe
 WORK=$(mktemp -d)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
@@ -33,6 +40,15 @@ FAKE=$(head -1 "$WORK/fake.url")
 [ -n "$FAKE" ] || { echo "the fake server did not start"; exit 1; }
 export GEMINI_API_KEY=bench HOME=$WORK XDG_CONFIG_HOME=$WORK/config
 unset GOOGLE_API_KEY GEMINAL_DB GEMINAL_CONFIG GEMINAL_MODEL GEMINAL_SERVE_KEY
+# serve's defaults (16 answers at once, 64 queued) would turn most of N away with 503: room for
+# every client, as the direct run has.
+mkdir -p "$XDG_CONFIG_HOME/geminal"
+cat > "$XDG_CONFIG_HOME/geminal/config.toml" <<TOML
+max_concurrent = 2048
+[serve]
+max_concurrent = 2048
+max_queue = 0
+TOML
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -50,7 +66,9 @@ start_serve() {
 }
 
 stop_serve() {
-  kill -TERM "$SPID"
+  # SIGTERM goes to serve itself: GNU time would die of it without passing it on (and write no
+  # figures); it then exits with serve's status.
+  kill -TERM "$(pgrep -P "$SPID")"
   wait "$SPID" || { echo "geminal serve did not exit 0 on SIGTERM:"; tail -5 "$WORK/serve.err"; exit 1; }
 }
 
@@ -80,7 +98,7 @@ stop_serve
 read -r user sys maxkb < "$WORK/serve.time"
 
 echo
-echo "geminal $("$BIN" --version | cut -d' ' -f2) ($(git rev-parse --short HEAD 2>/dev/null || echo '?')); medians of $RUNS alternating runs"
+echo "geminal $("$BIN" --version | cut -d' ' -f2) ($(git rev-parse --short HEAD 2>/dev/null || echo '?'), $PROFILE build); medians of $RUNS alternating runs"
 echo
 echo "| work | direct to the fake | through serve | ratio (goal ≤ 1.05x) |"
 echo "|---|---|---|---|"

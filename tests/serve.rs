@@ -843,14 +843,22 @@ async fn once_stopping_a_queued_request_is_turned_away_and_the_running_one_finis
     assert_eq!(env.generate_requests().len(), 1, "the queued request never went upstream");
 }
 
-/// The load test (run by hand: `cargo test --test serve load -- --ignored --nocapture`): 1,000
-/// concurrent streaming clients on 4 keys with different limits. Every accepted request is
+/// The load test (in CI: about 5 s in a debug build under load; its figures with `--nocapture`):
+/// 1,000 concurrent streaming clients on 4 keys with different limits. Every accepted request is
 /// answered exactly once, every rejected one has the right status and `Retry-After`, and the
 /// per-key counts in `/metrics` equal what the clients saw.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a load test: 1,000 clients"]
 async fn load_1000_streaming_clients_on_4_keys() {
     const CLIENTS: usize = 1000;
+    // This process holds the clients' sockets and the fake's, serve (which inherits the limit)
+    // the clients' and its upstream ones.
+    if let Err(limit) = raise_open_files(4096) {
+        eprintln!(
+            "\n*** SKIPPED load_1000_streaming_clients_on_4_keys: the open-file limit is {limit}, and \
+             1,000 clients need 4096 (raise `ulimit -n`) ***\n"
+        );
+        return;
+    }
     let env =
         Env::new(Behavior::text("one two three four five").with_chunks(5).with_chunk_delay(Duration::from_millis(20)));
     env.add_config(
@@ -933,6 +941,33 @@ async fn load_1000_streaming_clients_on_4_keys() {
             counts[1]
         );
         assert_eq!(value(format!("geminal_serve_rejected_total{{client=\"{client}\",reason=\"busy\"}}")), counts[2]);
+    }
+}
+
+/// Raises this process's soft open-file limit to `need` (within the hard limit); the limit it
+/// is stuck at when that is too low.
+fn raise_open_files(need: u64) -> Result<(), u64> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return Err(0);
+            }
+            if limit.rlim_cur < need {
+                let raised = libc::rlimit { rlim_cur: (need as libc::rlim_t).min(limit.rlim_max), ..limit };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                    limit = raised;
+                }
+            }
+        }
+        if limit.rlim_cur < need { Err(limit.rlim_cur) } else { Ok(()) }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = need;
+        Ok(())
     }
 }
 
@@ -1071,4 +1106,74 @@ async fn serve_demo_answers_from_the_simulated_gemini() {
     let text = json_of(response).await["choices"][0]["message"]["content"].as_str().unwrap().to_owned();
     assert!(!text.is_empty() && !text.contains("from the fake"), "{text}");
     assert!(env.generate_requests().is_empty(), "the test's fake was not asked");
+}
+
+/// A streamed answer says in its headers whether it comes from the cache, on both APIs: a first
+/// stream is a miss (and goes upstream), the same question again a hit (and does not).
+#[tokio::test]
+async fn a_streamed_answer_says_in_its_headers_whether_it_came_from_the_cache() {
+    let env = Env::new(Behavior::text("one two three four").with_chunks(2));
+    let server = Server::with_key(&env);
+    let mut body = ask("count to four");
+    body["stream"] = json!(true);
+    for expected in ["miss", "hit"] {
+        let response = chat(&server, Some(CLIENT_KEY), &body).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-geminal-cache"], expected);
+        let text = String::from_utf8(response.bytes().await.unwrap().to_vec()).unwrap();
+        let answer: String = text
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: ").and_then(|j| serde_json::from_str::<Value>(j).ok()))
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(answer, "one two three four", "{expected}: {text}");
+    }
+    assert_eq!(env.generate_requests().len(), 1, "the second answer came from the cache");
+
+    let url = server.url("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
+    for expected in ["miss", "hit"] {
+        let response = client()
+            .post(&url)
+            .header("x-goog-api-key", CLIENT_KEY)
+            .body(json!({"contents": [{"role": "user", "parts": [{"text": "say four words"}]}]}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-geminal-cache"], expected);
+        let text = String::from_utf8(response.bytes().await.unwrap().to_vec()).unwrap();
+        assert!(text.contains("one two") && text.contains("\"finishReason\":\"STOP\""), "{expected}: {text}");
+    }
+    assert_eq!(env.generate_requests().len(), 2, "one more upstream call for the native route's miss");
+
+    // Uncached (Cache-Control: no-cache): a miss, asked upstream again.
+    let response = chat(&server, Some(CLIENT_KEY), &body).header("cache-control", "no-cache").send().await.unwrap();
+    assert_eq!(response.headers()["x-geminal-cache"], "miss");
+    let _ = response.bytes().await.unwrap();
+    assert_eq!(env.generate_requests().len(), 3);
+}
+
+/// A pool's models are listed under the pool's name on both APIs (they are model references a
+/// client may send), and one of them answers through the pool.
+#[tokio::test]
+async fn the_model_lists_name_the_pools_models() {
+    let env = Env::new(Behavior::text("from the pool"));
+    let url = env.fake.base_url();
+    env.add_config(&format!(
+        "[providers.g1]\nkind = \"gemini\"\nbase_url = \"{url}\"\n\
+         [providers.g2]\nkind = \"gemini\"\nbase_url = \"{url}\"\n[pools.near]\nmembers = [\"g1\", \"g2\"]\n"
+    ));
+    let server = Server::start(&env, &["--no-auth"], &[]);
+    let models = json_of(client().get(server.url("/v1/models")).send().await.unwrap()).await;
+    let ids: Vec<&str> = models["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"near:gemini-2.5-flash"), "{models}");
+    assert!(ids.contains(&"gemini-2.5-flash"), "{models}");
+    let native = json_of(client().get(server.url("/v1beta/models")).send().await.unwrap()).await;
+    let names: Vec<&str> = native["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"models/near:gemini-2.5-flash"), "{native}");
+    let mut body = ask("hello pool");
+    body["model"] = json!("near:gemini-2.5-flash");
+    let response = chat(&server, None, &body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(json_of(response).await["choices"][0]["message"]["content"], "from the pool");
 }

@@ -131,6 +131,9 @@ pub enum Shown {
     Saved { conversation_id: i64, prompt_id: i64 },
     /// A step of a turn that uses tools (a call, its result, the next round).
     Tool(crate::tools::ToolStep),
+    /// Where the answer comes from, said once before its first text: the cache or the model
+    /// (a server says so in a header that goes out before the answer).
+    Answering { cached: bool },
 }
 
 pub struct ChatSession {
@@ -370,6 +373,7 @@ impl ChatSession {
         // A turn with tools (Google Search, URL context) asks the web of now: never the cache.
         let cacheable = self.options.use_cache && turn.tools.is_empty();
         let hit = if cacheable && !fresh { self.cache_lookup(&key).await } else { None };
+        show(Shown::Answering { cached: hit.is_some() });
         let mut resolved = None;
         let outcome = if let Some(answer) = hit {
             self.engine.metrics().cache_hit();

@@ -229,7 +229,7 @@ impl AnswerPrinter {
                 eprintln!("geminal: the answer was cut off and starts again below.");
             }
             // Where the prompt was saved: `ask` reports it with the answer.
-            Shown::Saved { .. } => {}
+            Shown::Saved { .. } | Shown::Answering { .. } => {}
             // Tool steps are told on stderr by the front end (`cli/tool_steps.rs`); the spinner
             // goes first, so neither the line nor an approval question is drawn over.
             Shown::Tool(_) => self.spinner.stop(),

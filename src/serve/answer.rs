@@ -70,6 +70,7 @@ pub(super) async fn begin(
         started: Instant::now(),
         first_text: None,
         tagged: None,
+        early: std::collections::VecDeque::new(),
         _held: (permit, place),
     })
 }
@@ -292,6 +293,8 @@ pub(super) struct Answer {
     first_text: Option<Duration>,
     /// The conversation already tagged with the client (one write per conversation).
     tagged: Option<i64>,
+    /// Updates read before the response's headers went out ([`Answer::cached`]), given again.
+    early: std::collections::VecDeque<Update>,
     _held: (super::limits::KeyPermit, Place),
 }
 
@@ -302,6 +305,14 @@ pub(super) fn cache_header(cached: bool) -> HeaderValue {
 impl Answer {
     /// The next update the client should hear of; a second SIGTERM cancels the turn.
     pub(super) async fn next(&mut self) -> Option<Update> {
+        match self.early.pop_front() {
+            Some(update) => Some(update),
+            None => self.read().await,
+        }
+    }
+
+    /// The turn's next update (tagging the conversation, timing the first text).
+    async fn read(&mut self) -> Option<Update> {
         loop {
             let cancel = self.served.cancel.clone();
             let update = tokio::select! {
@@ -322,6 +333,32 @@ impl Answer {
             }
             return Some(update);
         }
+    }
+
+    /// Whether the answer comes from the cache, known before its first text (so a streamed
+    /// response can say it in its headers); the updates read until then come again from
+    /// [`Answer::next`]. A turn that ends first says it in its report (or was not answered).
+    pub(super) async fn cached(&mut self) -> bool {
+        let mut cached = false;
+        while let Some(update) = self.read().await {
+            let known = match &update {
+                Update::Shown(Shown::Answering { cached: hit }) => {
+                    cached = *hit;
+                    true
+                }
+                Update::Done(report) => {
+                    cached = report.cached;
+                    true
+                }
+                Update::Refused(_) => true,
+                _ => false,
+            };
+            self.early.push_back(update);
+            if known {
+                break;
+            }
+        }
+        cached
     }
 
     /// Tags conversation `id` with the client, once.

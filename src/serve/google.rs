@@ -162,7 +162,7 @@ async fn call_model(
     }
     let settings = settings(&raw, &request)?;
     let answer = begin(served, headers, client, &model, asked, settings, estimate_tokens(chars)).await?;
-    if stream { Ok(sse(answer)) } else { whole(answer).await }
+    if stream { Ok(sse(answer).await) } else { whole(answer).await }
 }
 
 fn chunk(
@@ -201,7 +201,8 @@ fn data(value: &impl serde::Serialize) -> String {
 
 /// Server-sent chunks as the answer grows; dropping the body drops the turn (and the upstream
 /// call).
-fn sse(answer: Answer) -> Response {
+async fn sse(mut answer: Answer) -> Response {
+    let cached = answer.cached().await;
     let events = futures::stream::unfold(Some((answer, String::new(), String::new())), |state| async move {
         let (mut answer, mut sent, mut current) = state?;
         loop {
@@ -236,6 +237,7 @@ fn sse(answer: Answer) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-geminal-cache", cache_header(cached));
     response
 }
 

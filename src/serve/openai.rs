@@ -190,7 +190,7 @@ async fn start(
     let answer = begin(served, headers, client, &request.model, asked, settings, estimate_tokens(chars)).await?;
     if request.stream {
         let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
-        Ok(answer.stream(include_usage))
+        Ok(answer.stream(include_usage).await)
     } else {
         answer.whole().await
     }
@@ -236,7 +236,8 @@ impl Answer {
 
     /// SSE chunks as the answer grows; dropping the body (the client went away) drops the turn,
     /// which stops the upstream call at once.
-    fn stream(self, include_usage: bool) -> Response {
+    async fn stream(mut self, include_usage: bool) -> Response {
+        let cached = self.cached().await;
         let id = format!("chatcmpl-{:016x}", fastrand::u64(..));
         let created = now_secs();
         let chunk = move |model: &str, delta: Value, finish: Option<&str>| {
@@ -305,6 +306,7 @@ impl Answer {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert("x-geminal-cache", cache_header(cached));
         response
     }
 }

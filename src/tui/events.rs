@@ -69,6 +69,8 @@ impl App {
                         t.notice = Some(notice.to_string());
                     }
                     Shown::Saved { .. } => {}
+                    // Nothing to show: a background tab is not marked unread for it.
+                    Shown::Answering { .. } => return,
                     Shown::Tool(_) => {}
                 }
                 if tab != active_id {
