@@ -458,3 +458,27 @@ async fn a_server_that_cannot_start_keeps_saying_why() {
         assert_eq!(hub.tools(&Selection::All).await.unwrap_err(), why);
     }
 }
+
+/// Issue 24: one server that cannot start does not take every tool away. Of every server the
+/// others' tools are offered and the one left out is said; a server the user named that fails
+/// still fails the listing, and so does every server failing.
+#[tokio::test]
+async fn a_server_that_cannot_start_leaves_the_others_tools_unless_it_was_named() {
+    let missing = ServerSettings { command: Some("/nonexistent/mcp-server".into()), ..ServerSettings::default() };
+    let hub = hub(&[("gone", missing), ("good", fake(&[]))]);
+    let why = ListError::ServerStopped {
+        server: "gone".into(),
+        last_stderr: Some("/nonexistent/mcp-server was not found".into()),
+    };
+    let listing = hub.listing(&Selection::All).await.unwrap();
+    assert!(listing.tools.iter().any(|t| t.name == "echo" && t.server == "good"), "{:?}", listing.tools);
+    assert!(listing.tools.iter().all(|t| t.server == "good"));
+    assert_eq!(listing.unavailable, [why.clone()]);
+    assert_eq!(call(&hub, "echo", json!({"text": "still here"})).await.unwrap().content["content"], "still here");
+    // `tools` (without what was left out) agrees.
+    assert_eq!(hub.tools(&Selection::All).await.unwrap(), listing.tools);
+    // Named, it fails the listing.
+    let named = Selection::Servers(vec!["good".into(), "gone".into()]);
+    assert_eq!(hub.listing(&named).await.unwrap_err(), why);
+    hub.stop().await;
+}

@@ -124,3 +124,27 @@ fn tools_naming_a_server_that_is_not_configured_is_refused_before_anything_is_se
     assert!(run.stderr.contains("nope"), "{:?}", run.stderr);
     assert!(env.generate_requests().is_empty(), "nothing was sent");
 }
+
+/// Issue 24: with every server asked for (`--tools`), one that cannot start is said once on
+/// stderr and the turn goes on with the other's tools; named (`--tools=gone,fake`), it refuses
+/// the turn before anything is sent.
+#[test]
+fn a_server_that_cannot_start_is_said_once_and_the_others_tools_still_run() {
+    let env = env_with_fake_server(true);
+    env.add_config("[mcp.servers.gone]\ncommand = \"/nonexistent/mcp-server\"\n");
+    let run = env.run(&["ask", "--tools", r#"say it [[call echo {"text": "tern"}]]"#]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let said: Vec<&str> = run.stderr.lines().filter(|l| l.contains("did not start")).collect();
+    assert_eq!(said.len(), 1, "said once: {:?}", run.stderr);
+    assert!(said[0].contains("gone") && said[0].contains("was not found"), "{said:?}");
+    let got = responses(&env);
+    assert_eq!(got.len(), 1, "the fake server's tool ran: {got:?}");
+    assert_eq!(got[0].1["content"], "tern");
+    let offered = env.generate_requests()[0].body.clone();
+    assert!(offered.contains("\"echo\""), "the other server's tools were offered: {offered}");
+
+    let named = env.run(&["ask", "--tools=gone,fake", "hello"]);
+    assert_ne!(named.code, 0, "{named:?}");
+    assert!(named.stderr.contains("gone"), "{:?}", named.stderr);
+    assert_eq!(env.generate_requests().len(), 2, "nothing more was sent");
+}

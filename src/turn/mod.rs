@@ -296,7 +296,7 @@ impl Runner {
         let setup = async {
             let using = spec.tools.clone();
             let mut prepared = self.setup(spec, send).await?;
-            let tools = self.offer_tools(turn, using, &mut prepared).await?;
+            let tools = self.offer_tools(turn, using, &mut prepared, send).await?;
             Ok::<_, Refused>((prepared, tools))
         };
         let (prepared, tools) = match deadline {
@@ -309,15 +309,21 @@ impl Runner {
     }
 
     /// Lists the tools a turn asks for (when the runner has a tool box) and offers them in its
-    /// request; a listing that fails refuses the turn before anything is sent.
+    /// request; a listing that fails refuses the turn before anything is sent. Servers left out
+    /// of it (they did not start; the others did) are told once, as a step.
     async fn offer_tools(
         &self,
         turn: u64,
         using: crate::tools::ToolUse,
         prepared: &mut Prepared,
+        send: &(dyn Fn(Update) + Send + Sync),
     ) -> Result<Option<crate::chat::TurnTools>, Refused> {
         let Some(toolbox) = self.tools.clone().filter(|_| !using.selection.is_off()) else { return Ok(None) };
-        let offered = toolbox.tools(&using.selection).await.map_err(Refused::Tools)?;
+        let listing = toolbox.listing(&using.selection).await.map_err(Refused::Tools)?;
+        if !listing.unavailable.is_empty() {
+            send(Update::Shown(Shown::Tool(crate::tools::ToolStep::Unavailable { servers: listing.unavailable })));
+        }
+        let offered = listing.tools;
         if offered.is_empty() {
             return Ok(None);
         }

@@ -477,3 +477,27 @@ fn tab_completes_server_names_after_slash_tools() {
     app.on_terminal(key(KeyCode::Enter));
     assert_eq!(app.tab().tools, Selection::Servers(vec!["fs".into(), "time".into()]));
 }
+
+#[test]
+fn servers_that_did_not_start_are_one_quiet_line_before_the_answer() {
+    let mut app = App::new("m", false);
+    let turn = send(&mut app);
+    let servers = vec![
+        crate::tools::ListError::ServerStopped {
+            server: "fs".into(),
+            last_stderr: Some("npx\u{1b}[2J was not found".into()),
+        },
+        crate::tools::ListError::ServerStopped { server: "web".into(), last_stderr: None },
+    ];
+    app.on_event(AppEvent::Turn { turn, shown: Shown::Tool(ToolStep::Unavailable { servers }) });
+    app.on_event(AppEvent::Turn { turn, shown: Shown::Text("Hello.".into()) });
+    let tab = app.tab();
+    let step = tab.messages[1].tool.as_deref().map(|c| c.body.clone());
+    assert_eq!(
+        step,
+        Some(ToolBody::Step(
+            "Servers fs (npx␛[2J was not found), web did not start: this turn goes on without their tools.".into()
+        ))
+    );
+    assert_eq!(tab.messages[2].text, "Hello.");
+}
