@@ -290,11 +290,12 @@ impl Tab {
         }
         let mut messages = Vec::with_capacity(self.messages.len() + 2 * calls.len());
         for m in std::mem::take(&mut self.messages) {
-            if m.role == Role::Model && m.tool.is_none() {
-                if let Some(id) = m.id {
-                    for saved in calls.iter().filter(|c| c.message_id == id) {
-                        messages.extend(stored_cells(saved));
-                    }
+            if m.role == Role::Model
+                && m.tool.is_none()
+                && let Some(id) = m.id
+            {
+                for saved in calls.iter().filter(|c| c.message_id == id) {
+                    messages.extend(stored_cells(saved));
                 }
             }
             messages.push(m);
