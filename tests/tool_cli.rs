@@ -148,3 +148,42 @@ fn a_server_that_cannot_start_is_said_once_and_the_others_tools_still_run() {
     assert!(named.stderr.contains("gone"), "{:?}", named.stderr);
     assert_eq!(env.generate_requests().len(), 2, "nothing more was sent");
 }
+
+/// Whether the last request offered the fake server's `echo`.
+fn offered_echo(env: &Env) -> bool {
+    let body = env.last_body();
+    body["tools"].as_array().is_some_and(|tools| {
+        tools
+            .iter()
+            .any(|t| t["functionDeclarations"].as_array().is_some_and(|d| d.iter().any(|f| f["name"] == "echo")))
+    })
+}
+
+/// Issue 24: a role's `tools` apply wherever the role does, through the one place the runner
+/// composes it: `ask -r`, `ask -c` of a conversation saved with the role, and the line chat
+/// (given the role, or continuing its conversation). A flag still wins.
+#[test]
+fn a_roles_tools_apply_to_a_continued_conversation_and_the_line_chat() {
+    let env = env_with_fake_server(true);
+    env.add_config("[roles.clock]\nsystem = \"You keep time.\"\ntools = [\"fake\"]\n");
+    let first = env.run(&["ask", "-r", "clock", r#"say it [[call echo {"text": "tern"}]]"#]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(offered_echo(&env), "ask -r offers the role's tools");
+    let next = env.run(&["ask", "-c", r#"again [[call echo {"text": "two"}]]"#]);
+    assert_eq!(next.code, 0, "{next:?}");
+    assert!(offered_echo(&env), "ask -c of the role's conversation offers its tools");
+    assert_eq!(responses(&env).last().unwrap().1["content"], "two", "and the call ran");
+    let off = env.run(&["ask", "-c", "--no-tools", "and now?"]);
+    assert_eq!(off.code, 0, "{off:?}");
+    assert!(!offered_echo(&env), "--no-tools wins over the role");
+    let plain = env.run(&["ask", "no role here"]);
+    assert_eq!(plain.code, 0, "{plain:?}");
+    assert!(!offered_echo(&env), "without the role, the config's (none)");
+
+    let chat = env.run_with_stdin(&["-r", "clock"], "what time is it?\n");
+    assert_eq!(chat.code, 0, "{chat:?}");
+    assert!(offered_echo(&env), "the line chat with the role offers its tools");
+    let chat = env.run_with_stdin(&["-c"], "and later?\n");
+    assert_eq!(chat.code, 0, "{chat:?}");
+    assert!(offered_echo(&env), "the line chat continuing the role's conversation too");
+}

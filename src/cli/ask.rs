@@ -173,6 +173,8 @@ pub async fn run(
     let runner = conn.runner(std::sync::Arc::new(session));
     let mut spec = TurnSpec {
         tools,
+        // No flag: the role's tools (given, or the continued conversation's) choose.
+        role_tools: args.tools.tools.is_none() && !args.tools.no_tools,
         attachments,
         model: config.model_explicit.then(|| config.model.clone()),
         keep_model: flags.model.is_some(),

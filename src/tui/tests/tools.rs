@@ -361,7 +361,9 @@ fn tools_command_sets_what_the_next_turn_offers() {
     };
     let approver: Arc<dyn Approver> = Arc::new(TuiApprover::new(tokio::sync::mpsc::unbounded_channel().0, 1));
     assert_eq!(app.tool_use(app.tab(), approver.clone()).selection, Selection::Off, "off until asked");
+    assert!(!app.tab().tools_chosen, "until /tools, a role's tools choose (the runner applies them)");
     enter(&mut app, "/tools fs, time");
+    assert!(app.tab().tools_chosen, "/tools wins over a role's tools");
     let spec = app.tool_use(app.tab(), approver.clone());
     assert_eq!(spec.selection, Selection::Servers(vec!["fs".into(), "time".into()]));
     assert_eq!((spec.max_steps, spec.approve_all, spec.approver.is_some()), (4, false, true));
