@@ -199,7 +199,8 @@ pub async fn run(
     // got (before, nothing is saved yet, and they end the process as usual). With tools they
     // are heard before the turn starts: a signal while the MCP servers start ends geminal with
     // its usual code, and its servers with it.
-    let mut signals: Option<Signals> = if spec.tools.selection.is_off() { None } else { Some(Signals::new()?) };
+    let may_list = !spec.tools.selection.is_off() || (spec.role_tools && !config.mcp.servers.is_empty());
+    let mut signals: Option<Signals> = if may_list { Some(Signals::new()?) } else { None };
     let mut turn = runner.start(spec);
     let mut tool_lines = super::tool_steps::StepLines::default();
     // Large files are uploaded first (a bar on a terminal).
