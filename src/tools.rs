@@ -99,10 +99,25 @@ pub enum ListError {
     ServerStopped { server: String, last_stderr: Option<String> },
 }
 
+/// The tools of a selection, and the servers of it that did not start (their tools are left
+/// out; the user is told once per turn).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Listing {
+    pub tools: Vec<ToolInfo>,
+    /// Each a [`ListError::ServerStopped`].
+    pub unavailable: Vec<ListError>,
+}
+
 /// Where tools live. Shared by every turn and tab (servers start on first use).
 pub trait ToolBox: Send + Sync {
     /// The tools of the selected servers, starting them as needed.
     fn tools<'a>(&'a self, selection: &'a Selection) -> BoxFuture<'a, Result<Vec<ToolInfo>, ListError>>;
+
+    /// [`ToolBox::tools`], with the servers that did not start left out and said, when some of
+    /// an unnamed selection ([`Selection::All`]) start. The default: every failure fails.
+    fn listing<'a>(&'a self, selection: &'a Selection) -> BoxFuture<'a, Result<Listing, ListError>> {
+        Box::pin(async move { Ok(Listing { tools: self.tools(selection).await?, unavailable: Vec::new() }) })
+    }
 
     /// Runs one call of a tool [`ToolBox::tools`] listed (by its [`ToolInfo::name`]), under
     /// its server's timeout. When `cancel` fires the call stops at once and the server is told.
@@ -180,4 +195,7 @@ pub enum ToolStep {
     Round { round: u32, max: u32 },
     /// The turn used its `max` rounds; the model was asked to answer without tools.
     StepLimit { max: u32 },
+    /// These servers did not start: the turn goes on with the others' tools (told before the
+    /// turn is sent; each a [`ListError::ServerStopped`]).
+    Unavailable { servers: Vec<ListError> },
 }

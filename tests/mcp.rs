@@ -458,3 +458,56 @@ async fn a_server_that_cannot_start_keeps_saying_why() {
         assert_eq!(hub.tools(&Selection::All).await.unwrap_err(), why);
     }
 }
+
+/// Issue 24: one server that cannot start does not take every tool away. Of every server the
+/// others' tools are offered and the one left out is said; a server the user named that fails
+/// still fails the listing, and so does every server failing.
+#[tokio::test]
+async fn a_server_that_cannot_start_leaves_the_others_tools_unless_it_was_named() {
+    let missing = ServerSettings { command: Some("/nonexistent/mcp-server".into()), ..ServerSettings::default() };
+    let hub = hub(&[("gone", missing), ("good", fake(&[]))]);
+    let why = ListError::ServerStopped {
+        server: "gone".into(),
+        last_stderr: Some("/nonexistent/mcp-server was not found".into()),
+    };
+    let listing = hub.listing(&Selection::All).await.unwrap();
+    assert!(listing.tools.iter().any(|t| t.name == "echo" && t.server == "good"), "{:?}", listing.tools);
+    assert!(listing.tools.iter().all(|t| t.server == "good"));
+    assert_eq!(listing.unavailable, std::slice::from_ref(&why));
+    assert_eq!(call(&hub, "echo", json!({"text": "still here"})).await.unwrap().content["content"], "still here");
+    // `tools` (without what was left out) agrees.
+    assert_eq!(hub.tools(&Selection::All).await.unwrap(), listing.tools);
+    // Named, it fails the listing.
+    let named = Selection::Servers(vec!["good".into(), "gone".into()]);
+    assert_eq!(hub.listing(&named).await.unwrap_err(), why);
+    hub.stop().await;
+}
+
+/// Issue 24: `ask --tools` hears Ctrl-C and SIGTERM before its servers start: SIGTERM while a
+/// server hangs at start ends geminal with 143, nothing sent or saved, and no server left.
+#[test]
+fn sigterm_while_ask_lists_tools_exits_143_and_leaves_no_server_behind() {
+    let env = Env::new(geminal::gemini::fake::Behavior::text("unused"));
+    let record = env.home.path().join("record");
+    env.add_config(&fake_toml("hang", &record).replace("\"--record\"", "\"--hang\", \"--record\""));
+    let child = env
+        .command(&["ask", "--tools", "hello"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let read = || std::fs::read_to_string(&record).unwrap_or_default();
+    wait_for("the server to start", || read().contains("pid "));
+    let server: u32 = read().lines().find_map(|l| l.strip_prefix("pid ")).unwrap().parse().unwrap();
+    common::process::wait_until_catching(child.id(), 15);
+    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let run = common::process::wait_bounded(child);
+    run.assert_failed(143, "Stopped by SIGTERM");
+    wait_for("the hanging server to be gone", || !alive(server));
+    assert!(env.generate_requests().is_empty(), "nothing was sent");
+    let db = env.home.path().join("data/geminal/history.sqlite3");
+    if db.exists() {
+        let messages: i64 = env.history().query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).unwrap();
+        assert_eq!(messages, 0, "nothing was saved");
+    }
+}

@@ -173,3 +173,66 @@ fn the_filesystem_server_from_npm_writes_through_ask_only_when_the_call_is_appro
         .collect();
     assert_eq!(statuses, ["refused", "ok"]);
 }
+
+/// Issue 24: with every server asked for (`--tools`), one that cannot start is said once on
+/// stderr and the turn goes on with the other's tools; named (`--tools=gone,fake`), it refuses
+/// the turn before anything is sent.
+#[test]
+fn a_server_that_cannot_start_is_said_once_and_the_others_tools_still_run() {
+    let env = env_with_fake_server(true);
+    env.add_config("[mcp.servers.gone]\ncommand = \"/nonexistent/mcp-server\"\n");
+    let run = env.run(&["ask", "--tools", r#"say it [[call echo {"text": "tern"}]]"#]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let said: Vec<&str> = run.stderr.lines().filter(|l| l.contains("did not start")).collect();
+    assert_eq!(said.len(), 1, "said once: {:?}", run.stderr);
+    assert!(said[0].contains("gone") && said[0].contains("was not found"), "{said:?}");
+    let got = responses(&env);
+    assert_eq!(got.len(), 1, "the fake server's tool ran: {got:?}");
+    assert_eq!(got[0].1["content"], "tern");
+    let offered = env.generate_requests()[0].body.clone();
+    assert!(offered.contains("\"echo\""), "the other server's tools were offered: {offered}");
+
+    let named = env.run(&["ask", "--tools=gone,fake", "hello"]);
+    assert_ne!(named.code, 0, "{named:?}");
+    assert!(named.stderr.contains("gone"), "{:?}", named.stderr);
+    assert_eq!(env.generate_requests().len(), 2, "nothing more was sent");
+}
+
+/// Whether the last request offered the fake server's `echo`.
+fn offered_echo(env: &Env) -> bool {
+    let body = env.last_body();
+    body["tools"].as_array().is_some_and(|tools| {
+        tools
+            .iter()
+            .any(|t| t["functionDeclarations"].as_array().is_some_and(|d| d.iter().any(|f| f["name"] == "echo")))
+    })
+}
+
+/// Issue 24: a role's `tools` apply wherever the role does, through the one place the runner
+/// composes it: `ask -r`, `ask -c` of a conversation saved with the role, and the line chat
+/// (given the role, or continuing its conversation). A flag still wins.
+#[test]
+fn a_roles_tools_apply_to_a_continued_conversation_and_the_line_chat() {
+    let env = env_with_fake_server(true);
+    env.add_config("[roles.clock]\nsystem = \"You keep time.\"\ntools = [\"fake\"]\n");
+    let first = env.run(&["ask", "-r", "clock", r#"say it [[call echo {"text": "tern"}]]"#]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(offered_echo(&env), "ask -r offers the role's tools");
+    let next = env.run(&["ask", "-c", r#"again [[call echo {"text": "two"}]]"#]);
+    assert_eq!(next.code, 0, "{next:?}");
+    assert!(offered_echo(&env), "ask -c of the role's conversation offers its tools");
+    assert_eq!(responses(&env).last().unwrap().1["content"], "two", "and the call ran");
+    let off = env.run(&["ask", "-c", "--no-tools", "and now?"]);
+    assert_eq!(off.code, 0, "{off:?}");
+    assert!(!offered_echo(&env), "--no-tools wins over the role");
+    let plain = env.run(&["ask", "no role here"]);
+    assert_eq!(plain.code, 0, "{plain:?}");
+    assert!(!offered_echo(&env), "without the role, the config's (none)");
+
+    let chat = env.run_with_stdin(&["-r", "clock"], "what time is it?\n");
+    assert_eq!(chat.code, 0, "{chat:?}");
+    assert!(offered_echo(&env), "the line chat with the role offers its tools");
+    let chat = env.run_with_stdin(&["-c"], "and later?\n");
+    assert_eq!(chat.code, 0, "{chat:?}");
+    assert!(offered_echo(&env), "the line chat continuing the role's conversation too");
+}

@@ -605,6 +605,13 @@ fn start_against_fake(env: &common::process::Env, name: &str, columns: u16, rows
     let tmux = Tmux { session: format!("{name}-{}", std::process::id()) };
     let (columns, rows) = (columns.to_string(), rows.to_string());
     tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", &columns, "-y", &rows, "bash", "--norc", "--noprofile"]);
+    launch_in(env, &tmux);
+    tmux
+}
+
+/// Types the command line that runs geminal against `env`'s fake in `tmux`'s pane (Enter
+/// starts it).
+fn launch_in(env: &common::process::Env, tmux: &Tmux) {
     let home = env.home.path();
     tmux.text(&format!(
         "env -i TERM=\"$TERM\" PATH=\"$PATH\" HOME={home} XDG_CONFIG_HOME={home}/config XDG_DATA_HOME={home}/data GOOGLE_GEMINI_BASE_URL={url} GEMINI_API_KEY={key} {bin}; echo GEMINAL-EXITED-$?",
@@ -613,7 +620,6 @@ fn start_against_fake(env: &common::process::Env, name: &str, columns: u16, rows
         key = common::process::KEY,
         bin = env!("CARGO_BIN_EXE_geminal"),
     ));
-    tmux
 }
 
 /// Every saved message as (conversation, text), in the order written.
@@ -911,4 +917,89 @@ fn a_reopened_conversation_shows_its_saved_search_and_the_first_switch_turns_it_
         history.query_row("SELECT settings FROM conversations WHERE id = 1", [], |r| r.get(0)).unwrap();
     let settings: serde_json::Value = serde_json::from_str(&settings).unwrap();
     assert_eq!(settings["search"], false, "{settings}");
+}
+
+/// Issue 24: a tool call in the interface, end to end. The fake Gemini calls `write_note` of
+/// geminal's own fake MCP server (configured, tools on); the approval line asks, `y` runs it
+/// (the file is written only then); the call and its result are cells, folded, and Enter on the
+/// selected one unfolds it (its arguments shown); after a restart the conversation comes back
+/// as a tab with its tool cells, and its next prompt sends the call back with the signature the
+/// fake gave (the fake refuses it otherwise).
+#[test]
+fn a_tool_call_is_approved_shown_unfolded_and_continued_after_a_restart() {
+    if !have_tmux() {
+        assert!(std::env::var("GEMINAL_E2E_REQUIRE").is_err(), "tmux is required for this test");
+        return;
+    }
+    let env = common::process::Env::new(Behavior::text("plain"));
+    env.add_config(&format!(
+        "tools = true\n[mcp.servers.fake]\ncommand = {:?}\nargs = [\"fake-mcp\"]\ntimeout_secs = 20\n",
+        env!("CARGO_BIN_EXE_geminal")
+    ));
+    let note = env.home.path().join("note.txt");
+    let tmux = start_against_fake(&env, "geminal-tools", 120, 40);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("Ask anything"), "the first frame");
+    let idle = |s: &str| !s.contains('●') && !s.contains("writing…");
+    tmux.text(&format!(r#"keep this [[call write_note {{"path": "{}", "text": "milk"}}]]"#, note.display()));
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for(|s| s.contains("the model asks to run a tool call"), "the approval line");
+    assert!(screen.contains("write_note"), "the line names the tool:\n{screen}");
+    assert!(!note.exists(), "nothing runs before the user says so");
+    // (A key typed as the line appears is not an answer: it takes keys a moment later.)
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.keys(&["y"]);
+    let screen = tmux.wait_for(|s| s.contains("write_note answered") && idle(s), "the answer after the tool");
+    assert_eq!(std::fs::read_to_string(&note).unwrap(), "milk", "the approved call ran");
+    // Both cells, folded: the arguments are not shown yet.
+    assert!(screen.contains("▸ → fake · write_note"), "the call cell, folded:\n{screen}");
+    assert!(screen.contains("▸ ← fake · write_note"), "the result cell, folded:\n{screen}");
+    // Unfolded, the arguments are indented JSON, a line each.
+    let argument_lines = |s: &str| s.lines().any(|l| l.trim_start().starts_with("\"text\": \"milk\""));
+    assert!(!argument_lines(&screen), "folded cells show the arguments on one line:\n{screen}");
+
+    // Select the messages and go up to the call cell; Enter unfolds it.
+    tmux.keys(&["M-Up"]);
+    let call_selected = |s: &str| s.contains("▶ ▸ → fake · write_note");
+    for _ in 0..4 {
+        if call_selected(&tmux.screen()) {
+            break;
+        }
+        tmux.keys(&["Up"]);
+    }
+    tmux.wait_for(call_selected, "the call cell selected");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("▾ → fake · write_note") && argument_lines(s), "the call unfolded");
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit with status 0");
+    let calls: i64 =
+        env.history().query_row("SELECT count(*) FROM tool_calls WHERE status = 'ok'", [], |r| r.get(0)).unwrap();
+    assert_eq!(calls, 1, "the call is saved with its end");
+
+    // Started again: the conversation is a tab again, with its tool cells.
+    tmux.run(&["send-keys", "-t", &tmux.session, "clear", "Enter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    launch_in(&env, &tmux);
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for(|s| s.contains("write_note answered"), "the conversation restored");
+    assert!(
+        screen.contains("→ fake · write_note") && screen.contains("← fake · write_note"),
+        "its tool cells:\n{screen}"
+    );
+    tmux.text("and then?");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(|s| s.contains("plain") && idle(s), "the next answer");
+    let last = env.last_body();
+    let contents = last["contents"].as_array().unwrap();
+    let call = contents
+        .iter()
+        .flat_map(|c| c["parts"].as_array().cloned().unwrap_or_default())
+        .find(|p| p.get("functionCall").is_some())
+        .expect("the call is part of the conversation continued");
+    assert_eq!(call["functionCall"]["name"], "write_note");
+    assert!(call["thoughtSignature"].as_str().is_some_and(|s| !s.is_empty()), "{call}");
+    assert_eq!(contents.last().unwrap()["parts"][0]["text"], "and then?");
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(|s| s.contains("GEMINAL-EXITED-0"), "geminal to exit again");
 }

@@ -11,7 +11,7 @@ use clap::Args;
 use super::exit::{self, Failure};
 use super::generation::{GenerationArgs, read_json_schema};
 use super::output::{AnswerPrinter, Delivery, UploadBar};
-use super::signals::{Signals, Stop, stopped_answer};
+use super::signals::{Signals, Stop, StopExit, stopped_answer};
 use super::words;
 use super::{ConnectArgs, GlobalArgs, HistoryUse, open_session};
 use crate::attach::{self, Attachment};
@@ -173,6 +173,8 @@ pub async fn run(
     let runner = conn.runner(std::sync::Arc::new(session));
     let mut spec = TurnSpec {
         tools,
+        // No flag: the role's tools (given, or the continued conversation's) choose.
+        role_tools: args.tools.tools.is_none() && !args.tools.no_tools,
         attachments,
         model: config.model_explicit.then(|| config.model.clone()),
         keep_model: flags.model.is_some(),
@@ -193,21 +195,29 @@ pub async fn run(
     };
     // An untrusted tool call is asked about on the terminal; on a pipe no one is asked.
     spec.tools.approver = super::tool_steps::terminal_approver();
+    // Once the answer starts, Ctrl-C, SIGTERM and SIGHUP stop it, and it is saved as far as it
+    // got (before, nothing is saved yet, and they end the process as usual). With tools they
+    // are heard before the turn starts: a signal while the MCP servers start ends geminal with
+    // its usual code, and its servers with it.
+    let may_list = !spec.tools.selection.is_off() || (spec.role_tools && !config.mcp.servers.is_empty());
+    let mut signals: Option<Signals> = if may_list { Some(Signals::new()?) } else { None };
     let mut turn = runner.start(spec);
     let mut tool_lines = super::tool_steps::StepLines::default();
     // Large files are uploaded first (a bar on a terminal).
     let bar = UploadBar::new();
     let mut composed = None;
     let mut printer: Option<AnswerPrinter> = None;
-    // Once the answer starts, Ctrl-C, SIGTERM and SIGHUP stop it, and it is saved as far as it
-    // got (before, nothing is saved yet, and they end the process as usual).
-    let mut signals: Option<Signals> = None;
     let mut stopped = None;
     let report = loop {
         let update = match signals.as_mut() {
             Some(listening) => tokio::select! {
                 update = turn.next() => update,
                 stop = listening.recv() => {
+                    if printer.is_none() {
+                        // Nothing is saved yet: stopped as without tools (main stops the servers).
+                        turn.cancel();
+                        return Err(Failure::new(stop.exit_code(), format!("Stopped by {} before the question was sent.", stop.name())));
+                    }
                     stopped.get_or_insert(stop);
                     turn.cancel();
                     continue;

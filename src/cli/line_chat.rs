@@ -114,6 +114,10 @@ pub async fn run(
             ..TurnSpec::new(target, prompt)
         };
         first = false;
+        // The config's tools, or the role's (given, or the continued conversation's).
+        spec.tools.selection = config.tools.clone();
+        spec.tools.max_steps = config.max_tool_steps;
+        spec.role_tools = true;
         spec.tools.approver = super::tool_steps::terminal_approver();
         let mut turn = runner.start(spec);
         let mut tool_lines = super::tool_steps::StepLines::default();

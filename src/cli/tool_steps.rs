@@ -51,8 +51,28 @@ impl StepLines {
             ToolStep::StepLimit { max } => {
                 format!("the model used its {max} tool rounds (max_tool_steps): it was asked to answer without tools")
             }
+            ToolStep::Unavailable { servers } => unavailable_words(servers),
         }
     }
+}
+
+/// Servers left out of a turn, in one sentence: each with why, then that the others' tools go on.
+fn unavailable_words(servers: &[crate::tools::ListError]) -> String {
+    let each: Vec<String> = servers
+        .iter()
+        .map(|e| match e {
+            crate::tools::ListError::ServerStopped { server, last_stderr } => {
+                let server = crate::sanitize::one_line(server, 40);
+                match last_stderr.as_deref().map(|l| crate::sanitize::one_line(l, 120)).filter(|l| !l.is_empty()) {
+                    Some(line) => format!("{server} ({line})"),
+                    None => server,
+                }
+            }
+            crate::tools::ListError::UnknownServer(name) => crate::sanitize::one_line(name, 40),
+        })
+        .collect();
+    let (noun, its) = if each.len() == 1 { ("server", "its") } else { ("servers", "their") };
+    format!("MCP {noun} {} did not start: this turn goes on without {its} tools", each.join(", "))
 }
 
 fn called(server: &str, tool: &str) -> String {

@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::tools::{ListError, Selection, ToolBox, ToolFailure, ToolInfo, ToolOutput};
+use crate::tools::{ListError, Listing, Selection, ToolBox, ToolFailure, ToolInfo, ToolOutput};
 
 mod children;
 pub mod fake;
@@ -139,9 +139,12 @@ impl Hub {
         }
     }
 
-    async fn list(&self, selection: &Selection) -> Result<Vec<ToolInfo>, ListError> {
+    /// The tools of `selection`. A server named in it that does not start fails the listing;
+    /// of every server ([`Selection::All`]) those that do not start are left out and said,
+    /// unless none starts.
+    async fn list(&self, selection: &Selection) -> Result<Listing, ListError> {
         let chosen: Vec<&str> = match selection {
-            _ if selection.is_off() => return Ok(Vec::new()),
+            _ if selection.is_off() => return Ok(Listing::default()),
             Selection::Off => Vec::new(),
             Selection::All => self.servers.keys().map(String::as_str).collect(),
             Selection::Servers(names) => {
@@ -160,6 +163,8 @@ impl Hub {
         // Every server starts at once: one that hangs holds up only itself.
         let lists = futures::future::join_all(chosen.iter().map(|name| self.server_tools(name))).await;
         let mut tools: Vec<ToolInfo> = Vec::new();
+        let mut unavailable = Vec::new();
+        let started = lists.iter().filter(|l| l.is_ok()).count();
         for (name, list) in chosen.iter().zip(lists) {
             let list = list.map_err(|e| ListError::ServerStopped {
                 server: (*name).to_owned(),
@@ -167,8 +172,12 @@ impl Hub {
                     StartError::Stopped { last_stderr } => last_stderr,
                     other => Some(other.to_string()),
                 },
-            })?;
-            tools.extend(list.into_iter().filter(|t| t.allowed).map(|t| t.info));
+            });
+            match list {
+                Ok(list) => tools.extend(list.into_iter().filter(|t| t.allowed).map(|t| t.info)),
+                Err(e) if matches!(selection, Selection::All) && started > 0 => unavailable.push(e),
+                Err(e) => return Err(e),
+            }
         }
         let pairs: Vec<(&str, &str)> = tools.iter().map(|t| (t.server.as_str(), t.original.as_str())).collect();
         let names = names::assign(&pairs);
@@ -180,7 +189,7 @@ impl Hub {
                 offered.insert(tool.name.clone(), (tool.server.clone(), tool.original.clone()));
             }
         }
-        Ok(tools)
+        Ok(Listing { tools, unavailable })
     }
 
     async fn run(&self, tool: &str, arguments: &Value, cancel: CancellationToken) -> Result<ToolOutput, ToolFailure> {
@@ -198,6 +207,10 @@ impl Hub {
 
 impl ToolBox for Hub {
     fn tools<'a>(&'a self, selection: &'a Selection) -> BoxFuture<'a, Result<Vec<ToolInfo>, ListError>> {
+        Box::pin(async move { self.list(selection).await.map(|l| l.tools) })
+    }
+
+    fn listing<'a>(&'a self, selection: &'a Selection) -> BoxFuture<'a, Result<Listing, ListError>> {
         Box::pin(self.list(selection))
     }
 

@@ -386,6 +386,8 @@ impl Runner {
             deadline: self.deadline,
             // Its questions about tool calls come back to this tab, by this turn's id.
             tools: app.tool_use(t, Arc::new(overlay::approve::TuiApprover::new(self.tx.clone(), turn))),
+            // Until `/tools` in this tab, the tab's role (or its conversation's) chooses.
+            role_tools: !t.tools_chosen,
             ..TurnSpec::new(Target::New, prompt)
         }
     }

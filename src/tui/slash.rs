@@ -276,6 +276,7 @@ impl App {
             None => "Tools off in this tab.".to_owned(),
         });
         self.tab_mut().tools = selection;
+        self.tab_mut().tools_chosen = true;
         true
     }
 

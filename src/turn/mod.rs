@@ -103,6 +103,10 @@ pub struct TurnSpec {
     pub deadline: Option<Duration>,
     /// The tools the model may call, and who approves them (off by default).
     pub tools: crate::tools::ToolUse,
+    /// The user chose no tools for this turn (no `--tools`, no `/tools`): the role it runs
+    /// with, given or saved with the conversation, chooses them when it says (`tools` in the
+    /// role), over `tools.selection` (the config's).
+    pub role_tools: bool,
 }
 
 impl TurnSpec {
@@ -122,6 +126,7 @@ impl TurnSpec {
             budget: BudgetPolicy::default(),
             deadline: None,
             tools: crate::tools::ToolUse::default(),
+            role_tools: false,
         }
     }
 }
@@ -294,9 +299,25 @@ impl Runner {
         let deadline = spec.deadline.map(|d| (Instant::now() + d, d));
         let budget = spec.budget;
         let setup = async {
-            let using = spec.tools.clone();
+            let mut using = spec.tools.clone();
+            let given = match (&spec.role, spec.role_tools) {
+                (RoleChoice::Use(role), true) => Some(role.tools.clone()),
+                _ => None,
+            };
+            let role_tools = spec.role_tools;
             let mut prepared = self.setup(spec, send).await?;
-            let tools = self.offer_tools(turn, using, &mut prepared).await?;
+            // The role's tools, the one place a role is composed for every front end: the role
+            // given, else the one the conversation goes on with.
+            if role_tools {
+                let saved = || {
+                    let name = prepared.role.as_ref()?;
+                    self.roles.iter().find(|r| &r.name == name).and_then(|r| r.tools.clone())
+                };
+                if let Some(selection) = given.unwrap_or_else(saved) {
+                    using.selection = selection;
+                }
+            }
+            let tools = self.offer_tools(turn, using, &mut prepared, send).await?;
             Ok::<_, Refused>((prepared, tools))
         };
         let (prepared, tools) = match deadline {
@@ -309,15 +330,21 @@ impl Runner {
     }
 
     /// Lists the tools a turn asks for (when the runner has a tool box) and offers them in its
-    /// request; a listing that fails refuses the turn before anything is sent.
+    /// request; a listing that fails refuses the turn before anything is sent. Servers left out
+    /// of it (they did not start; the others did) are told once, as a step.
     async fn offer_tools(
         &self,
         turn: u64,
         using: crate::tools::ToolUse,
         prepared: &mut Prepared,
+        send: &(dyn Fn(Update) + Send + Sync),
     ) -> Result<Option<crate::chat::TurnTools>, Refused> {
         let Some(toolbox) = self.tools.clone().filter(|_| !using.selection.is_off()) else { return Ok(None) };
-        let offered = toolbox.tools(&using.selection).await.map_err(Refused::Tools)?;
+        let listing = toolbox.listing(&using.selection).await.map_err(Refused::Tools)?;
+        if !listing.unavailable.is_empty() {
+            send(Update::Shown(Shown::Tool(crate::tools::ToolStep::Unavailable { servers: listing.unavailable })));
+        }
+        let offered = listing.tools;
         if offered.is_empty() {
             return Ok(None);
         }

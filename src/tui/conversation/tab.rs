@@ -101,6 +101,8 @@ pub struct Tab {
     pub pending: Vec<crate::attach::Attachment>,
     /// The servers whose tools this tab's turns offer the model (`/tools`).
     pub tools: crate::tools::Selection,
+    /// `/tools` set them in this tab (else a role's `tools` wins over the config's).
+    pub tools_chosen: bool,
     /// The running turn waits for the user's word on tool calls (the approval line).
     pub approval: Option<crate::tui::overlay::approve::Waiting>,
     rendered: Vec<Rendered>,
@@ -148,6 +150,7 @@ impl Tab {
             copied_block: None,
             pending: Vec::new(),
             tools: crate::tools::Selection::Off,
+            tools_chosen: false,
             approval: None,
             rendered: Vec::new(),
             fresh_from: 0,

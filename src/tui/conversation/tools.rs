@@ -234,6 +234,24 @@ pub fn failure_sentence(failure: &ToolFailure) -> String {
     }
 }
 
+/// Servers left out of a turn because they did not start, in one sentence for the tab.
+pub fn unavailable_sentence(servers: &[crate::tools::ListError]) -> String {
+    let each: Vec<String> = servers
+        .iter()
+        .map(|e| match e {
+            crate::tools::ListError::ServerStopped { server, last_stderr: Some(line) } if !line.trim().is_empty() => {
+                format!("{} ({})", crate::sanitize::one_line(server, 40), crate::sanitize::one_line(line, 120))
+            }
+            crate::tools::ListError::ServerStopped { server, .. } => crate::sanitize::one_line(server, 40),
+            crate::tools::ListError::UnknownServer(name) => crate::sanitize::one_line(name, 40),
+        })
+        .collect();
+    match each.as_slice() {
+        [one] => format!("Server {one} did not start: this turn goes on without its tools."),
+        _ => format!("Servers {} did not start: this turn goes on without their tools.", each.join(", ")),
+    }
+}
+
 /// The cells of a saved call (a reopened conversation): the call, then how it ended.
 pub fn stored_cells(saved: &crate::store::StoredToolCall) -> Vec<ChatMessage> {
     let call = &saved.call;
@@ -310,6 +328,7 @@ impl Tab {
             ToolStep::StepLimit { max } => ToolCell::step(&format!(
                 "the turn used its {max} tool rounds: the model was asked to answer without tools"
             )),
+            ToolStep::Unavailable { servers } => ToolCell::step(&unavailable_sentence(&servers)),
         };
         self.messages.insert(at, ChatMessage::tool(cell));
         if let Some(selected) = self.selected.as_mut().filter(|s| **s >= at) {

@@ -361,7 +361,9 @@ fn tools_command_sets_what_the_next_turn_offers() {
     };
     let approver: Arc<dyn Approver> = Arc::new(TuiApprover::new(tokio::sync::mpsc::unbounded_channel().0, 1));
     assert_eq!(app.tool_use(app.tab(), approver.clone()).selection, Selection::Off, "off until asked");
+    assert!(!app.tab().tools_chosen, "until /tools, a role's tools choose (the runner applies them)");
     enter(&mut app, "/tools fs, time");
+    assert!(app.tab().tools_chosen, "/tools wins over a role's tools");
     let spec = app.tool_use(app.tab(), approver.clone());
     assert_eq!(spec.selection, Selection::Servers(vec!["fs".into(), "time".into()]));
     assert_eq!((spec.max_steps, spec.approve_all, spec.approver.is_some()), (4, false, true));
@@ -476,4 +478,28 @@ fn tab_completes_server_names_after_slash_tools() {
     assert_eq!(app.tab().input_text(), "/tools fs,time");
     app.on_terminal(key(KeyCode::Enter));
     assert_eq!(app.tab().tools, Selection::Servers(vec!["fs".into(), "time".into()]));
+}
+
+#[test]
+fn servers_that_did_not_start_are_one_quiet_line_before_the_answer() {
+    let mut app = App::new("m", false);
+    let turn = send(&mut app);
+    let servers = vec![
+        crate::tools::ListError::ServerStopped {
+            server: "fs".into(),
+            last_stderr: Some("npx\u{1b}[2J was not found".into()),
+        },
+        crate::tools::ListError::ServerStopped { server: "web".into(), last_stderr: None },
+    ];
+    app.on_event(AppEvent::Turn { turn, shown: Shown::Tool(ToolStep::Unavailable { servers }) });
+    app.on_event(AppEvent::Turn { turn, shown: Shown::Text("Hello.".into()) });
+    let tab = app.tab();
+    let step = tab.messages[1].tool.as_deref().map(|c| c.body.clone());
+    assert_eq!(
+        step,
+        Some(ToolBody::Step(
+            "Servers fs (npx␛[2J was not found), web did not start: this turn goes on without their tools.".into()
+        ))
+    );
+    assert_eq!(tab.messages[2].text, "Hello.");
 }
