@@ -16,6 +16,8 @@ use crate::money::{AnswerCost, PriceBook, Usd};
 use crate::store::{CachedAnswer, MessageStatus, MessageUpdate};
 
 /// How often a growing answer is written to the database: a `kill -9` loses at most this much.
+/// The interval runs from the first change not yet saved, so an answer that ends within it is
+/// written once, by its final save.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(150);
 
 #[derive(Debug, Clone, PartialEq)]
@@ -147,6 +149,7 @@ pub struct TurnState {
     /// What the rounds before the current one used, and cost.
     earlier_usage: Option<UsageMetadata>,
     earlier_cost: Option<AnswerCost>,
+    /// When the oldest change not yet saved came (meaningful while `unsaved`).
     last_save: Duration,
     unsaved: bool,
     done: bool,
@@ -345,7 +348,7 @@ impl TurnState {
             TurnEvent::Stream(StreamEvent::Text(text)) => {
                 self.first_token.get_or_insert(now);
                 self.text.push_str(&text);
-                self.unsaved = true;
+                self.changed(now);
                 let mut effects = vec![Effect::Show(text)];
                 effects.extend(self.periodic_save(now));
                 effects
@@ -467,7 +470,7 @@ impl TurnState {
                 self.thoughts.clear();
                 self.grounding = None;
                 self.tools.truncate(self.round_call);
-                self.unsaved = true;
+                self.changed(now);
                 let mut effects = vec![Effect::Restart];
                 // What the front end clears of the earlier rounds is shown again.
                 if !self.text.is_empty() {
@@ -555,6 +558,14 @@ impl TurnState {
         self.round_text
     }
 
+    /// Something to save came at `now`: the save interval starts at the first such change.
+    fn changed(&mut self, now: Duration) {
+        if !self.unsaved {
+            self.unsaved = true;
+            self.last_save = now;
+        }
+    }
+
     fn periodic_save(&mut self, now: Duration) -> Vec<Effect> {
         if self.unsaved && now.saturating_sub(self.last_save) >= FLUSH_INTERVAL {
             self.last_save = now;
@@ -624,17 +635,34 @@ mod tests {
     }
 
     #[test]
-    fn text_is_shown_at_once_and_saved_at_most_every_interval() {
+    fn text_is_shown_at_once_and_saved_one_interval_after_its_first_unsaved_change() {
         let mut t = TurnState::new();
         let first = t.handle(text("Hel"), ms(200));
         assert_eq!(first[0], Effect::Show("Hel".into()));
-        assert_eq!(saves(&first).len(), 1, "the first text is saved right away");
-        assert!(saves(&t.handle(text("lo"), ms(250))).is_empty(), "too soon after the last save");
-        assert!(saves(&t.handle(TurnEvent::Tick, ms(300))).is_empty());
-        let later = t.handle(TurnEvent::Tick, ms(360));
+        assert!(saves(&first).is_empty(), "the interval starts at the first text, not the turn's start");
+        assert!(saves(&t.handle(text("lo"), ms(250))).is_empty());
+        assert!(saves(&t.handle(TurnEvent::Tick, ms(340))).is_empty(), "less than an interval after the first text");
+        let later = t.handle(TurnEvent::Tick, ms(350));
         assert_eq!(saves(&later)[0].text, "Hello");
         assert_eq!(saves(&later)[0].status, None, "a periodic save keeps the row streaming");
         assert!(t.handle(TurnEvent::Tick, ms(900)).is_empty(), "nothing new, nothing saved");
+        assert!(saves(&t.handle(text("!"), ms(1000))).is_empty(), "a new change starts a new interval");
+        assert_eq!(saves(&t.handle(TurnEvent::Tick, ms(1150)))[0].text, "Hello!");
+    }
+
+    /// A short answer (ended within the interval of its first text) is written once, complete:
+    /// no progress save that the final save overwrites (it was, whenever its first text came
+    /// later than an interval after the turn's start, as behind a queue).
+    #[test]
+    fn an_answer_that_ends_within_the_interval_is_saved_once() {
+        let mut t = TurnState::new();
+        let mut all = t.handle(text("Short "), ms(400));
+        all.extend(t.handle(text("answer."), ms(450)));
+        all.extend(t.handle(TurnEvent::Tick, ms(500)));
+        all.extend(t.handle(TurnEvent::Stream(StreamEvent::Finished(FinishReason::Stop)), ms(540)));
+        let saved = saves(&all);
+        assert_eq!(saved.len(), 1, "{saved:?}");
+        assert_eq!((saved[0].text.as_str(), saved[0].status), ("Short answer.", Some(MessageStatus::Complete)));
     }
 
     #[test]
