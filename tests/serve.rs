@@ -1177,3 +1177,138 @@ async fn the_model_lists_name_the_pools_models() {
     assert_eq!(response.status(), 200);
     assert_eq!(json_of(response).await["choices"][0]["message"]["content"], "from the pool");
 }
+
+// ---- Client functions: `tools` offered, `tool_calls` returned, results answered. ----
+
+const TOOL_MODEL: &str = "gemini-3-flash-preview";
+
+fn weather_tools() -> Value {
+    json!([
+        {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
+        {"type": "function", "function": {"name": "get_time", "description": "The time in a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}},
+    ])
+}
+
+fn tool_ask(prompt: &str) -> Value {
+    json!({"model": TOOL_MODEL, "tools": weather_tools(), "messages": [{"role": "user", "content": prompt}]})
+}
+
+/// The body of a follow-up: the question, the assistant's calls as the client got them, and a
+/// result for each (`result(name)`).
+fn follow_up(prompt: &str, message: &Value, result: &dyn Fn(&str) -> String) -> Value {
+    let mut messages = vec![json!({"role": "user", "content": prompt}), message.clone()];
+    for call in message["tool_calls"].as_array().unwrap() {
+        let name = call["function"]["name"].as_str().unwrap();
+        messages.push(json!({"role": "tool", "tool_call_id": call["id"], "content": result(name)}));
+    }
+    json!({"model": TOOL_MODEL, "tools": weather_tools(), "messages": messages})
+}
+
+/// Each `data:` event of an OpenAI stream before `[DONE]`.
+fn sse_chunks(text: &str) -> Vec<Value> {
+    let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+    assert_eq!(events.last(), Some(&"data: [DONE]"), "{text}");
+    events[..events.len() - 1].iter().map(|e| serde_json::from_str(e.strip_prefix("data: ").unwrap()).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn a_function_call_comes_back_as_tool_calls_and_its_results_are_answered() {
+    let env = Env::new(Behavior::text("unused"));
+    let server = Server::with_key(&env);
+    let question = r#"weather? [[call get_weather {"city": "Paris"}]]"#;
+    let response = chat(&server, Some(CLIENT_KEY), &tool_ask(question)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-geminal-cache"], "miss");
+    let body = json_of(response).await;
+    let choice = &body["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls", "{body}");
+    let message = &choice["message"];
+    assert_eq!(message["role"], "assistant");
+    assert_eq!(message["content"], "Let me use get_weather. ", "the text before the call: {body}");
+    let calls = message["tool_calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1, "{body}");
+    let call = &calls[0];
+    let id = call["id"].as_str().unwrap().to_owned();
+    let signature = call["extra_content"]["google"]["thought_signature"].as_str().unwrap().to_owned();
+    assert_eq!(
+        call,
+        &json!({"id": id, "type": "function",
+            "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"},
+            "extra_content": {"google": {"thought_signature": signature}}}),
+    );
+    // Upstream: the client's functions declared, none of geminal's own tools.
+    let first: Value = serde_json::from_str(&env.generate_requests()[0].body).unwrap();
+    let declared = first["tools"][0]["functionDeclarations"].as_array().unwrap();
+    assert_eq!(declared.iter().map(|d| d["name"].as_str().unwrap()).collect::<Vec<_>>(), ["get_weather", "get_time"]);
+    assert!(first.get("toolConfig").is_none(), "auto is Gemini's default: {first}");
+
+    // The client runs it and sends the result without the signature (OpenAI clients drop
+    // unknown fields): the server restores it from the history, or the fake says 400.
+    let mut sent = message.clone();
+    sent["tool_calls"][0].as_object_mut().unwrap().remove("extra_content");
+    let again = follow_up(question, &sent, &|_| r#"{"celsius": 21}"#.to_owned());
+    let response = chat(&server, Some(CLIENT_KEY), &again).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let body = json_of(response).await;
+    assert_eq!(body["choices"][0]["finish_reason"], "stop", "{body}");
+    assert_eq!(body["choices"][0]["message"]["content"], "The tools said: get_weather answered {\"celsius\":21}.");
+    assert!(body["choices"][0]["message"].get("tool_calls").is_none(), "{body}");
+    let second: Value = serde_json::from_str(&env.generate_requests()[1].body).unwrap();
+    let contents = second["contents"].as_array().unwrap();
+    assert_eq!(contents.len(), 3, "question, call, result: {second}");
+    let call_part = contents[1]["parts"].as_array().unwrap().iter().find(|p| p.get("functionCall").is_some()).unwrap();
+    assert_eq!(call_part["thoughtSignature"], signature.as_str());
+    assert_eq!(call_part["functionCall"]["id"], id.as_str());
+    assert_eq!(contents[2]["parts"][0]["functionResponse"], json!({"id": id, "name": "get_weather", "response": {"celsius": 21}}));
+
+    // Stored once: the question, the answer that called (with its call and result), the answer.
+    let db = env.history();
+    let texts: Vec<(String, String, Option<i64>)> = db
+        .prepare("SELECT role, text, parent_id FROM messages ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert_eq!((texts[0].0.as_str(), texts[1].0.as_str(), texts[2].0.as_str()), ("user", "model", "model"));
+    assert_eq!(texts[1].1, "Let me use get_weather. ");
+    assert!(texts[2].1.starts_with("The tools said"), "{texts:?}");
+    let stored: (String, String, Option<String>, String, Option<String>) = db
+        .query_row("SELECT call_id, name, signature, status, result FROM tool_calls", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap();
+    assert_eq!(stored, (id.clone(), "get_weather".into(), Some(signature), "ok".into(), Some(r#"{"celsius":21}"#.into())));
+    let client: Option<String> = db.query_row("SELECT client FROM conversations", [], |r| r.get(0)).unwrap();
+    assert_eq!(client.as_deref(), Some("default"));
+
+    // The next question on top: the stored conversation goes on (nothing stored twice), and
+    // the model sees the call and its result again.
+    let mut next = again.clone();
+    let last_answer = body["choices"][0]["message"].clone();
+    next["messages"].as_array_mut().unwrap().push(last_answer);
+    next["messages"].as_array_mut().unwrap().push(json!({"role": "user", "content": "thanks"}));
+    env.fake.set_default(Behavior::text("You are welcome."));
+    let response = chat(&server, Some(CLIENT_KEY), &next).send().await.unwrap();
+    assert_eq!(json_of(response).await["choices"][0]["message"]["content"], "You are welcome.");
+    let counts: (i64, i64, i64) = db
+        .query_row(
+            "SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM messages), (SELECT count(*) FROM tool_calls)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(counts, (1, 5, 1));
+    let third: Value = serde_json::from_str(&env.generate_requests()[2].body).unwrap();
+    assert_eq!(third["contents"].as_array().unwrap().len(), 5, "question, call, result, answer, thanks: {third}");
+
+    // `history show` shows the call as a tool cell.
+    let conversation: i64 = db.query_row("SELECT id FROM conversations", [], |r| r.get(0)).unwrap();
+    let shown = env.run(&["history", "show", &conversation.to_string()]);
+    assert_eq!(shown.code, 0, "{shown:?}");
+    assert!(shown.stdout.contains("→ tool get_weather {\"city\":\"Paris\"}"), "{}", shown.stdout);
+    assert!(shown.stdout.contains("← ok: {\"celsius\":21}"), "{}", shown.stdout);
+}

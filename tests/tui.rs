@@ -45,6 +45,7 @@ fn report(text: &str, outcome: Outcome) -> Box<TurnReport> {
         grounding: None,
         save_error: None,
         answered_by: None,
+        tool_calls: Vec::new(),
     })
 }
 

@@ -38,6 +38,7 @@ fn report(text: &str) -> Box<TurnReport> {
         grounding: None,
         save_error: None,
         answered_by: None,
+        tool_calls: Vec::new(),
     })
 }
 

@@ -8,6 +8,7 @@
 mod attachments;
 mod budget;
 mod cache_key;
+mod client_calls;
 mod context;
 mod prepare;
 pub mod registry;
@@ -20,6 +21,7 @@ mod turn_state;
 pub use attachments::{INLINE_REQUEST_MAX_BYTES, UploadProgress};
 pub use budget::Hold;
 pub use cache_key::{CacheKey, MemoryCache, cache_key};
+pub use client_calls::{CallResult, CallsError};
 pub use context::{ContextError, ContextOverflow, Trimmed, estimate_tokens, short_tokens, worst_prompt_tokens};
 pub use prepare::{Branch, Prepared, Target};
 pub use role::{INPUT_PLACEHOLDER, NamedRole, RoleSource, unknown_role};
@@ -98,6 +100,11 @@ impl Message {
 /// A saved tool call of an answer and what the model was sent back for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedCall {
+    /// Its id within the turn (the provider's, or one given when the provider gave none): what
+    /// a client that ran it names it by.
+    pub call_id: String,
+    /// Its row in the history (`None`: not saved).
+    pub row: Option<i64>,
     pub round: i64,
     /// Where in the answer's text its round's text ended.
     pub text_offset: usize,
@@ -161,8 +168,13 @@ pub struct Turn {
     /// Generation parameters (each provider maps them to its wire, and refuses what its model
     /// cannot take).
     pub params: Params,
-    /// Tools: built-in ones (Google Search, URL context) for now.
+    /// Tools: built-in ones (Google Search, URL context), MCP tools, a client's functions.
     pub tools: Vec<ToolSpec>,
+    /// How the model may call the offered functions.
+    pub tool_choice: crate::llm::ToolChoice,
+    /// The prompt is the results of the calls the last answer of the history ended with (a
+    /// client ran them, [`ChatSession::answer_calls`]): no user message is sent or saved.
+    pub answers_calls: bool,
     /// Earlier messages, oldest first.
     pub history: Vec<Message>,
     pub prompt: String,
@@ -179,6 +191,8 @@ impl Turn {
             system: None,
             params: Params::default(),
             tools: Vec::new(),
+            tool_choice: crate::llm::ToolChoice::Auto,
+            answers_calls: false,
             history: Vec::new(),
             prompt: prompt.into(),
             attachments: Vec::new(),
@@ -199,8 +213,16 @@ impl Turn {
                 Author::Model => vec![crate::llm::Message::text(llm::Author::Assistant, m.text.clone())],
             })
             .collect();
-        messages.push(user_message(&self.prompt, &self.attachments));
-        Request { system: self.system.clone(), messages, params: self.params.clone(), tools: self.tools.clone() }
+        if !self.answers_calls {
+            messages.push(user_message(&self.prompt, &self.attachments));
+        }
+        Request {
+            system: self.system.clone(),
+            messages,
+            params: self.params.clone(),
+            tools: self.tools.clone(),
+            tool_choice: self.tool_choice.clone(),
+        }
     }
 
     /// Every attachment, the prompt's and the history's.

@@ -225,6 +225,14 @@ fn answered_pairs(
                 let tool_calls = calls.get(&m.id).cloned().unwrap_or_default();
                 let usable = matches!(m.status, MessageStatus::Complete | MessageStatus::Interrupted)
                     && (!m.text.trim().is_empty() || !tool_calls.is_empty());
+                // An answer that went on after a client ran the calls the one before it ended
+                // with (`geminal serve`) follows that answer, not a prompt.
+                let after_calls = pending_user.is_none()
+                    && history.last().is_some_and(|h: &Message| h.role == Author::Model && !h.tool_calls.is_empty());
+                if after_calls && usable {
+                    history.push(Message { tool_calls, ..Message::new(Author::Model, m.text.clone()) });
+                    continue;
+                }
                 if let (Some(user), true) = (pending_user.take(), usable) {
                     let attachments = kept.remove(&Some(user.id)).unwrap_or_default();
                     history.push(Message {
@@ -251,6 +259,8 @@ fn saved_calls(calls: Vec<crate::store::StoredToolCall>) -> HashMap<i64, Vec<sup
             .and_then(|r| serde_json::from_str(&r).ok())
             .unwrap_or_else(|| serde_json::json!({ "error": "The call did not return." }));
         out.entry(c.message_id).or_default().push(super::SavedCall {
+            call_id: c.call.call_id,
+            row: Some(c.id),
             round: c.call.round,
             text_offset: c.call.text_offset.max(0) as usize,
             wire_id: c.call.wire_id,

@@ -19,7 +19,7 @@ use super::turn_state::{Effect, FLUSH_INTERVAL, TurnEvent, TurnState};
 use super::{Author, Turn};
 use crate::attach::{AttachError, AttachmentData};
 use crate::engine::{Call, CallEvent, Engine};
-use crate::llm::{ApiError, Usage as UsageMetadata};
+use crate::llm::{ApiError, ToolSpec, Usage as UsageMetadata};
 use crate::store::{
     CachedAnswer, MessageStatus, MessageUpdate, Metric, NewAttachment, NewMessage, Parent, StoreError, StoreHandle,
 };
@@ -112,6 +112,10 @@ pub struct TurnReport {
     /// turn); `None` when no request was made (a cache hit, a turn refused before sending).
     /// [`crate::provider::ProviderSet::split`] gives its provider and model id.
     pub answered_by: Option<String>,
+    /// The functions the answer ended calling for its caller to run (a turn that offers a
+    /// client's functions): each with the id the caller answers it by (the model's, else one
+    /// given here and never reused), saved with the answer.
+    pub tool_calls: Vec<crate::llm::ToolCall>,
 }
 
 /// What a front end shows while a turn runs.
@@ -311,6 +315,7 @@ impl ChatSession {
             grounding: None,
             save_error: None,
             answered_by: None,
+            tool_calls: Vec::new(),
         };
 
         // The prompt is saved before anything is asked, so it is never lost.
@@ -371,7 +376,7 @@ impl ChatSession {
         let mut cache_it = false;
         let mut retries = 0;
         // A turn with tools (Google Search, URL context) asks the web of now: never the cache.
-        let cacheable = self.options.use_cache && turn.tools.is_empty();
+        let cacheable = self.options.use_cache && turn.tools.is_empty() && !turn.answers_calls;
         let hit = if cacheable && !fresh { self.cache_lookup(&key).await } else { None };
         show(Shown::Answering { cached: hit.is_some() });
         let mut resolved = None;
@@ -458,6 +463,11 @@ impl ChatSession {
             }
         };
 
+        // A client's functions end the turn with the calls, for the client to run.
+        let client_functions = tools.is_none() && turn.tools.iter().any(|t| matches!(t, ToolSpec::Function { .. }));
+        if client_functions && outcome == Outcome::Complete && !state.tool_calls().is_empty() {
+            report.tool_calls = self.save_client_calls(&state, message_id, &save_error).await;
+        }
         report.text = state.text().to_owned();
         report.usage = state.usage();
         report.cost = state.cost();

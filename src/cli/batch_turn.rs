@@ -83,7 +83,7 @@ pub(super) async fn prepare_line(
                 Refused::Settings(_) => (model, ErrorKind::BadInput),
                 Refused::Context(_) => (model, ErrorKind::InputTooLong),
                 Refused::Timeout(e) => (model, e.kind()),
-                Refused::Tools(_) => (model, ErrorKind::BadInput),
+                Refused::Tools(_) | Refused::Calls(_) => (model, ErrorKind::BadInput),
                 // Not reached: a batch holds its budgets itself (`check` is off).
                 Refused::Budget(_) => (model, ErrorKind::QuotaExhausted),
             };

@@ -109,6 +109,8 @@ pub fn refused(refused: Refused) -> Failure {
         Refused::Tools(crate::tools::ListError::ServerStopped { server, last_stderr }) => {
             Failure::new(exit::FAILURE, tool_server_stopped(&server, last_stderr.as_deref()))
         }
+        // Only `serve`'s clients answer calls themselves.
+        Refused::Calls(e) => Failure::usage(format!("The tool results could not be taken: {e}.")),
     }
 }
 

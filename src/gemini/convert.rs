@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::thinking::thinking_config;
 use super::types::{Content, GenerateContentRequest, GenerationConfig, Model, Part as WirePart, ThinkingConfig, Tool};
 use crate::llm::{
-    ApiError, Author, Capabilities, Message, Missing, ModelInfo, Params, Part, Request, ToolCall, ToolResult, ToolSpec,
+    ApiError, Author, Capabilities, Message, Missing, ModelInfo, Params, Part, Request, ToolCall, ToolChoice, ToolResult, ToolSpec,
 };
 
 /// The call a part holds, when it is a `functionCall` with a name.
@@ -125,8 +125,25 @@ pub fn request(model: &str, request: &Request) -> Result<GenerateContentRequest,
         contents: request.messages.iter().map(content).collect(),
         system_instruction: request.system.as_deref().map(Content::system),
         generation_config: generation_config(model, &request.params)?,
+        tool_config: tool_config(&request.tool_choice, !functions_empty(&request.tools)),
         tools,
     })
+}
+
+fn functions_empty(tools: &[ToolSpec]) -> bool {
+    !tools.iter().any(|t| matches!(t, ToolSpec::Function { .. }))
+}
+
+/// `toolConfig` for `choice` (none for the default, or when no function is declared).
+fn tool_config(choice: &ToolChoice, declares: bool) -> Option<Value> {
+    let config = match choice {
+        ToolChoice::Auto => return None,
+        _ if !declares => return None,
+        ToolChoice::None => json!({"mode": "NONE"}),
+        ToolChoice::Required => json!({"mode": "ANY"}),
+        ToolChoice::Only(names) => json!({"mode": "ANY", "allowedFunctionNames": names}),
+    };
+    Some(json!({ "functionCallingConfig": config }))
 }
 
 /// A listed model in the neutral words: its id without `models/`, and what it can do (it

@@ -19,6 +19,10 @@ pub struct GenerateContentRequest {
     /// Built-in tools (Google Search, URL context): top level, beside `generationConfig`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<Tool>,
+    /// How the declared functions may be called: `{"functionCallingConfig": {"mode": ...,
+    /// "allowedFunctionNames": [...]}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "tool_config")]
+    pub tool_config: Option<serde_json::Value>,
 }
 
 /// One entry of `tools`. Each built-in tool is an empty object on the wire:

@@ -17,5 +17,5 @@ pub mod usage;
 pub use error::{ApiError, ErrorKind, Missing, StopReason, TimeoutPhase};
 pub use event::{EventStream, FinishReason, StreamEvent};
 pub use model::{Capabilities, ModelInfo};
-pub use request::{Author, Message, Params, Part, Request, Thinking, ToolCall, ToolResult, ToolSpec};
+pub use request::{Author, Message, Params, Part, Request, Thinking, ToolCall, ToolChoice, ToolResult, ToolSpec};
 pub use usage::Usage;

@@ -157,6 +157,21 @@ pub enum ToolSpec {
     UrlContext,
 }
 
+/// Whether and which of the offered functions the model must call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    /// The model decides (the providers' default).
+    #[default]
+    Auto,
+    /// The model may not call any.
+    None,
+    /// The model must call one of the offered functions.
+    Required,
+    /// The model must call one of these (by name).
+    Only(Vec<String>),
+}
+
 /// One request for an answer.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Request {
@@ -164,4 +179,6 @@ pub struct Request {
     pub messages: Vec<Message>,
     pub params: Params,
     pub tools: Vec<ToolSpec>,
+    /// How the model may use the offered functions.
+    pub tool_choice: ToolChoice,
 }

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::llm::{ApiError, Author, Missing, Part, Request, Thinking, ToolSpec, Usage as UsageMetadata};
+use crate::llm::{ApiError, Author, Missing, Part, Request, Thinking, ToolChoice, ToolSpec, Usage as UsageMetadata};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ChatRequest {
@@ -32,6 +32,9 @@ pub struct ChatRequest {
     /// Function tools: `{"type":"function","function":{name, description, parameters}}`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<serde_json::Value>,
+    /// `"none"`, `"required"` or `{"type":"function","function":{"name"}}` (absent: auto).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -168,7 +171,25 @@ pub fn chat_request(model: &str, shown: &str, request: &Request) -> Result<ChatR
             })),
             ToolSpec::GoogleSearch | ToolSpec::UrlContext => None,
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let tool_choice = match &request.tool_choice {
+        _ if tools.is_empty() => None,
+        ToolChoice::Auto => None,
+        ToolChoice::None => Some(serde_json::json!("none")),
+        ToolChoice::Required => Some(serde_json::json!("required")),
+        ToolChoice::Only(names) if names.len() == 1 => {
+            Some(serde_json::json!({"type": "function", "function": {"name": names[0]}}))
+        }
+        // Several allowed: the offered tools are cut to them, and one must be called.
+        ToolChoice::Only(_) => Some(serde_json::json!("required")),
+    };
+    let tools = match &request.tool_choice {
+        ToolChoice::Only(names) => tools
+            .into_iter()
+            .filter(|t| t["function"]["name"].as_str().is_some_and(|n| names.iter().any(|m| m == n)))
+            .collect(),
+        _ => tools,
+    };
     Ok(ChatRequest {
         model: model.to_owned(),
         messages,
@@ -182,6 +203,7 @@ pub fn chat_request(model: &str, shown: &str, request: &Request) -> Result<ChatR
         reasoning_effort: params.thinking.and_then(reasoning_effort).map(str::to_owned),
         response_format,
         tools,
+        tool_choice,
     })
 }
 

@@ -11,7 +11,11 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use super::limits::{Limited, Place};
 use super::reject::{Reject, Why};
 use super::{Client, ROLE_PREFIX, Served};
-use crate::chat::{Outcome, Settings, Shown, Target, TurnReport};
+use serde_json::Value;
+
+use crate::chat::{CallResult, CallsError, Outcome, Settings, Shown, Target, TurnReport};
+use crate::llm::{ToolChoice, ToolSpec};
+use crate::store::{NewToolCall, ToolCallEnd};
 use crate::domain::Role;
 use crate::turn::{BudgetPolicy, Refused, RoleChoice, System, TurnHandle, TurnSpec, Update};
 
@@ -47,7 +51,9 @@ pub(super) async fn begin(
         .get(header::CACHE_CONTROL)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|d| matches!(d.trim(), "no-cache" | "no-store")));
-    let runner = if no_cache { &served.fresh } else { &served.runner };
+    // A turn with functions is what they say at that moment: never answered from the cache.
+    let with_functions = !asked.functions.is_empty() || asked.results.is_some();
+    let runner = if no_cache || with_functions { &served.fresh } else { &served.runner };
     let spec = TurnSpec {
         model,
         keep_model: false,
@@ -59,6 +65,9 @@ pub(super) async fn begin(
         role,
         settings,
         budget: BudgetPolicy::per_turn(served.budgets, false),
+        client_tools: asked.functions,
+        tool_choice: asked.tool_choice,
+        call_results: asked.results,
         ..TurnSpec::new(target, asked.prompt)
     };
     let turn = runner.start(spec);
@@ -154,10 +163,38 @@ pub(super) fn bad(message: impl Into<String>) -> Reject {
 }
 
 /// What a request asks, as a turn: the system prompt, the history before the prompt, the prompt.
+#[derive(Default)]
 pub(super) struct Asked {
     pub system: Option<String>,
     pub history: Vec<(Role, String)>,
+    /// The calls answers of the history ended with (by index), with their results.
+    pub calls: Vec<(usize, Vec<(NewToolCall, Option<ToolCallEnd>)>)>,
+    /// Empty when the request ends with results.
     pub prompt: String,
+    /// The results of the calls the history's last answer ended with, which are the prompt.
+    pub results: Option<Vec<CallResult>>,
+    /// The client's functions, offered to the model.
+    pub functions: Vec<ToolSpec>,
+    pub tool_choice: ToolChoice,
+}
+
+/// A call a client sent back (in an answer of its history), to save.
+pub(super) fn sent_call(id: &str, name: &str, arguments: &Value, signature: Option<String>, at: usize) -> NewToolCall {
+    NewToolCall {
+        round: 1,
+        call_id: id.to_owned(),
+        wire_id: Some(id.to_owned()),
+        server: None,
+        name: name.to_owned(),
+        arguments: arguments.to_string(),
+        signature,
+        text_offset: i64::try_from(at).unwrap_or(i64::MAX),
+    }
+}
+
+/// A result a client sent, as saved with its call.
+pub(super) fn sent_end(response: &Value) -> ToolCallEnd {
+    ToolCallEnd { status: "ok".to_owned(), result: Some(response.to_string()), error_kind: None, error_detail: None }
 }
 
 /// Seconds since the epoch.
@@ -240,25 +277,30 @@ async fn target(served: &Served, client: &Client, asked: &Asked, model: &str) ->
     let Some(store) = served.runner.session().store() else {
         return Err(bad("This server keeps no history, so it cannot continue a conversation."));
     };
-    let storage = |e: crate::store::StoreError| {
-        Reject::new(
-            Why::Upstream(crate::error_data::ErrorKind::Storage),
-            format!("The history could not be read or written ({e})."),
-        )
-    };
-    let (name, system, history) = (client.name.clone(), asked.system.clone(), asked.history.clone());
-    let found =
-        store.read(move |s| s.find_client_conversation(&name, system.as_deref(), &history)).await.map_err(storage)?;
+    let storage = |e: crate::store::StoreError| storage_reject(&e);
+    let (name, system, history, calls) =
+        (client.name.clone(), asked.system.clone(), asked.history.clone(), asked.calls.clone());
+    let found = store
+        .read(move |s| s.find_client_conversation(&name, system.as_deref(), &history, &calls))
+        .await
+        .map_err(storage)?;
     if let Some(id) = found {
         return Ok(Target::Conversation(id));
     }
-    let (name, system, history, model) =
-        (client.name.clone(), asked.system.clone(), asked.history.clone(), model.to_owned());
+    let (name, system, history, calls, model) =
+        (client.name.clone(), asked.system.clone(), asked.history.clone(), asked.calls.clone(), model.to_owned());
     let id = store
-        .call(move |s| s.import_client_conversation(&name, &model, system.as_deref(), &history))
+        .call(move |s| s.import_client_conversation(&name, &model, system.as_deref(), &history, &calls))
         .await
         .map_err(storage)?;
     Ok(Target::Conversation(id))
+}
+
+fn storage_reject(e: &crate::store::StoreError) -> Reject {
+    Reject::new(
+        Why::Upstream(crate::error_data::ErrorKind::Storage),
+        format!("The history could not be read or written ({e})."),
+    )
 }
 
 /// Tags the conversation a turn saved with its client.
@@ -276,8 +318,22 @@ pub(super) fn refused(refused: Refused) -> Reject {
         Refused::Chat(e) => bad(e.to_string()),
         Refused::Settings(e) => bad(e.to_string()),
         Refused::Context(e) => bad(e.to_string()),
-        // Served turns carry no tools (a request that asks for them is refused earlier).
+        // Served turns offer no MCP tools: a listing never fails for them.
         Refused::Tools(e) => bad(e.to_string()),
+        Refused::Calls(e) => bad(match e {
+            CallsError::NoCalls => {
+                "The tool results answer no function call of the conversation's last answer.".to_owned()
+            }
+            CallsError::UnknownCall(id) => format!(
+                "The tool result for {:?} matches no call of the last answer: answer its calls by their ids.",
+                crate::sanitize::one_line(&id, 80)
+            ),
+            CallsError::NoResult(id) => format!(
+                "The function call {:?} has no result: send one for every call of the last answer.",
+                crate::sanitize::one_line(&id, 80)
+            ),
+            CallsError::Store(e) => return storage_reject(&e),
+        }),
     }
 }
 

@@ -70,7 +70,7 @@ fn asked(request: &GenerateContentRequest) -> Result<Asked, Reject> {
         history.push((role, text_of(content)?));
     }
     match history.pop() {
-        Some((Role::User, prompt)) if !prompt.trim().is_empty() => Ok(Asked { system, history, prompt }),
+        Some((Role::User, prompt)) if !prompt.trim().is_empty() => Ok(Asked { system, history, prompt, ..Asked::default() }),
         Some((Role::User, _)) => Err(bad("The last content is empty.")),
         _ => Err(bad("The last content must be the user's.")),
     }

@@ -5,9 +5,13 @@
 use rusqlite::params;
 
 use super::conversations::{ConversationSummary, NewMessage, title_from};
-use super::{MessageStatus, Store, StoreError};
+use super::{MessageStatus, NewToolCall, Store, StoreError, ToolCallEnd};
 use crate::domain::Role;
 use crate::money::{Spending, Usd};
+
+/// The tool calls answers of a client's history ended with, by the answer's index among its
+/// messages: each call and, when the client sent its result, how it ended.
+pub type ClientCalls = [(usize, Vec<(NewToolCall, Option<ToolCallEnd>)>)];
 
 /// What `geminal serve` answered for one client key (`stats`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -116,11 +120,15 @@ impl Store {
     /// Client `client`'s most recent conversation whose branch shown is exactly `messages` (role
     /// and text, complete) and whose system prompt is `system` (`None`: any, such as a role's
     /// own), if any.
+    ///
+    /// `calls` are the tool calls answers of `messages` ended with (by the answer's index): a
+    /// conversation matches only when those answers ended with calls of the same ids.
     pub fn find_client_conversation(
         &self,
         client: &str,
         system: Option<&str>,
         messages: &[(Role, String)],
+        calls: &ClientCalls,
     ) -> Result<Option<i64>, StoreError> {
         let Some((_, first)) = messages.first() else { return Ok(None) };
         let candidates: Vec<i64> = self
@@ -139,7 +147,7 @@ impl Store {
                 && path.iter().zip(messages).all(|(stored, (role, text))| {
                     stored.role == *role && stored.text == *text && stored.status == MessageStatus::Complete
                 });
-            if same {
+            if same && (calls.is_empty() || self.same_calls(id, &path, calls)?) {
                 return Ok(Some(id));
             }
         }
@@ -148,23 +156,46 @@ impl Store {
 
     /// Saves a history a client sent (none of it stored yet) as client `client`'s conversation:
     /// its messages as complete, in order. Returns the conversation's id.
+    /// The answers of `calls` (by index) are saved with their calls (and how each ended).
     pub fn import_client_conversation(
         &mut self,
         client: &str,
         model: &str,
         system: Option<&str>,
         messages: &[(Role, String)],
+        calls: &ClientCalls,
     ) -> Result<i64, StoreError> {
         let title =
             messages.iter().find(|(role, _)| *role == Role::User).map_or("(empty)".to_owned(), |m| title_from(&m.1));
         let id = self.create_conversation(&title, model, system)?;
         self.set_conversation_client(id, client)?;
-        for (role, text) in messages {
+        for (at, (role, text)) in messages.iter().enumerate() {
             let model = (*role == Role::Model).then(|| model.to_owned());
             let message =
                 NewMessage { role: *role, text: text.clone(), model, status: MessageStatus::Complete, cached: false };
-            self.add_message(id, &message)?;
+            let message_id = self.add_message(id, &message)?;
+            if let Some((_, these)) = calls.iter().find(|(i, _)| *i == at) {
+                let new: Vec<NewToolCall> = these.iter().map(|(call, _)| call.clone()).collect();
+                let rows = self.add_tool_calls(message_id, &new)?;
+                for (row, (_, end)) in rows.into_iter().zip(these) {
+                    if let Some(end) = end {
+                        self.end_tool_call(row, end)?;
+                    }
+                }
+            }
         }
         Ok(id)
+    }
+
+    /// Whether the answers of `calls` on `path` (conversation `id`'s) ended with calls of
+    /// those ids, in order.
+    fn same_calls(&self, id: i64, path: &[super::StoredMessage], calls: &ClientCalls) -> Result<bool, StoreError> {
+        let saved = self.tool_calls_of_conversation(id)?;
+        Ok(calls.iter().all(|(at, these)| {
+            let Some(message) = path.get(*at) else { return false };
+            let ids: Vec<&str> =
+                saved.iter().filter(|c| c.message_id == message.id).map(|c| c.call.call_id.as_str()).collect();
+            ids.len() == these.len() && ids.iter().zip(these).all(|(a, (b, _))| *a == b.call_id)
+        }))
     }
 }

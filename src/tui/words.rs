@@ -34,6 +34,8 @@ pub fn refused(refused: &Refused) -> String {
                 None => format!("The tool server {server} stopped: nothing was sent."),
             }
         }
+        // Only `serve`'s clients answer calls themselves.
+        Refused::Calls(e) => format!("The tool results could not be taken: {e}."),
     }
 }
 

@@ -107,6 +107,14 @@ pub struct TurnSpec {
     /// with, given or saved with the conversation, chooses them when it says (`tools` in the
     /// role), over `tools.selection` (the config's).
     pub role_tools: bool,
+    /// Functions the caller runs itself (a `serve` client's), offered beside any tools: a call
+    /// of one ends the turn, the calls in its report ([`TurnReport::tool_calls`]).
+    pub client_tools: Vec<crate::llm::ToolSpec>,
+    /// How the model may call the offered functions.
+    pub tool_choice: crate::llm::ToolChoice,
+    /// The prompt is these results of the calls the conversation's last answer ended with
+    /// (`prompt` is then empty): see [`ChatSession::answer_calls`].
+    pub call_results: Option<Vec<crate::chat::CallResult>>,
 }
 
 impl TurnSpec {
@@ -127,6 +135,9 @@ impl TurnSpec {
             deadline: None,
             tools: crate::tools::ToolUse::default(),
             role_tools: false,
+            client_tools: Vec::new(),
+            tool_choice: crate::llm::ToolChoice::Auto,
+            call_results: None,
         }
     }
 }
@@ -161,6 +172,9 @@ pub enum Refused {
     /// The tools asked for could not be listed.
     #[error(transparent)]
     Tools(crate::tools::ListError),
+    /// The results given do not answer the calls the conversation's last answer ended with.
+    #[error(transparent)]
+    Calls(crate::chat::CallsError),
 }
 
 /// One step of a turn, for its front end.
@@ -372,6 +386,9 @@ impl Runner {
                 session.prepare(target, spec.prompt, spec.model.clone(), &self.default_model, given_system).await?
             }
         };
+        if let Some(results) = spec.call_results {
+            session.answer_calls(&mut prepared, results).await.map_err(Refused::Calls)?;
+        }
         match &spec.system {
             System::Set(system) => prepared.turn.system = system.clone(),
             System::Default(system) if prepared.conversation_id.is_none() => prepared.turn.system = system.clone(),
@@ -403,6 +420,8 @@ impl Runner {
             role: prepared.role.clone(),
         }));
         configured?;
+        prepared.turn.tools.extend(spec.client_tools);
+        prepared.turn.tool_choice = spec.tool_choice;
         // 5. Attachments: read, uploaded when too large to go inline (the history's too).
         let progress = |p| send(Update::Uploading(p));
         session.attach(&mut prepared, spec.attachments, &progress).await?;
@@ -523,6 +542,7 @@ pub fn internal_error() -> TurnReport {
         grounding: None,
         save_error: None,
         answered_by: None,
+        tool_calls: Vec::new(),
     }
 }
 

@@ -46,6 +46,7 @@ fn report_ids(text: &str, outcome: Outcome, prompt_id: i64, answer_id: i64) -> B
         grounding: None,
         save_error: None,
         answered_by: None,
+        tool_calls: Vec::new(),
     })
 }
 

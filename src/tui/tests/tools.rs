@@ -73,6 +73,7 @@ fn done(app: &mut App, turn: u64) {
         grounding: None,
         save_error: None,
         answered_by: None,
+        tool_calls: Vec::new(),
     });
     app.on_event(AppEvent::TurnDone { turn, report });
 }
