@@ -1312,3 +1312,198 @@ async fn a_function_call_comes_back_as_tool_calls_and_its_results_are_answered()
     assert!(shown.stdout.contains("→ tool get_weather {\"city\":\"Paris\"}"), "{}", shown.stdout);
     assert!(shown.stdout.contains("← ok: {\"celsius\":21}"), "{}", shown.stdout);
 }
+
+#[tokio::test]
+async fn parallel_calls_stream_as_indexed_tool_call_deltas_then_tool_calls() {
+    let env = Env::new(Behavior::text("unused"));
+    let server = Server::with_key(&env);
+    let question = r#"both [[call get_weather {"city": "Oslo"}]] [[call get_time {"city": "Oslo"}]]"#;
+    let mut body = tool_ask(question);
+    body["stream"] = json!(true);
+    let response = chat(&server, Some(CLIENT_KEY), &body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-geminal-cache"], "miss");
+    let text = String::from_utf8(response.bytes().await.unwrap().to_vec()).unwrap();
+    let chunks = sse_chunks(&text);
+    let content: String =
+        chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect::<Vec<_>>().concat();
+    assert_eq!(content, "Let me use get_weather and get_time. ");
+    let deltas: Vec<&Value> = chunks.iter().filter(|c| c["choices"][0]["delta"].get("tool_calls").is_some()).collect();
+    assert_eq!(deltas.len(), 1, "{text}");
+    let calls = deltas[0]["choices"][0]["delta"]["tool_calls"].as_array().unwrap();
+    let ids: Vec<&str> = calls.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1], "each call its own id");
+    for (index, (call, name)) in calls.iter().zip(["get_weather", "get_time"]).enumerate() {
+        let signature = call["extra_content"]["google"]["thought_signature"].clone();
+        assert!(signature.is_string(), "{call}");
+        assert_eq!(
+            call,
+            &json!({"index": index, "id": ids[index], "type": "function",
+                "function": {"name": name, "arguments": "{\"city\":\"Oslo\"}"},
+                "extra_content": {"google": {"thought_signature": signature}}}),
+        );
+    }
+    let finishes: Vec<&Value> = chunks.iter().filter(|c| !c["choices"][0]["finish_reason"].is_null()).collect();
+    assert_eq!(finishes.len(), 1, "{text}");
+    assert_eq!(finishes[0]["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "tool_calls", "the finish comes last: {text}");
+
+    // Both results, streamed back: the answer quotes both (the signatures came back from the
+    // client this time, as Google's endpoint's clients send them).
+    let message = json!({"role": "assistant", "content": content, "tool_calls": calls.iter().map(|c| {
+        let mut c = c.clone();
+        c.as_object_mut().unwrap().remove("index");
+        c
+    }).collect::<Vec<_>>()});
+    let mut again = follow_up(question, &message, &|name| format!("{name} is fine"));
+    again["stream"] = json!(true);
+    let response = chat(&server, Some(CLIENT_KEY), &again).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let text = String::from_utf8(response.bytes().await.unwrap().to_vec()).unwrap();
+    let chunks = sse_chunks(&text);
+    let answer: String =
+        chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect::<Vec<_>>().concat();
+    assert_eq!(
+        answer,
+        r#"The tools said: get_weather answered {"content":"get_weather is fine"}; get_time answered {"content":"get_time is fine"}."#
+    );
+    assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "stop");
+    let db = env.history();
+    let ended: Vec<(String, String)> = db
+        .prepare("SELECT call_id, status FROM tool_calls ORDER BY position")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ended, [(ids[0].to_owned(), "ok".to_owned()), (ids[1].to_owned(), "ok".to_owned())]);
+}
+
+#[tokio::test]
+async fn tool_results_that_answer_no_call_are_refused_with_a_sentence() {
+    let env = Env::new(Behavior::text("unused"));
+    let server = Server::with_key(&env);
+    let question = r#"weather? [[call get_weather {"city": "Rome"}]]"#;
+    let body = json_of(chat(&server, Some(CLIENT_KEY), &tool_ask(question)).send().await.unwrap()).await;
+    let message = body["choices"][0]["message"].clone();
+    let asked = env.generate_requests().len();
+
+    // A result for an id no call of the assistant message has.
+    let mut wrong = follow_up(question, &message, &|_| "sunny".to_owned());
+    wrong["messages"][2]["tool_call_id"] = json!("call_nobody");
+    let response = chat(&server, Some(CLIENT_KEY), &wrong).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let error = json_of(response).await;
+    assert_openai_error(&error, "invalid_request");
+    let said = error["error"]["message"].as_str().unwrap();
+    assert!(said.contains("\"call_nobody\" matches no tool call"), "{said}");
+
+    // A call left without a result.
+    let mut missing = follow_up(question, &message, &|_| "sunny".to_owned());
+    missing["messages"].as_array_mut().unwrap().pop();
+    missing["messages"].as_array_mut().unwrap().push(json!({"role": "user", "content": "and?"}));
+    let response = chat(&server, Some(CLIENT_KEY), &missing).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let said = json_of(response).await["error"]["message"].as_str().unwrap().to_owned();
+    assert!(said.contains("has no tool message with its result"), "{said}");
+
+    // A tool message with no assistant calls before it.
+    let stray = json!({"model": TOOL_MODEL, "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "tool", "tool_call_id": "call_1", "content": "x"},
+    ]});
+    let response = chat(&server, Some(CLIENT_KEY), &stray).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let said = json_of(response).await["error"]["message"].as_str().unwrap().to_owned();
+    assert!(said.contains("follows no assistant message with tool calls"), "{said}");
+
+    // Tools of another kind, and a tool_choice naming no offered function.
+    let mut other = tool_ask("hi");
+    other["tools"] = json!([{"type": "web_search"}]);
+    let response = chat(&server, Some(CLIENT_KEY), &other).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let mut unnamed = tool_ask("hi");
+    unnamed["tool_choice"] = json!({"type": "function", "function": {"name": "get_nothing"}});
+    let response = chat(&server, Some(CLIENT_KEY), &unnamed).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let said = json_of(response).await["error"]["message"].as_str().unwrap().to_owned();
+    assert!(said.contains("\"get_nothing\", which is not among the tools"), "{said}");
+    assert_eq!(env.generate_requests().len(), asked, "nothing refused went upstream");
+}
+
+#[tokio::test]
+async fn tool_choice_becomes_geminis_function_calling_mode() {
+    let env = Env::new(Behavior::text("No call."));
+    let server = Server::with_key(&env);
+    let cases = [
+        (json!("none"), json!({"functionCallingConfig": {"mode": "NONE"}})),
+        (json!("required"), json!({"functionCallingConfig": {"mode": "ANY"}})),
+        (
+            json!({"type": "function", "function": {"name": "get_time"}}),
+            json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_time"]}}),
+        ),
+    ];
+    for (n, (choice, config)) in cases.into_iter().enumerate() {
+        let mut body = tool_ask(&format!("question {n}"));
+        body["tool_choice"] = choice;
+        let response = chat(&server, Some(CLIENT_KEY), &body).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(env.last_body()["toolConfig"], config);
+    }
+}
+
+#[tokio::test]
+async fn a_request_with_tools_is_never_answered_from_or_stored_in_the_cache() {
+    let env = Env::new(Behavior::text("Plain words, no call."));
+    let server = Server::with_key(&env);
+    for _ in 0..2 {
+        let response = chat(&server, Some(CLIENT_KEY), &tool_ask("say something")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-geminal-cache"], "miss");
+        let body = json_of(response).await;
+        assert_eq!(body["choices"][0]["message"]["content"], "Plain words, no call.");
+        assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    }
+    assert_eq!(env.generate_requests().len(), 2, "the second identical request went upstream too");
+    // Nor did it fill the cache for a request without tools.
+    let mut plain = tool_ask("say something");
+    plain.as_object_mut().unwrap().remove("tools");
+    let response = chat(&server, Some(CLIENT_KEY), &plain).send().await.unwrap();
+    assert_eq!(response.headers()["x-geminal-cache"], "miss");
+    let entries: i64 = env.history().query_row("SELECT count(*) FROM answer_cache", [], |r| r.get(0)).unwrap();
+    assert_eq!(entries, 1, "only the request without tools was cached");
+}
+
+#[tokio::test]
+async fn calls_the_model_gave_no_id_get_fresh_ids_never_given_twice() {
+    let env = Env::new(Behavior::text("unused"));
+    let server = Server::with_key(&env);
+    let question = r#"twice [[call get_time {"city": "Lima"}]] [[call get_time {"city": "Quito"}]]"#;
+    let mut ids = Vec::new();
+    let mut first_message = Value::Null;
+    for _ in 0..2 {
+        let mut body = tool_ask(question);
+        body["model"] = json!("gemini-2.5-flash");
+        let body = json_of(chat(&server, Some(CLIENT_KEY), &body).send().await.unwrap()).await;
+        assert_eq!(body["choices"][0]["finish_reason"], "tool_calls", "{body}");
+        let message = body["choices"][0]["message"].clone();
+        ids.extend(message["tool_calls"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()));
+        if first_message.is_null() {
+            first_message = message;
+        }
+    }
+    let unique: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!((ids.len(), unique.len()), (4, 4), "{ids:?}");
+    // Gemini 2.5 gave no ids: none goes back to it, and the results still answer.
+    let mut again = follow_up(question, &first_message, &|_| "noon".to_owned());
+    again["model"] = json!("gemini-2.5-flash");
+    let response = chat(&server, Some(CLIENT_KEY), &again).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = json_of(response).await;
+    assert!(body["choices"][0]["message"]["content"].as_str().unwrap().starts_with("The tools said"), "{body}");
+    let sent = env.last_body();
+    let call = &sent["contents"][1]["parts"][1]["functionCall"];
+    assert_eq!(call["name"], "get_time", "{sent}");
+    assert!(call.get("id").is_none(), "{sent}");
+}
