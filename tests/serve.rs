@@ -589,14 +589,18 @@ async fn gemini_native_refusals_use_googles_error_shape() {
     assert_eq!(body["error"]["status"], "UNAUTHENTICATED");
     assert!(body["error"]["message"].is_string());
 
+    // Functions are passed through; a calling mode the neutral request cannot carry is not.
     let tools = json!({
         "contents": [{"role": "user", "parts": [{"text": "weather?"}]}],
         "tools": [{"functionDeclarations": [{"name": "get_weather"}]}],
+        "toolConfig": {"functionCallingConfig": {"mode": "VALIDATED"}},
     });
     let refused =
         client().post(&url).header("x-goog-api-key", CLIENT_KEY).body(tools.to_string()).send().await.unwrap();
     assert_eq!(refused.status(), 400);
-    assert_eq!(json_of(refused).await["error"]["status"], "INVALID_ARGUMENT");
+    let body = json_of(refused).await;
+    assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
+    assert!(body["error"]["message"].as_str().unwrap().contains("\"VALIDATED\" is not supported"), "{body}");
 
     let malformed =
         client().post(&url).header("x-goog-api-key", CLIENT_KEY).body("{\"contents\": 3").send().await.unwrap();
@@ -1506,4 +1510,92 @@ async fn calls_the_model_gave_no_id_get_fresh_ids_never_given_twice() {
     let call = &sent["contents"][1]["parts"][1]["functionCall"];
     assert_eq!(call["name"], "get_time", "{sent}");
     assert!(call.get("id").is_none(), "{sent}");
+}
+
+fn gemini_tools_body(contents: Value) -> Value {
+    json!({
+        "contents": contents,
+        "tools": [{"functionDeclarations": [{"name": "get_weather", "description": "The weather in a city.",
+            "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}, "required": ["city"]}}]}],
+    })
+}
+
+async fn generate(server: &Server, model: &str, stream: bool, body: &Value) -> reqwest::Response {
+    let method = if stream { "streamGenerateContent?alt=sse" } else { "generateContent" };
+    client()
+        .post(server.url(&format!("/v1beta/models/{model}:{method}")))
+        .header("x-goog-api-key", CLIENT_KEY)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_gemini_native_route_passes_function_calls_and_responses_through() {
+    let env = Env::new(Behavior::text("unused"));
+    let server = Server::with_key(&env);
+    let question = json!({"role": "user", "parts": [{"text": r#"weather? [[call get_weather {"city": "Bern"}]]"#}]});
+    let response = generate(&server, TOOL_MODEL, false, &gemini_tools_body(json!([question]))).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-geminal-cache"], "miss");
+    let body = json_of(response).await;
+    let content = body["candidates"][0]["content"].clone();
+    assert_eq!(content["role"], "model");
+    let parts = content["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 2, "{body}");
+    assert_eq!(parts[0], json!({"text": "Let me use get_weather. "}));
+    let id = parts[1]["functionCall"]["id"].as_str().unwrap().to_owned();
+    let signature = parts[1]["thoughtSignature"].as_str().unwrap().to_owned();
+    assert_eq!(
+        parts[1],
+        json!({"functionCall": {"id": id, "name": "get_weather", "args": {"city": "Bern"}}, "thoughtSignature": signature})
+    );
+    assert_eq!(body["candidates"][0]["finishReason"], "STOP");
+    assert_eq!(env.last_body()["tools"][0]["functionDeclarations"][0]["name"], "get_weather");
+
+    // The follow-up, streamed, with the call sent back without its signature: restored from the
+    // history (else the fake's 400).
+    let mut call = content.clone();
+    call["parts"][1].as_object_mut().unwrap().remove("thoughtSignature");
+    let result = json!({"role": "user", "parts": [{"functionResponse": {"id": id, "name": "get_weather", "response": {"celsius": 9}}}]});
+    let response = generate(&server, TOOL_MODEL, true, &gemini_tools_body(json!([question, call, result]))).await;
+    assert_eq!(response.status(), 200);
+    let text = String::from_utf8(response.bytes().await.unwrap().to_vec()).unwrap();
+    let answer: String = text
+        .split("\r\n\r\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(|e| serde_json::from_str::<Value>(e).unwrap())
+        .filter_map(|c| c["candidates"][0]["content"]["parts"][0]["text"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(answer, r#"The tools said: get_weather answered {"celsius":9}."#, "{text}");
+    let sent = env.last_body();
+    assert_eq!(sent["contents"][1]["parts"][1]["thoughtSignature"], signature.as_str());
+    assert_eq!(sent["contents"][2]["parts"][0]["functionResponse"]["id"], id.as_str());
+    let stored: (i64, String, String) = env
+        .history()
+        .query_row("SELECT (SELECT count(*) FROM messages), status, result FROM tool_calls", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!(stored, (3, "ok".into(), r#"{"celsius":9}"#.into()));
+
+    // Streamed, a call comes in the last chunk with the finish.
+    let other = json!({"role": "user", "parts": [{"text": r#"again [[call get_weather {"city": "Chur"}]]"#}]});
+    let response = generate(&server, TOOL_MODEL, true, &gemini_tools_body(json!([other]))).await;
+    let text = String::from_utf8(response.bytes().await.unwrap().to_vec()).unwrap();
+    let last: Value = serde_json::from_str(
+        text.split("\r\n\r\n").filter_map(|e| e.strip_prefix("data: ")).last().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(last["candidates"][0]["finishReason"], "STOP", "{text}");
+    assert_eq!(last["candidates"][0]["content"]["parts"][0]["functionCall"]["args"], json!({"city": "Chur"}), "{text}");
+
+    // A response that answers no call of the content before it is a 400 in Google's shape.
+    let stray = json!({"role": "user", "parts": [{"functionResponse": {"id": "nope", "name": "get_weather", "response": {}}}]});
+    let response = generate(&server, TOOL_MODEL, false, &gemini_tools_body(json!([question, content, stray]))).await;
+    assert_eq!(response.status(), 400);
+    let error = json_of(response).await;
+    assert_eq!(error["error"]["status"], "INVALID_ARGUMENT", "{error}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("matches no function call"), "{error}");
 }

@@ -14,10 +14,14 @@ use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::answer::{Answer, Asked, bad, begin, cache_header, ended, estimate_tokens, read_body, refused};
+use super::answer::{
+    Answer, Asked, bad, begin, cache_header, ended, estimate_tokens, read_body, refused, sent_call, sent_end,
+};
 use super::reject::{Api, Reject, Why};
 use super::{ROLE_PREFIX, Served};
-use crate::chat::{Settings, Shown, TurnReport};
+use crate::chat::{CallResult, Settings, Shown, TurnReport};
+use crate::llm::{ToolChoice, ToolSpec};
+use crate::store::{NewToolCall, ToolCallEnd};
 use crate::domain::Role;
 use crate::gemini::types::{
     Candidate, Content, CountTokensResponse, GenerateContentRequest, GenerateContentResponse, ListModelsResponse, Model,
@@ -37,15 +41,13 @@ async fn read_json(served: &Served, body: axum::body::Body) -> Result<Value, Rej
         .map_err(|e| Reject::new(Why::BadJson, format!("The request is not valid JSON ({e}).")))
 }
 
-/// The text of a content's parts; anything but text is refused (not silently dropped).
+/// The text of a content's parts; files are refused (not silently dropped), function calls
+/// and responses are read by [`asked`].
 fn text_of(content: &Content) -> Result<String, Reject> {
     let mut text = String::new();
     for part in &content.parts {
         if part.inline_data.is_some() || part.file_data.is_some() {
             return Err(bad("Files and inline data are not supported by this server yet: send text parts."));
-        }
-        if part.function_call.is_some() || part.function_response.is_some() {
-            return Err(bad("Function calls are not supported by this server yet."));
         }
         if !part.thought
             && let Some(t) = &part.text
@@ -56,34 +58,172 @@ fn text_of(content: &Content) -> Result<String, Reject> {
     Ok(text)
 }
 
+fn one_line(text: &str) -> String {
+    crate::sanitize::one_line(text, 80)
+}
+
+/// A model content's calls, each with its id (Gemini's, else one by its place) and signature.
+fn calls_of(content: &Content, at: usize, offset: usize) -> Result<Vec<(NewToolCall, Option<ToolCallEnd>)>, Reject> {
+    let mut calls: Vec<(NewToolCall, Option<ToolCallEnd>)> = Vec::new();
+    for part in content.parts.iter().filter(|p| p.function_call.is_some()) {
+        let call = crate::gemini::convert::tool_call(part).ok_or_else(|| bad("A functionCall needs a name."))?;
+        let id = call.id.clone().unwrap_or_else(|| format!("call_{at}_{}", calls.len() + 1));
+        if calls.iter().any(|(c, _)| c.call_id == id) {
+            return Err(bad(format!("Two function calls have the id {:?}.", one_line(&id))));
+        }
+        let mut new = sent_call(&id, &call.name, &call.arguments, call.signature.clone(), offset);
+        // A call Gemini gave no id goes back without one.
+        new.wire_id = call.id;
+        calls.push((new, None));
+    }
+    Ok(calls)
+}
+
+/// A user content's function responses, matched to the calls before it: by id, else the first
+/// call of that name not yet answered.
+fn results_of(content: &Content, calls: &[(NewToolCall, Option<ToolCallEnd>)]) -> Result<Vec<CallResult>, Reject> {
+    let mut results: Vec<CallResult> = Vec::new();
+    for part in content.parts.iter().filter_map(|p| p.function_response.as_deref()) {
+        let name = part.get("name").and_then(Value::as_str).unwrap_or_default();
+        let id = part.get("id").and_then(Value::as_str);
+        let call = calls.iter().map(|(c, _)| c).find(|c| match id {
+            Some(id) => c.call_id == id,
+            None => c.name == name && !results.iter().any(|r| r.id == c.call_id),
+        });
+        let Some(call) = call.filter(|c| c.name == name) else {
+            return Err(bad(format!(
+                "The function response for {:?}{} matches no function call of the model content before it.",
+                one_line(name),
+                id.map(|id| format!(" (id {:?})", one_line(id))).unwrap_or_default()
+            )));
+        };
+        if results.iter().any(|r| r.id == call.call_id) {
+            return Err(bad(format!("Two function responses answer the call {:?}.", one_line(&call.call_id))));
+        }
+        let response = match part.get("response") {
+            Some(value @ Value::Object(_)) => value.clone(),
+            Some(other) => serde_json::json!({ "output": other }),
+            None => serde_json::json!({}),
+        };
+        results.push(CallResult { id: call.call_id.clone(), signature: call.signature.clone(), response });
+    }
+    if let Some((call, _)) = calls.iter().find(|(c, _)| !results.iter().any(|r| r.id == c.call_id)) {
+        return Err(bad(format!("The function call {:?} has no function response.", one_line(&call.name))));
+    }
+    Ok(results)
+}
+
 fn asked(request: &GenerateContentRequest) -> Result<Asked, Reject> {
     let system = request.system_instruction.as_ref().map(text_of).transpose()?.filter(|s| !s.is_empty());
-    let mut history = Vec::new();
-    for content in &request.contents {
-        let role = match content.role.as_deref() {
-            None | Some("user") => Role::User,
-            Some("model") => Role::Model,
-            Some(other) => {
-                return Err(bad(format!("Unknown content role {:?}.", crate::sanitize::one_line(other, 40))));
+    let mut history: Vec<(Role, String)> = Vec::new();
+    let mut calls: Vec<(usize, Vec<(NewToolCall, Option<ToolCallEnd>)>)> = Vec::new();
+    // The calls of the model content just before, until their responses come.
+    let mut open: Option<usize> = None;
+    let mut results = None;
+    for (n, content) in request.contents.iter().enumerate() {
+        let responds = content.parts.iter().any(|p| p.function_response.is_some());
+        if let Some(i) = open.take() {
+            if !responds {
+                return Err(bad("A model content's function calls must be followed by their function responses."));
             }
-        };
-        history.push((role, text_of(content)?));
+            let these = results_of(content, &calls[i].1)?;
+            if content.parts.iter().any(|p| p.text.as_deref().is_some_and(|t| !t.is_empty())) {
+                return Err(bad("Send function responses in a content of their own, without text."));
+            }
+            if n + 1 == request.contents.len() {
+                results = Some(these);
+            } else {
+                for (call, end) in &mut calls[i].1 {
+                    let response = these.iter().find(|r| r.id == call.call_id).map(|r| &r.response);
+                    *end = response.map(sent_end);
+                }
+            }
+            continue;
+        }
+        if responds {
+            return Err(bad("A function response must follow the model content that called it."));
+        }
+        match content.role.as_deref() {
+            None | Some("user") => history.push((Role::User, text_of(content)?)),
+            Some("model") => {
+                let text = text_of(content)?;
+                let these = calls_of(content, history.len(), text.len())?;
+                history.push((Role::Model, text));
+                if !these.is_empty() {
+                    calls.push((history.len() - 1, these));
+                    open = Some(calls.len() - 1);
+                }
+            }
+            Some(other) => {
+                return Err(bad(format!("Unknown content role {:?}.", one_line(other))));
+            }
+        }
+    }
+    if results.is_some() {
+        return Ok(Asked { system, history, calls, results, ..Asked::default() });
+    }
+    if open.is_some() {
+        return Err(bad("The last content calls functions: send their responses, then ask."));
     }
     match history.pop() {
-        Some((Role::User, prompt)) if !prompt.trim().is_empty() => Ok(Asked { system, history, prompt, ..Asked::default() }),
+        Some((Role::User, prompt)) if !prompt.trim().is_empty() => {
+            Ok(Asked { system, history, calls, prompt, ..Asked::default() })
+        }
         Some((Role::User, _)) => Err(bad("The last content is empty.")),
         _ => Err(bad("The last content must be the user's.")),
     }
 }
 
-/// The generation settings a request sets; tools beyond Google Search and URL context refused.
-fn settings(raw: &Value, request: &GenerateContentRequest) -> Result<Settings, Reject> {
-    let declares = raw["tools"].as_array().is_some_and(|tools| {
-        tools.iter().any(|t| t.get("functionDeclarations").or(t.get("function_declarations")).is_some())
-    });
-    if declares {
-        return Err(bad("Function declarations are not supported by this server yet."));
+/// The functions a request declares and how the model may call them (`toolConfig`).
+fn functions(request: &GenerateContentRequest) -> Result<(Vec<ToolSpec>, ToolChoice), Reject> {
+    let mut functions = Vec::new();
+    for declaration in request.tools.iter().filter_map(|t| t.function_declarations.as_ref()).flatten() {
+        let name = declaration.get("name").and_then(Value::as_str).ok_or_else(|| bad("A function declaration needs a name."))?;
+        if functions.iter().any(|f| matches!(f, ToolSpec::Function { name: n, .. } if n == name)) {
+            return Err(bad(format!("Two function declarations are named {:?}.", one_line(name))));
+        }
+        let parameters = declaration
+            .get("parameters")
+            .or(declaration.get("parametersJsonSchema"))
+            .or(declaration.get("parameters_json_schema"))
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
+        functions.push(ToolSpec::Function {
+            name: name.to_owned(),
+            description: declaration.get("description").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            parameters,
+        });
     }
+    let config = request.tool_config.as_ref().and_then(|c| c.get("functionCallingConfig").or(c.get("function_calling_config")));
+    let Some(config) = config else { return Ok((functions, ToolChoice::Auto)) };
+    let allowed: Vec<String> = config
+        .get("allowedFunctionNames")
+        .or(config.get("allowed_function_names"))
+        .and_then(Value::as_array)
+        .map(|names| names.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let choice = match config.get("mode").and_then(Value::as_str).unwrap_or("AUTO") {
+        "AUTO" | "MODE_UNSPECIFIED" => ToolChoice::Auto,
+        "NONE" => ToolChoice::None,
+        "ANY" if allowed.is_empty() => ToolChoice::Required,
+        "ANY" => {
+            if let Some(name) = allowed.iter().find(|a| !functions.iter().any(|f| matches!(f, ToolSpec::Function { name, .. } if name == *a))) {
+                return Err(bad(format!("allowedFunctionNames names {:?}, which is not declared.", one_line(name))));
+            }
+            ToolChoice::Only(allowed)
+        }
+        other => {
+            return Err(bad(format!(
+                "The function calling mode {:?} is not supported: use AUTO, ANY or NONE.",
+                one_line(other)
+            )));
+        }
+    };
+    Ok((functions, choice))
+}
+
+/// The generation settings a request sets (Google Search and URL context among them).
+fn settings(raw: &Value, request: &GenerateContentRequest) -> Result<Settings, Reject> {
     let config = request.generation_config.clone().unwrap_or_default();
     let raw_config = raw.get("generationConfig").or(raw.get("generation_config"));
     let schema = config
@@ -151,7 +291,8 @@ async fn call_model(
     }
     let request: GenerateContentRequest = serde_json::from_value(raw.clone())
         .map_err(|e| Reject::new(Why::BadJson, format!("The request is not a valid Gemini request ({e}).")))?;
-    let asked = asked(&request)?;
+    let mut asked = asked(&request)?;
+    (asked.functions, asked.tool_choice) = functions(&request)?;
     let chars = asked.prompt.len() + asked.history.iter().map(|(_, t)| t.len()).sum::<usize>();
     if let Method::CountTokens = method {
         return count_tokens(served, client, &model, asked).await;
@@ -171,9 +312,15 @@ fn chunk(
     report: Option<&TurnReport>,
     model: &str,
 ) -> GenerateContentResponse {
+    let mut content = Content::model(text.unwrap_or_default());
+    // The calls the answer ended with, after its text, as Gemini gives them (id, signature).
+    if let Some(report) = report.filter(|r| !r.tool_calls.is_empty()) {
+        content.parts.retain(|p| p.text.as_deref().is_some_and(|t| !t.is_empty()));
+        content.parts.extend(report.tool_calls.iter().map(crate::gemini::convert::tool_call_part));
+    }
     GenerateContentResponse {
         candidates: vec![Candidate {
-            content: Some(Content::model(text.unwrap_or_default())),
+            content: Some(content),
             finish_reason: finish.map(str::to_owned),
             index: Some(0),
             ..Candidate::default()
