@@ -1214,7 +1214,10 @@ fn follow_up(prompt: &str, message: &Value, result: &dyn Fn(&str) -> String) -> 
 fn sse_chunks(text: &str) -> Vec<Value> {
     let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
     assert_eq!(events.last(), Some(&"data: [DONE]"), "{text}");
-    events[..events.len() - 1].iter().map(|e| serde_json::from_str(e.strip_prefix("data: ").unwrap()).unwrap()).collect()
+    events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e.strip_prefix("data: ").unwrap()).unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -1265,7 +1268,10 @@ async fn a_function_call_comes_back_as_tool_calls_and_its_results_are_answered()
     let call_part = contents[1]["parts"].as_array().unwrap().iter().find(|p| p.get("functionCall").is_some()).unwrap();
     assert_eq!(call_part["thoughtSignature"], signature.as_str());
     assert_eq!(call_part["functionCall"]["id"], id.as_str());
-    assert_eq!(contents[2]["parts"][0]["functionResponse"], json!({"id": id, "name": "get_weather", "response": {"celsius": 21}}));
+    assert_eq!(
+        contents[2]["parts"][0]["functionResponse"],
+        json!({"id": id, "name": "get_weather", "response": {"celsius": 21}})
+    );
 
     // Stored once: the question, the answer that called (with its call and result), the answer.
     let db = env.history();
@@ -1285,7 +1291,10 @@ async fn a_function_call_comes_back_as_tool_calls_and_its_results_are_answered()
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
         .unwrap();
-    assert_eq!(stored, (id.clone(), "get_weather".into(), Some(signature), "ok".into(), Some(r#"{"celsius":21}"#.into())));
+    assert_eq!(
+        stored,
+        (id.clone(), "get_weather".into(), Some(signature), "ok".into(), Some(r#"{"celsius":21}"#.into()))
+    );
     let client: Option<String> = db.query_row("SELECT client FROM conversations", [], |r| r.get(0)).unwrap();
     assert_eq!(client.as_deref(), Some("default"));
 
@@ -1584,15 +1593,14 @@ async fn the_gemini_native_route_passes_function_calls_and_responses_through() {
     let other = json!({"role": "user", "parts": [{"text": r#"again [[call get_weather {"city": "Chur"}]]"#}]});
     let response = generate(&server, TOOL_MODEL, true, &gemini_tools_body(json!([other]))).await;
     let text = String::from_utf8(response.bytes().await.unwrap().to_vec()).unwrap();
-    let last: Value = serde_json::from_str(
-        text.split("\r\n\r\n").filter_map(|e| e.strip_prefix("data: ")).last().unwrap(),
-    )
-    .unwrap();
+    let last: Value =
+        serde_json::from_str(text.split("\r\n\r\n").filter_map(|e| e.strip_prefix("data: ")).last().unwrap()).unwrap();
     assert_eq!(last["candidates"][0]["finishReason"], "STOP", "{text}");
     assert_eq!(last["candidates"][0]["content"]["parts"][0]["functionCall"]["args"], json!({"city": "Chur"}), "{text}");
 
     // A response that answers no call of the content before it is a 400 in Google's shape.
-    let stray = json!({"role": "user", "parts": [{"functionResponse": {"id": "nope", "name": "get_weather", "response": {}}}]});
+    let stray =
+        json!({"role": "user", "parts": [{"functionResponse": {"id": "nope", "name": "get_weather", "response": {}}}]});
     let response = generate(&server, TOOL_MODEL, false, &gemini_tools_body(json!([question, content, stray]))).await;
     assert_eq!(response.status(), 400);
     let error = json_of(response).await;

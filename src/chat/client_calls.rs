@@ -128,9 +128,7 @@ impl ChatSession {
             }
         }
         if let Some(store) = self.store.as_ref().filter(|_| self.options.save && !ends.is_empty()) {
-            store
-                .call_grouped(move |s| ends.iter().try_for_each(|(row, end)| s.end_tool_call(*row, end)))
-                .await?;
+            store.call_grouped(move |s| ends.iter().try_for_each(|(row, end)| s.end_tool_call(*row, end))).await?;
         }
         prepared.turn.answers_calls = true;
         prepared.prompt_id = Some(answer_id);

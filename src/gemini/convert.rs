@@ -8,7 +8,8 @@ use serde_json::{Map, Value, json};
 use super::thinking::thinking_config;
 use super::types::{Content, GenerateContentRequest, GenerationConfig, Model, Part as WirePart, ThinkingConfig, Tool};
 use crate::llm::{
-    ApiError, Author, Capabilities, Message, Missing, ModelInfo, Params, Part, Request, ToolCall, ToolChoice, ToolResult, ToolSpec,
+    ApiError, Author, Capabilities, Message, Missing, ModelInfo, Params, Part, Request, ToolCall, ToolChoice,
+    ToolResult, ToolSpec,
 };
 
 /// The call a part holds, when it is a `functionCall` with a name.
@@ -214,6 +215,7 @@ mod tests {
             ],
             params: Params { thinking: Some(crate::llm::Thinking::High), thoughts: true, ..Params::default() },
             tools: vec![ToolSpec::GoogleSearch],
+            tool_choice: ToolChoice::Auto,
         };
         let wire = serde_json::to_value(super::request("gemini-3-flash-preview", &request).unwrap()).unwrap();
         assert_eq!(wire["systemInstruction"]["parts"][0]["text"], "be brief");
@@ -265,6 +267,7 @@ mod tests {
                 ..Params::default()
             },
             tools: vec![ToolSpec::GoogleSearch, ToolSpec::UrlContext],
+            tool_choice: ToolChoice::Auto,
         };
         let json = serde_json::to_value(super::request("m", &request).unwrap()).unwrap();
         assert_eq!(

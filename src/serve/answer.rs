@@ -14,9 +14,9 @@ use super::{Client, ROLE_PREFIX, Served};
 use serde_json::Value;
 
 use crate::chat::{CallResult, CallsError, Outcome, Settings, Shown, Target, TurnReport};
-use crate::llm::{ToolChoice, ToolSpec};
-use crate::store::{NewToolCall, ToolCallEnd};
 use crate::domain::Role;
+use crate::llm::{ToolChoice, ToolSpec};
+use crate::store::{ClientRound, NewToolCall, ToolCallEnd};
 use crate::turn::{BudgetPolicy, Refused, RoleChoice, System, TurnHandle, TurnSpec, Update};
 
 /// Starts the turn a client asked for: `model` as the client named it, `tokens` the prompt's
@@ -168,7 +168,7 @@ pub(super) struct Asked {
     pub system: Option<String>,
     pub history: Vec<(Role, String)>,
     /// The calls answers of the history ended with (by index), with their results.
-    pub calls: Vec<(usize, Vec<(NewToolCall, Option<ToolCallEnd>)>)>,
+    pub calls: Vec<(usize, ClientRound)>,
     /// Empty when the request ends with results.
     pub prompt: String,
     /// The results of the calls the history's last answer ended with, which are the prompt.

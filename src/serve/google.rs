@@ -20,12 +20,12 @@ use super::answer::{
 use super::reject::{Api, Reject, Why};
 use super::{ROLE_PREFIX, Served};
 use crate::chat::{CallResult, Settings, Shown, TurnReport};
-use crate::llm::{ToolChoice, ToolSpec};
-use crate::store::{NewToolCall, ToolCallEnd};
 use crate::domain::Role;
 use crate::gemini::types::{
     Candidate, Content, CountTokensResponse, GenerateContentRequest, GenerateContentResponse, ListModelsResponse, Model,
 };
+use crate::llm::{ToolChoice, ToolSpec};
+use crate::store::{ClientRound, NewToolCall, ToolCallEnd};
 use crate::turn::Update;
 
 /// What a `models/{model}:{method}` path asks.
@@ -63,8 +63,8 @@ fn one_line(text: &str) -> String {
 }
 
 /// A model content's calls, each with its id (Gemini's, else one by its place) and signature.
-fn calls_of(content: &Content, at: usize, offset: usize) -> Result<Vec<(NewToolCall, Option<ToolCallEnd>)>, Reject> {
-    let mut calls: Vec<(NewToolCall, Option<ToolCallEnd>)> = Vec::new();
+fn calls_of(content: &Content, at: usize, offset: usize) -> Result<ClientRound, Reject> {
+    let mut calls: ClientRound = Vec::new();
     for part in content.parts.iter().filter(|p| p.function_call.is_some()) {
         let call = crate::gemini::convert::tool_call(part).ok_or_else(|| bad("A functionCall needs a name."))?;
         let id = call.id.clone().unwrap_or_else(|| format!("call_{at}_{}", calls.len() + 1));
@@ -116,7 +116,7 @@ fn results_of(content: &Content, calls: &[(NewToolCall, Option<ToolCallEnd>)]) -
 fn asked(request: &GenerateContentRequest) -> Result<Asked, Reject> {
     let system = request.system_instruction.as_ref().map(text_of).transpose()?.filter(|s| !s.is_empty());
     let mut history: Vec<(Role, String)> = Vec::new();
-    let mut calls: Vec<(usize, Vec<(NewToolCall, Option<ToolCallEnd>)>)> = Vec::new();
+    let mut calls: Vec<(usize, ClientRound)> = Vec::new();
     // The calls of the model content just before, until their responses come.
     let mut open: Option<usize> = None;
     let mut results = None;
@@ -178,7 +178,10 @@ fn asked(request: &GenerateContentRequest) -> Result<Asked, Reject> {
 fn functions(request: &GenerateContentRequest) -> Result<(Vec<ToolSpec>, ToolChoice), Reject> {
     let mut functions = Vec::new();
     for declaration in request.tools.iter().filter_map(|t| t.function_declarations.as_ref()).flatten() {
-        let name = declaration.get("name").and_then(Value::as_str).ok_or_else(|| bad("A function declaration needs a name."))?;
+        let name = declaration
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("A function declaration needs a name."))?;
         if functions.iter().any(|f| matches!(f, ToolSpec::Function { name: n, .. } if n == name)) {
             return Err(bad(format!("Two function declarations are named {:?}.", one_line(name))));
         }
@@ -194,7 +197,8 @@ fn functions(request: &GenerateContentRequest) -> Result<(Vec<ToolSpec>, ToolCho
             parameters,
         });
     }
-    let config = request.tool_config.as_ref().and_then(|c| c.get("functionCallingConfig").or(c.get("function_calling_config")));
+    let config =
+        request.tool_config.as_ref().and_then(|c| c.get("functionCallingConfig").or(c.get("function_calling_config")));
     let Some(config) = config else { return Ok((functions, ToolChoice::Auto)) };
     let allowed: Vec<String> = config
         .get("allowedFunctionNames")
@@ -207,7 +211,10 @@ fn functions(request: &GenerateContentRequest) -> Result<(Vec<ToolSpec>, ToolCho
         "NONE" => ToolChoice::None,
         "ANY" if allowed.is_empty() => ToolChoice::Required,
         "ANY" => {
-            if let Some(name) = allowed.iter().find(|a| !functions.iter().any(|f| matches!(f, ToolSpec::Function { name, .. } if name == *a))) {
+            if let Some(name) = allowed
+                .iter()
+                .find(|a| !functions.iter().any(|f| matches!(f, ToolSpec::Function { name, .. } if name == *a)))
+            {
                 return Err(bad(format!("allowedFunctionNames names {:?}, which is not declared.", one_line(name))));
             }
             ToolChoice::Only(allowed)

@@ -19,9 +19,9 @@ use super::answer::{
 use super::reject::{Api, Reject, Why};
 use super::{Client, ROLE_PREFIX, Served};
 use crate::chat::{CallResult, Settings, Shown, TurnReport};
-use crate::llm::{ToolChoice, ToolSpec};
-use crate::store::{NewToolCall, ToolCallEnd};
 use crate::domain::Role;
+use crate::llm::{ToolChoice, ToolSpec};
+use crate::store::{ClientRound, NewToolCall};
 use crate::turn::Update;
 
 #[derive(Debug, Deserialize)]
@@ -155,7 +155,7 @@ impl ChatMessage {
 fn split_messages(messages: &[ChatMessage]) -> Result<Asked, Reject> {
     let mut system: Option<String> = None;
     let mut history: Vec<(Role, String)> = Vec::new();
-    let mut calls: Vec<(usize, Vec<(NewToolCall, Option<ToolCallEnd>)>)> = Vec::new();
+    let mut calls: Vec<(usize, ClientRound)> = Vec::new();
     // The calls of the last assistant message that made some, and whether tool messages follow.
     let mut open: Option<usize> = None;
     let mut results: Vec<CallResult> = Vec::new();
@@ -194,7 +194,8 @@ fn split_messages(messages: &[ChatMessage]) -> Result<Asked, Reject> {
                 }
             }
             "tool" => {
-                let id = message.tool_call_id.as_deref().ok_or_else(|| bad("A tool message needs its tool_call_id."))?;
+                let id =
+                    message.tool_call_id.as_deref().ok_or_else(|| bad("A tool message needs its tool_call_id."))?;
                 let Some(round) = open.and_then(|i| calls.get(i)) else {
                     return Err(bad(format!(
                         "The tool message for {:?} follows no assistant message with tool calls.",
@@ -222,7 +223,10 @@ fn split_messages(messages: &[ChatMessage]) -> Result<Asked, Reject> {
         // The last round's calls are answered by this request: saved pending, ended by the turn.
         let Some(last) = open.and_then(|i| calls.get(i)) else { return Err(bad("The tool messages answer nothing.")) };
         if let Some((call, _)) = last.1.iter().find(|(call, _)| !results.iter().any(|r| r.id == call.call_id)) {
-            return Err(bad(format!("The tool call {:?} has no tool message with its result.", one_line(&call.call_id))));
+            return Err(bad(format!(
+                "The tool call {:?} has no tool message with its result.",
+                one_line(&call.call_id)
+            )));
         }
         return Ok(Asked { system, history, calls, results: Some(results), ..Asked::default() });
     }
@@ -241,14 +245,17 @@ fn split_messages(messages: &[ChatMessage]) -> Result<Asked, Reject> {
 /// Ends the round of calls at `open` (a message other than a tool message came): every call
 /// must have had its result, saved with it.
 fn close_round(
-    calls: &mut [(usize, Vec<(NewToolCall, Option<ToolCallEnd>)>)],
+    calls: &mut [(usize, ClientRound)],
     open: Option<usize>,
     results: &mut Vec<CallResult>,
 ) -> Result<(), Reject> {
     let Some(round) = open.and_then(|i| calls.get_mut(i)) else { return Ok(()) };
     for (call, end) in &mut round.1 {
         let Some(result) = results.iter().find(|r| r.id == call.call_id) else {
-            return Err(bad(format!("The tool call {:?} has no tool message with its result.", one_line(&call.call_id))));
+            return Err(bad(format!(
+                "The tool call {:?} has no tool message with its result.",
+                one_line(&call.call_id)
+            )));
         };
         *end = Some(sent_end(&result.response));
     }
@@ -534,7 +541,11 @@ impl Answer {
                                 Err(reject) => out.push_str(&format!("data: {}\n\n", reject.body(Api::OpenAi))),
                                 Ok(_) => {
                                     if !report.tool_calls.is_empty() {
-                                        let calls = chunk(&answer.model, json!({"tool_calls": calls_json(&report, true)}), None);
+                                        let calls = chunk(
+                                            &answer.model,
+                                            json!({"tool_calls": calls_json(&report, true)}),
+                                            None,
+                                        );
                                         out.push_str(&String::from_utf8_lossy(&calls));
                                     }
                                     let finish = chunk(&answer.model, json!({}), Some(finish_reason(&report)));

@@ -11,7 +11,10 @@ use crate::money::{Spending, Usd};
 
 /// The tool calls answers of a client's history ended with, by the answer's index among its
 /// messages: each call and, when the client sent its result, how it ended.
-pub type ClientCalls = [(usize, Vec<(NewToolCall, Option<ToolCallEnd>)>)];
+pub type ClientCalls = [(usize, ClientRound)];
+
+/// The calls one answer ended with, each with how it ended (`None`: no result yet).
+pub type ClientRound = Vec<(NewToolCall, Option<ToolCallEnd>)>;
 
 /// What `geminal serve` answered for one client key (`stats`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -33,7 +33,7 @@ mod writer_lock;
 pub use crate::domain::MessageStatus;
 pub use attachments::{NewAttachment, StoredAttachment};
 pub use cache::{CacheStats, CachedAnswer};
-pub use clients::{ClientCalls, ClientStats};
+pub use clients::{ClientCalls, ClientRound, ClientStats};
 pub use conversations::{
     Alternatives, Conversation, ConversationSummary, MessageUpdate, NewMessage, Parent, RECALLED_PROMPT_MAX_BYTES,
     StoredMessage, title_from,
