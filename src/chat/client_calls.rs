@@ -52,14 +52,20 @@ fn caller_id(wire_id: Option<&str>, answer: Option<i64>, n: usize) -> String {
 }
 
 impl ChatSession {
-    /// The calls a finished answer (`message_id`) ended with, saved with it (pending: the caller
-    /// runs them), as the caller gets them.
-    pub(super) async fn save_client_calls(
+    /// The calls a finished answer (`message_id`) of a turn that offers a caller's functions
+    /// ended with, saved with it (pending: the caller runs them), as the caller gets them: each
+    /// with the id the caller answers it by (the model's, else one given here, never reused).
+    pub(super) async fn client_calls(
         &self,
+        turn: &super::Turn,
         state: &TurnState,
         message_id: Option<i64>,
         save_error: &Arc<Mutex<Option<StoreError>>>,
     ) -> Vec<crate::llm::ToolCall> {
+        let offered = turn.tools.iter().any(|t| matches!(t, crate::llm::ToolSpec::Function { .. }));
+        if !offered || state.tool_calls().is_empty() {
+            return Vec::new();
+        }
         let text_offset = i64::try_from(state.text().len()).unwrap_or(i64::MAX);
         let mut rows = Vec::new();
         let calls = state

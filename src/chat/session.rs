@@ -19,7 +19,7 @@ use super::turn_state::{Effect, FLUSH_INTERVAL, TurnEvent, TurnState};
 use super::{Author, Turn};
 use crate::attach::{AttachError, AttachmentData};
 use crate::engine::{Call, CallEvent, Engine};
-use crate::llm::{ApiError, ToolSpec, Usage as UsageMetadata};
+use crate::llm::{ApiError, Usage as UsageMetadata};
 use crate::store::{
     CachedAnswer, MessageStatus, MessageUpdate, Metric, NewAttachment, NewMessage, Parent, StoreError, StoreHandle,
 };
@@ -112,9 +112,7 @@ pub struct TurnReport {
     /// turn); `None` when no request was made (a cache hit, a turn refused before sending).
     /// [`crate::provider::ProviderSet::split`] gives its provider and model id.
     pub answered_by: Option<String>,
-    /// The functions the answer ended calling for its caller to run (a turn that offers a
-    /// client's functions): each with the id the caller answers it by (the model's, else one
-    /// given here and never reused), saved with the answer.
+    /// The calls of a caller's functions the answer ended with, for it to run (see `client_calls.rs`).
     pub tool_calls: Vec<crate::llm::ToolCall>,
 }
 
@@ -463,10 +461,8 @@ impl ChatSession {
             }
         };
 
-        // A client's functions end the turn with the calls, for the client to run.
-        let client_functions = tools.is_none() && turn.tools.iter().any(|t| matches!(t, ToolSpec::Function { .. }));
-        if client_functions && outcome == Outcome::Complete && !state.tool_calls().is_empty() {
-            report.tool_calls = self.save_client_calls(&state, message_id, &save_error).await;
+        if tools.is_none() && outcome == Outcome::Complete {
+            report.tool_calls = self.client_calls(&turn, &state, message_id, &save_error).await;
         }
         report.text = state.text().to_owned();
         report.usage = state.usage();
