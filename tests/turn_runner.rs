@@ -202,3 +202,59 @@ fn the_line_chat_goes_on_with_the_system_prompt_of_the_conversation_it_continues
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(env.last_body()["systemInstruction"]["parts"][0]["text"], "its own", "as `ask -c` does");
 }
+
+/// The last update of a turn.
+async fn last_update(mut turn: geminal::turn::TurnHandle) -> Update {
+    let mut last = None;
+    while let Some(TurnUpdate { update, .. }) = turn.next().await {
+        last = Some(update);
+    }
+    last.expect("a turn ends with an update")
+}
+
+#[tokio::test]
+async fn a_caller_s_functions_end_the_turn_with_their_calls_and_its_results_are_the_next_prompt() {
+    use geminal::chat::{CallResult, CallsError};
+    use geminal::llm::ToolSpec;
+    use geminal::turn::Refused;
+    let (fake, runner, store, _dir) = in_process(Behavior::text("unused")).await;
+    let function = ToolSpec::Function {
+        name: "lookup".into(),
+        description: "Looks a word up.".into(),
+        parameters: json!({"type": "object", "properties": {"word": {"type": "string"}}}),
+    };
+    let spec = TurnSpec {
+        client_tools: vec![function.clone()],
+        ..TurnSpec::new(Target::New, r#"define [[call lookup {"word": "kite"}]]"#)
+    };
+    let Update::Done(report) = last_update(runner.start(spec)).await else { panic!("not answered") };
+    assert_eq!(report.tool_calls.len(), 1, "{report:?}");
+    let call = &report.tool_calls[0];
+    assert_eq!((call.name.as_str(), &call.arguments), ("lookup", &json!({"word": "kite"})));
+    let id = call.id.clone().expect("every call has an id");
+    let conversation = report.conversation_id.unwrap();
+
+    // A result for a call the answer did not make: refused before anything is sent.
+    let asked = fake.generate_count();
+    let wrong = TurnSpec {
+        client_tools: vec![function.clone()],
+        call_results: Some(vec![CallResult { id: "call_other".into(), signature: None, response: json!({}) }]),
+        ..TurnSpec::new(Target::Conversation(conversation), "")
+    };
+    let refused = last_update(runner.start(wrong)).await;
+    assert_eq!(refused, Update::Refused(Refused::Calls(CallsError::UnknownCall("call_other".into()))));
+    assert_eq!(fake.generate_count(), asked);
+
+    // The results: the answer goes on, saved after the answer that called.
+    let results = TurnSpec {
+        client_tools: vec![function],
+        call_results: Some(vec![CallResult { id, signature: None, response: json!({"meaning": "a toy"}) }]),
+        ..TurnSpec::new(Target::Conversation(conversation), "")
+    };
+    let Update::Done(report) = last_update(runner.start(results)).await else { panic!("not answered") };
+    assert_eq!(report.text, r#"The tools said: lookup answered {"meaning":"a toy"}."#);
+    assert!(report.tool_calls.is_empty());
+    let path = store.read(move |s| s.active_path(conversation)).await.unwrap();
+    let roles: Vec<String> = path.iter().map(|m| format!("{:?}", m.role)).collect();
+    assert_eq!(roles, ["User", "Model", "Model"], "no empty prompt saved: {path:?}");
+}

@@ -321,6 +321,38 @@ mod tests {
     }
 
     #[test]
+    fn a_turn_of_results_ends_with_them_and_sends_no_prompt() {
+        let call = SavedCall {
+            call_id: "call_1".into(),
+            row: None,
+            round: 1,
+            text_offset: 4,
+            wire_id: Some("call_1".into()),
+            name: "get_weather".into(),
+            arguments: serde_json::json!({"city": "Oslo"}),
+            signature: Some("c2ln".into()),
+            response: serde_json::json!({"celsius": 3}),
+        };
+        let mut turn = Turn::new("m", "");
+        turn.history = vec![
+            Message::new(Author::User, "weather?"),
+            Message { tool_calls: vec![call], ..Message::new(Author::Model, "Let ") },
+        ];
+        turn.answers_calls = true;
+        let request = turn.request();
+        let authors: Vec<llm::Author> = request.messages.iter().map(|m| m.author).collect();
+        assert_eq!(authors, [llm::Author::User, llm::Author::Assistant, llm::Author::Tool]);
+        let Part::ToolCall(sent) = &request.messages[1].parts[1] else { panic!("{request:?}") };
+        assert_eq!((sent.id.as_deref(), sent.signature.as_deref()), (Some("call_1"), Some("c2ln")));
+        let Part::ToolResult(result) = &request.messages[2].parts[0] else { panic!("{request:?}") };
+        assert_eq!(result.response, serde_json::json!({"celsius": 3}));
+        // A prompt turn on the same history asks its prompt after the results.
+        turn.answers_calls = false;
+        turn.prompt = "and tomorrow?".into();
+        assert_eq!(turn.request().messages.last().map(|m| m.author), Some(llm::Author::User));
+    }
+
+    #[test]
     fn a_request_holds_history_in_order_then_the_prompt() {
         let mut turn = Turn::new("m", "and then?");
         turn.system = Some("be brief".into());

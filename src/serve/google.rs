@@ -3,7 +3,9 @@
 //! `:countTokens`, and `GET /v1beta/models`. The client key comes in `x-goog-api-key` or `?key=`;
 //! errors are in Google's shape (`RESOURCE_EXHAUSTED` for budgets and limits). The JSON is
 //! Gemini's own wire types (`crate::gemini::types`), read and written only here in `serve`; the
-//! turn goes through the same runner as the OpenAI routes (`answer`).
+//! turn goes through the same runner as the OpenAI routes (`answer`). `functionDeclarations` are
+//! the client's functions: `functionCall` parts come back as Gemini gives them, and contents
+//! that end with `functionResponse` parts are a turn made of those results.
 
 use std::convert::Infallible;
 use std::sync::Arc;

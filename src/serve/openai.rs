@@ -2,6 +2,8 @@
 //! `stream`) and `GET /v1/models`. A request's messages are a conversation: its history is the
 //! client's stored conversation with exactly those messages (else saved once, as sent), and its
 //! last user message the turn's prompt; the answer is saved after it, tagged with the client.
+//! `tools` are the client's functions: an answer that calls them ends with `tool_calls`, and a
+//! request that ends with `tool` messages is a turn made of their results.
 
 use std::convert::Infallible;
 use std::sync::Arc;

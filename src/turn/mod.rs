@@ -2,7 +2,8 @@
 //! of the interface). Given what a front end knows (where the prompt goes, the prompt and its
 //! files, model, system prompt, role, settings, budget policy, deadline and tools), a [`Runner`]
 //! sets the turn up in one fixed order — budget → prepare → role → settings → attachments →
-//! context fit → tools (listed from its tool box, offered to the model) — holds its worst case
+//! context fit → tools (listed from its tool box, offered to the model; a caller's own functions
+//! beside them, whose calls end the turn for the caller to run) — holds its worst case
 //! (every round's, for a tool turn) against the budgets, starts it, and hands back a
 //! [`TurnHandle`]: a stream of [`TurnUpdate`]s tagged with the turn's id, which stops the turn
 //! when dropped. The deadline covers the whole turn, its setup (uploads, token counts) and every
