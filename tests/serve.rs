@@ -1607,3 +1607,38 @@ async fn the_gemini_native_route_passes_function_calls_and_responses_through() {
     assert_eq!(error["error"]["status"], "INVALID_ARGUMENT", "{error}");
     assert!(error["error"]["message"].as_str().unwrap().contains("matches no function call"), "{error}");
 }
+
+#[tokio::test]
+async fn a_tool_round_this_server_never_saw_is_saved_once_with_the_signature_the_client_kept() {
+    let env = Env::new(Behavior::text("unused"));
+    let server = Server::with_key(&env);
+    let question = r#"from elsewhere [[call get_time {"city": "Kyiv"}]]"#;
+    let call = json!({"id": "call_elsewhere", "type": "function",
+        "function": {"name": "get_time", "arguments": "{\"city\":\"Kyiv\"}"},
+        "extra_content": {"google": {"thought_signature": "a2VwdA=="}}});
+    let message = json!({"role": "assistant", "content": null, "tool_calls": [call]});
+    let body = follow_up(question, &message, &|_| "{\"hour\": 9}".to_owned());
+    let response = chat(&server, Some(CLIENT_KEY), &body).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let sent = env.last_body();
+    assert_eq!(sent["contents"][1]["parts"][0]["thoughtSignature"], "a2VwdA==", "{sent}");
+    assert_eq!(sent["contents"][1]["parts"][0]["functionCall"]["id"], "call_elsewhere", "{sent}");
+    assert_eq!(sent["contents"][2]["parts"][0]["functionResponse"]["response"], json!({"hour": 9}));
+    // Sent again with the answer and a new question: found, not stored a second time.
+    let answer = json_of(response).await["choices"][0]["message"].clone();
+    let mut next = body.clone();
+    next["messages"].as_array_mut().unwrap().extend([answer, json!({"role": "user", "content": "thanks"})]);
+    env.fake.set_default(Behavior::text("Any time."));
+    let response = chat(&server, Some(CLIENT_KEY), &next).send().await.unwrap();
+    assert_eq!(json_of(response).await["choices"][0]["message"]["content"], "Any time.");
+    let db = env.history();
+    let counts: (i64, i64, i64, String) = db
+        .query_row(
+            "SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM messages),
+                (SELECT count(*) FROM tool_calls), (SELECT status FROM tool_calls)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(counts, (1, 5, 1, "ok".to_owned()));
+}

@@ -202,3 +202,41 @@ impl Store {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(id: &str) -> NewToolCall {
+        NewToolCall {
+            round: 1,
+            call_id: id.into(),
+            wire_id: Some(id.into()),
+            server: None,
+            name: "lookup".into(),
+            arguments: "{}".into(),
+            signature: Some("c2ln".into()),
+            text_offset: 0,
+        }
+    }
+
+    #[test]
+    fn a_history_with_calls_is_imported_with_them_and_found_only_by_their_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::open(&dir.path().join("h.sqlite3")).unwrap();
+        let messages = [(Role::User, "define kite".to_owned()), (Role::Model, String::new())];
+        let ended =
+            ToolCallEnd { status: "ok".into(), result: Some("{}".into()), error_kind: None, error_detail: None };
+        let calls = [(1, vec![(call("call_a"), Some(ended.clone())), (call("call_b"), None)])];
+        let id = store.import_client_conversation("editor", "m", None, &messages, &calls).unwrap();
+        let saved = store.tool_calls_of_conversation(id).unwrap();
+        assert_eq!(saved.iter().map(|c| c.call.call_id.as_str()).collect::<Vec<_>>(), ["call_a", "call_b"]);
+        assert_eq!((saved[0].end.clone(), saved[1].end.clone()), (Some(ended), None));
+        assert_eq!(store.find_client_conversation("editor", None, &messages, &calls).unwrap(), Some(id));
+        assert_eq!(store.find_client_conversation("editor", None, &messages, &[]).unwrap(), Some(id));
+        let other = [(1, vec![(call("call_a"), None), (call("call_c"), None)])];
+        assert_eq!(store.find_client_conversation("editor", None, &messages, &other).unwrap(), None);
+        let fewer = [(1, vec![(call("call_a"), None)])];
+        assert_eq!(store.find_client_conversation("editor", None, &messages, &fewer).unwrap(), None);
+    }
+}
