@@ -146,9 +146,14 @@ impl Store {
             .map_err(|e| self.err(e))?;
         for id in candidates {
             let path = self.active_path(id)?;
+            // An answer that called is known by its calls' ids: a client may send it back
+            // without the text written before them.
+            let calling = |at: usize| calls.iter().any(|(i, _)| *i == at);
             let same = path.len() == messages.len()
-                && path.iter().zip(messages).all(|(stored, (role, text))| {
-                    stored.role == *role && stored.text == *text && stored.status == MessageStatus::Complete
+                && path.iter().zip(messages).enumerate().all(|(at, (stored, (role, text)))| {
+                    stored.role == *role
+                        && (stored.text == *text || (text.is_empty() && calling(at)))
+                        && stored.status == MessageStatus::Complete
                 });
             if same && (calls.is_empty() || self.same_calls(id, &path, calls)?) {
                 return Ok(Some(id));
@@ -238,5 +243,11 @@ mod tests {
         assert_eq!(store.find_client_conversation("editor", None, &messages, &other).unwrap(), None);
         let fewer = [(1, vec![(call("call_a"), None)])];
         assert_eq!(store.find_client_conversation("editor", None, &messages, &fewer).unwrap(), None);
+        // An answer that wrote before calling, sent back without its text: known by its calls.
+        let said = [(Role::User, "define bird".to_owned()), (Role::Model, "Let me look. ".to_owned())];
+        let id = store.import_client_conversation("editor", "m", None, &said, &calls).unwrap();
+        let bare = [(Role::User, "define bird".to_owned()), (Role::Model, String::new())];
+        assert_eq!(store.find_client_conversation("editor", None, &bare, &calls).unwrap(), Some(id));
+        assert_eq!(store.find_client_conversation("editor", None, &bare, &[]).unwrap(), None);
     }
 }
