@@ -176,6 +176,34 @@ mod tests {
     use crate::llm::StreamEvent;
 
     #[test]
+    fn a_tool_choice_becomes_tool_config_only_when_functions_are_declared() {
+        let function = ToolSpec::Function { name: "f".into(), description: String::new(), parameters: json!({}) };
+        let wire = |tools: Vec<ToolSpec>, choice: ToolChoice| {
+            let request = Request {
+                messages: vec![Message::text(Author::User, "hi")],
+                tools,
+                tool_choice: choice,
+                ..Request::default()
+            };
+            serde_json::to_value(super::request("gemini-2.5-flash", &request).unwrap()).unwrap()
+        };
+        assert!(wire(vec![function.clone()], ToolChoice::Auto).get("toolConfig").is_none());
+        assert!(wire(vec![ToolSpec::GoogleSearch], ToolChoice::Required).get("toolConfig").is_none());
+        assert_eq!(
+            wire(vec![function.clone()], ToolChoice::None)["toolConfig"],
+            json!({"functionCallingConfig": {"mode": "NONE"}})
+        );
+        assert_eq!(
+            wire(vec![function.clone()], ToolChoice::Required)["toolConfig"],
+            json!({"functionCallingConfig": {"mode": "ANY"}})
+        );
+        assert_eq!(
+            wire(vec![function], ToolChoice::Only(vec!["f".into()]))["toolConfig"],
+            json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["f"]}})
+        );
+    }
+
+    #[test]
     fn a_function_call_keeps_its_id_and_signature_both_ways() {
         let chunk: GenerateContentResponse = serde_json::from_str(
             r#"{"candidates":[{"content":{"role":"model","parts":[

@@ -424,4 +424,33 @@ mod tests {
         assert_eq!(body["tools"][0]["function"]["name"], "lookup");
         assert_eq!(body["tools"][0]["type"], "function");
     }
+
+    #[test]
+    fn a_tool_choice_goes_as_openais_tool_choice() {
+        let function = |name: &str| ToolSpec::Function {
+            name: name.into(),
+            description: String::new(),
+            parameters: serde_json::json!({"type": "object"}),
+        };
+        let body = |choice: ToolChoice| {
+            let request = Request {
+                messages: vec![Said::text(Author::User, "hi")],
+                tools: vec![function("a"), function("b"), function("c")],
+                tool_choice: choice,
+                ..Request::default()
+            };
+            serde_json::to_value(chat_request("m", "oai:m", &request).unwrap()).unwrap()
+        };
+        let names = |body: &serde_json::Value| -> Vec<String> {
+            body["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap().into()).collect()
+        };
+        assert!(body(ToolChoice::Auto).get("tool_choice").is_none());
+        assert_eq!(body(ToolChoice::None)["tool_choice"], "none");
+        assert_eq!(body(ToolChoice::Required)["tool_choice"], "required");
+        let one = body(ToolChoice::Only(vec!["b".into()]));
+        assert_eq!(one["tool_choice"], serde_json::json!({"type": "function", "function": {"name": "b"}}));
+        assert_eq!(names(&one), ["b"]);
+        let two = body(ToolChoice::Only(vec!["a".into(), "c".into()]));
+        assert_eq!((two["tool_choice"].as_str(), names(&two)), (Some("required"), vec!["a".into(), "c".into()]));
+    }
 }
