@@ -292,13 +292,20 @@ async fn stop_at_the_approval_ends_the_turn_interrupted() {
     let stop = Arc::new(Says(Approval::Stop, Mutex::default()));
     let mut asked = spec(r#"[[call write {"x": 2}]]"#);
     asked.tools.approver = Some(stop);
-    let (_, report) = run(&w, asked).await;
+    let (shown, report) = run(&w, asked).await;
     assert_eq!(report.outcome, Outcome::Cancelled);
     assert_eq!(report.status, MessageStatus::Interrupted);
     assert_eq!(bodies(&w.fake).len(), 1, "nothing more was asked");
     assert!(w.tools.calls.lock().unwrap().is_empty());
     let (status, _) = answer_status(&w, report.conversation_id.unwrap()).await;
     assert_eq!(status, MessageStatus::Interrupted);
+    // The model is never told of it (the turn ended): the call ends cancelled, not refused.
+    assert!(
+        steps(&shown).iter().any(|s| matches!(s, ToolStep::Returned { result: Err(ToolFailure::Cancelled), .. })),
+        "{shown:?}"
+    );
+    let calls = saved_calls(&w, report.conversation_id.unwrap()).await;
+    assert_eq!(calls[0].end.as_ref().unwrap().status, "cancelled");
 }
 
 #[tokio::test]
@@ -658,6 +665,7 @@ async fn a_reopened_conversation_shows_its_calls_and_results_in_the_interface_be
                 ToolBody::Output { is_error, .. } => format!("output {} error={is_error}", cell.tool),
                 ToolBody::Failed(why) => format!("failed {}: {why}", cell.tool),
                 ToolBody::Step(s) => format!("step {s}"),
+                ToolBody::Said(s) => format!("said {}", s.trim()),
             },
             None => format!("{:?}", m.role),
         })

@@ -220,8 +220,9 @@ impl ChatSession {
                 }
             }
             if stop {
-                // The user stopped the turn: nothing of this round runs.
-                let ends = calls.iter().map(|_| Err(ToolFailure::Refused { needs_flag: false })).collect();
+                // The user stopped the turn: nothing of this round runs, and the model is not
+                // told anything (the turn ends here), so the calls end cancelled, not refused.
+                let ends = calls.iter().map(|_| Err(ToolFailure::Cancelled)).collect();
                 return self.end_turn_in_round(&calls, &rows, ends, TurnEvent::Cancelled, ctx).await;
             }
         }

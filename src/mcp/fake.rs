@@ -214,6 +214,8 @@ pub async fn serve_http(options: FakeOptions) -> std::io::Result<(String, Cancel
                 () = stopped.cancelled() => return,
                 accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
             };
+            // As a real server should: no Nagle stall between a response's small writes.
+            let _ = stream.set_nodelay(true);
             let service = service.clone();
             tokio::spawn(async move {
                 let handler = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {

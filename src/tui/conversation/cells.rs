@@ -35,6 +35,9 @@ pub struct ChatMessage {
     pub cost: Option<crate::money::AnswerCost>,
     /// A tool call or result shown as its own cell (`text` is then its safe text).
     pub tool: Option<Box<super::tools::ToolCell>>,
+    /// An answer of a tool turn: where in `text` its part after the last call starts (what it
+    /// wrote before each call is shown above that call, as a [`super::tools::ToolBody::Said`]).
+    pub shown_from: usize,
 }
 
 impl ChatMessage {
@@ -54,6 +57,7 @@ impl ChatMessage {
             grounding: None,
             cost: None,
             tool: None,
+            shown_from: 0,
         }
     }
 
@@ -73,6 +77,7 @@ impl ChatMessage {
             grounding: None,
             cost: None,
             tool: None,
+            shown_from: 0,
         }
     }
 }
@@ -94,6 +99,7 @@ impl From<StoredMessage> for ChatMessage {
             grounding: crate::grounding::Grounding::from_stored(m.grounding.as_deref()),
             cost: (m.role == Role::Model && (m.prompt_tokens.is_some() || m.cached)).then_some(m.cost),
             tool: None,
+            shown_from: 0,
         }
     }
 }
@@ -191,7 +197,8 @@ fn answer_body(m: &ChatMessage, width: u16, theme: &Theme) -> Vec<Line<'static>>
             lines.extend(crate::render::sources::style_markers(render_markdown(&marked, width, theme), theme));
             lines.extend(crate::render::sources::render_sources(g, width, theme));
         }
-        None => lines.extend(render_markdown(&m.text, width, theme)),
+        // The part after its last tool call (the rest sits above the calls).
+        None => lines.extend(render_markdown(m.text.get(m.shown_from..).unwrap_or(&m.text), width, theme)),
     }
     lines
 }
