@@ -674,15 +674,22 @@ async fn a_reopened_conversation_shows_its_calls_and_results_in_the_interface_be
         kinds,
         vec![
             "User".to_owned(),
+            "said Let me use echo and write.".into(),
             "call t.echo".into(),
             "output echo error=false".into(),
             "call u.write".into(),
             "failed write: Refused: no one could be asked, and the model was told it may not run this.".into(),
             "Model".into(),
         ],
-        "the saved calls sit before the answer that made them, each with how it ended"
+        "the saved calls sit before the answer that made them, each with how it ended, and what the answer said before them above them"
     );
-    assert!(shown[1..5].iter().all(|m| m.tool.as_ref().unwrap().folded), "folded, as when they ran");
-    let ToolBody::Call { arguments } = &shown[1].tool.as_ref().unwrap().body else { unreachable!() };
+    assert!(shown[2..6].iter().all(|m| m.tool.as_ref().unwrap().folded), "folded, as when they ran");
+    assert!(shown[6].text.starts_with("Let me use echo and write."), "the answer is kept whole: {}", shown[6].text);
+    assert!(
+        shown[6].text[shown[6].shown_from..].starts_with("The tools said: echo answered"),
+        "and shows what came after the calls: {}",
+        shown[6].text
+    );
+    let ToolBody::Call { arguments } = &shown[2].tool.as_ref().unwrap().body else { unreachable!() };
     assert!(arguments.contains("\"x\": 7"), "{arguments}");
 }
