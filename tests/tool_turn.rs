@@ -590,6 +590,20 @@ async fn an_image_a_tool_returns_goes_to_the_model_after_the_results() {
     use base64::Engine as _;
     let data = parts[1]["inlineData"]["data"].as_str().unwrap();
     assert_eq!(base64::engine::general_purpose::STANDARD.decode(data).unwrap(), PNG);
+
+    // Kept with the call: the conversation continued later sends the image again, where it was.
+    let conversation = report.conversation_id.unwrap();
+    let calls = saved_calls(&w, conversation).await;
+    assert_eq!(calls[0].end.as_ref().unwrap().media, [("image/png".to_owned(), PNG.to_vec())]);
+    let mut next = spec("and then?");
+    next.target = Target::Conversation(conversation);
+    let (_, again) = run(&w, next).await;
+    assert_eq!(again.outcome, Outcome::Complete, "{again:?}");
+    let sent = bodies(&w.fake);
+    assert_eq!(
+        sent[2]["contents"][2], sent[1]["contents"][2],
+        "the results and the image, as the model first saw them"
+    );
 }
 
 #[tokio::test]

@@ -109,6 +109,10 @@ pub fn stored_end(result: &Result<ToolOutput, ToolFailure>) -> ToolCallEnd {
         result: Some(sent.to_string()),
         error_kind: kind.map(str::to_owned),
         error_detail: detail.map(|d| d.to_string()),
+        media: match result {
+            Ok(output) => output.media.iter().map(|m| (m.mime.clone(), m.bytes.to_vec())).collect(),
+            Err(_) => Vec::new(),
+        },
     }
 }
 

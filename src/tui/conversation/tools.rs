@@ -281,7 +281,15 @@ pub fn stored_cells(saved: &crate::store::StoredToolCall) -> Vec<ChatMessage> {
                 let text = serde_json::from_str::<Value>(result)
                     .map(|v| output_text(&v))
                     .unwrap_or_else(|_| result.to_owned());
-                ToolCell::output(&call.call_id, server, &call.name, &text, end.status == "error", false, 0)
+                ToolCell::output(
+                    &call.call_id,
+                    server,
+                    &call.name,
+                    &text,
+                    end.status == "error",
+                    false,
+                    end.media.len(),
+                )
             }
         },
     };
