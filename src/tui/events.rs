@@ -193,6 +193,7 @@ impl App {
                 }
                 t.error = Some(message);
             }
+            AppEvent::HistoryVersion(version) => self.history_version(version),
             AppEvent::SearchResults { generation, rows } => {
                 if self.history.results(generation, rows) {
                     self.preview();
