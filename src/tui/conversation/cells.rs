@@ -42,32 +42,21 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn user(text: impl Into<String>) -> Self {
-        ChatMessage {
-            id: None,
-            role: Role::User,
-            text: text.into(),
-            status: MessageStatus::Complete,
-            model: None,
-            cached: false,
-            error: None,
-            alternatives: Alternatives::default(),
-            thoughts: String::new(),
-            thoughts_folded: false,
-            attachments: Vec::new(),
-            grounding: None,
-            cost: None,
-            tool: None,
-            shown_from: 0,
-        }
+        ChatMessage::new(Role::User, text.into(), MessageStatus::Complete, None)
     }
 
+    /// An answer about to be written by `model`.
     pub fn answer(model: &str) -> Self {
+        ChatMessage::new(Role::Model, String::new(), MessageStatus::Streaming, Some(model.to_owned()))
+    }
+
+    fn new(role: Role, text: String, status: MessageStatus, model: Option<String>) -> Self {
         ChatMessage {
             id: None,
-            role: Role::Model,
-            text: String::new(),
-            status: MessageStatus::Streaming,
-            model: Some(model.to_owned()),
+            role,
+            text,
+            status,
+            model,
             cached: false,
             error: None,
             alternatives: Alternatives::default(),
