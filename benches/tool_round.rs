@@ -8,8 +8,10 @@
 //!   calls, the call saved, run, its result saved, the answer saved).
 //! * `b_two_model_calls_alone`: the same two streamed model calls, straight from the client.
 //! * `c_one_echo_call_through_the_hub`: the tool call alone, through the `Hub`.
+//! * `d_a_turn_without_tools`: one turn of one model call through the same runner (a new
+//!   conversation, its saves): what any turn costs, tools or not.
 //!
-//! The overhead is a − b − c. Run: `cargo bench --bench tool_round` (`-- --quick` for a short run).
+//! The overhead is a − b − c; of it, the tool round's own is roughly a − b − c − (d − b/2). Run: `cargo bench --bench tool_round` (`-- --quick` for a short run).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -114,6 +116,21 @@ fn tool_round(c: &mut Criterion) {
                 for request in &requests {
                     stream(&client, request).await;
                 }
+            })
+        })
+    });
+    // The same runner with no tool: one saved turn of one model call, to tell the turn's own
+    // cost (a new conversation, its saves) from the tool round's.
+    group.bench_function("d_a_turn_without_tools", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut turn = runner.start(TurnSpec::new(Target::New, "plain"));
+                while let Some(update) = turn.next().await {
+                    if let Update::Done(report) = update.update {
+                        return black_box(report.text.len());
+                    }
+                }
+                panic!("the turn never ended")
             })
         })
     });

@@ -59,7 +59,7 @@ pub struct ToolOutput {
     pub truncated: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Media {
     pub mime: String,
     pub bytes: bytes::Bytes,

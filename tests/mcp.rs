@@ -234,6 +234,36 @@ async fn a_server_over_streamable_http_lists_and_calls() {
     stop.cancel();
 }
 
+/// A server that says its tools changed (`notifications/tools/list_changed`) has them listed
+/// again before they are next offered, over stdio and Streamable HTTP; until then the list
+/// given at its start stands.
+#[tokio::test]
+async fn a_server_whose_tools_change_is_listed_again() {
+    let (address, stop) = geminal::mcp::fake::serve_http(Default::default()).await.unwrap();
+    let remote = ServerSettings { url: Some(address), timeout_secs: Some(10), ..ServerSettings::default() };
+    for (name, server) in [("local", fake(&[])), ("remote", remote)] {
+        let hub = hub(&[(name, server)]);
+        let names = |tools: Vec<geminal::tools::ToolInfo>| tools.into_iter().map(|t| t.name).collect::<Vec<_>>();
+        let before = names(hub.tools(&Selection::All).await.unwrap());
+        assert!(before.contains(&"unlock".to_owned()) && !before.contains(&"secret".to_owned()), "{before:?}");
+        assert_eq!(call(&hub, "secret", json!({})).await.unwrap_err(), ToolFailure::UnknownTool("secret".into()));
+        let unlocked = call(&hub, "unlock", json!({})).await.unwrap();
+        assert_eq!(unlocked.content, json!({"content": "unlocked"}), "{name}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = names(hub.tools(&Selection::All).await.unwrap());
+            if now.contains(&"secret".to_owned()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name}: secret never offered: {now:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(call(&hub, "secret", json!({})).await.unwrap().content, json!({"content": "open sesame"}), "{name}");
+        hub.stop().await;
+    }
+    stop.cancel();
+}
+
 /// Run by [`the_servers_environment_holds_none_of_geminals_keys`] in a process of its own whose
 /// environment holds keys (a test must not change its own process's environment).
 #[tokio::test]
@@ -299,7 +329,7 @@ fn mcp_list_says_which_servers_start_and_leaves_no_process_behind() {
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{run:?}");
     assert_eq!(lines[0], "broken: does not start: /nonexistent/mcp-server was not found (/nonexistent/mcp-server)");
-    assert!(lines[1].starts_with("good: starts, 8 tools ("), "{run:?}");
+    assert!(lines[1].starts_with("good: starts, 9 tools ("), "{run:?}");
     // The server is gone with geminal.
     let recorded = std::fs::read_to_string(&record).unwrap();
     let pid: u32 = recorded.lines().find_map(|l| l.strip_prefix("pid ")).unwrap().parse().unwrap();

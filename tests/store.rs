@@ -1053,3 +1053,17 @@ fn old_error_sentences_survive_the_upgrade_and_new_failures_are_stored_as_data()
     assert_eq!(message.error.as_ref().and_then(StoredError::kind), Some(ErrorKind::Server));
     assert_eq!(stored_sentence(message.error.as_ref().unwrap()), error.to_string());
 }
+
+/// The history's version moves when another connection (another process) commits: what the
+/// interface's open history browser watches to show what `geminal serve` saved.
+#[test]
+fn the_data_version_moves_when_another_connection_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.sqlite3");
+    let (watcher, _) = geminal::store::Store::open(&path).unwrap();
+    let (writer, _) = geminal::store::Store::open(&path).unwrap();
+    let before = watcher.data_version().unwrap();
+    assert_eq!(watcher.data_version().unwrap(), before, "nothing written: it stands");
+    writer.create_conversation("served", "m", None).unwrap();
+    assert_ne!(watcher.data_version().unwrap(), before);
+}

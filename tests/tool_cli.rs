@@ -236,3 +236,20 @@ fn a_roles_tools_apply_to_a_continued_conversation_and_the_line_chat() {
     assert_eq!(chat.code, 0, "{chat:?}");
     assert!(offered_echo(&env), "the line chat continuing the role's conversation too");
 }
+
+/// An image a real server's tool returns is kept with the call: `history show` says so, and
+/// `-c` sends it to the model again after the call's result.
+#[test]
+fn an_image_from_a_tool_is_kept_and_sent_again_when_the_conversation_continues() {
+    let env = env_with_fake_server(true);
+    let run = env.run(&["ask", "--tools", "look [[call image {}]]"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let show = env.run(&["history", "show", "1"]);
+    assert!(show.stdout.contains("← ok (+ 1 media: image/png): "), "{}", show.stdout);
+    let again = env.run(&["ask", "-c", "--tools", "and now?"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    let bodies: Vec<Value> = env.generate_requests().iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+    let results = &bodies.last().unwrap()["contents"][2]["parts"];
+    assert!(results[0].get("functionResponse").is_some(), "{results}");
+    assert_eq!(results[1]["inlineData"]["mimeType"], "image/png", "{results}");
+}

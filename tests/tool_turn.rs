@@ -292,13 +292,20 @@ async fn stop_at_the_approval_ends_the_turn_interrupted() {
     let stop = Arc::new(Says(Approval::Stop, Mutex::default()));
     let mut asked = spec(r#"[[call write {"x": 2}]]"#);
     asked.tools.approver = Some(stop);
-    let (_, report) = run(&w, asked).await;
+    let (shown, report) = run(&w, asked).await;
     assert_eq!(report.outcome, Outcome::Cancelled);
     assert_eq!(report.status, MessageStatus::Interrupted);
     assert_eq!(bodies(&w.fake).len(), 1, "nothing more was asked");
     assert!(w.tools.calls.lock().unwrap().is_empty());
     let (status, _) = answer_status(&w, report.conversation_id.unwrap()).await;
     assert_eq!(status, MessageStatus::Interrupted);
+    // The model is never told of it (the turn ended): the call ends cancelled, not refused.
+    assert!(
+        steps(&shown).iter().any(|s| matches!(s, ToolStep::Returned { result: Err(ToolFailure::Cancelled), .. })),
+        "{shown:?}"
+    );
+    let calls = saved_calls(&w, report.conversation_id.unwrap()).await;
+    assert_eq!(calls[0].end.as_ref().unwrap().status, "cancelled");
 }
 
 #[tokio::test]
@@ -583,6 +590,20 @@ async fn an_image_a_tool_returns_goes_to_the_model_after_the_results() {
     use base64::Engine as _;
     let data = parts[1]["inlineData"]["data"].as_str().unwrap();
     assert_eq!(base64::engine::general_purpose::STANDARD.decode(data).unwrap(), PNG);
+
+    // Kept with the call: the conversation continued later sends the image again, where it was.
+    let conversation = report.conversation_id.unwrap();
+    let calls = saved_calls(&w, conversation).await;
+    assert_eq!(calls[0].end.as_ref().unwrap().media, [("image/png".to_owned(), PNG.to_vec())]);
+    let mut next = spec("and then?");
+    next.target = Target::Conversation(conversation);
+    let (_, again) = run(&w, next).await;
+    assert_eq!(again.outcome, Outcome::Complete, "{again:?}");
+    let sent = bodies(&w.fake);
+    assert_eq!(
+        sent[2]["contents"][2], sent[1]["contents"][2],
+        "the results and the image, as the model first saw them"
+    );
 }
 
 #[tokio::test]
@@ -658,6 +679,7 @@ async fn a_reopened_conversation_shows_its_calls_and_results_in_the_interface_be
                 ToolBody::Output { is_error, .. } => format!("output {} error={is_error}", cell.tool),
                 ToolBody::Failed(why) => format!("failed {}: {why}", cell.tool),
                 ToolBody::Step(s) => format!("step {s}"),
+                ToolBody::Said(s) => format!("said {}", s.trim()),
             },
             None => format!("{:?}", m.role),
         })
@@ -666,15 +688,22 @@ async fn a_reopened_conversation_shows_its_calls_and_results_in_the_interface_be
         kinds,
         vec![
             "User".to_owned(),
+            "said Let me use echo and write.".into(),
             "call t.echo".into(),
             "output echo error=false".into(),
             "call u.write".into(),
             "failed write: Refused: no one could be asked, and the model was told it may not run this.".into(),
             "Model".into(),
         ],
-        "the saved calls sit before the answer that made them, each with how it ended"
+        "the saved calls sit before the answer that made them, each with how it ended, and what the answer said before them above them"
     );
-    assert!(shown[1..5].iter().all(|m| m.tool.as_ref().unwrap().folded), "folded, as when they ran");
-    let ToolBody::Call { arguments } = &shown[1].tool.as_ref().unwrap().body else { unreachable!() };
+    assert!(shown[2..6].iter().all(|m| m.tool.as_ref().unwrap().folded), "folded, as when they ran");
+    assert!(shown[6].text.starts_with("Let me use echo and write."), "the answer is kept whole: {}", shown[6].text);
+    assert!(
+        shown[6].text[shown[6].shown_from..].starts_with("The tools said: echo answered"),
+        "and shows what came after the calls: {}",
+        shown[6].text
+    );
+    let ToolBody::Call { arguments } = &shown[2].tool.as_ref().unwrap().body else { unreachable!() };
     assert!(arguments.contains("\"x\": 7"), "{arguments}");
 }

@@ -293,3 +293,28 @@ fn a_huge_result_is_cut_in_its_cell_with_its_size() {
     assert!(end.contains("… cut here: the first"), "{end}");
     assert!(end.contains("of 2.0 MiB are shown"), "{end}");
 }
+
+/// A tab whose role names tools (and the user chose none) offers the role's, and its status bar
+/// says so; `/tools off` then wins over the role.
+#[test]
+fn the_status_bar_shows_the_roles_tools_until_tools_are_chosen() {
+    let mut app = App::new("gemini-2.5-flash", false);
+    app.tool_servers = vec!["fs".into(), "time".into()];
+    app.roles = vec![geminal::chat::NamedRole {
+        name: "clerk".into(),
+        prompt: Some("You keep my notes.".into()),
+        model: None,
+        settings: Default::default(),
+        fallback: Vec::new(),
+        tools: Some(geminal::tools::Selection::Servers(vec!["fs".into()])),
+        source: geminal::chat::RoleSource::File("roles/clerk.md".into()),
+    }];
+    let bar = |app: &mut App| rows(&screen(app, 80, 12)).join("\n");
+    assert!(!bar(&mut app).contains("tools:"), "no role, no tools");
+    type_text(&mut app, "/role clerk");
+    app.on_terminal(key(KeyCode::Enter));
+    assert!(bar(&mut app).contains("tools: fs"), "the role's tools:\n{}", bar(&mut app));
+    type_text(&mut app, "/tools off");
+    app.on_terminal(key(KeyCode::Enter));
+    assert!(!bar(&mut app).contains("tools:"), "chosen off, over the role:\n{}", bar(&mut app));
+}

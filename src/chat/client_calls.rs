@@ -129,6 +129,7 @@ impl ChatSession {
                     result: Some(result.response.to_string()),
                     error_kind: None,
                     error_detail: None,
+                    media: Vec::new(),
                 };
                 ends.push((row, end));
             }

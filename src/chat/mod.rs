@@ -115,6 +115,8 @@ pub struct SavedCall {
     pub signature: Option<String>,
     /// `functionResponse.response` as sent.
     pub response: serde_json::Value,
+    /// The media it gave, sent after the round's results (as when it ran).
+    pub media: Vec<crate::tools::Media>,
 }
 
 /// An answer with tool rounds as the model saw it: each round's text and calls, the results,
@@ -151,7 +153,9 @@ fn answer_with_rounds(text: &str, calls: &[SavedCall]) -> Vec<crate::llm::Messag
                 response: c.response.clone(),
             })
         });
-        out.push(crate::llm::Message::new(llm::Author::Tool, results.collect()));
+        let media = these.iter().flat_map(|c| &c.media);
+        let media = media.map(|m| Part::Media { mime: m.mime.clone(), bytes: m.bytes.clone() });
+        out.push(crate::llm::Message::new(llm::Author::Tool, results.chain(media).collect()));
         (from, i) = (at, end);
     }
     if from < text.len() {
@@ -332,6 +336,7 @@ mod tests {
             arguments: serde_json::json!({"city": "Oslo"}),
             signature: Some("c2ln".into()),
             response: serde_json::json!({"celsius": 3}),
+            media: Vec::new(),
         };
         let mut turn = Turn::new("m", "");
         turn.history = vec![

@@ -253,6 +253,11 @@ fn answered_pairs(
 fn saved_calls(calls: Vec<crate::store::StoredToolCall>) -> HashMap<i64, Vec<super::SavedCall>> {
     let mut out: HashMap<i64, Vec<super::SavedCall>> = HashMap::new();
     for c in calls {
+        let media = c.end.as_ref().map_or_else(Vec::new, |end| {
+            let kept = end.media.iter();
+            kept.map(|(mime, data)| crate::tools::Media { mime: mime.clone(), bytes: bytes::Bytes::from(data.clone()) })
+                .collect()
+        });
         let response = c
             .end
             .and_then(|end| end.result)
@@ -268,6 +273,7 @@ fn saved_calls(calls: Vec<crate::store::StoredToolCall>) -> HashMap<i64, Vec<sup
             arguments: serde_json::from_str(&c.call.arguments).unwrap_or(serde_json::Value::Null),
             signature: c.call.signature,
             response,
+            media,
         });
     }
     out

@@ -109,6 +109,10 @@ pub fn stored_end(result: &Result<ToolOutput, ToolFailure>) -> ToolCallEnd {
         result: Some(sent.to_string()),
         error_kind: kind.map(str::to_owned),
         error_detail: detail.map(|d| d.to_string()),
+        media: match result {
+            Ok(output) => output.media.iter().map(|m| (m.mime.clone(), m.bytes.to_vec())).collect(),
+            Err(_) => Vec::new(),
+        },
     }
 }
 
@@ -220,8 +224,9 @@ impl ChatSession {
                 }
             }
             if stop {
-                // The user stopped the turn: nothing of this round runs.
-                let ends = calls.iter().map(|_| Err(ToolFailure::Refused { needs_flag: false })).collect();
+                // The user stopped the turn: nothing of this round runs, and the model is not
+                // told anything (the turn ends here), so the calls end cancelled, not refused.
+                let ends = calls.iter().map(|_| Err(ToolFailure::Cancelled)).collect();
                 return self.end_turn_in_round(&calls, &rows, ends, TurnEvent::Cancelled, ctx).await;
             }
         }

@@ -294,7 +294,13 @@ fn tool_call_lines(call: &crate::store::StoredToolCall) -> String {
                 .and_then(|kind| crate::chat::failure_from_stored(kind, end.error_detail.as_deref()))
                 .map(|f| crate::chat::told_to_model(&f))
                 .unwrap_or_else(|| one_line(end.result.as_deref().unwrap_or(""), 200));
-            format!("← {}: {}\n", end.status.replace('_', " "), one_line(&what, 200))
+            // And the media it gave beside its result ("1 image/png").
+            let media: Vec<String> = end.media.iter().map(|(mime, _)| one_line(mime, 40)).collect();
+            let media = match media.len() {
+                0 => String::new(),
+                n => format!(" (+ {n} media: {})", media.join(", ")),
+            };
+            format!("← {}{media}: {}\n", end.status.replace('_', " "), one_line(&what, 200))
         }
         None => "← the call did not return\n".to_owned(),
     };

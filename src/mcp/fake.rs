@@ -2,7 +2,8 @@
 //! or Streamable HTTP on loopback, for tests: `echo`, `add`, `env` (its environment, to prove no
 //! key leaks), `write_note` (writes a file), `slow` (sleeps; a cancellation is recorded),
 //! `crash` (says why on stderr and exits mid-call), `image` (a small PNG), `nested` (a schema
-//! with `$ref`s and `additionalProperties`). As strict as a real server: arguments are checked
+//! with `$ref`s and `additionalProperties`), `unlock` (offers `secret` from then on and says so
+//! with `notifications/tools/list_changed`). As strict as a real server: arguments are checked
 //! against each tool's schema (unknown or missing fields refused).
 
 use std::io::Write as _;
@@ -16,7 +17,7 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, CancelledNotificationParam, ContentBlock, ErrorData, ServerCapabilities, ServerConfig,
 };
-use rmcp::service::{NotificationContext, RoleServer};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use rmcp::{ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -90,11 +91,26 @@ pub struct NestedArgs {
 pub struct FakeMcp {
     tool_router: ToolRouter<Self>,
     record: Option<Arc<PathBuf>>,
+    /// `secret` is offered (after `unlock`).
+    unlocked: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FakeMcp {
     pub fn new(options: &FakeOptions) -> FakeMcp {
-        FakeMcp { tool_router: Self::tool_router(), record: options.record.clone().map(Arc::new) }
+        FakeMcp {
+            tool_router: Self::tool_router(),
+            record: options.record.clone().map(Arc::new),
+            unlocked: Arc::default(),
+        }
+    }
+
+    /// The tools offered now: `secret` only once unlocked.
+    fn router(&self) -> ToolRouter<Self> {
+        let mut router = self.tool_router.clone();
+        if !self.unlocked.load(std::sync::atomic::Ordering::SeqCst) {
+            router.remove_route("secret");
+        }
+        router
     }
 
     fn record(&self, line: &str) {
@@ -163,16 +179,30 @@ impl FakeMcp {
         CallToolResult::success(vec![ContentBlock::text("a pixel"), ContentBlock::image(data, "image/png")])
     }
 
+    #[tool(description = "Offers one more tool, secret, from now on.")]
+    async fn unlock(&self, Parameters(Empty {}): Parameters<Empty>, context: RequestContext<RoleServer>) -> String {
+        self.unlocked.store(true, std::sync::atomic::Ordering::SeqCst);
+        match context.peer.notify_tool_list_changed().await {
+            Ok(()) => "unlocked".to_owned(),
+            Err(e) => format!("unlocked, but the client was not told: {e}"),
+        }
+    }
+
+    #[tool(description = "Says the secret (offered only after unlock).")]
+    fn secret(&self, Parameters(Empty {}): Parameters<Empty>) -> String {
+        "open sesame".to_owned()
+    }
+
     #[tool(description = "Takes nested objects.")]
     fn nested(&self, Parameters(args): Parameters<NestedArgs>) -> String {
         format!("{} {}", args.inner.deep, args.maybe.is_some())
     }
 }
 
-#[tool_handler(router = self.tool_router)]
+#[tool_handler(router = self.router())]
 impl ServerHandler for FakeMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_tool_list_changed().build())
             .with_instructions("geminal's fake MCP server")
     }
 
@@ -214,6 +244,8 @@ pub async fn serve_http(options: FakeOptions) -> std::io::Result<(String, Cancel
                 () = stopped.cancelled() => return,
                 accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
             };
+            // As a real server should: no Nagle stall between a response's small writes.
+            let _ = stream.set_nodelay(true);
             let service = service.clone();
             tokio::spawn(async move {
                 let handler = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {

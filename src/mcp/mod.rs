@@ -98,11 +98,10 @@ impl Hub {
         let Some(s) = self.servers.get(server) else {
             return Err(StartError::Spawn(format!("no server named {server} is configured")));
         };
-        let conn = s.conn().await?;
-        let own: Vec<(&str, &str)> = conn.tools.iter().map(|t| (server, t.name.as_ref())).collect();
+        let tools = s.conn().await?.tools().await?;
+        let own: Vec<(&str, &str)> = tools.iter().map(|t| (server, t.name.as_ref())).collect();
         let names = names::assign(&own);
-        Ok(conn
-            .tools
+        Ok(tools
             .iter()
             .zip(names)
             .map(|(tool, name)| {

@@ -45,9 +45,28 @@ struct Slot {
     failed: Option<StartError>,
 }
 
+/// What geminal hears from a server besides answers: that its tools changed
+/// (`notifications/tools/list_changed`), so they are listed again before they are next offered.
+#[derive(Clone, Default)]
+struct Listener {
+    tools_changed: Arc<AtomicBool>,
+}
+
+impl rmcp::ClientHandler for Listener {
+    fn on_tool_list_changed(
+        &self,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) -> impl Future<Output = ()> + Send + '_ {
+        self.tools_changed.store(true, Ordering::SeqCst);
+        std::future::ready(())
+    }
+}
+
 pub(crate) struct Conn {
-    service: RunningService<RoleClient, ()>,
-    pub tools: Vec<Tool>,
+    service: RunningService<RoleClient, Listener>,
+    /// Its tools as last listed (again after it said they changed).
+    tools: tokio::sync::Mutex<Arc<Vec<Tool>>>,
+    tools_changed: Arc<AtomicBool>,
     exited: Arc<AtomicBool>,
     exit_seen: Arc<tokio::sync::Notify>,
     group: Option<children::Group>,
@@ -56,6 +75,22 @@ pub(crate) struct Conn {
 impl Conn {
     fn alive(&self) -> bool {
         !self.exited.load(Ordering::SeqCst) && !self.service.is_transport_closed()
+    }
+
+    /// Its tools: as listed at its start, or listed again when it said they changed since.
+    pub async fn tools(&self) -> Result<Arc<Vec<Tool>>, StartError> {
+        let mut tools = self.tools.lock().await;
+        if self.tools_changed.swap(false, Ordering::SeqCst) {
+            match self.service.list_all_tools().await {
+                Ok(fresh) => *tools = Arc::new(fresh),
+                Err(e) => {
+                    // Asked again next time.
+                    self.tools_changed.store(true, Ordering::SeqCst);
+                    return Err(StartError::Handshake(e.to_string()));
+                }
+            }
+        }
+        Ok(tools.clone())
     }
 
     /// The process group's leader id (a program server).
@@ -119,6 +154,8 @@ impl Server {
     async fn start(&self) -> Result<Conn, StartError> {
         let exited = Arc::new(AtomicBool::new(false));
         let exit_seen = Arc::new(tokio::sync::Notify::new());
+        let listener = Listener::default();
+        let tools_changed = listener.tools_changed.clone();
         let (service, child) = if let Some(url) = &self.settings.url {
             let mut headers = std::collections::HashMap::new();
             for (key, value) in &self.settings.headers {
@@ -134,7 +171,7 @@ impl Server {
                 rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.as_str())
                     .custom_headers(headers);
             let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
-            let service = ().serve(transport).await.map_err(|e| StartError::Handshake(e.to_string()))?;
+            let service = listener.serve(transport).await.map_err(|e| StartError::Handshake(e.to_string()))?;
             (service, None)
         } else {
             let command = self.settings.command.as_deref().unwrap_or_default();
@@ -172,7 +209,7 @@ impl Server {
                     exit_seen.notify_waiters();
                 });
             }
-            let service = match ().serve((stdout, stdin)).await {
+            let service = match listener.serve((stdout, stdin)).await {
                 Ok(service) => service,
                 Err(e) => {
                     // Gone before it answered: what it said says why.
@@ -185,8 +222,11 @@ impl Server {
             };
             (service, Some(group))
         };
+        // A change said while they are listed is heard again at the next listing.
+        tools_changed.store(false, Ordering::SeqCst);
         let tools = service.list_all_tools().await.map_err(|e| StartError::Handshake(e.to_string()))?;
-        Ok(Conn { service, tools, exited, exit_seen, group: child })
+        let tools = tokio::sync::Mutex::new(Arc::new(tools));
+        Ok(Conn { service, tools, tools_changed, exited, exit_seen, group: child })
     }
 
     /// One call by the server's own tool name, under its timeout, stopped when `cancel` fires

@@ -194,7 +194,13 @@ pub(super) fn sent_call(id: &str, name: &str, arguments: &Value, signature: Opti
 
 /// A result a client sent, as saved with its call.
 pub(super) fn sent_end(response: &Value) -> ToolCallEnd {
-    ToolCallEnd { status: "ok".to_owned(), result: Some(response.to_string()), error_kind: None, error_detail: None }
+    ToolCallEnd {
+        status: "ok".to_owned(),
+        result: Some(response.to_string()),
+        error_kind: None,
+        error_detail: None,
+        media: Vec::new(),
+    }
 }
 
 /// Seconds since the epoch.

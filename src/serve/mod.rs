@@ -189,6 +189,11 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let stop = served.stopping.clone();
+    // No Nagle: a streamed answer's small writes go out at once, not after the client's delayed
+    // ACK (up to 40 ms a chunk).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await });
     let mut server = std::pin::pin!(server.into_future());
     tokio::select! {

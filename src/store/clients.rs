@@ -230,8 +230,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, _) = Store::open(&dir.path().join("h.sqlite3")).unwrap();
         let messages = [(Role::User, "define kite".to_owned()), (Role::Model, String::new())];
-        let ended =
-            ToolCallEnd { status: "ok".into(), result: Some("{}".into()), error_kind: None, error_detail: None };
+        let ended = ToolCallEnd {
+            status: "ok".into(),
+            result: Some("{}".into()),
+            error_kind: None,
+            error_detail: None,
+            media: Vec::new(),
+        };
         let calls = [(1, vec![(call("call_a"), Some(ended.clone())), (call("call_b"), None)])];
         let id = store.import_client_conversation("editor", "m", None, &messages, &calls).unwrap();
         let saved = store.tool_calls_of_conversation(id).unwrap();

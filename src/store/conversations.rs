@@ -596,6 +596,12 @@ impl Store {
         })
     }
 
+    /// A number that changes whenever another connection (this process's writer, another
+    /// process) commits to the history: SQLite's `data_version`.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
     /// Conversations, newest first.
     pub fn list_conversations(&self, limit: usize, offset: usize) -> Result<Vec<ConversationSummary>, StoreError> {
         let mut stmt = self

@@ -404,7 +404,14 @@ pub const MIGRATIONS: &[&str] = &[
             finished_at INTEGER,
             UNIQUE (message_id, position)
         );
-        CREATE INDEX tool_calls_name ON tool_calls(name);",
+        CREATE INDEX tool_calls_name ON tool_calls(name);
+        CREATE TABLE tool_call_media (
+            tool_call_id INTEGER NOT NULL REFERENCES tool_calls(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            mime TEXT NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (tool_call_id, position)
+        ) WITHOUT ROWID;",
         // `geminal serve` saves each client's conversations under the client key's name.
         "ALTER TABLE conversations ADD COLUMN client TEXT;
         CREATE INDEX conversations_by_client ON conversations(client, updated_at DESC) WHERE client IS NOT NULL;",

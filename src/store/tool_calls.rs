@@ -35,6 +35,8 @@ pub struct ToolCallEnd {
     pub error_kind: Option<String>,
     /// The failure as data (JSON text).
     pub error_detail: Option<String>,
+    /// Images or other media the tool gave (type, bytes), sent to the model after the result.
+    pub media: Vec<(String, Vec<u8>)>,
 }
 
 /// A saved call with how it ended (`end: None`: it never returned).
@@ -87,18 +89,32 @@ impl Store {
         result.map_err(|e| self.noted(StoreError::from_sqlite(&path, e)))
     }
 
-    /// Saves how call `id` ended.
-    pub fn end_tool_call(&self, id: i64, end: &ToolCallEnd) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
+    /// Saves how call `id` ended (its media with it, in one transaction).
+    pub fn end_tool_call(&mut self, id: i64, end: &ToolCallEnd) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let result = (|| {
+            let tx = super::write_tx::write_tx(&mut self.conn)?;
+            tx.prepare_cached(
                 "UPDATE tool_calls SET status = ?2, result = ?3, error_kind = ?4, error_detail = ?5, finished_at = ?6
                  WHERE id = ?1",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![id, end.status, end.result, end.error_kind, end.error_detail, super::now_ms()])
-            })
-            .map(|_| ())
-            .map_err(|e| self.noted(self.err(e)))
+            )?
+            .execute(params![
+                id,
+                end.status,
+                end.result,
+                end.error_kind,
+                end.error_detail,
+                super::now_ms()
+            ])?;
+            for (position, (mime, data)) in end.media.iter().enumerate() {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO tool_call_media (tool_call_id, position, mime, data) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![id, position as i64, mime, data])?;
+            }
+            tx.commit()
+        })();
+        result.map_err(|e| self.noted(StoreError::from_sqlite(&path, e)))
     }
 
     /// The tool calls of every answer of a conversation, in order.
@@ -126,7 +142,13 @@ impl Store {
             let end = if status == "pending" {
                 None
             } else {
-                Some(ToolCallEnd { status, result: r.get(11)?, error_kind: r.get(12)?, error_detail: r.get(13)? })
+                Some(ToolCallEnd {
+                    status,
+                    result: r.get(11)?,
+                    error_kind: r.get(12)?,
+                    error_detail: r.get(13)?,
+                    media: Vec::new(),
+                })
             };
             Ok(StoredToolCall {
                 id: r.get(0)?,
@@ -145,6 +167,22 @@ impl Store {
             })
         })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .and_then(|mut calls| {
+            // Their media (few calls have any).
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT x.tool_call_id, x.mime, x.data FROM tool_call_media x
+                 JOIN tool_calls t ON t.id = x.tool_call_id JOIN messages m ON m.id = t.message_id
+                 WHERE m.conversation_id = ?1 ORDER BY x.tool_call_id, x.position",
+            )?;
+            let media = stmt.query_map([conversation_id], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?)))?;
+            for row in media {
+                let (call, mime, data) = row?;
+                if let Some(end) = calls.iter_mut().find(|c| c.id == call).and_then(|c| c.end.as_mut()) {
+                    end.media.push((mime, data));
+                }
+            }
+            Ok(calls)
+        })
         .map_err(|e| self.err(e))
     }
 
@@ -226,7 +264,13 @@ mod tests {
             text_offset: 0,
         };
         let ids = store.add_tool_calls(a, &[call("a"), call("b")]).unwrap();
-        let end = ToolCallEnd { status: "ok".into(), result: Some("{}".into()), error_kind: None, error_detail: None };
+        let end = ToolCallEnd {
+            status: "ok".into(),
+            result: Some("{}".into()),
+            error_kind: None,
+            error_detail: None,
+            media: vec![("image/png".into(), vec![1, 2, 3])],
+        };
         store.end_tool_call(ids[1], &end).unwrap();
         let saved = store.tool_calls_of_conversation(c).unwrap();
         assert_eq!(saved.iter().map(|s| s.call.call_id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
@@ -236,5 +280,9 @@ mod tests {
         assert_eq!(hits[0].conversation_id, c);
         assert!(store.search("write_file", 10).unwrap().is_empty());
         assert!(store.search("read_%", 10).unwrap().is_empty(), "LIKE's wildcards are literal");
+        // Deleting the conversation takes its calls and their media with it.
+        assert!(store.delete_conversation(c).unwrap());
+        let left: i64 = store.conn.query_row("SELECT count(*) FROM tool_call_media", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 0);
     }
 }

@@ -59,6 +59,7 @@ impl App {
                         answer.thoughts.clear();
                         t.revision += 1;
                         t.notice = Some("The answer was cut off and starts again.".into());
+                        t.keep_said();
                     }
                     // Said once, in the tab's own line, and kept out of the running notice.
                     Shown::Notice(crate::chat::Notice::ContextTrimmed(trimmed)) => {
@@ -120,6 +121,7 @@ impl App {
                         t.error = Some(e.to_string());
                     }
                 }
+                t.keep_said();
                 if let Some(id) = gone {
                     t.conversation_id = None;
                     t.unsaved = true;
@@ -191,6 +193,7 @@ impl App {
                 }
                 t.error = Some(message);
             }
+            AppEvent::HistoryVersion(version) => self.history_version(version),
             AppEvent::SearchResults { generation, rows } => {
                 if self.history.results(generation, rows) {
                     self.preview();

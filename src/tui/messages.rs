@@ -43,6 +43,9 @@ pub enum Command {
     Preview {
         id: i64,
     },
+    /// Read the history's version (it changes whenever any process commits to it), for the
+    /// browser to show what another process (`geminal serve`, another geminal) saved.
+    WatchHistory,
     Open {
         id: i64,
     },
@@ -124,6 +127,8 @@ pub enum AppEvent {
         generation: u64,
         rows: Result<Vec<HistoryRow>, String>,
     },
+    /// The history's version now ([`Command::WatchHistory`]).
+    HistoryVersion(i64),
     Preview {
         id: i64,
         messages: Vec<StoredMessage>,

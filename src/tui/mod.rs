@@ -64,6 +64,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How often the open tabs and drafts are saved when they changed: a crash (`kill -9`) loses
 /// at most this much typing.
 pub const TABS_SAVE_INTERVAL: Duration = Duration::from_millis(250);
+/// How often the open history browser checks whether anything was saved (by any process).
+pub const HISTORY_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the interface starts with.
 #[derive(Debug, Clone)]
@@ -187,6 +189,9 @@ async fn event_loop<B: Backend>(
     let mut kept_tabs = app.open_tabs();
     let mut tab_saves = tokio::time::interval(TABS_SAVE_INTERVAL);
     tab_saves.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // While the history browser is open, what other processes save shows up in it.
+    let mut history_watch = tokio::time::interval(HISTORY_WATCH_INTERVAL);
+    history_watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     draw(terminal, app)?;
     // The prompts asked before, for ↑ in an empty prompt.
     runner.perform(Command::LoadPrompts, app);
@@ -232,6 +237,13 @@ async fn event_loop<B: Backend>(
             _ = tab_saves.tick() => {
                 if let Some(store) = runner.store() {
                     keep_tabs(app, &store, &mut kept_tabs);
+                }
+            }
+            _ = history_watch.tick() => {
+                if app.focus == keys::Focus::History {
+                    runner.perform(Command::WatchHistory, app);
+                } else {
+                    app.history.seen_version = None;
                 }
             }
             stop = signals => {
@@ -499,6 +511,14 @@ impl Runner {
                         })
                     };
                     let _ = tx.send(AppEvent::SearchResults { generation, rows: rows.map_err(|e| e.to_string()) });
+                });
+            }
+            Command::WatchHistory => {
+                let Some(store) = self.store() else { return };
+                tokio::spawn(async move {
+                    if let Ok(version) = store.read(|s| s.data_version()).await {
+                        let _ = tx.send(AppEvent::HistoryVersion(version));
+                    }
                 });
             }
             Command::Preview { id } => {

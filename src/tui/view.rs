@@ -183,8 +183,8 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     if settings.url_context == Some(true) {
         thinking.push_str(" · URL context");
     }
-    // And the MCP servers whose tools it offers (`/tools`).
-    if let Some(names) = tools_in_use(&tab.tools, &app.tool_servers) {
+    // And the MCP servers whose tools it offers (`/tools`, else its role's).
+    if let Some(names) = tools_in_use(&tab.effective_tools(&app.roles), &app.tool_servers) {
         thinking.push_str(&format!(" · tools: {}", one_line(&names, 40)));
     }
     let role = tab.role.as_deref().map(|r| format!(" · role {}", one_line(r, 20))).unwrap_or_default();

@@ -265,20 +265,30 @@ impl Runner {
 
     /// Starts turn `spec` under the front end's own id `turn`.
     pub fn start_as(&self, turn: u64, spec: TurnSpec) -> TurnHandle {
+        self.spawn_turn(turn, move |runner, send, stop| async move {
+            match runner.whole(turn, spec, &*send, stop).await {
+                Ok(report) => Update::Done(Box::new(report)),
+                Err(refused) => Update::Refused(refused),
+            }
+        })
+    }
+
+    /// Runs `work` as turn `turn` on its own task: its updates go to the handle, then its last
+    /// one; a bug in it ends that turn, said as a failure, and the others go on.
+    fn spawn_turn<W, F>(&self, turn: u64, work: W) -> TurnHandle
+    where
+        W: FnOnce(Runner, Arc<dyn Fn(Update) + Send + Sync>, CancellationToken) -> F + Send + 'static,
+        F: std::future::Future<Output = Update> + Send + 'static,
+    {
         let (tx, rx) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
         let runner = self.clone();
         let stop = cancel.clone();
         let task = tokio::spawn(async move {
-            let send = |update| drop(tx.send(TurnUpdate { turn, update }));
-            let work = std::panic::AssertUnwindSafe(runner.whole(turn, spec, &send, stop)).catch_unwind();
-            let last = match work.await {
-                Ok(Ok(report)) => Update::Done(Box::new(report)),
-                Ok(Err(refused)) => Update::Refused(refused),
-                // A bug in a turn ends that turn, said as a failure; the others go on.
-                Err(_) => Update::Done(Box::new(internal_error())),
-            };
-            send(last);
+            let send: Arc<dyn Fn(Update) + Send + Sync> =
+                Arc::new(move |update| drop(tx.send(TurnUpdate { turn, update })));
+            let work = std::panic::AssertUnwindSafe(work(runner, send.clone(), stop)).catch_unwind();
+            send(work.await.unwrap_or_else(|_| Update::Done(Box::new(internal_error()))));
         });
         TurnHandle { turn, updates: rx, cancel, _task: task }
     }
@@ -507,18 +517,10 @@ impl Runner {
         if let Some(tools) = ready.tools.as_mut() {
             tools.turn = turn;
         }
-        let (tx, rx) = mpsc::unbounded_channel();
-        let cancel = CancellationToken::new();
-        let runner = self.clone();
-        let stop = cancel.clone();
-        let task = tokio::spawn(async move {
-            let send = |update| drop(tx.send(TurnUpdate { turn, update }));
+        self.spawn_turn(turn, move |runner, send, stop| async move {
             let show = |shown| send(Update::Shown(shown));
-            let work = std::panic::AssertUnwindSafe(runner.run(ready, &show, stop)).catch_unwind();
-            let report = work.await.unwrap_or_else(|_| internal_error());
-            send(Update::Done(Box::new(report)));
-        });
-        TurnHandle { turn, updates: rx, cancel, _task: task }
+            Update::Done(Box::new(runner.run(ready, &show, stop).await))
+        })
     }
 }
 

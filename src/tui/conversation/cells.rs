@@ -35,35 +35,28 @@ pub struct ChatMessage {
     pub cost: Option<crate::money::AnswerCost>,
     /// A tool call or result shown as its own cell (`text` is then its safe text).
     pub tool: Option<Box<super::tools::ToolCell>>,
+    /// An answer of a tool turn: where in `text` its part after the last call starts (what it
+    /// wrote before each call is shown above that call, as a [`super::tools::ToolBody::Said`]).
+    pub shown_from: usize,
 }
 
 impl ChatMessage {
     pub fn user(text: impl Into<String>) -> Self {
-        ChatMessage {
-            id: None,
-            role: Role::User,
-            text: text.into(),
-            status: MessageStatus::Complete,
-            model: None,
-            cached: false,
-            error: None,
-            alternatives: Alternatives::default(),
-            thoughts: String::new(),
-            thoughts_folded: false,
-            attachments: Vec::new(),
-            grounding: None,
-            cost: None,
-            tool: None,
-        }
+        ChatMessage::new(Role::User, text.into(), MessageStatus::Complete, None)
     }
 
+    /// An answer about to be written by `model`.
     pub fn answer(model: &str) -> Self {
+        ChatMessage::new(Role::Model, String::new(), MessageStatus::Streaming, Some(model.to_owned()))
+    }
+
+    fn new(role: Role, text: String, status: MessageStatus, model: Option<String>) -> Self {
         ChatMessage {
             id: None,
-            role: Role::Model,
-            text: String::new(),
-            status: MessageStatus::Streaming,
-            model: Some(model.to_owned()),
+            role,
+            text,
+            status,
+            model,
             cached: false,
             error: None,
             alternatives: Alternatives::default(),
@@ -73,6 +66,7 @@ impl ChatMessage {
             grounding: None,
             cost: None,
             tool: None,
+            shown_from: 0,
         }
     }
 }
@@ -94,6 +88,7 @@ impl From<StoredMessage> for ChatMessage {
             grounding: crate::grounding::Grounding::from_stored(m.grounding.as_deref()),
             cost: (m.role == Role::Model && (m.prompt_tokens.is_some() || m.cached)).then_some(m.cost),
             tool: None,
+            shown_from: 0,
         }
     }
 }
@@ -191,7 +186,8 @@ fn answer_body(m: &ChatMessage, width: u16, theme: &Theme) -> Vec<Line<'static>>
             lines.extend(crate::render::sources::style_markers(render_markdown(&marked, width, theme), theme));
             lines.extend(crate::render::sources::render_sources(g, width, theme));
         }
-        None => lines.extend(render_markdown(&m.text, width, theme)),
+        // The part after its last tool call (the rest sits above the calls).
+        None => lines.extend(render_markdown(m.text.get(m.shown_from..).unwrap_or(&m.text), width, theme)),
     }
     lines
 }

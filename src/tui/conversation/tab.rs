@@ -215,6 +215,17 @@ impl Tab {
         }
     }
 
+    /// The servers whose tools the next turn offers: the tab's (`/tools`, the launch flag, the
+    /// config's) unless the user chose none and the tab's role names its own, as the runner
+    /// composes them.
+    pub fn effective_tools(&self, roles: &[crate::chat::NamedRole]) -> crate::tools::Selection {
+        let role = self.role.as_ref().and_then(|name| roles.iter().find(|r| &r.name == name));
+        match role.and_then(|r| r.tools.clone()) {
+            Some(selection) if !self.tools_chosen => selection,
+            _ => self.tools.clone(),
+        }
+    }
+
     /// What the answers shown cost (`None`: none reported any usage).
     pub fn cost(&self) -> Option<crate::money::Total> {
         let mut total = crate::money::Total::default();

@@ -56,6 +56,8 @@ pub enum ToolBody {
     Failed(String),
     /// A quiet line: a new round, or the step limit reached.
     Step(String),
+    /// What the answer wrote before the calls that follow (its markdown, shown as the answer is).
+    Said(String),
 }
 
 impl ToolCell {
@@ -115,6 +117,12 @@ impl ToolCell {
         ToolCell { call_id: String::new(), server: String::new(), tool: String::new(), body, folded: true }
     }
 
+    /// The answer's words before the calls that follow it.
+    pub fn said(text: &str) -> ToolCell {
+        let body = ToolBody::Said(text.to_owned());
+        ToolCell { call_id: String::new(), server: String::new(), tool: String::new(), body, folded: false }
+    }
+
     /// "fs · read_text_file", made safe.
     fn name(&self) -> String {
         format!("{} · {}", crate::sanitize::one_line(&self.server, 40), crate::sanitize::one_line(&self.tool, 64))
@@ -137,7 +145,7 @@ impl ToolCell {
                 s
             }
             ToolBody::Failed(sentence) => sentence.clone(),
-            ToolBody::Step(text) => text.clone(),
+            ToolBody::Step(text) | ToolBody::Said(text) => text.clone(),
         }
     }
 
@@ -147,7 +155,7 @@ impl ToolCell {
             ToolBody::Call { arguments } => format!("{}\n{arguments}", self.name()),
             ToolBody::Output { text, .. } => format!("{} · {}\n{text}", self.name(), self.header_note()),
             ToolBody::Failed(sentence) => format!("{} · {sentence}", self.name()),
-            ToolBody::Step(text) => text.clone(),
+            ToolBody::Step(text) | ToolBody::Said(text) => text.clone(),
         }
     }
 
@@ -273,7 +281,15 @@ pub fn stored_cells(saved: &crate::store::StoredToolCall) -> Vec<ChatMessage> {
                 let text = serde_json::from_str::<Value>(result)
                     .map(|v| output_text(&v))
                     .unwrap_or_else(|_| result.to_owned());
-                ToolCell::output(&call.call_id, server, &call.name, &text, end.status == "error", false, 0)
+                ToolCell::output(
+                    &call.call_id,
+                    server,
+                    &call.name,
+                    &text,
+                    end.status == "error",
+                    false,
+                    end.media.len(),
+                )
             }
         },
     };
@@ -288,14 +304,26 @@ impl Tab {
         if calls.is_empty() {
             return;
         }
-        let mut messages = Vec::with_capacity(self.messages.len() + 2 * calls.len());
-        for m in std::mem::take(&mut self.messages) {
+        let mut messages = Vec::with_capacity(self.messages.len() + 3 * calls.len());
+        for mut m in std::mem::take(&mut self.messages) {
             if m.role == Role::Model
                 && m.tool.is_none()
                 && let Some(id) = m.id
             {
-                for saved in calls.iter().filter(|c| c.message_id == id) {
+                let mine: Vec<&crate::store::StoredToolCall> = calls.iter().filter(|c| c.message_id == id).collect();
+                // What the answer wrote before each round's calls goes above them (a grounded
+                // answer's markers count in its whole text: it stays whole).
+                let split = m.grounding.is_none();
+                let mut from = 0;
+                for (at, saved) in crate::export::split_at_calls(&m.text, &mine) {
+                    if split && !m.text[from..at].trim().is_empty() {
+                        messages.push(ChatMessage::tool(ToolCell::said(&m.text[from..at])));
+                    }
+                    from = at;
                     messages.extend(stored_cells(saved));
+                }
+                if split {
+                    m.shown_from = from;
                 }
             }
             messages.push(m);
@@ -312,7 +340,19 @@ impl Tab {
         let at = if answer_last { self.messages.len() - 1 } else { self.messages.len() };
         let this_turn = || self.messages[turn_start.min(at)..at].iter().filter_map(|m| m.tool.as_deref());
         let cell = match step {
-            ToolStep::Called { id, server, tool, arguments } => ToolCell::call(&id, &server, &tool, &arguments),
+            ToolStep::Called { id, server, tool, arguments } => {
+                // What the answer wrote since its last call goes above this one.
+                if answer_last {
+                    let answer = &mut self.messages[at];
+                    let lead = answer.text.get(answer.shown_from..).unwrap_or_default().to_owned();
+                    answer.shown_from = answer.text.len();
+                    if !lead.trim().is_empty() {
+                        self.insert_cell(at, ToolCell::said(&lead));
+                        return self.add_tool_step(ToolStep::Called { id, server, tool, arguments });
+                    }
+                }
+                ToolCell::call(&id, &server, &tool, &arguments)
+            }
             ToolStep::Returned { id, result } => {
                 let is_call = |c: &&ToolCell| c.call_id == id && matches!(c.body, ToolBody::Call { .. });
                 let Some(call) = this_turn().find(is_call) else { return };
@@ -330,6 +370,10 @@ impl Tab {
             )),
             ToolStep::Unavailable { servers } => ToolCell::step(&unavailable_sentence(&servers)),
         };
+        self.insert_cell(at, cell);
+    }
+
+    fn insert_cell(&mut self, at: usize, cell: ToolCell) {
         self.messages.insert(at, ChatMessage::tool(cell));
         if let Some(selected) = self.selected.as_mut().filter(|s| **s >= at) {
             *selected += 1;
@@ -338,10 +382,49 @@ impl Tab {
         self.revision += 1;
     }
 
+    /// The running answer's text was cleared (a restart) or replaced (its end): the words it
+    /// wrote before its calls stay above them only while its text still starts with them.
+    pub fn keep_said(&mut self) {
+        let Some(last) = self.messages.len().checked_sub(1) else { return };
+        let answer = &self.messages[last];
+        if answer.role != Role::Model || answer.tool.is_some() || answer.shown_from == 0 {
+            return;
+        }
+        let turn_start = self.messages.iter().rposition(|m| m.role == Role::User).map_or(0, |i| i + 1);
+        let said: String = self.messages[turn_start.min(last)..last]
+            .iter()
+            .filter_map(|m| match m.tool.as_deref().map(|c| &c.body) {
+                Some(ToolBody::Said(text)) => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        let answer = &self.messages[last];
+        let holds = answer.grounding.is_none()
+            && answer.shown_from <= answer.text.len()
+            && answer.text.is_char_boundary(answer.shown_from)
+            && answer.text[..answer.shown_from].trim() == said.trim();
+        if !holds {
+            // Shown whole again, below the calls.
+            let mut i = turn_start;
+            while i < self.messages.len() - 1 {
+                if matches!(self.messages[i].tool.as_deref().map(|c| &c.body), Some(ToolBody::Said(_))) {
+                    self.messages.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+            if let Some(answer) = self.messages.last_mut() {
+                answer.shown_from = 0;
+            }
+            self.selected = None;
+            self.revision += 1;
+        }
+    }
+
     /// Enter or `t` on a selected tool cell: folds or unfolds it. Whether it was one.
     pub fn toggle_tool(&mut self, index: usize) -> bool {
         let Some(cell) = self.messages.get_mut(index).and_then(|m| m.tool.as_deref_mut()) else { return false };
-        if matches!(cell.body, ToolBody::Step(_)) {
+        if matches!(cell.body, ToolBody::Step(_) | ToolBody::Said(_)) {
             return true;
         }
         cell.folded = !cell.folded;
@@ -353,6 +436,14 @@ impl Tab {
 /// The lines of a tool cell at `width` (marked when `selected`).
 pub(in crate::tui) fn render_tool(cell: &ToolCell, width: u16, selected: bool, theme: &Theme) -> Vec<Line<'static>> {
     let columns = usize::from(width);
+    if let ToolBody::Said(text) = &cell.body {
+        let mut lines = crate::render::markdown::render_markdown(text, width, theme);
+        if selected && let Some(first) = lines.first_mut() {
+            first.spans.insert(0, Span::styled("▶ ", theme.accent.add_modifier(Modifier::BOLD)));
+        }
+        lines.push(Line::default());
+        return lines;
+    }
     if let ToolBody::Step(text) = &cell.body {
         let style = theme.muted.add_modifier(Modifier::DIM | Modifier::ITALIC);
         let mut lines = vec![Line::styled(crate::format::fit(&format!("· {text}"), columns), style)];
@@ -408,7 +499,7 @@ pub(in crate::tui) fn render_tool(cell: &ToolCell, width: u16, selected: bool, t
                     lines.extend(wrap_plain(&said, width, theme.warning));
                 }
             }
-            ToolBody::Failed(_) | ToolBody::Step(_) => {}
+            ToolBody::Failed(_) | ToolBody::Step(_) | ToolBody::Said(_) => {}
         }
     }
     // A call and its result sit together; a blank line after each result.

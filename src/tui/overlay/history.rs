@@ -94,6 +94,10 @@ pub struct HistoryBrowser {
     pub preview: Option<(i64, Vec<StoredMessage>)>,
     pub error: Option<String>,
     pub loading: bool,
+    /// The history's version when the rows were last asked for (`None`: not read yet).
+    pub seen_version: Option<i64>,
+    /// The results coming are a refresh: the selected conversation stays selected.
+    keep_selected: Option<i64>,
 }
 
 impl HistoryBrowser {
@@ -117,12 +121,21 @@ impl HistoryBrowser {
         self.generation
     }
 
+    /// The same query again, the history having changed: quietly (no "searching"), the
+    /// selected conversation kept selected where it still is.
+    pub fn refreshed(&mut self) -> u64 {
+        self.generation += 1;
+        self.keep_selected = self.selected_id();
+        self.generation
+    }
+
     /// Results for `generation`; false (and ignored) if a newer query was typed since.
     pub fn results(&mut self, generation: u64, rows: Result<Vec<HistoryRow>, String>) -> bool {
         if generation != self.generation {
             return false;
         }
         self.loading = false;
+        let keep = self.keep_selected.take();
         match rows {
             Ok(rows) => {
                 self.rows = rows;
@@ -132,6 +145,9 @@ impl HistoryBrowser {
                 self.rows.clear();
                 self.error = Some(e);
             }
+        }
+        if let Some(at) = keep.and_then(|id| self.rows.iter().position(|r| r.conversation_id == id)) {
+            self.selected = at;
         }
         self.selected = self.selected.min(self.rows.len().saturating_sub(1));
         self.forget_stale_preview();
@@ -218,6 +234,22 @@ impl App {
     pub(in crate::tui) fn search(&mut self) {
         let generation = self.history.query_changed();
         self.commands.push(Command::Search { query: self.history.query.clone(), generation });
+    }
+
+    /// The history's version, read while the browser is open: when another process (or a tab)
+    /// saved something since the rows were asked for, they are asked for again.
+    pub(in crate::tui) fn history_version(&mut self, version: i64) {
+        if self.focus != Focus::History {
+            self.history.seen_version = None;
+            return;
+        }
+        match self.history.seen_version.replace(version) {
+            Some(seen) if seen != version => {
+                let generation = self.history.refreshed();
+                self.commands.push(Command::Search { query: self.history.query.clone(), generation });
+            }
+            _ => {}
+        }
     }
 
     /// Loads the preview of the selected conversation, unless it shows already.

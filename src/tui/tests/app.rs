@@ -609,6 +609,46 @@ fn the_history_browser_searches_as_you_type_and_opens_a_conversation() {
     assert_eq!(app.focus, Focus::Chat);
 }
 
+/// What another process saves shows up in the open browser: when the history's version moves,
+/// the query runs again (quietly), and the conversation selected stays selected.
+#[test]
+fn the_open_history_browser_shows_what_another_process_saved() {
+    let mut app = App::new("m", false);
+    let row = |id: i64| HistoryRow {
+        conversation_id: id,
+        title: format!("t{id}"),
+        updated_at: 0,
+        snippet: None,
+        messages: None,
+    };
+    app.on_action(Action::OpenHistory);
+    app.on_event(AppEvent::SearchResults { generation: app.history.generation, rows: Ok(vec![row(2), row(1)]) });
+    app.on_terminal(key(KeyCode::Down));
+    assert_eq!(app.history.selected_id(), Some(1));
+    app.commands.clear();
+    let searches = |app: &App| app.commands.iter().filter(|c| matches!(c, Command::Search { .. })).count();
+    app.on_event(AppEvent::HistoryVersion(5));
+    app.on_event(AppEvent::HistoryVersion(5));
+    assert_eq!(searches(&app), 0, "the first version read, then nothing new");
+    app.on_event(AppEvent::HistoryVersion(6));
+    assert_eq!(app.commands, [Command::Search { query: String::new(), generation: app.history.generation }]);
+    assert!(!app.history.loading, "a refresh does not say it searches");
+    // A served request saved conversation 3: it comes first, and 1 is still the one selected.
+    app.on_event(AppEvent::SearchResults {
+        generation: app.history.generation,
+        rows: Ok(vec![row(3), row(2), row(1)]),
+    });
+    assert_eq!((app.history.selected, app.history.selected_id()), (2, Some(1)));
+    // Closed, the browser forgets the version: reopened, it starts from what it reads then.
+    app.on_terminal(key(KeyCode::Esc));
+    app.commands.clear();
+    app.on_event(AppEvent::HistoryVersion(7));
+    app.on_action(Action::OpenHistory);
+    app.commands.clear();
+    app.on_event(AppEvent::HistoryVersion(8));
+    assert_eq!(searches(&app), 0, "{:?}", app.commands);
+}
+
 #[test]
 fn the_preview_never_shows_a_conversation_that_is_not_the_selected_result() {
     let mut app = App::new("m", false);

@@ -59,11 +59,15 @@ fn arm(app: &mut App) {
 }
 
 fn done(app: &mut App, turn: u64) {
-    let report = Box::new(TurnReport {
+    app.on_event(AppEvent::TurnDone { turn, report: report_of("Done.") });
+}
+
+fn report_of(text: &str) -> Box<TurnReport> {
+    Box::new(TurnReport {
         conversation_id: Some(7),
         prompt_id: Some(1),
         answer_id: Some(2),
-        text: "Done.".into(),
+        text: text.into(),
         outcome: Outcome::Complete,
         status: MessageStatus::Complete,
         cached: false,
@@ -74,8 +78,7 @@ fn done(app: &mut App, turn: u64) {
         save_error: None,
         answered_by: None,
         tool_calls: Vec::new(),
-    });
-    app.on_event(AppEvent::TurnDone { turn, report });
+    })
 }
 
 #[test]
@@ -295,17 +298,90 @@ fn tool_steps_are_cells_before_the_answer_and_a_result_must_match_a_call_of_this
         .collect();
     assert_eq!(
         kinds,
-        ["User", "call", "result robin", "Step(\"round 1 of 10: the results went back to the model\")", "Model"]
+        [
+            "User",
+            "Said(\"Let me look. \")",
+            "call",
+            "result robin",
+            "Step(\"round 1 of 10: the results went back to the model\")",
+            "Model"
+        ],
+        "what the answer wrote before its call sits above the call"
     );
-    assert_eq!(tab.messages[4].text, "Let me look. Found it.", "the answer is still written into");
+    assert_eq!(tab.messages[5].text, "Let me look. Found it.", "the answer is still written into, whole");
+    assert_eq!(&tab.messages[5].text[tab.messages[5].shown_from..], "Found it.", "and shows what came after");
     done(&mut app, turn);
-    assert_eq!(app.tab().messages[4].text, "Done.");
+    // The report's text does not start with the words above the call: the answer is shown whole.
+    assert_eq!(app.tab().messages.len(), 5, "{:?}", app.tab().messages);
+    assert_eq!((app.tab().messages[4].text.as_str(), app.tab().messages[4].shown_from), ("Done.", 0));
     assert_eq!(app.tab().messages[0].id, Some(1), "the prompt is known by its id through the tool cells");
 
     // A late result of the last turn's call lands nowhere in the next turn.
     let next = send(&mut app);
     app.on_event(AppEvent::Turn { turn: next, shown: returned("c1", "late") });
     assert_eq!(app.tab().messages.len(), 7, "only the new prompt and answer were added");
+}
+
+/// The answer's words before its calls stay above them when the turn ends with the same text,
+/// and two rounds each get theirs; a restart puts the answer back whole below the calls.
+#[test]
+fn the_words_before_each_rounds_calls_sit_above_them() {
+    let mut app = App::new("m", false);
+    let turn = send(&mut app);
+    let text = |app: &mut App, t: &str| app.on_event(AppEvent::Turn { turn, shown: Shown::Text(t.into()) });
+    text(&mut app, "First I read. ");
+    app.on_event(AppEvent::Turn { turn, shown: called("c1", "read") });
+    app.on_event(AppEvent::Turn { turn, shown: called("c2", "read") });
+    app.on_event(AppEvent::Turn { turn, shown: returned("c1", "robin") });
+    app.on_event(AppEvent::Turn { turn, shown: returned("c2", "wren") });
+    text(&mut app, "Then I write. ");
+    app.on_event(AppEvent::Turn { turn, shown: called("c3", "write") });
+    app.on_event(AppEvent::Turn { turn, shown: returned("c3", "ok") });
+    text(&mut app, "Done: two birds.");
+    let kinds = |app: &App| -> Vec<String> {
+        app.tab()
+            .messages
+            .iter()
+            .map(|m| match m.tool.as_deref().map(|c| &c.body) {
+                None => format!("{:?} {}", m.role, &m.text[m.shown_from..]),
+                Some(ToolBody::Call { .. }) => format!("call {}", m.tool.as_ref().unwrap().call_id),
+                Some(ToolBody::Output { text, .. }) => format!("result {text}"),
+                Some(ToolBody::Said(text)) => format!("said {text}"),
+                Some(other) => format!("{other:?}"),
+            })
+            .collect()
+    };
+    let expected = [
+        "User q",
+        "said First I read. ",
+        "call c1",
+        "call c2",
+        "result robin",
+        "result wren",
+        "said Then I write. ",
+        "call c3",
+        "result ok",
+        "Model Done: two birds.",
+    ];
+    assert_eq!(kinds(&app), expected);
+    let mut report = TurnReport { text: "First I read. Then I write. Done: two birds.".into(), ..*report_of("") };
+    report.answer_id = Some(2);
+    app.on_event(AppEvent::TurnDone { turn, report: Box::new(report) });
+    assert_eq!(kinds(&app), expected, "the same text at the end: kept as it was");
+    assert_eq!(app.tab().messages[9].text, "First I read. Then I write. Done: two birds.", "y copies it whole");
+
+    // A restart in the next turn clears the answer: its words go back below the calls.
+    let next = send(&mut app);
+    app.on_event(AppEvent::Turn { turn: next, shown: Shown::Text("Looking. ".into()) });
+    app.on_event(AppEvent::Turn { turn: next, shown: called("d1", "read") });
+    app.on_event(AppEvent::Turn { turn: next, shown: Shown::Restart });
+    let last = app.tab().messages.len() - 1;
+    assert_eq!(app.tab().messages[last].shown_from, 0);
+    assert!(
+        !app.tab().messages[10..].iter().any(|m| matches!(m.tool.as_deref().map(|c| &c.body), Some(ToolBody::Said(_)))),
+        "{:?}",
+        kinds(&app)
+    );
 }
 
 #[test]
