@@ -59,6 +59,11 @@ impl Usd {
     pub fn saturating_add(self, other: Usd) -> Usd {
         Usd(self.0.saturating_add(other.0))
     }
+
+    /// `self` less `other`, never below zero.
+    pub fn saturating_sub(self, other: Usd) -> Usd {
+        Usd::from_nanos(self.nanos().saturating_sub(other.nanos()).max(0))
+    }
 }
 
 impl std::iter::Sum for Usd {
@@ -379,6 +384,17 @@ impl PriceBook {
             self.lookup(&format!("{provider}:{v}"))
         });
         by_version.or_else(|| self.lookup(requested))
+    }
+
+    /// What a request to `model` of about `prompt_tokens`, answering at most `max_output`
+    /// tokens (`None`: the largest any model gives), may cost at worst: at its own price, else
+    /// the dearest of its provider's (`None`: nothing bounds it).
+    pub fn worst_case(&self, model: &str, prompt_tokens: u64, max_output: Option<u32>) -> Option<Usd> {
+        let usage = worst_usage(prompt_tokens, max_output);
+        match self.lookup(model) {
+            Some(priced) => cost(&usage, &priced.price, false),
+            None => self.dearest(provider_of(&price_key(model)), &usage),
+        }
     }
 
     /// What `usage` would cost at the dearest of `provider`'s rows: the worst case for a model

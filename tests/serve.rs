@@ -375,6 +375,34 @@ async fn a_keys_spent_budget_is_insufficient_quota_for_that_key_only() {
     assert_eq!(env.generate_requests().len(), 2);
 }
 
+/// Requests of one key at once cannot pass its budget together: an answer running holds its
+/// worst case, so a second is refused while it runs, and admitted once it ended (it spent far
+/// less). Another key is not held up.
+#[tokio::test]
+async fn a_keys_running_answers_hold_its_budget() {
+    let env = Env::new(Behavior::text("slow answer").with_first_token_delay(Duration::from_secs(2)));
+    env.add_config(
+        "[serve.keys.small]\nkey_env = \"SMALL\"\ndaily_budget = 0.05\n[serve.keys.big]\nkey_env = \"BIG\"\n",
+    );
+    let server = Server::start(&env, &[], &[("SMALL", CLIENT_KEY), ("BIG", "sk-big-Secret-99")]);
+    let first = tokio::spawn(chat(&server, Some(CLIENT_KEY), &ask("slow")).send());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.generate_requests().is_empty() {
+        assert!(Instant::now() < deadline, "the first request reached the fake");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let held = chat(&server, Some(CLIENT_KEY), &ask("at once")).send().await.unwrap();
+    assert_eq!(held.status(), 429);
+    let body = json_of(held).await;
+    assert_openai_error(&body, "insufficient_quota");
+    assert!(body["error"]["message"].as_str().unwrap().contains("held by its answers running now"), "{body}");
+    assert_eq!(chat(&server, Some("sk-big-Secret-99"), &ask("other key")).send().await.unwrap().status(), 200);
+    assert_eq!(first.await.unwrap().unwrap().status(), 200);
+    // Ended: its hold is given back, and what it spent leaves most of the budget.
+    assert_eq!(chat(&server, Some(CLIENT_KEY), &ask("later")).send().await.unwrap().status(), 200);
+    assert_eq!(env.generate_requests().len(), 3, "the refused one was never sent");
+}
+
 #[tokio::test]
 async fn a_client_that_goes_away_mid_stream_stops_the_upstream_call() {
     let env = Env::new(

@@ -8,7 +8,7 @@
 use super::context::worst_prompt_tokens;
 use super::prepare::Prepared;
 use super::session::ChatSession;
-use crate::money::{Refusal, Usd, cost, provider_of, worst_usage};
+use crate::money::{Refusal, Usd};
 
 /// What a turn holds of the budgets while it runs; give it back with [`ChatSession::release`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -18,13 +18,8 @@ impl ChatSession {
     /// The worst case of `prepared`, when its model has a price (else the dearest of its
     /// provider's; `None` when nothing bounds it).
     pub fn worst_case(&self, prepared: &Prepared) -> Option<Usd> {
-        let model = &prepared.turn.model;
-        let usage = worst_usage(worst_prompt_tokens(&prepared.turn), prepared.settings.max_tokens);
-        let prices = &self.options().prices;
-        match prices.lookup(model) {
-            Some(priced) => cost(&usage, &priced.price, false),
-            None => prices.dearest(provider_of(&crate::money::price_key(model)), &usage),
-        }
+        let tokens = worst_prompt_tokens(&prepared.turn);
+        self.options().prices.worst_case(&prepared.turn.model, tokens, prepared.settings.max_tokens)
     }
 
     /// Holds the worst case of `prepared` under `daily` and `monthly` (`None`: no limit); `Err`

@@ -36,9 +36,7 @@ pub(super) async fn begin(
             format!("This key may not use the model {:?}.", crate::sanitize::one_line(model_ref, 80)),
         ));
     }
-    key_budget(served, client).await?;
     let (model, role) = model_choice(served, model_ref)?;
-    let (permit, place) = admit(served, client, tokens).await?;
     // A history saved now is saved with the model that will answer it: the one named, else the
     // role's, else the server's default (never `role:NAME`, which no provider serves).
     let role_model = match &role {
@@ -46,6 +44,8 @@ pub(super) async fn begin(
         _ => None,
     };
     let saved_model = model.clone().or(role_model).unwrap_or_else(|| served.default_model.clone());
+    let key_hold = key_budget(served, client, &saved_model, tokens, settings.max_tokens).await?;
+    let (permit, place) = admit(served, client, tokens).await?;
     let target = target(served, client, &asked, &saved_model).await?;
     let no_cache = headers
         .get(header::CACHE_CONTROL)
@@ -80,7 +80,7 @@ pub(super) async fn begin(
         first_text: None,
         tagged: None,
         early: std::collections::VecDeque::new(),
-        _held: (permit, place),
+        _held: (permit, place, key_hold),
     })
 }
 
@@ -241,19 +241,58 @@ async fn admit(served: &Served, client: &Client, tokens: u32) -> Result<(super::
 }
 
 /// The key's own budgets (`daily_budget`, `monthly_budget`), against what its answers cost.
-async fn key_budget(served: &Served, client: &Client) -> Result<(), Reject> {
+/// A key with a budget: what its answers spent and what those running hold leave something,
+/// or the request is refused. The answer holds its worst case (`model`, about `tokens` in, at
+/// most `max_output` out) until it ends, as an interactive turn holds the global budgets.
+async fn key_budget(
+    served: &Served,
+    client: &Client,
+    model: &str,
+    tokens: u32,
+    max_output: Option<u32>,
+) -> Result<Option<KeyHold>, Reject> {
     let (daily, monthly) = (client.limits.daily_budget, client.limits.monthly_budget);
     if daily.is_none() && monthly.is_none() {
-        return Ok(());
+        return Ok(None);
     }
-    let Some(store) = served.runner.session().store() else { return Ok(()) };
+    let Some(store) = served.runner.session().store() else { return Ok(None) };
     let name = client.name.clone();
-    let Ok(spent) = store.read(move |s| s.client_spending(&name)).await else { return Ok(()) };
-    match crate::money::check_budgets(spent, daily, monthly) {
-        crate::money::BudgetCheck::Over(_) => {
-            Err(Reject::new(Why::Budget, "This key's budget is spent: nothing was sent."))
+    let Ok(mut spent) = store.read(move |s| s.client_spending(&name)).await else { return Ok(None) };
+    let worst = served.runner.session().options().prices.worst_case(model, u64::from(tokens), max_output);
+    let Ok(mut holds) = served.key_holds.lock() else { return Ok(None) };
+    let held = holds.get(&client.name).copied().unwrap_or(crate::money::Usd::ZERO);
+    (spent.today, spent.month) = (spent.today.saturating_add(held), spent.month.saturating_add(held));
+    if let crate::money::BudgetCheck::Over(_) = crate::money::check_budgets(spent, daily, monthly) {
+        let sentence = if held > crate::money::Usd::ZERO {
+            "This key's budget is spent or held by its answers running now: nothing was sent."
+        } else {
+            "This key's budget is spent: nothing was sent."
+        };
+        return Err(Reject::new(Why::Budget, sentence));
+    }
+    let amount = worst.unwrap_or(crate::money::Usd::ZERO);
+    let entry = holds.entry(client.name.clone()).or_insert(crate::money::Usd::ZERO);
+    *entry = entry.saturating_add(amount);
+    Ok(Some(KeyHold { holds: served.key_holds.clone(), client: client.name.clone(), amount }))
+}
+
+/// What a running answer holds of its key's budgets; given back when it ends (dropped).
+pub(super) struct KeyHold {
+    holds: Arc<std::sync::Mutex<std::collections::HashMap<String, crate::money::Usd>>>,
+    client: String,
+    amount: crate::money::Usd,
+}
+
+impl Drop for KeyHold {
+    fn drop(&mut self) {
+        if let Ok(mut holds) = self.holds.lock()
+            && let Some(held) = holds.get_mut(&self.client)
+        {
+            *held = held.saturating_sub(self.amount);
+            if *held == crate::money::Usd::ZERO {
+                holds.remove(&self.client);
+            }
         }
-        _ => Ok(()),
     }
 }
 
@@ -357,7 +396,7 @@ pub(super) struct Answer {
     tagged: Option<i64>,
     /// Updates read before the response's headers went out ([`Answer::cached`]), given again.
     early: std::collections::VecDeque<Update>,
-    _held: (super::limits::KeyPermit, Place),
+    _held: (super::limits::KeyPermit, Place, Option<KeyHold>),
 }
 
 pub(super) fn cache_header(cached: bool) -> HeaderValue {

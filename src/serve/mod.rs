@@ -64,6 +64,9 @@ pub struct Served {
     pub limits: Limits,
     /// The model a request's conversation starts with when it names a role without one.
     pub default_model: String,
+    /// What each client key's answers running now may cost at worst, counted against its
+    /// budgets with what it spent (so requests at once cannot pass them together).
+    pub key_holds: Arc<std::sync::Mutex<std::collections::HashMap<String, crate::money::Usd>>>,
 }
 
 /// The settings of `[serve]` with their defaults.
@@ -113,6 +116,7 @@ impl Served {
             roles,
             cancel: CancellationToken::new(),
             stopping: CancellationToken::new(),
+            key_holds: Arc::default(),
         }
     }
 }
