@@ -403,6 +403,19 @@ pub(super) fn cache_header(cached: bool) -> HeaderValue {
     HeaderValue::from_static(if cached { "hit" } else { "miss" })
 }
 
+/// A streamed answer's response: `events` as server-sent events, saying whether it was `cached`.
+pub(super) fn event_stream<S>(events: S, cached: bool) -> axum::response::Response
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, std::convert::Infallible>> + Send + 'static,
+{
+    let mut response = axum::response::Response::new(axum::body::Body::from_stream(events));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-geminal-cache", cache_header(cached));
+    response
+}
+
 impl Answer {
     /// The next update the client should hear of; a second SIGTERM cancels the turn.
     pub(super) async fn next(&mut self) -> Option<Update> {

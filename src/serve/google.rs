@@ -10,9 +10,9 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
@@ -389,12 +389,7 @@ async fn sse(mut answer: Answer) -> Response {
             }
         }
     });
-    let mut response = Response::new(Body::from_stream(events));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-geminal-cache", cache_header(cached));
-    response
+    super::answer::event_stream(events, cached)
 }
 
 /// The provider's own count when it has one, else an estimate (about four characters a token).

@@ -111,7 +111,7 @@ impl App {
                     answer.id = report.answer_id;
                     answer.text = report.text.clone();
                     answer.thoughts = report.thoughts.clone();
-                    answer.grounding = report.grounding.clone();
+                    answer.grounding = report.grounding.clone().map(Box::new);
                     answer.cached = report.cached;
                     answer.cost = (report.usage.is_some() || report.cached).then(|| report.cost.clone());
                     answer.status = report.status;

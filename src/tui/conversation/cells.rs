@@ -30,7 +30,9 @@ pub struct ChatMessage {
     /// What a prompt had attached ("📎 report.pdf · 2.1 MiB" above its text).
     pub attachments: Vec<crate::domain::AttachmentInfo>,
     /// The answer's sources: markers in its text and the list below it, added when drawn.
-    pub grounding: Option<crate::grounding::Grounding>,
+    /// Boxed: few answers have any, and a message no bigger than a [`StoredMessage`] lets a
+    /// reopened conversation's messages be made in place (no second buffer of thousands).
+    pub grounding: Option<Box<crate::grounding::Grounding>>,
     /// What the answer cost (`None`: nothing was reported, as for a prompt).
     pub cost: Option<crate::money::AnswerCost>,
     /// A tool call or result shown as its own cell (`text` is then its safe text).
@@ -85,7 +87,7 @@ impl From<StoredMessage> for ChatMessage {
             thoughts: m.thoughts.unwrap_or_default(),
             thoughts_folded: false,
             attachments: m.attachments,
-            grounding: crate::grounding::Grounding::from_stored(m.grounding.as_deref()),
+            grounding: crate::grounding::Grounding::from_stored(m.grounding.as_deref()).map(Box::new),
             cost: (m.role == Role::Model && (m.prompt_tokens.is_some() || m.cached)).then_some(m.cost),
             tool: None,
             shown_from: 0,

@@ -580,3 +580,14 @@ fn servers_that_did_not_start_are_one_quiet_line_before_the_answer() {
     );
     assert_eq!(tab.messages[2].text, "Hello.");
 }
+
+/// A reopened conversation's thousands of messages become cells in the buffer they came in
+/// (Rust collects in place only when a cell is no bigger than a stored message): a field that
+/// grows `ChatMessage` past it doubled the time to open 5,000 messages (benches/tui.rs).
+#[test]
+fn a_cell_is_no_bigger_than_a_stored_message() {
+    assert!(
+        std::mem::size_of::<crate::tui::conversation::cells::ChatMessage>()
+            <= std::mem::size_of::<crate::store::StoredMessage>()
+    );
+}
