@@ -29,7 +29,8 @@ const EXPANDED_WORDS: usize = 16;
 pub(crate) const LITERAL_CHECKS: i64 = 20_000;
 
 /// How many ids the newest span of a search for a phrase of several words covers (see
-/// `message_window`); each older span twice the one before.
+/// `message_window`); each older span at most twice the one before, fewer where the matches
+/// found so far say fewer will fill the window.
 const PHRASE_SPAN_ROWS: i64 = 8_192;
 
 /// How many characters of each message (from its start) the search index holds: words beyond
@@ -317,7 +318,7 @@ impl Store {
         // few, FTS5 reads the whole doclist of each of its words to find 2,000 of them, and
         // walking a doclist backwards costs more than forwards (each page's row offsets are
         // found first): the history is then searched in spans of ids instead, newest first,
-        // each read forwards ([`PHRASE_SPAN_ROWS`], doubling), which finds the same candidates
+        // each read forwards ([`PHRASE_SPAN_ROWS`], growing), which finds the same candidates
         // in the same order.
         let spans = parsed.literals.is_empty() && parsed.phrases.iter().any(|p| p.words.len() > 1);
         let mut candidates = self.conn.prepare_cached(if spans {
@@ -345,6 +346,7 @@ impl Store {
         };
         let mut ranked: Vec<(f64, i64)> = Vec::new();
         'spans: loop {
+            let ranked_before = ranked.len() as i64;
             let mut rows = if spans {
                 candidates.query(params![expr, above - span, punctuation, RANK_SCAN_BYTES as i64, above])?
             } else {
@@ -378,7 +380,12 @@ impl Store {
                 break;
             }
             above -= span;
-            span = span.saturating_mul(2);
+            // The next span: as many ids as this one's matches say the rest of the window
+            // needs (a quarter more), between the first span's size and twice this one.
+            let found = ranked.len() as i64 - ranked_before;
+            let missing = SEARCH_WINDOW - ranked.len() as i64;
+            let wanted = if found == 0 { i64::MAX } else { span.saturating_mul(missing) / found / 4 * 5 };
+            span = wanted.clamp(PHRASE_SPAN_ROWS, span.saturating_mul(2));
         }
         // Best first; equally good ones newest first, as they came (the sort is stable).
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
