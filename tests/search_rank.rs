@@ -87,6 +87,26 @@ fn a_phrase_is_ranked_by_its_instances_not_by_its_words() {
 }
 
 #[test]
+fn a_rare_phrase_is_ranked_among_its_newest_matches_however_far_back_they_go() {
+    let (_dir, store) = store();
+    // A phrase in every fifth of 15,000 messages: its 2,000 newest matches reach 10,000 messages
+    // back (a phrase's matches are looked for in spans of the history, newest first).
+    let mut texts: Vec<String> = (0..15_000)
+        .map(|i| if i % 5 == 0 { format!("water time on day {i}") } else { format!("time and water on day {i}") })
+        .collect();
+    texts[1_000] = "water time water time water time".to_owned(); // the best, but older than the window
+    texts[5_500] = "water time water time, day 5500".to_owned(); // better than the rest, far back in the window
+    texts[14_995] = "water time and water time".to_owned(); // as good, newer
+    let ids = add_each(&store, "notes", &texts);
+    let shown_ids = shown(&store, "\"water time\"", 20);
+    assert_eq!(shown_ids[..3], [ids[14_995], ids[5_500], ids[14_990]], "the best two, then newest first");
+    assert!(!shown_ids.contains(&ids[1_000]), "a match older than the window is not ranked");
+    let all = shown(&store, "\"water time\"", WINDOW + 10);
+    assert_eq!(all.len(), WINDOW, "the window is full");
+    assert_eq!(all.last(), Some(&ids[5_000]), "the oldest ranked is the 2,000th newest match");
+}
+
+#[test]
 fn of_several_words_the_rarer_one_weighs_more() {
     let (_dir, store) = store();
     let mut texts: Vec<String> = (0..50).map(|i| format!("the cat number {i} sat on the mat")).collect();

@@ -28,6 +28,11 @@ const EXPANDED_WORDS: usize = 16;
 /// newest first: their punctuation is not in the index, so each candidate's text is checked.
 pub(crate) const LITERAL_CHECKS: i64 = 20_000;
 
+/// How many ids the newest span of a search for a phrase of several words covers (see
+/// `message_window`); each older span at most twice the one before, fewer where the matches
+/// found so far say fewer will fill the window.
+const PHRASE_SPAN_ROWS: i64 = 8_192;
+
 /// How many characters of each message (from its start) the search index holds: words beyond
 /// are not found. Ranking walks every occurrence of a matching word, so a pasted 10 MB log
 /// would make each search that matches it slow; this bounds what any one message costs. The
@@ -309,42 +314,78 @@ impl Store {
         // Candidates newest first (FTS5 walks its doclists backwards and stops at the limit;
         // SQLite looks the rows up in that order, without sorting texts), each with its text
         // when that is short; SQLite passes over those without the first literal term's
-        // punctuation before Rust folds any.
-        let mut candidates = self.conn.prepare_cached(
+        // punctuation before Rust folds any. For a phrase of several words, whose matches are
+        // few, FTS5 reads the whole doclist of each of its words to find 2,000 of them, and
+        // walking a doclist backwards costs more than forwards (each page's row offsets are
+        // found first): the history is then searched in spans of ids instead, newest first,
+        // each read forwards ([`PHRASE_SPAN_ROWS`], growing), which finds the same candidates
+        // in the same order.
+        let spans = parsed.literals.is_empty() && parsed.phrases.iter().any(|p| p.words.len() > 1);
+        let mut candidates = self.conn.prepare_cached(if spans {
+            "SELECT m.id, CASE WHEN octet_length(m.text) <= ?4 THEN m.text END, octet_length(m.text)
+             FROM messages m
+             WHERE m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 AND rowid > ?2 AND rowid <= ?5)
+               AND (?3 = '' OR instr(m.text, ?3) > 0)
+             ORDER BY m.id DESC"
+        } else {
             "SELECT m.id, CASE WHEN octet_length(m.text) <= ?4 THEN m.text END, octet_length(m.text)
              FROM messages m
              WHERE m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?2)
                AND (?3 = '' OR instr(m.text, ?3) > 0)
-             ORDER BY m.id DESC",
-        )?;
+             ORDER BY m.id DESC"
+        })?;
         let (asked, punctuation) = match parsed.literals.first() {
             None => (SEARCH_WINDOW, String::new()),
             Some(first) => (LITERAL_CHECKS, first.punctuation()),
         };
+        let mut span = PHRASE_SPAN_ROWS;
+        let mut above: i64 = if spans {
+            self.conn.query_row("SELECT coalesce(max(rowid), 0) FROM messages", [], |r| r.get(0))?
+        } else {
+            0
+        };
         let mut ranked: Vec<(f64, i64)> = Vec::new();
-        let mut rows = candidates.query(params![expr, asked, punctuation, RANK_SCAN_BYTES as i64])?;
-        while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            let bytes = row.get::<_, i64>(2)?.max(0) as usize;
-            let start = match row.get_ref(1)? {
-                rusqlite::types::ValueRef::Text(text) => String::from_utf8_lossy(text).into_owned(),
-                // A long text: only its start is read.
-                _ => self.text_start(id, RANK_SCAN_BYTES)?.0,
+        'spans: loop {
+            let ranked_before = ranked.len() as i64;
+            let mut rows = if spans {
+                candidates.query(params![expr, above - span, punctuation, RANK_SCAN_BYTES as i64, above])?
+            } else {
+                candidates.query(params![expr, asked, punctuation, RANK_SCAN_BYTES as i64])?
             };
-            if !parsed.literals.is_empty() {
-                let text = if bytes > start.len() { self.text_start(id, INDEXED_BYTES_MAX)?.0 } else { start.clone() };
-                let indexed: &str = match text.char_indices().nth(INDEXED_CHARS) {
-                    Some((end, _)) => &text[..end],
-                    None => &text,
+            while let Some(row) = rows.next()? {
+                let id: i64 = row.get(0)?;
+                let bytes = row.get::<_, i64>(2)?.max(0) as usize;
+                let start = match row.get_ref(1)? {
+                    rusqlite::types::ValueRef::Text(text) => String::from_utf8_lossy(text).into_owned(),
+                    // A long text: only its start is read.
+                    _ => self.text_start(id, RANK_SCAN_BYTES)?.0,
                 };
-                if !parsed.literals.iter().all(|l| l.found_in(indexed)) {
-                    continue;
+                if !parsed.literals.is_empty() {
+                    let text =
+                        if bytes > start.len() { self.text_start(id, INDEXED_BYTES_MAX)?.0 } else { start.clone() };
+                    let indexed: &str = match text.char_indices().nth(INDEXED_CHARS) {
+                        Some((end, _)) => &text[..end],
+                        None => &text,
+                    };
+                    if !parsed.literals.iter().all(|l| l.found_in(indexed)) {
+                        continue;
+                    }
+                }
+                ranked.push((bm25.score(&start, bytes), id));
+                if ranked.len() as i64 == SEARCH_WINDOW {
+                    break 'spans;
                 }
             }
-            ranked.push((bm25.score(&start, bytes), id));
-            if ranked.len() as i64 == SEARCH_WINDOW {
+            if !spans || above - span <= 0 {
                 break;
             }
+            above -= span;
+            // The next span: as many ids as this one's matches say the rest of the window
+            // needs (a quarter more), between the first span's size and twice this one.
+            let found = ranked.len() as i64 - ranked_before;
+            let missing = SEARCH_WINDOW - ranked.len() as i64;
+            let wanted = if found == 0 { i64::MAX } else { span.saturating_mul(missing) / found / 4 * 5 };
+            span = wanted.clamp(PHRASE_SPAN_ROWS, span.saturating_mul(2));
         }
         // Best first; equally good ones newest first, as they came (the sort is stable).
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
