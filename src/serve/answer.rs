@@ -260,7 +260,7 @@ async fn key_budget(
     let Ok(mut spent) = store.read(move |s| s.client_spending(&name)).await else { return Ok(None) };
     let worst = served.runner.session().options().prices.worst_case(model, u64::from(tokens), max_output);
     let Ok(mut holds) = served.key_holds.lock() else { return Ok(None) };
-    let held = holds.get(&client.name).copied().unwrap_or(crate::money::Usd::ZERO);
+    let held = holds.get(&client.name).copied().unwrap_or_default();
     (spent.today, spent.month) = (spent.today.saturating_add(held), spent.month.saturating_add(held));
     if let crate::money::BudgetCheck::Over(_) = crate::money::check_budgets(spent, daily, monthly) {
         let sentence = if held > crate::money::Usd::ZERO {
@@ -270,8 +270,8 @@ async fn key_budget(
         };
         return Err(Reject::new(Why::Budget, sentence));
     }
-    let amount = worst.unwrap_or(crate::money::Usd::ZERO);
-    let entry = holds.entry(client.name.clone()).or_insert(crate::money::Usd::ZERO);
+    let amount = worst.unwrap_or_default();
+    let entry = holds.entry(client.name.clone()).or_default();
     *entry = entry.saturating_add(amount);
     Ok(Some(KeyHold { holds: served.key_holds.clone(), client: client.name.clone(), amount }))
 }

@@ -239,12 +239,8 @@ async fn event_loop<B: Backend>(
                     keep_tabs(app, &store, &mut kept_tabs);
                 }
             }
-            _ = history_watch.tick() => {
-                if app.focus == keys::Focus::History {
-                    runner.perform(Command::WatchHistory, app);
-                } else {
-                    app.history.seen_version = None;
-                }
+            _ = history_watch.tick(), if app.focus == keys::Focus::History => {
+                runner.perform(Command::WatchHistory, app);
             }
             stop = signals => {
                 stopped = Some(stop);

@@ -182,6 +182,8 @@ impl App {
     pub(in crate::tui) fn open_history(&mut self) {
         self.focus = Focus::History;
         self.history.field.select_all();
+        // What is saved from now on is watched from the version read next.
+        self.history.seen_version = None;
         self.search();
     }
 
@@ -240,7 +242,6 @@ impl App {
     /// saved something since the rows were asked for, they are asked for again.
     pub(in crate::tui) fn history_version(&mut self, version: i64) {
         if self.focus != Focus::History {
-            self.history.seen_version = None;
             return;
         }
         match self.history.seen_version.replace(version) {
